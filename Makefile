@@ -1,0 +1,48 @@
+# Every target builds what it needs: on a fresh machine `make demo` and `make test` are enough.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DB := demo/ringfence.db
+
+.PHONY: venv test lint format demo bench clean
+
+# The stamp depends on pyproject.toml, so a change of dependencies reinstalls and a re-run
+# without one does nothing.
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# Static checks, in order, stopping at the first failure.
+lint: venv
+	$(BIN)/ruff check src tests tools
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
+	$(BIN)/python tools/tidy.py src
+
+test: lint
+	$(BIN)/pytest -n auto
+
+format: venv
+	$(BIN)/ruff format src tests tools
+	$(BIN)/ruff check --fix src tests tools
+
+demo: venv
+	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm $(DEMO_DB)-journal
+	mkdir -p demo
+	$(BIN)/ringfence --db sqlite:///$(DEMO_DB) demo --out demo
+	$(BIN)/ringfence --db sqlite:///$(DEMO_DB) audit verify
+
+bench: venv
+	$(BIN)/ringfence bench ledger
+
+clean:
+	rm -rf $(VENV) demo build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis \
+		.import_linter_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Ledger stores: in memory and SQLite, behind ``ringfence.service.ports.LedgerStore``."""

@@ -1,0 +1,94 @@
+"""An in-memory ledger store: the reference implementation of the port, for tests and tools.
+
+It keeps exactly what the SQLite store keeps (journal, projections, checkpoint) so that the
+shared contract suite holds both to one behaviour, and it can be told to fail on the next
+append to exercise the service's recovery path.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Collection, Iterator, Sequence
+
+from ringfence.core.errors import StorageError
+from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
+from ringfence.core.model import TransferRecord
+from ringfence.service.ports import Checkpoint
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._entries: list[JournalEntry] = []
+        self._transfers: dict[int, TransferRecord] = {}
+        self._definitions: dict[EntryKind, list[Definition]] = {
+            kind: [] for kind in EntryKind if kind is not EntryKind.transfers
+        }
+        self._checkpoint = Checkpoint(0, 0)
+        self.fail_next_append = False
+        self.closed = False
+
+    def head(self) -> tuple[int, bytes]:
+        if not self._entries:
+            return 0, genesis_hash
+        last = self._entries[-1]
+        return last.seq, last.hash
+
+    def append(
+        self,
+        entry: JournalEntry,
+        records: Sequence[TransferRecord] = (),
+        definitions: Sequence[Definition] = (),
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        assert not self.closed
+        seq, head_hash = self.head()
+        if entry.seq != seq + 1 or entry.previous_hash != head_hash:
+            raise StorageError(f"entry {entry.seq} does not extend the journal head {seq}")
+        if self.fail_next_append:
+            self.fail_next_append = False
+            raise StorageError("injected failure")
+        for record in records:
+            assert record.id not in self._transfers
+        self._entries.append(entry)
+        self._transfers.update((record.id, record) for record in records)
+        if definitions:
+            self._definitions[entry.kind].extend(definitions)
+        if checkpoint is not None:
+            self.write_checkpoint(checkpoint)
+
+    def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        assert checkpoint.seq >= self._checkpoint.seq
+        merged = self._checkpoint
+        merged.seq = checkpoint.seq
+        merged.timestamp_last = checkpoint.timestamp_last
+        merged.balances.update(checkpoint.balances)
+        merged.pendings.update(copy.deepcopy(checkpoint.pendings))
+        merged.breaks.update(copy.deepcopy(checkpoint.breaks))
+        merged.reversed.update(checkpoint.reversed)
+
+    def entries(
+        self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None
+    ) -> Iterator[JournalEntry]:
+        for entry in self._entries[after_seq:]:
+            if kinds is None or entry.kind in kinds:
+                yield entry
+
+    def transfers(self, ids: Collection[int]) -> dict[int, TransferRecord]:
+        found = {}
+        for transfer_id in ids:
+            record = self._transfers.get(transfer_id)
+            if record is not None:
+                found[transfer_id] = record
+        return found
+
+    def checkpoint(self) -> Checkpoint:
+        return copy.deepcopy(self._checkpoint)
+
+    def projected_transfers(self) -> Iterator[TransferRecord]:
+        yield from sorted(self._transfers.values(), key=lambda record: record.timestamp)
+
+    def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
+        return {kind: list(items) for kind, items in self._definitions.items()}
+
+    def close(self) -> None:
+        self.closed = True

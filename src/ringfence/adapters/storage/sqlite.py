@@ -1,0 +1,419 @@
+"""The embedded store: one SQLite file in WAL mode with ``synchronous=FULL``.
+
+Every ``append`` is one ``BEGIN IMMEDIATE`` transaction holding the journal entry, its
+projection rows and, when due, a checkpoint; it is durable when ``COMMIT`` returns. Throughput
+comes from the caller's batching (one transaction and one fsync per batch of up to 8,189
+transfers), never from relaxing durability.
+
+u128 values (ids, amounts, balances) are stored losslessly in ``ANY`` columns of STRICT tables:
+as SQLite integers below 2^63 (compact, fast to bind, readable) and as decimal text above. The
+journal and the transfer projection are append-only: triggers refuse UPDATE and DELETE.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Iterator, Sequence
+from pathlib import Path
+
+from ringfence.core.errors import StorageError
+from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
+from ringfence.core.model import AccountDefinition, Break, Pool, TransferRecord
+from ringfence.core.money import Asset
+from ringfence.service.ports import Checkpoint, PendingRow
+
+schema_version = 1
+_int64_max = 2**63 - 1
+
+_schema = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY,
+    kind INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    previous_hash BLOB NOT NULL CHECK (length(previous_hash) = 32),
+    hash BLOB NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+CREATE TABLE IF NOT EXISTS transfers (
+    timestamp INTEGER PRIMARY KEY,
+    id ANY NOT NULL UNIQUE,
+    debit_account ANY NOT NULL,
+    credit_account ANY NOT NULL,
+    amount ANY NOT NULL,
+    pending_id ANY NOT NULL,
+    reference ANY NOT NULL,
+    authoriser INTEGER NOT NULL,
+    timeout_s INTEGER NOT NULL,
+    asset INTEGER NOT NULL,
+    code INTEGER NOT NULL,
+    flags INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS assets (
+    code TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, scale INTEGER NOT NULL,
+    chain TEXT NOT NULL, contract TEXT NOT NULL, seq INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS clients (
+    name TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, seq INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS pools (
+    name TEXT PRIMARY KEY, kind TEXT NOT NULL, terms TEXT NOT NULL, purpose TEXT NOT NULL,
+    client TEXT NOT NULL, seq INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS accounts (
+    id ANY PRIMARY KEY,
+    asset TEXT NOT NULL, class TEXT NOT NULL, owner TEXT NOT NULL, kind TEXT NOT NULL,
+    pool TEXT NOT NULL, seq INTEGER NOT NULL,
+    debits_pending ANY NOT NULL DEFAULT 0,
+    debits_posted ANY NOT NULL DEFAULT 0,
+    credits_pending ANY NOT NULL DEFAULT 0,
+    credits_posted ANY NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX IF NOT EXISTS accounts_by_owner ON accounts (owner);
+CREATE TABLE IF NOT EXISTS pending_transfers (
+    id ANY PRIMARY KEY, expires_at INTEGER NOT NULL, status INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS breaks (
+    id ANY PRIMARY KEY, pool TEXT NOT NULL, asset INTEGER NOT NULL, amount ANY NOT NULL,
+    cured ANY NOT NULL, opened_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS reversals (id ANY PRIMARY KEY, amount ANY NOT NULL) STRICT;
+CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS transfers_no_update BEFORE UPDATE ON transfers
+    BEGIN SELECT RAISE(ABORT, 'transfers are immutable; post a reversal'); END;
+CREATE TRIGGER IF NOT EXISTS transfers_no_delete BEFORE DELETE ON transfers
+    BEGIN SELECT RAISE(ABORT, 'transfers are immutable; post a reversal'); END;
+"""
+
+
+def _to_sql(value: int) -> int | str:
+    """A u128 as SQLite keeps it losslessly: integer below 2^63, decimal text above."""
+    return value if value <= _int64_max else str(value)
+
+
+def _from_sql(value: int | str) -> int:
+    return value if type(value) is int else int(value)
+
+
+def path_of(url: str) -> str:
+    """``sqlite:///relative.db`` or ``sqlite:////absolute/path.db`` to a filesystem path."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise StorageError(f"not a SQLite URL: {url!r} (expected sqlite:///PATH)")
+    return url[len(prefix) :]
+
+
+class SqliteStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        parent = Path(path).parent
+        if not parent.exists():
+            raise StorageError(f"folder {parent} does not exist")
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._configure()
+        except sqlite3.Error as error:
+            raise StorageError(f"cannot open {path}: {error}") from error
+
+    def _configure(self) -> None:
+        db = self._db
+        db.execute("PRAGMA busy_timeout = 10000")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise StorageError(f"{self.path}: WAL journal mode unavailable ({mode})")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA cache_size = -65536")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _schema.split(";\n"):
+                if statement.strip():
+                    db.execute(statement)
+            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if version is None:
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (schema_version,))
+            elif version[0] != schema_version:
+                raise StorageError(f"{self.path}: schema version {version[0]} is not supported")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    # ------------------------------------------------------------------ writing
+
+    def head(self) -> tuple[int, bytes]:
+        row = self._db.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        return (0, genesis_hash) if row is None else (row[0], row[1])
+
+    def append(
+        self,
+        entry: JournalEntry,
+        records: Sequence[TransferRecord] = (),
+        definitions: Sequence[Definition] = (),
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                seq, head_hash = self.head()
+                if entry.seq != seq + 1 or entry.previous_hash != head_hash:
+                    raise StorageError(
+                        f"entry {entry.seq} does not extend the journal head {seq}: "
+                        "another writer appended; reopen"
+                    )
+                db.execute(
+                    "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?)",
+                    (entry.seq, int(entry.kind), entry.timestamp, entry.body,
+                     entry.previous_hash, entry.hash),
+                )
+                if records:
+                    self._insert_transfers(entry.seq, records)
+                if definitions:
+                    self._insert_definitions(entry.kind, entry.seq, definitions)
+                if checkpoint is not None:
+                    self._write_checkpoint(checkpoint)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            raise StorageError(f"append of entry {entry.seq} failed: {error}") from error
+
+    def _insert_transfers(self, seq: int, records: Sequence[TransferRecord]) -> None:
+        limit = _int64_max
+        self._db.executemany(
+            "INSERT INTO transfers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.timestamp,
+                    r.id if r.id <= limit else str(r.id),
+                    r.debit_account if r.debit_account <= limit else str(r.debit_account),
+                    r.credit_account if r.credit_account <= limit else str(r.credit_account),
+                    r.amount if r.amount <= limit else str(r.amount),
+                    r.pending_id if r.pending_id <= limit else str(r.pending_id),
+                    r.reference if r.reference <= limit else str(r.reference),
+                    r.authoriser,
+                    r.timeout_s,
+                    r.asset,
+                    r.code,
+                    r.flags,
+                    seq,
+                )
+                for r in records
+            ],
+        )
+
+    def _insert_definitions(
+        self, kind: EntryKind, seq: int, definitions: Sequence[Definition]
+    ) -> None:
+        db = self._db
+        if kind is EntryKind.assets:
+            rows = [(d.code, d.number, d.scale, d.chain, d.contract, seq) for d in _assets(definitions)]
+            db.executemany("INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?)", rows)
+        elif kind is EntryKind.clients:
+            db.executemany(
+                "INSERT INTO clients VALUES (?, ?, ?)",
+                [(name, number, seq) for name, number in _clients(definitions)],
+            )
+        elif kind is EntryKind.pools:
+            db.executemany(
+                "INSERT INTO pools VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (p.name, p.kind.value, p.terms.value, p.purpose.value, p.client, seq)
+                    for p in _pools(definitions)
+                ],
+            )
+        else:
+            db.executemany(
+                "INSERT INTO accounts (id, asset, class, owner, kind, pool, seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (_to_sql(a.id), a.asset, a.account_class.value, a.owner, a.kind, a.pool, seq)
+                    for a in _accounts(definitions)
+                ],
+            )
+
+    def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_checkpoint(checkpoint)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            raise StorageError(f"checkpoint {checkpoint.seq} failed: {error}") from error
+
+    def _write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        db = self._db
+        db.executemany(
+            "UPDATE accounts SET debits_pending = ?, debits_posted = ?, credits_pending = ?, "
+            "credits_posted = ? WHERE id = ?",
+            [
+                (_to_sql(b[0]), _to_sql(b[1]), _to_sql(b[2]), _to_sql(b[3]), _to_sql(i))
+                for i, b in checkpoint.balances.items()
+            ],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO pending_transfers VALUES (?, ?, ?)",
+            [(_to_sql(p.id), p.expires_at, p.status) for p in checkpoint.pendings.values()],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO breaks VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (_to_sql(b.id), b.pool, b.asset, _to_sql(b.amount), _to_sql(b.cured), b.opened_at)
+                for b in checkpoint.breaks.values()
+            ],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO reversals VALUES (?, ?)",
+            [(_to_sql(i), _to_sql(a)) for i, a in checkpoint.reversed.items()],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [
+                ("checkpoint_seq", checkpoint.seq),
+                ("checkpoint_timestamp_last", str(checkpoint.timestamp_last)),
+            ],
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def entries(
+        self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None
+    ) -> Iterator[JournalEntry]:
+        query = "SELECT seq, kind, timestamp, body, previous_hash, hash FROM journal WHERE seq > ?"
+        parameters: list[int] = [after_seq]
+        if kinds is not None:
+            query += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            parameters.extend(int(kind) for kind in kinds)
+        cursor = self._db.execute(query + " ORDER BY seq", parameters)
+        for seq, kind, timestamp, body, previous_hash, entry_hash in cursor:
+            yield JournalEntry(seq, EntryKind(kind), timestamp, body, previous_hash, entry_hash)
+
+    def transfers(self, ids: Collection[int]) -> dict[int, TransferRecord]:
+        keys = [_to_sql(i) for i in ids]
+        found: dict[int, TransferRecord] = {}
+        chunk = 8_000
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            cursor = self._db.execute(
+                f"SELECT {_transfer_columns} FROM transfers "
+                f"WHERE id IN ({', '.join('?' * len(part))})",
+                part,
+            )
+            for row in cursor:
+                record = _record_of(row)
+                found[record.id] = record
+        return found
+
+    def checkpoint(self) -> Checkpoint:
+        db = self._db
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        checkpoint = Checkpoint(
+            int(meta.get("checkpoint_seq", 0)), int(meta.get("checkpoint_timestamp_last", 0))
+        )
+        for row in db.execute(
+            "SELECT id, debits_pending, debits_posted, credits_pending, credits_posted "
+            "FROM accounts"
+        ):
+            balances = (_from_sql(row[1]), _from_sql(row[2]), _from_sql(row[3]), _from_sql(row[4]))
+            if any(balances):
+                checkpoint.balances[_from_sql(row[0])] = balances
+        for row in db.execute("SELECT id, expires_at, status FROM pending_transfers"):
+            checkpoint.pendings[_from_sql(row[0])] = PendingRow(_from_sql(row[0]), row[1], row[2])
+        for row in db.execute("SELECT id, pool, asset, amount, cured, opened_at FROM breaks"):
+            checkpoint.breaks[_from_sql(row[0])] = Break(
+                _from_sql(row[0]), row[1], row[2], _from_sql(row[3]), _from_sql(row[4]), row[5]
+            )
+        for row in db.execute("SELECT id, amount FROM reversals"):
+            checkpoint.reversed[_from_sql(row[0])] = _from_sql(row[1])
+        return checkpoint
+
+    def projected_transfers(self) -> Iterator[TransferRecord]:
+        cursor = self._db.execute(
+            f"SELECT {_transfer_columns} FROM transfers ORDER BY timestamp"
+        )
+        for row in cursor:
+            yield _record_of(row)
+
+    def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
+        db = self._db
+        assets: list[Definition] = [
+            Asset(code, scale, number, chain, contract)
+            for code, number, scale, chain, contract in db.execute(
+                "SELECT code, number, scale, chain, contract FROM assets ORDER BY seq, rowid"
+            )
+        ]
+        clients: list[Definition] = [
+            (name, number)
+            for name, number in db.execute("SELECT name, number FROM clients ORDER BY number")
+        ]
+        pools: list[Definition] = [
+            Pool(name, kind, terms, purpose, client)
+            for name, kind, terms, purpose, client in db.execute(
+                "SELECT name, kind, terms, purpose, client FROM pools ORDER BY seq, rowid"
+            )
+        ]
+        accounts: list[Definition] = [
+            AccountDefinition(_from_sql(i), asset, account_class, owner, kind, pool)
+            for i, asset, account_class, owner, kind, pool in db.execute(
+                "SELECT id, asset, class, owner, kind, pool FROM accounts ORDER BY seq, rowid"
+            )
+        ]
+        return {
+            EntryKind.assets: assets,
+            EntryKind.clients: clients,
+            EntryKind.pools: pools,
+            EntryKind.accounts: accounts,
+        }
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_transfer_columns = (
+    "id, debit_account, credit_account, amount, pending_id, reference, timestamp, "
+    "authoriser, timeout_s, asset, code, flags"
+)
+
+
+def _record_of(row: tuple[int | str, ...]) -> TransferRecord:
+    return TransferRecord(
+        _from_sql(row[0]),
+        _from_sql(row[1]),
+        _from_sql(row[2]),
+        _from_sql(row[3]),
+        _from_sql(row[4]),
+        _from_sql(row[5]),
+        int(row[6]),
+        int(row[7]),
+        int(row[8]),
+        int(row[9]),
+        int(row[10]),
+        int(row[11]),
+    )
+
+
+def _assets(definitions: Sequence[Definition]) -> list[Asset]:
+    return [d for d in definitions if isinstance(d, Asset)]
+
+
+def _clients(definitions: Sequence[Definition]) -> list[tuple[str, int]]:
+    return [d for d in definitions if isinstance(d, tuple)]
+
+
+def _pools(definitions: Sequence[Definition]) -> list[Pool]:
+    return [d for d in definitions if isinstance(d, Pool)]
+
+
+def _accounts(definitions: Sequence[Definition]) -> list[AccountDefinition]:
+    return [d for d in definitions if isinstance(d, AccountDefinition)]

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``ringfence bench NAME``; figures are recorded in BENCHMARKS.md."""

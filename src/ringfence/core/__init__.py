@@ -1,0 +1,1 @@
+"""The pure domain: money, limits, result codes, the ledger engine and its journal. No I/O."""

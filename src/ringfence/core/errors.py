@@ -1,0 +1,198 @@
+"""Result codes and the exception tree.
+
+Rejections are values: every event in a batch gets exactly one ``Result`` that reads as a
+sentence (``exceeds_available_balance``, ``client_to_house_forbidden``). Programmer errors are
+assertions and are never caught. Exceptions are kept for what a caller cannot express as a
+per-event result:
+
+    RingfenceError
+    ├── InputError          bad input outside a batch (a malformed file, an unknown asset, a
+    │                       float where an amount belongs); carries a ``Result`` code
+    ├── StorageError        the store could not do what was asked (unreachable, locked, full)
+    └── IntegrityError      the store's contents contradict the journal (tampering, corruption)
+
+One table (``exit_status``) maps every code to a CLI exit status; the REST layer will map the
+same codes to HTTP statuses.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum, unique
+
+
+@unique
+class Result(StrEnum):
+    """What happened to one event. ``ok`` and ``exists`` are successes; all else is rejection."""
+
+    ok = "ok"
+    exists = "exists"
+
+    # Linked chains.
+    linked_event_failed = "linked_event_failed"
+    linked_event_chain_open = "linked_event_chain_open"
+
+    # Shape of the event.
+    id_must_not_be_zero = "id_must_not_be_zero"
+    id_must_be_below_2_128 = "id_must_be_below_2_128"
+    id_must_be_integer = "id_must_be_integer"
+    flags_are_mutually_exclusive = "flags_are_mutually_exclusive"
+    flag_unknown = "flag_unknown"
+    code_unknown = "code_unknown"
+    amount_must_not_be_zero = "amount_must_not_be_zero"
+    amount_must_not_be_negative = "amount_must_not_be_negative"
+    amount_must_be_below_2_128 = "amount_must_be_below_2_128"
+    amount_must_not_be_float = "amount_must_not_be_float"
+    amount_must_be_decimal_string = "amount_must_be_decimal_string"
+    amount_finer_than_asset_scale = "amount_finer_than_asset_scale"
+    amount_required = "amount_required"
+    timeout_reserved_for_pending_transfer = "timeout_reserved_for_pending_transfer"
+    timeout_too_large = "timeout_too_large"
+    pending_id_must_be_zero = "pending_id_must_be_zero"
+    pending_id_required = "pending_id_required"
+    pending_id_must_be_different = "pending_id_must_be_different"
+    reference_required = "reference_required"
+    pending_not_allowed_for_code = "pending_not_allowed_for_code"
+    authorisation_must_be_empty = "authorisation_must_be_empty"
+    name_invalid = "name_invalid"
+    field_unknown = "field_unknown"
+    field_required = "field_required"
+    line_malformed = "line_malformed"
+    line_too_long = "line_too_long"
+    batch_too_large = "batch_too_large"
+    batch_empty = "batch_empty"
+
+    # Accounts.
+    accounts_must_be_different = "accounts_must_be_different"
+    debit_account_not_found = "debit_account_not_found"
+    credit_account_not_found = "credit_account_not_found"
+    accounts_must_have_same_asset = "accounts_must_have_same_asset"
+    asset_does_not_match_accounts = "asset_does_not_match_accounts"
+    asset_not_found = "asset_not_found"
+
+    # Two-phase transfers.
+    pending_transfer_not_found = "pending_transfer_not_found"
+    pending_transfer_not_pending = "pending_transfer_not_pending"
+    pending_transfer_already_posted = "pending_transfer_already_posted"
+    pending_transfer_already_voided = "pending_transfer_already_voided"
+    pending_transfer_expired = "pending_transfer_expired"
+    pending_transfer_has_different_debit_account = "pending_transfer_has_different_debit_account"
+    pending_transfer_has_different_credit_account = (
+        "pending_transfer_has_different_credit_account"
+    )
+    pending_transfer_has_different_code = "pending_transfer_has_different_code"
+    exceeds_pending_transfer_amount = "exceeds_pending_transfer_amount"
+    void_amount_must_match_pending_amount = "void_amount_must_match_pending_amount"
+
+    # Balances.
+    exceeds_available_balance = "exceeds_available_balance"
+    exceeds_wallet_holdings = "exceeds_wallet_holdings"
+    exceeds_house_balance = "exceeds_house_balance"
+    overflows_balance = "overflows_balance"
+
+    # Segregation.
+    client_to_house_forbidden = "client_to_house_forbidden"
+    house_to_client_forbidden = "house_to_client_forbidden"
+    cross_pool_forbidden = "cross_pool_forbidden"
+    segregation_rule_missing = "segregation_rule_missing"
+    pool_terms_forbid_code = "pool_terms_forbid_code"
+    owners_must_match = "owners_must_match"
+    owners_must_differ = "owners_must_differ"
+    authorisation_required = "authorisation_required"
+    authorisation_not_by_debit_client = "authorisation_not_by_debit_client"
+    pool_coverage_would_break = "pool_coverage_would_break"
+
+    # References (reversals and break cures).
+    reversed_transfer_not_found = "reversed_transfer_not_found"
+    reversal_must_swap_accounts = "reversal_must_swap_accounts"
+    reversal_exceeds_transfer_amount = "reversal_exceeds_transfer_amount"
+    reversal_of_pending_transfer_forbidden = "reversal_of_pending_transfer_forbidden"
+    break_not_found = "break_not_found"
+    break_cure_must_match_break = "break_cure_must_match_break"
+    break_cure_exceeds_break_amount = "break_cure_exceeds_break_amount"
+
+    # Idempotency: the same id with another body names the first field that differs.
+    exists_with_different_flags = "exists_with_different_flags"
+    exists_with_different_debit_account = "exists_with_different_debit_account"
+    exists_with_different_credit_account = "exists_with_different_credit_account"
+    exists_with_different_amount = "exists_with_different_amount"
+    exists_with_different_pending_id = "exists_with_different_pending_id"
+    exists_with_different_reference = "exists_with_different_reference"
+    exists_with_different_timeout = "exists_with_different_timeout"
+    exists_with_different_code = "exists_with_different_code"
+    exists_with_different_authorisation = "exists_with_different_authorisation"
+
+    # Definitions (assets, pools, clients, accounts).
+    definition_exists_with_different_body = "definition_exists_with_different_body"
+    pool_not_found = "pool_not_found"
+    client_not_found = "client_not_found"
+    client_not_in_pool = "client_not_in_pool"
+    individual_pool_has_one_client = "individual_pool_has_one_client"
+    account_class_requires_pool = "account_class_requires_pool"
+    account_class_forbids_pool = "account_class_forbids_pool"
+    account_kind_invalid = "account_kind_invalid"
+    asset_scale_invalid = "asset_scale_invalid"
+    asset_number_invalid = "asset_number_invalid"
+
+    @property
+    def succeeded(self) -> bool:
+        return self in (Result.ok, Result.exists)
+
+
+# Results a retry can turn into success without changing the event: balances, pending states
+# and chains move on; shapes, rules and identities do not.
+transient_results = frozenset(
+    {
+        Result.linked_event_failed,
+        Result.debit_account_not_found,
+        Result.credit_account_not_found,
+        Result.pending_transfer_not_found,
+        Result.exceeds_available_balance,
+        Result.exceeds_wallet_holdings,
+        Result.exceeds_house_balance,
+        Result.pool_coverage_would_break,
+        Result.reversed_transfer_not_found,
+        Result.break_not_found,
+    }
+)
+
+
+class RingfenceError(Exception):
+    """Root of every exception ringfence raises on purpose."""
+
+
+class InputError(RingfenceError):
+    """Input that cannot become an event or a definition; nothing was changed."""
+
+    def __init__(self, code: Result, detail: str = "") -> None:
+        assert code not in (Result.ok, Result.exists)
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{code.value}: {detail}" if detail else code.value)
+
+
+class StorageError(RingfenceError):
+    """The store failed; what was acknowledged before stays acknowledged."""
+
+
+class IntegrityError(RingfenceError):
+    """The store's contents contradict its journal."""
+
+
+# CLI exit statuses: 0 success, 1 some events rejected, 2 usage or input error, 3 storage,
+# 4 integrity. HTTP statuses will be mapped from the same classes.
+exit_status_ok = 0
+exit_status_rejected = 1
+exit_status_input = 2
+exit_status_storage = 3
+exit_status_integrity = 4
+
+
+def exit_status(error: RingfenceError) -> int:
+    """The CLI exit status for an exception from the tree above."""
+    if isinstance(error, InputError):
+        return exit_status_input
+    if isinstance(error, StorageError):
+        return exit_status_storage
+    if isinstance(error, IntegrityError):
+        return exit_status_integrity
+    raise AssertionError(f"unmapped error class {type(error).__name__}")

@@ -1,0 +1,282 @@
+"""The journal: canonical fixed-width encodings and the SHA-256 hash chain.
+
+Every committed batch (of transfers, or of asset, client, pool or account definitions) becomes
+one journal entry. An entry's body is a 32-byte header followed by fixed-width big-endian
+records: 128 bytes per transfer or definition, 32 bytes per pending expiry. Its hash is
+SHA-256 over the previous entry's hash and the body, so editing, deleting, inserting or
+reordering anything already written breaks every hash after it. The first entry chains from 32
+zero bytes.
+
+Names are ASCII of at most 32 bytes, zero-padded; they cannot contain a zero byte, so the
+padding is unambiguous. Enumerations are stored as the fixed numbers below, never by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from enum import IntEnum, unique
+from typing import Final, TypeVar
+
+from ringfence.core import limits
+from ringfence.core.ledger import Expiry
+from ringfence.core.model import (
+    AccountClass,
+    AccountDefinition,
+    Pool,
+    PoolKind,
+    Purpose,
+    Terms,
+    TransferRecord,
+)
+from ringfence.core.money import Asset
+
+genesis_hash: Final = bytes(32)
+_magic: Final = b"RFJ1"
+
+
+@unique
+class EntryKind(IntEnum):
+    transfers = 1
+    assets = 2
+    clients = 3
+    pools = 4
+    accounts = 5
+
+
+_header = struct.Struct(">4sB3xQQII")
+_transfer = struct.Struct(">16s16s16s16s16s16sQQIIHH4x")
+_expiry = struct.Struct(">16sQ8x")
+_asset = struct.Struct(">IB12s32s64s15x")
+_client = struct.Struct(">Q32s88x")
+_pool = struct.Struct(">32sBBB32s61x")
+_account = struct.Struct(">16s12sB32s32s32s3x")
+
+header_bytes: Final = _header.size
+assert _header.size == 32
+assert _transfer.size == limits.transfer_record_bytes
+assert _expiry.size == limits.expiry_record_bytes
+assert _asset.size == _client.size == _pool.size == _account.size == 128
+
+_pool_kinds: Final = {PoolKind.individual: 1, PoolKind.omnibus: 2}
+_terms: Final = {Terms.custody: 1, Terms.title_transfer: 2}
+_purposes: Final = {Purpose.spot_custody: 1, Purpose.margin_collateral: 2}
+_classes: Final = {
+    AccountClass.client: 1,
+    AccountClass.custody: 2,
+    AccountClass.house: 3,
+    AccountClass.system: 4,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One link of the chain: the encoded body and the hashes that bind it."""
+
+    seq: int
+    kind: EntryKind
+    timestamp: int
+    body: bytes
+    previous_hash: bytes
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EntryHeader:
+    kind: EntryKind
+    seq: int
+    timestamp: int
+    records: int
+    expiries: int
+
+
+def chain(previous_hash: bytes, body: bytes) -> bytes:
+    assert len(previous_hash) == 32
+    assert len(body) >= header_bytes
+    return hashlib.sha256(previous_hash + body).digest()
+
+
+def seal(seq: int, kind: EntryKind, timestamp: int, body: bytes, previous: bytes) -> JournalEntry:
+    return JournalEntry(seq, kind, timestamp, body, previous, chain(previous, body))
+
+
+def _name(text: str) -> bytes:
+    encoded = text.encode("ascii")
+    assert len(encoded) <= limits.name_length_max
+    assert b"\0" not in encoded
+    return encoded
+
+
+def _text(raw: bytes) -> str:
+    return raw.rstrip(b"\0").decode("ascii")
+
+
+def _header_for(kind: EntryKind, seq: int, timestamp: int, records: int, expiries: int) -> bytes:
+    assert 0 < seq < 2**64
+    assert 0 <= timestamp < 2**64
+    assert records + expiries <= limits.journal_records_per_batch_max
+    return _header.pack(_magic, kind, seq, timestamp, records, expiries)
+
+
+def encode_transfers(
+    seq: int, timestamp: int, records: list[TransferRecord], expiries: list[Expiry]
+) -> bytes:
+    """Header, then one 128-byte record per committed transfer, then one per expiry."""
+    assert records or expiries
+    pack = _transfer.pack
+    parts = [_header_for(EntryKind.transfers, seq, timestamp, len(records), len(expiries))]
+    parts.extend(
+        pack(
+            r.id.to_bytes(16, "big"),
+            r.debit_account.to_bytes(16, "big"),
+            r.credit_account.to_bytes(16, "big"),
+            r.amount.to_bytes(16, "big"),
+            r.pending_id.to_bytes(16, "big"),
+            r.reference.to_bytes(16, "big"),
+            r.timestamp,
+            r.authoriser,
+            r.timeout_s,
+            r.asset,
+            r.code,
+            r.flags,
+        )
+        for r in records
+    )
+    parts.extend(_expiry.pack(e.pending_id.to_bytes(16, "big"), e.timestamp) for e in expiries)
+    return b"".join(parts)
+
+
+def encode_transfer(record: TransferRecord) -> bytes:
+    """One record alone, as the journal holds it (used to compare projections row by row)."""
+    return encode_transfers(1, record.timestamp, [record], [])[header_bytes:]
+
+
+def decode_header(body: bytes) -> EntryHeader:
+    magic, kind, seq, timestamp, records, expiries = _header.unpack_from(body)
+    if magic != _magic:
+        raise ValueError("journal entry has no magic number")
+    return EntryHeader(EntryKind(kind), seq, timestamp, records, expiries)
+
+
+def decode_transfers(body: bytes) -> tuple[EntryHeader, list[TransferRecord], list[Expiry]]:
+    header = decode_header(body)
+    assert header.kind is EntryKind.transfers
+    expected = header_bytes + header.records * _transfer.size + header.expiries * _expiry.size
+    if len(body) != expected:
+        raise ValueError(f"journal entry {header.seq} is {len(body)} bytes, not {expected}")
+    records = []
+    offset = header_bytes
+    for _ in range(header.records):
+        fields = _transfer.unpack_from(body, offset)
+        offset += _transfer.size
+        records.append(
+            TransferRecord(
+                *(int.from_bytes(value, "big") for value in fields[:6]),
+                *fields[6:],
+            )
+        )
+    expiries = []
+    for _ in range(header.expiries):
+        pending_id, timestamp = _expiry.unpack_from(body, offset)
+        offset += _expiry.size
+        expiries.append(Expiry(int.from_bytes(pending_id, "big"), timestamp))
+    return header, records, expiries
+
+
+# ---------------------------------------------------------------------- definitions
+
+Definition = Asset | tuple[str, int] | Pool | AccountDefinition
+
+
+def encode_definitions(
+    kind: EntryKind, seq: int, timestamp: int, definitions: list[Definition]
+) -> bytes:
+    assert kind is not EntryKind.transfers
+    assert definitions
+    parts = [_header_for(kind, seq, timestamp, len(definitions), 0)]
+    parts.extend(_encode_definition(kind, definition) for definition in definitions)
+    return b"".join(parts)
+
+
+def _encode_definition(kind: EntryKind, definition: Definition) -> bytes:
+    if kind is EntryKind.assets:
+        assert isinstance(definition, Asset)
+        return _asset.pack(
+            definition.number,
+            definition.scale,
+            definition.code.encode("ascii"),
+            definition.chain.encode("ascii"),
+            definition.contract.encode("ascii"),
+        )
+    if kind is EntryKind.clients:
+        assert isinstance(definition, tuple)
+        name, number = definition
+        return _client.pack(number, _name(name))
+    if kind is EntryKind.pools:
+        assert isinstance(definition, Pool)
+        return _pool.pack(
+            _name(definition.name),
+            _pool_kinds[definition.kind],
+            _terms[definition.terms],
+            _purposes[definition.purpose],
+            _name(definition.client),
+        )
+    assert isinstance(definition, AccountDefinition)
+    return _account.pack(
+        definition.id.to_bytes(16, "big"),
+        definition.asset.encode("ascii"),
+        _classes[definition.account_class],
+        _name(definition.owner),
+        _name(definition.kind),
+        _name(definition.pool),
+    )
+
+
+def decode_definitions(body: bytes) -> tuple[EntryHeader, list[Definition]]:
+    header = decode_header(body)
+    assert header.kind is not EntryKind.transfers
+    if len(body) != header_bytes + header.records * 128:
+        raise ValueError(f"journal entry {header.seq} has a torn body")
+    definitions = [
+        _decode_definition(header.kind, body[offset : offset + 128])
+        for offset in range(header_bytes, len(body), 128)
+    ]
+    return header, definitions
+
+
+def _decode_definition(kind: EntryKind, raw: bytes) -> Definition:
+    if kind is EntryKind.assets:
+        number, scale, code, chain_name, contract = _asset.unpack(raw)
+        return Asset(_text(code), scale, number, _text(chain_name), _text(contract))
+    if kind is EntryKind.clients:
+        number, name = _client.unpack(raw)
+        return (_text(name), number)
+    if kind is EntryKind.pools:
+        name, pool_kind, terms, purpose, client = _pool.unpack(raw)
+        return Pool(
+            _text(name),
+            _key_of(_pool_kinds, pool_kind),
+            _key_of(_terms, terms),
+            _key_of(_purposes, purpose),
+            _text(client),
+        )
+    account_id, code, account_class, owner, account_kind, pool = _account.unpack(raw)
+    return AccountDefinition(
+        int.from_bytes(account_id, "big"),
+        _text(code),
+        _key_of(_classes, account_class),
+        _text(owner),
+        _text(account_kind),
+        _text(pool),
+    )
+
+
+_Key = TypeVar("_Key")
+
+
+def _key_of(table: dict[_Key, int], number: int) -> _Key:
+    for key, value in table.items():
+        if value == number:
+            return key
+    raise ValueError(f"unknown enumeration number {number}")

@@ -1,0 +1,860 @@
+"""The segregated ledger engine: deterministic, in memory, no I/O.
+
+``Ledger.execute`` takes one batch of up to 8,189 transfers, the batch's timestamp (from the
+shell's clock) and the already-committed transfers the batch refers to (gathered by the shell
+from its store), and returns a result per event plus the records to commit. It applies the
+batch to its own in-memory state; the shell makes the records durable before acknowledging, and
+discards the engine (reopens from the store) if it cannot.
+
+Every event is checked against the guarantees of the design (§3) before it changes anything:
+debits equal credits by construction (one debit and one credit of one amount in one asset); no
+client account goes below zero with pending debits counted; the segregation rule table allows
+the code between the two accounts; and no custody pool ends up holding less than it owes its
+clients, whatever happens to the pending transfers still open. A ``linked`` chain commits or
+fails as a whole. The same id with the same body is ``exists``; with another body, an error
+naming the first field that differs.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ringfence.core import limits
+from ringfence.core.errors import Result
+from ringfence.core.model import (
+    AccountClass,
+    AccountDefinition,
+    Break,
+    Client,
+    Pool,
+    PoolKind,
+    Role,
+    Transfer,
+    TransferCode,
+    TransferFlags,
+    TransferRecord,
+    transfer_flags_known,
+)
+from ringfence.core.money import Asset
+from ringfence.core.segregation import (
+    Owners,
+    Pools,
+    Rule,
+    codes_not_reversible,
+    missing_rule_result,
+    rule_index,
+)
+from ringfence.core.state import AccountState, Limit, PendingState, PendingStatus, Position
+
+_ok = Result.ok
+_exists = Result.exists
+_linked = TransferFlags.linked
+_pending = TransferFlags.pending
+_post = TransferFlags.post_pending
+_void = TransferFlags.void_pending
+_two_phase = _pending | _post | _void
+_credit_normal = Limit.credit_normal
+_debit_normal = Limit.debit_normal
+_u128 = limits.amount_units_max
+_codes = frozenset(int(code) for code in TransferCode)
+_client_roles = frozenset({Role.client_available, Role.client_collateral})
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """A pending transfer released because its timeout passed before the batch's timestamp."""
+
+    pending_id: int
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    timestamp: int
+    results: list[Result]
+    records: list[TransferRecord]
+    expiries: list[Expiry]
+
+
+class _Undo:
+    """What a linked chain changed, so a failing chain leaves no trace."""
+
+    __slots__ = ("accounts", "positions", "pendings", "breaks", "reversed", "created")
+
+    def __init__(self) -> None:
+        self.accounts: dict[int, tuple[AccountState, tuple[int, int, int, int]]] = {}
+        self.positions: dict[int, tuple[Position, int, int, int, int]] = {}
+        self.pendings: dict[int, tuple[PendingState | None, PendingStatus | None]] = {}
+        self.breaks: dict[int, tuple[Break | None, int]] = {}
+        self.reversed: dict[int, int | None] = {}
+        self.created: list[int] = []
+
+
+class Ledger:
+    """All asset ledgers of one firm, with their definitions and balances."""
+
+    def __init__(self) -> None:
+        self.assets: dict[str, Asset] = {}
+        self.assets_by_number: dict[int, Asset] = {}
+        self.clients: dict[str, Client] = {}
+        self.clients_by_number: dict[int, Client] = {}
+        self.pools: dict[str, Pool] = {}
+        self.accounts: dict[int, AccountState] = {}
+        self.positions: dict[tuple[str, int], Position] = {}
+        self.pendings: dict[int, PendingState] = {}
+        self.breaks: dict[int, Break] = {}
+        self.reversed: dict[int, int] = {}  # transfer id -> amount reversed so far
+        self.timestamp_last = 0
+        self._expiry_queue: list[tuple[int, int]] = []
+        self._undo: _Undo | None = None
+        self._batch: dict[int, TransferRecord] = {}
+        # Identities of state changed since the last checkpoint, for the store to persist.
+        self.dirty_accounts: set[int] = set()
+        self.dirty_pendings: set[int] = set()
+        self.dirty_breaks: set[int] = set()
+        self.dirty_reversed: set[int] = set()
+
+    # ------------------------------------------------------------------ definitions
+
+    def define_asset(self, asset: Asset) -> Result:
+        existing = self.assets.get(asset.code) or self.assets_by_number.get(asset.number)
+        if existing is not None:
+            return _exists if existing == asset else Result.definition_exists_with_different_body
+        self.assets[asset.code] = asset
+        self.assets_by_number[asset.number] = asset
+        return _ok
+
+    def define_client(self, name: str) -> tuple[Result, Client | None]:
+        existing = self.clients.get(name)
+        if existing is not None:
+            return _exists, existing
+        client = Client(name, len(self.clients) + 1)
+        assert client.number not in self.clients_by_number
+        self.clients[name] = client
+        self.clients_by_number[client.number] = client
+        return _ok, client
+
+    def define_pool(self, pool: Pool) -> Result:
+        existing = self.pools.get(pool.name)
+        if existing is not None:
+            return _exists if existing == pool else Result.definition_exists_with_different_body
+        if pool.kind is PoolKind.individual and pool.client not in self.clients:
+            return Result.client_not_found
+        self.pools[pool.name] = pool
+        return _ok
+
+    def define_account(self, definition: AccountDefinition) -> Result:
+        existing = self.accounts.get(definition.id)
+        if existing is not None:
+            same = existing.definition == definition
+            return _exists if same else Result.definition_exists_with_different_body
+        asset = self.assets.get(definition.asset)
+        if asset is None:
+            return Result.asset_not_found
+        owner = 0
+        if definition.account_class is AccountClass.client:
+            client = self.clients.get(definition.owner)
+            if client is None:
+                return Result.client_not_found
+            owner = client.number
+        position = None
+        if definition.pool:
+            pool = self.pools.get(definition.pool)
+            if pool is None:
+                return Result.pool_not_found
+            if pool.kind is PoolKind.individual and owner and pool.client != definition.owner:
+                return Result.client_not_in_pool
+            position = self.positions.get((pool.name, asset.number))
+            if position is None:
+                position = Position(pool, asset.number)
+                self.positions[(pool.name, asset.number)] = position
+        self.accounts[definition.id] = AccountState.build(
+            definition, asset.number, position, owner
+        )
+        return _ok
+
+    # ------------------------------------------------------------------ transfers
+
+    def references(self, events: Iterable[Transfer]) -> set[int]:
+        """Ids of committed transfers the batch may need that the engine does not hold: its own
+        ids (for idempotency) and the transfers its reversals refer to."""
+        wanted: set[int] = set()
+        for event in events:
+            wanted.add(event.id)
+            if event.code == TransferCode.reversal and event.reference:
+                wanted.add(event.reference)
+        return wanted
+
+    def execute(
+        self,
+        events: Sequence[Transfer],
+        timestamp: int,
+        known: Mapping[int, TransferRecord],
+    ) -> BatchOutcome:
+        """Execute one batch. ``known`` holds committed transfers with ids in ``references``."""
+        assert 0 < len(events) <= limits.batch_events_max
+        assert timestamp > self.timestamp_last
+        assert timestamp + len(events) < limits.timestamp_ns_max
+        expiries = self._expire(timestamp)
+        results: list[Result] = [_ok] * len(events)
+        records: list[TransferRecord] = []
+        self._batch = {}
+        chain_start = -1
+        chain_records = 0
+        chain_failed = False
+        for index, event in enumerate(events):
+            linked = type(event.flags) is TransferFlags and bool(event.flags & _linked)
+            if chain_start < 0 and linked:
+                chain_start, chain_failed = index, False
+                self._undo = _Undo()
+                chain_records = len(records)
+            if chain_failed:
+                results[index] = Result.linked_event_failed
+            else:
+                # Committed events take consecutive timestamps, so a replay of the journal
+                # (which holds only committed events) assigns the very same ones.
+                result = self._execute_event(event, timestamp + len(records), known, records)
+                results[index] = result
+                if chain_start >= 0 and result is not _ok and result is not _exists:
+                    self._roll_back(chain_start, index, results, records, chain_records)
+                    chain_failed = True
+            if chain_start >= 0 and not linked:
+                chain_start, self._undo = -1, None
+        if chain_start >= 0:
+            if not chain_failed:
+                self._roll_back(chain_start, len(events) - 1, results, records, chain_records)
+            results[-1] = Result.linked_event_chain_open
+            self._undo = None
+        self._batch = {}
+        self.timestamp_last = timestamp + len(events) - 1
+        return BatchOutcome(timestamp, results, records, expiries)
+
+    def _roll_back(
+        self,
+        start: int,
+        failed: int,
+        results: list[Result],
+        records: list[TransferRecord],
+        records_before: int,
+    ) -> None:
+        undo = self._undo
+        assert undo is not None
+        for account, balances in undo.accounts.values():
+            (
+                account.debits_pending,
+                account.debits_posted,
+                account.credits_pending,
+                account.credits_posted,
+            ) = balances
+        for position, holdings, liabilities, shortfall, outstanding in undo.positions.values():
+            position.holdings = holdings
+            position.liabilities = liabilities
+            position.shortfall_pending = shortfall
+            position.breaks_outstanding = outstanding
+        self._roll_back_references(undo)
+        for transfer_id in undo.created:
+            del self._batch[transfer_id]
+        del records[records_before:]
+        for index in range(start, failed):
+            results[index] = Result.linked_event_failed
+        self._undo = _Undo()
+
+    def _roll_back_references(self, undo: _Undo) -> None:
+        for pending_id, (pending, status) in undo.pendings.items():
+            if pending is None:
+                del self.pendings[pending_id]
+            else:
+                assert status is not None
+                pending.status = status
+        for break_id, (broken, cured) in undo.breaks.items():
+            if broken is None:
+                del self.breaks[break_id]
+            else:
+                broken.cured = cured
+        for transfer_id, amount in undo.reversed.items():
+            if amount is None:
+                del self.reversed[transfer_id]
+            else:
+                self.reversed[transfer_id] = amount
+
+    # ------------------------------------------------------------------ one event
+
+    def _execute_event(
+        self,
+        event: Transfer,
+        timestamp: int,
+        known: Mapping[int, TransferRecord],
+        records: list[TransferRecord],
+    ) -> Result:
+        transfer_id = event.id
+        if type(transfer_id) is not int:
+            return Result.id_must_be_integer
+        if transfer_id <= 0:
+            return Result.id_must_not_be_zero
+        if transfer_id > _u128:
+            return Result.id_must_be_below_2_128
+        flags = event.flags
+        if type(flags) is not TransferFlags or flags & ~transfer_flags_known:
+            return Result.flag_unknown
+        existing = self._batch.get(transfer_id) or known.get(transfer_id)
+        if existing is not None:
+            return self._compare_existing(event, existing)
+        two_phase = flags & _two_phase
+        if two_phase and two_phase not in (_pending, _post, _void):
+            return Result.flags_are_mutually_exclusive
+        if two_phase & (_post | _void):
+            record_or_result = self._resolve_pending(event, timestamp)
+        else:
+            record_or_result = self._execute_transfer(event, timestamp, known)
+        if type(record_or_result) is Result:
+            return record_or_result
+        assert isinstance(record_or_result, TransferRecord)
+        self._batch[transfer_id] = record_or_result
+        if self._undo is not None:
+            self._undo.created.append(transfer_id)
+        records.append(record_or_result)
+        return _ok
+
+    def _check_shape(self, event: Transfer) -> Result | None:
+        amount = event.amount
+        if type(amount) is not int:
+            if amount is None:
+                return Result.amount_required
+            return Result.amount_must_not_be_float if isinstance(amount, float) else (
+                Result.amount_must_be_decimal_string
+            )
+        if amount <= 0:
+            return Result.amount_must_not_be_zero if amount == 0 else (
+                Result.amount_must_not_be_negative
+            )
+        if amount > _u128:
+            return Result.amount_must_be_below_2_128
+        if event.code not in _codes:
+            return Result.code_unknown
+        if event.pending_id:
+            return Result.pending_id_must_be_zero
+        if event.timeout_s and not event.flags & _pending:
+            return Result.timeout_reserved_for_pending_transfer
+        if type(event.timeout_s) is not int or not 0 <= event.timeout_s <= (
+            limits.timeout_seconds_max
+        ):
+            return Result.timeout_too_large
+        return None
+
+    def _accounts_of(
+        self, event: Transfer
+    ) -> tuple[AccountState, AccountState] | Result:
+        debit = self.accounts.get(event.debit_account)
+        if debit is None:
+            return Result.debit_account_not_found
+        credit = self.accounts.get(event.credit_account)
+        if credit is None:
+            return Result.credit_account_not_found
+        if debit is credit:
+            return Result.accounts_must_be_different
+        if debit.asset != credit.asset:
+            return Result.accounts_must_have_same_asset
+        if event.asset:
+            asset = self.assets.get(event.asset)
+            if asset is None or asset.number != debit.asset:
+                return Result.asset_does_not_match_accounts
+        return debit, credit
+
+    def _execute_transfer(
+        self, event: Transfer, timestamp: int, known: Mapping[int, TransferRecord]
+    ) -> TransferRecord | Result:
+        shape = self._check_shape(event)
+        if shape is not None:
+            return shape
+        accounts = self._accounts_of(event)
+        if type(accounts) is Result:
+            return accounts
+        assert isinstance(accounts, tuple)
+        debit, credit = accounts
+        amount = event.amount
+        assert type(amount) is int
+        authoriser = 0
+        rule: Rule | None = None
+        if event.code == TransferCode.reversal:
+            refused = self._check_reversal(event, debit, credit, known)
+        else:
+            rule = rule_index.get((event.code, debit.role, credit.role))
+            refused, authoriser = self._check_rule(rule, event, debit, credit)
+        if refused is not None:
+            return refused
+        pending = bool(event.flags & _pending)
+        refused = _check_balances(debit, credit, amount)
+        if refused is None:
+            exempt = rule is not None and rule.coverage_exempt
+            refused = _check_coverage(debit, credit, amount, pending, exempt)
+        if refused is not None:
+            return refused
+        record = TransferRecord(
+            event.id,
+            debit.definition.id,
+            credit.definition.id,
+            amount,
+            0,
+            event.reference,
+            timestamp,
+            authoriser,
+            event.timeout_s,
+            debit.asset,
+            int(event.code),
+            int(event.flags),
+        )
+        if pending:
+            self._apply_pending(record, debit, credit)
+        else:
+            self._apply_posted(record, debit, credit, amount, rule)
+        return record
+
+    def _check_rule(
+        self, rule: Rule | None, event: Transfer, debit: AccountState, credit: AccountState
+    ) -> tuple[Result | None, int]:
+        debit_pool = debit.definition.pool
+        credit_pool = credit.definition.pool
+        if rule is None:
+            return missing_rule_result(debit.role, credit.role, debit_pool, credit_pool), 0
+        if rule.pools is Pools.same and debit_pool != credit_pool:
+            return Result.cross_pool_forbidden, 0
+        if rule.terms is not None:
+            position = debit.position or credit.position
+            assert position is not None
+            if position.pool.terms is not rule.terms:
+                return Result.pool_terms_forbid_code, 0
+        if rule.owners is Owners.same and debit.definition.owner != credit.definition.owner:
+            return Result.owners_must_match, 0
+        if rule.owners is Owners.different and debit.definition.owner == credit.definition.owner:
+            return Result.owners_must_differ, 0
+        authoriser = 0
+        if rule.authorisation:
+            if not event.authorised_by:
+                return Result.authorisation_required, 0
+            if event.authorised_by != debit.definition.owner:
+                return Result.authorisation_not_by_debit_client, 0
+            authoriser = debit.owner_number
+        elif event.authorised_by:
+            return Result.authorisation_must_be_empty, 0
+        if event.flags & _pending and (rule.opens_break or rule.cures_break):
+            return Result.pending_not_allowed_for_code, 0
+        if rule.cures_break:
+            return self._check_break_cure(event, debit), 0
+        return None, authoriser
+
+    def _check_break_cure(self, event: Transfer, debit: AccountState) -> Result | None:
+        broken = self.breaks.get(event.reference) if event.reference else None
+        if broken is None:
+            return Result.break_not_found if event.reference else Result.reference_required
+        if broken.pool != debit.definition.pool or broken.asset != debit.asset:
+            return Result.break_cure_must_match_break
+        assert event.amount is not None
+        if event.amount > broken.outstanding:
+            return Result.break_cure_exceeds_break_amount
+        return None
+
+    def _check_reversal(
+        self,
+        event: Transfer,
+        debit: AccountState,
+        credit: AccountState,
+        known: Mapping[int, TransferRecord],
+    ) -> Result | None:
+        if not event.reference:
+            return Result.reference_required
+        if event.authorised_by:
+            return Result.authorisation_must_be_empty
+        original = self._batch.get(event.reference) or known.get(event.reference)
+        if original is None:
+            return Result.reversed_transfer_not_found
+        if original.code in codes_not_reversible:
+            return Result.segregation_rule_missing
+        if original.flags & (_pending | _void):
+            return Result.reversal_of_pending_transfer_forbidden
+        if original.debit_account != credit.definition.id:
+            return Result.reversal_must_swap_accounts
+        if original.credit_account != debit.definition.id:
+            return Result.reversal_must_swap_accounts
+        assert event.amount is not None
+        if event.amount > original.amount - self.reversed.get(original.id, 0):
+            return Result.reversal_exceeds_transfer_amount
+        if event.flags & _pending:
+            return Result.pending_not_allowed_for_code
+        return None
+
+    # ------------------------------------------------------------------ two-phase
+
+    def _resolve_pending(self, event: Transfer, timestamp: int) -> TransferRecord | Result:
+        """Post or void a pending transfer, in full or (posting) in part."""
+        if not event.pending_id:
+            return Result.pending_id_required
+        if event.pending_id == event.id:
+            return Result.pending_id_must_be_different
+        if event.timeout_s:
+            return Result.timeout_reserved_for_pending_transfer
+        if event.reference or event.authorised_by:
+            return Result.segregation_rule_missing
+        pending = self.pendings.get(event.pending_id)
+        if pending is None:
+            return Result.pending_transfer_not_found
+        refused = _check_pending_matches(event, pending)
+        if refused is not None:
+            return refused
+        original = pending.record
+        post = bool(event.flags & _post)
+        amount = original.amount if event.amount is None else event.amount
+        if not post and amount != original.amount:
+            return Result.void_amount_must_match_pending_amount
+        if amount > original.amount:
+            return Result.exceeds_pending_transfer_amount
+        debit = self.accounts[original.debit_account]
+        credit = self.accounts[original.credit_account]
+        if post:
+            refused = _check_post_coverage(original, debit, credit, amount, pending)
+            if refused is not None:
+                return refused
+        record = TransferRecord(
+            event.id,
+            original.debit_account,
+            original.credit_account,
+            amount,
+            original.id,
+            0,
+            timestamp,
+            0,
+            0,
+            original.asset,
+            original.code,
+            int(event.flags),
+        )
+        self._release_pending(pending, PendingStatus.posted if post else PendingStatus.voided)
+        if post:
+            rule = rule_index.get((original.code, debit.role, credit.role))
+            self._apply_posted(record, debit, credit, amount, rule)
+        return record
+
+    def _apply_pending(
+        self, record: TransferRecord, debit: AccountState, credit: AccountState
+    ) -> None:
+        self._remember_accounts(debit, credit)
+        amount = record.amount
+        debit.debits_pending += amount
+        credit.credits_pending += amount
+        shortfalls = _shortfalls(debit, credit, amount)
+        for position, shortfall in shortfalls:
+            self._remember_position(position)
+            position.shortfall_pending += shortfall
+        expires_at = 0
+        if record.timeout_s:
+            expires_at = record.timestamp + record.timeout_s * 1_000_000_000
+            heapq.heappush(self._expiry_queue, (expires_at, record.id))
+        pending = PendingState(record, expires_at, PendingStatus.pending, shortfalls)
+        if self._undo is not None:
+            self._undo.pendings.setdefault(record.id, (None, None))
+        self.pendings[record.id] = pending
+        self.dirty_pendings.add(record.id)
+
+    def _release_pending(self, pending: PendingState, status: PendingStatus) -> None:
+        assert pending.status is PendingStatus.pending
+        assert status is not PendingStatus.pending
+        record = pending.record
+        debit = self.accounts[record.debit_account]
+        credit = self.accounts[record.credit_account]
+        self._remember_accounts(debit, credit)
+        debit.debits_pending -= record.amount
+        credit.credits_pending -= record.amount
+        assert debit.debits_pending >= 0
+        assert credit.credits_pending >= 0
+        for position, shortfall in pending.shortfalls:
+            self._remember_position(position)
+            position.shortfall_pending -= shortfall
+            assert position.shortfall_pending >= 0
+        if self._undo is not None:
+            self._undo.pendings.setdefault(record.id, (pending, pending.status))
+        pending.status = status
+        self.dirty_pendings.add(record.id)
+
+    def advance(self, timestamp: int) -> list[Expiry]:
+        """Move time forward with no events: expire what is due (a batch of rejections)."""
+        assert timestamp > self.timestamp_last
+        expiries = self._expire(timestamp)
+        self.timestamp_last = timestamp
+        return expiries
+
+    def _expire(self, timestamp: int) -> list[Expiry]:
+        expiries: list[Expiry] = []
+        queue = self._expiry_queue
+        while queue and queue[0][0] <= timestamp:
+            _, pending_id = heapq.heappop(queue)
+            pending = self.pendings[pending_id]
+            if pending.status is PendingStatus.pending:
+                self._release_pending(pending, PendingStatus.expired)
+                expiries.append(Expiry(pending_id, timestamp))
+        return expiries
+
+    # ------------------------------------------------------------------ applying
+
+    def _apply_posted(
+        self,
+        record: TransferRecord,
+        debit: AccountState,
+        credit: AccountState,
+        amount: int,
+        rule: Rule | None,
+    ) -> None:
+        self._remember_accounts(debit, credit)
+        debit.debits_posted += amount
+        credit.credits_posted += amount
+        position = debit.position
+        if position is not None:
+            self._remember_position(position)
+            if debit.is_custody:
+                position.holdings += amount
+            else:
+                position.liabilities -= amount
+        position = credit.position
+        if position is not None:
+            self._remember_position(position)
+            if credit.is_custody:
+                position.holdings -= amount
+            else:
+                position.liabilities += amount
+        if rule is not None and (rule.opens_break or rule.cures_break):
+            self._apply_break(record, debit, credit, amount, rule)
+        elif record.code == TransferCode.reversal:
+            self._apply_reversal(record, amount)
+
+    def _apply_break(
+        self,
+        record: TransferRecord,
+        debit: AccountState,
+        credit: AccountState,
+        amount: int,
+        rule: Rule,
+    ) -> None:
+        if rule.opens_break:
+            position = credit.position
+            assert position is not None
+            broken = Break(record.id, position.pool.name, record.asset, amount, 0, record.timestamp)
+            if self._undo is not None:
+                self._undo.breaks.setdefault(record.id, (None, 0))
+            self.breaks[record.id] = broken
+            self.dirty_breaks.add(record.id)
+            position.breaks_outstanding += amount
+        else:
+            self._cure_break(record.reference, amount)
+
+    def _cure_break(self, break_id: int, amount: int) -> None:
+        broken = self.breaks[break_id]
+        assert amount <= broken.outstanding
+        if self._undo is not None:
+            self._undo.breaks.setdefault(break_id, (broken, broken.cured))
+        broken.cured += amount
+        position = self.positions[(broken.pool, broken.asset)]
+        self._remember_position(position)
+        position.breaks_outstanding -= amount
+        assert position.breaks_outstanding >= 0
+        self.dirty_breaks.add(break_id)
+
+    def _apply_reversal(self, record: TransferRecord, amount: int) -> None:
+        original = record.reference
+        if self._undo is not None:
+            self._undo.reversed.setdefault(original, self.reversed.get(original))
+        self.reversed[original] = self.reversed.get(original, 0) + amount
+        self.dirty_reversed.add(original)
+        broken = self.breaks.get(original)
+        if broken is not None:
+            self._cure_break(original, min(amount, broken.outstanding))
+
+    def _remember_accounts(self, debit: AccountState, credit: AccountState) -> None:
+        undo = self._undo
+        if undo is not None:
+            for account in (debit, credit):
+                if account.definition.id not in undo.accounts:
+                    undo.accounts[account.definition.id] = (account, account.balances())
+        self.dirty_accounts.add(debit.definition.id)
+        self.dirty_accounts.add(credit.definition.id)
+
+    def _remember_position(self, position: Position) -> None:
+        undo = self._undo
+        if undo is not None and id(position) not in undo.positions:
+            undo.positions[id(position)] = (
+                position,
+                position.holdings,
+                position.liabilities,
+                position.shortfall_pending,
+                position.breaks_outstanding,
+            )
+
+    # ------------------------------------------------------------------ idempotency
+
+    def _compare_existing(self, event: Transfer, existing: TransferRecord) -> Result:
+        """``exists`` for a retry of the same transfer; else name the first field that differs.
+
+        Post and void events may leave accounts and amount to the pending transfer; a retry that
+        leaves them out again matches the resolved values stored.
+        """
+        if int(event.flags) != existing.flags:
+            return Result.exists_with_different_flags
+        resolving = bool(existing.flags & (_post | _void))
+        if event.debit_account != existing.debit_account:
+            if not (resolving and event.debit_account == 0):
+                return Result.exists_with_different_debit_account
+        if event.credit_account != existing.credit_account:
+            if not (resolving and event.credit_account == 0):
+                return Result.exists_with_different_credit_account
+        if event.amount != existing.amount and not (resolving and event.amount is None):
+            return Result.exists_with_different_amount
+        if event.pending_id != existing.pending_id:
+            return Result.exists_with_different_pending_id
+        if event.reference != existing.reference:
+            return Result.exists_with_different_reference
+        if event.timeout_s != existing.timeout_s:
+            return Result.exists_with_different_timeout
+        if int(event.code) != existing.code:
+            return Result.exists_with_different_code
+        authoriser = self.clients.get(event.authorised_by) if event.authorised_by else None
+        if (authoriser.number if authoriser else 0) != existing.authoriser:
+            return Result.exists_with_different_authorisation
+        return _exists
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def take_dirty(self) -> tuple[set[int], set[int], set[int], set[int]]:
+        """Identities changed since the last call: accounts, pendings, breaks, reversals."""
+        dirty = (self.dirty_accounts, self.dirty_pendings, self.dirty_breaks, self.dirty_reversed)
+        self.dirty_accounts, self.dirty_pendings = set(), set()
+        self.dirty_breaks, self.dirty_reversed = set(), set()
+        return dirty
+
+    def restore_pending(self, pending: PendingState) -> None:
+        """Reinstate a pending transfer from a checkpoint (balances are restored separately)."""
+        assert pending.record.id not in self.pendings
+        self.pendings[pending.record.id] = pending
+        if pending.status is PendingStatus.pending and pending.expires_at:
+            heapq.heappush(self._expiry_queue, (pending.expires_at, pending.record.id))
+
+    def pending_shortfalls(self, record: TransferRecord) -> tuple[tuple[Position, int], ...]:
+        debit = self.accounts[record.debit_account]
+        credit = self.accounts[record.credit_account]
+        return _shortfalls(debit, credit, record.amount)
+
+
+# ---------------------------------------------------------------------- pure checks
+
+
+def _check_pending_matches(event: Transfer, pending: PendingState) -> Result | None:
+    original = pending.record
+    if pending.status is not PendingStatus.pending:
+        return {
+            PendingStatus.posted: Result.pending_transfer_already_posted,
+            PendingStatus.voided: Result.pending_transfer_already_voided,
+            PendingStatus.expired: Result.pending_transfer_expired,
+        }[pending.status]
+    if event.debit_account and event.debit_account != original.debit_account:
+        return Result.pending_transfer_has_different_debit_account
+    if event.credit_account and event.credit_account != original.credit_account:
+        return Result.pending_transfer_has_different_credit_account
+    if event.code and int(event.code) != original.code:
+        return Result.pending_transfer_has_different_code
+    amount = event.amount
+    if amount is not None:
+        if type(amount) is not int:
+            if isinstance(amount, float):
+                return Result.amount_must_not_be_float
+            return Result.amount_must_be_decimal_string
+        if amount <= 0:
+            return Result.amount_must_not_be_zero if amount == 0 else (
+                Result.amount_must_not_be_negative
+            )
+    return None
+
+
+def _check_balances(debit: AccountState, credit: AccountState, amount: int) -> Result | None:
+    """No limited account may go below zero, pending debits (or credits) counted, and no
+    balance field may pass 2^128."""
+    debits = debit.debits_posted + debit.debits_pending + amount
+    if debit.limit is _credit_normal and debits > debit.credits_posted:
+        if debit.role in _client_roles:
+            return Result.exceeds_available_balance
+        return Result.exceeds_house_balance
+    credits = credit.credits_posted + credit.credits_pending + amount
+    if credit.limit is _debit_normal and credits > credit.debits_posted:
+        if credit.is_custody:
+            return Result.exceeds_wallet_holdings
+        return Result.exceeds_house_balance
+    if debits > _u128 or credits > _u128:
+        return Result.overflows_balance
+    return None
+
+
+def _excess_changes(
+    debit: AccountState, credit: AccountState, amount: int
+) -> list[tuple[Position, int, bool]]:
+    """Per pool position touched: the change in excess and whether its wallets pay out."""
+    changes: list[tuple[Position, int, bool]] = []
+    debit_position = debit.position
+    credit_position = credit.position
+    if debit_position is not None:
+        delta = amount if credit_position is not debit_position else 0
+        changes.append((debit_position, delta, False))
+    if credit_position is not None:
+        if credit_position is debit_position:
+            position, delta, _ = changes[0]
+            outflow = credit.is_custody and not debit.is_custody
+            changes[0] = (position, delta, outflow)
+        else:
+            changes.append((credit_position, -amount, credit.is_custody))
+    return changes
+
+
+def _shortfalls(
+    debit: AccountState, credit: AccountState, amount: int
+) -> tuple[tuple[Position, int], ...]:
+    return tuple(
+        (position, -delta)
+        for position, delta, _ in _excess_changes(debit, credit, amount)
+        if delta < 0
+    )
+
+
+def _check_coverage(
+    debit: AccountState, credit: AccountState, amount: int, pending: bool, exempt: bool
+) -> Result | None:
+    """Refuse what would leave a custody pool owing its clients more than its wallets hold.
+
+    Counted in the worst case over open pending transfers. A pool already short (a recorded
+    break) still accepts what does not make it shorter and does not pay out of its wallets.
+    """
+    if exempt or (debit.position is None and credit.position is None):
+        return None
+    for position, delta, outflow in _excess_changes(debit, credit, amount):
+        if not position.enforced:
+            continue
+        worst_delta = delta if delta < 0 else (0 if pending else delta)
+        if position.excess_worst + worst_delta < 0 and (worst_delta < 0 or outflow):
+            return Result.pool_coverage_would_break
+    return None
+
+
+def _check_post_coverage(
+    original: TransferRecord,
+    debit: AccountState,
+    credit: AccountState,
+    amount: int,
+    pending: PendingState,
+) -> Result | None:
+    """Posting releases the pending shortfall and applies the posted part; check the result."""
+    held = {id(position): shortfall for position, shortfall in pending.shortfalls}
+    for position, delta, outflow in _excess_changes(debit, credit, amount):
+        if not position.enforced:
+            continue
+        excess_after = position.excess_worst + held.get(id(position), 0) + delta
+        if excess_after < 0 and (delta < 0 or outflow):
+            rule = rule_index.get((original.code, debit.role, credit.role))
+            if rule is not None and rule.coverage_exempt:
+                continue
+            return Result.pool_coverage_would_break
+    return None

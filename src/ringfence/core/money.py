@@ -1,0 +1,144 @@
+"""The one owner of amounts.
+
+Amounts are exact integers in an asset's minor unit (sats, wei, the stablecoin's 10^-6), with
+0 <= amount < 2^128. They are plain ``int`` on the hot path; this module is the only place that
+builds them from outside input (decimal strings, JSON values) and the only place that turns
+them back into text. Nothing here rounds silently: input finer than the asset's scale is
+rejected, and division goes through helpers that name their rounding direction.
+
+A float or a bool is never an amount: both are refused with a named result code wherever they
+appear, because a binary fraction cannot represent 0.1 BTC and ``True`` is an ``int`` in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ringfence.core import limits
+from ringfence.core.errors import InputError, Result
+
+_asset_code_pattern = re.compile(r"[A-Z][A-Z0-9]{0,11}\Z")
+_decimal_pattern = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One asset, one ledger. ``number`` is the ledger's u32 identity in journal records."""
+
+    code: str
+    scale: int
+    number: int
+    chain: str = ""
+    contract: str = ""
+
+    def __post_init__(self) -> None:
+        if not _asset_code_pattern.match(self.code):
+            raise InputError(Result.name_invalid, f"asset code {self.code!r}")
+        if type(self.scale) is not int or not 0 <= self.scale <= limits.asset_scale_max:
+            raise InputError(Result.asset_scale_invalid, f"scale {self.scale!r}")
+        if type(self.number) is not int or not 0 < self.number <= limits.asset_number_max:
+            raise InputError(Result.asset_number_invalid, f"number {self.number!r}")
+        if len(self.chain) > limits.name_length_max or len(self.contract) > 64:
+            raise InputError(Result.name_invalid, "chain or contract too long")
+
+
+def check_units(value: object) -> int:
+    """Accept an amount already in minor units, as Python or JSON gives it, or say why not.
+
+    Only a true ``int`` or a string of decimal digits passes; zero passes here (a balance may be
+    zero) and callers that need a positive amount use ``check_transfer_units``.
+    """
+    if isinstance(value, float):
+        raise InputError(Result.amount_must_not_be_float, repr(value))
+    if isinstance(value, bool):
+        raise InputError(Result.amount_must_be_decimal_string, repr(value))
+    if isinstance(value, str):
+        if len(value) > limits.amount_text_length_max or not value.isascii():
+            raise InputError(Result.amount_must_be_decimal_string, "too long or not ASCII")
+        if value.startswith("-"):
+            raise InputError(Result.amount_must_not_be_negative, value)
+        if not value.isdigit():
+            raise InputError(Result.amount_must_be_decimal_string, repr(value))
+        value = int(value)
+    if type(value) is not int:
+        raise InputError(Result.amount_must_be_decimal_string, type(value).__name__)
+    if value < 0:
+        raise InputError(Result.amount_must_not_be_negative, str(value))
+    if value > limits.amount_units_max:
+        raise InputError(Result.amount_must_be_below_2_128, str(value))
+    return value
+
+
+def check_transfer_units(value: object) -> int:
+    """Minor units for a transfer: as ``check_units``, and never zero."""
+    units = check_units(value)
+    if units == 0:
+        raise InputError(Result.amount_must_not_be_zero)
+    return units
+
+
+def parse_amount(text: object, asset: Asset) -> int:
+    """Parse a decimal string in the asset's major unit ("1.5" BTC) into minor units.
+
+    Refuses floats, signs, exponents, separators, empty fractions and any digit finer than the
+    asset's scale; never rounds. Zero parses (callers decide whether zero is allowed).
+    """
+    if isinstance(text, float):
+        raise InputError(Result.amount_must_not_be_float, repr(text))
+    if not isinstance(text, str):
+        raise InputError(Result.amount_must_be_decimal_string, type(text).__name__)
+    if len(text) > limits.amount_text_length_max or not text.isascii():
+        raise InputError(Result.amount_must_be_decimal_string, "too long or not ASCII")
+    if text.startswith("-"):
+        raise InputError(Result.amount_must_not_be_negative, text)
+    match = _decimal_pattern.match(text)
+    if match is None:
+        raise InputError(Result.amount_must_be_decimal_string, repr(text))
+    fraction = (match["fraction"] or "").rstrip("0")
+    if len(fraction) > asset.scale:
+        raise InputError(
+            Result.amount_finer_than_asset_scale,
+            f"{text} has {len(fraction)} decimals, {asset.code} has {asset.scale}",
+        )
+    units = int(match["whole"]) * 10**asset.scale + int(fraction.ljust(asset.scale, "0") or "0")
+    if units > limits.amount_units_max:
+        raise InputError(Result.amount_must_be_below_2_128, text)
+    return units
+
+
+def format_amount(units: int, asset: Asset) -> str:
+    """Minor units as a decimal string in the major unit, with trailing zeros kept to scale."""
+    assert type(units) is int
+    assert 0 <= units <= limits.amount_units_max
+    if asset.scale == 0:
+        return str(units)
+    whole, fraction = divmod(units, 10**asset.scale)
+    return f"{whole}.{fraction:0{asset.scale}d}"
+
+
+def format_signed_amount(units: int, asset: Asset) -> str:
+    """As ``format_amount`` for differences (excess, deficiency), which may be negative."""
+    assert type(units) is int
+    sign = "-" if units < 0 else ""
+    return sign + format_amount(abs(units), asset)
+
+
+def mul_div_floor(value: int, numerator: int, denominator: int) -> int:
+    """value * numerator / denominator rounded down: in the client's favour for requirements
+    owed by the firm, against the client for collateral the client owns."""
+    assert type(value) is int
+    assert type(numerator) is int
+    assert type(denominator) is int
+    assert denominator > 0
+    return (value * numerator) // denominator
+
+
+def mul_div_ceil(value: int, numerator: int, denominator: int) -> int:
+    """value * numerator / denominator rounded up: against the client for requirements and
+    liabilities counted in a proof (nothing owed may be understated)."""
+    assert type(value) is int
+    assert type(numerator) is int
+    assert type(denominator) is int
+    assert denominator > 0
+    return -((-value * numerator) // denominator)

@@ -1,0 +1,1 @@
+"""What people and programs call: the ``ringfence`` CLI and, later, the REST API."""

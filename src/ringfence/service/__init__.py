@@ -1,0 +1,1 @@
+"""The shell: gathers inputs through ports, calls the core, applies its results."""

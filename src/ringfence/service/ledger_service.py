@@ -1,0 +1,382 @@
+"""The ledger service: the one writer that turns requests into durable journal entries.
+
+Gather, decide, apply: it gathers what a batch refers to from the store, lets the core engine
+decide every event, and appends the committed records to the store as one hash-chained journal
+entry before it returns any result. Nothing is acknowledged before it is durable. If the store
+refuses or fails, the engine's in-memory state is thrown away and rebuilt from the store, so
+memory never runs ahead of what was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ringfence.core import limits
+from ringfence.core.errors import InputError, IntegrityError, Result, StorageError
+from ringfence.core.journal import (
+    Definition,
+    EntryKind,
+    decode_definitions,
+    decode_transfers,
+    encode_definitions,
+    encode_transfers,
+    seal,
+)
+from ringfence.core.ledger import Ledger
+from ringfence.core.model import (
+    AccountDefinition,
+    Break,
+    Pool,
+    Transfer,
+    TransferCode,
+    TransferFlags,
+    TransferRecord,
+)
+from ringfence.core.money import Asset
+from ringfence.core.state import AccountState, PendingState, PendingStatus, Position
+from ringfence.service.ports import Checkpoint, Clock, LedgerStore, PendingRow
+
+# A checkpoint is written when this many transfer entries have passed since the last one, or
+# whenever the rows to write are few enough to be cheap (small batches keep tables current).
+checkpoint_interval_batches_default = 64
+checkpoint_rows_cheap = 512
+assert checkpoint_interval_batches_default <= limits.checkpoint_interval_batches_max
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One account's balances as a reader sees them."""
+
+    account: AccountDefinition
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+    balance: int  # posted, on the account's normal side
+
+
+class LedgerService:
+    """The single writer for one store. Not thread-safe: one caller at a time."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        clock: Clock,
+        checkpoint_interval_batches: int = checkpoint_interval_batches_default,
+    ) -> None:
+        assert 0 < checkpoint_interval_batches <= limits.checkpoint_interval_batches_max
+        self.store = store
+        self.clock = clock
+        self.checkpoint_interval_batches = checkpoint_interval_batches
+        self._load()
+
+    def _load(self) -> None:
+        self.ledger, self.checkpoint_seq = load_ledger(self.store)
+        self.seq, self.hash = self.store.head()
+        self._batches_since_checkpoint = self.seq - self.checkpoint_seq
+
+    # ------------------------------------------------------------------ definitions
+
+    def define_assets(self, assets: Sequence[Asset]) -> list[Result]:
+        return self._define(EntryKind.assets, list(assets), self.ledger.define_asset)
+
+    def define_clients(self, names: Sequence[str]) -> list[Result]:
+        results: list[Result] = []
+        created: list[Definition] = []
+        for name in names:
+            result, client = self.ledger.define_client(name)
+            results.append(result)
+            if result is Result.ok:
+                assert client is not None
+                created.append((client.name, client.number))
+        self._commit_definitions(EntryKind.clients, created)
+        return results
+
+    def define_pools(self, pools: Sequence[Pool]) -> list[Result]:
+        return self._define(EntryKind.pools, list(pools), self.ledger.define_pool)
+
+    def define_accounts(self, accounts: Sequence[AccountDefinition]) -> list[Result]:
+        return self._define(EntryKind.accounts, list(accounts), self.ledger.define_account)
+
+    def _define(
+        self, kind: EntryKind, definitions: list[Any], define: Callable[[Any], Result]
+    ) -> list[Result]:
+        if len(definitions) > limits.definitions_per_request_max:
+            raise InputError(Result.batch_too_large, f"{len(definitions)} definitions")
+        results = [define(definition) for definition in definitions]
+        created = [d for d, r in zip(definitions, results, strict=True) if r is Result.ok]
+        self._commit_definitions(kind, created)
+        return results
+
+    def _commit_definitions(self, kind: EntryKind, created: list[Definition]) -> None:
+        if not created:
+            return
+        timestamp = self._next_timestamp()
+        body = encode_definitions(kind, self.seq + 1, timestamp, created)
+        self._append(kind, timestamp, body, definitions=created)
+        self.ledger.timestamp_last = timestamp
+
+    # ------------------------------------------------------------------ transfers
+
+    def submit(self, events: Sequence[Transfer]) -> list[Result]:
+        """Execute one batch and return a result per event, after the batch is durable."""
+        if not events:
+            raise InputError(Result.batch_empty)
+        if len(events) > limits.batch_events_max:
+            raise InputError(Result.batch_too_large, f"{len(events)} events")
+        known = self.store.transfers(self.ledger.references(events))
+        timestamp = self._next_timestamp()
+        outcome = self.ledger.execute(events, timestamp, known)
+        if outcome.records or outcome.expiries:
+            body = encode_transfers(self.seq + 1, timestamp, outcome.records, outcome.expiries)
+            self._batches_since_checkpoint += 1
+            self._append(EntryKind.transfers, timestamp, body, records=outcome.records)
+        return outcome.results
+
+    def submit_all(self, events: Sequence[Transfer]) -> list[Result]:
+        """Submit any number of events in batches of at most 8,189, keeping linked chains whole."""
+        results: list[Result] = []
+        for batch in batches_of(events):
+            results.extend(self.submit(batch))
+        return results
+
+    def _next_timestamp(self) -> int:
+        return max(self.clock.now_ns(), self.ledger.timestamp_last + 1)
+
+    def _append(
+        self,
+        kind: EntryKind,
+        timestamp: int,
+        body: bytes,
+        records: Sequence[TransferRecord] = (),
+        definitions: Sequence[Definition] = (),
+    ) -> None:
+        entry = seal(self.seq + 1, kind, timestamp, body, self.hash)
+        checkpoint = self._checkpoint_if_due(entry.seq, force=False)
+        try:
+            self.store.append(entry, records, definitions, checkpoint)
+        except StorageError:
+            self._load()  # memory must not run ahead of the store
+            raise
+        self.seq, self.hash = entry.seq, entry.hash
+        if checkpoint is not None:
+            self.checkpoint_seq = entry.seq
+            self._batches_since_checkpoint = 0
+
+    def _checkpoint_if_due(self, seq: int, force: bool) -> Checkpoint | None:
+        ledger = self.ledger
+        rows = len(ledger.dirty_accounts) + len(ledger.dirty_pendings)
+        due = self._batches_since_checkpoint >= self.checkpoint_interval_batches
+        if not (force or due or rows <= checkpoint_rows_cheap):
+            return None
+        return build_checkpoint(ledger, seq)
+
+    def checkpoint(self) -> None:
+        """Write the current state as a checkpoint now (on clean close, before a backup)."""
+        if self.checkpoint_seq == self.seq:
+            return
+        checkpoint = build_checkpoint(self.ledger, self.seq)
+        self.store.write_checkpoint(checkpoint)
+        self.checkpoint_seq = self.seq
+        self._batches_since_checkpoint = 0
+
+    def close(self) -> None:
+        self.checkpoint()
+        self.store.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def balance(self, account_id: int) -> Balance:
+        account = self.ledger.accounts.get(account_id)
+        if account is None:
+            raise InputError(Result.debit_account_not_found, f"account {account_id}")
+        return _balance_of(account)
+
+    def balances(self, client: str = "", pool: str = "", asset: str = "") -> Iterator[Balance]:
+        for account in self.ledger.accounts.values():
+            definition = account.definition
+            if client and not (definition.owner == client and account.owner_number):
+                continue
+            if pool and definition.pool != pool:
+                continue
+            if asset and definition.asset != asset:
+                continue
+            yield _balance_of(account)
+
+    def positions(self) -> list[Position]:
+        return sorted(self.ledger.positions.values(), key=lambda p: (p.pool.name, p.asset))
+
+    def breaks(self) -> list[Break]:
+        return sorted(self.ledger.breaks.values(), key=lambda b: b.opened_at)
+
+
+def _balance_of(account: AccountState) -> Balance:
+    return Balance(account.definition, *account.balances(), account.balance)
+
+
+def batches_of(events: Sequence[Transfer]) -> Iterator[Sequence[Transfer]]:
+    """Cut a stream into batches of at most the limit without splitting a linked chain.
+
+    A chain longer than a batch cannot commit; it is cut at the limit and fails as an open
+    chain, which is the honest result.
+    """
+    start = 0
+    size_max = limits.batch_events_max
+    while start < len(events):
+        end = min(start + size_max, len(events))
+        if end < len(events):
+            cut = end
+            while cut > start and events[cut - 1].flags & TransferFlags.linked:
+                cut -= 1
+            end = cut if cut > start else end
+        yield events[start:end]
+        start = end
+
+
+def build_checkpoint(ledger: Ledger, seq: int) -> Checkpoint:
+    accounts, pendings, breaks, reversed_ids = ledger.take_dirty()
+    return Checkpoint(
+        seq,
+        ledger.timestamp_last,
+        balances={i: ledger.accounts[i].balances() for i in accounts},
+        pendings={
+            i: PendingRow(i, ledger.pendings[i].expires_at, int(ledger.pendings[i].status))
+            for i in pendings
+            if i in ledger.pendings
+        },
+        breaks={i: ledger.breaks[i] for i in breaks if i in ledger.breaks},
+        reversed={i: ledger.reversed[i] for i in reversed_ids if i in ledger.reversed},
+    )
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def apply_definitions(ledger: Ledger, kind: EntryKind, definitions: list[Definition]) -> None:
+    for definition in definitions:
+        if kind is EntryKind.assets:
+            assert isinstance(definition, Asset)
+            result = ledger.define_asset(definition)
+        elif kind is EntryKind.clients:
+            assert isinstance(definition, tuple)
+            result, client = ledger.define_client(definition[0])
+            if client is None or client.number != definition[1]:
+                raise IntegrityError(f"client {definition[0]} has another number on replay")
+        elif kind is EntryKind.pools:
+            assert isinstance(definition, Pool)
+            result = ledger.define_pool(definition)
+        else:
+            assert isinstance(definition, AccountDefinition)
+            result = ledger.define_account(definition)
+        if result is not Result.ok:
+            raise IntegrityError(f"journal definition {definition} replays as {result.value}")
+
+
+def events_of(ledger: Ledger, records: list[TransferRecord]) -> list[Transfer]:
+    """The events that, executed again, must commit exactly these records."""
+    events = []
+    for record in records:
+        authoriser = ledger.clients_by_number.get(record.authoriser) if record.authoriser else None
+        events.append(
+            Transfer(
+                record.id,
+                record.debit_account,
+                record.credit_account,
+                record.amount,
+                TransferCode(record.code),
+                TransferFlags(record.flags),
+                record.pending_id,
+                record.timeout_s,
+                record.reference,
+                authoriser.name if authoriser else "",
+            )
+        )
+    return events
+
+
+def replay_transfers(
+    ledger: Ledger, body: bytes, store: LedgerStore
+) -> tuple[int, list[TransferRecord]]:
+    """Execute a journal entry's transfers again; they must commit to the identical records."""
+    header, records, expiries = decode_transfers(body)
+    events = events_of(ledger, records)
+    wanted = {e.reference for e in events if e.code is TransferCode.reversal}
+    known = store.transfers(wanted) if wanted else {}
+    if not events:
+        replayed_expiries = ledger.advance(header.timestamp)
+        if replayed_expiries != expiries:
+            raise IntegrityError(f"journal entry {header.seq}: expiries differ on replay")
+        return header.seq, []
+    outcome = ledger.execute(events, header.timestamp, known)
+    for event, result in zip(events, outcome.results, strict=True):
+        if result is not Result.ok:
+            raise IntegrityError(
+                f"journal entry {header.seq}: transfer {event.id} replays as {result.value}"
+            )
+    if outcome.records != records:
+        raise IntegrityError(f"journal entry {header.seq}: records differ on replay")
+    if outcome.expiries != expiries:
+        raise IntegrityError(f"journal entry {header.seq}: expiries differ on replay")
+    return header.seq, records
+
+
+def load_ledger(store: LedgerStore) -> tuple[Ledger, int]:
+    """Definitions from the journal, state from the last checkpoint, then the journal's tail."""
+    ledger = Ledger()
+    definition_kinds = [k for k in EntryKind if k is not EntryKind.transfers]
+    for entry in store.entries(kinds=definition_kinds):
+        header, definitions = decode_definitions(entry.body)
+        apply_definitions(ledger, header.kind, definitions)
+    checkpoint = store.checkpoint()
+    restore_checkpoint(ledger, checkpoint, store)
+    for entry in store.entries(after_seq=checkpoint.seq, kinds=[EntryKind.transfers]):
+        replay_transfers(ledger, entry.body, store)
+    return ledger, checkpoint.seq
+
+
+def restore_checkpoint(ledger: Ledger, checkpoint: Checkpoint, store: LedgerStore) -> None:
+    for account_id, balances in checkpoint.balances.items():
+        account = ledger.accounts.get(account_id)
+        if account is None:
+            raise IntegrityError(f"checkpoint has a balance for unknown account {account_id}")
+        (
+            account.debits_pending,
+            account.debits_posted,
+            account.credits_pending,
+            account.credits_posted,
+        ) = balances
+    records = store.transfers(list(checkpoint.pendings)) if checkpoint.pendings else {}
+    for pending_id, row in checkpoint.pendings.items():
+        record = records.get(pending_id)
+        if record is None:
+            raise IntegrityError(f"checkpoint names pending transfer {pending_id} not stored")
+        status = PendingStatus(row.status)
+        shortfalls = ledger.pending_shortfalls(record) if status is PendingStatus.pending else ()
+        ledger.restore_pending(PendingState(record, row.expires_at, status, shortfalls))
+    ledger.breaks.update(checkpoint.breaks)
+    ledger.reversed.update(checkpoint.reversed)
+    ledger.timestamp_last = checkpoint.timestamp_last
+    recompute_positions(ledger)
+
+
+def recompute_positions(ledger: Ledger) -> None:
+    """Pool positions are sums; rebuild them from balances, pending transfers and breaks."""
+    for position in ledger.positions.values():
+        position.holdings = position.liabilities = 0
+        position.shortfall_pending = position.breaks_outstanding = 0
+    for account in ledger.accounts.values():
+        position = account.position
+        if position is None:
+            continue
+        if account.is_custody:
+            position.holdings += account.debits_posted - account.credits_posted
+        else:
+            position.liabilities += account.credits_posted - account.debits_posted
+    for pending in ledger.pendings.values():
+        if pending.status is PendingStatus.pending:
+            for position, shortfall in pending.shortfalls:
+                position.shortfall_pending += shortfall
+    for broken in ledger.breaks.values():
+        ledger.positions[(broken.pool, broken.asset)].breaks_outstanding += broken.outstanding

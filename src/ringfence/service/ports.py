@@ -1,0 +1,97 @@
+"""The ports: what the service needs from the outside world, as Protocols.
+
+Adapters under ``ringfence.adapters`` implement them (memory, SQLite; PostgreSQL and chain
+sources later); tests use the in-memory ones. The service never imports an adapter: the
+composition root (``ringfence.bootstrap``) chooses and wires them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ringfence.core.journal import Definition, EntryKind, JournalEntry
+from ringfence.core.model import Break, TransferRecord
+
+
+@dataclass(slots=True)
+class PendingRow:
+    """A pending transfer's lifecycle as a checkpoint stores it (the record is in transfers)."""
+
+    id: int
+    expires_at: int
+    status: int
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """The engine's mutable state as of journal entry ``seq``.
+
+    Written as a delta (only what changed since the previous checkpoint) and read back whole.
+    Pool positions are not stored: they are sums over balances, pending transfers and breaks,
+    recomputed on load.
+    """
+
+    seq: int
+    timestamp_last: int
+    balances: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
+    pendings: dict[int, PendingRow] = field(default_factory=dict)
+    breaks: dict[int, Break] = field(default_factory=dict)
+    reversed: dict[int, int] = field(default_factory=dict)
+
+
+class LedgerStore(Protocol):
+    """Durable home of the journal, its projections and the engine's checkpoints.
+
+    ``append`` is atomic and durable when it returns: the journal entry, its projection rows
+    and the optional checkpoint all land, or none do. It refuses (``StorageError``) an entry
+    whose ``seq`` and ``previous_hash`` do not extend the stored head, so two writers can never
+    fork the chain.
+    """
+
+    def head(self) -> tuple[int, bytes]:
+        """The last entry's seq and hash; (0, genesis hash) for an empty journal."""
+        ...
+
+    def append(
+        self,
+        entry: JournalEntry,
+        records: Sequence[TransferRecord] = (),
+        definitions: Sequence[Definition] = (),
+        checkpoint: Checkpoint | None = None,
+    ) -> None: ...
+
+    def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Persist a checkpoint as of the current head, with no new entry."""
+        ...
+
+    def entries(
+        self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None
+    ) -> Iterator[JournalEntry]:
+        """Journal entries with seq > after_seq in order, optionally only of some kinds."""
+        ...
+
+    def transfers(self, ids: Collection[int]) -> dict[int, TransferRecord]:
+        """Committed transfers among ``ids`` (absent ids are simply missing)."""
+        ...
+
+    def checkpoint(self) -> Checkpoint:
+        """The whole state at the last checkpoint (seq 0 and empty before the first)."""
+        ...
+
+    def projected_transfers(self) -> Iterator[TransferRecord]:
+        """Every row of the transfer projection in timestamp order, for audit."""
+        ...
+
+    def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
+        """The definition projections (assets, clients, pools, accounts), for audit."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Clock(Protocol):
+    def now_ns(self) -> int:
+        """Nanoseconds since the Unix epoch."""
+        ...
