@@ -81,7 +81,7 @@ class BatchOutcome:
 class _Undo:
     """What a linked chain changed, so a failing chain leaves no trace."""
 
-    __slots__ = ("accounts", "positions", "pendings", "breaks", "reversed", "created")
+    __slots__ = ("accounts", "breaks", "created", "pendings", "positions", "reversed")
 
     def __init__(self) -> None:
         self.accounts: dict[int, tuple[AccountState, tuple[int, int, int, int]]] = {}
@@ -699,12 +699,11 @@ class Ledger:
         if int(event.flags) != existing.flags:
             return Result.exists_with_different_flags
         resolving = bool(existing.flags & (_post | _void))
-        if event.debit_account != existing.debit_account:
-            if not (resolving and event.debit_account == 0):
-                return Result.exists_with_different_debit_account
-        if event.credit_account != existing.credit_account:
-            if not (resolving and event.credit_account == 0):
-                return Result.exists_with_different_credit_account
+        debit, credit = event.debit_account, event.credit_account
+        if debit != existing.debit_account and not (resolving and debit == 0):
+            return Result.exists_with_different_debit_account
+        if credit != existing.credit_account and not (resolving and credit == 0):
+            return Result.exists_with_different_credit_account
         if event.amount != existing.amount and not (resolving and event.amount is None):
             return Result.exists_with_different_amount
         if event.pending_id != existing.pending_id:

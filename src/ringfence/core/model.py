@@ -28,7 +28,7 @@ def check_name(name: object, what: str) -> str:
 
 def check_id(value: object, what: str = "id") -> int:
     """A caller-chosen u128 identifier: an int or a string of decimal digits, never zero."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise InputError(Result.id_must_be_integer, f"{what} {value!r}")
     if isinstance(value, str):
         if not value.isascii() or not value.isdigit() or len(value) > 39:

@@ -101,7 +101,8 @@ def parse_amount(text: object, asset: Asset) -> int:
             Result.amount_finer_than_asset_scale,
             f"{text} has {len(fraction)} decimals, {asset.code} has {asset.scale}",
         )
-    units = int(match["whole"]) * 10**asset.scale + int(fraction.ljust(asset.scale, "0") or "0")
+    whole: str = match["whole"]
+    units: int = int(whole) * 10**asset.scale + int(fraction.ljust(asset.scale, "0") or "0")
     if units > limits.amount_units_max:
         raise InputError(Result.amount_must_be_below_2_128, text)
     return units

@@ -367,13 +367,13 @@ def recompute_positions(ledger: Ledger) -> None:
         position.holdings = position.liabilities = 0
         position.shortfall_pending = position.breaks_outstanding = 0
     for account in ledger.accounts.values():
-        position = account.position
-        if position is None:
+        held = account.position
+        if held is None:
             continue
         if account.is_custody:
-            position.holdings += account.debits_posted - account.credits_posted
+            held.holdings += account.debits_posted - account.credits_posted
         else:
-            position.liabilities += account.credits_posted - account.debits_posted
+            held.liabilities += account.credits_posted - account.debits_posted
     for pending in ledger.pendings.values():
         if pending.status is PendingStatus.pending:
             for position, shortfall in pending.shortfalls:

@@ -213,8 +213,13 @@ class SqliteStore:
     ) -> None:
         db = self._db
         if kind is EntryKind.assets:
-            rows = [(d.code, d.number, d.scale, d.chain, d.contract, seq) for d in _assets(definitions)]
-            db.executemany("INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT INTO assets VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (a.code, a.number, a.scale, a.chain, a.contract, seq)
+                    for a in _assets(definitions)
+                ],
+            )
         elif kind is EntryKind.clients:
             db.executemany(
                 "INSERT INTO clients VALUES (?, ?, ?)",
