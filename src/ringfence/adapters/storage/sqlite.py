@@ -18,7 +18,16 @@ from pathlib import Path
 
 from ringfence.core.errors import StorageError
 from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
-from ringfence.core.model import AccountDefinition, Break, Pool, TransferRecord
+from ringfence.core.model import (
+    AccountClass,
+    AccountDefinition,
+    Break,
+    Pool,
+    PoolKind,
+    Purpose,
+    Terms,
+    TransferRecord,
+)
 from ringfence.core.money import Asset
 from ringfence.service.ports import Checkpoint, PendingRow
 
@@ -363,13 +372,13 @@ class SqliteStore:
             for name, number in db.execute("SELECT name, number FROM clients ORDER BY number")
         ]
         pools: list[Definition] = [
-            Pool(name, kind, terms, purpose, client)
+            Pool(name, PoolKind(kind), Terms(terms), Purpose(purpose), client)
             for name, kind, terms, purpose, client in db.execute(
                 "SELECT name, kind, terms, purpose, client FROM pools ORDER BY seq, rowid"
             )
         ]
         accounts: list[Definition] = [
-            AccountDefinition(_from_sql(i), asset, account_class, owner, kind, pool)
+            AccountDefinition(_from_sql(i), asset, AccountClass(account_class), owner, kind, pool)
             for i, asset, account_class, owner, kind, pool in db.execute(
                 "SELECT id, asset, class, owner, kind, pool FROM accounts ORDER BY seq, rowid"
             )

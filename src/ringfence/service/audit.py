@@ -1,0 +1,343 @@
+"""``audit verify``: replay the journal from the start and check everything against it.
+
+The journal is the record; everything else in a store (the transfer rows, the definition
+tables, the checkpointed balances) is a projection of it. The audit
+
+1. walks the hash chain entry by entry: consecutive sequence numbers, each entry's previous
+   hash equal to the hash of the entry before, each body hashing to its stored hash;
+2. executes every journaled batch again in a fresh engine, with every check on: each event
+   must commit again to the identical record, so no entry holds a transfer the guarantees
+   would have refused;
+3. compares the transfer rows, row by row, and the definition tables with what the journal
+   says, and the checkpointed balances, pending transfers and breaks with the replayed state
+   at the checkpoint;
+4. checks the invariants on the final state: per asset debits equal credits, no client or
+   wallet account below zero, no custody pool short by more than its recorded breaks.
+
+It reports the first problem of each place precisely (which entry, which row, which field),
+up to ``problems_max`` problems, and never changes the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ringfence.core.errors import IntegrityError, RingfenceError
+from ringfence.core.journal import (
+    Definition,
+    EntryKind,
+    JournalEntry,
+    chain,
+    decode_definitions,
+    decode_header,
+    genesis_hash,
+)
+from ringfence.core.ledger import Ledger
+from ringfence.core.model import TransferRecord
+from ringfence.core.state import AccountState, Limit, PendingStatus
+from ringfence.service.ledger_service import apply_definitions, replay_transfers
+from ringfence.service.ports import Checkpoint, LedgerStore
+
+problems_max = 100
+_record_fields = TransferRecord.__slots__
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    kind: str  # journal_entry_edited, transfer_row_deleted, balance_mismatch, ...
+    where: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    ok: bool
+    entries: int
+    transfers: int
+    accounts: int
+    head_seq: int
+    head_hash: str
+    checkpoint_seq: int
+    problems: list[Problem]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "transfers": self.transfers,
+            "accounts": self.accounts,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "checkpoint_seq": self.checkpoint_seq,
+            "problems": [
+                {"kind": p.kind, "where": p.where, "detail": p.detail} for p in self.problems
+            ],
+        }
+
+
+@dataclass
+class _Audit:
+    store: LedgerStore
+    checkpoint: Checkpoint
+    ledger: Ledger = field(default_factory=Ledger)
+    problems: list[Problem] = field(default_factory=list)
+    replaying: bool = True
+    transfers: int = 0
+    definitions: dict[EntryKind, list[Definition]] = field(default_factory=dict)
+
+    def problem(self, kind: str, where: str, detail: str) -> None:
+        if len(self.problems) < problems_max:
+            self.problems.append(Problem(kind, where, detail))
+
+
+def verify_store(
+    store: LedgerStore, progress: Callable[[int, int], None] | None = None
+) -> AuditReport:
+    """Verify a store against its own journal; see the module docstring."""
+    head_seq, head_hash = store.head()
+    try:
+        checkpoint = store.checkpoint()
+    except (RingfenceError, ValueError, TypeError) as error:
+        checkpoint = Checkpoint(0, 0)
+        problem = Problem("balance_mismatch", "checkpoint", f"unreadable: {error}")
+    else:
+        problem = None
+    audit = _Audit(store, checkpoint)
+    if problem is not None:
+        audit.problems.append(problem)
+    rows = _readable_rows(audit, store.projected_transfers())
+    pending_row: list[TransferRecord | None] = [next(rows, None)]
+    entries = 0
+    for entry in _chained_entries(audit, store.entries()):
+        entries += 1
+        _replay_entry(audit, entry, rows, pending_row)
+        if audit.replaying and entry.seq == audit.checkpoint.seq:
+            _compare_checkpoint(audit)
+        if progress is not None:
+            progress(entries, head_seq)
+    while pending_row[0] is not None:
+        extra = pending_row[0]
+        audit.problem(
+            "transfer_row_inserted",
+            f"transfer row at timestamp {extra.timestamp}",
+            f"transfer {extra.id} is in the table but in no journal entry",
+        )
+        pending_row[0] = next(rows, None)
+    if audit.checkpoint.seq > entries:
+        audit.problem(
+            "journal_entry_deleted",
+            f"entry {audit.checkpoint.seq}",
+            f"the checkpoint is at entry {audit.checkpoint.seq}, the journal ends at {entries}",
+        )
+    if audit.replaying:
+        _compare_definitions(audit)
+        _check_invariants(audit)
+    return AuditReport(
+        not audit.problems,
+        entries,
+        audit.transfers,
+        len(audit.ledger.accounts),
+        head_seq,
+        head_hash.hex(),
+        audit.checkpoint.seq,
+        audit.problems,
+    )
+
+
+def _chained_entries(audit: _Audit, entries: Iterator[JournalEntry]) -> Iterator[JournalEntry]:
+    """Yield entries whose place in the chain is checked; name every break in it."""
+    expected_seq = 1
+    previous = genesis_hash
+    seen: dict[bytes, int] = {}
+    for entry in entries:
+        where = f"journal entry {entry.seq}"
+        if entry.seq > expected_seq:
+            audit.problem(
+                "journal_entry_deleted",
+                f"journal entry {expected_seq}",
+                f"entries {expected_seq}..{entry.seq - 1} are missing",
+            )
+        if entry.previous_hash != previous and entry.seq == expected_seq:
+            if entry.previous_hash in seen:
+                detail = f"it follows entry {seen[entry.previous_hash]}, not entry {entry.seq - 1}"
+                audit.problem("journal_entries_reordered", where, detail)
+            else:
+                detail = "its previous hash matches no earlier entry: one was replaced or inserted"
+                audit.problem("journal_chain_broken", where, detail)
+        if chain(entry.previous_hash, entry.body) != entry.hash:
+            audit.problem("journal_entry_edited", where, "its body does not hash to its hash")
+        try:
+            header = decode_header(entry.body)
+        except ValueError as error:
+            audit.problem("journal_entry_edited", where, f"its body does not decode: {error}")
+            audit.replaying = False
+        else:
+            if (header.seq, header.kind, header.timestamp) != (
+                entry.seq,
+                entry.kind,
+                entry.timestamp,
+            ):
+                audit.problem("journal_entry_edited", where, "its columns contradict its body")
+        seen[entry.hash] = entry.seq
+        previous = entry.hash
+        expected_seq = entry.seq + 1
+        yield entry
+
+
+def _replay_entry(
+    audit: _Audit,
+    entry: JournalEntry,
+    rows: Iterator[TransferRecord],
+    pending_row: list[TransferRecord | None],
+) -> None:
+    if not audit.replaying:
+        return
+    try:
+        if entry.kind is EntryKind.transfers:
+            _, records = replay_transfers(audit.ledger, entry.body, audit.store)
+            audit.transfers += len(records)
+            for record in records:
+                _compare_row(audit, record, rows, pending_row)
+        else:
+            header, definitions = decode_definitions(entry.body)
+            apply_definitions(audit.ledger, header.kind, definitions)
+            audit.definitions.setdefault(header.kind, []).extend(definitions)
+    except (IntegrityError, ValueError, KeyError, AssertionError) as error:
+        audit.problem("replay_failed", f"journal entry {entry.seq}", str(error) or repr(error))
+        audit.replaying = False
+
+
+def _readable_rows(audit: _Audit, rows: Iterator[TransferRecord]) -> Iterator[TransferRecord]:
+    """The projection's rows; one that no longer decodes is reported, then the walk stops."""
+    try:
+        yield from rows
+    except (RingfenceError, ValueError, TypeError) as error:
+        audit.problem("transfer_row_edited", "transfers table", f"a row does not decode: {error}")
+
+
+def _compare_row(
+    audit: _Audit,
+    record: TransferRecord,
+    rows: Iterator[TransferRecord],
+    pending_row: list[TransferRecord | None],
+) -> None:
+    """Merge-walk the timestamp-ordered rows against the journal's records."""
+    row = pending_row[0]
+    while row is not None and row.timestamp < record.timestamp:
+        audit.problem(
+            "transfer_row_inserted",
+            f"transfer row at timestamp {row.timestamp}",
+            f"transfer {row.id} is in the table but in no journal entry",
+        )
+        row = next(rows, None)
+    if row is None or row.timestamp > record.timestamp:
+        audit.problem(
+            "transfer_row_deleted",
+            f"transfer {record.id}",
+            f"the journal has it at timestamp {record.timestamp}; the table does not",
+        )
+        pending_row[0] = row
+        return
+    if row != record:
+        differing = [
+            name for name in _record_fields if getattr(row, name) != getattr(record, name)
+        ]
+        audit.problem(
+            "transfer_row_edited",
+            f"transfer {record.id} (timestamp {record.timestamp})",
+            f"{', '.join(differing)} {'differs' if len(differing) == 1 else 'differ'} "
+            "from the journal",
+        )
+    pending_row[0] = next(rows, None)
+
+
+def _compare_checkpoint(audit: _Audit) -> None:
+    checkpoint = audit.checkpoint
+    ledger = audit.ledger
+    for account_id, account in ledger.accounts.items():
+        stored = checkpoint.balances.get(account_id, (0, 0, 0, 0))
+        if stored != account.balances():
+            audit.problem(
+                "balance_mismatch",
+                f"account {account_id}",
+                f"stored (debits pending, debits posted, credits pending, credits posted) "
+                f"{stored} but the journal gives {account.balances()}",
+            )
+    for account_id in checkpoint.balances.keys() - ledger.accounts.keys():
+        audit.problem("balance_mismatch", f"account {account_id}", "stored for no account")
+    for pending_id, row in checkpoint.pendings.items():
+        pending = ledger.pendings.get(pending_id)
+        if pending is None or int(pending.status) != row.status:
+            replayed = "absent" if pending is None else PendingStatus(pending.status).name
+            audit.problem(
+                "pending_mismatch",
+                f"pending transfer {pending_id}",
+                f"stored status {row.status}, the journal gives {replayed}",
+            )
+    if len(checkpoint.pendings) != len(ledger.pendings):
+        audit.problem(
+            "pending_mismatch",
+            "pending transfers",
+            f"{len(checkpoint.pendings)} stored, the journal gives {len(ledger.pendings)}",
+        )
+    for break_id, broken in ledger.breaks.items():
+        if checkpoint.breaks.get(break_id) != broken:
+            audit.problem("break_mismatch", f"break {break_id}", "differs from the journal")
+    if checkpoint.reversed != ledger.reversed:
+        audit.problem("reversal_mismatch", "reversals", "amounts differ from the journal")
+
+
+def _compare_definitions(audit: _Audit) -> None:
+    try:
+        stored = audit.store.projected_definitions()
+    except (RingfenceError, ValueError, TypeError) as error:
+        audit.problem("definition_row_edited", "definition tables", f"unreadable: {error}")
+        return
+    for kind in (EntryKind.assets, EntryKind.clients, EntryKind.pools, EntryKind.accounts):
+        journaled = audit.definitions.get(kind, [])
+        rows = stored.get(kind, [])
+        for index, (row, definition) in enumerate(zip(rows, journaled, strict=False)):
+            if row != definition:
+                audit.problem(
+                    "definition_row_edited",
+                    f"{kind.name} row {index + 1}",
+                    f"table has {row!r}, the journal has {definition!r}",
+                )
+        if len(rows) < len(journaled):
+            audit.problem(
+                "definition_row_deleted", kind.name, f"{len(journaled) - len(rows)} rows missing"
+            )
+        elif len(rows) > len(journaled):
+            audit.problem(
+                "definition_row_inserted", kind.name, f"{len(rows) - len(journaled)} extra rows"
+            )
+
+
+def _check_invariants(audit: _Audit) -> None:
+    ledger = audit.ledger
+    totals: dict[int, list[int]] = {}
+    for account in ledger.accounts.values():
+        total = totals.setdefault(account.asset, [0, 0, 0, 0])
+        for index, value in enumerate(account.balances()):
+            total[index] += value
+        _check_limit(audit, account)
+    for asset, (debits_pending, debits_posted, credits_pending, credits_posted) in totals.items():
+        if debits_posted != credits_posted or debits_pending != credits_pending:
+            audit.problem("invariant_broken", f"asset {asset}", "debits do not equal credits")
+    for position in ledger.positions.values():
+        if position.enforced and position.excess_worst + position.breaks_outstanding < 0:
+            audit.problem(
+                "invariant_broken",
+                f"pool {position.pool.name} asset {position.asset}",
+                "holds less than it owes its clients beyond its recorded breaks",
+            )
+
+
+def _check_limit(audit: _Audit, account: AccountState) -> None:
+    debits_pending, debits_posted, credits_pending, credits_posted = account.balances()
+    if account.limit is Limit.credit_normal and debits_posted + debits_pending > credits_posted:
+        audit.problem("invariant_broken", f"account {account.id}", "below zero")
+    if account.limit is Limit.debit_normal and credits_posted + credits_pending > debits_posted:
+        audit.problem("invariant_broken", f"account {account.id}", "below zero")
