@@ -117,7 +117,7 @@ def verify_store(
             _compare_checkpoint(audit)
         if progress is not None:
             progress(entries, head_seq)
-    while pending_row[0] is not None:
+    while audit.replaying and pending_row[0] is not None:
         extra = pending_row[0]
         audit.problem(
             "transfer_row_inserted",
