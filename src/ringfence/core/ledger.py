@@ -45,6 +45,7 @@ from ringfence.core.segregation import (
     codes_not_reversible,
     missing_rule_result,
     rule_index,
+    rule_key,
 )
 from ringfence.core.state import AccountState, Limit, PendingState, PendingStatus, Position
 
@@ -59,6 +60,14 @@ _credit_normal = Limit.credit_normal
 _debit_normal = Limit.debit_normal
 _u128 = limits.amount_units_max
 _codes = frozenset(int(code) for code in TransferCode)
+_reversal = int(TransferCode.reversal)
+_same_pool = Pools.same
+_linked_bit = int(TransferFlags.linked)
+_pending_bit = int(TransferFlags.pending)
+_post_bit = int(TransferFlags.post_pending)
+_void_bit = int(TransferFlags.void_pending)
+_two_phase_bits = _pending_bit | _post_bit | _void_bit
+_unknown_flags = ~int(transfer_flags_known)
 _client_roles = frozenset({Role.client_available, Role.client_collateral})
 
 
@@ -205,7 +214,8 @@ class Ledger:
         chain_records = 0
         chain_failed = False
         for index, event in enumerate(events):
-            linked = type(event.flags) is TransferFlags and bool(event.flags & _linked)
+            flags = event.flags
+            linked = flags.__class__ is TransferFlags and flags._value_ & _linked_bit != 0
             if chain_start < 0 and linked:
                 chain_start, chain_failed = index, False
                 self._undo = _Undo()
@@ -289,112 +299,92 @@ class Ledger:
         records: list[TransferRecord],
     ) -> Result:
         transfer_id = event.id
-        if type(transfer_id) is not int:
-            return Result.id_must_be_integer
-        if transfer_id <= 0:
-            return Result.id_must_not_be_zero
-        if transfer_id > _u128:
-            return Result.id_must_be_below_2_128
+        if type(transfer_id) is not int or not 0 < transfer_id <= _u128:
+            return _id_result(transfer_id)
         flags = event.flags
-        if type(flags) is not TransferFlags or flags & ~transfer_flags_known:
+        if type(flags) is not TransferFlags:
             return Result.flag_unknown
-        existing = self._batch.get(transfer_id) or known.get(transfer_id)
+        raw = flags._value_
+        if raw & _unknown_flags:
+            return Result.flag_unknown
+        existing = self._batch.get(transfer_id)
+        if existing is None:
+            existing = known.get(transfer_id)
         if existing is not None:
             return self._compare_existing(event, existing)
-        two_phase = flags & _two_phase
-        if two_phase and two_phase not in (_pending, _post, _void):
-            return Result.flags_are_mutually_exclusive
-        if two_phase & (_post | _void):
-            record_or_result = self._resolve_pending(event, timestamp)
+        two_phase = raw & _two_phase_bits
+        if two_phase and two_phase != _pending_bit:
+            if two_phase != _post_bit and two_phase != _void_bit:
+                return Result.flags_are_mutually_exclusive
+            record = self._resolve_pending(event, timestamp)
         else:
-            record_or_result = self._execute_transfer(event, timestamp, known)
-        if type(record_or_result) is Result:
-            return record_or_result
-        assert isinstance(record_or_result, TransferRecord)
-        self._batch[transfer_id] = record_or_result
+            record = self._execute_transfer(event, raw, timestamp, known)
+        if record.__class__ is not TransferRecord:
+            assert isinstance(record, Result)
+            return record
+        assert isinstance(record, TransferRecord)
+        self._batch[transfer_id] = record
         if self._undo is not None:
             self._undo.created.append(transfer_id)
-        records.append(record_or_result)
+        records.append(record)
         return _ok
 
-    def _check_shape(self, event: Transfer) -> Result | None:
+    def _execute_transfer(
+        self, event: Transfer, raw: int, timestamp: int, known: Mapping[int, TransferRecord]
+    ) -> TransferRecord | Result:
+        """A transfer that moves value now (or reserves it, when pending). The common case."""
         amount = event.amount
-        if type(amount) is not int:
-            if amount is None:
-                return Result.amount_required
-            return Result.amount_must_not_be_float if isinstance(amount, float) else (
-                Result.amount_must_be_decimal_string
-            )
-        if amount <= 0:
-            return Result.amount_must_not_be_zero if amount == 0 else (
-                Result.amount_must_not_be_negative
-            )
-        if amount > _u128:
-            return Result.amount_must_be_below_2_128
-        if event.code not in _codes:
+        if type(amount) is not int or not 0 < amount <= _u128:
+            return _amount_result(amount)
+        code = event.code
+        if code not in _codes:
             return Result.code_unknown
         if event.pending_id:
             return Result.pending_id_must_be_zero
-        if event.timeout_s and not event.flags & _pending:
-            return Result.timeout_reserved_for_pending_transfer
-        if type(event.timeout_s) is not int or not 0 <= event.timeout_s <= (
-            limits.timeout_seconds_max
-        ):
-            return Result.timeout_too_large
-        return None
-
-    def _accounts_of(
-        self, event: Transfer
-    ) -> tuple[AccountState, AccountState] | Result:
-        debit = self.accounts.get(event.debit_account)
+        if event.timeout_s:
+            refused = _check_timeout(event.timeout_s, raw)
+            if refused is not None:
+                return refused
+        accounts = self.accounts
+        debit = accounts.get(event.debit_account)
         if debit is None:
             return Result.debit_account_not_found
-        credit = self.accounts.get(event.credit_account)
+        credit = accounts.get(event.credit_account)
         if credit is None:
             return Result.credit_account_not_found
         if debit is credit:
             return Result.accounts_must_be_different
         if debit.asset != credit.asset:
             return Result.accounts_must_have_same_asset
-        if event.asset:
-            asset = self.assets.get(event.asset)
-            if asset is None or asset.number != debit.asset:
-                return Result.asset_does_not_match_accounts
-        return debit, credit
-
-    def _execute_transfer(
-        self, event: Transfer, timestamp: int, known: Mapping[int, TransferRecord]
-    ) -> TransferRecord | Result:
-        shape = self._check_shape(event)
-        if shape is not None:
-            return shape
-        accounts = self._accounts_of(event)
-        if type(accounts) is Result:
-            return accounts
-        assert isinstance(accounts, tuple)
-        debit, credit = accounts
-        amount = event.amount
-        assert type(amount) is int
+        if event.asset and self._asset_number(event.asset) != debit.asset:
+            return Result.asset_does_not_match_accounts
         authoriser = 0
-        rule: Rule | None = None
-        if event.code == TransferCode.reversal:
+        rule = None
+        if code == _reversal:
             refused = self._check_reversal(event, debit, credit, known)
         else:
-            rule = rule_index.get((event.code, debit.role, credit.role))
-            refused, authoriser = self._check_rule(rule, event, debit, credit)
-        if refused is not None:
-            return refused
-        pending = bool(event.flags & _pending)
-        refused = _check_balances(debit, credit, amount)
+            rule = rule_index.get((code << 8) | debit.role_bits_debit | credit.role)
+            if rule is None:
+                refused = missing_rule_result(debit.role, credit.role, debit.pool, credit.pool)
+            elif rule.pools is _same_pool and debit.pool != credit.pool:
+                refused = Result.cross_pool_forbidden
+            elif not rule.simple:
+                refused, authoriser = self._check_rule(rule, event, debit, credit, raw)
+            elif event.authorised_by:
+                refused = Result.authorisation_must_be_empty
+            else:
+                refused = None
         if refused is None:
+            refused = _check_balances(debit, credit, amount)
+        if refused is None and (debit.position is not None or credit.position is not None):
             exempt = rule is not None and rule.coverage_exempt
-            refused = _check_coverage(debit, credit, amount, pending, exempt)
+            refused = _check_coverage(debit, credit, amount, bool(raw & _pending_bit), exempt)
         if refused is not None:
             return refused
         record = TransferRecord(
             event.id,
-            debit.definition.id,
-            credit.definition.id,
+            debit.id,
+            credit.id,
             amount,
             0,
             event.reference,
@@ -402,24 +392,23 @@ class Ledger:
             authoriser,
             event.timeout_s,
             debit.asset,
-            int(event.code),
-            int(event.flags),
+            int(code),
+            raw,
         )
-        if pending:
+        if raw & _pending_bit:
             self._apply_pending(record, debit, credit)
         else:
             self._apply_posted(record, debit, credit, amount, rule)
         return record
 
+    def _asset_number(self, code: str) -> int:
+        asset = self.assets.get(code)
+        return 0 if asset is None else asset.number
+
     def _check_rule(
-        self, rule: Rule | None, event: Transfer, debit: AccountState, credit: AccountState
+        self, rule: Rule, event: Transfer, debit: AccountState, credit: AccountState, raw: int
     ) -> tuple[Result | None, int]:
-        debit_pool = debit.definition.pool
-        credit_pool = credit.definition.pool
-        if rule is None:
-            return missing_rule_result(debit.role, credit.role, debit_pool, credit_pool), 0
-        if rule.pools is Pools.same and debit_pool != credit_pool:
-            return Result.cross_pool_forbidden, 0
+        """The conditions beyond roles and pools: terms, owners, authorisation, breaks."""
         if rule.terms is not None:
             position = debit.position or credit.position
             assert position is not None
@@ -438,7 +427,7 @@ class Ledger:
             authoriser = debit.owner_number
         elif event.authorised_by:
             return Result.authorisation_must_be_empty, 0
-        if event.flags & _pending and (rule.opens_break or rule.cures_break):
+        if raw & _pending_bit and (rule.opens_break or rule.cures_break):
             return Result.pending_not_allowed_for_code, 0
         if rule.cures_break:
             return self._check_break_cure(event, debit), 0
@@ -473,9 +462,9 @@ class Ledger:
             return Result.segregation_rule_missing
         if original.flags & (_pending | _void):
             return Result.reversal_of_pending_transfer_forbidden
-        if original.debit_account != credit.definition.id:
+        if original.debit_account != credit.id:
             return Result.reversal_must_swap_accounts
-        if original.credit_account != debit.definition.id:
+        if original.credit_account != debit.id:
             return Result.reversal_must_swap_accounts
         assert event.amount is not None
         if event.amount > original.amount - self.reversed.get(original.id, 0):
@@ -531,7 +520,7 @@ class Ledger:
         )
         self._release_pending(pending, PendingStatus.posted if post else PendingStatus.voided)
         if post:
-            rule = rule_index.get((original.code, debit.role, credit.role))
+            rule = rule_index.get(rule_key(original.code, debit.role, credit.role))
             self._apply_posted(record, debit, credit, amount, rule)
         return record
 
@@ -604,26 +593,32 @@ class Ledger:
         amount: int,
         rule: Rule | None,
     ) -> None:
-        self._remember_accounts(debit, credit)
+        debit_position = debit.position
+        credit_position = credit.position
+        if self._undo is None:
+            self.dirty_accounts.add(debit.id)
+            self.dirty_accounts.add(credit.id)
+        else:
+            self._remember_accounts(debit, credit)
+            for position in (debit_position, credit_position):
+                if position is not None:
+                    self._remember_position(position)
         debit.debits_posted += amount
         credit.credits_posted += amount
-        position = debit.position
-        if position is not None:
-            self._remember_position(position)
+        if debit_position is not None:
             if debit.is_custody:
-                position.holdings += amount
+                debit_position.holdings += amount
             else:
-                position.liabilities -= amount
-        position = credit.position
-        if position is not None:
-            self._remember_position(position)
+                debit_position.liabilities -= amount
+        if credit_position is not None:
             if credit.is_custody:
-                position.holdings -= amount
+                credit_position.holdings -= amount
             else:
-                position.liabilities += amount
-        if rule is not None and (rule.opens_break or rule.cures_break):
-            self._apply_break(record, debit, credit, amount, rule)
-        elif record.code == TransferCode.reversal:
+                credit_position.liabilities += amount
+        if rule is not None:
+            if rule.opens_break or rule.cures_break:
+                self._apply_break(record, debit, credit, amount, rule)
+        elif record.code == _reversal:
             self._apply_reversal(record, amount)
 
     def _apply_break(
@@ -672,10 +667,10 @@ class Ledger:
         undo = self._undo
         if undo is not None:
             for account in (debit, credit):
-                if account.definition.id not in undo.accounts:
-                    undo.accounts[account.definition.id] = (account, account.balances())
-        self.dirty_accounts.add(debit.definition.id)
-        self.dirty_accounts.add(credit.definition.id)
+                if account.id not in undo.accounts:
+                    undo.accounts[account.id] = (account, account.balances())
+        self.dirty_accounts.add(debit.id)
+        self.dirty_accounts.add(credit.id)
 
     def _remember_position(self, position: Position) -> None:
         undo = self._undo
@@ -827,7 +822,16 @@ def _check_coverage(
     Counted in the worst case over open pending transfers. A pool already short (a recorded
     break) still accepts what does not make it shorter and does not pay out of its wallets.
     """
-    if exempt or (debit.position is None and credit.position is None):
+    if exempt:
+        return None
+    position = debit.position
+    if position is credit.position:
+        # Inside one pool: deposits, withdrawals, internal and wallet transfers leave the excess
+        # as it is; only a payout from the pool's wallets matters, and only if already short.
+        assert position is not None
+        outflow = credit.is_custody and not debit.is_custody
+        if outflow and position.enforced and position.excess_worst < 0:
+            return Result.pool_coverage_would_break
         return None
     for position, delta, outflow in _excess_changes(debit, credit, amount):
         if not position.enforced:
@@ -852,8 +856,34 @@ def _check_post_coverage(
             continue
         excess_after = position.excess_worst + held.get(id(position), 0) + delta
         if excess_after < 0 and (delta < 0 or outflow):
-            rule = rule_index.get((original.code, debit.role, credit.role))
+            rule = rule_index.get(rule_key(original.code, debit.role, credit.role))
             if rule is not None and rule.coverage_exempt:
                 continue
             return Result.pool_coverage_would_break
+    return None
+
+
+def _id_result(transfer_id: object) -> Result:
+    if type(transfer_id) is not int:
+        return Result.id_must_be_integer
+    return Result.id_must_not_be_zero if transfer_id <= 0 else Result.id_must_be_below_2_128
+
+
+def _amount_result(amount: object) -> Result:
+    if amount is None:
+        return Result.amount_required
+    if isinstance(amount, float):
+        return Result.amount_must_not_be_float
+    if type(amount) is not int:
+        return Result.amount_must_be_decimal_string
+    if amount == 0:
+        return Result.amount_must_not_be_zero
+    return Result.amount_must_not_be_negative if amount < 0 else Result.amount_must_be_below_2_128
+
+
+def _check_timeout(timeout_s: object, raw: int) -> Result | None:
+    if not raw & _pending_bit:
+        return Result.timeout_reserved_for_pending_transfer
+    if type(timeout_s) is not int or not 0 <= timeout_s <= limits.timeout_seconds_max:
+        return Result.timeout_too_large
     return None

@@ -16,7 +16,7 @@ inside one pool.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, unique
 from typing import Final
 
@@ -51,6 +51,18 @@ class Rule:
     coverage_exempt: bool = False  # records an existing problem; opens a break instead
     opens_break: bool = False
     cures_break: bool = False
+    # Only the roles and the pool relation matter: the engine's fast path.
+    simple: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        simple = (
+            self.owners is Owners.any
+            and self.terms is None
+            and not self.authorisation
+            and not self.opens_break
+            and not self.cures_break
+        )
+        object.__setattr__(self, "simple", simple)
 
 
 _C = TransferCode
@@ -98,9 +110,16 @@ rules: Final[tuple[Rule, ...]] = (
 # may not be reversed because their effect is undone by another code or would reopen a break.
 codes_not_reversible: Final = frozenset({TransferCode.reversal, TransferCode.break_cure})
 
-rule_index: Final[dict[tuple[int, int, int], Rule]] = {
-    (rule.code, rule.debit, rule.credit): rule for rule in rules
-}
+
+
+def rule_key(code: int, debit: Role, credit: Role) -> int:
+    """One integer per (code, debit role, credit role): the engine looks rules up by it."""
+    assert 0 < code < 2**16
+    return (int(code) << 8) | (int(debit) << 4) | int(credit)
+
+
+assert max(Role) < 16
+rule_index: Final[dict[int, Rule]] = {rule_key(r.code, r.debit, r.credit): r for r in rules}
 assert len(rule_index) == len(rules), "two rules share a code and a pair of roles"
 assert all(rule.code is not TransferCode.reversal for rule in rules)
 assert all(not rule.opens_break or rule.coverage_exempt for rule in rules)

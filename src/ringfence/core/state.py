@@ -53,10 +53,10 @@ class Position:
     liabilities: int = 0
     shortfall_pending: int = 0
     breaks_outstanding: int = 0
+    enforced: bool = field(init=False)  # only custody pools are segregated
 
-    @property
-    def enforced(self) -> bool:
-        return self.pool.terms is Terms.custody
+    def __post_init__(self) -> None:
+        self.enforced = self.pool.terms is Terms.custody
 
     @property
     def excess_worst(self) -> int:
@@ -69,9 +69,14 @@ class Position:
 
 @dataclass(slots=True, eq=False)
 class AccountState:
+    """One account's definition with its four balances and what the engine needs at hand."""
+
     definition: AccountDefinition
+    id: int
     asset: int
     role: Role
+    role_bits_debit: int  # the role shifted into the debit place of a rule key
+    pool: str  # empty: the house
     limit: Limit
     position: Position | None
     is_custody: bool
@@ -89,17 +94,16 @@ class AccountState:
         assert (position is not None) == bool(definition.pool)
         return cls(
             definition,
+            definition.id,
             asset,
             role,
+            int(role) << 4,
+            definition.pool,
             _limits[role],
             position,
             definition.account_class is AccountClass.custody,
             owner,
         )
-
-    @property
-    def id(self) -> int:
-        return self.definition.id
 
     @property
     def balance(self) -> int:

@@ -41,7 +41,7 @@ from ringfence.service.ledger_service import apply_definitions, replay_transfers
 from ringfence.service.ports import Checkpoint, LedgerStore
 
 problems_max = 100
-_record_fields = TransferRecord.__slots__
+_record_fields = TransferRecord._fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,21 +97,21 @@ def verify_store(
 ) -> AuditReport:
     """Verify a store against its own journal; see the module docstring."""
     head_seq, head_hash = store.head()
+    problem: Problem | None = None
     try:
         checkpoint = store.checkpoint()
     except (RingfenceError, ValueError, TypeError) as error:
         checkpoint = Checkpoint(0, 0)
         problem = Problem("balance_mismatch", "checkpoint", f"unreadable: {error}")
-    else:
-        problem = None
     audit = _Audit(store, checkpoint)
     if problem is not None:
         audit.problems.append(problem)
     rows = _readable_rows(audit, store.projected_transfers())
     pending_row: list[TransferRecord | None] = [next(rows, None)]
-    entries = 0
+    entries = last_seq = 0
     for entry in _chained_entries(audit, store.entries()):
         entries += 1
+        last_seq = entry.seq
         _replay_entry(audit, entry, rows, pending_row)
         if audit.replaying and entry.seq == audit.checkpoint.seq:
             _compare_checkpoint(audit)
@@ -125,11 +125,11 @@ def verify_store(
             f"transfer {extra.id} is in the table but in no journal entry",
         )
         pending_row[0] = next(rows, None)
-    if audit.checkpoint.seq > entries:
+    if audit.checkpoint.seq > last_seq:
         audit.problem(
             "journal_entry_deleted",
-            f"entry {audit.checkpoint.seq}",
-            f"the checkpoint is at entry {audit.checkpoint.seq}, the journal ends at {entries}",
+            f"journal entry {audit.checkpoint.seq}",
+            f"the checkpoint is at entry {audit.checkpoint.seq}, the journal ends at {last_seq}",
         )
     if audit.replaying:
         _compare_definitions(audit)
