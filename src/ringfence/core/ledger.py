@@ -116,6 +116,7 @@ class Ledger:
         self.breaks: dict[int, Break] = {}
         self.reversed: dict[int, int] = {}  # transfer id -> amount reversed so far
         self.timestamp_last = 0
+        self.id_max = 0  # the largest transfer id committed
         self._expiry_queue: list[tuple[int, int]] = []
         self._undo: _Undo | None = None
         self._batch: dict[int, TransferRecord] = {}
@@ -188,12 +189,20 @@ class Ledger:
 
     def references(self, events: Iterable[Transfer]) -> set[int]:
         """Ids of committed transfers the batch may need that the engine does not hold: its own
-        ids (for idempotency) and the transfers its reversals refer to."""
+        ids (for idempotency) and the transfers its reversals refer to.
+
+        An id above the largest id ever committed cannot exist, so a client that chooses
+        time-ordered ids (as ledgers advise) costs the store no lookup at all.
+        """
+        id_max = self.id_max
         wanted: set[int] = set()
         for event in events:
-            wanted.add(event.id)
-            if event.code == TransferCode.reversal and event.reference:
-                wanted.add(event.reference)
+            transfer_id = event.id
+            if type(transfer_id) is int and 0 < transfer_id <= id_max:
+                wanted.add(transfer_id)
+            reference = event.reference
+            if event.code == _reversal and type(reference) is int and 0 < reference <= id_max:
+                wanted.add(reference)
         return wanted
 
     def execute(
@@ -231,7 +240,7 @@ class Ledger:
                     self._roll_back(chain_start, index, results, records, chain_records)
                     chain_failed = True
             if chain_start >= 0 and not linked:
-                chain_start, self._undo = -1, None
+                chain_start, chain_failed, self._undo = -1, False, None
         if chain_start >= 0:
             if not chain_failed:
                 self._roll_back(chain_start, len(events) - 1, results, records, chain_records)
@@ -239,6 +248,8 @@ class Ledger:
             self._undo = None
         self._batch = {}
         self.timestamp_last = timestamp + len(events) - 1
+        if records:
+            self.id_max = max(self.id_max, *(record.id for record in records))
         return BatchOutcome(timestamp, results, records, expiries)
 
     def _roll_back(
@@ -314,7 +325,7 @@ class Ledger:
             return self._compare_existing(event, existing)
         two_phase = raw & _two_phase_bits
         if two_phase and two_phase != _pending_bit:
-            if two_phase != _post_bit and two_phase != _void_bit:
+            if two_phase not in (_post_bit, _void_bit):
                 return Result.flags_are_mutually_exclusive
             record = self._resolve_pending(event, timestamp)
         else:
@@ -358,22 +369,12 @@ class Ledger:
             return Result.accounts_must_have_same_asset
         if event.asset and self._asset_number(event.asset) != debit.asset:
             return Result.asset_does_not_match_accounts
-        authoriser = 0
-        rule = None
         if code == _reversal:
-            refused = self._check_reversal(event, debit, credit, known)
+            rule = None
+            refused, authoriser = self._check_reversal(event, debit, credit, known), 0
         else:
             rule = rule_index.get((code << 8) | debit.role_bits_debit | credit.role)
-            if rule is None:
-                refused = missing_rule_result(debit.role, credit.role, debit.pool, credit.pool)
-            elif rule.pools is _same_pool and debit.pool != credit.pool:
-                refused = Result.cross_pool_forbidden
-            elif not rule.simple:
-                refused, authoriser = self._check_rule(rule, event, debit, credit, raw)
-            elif event.authorised_by:
-                refused = Result.authorisation_must_be_empty
-            else:
-                refused = None
+            refused, authoriser = self._check_segregation(rule, event, debit, credit, raw)
         if refused is None:
             refused = _check_balances(debit, credit, amount)
         if refused is None and (debit.position is not None or credit.position is not None):
@@ -404,6 +405,25 @@ class Ledger:
     def _asset_number(self, code: str) -> int:
         asset = self.assets.get(code)
         return 0 if asset is None else asset.number
+
+    def _check_segregation(
+        self,
+        rule: Rule | None,
+        event: Transfer,
+        debit: AccountState,
+        credit: AccountState,
+        raw: int,
+    ) -> tuple[Result | None, int]:
+        """The rule table's verdict, and the authorising client's number if one is needed."""
+        if rule is None:
+            return missing_rule_result(debit.role, credit.role, debit.pool, credit.pool), 0
+        if rule.pools is _same_pool and debit.pool != credit.pool:
+            return Result.cross_pool_forbidden, 0
+        if not rule.simple:
+            return self._check_rule(rule, event, debit, credit, raw)
+        if event.authorised_by:
+            return Result.authorisation_must_be_empty, 0
+        return None, 0
 
     def _check_rule(
         self, rule: Rule, event: Transfer, debit: AccountState, credit: AccountState, raw: int

@@ -24,8 +24,9 @@ amount_text_length_max: Final = 80
 batch_events_max: Final = 8_189
 # Pending timeouts are whole seconds in a u32.
 timeout_seconds_max: Final = 2**32 - 1
-# Timestamps are nanoseconds since the Unix epoch in a u64.
-timestamp_ns_max: Final = 2**64 - 1
+# Timestamps are nanoseconds since the Unix epoch; they fit a signed 64-bit integer (as SQLite
+# and PostgreSQL store them) until the year 2262.
+timestamp_ns_max: Final = 2**63 - 1
 
 # Names of clients, pools, wallets and house accounts: short, printable, fixed-width encodable.
 name_length_max: Final = 32

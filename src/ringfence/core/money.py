@@ -39,8 +39,11 @@ class Asset:
             raise InputError(Result.asset_scale_invalid, f"scale {self.scale!r}")
         if type(self.number) is not int or not 0 < self.number <= limits.asset_number_max:
             raise InputError(Result.asset_number_invalid, f"number {self.number!r}")
-        if len(self.chain) > limits.name_length_max or len(self.contract) > 64:
-            raise InputError(Result.name_invalid, "chain or contract too long")
+        for text, length_max in ((self.chain, limits.name_length_max), (self.contract, 64)):
+            if not isinstance(text, str) or len(text) > length_max or not text.isascii():
+                raise InputError(Result.name_invalid, f"chain or contract {text!r}")
+            if "\0" in text:
+                raise InputError(Result.name_invalid, "chain or contract holds a zero byte")
 
 
 def check_units(value: object) -> int:

@@ -9,8 +9,8 @@ memory never runs ahead of what was written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ringfence.core import limits
@@ -33,15 +33,15 @@ from ringfence.core.model import (
     TransferCode,
     TransferFlags,
     TransferRecord,
+    check_name,
 )
 from ringfence.core.money import Asset
 from ringfence.core.state import AccountState, PendingState, PendingStatus, Position
-from ringfence.service.ports import Checkpoint, Clock, LedgerStore, PendingRow
+from ringfence.service.ports import Checkpoint, Clock, LedgerStore, PendingAppend, PendingRow
 
-# A checkpoint is written when this many transfer entries have passed since the last one, or
-# whenever the rows to write are few enough to be cheap (small batches keep tables current).
+# A checkpoint is written when this many transfer entries have passed since the last one, and
+# on close; opening a store replays at most this many entries past its checkpoint.
 checkpoint_interval_batches_default = 64
-checkpoint_rows_cheap = 512
 assert checkpoint_interval_batches_default <= limits.checkpoint_interval_batches_max
 
 
@@ -74,6 +74,7 @@ class LedgerService:
 
     def _load(self) -> None:
         self.ledger, self.checkpoint_seq = load_ledger(self.store)
+        self.ledger.id_max = self.store.transfer_id_max()
         self.seq, self.hash = self.store.head()
         self._batches_since_checkpoint = self.seq - self.checkpoint_seq
 
@@ -83,6 +84,10 @@ class LedgerService:
         return self._define(EntryKind.assets, list(assets), self.ledger.define_asset)
 
     def define_clients(self, names: Sequence[str]) -> list[Result]:
+        if len(names) > limits.definitions_per_request_max:
+            raise InputError(Result.batch_too_large, f"{len(names)} clients")
+        for name in names:
+            check_name(name, "client")  # all or nothing: refuse the request before any change
         results: list[Result] = []
         created: list[Definition] = []
         for name in names:
@@ -114,33 +119,80 @@ class LedgerService:
         if not created:
             return
         timestamp = self._next_timestamp()
-        body = encode_definitions(kind, self.seq + 1, timestamp, created)
-        self._append(kind, timestamp, body, definitions=created)
+        try:
+            body = encode_definitions(kind, self.seq + 1, timestamp, created)
+        except BaseException:
+            self._load()  # the engine took definitions the journal cannot hold: forget them
+            raise
+        self._append(kind, timestamp, body, created)
         self.ledger.timestamp_last = timestamp
 
     # ------------------------------------------------------------------ transfers
 
     def submit(self, events: Sequence[Transfer]) -> list[Result]:
         """Execute one batch and return a result per event, after the batch is durable."""
-        if not events:
-            raise InputError(Result.batch_empty)
-        if len(events) > limits.batch_events_max:
-            raise InputError(Result.batch_too_large, f"{len(events)} events")
-        known = self.store.transfers(self.ledger.references(events))
-        timestamp = self._next_timestamp()
-        outcome = self.ledger.execute(events, timestamp, known)
-        if outcome.records or outcome.expiries:
-            body = encode_transfers(self.seq + 1, timestamp, outcome.records, outcome.expiries)
-            self._batches_since_checkpoint += 1
-            self._append(EntryKind.transfers, timestamp, body, records=outcome.records)
-        return outcome.results
+        for results in self.submit_stream([events]):
+            return results
+        raise AssertionError("a stream of one batch yields one result list")
 
     def submit_all(self, events: Sequence[Transfer]) -> list[Result]:
         """Submit any number of events in batches of at most 8,189, keeping linked chains whole."""
         results: list[Result] = []
-        for batch in batches_of(events):
-            results.extend(self.submit(batch))
+        for batch_results in self.submit_stream(batches_of(events)):
+            results.extend(batch_results)
         return results
+
+    def submit_stream(self, batches: Iterable[Sequence[Transfer]]) -> Iterator[list[Result]]:
+        """Execute batches in order, each commit overlapping the next batch's execution.
+
+        Yields each batch's results, in order, only once that batch is durable; a batch's
+        results never depend on a later one. If a commit fails, nothing after it is
+        acknowledged: the engine is rebuilt from the store and ``StorageError`` raised.
+        """
+        in_flight: _InFlight | None = None
+        try:
+            for batch in batches:
+                _check_batch(batch)
+                wanted = self.ledger.references(batch)
+                if wanted and in_flight is not None:  # it may hold what the batch refers to
+                    yield self._settle(in_flight)
+                    in_flight = None
+                known = self.store.transfers(wanted) if wanted else {}
+                outcome = self.ledger.execute(batch, self._next_timestamp(), known)
+                if not (outcome.records or outcome.expiries):
+                    if in_flight is not None:
+                        yield self._settle(in_flight)
+                        in_flight = None
+                    yield outcome.results
+                    continue
+                entry = seal(
+                    self.seq + 1,
+                    EntryKind.transfers,
+                    outcome.timestamp,
+                    encode_transfers(
+                        self.seq + 1, outcome.timestamp, outcome.records, outcome.expiries
+                    ),
+                    self.hash,
+                )
+                self._batches_since_checkpoint += 1
+                checkpoint = self._checkpoint_if_due(entry.seq, force=False)
+                if in_flight is not None:
+                    yield self._settle(in_flight)
+                pending = self.store.append_begin(entry, outcome.records)
+                self.seq, self.hash = entry.seq, entry.hash
+                in_flight = _InFlight(pending, outcome.results, entry.seq, checkpoint)
+            if in_flight is not None:
+                yield self._settle(in_flight)
+        except StorageError:
+            self._load()  # memory must not run ahead of the store
+            raise
+
+    def _settle(self, in_flight: _InFlight) -> list[Result]:
+        in_flight.pending.wait()
+        if in_flight.checkpoint is not None:
+            self.store.write_checkpoint(in_flight.checkpoint)
+            self.checkpoint_seq = in_flight.seq
+        return in_flight.results
 
     def _next_timestamp(self) -> int:
         return max(self.clock.now_ns(), self.ledger.timestamp_last + 1)
@@ -150,28 +202,24 @@ class LedgerService:
         kind: EntryKind,
         timestamp: int,
         body: bytes,
-        records: Sequence[TransferRecord] = (),
         definitions: Sequence[Definition] = (),
     ) -> None:
         entry = seal(self.seq + 1, kind, timestamp, body, self.hash)
-        checkpoint = self._checkpoint_if_due(entry.seq, force=False)
         try:
-            self.store.append(entry, records, definitions, checkpoint)
+            self.store.append(entry, (), definitions, None)
         except StorageError:
             self._load()  # memory must not run ahead of the store
             raise
         self.seq, self.hash = entry.seq, entry.hash
-        if checkpoint is not None:
-            self.checkpoint_seq = entry.seq
-            self._batches_since_checkpoint = 0
 
     def _checkpoint_if_due(self, seq: int, force: bool) -> Checkpoint | None:
-        ledger = self.ledger
-        rows = len(ledger.dirty_accounts) + len(ledger.dirty_pendings)
+        """A checkpoint of the state as of entry ``seq``, if one is due; built now, written
+        once the entry is durable."""
         due = self._batches_since_checkpoint >= self.checkpoint_interval_batches
-        if not (force or due or rows <= checkpoint_rows_cheap):
+        if not (force or due):
             return None
-        return build_checkpoint(ledger, seq)
+        self._batches_since_checkpoint = 0
+        return build_checkpoint(self.ledger, seq)
 
     def checkpoint(self) -> None:
         """Write the current state as a checkpoint now (on clean close, before a backup)."""
@@ -212,6 +260,23 @@ class LedgerService:
         return sorted(self.ledger.breaks.values(), key=lambda b: b.opened_at)
 
 
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A batch executed and being committed; its results wait for the commit."""
+
+    pending: PendingAppend
+    results: list[Result]
+    seq: int
+    checkpoint: Checkpoint | None
+
+
+def _check_batch(events: Sequence[Transfer]) -> None:
+    if not events:
+        raise InputError(Result.batch_empty)
+    if len(events) > limits.batch_events_max:
+        raise InputError(Result.batch_too_large, f"{len(events)} events")
+
+
 def _balance_of(account: AccountState) -> Balance:
     return Balance(account.definition, *account.balances(), account.balance)
 
@@ -237,6 +302,8 @@ def batches_of(events: Sequence[Transfer]) -> Iterator[Sequence[Transfer]]:
 
 def build_checkpoint(ledger: Ledger, seq: int) -> Checkpoint:
     accounts, pendings, breaks, reversed_ids = ledger.take_dirty()
+    # Copies, not the engine's live objects: the checkpoint is written after later batches
+    # may already have changed them.
     return Checkpoint(
         seq,
         ledger.timestamp_last,
@@ -246,7 +313,7 @@ def build_checkpoint(ledger: Ledger, seq: int) -> Checkpoint:
             for i in pendings
             if i in ledger.pendings
         },
-        breaks={i: ledger.breaks[i] for i in breaks if i in ledger.breaks},
+        breaks={i: replace(ledger.breaks[i]) for i in breaks if i in ledger.breaks},
         reversed={i: ledger.reversed[i] for i in reversed_ids if i in ledger.reversed},
     )
 
@@ -326,13 +393,17 @@ def load_ledger(store: LedgerStore) -> tuple[Ledger, int]:
     """Definitions from the journal, state from the last checkpoint, then the journal's tail."""
     ledger = Ledger()
     definition_kinds = [k for k in EntryKind if k is not EntryKind.transfers]
+    timestamp_last = 0
     for entry in store.entries(kinds=definition_kinds):
         header, definitions = decode_definitions(entry.body)
         apply_definitions(ledger, header.kind, definitions)
+        timestamp_last = entry.timestamp
     checkpoint = store.checkpoint()
     restore_checkpoint(ledger, checkpoint, store)
     for entry in store.entries(after_seq=checkpoint.seq, kinds=[EntryKind.transfers]):
         replay_transfers(ledger, entry.body, store)
+    # Journal timestamps only increase, definitions entries included.
+    ledger.timestamp_last = max(ledger.timestamp_last, timestamp_last)
     return ledger, checkpoint.seq
 
 

@@ -41,6 +41,12 @@ class Checkpoint:
     reversed: dict[int, int] = field(default_factory=dict)
 
 
+class PendingAppend(Protocol):
+    def wait(self) -> None:
+        """Return once the entry is durable; raise ``StorageError`` if it never will be."""
+        ...
+
+
 class LedgerStore(Protocol):
     """Durable home of the journal, its projections and the engine's checkpoints.
 
@@ -61,6 +67,20 @@ class LedgerStore(Protocol):
         definitions: Sequence[Definition] = (),
         checkpoint: Checkpoint | None = None,
     ) -> None: ...
+
+    def append_begin(
+        self, entry: JournalEntry, records: Sequence[TransferRecord]
+    ) -> PendingAppend:
+        """Start appending a transfer entry; it is durable only once ``wait()`` returns.
+
+        At most one append is in flight; every other call waits for it first. This lets the
+        service execute the next batch while the previous one is being committed.
+        """
+        ...
+
+    def transfer_id_max(self) -> int:
+        """The largest committed transfer id, 0 if none."""
+        ...
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Persist a checkpoint as of the current head, with no new entry."""

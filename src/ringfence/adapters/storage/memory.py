@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterator, Sequence
 from ringfence.core.errors import StorageError
 from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
 from ringfence.core.model import TransferRecord
-from ringfence.service.ports import Checkpoint
+from ringfence.service.ports import Checkpoint, PendingAppend
 
 
 class MemoryStore:
@@ -56,6 +56,18 @@ class MemoryStore:
         if checkpoint is not None:
             self.write_checkpoint(checkpoint)
 
+    def append_begin(
+        self, entry: JournalEntry, records: Sequence[TransferRecord]
+    ) -> PendingAppend:
+        try:
+            self.append(entry, records)
+        except StorageError as error:
+            return _Failed(error)
+        return _Done()
+
+    def transfer_id_max(self) -> int:
+        return max(self._transfers, default=0)
+
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         assert checkpoint.seq >= self._checkpoint.seq
         merged = self._checkpoint
@@ -92,3 +104,16 @@ class MemoryStore:
 
     def close(self) -> None:
         self.closed = True
+
+
+class _Done:
+    def wait(self) -> None:
+        return None
+
+
+class _Failed:
+    def __init__(self, error: StorageError) -> None:
+        self._error = error
+
+    def wait(self) -> None:
+        raise self._error

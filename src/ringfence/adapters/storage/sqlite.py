@@ -5,19 +5,32 @@ projection rows and, when due, a checkpoint; it is durable when ``COMMIT`` retur
 comes from the caller's batching (one transaction and one fsync per batch of up to 8,189
 transfers), never from relaxing durability.
 
-u128 values (ids, amounts, balances) are stored losslessly in ``ANY`` columns of STRICT tables:
-as SQLite integers below 2^63 (compact, fast to bind, readable) and as decimal text above. The
-journal and the transfer projection are append-only: triggers refuse UPDATE and DELETE.
+The transfer projection's columns are the journal record's own fixed-width big-endian fields
+(16 bytes for ids and amounts, 8 for timestamps): lossless for the whole u128 range, and byte
+order is numeric order, so ``ORDER BY`` and ``max()`` work. The rows are cut out of the journal
+body by SQLite itself in one statement, which lets the whole commit run in a writer thread
+without the Python lock while the engine executes the next batch (see ``append_begin``).
+Definition tables and checkpointed balances use ``ANY`` columns: integers below 2^63, decimal
+text above. The journal and the transfer projection are append-only: triggers refuse UPDATE
+and DELETE.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ringfence.core.errors import StorageError
-from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
+from ringfence.core.journal import (
+    Definition,
+    EntryKind,
+    JournalEntry,
+    genesis_hash,
+    header_bytes,
+)
+from ringfence.core.limits import transfer_record_bytes
 from ringfence.core.model import (
     AccountClass,
     AccountDefinition,
@@ -29,10 +42,11 @@ from ringfence.core.model import (
     TransferRecord,
 )
 from ringfence.core.money import Asset
-from ringfence.service.ports import Checkpoint, PendingRow
+from ringfence.service.ports import Checkpoint, PendingAppend, PendingRow
 
-schema_version = 1
+schema_version = 2
 _int64_max = 2**63 - 1
+_u128_max = 2**128 - 1
 
 _schema = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
@@ -45,20 +59,20 @@ CREATE TABLE IF NOT EXISTS journal (
     hash BLOB NOT NULL CHECK (length(hash) = 32)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS transfers (
-    timestamp INTEGER PRIMARY KEY,
-    id ANY NOT NULL UNIQUE,
-    debit_account ANY NOT NULL,
-    credit_account ANY NOT NULL,
-    amount ANY NOT NULL,
-    pending_id ANY NOT NULL,
-    reference ANY NOT NULL,
-    authoriser INTEGER NOT NULL,
-    timeout_s INTEGER NOT NULL,
-    asset INTEGER NOT NULL,
-    code INTEGER NOT NULL,
-    flags INTEGER NOT NULL,
+    timestamp BLOB PRIMARY KEY CHECK (length(timestamp) = 8),
+    id BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+    debit_account BLOB NOT NULL,
+    credit_account BLOB NOT NULL,
+    amount BLOB NOT NULL CHECK (length(amount) = 16),
+    pending_id BLOB NOT NULL,
+    reference BLOB NOT NULL,
+    authoriser BLOB NOT NULL,
+    timeout_s BLOB NOT NULL,
+    asset BLOB NOT NULL,
+    code BLOB NOT NULL,
+    flags BLOB NOT NULL,
     seq INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS assets (
     code TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, scale INTEGER NOT NULL,
     chain TEXT NOT NULL, contract TEXT NOT NULL, seq INTEGER NOT NULL
@@ -122,6 +136,10 @@ class SqliteStore:
         parent = Path(path).parent
         if not parent.exists():
             raise StorageError(f"folder {parent} does not exist")
+        # One writer thread, used only by append_begin; the connection is never used by two
+        # threads at once, because every other call first waits for the write in flight.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ringfence-writer")
+        self._in_flight: Future[None] | None = None
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._configure()
@@ -154,8 +172,17 @@ class SqliteStore:
     # ------------------------------------------------------------------ writing
 
     def head(self) -> tuple[int, bytes]:
+        self._drain()
+        return self._head()
+
+    def _head(self) -> tuple[int, bytes]:
         row = self._db.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
         return (0, genesis_hash) if row is None else (row[0], row[1])
+
+    def transfer_id_max(self) -> int:
+        self._drain()
+        row = self._db.execute("SELECT max(id) FROM transfers").fetchone()
+        return 0 if row[0] is None else int.from_bytes(row[0], "big")
 
     def append(
         self,
@@ -164,11 +191,44 @@ class SqliteStore:
         definitions: Sequence[Definition] = (),
         checkpoint: Checkpoint | None = None,
     ) -> None:
+        self._drain()
+        self._append(entry, len(records), definitions, checkpoint)
+
+    def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> PendingAppend:
+        """Start committing a transfer entry in the writer thread and return at once.
+
+        The caller may compute meanwhile (the commit holds no Python lock: its statements cut
+        the rows out of the journal body inside SQLite) but must ``wait()`` before telling
+        anyone the entry is durable. Any other call on the store waits for it first.
+        """
+        self._drain()
+        future = self._writer.submit(self._append, entry, len(records), (), None)
+        self._in_flight = future
+        return _Pending(self, future)
+
+    def _drain(self) -> None:
+        """Wait for the append in flight. Its failure is the waiter's to report, once."""
+        future, self._in_flight = self._in_flight, None
+        if future is not None:
+            future.exception()
+
+    def _settle(self, future: Future[None]) -> None:
+        if self._in_flight is future:
+            self._in_flight = None
+        future.result()
+
+    def _append(
+        self,
+        entry: JournalEntry,
+        record_count: int,
+        definitions: Sequence[Definition],
+        checkpoint: Checkpoint | None,
+    ) -> None:
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                seq, head_hash = self.head()
+                seq, head_hash = self._head()
                 if entry.seq != seq + 1 or entry.previous_hash != head_hash:
                     raise StorageError(
                         f"entry {entry.seq} does not extend the journal head {seq}: "
@@ -176,11 +236,17 @@ class SqliteStore:
                     )
                 db.execute(
                     "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?)",
-                    (entry.seq, int(entry.kind), entry.timestamp, entry.body,
-                     entry.previous_hash, entry.hash),
+                    (
+                        entry.seq,
+                        int(entry.kind),
+                        entry.timestamp,
+                        entry.body,
+                        entry.previous_hash,
+                        entry.hash,
+                    ),
                 )
-                if records:
-                    self._insert_transfers(entry.seq, records)
+                if record_count:
+                    self._insert_transfers(entry.seq, entry.body, record_count)
                 if definitions:
                     self._insert_definitions(entry.kind, entry.seq, definitions)
                 if checkpoint is not None:
@@ -193,29 +259,8 @@ class SqliteStore:
         except sqlite3.Error as error:
             raise StorageError(f"append of entry {entry.seq} failed: {error}") from error
 
-    def _insert_transfers(self, seq: int, records: Sequence[TransferRecord]) -> None:
-        limit = _int64_max
-        self._db.executemany(
-            "INSERT INTO transfers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.timestamp,
-                    r.id if r.id <= limit else str(r.id),
-                    r.debit_account if r.debit_account <= limit else str(r.debit_account),
-                    r.credit_account if r.credit_account <= limit else str(r.credit_account),
-                    r.amount if r.amount <= limit else str(r.amount),
-                    r.pending_id if r.pending_id <= limit else str(r.pending_id),
-                    r.reference if r.reference <= limit else str(r.reference),
-                    r.authoriser,
-                    r.timeout_s,
-                    r.asset,
-                    r.code,
-                    r.flags,
-                    seq,
-                )
-                for r in records
-            ],
-        )
+    def _insert_transfers(self, seq: int, body: bytes, count: int) -> None:
+        self._db.execute(_insert_transfers_sql, (count, seq, body))
 
     def _insert_definitions(
         self, kind: EntryKind, seq: int, definitions: Sequence[Definition]
@@ -253,6 +298,7 @@ class SqliteStore:
             )
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self._drain()
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -304,6 +350,7 @@ class SqliteStore:
     def entries(
         self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None
     ) -> Iterator[JournalEntry]:
+        self._drain()
         query = "SELECT seq, kind, timestamp, body, previous_hash, hash FROM journal WHERE seq > ?"
         parameters: list[int] = [after_seq]
         if kinds is not None:
@@ -314,7 +361,9 @@ class SqliteStore:
             yield JournalEntry(seq, EntryKind(kind), timestamp, body, previous_hash, entry_hash)
 
     def transfers(self, ids: Collection[int]) -> dict[int, TransferRecord]:
-        keys = [_to_sql(i) for i in ids]
+        self._drain()
+        # An id outside u128 cannot have been committed: it is simply not found.
+        keys = [i.to_bytes(16, "big") for i in ids if type(i) is int and 0 < i <= _u128_max]
         found: dict[int, TransferRecord] = {}
         chunk = 8_000
         for start in range(0, len(keys), chunk):
@@ -330,6 +379,7 @@ class SqliteStore:
         return found
 
     def checkpoint(self) -> Checkpoint:
+        self._drain()
         db = self._db
         meta = dict(db.execute("SELECT key, value FROM meta"))
         checkpoint = Checkpoint(
@@ -353,6 +403,7 @@ class SqliteStore:
         return checkpoint
 
     def projected_transfers(self) -> Iterator[TransferRecord]:
+        self._drain()
         cursor = self._db.execute(
             f"SELECT {_transfer_columns} FROM transfers ORDER BY timestamp"
         )
@@ -360,6 +411,7 @@ class SqliteStore:
             yield _record_of(row)
 
     def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
+        self._drain()
         db = self._db
         assets: list[Definition] = [
             Asset(code, scale, number, chain, contract)
@@ -391,7 +443,11 @@ class SqliteStore:
         }
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self._drain()
+        finally:
+            self._writer.shutdown(wait=True)
+            self._db.close()
 
 
 _transfer_columns = (
@@ -400,21 +456,48 @@ _transfer_columns = (
 )
 
 
-def _record_of(row: tuple[int | str, ...]) -> TransferRecord:
-    return TransferRecord(
-        _from_sql(row[0]),
-        _from_sql(row[1]),
-        _from_sql(row[2]),
-        _from_sql(row[3]),
-        _from_sql(row[4]),
-        _from_sql(row[5]),
-        int(row[6]),
-        int(row[7]),
-        int(row[8]),
-        int(row[9]),
-        int(row[10]),
-        int(row[11]),
+def _insert_statement() -> str:
+    """Cut the projection rows out of the journal body (bound once as ?3) inside SQLite."""
+    offsets = {
+        "timestamp": (96, 8),
+        "id": (0, 16),
+        "debit_account": (16, 16),
+        "credit_account": (32, 16),
+        "amount": (48, 16),
+        "pending_id": (64, 16),
+        "reference": (80, 16),
+        "authoriser": (104, 8),
+        "timeout_s": (112, 4),
+        "asset": (116, 4),
+        "code": (120, 2),
+        "flags": (122, 2),
+    }
+    start = header_bytes + 1  # substr() counts from 1
+    columns = ", ".join(
+        f"substr(?3, {start} + n * {transfer_record_bytes} + {offset}, {width})"
+        for offset, width in offsets.values()
     )
+    return (
+        f"INSERT INTO transfers ({', '.join(offsets)}, seq) "
+        "WITH RECURSIVE record(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM record "
+        f"WHERE n + 1 < ?1) SELECT {columns}, ?2 FROM record"
+    )
+
+
+_insert_transfers_sql = _insert_statement()
+
+
+class _Pending:
+    def __init__(self, store: SqliteStore, future: Future[None]) -> None:
+        self._store = store
+        self._future = future
+
+    def wait(self) -> None:
+        self._store._settle(self._future)
+
+
+def _record_of(row: tuple[bytes, ...]) -> TransferRecord:
+    return TransferRecord(*(int.from_bytes(value, "big") for value in row))
 
 
 def _assets(definitions: Sequence[Definition]) -> list[Asset]:

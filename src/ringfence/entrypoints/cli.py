@@ -1,0 +1,854 @@
+"""The ``ringfence`` command line: one program for operators, auditors and scripts.
+
+Every command opens the ledger named by ``--db`` (else ``RINGFENCE_DB``, else
+``sqlite:///ringfence.db``), does one thing, and closes it, which writes a checkpoint. Every
+command that reports something takes ``--json`` and then prints exactly one JSON document on
+stdout: amounts as decimal strings in the asset's major unit, ids as decimal strings, and
+``"ok"`` saying whether everything asked for succeeded. Without ``--json`` it prints tables.
+A progress bar appears only for long work, on a terminal, and never under ``--json``.
+
+Exit statuses (``core.errors``): 0 success, 1 some events or definitions rejected, 2 usage or
+input error, 3 storage error, 4 integrity error (``audit verify`` found a problem). An error
+prints ``error: <code>: <detail>`` on stderr, or ``{"ok": false, "error": <code>,
+"detail": ...}`` on stdout under ``--json``. The codes are the ``Result`` sentences for input
+errors, and ``storage_error`` and ``integrity_error`` for the other two classes.
+
+Only ``init`` and ``demo`` create a SQLite database; every other command refuses a file that
+does not exist, so that a mistyped ``--db`` cannot report an empty ledger as a clean one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from ringfence import bootstrap
+from ringfence.core import errors, limits, wire
+from ringfence.core.errors import InputError, IntegrityError, Result, RingfenceError, StorageError
+from ringfence.core.model import (
+    AccountClass,
+    AccountDefinition,
+    Pool,
+    PoolKind,
+    Purpose,
+    Terms,
+    Transfer,
+    TransferFlags,
+    check_id,
+    check_name,
+)
+from ringfence.core.money import Asset, format_amount, format_signed_amount
+from ringfence.service.ledger_service import Balance, LedgerService
+
+ProgressReport = Callable[[str, int, int], None]
+
+# Lines parsed before they are submitted: whole batches, so that a file's events travel in full
+# batches, while memory stays bounded whatever the file's length.
+segment_events_max = 8 * limits.batch_events_max
+# Rejected lines listed in the table view; the JSON document always lists every line.
+rejections_shown_max = 50
+_sqlite_prefix = "sqlite:///"
+
+app = typer.Typer(
+    name="ringfence",
+    help="Keeps clients' crypto assets segregated from the firm's own, and proves it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+assets_app = typer.Typer(help="Define assets (one ledger each).", no_args_is_help=True)
+clients_app = typer.Typer(help="Define clients (asset owners).", no_args_is_help=True)
+pools_app = typer.Typer(help="Define pools, the units of segregation.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Define accounts.", no_args_is_help=True)
+transfers_app = typer.Typer(help="Submit transfers.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the store against its journal.", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
+app.add_typer(clients_app, name="clients")
+app.add_typer(pools_app, name="pools")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(transfers_app, name="transfers")
+app.add_typer(audit_app, name="audit")
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
+]
+JsonlFile = Annotated[
+    Path,
+    typer.Argument(exists=True, dir_okay=False, readable=True, help="A JSONL file."),
+]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="ringfence")
+
+
+@app.callback()
+def root(
+    context: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="sqlite:///PATH or memory:// (default: $RINGFENCE_DB, else "
+            "sqlite:///ringfence.db).",
+        ),
+    ] = None,
+) -> None:
+    context.obj = bootstrap.database_url(db)
+
+
+# ---------------------------------------------------------------------- plumbing
+
+
+@contextmanager
+def reported(json_output: bool) -> Iterator[None]:
+    """Turn a ``RingfenceError`` into its message and exit status; let everything else out."""
+    try:
+        yield
+    except RingfenceError as error:
+        code, detail = error_code(error)
+        if json_output:
+            write_json({"ok": False, "error": code, "detail": detail})
+        else:
+            sys.stderr.write(f"error: {code}: {detail}\n" if detail else f"error: {code}\n")
+        raise typer.Exit(errors.exit_status(error)) from None
+
+
+def error_code(error: RingfenceError) -> tuple[str, str]:
+    if isinstance(error, InputError):
+        return error.code.value, error.detail
+    if isinstance(error, StorageError):
+        return "storage_error", str(error)
+    if isinstance(error, IntegrityError):
+        return "integrity_error", str(error)
+    raise AssertionError(f"unmapped error class {type(error).__name__}")
+
+
+def database_url(context: typer.Context, create: bool = False) -> str:
+    url = context.obj
+    assert isinstance(url, str)
+    if not create and url.startswith(_sqlite_prefix):
+        path = Path(url[len(_sqlite_prefix) :])
+        if not path.is_file():
+            raise StorageError(f"no database at {path} (create one with `ringfence init`)")
+    return url
+
+
+@contextmanager
+def opened(context: typer.Context, create: bool = False) -> Iterator[LedgerService]:
+    """The ledger, closed (and so checkpointed) whatever happens."""
+    ledger = bootstrap.open_ledger(database_url(context, create))
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def write_json(document: object) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def console() -> Console:
+    # Piped output is read by people with wide pagers and by grep: do not cut it at 80 columns.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def new_table(*headers: str, title: str | None = None) -> Table:
+    """A table that folds long cells instead of cutting them: an amount is never elided."""
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
+def say(text: str) -> None:
+    console().print(text, soft_wrap=True)
+
+
+@contextmanager
+def progress_bar(json_output: bool) -> Iterator[ProgressReport | None]:
+    """A progress callback ``(stage, done, total)``, or None when no bar should show."""
+    if json_output or not sys.stdout.isatty():
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console(), transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield report
+
+
+def finish(ok: bool) -> None:
+    if not ok:
+        raise typer.Exit(errors.exit_status_rejected)
+
+
+def print_results(
+    json_output: bool, key: str, names: Sequence[str], results: Sequence[Result]
+) -> None:
+    """Per-definition results of a create command, and exit 1 if any was rejected."""
+    ok = all(result.succeeded for result in results)
+    rows = [
+        {key: name, "result": result.value} for name, result in zip(names, results, strict=True)
+    ]
+    if json_output:
+        write_json({"ok": ok, "results": rows})
+    else:
+        table = new_table(key, "result")
+        for row in rows:
+            table.add_row(row[key], row["result"])
+        console().print(table)
+    finish(ok)
+
+
+# ---------------------------------------------------------------------- definitions
+
+
+@app.command()
+def init(context: typer.Context, json_output: JsonOption = False) -> None:
+    """Create the database (opening it creates the schema) and print where its journal stands."""
+    with reported(json_output), opened(context, create=True) as ledger:
+        document = {
+            "ok": True,
+            "db": database_url(context, create=True),
+            "head_seq": ledger.seq,
+            "head_hash": ledger.hash.hex(),
+        }
+    if json_output:
+        write_json(document)
+    else:
+        say(
+            f"database {document['db']}: journal at entry {document['head_seq']}, "
+            f"head {document['head_hash']}"
+        )
+
+
+@assets_app.command("create")
+def assets_create(
+    context: typer.Context,
+    *,
+    code: Annotated[str, typer.Option(help="Asset code, e.g. BTC.")],
+    scale: Annotated[int, typer.Option(help="Decimal places of the minor unit (8 for BTC).")],
+    number: Annotated[int, typer.Option(help="The ledger's u32 number, fixed forever.")],
+    chain: Annotated[str, typer.Option(help="Chain the asset lives on.")] = "",
+    contract: Annotated[str, typer.Option(help="Token contract address, if any.")] = "",
+    json_output: JsonOption = False,
+) -> None:
+    """Define an asset."""
+    with reported(json_output), opened(context) as ledger:
+        results = ledger.define_assets([Asset(code, scale, number, chain, contract)])
+    print_results(json_output, "asset", [code], results)
+
+
+@clients_app.command("create")
+def clients_create(
+    context: typer.Context,
+    names: Annotated[list[str], typer.Argument(help="Client names (a-z 0-9 _ . : -).")],
+    json_output: JsonOption = False,
+) -> None:
+    """Define clients."""
+    with reported(json_output):
+        if len(names) > limits.definitions_per_request_max:
+            raise InputError(Result.batch_too_large, f"{len(names)} clients")
+        checked = [check_name(name, "client") for name in names]
+        with opened(context) as ledger:
+            results = ledger.define_clients(checked)
+    print_results(json_output, "client", checked, results)
+
+
+@pools_app.command("create")
+def pools_create(
+    context: typer.Context,
+    *,
+    name: Annotated[str, typer.Argument(help="Pool name.")],
+    kind: Annotated[PoolKind, typer.Option(help="One client's wallets, or shared wallets.")],
+    terms: Annotated[Terms, typer.Option(help="Whether clients keep title.")],
+    purpose: Annotated[Purpose, typer.Option()] = Purpose.spot_custody,
+    client: Annotated[str, typer.Option(help="The client of an individual pool.")] = "",
+    json_output: JsonOption = False,
+) -> None:
+    """Define a pool."""
+    with reported(json_output), opened(context) as ledger:
+        results = ledger.define_pools([Pool(name, kind, terms, purpose, client)])
+    print_results(json_output, "pool", [name], results)
+
+
+@accounts_app.command("create")
+def accounts_create(
+    context: typer.Context,
+    *,
+    account_id: Annotated[str, typer.Option("--id", help="Account id, 1..2^128-1.")],
+    asset: Annotated[str, typer.Option(help="Asset code.")],
+    account_class: Annotated[AccountClass, typer.Option("--class")],
+    owner: Annotated[str, typer.Option(help="Client, wallet, market or house.")],
+    kind: Annotated[str, typer.Option(help="available, collateral:B, hot, revenue, ...")],
+    pool: Annotated[str, typer.Option(help="Pool name; omit for the house.")] = "",
+    json_output: JsonOption = False,
+) -> None:
+    """Define an account."""
+    fields: dict[str, object] = {
+        "id": account_id,
+        "asset": asset,
+        "class": account_class.value,
+        "owner": owner,
+        "kind": kind,
+    }
+    if pool:
+        fields["pool"] = pool
+    with reported(json_output):
+        definition = wire.parse_account(fields)
+        with opened(context) as ledger:
+            results = ledger.define_accounts([definition])
+    print_results(json_output, "account", [str(definition.id)], results)
+
+
+@accounts_app.command("import")
+def accounts_import(
+    context: typer.Context, file: JsonlFile, json_output: JsonOption = False
+) -> None:
+    """Define the accounts of a JSONL file, one account object per line."""
+    with reported(json_output), opened(context) as ledger:
+        count_lines(file)
+        rows: list[LineResult] = []
+        pending: list[tuple[LineResult, AccountDefinition]] = []
+        for line in read_lines(file):
+            if line.is_blank:
+                continue
+            row = LineResult(line.number, None, Result.ok, "")
+            rows.append(row)
+            try:
+                definition = wire.parse_account(wire.decode_line(line.text_or_raise()))
+            except InputError as error:
+                row.result, row.detail = error.code, error.detail
+                continue
+            row.id = definition.id
+            pending.append((row, definition))
+            if len(pending) == limits.definitions_per_request_max:
+                define_accounts(ledger, pending)
+        define_accounts(ledger, pending)
+    print_line_results(json_output, rows, {"defined": count_ok(rows)})
+
+
+def define_accounts(
+    ledger: LedgerService, pending: list[tuple[LineResult, AccountDefinition]]
+) -> None:
+    if pending:
+        results = ledger.define_accounts([definition for _, definition in pending])
+        for (row, _), result in zip(pending, results, strict=True):
+            row.result = result
+        pending.clear()
+
+
+# ---------------------------------------------------------------------- JSONL files
+
+
+@dataclass(slots=True)
+class RawLine:
+    """One line of a file; ``text`` is None for a line over the limit, which is not kept."""
+
+    number: int
+    text: bytes | None
+    names_linked: bool = False  # a kept line says it in its text; this is for dropped ones
+
+    @property
+    def is_blank(self) -> bool:
+        return self.text is not None and not self.text.strip()
+
+    def text_or_raise(self) -> bytes:
+        if self.text is None:
+            raise InputError(Result.line_too_long, f"more than {limits.jsonl_line_bytes_max} bytes")
+        return self.text
+
+
+@dataclass(slots=True)
+class LineResult:
+    line: int
+    id: int | None
+    result: Result
+    detail: str
+
+    def to_json(self) -> dict[str, object]:
+        document: dict[str, object] = {
+            "line": self.line,
+            "id": None if self.id is None else str(self.id),
+            "result": self.result.value,
+        }
+        if self.detail:
+            document["detail"] = self.detail
+        return document
+
+
+def count_lines(path: Path) -> int:
+    """Lines in a file, refusing the whole file (before anything changes) when too many."""
+    count = 0
+    last = b"\n"
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    count += last != b"\n"
+    if count > limits.jsonl_lines_max:
+        raise InputError(Result.batch_too_large, f"{count} lines, at most {limits.jsonl_lines_max}")
+    return count
+
+
+def read_lines(path: Path) -> Iterator[RawLine]:
+    """Each line with its number, never holding more than one line's limit in memory."""
+    size_max = limits.jsonl_line_bytes_max + 2  # room for the "\r\n" terminator
+    number = 0
+    with path.open("rb") as stream:
+        while chunk := stream.readline(size_max):
+            number += 1
+            if chunk.endswith(b"\n") or len(chunk) < size_max:
+                yield RawLine(number, chunk)
+            else:
+                yield RawLine(number, None, skip_rest_of_line(stream, chunk))
+
+
+def skip_rest_of_line(stream: IO[bytes], head: bytes) -> bool:
+    """Read past the rest of an over-long line; say whether it named the linked flag."""
+    marker = b'"linked"'
+    seen = marker in head
+    tail = head[-len(marker) :]
+    while more := stream.readline(1 << 16):
+        seen = seen or marker in tail + more
+        tail = more[-len(marker) :]
+        if more.endswith(b"\n"):
+            break
+    return seen
+
+
+def count_ok(rows: Sequence[LineResult]) -> int:
+    return sum(1 for row in rows if row.result is Result.ok)
+
+
+def print_line_results(
+    json_output: bool, rows: Sequence[LineResult], counts: dict[str, int]
+) -> None:
+    """Per-line results; exit 1 if any line was rejected. The JSON is written row by row."""
+    ok = all(row.result.succeeded for row in rows)
+    if json_output:
+        head = json.dumps({"ok": ok, **counts})[:-1]
+        out = sys.stdout
+        out.write(head + ', "results": [')
+        for index, row in enumerate(rows):
+            out.write(("\n  " if index == 0 else ",\n  ") + json.dumps(row.to_json()))
+        out.write("\n]}\n" if rows else "]}\n")
+    else:
+        summary = ", ".join(f"{key} {value}" for key, value in counts.items())
+        rejected = [row for row in rows if not row.result.succeeded]
+        say(f"{len(rows)} lines: {summary}, rejected {len(rejected)}")
+        if rejected:
+            table = new_table("line", "id", "result", "detail")
+            for row in rejected[:rejections_shown_max]:
+                table.add_row(str(row.line), str(row.id or ""), row.result.value, row.detail)
+            console().print(table)
+            if len(rejected) > rejections_shown_max:
+                say(f"... and {len(rejected) - rejections_shown_max} more")
+    finish(ok)
+
+
+# ---------------------------------------------------------------------- transfers
+
+
+@dataclass(slots=True)
+class Entry:
+    """A parsed line waiting for submission; ``row.result`` stays ok until decided."""
+
+    row: LineResult
+    transfer: Transfer | None  # None: refused before submission (``row`` says why)
+    linked: bool
+
+
+@transfers_app.command("submit")
+def transfers_submit(
+    context: typer.Context, file: JsonlFile, json_output: JsonOption = False
+) -> None:
+    """Submit the transfers of a JSONL file, in order, in batches that keep linked chains whole.
+
+    A line that cannot be parsed is refused with its code and is not submitted; the other
+    events of its linked chain are refused as ``linked_event_failed``, as the engine would.
+    """
+    with (
+        reported(json_output),
+        progress_bar(json_output) as progress,
+        opened(context) as ledger,
+    ):
+        rows, submitted = submit_file(ledger, file, progress)
+    print_line_results(json_output, rows, {"submitted": submitted, "committed": count_ok(rows)})
+
+
+def submit_file(
+    ledger: LedgerService, path: Path, progress: ProgressReport | None
+) -> tuple[list[LineResult], int]:
+    total = count_lines(path)
+    lookups = asset_lookups(ledger)
+    rows: list[LineResult] = []
+    segment: list[Entry] = []
+    submitted = 0
+    for line in read_lines(path):
+        if line.is_blank:
+            continue
+        entry = parse_transfer_line(line, *lookups)
+        rows.append(entry.row)
+        segment.append(entry)
+        # Cut only where no linked chain is open, so that a chain is judged as a whole.
+        if len(segment) >= segment_events_max and not entry.linked:
+            submitted += submit_segment(ledger, segment)
+            segment = []
+            if progress is not None:
+                progress("transfers", line.number, total)
+    submitted += submit_segment(ledger, segment)
+    if progress is not None:
+        progress("transfers", total, total)
+    return rows, submitted
+
+
+def asset_lookups(ledger: LedgerService) -> tuple[wire.AssetOfAccount, wire.AssetByCode]:
+    state = ledger.ledger
+
+    def asset_of_account(account_id: int) -> Asset | None:
+        account = state.accounts.get(account_id)
+        return None if account is None else state.assets_by_number[account.asset]
+
+    return asset_of_account, state.assets.get
+
+
+def parse_transfer_line(
+    line: RawLine, asset_of_account: wire.AssetOfAccount, asset_by_code: wire.AssetByCode
+) -> Entry:
+    row = LineResult(line.number, None, Result.ok, "")
+    decoded: object = None
+    try:
+        decoded = wire.decode_line(line.text_or_raise())
+        transfer = wire.parse_transfer(decoded, asset_of_account, asset_by_code)
+    except InputError as error:
+        row.result, row.detail = error.code, error.detail
+        row.id, linked = salvage(decoded, line)
+        return Entry(row, None, linked)
+    row.id = transfer.id
+    return Entry(row, transfer, bool(transfer.flags & TransferFlags.linked))
+
+
+def salvage(decoded: object, line: RawLine) -> tuple[int | None, bool]:
+    """The id and linked flag of a refused line, as far as they can be told.
+
+    Whether a refused line was meant to be linked decides which events fail with it. When in
+    doubt it counts as linked: failing one event too many changes nothing, while committing
+    part of a chain would.
+    """
+    linked = line.names_linked or (line.text is not None and b'"linked"' in line.text)
+    transfer_id = None
+    if isinstance(decoded, dict):
+        flags = decoded.get("flags")
+        linked = linked or (isinstance(flags, list) and "linked" in flags)
+        try:
+            transfer_id = check_id(decoded.get("id"))
+        except InputError:
+            transfer_id = None
+    return transfer_id, linked
+
+
+def submit_segment(ledger: LedgerService, segment: list[Entry]) -> int:
+    """Submit the good events of a segment that ends where no chain is open (or at the end)."""
+    fail_broken_chains(segment)
+    submitting = [entry for entry in segment if entry.transfer is not None]
+    events = [entry.transfer for entry in submitting if entry.transfer is not None]
+    if events:
+        results = ledger.submit_all(events)
+        for entry, result in zip(submitting, results, strict=True):
+            entry.row.result = result
+    return len(events)
+
+
+def fail_broken_chains(segment: list[Entry]) -> None:
+    chain_start = -1
+    for index, entry in enumerate(segment):
+        if chain_start < 0:
+            if not entry.linked:
+                continue
+            chain_start = index
+        if not entry.linked:
+            fail_chain(segment[chain_start : index + 1])
+            chain_start = -1
+    if chain_start >= 0:
+        fail_chain(segment[chain_start:])
+
+
+def fail_chain(chain: list[Entry]) -> None:
+    """If any line of a chain was refused, refuse the rest of it unsubmitted."""
+    failed = next((entry for entry in chain if entry.transfer is None), None)
+    if failed is None:
+        return
+    reason = f"line {failed.row.line} of the linked chain failed: {failed.row.result.value}"
+    for entry in chain:
+        if entry.transfer is not None:
+            entry.transfer = None
+            entry.row.result, entry.row.detail = Result.linked_event_failed, reason
+
+
+# ---------------------------------------------------------------------- reports
+
+
+@app.command()
+def balances(
+    context: typer.Context,
+    client: Annotated[str, typer.Option(help="Only this client's accounts.")] = "",
+    pool: Annotated[str, typer.Option(help="Only this pool's accounts.")] = "",
+    asset: Annotated[str, typer.Option(help="Only accounts in this asset.")] = "",
+    json_output: JsonOption = False,
+) -> None:
+    """Account balances: posted balance and pending debits and credits."""
+    with reported(json_output), opened(context) as ledger:
+        state = ledger.ledger
+        if client and client not in state.clients:
+            raise InputError(Result.client_not_found, client)
+        if pool and pool not in state.pools:
+            raise InputError(Result.pool_not_found, pool)
+        if asset and asset not in state.assets:
+            raise InputError(Result.asset_not_found, asset)
+        found = sorted(ledger.balances(client, pool, asset), key=lambda b: b.account.id)
+        rows = [balance_to_json(balance, state.assets[balance.account.asset]) for balance in found]
+    if json_output:
+        write_json({"ok": True, "balances": rows})
+        return
+    columns = ("account", "asset", "class", "owner", "kind", "pool", "balance")
+    table = new_table(*columns, "debits_pending", "credits_pending")
+    for row in rows:
+        table.add_row(*(str(row[key]) for key in table_keys(table)))
+    console().print(table)
+
+
+def table_keys(table: Table) -> list[str]:
+    return [str(column.header) for column in table.columns]
+
+
+def balance_to_json(balance: Balance, asset: Asset) -> dict[str, object]:
+    account = balance.account
+    return {
+        "account": str(account.id),
+        "asset": account.asset,
+        "class": account.account_class.value,
+        "owner": account.owner,
+        "kind": account.kind,
+        "pool": account.pool,
+        # Only accounts without a limit (network fees, clearing) can be negative.
+        "balance": format_signed_amount(balance.balance, asset),
+        "debits_pending": format_amount(balance.debits_pending, asset),
+        "debits_posted": format_amount(balance.debits_posted, asset),
+        "credits_pending": format_amount(balance.credits_pending, asset),
+        "credits_posted": format_amount(balance.credits_posted, asset),
+    }
+
+
+@app.command()
+def positions(context: typer.Context, json_output: JsonOption = False) -> None:
+    """Per pool and asset: holdings, client liabilities, residual interest, shortfall, breaks."""
+    with reported(json_output), opened(context) as ledger:
+        by_number = ledger.ledger.assets_by_number
+        breaks_open: dict[tuple[str, int], int] = {}
+        for broken in ledger.breaks():
+            if broken.outstanding:
+                key = (broken.pool, broken.asset)
+                breaks_open[key] = breaks_open.get(key, 0) + 1
+        rows = []
+        for position in ledger.positions():
+            asset = by_number[position.asset]
+            pool = position.pool
+            rows.append(
+                {
+                    "pool": pool.name,
+                    "kind": pool.kind.value,
+                    "terms": pool.terms.value,
+                    "purpose": pool.purpose.value,
+                    "asset": asset.code,
+                    "holdings": format_signed_amount(position.holdings, asset),
+                    "liabilities": format_signed_amount(position.liabilities, asset),
+                    "residual_interest": format_signed_amount(position.residual_interest, asset),
+                    "shortfall_pending": format_amount(position.shortfall_pending, asset),
+                    "breaks_outstanding": format_amount(position.breaks_outstanding, asset),
+                    "breaks_open": breaks_open.get((pool.name, position.asset), 0),
+                }
+            )
+    if json_output:
+        write_json({"ok": True, "positions": rows})
+        return
+    table = new_table("pool", "terms", "asset", "holdings", "liabilities", "residual_interest")
+    for column in ("shortfall_pending", "breaks_outstanding", "breaks_open"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[key]) for key in table_keys(table)))
+    console().print(table)
+
+
+@app.command()
+def breaks(context: typer.Context, json_output: JsonOption = False) -> None:
+    """Segregation breaks (misdirected deposits) and how much of each is cured."""
+    with reported(json_output), opened(context) as ledger:
+        by_number = ledger.ledger.assets_by_number
+        rows = []
+        for broken in ledger.breaks():
+            asset = by_number[broken.asset]
+            seconds, nanoseconds = divmod(broken.opened_at, 10**9)
+            opened_at = datetime.fromtimestamp(seconds, UTC).replace(
+                microsecond=nanoseconds // 1000
+            )
+            rows.append(
+                {
+                    "id": str(broken.id),
+                    "pool": broken.pool,
+                    "asset": asset.code,
+                    "state": broken.state.value,
+                    "amount": format_amount(broken.amount, asset),
+                    "cured": format_amount(broken.cured, asset),
+                    "outstanding": format_amount(broken.outstanding, asset),
+                    "opened_at": opened_at.isoformat().replace("+00:00", "Z"),
+                    "opened_at_ns": str(broken.opened_at),
+                }
+            )
+    if json_output:
+        write_json({"ok": True, "breaks": rows})
+        return
+    table = new_table("id", "pool", "asset", "state", "amount", "cured", "outstanding", "opened_at")
+    for row in rows:
+        table.add_row(*(str(row[key]) for key in table_keys(table)))
+    console().print(table)
+
+
+# ---------------------------------------------------------------------- audit, demo, bench
+
+
+@audit_app.command("verify")
+def audit_verify(context: typer.Context, json_output: JsonOption = False) -> None:
+    """Replay the journal and check the hash chain, every row, balance and invariant.
+
+    Reads the store directly, without loading the ledger: loading replays the journal and
+    could itself fail on a tampered file, which is exactly what this command must report.
+    """
+    from ringfence.service.audit import verify_store
+
+    with reported(json_output), progress_bar(json_output) as progress:
+        store = bootstrap.open_store(database_url(context))
+        try:
+            step = None if progress is None else audit_progress(progress)
+            report = verify_store(store, step)
+        finally:
+            store.close()
+    if json_output:
+        write_json(report.to_json())
+    elif report.ok:
+        say("audit: ok")
+    else:
+        table = new_table("kind", "where", "detail")
+        for problem in report.problems:
+            table.add_row(problem.kind, problem.where, problem.detail)
+        console().print(table)
+        say(f"audit: {len(report.problems)} problems")
+    if not report.ok:
+        raise typer.Exit(errors.exit_status_integrity)
+
+
+def audit_progress(progress: ProgressReport) -> Callable[[int, int], None]:
+    return lambda done, total: progress("audit", done, total)
+
+
+@app.command()
+def demo(
+    context: typer.Context,
+    clients: Annotated[int, typer.Option(help="Synthetic clients.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed builds the same day.")] = 7,
+    out: Annotated[Path, typer.Option(help="Folder for report.html and report.json.")] = Path(
+        "demo"
+    ),
+    json_output: JsonOption = False,
+) -> None:
+    """Build a synthetic custodian and venue, run the day's work, write an HTML report."""
+    from ringfence.entrypoints.report import write_report
+    from ringfence.service.demo import clients_max, clients_min, run_demo
+
+    if not clients_min <= clients <= clients_max:
+        raise typer.BadParameter(f"between {clients_min} and {clients_max}", param_hint="--clients")
+    with reported(json_output), progress_bar(json_output) as progress:
+        with opened(context, create=True) as ledger:
+            document = run_demo(ledger, clients, seed, progress)
+        html_path, json_path = write_report(document, out)
+    if json_output:
+        write_json(
+            {
+                "ok": True,
+                "db": database_url(context, create=True),
+                "clients": clients,
+                "seed": seed,
+                "report_html": str(html_path),
+                "report_json": str(json_path),
+            }
+        )
+    else:
+        say(f"report written to {html_path} (data: {json_path})")
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="Benchmark name, e.g. ledger.")],
+    quick: Annotated[bool, typer.Option(help="Fewer and smaller runs, for a smoke test.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a benchmark and print operations per second per case."""
+    from ringfence import bench as benchmarks
+
+    with reported(json_output):
+        available = benchmarks.names()
+        if name not in available:
+            raise InputError(
+                Result.name_invalid, f"no benchmark {name!r}; available: {', '.join(available)}"
+            )
+    with progress_bar(json_output) as progress:
+        document = benchmarks.run(name, quick, progress)
+    if json_output:
+        write_json(document)
+        return
+    results: list[dict[str, Any]] = document.get("results", [])
+    keys = ["case", "ops_per_s"]
+    keys += sorted({key for result in results for key in result} - set(keys))
+    table = new_table(*keys, title=f"bench {name}")
+    for result in results:
+        table.add_row(*(format_cell(result.get(key)) for key in keys))
+    console().print(table)
+
+
+def format_cell(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(format_cell(item) for item in value)
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    return "" if value is None else str(value)

@@ -1,0 +1,104 @@
+"""A ledger writer that is killed with SIGKILL by ``test_crash.py``.
+
+It opens (or creates) a SQLite ledger, then submits deterministic batches forever. Batch ``k``
+always holds the same events (ids ``k * 10_000 + i``), so after a restart it can resubmit the
+batch it was working on and get ``exists`` for whatever had already committed. After each
+batch is acknowledged it appends ``k`` to an acknowledgement log and fsyncs it: everything in
+that log must survive the kill.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+from ringfence.adapters.clock import SystemClock
+from ringfence.adapters.storage.sqlite import SqliteStore
+from ringfence.core.errors import Result
+from ringfence.core.model import (
+    AccountClass,
+    AccountDefinition,
+    Pool,
+    PoolKind,
+    Terms,
+    Transfer,
+    TransferCode,
+    TransferFlags,
+)
+from ringfence.core.money import Asset
+from ringfence.service.ledger_service import LedgerService
+
+clients = 50
+hot, house = 1, 2
+base = 100
+
+
+def set_up(service: LedgerService) -> None:
+    if service.ledger.accounts:
+        return
+    service.define_assets([Asset("BTC", 8, 1, "bitcoin")])
+    names = [f"c{i:03d}" for i in range(clients)]
+    service.define_clients(names)
+    service.define_pools([Pool("omni", PoolKind.omnibus, Terms.custody)])
+    accounts = [
+        AccountDefinition(hot, "BTC", AccountClass.custody, "omni-hot", "hot", "omni"),
+        AccountDefinition(house, "BTC", AccountClass.custody, "house-hot", "hot"),
+    ] + [
+        AccountDefinition(base + i, "BTC", AccountClass.client, name, "available", "omni")
+        for i, name in enumerate(names)
+    ]
+    service.define_accounts(accounts)
+    funding = [Transfer(i + 1, hot, base + i, 10**12, TransferCode.deposit) for i in range(clients)]
+    results = service.submit(funding)
+    assert all(r in (Result.ok, Result.exists) for r in results), set(results)
+
+
+def batch(k: int) -> list[Transfer]:
+    """Deposits and internal transfers that always succeed (every client is funded at set-up);
+    some linked in pairs."""
+    rng = random.Random(k)
+    events = []
+    size = rng.choice((1, 7, 64, 300, 1_000))
+    for i in range(size):
+        transfer_id = k * 10_000 + i + 1
+        client = rng.randrange(clients)
+        if i % 2 == 0:
+            events.append(Transfer(transfer_id, hot, base + client, 1_000, TransferCode.deposit))
+        else:
+            payee = (client + 1) % clients
+            events.append(
+                Transfer(
+                    transfer_id,
+                    base + client,
+                    base + payee,
+                    1,
+                    TransferCode.internal_transfer,
+                    TransferFlags.linked if i % 6 == 1 and i + 1 < size else TransferFlags.none,
+                    authorised_by=f"c{client:03d}",
+                )
+            )
+    return events
+
+
+def main(path: str, acknowledgements: str) -> None:
+    service = LedgerService(SqliteStore(path), SystemClock(), checkpoint_interval_batches=3)
+    set_up(service)
+    done = 0
+    if os.path.exists(acknowledgements):
+        with open(acknowledgements, encoding="ascii") as log:
+            done = max((int(line) for line in log if line.strip()), default=0)
+    descriptor = os.open(acknowledgements, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    k = done + 1
+    sys.stdout.write("writing\n")
+    sys.stdout.flush()
+    while True:
+        results = service.submit(batch(k))
+        assert all(r in (Result.ok, Result.exists) for r in results), set(results)
+        os.write(descriptor, f"{k}\n".encode("ascii"))
+        os.fsync(descriptor)
+        k += 1
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
