@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ringfence.adapters.clock import SystemClock
+from ringfence.adapters.clock import ManualClock, SystemClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
 from ringfence.core.errors import StorageError
@@ -29,6 +29,11 @@ def open_store(url: str) -> LedgerStore:
     if url.startswith("sqlite:"):
         return SqliteStore(path_of(url))
     raise StorageError(f"unsupported database URL {url!r} (use sqlite:///PATH or memory://)")
+
+
+def simulated_clock(start_ns: int) -> Clock:
+    """A clock that starts at ``start_ns`` and moves only when a simulation advances it."""
+    return ManualClock(start_ns)
 
 
 def open_ledger(url: str | None = None, clock: Clock | None = None) -> LedgerService:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ from ringfence.core.model import (
 )
 from ringfence.core.money import Asset, format_amount, format_signed_amount
 from ringfence.service.ledger_service import Balance, LedgerService
+from ringfence.service.ports import Clock
 
 ProgressReport = Callable[[str, int, int], None]
 
@@ -155,9 +157,11 @@ def database_url(context: typer.Context, create: bool = False) -> str:
 
 
 @contextmanager
-def opened(context: typer.Context, create: bool = False) -> Iterator[LedgerService]:
+def opened(
+    context: typer.Context, create: bool = False, clock: Clock | None = None
+) -> Iterator[LedgerService]:
     """The ledger, closed (and so checkpointed) whatever happens."""
-    ledger = bootstrap.open_ledger(database_url(context, create))
+    ledger = bootstrap.open_ledger(database_url(context, create), clock)
     try:
         yield ledger
     finally:
@@ -799,7 +803,10 @@ def demo(
     if not clients_min <= clients <= clients_max:
         raise typer.BadParameter(f"between {clients_min} and {clients_max}", param_hint="--clients")
     with reported(json_output), progress_bar(json_output) as progress:
-        with opened(context, create=True) as ledger:
+        # The demo simulates a day that ends now: its clock starts an hour back and the demo
+        # moves it forward, so pending withdrawals can time out as they would in a real day.
+        clock = bootstrap.simulated_clock(time.time_ns() - 3_601 * 10**9)
+        with opened(context, create=True, clock=clock) as ledger:
             document = run_demo(ledger, clients, seed, progress)
         html_path, json_path = write_report(document, out)
     if json_output:

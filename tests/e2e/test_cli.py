@@ -1,0 +1,427 @@
+"""The ``ringfence`` CLI end to end: the installed console script against a SQLite file.
+
+One database is built per module (init, assets, clients, pools, accounts) and the tests read
+it; tests that write use their own files or copies, so that they can run in any order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ringfence.core import errors
+
+ringfence = Path(sys.executable).parent / "ringfence"
+u128_max = 2**128 - 1
+
+
+@dataclass
+class Run:
+    status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def document(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run(db: Path | None, *arguments: str, env: dict[str, str] | None = None) -> Run:
+    environment = {k: v for k, v in os.environ.items() if k != "RINGFENCE_DB"}
+    environment.update(env or {})
+    command = [str(ringfence)]
+    if db is not None:
+        command += ["--db", f"sqlite:///{db}"]
+    finished = subprocess.run(
+        [*command, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        check=False,
+    )
+    return Run(finished.returncode, finished.stdout, finished.stderr)
+
+
+def run_json(db: Path | None, *arguments: str, status: int = 0) -> Any:
+    result = run(db, *arguments, "--json")
+    assert result.status == status, result.stderr or result.stdout
+    return result.document
+
+
+def write_lines(path: Path, objects: list[object]) -> Path:
+    lines = [item if isinstance(item, str) else json.dumps(item) for item in objects]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# Accounts: BTC custody wallet 1, clients 2 (alice) and 3 (bob) in the omnibus pool, house
+# revenue 4, house wallet 5; ETH custody wallet 6 and client 7 (alice).
+accounts = [
+    {"id": "1", "asset": "BTC", "class": "custody", "owner": "wallet-1", "kind": "hot",
+     "pool": "omni"},
+    {"id": "2", "asset": "BTC", "class": "client", "owner": "alice", "kind": "available",
+     "pool": "omni"},
+    {"id": "3", "asset": "BTC", "class": "client", "owner": "bob", "kind": "available",
+     "pool": "omni"},
+    {"id": "4", "asset": "BTC", "class": "house", "owner": "house", "kind": "revenue"},
+    {"id": "5", "asset": "BTC", "class": "custody", "owner": "house-wallet", "kind": "cold"},
+    {"id": "6", "asset": "ETH", "class": "custody", "owner": "wallet-2", "kind": "hot",
+     "pool": "omni"},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    db = folder / "ringfence.db"
+    init = run_json(db, "init")
+    assert init["ok"] is True
+    assert init["head_seq"] == 0
+    assert db.is_file()
+    assets = [("BTC", "8", "1", "bitcoin"), ("ETH", "18", "2", "ethereum")]
+    for code, scale, number, chain in assets:
+        created = run_json(
+            db, "assets", "create", "--code", code, "--scale", scale, "--number", number,
+            "--chain", chain,
+        )  # fmt: skip
+        assert created == {"ok": True, "results": [{"asset": code, "result": "ok"}]}
+    clients = run_json(db, "clients", "create", "alice", "bob")
+    assert [row["result"] for row in clients["results"]] == ["ok", "ok"]
+    pool = run_json(db, "pools", "create", "omni", "--kind", "omnibus", "--terms", "custody")
+    assert pool["results"] == [{"pool": "omni", "result": "ok"}]
+    imported = run_json(db, "accounts", "import", str(write_lines(folder / "a.jsonl", accounts)))
+    assert imported["ok"] is True
+    assert imported["defined"] == len(accounts)
+    created = run_json(
+        db, "accounts", "create", "--id", "7", "--asset", "ETH", "--class", "client",
+        "--owner", "alice", "--kind", "available", "--pool", "omni",
+    )  # fmt: skip
+    assert created["results"] == [{"account": "7", "result": "ok"}]
+    return db
+
+
+def copy_of(db: Path, folder: Path) -> Path:
+    copy = folder / "copy.db"
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{db}{suffix}")
+        if source.exists():
+            shutil.copy(source, f"{copy}{suffix}")
+    return copy
+
+
+def balances_of(db: Path) -> dict[str, str]:
+    document = run_json(db, "balances")
+    return {row["account"]: row["balance"] for row in document["balances"]}
+
+
+# ---------------------------------------------------------------------- database and errors
+
+
+def test_commands_other_than_init_refuse_a_missing_database(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    document = run_json(missing, "balances", status=errors.exit_status_storage)
+    assert document["ok"] is False
+    assert document["error"] == "storage_error"
+    assert document["detail"].startswith("no database at")
+    assert not missing.exists()
+
+
+def test_definitions_report_rejections_per_item(database: Path, tmp_path: Path) -> None:
+    db = copy_of(database, tmp_path)
+    bad_name = run(db, "clients", "create", "carol", "Bob")
+    assert bad_name.status == errors.exit_status_input
+    assert bad_name.stderr == "error: name_invalid: client 'Bob'\n"
+    assert bad_name.stdout == ""
+    lines = [
+        accounts[0],  # the same definition again
+        {**accounts[1], "id": "8", "asset": "DOGE"},
+        {**accounts[1], "id": "9", "colour": "red"},
+        "{not json",
+        {**accounts[1], "id": "10", "owner": "carol"},  # not created: the request was refused
+        {**accounts[0], "owner": "wallet-9"},
+    ]
+    imported = run_json(
+        db, "accounts", "import", str(write_lines(tmp_path / "a.jsonl", lines)),
+        status=errors.exit_status_rejected,
+    )  # fmt: skip
+    assert imported["ok"] is False
+    assert imported["defined"] == 0
+    assert [(row["line"], row["id"], row["result"]) for row in imported["results"]] == [
+        (1, "1", "exists"),
+        (2, "8", "asset_not_found"),
+        (3, None, "field_unknown"),
+        (4, None, "line_malformed"),
+        (5, "10", "client_not_found"),
+        (6, "1", "definition_exists_with_different_body"),
+    ]
+
+
+# ---------------------------------------------------------------------- transfers
+
+
+def deposit(transfer_id: str, amount: object, **fields: object) -> dict[str, object]:
+    return {
+        "id": transfer_id,
+        "debit_account": "1",
+        "credit_account": "2",
+        "amount": amount,
+        "code": "deposit",
+        **fields,
+    }
+
+
+eth_amount = "1000.000000000000000001"
+transfers: list[tuple[object, str]] = [
+    (deposit("1", "1.5"), "ok"),
+    (deposit("2", eth_amount, debit_account="6", credit_account="7"), "ok"),
+    (deposit("3", 1.5), "amount_must_not_be_float"),
+    (deposit("4", 150000000), "amount_must_be_decimal_string"),
+    (deposit("5", "0"), "amount_must_not_be_zero"),
+    (deposit("6", "-1"), "amount_must_not_be_negative"),
+    (deposit("7", "0.123456789"), "amount_finer_than_asset_scale"),
+    (deposit("8", str(2**128)), "amount_must_be_below_2_128"),
+    (deposit("9", "1", debit_account="404"), "debit_account_not_found"),
+    (deposit("10", "1", memo="hello"), "field_unknown"),
+    ('{"id": "11", "id": "12", "code": "deposit"}', "line_malformed"),
+    ('{"id": "13", "amount": "1"', "line_malformed"),
+    (deposit("14", "1", asset="ETH"), "asset_does_not_match_accounts"),
+    (deposit(str(u128_max + 1), "1"), "id_must_be_below_2_128"),
+    (deposit("15", "0.1", flags=["linked"]), "linked_event_failed"),
+    (deposit("16", "0"), "amount_must_not_be_zero"),
+    (deposit("17", "1", debit_account="3", credit_account="1", code="withdrawal"),
+     "exceeds_available_balance"),
+    (deposit("18", "0.1", debit_account="2", credit_account="5", code="withdrawal"),
+     "client_to_house_forbidden"),
+    (deposit("1", "1.5"), "exists"),
+    (deposit("19", "0.25", debit_account="5", credit_account="3", code="misdirected_deposit"),
+     "ok"),
+]  # fmt: skip
+zero_balances = {str(n): "0.00000000" for n in range(1, 6)} | {"6": "0." + "0" * 18}
+zero_balances["7"] = zero_balances["6"]
+committed_balances = {
+    "1": "1.50000000",
+    "2": "1.50000000",
+    "3": "0.25000000",
+    "4": "0.00000000",
+    "5": "0.25000000",
+    "6": eth_amount,
+    "7": eth_amount,
+}
+
+
+@dataclass
+class Submitted:
+    """What the module's database went through: one file with good and bad lines, twice."""
+
+    before: dict[str, str]
+    first: Any
+    second: Any
+    after: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def submitted(database: Path, tmp_path_factory: pytest.TempPathFactory) -> Submitted:
+    # Read without --db: the database named by RINGFENCE_DB.
+    read = run(None, "balances", "--json", env={"RINGFENCE_DB": f"sqlite:///{database}"})
+    assert read.status == 0
+    before = {row["account"]: row["balance"] for row in read.document["balances"]}
+    path = write_lines(tmp_path_factory.mktemp("transfers") / "t.jsonl", [t for t, _ in transfers])
+    first = run_json(database, "transfers", "submit", str(path), status=1)
+    second = run_json(database, "transfers", "submit", str(path), status=1)
+    return Submitted(before, first, second, balances_of(database))
+
+
+def test_each_line_gets_its_result_and_rejected_lines_change_nothing(
+    submitted: Submitted,
+) -> None:
+    document = submitted.first
+    assert [row["result"] for row in document["results"]] == [code for _, code in transfers]
+    assert [row["line"] for row in document["results"]] == list(range(1, len(transfers) + 1))
+    assert document["ok"] is False
+    assert document["committed"] == 3
+    # Lines that fail to parse, and the rest of their chains, never reach the engine.
+    assert document["submitted"] == 6
+    assert submitted.before == zero_balances
+    assert submitted.after == committed_balances
+
+
+def test_results_name_ids_as_strings_and_explain_parse_failures(submitted: Submitted) -> None:
+    rows = submitted.first["results"]
+    assert rows[0] == {"line": 1, "id": "1", "result": "ok"}
+    assert rows[2]["id"] == "3"
+    assert "amount" in rows[2]["detail"]
+    assert rows[11]["id"] is None  # unreadable JSON: no id can be told
+    assert rows[14]["detail"] == "line 16 of the linked chain failed: amount_must_not_be_zero"
+
+
+def test_submitting_the_same_file_again_changes_nothing(submitted: Submitted) -> None:
+    results = [row["result"] for row in submitted.second["results"]]
+    assert results[0] == results[1] == results[-1] == "exists"
+    assert submitted.second["committed"] == 0
+    assert submitted.after == committed_balances
+
+
+def test_good_lines_exit_zero_and_a_long_line_fails_with_its_chain(
+    database: Path, tmp_path: Path
+) -> None:
+    db = copy_of(database, tmp_path)
+    good = write_lines(tmp_path / "good.jsonl", [deposit("100", "2"), "", deposit("101", "0.5")])
+    document = run_json(db, "transfers", "submit", str(good))
+    assert document == {
+        "ok": True,
+        "submitted": 2,
+        "committed": 2,
+        "results": [
+            {"line": 1, "id": "100", "result": "ok"},
+            {"line": 3, "id": "101", "result": "ok"},
+        ],
+    }
+    long_line = deposit("200", "1", flags=["linked"], memo="x" * 5000)
+    path = write_lines(tmp_path / "t.jsonl", [long_line, deposit("201", "1"), deposit("202", "1")])
+    table = run(db, "transfers", "submit", str(path))
+    assert table.status == errors.exit_status_rejected
+    assert "3 lines: submitted 1, committed 1, rejected 2" in table.stdout
+    assert "line_too_long" in table.stdout
+    assert "linked_event_failed" in table.stdout
+
+
+# ---------------------------------------------------------------------- reports
+
+
+@pytest.fixture(scope="module")
+def reports(database: Path, submitted: Submitted) -> dict[str, Any]:
+    """Every read-only report of the module's database, run side by side."""
+    commands = {
+        "alice": ("balances", "--client", "alice"),
+        "eth": ("balances", "--pool", "omni", "--asset", "ETH"),
+        "unknown": ("balances", "--client", "nobody"),
+        "positions": ("positions",),
+        "breaks": ("breaks",),
+        "audit": ("audit", "verify"),
+    }
+    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+        done = pool.map(lambda command: run(database, *command, "--json"), commands.values())
+        return dict(zip(commands, done, strict=True))
+
+
+def test_balances_filter_by_client_pool_and_asset(reports: dict[str, Run]) -> None:
+    alice = reports["alice"].document["balances"]
+    assert [(row["account"], row["asset"], row["balance"]) for row in alice] == [
+        ("2", "BTC", "1.50000000"),
+        ("7", "ETH", eth_amount),
+    ]
+    assert alice[0] == {
+        "account": "2",
+        "asset": "BTC",
+        "class": "client",
+        "owner": "alice",
+        "kind": "available",
+        "pool": "omni",
+        "balance": "1.50000000",
+        "debits_pending": "0.00000000",
+        "debits_posted": "0.00000000",
+        "credits_pending": "0.00000000",
+        "credits_posted": "1.50000000",
+    }
+    eth = reports["eth"].document["balances"]
+    assert [row["account"] for row in eth] == ["6", "7"]
+    assert reports["unknown"].status == errors.exit_status_input
+    assert reports["unknown"].document["error"] == "client_not_found"
+
+
+def test_positions_show_a_misdirected_deposit_as_negative_residual_interest(
+    reports: dict[str, Run],
+) -> None:
+    assert reports["positions"].status == 0
+    by_asset = {row["asset"]: row for row in reports["positions"].document["positions"]}
+    assert by_asset["BTC"] == {
+        "pool": "omni",
+        "kind": "omnibus",
+        "terms": "custody",
+        "purpose": "spot_custody",
+        "asset": "BTC",
+        "holdings": "1.50000000",
+        "liabilities": "1.75000000",
+        "residual_interest": "-0.25000000",
+        "shortfall_pending": "0.00000000",
+        "breaks_outstanding": "0.25000000",
+        "breaks_open": 1,
+    }
+    assert by_asset["ETH"]["residual_interest"] == "0." + "0" * 18
+
+
+def test_breaks_list_the_open_break(reports: dict[str, Run]) -> None:
+    assert reports["breaks"].status == 0
+    (broken,) = reports["breaks"].document["breaks"]
+    assert broken["id"] == "19"
+    assert broken["pool"] == "omni"
+    assert broken["asset"] == "BTC"
+    assert broken["state"] == "open"
+    assert (broken["amount"], broken["cured"], broken["outstanding"]) == (
+        "0.25000000",
+        "0.00000000",
+        "0.25000000",
+    )
+    assert broken["opened_at"].endswith("Z")
+
+
+# ---------------------------------------------------------------------- audit and bench
+
+
+def test_audit_verify_passes_on_an_untouched_database(reports: dict[str, Run]) -> None:
+    assert reports["audit"].status == 0
+    report = reports["audit"].document
+    assert report["ok"] is True
+    assert report["problems"] == []
+    assert report["transfers"] == 3
+
+
+def test_audit_verify_exits_with_the_integrity_status_on_a_tampered_database(
+    database: Path, submitted: Submitted, tmp_path: Path
+) -> None:
+    db = copy_of(database, tmp_path)
+    connection = sqlite3.connect(db)
+    with connection:
+        # What an insider with write access to the file could do: lift the append-only
+        # triggers and delete a journal entry from the middle of the chain.
+        triggers = connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for (name,) in triggers.fetchall():
+            connection.execute(f'DROP TRIGGER "{name}"')
+        connection.execute("DELETE FROM journal WHERE seq = 2")
+    connection.close()
+    table = run(db, "audit", "verify")
+    assert table.status == errors.exit_status_integrity
+    assert "problems" in table.stdout
+
+
+def test_an_unknown_benchmark_is_a_usage_error_naming_the_available_ones() -> None:
+    result = run(None, "bench", "no-such-bench")
+    assert result.status == errors.exit_status_input
+    assert result.stderr.startswith("error: name_invalid: no benchmark 'no-such-bench'")
+    assert "ledger" in result.stderr
+
+
+# ---------------------------------------------------------------------- demo
+
+
+def test_demo_writes_its_report_into_a_database_that_passes_the_audit(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    out = tmp_path / "report"
+    document = run_json(db, "demo", "--clients", "10", "--seed", "3", "--out", str(out))
+    assert document["ok"] is True
+    assert document["clients"] == 10
+    assert Path(document["report_html"]) == out / "report.html"
+    assert Path(document["report_html"]).read_text(encoding="utf-8").lstrip().startswith("<")
+    assert isinstance(json.loads(Path(document["report_json"]).read_text(encoding="utf-8")), dict)
+    assert run_json(db, "audit", "verify")["ok"] is True

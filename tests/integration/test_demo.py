@@ -1,0 +1,304 @@
+"""The demo runs a custodian's day that keeps every guarantee, on the memory and SQLite stores.
+
+Method: run ``run_demo`` with a few hundred clients against a ledger service over each store,
+then check the report document against itself and against the ledger: every custody pool is
+covered except the one holding the break, which is short by no more than the break outstanding;
+totals are the sums of the pools; the refused events carry their codes; the document survives
+JSON; and a SQLite ledger reopened from disk shows the very same positions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.adapters.storage.sqlite import SqliteStore
+from ringfence.core.errors import InputError, Result
+from ringfence.core.money import Asset, parse_amount
+from ringfence.service.demo import build_report, clients_min, run_demo
+from ringfence.service.ledger_service import LedgerService
+
+clients = 300
+required_refusals = {
+    "client_to_house_forbidden",
+    "exceeds_available_balance",
+    "pool_coverage_would_break",
+    "exists_with_different_amount",
+}
+
+
+class FixedClock:
+    """A clock with no ``advance``: time never passes by hand, as with the system clock."""
+
+    def now_ns(self) -> int:
+        return 1_800_000_000 * 10**9
+
+
+@pytest.fixture(scope="module")
+def memory_run() -> tuple[LedgerService, dict[str, Any]]:
+    ledger = LedgerService(MemoryStore(), ManualClock())
+    return ledger, run_demo(ledger, clients=clients, seed=7)
+
+
+@pytest.fixture(scope="module")
+def document(memory_run: tuple[LedgerService, dict[str, Any]]) -> dict[str, Any]:
+    return memory_run[1]
+
+
+def units(entry: dict[str, Any], name: str) -> int:
+    return int(entry[f"{name}_units"])
+
+
+def custody_pools(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    return (pool for pool in document["pools"] if pool["segregated"])
+
+
+def test_every_custody_pool_is_covered_except_the_one_with_the_break(
+    document: dict[str, Any],
+) -> None:
+    [broken] = document["breaks"]
+    short = [pool for pool in custody_pools(document) if not pool["covered"]]
+    assert [(pool["pool"], pool["asset"]) for pool in short] == [(broken["pool"], broken["asset"])]
+    [pool] = short
+    assert 0 < units(pool, "shortfall") <= units(pool, "breaks_outstanding")
+    assert units(pool, "breaks_outstanding") == units(broken, "outstanding")
+    assert units(pool, "holdings") < units(pool, "liabilities")
+    for pool in custody_pools(document):
+        if pool["covered"]:
+            assert units(pool, "shortfall") == 0
+            assert units(pool, "holdings") - units(pool, "shortfall_pending") >= units(
+                pool, "liabilities"
+            )
+
+
+def test_the_break_is_open_and_half_cured(document: dict[str, Any]) -> None:
+    [broken] = document["breaks"]
+    assert broken["state"] == "open"
+    assert units(broken, "cured") == units(broken, "amount") // 2
+    assert units(broken, "outstanding") == units(broken, "amount") - units(broken, "cured")
+    assert units(broken, "outstanding") > 0
+    # Opened before the clock moved past the pending timeout, cured after.
+    assert broken["age_s"] >= 3_600
+
+
+def test_totals_are_the_sums_of_the_pools(document: dict[str, Any]) -> None:
+    for totals in document["totals_by_asset"]:
+        pools = [pool for pool in document["pools"] if pool["asset"] == totals["asset"]]
+        holdings = sum(units(pool, "holdings") for pool in pools)
+        liabilities = sum(units(pool, "liabilities") for pool in pools)
+        assert units(totals, "holdings") == holdings
+        assert units(totals, "liabilities") == liabilities
+        assert units(totals, "residual_interest") == holdings - liabilities
+        assert holdings - liabilities == sum(units(pool, "residual_interest") for pool in pools)
+        segregated = [pool for pool in pools if pool["segregated"]]
+        assert units(totals, "segregated_liabilities") == sum(
+            units(pool, "liabilities") for pool in segregated
+        )
+        assert totals["segregated_pools"] == len(segregated)
+        assert totals["client_accounts"] == sum(pool["client_accounts"] for pool in pools)
+
+
+def test_residual_interest_is_holdings_less_liabilities(document: dict[str, Any]) -> None:
+    for pool in document["pools"]:
+        residual = units(pool, "holdings") - units(pool, "liabilities")
+        assert units(pool, "residual_interest") == residual
+        wallets = sum(int(wallet["holdings_units"]) for wallet in pool["wallets"])
+        assert wallets == units(pool, "holdings")
+
+
+def test_decimal_strings_say_exactly_what_the_units_say(document: dict[str, Any]) -> None:
+    assets = {
+        entry["code"]: Asset(entry["code"], entry["scale"], entry["number"])
+        for entry in document["assets"]
+    }
+    for pool in document["pools"]:
+        asset = assets[pool["asset"]]
+        for name in ("liabilities", "holdings", "shortfall", "breaks_outstanding"):
+            assert parse_amount(pool[name], asset) == units(pool, name)
+
+
+def test_refused_events_carry_their_codes(document: dict[str, Any]) -> None:
+    codes = {refusal["code"] for refusal in document["refusals"]}
+    assert required_refusals <= codes
+    # The clock moved by hand, so the late post of the expired pending transfer is shown too.
+    assert "pending_transfer_expired" in codes
+    assert all(refusal["what"] for refusal in document["refusals"])
+    assert all(Result(code) not in (Result.ok, Result.exists) for code in codes)
+
+
+def test_the_day_has_every_kind_of_activity(document: dict[str, Any]) -> None:
+    activity = document["activity"]
+    for code in (
+        "house_funding",
+        "deposit",
+        "internal_transfer",
+        "fee",
+        "withdrawal",
+        "sweep",
+        "wallet_transfer",
+        "loan_out",
+        "misdirected_deposit",
+        "break_cure",
+    ):
+        assert activity.get(code, 0) > 0, code
+    assert activity["misdirected_deposit"] == 1
+    two_phase = document["two_phase"]
+    assert two_phase["pending"] >= 4
+    assert two_phase["voided"] == 1
+    assert two_phase["expired"] == 1
+    assert two_phase["open"] == 0
+    assert two_phase["posted"] == two_phase["pending"] - 2
+
+
+def test_the_earn_pool_is_shown_but_not_segregated(document: dict[str, Any]) -> None:
+    earn = [pool for pool in document["pools"] if pool["pool"] == "earn"]
+    assert earn
+    assert all(pool["terms"] == "title_transfer" for pool in earn)
+    assert not any(pool["segregated"] for pool in earn)
+    [earn_btc] = [pool for pool in earn if pool["asset"] == "BTC"]
+    # Half its BTC was lent to the house: allowed under title transfer, and visible.
+    assert units(earn_btc, "holdings") < units(earn_btc, "liabilities")
+
+
+def test_pools_of_every_kind_exist(document: dict[str, Any]) -> None:
+    kinds = {(pool["kind"], pool["terms"]) for pool in document["pools"]}
+    assert ("individual", "custody") in kinds
+    assert ("omnibus", "custody") in kinds
+    assert ("omnibus", "title_transfer") in kinds
+    assert document["clients"] == clients
+
+
+def test_some_eth_balance_is_beyond_64_bits(
+    memory_run: tuple[LedgerService, dict[str, Any]],
+) -> None:
+    ledger, _ = memory_run
+    largest = max(
+        balance.balance
+        for balance in ledger.balances(asset="ETH")
+        if balance.account.account_class.value == "client"
+    )
+    assert largest > 2**64
+
+
+def test_the_document_is_json(document: dict[str, Any]) -> None:
+    assert json.loads(json.dumps(document, sort_keys=True)) == document
+    assert document["journal"]["seq"] > 0
+    assert len(bytes.fromhex(document["journal"]["head_hash"])) == 32
+
+
+def test_the_same_seed_gives_the_same_document(document: dict[str, Any]) -> None:
+    again = run_demo(LedgerService(MemoryStore(), ManualClock()), clients=clients, seed=7)
+    assert again == document
+
+
+def test_another_seed_gives_another_day(document: dict[str, Any]) -> None:
+    other = run_demo(LedgerService(MemoryStore(), ManualClock()), clients=clients, seed=8)
+    assert other["pools"] != document["pools"]
+    assert {refusal["code"] for refusal in other["refusals"]} >= required_refusals
+
+
+def test_without_a_hand_clock_the_timed_pending_stays_open() -> None:
+    document = run_demo(LedgerService(MemoryStore(), FixedClock()), clients=clients_min, seed=3)
+    assert document["two_phase"]["open"] == 1
+    assert document["two_phase"]["expired"] == 0
+    assert "pending_transfer_expired" not in {refusal["code"] for refusal in document["refusals"]}
+    assert any("cannot be moved by hand" in note for note in document["notes"])
+    assert required_refusals <= {refusal["code"] for refusal in document["refusals"]}
+
+
+def test_the_smallest_demo_still_stages_every_scene() -> None:
+    for seed in range(5):
+        document = run_demo(
+            LedgerService(MemoryStore(), ManualClock()), clients=clients_min, seed=seed
+        )
+        assert len(document["breaks"]) == 1
+        assert required_refusals <= {refusal["code"] for refusal in document["refusals"]}
+
+
+def test_progress_is_reported_stage_by_stage() -> None:
+    calls: list[tuple[str, int, int]] = []
+    run_demo(
+        LedgerService(MemoryStore(), ManualClock()),
+        clients=clients_min,
+        progress=lambda stage, done, total: calls.append((stage, done, total)),
+    )
+    stages = [stage for stage, _, _ in calls]
+    assert stages[0] == "definitions"
+    assert calls[-1] == ("report", 1, 1)
+    assert {"deposits", "fees", "withdrawals", "sweeps", "refusals"} <= set(stages)
+    assert all(0 <= done <= total for _, done, total in calls)
+
+
+def test_a_ledger_that_is_not_empty_is_refused() -> None:
+    ledger = LedgerService(MemoryStore(), ManualClock())
+    ledger.define_assets([Asset("BTC", 8, 1)])
+    with pytest.raises(InputError) as raised:
+        run_demo(ledger, clients=clients_min)
+    assert raised.value.code is Result.definition_exists_with_different_body
+    assert ledger.seq == 1
+
+
+def positions_of(ledger: LedgerService) -> list[tuple[str, int, int, int, int, int]]:
+    return [
+        (
+            position.pool.name,
+            position.asset,
+            position.holdings,
+            position.liabilities,
+            position.shortfall_pending,
+            position.breaks_outstanding,
+        )
+        for position in ledger.positions()
+    ]
+
+
+def test_sqlite_ledger_reopens_with_the_same_positions(tmp_path: Path) -> None:
+    path = str(tmp_path / "ringfence.db")
+    ledger = LedgerService(SqliteStore(path), ManualClock())
+    document = run_demo(ledger, clients=clients, seed=7)
+    positions = positions_of(ledger)
+    breaks = [(b.id, b.pool, b.amount, b.cured) for b in ledger.breaks()]
+    head = (ledger.seq, ledger.hash)
+    ledger.close()
+
+    reopened = LedgerService(SqliteStore(path), ManualClock())
+    try:
+        assert positions_of(reopened) == positions
+        assert [(b.id, b.pool, b.amount, b.cured) for b in reopened.breaks()] == breaks
+        assert (reopened.seq, reopened.hash) == head
+        again = build_report(reopened, seed=7, refusals=document["refusals"])
+        assert again["pools"] == document["pools"]
+        assert again["breaks"][0]["outstanding_units"] == document["breaks"][0]["outstanding_units"]
+        assert again["activity"] == document["activity"]
+        assert again["two_phase"] == document["two_phase"]
+    finally:
+        reopened.close()
+
+
+def test_sqlite_and_memory_agree(tmp_path: Path, document: dict[str, Any]) -> None:
+    ledger = LedgerService(SqliteStore(str(tmp_path / "ringfence.db")), ManualClock())
+    try:
+        assert run_demo(ledger, clients=clients, seed=7) == document
+    finally:
+        ledger.close()
+
+
+@pytest.mark.slow
+def test_ten_thousand_clients_on_sqlite_well_under_a_minute(tmp_path: Path) -> None:
+    ledger = LedgerService(SqliteStore(str(tmp_path / "ringfence.db")), ManualClock())
+    try:
+        started = time.perf_counter()
+        document = run_demo(ledger, clients=10_000, seed=7)
+        elapsed_s = time.perf_counter() - started
+    finally:
+        ledger.close()
+    assert elapsed_s < 60
+    assert document["clients"] == 10_000
+    assert required_refusals <= {refusal["code"] for refusal in document["refusals"]}
