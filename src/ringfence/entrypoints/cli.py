@@ -149,9 +149,11 @@ def error_code(error: RingfenceError) -> tuple[str, str]:
 def database_url(context: typer.Context, create: bool = False) -> str:
     url = context.obj
     assert isinstance(url, str)
-    if not create and url.startswith(_sqlite_prefix):
+    if url.startswith(_sqlite_prefix):
         path = Path(url[len(_sqlite_prefix) :])
-        if not path.is_file():
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
             raise StorageError(f"no database at {path} (create one with `ringfence init`)")
     return url
 
