@@ -183,7 +183,9 @@ def test_an_inserted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> N
 
 
 def test_an_edited_stored_balance_is_named(pristine: Path, tmp_path: Path) -> None:
-    report = tampered(pristine, tmp_path, f"UPDATE accounts SET credits_posted = 1 WHERE id = {bob}")
+    report = tampered(
+        pristine, tmp_path, f"UPDATE accounts SET credits_posted = 1 WHERE id = {bob}"
+    )
     assert kinds(report) == ["balance_mismatch"]
     assert report.problems[0].where == f"account {bob}"
 
@@ -223,5 +225,5 @@ def test_the_append_only_triggers_refuse_changes(
     ]
     with sqlite3.connect(path) as db:
         for attempt in attempts:
-            with pytest.raises(sqlite3.IntegrityError, match="append-only|immutable"):
+            with pytest.raises(sqlite3.IntegrityError, match=r"append-only|immutable"):
                 attempt(db)
