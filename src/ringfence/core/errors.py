@@ -120,6 +120,7 @@ class Result(StrEnum):
     exists_with_different_timeout = "exists_with_different_timeout"
     exists_with_different_code = "exists_with_different_code"
     exists_with_different_authorisation = "exists_with_different_authorisation"
+    exists_with_different_asset = "exists_with_different_asset"
 
     # Definitions (assets, pools, clients, accounts).
     definition_exists_with_different_body = "definition_exists_with_different_body"

@@ -348,7 +348,7 @@ class Ledger:
         if type(amount) is not int or not 0 < amount <= _u128:
             return _amount_result(amount)
         code = event.code
-        if code not in _codes:
+        if code.__class__ is not TransferCode and (type(code) is not int or code not in _codes):
             return Result.code_unknown
         if event.pending_id:
             return Result.pending_id_must_be_zero
@@ -596,8 +596,12 @@ class Ledger:
         expiries: list[Expiry] = []
         queue = self._expiry_queue
         while queue and queue[0][0] <= timestamp:
-            _, pending_id = heapq.heappop(queue)
-            pending = self.pendings[pending_id]
+            expires_at, pending_id = heapq.heappop(queue)
+            # The entry may be stale: its transfer resolved, or rolled back with its chain (and
+            # the id perhaps reused with another timeout).
+            pending = self.pendings.get(pending_id)
+            if pending is None or pending.expires_at != expires_at:
+                continue
             if pending.status is PendingStatus.pending:
                 self._release_pending(pending, PendingStatus.expired)
                 expiries.append(Expiry(pending_id, timestamp))
@@ -727,10 +731,15 @@ class Ledger:
             return Result.exists_with_different_reference
         if event.timeout_s != existing.timeout_s:
             return Result.exists_with_different_timeout
-        if int(event.code) != existing.code:
+        if type(event.code) not in (TransferCode, int) or int(event.code) != existing.code:
             return Result.exists_with_different_code
-        authoriser = self.clients.get(event.authorised_by) if event.authorised_by else None
-        if (authoriser.number if authoriser else 0) != existing.authoriser:
+        if event.asset and self._asset_number(event.asset) != existing.asset:
+            return Result.exists_with_different_asset
+        if event.authorised_by:
+            authoriser = self.clients.get(event.authorised_by)
+            if authoriser is None or authoriser.number != existing.authoriser:
+                return Result.exists_with_different_authorisation
+        elif existing.authoriser:
             return Result.exists_with_different_authorisation
         return _exists
 
