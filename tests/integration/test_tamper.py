@@ -69,9 +69,8 @@ def tampered(pristine: Path, tmp_path: Path, *statements: str) -> AuditReport:
     path = tmp_path / "copy.db"
     shutil.copy(pristine, path)
     with sqlite3.connect(path) as db:
-        for trigger in ("journal_no_update", "journal_no_delete"):
-            db.execute(f"DROP TRIGGER {trigger}")
-        for trigger in ("transfers_no_update", "transfers_no_delete"):
+        triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for (trigger,) in triggers.fetchall():
             db.execute(f"DROP TRIGGER {trigger}")
         for statement in statements:
             db.execute(statement)
@@ -211,6 +210,18 @@ def test_an_edited_break_is_named(pristine: Path, tmp_path: Path) -> None:
     report = tampered(pristine, tmp_path, "UPDATE breaks SET cured = 50")
     assert kinds(report) == ["break_mismatch"]
     assert report.problems[0].where == "break 14"
+
+
+def test_the_database_refuses_an_entry_that_does_not_extend_the_head(
+    pristine: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "copy.db"
+    shutil.copy(pristine, path)
+    with sqlite3.connect(path) as db, pytest.raises(sqlite3.IntegrityError, match="head"):
+        db.execute(
+            "INSERT INTO journal SELECT seq + 1, kind, timestamp, body, previous_hash, hash, "
+            "records FROM journal WHERE seq = 8"
+        )
 
 
 @pytest.mark.parametrize("table", ["journal", "transfers"])

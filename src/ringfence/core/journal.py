@@ -125,23 +125,37 @@ def encode_transfers(
     """Header, then one 128-byte record per committed transfer, then one per expiry."""
     assert records or expiries
     pack = _transfer.pack
+    zero = bytes(16)
     parts = [_header_for(EntryKind.transfers, seq, timestamp, len(records), len(expiries))]
     parts.extend(
         pack(
-            r.id.to_bytes(16, "big"),
-            r.debit_account.to_bytes(16, "big"),
-            r.credit_account.to_bytes(16, "big"),
-            r.amount.to_bytes(16, "big"),
-            r.pending_id.to_bytes(16, "big"),
-            r.reference.to_bytes(16, "big"),
-            r.timestamp,
-            r.authoriser,
-            r.timeout_s,
-            r.asset,
-            r.code,
-            r.flags,
+            id_.to_bytes(16, "big"),
+            debit.to_bytes(16, "big"),
+            credit.to_bytes(16, "big"),
+            amount.to_bytes(16, "big"),
+            pending_id.to_bytes(16, "big") if pending_id else zero,
+            reference.to_bytes(16, "big") if reference else zero,
+            timestamp_,
+            authoriser,
+            timeout_s,
+            asset,
+            code,
+            flags,
         )
-        for r in records
+        for (
+            id_,
+            debit,
+            credit,
+            amount,
+            pending_id,
+            reference,
+            timestamp_,
+            authoriser,
+            timeout_s,
+            asset,
+            code,
+            flags,
+        ) in records
     )
     parts.extend(_expiry.pack(e.pending_id.to_bytes(16, "big"), e.timestamp) for e in expiries)
     return b"".join(parts)

@@ -9,7 +9,9 @@ memory never runs ahead of what was written.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,6 +20,7 @@ from ringfence.core.errors import InputError, IntegrityError, Result, StorageErr
 from ringfence.core.journal import (
     Definition,
     EntryKind,
+    JournalEntry,
     decode_definitions,
     decode_transfers,
     encode_definitions,
@@ -157,35 +160,37 @@ class LedgerService:
                 if wanted and in_flight is not None:  # it may hold what the batch refers to
                     yield self._settle(in_flight)
                     in_flight = None
-                known = self.store.transfers(wanted) if wanted else {}
-                outcome = self.ledger.execute(batch, self._next_timestamp(), known)
-                if not (outcome.records or outcome.expiries):
-                    if in_flight is not None:
-                        yield self._settle(in_flight)
-                        in_flight = None
-                    yield outcome.results
-                    continue
-                entry = seal(
-                    self.seq + 1,
-                    EntryKind.transfers,
-                    outcome.timestamp,
-                    encode_transfers(
-                        self.seq + 1, outcome.timestamp, outcome.records, outcome.expiries
-                    ),
-                    self.hash,
-                )
-                self._batches_since_checkpoint += 1
-                checkpoint = self._checkpoint_if_due(entry.seq, force=False)
+                with _collector_paused():
+                    results, entry, records, checkpoint = self._execute(batch, wanted)
                 if in_flight is not None:
                     yield self._settle(in_flight)
-                pending = self.store.append_begin(entry, outcome.records)
+                    in_flight = None
+                if entry is None:  # every event refused and nothing expired: nothing to write
+                    yield results
+                    continue
+                pending = self.store.append_begin(entry, records)
                 self.seq, self.hash = entry.seq, entry.hash
-                in_flight = _InFlight(pending, outcome.results, entry.seq, checkpoint)
+                in_flight = _InFlight(pending, results, entry.seq, checkpoint)
             if in_flight is not None:
                 yield self._settle(in_flight)
         except StorageError:
             self._load()  # memory must not run ahead of the store
             raise
+
+    def _execute(
+        self, batch: Sequence[Transfer], wanted: set[int]
+    ) -> tuple[list[Result], JournalEntry | None, list[TransferRecord], Checkpoint | None]:
+        """Decide a batch and seal its journal entry (``None`` if it changed nothing)."""
+        known = self.store.transfers(wanted) if wanted else {}
+        outcome = self.ledger.execute(batch, self._next_timestamp(), known)
+        if not (outcome.records or outcome.expiries):
+            return outcome.results, None, [], None
+        seq = self.seq + 1
+        body = encode_transfers(seq, outcome.timestamp, outcome.records, outcome.expiries)
+        entry = seal(seq, EntryKind.transfers, outcome.timestamp, body, self.hash)
+        self._batches_since_checkpoint += 1
+        checkpoint = self._checkpoint_if_due(entry.seq, force=False)
+        return outcome.results, entry, outcome.records, checkpoint
 
     def _settle(self, in_flight: _InFlight) -> list[Result]:
         in_flight.pending.wait()
@@ -268,6 +273,24 @@ class _InFlight:
     results: list[Result]
     seq: int
     checkpoint: Checkpoint | None
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a batch is decided and encoded.
+
+    A batch allocates a record per event and no reference cycles, yet the collector would run
+    a dozen times over it and walk every live account each time (a fifth of the engine's time,
+    measured). Garbage is still freed by reference counting; collection resumes before any
+    result is handed back.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _check_batch(events: Sequence[Transfer]) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from ringfence.core import limits
 from ringfence.core.errors import StorageError
 from ringfence.core.journal import (
     Definition,
@@ -44,7 +45,7 @@ from ringfence.core.model import (
 from ringfence.core.money import Asset
 from ringfence.service.ports import Checkpoint, PendingAppend, PendingRow
 
-schema_version = 2
+schema_version = 3
 _int64_max = 2**63 - 1
 _u128_max = 2**128 - 1
 
@@ -56,7 +57,8 @@ CREATE TABLE IF NOT EXISTS journal (
     timestamp INTEGER NOT NULL,
     body BLOB NOT NULL,
     previous_hash BLOB NOT NULL CHECK (length(previous_hash) = 32),
-    hash BLOB NOT NULL CHECK (length(hash) = 32)
+    hash BLOB NOT NULL CHECK (length(hash) = 32),
+    records INTEGER NOT NULL CHECK (records >= 0)
 ) STRICT;
 CREATE TABLE IF NOT EXISTS transfers (
     timestamp BLOB PRIMARY KEY CHECK (length(timestamp) = 8),
@@ -110,6 +112,16 @@ CREATE TRIGGER IF NOT EXISTS transfers_no_update BEFORE UPDATE ON transfers
     BEGIN SELECT RAISE(ABORT, 'transfers are immutable; post a reversal'); END;
 CREATE TRIGGER IF NOT EXISTS transfers_no_delete BEFORE DELETE ON transfers
     BEGIN SELECT RAISE(ABORT, 'transfers are immutable; post a reversal'); END;
+CREATE TABLE IF NOT EXISTS record_numbers (n INTEGER PRIMARY KEY) STRICT;
+CREATE TRIGGER IF NOT EXISTS journal_extends_head BEFORE INSERT ON journal
+    BEGIN SELECT RAISE(ABORT, 'entry does not extend the journal head') WHERE
+        NEW.seq IS NOT coalesce((SELECT max(seq) FROM journal), 0) + 1
+        OR NEW.previous_hash IS NOT
+            coalesce((SELECT hash FROM journal ORDER BY seq DESC LIMIT 1), zeroblob(32)); END;
+CREATE TRIGGER IF NOT EXISTS journal_projects_transfers AFTER INSERT ON journal
+    WHEN NEW.records > 0
+    BEGIN INSERT INTO transfers ({columns}, seq) SELECT {cuts}, NEW.seq FROM record_numbers
+        WHERE n < NEW.records; END;
 """
 
 
@@ -156,9 +168,11 @@ class SqliteStore:
         db.execute("PRAGMA cache_size = -65536")
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _schema.split(";\n"):
-                if statement.strip():
-                    db.execute(statement)
+            for statement in _schema_statements():
+                db.execute(statement)
+            if db.execute("SELECT count(*) FROM record_numbers").fetchone()[0] == 0:
+                numbers = range(limits.batch_events_max)
+                db.executemany("INSERT INTO record_numbers VALUES (?)", ((n,) for n in numbers))
             version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if version is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (schema_version,))
@@ -224,29 +238,28 @@ class SqliteStore:
         definitions: Sequence[Definition],
         checkpoint: Checkpoint | None,
     ) -> None:
+        """One transaction. The database itself refuses an entry that does not extend the head
+        (trigger ``journal_extends_head``) and cuts the transfer rows out of the body (trigger
+        ``journal_projects_transfers``), so an entry with nothing else to write is a single
+        statement, committed as it ends, during which the Python lock is free."""
+        assert record_count <= limits.batch_events_max
         db = self._db
+        row = (
+            entry.seq,
+            int(entry.kind),
+            entry.timestamp,
+            entry.body,
+            entry.previous_hash,
+            entry.hash,
+            record_count,
+        )
         try:
+            if not definitions and checkpoint is None:
+                db.execute(_insert_entry_sql, row)
+                return
             db.execute("BEGIN IMMEDIATE")
             try:
-                seq, head_hash = self._head()
-                if entry.seq != seq + 1 or entry.previous_hash != head_hash:
-                    raise StorageError(
-                        f"entry {entry.seq} does not extend the journal head {seq}: "
-                        "another writer appended; reopen"
-                    )
-                db.execute(
-                    "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        entry.seq,
-                        int(entry.kind),
-                        entry.timestamp,
-                        entry.body,
-                        entry.previous_hash,
-                        entry.hash,
-                    ),
-                )
-                if record_count:
-                    self._insert_transfers(entry.seq, entry.body, record_count)
+                db.execute(_insert_entry_sql, row)
                 if definitions:
                     self._insert_definitions(entry.kind, entry.seq, definitions)
                 if checkpoint is not None:
@@ -258,9 +271,6 @@ class SqliteStore:
                 raise
         except sqlite3.Error as error:
             raise StorageError(f"append of entry {entry.seq} failed: {error}") from error
-
-    def _insert_transfers(self, seq: int, body: bytes, count: int) -> None:
-        self._db.execute(_insert_transfers_sql, (count, seq, body))
 
     def _insert_definitions(
         self, kind: EntryKind, seq: int, definitions: Sequence[Definition]
@@ -456,8 +466,8 @@ _transfer_columns = (
 )
 
 
-def _insert_statement() -> str:
-    """Cut the projection rows out of the journal body (bound once as ?3) inside SQLite."""
+def _projection_columns() -> tuple[str, str]:
+    """The transfer columns, and the ``substr`` cuts that read each out of a journal body."""
     offsets = {
         "timestamp": (96, 8),
         "id": (0, 16),
@@ -473,18 +483,20 @@ def _insert_statement() -> str:
         "flags": (122, 2),
     }
     start = header_bytes + 1  # substr() counts from 1
-    columns = ", ".join(
-        f"substr(?3, {start} + n * {transfer_record_bytes} + {offset}, {width})"
+    cuts = ", ".join(
+        f"substr(NEW.body, {start} + n * {transfer_record_bytes} + {offset}, {width})"
         for offset, width in offsets.values()
     )
-    return (
-        f"INSERT INTO transfers ({', '.join(offsets)}, seq) "
-        "WITH RECURSIVE record(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM record "
-        f"WHERE n + 1 < ?1) SELECT {columns}, ?2 FROM record"
-    )
+    return ", ".join(offsets), cuts
 
 
-_insert_transfers_sql = _insert_statement()
+def _schema_statements() -> list[str]:
+    columns, cuts = _projection_columns()
+    text = _schema.replace("{columns}", columns).replace("{cuts}", cuts)
+    return [statement + ";" for statement in text.split(";\n") if statement.strip()]
+
+
+_insert_entry_sql = "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 class _Pending:
