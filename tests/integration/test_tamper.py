@@ -174,7 +174,7 @@ def test_an_inserted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> N
         tmp_path,
         "UPDATE journal SET seq = 9 WHERE seq = 8",
         "UPDATE journal SET seq = 8 WHERE seq = 7",
-        "INSERT INTO journal SELECT 7, kind, timestamp, body, previous_hash, hash "
+        "INSERT INTO journal SELECT 7, kind, timestamp, body, previous_hash, hash, records "
         "FROM journal WHERE seq = 6",
     )
     assert report.problems[0].where == "journal entry 7"
