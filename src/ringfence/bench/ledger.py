@@ -60,7 +60,7 @@ cases_quick = (
 )
 
 
-def run_ledger(quick: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     runs = 1 if quick else 3
     results = []
     for case, batch_size, transfers, zipfian in cases_quick if quick else cases_full:

@@ -19,7 +19,9 @@ does not exist, so that a mistyped ``--db`` cannot report an empty ledger as a c
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -861,3 +863,15 @@ def format_cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
     return "" if value is None else str(value)
+
+
+def _register_command_groups() -> None:
+    """Add each area's command group from ``ringfence.entrypoints.commands``."""
+    from ringfence.entrypoints import commands
+
+    for found in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{found.name}")
+        app.add_typer(module.app, name=module.name)
+
+
+_register_command_groups()
