@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 
 from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -59,7 +60,7 @@ def batch(k: int) -> list[Transfer]:
     some linked in pairs."""
     rng = random.Random(k)
     events = []
-    size = rng.choice((1, 7, 64, 300, 1_000))
+    size = rng.choice((1, 16, 128, 500))
     for i in range(size):
         transfer_id = k * 10_000 + i + 1
         client = rng.randrange(clients)
@@ -98,6 +99,7 @@ def main(path: str, acknowledgements: str) -> None:
         os.write(descriptor, f"{k}\n".encode("ascii"))
         os.fsync(descriptor)
         k += 1
+        time.sleep(0.002)  # keeps the journal small enough to audit after every kill
 
 
 if __name__ == "__main__":
