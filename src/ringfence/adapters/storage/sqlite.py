@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from ringfence.core import limits
@@ -253,24 +254,35 @@ class SqliteStore:
             entry.hash,
             record_count,
         )
-        try:
-            if not definitions and checkpoint is None:
-                db.execute(_insert_entry_sql, row)
-                return
-            db.execute("BEGIN IMMEDIATE")
+        if not definitions and checkpoint is None:
             try:
                 db.execute(_insert_entry_sql, row)
-                if definitions:
-                    self._insert_definitions(entry.kind, entry.seq, definitions)
-                if checkpoint is not None:
-                    self._write_checkpoint(checkpoint)
+            except sqlite3.Error as error:
+                raise StorageError(f"append of entry {entry.seq} failed: {error}") from error
+            return
+        with self._transaction(f"append of entry {entry.seq}"):
+            db.execute(_insert_entry_sql, row)
+            if definitions:
+                self._insert_definitions(entry.kind, entry.seq, definitions)
+            if checkpoint is not None:
+                self._write_checkpoint(checkpoint)
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error; SQLite's errors become
+        ``StorageError`` naming ``what``."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as error:
-            raise StorageError(f"append of entry {entry.seq} failed: {error}") from error
+            raise StorageError(f"{what} failed: {error}") from error
 
     def _insert_definitions(
         self, kind: EntryKind, seq: int, definitions: Sequence[Definition]
@@ -309,18 +321,8 @@ class SqliteStore:
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._drain()
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                self._write_checkpoint(checkpoint)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as error:
-            raise StorageError(f"checkpoint {checkpoint.seq} failed: {error}") from error
+        with self._transaction(f"checkpoint {checkpoint.seq}"):
+            self._write_checkpoint(checkpoint)
 
     def _write_checkpoint(self, checkpoint: Checkpoint) -> None:
         db = self._db
