@@ -134,6 +134,24 @@ class Result(StrEnum):
     asset_scale_invalid = "asset_scale_invalid"
     asset_number_invalid = "asset_number_invalid"
 
+    # Risk: configuration, instruments, buckets, fills and orders.
+    risk_config_invalid = "risk_config_invalid"
+    instrument_invalid = "instrument_invalid"
+    instrument_not_found = "instrument_not_found"
+    instrument_exists_with_different_body = "instrument_exists_with_different_body"
+    bucket_invalid = "bucket_invalid"
+    bucket_not_found = "bucket_not_found"
+    bucket_exists_with_different_body = "bucket_exists_with_different_body"
+    instrument_not_allowed_in_bucket = "instrument_not_allowed_in_bucket"
+    price_invalid = "price_invalid"
+    price_finer_than_tick = "price_finer_than_tick"
+    quantity_invalid = "quantity_invalid"
+    mark_price_missing = "mark_price_missing"
+    fill_exists_with_different_body = "fill_exists_with_different_body"
+    positions_per_bucket_exceeded = "positions_per_bucket_exceeded"
+    market_positions_not_balanced = "market_positions_not_balanced"
+    settlement_exceeds_collateral = "settlement_exceeds_collateral"
+
     @property
     def succeeded(self) -> bool:
         return self in (Result.ok, Result.exists)

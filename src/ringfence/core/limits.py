@@ -46,6 +46,22 @@ journal_records_per_batch_max: Final = 1_000_000
 # Balances are written as a checkpoint at most this many batches apart (replay is cheap).
 checkpoint_interval_batches_max: Final = 1_024
 
+# Risk. Each bound caps the size of an array the scan allocates or a loop the engine runs.
+instruments_max: Final = 100_000
+buckets_max: Final = 10_000_000
+positions_per_bucket_max: Final = 1_024
+scenarios_max: Final = 256
+# Prices and contract sizes are integers with a decimal scale.
+price_scale_max: Final = 18
+# Lots in one position or one fill; far beyond any venue's size, far below float64's 2^53.
+quantity_lots_max: Final = 10**15
+# Returns one volatility estimate may be fed at once (twenty years of daily closes).
+volatility_observations_max: Final = 7_300
+# Orders a pre-trade check may add to one bucket.
+orders_per_check_max: Final = 64
+# Bucket names fit an account kind ``collateral:<bucket>`` of at most 32 characters.
+bucket_name_length_max: Final = 21
+
 # The 70-line rule for functions is checked by tools/tidy.py, not here.
 
 assert amount_units_max == id_max
@@ -55,3 +71,5 @@ assert batch_events_max * transfer_record_bytes < 2**20
 assert batch_events_max < journal_records_per_batch_max
 assert timeout_seconds_max * 10**9 < timestamp_ns_max
 assert name_length_max <= 32
+assert bucket_name_length_max + len("collateral:") <= name_length_max
+assert quantity_lots_max < 2**53

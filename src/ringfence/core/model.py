@@ -199,6 +199,11 @@ class TransferCode(IntEnum):
     loan_repayment = 15
     margin_post = 16
     margin_release = 17
+    # Derivatives (core/risk): a settlement cycle's P&L and funding pass through the market's
+    # clearing account, which nets to zero; rounding residue goes to that market's insurance.
+    pnl_settlement = 18
+    funding = 19
+    clearing_residual = 20
 
 
 class TransferFlags(IntFlag):

@@ -104,6 +104,14 @@ rules: Final[tuple[Rule, ...]] = (
     Rule(
         _C.loan_repayment, _R.custody_pool, _R.house_loans, Pools.debit, terms=Terms.title_transfer
     ),
+    # A bucket's P&L and funding move only between its collateral and the market's clearing
+    # account; the clearing account nets to zero each cycle, its rounding residue (always in
+    # the market's favour) goes to that market's insurance fund. Never client to client.
+    Rule(_C.pnl_settlement, _R.client_collateral, _R.system_clearing, Pools.debit),
+    Rule(_C.pnl_settlement, _R.system_clearing, _R.client_collateral, Pools.credit),
+    Rule(_C.funding, _R.client_collateral, _R.system_clearing, Pools.debit),
+    Rule(_C.funding, _R.system_clearing, _R.client_collateral, Pools.credit),
+    Rule(_C.clearing_residual, _R.system_clearing, _R.house_insurance, Pools.none),
 )
 
 # Reversals are checked against the transfer they correct, not against this table; these codes

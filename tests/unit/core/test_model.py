@@ -185,6 +185,9 @@ def test_transfer_codes_keep_their_journal_numbers() -> None:
         "loan_repayment": 15,
         "margin_post": 16,
         "margin_release": 17,
+        "pnl_settlement": 18,
+        "funding": 19,
+        "clearing_residual": 20,
     }
 
 

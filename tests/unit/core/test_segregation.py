@@ -51,6 +51,11 @@ ALLOWLIST = {
     (_C.break_cure, _R.custody_pool, _R.custody_house),
     (_C.loan_out, _R.house_loans, _R.custody_pool),
     (_C.loan_repayment, _R.custody_pool, _R.house_loans),
+    (_C.pnl_settlement, _R.client_collateral, _R.system_clearing),
+    (_C.pnl_settlement, _R.system_clearing, _R.client_collateral),
+    (_C.funding, _R.client_collateral, _R.system_clearing),
+    (_C.funding, _R.system_clearing, _R.client_collateral),
+    (_C.clearing_residual, _R.system_clearing, _R.house_insurance),
 }
 
 

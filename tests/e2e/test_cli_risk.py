@@ -1,0 +1,61 @@
+"""``ringfence risk ...`` end to end: build a venue, scan it, check orders, import fills."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ringfence.entrypoints.cli import app
+
+runner = CliRunner()
+
+
+def invoke(tmp_path: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    db = f"sqlite:///{tmp_path / 'venue.db'}"
+    book = str(tmp_path / "book.json")
+    result = runner.invoke(app, ["--db", db, "risk", *args, "--book", book, "--json"])
+    return result.exit_code, json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def test_venue_scan_check_and_fills(tmp_path: Path) -> None:
+    code, venue = invoke(tmp_path, "venue", "--buckets", "60", "--seed", "3")
+    assert code == 0, venue
+    assert venue["buckets"] == 60
+    code, scan = invoke(tmp_path, "scan")
+    assert code == 0
+    assert scan["buckets"] == 60
+    assert len(scan["scenarios"]) == 35
+    row = scan["results"][1]
+    assert {"equity", "initial", "maintenance", "health", "delta", "gamma", "vega"} <= set(row)
+    assert row["mode"] == "cross"
+    symbol = "btc-usdc-perp" if row["settlement"] == "USDC" else "btc-usd-perp"
+    code, check = invoke(tmp_path, "check", row["bucket"], "--order", f"{symbol}:1@64000.5")
+    assert code == 0
+    assert check["accepted"] is True
+    huge = f"{symbol}:999999999@64000.5"
+    code, refused = invoke(tmp_path, "check", row["bucket"], "--order", huge)
+    assert code == 1
+    assert refused["accepted"] is False
+    fills = tmp_path / "fills.jsonl"
+    lines = [
+        {"id": 9_001, "bucket": scan["results"][1]["bucket"], "symbol": symbol, "lots": 2,
+         "price": "64000.5", "fee": 0},
+        {"id": 9_001, "bucket": scan["results"][1]["bucket"], "symbol": symbol, "lots": 3,
+         "price": "64000.5"},
+        {"id": 9_002, "bucket": "nobody", "symbol": symbol, "lots": 1, "price": "64000.55"},
+    ]
+    fills.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    code, applied = invoke(tmp_path, "fills", str(fills))
+    assert code == 1
+    assert [r["result"] for r in applied["results"]] == [
+        "ok", "fill_exists_with_different_body", "price_finer_than_tick"
+    ]
+
+
+def test_scan_without_a_book_is_an_input_error(tmp_path: Path) -> None:
+    runner.invoke(app, ["--db", f"sqlite:///{tmp_path / 'venue.db'}", "init"])
+    code, document = invoke(tmp_path, "scan")
+    assert code == 2
+    assert document["error"] == "field_required"
