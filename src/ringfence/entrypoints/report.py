@@ -98,6 +98,7 @@ def report_view(document: Mapping[str, Any]) -> dict[str, Any]:
             (name, f"{two_phase[name]:,}") for name in two_phase_lifecycle if name in two_phase
         ],
         "notes": document.get("notes", []),
+        "venue": document.get("venue"),
     }
 
 
