@@ -45,12 +45,15 @@ def test_venue_scan_check_and_fills(tmp_path: Path) -> None:
         {"id": 9_001, "bucket": scan["results"][1]["bucket"], "symbol": symbol, "lots": 3,
          "price": "64000.5"},
         {"id": 9_002, "bucket": "nobody", "symbol": symbol, "lots": 1, "price": "64000.55"},
+        {"id": 9_003, "bucket": scan["results"][1]["bucket"], "symbol": symbol, "lots": 1,
+         "price": "64000.5", "fee": 1.7},  # never truncated to 1
     ]
     fills.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     code, applied = invoke(tmp_path, "fills", str(fills))
     assert code == 1
     assert [r["result"] for r in applied["results"]] == [
-        "ok", "fill_exists_with_different_body", "price_finer_than_tick"
+        "ok", "fill_exists_with_different_body", "price_finer_than_tick",
+        "amount_must_not_be_float",
     ]
 
 

@@ -290,12 +290,14 @@ def _summary(
             Result.ok)},
         "health_by_mode": by_mode,
         "settlement": [
-            {"market": p.symbol, "payments": len(p.payments), "paid_in": p.paid_in,
-             "paid_out": p.paid_out, "residual_to_insurance": p.residual}
-            for p in plans
+            {"market": o.symbol, "result": o.result.value, "payments": len(o.plan.payments),
+             "paid_in": o.plan.paid_in, "paid_out": o.plan.paid_out,
+             "residual_to_insurance": o.plan.residual}
+            for o in plans
         ],
-        "funding": {"market": funding.symbol, "paid_in": funding.paid_in,
-                    "paid_out": funding.paid_out, "residual": funding.residual},
+        "funding": {"market": funding.symbol, "result": funding.result.value,
+                    "paid_in": funding.plan.paid_in, "paid_out": funding.plan.paid_out,
+                    "residual": funding.plan.residual},
         "scan_ms": round(scan_ms, 2),
         "pre_trade_checks": checks,
         "weakest": [

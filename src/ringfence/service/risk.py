@@ -5,11 +5,15 @@ in the client's margin pool; each market (instrument) has a ``system`` clearing 
 ``house`` insurance account. The service keeps the venue's book (instruments, buckets,
 positions, fill ids), lets ``core.risk`` decide, and posts the money through the ledger:
 
-- a fill updates its position and charges its fee (collateral -> house revenue, ``fee``);
+- a fill charges its fee (collateral -> house revenue, ``fee``) and only then updates its
+  position: a refused fee leaves no position change, and a retry charges the fee once (the
+  fee's id derives from the fill's);
 - a settlement cycle pays each position's variation margin at the mark through the market's
   clearing account (``pnl_settlement``): every loss first, then every gain, then the rounding
-  residue to the market's insurance fund (``clearing_residual``); the clearing account is back
-  to zero after every cycle, and the service checks it;
+  residue to the market's insurance fund (``clearing_residual``), all as one linked chain, so
+  the ledger commits the market's cycle whole or refuses it whole; positions are reset only
+  once it committed; the clearing account is back to zero after every cycle, and the service
+  checks it;
 - funding for perpetuals moves the same way with ``funding``;
 - a scan reads every bucket's collateral balance from the ledger and returns per bucket
   equity, requirements, health and Greeks in exact minor units.
@@ -22,15 +26,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from ringfence.core import limits
-from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.core.model import AccountClass, AccountDefinition, Transfer, TransferCode
+from ringfence.core.errors import InputError, Result
+from ringfence.core.model import (
+    AccountClass,
+    AccountDefinition,
+    Transfer,
+    TransferCode,
+    TransferFlags,
+)
 from ringfence.core.risk.config import RiskConfig, ppm
 from ringfence.core.risk.instruments import (
     Bucket,
@@ -73,13 +83,44 @@ def derived_id(*parts: object) -> int:
 @dataclass(frozen=True, slots=True)
 class MarketData:
     """Prices for one scan: per instrument its price (futures: mark; options: the forward of
-    the underlying) in price units of the instrument, and option volatilities in ppm."""
+    the underlying) in price units of the instrument, and option volatilities in ppm. Every
+    number is a positive int (a float from JSON is refused, never truncated); a posted price
+    range of zero would scan no move and a multiplier below 1 would lower margin, so both are
+    refused. An underlying without a posted range takes the configured default."""
 
     now_ns: int
     prices: Mapping[str, int]
     volatilities_ppm: Mapping[str, int] = field(default_factory=dict)
     price_ranges_ppm: Mapping[str, int] = field(default_factory=dict)  # per underlying
     multipliers_ppm: Mapping[str, int] = field(default_factory=dict)  # per underlying
+
+    def __post_init__(self) -> None:
+        for name, value in self.prices.items():
+            if type(value) is not int or value <= 0:
+                raise InputError(Result.price_invalid, f"{name}: {value!r}")
+        checks = (
+            ("volatilities_ppm", self.volatilities_ppm, 1),
+            ("price_ranges_ppm", self.price_ranges_ppm, 1),
+            ("multipliers_ppm", self.multipliers_ppm, ppm),
+        )
+        for label, values, low in checks:
+            for name, value in values.items():
+                if type(value) is not int or value < low:
+                    raise InputError(Result.risk_config_invalid, f"{label} {name}: {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CycleOutcome:
+    """One market's settlement or funding: the plan and what the ledger made of it. ``ok``
+    (or ``exists`` on a retry) when the chain committed; otherwise the refusing event's
+    result (``pool_coverage_would_break``, ...) or ``batch_too_large``, and nothing moved."""
+
+    plan: CyclePlan
+    result: Result
+
+    @property
+    def symbol(self) -> str:
+        return self.plan.symbol
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,31 +198,73 @@ class RiskService:
     # ------------------------------------------------------------------ fills
 
     def apply_fills(self, fills: Sequence[Fill]) -> list[Result]:
-        """Open, change and close positions; charge fees. Same fill id and body: ``exists``."""
+        """Open, change and close positions; charge fees. Same fill id and body: ``exists``.
+
+        Fees are charged before any position changes. A group of fills (at most one ledger
+        batch) is decided on a staged copy of the book and its fees posted as one linked
+        chain; only when the chain commits is the staged book kept. If the chain is refused,
+        nothing was charged, and each fill is then decided, charged and applied on its own:
+        one refused fee refuses only its own fill (with the ledger's result). If the store
+        fails, ``StorageError`` leaves the book unchanged and a retry charges each fee once
+        (its id derives from the fill's id: the ledger answers ``exists``)."""
         results: list[Result] = []
-        fees: list[Transfer] = []
-        for fill in fills:
-            result = self._apply_fill(fill)
-            results.append(result)
-            if result is Result.ok and fill.fee_units:
-                instrument = self.instruments[fill.symbol]
-                fees.append(
-                    Transfer(
-                        derived_id("fee", fill.id),
-                        collateral_id(fill.bucket),
-                        self.revenue_accounts[instrument.settlement],
-                        fill.fee_units,
-                        TransferCode.fee,
-                    )
-                )
-        if fees:
-            for index, outcome in enumerate(self.ledger.submit_all(fees)):
-                if not outcome.succeeded:
-                    raise StorageError(f"fee of fill {fees[index].id} refused: {outcome.value}")
+        size = limits.batch_events_max
+        for low in range(0, len(fills), size):
+            results += self._apply_group(fills[low : low + size])
         return results
 
-    def _apply_fill(self, fill: Fill) -> Result:
-        seen = self.fills.get(fill.id)
+    def _apply_group(self, fills: Sequence[Fill]) -> list[Result]:
+        staged = _Staged(self.positions, self.fills)
+        results = [self._stage(fill, staged) for fill in fills]
+        fees = [
+            self._fee(fill)
+            for fill, result in zip(fills, results, strict=True)
+            if result is Result.ok and fill.fee_units
+        ]
+        assert len(fees) <= limits.batch_events_max
+        if fees and not all(r.succeeded for r in self.ledger.submit(_chained(fees))):
+            return [self._apply_alone(fill) for fill in fills]
+        self._keep(staged)
+        return results
+
+    def _apply_alone(self, fill: Fill) -> Result:
+        staged = _Staged(self.positions, self.fills)
+        result = self._stage(fill, staged)
+        if result is Result.ok and fill.fee_units:
+            fee = self._fee(fill)
+            charged = self.ledger.submit([fee])[0]
+            if charged is Result.exists_with_different_flags and self._fee_charged(fee):
+                charged = Result.exists  # committed earlier inside a linked chain
+            if not charged.succeeded:
+                return charged
+        self._keep(staged)
+        return result
+
+    def _fee(self, fill: Fill) -> Transfer:
+        instrument = self.instruments[fill.symbol]
+        return Transfer(
+            derived_id("fee", fill.id),
+            collateral_id(fill.bucket),
+            self.revenue_accounts[instrument.settlement],
+            fill.fee_units,
+            TransferCode.fee,
+        )
+
+    def _fee_charged(self, fee: Transfer) -> bool:
+        """The same fee (accounts and amount) is already on the ledger."""
+        record = self.ledger.store.transfers([fee.id]).get(fee.id)
+        return record is not None and (
+            record.debit_account, record.credit_account, record.amount
+        ) == (fee.debit_account, fee.credit_account, fee.amount)
+
+    def _keep(self, staged: _Staged) -> None:
+        if staged.positions or staged.fills:
+            self.positions.update(staged.positions)
+            self.fills.update(staged.fills)
+            self.last_scan = None
+
+    def _stage(self, fill: Fill, staged: _Staged) -> Result:
+        seen = staged.fill(fill.id)
         if seen is not None:
             return Result.exists if seen == fill else Result.fill_exists_with_different_body
         bucket = self.buckets.get(fill.bucket)
@@ -196,51 +279,56 @@ class RiskService:
         if fill.price_units % instrument.tick_units:
             return Result.price_finer_than_tick
         key = (fill.bucket, fill.symbol)
-        if key not in self.positions and self._positions_held(fill.bucket) >= _bucket_cap(bucket):
+        held = staged.position(key)
+        if held is None and staged.held(fill.bucket) >= _bucket_cap(bucket):
             return Result.positions_per_bucket_exceeded
         try:
-            self.positions[key] = apply_fill(self.positions.get(key), fill, instrument)
+            staged.positions[key] = apply_fill(held, fill, instrument)
         except InputError as error:
             return error.code
-        self.fills[fill.id] = fill
-        self.last_scan = None
+        staged.fills[fill.id] = fill
         return Result.ok
-
-    def _positions_held(self, bucket: str) -> int:
-        return sum(1 for key in self.positions if key[0] == bucket)
 
     # ------------------------------------------------------------------ settlement
 
-    def settle(self, cycle: int, marks: Mapping[str, int]) -> list[CyclePlan]:
-        """Variation margin for every market with positions, at the given marks."""
-        plans = []
+    def settle(self, cycle: int, marks: Mapping[str, int]) -> list[CycleOutcome]:
+        """Variation margin for every market with positions, at the given marks. Each market's
+        cycle is one linked chain: its positions are reset only if the chain committed; a
+        refused market keeps its positions and reports the ledger's result."""
+        outcomes = []
         for symbol in sorted({key[1] for key in self.positions}):
             if symbol not in marks:
                 raise InputError(Result.mark_price_missing, symbol)
             instrument = self.instruments[symbol]
             held = [p for key, p in sorted(self.positions.items()) if key[1] == symbol]
             plan = plan_settlement(instrument, held, marks[symbol])
-            self._post(cycle, "settle", plan, TransferCode.pnl_settlement)
-            for position in held:
-                del self.positions[(position.bucket, symbol)]
-            for position in plan.positions:
-                self.positions[(position.bucket, symbol)] = position
-            plans.append(plan)
-        self.last_scan = None
-        return plans
+            result = self._post(cycle, "settle", plan, TransferCode.pnl_settlement)
+            if result.succeeded:
+                for position in held:
+                    del self.positions[(position.bucket, symbol)]
+                for position in plan.positions:
+                    self.positions[(position.bucket, symbol)] = position
+                self.last_scan = None
+            outcomes.append(CycleOutcome(plan, result))
+        return outcomes
 
-    def pay_funding(self, cycle: int, symbol: str, mark_units: int, rate: Fraction) -> CyclePlan:
+    def pay_funding(
+        self, cycle: int, symbol: str, mark_units: int, rate: Fraction
+    ) -> CycleOutcome:
         """One funding interval of a perpetual: longs pay shorts when the rate is positive."""
         instrument = self.instruments.get(symbol)
         if instrument is None:
             raise InputError(Result.instrument_not_found, symbol)
         held = [p for key, p in sorted(self.positions.items()) if key[1] == symbol]
         plan = plan_funding(instrument, held, mark_units, rate)
-        self._post(cycle, "funding", plan, TransferCode.funding)
-        return plan
+        return CycleOutcome(plan, self._post(cycle, "funding", plan, TransferCode.funding))
 
-    def _post(self, cycle: int, kind: str, plan: CyclePlan, code: TransferCode) -> None:
-        """Losses, then gains, then the residue: the clearing account ends at zero."""
+    def _post(self, cycle: int, kind: str, plan: CyclePlan, code: TransferCode) -> Result:
+        """Losses, then gains, then the residue, as one linked chain through the market's
+        clearing account: committed whole (``ok``, or ``exists`` on a retry) or refused whole
+        (the refusing event's result). A market whose cycle does not fit one batch is refused
+        with ``batch_too_large`` before anything is sent: splitting it would leave some
+        positions paid and others not. Either way the clearing account ends at zero."""
         clearing = clearing_id(plan.symbol)
         for payment in plan.payments:
             if payment.amount < 0:
@@ -251,30 +339,23 @@ class RiskService:
                         f"{payment.bucket} owes {-payment.amount} in {plan.symbol}, holds "
                         f"{balance}: liquidate before settling",
                     )
-        events = []
-        for payment in sorted(plan.payments, key=lambda p: (p.amount > 0, p.bucket)):
-            account = collateral_id(payment.bucket)
-            ids = (kind, cycle, plan.symbol, payment.bucket)
-            if payment.amount < 0:
-                events.append(Transfer(derived_id(*ids), account, clearing, -payment.amount, code))
-            else:
-                events.append(Transfer(derived_id(*ids), clearing, account, payment.amount, code))
-        if plan.residual:
-            events.append(
-                Transfer(
-                    derived_id(kind, cycle, plan.symbol, "residual"),
-                    clearing,
-                    insurance_id(plan.symbol),
-                    plan.residual,
-                    TransferCode.clearing_residual,
-                )
-            )
-        results = self.ledger.submit_all(events) if events else []
-        refused = [r for r in results if not r.succeeded]
+        events = _cycle_events(cycle, kind, plan, code)
+        if not events:
+            return Result.ok
+        if len(events) > limits.batch_events_max:
+            return Result.batch_too_large
+        results = self.ledger.submit(_chained(events))
+        refused = [r for r in results if not r.succeeded and r is not Result.linked_event_failed]
+        outcome = Result.ok
         if refused:
-            raise StorageError(f"{kind} of {plan.symbol} cycle {cycle}: {refused[0].value}")
+            outcome = refused[0]
+        elif any(not r.succeeded for r in results):
+            outcome = Result.linked_event_failed
+        elif all(r is Result.exists for r in results):
+            outcome = Result.exists
         clearing_balance = self.ledger.balance(clearing).balance
         assert clearing_balance == 0, f"clearing {plan.symbol} holds {clearing_balance}"
+        return outcome
 
     # ------------------------------------------------------------------ scans
 
@@ -288,7 +369,7 @@ class RiskService:
             if self.profile is Profile.grid
             else span_scenarios(self.config.span)
         )
-        ranges = _per_underlying(table, market.price_ranges_ppm, None)
+        ranges = _posted_ranges(table, market.price_ranges_ppm)
         arrays = build_risk_arrays(
             table, forwards, vols, now_ns=market.now_ns, scenarios=scenarios,
             config=self.config, price_ranges=ranges,
@@ -319,13 +400,18 @@ class RiskService:
             scale = instrument.strike_scale if instrument.option_type else instrument.price_scale
             forwards[k] = price / 10**scale
             if instrument.option_type is not None:
-                vols[k] = market.volatilities_ppm.get(instrument.symbol, 0) / ppm
+                volatility = market.volatilities_ppm.get(instrument.symbol)
+                if volatility is None:  # a zero volatility would value options at intrinsic
+                    raise InputError(Result.field_required, f"volatility of {instrument.symbol}")
+                vols[k] = volatility / ppm
         return forwards, vols
 
     def _layout(
         self, table: InstrumentTable, buckets: Sequence[Bucket], index: Mapping[str, int]
     ) -> BookLayout:
-        held = [p for p in self.positions.values() if p.quantity_lots]
+        # Closed positions whose realised P&L awaits the next cycle stay in: their basis is
+        # owed (a loss) or owed to them (a gain) exactly as an open position's P&L is.
+        held = [p for p in self.positions.values() if p.quantity_lots or p.basis]
         return build_layout(
             [bucket.mode for bucket in buckets],
             position_bucket=[index[p.bucket] for p in held],
@@ -359,6 +445,71 @@ class RiskService:
             collateral=self.ledger.balance(collateral_id(bucket)).balance, orders=rows,
             multiplier=state.result.risk_multiplier[k],
         )
+
+
+def _cycle_events(cycle: int, kind: str, plan: CyclePlan, code: TransferCode) -> list[Transfer]:
+    """A market's payments through its clearing account: losses first (an omnibus pool's
+    coverage never dips), then gains, then the rounding residue to the insurance fund."""
+    clearing = clearing_id(plan.symbol)
+    events = []
+    for payment in sorted(plan.payments, key=lambda p: (p.amount > 0, p.bucket)):
+        account = collateral_id(payment.bucket)
+        transfer_id = derived_id(kind, cycle, plan.symbol, payment.bucket)
+        if payment.amount < 0:
+            events.append(Transfer(transfer_id, account, clearing, -payment.amount, code))
+        else:
+            events.append(Transfer(transfer_id, clearing, account, payment.amount, code))
+    if plan.residual:
+        events.append(
+            Transfer(
+                derived_id(kind, cycle, plan.symbol, "residual"),
+                clearing,
+                insurance_id(plan.symbol),
+                plan.residual,
+                TransferCode.clearing_residual,
+            )
+        )
+    assert sum(e.amount or 0 for e in events if e.debit_account == clearing) == sum(
+        e.amount or 0 for e in events if e.credit_account == clearing
+    ), "a cycle nets to zero through clearing"
+    return events
+
+
+class _Staged:
+    """Changes to the book decided but not yet kept: overlays on the positions and fill ids,
+    kept only once the fees they owe are on the ledger."""
+
+    def __init__(
+        self, positions: Mapping[tuple[str, str], Position], fills: Mapping[int, Fill]
+    ) -> None:
+        self.base_positions = positions
+        self.base_fills = fills
+        self.positions: dict[tuple[str, str], Position] = {}
+        self.fills: dict[int, Fill] = {}
+
+    def position(self, key: tuple[str, str]) -> Position | None:
+        staged = self.positions.get(key)
+        return staged if staged is not None else self.base_positions.get(key)
+
+    def fill(self, fill_id: int) -> Fill | None:
+        staged = self.fills.get(fill_id)
+        return staged if staged is not None else self.base_fills.get(fill_id)
+
+    def held(self, bucket: str) -> int:
+        """Positions the bucket holds (open or awaiting settlement), staged ones included."""
+        base = sum(1 for key in self.base_positions if key[0] == bucket)
+        new = sum(
+            1 for key in self.positions if key[0] == bucket and key not in self.base_positions
+        )
+        return base + new
+
+
+def _chained(events: Sequence[Transfer]) -> list[Transfer]:
+    """One linked chain: ``linked`` on every event but the last, so the ledger commits the
+    chain whole or refuses it whole. A chain must fit in one batch."""
+    assert 0 < len(events) <= limits.batch_events_max
+    linked = [replace(event, flags=event.flags | TransferFlags.linked) for event in events[:-1]]
+    return [*linked, events[-1]]
 
 
 def market_accounts(instrument: Instrument) -> list[AccountDefinition]:
@@ -402,6 +553,19 @@ def _check_defined(results: Sequence[Result]) -> None:
     for result in results:
         if not result.succeeded:
             raise InputError(result, "defining risk accounts")
+
+
+def _posted_ranges(
+    table: InstrumentTable, values_ppm: Mapping[str, int]
+) -> np.ndarray[Any, Any] | None:
+    """Posted price ranges per underlying; NaN where none is posted (the core then takes the
+    configured default: never 0)."""
+    if not values_ppm:
+        return None
+    return np.array(
+        [values_ppm[u] / ppm if u in values_ppm else np.nan for u in table.underlyings],
+        dtype=np.float64,
+    )
 
 
 def _per_underlying(
@@ -475,19 +639,29 @@ def load_book(ledger: LedgerService, document: Mapping[str, Any]) -> tuple[RiskS
         )
         for row in document["positions"]:
             numerator, denominator = row["basis"].split("/")
-            position = Position(row["bucket"], row["symbol"], int(row["lots"]),
+            position = Position(row["bucket"], row["symbol"], _whole(row["lots"], "lots"),
                                 Fraction(int(numerator), int(denominator)))
             service.positions[(position.bucket, position.symbol)] = position
         for fill_id in document.get("fills", []):
             service.fills[int(fill_id)] = _seen
         raw = document.get("market")
         market = None if raw is None else MarketData(
-            int(raw["now_ns"]), {k: int(v) for k, v in raw["prices"].items()},
-            {k: int(v) for k, v in raw.get("volatilities_ppm", {}).items()},
+            _whole(raw["now_ns"], "now_ns"),
+            {k: _whole(v, k) for k, v in raw["prices"].items()},
+            {k: _whole(v, k) for k, v in raw.get("volatilities_ppm", {}).items()},
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise InputError(Result.line_malformed, f"risk book: {error!r}") from None
     return service, market
+
+
+def _whole(value: object, name: str) -> int:
+    """A JSON number that must be an int: a float (``1.5`` or ``2.0``) is refused, never
+    truncated by ``int()``."""
+    if type(value) is not int:
+        code = Result.quantity_invalid if name == "lots" else Result.price_invalid
+        raise InputError(code, f"{name}: {value!r} is not an integer")
+    return value
 
 
 # Stands in for a fill known only by id (from a saved book): any body compares unequal.

@@ -3,6 +3,8 @@ all over a LedgerService on the in-memory store."""
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -10,19 +12,22 @@ from tests.support import invariant_problems
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
-from ringfence.core.errors import InputError, Result
-from ringfence.core.model import TransferCode
+from ringfence.core.errors import InputError, Result, StorageError
+from ringfence.core.model import Pool, PoolKind, Purpose, Terms, TransferCode
 from ringfence.core.risk.instruments import Bucket, MarginMode
 from ringfence.core.risk.scan import Health
+from ringfence.core.risk.scenarios import Profile
 from ringfence.core.risk.settlement import Fill
 from ringfence.service.demo_risk import fund_buckets, set_up_venue, venue_instruments
 from ringfence.service.ledger_service import LedgerService
 from ringfence.service.risk import (
     MarketData,
     RiskService,
+    book_document,
     clearing_id,
     collateral_id,
     insurance_id,
+    load_book,
 )
 
 usdc = 10**6
@@ -65,7 +70,9 @@ def test_a_cycle_pays_pnl_through_a_clearing_account_that_nets_to_zero(
     assert balance(venue, collateral_id("alice-x")) == 10_000 * usdc - 3 * usdc + 1_500 * usdc
     assert balance(venue, collateral_id("bob-iso")) == 10_000 * usdc - 3 * usdc - 1_500 * usdc
     assert balance(venue, clearing_id("btc-usdc-perp")) == 0
-    plan = next(p for p in plans if p.symbol == "btc-usdc-perp")
+    outcome = next(o for o in plans if o.symbol == "btc-usdc-perp")
+    assert outcome.result is Result.ok
+    plan = outcome.plan
     assert plan.paid_in == plan.paid_out == 1_500 * usdc
     assert plan.residual == 0
     # Closing realises the rest at the next cycle; positions with no lots disappear.
@@ -85,7 +92,7 @@ def test_inverse_rounding_residue_goes_to_the_insurance_fund(venue: RiskService)
         Fill(2, "alice-pm", "btc-usd-perp", -7, 650_005),
     ])
     plans = venue.settle(1, {**_other_marks(venue), "btc-usd-perp": 640_015})
-    plan = next(p for p in plans if p.symbol == "btc-usd-perp")
+    plan = next(o.plan for o in plans if o.symbol == "btc-usd-perp")
     assert plan.residual >= 0
     assert plan.paid_in == plan.paid_out + plan.residual
     assert balance(venue, clearing_id("btc-usd-perp")) == 0
@@ -100,7 +107,9 @@ def test_funding_longs_pay_shorts_and_clearing_nets(venue: RiskService) -> None:
         Fill(1, "alice-x", "btc-usdc-perp", 2_000, 650_000),
         Fill(2, "bob-iso", "btc-usdc-perp", -2_000, 650_000),
     ])
-    plan = venue.pay_funding(1, "btc-usdc-perp", 650_000, Fraction(1, 10_000))
+    outcome = venue.pay_funding(1, "btc-usdc-perp", 650_000, Fraction(1, 10_000))
+    assert outcome.result is Result.ok
+    plan = outcome.plan
     assert plan.paid_in == 13 * usdc  # 2 BTC x 65,000 x 0.01%
     assert balance(venue, collateral_id("bob-iso")) == 10_013 * usdc
     assert balance(venue, clearing_id("btc-usdc-perp")) == 0
@@ -201,3 +210,155 @@ def _market(service: RiskService, btc_units: int) -> MarketData:
         else:
             prices[symbol] = btc_units
     return MarketData(service.ledger.clock.now_ns(), prices, vols)
+
+
+# ---------------------------------------------------------------------- review fixes
+
+
+def test_a_btc_cross_bucket_cannot_buy_calls_on_no_collateral(venue: RiskService) -> None:
+    # The repro: 2 BTC of collateral, 10M call lots. Long options settle futures-style, so
+    # their premium is charged as margin; before, the requirement stayed 0 and it passed.
+    bucket = Bucket("carol-x", "carol", MarginMode.cross, "BTC", "BTC")
+    venue.open_buckets([(bucket, "venue-btc")])
+    fund_buckets(venue.ledger, [bucket], {"BTC": 2 * btc})
+    venue.scan(_market(venue, 640_000))
+    huge = venue.check("carol-x", [("btc-7d-65k-c", 10_000_000, 500)])
+    assert not huge.accepted
+    assert huge.initial > 2 * btc
+    small = venue.check("carol-x", [("btc-7d-65k-c", 1, 500)])
+    assert small.accepted
+
+
+def test_a_closed_position_counts_its_realised_loss_in_equity(venue: RiskService) -> None:
+    # Bought 100 BTC at 65,000, sold at 55,000: a realised loss of 1,000,000 USDC that the
+    # next cycle will collect. Before, the scan dropped the zero-lot position and its basis.
+    venue.apply_fills([
+        Fill(1, "alice-x", "btc-usdc-perp", 100_000, 650_000),
+        Fill(2, "bob-iso", "btc-usdc-perp", -100_000, 650_000),
+        Fill(3, "alice-x", "btc-usdc-perp", -100_000, 550_000),
+        Fill(4, "bob-iso", "btc-usdc-perp", 100_000, 550_000),
+    ])
+    state = venue.scan(_market(venue, 600_000))
+    alice, bob = state.index["alice-x"], state.index["bob-iso"]
+    assert int(state.result.equity[alice]) <= (10_000 - 1_000_000) * usdc
+    assert int(state.result.equity[alice]) >= (10_000 - 1_000_000) * usdc - 3  # the guard
+    assert state.result.health[alice] == Health.liquidatable
+    assert int(state.result.maintenance[alice]) == 0
+    # The winner's realised gain is owed by the same cycle: it counts, rounded down.
+    assert int(state.result.equity[bob]) <= (10_000 + 1_000_000) * usdc
+
+
+def test_an_underlying_without_a_posted_range_takes_the_default(venue: RiskService) -> None:
+    venue.profile = Profile.span
+    venue.apply_fills([
+        Fill(1, "carol-pm", "btc-usd-perp", 7, 650_005),
+        Fill(2, "alice-pm", "btc-usd-perp", -7, 650_005),
+    ])
+    market = _market(venue, 650_000)
+    default = venue.scan(market)
+    partial = venue.scan(replace(market, price_ranges_ppm={"eth": 100_000}))
+    carol = default.index["carol-pm"]
+    assert int(default.result.maintenance[carol]) > 0
+    assert int(partial.result.maintenance[carol]) == int(default.result.maintenance[carol])
+    with pytest.raises(InputError) as caught:
+        replace(market, price_ranges_ppm={"btc": 0})
+    assert caught.value.code is Result.risk_config_invalid
+
+
+def test_a_refused_credit_refuses_the_whole_cycle(venue: RiskService) -> None:
+    # The winner's collateral sits in a pool with nothing to cover a credit: the ledger
+    # refuses it (pool_coverage_would_break). The market's chain is refused whole: the
+    # loser's debit is not posted, clearing stays at zero and the positions stay as they are.
+    ledger = venue.ledger
+    ledger.define_clients(["dave"])
+    ledger.define_pools(
+        [Pool("other-usdc", PoolKind.omnibus, Terms.custody, Purpose.margin_collateral)]
+    )
+    venue.open_buckets([(Bucket("dave-x", "dave", MarginMode.cross, "USDC", "USDC"),
+                         "other-usdc")])
+    venue.apply_fills([
+        Fill(1, "alice-x", "btc-usdc-perp", 1_000, 600_000),
+        Fill(2, "dave-x", "btc-usdc-perp", -1_000, 600_000),
+    ])
+    positions = dict(venue.positions)
+    outcomes = venue.settle(1, {**_other_marks(venue), "btc-usdc-perp": 590_000})
+    outcome = next(o for o in outcomes if o.symbol == "btc-usdc-perp")
+    assert outcome.result is Result.pool_coverage_would_break
+    assert balance(venue, collateral_id("alice-x")) == 10_000 * usdc
+    assert balance(venue, collateral_id("dave-x")) == 0
+    assert balance(venue, clearing_id("btc-usdc-perp")) == 0
+    assert venue.positions == positions
+    assert invariant_problems(ledger) == []
+
+
+def test_a_refused_fee_changes_no_position(venue: RiskService) -> None:
+    # Before, the position and fill id were recorded first: the fee's refusal raised, and a
+    # retry answered ``exists`` so the fee was never charged.
+    revenue = venue.revenue_accounts["USDC"]
+    costly = Fill(1, "alice-x", "btc-usdc-perp", 10, 650_000, 20_000 * usdc)
+    fine = Fill(2, "bob-iso", "btc-usdc-perp", -10, 650_000, usdc)
+    results = venue.apply_fills([costly, fine])
+    assert results[0] is Result.exceeds_available_balance
+    assert results[1] is Result.ok
+    assert ("alice-x", "btc-usdc-perp") not in venue.positions
+    assert ("bob-iso", "btc-usdc-perp") in venue.positions
+    assert balance(venue, revenue) == usdc
+    assert venue.apply_fills([costly]) == [Result.exceeds_available_balance]
+
+
+def test_a_fee_lost_to_a_store_failure_is_charged_once_on_retry(
+    venue: RiskService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    revenue = venue.revenue_accounts["USDC"]
+    fills = [Fill(1, "alice-x", "btc-usdc-perp", 10, 650_000, 5 * usdc),
+             Fill(2, "bob-iso", "btc-usdc-perp", -10, 650_000, 5 * usdc)]
+    submit = venue.ledger.submit
+
+    def committed_then_failed(events):  # type: ignore[no-untyped-def]
+        submit(events)
+        raise StorageError("the acknowledgement was lost")
+
+    monkeypatch.setattr(venue.ledger, "submit", committed_then_failed)
+    with pytest.raises(StorageError):
+        venue.apply_fills(fills)
+    assert not venue.positions
+    monkeypatch.setattr(venue.ledger, "submit", submit)
+    assert venue.apply_fills(fills) == [Result.ok, Result.ok]
+    assert balance(venue, revenue) == 10 * usdc
+    assert venue.apply_fills(fills) == [Result.exists, Result.exists]
+    assert balance(venue, revenue) == 10 * usdc
+    # Alone, the first fill's fee (committed inside a linked chain) is recognised as charged.
+    assert venue.apply_fills([Fill(3, "alice-x", "btc-usdc-perp", 1, 650_000, usdc)]) == [
+        Result.ok
+    ]
+
+
+def test_market_data_refuses_missing_volatilities_and_floats(venue: RiskService) -> None:
+    market = _market(venue, 650_000)
+    vols = dict(market.volatilities_ppm)
+    del vols["btc-7d-65k-c"]
+    with pytest.raises(InputError) as caught:
+        venue.scan(replace(market, volatilities_ppm=vols))
+    assert caught.value.code is Result.field_required
+    with pytest.raises(InputError) as caught:
+        MarketData(0, {"btc-usdc-perp": 650_000.0})  # type: ignore[dict-item]
+    assert caught.value.code is Result.price_invalid
+
+
+def test_a_book_with_float_lots_or_prices_is_refused(venue: RiskService) -> None:
+    venue.apply_fills([
+        Fill(1, "alice-x", "btc-usdc-perp", 10, 650_000),
+        Fill(2, "bob-iso", "btc-usdc-perp", -10, 650_000),
+    ])
+    document = book_document(venue, _market(venue, 650_000))
+    fresh = venue.ledger  # the book's accounts are defined already: ``exists``
+    bad_lots = copy.deepcopy(document)
+    bad_lots["positions"][0]["lots"] = 10.7
+    with pytest.raises(InputError) as caught:
+        load_book(fresh, bad_lots)
+    assert caught.value.code is Result.quantity_invalid
+    bad_price = copy.deepcopy(document)
+    bad_price["market"]["prices"]["btc-usdc-perp"] = 650_000.5
+    with pytest.raises(InputError) as caught:
+        load_book(fresh, bad_price)
+    assert caught.value.code is Result.price_invalid

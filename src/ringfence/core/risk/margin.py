@@ -33,6 +33,7 @@ from ringfence.core.risk.config import LiquidationConvention, Tier, ppm
 from ringfence.core.risk.rounding import ceil_exact
 
 Array = NDArray[np.float64]
+_bracket_guard = np.ldexp(1, -40)  # float-ok: a rounding guard, not money
 
 
 def cumulative_deductions(schedule: Sequence[Tier], scale: int) -> list[int]:
@@ -82,8 +83,14 @@ def tier_arrays(schedule: Sequence[Tier], scale: int) -> tuple[Array, Array, Arr
 def margin_tiered(
     notional: Array, floors: Array, maintenance: Array, deductions: Array, initial: Array
 ) -> tuple[Array, Array]:
-    """Vectorised (initial, maintenance) for notionals in minor units (float64)."""
-    k = np.maximum(np.searchsorted(floors, notional, side="right") - 1, 0)
+    """Vectorised (initial, maintenance) for notionals in minor units (float64).
+
+    The bracket is looked up with the notional pushed up by 2^-40 of itself: a float a hair
+    below a floor must not pick the lower initial rate (initial margin jumps at a floor;
+    maintenance is continuous there, so the higher bracket changes it by less than the
+    requirement guard)."""
+    pushed = notional + np.abs(notional) * _bracket_guard
+    k = np.maximum(np.searchsorted(floors, pushed, side="right") - 1, 0)
     return notional * initial[k], notional * maintenance[k] - deductions[k]
 
 

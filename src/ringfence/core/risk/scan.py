@@ -10,13 +10,17 @@ buckets by construction.
 
 Requirements per mode:
 
-- portfolio: IM = max(worst weighted scenario loss, Σ short-option minimum) x risk multiplier,
-  MM = maintenance factor x the same before the multiplier;
+- portfolio: MM = max(worst weighted scenario loss, Σ short-option minimum) (the scan result
+  is the maintenance figure, research §2.4 and §3); IM = MM / maintenance factor x risk
+  multiplier;
 - isolated and cross: Σ per position of the tiered initial and maintenance margin (futures),
-  or the standard short-option margin (options); longs in options need nothing more;
+  the standard short-option margin (short options), or the premium (long options: they
+  settle futures-style, so their value in equity must be covered);
 
 then equity = collateral + Σ lots x value - basis, health = equity - MM. Everything that
-leaves here as money goes through ``rounding``: requirements up, equity down.
+leaves here as money goes through ``rounding``: requirements up, equity down, each guarded by
+the magnitude of the operands it was summed from (Σ |lots| x the per-lot magnitude, plus
+Σ |basis|), not only of the result.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class BookLayout:
     position_lots: Array
     bucket_start: Index  # (buckets + 1,) offsets into the flat arrays
     basis: Array  # per bucket, Σ basis of its positions, settlement minor units
+    basis_magnitude: Array  # per bucket, Σ |basis|: the rounding guard's share of the basis
     classes: tuple[WidthClass, ...]
 
 
@@ -80,7 +85,9 @@ def build_layout(
     position_basis: Sequence[Any] | NDArray[Any],
     zero_row: int,
 ) -> BookLayout:
-    """Arrange positions (bucket index, instrument row, lots, basis) for scanning."""
+    """Arrange positions (bucket index, instrument row, lots, basis) for scanning. A closed
+    position (zero lots) still carrying a basis (realised P&L not yet settled) belongs here:
+    its basis counts in equity."""
     bucket_count = len(modes)
     assert bucket_count <= limits.buckets_max
     bucket = np.asarray(position_bucket, dtype=np.int64)
@@ -94,10 +101,11 @@ def build_layout(
     start = np.zeros(bucket_count + 1, dtype=np.int64)
     np.cumsum(counts, out=start[1:])
     basis = np.bincount(bucket, weights=basis_flat, minlength=bucket_count)
+    basis_magnitude = np.bincount(bucket, weights=np.abs(basis_flat), minlength=bucket_count)
     mode_codes = np.array([_modes[mode] for mode in modes], dtype=np.int8)
     return BookLayout(
         bucket_count, mode_codes, bucket, row, lots, start, basis.astype(np.float64),
-        _width_classes(counts, start, row, lots, zero_row),
+        basis_magnitude.astype(np.float64), _width_classes(counts, start, row, lots, zero_row),
     )
 
 
@@ -194,10 +202,15 @@ def scan(
     )
     multiplier = _bucket_multipliers(layout, table, underlying_multiplier)
     unrealised = products[:, count] - layout.basis
+    gross = np.bincount(
+        layout.position_bucket,
+        weights=np.abs(layout.position_lots) * arrays.magnitude[layout.position_row],
+        minlength=layout.bucket_count,
+    )
     collateral_array = np.asarray(collateral)
-    equity = collateral_array + collateral_units(unrealised)
-    initial_units = requirement_units(initial * multiplier)
-    maintenance_units = requirement_units(maintenance)
+    equity = collateral_array + collateral_units(unrealised, gross + layout.basis_magnitude)
+    initial_units = requirement_units(initial * multiplier, gross * multiplier)
+    maintenance_units = requirement_units(maintenance, gross)
     health = np.where(
         equity < maintenance_units, Health.liquidatable,
         np.where(equity < initial_units, Health.margin_call, Health.healthy),
@@ -229,14 +242,17 @@ def requirements(
     bucket_count: int,
 ) -> tuple[Array, Array, Index]:
     """(initial, maintenance, worst scenario) per bucket, float64 minor units, before the
-    risk multiplier; shared by the full scan and the one-bucket pre-trade check."""
+    risk multiplier; shared by the full scan and the one-bucket pre-trade check. Portfolio:
+    the worst loss is maintenance and initial is maintenance / mm_factor (research §3)."""
     position_bucket, position_row, position_lots = positions.bucket, positions.row, positions.lots
     loss = np.maximum(-scenario_pnl.min(axis=1), 0)
     worst = np.where(loss > 0, scenario_pnl.argmin(axis=1), -1)
     portfolio = modes == _modes[MarginMode.portfolio]
     scanned = np.maximum(loss, minimum)
-    initial = np.where(portfolio, scanned, 0)
-    maintenance = initial * arrays.scenarios.maintenance_factor
+    maintenance = np.where(portfolio, scanned, 0)
+    factor = arrays.scenarios.maintenance_factor
+    assert 0 < factor <= 1, "configuration keeps mm_factor in (0, 1]"
+    initial = maintenance / factor
     if not portfolio.all():
         standard = ~portfolio[position_bucket]
         standard_initial, standard_maintenance = _standard_margin(
@@ -259,7 +275,8 @@ def _standard_margin(
     config: RiskConfig,
     bucket_count: int,
 ) -> tuple[Array, Array]:
-    """Σ per position of tiered futures margin, or standard short-option margin."""
+    """Σ per position of tiered futures margin, standard short-option margin, or a long
+    option's premium (its value at the mark, initial and maintenance alike)."""
     bucket, row, lots = positions.bucket, positions.row, positions.lots
     size = np.abs(lots)
     notional = size * arrays.notional[row]
@@ -269,6 +286,10 @@ def _standard_margin(
     short = lots < 0
     initial[option & short] = (size * arrays.short_option_initial[row])[option & short]
     maintenance[option & short] = (size * arrays.short_option_maintenance[row])[option & short]
+    long_option = option & (lots > 0)
+    premium = (size * arrays.long_option_premium[row])[long_option]
+    initial[long_option] = premium
+    maintenance[long_option] = premium
     futures = ~option
     for schedule, scale, members in _schedule_groups(table, row, futures):
         floors, rates, deductions, initial_rates = tier_arrays(config.tiers[schedule], scale)
@@ -306,7 +327,8 @@ def _bucket_multipliers(
     if per_underlying is None or layout.position_row.size == 0:
         return multiplier
     per_row = np.append(np.asarray(per_underlying)[table.underlying_index], 1)
-    values = per_row[layout.position_row]
+    # A closed position (realised P&L awaiting settlement) carries no risk of its own.
+    values = np.where(layout.position_lots != 0, per_row[layout.position_row], 1)
     occupied = np.flatnonzero(np.diff(layout.bucket_start) > 0)
     multiplier[occupied] = np.maximum.reduceat(values, layout.bucket_start[occupied])
     return multiplier
@@ -317,7 +339,7 @@ class CheckResult:
     """A pre-trade check of one bucket with some orders filled."""
 
     accepted: bool
-    reduces_risk: bool
+    reduces_risk: bool  # the initial requirement strictly falls
     equity: int
     initial: int
     maintenance: int
@@ -336,34 +358,40 @@ def check_orders(
     multiplier: Any = 1,
 ) -> CheckResult:
     """Would the bucket still cover initial margin after these fills (row, lots, value per
-    lot at the order's price)? An order that lowers the requirement is always accepted.
-    Reuses the scan's risk arrays: the cost is one small product, not a rescan."""
+    lot at the order's price)? If not, the orders are accepted only when they strictly lower
+    the initial requirement and leave equity at or above zero: a bucket under water may cut
+    its risk, but no order may leave it owing more than it holds. Reuses the scan's risk
+    arrays: the cost is one small product, not a rescan."""
     assert len(orders) <= limits.orders_per_check_max
     low, high = int(layout.bucket_start[bucket]), int(layout.bucket_start[bucket + 1])
     rows = layout.position_row[low:high]
     lots = layout.position_lots[low:high]
-    basis = layout.basis[bucket]
     order_rows = np.array([order[0] for order in orders], dtype=np.int64)
     order_lots = np.array([order[1] for order in orders], dtype=np.float64)
     order_values = np.array([order[2] for order in orders], dtype=np.float64)
     modes = layout.modes[bucket : bucket + 1]
     count = arrays.scenarios.count
     before = _one_bucket(modes, Positions(rows, rows, lots), arrays, table, config)
-    rows_after = np.concatenate([rows, order_rows])
-    lots_after = np.concatenate([lots, order_lots])
-    rows_after, lots_after = _net(rows_after, lots_after)
+    rows_after, lots_after = _net(
+        np.concatenate([rows, order_rows]), np.concatenate([lots, order_lots])
+    )
     after = _one_bucket(
         modes, Positions(rows_after, rows_after, lots_after), arrays, table, config
     )
-    basis_after = basis + float(order_lots @ order_values)  # float-ok: valuation sum
+    order_basis = order_lots * order_values
+    basis_after = layout.basis[bucket] + float(order_basis.sum())  # float-ok: valuation sum
+    order_magnitude = float(np.abs(order_basis).sum())  # float-ok: guard magnitude
+    basis_magnitude = layout.basis_magnitude[bucket] + order_magnitude
     value = float(lots_after @ arrays.columns[rows_after, count])  # float-ok: valuation sum
-    equity = collateral + int(collateral_units(value - basis_after))
-    initial = int(requirement_units(after[0] * multiplier))
-    initial_before = int(requirement_units(before[0] * multiplier))
-    maintenance = int(requirement_units(after[1]))
-    reduces = initial <= initial_before
-    return CheckResult(equity >= initial or reduces, reduces, equity, initial, maintenance,
-                       initial_before)
+    gross_before = float(np.abs(lots) @ arrays.magnitude[rows])  # float-ok: guard magnitude
+    gross = float(np.abs(lots_after) @ arrays.magnitude[rows_after])  # float-ok: guard magnitude
+    equity = collateral + int(collateral_units(value - basis_after, gross + basis_magnitude))
+    initial = int(requirement_units(after[0] * multiplier, gross * multiplier))
+    initial_before = int(requirement_units(before[0] * multiplier, gross_before * multiplier))
+    maintenance = int(requirement_units(after[1], gross))
+    reduces = initial < initial_before
+    accepted = equity >= initial or (reduces and equity >= 0)
+    return CheckResult(accepted, reduces, equity, initial, maintenance, initial_before)
 
 
 def _net(rows: Index, lots: Array) -> tuple[Index, Array]:

@@ -5,10 +5,12 @@ Two profiles, both from configuration:
 - ``grid`` (Deribit portfolio margin): each price move of the grid with volatility up, the
   same and down (27 by default), then the extended moves with volatility up counted at a
   fraction (8): 35 scenarios. Moves are relative to each instrument's own price and may be
-  widened per underlying by the volatility model (``price_ranges``, at least 1).
+  widened per underlying by the volatility model (``price_ranges``, at least 1; an
+  underlying without a posted range keeps the configured grid).
 - ``span`` (CME SPAN): price 0, ±1/3, ±2/3, ±1 of the price scan range with volatility ±1 scan
   range (14), and two extreme moves (±2 ranges by default) at 35%: 16 scenarios. The price scan
-  range per underlying comes from the volatility model, else the configured default.
+  range per underlying comes from the volatility model, else the configured default (never 0:
+  an underlying missing from ``price_ranges``, given as NaN, takes the default).
 
 The risk array ``columns`` of one instrument holds, per lot and in minor units of its
 settlement asset, the weighted P&L under each scenario, then its value now and its delta,
@@ -48,7 +50,7 @@ class ScenarioSet:
     price_moves: Array  # multiples of the underlying's range
     vol_directions: Array  # -1 down, 0 unchanged, +1 up
     weights: Array  # fraction of the P&L counted
-    maintenance_factor: Array  # a 0-d array: MM = factor x IM
+    maintenance_factor: Array  # a 0-d array: IM = MM / factor
 
     @property
     def count(self) -> int:
@@ -164,6 +166,8 @@ class RiskArrays:
     short_option_initial: Array  # per short lot, standard margin (0 for non-options)
     short_option_maintenance: Array
     short_option_minimum: Array  # SPAN's floor per short option lot
+    long_option_premium: Array  # per long option lot, its value now: standard margin
+    magnitude: Array  # per lot, the largest |figure| the scan sums: scales rounding guards
 
 
 def build_risk_arrays(
@@ -206,6 +210,8 @@ def build_risk_arrays(
         option.short_initial_ppm / ppm - out_of_money, option.short_floor_ppm / ppm
     )
     zero = np.zeros(count)
+    magnitude = np.maximum(np.abs(columns[:count, : scenarios.count + 1]).max(axis=1),
+                           np.maximum(np.abs(value_now), underlying))
     return RiskArrays(
         scenarios,
         columns,
@@ -214,21 +220,31 @@ def build_risk_arrays(
         np.where(table.option, initial_rate * underlying, zero),
         np.where(table.option, option.short_maintenance_ppm / ppm * underlying, zero),
         np.where(table.option, option.short_option_minimum_ppm / ppm * underlying, zero),
+        np.where(table.option, np.maximum(value_now, 0), zero),
+        magnitude,
     )
 
 
 def _price_ranges(
     table: InstrumentTable, scenarios: ScenarioSet, config: RiskConfig, given: Array | None
 ) -> Array:
-    """Per underlying: the grid's widening factor (at least 1) or SPAN's price scan range."""
+    """Per underlying: the grid's widening factor (at least 1) or SPAN's price scan range.
+
+    ``given`` holds NaN for an underlying with no posted range: it takes the configured
+    default, never 0 (a zero range would scan no price move at all)."""
     count = len(table.underlyings)
-    if scenarios.profile is Profile.span:
-        default = np.full(count, np.float64(config.span.price_scan_default_ppm) / ppm)
-        return default if given is None else np.asarray(given, dtype=np.float64)
-    if given is None:
-        return np.ones(count)
     widest = max(abs(move) for move in config.grid.price_moves_ppm) / ppm
-    return np.maximum(np.asarray(given, dtype=np.float64) / widest, 1)
+    span = scenarios.profile is Profile.span
+    default = np.float64(config.span.price_scan_default_ppm) / ppm if span else widest
+    assert default > 0, "configuration refuses a zero range"
+    ranges = np.full(count, default)
+    if given is not None:
+        posted = np.asarray(given, dtype=np.float64)
+        assert posted.shape == (count,)
+        assert (np.isnan(posted) | (posted > 0)).all(), "a posted range is positive"
+        ranges = np.where(np.isnan(posted), default, posted)
+    assert (ranges > 0).all()
+    return ranges if span else np.maximum(ranges / widest, 1)
 
 
 def _shocked_volatilities(

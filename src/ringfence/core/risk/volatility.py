@@ -42,12 +42,25 @@ def ewma_variance(returns: Array, config: VolatilityConfig, seed: Array | None =
     return path
 
 
-def long_run_variance(returns: Array, config: VolatilityConfig) -> Array:
-    """Equal-weight variance over the lookback floor (10 years of daily returns)."""
+@dataclass(frozen=True, slots=True)
+class LongRunVariance:
+    """The (c) floor's variance, and how much of the 10-year lookback it actually saw."""
+
+    variance: Array  # per underlying
+    observations: int  # daily returns used
+    shortfall_days: int  # lookback days with no history: 0 once 10 years exist
+
+
+def long_run_variance(returns: Array, config: VolatilityConfig) -> LongRunVariance:
+    """Equal-weight variance over the lookback floor (10 years of daily returns; the
+    configuration refuses a shorter lookback). With less history the floor uses what exists
+    and reports the shortfall, so the caller can say the floor is not yet a 10-year one."""
     returns = np.atleast_2d(np.asarray(returns, dtype=np.float64))
+    assert returns.shape[0] > 0, "a floor needs at least one observation"
     window = returns[-config.lookback_floor_days :]
-    result: Array = np.mean(window**2, axis=0)
-    return result
+    variance: Array = np.mean(window**2, axis=0)
+    shortfall = max(config.lookback_floor_days - window.shape[0], 0)
+    return LongRunVariance(variance, window.shape[0], shortfall)
 
 
 def stressed_variance(returns: Array, window_days: int = 20) -> Array:
@@ -64,6 +77,7 @@ def apc_variance(
     ewma: Array, stressed: Array, long_run: Array, config: VolatilityConfig
 ) -> Array:
     """(b) then (c): stressed weight, floored by the long-run variance."""
+    assert 0 < config.stress_weight_ppm <= ppm, "configuration keeps the weight in (0, 1]"
     weight = np.float64(config.stress_weight_ppm) / ppm
     blended = (1 - weight) * np.asarray(ewma) + weight * np.asarray(stressed)
     result: Array = np.maximum(blended, long_run)

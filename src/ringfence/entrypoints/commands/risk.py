@@ -230,9 +230,12 @@ def _parse_fill(text: bytes, service: RiskService) -> Fill:
     if isinstance(fill_id, str) and fill_id.isdigit():
         fill_id = int(fill_id)
     lots: Any = raw.get("lots")
+    fee: Any = raw.get("fee", 0)
+    if isinstance(fee, float):  # int() would truncate 1.7 to 1: refuse, never round
+        raise InputError(Result.amount_must_not_be_float, f"fee {fee!r}")
     return Fill(
         fill_id, str(raw.get("bucket", "")), instrument.symbol, lots,
-        parse_price(raw.get("price"), instrument), int(raw.get("fee", 0)),
+        parse_price(raw.get("price"), instrument), fee,
     )
 
 

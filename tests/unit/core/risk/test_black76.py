@@ -75,12 +75,27 @@ def test_expired_options_are_worth_intrinsic_value() -> None:
     assert list(v.gamma) == [0, 0]
 
 
-def test_coin_premium_delta_is_delta_minus_premium() -> None:
-    # Deribit: buying a 0.50-delta call for 0.10 BTC raises the coin account's delta by 0.40.
+def test_deribit_coin_delta_example() -> None:
+    # Deribit's FAQ (research/margin.md §2.5): buying a 0.50-delta call for 0.10 BTC raises the
+    # account's delta by 0.40. With r = 0 a 0.50 delta puts d1 = 0, and a coin premium of 0.10
+    # then fixes sigma sqrt(T) = s with e^(s²/2) N(-s) = 0.40, solved here by bisection.
+    low, high = 0.0, 5.0  # float-ok: bisection bounds
+    for _ in range(200):
+        s = (low + high) / 2
+        premium = 0.5 - math.exp(s * s / 2) * float(norm_cdf(np.array([-s]))[0])  # float-ok
+        low, high = (s, high) if premium < 0.1 else (low, s)  # float-ok: target premium
     f = 65_000.0  # float-ok: test forward
-    usd = black76(f, 65_000, 0.05, 0.98, rate=0, is_call=True)  # float-ok: test inputs
+    strike = f * math.exp(s * s / 2)  # float-ok: d1 = 0
+    usd = black76(f, strike, 1.0, s, rate=0, is_call=True)  # float-ok: T = 1, vol = s
     coin = coin_valuation(usd, f)
-    assert float(coin.delta) * f == pytest.approx(float(usd.delta - coin.value))
+    assert float(usd.delta) == pytest.approx(0.50, abs=1e-9)
+    assert float(coin.value) == pytest.approx(0.10, abs=1e-9)
+    assert float(coin.delta) * f == pytest.approx(0.40, abs=1e-9)  # per unit of underlying
+
+
+def test_coin_delta_matches_finite_differences() -> None:
+    f = 65_000.0  # float-ok: test forward
+    coin = coin_valuation(black76(f, 65_000, 0.05, 0.98, rate=0, is_call=True), f)  # float-ok
     h = 1.0  # float-ok: bump
     up = black76(f + h, 65_000, 0.05, 0.98, rate=0, is_call=True).value / (f + h)  # float-ok
     down = black76(f - h, 65_000, 0.05, 0.98, rate=0, is_call=True).value / (f - h)  # float-ok

@@ -41,6 +41,12 @@ def test_partial_documents_take_defaults() -> None:
         ({"tiers": {"x": [{"notional_floor": 5, "maintenance_ppm": 1, "initial_ppm": 2}]}},
          Result.risk_config_invalid),
         ({"liquidation_convention": "bybit"}, Result.risk_config_invalid),
+        ({"span": {"price_scan_default_ppm": 0}}, Result.risk_config_invalid),
+        ({"grid": {"maintenance_factor_ppm": 0}}, Result.risk_config_invalid),
+        ({"span": {"maintenance_factor_ppm": 1_200_000}}, Result.risk_config_invalid),
+        ({"volatility": {"stress_weight_ppm": 0}}, Result.risk_config_invalid),
+        ({"volatility": {"stress_weight_ppm": 1_000_001}}, Result.risk_config_invalid),
+        ({"volatility": {"lookback_floor_days": 365}}, Result.risk_config_invalid),
     ],
 )
 def test_refuses_bad_documents(document: dict[str, object], code: Result) -> None:

@@ -31,8 +31,16 @@ def test_tiered_maintenance_300k_usdt_is_1700() -> None:
     deductions_ppm = cumulative_deductions(tiers_linear_default, 0)[:4]
     assert deductions_ppm == [0, 50 * 10**6, 1_300 * 10**6, 16_300 * 10**6]
     assert calculate_margin_maint(300_000 * usdt, tiers_linear_default, 6) == 1_700 * usdt
-    slices = 50_000 * 4_000 + 200_000 * 5_000 + 50_000 * 10_000  # ppm x USDT
-    assert slices == 1_700 * 10**6
+    # Charging each slice at its own rate gives the same figure at any notional.
+    for notional in (49_999, 50_000, 123_456, 250_000, 999_999, 1_500_000):
+        slices = sum(
+            max(min(notional, upper) - tier.notional_floor, 0) * tier.maintenance_ppm
+            for tier, upper in zip(tiers_linear_default,
+                                   [t.notional_floor for t in tiers_linear_default[1:]]
+                                   + [10**12], strict=True)
+        )
+        owed = calculate_margin_maint(notional * usdt, tiers_linear_default, 6)
+        assert owed == -(-slices * usdt // 10**6)
 
 
 def test_initial_margin_charges_the_bracket_rate_on_the_whole_notional() -> None:

@@ -29,7 +29,11 @@ def test_ewma_recursion_with_lambda_094() -> None:
 
 
 def test_half_life_is_about_eleven_days() -> None:
-    assert np.log(0.5) / np.log(0.94) == pytest.approx(11.2, abs=0.05)  # float-ok: RiskMetrics
+    # RiskMetrics' λ = 0.94 halves a shock's weight in about 11.2 days: measured on the code.
+    returns = np.zeros((13, 1))
+    returns[0] = 1
+    path = ewma_variance(returns, config, seed=np.array([0.0]))  # float-ok: test seed
+    assert path[12, 0] / path[0, 0] < 0.5 < path[11, 0] / path[0, 0]  # 11 < 11.2 < 12
 
 
 def test_apc_applies_stress_weight_then_the_ten_year_floor() -> None:
@@ -54,8 +58,11 @@ def test_long_run_stressed_and_scan_range() -> None:
     rng = np.random.default_rng(3)
     returns = rng.normal(0, 0.02, (4_000, 2))  # float-ok: synthetic returns
     returns[1_000:1_020] *= 5
-    assert long_run_variance(returns, config).shape == (2,)
-    assert (stressed_variance(returns) > long_run_variance(returns, config)).all()
+    long_run = long_run_variance(returns, config)
+    assert long_run.variance.shape == (2,)
+    assert long_run.observations == 3_650
+    assert long_run.shortfall_days == 0
+    assert (stressed_variance(returns) > long_run.variance).all()
     psr = price_scan_range(np.array([0.0004]), config)  # float-ok: 2% daily vol
     assert psr[0] == pytest.approx(2.575829 * 0.02 * np.sqrt(2))  # float-ok: z sigma sqrt(h)
 
@@ -64,3 +71,11 @@ def test_risk_score_raises_initial_margin_when_volatility_runs_hot() -> None:
     score = risk_score(np.array([4.0, 1.0, 0.25]), np.array([1.0, 1.0, 1.0]), config)  # float-ok
     assert score.score.tolist() == [2, 1, 0.5]
     assert score.multiplier.tolist() == [1.5, 1, 1]
+
+
+def test_a_short_history_floor_reports_its_shortfall() -> None:
+    returns = np.full((1_000, 1), 0.01)  # float-ok: synthetic returns
+    long_run = long_run_variance(returns, config)
+    assert long_run.observations == 1_000
+    assert long_run.shortfall_days == 2_650
+    assert long_run.variance[0] == pytest.approx(0.0001)  # float-ok: 1% squared
