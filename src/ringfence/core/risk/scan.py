@@ -74,6 +74,8 @@ class BookLayout:
     basis: Array  # per bucket, Σ basis of its positions, settlement minor units
     basis_magnitude: Array  # per bucket, Σ |basis|: the rounding guard's share of the basis
     classes: tuple[WidthClass, ...]
+    position_size: Array  # |lots|, for the rounding guard's share of the positions
+    occupied: Index  # buckets holding at least one position
 
 
 def build_layout(
@@ -106,6 +108,7 @@ def build_layout(
     return BookLayout(
         bucket_count, mode_codes, bucket, row, lots, start, basis.astype(np.float64),
         basis_magnitude.astype(np.float64), _width_classes(counts, start, row, lots, zero_row),
+        np.abs(lots), np.flatnonzero(counts > 0),
     )
 
 
@@ -202,11 +205,7 @@ def scan(
     )
     multiplier = _bucket_multipliers(layout, table, underlying_multiplier)
     unrealised = products[:, count] - layout.basis
-    gross = np.bincount(
-        layout.position_bucket,
-        weights=np.abs(layout.position_lots) * arrays.magnitude[layout.position_row],
-        minlength=layout.bucket_count,
-    )
+    gross = _gross_magnitude(layout, arrays)
     collateral_array = np.asarray(collateral)
     equity = collateral_array + collateral_units(unrealised, gross + layout.basis_magnitude)
     initial_units = requirement_units(initial * multiplier, gross * multiplier)
@@ -219,6 +218,18 @@ def scan(
         equity, initial_units, maintenance_units, health, worst,
         products[:, count + 1], products[:, count + 2], products[:, count + 3], multiplier,
     )
+
+
+def _gross_magnitude(layout: BookLayout, arrays: RiskArrays) -> Array:
+    """Per bucket, Σ |lots| x the per-lot magnitude: how large the float sums were, so that
+    rounding can be guarded in proportion (positions are sorted by bucket, hence reduceat)."""
+    gross = np.zeros(layout.bucket_count)
+    weights = layout.position_size * arrays.magnitude[layout.position_row]
+    if weights.size:
+        gross[layout.occupied] = np.add.reduceat(
+            weights, layout.bucket_start[layout.occupied]
+        )
+    return gross
 
 
 @dataclass(frozen=True, slots=True)
