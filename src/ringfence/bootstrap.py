@@ -7,9 +7,12 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ringfence.adapters.clock import ManualClock, SystemClock
+from ringfence.adapters.storage import postgres, sqlite
 from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
 from ringfence.core.errors import StorageError
 from ringfence.service.ledger_service import LedgerService
@@ -28,7 +31,51 @@ def open_store(url: str) -> LedgerStore:
         return MemoryStore()
     if url.startswith("sqlite:"):
         return SqliteStore(path_of(url))
-    raise StorageError(f"unsupported database URL {url!r} (use sqlite:///PATH or memory://)")
+    if url.startswith(url_prefixes):
+        return PostgresStore(url)
+    raise StorageError(
+        f"unsupported database URL {url!r} "
+        "(use sqlite:///PATH, postgresql://[USER@]HOST[:PORT]/DATABASE or memory://)"
+    )
+
+
+def schema_status(url: str) -> dict[str, Any]:
+    """Where the database's schema stands, without changing it (``ringfence db status``)."""
+    if url.startswith(url_prefixes):
+        status = postgres.schema_status(url)
+        return {
+            "ok": True,
+            "engine": "postgresql",
+            "version": status.version,
+            "latest": status.latest,
+            "current": status.current,
+            "applied": [
+                {"version": version, "name": name, "applied_at": applied_at}
+                for version, name, applied_at in status.applied
+            ],
+            "pending": [{"version": version, "name": name} for version, name in status.pending],
+        }
+    if url.startswith("sqlite:"):
+        # SQLite's store creates its schema and refuses a version it does not know on open.
+        SqliteStore(path_of(url)).close()
+        return {
+            "ok": True,
+            "engine": "sqlite",
+            "version": sqlite.schema_version,
+            "latest": sqlite.schema_version,
+            "current": True,
+            "applied": [],
+            "pending": [],
+        }
+    raise StorageError(f"{url!r} has no schema to report (use sqlite:///PATH or postgresql://)")
+
+
+def upgrade_schema(url: str) -> list[int]:
+    """Apply the pending migrations (``ringfence db upgrade``); return the versions applied."""
+    if url.startswith(url_prefixes):
+        return postgres.upgrade(url)
+    schema_status(url)  # SQLite: opening checks the version; there is nothing to migrate
+    return []
 
 
 def simulated_clock(start_ns: int) -> Clock:

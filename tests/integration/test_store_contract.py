@@ -27,6 +27,7 @@ from tests.support import (
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import limits
 from ringfence.core.errors import Result, StorageError
@@ -124,13 +125,44 @@ class SqliteFactory:
             store.close()
 
 
+class PostgresFactory:
+    """A fresh schema on the test server (the ``postgres_url`` fixture); each handle is a
+    connection of its own, as another process's would be."""
+
+    kind = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._opened: list[PostgresStore] = []
+
+    def open(self) -> LedgerStore:
+        store = PostgresStore(self.url)
+        self._opened.append(store)
+        return store
+
+    def reopen(self, store: LedgerStore) -> LedgerStore:
+        store.close()
+        return self.open()
+
+    def close_all(self) -> None:
+        for store in self._opened:
+            store.close()
+
+
 FACTORIES: dict[str, type[Any]] = {"memory": MemoryFactory, "sqlite": SqliteFactory}
-STORE_KINDS = [pytest.param("memory"), pytest.param("sqlite")]
+STORE_KINDS = [
+    pytest.param("memory"),
+    pytest.param("sqlite"),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(params=STORE_KINDS)
 def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
-    made = FACTORIES[request.param](tmp_path)
+    if request.param == "postgres":
+        made: Any = PostgresFactory(request.getfixturevalue("postgres_url"))
+    else:
+        made = FACTORIES[request.param](tmp_path)
     yield made
     made.close_all()
 

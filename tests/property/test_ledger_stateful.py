@@ -35,6 +35,7 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 from tests.support import (
     EARN,
@@ -50,6 +51,7 @@ from tests.support import (
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.errors import Result, StorageError
 from ringfence.core.model import Transfer, TransferCode, TransferFlags, TransferRecord
@@ -636,6 +638,30 @@ class SqliteLedgerMachine(LedgerMachine):
         self.store = SqliteStore(str(Path(self.directory) / "ledger.db"))
 
 
+class PostgresLedgerMachine(SqliteLedgerMachine):
+    """The same over PostgreSQL: each example on a fresh schema of the run's test database."""
+
+    fresh_url: Callable[[], str] | None = None  # set by the test from its fixture
+
+    def open_store(self) -> LedgerStore:
+        assert self.fresh_url is not None
+        self.url = self.fresh_url()
+        return PostgresStore(self.url)
+
+    def reopen_store(self, clean: bool) -> None:
+        if clean:
+            self.service.close()
+        else:
+            self.store.close()  # as a process that dies: no checkpoint written
+        self.store = PostgresStore(self.url)
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            self.store.close()
+
+
 _common = settings(
     deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
@@ -643,6 +669,14 @@ LedgerMachine.TestCase.settings = settings(_common, max_examples=150, stateful_s
 SqliteLedgerMachine.TestCase.settings = settings(_common, max_examples=25, stateful_step_count=30)
 TestLedgerOverMemory = LedgerMachine.TestCase
 TestLedgerOverSqlite = SqliteLedgerMachine.TestCase
+
+
+@pytest.mark.postgres
+def test_ledger_over_postgres(postgres_database: Any) -> None:
+    PostgresLedgerMachine.fresh_url = postgres_database.fresh_url
+    run_state_machine_as_test(
+        PostgresLedgerMachine, settings=settings(_common, max_examples=25, stateful_step_count=30)
+    )
 
 
 def test_the_machine_notices_a_corrupted_ledger() -> None:

@@ -1,6 +1,7 @@
 """``ringfence bench ledger``: transfers per second through the whole write path.
 
-Method. A fresh SQLite database (WAL, ``synchronous=FULL``) in a temporary folder holds one
+Method. A fresh SQLite database (WAL, ``synchronous=FULL``) in a temporary folder (or, given a
+PostgreSQL URL, a fresh schema in that database, dropped afterwards) holds one
 omnibus custody pool with 10,000 funded client accounts, its hot wallet, a house wallet and
 house revenue. Batches are built before the clock starts (as a client library would have them
 ready) and submitted one after another through ``LedgerService.submit``: each is executed by the
@@ -19,11 +20,15 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import SystemClock
+from ringfence.adapters.storage import postgres
+from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
@@ -39,6 +44,7 @@ from ringfence.core.model import (
 )
 from ringfence.core.money import Asset
 from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ports import LedgerStore
 
 clients_count = 10_000
 client_account_base = 1_000
@@ -60,7 +66,10 @@ cases_quick = (
 )
 
 
-def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+def run_bench(
+    quick: bool = False, progress: Progress | None = None, url: str | None = None
+) -> dict[str, Any]:
+    """Run every case; ``url`` (a PostgreSQL database) moves the runs off temporary SQLite."""
     runs = 1 if quick else 3
     results = []
     for case, batch_size, transfers, zipfian in cases_quick if quick else cases_full:
@@ -69,7 +78,7 @@ def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str
         for run in range(runs):
             if progress is not None:
                 progress(case, run, runs)
-            rate, batch_seconds = _run_case(batch_size, transfers, zipfian, seed=run)
+            rate, batch_seconds = _run_case(batch_size, transfers, zipfian, run, url)
             rates.append(rate)
             latencies.extend(batch_seconds)
         latencies.sort()
@@ -85,20 +94,38 @@ def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str
                 "peak_memory_mib": peak_memory_mib(),
             }
         )
-    return {
+    document = {
         "bench": "ledger",
         "machine": machine(),
         "method": "SQLite WAL synchronous=FULL, all checks and the hash chain on; "
         "median of runs; see ringfence/bench/ledger.py",
         "results": results,
     }
+    if url is not None:
+        document["method"] = (
+            "PostgreSQL, a fresh schema per run, every commit durable (synchronous_commit as "
+            "the server sets it, below); all checks and the hash chain on; median of runs; "
+            "see ringfence/bench/ledger.py"
+        )
+        document["database"] = postgres.server_settings(url)
+    return document
+
+
+@contextmanager
+def _fresh_store(url: str | None) -> Iterator[LedgerStore]:
+    """An empty store: a temporary SQLite file, or a scratch schema in the PostgreSQL ``url``."""
+    if url is None:
+        with tempfile.TemporaryDirectory(prefix="ringfence-bench-") as folder:
+            yield SqliteStore(str(Path(folder) / "bench.db"))
+    else:
+        with postgres.scratch_ledger(url, "ringfence_bench") as scratch:
+            yield PostgresStore(scratch)
 
 
 def _run_case(
-    batch_size: int, transfers: int, zipfian: bool, seed: int
+    batch_size: int, transfers: int, zipfian: bool, seed: int, url: str | None
 ) -> tuple[float, list[float]]:
-    with tempfile.TemporaryDirectory(prefix="ringfence-bench-") as folder:
-        store = SqliteStore(str(Path(folder) / "bench.db"))
+    with _fresh_store(url) as store:
         service = LedgerService(store, SystemClock())
         _set_up(service)
         batches = _batches(batch_size, transfers, zipfian, seed)
