@@ -5,9 +5,9 @@ Method: the test defines the small custodian and funds it modestly, then starts 
 accounts: internal transfers between the same few clients (hot accounts), withdrawals larger
 than what is left (overdraft attempts, which only the serialised head can refuse correctly),
 deposits and fees, and every third batch identical in every process (the same ids and bodies:
-duplicates across processes). A batch refused because another process appended first
-(``StorageError``: the service has already reloaded from the store) is resubmitted as is, as a
-client would. Each worker records the result of every event in the attempt that committed.
+duplicates across processes). A batch refused because another process appended first is
+decided again by the service itself (it reloads the other writer's entries first); the worker
+resubmits as a client would only if that ever gives up (``StorageError``). Each worker records the result of every event in the attempt that committed.
 
 Then, from a fresh service: conservation per asset, no client account below zero, pool
 coverage (``tests/support.invariant_problems``), each id applied by at most one process and
@@ -95,6 +95,7 @@ def work(url: str, worker: int, out: Path) -> None:
         for event, result in zip(batch, results, strict=True):
             outcomes[str(event.id)] = result.value
     service.close()
+    retries += service.head_conflicts
     out.write_text(json.dumps({"outcomes": outcomes, "retries": retries}), encoding="ascii")
 
 

@@ -30,7 +30,7 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import limits
-from ringfence.core.errors import Result, StorageError
+from ringfence.core.errors import HeadConflictError, Result, StorageError
 from ringfence.core.journal import (
     Definition,
     EntryKind,
@@ -653,14 +653,15 @@ def test_reopening_replays_the_journal_past_an_old_checkpoint(factory: StoreFact
 
 
 def test_a_refused_append_leaves_the_service_as_the_store_says(factory: StoreFactory) -> None:
-    """Another writer got in first: the service refuses, reloads and shows what is durable."""
+    """Another writer got in first: the stream is refused (a head conflict, nothing written),
+    the service reloads and shows what is durable; ``submit`` would have retried by itself."""
     run = Run.start(factory)
     day_of_business(run, 1_000, rounds=1)
     other = LedgerService(factory.open(), run.clock)
     assert other.submit([run.c.deposit(3_000, "bob", 7)]) == [Result.ok]
     run.clock.advance(seconds=10)  # the batch would also expire a pending transfer
-    with pytest.raises(StorageError):
-        run.service.submit([run.c.deposit(2_000, "alice", 5)])
+    with pytest.raises(HeadConflictError):
+        list(run.service.submit_stream([[run.c.deposit(2_000, "alice", 5)]]))
     durable = LedgerService(factory.open(), run.clock)
     assert state_snapshot(run.service) == state_snapshot(durable)
     assert run.service.store.transfers([2_000, 3_000]).keys() == {3_000}

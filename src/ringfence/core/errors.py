@@ -9,6 +9,7 @@ per-event result:
     ├── InputError          bad input outside a batch (a malformed file, an unknown asset, a
     │                       float where an amount belongs); carries a ``Result`` code
     ├── StorageError        the store could not do what was asked (unreachable, locked, full)
+    │   └── HeadConflictError  another writer appended first; nothing was written
     └── IntegrityError      the store's contents contradict the journal (tampering, corruption)
 
 One table (``exit_status``) maps every code to a CLI exit status; the REST layer will map the
@@ -191,6 +192,10 @@ class InputError(RingfenceError):
 
 class StorageError(RingfenceError):
     """The store failed; what was acknowledged before stays acknowledged."""
+
+
+class HeadConflictError(StorageError):
+    """Another writer appended first; nothing of this entry was written: reload and retry."""
 
 
 class IntegrityError(RingfenceError):

@@ -62,6 +62,9 @@ orders_per_check_max: Final = 64
 # Bucket names fit an account kind ``collateral:<bucket>`` of at most 32 characters.
 bucket_name_length_max: Final = 21
 
+# A batch refused because another process appended first is decided again at most this often.
+head_conflict_retries_max: Final = 16
+
 # The 70-line rule for functions is checked by tools/tidy.py, not here.
 
 assert amount_units_max == id_max

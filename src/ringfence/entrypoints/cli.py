@@ -113,8 +113,9 @@ def root(
         typer.Option(
             "--db",
             metavar="URL",
-            help="sqlite:///PATH or memory:// (default: $RINGFENCE_DB, else "
-            "sqlite:///ringfence.db).",
+            help="sqlite:///PATH, postgresql://[USER@]HOST[:PORT]/DB or memory:// (default: "
+            "$RINGFENCE_DB, else sqlite:///ringfence.db). An empty PostgreSQL database gets "
+            "its schema on first use.",
         ),
     ] = None,
 ) -> None:

@@ -16,7 +16,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ringfence.core import limits
-from ringfence.core.errors import InputError, IntegrityError, Result, StorageError
+from ringfence.core.errors import (
+    HeadConflictError,
+    InputError,
+    IntegrityError,
+    Result,
+    StorageError,
+)
 from ringfence.core.journal import (
     Definition,
     EntryKind,
@@ -73,6 +79,7 @@ class LedgerService:
         self.store = store
         self.clock = clock
         self.checkpoint_interval_batches = checkpoint_interval_batches
+        self.head_conflicts = 0  # batches decided again because another writer appended first
         self._load()
 
     def _load(self) -> None:
@@ -133,9 +140,21 @@ class LedgerService:
     # ------------------------------------------------------------------ transfers
 
     def submit(self, events: Sequence[Transfer]) -> list[Result]:
-        """Execute one batch and return a result per event, after the batch is durable."""
-        for results in self.submit_stream([events]):
-            return results
+        """Execute one batch and return a result per event, after the batch is durable.
+
+        If another process appended first (``HeadConflictError``: nothing of the batch was
+        written), the engine has already reloaded the other writer's entries and the batch is
+        decided again on the new state. Never on any other failure: after a lost connection
+        the outcome is unknown, and the caller resubmits (getting ``exists`` for what landed).
+        """
+        for attempt in range(limits.head_conflict_retries_max + 1):
+            try:
+                for results in self.submit_stream([events]):
+                    return results
+            except HeadConflictError:
+                self.head_conflicts += 1
+                if attempt == limits.head_conflict_retries_max:
+                    raise
         raise AssertionError("a stream of one batch yields one result list")
 
     def submit_all(self, events: Sequence[Transfer]) -> list[Result]:

@@ -377,3 +377,21 @@ def test_positions_and_breaks_are_listed_in_a_stable_order(
     keys = [(p.pool.name, p.asset) for p in service.positions()]
     assert keys == sorted(keys)
     assert [b.id for b in service.breaks()] == [10, 11]
+
+
+def test_a_writer_that_was_overtaken_decides_its_batch_again(tmp_path: Path) -> None:
+    """Two services on one SQLite file: the second's view is stale when it submits; the store
+    refuses its entry (head conflict, nothing written), it reloads and decides again."""
+    path = str(tmp_path / "two.db")
+    first = LedgerService(SqliteStore(path), ManualClock())
+    custodian = build_custodian(first)
+    second = LedgerService(SqliteStore(path), ManualClock(2_000_000_000 * 10**9))
+    assert first.submit([custodian.deposit(9_001, "alice", 500)]) == [Result.ok]
+    # The second service has not seen 9_001; its first try is refused by the store's head
+    # check, then it reloads (seeing 9_001) and commits on top.
+    assert second.submit([custodian.deposit(9_002, "alice", 700)]) == [Result.ok]
+    assert second.submit([custodian.deposit(9_001, "alice", 500)]) == [Result.exists]
+    alice = custodian.client("alice")
+    assert second.balance(alice).balance == first.balance(alice).balance + 700
+    first.close()
+    second.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection, Iterator, Sequence
 
-from ringfence.core.errors import StorageError
+from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
 from ringfence.core.model import TransferRecord
 from ringfence.service.ports import Checkpoint, PendingAppend
@@ -43,7 +43,7 @@ class MemoryStore:
         assert not self.closed
         seq, head_hash = self.head()
         if entry.seq != seq + 1 or entry.previous_hash != head_hash:
-            raise StorageError(f"entry {entry.seq} does not extend the journal head {seq}")
+            raise HeadConflictError(f"entry {entry.seq} does not extend the journal head {seq}")
         if self.fail_next_append:
             self.fail_next_append = False
             raise StorageError("injected failure")

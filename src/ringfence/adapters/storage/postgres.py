@@ -47,7 +47,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.numeric import IntLoader
 
 from ringfence.core import limits
-from ringfence.core.errors import StorageError
+from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
 from ringfence.core.model import (
     AccountClass,
@@ -102,6 +102,7 @@ def migrations() -> list[Migration]:
     return found
 
 
+_head_conflict_text = "does not extend the journal head"  # the trigger's message
 schema_version = len(migrations())
 
 
@@ -423,7 +424,10 @@ class PostgresStore:
                 if checkpoint is not None:
                     _write_checkpoint(db, checkpoint)
         except psycopg.Error as error:
-            raise self._failed(error, f"append of entry {entry.seq}") from error
+            failure = self._failed(error, f"append of entry {entry.seq}")
+            if _head_conflict_text in str(error):  # the head trigger refused: nothing written
+                raise HeadConflictError(str(failure)) from error
+            raise failure from error
 
     @staticmethod
     def _copy_transfers(

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ringfence.core import limits
-from ringfence.core.errors import StorageError
+from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.journal import (
     Definition,
     EntryKind,
@@ -258,7 +258,7 @@ class SqliteStore:
             try:
                 db.execute(_insert_entry_sql, row)
             except sqlite3.Error as error:
-                raise StorageError(f"append of entry {entry.seq} failed: {error}") from error
+                raise _append_error(entry.seq, error) from error
             return
         with self._transaction(f"append of entry {entry.seq}"):
             db.execute(_insert_entry_sql, row)
@@ -282,6 +282,8 @@ class SqliteStore:
                     db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as error:
+            if _head_conflict_text in str(error):
+                raise HeadConflictError(f"{what} refused: {error}") from error
             raise StorageError(f"{what} failed: {error}") from error
 
     def _insert_definitions(
@@ -499,6 +501,14 @@ def _schema_statements() -> list[str]:
 
 
 _insert_entry_sql = "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)"
+_head_conflict_text = "does not extend the journal head"  # the trigger's message
+
+
+def _append_error(seq: int, error: sqlite3.Error) -> StorageError:
+    """A refusal by the head trigger is a conflict (nothing written: retry); all else is not."""
+    if _head_conflict_text in str(error):
+        return HeadConflictError(f"entry {seq} refused: another writer appended first")
+    return StorageError(f"append of entry {seq} failed: {error}")
 
 
 class _Pending:
