@@ -7,7 +7,8 @@ than what is left (overdraft attempts, which only the serialised head can refuse
 deposits and fees, and every third batch identical in every process (the same ids and bodies:
 duplicates across processes). A batch refused because another process appended first is
 decided again by the service itself (it reloads the other writer's entries first); the worker
-resubmits as a client would only if that ever gives up (``StorageError``). Each worker records the result of every event in the attempt that committed.
+resubmits as a client would only if that ever gives up (``StorageError``). Each worker records
+the result of every event in the attempt that committed.
 
 Then, from a fresh service: conservation per asset, no client account below zero, pool
 coverage (``tests/support.invariant_problems``), each id applied by at most one process and
