@@ -36,6 +36,7 @@ class Result(StrEnum):
     id_must_not_be_zero = "id_must_not_be_zero"
     id_must_be_below_2_128 = "id_must_be_below_2_128"
     id_must_be_integer = "id_must_be_integer"
+    id_must_not_be_negative = "id_must_not_be_negative"
     flags_are_mutually_exclusive = "flags_are_mutually_exclusive"
     flag_unknown = "flag_unknown"
     code_unknown = "code_unknown"
@@ -48,6 +49,7 @@ class Result(StrEnum):
     amount_required = "amount_required"
     timeout_reserved_for_pending_transfer = "timeout_reserved_for_pending_transfer"
     timeout_too_large = "timeout_too_large"
+    timeout_must_be_integer = "timeout_must_be_integer"
     pending_id_must_be_zero = "pending_id_must_be_zero"
     pending_id_required = "pending_id_required"
     pending_id_must_be_different = "pending_id_must_be_different"
@@ -132,6 +134,7 @@ class Result(StrEnum):
     account_class_requires_pool = "account_class_requires_pool"
     account_class_forbids_pool = "account_class_forbids_pool"
     account_kind_invalid = "account_kind_invalid"
+    account_class_invalid = "account_class_invalid"
     asset_scale_invalid = "asset_scale_invalid"
     asset_number_invalid = "asset_number_invalid"
 

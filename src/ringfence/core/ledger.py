@@ -906,7 +906,9 @@ def _check_post_coverage(
 def _id_result(transfer_id: object) -> Result:
     if type(transfer_id) is not int:
         return Result.id_must_be_integer
-    return Result.id_must_not_be_zero if transfer_id <= 0 else Result.id_must_be_below_2_128
+    if transfer_id == 0:
+        return Result.id_must_not_be_zero
+    return Result.id_must_not_be_negative if transfer_id < 0 else Result.id_must_be_below_2_128
 
 
 def _amount_result(amount: object) -> Result:
@@ -924,6 +926,8 @@ def _amount_result(amount: object) -> Result:
 def _check_timeout(timeout_s: object, raw: int) -> Result | None:
     if not raw & _pending_bit:
         return Result.timeout_reserved_for_pending_transfer
-    if type(timeout_s) is not int or not 0 <= timeout_s <= limits.timeout_seconds_max:
+    if type(timeout_s) is not int:
+        return Result.timeout_must_be_integer
+    if not 0 <= timeout_s <= limits.timeout_seconds_max:
         return Result.timeout_too_large
     return None

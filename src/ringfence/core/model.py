@@ -39,7 +39,9 @@ def check_id(value: object, what: str = "id") -> int:
         raise InputError(Result.id_must_be_integer, f"{what} {type(value).__name__}")
     if value == 0:
         raise InputError(Result.id_must_not_be_zero, what)
-    if not 0 < value <= limits.id_max:
+    if value < 0:
+        raise InputError(Result.id_must_not_be_negative, f"{what} {value}")
+    if value > limits.id_max:
         raise InputError(Result.id_must_be_below_2_128, f"{what} {value}")
     return value
 

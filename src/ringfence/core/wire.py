@@ -266,11 +266,9 @@ def _code(fields: dict[str, object]) -> TransferCode:
 
 
 def _timeout(value: object) -> int:
-    # No code says "must be an integer" for a timeout; timeout_too_large with a detail that says
-    # what is wrong is the closest (a float or string timeout is out of the accepted range).
     if type(value) is not int:
         raise InputError(
-            Result.timeout_too_large, f"timeout_s {value!r} is not a whole number of seconds"
+            Result.timeout_must_be_integer, f"timeout_s {value!r} is not a whole number of seconds"
         )
     if not 0 <= value <= limits.timeout_seconds_max:
         raise InputError(
@@ -381,7 +379,8 @@ def parse_account(obj: object) -> AccountDefinition:
 
     Names are checked here (``name_invalid``); whether the asset, owner and pool exist is the
     ledger's to say when the account is defined (``asset_not_found``, ``pool_not_found``, ...).
-    An unknown class is ``account_kind_invalid``: the class and kind together make the role.
+    An unknown class is ``account_class_invalid``; a kind the class does not have is
+    ``account_kind_invalid``.
     """
     fields = _fields_of(obj, account_fields, "an account")
     for key in account_fields_required:
@@ -393,7 +392,7 @@ def parse_account(obj: object) -> AccountDefinition:
         raise InputError(Result.name_invalid, f"asset {asset!r}")
     class_name = fields["class"]
     if not isinstance(class_name, str) or class_name not in AccountClass.__members__:
-        raise InputError(Result.account_kind_invalid, f"class {class_name!r}")
+        raise InputError(Result.account_class_invalid, f"class {class_name!r}")
     owner = check_name(fields["owner"], "owner")
     kind = check_name(fields["kind"], "kind")
     pool = check_name(fields["pool"], "pool") if "pool" in fields else ""

@@ -163,7 +163,7 @@ def deposit(h: Harness, **changes: object) -> Transfer:
 Build = Callable[[Harness], Transfer]
 SHAPE_CASES: list[tuple[Result, Build]] = [
     (Result.id_must_not_be_zero, lambda h: deposit(h, id=0)),
-    (Result.id_must_not_be_zero, lambda h: deposit(h, id=-1)),
+    (Result.id_must_not_be_negative, lambda h: deposit(h, id=-1)),
     (Result.id_must_be_below_2_128, lambda h: deposit(h, id=2**128)),
     (Result.id_must_be_integer, lambda h: deposit(h, id="9001")),
     (Result.id_must_be_integer, lambda h: deposit(h, id=9001.0)),

@@ -59,6 +59,7 @@ def test_check_id_accepts_u128_ints_and_digit_strings(value: object, number: int
         (0, Result.id_must_not_be_zero),
         ("0", Result.id_must_not_be_zero),
         (2**128, Result.id_must_be_below_2_128),
+        (-1, Result.id_must_not_be_negative),
         (True, Result.id_must_be_integer),
         (1.0, Result.id_must_be_integer),
         ("1e3", Result.id_must_be_integer),

@@ -235,11 +235,19 @@ def test_the_largest_39_digit_id_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [-1, limits.timeout_seconds_max + 1, True, Decimal("1.5"), "60", None]
+    ("value", "code"),
+    [
+        (-1, Result.timeout_too_large),
+        (limits.timeout_seconds_max + 1, Result.timeout_too_large),
+        (True, Result.timeout_must_be_integer),
+        (Decimal("1.5"), Result.timeout_must_be_integer),
+        ("60", Result.timeout_must_be_integer),
+        (None, Result.timeout_must_be_integer),
+    ],
 )
-def test_timeouts_outside_whole_seconds_in_a_u32_are_refused(value: object) -> None:
+def test_timeouts_outside_whole_seconds_in_a_u32_are_refused(value: object, code: Result) -> None:
     error = refused({**deposit(flags=["pending"]), "timeout_s": value})
-    assert error.code is Result.timeout_too_large
+    assert error.code is code
     assert "timeout_s" in error.detail
 
 
@@ -531,7 +539,7 @@ def test_an_account_object_reads_as_a_definition_and_back() -> None:
         ({"id": Decimal("1.0")}, Result.id_must_be_integer),
         ({"id": str(2**128)}, Result.id_must_be_below_2_128),
         ({"asset": 1}, Result.name_invalid),
-        ({"class": "wallet"}, Result.account_kind_invalid),
+        ({"class": "wallet"}, Result.account_class_invalid),
         ({"owner": "Alice"}, Result.name_invalid),
         ({"kind": "savings"}, Result.account_kind_invalid),
         ({"pool": ""}, Result.name_invalid),

@@ -176,7 +176,7 @@ def any_service(
     ("changes", "code"),
     [
         ({"id": 0}, Result.id_must_not_be_zero),
-        ({"id": -1}, Result.id_must_not_be_zero),
+        ({"id": -1}, Result.id_must_not_be_negative),
         ({"id": 2**128}, Result.id_must_be_below_2_128),
         ({"id": "7"}, Result.id_must_be_integer),
         ({"reference": -1}, Result.reversed_transfer_not_found),
