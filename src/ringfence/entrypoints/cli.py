@@ -852,7 +852,8 @@ def bench(
             raise InputError(
                 Result.name_invalid, f"no benchmark {name!r}; available: {', '.join(available)}"
             )
-    url = database_url(context)
+    url = context.obj  # benchmarks make their own databases; only a PostgreSQL URL is used
+    assert isinstance(url, str)
     with reported(json_output), progress_bar(json_output) as progress:
         if name == "ledger" and url.startswith(("postgresql://", "postgres://")):
             from ringfence.bench.ledger import run_bench
