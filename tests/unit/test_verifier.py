@@ -1,0 +1,238 @@
+"""The stdlib verifier (verifier.py) against the attacks of research §3: each forged
+proof below is one that a weaker design would accept, and ours must reject."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ringfence import verifier
+from ringfence.core import reserves
+from ringfence.core.money import Asset
+from ringfence.verifier import ProofRejectedError, verify_inclusion
+
+BTC = Asset("BTC", 8, 1)
+ETH = Asset("ETH", 18, 2)
+MASTER = b"m" * 32
+SIGNING = b"s" * 32
+RESERVES = hashlib.sha256(b"reserves file").digest()
+# alice and bob owe the same, so a lazy prover would like to show them one leaf.
+LIABILITIES = [(BTC, {"alice": 70_000, "bob": 70_000, "carol": 3}),
+               (ETH, {"alice": 2 * 10**18 + 1, "dave": 5})]
+
+
+def build(snapshot: int = 1, previous: bytes = bytes(32), seed: bytes = b"r" * 32):
+    return reserves.build_round(snapshot=snapshot, previous_round_hash=previous,
+                                liabilities=LIABILITIES, reserves_hash=RESERVES,
+                                master_secret=MASTER, signing_seed=SIGNING, seed=seed)
+
+
+ROUND = build()
+KEYS = {name: reserves.client_key(MASTER, name) for name in ("alice", "bob", "carol", "dave")}
+
+
+def proof_of(client: str, asset: str = "BTC") -> dict:
+    return next(p for p in ROUND.proofs(client) if p["asset"] == asset)
+
+
+def rejection(proof: dict, record: dict | None = None, client: str = "alice") -> str:
+    with pytest.raises(ProofRejectedError) as caught:
+        verify_inclusion(proof, record or ROUND.record, KEYS[client])
+    return str(caught.value)
+
+
+def test_every_clients_proof_verifies_to_their_balance_in_proof_units() -> None:
+    assert verify_inclusion(proof_of("alice"), ROUND.record, KEYS["alice"], 70_000) == 70_000
+    assert verify_inclusion(proof_of("carol"), ROUND.record, KEYS["carol"], 3) == 3
+    # 2 ETH and one wei is owed: the proof counts 2,000,000,001 gwei (rounded up).
+    eth = proof_of("alice", "ETH")
+    assert verify_inclusion(eth, ROUND.record, KEYS["alice"], 2 * 10**9 + 1) == 2 * 10**9 + 1
+    with pytest.raises(ProofRejectedError, match="not to the balance"):
+        verify_inclusion(eth, ROUND.record, KEYS["alice"], 2 * 10**9)
+
+
+def test_verifier_and_builder_hash_alike() -> None:
+    salt = verifier.leaf_salt(KEYS["alice"], b"i" * 32, 7, 2)
+    assert salt == reserves.leaf_salt(KEYS["alice"], b"i" * 32, 7, 2)
+    assert verifier.leaf_hash(b"i" * 32, 7, 9, 11, salt) == reserves.leaf_hash(
+        b"i" * 32, 7, 9, 11, salt)
+    pair = ((3, b"a" * 32), (4, b"b" * 32))
+    assert verifier.node_hash(5, *pair) == reserves.node_hash(5, *pair)
+    assert verifier.round_hash(ROUND.record) == reserves.round_hash(ROUND.record)
+
+
+def _maxwell_parent(left: tuple[int, bytes], right: tuple[int, bytes]) -> tuple[int, bytes]:
+    """The broken parent: it commits to the children's hashes and only their total."""
+    total = max(left[0], right[0])
+    preimage = verifier.tag_node + bytes([1]) + total.to_bytes(8, "big") + left[1] + right[1]
+    return total, hashlib.sha256(preimage).digest()
+
+
+def test_a_maxwell_parent_committing_only_to_the_sum_is_rejected() -> None:
+    round_id = bytes.fromhex(ROUND.record["round_id"])
+    salts = [verifier.leaf_salt(KEYS[name], round_id, BTC.number, 0) for name in ("alice", "bob")]
+    alice = (5, verifier.leaf_hash(round_id, BTC.number, 0, 5, salts[0]))
+    bob = (5, verifier.leaf_hash(round_id, BTC.number, 1, 5, salts[1]))
+    root = _maxwell_parent(alice, bob)  # claims 5 where 10 is owed
+    record = copy.deepcopy(ROUND.record)
+    record["assets"][0].update(height=1, root={"sum": str(root[0]), "hash": root[1].hex()})
+    # Each client is shown the other's hash with the sum that makes the total come out at 5.
+    forged = {**proof_of("alice"), "height": 1, "root": record["assets"][0]["root"],
+              "round_hash": verifier.round_hash(record).hex(),
+              "pieces": [{"index": 0, "value": "5",
+                          "path": [{"sum": "0", "hash": bob[1].hex()}]}]}
+    # A sum-only verifier would accept: 5 + 0 = 5 and the hashes match.
+    assert _maxwell_parent(alice, (0, bob[1])) == root
+    assert "does not lead" in rejection(forged, record)
+
+
+def test_two_different_encodings_cannot_collide() -> None:
+    # OKX v1 concatenated decimal strings: "1" "23" and "12" "3" read alike.
+    assert "1" + "23" == "12" + "3"
+    digest = b"h" * 32
+    assert verifier.node_hash(1, (1, digest), (23, digest)) != verifier.node_hash(
+        1, (12, digest), (3, digest))
+    # Fixed widths: moving a byte from a sum into the adjacent hash changes the node.
+    shifted = (256, b"\x00" + digest[:31])
+    assert verifier.node_hash(1, (1, digest), (2, digest)) != verifier.node_hash(
+        1, shifted, (2, digest))
+    # Domain tags: a leaf and a node over the same fields never share a hash, and nor do
+    # nodes at different heights.
+    round_id = b"i" * 32
+    assert verifier.leaf_hash(round_id, 1, 0, 0, digest) != verifier.node_hash(
+        1, (0, digest), (0, digest))
+    assert verifier.node_hash(1, (1, digest), (2, digest)) != verifier.node_hash(
+        2, (1, digest), (2, digest))
+
+
+@pytest.mark.parametrize("bad_sum", ["-5", str(2**64), "1e3", "0x10", "", " 1"])
+def test_a_negative_or_oversized_sibling_sum_is_rejected(bad_sum: str) -> None:
+    proof = proof_of("alice")
+    proof["pieces"][0]["path"][0]["sum"] = bad_sum
+    assert "sibling sum" in rejection(proof)
+
+
+def test_a_sibling_sum_that_overflows_its_parent_is_rejected() -> None:
+    proof = proof_of("alice")
+    proof["pieces"][0]["path"][0]["sum"] = str(2**64 - 1)
+    assert "overflows" in rejection(proof)
+
+
+def test_one_leaf_cannot_be_shown_to_two_clients_with_equal_balances() -> None:
+    alice, bob = proof_of("alice"), proof_of("bob")
+    leaves = {p["index"] for p in alice["pieces"]} & {p["index"] for p in bob["pieces"]}
+    assert not leaves
+    # Bob handed Alice's proof (same balance): his key does not rebuild her leaves.
+    assert "does not lead" in rejection(alice, client="bob")
+    assert verify_inclusion(bob, ROUND.record, KEYS["bob"], 70_000) == 70_000
+
+
+def test_a_proof_against_a_different_rounds_root_is_rejected() -> None:
+    later = build(snapshot=2, previous=bytes.fromhex(ROUND.hash), seed=b"t" * 32)
+    assert "another round record" in rejection(proof_of("alice"), later.record)
+    # Even re-labelled with the later round's hash and root, the leaves name round one.
+    relabelled = {**proof_of("alice"), "round_hash": later.hash,
+                  "root": later.record["assets"][0]["root"],
+                  "height": later.record["assets"][0]["height"]}
+    assert rejection(relabelled, later.record)
+
+
+def test_a_tampered_sibling_hash_is_rejected() -> None:
+    proof = proof_of("alice")
+    digest = proof["pieces"][0]["path"][2]["hash"]
+    proof["pieces"][0]["path"][2]["hash"] = ("1" if digest[0] == "0" else "0") + digest[1:]
+    assert "does not lead" in rejection(proof)
+    proof["pieces"][0]["path"][2]["hash"] = "zz" * 32
+    assert "hex" in rejection(proof)
+
+
+def test_a_reordered_path_is_rejected() -> None:
+    proof = proof_of("alice")
+    path = proof["pieces"][0]["path"]
+    path[0], path[1] = path[1], path[0]
+    assert "does not lead" in rejection(proof)
+
+
+def test_a_changed_piece_value_or_index_or_a_repeated_piece_is_rejected() -> None:
+    proof = proof_of("alice")
+    proof["pieces"][0]["value"] = str(int(proof["pieces"][0]["value"]) + 1)
+    assert "does not lead" in rejection(proof)
+    proof = proof_of("alice")
+    proof["pieces"][0]["index"] ^= 1
+    assert "does not lead" in rejection(proof)
+    proof = proof_of("alice")
+    proof["pieces"].append(proof["pieces"][0])
+    assert rejection(proof)
+
+
+def test_a_round_record_with_another_root_than_the_proof_is_rejected() -> None:
+    record = copy.deepcopy(ROUND.record)
+    record["assets"][0]["root"]["sum"] = "1"
+    assert "another round record" in rejection(proof_of("alice"), record)
+
+
+def test_the_verifier_imports_only_the_standard_library() -> None:
+    source = Path(verifier.__file__).read_text(encoding="utf-8")
+    assert "ringfence" not in "".join(
+        line for line in source.splitlines() if line.startswith(("import", "from")))
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import verifier; print(sorted(" \
+        "m for m in sys.modules if m.split('.')[0] in ('ringfence', 'nacl')))"
+    output = subprocess.run([sys.executable, "-I", "-c", code, str(Path(verifier.__file__).parent)],
+                            capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
+
+
+def test_the_verifier_runs_as_a_script(tmp_path: Path) -> None:
+    (tmp_path / "proof.json").write_text(json.dumps(proof_of("alice")))
+    (tmp_path / "round.json").write_text(json.dumps(ROUND.record))
+    script = verifier.__file__
+    arguments = [str(tmp_path / "proof.json"), str(tmp_path / "round.json"), KEYS["alice"].hex()]
+    accepted = subprocess.run([sys.executable, "-I", script, *arguments, "70000"],
+                              check=False, capture_output=True, text=True)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    refused = subprocess.run([sys.executable, "-I", script, *arguments, "69999"],
+                             check=False, capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "REJECTED" in refused.stdout
+
+
+@pytest.mark.parametrize("damage", [
+    lambda p: p.pop("pieces"),
+    lambda p: p.update(pieces=[]),
+    lambda p: p.update(pieces=["x"]),
+    lambda p: p["pieces"][0].update(path="x"),
+    lambda p: p["pieces"][0]["path"].pop(),
+    lambda p: p["pieces"][0]["path"].__setitem__(0, 5),
+    lambda p: p["pieces"][0].update(index=-1),
+    lambda p: p["pieces"][0].update(index=True),
+    lambda p: p.update(v="ringfence-por-proof/0"),
+    lambda p: p.update(root=None),
+])
+def test_a_malformed_proof_is_rejected_with_a_reason(damage) -> None:
+    proof = proof_of("alice")
+    damage(proof)
+    assert rejection(proof)
+
+
+def test_a_malformed_round_record_is_rejected_with_a_reason() -> None:
+    record = copy.deepcopy(ROUND.record)
+    record["assets"] = ["BTC"]
+    proof = {**proof_of("alice"), "round_hash": verifier.round_hash(record).hex()}
+    assert "malformed" in rejection(proof, record)
+
+
+def test_the_verifier_checks_the_chain_of_rounds_and_refuses_a_split_view() -> None:
+    later = build(snapshot=2, previous=bytes.fromhex(ROUND.hash), seed=b"t" * 32)
+    verifier.verify_chain([ROUND.record, later.record])
+    forked = build(snapshot=1, seed=b"f" * 32)  # another view of round one
+    with pytest.raises(ProofRejectedError, match="does not name"):
+        verifier.verify_chain([forked.record, later.record])
+    renamed = {**later.record, "snapshot": 3}
+    with pytest.raises(ProofRejectedError, match="round id"):
+        verifier.verify_chain([ROUND.record, renamed])
