@@ -46,17 +46,14 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.numeric import IntLoader
 
+from ringfence.adapters.storage.rows import definition_queries, definitions_from_rows
 from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
 from ringfence.core.model import (
-    AccountClass,
     AccountDefinition,
     Break,
     Pool,
-    PoolKind,
-    Purpose,
-    Terms,
     TransferRecord,
 )
 from ringfence.core.money import Asset
@@ -689,31 +686,9 @@ def _read_checkpoint(db: psycopg.Connection[Any]) -> Checkpoint:
 
 
 def _read_definitions(db: psycopg.Connection[Any]) -> dict[EntryKind, list[Definition]]:
-    assets: list[Definition] = [
-        Asset(code, int(scale), int(number), chain, contract)
-        for code, number, scale, chain, contract in db.execute(
-            "SELECT code, number, scale, chain, contract FROM assets ORDER BY seq, ordinal"
+    order = {EntryKind.clients: "number"}
+    return definitions_from_rows(
+        lambda kind: db.execute(
+            f"{definition_queries[kind]} ORDER BY {order.get(kind, 'seq, ordinal')}"
         )
-    ]
-    clients: list[Definition] = [
-        (name, int(number))
-        for name, number in db.execute("SELECT name, number FROM clients ORDER BY number")
-    ]
-    pools: list[Definition] = [
-        Pool(name, PoolKind(kind), Terms(terms), Purpose(purpose), client)
-        for name, kind, terms, purpose, client in db.execute(
-            "SELECT name, kind, terms, purpose, client FROM pools ORDER BY seq, ordinal"
-        )
-    ]
-    accounts: list[Definition] = [
-        AccountDefinition(int(i), asset, AccountClass(account_class), owner, kind, pool)
-        for i, asset, account_class, owner, kind, pool in db.execute(
-            "SELECT id, asset, class, owner, kind, pool FROM accounts ORDER BY seq, ordinal"
-        )
-    ]
-    return {
-        EntryKind.assets: assets,
-        EntryKind.clients: clients,
-        EntryKind.pools: pools,
-        EntryKind.accounts: accounts,
-    }
+    )

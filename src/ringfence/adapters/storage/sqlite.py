@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from ringfence.adapters.storage.rows import definition_queries, definitions_from_rows
 from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.journal import (
@@ -34,13 +35,9 @@ from ringfence.core.journal import (
 )
 from ringfence.core.limits import transfer_record_bytes
 from ringfence.core.model import (
-    AccountClass,
     AccountDefinition,
     Break,
     Pool,
-    PoolKind,
-    Purpose,
-    Terms,
     TransferRecord,
 )
 from ringfence.core.money import Asset
@@ -426,35 +423,12 @@ class SqliteStore:
 
     def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
         self._drain()
-        db = self._db
-        assets: list[Definition] = [
-            Asset(code, scale, number, chain, contract)
-            for code, number, scale, chain, contract in db.execute(
-                "SELECT code, number, scale, chain, contract FROM assets ORDER BY seq, rowid"
+        order = {EntryKind.clients: "number"}
+        return definitions_from_rows(
+            lambda kind: self._db.execute(
+                f"{definition_queries[kind]} ORDER BY {order.get(kind, 'seq, rowid')}"
             )
-        ]
-        clients: list[Definition] = [
-            (name, number)
-            for name, number in db.execute("SELECT name, number FROM clients ORDER BY number")
-        ]
-        pools: list[Definition] = [
-            Pool(name, PoolKind(kind), Terms(terms), Purpose(purpose), client)
-            for name, kind, terms, purpose, client in db.execute(
-                "SELECT name, kind, terms, purpose, client FROM pools ORDER BY seq, rowid"
-            )
-        ]
-        accounts: list[Definition] = [
-            AccountDefinition(_from_sql(i), asset, AccountClass(account_class), owner, kind, pool)
-            for i, asset, account_class, owner, kind, pool in db.execute(
-                "SELECT id, asset, class, owner, kind, pool FROM accounts ORDER BY seq, rowid"
-            )
-        ]
-        return {
-            EntryKind.assets: assets,
-            EntryKind.clients: clients,
-            EntryKind.pools: pools,
-            EntryKind.accounts: accounts,
-        }
+        )
 
     def close(self) -> None:
         try:
