@@ -5,8 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DB := demo/ringfence.db
+# Outside tools the tests and the demo run for real: a local Ethereum node (anvil, from npm)
+# and a headless browser (Debian's chromium) for the client verifier page.
+TOOLS := .tools
+ANVIL_VERSION := 1.7.1
+ANVIL := $(TOOLS)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: venv test lint format demo bench clean
+.PHONY: venv tools test lint format demo bench clean
 
 # The stamp depends on pyproject.toml, so a change of dependencies reinstalls and a re-run
 # without one does nothing.
@@ -18,6 +23,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+tools: $(ANVIL) /usr/bin/chromium
+
+$(ANVIL):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) \
+		@foundry-rs/anvil-linux-amd64@$(ANVIL_VERSION)
+	test -x $@ && touch $@
+
+# Debian's chromium, never a downloaded browser. Needs root (as on CI) or a machine that has it.
+/usr/bin/chromium:
+	apt-get install -y -q chromium >/dev/null || \
+		(apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+
 # Static checks, in order, stopping at the first failure.
 lint: venv
 	$(BIN)/ruff check src tests tools
@@ -25,14 +42,14 @@ lint: venv
 	$(BIN)/lint-imports
 	$(BIN)/python tools/tidy.py src
 
-test: lint
+test: lint tools
 	$(BIN)/pytest -n auto
 
 format: venv
 	$(BIN)/ruff format src tests tools
 	$(BIN)/ruff check --fix src tests tools
 
-demo: venv
+demo: venv tools
 	rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm $(DEMO_DB)-journal
 	mkdir -p demo
 	$(BIN)/ringfence --db sqlite:///$(DEMO_DB) demo --out demo
@@ -42,7 +59,7 @@ bench: venv
 	$(BIN)/ringfence bench ledger
 
 clean:
-	rm -rf $(VENV) demo build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis \
+	rm -rf $(VENV) $(TOOLS) demo build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis \
 		.import_linter_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +
