@@ -10,6 +10,8 @@ per-event result:
     │                       float where an amount belongs); carries a ``Result`` code
     ├── StorageError        the store could not do what was asked (unreachable, locked, full)
     │   └── HeadConflictError  another writer appended first; nothing was written
+    │   └── SourceError     a holdings source (a chain node) did not answer, or answered
+    │                       inconsistently; nothing was observed
     └── IntegrityError      the store's contents contradict the journal (tampering, corruption)
 
 One table (``exit_status``) maps every code to a CLI exit status; the REST layer will map the
@@ -155,6 +157,79 @@ class Result(StrEnum):
     positions_per_bucket_exceeded = "positions_per_bucket_exceeded"
     market_positions_not_balanced = "market_positions_not_balanced"
     settlement_exceeds_collateral = "settlement_exceeds_collateral"
+    # Liquidation: money never leaves the market it arose in; a market with loss nobody could
+    # absorb is halted; a liquidation round's ids were already used for a different plan.
+    cross_market_forbidden = "cross_market_forbidden"
+    market_halted = "market_halted"
+    liquidation_round_conflict = "liquidation_round_conflict"
+
+    # Custody: addresses
+    xpub_malformed = "xpub_malformed"
+    xpub_checksum_invalid = "xpub_checksum_invalid"
+    xpub_version_unknown = "xpub_version_unknown"
+    xpub_not_public = "xpub_not_public"
+    xpub_wrong_network = "xpub_wrong_network"
+    xpub_wrong_script_type = "xpub_wrong_script_type"
+    xpub_depth_inconsistent = "xpub_depth_inconsistent"
+    xpub_depth_unexpected = "xpub_depth_unexpected"
+    xpub_key_invalid = "xpub_key_invalid"
+    multisig_requires_three_xpubs = "multisig_requires_three_xpubs"
+    multisig_xpubs_must_differ = "multisig_xpubs_must_differ"
+    single_signature_requires_one_xpub = "single_signature_requires_one_xpub"
+    # derivation_index_invalid: shared with the wallet registry, defined in its block.
+    derivation_count_invalid = "derivation_count_invalid"
+    address_kind_unknown = "address_kind_unknown"
+    network_unknown = "network_unknown"
+
+    # Custody: the wallet registry.
+    wallet_not_found = "wallet_not_found"
+    wallet_exists_with_different_body = "wallet_exists_with_different_body"
+    wallet_tier_invalid = "wallet_tier_invalid"
+    wallet_scheme_wrong_chain = "wallet_scheme_wrong_chain"
+    wallet_keys_invalid = "wallet_keys_invalid"
+    wallet_not_empty = "wallet_not_empty"
+    wallet_has_client_addresses = "wallet_has_client_addresses"
+    wallets_exceeded = "wallets_exceeded"
+    chain_unknown = "chain_unknown"
+    address_designated_twice = "address_designated_twice"
+    address_unknown = "address_unknown"
+    addresses_exceeded = "addresses_exceeded"
+    house_wallet_has_no_client_addresses = "house_wallet_has_no_client_addresses"
+    derivation_index_invalid = "derivation_index_invalid"
+    encumbrance_not_found = "encumbrance_not_found"
+    encumbrance_exists_with_different_body = "encumbrance_exists_with_different_body"
+    encumbrance_period_invalid = "encumbrance_period_invalid"
+    observation_point_invalid = "observation_point_invalid"
+    chain_reference_invalid = "chain_reference_invalid"
+
+    # Custody: holdings files (UTXO snapshots, custodian statements).
+    holdings_file_too_large = "holdings_file_too_large"
+    holdings_file_not_ascii = "holdings_file_not_ascii"
+    holdings_file_header_invalid = "holdings_file_header_invalid"
+    holdings_file_empty = "holdings_file_empty"
+    holdings_row_malformed = "holdings_row_malformed"
+    holdings_row_column_count_wrong = "holdings_row_column_count_wrong"
+    network_mismatch = "network_mismatch"
+    snapshot_amount_must_be_whole_sats = "snapshot_amount_must_be_whole_sats"
+    amount_must_be_below_2_64 = "amount_must_be_below_2_64"
+    amount_exceeds_asset_supply = "amount_exceeds_asset_supply"
+    txid_invalid = "txid_invalid"
+    vout_invalid = "vout_invalid"
+    utxo_height_invalid = "utxo_height_invalid"
+    outpoint_duplicate = "outpoint_duplicate"
+    address_invalid_for_network = "address_invalid_for_network"
+    account_invalid = "account_invalid"
+    timestamp_invalid = "timestamp_invalid"
+    statement_row_duplicate = "statement_row_duplicate"
+
+    # Custody: proof of control (core/custody/control.py).
+    control_challenge_invalid = "control_challenge_invalid"
+    control_address_type_unsupported = "control_address_type_unsupported"
+    control_signature_invalid = "control_signature_invalid"
+    control_signer_mismatch = "control_signer_mismatch"
+    control_message_mismatch = "control_message_mismatch"
+    control_round_mismatch = "control_round_mismatch"
+    control_block_not_recent = "control_block_not_recent"
 
     @property
     def succeeded(self) -> bool:
@@ -199,6 +274,12 @@ class StorageError(RingfenceError):
 
 class HeadConflictError(StorageError):
     """Another writer appended first; nothing of this entry was written: reload and retry."""
+
+
+class SourceError(StorageError):
+    """A holdings source (an Ethereum node) could not be reached or gave an inconsistent answer
+    (a reorganisation mid-scan, a token that is no contract); nothing was observed. A scan is
+    idempotent, so the caller retries it from where the last good one ended."""
 
 
 class IntegrityError(RingfenceError):

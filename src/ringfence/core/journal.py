@@ -43,6 +43,26 @@ class EntryKind(IntEnum):
     clients = 3
     pools = 4
     accounts = 5
+    # The wallet registry (core/custody/codec.py encodes these).
+    wallets = 6
+    designations = 7
+    addresses = 8
+    encumbrances = 9
+
+
+# Definitions the ledger engine replays, and the registry's own changes.
+ledger_definition_kinds: Final = (
+    EntryKind.assets,
+    EntryKind.clients,
+    EntryKind.pools,
+    EntryKind.accounts,
+)
+registry_kinds: Final = (
+    EntryKind.wallets,
+    EntryKind.designations,
+    EntryKind.addresses,
+    EntryKind.encumbrances,
+)
 
 
 _header = struct.Struct(">4sB3xQQII")
@@ -101,18 +121,18 @@ def seal(seq: int, kind: EntryKind, timestamp: int, body: bytes, previous: bytes
     return JournalEntry(seq, kind, timestamp, body, previous, chain(previous, body))
 
 
-def _name(text: str) -> bytes:
+def name_bytes(text: str) -> bytes:
     encoded = text.encode("ascii")
     assert len(encoded) <= limits.name_length_max
     assert b"\0" not in encoded
     return encoded
 
 
-def _text(raw: bytes) -> str:
+def text_of(raw: bytes) -> str:
     return raw.rstrip(b"\0").decode("ascii")
 
 
-def _header_for(kind: EntryKind, seq: int, timestamp: int, records: int, expiries: int) -> bytes:
+def header_for(kind: EntryKind, seq: int, timestamp: int, records: int, expiries: int) -> bytes:
     assert 0 < seq < 2**64
     assert 0 <= timestamp < 2**64
     assert records + expiries <= limits.journal_records_per_batch_max
@@ -126,7 +146,7 @@ def encode_transfers(
     assert records or expiries
     pack = _transfer.pack
     zero = bytes(16)
-    parts = [_header_for(EntryKind.transfers, seq, timestamp, len(records), len(expiries))]
+    parts = [header_for(EntryKind.transfers, seq, timestamp, len(records), len(expiries))]
     parts.extend(
         pack(
             id_.to_bytes(16, "big"),
@@ -206,9 +226,9 @@ Definition = Asset | tuple[str, int] | Pool | AccountDefinition
 def encode_definitions(
     kind: EntryKind, seq: int, timestamp: int, definitions: list[Definition]
 ) -> bytes:
-    assert kind is not EntryKind.transfers
+    assert kind in ledger_definition_kinds
     assert definitions
-    parts = [_header_for(kind, seq, timestamp, len(definitions), 0)]
+    parts = [header_for(kind, seq, timestamp, len(definitions), 0)]
     parts.extend(_encode_definition(kind, definition) for definition in definitions)
     return b"".join(parts)
 
@@ -226,30 +246,30 @@ def _encode_definition(kind: EntryKind, definition: Definition) -> bytes:
     if kind is EntryKind.clients:
         assert isinstance(definition, tuple)
         name, number = definition
-        return _client.pack(number, _name(name))
+        return _client.pack(number, name_bytes(name))
     if kind is EntryKind.pools:
         assert isinstance(definition, Pool)
         return _pool.pack(
-            _name(definition.name),
+            name_bytes(definition.name),
             _pool_kinds[definition.kind],
             _terms[definition.terms],
             _purposes[definition.purpose],
-            _name(definition.client),
+            name_bytes(definition.client),
         )
     assert isinstance(definition, AccountDefinition)
     return _account.pack(
         definition.id.to_bytes(16, "big"),
         definition.asset.encode("ascii"),
         _classes[definition.account_class],
-        _name(definition.owner),
-        _name(definition.kind),
-        _name(definition.pool),
+        name_bytes(definition.owner),
+        name_bytes(definition.kind),
+        name_bytes(definition.pool),
     )
 
 
 def decode_definitions(body: bytes) -> tuple[EntryHeader, list[Definition]]:
     header = decode_header(body)
-    assert header.kind is not EntryKind.transfers
+    assert header.kind in ledger_definition_kinds
     if len(body) != header_bytes + header.records * 128:
         raise ValueError(f"journal entry {header.seq} has a torn body")
     definitions = [
@@ -262,34 +282,34 @@ def decode_definitions(body: bytes) -> tuple[EntryHeader, list[Definition]]:
 def _decode_definition(kind: EntryKind, raw: bytes) -> Definition:
     if kind is EntryKind.assets:
         number, scale, code, chain_name, contract = _asset.unpack(raw)
-        return Asset(_text(code), scale, number, _text(chain_name), _text(contract))
+        return Asset(text_of(code), scale, number, text_of(chain_name), text_of(contract))
     if kind is EntryKind.clients:
         number, name = _client.unpack(raw)
-        return (_text(name), number)
+        return (text_of(name), number)
     if kind is EntryKind.pools:
         name, pool_kind, terms, purpose, client = _pool.unpack(raw)
         return Pool(
-            _text(name),
-            _key_of(_pool_kinds, pool_kind),
-            _key_of(_terms, terms),
-            _key_of(_purposes, purpose),
-            _text(client),
+            text_of(name),
+            key_of(_pool_kinds, pool_kind),
+            key_of(_terms, terms),
+            key_of(_purposes, purpose),
+            text_of(client),
         )
     account_id, code, account_class, owner, account_kind, pool = _account.unpack(raw)
     return AccountDefinition(
         int.from_bytes(account_id, "big"),
-        _text(code),
-        _key_of(_classes, account_class),
-        _text(owner),
-        _text(account_kind),
-        _text(pool),
+        text_of(code),
+        key_of(_classes, account_class),
+        text_of(owner),
+        text_of(account_kind),
+        text_of(pool),
     )
 
 
 _Key = TypeVar("_Key")
 
 
-def _key_of(table: dict[_Key, int], number: int) -> _Key:
+def key_of(table: dict[_Key, int], number: int) -> _Key:
     for key, value in table.items():
         if value == number:
             return key

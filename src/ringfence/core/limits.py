@@ -65,6 +65,71 @@ bucket_name_length_max: Final = 21
 # A batch refused because another process appended first is decided again at most this often.
 head_conflict_retries_max: Final = 16
 
+# Custody: registry. Wallets get u32 numbers in journal records; addresses are ASCII of at most
+# 90 characters (the longest bech32 string); extended public keys are 111 base58 characters.
+wallets_max: Final = 1_000_000
+addresses_max: Final = 100_000_000
+address_length_max: Final = 90
+wallet_key_length_max: Final = 111
+# BIP32 non-hardened child indexes: 0 .. 2^31 - 1.
+derivation_index_max: Final = 2**31 - 1
+# Holdings and inflows: a block height far beyond any chain's; a chain reference is at most a
+# 32-byte hash in hex with its 0x, a colon and an output or log index.
+block_height_max: Final = 2**40
+chain_reference_length_max: Final = 2 + 64 + 1 + 10
+
+# Custody: addresses. Addresses one derivation request may ask for (core/custody/addresses.py;
+# the index bound is derivation_index_max above, the key's text wallet_key_length_max): about
+# half a minute of work and 100 MB of strings on one core.
+derivation_count_max: Final = 1_000_000
+assert derivation_count_max <= derivation_index_max + 1
+
+# Proof of liabilities (core/reserves.py). Every leaf and node sum is a u64 in proof units; a
+# client's balance is split into 2 to 4 pieces; trees get 3 levels of slack over the pieces
+# they hold; a client's pieces share one neighbourhood of 2^10 slots, so their paths share
+# the top of the tree (proofs stay under 4 KB at 10^7 clients).
+proof_value_max: Final = 2**64 - 1
+proof_tree_height_max: Final = 48
+proof_pieces_min: Final = 2
+proof_pieces_max: Final = 4
+proof_height_slack_levels: Final = 3
+proof_neighbourhood_levels: Final = 10
+proof_entries_max: Final = 2**26
+# Leaves one worker builds at once: bounds a subtree job's memory (about 400 B per leaf).
+proof_subtree_leaves_max: Final = 2**20
+assert proof_entries_max * proof_pieces_max * 2**proof_height_slack_levels <= 2**33
+assert proof_tree_height_max < 256  # one byte in the node hash
+assert proof_entries_max < 2**32  # client numbers are u32
+
+# Custody: holdings files (UTXO snapshots, custodian statements). A file is read whole and
+# parsed in memory (about 400 bytes of Python objects per row), so it is bounded in bytes and
+# rows; a UTXO snapshot row is at most 201 bytes, a statement row 161 and a header line 256.
+holdings_file_bytes_max: Final = 2**29
+holdings_file_rows_max: Final = 5_000_000
+holdings_header_lines_max: Final = 16
+holdings_line_bytes_max: Final = 256
+# Bitcoin: an output index is a u32; no amount in a snapshot is 2^64 sats or more (Bitcoin
+# Core's amounts are 64-bit), nor more than all bitcoins that will ever exist.
+bitcoin_vout_max: Final = 2**32 - 1
+bitcoin_supply_sats_max: Final = 21_000_000 * 100_000_000
+assert bitcoin_supply_sats_max < 2**64
+
+# Custody: Ethereum JSON-RPC (adapters/chains/ethereum.py). Requests in one JSON-RPC batch;
+# watched addresses in one eth_getLogs topic filter (nodes cap filter sizes); blocks one inflow
+# scan covers (each is fetched with its transactions, about 200 on mainnet); confirmations a
+# source may wait for (a day of Ethereum blocks is about 7,200).
+ethereum_rpc_batch_requests_max: Final = 500
+ethereum_log_filter_addresses_max: Final = 1_000
+ethereum_scan_blocks_max: Final = 1_000
+ethereum_confirmations_max: Final = 10_000
+# Proof of control (core/custody/control.py): a round id is at most 64 characters (a round hash
+# in hex); a signature's text at most 1,024 (a BIP-322 simple P2WPKH signature is about 144
+# base64 characters, an EIP-191 one 132 hex digits); a verifier accepts challenges naming one
+# of at most 1,024 recent block hashes.
+control_round_id_length_max: Final = 64
+control_signature_length_max: Final = 1_024
+control_recent_blocks_max: Final = 1_024
+
 # The 70-line rule for functions is checked by tools/tidy.py, not here.
 
 assert amount_units_max == id_max
@@ -76,3 +141,4 @@ assert timeout_seconds_max * 10**9 < timestamp_ns_max
 assert name_length_max <= 32
 assert bucket_name_length_max + len("collateral:") <= name_length_max
 assert quantity_lots_max < 2**53
+assert wallets_max < 2**32

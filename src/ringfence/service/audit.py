@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ringfence.core.custody.registry import Registry
 from ringfence.core.errors import IntegrityError, RingfenceError
 from ringfence.core.journal import (
     Definition,
@@ -33,10 +34,12 @@ from ringfence.core.journal import (
     decode_definitions,
     decode_header,
     genesis_hash,
+    registry_kinds,
 )
 from ringfence.core.ledger import Ledger
 from ringfence.core.model import TransferRecord
 from ringfence.core.state import AccountState, Limit, PendingStatus
+from ringfence.service.custody import replay_registry_entry
 from ringfence.service.ledger_service import apply_definitions, replay_transfers
 from ringfence.service.ports import Checkpoint, LedgerStore
 
@@ -82,6 +85,7 @@ class _Audit:
     store: LedgerStore
     checkpoint: Checkpoint
     ledger: Ledger = field(default_factory=Ledger)
+    registry: Registry = field(default_factory=Registry)
     problems: list[Problem] = field(default_factory=list)
     replaying: bool = True
     transfers: int = 0
@@ -200,6 +204,8 @@ def _replay_entry(
             audit.transfers += len(records)
             for record in records:
                 _compare_row(audit, record, rows, pending_row)
+        elif entry.kind in registry_kinds:
+            replay_registry_entry(audit.registry, audit.ledger, entry)
         else:
             header, definitions = decode_definitions(entry.body)
             apply_definitions(audit.ledger, header.kind, definitions)
@@ -241,9 +247,7 @@ def _compare_row(
         pending_row[0] = row
         return
     if row != record:
-        differing = [
-            name for name in _record_fields if getattr(row, name) != getattr(record, name)
-        ]
+        differing = [name for name in _record_fields if getattr(row, name) != getattr(record, name)]
         audit.problem(
             "transfer_row_edited",
             f"transfer {record.id} (timestamp {record.timestamp})",

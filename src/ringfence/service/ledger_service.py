@@ -31,6 +31,7 @@ from ringfence.core.journal import (
     decode_transfers,
     encode_definitions,
     encode_transfers,
+    ledger_definition_kinds,
     seal,
 )
 from ringfence.core.ledger import Ledger
@@ -135,6 +136,19 @@ class LedgerService:
             self._load()  # the engine took definitions the journal cannot hold: forget them
             raise
         self._append(kind, timestamp, body, created)
+        self.ledger.timestamp_last = timestamp
+
+    def next_timestamp(self) -> int:
+        """The timestamp the next journal entry will carry (never earlier than the last)."""
+        return self._next_timestamp()
+
+    def append_entry(self, kind: EntryKind, timestamp: int, encode: Callable[[int], bytes]) -> None:
+        """Journal an entry decided elsewhere in the service (the wallet registry's changes),
+        stamped ``timestamp`` (from ``next_timestamp``); ``encode(seq)`` gives its body."""
+        assert kind not in ledger_definition_kinds
+        assert kind is not EntryKind.transfers
+        assert timestamp > self.ledger.timestamp_last
+        self._append(kind, timestamp, encode(self.seq + 1))
         self.ledger.timestamp_last = timestamp
 
     # ------------------------------------------------------------------ transfers
@@ -434,9 +448,8 @@ def replay_transfers(
 def load_ledger(store: LedgerStore) -> tuple[Ledger, int]:
     """Definitions from the journal, state from the last checkpoint, then the journal's tail."""
     ledger = Ledger()
-    definition_kinds = [k for k in EntryKind if k is not EntryKind.transfers]
     timestamp_last = 0
-    for entry in store.entries(kinds=definition_kinds):
+    for entry in store.entries(kinds=ledger_definition_kinds):
         header, definitions = decode_definitions(entry.body)
         apply_definitions(ledger, header.kind, definitions)
         timestamp_last = entry.timestamp

@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.model import Break, TransferRecord
 
@@ -114,4 +115,22 @@ class LedgerStore(Protocol):
 class Clock(Protocol):
     def now_ns(self) -> int:
         """Nanoseconds since the Unix epoch."""
+        ...
+
+
+class HoldingsSource(Protocol):
+    """Where holdings and inflows come from: a chain node, a UTXO snapshot, a custodian's
+    statement. ``name`` goes into every observation's ``source``."""
+
+    name: str
+
+    def holdings(self, addresses: Collection[str]) -> list[Observation]:
+        """What each of ``addresses`` holds now, per asset (addresses with nothing may be
+        left out)."""
+        ...
+
+    def inflows(self, addresses: Collection[str], from_height: int) -> tuple[list[Inflow], int]:
+        """Credits to ``addresses`` at heights ``from_height`` and above, and the last height
+        the scan covered (the next scan starts after it). A source without heights returns
+        everything it has and 0."""
         ...

@@ -1,0 +1,1 @@
+"""Custody: wallets, addresses, holdings and proof of control (pure; no I/O)."""

@@ -1,0 +1,136 @@
+"""Deposit detection: inflows seen on chain become ledger transfers, exactly once.
+
+Each inflow is classified by the address it arrived at (the registry says which wallet, pool
+and client):
+
+- a client's deposit address, or any address of an individual pool's wallet → ``deposit``
+  from the wallet's custody account to the client's available account in that pool;
+- an address of a house wallet, paid from an address the registry knows as a client's own →
+  ``misdirected_deposit``: the client is credited in their pool and a break opens until the
+  house makes the pool whole;
+- anything else is reported with the reason it cannot be attributed, never guessed: an address
+  the firm does not know, an asset it does not hold, an omnibus pool's shared address (whose
+  client?), a house wallet paid by an unknown sender, a client with no single pool for the
+  asset.
+
+The transfer id is a hash of the chain, the chain reference and the receiving address, so
+scanning the same blocks twice, or after a restart, submits the same ids and the ledger answers
+``exists`` instead of posting again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum, unique
+
+from ringfence.core.custody.holdings import Inflow
+from ringfence.core.custody.registry import Registry
+from ringfence.core.model import Pool, Terms
+
+
+@unique
+class Unattributed(StrEnum):
+    """Why an inflow did not become a transfer."""
+
+    address_unknown = "address_unknown"
+    asset_unknown = "asset_unknown"
+    asset_wrong_chain = "asset_wrong_chain"
+    omnibus_address_has_no_client = "omnibus_address_has_no_client"
+    house_inflow_from_unknown_sender = "house_inflow_from_unknown_sender"
+    client_pool_ambiguous = "client_pool_ambiguous"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDeposit:
+    """Post ``inflow`` from ``wallet``'s custody account (in ``wallet_pool``, "" for the house)
+    to ``client``'s available account in ``pool``; ``misdirected`` when the wallet is the
+    house's."""
+
+    transfer_id: int
+    inflow: Inflow
+    wallet: str
+    wallet_pool: str
+    client: str
+    pool: str
+    misdirected: bool
+
+
+@dataclass(slots=True)
+class DepositPlan:
+    deposits: list[PlannedDeposit] = field(default_factory=list)
+    unattributed: list[tuple[Inflow, Unattributed]] = field(default_factory=list)
+
+
+def deposit_transfer_id(inflow: Inflow) -> int:
+    """A u128 id named by the inflow's place on chain: the same inflow, the same id."""
+    key = f"ringfence.deposit\0{inflow.chain}\0{inflow.reference}\0{inflow.address}".encode()
+    value = int.from_bytes(hashlib.sha256(key).digest()[:16], "big")
+    return value or 1
+
+
+def plan_deposits(
+    inflows: list[Inflow],
+    registry: Registry,
+    pools: dict[str, Pool],
+    asset_chains: dict[str, str],
+    client_pools: dict[tuple[str, str], list[str]],
+) -> DepositPlan:
+    """Classify ``inflows``. ``asset_chains`` maps each defined asset code to its chain;
+    ``client_pools`` maps (client, asset) to the custody pools where the client has an
+    account for the asset (used to place a misdirected deposit)."""
+    plan = DepositPlan()
+    for inflow in inflows:
+        chain = asset_chains.get(inflow.asset)
+        if chain is None:
+            plan.unattributed.append((inflow, Unattributed.asset_unknown))
+            continue
+        if chain != inflow.chain:
+            plan.unattributed.append((inflow, Unattributed.asset_wrong_chain))
+            continue
+        owner = registry.owner_of(inflow.address, pools)
+        if owner is None:
+            plan.unattributed.append((inflow, Unattributed.address_unknown))
+            continue
+        state, client = owner
+        name, wallet_pool = state.wallet.name, state.pool
+        if wallet_pool:
+            if not client:
+                plan.unattributed.append((inflow, Unattributed.omnibus_address_has_no_client))
+                continue
+            plan.deposits.append(
+                PlannedDeposit(
+                    deposit_transfer_id(inflow),
+                    inflow,
+                    name,
+                    wallet_pool,
+                    client,
+                    wallet_pool,
+                    misdirected=False,
+                )
+            )
+            continue
+        sender = registry.client_addresses.get(inflow.sender) if inflow.sender else None
+        if sender is None:
+            plan.unattributed.append((inflow, Unattributed.house_inflow_from_unknown_sender))
+            continue
+        candidates = [
+            p
+            for p in client_pools.get((sender.client, inflow.asset), [])
+            if pools[p].terms is Terms.custody
+        ]
+        if len(candidates) != 1:
+            plan.unattributed.append((inflow, Unattributed.client_pool_ambiguous))
+            continue
+        plan.deposits.append(
+            PlannedDeposit(
+                deposit_transfer_id(inflow),
+                inflow,
+                name,
+                "",
+                sender.client,
+                candidates[0],
+                misdirected=True,
+            )
+        )
+    return plan

@@ -1,0 +1,336 @@
+"""The custody service: the wallet registry kept in the journal, holdings, deposit detection.
+
+Gather, decide, apply: the registry (core/custody/registry.py) decides each change; this service
+journals the accepted ones through the ledger service (one writer, one chain), defines the
+ledger accounts a wallet needs, asks a ``HoldingsSource`` what the chain says, and posts the
+deposits core/custody/deposits.py plans. On open it replays the registry's journal entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ringfence.core import limits
+from ringfence.core.custody.codec import Numbers, decode_registry, encode_registry
+from ringfence.core.custody.deposits import DepositPlan, PlannedDeposit, Unattributed, plan_deposits
+from ringfence.core.custody.holdings import Inflow, Observation
+from ringfence.core.custody.registry import (
+    AddressAssignment,
+    ClientAddress,
+    Designation,
+    Encumbrance,
+    LedgerView,
+    Registry,
+    RegistryRecord,
+    Release,
+    Wallet,
+)
+from ringfence.core.errors import InputError, IntegrityError, Result, StorageError
+from ringfence.core.journal import EntryKind, JournalEntry, registry_kinds
+from ringfence.core.ledger import Ledger
+from ringfence.core.model import AccountClass, AccountDefinition, Transfer, TransferCode
+from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ports import HoldingsSource
+
+_kind_of: dict[type, EntryKind] = {
+    Wallet: EntryKind.wallets,
+    Designation: EntryKind.designations,
+    AddressAssignment: EntryKind.addresses,
+    ClientAddress: EntryKind.addresses,
+    Encumbrance: EntryKind.encumbrances,
+    Release: EntryKind.encumbrances,
+}
+
+
+def derived_account_id(
+    account_class: AccountClass, owner: str, kind: str, pool: str, asset: str
+) -> int:
+    """A u128 account id named by what the account is, for accounts the service defines
+    itself (a wallet's custody account per asset, a depositing client's available account):
+    defining it again gives the same id, so it is defined once."""
+    key = f"ringfence.account\0{account_class}\0{owner}\0{kind}\0{pool}\0{asset}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:16], "big") or 1
+
+
+@dataclass(slots=True)
+class DepositReport:
+    """What one scan did: deposits posted now, found posted before, refused by the ledger,
+    and inflows that could not be attributed (with why)."""
+
+    height: int = 0
+    posted: list[PlannedDeposit] = field(default_factory=list)
+    already_posted: list[PlannedDeposit] = field(default_factory=list)
+    refused: list[tuple[PlannedDeposit, Result]] = field(default_factory=list)
+    unattributed: list[tuple[Inflow, Unattributed]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        def deposit(d: PlannedDeposit) -> dict[str, Any]:
+            return {
+                "transfer_id": str(d.transfer_id),
+                "reference": d.inflow.reference,
+                "address": d.inflow.address,
+                "asset": d.inflow.asset,
+                "amount": str(d.inflow.amount),
+                "client": d.client,
+                "pool": d.pool,
+                "wallet": d.wallet,
+                "misdirected": d.misdirected,
+            }
+
+        return {
+            "height": self.height,
+            "posted": [deposit(d) for d in self.posted],
+            "already_posted": [deposit(d) for d in self.already_posted],
+            "refused": [{**deposit(d), "result": r.value} for d, r in self.refused],
+            "unattributed": [
+                {
+                    "reference": i.reference,
+                    "address": i.address,
+                    "asset": i.asset,
+                    "amount": str(i.amount),
+                    "reason": reason.value,
+                }
+                for i, reason in self.unattributed
+            ],
+        }
+
+
+class CustodyService:
+    """Wallets, addresses and encumbrances over one ledger service (and so one journal)."""
+
+    def __init__(self, ledger: LedgerService) -> None:
+        self.ledger = ledger
+        self.registry = Registry()
+        self._load()
+
+    def _numbers(self) -> Numbers:
+        return numbers_for(self.registry, self.ledger.ledger)
+
+    def _view(self) -> LedgerView:
+        return view_of(self.ledger.ledger)
+
+    def _load(self) -> None:
+        self.registry = Registry()
+        for entry in self.ledger.store.entries(kinds=registry_kinds):
+            replay_registry_entry(self.registry, self.ledger.ledger, entry)
+
+    # ------------------------------------------------------------------ changes
+
+    def change(self, records: Sequence[RegistryRecord]) -> list[Result]:
+        """Decide and journal registry changes of one kind (all wallets, all addresses, ...):
+        a result per record; the accepted ones become one journal entry."""
+        if len(records) > limits.definitions_per_request_max:
+            raise InputError(Result.batch_too_large, f"{len(records)} registry changes")
+        kinds = {_kind_of[type(record)] for record in records}
+        if len(kinds) > 1:
+            raise InputError(Result.field_unknown, "one kind of registry change per request")
+        if not records:
+            return []
+        kind = kinds.pop()
+        timestamp = self.ledger.next_timestamp()
+        view = self._view()
+        results = [self.registry.apply(r, view, timestamp, self._custody_held(r)) for r in records]
+        accepted = [r for r, result in zip(records, results, strict=True) if result is Result.ok]
+        if accepted:
+            numbers = self._numbers()
+            try:
+                self.ledger.append_entry(
+                    kind,
+                    timestamp,
+                    lambda seq: encode_registry(kind, seq, timestamp, accepted, numbers),
+                )
+            except StorageError:
+                self._load()  # memory must not run ahead of the store
+                raise
+        for record, result in zip(records, results, strict=True):
+            if isinstance(record, Wallet) and result.succeeded:
+                self.ensure_custody_accounts(record.name)
+        return results
+
+    def _custody_held(self, record: RegistryRecord) -> int:
+        if not isinstance(record, Designation) or record.wallet not in self.registry.wallets:
+            return 0
+        state = self.registry.wallets[record.wallet]
+        return sum(
+            self.ledger.ledger.accounts[account_id].debits_posted
+            - self.ledger.ledger.accounts[account_id].credits_posted
+            + self.ledger.ledger.accounts[account_id].debits_pending
+            for account_id in self._custody_account_ids(state.wallet.name, state.pool)
+        )
+
+    def _custody_account_ids(self, wallet: str, pool: str) -> list[int]:
+        return [
+            account.id
+            for account in self.ledger.ledger.accounts.values()
+            if account.definition.account_class is AccountClass.custody
+            and account.definition.owner == wallet
+            and account.definition.pool == pool
+        ]
+
+    # ------------------------------------------------------------------ ledger accounts
+
+    def ensure_custody_accounts(self, wallet: str) -> dict[str, int]:
+        """The wallet's custody account per asset of its chain in its current pool, defined
+        where missing. Returns asset code -> account id."""
+        state = self.registry.wallets.get(wallet)
+        if state is None:
+            raise InputError(Result.wallet_not_found, wallet)
+        assets = [
+            a.code for a in self.ledger.ledger.assets.values() if a.chain == state.wallet.chain
+        ]
+        definitions = {
+            code: AccountDefinition(
+                derived_account_id(AccountClass.custody, wallet, state.tier, state.pool, code),
+                code,
+                AccountClass.custody,
+                wallet,
+                state.tier,
+                state.pool,
+            )
+            for code in assets
+        }
+        self._define_missing(list(definitions.values()))
+        return {code: definition.id for code, definition in definitions.items()}
+
+    def client_account(self, client: str, pool: str, asset: str) -> int:
+        """The client's available account for ``asset`` in ``pool``: the one already defined,
+        else one defined now."""
+        for account in self.ledger.ledger.accounts.values():
+            d = account.definition
+            if (d.account_class, d.owner, d.kind, d.pool, d.asset) == (
+                AccountClass.client,
+                client,
+                "available",
+                pool,
+                asset,
+            ):
+                return account.id
+        definition = AccountDefinition(
+            derived_account_id(AccountClass.client, client, "available", pool, asset),
+            asset,
+            AccountClass.client,
+            client,
+            "available",
+            pool,
+        )
+        self._define_missing([definition])
+        return definition.id
+
+    def _define_missing(self, definitions: list[AccountDefinition]) -> None:
+        missing = [d for d in definitions if d.id not in self.ledger.ledger.accounts]
+        if not missing:
+            return
+        for result, definition in zip(self.ledger.define_accounts(missing), missing, strict=True):
+            if not result.succeeded:
+                raise InputError(result, f"account {definition.id} for {definition.owner}")
+
+    # ------------------------------------------------------------------ holdings and deposits
+
+    def watched_addresses(self) -> list[str]:
+        return sorted(self.registry.addresses)
+
+    def observe(self, source: HoldingsSource) -> list[Observation]:
+        """What the source says every registered address holds now."""
+        return source.holdings(self.watched_addresses())
+
+    def scan_deposits(self, source: HoldingsSource, from_height: int = 0) -> DepositReport:
+        """Turn the source's inflows to registered addresses into ledger transfers. Safe to
+        repeat over the same heights: each inflow's transfer id is fixed by its chain
+        reference, so a second scan finds them posted."""
+        inflows, height = source.inflows(self.watched_addresses(), from_height)
+        plan = self.plan(inflows)
+        report = DepositReport(height=height, unattributed=list(plan.unattributed))
+        events = [self._transfer_for(deposit) for deposit in plan.deposits]
+        results = self.ledger.submit_all(events) if events else []
+        for deposit, result in zip(plan.deposits, results, strict=True):
+            if result is Result.ok:
+                report.posted.append(deposit)
+            elif result is Result.exists:
+                report.already_posted.append(deposit)
+            else:
+                report.refused.append((deposit, result))
+        return report
+
+    def plan(self, inflows: list[Inflow]) -> DepositPlan:
+        engine = self.ledger.ledger
+        client_pools: dict[tuple[str, str], list[str]] = {}
+        for account in engine.accounts.values():
+            d = account.definition
+            if d.account_class is AccountClass.client and d.kind == "available":
+                client_pools.setdefault((d.owner, d.asset), []).append(d.pool)
+        chains = {code: asset.chain for code, asset in engine.assets.items()}
+        return plan_deposits(inflows, self.registry, engine.pools, chains, client_pools)
+
+    def _transfer_for(self, deposit: PlannedDeposit) -> Transfer:
+        asset = deposit.inflow.asset
+        state = self.registry.wallets[deposit.wallet]
+        custody = derived_account_id(
+            AccountClass.custody, deposit.wallet, state.tier, deposit.wallet_pool, asset
+        )
+        if custody not in self.ledger.ledger.accounts:
+            custody = self.ensure_custody_accounts(deposit.wallet)[asset]
+        client = self.client_account(deposit.client, deposit.pool, asset)
+        code = TransferCode.misdirected_deposit if deposit.misdirected else TransferCode.deposit
+        return Transfer(deposit.transfer_id, custody, client, deposit.inflow.amount, code)
+
+    # ------------------------------------------------------------------ reading
+
+    def wallets(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": s.wallet.name,
+                "number": s.number,
+                "chain": s.wallet.chain.value,
+                "scheme": s.wallet.scheme.value,
+                "network": s.wallet.network,
+                "pool": s.pool,
+                "tier": s.tier,
+                "keys": list(s.wallet.keys),
+                "addresses": sum(
+                    1 for a in self.registry.addresses.values() if a.wallet == s.wallet.name
+                ),
+                "history": [{"timestamp": t, "pool": p, "tier": tier} for t, p, tier in s.history],
+            }
+            for s in sorted(self.registry.wallets.values(), key=lambda s: s.number)
+        ]
+
+    def unencumbered(self, wallet: str, asset: str, observed: int, at_ns: int) -> int:
+        """What of an observed holding may count as segregated funds."""
+        return max(observed - self.registry.encumbered(wallet, asset, at_ns), 0)
+
+    def addresses_of(self, wallet: str) -> Collection[AddressAssignment]:
+        return [a for a in self.registry.addresses.values() if a.wallet == wallet]
+
+
+def numbers_for(registry: Registry, engine: Ledger) -> Numbers:
+    return Numbers(
+        wallet_number=lambda name: registry.wallets[name].number,
+        wallet_name=lambda number: registry.wallets_by_number[number].wallet.name,
+        client_number=lambda name: engine.clients[name].number,
+        client_name=lambda number: engine.clients_by_number[number].name,
+        asset_number=lambda code: engine.assets[code].number,
+        asset_code=lambda number: engine.assets_by_number[number].code,
+    )
+
+
+def view_of(engine: Ledger) -> LedgerView:
+    return LedgerView(engine.pools, engine.clients, engine.assets)
+
+
+def replay_registry_entry(registry: Registry, engine: Ledger, entry: JournalEntry) -> None:
+    """Apply a journaled registry entry again; every record must apply as it did when written
+    (the audit and every open run this)."""
+    try:
+        header, records = decode_registry(
+            entry.body, numbers_for(registry, engine), len(registry.wallets) + 1
+        )
+    except (ValueError, KeyError) as error:
+        raise IntegrityError(f"journal entry {entry.seq}: {error}") from error
+    view = view_of(engine)
+    for record in records:
+        result = registry.apply(record, view, header.timestamp)
+        if result is not Result.ok:
+            raise IntegrityError(f"journal entry {entry.seq}: {record} replays as {result.value}")

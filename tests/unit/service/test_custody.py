@@ -1,0 +1,199 @@
+"""service/custody.py: the registry lives in the journal (reopened, audited, tamper-evident),
+wallets get their custody accounts, and inflows become deposits exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from pathlib import Path
+
+import pytest
+from tests.support import MAIN, VAULT, build_custodian
+
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.adapters.storage.sqlite import SqliteStore
+from ringfence.core.custody.deposits import Unattributed, deposit_transfer_id
+from ringfence.core.custody.holdings import Inflow, Observation
+from ringfence.core.custody.registry import (
+    AddressAssignment,
+    Chain,
+    ClientAddress,
+    Designation,
+    Encumbrance,
+    EncumbranceKind,
+    Scheme,
+    Wallet,
+)
+from ringfence.core.errors import Result
+from ringfence.core.model import AccountClass, BreakState
+from ringfence.service.audit import verify_store
+from ringfence.service.custody import CustodyService, derived_account_id
+from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ports import LedgerStore
+
+XPUB = "xpub-main-hot"
+WALLETS = [
+    Wallet("omni-btc", Chain.bitcoin, Scheme.bip84, ("xpub-omni",), MAIN, "hot"),
+    Wallet("dave-btc", Chain.bitcoin, Scheme.bip84, ("xpub-dave",), VAULT, "cold"),
+    Wallet("house-btc", Chain.bitcoin, Scheme.address, ("bc1qhouse",), "", "hot"),
+]
+ADDRESSES = [
+    AddressAssignment("bc1qalice", "omni-btc", 0, client="alice"),
+    AddressAssignment("bc1qbob", "omni-btc", 1, client="bob"),
+    AddressAssignment("bc1qomnibus", "omni-btc", 2),
+    AddressAssignment("bc1qdave", "dave-btc", 0),
+]
+
+
+class ListedSource:
+    """A holdings source that answers from lists (the chains' own adapters have their own
+    integration tests against a real node and real files)."""
+
+    name = "listed"
+
+    def __init__(self, inflows: list[Inflow], holdings: list[Observation] | None = None) -> None:
+        self._inflows = inflows
+        self._holdings = holdings or []
+
+    def holdings(self, addresses: Collection[str]) -> list[Observation]:
+        return [o for o in self._holdings if o.address in addresses]
+
+    def inflows(self, addresses: Collection[str], from_height: int) -> tuple[list[Inflow], int]:
+        found = [i for i in self._inflows if i.address in addresses and i.height >= from_height]
+        return found, max((i.height for i in self._inflows), default=0)
+
+
+def inflow(address: str, amount: int, reference: str, sender: str = "") -> Inflow:
+    return Inflow(Chain.bitcoin, address, "BTC", amount, reference, sender, 100, 0, "listed")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
+    opened: LedgerStore = (
+        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "ledger.db")
+    )
+    yield opened
+
+
+def open_custody(store: LedgerStore, clock: ManualClock) -> CustodyService:
+    return CustodyService(LedgerService(store, clock))
+
+
+@pytest.fixture
+def custody(store: LedgerStore) -> CustodyService:
+    service = open_custody(store, ManualClock(10**18))
+    build_custodian(service.ledger)
+    assert service.change(WALLETS) == [Result.ok] * 3
+    assert service.change(ADDRESSES) == [Result.ok] * 4
+    assert service.change([ClientAddress("bc1qcarol-own", "carol")]) == [Result.ok]
+    return service
+
+
+def test_wallets_get_a_custody_account_per_asset_of_their_chain(custody: CustodyService) -> None:
+    accounts = custody.ledger.ledger.accounts
+    custody_id = derived_account_id(AccountClass.custody, "omni-btc", "hot", MAIN, "BTC")
+    assert accounts[custody_id].definition.pool == MAIN
+    house_id = derived_account_id(AccountClass.custody, "house-btc", "hot", "", "BTC")
+    assert accounts[house_id].definition.pool == ""
+    eth_id = derived_account_id(AccountClass.custody, "omni-btc", "hot", MAIN, "ETH")
+    assert eth_id not in accounts  # a Bitcoin wallet holds no ether
+
+
+def test_inflows_become_deposits_exactly_once(custody: CustodyService) -> None:
+    inflows = [
+        inflow("bc1qalice", 5_000, "aa" * 32 + ":0"),
+        inflow("bc1qbob", 7_000, "aa" * 32 + ":1"),
+        inflow("bc1qdave", 9_000, "bb" * 32 + ":0"),
+    ]
+    first = custody.scan_deposits(ListedSource(inflows))
+    assert [d.client for d in first.posted] == ["alice", "bob", "dave"]
+    assert [d.pool for d in first.posted] == [MAIN, MAIN, VAULT]
+    again = custody.scan_deposits(ListedSource(inflows))
+    assert again.posted == []
+    assert len(again.already_posted) == 3
+    alice = custody.client_account("alice", MAIN, "BTC")
+    assert custody.ledger.balance(alice).balance == 5_000
+    record = custody.ledger.store.transfers([deposit_transfer_id(inflows[0])])
+    assert len(record) == 1
+
+
+def test_deposits_survive_a_restart_and_are_not_posted_again(store: LedgerStore) -> None:
+    clock = ManualClock(10**18)
+    service = open_custody(store, clock)
+    build_custodian(service.ledger)
+    service.change(WALLETS)
+    service.change(ADDRESSES)
+    inflows = [inflow("bc1qalice", 5_000, "cc" * 32 + ":3")]
+    assert len(service.scan_deposits(ListedSource(inflows)).posted) == 1
+    service.ledger.checkpoint()
+    reopened = open_custody(store, clock)
+    assert reopened.registry.addresses.keys() == service.registry.addresses.keys()
+    report = reopened.scan_deposits(ListedSource(inflows))
+    assert (report.posted, len(report.already_posted)) == ([], 1)
+
+
+def test_what_cannot_be_attributed_is_reported_not_guessed(custody: CustodyService) -> None:
+    inflows = [
+        inflow("bc1qstranger", 1, "d1" * 32 + ":0"),
+        inflow("bc1qomnibus", 2, "d2" * 32 + ":0"),
+        inflow("bc1qhouse", 3, "d3" * 32 + ":0", sender="bc1qsomeone"),
+        Inflow(Chain.bitcoin, "bc1qalice", "DOGE", 4, "d4" * 32 + ":0", "", 1, 0, "listed"),
+        Inflow(Chain.bitcoin, "bc1qalice", "ETH", 5, "d5" * 32 + ":0", "", 1, 0, "listed"),
+    ]
+    report = custody.scan_deposits(ListedSource(inflows))
+    assert report.posted == []
+    assert len(report.unattributed) == 4  # the source watches only registered addresses
+    plan = custody.plan(inflows)
+    assert plan.deposits == []
+    assert [reason for _, reason in plan.unattributed] == [
+        Unattributed.address_unknown,
+        Unattributed.omnibus_address_has_no_client,
+        Unattributed.house_inflow_from_unknown_sender,
+        Unattributed.asset_unknown,
+        Unattributed.asset_wrong_chain,
+    ]
+    assert custody.ledger.ledger.breaks == {}
+
+
+def test_a_client_paying_a_house_wallet_opens_a_break(custody: CustodyService) -> None:
+    misdirected = inflow("bc1qhouse", 8_000, "ee" * 32 + ":0", sender="bc1qcarol-own")
+    report = custody.scan_deposits(ListedSource([misdirected]))
+    assert [(d.client, d.pool, d.misdirected) for d in report.posted] == [("carol", MAIN, True)]
+    (opened,) = custody.ledger.breaks()
+    assert (opened.pool, opened.amount, opened.state) == (MAIN, 8_000, BreakState.open)
+
+
+def test_registry_changes_are_journaled_and_replayed(store: LedgerStore) -> None:
+    clock = ManualClock(10**18)
+    service = open_custody(store, clock)
+    build_custodian(service.ledger)
+    service.change(WALLETS)
+    clock.advance(10**9)
+    assert service.change([Designation("omni-btc", MAIN, "warm")]) == [Result.ok]
+    pledge = Encumbrance(1, "omni-btc", "BTC", 100, EncumbranceKind.pledge, "lender", 0)
+    assert service.change([pledge]) == [Result.ok]
+    reopened = open_custody(store, clock)
+    state = reopened.registry.wallets["omni-btc"]
+    assert (state.pool, state.tier) == (MAIN, "warm")
+    assert [(p, t) for _, p, t in state.history] == [(MAIN, "hot"), (MAIN, "warm")]
+    assert reopened.registry.encumbered("omni-btc", "BTC", 5) == 100
+    report = verify_store(store)
+    assert report.ok, report.problems
+
+
+def test_a_refused_change_writes_nothing(custody: CustodyService) -> None:
+    head = custody.ledger.store.head()
+    results = custody.change(
+        [AddressAssignment("bc1qalice", "dave-btc", 5), AddressAssignment("bc1qx", "ghost", 0)]
+    )
+    assert results == [Result.address_designated_twice, Result.wallet_not_found]
+    assert custody.ledger.store.head() == head
+
+
+def test_a_wallet_holding_client_assets_cannot_be_moved_to_the_house(
+    custody: CustodyService,
+) -> None:
+    custody.scan_deposits(ListedSource([inflow("bc1qdave", 9_000, "ff" * 32 + ":0")]))
+    result = custody.change([Designation("dave-btc", "", "cold")])
+    assert result == [Result.wallet_not_empty]
+    assert custody.registry.wallets["dave-btc"].pool == VAULT
