@@ -12,6 +12,7 @@ from tests.support import MAIN, VAULT, build_custodian
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore
+from ringfence.bootstrap import open_store
 from ringfence.core.custody.deposits import Unattributed, deposit_transfer_id
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.registry import (
@@ -67,12 +68,17 @@ def inflow(address: str, amount: int, reference: str, sender: str = "") -> Inflo
     return Inflow(Chain.bitcoin, address, "BTC", amount, reference, sender, 100, 0, "listed")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
-    opened: LedgerStore = (
-        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "ledger.db")
-    )
+    opened: LedgerStore
+    if request.param == "memory":
+        opened = MemoryStore()
+    elif request.param == "sqlite":
+        opened = SqliteStore(tmp_path / "ledger.db")
+    else:
+        opened = open_store(request.getfixturevalue("postgres_url"))
     yield opened
+    opened.close()
 
 
 def open_custody(store: LedgerStore, clock: ManualClock) -> CustodyService:
