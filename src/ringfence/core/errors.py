@@ -222,6 +222,10 @@ class Result(StrEnum):
     timestamp_invalid = "timestamp_invalid"
     statement_row_duplicate = "statement_row_duplicate"
 
+    # Custody: the Ethereum holdings source (adapters/chains/ethereum.py).
+    source_confirmations_invalid = "source_confirmations_invalid"
+    source_asset_code_duplicate = "source_asset_code_duplicate"
+
     # Custody: proof of control (core/custody/control.py).
     control_challenge_invalid = "control_challenge_invalid"
     control_address_type_unsupported = "control_address_type_unsupported"
@@ -230,6 +234,27 @@ class Result(StrEnum):
     control_message_mismatch = "control_message_mismatch"
     control_round_mismatch = "control_round_mismatch"
     control_block_not_recent = "control_block_not_recent"
+
+    # Insolvency: the scenario file and the simulation (core/insolvency/).
+    scenario_invalid = "scenario_invalid"
+    scenario_price_missing = "scenario_price_missing"
+    scenario_pool_unknown = "scenario_pool_unknown"
+    scenario_wallet_unknown = "scenario_wallet_unknown"
+    scenario_loss_exceeds_holdings = "scenario_loss_exceeds_holdings"
+    scenario_payout_unknown = "scenario_payout_unknown"
+    petition_before_last_transfer = "petition_before_last_transfer"
+
+    # Reconciliation (core/recon): breaks, settings, observation and price files, statements.
+    break_already_cured = "break_already_cured"
+    break_difference_remains = "break_difference_remains"
+    break_not_corrected = "break_not_corrected"
+    break_not_made_good = "break_not_made_good"
+    make_good_transfer_not_found = "make_good_transfer_not_found"
+    make_good_transfer_invalid = "make_good_transfer_invalid"
+    break_cause_unknown = "break_cause_unknown"
+    recon_settings_invalid = "recon_settings_invalid"
+    price_invalid_for_statement = "price_invalid_for_statement"
+    statement_period_invalid = "statement_period_invalid"
 
     @property
     def succeeded(self) -> bool:

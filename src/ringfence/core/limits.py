@@ -103,7 +103,7 @@ assert proof_entries_max < 2**32  # client numbers are u32
 
 # Custody: holdings files (UTXO snapshots, custodian statements). A file is read whole and
 # parsed in memory (about 400 bytes of Python objects per row), so it is bounded in bytes and
-# rows; a UTXO snapshot row is at most 201 bytes, a statement row 161 and a header line 256.
+# rows; a UTXO snapshot row is at most 201 bytes, a statement row 215 and a header line 256.
 holdings_file_bytes_max: Final = 2**29
 holdings_file_rows_max: Final = 5_000_000
 holdings_header_lines_max: Final = 16
@@ -125,10 +125,29 @@ ethereum_confirmations_max: Final = 10_000
 # Proof of control (core/custody/control.py): a round id is at most 64 characters (a round hash
 # in hex); a signature's text at most 1,024 (a BIP-322 simple P2WPKH signature is about 144
 # base64 characters, an EIP-191 one 132 hex digits); a verifier accepts challenges naming one
-# of at most 1,024 recent block hashes.
+# of at most 1,024 recent block hashes; a signed challenge text is at most 512 characters
+# (core/custody/control.py asserts its longest fits).
 control_round_id_length_max: Final = 64
 control_signature_length_max: Final = 1_024
 control_recent_blocks_max: Final = 1_024
+control_message_length_max: Final = 512
+
+# Insolvency (core/insolvency/): a scenario file is read whole and parsed in memory, so it is
+# bounded in bytes; each of its lists (hacks, losses, breaches, loans, displayed transfers) in
+# entries; the preference window is at most ten years of days. Clients one simulation covers
+# bound its tables (about 1 KB of Python objects per client and asset).
+scenario_file_bytes_max: Final = 2**24
+scenario_entries_max: Final = 100_000
+preference_window_days_max: Final = 3_650
+insolvency_clients_max: Final = 10_000_000
+
+# Reconciliation (core/recon/): coverage lines one run journals in full (beyond, only lines
+# with an alert); the text an operator attaches to a break action is bounded by its record
+# (core/recon/codec.py); observation, price and settings files are read whole; a client
+# statement's period is at most ten years.
+recon_coverage_lines_journaled_max: Final = 100_000
+recon_file_bytes_max: Final = 2**29
+statement_period_days_max: Final = 3_660
 
 # The 70-line rule for functions is checked by tools/tidy.py, not here.
 
@@ -142,3 +161,9 @@ assert name_length_max <= 32
 assert bucket_name_length_max + len("collateral:") <= name_length_max
 assert quantity_lots_max < 2**53
 assert wallets_max < 2**32
+
+# Liquidation (core/risk/liquidation.py): buckets one plan may liquidate, and the bound on the
+# int64 products of the vectorised path (lots x lot value x rate); anything larger is planned
+# with exact Python integers instead.
+liquidations_per_plan_max: Final = 1_000_000
+liquidation_vector_product_max: Final = 2**62

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ringfence.core import limits
+from ringfence.core.custody.addresses import (
+    AddressKind,
+    Network,
+    WatchOnlyWallet,
+    watch_only_wallet,
+)
+from ringfence.core.custody.addresses import Chain as Branch
 from ringfence.core.custody.codec import Numbers, decode_registry, encode_registry
 from ringfence.core.custody.deposits import DepositPlan, PlannedDeposit, Unattributed, plan_deposits
 from ringfence.core.custody.holdings import Inflow, Observation
@@ -26,6 +33,7 @@ from ringfence.core.custody.registry import (
     Registry,
     RegistryRecord,
     Release,
+    Scheme,
     Wallet,
 )
 from ringfence.core.errors import InputError, IntegrityError, Result, StorageError
@@ -130,6 +138,9 @@ class CustodyService:
         if not records:
             return []
         kind = kinds.pop()
+        for record in records:  # all or nothing: refuse the request before any change
+            if isinstance(record, Wallet) and record.scheme is not Scheme.address:
+                keys_of(record)
         timestamp = self.ledger.next_timestamp()
         view = self._view()
         results = [self.registry.apply(r, view, timestamp, self._custody_held(r)) for r in records]
@@ -169,6 +180,25 @@ class CustodyService:
             and account.definition.owner == wallet
             and account.definition.pool == pool
         ]
+
+    def assign_derived(
+        self, wallet: str, start: int, count: int, client: str = "", change: bool = False
+    ) -> list[Result]:
+        """Derive ``count`` addresses of ``wallet`` from index ``start`` and assign them to
+        ``client`` (deposit addresses) or, with no client, to the wallet's pool."""
+        state = self.registry.wallets.get(wallet)
+        if state is None:
+            raise InputError(Result.wallet_not_found, wallet)
+        if state.wallet.scheme is Scheme.address:
+            raise InputError(Result.wallet_keys_invalid, f"{wallet} has one fixed address")
+        branch = Branch.change if change else Branch.receive
+        addresses = keys_of(state.wallet).addresses(start, count, branch)
+        return self.change(
+            [
+                AddressAssignment(address, wallet, start + offset, change, client)
+                for offset, address in enumerate(addresses)
+            ]
+        )
 
     # ------------------------------------------------------------------ ledger accounts
 
@@ -303,6 +333,12 @@ class CustodyService:
 
     def addresses_of(self, wallet: str) -> Collection[AddressAssignment]:
         return [a for a in self.registry.addresses.values() if a.wallet == wallet]
+
+
+def keys_of(wallet: Wallet) -> WatchOnlyWallet:
+    """The wallet's parsed keys, checked for its scheme and network (named errors if not)."""
+    assert wallet.scheme is not Scheme.address
+    return watch_only_wallet(AddressKind(wallet.scheme.value), wallet.keys, Network(wallet.network))
 
 
 def numbers_for(registry: Registry, engine: Ledger) -> Numbers:

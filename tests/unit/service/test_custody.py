@@ -7,12 +7,14 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
+from bip_utils import Bip84, Bip84Coins
 from tests.support import MAIN, VAULT, build_custodian
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bootstrap import open_store
+from ringfence.core.custody.addresses import AddressKind, derive_addresses
 from ringfence.core.custody.deposits import Unattributed, deposit_transfer_id
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.registry import (
@@ -25,17 +27,24 @@ from ringfence.core.custody.registry import (
     Scheme,
     Wallet,
 )
-from ringfence.core.errors import Result
+from ringfence.core.errors import InputError, Result
 from ringfence.core.model import AccountClass, BreakState
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService, derived_account_id
 from ringfence.service.ledger_service import LedgerService
 from ringfence.service.ports import LedgerStore
 
-XPUB = "xpub-main-hot"
+
+def account_zpub(seed_byte: int) -> str:
+    """A BIP84 account key (m/84'/0'/0') from a test seed."""
+    seed = bytes([seed_byte]) * 64
+    account = Bip84.FromSeed(seed, Bip84Coins.BITCOIN).Purpose().Coin().Account(0)
+    return str(account.PublicKey().ToExtended())
+
+
 WALLETS = [
-    Wallet("omni-btc", Chain.bitcoin, Scheme.bip84, ("xpub-omni",), MAIN, "hot"),
-    Wallet("dave-btc", Chain.bitcoin, Scheme.bip84, ("xpub-dave",), VAULT, "cold"),
+    Wallet("omni-btc", Chain.bitcoin, Scheme.bip84, (account_zpub(1),), MAIN, "hot"),
+    Wallet("dave-btc", Chain.bitcoin, Scheme.bip84, (account_zpub(2),), VAULT, "cold"),
     Wallet("house-btc", Chain.bitcoin, Scheme.address, ("bc1qhouse",), "", "hot"),
 ]
 ADDRESSES = [
@@ -203,3 +212,35 @@ def test_a_wallet_holding_client_assets_cannot_be_moved_to_the_house(
     result = custody.change([Designation("dave-btc", "", "cold")])
     assert result == [Result.wallet_not_empty]
     assert custody.registry.wallets["dave-btc"].pool == VAULT
+
+
+def test_derived_addresses_are_assigned_and_watched(custody: CustodyService) -> None:
+    results = custody.assign_derived("omni-btc", 10, 3, client="erin")
+    assert results == [Result.ok] * 3
+    expected = derive_addresses(AddressKind.bip84, WALLETS[0].keys, 10, 3)
+    assert [custody.registry.addresses[a].client for a in expected] == ["erin"] * 3
+    assert set(expected) <= set(custody.watched_addresses())
+    assert custody.assign_derived("omni-btc", 10, 3, client="erin") == [Result.exists] * 3
+    assert custody.assign_derived("omni-btc", 10, 1, client="bob") == [
+        Result.address_designated_twice
+    ]
+
+
+@pytest.mark.parametrize(
+    ("keys", "network", "code"),
+    [
+        (("zpub-not-base58-0OIl",), "mainnet", Result.xpub_malformed),
+        ((account_zpub(3)[:-1] + "x",), "mainnet", Result.xpub_checksum_invalid),
+        ((account_zpub(3),), "testnet", Result.xpub_wrong_network),
+    ],
+)
+def test_a_wallet_with_bad_keys_is_refused_and_nothing_is_written(
+    custody: CustodyService, keys: tuple[str, ...], network: str, code: Result
+) -> None:
+    head = custody.ledger.store.head()
+    wallet = Wallet("bad", Chain.bitcoin, Scheme.bip84, keys, MAIN, "hot", network)
+    with pytest.raises(InputError) as raised:
+        custody.change([wallet])
+    assert raised.value.code is code
+    assert "bad" not in custody.registry.wallets
+    assert custody.ledger.store.head() == head

@@ -47,6 +47,9 @@ class Scheme(StrEnum):
     eth = "eth"  # Ethereum BIP44 from an account xpub: m/44'/60'/account'
 
 
+# Bitcoin's networks; an Ethereum wallet's network says only which extended keys it accepts.
+networks: Final = ("mainnet", "testnet", "regtest")
+
 scheme_chain: Final = {
     Scheme.bip84: Chain.bitcoin,
     Scheme.multisig: Chain.bitcoin,
@@ -91,7 +94,8 @@ class Wallet:
         check_name(self.name, "wallet")
         if self.pool:
             check_name(self.pool, "pool")
-        check_name(self.network, "network")
+        if self.network not in networks:
+            raise InputError(Result.network_unknown, repr(self.network))
         if self.tier not in custody_tiers:
             raise InputError(Result.wallet_tier_invalid, self.tier)
         if self.scheme in scheme_chain and scheme_chain[self.scheme] is not self.chain:
