@@ -16,7 +16,7 @@ from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
 from ringfence.core.errors import StorageError
 from ringfence.service.ledger_service import LedgerService
-from ringfence.service.ports import Clock, LedgerStore
+from ringfence.service.ports import Clock, HoldingsSource, LedgerStore
 
 default_url = "sqlite:///ringfence.db"
 
@@ -89,3 +89,10 @@ def open_ledger(url: str | None = None, clock: Clock | None = None) -> LedgerSer
         raise RuntimeError("ringfence refuses to run under python -O: its assertions are checks")
     store = open_store(database_url(url))
     return LedgerService(store, clock or SystemClock())
+
+
+def ethereum_source(rpc_url: str, native_asset: str, tokens: dict[str, str]) -> HoldingsSource:
+    """Holdings and inflows from an Ethereum JSON-RPC node (tokens: contract -> asset code)."""
+    from ringfence.adapters.chains.ethereum import EthereumHoldings
+
+    return EthereumHoldings(rpc_url, native_asset, tokens)
