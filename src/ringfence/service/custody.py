@@ -112,6 +112,8 @@ class CustodyService:
     def __init__(self, ledger: LedgerService) -> None:
         self.ledger = ledger
         self.registry = Registry()
+        self._index: dict[tuple[AccountClass, str, str, str, str], int] = {}
+        self._indexed_accounts = -1
         self._load()
 
     def _numbers(self) -> Numbers:
@@ -127,9 +129,12 @@ class CustodyService:
 
     # ------------------------------------------------------------------ changes
 
-    def change(self, records: Sequence[RegistryRecord]) -> list[Result]:
+    def change(
+        self, records: Sequence[RegistryRecord], *, custody_accounts: bool = True
+    ) -> list[Result]:
         """Decide and journal registry changes of one kind (all wallets, all addresses, ...):
-        a result per record; the accepted ones become one journal entry."""
+        a result per record; the accepted ones become one journal entry. A new wallet gets its
+        custody accounts unless ``custody_accounts`` is False (a ledger that defined its own)."""
         if len(records) > limits.definitions_per_request_max:
             raise InputError(Result.batch_too_large, f"{len(records)} registry changes")
         kinds = {_kind_of[type(record)] for record in records}
@@ -157,7 +162,7 @@ class CustodyService:
                 self._load()  # memory must not run ahead of the store
                 raise
         for record, result in zip(records, results, strict=True):
-            if isinstance(record, Wallet) and result.succeeded:
+            if custody_accounts and isinstance(record, Wallet) and result.succeeded:
                 self.ensure_custody_accounts(record.name)
         return results
 
@@ -202,42 +207,55 @@ class CustodyService:
 
     # ------------------------------------------------------------------ ledger accounts
 
+    def _accounts_by_role(self) -> dict[tuple[AccountClass, str, str, str, str], int]:
+        """(class, owner, kind, pool, asset) -> account id, kept in step with the ledger:
+        accounts are only ever added, so a change in their number means new ones."""
+        accounts = self.ledger.ledger.accounts
+        if self._indexed_accounts != len(accounts):
+            self._index = {}
+            for account in accounts.values():
+                d = account.definition
+                kind = "" if d.account_class is AccountClass.custody else d.kind  # any tier
+                self._index.setdefault((d.account_class, d.owner, kind, d.pool, d.asset), d.id)
+            self._indexed_accounts = len(accounts)
+        return self._index
+
     def ensure_custody_accounts(self, wallet: str) -> dict[str, int]:
-        """The wallet's custody account per asset of its chain in its current pool, defined
-        where missing. Returns asset code -> account id."""
+        """The wallet's custody account per asset of its chain in its current pool: the one
+        the ledger has (whatever tier it was opened under), else one defined now. Returns
+        asset code -> account id."""
         state = self.registry.wallets.get(wallet)
         if state is None:
             raise InputError(Result.wallet_not_found, wallet)
-        assets = [
-            a.code for a in self.ledger.ledger.assets.values() if a.chain == state.wallet.chain
-        ]
-        definitions = {
-            code: AccountDefinition(
-                derived_account_id(AccountClass.custody, wallet, state.tier, state.pool, code),
-                code,
-                AccountClass.custody,
-                wallet,
-                state.tier,
-                state.pool,
+        index = self._accounts_by_role()
+        found: dict[str, int] = {}
+        missing: list[AccountDefinition] = []
+        for asset in self.ledger.ledger.assets.values():
+            if asset.chain != state.wallet.chain:
+                continue
+            existing = index.get((AccountClass.custody, wallet, "", state.pool, asset.code))
+            if existing is not None:
+                found[asset.code] = existing
+                continue
+            account_id = derived_account_id(
+                AccountClass.custody, wallet, state.tier, state.pool, asset.code
             )
-            for code in assets
-        }
-        self._define_missing(list(definitions.values()))
-        return {code: definition.id for code, definition in definitions.items()}
+            missing.append(
+                AccountDefinition(
+                    account_id, asset.code, AccountClass.custody, wallet, state.tier, state.pool
+                )
+            )
+            found[asset.code] = account_id
+        self._define_missing(missing)
+        return found
 
     def client_account(self, client: str, pool: str, asset: str) -> int:
         """The client's available account for ``asset`` in ``pool``: the one already defined,
         else one defined now."""
-        for account in self.ledger.ledger.accounts.values():
-            d = account.definition
-            if (d.account_class, d.owner, d.kind, d.pool, d.asset) == (
-                AccountClass.client,
-                client,
-                "available",
-                pool,
-                asset,
-            ):
-                return account.id
+        key = (AccountClass.client, client, "available", pool, asset)
+        existing = self._accounts_by_role().get(key)
+        if existing is not None:
+            return existing
         definition = AccountDefinition(
             derived_account_id(AccountClass.client, client, "available", pool, asset),
             asset,
@@ -297,10 +315,9 @@ class CustodyService:
     def _transfer_for(self, deposit: PlannedDeposit) -> Transfer:
         asset = deposit.inflow.asset
         state = self.registry.wallets[deposit.wallet]
-        custody = derived_account_id(
-            AccountClass.custody, deposit.wallet, state.tier, deposit.wallet_pool, asset
-        )
-        if custody not in self.ledger.ledger.accounts:
+        key = (AccountClass.custody, deposit.wallet, "", state.pool, asset)
+        custody = self._accounts_by_role().get(key)
+        if custody is None:
             custody = self.ensure_custody_accounts(deposit.wallet)[asset]
         client = self.client_account(deposit.client, deposit.pool, asset)
         code = TransferCode.misdirected_deposit if deposit.misdirected else TransferCode.deposit
