@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from ringfence.entrypoints.cli import app
+from ringfence.service.demo_risk import crash_buckets_count
 
 runner = CliRunner()
 
@@ -22,10 +23,10 @@ def invoke(tmp_path: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type
 def test_venue_scan_check_and_fills(tmp_path: Path) -> None:
     code, venue = invoke(tmp_path, "venue", "--buckets", "60", "--seed", "3")
     assert code == 0, venue
-    assert venue["buckets"] == 60
+    assert venue["buckets"] == 60 + crash_buckets_count  # the leveraged book for the crash
     code, scan = invoke(tmp_path, "scan")
     assert code == 0
-    assert scan["buckets"] == 60
+    assert scan["buckets"] == 60 + crash_buckets_count
     assert len(scan["scenarios"]) == 35
     row = scan["results"][1]
     assert {"equity", "initial", "maintenance", "health", "delta", "gamma", "vega"} <= set(row)

@@ -41,10 +41,12 @@ from ringfence.core.model import (
 )
 from ringfence.core.money import Asset
 from ringfence.core.segregation import (
+    Markets,
     Owners,
     Pools,
     Rule,
     codes_not_reversible,
+    market_relation_result,
     missing_rule_result,
     rule_index,
     rule_key,
@@ -449,6 +451,11 @@ class Ledger:
             return Result.owners_must_match, 0
         if rule.owners is Owners.different and debit.definition.owner == credit.definition.owner:
             return Result.owners_must_differ, 0
+        if rule.markets is not Markets.any:
+            crossed = market_relation_result(rule.markets, debit.definition.kind,
+                                             credit.definition.kind)
+            if crossed is not None:
+                return crossed, 0
         authoriser = 0
         if rule.authorisation:
             if not event.authorised_by:

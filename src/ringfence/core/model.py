@@ -206,6 +206,14 @@ class TransferCode(IntEnum):
     pnl_settlement = 18
     funding = 19
     clearing_residual = 20
+    # Liquidation (core/risk/liquidation.py): every transfer stays inside one market. The
+    # liquidated bucket settles with the market's clearing account and pays its fee to the
+    # market's insurance fund; the fund (or, by policy, the global fund) covers a bankruptcy.
+    liquidation_settlement = 21
+    liquidation_fee = 22
+    insurance_payout = 23
+    global_insurance_payout = 24
+    insurance_funding = 25  # the house capitalises a market's fund or the global fund
 
 
 class TransferFlags(IntFlag):

@@ -39,6 +39,42 @@ class Owners(Enum):
     different = "different"
 
 
+@unique
+class Markets(Enum):
+    """How the two accounts' markets must relate. A market account names its market in its
+    kind (``clearing:<m>``, ``insurance:<m>``); ``insurance:global`` is the global fund of
+    its asset, which belongs to no market."""
+
+    any = "any"
+    same = "same"  # both accounts name one market (never the global fund)
+    market_fund = "market_fund"  # the credited account is one market's fund, not the global one
+    global_fund = "global_fund"  # the debited account is the global fund
+
+
+global_fund_qualifier: Final = "global"
+
+
+def market_of(kind: str) -> str:
+    """The market an account kind names (``clearing:btc-perp`` -> ``btc-perp``), or ``""``."""
+    family, _, qualifier = kind.partition(":")
+    return qualifier if family in ("clearing", "insurance") else ""
+
+
+def market_relation_result(markets: Markets, debit_kind: str, credit_kind: str) -> Result | None:
+    """``None`` when the accounts relate as ``markets`` says, else ``cross_market_forbidden``:
+    a liquidation's money never leaves the market it arose in."""
+    debit, credit = market_of(debit_kind), market_of(credit_kind)
+    if markets is Markets.same:
+        same = debit == credit and debit not in ("", global_fund_qualifier)
+        return None if same else Result.cross_market_forbidden
+    if markets is Markets.market_fund:
+        fund = credit_kind.startswith("insurance:") and credit != global_fund_qualifier
+        return None if fund else Result.cross_market_forbidden
+    if markets is Markets.global_fund:
+        return None if debit == global_fund_qualifier else Result.cross_market_forbidden
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     code: TransferCode
@@ -51,6 +87,7 @@ class Rule:
     coverage_exempt: bool = False  # records an existing problem; opens a break instead
     opens_break: bool = False
     cures_break: bool = False
+    markets: Markets = Markets.any
     # Only the roles and the pool relation matter: the engine's fast path.
     simple: bool = field(init=False)
 
@@ -61,6 +98,7 @@ class Rule:
             and not self.authorisation
             and not self.opens_break
             and not self.cures_break
+            and self.markets is Markets.any
         )
         object.__setattr__(self, "simple", simple)
 
@@ -111,7 +149,31 @@ rules: Final[tuple[Rule, ...]] = (
     Rule(_C.pnl_settlement, _R.system_clearing, _R.client_collateral, Pools.credit),
     Rule(_C.funding, _R.client_collateral, _R.system_clearing, Pools.debit),
     Rule(_C.funding, _R.system_clearing, _R.client_collateral, Pools.credit),
-    Rule(_C.clearing_residual, _R.system_clearing, _R.house_insurance, Pools.none),
+    Rule(
+        _C.clearing_residual, _R.system_clearing, _R.house_insurance, Pools.none,
+        markets=Markets.same,
+    ),
+    # Liquidation (docs/liquidation.md): the liquidated bucket settles with the clearing account
+    # of a market it holds (the risk service names the market; the ledger sees the bucket's
+    # own collateral on one side and one market's account on the other) and pays its fee to
+    # that market's fund. The fund pays that market's clearing, the global fund any market's
+    # (the policy decides whether it may). The house capitalises the funds. Nothing debits a
+    # bucket but its own liquidation, and no rule connects two markets.
+    Rule(_C.liquidation_settlement, _R.client_collateral, _R.system_clearing, Pools.debit),
+    Rule(_C.liquidation_settlement, _R.system_clearing, _R.client_collateral, Pools.credit),
+    Rule(
+        _C.liquidation_fee, _R.client_collateral, _R.house_insurance, Pools.debit,
+        markets=Markets.market_fund,
+    ),
+    Rule(
+        _C.insurance_payout, _R.house_insurance, _R.system_clearing, Pools.none,
+        markets=Markets.same,
+    ),
+    Rule(
+        _C.global_insurance_payout, _R.house_insurance, _R.system_clearing, Pools.none,
+        markets=Markets.global_fund,
+    ),
+    Rule(_C.insurance_funding, _R.house_capital, _R.house_insurance, Pools.none),
 )
 
 # Reversals are checked against the transfer they correct, not against this table; these codes

@@ -68,8 +68,12 @@ from ringfence.core.risk.settlement import (
     plan_funding,
     plan_settlement,
 )
+from ringfence.core.segregation import global_fund_qualifier
 from ringfence.service.ledger_service import LedgerService
 
+# Stands in for what a liquidation already settled, in a settlement cycle; never a bucket name
+# (names start with a letter or digit).
+_carry_bucket = "~liquidated"
 # Market accounts are named ``clearing:<symbol>`` and ``insurance:<symbol>`` (32 at most).
 _symbol_length_max = limits.name_length_max - len("insurance:")
 
@@ -155,6 +159,13 @@ class RiskService:
         self.positions: dict[tuple[str, str], Position] = {}
         self.fills: dict[int, Fill] = {}
         self.last_scan: ScanState | None = None
+        # Liquidation (service/liquidation.py): the bucket that takes each market's close
+        # orders, the rounds already applied (a replay changes nothing), the markets halted
+        # with loss nobody could absorb, and each fund's balance after every round.
+        self.takers: dict[str, str] = {}
+        self.liquidation_rounds: set[int] = set()
+        self.halted: set[str] = set()
+        self.insurance_history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ definitions
 
@@ -171,11 +182,16 @@ class RiskService:
                 continue
             if len(instrument.symbol) > _symbol_length_max:
                 raise InputError(Result.instrument_invalid, f"symbol {instrument.symbol} too long")
+            if instrument.symbol == global_fund_qualifier:  # insurance:global is the global fund
+                raise InputError(Result.instrument_invalid, f"symbol {instrument.symbol} reserved")
             if len(self.instruments) >= limits.instruments_max:
                 raise InputError(Result.batch_too_large, "too many instruments")
             self.instruments[instrument.symbol] = instrument
             accounts += market_accounts(instrument)
             results.append(Result.ok)
+        assets = sorted({i.settlement for i in self.instruments.values()})
+        accounts += [global_fund_definition(asset) for asset in assets
+                     if global_fund_id(asset) not in self.ledger.ledger.accounts]
         _check_defined(self.ledger.define_accounts(accounts))
         return results
 
@@ -291,18 +307,27 @@ class RiskService:
 
     # ------------------------------------------------------------------ settlement
 
-    def settle(self, cycle: int, marks: Mapping[str, int]) -> list[CycleOutcome]:
-        """Variation margin for every market with positions, at the given marks. Each market's
-        cycle is one linked chain: its positions are reset only if the chain committed; a
-        refused market keeps its positions and reports the ledger's result."""
+    def settle(
+        self, cycle: int, marks: Mapping[str, int], symbols: Iterable[str] | None = None
+    ) -> list[CycleOutcome]:
+        """Variation margin for every market with positions (or only ``symbols``), at the given
+        marks. Each market's cycle is one linked chain: its positions are reset only if the
+        chain committed; a refused market keeps its positions and reports the ledger's result
+        (``market_halted`` for a market a liquidation left with an unresolved loss)."""
         outcomes = []
-        for symbol in sorted({key[1] for key in self.positions}):
+        held_symbols = {key[1] for key in self.positions}
+        wanted = held_symbols if symbols is None else held_symbols & set(symbols)
+        for symbol in sorted(wanted):
             if symbol not in marks:
                 raise InputError(Result.mark_price_missing, symbol)
             instrument = self.instruments[symbol]
             held = [p for key, p in sorted(self.positions.items()) if key[1] == symbol]
-            plan = plan_settlement(instrument, held, marks[symbol])
-            result = self._post(cycle, "settle", plan, TransferCode.pnl_settlement)
+            plan = self._plan_with_carry(instrument, held, marks[symbol])
+            result = Result.market_halted
+            if plan is not None:
+                result = self._post(cycle, "settle", plan, TransferCode.pnl_settlement)
+            else:
+                plan = CyclePlan(symbol, (), 0, tuple(held))
             if result.succeeded:
                 for position in held:
                     del self.positions[(position.bucket, symbol)]
@@ -311,6 +336,28 @@ class RiskService:
                 self.last_scan = None
             outcomes.append(CycleOutcome(plan, result))
         return outcomes
+
+    def _plan_with_carry(
+        self, instrument: Instrument, held: list[Position], mark_units: int
+    ) -> CyclePlan | None:
+        """The cycle's plan when a liquidation settled some positions early: their realised
+        value is already in the clearing account (the positions' bases no longer sum to zero),
+        so a stand-in position carries it and the clearing balance pays it. ``None`` when the
+        market is halted or clearing holds less than it owes (an unresolved loss)."""
+        symbol = instrument.symbol
+        carry = -sum((p.basis for p in held), Fraction(0))
+        if symbol in self.halted:
+            return None
+        if carry == 0:
+            return plan_settlement(instrument, held, mark_units)
+        stand_in = Position(_carry_bucket, symbol, 0, carry)
+        plan = plan_settlement(instrument, [*held, stand_in], mark_units)
+        payments = tuple(p for p in plan.payments if p.bucket != _carry_bucket)
+        clearing = self.ledger.balance(clearing_id(symbol)).balance
+        residual = clearing - sum(p.amount for p in payments)
+        if residual < 0:
+            return None
+        return CyclePlan(symbol, payments, residual, plan.positions)
 
     def pay_funding(
         self, cycle: int, symbol: str, mark_units: int, rate: Fraction
@@ -339,7 +386,8 @@ class RiskService:
                         f"{payment.bucket} owes {-payment.amount} in {plan.symbol}, holds "
                         f"{balance}: liquidate before settling",
                     )
-        events = _cycle_events(cycle, kind, plan, code)
+        carried = self.ledger.balance(clearing).balance
+        events = _cycle_events(cycle, kind, plan, code, carried)
         if not events:
             return Result.ok
         if len(events) > limits.batch_events_max:
@@ -447,9 +495,12 @@ class RiskService:
         )
 
 
-def _cycle_events(cycle: int, kind: str, plan: CyclePlan, code: TransferCode) -> list[Transfer]:
+def _cycle_events(
+    cycle: int, kind: str, plan: CyclePlan, code: TransferCode, carried: int = 0
+) -> list[Transfer]:
     """A market's payments through its clearing account: losses first (an omnibus pool's
-    coverage never dips), then gains, then the rounding residue to the insurance fund."""
+    coverage never dips), then gains, then the rounding residue to the insurance fund.
+    ``carried`` is what clearing already holds from a liquidation's early settlements."""
     clearing = clearing_id(plan.symbol)
     events = []
     for payment in sorted(plan.payments, key=lambda p: (p.amount > 0, p.bucket)):
@@ -469,7 +520,7 @@ def _cycle_events(cycle: int, kind: str, plan: CyclePlan, code: TransferCode) ->
                 TransferCode.clearing_residual,
             )
         )
-    assert sum(e.amount or 0 for e in events if e.debit_account == clearing) == sum(
+    assert sum(e.amount or 0 for e in events if e.debit_account == clearing) == carried + sum(
         e.amount or 0 for e in events if e.credit_account == clearing
     ), "a cycle nets to zero through clearing"
     return events
@@ -531,6 +582,16 @@ def collateral_account(bucket: Bucket, pool: str) -> AccountDefinition:
         collateral_id(bucket.name), bucket.settlement, AccountClass.client, bucket.client,
         bucket.account_kind, pool,
     )
+
+
+def global_fund_id(asset: str) -> int:
+    return derived_id("insurance", global_fund_qualifier, asset)
+
+
+def global_fund_definition(asset: str) -> AccountDefinition:
+    """The global insurance fund of one settlement asset: a house account of no market."""
+    return AccountDefinition(global_fund_id(asset), asset, AccountClass.house, "house",
+                             f"insurance:{global_fund_qualifier}")
 
 
 def collateral_id(bucket: str) -> int:
@@ -608,6 +669,12 @@ def book_document(service: RiskService, market: MarketData | None) -> dict[str, 
             for p in service.positions.values()
         ],
         "fills": sorted(str(fill_id) for fill_id in service.fills),
+        "liquidation": {
+            "takers": dict(sorted(service.takers.items())),
+            "rounds": sorted(str(round_id) for round_id in service.liquidation_rounds),
+            "halted": sorted(service.halted),
+            "insurance_history": list(service.insurance_history),
+        },
     }
     if market is not None:
         document["market"] = {
@@ -644,6 +711,11 @@ def load_book(ledger: LedgerService, document: Mapping[str, Any]) -> tuple[RiskS
             service.positions[(position.bucket, position.symbol)] = position
         for fill_id in document.get("fills", []):
             service.fills[int(fill_id)] = _seen
+        liquidation = document.get("liquidation", {})
+        service.takers = {str(k): str(v) for k, v in liquidation.get("takers", {}).items()}
+        service.liquidation_rounds = {int(r) for r in liquidation.get("rounds", [])}
+        service.halted = {str(symbol) for symbol in liquidation.get("halted", [])}
+        service.insurance_history = [dict(row) for row in liquidation.get("insurance_history", [])]
         raw = document.get("market")
         market = None if raw is None else MarketData(
             _whole(raw["now_ns"], "now_ns"),

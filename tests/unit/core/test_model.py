@@ -189,6 +189,11 @@ def test_transfer_codes_keep_their_journal_numbers() -> None:
         "pnl_settlement": 18,
         "funding": 19,
         "clearing_residual": 20,
+        "liquidation_settlement": 21,
+        "liquidation_fee": 22,
+        "insurance_payout": 23,
+        "global_insurance_payout": 24,
+        "insurance_funding": 25,
     }
 
 

@@ -12,10 +12,15 @@ import pytest
 from ringfence.core.errors import Result
 from ringfence.core.model import Role, Terms, TransferCode
 from ringfence.core.segregation import (
+    Markets,
     Owners,
     Pools,
     codes_not_reversible,
+    market_of,
+    market_relation_result,
     missing_rule_result,
+    rule_index,
+    rule_key,
     rules,
 )
 
@@ -56,6 +61,12 @@ ALLOWLIST = {
     (_C.funding, _R.client_collateral, _R.system_clearing),
     (_C.funding, _R.system_clearing, _R.client_collateral),
     (_C.clearing_residual, _R.system_clearing, _R.house_insurance),
+    (_C.liquidation_settlement, _R.client_collateral, _R.system_clearing),
+    (_C.liquidation_settlement, _R.system_clearing, _R.client_collateral),
+    (_C.liquidation_fee, _R.client_collateral, _R.house_insurance),
+    (_C.insurance_payout, _R.house_insurance, _R.system_clearing),
+    (_C.global_insurance_payout, _R.house_insurance, _R.system_clearing),
+    (_C.insurance_funding, _R.house_capital, _R.house_insurance),
 }
 
 
@@ -65,12 +76,18 @@ def test_the_allowlist_is_exactly_the_reviewed_one() -> None:
     assert set(table) == ALLOWLIST
 
 
-def test_the_only_client_to_house_rule_is_the_fee_to_revenue() -> None:
+def test_the_only_client_to_house_rules_are_fees() -> None:
     # A client's asset can never pay a house debt: only an agreed fee leaves a client for the
-    # house, and it stays in the pool's wallets as residual interest until swept.
+    # house (trading fees to revenue, a liquidation's fee to that market's insurance fund),
+    # and it stays in the pool's wallets as residual interest until swept.
     client_to_house = [r for r in rules if r.debit in _client_roles and r.credit in _house_roles]
-    assert {(r.code, r.credit) for r in client_to_house} == {(_C.fee, _R.house_revenue)}
+    assert {(r.code, r.credit) for r in client_to_house} == {
+        (_C.fee, _R.house_revenue), (_C.liquidation_fee, _R.house_insurance)
+    }
     assert all(r.pools is Pools.debit for r in client_to_house)
+    fee = next(r for r in client_to_house if r.code is _C.liquidation_fee)
+    assert fee.debit is _R.client_collateral
+    assert fee.markets is Markets.market_fund
 
 
 def test_house_to_client_only_records_a_misdirected_deposit_and_opens_a_break() -> None:
@@ -140,3 +157,62 @@ def test_a_missing_rule_names_the_boundary_it_would_cross(
     debit: Role, credit: Role, debit_pool: str, credit_pool: str, result: Result
 ) -> None:
     assert missing_rule_result(debit, credit, debit_pool, credit_pool) is result
+
+
+# ---------------------------------------------------------------------- liquidation and markets
+
+_liquidation_codes = {
+    _C.liquidation_settlement, _C.liquidation_fee, _C.insurance_payout,
+    _C.global_insurance_payout,
+}
+
+
+def test_liquidation_debits_no_client_account_but_the_liquidated_collateral() -> None:
+    # The only client account a liquidation code may debit is a bucket's collateral (its own
+    # liquidation); available balances and other clients are out of reach.
+    debited = {r.debit for r in rules if r.code in _liquidation_codes} & _client_roles
+    assert debited == {_R.client_collateral}
+    assert not any(
+        r.debit in _client_roles and r.credit in _client_roles
+        for r in rules if r.code in _liquidation_codes
+    )
+
+
+def test_every_rule_between_market_accounts_keeps_one_market() -> None:
+    market_roles = {_R.house_insurance, _R.system_clearing}
+    for rule in rules:
+        if rule.debit in market_roles and rule.credit in market_roles:
+            assert rule.markets in (Markets.same, Markets.global_fund), rule
+            assert not rule.simple
+    fee = rule_index[rule_key(_C.liquidation_fee, _R.client_collateral, _R.house_insurance)]
+    assert fee.markets is Markets.market_fund
+
+
+@pytest.mark.parametrize(
+    ("markets", "debit", "credit", "result"),
+    [
+        (Markets.same, "insurance:btc-perp", "clearing:btc-perp", None),
+        (Markets.same, "clearing:btc-perp", "insurance:btc-perp", None),
+        (Markets.same, "insurance:eth-perp", "clearing:btc-perp", Result.cross_market_forbidden),
+        (Markets.same, "insurance:global", "clearing:btc-perp", Result.cross_market_forbidden),
+        (Markets.same, "insurance:global", "clearing:global", Result.cross_market_forbidden),
+        (Markets.same, "revenue", "clearing:btc-perp", Result.cross_market_forbidden),
+        (Markets.market_fund, "collateral:b1", "insurance:btc-perp", None),
+        (Markets.market_fund, "collateral:b1", "insurance:global", Result.cross_market_forbidden),
+        (Markets.global_fund, "insurance:global", "clearing:btc-perp", None),
+        (Markets.global_fund, "insurance:btc-perp", "clearing:btc-perp",
+         Result.cross_market_forbidden),
+        (Markets.any, "insurance:eth-perp", "clearing:btc-perp", None),
+    ],
+)
+def test_market_relations_allow_one_market_and_refuse_two(
+    markets: Markets, debit: str, credit: str, result: Result | None
+) -> None:
+    assert market_relation_result(markets, debit, credit) is result
+
+
+def test_a_market_is_read_only_from_market_accounts() -> None:
+    assert market_of("clearing:btc-perp") == "btc-perp"
+    assert market_of("insurance:btc-perp") == "btc-perp"
+    assert market_of("collateral:btc-perp") == ""
+    assert market_of("revenue") == ""

@@ -1,0 +1,402 @@
+"""The liquidation loop's shell: scan, plan with the core, post through the ledger, apply.
+
+Gather, decide, apply (docs/liquidation.md). ``LiquidationService.liquidate(market)`` scans
+the book, gathers every bucket's collateral and every fund's balance from the ledger, lets
+``core.risk.liquidation.plan_liquidations`` decide, and applies the plan:
+
+- the plan's transfers go through ``LedgerService`` as ledger transfers with the liquidation
+  codes (21-24), one linked chain per market (cut between buckets when a market's chain would
+  not fit one batch), so every guarantee of DESIGN §3 and the journal apply and the
+  segregation rules refuse anything that would cross a bucket or a market;
+- only when every chain committed are the book's positions changed: the liquidated side
+  as the plan says, the deleveraged counterparties as the plan says, and each close order's
+  other side taken by the market's *taker* (the venue's backstop liquidity bucket) at the
+  order's fillable price, so each market's lots still sum to zero;
+- the round is remembered. The round id derives from the book and the market data (never
+  from ledger balances, which the round itself changes), and every transfer id from the round,
+  so applying the same plan twice posts nothing new (the ledger answers ``exists``) and
+  changes the book once.
+
+Insurance funds are the house accounts ``insurance:<market>``; each round appends every
+touched fund's balance to the book's history. A market with loss nobody could absorb is
+halted: its settlement cycles are refused until an operator resolves it.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ringfence.core import limits
+from ringfence.core.errors import InputError, Result
+from ringfence.core.model import Transfer, TransferCode, TransferFlags
+from ringfence.core.money import Asset, format_signed_amount
+from ringfence.core.risk.instruments import Position
+from ringfence.core.risk.liquidation import (
+    LiquidationCode,
+    LiquidationPlan,
+    LiquidationPolicy,
+    PlannedTransfer,
+    buckets_from_scan,
+    candidates,
+    plan_liquidations,
+)
+from ringfence.core.risk.settlement import Fill, apply_fill
+from ringfence.service.risk import (
+    MarketData,
+    RiskService,
+    ScanState,
+    clearing_id,
+    collateral_id,
+    derived_id,
+    global_fund_id,
+    insurance_id,
+)
+
+_codes = {
+    "liquidation_settlement": TransferCode.liquidation_settlement,
+    "liquidation_fee": TransferCode.liquidation_fee,
+    "insurance_payout": TransferCode.insurance_payout,
+    "global_insurance_payout": TransferCode.global_insurance_payout,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChainOutcome:
+    """One linked chain of one market: committed whole (``ok``, ``exists`` on a replay) or
+    refused whole (the refusing event's result)."""
+
+    symbol: str
+    transfers: int
+    result: Result
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationOutcome:
+    round_id: int
+    plan: LiquidationPlan
+    candidates: int  # buckets the scan found below maintenance
+    chains: tuple[ChainOutcome, ...]
+    applied: bool  # the book changed in this call (False on a replay or a refusal)
+    insurance: Mapping[str, int]  # each market's fund balance on the ledger afterwards
+
+    @property
+    def ok(self) -> bool:
+        return all(chain.result.succeeded for chain in self.chains)
+
+
+class LiquidationService:
+    """The liquidation loop over one ``RiskService``. Not thread-safe: one caller at a time."""
+
+    def __init__(self, risk: RiskService, policy: LiquidationPolicy | None = None) -> None:
+        self.risk = risk
+        self.policy = policy or LiquidationPolicy()
+
+    # ------------------------------------------------------------------ funds
+
+    def fund_insurance(self, symbol: str, amount: int, capital_account: int) -> Result:
+        """Capitalise a market's fund (or, with ``symbol`` an asset code and no market of
+        that name, the asset's global fund) from a house capital account; idempotent per
+        (fund, amount, running count of fundings) through a derived id."""
+        if type(amount) is not int or amount <= 0:
+            raise InputError(Result.amount_must_not_be_zero, f"insurance funding {amount!r}")
+        instrument = self.risk.instruments.get(symbol)
+        fund = insurance_id(symbol) if instrument is not None else global_fund_id(symbol)
+        if fund not in self.risk.ledger.ledger.accounts:
+            raise InputError(Result.instrument_not_found, symbol)
+        history = sum(1 for row in self.risk.insurance_history if row.get("funded") == symbol)
+        event = Transfer(derived_id("insurance-funding", symbol, history), capital_account,
+                         fund, amount, TransferCode.insurance_funding)
+        result = self.risk.ledger.submit([event])[0]
+        if result is Result.ok:
+            self.risk.insurance_history.append(
+                {"round": "", "market": symbol, "funded": symbol, "amount": amount,
+                 "balance": self.risk.ledger.balance(fund).balance})
+        return result
+
+    def insurance_balances(self) -> dict[str, int]:
+        return {symbol: self.risk.ledger.balance(insurance_id(symbol)).balance
+                for symbol in sorted(self.risk.instruments)}
+
+    # ------------------------------------------------------------------ the loop
+
+    def liquidate(self, market: MarketData) -> LiquidationOutcome:
+        """One round: scan, plan, post, apply."""
+        state, plan = self.plan(market)
+        return self.apply(plan, candidates=int(candidates(state.result).shape[0]))
+
+    def plan(self, market: MarketData) -> tuple[ScanState, LiquidationPlan]:
+        """Scan and plan without changing anything."""
+        risk = self.risk
+        state = risk.scan(market)
+        names = [bucket.name for bucket in state.buckets]
+        held: dict[str, list[Position]] = {}
+        for (bucket, _), position in sorted(risk.positions.items()):
+            held.setdefault(bucket, []).append(position)
+        collateral = [risk.ledger.balance(collateral_id(name)).balance for name in names]
+        books = buckets_from_scan(
+            state.result, names, [b.settlement for b in state.buckets], collateral,
+            {name: tuple(positions) for name, positions in held.items()},
+        )
+        assets = sorted({i.settlement for i in risk.instruments.values()})
+        with collector_paused():
+            plan = plan_liquidations(
+                round_id(risk, market), books, risk.instruments, market.prices,
+                insurance=self.insurance_balances(), tiers=risk.config.tiers,
+                policy=self.policy,
+                global_funds={a: risk.ledger.balance(global_fund_id(a)).balance for a in assets},
+            )
+        return state, plan
+
+    def apply(self, plan: LiquidationPlan, candidates: int = 0) -> LiquidationOutcome:
+        """Post the plan's chains and, when all committed, change the book. A plan already
+        applied posts the same ids again (the ledger answers ``exists``) and changes nothing."""
+        risk = self.risk
+        replay = plan.round_id in risk.liquidation_rounds
+        if not replay:
+            self._check_takers(plan)
+        chains = self._post(plan)
+        applied = False
+        if not replay and all(chain.result.succeeded for chain in chains):
+            self._apply_positions(plan)
+            risk.liquidation_rounds.add(plan.round_id)
+            risk.halted.update(plan.unresolved)
+            self._record_history(plan)
+            risk.last_scan = None
+            applied = True
+        return LiquidationOutcome(plan.round_id, plan, candidates, tuple(chains), applied,
+                                  self.insurance_balances())
+
+    def _check_takers(self, plan: LiquidationPlan) -> None:
+        """Every market with close orders has a taker that can hold the other side."""
+        liquidated = set(plan.liquidated)
+        for symbol in sorted({order.symbol for order in plan.orders}):
+            taker = self.risk.takers.get(symbol)
+            bucket = self.risk.buckets.get(taker or "")
+            if bucket is None:
+                raise InputError(Result.bucket_not_found, f"no taker for {symbol}")
+            if taker in liquidated:
+                raise InputError(Result.bucket_invalid, f"taker {taker} is being liquidated")
+            refused = bucket.admits(self.risk.instruments[symbol])
+            if refused is not None:
+                raise InputError(refused, f"taker {taker} for {symbol}")
+
+    def _post(self, plan: LiquidationPlan) -> list[ChainOutcome]:
+        by_market: dict[str, list[PlannedTransfer]] = {}
+        for transfer in plan.transfers:
+            by_market.setdefault(transfer.market, []).append(transfer)
+        chains: list[tuple[str, list[Transfer]]] = []
+        accounts: dict[str, int] = {}
+        for symbol in self._market_order(by_market, accounts):
+            for cut in _cut(by_market[symbol]):
+                last = len(cut) - 1
+                chains.append((symbol, [self._event(p, accounts, k < last)
+                                        for k, p in enumerate(cut)]))
+        events = [event for _, chain in chains for event in chain]
+        results = self.risk.ledger.submit_all(events) if events else []
+        outcomes = []
+        start = 0
+        for symbol, events_of_chain in chains:
+            size = len(events_of_chain)
+            outcomes.append(ChainOutcome(symbol, size,
+                                         _chain_result(results[start : start + size])))
+            start += size
+        return outcomes
+
+    def _market_order(
+        self, by_market: Mapping[str, list[PlannedTransfer]], accounts: dict[str, int]
+    ) -> list[str]:
+        """Markets in an order in which no bucket's collateral dips below zero between chains:
+        a cross bucket's gain in one market may pay its loss in another. Greedy over a
+        simulation of the balances; whatever cannot be ordered keeps name order (the ledger
+        then refuses that chain whole, and nothing of it moves). ``accounts`` caches the
+        account ids by name."""
+        waiting = sorted(by_market)
+        if len(waiting) <= 1:
+            return waiting
+        touched = {p.debit for ps in by_market.values() for p in ps} | {
+            p.credit for ps in by_market.values() for p in ps}
+        cash = {}
+        for name in touched:
+            if name.startswith("collateral:"):
+                if name not in accounts:
+                    accounts[name] = self._account(name)
+                cash[name] = self.risk.ledger.balance(accounts[name]).balance
+        order = []
+        while waiting:
+            ready = next((s for s in waiting if _keeps_cash(by_market[s], cash)), waiting[0])
+            for planned in by_market[ready]:
+                for account, sign in ((planned.debit, -1), (planned.credit, 1)):
+                    if account in cash:
+                        cash[account] += sign * planned.amount
+            order.append(ready)
+            waiting.remove(ready)
+        return order
+
+    def _event(self, planned: PlannedTransfer, accounts: dict[str, int], linked: bool) -> Transfer:
+        """The ledger event; ``linked`` on every event of a chain but its last."""
+        ids = []
+        for name in (planned.debit, planned.credit):
+            found = accounts.get(name)
+            if found is None:
+                found = accounts[name] = self._account(name)
+            ids.append(found)
+        flags = TransferFlags.linked if linked else TransferFlags.none
+        return Transfer(planned.id, ids[0], ids[1], planned.amount, _codes[planned.code.value],
+                        flags, asset=planned.asset)
+
+    def _account(self, name: str) -> int:
+        family, _, rest = name.partition(":")
+        if family == "collateral":
+            return collateral_id(rest)
+        if family == "clearing":
+            return clearing_id(rest)
+        if family == "insurance":
+            return insurance_id(rest)
+        assert family == "insurance-global", name
+        assets = {i.settlement.lower(): i.settlement for i in self.risk.instruments.values()}
+        return global_fund_id(assets[rest])
+
+    def _apply_positions(self, plan: LiquidationPlan) -> None:
+        risk = self.risk
+        for position in plan.positions:
+            key = (position.bucket, position.symbol)
+            if position.quantity_lots == 0 and position.basis == 0:
+                risk.positions.pop(key, None)
+            else:
+                risk.positions[key] = position
+        # The takers' side of the close orders, summed per market and price first (a crash
+        # fills thousands of orders at one or two prices); the round id stands for their fills.
+        taken: dict[tuple[str, int], int] = {}
+        for order in plan.orders:
+            at = (order.symbol, order.price_units)
+            taken[at] = taken.get(at, 0) - order.quantity_lots
+        for (symbol, price_units), lots in sorted(taken.items()):
+            if lots == 0:
+                continue
+            taker = risk.takers[symbol]
+            fill = Fill(derived_id("liquidation-fill", plan.round_id, symbol, price_units),
+                        taker, symbol, lots, price_units)
+            held = (taker, symbol)
+            risk.positions[held] = apply_fill(risk.positions.get(held), fill,
+                                              risk.instruments[symbol])
+
+    def _record_history(self, plan: LiquidationPlan) -> None:
+        """Each touched market's fund after the round, with its fees in and payouts out."""
+        flows: dict[str, dict[str, int]] = {}
+        for transfer in plan.transfers:
+            row = flows.setdefault(transfer.market, {"fees_in": 0, "paid_out": 0})
+            if transfer.code is LiquidationCode.liquidation_fee:
+                row["fees_in"] += transfer.amount
+            elif transfer.code is LiquidationCode.insurance_payout:
+                row["paid_out"] += transfer.amount
+        for symbol, row in sorted(flows.items()):
+            self.risk.insurance_history.append({
+                "round": str(plan.round_id), "market": symbol, **row,
+                "balance": self.risk.ledger.balance(insurance_id(symbol)).balance,
+                "unresolved": plan.unresolved.get(symbol, 0),
+            })
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector paused while a plan is built. A crash's plan allocates tens
+    of thousands of records and none of them forms a cycle; left running, the collector walks
+    the whole book again and again and doubles the planning time (as in the ledger's batches,
+    ``ledger_service``)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def round_id(risk: RiskService, market: MarketData) -> int:
+    """A u128 id for one liquidation round from what it decides on that the round itself does
+    not change through the ledger: the book's positions and the market data. The same book and
+    prices give the same id, so a retried round reuses its transfer ids."""
+    positions = [
+        [p.bucket, p.symbol, p.quantity_lots, str(p.basis)]
+        for _, p in sorted(risk.positions.items())
+    ]
+    document = {"now_ns": market.now_ns, "prices": sorted(market.prices.items()),
+                "positions": positions}
+    digest = hashlib.sha256(json.dumps(document, separators=(",", ":")).encode()).digest()
+    return int.from_bytes(digest[:16], "big") or 1
+
+
+def _keeps_cash(planned: Sequence[PlannedTransfer], cash: Mapping[str, int]) -> bool:
+    running = dict(cash)
+    for transfer in planned:
+        for account, sign in ((transfer.debit, -1), (transfer.credit, 1)):
+            if account in running:
+                running[account] += sign * transfer.amount
+                if running[account] < 0:
+                    return False
+    return True
+
+
+def _cut(planned: list[PlannedTransfer]) -> list[list[PlannedTransfer]]:
+    """A market's transfers as chains of at most one batch, never splitting a bucket's."""
+    size = limits.batch_events_max
+    chains: list[list[PlannedTransfer]] = [[]]
+    for k, transfer in enumerate(planned):
+        starts_bucket = k == 0 or planned[k - 1].bucket != transfer.bucket
+        if starts_bucket and len(chains[-1]) + _bucket_run(planned, k) > size:
+            chains.append([])
+        chains[-1].append(transfer)
+    assert all(0 < len(chain) <= size for chain in chains), "a bucket's transfers fit a batch"
+    return chains
+
+
+def _bucket_run(planned: list[PlannedTransfer], start: int) -> int:
+    end = start
+    while end < len(planned) and planned[end].bucket == planned[start].bucket:
+        end += 1
+    return end - start
+
+
+def _chain_result(results: Sequence[Result]) -> Result:
+    """One result for a chain: its refusing event's, or ``liquidation_round_conflict`` when
+    the ids exist with another body (a retried round whose plan changed since the first
+    attempt committed: nothing is posted twice, and an operator reconciles the book)."""
+    refused = [r for r in results if not r.succeeded and r is not Result.linked_event_failed]
+    if refused:
+        if refused[0].value.startswith("exists_with_different_"):
+            return Result.liquidation_round_conflict
+        return refused[0]
+    if any(not r.succeeded for r in results):
+        return Result.linked_event_failed
+    if all(r is Result.exists for r in results):
+        return Result.exists
+    return Result.ok
+
+
+def outcome_document(outcome: LiquidationOutcome, assets: Mapping[str, Asset]) -> dict[str, Any]:
+    """The round as JSON-able values; ``assets`` maps each market to its settlement asset, in
+    which the funds' balances are decimal strings."""
+    plan = outcome.plan
+    return {
+        "ok": outcome.ok,
+        "round": str(outcome.round_id),
+        "candidates": outcome.candidates,
+        "liquidated": len(plan.liquidated),
+        "partial": len(plan.partial),
+        "full": len(plan.liquidated) - len(plan.partial),
+        "deferred": list(plan.deferred),
+        "deleveraged": len(plan.deleveraging),
+        "transfers": len(plan.transfers),
+        "applied": outcome.applied,
+        "chains": [{"market": c.symbol, "transfers": c.transfers, "result": c.result.value}
+                   for c in outcome.chains],
+        "unresolved": {symbol: str(amount) for symbol, amount in plan.unresolved.items()},
+        "insurance": {symbol: format_signed_amount(amount, assets[symbol])
+                      for symbol, amount in outcome.insurance.items()},
+    }

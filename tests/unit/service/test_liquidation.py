@@ -1,0 +1,262 @@
+"""service/liquidation.py: a crash liquidates through the ledger (codes 21-24, one chain per
+market), the insurance fund pays a gap, an empty fund deleverages in the same market, a replay
+changes nothing, and settlement afterwards still nets clearing to zero."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from tests.support import invariant_problems
+
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.core.errors import InputError, Result
+from ringfence.core.model import Transfer, TransferCode
+from ringfence.core.risk.instruments import Bucket, MarginMode
+from ringfence.core.risk.liquidation import LiquidationPolicy
+from ringfence.core.risk.settlement import Fill
+from ringfence.service.demo_risk import (
+    fund_buckets,
+    scan_prices,
+    set_up_insurance,
+    set_up_venue,
+    venue_instruments,
+)
+from ringfence.service.ledger_service import LedgerService
+from ringfence.service.liquidation import LiquidationService, outcome_document
+from ringfence.service.risk import (
+    MarketData,
+    RiskService,
+    book_document,
+    clearing_id,
+    collateral_id,
+    global_fund_id,
+    insurance_id,
+    load_book,
+)
+
+usdc = 10**6
+perp = "btc-usdc-perp"
+
+
+def venue(fund_units: int) -> tuple[LiquidationService, dict[str, int]]:
+    """bob (isolated long, thin), carol and dave (profitable shorts), mm (the taker), erin
+    (no position), on a ledger with ``fund_units`` in the perp's insurance fund."""
+    ledger = LedgerService(MemoryStore(), ManualClock())
+    instruments = venue_instruments(ledger.clock.now_ns())
+    revenue = set_up_venue(ledger, ["bob", "carol", "dave", "mm", "erin"])
+    risk = RiskService(ledger, revenue)
+    risk.define_instruments(instruments)
+    buckets = {
+        "bob-iso": (Bucket("bob-iso", "bob", MarginMode.isolated, "USDC", perp), 3_000),
+        "carol-x": (Bucket("carol-x", "carol", MarginMode.cross, "USDC", "USDC"), 4_000),
+        "dave-x": (Bucket("dave-x", "dave", MarginMode.cross, "USDC", "USDC"), 20_000),
+        "mm-x": (Bucket("mm-x", "mm", MarginMode.cross, "USDC", "USDC"), 1_000_000),
+        "erin-x": (Bucket("erin-x", "erin", MarginMode.cross, "USDC", "USDC"), 500),
+    }
+    risk.open_buckets([(b, "venue-usdc") for b, _ in buckets.values()])
+    for bucket, whole in buckets.values():
+        fund_buckets(ledger, [bucket], {"USDC": whole * usdc})
+    capital = set_up_insurance(ledger, risk, {perp: 10_000 * usdc})
+    risk.takers[perp] = "mm-x"
+    service = LiquidationService(risk, LiquidationPolicy(fee_ppm=5_000, slippage_ppm=2_000))
+    if fund_units:
+        assert service.fund_insurance(perp, fund_units, capital["USDC"]) is Result.ok
+    # bob buys 1 BTC at 60,000 from carol (0.4) and dave (0.6): 20x.
+    fills = [
+        Fill(1, "bob-iso", perp, 1_000, 600_000),
+        Fill(2, "carol-x", perp, -400, 600_000),
+        Fill(3, "dave-x", perp, -600, 600_000),
+    ]
+    assert risk.apply_fills(fills) == [Result.ok] * 3
+    return service, capital
+
+
+def crash(service: LiquidationService, btc: int) -> MarketData:
+    instruments = list(service.risk.instruments.values())
+    vols = {i.symbol: 600_000 for i in instruments if i.option_type is not None}
+    return MarketData(service.risk.ledger.clock.now_ns(), scan_prices(instruments, btc), vols)
+
+
+def balance(service: LiquidationService, account: int) -> int:
+    return service.risk.ledger.balance(account).balance
+
+
+def test_a_gap_through_bankruptcy_is_paid_by_the_market_fund_through_the_ledger() -> None:
+    service, _ = venue(5_000 * usdc)
+    # 60,000 -> 56,000: bob's 3,000 USDC covered 3,000 of a 4,000 + slippage loss.
+    outcome = service.liquidate(crash(service, 56_000))
+    assert outcome.ok and outcome.applied
+    assert outcome.plan.liquidated == ("bob-iso",)
+    assert {c.symbol for c in outcome.chains} == {perp}
+    assert balance(service, collateral_id("bob-iso")) == 0
+    payout = next(t for t in outcome.plan.transfers if t.code.value == "insurance_payout")
+    assert balance(service, insurance_id(perp)) == 5_000 * usdc - payout.amount
+    assert outcome.insurance[perp] == 5_000 * usdc - payout.amount >= 0
+    assert not outcome.plan.deleveraging
+    # The taker took bob's lot at the fillable price; the book's lots still sum to zero.
+    assert sum(p.quantity_lots for p in service.risk.positions.values()) == 0
+    assert ("bob-iso", perp) not in service.risk.positions
+    assert service.risk.positions[("mm-x", perp)].quantity_lots == 1_000
+    records = service.risk.ledger.store.transfers([t.id for t in outcome.plan.transfers])
+    assert {r.code for r in records.values()} <= {21, 22, 23, 24}
+    assert not invariant_problems(service.risk.ledger)
+
+
+def test_an_empty_fund_deleverages_the_best_ranked_short_in_the_same_market() -> None:
+    service, _ = venue(0)
+    outcome = service.liquidate(crash(service, 56_000))
+    assert outcome.ok
+    adl = outcome.plan.deleveraging
+    assert adl, "no fund: the loss goes to profitable shorts of the same market"
+    # carol (4,000 USDC behind 0.4 BTC) is more leveraged than dave: she is ranked first.
+    assert adl[0].bucket == "carol-x"
+    assert all(entry.symbol == perp and entry.against == "bob-iso" for entry in adl)
+    debited = {t.debit for t in outcome.plan.transfers if t.debit.startswith("collateral:")}
+    assert debited == {"collateral:bob-iso"}, "only the liquidated bucket pays"
+    assert balance(service, collateral_id("erin-x")) == 500 * usdc, "no position, no loss"
+    assert sum(p.quantity_lots for p in service.risk.positions.values()) == 0
+
+
+def test_the_same_plan_applied_twice_changes_nothing_the_second_time() -> None:
+    service, _ = venue(5_000 * usdc)
+    _, plan = service.plan(crash(service, 56_000))
+    first = service.apply(plan)
+    assert first.applied and {c.result for c in first.chains} == {Result.ok}
+    positions = dict(service.risk.positions)
+    collateral = balance(service, collateral_id("bob-iso"))
+    fund = balance(service, insurance_id(perp))
+    second = service.apply(plan)
+    assert not second.applied
+    assert {c.result for c in second.chains} == {Result.exists}
+    assert service.risk.positions == positions
+    assert balance(service, collateral_id("bob-iso")) == collateral
+    assert balance(service, insurance_id(perp)) == fund
+    # A new round on the liquidated book finds nothing more to do.
+    again = service.liquidate(crash(service, 56_000))
+    assert again.plan.transfers == () and again.candidates == 0
+
+
+def test_settlement_after_a_liquidation_still_nets_clearing_to_zero() -> None:
+    service, _ = venue(5_000 * usdc)
+    market = crash(service, 56_000)
+    service.liquidate(market)
+    assert balance(service, clearing_id(perp)) > 0, "the early settlements wait in clearing"
+    outcomes = service.risk.settle(7, dict(market.prices))
+    assert all(o.result.succeeded for o in outcomes)
+    assert balance(service, clearing_id(perp)) == 0
+    assert all(p.basis == p.quantity_lots * service.risk.instruments[perp].lot_value(560_000)
+               for (_, symbol), p in service.risk.positions.items() if symbol == perp)
+
+
+def test_partial_liquidation_closes_part_and_keeps_the_bucket() -> None:
+    service, _ = venue(5_000 * usdc)
+    service.policy = LiquidationPolicy(fee_ppm=1_000, slippage_ppm=1_000)
+    # 60,000 -> 57,200: bob has 200 USDC against a 236 USDC maintenance (tier 1, 0.5%); half
+    # the position closes (costing 0.1% slippage and a 0.1% fee on it), and the rest, in tier 0
+    # (0.4%), is covered again.
+    outcome = service.liquidate(crash(service, 57_200))
+    assert outcome.plan.partial == ("bob-iso",)
+    held = service.risk.positions[("bob-iso", perp)]
+    assert 0 < held.quantity_lots < 1_000
+    state = service.risk.scan(crash(service, 57_200))
+    k = state.index["bob-iso"]
+    assert int(state.result.equity[k]) >= int(state.result.maintenance[k])
+
+
+def test_the_book_keeps_the_rounds_takers_and_fund_history() -> None:
+    service, _ = venue(5_000 * usdc)
+    service.liquidate(crash(service, 56_000))
+    document = book_document(service.risk, None)
+    loaded, _ = load_book(service.risk.ledger, document)
+    assert loaded.liquidation_rounds == service.risk.liquidation_rounds
+    assert loaded.takers == {perp: "mm-x"}
+    history = document["liquidation"]["insurance_history"]
+    assert [row["market"] for row in history] == [perp, perp]
+    assert history[-1]["balance"] == balance(service, insurance_id(perp))
+    assets = {s: service.risk.ledger.ledger.assets[i.settlement]
+              for s, i in service.risk.instruments.items()}
+    assert outcome_document(service.liquidate(crash(service, 56_000)), assets)["ok"] is True
+
+
+def test_a_market_without_a_taker_is_refused_before_anything_moves() -> None:
+    service, _ = venue(5_000 * usdc)
+    service.risk.takers.clear()
+    with pytest.raises(InputError) as raised:
+        service.liquidate(crash(service, 56_000))
+    assert raised.value.code is Result.bucket_not_found
+    assert balance(service, collateral_id("bob-iso")) == 3_000 * usdc
+
+
+def test_the_ledger_refuses_liquidation_codes_across_markets_or_buckets() -> None:
+    service, capital = venue(5_000 * usdc)
+    ledger = service.risk.ledger
+    other = "eth-usdc-perp"
+    refused = [
+        # One market's fund paying another market's clearing.
+        Transfer(901, insurance_id(perp), clearing_id(other), 1, TransferCode.insurance_payout),
+        # A market fund posing as the global fund.
+        Transfer(902, insurance_id(perp), clearing_id(perp), 1,
+                 TransferCode.global_insurance_payout),
+        # A liquidation fee to the global fund instead of the market's.
+        Transfer(903, collateral_id("bob-iso"), global_fund_id("USDC"), 1,
+                 TransferCode.liquidation_fee),
+        # A settlement from a bucket's collateral straight to another bucket.
+        Transfer(904, collateral_id("carol-x"), collateral_id("bob-iso"), 1,
+                 TransferCode.liquidation_settlement),
+        # A fund paying a client directly.
+        Transfer(905, insurance_id(perp), collateral_id("bob-iso"), 1,
+                 TransferCode.insurance_payout),
+    ]
+    results = [ledger.submit([event])[0] for event in refused]
+    assert results == [
+        Result.cross_market_forbidden, Result.cross_market_forbidden,
+        Result.cross_market_forbidden, Result.segregation_rule_missing,
+        Result.house_to_client_forbidden,
+    ]
+    allowed = Transfer(906, insurance_id(perp), clearing_id(perp), 1,
+                       TransferCode.insurance_payout)
+    assert ledger.submit([allowed])[0] is Result.ok
+    assert capital["USDC"]
+
+
+def test_a_cross_bucket_gains_in_one_market_before_it_pays_in_another() -> None:
+    service, _ = venue(5_000 * usdc)
+    risk = service.risk
+    risk.takers["eth-usdc-perp"] = "mm-x"
+    # erin (500 USDC): long 0.2 BTC at 60,000, short 1.4 ETH at 3,400, against the maker.
+    fills = [
+        Fill(11, "erin-x", perp, 200, 600_000), Fill(12, "mm-x", perp, -200, 600_000),
+        Fill(13, "erin-x", "eth-usdc-perp", -140, 340_000),
+        Fill(14, "mm-x", "eth-usdc-perp", 140, 340_000),
+    ]
+    assert risk.apply_fills(fills) == [Result.ok] * 4
+    market = crash(service, 55_000)  # BTC -1,000 USDC for erin
+    prices = dict(market.prices)
+    prices["eth-usdc-perp"] = 300_000  # ETH +560 USDC for erin
+    market = MarketData(market.now_ns, prices, dict(market.volatilities_ppm))
+    outcome = service.liquidate(market)
+    assert "erin-x" in outcome.plan.liquidated
+    assert outcome.ok, outcome.chains
+    # In name order BTC's chain (erin pays ~1,000 from 500) would come first and be refused.
+    markets = [chain.symbol for chain in outcome.chains]
+    assert markets.index("eth-usdc-perp") < markets.index(perp)
+    assert balance(service, collateral_id("erin-x")) >= 0
+    assert not invariant_problems(service.risk.ledger)
+
+
+def test_a_retried_round_whose_plan_changed_is_refused_as_a_conflict() -> None:
+    service, _ = venue(5_000 * usdc)
+    _, plan = service.plan(crash(service, 56_000))
+    assert service.apply(plan).applied
+    # A crash after the ledger committed but before the book was saved: the book forgets the
+    # round, and the retry plans the same ids with other amounts.
+    service.risk.liquidation_rounds.clear()
+    first, *rest = plan.transfers
+    changed = replace(plan, transfers=(first._replace(amount=first.amount + 1), *rest))
+    fund = balance(service, insurance_id(perp))
+    outcome = service.apply(changed)
+    assert not outcome.applied
+    assert [c.result for c in outcome.chains] == [Result.liquidation_round_conflict]
+    assert balance(service, insurance_id(perp)) == fund
