@@ -4,31 +4,38 @@ This module is written to be read by a client (and copied out of the repository 
 it imports no part of ringfence and no third-party package. The format it checks is documented
 in docs/proof-of-reserves.md; in short:
 
-    round record  {"v": "ringfence-por-round/1", "round_id", "previous_round_hash",
-                   "snapshot", "reserves_hash", "assets": [{"asset", "asset_number",
-                   "unit_exponent", "height", "root": {"sum", "hash"}}], "public_key",
-                   "signature"}
-    inclusion     {"v": "ringfence-por-proof/1", "round_id", "round_hash", "asset",
-                   "asset_number", "unit_exponent", "height", "pieces": [{"index", "value",
-                   "path": [{"sum", "hash"}, ...]}], "root": {"sum", "hash"}}
+    round record  {"v": "ringfence-por-round/2", "round_id", "previous_round_hash",
+                   "snapshot", "reserves": {...}, "assets": [{"asset", "asset_number",
+                   "unit_exponent", "height", "root": {"sum", "hash"}, "reserves"}],
+                   "public_key", "signature"}
+    inclusion     {"v": "ringfence-por-proof/2", "round_hash", "asset", "asset_number",
+                   "pieces": [{"index", "value"}, ...], "siblings": "<base64>"}
 
 Sums and values are decimal strings of integers in the asset's proof unit; hashes are lowercase
-hex. ``path`` runs from the leaf's sibling up to the root's children. What is checked:
+hex. ``siblings`` is the base64 of 40-byte records (u64 big-endian sum, then 32-byte hash), in
+the order ``fold`` consumes them: level by level from the leaves up, and at each level by
+ascending index of the nodes already known, skipping a sibling that is itself known (so the
+pieces' paths share the top of the tree). What is checked:
 
-1. the round record hashes to ``round_hash`` and names the same round, asset and root;
+1. the round record hashes to ``round_hash`` and has the proof's asset;
 2. each piece's leaf is recomputed from the client's own key (so nobody else's leaf can be
-   passed off as yours, even with the same balance), and folded up its path with a parent hash
-   that binds the height, both children's sums and both children's hashes (so a parent cannot
-   claim a sum its children do not add up to);
+   passed off as yours, even with the same balance), and the pieces are folded up together
+   with parent hashes that bind the height, both children's sums and both children's hashes
+   (so a parent cannot claim a sum its children do not add up to), to the round's root, using
+   every sibling record exactly once;
 3. every sum is an integer in [0, 2^64) and no parent's sum overflows 64 bits;
 4. the pieces sum to your balance in proof units, when you give it.
 
+A rejection carries a ``reason`` (a short name, the same in the browser page) and a sentence.
 The Ed25519 signature on the round record is not checked here (the standard library has no
-Ed25519); check it with any Ed25519 tool over ``round_hash``, or with ``ringfence por verify``.
+Ed25519); check it with any Ed25519 tool over ``round_hash``, with the browser page, or with
+``ringfence por verify``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import itertools
@@ -37,11 +44,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-proof_format = "ringfence-por-proof/1"
-round_format = "ringfence-por-round/1"
+proof_format = "ringfence-por-proof/2"
+round_format = "ringfence-por-round/2"
 value_max = 2**64 - 1
 height_max = 48
 pieces_max = 64
+sibling_bytes = 40
+_hex_digits = "0123456789abcdefABCDEF"
 
 tag_leaf = b"ringfence/por/leaf/1\x00"
 tag_node = b"ringfence/por/node/1\x00"
@@ -51,7 +60,14 @@ salt_leaf = b"ringfence/por/leaf-salt/1\x00"
 
 
 class ProofRejectedError(Exception):
-    """The proof does not show what it claims; the message says which check failed."""
+    """The proof does not show what it claims: ``reason`` names the check that failed
+    (``malformed``, ``unknown_format``, ``other_round``, ``no_such_asset``,
+    ``sum_out_of_range``, ``sum_overflows``, ``root_mismatch``, ``repeated_piece``,
+    ``balance_mismatch``, ``chain_broken``), the message says it in a sentence."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def hkdf_sha256(key: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
@@ -105,64 +121,85 @@ def round_hash(record: Mapping[str, Any]) -> bytes:
 
 def _integer(text: object, what: str) -> int:
     if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > 20:
-        raise ProofRejectedError(f"{what} is not a decimal string")
+        raise ProofRejectedError("malformed", f"{what} is not a decimal string")
     value = int(text)
     if value > value_max:
-        raise ProofRejectedError(f"{what} is 2^64 or more")
+        raise ProofRejectedError("sum_out_of_range", f"{what} is 2^64 or more")
     return value
 
 
 def _digest(text: object, what: str) -> bytes:
-    if not isinstance(text, str) or len(text) != 64:
-        raise ProofRejectedError(f"{what} is not 64 hex digits")
+    if not isinstance(text, str) or len(text) != 64 or text.strip(_hex_digits):
+        raise ProofRejectedError("malformed", f"{what} is not 64 hex digits")
     try:
         return bytes.fromhex(text)
     except ValueError:
-        raise ProofRejectedError(f"{what} is not 64 hex digits") from None
+        raise ProofRejectedError("malformed", f"{what} is not 64 hex digits") from None
 
 
 def _small(value: object, what: str, maximum: int) -> int:
     if type(value) is not int or not 0 <= value <= maximum:
-        raise ProofRejectedError(f"{what} is not an integer in [0, {maximum}]")
+        raise ProofRejectedError("malformed", f"{what} is not an integer in [0, {maximum}]")
     return value
 
 
-def fold_path(
-    round_id: bytes, asset_number: int, height: int, piece: Mapping[str, Any], salt: bytes
+def _siblings(text: object) -> list[tuple[int, bytes]]:
+    if not isinstance(text, str):
+        raise ProofRejectedError("malformed", "siblings is not a base64 string")
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise ProofRejectedError("malformed", "siblings is not a base64 string") from None
+    if len(raw) % sibling_bytes:
+        raise ProofRejectedError("malformed", "siblings is not a whole number of records")
+    return [
+        (int.from_bytes(raw[at : at + 8], "big"), raw[at + 8 : at + sibling_bytes])
+        for at in range(0, len(raw), sibling_bytes)
+    ]
+
+
+def fold(
+    leaves: Mapping[int, tuple[int, bytes]], siblings: Sequence[tuple[int, bytes]], height: int
 ) -> tuple[int, bytes]:
-    """Recompute a piece's leaf and fold it up its path; returns the root it implies."""
-    index = _small(piece.get("index"), "index", 2**height - 1)
-    value = _integer(piece.get("value"), "piece value")
-    path = piece.get("path")
-    if not isinstance(path, list) or len(path) != height:
-        raise ProofRejectedError("path length differs from the tree height")
-    node = (value, leaf_hash(round_id, asset_number, index, value, salt))
-    for level, sibling in enumerate(path):
-        if not isinstance(sibling, dict):
-            raise ProofRejectedError("path entry is not an object")
-        other = (_integer(sibling.get("sum"), "sibling sum"), _digest(sibling.get("hash"), "hash"))
-        total = node[0] + other[0]
-        if total > value_max:
-            raise ProofRejectedError("a node sum overflows 64 bits")
-        left, right = (other, node) if (index >> level) & 1 else (node, other)
-        node = (total, node_hash(level + 1, left, right))
-    return node
+    """Fold leaves (by index) up to the root, taking siblings in proof order; every sibling
+    must be used. Returns the root (sum, hash) the proof implies."""
+    known = dict(leaves)
+    taken = 0
+    for level in range(height):
+        parents = {}
+        for index in sorted(known):
+            if index >> 1 in parents:
+                continue  # its left sibling was known and has already made the parent
+            node = known[index]
+            if index ^ 1 in known:
+                other = known[index ^ 1]
+            elif taken < len(siblings):
+                other, taken = siblings[taken], taken + 1
+            else:
+                raise ProofRejectedError("malformed", "the proof has too few siblings")
+            total = node[0] + other[0]
+            if total > value_max:
+                raise ProofRejectedError("sum_overflows", "a node sum overflows 64 bits")
+            left, right = (other, node) if index & 1 else (node, other)
+            parents[index >> 1] = (total, node_hash(level + 1, left, right))
+        known = parents
+    if taken != len(siblings):
+        raise ProofRejectedError("malformed", "the proof has siblings left over")
+    assert list(known) == [0]
+    return known[0]
 
 
 def _round_asset(record: Mapping[str, Any], proof: Mapping[str, Any]) -> Mapping[str, Any]:
     if record.get("v") != round_format:
-        raise ProofRejectedError("round record has an unknown format")
+        raise ProofRejectedError("unknown_format", "round record has an unknown format")
     if round_hash(record).hex() != proof.get("round_hash"):
-        raise ProofRejectedError("proof names another round record")
-    if record.get("round_id") != proof.get("round_id"):
-        raise ProofRejectedError("proof names another round")
+        raise ProofRejectedError("other_round", "proof names another round record")
     for entry in record.get("assets", []):
         if entry.get("asset_number") == proof.get("asset_number"):
-            for field in ("asset", "unit_exponent", "height", "root"):
-                if entry.get(field) != proof.get(field):
-                    raise ProofRejectedError(f"proof's {field} differs from the round record's")
+            if entry.get("asset") != proof.get("asset"):
+                raise ProofRejectedError("no_such_asset", "proof's asset differs from the round's")
             return dict(entry)
-    raise ProofRejectedError("round record has no such asset")
+    raise ProofRejectedError("no_such_asset", "round record has no such asset")
 
 
 def verify_inclusion(
@@ -179,38 +216,40 @@ def verify_inclusion(
     try:
         return _verify(proof, record, client_key, balance)
     except (AttributeError, KeyError, TypeError, ValueError) as error:
-        raise ProofRejectedError(f"proof or round record is malformed ({error!r})") from None
+        raise ProofRejectedError(
+            "malformed", f"proof or round record is malformed ({error!r})") from None
 
 
 def _verify(
     proof: Mapping[str, Any], record: Mapping[str, Any], client_key: bytes, balance: int | None
 ) -> int:
     if proof.get("v") != proof_format:
-        raise ProofRejectedError("proof has an unknown format")
+        raise ProofRejectedError("unknown_format", "proof has an unknown format")
     entry = _round_asset(record, proof)
-    round_id = _digest(proof.get("round_id"), "round_id")
+    round_id = _digest(record.get("round_id"), "round_id")
     asset_number = _small(proof.get("asset_number"), "asset_number", 2**32 - 1)
     height = _small(entry.get("height"), "height", height_max)
-    root = (
-        _integer(entry["root"].get("sum"), "root sum"),
-        _digest(entry["root"].get("hash"), "root"),
-    )
+    root = (_integer(entry["root"].get("sum"), "root sum"),
+            _digest(entry["root"].get("hash"), "root"))
     pieces = proof.get("pieces")
     if not isinstance(pieces, list) or not 0 < len(pieces) <= pieces_max:
-        raise ProofRejectedError("proof has no pieces or too many")
-    total, seen = 0, set()
+        raise ProofRejectedError("malformed", "proof has no pieces or too many")
+    leaves: dict[int, tuple[int, bytes]] = {}
     for number, piece in enumerate(pieces):
         if not isinstance(piece, dict):
-            raise ProofRejectedError("piece is not an object")
+            raise ProofRejectedError("malformed", "piece is not an object")
+        index = _small(piece.get("index"), "index", 2**height - 1)
+        value = _integer(piece.get("value"), "piece value")
+        if index in leaves:
+            raise ProofRejectedError("repeated_piece", "two pieces claim one leaf")
         salt = leaf_salt(client_key, round_id, asset_number, number)
-        if fold_path(round_id, asset_number, height, piece, salt) != root:
-            raise ProofRejectedError(f"piece {number} does not lead to the round's root")
-        if piece["index"] in seen:
-            raise ProofRejectedError("two pieces claim one leaf")
-        seen.add(piece["index"])
-        total += int(piece["value"])
+        leaves[index] = (value, leaf_hash(round_id, asset_number, index, value, salt))
+    total = sum(value for value, _ in leaves.values())
+    if fold(leaves, _siblings(proof.get("siblings")), height) != root:
+        raise ProofRejectedError("root_mismatch", "the pieces do not lead to the round's root")
     if balance is not None and total != balance:
-        raise ProofRejectedError(f"pieces add up to {total}, not to the balance {balance}")
+        raise ProofRejectedError(
+            "balance_mismatch", f"pieces add up to {total}, not to the balance {balance}")
     return total
 
 
@@ -221,11 +260,13 @@ def verify_chain(records: Sequence[Mapping[str, Any]]) -> None:
     for before, after in itertools.pairwise(records):
         previous = round_hash(before)
         if after.get("previous_round_hash") != previous.hex():
-            raise ProofRejectedError("a round record does not name the one before it")
+            raise ProofRejectedError(
+                "chain_broken", "a round record does not name the one before it")
         snapshot = _small(after.get("snapshot"), "snapshot", 2**64 - 1)
         expected = hashlib.sha256(tag_round_id + previous + snapshot.to_bytes(8, "big"))
         if after.get("round_id") != expected.hexdigest():
-            raise ProofRejectedError("a round id is not derived from the round before it")
+            raise ProofRejectedError(
+                "chain_broken", "a round id is not derived from the round before it")
 
 
 def main(arguments: Sequence[str]) -> int:
@@ -241,9 +282,9 @@ def main(arguments: Sequence[str]) -> int:
     try:
         total = verify_inclusion(proof, record, bytes.fromhex(arguments[2]), balance)
     except ProofRejectedError as rejection:
-        print(f"REJECTED: {rejection}")
+        print(f"REJECTED ({rejection.reason}): {rejection}")
         return 1
-    print(f"OK: {total} proof units of {proof['asset']} counted in round {proof['round_id']}")
+    print(f"OK: {total} proof units of {proof['asset']} counted in round {record['round_id']}")
     return 0
 
 

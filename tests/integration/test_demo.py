@@ -302,3 +302,26 @@ def test_ten_thousand_clients_on_sqlite_well_under_a_minute(tmp_path: Path) -> N
     assert elapsed_s < 60
     assert document["clients"] == 10_000
     assert required_refusals <= {refusal["code"] for refusal in document["refusals"]}
+
+
+def test_the_venue_crash_liquidates_pays_from_funds_and_deleverages(
+    document: dict[str, Any],
+) -> None:
+    from ringfence.entrypoints.report import render_report
+
+    crash = document["venue"]["liquidation"]
+    steps = crash["steps"]
+    assert len(steps) == 2
+    assert steps[1]["btc_usd"] * 100 <= steps[0]["btc_usd"] * 70, "a gap of at least 30%"
+    rows = [row for step in steps for row in step["markets"].values()]
+    assert sum(row["partial"] for row in rows) > 0
+    assert sum(row["full"] + row["bankrupt"] for row in rows) > 0
+    assert sum(row["paid_out"] for row in rows) > 0, "insurance funds paid"
+    assert sum(row["deleveraged_lots"] for row in rows) > 0, "auto-deleveraging happened"
+    for values in crash["funds"].values():
+        assert all(int(value) >= 0 for value in values)
+    assert {c["result"] for c in crash["settlement_after"]} == {"ok"}
+    assert document["activity"]["liquidation_settlement"] > 0
+    assert document["activity"]["insurance_payout"] > 0
+    html = render_report(document)
+    assert html.count("insurance fund through the crash") == len(crash["funds"]) == 3

@@ -129,7 +129,8 @@ def test_migrations_upgrade_a_loaded_ledger_and_change_nothing(postgres_url: str
     old_store = PostgresStore(postgres_url, expected_version=1)
     rows_before = (list(old_store.entries()), list(old_store.projected_transfers()))
     old_store.close()
-    with pytest.raises(StorageError, match="schema version 1, expected 2: run `ringfence db"):
+    expected = f"schema version 1, expected {postgres.schema_version}: run `ringfence db"
+    with pytest.raises(StorageError, match=expected):
         PostgresStore(postgres_url)
     assert postgres.upgrade(postgres_url) == list(range(2, postgres.schema_version + 1))
     assert postgres.upgrade(postgres_url) == []  # idempotent
@@ -148,7 +149,8 @@ def test_migrations_upgrade_a_loaded_ledger_and_change_nothing(postgres_url: str
 def test_a_newer_schema_is_refused(postgres_url: str) -> None:
     PostgresStore(postgres_url).close()
     tamper(postgres_url, "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')")
-    with pytest.raises(StorageError, match="schema version 99, expected 2: this ringfence is"):
+    expected = f"schema version 99, expected {postgres.schema_version}: this ringfence is"
+    with pytest.raises(StorageError, match=expected):
         PostgresStore(postgres_url)
 
 

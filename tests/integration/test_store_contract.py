@@ -38,6 +38,7 @@ from ringfence.core.journal import (
     encode_definitions,
     encode_transfers,
     genesis_hash,
+    ledger_definition_kinds,
     seal,
 )
 from ringfence.core.ledger import Expiry
@@ -311,9 +312,7 @@ def test_an_empty_store_is_at_genesis(store: LedgerStore) -> None:
     assert normalised(store.checkpoint()) == Checkpoint(0, 0)
     assert list(store.projected_transfers()) == []
     definitions = store.projected_definitions()
-    assert {
-        kind: definitions.get(kind, []) for kind in EntryKind if kind is not EntryKind.transfers
-    } == {
+    assert {kind: definitions.get(kind, []) for kind in ledger_definition_kinds} == {
         EntryKind.assets: [],
         EntryKind.clients: [],
         EntryKind.pools: [],

@@ -26,7 +26,7 @@ def test_every_proof_verifies_and_roots_sum_the_rounded_up_liabilities(
 ) -> None:
     liabilities = list(zip(ASSETS, per_asset, strict=False))
     built = reserves.build_round(snapshot=7, previous_round_hash=bytes(32),
-                                 liabilities=liabilities, reserves_hash=bytes(32),
+                                 liabilities=liabilities,
                                  master_secret=MASTER, signing_seed=b"s" * 32, seed=seed)
     assert reserves.verify_round_signature(built.record)
     for asset, owed in liabilities:

@@ -48,6 +48,10 @@ class EntryKind(IntEnum):
     designations = 7
     addresses = 8
     encumbrances = 9
+    # Reconciliation (core/recon/codec.py encodes these): each run with its coverage lines and
+    # the breaks it changed; each operator's action on a break with the break it left.
+    reconciliations = 10
+    break_actions = 11
 
 
 # Definitions the ledger engine replays, and the registry's own changes.
@@ -63,6 +67,7 @@ registry_kinds: Final = (
     EntryKind.addresses,
     EntryKind.encumbrances,
 )
+recon_kinds: Final = (EntryKind.reconciliations, EntryKind.break_actions)
 
 
 _header = struct.Struct(">4sB3xQQII")

@@ -720,9 +720,11 @@ def positions(context: typer.Context, json_output: JsonOption = False) -> None:
     console().print(table)
 
 
-@app.command()
 def breaks(context: typer.Context, json_output: JsonOption = False) -> None:
-    """Segregation breaks (misdirected deposits) and how much of each is cured."""
+    """Segregation breaks (misdirected deposits) and how much of each is cured.
+
+    Registered as ``ringfence breaks`` by the ``breaks`` group (entrypoints/commands/breaks.py),
+    which adds the reconciliation's breaks as subcommands."""
     with reported(json_output), opened(context) as ledger:
         by_number = ledger.ledger.assets_by_number
         rows = []
@@ -887,7 +889,10 @@ def _register_command_groups() -> None:
 
     for found in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{found.name}")
-        app.add_typer(module.app, name=module.name)
+        if hasattr(module, "command"):  # one top-level command (``ringfence reconcile``)
+            app.command(module.name)(module.command)
+        else:
+            app.add_typer(module.app, name=module.name)
 
 
 _register_command_groups()

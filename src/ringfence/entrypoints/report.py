@@ -99,7 +99,16 @@ def report_view(document: Mapping[str, Any]) -> dict[str, Any]:
         ],
         "notes": document.get("notes", []),
         "venue": document.get("venue"),
+        "reconciliation": _reconciliation_view(document.get("reconciliation")),
+        "insolvency": document.get("insolvency"),  # display-ready (service/demo_insolvency.py)
     }
+
+
+def _reconciliation_view(document: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    # Imported here: recon_report uses this module's text helpers.
+    from ringfence.entrypoints.recon_report import recon_view
+
+    return recon_view(document)
 
 
 def _most_first(item: tuple[str, int]) -> tuple[int, str]:

@@ -34,10 +34,12 @@ from ringfence.core.journal import (
     decode_definitions,
     decode_header,
     genesis_hash,
+    recon_kinds,
     registry_kinds,
 )
 from ringfence.core.ledger import Ledger
 from ringfence.core.model import TransferRecord
+from ringfence.core.recon.codec import ReconHistory, replay_recon_entry
 from ringfence.core.state import AccountState, Limit, PendingStatus
 from ringfence.service.custody import replay_registry_entry
 from ringfence.service.ledger_service import apply_definitions, replay_transfers
@@ -86,6 +88,7 @@ class _Audit:
     checkpoint: Checkpoint
     ledger: Ledger = field(default_factory=Ledger)
     registry: Registry = field(default_factory=Registry)
+    recon: ReconHistory = field(default_factory=ReconHistory)
     problems: list[Problem] = field(default_factory=list)
     replaying: bool = True
     transfers: int = 0
@@ -206,6 +209,8 @@ def _replay_entry(
                 _compare_row(audit, record, rows, pending_row)
         elif entry.kind in registry_kinds:
             replay_registry_entry(audit.registry, audit.ledger, entry)
+        elif entry.kind in recon_kinds:
+            replay_recon_entry(audit.recon, entry.body)
         else:
             header, definitions = decode_definitions(entry.body)
             apply_definitions(audit.ledger, header.kind, definitions)

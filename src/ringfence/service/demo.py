@@ -49,6 +49,8 @@ from ringfence.core.model import (
 )
 from ringfence.core.money import Asset, format_signed_amount, mul_div_floor
 from ringfence.core.state import PendingStatus, Position
+from ringfence.service.demo_insolvency import failure_section
+from ringfence.service.demo_recon import run_recon_week
 from ringfence.service.demo_risk import run_venue_demo
 from ringfence.service.ledger_service import LedgerService, batches_of
 
@@ -195,14 +197,22 @@ def run_demo(
     _run_evening(ledger, world, report)
     _check_day(ledger, world)
     # The derivatives venue: margin buckets (isolated, cross, portfolio) with their collateral
-    # in margin pools of the same ledger, fills, a settlement cycle, funding and a risk scan.
+    # in margin pools of the same ledger, fills, a settlement cycle, funding and a risk scan,
+    # then a price crash (a 35% gap) through the liquidation loop: partial and full
+    # liquidations, insurance funds and auto-deleveraging, all as ledger transfers.
     venue = run_venue_demo(ledger, max(venue_buckets_min, clients // 3), seed, progress)
     del venue["scan_ms"]  # a timing, not a fact of the day: `ringfence bench risk` measures it
+    # A week of daily reconciliation after the day (service/demo_recon.py).
+    reconciliation = run_recon_week(ledger, progress)
+    # The firm fails at the end (service/demo_insolvency.py): who gets what back.
+    failure = failure_section(ledger, progress)
     report("report", 0, 1)
     document = build_report(
         ledger, seed=seed, clients=clients, refusals=world.refusals, notes=world.notes
     )
     document["venue"] = venue
+    document["reconciliation"] = reconciliation
+    document["insolvency"] = failure
     report("report", 1, 1)
     return document
 

@@ -14,6 +14,7 @@ from typing import Protocol
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.model import Break, TransferRecord
+from ringfence.core.recon.history import Price
 
 
 @dataclass(slots=True)
@@ -133,4 +134,13 @@ class HoldingsSource(Protocol):
         """Credits to ``addresses`` at heights ``from_height`` and above, and the last height
         the scan covered (the next scan starts after it). A source without heights returns
         everything it has and 0."""
+        ...
+
+
+class PriceSource(Protocol):
+    """Where prices come from (a market data feed, a saved closing-price file). A statement
+    values each asset with the price the source gives and names the source and its time."""
+
+    def prices(self, assets: Collection[str], at_ns: int) -> dict[str, Price]:
+        """The latest price at or before ``at_ns`` of each asset it knows (others left out)."""
         ...

@@ -4,7 +4,9 @@ trees are range-checked and deterministic in their seed, rounds are signed and c
 from __future__ import annotations
 
 import hashlib
+import hmac
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,12 +25,13 @@ RESERVES = hashlib.sha256(b"reserves file").digest()
 GENESIS = bytes(32)
 
 
-def round_of(liabilities, seed: bytes = b"r" * 32, snapshot: int = 1, previous=GENESIS):
+def round_of(liabilities, seed: bytes = b"r" * 32, snapshot: int = 1, previous=GENESIS,
+             attestation=None):
     return reserves.build_round(
         snapshot=snapshot,
         previous_round_hash=previous,
         liabilities=liabilities,
-        reserves_hash=RESERVES,
+        reserves=attestation,
         master_secret=MASTER,
         signing_seed=SIGNING,
         seed=seed,
@@ -75,13 +78,76 @@ def test_split_gives_two_to_four_positive_pieces_adding_up(value: int, seed: byt
 def test_tree_height_leaves_slack_and_root_sums_the_liabilities() -> None:
     built = round_of([(BTC, {"alice": 500, "bob": 500, "carol": 7, "dave": 0})])
     tree = built.trees[BTC.number]
-    pieces = sum(len(found) for found in tree.leaves.values())
-    assert "dave" not in tree.leaves  # nothing owed, nothing to prove
+    placement = tree.placement
+    pieces = len(placement.index)
+    assert tree.clients.index("dave") not in placement.client.tolist()  # nothing owed
     assert tree.height == (pieces - 1).bit_length() + reserves.proof_height_slack_levels
     assert tree.root[0] == 1_007
-    assert len(tree.levels[0]) == pieces < 2**tree.height  # the rest is padding
-    indexes = [leaf.index for found in tree.leaves.values() for leaf in found]
-    assert len(set(indexes)) == len(indexes)
+    assert pieces < 2**tree.height  # the rest is padding
+    assert len(set(placement.index.tolist())) == pieces
+    assert placement.index.tolist() == sorted(placement.index.tolist())
+
+
+def test_a_clients_pieces_share_one_block_at_distinct_slots() -> None:
+    balances = {f"c{number}": 10**6 + number for number in range(3_000)}
+    tree = round_of([(BTC, balances)]).trees[BTC.number]
+    placement, shift = tree.placement, tree.context.block_levels
+    assert shift == reserves.proof_neighbourhood_levels
+    blocks: dict[int, set[int]] = {}
+    for client, index in zip(placement.client.tolist(), placement.index.tolist(), strict=True):
+        blocks.setdefault(client, set()).add(index >> shift)
+    assert all(len(found) == 1 for found in blocks.values())
+    assert len({found.pop() for found in blocks.values()}) > 1
+    assert len(set(placement.index.tolist())) == len(placement.index)
+    pieces = np.bincount(placement.client.astype(np.intp))
+    assert set(pieces.tolist()) == {2, 3, 4}
+
+
+def test_bulk_hashing_matches_hashlib_and_hmac() -> None:
+    keys = np.frombuffer(bytes(range(64)), dtype=np.uint8).reshape(2, 32)
+    messages = np.frombuffer(b"a" * 70 + b"b" * 70, dtype=np.uint8).reshape(2, 70)
+    macs = reserves.hmac_rows(keys, messages)
+    for row in range(2):
+        assert macs[row].tobytes() == hmac.digest(
+            keys[row].tobytes(), messages[row].tobytes(), "sha256")
+    assert reserves.hash_rows(messages) == b"".join(
+        hashlib.sha256(row.tobytes()).digest() for row in messages)
+    names = ["alice", "bob", "carol", "é", "x" * 32]
+    derived = reserves.client_keys(MASTER, names)
+    assert [row.tobytes() for row in derived] == [reserves.client_key(MASTER, n) for n in names]
+
+
+def test_parallel_and_serial_builds_agree_and_subtrees_join_under_the_root() -> None:
+    balances = {f"c{number}": 7 * number + 1 for number in range(12_000)}
+    serial = round_of([(BTC, balances)])
+    calls = []
+
+    def recording_map(function, jobs):
+        calls.append(len(jobs))
+        return list(reversed([function(job) for job in reversed(jobs)]))
+
+    joined = reserves.build_round(
+        snapshot=1, previous_round_hash=GENESIS, liabilities=[(BTC, balances)],
+        master_secret=MASTER, signing_seed=SIGNING, seed=b"r" * 32, map_jobs=recording_map)
+    assert calls == [2]  # enough pieces for two subtrees
+    assert joined.record == serial.record
+    assert next(joined.proofs("c77")) == next(serial.proofs("c77"))
+
+
+def test_proofs_are_the_same_with_and_without_the_client_index() -> None:
+    balances = {f"c{number}": 1_000 + number for number in range(500)}
+    built = round_of([(BTC, balances)])
+    scanned = [next(built.proofs(f"c{number}")) for number in (0, 77, 499)]
+    built.trees[BTC.number].index_clients()
+    assert [next(built.proofs(f"c{number}")) for number in (0, 77, 499)] == scanned
+    assert list(built.proofs("nobody")) == []
+
+
+def test_the_multiproof_sends_shared_siblings_once() -> None:
+    order = list(reserves.multiproof_order([4, 5, 7], 3))
+    # Level 0: 4 and 5 are siblings (none sent), 7 needs 6. Level 1: 2 and 3 are siblings.
+    # Level 2: 1 needs 0.
+    assert order == [(0, 6), (2, 0)]
 
 
 def test_the_same_seed_builds_the_same_round_and_another_seed_another() -> None:
@@ -108,7 +174,7 @@ def test_a_total_that_overflows_64_bits_is_refused() -> None:
 def test_round_is_signed_and_a_changed_record_fails_the_signature() -> None:
     record = dict(round_of([(BTC, {"alice": 5})]).record)
     assert reserves.verify_round_signature(record)
-    record["reserves_hash"] = "00" * 32
+    record["snapshot"] = 2
     assert not reserves.verify_round_signature(record)
     record = dict(round_of([(BTC, {"alice": 5})]).record, signature="00" * 64)
     assert not reserves.verify_round_signature(record)
@@ -145,6 +211,19 @@ def test_an_asset_with_nothing_owed_has_a_padding_root_of_sum_zero() -> None:
     assert entry["root"]["sum"] == "0"
     assert entry["height"] == reserves.proof_height_slack_levels + 1
     assert [proof["asset"] for proof in built.proofs("alice")] == ["ETH"]
+
+
+def test_reserves_are_recorded_as_not_attested_until_the_reserves_side_gives_totals() -> None:
+    built = round_of([(BTC, {"alice": 500}), (ETH, {"alice": 10**18})])
+    assert built.record["reserves"] == {"status": "not_attested"}
+    assert [entry["reserves"] for entry in built.record["assets"]] == [None, None]
+    attested = round_of([(BTC, {"alice": 500}), (ETH, {"alice": 10**18})],
+                        attestation=reserves.ReservesAttestation(RESERVES, {BTC.number: 499}))
+    assert attested.record["reserves"] == {"status": "attested", "file_hash": RESERVES.hex()}
+    assert attested.record["assets"][0]["reserves"] == {
+        "total": "499", "covered": False, "coverage_gross_bp": "9980"}
+    assert attested.record["assets"][1]["reserves"] is None
+    assert reserves.verify_round_signature(attested.record)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,351 @@
+"""``ringfence por ...``: proof-of-liabilities rounds, client proofs, verification, audit.
+
+A round's files live in a directory next to the database (``--out``, default ``por/`` beside
+a SQLite file, else ``./por``)::
+
+    por/master.key                     the master secret clients' keys derive from (0600)
+    por/signing.key                    the Ed25519 seed rounds are signed with (0600)
+    por/rounds/000001/round.json       the public, signed round record
+    por/rounds/000001/private/         the build seed and the trees that answer proofs
+
+Only ``round.json`` and the proofs are public. Everything under ``private/`` and the two keys
+are the firm's (and its auditor's): with them the trees can be rebuilt from the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from ringfence.core import errors, reserves
+from ringfence.core.errors import InputError, Result, StorageError
+from ringfence.core.money import Asset
+from ringfence.entrypoints.cli import (
+    JsonOption,
+    console,
+    new_table,
+    opened,
+    reported,
+    say,
+    write_json,
+)
+from ringfence.service import por
+
+name = "por"
+app = typer.Typer(help="Proof of liabilities: rounds, client proofs, verification, audit.",
+                  no_args_is_help=True)
+
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", help="The rounds' directory (default: por/ beside the database).",
+                 file_okay=False),
+]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", min=1, max=64, help="Processes that build subtrees.")
+]
+_sqlite_prefix = "sqlite:///"
+_key_bytes = 32
+
+
+# ---------------------------------------------------------------------- files
+
+
+def _folder(context: typer.Context, out: Path | None) -> Path:
+    if out is not None:
+        return out
+    url = context.obj
+    if isinstance(url, str) and url.startswith(_sqlite_prefix):
+        return Path(url[len(_sqlite_prefix) :]).parent / "por"
+    return Path("por")
+
+
+def _write_secret(path: Path, value: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(value.hex() + "\n")
+
+
+def _secret(folder: Path, file_name: str, create: bool) -> bytes:
+    path = folder / file_name
+    if not path.exists():
+        if not create:
+            raise StorageError(f"no {file_name} in {folder}")
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_secret(path, secrets.token_bytes(_key_bytes))
+    try:
+        value = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (ValueError, UnicodeDecodeError):
+        raise StorageError(f"{path} is not hex") from None
+    if len(value) != _key_bytes:
+        raise StorageError(f"{path} does not hold {_key_bytes} bytes")
+    return value
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StorageError(f"no {what} at {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(Result.line_malformed, f"{what} {path}: {error}") from None
+
+
+def _round_numbers(folder: Path) -> list[int]:
+    rounds = folder / "rounds"
+    if not rounds.is_dir():
+        return []
+    return sorted(int(entry.name) for entry in rounds.iterdir() if entry.name.isdigit())
+
+
+def _round_folder(folder: Path, number: int) -> Path:
+    return folder / "rounds" / f"{number:06d}"
+
+
+def _save_tree(private: Path, tree: reserves.AssetTree) -> None:
+    placement = tree.placement
+    arrays: dict[str, np.ndarray[Any, Any]] = {
+        "client": placement.client, "piece": placement.piece, "index": placement.index,
+        "value": placement.value}
+    for height, level in tree.upper.items():
+        arrays |= {f"index_{height}": level.index, f"sums_{height}": level.sums,
+                   f"hashes_{height}": level.hashes}
+    number = tree.asset.number
+    np.savez(private / f"tree-{number}.npz", **arrays)  # type: ignore[arg-type]
+    meta = {"asset": tree.asset.code, "height": tree.height, "hashes": tree.hashes,
+            "clients": list(tree.clients)}
+    (private / f"tree-{number}.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def _load_tree(
+    private: Path, asset: Asset, round_id: bytes, master_secret: bytes
+) -> reserves.AssetTree | None:
+    if not (private / f"tree-{asset.number}.npz").exists():
+        return None
+    meta = _read_json(private / f"tree-{asset.number}.json", "tree")
+    context = reserves.tree_context(round_id, asset, meta["height"], master_secret)
+    with np.load(private / f"tree-{asset.number}.npz") as arrays:
+        placement = reserves.Placement(context.height, context.block_levels, arrays["client"],
+                                       arrays["piece"], arrays["index"], arrays["value"])
+        upper = {height: reserves.Level(height, arrays[f"index_{height}"],
+                                        arrays[f"sums_{height}"], arrays[f"hashes_{height}"])
+                 for height in range(context.block_levels, context.height + 1)}
+    return reserves.AssetTree(asset, context, tuple(meta["clients"]), placement, upper,
+                              master_secret, meta["hashes"])
+
+
+def _stored_trees(
+    private: Path, assets: dict[str, Asset], record: dict[str, Any], master_secret: bytes
+) -> dict[int, reserves.AssetTree]:
+    round_id = bytes.fromhex(record["round_id"])
+    trees = {}
+    for entry in record["assets"]:
+        asset = assets.get(entry["asset"])
+        tree = None if asset is None else _load_tree(private, asset, round_id, master_secret)
+        if tree is not None:
+            trees[tree.asset.number] = tree
+    return trees
+
+
+# ---------------------------------------------------------------------- commands
+
+
+@app.command("build")
+def build(
+    context: typer.Context,
+    out: OutOption = None,
+    workers: WorkersOption = por.workers_default,
+    json_output: JsonOption = False,
+) -> None:
+    """Build, sign and store a round over the client liabilities at the ledger's head."""
+    with reported(json_output):
+        with opened(context) as ledger:
+            liabilities = por.client_liabilities(ledger.ledger)
+            snapshot = ledger.seq
+        folder = _folder(context, out)
+        master_secret = _secret(folder, "master.key", create=True)
+        signing_seed = _secret(folder, "signing.key", create=True)
+        numbers = _round_numbers(folder)
+        previous = bytes(32)
+        if numbers:
+            last = _read_json(_round_folder(folder, numbers[-1]) / "round.json", "round")
+            previous = reserves.round_hash(last)
+        seed = secrets.token_bytes(_key_bytes)
+        started = time.perf_counter()
+        built = por.build_round(liabilities, snapshot=snapshot, previous_round_hash=previous,
+                                master_secret=master_secret, signing_seed=signing_seed,
+                                seed=seed, workers=workers)
+        seconds = time.perf_counter() - started
+        number = (numbers[-1] if numbers else 0) + 1
+        round_file = _store_round(_round_folder(folder, number), built, seed)
+    rows: list[dict[str, Any]] = [
+        {"asset": tree.asset.code, "height": tree.height, "pieces": len(tree.placement.index),
+         "root_sum": str(tree.root[0])} for tree in (built.trees[n] for n in sorted(built.trees))]
+    document = {"ok": True, "round": number, "round_hash": built.hash, "snapshot": snapshot,
+                "round_file": str(round_file), "reserves": built.record["reserves"]["status"],
+                "build_seconds": round(seconds, 3), "assets": rows}
+    if json_output:
+        write_json(document)
+        return
+    table = new_table("asset", "height", "pieces", "root_sum")
+    for row in rows:
+        table.add_row(str(row["asset"]), str(row["height"]), str(row["pieces"]),
+                      str(row["root_sum"]))
+    console().print(table)
+    say(f"round {number} ({built.hash}) at snapshot {snapshot}: {round_file}")
+
+
+def _store_round(folder: Path, built: reserves.Round, seed: bytes) -> Path:
+    private = folder / "private"
+    private.mkdir(parents=True, exist_ok=False)
+    os.chmod(private, 0o700)
+    _write_secret(private / "build.seed", seed)
+    for number in sorted(built.trees):
+        _save_tree(private, built.trees[number])
+    round_file = folder / "round.json"
+    round_file.write_text(json.dumps(built.record, indent=1) + "\n", encoding="utf-8")
+    return round_file
+
+
+@app.command("proof")
+def proof(
+    context: typer.Context,
+    client: Annotated[str, typer.Argument(help="The client whose proofs to print.")],
+    round_number: Annotated[
+        int | None, typer.Option("--round", help="The round's number (default: the latest).")
+    ] = None,
+    out: OutOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The client's key and inclusion proofs in every asset they are owed, for one round."""
+    with reported(json_output):
+        folder = _folder(context, out)
+        numbers = _round_numbers(folder)
+        number = round_number if round_number is not None else (numbers or [0])[-1]
+        if number not in numbers:
+            raise StorageError(f"no round {number} in {folder}")
+        round_folder = _round_folder(folder, number)
+        record = _read_json(round_folder / "round.json", "round")
+        master_secret = _secret(folder, "master.key", create=False)
+        with opened(context) as ledger:
+            assets = dict(ledger.ledger.assets)
+        trees = _stored_trees(round_folder / "private", assets, record, master_secret)
+        round_hash = reserves.round_hash(record).hex()
+        proofs = [found for n in sorted(trees)
+                  if (found := reserves.inclusion_proof(trees[n], client, round_hash))]
+        if not proofs:
+            raise InputError(Result.client_not_found, f"{client} has no proofs in round {number}")
+    document = {"ok": True, "client": client,
+                "client_key": reserves.client_key(master_secret, client).hex(),
+                "round": number, "round_hash": round_hash, "proofs": proofs}
+    if json_output:
+        write_json(document)
+        return
+    for found in proofs:
+        say(f"{found['asset']}: {len(found['pieces'])} pieces")
+    say(f"client key {document['client_key']}; add --json for the proof document")
+
+
+def _balances(texts: list[str]) -> dict[str, int]:
+    found = {}
+    for text in texts:
+        code, _, units = text.partition("=")
+        if not code or not units.isascii() or not units.isdigit():
+            raise InputError(Result.line_malformed, f"--balance {text!r} is not ASSET=UNITS")
+        found[code] = int(units)
+    return found
+
+
+@app.command("verify")
+def verify(
+    proof_file: Annotated[Path, typer.Argument(
+        metavar="PROOF", dir_okay=False, help="`por proof --json` output, or one proof.")],
+    round_file: Annotated[Path, typer.Option(
+        "--round", dir_okay=False, help="The round record (round.json), from a second channel.")],
+    key: Annotated[str, typer.Option(
+        "--key", help="The client key (hex), if the proof file does not carry it.")] = "",
+    balance: Annotated[list[str] | None, typer.Option(
+        "--balance", help="ASSET=UNITS: your statement balance in proof units.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check inclusion proofs against a round record; exit 4 with the reason if any fails."""
+    with reported(json_output):
+        bundle = _read_json(proof_file, "proof")
+        record = _read_json(round_file, "round")
+        if not isinstance(bundle, dict) or not isinstance(record, dict):
+            raise InputError(Result.line_malformed, "proof and round must be JSON objects")
+        ok, results = por.verify_bundle(bundle, record, key, _balances(balance or []))
+    if json_output:
+        write_json({"ok": ok, "round_hash": reserves.round_hash(record).hex(),
+                    "results": results})
+    else:
+        for result in results:
+            verdict = "OK" if result["ok"] else f"REJECTED ({result['reason']})"
+            say(f"{result['asset']}: {verdict} {result.get('detail', '')}".rstrip())
+    if not ok:
+        raise typer.Exit(errors.exit_status_integrity)
+
+
+@app.command("audit")
+def audit(
+    context: typer.Context,
+    *,
+    round_file: Annotated[Path, typer.Option(
+        "--round", dir_okay=False, help="The round record, in its round's directory.")],
+    seed: Annotated[str, typer.Option(
+        "--seed", help="The public seed that picks the sampled proofs (e.g. a block hash).")],
+    sample_size: Annotated[int, typer.Option(
+        "--sample", min=0, max=por.sample_size_max, help="Proofs to verify.")] = 100,
+    out: OutOption = None,
+    workers: WorkersOption = por.workers_default,
+    json_output: JsonOption = False,
+) -> None:
+    """Rebuild the trees from the journal, check roots and totals, verify sampled proofs.
+
+    The journal is replayed up to the round's snapshot; the sample is drawn from SEED (publish
+    one the firm cannot know in advance). Exit 4 on any problem."""
+    with reported(json_output):
+        record = _read_json(round_file, "round")
+        folder = _folder(context, out)
+        private = round_file.parent / "private"
+        master_secret = _secret(folder, "master.key", create=False)
+        build_seed = _secret(private, "build.seed", create=False)
+        with opened(context) as ledger:
+            assets = dict(ledger.ledger.assets)
+            stored = _stored_trees(private, assets, record, master_secret)
+            report = por.audit_round(
+                ledger.store, record, stored, master_secret=master_secret,
+                build_seed=build_seed, sample_seed=seed.encode("utf-8"),
+                sample_size=sample_size, workers=workers)
+        _check_chain(folder, round_file, record, report)
+    if json_output:
+        write_json(report.to_json())
+    else:
+        for problem in report.problems:
+            say(f"{problem.problem} {problem.asset}: {problem.detail}")
+        say(f"{len(report.sampled)} proofs sampled; {len(report.problems)} problems")
+    if not report.ok:
+        raise typer.Exit(errors.exit_status_integrity)
+
+
+def _check_chain(
+    folder: Path, round_file: Path, record: dict[str, Any], report: por.AuditReport
+) -> None:
+    """The round must name the one stored before it (a split view breaks the chain)."""
+    if not round_file.parent.name.isdigit():
+        return
+    number = int(round_file.parent.name)
+    if number == 1:
+        if record.get("previous_round_hash") != bytes(32).hex():
+            report.problems.append(por.Problem("chain_broken", "", "round 1 names a previous"))
+        return
+    before = _read_json(_round_folder(folder, number - 1) / "round.json", "round")
+    if not reserves.verify_chain([before, record]):
+        report.problems.append(por.Problem(
+            "chain_broken", "", f"round {number} does not follow round {number - 1}"))
