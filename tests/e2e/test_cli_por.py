@@ -99,7 +99,7 @@ def test_build_stores_a_signed_round_beside_the_database(db: Path) -> None:
     built = run_json(db, "por", "build")
     assert built["ok"] is True
     assert built["round"] == 1
-    assert built["reserves"] == "not_attested"
+    assert built["reserves"] == {"status": "not_attested"}
     assert {row["asset"]: row["root_sum"] for row in built["assets"]} == {
         "BTC": "300000000", "ETH": "2000000001"}  # one wei owed counts as a gwei
     folder = db.parent / "por"

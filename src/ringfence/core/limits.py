@@ -150,6 +150,9 @@ recon_coverage_lines_journaled_max: Final = 100_000
 recon_file_bytes_max: Final = 2**29
 statement_period_days_max: Final = 3_660
 
+# A proof-of-reserves control file: a signature per client-designated address, at most.
+control_file_bytes_max: Final = 256 * 2**20
+
 # The 70-line rule for functions is checked by tools/tidy.py, not here.
 
 assert amount_units_max == id_max

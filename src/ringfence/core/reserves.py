@@ -816,20 +816,28 @@ class ReservesAttestation:
 
     file_hash: bytes
     totals: Mapping[int, int]
+    gross: Mapping[int, int] = field(default_factory=dict)  # before encumbrances and proofs
 
 
-def reserves_entry(liabilities: int, reserves: int | None) -> dict[str, Any] | None:
-    """An asset's reserves line: the total, whether it covers the liabilities and the gross
-    coverage in basis points rounded down (none when nothing is owed); None = not attested."""
+def reserves_entry(
+    liabilities: int, reserves: int | None, gross: int | None = None
+) -> dict[str, Any] | None:
+    """An asset's reserves line: the net total (what the round attests), whether it covers
+    the liabilities, and net and gross coverage in basis points rounded down (none when
+    nothing is owed); None = not attested."""
     if reserves is None:
         return None
-    assert 0 <= reserves <= proof_value_max
-    coverage = None if liabilities == 0 else str(reserves * 10_000 // liabilities)
-    return {"total": str(reserves), "covered": reserves >= liabilities,
-            "coverage_gross_bp": coverage}
+    gross = reserves if gross is None else gross
+    assert 0 <= reserves <= gross <= proof_value_max
+    net_bp = None if liabilities == 0 else str(reserves * 10_000 // liabilities)
+    gross_bp = None if liabilities == 0 else str(gross * 10_000 // liabilities)
+    return {"total": str(reserves), "gross": str(gross), "covered": reserves >= liabilities,
+            "coverage_net_bp": net_bp, "coverage_gross_bp": gross_bp}
 
 
-def asset_entry(tree: AssetTree, reserves: int | None = None) -> dict[str, Any]:
+def asset_entry(
+    tree: AssetTree, reserves: int | None = None, gross: int | None = None
+) -> dict[str, Any]:
     """The asset's line in the round record."""
     return {
         "asset": tree.asset.code,
@@ -837,7 +845,7 @@ def asset_entry(tree: AssetTree, reserves: int | None = None) -> dict[str, Any]:
         "unit_exponent": proof_unit_exponent(tree.asset),
         "height": tree.height,
         "root": _node_json(tree.root),
-        "reserves": reserves_entry(tree.root[0], reserves),
+        "reserves": reserves_entry(tree.root[0], reserves, gross),
     }
 
 
@@ -958,6 +966,7 @@ def sign_round(
 ) -> Round:
     """The round record over built trees, signed."""
     totals = reserves.totals if reserves is not None else {}
+    gross = reserves.gross if reserves is not None else {}
     key = nacl.signing.SigningKey(signing_seed)
     record: dict[str, Any] = {
         "v": round_format,
@@ -967,7 +976,8 @@ def sign_round(
         "reserves": (
             {"status": "not_attested"} if reserves is None
             else {"status": "attested", "file_hash": reserves.file_hash.hex()}),
-        "assets": [asset_entry(trees[number], totals.get(number)) for number in sorted(trees)],
+        "assets": [asset_entry(trees[number], totals.get(number), gross.get(number))
+                   for number in sorted(trees)],
         "public_key": key.verify_key.encode().hex(),
     }
     record["signature"] = key.sign(round_hash(record)).signature.hex()

@@ -25,6 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ringfence.core import reserves
+from ringfence.core.custody.attestation import (
+    Reserves,
+    attest_reserves,
+    parse_control_file,
+    totals_in_proof_units,
+)
+from ringfence.core.custody.holdings import Observation
+from ringfence.core.custody.registry import Registry
 from ringfence.core.errors import InputError, Result
 from ringfence.core.journal import EntryKind, decode_definitions, ledger_definition_kinds
 from ringfence.core.ledger import Ledger
@@ -294,3 +302,36 @@ def _audit_sample(
         except ProofRejectedError as rejection:
             report.problems.append(
                 Problem("proof_rejected", code, f"{client}: {rejection.reason}: {rejection}"))
+
+
+# ---------------------------------------------------------------------- reserves
+
+
+def snapshot_time_ns(store: LedgerStore, snapshot: int) -> int:
+    """The timestamp of journal entry ``snapshot`` (0 for an empty journal)."""
+    if snapshot == 0:
+        return 0
+    for entry in store.entries(after_seq=snapshot - 1):
+        return entry.timestamp
+    raise InputError(Result.field_unknown, f"snapshot {snapshot} is beyond the journal")
+
+
+def attest(
+    registry: Registry,
+    ledger: Ledger,
+    *,
+    round_id: bytes,
+    snapshot_ns: int,
+    observations: list[Observation],
+    control_text: bytes | None,
+) -> tuple[Reserves, reserves.ReservesAttestation]:
+    """The round's reserves: observed holdings of pool-designated wallets, proven controlled
+    for this round, net of encumbrances; totals in proof units rounded down."""
+    recent, proofs = parse_control_file(control_text) if control_text else (set(), [])
+    attested = attest_reserves(
+        round_id.hex(), snapshot_ns, observations=observations, proofs=proofs,
+        recent_block_hashes=recent, registry=registry, pools=ledger.pools,
+    )  # fmt: skip
+    exponents = {code: reserves.proof_unit_exponent(a) for code, a in ledger.assets.items()}
+    net, gross = totals_in_proof_units(attested, ledger.assets, exponents)
+    return attested, reserves.ReservesAttestation(attested.file_hash(), net, gross)

@@ -218,10 +218,12 @@ def test_reserves_are_recorded_as_not_attested_until_the_reserves_side_gives_tot
     assert built.record["reserves"] == {"status": "not_attested"}
     assert [entry["reserves"] for entry in built.record["assets"]] == [None, None]
     attested = round_of([(BTC, {"alice": 500}), (ETH, {"alice": 10**18})],
-                        attestation=reserves.ReservesAttestation(RESERVES, {BTC.number: 499}))
+                        attestation=reserves.ReservesAttestation(
+                            RESERVES, {BTC.number: 499}, {BTC.number: 510}))
     assert attested.record["reserves"] == {"status": "attested", "file_hash": RESERVES.hex()}
     assert attested.record["assets"][0]["reserves"] == {
-        "total": "499", "covered": False, "coverage_gross_bp": "9980"}
+        "total": "499", "gross": "510", "covered": False, "coverage_net_bp": "9980",
+        "coverage_gross_bp": "10200"}
     assert attested.record["assets"][1]["reserves"] is None
     assert reserves.verify_round_signature(attested.record)
 

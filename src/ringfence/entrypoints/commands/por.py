@@ -25,8 +25,11 @@ import numpy as np
 import typer
 
 from ringfence.core import errors, reserves
+from ringfence.core.custody.attestation import challenges_for
+from ringfence.core.custody.registry import Chain
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.money import Asset
+from ringfence.core.recon.files import parse_observations
 from ringfence.entrypoints.cli import (
     JsonOption,
     console,
@@ -37,6 +40,7 @@ from ringfence.entrypoints.cli import (
     write_json,
 )
 from ringfence.service import por
+from ringfence.service.custody import CustodyService
 
 name = "por"
 app = typer.Typer(help="Proof of liabilities: rounds, client proofs, verification, audit.",
@@ -156,39 +160,114 @@ def _stored_trees(
 # ---------------------------------------------------------------------- commands
 
 
+HoldingsOption = Annotated[
+    Path | None,
+    typer.Option("--holdings", exists=True, dir_okay=False,
+                 help="Observed holdings at the snapshot (JSON lines, as for reconcile)."),
+]
+ControlOption = Annotated[
+    Path | None,
+    typer.Option("--control", exists=True, dir_okay=False,
+                 help="Proof-of-control signatures for the round (see `por challenges`)."),
+]
+SnapshotOption = Annotated[
+    int | None, typer.Option("--snapshot", min=0, help="Journal entry (default: the head).")
+]
+
+
+def _previous_round_hash(folder: Path) -> tuple[int, bytes]:
+    numbers = _round_numbers(folder)
+    if not numbers:
+        return 1, bytes(32)
+    last = _read_json(_round_folder(folder, numbers[-1]) / "round.json", "round")
+    return numbers[-1] + 1, reserves.round_hash(last)
+
+
+@app.command("challenges")
+def challenges(
+    context: typer.Context,
+    block: Annotated[
+        list[str], typer.Option("--block", help="CHAIN=HASH: a recent block of each chain.")
+    ],
+    snapshot: SnapshotOption = None,
+    out: OutOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The messages each client-designated address must sign for the next round."""
+    with reported(json_output):
+        blocks = dict(_block_pair(text) for text in block)
+        with opened(context) as ledger:
+            custody = CustodyService(ledger)
+            snapshot = ledger.seq if snapshot is None else snapshot
+            number, previous = _previous_round_hash(_folder(context, out))
+            round_id = reserves.round_id_of(previous, snapshot).hex()
+            found = challenges_for(custody.registry, round_id, blocks)
+    document = {"ok": True, "round": number, "round_id": round_id, "snapshot": snapshot,
+                "challenges": [{"wallet": wallet, "chain": c.chain.value, "address": c.address,
+                                "message": c.message()} for wallet, c in found]}
+    if json_output:
+        write_json(document)
+        return
+    say(f"round {number} ({round_id}) at snapshot {snapshot}: {len(found)} challenges")
+
+
+def _block_pair(text: str) -> tuple[Chain, str]:
+    chain, _, block_hash = text.partition("=")
+    if chain not in {c.value for c in Chain} or len(block_hash) != 64:
+        raise InputError(Result.control_challenge_invalid, f"--block {text!r}: CHAIN=HASH")
+    return Chain(chain), block_hash.lower()
+
+
 @app.command("build")
 def build(
     context: typer.Context,
+    *,
     out: OutOption = None,
     workers: WorkersOption = por.workers_default,
+    snapshot: SnapshotOption = None,
+    holdings: HoldingsOption = None,
+    control: ControlOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Build, sign and store a round over the client liabilities at the ledger's head."""
+    """Build, sign and store a round over the client liabilities at a snapshot; with
+    ``--holdings`` (and ``--control``), attest the reserves that back them."""
     with reported(json_output):
-        with opened(context) as ledger:
-            liabilities = por.client_liabilities(ledger.ledger)
-            snapshot = ledger.seq
         folder = _folder(context, out)
+        number, previous = _previous_round_hash(folder)
+        with opened(context) as ledger:
+            snapshot = ledger.seq if snapshot is None else snapshot
+            if snapshot > ledger.seq:
+                raise InputError(Result.field_unknown, f"snapshot {snapshot} beyond the head")
+            engine = ledger.ledger if snapshot == ledger.seq else por.ledger_at(
+                ledger.store, snapshot)
+            liabilities = por.client_liabilities(engine)
+            attested = None
+            if holdings is not None:
+                observations = parse_observations(holdings.read_bytes(), engine.assets)
+                attested = por.attest(
+                    CustodyService(ledger).registry, engine,
+                    round_id=reserves.round_id_of(previous, snapshot),
+                    snapshot_ns=por.snapshot_time_ns(ledger.store, snapshot),
+                    observations=observations,
+                    control_text=control.read_bytes() if control is not None else None)
         master_secret = _secret(folder, "master.key", create=True)
         signing_seed = _secret(folder, "signing.key", create=True)
-        numbers = _round_numbers(folder)
-        previous = bytes(32)
-        if numbers:
-            last = _read_json(_round_folder(folder, numbers[-1]) / "round.json", "round")
-            previous = reserves.round_hash(last)
         seed = secrets.token_bytes(_key_bytes)
         started = time.perf_counter()
         built = por.build_round(liabilities, snapshot=snapshot, previous_round_hash=previous,
                                 master_secret=master_secret, signing_seed=signing_seed,
-                                seed=seed, workers=workers)
+                                seed=seed, workers=workers,
+                                reserves_attestation=attested[1] if attested else None)
         seconds = time.perf_counter() - started
-        number = (numbers[-1] if numbers else 0) + 1
         round_file = _store_round(_round_folder(folder, number), built, seed)
+        if attested is not None:
+            (round_file.parent / "reserves.json").write_bytes(attested[0].canonical() + b"\n")
     rows: list[dict[str, Any]] = [
         {"asset": tree.asset.code, "height": tree.height, "pieces": len(tree.placement.index),
          "root_sum": str(tree.root[0])} for tree in (built.trees[n] for n in sorted(built.trees))]
     document = {"ok": True, "round": number, "round_hash": built.hash, "snapshot": snapshot,
-                "round_file": str(round_file), "reserves": built.record["reserves"]["status"],
+                "round_file": str(round_file), "reserves": built.record["reserves"],
+                "reserves_by_asset": attested[0].document()["assets"] if attested else [],
                 "build_seconds": round(seconds, 3), "assets": rows}
     if json_output:
         write_json(document)

@@ -1,0 +1,107 @@
+"""``ringfence por challenges`` and ``por build --holdings --control`` end to end: a round's
+reserves count only client-designated holdings with a proof of control for that very round."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bip_utils import Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from tests.e2e.test_cli import run_json, write_lines
+
+BLOCK = "5a" * 32
+ACCOUNT = (
+    Bip44.FromSeed(Bip39SeedGenerator("abandon " * 11 + "about").Generate(), Bip44Coins.ETHEREUM)
+    .Purpose()
+    .Coin()
+    .Account(0)
+)
+ETH_XPUB = str(ACCOUNT.PublicKey().ToExtended())
+SIGNER = Account.from_key(
+    ACCOUNT.Change(Bip44Changes.CHAIN_EXT).AddressIndex(0).PrivateKey().Raw().ToBytes()
+)
+HOUSE = "0x" + "ab" * 20
+
+
+def build_ledger(folder: Path) -> Path:
+    db = folder / "ringfence.db"
+    run_json(db, "init")
+    run_json(db, "assets", "create", "--code", "ETH", "--scale", "18", "--number", "1",
+             "--chain", "ethereum")  # fmt: skip
+    run_json(db, "clients", "create", "alice")
+    run_json(db, "pools", "create", "omni", "--kind", "omnibus", "--terms", "custody")
+    run_json(db, "wallets", "create", "omni-eth", "--chain", "ethereum", "--scheme", "eth",
+             "--key", ETH_XPUB, "--pool", "omni")  # fmt: skip
+    run_json(db, "wallets", "create", "house-eth", "--chain", "ethereum", "--scheme", "address",
+             "--key", HOUSE)  # fmt: skip
+    (row,) = run_json(db, "wallets", "assign", "omni-eth", "--client", "alice")["results"]
+    assert row["record"] == SIGNER.address  # the key we hold signs for the derived address
+    run_json(db, "accounts", "create", "--id", "7", "--asset", "ETH", "--class", "client",
+             "--owner", "alice", "--kind", "available", "--pool", "omni")  # fmt: skip
+    custody = next(
+        b["account"] for b in run_json(db, "balances")["balances"] if b["owner"] == "omni-eth"
+    )
+    transfers = [{"id": "1", "debit_account": custody, "credit_account": "7",
+                  "amount": "2", "code": "deposit"}]  # fmt: skip
+    assert run_json(db, "transfers", "submit", str(write_lines(folder / "t.jsonl", transfers)))[
+        "ok"
+    ]
+    return db
+
+
+def holdings(folder: Path) -> Path:
+    lines = [
+        {"chain": "ethereum", "address": SIGNER.address, "asset": "ETH",
+         "amount": str(3 * 10**18), "height": 100, "time_ns": 0, "source": "node-1"},
+        {"chain": "ethereum", "address": HOUSE, "asset": "ETH", "amount": str(50 * 10**18),
+         "height": 100, "time_ns": 0, "source": "node-1"},
+    ]  # fmt: skip
+    return write_lines(folder / "holdings.jsonl", lines)
+
+
+def control(folder: Path, challenges: Any) -> Path:
+    proofs = []
+    for challenge in challenges["challenges"]:
+        signed = SIGNER.sign_message(encode_defunct(text=challenge["message"]))
+        proofs.append({"chain": "ethereum", "address": challenge["address"],
+                       "message": challenge["message"],
+                       "signature": "0x" + signed.signature.hex()})  # fmt: skip
+    path = folder / "control.json"
+    path.write_text(json.dumps({"recent_block_hashes": [BLOCK], "proofs": proofs}))
+    return path
+
+
+def test_reserves_are_attested_for_the_round_they_were_signed_for(tmp_path: Path) -> None:
+    db = build_ledger(tmp_path)
+    asked = run_json(db, "por", "challenges", "--block", f"ethereum={BLOCK}")
+    assert [c["address"] for c in asked["challenges"]] == [SIGNER.address]  # house: never
+    signed = control(tmp_path, asked)
+    built = run_json(db, "por", "build", "--holdings", str(holdings(tmp_path)),
+                     "--control", str(signed), "--workers", "1")  # fmt: skip
+    assert built["reserves"]["status"] == "attested"
+    (eth,) = built["reserves_by_asset"]
+    assert eth == {"asset": "ETH", "gross": str(3 * 10**18), "encumbered": "0",
+                   "unproven": "0", "net": str(3 * 10**18),
+                   "house_excluded": str(50 * 10**18)}  # fmt: skip
+    record = json.loads(Path(built["round_file"]).read_text())
+    (line,) = record["assets"]
+    assert line["reserves"]["total"] == str(3 * 10**9)  # gwei, the proof unit
+    assert line["reserves"]["coverage_net_bp"] == "15000"  # 3 ETH against 2 owed
+    reserves_file = Path(built["round_file"]).parent / "reserves.json"
+    import hashlib
+
+    assert (
+        hashlib.sha256(reserves_file.read_bytes().rstrip(b"\n")).hexdigest()
+        == (record["reserves"]["file_hash"])
+    )
+
+    # The same signatures replayed for the next round prove nothing.
+    replayed = run_json(db, "por", "build", "--holdings", str(holdings(tmp_path)),
+                        "--control", str(signed), "--workers", "1")  # fmt: skip
+    (eth,) = replayed["reserves_by_asset"]
+    assert (eth["net"], eth["unproven"]) == ("0", str(3 * 10**18))
+    (line,) = json.loads(Path(replayed["round_file"]).read_text())["assets"]
+    assert line["reserves"]["covered"] is False
