@@ -96,3 +96,10 @@ def ethereum_source(rpc_url: str, native_asset: str, tokens: dict[str, str]) -> 
     from ringfence.adapters.chains.ethereum import EthereumHoldings
 
     return EthereumHoldings(rpc_url, native_asset, tokens)
+
+
+def utxo_snapshot_source(paths: list[str], network: str) -> HoldingsSource:
+    """Bitcoin holdings and inflows from UTXO-set snapshot files (no node needed)."""
+    from ringfence.adapters.chains.utxo_snapshot import UtxoSnapshotSource
+
+    return UtxoSnapshotSource(paths, network)

@@ -3,6 +3,7 @@ registry journaled in a real SQLite file, deposits scanned from a real anvil nod
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,45 @@ def test_scan_posts_deposits_from_a_real_node_once(anvil_node: AnvilNode, tmp_pa
     balances = run_json(db, "balances", "--client", "bob")["balances"]
     assert [(b["asset"], b["balance"]) for b in balances] == [("ETH", "2.000000000000000000")]
     assert run_json(db, "audit", "verify")["ok"] is True
+
+
+def snapshot_file(folder: Path, address: str, height: int) -> Path:
+    rows = [
+        "# ringfence utxo snapshot v1",
+        "# chain: bitcoin",
+        "# network: mainnet",
+        f"# height: {height}",
+        f"# block_hash: {'00' * 31}ab",
+        "address,txid,vout,amount,height",
+        f"{address},{'c4' * 32},1,150000000,{height - 3}",
+        f"bc1q8c6fshw2dlwun7ekn9qwf37cu2rn755upcp6el,{'d5' * 32},0,7,{height - 2}",
+    ]
+    path = folder / f"utxo-{height}.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="ascii")
+    return path
+
+
+def test_a_utxo_snapshot_becomes_deposits_and_observations(tmp_path: Path) -> None:
+    db = tmp_path / "ringfence.db"
+    build(db)
+    run_json(db, "wallets", "create", "omni-btc", "--chain", "bitcoin", "--scheme", "bip84",
+             "--key", BIP84_ZPUB, "--pool", "omni")  # fmt: skip
+    (row,) = run_json(db, "wallets", "assign", "omni-btc", "--client", "alice")["results"]
+    snapshot = snapshot_file(tmp_path, row["record"], 871_002)
+    first = run_json(db, "wallets", "scan", "--utxo-snapshot", str(snapshot))
+    assert [(d["reference"], d["client"], d["amount"]) for d in first["posted"]] == [
+        ("c4" * 32 + ":1", "alice", "150000000")
+    ]
+    assert first["height"] == 871_002
+    again = run_json(db, "wallets", "scan", "--utxo-snapshot", str(snapshot))
+    assert (again["posted"], len(again["already_posted"])) == ([], 1)
+    out = tmp_path / "observed.jsonl"
+    written = run_json(db, "wallets", "holdings", "--utxo-snapshot", str(snapshot), "--out",
+                       str(out))  # fmt: skip
+    assert written["observations"] == 1  # the change address is not registered
+    line = json.loads(out.read_text())
+    assert (line["address"], line["amount"], line["height"]) == (row["record"], "150000000",
+                                                                 871_002)  # fmt: skip
+    bad = run(db, "wallets", "scan", "--json")
+    assert bad.status == 2
+    assert bad.document["error"] == "field_required"

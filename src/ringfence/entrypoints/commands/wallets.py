@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -32,6 +33,7 @@ from ringfence.core.custody.addresses import (
 from ringfence.core.custody.registry import Chain as RegistryChain
 from ringfence.core.custody.registry import ClientAddress, Designation, Scheme, Wallet
 from ringfence.core.errors import InputError, Result
+from ringfence.core.recon.files import observation_line
 from ringfence.entrypoints.cli import (
     JsonOption,
     console,
@@ -43,6 +45,7 @@ from ringfence.entrypoints.cli import (
     write_json,
 )
 from ringfence.service.custody import CustodyService
+from ringfence.service.ports import HoldingsSource
 
 name = "wallets"
 app = typer.Typer(help="Custody wallets and their addresses.", no_args_is_help=True)
@@ -237,23 +240,55 @@ def list_wallets(context: typer.Context, json_output: JsonOption = False) -> Non
     console().print(table)
 
 
+EthRpcOption = Annotated[str | None, typer.Option(help="An Ethereum JSON-RPC URL.")]
+NativeAssetOption = Annotated[str, typer.Option(help="The asset code of ether.")]
+TokenOption = Annotated[
+    list[str] | None, typer.Option(help="CONTRACT=ASSET for each ERC-20 watched (repeat).")
+]
+SnapshotOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--utxo-snapshot",
+        exists=True,
+        dir_okay=False,
+        help="A Bitcoin UTXO-set snapshot file (repeat for several heights).",
+    ),
+]
+NetworkOption = Annotated[str, typer.Option(help="The snapshots' Bitcoin network.")]
+
+
+def _source(
+    eth_rpc: str | None,
+    native_asset: str,
+    token: list[str] | None,
+    utxo_snapshot: list[Path] | None,
+    network: str,
+) -> HoldingsSource:
+    """Exactly one source: an Ethereum node or Bitcoin snapshot files."""
+    if (eth_rpc is None) == (not utxo_snapshot):
+        raise InputError(Result.field_required, "give --eth-rpc or --utxo-snapshot (one)")
+    if eth_rpc is not None:
+        tokens = dict(_token_pair(text) for text in token or [])
+        return bootstrap.ethereum_source(eth_rpc, native_asset, tokens)
+    assert utxo_snapshot
+    return bootstrap.utxo_snapshot_source([str(p) for p in utxo_snapshot], network)
+
+
 @app.command("scan")
 def scan(
     context: typer.Context,
     *,
-    eth_rpc: Annotated[str, typer.Option(help="An Ethereum JSON-RPC URL.")],
-    native_asset: Annotated[str, typer.Option(help="The asset code of ether.")] = "ETH",
-    token: Annotated[
-        list[str] | None,
-        typer.Option(help="CONTRACT=ASSET for each ERC-20 watched (repeat)."),
-    ] = None,
+    eth_rpc: EthRpcOption = None,
+    native_asset: NativeAssetOption = "ETH",
+    token: TokenOption = None,
+    utxo_snapshot: SnapshotOption = None,
+    network: NetworkOption = "mainnet",
     from_height: Annotated[int, typer.Option(help="First block to scan.")] = 0,
     json_output: JsonOption = False,
 ) -> None:
     """Post the inflows to registered addresses as deposits (exactly once; safe to repeat)."""
     with reported(json_output), custody_opened(context) as custody:
-        tokens = dict(_token_pair(text) for text in token or [])
-        source = bootstrap.ethereum_source(eth_rpc, native_asset, tokens)
+        source = _source(eth_rpc, native_asset, token, utxo_snapshot, network)
         report = custody.scan_deposits(source, from_height)
     document = {"ok": not report.refused, **report.to_json()}
     if json_output:
@@ -266,6 +301,42 @@ def scan(
         )
     if report.refused:
         raise typer.Exit(errors.exit_status_rejected)
+
+
+@app.command("holdings")
+def holdings(
+    context: typer.Context,
+    *,
+    eth_rpc: EthRpcOption = None,
+    native_asset: NativeAssetOption = "ETH",
+    token: TokenOption = None,
+    utxo_snapshot: SnapshotOption = None,
+    network: NetworkOption = "mainnet",
+    out: Annotated[
+        Path | None, typer.Option(help="Write the observations here (JSON lines).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """What every registered address holds now, per the source: the observations file that
+    `reconcile --observations` and `por build --holdings` read."""
+    with reported(json_output), custody_opened(context) as custody:
+        source = _source(eth_rpc, native_asset, token, utxo_snapshot, network)
+        observations = custody.observe(source)
+    lines = "".join(observation_line(o) + "\n" for o in observations)
+    if out is not None:
+        out.write_text(lines, encoding="utf-8")
+    if json_output:
+        write_json(
+            {
+                "ok": True,
+                "observations": len(observations),
+                "out": str(out) if out is not None else None,
+            }
+        )
+    elif out is None:
+        sys.stdout.write(lines)
+    else:
+        say(f"{len(observations)} observations written to {out}")
 
 
 def _token_pair(text: str) -> tuple[str, str]:
