@@ -7,6 +7,7 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import ManualClock, SystemClock
@@ -16,7 +17,7 @@ from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
 from ringfence.core.errors import StorageError
 from ringfence.service.ledger_service import LedgerService
-from ringfence.service.ports import Clock, HoldingsSource, LedgerStore
+from ringfence.service.ports import Clock, DevelopmentChain, HoldingsSource, LedgerStore
 
 default_url = "sqlite:///ringfence.db"
 
@@ -103,3 +104,22 @@ def utxo_snapshot_source(paths: list[str], network: str) -> HoldingsSource:
     from ringfence.adapters.chains.utxo_snapshot import UtxoSnapshotSource
 
     return UtxoSnapshotSource(paths, network)
+
+
+class DemoChainFiles:
+    """The demo's chains: its UTXO snapshot kept in ``folder``; anvil when installed."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def bitcoin_snapshot(self, text: bytes) -> HoldingsSource:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / "utxo-snapshot.csv"
+        path.write_bytes(text)
+        return utxo_snapshot_source([str(path)], "mainnet")
+
+    def ethereum(self) -> DevelopmentChain | None:
+        from ringfence.adapters.chains.devnode import DevelopmentNode, anvil_path
+
+        binary = anvil_path()
+        return None if binary is None else DevelopmentNode(binary)

@@ -817,7 +817,8 @@ def demo(
         # moves it forward, so pending withdrawals can time out as they would in a real day.
         clock = bootstrap.simulated_clock(time.time_ns() - 3_601 * 10**9)
         with opened(context, create=True, clock=clock) as ledger:
-            document = run_demo(ledger, clients, seed, progress)
+            chains = bootstrap.DemoChainFiles(out)
+            document = run_demo(ledger, clients, seed, progress, chains)
         html_path, json_path = write_report(document, out)
     if json_output:
         write_json(

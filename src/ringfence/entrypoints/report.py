@@ -99,6 +99,7 @@ def report_view(document: Mapping[str, Any]) -> dict[str, Any]:
         ],
         "notes": document.get("notes", []),
         "venue": document.get("venue"),
+        "custody": document.get("custody"),  # display-ready (service/demo_custody.py)
         "reconciliation": _reconciliation_view(document.get("reconciliation")),
         "insolvency": document.get("insolvency"),  # display-ready (service/demo_insolvency.py)
     }

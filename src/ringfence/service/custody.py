@@ -26,6 +26,7 @@ from ringfence.core.custody.deposits import DepositPlan, PlannedDeposit, Unattri
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.registry import (
     AddressAssignment,
+    Chain,
     ClientAddress,
     Designation,
     Encumbrance,
@@ -277,18 +278,27 @@ class CustodyService:
 
     # ------------------------------------------------------------------ holdings and deposits
 
-    def watched_addresses(self) -> list[str]:
-        return sorted(self.registry.addresses)
+    def watched_addresses(self, chain: Chain | None = None) -> list[str]:
+        """Every registered address (of wallets on ``chain``, when given)."""
+        registry = self.registry
+        return sorted(
+            address
+            for address, assignment in registry.addresses.items()
+            if chain is None or registry.wallets[assignment.wallet].wallet.chain is chain
+        )
 
-    def observe(self, source: HoldingsSource) -> list[Observation]:
-        """What the source says every registered address holds now."""
-        return source.holdings(self.watched_addresses())
+    def observe(self, source: HoldingsSource, chain: Chain | None = None) -> list[Observation]:
+        """What the source says every registered address (on ``chain``) holds now."""
+        return source.holdings(self.watched_addresses(chain))
 
-    def scan_deposits(self, source: HoldingsSource, from_height: int = 0) -> DepositReport:
-        """Turn the source's inflows to registered addresses into ledger transfers. Safe to
-        repeat over the same heights: each inflow's transfer id is fixed by its chain
-        reference, so a second scan finds them posted."""
-        inflows, height = source.inflows(self.watched_addresses(), from_height)
+    def scan_deposits(
+        self, source: HoldingsSource, from_height: int = 0, chain: Chain | None = None
+    ) -> DepositReport:
+        """Turn the source's inflows to registered addresses (on ``chain``, which a source of
+        one chain needs) into ledger transfers. Safe to repeat over the same heights: each
+        inflow's transfer id is fixed by its chain reference, so a second scan finds them
+        posted."""
+        inflows, height = source.inflows(self.watched_addresses(chain), from_height)
         plan = self.plan(inflows)
         report = DepositReport(height=height, unattributed=list(plan.unattributed))
         events = [self._transfer_for(deposit) for deposit in plan.deposits]

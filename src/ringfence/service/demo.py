@@ -49,10 +49,12 @@ from ringfence.core.model import (
 )
 from ringfence.core.money import Asset, format_signed_amount, mul_div_floor
 from ringfence.core.state import PendingStatus, Position
+from ringfence.service.demo_custody import run_custody_demo
 from ringfence.service.demo_insolvency import failure_section
 from ringfence.service.demo_recon import run_recon_week
 from ringfence.service.demo_risk import run_venue_demo
 from ringfence.service.ledger_service import LedgerService, batches_of
+from ringfence.service.ports import DemoChains
 
 Progress = Callable[[str, int, int], None]
 Document = dict[str, Any]
@@ -178,9 +180,11 @@ def run_demo(
     clients: int = 10_000,
     seed: int = 7,
     progress: Progress | None = None,
+    chains: DemoChains | None = None,
 ) -> Document:
     """Build a custodian with ``clients`` clients in an empty ledger, run its day, check every
-    result, and return the report document (``build_report``)."""
+    result, and return the report document (``build_report``). With ``chains``, the day's
+    wallets are registered from extended public keys and deposits arrive on chain too."""
     assert clients_min <= clients <= clients_max
     if ledger.seq != 0:
         raise InputError(
@@ -202,6 +206,8 @@ def run_demo(
     # liquidations, insurance funds and auto-deleveraging, all as ledger transfers.
     venue = run_venue_demo(ledger, max(venue_buckets_min, clients // 3), seed, progress)
     del venue["scan_ms"]  # a timing, not a fact of the day: `ringfence bench risk` measures it
+    # Custody (service/demo_custody.py): derived wallets and addresses, on-chain deposits.
+    custody = None if chains is None else run_custody_demo(ledger, chains, seed, progress)
     # A week of daily reconciliation after the day (service/demo_recon.py).
     reconciliation = run_recon_week(ledger, progress)
     # The firm fails at the end (service/demo_insolvency.py): who gets what back.
@@ -211,6 +217,8 @@ def run_demo(
         ledger, seed=seed, clients=clients, refusals=world.refusals, notes=world.notes
     )
     document["venue"] = venue
+    if custody is not None:
+        document["custody"] = custody
     document["reconciliation"] = reconciliation
     document["insolvency"] = failure
     report("report", 1, 1)

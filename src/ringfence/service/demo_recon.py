@@ -67,9 +67,15 @@ def register_wallets(custody: CustodyService) -> dict[str, str]:
     returns wallet -> address. The ledger's custody accounts already exist, so none is added."""
     engine = custody.ledger.ledger
     wallets: dict[str, Wallet] = {}
+    known: dict[str, str] = {}  # wallets already registered (service/demo_custody.py)
+    for assignment in sorted(custody.registry.addresses.values(), key=lambda a: -a.index):
+        if not assignment.client:
+            known[assignment.wallet] = assignment.address  # its pool address, index 0
     for account in engine.accounts.values():
         d = account.definition
         if d.account_class is not AccountClass.custody or d.owner in wallets:
+            continue
+        if d.owner in custody.registry.wallets:
             continue
         chain = Chain(engine.assets[d.asset].chain)
         address = demo_address(d.owner, chain)
@@ -79,7 +85,7 @@ def register_wallets(custody: CustodyService) -> dict[str, str]:
         chunk = records[start : start + registry_chunk_max]
         results = custody.change(chunk, custody_accounts=False)
         assert all(result is Result.ok for result in results), results
-    return {name: wallet.keys[0] for name, wallet in wallets.items()}
+    return {**known, **{name: wallet.keys[0] for name, wallet in wallets.items()}}
 
 
 class _Week:

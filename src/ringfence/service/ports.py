@@ -70,9 +70,7 @@ class LedgerStore(Protocol):
         checkpoint: Checkpoint | None = None,
     ) -> None: ...
 
-    def append_begin(
-        self, entry: JournalEntry, records: Sequence[TransferRecord]
-    ) -> PendingAppend:
+    def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> PendingAppend:
         """Start appending a transfer entry; it is durable only once ``wait()`` returns.
 
         At most one append is in flight; every other call waits for it first. This lets the
@@ -143,4 +141,29 @@ class PriceSource(Protocol):
 
     def prices(self, assets: Collection[str], at_ns: int) -> dict[str, Price]:
         """The latest price at or before ``at_ns`` of each asset it knows (others left out)."""
+        ...
+
+
+class DevelopmentChain(Protocol):
+    """A local development chain the demo may pay addresses on (anvil)."""
+
+    source: HoldingsSource
+
+    def pay(self, address: str, wei: int) -> str:
+        """Pay ``address`` in a real transaction; its reference once mined."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class DemoChains(Protocol):
+    """Where the demo's on-chain deposits come from: a UTXO snapshot it writes, and a local
+    Ethereum node when one is installed."""
+
+    def bitcoin_snapshot(self, text: bytes) -> HoldingsSource:
+        """Keep ``text`` as a snapshot file and read it back as a holdings source."""
+        ...
+
+    def ethereum(self) -> DevelopmentChain | None:
+        """A started development node, or None when none is installed."""
         ...

@@ -263,15 +263,16 @@ def _source(
     token: list[str] | None,
     utxo_snapshot: list[Path] | None,
     network: str,
-) -> HoldingsSource:
-    """Exactly one source: an Ethereum node or Bitcoin snapshot files."""
+) -> tuple[HoldingsSource, RegistryChain]:
+    """Exactly one source, and its chain: an Ethereum node or Bitcoin snapshot files."""
     if (eth_rpc is None) == (not utxo_snapshot):
         raise InputError(Result.field_required, "give --eth-rpc or --utxo-snapshot (one)")
     if eth_rpc is not None:
         tokens = dict(_token_pair(text) for text in token or [])
-        return bootstrap.ethereum_source(eth_rpc, native_asset, tokens)
+        return bootstrap.ethereum_source(eth_rpc, native_asset, tokens), RegistryChain.ethereum
     assert utxo_snapshot
-    return bootstrap.utxo_snapshot_source([str(p) for p in utxo_snapshot], network)
+    paths = [str(p) for p in utxo_snapshot]
+    return bootstrap.utxo_snapshot_source(paths, network), RegistryChain.bitcoin
 
 
 @app.command("scan")
@@ -288,8 +289,8 @@ def scan(
 ) -> None:
     """Post the inflows to registered addresses as deposits (exactly once; safe to repeat)."""
     with reported(json_output), custody_opened(context) as custody:
-        source = _source(eth_rpc, native_asset, token, utxo_snapshot, network)
-        report = custody.scan_deposits(source, from_height)
+        source, chain = _source(eth_rpc, native_asset, token, utxo_snapshot, network)
+        report = custody.scan_deposits(source, from_height, chain)
     document = {"ok": not report.refused, **report.to_json()}
     if json_output:
         write_json(document)
@@ -320,8 +321,8 @@ def holdings(
     """What every registered address holds now, per the source: the observations file that
     `reconcile --observations` and `por build --holdings` read."""
     with reported(json_output), custody_opened(context) as custody:
-        source = _source(eth_rpc, native_asset, token, utxo_snapshot, network)
-        observations = custody.observe(source)
+        source, chain = _source(eth_rpc, native_asset, token, utxo_snapshot, network)
+        observations = custody.observe(source, chain)
     lines = "".join(observation_line(o) + "\n" for o in observations)
     if out is not None:
         out.write_text(lines, encoding="utf-8")
