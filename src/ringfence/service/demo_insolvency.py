@@ -263,7 +263,7 @@ def _chart(labels: list[str], segregated: list[int], commingled: list[int]) -> d
         bars.append({"label": label, "label_x": x + chart_band_width // 2, "bars": pair})
     return {
         "width": chart_width, "height": chart_top + chart_plot_height + 40,
-        "baseline": chart_top + chart_plot_height, "left": chart_left,
+        "top": chart_top, "baseline": chart_top + chart_plot_height, "left": chart_left,
         "right": chart_left + len(labels) * chart_band_width, "tallest": tallest,
         "label_y": chart_top + chart_plot_height + 16, "bands": bars,
         "bar_width": chart_bar_width,

@@ -16,7 +16,7 @@ major unit; recovery rates are decimal strings with four places, rounded down.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +42,7 @@ from ringfence.core.money import Asset, format_amount
 from ringfence.service.ledger_service import LedgerService
 
 Document = dict[str, Any]
+Progress = Callable[[str, int, int], None]
 rate_band_labels = [f"{10 * band}-{10 * band + 10}%" for band in range(rate_bands - 1)] + ["100%"]
 rate_places = 4
 
@@ -127,12 +128,20 @@ def load_scenario(ledger: LedgerService, document: object) -> Scenario:
     return scenario
 
 
-def simulate_ledger(ledger: LedgerService, document: object) -> Document:
+def simulate_ledger(
+    ledger: LedgerService, document: object, progress: Progress | None = None
+) -> Document:
     """Run the scenario in ``document`` on the ledger, segregated and commingled."""
+    report = progress or (lambda stage, done, total: None)
+    report("insolvency", 0, 3)
     scenario = load_scenario(ledger, document)
     book = gather_book(ledger, [shown.id for shown in scenario.displayed])
+    report("insolvency", 1, 3)
     comparison = compare(book, scenario)
-    return simulate_document(comparison, scenario, ledger.ledger.assets)
+    report("insolvency", 2, 3)
+    result = simulate_document(comparison, scenario, ledger.ledger.assets)
+    report("insolvency", 3, 3)
+    return result
 
 
 # ---------------------------------------------------------------------- the document
@@ -266,6 +275,13 @@ def _outcome_document(outcome: Outcome, formats: _Formats) -> Document:
             "paid_value": formats.value(estate.paid_value),
             "paid_cash": formats.cash(estate.paid_cash),
             "paid_in_kind": formats.amounts(estate.paid_units),
+            # What an in-kind payout needs of an asset beyond the estate's own holdings of it,
+            # bought with its other assets at petition-date prices.
+            "in_kind_bought": formats.amounts({
+                asset: units - estate.assets.get(asset, 0)
+                for asset, units in estate.paid_units.items()
+                if units > estate.assets.get(asset, 0)
+            }),
             "rounding_residue_value": formats.value(estate.residue),
             "surplus_to_shareholders": formats.value(estate.surplus),
         },

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.support import EARN, ETH
 from tests.support_insolvency import COIN, PENDING_ID, SCENARIO, build_failing_firm
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.core.errors import InputError, Result
+from ringfence.core.money import format_amount
 from ringfence.service import insolvency
 from ringfence.service.insolvency import gather_book, simulate_ledger
 from ringfence.service.ledger_service import LedgerService
@@ -116,3 +118,23 @@ def test_cross_client_funding_found_by_reconciliation_puts_the_pool_in_the_estat
     assert next(p for p in plain["segregated"]["pools"] if p["pool"] == "main")["standing"] == (
         "customer_property"
     )
+
+
+def test_an_in_kind_payout_says_what_the_estate_must_buy(
+    memory_service: LedgerService, clock: ManualClock
+) -> None:
+    # erin also has 10 ETH in earn, and a hack takes all of earn's ETH: the estate holds 8.8 BTC
+    # and no ETH against 13.8 BTC ($276,000) and 10 ETH ($10,000) of unsecured claims, so it
+    # pays 176/286 of each claim in its own asset and must buy the ETH with BTC.
+    custodian = build_failing_firm(memory_service, clock.advance)
+    ten_eth = 10 * 10**18
+    deposit = custodian.deposit(30, "erin", ten_eth, pool=EARN, asset="ETH")
+    assert memory_service.submit([deposit])[0].succeeded
+    hack = {"wallet": "earn-hot", "asset": "ETH", "amount": "10"}
+    scenario = {**SCENARIO, "hacks": [*SCENARIO["hacks"], hack]}
+    estate = simulate_ledger(memory_service, scenario)["segregated"]["estate"]
+    assert estate["assets"] == {"BTC": "8.80000000", "ETH": "0.000000000000000000"}
+    assert estate["dividend_rate"] == "0.6153"
+    paid_eth = ten_eth * 176_000 // 286_000
+    assert estate["paid_in_kind"]["ETH"] == format_amount(paid_eth, ETH)
+    assert estate["in_kind_bought"] == {"ETH": format_amount(paid_eth, ETH)}

@@ -20,6 +20,7 @@ from ringfence.entrypoints.cli import (
     console,
     new_table,
     opened,
+    progress_bar,
     reported,
     say,
     write_json,
@@ -58,10 +59,10 @@ def simulate(
     in kind, the estate's waterfall; segregated and commingled side by side."""
     from ringfence.service.insolvency import simulate_ledger
 
-    with reported(json_output):
+    with reported(json_output), progress_bar(json_output) as progress:
         document = read_scenario(scenario)
         with opened(context) as ledger:
-            result = simulate_ledger(ledger, document)
+            result = simulate_ledger(ledger, document, progress)
     if json_output:
         write_json(result)
         return

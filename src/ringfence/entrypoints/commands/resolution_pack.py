@@ -55,7 +55,7 @@ def command(
     with reported(json_output), progress_bar(json_output) as progress:
         document = None if scenario is None else read_scenario(scenario)
         with opened(context) as ledger:
-            simulation = None if document is None else simulate_ledger(ledger, document)
+            simulation = None if document is None else simulate_ledger(ledger, document, progress)
             index = build_pack(ledger, out, time.time_ns(), simulation, progress)
         problems = verify_pack(out)
         if problems:
