@@ -51,7 +51,9 @@ ADDRESSES = [
     AddressAssignment("bc1qalice", "omni-btc", 0, client="alice"),
     AddressAssignment("bc1qbob", "omni-btc", 1, client="bob"),
     AddressAssignment("bc1qomnibus", "omni-btc", 2),
-    AddressAssignment("bc1qdave", "dave-btc", 0),
+    AddressAssignment("bc1qdave", "dave-btc", 0, client="dave"),
+    AddressAssignment("bc1qdave-pool", "dave-btc", 1),
+    AddressAssignment("bc1qomni-change", "omni-btc", 0, change=True),
 ]
 
 
@@ -99,7 +101,7 @@ def custody(store: LedgerStore) -> CustodyService:
     service = open_custody(store, ManualClock(10**18))
     build_custodian(service.ledger)
     assert service.change(WALLETS) == [Result.ok] * 3
-    assert service.change(ADDRESSES) == [Result.ok] * 4
+    assert service.change(ADDRESSES) == [Result.ok] * len(ADDRESSES)
     assert service.change([ClientAddress("bc1qcarol-own", "carol")]) == [Result.ok]
     return service
 
@@ -162,7 +164,7 @@ def test_what_cannot_be_attributed_is_reported_not_guessed(custody: CustodyServi
     assert plan.deposits == []
     assert [reason for _, reason in plan.unattributed] == [
         Unattributed.address_unknown,
-        Unattributed.omnibus_address_has_no_client,
+        Unattributed.pool_address_has_no_client,
         Unattributed.house_inflow_from_unknown_sender,
         Unattributed.asset_unknown,
         Unattributed.asset_wrong_chain,
@@ -244,3 +246,18 @@ def test_a_wallet_with_bad_keys_is_refused_and_nothing_is_written(
     assert raised.value.code is code
     assert "bad" not in custody.registry.wallets
     assert custody.ledger.store.head() == head
+
+
+def test_the_firms_own_moves_are_never_deposits(custody: CustodyService) -> None:
+    moves = [
+        inflow("bc1qdave-pool", 1_000, "a1" * 32 + ":0"),  # a sweep into the vault
+        inflow("bc1qomni-change", 2_000, "a2" * 32 + ":1"),  # change of a withdrawal
+        inflow("bc1qalice", 3_000, "a3" * 32 + ":0", sender="bc1qbob"),  # between own wallets
+    ]
+    report = custody.scan_deposits(ListedSource(moves))
+    assert report.posted == []
+    assert [reason for _, reason in report.unattributed] == [
+        Unattributed.pool_address_has_no_client,
+        Unattributed.change_output,
+        Unattributed.own_wallet_move,
+    ]

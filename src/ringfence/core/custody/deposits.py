@@ -3,15 +3,17 @@
 Each inflow is classified by the address it arrived at (the registry says which wallet, pool
 and client):
 
-- a client's deposit address, or any address of an individual pool's wallet → ``deposit``
-  from the wallet's custody account to the client's available account in that pool;
+- an address assigned to a client (a deposit address, in an individual or an omnibus pool)
+  → ``deposit`` from the wallet's custody account to the client's available account there;
 - an address of a house wallet, paid from an address the registry knows as a client's own →
   ``misdirected_deposit``: the client is credited in their pool and a break opens until the
   house makes the pool whole;
 - anything else is reported with the reason it cannot be attributed, never guessed: an address
-  the firm does not know, an asset it does not hold, an omnibus pool's shared address (whose
-  client?), a house wallet paid by an unknown sender, a client with no single pool for the
-  asset.
+  the firm does not know, an asset it does not hold, a pool's own address (the destination of
+  the firm's sweeps and rebalancing, no client's deposit address), a change output or a payment
+  from one of the firm's own addresses (its own moves, booked as custody-to-custody transfers,
+  never as deposits), a house wallet paid by an unknown sender, a client with no single pool
+  for the asset.
 
 The transfer id is a hash of the chain, the chain reference and the receiving address, so
 scanning the same blocks twice, or after a restart, submits the same ids and the ledger answers
@@ -36,7 +38,9 @@ class Unattributed(StrEnum):
     address_unknown = "address_unknown"
     asset_unknown = "asset_unknown"
     asset_wrong_chain = "asset_wrong_chain"
-    omnibus_address_has_no_client = "omnibus_address_has_no_client"
+    pool_address_has_no_client = "pool_address_has_no_client"
+    own_wallet_move = "own_wallet_move"
+    change_output = "change_output"
     house_inflow_from_unknown_sender = "house_inflow_from_unknown_sender"
     client_pool_ambiguous = "client_pool_ambiguous"
 
@@ -81,34 +85,22 @@ def plan_deposits(
     account for the asset (used to place a misdirected deposit)."""
     plan = DepositPlan()
     for inflow in inflows:
-        chain = asset_chains.get(inflow.asset)
-        if chain is None:
-            plan.unattributed.append((inflow, Unattributed.asset_unknown))
+        reason = _refusal(inflow, registry, asset_chains)
+        if reason is not None:
+            plan.unattributed.append((inflow, reason))
             continue
-        if chain != inflow.chain:
-            plan.unattributed.append((inflow, Unattributed.asset_wrong_chain))
-            continue
-        owner = registry.owner_of(inflow.address, pools)
-        if owner is None:
-            plan.unattributed.append((inflow, Unattributed.address_unknown))
-            continue
-        state, client = owner
-        name, wallet_pool = state.wallet.name, state.pool
-        if wallet_pool:
-            if not client:
-                plan.unattributed.append((inflow, Unattributed.omnibus_address_has_no_client))
+        assignment = registry.addresses[inflow.address]
+        state = registry.wallets[assignment.wallet]
+        if state.pool:
+            if not assignment.client:
+                plan.unattributed.append((inflow, Unattributed.pool_address_has_no_client))
                 continue
             plan.deposits.append(
                 PlannedDeposit(
-                    deposit_transfer_id(inflow),
-                    inflow,
-                    name,
-                    wallet_pool,
-                    client,
-                    wallet_pool,
-                    misdirected=False,
+                    deposit_transfer_id(inflow), inflow, assignment.wallet, state.pool,
+                    assignment.client, state.pool, misdirected=False,
                 )
-            )
+            )  # fmt: skip
             continue
         sender = registry.client_addresses.get(inflow.sender) if inflow.sender else None
         if sender is None:
@@ -124,13 +116,29 @@ def plan_deposits(
             continue
         plan.deposits.append(
             PlannedDeposit(
-                deposit_transfer_id(inflow),
-                inflow,
-                name,
-                "",
-                sender.client,
-                candidates[0],
-                misdirected=True,
+                deposit_transfer_id(inflow), inflow, assignment.wallet, "", sender.client,
+                candidates[0], misdirected=True,
             )
-        )
+        )  # fmt: skip
     return plan
+
+
+def _refusal(
+    inflow: Inflow, registry: Registry, asset_chains: dict[str, str]
+) -> Unattributed | None:
+    """Why ``inflow`` is no client's deposit, before looking at whose address it reached."""
+    chain = asset_chains.get(inflow.asset)
+    if chain is None:
+        return Unattributed.asset_unknown
+    if chain != inflow.chain:
+        return Unattributed.asset_wrong_chain
+    assignment = registry.addresses.get(inflow.address)
+    if assignment is None:
+        return Unattributed.address_unknown
+    if registry.wallets[assignment.wallet].wallet.chain != inflow.chain:
+        return Unattributed.asset_wrong_chain
+    if inflow.sender and inflow.sender in registry.addresses:
+        return Unattributed.own_wallet_move
+    if assignment.change:
+        return Unattributed.change_output
+    return None
