@@ -10,7 +10,7 @@ from typing import Any
 from bip_utils import Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from tests.e2e.test_cli import run_json, write_lines
+from tests.e2e.test_cli import run, run_json, write_lines
 
 BLOCK = "5a" * 32
 ACCOUNT = (
@@ -70,7 +70,7 @@ def control(folder: Path, challenges: Any) -> Path:
                        "message": challenge["message"],
                        "signature": "0x" + signed.signature.hex()})  # fmt: skip
     path = folder / "control.json"
-    path.write_text(json.dumps({"recent_block_hashes": [BLOCK], "proofs": proofs}))
+    path.write_text(json.dumps({"proofs": proofs}))
     return path
 
 
@@ -94,14 +94,48 @@ def test_reserves_are_attested_for_the_round_they_were_signed_for(tmp_path: Path
     import hashlib
 
     assert (
-        hashlib.sha256(reserves_file.read_bytes().rstrip(b"\n")).hexdigest()
-        == (record["reserves"]["file_hash"])
+        hashlib.sha256(reserves_file.read_bytes()).hexdigest() == (record["reserves"]["file_hash"])
     )
 
     # The same signatures replayed for the next round prove nothing.
+    run_json(db, "por", "challenges", "--block", f"ethereum={'6b' * 32}")
     replayed = run_json(db, "por", "build", "--holdings", str(holdings(tmp_path)),
                         "--control", str(signed), "--workers", "1")  # fmt: skip
     (eth,) = replayed["reserves_by_asset"]
     assert (eth["net"], eth["unproven"]) == ("0", str(3 * 10**18))
     (line,) = json.loads(Path(replayed["round_file"]).read_text())["assets"]
     assert line["reserves"]["covered"] is False
+
+
+def test_reserves_need_the_announced_round_and_its_blocks(tmp_path: Path) -> None:
+    db = build_ledger(tmp_path)
+    without = run(db, "por", "build", "--holdings", str(holdings(tmp_path)), "--json")
+    assert without.status == 3  # no pending round: run `por challenges` first
+    asked = run_json(db, "por", "challenges", "--block", f"ethereum={BLOCK}")
+    # A signer who names another block than the one the firm announced proves nothing, even
+    # for the right round.
+    message = asked["challenges"][0]["message"].replace(BLOCK, "77" * 32)
+    signed = SIGNER.sign_message(encode_defunct(text=message))
+    forged = tmp_path / "forged.json"
+    forged.write_text(
+        json.dumps(
+            {
+                "proofs": [
+                    {
+                        "chain": "ethereum",
+                        "address": SIGNER.address,
+                        "message": message,
+                        "signature": "0x" + signed.signature.hex(),
+                    }
+                ]
+            }
+        )
+    )
+    built = run_json(db, "por", "build", "--holdings", str(holdings(tmp_path)),
+                     "--control", str(forged), "--workers", "1")  # fmt: skip
+    (eth,) = built["reserves_by_asset"]
+    assert (eth["net"], eth["unproven"]) == ("0", str(3 * 10**18))
+    moved = run(db, "por", "build", "--holdings", str(holdings(tmp_path)), "--snapshot", "1",
+                "--json")  # fmt: skip
+    assert moved.status == 2
+    assert moved.document["error"] == "control_round_mismatch"

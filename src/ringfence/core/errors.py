@@ -201,6 +201,8 @@ class Result(StrEnum):
     encumbrance_period_invalid = "encumbrance_period_invalid"
     observation_point_invalid = "observation_point_invalid"
     chain_reference_invalid = "chain_reference_invalid"
+    observation_duplicate = "observation_duplicate"
+    asset_wrong_chain = "asset_wrong_chain"
 
     # Custody: holdings files (UTXO snapshots, custodian statements).
     holdings_file_too_large = "holdings_file_too_large"

@@ -32,7 +32,7 @@ from ringfence.core.custody.attestation import (
     totals_in_proof_units,
 )
 from ringfence.core.custody.holdings import Observation
-from ringfence.core.custody.registry import Registry
+from ringfence.core.custody.registry import Chain, Registry
 from ringfence.core.errors import InputError, Result
 from ringfence.core.journal import EntryKind, decode_definitions, ledger_definition_kinds
 from ringfence.core.ledger import Ledger
@@ -324,14 +324,23 @@ def attest(
     snapshot_ns: int,
     observations: list[Observation],
     control_text: bytes | None,
+    block_hashes: Mapping[Chain, str],
 ) -> tuple[Reserves, reserves.ReservesAttestation]:
     """The round's reserves: observed holdings of pool-designated wallets, proven controlled
-    for this round, net of encumbrances; totals in proof units rounded down."""
-    recent, proofs = parse_control_file(control_text) if control_text else (set(), [])
+    for this round over the blocks the firm named, net of encumbrances; totals in proof units
+    rounded down."""
+    proofs = parse_control_file(control_text) if control_text else []
     attested = attest_reserves(
         round_id.hex(), snapshot_ns, observations=observations, proofs=proofs,
-        recent_block_hashes=recent, registry=registry, pools=ledger.pools,
+        block_hashes=block_hashes, registry=registry, pools=ledger.pools,
+        asset_chains={code: asset.chain for code, asset in ledger.assets.items()},
     )  # fmt: skip
     exponents = {code: reserves.proof_unit_exponent(a) for code, a in ledger.assets.items()}
     net, gross = totals_in_proof_units(attested, ledger.assets, exponents)
+    for number, units in gross.items():
+        if units > reserves.proof_value_max:
+            raise InputError(
+                Result.amount_must_be_below_2_64,
+                f"reserves of asset {number}: {units} proof units do not fit 64 bits",
+            )
     return attested, reserves.ReservesAttestation(attested.file_hash(), net, gross)

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.custody.control import Challenge, ControlProof, verify_control
 from ringfence.core.custody.holdings import Observation
-from ringfence.core.custody.registry import Chain, Registry
+from ringfence.core.custody.registry import Chain, Registry, Scheme
 from ringfence.core.errors import InputError, Result
 from ringfence.core.model import Pool
 from ringfence.core.money import Asset, mul_div_floor
@@ -81,21 +82,26 @@ def attest_reserves(
     *,
     observations: Iterable[Observation],
     proofs: Iterable[ControlProof],
-    recent_block_hashes: Collection[str],
+    block_hashes: Mapping[Chain, str],
     registry: Registry,
     pools: Mapping[str, Pool],
+    asset_chains: Mapping[str, str],
 ) -> Reserves:
     """The reserves of one round. Each address counts only with a proof of control verified
-    against ``round_id`` and ``recent_block_hashes``; each wallet's count is net of its
-    encumbrances at ``snapshot_ns``."""
+    against ``round_id`` and the block the firm named for its chain when it issued the
+    challenges (``block_hashes``, never taken from the signers' file); each wallet's count is
+    net of its encumbrances at ``snapshot_ns``."""
     verdicts: dict[str, Result] = {}
     for proof in proofs:
-        result = verify_control(proof, round_id, recent_block_hashes)
+        block = block_hashes.get(proof.chain)
+        result = verify_control(proof, round_id, [block] if block else [])
         if verdicts.get(proof.address) is not Result.ok:
             verdicts[proof.address] = result
     reserves = Reserves(round_id, snapshot_ns)
     proven_by_wallet: dict[tuple[str, str], int] = {}
-    for observation in sorted(observations, key=lambda o: (o.asset, o.address)):
+    ordered = sorted(observations, key=lambda o: (o.asset, o.address))
+    _check_observations(ordered, asset_chains)
+    for observation in ordered:
         entry = reserves.assets.setdefault(observation.asset, AssetReserves(observation.asset))
         owner = registry.owner_of(observation.address, dict(pools))
         pool = owner[0].pool if owner is not None else ""
@@ -111,8 +117,8 @@ def attest_reserves(
             "control": verdict.value if owner is not None and pool else "not_counted",
         }
         reserves.lines.append(line)
-        if owner is None:
-            continue  # an address the firm does not know backs nothing
+        if owner is None or owner[0].wallet.chain is not observation.chain:
+            continue  # an address the firm does not know (on that chain) backs nothing
         if not pool:
             entry.house_excluded += observation.amount
             continue
@@ -128,6 +134,21 @@ def attest_reserves(
         entry.encumbered += encumbered
         entry.net += proven - encumbered
     return reserves
+
+
+def _check_observations(ordered: list[Observation], asset_chains: Mapping[str, str]) -> None:
+    """One holding per address and asset, of an asset on the observation's chain: a line
+    given twice, or BTC at an Ethereum address, would add reserves that do not exist."""
+    for before, after in pairwise(ordered):
+        if (before.asset, before.address) == (after.asset, after.address):
+            raise InputError(
+                Result.observation_duplicate, f"{after.asset} at {after.address} twice"
+            )
+    for observation in ordered:
+        if asset_chains.get(observation.asset) != observation.chain.value:
+            raise InputError(
+                Result.asset_wrong_chain, f"{observation.asset} on {observation.chain.value}"
+            )
 
 
 def totals_in_proof_units(
@@ -152,28 +173,24 @@ def coverage_bp(reserves_units: int, liabilities_units: int) -> int | None:
     return mul_div_floor(reserves_units, 10_000, liabilities_units)
 
 
-def parse_control_file(text: bytes) -> tuple[set[str], list[ControlProof]]:
-    """A control file: the recent block hashes challenges may name and the signed proofs::
+def parse_control_file(text: bytes) -> list[ControlProof]:
+    """A control file: the signed proofs the signers return::
 
-        {"recent_block_hashes": ["<64 hex>", ...],
-         "proofs": [{"chain": "ethereum", "address": "0x...", "message": "...",
+        {"proofs": [{"chain": "ethereum", "address": "0x...", "message": "...",
                      "signature": "0x..."}, ...]}
 
-    Proofs are untrusted: each is judged by ``verify_control``; the file's shape is checked
-    here (named errors, nothing counted from a malformed file)."""
+    Proofs are untrusted: each is judged by ``verify_control`` against the round and the
+    blocks the firm chose; the file's shape is checked here (named errors, nothing counted
+    from a malformed file)."""
     if len(text) > limits.control_file_bytes_max:
         raise InputError(Result.holdings_file_too_large, f"{len(text)} bytes")
     try:
         document = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(Result.line_malformed, f"control file: {error}") from None
-    if not isinstance(document, dict) or set(document) != {"recent_block_hashes", "proofs"}:
-        raise InputError(Result.field_unknown, "control file: recent_block_hashes and proofs")
-    recent, proofs = document["recent_block_hashes"], document["proofs"]
-    if not isinstance(recent, list) or len(recent) > limits.control_recent_blocks_max:
-        raise InputError(Result.control_challenge_invalid, "recent_block_hashes")
-    if not all(isinstance(h, str) and len(h) == 64 for h in recent):
-        raise InputError(Result.control_challenge_invalid, "a block hash is not 64 hex digits")
+    if not isinstance(document, dict) or set(document) != {"proofs"}:
+        raise InputError(Result.field_unknown, "control file: an object with proofs only")
+    proofs = document["proofs"]
     if not isinstance(proofs, list):
         raise InputError(Result.field_unknown, "proofs must be a list")
     parsed = []
@@ -188,18 +205,21 @@ def parse_control_file(text: bytes) -> tuple[set[str], list[ControlProof]]:
         parsed.append(
             ControlProof(Chain(item["chain"]), item["address"], item["message"], item["signature"])
         )
-    return set(recent), parsed
+    return parsed
 
 
 def challenges_for(
     registry: Registry, round_id: str, block_hashes: Mapping[Chain, str]
 ) -> list[tuple[str, Challenge]]:
     """(wallet, challenge) for every address of every pool-designated wallet on a chain with
-    a block hash given: what the firm asks its signers to sign for the round."""
+    a block hash given: what the firm asks its signers to sign for the round. Multisig vaults
+    are not asked: BIP-322 for P2WSH is not verified here, so their holdings stay unproven."""
     found = []
     for address in sorted(registry.addresses):
         state = registry.wallets[registry.addresses[address].wallet]
         block = block_hashes.get(state.wallet.chain)
+        if state.wallet.scheme is Scheme.multisig:
+            continue
         if state.pool and block is not None:
             found.append(
                 (state.wallet.name, Challenge(round_id, state.wallet.chain, address, block))

@@ -58,10 +58,13 @@ def _integer(value: object, what: str) -> int:
 
 
 def parse_observations(text: bytes, assets: Mapping[str, Asset]) -> list[Observation]:
-    """One ``Observation`` per non-blank line; the asset must be one the ledger defines."""
+    """One ``Observation`` per non-blank line; the asset must be one the ledger defines, on
+    the line's chain, and each (chain, address, asset) may appear once (a line given twice
+    would count its holding twice)."""
     if len(text) > limits.recon_file_bytes_max:
         raise InputError(Result.line_too_long, "observations file too large")
     found = []
+    seen: set[tuple[Chain, str, str]] = set()
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -78,6 +81,12 @@ def parse_observations(text: bytes, assets: Mapping[str, Asset]) -> list[Observa
         asset = row.get("asset")
         if asset not in assets:
             raise InputError(Result.asset_not_found, f"line {number}: {asset!r}")
+        if assets[str(asset)].chain != chain.value:
+            raise InputError(Result.asset_wrong_chain, f"line {number}: {asset} on {chain.value}")
+        key = (chain, str(row.get("address")), str(asset))
+        if key in seen:
+            raise InputError(Result.observation_duplicate, f"line {number}: {key[2]} at {key[1]}")
+        seen.add(key)
         source = row.get("source", "file")
         if not isinstance(source, str) or not 0 < len(source) <= 64 or not source.isascii():
             raise InputError(Result.name_invalid, f"line {number}: source {source!r}")

@@ -193,7 +193,8 @@ def challenges(
     out: OutOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """The messages each client-designated address must sign for the next round."""
+    """The messages each client-designated address must sign for the next round. The round
+    (its snapshot and the blocks named) is kept in ``pending.json`` for ``por build``."""
     with reported(json_output):
         blocks = dict(_block_pair(text) for text in block)
         with opened(context) as ledger:
@@ -202,6 +203,12 @@ def challenges(
             number, previous = _previous_round_hash(_folder(context, out))
             round_id = reserves.round_id_of(previous, snapshot).hex()
             found = challenges_for(custody.registry, round_id, blocks)
+        pending = {"round": number, "round_id": round_id, "snapshot": snapshot,
+                   "previous_round_hash": previous.hex(),
+                   "blocks": {chain.value: block_hash for chain, block_hash in blocks.items()}}
+        folder = _folder(context, out)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "pending.json").write_text(json.dumps(pending, indent=1) + "\n")
     document = {"ok": True, "round": number, "round_id": round_id, "snapshot": snapshot,
                 "challenges": [{"wallet": wallet, "chain": c.chain.value, "address": c.address,
                                 "message": c.message()} for wallet, c in found]}
@@ -209,6 +216,30 @@ def challenges(
         write_json(document)
         return
     say(f"round {number} ({round_id}) at snapshot {snapshot}: {len(found)} challenges")
+
+
+def _pending(folder: Path, previous: bytes) -> dict[str, Any]:
+    """The round ``por challenges`` announced: reserves are attested only over its blocks."""
+    pending = _read_json(folder / "pending.json", "pending round (run `por challenges` first)")
+    if not isinstance(pending, dict) or pending.get("previous_round_hash") != previous.hex():
+        raise InputError(Result.control_round_mismatch,
+                         "pending.json announces a round after another one: run `por challenges`")
+    return pending
+
+
+def _pinned_snapshot(pending: dict[str, Any], snapshot: int | None) -> int:
+    pinned = pending.get("snapshot")
+    if type(pinned) is not int or (snapshot is not None and snapshot != pinned):
+        raise InputError(Result.control_round_mismatch,
+                         f"the challenges were issued for snapshot {pinned}, not {snapshot}")
+    return pinned
+
+
+def _pending_blocks(pending: dict[str, Any] | None) -> dict[Chain, str]:
+    if pending is None:
+        return {}
+    blocks = pending.get("blocks", {})
+    return {Chain(chain): block for chain, block in blocks.items() if chain in set(Chain)}
 
 
 def _block_pair(text: str) -> tuple[Chain, str]:
@@ -234,7 +265,10 @@ def build(
     with reported(json_output):
         folder = _folder(context, out)
         number, previous = _previous_round_hash(folder)
+        pending = _pending(folder, previous) if holdings is not None else None
         with opened(context) as ledger:
+            if pending is not None:
+                snapshot = _pinned_snapshot(pending, snapshot)
             snapshot = ledger.seq if snapshot is None else snapshot
             if snapshot > ledger.seq:
                 raise InputError(Result.field_unknown, f"snapshot {snapshot} beyond the head")
@@ -249,7 +283,8 @@ def build(
                     round_id=reserves.round_id_of(previous, snapshot),
                     snapshot_ns=por.snapshot_time_ns(ledger.store, snapshot),
                     observations=observations,
-                    control_text=control.read_bytes() if control is not None else None)
+                    control_text=control.read_bytes() if control is not None else None,
+                    block_hashes=_pending_blocks(pending))
         master_secret = _secret(folder, "master.key", create=True)
         signing_seed = _secret(folder, "signing.key", create=True)
         seed = secrets.token_bytes(_key_bytes)
@@ -259,9 +294,11 @@ def build(
                                 seed=seed, workers=workers,
                                 reserves_attestation=attested[1] if attested else None)
         seconds = time.perf_counter() - started
-        round_file = _store_round(_round_folder(folder, number), built, seed)
-        if attested is not None:
-            (round_file.parent / "reserves.json").write_bytes(attested[0].canonical() + b"\n")
+        round_folder = _round_folder(folder, number)
+        if attested is not None:  # before the round that pins its hash
+            round_folder.mkdir(parents=True, exist_ok=True)
+            (round_folder / "reserves.json").write_bytes(attested[0].canonical())
+        round_file = _store_round(round_folder, built, seed)
     rows: list[dict[str, Any]] = [
         {"asset": tree.asset.code, "height": tree.height, "pieces": len(tree.placement.index),
          "root_sum": str(tree.root[0])} for tree in (built.trees[n] for n in sorted(built.trees))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
@@ -17,12 +18,13 @@ from ringfence.core.custody.registry import (
     Scheme,
     Wallet,
 )
-from ringfence.core.errors import Result
+from ringfence.core.errors import InputError, Result
 from ringfence.core.model import Pool, PoolKind, Terms
 
 ROUND = "ab" * 32
 OLD_ROUND = "cd" * 32
 BLOCK = "11" * 32
+CHAINS = {"ETH": "ethereum", "BTC": "bitcoin"}
 POOLS = {"main": Pool("main", PoolKind.omnibus, Terms.custody)}
 VIEW = LedgerView(POOLS, {"alice"}, {"ETH"})
 KEYS = [Account.from_key(bytes([k]) * 32) for k in (1, 2, 3, 4)]
@@ -56,7 +58,8 @@ def proof(account: object, round_id: str = ROUND, block: str = BLOCK) -> Control
 def attest(observations: list[Observation], proofs: list[ControlProof], at: int = 50) -> dict:
     reserves = attest_reserves(
         ROUND, at, observations=observations, proofs=proofs,
-        recent_block_hashes={BLOCK}, registry=built, pools=POOLS,
+        block_hashes={Chain.ethereum: BLOCK}, registry=built, pools=POOLS,
+        asset_chains=CHAINS,
     )  # fmt: skip
     (entry,) = reserves.document()["assets"]
     return entry
@@ -88,7 +91,8 @@ def test_a_proof_for_another_round_or_an_old_block_or_another_key_does_not_count
         assert (entry["net"], entry["unproven"]) == ("0", "700")
     reserves = attest_reserves(
         ROUND, 50, observations=[observed(CLIENT_A, 700)], proofs=[forged],
-        recent_block_hashes={BLOCK}, registry=built, pools=POOLS,
+        block_hashes={Chain.ethereum: BLOCK}, registry=built, pools=POOLS,
+        asset_chains=CHAINS,
     )  # fmt: skip
     assert reserves.lines[0]["control"] == Result.control_signer_mismatch.value
 
@@ -100,14 +104,16 @@ def test_encumbered_amounts_are_taken_off_while_active() -> None:
     for at, net in ((50, "450"), (100, "700")):
         reserves = attest_reserves(
             ROUND, at, observations=[observed(CLIENT_A, 700)], proofs=[proof(CLIENT_A)],
-            recent_block_hashes={BLOCK}, registry=pledged, pools=POOLS,
+            block_hashes={Chain.ethereum: BLOCK}, registry=pledged, pools=POOLS,
+            asset_chains=CHAINS,
         )  # fmt: skip
         assert reserves.document()["assets"][0]["net"] == net
     big = Encumbrance(2, "omni", "ETH", 10**6, EncumbranceKind.lock, "court", 0)
     assert pledged.apply(big, VIEW, 1) is Result.ok
     reserves = attest_reserves(
         ROUND, 50, observations=[observed(CLIENT_A, 700)], proofs=[proof(CLIENT_A)],
-        recent_block_hashes={BLOCK}, registry=pledged, pools=POOLS,
+        block_hashes={Chain.ethereum: BLOCK}, registry=pledged, pools=POOLS,
+            asset_chains=CHAINS,
     )  # fmt: skip
     assert reserves.document()["assets"][0]["net"] == "0"  # never negative
 
@@ -115,11 +121,13 @@ def test_encumbered_amounts_are_taken_off_while_active() -> None:
 def test_the_document_hash_pins_what_was_counted() -> None:
     one = attest_reserves(
         ROUND, 50, observations=[observed(CLIENT_A, 700)], proofs=[proof(CLIENT_A)],
-        recent_block_hashes={BLOCK}, registry=built, pools=POOLS,
+        block_hashes={Chain.ethereum: BLOCK}, registry=built, pools=POOLS,
+        asset_chains=CHAINS,
     )  # fmt: skip
     two = attest_reserves(
         ROUND, 50, observations=[observed(CLIENT_A, 701)], proofs=[proof(CLIENT_A)],
-        recent_block_hashes={BLOCK}, registry=built, pools=POOLS,
+        block_hashes={Chain.ethereum: BLOCK}, registry=built, pools=POOLS,
+        asset_chains=CHAINS,
     )  # fmt: skip
     assert one.file_hash() != two.file_hash()
     assert len(one.file_hash()) == 32
@@ -129,3 +137,17 @@ def test_coverage_rounds_down_and_says_nothing_when_nothing_is_owed() -> None:
     assert coverage_bp(999, 1000) == 9990
     assert coverage_bp(1, 3) == 3333
     assert coverage_bp(5, 0) is None
+
+
+def test_a_holding_given_twice_or_on_the_wrong_chain_is_refused() -> None:
+    twice = [observed(CLIENT_A, 700), observed(CLIENT_A, 700)]
+    wrong = [Observation(Chain.ethereum, CLIENT_A.address, "BTC", 5, 100, 0, "node")]
+    for observations, code in ((twice, Result.observation_duplicate),
+                               (wrong, Result.asset_wrong_chain)):  # fmt: skip
+        with pytest.raises(InputError) as raised:
+            attest_reserves(
+                ROUND, 50, observations=observations, proofs=[proof(CLIENT_A)],
+                block_hashes={Chain.ethereum: BLOCK}, registry=built, pools=POOLS,
+                asset_chains=CHAINS,
+            )  # fmt: skip
+        assert raised.value.code is code
