@@ -27,6 +27,7 @@ one that fails; ``state_snapshot(ledger)`` is everything that must survive a reo
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -517,3 +518,11 @@ def replay_from_genesis(store: LedgerStore) -> Ledger:
 def results_of(results: Sequence[Result]) -> list[str]:
     """Results as plain strings, for readable assertion messages."""
     return [result.value for result in results]
+
+
+def btc_address(name: str) -> str:
+    """A valid mainnet P2WPKH address named for a test (the registry takes only canonical
+    spellings)."""
+    from ringfence.core.custody.addresses import segwit_v0_address
+
+    return segwit_v0_address("bc", hashlib.sha256(name.encode()).digest()[:20])

@@ -23,7 +23,7 @@ ETH_XPUB = str(ACCOUNT.PublicKey().ToExtended())
 SIGNER = Account.from_key(
     ACCOUNT.Change(Bip44Changes.CHAIN_EXT).AddressIndex(0).PrivateKey().Raw().ToBytes()
 )
-HOUSE = "0x" + "ab" * 20
+HOUSE = Account.from_key(b"\x07" * 32).address  # EIP-55, as the registry requires
 
 
 def build_ledger(folder: Path) -> Path:

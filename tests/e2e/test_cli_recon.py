@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.test_cli import Run, run
-from tests.support import MAIN, build_custodian
+from tests.support import MAIN, btc_address, build_custodian
 
 from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -30,8 +30,8 @@ from ringfence.service.custody import CustodyService
 from ringfence.service.ledger_service import LedgerService
 
 WALLETS = [
-    Wallet("main-hot", Chain.bitcoin, Scheme.address, ("bc1qmainhot",), MAIN, "hot"),
-    Wallet("house-hot", Chain.bitcoin, Scheme.address, ("bc1qhousehot",), "", "hot"),
+    Wallet("main-hot", Chain.bitcoin, Scheme.address, (btc_address("mainhot"),), MAIN, "hot"),
+    Wallet("house-hot", Chain.bitcoin, Scheme.address, (btc_address("househot"),), "", "hot"),
 ]
 
 
@@ -39,7 +39,7 @@ def observations(path: Path, main: int, house: int) -> Path:
     lines = [
         {"chain": "bitcoin", "address": address, "asset": "BTC", "amount": str(amount),
          "height": 870_000, "time_ns": 0, "source": "snapshot-1"}
-        for address, amount in (("bc1qmainhot", main), ("bc1qhousehot", house))
+        for address, amount in ((btc_address("mainhot"), main), (btc_address("househot"), house))
     ]  # fmt: skip
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     return path

@@ -37,6 +37,7 @@ from ringfence.core.custody.registry import (
     Scheme,
     Wallet,
 )
+from ringfence.core.custody.snapshots import canonical_address_problem
 from ringfence.core.errors import InputError, IntegrityError, Result, StorageError
 from ringfence.core.journal import EntryKind, JournalEntry, registry_kinds
 from ringfence.core.ledger import Ledger
@@ -145,8 +146,7 @@ class CustodyService:
             return []
         kind = kinds.pop()
         for record in records:  # all or nothing: refuse the request before any change
-            if isinstance(record, Wallet) and record.scheme is not Scheme.address:
-                keys_of(record)
+            _check_keys_and_address(record, self.registry)
         timestamp = self.ledger.next_timestamp()
         view = self._view()
         results = [self.registry.apply(r, view, timestamp, self._custody_held(r)) for r in records]
@@ -360,6 +360,30 @@ class CustodyService:
 
     def addresses_of(self, wallet: str) -> Collection[AddressAssignment]:
         return [a for a in self.registry.addresses.values() if a.wallet == wallet]
+
+
+def _check_keys_and_address(record: RegistryRecord, registry: Registry) -> None:
+    """Parse a wallet's keys for its scheme and network; and hold every address to its
+    chain's canonical spelling, so that one address can never be registered twice under two
+    spellings (named errors; nothing changed)."""
+    if isinstance(record, Wallet):
+        if record.scheme is not Scheme.address:
+            keys_of(record)
+            return
+        address, chain, network = record.keys[0], record.chain.value, record.network
+    elif isinstance(record, AddressAssignment):
+        state = registry.wallets.get(record.wallet)
+        if state is None:
+            return  # refused by the registry as wallet_not_found
+        address, chain, network = record.address, state.wallet.chain, state.wallet.network
+    elif isinstance(record, ClientAddress):
+        address = record.address
+        chain, network = ("ethereum" if address.startswith("0x") else "bitcoin"), ""
+    else:
+        return
+    problem = canonical_address_problem(address, chain, network)
+    if problem:
+        raise InputError(Result.address_not_canonical, problem)
 
 
 def keys_of(wallet: Wallet) -> WatchOnlyWallet:

@@ -25,6 +25,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from ringfence.core.custody.addresses import eth_checksum_address, segwit_v0_address
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.errors import Result
@@ -58,8 +59,11 @@ def demo_id(name: str) -> int:
 
 
 def demo_address(wallet: str, chain: Chain) -> str:
-    digest = hashlib.sha256(f"ringfence.demo.address\0{wallet}".encode()).hexdigest()
-    return f"0x{digest[:40]}" if chain is Chain.ethereum else f"bc1q{digest[:38]}"
+    """A valid address in its chain's canonical spelling, named by the wallet."""
+    digest = hashlib.sha256(f"ringfence.demo.address\0{wallet}".encode()).digest()[:20]
+    if chain is Chain.ethereum:
+        return eth_checksum_address(digest)
+    return segwit_v0_address("bc", digest)
 
 
 def register_wallets(custody: CustodyService) -> dict[str, str]:

@@ -3,6 +3,7 @@ wallets get their custody accounts, and inflows become deposits exactly once."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bootstrap import open_store
-from ringfence.core.custody.addresses import AddressKind, derive_addresses
+from ringfence.core.custody.addresses import AddressKind, derive_addresses, segwit_v0_address
 from ringfence.core.custody.deposits import Unattributed, deposit_transfer_id
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.registry import (
@@ -24,6 +25,7 @@ from ringfence.core.custody.registry import (
     Designation,
     Encumbrance,
     EncumbranceKind,
+    RegistryRecord,
     Scheme,
     Wallet,
 )
@@ -42,18 +44,23 @@ def account_zpub(seed_byte: int) -> str:
     return str(account.PublicKey().ToExtended())
 
 
+def address(name: str) -> str:
+    """A valid mainnet P2WPKH address named for the test."""
+    return segwit_v0_address("bc", hashlib.sha256(name.encode()).digest()[:20])
+
+
 WALLETS = [
     Wallet("omni-btc", Chain.bitcoin, Scheme.bip84, (account_zpub(1),), MAIN, "hot"),
     Wallet("dave-btc", Chain.bitcoin, Scheme.bip84, (account_zpub(2),), VAULT, "cold"),
-    Wallet("house-btc", Chain.bitcoin, Scheme.address, ("bc1qhouse",), "", "hot"),
+    Wallet("house-btc", Chain.bitcoin, Scheme.address, (address("house"),), "", "hot"),
 ]
 ADDRESSES = [
-    AddressAssignment("bc1qalice", "omni-btc", 0, client="alice"),
-    AddressAssignment("bc1qbob", "omni-btc", 1, client="bob"),
-    AddressAssignment("bc1qomnibus", "omni-btc", 2),
-    AddressAssignment("bc1qdave", "dave-btc", 0, client="dave"),
-    AddressAssignment("bc1qdave-pool", "dave-btc", 1),
-    AddressAssignment("bc1qomni-change", "omni-btc", 0, change=True),
+    AddressAssignment(address("alice"), "omni-btc", 0, client="alice"),
+    AddressAssignment(address("bob"), "omni-btc", 1, client="bob"),
+    AddressAssignment(address("omnibus"), "omni-btc", 2),
+    AddressAssignment(address("dave"), "dave-btc", 0, client="dave"),
+    AddressAssignment(address("dave-pool"), "dave-btc", 1),
+    AddressAssignment(address("omni-change"), "omni-btc", 0, change=True),
 ]
 
 
@@ -102,7 +109,7 @@ def custody(store: LedgerStore) -> CustodyService:
     build_custodian(service.ledger)
     assert service.change(WALLETS) == [Result.ok] * 3
     assert service.change(ADDRESSES) == [Result.ok] * len(ADDRESSES)
-    assert service.change([ClientAddress("bc1qcarol-own", "carol")]) == [Result.ok]
+    assert service.change([ClientAddress(address("carol-own"), "carol")]) == [Result.ok]
     return service
 
 
@@ -118,9 +125,9 @@ def test_wallets_get_a_custody_account_per_asset_of_their_chain(custody: Custody
 
 def test_inflows_become_deposits_exactly_once(custody: CustodyService) -> None:
     inflows = [
-        inflow("bc1qalice", 5_000, "aa" * 32 + ":0"),
-        inflow("bc1qbob", 7_000, "aa" * 32 + ":1"),
-        inflow("bc1qdave", 9_000, "bb" * 32 + ":0"),
+        inflow(address("alice"), 5_000, "aa" * 32 + ":0"),
+        inflow(address("bob"), 7_000, "aa" * 32 + ":1"),
+        inflow(address("dave"), 9_000, "bb" * 32 + ":0"),
     ]
     first = custody.scan_deposits(ListedSource(inflows))
     assert [d.client for d in first.posted] == ["alice", "bob", "dave"]
@@ -140,7 +147,7 @@ def test_deposits_survive_a_restart_and_are_not_posted_again(store: LedgerStore)
     build_custodian(service.ledger)
     service.change(WALLETS)
     service.change(ADDRESSES)
-    inflows = [inflow("bc1qalice", 5_000, "cc" * 32 + ":3")]
+    inflows = [inflow(address("alice"), 5_000, "cc" * 32 + ":3")]
     assert len(service.scan_deposits(ListedSource(inflows)).posted) == 1
     service.ledger.checkpoint()
     reopened = open_custody(store, clock)
@@ -151,11 +158,11 @@ def test_deposits_survive_a_restart_and_are_not_posted_again(store: LedgerStore)
 
 def test_what_cannot_be_attributed_is_reported_not_guessed(custody: CustodyService) -> None:
     inflows = [
-        inflow("bc1qstranger", 1, "d1" * 32 + ":0"),
-        inflow("bc1qomnibus", 2, "d2" * 32 + ":0"),
-        inflow("bc1qhouse", 3, "d3" * 32 + ":0", sender="bc1qsomeone"),
-        Inflow(Chain.bitcoin, "bc1qalice", "DOGE", 4, "d4" * 32 + ":0", "", 1, 0, "listed"),
-        Inflow(Chain.bitcoin, "bc1qalice", "ETH", 5, "d5" * 32 + ":0", "", 1, 0, "listed"),
+        inflow(address("stranger"), 1, "d1" * 32 + ":0"),
+        inflow(address("omnibus"), 2, "d2" * 32 + ":0"),
+        inflow(address("house"), 3, "d3" * 32 + ":0", sender=address("someone")),
+        Inflow(Chain.bitcoin, address("alice"), "DOGE", 4, "d4" * 32 + ":0", "", 1, 0, "listed"),
+        Inflow(Chain.bitcoin, address("alice"), "ETH", 5, "d5" * 32 + ":0", "", 1, 0, "listed"),
     ]
     report = custody.scan_deposits(ListedSource(inflows))
     assert report.posted == []
@@ -173,7 +180,7 @@ def test_what_cannot_be_attributed_is_reported_not_guessed(custody: CustodyServi
 
 
 def test_a_client_paying_a_house_wallet_opens_a_break(custody: CustodyService) -> None:
-    misdirected = inflow("bc1qhouse", 8_000, "ee" * 32 + ":0", sender="bc1qcarol-own")
+    misdirected = inflow(address("house"), 8_000, "ee" * 32 + ":0", sender=address("carol-own"))
     report = custody.scan_deposits(ListedSource([misdirected]))
     assert [(d.client, d.pool, d.misdirected) for d in report.posted] == [("carol", MAIN, True)]
     (opened,) = custody.ledger.breaks()
@@ -201,7 +208,10 @@ def test_registry_changes_are_journaled_and_replayed(store: LedgerStore) -> None
 def test_a_refused_change_writes_nothing(custody: CustodyService) -> None:
     head = custody.ledger.store.head()
     results = custody.change(
-        [AddressAssignment("bc1qalice", "dave-btc", 5), AddressAssignment("bc1qx", "ghost", 0)]
+        [
+            AddressAssignment(address("alice"), "dave-btc", 5),
+            AddressAssignment(address("x"), "ghost", 0),
+        ]
     )
     assert results == [Result.address_designated_twice, Result.wallet_not_found]
     assert custody.ledger.store.head() == head
@@ -210,7 +220,7 @@ def test_a_refused_change_writes_nothing(custody: CustodyService) -> None:
 def test_a_wallet_holding_client_assets_cannot_be_moved_to_the_house(
     custody: CustodyService,
 ) -> None:
-    custody.scan_deposits(ListedSource([inflow("bc1qdave", 9_000, "ff" * 32 + ":0")]))
+    custody.scan_deposits(ListedSource([inflow(address("dave"), 9_000, "ff" * 32 + ":0")]))
     result = custody.change([Designation("dave-btc", "", "cold")])
     assert result == [Result.wallet_not_empty]
     assert custody.registry.wallets["dave-btc"].pool == VAULT
@@ -250,9 +260,11 @@ def test_a_wallet_with_bad_keys_is_refused_and_nothing_is_written(
 
 def test_the_firms_own_moves_are_never_deposits(custody: CustodyService) -> None:
     moves = [
-        inflow("bc1qdave-pool", 1_000, "a1" * 32 + ":0"),  # a sweep into the vault
-        inflow("bc1qomni-change", 2_000, "a2" * 32 + ":1"),  # change of a withdrawal
-        inflow("bc1qalice", 3_000, "a3" * 32 + ":0", sender="bc1qbob"),  # between own wallets
+        inflow(address("dave-pool"), 1_000, "a1" * 32 + ":0"),  # a sweep into the vault
+        inflow(address("omni-change"), 2_000, "a2" * 32 + ":1"),  # change of a withdrawal
+        inflow(
+            address("alice"), 3_000, "a3" * 32 + ":0", sender=address("bob")
+        ),  # between own wallets
     ]
     report = custody.scan_deposits(ListedSource(moves))
     assert report.posted == []
@@ -261,3 +273,27 @@ def test_the_firms_own_moves_are_never_deposits(custody: CustodyService) -> None
         Unattributed.change_output,
         Unattributed.own_wallet_move,
     ]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        ClientAddress("0x" + "ab" * 20, "bob"),  # not EIP-55
+        ClientAddress("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", "bob"),  # upper case
+        AddressAssignment("bc1qnot-an-address", "omni-btc", 9, client="bob"),
+        Wallet(
+            "house-2",
+            Chain.bitcoin,
+            Scheme.address,
+            ("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx",),
+        ),
+    ],
+)
+def test_an_address_in_another_spelling_or_network_is_refused(
+    custody: CustodyService, record: RegistryRecord
+) -> None:
+    head = custody.ledger.store.head()
+    with pytest.raises(InputError) as raised:
+        custody.change([record])
+    assert raised.value.code is Result.address_not_canonical
+    assert custody.ledger.store.head() == head

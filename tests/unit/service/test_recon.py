@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support import MAIN, Custodian, build_custodian
+from tests.support import MAIN, Custodian, btc_address, build_custodian
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.prices import PriceTable
@@ -41,11 +41,15 @@ from ringfence.service.ports import LedgerStore
 from ringfence.service.recon import ReconService
 
 DAY_NS = 86_400 * 10**9
-ADDRESSES = {"main-hot": "bc1qmainhot", "main-cold": "bc1qmaincold", "house-hot": "bc1qhousehot"}
+ADDRESSES = {
+    "main-hot": btc_address("mainhot"),
+    "main-cold": btc_address("maincold"),
+    "house-hot": btc_address("househot"),
+}
 WALLETS = [
-    Wallet("main-hot", Chain.bitcoin, Scheme.address, ("bc1qmainhot",), MAIN, "hot"),
-    Wallet("main-cold", Chain.bitcoin, Scheme.address, ("bc1qmaincold",), MAIN, "cold"),
-    Wallet("house-hot", Chain.bitcoin, Scheme.address, ("bc1qhousehot",), "", "hot"),
+    Wallet("main-hot", Chain.bitcoin, Scheme.address, (btc_address("mainhot"),), MAIN, "hot"),
+    Wallet("main-cold", Chain.bitcoin, Scheme.address, (btc_address("maincold"),), MAIN, "cold"),
+    Wallet("house-hot", Chain.bitcoin, Scheme.address, (btc_address("househot"),), "", "hot"),
 ]
 
 
@@ -201,9 +205,17 @@ class ListedSource:
 
 
 def test_an_unbooked_inflow_from_a_client_to_a_house_wallet_is_flagged(firm: Firm) -> None:
-    assert firm.custody.change([ClientAddress("bc1qcarol-own", "carol")]) == [Result.ok]
+    assert firm.custody.change([ClientAddress(btc_address("carol-own"), "carol")]) == [Result.ok]
     inflow = Inflow(
-        Chain.bitcoin, "bc1qhousehot", "BTC", 7, "ab" * 32 + ":0", "bc1qcarol-own", 9, 0, "listed"
+        Chain.bitcoin,
+        btc_address("househot"),
+        "BTC",
+        7,
+        "ab" * 32 + ":0",
+        btc_address("carol-own"),
+        9,
+        0,
+        "listed",
     )
     source = ListedSource(held(**{"house-hot": 7}), [inflow])
     recon = firm.recon.run_with_source(source, ReconSettings())

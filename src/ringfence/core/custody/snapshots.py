@@ -43,7 +43,7 @@ from typing import Final
 import numpy as np
 
 from ringfence.core import limits
-from ringfence.core.custody.addresses import Network
+from ringfence.core.custody.addresses import Network, eth_checksum_address
 from ringfence.core.custody.files import (
     body_lines,
     float_notation,
@@ -489,3 +489,21 @@ def _base58_problem(address: str, network: Network) -> str:
     if payload[0] not in _base58_versions[network]:
         return f"{address!r}: version byte {payload[0]} is not P2PKH or P2SH on {network.value}"
     return ""
+
+
+_ethereum_hex_address: Final = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def canonical_address_problem(address: str, chain: str, network: str = "") -> str:
+    """Why ``address`` is not in its chain's one canonical spelling, or "" when it is: EIP-55
+    on Ethereum (so ``0xab..`` and ``0xAB..`` can never be two registry entries), a valid
+    lowercase bech32 or Base58Check address on Bitcoin (of ``network``, or of any network
+    when none is given)."""
+    if chain == "ethereum":
+        if not _ethereum_hex_address.fullmatch(address):
+            return f"{address[:90]!r} is not an Ethereum address"
+        canonical = eth_checksum_address(bytes.fromhex(address[2:]))
+        return "" if address == canonical else f"{address} is not EIP-55 ({canonical})"
+    networks = [Network(network)] if network else list(Network)
+    problems = [bitcoin_address_problem(address, n) for n in networks]
+    return "" if "" in problems else problems[0]
