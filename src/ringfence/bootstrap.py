@@ -92,11 +92,14 @@ def open_ledger(url: str | None = None, clock: Clock | None = None) -> LedgerSer
     return LedgerService(store, clock or SystemClock())
 
 
-def ethereum_source(rpc_url: str, native_asset: str, tokens: dict[str, str]) -> HoldingsSource:
-    """Holdings and inflows from an Ethereum JSON-RPC node (tokens: contract -> asset code)."""
+def ethereum_source(
+    rpc_url: str, native_asset: str, tokens: dict[str, str], chain_id: int, confirmations: int
+) -> HoldingsSource:
+    """Holdings and inflows from an Ethereum JSON-RPC node that must answer ``chain_id``,
+    read ``confirmations`` blocks below its head (tokens: contract -> asset code)."""
     from ringfence.adapters.chains.ethereum import EthereumHoldings
 
-    return EthereumHoldings(rpc_url, native_asset, tokens)
+    return EthereumHoldings(rpc_url, native_asset, tokens, confirmations, chain_id=chain_id)
 
 
 def utxo_snapshot_source(paths: list[str], network: str) -> HoldingsSource:

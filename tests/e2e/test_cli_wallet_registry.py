@@ -84,11 +84,19 @@ def test_scan_posts_deposits_from_a_real_node_once(anvil_node: AnvilNode, tmp_pa
              "--key", ETH_ACCOUNT, "--pool", "omni")  # fmt: skip
     (row,) = run_json(db, "wallets", "assign", "omni-eth", "--client", "bob")["results"]
     sent = anvil_node.send_eth(row["record"], 2 * 10**18)
-    first = run_json(db, "wallets", "scan", "--eth-rpc", anvil_node.url)
+    scan = ("wallets", "scan", "--eth-rpc", anvil_node.url, "--chain-id", "31337",
+            "--confirmations", "0")  # fmt: skip
+    refused = run(db, "wallets", "scan", "--eth-rpc", anvil_node.url, "--json")
+    assert (refused.status, refused.document["error"]) == (2, "field_required")
+    wrong = run(db, *scan[:4], "--chain-id", "1", "--confirmations", "0", "--json")
+    assert wrong.status == 3  # the node answers another chain: nothing read, nothing posted
+    deep = run_json(db, *scan[:4], "--chain-id", "31337")  # 12 confirmations by default
+    assert deep["posted"] == []
+    first = run_json(db, *scan)
     assert [(d["reference"], d["client"], d["amount"]) for d in first["posted"]] == [
         (sent.reference, "bob", str(2 * 10**18))
     ]
-    second = run_json(db, "wallets", "scan", "--eth-rpc", anvil_node.url)
+    second = run_json(db, *scan)
     assert (second["posted"], len(second["already_posted"])) == ([], 1)
     balances = run_json(db, "balances", "--client", "bob")["balances"]
     assert [(b["asset"], b["balance"]) for b in balances] == [("ETH", "2.000000000000000000")]

@@ -255,6 +255,14 @@ SnapshotOption = Annotated[
     ),
 ]
 NetworkOption = Annotated[str, typer.Option(help="The snapshots' Bitcoin network.")]
+ChainIdOption = Annotated[
+    int | None,
+    typer.Option(help="The Ethereum chain id the node must answer (required with --eth-rpc)."),
+]
+ConfirmationsOption = Annotated[
+    int, typer.Option(min=0, help="Blocks below the head a deposit must be (reorg safety).")
+]
+confirmations_default = 12
 
 
 def _source(
@@ -263,13 +271,22 @@ def _source(
     token: list[str] | None,
     utxo_snapshot: list[Path] | None,
     network: str,
+    *,
+    ethereum: tuple[int | None, int],
 ) -> tuple[HoldingsSource, RegistryChain]:
-    """Exactly one source, and its chain: an Ethereum node or Bitcoin snapshot files."""
+    """Exactly one source, and its chain: an Ethereum node (of the chain id given, read
+    ``confirmations`` below its head) or Bitcoin snapshot files."""
     if (eth_rpc is None) == (not utxo_snapshot):
         raise InputError(Result.field_required, "give --eth-rpc or --utxo-snapshot (one)")
     if eth_rpc is not None:
+        chain_id, confirmations = ethereum
+        if chain_id is None:
+            # Addresses are the same on every Ethereum network: a scan of a test network's
+            # node must never credit clients with its coins.
+            raise InputError(Result.field_required, "--chain-id with --eth-rpc")
         tokens = dict(_token_pair(text) for text in token or [])
-        return bootstrap.ethereum_source(eth_rpc, native_asset, tokens), RegistryChain.ethereum
+        source = bootstrap.ethereum_source(eth_rpc, native_asset, tokens, chain_id, confirmations)
+        return source, RegistryChain.ethereum
     assert utxo_snapshot
     paths = [str(p) for p in utxo_snapshot]
     return bootstrap.utxo_snapshot_source(paths, network), RegistryChain.bitcoin
@@ -284,12 +301,15 @@ def scan(
     token: TokenOption = None,
     utxo_snapshot: SnapshotOption = None,
     network: NetworkOption = "mainnet",
+    chain_id: ChainIdOption = None,
+    confirmations: ConfirmationsOption = confirmations_default,
     from_height: Annotated[int, typer.Option(help="First block to scan.")] = 0,
     json_output: JsonOption = False,
 ) -> None:
     """Post the inflows to registered addresses as deposits (exactly once; safe to repeat)."""
     with reported(json_output), custody_opened(context) as custody:
-        source, chain = _source(eth_rpc, native_asset, token, utxo_snapshot, network)
+        source, chain = _source(eth_rpc, native_asset, token, utxo_snapshot, network,
+                                ethereum=(chain_id, confirmations))  # fmt: skip
         report = custody.scan_deposits(source, from_height, chain)
     document = {"ok": not report.refused, **report.to_json()}
     if json_output:
@@ -313,6 +333,8 @@ def holdings(
     token: TokenOption = None,
     utxo_snapshot: SnapshotOption = None,
     network: NetworkOption = "mainnet",
+    chain_id: ChainIdOption = None,
+    confirmations: ConfirmationsOption = confirmations_default,
     out: Annotated[
         Path | None, typer.Option(help="Write the observations here (JSON lines).")
     ] = None,
@@ -321,7 +343,8 @@ def holdings(
     """What every registered address holds now, per the source: the observations file that
     `reconcile --observations` and `por build --holdings` read."""
     with reported(json_output), custody_opened(context) as custody:
-        source, chain = _source(eth_rpc, native_asset, token, utxo_snapshot, network)
+        source, chain = _source(eth_rpc, native_asset, token, utxo_snapshot, network,
+                                ethereum=(chain_id, confirmations))  # fmt: skip
         observations = custody.observe(source, chain)
     lines = "".join(observation_line(o) + "\n" for o in observations)
     if out is not None:
