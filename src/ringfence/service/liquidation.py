@@ -154,21 +154,26 @@ class LiquidationService:
         return state, plan
 
     def apply(self, plan: LiquidationPlan, candidates: int = 0) -> LiquidationOutcome:
-        """Post the plan's chains and, when all committed, change the book. A plan already
-        applied posts the same ids again (the ledger answers ``exists``) and changes nothing."""
+        """Post the plan's chains and change the book for every market whose chains all
+        committed (a market's money and its positions move together; a refused market is
+        planned again at the next scan). A plan already applied posts the same ids again (the
+        ledger answers ``exists``) and changes nothing."""
         risk = self.risk
         replay = plan.round_id in risk.liquidation_rounds
         if not replay:
             self._check_takers(plan)
         chains = self._post(plan)
+        refused = {chain.symbol for chain in chains if not chain.result.succeeded}
+        markets = {p.symbol for p in plan.positions} | {t.market for t in plan.transfers}
+        committed = markets - refused
         applied = False
-        if not replay and all(chain.result.succeeded for chain in chains):
-            self._apply_positions(plan)
+        if not replay and committed:
+            self._apply_positions(plan, committed)
             risk.liquidation_rounds.add(plan.round_id)
-            risk.halted.update(plan.unresolved)
-            self._record_history(plan)
+            risk.halted.update({m: v for m, v in plan.unresolved.items() if m in committed})
+            self._record_history(plan, committed)
             risk.last_scan = None
-            applied = True
+            applied = not refused
         return LiquidationOutcome(plan.round_id, plan, candidates, tuple(chains), applied,
                                   self.insurance_balances())
 
@@ -262,9 +267,11 @@ class LiquidationService:
         assets = {i.settlement.lower(): i.settlement for i in self.risk.instruments.values()}
         return global_fund_id(assets[rest])
 
-    def _apply_positions(self, plan: LiquidationPlan) -> None:
+    def _apply_positions(self, plan: LiquidationPlan, markets: set[str]) -> None:
         risk = self.risk
         for position in plan.positions:
+            if position.symbol not in markets:
+                continue
             key = (position.bucket, position.symbol)
             if position.quantity_lots == 0 and position.basis == 0:
                 risk.positions.pop(key, None)
@@ -274,6 +281,8 @@ class LiquidationService:
         # fills thousands of orders at one or two prices); the round id stands for their fills.
         taken: dict[tuple[str, int], int] = {}
         for order in plan.orders:
+            if order.symbol not in markets:
+                continue
             at = (order.symbol, order.price_units)
             taken[at] = taken.get(at, 0) - order.quantity_lots
         for (symbol, price_units), lots in sorted(taken.items()):
@@ -286,10 +295,12 @@ class LiquidationService:
             risk.positions[held] = apply_fill(risk.positions.get(held), fill,
                                               risk.instruments[symbol])
 
-    def _record_history(self, plan: LiquidationPlan) -> None:
+    def _record_history(self, plan: LiquidationPlan, markets: set[str]) -> None:
         """Each touched market's fund after the round, with its fees in and payouts out."""
         flows: dict[str, dict[str, int]] = {}
         for transfer in plan.transfers:
+            if transfer.market not in markets:
+                continue
             row = flows.setdefault(transfer.market, {"fees_in": 0, "paid_out": 0})
             if transfer.code is LiquidationCode.liquidation_fee:
                 row["fees_in"] += transfer.amount

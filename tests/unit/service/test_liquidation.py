@@ -146,8 +146,11 @@ def test_settlement_after_a_liquidation_still_nets_clearing_to_zero() -> None:
     outcomes = service.risk.settle(7, dict(market.prices))
     assert all(o.result.succeeded for o in outcomes)
     assert balance(service, clearing_id(perp)) == 0
-    assert all(p.basis == p.quantity_lots * service.risk.instruments[perp].lot_value(560_000)
-               for (_, symbol), p in service.risk.positions.items() if symbol == perp)
+    assert all(
+        p.basis == p.quantity_lots * service.risk.instruments[perp].lot_value(560_000)
+        for (_, symbol), p in service.risk.positions.items()
+        if symbol == perp
+    )
 
 
 def test_partial_liquidation_closes_part_and_keeps_the_bucket() -> None:
@@ -175,8 +178,10 @@ def test_the_book_keeps_the_rounds_takers_and_fund_history() -> None:
     history = document["liquidation"]["insurance_history"]
     assert [row["market"] for row in history] == [perp, perp]
     assert history[-1]["balance"] == balance(service, insurance_id(perp))
-    assets = {s: service.risk.ledger.ledger.assets[i.settlement]
-              for s, i in service.risk.instruments.items()}
+    assets = {
+        s: service.risk.ledger.ledger.assets[i.settlement]
+        for s, i in service.risk.instruments.items()
+    }
     assert outcome_document(service.liquidate(crash(service, 56_000)), assets)["ok"] is True
 
 
@@ -197,26 +202,35 @@ def test_the_ledger_refuses_liquidation_codes_across_markets_or_buckets() -> Non
         # One market's fund paying another market's clearing.
         Transfer(901, insurance_id(perp), clearing_id(other), 1, TransferCode.insurance_payout),
         # A market fund posing as the global fund.
-        Transfer(902, insurance_id(perp), clearing_id(perp), 1,
-                 TransferCode.global_insurance_payout),
+        Transfer(
+            902, insurance_id(perp), clearing_id(perp), 1, TransferCode.global_insurance_payout
+        ),
         # A liquidation fee to the global fund instead of the market's.
-        Transfer(903, collateral_id("bob-iso"), global_fund_id("USDC"), 1,
-                 TransferCode.liquidation_fee),
+        Transfer(
+            903, collateral_id("bob-iso"), global_fund_id("USDC"), 1, TransferCode.liquidation_fee
+        ),
         # A settlement from a bucket's collateral straight to another bucket.
-        Transfer(904, collateral_id("carol-x"), collateral_id("bob-iso"), 1,
-                 TransferCode.liquidation_settlement),
+        Transfer(
+            904,
+            collateral_id("carol-x"),
+            collateral_id("bob-iso"),
+            1,
+            TransferCode.liquidation_settlement,
+        ),
         # A fund paying a client directly.
-        Transfer(905, insurance_id(perp), collateral_id("bob-iso"), 1,
-                 TransferCode.insurance_payout),
+        Transfer(
+            905, insurance_id(perp), collateral_id("bob-iso"), 1, TransferCode.insurance_payout
+        ),
     ]
     results = [ledger.submit([event])[0] for event in refused]
     assert results == [
-        Result.cross_market_forbidden, Result.cross_market_forbidden,
-        Result.cross_market_forbidden, Result.segregation_rule_missing,
+        Result.cross_market_forbidden,
+        Result.cross_market_forbidden,
+        Result.cross_market_forbidden,
+        Result.segregation_rule_missing,
         Result.house_to_client_forbidden,
     ]
-    allowed = Transfer(906, insurance_id(perp), clearing_id(perp), 1,
-                       TransferCode.insurance_payout)
+    allowed = Transfer(906, insurance_id(perp), clearing_id(perp), 1, TransferCode.insurance_payout)
     assert ledger.submit([allowed])[0] is Result.ok
     assert capital["USDC"]
 
@@ -227,7 +241,8 @@ def test_a_cross_bucket_gains_in_one_market_before_it_pays_in_another() -> None:
     risk.takers["eth-usdc-perp"] = "mm-x"
     # erin (500 USDC): long 0.2 BTC at 60,000, short 1.4 ETH at 3,400, against the maker.
     fills = [
-        Fill(11, "erin-x", perp, 200, 600_000), Fill(12, "mm-x", perp, -200, 600_000),
+        Fill(11, "erin-x", perp, 200, 600_000),
+        Fill(12, "mm-x", perp, -200, 600_000),
         Fill(13, "erin-x", "eth-usdc-perp", -140, 340_000),
         Fill(14, "mm-x", "eth-usdc-perp", 140, 340_000),
     ]
@@ -260,3 +275,37 @@ def test_a_retried_round_whose_plan_changed_is_refused_as_a_conflict() -> None:
     assert not outcome.applied
     assert [c.result for c in outcome.chains] == [Result.liquidation_round_conflict]
     assert balance(service, insurance_id(perp)) == fund
+
+
+def test_a_market_whose_chain_is_refused_leaves_the_committed_markets_applied() -> None:
+    """Chains of different markets commit on their own: the book follows each market's money,
+    so a position whose collateral moved is closed and is never liquidated twice."""
+    service, capital = venue(5_000 * usdc)
+    risk = service.risk
+    risk.takers["eth-usdc-perp"] = "mm-x"
+    fills = [Fill(11, "erin-x", "eth-usdc-perp", -140, 340_000),
+             Fill(12, "mm-x", "eth-usdc-perp", 140, 340_000)]  # fmt: skip
+    assert all(result.succeeded for result in risk.apply_fills(fills))
+    market = crash(service, 55_000)
+    prices = {**market.prices, "eth-usdc-perp": 420_000}  # erin loses on ETH too
+    market = MarketData(market.now_ns, prices, dict(market.volatilities_ppm))
+    _, plan = service.plan(market)
+    eth = [t for t in plan.transfers if t.market == "eth-usdc-perp"]
+    assert eth and any(t.market == perp for t in plan.transfers)
+    # Another transfer already holds an id of the ETH chain: the ledger refuses that chain.
+    squat = Transfer(eth[0].id, capital["USDC"], insurance_id(perp), 1,
+                     TransferCode.insurance_funding)  # fmt: skip
+    assert risk.ledger.submit([squat]) == [Result.ok]
+    outcome = service.apply(plan)
+    assert {c.symbol: c.result.succeeded for c in outcome.chains}["eth-usdc-perp"] is False
+    assert not outcome.applied  # not the whole plan
+    assert ("bob-iso", perp) not in risk.positions  # BTC committed: bob's long is closed
+    assert ("erin-x", "eth-usdc-perp") in risk.positions  # ETH refused: erin's short stays
+    bob = balance(service, collateral_id("bob-iso"))
+    later = MarketData(market.now_ns + 1, {**prices, perp: prices[perp] - 1},
+                       dict(market.volatilities_ppm))  # fmt: skip
+    _, again = service.plan(later)
+    assert "bob-iso" not in again.liquidated
+    service.apply(again)
+    assert balance(service, collateral_id("bob-iso")) == bob
+    assert invariant_problems(risk.ledger) == []
