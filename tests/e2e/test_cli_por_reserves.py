@@ -139,3 +139,18 @@ def test_reserves_need_the_announced_round_and_its_blocks(tmp_path: Path) -> Non
                 "--json")  # fmt: skip
     assert moved.status == 2
     assert moved.document["error"] == "control_round_mismatch"
+
+
+def test_the_audit_checks_the_pinned_reserves_file(tmp_path: Path) -> None:
+    db = build_ledger(tmp_path)
+    asked = run_json(db, "por", "challenges", "--block", f"ethereum={BLOCK}")
+    built = run_json(db, "por", "build", "--holdings", str(holdings(tmp_path)),
+                     "--control", str(control(tmp_path, asked)), "--workers", "1")  # fmt: skip
+    round_file = built["round_file"]
+    audit = ("por", "audit", "--round", round_file, "--seed", "public", "--workers", "1")
+    assert run_json(db, *audit)["ok"] is True
+    reserves_file = Path(round_file).parent / "reserves.json"
+    reserves_file.write_bytes(reserves_file.read_bytes().replace(b'"net":"3', b'"net":"4'))
+    tampered = run(db, *audit, "--json")
+    assert tampered.status == 4
+    assert [p["problem"] for p in tampered.document["problems"]] == ["reserves_file_mismatch"]

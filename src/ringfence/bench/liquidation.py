@@ -51,8 +51,8 @@ from ringfence.core.risk.liquidation import (
 )
 from ringfence.core.risk.settlement import Fill
 from ringfence.service.demo_risk import fund_buckets, set_up_insurance, set_up_venue
-from ringfence.service.ledger_service import LedgerService
-from ringfence.service.liquidation import LiquidationService, collector_paused, round_id
+from ringfence.service.ledger_service import LedgerService, collector_paused
+from ringfence.service.liquidation import LiquidationService, round_id
 from ringfence.service.risk import MarketData, RiskService, collateral_id
 
 symbol = "btc-usdc-perp"

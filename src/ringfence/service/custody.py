@@ -16,11 +16,11 @@ from typing import Any
 from ringfence.core import limits
 from ringfence.core.custody.addresses import (
     AddressKind,
+    Branch,
     Network,
     WatchOnlyWallet,
     watch_only_wallet,
 )
-from ringfence.core.custody.addresses import Chain as Branch
 from ringfence.core.custody.codec import Numbers, decode_registry, encode_registry
 from ringfence.core.custody.deposits import DepositPlan, PlannedDeposit, Unattributed, plan_deposits
 from ringfence.core.custody.holdings import Inflow, Observation

@@ -193,7 +193,7 @@ class LedgerService:
                 if wanted and in_flight is not None:  # it may hold what the batch refers to
                     yield self._settle(in_flight)
                     in_flight = None
-                with _collector_paused():
+                with collector_paused():
                     results, entry, records, checkpoint = self._execute(batch, wanted)
                 if in_flight is not None:
                     yield self._settle(in_flight)
@@ -309,8 +309,9 @@ class _InFlight:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while a batch is decided and encoded.
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a batch is decided and encoded (and while a plan,
+    a tree or a report of the same kind is built).
 
     A batch allocates a record per event and no reference cycles, yet the collector would run
     a dozen times over it and walk every live account each time (a fifth of the engine's time,

@@ -24,11 +24,9 @@ halted: its settlement cycles are refused until an operator resolves it.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +45,7 @@ from ringfence.core.risk.liquidation import (
     plan_liquidations,
 )
 from ringfence.core.risk.settlement import Fill, apply_fill
+from ringfence.service.ledger_service import collector_paused
 from ringfence.service.risk import (
     MarketData,
     RiskService,
@@ -110,18 +109,31 @@ class LiquidationService:
         if fund not in self.risk.ledger.ledger.accounts:
             raise InputError(Result.instrument_not_found, symbol)
         history = sum(1 for row in self.risk.insurance_history if row.get("funded") == symbol)
-        event = Transfer(derived_id("insurance-funding", symbol, history), capital_account,
-                         fund, amount, TransferCode.insurance_funding)
+        event = Transfer(
+            derived_id("insurance-funding", symbol, history),
+            capital_account,
+            fund,
+            amount,
+            TransferCode.insurance_funding,
+        )
         result = self.risk.ledger.submit([event])[0]
         if result is Result.ok:
             self.risk.insurance_history.append(
-                {"round": "", "market": symbol, "funded": symbol, "amount": amount,
-                 "balance": self.risk.ledger.balance(fund).balance})
+                {
+                    "round": "",
+                    "market": symbol,
+                    "funded": symbol,
+                    "amount": amount,
+                    "balance": self.risk.ledger.balance(fund).balance,
+                }
+            )
         return result
 
     def insurance_balances(self) -> dict[str, int]:
-        return {symbol: self.risk.ledger.balance(insurance_id(symbol)).balance
-                for symbol in sorted(self.risk.instruments)}
+        return {
+            symbol: self.risk.ledger.balance(insurance_id(symbol)).balance
+            for symbol in sorted(self.risk.instruments)
+        }
 
     # ------------------------------------------------------------------ the loop
 
@@ -140,14 +152,21 @@ class LiquidationService:
             held.setdefault(bucket, []).append(position)
         collateral = [risk.ledger.balance(collateral_id(name)).balance for name in names]
         books = buckets_from_scan(
-            state.result, names, [b.settlement for b in state.buckets], collateral,
+            state.result,
+            names,
+            [b.settlement for b in state.buckets],
+            collateral,
             {name: tuple(positions) for name, positions in held.items()},
         )
         assets = sorted({i.settlement for i in risk.instruments.values()})
         with collector_paused():
             plan = plan_liquidations(
-                round_id(risk, market), books, risk.instruments, market.prices,
-                insurance=self.insurance_balances(), tiers=risk.config.tiers,
+                round_id(risk, market),
+                books,
+                risk.instruments,
+                market.prices,
+                insurance=self.insurance_balances(),
+                tiers=risk.config.tiers,
                 policy=self.policy,
                 global_funds={a: risk.ledger.balance(global_fund_id(a)).balance for a in assets},
             )
@@ -174,8 +193,9 @@ class LiquidationService:
             self._record_history(plan, committed)
             risk.last_scan = None
             applied = not refused
-        return LiquidationOutcome(plan.round_id, plan, candidates, tuple(chains), applied,
-                                  self.insurance_balances())
+        return LiquidationOutcome(
+            plan.round_id, plan, candidates, tuple(chains), applied, self.insurance_balances()
+        )
 
     def _check_takers(self, plan: LiquidationPlan) -> None:
         """Every market with close orders has a taker that can hold the other side."""
@@ -200,16 +220,18 @@ class LiquidationService:
         for symbol in self._market_order(by_market, accounts):
             for cut in _cut(by_market[symbol]):
                 last = len(cut) - 1
-                chains.append((symbol, [self._event(p, accounts, k < last)
-                                        for k, p in enumerate(cut)]))
+                chains.append(
+                    (symbol, [self._event(p, accounts, k < last) for k, p in enumerate(cut)])
+                )
         events = [event for _, chain in chains for event in chain]
         results = self.risk.ledger.submit_all(events) if events else []
         outcomes = []
         start = 0
         for symbol, events_of_chain in chains:
             size = len(events_of_chain)
-            outcomes.append(ChainOutcome(symbol, size,
-                                         _chain_result(results[start : start + size])))
+            outcomes.append(
+                ChainOutcome(symbol, size, _chain_result(results[start : start + size]))
+            )
             start += size
         return outcomes
 
@@ -225,7 +247,8 @@ class LiquidationService:
         if len(waiting) <= 1:
             return waiting
         touched = {p.debit for ps in by_market.values() for p in ps} | {
-            p.credit for ps in by_market.values() for p in ps}
+            p.credit for ps in by_market.values() for p in ps
+        }
         cash = {}
         for name in touched:
             if name.startswith("collateral:"):
@@ -252,8 +275,15 @@ class LiquidationService:
                 found = accounts[name] = self._account(name)
             ids.append(found)
         flags = TransferFlags.linked if linked else TransferFlags.none
-        return Transfer(planned.id, ids[0], ids[1], planned.amount, _codes[planned.code.value],
-                        flags, asset=planned.asset)
+        return Transfer(
+            planned.id,
+            ids[0],
+            ids[1],
+            planned.amount,
+            _codes[planned.code.value],
+            flags,
+            asset=planned.asset,
+        )
 
     def _account(self, name: str) -> int:
         family, _, rest = name.partition(":")
@@ -289,11 +319,17 @@ class LiquidationService:
             if lots == 0:
                 continue
             taker = risk.takers[symbol]
-            fill = Fill(derived_id("liquidation-fill", plan.round_id, symbol, price_units),
-                        taker, symbol, lots, price_units)
+            fill = Fill(
+                derived_id("liquidation-fill", plan.round_id, symbol, price_units),
+                taker,
+                symbol,
+                lots,
+                price_units,
+            )
             held = (taker, symbol)
-            risk.positions[held] = apply_fill(risk.positions.get(held), fill,
-                                              risk.instruments[symbol])
+            risk.positions[held] = apply_fill(
+                risk.positions.get(held), fill, risk.instruments[symbol]
+            )
 
     def _record_history(self, plan: LiquidationPlan, markets: set[str]) -> None:
         """Each touched market's fund after the round, with its fees in and payouts out."""
@@ -307,26 +343,15 @@ class LiquidationService:
             elif transfer.code is LiquidationCode.insurance_payout:
                 row["paid_out"] += transfer.amount
         for symbol, row in sorted(flows.items()):
-            self.risk.insurance_history.append({
-                "round": str(plan.round_id), "market": symbol, **row,
-                "balance": self.risk.ledger.balance(insurance_id(symbol)).balance,
-                "unresolved": plan.unresolved.get(symbol, 0),
-            })
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused while a plan is built. A crash's plan allocates tens
-    of thousands of records and none of them forms a cycle; left running, the collector walks
-    the whole book again and again and doubles the planning time (as in the ledger's batches,
-    ``ledger_service``)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+            self.risk.insurance_history.append(
+                {
+                    "round": str(plan.round_id),
+                    "market": symbol,
+                    **row,
+                    "balance": self.risk.ledger.balance(insurance_id(symbol)).balance,
+                    "unresolved": plan.unresolved.get(symbol, 0),
+                }
+            )
 
 
 def round_id(risk: RiskService, market: MarketData) -> int:
@@ -337,8 +362,11 @@ def round_id(risk: RiskService, market: MarketData) -> int:
         [p.bucket, p.symbol, p.quantity_lots, str(p.basis)]
         for _, p in sorted(risk.positions.items())
     ]
-    document = {"now_ns": market.now_ns, "prices": sorted(market.prices.items()),
-                "positions": positions}
+    document = {
+        "now_ns": market.now_ns,
+        "prices": sorted(market.prices.items()),
+        "positions": positions,
+    }
     digest = hashlib.sha256(json.dumps(document, separators=(",", ":")).encode()).digest()
     return int.from_bytes(digest[:16], "big") or 1
 
@@ -405,9 +433,13 @@ def outcome_document(outcome: LiquidationOutcome, assets: Mapping[str, Asset]) -
         "deleveraged": len(plan.deleveraging),
         "transfers": len(plan.transfers),
         "applied": outcome.applied,
-        "chains": [{"market": c.symbol, "transfers": c.transfers, "result": c.result.value}
-                   for c in outcome.chains],
+        "chains": [
+            {"market": c.symbol, "transfers": c.transfers, "result": c.result.value}
+            for c in outcome.chains
+        ],
         "unresolved": {symbol: str(amount) for symbol, amount in plan.unresolved.items()},
-        "insurance": {symbol: format_signed_amount(amount, assets[symbol])
-                      for symbol, amount in outcome.insurance.items()},
+        "insurance": {
+            symbol: format_signed_amount(amount, assets[symbol])
+            for symbol, amount in outcome.insurance.items()
+        },
     }

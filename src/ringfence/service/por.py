@@ -16,7 +16,6 @@ too, and leaving them out would understate what is owed.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -38,7 +37,7 @@ from ringfence.core.journal import EntryKind, decode_definitions, ledger_definit
 from ringfence.core.ledger import Ledger
 from ringfence.core.model import AccountClass
 from ringfence.core.money import Asset
-from ringfence.service.ledger_service import apply_definitions, replay_transfers
+from ringfence.service.ledger_service import apply_definitions, collector_paused, replay_transfers
 from ringfence.service.ports import LedgerStore
 from ringfence.verifier import ProofRejectedError, verify_inclusion
 
@@ -91,18 +90,6 @@ def subtree_map(workers: int) -> Iterator[reserves.MapJobs]:
         yield executor.map
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    # A build allocates large arrays and no cycles: the cycle collector only costs time.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def build_round(
     liabilities: Liabilities,
     *,
@@ -115,11 +102,17 @@ def build_round(
     reserves_attestation: reserves.ReservesAttestation | None = None,
 ) -> reserves.Round:
     """Build and sign a round over gathered liabilities, subtrees in worker processes."""
-    with _collector_paused(), subtree_map(workers) as map_jobs:
+    with collector_paused(), subtree_map(workers) as map_jobs:
         return reserves.build_round(
-            snapshot=snapshot, previous_round_hash=previous_round_hash, liabilities=liabilities,
-            master_secret=master_secret, signing_seed=signing_seed, seed=seed,
-            reserves=reserves_attestation, map_jobs=map_jobs)
+            snapshot=snapshot,
+            previous_round_hash=previous_round_hash,
+            liabilities=liabilities,
+            master_secret=master_secret,
+            signing_seed=signing_seed,
+            seed=seed,
+            reserves=reserves_attestation,
+            map_jobs=map_jobs,
+        )
 
 
 # ---------------------------------------------------------------------- verify
@@ -138,16 +131,23 @@ def verify_bundle(
     if len(key) != client_key_bytes:
         raise InputError(Result.field_required, "a 32-byte client key (--key or in the proof)")
     if not reserves.verify_round_signature(record):
-        return False, [{"asset": None, "ok": False, "reason": "bad_signature",
-                        "detail": "the round record's Ed25519 signature does not check"}]
+        return False, [
+            {
+                "asset": None,
+                "ok": False,
+                "reason": "bad_signature",
+                "detail": "the round record's Ed25519 signature does not check",
+            }
+        ]
     results = []
     for found in proofs:
         asset = found.get("asset") if isinstance(found, dict) else None
         try:
             total = verify_inclusion(found, record, key, balances.get(str(asset)))
         except ProofRejectedError as rejection:
-            results.append({"asset": asset, "ok": False, "reason": rejection.reason,
-                            "detail": str(rejection)})
+            results.append(
+                {"asset": asset, "ok": False, "reason": rejection.reason, "detail": str(rejection)}
+            )
         else:
             results.append({"asset": asset, "ok": True, "proof_units": str(total)})
     return all(result["ok"] for result in results) and bool(results), results
@@ -177,10 +177,14 @@ class AuditReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "round_hash": self.round_hash, "snapshot": self.snapshot,
-            "assets": self.assets, "sampled": self.sampled,
-            "problems": [{"problem": p.problem, "asset": p.asset, "detail": p.detail}
-                         for p in self.problems],
+            "ok": self.ok,
+            "round_hash": self.round_hash,
+            "snapshot": self.snapshot,
+            "assets": self.assets,
+            "sampled": self.sampled,
+            "problems": [
+                {"problem": p.problem, "asset": p.asset, "detail": p.detail} for p in self.problems
+            ],
         }
 
 
@@ -224,64 +228,105 @@ def audit_round(
         report.problems.append(Problem("signature_invalid", "", "the round's signature fails"))
     head_seq, _ = store.head()
     if report.snapshot > head_seq:
-        report.problems.append(Problem(
-            "snapshot_beyond_journal", "", f"snapshot {report.snapshot} > head {head_seq}"))
+        report.problems.append(
+            Problem("snapshot_beyond_journal", "", f"snapshot {report.snapshot} > head {head_seq}")
+        )
         return report
     ledger = ledger_at(store, report.snapshot)
     liabilities = client_liabilities(ledger)
     round_id = bytes.fromhex(record["round_id"])
-    with _collector_paused(), subtree_map(workers) as map_jobs:
+    with collector_paused(), subtree_map(workers) as map_jobs:
         rebuilt = reserves.build_trees(round_id, liabilities, master_secret, build_seed, map_jobs)
     entries = {entry["asset_number"]: entry for entry in record["assets"]}
     for asset, owed in liabilities:
-        _audit_asset(report, ledger, asset, owed, entry=entries.pop(asset.number, None),
-                     rebuilt=rebuilt[asset.number], stored=stored.get(asset.number))
+        _audit_asset(
+            report,
+            ledger,
+            asset,
+            owed,
+            entry=entries.pop(asset.number, None),
+            rebuilt=rebuilt[asset.number],
+            stored=stored.get(asset.number),
+        )
     for number in entries:
         report.problems.append(Problem("asset_unexpected", str(number), "not in the ledger"))
-    _audit_sample(report, record, liabilities, stored=stored, master_secret=master_secret,
-                  seed=sample_seed, count=sample_size)
+    _audit_sample(
+        report,
+        record,
+        liabilities,
+        stored=stored,
+        master_secret=master_secret,
+        seed=sample_seed,
+        count=sample_size,
+    )
     return report
 
 
 def _audit_asset(
-    report: AuditReport, ledger: Ledger, asset: Asset, owed: Mapping[str, int], *,
-    entry: Mapping[str, Any] | None, rebuilt: reserves.AssetTree,
+    report: AuditReport,
+    ledger: Ledger,
+    asset: Asset,
+    owed: Mapping[str, int],
+    *,
+    entry: Mapping[str, Any] | None,
+    rebuilt: reserves.AssetTree,
     stored: reserves.AssetTree | None,
 ) -> None:
     code = asset.code
     divisor = 10 ** reserves.proof_unit_exponent(asset)
     # Each client rounded up to the proof unit, computed here apart from the core's own path.
     expected = sum(-(-units // divisor) for units in owed.values())
-    pools = sum(p.liabilities for (_, number), p in ledger.positions.items()
-                if number == asset.number)
-    report.assets.append({"asset": code, "clients": sum(1 for u in owed.values() if u),
-                          "liabilities_units": str(sum(owed.values())),
-                          "proof_units": str(expected)})
+    pools = sum(
+        p.liabilities for (_, number), p in ledger.positions.items() if number == asset.number
+    )
+    report.assets.append(
+        {
+            "asset": code,
+            "clients": sum(1 for u in owed.values() if u),
+            "liabilities_units": str(sum(owed.values())),
+            "proof_units": str(expected),
+        }
+    )
     if sum(owed.values()) != pools:
-        report.problems.append(Problem(
-            "liabilities_mismatch", code, f"client accounts {sum(owed.values())}, pools {pools}"))
+        report.problems.append(
+            Problem(
+                "liabilities_mismatch", code, f"client accounts {sum(owed.values())}, pools {pools}"
+            )
+        )
     if entry is None:
         report.problems.append(Problem("asset_missing", code, "the round has no tree for it"))
         return
     root = (int(entry["root"]["sum"]), bytes.fromhex(entry["root"]["hash"]))
     if root[0] != expected:
-        report.problems.append(Problem(
-            "total_mismatch", code, f"root sum {root[0]}, ledger (rounded up) {expected}"))
+        report.problems.append(
+            Problem("total_mismatch", code, f"root sum {root[0]}, ledger (rounded up) {expected}")
+        )
     if rebuilt.root != root or rebuilt.height != entry["height"]:
-        report.problems.append(Problem(
-            "root_mismatch", code, "the tree rebuilt from the journal has another root"))
+        report.problems.append(
+            Problem("root_mismatch", code, "the tree rebuilt from the journal has another root")
+        )
     if stored is None or stored.root != root:
-        report.problems.append(Problem(
-            "stored_tree_mismatch", code, "the stored tree that answers proofs differs"))
+        report.problems.append(
+            Problem("stored_tree_mismatch", code, "the stored tree that answers proofs differs")
+        )
 
 
 def _audit_sample(
-    report: AuditReport, record: Mapping[str, Any], liabilities: Liabilities, *,
-    stored: Mapping[int, reserves.AssetTree], master_secret: bytes, seed: bytes, count: int,
+    report: AuditReport,
+    record: Mapping[str, Any],
+    liabilities: Liabilities,
+    *,
+    stored: Mapping[int, reserves.AssetTree],
+    master_secret: bytes,
+    seed: bytes,
+    count: int,
 ) -> None:
     candidates = sorted(
-        (asset.code, client) for asset, owed in liabilities for client, units in owed.items()
-        if units and asset.number in stored)
+        (asset.code, client)
+        for asset, owed in liabilities
+        for client, units in owed.items()
+        if units and asset.number in stored
+    )
     by_code = {asset.code: (asset, owed) for asset, owed in liabilities}
     round_hash = report.round_hash
     if count > 1:
@@ -301,7 +346,8 @@ def _audit_sample(
             verify_inclusion(proof, record, key, balance)
         except ProofRejectedError as rejection:
             report.problems.append(
-                Problem("proof_rejected", code, f"{client}: {rejection.reason}: {rejection}"))
+                Problem("proof_rejected", code, f"{client}: {rejection.reason}: {rejection}")
+            )
 
 
 # ---------------------------------------------------------------------- reserves

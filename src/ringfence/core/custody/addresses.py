@@ -44,7 +44,7 @@ from ringfence.core.errors import InputError, Result
 
 __all__ = [
     "AddressKind",
-    "Chain",
+    "Branch",
     "ExtendedPublicKey",
     "Network",
     "WatchOnlyWallet",
@@ -80,7 +80,7 @@ class Network(StrEnum):
 
 
 @unique
-class Chain(IntEnum):
+class Branch(IntEnum):
     """The BIP44 change level: addresses given out, or addresses a wallet pays change to."""
 
     receive = 0
@@ -516,7 +516,7 @@ class WatchOnlyWallet:
         expected = multisig_keys if self.kind is AddressKind.multisig else 1
         assert len(self.keys) == expected
 
-    def descriptor(self, chain: Chain = Chain.receive) -> str | None:
+    def descriptor(self, chain: Branch = Branch.receive) -> str | None:
         """The output descriptor of one chain, with its checksum; None for Ethereum."""
         paths = [f"{key.to_standard_text()}/{int(chain)}/*" for key in self.keys]
         if self.kind is AddressKind.bip84:
@@ -527,10 +527,10 @@ class WatchOnlyWallet:
             return None
         return f"{body}#{descriptor_checksum(body)}"
 
-    def addresses(self, start: int, count: int, chain: Chain = Chain.receive) -> list[str]:
+    def addresses(self, start: int, count: int, chain: Branch = Branch.receive) -> list[str]:
         """The addresses at ``chain/start`` .. ``chain/start + count - 1``, in index order."""
         start, count = check_range(start, count)
-        chain = Chain(chain)
+        chain = Branch(chain)
         chains = [_child(key.chain_code, key.public_key, chain) for key in self.keys]
         if self.kind is AddressKind.multisig:
             return _multisig_addresses(chains, start, count, self.network)
@@ -613,7 +613,7 @@ def derive_addresses(
     count: int,
     *,
     network: Network | None = None,
-    chain: Chain = Chain.receive,
+    chain: Branch = Branch.receive,
 ) -> list[str]:
     """``count`` addresses of ``kind`` from ``start`` on one chain: parse, check, derive."""
     check_range(start, count)

@@ -14,6 +14,7 @@ are the firm's (and its auditor's): with them the trees can be rebuilt from the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -440,6 +441,7 @@ def audit(
                 build_seed=build_seed, sample_seed=seed.encode("utf-8"),
                 sample_size=sample_size, workers=workers)
         _check_chain(folder, round_file, record, report)
+        _check_reserves_file(round_file, record, report)
     if json_output:
         write_json(report.to_json())
     else:
@@ -465,3 +467,21 @@ def _check_chain(
     if not reserves.verify_chain([before, record]):
         report.problems.append(por.Problem(
             "chain_broken", "", f"round {number} does not follow round {number - 1}"))
+    if before.get("public_key") != record.get("public_key"):
+        # A round signed by another key than the one before it is no continuation of it.
+        report.problems.append(por.Problem(
+            "signing_key_changed", "", f"round {number} is signed by another key"))
+
+
+def _check_reserves_file(round_file: Path, record: dict[str, Any], report: por.AuditReport) -> None:
+    """An attested round pins its reserves file: it must be there, hashing as recorded."""
+    pinned = record.get("reserves", {})
+    if pinned.get("status") != "attested":
+        return
+    path = round_file.parent / "reserves.json"
+    if not path.is_file():
+        report.problems.append(por.Problem("reserves_file_missing", "", str(path)))
+        return
+    if hashlib.sha256(path.read_bytes()).hexdigest() != pinned.get("file_hash"):
+        report.problems.append(por.Problem(
+            "reserves_file_mismatch", "", f"{path} does not hash to the round's file_hash"))

@@ -25,7 +25,7 @@ from ringfence import bootstrap
 from ringfence.core import errors
 from ringfence.core.custody.addresses import (
     AddressKind,
-    Chain,
+    Branch,
     Network,
     check_range,
     watch_only_wallet,
@@ -78,7 +78,7 @@ def derive(
     json_output: JsonOption = False,
 ) -> None:
     """Print the addresses of a wallet from its extended public keys, one per line."""
-    chain = Chain.change if change else Chain.receive
+    chain = Branch.change if change else Branch.receive
     with reported(json_output), progress_bar(json_output) as progress:
         wallet = watch_only_wallet(kind, xpub, network)
         start, count = check_range(start, count)

@@ -35,7 +35,7 @@ from ringfence.core import limits
 from ringfence.core.custody import addresses
 from ringfence.core.custody.addresses import (
     AddressKind,
-    Chain,
+    Branch,
     Network,
     derive_addresses,
     descriptor_checksum,
@@ -157,7 +157,7 @@ def test_bip84_vector_addresses() -> None:
         "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu",
         "bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g",
     ]
-    assert derive_addresses(AddressKind.bip84, [ZPUB], 0, 1, chain=Chain.change) == [
+    assert derive_addresses(AddressKind.bip84, [ZPUB], 0, 1, chain=Branch.change) == [
         "bc1q8c6fshw2dlwun7ekn9qwf37cu2rn755upcp6el"
     ]
 
@@ -185,8 +185,8 @@ def test_bip84_xpub_and_zpub_of_one_key_give_the_same_addresses() -> None:
     )
 
 
-@pytest.mark.parametrize("chain", list(Chain))
-def test_bip84_agrees_with_bip_utils_and_embit_far_along_the_chain(chain: Chain) -> None:
+@pytest.mark.parametrize("chain", list(Branch))
+def test_bip84_agrees_with_bip_utils_and_embit_far_along_the_chain(chain: Branch) -> None:
     start = 1_000_000
     ours = derive_addresses(AddressKind.bip84, [ZPUB], start, 8, chain=chain)
     account = Bip84.FromSeed(SEED, Bip84Coins.BITCOIN).Purpose().Coin().Account(0)
@@ -213,8 +213,8 @@ def test_bip84_testnet_and_regtest_from_tpub_and_vpub() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(index=st.integers(0, limits.derivation_index_max), chain=st.sampled_from(list(Chain)))
-def test_fast_path_equals_one_step_at_a_time(index: int, chain: Chain) -> None:
+@given(index=st.integers(0, limits.derivation_index_max), chain=st.sampled_from(list(Branch)))
+def test_fast_path_equals_one_step_at_a_time(index: int, chain: Branch) -> None:
     account = parse_extended_public_key(ZPUB)
     key = account.child(int(chain)).child(index).public_key
     expected = segwit_v0_address("bc", addresses.hash160(key))
@@ -284,13 +284,13 @@ VAULT = [account_xpub(f"m/48'/0'/{k}'/2'") for k in range(3)]
 VAULT_TESTNET = [reversion(account_xpub(f"m/48'/1'/{k}'/2'"), "043587cf") for k in range(3)]
 
 
-def _reference_descriptor(xpubs: list[str], chain: Chain) -> str:
+def _reference_descriptor(xpubs: list[str], chain: Branch) -> str:
     keys = ",".join(f"{xpub}/{int(chain)}/*" for xpub in xpubs)
     return f"wsh(sortedmulti(2,{keys}))"
 
 
-@pytest.mark.parametrize("chain", list(Chain))
-def test_multisig_agrees_with_embit_and_bdk(chain: Chain) -> None:
+@pytest.mark.parametrize("chain", list(Branch))
+def test_multisig_agrees_with_embit_and_bdk(chain: Branch) -> None:
     indexes = [0, 1, 2, 7, 1_000, 2**31 - 1]
     ours = [derive_addresses(AddressKind.multisig, VAULT, i, 1, chain=chain)[0] for i in indexes]
     text = _reference_descriptor(VAULT, chain)
@@ -304,7 +304,7 @@ def test_multisig_agrees_with_embit_and_bdk(chain: Chain) -> None:
 
 def test_multisig_range_equals_single_indexes_and_testnet_agrees() -> None:
     ranged = derive_addresses(AddressKind.multisig, VAULT_TESTNET, 10, 5, network=Network.testnet)
-    text = _reference_descriptor(VAULT_TESTNET, Chain.receive)
+    text = _reference_descriptor(VAULT_TESTNET, Branch.receive)
     by_embit = Descriptor.from_string(text)
     by_bdk = bdk.Descriptor(text, bdk.NetworkKind.TEST)
     assert ranged == [by_embit.derive(i).address(NETWORKS["test"]) for i in range(10, 15)]
@@ -323,13 +323,13 @@ def test_multisig_key_order_and_zpub_encoding_do_not_change_the_address() -> Non
 
 def test_multisig_descriptor_is_accepted_by_bdk_with_our_checksum() -> None:
     wallet = watch_only_wallet(AddressKind.multisig, VAULT)
-    descriptor = wallet.descriptor(Chain.change)
+    descriptor = wallet.descriptor(Branch.change)
     assert descriptor is not None
-    assert descriptor == add_checksum(_reference_descriptor(VAULT, Chain.change))
+    assert descriptor == add_checksum(_reference_descriptor(VAULT, Branch.change))
     parsed = bdk.Descriptor(descriptor, bdk.NetworkKind.MAIN)
     assert (
         str(parsed.derive_address(3, bdk.Network.BITCOIN))
-        == wallet.addresses(3, 1, Chain.change)[0]
+        == wallet.addresses(3, 1, Branch.change)[0]
     )
 
 
