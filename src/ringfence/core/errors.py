@@ -254,6 +254,7 @@ class Result(StrEnum):
     break_not_made_good = "break_not_made_good"
     make_good_transfer_not_found = "make_good_transfer_not_found"
     make_good_transfer_invalid = "make_good_transfer_invalid"
+    make_good_transfer_used = "make_good_transfer_used"
     break_cause_unknown = "break_cause_unknown"
     recon_settings_invalid = "recon_settings_invalid"
     price_invalid_for_statement = "price_invalid_for_statement"

@@ -305,7 +305,14 @@ class ReconService:
         at_ns = self.ledger.next_timestamp() if at_ns is None else at_ns
         transfer = self.ledger.store.transfers([transfer_id]).get(transfer_id)
         pool = self._pool_of(broken.wallet)
-        result, after = lifecycle.make_good(broken, transfer, self.definitions(), pool, at_ns)
+        used = {
+            b.make_good_transfer
+            for b in self.history.book.breaks.values()
+            if b.id != break_id and b.make_good_transfer
+        }
+        result, after = lifecycle.make_good(
+            broken, transfer, self.definitions(), pool, at_ns, used=used
+        )
         return self._record(result, after, ActionKind.make_good, at_ns, transfer_id=transfer_id)
 
     def _record(

@@ -22,7 +22,7 @@ Everything here is a value; the service journals each changed break (core/recon/
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum, unique
 
@@ -271,14 +271,21 @@ def make_good(
     accounts: Mapping[int, AccountDefinition],
     wallet_pool: str,
     at_ns: int,
+    *,
+    used: Collection[int] = (),
 ) -> tuple[Result, ReconBreak]:
     """Record the firm's transfer that made the wallet's pool good. It must be a posted
     ``house_top_up`` or ``break_cure`` into a custody account of the wallet's pool, in the
-    break's asset, of at least the largest shortfall the break showed."""
+    break's asset, of at least the largest shortfall the break showed, and not already the
+    make-good of another break (``used``): one top-up cannot cure two shortfalls. (Runs are
+    dated by their as-of time, which an operator may set apart from the ledger's clock, so a
+    transfer's timestamp is not compared with the break's.)"""
     if broken.state is BreakState.cured:
         return Result.break_already_cured, broken
     if transfer is None:
         return Result.make_good_transfer_not_found, broken
+    if transfer.id in used:
+        return Result.make_good_transfer_used, broken
     debit = accounts.get(transfer.debit_account)
     valid = (
         transfer.code in _make_good_codes

@@ -29,8 +29,10 @@ def line(book: int, observed: int, wallet: str = "omni-hot", pool: str = "omni")
     return ExternalLine(wallet, pool, "hot", "BTC", book, observed, 1, True, ("t",), 5)
 
 
-def record(code: TransferCode, amount: int, debit: int = 1, credit: int = 2) -> TransferRecord:
-    return TransferRecord(9, debit, credit, amount, 0, 0, 1, 0, 0, 1, int(code), 0)
+def record(
+    code: TransferCode, amount: int, debit: int = 1, credit: int = 2, at: int = 2 * DAY
+) -> TransferRecord:
+    return TransferRecord(9, debit, credit, amount, 0, 0, at, 0, 0, 1, int(code), 0)
 
 
 def opened(book: BreakBook, at: int, *lines: ExternalLine) -> None:
@@ -65,7 +67,10 @@ def test_corrected_but_not_made_good_stays_open() -> None:
     assert (result, short.made_good) == (Result.make_good_transfer_invalid, False)  # 9 < 10
     result, _ = make_good(after, record(TransferCode.sweep, 10), ACCOUNTS, "omni", DAY)
     assert result is Result.make_good_transfer_invalid
-    result, cured = make_good(after, record(TransferCode.house_top_up, 10), ACCOUNTS, "omni", DAY)
+    top_up = record(TransferCode.house_top_up, 10)
+    used = make_good(after, top_up, ACCOUNTS, "omni", DAY, used={top_up.id})
+    assert used[0] is Result.make_good_transfer_used  # it already cured another break
+    result, cured = make_good(after, top_up, ACCOUNTS, "omni", DAY)
     assert (result, cured.state, cured.resolved_at_ns) == (Result.ok, BreakState.cured, DAY)
     assert explain(cured, Cause.loss, "x")[0] is Result.break_already_cured
 
