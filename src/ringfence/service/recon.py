@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterator, Sequence
 from ringfence.core import limits
 from ringfence.core.custody.deposits import deposit_transfer_id
 from ringfence.core.custody.holdings import Inflow, Observation
+from ringfence.core.custody.registry import Chain
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.journal import EntryKind, decode_transfers, recon_kinds
 from ringfence.core.model import AccountClass, AccountDefinition, TransferRecord
@@ -251,12 +252,16 @@ class ReconService:
         return recon
 
     def run_with_source(
-        self, source: HoldingsSource, settings: ReconSettings, from_height: int = 0
+        self,
+        source: HoldingsSource,
+        settings: ReconSettings,
+        from_height: int = 0,
+        chain: Chain | None = None,
     ) -> Reconciliation:
-        """Reconcile now against what ``source`` says every registered address holds, and
-        check its inflows from ``from_height`` for client payments to house wallets that were
-        never booked."""
-        watched = self.custody.watched_addresses()
+        """Reconcile now against what ``source`` says every registered address (on ``chain``,
+        which a source of one chain needs) holds, and check its inflows from ``from_height``
+        for client payments to house wallets that were never booked."""
+        watched = self.custody.watched_addresses(chain)
         observations = source.holdings(watched)
         inflows, _ = source.inflows(watched, from_height)
         return self.run(None, observations, settings, inflows=inflows)
