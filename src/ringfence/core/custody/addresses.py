@@ -40,6 +40,7 @@ from coincurve import PublicKey
 from eth_hash.backends.pycryptodome import keccak256
 
 from ringfence.core import limits
+from ringfence.core.custody import bech32
 from ringfence.core.errors import InputError, Result
 
 __all__ = [
@@ -385,38 +386,10 @@ def _children(chain_code: bytes, public_key: bytes, start: int, count: int) -> l
 # ---------------------------------------------------------------------- encodings
 
 
-_bech32_charset: Final = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_bech32_generator: Final = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-_bech32_constant: Final = 1  # witness version 0 uses bech32 (BIP173); 1 and up use bech32m
-
-
-def _generator_table() -> tuple[int, ...]:
-    table = []
-    for top in range(32):
-        mask = 0
-        for bit, generator in enumerate(_bech32_generator):
-            if (top >> bit) & 1:
-                mask ^= generator
-        table.append(mask)
-    return tuple(table)
-
-
-# BCH checksum step for the 5 bits shifted out, precomputed: one lookup instead of five tests.
-_generator_xor: Final = _generator_table()
-
-
-def _polymod(state: int, values: Sequence[int]) -> int:
-    table = _generator_xor
-    for value in values:
-        state = ((state & 0x1FFFFFF) << 5) ^ value ^ table[state >> 25]
-    return state
-
-
-def _hrp_state(human_readable_part: str) -> int:
-    expanded = [ord(c) >> 5 for c in human_readable_part] + [0]
-    expanded += [ord(c) & 31 for c in human_readable_part]
-    return _polymod(1, expanded)
-
+_bech32_charset: Final = bech32.charset
+_bech32_constant: Final = bech32.bech32_constant
+_polymod = bech32.polymod
+_hrp_state = bech32.hrp_state
 
 _hrp_states: Final = {hrp: _hrp_state(hrp) for hrp in _human_readable_parts.values()}
 _base32_alphabet: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"

@@ -43,6 +43,7 @@ from typing import Final
 import numpy as np
 
 from ringfence.core import limits
+from ringfence.core.custody import bech32
 from ringfence.core.custody.addresses import Network, eth_checksum_address
 from ringfence.core.custody.files import (
     body_lines,
@@ -310,10 +311,10 @@ def _utxo_height(text: str, height: int, number: int) -> int:
 # Validation only (a checksum and the shape of the program); the bech32 and Base58Check
 # decoders are small enough to keep here, and each distinct address is checked once per file.
 
-_bech32_charset: Final = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_bech32_values: Final = {character: value for value, character in enumerate(_bech32_charset)}
-_bech32_constant: Final = 1
-_bech32m_constant: Final = 0x2BC830A3
+_bech32_charset: Final = bech32.charset
+_bech32_values: Final = bech32.values
+_bech32_constant: Final = bech32.bech32_constant
+_bech32m_constant: Final = bech32.bech32m_constant
 _bech32_length_max: Final = 90
 _base58_alphabet: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _base58_values: Final = {character: value for value, character in enumerate(_base58_alphabet)}
@@ -330,47 +331,17 @@ _base58_versions: Final = {
 }
 
 
-def _generator_table(steps: int) -> tuple[int, ...]:
-    """What the top ``5 * steps`` bits of the checksum state feed back after ``steps`` steps:
-    the BCH generator applied for each bit shifted out, precomputed."""
-    generators = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-    table = []
-    for top in range(32**steps):
-        state = top << (30 - 5 * steps)
-        for _ in range(steps):
-            feedback = state >> 25
-            state = (state & 0x1FFFFFF) << 5
-            for bit, generator in enumerate(generators):
-                if (feedback >> bit) & 1:
-                    state ^= generator
-        table.append(state)
-    return tuple(table)
-
-
 # One step per character (BIP173's loop) and two steps per pair of characters: the state is
 # linear in its bits, so two characters cost one lookup in a 1,024-entry table.
-_generator_xor: Final = _generator_table(1)
-_generator_xor_pair: Final = _generator_table(2)
+_generator_xor: Final = bech32.generator_xor
+_generator_xor_pair: Final = bech32.generator_xor_pair
 # Bytes translation: a bech32 character to its 5-bit value, anything else to 0xFF.
 _bech32_value_table: Final = bytes(_bech32_values.get(chr(byte), 0xFF) for byte in range(256))
 _bech32_to_base32: Final = str.maketrans(_bech32_charset, "0123456789abcdefghijklmnopqrstuv")
 
 
-def _polymod(state: int, values: bytes) -> int:
-    """BIP173's checksum over ``values`` from ``state``, two values per step."""
-    pairs = _generator_xor_pair
-    if len(values) % 2:
-        state = ((state & 0x1FFFFFF) << 5) ^ values[0] ^ _generator_xor[state >> 25]
-        values = values[1:]
-    for high, low in zip(values[0::2], values[1::2], strict=True):
-        state = ((state & 0xFFFFF) << 10) ^ (high << 5 | low) ^ pairs[state >> 20]
-    return state
-
-
-def _hrp_state(human_readable_part: str) -> int:
-    expanded = [ord(c) >> 5 for c in human_readable_part] + [0]
-    expanded += [ord(c) & 31 for c in human_readable_part]
-    return _polymod(1, bytes(expanded))
+_polymod = bech32.polymod
+_hrp_state = bech32.hrp_state
 
 
 _hrp_states: Final = {hrp: _hrp_state(hrp) for hrp in _human_readable_parts.values()}
