@@ -38,7 +38,7 @@ from ringfence.core.custody.registry import (
     Wallet,
 )
 from ringfence.core.custody.snapshots import canonical_address_problem
-from ringfence.core.errors import InputError, IntegrityError, Result, StorageError
+from ringfence.core.errors import InputError, IntegrityError, Result
 from ringfence.core.journal import EntryKind, JournalEntry, registry_kinds
 from ringfence.core.ledger import Ledger
 from ringfence.core.model import AccountClass, AccountDefinition, Transfer, TransferCode
@@ -159,8 +159,8 @@ class CustodyService:
                     timestamp,
                     lambda seq: encode_registry(kind, seq, timestamp, accepted, numbers),
                 )
-            except StorageError:
-                self._load()  # memory must not run ahead of the store
+            except BaseException:
+                self._load()  # memory must not run ahead of the store, whatever failed
                 raise
         for record, result in zip(records, results, strict=True):
             if custody_accounts and isinstance(record, Wallet) and result.succeeded:
