@@ -1,15 +1,19 @@
-"""``ringfence por ...``: proof-of-liabilities rounds, client proofs, verification, audit.
+"""``ringfence por ...``: proof-of-reserves rounds (liabilities trees and attested reserves),
+the challenges wallets sign, client proofs, verification, audit.
 
 A round's files live in a directory next to the database (``--out``, default ``por/`` beside
 a SQLite file, else ``./por``)::
 
     por/master.key                     the master secret clients' keys derive from (0600)
     por/signing.key                    the Ed25519 seed rounds are signed with (0600)
+    por/pending.json                   the round ``challenges`` announced (snapshot, blocks)
     por/rounds/000001/round.json       the public, signed round record
+    por/rounds/000001/reserves.json    the attested reserves the round pins by hash (public)
     por/rounds/000001/private/         the build seed and the trees that answer proofs
 
-Only ``round.json`` and the proofs are public. Everything under ``private/`` and the two keys
-are the firm's (and its auditor's): with them the trees can be rebuilt from the journal.
+Only ``round.json``, ``reserves.json`` and the proofs are public. Everything under
+``private/`` and the two keys are the firm's (and its auditor's): with them the trees can be
+rebuilt from the journal.
 """
 
 from __future__ import annotations
@@ -44,8 +48,10 @@ from ringfence.service import por
 from ringfence.service.custody import CustodyService
 
 name = "por"
-app = typer.Typer(help="Proof of liabilities: rounds, client proofs, verification, audit.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Proof of reserves and liabilities: rounds, challenges, proofs, verification, audit.",
+    no_args_is_help=True,
+)
 
 OutOption = Annotated[
     Path | None,
