@@ -154,3 +154,16 @@ def test_the_audit_checks_the_pinned_reserves_file(tmp_path: Path) -> None:
     tampered = run(db, *audit, "--json")
     assert tampered.status == 4
     assert [p["problem"] for p in tampered.document["problems"]] == ["reserves_file_mismatch"]
+
+
+def test_a_round_verifies_only_against_the_pinned_signing_key(tmp_path: Path) -> None:
+    db = build_ledger(tmp_path)
+    built = run_json(db, "por", "build", "--workers", "1")
+    record = json.loads(Path(built["round_file"]).read_text())
+    proof_file = tmp_path / "alice.json"
+    proof_file.write_text(json.dumps(run_json(db, "por", "proof", "alice")))
+    verify = ("por", "verify", str(proof_file), "--round", built["round_file"])
+    assert run_json(db, *verify, "--public-key", record["public_key"])["ok"] is True
+    other = run(db, *verify, "--public-key", "00" * 32, "--json")
+    assert other.status == 4
+    assert other.document["results"][0]["reason"] == "signing_key_not_pinned"

@@ -111,8 +111,11 @@ class DepositReport:
 class CustodyService:
     """Wallets, addresses and encumbrances over one ledger service (and so one journal)."""
 
-    def __init__(self, ledger: LedgerService) -> None:
+    def __init__(self, ledger: LedgerService, until_seq: int | None = None) -> None:
+        """The registry as the journal has it, or as it stood at entry ``until_seq`` (for a
+        round or a statement as of a past snapshot; such a service must not be changed)."""
         self.ledger = ledger
+        self.until_seq = until_seq
         self.registry = Registry()
         self._index: dict[tuple[AccountClass, str, str, str, str], int] = {}
         self._indexed_accounts = -1
@@ -127,6 +130,8 @@ class CustodyService:
     def _load(self) -> None:
         self.registry = Registry()
         for entry in self.ledger.store.entries(kinds=registry_kinds):
+            if self.until_seq is not None and entry.seq > self.until_seq:
+                break
             replay_registry_entry(self.registry, self.ledger.ledger, entry)
 
     # ------------------------------------------------------------------ changes
@@ -137,6 +142,7 @@ class CustodyService:
         """Decide and journal registry changes of one kind (all wallets, all addresses, ...):
         a result per record; the accepted ones become one journal entry. A new wallet gets its
         custody accounts unless ``custody_accounts`` is False (a ledger that defined its own)."""
+        assert self.until_seq is None, "a registry as of a past snapshot is read-only"
         if len(records) > limits.definitions_per_request_max:
             raise InputError(Result.batch_too_large, f"{len(records)} registry changes")
         kinds = {_kind_of[type(record)] for record in records}

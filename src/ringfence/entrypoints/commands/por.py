@@ -286,7 +286,7 @@ def build(
             if holdings is not None:
                 observations = parse_observations(holdings.read_bytes(), engine.assets)
                 attested = por.attest(
-                    CustodyService(ledger).registry, engine,
+                    CustodyService(ledger, until_seq=snapshot).registry, engine,
                     round_id=reserves.round_id_of(previous, snapshot),
                     snapshot_ns=por.snapshot_time_ns(ledger.store, snapshot),
                     observations=observations,
@@ -389,21 +389,29 @@ def _balances(texts: list[str]) -> dict[str, int]:
 def verify(
     proof_file: Annotated[Path, typer.Argument(
         metavar="PROOF", dir_okay=False, help="`por proof --json` output, or one proof.")],
+    *,
     round_file: Annotated[Path, typer.Option(
         "--round", dir_okay=False, help="The round record (round.json), from a second channel.")],
     key: Annotated[str, typer.Option(
         "--key", help="The client key (hex), if the proof file does not carry it.")] = "",
     balance: Annotated[list[str] | None, typer.Option(
         "--balance", help="ASSET=UNITS: your statement balance in proof units.")] = None,
+    public_key: Annotated[str, typer.Option(
+        "--public-key", help="The firm's published signing key (hex): refuse any other.")] = "",
     json_output: JsonOption = False,
 ) -> None:
-    """Check inclusion proofs against a round record; exit 4 with the reason if any fails."""
+    """Check inclusion proofs against a round record; exit 4 with the reason if any fails.
+    A round verifies against the key it carries; ``--public-key`` pins the firm's own."""
     with reported(json_output):
         bundle = _read_json(proof_file, "proof")
         record = _read_json(round_file, "round")
         if not isinstance(bundle, dict) or not isinstance(record, dict):
             raise InputError(Result.line_malformed, "proof and round must be JSON objects")
         ok, results = por.verify_bundle(bundle, record, key, _balances(balance or []))
+        if public_key and record.get("public_key") != public_key.lower():
+            ok = False
+            results = [{"asset": "", "ok": False, "reason": "signing_key_not_pinned",
+                        "detail": "the round is signed by another key than the one given"}]
     if json_output:
         write_json({"ok": ok, "round_hash": reserves.round_hash(record).hex(),
                     "results": results})
