@@ -205,8 +205,8 @@ def challenges(
     with reported(json_output):
         blocks = dict(_block_pair(text) for text in block)
         with opened(context) as ledger:
-            custody = CustodyService(ledger)
             snapshot = ledger.seq if snapshot is None else snapshot
+            custody = CustodyService(ledger, until_seq=snapshot)
             number, previous = _previous_round_hash(_folder(context, out))
             round_id = reserves.round_id_of(previous, snapshot).hex()
             found = challenges_for(custody.registry, round_id, blocks)
