@@ -6,50 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from tests.e2e.test_cli import Run, run, run_json, write_lines
 
 from ringfence.core import errors
-
-ringfence = Path(sys.executable).parent / "ringfence"
-
-
-@dataclass
-class Run:
-    status: int
-    stdout: str
-    stderr: str
-
-    @property
-    def document(self) -> Any:
-        return json.loads(self.stdout)
-
-
-def run(db: Path | None, *arguments: str) -> Run:
-    environment = {k: v for k, v in os.environ.items() if k != "RINGFENCE_DB"}
-    command = [str(ringfence)] + (["--db", f"sqlite:///{db}"] if db is not None else [])
-    finished = subprocess.run([*command, *arguments], capture_output=True, text=True,
-                              timeout=120, env=environment, check=False)
-    return Run(finished.returncode, finished.stdout, finished.stderr)
-
-
-def run_json(db: Path | None, *arguments: str, status: int = 0) -> Any:
-    result = run(db, *arguments, "--json")
-    assert result.status == status, result.stderr or result.stdout
-    return result.document
-
-
-def write_lines(path: Path, objects: list[dict[str, str]]) -> Path:
-    path.write_text("".join(json.dumps(item) + "\n" for item in objects), encoding="utf-8")
-    return path
 
 accounts = [
     {"id": "1", "asset": "BTC", "class": "custody", "owner": "wallet-1", "kind": "hot",
@@ -66,8 +31,13 @@ accounts = [
 
 
 def deposit(transfer_id: str, debit: str, credit: str, amount: str) -> dict[str, str]:
-    return {"id": transfer_id, "debit_account": debit, "credit_account": credit,
-            "amount": amount, "code": "deposit"}
+    return {
+        "id": transfer_id,
+        "debit_account": debit,
+        "credit_account": credit,
+        "amount": amount,
+        "code": "deposit",
+    }
 
 
 def submit(db: Path, folder: Path, lines: list[dict[str, str]]) -> None:
@@ -84,8 +54,15 @@ def db(tmp_path: Path) -> Path:
     run_json(db, "clients", "create", "alice", "bob", "carol")
     run_json(db, "pools", "create", "omni", "--kind", "omnibus", "--terms", "custody")
     run_json(db, "accounts", "import", str(write_lines(tmp_path / "a.jsonl", accounts)))
-    submit(db, tmp_path, [deposit("1", "1", "2", "1.5"), deposit("2", "1", "3", "1.5"),
-                          deposit("3", "6", "7", "2.000000000000000001")])
+    submit(
+        db,
+        tmp_path,
+        [
+            deposit("1", "1", "2", "1.5"),
+            deposit("2", "1", "3", "1.5"),
+            deposit("3", "6", "7", "2.000000000000000001"),
+        ],
+    )
     return db
 
 
@@ -101,7 +78,9 @@ def test_build_stores_a_signed_round_beside_the_database(db: Path) -> None:
     assert built["round"] == 1
     assert built["reserves"] == {"status": "not_attested"}
     assert {row["asset"]: row["root_sum"] for row in built["assets"]} == {
-        "BTC": "300000000", "ETH": "2000000001"}  # one wei owed counts as a gwei
+        "BTC": "300000000",
+        "ETH": "2000000001",
+    }  # one wei owed counts as a gwei
     folder = db.parent / "por"
     record = json.loads((folder / "rounds" / "000001" / "round.json").read_text())
     assert record["round_id"] and record["signature"]
@@ -120,7 +99,9 @@ def test_a_clients_proofs_verify_and_forgeries_are_refused_with_a_reason(
     accepted = verify(tmp_path, bundle, round_file, "--balance", "BTC=150000000")
     assert accepted.status == 0, accepted.stdout
     assert [row["proof_units"] for row in accepted.document["results"]] == [
-        "150000000", "2000000001"]
+        "150000000",
+        "2000000001",
+    ]
     wrong = verify(tmp_path, bundle, round_file, "--balance", "BTC=150000001")
     assert wrong.status == errors.exit_status_integrity
     assert wrong.document["results"][0]["reason"] == "balance_mismatch"
@@ -157,16 +138,43 @@ def test_rounds_chain_and_the_audit_replays_each_snapshot(db: Path, tmp_path: Pa
     record = json.loads((rounds / "000002" / "round.json").read_text())
     assert record["previous_round_hash"] == first["round_hash"]
     for number, total in (("000001", "300000000"), ("000002", "325000000")):
-        report = run_json(db, "por", "audit", "--round", str(rounds / number / "round.json"),
-                          "--seed", "block-850000", "--sample", "10")
+        report = run_json(
+            db,
+            "por",
+            "audit",
+            "--round",
+            str(rounds / number / "round.json"),
+            "--seed",
+            "block-850000",
+            "--sample",
+            "10",
+        )
         assert report["ok"] is True, report["problems"]
         assert report["assets"][0]["proof_units"] == total
         assert len(report["sampled"]) == 3  # every (client, asset) owed something
     # The same public seed picks the same sample.
-    again = run_json(db, "por", "audit", "--round", str(rounds / "000001" / "round.json"),
-                     "--seed", "block-850000", "--sample", "2")
-    other = run_json(db, "por", "audit", "--round", str(rounds / "000001" / "round.json"),
-                     "--seed", "block-850000", "--sample", "2")
+    again = run_json(
+        db,
+        "por",
+        "audit",
+        "--round",
+        str(rounds / "000001" / "round.json"),
+        "--seed",
+        "block-850000",
+        "--sample",
+        "2",
+    )
+    other = run_json(
+        db,
+        "por",
+        "audit",
+        "--round",
+        str(rounds / "000001" / "round.json"),
+        "--seed",
+        "block-850000",
+        "--sample",
+        "2",
+    )
     assert again["sampled"] == other["sampled"]
     assert len(again["sampled"]) == 2
 
@@ -206,7 +214,8 @@ def test_the_audit_names_what_does_not_match_the_journal(db: Path) -> None:
     record["assets"][0]["root"]["sum"] = "299999999"
     round_file.write_text(json.dumps(record))
     assert {"signature_invalid", "total_mismatch", "root_mismatch"} <= audit_problems(
-        db, round_file, integrity)
+        db, round_file, integrity
+    )
 
 
 def test_proof_refuses_an_unknown_client_and_a_missing_round(db: Path, tmp_path: Path) -> None:
@@ -217,6 +226,13 @@ def test_proof_refuses_an_unknown_client_and_a_missing_round(db: Path, tmp_path:
     unknown = run(db, "por", "proof", "zoe", "--out", str(tmp_path / "rounds"), "--json")
     assert unknown.status == errors.exit_status_input
     assert unknown.document["error"] == "client_not_found"
-    found = run_json(db, "por", "proof", "carol", "--out", str(tmp_path / "rounds"),
-                     status=errors.exit_status_input)
+    found = run_json(
+        db,
+        "por",
+        "proof",
+        "carol",
+        "--out",
+        str(tmp_path / "rounds"),
+        status=errors.exit_status_input,
+    )
     assert found["error"] == "client_not_found"  # carol is owed nothing

@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import jinja2
-
-from ringfence.entrypoints.report import age_text, grouped, templates_path
+from ringfence.entrypoints.report import age_text, grouped, page_environment
 
 chart_width = 640
 chart_height = 220
@@ -34,14 +32,7 @@ _colours = ("#2a8c82", "#51606f", "#d39a3a", "#7a4fb0", "#a32020", "#1f6fb2", "#
 
 
 def render_recon_page(document: Mapping[str, Any]) -> str:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_path),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return environment.get_template("reconciliation.html").render(recon=recon_view(document))
+    return page_environment().get_template("reconciliation.html").render(recon=recon_view(document))
 
 
 def recon_view(document: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -56,7 +56,9 @@ def write_report(document: Mapping[str, Any], out: Path) -> tuple[Path, Path]:
     return html_path, json_path
 
 
-def render_report(document: Mapping[str, Any]) -> str:
+def page_environment() -> jinja2.Environment:
+    """The one template environment every HTML page ringfence writes is rendered in: strict
+    (a missing field is an error, not an empty cell), escaped, with the shared filters."""
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_path),
         autoescape=True,
@@ -64,7 +66,13 @@ def render_report(document: Mapping[str, Any]) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return environment.get_template("report.html").render(report=report_view(document))
+    environment.filters["grouped"] = grouped
+    return environment
+
+
+def render_report(document: Mapping[str, Any]) -> str:
+    template = page_environment().get_template("report.html")
+    return template.render(report=report_view(document))
 
 
 # ---------------------------------------------------------------------- the view
