@@ -193,7 +193,6 @@ class Result(StrEnum):
     chain_unknown = "chain_unknown"
     address_designated_twice = "address_designated_twice"
     address_not_canonical = "address_not_canonical"
-    address_unknown = "address_unknown"
     addresses_exceeded = "addresses_exceeded"
     house_wallet_has_no_client_addresses = "house_wallet_has_no_client_addresses"
     derivation_index_invalid = "derivation_index_invalid"

@@ -360,10 +360,6 @@ class CustodyService:
             for s in sorted(self.registry.wallets.values(), key=lambda s: s.number)
         ]
 
-    def unencumbered(self, wallet: str, asset: str, observed: int, at_ns: int) -> int:
-        """What of an observed holding may count as segregated funds."""
-        return max(observed - self.registry.encumbered(wallet, asset, at_ns), 0)
-
     def addresses_of(self, wallet: str) -> Collection[AddressAssignment]:
         return [a for a in self.registry.addresses.values() if a.wallet == wallet]
 

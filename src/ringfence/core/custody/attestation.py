@@ -12,8 +12,9 @@ Per asset, from the holdings observed at the snapshot:
   attests, converted to proof units rounding down so reserves are never overstated.
 
 Gross and net coverage are reported against the round's liabilities in basis points, rounded
-down. The reserves document is canonical JSON; its SHA-256 goes into the signed round record,
-so a published round pins exactly which addresses, amounts and signatures it counted.
+down (``reserves.reserves_entry``). The reserves document is canonical JSON; its SHA-256 goes
+into the signed round record, so a published round pins exactly which addresses, amounts and
+signatures it counted.
 """
 
 from __future__ import annotations
@@ -164,13 +165,6 @@ def totals_in_proof_units(
             net[assets[code].number] = mul_div_floor(entry.net, 1, unit)
             gross[assets[code].number] = mul_div_floor(entry.gross, 1, unit)
     return net, gross
-
-
-def coverage_bp(reserves_units: int, liabilities_units: int) -> int | None:
-    """Coverage in basis points, rounded down; None when nothing is owed."""
-    if liabilities_units == 0:
-        return None
-    return mul_div_floor(reserves_units, 10_000, liabilities_units)
 
 
 def parse_control_file(text: bytes) -> list[ControlProof]:

@@ -6,7 +6,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from ringfence.core.custody.attestation import attest_reserves, coverage_bp
+from ringfence.core.custody.attestation import attest_reserves
 from ringfence.core.custody.control import Challenge, ControlProof
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import (
@@ -131,12 +131,6 @@ def test_the_document_hash_pins_what_was_counted() -> None:
     )  # fmt: skip
     assert one.file_hash() != two.file_hash()
     assert len(one.file_hash()) == 32
-
-
-def test_coverage_rounds_down_and_says_nothing_when_nothing_is_owed() -> None:
-    assert coverage_bp(999, 1000) == 9990
-    assert coverage_bp(1, 3) == 3333
-    assert coverage_bp(5, 0) is None
 
 
 def test_a_holding_given_twice_or_on_the_wrong_chain_is_refused() -> None:
