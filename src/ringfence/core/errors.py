@@ -33,8 +33,10 @@ class Result(StrEnum):
     # Linked chains.
     linked_event_failed = "linked_event_failed"
     linked_event_chain_open = "linked_event_chain_open"
+    linked_chain_too_long = "linked_chain_too_long"
 
     # Shape of the event.
+    event_must_be_a_transfer = "event_must_be_a_transfer"
     id_must_not_be_zero = "id_must_not_be_zero"
     id_must_be_below_2_128 = "id_must_be_below_2_128"
     id_must_be_integer = "id_must_be_integer"
@@ -52,9 +54,14 @@ class Result(StrEnum):
     timeout_reserved_for_pending_transfer = "timeout_reserved_for_pending_transfer"
     timeout_too_large = "timeout_too_large"
     timeout_must_be_integer = "timeout_must_be_integer"
+    timeout_must_not_be_negative = "timeout_must_not_be_negative"
     pending_id_must_be_zero = "pending_id_must_be_zero"
     pending_id_required = "pending_id_required"
     pending_id_must_be_different = "pending_id_must_be_different"
+    pending_id_must_be_u128 = "pending_id_must_be_u128"
+    debit_account_must_be_u128 = "debit_account_must_be_u128"
+    credit_account_must_be_u128 = "credit_account_must_be_u128"
+    reference_must_be_u128 = "reference_must_be_u128"
     reference_required = "reference_required"
     pending_not_allowed_for_code = "pending_not_allowed_for_code"
     authorisation_must_be_empty = "authorisation_must_be_empty"

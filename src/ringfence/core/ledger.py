@@ -72,6 +72,11 @@ _post_bit = int(TransferFlags.post_pending)
 _void_bit = int(TransferFlags.void_pending)
 _two_phase_bits = _pending_bit | _post_bit | _void_bit
 _unknown_flags = ~int(transfer_flags_known)
+# The values of fields left at their default. CPython keeps one ``0`` and one ``""``, so the
+# hot path tells a default field by identity (one comparison) and checks anything else in full:
+# an int zero that is not this object (impossible in CPython) would only take the slower path.
+_zero = 0
+_empty = ""
 
 
 # Records are built without the named tuple's Python-level ``__new__`` (twice as fast): this is
@@ -208,6 +213,8 @@ class Ledger:
         id_max = self.id_max
         wanted: set[int] = set()
         for event in events:
+            if event.__class__ is not Transfer:
+                continue  # refused by execute (event_must_be_a_transfer)
             transfer_id = event.id
             if type(transfer_id) is int and 0 < transfer_id <= id_max:
                 wanted.add(transfer_id)
@@ -234,8 +241,11 @@ class Ledger:
         chain_records = 0
         chain_failed = False
         for index, event in enumerate(events):
-            flags = event.flags
-            linked = flags.__class__ is TransferFlags and flags._value_ & _linked_bit != 0
+            if event.__class__ is Transfer:
+                flags = event.flags
+                linked = flags.__class__ is TransferFlags and flags._value_ & _linked_bit != 0
+            else:
+                linked = False  # not a transfer: it has no flags, and _execute_event refuses it
             if chain_start < 0 and linked:
                 chain_start, chain_failed = index, False
                 self._undo = _Undo()
@@ -320,6 +330,11 @@ class Ledger:
         known: Mapping[int, TransferRecord],
         records: list[TransferRecord],
     ) -> Result:
+        """Decide one event. Every field is checked for its type and range before it is read:
+        here the ones every path reads, the others where each path first reads them; nothing
+        changes until all checks have passed."""
+        if event.__class__ is not Transfer:
+            return Result.event_must_be_a_transfer
         transfer_id = event.id
         if type(transfer_id) is not int or not 0 < transfer_id <= _u128:
             return _id_result(transfer_id)
@@ -329,6 +344,14 @@ class Ledger:
         raw = flags._value_
         if raw & _unknown_flags:
             return Result.flag_unknown
+        reference = event.reference
+        if reference is not _zero and (type(reference) is not int or not 0 < reference <= _u128):
+            return Result.reference_must_be_u128
+        # A list cannot be looked up, and a float or a bool would find the account it equals.
+        if event.debit_account.__class__ is not int:
+            return Result.debit_account_must_be_u128
+        if event.credit_account.__class__ is not int:
+            return Result.credit_account_must_be_u128
         existing = self._batch.get(transfer_id)
         if existing is None and known:
             existing = known.get(transfer_id)
@@ -361,25 +384,27 @@ class Ledger:
         code = event.code
         if code.__class__ is not TransferCode and (type(code) is not int or code not in _codes):
             return Result.code_unknown
-        if event.pending_id:
-            return Result.pending_id_must_be_zero
-        if event.timeout_s:
+        if event.pending_id is not _zero:
+            return _pending_id_result(event.pending_id, Result.pending_id_must_be_zero)
+        if event.timeout_s is not _zero:
             refused = _check_timeout(event.timeout_s, raw)
             if refused is not None:
                 return refused
         accounts = self.accounts
         debit = accounts.get(event.debit_account)
         if debit is None:
-            return Result.debit_account_not_found
+            return _account_result(event.debit_account, Result.debit_account_not_found)
         credit = accounts.get(event.credit_account)
         if credit is None:
-            return Result.credit_account_not_found
+            return _account_result(event.credit_account, Result.credit_account_not_found)
         if debit is credit:
             return Result.accounts_must_be_different
         if debit.asset != credit.asset:
             return Result.accounts_must_have_same_asset
-        if event.asset and self._asset_number(event.asset) != debit.asset:
-            return Result.asset_does_not_match_accounts
+        if event.asset is not _empty:
+            refused = self._check_asset(event.asset, debit.asset)
+            if refused is not None:
+                return refused
         if code == _reversal:
             rule = None
             refused, authoriser = self._check_reversal(event, debit, credit, known), 0
@@ -419,6 +444,15 @@ class Ledger:
         asset = self.assets.get(code)
         return 0 if asset is None else asset.number
 
+    def _check_asset(self, code: object, asset_number: int) -> Result | None:
+        """The optional ``asset`` field against the asset of the accounts."""
+        if code.__class__ is not str:
+            return Result.asset_not_found
+        assert isinstance(code, str)
+        if code and self._asset_number(code) != asset_number:
+            return Result.asset_does_not_match_accounts
+        return None
+
     def _check_segregation(
         self,
         rule: Rule | None,
@@ -434,8 +468,8 @@ class Ledger:
             return Result.cross_pool_forbidden, 0
         if not rule.simple:
             return self._check_rule(rule, event, debit, credit, raw)
-        if event.authorised_by:
-            return Result.authorisation_must_be_empty, 0
+        if event.authorised_by is not _empty:
+            return _authorisation_must_be_empty(event.authorised_by), 0
         return None, 0
 
     def _check_rule(
@@ -457,14 +491,17 @@ class Ledger:
             if crossed is not None:
                 return crossed, 0
         authoriser = 0
+        authorised_by = event.authorised_by
         if rule.authorisation:
-            if not event.authorised_by:
+            if authorised_by.__class__ is not str:
+                return Result.name_invalid, 0
+            if not authorised_by:
                 return Result.authorisation_required, 0
-            if event.authorised_by != debit.definition.owner:
+            if authorised_by != debit.definition.owner:
                 return Result.authorisation_not_by_debit_client, 0
             authoriser = debit.owner_number
-        elif event.authorised_by:
-            return Result.authorisation_must_be_empty, 0
+        elif authorised_by is not _empty:
+            return _authorisation_must_be_empty(authorised_by), 0
         if raw & _pending_bit and (rule.opens_break or rule.cures_break):
             return Result.pending_not_allowed_for_code, 0
         if rule.cures_break:
@@ -491,8 +528,8 @@ class Ledger:
     ) -> Result | None:
         if not event.reference:
             return Result.reference_required
-        if event.authorised_by:
-            return Result.authorisation_must_be_empty
+        if event.authorised_by is not _empty:
+            return _authorisation_must_be_empty(event.authorised_by)
         original = self._batch.get(event.reference) or known.get(event.reference)
         if original is None:
             return Result.reversed_transfer_not_found
@@ -515,14 +552,9 @@ class Ledger:
 
     def _resolve_pending(self, event: Transfer, timestamp: int) -> TransferRecord | Result:
         """Post or void a pending transfer, in full or (posting) in part."""
-        if not event.pending_id:
-            return Result.pending_id_required
-        if event.pending_id == event.id:
-            return Result.pending_id_must_be_different
-        if event.timeout_s:
-            return Result.timeout_reserved_for_pending_transfer
-        if event.reference or event.authorised_by:
-            return Result.segregation_rule_missing
+        refused = _check_resolving_fields(event)
+        if refused is not None:
+            return refused
         pending = self.pendings.get(event.pending_id)
         if pending is None:
             return Result.pending_transfer_not_found
@@ -530,6 +562,8 @@ class Ledger:
         if refused is not None:
             return refused
         original = pending.record
+        if event.asset and self._asset_number(event.asset) != original.asset:
+            return Result.asset_does_not_match_accounts
         post = bool(event.flags & _post)
         amount = original.amount if event.amount is None else event.amount
         if not post and amount != original.amount:
@@ -733,6 +767,9 @@ class Ledger:
         Post and void events may leave accounts and amount to the pending transfer; a retry that
         leaves them out again matches the resolved values stored.
         """
+        refused = _check_optional_fields(event)
+        if refused is not None:
+            return refused
         if int(event.flags) != existing.flags:
             return Result.exists_with_different_flags
         resolving = bool(existing.flags & (_post | _void))
@@ -784,6 +821,51 @@ class Ledger:
 
 
 # ---------------------------------------------------------------------- pure checks
+
+
+def _check_resolving_fields(event: Transfer) -> Result | None:
+    """The fields of a post or void before the pending transfer is looked up: the accounts and
+    code may be left out (zero) but must otherwise be of the right type; a post or void has no
+    timeout, reference or authorisation of its own."""
+    refused = _check_optional_fields(event)
+    if refused is not None:
+        return refused
+    pending_id = event.pending_id
+    if not pending_id:
+        return Result.pending_id_required
+    if pending_id == event.id:
+        return Result.pending_id_must_be_different
+    if not 0 <= event.debit_account <= _u128:
+        return Result.debit_account_must_be_u128
+    if not 0 <= event.credit_account <= _u128:
+        return Result.credit_account_must_be_u128
+    code = event.code
+    if code and type(code) is not TransferCode and (type(code) is not int or code not in _codes):
+        return Result.code_unknown
+    if event.timeout_s:
+        return Result.timeout_reserved_for_pending_transfer
+    if event.reference or event.authorised_by:
+        return Result.segregation_rule_missing
+    return None
+
+
+def _check_optional_fields(event: Transfer) -> Result | None:
+    """The type and range of the fields a transfer may leave at their default: the pending
+    id, the timeout, the authorising client and the asset (the id, the flags, the accounts and
+    the reference are checked before any path reads them)."""
+    pending_id = event.pending_id
+    if pending_id.__class__ is not int or not 0 <= pending_id <= _u128:
+        return Result.pending_id_must_be_u128
+    timeout_s = event.timeout_s
+    if timeout_s is not _zero:
+        refused = _timeout_result(timeout_s)
+        if refused is not None:
+            return refused
+    if event.authorised_by.__class__ is not str:
+        return Result.name_invalid
+    if event.asset.__class__ is not str:
+        return Result.asset_not_found
+    return None
 
 
 def _check_pending_matches(event: Transfer, pending: PendingState) -> Result | None:
@@ -931,10 +1013,40 @@ def _amount_result(amount: object) -> Result:
 
 
 def _check_timeout(timeout_s: object, raw: int) -> Result | None:
-    if not raw & _pending_bit:
+    refused = _timeout_result(timeout_s)
+    if refused is None and not raw & _pending_bit:
         return Result.timeout_reserved_for_pending_transfer
+    return refused
+
+
+def _timeout_result(timeout_s: object) -> Result | None:
+    """Whole seconds in a u32, or the code that says why not."""
     if type(timeout_s) is not int:
         return Result.timeout_must_be_integer
-    if not 0 <= timeout_s <= limits.timeout_seconds_max:
+    if timeout_s < 0:
+        return Result.timeout_must_not_be_negative
+    if timeout_s > limits.timeout_seconds_max:
         return Result.timeout_too_large
     return None
+
+
+def _pending_id_result(pending_id: object, in_range: Result) -> Result:
+    """The code for a pending id that is not zero: ``in_range`` when it is a u128."""
+    if type(pending_id) is not int or not 0 <= pending_id <= _u128:
+        return Result.pending_id_must_be_u128
+    return in_range
+
+
+def _account_result(account_id: int, in_range: Result) -> Result:
+    """The code for an account id (an int) that names no account: ``in_range`` when it is a
+    u128 (``*_not_found``), else the field's range code."""
+    if 0 <= account_id <= _u128:
+        return in_range
+    if in_range is Result.debit_account_not_found:
+        return Result.debit_account_must_be_u128
+    return Result.credit_account_must_be_u128
+
+
+def _authorisation_must_be_empty(authorised_by: object) -> Result:
+    """An authorising client given where none belongs (or, if not a name, that first)."""
+    return Result.authorisation_must_be_empty if type(authorised_by) is str else Result.name_invalid

@@ -2,16 +2,18 @@
 
 Gather, decide, apply: it gathers what a batch refers to from the store, lets the core engine
 decide every event, and appends the committed records to the store as one hash-chained journal
-entry before it returns any result. Nothing is acknowledged before it is durable. If the store
-refuses or fails, the engine's in-memory state is thrown away and rebuilt from the store, so
-memory never runs ahead of what was written.
+entry before it returns any result. Nothing is acknowledged before it is durable. If anything
+fails while the engine holds changes the store has not made durable (the store refuses or
+fails, the engine or an encoder raises, the caller abandons a stream), the engine's in-memory
+state is thrown away and rebuilt from the store, so memory never runs ahead of what was
+written; if even that fails, the service rebuilds itself before its next use.
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,7 +23,7 @@ from ringfence.core.errors import (
     InputError,
     IntegrityError,
     Result,
-    StorageError,
+    RingfenceError,
 )
 from ringfence.core.journal import (
     Definition,
@@ -81,13 +83,47 @@ class LedgerService:
         self.clock = clock
         self.checkpoint_interval_batches = checkpoint_interval_batches
         self.head_conflicts = 0  # batches decided again because another writer appended first
+        # True while the engine may hold what the store has not made durable, and after a
+        # failed rebuild: the next operation rebuilds it from the store first.
+        self._stale = True
+        self._wrote = False  # whether this service appended an entry (close checkpoints then)
         self._load()
 
     def _load(self) -> None:
         self.ledger, self.checkpoint_seq = load_ledger(self.store)
         self.ledger.id_max = self.store.transfer_id_max()
         self.seq, self.hash = self.store.head()
+        if self.checkpoint_seq > self.seq:
+            raise IntegrityError(
+                f"the checkpoint is at entry {self.checkpoint_seq}, the journal ends at {self.seq}"
+            )
         self._batches_since_checkpoint = self.seq - self.checkpoint_seq
+        self._stale = False
+
+    def _fresh(self) -> None:
+        """Rebuild the engine from the store if a failure left it stale."""
+        if self._stale:
+            self._load()
+
+    def _recover(self) -> None:
+        """After a failure while the engine was ahead of the store: rebuild it from the store.
+        If the store cannot be read now either, the service stays stale and rebuilds before
+        its next operation (the caller sees the original failure)."""
+        self._stale = True
+        with suppress(RingfenceError):
+            self._load()
+
+    @contextmanager
+    def _undone_on_failure(self) -> Iterator[None]:
+        """Run a change to the engine and its commit; on any failure, forget the change."""
+        self._fresh()
+        self._stale = True
+        try:
+            yield
+        except BaseException:
+            self._recover()
+            raise
+        self._stale = False
 
     # ------------------------------------------------------------------ definitions
 
@@ -101,13 +137,14 @@ class LedgerService:
             check_name(name, "client")  # all or nothing: refuse the request before any change
         results: list[Result] = []
         created: list[Definition] = []
-        for name in names:
-            result, client = self.ledger.define_client(name)
-            results.append(result)
-            if result is Result.ok:
-                assert client is not None
-                created.append((client.name, client.number))
-        self._commit_definitions(EntryKind.clients, created)
+        with self._undone_on_failure():
+            for name in names:
+                result, client = self.ledger.define_client(name)
+                results.append(result)
+                if result is Result.ok:
+                    assert client is not None
+                    created.append((client.name, client.number))
+            self._commit_definitions(EntryKind.clients, created)
         return results
 
     def define_pools(self, pools: Sequence[Pool]) -> list[Result]:
@@ -121,25 +158,24 @@ class LedgerService:
     ) -> list[Result]:
         if len(definitions) > limits.definitions_per_request_max:
             raise InputError(Result.batch_too_large, f"{len(definitions)} definitions")
-        results = [define(definition) for definition in definitions]
-        created = [d for d, r in zip(definitions, results, strict=True) if r is Result.ok]
-        self._commit_definitions(kind, created)
+        with self._undone_on_failure():
+            results = [define(definition) for definition in definitions]
+            created = [d for d, r in zip(definitions, results, strict=True) if r is Result.ok]
+            self._commit_definitions(kind, created)
         return results
 
     def _commit_definitions(self, kind: EntryKind, created: list[Definition]) -> None:
+        """Journal what the engine just defined (the caller undoes it all on any failure)."""
         if not created:
             return
         timestamp = self._next_timestamp()
-        try:
-            body = encode_definitions(kind, self.seq + 1, timestamp, created)
-        except BaseException:
-            self._load()  # the engine took definitions the journal cannot hold: forget them
-            raise
+        body = encode_definitions(kind, self.seq + 1, timestamp, created)
         self._append(kind, timestamp, body, created)
         self.ledger.timestamp_last = timestamp
 
     def next_timestamp(self) -> int:
         """The timestamp the next journal entry will carry (never earlier than the last)."""
+        self._fresh()
         return self._next_timestamp()
 
     def append_entry(self, kind: EntryKind, timestamp: int, encode: Callable[[int], bytes]) -> None:
@@ -148,8 +184,9 @@ class LedgerService:
         assert kind not in ledger_definition_kinds
         assert kind is not EntryKind.transfers
         assert timestamp > self.ledger.timestamp_last
-        self._append(kind, timestamp, encode(self.seq + 1))
-        self.ledger.timestamp_last = timestamp
+        with self._undone_on_failure():
+            self._append(kind, timestamp, encode(self.seq + 1))
+            self.ledger.timestamp_last = timestamp
 
     # ------------------------------------------------------------------ transfers
 
@@ -182,33 +219,51 @@ class LedgerService:
         """Execute batches in order, each commit overlapping the next batch's execution.
 
         Yields each batch's results, in order, only once that batch is durable; a batch's
-        results never depend on a later one. If a commit fails, nothing after it is
-        acknowledged: the engine is rebuilt from the store and ``StorageError`` raised.
+        results never depend on a later one. If anything fails (a commit, a checkpoint, the
+        engine, the batches' own iterator), nothing after the last yield is acknowledged: the
+        engine is rebuilt from the store and the failure raised. A caller that stops early
+        leaves what it was given durable and nothing else in memory.
         """
+        self._fresh()
         in_flight: _InFlight | None = None
         try:
             for batch in batches:
                 _check_batch(batch)
                 wanted = self.ledger.references(batch)
                 if wanted and in_flight is not None:  # it may hold what the batch refers to
-                    yield self._settle(in_flight)
-                    in_flight = None
+                    settled, in_flight = self._settle(in_flight), None
+                    yield settled
+                self._stale = True  # until the batch is handed to the store
                 with collector_paused():
                     results, entry, records, checkpoint = self._execute(batch, wanted)
-                if in_flight is not None:
-                    yield self._settle(in_flight)
-                    in_flight = None
+                earlier = None if in_flight is None else self._settle(in_flight)
+                in_flight = None
+                if entry is not None:
+                    pending = self.store.append_begin(entry, records)
+                    self.seq, self.hash, self._wrote = entry.seq, entry.hash, True
+                    in_flight = _InFlight(pending, results, entry.seq, checkpoint)
+                self._stale = False
+                if earlier is not None:
+                    yield earlier
                 if entry is None:  # every event refused and nothing expired: nothing to write
                     yield results
-                    continue
-                pending = self.store.append_begin(entry, records)
-                self.seq, self.hash = entry.seq, entry.hash
-                in_flight = _InFlight(pending, results, entry.seq, checkpoint)
             if in_flight is not None:
-                yield self._settle(in_flight)
-        except StorageError:
-            self._load()  # memory must not run ahead of the store
+                settled, in_flight = self._settle(in_flight), None
+                yield settled
+        except GeneratorExit:
+            if in_flight is not None:  # written, though nobody waits for its results
+                self._settle_abandoned(in_flight)
             raise
+        except BaseException:
+            if self._stale or in_flight is not None:
+                self._recover()  # memory must not run ahead of the store
+            raise
+
+    def _settle_abandoned(self, in_flight: _InFlight) -> None:
+        try:
+            self._settle(in_flight)
+        except BaseException:
+            self._recover()
 
     def _execute(
         self, batch: Sequence[Transfer], wanted: set[int]
@@ -226,6 +281,7 @@ class LedgerService:
         return outcome.results, entry, outcome.records, checkpoint
 
     def _settle(self, in_flight: _InFlight) -> list[Result]:
+        """Wait until a batch is durable, then write the checkpoint built with it, if any."""
         in_flight.pending.wait()
         if in_flight.checkpoint is not None:
             self.store.write_checkpoint(in_flight.checkpoint)
@@ -243,12 +299,8 @@ class LedgerService:
         definitions: Sequence[Definition] = (),
     ) -> None:
         entry = seal(self.seq + 1, kind, timestamp, body, self.hash)
-        try:
-            self.store.append(entry, (), definitions, None)
-        except StorageError:
-            self._load()  # memory must not run ahead of the store
-            raise
-        self.seq, self.hash = entry.seq, entry.hash
+        self.store.append(entry, (), definitions, None)
+        self.seq, self.hash, self._wrote = entry.seq, entry.hash, True
 
     def _checkpoint_if_due(self, seq: int, force: bool) -> Checkpoint | None:
         """A checkpoint of the state as of entry ``seq``, if one is due; built now, written
@@ -260,27 +312,37 @@ class LedgerService:
         return build_checkpoint(self.ledger, seq)
 
     def checkpoint(self) -> None:
-        """Write the current state as a checkpoint now (on clean close, before a backup)."""
+        """Write the current state as a checkpoint now (before a backup; on close after
+        writing). A failed write forgets what changed since the last one, so it rebuilds."""
+        self._fresh()
         if self.checkpoint_seq == self.seq:
             return
-        checkpoint = build_checkpoint(self.ledger, self.seq)
-        self.store.write_checkpoint(checkpoint)
+        with self._undone_on_failure():
+            checkpoint = build_checkpoint(self.ledger, self.seq)
+            self.store.write_checkpoint(checkpoint)
         self.checkpoint_seq = self.seq
         self._batches_since_checkpoint = 0
 
     def close(self) -> None:
-        self.checkpoint()
-        self.store.close()
+        """Checkpoint what this service wrote, and close the store. A service that only read
+        writes nothing: a reader never changes a store, whatever it holds."""
+        try:
+            if self._wrote and not self._stale:
+                self.checkpoint()
+        finally:
+            self.store.close()
 
     # ------------------------------------------------------------------ reading
 
     def balance(self, account_id: int) -> Balance:
+        self._fresh()
         account = self.ledger.accounts.get(account_id)
         if account is None:
             raise InputError(Result.debit_account_not_found, f"account {account_id}")
         return _balance_of(account)
 
     def balances(self, client: str = "", pool: str = "", asset: str = "") -> Iterator[Balance]:
+        self._fresh()
         for account in self.ledger.accounts.values():
             definition = account.definition
             if client and not (definition.owner == client and account.owner_number):
@@ -292,9 +354,11 @@ class LedgerService:
             yield _balance_of(account)
 
     def positions(self) -> list[Position]:
+        self._fresh()
         return sorted(self.ledger.positions.values(), key=lambda p: (p.pool.name, p.asset))
 
     def breaks(self) -> list[Break]:
+        self._fresh()
         return sorted(self.ledger.breaks.values(), key=lambda b: b.opened_at)
 
 

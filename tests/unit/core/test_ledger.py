@@ -189,7 +189,43 @@ SHAPE_CASES: list[tuple[Result, Build]] = [
     (Result.pending_id_must_be_zero, lambda h: deposit(h, pending_id=3)),
     (Result.timeout_reserved_for_pending_transfer, lambda h: deposit(h, timeout_s=10)),
     (Result.timeout_too_large, lambda h: deposit(h, flags=_F.pending, timeout_s=2**32)),
-    (Result.timeout_too_large, lambda h: deposit(h, flags=_F.pending, timeout_s=-1)),
+    (Result.timeout_must_not_be_negative, lambda h: deposit(h, flags=_F.pending, timeout_s=-1)),
+    (Result.timeout_must_not_be_negative, lambda h: deposit(h, timeout_s=-1)),
+    (Result.timeout_must_be_integer, lambda h: deposit(h, flags=_F.pending, timeout_s=0.0)),
+    (Result.timeout_must_be_integer, lambda h: deposit(h, timeout_s=None)),
+    (Result.timeout_must_be_integer, lambda h: deposit(h, timeout_s="10")),
+    # Every field the journal holds is checked for its type and range before anything changes:
+    # the journal's records are fixed-width u128s, so such a value cannot even be written.
+    (Result.reference_must_be_u128, lambda h: deposit(h, reference=2**128)),
+    (Result.reference_must_be_u128, lambda h: deposit(h, reference=-1)),
+    (Result.reference_must_be_u128, lambda h: deposit(h, reference="3")),
+    (Result.reference_must_be_u128, lambda h: deposit(h, reference=3.0)),
+    (Result.reference_must_be_u128, lambda h: deposit(h, reference=None)),
+    (Result.reference_must_be_u128, lambda h: deposit(h, reference=False)),
+    (Result.pending_id_must_be_u128, lambda h: deposit(h, pending_id=2**128)),
+    (Result.pending_id_must_be_u128, lambda h: deposit(h, pending_id=-1)),
+    (Result.pending_id_must_be_u128, lambda h: deposit(h, pending_id="3")),
+    (Result.pending_id_must_be_u128, lambda h: deposit(h, pending_id=None)),
+    (Result.debit_account_must_be_u128, lambda h: deposit(h, debit_account=2**128)),
+    (Result.debit_account_must_be_u128, lambda h: deposit(h, debit_account=-1)),
+    (Result.debit_account_must_be_u128, lambda h: deposit(h, debit_account="1")),
+    (Result.debit_account_must_be_u128, lambda h: deposit(h, debit_account=float(h.c.wallet()))),
+    (Result.debit_account_must_be_u128, lambda h: deposit(h, debit_account=True)),
+    (Result.debit_account_must_be_u128, lambda h: deposit(h, debit_account=[1])),
+    (Result.credit_account_must_be_u128, lambda h: deposit(h, credit_account=2**200)),
+    (Result.credit_account_must_be_u128, lambda h: deposit(h, credit_account=None)),
+    (Result.name_invalid, lambda h: h.c.internal(BAD, "alice", "bob", 1, authorised_by=5)),
+    (
+        Result.name_invalid,
+        lambda h: replace(h.c.internal(BAD, "alice", "bob", 1), authorised_by=None),
+    ),
+    (Result.name_invalid, lambda h: deposit(h, authorised_by=["alice"])),
+    (Result.name_invalid, lambda h: deposit(h, authorised_by=None)),
+    (Result.asset_not_found, lambda h: deposit(h, asset=1)),
+    (Result.asset_not_found, lambda h: deposit(h, asset=None)),
+    (Result.asset_not_found, lambda h: deposit(h, asset=["BTC"])),
+    (Result.event_must_be_a_transfer, lambda h: {"id": BAD}),  # type: ignore[dict-item]
+    (Result.event_must_be_a_transfer, lambda h: None),  # type: ignore[arg-type,return-value]
 ]
 
 
@@ -632,6 +668,21 @@ TWO_PHASE_CASES: list[tuple[Result, Callable[[Harness, int], Transfer]]] = [
     (Result.amount_must_not_be_negative, lambda h, p: post(p, amount=-1)),
     (Result.amount_must_not_be_float, lambda h, p: post(p, amount=1.0)),
     (Result.amount_must_be_decimal_string, lambda h, p: post(p, amount="1")),
+    (Result.pending_id_must_be_u128, lambda h, p: post([p])),  # type: ignore[arg-type]
+    (Result.pending_id_must_be_u128, lambda h, p: post(float(p))),  # type: ignore[arg-type]
+    (Result.pending_id_must_be_u128, lambda h, p: post(2**128)),
+    (Result.pending_id_must_be_u128, lambda h, p: void(-p)),
+    (Result.debit_account_must_be_u128, lambda h, p: post(p, debit_account=-1)),
+    (Result.credit_account_must_be_u128, lambda h, p: void(p, credit_account=2**128)),
+    (Result.credit_account_must_be_u128, lambda h, p: void(p, credit_account="1")),
+    (Result.code_unknown, lambda h, p: post(p, code="withdrawal")),
+    (Result.code_unknown, lambda h, p: void(p, code=[2])),
+    (Result.timeout_must_not_be_negative, lambda h, p: post(p, timeout_s=-5)),
+    (Result.reference_must_be_u128, lambda h, p: post(p, reference=-5)),
+    (Result.segregation_rule_missing, lambda h, p: post(p, reference=3)),
+    (Result.name_invalid, lambda h, p: void(p, authorised_by=7)),
+    (Result.asset_not_found, lambda h, p: post(p, asset=1)),
+    (Result.asset_does_not_match_accounts, lambda h, p: post(p, asset="ETH")),
 ]
 
 
@@ -950,6 +1001,14 @@ IDEMPOTENCY_CASES: list[tuple[Result, str, dict[str, object]]] = [
     (Result.exists_with_different_authorisation, "internal", {"authorised_by": ""}),
     (Result.exists_with_different_authorisation, "internal", {"authorised_by": "bob"}),
     (Result.exists_with_different_authorisation, "deposit", {"authorised_by": "alice"}),
+    # A retry is checked for its shape before it is compared: a malformed field is named as
+    # such, never a crash in the comparison (a list cannot be looked up).
+    (Result.reference_must_be_u128, "deposit", {"reference": -1}),
+    (Result.debit_account_must_be_u128, "deposit", {"debit_account": "1"}),
+    (Result.pending_id_must_be_u128, "post", {"pending_id": [22]}),
+    (Result.timeout_must_not_be_negative, "pending", {"timeout_s": -60}),
+    (Result.name_invalid, "internal", {"authorised_by": ["alice"]}),
+    (Result.asset_not_found, "deposit", {"asset": ["BTC"]}),
 ]
 
 

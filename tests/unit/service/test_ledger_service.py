@@ -179,11 +179,15 @@ def any_service(
         ({"id": -1}, Result.id_must_not_be_negative),
         ({"id": 2**128}, Result.id_must_be_below_2_128),
         ({"id": "7"}, Result.id_must_be_integer),
-        ({"reference": -1}, Result.reversed_transfer_not_found),
-        ({"reference": 2**128}, Result.reversed_transfer_not_found),
-        ({"reference": "7"}, Result.reversed_transfer_not_found),
+        ({"reference": -1}, Result.reference_must_be_u128),
+        ({"reference": 2**128}, Result.reference_must_be_u128),
+        ({"reference": "7"}, Result.reference_must_be_u128),
+        ({"reference": 7}, Result.reversed_transfer_not_found),
     ],
-    ids=["id-zero", "id-negative", "id-huge", "id-text", "ref-negative", "ref-huge", "ref-text"],
+    ids=[
+        *("id-zero", "id-negative", "id-huge", "id-text"),
+        *("ref-negative", "ref-huge", "ref-text", "ref-missing"),
+    ],
 )
 def test_a_bad_id_or_reference_is_refused_by_every_store(
     any_service: LedgerService, changes: dict[str, object], code: Result
