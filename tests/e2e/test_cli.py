@@ -250,8 +250,9 @@ def test_each_line_gets_its_result_and_rejected_lines_change_nothing(
     assert [row["line"] for row in document["results"]] == list(range(1, len(transfers) + 1))
     assert document["ok"] is False
     assert document["committed"] == 3
-    # Lines that fail to parse, and the rest of their chains, never reach the engine.
-    assert document["submitted"] == 6
+    # Lines that parse go to the ledger (line 15 too: the ledger fails it with line 16, the
+    # rest of its chain, which did not parse).
+    assert document["submitted"] == 7
     assert submitted.before == zero_balances
     assert submitted.after == committed_balances
 
@@ -262,7 +263,8 @@ def test_results_name_ids_as_strings_and_explain_parse_failures(submitted: Submi
     assert rows[2]["id"] == "3"
     assert "amount" in rows[2]["detail"]
     assert rows[11]["id"] is None  # unreadable JSON: no id can be told
-    assert rows[14]["detail"] == "line 16 of the linked chain failed: amount_must_not_be_zero"
+    assert rows[15]["detail"] == "amount 0"  # line 16: the event that failed its chain
+    assert "detail" not in rows[14]
 
 
 def test_submitting_the_same_file_again_changes_nothing(submitted: Submitted) -> None:
@@ -291,9 +293,27 @@ def test_good_lines_exit_zero_and_a_long_line_fails_with_its_chain(
     path = write_lines(tmp_path / "t.jsonl", [long_line, deposit("201", "1"), deposit("202", "1")])
     table = run(db, "transfers", "submit", str(path))
     assert table.status == errors.exit_status_rejected
-    assert "3 lines: submitted 1, committed 1, rejected 2" in table.stdout
+    assert "3 lines: submitted 2, committed 1, rejected 2" in table.stdout
     assert "line_too_long" in table.stdout
     assert "linked_event_failed" in table.stdout
+
+
+def test_a_linked_chain_longer_than_a_batch_is_refused_whole_and_the_rest_commits(
+    database: Path, tmp_path: Path
+) -> None:
+    db = copy_of(database, tmp_path)
+    length = 9_001
+    chain = [deposit(str(1_000 + i), "0.00000001", flags=["linked"]) for i in range(length - 1)]
+    chain.append(deposit(str(1_000 + length), "0.00000001"))
+    lines = [deposit("900", "1"), *chain, deposit("901", "2")]
+    document = run_json(
+        db, "transfers", "submit", str(write_lines(tmp_path / "t.jsonl", lines)), status=1
+    )
+    results = [row["result"] for row in document["results"]]
+    assert results == ["ok"] + ["linked_chain_too_long"] * length + ["ok"]
+    assert (document["committed"], document["submitted"]) == (2, length + 2)
+    assert balances_of(db)["2"] == "3.00000000"  # only the two deposits around the chain
+    assert run_json(db, "audit", "verify")["ok"] is True
 
 
 # ---------------------------------------------------------------------- reports

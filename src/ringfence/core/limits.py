@@ -65,6 +65,10 @@ bucket_name_length_max: Final = 21
 # A batch refused because another process appended first is decided again at most this often.
 head_conflict_retries_max: Final = 16
 
+# Results of a stream (service/streams.py) decided before the engine sees them (refused lines,
+# chains refused whole) held back at most while the batch they travel with fills.
+stream_results_held_max: Final = 8 * batch_events_max
+
 # Custody: registry. Wallets get u32 numbers in journal records; addresses are ASCII of at most
 # 90 characters (the longest bech32 string); extended public keys are 111 base58 characters.
 wallets_max: Final = 1_000_000

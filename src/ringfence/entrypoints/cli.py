@@ -24,6 +24,7 @@ import json
 import pkgutil
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,19 +55,16 @@ from ringfence.core.model import (
     Purpose,
     Terms,
     Transfer,
-    TransferFlags,
     check_id,
     check_name,
 )
 from ringfence.core.money import Asset, format_amount, format_signed_amount
 from ringfence.service.ledger_service import Balance, LedgerService
 from ringfence.service.ports import Clock
+from ringfence.service.streams import Refused
 
 ProgressReport = Callable[[str, int, int], None]
 
-# Lines parsed before they are submitted: whole batches, so that a file's events travel in full
-# batches, while memory stays bounded whatever the file's length.
-segment_events_max = 8 * limits.batch_events_max
 # Rejected lines listed in the table view; the JSON document always lists every line.
 rejections_shown_max = 50
 _sqlite_prefix = "sqlite:///"
@@ -126,13 +124,18 @@ def root(
 
 
 @contextmanager
-def reported(json_output: bool) -> Iterator[None]:
-    """Turn a ``RingfenceError`` into its message and exit status; let everything else out."""
+def reported(json_output: bool, streamed: LineResultsWriter | None = None) -> Iterator[None]:
+    """Turn a ``RingfenceError`` into its message and exit status; let everything else out.
+
+    A JSON document already being written (``streamed``) is closed with the error instead, so
+    that stdout still holds exactly one document."""
     try:
         yield
     except RingfenceError as error:
         code, detail = error_code(error)
-        if json_output:
+        if streamed is not None and streamed.started:
+            streamed.fail(code, detail)
+        elif json_output:
             write_json({"ok": False, "error": code, "detail": detail})
         else:
             sys.stderr.write(f"error: {code}: {detail}\n" if detail else f"error: {code}\n")
@@ -464,39 +467,76 @@ def count_ok(rows: Sequence[LineResult]) -> int:
 def print_line_results(
     json_output: bool, rows: Sequence[LineResult], counts: dict[str, int]
 ) -> None:
-    """Per-line results; exit 1 if any line was rejected. The JSON is written row by row."""
-    ok = all(row.result.succeeded for row in rows)
-    if json_output:
-        head = json.dumps({"ok": ok, **counts})[:-1]
-        out = sys.stdout
-        out.write(head + ', "results": [')
-        for index, row in enumerate(rows):
-            out.write(("\n  " if index == 0 else ",\n  ") + json.dumps(row.to_json()))
-        out.write("\n]}\n" if rows else "]}\n")
-    else:
-        summary = ", ".join(f"{key} {value}" for key, value in counts.items())
-        rejected = [row for row in rows if not row.result.succeeded]
-        say(f"{len(rows)} lines: {summary}, rejected {len(rejected)}")
-        if rejected:
-            table = new_table("line", "id", "result", "detail")
-            for row in rejected[:rejections_shown_max]:
-                table.add_row(str(row.line), str(row.id or ""), row.result.value, row.detail)
-            console().print(table)
-            if len(rejected) > rejections_shown_max:
-                say(f"... and {len(rejected) - rejections_shown_max} more")
-    finish(ok)
+    """Per-line results; exit 1 if any line was rejected."""
+    writer = LineResultsWriter(json_output)
+    for row in rows:
+        writer.write(row)
+    writer.finish(counts)
+
+
+class LineResultsWriter:
+    """Per-line results written as they are decided, so that memory does not grow with the
+    file: under ``--json`` one document whose ``results`` array is written row by row (and
+    flushed after each batch) and whose summary (``ok`` and the counts) follows it; without, a
+    summary line and a table of the first rejections."""
+
+    def __init__(self, json_output: bool) -> None:
+        self.json_output = json_output
+        self.started = False  # the JSON document has begun on stdout
+        self.rows = 0
+        self.committed = 0
+        self.rejected: list[LineResult] = []  # the first ones, for the table
+        self.rejected_count = 0
+
+    def write(self, row: LineResult) -> None:
+        if row.result is Result.ok:
+            self.committed += 1
+        elif not row.result.succeeded:
+            self.rejected_count += 1
+            if len(self.rejected) < rejections_shown_max:
+                self.rejected.append(row)
+        if self.json_output:
+            head = "\n  " if self.rows == 0 else ",\n  "
+            if not self.started:
+                sys.stdout.write('{"results": [')
+                self.started = True
+            sys.stdout.write(head + json.dumps(row.to_json()))
+        self.rows += 1
+
+    def flush(self) -> None:
+        if self.started:
+            sys.stdout.flush()
+
+    def _close(self, summary: dict[str, object]) -> None:
+        if not self.started:
+            sys.stdout.write('{"results": [')
+        sys.stdout.write("\n], " if self.rows else "], ")
+        sys.stdout.write(json.dumps(summary)[1:] + "\n")
+        sys.stdout.flush()
+
+    def fail(self, code: str, detail: str) -> None:
+        """Close a document cut short by an error (rows written so far stand)."""
+        self._close({"ok": False, "error": code, "detail": detail})
+
+    def finish(self, counts: dict[str, int]) -> None:
+        """Write the summary; exit 1 if any line was rejected."""
+        ok = self.rejected_count == 0
+        if self.json_output:
+            self._close({"ok": ok, **counts})
+        else:
+            summary = ", ".join(f"{key} {value}" for key, value in counts.items())
+            say(f"{self.rows} lines: {summary}, rejected {self.rejected_count}")
+            if self.rejected:
+                table = new_table("line", "id", "result", "detail")
+                for row in self.rejected:
+                    table.add_row(str(row.line), str(row.id or ""), row.result.value, row.detail)
+                console().print(table)
+                if self.rejected_count > rejections_shown_max:
+                    say(f"... and {self.rejected_count - rejections_shown_max} more")
+        finish(ok)
 
 
 # ---------------------------------------------------------------------- transfers
-
-
-@dataclass(slots=True)
-class Entry:
-    """A parsed line waiting for submission; ``row.result`` stays ok until decided."""
-
-    row: LineResult
-    transfer: Transfer | None  # None: refused before submission (``row`` says why)
-    linked: bool
 
 
 @transfers_app.command("submit")
@@ -505,42 +545,55 @@ def transfers_submit(
 ) -> None:
     """Submit the transfers of a JSONL file, in order, in batches that keep linked chains whole.
 
-    A line that cannot be parsed is refused with its code and is not submitted; the other
-    events of its linked chain are refused as ``linked_event_failed``, as the engine would.
+    A line that cannot be parsed is refused with its code; the other events of its linked
+    chain are refused as ``linked_event_failed``, and a chain longer than a batch is refused
+    whole (``linked_chain_too_long``). Results are written as each batch becomes durable.
     """
+    writer = LineResultsWriter(json_output)
     with (
-        reported(json_output),
+        reported(json_output, writer),
         progress_bar(json_output) as progress,
         opened(context) as ledger,
     ):
-        rows, submitted = submit_file(ledger, file, progress)
-    print_line_results(json_output, rows, {"submitted": submitted, "committed": count_ok(rows)})
+        submitted = submit_file(ledger, file, progress, writer)
+    writer.finish({"submitted": submitted, "committed": writer.committed})
 
 
 def submit_file(
-    ledger: LedgerService, path: Path, progress: ProgressReport | None
-) -> tuple[list[LineResult], int]:
+    ledger: LedgerService,
+    path: Path,
+    progress: ProgressReport | None,
+    writer: LineResultsWriter,
+) -> int:
+    """Hand the file's lines to the ledger as one stream (the ledger cuts it into batches and
+    owns linked chains) and write each line's result as it becomes durable. Returns the
+    number of lines that parsed as transfers."""
     total = count_lines(path)
     lookups = asset_lookups(ledger)
-    rows: list[LineResult] = []
-    segment: list[Entry] = []
-    submitted = 0
-    for line in read_lines(path):
-        if line.is_blank:
-            continue
-        entry = parse_transfer_line(line, *lookups)
-        rows.append(entry.row)
-        segment.append(entry)
-        # Cut only where no linked chain is open, so that a chain is judged as a whole.
-        if len(segment) >= segment_events_max and not entry.linked:
-            submitted += submit_segment(ledger, segment)
-            segment = []
-            if progress is not None:
-                progress("transfers", line.number, total)
-    submitted += submit_segment(ledger, segment)
-    if progress is not None:
-        progress("transfers", total, total)
-    return rows, submitted
+    waiting: deque[LineResult] = deque()  # rows in stream order, until their results come
+    parsed = [0, 0]  # lines read, lines that parsed as transfers
+
+    def items() -> Iterator[Transfer | Refused]:
+        for line in read_lines(path):
+            parsed[0] = line.number
+            if line.is_blank:
+                continue
+            row, item = parse_transfer_line(line, *lookups)
+            parsed[1] += isinstance(item, Transfer)
+            waiting.append(row)
+            yield item
+
+    for results in ledger.submit_events(items()):
+        for result in results:
+            row = waiting.popleft()
+            if row.result is Result.ok:  # refused lines keep their code and detail
+                row.result = result
+            writer.write(row)
+        writer.flush()
+        if progress is not None:
+            progress("transfers", parsed[0], total)
+    assert not waiting
+    return parsed[1]
 
 
 def asset_lookups(ledger: LedgerService) -> tuple[wire.AssetOfAccount, wire.AssetByCode]:
@@ -555,7 +608,8 @@ def asset_lookups(ledger: LedgerService) -> tuple[wire.AssetOfAccount, wire.Asse
 
 def parse_transfer_line(
     line: RawLine, asset_of_account: wire.AssetOfAccount, asset_by_code: wire.AssetByCode
-) -> Entry:
+) -> tuple[LineResult, Transfer | Refused]:
+    """A line's row (its result still ``ok``) and its transfer, or its refusal."""
     row = LineResult(line.number, None, Result.ok, "")
     decoded: object = None
     try:
@@ -564,9 +618,9 @@ def parse_transfer_line(
     except InputError as error:
         row.result, row.detail = error.code, error.detail
         row.id, linked = salvage(decoded, line)
-        return Entry(row, None, linked)
+        return row, Refused(error.code, linked)
     row.id = transfer.id
-    return Entry(row, transfer, bool(transfer.flags & TransferFlags.linked))
+    return row, transfer
 
 
 def salvage(decoded: object, line: RawLine) -> tuple[int | None, bool]:
@@ -586,44 +640,6 @@ def salvage(decoded: object, line: RawLine) -> tuple[int | None, bool]:
         except InputError:
             transfer_id = None
     return transfer_id, linked
-
-
-def submit_segment(ledger: LedgerService, segment: list[Entry]) -> int:
-    """Submit the good events of a segment that ends where no chain is open (or at the end)."""
-    fail_broken_chains(segment)
-    submitting = [entry for entry in segment if entry.transfer is not None]
-    events = [entry.transfer for entry in submitting if entry.transfer is not None]
-    if events:
-        results = ledger.submit_all(events)
-        for entry, result in zip(submitting, results, strict=True):
-            entry.row.result = result
-    return len(events)
-
-
-def fail_broken_chains(segment: list[Entry]) -> None:
-    chain_start = -1
-    for index, entry in enumerate(segment):
-        if chain_start < 0:
-            if not entry.linked:
-                continue
-            chain_start = index
-        if not entry.linked:
-            fail_chain(segment[chain_start : index + 1])
-            chain_start = -1
-    if chain_start >= 0:
-        fail_chain(segment[chain_start:])
-
-
-def fail_chain(chain: list[Entry]) -> None:
-    """If any line of a chain was refused, refuse the rest of it unsubmitted."""
-    failed = next((entry for entry in chain if entry.transfer is None), None)
-    if failed is None:
-        return
-    reason = f"line {failed.row.line} of the linked chain failed: {failed.row.result.value}"
-    for entry in chain:
-        if entry.transfer is not None:
-            entry.transfer = None
-            entry.row.result, entry.row.detail = Result.linked_event_failed, reason
 
 
 # ---------------------------------------------------------------------- reports

@@ -53,7 +53,7 @@ from ringfence.service.demo_custody import run_custody_demo
 from ringfence.service.demo_insolvency import failure_section
 from ringfence.service.demo_recon import run_recon_week
 from ringfence.service.demo_risk import run_venue_demo
-from ringfence.service.ledger_service import LedgerService, batches_of
+from ringfence.service.ledger_service import LedgerService
 from ringfence.service.ports import DemoChains
 
 Progress = Callable[[str, int, int], None]
@@ -270,16 +270,15 @@ def _submit(
     """Submit in full batches; every event must commit."""
     done = 0
     report(stage, 0, len(events))
-    for batch in batches_of(events):
-        results = ledger.submit(batch)
-        for index, result in enumerate(results):
+    for results in ledger.submit_events(events):
+        for result in results:
             if result is not _ok:
-                event = batch[index]
+                event = events[done]
                 raise AssertionError(
                     f"{stage}: transfer {event.id} ({event.code.name}) came back "
                     f"{result.value}, expected ok"
                 )
-        done += len(batch)
+            done += 1
         report(stage, done, len(events))
 
 

@@ -12,8 +12,9 @@ written; if even that fails, the service rebuilds itself before its next use.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,6 +51,7 @@ from ringfence.core.model import (
 from ringfence.core.money import Asset
 from ringfence.core.state import AccountState, PendingState, PendingStatus, Position
 from ringfence.service.ports import Checkpoint, Clock, LedgerStore, PendingAppend, PendingRow
+from ringfence.service.streams import Refused, Stretch, stretches
 
 # A checkpoint is written when this many transfer entries have passed since the last one, and
 # on close; opening a store replays at most this many entries past its checkpoint.
@@ -209,13 +211,46 @@ class LedgerService:
         raise AssertionError("a stream of one batch yields one result list")
 
     def submit_all(self, events: Sequence[Transfer]) -> list[Result]:
-        """Submit any number of events in batches of at most 8,189, keeping linked chains whole."""
+        """Submit any number of events in batches of at most 8,189; a linked chain commits
+        whole or is refused whole (``linked_chain_too_long`` when longer than a batch)."""
         results: list[Result] = []
-        for batch_results in self.submit_stream(batches_of(events)):
-            results.extend(batch_results)
+        for part in self.submit_events(events):
+            results.extend(part)
         return results
 
-    def submit_stream(self, batches: Iterable[Sequence[Transfer]]) -> Iterator[list[Result]]:
+    def submit_events(self, items: Iterable[Transfer | Refused]) -> Iterator[list[Result]]:
+        """Submit a stream of any length, cut into batches by ``streams.stretches`` (the one
+        owner of linked chains across batches), pipelined as ``submit_stream``.
+
+        Yields the results of consecutive items, in stream order, as soon as they are
+        durable (results decided without the engine go out with the batch after them); the
+        stream is read as batches are needed, so memory stays bounded whatever its length.
+        """
+        planned = stretches(items)
+        held: deque[Stretch] = deque()
+        exhausted = False
+
+        def batches() -> Iterator[list[Transfer]]:
+            nonlocal exhausted
+            for stretch in planned:
+                held.append(stretch)
+                if not stretch.events:
+                    return  # only results: end the round so that they go out now
+                yield stretch.events
+            exhausted = True
+
+        while not exhausted:
+            with closing(self.submit_stream(batches())) as stream:
+                for results in stream:
+                    while not held[0].events:
+                        yield held.popleft().merged([])
+                    yield held.popleft().merged(results)
+            while held:
+                yield held.popleft().merged([])
+
+    def submit_stream(
+        self, batches: Iterable[Sequence[Transfer]]
+    ) -> Generator[list[Result], None, None]:
         """Execute batches in order, each commit overlapping the next batch's execution.
 
         Yields each batch's results, in order, only once that batch is durable; a batch's
@@ -400,25 +435,6 @@ def _check_batch(events: Sequence[Transfer]) -> None:
 
 def _balance_of(account: AccountState) -> Balance:
     return Balance(account.definition, *account.balances(), account.balance)
-
-
-def batches_of(events: Sequence[Transfer]) -> Iterator[Sequence[Transfer]]:
-    """Cut a stream into batches of at most the limit without splitting a linked chain.
-
-    A chain longer than a batch cannot commit; it is cut at the limit and fails as an open
-    chain, which is the honest result.
-    """
-    start = 0
-    size_max = limits.batch_events_max
-    while start < len(events):
-        end = min(start + size_max, len(events))
-        if end < len(events):
-            cut = end
-            while cut > start and events[cut - 1].flags & TransferFlags.linked:
-                cut -= 1
-            end = cut if cut > start else end
-        yield events[start:end]
-        start = end
 
 
 def build_checkpoint(ledger: Ledger, seq: int) -> Checkpoint:

@@ -37,7 +37,7 @@ from ringfence.core.model import (
     TransferFlags,
 )
 from ringfence.core.money import Asset
-from ringfence.service.ledger_service import LedgerService, batches_of
+from ringfence.service.ledger_service import LedgerService
 from ringfence.service.ports import LedgerStore
 
 _F = TransferFlags
@@ -109,20 +109,36 @@ def test_an_empty_or_oversized_batch_is_refused_whole(
     assert service.store.head() == head
 
 
-def test_batches_of_never_splits_a_linked_chain() -> None:
+@pytest.mark.parametrize("length", [limits.batch_events_max + 1, 9_001])
+def test_a_chain_longer_than_a_batch_is_refused_whole_and_the_rest_goes_on(
+    service: LedgerService, custodian: Custodian, length: int
+) -> None:
+    c = custodian
+    before = [c.deposit(10 + i, "carol", 1) for i in range(limits.batch_events_max - 5)]
+    chain = [c.deposit(100_000 + i, "erin", 1, flags=_F.linked) for i in range(length - 1)]
+    chain.append(c.deposit(100_000 + length, "erin", 1))  # closes the chain
+    after = [c.deposit(200_000 + i, "frank", 2) for i in range(10)]
+    head = service.store.head()
+    results = service.submit_all([*before, *chain, *after])
+    assert service.store.transfers([e.id for e in chain]) == {}
+    assert results == [ok] * len(before) + [Result.linked_chain_too_long] * length + [ok] * 10
+    assert service.balance(c.client("erin")).balance == 0
+    assert service.balance(c.client("frank")).balance == 20
+    assert service.store.head()[0] == head[0] + 2  # the events around it, in two batches
+
+
+def test_a_chain_as_long_as_a_batch_commits_whole(
+    service: LedgerService, custodian: Custodian
+) -> None:
+    c = custodian
     size = limits.batch_events_max
-
-    def event(i: int, linked: bool = False) -> Transfer:
-        return Transfer(i + 1, 1, 2, 1, _C.deposit, _F.linked if linked else _F.none)
-
-    events = [event(i, linked=size - 3 <= i < size + 2) for i in range(size + 10)]
-    batches = list(batches_of(events))
-    assert [len(b) for b in batches] == [size - 3, 13]
-    assert [e for b in batches for e in b] == events
-    # A chain longer than a batch cannot commit: it is cut at the limit and fails as open.
-    chain = [event(i, linked=True) for i in range(size + 5)]
-    assert [len(b) for b in batches_of(chain)] == [size, 5]
-    assert list(batches_of([])) == []
+    chain = [c.deposit(100_000 + i, "erin", 1, flags=_F.linked) for i in range(size - 1)]
+    chain.append(c.deposit(100_000 + size, "erin", 1))
+    results = service.submit_all([c.deposit(10, "carol", 1), *chain, c.deposit(11, "carol", 1)])
+    assert results == [ok] * (size + 2)
+    assert service.balance(c.client("erin")).balance == size
+    committed = transfer_entries(service.store)[-3:]
+    assert [len(ids) for ids, _ in committed] == [1, size, 1]  # the chain alone in its batch
 
 
 def test_submit_all_keeps_results_in_order(service: LedgerService, custodian: Custodian) -> None:
