@@ -27,11 +27,13 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get("RINGFENCE_DB") or default_url
 
 
-def open_store(url: str) -> LedgerStore:
+def open_store(url: str, create: bool = True) -> LedgerStore:
+    """The store at ``url``; without ``create`` a SQLite file that is not already a ringfence
+    database is refused, untouched."""
     if url == "memory://":
         return MemoryStore()
     if url.startswith("sqlite:"):
-        return SqliteStore(path_of(url))
+        return SqliteStore(path_of(url), create)
     if url.startswith(url_prefixes):
         return PostgresStore(url)
     raise StorageError(
@@ -57,8 +59,8 @@ def schema_status(url: str) -> dict[str, Any]:
             "pending": [{"version": version, "name": name} for version, name in status.pending],
         }
     if url.startswith("sqlite:"):
-        # SQLite's store creates its schema and refuses a version it does not know on open.
-        SqliteStore(path_of(url)).close()
+        # SQLite's store refuses a version it does not know on open.
+        SqliteStore(path_of(url), create=False).close()
         return {
             "ok": True,
             "engine": "sqlite",
@@ -84,11 +86,14 @@ def simulated_clock(start_ns: int) -> Clock:
     return ManualClock(start_ns)
 
 
-def open_ledger(url: str | None = None, clock: Clock | None = None) -> LedgerService:
-    """Open the ledger at ``url`` for reading and writing; close it when done."""
+def open_ledger(
+    url: str | None = None, clock: Clock | None = None, create: bool = True
+) -> LedgerService:
+    """Open the ledger at ``url`` for reading and writing (``create``: a new SQLite file gets
+    its schema); close it when done."""
     if not __debug__:
         raise RuntimeError("ringfence refuses to run under python -O: its assertions are checks")
-    store = open_store(database_url(url))
+    store = open_store(database_url(url), create)
     return LedgerService(store, clock or SystemClock())
 
 

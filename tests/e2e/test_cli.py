@@ -14,12 +14,18 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import errors
+from ringfence.core.errors import Result
+from ringfence.core.model import Transfer, TransferCode
+from ringfence.service.ledger_service import LedgerService
 
 ringfence = Path(sys.executable).parent / "ringfence"
 u128_max = 2**128 - 1
@@ -135,6 +141,59 @@ def test_commands_other_than_init_refuse_a_missing_database(tmp_path: Path) -> N
     assert document["error"] == "storage_error"
     assert document["detail"].startswith("no database at")
     assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    "command", [("balances",), ("audit", "verify"), ("db", "status"), ("positions",)]
+)
+def test_commands_refuse_an_empty_file_and_leave_it_empty(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    document = run_json(empty, *command, status=errors.exit_status_storage)
+    assert document["error"] == "storage_error"
+    assert "not a ringfence database" in document["detail"]
+    assert empty.stat().st_size == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["empty.db"]
+
+
+def checkpoint_seq(db: Path) -> int:
+    with sqlite3.connect(db) as connection:
+        row = connection.execute("SELECT value FROM meta WHERE key = 'checkpoint_seq'").fetchone()
+    connection.close()
+    return 0 if row is None else int(row[0])
+
+
+def test_a_read_only_command_never_writes_a_checkpoint(database: Path, tmp_path: Path) -> None:
+    db = copy_of(database, tmp_path)
+    # A writer that stopped without closing: its last entry is past the checkpoint.
+    store = SqliteStore(str(db))
+    service = LedgerService(store, ManualClock(2_000_000_000 * 10**9))
+    assert service.submit([Transfer(500, 1, 2, 7, TransferCode.deposit)]) == [Result.ok]
+    head = service.seq
+    store.close()
+    behind = checkpoint_seq(db)
+    assert behind < head
+    for command in (("balances",), ("positions",), ("breaks",), ("audit", "verify")):
+        run_json(db, *command)
+    assert checkpoint_seq(db) == behind
+    assert balances_of(db)["2"] == "0.00000007"
+
+
+def test_a_checkpoint_at_entry_0_with_balances_is_refused_and_named(
+    database: Path, submitted: Submitted, tmp_path: Path
+) -> None:
+    db = copy_of(database, tmp_path)
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE meta SET value = 0 WHERE key = 'checkpoint_seq'")
+    connection.close()
+    refused = run_json(db, "balances", status=errors.exit_status_integrity)
+    assert refused["error"] == "integrity_error"
+    assert "entry 0" in refused["detail"]
+    report = run_json(db, "audit", "verify", status=errors.exit_status_integrity)
+    assert "balance_mismatch" in {problem["kind"] for problem in report["problems"]}
+    assert checkpoint_seq(db) == 0  # nothing was written over it
 
 
 def test_definitions_report_rejections_per_item(database: Path, tmp_path: Path) -> None:
@@ -302,6 +361,7 @@ def test_a_linked_chain_longer_than_a_batch_is_refused_whole_and_the_rest_commit
     database: Path, tmp_path: Path
 ) -> None:
     db = copy_of(database, tmp_path)
+    before = Decimal(balances_of(db)["2"])
     length = 9_001
     chain = [deposit(str(1_000 + i), "0.00000001", flags=["linked"]) for i in range(length - 1)]
     chain.append(deposit(str(1_000 + length), "0.00000001"))
@@ -312,7 +372,7 @@ def test_a_linked_chain_longer_than_a_batch_is_refused_whole_and_the_rest_commit
     results = [row["result"] for row in document["results"]]
     assert results == ["ok"] + ["linked_chain_too_long"] * length + ["ok"]
     assert (document["committed"], document["submitted"]) == (2, length + 2)
-    assert balances_of(db)["2"] == "3.00000000"  # only the two deposits around the chain
+    assert Decimal(balances_of(db)["2"]) == before + 3  # only the deposits around the chain
     assert run_json(db, "audit", "verify")["ok"] is True
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
-from ringfence.core.errors import Result
+from ringfence.core.errors import IntegrityError, Result
 from ringfence.core.model import (
     AccountClass,
     AccountDefinition,
@@ -65,7 +65,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def tampered(pristine: Path, tmp_path: Path, *statements: str) -> AuditReport:
+def tampered_copy(pristine: Path, tmp_path: Path, *statements: str) -> Path:
     path = tmp_path / "copy.db"
     shutil.copy(pristine, path)
     with sqlite3.connect(path) as db:
@@ -74,7 +74,11 @@ def tampered(pristine: Path, tmp_path: Path, *statements: str) -> AuditReport:
             db.execute(f"DROP TRIGGER {trigger}")
         for statement in statements:
             db.execute(statement)
-    store = SqliteStore(str(path))
+    return path
+
+
+def tampered(pristine: Path, tmp_path: Path, *statements: str) -> AuditReport:
+    store = SqliteStore(str(tampered_copy(pristine, tmp_path, *statements)))
     try:
         return verify_store(store)
     finally:
@@ -210,6 +214,48 @@ def test_an_edited_break_is_named(pristine: Path, tmp_path: Path) -> None:
     report = tampered(pristine, tmp_path, "UPDATE breaks SET cured = 50")
     assert kinds(report) == ["break_mismatch"]
     assert report.problems[0].where == "break 14"
+
+
+# The checkpoint moved back to entry 0, where nothing has happened yet: the balances, pending
+# transfers and breaks it holds are invented there, and opening the store would add the whole
+# journal on top of them.
+checkpoint_at_entry_0 = (
+    "UPDATE meta SET value = 0 WHERE key = 'checkpoint_seq'",
+    "UPDATE meta SET value = '0' WHERE key = 'checkpoint_timestamp_last'",
+)
+
+
+def test_a_checkpoint_at_entry_0_holding_balances_is_named(pristine: Path, tmp_path: Path) -> None:
+    report = tampered(pristine, tmp_path, *checkpoint_at_entry_0)
+    assert report.checkpoint_seq == 0
+    assert {"balance_mismatch", "pending_mismatch", "break_mismatch"} <= set(kinds(report))
+    assert f"account {alice}" in [p.where for p in report.problems]
+
+
+def test_opening_refuses_a_checkpoint_at_entry_0_holding_balances(
+    pristine: Path, tmp_path: Path
+) -> None:
+    path = tampered_copy(pristine, tmp_path, *checkpoint_at_entry_0)
+    store = SqliteStore(str(path))
+    try:
+        with pytest.raises(IntegrityError, match="entry 0"):
+            LedgerService(store, ManualClock())
+    finally:
+        store.close()
+
+
+def test_opening_refuses_a_checkpoint_whose_debits_and_credits_differ(
+    pristine: Path, tmp_path: Path
+) -> None:
+    path = tampered_copy(
+        pristine, tmp_path, f"UPDATE accounts SET credits_posted = 1 WHERE id = {bob}"
+    )
+    store = SqliteStore(str(path))
+    try:
+        with pytest.raises(IntegrityError, match="debits and credits"):
+            LedgerService(store, ManualClock())
+    finally:
+        store.close()
 
 
 def test_the_database_refuses_an_entry_that_does_not_extend_the_head(

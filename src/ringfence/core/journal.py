@@ -192,6 +192,10 @@ def encode_transfer(record: TransferRecord) -> bytes:
 
 
 def decode_header(body: bytes) -> EntryHeader:
+    """A stored body's header; ``ValueError`` for anything that is not one (stored bytes are
+    input: a tampered store must be reported, never crash its reader)."""
+    if len(body) < header_bytes:
+        raise ValueError(f"journal entry body is {len(body)} bytes, shorter than its header")
     magic, kind, seq, timestamp, records, expiries = _header.unpack_from(body)
     if magic != _magic:
         raise ValueError("journal entry has no magic number")
@@ -200,7 +204,8 @@ def decode_header(body: bytes) -> EntryHeader:
 
 def decode_transfers(body: bytes) -> tuple[EntryHeader, list[TransferRecord], list[Expiry]]:
     header = decode_header(body)
-    assert header.kind is EntryKind.transfers
+    if header.kind is not EntryKind.transfers:
+        raise ValueError(f"journal entry {header.seq} holds {header.kind.name}, not transfers")
     expected = header_bytes + header.records * _transfer.size + header.expiries * _expiry.size
     if len(body) != expected:
         raise ValueError(f"journal entry {header.seq} is {len(body)} bytes, not {expected}")
@@ -274,7 +279,8 @@ def _encode_definition(kind: EntryKind, definition: Definition) -> bytes:
 
 def decode_definitions(body: bytes) -> tuple[EntryHeader, list[Definition]]:
     header = decode_header(body)
-    assert header.kind in ledger_definition_kinds
+    if header.kind not in ledger_definition_kinds:
+        raise ValueError(f"journal entry {header.seq} holds {header.kind.name}, not definitions")
     if len(body) != header_bytes + header.records * 128:
         raise ValueError(f"journal entry {header.seq} has a torn body")
     definitions = [

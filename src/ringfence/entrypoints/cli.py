@@ -1,7 +1,7 @@
 """The ``ringfence`` command line: one program for operators, auditors and scripts.
 
 Every command opens the ledger named by ``--db`` (else ``RINGFENCE_DB``, else
-``sqlite:///ringfence.db``), does one thing, and closes it, which writes a checkpoint. Every
+``sqlite:///ringfence.db``), does one thing, and closes it, which checkpoints what it wrote. Every
 command that reports something takes ``--json`` and then prints exactly one JSON document on
 stdout: amounts as decimal strings in the asset's major unit, ids as decimal strings, and
 ``"ok"`` saying whether everything asked for succeeded. Without ``--json`` it prints tables.
@@ -14,7 +14,9 @@ prints ``error: <code>: <detail>`` on stderr, or ``{"ok": false, "error": <code>
 errors, and ``storage_error`` and ``integrity_error`` for the other two classes.
 
 Only ``init`` and ``demo`` create a SQLite database; every other command refuses a file that
-does not exist, so that a mistyped ``--db`` cannot report an empty ledger as a clean one.
+does not exist or is not a ringfence database (an empty file included, left untouched), so
+that a mistyped ``--db`` cannot report an empty ledger as a clean one. A command that only
+reads never writes, not even a checkpoint.
 """
 
 from __future__ import annotations
@@ -168,8 +170,9 @@ def database_url(context: typer.Context, create: bool = False) -> str:
 def opened(
     context: typer.Context, create: bool = False, clock: Clock | None = None
 ) -> Iterator[LedgerService]:
-    """The ledger, closed (and so checkpointed) whatever happens."""
-    ledger = bootstrap.open_ledger(database_url(context, create), clock)
+    """The ledger, closed whatever happens (which checkpoints what it wrote, and writes
+    nothing for a command that only read)."""
+    ledger = bootstrap.open_ledger(database_url(context, create), clock, create)
     try:
         yield ledger
     finally:
@@ -785,7 +788,7 @@ def audit_verify(context: typer.Context, json_output: JsonOption = False) -> Non
     from ringfence.service.audit import verify_store
 
     with reported(json_output), progress_bar(json_output) as progress:
-        store = bootstrap.open_store(database_url(context))
+        store = bootstrap.open_store(database_url(context), create=False)
         try:
             step = None if progress is None else audit_progress(progress)
             report = verify_store(store, step)

@@ -116,6 +116,8 @@ def verify_store(
     rows = _readable_rows(audit, store.projected_transfers())
     pending_row: list[TransferRecord | None] = [next(rows, None)]
     entries = last_seq = 0
+    if audit.checkpoint.seq <= 0:  # before any entry: the state is empty
+        _compare_checkpoint(audit)
     for entry in _chained_entries(audit, store.entries()):
         entries += 1
         last_seq = entry.seq
@@ -263,8 +265,18 @@ def _compare_row(
 
 
 def _compare_checkpoint(audit: _Audit) -> None:
+    """The stored checkpoint against the replayed state at its entry (at entry 0, or before,
+    against the empty state: a checkpoint there must hold nothing)."""
     checkpoint = audit.checkpoint
     ledger = audit.ledger
+    if checkpoint.seq < 0:
+        audit.problem("checkpoint_invalid", "checkpoint", f"at entry {checkpoint.seq}")
+    if checkpoint.seq <= 0 and checkpoint.timestamp_last:
+        audit.problem(
+            "checkpoint_invalid",
+            "checkpoint",
+            f"at entry {checkpoint.seq} it is stamped {checkpoint.timestamp_last}, not 0",
+        )
     for account_id, account in ledger.accounts.items():
         stored = checkpoint.balances.get(account_id, (0, 0, 0, 0))
         if stored != account.balances():
@@ -294,6 +306,8 @@ def _compare_checkpoint(audit: _Audit) -> None:
     for break_id, broken in ledger.breaks.items():
         if checkpoint.breaks.get(break_id) != broken:
             audit.problem("break_mismatch", f"break {break_id}", "differs from the journal")
+    for break_id in checkpoint.breaks.keys() - ledger.breaks.keys():
+        audit.problem("break_mismatch", f"break {break_id}", "stored, but the journal has none")
     if checkpoint.reversed != ledger.reversed:
         audit.problem("reversal_mismatch", "reversals", "amounts differ from the journal")
 

@@ -28,6 +28,7 @@ from ringfence.core.errors import (
 )
 from ringfence.core.journal import (
     Definition,
+    EntryHeader,
     EntryKind,
     JournalEntry,
     decode_definitions,
@@ -50,6 +51,12 @@ from ringfence.core.model import (
 )
 from ringfence.core.money import Asset
 from ringfence.core.state import AccountState, PendingState, PendingStatus, Position
+from ringfence.service.checkpoints import (
+    check_breaks,
+    check_checkpoint_shape,
+    check_pending_row,
+    check_restored,
+)
 from ringfence.service.ports import Checkpoint, Clock, LedgerStore, PendingAppend, PendingRow
 from ringfence.service.streams import Refused, Stretch, stretches
 
@@ -504,8 +511,18 @@ def replay_transfers(
     ledger: Ledger, body: bytes, store: LedgerStore
 ) -> tuple[int, list[TransferRecord]]:
     """Execute a journal entry's transfers again; they must commit to the identical records."""
-    header, records, expiries = decode_transfers(body)
-    events = events_of(ledger, records)
+    try:
+        header, records, expiries = decode_transfers(body)
+        events = events_of(ledger, records)
+    except ValueError as error:
+        raise IntegrityError(f"a journal entry of transfers does not decode: {error}") from error
+    if header.timestamp <= ledger.timestamp_last or header.timestamp >= limits.timestamp_ns_max:
+        raise IntegrityError(
+            f"journal entry {header.seq} is stamped {header.timestamp}, not after "
+            f"{ledger.timestamp_last}"
+        )
+    if len(records) > limits.batch_events_max:
+        raise IntegrityError(f"journal entry {header.seq} holds {len(records)} transfers")
     wanted = {e.reference for e in events if e.code is TransferCode.reversal}
     known = store.transfers(wanted) if wanted else {}
     if not events:
@@ -527,14 +544,22 @@ def replay_transfers(
 
 
 def load_ledger(store: LedgerStore) -> tuple[Ledger, int]:
-    """Definitions from the journal, state from the last checkpoint, then the journal's tail."""
+    """Definitions from the journal, state from the last checkpoint, then the journal's tail.
+
+    The checkpoint is checked before it is served (``service/checkpoints.py``); a store that
+    contradicts itself is refused with ``IntegrityError``, never half loaded."""
     ledger = Ledger()
     timestamp_last = 0
     for entry in store.entries(kinds=ledger_definition_kinds):
-        header, definitions = decode_definitions(entry.body)
+        header, definitions = _definitions_of(entry)
         apply_definitions(ledger, header.kind, definitions)
         timestamp_last = entry.timestamp
-    checkpoint = store.checkpoint()
+    head_seq, _ = store.head()
+    try:
+        checkpoint = store.checkpoint()
+    except (ValueError, TypeError) as error:
+        raise IntegrityError(f"the checkpoint does not read: {error}") from error
+    check_checkpoint_shape(checkpoint, head_seq)
     restore_checkpoint(ledger, checkpoint, store)
     for entry in store.entries(after_seq=checkpoint.seq, kinds=[EntryKind.transfers]):
         replay_transfers(ledger, entry.body, store)
@@ -543,7 +568,17 @@ def load_ledger(store: LedgerStore) -> tuple[Ledger, int]:
     return ledger, checkpoint.seq
 
 
+def _definitions_of(entry: JournalEntry) -> tuple[EntryHeader, list[Definition]]:
+    try:
+        return decode_definitions(entry.body)
+    except (ValueError, InputError) as error:
+        raise IntegrityError(f"journal entry {entry.seq} does not decode: {error}") from error
+
+
 def restore_checkpoint(ledger: Ledger, checkpoint: Checkpoint, store: LedgerStore) -> None:
+    """Set the engine's state to the checkpoint's (checked by ``check_checkpoint_shape``
+    first), refusing what contradicts the definitions, the stored transfers or the
+    guarantees."""
     for account_id, balances in checkpoint.balances.items():
         account = ledger.accounts.get(account_id)
         if account is None:
@@ -559,13 +594,16 @@ def restore_checkpoint(ledger: Ledger, checkpoint: Checkpoint, store: LedgerStor
         record = records.get(pending_id)
         if record is None:
             raise IntegrityError(f"checkpoint names pending transfer {pending_id} not stored")
+        check_pending_row(record, row.expires_at)
         status = PendingStatus(row.status)
         shortfalls = ledger.pending_shortfalls(record) if status is PendingStatus.pending else ()
         ledger.restore_pending(PendingState(record, row.expires_at, status, shortfalls))
+    check_breaks(ledger, checkpoint.breaks)
     ledger.breaks.update(checkpoint.breaks)
     ledger.reversed.update(checkpoint.reversed)
     ledger.timestamp_last = checkpoint.timestamp_last
     recompute_positions(ledger)
+    check_restored(ledger)
 
 
 def recompute_positions(ledger: Ledger) -> None:

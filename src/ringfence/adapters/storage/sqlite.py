@@ -141,7 +141,10 @@ def path_of(url: str) -> str:
 
 
 class SqliteStore:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, create: bool = True) -> None:
+        """Open the ledger in the file at ``path``. With ``create`` a missing or empty file
+        gets the schema; without, anything but an existing ringfence database is refused
+        (``StorageError``) and left exactly as it was."""
         self.path = path
         parent = Path(path).parent
         if not parent.exists():
@@ -151,10 +154,26 @@ class SqliteStore:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ringfence-writer")
         self._in_flight: Future[None] | None = None
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db = self._connect(create)
             self._configure()
         except sqlite3.Error as error:
+            self._writer.shutdown()
             raise StorageError(f"cannot open {path}: {error}") from error
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        if create:
+            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        uri = f"{Path(self.path).resolve().as_uri()}?mode=rw"
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        # Read before anything is set: an empty file stays empty (WAL mode would write it).
+        found = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'journal'").fetchone()
+        if found[0] == 0:
+            db.close()
+            self._writer.shutdown()
+            raise StorageError(
+                f"{self.path} is not a ringfence database (create one with `ringfence init`)"
+            )
+        return db
 
     def _configure(self) -> None:
         db = self._db
