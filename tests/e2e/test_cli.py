@@ -485,6 +485,38 @@ def test_audit_verify_exits_with_the_integrity_status_on_a_tampered_database(
     assert "problems" in table.stdout
 
 
+@pytest.mark.parametrize(
+    ("statement", "detail"),
+    [
+        ("UPDATE journal SET kind = 99 WHERE seq = 2", "kind 99 is no entry kind"),
+        ("UPDATE journal SET body = x'00112233445566778899' WHERE seq = 2", "10 bytes"),
+    ],
+    ids=["kind-99", "short-body"],
+)
+def test_audit_verify_names_a_malformed_journal_row_with_the_integrity_status(
+    database: Path, submitted: Submitted, tmp_path: Path, statement: str, detail: str
+) -> None:
+    db = copy_of(database, tmp_path)
+    connection = sqlite3.connect(db)
+    with connection:
+        triggers = connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for (name,) in triggers.fetchall():
+            connection.execute(f'DROP TRIGGER "{name}"')
+        connection.execute(statement)
+    connection.close()
+    report = run_json(db, "audit", "verify", status=errors.exit_status_integrity)
+    assert report["ok"] is False
+    (malformed,) = [p for p in report["problems"] if p["kind"] == "journal_entry_malformed"]
+    assert malformed["where"] == "journal entry 2"
+    assert detail in malformed["detail"]
+    table = run(db, "audit", "verify")
+    assert table.status == errors.exit_status_integrity
+    assert "journal_entry_malformed" in table.stdout
+    assert table.stderr == ""
+    refused = run_json(db, "balances", status=errors.exit_status_integrity)
+    assert refused["error"] == "integrity_error"
+
+
 def test_an_unknown_benchmark_is_a_usage_error_naming_the_available_ones() -> None:
     result = run(None, "bench", "no-such-bench")
     assert result.status == errors.exit_status_input

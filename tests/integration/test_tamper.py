@@ -216,6 +216,108 @@ def test_an_edited_break_is_named(pristine: Path, tmp_path: Path) -> None:
     assert report.problems[0].where == "break 14"
 
 
+# Rows that are no journal entry at all. Each is a named finding of the audit (never a
+# traceback), and opening the store refuses it with IntegrityError wherever it reads one.
+# ``PRAGMA ignore_check_constraints`` lets the tampering past the table's own checks.
+MALFORMED_ROWS = {
+    "kind 99": ("UPDATE journal SET kind = 99 WHERE seq = 6", 6, "kind 99 is no entry kind"),
+    "short body": (
+        "UPDATE journal SET body = x'00112233445566778899' WHERE seq = 6",
+        6,
+        "its body is 10 bytes, shorter than its header",
+    ),
+    "short hash": (
+        "UPDATE journal SET hash = x'0011' WHERE seq = 6",
+        6,
+        "its hash is 2 bytes, not 32 bytes",
+    ),
+    "empty previous hash": (
+        "UPDATE journal SET previous_hash = x'' WHERE seq = 7",
+        7,
+        "its previous hash is 0 bytes, not 32 bytes",
+    ),
+    "negative seq": (
+        "INSERT INTO journal SELECT -1, kind, timestamp, body, previous_hash, hash, records "
+        "FROM journal WHERE seq = 1",
+        -1,
+        "sequence number -1 is not a positive integer",
+    ),
+    "unknown kind at the head": ("UPDATE journal SET kind = 99 WHERE seq = 8", 8, "kind 99"),
+    "short definition body": (
+        "UPDATE journal SET body = x'0011' WHERE seq = 1",
+        1,
+        "shorter than its header",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_ROWS)
+def test_a_malformed_journal_row_is_named_not_a_crash(
+    pristine: Path, tmp_path: Path, case: str
+) -> None:
+    statement, seq, detail = MALFORMED_ROWS[case]
+    report = tampered(pristine, tmp_path, "PRAGMA ignore_check_constraints = ON", statement)
+    malformed = [p for p in report.problems if p.kind == "journal_entry_malformed"]
+    assert [p.where for p in malformed] == [f"journal entry {seq}"], report.problems
+    assert detail in malformed[0].detail
+
+
+@pytest.mark.parametrize(
+    "case", ["kind 99", "unknown kind at the head", "short hash", "short definition body"]
+)
+def test_opening_a_store_with_a_malformed_row_it_reads_is_an_integrity_error(
+    pristine: Path, tmp_path: Path, case: str
+) -> None:
+    statement, seq, _ = MALFORMED_ROWS[case]
+    if case == "short hash":  # the head's hash is what a writer chains from
+        statement, seq = statement.replace("seq = 6", "seq = 8"), 8
+    path = tampered_copy(pristine, tmp_path, "PRAGMA ignore_check_constraints = ON", statement)
+    store = SqliteStore(str(path))
+    try:
+        with pytest.raises(IntegrityError, match=f"journal entry {seq}"):
+            LedgerService(store, ManualClock())
+    finally:
+        store.close()
+
+
+def test_a_body_whose_header_counts_more_records_than_it_holds_is_named(
+    pristine: Path, tmp_path: Path
+) -> None:
+    # Entry 5 holds one transfer; its header (records at bytes 25-28) now says five.
+    report = tampered(
+        pristine,
+        tmp_path,
+        "UPDATE journal SET body = CAST(substr(body, 1, 24) || x'00000005' || substr(body, 29) "
+        "AS BLOB) WHERE seq = 5",
+    )
+    assert "replay_failed" in kinds(report)
+    failed = next(p for p in report.problems if p.kind == "replay_failed")
+    assert failed.where == "journal entry 5"
+    assert "bytes, not" in failed.detail
+
+
+def test_rows_of_no_type_the_journal_allows_are_named(pristine: Path, tmp_path: Path) -> None:
+    """A journal table rebuilt without its constraints: NULL and text where bytes belong."""
+    report = tampered(
+        pristine,
+        tmp_path,
+        "CREATE TABLE loose (seq INTEGER PRIMARY KEY, kind, timestamp, body, previous_hash, hash,"
+        " records)",
+        "INSERT INTO loose SELECT * FROM journal",
+        "DROP TABLE journal",
+        "ALTER TABLE loose RENAME TO journal",
+        "UPDATE journal SET hash = NULL WHERE seq = 3",
+        "UPDATE journal SET kind = 'transfers' WHERE seq = 5",
+        "UPDATE journal SET body = 'text' WHERE seq = 7",
+    )
+    malformed = {p.where: p.detail for p in report.problems if p.kind == "journal_entry_malformed"}
+    assert malformed == {
+        "journal entry 3": "its hash is not bytes, not 32 bytes",
+        "journal entry 5": "kind 'transfers' is no entry kind",
+        "journal entry 7": "its body is no bytes, shorter than its header",
+    }
+
+
 # The checkpoint moved back to entry 0, where nothing has happened yet: the balances, pending
 # transfers and breaks it holds are invented there, and opening the store would add the whole
 # journal on top of them.

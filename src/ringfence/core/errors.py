@@ -13,6 +13,7 @@ per-event result:
     │   └── SourceError     a holdings source (a chain node) did not answer, or answered
     │                       inconsistently; nothing was observed
     └── IntegrityError      the store's contents contradict the journal (tampering, corruption)
+        └── MalformedEntryError  a stored journal row is not a journal entry at all
 
 One table (``exit_status``) maps every code to a CLI exit status; the REST layer will map the
 same codes to HTTP statuses.
@@ -319,6 +320,17 @@ class SourceError(StorageError):
 
 class IntegrityError(RingfenceError):
     """The store's contents contradict its journal."""
+
+
+class MalformedEntryError(IntegrityError):
+    """A journal row that is no entry (an unknown kind, a body shorter than its header, a hash
+    that is not 32 bytes, a sequence number below 1): ``seq`` says which row, so that a reader
+    walking the journal can name it and go on after it."""
+
+    def __init__(self, seq: object, detail: str) -> None:
+        self.seq = seq
+        self.detail = detail
+        super().__init__(f"journal entry {seq}: {detail}")
 
 
 # CLI exit statuses: 0 success, 1 some events rejected, 2 usage or input error, 3 storage,

@@ -15,17 +15,21 @@ tables, the checkpointed balances) is a projection of it. The audit
    wallet account below zero, no custody pool short by more than its recorded breaks.
 
 It reports the first problem of each place precisely (which entry, which row, which field),
-up to ``problems_max`` problems, and never changes the store.
+up to ``problems_max`` problems, and never changes the store. A row that is no journal entry at
+all (an unknown kind, a body shorter than its header, a hash of another length, a sequence
+number below 1) is a finding like any other (``journal_entry_malformed``), never a crash: the
+walk names it and goes on after it, and the replay stops there.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ringfence.core.custody.registry import Registry
-from ringfence.core.errors import IntegrityError, RingfenceError
+from ringfence.core.errors import MalformedEntryError, RingfenceError
 from ringfence.core.journal import (
     Definition,
     EntryKind,
@@ -47,6 +51,19 @@ from ringfence.service.ports import Checkpoint, LedgerStore
 
 problems_max = 100
 _record_fields = TransferRecord._fields
+# The walk starts below every sequence number a database can hold, so that rows stored at 0 or
+# below (which no reader of the journal would otherwise see) are named too.
+_seq_floor = -(2**63)
+# What replaying a stored entry may raise when the entry is not what the engine wrote.
+_replay_errors = (
+    RingfenceError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AssertionError,
+    struct.error,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +120,10 @@ def verify_store(
     store: LedgerStore, progress: Callable[[int, int], None] | None = None
 ) -> AuditReport:
     """Verify a store against its own journal; see the module docstring."""
-    head_seq, head_hash = store.head()
+    try:
+        head_seq, head_hash = store.head()
+    except MalformedEntryError as error:  # named when the walk reaches it
+        head_seq, head_hash = error.seq if type(error.seq) is int else 0, b""
     problem: Problem | None = None
     try:
         checkpoint = store.checkpoint()
@@ -118,7 +138,7 @@ def verify_store(
     entries = last_seq = 0
     if audit.checkpoint.seq <= 0:  # before any entry: the state is empty
         _compare_checkpoint(audit)
-    for entry in _chained_entries(audit, store.entries()):
+    for entry in _chained_entries(audit, _stored_entries(audit)):
         entries += 1
         last_seq = entry.seq
         _replay_entry(audit, entry, rows, pending_row)
@@ -155,20 +175,45 @@ def verify_store(
     )
 
 
-def _chained_entries(audit: _Audit, entries: Iterator[JournalEntry]) -> Iterator[JournalEntry]:
+def _stored_entries(audit: _Audit) -> Iterator[JournalEntry | int]:
+    """Every stored row in order: an entry, or the seq of a row that is none (named here)."""
+    after = _seq_floor
+    while True:
+        try:
+            for entry in audit.store.entries(after_seq=after):
+                after = entry.seq
+                yield entry
+            return
+        except MalformedEntryError as error:
+            audit.problem("journal_entry_malformed", f"journal entry {error.seq}", error.detail)
+            audit.replaying = False
+            if type(error.seq) is not int or error.seq <= after:
+                return  # no order to go on in: the walk ends here
+            after = error.seq
+            yield after
+
+
+def _chained_entries(
+    audit: _Audit, entries: Iterator[JournalEntry | int]
+) -> Iterator[JournalEntry]:
     """Yield entries whose place in the chain is checked; name every break in it."""
     expected_seq = 1
-    previous = genesis_hash
+    previous: bytes | None = genesis_hash  # None: after a malformed row, unknown
     seen: dict[bytes, int] = {}
     for entry in entries:
-        where = f"journal entry {entry.seq}"
-        if entry.seq > expected_seq:
+        seq = entry if isinstance(entry, int) else entry.seq
+        if seq > expected_seq:
             audit.problem(
                 "journal_entry_deleted",
                 f"journal entry {expected_seq}",
-                f"entries {expected_seq}..{entry.seq - 1} are missing",
+                f"entries {expected_seq}..{seq - 1} are missing",
             )
-        if entry.previous_hash != previous and entry.seq == expected_seq:
+        if isinstance(entry, int):  # a malformed row, already named
+            if seq >= expected_seq:  # in the chain: the link after it cannot be checked
+                expected_seq, previous = seq + 1, None
+            continue
+        where = f"journal entry {entry.seq}"
+        if previous is not None and entry.previous_hash != previous and entry.seq == expected_seq:
             if entry.previous_hash in seen:
                 detail = f"it follows entry {seen[entry.previous_hash]}, not entry {entry.seq - 1}"
                 audit.problem("journal_entries_reordered", where, detail)
@@ -217,7 +262,7 @@ def _replay_entry(
             header, definitions = decode_definitions(entry.body)
             apply_definitions(audit.ledger, header.kind, definitions)
             audit.definitions.setdefault(header.kind, []).extend(definitions)
-    except (IntegrityError, ValueError, KeyError, AssertionError) as error:
+    except _replay_errors as error:
         audit.problem("replay_failed", f"journal entry {entry.seq}", str(error) or repr(error))
         audit.replaying = False
 

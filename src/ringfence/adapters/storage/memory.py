@@ -81,7 +81,7 @@ class MemoryStore:
     def entries(
         self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None
     ) -> Iterator[JournalEntry]:
-        for entry in self._entries[after_seq:]:
+        for entry in self._entries[max(after_seq, 0) :]:  # entry seq n is at index n - 1
             if kinds is None or entry.kind in kinds:
                 yield entry
 

@@ -46,7 +46,13 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.numeric import IntLoader
 
-from ringfence.adapters.storage.rows import definition_queries, definitions_from_rows
+from ringfence.adapters.storage.rows import (
+    definition_queries,
+    definitions_from_rows,
+    entry_of_row,
+    head_of_row,
+    known_entry_kinds,
+)
 from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
@@ -346,7 +352,7 @@ class PostgresStore:
             )
         except psycopg.Error as error:
             raise self._failed(error, "reading the head") from error
-        return (0, genesis_hash) if row is None else (int(row[0]), bytes(row[1]))
+        return (0, genesis_hash) if row is None else head_of_row(row[0], row[1])
 
     def transfer_id_max(self) -> int:
         try:
@@ -455,22 +461,18 @@ class PostgresStore:
         condition = ""
         parameters: list[Any] = []
         if kinds is not None:
-            condition = " AND kind = ANY(%s::smallint[])"
-            parameters.append([int(kind) for kind in kinds])
+            # Rows of no known kind come too: reading them is how a reader learns of them.
+            condition = (
+                " AND (kind = ANY(%s::smallint[]) OR kind IS NULL"
+                " OR NOT kind = ANY(%s::smallint[]))"
+            )
+            parameters.extend([[int(kind) for kind in kinds], list(known_entry_kinds)])
         query = (
             "SELECT seq, kind, timestamp, body, previous_hash, hash FROM journal "
             f"WHERE seq > %s{condition} ORDER BY seq LIMIT {_entries_per_page}"
         )
         for row in self._pages(query, after_seq, parameters, "reading the journal"):
-            seq, kind, timestamp, body, previous_hash, entry_hash = row
-            yield JournalEntry(
-                seq,
-                EntryKind(kind),
-                timestamp,
-                bytes(body),
-                bytes(previous_hash),
-                bytes(entry_hash),
-            )
+            yield entry_of_row(row)
 
     def _pages(
         self, query: str, after: int, parameters: list[Any], what: str

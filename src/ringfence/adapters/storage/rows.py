@@ -1,14 +1,62 @@
-"""Rows of the SQL stores' definition tables back into definitions, shared by SQLite and
-PostgreSQL so that both read them the same way (the audit compares them with the journal)."""
+"""Rows of the SQL stores' journal and definition tables back into entries and definitions,
+shared by SQLite and PostgreSQL so that both read them the same way (the audit compares them
+with the journal)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ringfence.core.journal import Definition, EntryKind
+from ringfence.core import limits
+from ringfence.core.errors import MalformedEntryError
+from ringfence.core.journal import Definition, EntryKind, JournalEntry, header_bytes
 from ringfence.core.model import AccountClass, AccountDefinition, Pool, PoolKind, Purpose, Terms
 from ringfence.core.money import Asset
+
+_entry_kinds = {int(kind): kind for kind in EntryKind}
+known_entry_kinds = tuple(_entry_kinds)  # a filtered read also returns every row outside them
+
+
+def entry_of_row(row: Sequence[object]) -> JournalEntry:
+    """A journal row (seq, kind, timestamp, body, previous hash, hash) as an entry, or
+    ``MalformedEntryError`` naming what makes it none.
+
+    The database's own constraints say the same, but a store is input to whoever reads it:
+    a row written around them must be reported, never crash the reader.
+    """
+    seq, kind, timestamp, body, previous_hash, entry_hash = row
+    if type(seq) is not int or not 0 < seq <= limits.timestamp_ns_max:
+        raise MalformedEntryError(seq, f"sequence number {seq!r} is not a positive integer")
+    if type(kind) is not int or kind not in _entry_kinds:
+        raise MalformedEntryError(seq, f"kind {kind!r} is no entry kind")
+    if type(timestamp) is not int or not 0 <= timestamp <= limits.timestamp_ns_max:
+        raise MalformedEntryError(seq, f"timestamp {timestamp!r} is invalid")
+    checked = _bytes_of(body)
+    if checked is None or len(checked) < header_bytes:
+        size = "no bytes" if checked is None else f"{len(checked)} bytes"
+        raise MalformedEntryError(seq, f"its body is {size}, shorter than its header")
+    hashes = [_bytes_of(previous_hash), _bytes_of(entry_hash)]
+    for name, value in zip(("previous hash", "hash"), hashes, strict=True):
+        if value is None or len(value) != 32:
+            size = "not bytes" if value is None else f"{len(value)} bytes"
+            raise MalformedEntryError(seq, f"its {name} is {size}, not 32 bytes")
+    previous, own = (value or b"" for value in hashes)
+    return JournalEntry(seq, _entry_kinds[kind], timestamp, checked, previous, own)
+
+
+def head_of_row(seq: object, entry_hash: object) -> tuple[int, bytes]:
+    """The journal's last row as (seq, hash), or ``MalformedEntryError``."""
+    checked = _bytes_of(entry_hash)
+    if type(seq) is not int or seq < 1:
+        raise MalformedEntryError(seq, f"sequence number {seq!r} is not a positive integer")
+    if checked is None or len(checked) != 32:
+        raise MalformedEntryError(seq, "its hash is not 32 bytes")
+    return seq, checked
+
+
+def _bytes_of(value: object) -> bytes | None:
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
+
 
 # The columns each store selects, in this order; the caller appends its own ORDER BY.
 definition_queries = {

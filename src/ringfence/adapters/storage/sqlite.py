@@ -23,7 +23,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from ringfence.adapters.storage.rows import definition_queries, definitions_from_rows
+from ringfence.adapters.storage.rows import (
+    definition_queries,
+    definitions_from_rows,
+    entry_of_row,
+    head_of_row,
+    known_entry_kinds,
+)
 from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.journal import (
@@ -208,7 +214,7 @@ class SqliteStore:
 
     def _head(self) -> tuple[int, bytes]:
         row = self._db.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
-        return (0, genesis_hash) if row is None else (row[0], row[1])
+        return (0, genesis_hash) if row is None else head_of_row(row[0], row[1])
 
     def transfer_id_max(self) -> int:
         self._drain()
@@ -384,11 +390,16 @@ class SqliteStore:
         query = "SELECT seq, kind, timestamp, body, previous_hash, hash FROM journal WHERE seq > ?"
         parameters: list[int] = [after_seq]
         if kinds is not None:
-            query += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            # Rows of no known kind come too: reading them is how a reader learns of them.
+            query += (
+                f" AND (kind IN ({', '.join('?' * len(kinds))}) OR kind IS NULL"
+                f" OR kind NOT IN ({', '.join('?' * len(known_entry_kinds))}))"
+            )
             parameters.extend(int(kind) for kind in kinds)
+            parameters.extend(known_entry_kinds)
         cursor = self._db.execute(query + " ORDER BY seq", parameters)
-        for seq, kind, timestamp, body, previous_hash, entry_hash in cursor:
-            yield JournalEntry(seq, EntryKind(kind), timestamp, body, previous_hash, entry_hash)
+        for row in cursor:
+            yield entry_of_row(row)
 
     def transfers(self, ids: Collection[int]) -> dict[int, TransferRecord]:
         self._drain()
