@@ -27,6 +27,11 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get("RINGFENCE_DB") or default_url
 
 
+def redacted_url(url: str) -> str:
+    """A database URL fit to print: any password in it replaced by ``***``."""
+    return postgres.redacted(url)
+
+
 def open_store(url: str, create: bool = True) -> LedgerStore:
     """The store at ``url``; without ``create`` a SQLite file that is not already a ringfence
     database is refused, untouched."""
@@ -37,7 +42,7 @@ def open_store(url: str, create: bool = True) -> LedgerStore:
     if url.startswith(url_prefixes):
         return PostgresStore(url)
     raise StorageError(
-        f"unsupported database URL {url!r} "
+        f"unsupported database URL {redacted_url(url)!r} "
         "(use sqlite:///PATH, postgresql://[USER@]HOST[:PORT]/DATABASE or memory://)"
     )
 
@@ -70,7 +75,9 @@ def schema_status(url: str) -> dict[str, Any]:
             "applied": [],
             "pending": [],
         }
-    raise StorageError(f"{url!r} has no schema to report (use sqlite:///PATH or postgresql://)")
+    raise StorageError(
+        f"{redacted_url(url)!r} has no schema to report (use sqlite:///PATH or postgresql://)"
+    )
 
 
 def upgrade_schema(url: str) -> list[int]:

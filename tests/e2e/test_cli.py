@@ -376,6 +376,34 @@ def test_a_linked_chain_longer_than_a_batch_is_refused_whole_and_the_rest_commit
     assert run_json(db, "audit", "verify")["ok"] is True
 
 
+def test_odd_lines_each_get_their_code_and_a_leading_byte_order_mark_is_accepted(
+    database: Path, tmp_path: Path
+) -> None:
+    db = copy_of(database, tmp_path)
+    lines = [
+        json.dumps(deposit("300", "0.1")),
+        json.dumps({**deposit("301", "0.1"), "id": 301}),  # a JSON integer id is read as one
+        json.dumps(deposit("1" * 40, "0.1")),
+        json.dumps(deposit("302", "0.1", flags=["pending"], timeout_s=-1)),
+        "null",
+        "[1, 2]",
+        "\ufeff" + json.dumps(deposit("303", "0.1")),  # a byte order mark inside the file
+    ]
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode("utf-8") + b"\n")
+    document = run_json(db, "transfers", "submit", str(path), status=1)
+    assert [(row["id"], row["result"]) for row in document["results"]] == [
+        ("300", "ok"),
+        ("301", "ok"),
+        (None, "id_must_be_below_2_128"),
+        ("302", "timeout_must_not_be_negative"),
+        (None, "line_malformed"),
+        (None, "line_malformed"),
+        (None, "line_malformed"),
+    ]
+    assert "BOM" in document["results"][-1]["detail"]
+
+
 # ---------------------------------------------------------------------- reports
 
 

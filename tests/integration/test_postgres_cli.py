@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from ringfence.adapters.storage.postgres import redacted
+
 pytestmark = pytest.mark.postgres
 ringfence = Path(sys.executable).parent / "ringfence"
 
@@ -143,3 +145,23 @@ def test_an_unreachable_server_is_a_storage_error() -> None:
     assert status == 3
     assert document["error"] == "storage_error"
     assert "cannot connect" in document["detail"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://alice:s3cret-pw@127.0.0.1:1/none?connect_timeout=2",
+        "postgresql://alice@127.0.0.1:1/none?password=s3cret-pw&connect_timeout=2",
+        "postgresql://127.0.0.1:1/none?connect_timeout=2&user=alice&password=s3cret-pw",
+        "postgresql://127.0.0.1:1/none?connect_timeout=2&sslpassword=s3cret-pw",
+    ],
+    ids=["userinfo", "query-first", "query-last", "sslpassword"],
+)
+def test_a_password_in_the_url_is_never_printed(url: str) -> None:
+    status, document = run(url, "balances")
+    assert status == 3
+    assert "cannot connect" in document["detail"]
+    assert "s3cret-pw" not in document["detail"]
+    assert "***" in document["detail"]
+    assert redacted(url).count("***") == 1
+    assert "s3cret-pw" not in redacted(url)

@@ -9,6 +9,10 @@ class SystemClock:
     def now_ns(self) -> int:
         return time.time_ns()
 
+    def sleep_ns(self, nanoseconds: int) -> None:
+        assert nanoseconds >= 0
+        time.sleep(nanoseconds / 1e9)
+
 
 class ManualClock:
     """Starts at ``start_ns`` and moves only when told to."""
@@ -18,6 +22,10 @@ class ManualClock:
 
     def now_ns(self) -> int:
         return self.time_ns
+
+    def sleep_ns(self, nanoseconds: int) -> None:
+        """Waiting is time passing: the clock moves, nobody waits."""
+        self.advance(nanoseconds=nanoseconds)
 
     def advance(self, seconds: int = 0, nanoseconds: int = 0) -> None:
         assert seconds >= 0

@@ -62,8 +62,13 @@ orders_per_check_max: Final = 64
 # Bucket names fit an account kind ``collateral:<bucket>`` of at most 32 characters.
 bucket_name_length_max: Final = 21
 
-# A batch refused because another process appended first is decided again at most this often.
-head_conflict_retries_max: Final = 16
+# A batch refused because another process appended first is decided again after a pause that
+# starts at the minimum and doubles up to the maximum (each drawn at random from its upper
+# half, so that writers stop colliding); the writer gives up only after conflicts for this
+# long. Each conflict means another writer committed, so the ledger as a whole moves on.
+head_conflict_backoff_ns_min: Final = 1_000_000
+head_conflict_backoff_ns_max: Final = 100_000_000
+head_conflict_wait_ns_max: Final = 60_000_000_000
 
 # Results of a stream (service/streams.py) decided before the engine sees them (refused lines,
 # chains refused whole) held back at most while the batch they travel with fills.
@@ -169,6 +174,7 @@ assert name_length_max <= 32
 assert bucket_name_length_max + len("collateral:") <= name_length_max
 assert quantity_lots_max < 2**53
 assert wallets_max < 2**32
+assert 0 < head_conflict_backoff_ns_min <= head_conflict_backoff_ns_max < head_conflict_wait_ns_max
 
 # Liquidation (core/risk/liquidation.py): buckets one plan may liquidate, and the bound on the
 # int64 products of the vectorised path (lots x lot value x rate); anything larger is planned

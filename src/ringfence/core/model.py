@@ -32,8 +32,10 @@ def check_id(value: object, what: str = "id") -> int:
     if isinstance(value, (bool, float)):
         raise InputError(Result.id_must_be_integer, f"{what} {value!r}")
     if isinstance(value, str):
-        if not value.isascii() or not value.isdigit() or len(value) > 39:
+        if not value.isascii() or not value.isdigit():
             raise InputError(Result.id_must_be_integer, f"{what} {value!r}")
+        if len(value.lstrip("0")) > len(str(limits.id_max)):  # too large to be worth reading
+            raise InputError(Result.id_must_be_below_2_128, f"{what} has {len(value)} digits")
         value = int(value)
     if type(value) is not int:
         raise InputError(Result.id_must_be_integer, f"{what} {type(value).__name__}")

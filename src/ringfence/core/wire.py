@@ -270,7 +270,9 @@ def _timeout(value: object) -> int:
         raise InputError(
             Result.timeout_must_be_integer, f"timeout_s {value!r} is not a whole number of seconds"
         )
-    if not 0 <= value <= limits.timeout_seconds_max:
+    if value < 0:
+        raise InputError(Result.timeout_must_not_be_negative, f"timeout_s {value}")
+    if value > limits.timeout_seconds_max:
         raise InputError(
             Result.timeout_too_large, f"timeout_s {value} not in 0..{limits.timeout_seconds_max}"
         )

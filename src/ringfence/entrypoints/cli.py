@@ -70,6 +70,7 @@ ProgressReport = Callable[[str, int, int], None]
 # Rejected lines listed in the table view; the JSON document always lists every line.
 rejections_shown_max = 50
 _sqlite_prefix = "sqlite:///"
+_utf8_bom = b"\xef\xbb\xbf"
 
 app = typer.Typer(
     name="ringfence",
@@ -255,7 +256,7 @@ def init(context: typer.Context, json_output: JsonOption = False) -> None:
     with reported(json_output), opened(context, create=True) as ledger:
         document = {
             "ok": True,
-            "db": database_url(context, create=True),
+            "db": bootstrap.redacted_url(database_url(context, create=True)),
             "head_seq": ledger.seq,
             "head_hash": ledger.hash.hex(),
         }
@@ -438,10 +439,15 @@ def count_lines(path: Path) -> int:
 
 
 def read_lines(path: Path) -> Iterator[RawLine]:
-    """Each line with its number, never holding more than one line's limit in memory."""
+    """Each line with its number, never holding more than one line's limit in memory.
+
+    A UTF-8 byte order mark at the start of the file (as some editors write) is not part of
+    the first line; anywhere else it is, and the line is malformed."""
     size_max = limits.jsonl_line_bytes_max + 2  # room for the "\r\n" terminator
     number = 0
     with path.open("rb") as stream:
+        if stream.read(len(_utf8_bom)) != _utf8_bom:
+            stream.seek(0)
         while chunk := stream.readline(size_max):
             number += 1
             if chunk.endswith(b"\n") or len(chunk) < size_max:
@@ -843,7 +849,7 @@ def demo(
         write_json(
             {
                 "ok": True,
-                "db": database_url(context, create=True),
+                "db": bootstrap.redacted_url(database_url(context, create=True)),
                 "clients": clients,
                 "seed": seed,
                 "report_html": str(html_path),

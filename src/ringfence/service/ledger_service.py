@@ -12,6 +12,7 @@ written; if even that fails, the service rebuilds itself before its next use.
 from __future__ import annotations
 
 import gc
+import random
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
@@ -92,6 +93,7 @@ class LedgerService:
         self.clock = clock
         self.checkpoint_interval_batches = checkpoint_interval_batches
         self.head_conflicts = 0  # batches decided again because another writer appended first
+        self._jitter = random.Random()  # spreads the pauses of writers that collided
         # True while the engine may hold what the store has not made durable, and after a
         # failed rebuild: the next operation rebuilds it from the store first.
         self._stale = True
@@ -203,19 +205,27 @@ class LedgerService:
         """Execute one batch and return a result per event, after the batch is durable.
 
         If another process appended first (``HeadConflictError``: nothing of the batch was
-        written), the engine has already reloaded the other writer's entries and the batch is
-        decided again on the new state. Never on any other failure: after a lost connection
-        the outcome is unknown, and the caller resubmits (getting ``exists`` for what landed).
+        written), the engine reloads the other writers' entries and the batch is decided
+        again on the new state, after a pause through the clock that grows with each
+        conflict (``limits.head_conflict_backoff_ns_*``, jittered). So a batch commits or is
+        refused on its merits; ``HeadConflictError`` reaches the caller only after conflicts
+        for ``limits.head_conflict_wait_ns_max``. Never retried on any other failure: after a
+        lost connection the outcome is unknown, and the caller resubmits (getting ``exists``
+        for what landed).
         """
-        for attempt in range(limits.head_conflict_retries_max + 1):
+        deadline = self.clock.now_ns() + limits.head_conflict_wait_ns_max
+        pause_max = limits.head_conflict_backoff_ns_min
+        while True:
             try:
                 for results in self.submit_stream([events]):
                     return results
+                raise AssertionError("a stream of one batch yields one result list")
             except HeadConflictError:
                 self.head_conflicts += 1
-                if attempt == limits.head_conflict_retries_max:
+                if self.clock.now_ns() >= deadline:
                     raise
-        raise AssertionError("a stream of one batch yields one result list")
+            self.clock.sleep_ns(self._jitter.randint(pause_max // 2, pause_max))
+            pause_max = min(2 * pause_max, limits.head_conflict_backoff_ns_max)
 
     def submit_all(self, events: Sequence[Transfer]) -> list[Result]:
         """Submit any number of events in batches of at most 8,189; a linked chain commits

@@ -116,6 +116,10 @@ class Clock(Protocol):
         """Nanoseconds since the Unix epoch."""
         ...
 
+    def sleep_ns(self, nanoseconds: int) -> None:
+        """Wait this long (a writer backing off after a conflict); a simulated clock moves."""
+        ...
+
 
 class HoldingsSource(Protocol):
     """Where holdings and inflows come from: a chain node, a UTXO snapshot, a custodian's

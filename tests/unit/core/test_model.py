@@ -64,7 +64,8 @@ def test_check_id_accepts_u128_ints_and_digit_strings(value: object, number: int
         (1.0, Result.id_must_be_integer),
         ("1e3", Result.id_must_be_integer),
         ("\u0661", Result.id_must_be_integer),
-        ("1" * 40, Result.id_must_be_integer),
+        ("1" * 40, Result.id_must_be_below_2_128),
+        ("9" * 4_000, Result.id_must_be_below_2_128),
         (None, Result.id_must_be_integer),
     ],
 )

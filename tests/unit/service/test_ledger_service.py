@@ -3,9 +3,10 @@ ahead of the store, and reopening gives back the same ledger."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.support import (
@@ -24,8 +25,8 @@ from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import limits
-from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.core.journal import EntryKind, decode_transfers
+from ringfence.core.errors import HeadConflictError, InputError, Result, StorageError
+from ringfence.core.journal import EntryKind, JournalEntry, decode_transfers
 from ringfence.core.model import (
     AccountClass,
     AccountDefinition,
@@ -35,6 +36,7 @@ from ringfence.core.model import (
     Transfer,
     TransferCode,
     TransferFlags,
+    TransferRecord,
 )
 from ringfence.core.money import Asset
 from ringfence.service.ledger_service import LedgerService
@@ -415,3 +417,54 @@ def test_a_writer_that_was_overtaken_decides_its_batch_again(tmp_path: Path) -> 
     assert second.balance(alice).balance == first.balance(alice).balance + 700
     first.close()
     second.close()
+
+
+class Overtaken(MemoryStore):
+    """A store on which another writer appends first, ``times`` times in a row: each of the
+    service's appends until then lands a transfer of the other writer's and is refused."""
+
+    def __init__(self, times: int) -> None:
+        super().__init__()
+        self.times = times
+        self.other: LedgerService | None = None
+        self.custodian: Custodian | None = None
+
+    def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> Any:
+        other, self.other = self.other, None  # the other writer's own append goes through
+        if self.times and other is not None and self.custodian is not None:
+            self.times -= 1
+            other_id = 500_000 + self.times
+            assert other.submit([self.custodian.deposit(other_id, "bob", 1)]) == [ok]
+        self.other = other
+        return super().append_begin(entry, records)
+
+
+def test_a_writer_overtaken_many_times_backs_off_and_commits_on_its_merits() -> None:
+    store = Overtaken(times=0)
+    clock = ManualClock()
+    service = LedgerService(store, clock)
+    c = build_custodian(service)
+    store.other, store.custodian = LedgerService(store, ManualClock(2 * 10**18)), c
+    store.times = 40  # more than any fixed number of quick retries would survive
+    started = clock.now_ns()
+    assert service.submit([c.deposit(10, "alice", 5)]) == [ok]
+    assert service.head_conflicts == 40
+    assert service.balance(c.client("bob")).balance == 40  # it saw every other entry
+    waited = clock.now_ns() - started  # the pauses moved the manual clock: nobody waited
+    assert waited >= 40 * limits.head_conflict_backoff_ns_max // 2 // 2
+    assert waited <= 40 * limits.head_conflict_backoff_ns_max
+
+
+def test_a_writer_overtaken_without_end_gives_up_after_the_wait_limit() -> None:
+    store = Overtaken(times=0)
+    clock = ManualClock()
+    service = LedgerService(store, clock)
+    c = build_custodian(service)
+    store.other, store.custodian = LedgerService(store, ManualClock(2 * 10**18)), c
+    store.times = 10**6
+    started = clock.now_ns()
+    with pytest.raises(HeadConflictError):
+        service.submit([c.deposit(10, "alice", 5)])
+    assert clock.now_ns() - started >= limits.head_conflict_wait_ns_max
+    assert service.store.transfers([10]) == {}
+    assert service.balance(c.client("bob")).balance == service.head_conflicts

@@ -196,11 +196,11 @@ _lock_writer_bootstrap = "SELECT pg_advisory_xact_lock(1919510118, hashtext(curr
 def _conninfo(url: str) -> str:
     """The URL as libpq connection parameters, with a connect timeout unless one is given."""
     if not url.startswith(url_prefixes):
-        raise StorageError(f"not a PostgreSQL URL: {url!r} (expected postgresql://...)")
+        raise StorageError(f"not a PostgreSQL URL: {redacted(url)!r} (expected postgresql://...)")
     try:
         given = conninfo_to_dict(url)
     except psycopg.Error as error:
-        raise StorageError(f"bad PostgreSQL URL {url!r}: {_describe(error)}") from error
+        raise StorageError(f"bad PostgreSQL URL {redacted(url)!r}: {_describe(error)}") from error
     if "connect_timeout" in given:
         return url
     return make_conninfo(url, connect_timeout=connect_timeout_s_default)
@@ -210,7 +210,7 @@ def _connect(url: str) -> psycopg.Connection[Any]:
     try:
         db = psycopg.connect(_conninfo(url), autocommit=True)
     except psycopg.Error as error:
-        raise StorageError(f"cannot connect to {_redacted(url)}: {_describe(error)}") from error
+        raise StorageError(f"cannot connect to {redacted(url)}: {_describe(error)}") from error
     # NUMERIC(39,0) comes back as text digits, read straight into int: exact, never Decimal.
     db.adapters.register_loader("numeric", IntLoader)
     return db
@@ -249,9 +249,11 @@ def server_settings(url: str) -> dict[str, str]:
     return settings
 
 
-def _redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(//[^/:@]*):[^/@]*@", r"\1:***@", url)
+def redacted(url: str) -> str:
+    """The URL without its passwords, for messages: ``user:***@`` and, in the query string
+    (where libpq takes them too), ``password=***`` and ``sslpassword=***``."""
+    url = re.sub(r"(//[^/:@?#]*):[^/@?#]*@", r"\1:***@", url)
+    return re.sub(r"(?i)([?&](?:ssl)?password=)[^&#]*", r"\1***", url)
 
 
 def _describe(error: psycopg.Error) -> str:
@@ -298,7 +300,7 @@ class PostgresStore:
                 else ("this ringfence is older than the database")
             )
             raise StorageError(
-                f"{_redacted(url)}: schema version {status.version}, expected "
+                f"{redacted(url)}: schema version {status.version}, expected "
                 f"{expected_version}: {advice}"
             )
 
