@@ -241,11 +241,12 @@ class Ledger:
         chain_records = 0
         chain_failed = False
         for index, event in enumerate(events):
-            if event.__class__ is Transfer:
+            is_transfer = event.__class__ is Transfer
+            if is_transfer:
                 flags = event.flags
                 linked = flags.__class__ is TransferFlags and flags._value_ & _linked_bit != 0
             else:
-                linked = False  # not a transfer: it has no flags, and _execute_event refuses it
+                linked = False  # not a transfer: it has no flags, and it is refused
             if chain_start < 0 and linked:
                 chain_start, chain_failed = index, False
                 self._undo = _Undo()
@@ -255,7 +256,11 @@ class Ledger:
             else:
                 # Committed events take consecutive timestamps, so a replay of the journal
                 # (which holds only committed events) assigns the very same ones.
-                result = self._execute_event(event, timestamp + len(records), known, records)
+                result = (
+                    self._execute_event(event, timestamp + len(records), known, records)
+                    if is_transfer
+                    else Result.event_must_be_a_transfer
+                )
                 results[index] = result
                 if chain_start >= 0 and result is not _ok and result is not _exists:
                     self._roll_back(chain_start, index, results, records, chain_records)
@@ -330,11 +335,9 @@ class Ledger:
         known: Mapping[int, TransferRecord],
         records: list[TransferRecord],
     ) -> Result:
-        """Decide one event. Every field is checked for its type and range before it is read:
-        here the ones every path reads, the others where each path first reads them; nothing
-        changes until all checks have passed."""
-        if event.__class__ is not Transfer:
-            return Result.event_must_be_a_transfer
+        """Decide one event (a ``Transfer``: ``execute`` refuses anything else). Every field is
+        checked for its type and range before it is read: here the ones every path reads, the
+        others where each path first reads them; nothing changes until all checks pass."""
         transfer_id = event.id
         if type(transfer_id) is not int or not 0 < transfer_id <= _u128:
             return _id_result(transfer_id)
@@ -344,14 +347,6 @@ class Ledger:
         raw = flags._value_
         if raw & _unknown_flags:
             return Result.flag_unknown
-        reference = event.reference
-        if reference is not _zero and (type(reference) is not int or not 0 < reference <= _u128):
-            return Result.reference_must_be_u128
-        # A list cannot be looked up, and a float or a bool would find the account it equals.
-        if event.debit_account.__class__ is not int:
-            return Result.debit_account_must_be_u128
-        if event.credit_account.__class__ is not int:
-            return Result.credit_account_must_be_u128
         existing = self._batch.get(transfer_id)
         if existing is None and known:
             existing = known.get(transfer_id)
@@ -386,25 +381,30 @@ class Ledger:
             return Result.code_unknown
         if event.pending_id is not _zero:
             return _pending_id_result(event.pending_id, Result.pending_id_must_be_zero)
-        if event.timeout_s is not _zero:
-            refused = _check_timeout(event.timeout_s, raw)
-            if refused is not None:
-                return refused
+        timeout_s = event.timeout_s
+        if timeout_s is not _zero and (refused := _check_timeout(timeout_s, raw)) is not None:
+            return refused
+        reference = event.reference
+        if reference is not _zero and (type(reference) is not int or not 0 < reference <= _u128):
+            return Result.reference_must_be_u128
+        # A list cannot be looked up, and a float or a bool would find the account it equals.
+        debit_account, credit_account = event.debit_account, event.credit_account
+        if debit_account.__class__ is not int or credit_account.__class__ is not int:
+            return _account_type_result(debit_account)
         accounts = self.accounts
-        debit = accounts.get(event.debit_account)
+        debit = accounts.get(debit_account)
         if debit is None:
-            return _account_result(event.debit_account, Result.debit_account_not_found)
-        credit = accounts.get(event.credit_account)
+            return _account_result(debit_account, Result.debit_account_not_found)
+        credit = accounts.get(credit_account)
         if credit is None:
-            return _account_result(event.credit_account, Result.credit_account_not_found)
+            return _account_result(credit_account, Result.credit_account_not_found)
         if debit is credit:
             return Result.accounts_must_be_different
         if debit.asset != credit.asset:
             return Result.accounts_must_have_same_asset
-        if event.asset is not _empty:
-            refused = self._check_asset(event.asset, debit.asset)
-            if refused is not None:
-                return refused
+        asset = event.asset
+        if asset is not _empty and (refused := self._check_asset(asset, debit.asset)) is not None:
+            return refused
         if code == _reversal:
             rule = None
             refused, authoriser = self._check_reversal(event, debit, credit, known), 0
@@ -425,10 +425,10 @@ class Ledger:
                 credit.id,
                 amount,
                 0,
-                event.reference,
+                reference,
                 timestamp,
                 authoriser,
-                event.timeout_s,
+                timeout_s,
                 debit.asset,
                 int(code),
                 raw,
@@ -850,9 +850,16 @@ def _check_resolving_fields(event: Transfer) -> Result | None:
 
 
 def _check_optional_fields(event: Transfer) -> Result | None:
-    """The type and range of the fields a transfer may leave at their default: the pending
-    id, the timeout, the authorising client and the asset (the id, the flags, the accounts and
-    the reference are checked before any path reads them)."""
+    """The type and range of every field but the id and the flags (checked first), for the
+    paths off the hot one: posts, voids and retries. A new transfer checks each where it
+    first reads it (``_execute_transfer``)."""
+    reference = event.reference
+    if type(reference) is not int or not 0 <= reference <= _u128:
+        return Result.reference_must_be_u128
+    if type(event.debit_account) is not int:
+        return Result.debit_account_must_be_u128
+    if type(event.credit_account) is not int:
+        return Result.credit_account_must_be_u128
     pending_id = event.pending_id
     if pending_id.__class__ is not int or not 0 <= pending_id <= _u128:
         return Result.pending_id_must_be_u128
@@ -1043,6 +1050,13 @@ def _account_result(account_id: int, in_range: Result) -> Result:
     if 0 <= account_id <= _u128:
         return in_range
     if in_range is Result.debit_account_not_found:
+        return Result.debit_account_must_be_u128
+    return Result.credit_account_must_be_u128
+
+
+def _account_type_result(debit_account: object) -> Result:
+    """The code for a transfer whose debit or credit account is not an int."""
+    if type(debit_account) is not int:
         return Result.debit_account_must_be_u128
     return Result.credit_account_must_be_u128
 
