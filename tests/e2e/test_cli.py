@@ -113,7 +113,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def copy_of(db: Path, folder: Path) -> Path:
     copy = folder / "copy.db"
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".journal-key"):
         source = Path(f"{db}{suffix}")
         if source.exists():
             shutil.copy(source, f"{copy}{suffix}")

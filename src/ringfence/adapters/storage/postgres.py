@@ -267,6 +267,8 @@ class PostgresStore:
         """
         self.url = url
         self._expected_version = expected_version
+        # Schemas before 5 have no signature column; only the migration tests open one.
+        self._signature_column = ", signature" if expected_version >= 5 else ""
         self._db: psycopg.Connection[Any] | None = None
         self._snapshot_open = False
         # One writer thread, used only by append_begin; the connection is never used by two
@@ -403,7 +405,9 @@ class PostgresStore:
             db = self._connection()
             with db.transaction():
                 db.execute(
-                    "INSERT INTO journal VALUES (%s, %s, %s, %b, %b, %b, %s)",
+                    "INSERT INTO journal (seq, kind, timestamp, body, previous_hash, hash, "
+                    f"records{self._signature_column}) VALUES (%s, %s, %s, %b, %b, %b, %s"
+                    f"{', %b' if self._signature_column else ''})",
                     (
                         entry.seq,
                         int(entry.kind),
@@ -412,6 +416,7 @@ class PostgresStore:
                         entry.previous_hash,
                         entry.hash,
                         len(records),
+                        *((entry.signature,) if self._signature_column else ()),
                     ),
                 )
                 if records:
@@ -458,11 +463,13 @@ class PostgresStore:
             condition = " AND kind = ANY(%s::smallint[])"
             parameters.append([int(kind) for kind in kinds])
         query = (
-            "SELECT seq, kind, timestamp, body, previous_hash, hash FROM journal "
+            f"SELECT seq, kind, timestamp, body, previous_hash, hash{self._signature_column} "
+            "FROM journal "
             f"WHERE seq > %s{condition} ORDER BY seq LIMIT {_entries_per_page}"
         )
         for row in self._pages(query, after_seq, parameters, "reading the journal"):
-            seq, kind, timestamp, body, previous_hash, entry_hash = row
+            seq, kind, timestamp, body, previous_hash, entry_hash, *signed = row
+            signature = signed[0] if signed else b""
             yield JournalEntry(
                 seq,
                 EntryKind(kind),
@@ -470,6 +477,7 @@ class PostgresStore:
                 bytes(body),
                 bytes(previous_hash),
                 bytes(entry_hash),
+                bytes(signature),
             )
 
     def _pages(
