@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from tests.support import Custodian, build_custodian
+from tests.support import Custodian, build_custodian, journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
@@ -31,7 +31,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 def memory_service(clock: ManualClock) -> LedgerService:
     """An empty ledger over an in-memory store."""
-    return LedgerService(MemoryStore(), clock)
+    return LedgerService(MemoryStore(), clock, journal_signer())
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def sqlite_path(tmp_path: Path) -> str:
 def sqlite_service(sqlite_path: str, clock: ManualClock) -> Iterator[LedgerService]:
     """An empty ledger over a SQLite file in the test's own folder; closed afterwards."""
     store = SqliteStore(sqlite_path)
-    service = LedgerService(store, clock)
+    service = LedgerService(store, clock, journal_signer())
     yield service
     store.close()
 

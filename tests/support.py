@@ -30,10 +30,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import nacl.signing
+
+from ringfence import bootstrap
+from ringfence.adapters.signing import MemorySigner
 from ringfence.core.errors import Result
-from ringfence.core.journal import Definition, EntryKind, JournalEntry
+from ringfence.core.journal import (
+    Definition,
+    EntryKind,
+    JournalEntry,
+    decode_definitions,
+    decode_transfers,
+    genesis_hash,
+    ledger_definition_kinds,
+    seal,
+)
 from ringfence.core.ledger import Ledger
 from ringfence.core.model import (
     AccountClass,
@@ -50,7 +64,7 @@ from ringfence.core.model import (
 from ringfence.core.money import Asset
 from ringfence.core.state import PendingStatus
 from ringfence.service.ledger_service import LedgerService, load_ledger
-from ringfence.service.ports import Checkpoint, LedgerStore
+from ringfence.service.ports import Checkpoint, LedgerStore, Signer
 
 BTC = Asset("BTC", 8, 1, chain="bitcoin")
 ETH = Asset("ETH", 18, 2, chain="ethereum")
@@ -513,6 +527,43 @@ def replay_from_genesis(store: LedgerStore) -> Ledger:
     ledger, checkpoint_seq = load_ledger(WithoutCheckpoint(store))  # type: ignore[arg-type]
     assert checkpoint_seq == 0
     return ledger
+
+
+# Every test ledger is signed with this journal key, so a store reopened by another service
+# (or checked by the audit with the key trusted) finds the key it was written with.
+journal_seed = bytes(range(32))
+journal_public_key = bytes(nacl.signing.SigningKey(journal_seed).verify_key)
+
+
+def journal_signer() -> MemorySigner:
+    return MemorySigner(journal_seed)
+
+
+def key_file_signer(database: Path | str) -> Signer:
+    """The signer the command line uses for the SQLite file ``database`` (its key file beside
+    it), for tests that write through both the Python API and the CLI."""
+    return bootstrap.journal_signer(f"sqlite:///{database}")
+
+
+def unsigned_journal(
+    store: LedgerStore,
+) -> list[tuple[JournalEntry, list[TransferRecord], list[Definition]]]:
+    """The store's journal as a ringfence older than journal signing wrote it: no key entry
+    and no signatures, every entry renumbered and chained again; with each entry the rows an
+    ``append`` needs."""
+    written = []
+    previous = genesis_hash
+    for entry in store.entries():
+        if entry.kind is EntryKind.journal_keys:
+            continue
+        seq = len(written) + 1
+        body = entry.body[:8] + seq.to_bytes(8, "big") + entry.body[16:]  # the header's seq
+        sealed = seal(seq, entry.kind, entry.timestamp, body, previous)
+        records = decode_transfers(body)[1] if entry.kind is EntryKind.transfers else []
+        definitions = decode_definitions(body)[1] if entry.kind in ledger_definition_kinds else []
+        written.append((sealed, records, definitions))
+        previous = sealed.hash
+    return written
 
 
 def results_of(results: Sequence[Result]) -> list[str]:

@@ -11,15 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import ManualClock, SystemClock
+from ringfence.adapters.signing import KeyFileSigner, MemorySigner, NoSigner
 from ringfence.adapters.storage import postgres, sqlite
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
 from ringfence.core.errors import StorageError
 from ringfence.service.ledger_service import LedgerService
-from ringfence.service.ports import Clock, DevelopmentChain, HoldingsSource, LedgerStore
+from ringfence.service.ports import Clock, DevelopmentChain, HoldingsSource, LedgerStore, Signer
 
 default_url = "sqlite:///ringfence.db"
+journal_key_suffix = ".journal-key"
 
 
 def database_url(url: str | None = None) -> str:
@@ -93,15 +95,46 @@ def simulated_clock(start_ns: int) -> Clock:
     return ManualClock(start_ns)
 
 
+def journal_key_path(url: str, key_file: str | None = None) -> Path | None:
+    """Where the journal key lives: the file given, else ``RINGFENCE_JOURNAL_KEY``, else beside
+    an SQLite database (``PATH.journal-key``); None for memory and PostgreSQL ledgers."""
+    given = key_file or os.environ.get("RINGFENCE_JOURNAL_KEY")
+    if given:
+        return Path(given)
+    if url.startswith("sqlite:"):
+        return Path(path_of(url) + journal_key_suffix)
+    return None
+
+
+def journal_signer(url: str, key_file: str | None = None) -> Signer:
+    """The signer of the journal at ``url``: its key file (made with a new journal), a key in
+    memory for ``memory://``, or none (a PostgreSQL ledger then only reads)."""
+    path = journal_key_path(url, key_file)
+    if path is not None:
+        return KeyFileSigner(path)
+    if url == "memory://":
+        return MemorySigner()
+    return NoSigner("writing needs the journal key: --journal-key FILE or RINGFENCE_JOURNAL_KEY")
+
+
 def open_ledger(
-    url: str | None = None, clock: Clock | None = None, create: bool = True
+    url: str | None = None,
+    clock: Clock | None = None,
+    create: bool = True,
+    journal_key: str | None = None,
 ) -> LedgerService:
     """Open the ledger at ``url`` for reading and writing (``create``: a new SQLite file gets
-    its schema); close it when done."""
+    its schema; the journal key in the file ``journal_key``, see ``journal_key_path``); close
+    it when done."""
     if not __debug__:
         raise RuntimeError("ringfence refuses to run under python -O: its assertions are checks")
-    store = open_store(database_url(url), create)
-    return LedgerService(store, clock or SystemClock())
+    url = database_url(url)
+    store = open_store(url, create)
+    try:
+        return LedgerService(store, clock or SystemClock(), journal_signer(url, journal_key))
+    except BaseException:
+        store.close()
+        raise
 
 
 def ethereum_source(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support import journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -119,7 +120,7 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def copy_of(db: Path, folder: Path) -> Path:
     copy = folder / "copy.db"
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".journal-key"):
         source = Path(f"{db}{suffix}")
         if source.exists():
             shutil.copy(source, f"{copy}{suffix}")
@@ -169,7 +170,7 @@ def test_a_read_only_command_never_writes_a_checkpoint(database: Path, tmp_path:
     db = copy_of(database, tmp_path)
     # A writer that stopped without closing: its last entry is past the checkpoint.
     store = SqliteStore(str(db))
-    service = LedgerService(store, ManualClock(2_000_000_000 * 10**9))
+    service = LedgerService(store, ManualClock(2_000_000_000 * 10**9), journal_signer())
     assert service.submit([Transfer(500, 1, 2, 7, TransferCode.deposit)]) == [Result.ok]
     head = service.seq
     store.close()

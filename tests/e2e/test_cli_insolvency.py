@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from bip_utils import Bip84, Bip84Coins
+from tests.support import key_file_signer
 from tests.support_insolvency import SCENARIO, build_failing_firm
 from typer.testing import CliRunner
 
@@ -31,7 +32,7 @@ runner = CliRunner()
 def database(tmp_path: Path) -> Path:
     path = tmp_path / "firm.db"
     clock = ManualClock()
-    service = LedgerService(SqliteStore(str(path)), clock)
+    service = LedgerService(SqliteStore(str(path)), clock, key_file_signer(path))
     build_failing_firm(service, clock.advance)
     custody = CustodyService(service)
     seed = bytes([5]) * 64
@@ -55,22 +56,25 @@ def scenario_file(tmp_path: Path, document: object) -> str:
 
 
 def test_simulate_prints_both_structures_side_by_side(database: Path, tmp_path: Path) -> None:
-    code, document = invoke(database, "insolvency", "simulate", "--scenario",
-                            scenario_file(tmp_path, SCENARIO))
+    code, document = invoke(
+        database, "insolvency", "simulate", "--scenario", scenario_file(tmp_path, SCENARIO)
+    )
     assert code == 0, document
     assert document["segregated"]["estate"]["dividend_rate"] == "0.6376"
     assert document["commingled"]["estate"]["dividend_rate"] == "0.9523"
     dave = next(row for row in document["clients"] if row["client"] == "dave")
     assert (dave["segregated"]["recovery_rate"], dave["commingled"]["recovery_rate"]) == (
-        "1.0000", "0.9523"
+        "1.0000",
+        "0.9523",
     )
     assert sum(document["segregated"]["rate_distribution"]) == 5
 
 
 def test_simulate_pays_cash_at_the_petition_date_price(database: Path, tmp_path: Path) -> None:
     cash = {**SCENARIO, "payout": "cash", "prices": {"BTC": "16871.00", "ETH": "1000.00"}}
-    code, document = invoke(database, "insolvency", "simulate", "--scenario",
-                            scenario_file(tmp_path, cash))
+    code, document = invoke(
+        database, "insolvency", "simulate", "--scenario", scenario_file(tmp_path, cash)
+    )
     assert code == 0, document
     dave = next(row for row in document["clients"] if row["client"] == "dave")
     assert dave["claims_value"] == "33742.00"  # 2 BTC at $16,871.00
@@ -79,17 +83,17 @@ def test_simulate_pays_cash_at_the_petition_date_price(database: Path, tmp_path:
     assert erin["segregated"]["dividend_cash"] == "9790.07"
 
 
-def test_a_bad_scenario_is_an_input_error_naming_the_reason(
-    database: Path, tmp_path: Path
-) -> None:
+def test_a_bad_scenario_is_an_input_error_naming_the_reason(database: Path, tmp_path: Path) -> None:
     bad = {**SCENARIO, "hacks": [{"wallet": "main-hot", "asset": "BTC", "amount": 10.0}]}
-    code, document = invoke(database, "insolvency", "simulate", "--scenario",
-                            scenario_file(tmp_path, bad))
+    code, document = invoke(
+        database, "insolvency", "simulate", "--scenario", scenario_file(tmp_path, bad)
+    )
     assert code == 2
     assert document["error"] == "amount_must_not_be_float"
     (tmp_path / "broken.json").write_text("{")
-    code, document = invoke(database, "insolvency", "simulate", "--scenario",
-                            str(tmp_path / "broken.json"))
+    code, document = invoke(
+        database, "insolvency", "simulate", "--scenario", str(tmp_path / "broken.json")
+    )
     assert (code, document["error"]) == (2, "scenario_invalid")
 
 
@@ -97,8 +101,14 @@ def test_the_resolution_pack_verifies_and_rebuilds_every_position(
     database: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "pack.zip"
-    code, index = invoke(database, "resolution-pack", "--out", str(out), "--scenario",
-                         scenario_file(tmp_path, SCENARIO))
+    code, index = invoke(
+        database,
+        "resolution-pack",
+        "--out",
+        str(out),
+        "--scenario",
+        scenario_file(tmp_path, SCENARIO),
+    )
     assert code == 0, index
     assert verify_pack(out) == []
     with zipfile.ZipFile(out) as archive:
@@ -106,9 +116,18 @@ def test_the_resolution_pack_verifies_and_rebuilds_every_position(
         for entry in stored["files"]:
             assert hashlib.sha256(archive.read(entry["file"])).hexdigest() == entry["sha256"]
         names = {entry["file"] for entry in stored["files"]}
-        assert {"INDEX.txt", "wallets.json", "pools.json", "positions.csv", "transfers.csv",
-                "breaks.json", "audit.json", "insolvency.json", "reconciliation/statement.json",
-                "reconciliation/runs.json"} <= names
+        assert {
+            "INDEX.txt",
+            "wallets.json",
+            "pools.json",
+            "positions.csv",
+            "transfers.csv",
+            "breaks.json",
+            "audit.json",
+            "insolvency.json",
+            "reconciliation/statement.json",
+            "reconciliation/runs.json",
+        } <= names
         assert json.loads(archive.read("audit.json"))["ok"] is True
         wallets = json.loads(archive.read("wallets.json"))["wallets"]
         assert wallets[0]["signing"].startswith("single-signature P2WPKH")

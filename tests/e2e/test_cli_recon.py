@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.test_cli import Run, run
-from tests.support import MAIN, btc_address, build_custodian
+from tests.support import MAIN, btc_address, build_custodian, key_file_signer
 
 from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -54,7 +54,7 @@ def ok(result: Run, status: int = 0) -> Any:
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("recon")
     db = folder / "ringfence.db"
-    ledger = LedgerService(SqliteStore(str(db)), SystemClock())
+    ledger = LedgerService(SqliteStore(str(db)), SystemClock(), key_file_signer(db))
     custodian = build_custodian(ledger)
     assert CustodyService(ledger).change(WALLETS) == [Result.ok, Result.ok]
     events = [
@@ -123,7 +123,9 @@ def test_the_break_lifecycle_through_the_cli(world: dict[str, Any]) -> None:
 def fix_up(world: dict[str, Any]) -> None:
     """The house books the network fee (transfer 11) and tops the pool up (transfer 12)."""
     custodian = world["custodian"]
-    ledger = LedgerService(SqliteStore(str(world["db"])), SystemClock())
+    ledger = LedgerService(
+        SqliteStore(str(world["db"])), SystemClock(), key_file_signer(world["db"])
+    )
     fee = Transfer(11, custodian.house("network_fees"), custodian.wallet(MAIN), 1,
                    TransferCode.network_fee)  # fmt: skip
     assert ledger.submit([fee, custodian.top_up(12, 1)]) == [Result.ok, Result.ok]

@@ -15,6 +15,7 @@ import sys
 import time
 
 from ringfence.adapters.clock import SystemClock
+from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.errors import Result
 from ringfence.core.model import (
@@ -83,7 +84,9 @@ def batch(k: int) -> list[Transfer]:
 
 
 def main(path: str, acknowledgements: str) -> None:
-    service = LedgerService(SqliteStore(path), SystemClock(), checkpoint_interval_batches=3)
+    service = LedgerService(
+        SqliteStore(path), SystemClock(), MemorySigner(bytes(32)), checkpoint_interval_batches=3
+    )
     set_up(service)
     done = 0
     if os.path.exists(acknowledgements):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support import journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
@@ -43,7 +44,7 @@ class FixedClock:
 
 @pytest.fixture(scope="module")
 def memory_run() -> tuple[LedgerService, dict[str, Any]]:
-    ledger = LedgerService(MemoryStore(), ManualClock())
+    ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
     return ledger, run_demo(ledger, clients=clients, seed=7)
 
 
@@ -194,18 +195,24 @@ def test_the_document_is_json(document: dict[str, Any]) -> None:
 
 
 def test_the_same_seed_gives_the_same_document(document: dict[str, Any]) -> None:
-    again = run_demo(LedgerService(MemoryStore(), ManualClock()), clients=clients, seed=7)
+    again = run_demo(
+        LedgerService(MemoryStore(), ManualClock(), journal_signer()), clients=clients, seed=7
+    )
     assert again == document
 
 
 def test_another_seed_gives_another_day(document: dict[str, Any]) -> None:
-    other = run_demo(LedgerService(MemoryStore(), ManualClock()), clients=clients, seed=8)
+    other = run_demo(
+        LedgerService(MemoryStore(), ManualClock(), journal_signer()), clients=clients, seed=8
+    )
     assert other["pools"] != document["pools"]
     assert {refusal["code"] for refusal in other["refusals"]} >= required_refusals
 
 
 def test_without_a_hand_clock_the_timed_pending_stays_open() -> None:
-    document = run_demo(LedgerService(MemoryStore(), FixedClock()), clients=clients_min, seed=3)
+    document = run_demo(
+        LedgerService(MemoryStore(), FixedClock(), journal_signer()), clients=clients_min, seed=3
+    )
     assert document["two_phase"]["open"] == 1
     assert document["two_phase"]["expired"] == 0
     assert "pending_transfer_expired" not in {refusal["code"] for refusal in document["refusals"]}
@@ -216,7 +223,9 @@ def test_without_a_hand_clock_the_timed_pending_stays_open() -> None:
 def test_the_smallest_demo_still_stages_every_scene() -> None:
     for seed in range(5):
         document = run_demo(
-            LedgerService(MemoryStore(), ManualClock()), clients=clients_min, seed=seed
+            LedgerService(MemoryStore(), ManualClock(), journal_signer()),
+            clients=clients_min,
+            seed=seed,
         )
         assert len(document["breaks"]) == 1
         assert required_refusals <= {refusal["code"] for refusal in document["refusals"]}
@@ -225,7 +234,7 @@ def test_the_smallest_demo_still_stages_every_scene() -> None:
 def test_progress_is_reported_stage_by_stage() -> None:
     calls: list[tuple[str, int, int]] = []
     run_demo(
-        LedgerService(MemoryStore(), ManualClock()),
+        LedgerService(MemoryStore(), ManualClock(), journal_signer()),
         clients=clients_min,
         progress=lambda stage, done, total: calls.append((stage, done, total)),
     )
@@ -237,12 +246,12 @@ def test_progress_is_reported_stage_by_stage() -> None:
 
 
 def test_a_ledger_that_is_not_empty_is_refused() -> None:
-    ledger = LedgerService(MemoryStore(), ManualClock())
+    ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
     ledger.define_assets([Asset("BTC", 8, 1)])
     with pytest.raises(InputError) as raised:
         run_demo(ledger, clients=clients_min)
     assert raised.value.code is Result.definition_exists_with_different_body
-    assert ledger.seq == 1
+    assert ledger.seq == 2  # the journal key's declaration and the asset: nothing more
 
 
 def positions_of(ledger: LedgerService) -> list[tuple[str, int, int, int, int, int]]:
@@ -261,14 +270,14 @@ def positions_of(ledger: LedgerService) -> list[tuple[str, int, int, int, int, i
 
 def test_sqlite_ledger_reopens_with_the_same_positions(tmp_path: Path) -> None:
     path = str(tmp_path / "ringfence.db")
-    ledger = LedgerService(SqliteStore(path), ManualClock())
+    ledger = LedgerService(SqliteStore(path), ManualClock(), journal_signer())
     document = run_demo(ledger, clients=clients, seed=7)
     positions = positions_of(ledger)
     breaks = [(b.id, b.pool, b.amount, b.cured) for b in ledger.breaks()]
     head = (ledger.seq, ledger.hash)
     ledger.close()
 
-    reopened = LedgerService(SqliteStore(path), ManualClock())
+    reopened = LedgerService(SqliteStore(path), ManualClock(), journal_signer())
     try:
         assert positions_of(reopened) == positions
         assert [(b.id, b.pool, b.amount, b.cured) for b in reopened.breaks()] == breaks
@@ -283,7 +292,9 @@ def test_sqlite_ledger_reopens_with_the_same_positions(tmp_path: Path) -> None:
 
 
 def test_sqlite_and_memory_agree(tmp_path: Path, document: dict[str, Any]) -> None:
-    ledger = LedgerService(SqliteStore(str(tmp_path / "ringfence.db")), ManualClock())
+    ledger = LedgerService(
+        SqliteStore(str(tmp_path / "ringfence.db")), ManualClock(), journal_signer()
+    )
     try:
         assert run_demo(ledger, clients=clients, seed=7) == document
     finally:
@@ -292,7 +303,9 @@ def test_sqlite_and_memory_agree(tmp_path: Path, document: dict[str, Any]) -> No
 
 @pytest.mark.slow
 def test_ten_thousand_clients_on_sqlite_well_under_a_minute(tmp_path: Path) -> None:
-    ledger = LedgerService(SqliteStore(str(tmp_path / "ringfence.db")), ManualClock())
+    ledger = LedgerService(
+        SqliteStore(str(tmp_path / "ringfence.db")), ManualClock(), journal_signer()
+    )
     try:
         started = time.perf_counter()
         document = run_demo(ledger, clients=10_000, seed=7)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support import journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
@@ -25,7 +26,7 @@ class FixedClock:
 
 @pytest.fixture(scope="module")
 def run() -> tuple[LedgerService, dict[str, Any]]:
-    ledger = LedgerService(MemoryStore(), ManualClock())
+    ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
     return ledger, run_demo(ledger, clients=clients_min, seed=5)
 
 
@@ -68,7 +69,9 @@ def test_the_report_has_the_section_with_its_charts(
 
 
 def test_without_a_hand_clock_the_days_are_a_day_apart() -> None:
-    document = run_demo(LedgerService(MemoryStore(), FixedClock()), clients=clients_min, seed=5)
+    document = run_demo(
+        LedgerService(MemoryStore(), FixedClock(), journal_signer()), clients=clients_min, seed=5
+    )
     runs = document["reconciliation"]["runs"]
     as_of = [int(r["as_of_ns"]) for r in runs]
     assert [b - a for a, b in pairwise(as_of)] == [86_400 * 10**9] * 6

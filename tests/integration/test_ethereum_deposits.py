@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bip_utils import Bip44, Bip44Coins
+from tests.support import journal_signer
 from tests.support_anvil import AnvilNode
 
 from ringfence.adapters.chains.ethereum import EthereumHoldings
@@ -30,7 +31,7 @@ def eth_account_xpub() -> str:
 
 
 def open_custody(path: Path) -> CustodyService:
-    return CustodyService(LedgerService(SqliteStore(path), SystemClock()))
+    return CustodyService(LedgerService(SqliteStore(path), SystemClock(), journal_signer()))
 
 
 def build(path: Path, node: AnvilNode, token_address: str) -> CustodyService:

@@ -40,10 +40,11 @@ transfers = [
 ]  # fmt: skip
 
 
-def run(url: str, *arguments: str) -> tuple[int, Any]:
+def run(url: str, *arguments: str, key: Path | None = None) -> tuple[int, Any]:
     environment = {k: v for k, v in os.environ.items() if k != "RINGFENCE_DB"}
+    keyed = ("--journal-key", str(key)) if key is not None else ()
     finished = subprocess.run(
-        [str(ringfence), "--db", url, *arguments, "--json"],
+        [str(ringfence), "--db", url, *keyed, *arguments, "--json"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -75,7 +76,8 @@ def session(url: str, folder: Path) -> list[tuple[int, Any]]:
         ("breaks",),
         ("audit", "verify"),
     ]  # fmt: skip
-    return [without_clock(run(url, *command)) for command in commands]
+    key = folder / "journal.key"
+    return [without_clock(run(url, *command, key=key)) for command in commands]
 
 
 def without_clock(output: tuple[int, Any]) -> tuple[int, Any]:
@@ -87,7 +89,8 @@ def without_clock(output: tuple[int, Any]) -> tuple[int, Any]:
             return {
                 key: strip(item)
                 for key, item in value.items()
-                if key != "db" and not key.startswith(("opened_at", "head_hash", "timestamp"))
+                if key not in ("db", "journal_keys")
+                and not key.startswith(("opened_at", "head_hash", "timestamp"))
             }
         if isinstance(value, list):
             return [strip(item) for item in value]
@@ -114,24 +117,26 @@ def test_every_command_prints_the_same_on_postgres_as_on_sqlite(
 
 
 def test_demo_audit_and_db_commands_on_postgres(postgres_url: str, tmp_path: Path) -> None:
-    status, demo = run(postgres_url, "demo", "--clients", "10", "--out", str(tmp_path))
+    key = tmp_path / "journal.key"
+    status, demo = run(postgres_url, "demo", "--clients", "10", "--out", str(tmp_path), key=key)
     assert status == 0, demo
     assert Path(demo["report_html"]).is_file()
-    status, audit = run(postgres_url, "audit", "verify")
+    status, audit = run(postgres_url, "audit", "verify", key=key)
     assert (status, audit["ok"], audit["problems"]) == (0, True, [])
-    status, document = run(postgres_url, "db", "status")
+    status, document = run(postgres_url, "db", "status", key=key)
     assert status == 0
     assert (document["engine"], document["current"], document["pending"]) == (
         "postgresql",
         True,
         [],
     )
-    status, document = run(postgres_url, "db", "upgrade")
+    status, document = run(postgres_url, "db", "upgrade", key=key)
     assert (status, document["migrations_applied"]) == (0, [])
 
 
-def test_bench_ledger_runs_against_postgres(postgres_url: str) -> None:
-    status, document = run(postgres_url, "bench", "ledger", "--quick")
+def test_bench_ledger_runs_against_postgres(postgres_url: str, tmp_path: Path) -> None:
+    key = tmp_path / "journal.key"  # the benchmark signs with a key of its own
+    status, document = run(postgres_url, "bench", "ledger", "--quick", key=key)
     assert status == 0, document
     assert document["database"]["fsync"] == "on"
     assert [r["case"] for r in document["results"]] == [

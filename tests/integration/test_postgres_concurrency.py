@@ -27,7 +27,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from tests.support import Custodian, assert_invariants, build_custodian, custodian_definitions
+from tests.support import (
+    Custodian,
+    assert_invariants,
+    build_custodian,
+    custodian_definitions,
+    journal_signer,
+)
 
 from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.postgres import PostgresStore
@@ -77,7 +83,9 @@ def events(custodian: Custodian, rng: random.Random, base: int) -> list[Transfer
 def work(url: str, worker: int, out: Path) -> None:
     """One process: submit its batches, resubmitting each refused one until it commits."""
     custodian = custodian_definitions()
-    service = LedgerService(PostgresStore(url), SystemClock(), checkpoint_interval_batches=4)
+    service = LedgerService(
+        PostgresStore(url), SystemClock(), journal_signer(), checkpoint_interval_batches=4
+    )
     outcomes: dict[str, str] = {}
     retries = 0
     for number in range(batches_per_process):
@@ -105,7 +113,7 @@ def work(url: str, worker: int, out: Path) -> None:
 def test_eight_processes_submitting_conflicting_batches_keep_every_guarantee(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    service = LedgerService(PostgresStore(postgres_url), SystemClock())
+    service = LedgerService(PostgresStore(postgres_url), SystemClock(), journal_signer())
     c = build_custodian(service)
     funding = [c.house_funding(1, 10**6)]
     funding += [c.deposit(2 + i, name, 2_000) for i, name in enumerate(clients_hot)]
@@ -131,7 +139,7 @@ def test_eight_processes_submitting_conflicting_batches_keep_every_guarantee(
     try:
         report = verify_store(store)
         assert report.ok, report.problems
-        final = LedgerService(store, SystemClock())
+        final = LedgerService(store, SystemClock(), journal_signer())
         assert_invariants(final)
         _check_conservation(final)
         _check_exactly_once(store, reports)

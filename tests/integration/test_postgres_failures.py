@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 
 import psycopg
 import pytest
-from tests.support import assert_invariants, build_custodian, custodian_definitions
+from tests.support import assert_invariants, build_custodian, custodian_definitions, journal_signer
 
 from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.postgres import PostgresStore
@@ -69,7 +69,7 @@ def open_service(url: str) -> LedgerService:
         store = None
         try:
             store = PostgresStore(url)
-            return LedgerService(store, SystemClock())
+            return LedgerService(store, SystemClock(), journal_signer())
         except StorageError:
             if store is not None:
                 store.close()
@@ -138,7 +138,7 @@ def _check(url: str, acknowledged: list[list[int]], expected: dict[str, int]) ->
         ids = [i for batch in acknowledged for i in batch]
         assert len(store.transfers(ids)) == len(ids) == len(set(ids))
         assert sum(1 for _ in store.projected_transfers()) == len(ids) + 1
-        service = LedgerService(store, SystemClock())
+        service = LedgerService(store, SystemClock(), journal_signer())
         c = custodian_definitions()
         for name, total in expected.items():
             assert service.balance(c.client(name)).balance == total, name

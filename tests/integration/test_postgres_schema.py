@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from tests.support import build_custodian, state_snapshot
+from tests.support import (
+    build_custodian,
+    journal_public_key,
+    journal_signer,
+    state_snapshot,
+    unsigned_journal,
+)
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage import postgres
+from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.core.errors import Result, StorageError
 from ringfence.service.audit import verify_store
@@ -18,9 +25,10 @@ pytestmark = pytest.mark.postgres
 U128 = 2**128
 
 
-def loaded(url: str, expected_version: int = postgres.schema_version) -> LedgerService:
-    """A ledger with the small custodian and a day's worth of transfers, closed cleanly."""
-    service = LedgerService(PostgresStore(url, expected_version), ManualClock())
+def loaded(url: str) -> LedgerService:
+    """A ledger with the small custodian and a day's worth of transfers."""
+    store = MemoryStore() if url == "memory://" else PostgresStore(url)
+    service = LedgerService(store, ManualClock(), journal_signer())
     c = build_custodian(service)
     batch = [c.house_funding(1, 10**9), c.deposit(2, "alice", U128 // 4, asset="ETH")]
     batch += [c.deposit(10 + i, "bob", 1_000 + i) for i in range(50)]
@@ -120,10 +128,15 @@ def test_amounts_at_the_u128_bound_round_trip_exactly(postgres_url: str) -> None
 
 
 def test_migrations_upgrade_a_loaded_ledger_and_change_nothing(postgres_url: str) -> None:
-    """Build at version 1, load data, upgrade to the latest: the ledger reads back the same."""
+    """Build at version 1 (a journal as it was before signing), load data, upgrade to the
+    latest: the ledger reads back the same, and its first signed write vouches for it all."""
     assert postgres.upgrade(postgres_url, target=1) == [1]
     assert postgres.schema_status(postgres_url).version == 1
-    service = loaded(postgres_url, expected_version=1)
+    model = loaded("memory://")
+    old_store = PostgresStore(postgres_url, expected_version=1)
+    for entry, records, definitions in unsigned_journal(model.store):
+        old_store.append(entry, records, definitions)
+    service = LedgerService(old_store, ManualClock(), journal_signer())
     before = state_snapshot(service)
     service.close()
     old_store = PostgresStore(postgres_url, expected_version=1)
@@ -140,8 +153,15 @@ def test_migrations_upgrade_a_loaded_ledger_and_change_nothing(postgres_url: str
     store = PostgresStore(postgres_url)
     try:
         assert (list(store.entries()), list(store.projected_transfers())) == rows_before
-        assert state_snapshot(LedgerService(store, ManualClock())) == before
-        assert verify_store(store).ok
+        upgraded = LedgerService(store, ManualClock(), journal_signer())
+        assert state_snapshot(upgraded) == before
+        unvouched = verify_store(store)
+        assert [p.kind for p in unvouched.problems] == ["journal_unsigned"]
+        # The first write declares the key, whose signature vouches for everything before.
+        assert upgraded.define_clients(["newcomer"]) == [Result.ok]
+        report = verify_store(store, trusted_keys=[journal_public_key])
+        assert report.ok, report.problems
+        assert report.journal_keys == [(len(rows_before[0]) + 1, journal_public_key.hex())]
     finally:
         store.close()
 

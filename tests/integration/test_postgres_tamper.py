@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from tests.support import build_custodian
+from tests.support import build_custodian, journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.postgres import PostgresStore
@@ -33,7 +33,7 @@ ringfence = Path(sys.executable).parent / "ringfence"
 @pytest.fixture
 def written(postgres_url: str) -> str:
     """A ledger of six entries: four of definitions, two of transfers."""
-    service = LedgerService(PostgresStore(postgres_url), ManualClock())
+    service = LedgerService(PostgresStore(postgres_url), ManualClock(), journal_signer())
     c = build_custodian(service)
     assert service.submit([c.house_funding(1, 10_000)]) == [Result.ok]
     assert service.submit([c.deposit(2, "alice", 500)]) == [Result.ok]
@@ -96,7 +96,7 @@ def test_opening_refuses_a_malformed_row_it_reads(written: str, case: str) -> No
     store = PostgresStore(written)
     try:
         with pytest.raises(IntegrityError, match=f"journal entry {seq}"):
-            LedgerService(store, ManualClock())
+            LedgerService(store, ManualClock(), journal_signer())
     finally:
         store.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support import invariant_problems
+from tests.support import invariant_problems, journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -18,7 +18,7 @@ from ringfence.service.risk import clearing_id, insurance_id
 def test_venue_demo_keeps_the_ledger_guarantees(tmp_path: Path) -> None:
     path = str(tmp_path / "venue.db")
     clock = ManualClock()
-    ledger = LedgerService(SqliteStore(path), clock)
+    ledger = LedgerService(SqliteStore(path), clock, journal_signer())
     stages: list[str] = []
     summary = run_venue_demo(ledger, 300, 11, lambda stage, done, total: stages.append(stage))
     assert summary["buckets"] == 300 + crash_buckets_count

@@ -26,6 +26,7 @@ from tests.support import (
     Custodian,
     assert_invariants,
     build_custodian,
+    journal_signer,
     replay_from_genesis,
     state_snapshot,
 )
@@ -175,7 +176,7 @@ def test_a_malformed_reference_on_a_deposit_changes_nothing(
     new_store: StoreOpener, how: str, reference: object
 ) -> None:
     store = new_store()
-    service = LedgerService(store, ManualClock())
+    service = LedgerService(store, ManualClock(), journal_signer())
     c = build_custodian(service)
     assert service.submit([c.house_funding(1, 10_000)]) == [ok]
     deposit = replace(c.deposit(2, "alice", 500), reference=reference)  # type: ignore[arg-type]
@@ -193,7 +194,7 @@ def test_a_malformed_reference_on_a_deposit_changes_nothing(
     withdrawal = c.withdrawal(4, "alice", 500)
     assert service.submit([withdrawal]) == [Result.exceeds_available_balance]
     service.close()
-    reopened = LedgerService(reopen(store), ManualClock())
+    reopened = LedgerService(reopen(store), ManualClock(), journal_signer())
     assert reopened.balance(c.client("alice")).balance == 0
     assert reopened.balance(c.client("bob")).balance == 40
     reopened.close()
@@ -229,7 +230,7 @@ def test_any_malformed_event_gets_a_code_and_changes_nothing(
     new_store: StoreOpener, event: Any
 ) -> None:
     store = new_store()
-    service = LedgerService(store, ManualClock())
+    service = LedgerService(store, ManualClock(), journal_signer())
     c = build_custodian(service)
     assert service.submit([c.house_funding(1, 10_000)]) == [ok]
     before = state_snapshot(service)
@@ -276,7 +277,7 @@ def count_steps(opener: StoreOpener) -> int:
     """How many write steps the scenario takes when nothing fails."""
     store = FaultyStore(opener(), 0, False, StorageError)
     clock = ManualClock()
-    service = LedgerService(store, clock, checkpoint_interval_batches=2)  # type: ignore[arg-type]
+    service = LedgerService(store, clock, journal_signer(), checkpoint_interval_batches=2)  # type: ignore[arg-type]
     c = build_custodian(service)
     store.steps = 0
     for step in scenario_steps(service, c, clock):
@@ -296,7 +297,7 @@ def test_a_failure_at_any_write_step_leaves_the_service_equal_to_a_replay(
         error = StorageError if fail_at % 2 else InjectedError  # the service recovers from any
         store = FaultyStore(inner, 0, after, error)
         clock = ManualClock()
-        service = LedgerService(store, clock, checkpoint_interval_batches=2)  # type: ignore[arg-type]
+        service = LedgerService(store, clock, journal_signer(), checkpoint_interval_batches=2)  # type: ignore[arg-type]
         c = build_custodian(service)
         store.steps, store.fail_at = 0, fail_at
         for step in scenario_steps(service, c, clock):
@@ -319,7 +320,7 @@ def test_an_engine_failure_mid_batch_leaves_the_service_equal_to_a_replay(
 ) -> None:
     store = new_store()
     clock = ManualClock()
-    service = LedgerService(store, clock, checkpoint_interval_batches=2)
+    service = LedgerService(store, clock, journal_signer(), checkpoint_interval_batches=2)
     c = build_custodian(service)
     assert service.submit([c.house_funding(1, 10**9), c.deposit(2, "alice", 5_000)]) == [ok, ok]
     calls = [0]
@@ -346,7 +347,7 @@ def test_a_caller_that_stops_a_stream_early_leaves_nothing_unwritten_in_memory(
     new_store: StoreOpener,
 ) -> None:
     store = new_store()
-    service = LedgerService(store, ManualClock())
+    service = LedgerService(store, ManualClock(), journal_signer())
     c = build_custodian(service)
     batches = [[c.house_funding(1, 10**6)], [c.deposit(2, "alice", 5)], [c.deposit(3, "bob", 7)]]
     stream = service.submit_stream(batches)
@@ -362,7 +363,7 @@ def test_a_service_whose_rebuild_failed_rebuilds_before_its_next_use(
 ) -> None:
     inner = new_store()
     store = FaultyStore(inner, 0, True, StorageError)
-    service = LedgerService(store, ManualClock())  # type: ignore[arg-type]
+    service = LedgerService(store, ManualClock(), journal_signer())  # type: ignore[arg-type]
     c = build_custodian(service)
     reads = {"failing": False}
     entries = store.entries

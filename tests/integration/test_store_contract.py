@@ -21,6 +21,7 @@ from tests.support import (
     Custodian,
     assert_invariants,
     build_custodian,
+    journal_signer,
     replay_from_genesis,
     state_snapshot,
 )
@@ -573,14 +574,18 @@ class Run:
     @classmethod
     def start(cls, factory: StoreFactory, interval: int = 64) -> Run:
         clock = ManualClock()
-        service = LedgerService(factory.open(), clock, checkpoint_interval_batches=interval)
+        service = LedgerService(
+            factory.open(), clock, journal_signer(), checkpoint_interval_batches=interval
+        )
         return cls(factory, clock, service, build_custodian(service))
 
     def reopen(self, clean: bool, interval: int = 64) -> None:
         if clean:
             self.service.checkpoint()
         store = self.factory.reopen(self.service.store)
-        self.service = LedgerService(store, self.clock, checkpoint_interval_batches=interval)
+        self.service = LedgerService(
+            store, self.clock, journal_signer(), checkpoint_interval_batches=interval
+        )
 
 
 def day_of_business(run: Run, first_id: int, rounds: int) -> None:
@@ -656,12 +661,12 @@ def test_a_refused_append_leaves_the_service_as_the_store_says(factory: StoreFac
     the service reloads and shows what is durable; ``submit`` would have retried by itself."""
     run = Run.start(factory)
     day_of_business(run, 1_000, rounds=1)
-    other = LedgerService(factory.open(), run.clock)
+    other = LedgerService(factory.open(), run.clock, journal_signer())
     assert other.submit([run.c.deposit(3_000, "bob", 7)]) == [Result.ok]
     run.clock.advance(seconds=10)  # the batch would also expire a pending transfer
     with pytest.raises(HeadConflictError):
         list(run.service.submit_stream([[run.c.deposit(2_000, "alice", 5)]]))
-    durable = LedgerService(factory.open(), run.clock)
+    durable = LedgerService(factory.open(), run.clock, journal_signer())
     assert state_snapshot(run.service) == state_snapshot(durable)
     assert run.service.store.transfers([2_000, 3_000]).keys() == {3_000}
     assert run.service.submit([run.c.deposit(2_000, "alice", 5)]) == [Result.ok]

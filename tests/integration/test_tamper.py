@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.support import journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -38,7 +39,9 @@ hot, house, alice, bob = 1, 2, 3, 4
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tamper") / "ledger.db"
-    service = LedgerService(SqliteStore(str(path)), ManualClock(), checkpoint_interval_batches=1)
+    service = LedgerService(
+        SqliteStore(str(path)), ManualClock(), journal_signer(), checkpoint_interval_batches=1
+    )
     service.define_assets([Asset("BTC", 8, 1, "bitcoin")])
     service.define_clients(["alice", "bob"])
     service.define_pools([Pool("omni", PoolKind.omnibus, Terms.custody)])
@@ -142,20 +145,20 @@ def test_an_edited_journal_entry_is_named(pristine: Path, tmp_path: Path) -> Non
         pristine,
         tmp_path,
         "UPDATE journal SET body = CAST(substr(body, 1, 40) || x'ff' || substr(body, 42) AS BLOB) "
-        "WHERE seq = 5",
+        "WHERE seq = 6",
     )
     assert "journal_entry_edited" in kinds(report)
-    assert report.problems[0].where == "journal entry 5"
-
-
-def test_a_deleted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
-    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 6")
-    assert report.problems[0].kind == "journal_entry_deleted"
     assert report.problems[0].where == "journal entry 6"
 
 
+def test_a_deleted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
+    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 7")
+    assert report.problems[0].kind == "journal_entry_deleted"
+    assert report.problems[0].where == "journal entry 7"
+
+
 def test_a_deleted_last_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
-    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 8")
+    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 9")
     assert "journal_entry_deleted" in kinds(report)  # the checkpoint is past the journal's end
     assert "transfer_row_inserted" in kinds(report)  # its row is in no entry any more
 
@@ -164,22 +167,23 @@ def test_reordered_journal_entries_are_named(pristine: Path, tmp_path: Path) -> 
     report = tampered(
         pristine,
         tmp_path,
-        "UPDATE journal SET seq = 100 WHERE seq = 6",
-        "UPDATE journal SET seq = 6 WHERE seq = 7",
-        "UPDATE journal SET seq = 7 WHERE seq = 100",
+        "UPDATE journal SET seq = 100 WHERE seq = 7",
+        "UPDATE journal SET seq = 7 WHERE seq = 8",
+        "UPDATE journal SET seq = 8 WHERE seq = 100",
     )
     assert "journal_chain_broken" in kinds(report) or "journal_entries_reordered" in kinds(report)
-    assert report.problems[0].where == "journal entry 6"
+    assert report.problems[0].where == "journal entry 7"
 
 
 def test_an_inserted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
     report = tampered(
         pristine,
         tmp_path,
+        "UPDATE journal SET seq = 10 WHERE seq = 9",
         "UPDATE journal SET seq = 9 WHERE seq = 8",
         "UPDATE journal SET seq = 8 WHERE seq = 7",
-        "INSERT INTO journal SELECT 7, kind, timestamp, body, previous_hash, hash, records "
-        "FROM journal WHERE seq = 6",
+        "INSERT INTO journal SELECT 7, kind, timestamp, body, previous_hash, hash, records, "
+        "signature FROM journal WHERE seq = 6",
     )
     assert report.problems[0].where == "journal entry 7"
     assert report.problems[0].kind in ("journal_chain_broken", "journal_entries_reordered")
@@ -275,7 +279,7 @@ def test_opening_a_store_with_a_malformed_row_it_reads_is_an_integrity_error(
     store = SqliteStore(str(path))
     try:
         with pytest.raises(IntegrityError, match=f"journal entry {seq}"):
-            LedgerService(store, ManualClock())
+            LedgerService(store, ManualClock(), journal_signer())
     finally:
         store.close()
 
@@ -341,7 +345,7 @@ def test_opening_refuses_a_checkpoint_at_entry_0_holding_balances(
     store = SqliteStore(str(path))
     try:
         with pytest.raises(IntegrityError, match="entry 0"):
-            LedgerService(store, ManualClock())
+            LedgerService(store, ManualClock(), journal_signer())
     finally:
         store.close()
 
@@ -355,7 +359,7 @@ def test_opening_refuses_a_checkpoint_whose_debits_and_credits_differ(
     store = SqliteStore(str(path))
     try:
         with pytest.raises(IntegrityError, match="debits and credits"):
-            LedgerService(store, ManualClock())
+            LedgerService(store, ManualClock(), journal_signer())
     finally:
         store.close()
 
@@ -368,7 +372,7 @@ def test_the_database_refuses_an_entry_that_does_not_extend_the_head(
     with sqlite3.connect(path) as db, pytest.raises(sqlite3.IntegrityError, match="head"):
         db.execute(
             "INSERT INTO journal SELECT seq + 1, kind, timestamp, body, previous_hash, hash, "
-            "records FROM journal WHERE seq = 8"
+            "records, signature FROM journal WHERE seq = 9"
         )
 
 

@@ -45,6 +45,7 @@ from tests.support import (
     MEMBERS,
     assert_invariants,
     build_custodian,
+    journal_signer,
     replay_from_genesis,
     state_snapshot,
 )
@@ -134,7 +135,7 @@ class LedgerMachine(RuleBasedStateMachine):
             self.service.checkpoint()
 
     def open_service(self) -> LedgerService:
-        return LedgerService(self.store, self.clock, self.checkpoint_interval)
+        return LedgerService(self.store, self.clock, journal_signer(), self.checkpoint_interval)
 
     def teardown(self) -> None:
         statuses = [p.status.name for p in self.ledger.pendings.values()]
@@ -593,7 +594,7 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             assert not any(r is ok for r in results)
             store.fail_next_append = False
-        durable = LedgerService(store, self.clock, self.checkpoint_interval)
+        durable = LedgerService(store, self.clock, journal_signer(), self.checkpoint_interval)
         assert state_snapshot(self.service) == state_snapshot(durable)
 
     @rule(clean=st.booleans())

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import SystemClock
+from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
@@ -147,7 +148,7 @@ def _simulate_case(clients: int, runs: int, progress: Progress | None) -> dict[s
 def _pack_ledger(folder: Path, clients: int, seed: int) -> LedgerService:
     """A SQLite ledger of ``clients`` clients, one funded account each (built, not timed)."""
     rng = random.Random(seed)
-    service = LedgerService(SqliteStore(str(folder / "pack.db")), SystemClock())
+    service = LedgerService(SqliteStore(str(folder / "pack.db")), SystemClock(), MemorySigner())
     assert service.define_assets([ASSETS["BTC"]]) == [Result.ok]
     names = [f"c{i}" for i in range(clients)]
     chunk = 100_000

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import SystemClock
+from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage import postgres
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -126,7 +127,7 @@ def _run_case(
     batch_size: int, transfers: int, zipfian: bool, seed: int, url: str | None
 ) -> tuple[float, list[float]]:
     with _fresh_store(url) as store:
-        service = LedgerService(store, SystemClock())
+        service = LedgerService(store, SystemClock(), MemorySigner())
         _set_up(service)
         batches = _batches(batch_size, transfers, zipfian, seed)
         batch_seconds = []

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
@@ -92,7 +93,7 @@ class _Venue:
     """The bench's venue on a fresh SQLite ledger, crashed and scanned."""
 
     def __init__(self, path: Path, longs: int) -> None:
-        self.ledger = LedgerService(SqliteStore(str(path)), ManualClock())
+        self.ledger = LedgerService(SqliteStore(str(path)), ManualClock(), MemorySigner())
         self.longs = longs
         instrument = Instrument(symbol, InstrumentKind.perpetual, "btc", "USDC", 6, 1, 1, 1, 3)
         shorts = longs // 2

@@ -67,7 +67,7 @@ def _build(
     built = por.build_round(
         [(BTC, balances)], snapshot=1, previous_round_hash=bytes(32),
         master_secret=master_secret, signing_seed=bytes(32),
-        seed=random.Random(seed).randbytes(32), workers=workers)
+        seed=random.Random(seed).randbytes(32), workers=workers, snapshot_hash=bytes(32))
     seconds = time.perf_counter() - started
     own_after, children_after = _cpu_seconds()
     return built, seconds, (own_after - own, children_after - children)

@@ -135,6 +135,13 @@ class Result(StrEnum):
     exists_with_different_authorisation = "exists_with_different_authorisation"
     exists_with_different_asset = "exists_with_different_asset"
 
+    # The journal key (core/authenticity.py): a writer needs the key the journal declares.
+    journal_key_missing = "journal_key_missing"
+    journal_key_mismatch = "journal_key_mismatch"
+    journal_key_exists = "journal_key_exists"
+    journal_key_invalid = "journal_key_invalid"
+    published_head_invalid = "published_head_invalid"
+
     # Definitions (assets, pools, clients, accounts).
     definition_exists_with_different_body = "definition_exists_with_different_body"
     pool_not_found = "pool_not_found"

@@ -951,20 +951,25 @@ def build_round(
     seed: bytes,
     reserves: ReservesAttestation | None = None,
     map_jobs: MapJobs = map,
+    snapshot_hash: bytes | None = None,
 ) -> Round:
     """Build every asset's tree and the signed round record. ``seed`` must be fresh each
-    round; ``reserves`` None records the reserves as not yet attested."""
+    round; ``reserves`` None records the reserves as not yet attested; ``snapshot_hash`` is
+    the journal's hash at entry ``snapshot``, which the round then signs."""
     round_id = round_id_of(previous_round_hash, snapshot)
     trees = build_trees(round_id, liabilities, master_secret, seed, map_jobs)
     return sign_round(round_id, previous_round_hash, snapshot, trees,
-                      signing_seed=signing_seed, reserves=reserves)
+                      signing_seed=signing_seed, reserves=reserves, snapshot_hash=snapshot_hash)
 
 
 def sign_round(
     round_id: bytes, previous_round_hash: bytes, snapshot: int, trees: Mapping[int, AssetTree],
     *, signing_seed: bytes, reserves: ReservesAttestation | None = None,
+    snapshot_hash: bytes | None = None,
 ) -> Round:
-    """The round record over built trees, signed."""
+    """The round record over built trees, signed. With ``snapshot_hash`` it carries the
+    journal head it was built at (``journal_head``): anyone holding the round can later check
+    that the journal still holds that exact head (``ringfence audit verify --round``)."""
     totals = reserves.totals if reserves is not None else {}
     gross = reserves.gross if reserves is not None else {}
     key = nacl.signing.SigningKey(signing_seed)
@@ -980,6 +985,9 @@ def sign_round(
                    for number in sorted(trees)],
         "public_key": key.verify_key.encode().hex(),
     }
+    if snapshot_hash is not None:
+        assert len(snapshot_hash) == 32
+        record["journal_head"] = {"seq": snapshot, "hash": snapshot_hash.hex()}
     record["signature"] = key.sign(round_hash(record)).signature.hex()
     assert verify_round_signature(record)
     return Round(record, trees)
@@ -993,6 +1001,26 @@ def verify_round_signature(record: Mapping[str, Any]) -> bool:
     except (nacl.exceptions.BadSignatureError, ValueError, KeyError, TypeError):
         return False
     return True
+
+
+def round_journal_head(record: Mapping[str, Any]) -> tuple[int, bytes]:
+    """The journal head a signed round was built at; ``InputError`` if the round's signature
+    fails or it names no head."""
+    if not verify_round_signature(record):
+        raise InputError(Result.published_head_invalid, "the round's signature does not check")
+    head = record.get("journal_head")
+    if not isinstance(head, dict):
+        raise InputError(Result.published_head_invalid, "the round names no journal head")
+    seq, hash_hex = head.get("seq"), head.get("hash")
+    if type(seq) is not int or not 0 < seq < 2**64 or not isinstance(hash_hex, str):
+        raise InputError(Result.published_head_invalid, f"journal head {head!r}")
+    try:
+        head_hash = bytes.fromhex(hash_hex)
+    except ValueError:
+        raise InputError(Result.published_head_invalid, f"hash {hash_hex!r}") from None
+    if len(head_hash) != 32:
+        raise InputError(Result.published_head_invalid, f"hash {hash_hex!r}")
+    return seq, head_hash
 
 
 def verify_chain(records: Sequence[Mapping[str, Any]]) -> bool:

@@ -119,8 +119,32 @@ def root(
             "its schema on first use.",
         ),
     ] = None,
+    journal_key: Annotated[
+        str | None,
+        typer.Option(
+            "--journal-key",
+            metavar="FILE",
+            help="The journal key that signs every entry written (default: "
+            "$RINGFENCE_JOURNAL_KEY, else PATH.journal-key beside an SQLite database; made "
+            "with a new journal). Reading needs none.",
+        ),
+    ] = None,
 ) -> None:
-    context.obj = bootstrap.database_url(db)
+    context.obj = Target(bootstrap.database_url(db), journal_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The ledger a command works on: its database and its journal key file."""
+
+    url: str
+    journal_key: str | None
+
+
+def target(context: typer.Context) -> Target:
+    found = context.find_root().obj
+    assert isinstance(found, Target)
+    return found
 
 
 # ---------------------------------------------------------------------- plumbing
@@ -156,8 +180,7 @@ def error_code(error: RingfenceError) -> tuple[str, str]:
 
 
 def database_url(context: typer.Context, create: bool = False) -> str:
-    url = context.obj
-    assert isinstance(url, str)
+    url = target(context).url
     if url.startswith(_sqlite_prefix):
         path = Path(url[len(_sqlite_prefix) :])
         if create:
@@ -173,7 +196,8 @@ def opened(
 ) -> Iterator[LedgerService]:
     """The ledger, closed whatever happens (which checkpoints what it wrote, and writes
     nothing for a command that only read)."""
-    ledger = bootstrap.open_ledger(database_url(context, create), clock, create)
+    url = database_url(context, create)
+    ledger = bootstrap.open_ledger(url, clock, create, target(context).journal_key)
     try:
         yield ledger
     finally:
@@ -785,19 +809,56 @@ def breaks(context: typer.Context, json_output: JsonOption = False) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(context: typer.Context, json_output: JsonOption = False) -> None:
-    """Replay the journal and check the hash chain, every row, balance and invariant.
+def audit_verify(
+    context: typer.Context,
+    json_output: JsonOption = False,
+    public_keys: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--public-key",
+            metavar="HEX",
+            help="A journal public key the firm published (repeatable). Default: the key in "
+            "the journal key file, if there is one.",
+        ),
+    ] = None,
+    expect_heads: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect-head",
+            metavar="SEQ:HASH",
+            help="A head published earlier that the journal must still hold (repeatable).",
+        ),
+    ] = None,
+    rounds: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--round",
+            exists=True,
+            dir_okay=False,
+            help="A proof-of-reserves round file whose journal head must still be there.",
+        ),
+    ] = None,
+) -> None:
+    """Replay the journal and check the hash chain, every signature, row, balance and
+    invariant, and that each published head is still there.
 
     Reads the store directly, without loading the ledger: loading replays the journal and
     could itself fail on a tampered file, which is exactly what this command must report.
     """
-    from ringfence.service.audit import verify_store
+    from ringfence.core.authenticity import parse_public_key
+    from ringfence.service.audit import published_heads, verify_store
 
     with reported(json_output), progress_bar(json_output) as progress:
-        store = bootstrap.open_store(database_url(context), create=False)
+        url = database_url(context)
+        trusted = [parse_public_key(text) for text in public_keys or ()]
+        if not trusted:
+            own = bootstrap.journal_signer(url, target(context).journal_key).public_key()
+            trusted = [] if own is None else [own]
+        heads = published_heads(expect_heads or (), [path.read_bytes() for path in rounds or ()])
+        store = bootstrap.open_store(url, create=False)
         try:
             step = None if progress is None else audit_progress(progress)
-            report = verify_store(store, step)
+            report = verify_store(store, step, trusted, heads)
         finally:
             store.close()
     if json_output:
@@ -807,6 +868,7 @@ def audit_verify(context: typer.Context, json_output: JsonOption = False) -> Non
             f"audit: ok — {report.entries:,} journal entries, {report.transfers:,} transfers and "
             f"{report.accounts:,} accounts replayed; head {report.head_seq} {report.head_hash}"
         )
+        say(_key_line(report.journal_keys, report.key_trusted, report.heads_checked))
     else:
         table = new_table("kind", "where", "detail")
         for problem in report.problems:
@@ -815,6 +877,13 @@ def audit_verify(context: typer.Context, json_output: JsonOption = False) -> Non
         say(f"audit: {len(report.problems)} problems")
     if not report.ok:
         raise typer.Exit(errors.exit_status_integrity)
+
+
+def _key_line(keys: list[tuple[int, str]], trusted: bool, heads: int) -> str:
+    signed = f"signed by journal key {keys[-1][1]}" if keys else "no journal key"
+    rotations = f" ({len(keys) - 1} rotations)" if len(keys) > 1 else ""
+    trust = "a key you trust" if trusted else "not checked against a published key (--public-key)"
+    return f"journal {signed}{rotations}, {trust}; {heads} published heads found"
 
 
 def audit_progress(progress: ProgressReport) -> Callable[[int, int], None]:
@@ -880,8 +949,7 @@ def bench(
             raise InputError(
                 Result.name_invalid, f"no benchmark {name!r}; available: {', '.join(available)}"
             )
-    url = context.obj  # benchmarks make their own databases; only a PostgreSQL URL is used
-    assert isinstance(url, str)
+    url = target(context).url  # benchmarks make their own databases; only PostgreSQL's is used
     with reported(json_output), progress_bar(json_output) as progress:
         if name == "ledger" and url.startswith(("postgresql://", "postgres://")):
             from ringfence.bench.ledger import run_bench

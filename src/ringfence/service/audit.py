@@ -12,7 +12,11 @@ tables, the checkpointed balances) is a projection of it. The audit
    says, and the checkpointed balances, pending transfers and breaks with the replayed state
    at the checkpoint;
 4. checks the invariants on the final state: per asset debits equal credits, no client or
-   wallet account below zero, no custody pool short by more than its recorded breaks.
+   wallet account below zero, no custody pool short by more than its recorded breaks;
+5. checks every entry's signature by the journal key in force (core/authenticity.py), that
+   the journal is vouched for by a key the caller trusts (the firm's published journal key),
+   and that every head published earlier (a proof-of-reserves round, a resolution pack, a
+   head given by hand) is still in it, hash for hash.
 
 It reports the first problem of each place precisely (which entry, which row, which field),
 up to ``problems_max`` problems, and never changes the store. A row that is no journal entry at
@@ -23,13 +27,25 @@ walk names it and goes on after it, and the replay stops there.
 
 from __future__ import annotations
 
+import json
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ringfence.core.authenticity import (
+    Finding,
+    KeyChain,
+    parse_published_head,
+    published_head_findings,
+)
 from ringfence.core.custody.registry import Registry
-from ringfence.core.errors import MalformedEntryError, RingfenceError
+from ringfence.core.errors import (
+    InputError,
+    MalformedEntryError,
+    Result,
+    RingfenceError,
+)
 from ringfence.core.journal import (
     Definition,
     EntryKind,
@@ -44,6 +60,7 @@ from ringfence.core.journal import (
 from ringfence.core.ledger import Ledger
 from ringfence.core.model import TransferRecord
 from ringfence.core.recon.codec import ReconHistory, replay_recon_entry
+from ringfence.core.reserves import round_journal_head
 from ringfence.core.state import AccountState, Limit, PendingStatus
 from ringfence.service.custody import replay_registry_entry
 from ringfence.service.ledger_service import apply_definitions, replay_transfers
@@ -83,6 +100,9 @@ class AuditReport:
     head_hash: str
     checkpoint_seq: int
     problems: list[Problem]
+    journal_keys: list[tuple[int, str]] = field(default_factory=list)  # (from seq, key hex)
+    key_trusted: bool = False  # the journal is vouched for by a key the caller named
+    heads_checked: int = 0  # published heads found in the journal, hash for hash
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +113,11 @@ class AuditReport:
             "head_seq": self.head_seq,
             "head_hash": self.head_hash,
             "checkpoint_seq": self.checkpoint_seq,
+            "journal_keys": [
+                {"from_seq": seq, "public_key": key} for seq, key in self.journal_keys
+            ],
+            "key_trusted": self.key_trusted,
+            "heads_checked": self.heads_checked,
             "problems": [
                 {"kind": p.kind, "where": p.where, "detail": p.detail} for p in self.problems
             ],
@@ -110,16 +135,66 @@ class _Audit:
     replaying: bool = True
     transfers: int = 0
     definitions: dict[EntryKind, list[Definition]] = field(default_factory=dict)
+    keys: KeyChain = field(default_factory=KeyChain)
+    published_heads: Mapping[int, bytes] = field(default_factory=dict)
+    seen_heads: dict[int, bytes] = field(default_factory=dict)
+    authenticity: dict[str, list[Finding]] = field(default_factory=dict)
 
     def problem(self, kind: str, where: str, detail: str) -> None:
         if len(self.problems) < problems_max:
             self.problems.append(Problem(kind, where, detail))
 
+    def follow_key(self, entry: JournalEntry) -> None:
+        """Check the entry's signature; keep every finding, to report the first of each kind
+        and how many followed (a rewrite from entry 5 of a million leaves a million)."""
+        finding = self.keys.follow(entry)
+        if finding is not None:
+            self.authenticity.setdefault(finding.kind, []).append(finding)
+        if entry.seq in self.published_heads:
+            self.seen_heads[entry.seq] = entry.hash
+
+    def report_authenticity(self, trusted_keys: Collection[bytes], last_seq: int) -> None:
+        for findings in self.authenticity.values():
+            first = findings[0]
+            more = f" ({len(findings) - 1} later entries too)" if len(findings) > 1 else ""
+            self.problem(first.kind, f"journal entry {first.seq}", first.detail + more)
+        closing = self.keys.finish(trusted_keys)
+        closing += published_head_findings(self.published_heads, self.seen_heads, last_seq)
+        for finding in closing:
+            self.problem(finding.kind, f"journal entry {finding.seq}", finding.detail)
+
+
+def published_heads(heads: Collection[str], rounds: Collection[bytes]) -> dict[int, bytes]:
+    """Heads to hold the journal to: ``SEQ:HASH`` texts, and the heads signed proof-of-reserves
+    rounds were built at (each round's own signature checked first)."""
+    found: dict[int, bytes] = {}
+    parsed = [parse_published_head(text) for text in heads]
+    for text in rounds:
+        try:
+            record = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InputError(Result.published_head_invalid, f"a round file: {error}") from None
+        if not isinstance(record, dict):
+            raise InputError(Result.published_head_invalid, "a round file is not a JSON object")
+        parsed.append(round_journal_head(record))
+    for seq, head_hash in parsed:
+        if found.setdefault(seq, head_hash) != head_hash:
+            raise InputError(Result.published_head_invalid, f"two hashes given for entry {seq}")
+    return found
+
 
 def verify_store(
-    store: LedgerStore, progress: Callable[[int, int], None] | None = None
+    store: LedgerStore,
+    progress: Callable[[int, int], None] | None = None,
+    trusted_keys: Collection[bytes] = (),
+    published_heads: Mapping[int, bytes] | None = None,
 ) -> AuditReport:
-    """Verify a store against its own journal; see the module docstring."""
+    """Verify a store against its own journal; see the module docstring.
+
+    ``trusted_keys``: the journal public keys the firm published; without one, the audit
+    checks that the journal is signed consistently, not by whom. ``published_heads``: heads
+    (seq -> hash) published before, each of which the journal must still hold.
+    """
     try:
         head_seq, head_hash = store.head()
     except MalformedEntryError as error:  # named when the walk reaches it
@@ -130,7 +205,7 @@ def verify_store(
     except (RingfenceError, ValueError, TypeError) as error:
         checkpoint = Checkpoint(0, 0)
         problem = Problem("balance_mismatch", "checkpoint", f"unreadable: {error}")
-    audit = _Audit(store, checkpoint)
+    audit = _Audit(store, checkpoint, published_heads=published_heads or {})
     if problem is not None:
         audit.problems.append(problem)
     rows = _readable_rows(audit, store.projected_transfers())
@@ -163,6 +238,8 @@ def verify_store(
     if audit.replaying:
         _compare_definitions(audit)
         _check_invariants(audit)
+    audit.report_authenticity(trusted_keys, last_seq)
+    declared = audit.keys.declarations
     return AuditReport(
         not audit.problems,
         entries,
@@ -172,6 +249,9 @@ def verify_store(
         head_hash.hex(),
         audit.checkpoint.seq,
         audit.problems,
+        [(d.seq, d.public_key.hex()) for d in declared],
+        bool(set(trusted_keys) & {d.public_key for d in declared}),
+        len(audit.seen_heads),
     )
 
 
@@ -234,6 +314,7 @@ def _chained_entries(
                 entry.timestamp,
             ):
                 audit.problem("journal_entry_edited", where, "its columns contradict its body")
+        audit.follow_key(entry)
         seen[entry.hash] = entry.seq
         previous = entry.hash
         expected_seq = entry.seq + 1
@@ -258,6 +339,8 @@ def _replay_entry(
             replay_registry_entry(audit.registry, audit.ledger, entry)
         elif entry.kind in recon_kinds:
             replay_recon_entry(audit.recon, entry.body)
+        elif entry.kind is EntryKind.journal_keys:
+            pass  # followed by the key chain as the hash chain is walked (follow_key)
         else:
             header, definitions = decode_definitions(entry.body)
             apply_definitions(audit.ledger, header.kind, definitions)

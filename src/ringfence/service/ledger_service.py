@@ -7,6 +7,10 @@ fails while the engine holds changes the store has not made durable (the store r
 fails, the engine or an encoder raises, the caller abandons a stream), the engine's in-memory
 state is thrown away and rebuilt from the store, so memory never runs ahead of what was
 written; if even that fails, the service rebuilds itself before its next use.
+
+Every entry it writes is signed with the journal key (the ``Signer`` port) over its place and
+hash (core/authenticity.py). A new journal's first entry declares the key; a writer whose key
+is not the one the journal declares is refused before it writes anything.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ringfence.core import limits
+from ringfence.core.authenticity import KeyChain, signature_finding
 from ringfence.core.errors import (
     HeadConflictError,
     InputError,
@@ -35,7 +40,10 @@ from ringfence.core.journal import (
     decode_definitions,
     decode_transfers,
     encode_definitions,
+    encode_journal_key,
     encode_transfers,
+    head_message,
+    key_possession_message,
     ledger_definition_kinds,
     seal,
 )
@@ -58,7 +66,14 @@ from ringfence.service.checkpoints import (
     check_pending_row,
     check_restored,
 )
-from ringfence.service.ports import Checkpoint, Clock, LedgerStore, PendingAppend, PendingRow
+from ringfence.service.ports import (
+    Checkpoint,
+    Clock,
+    LedgerStore,
+    PendingAppend,
+    PendingRow,
+    Signer,
+)
 from ringfence.service.streams import Refused, Stretch, stretches
 
 # A checkpoint is written when this many transfer entries have passed since the last one, and
@@ -86,11 +101,13 @@ class LedgerService:
         self,
         store: LedgerStore,
         clock: Clock,
+        signer: Signer,
         checkpoint_interval_batches: int = checkpoint_interval_batches_default,
     ) -> None:
         assert 0 < checkpoint_interval_batches <= limits.checkpoint_interval_batches_max
         self.store = store
         self.clock = clock
+        self.signer = signer
         self.checkpoint_interval_batches = checkpoint_interval_batches
         self.head_conflicts = 0  # batches decided again because another writer appended first
         self._jitter = random.Random()  # spreads the pauses of writers that collided
@@ -105,6 +122,76 @@ class LedgerService:
         self.ledger.id_max = self.store.transfer_id_max()
         self.seq, self.hash = self.store.head()
         self._batches_since_checkpoint = self.seq - self.checkpoint_seq
+        self.journal_keys = load_journal_keys(self.store, self.seq)
+        self._signing_checked = False
+
+    # ------------------------------------------------------------------ the journal key
+
+    @property
+    def journal_key(self) -> bytes | None:
+        """The public key the journal declares in force at its head (None before the first)."""
+        return self.journal_keys.current
+
+    def _check_signer(self) -> None:
+        """Before the first write: the signer must hold the key the journal declares. A new
+        journal (or one older than signing) gets the signer's key declared first, made if the
+        signer has none yet."""
+        if self._signing_checked:
+            return
+        declared = self.journal_keys.current
+        held = self.signer.public_key()
+        if declared is None:
+            self._declare_key(None)
+        elif held is None:
+            raise InputError(
+                Result.journal_key_missing,
+                f"the journal is signed by {declared.hex()}; give its key file",
+            )
+        elif held != declared:
+            raise InputError(
+                Result.journal_key_mismatch,
+                f"the journal is signed by {declared.hex()}, this key is {held.hex()}",
+            )
+        self._signing_checked = True
+
+    def _declare_key(self, old: Signer | None, new: Signer | None = None) -> None:
+        """Append a ``journal_keys`` entry: the first key (``old`` None: the signer's own,
+        made now if needed) or a rotation from ``old`` to ``new``.
+
+        It carries the timestamp of the entry before it (0 in a new journal) and takes none of
+        its own, so a caller that already holds ``next_timestamp()`` for its entry keeps it.
+        """
+        incoming = self.signer if new is None else new
+        public_key = incoming.public_key() or incoming.create()
+        timestamp = self.ledger.timestamp_last
+        seq = self.seq + 1
+        possession = incoming.sign(key_possession_message(seq, self.hash, public_key))
+        body = encode_journal_key(seq, timestamp, public_key, possession)
+        entry = seal(seq, EntryKind.journal_keys, timestamp, body, self.hash)
+        entry = replace(entry, signature=(old or incoming).sign(head_message(seq, entry.hash)))
+        self._write(entry)
+        self.journal_keys.follow(entry)
+
+    def rotate_journal_key(self, new: Signer) -> bytes:
+        """Hand the journal on to ``new``'s key (made now if it has none): the rotation entry
+        is signed by the current key and carries the new key's signature over its place.
+        Later entries are signed by the new key only; returns its public key."""
+        self._check_signer()
+        if new.public_key() == self.journal_keys.current:
+            raise InputError(Result.journal_key_exists, "that key is already in force")
+        self._declare_key(self.signer, new)
+        self.signer = new
+        public_key = self.journal_keys.current
+        assert public_key is not None
+        return public_key
+
+    def signed_head(self) -> tuple[int, bytes, bytes]:
+        """The head to publish (seq, hash, the journal key's signature over them); the
+        journal holds it as its last entry's signature. (0, genesis, b"") when empty."""
+        if self.seq == 0:
+            return 0, self.hash, b""
+        last = next(self.store.entries(after_seq=self.seq - 1))
+        return last.seq, last.hash, last.signature
         self._stale = False
 
     def _fresh(self) -> None:
@@ -175,6 +262,7 @@ class LedgerService:
         """Journal what the engine just defined (the caller undoes it all on any failure)."""
         if not created:
             return
+        self._check_signer()
         timestamp = self._next_timestamp()
         body = encode_definitions(kind, self.seq + 1, timestamp, created)
         self._append(kind, timestamp, body, created)
@@ -192,6 +280,7 @@ class LedgerService:
         assert kind is not EntryKind.transfers
         assert timestamp > self.ledger.timestamp_last
         with self._undone_on_failure():
+            self._check_signer()
             self._append(kind, timestamp, encode(self.seq + 1))
             self.ledger.timestamp_last = timestamp
 
@@ -274,6 +363,7 @@ class LedgerService:
         """
         self._fresh()
         in_flight: _InFlight | None = None
+        self._check_signer()
         try:
             for batch in batches:
                 _check_batch(batch)
@@ -323,7 +413,7 @@ class LedgerService:
             return outcome.results, None, [], None
         seq = self.seq + 1
         body = encode_transfers(seq, outcome.timestamp, outcome.records, outcome.expiries)
-        entry = seal(seq, EntryKind.transfers, outcome.timestamp, body, self.hash)
+        entry = self._sealed(EntryKind.transfers, outcome.timestamp, body)
         self._batches_since_checkpoint += 1
         checkpoint = self._checkpoint_if_due(entry.seq, force=False)
         return outcome.results, entry, outcome.records, checkpoint
@@ -346,7 +436,15 @@ class LedgerService:
         body: bytes,
         definitions: Sequence[Definition] = (),
     ) -> None:
+        self._write(self._sealed(kind, timestamp, body), definitions)
+
+    def _sealed(self, kind: EntryKind, timestamp: int, body: bytes) -> JournalEntry:
+        """The next entry, chained to the head and signed with the journal key."""
         entry = seal(self.seq + 1, kind, timestamp, body, self.hash)
+        return replace(entry, signature=self.signer.sign(head_message(entry.seq, entry.hash)))
+
+    def _write(self, entry: JournalEntry, definitions: Sequence[Definition] = ()) -> None:
+        """Append a sealed, signed entry (the caller undoes the engine's change on failure)."""
         self.store.append(entry, (), definitions, None)
         self.seq, self.hash, self._wrote = entry.seq, entry.hash, True
 
@@ -547,6 +645,23 @@ def replay_transfers(
     if outcome.expiries != expiries:
         raise IntegrityError(f"journal entry {header.seq}: expiries differ on replay")
     return header.seq, records
+
+
+def load_journal_keys(store: LedgerStore, head_seq: int) -> KeyChain:
+    """The journal key in force, followed through the journal's key entries, with the head's
+    signature checked against it: a writer never builds on a head its key did not sign, and a
+    reader never serves one (``audit verify`` checks every entry; this checks the last)."""
+    keys = KeyChain()
+    for entry in store.entries(kinds=[EntryKind.journal_keys]):
+        finding = keys.follow(entry)
+        if finding is not None:
+            raise IntegrityError(f"journal entry {finding.seq}: {finding.kind}: {finding.detail}")
+    if keys.current is not None and head_seq > keys.declarations[-1].seq:
+        head = next(store.entries(after_seq=head_seq - 1))
+        finding = signature_finding(head, keys.current)
+        if finding is not None:
+            raise IntegrityError(f"journal entry {finding.seq}: {finding.kind}: {finding.detail}")
+    return keys
 
 
 def load_ledger(store: LedgerStore) -> tuple[Ledger, int]:

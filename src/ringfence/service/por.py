@@ -33,7 +33,12 @@ from ringfence.core.custody.attestation import (
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain, Registry
 from ringfence.core.errors import InputError, Result
-from ringfence.core.journal import EntryKind, decode_definitions, ledger_definition_kinds
+from ringfence.core.journal import (
+    EntryKind,
+    decode_definitions,
+    genesis_hash,
+    ledger_definition_kinds,
+)
 from ringfence.core.ledger import Ledger
 from ringfence.core.model import AccountClass
 from ringfence.core.money import Asset
@@ -98,10 +103,12 @@ def build_round(
     master_secret: bytes,
     signing_seed: bytes,
     seed: bytes,
+    snapshot_hash: bytes,
     workers: int = workers_default,
     reserves_attestation: reserves.ReservesAttestation | None = None,
 ) -> reserves.Round:
-    """Build and sign a round over gathered liabilities, subtrees in worker processes."""
+    """Build and sign a round over gathered liabilities, subtrees in worker processes; the
+    round signs the journal head it was built at (``snapshot``, ``snapshot_hash``)."""
     with collector_paused(), subtree_map(workers) as map_jobs:
         return reserves.build_round(
             snapshot=snapshot,
@@ -112,6 +119,7 @@ def build_round(
             seed=seed,
             reserves=reserves_attestation,
             map_jobs=map_jobs,
+            snapshot_hash=snapshot_hash,
         )
 
 
@@ -232,6 +240,12 @@ def audit_round(
             Problem("snapshot_beyond_journal", "", f"snapshot {report.snapshot} > head {head_seq}")
         )
         return report
+    head = record.get("journal_head")
+    if isinstance(head, dict) and head.get("hash") != snapshot_hash(store, report.snapshot).hex():
+        report.problems.append(Problem(
+            "journal_head_mismatch", "",
+            f"the round signs head {head.get('hash')} at entry {report.snapshot}; the journal "
+            "holds another"))
     ledger = ledger_at(store, report.snapshot)
     liabilities = client_liabilities(ledger)
     round_id = bytes.fromhex(record["round_id"])
@@ -351,6 +365,15 @@ def _audit_sample(
 
 
 # ---------------------------------------------------------------------- reserves
+
+
+def snapshot_hash(store: LedgerStore, snapshot: int) -> bytes:
+    """The journal's hash at entry ``snapshot`` (the genesis hash for 0)."""
+    if snapshot == 0:
+        return genesis_hash
+    for entry in store.entries(after_seq=snapshot - 1):
+        return entry.hash
+    raise InputError(Result.field_unknown, f"snapshot {snapshot} is beyond the journal")
 
 
 def snapshot_time_ns(store: LedgerStore, snapshot: int) -> int:

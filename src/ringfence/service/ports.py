@@ -111,6 +111,26 @@ class LedgerStore(Protocol):
     def close(self) -> None: ...
 
 
+class Signer(Protocol):
+    """Holds the journal key and signs with it; it decides nothing about what to sign (the
+    service does). Adapters: a key file (development, small firms) and, later, an HSM through
+    PKCS#11, whose key never leaves it."""
+
+    def public_key(self) -> bytes | None:
+        """The 32-byte Ed25519 public key, or None when no key has been made yet."""
+        ...
+
+    def create(self) -> bytes:
+        """Make the key (for a new journal) and return its public key; refuse
+        (``InputError`` ``journal_key_exists``) if there already is one."""
+        ...
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``message``; ``InputError``
+        ``journal_key_missing`` if there is no key."""
+        ...
+
+
 class Clock(Protocol):
     def now_ns(self) -> int:
         """Nanoseconds since the Unix epoch."""

@@ -152,10 +152,19 @@ def build_pack(
 def _index(
     ledger: LedgerService, generated_at_ns: int, files: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    seq, head_hash, signature = ledger.signed_head()
+    journal_key = ledger.journal_key
     return {
         "format": pack_format,
         "generated_at_ns": str(generated_at_ns),
-        "journal": {"seq": ledger.seq, "head_hash": ledger.hash.hex()},
+        # The signed head: anyone holding the pack can later check that the journal still
+        # holds it (``ringfence audit verify --expect-head SEQ:HASH``).
+        "journal": {
+            "seq": seq,
+            "head_hash": head_hash.hex(),
+            "signature": signature.hex(),
+            "journal_key": journal_key.hex() if journal_key is not None else "",
+        },
         "clients": len(ledger.ledger.clients),
         "files": list(files),
         "note": "each file's SHA-256 is of its bytes as stored in this zip; index.json lists "
@@ -168,6 +177,8 @@ def _readable_index(index: Mapping[str, Any]) -> str:
         "RESOLUTION PACK — master index",
         f"format {index['format']}; generated at {index['generated_at_ns']} ns (Unix epoch)",
         f"journal entry {index['journal']['seq']}, head hash {index['journal']['head_hash']}",
+        f"signed by journal key {index['journal']['journal_key']}: "
+        f"{index['journal']['signature']}",
         f"clients: {index['clients']}",
         "",
         "file | sha256 | bytes | rows | contents",
@@ -355,7 +366,8 @@ def _add_breaks(pack: _Pack, ledger: LedgerService) -> None:
 
 
 def _add_audit(pack: _Pack, ledger: LedgerService) -> None:
-    report = verify_store(ledger.store)
+    held = ledger.signer.public_key()  # the firm's own key, not what the journal declares
+    report = verify_store(ledger.store, trusted_keys=[] if held is None else [held])
     pack.add_json("audit.json", report.to_json(),
                   "audit verify: the journal replayed and checked ("
                   + ("ok" if report.ok else f"{len(report.problems)} problems") + ")")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from tests.support import MAIN, Custodian, build_custodian, state_snapshot
+from tests.support import MAIN, Custodian, build_custodian, journal_signer, state_snapshot
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
@@ -26,7 +26,7 @@ def written() -> tuple[MemoryStore, Custodian]:
     """A store whose checkpoint holds balances, an open pending transfer (id 4, with a timeout)
     and an open break (id 5)."""
     store = MemoryStore()
-    service = LedgerService(store, ManualClock())
+    service = LedgerService(store, ManualClock(), journal_signer())
     c = build_custodian(service)
     events = [
         c.house_funding(1, 10_000),
@@ -50,7 +50,7 @@ def set_balance(checkpoint: Checkpoint, account: int, **sides: int) -> None:
 
 def test_an_untouched_checkpoint_is_served(written: tuple[MemoryStore, Custodian]) -> None:
     store, c = written
-    service = LedgerService(store, ManualClock())
+    service = LedgerService(store, ManualClock(), journal_signer())
     assert service.balance(c.client("alice")).balance == 500
     assert service.ledger.pendings[4].expires_at > 0
 
@@ -163,29 +163,29 @@ def test_opening_refuses_a_checkpoint_that_cannot_be_right(
     store, c = written
     tamper(store._checkpoint, c)
     with pytest.raises(IntegrityError, match=message):
-        LedgerService(store, ManualClock())
+        LedgerService(store, ManualClock(), journal_signer())
 
 
 def test_a_service_that_only_reads_never_writes_a_checkpoint(
     written: tuple[MemoryStore, Custodian],
 ) -> None:
     store, c = written
-    writer = LedgerService(store, ManualClock())
+    writer = LedgerService(store, ManualClock(), journal_signer())
     assert writer.submit([c.deposit(10, "carol", 7)]) == [ok]  # past the checkpoint
     store.closed = False  # abandoned without close: the checkpoint stays behind the head
     checkpoint = store.checkpoint()
     assert checkpoint.seq == store.head()[0] - 1
-    reader = LedgerService(store, ManualClock())
+    reader = LedgerService(store, ManualClock(), journal_signer())
     assert reader.balance(c.client("carol")).balance == 7
     list(reader.balances())
     reader.positions()
     reader.close()
     assert store.checkpoint() == checkpoint  # nothing written
     store.closed = False
-    writer = LedgerService(store, ManualClock())
+    writer = LedgerService(store, ManualClock(), journal_signer())
     assert writer.submit([c.deposit(11, "carol", 1)]) == [ok]
     before = state_snapshot(writer)
     writer.close()  # a writer checkpoints on close
     assert store.checkpoint().seq == store.head()[0]
     store.closed = False
-    assert state_snapshot(LedgerService(store, ManualClock())) == before
+    assert state_snapshot(LedgerService(store, ManualClock(), journal_signer())) == before

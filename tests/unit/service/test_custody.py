@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from bip_utils import Bip84, Bip84Coins
-from tests.support import MAIN, VAULT, build_custodian
+from tests.support import MAIN, VAULT, build_custodian, journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
@@ -100,7 +100,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStor
 
 
 def open_custody(store: LedgerStore, clock: ManualClock) -> CustodyService:
-    return CustodyService(LedgerService(store, clock))
+    return CustodyService(LedgerService(store, clock, journal_signer()))
 
 
 @pytest.fixture

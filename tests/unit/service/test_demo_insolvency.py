@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.support import journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
@@ -17,7 +18,9 @@ from ringfence.service.ledger_service import LedgerService
 
 @pytest.fixture(scope="module")
 def section() -> dict[str, Any]:
-    document = run_demo(LedgerService(MemoryStore(), ManualClock()), clients=200, seed=5)
+    document = run_demo(
+        LedgerService(MemoryStore(), ManualClock(), journal_signer()), clients=200, seed=5
+    )
     failure: dict[str, Any] = document["insolvency"]
     failure["html"] = render_report(document)
     return failure

@@ -17,6 +17,7 @@ from tests.support import (
     Custodian,
     assert_invariants,
     build_custodian,
+    journal_signer,
     replay_from_genesis,
     state_snapshot,
 )
@@ -185,7 +186,7 @@ def any_service(
     store: LedgerStore = (
         MemoryStore() if request.param == "memory" else SqliteStore(str(tmp_path / "x.db"))
     )
-    service = LedgerService(store, clock)
+    service = LedgerService(store, clock, journal_signer())
     yield service
     store.close()
 
@@ -241,7 +242,7 @@ def test_a_failed_commit_in_a_stream_leaves_no_trace_in_the_checkpoint(
     clock: ManualClock, tmp_path: Path
 ) -> None:
     store = MemoryStore()
-    service = LedgerService(store, clock, checkpoint_interval_batches=1)
+    service = LedgerService(store, clock, journal_signer(), checkpoint_interval_batches=1)
     c = build_custodian(service)
     assert service.submit([c.house_funding(1, 10_000), c.deposit(2, "alice", 500)]) == [ok, ok]
 
@@ -275,7 +276,7 @@ def test_reopening_gives_the_same_ledger(
     if close:
         service.checkpoint()
         assert service.store.checkpoint().seq == service.store.head()[0]
-    reopened = LedgerService(service.store, clock)
+    reopened = LedgerService(service.store, clock, journal_signer())
     assert state_snapshot(reopened) == before
     clock.advance(seconds=61)
     assert reopened.submit([c.deposit(14, "dave", 1, pool=VAULT)]) == [ok]
@@ -284,9 +285,9 @@ def test_reopening_gives_the_same_ledger(
 
 def test_journal_timestamps_keep_increasing_across_a_reopen(clock: ManualClock) -> None:
     store = MemoryStore()
-    service = LedgerService(store, clock)
+    service = LedgerService(store, clock, journal_signer())
     c = build_custodian(service)  # four definitions entries, the clock standing still
-    reopened = LedgerService(store, clock)
+    reopened = LedgerService(store, clock, journal_signer())
     assert reopened.submit([c.house_funding(1, 10)]) == [ok]
     timestamps = [entry.timestamp for entry in store.entries()]
     assert timestamps == sorted(set(timestamps))
@@ -348,7 +349,7 @@ def test_definitions_are_idempotent_and_refuse_another_body(memory_service: Ledg
         Result.client_not_in_pool,
         ok,
     ]
-    reopened = LedgerService(service.store, ManualClock())
+    reopened = LedgerService(service.store, ManualClock(), journal_signer())
     assert reopened.ledger.accounts.keys() == {1, 6}
     assert reopened.ledger.clients.keys() == {"alice", "bob"}
 
@@ -405,9 +406,9 @@ def test_a_writer_that_was_overtaken_decides_its_batch_again(tmp_path: Path) -> 
     """Two services on one SQLite file: the second's view is stale when it submits; the store
     refuses its entry (head conflict, nothing written), it reloads and decides again."""
     path = str(tmp_path / "two.db")
-    first = LedgerService(SqliteStore(path), ManualClock())
+    first = LedgerService(SqliteStore(path), ManualClock(), journal_signer())
     custodian = build_custodian(first)
-    second = LedgerService(SqliteStore(path), ManualClock(2_000_000_000 * 10**9))
+    second = LedgerService(SqliteStore(path), ManualClock(2_000_000_000 * 10**9), journal_signer())
     assert first.submit([custodian.deposit(9_001, "alice", 500)]) == [Result.ok]
     # The second service has not seen 9_001; its first try is refused by the store's head
     # check, then it reloads (seeing 9_001) and commits on top.
@@ -442,9 +443,10 @@ class Overtaken(MemoryStore):
 def test_a_writer_overtaken_many_times_backs_off_and_commits_on_its_merits() -> None:
     store = Overtaken(times=0)
     clock = ManualClock()
-    service = LedgerService(store, clock)
+    service = LedgerService(store, clock, journal_signer())
     c = build_custodian(service)
-    store.other, store.custodian = LedgerService(store, ManualClock(2 * 10**18)), c
+    other = LedgerService(store, ManualClock(2 * 10**18), journal_signer())
+    store.other, store.custodian = other, c
     store.times = 40  # more than any fixed number of quick retries would survive
     started = clock.now_ns()
     assert service.submit([c.deposit(10, "alice", 5)]) == [ok]
@@ -458,9 +460,10 @@ def test_a_writer_overtaken_many_times_backs_off_and_commits_on_its_merits() -> 
 def test_a_writer_overtaken_without_end_gives_up_after_the_wait_limit() -> None:
     store = Overtaken(times=0)
     clock = ManualClock()
-    service = LedgerService(store, clock)
+    service = LedgerService(store, clock, journal_signer())
     c = build_custodian(service)
-    store.other, store.custodian = LedgerService(store, ManualClock(2 * 10**18)), c
+    other = LedgerService(store, ManualClock(2 * 10**18), journal_signer())
+    store.other, store.custodian = other, c
     store.times = 10**6
     started = clock.now_ns()
     with pytest.raises(HeadConflictError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tests.support import invariant_problems
+from tests.support import invariant_problems, journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
@@ -43,7 +43,7 @@ perp = "btc-usdc-perp"
 def venue(fund_units: int) -> tuple[LiquidationService, dict[str, int]]:
     """bob (isolated long, thin), carol and dave (profitable shorts), mm (the taker), erin
     (no position), on a ledger with ``fund_units`` in the perp's insurance fund."""
-    ledger = LedgerService(MemoryStore(), ManualClock())
+    ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
     instruments = venue_instruments(ledger.clock.now_ns())
     revenue = set_up_venue(ledger, ["bob", "carol", "dave", "mm", "erin"])
     risk = RiskService(ledger, revenue)

@@ -61,7 +61,8 @@ def test_an_audit_of_an_honest_round_finds_nothing_and_of_a_lying_one_names_it(
     liabilities = por.client_liabilities(memory_service.ledger)
     built = por.build_round(liabilities, snapshot=memory_service.seq,
                             previous_round_hash=bytes(32), master_secret=MASTER,
-                            signing_seed=b"s" * 32, seed=b"r" * 32, workers=1)
+                            signing_seed=b"s" * 32, seed=b"r" * 32, workers=1,
+                            snapshot_hash=memory_service.hash)
     audit = por.audit_round(memory_service.store, built.record, built.trees,
                             master_secret=MASTER, build_seed=b"r" * 32, sample_seed=b"x",
                             sample_size=10, workers=1)
@@ -72,7 +73,7 @@ def test_an_audit_of_an_honest_round_finds_nothing_and_of_a_lying_one_names_it(
              for asset, owed in liabilities]
     lying = por.build_round(short, snapshot=memory_service.seq, previous_round_hash=bytes(32),
                             master_secret=MASTER, signing_seed=b"s" * 32, seed=b"r" * 32,
-                            workers=1)
+                            workers=1, snapshot_hash=memory_service.hash)
     found = por.audit_round(memory_service.store, lying.record, lying.trees,
                             master_secret=MASTER, build_seed=b"r" * 32, sample_seed=b"x",
                             sample_size=10, workers=1)

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
-from tests.support import MAIN, Custodian, btc_address, build_custodian
+from tests.support import MAIN, Custodian, btc_address, build_custodian, journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.prices import PriceTable
@@ -59,7 +59,7 @@ class Firm:
     def __init__(self, store: LedgerStore, clock: ManualClock) -> None:
         self.store = store
         self.clock = clock
-        self.ledger = LedgerService(store, clock)
+        self.ledger = LedgerService(store, clock, journal_signer())
         self.custodian: Custodian = build_custodian(self.ledger)
         self.custody = CustodyService(self.ledger)
         assert self.custody.change(WALLETS) == [Result.ok] * 3
@@ -292,7 +292,7 @@ def test_runs_and_actions_survive_a_reopen_and_the_audit(firm: Firm) -> None:
     firm.recon.explain(break_id, Cause.network_fee_not_booked, "book the fee of tx ab12")
     before = firm.recon.history.book.breaks[break_id]
     firm.ledger.checkpoint()
-    reopened = ReconService(CustodyService(LedgerService(firm.store, firm.clock)))
+    reopened = ReconService(CustodyService(LedgerService(firm.store, firm.clock, journal_signer())))
     assert reopened.history.book.breaks[break_id] == before
     assert before.action == "book the fee of tx ab12"
     assert len(reopened.history.runs) == 1

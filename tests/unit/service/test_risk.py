@@ -8,7 +8,7 @@ from dataclasses import replace
 from fractions import Fraction
 
 import pytest
-from tests.support import invariant_problems
+from tests.support import invariant_problems, journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
@@ -36,7 +36,7 @@ btc = 10**8
 
 @pytest.fixture
 def venue() -> RiskService:
-    ledger = LedgerService(MemoryStore(), ManualClock())
+    ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
     instruments = venue_instruments(ledger.clock.now_ns())
     revenue = set_up_venue(ledger, ["alice", "bob", "carol"])
     service = RiskService(ledger, revenue)

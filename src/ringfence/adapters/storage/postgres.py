@@ -275,6 +275,8 @@ class PostgresStore:
         """
         self.url = url
         self._expected_version = expected_version
+        # Schemas before 5 have no signature column; only the migration tests open one.
+        self._signature_column = ", signature" if expected_version >= 5 else ""
         self._db: psycopg.Connection[Any] | None = None
         self._snapshot_open = False
         # One writer thread, used only by append_begin; the connection is never used by two
@@ -411,7 +413,9 @@ class PostgresStore:
             db = self._connection()
             with db.transaction():
                 db.execute(
-                    "INSERT INTO journal VALUES (%s, %s, %s, %b, %b, %b, %s)",
+                    "INSERT INTO journal (seq, kind, timestamp, body, previous_hash, hash, "
+                    f"records{self._signature_column}) VALUES (%s, %s, %s, %b, %b, %b, %s"
+                    f"{', %b' if self._signature_column else ''})",
                     (
                         entry.seq,
                         int(entry.kind),
@@ -420,6 +424,7 @@ class PostgresStore:
                         entry.previous_hash,
                         entry.hash,
                         len(records),
+                        *((entry.signature,) if self._signature_column else ()),
                     ),
                 )
                 if records:
@@ -470,7 +475,8 @@ class PostgresStore:
             )
             parameters.extend([[int(kind) for kind in kinds], list(known_entry_kinds)])
         query = (
-            "SELECT seq, kind, timestamp, body, previous_hash, hash FROM journal "
+            f"SELECT seq, kind, timestamp, body, previous_hash, hash{self._signature_column} "
+            "FROM journal "
             f"WHERE seq > %s{condition} ORDER BY seq LIMIT {_entries_per_page}"
         )
         for row in self._pages(query, after_seq, parameters, "reading the journal"):

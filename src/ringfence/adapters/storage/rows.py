@@ -9,7 +9,13 @@ from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.errors import MalformedEntryError
-from ringfence.core.journal import Definition, EntryKind, JournalEntry, header_bytes
+from ringfence.core.journal import (
+    Definition,
+    EntryKind,
+    JournalEntry,
+    header_bytes,
+    signature_bytes,
+)
 from ringfence.core.model import AccountClass, AccountDefinition, Pool, PoolKind, Purpose, Terms
 from ringfence.core.money import Asset
 
@@ -18,13 +24,14 @@ known_entry_kinds = tuple(_entry_kinds)  # a filtered read also returns every ro
 
 
 def entry_of_row(row: Sequence[object]) -> JournalEntry:
-    """A journal row (seq, kind, timestamp, body, previous hash, hash) as an entry, or
-    ``MalformedEntryError`` naming what makes it none.
+    """A journal row (seq, kind, timestamp, body, previous hash, hash[, signature]) as an
+    entry, or ``MalformedEntryError`` naming what makes it none. (The signature is absent from
+    schemas older than signing, which only the migration tests open.)
 
     The database's own constraints say the same, but a store is input to whoever reads it:
     a row written around them must be reported, never crash the reader.
     """
-    seq, kind, timestamp, body, previous_hash, entry_hash = row
+    seq, kind, timestamp, body, previous_hash, entry_hash, *signed = row
     if type(seq) is not int or not 0 < seq <= limits.timestamp_ns_max:
         raise MalformedEntryError(seq, f"sequence number {seq!r} is not a positive integer")
     if type(kind) is not int or kind not in _entry_kinds:
@@ -41,7 +48,10 @@ def entry_of_row(row: Sequence[object]) -> JournalEntry:
             size = "not bytes" if value is None else f"{len(value)} bytes"
             raise MalformedEntryError(seq, f"its {name} is {size}, not 32 bytes")
     previous, own = (value or b"" for value in hashes)
-    return JournalEntry(seq, _entry_kinds[kind], timestamp, checked, previous, own)
+    signature = _bytes_of(signed[0]) if signed else b""
+    if signature is None or len(signature) not in (0, signature_bytes):
+        raise MalformedEntryError(seq, "its signature is neither empty nor 64 bytes")
+    return JournalEntry(seq, _entry_kinds[kind], timestamp, checked, previous, own, signature)
 
 
 def head_of_row(seq: object, entry_hash: object) -> tuple[int, bytes]:

@@ -49,7 +49,12 @@ from ringfence.core.model import (
 from ringfence.core.money import Asset
 from ringfence.service.ports import Checkpoint, PendingAppend, PendingRow
 
-schema_version = 3
+schema_version = 4
+_signatures_added_in = 4
+_add_signature_column = (
+    "ALTER TABLE journal ADD COLUMN "
+    "signature BLOB NOT NULL DEFAULT x'' CHECK (length(signature) IN (0, 64))"
+)
 _int64_max = 2**63 - 1
 _u128_max = 2**128 - 1
 
@@ -62,7 +67,8 @@ CREATE TABLE IF NOT EXISTS journal (
     body BLOB NOT NULL,
     previous_hash BLOB NOT NULL CHECK (length(previous_hash) = 32),
     hash BLOB NOT NULL CHECK (length(hash) = 32),
-    records INTEGER NOT NULL CHECK (records >= 0)
+    records INTEGER NOT NULL CHECK (records >= 0),
+    signature BLOB NOT NULL DEFAULT x'' CHECK (length(signature) IN (0, 64))
 ) STRICT;
 CREATE TABLE IF NOT EXISTS transfers (
     timestamp BLOB PRIMARY KEY CHECK (length(timestamp) = 8),
@@ -199,6 +205,12 @@ class SqliteStore:
             version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if version is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (schema_version,))
+            elif version[0] == _signatures_added_in - 1:
+                # Journals from before signing: their entries keep an empty signature, vouched
+                # for by the journal key's first declaration (core/authenticity.py).
+                db.execute(_add_signature_column)
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                           (schema_version,))
             elif version[0] != schema_version:
                 raise StorageError(f"{self.path}: schema version {version[0]} is not supported")
             db.execute("COMMIT")
@@ -275,6 +287,7 @@ class SqliteStore:
             entry.previous_hash,
             entry.hash,
             record_count,
+            entry.signature,
         )
         if not definitions and checkpoint is None:
             try:
@@ -387,7 +400,10 @@ class SqliteStore:
         self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None
     ) -> Iterator[JournalEntry]:
         self._drain()
-        query = "SELECT seq, kind, timestamp, body, previous_hash, hash FROM journal WHERE seq > ?"
+        query = (
+            "SELECT seq, kind, timestamp, body, previous_hash, hash, signature FROM journal "
+            "WHERE seq > ?"
+        )
         parameters: list[int] = [after_seq]
         if kinds is not None:
             # Rows of no known kind come too: reading them is how a reader learns of them.
@@ -504,7 +520,10 @@ def _schema_statements() -> list[str]:
     return [statement + ";" for statement in text.split(";\n") if statement.strip()]
 
 
-_insert_entry_sql = "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)"
+_insert_entry_sql = (
+    "INSERT INTO journal (seq, kind, timestamp, body, previous_hash, hash, records, signature) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _head_conflict_text = "does not extend the journal head"  # the trigger's message
 
 

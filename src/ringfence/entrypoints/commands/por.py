@@ -42,6 +42,7 @@ from ringfence.entrypoints.cli import (
     opened,
     reported,
     say,
+    target,
     write_json,
 )
 from ringfence.service import por
@@ -71,8 +72,8 @@ _key_bytes = 32
 def _folder(context: typer.Context, out: Path | None) -> Path:
     if out is not None:
         return out
-    url = context.obj
-    if isinstance(url, str) and url.startswith(_sqlite_prefix):
+    url = target(context).url
+    if url.startswith(_sqlite_prefix):
         return Path(url[len(_sqlite_prefix) :]).parent / "por"
     return Path("por")
 
@@ -282,6 +283,7 @@ def build(
             engine = ledger.ledger if snapshot == ledger.seq else por.ledger_at(
                 ledger.store, snapshot)
             liabilities = por.client_liabilities(engine)
+            head_hash = por.snapshot_hash(ledger.store, snapshot)
             attested = None
             if holdings is not None:
                 observations = parse_observations(holdings.read_bytes(), engine.assets)
@@ -298,7 +300,7 @@ def build(
         started = time.perf_counter()
         built = por.build_round(liabilities, snapshot=snapshot, previous_round_hash=previous,
                                 master_secret=master_secret, signing_seed=signing_seed,
-                                seed=seed, workers=workers,
+                                seed=seed, workers=workers, snapshot_hash=head_hash,
                                 reserves_attestation=attested[1] if attested else None)
         seconds = time.perf_counter() - started
         round_folder = _round_folder(folder, number)
