@@ -124,6 +124,7 @@ class LedgerService:
         self._batches_since_checkpoint = self.seq - self.checkpoint_seq
         self.journal_keys = load_journal_keys(self.store, self.seq)
         self._signing_checked = False
+        self._stale = False
 
     # ------------------------------------------------------------------ the journal key
 
@@ -176,6 +177,7 @@ class LedgerService:
         """Hand the journal on to ``new``'s key (made now if it has none): the rotation entry
         is signed by the current key and carries the new key's signature over its place.
         Later entries are signed by the new key only; returns its public key."""
+        self._fresh()
         self._check_signer()
         if new.public_key() == self.journal_keys.current:
             raise InputError(Result.journal_key_exists, "that key is already in force")
@@ -192,7 +194,6 @@ class LedgerService:
             return 0, self.hash, b""
         last = next(self.store.entries(after_seq=self.seq - 1))
         return last.seq, last.hash, last.signature
-        self._stale = False
 
     def _fresh(self) -> None:
         """Rebuild the engine from the store if a failure left it stale."""
