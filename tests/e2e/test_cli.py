@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import journal_signer
+from tests.support import key_file_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -170,7 +170,7 @@ def test_a_read_only_command_never_writes_a_checkpoint(database: Path, tmp_path:
     db = copy_of(database, tmp_path)
     # A writer that stopped without closing: its last entry is past the checkpoint.
     store = SqliteStore(str(db))
-    service = LedgerService(store, ManualClock(2_000_000_000 * 10**9), journal_signer())
+    service = LedgerService(store, ManualClock(2_000_000_000 * 10**9), key_file_signer(db))
     assert service.submit([Transfer(500, 1, 2, 7, TransferCode.deposit)]) == [Result.ok]
     head = service.seq
     store.close()

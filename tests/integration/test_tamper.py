@@ -241,15 +241,15 @@ MALFORMED_ROWS = {
         "its previous hash is 0 bytes, not 32 bytes",
     ),
     "negative seq": (
-        "INSERT INTO journal SELECT -1, kind, timestamp, body, previous_hash, hash, records "
-        "FROM journal WHERE seq = 1",
+        "INSERT INTO journal SELECT -1, kind, timestamp, body, previous_hash, hash, records, "
+        "signature FROM journal WHERE seq = 1",
         -1,
         "sequence number -1 is not a positive integer",
     ),
-    "unknown kind at the head": ("UPDATE journal SET kind = 99 WHERE seq = 8", 8, "kind 99"),
+    "unknown kind at the head": ("UPDATE journal SET kind = 99 WHERE seq = 9", 9, "kind 99"),
     "short definition body": (
-        "UPDATE journal SET body = x'0011' WHERE seq = 1",
-        1,
+        "UPDATE journal SET body = x'0011' WHERE seq = 2",
+        2,
         "shorter than its header",
     ),
 }
@@ -274,7 +274,7 @@ def test_opening_a_store_with_a_malformed_row_it_reads_is_an_integrity_error(
 ) -> None:
     statement, seq, _ = MALFORMED_ROWS[case]
     if case == "short hash":  # the head's hash is what a writer chains from
-        statement, seq = statement.replace("seq = 6", "seq = 8"), 8
+        statement, seq = statement.replace("seq = 6", "seq = 9"), 9
     path = tampered_copy(pristine, tmp_path, "PRAGMA ignore_check_constraints = ON", statement)
     store = SqliteStore(str(path))
     try:
@@ -287,16 +287,16 @@ def test_opening_a_store_with_a_malformed_row_it_reads_is_an_integrity_error(
 def test_a_body_whose_header_counts_more_records_than_it_holds_is_named(
     pristine: Path, tmp_path: Path
 ) -> None:
-    # Entry 5 holds one transfer; its header (records at bytes 25-28) now says five.
+    # Entry 6 holds one transfer; its header (records at bytes 25-28) now says five.
     report = tampered(
         pristine,
         tmp_path,
         "UPDATE journal SET body = CAST(substr(body, 1, 24) || x'00000005' || substr(body, 29) "
-        "AS BLOB) WHERE seq = 5",
+        "AS BLOB) WHERE seq = 6",
     )
     assert "replay_failed" in kinds(report)
     failed = next(p for p in report.problems if p.kind == "replay_failed")
-    assert failed.where == "journal entry 5"
+    assert failed.where == "journal entry 6"
     assert "bytes, not" in failed.detail
 
 
@@ -306,7 +306,7 @@ def test_rows_of_no_type_the_journal_allows_are_named(pristine: Path, tmp_path: 
         pristine,
         tmp_path,
         "CREATE TABLE loose (seq INTEGER PRIMARY KEY, kind, timestamp, body, previous_hash, hash,"
-        " records)",
+        " records, signature)",
         "INSERT INTO loose SELECT * FROM journal",
         "DROP TABLE journal",
         "ALTER TABLE loose RENAME TO journal",
