@@ -31,6 +31,7 @@ from ringfence.core.ledger import BatchOutcome, Expiry, Ledger
 from ringfence.core.model import (
     AccountClass,
     AccountDefinition,
+    Authorisation,
     BreakState,
     Transfer,
     TransferCode,
@@ -267,7 +268,9 @@ def test_a_balance_that_would_pass_2_to_the_128_is_refused(h: Harness) -> None:
 
 
 def _internal(h: Harness, debit: int, credit: int, by: str = "alice") -> Transfer:
-    return Transfer(BAD, debit, credit, 1, _C.internal_transfer, authorised_by=by)
+    """An internal transfer authorised by ``by``, signed with ``by``'s test key."""
+    transfer = Transfer(BAD, debit, credit, 1, _C.internal_transfer, authorised_by=by)
+    return h.c.authorise(transfer) if by else transfer
 
 
 SEGREGATION_CASES: list[tuple[Result, Build]] = [
@@ -345,7 +348,7 @@ SEGREGATION_CASES: list[tuple[Result, Build]] = [
         lambda h: _internal(h, h.c.client("alice"), h.c.client("bob"), by="bob"),
     ),
     (
-        Result.authorisation_not_by_debit_client,
+        Result.authoriser_has_no_key,
         lambda h: _internal(h, h.c.client("alice"), h.c.client("bob"), by="nobody"),
     ),
     (Result.authorisation_must_be_empty, lambda h: deposit(h, authorised_by="alice")),
@@ -485,9 +488,12 @@ def test_a_committed_record_has_every_field_resolved(h: Harness) -> None:
     assert deposit_record == TransferRecord(
         20, h.c.wallet(), h.c.client("bob"), 40, 0, 0, timestamp, 0, 0, 1, 1, 0
     )
-    alice_number = h.ledger.clients["alice"].number
+    alice_number = h.ledger.principals.by_name["alice"].number
     assert internal_record.timestamp == timestamp + 1  # consecutive within a batch
     assert internal_record.authoriser == alice_number
+    assert h.last.authorisations == [  # type: ignore[union-attr]
+        Authorisation(1, alice_number, h.c.internal(21, "alice", "bob", 7).authorisation)
+    ]
 
 
 def test_refused_events_do_not_use_up_timestamps(h: Harness) -> None:
