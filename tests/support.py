@@ -337,9 +337,11 @@ def custodian_definitions(id_base: int = 1) -> Custodian:
     return Custodian(ASSETS, CLIENTS, POOLS, tuple(accounts), ids)
 
 
-def build_custodian(service: LedgerService, id_base: int = 1) -> Custodian:
-    """Define the custodian through the service (four journal entries), then its principals
-    (a fifth)."""
+def build_custodian(
+    service: LedgerService, id_base: int = 1, *, principals: bool = True
+) -> Custodian:
+    """Define the custodian through the service (four journal entries), then, unless told
+    not to, its principals (a fifth)."""
     custodian = custodian_definitions(id_base)
     results = [
         *service.define_assets(custodian.assets),
@@ -347,7 +349,9 @@ def build_custodian(service: LedgerService, id_base: int = 1) -> Custodian:
         *service.define_pools(custodian.pools),
         *service.define_accounts(custodian.accounts),
     ]
-    results += service.change_principals(principal_changes(service.ledger_id, custodian.clients))
+    if principals:
+        changes = principal_changes(service.ledger_id, custodian.clients)
+        results += service.change_principals(changes)
     assert all(result is Result.ok for result in results), results
     return replace(custodian, ledger_id=service.ledger_id)
 

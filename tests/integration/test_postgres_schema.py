@@ -3,9 +3,11 @@ the application role, and migrations that upgrade a loaded ledger without changi
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import psycopg
 import pytest
-from tests.support import build_custodian, state_snapshot
+from tests.support import build_custodian, custodian_definitions, principal_changes, state_snapshot
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage import postgres
@@ -19,12 +21,17 @@ U128 = 2**128
 
 
 def loaded(url: str, expected_version: int = postgres.schema_version) -> LedgerService:
-    """A ledger with the small custodian and a day's worth of transfers, closed cleanly."""
+    """A ledger with the small custodian and a day's worth of transfers, closed cleanly. At
+    a schema older than principals (kind 13, migration 5), without them and so without the
+    internal transfer they sign."""
     service = LedgerService(PostgresStore(url, expected_version), ManualClock())
-    c = build_custodian(service)
+    with_principals = expected_version >= 5
+    c = build_custodian(service, principals=with_principals)
     batch = [c.house_funding(1, 10**9), c.deposit(2, "alice", U128 // 4, asset="ETH")]
     batch += [c.deposit(10 + i, "bob", 1_000 + i) for i in range(50)]
-    batch += [c.internal(100, "bob", "carol", 7), c.fee(101, "bob", 3)]
+    if with_principals:
+        batch.append(c.internal(100, "bob", "carol", 7))
+    batch.append(c.fee(101, "bob", 3))
     assert service.submit(batch) == [Result.ok] * len(batch)
     return service
 
@@ -140,7 +147,14 @@ def test_migrations_upgrade_a_loaded_ledger_and_change_nothing(postgres_url: str
     store = PostgresStore(postgres_url)
     try:
         assert (list(store.entries()), list(store.projected_transfers())) == rows_before
-        assert state_snapshot(LedgerService(store, ManualClock())) == before
+        upgraded = LedgerService(store, ManualClock())
+        assert state_snapshot(upgraded) == before
+        assert verify_store(store).ok
+        # The upgraded schema takes principals (kind 13) and the transfers they sign.
+        changes = principal_changes(upgraded.ledger_id, custodian_definitions().clients)
+        assert upgraded.change_principals(changes) == [Result.ok] * len(changes)
+        c = replace(custodian_definitions(), ledger_id=upgraded.ledger_id)
+        assert upgraded.submit([c.internal(200, "bob", "carol", 7)]) == [Result.ok]
         assert verify_store(store).ok
     finally:
         store.close()

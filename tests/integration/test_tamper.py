@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.support import key_seed, principal_changes
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -50,11 +51,13 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
             AccountDefinition(bob, "BTC", AccountClass.client, "bob", "available", "omni"),
         ]
     )
+    service.change_principals(principal_changes(service.ledger_id, ["alice", "bob"]))
+    payment = Transfer(12, alice, bob, 700, TransferCode.internal_transfer, authorised_by="alice")
     batches = [
         [Transfer(10, hot, alice, 5_000, TransferCode.deposit)],
         [
             Transfer(11, hot, bob, 3_000, TransferCode.deposit),
-            Transfer(12, alice, bob, 700, TransferCode.internal_transfer, authorised_by="alice"),
+            service.authorise(payment, key_seed("alice")),
         ],
         [Transfer(13, alice, hot, 900, TransferCode.withdrawal, TransferFlags.pending)],
         [Transfer(14, house, bob, 50, TransferCode.misdirected_deposit)],
@@ -138,20 +141,20 @@ def test_an_edited_journal_entry_is_named(pristine: Path, tmp_path: Path) -> Non
         pristine,
         tmp_path,
         "UPDATE journal SET body = CAST(substr(body, 1, 40) || x'ff' || substr(body, 42) AS BLOB) "
-        "WHERE seq = 5",
+        "WHERE seq = 6",
     )
     assert "journal_entry_edited" in kinds(report)
-    assert report.problems[0].where == "journal entry 5"
-
-
-def test_a_deleted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
-    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 6")
-    assert report.problems[0].kind == "journal_entry_deleted"
     assert report.problems[0].where == "journal entry 6"
 
 
+def test_a_deleted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
+    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 7")
+    assert report.problems[0].kind == "journal_entry_deleted"
+    assert report.problems[0].where == "journal entry 7"
+
+
 def test_a_deleted_last_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
-    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 8")
+    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 9")
     assert "journal_entry_deleted" in kinds(report)  # the checkpoint is past the journal's end
     assert "transfer_row_inserted" in kinds(report)  # its row is in no entry any more
 
@@ -160,24 +163,24 @@ def test_reordered_journal_entries_are_named(pristine: Path, tmp_path: Path) -> 
     report = tampered(
         pristine,
         tmp_path,
-        "UPDATE journal SET seq = 100 WHERE seq = 6",
-        "UPDATE journal SET seq = 6 WHERE seq = 7",
-        "UPDATE journal SET seq = 7 WHERE seq = 100",
+        "UPDATE journal SET seq = 100 WHERE seq = 7",
+        "UPDATE journal SET seq = 7 WHERE seq = 8",
+        "UPDATE journal SET seq = 8 WHERE seq = 100",
     )
     assert "journal_chain_broken" in kinds(report) or "journal_entries_reordered" in kinds(report)
-    assert report.problems[0].where == "journal entry 6"
+    assert report.problems[0].where == "journal entry 7"
 
 
 def test_an_inserted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
     report = tampered(
         pristine,
         tmp_path,
+        "UPDATE journal SET seq = 10 WHERE seq = 9",
         "UPDATE journal SET seq = 9 WHERE seq = 8",
-        "UPDATE journal SET seq = 8 WHERE seq = 7",
-        "INSERT INTO journal SELECT 7, kind, timestamp, body, previous_hash, hash, records "
-        "FROM journal WHERE seq = 6",
+        "INSERT INTO journal SELECT 8, kind, timestamp, body, previous_hash, hash, records "
+        "FROM journal WHERE seq = 7",
     )
-    assert report.problems[0].where == "journal entry 7"
+    assert report.problems[0].where == "journal entry 8"
     assert report.problems[0].kind in ("journal_chain_broken", "journal_entries_reordered")
 
 
@@ -220,7 +223,7 @@ def test_the_database_refuses_an_entry_that_does_not_extend_the_head(
     with sqlite3.connect(path) as db, pytest.raises(sqlite3.IntegrityError, match="head"):
         db.execute(
             "INSERT INTO journal SELECT seq + 1, kind, timestamp, body, previous_hash, hash, "
-            "records FROM journal WHERE seq = 8"
+            "records FROM journal WHERE seq = 9"
         )
 
 

@@ -79,8 +79,8 @@ registry_kinds: Final = (
 recon_kinds: Final = (EntryKind.reconciliations, EntryKind.break_actions)
 
 
-# magic, kind, (a spare byte), evidence records, seq, timestamp, records, expiries
-_header = struct.Struct(">4sBxHQQII")
+# magic, kind, evidence records (u24, once three spare bytes), seq, timestamp, records, expiries
+_header = struct.Struct(">4sB3sQQII")
 _transfer = struct.Struct(">16s16s16s16s16s16sQQIIHH4x")
 _expiry = struct.Struct(">16sQ8x")
 _asset = struct.Struct(">IB12s32s64s15x")
@@ -158,8 +158,10 @@ def header_for(
     assert 0 <= timestamp < 2**64
     assert records + expiries <= limits.journal_records_per_batch_max
     assert 0 <= evidence <= records
-    assert evidence <= limits.batch_events_max
-    return _header.pack(_magic, kind, evidence, seq, timestamp, records, expiries)
+    assert evidence < 2**24
+    return _header.pack(
+        _magic, kind, evidence.to_bytes(3, "big"), seq, timestamp, records, expiries
+    )
 
 
 def encode_transfers(
@@ -240,7 +242,8 @@ def decode_header(body: bytes) -> EntryHeader:
     magic, kind, evidence, seq, timestamp, records, expiries = _header.unpack_from(body)
     if magic != _magic:
         raise ValueError("journal entry has no magic number")
-    return EntryHeader(EntryKind(kind), seq, timestamp, records, expiries, evidence)
+    count = int.from_bytes(evidence, "big")
+    return EntryHeader(EntryKind(kind), seq, timestamp, records, expiries, count)
 
 
 def decode_transfers(body: bytes) -> tuple[EntryHeader, list[TransferRecord], list[Expiry]]:

@@ -178,7 +178,7 @@ assert bucket_name_length_max + len("collateral:") <= name_length_max
 assert quantity_lots_max < 2**53
 assert wallets_max < 2**32
 assert principals_max < 2**32
-assert batch_events_max < 2**16  # evidence records per entry: a u16 in the header
+assert journal_records_per_batch_max < 2**24  # evidence records per entry: a u24
 
 # Liquidation (core/risk/liquidation.py): buckets one plan may liquidate, and the bound on the
 # int64 products of the vectorised path (lots x lot value x rate); anything larger is planned
