@@ -335,6 +335,8 @@ def decode_principals(
     header = decode_header(body)
     if header.kind is not EntryKind.principals or header.expiries:
         raise ValueError(f"journal entry {header.seq} is not a principals entry")
+    if len(body) != header_bytes + header.records * 128 + header.evidence * _evidence.size:
+        raise ValueError(f"journal entry {header.seq} has a torn body")
     records = []
     for index in range(header.records):
         offset = header_bytes + index * 128

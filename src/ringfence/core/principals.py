@@ -32,6 +32,7 @@ record revokes the current key (naming it); the last active admin cannot be revo
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -121,6 +122,25 @@ class PrincipalState:
     @property
     def active(self) -> bool:
         return self.principal.status is PrincipalStatus.active
+
+
+def parse_role(text: object) -> PrincipalRole:
+    """A role by its name (``client``, ``operator``, ``approver``, ``compliance``, ``auditor``,
+    ``admin``)."""
+    if not isinstance(text, str) or text not in PrincipalRole.__members__:
+        choices = ", ".join(PrincipalRole.__members__)
+        raise InputError(Result.principal_role_unknown, f"{text!r}: one of {choices}")
+    return PrincipalRole[text]
+
+
+def parse_public_key_hex(text: object) -> bytes:
+    """An Ed25519 public key written as 64 lowercase hex digits, checked to be a valid key."""
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise InputError(Result.principal_key_invalid, "a public key is 64 lowercase hex digits")
+    key = bytes.fromhex(text)
+    if not is_valid_public_key(key):
+        raise InputError(Result.principal_key_invalid, "not a valid Ed25519 public key")
+    return key
 
 
 def endorsement_message(ledger_id: bytes, endorser: str, principal: Principal) -> bytes:
