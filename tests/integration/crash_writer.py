@@ -77,16 +77,24 @@ def set_up(service: LedgerService) -> None:
 
 
 def batch(k: int, signer: LedgerService | None = None) -> list[Transfer]:
-    """Deposits and internal transfers that always succeed (every client is funded at set-up);
-    some linked in pairs. With a ``signer``, each internal transfer is signed by its payer."""
+    """Deposits, withdrawals and internal transfers that always succeed (every client is funded
+    at set-up); some linked in pairs. With a ``signer``, each internal transfer is signed by its
+    payer."""
     rng = random.Random(k)
     events = []
     size = rng.choice((1, 16, 128, 500))
     for i in range(size):
         transfer_id = k * 10_000 + i + 1
         client = rng.randrange(clients)
+        flags = TransferFlags.linked if i % 6 == 1 and i + 1 < size else TransferFlags.none
         if i % 2 == 0:
             events.append(Transfer(transfer_id, hot, base + client, 1_000, TransferCode.deposit))
+        elif i % 4 == 3:
+            # A withdrawal on every other odd event: signing and verifying every one of them
+            # would slow the writer below a batch between two kills on a busy machine.
+            events.append(
+                Transfer(transfer_id, base + client, hot, 1, TransferCode.withdrawal, flags)
+            )
         else:
             payee = (client + 1) % clients
             payment = Transfer(
@@ -95,7 +103,7 @@ def batch(k: int, signer: LedgerService | None = None) -> list[Transfer]:
                 base + payee,
                 1,
                 TransferCode.internal_transfer,
-                TransferFlags.linked if i % 6 == 1 and i + 1 < size else TransferFlags.none,
+                flags,
                 authorised_by=f"c{client:03d}",
             )
             if signer is not None:
