@@ -30,7 +30,7 @@ from functools import partial
 from typing import cast
 
 from ringfence.core import limits
-from ringfence.core.authorisation import no_ledger_id, signature_verifies, transfer_instruction
+from ringfence.core.authorisation import instruction_message, no_ledger_id, signature_verifies
 from ringfence.core.errors import Result
 from ringfence.core.model import (
     AccountClass,
@@ -491,7 +491,7 @@ class Ledger:
                 return crossed, 0
         authoriser = 0
         if rule.authorisation:
-            refused, authoriser = self._check_authorisation(event, debit)
+            refused, authoriser = self._check_authorisation(event, debit, credit, raw)
             if refused is not None:
                 return refused, 0
         elif event.authorised_by or event.authorisation:
@@ -503,7 +503,7 @@ class Ledger:
         return None, authoriser
 
     def _check_authorisation(
-        self, event: Transfer, debit: AccountState
+        self, event: Transfer, debit: AccountState, credit: AccountState, raw: int
     ) -> tuple[Result | None, int]:
         """The evidence of the debited client's consent: an active principal acting for that
         client, and its signature over the instruction. Returns the principal's number."""
@@ -514,6 +514,8 @@ class Ledger:
         if state is None:
             return Result.authoriser_has_no_key, 0
         principal = state.principal
+        amount = event.amount
+        assert type(amount) is int  # checked before the rules
         if not state.active:
             return Result.authoriser_revoked, 0
         if principal.role is not PrincipalRole.client or principal.client != debit.definition.owner:
@@ -523,12 +525,26 @@ class Ledger:
             return Result.authorisation_signature_required, 0
         if type(signature) is not bytes:
             return Result.authorisation_malformed, 0
-        reference = event.reference
-        if type(reference) is not int or not 0 <= reference <= _u128:
-            # No instruction with such a reference can be encoded, so none was signed.
+        reference, timeout_s = event.reference, event.timeout_s
+        if type(reference) is not int or not 0 <= reference <= _u128 or type(timeout_s) is not int:
+            # No instruction with such fields can be encoded, so none was signed.
             return Result.authorisation_signature_invalid, 0
         if self._verify_signatures:
-            message = transfer_instruction(self.ledger_id, event, debit.asset)
+            # The instruction of what would be committed: the fields as the record holds them.
+            message = instruction_message(
+                self.ledger_id,
+                principal=name,
+                transfer_id=event.id,
+                debit_account=debit.id,
+                credit_account=credit.id,
+                amount=amount,
+                pending_id=0,
+                reference=reference,
+                timeout_s=timeout_s,
+                asset=debit.asset,
+                code=int(event.code),
+                flags=raw,
+            )
             if not signature_verifies(principal.public_key, message, signature):
                 return Result.authorisation_signature_invalid, 0
         return None, state.number
