@@ -246,9 +246,9 @@ class Ledger:
         open: every rule is still checked, authorisations included, but signatures that were
         verified when they were committed are not verified again (the audit does that)."""
         assert 0 < len(events) <= limits.batch_events_max
-        self._verify_signatures = verify_signatures
         assert timestamp > self.timestamp_last
         assert timestamp + len(events) < limits.timestamp_ns_max
+        self._verify_signatures = verify_signatures
         expiries = self._expire(timestamp)
         results: list[Result] = [_ok] * len(events)
         records: list[TransferRecord] = []
@@ -377,10 +377,10 @@ class Ledger:
         if self._undo is not None:
             self._undo.created.append(transfer_id)
         records.append(record)
-        principal = record[7]  # the authoriser: evidence to journal with the record
-        if principal:
+        authoriser = record[7]  # a principal's number: evidence to journal with the record
+        if authoriser:
             self._authorisations.append(
-                Authorisation(len(records) - 1, principal, event.authorisation)
+                Authorisation(len(records) - 1, authoriser, event.authorisation)
             )
         return _ok
 
@@ -514,8 +514,6 @@ class Ledger:
         if state is None:
             return Result.authoriser_has_no_key, 0
         principal = state.principal
-        amount = event.amount
-        assert type(amount) is int  # checked before the rules
         if not state.active:
             return Result.authoriser_revoked, 0
         if principal.role is not PrincipalRole.client or principal.client != debit.definition.owner:
@@ -530,6 +528,8 @@ class Ledger:
             # No instruction with such fields can be encoded, so none was signed.
             return Result.authorisation_signature_invalid, 0
         if self._verify_signatures:
+            amount = event.amount
+            assert type(amount) is int  # checked before the rules
             # The instruction of what would be committed: the fields as the record holds them.
             message = instruction_message(
                 self.ledger_id,
