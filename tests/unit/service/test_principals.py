@@ -4,13 +4,16 @@ with the transfers they authorise, and the signing side (service/principals.py).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from tests.support import ADMIN, Custodian, key_seed, principal_for, replay_from_genesis
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.authorisation import no_ledger_id, public_key_of
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.journal import EntryKind, decode_principals
@@ -201,3 +204,43 @@ def test_a_revoked_key_signs_nothing(service: LedgerService) -> None:
     with pytest.raises(InputError) as refused:
         list(sign_transfer_lines(service, [], key_seed("alice"), "alice"))
     assert refused.value.code is Result.signing_key_invalid
+
+
+def test_library_users_register_sign_and_submit(tmp_path: Path) -> None:
+    """The path a Python caller of ``ringfence.open`` takes, with keys it generated."""
+    import ringfence
+
+    admin_seed, alice_seed = os.urandom(32), os.urandom(32)
+    ledger = ringfence.open(f"sqlite:///{tmp_path / 'books.db'}")
+    ledger.define_assets([ringfence.Asset("BTC", 8, 1, "bitcoin")])
+    ledger.define_clients(["alice", "bob"])
+    omni = ringfence.Pool("omni", ringfence.PoolKind.omnibus, ringfence.Terms.custody)
+    ledger.define_pools([omni])
+    ledger.define_accounts(
+        [
+            ringfence.AccountDefinition(1, "BTC", ringfence.AccountClass.custody, "hot", "hot",
+                                        "omni"),
+            ringfence.AccountDefinition(2, "BTC", ringfence.AccountClass.client, "alice",
+                                        "available", "omni"),
+            ringfence.AccountDefinition(3, "BTC", ringfence.AccountClass.client, "bob",
+                                        "available", "omni"),
+        ]
+    )  # fmt: skip
+    admin = ringfence.Principal("admin", ringfence.PrincipalRole.admin, public_key_of(admin_seed))
+    alice = ringfence.Principal(
+        "alice", ringfence.PrincipalRole.client, public_key_of(alice_seed), "alice"
+    )
+    assert ledger.change_principals([ringfence.PrincipalChange(admin, None)]) == [ok]
+    assert ledger.change_principals([ledger.endorse(alice, "admin", admin_seed)]) == [ok]
+    payment = ringfence.Transfer(
+        2, 2, 3, 40, ringfence.TransferCode.internal_transfer, authorised_by="alice"
+    )
+    deposit = ringfence.Transfer(1, 1, 2, 100, ringfence.TransferCode.deposit)
+    assert ledger.submit([deposit, ledger.authorise(payment, alice_seed)]) == [ok, ok]
+    assert ledger.submit([replace(payment, id=3)]) == [Result.authorisation_signature_required]
+    ledger.close()
+    store = SqliteStore(str(tmp_path / "books.db"))
+    try:
+        assert verify_store(store).ok
+    finally:
+        store.close()
