@@ -153,6 +153,12 @@ def is_valid_public_key(key: bytes) -> bool:
 # ---------------------------------------------------------------------- text forms
 
 
+def key_file_text(seed: bytes) -> str:
+    """What a key file holds: the seed as 64 lowercase hex digits and a newline."""
+    assert len(seed) == limits.ed25519_seed_bytes
+    return seed.hex() + "\n"
+
+
 def parse_key_file(text: str) -> bytes:
     """A signing key file's seed: 64 lowercase hex digits, surrounding whitespace ignored."""
     stripped = text.strip()

@@ -11,6 +11,7 @@ from ringfence.core.authorisation import (
     authorisation_domain,
     instruction_message,
     is_valid_public_key,
+    key_file_text,
     no_ledger_id,
     parse_key_file,
     parse_signature_hex,
@@ -154,7 +155,8 @@ def test_only_valid_ed25519_points_are_keys() -> None:
 
 
 def test_a_key_file_is_64_lowercase_hex_digits() -> None:
-    assert parse_key_file(SEED.hex() + "\n") == SEED
+    assert key_file_text(SEED) == SEED.hex() + "\n"
+    assert parse_key_file(key_file_text(SEED)) == SEED
     for text in ("", SEED.hex()[:63], SEED.hex().upper(), SEED.hex() + "00", "zz" * 32):
         with pytest.raises(InputError) as refused:
             parse_key_file(text)

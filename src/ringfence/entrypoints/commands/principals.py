@@ -27,7 +27,7 @@ from typing import Annotated
 import typer
 
 from ringfence.core import limits
-from ringfence.core.authorisation import parse_key_file, public_key_of
+from ringfence.core.authorisation import key_file_text, parse_key_file, public_key_of
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.principals import (
     Principal,
@@ -106,7 +106,7 @@ def keygen(
         except OSError as error:
             raise StorageError(f"cannot create {out}: {error.strerror}") from None
         with os.fdopen(descriptor, "w", encoding="ascii") as file:
-            file.write(seed.hex() + "\n")
+            file.write(key_file_text(seed))
     public_key = public_key_of(seed).hex()
     if json_output:
         write_json({"ok": True, "key_file": str(out), "public_key": public_key})
