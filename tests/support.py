@@ -20,6 +20,10 @@ The pools:
 - the house: wallets ``house-hot`` and ``house-cold``; accounts ``revenue``, ``capital``,
   ``network_fees`` and ``loans``.
 
+Principals: the custodian's ledger has an admin, ``root`` (its trust anchor), and a client
+principal per client, named like it, endorsed by ``root``; every key is derived from its name
+(``key_seed``), so ``Custodian.internal`` signs each internal transfer as its payer would.
+
 ``invariant_problems(ledger)`` recomputes the guarantees of DESIGN.md §3 from the raw balances,
 pending transfers and breaks, independently of the engine's own bookkeeping, and names each
 one that fails; ``state_snapshot(ledger)`` is everything that must survive a reopen or replay.
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,7 @@ import nacl.signing
 
 from ringfence import bootstrap
 from ringfence.adapters.signing import MemorySigner
+from ringfence.core.authorisation import no_ledger_id, public_key_of, sign, transfer_instruction
 from ringfence.core.errors import Result
 from ringfence.core.journal import (
     Definition,
@@ -62,6 +67,12 @@ from ringfence.core.model import (
     TransferRecord,
 )
 from ringfence.core.money import Asset
+from ringfence.core.principals import (
+    Principal,
+    PrincipalChange,
+    PrincipalRole,
+    endorse,
+)
 from ringfence.core.state import PendingStatus
 from ringfence.service.ledger_service import LedgerService, load_ledger
 from ringfence.service.ports import Checkpoint, LedgerStore, Signer
@@ -99,6 +110,7 @@ WALLETS = {
 HOUSE_KINDS = ("revenue", "capital", "network_fees", "loans")
 COLLATERAL = "collateral:btc-perp"
 CUSTODY_POOLS = (MAIN, MARGIN, VAULT)  # the segregated ones
+ADMIN = "root"  # the test ledgers' first admin: their trust anchor
 
 _C = TransferCode
 _F = TransferFlags
@@ -113,6 +125,7 @@ class Custodian:
     pools: tuple[Pool, ...]
     accounts: tuple[AccountDefinition, ...]
     ids: dict[tuple[str, str, str, str], int]  # (asset, owner, kind, pool) -> account id
+    ledger_id: bytes = no_ledger_id  # what its principals' signatures bind
 
     # ------------------------------------------------------------------ accounts
 
@@ -212,9 +225,11 @@ class Custodian:
         asset: str = "BTC",
         authorised_by: str | None = None,
         flags: TransferFlags = _F.none,
+        signed: bool = True,
     ) -> Transfer:
-        """An internal transfer inside one pool, authorised by the payer unless told."""
-        return Transfer(
+        """An internal transfer inside one pool, authorised by the payer unless told, and
+        signed with the authoriser's test key unless ``signed`` is False."""
+        transfer = Transfer(
             transfer_id,
             self.client(payer, pool, asset),
             self.client(payee, pool, asset),
@@ -223,6 +238,21 @@ class Custodian:
             flags,
             authorised_by=payer if authorised_by is None else authorised_by,
         )
+        return self.authorise(transfer) if signed and transfer.authorised_by else transfer
+
+    def authorise(self, transfer: Transfer, seed: bytes | None = None) -> Transfer:
+        """``transfer`` signed by the principal it names, with its test key (or ``seed``)."""
+        asset = self.assets_by_code[self.asset_of(transfer.debit_account)].number
+        message = transfer_instruction(self.ledger_id, transfer, asset)
+        key = key_seed(transfer.authorised_by) if seed is None else seed
+        return replace(transfer, authorisation=sign(key, message))
+
+    def asset_of(self, account_id: int) -> str:
+        return next(a.asset for a in self.accounts if a.id == account_id)
+
+    @property
+    def assets_by_code(self) -> dict[str, Asset]:
+        return {asset.code: asset for asset in self.assets}
 
     def sweep(
         self,
@@ -321,8 +351,11 @@ def custodian_definitions(id_base: int = 1) -> Custodian:
     return Custodian(ASSETS, CLIENTS, POOLS, tuple(accounts), ids)
 
 
-def build_custodian(service: LedgerService, id_base: int = 1) -> Custodian:
-    """Define the custodian through the service (four journal entries)."""
+def build_custodian(
+    service: LedgerService, id_base: int = 1, *, principals: bool = True
+) -> Custodian:
+    """Define the custodian through the service (four journal entries), then, unless told
+    not to, its principals (a fifth)."""
     custodian = custodian_definitions(id_base)
     results = [
         *service.define_assets(custodian.assets),
@@ -330,17 +363,48 @@ def build_custodian(service: LedgerService, id_base: int = 1) -> Custodian:
         *service.define_pools(custodian.pools),
         *service.define_accounts(custodian.accounts),
     ]
+    if principals:
+        changes = principal_changes(service.ledger_id, custodian.clients)
+        results += service.change_principals(changes)
     assert all(result is Result.ok for result in results), results
-    return custodian
+    return replace(custodian, ledger_id=service.ledger_id)
 
 
 def define_in_ledger(ledger: Ledger, custodian: Custodian) -> None:
-    """Define the custodian in a bare engine, as the service would."""
+    """Define the custodian in a bare engine, as the service would, with its principals."""
     results = [ledger.define_asset(asset) for asset in custodian.assets]
     results += [ledger.define_client(name)[0] for name in custodian.clients]
     results += [ledger.define_pool(pool) for pool in custodian.pools]
     results += [ledger.define_account(account) for account in custodian.accounts]
+    for change in principal_changes(ledger.ledger_id, custodian.clients):
+        results.append(ledger.principals.apply(change, ledger.clients, ledger.ledger_id, 1)[0])
     assert all(result is Result.ok for result in results), results
+    assert custodian.ledger_id == ledger.ledger_id
+
+
+# ---------------------------------------------------------------------- principals
+
+
+def key_seed(name: str) -> bytes:
+    """The Ed25519 seed of a test principal, derived from its name: test keys only."""
+    return hashlib.sha256(b"ringfence test key\0" + name.encode()).digest()
+
+
+def principal_for(
+    name: str, role: PrincipalRole = PrincipalRole.client, client: str = ""
+) -> Principal:
+    """A principal with its test key; a client principal acts for the client of its name."""
+    if role is PrincipalRole.client and not client:
+        client = name
+    return Principal(name, role, public_key_of(key_seed(name)), client)
+
+
+def principal_changes(ledger_id: bytes, clients: Sequence[str]) -> list[PrincipalChange]:
+    """The ledger's first admin (unendorsed: the anchor), then a principal per client named
+    like it, endorsed by that admin."""
+    changes = [PrincipalChange(principal_for(ADMIN, PrincipalRole.admin), None)]
+    changes += [endorse(ledger_id, ADMIN, key_seed(ADMIN), principal_for(name)) for name in clients]
+    return changes
 
 
 # ---------------------------------------------------------------------- invariants

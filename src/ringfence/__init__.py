@@ -4,6 +4,10 @@
     ledger = ringfence.open("sqlite:///ringfence.db")
     ledger.submit([...])
     ledger.close()
+
+An internal transfer needs its payer's signature: ``ledger.authorise(transfer, seed)`` signs it
+with the payer's key (``authorised_by`` names the payer's principal); principals are registered
+with ``ledger.change_principals([ledger.endorse(Principal(...), admin, admin_seed)])``.
 """
 
 from ringfence.bootstrap import open_ledger as open
@@ -20,6 +24,7 @@ from ringfence.core.model import (
     TransferFlags,
 )
 from ringfence.core.money import Asset, format_amount, parse_amount
+from ringfence.core.principals import Principal, PrincipalChange, PrincipalRole, PrincipalStatus
 
 __all__ = [
     "AccountClass",
@@ -29,6 +34,10 @@ __all__ = [
     "IntegrityError",
     "Pool",
     "PoolKind",
+    "Principal",
+    "PrincipalChange",
+    "PrincipalRole",
+    "PrincipalStatus",
     "Purpose",
     "Result",
     "RingfenceError",

@@ -141,6 +141,7 @@ def test_bench_ledger_runs_against_postgres(postgres_url: str, tmp_path: Path) -
     assert document["database"]["fsync"] == "on"
     assert [r["case"] for r in document["results"]] == [
         "batch_1_uniform", "batch_128_uniform", "batch_8189_uniform", "batch_8189_zipfian",
+        "batch_8189_internal_signed",
     ]  # fmt: skip
     assert all(r["ops_per_s"] > 0 for r in document["results"])
 

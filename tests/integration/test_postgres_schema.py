@@ -3,12 +3,16 @@ the application role, and migrations that upgrade a loaded ledger without changi
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import psycopg
 import pytest
 from tests.support import (
     build_custodian,
+    custodian_definitions,
     journal_public_key,
     journal_signer,
+    principal_changes,
     state_snapshot,
     unsigned_journal,
 )
@@ -25,14 +29,17 @@ pytestmark = pytest.mark.postgres
 U128 = 2**128
 
 
-def loaded(url: str) -> LedgerService:
-    """A ledger with the small custodian and a day's worth of transfers."""
+def loaded(url: str, with_principals: bool = True) -> LedgerService:
+    """A ledger with the small custodian and a day's worth of transfers; without principals
+    (and so without the internal transfer they sign) as a ringfence older than them wrote it."""
     store = MemoryStore() if url == "memory://" else PostgresStore(url)
     service = LedgerService(store, ManualClock(), journal_signer())
-    c = build_custodian(service)
+    c = build_custodian(service, principals=with_principals)
     batch = [c.house_funding(1, 10**9), c.deposit(2, "alice", U128 // 4, asset="ETH")]
     batch += [c.deposit(10 + i, "bob", 1_000 + i) for i in range(50)]
-    batch += [c.internal(100, "bob", "carol", 7), c.fee(101, "bob", 3)]
+    if with_principals:
+        batch.append(c.internal(100, "bob", "carol", 7))
+    batch.append(c.fee(101, "bob", 3))
     assert service.submit(batch) == [Result.ok] * len(batch)
     return service
 
@@ -132,7 +139,7 @@ def test_migrations_upgrade_a_loaded_ledger_and_change_nothing(postgres_url: str
     latest: the ledger reads back the same, and its first signed write vouches for it all."""
     assert postgres.upgrade(postgres_url, target=1) == [1]
     assert postgres.schema_status(postgres_url).version == 1
-    model = loaded("memory://")
+    model = loaded("memory://", with_principals=False)
     old_store = PostgresStore(postgres_url, expected_version=1)
     for entry, records, definitions in unsigned_journal(model.store):
         old_store.append(entry, records, definitions)
@@ -162,6 +169,12 @@ def test_migrations_upgrade_a_loaded_ledger_and_change_nothing(postgres_url: str
         report = verify_store(store, trusted_keys=[journal_public_key])
         assert report.ok, report.problems
         assert report.journal_keys == [(len(rows_before[0]) + 1, journal_public_key.hex())]
+        # The upgraded schema takes principals (kind 13) and the transfers they sign.
+        changes = principal_changes(upgraded.ledger_id, custodian_definitions().clients)
+        assert upgraded.change_principals(changes) == [Result.ok] * len(changes)
+        c = replace(custodian_definitions(), ledger_id=upgraded.ledger_id)
+        assert upgraded.submit([c.internal(200, "bob", "carol", 7)]) == [Result.ok]
+        assert verify_store(store, trusted_keys=[journal_public_key]).ok
     finally:
         store.close()
 

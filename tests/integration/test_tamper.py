@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.support import journal_signer
+from tests.support import journal_signer, key_seed, principal_changes
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -53,11 +53,13 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
             AccountDefinition(bob, "BTC", AccountClass.client, "bob", "available", "omni"),
         ]
     )
+    service.change_principals(principal_changes(service.ledger_id, ["alice", "bob"]))
+    payment = Transfer(12, alice, bob, 700, TransferCode.internal_transfer, authorised_by="alice")
     batches = [
         [Transfer(10, hot, alice, 5_000, TransferCode.deposit)],
         [
             Transfer(11, hot, bob, 3_000, TransferCode.deposit),
-            Transfer(12, alice, bob, 700, TransferCode.internal_transfer, authorised_by="alice"),
+            service.authorise(payment, key_seed("alice")),
         ],
         [Transfer(13, alice, hot, 900, TransferCode.withdrawal, TransferFlags.pending)],
         [Transfer(14, house, bob, 50, TransferCode.misdirected_deposit)],
@@ -145,20 +147,20 @@ def test_an_edited_journal_entry_is_named(pristine: Path, tmp_path: Path) -> Non
         pristine,
         tmp_path,
         "UPDATE journal SET body = CAST(substr(body, 1, 40) || x'ff' || substr(body, 42) AS BLOB) "
-        "WHERE seq = 6",
+        "WHERE seq = 7",
     )
     assert "journal_entry_edited" in kinds(report)
-    assert report.problems[0].where == "journal entry 6"
-
-
-def test_a_deleted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
-    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 7")
-    assert report.problems[0].kind == "journal_entry_deleted"
     assert report.problems[0].where == "journal entry 7"
 
 
+def test_a_deleted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
+    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 8")
+    assert report.problems[0].kind == "journal_entry_deleted"
+    assert report.problems[0].where == "journal entry 8"
+
+
 def test_a_deleted_last_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
-    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 9")
+    report = tampered(pristine, tmp_path, "DELETE FROM journal WHERE seq = 10")
     assert "journal_entry_deleted" in kinds(report)  # the checkpoint is past the journal's end
     assert "transfer_row_inserted" in kinds(report)  # its row is in no entry any more
 
@@ -167,25 +169,25 @@ def test_reordered_journal_entries_are_named(pristine: Path, tmp_path: Path) -> 
     report = tampered(
         pristine,
         tmp_path,
-        "UPDATE journal SET seq = 100 WHERE seq = 7",
-        "UPDATE journal SET seq = 7 WHERE seq = 8",
-        "UPDATE journal SET seq = 8 WHERE seq = 100",
+        "UPDATE journal SET seq = 100 WHERE seq = 8",
+        "UPDATE journal SET seq = 8 WHERE seq = 9",
+        "UPDATE journal SET seq = 9 WHERE seq = 100",
     )
     assert "journal_chain_broken" in kinds(report) or "journal_entries_reordered" in kinds(report)
-    assert report.problems[0].where == "journal entry 7"
+    assert report.problems[0].where == "journal entry 8"
 
 
 def test_an_inserted_journal_entry_is_named(pristine: Path, tmp_path: Path) -> None:
     report = tampered(
         pristine,
         tmp_path,
+        "UPDATE journal SET seq = 11 WHERE seq = 10",
         "UPDATE journal SET seq = 10 WHERE seq = 9",
         "UPDATE journal SET seq = 9 WHERE seq = 8",
-        "UPDATE journal SET seq = 8 WHERE seq = 7",
-        "INSERT INTO journal SELECT 7, kind, timestamp, body, previous_hash, hash, records, "
-        "signature FROM journal WHERE seq = 6",
+        "INSERT INTO journal SELECT 8, kind, timestamp, body, previous_hash, hash, records, "
+        "signature FROM journal WHERE seq = 7",
     )
-    assert report.problems[0].where == "journal entry 7"
+    assert report.problems[0].where == "journal entry 8"
     assert report.problems[0].kind in ("journal_chain_broken", "journal_entries_reordered")
 
 
@@ -246,7 +248,7 @@ MALFORMED_ROWS = {
         -1,
         "sequence number -1 is not a positive integer",
     ),
-    "unknown kind at the head": ("UPDATE journal SET kind = 99 WHERE seq = 9", 9, "kind 99"),
+    "unknown kind at the head": ("UPDATE journal SET kind = 99 WHERE seq = 10", 10, "kind 99"),
     "short definition body": (
         "UPDATE journal SET body = x'0011' WHERE seq = 2",
         2,
@@ -274,7 +276,7 @@ def test_opening_a_store_with_a_malformed_row_it_reads_is_an_integrity_error(
 ) -> None:
     statement, seq, _ = MALFORMED_ROWS[case]
     if case == "short hash":  # the head's hash is what a writer chains from
-        statement, seq = statement.replace("seq = 6", "seq = 9"), 9
+        statement, seq = statement.replace("seq = 6", "seq = 10"), 10
     path = tampered_copy(pristine, tmp_path, "PRAGMA ignore_check_constraints = ON", statement)
     store = SqliteStore(str(path))
     try:
@@ -292,11 +294,11 @@ def test_a_body_whose_header_counts_more_records_than_it_holds_is_named(
         pristine,
         tmp_path,
         "UPDATE journal SET body = CAST(substr(body, 1, 24) || x'00000005' || substr(body, 29) "
-        "AS BLOB) WHERE seq = 6",
+        "AS BLOB) WHERE seq = 7",
     )
     assert "replay_failed" in kinds(report)
     failed = next(p for p in report.problems if p.kind == "replay_failed")
-    assert failed.where == "journal entry 6"
+    assert failed.where == "journal entry 7"
     assert "bytes, not" in failed.detail
 
 
@@ -372,7 +374,7 @@ def test_the_database_refuses_an_entry_that_does_not_extend_the_head(
     with sqlite3.connect(path) as db, pytest.raises(sqlite3.IntegrityError, match="head"):
         db.execute(
             "INSERT INTO journal SELECT seq + 1, kind, timestamp, body, previous_hash, hash, "
-            "records, signature FROM journal WHERE seq = 9"
+            "records, signature FROM journal WHERE seq = 10"
         )
 
 

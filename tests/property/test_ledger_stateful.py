@@ -46,6 +46,7 @@ from tests.support import (
     assert_invariants,
     build_custodian,
     journal_signer,
+    key_seed,
     replay_from_genesis,
     state_snapshot,
 )
@@ -200,15 +201,27 @@ class LedgerMachine(RuleBasedStateMachine):
         )
 
     def g_internal(self, draw: Draw) -> Transfer:
+        """Mostly signed by the payer; sometimes by nobody, by the payee, by a name alone, with
+        another principal's key, or with the payer's signature of another amount."""
         pool = draw(st.sampled_from(SHARED_POOLS))
         asset = draw(st.sampled_from(ASSETS))
         payer, payee = draw(st.permutations(MEMBERS[pool]))[:2]
         by = draw(st.sampled_from([payer, payer, payer, "", payee]))
         hint = self.available(self.c.client(payer, pool, asset))
         amount = self.amount(draw, hint, asset)
-        return self.c.internal(
+        event = self.c.internal(
             self.new_id(), payer, payee, amount, pool=pool, asset=asset, authorised_by=by
         )
+        evidence = draw(st.sampled_from(("signed",) * 6 + ("bare", "other_key", "other_amount")))
+        if not by or evidence == "signed":
+            return event
+        note(f"an internal transfer with evidence {evidence}")
+        if evidence == "bare":
+            return replace(event, authorisation=b"")
+        if evidence == "other_key":
+            return self.c.authorise(event, seed=key_seed(payee if by == payer else payer))
+        copied = self.c.authorise(replace(event, amount=amount + 1)).authorisation
+        return replace(event, authorisation=copied)
 
     def g_sweep(self, draw: Draw) -> Transfer:
         pool, asset = draw(st.sampled_from(POOLS)), draw(st.sampled_from(ASSETS))
@@ -331,6 +344,9 @@ class LedgerMachine(RuleBasedStateMachine):
             lambda: replace(c.deposit(new, "alice", 1), code=99),
             lambda: replace(c.deposit(new, "alice", 1), timeout_s=5),
             lambda: replace(c.deposit(new, "alice", 1), authorised_by="alice"),
+            lambda: replace(c.deposit(new, "alice", 1), authorisation=bytes(64)),
+            lambda: c.internal(new, "alice", "bob", 1, signed=False),
+            lambda: c.internal(new, "alice", "bob", 1, authorised_by="mallory"),
             lambda: replace(c.deposit(new, "alice", 1), pending_id=1),
             lambda: replace(c.deposit(new, "alice", 1), asset="ETH"),
             lambda: Transfer(new, 0, 0, None, _C.withdrawal, _F.post_pending, MISSING_ACCOUNT),
@@ -396,8 +412,16 @@ class LedgerMachine(RuleBasedStateMachine):
                 events.append(getattr(self, kind)(draw))
         if draw(st.integers(0, 3)) == 0:  # doomed: an overdraft in the middle
             events.insert(1, self.c.withdrawal(self.new_id(), "frank", 10**30))
-        linked = [replace(e, flags=e.flags | _F.linked) for e in events[:-1]]
+        linked = [self.linked(e) for e in events[:-1]]
         return [*linked, events[-1]], True, False
+
+    def linked(self, event: Transfer) -> Transfer:
+        """``event`` with the linked flag; one its authoriser signed is signed again, as the
+        flag is part of what is signed."""
+        changed = replace(event, flags=event.flags | _F.linked)
+        if event.authorisation and event.authorisation == self.c.authorise(event).authorisation:
+            changed = self.c.authorise(changed)
+        return changed
 
     def resubmittable(self) -> list[int]:
         return sorted(i for i, e in self.bodies.items() if not e.flags & _F.linked)

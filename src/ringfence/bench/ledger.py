@@ -7,15 +7,19 @@ house revenue. Batches are built before the clock starts (as a client library wo
 ready) and submitted one after another through ``LedgerService.submit``: each is executed by the
 engine with every check on (segregation rules, balances with pending counted, pool coverage,
 idempotency lookup in the store), encoded, hash-chained and committed with one fsync before the
-next starts. The mix is 70% internal transfers (authorised by the payer), 10% deposits, 10%
-withdrawals and 10% fees, with accounts chosen uniformly or by a Zipf law (s = 1, hot accounts).
-Ids are time-ordered, as ledgers recommend for clients. Each case runs several times on a new
-database; the figure is the median rate.
+next starts. The ``batch_*`` cases are the custody path: 40% deposits, 40% withdrawals and 20%
+fees, with accounts chosen uniformly or by a Zipf law (s = 1, hot accounts). The
+``internal_signed`` case is all internal transfers, each signed by its payer's principal
+(signed before the clock starts, as the payer's tool would) and verified by the engine: the
+cost of authorisation evidence, one Ed25519 verification per transfer. Ids are time-ordered, as
+ledgers recommend for clients. Each case runs several times on a new database; the figure is
+the median rate.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import random
 import statistics
 import tempfile
@@ -33,6 +37,7 @@ from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
+from ringfence.core.authorisation import public_key_of
 from ringfence.core.errors import Result
 from ringfence.core.model import (
     AccountClass,
@@ -44,6 +49,7 @@ from ringfence.core.model import (
     TransferCode,
 )
 from ringfence.core.money import Asset
+from ringfence.core.principals import Principal, PrincipalChange, PrincipalRole
 from ringfence.service.ledger_service import LedgerService
 from ringfence.service.ports import LedgerStore
 
@@ -51,19 +57,22 @@ clients_count = 10_000
 client_account_base = 1_000
 hot_wallet, house_wallet, house_revenue = 1, 2, 3
 funding_units = 10**12
+admin = "bench-admin"
 
-# (case, batch size, transfers per run, zipfian)
+# (case, batch size, transfers per run, zipfian, signed internal transfers)
 cases_full = (
-    ("batch_1_uniform", 1, 1_500, False),
-    ("batch_128_uniform", 128, 64_000, False),
-    ("batch_8189_uniform", 8_189, 327_560, False),
-    ("batch_8189_zipfian", 8_189, 327_560, True),
+    ("batch_1_uniform", 1, 1_500, False, False),
+    ("batch_128_uniform", 128, 64_000, False, False),
+    ("batch_8189_uniform", 8_189, 327_560, False, False),
+    ("batch_8189_zipfian", 8_189, 327_560, True, False),
+    ("batch_8189_internal_signed", 8_189, 16_378, False, True),
 )
 cases_quick = (
-    ("batch_1_uniform", 1, 100, False),
-    ("batch_128_uniform", 128, 2_560, False),
-    ("batch_8189_uniform", 8_189, 16_378, False),
-    ("batch_8189_zipfian", 8_189, 16_378, True),
+    ("batch_1_uniform", 1, 100, False, False),
+    ("batch_128_uniform", 128, 2_560, False, False),
+    ("batch_8189_uniform", 8_189, 16_378, False, False),
+    ("batch_8189_zipfian", 8_189, 16_378, True, False),
+    ("batch_8189_internal_signed", 8_189, 8_189, False, True),
 )
 
 
@@ -73,13 +82,15 @@ def run_bench(
     """Run every case; ``url`` (a PostgreSQL database) moves the runs off temporary SQLite."""
     runs = 1 if quick else 3
     results = []
-    for case, batch_size, transfers, zipfian in cases_quick if quick else cases_full:
+    for case, batch_size, transfers, zipfian, signed in cases_quick if quick else cases_full:
         rates: list[float] = []
         latencies: list[float] = []
         for run in range(runs):
             if progress is not None:
                 progress(case, run, runs)
-            rate, batch_seconds = _run_case(batch_size, transfers, zipfian, run, url)
+            rate, batch_seconds = _run_case(
+                batch_size, transfers, zipfian, signed, seed=run, url=url
+            )
             rates.append(rate)
             latencies.extend(batch_seconds)
         latencies.sort()
@@ -124,12 +135,12 @@ def _fresh_store(url: str | None) -> Iterator[LedgerStore]:
 
 
 def _run_case(
-    batch_size: int, transfers: int, zipfian: bool, seed: int, url: str | None
+    batch_size: int, transfers: int, zipfian: bool, signed: bool, *, seed: int, url: str | None
 ) -> tuple[float, list[float]]:
     with _fresh_store(url) as store:
         service = LedgerService(store, SystemClock(), MemorySigner())
-        _set_up(service)
-        batches = _batches(batch_size, transfers, zipfian, seed)
+        _set_up(service, signed)
+        batches = _batches(batch_size, transfers, zipfian, seed, service if signed else None)
         batch_seconds = []
         started = batch_started = time.perf_counter()
         for results in service.submit_stream(batches):
@@ -142,7 +153,7 @@ def _run_case(
     return transfers / elapsed, batch_seconds
 
 
-def _set_up(service: LedgerService) -> None:
+def _set_up(service: LedgerService, principals: bool) -> None:
     service.define_assets([Asset("BTC", 8, 1, "bitcoin")])
     names = [f"c{index:05d}" for index in range(clients_count)]
     service.define_clients(names)
@@ -163,10 +174,36 @@ def _set_up(service: LedgerService) -> None:
         for i in range(clients_count)
     ]
     assert all(result is Result.ok for result in service.submit_all(funding))
+    if principals:
+        _register_principals(service, names)
     service.checkpoint()
 
 
-def _batches(batch_size: int, transfers: int, zipfian: bool, seed: int) -> list[list[Transfer]]:
+def _seed_of(name: str) -> bytes:
+    """A bench principal's Ed25519 seed: derived from its name, for this benchmark only."""
+    return hashlib.sha256(f"ringfence bench key\0{name}".encode()).digest()
+
+
+def _register_principals(service: LedgerService, names: list[str]) -> None:
+    """The bench's admin, then a principal per client, named like it, endorsed by the admin."""
+    anchor = Principal(admin, PrincipalRole.admin, public_key_of(_seed_of(admin)))
+    changes = [PrincipalChange(anchor, None)]
+    changes += [
+        service.endorse(
+            Principal(name, PrincipalRole.client, public_key_of(_seed_of(name)), name),
+            admin,
+            _seed_of(admin),
+        )
+        for name in names
+    ]
+    assert all(result is Result.ok for result in service.change_principals(changes))
+
+
+def _batches(
+    batch_size: int, transfers: int, zipfian: bool, seed: int, signer: LedgerService | None
+) -> list[list[Transfer]]:
+    """The run's batches, built (and, with a ``signer``, all internal transfers signed by
+    their payers) before the clock starts."""
     rng = random.Random(seed)
     if zipfian:
         weights = list(accumulate(1 / rank for rank in range(1, clients_count + 1)))
@@ -183,25 +220,38 @@ def _batches(batch_size: int, transfers: int, zipfian: bool, seed: int) -> list[
     next_id = 2**64 + time.time_ns()
     events = []
     for offset in range(transfers):
-        events.append(_event(next_id + offset, pick(), pick(), rng))
+        if signer is None:
+            events.append(_event(next_id + offset, pick(), rng))
+            continue
+        payer, payee = pick(), pick()
+        while payee == payer:
+            payee = pick()
+        events.append(_signed_internal(signer, next_id + offset, payer, payee, rng))
     return [events[i : i + batch_size] for i in range(0, transfers, batch_size)]
 
 
-def _event(transfer_id: int, payer: int, payee: int, rng: random.Random) -> Transfer:
+def _event(transfer_id: int, client: int, rng: random.Random) -> Transfer:
+    """The custody path: 40% deposits, 40% withdrawals, 20% fees."""
     amount = rng.randint(1, 10_000)
     draw = rng.randrange(10)
-    payer_account = client_account_base + payer
-    if draw < 7 and payer != payee:
-        return Transfer(
-            transfer_id,
-            payer_account,
-            client_account_base + payee,
-            amount,
-            TransferCode.internal_transfer,
-            authorised_by=f"c{payer:05d}",
-        )
-    if draw < 8 or payer == payee:
-        return Transfer(transfer_id, hot_wallet, payer_account, amount, TransferCode.deposit)
-    if draw < 9:
-        return Transfer(transfer_id, payer_account, hot_wallet, amount, TransferCode.withdrawal)
-    return Transfer(transfer_id, payer_account, house_revenue, amount, TransferCode.fee)
+    account = client_account_base + client
+    if draw < 4:
+        return Transfer(transfer_id, hot_wallet, account, amount, TransferCode.deposit)
+    if draw < 8:
+        return Transfer(transfer_id, account, hot_wallet, amount, TransferCode.withdrawal)
+    return Transfer(transfer_id, account, house_revenue, amount, TransferCode.fee)
+
+
+def _signed_internal(
+    signer: LedgerService, transfer_id: int, payer: int, payee: int, rng: random.Random
+) -> Transfer:
+    name = f"c{payer:05d}"
+    transfer = Transfer(
+        transfer_id,
+        client_account_base + payer,
+        client_account_base + payee,
+        rng.randint(1, 10_000),
+        TransferCode.internal_transfer,
+        authorised_by=name,
+    )
+    return signer.authorise(transfer, _seed_of(name))

@@ -14,6 +14,7 @@ per-event result:
     │                       inconsistently; nothing was observed
     └── IntegrityError      the store's contents contradict the journal (tampering, corruption)
         └── MalformedEntryError  a stored journal row is not a journal entry at all
+        └── AuthorisationError  a journaled authorisation or endorsement is not valid evidence
 
 One table (``exit_status``) maps every code to a CLI exit status; the REST layer will map the
 same codes to HTTP statuses.
@@ -112,6 +113,13 @@ class Result(StrEnum):
     owners_must_differ = "owners_must_differ"
     authorisation_required = "authorisation_required"
     authorisation_not_by_debit_client = "authorisation_not_by_debit_client"
+    # Authorisation evidence (core/authorisation.py): the authoriser is a registered principal
+    # whose Ed25519 signature over the canonical instruction verifies with its active key.
+    authorisation_signature_required = "authorisation_signature_required"
+    authorisation_signature_invalid = "authorisation_signature_invalid"
+    authorisation_malformed = "authorisation_malformed"
+    authoriser_has_no_key = "authoriser_has_no_key"
+    authoriser_revoked = "authoriser_revoked"
     pool_coverage_would_break = "pool_coverage_would_break"
 
     # References (reversals and break cures).
@@ -154,6 +162,26 @@ class Result(StrEnum):
     account_class_invalid = "account_class_invalid"
     asset_scale_invalid = "asset_scale_invalid"
     asset_number_invalid = "asset_number_invalid"
+
+    # Principals (core/principals.py): who may authorise, with which key; every change but the
+    # first admin's registration is endorsed by an active admin.
+    principal_not_found = "principal_not_found"
+    principal_role_unknown = "principal_role_unknown"
+    principal_key_invalid = "principal_key_invalid"
+    principal_key_in_use = "principal_key_in_use"
+    principal_key_revoked = "principal_key_revoked"
+    principal_client_required = "principal_client_required"
+    principal_client_forbidden_for_staff = "principal_client_forbidden_for_staff"
+    principal_name_taken_by_client = "principal_name_taken_by_client"
+    principal_exists_with_different_role = "principal_exists_with_different_role"
+    principal_exists_with_different_client = "principal_exists_with_different_client"
+    principal_is_last_admin = "principal_is_last_admin"
+    principal_first_must_be_admin = "principal_first_must_be_admin"
+    principals_exceeded = "principals_exceeded"
+    endorsement_required = "endorsement_required"
+    endorser_not_an_active_admin = "endorser_not_an_active_admin"
+    endorsement_signature_invalid = "endorsement_signature_invalid"
+    signing_key_invalid = "signing_key_invalid"
 
     # Risk: configuration, instruments, buckets, fills and orders.
     risk_config_invalid = "risk_config_invalid"
@@ -338,6 +366,29 @@ class MalformedEntryError(IntegrityError):
         self.seq = seq
         self.detail = detail
         super().__init__(f"journal entry {seq}: {detail}")
+class AuthorisationError(IntegrityError):
+    """The journal holds a movement or a principal without valid evidence of who authorised
+    it: a signature that does not verify, a key not registered (or revoked) at that point, a
+    principal acting for another client. Raised by a replay; the audit names it."""
+
+
+# The refusals that say an authorisation or an endorsement is not valid evidence.
+authorisation_results = frozenset(
+    {
+        Result.authorisation_required,
+        Result.authorisation_signature_required,
+        Result.authorisation_signature_invalid,
+        Result.authorisation_malformed,
+        Result.authorisation_must_be_empty,
+        Result.authorisation_not_by_debit_client,
+        Result.authoriser_has_no_key,
+        Result.authoriser_revoked,
+        Result.endorsement_required,
+        Result.endorser_not_an_active_admin,
+        Result.endorsement_signature_invalid,
+        Result.principal_first_must_be_admin,
+    }
+)
 
 
 # CLI exit statuses: 0 success, 1 some events rejected, 2 usage or input error, 3 storage,

@@ -2,7 +2,11 @@
 
 Every committed batch (of transfers, or of asset, client, pool or account definitions) becomes
 one journal entry. An entry's body is a 32-byte header followed by fixed-width big-endian
-records: 128 bytes per transfer or definition, 32 bytes per pending expiry. Its hash is
+records: 128 bytes per transfer or definition, 32 bytes per pending expiry, then 80 bytes of
+evidence per authorised record (its index, the principal's number and the principal's 64-byte
+Ed25519 signature: core/authorisation.py, core/principals.py). The header counts each section;
+entries written before evidence existed count none in bytes that were zero, and decode as
+they always did. Its hash is
 SHA-256 over the previous entry's hash and the body, so editing, deleting, inserting or
 reordering anything already written breaks every hash after it. The first entry chains from 32
 zero bytes.
@@ -29,10 +33,12 @@ from enum import IntEnum, unique
 from typing import Final, TypeVar
 
 from ringfence.core import limits
+from ringfence.core.errors import InputError
 from ringfence.core.ledger import Expiry
 from ringfence.core.model import (
     AccountClass,
     AccountDefinition,
+    Authorisation,
     Pool,
     PoolKind,
     Purpose,
@@ -40,6 +46,7 @@ from ringfence.core.model import (
     TransferRecord,
 )
 from ringfence.core.money import Asset
+from ringfence.core.principals import Principal, PrincipalRole, PrincipalStatus
 
 genesis_hash: Final = bytes(32)
 _magic: Final = b"RFJ1"
@@ -63,6 +70,8 @@ class EntryKind(IntEnum):
     break_actions = 11
     # The journal key: its first declaration and every rotation (see the module docstring).
     journal_keys = 12
+    # Principals and their keys (core/principals.py); 12 is taken by the journal's own keys.
+    principals = 13
 
 
 # Definitions the ledger engine replays, and the registry's own changes.
@@ -81,19 +90,23 @@ registry_kinds: Final = (
 recon_kinds: Final = (EntryKind.reconciliations, EntryKind.break_actions)
 
 
-_header = struct.Struct(">4sB3xQQII")
+# magic, kind, evidence records (u24, once three spare bytes), seq, timestamp, records, expiries
+_header = struct.Struct(">4sB3sQQII")
 _transfer = struct.Struct(">16s16s16s16s16s16sQQIIHH4x")
 _expiry = struct.Struct(">16sQ8x")
 _asset = struct.Struct(">IB12s32s64s15x")
 _client = struct.Struct(">Q32s88x")
 _pool = struct.Struct(">32sBBB32s61x")
 _account = struct.Struct(">16s12sB32s32s32s3x")
+_principal = struct.Struct(">I32sB32s32sB26x")
+_evidence = struct.Struct(">II64s8x")
 
 header_bytes: Final = _header.size
 assert _header.size == 32
 assert _transfer.size == limits.transfer_record_bytes
 assert _expiry.size == limits.expiry_record_bytes
-assert _asset.size == _client.size == _pool.size == _account.size == 128
+assert _asset.size == _client.size == _pool.size == _account.size == _principal.size == 128
+assert _evidence.size == limits.evidence_record_bytes
 
 _pool_kinds: Final = {PoolKind.individual: 1, PoolKind.omnibus: 2}
 _terms: Final = {Terms.custody: 1, Terms.title_transfer: 2}
@@ -127,6 +140,7 @@ class EntryHeader:
     timestamp: int
     records: int
     expiries: int
+    evidence: int = 0  # authorisation records after the records and expiries
 
 
 def chain(previous_hash: bytes, body: bytes) -> bytes:
@@ -150,21 +164,41 @@ def text_of(raw: bytes) -> str:
     return raw.rstrip(b"\0").decode("ascii")
 
 
-def header_for(kind: EntryKind, seq: int, timestamp: int, records: int, expiries: int) -> bytes:
+def header_for(
+    kind: EntryKind, seq: int, timestamp: int, records: int, expiries: int, *, evidence: int = 0
+) -> bytes:
     assert 0 < seq < 2**64
     assert 0 <= timestamp < 2**64
     assert records + expiries <= limits.journal_records_per_batch_max
-    return _header.pack(_magic, kind, seq, timestamp, records, expiries)
+    assert 0 <= evidence <= records
+    assert evidence < 2**24
+    return _header.pack(
+        _magic, kind, evidence.to_bytes(3, "big"), seq, timestamp, records, expiries
+    )
 
 
 def encode_transfers(
-    seq: int, timestamp: int, records: list[TransferRecord], expiries: list[Expiry]
+    seq: int,
+    timestamp: int,
+    records: list[TransferRecord],
+    expiries: list[Expiry],
+    authorisations: list[Authorisation] | tuple[()] = (),
 ) -> bytes:
-    """Header, then one 128-byte record per committed transfer, then one per expiry."""
+    """Header, then one 128-byte record per committed transfer, one per expiry, and the
+    evidence of each authorised record."""
     assert records or expiries
     pack = _transfer.pack
     zero = bytes(16)
-    parts = [header_for(EntryKind.transfers, seq, timestamp, len(records), len(expiries))]
+    parts = [
+        header_for(
+            EntryKind.transfers,
+            seq,
+            timestamp,
+            len(records),
+            len(expiries),
+            evidence=len(authorisations),
+        )
+    ]
     parts.extend(
         pack(
             id_.to_bytes(16, "big"),
@@ -196,7 +230,20 @@ def encode_transfers(
         ) in records
     )
     parts.extend(_expiry.pack(e.pending_id.to_bytes(16, "big"), e.timestamp) for e in expiries)
+    parts.extend(_encode_evidence(authorisations, len(records)))
     return b"".join(parts)
+
+
+def _encode_evidence(authorisations: list[Authorisation] | tuple[()], records: int) -> list[bytes]:
+    parts = []
+    index_last = -1
+    for index, principal, signature in authorisations:
+        assert index_last < index < records  # one per record, in record order
+        assert 0 < principal < 2**32
+        assert len(signature) == limits.ed25519_signature_bytes
+        parts.append(_evidence.pack(index, principal, signature))
+        index_last = index
+    return parts
 
 
 def encode_transfer(record: TransferRecord) -> bytes:
@@ -209,17 +256,24 @@ def decode_header(body: bytes) -> EntryHeader:
     input: a tampered store must be reported, never crash its reader)."""
     if len(body) < header_bytes:
         raise ValueError(f"journal entry body is {len(body)} bytes, shorter than its header")
-    magic, kind, seq, timestamp, records, expiries = _header.unpack_from(body)
+    magic, kind, evidence, seq, timestamp, records, expiries = _header.unpack_from(body)
     if magic != _magic:
         raise ValueError("journal entry has no magic number")
-    return EntryHeader(EntryKind(kind), seq, timestamp, records, expiries)
+    count = int.from_bytes(evidence, "big")
+    return EntryHeader(EntryKind(kind), seq, timestamp, records, expiries, count)
 
 
 def decode_transfers(body: bytes) -> tuple[EntryHeader, list[TransferRecord], list[Expiry]]:
+    """The records and expiries of a transfers entry (its evidence: ``decode_evidence``)."""
     header = decode_header(body)
     if header.kind is not EntryKind.transfers:
         raise ValueError(f"journal entry {header.seq} holds {header.kind.name}, not transfers")
-    expected = header_bytes + header.records * _transfer.size + header.expiries * _expiry.size
+    expected = (
+        header_bytes
+        + header.records * _transfer.size
+        + header.expiries * _expiry.size
+        + header.evidence * _evidence.size
+    )
     if len(body) != expected:
         raise ValueError(f"journal entry {header.seq} is {len(body)} bytes, not {expected}")
     records = []
@@ -239,6 +293,82 @@ def decode_transfers(body: bytes) -> tuple[EntryHeader, list[TransferRecord], li
         offset += _expiry.size
         expiries.append(Expiry(int.from_bytes(pending_id, "big"), timestamp))
     return header, records, expiries
+
+
+def decode_evidence(body: bytes, header: EntryHeader) -> list[Authorisation]:
+    """The evidence section of an entry whose header was decoded (and length checked): one
+    record per authorised record, in record order, naming a principal."""
+    offset = header_bytes + header.records * 128 + header.expiries * _expiry.size
+    if len(body) != offset + header.evidence * _evidence.size:
+        raise ValueError(f"journal entry {header.seq} has a torn evidence section")
+    authorisations = []
+    index_last = -1
+    for _ in range(header.evidence):
+        index, principal, signature = _evidence.unpack_from(body, offset)
+        offset += _evidence.size
+        if not index_last < index < header.records or principal == 0:
+            raise ValueError(f"journal entry {header.seq}: evidence record {index} is out of order")
+        authorisations.append(Authorisation(index, principal, signature))
+        index_last = index
+    return authorisations
+
+
+# ---------------------------------------------------------------------- principals
+
+
+def encode_principals(
+    seq: int,
+    timestamp: int,
+    records: list[tuple[int, Principal]],
+    endorsements: list[Authorisation],
+) -> bytes:
+    """Header, one 128-byte record per principal change (its number, name, role, client,
+    public key and status), then the endorsing admin's evidence for each endorsed one."""
+    assert records
+    parts = [
+        header_for(
+            EntryKind.principals, seq, timestamp, len(records), 0, evidence=len(endorsements)
+        )
+    ]
+    parts.extend(
+        _principal.pack(
+            number,
+            name_bytes(p.name),
+            p.role,
+            name_bytes(p.client),
+            p.public_key,
+            p.status,
+        )
+        for number, p in records
+    )
+    parts.extend(_encode_evidence(endorsements, len(records)))
+    return b"".join(parts)
+
+
+def decode_principals(
+    body: bytes,
+) -> tuple[EntryHeader, list[tuple[int, Principal]], list[Authorisation]]:
+    """The records and endorsements of a principals entry; ``ValueError`` if it is torn or
+    holds what no record can (an unknown role, a malformed name)."""
+    header = decode_header(body)
+    if header.kind is not EntryKind.principals or header.expiries:
+        raise ValueError(f"journal entry {header.seq} is not a principals entry")
+    if len(body) != header_bytes + header.records * 128 + header.evidence * _evidence.size:
+        raise ValueError(f"journal entry {header.seq} has a torn body")
+    records = []
+    for index in range(header.records):
+        offset = header_bytes + index * 128
+        number, name, role, client, key, status = _principal.unpack_from(body, offset)
+        try:
+            principal = Principal(
+                text_of(name), PrincipalRole(role), key, text_of(client), PrincipalStatus(status)
+            )
+        except (InputError, ValueError, UnicodeDecodeError) as error:
+            raise ValueError(
+                f"journal entry {header.seq}: principal record {index}: {error}"
+            ) from error
+        records.append((number, principal))
+    return header, records, decode_evidence(body, header)
 
 
 # ---------------------------------------------------------------------- definitions

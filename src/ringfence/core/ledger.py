@@ -13,21 +13,29 @@ the code between the two accounts; and no custody pool ends up holding less than
 clients, whatever happens to the pending transfers still open. A ``linked`` chain commits or
 fails as a whole. The same id with the same body is ``exists``; with another body, an error
 naming the first field that differs.
+
+A rule that needs the debited client's authorisation (an internal transfer) commits only with
+evidence: the transfer names an active principal acting for that client (core/principals.py)
+and carries its Ed25519 signature over the canonical instruction (core/authorisation.py),
+checked here against the key as it stands; the outcome lists each authorised record's
+evidence for the journal. Transfers whose rule needs no authorisation never reach the check.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import cast
 
 from ringfence.core import limits
+from ringfence.core.authorisation import instruction_message, no_ledger_id, signature_verifies
 from ringfence.core.errors import Result
 from ringfence.core.model import (
     AccountClass,
     AccountDefinition,
+    Authorisation,
     Break,
     Client,
     Pool,
@@ -40,6 +48,7 @@ from ringfence.core.model import (
     transfer_flags_known,
 )
 from ringfence.core.money import Asset
+from ringfence.core.principals import PrincipalRole, Principals
 from ringfence.core.segregation import (
     Markets,
     Owners,
@@ -101,6 +110,7 @@ class BatchOutcome:
     results: list[Result]
     records: list[TransferRecord]
     expiries: list[Expiry]
+    authorisations: list[Authorisation] = field(default_factory=list)  # one per authoriser
 
 
 class _Undo:
@@ -131,11 +141,17 @@ class Ledger:
         self.pendings: dict[int, PendingState] = {}
         self.breaks: dict[int, Break] = {}
         self.reversed: dict[int, int] = {}  # transfer id -> amount reversed so far
+        # Who may authorise, and the ledger id their signatures bind (the hash of the journal's
+        # first entry, set by the shell once that entry exists).
+        self.principals = Principals()
+        self.ledger_id = no_ledger_id
         self.timestamp_last = 0
         self.id_max = 0  # the largest transfer id committed
         self._expiry_queue: list[tuple[int, int]] = []
         self._undo: _Undo | None = None
         self._batch: dict[int, TransferRecord] = {}
+        self._authorisations: list[Authorisation] = []
+        self._verify_signatures = True
         # Identities of state changed since the last checkpoint, for the store to persist.
         self.dirty_accounts: set[int] = set()
         self.dirty_pendings: set[int] = set()
@@ -228,15 +244,23 @@ class Ledger:
         events: Sequence[Transfer],
         timestamp: int,
         known: Mapping[int, TransferRecord],
+        *,
+        verify_signatures: bool = True,
     ) -> BatchOutcome:
-        """Execute one batch. ``known`` holds committed transfers with ids in ``references``."""
+        """Execute one batch. ``known`` holds committed transfers with ids in ``references``.
+
+        ``verify_signatures=False`` is for rebuilding state from the ledger's own journal on
+        open: every rule is still checked, authorisations included, but signatures that were
+        verified when they were committed are not verified again (the audit does that)."""
         assert 0 < len(events) <= limits.batch_events_max
         assert timestamp > self.timestamp_last
         assert timestamp + len(events) < limits.timestamp_ns_max
+        self._verify_signatures = verify_signatures
         expiries = self._expire(timestamp)
         results: list[Result] = [_ok] * len(events)
         records: list[TransferRecord] = []
         self._batch = {}
+        authorisations = self._authorisations = []
         chain_start = -1
         chain_records = 0
         chain_failed = False
@@ -273,10 +297,11 @@ class Ledger:
             results[-1] = Result.linked_event_chain_open
             self._undo = None
         self._batch = {}
+        self._authorisations = []
         self.timestamp_last = timestamp + len(events) - 1
         if records:
             self.id_max = max(self.id_max, *(record.id for record in records))
-        return BatchOutcome(timestamp, results, records, expiries)
+        return BatchOutcome(timestamp, results, records, expiries, authorisations)
 
     def _roll_back(
         self,
@@ -304,6 +329,9 @@ class Ledger:
         for transfer_id in undo.created:
             del self._batch[transfer_id]
         del records[records_before:]
+        authorisations = self._authorisations
+        while authorisations and authorisations[-1].record_index >= records_before:
+            authorisations.pop()
         for index in range(start, failed):
             results[index] = Result.linked_event_failed
         self._undo = _Undo()
@@ -367,6 +395,11 @@ class Ledger:
         if self._undo is not None:
             self._undo.created.append(transfer_id)
         records.append(record)
+        authoriser = record[7]  # a principal's number: evidence to journal with the record
+        if authoriser:
+            self._authorisations.append(
+                Authorisation(len(records) - 1, authoriser, event.authorisation)
+            )
         return _ok
 
     def _execute_transfer(
@@ -468,7 +501,7 @@ class Ledger:
             return Result.cross_pool_forbidden, 0
         if not rule.simple:
             return self._check_rule(rule, event, debit, credit, raw)
-        if event.authorised_by is not _empty:
+        if event.authorised_by is not _empty or event.authorisation:
             return _authorisation_must_be_empty(event.authorised_by), 0
         return None, 0
 
@@ -495,18 +528,63 @@ class Ledger:
         if rule.authorisation:
             if authorised_by.__class__ is not str:
                 return Result.name_invalid, 0
-            if not authorised_by:
-                return Result.authorisation_required, 0
-            if authorised_by != debit.definition.owner:
-                return Result.authorisation_not_by_debit_client, 0
-            authoriser = debit.owner_number
-        elif authorised_by is not _empty:
+            refused, authoriser = self._check_authorisation(event, debit, credit, raw)
+            if refused is not None:
+                return refused, 0
+        elif authorised_by is not _empty or event.authorisation:
             return _authorisation_must_be_empty(authorised_by), 0
         if raw & _pending_bit and (rule.opens_break or rule.cures_break):
             return Result.pending_not_allowed_for_code, 0
         if rule.cures_break:
             return self._check_break_cure(event, debit), 0
         return None, authoriser
+
+    def _check_authorisation(
+        self, event: Transfer, debit: AccountState, credit: AccountState, raw: int
+    ) -> tuple[Result | None, int]:
+        """The evidence of the debited client's consent: an active principal acting for that
+        client, and its signature over the instruction. Returns the principal's number."""
+        name = event.authorised_by
+        if not name:
+            return Result.authorisation_required, 0
+        state = self.principals.by_name.get(name) if type(name) is str else None
+        if state is None:
+            return Result.authoriser_has_no_key, 0
+        principal = state.principal
+        if not state.active:
+            return Result.authoriser_revoked, 0
+        if principal.role is not PrincipalRole.client or principal.client != debit.definition.owner:
+            return Result.authorisation_not_by_debit_client, 0
+        signature = event.authorisation
+        if not signature:
+            return Result.authorisation_signature_required, 0
+        if type(signature) is not bytes:
+            return Result.authorisation_malformed, 0
+        reference, timeout_s = event.reference, event.timeout_s
+        if type(reference) is not int or not 0 <= reference <= _u128 or type(timeout_s) is not int:
+            # No instruction with such fields can be encoded, so none was signed.
+            return Result.authorisation_signature_invalid, 0
+        if self._verify_signatures:
+            amount = event.amount
+            assert type(amount) is int  # checked before the rules
+            # The instruction of what would be committed: the fields as the record holds them.
+            message = instruction_message(
+                self.ledger_id,
+                principal=name,
+                transfer_id=event.id,
+                debit_account=debit.id,
+                credit_account=credit.id,
+                amount=amount,
+                pending_id=0,
+                reference=reference,
+                timeout_s=timeout_s,
+                asset=debit.asset,
+                code=int(event.code),
+                flags=raw,
+            )
+            if not signature_verifies(principal.public_key, message, signature):
+                return Result.authorisation_signature_invalid, 0
+        return None, state.number
 
     def _check_break_cure(self, event: Transfer, debit: AccountState) -> Result | None:
         broken = self.breaks.get(event.reference) if event.reference else None
@@ -528,7 +606,7 @@ class Ledger:
     ) -> Result | None:
         if not event.reference:
             return Result.reference_required
-        if event.authorised_by is not _empty:
+        if event.authorised_by is not _empty or event.authorisation:
             return _authorisation_must_be_empty(event.authorised_by)
         original = self._batch.get(event.reference) or known.get(event.reference)
         if original is None:
@@ -790,11 +868,13 @@ class Ledger:
             return Result.exists_with_different_code
         if event.asset and self._asset_number(event.asset) != existing.asset:
             return Result.exists_with_different_asset
+        # The authoriser is part of the body; its signature is evidence, kept in the journal
+        # and checked when the transfer committed, so a retry is not checked again.
         if event.authorised_by:
-            authoriser = self.clients.get(event.authorised_by)
-            if authoriser is None or authoriser.number != existing.authoriser:
+            state = self.principals.by_name.get(event.authorised_by)
+            if state is None or state.number != existing.authoriser:
                 return Result.exists_with_different_authorisation
-        elif existing.authoriser:
+        elif existing.authoriser or event.authorisation:
             return Result.exists_with_different_authorisation
         return _exists
 
@@ -844,7 +924,7 @@ def _check_resolving_fields(event: Transfer) -> Result | None:
         return Result.code_unknown
     if event.timeout_s:
         return Result.timeout_reserved_for_pending_transfer
-    if event.reference or event.authorised_by:
+    if event.reference or event.authorised_by or event.authorisation:
         return Result.segregation_rule_missing
     return None
 

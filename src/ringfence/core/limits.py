@@ -46,6 +46,18 @@ journal_records_per_batch_max: Final = 1_000_000
 # Balances are written as a checkpoint at most this many batches apart (replay is cheap).
 checkpoint_interval_batches_max: Final = 1_024
 
+# Principals (core/principals.py): the people and systems that may authorise a movement, each
+# with an Ed25519 key, numbered u32 in journal records. Evidence (an authorising principal's
+# number and signature) follows a transfers entry's records, one fixed-width record each.
+principals_max: Final = 1_000_000
+ed25519_public_key_bytes: Final = 32
+ed25519_seed_bytes: Final = 32
+ed25519_signature_bytes: Final = 64
+evidence_record_bytes: Final = 80
+# The canonical instruction an authoriser signs, and an admin's endorsement of a principal.
+authorisation_message_bytes: Final = 208
+endorsement_message_bytes: Final = 224
+
 # Risk. Each bound caps the size of an array the scan allocates or a loop the engine runs.
 instruments_max: Final = 100_000
 buckets_max: Final = 10_000_000
@@ -175,6 +187,8 @@ assert bucket_name_length_max + len("collateral:") <= name_length_max
 assert quantity_lots_max < 2**53
 assert wallets_max < 2**32
 assert 0 < head_conflict_backoff_ns_min <= head_conflict_backoff_ns_max < head_conflict_wait_ns_max
+assert principals_max < 2**32
+assert journal_records_per_batch_max < 2**24  # evidence records per entry: a u24
 
 # Liquidation (core/risk/liquidation.py): buckets one plan may liquidate, and the bound on the
 # int64 products of the vectorised path (lots x lot value x rate); anything larger is planned

@@ -241,8 +241,10 @@ class Transfer:
     For ``post_pending`` and ``void_pending`` the accounts may be zero (taken from the pending
     transfer) and the amount ``None`` (the full pending amount). ``reference`` names the
     transfer a reversal corrects or the misdirected deposit a break cure makes good.
-    ``authorised_by`` is the client who authorised an internal transfer. ``asset``, if given,
-    must be the accounts' asset: a guard against sending an ETH amount to a BTC account.
+    ``authorised_by`` names the principal who authorised an internal transfer and
+    ``authorisation`` is that principal's 64-byte Ed25519 signature over the canonical
+    instruction (core/authorisation.py): evidence, not a name. ``asset``, if given, must be the
+    accounts' asset: a guard against sending an ETH amount to a BTC account.
     """
 
     id: int
@@ -256,6 +258,7 @@ class Transfer:
     reference: int = 0
     authorised_by: str = ""
     asset: str = ""
+    authorisation: bytes = b""
 
 
 class TransferRecord(NamedTuple):
@@ -272,11 +275,20 @@ class TransferRecord(NamedTuple):
     pending_id: int
     reference: int
     timestamp: int
-    authoriser: int  # client number, 0 when none
+    authoriser: int  # the authorising principal's number, 0 when none
     timeout_s: int
     asset: int  # asset number
     code: int
     flags: int
+
+
+class Authorisation(NamedTuple):
+    """The evidence of one authorised transfer in a batch: the index of its record in the
+    batch's committed records, the authorising principal's number and its signature."""
+
+    record_index: int
+    principal: int
+    signature: bytes
 
 
 @unique

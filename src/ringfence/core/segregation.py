@@ -176,6 +176,9 @@ rules: Final[tuple[Rule, ...]] = (
     Rule(_C.insurance_funding, _R.house_capital, _R.house_insurance, Pools.none),
 )
 
+# Codes whose rule needs the debited client's signed authorisation (core/authorisation.py).
+codes_needing_authorisation: Final = frozenset(rule.code for rule in rules if rule.authorisation)
+
 # Reversals are checked against the transfer they correct, not against this table; these codes
 # may not be reversed because their effect is undone by another code or would reopen a break.
 codes_not_reversible: Final = frozenset({TransferCode.reversal, TransferCode.break_cure})

@@ -20,13 +20,16 @@ caller turns it into a per-line result, and the event never reaches the engine.
 A transfer object::
 
     {"id": "1001", "debit_account": "1", "credit_account": "2", "amount": "1.5",
-     "code": "deposit", "flags": ["linked"], "pending_id": "7", "reference": "9",
-     "timeout_s": 60, "authorised_by": "alice", "asset": "BTC"}
+     "code": "internal_transfer", "flags": ["linked"], "pending_id": "7", "reference": "9",
+     "timeout_s": 60, "authorised_by": "alice", "authorisation": "<128 hex digits>",
+     "asset": "BTC"}
 
 ``id`` and ``code`` are required; the accounts are required unless ``flags`` holds
 ``post_pending`` or ``void_pending`` (then they come from the pending transfer, and an omitted
 amount means the full pending amount). A field that is absent means none: zero for ids, empty
-for names; an explicit zero id is refused (``id_must_not_be_zero``).
+for names; an explicit zero id is refused (``id_must_not_be_zero``). ``authorisation`` is the
+authorising principal's Ed25519 signature over the instruction (core/authorisation.py), as 128
+lowercase hex digits; anything else is ``authorisation_malformed``.
 
 An account object: ``{"id": "1", "asset": "BTC", "class": "client", "owner": "alice",
 "kind": "available", "pool": "omnibus-1"}``; ``pool`` is omitted for the house.
@@ -40,6 +43,7 @@ from decimal import Decimal
 from typing import Final, NoReturn
 
 from ringfence.core import limits
+from ringfence.core.authorisation import parse_signature_hex
 from ringfence.core.errors import InputError, Result
 from ringfence.core.model import (
     AccountClass,
@@ -70,6 +74,7 @@ transfer_fields: Final = frozenset(
         "reference",
         "timeout_s",
         "authorised_by",
+        "authorisation",
         "asset",
     }
 )
@@ -161,9 +166,9 @@ def parse_transfer(
     """A decoded JSON object as a transfer, or an ``InputError`` naming the first bad field.
 
     Fields are checked in a fixed order (keys, id, flags, code, accounts, references, timeout,
-    authorisation, asset, amount) so that one input always gives the same code. The asset
-    field is compared with the debit account's asset here, because the amount is read in that
-    asset's unit; the engine checks it again against both accounts.
+    authoriser, authorisation, asset, amount) so that one input always gives the same code. The
+    asset field is compared with the debit account's asset here, because the amount is read in
+    that asset's unit; the engine checks it again against both accounts.
     """
     fields = _fields_of(obj, transfer_fields, "a transfer")
     if "id" not in fields:
@@ -180,6 +185,9 @@ def parse_transfer(
     authorised_by = ""
     if "authorised_by" in fields:
         authorised_by = check_name(fields["authorised_by"], "authorised_by")
+    authorisation = b""
+    if "authorisation" in fields:
+        authorisation = parse_signature_hex(fields["authorisation"])
     asset = _asset_field(fields, asset_by_code)
     if asset is not None and debit_account:
         account_asset = asset_of_account(debit_account)
@@ -201,6 +209,7 @@ def parse_transfer(
         reference,
         authorised_by,
         asset.code if asset is not None else "",
+        authorisation,
     )
 
 
@@ -368,6 +377,8 @@ def transfer_to_json(transfer: Transfer, asset: Asset | None) -> dict[str, objec
         document["timeout_s"] = transfer.timeout_s
     if transfer.authorised_by:
         document["authorised_by"] = transfer.authorised_by
+    if transfer.authorisation:
+        document["authorisation"] = transfer.authorisation.hex()
     if transfer.asset:
         document["asset"] = transfer.asset
     return document

@@ -7,7 +7,9 @@ tables, the checkpointed balances) is a projection of it. The audit
    hash equal to the hash of the entry before, each body hashing to its stored hash;
 2. executes every journaled batch again in a fresh engine, with every check on: each event
    must commit again to the identical record, so no entry holds a transfer the guarantees
-   would have refused;
+   would have refused; every authorisation's signature is verified against the authorising
+   principal's key as it stood at that point, and every principal's endorsement against its
+   admin's (a failure is ``authorisation_invalid``);
 3. compares the transfer rows, row by row, and the definition tables with what the journal
    says, and the checkpointed balances, pending transfers and breaks with the replayed state
    at the checkpoint;
@@ -41,6 +43,7 @@ from ringfence.core.authenticity import (
 )
 from ringfence.core.custody.registry import Registry
 from ringfence.core.errors import (
+    AuthorisationError,
     InputError,
     MalformedEntryError,
     Result,
@@ -63,7 +66,11 @@ from ringfence.core.recon.codec import ReconHistory, replay_recon_entry
 from ringfence.core.reserves import round_journal_head
 from ringfence.core.state import AccountState, Limit, PendingStatus
 from ringfence.service.custody import replay_registry_entry
-from ringfence.service.ledger_service import apply_definitions, replay_transfers
+from ringfence.service.ledger_service import (
+    apply_definitions,
+    replay_principals,
+    replay_transfers,
+)
 from ringfence.service.ports import Checkpoint, LedgerStore
 
 problems_max = 100
@@ -341,10 +348,17 @@ def _replay_entry(
             replay_recon_entry(audit.recon, entry.body)
         elif entry.kind is EntryKind.journal_keys:
             pass  # followed by the key chain as the hash chain is walked (follow_key)
+        elif entry.kind is EntryKind.principals:
+            replay_principals(audit.ledger, entry)
         else:
             header, definitions = decode_definitions(entry.body)
             apply_definitions(audit.ledger, header.kind, definitions)
             audit.definitions.setdefault(header.kind, []).extend(definitions)
+        if entry.seq == 1:  # what signatures bind from here on (core/authorisation.py)
+            audit.ledger.ledger_id = entry.hash
+    except AuthorisationError as error:
+        audit.problem("authorisation_invalid", f"journal entry {entry.seq}", str(error))
+        audit.replaying = False
     except _replay_errors as error:
         audit.problem("replay_failed", f"journal entry {entry.seq}", str(error) or repr(error))
         audit.replaying = False

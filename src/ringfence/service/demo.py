@@ -5,7 +5,9 @@ USDC), the house's own wallets and accounts, individual and omnibus custody pool
 title-transfer ``earn`` pool, and thousands of clients. It then runs one day of work: deposits
 from small to whale, internal transfers, custody fees, withdrawals (some two-phase: posted in
 full or in part, voided, left to expire), a client moving between pools as a linked pair,
-sweeps of residual interest, a loan out of the earn pool, hot-to-cold rebalancing. Finally it
+sweeps of residual interest, a loan out of the earn pool, hot-to-cold rebalancing. Every client
+has a principal with its own key (derived from the seed: a synthetic firm's keys), endorsed by
+the demo's admin, and signs each internal transfer it pays. Finally it
 stages what a segregation report exists to show: a misdirected deposit that opens a break, half
 cured, and a handful of events the ledger must refuse, each with its named code.
 
@@ -27,13 +29,15 @@ and shows the expiry. Otherwise the pending withdrawal stays open and the docume
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ringfence.core import limits
+from ringfence.core.authorisation import public_key_of
 from ringfence.core.errors import InputError, Result
 from ringfence.core.model import (
     AccountClass,
@@ -48,6 +52,7 @@ from ringfence.core.model import (
     custody_tiers,
 )
 from ringfence.core.money import Asset, format_signed_amount, mul_div_floor
+from ringfence.core.principals import Principal, PrincipalChange, PrincipalRole
 from ringfence.core.state import PendingStatus, Position
 from ringfence.service.demo_custody import run_custody_demo
 from ringfence.service.demo_insolvency import failure_section
@@ -82,6 +87,7 @@ loan_percent = 50  # of the earn pool's BTC lent to the house
 pending_withdrawals_per_accounts = 200  # one two-phase withdrawal per this many accounts
 pending_withdrawals_min = 4  # posted in part, posted in full, voided, left to expire
 pending_timeout_s = 3_600  # a withdrawal held for an hour of compliance review
+admin_name = "demo-admin"  # the demo ledger's first admin: its trust anchor
 
 _deposit = TransferCode.deposit
 _withdrawal = TransferCode.withdrawal
@@ -135,6 +141,7 @@ class World:
 
     rng: random.Random
     plans: dict[str, AssetPlan]
+    seed: int = 0  # the demo's seed, from which its principals' keys are derived
     pools: dict[str, Pool] = field(default_factory=dict)
     wallets: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     house: dict[tuple[str, str], int] = field(default_factory=dict)  # (asset, role) -> account
@@ -193,7 +200,7 @@ def run_demo(
             "journal entries",
         )
     report = progress or _no_progress
-    world = World(random.Random(seed), {plan.asset.code: plan for plan in asset_plans})
+    world = World(random.Random(seed), {plan.asset.code: plan for plan in asset_plans}, seed)
     names = _plan_world(world, clients)
     _define(ledger, world, names, report)
     _run_morning(ledger, world, report)
@@ -233,7 +240,8 @@ def _run_morning(ledger: LedgerService, world: World, report: Progress) -> None:
     """Funding, deposits, internal transfers, fees, withdrawals."""
     _submit(ledger, _house_funding(world), "house funding", report)
     _submit(ledger, _deposits(world), "deposits", report)
-    _submit(ledger, _internal_transfers(world), "internal transfers", report)
+    payments = [_signed(ledger, world, event) for event in _internal_transfers(world)]
+    _submit(ledger, payments, "internal transfers", report)
     _submit(ledger, _fees(world), "fees", report)
     _submit(ledger, _withdrawals(world), "withdrawals", report)
     pendings = _pending_withdrawals(world)
@@ -389,6 +397,8 @@ def _define(ledger: LedgerService, world: World, names: list[str], report: Progr
     for start in range(0, len(world.accounts), chunk):
         accounts = world.accounts[start : start + chunk]
         steps.append(("accounts", functools.partial(ledger.define_accounts, accounts)))
+    # Principals come after the first entry exists: their endorsements bind its hash.
+    steps.append(("principals", functools.partial(_principals, ledger, world, names)))
     for done, (what, define) in enumerate(steps):
         report("definitions", done, len(steps))
         results = define()
@@ -396,6 +406,41 @@ def _define(ledger: LedgerService, world: World, names: list[str], report: Progr
         if refused:
             raise AssertionError(f"definitions: {what} came back {refused[0].value}, expected ok")
     report("definitions", len(steps), len(steps))
+
+
+def _principals(ledger: LedgerService, world: World, names: list[str]) -> list[Result]:
+    """Register the demo's admin (the first principal, unendorsed), then a principal per
+    client, named like it, endorsed by the admin."""
+    admin_seed = _seed_of(world, "")
+    admin = Principal(admin_name, PrincipalRole.admin, public_key_of(admin_seed))
+    results = ledger.change_principals([PrincipalChange(admin, None)])
+    chunk = limits.definitions_per_request_max
+    for start in range(0, len(names), chunk):
+        changes = [
+            ledger.endorse(
+                Principal(name, PrincipalRole.client, public_key_of(_seed_of(world, name)), name),
+                admin_name,
+                admin_seed,
+            )
+            for name in names[start : start + chunk]
+        ]
+        results += ledger.change_principals(changes)
+    return results
+
+
+def _seed_of(world: World, name: str) -> bytes:
+    """A demo principal's Ed25519 seed (``""``: the admin's), derived from the demo's seed and
+    the name: a synthetic custodian's keys, which no real one may use."""
+    text = f"ringfence demo key\0{world.seed}\0{name}".encode()
+    return hashlib.sha256(text).digest()
+
+
+def _signed(
+    ledger: LedgerService, world: World, transfer: Transfer, by: str | None = None
+) -> Transfer:
+    """``transfer`` signed as its authoriser would, with the key of ``by`` (default: the
+    authoriser named in it)."""
+    return ledger.authorise(transfer, _seed_of(world, by or transfer.authorised_by))
 
 
 # ---------------------------------------------------------------------- the morning
@@ -691,10 +736,11 @@ def _refusals(ledger: LedgerService, world: World, expired: bool) -> list[Refusa
     """Events a segregated ledger must refuse, each with the code that names the reason."""
     payer, payee = _two_clients(world)
     refusals = [
-        *_boundary_refusals(world, payer, payee),
+        *_boundary_refusals(ledger, world, payer, payee),
+        *_authorisation_refusals(ledger, world, payer, payee),
         _oversized_sweep(ledger, world),
         *_idempotency_refusals(world),
-        _chain_refusal(world, payer, payee),
+        _chain_refusal(ledger, world, payer, payee),
     ]
     if expired:
         assert world.timed is not None
@@ -717,7 +763,9 @@ def _refusals(ledger: LedgerService, world: World, expired: bool) -> list[Refusa
     return refusals
 
 
-def _boundary_refusals(world: World, payer: Holding, payee: Holding) -> list[Refusal]:
+def _boundary_refusals(
+    ledger: LedgerService, world: World, payer: Holding, payee: Holding
+) -> list[Refusal]:
     """Client assets may not reach the house, another client or another pool."""
     new = world.transfer_id
     asset = payer.asset
@@ -745,8 +793,12 @@ def _boundary_refusals(world: World, payer: Holding, payee: Holding) -> list[Ref
         Refusal(
             "A client's assets moved to another client on that other client's say-so",
             (
-                Transfer(
-                    new(), payer.account, payee.account, 1, internal, authorised_by=payee.client
+                _signed(
+                    ledger,
+                    world,
+                    Transfer(
+                        new(), payer.account, payee.account, 1, internal, authorised_by=payee.client
+                    ),
                 ),
             ),
             (Result.authorisation_not_by_debit_client,),
@@ -760,6 +812,43 @@ def _boundary_refusals(world: World, payer: Holding, payee: Holding) -> list[Ref
             "Custody clients' assets lent to the house",
             (Transfer(new(), loans, hot, 1, TransferCode.loan_out),),
             (Result.pool_terms_forbid_code,),
+        ),
+    ]
+
+
+def _authorisation_refusals(
+    ledger: LedgerService, world: World, payer: Holding, payee: Holding
+) -> list[Refusal]:
+    """An internal transfer needs the payer's signature, not the payer's name: a bare name, a
+    signature by another key, or the payer's signature of another instruction is refused."""
+    internal = TransferCode.internal_transfer
+
+    def payment(amount: int) -> Transfer:
+        return Transfer(
+            world.transfer_id(),
+            payer.account,
+            payee.account,
+            amount,
+            internal,
+            authorised_by=payer.client,
+        )
+
+    signed_for_one = _signed(ledger, world, payment(1))
+    return [
+        Refusal(
+            "An internal transfer that names its payer but carries no signature",
+            (payment(1),),
+            (Result.authorisation_signature_required,),
+        ),
+        Refusal(
+            "An internal transfer in the payer's name signed with the payee's key",
+            (_signed(ledger, world, payment(1), by=payee.client),),
+            (Result.authorisation_signature_invalid,),
+        ),
+        Refusal(
+            "The payer's signature of one unit copied onto a payment of two",
+            (replace(payment(2), authorisation=signed_for_one.authorisation),),
+            (Result.authorisation_signature_invalid,),
         ),
     ]
 
@@ -783,17 +872,21 @@ def _idempotency_refusals(world: World) -> list[Refusal]:
     ]
 
 
-def _chain_refusal(world: World, payer: Holding, payee: Holding) -> Refusal:
+def _chain_refusal(ledger: LedgerService, world: World, payer: Holding, payee: Holding) -> Refusal:
     """A linked chain commits or fails whole: a sound first leg fails with an unsound second."""
     hot = world.wallets[(payer.pool, payer.asset)]["hot"]
-    first = Transfer(
-        world.transfer_id(),
-        payer.account,
-        payee.account,
-        1,
-        TransferCode.internal_transfer,
-        TransferFlags.linked,
-        authorised_by=payer.client,
+    first = _signed(
+        ledger,
+        world,
+        Transfer(
+            world.transfer_id(),
+            payer.account,
+            payee.account,
+            1,
+            TransferCode.internal_transfer,
+            TransferFlags.linked,
+            authorised_by=payer.client,
+        ),
     )
     second = Transfer(world.transfer_id(), payer.account, hot, payer.balance + 1, _withdrawal)
     return Refusal(

@@ -11,6 +11,11 @@ written; if even that fails, the service rebuilds itself before its next use.
 Every entry it writes is signed with the journal key (the ``Signer`` port) over its place and
 hash (core/authenticity.py). A new journal's first entry declares the key; a writer whose key
 is not the one the journal declares is refused before it writes anything.
+
+Principals (core/principals.py) are journaled by the same writer, and replayed in journal order
+with the transfers, so each transfer is checked against the keys as they stood when it was
+made. Opening a store replays its tail with every rule checked but does not verify again the
+signatures it holds (they were verified when committed; the audit verifies every one).
 """
 
 from __future__ import annotations
@@ -25,12 +30,15 @@ from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.authenticity import KeyChain, signature_finding
+from ringfence.core.authorisation import no_ledger_id, sign, transfer_instruction
 from ringfence.core.errors import (
+    AuthorisationError,
     HeadConflictError,
     InputError,
     IntegrityError,
     Result,
     RingfenceError,
+    authorisation_results,
 )
 from ringfence.core.journal import (
     Definition,
@@ -38,9 +46,12 @@ from ringfence.core.journal import (
     EntryKind,
     JournalEntry,
     decode_definitions,
+    decode_evidence,
+    decode_principals,
     decode_transfers,
     encode_definitions,
     encode_journal_key,
+    encode_principals,
     encode_transfers,
     head_message,
     key_possession_message,
@@ -50,6 +61,7 @@ from ringfence.core.journal import (
 from ringfence.core.ledger import Ledger
 from ringfence.core.model import (
     AccountDefinition,
+    Authorisation,
     Break,
     Pool,
     Transfer,
@@ -59,6 +71,13 @@ from ringfence.core.model import (
     check_name,
 )
 from ringfence.core.money import Asset
+from ringfence.core.principals import (
+    Endorsement,
+    Principal,
+    PrincipalChange,
+    PrincipalState,
+    endorse,
+)
 from ringfence.core.state import AccountState, PendingState, PendingStatus, Position
 from ringfence.service.checkpoints import (
     check_breaks,
@@ -413,7 +432,9 @@ class LedgerService:
         if not (outcome.records or outcome.expiries):
             return outcome.results, None, [], None
         seq = self.seq + 1
-        body = encode_transfers(seq, outcome.timestamp, outcome.records, outcome.expiries)
+        body = encode_transfers(
+            seq, outcome.timestamp, outcome.records, outcome.expiries, outcome.authorisations
+        )
         entry = self._sealed(EntryKind.transfers, outcome.timestamp, body)
         self._batches_since_checkpoint += 1
         checkpoint = self._checkpoint_if_due(entry.seq, force=False)
@@ -448,6 +469,8 @@ class LedgerService:
         """Append a sealed, signed entry (the caller undoes the engine's change on failure)."""
         self.store.append(entry, (), definitions, None)
         self.seq, self.hash, self._wrote = entry.seq, entry.hash, True
+        if entry.seq == 1:
+            self.ledger.ledger_id = entry.hash
 
     def _checkpoint_if_due(self, seq: int, force: bool) -> Checkpoint | None:
         """A checkpoint of the state as of entry ``seq``, if one is due; built now, written
@@ -478,6 +501,68 @@ class LedgerService:
                 self.checkpoint()
         finally:
             self.store.close()
+
+    # ------------------------------------------------------------------ principals
+
+    @property
+    def ledger_id(self) -> bytes:
+        """What authorisations and endorsements bind to: the hash of the journal's first entry
+        (32 zero bytes while the journal is empty)."""
+        return self.ledger.ledger_id
+
+    def change_principals(self, changes: Sequence[PrincipalChange]) -> list[Result]:
+        """Register, rotate or revoke principals: a result per change; the accepted ones
+        become one journal entry, each with its endorsement as evidence."""
+        if len(changes) > limits.definitions_per_request_max:
+            raise InputError(Result.batch_too_large, f"{len(changes)} principal changes")
+        timestamp = self._next_timestamp()
+        registry = self.ledger.principals
+        results: list[Result] = []
+        records: list[tuple[int, Principal]] = []
+        endorsements: list[Authorisation] = []
+        for change in changes:
+            result, endorser = registry.apply(
+                change, self.ledger.clients, self.ledger.ledger_id, timestamp
+            )
+            results.append(result)
+            if result is not Result.ok:
+                continue
+            if change.endorsement is not None:
+                signature = change.endorsement.signature
+                endorsements.append(Authorisation(len(records), endorser, signature))
+            records.append((registry.by_name[change.principal.name].number, change.principal))
+        if records:
+            try:
+                self.append_entry(
+                    EntryKind.principals,
+                    timestamp,
+                    lambda seq: encode_principals(seq, timestamp, records, endorsements),
+                )
+            except BaseException:
+                self._load()  # memory must not run ahead of the store, whatever failed
+                raise
+        return results
+
+    def endorse(self, principal: Principal, endorser: str, seed: bytes) -> PrincipalChange:
+        """``principal`` endorsed by the admin ``endorser`` holding the key of ``seed``, for
+        this ledger (the signing side: an admin's tool)."""
+        return endorse(self.ledger.ledger_id, endorser, seed, principal)
+
+    def authorise(self, transfer: Transfer, seed: bytes) -> Transfer:
+        """``transfer`` with its authorisation: signed, with the key of ``seed``, by the
+        principal it names in ``authorised_by`` (the signing side: a client's tool)."""
+        if not transfer.authorised_by:
+            raise InputError(Result.authorisation_required, f"transfer {transfer.id}")
+        if type(transfer.amount) is not int:
+            raise InputError(Result.amount_required, f"transfer {transfer.id}")
+        account = self.ledger.accounts.get(transfer.debit_account)
+        if account is None:
+            raise InputError(Result.debit_account_not_found, f"transfer {transfer.id}")
+        message = transfer_instruction(self.ledger.ledger_id, transfer, account.asset)
+        return replace(transfer, authorisation=sign(seed, message))
+
+    def principals(self) -> list[PrincipalState]:
+        return sorted(self.ledger.principals.by_number.values(), key=lambda s: s.number)
 
     # ------------------------------------------------------------------ reading
 
@@ -590,11 +675,15 @@ def apply_definitions(ledger: Ledger, kind: EntryKind, definitions: list[Definit
             raise IntegrityError(f"journal definition {definition} replays as {result.value}")
 
 
-def events_of(ledger: Ledger, records: list[TransferRecord]) -> list[Transfer]:
-    """The events that, executed again, must commit exactly these records."""
+def events_of(
+    ledger: Ledger, records: list[TransferRecord], authorisations: Sequence[Authorisation] = ()
+) -> list[Transfer]:
+    """The events that, executed again, must commit exactly these records: each authorised
+    one with the principal the record names and the signature its evidence holds."""
+    evidence = {authorisation.record_index: authorisation for authorisation in authorisations}
     events = []
-    for record in records:
-        authoriser = ledger.clients_by_number.get(record.authoriser) if record.authoriser else None
+    for index, record in enumerate(records):
+        authorised_by, signature = _evidence_of(ledger, record, evidence.get(index))
         events.append(
             Transfer(
                 record.id,
@@ -606,21 +695,49 @@ def events_of(ledger: Ledger, records: list[TransferRecord]) -> list[Transfer]:
                 record.pending_id,
                 record.timeout_s,
                 record.reference,
-                authoriser.name if authoriser else "",
+                authorised_by,
+                authorisation=signature,
             )
         )
     return events
 
 
+def _evidence_of(
+    ledger: Ledger, record: TransferRecord, evidence: Authorisation | None
+) -> tuple[str, bytes]:
+    """The authoriser's name and signature for a journaled record (``"", b""`` for none)."""
+    principal = evidence.principal if evidence is not None else 0
+    if principal != record.authoriser:
+        raise AuthorisationError(
+            f"transfer {record.id} names authoriser {record.authoriser} but its evidence "
+            f"names {principal}"
+        )
+    if not principal:
+        return "", b""
+    state = ledger.principals.by_number.get(principal)
+    if state is None:
+        raise AuthorisationError(
+            f"transfer {record.id} is authorised by principal {principal}, which the journal "
+            "has not registered at that point"
+        )
+    assert evidence is not None
+    return state.principal.name, evidence.signature
+
+
 def replay_transfers(
-    ledger: Ledger, body: bytes, store: LedgerStore
+    ledger: Ledger, body: bytes, store: LedgerStore, *, verify_signatures: bool = True
 ) -> tuple[int, list[TransferRecord]]:
-    """Execute a journal entry's transfers again; they must commit to the identical records."""
+    """Execute a journal entry's transfers again; they must commit to the identical records,
+    each authorisation with the identical evidence."""
     try:
         header, records, expiries = decode_transfers(body)
-        events = events_of(ledger, records)
+        authorisations = decode_evidence(body, header)
     except ValueError as error:
         raise IntegrityError(f"a journal entry of transfers does not decode: {error}") from error
+    try:
+        events = events_of(ledger, records, authorisations)
+    except AuthorisationError as error:
+        raise AuthorisationError(f"journal entry {header.seq}: {error}") from error
     if header.timestamp <= ledger.timestamp_last or header.timestamp >= limits.timestamp_ns_max:
         raise IntegrityError(
             f"journal entry {header.seq} is stamped {header.timestamp}, not after "
@@ -635,14 +752,17 @@ def replay_transfers(
         if replayed_expiries != expiries:
             raise IntegrityError(f"journal entry {header.seq}: expiries differ on replay")
         return header.seq, []
-    outcome = ledger.execute(events, header.timestamp, known)
+    outcome = ledger.execute(events, header.timestamp, known, verify_signatures=verify_signatures)
     for event, result in zip(events, outcome.results, strict=True):
         if result is not Result.ok:
-            raise IntegrityError(
+            failure = AuthorisationError if result in authorisation_results else IntegrityError
+            raise failure(
                 f"journal entry {header.seq}: transfer {event.id} replays as {result.value}"
             )
     if outcome.records != records:
         raise IntegrityError(f"journal entry {header.seq}: records differ on replay")
+    if outcome.authorisations != authorisations:
+        raise AuthorisationError(f"journal entry {header.seq}: evidence differs on replay")
     if outcome.expiries != expiries:
         raise IntegrityError(f"journal entry {header.seq}: expiries differ on replay")
     return header.seq, records
@@ -665,8 +785,45 @@ def load_journal_keys(store: LedgerStore, head_seq: int) -> KeyChain:
     return keys
 
 
+def replay_principals(
+    ledger: Ledger, entry: JournalEntry, *, verify_signatures: bool = True
+) -> None:
+    """Apply a journaled principals entry again; every record must apply as it did, endorsed
+    by the admin its evidence names (the audit and every open run this)."""
+    try:
+        header, records, endorsements = decode_principals(entry.body)
+    except ValueError as error:
+        raise IntegrityError(f"journal entry {entry.seq}: {error}") from error
+    registry = ledger.principals
+    evidence = {endorsement.record_index: endorsement for endorsement in endorsements}
+    # Signatures inside the first entry bind no ledger id: it is that entry's own hash.
+    ledger_id = ledger.ledger_id if entry.seq > 1 else no_ledger_id
+    for index, (number, principal) in enumerate(records):
+        where = f"journal entry {entry.seq}: principal {principal.name}"
+        endorsement = None
+        if index in evidence:
+            endorser = registry.by_number.get(evidence[index].principal)
+            if endorser is None:
+                raise AuthorisationError(f"{where} is endorsed by an unknown principal")
+            endorsement = Endorsement(endorser.principal.name, evidence[index].signature)
+        result, endorser_number = registry.apply(
+            PrincipalChange(principal, endorsement),
+            ledger.clients,
+            ledger_id,
+            header.timestamp,
+            verify_signatures=verify_signatures,
+        )
+        if result is not Result.ok:
+            failure = AuthorisationError if result in authorisation_results else IntegrityError
+            raise failure(f"{where} replays as {result.value}")
+        if registry.by_name[principal.name].number != number:
+            raise IntegrityError(f"{where} has another number on replay")
+        assert endorsement is None or endorser_number == evidence[index].principal
+
+
 def load_ledger(store: LedgerStore) -> tuple[Ledger, int]:
-    """Definitions from the journal, state from the last checkpoint, then the journal's tail.
+    """Definitions from the journal, state from the last checkpoint, then the journal's tail
+    (transfers and principals in journal order, signatures not verified again).
 
     The checkpoint is checked before it is served (``service/checkpoints.py``); a store that
     contradicts itself is refused with ``IntegrityError``, never half loaded."""
@@ -676,6 +833,8 @@ def load_ledger(store: LedgerStore) -> tuple[Ledger, int]:
         header, definitions = _definitions_of(entry)
         apply_definitions(ledger, header.kind, definitions)
         timestamp_last = entry.timestamp
+        if entry.seq == 1:
+            ledger.ledger_id = entry.hash
     head_seq, _ = store.head()
     try:
         checkpoint = store.checkpoint()
@@ -683,9 +842,23 @@ def load_ledger(store: LedgerStore) -> tuple[Ledger, int]:
         raise IntegrityError(f"the checkpoint does not read: {error}") from error
     check_checkpoint_shape(checkpoint, head_seq)
     restore_checkpoint(ledger, checkpoint, store)
-    for entry in store.entries(after_seq=checkpoint.seq, kinds=[EntryKind.transfers]):
-        replay_transfers(ledger, entry.body, store)
-    # Journal timestamps only increase, definitions entries included.
+    for entry in store.entries(kinds=[EntryKind.principals]):
+        if entry.seq > checkpoint.seq:
+            break
+        replay_principals(ledger, entry, verify_signatures=False)
+        timestamp_last = max(timestamp_last, entry.timestamp)
+        if entry.seq == 1:
+            ledger.ledger_id = entry.hash
+    if ledger.ledger_id == no_ledger_id:
+        ledger.ledger_id = _first_entry_hash(store)
+    tail = [EntryKind.transfers, EntryKind.principals]
+    for entry in store.entries(after_seq=checkpoint.seq, kinds=tail):
+        if entry.kind is EntryKind.principals:
+            replay_principals(ledger, entry, verify_signatures=False)
+            timestamp_last = max(timestamp_last, entry.timestamp)
+        else:
+            replay_transfers(ledger, entry.body, store, verify_signatures=False)
+    # Journal timestamps only increase, definitions and principals entries included.
     ledger.timestamp_last = max(ledger.timestamp_last, timestamp_last)
     return ledger, checkpoint.seq
 
@@ -695,6 +868,14 @@ def _definitions_of(entry: JournalEntry) -> tuple[EntryHeader, list[Definition]]
         return decode_definitions(entry.body)
     except (ValueError, InputError) as error:
         raise IntegrityError(f"journal entry {entry.seq} does not decode: {error}") from error
+
+
+def _first_entry_hash(store: LedgerStore) -> bytes:
+    """The ledger id when the first entry is neither a definition nor a principal (a store
+    whose first entry is some other kind): that entry's hash, or zeros for an empty one."""
+    for entry in store.entries():
+        return entry.hash if entry.seq == 1 else no_ledger_id
+    return no_ledger_id
 
 
 def restore_checkpoint(ledger: Ledger, checkpoint: Checkpoint, store: LedgerStore) -> None:

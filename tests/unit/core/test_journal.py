@@ -14,9 +14,12 @@ from ringfence.core.journal import (
     EntryKind,
     chain,
     decode_definitions,
+    decode_evidence,
     decode_header,
+    decode_principals,
     decode_transfers,
     encode_definitions,
+    encode_principals,
     encode_transfer,
     encode_transfers,
     genesis_hash,
@@ -27,6 +30,7 @@ from ringfence.core.ledger import Expiry
 from ringfence.core.model import (
     AccountClass,
     AccountDefinition,
+    Authorisation,
     Pool,
     PoolKind,
     Purpose,
@@ -34,6 +38,7 @@ from ringfence.core.model import (
     TransferRecord,
 )
 from ringfence.core.money import Asset
+from ringfence.core.principals import Principal, PrincipalRole, PrincipalStatus
 
 U128_MAX = 2**128 - 1
 U64_MAX = 2**64 - 1
@@ -235,11 +240,105 @@ def test_a_transfer_entry_of_the_wrong_length_is_refused() -> None:
 
 def test_the_header_layout_is_fixed() -> None:
     body = encode_transfers(258, 2**40 + 7, [record()], [Expiry(1, 2)])
-    magic, kind, seq, timestamp, records_count, expiries_count = struct.unpack_from(
-        ">4sB3xQQII", body
+    magic, kind, evidence, seq, timestamp, records_count, expiries_count = struct.unpack_from(
+        ">4sB3sQQII", body
     )
+    assert evidence == bytes(3)
     assert (magic, kind, seq, timestamp) == (b"RFJ1", 1, 258, 2**40 + 7)
     assert (records_count, expiries_count) == (1, 1)
+
+
+def test_the_header_counts_evidence_in_what_were_its_spare_bytes() -> None:
+    signature = bytes(range(64))
+    body = encode_transfers(3, 4, [record(authoriser=9)], [], [Authorisation(0, 9, signature)])
+    assert body[5:8] == b"\x00\x00\x01"
+    assert decode_header(body).evidence == 1
+    # An entry written before evidence existed has zeros there and decodes as it did.
+    old = encode_transfers(3, 4, [record()], [Expiry(1, 2)])
+    assert old[5:8] == bytes(3)
+    assert decode_header(old).evidence == 0
+    assert decode_transfers(old)[1:] == ([record()], [Expiry(1, 2)])
+
+
+# ---------------------------------------------------------------------- evidence
+
+
+def test_evidence_follows_the_records_and_expiries_and_round_trips() -> None:
+    authorised = [record(1, authoriser=4), record(2), record(3, authoriser=2**32 - 1)]
+    evidence = [Authorisation(0, 4, b"\x01" * 64), Authorisation(2, 2**32 - 1, b"\xff" * 64)]
+    body = encode_transfers(5, 6, authorised, [Expiry(7, 6)], evidence)
+    assert len(body) == header_bytes + 3 * 128 + 32 + 2 * limits.evidence_record_bytes
+    header, decoded, decoded_expiries = decode_transfers(body)
+    assert (decoded, decoded_expiries) == (authorised, [Expiry(7, 6)])
+    assert decode_evidence(body, header) == evidence
+    assert body[-80:] == (2).to_bytes(4, "big") + (2**32 - 1).to_bytes(4, "big") + b"\xff" * 64 + (
+        bytes(8)
+    )
+    # The rows SQLite cuts out of the body are where they always were.
+    assert body[header_bytes : header_bytes + 128] == encode_transfer(authorised[0])
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        [Authorisation(1, 4, bytes(64)), Authorisation(0, 4, bytes(64))],  # out of order
+        [Authorisation(0, 4, bytes(64)), Authorisation(0, 4, bytes(64))],  # twice for one
+    ],
+)
+def test_evidence_out_of_record_order_is_not_encoded(evidence: list[Authorisation]) -> None:
+    with pytest.raises(AssertionError):
+        encode_transfers(1, 1, [record(1), record(2)], [], evidence)
+
+
+def test_torn_or_disordered_evidence_is_refused_on_decode() -> None:
+    body = encode_transfers(1, 1, [record(1, authoriser=4)], [], [Authorisation(0, 4, bytes(64))])
+    with pytest.raises(ValueError):
+        decode_transfers(body[:-1])
+    header = decode_header(body)
+    for index, principal in ((1, 4), (0, 0)):  # past the last record; no principal
+        forged = body[:-80] + struct.pack(">II64s8x", index, principal, bytes(64))
+        with pytest.raises(ValueError):
+            decode_evidence(forged, header)
+
+
+# ---------------------------------------------------------------------- principals
+
+KEY = bytes.fromhex("3c1eb31e6b4e4a3b7966df84e9545e0230a5fa3a13dbd200f45c7805d7f696aa")
+
+
+def test_principal_entries_round_trip_with_their_endorsements() -> None:
+    records = [
+        (1, Principal("root", PrincipalRole.admin, KEY)),
+        (2, Principal("alice", PrincipalRole.client, bytes(31) + b"\1", "alice")),
+        (2, Principal("alice", PrincipalRole.client, bytes(31) + b"\1", "alice",
+                      PrincipalStatus.revoked)),
+        (2**32 - 1, Principal("a" * 32, PrincipalRole.auditor, b"\xee" * 32)),
+    ]  # fmt: skip
+    endorsements = [Authorisation(1, 1, b"\x05" * 64), Authorisation(3, 1, b"\x06" * 64)]
+    body = encode_principals(9, 10, records, endorsements)
+    assert len(body) == header_bytes + 4 * 128 + 2 * 80
+    header, decoded, decoded_endorsements = decode_principals(body)
+    assert (header.kind, header.seq, header.records, header.evidence) == (
+        EntryKind.principals,
+        9,
+        4,
+        2,
+    )
+    assert (decoded, decoded_endorsements) == (records, endorsements)
+    assert EntryKind.principals == 13
+
+
+def test_a_principal_record_that_no_principal_could_be_is_refused() -> None:
+    root = Principal("root", PrincipalRole.admin, KEY)
+    body = bytearray(encode_principals(1, 1, [(1, root)], []))
+    role_offset = header_bytes + 4 + 32
+    for offset, value in ((role_offset, 9), (header_bytes + 4, ord("A"))):
+        forged = bytearray(body)
+        forged[offset] = value
+        with pytest.raises(ValueError):
+            decode_principals(bytes(forged))
+    with pytest.raises(ValueError):
+        decode_principals(bytes(body[:-1]))
 
 
 def chained(bodies: list[bytes]) -> list[bytes]:

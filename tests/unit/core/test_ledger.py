@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 from tests.support import (
+    ADMIN,
     EARN,
     HOUSE,
     MAIN,
@@ -22,21 +23,26 @@ from tests.support import (
     custodian_definitions,
     define_in_ledger,
     invariant_problems,
+    key_seed,
+    principal_for,
     results_of,
     state_snapshot,
 )
 
+from ringfence.core.authorisation import public_key_of
 from ringfence.core.errors import Result
 from ringfence.core.ledger import BatchOutcome, Expiry, Ledger
 from ringfence.core.model import (
     AccountClass,
     AccountDefinition,
+    Authorisation,
     BreakState,
     Transfer,
     TransferCode,
     TransferFlags,
     TransferRecord,
 )
+from ringfence.core.principals import Principal, PrincipalRole, PrincipalStatus, endorse
 from ringfence.core.segregation import rules
 from ringfence.core.state import PendingStatus, Position
 
@@ -303,7 +309,9 @@ def test_a_balance_that_would_pass_2_to_the_128_is_refused(h: Harness) -> None:
 
 
 def _internal(h: Harness, debit: int, credit: int, by: str = "alice") -> Transfer:
-    return Transfer(BAD, debit, credit, 1, _C.internal_transfer, authorised_by=by)
+    """An internal transfer authorised by ``by``, signed with ``by``'s test key."""
+    transfer = Transfer(BAD, debit, credit, 1, _C.internal_transfer, authorised_by=by)
+    return h.c.authorise(transfer) if by else transfer
 
 
 SEGREGATION_CASES: list[tuple[Result, Build]] = [
@@ -381,7 +389,7 @@ SEGREGATION_CASES: list[tuple[Result, Build]] = [
         lambda h: _internal(h, h.c.client("alice"), h.c.client("bob"), by="bob"),
     ),
     (
-        Result.authorisation_not_by_debit_client,
+        Result.authoriser_has_no_key,
         lambda h: _internal(h, h.c.client("alice"), h.c.client("bob"), by="nobody"),
     ),
     (Result.authorisation_must_be_empty, lambda h: deposit(h, authorised_by="alice")),
@@ -449,6 +457,143 @@ def test_default_deny_over_every_code_and_pair_of_roles(h: Harness) -> None:
                 else:
                     assert result in segregation_codes, (code, debit_role, credit_role, result)
     assert_invariants(h.ledger)
+
+
+# ---------------------------------------------------------------------- authorisation evidence
+
+
+def _payment(h: Harness, amount: int = 1, by: str = "alice", **changes: object) -> Transfer:
+    """alice pays bob ``amount`` in the main pool, authorised by ``by`` (unsigned)."""
+    transfer = Transfer(
+        BAD, h.c.client("alice"), h.c.client("bob"), amount, _C.internal_transfer,
+        authorised_by=by,
+    )  # fmt: skip
+    return replace(transfer, **changes)  # type: ignore[arg-type]
+
+
+def _change_principal(h: Harness, record: Principal) -> None:
+    change = endorse(h.ledger.ledger_id, ADMIN, key_seed(ADMIN), record)
+    assert h.ledger.principals.apply(change, h.ledger.clients, h.ledger.ledger_id, 2)[0] is ok
+
+
+AUTHORISATION_CASES: list[tuple[Result, Build]] = [
+    (Result.authorisation_required, lambda h: _payment(h, by="")),
+    (
+        Result.authorisation_required,  # a signature with no principal named is no evidence
+        lambda h: _payment(h, by="", authorisation=h.c.authorise(_payment(h)).authorisation),
+    ),
+    (Result.authorisation_signature_required, _payment),  # a bare name
+    (Result.authoriser_has_no_key, lambda h: h.c.authorise(_payment(h, by="mallory"))),
+    (
+        Result.authorisation_not_by_debit_client,  # bob's valid signature moving alice's money
+        lambda h: h.c.authorise(_payment(h, by="bob")),
+    ),
+    (
+        Result.authorisation_not_by_debit_client,  # staff do not authorise a client's payment
+        lambda h: h.c.authorise(_payment(h, by=ADMIN)),
+    ),
+    (
+        Result.authorisation_signature_invalid,  # alice's name, bob's key
+        lambda h: h.c.authorise(_payment(h), seed=key_seed("bob")),
+    ),
+    (
+        Result.authorisation_signature_invalid,  # alice's signature of one unit, on two
+        lambda h: _payment(h, 2, authorisation=h.c.authorise(_payment(h, 1)).authorisation),
+    ),
+    (
+        Result.authorisation_signature_invalid,  # signed for another ledger
+        lambda h: replace(h.c, ledger_id=b"\x01" * 32).authorise(_payment(h)),
+    ),
+    (
+        Result.authorisation_signature_invalid,  # signed without the pending flag it now has
+        lambda h: replace(h.c.authorise(_payment(h)), flags=_F.pending),
+    ),
+    (Result.authorisation_signature_invalid, lambda h: _payment(h, authorisation=bytes(64))),
+    (Result.authorisation_signature_invalid, lambda h: _payment(h, authorisation=b"\x01" * 63)),
+    (Result.authorisation_malformed, lambda h: _payment(h, authorisation="ab" * 64)),
+    (
+        Result.authorisation_must_be_empty,  # a deposit carries no authorisation
+        lambda h: deposit(h, authorisation=h.c.authorise(_payment(h)).authorisation),
+    ),
+    (Result.authorisation_must_be_empty, lambda h: _reversal(h, 3, 1, authorisation=bytes(64))),
+]
+
+
+@pytest.mark.parametrize(
+    ("code", "build"),
+    AUTHORISATION_CASES,
+    ids=[f"{c.value}-{i}" for i, (c, _) in enumerate(AUTHORISATION_CASES)],
+)
+def test_an_internal_transfer_without_valid_evidence_is_refused(
+    h: Harness, code: Result, build: Build
+) -> None:
+    assert_refused(h, code, build(h))
+
+
+def test_a_signed_internal_transfer_commits_with_its_evidence(h: Harness) -> None:
+    signed = h.c.authorise(_payment(h, 7))
+    h.ok(h.c.deposit(20, "bob", 1), signed)
+    alice = h.ledger.principals.by_name["alice"]
+    assert h.last is not None
+    assert h.last.records[1].authoriser == alice.number
+    assert h.last.authorisations == [Authorisation(1, alice.number, signed.authorisation)]
+    assert h.available(h.c.client("alice")) == 1_000 - 7
+
+
+def test_a_revoked_key_authorises_nothing_after_its_revocation(h: Harness) -> None:
+    before = h.c.authorise(_payment(h, 3))
+    h.ok(before)
+    alice = h.ledger.principals.by_name["alice"].principal
+    _change_principal(
+        h, Principal("alice", alice.role, alice.public_key, "alice", PrincipalStatus.revoked)
+    )
+    after = h.c.authorise(replace(_payment(h, 3), id=BAD + 1))
+    assert_refused(h, Result.authoriser_revoked, after)
+    # The transfer it signed before stays committed; a retry is still recognised.
+    assert h.execute(before) == [Result.exists]
+
+
+def test_a_rotated_key_signs_from_its_rotation_on(h: Harness) -> None:
+    rotated = Principal("alice", PrincipalRole.client, public_key_of(key_seed("alice-2")), "alice")
+    _change_principal(h, rotated)
+    old_key = h.c.authorise(_payment(h))
+    assert_refused(h, Result.authorisation_signature_invalid, old_key)
+    h.ok(h.c.authorise(_payment(h), seed=key_seed("alice-2")))
+
+
+def test_any_principal_acting_for_the_payer_may_authorise(h: Harness) -> None:
+    _change_principal(h, principal_for("treasurer", client="alice"))
+    h.ok(h.c.authorise(_payment(h, by="treasurer")))
+    assert h.last is not None
+    assert h.last.records[0].authoriser == h.ledger.principals.by_name["treasurer"].number
+
+
+def test_a_failed_chain_leaves_no_evidence(h: Harness) -> None:
+    first = h.c.authorise(_payment(h, 1, flags=_F.linked))
+    second = replace(h.c.withdrawal(BAD + 1, "alice", 10**9), flags=_F.none)
+    results = h.execute(h.c.authorise(replace(_payment(h, 2), id=BAD + 2)), first, second)
+    assert results == [ok, Result.linked_event_failed, Result.exceeds_available_balance]
+    assert h.last is not None
+    assert [a.record_index for a in h.last.authorisations] == [0]
+    assert [r.id for r in h.last.records] == [BAD + 2]
+
+
+def test_evidence_is_checked_only_where_a_rule_needs_it(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The custody path never reaches a signature check: deposits, withdrawals and fees stay
+    as fast as they were."""
+    calls: list[int] = []
+
+    def counting(*args: object) -> bool:
+        calls.append(1)
+        return True
+
+    monkeypatch.setattr("ringfence.core.ledger.signature_verifies", counting)
+    h.ok(h.c.deposit(30, "bob", 5), h.c.withdrawal(31, "bob", 1), h.c.fee(32, "bob", 1))
+    assert calls == []
+    h.ok(h.c.authorise(_payment(h)))
+    assert calls == [1]
 
 
 # ---------------------------------------------------------------------- what is allowed
@@ -521,9 +666,12 @@ def test_a_committed_record_has_every_field_resolved(h: Harness) -> None:
     assert deposit_record == TransferRecord(
         20, h.c.wallet(), h.c.client("bob"), 40, 0, 0, timestamp, 0, 0, 1, 1, 0
     )
-    alice_number = h.ledger.clients["alice"].number
+    alice_number = h.ledger.principals.by_name["alice"].number
     assert internal_record.timestamp == timestamp + 1  # consecutive within a batch
     assert internal_record.authoriser == alice_number
+    assert h.last.authorisations == [  # type: ignore[union-attr]
+        Authorisation(1, alice_number, h.c.internal(21, "alice", "bob", 7).authorisation)
+    ]
 
 
 def test_refused_events_do_not_use_up_timestamps(h: Harness) -> None:

@@ -97,9 +97,11 @@ def test_every_optional_field_is_read() -> None:
             reference="99",
             timeout_s=60,
             authorised_by="alice",
+            authorisation="0f" * 64,
             asset="BTC",
         )
     )
+    assert transfer.authorisation == b"\x0f" * 64
     assert transfer.code is TransferCode.internal_transfer
     assert transfer.flags == TransferFlags.linked | TransferFlags.pending
     assert transfer.reference == 99
@@ -179,6 +181,15 @@ def test_trailing_zeros_beyond_the_scale_are_not_finer_than_the_scale() -> None:
         (deposit(flags=["post_pending", "void_pending"]), Result.flags_are_mutually_exclusive),
         (deposit(authorised_by="Alice Smith"), Result.name_invalid),
         (deposit(authorised_by=""), Result.name_invalid),
+        (deposit(authorisation="0f" * 63), Result.authorisation_malformed),
+        (deposit(authorisation="0f" * 65), Result.authorisation_malformed),
+        (deposit(authorisation="0F" * 64), Result.authorisation_malformed),
+        (deposit(authorisation="0x" + "0f" * 63), Result.authorisation_malformed),
+        (deposit(authorisation=" " + "0f" * 63 + "f"), Result.authorisation_malformed),
+        (deposit(authorisation=""), Result.authorisation_malformed),
+        (deposit(authorisation=True), Result.authorisation_malformed),
+        (deposit(authorisation=[15] * 64), Result.authorisation_malformed),
+        (deposit(authorisation=12345), Result.authorisation_malformed),
         (deposit(asset="DOGE"), Result.asset_not_found),
         (deposit(asset=1), Result.asset_not_found),
     ],
@@ -478,6 +489,7 @@ def test_decode_line_gives_decimals_for_json_floats() -> None:
             7,
             "alice",
             "BTC",
+            bytes(range(64)),
         ),
     ],
 )

@@ -1,0 +1,131 @@
+"""Principals at the edges: registering, rotating and revoking keys, and signing instructions.
+
+The registry's rules are the core's (core/principals.py) and the ledger service journals its
+changes; this module holds the workflows the command line and library users run:
+
+- ``add_principal``: register a principal, or rotate its key, endorsed by an admin whose key the
+  caller holds (a ledger's first principal, its admin, needs no endorsement);
+- ``revoke_principal``: revoke a principal's current key, endorsed by an admin;
+- ``principals_document``: the registry with each principal's history, as JSON;
+- ``sign_transfer_lines``: the client's side: read transfer lines (the wire format,
+  core/wire.py) and give each one that needs authorisation back signed by the principal whose
+  key the caller holds; every other line passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from typing import Any
+
+from ringfence.core import wire
+from ringfence.core.authorisation import public_key_of
+from ringfence.core.errors import InputError, Result
+from ringfence.core.money import Asset
+from ringfence.core.principals import (
+    Principal,
+    PrincipalChange,
+    PrincipalState,
+    PrincipalStatus,
+)
+from ringfence.core.segregation import codes_needing_authorisation
+from ringfence.service.ledger_service import LedgerService
+
+
+def add_principal(
+    ledger: LedgerService,
+    principal: Principal,
+    endorser: str = "",
+    endorser_seed: bytes | None = None,
+) -> Result:
+    """Register ``principal`` (or rotate its key), endorsed by the admin ``endorser`` with the
+    key of ``endorser_seed``; without an endorser only a ledger's first admin is accepted."""
+    return ledger.change_principals([_change(ledger, principal, endorser, endorser_seed)])[0]
+
+
+def revoke_principal(
+    ledger: LedgerService, name: str, endorser: str, endorser_seed: bytes | None
+) -> Result:
+    """Revoke the current key of principal ``name``, endorsed by the admin ``endorser``."""
+    state = ledger.ledger.principals.by_name.get(name)
+    if state is None:
+        raise InputError(Result.principal_not_found, name)
+    current = state.principal
+    revoked = Principal(
+        current.name, current.role, current.public_key, current.client, PrincipalStatus.revoked
+    )
+    return ledger.change_principals([_change(ledger, revoked, endorser, endorser_seed)])[0]
+
+
+def _change(
+    ledger: LedgerService, principal: Principal, endorser: str, endorser_seed: bytes | None
+) -> PrincipalChange:
+    if not endorser:
+        return PrincipalChange(principal, None)
+    if endorser_seed is None:
+        raise InputError(Result.endorsement_required, f"{endorser} needs a key to endorse with")
+    return ledger.endorse(principal, endorser, endorser_seed)
+
+
+def principals_document(ledger: LedgerService) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "ledger_id": ledger.ledger_id.hex(),
+        "principals": [principal_to_json(state) for state in ledger.principals()],
+    }
+
+
+def principal_to_json(state: PrincipalState) -> dict[str, Any]:
+    principal = state.principal
+    return {
+        "number": state.number,
+        "name": principal.name,
+        "role": principal.role.name,
+        "client": principal.client,
+        "public_key": principal.public_key.hex(),
+        "status": principal.status.name,
+        "history": [
+            {"timestamp_ns": str(timestamp), "public_key": key.hex(), "status": status.name}
+            for timestamp, key, status in state.history
+        ],
+    }
+
+
+def sign_transfer_lines(
+    ledger: LedgerService, lines: Iterable[tuple[int, bytes]], seed: bytes, principal: str
+) -> Iterator[str]:
+    """Each (line number, line) back as a line of text: signed by ``principal`` with the key of
+    ``seed`` when its code needs authorisation (naming ``principal`` when the line names none),
+    unchanged otherwise. Refuses, naming the line, a line that does not parse or that names
+    another principal, and a key that is not ``principal``'s active key."""
+    state = ledger.ledger.principals.by_name.get(principal)
+    if state is None:
+        raise InputError(Result.principal_not_found, principal)
+    if not state.active or state.principal.public_key != public_key_of(seed):
+        raise InputError(Result.signing_key_invalid, f"not the active key of {principal}")
+    engine = ledger.ledger
+
+    def asset_of_account(account_id: int) -> Asset | None:
+        account = engine.accounts.get(account_id)
+        return None if account is None else engine.assets_by_number[account.asset]
+
+    for number, raw in lines:
+        if not raw.strip():
+            yield raw.decode("utf-8", "replace").rstrip("\r\n")
+            continue
+        try:
+            transfer = wire.parse_line(raw, asset_of_account, engine.assets.get)
+        except InputError as error:
+            raise InputError(error.code, f"line {number}: {error.detail}") from None
+        if transfer.code not in codes_needing_authorisation:
+            yield raw.decode("utf-8").rstrip("\r\n")
+            continue
+        if transfer.authorised_by not in ("", principal):
+            raise InputError(
+                Result.authorisation_not_by_debit_client,
+                f"line {number} is authorised by {transfer.authorised_by}, not {principal}",
+            )
+        signed = ledger.authorise(replace(transfer, authorised_by=principal), seed)
+        document = wire.transfer_to_json(signed, asset_of_account(transfer.debit_account))
+        yield json.dumps(document, separators=(", ", ": "))
