@@ -238,7 +238,8 @@ class Custodian:
             flags,
             authorised_by=payer if authorised_by is None else authorised_by,
         )
-        return self.authorise(transfer) if signed and transfer.authorised_by else transfer
+        named = type(transfer.authorised_by) is str and transfer.authorised_by
+        return self.authorise(transfer) if signed and named else transfer
 
     def authorise(self, transfer: Transfer, seed: bytes | None = None) -> Transfer:
         """``transfer`` signed by the principal it names, with its test key (or ``seed``)."""
