@@ -10,9 +10,10 @@ revoked or not yet registered, a principal acting for another client, a principa
 endorsed. The audit names each one as ``authorisation_invalid`` at the forged entry.
 
 The ledger: alice, bob, carol and dave in one omnibus pool; an admin ``root`` and principals for
-alice, bob and carol (dave has none). Entry 7 holds alice paying bob 700 (transfer 20) and bob
-paying carol 300 (21); entry 8 revokes carol's key and rotates bob's; entry 9 holds bob paying
-alice 100 with his new key (22).
+alice, bob and carol (dave has none). Entry 8 holds alice paying bob 700 (transfer 20) and bob
+paying carol 300 (21); entry 9 revokes carol's key and rotates bob's; entry 10 holds bob paying
+alice 100 with his new key (22). (Entry 1 declares the journal key; the forger holds none, so
+each forgery is also named as an entry the journal key did not sign: docs/ledger.md.)
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ class Forger:
                      head_hash)  # fmt: skip
         records = decode_header(entry.body).records if kind is EntryKind.transfers else 0
         self.db.execute(
-            "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO journal (seq, kind, timestamp, body, previous_hash, hash, records) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (entry.seq, int(kind), entry.timestamp, entry.body, entry.previous_hash, entry.hash,
              records),
         )  # fmt: skip
@@ -163,7 +165,8 @@ class Forger:
         for trigger in ("journal_no_delete", "transfers_no_delete"):
             self.db.execute(f"DROP TRIGGER {trigger}")
         rows = self.db.execute(
-            "SELECT seq, kind, timestamp, body, records FROM journal WHERE seq >= ? ORDER BY seq",
+            "SELECT seq, kind, timestamp, body, records, signature FROM journal WHERE seq >= ? "
+            "ORDER BY seq",
             (seq,),
         ).fetchall()
         previous = self.db.execute(
@@ -171,12 +174,12 @@ class Forger:
         ).fetchone()[0]
         self.db.execute("DELETE FROM transfers WHERE seq >= ?", (seq,))
         self.db.execute("DELETE FROM journal WHERE seq >= ?", (seq,))
-        for number, kind, timestamp, old_body, records in rows:
+        for number, kind, timestamp, old_body, records, signature in rows:
             new_body = body if number == seq else old_body
             entry = seal(number, EntryKind(kind), timestamp, new_body, previous)
-            self.db.execute(
-                "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (number, kind, timestamp, new_body, previous, entry.hash, records),
+            self.db.execute(  # the old signatures kept: the forger can make no others
+                "INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (number, kind, timestamp, new_body, previous, entry.hash, records, signature),
             )
             previous = entry.hash
 
@@ -212,9 +215,14 @@ def payment(
 
 
 def named(report: AuditReport, seq: int, *fragments: str) -> None:
-    """The audit names the forged entry, and only that problem."""
-    assert [p.kind for p in report.problems] == ["authorisation_invalid"], report.problems
-    problem = report.problems[0]
+    """The audit names the forged entry by its evidence (the only problem of that kind), and
+    by its journal signature: the forger holds no journal key either."""
+    evidence = [p for p in report.problems if p.kind == "authorisation_invalid"]
+    assert len(evidence) == 1, report.problems
+    unsigned = [p for p in report.problems if p.kind != "authorisation_invalid"]
+    assert {p.kind for p in unsigned} <= {"journal_entry_unsigned", "journal_signature_invalid"}
+    assert [p.where for p in unsigned] == [f"journal entry {seq}"], report.problems
+    problem = evidence[0]
     assert problem.where == f"journal entry {seq}"
     for fragment in fragments:
         assert fragment in problem.detail, problem.detail
@@ -254,8 +262,8 @@ def test_a_made_up_signature_is_named(forger: Forger) -> None:
 def test_a_signature_copied_from_another_transfer_is_named(forger: Forger) -> None:
     """Bob's real signature of transfer 21 (300 to carol), replayed onto a new id and a larger
     amount to dave, and onto the same id's amount: neither verifies."""
-    header = decode_header(forger.body(7))
-    bobs = decode_evidence(forger.body(7), header)[1]
+    header = decode_header(forger.body(8))
+    bobs = decode_evidence(forger.body(8), header)[1]
     assert bobs.principal == forger.numbers["bob"]
     evidence = [Authorisation(0, bobs.principal, bobs.signature)]
     seq = forger.append_transfers([payment(31, bob, dave, 3_000, bobs.principal)], evidence)
@@ -281,7 +289,7 @@ def test_alices_signature_in_bobs_name_is_named(forger: Forger) -> None:
 
 
 def test_a_revoked_key_is_named(forger: Forger) -> None:
-    """Carol's key, revoked at entry 8 (say it was stolen), signs a valid instruction later."""
+    """Carol's key, revoked at entry 9 (say it was stolen), signs a valid instruction later."""
     record = payment(34, carol, dave, 1_000, forger.numbers["carol"])
     signature = sign(key_seed("carol"), forger.instruction(record, "carol"))
     evidence = [Authorisation(0, forger.numbers["carol"], signature)]
@@ -310,28 +318,28 @@ def test_a_principal_nobody_registered_is_named(forger: Forger) -> None:
 def test_an_edited_amount_with_the_chain_recomputed_is_named(forger: Forger) -> None:
     """Alice's 700 to bob becomes 4,700: the hashes and rows are made consistent again, so
     only alice's signature gives the edit away."""
-    header, records, expiries = decode_transfers(forger.body(7))
-    evidence = decode_evidence(forger.body(7), header)
+    header, records, expiries = decode_transfers(forger.body(8))
+    evidence = decode_evidence(forger.body(8), header)
     records[0] = records[0]._replace(amount=4_700)
-    forger.rewrite(7, encode_transfers(7, header.timestamp, records, expiries, evidence))
-    named(forger.audit(), 7, "transfer 20 replays as authorisation_signature_invalid")
+    forger.rewrite(8, encode_transfers(8, header.timestamp, records, expiries, evidence))
+    named(forger.audit(), 8, "transfer 20 replays as authorisation_signature_invalid")
 
 
 def test_a_key_registered_after_the_transfer_is_named(forger: Forger) -> None:
     """Transfer 21 re-signed, in place, with bob's second key: that key entered the journal
-    only at entry 8, after it, so at entry 7 it is not bob's key."""
-    header, records, expiries = decode_transfers(forger.body(7))
-    evidence = decode_evidence(forger.body(7), header)
+    only at entry 9, after it, so at entry 8 it is not bob's key."""
+    header, records, expiries = decode_transfers(forger.body(8))
+    evidence = decode_evidence(forger.body(8), header)
     signature = sign(key_seed("bob-2"), forger.instruction(records[1], "bob"))
     evidence[1] = evidence[1]._replace(signature=signature)
-    forger.rewrite(7, encode_transfers(7, header.timestamp, records, expiries, evidence))
-    named(forger.audit(), 7, "transfer 21 replays as authorisation_signature_invalid")
+    forger.rewrite(8, encode_transfers(8, header.timestamp, records, expiries, evidence))
+    named(forger.audit(), 8, "transfer 21 replays as authorisation_signature_invalid")
 
 
 def test_evidence_stripped_from_history_is_named(forger: Forger) -> None:
-    header, records, expiries = decode_transfers(forger.body(7))
-    forger.rewrite(7, encode_transfers(7, header.timestamp, records, expiries, []))
-    named(forger.audit(), 7, "transfer 20 names authoriser 2 but its evidence names 0")
+    header, records, expiries = decode_transfers(forger.body(8))
+    forger.rewrite(8, encode_transfers(8, header.timestamp, records, expiries, []))
+    named(forger.audit(), 8, "transfer 20 names authoriser 2 but its evidence names 0")
 
 
 # ---------------------------------------------------------------------- forged principals
@@ -362,7 +370,7 @@ def test_a_key_the_forger_registers_is_named(
     if endorsement == "made_up":
         evidence = [Authorisation(0, 1, hashlib.sha512(b"root").digest())]
     elif endorsement == "copied":
-        original = decode_principals(forger.body(5))[2]
+        original = decode_principals(forger.body(6))[2]
         evidence = [Authorisation(0, 1, original[1].signature)]  # root's, for bob's first key
     elif endorsement == "self":
         message = endorsement_message(forger.ledger_id, ADMIN, record)

@@ -32,7 +32,8 @@ ringfence = Path(sys.executable).parent / "ringfence"
 
 @pytest.fixture
 def written(postgres_url: str) -> str:
-    """A ledger of seven entries: the journal key's, four of definitions, two of transfers."""
+    """A ledger of eight entries: the journal key's, four of definitions, the principals', two
+    of transfers."""
     service = LedgerService(PostgresStore(postgres_url), ManualClock(), journal_signer())
     c = build_custodian(service)
     assert service.submit([c.house_funding(1, 10_000)]) == [Result.ok]
@@ -62,8 +63,8 @@ CASES = {
         "its body is 10 bytes, shorter than its header",
     ),
     "short-hash": (
-        "UPDATE journal SET hash = '\\x0011'::bytea WHERE seq = 7",
-        7,
+        "UPDATE journal SET hash = '\\x0011'::bytea WHERE seq = 8",
+        8,
         "its hash is 2 bytes",
     ),
     "negative-seq": (
