@@ -229,6 +229,9 @@ class RiskConfig:
             raise InputError(Result.risk_config_invalid, "price_scan_default_ppm must be > 0")
         if not any(self.grid.price_moves_ppm):
             raise InputError(Result.risk_config_invalid, "the grid must move the price")
+        if min((*self.grid.price_moves_ppm, *self.grid.extended_moves_ppm)) <= -ppm:
+            # A move of -100% prices at zero: an inverse lot's value there is unbounded.
+            raise InputError(Result.risk_config_invalid, "grid moves must stay above -100%")
         if not 0 < self.volatility.stress_weight_ppm <= ppm:
             raise InputError(Result.risk_config_invalid, "stress_weight_ppm must be in (0, 1]")
         if self.volatility.lookback_floor_days < lookback_floor_days_min:

@@ -4,9 +4,11 @@ Two profiles, both from configuration:
 
 - ``grid`` (Deribit portfolio margin): each price move of the grid with volatility up, the
   same and down (27 by default), then the extended moves with volatility up counted at a
-  fraction (8): 35 scenarios. Moves are relative to each instrument's own price and may be
-  widened per underlying by the volatility model (``price_ranges``, at least 1; an
-  underlying without a posted range keeps the configured grid).
+  fraction (8): 35 scenarios. Moves are relative to each instrument's own price. The
+  volatility model may widen the 27 grid moves per underlying (``price_ranges``, by at least
+  1; an underlying without a posted range keeps the configured grid); the extended moves are
+  fixed stresses and are not widened, and a widened down move goes no deeper than the
+  deepest configured move (-66% by default), so no scenario reaches a price of zero.
 - ``span`` (CME SPAN): price 0, ±1/3, ±2/3, ±1 of the price scan range with volatility ±1 scan
   range (14), and two extreme moves (±2 ranges by default) at 35%: 16 scenarios. The price scan
   range per underlying comes from the volatility model, else the configured default (never 0:
@@ -51,6 +53,8 @@ class ScenarioSet:
     vol_directions: Array  # -1 down, 0 unchanged, +1 up
     weights: Array  # fraction of the P&L counted
     maintenance_factor: Array  # a 0-d array: IM = MM / factor
+    widened: NDArray[np.bool_]  # moves the posted range scales
+    move_floor: float  # float-ok: the deepest widened move, above -1 (SPAN: -inf)
 
     @property
     def count(self) -> int:
@@ -62,6 +66,8 @@ def grid_scenarios(config: GridConfig) -> ScenarioSet:
     moves: list[int] = []
     directions: list[int] = []
     weights: list[int] = []
+    deepest = min((*config.price_moves_ppm, *config.extended_moves_ppm))
+    assert deepest > -ppm, "configuration refuses a move to a price of zero"
     for move in config.price_moves_ppm:
         for direction, label in ((1, "up"), (0, "same"), (-1, "down")):
             names.append(f"price{move / 10_000:+g}%_vol_{label}")
@@ -81,6 +87,8 @@ def grid_scenarios(config: GridConfig) -> ScenarioSet:
         np.array(directions, dtype=np.float64),
         np.array(weights, dtype=np.float64) / ppm,
         np.asarray(np.float64(config.maintenance_factor_ppm) / ppm),
+        np.arange(len(names)) < 3 * len(config.price_moves_ppm),
+        deepest / ppm,
     )
 
 
@@ -108,6 +116,8 @@ def span_scenarios(config: SpanConfig) -> ScenarioSet:
         np.array(directions, dtype=np.float64),
         np.array(weights, dtype=np.float64) / ppm,
         np.asarray(np.float64(config.maintenance_factor_ppm) / ppm),
+        np.ones(len(names), dtype=bool),
+        -np.inf,
     )
 
 
@@ -187,7 +197,7 @@ def build_risk_arrays(
     assert volatilities.shape == (count,)
     assert (forwards > 0).all(), "every instrument needs a positive price"
     ranges = _price_ranges(table, scenarios, config, price_ranges)
-    moves = scenarios.price_moves[None, :] * ranges[table.underlying_index][:, None]
+    moves = _scenario_moves(scenarios, ranges[table.underlying_index])
     shocked = forwards[:, None] * np.maximum(1 + moves, np.float64(1) / 10**6)
     years = np.maximum(table.expiry_ns - now_ns, 0) / nanoseconds_per_year
     vols_shocked = _shocked_volatilities(
@@ -245,6 +255,17 @@ def _price_ranges(
         ranges = np.where(np.isnan(posted), default, posted)
     assert (ranges > 0).all()
     return ranges if span else np.maximum(ranges / widest, 1)
+
+
+def _scenario_moves(scenarios: ScenarioSet, ranges: Array) -> Array:
+    """Per instrument and scenario, the relative price move. Only the grid's regular moves
+    widen with the range (the extended moves are fixed stresses), and no widened move goes
+    below ``move_floor``: scaling -66% by a 25% range / 16% would cross -100%, and an inverse
+    lot's value at a clamped near-zero price is unbounded. Each move is monotone in the range,
+    so a wider range never scans a narrower set of prices."""
+    scaled = scenarios.price_moves[None, :] * ranges[:, None]
+    widened = np.maximum(scaled, scenarios.move_floor)
+    return np.where(scenarios.widened[None, :], widened, scenarios.price_moves[None, :])
 
 
 def _shocked_volatilities(

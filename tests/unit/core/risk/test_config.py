@@ -47,6 +47,8 @@ def test_partial_documents_take_defaults() -> None:
         ({"volatility": {"stress_weight_ppm": 0}}, Result.risk_config_invalid),
         ({"volatility": {"stress_weight_ppm": 1_000_001}}, Result.risk_config_invalid),
         ({"volatility": {"lookback_floor_days": 365}}, Result.risk_config_invalid),
+        ({"grid": {"extended_moves_ppm": [-1_000_000]}}, Result.risk_config_invalid),
+        ({"grid": {"price_moves_ppm": [-1_200_000, 0, 100_000]}}, Result.risk_config_invalid),
     ],
 )
 def test_refuses_bad_documents(document: dict[str, object], code: Result) -> None:
