@@ -14,8 +14,12 @@ the liquidation price itself (Binance, Hyperliquid), so the price solves equity 
     inverse  LP_long = Q(1+m) / (M + cum + Q/E),   LP_short = Q(1-m) / (Q/E - M - cum)
 
 with Q the size (base units; for inverse the face in quote), E the entry (basis) price, M the
-isolated collateral, s = +1 long / -1 short; if the price lands in another bracket it is solved
-again with that bracket. ``LiquidationConvention.at_entry`` gives Bybit's form (MM fixed at the
+isolated collateral, s = +1 long / -1 short; m and cum are those of the bracket the price
+lands in. Linear prices are solved bracket by bracket; inverse prices are solved directly in
+the bracket holding the root (equity minus maintenance is monotone in the notional Q/P), so a
+short whose entry bracket has no solution (``Q/E - M - cum <= 0``) still gets the price a
+lower bracket gives, and None only when its margin covers the face.
+``LiquidationConvention.at_entry`` gives Bybit's form (MM fixed at the
 entry notional) for comparison. Bankruptcy prices solve equity = 0.
 """
 
@@ -150,21 +154,36 @@ def liquidation_price_inverse(
         cushion = margin - (coins * rate - cum)
         denominator = coins + cushion if long else coins - cushion
         return face / denominator if denominator > 0 else None
-    rate, cum = _bracket(schedule, coins)
-    price: Fraction | None = None
-    for _ in range(len(schedule) + 1):
-        if long:
-            price = face * (1 + rate) / (margin + cum + coins)
-        else:
-            denominator = coins - margin - cum
-            price = face * (1 - rate) / denominator if denominator > 0 else None
-        if price is None:
-            return None
-        rate_at, cum_at = _bracket(schedule, face / price)
-        if (rate_at, cum_at) == (rate, cum):
+    return _inverse_root(long, coins=coins, face=face, margin=margin, schedule=schedule)
+
+
+def _inverse_root(
+    long: bool, *, coins: Fraction, face: Fraction, margin: Fraction, schedule: Sequence[Tier]
+) -> Fraction | None:
+    """Where equity meets maintenance, with MM at the price itself. In notional ``n = Q/P``
+    (coin) a long's equity ``M + Q/E - n`` falls and its ``n + MM(n)`` rises; a short's
+    ``M - Q/E + n - MM(n)`` rises with n (every rate is below 1). So the bracket holding the
+    root is the last whose floor has not yet crossed it, and the root is solved there: no
+    bracket needs a positive denominator except the one the price lands in."""
+    deductions = cumulative_deductions(schedule, 0)
+    chosen = 0
+    for k, tier in enumerate(schedule):
+        floor = Fraction(tier.notional_floor)
+        owed = (floor * tier.maintenance_ppm - deductions[k]) / ppm
+        crossed = floor + owed > margin + coins if long else margin - coins + floor - owed > 0
+        if crossed:
             break
-        rate, cum = rate_at, cum_at
-    return price
+        chosen = k
+    rate = Fraction(schedule[chosen].maintenance_ppm, ppm)
+    cum = Fraction(deductions[chosen], ppm)
+    assert rate < 1, "configuration refuses a maintenance rate of 100%"
+    if long:
+        return face * (1 + rate) / (margin + cum + coins)
+    denominator = coins - margin - cum
+    if denominator <= 0:  # only in the first bracket: margin covers the face, never liquidated
+        assert chosen == 0
+        return None
+    return face * (1 - rate) / denominator
 
 
 def bankruptcy_price_linear(
