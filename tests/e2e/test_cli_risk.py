@@ -63,3 +63,20 @@ def test_scan_without_a_book_is_an_input_error(tmp_path: Path) -> None:
     code, document = invoke(tmp_path, "scan")
     assert code == 2
     assert document["error"] == "field_required"
+
+
+def test_a_book_with_a_maintenance_rate_of_100_percent_is_refused(tmp_path: Path) -> None:
+    code, _ = invoke(tmp_path, "venue", "--buckets", "4", "--seed", "3")
+    assert code == 0
+    book = tmp_path / "book.json"
+    document = json.loads(book.read_text())
+    config = document.setdefault("config", {})
+    # One bracket at 100%: an isolated long's liquidation price divides by Q x (m - 1).
+    config["tiers"] = {"linear": [{"notional_floor": 0, "maintenance_ppm": 1_000_000,
+                                   "initial_ppm": 1_000_000}],
+                       "inverse": [{"notional_floor": 0, "maintenance_ppm": 5_000,
+                                    "initial_ppm": 8_000}]}
+    book.write_text(json.dumps(document))
+    code, refused = invoke(tmp_path, "scan")
+    assert code == 2
+    assert refused["error"] == "risk_config_invalid"

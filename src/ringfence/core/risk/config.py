@@ -69,7 +69,9 @@ class Tier:
 
     def __post_init__(self) -> None:
         _check_int(self.notional_floor, "notional_floor", 0)
-        _check_int(self.maintenance_ppm, "maintenance_ppm", 1, ppm)
+        # Below 100%: at m = 1 an isolated long's liquidation price divides by Q x (m - 1)
+        # and a short's equity minus maintenance stops moving with the price.
+        _check_int(self.maintenance_ppm, "maintenance_ppm", 1, ppm - 1)
         _check_int(self.initial_ppm, "initial_ppm", 1, ppm)
         if self.initial_ppm < self.maintenance_ppm:
             raise InputError(Result.risk_config_invalid, "initial rate below maintenance rate")

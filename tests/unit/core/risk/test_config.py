@@ -57,6 +57,21 @@ def test_refuses_bad_documents(document: dict[str, object], code: Result) -> Non
     assert caught.value.code is code
 
 
+@pytest.mark.parametrize("maintenance_ppm", [1_000_000, 1_000_001, 2_000_000])
+def test_refuses_a_maintenance_rate_of_100_percent_or_more(maintenance_ppm: int) -> None:
+    # At m = 1 an isolated long's liquidation price divides by Q x (m - 1) = 0, and a
+    # short's equity minus maintenance no longer moves with the price.
+    with pytest.raises(InputError) as caught:
+        Tier(0, maintenance_ppm, max(maintenance_ppm, 1_000_000))
+    assert caught.value.code is Result.risk_config_invalid
+    document = {"tiers": {"x": [{"notional_floor": 0, "maintenance_ppm": maintenance_ppm,
+                                 "initial_ppm": 1_000_000}]}}
+    with pytest.raises(InputError) as refused:
+        RiskConfig.from_dict(document)
+    assert refused.value.code is Result.risk_config_invalid
+    assert Tier(0, 999_999, 1_000_000).maintenance_ppm == 999_999
+
+
 def test_refuses_initial_below_maintenance_and_floats() -> None:
     with pytest.raises(InputError):
         Tier(0, 5_000, 4_000)
