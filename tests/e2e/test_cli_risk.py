@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ringfence.entrypoints.cli import app
@@ -29,7 +30,9 @@ def test_venue_scan_check_and_fills(tmp_path: Path) -> None:
     assert scan["buckets"] == 60 + crash_buckets_count
     assert len(scan["scenarios"]) == 35
     row = scan["results"][1]
-    assert {"equity", "initial", "maintenance", "health", "delta", "gamma", "vega"} <= set(row)
+    assert {"equity", "initial", "maintenance", "health", "delta", "gamma", "vega",
+            "theta_per_year", "theta_per_day"} <= set(row)
+    assert row["theta_per_day"] == pytest.approx(row["theta_per_year"] / 365)
     assert row["mode"] == "cross"
     symbol = "btc-usdc-perp" if row["settlement"] == "USDC" else "btc-usd-perp"
     code, check = invoke(tmp_path, "check", row["bucket"], "--order", f"{symbol}:1@64000.5")

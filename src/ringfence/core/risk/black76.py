@@ -6,11 +6,14 @@ the forward F of their underlying::
     d1 = [ln(F/K) + s²T/2] / (s√T),  d2 = d1 - s√T,  D = e^{-rT}
     C = D[F N(d1) - K N(d2)],        P = D[K N(-d2) - F N(-d1)]
     Δ_C = D N(d1),  Δ_P = -D N(-d1),  Γ = D φ(d1) / (F s √T),  vega = D F φ(d1) √T
+    Θ = ∂V/∂t = r V - D F φ(d1) s / (2√T)   (calls and puts alike, per year of time passing)
 
-Vega is per 1.00 of volatility (divide by 100 for a volatility point). At expiry, or with no
-volatility, an option is worth its discounted intrinsic value with a step delta and no gamma
-or vega. The normal distribution uses Hart's 1968 double-precision algorithm (as in Graeme
-West, "Better approximations to cumulative normal functions", 2005), accurate to about 1e-15.
+Vega is per 1.00 of volatility (divide by 100 for a volatility point); theta is per year
+(divide by 365 for a day) with the forward held. At expiry, or with no volatility, an option
+is worth its discounted intrinsic value with a step delta and no gamma or vega, and its theta
+is the discount's accrual r V. The normal distribution uses Hart's 1968 double-precision
+algorithm (as in Graeme West, "Better approximations to cumulative normal functions", 2005),
+accurate to about 1e-15.
 These are valuations, not money: the whole module computes in float64.
 """
 
@@ -97,6 +100,7 @@ class Valuation:
     delta: Array
     gamma: Array
     vega: Array
+    theta: Array  # per year of calendar time
 
 
 def black76(
@@ -122,14 +126,19 @@ def black76(
     density = norm_pdf(d1)
     gamma = discount * density / (f * safe)
     vega = discount * f * density * np.sqrt(t)
+    rate_array = np.asarray(rate, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        decay = discount * f * density * sigma / (2 * np.sqrt(np.where(live, t, 1)))
     intrinsic = discount * np.maximum(np.where(call, f - k, k - f), 0)
     in_the_money = np.where(call, f > k, f < k)
     step = discount * np.where(call, 1, -1) * in_the_money
+    worth = np.where(live, value, intrinsic)
     return Valuation(
-        np.where(live, value, intrinsic),
+        worth,
         np.where(live, delta, step),
         np.where(live, gamma, 0),
         np.where(live, vega, 0),
+        rate_array * worth - np.where(live, decay, 0),
     )
 
 
@@ -157,12 +166,15 @@ def black76_value(
 
 
 def coin_valuation(valuation: Valuation, forward: Any) -> Valuation:
-    """The same option with its premium in coin (V/F), as on coin-settled venues.
+    """The same option with its premium in coin (V/F), in Deribit's coin-account convention.
 
-    ∂(V/F)/∂F = (Δ - V/F)/F and ∂²(V/F)/∂F² = Γ/F - 2(Δ - V/F)/F²; vega is divided by F.
+    Delta is ``Δ - V/F``: the Black delta less the premium held in coin, i.e. F x ∂(V/F)/∂F,
+    the underlying a coin account holds through the option (a call at Δ 0.50 with a premium of
+    0.10 coin is 0.40). Vega and theta are the USD figures over F (coin per 1.00 of volatility,
+    coin per year). Gamma stays the exact ∂²(V/F)/∂F² = Γ/F - 2(Δ - V/F)/F².
     """
     f = np.asarray(forward, dtype=np.float64)
     value = valuation.value / f
-    delta = (valuation.delta - value) / f
-    gamma = valuation.gamma / f - 2 * (valuation.delta - value) / (f * f)
-    return Valuation(value, delta, gamma, valuation.vega / f)
+    delta = valuation.delta - value
+    gamma = valuation.gamma / f - 2 * delta / (f * f)
+    return Valuation(value, delta, gamma, valuation.vega / f, valuation.theta / f)

@@ -38,7 +38,7 @@ from ringfence.core.risk.config import RiskConfig
 from ringfence.core.risk.instruments import MarginMode
 from ringfence.core.risk.margin import margin_tiered, tier_arrays
 from ringfence.core.risk.rounding import collateral_units, requirement_units
-from ringfence.core.risk.scenarios import InstrumentTable, RiskArrays
+from ringfence.core.risk.scenarios import InstrumentTable, RiskArrays, days_per_year
 
 Array = NDArray[np.float64]
 Index = NDArray[np.int64]
@@ -178,7 +178,14 @@ class ScanResult:
     delta: Array
     gamma: Array
     vega: Array
+    theta_per_year: Array  # settlement asset per year of time passing, prices held
     risk_multiplier: Array
+
+    @property
+    def theta_per_day(self) -> Array:
+        """Theta per calendar day: the yearly figure over 365 (the scan's year, as expiry)."""
+        per_day: Array = self.theta_per_year / days_per_year
+        return per_day
 
 
 def scan(
@@ -216,7 +223,8 @@ def scan(
     ).astype(np.int8)
     return ScanResult(
         equity, initial_units, maintenance_units, health, worst,
-        products[:, count + 1], products[:, count + 2], products[:, count + 3], multiplier,
+        products[:, count + 1], products[:, count + 2], products[:, count + 3],
+        products[:, count + 4], multiplier,
     )
 
 

@@ -16,7 +16,11 @@ Two profiles, both from configuration:
 
 The risk array ``columns`` of one instrument holds, per lot and in minor units of its
 settlement asset, the weighted P&L under each scenario, then its value now and its delta,
-gamma and vega: a bucket's scan is one product of its lots with these rows. All float64.
+gamma, vega and theta: a bucket's scan is one product of its lots with these rows. All float64.
+Greeks follow the settlement asset (docs/risk.md, "Greeks"): delta in underlying units, for
+a coin-settled option Deribit's coin-account ``Δ - V/F``; gamma is Black's; vega (per 1.00 of
+volatility) and theta (per year) in major units of the settlement asset, so in coin for
+coin-settled options.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ringfence.core import limits
-from ringfence.core.risk.black76 import black76, black76_value
+from ringfence.core.risk.black76 import black76, black76_value, coin_valuation
 from ringfence.core.risk.config import GridConfig, RiskConfig, SpanConfig, ppm
 from ringfence.core.risk.instruments import Instrument, InstrumentKind, OptionType
 
 Array = NDArray[np.float64]
-nanoseconds_per_year = 365 * 24 * 3600 * 10**9
-greek_columns = 4  # value, delta, gamma, vega after the scenario columns
+days_per_year = 365  # the scan's year: expiry in years and theta per day both use it
+nanoseconds_per_year = days_per_year * 24 * 3600 * 10**9
+greek_columns = 5  # value, delta, gamma, vega, theta after the scenario columns
 _option_block = 256  # options revalued together: 256 x 35 float64 fit in L2
 
 
@@ -282,7 +287,7 @@ def _shocked_volatilities(
         scan = np.float64(config.span.vol_scan_ppm) / ppm
         return np.maximum(sigma * (1 + direction * scan), 0)
     grid = config.grid
-    days = np.maximum(years * 365, grid.floor_days)
+    days = np.maximum(years * days_per_year, grid.floor_days)
     power = np.where(
         days <= grid.reference_days, grid.vega_power_short_ppm, grid.vega_power_long_ppm
     ) / ppm
@@ -305,10 +310,11 @@ def _lot_values(
     greeks: bool = True,
 ) -> tuple[Array, Array]:
     """Value per lot in settlement minor units for (instruments x k) prices, and the delta,
-    gamma and vega per lot of the first column (underlying units, per 1.00 of volatility)."""
+    gamma, vega and theta per lot of the first column (delta in underlying units; vega per
+    1.00 of volatility and theta per year in major units of the settlement asset)."""
     size = (table.size * table.minor)[:, None]
     values = np.where(table.inverse[:, None], -size / forwards, size * forwards)
-    sensitivities = np.zeros((table.count, 3))
+    sensitivities = np.zeros((table.count, greek_columns - 1))
     sensitivities[:, 0] = np.where(table.inverse, table.size / forwards[:, 0], table.size)
     rows = np.flatnonzero(table.option)
     coin = table.coin_settled[rows, None]
@@ -336,7 +342,10 @@ def _lot_values(
             is_call=table.call[rows, None],
         )
         values[rows] = size[rows] * valuation.value / np.where(coin, forwards[rows], 1)
-        sensitivities[rows, 0] = table.size[rows] * valuation.delta[:, 0]
-        sensitivities[rows, 1] = table.size[rows] * valuation.gamma[:, 0]
-        sensitivities[rows, 2] = table.size[rows] * valuation.vega[:, 0]
+        in_coin = coin_valuation(valuation, forwards[rows])
+        lots = table.size[rows, None]
+        sensitivities[rows, 0] = (lots * np.where(coin, in_coin.delta, valuation.delta))[:, 0]
+        sensitivities[rows, 1] = (lots * valuation.gamma)[:, 0]
+        sensitivities[rows, 2] = (lots * np.where(coin, in_coin.vega, valuation.vega))[:, 0]
+        sensitivities[rows, 3] = (lots * np.where(coin, in_coin.theta, valuation.theta))[:, 0]
     return values, sensitivities

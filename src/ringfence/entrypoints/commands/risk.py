@@ -119,6 +119,8 @@ def scan_rows(state: ScanState, assets: dict[str, Asset]) -> list[dict[str, Any]
             "delta": float(result.delta[k]),
             "gamma": float(result.gamma[k]),
             "vega": float(result.vega[k]),
+            "theta_per_year": float(result.theta_per_year[k]),
+            "theta_per_day": float(result.theta_per_day[k]),
             "risk_multiplier": float(result.risk_multiplier[k]),
         })
     return rows

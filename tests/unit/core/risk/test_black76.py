@@ -90,7 +90,7 @@ def test_deribit_coin_delta_example() -> None:
     coin = coin_valuation(usd, f)
     assert float(usd.delta) == pytest.approx(0.50, abs=1e-9)
     assert float(coin.value) == pytest.approx(0.10, abs=1e-9)
-    assert float(coin.delta) * f == pytest.approx(0.40, abs=1e-9)  # per unit of underlying
+    assert float(coin.delta) == pytest.approx(0.40, abs=1e-9)  # per unit of underlying
 
 
 def test_coin_delta_matches_finite_differences() -> None:
@@ -99,4 +99,24 @@ def test_coin_delta_matches_finite_differences() -> None:
     h = 1.0  # float-ok: bump
     up = black76(f + h, 65_000, 0.05, 0.98, rate=0, is_call=True).value / (f + h)  # float-ok
     down = black76(f - h, 65_000, 0.05, 0.98, rate=0, is_call=True).value / (f - h)  # float-ok
-    assert float(coin.delta) == pytest.approx(float(up - down) / (2 * h), rel=1e-5)
+    # Deribit's coin-account delta is F x the derivative of the coin premium.
+    assert float(coin.delta) == pytest.approx(f * float(up - down) / (2 * h), rel=1e-5)
+
+
+@pytest.mark.parametrize("strike", [40_000, 65_000, 90_000])
+@pytest.mark.parametrize("is_call", [True, False])
+def test_theta_is_minus_the_derivative_in_time_to_expiry(strike: int, is_call: bool) -> None:
+    f, years, vol, rate = 65_000.0, 0.25, 0.7, 0.04  # float-ok: test inputs
+    theta = black76(f, strike, years, vol, rate=rate, is_call=is_call).theta
+    h = 1e-5  # float-ok: bump in years
+    later = black76(f, strike, years - h, vol, rate=rate, is_call=is_call).value
+    earlier = black76(f, strike, years + h, vol, rate=rate, is_call=is_call).value
+    assert float(theta) == pytest.approx(float(later - earlier) / (2 * h), rel=1e-6)
+    # Coin premium: theta over F, coin per year.
+    coin = coin_valuation(black76(f, strike, years, vol, rate=rate, is_call=is_call), f)
+    assert float(coin.theta) == pytest.approx(float(theta) / f, rel=1e-12)
+
+
+def test_theta_with_no_volatility_is_the_discount_accrual() -> None:
+    valuation = black76(65_000.0, 60_000, 0.5, 0.0, rate=0.04, is_call=True)  # float-ok
+    assert float(valuation.theta) == pytest.approx(0.04 * float(valuation.value), rel=1e-12)

@@ -265,7 +265,8 @@ def test_candidates_are_the_buckets_the_scan_found_below_maintenance() -> None:
         maintenance=np.array([long.maintenance, short_side.maintenance]),
         health=np.array([Health.liquidatable, Health.healthy], dtype=np.int8),
         worst_scenario=np.array([-1, -1]),
-        delta=np.zeros(2), gamma=np.zeros(2), vega=np.zeros(2), risk_multiplier=np.ones(2),
+        delta=np.zeros(2), gamma=np.zeros(2), vega=np.zeros(2), theta_per_year=np.zeros(2),
+        risk_multiplier=np.ones(2),
     )
     assert candidates(scan).tolist() == [0]
     book = buckets_from_scan(scan, ["long", "short"], ["USDT", "USDT"],

@@ -61,7 +61,7 @@ def layout(modes, positions):  # type: ignore[no-untyped-def]
 def test_grid_and_span_have_35_and_16_scenarios() -> None:
     assert grid_scenarios(config.grid).count == 35
     assert span_scenarios(config.span).count == 16
-    assert arrays().columns.shape == (4, 39)
+    assert arrays().columns.shape == (4, 40)  # 35 scenarios, value and four Greeks
     assert not arrays().columns[-1].any()  # the padding row
 
 
