@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import ManualClock, SystemClock
-from ringfence.adapters.signing import KeyFileSigner, MemorySigner, NoSigner
+from ringfence.adapters.signing import KeyFileSigner, MemorySigner, NoSigner, write_key_file
 from ringfence.adapters.storage import postgres, sqlite
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
@@ -104,6 +104,11 @@ def journal_key_path(url: str, key_file: str | None = None) -> Path | None:
     if url.startswith("sqlite:"):
         return Path(path_of(url) + journal_key_suffix)
     return None
+
+
+def create_key_file(path: Path, seed: bytes) -> None:
+    """A new key file holding ``seed`` (``FileExistsError``: a key file is never replaced)."""
+    write_key_file(path, seed)
 
 
 def journal_signer(url: str, key_file: str | None = None) -> Signer:

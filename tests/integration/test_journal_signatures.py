@@ -24,7 +24,7 @@ from tests.support import (
 
 from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
-from ringfence.adapters.signing import MemorySigner
+from ringfence.adapters.signing import KeyFileSigner, MemorySigner
 from ringfence.core.errors import InputError, IntegrityError, Result
 from ringfence.core.journal import (
     Definition,
@@ -398,3 +398,22 @@ def test_copying_a_ledger_without_its_key_file_still_reads(tmp_path: Path) -> No
     with pytest.raises(InputError, match="journal_key_missing"):
         copy.define_clients(["bob"])
     copy.close()
+
+
+def test_a_key_file_is_made_once_and_a_malformed_one_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "journal.key"
+    signer = KeyFileSigner(path)
+    assert signer.public_key() is None
+    public_key = signer.create()
+    assert KeyFileSigner(path).public_key() == public_key  # read back from the file
+    with pytest.raises(InputError) as raised:
+        KeyFileSigner(path).create()  # never replaced
+    assert raised.value.code is Result.journal_key_exists
+    for text in ("", "zz" * 32, "ab" * 31, "AB" * 32):
+        path.write_text(text)
+        with pytest.raises(InputError) as raised:
+            KeyFileSigner(path).sign(b"message")
+        assert raised.value.code is Result.journal_key_invalid
+    with pytest.raises(InputError) as raised:
+        KeyFileSigner(tmp_path / "absent.key").sign(b"message")
+    assert raised.value.code is Result.journal_key_missing

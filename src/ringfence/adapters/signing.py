@@ -1,7 +1,8 @@
 """Signers for the journal key (the ``Signer`` port): a key file, and a key held in memory.
 
-A key file holds the 32-byte Ed25519 seed as 64 hexadecimal digits and a newline, created
-readable and writable by its owner only. Keep it where the database's writers cannot write
+A key file holds the 32-byte Ed25519 seed as 64 hexadecimal digits and a newline (the one text
+form of every key file, core/authorisation.py), created readable and writable by its owner
+only and never replaced. Keep it where the database's writers cannot write
 (another machine, another user): whoever holds it can sign a rewritten journal. An HSM adapter
 (PKCS#11) plugs into the same port; its key never leaves the device.
 """
@@ -13,9 +14,18 @@ from pathlib import Path
 
 import nacl.signing
 
+from ringfence.core.authorisation import key_file_text, parse_key_file
 from ringfence.core.errors import InputError, Result
 
-_seed_hex_digits = 64
+
+def write_key_file(path: Path, seed: bytes) -> None:
+    """A new key file at ``path``, readable by its owner only and durable when this returns;
+    ``FileExistsError`` if there is one already (a key file is never replaced)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(key_file_text(seed))
+        file.flush()
+        os.fsync(file.fileno())
 
 
 class KeyFileSigner:
@@ -32,15 +42,11 @@ class KeyFileSigner:
     def create(self) -> bytes:
         key = nacl.signing.SigningKey.generate()
         try:
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_key_file(self.path, bytes(key))
         except FileExistsError:
             raise InputError(Result.journal_key_exists, str(self.path)) from None
         except OSError as error:
             raise InputError(Result.journal_key_invalid, f"{self.path}: {error}") from None
-        with os.fdopen(descriptor, "w", encoding="ascii") as file:
-            file.write(bytes(key).hex() + "\n")
-            file.flush()
-            os.fsync(file.fileno())
         self._key = key
         return bytes(key.verify_key)
 
@@ -53,12 +59,17 @@ class KeyFileSigner:
     def _load(self) -> nacl.signing.SigningKey | None:
         if self._key is None:
             try:
-                text = self.path.read_text(encoding="ascii").strip()
+                text = self.path.read_text(encoding="ascii")
             except FileNotFoundError:
                 return None
             except (OSError, UnicodeDecodeError) as error:
                 raise InputError(Result.journal_key_invalid, f"{self.path}: {error}") from None
-            self._key = nacl.signing.SigningKey(_seed_of(text, str(self.path)))
+            try:
+                seed = parse_key_file(text)
+            except InputError as error:
+                detail = f"{self.path}: {error.detail}"
+                raise InputError(Result.journal_key_invalid, detail) from None
+            self._key = nacl.signing.SigningKey(seed)
         return self._key
 
 
@@ -82,15 +93,6 @@ class MemorySigner:
         if self._key is None:
             raise InputError(Result.journal_key_missing, "this signer holds no key")
         return self._key.sign(message).signature
-
-
-def _seed_of(text: str, where: str) -> bytes:
-    if len(text) != _seed_hex_digits:
-        raise InputError(Result.journal_key_invalid, f"{where}: not 64 hexadecimal digits")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise InputError(Result.journal_key_invalid, f"{where}: not hexadecimal") from None
 
 
 class NoSigner:

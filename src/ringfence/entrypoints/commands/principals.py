@@ -17,7 +17,6 @@ Only ``keygen`` and ``sign`` touch key files; the ledger never stores a private 
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 from collections.abc import Iterable
@@ -26,8 +25,9 @@ from typing import Annotated
 
 import typer
 
+from ringfence import bootstrap
 from ringfence.core import limits
-from ringfence.core.authorisation import key_file_text, parse_key_file, public_key_of
+from ringfence.core.authorisation import parse_key_file, public_key_of
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.principals import (
     Principal,
@@ -100,13 +100,11 @@ def keygen(
     with reported(json_output):
         seed = secrets.token_bytes(limits.ed25519_seed_bytes)
         try:
-            descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            bootstrap.create_key_file(out, seed)
         except FileExistsError:
             raise StorageError(f"{out} exists; a key file is never replaced") from None
         except OSError as error:
             raise StorageError(f"cannot create {out}: {error.strerror}") from None
-        with os.fdopen(descriptor, "w", encoding="ascii") as file:
-            file.write(key_file_text(seed))
     public_key = public_key_of(seed).hex()
     if json_output:
         write_json({"ok": True, "key_file": str(out), "public_key": public_key})
