@@ -19,7 +19,7 @@ from tests.support import Custodian, build_custodian, journal_signer
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 
 @pytest.fixture

@@ -41,9 +41,9 @@ import nacl.signing
 
 from ringfence import bootstrap
 from ringfence.adapters.signing import MemorySigner
-from ringfence.core.authorisation import no_ledger_id, public_key_of, sign, transfer_instruction
 from ringfence.core.errors import Result
-from ringfence.core.journal import (
+from ringfence.core.ledger.engine import Ledger
+from ringfence.core.ledger.journal import (
     Definition,
     EntryKind,
     JournalEntry,
@@ -53,8 +53,7 @@ from ringfence.core.journal import (
     ledger_definition_kinds,
     seal,
 )
-from ringfence.core.ledger import Ledger
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Pool,
@@ -66,15 +65,21 @@ from ringfence.core.model import (
     TransferFlags,
     TransferRecord,
 )
+from ringfence.core.ledger.state import PendingStatus
 from ringfence.core.money import Asset
-from ringfence.core.principals import (
+from ringfence.core.principals.authorisation import (
+    no_ledger_id,
+    public_key_of,
+    sign,
+    transfer_instruction,
+)
+from ringfence.core.principals.records import (
     Principal,
     PrincipalChange,
     PrincipalRole,
     endorse,
 )
-from ringfence.core.state import PendingStatus
-from ringfence.service.ledger_service import LedgerService, load_ledger
+from ringfence.service.ledger import LedgerService, load_ledger
 from ringfence.service.ports import Checkpoint, LedgerStore, Signer
 
 BTC = Asset("BTC", 8, 1, chain="bitcoin")

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from tests.support import EARN, MAIN, VAULT, Custodian, build_custodian
 
-from ringfence.core.model import Transfer, TransferCode, TransferFlags
-from ringfence.service.ledger_service import LedgerService
+from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
+from ringfence.service.ledger import LedgerService
 
 COIN = 10**8
 MINUTE_S = 60

@@ -12,7 +12,7 @@ with ``ledger.change_principals([ledger.endorse(Principal(...), admin, admin_see
 
 from ringfence.bootstrap import open_ledger as open
 from ringfence.core.errors import InputError, IntegrityError, Result, RingfenceError, StorageError
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Pool,
@@ -24,7 +24,12 @@ from ringfence.core.model import (
     TransferFlags,
 )
 from ringfence.core.money import Asset, format_amount, parse_amount
-from ringfence.core.principals import Principal, PrincipalChange, PrincipalRole, PrincipalStatus
+from ringfence.core.principals.records import (
+    Principal,
+    PrincipalChange,
+    PrincipalRole,
+    PrincipalStatus,
+)
 
 __all__ = [
     "AccountClass",

@@ -17,7 +17,7 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
 from ringfence.core.errors import StorageError
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Clock, DevelopmentChain, HoldingsSource, LedgerStore, Signer
 
 default_url = "sqlite:///ringfence.db"

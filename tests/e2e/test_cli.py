@@ -25,8 +25,8 @@ from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import errors
 from ringfence.core.errors import Result
-from ringfence.core.model import Transfer, TransferCode
-from ringfence.service.ledger_service import LedgerService
+from ringfence.core.ledger.model import Transfer, TransferCode
+from ringfence.service.ledger import LedgerService
 
 ringfence = Path(sys.executable).parent / "ringfence"
 u128_max = 2**128 - 1

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
-from ringfence.entrypoints.cli import app
+from ringfence.entrypoints.cli.app import app
 from ringfence.service.custody import CustodyService
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.resolution_pack import rebuild_positions, verify_pack
 
 runner = CliRunner()

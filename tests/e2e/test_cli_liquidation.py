@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ringfence.entrypoints.cli import app
+from ringfence.entrypoints.cli.app import app
 
 runner = CliRunner()
 crash = ["--price", "btc-usdc-perp=41000", "--price", "eth-usdc-perp=2100",

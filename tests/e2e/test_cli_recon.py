@@ -25,9 +25,9 @@ from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import errors
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.errors import Result
-from ringfence.core.model import Transfer, TransferCode
+from ringfence.core.ledger.model import Transfer, TransferCode
 from ringfence.service.custody import CustodyService
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 WALLETS = [
     Wallet("main-hot", Chain.bitcoin, Scheme.address, (btc_address("mainhot"),), MAIN, "hot"),

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ringfence.entrypoints.cli import app
-from ringfence.service.demo_risk import crash_buckets_count
+from ringfence.demo.risk import crash_buckets_count
+from ringfence.entrypoints.cli.app import app
 
 runner = CliRunner()
 

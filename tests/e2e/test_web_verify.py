@@ -1,4 +1,4 @@
-"""The browser verifier (entrypoints/web/verify.html) in headless Chromium against the stdlib
+"""The browser verifier (entrypoints/pages/web/verify.html) in headless Chromium against the stdlib
 verifier: both must accept the same valid proofs and refuse the same forged ones, for the
 same reason. The page runs from a file:// URL with nothing but WebCrypto; a harness copy of
 it gets the cases in a JSON script element and writes the page's verdicts into the DOM,
@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from ringfence import verifier
-from ringfence.core import reserves
 from ringfence.core.money import Asset
+from ringfence.core.por import reserves
 from ringfence.service.por import verify_bundle
 
-PAGE = Path(reserves.__file__).parents[1] / "entrypoints" / "web" / "verify.html"
+PAGE = Path(reserves.__file__).parents[2] / "entrypoints" / "pages" / "web" / "verify.html"
 BTC = Asset("BTC", 8, 1)
 ETH = Asset("ETH", 18, 2)
 MASTER = b"m" * 32

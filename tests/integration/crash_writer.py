@@ -18,9 +18,8 @@ import time
 from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage.sqlite import SqliteStore
-from ringfence.core.authorisation import public_key_of
 from ringfence.core.errors import Result
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Pool,
@@ -31,8 +30,9 @@ from ringfence.core.model import (
     TransferFlags,
 )
 from ringfence.core.money import Asset
-from ringfence.core.principals import Principal, PrincipalChange, PrincipalRole
-from ringfence.service.ledger_service import LedgerService
+from ringfence.core.principals.authorisation import public_key_of
+from ringfence.core.principals.records import Principal, PrincipalChange, PrincipalRole
+from ringfence.service.ledger import LedgerService
 
 clients = 50
 hot, house = 1, 2

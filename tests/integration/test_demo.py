@@ -23,8 +23,8 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.errors import InputError, Result
 from ringfence.core.money import Asset, parse_amount
-from ringfence.service.demo import build_report, clients_min, run_demo
-from ringfence.service.ledger_service import LedgerService
+from ringfence.demo.day import build_report, clients_min, run_demo
+from ringfence.service.ledger import LedgerService
 
 clients = 300
 required_refusals = {
@@ -320,7 +320,7 @@ def test_ten_thousand_clients_on_sqlite_well_under_a_minute(tmp_path: Path) -> N
 def test_the_venue_crash_liquidates_pays_from_funds_and_deleverages(
     document: dict[str, Any],
 ) -> None:
-    from ringfence.entrypoints.report import render_report
+    from ringfence.entrypoints.pages.report import render_report
 
     crash = document["venue"]["liquidation"]
     steps = crash["steps"]

@@ -1,4 +1,4 @@
-"""service/demo_custody.py with the real chain adapters: derived wallets and addresses, a UTXO
+"""demo/custody.py with the real chain adapters: derived wallets and addresses, a UTXO
 snapshot and (with anvil installed) real Ethereum transactions, each deposit posted once."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from ringfence.bootstrap import DemoChainFiles
 from ringfence.core.custody.addresses import AddressKind, derive_addresses
 from ringfence.core.custody.registry import Chain, Scheme
 from ringfence.core.errors import Result
-from ringfence.core.model import AccountClass, AccountDefinition
+from ringfence.core.ledger.model import AccountClass, AccountDefinition
+from ringfence.demo.custody import demo_account_key, run_custody_demo
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService
-from ringfence.service.demo_custody import demo_account_key, run_custody_demo
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 
 def test_the_custody_demo_takes_deposits_from_both_chains(

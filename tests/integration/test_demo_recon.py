@@ -1,4 +1,4 @@
-"""The demo's week of reconciliation (service/demo_recon.py): seven daily runs journaled, one
+"""The demo's week of reconciliation (demo/recon.py): seven daily runs journaled, one
 break opened on day 2 and cured on day 4 only once corrected and made good, a below-target alert
 on the story pool, and the report's section with its charts; with or without a hand clock."""
 
@@ -13,10 +13,10 @@ from tests.support import journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
-from ringfence.entrypoints.report import write_report
+from ringfence.demo.day import clients_min, run_demo
+from ringfence.entrypoints.pages.report import write_report
 from ringfence.service.audit import verify_store
-from ringfence.service.demo import clients_min, run_demo
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 
 class FixedClock:

@@ -15,11 +15,11 @@ from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.custody.registry import Chain, ClientAddress, Scheme, Wallet
 from ringfence.core.errors import Result
-from ringfence.core.model import BreakState, Pool, PoolKind, Terms
+from ringfence.core.ledger.model import BreakState, Pool, PoolKind, Terms
 from ringfence.core.money import Asset
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 MAIN = "main"
 

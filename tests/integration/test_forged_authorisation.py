@@ -30,9 +30,8 @@ from tests.support import ADMIN, journal_signer, key_seed, principal_changes, pr
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
-from ringfence.core.authorisation import instruction_message, public_key_of, sign
 from ringfence.core.errors import Result
-from ringfence.core.journal import (
+from ringfence.core.ledger.journal import (
     EntryKind,
     decode_evidence,
     decode_header,
@@ -42,7 +41,7 @@ from ringfence.core.journal import (
     encode_transfers,
     seal,
 )
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Authorisation,
@@ -54,7 +53,8 @@ from ringfence.core.model import (
     TransferRecord,
 )
 from ringfence.core.money import Asset
-from ringfence.core.principals import (
+from ringfence.core.principals.authorisation import instruction_message, public_key_of, sign
+from ringfence.core.principals.records import (
     Endorsement,
     Principal,
     PrincipalChange,
@@ -63,7 +63,7 @@ from ringfence.core.principals import (
     endorsement_message,
 )
 from ringfence.service.audit import AuditReport, verify_store
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 hot, house, alice, bob, carol, dave = 1, 2, 3, 4, 5, 6
 SECOND = 10**9

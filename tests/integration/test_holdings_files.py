@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ringfence.adapters.chains.statements import StatementSource
+from ringfence.adapters.chains.custodian_statements import StatementSource
 from ringfence.adapters.chains.utxo_snapshot import UtxoSnapshotSource
 from ringfence.core import limits
 from ringfence.core.custody.addresses import Network

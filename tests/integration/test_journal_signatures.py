@@ -26,7 +26,7 @@ from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.signing import KeyFileSigner, MemorySigner
 from ringfence.core.errors import InputError, IntegrityError, Result
-from ringfence.core.journal import (
+from ringfence.core.ledger.journal import (
     Definition,
     EntryKind,
     JournalEntry,
@@ -38,7 +38,7 @@ from ringfence.core.journal import (
     ledger_definition_kinds,
     seal,
 )
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Pool,
@@ -50,7 +50,7 @@ from ringfence.core.model import (
 )
 from ringfence.core.money import Asset
 from ringfence.service.audit import AuditReport, published_heads, verify_store
-from ringfence.service.ledger_service import LedgerService, load_ledger
+from ringfence.service.ledger import LedgerService, load_ledger
 from ringfence.service.ports import Checkpoint, LedgerStore
 
 hot, alice, bob = 1, 2, 3
@@ -354,7 +354,7 @@ def test_a_forged_rotation_to_the_intruders_key_is_named(
     ledger_url: str, honest: tuple[int, bytes], store_of: LedgerStore
 ) -> None:
     """Without the old key the intruder can write a key entry, but cannot sign it."""
-    from ringfence.core.journal import encode_journal_key, key_possession_message
+    from ringfence.core.ledger.journal import encode_journal_key, key_possession_message
 
     intruder = MemorySigner(bytes(32))
     public_key = intruder.public_key()

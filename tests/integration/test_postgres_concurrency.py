@@ -38,9 +38,9 @@ from tests.support import (
 from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.core.errors import Result, StorageError
-from ringfence.core.model import Transfer
+from ringfence.core.ledger.model import Transfer
 from ringfence.service.audit import verify_store
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 processes = 8
 batches_per_process = 24

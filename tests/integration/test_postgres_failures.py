@@ -29,7 +29,7 @@ from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.core.errors import Result, StorageError
 from ringfence.service.audit import verify_store
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 kills_min = 30
 batches_max = 3_000

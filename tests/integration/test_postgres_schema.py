@@ -23,7 +23,7 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.core.errors import Result, StorageError
 from ringfence.service.audit import verify_store
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 pytestmark = pytest.mark.postgres
 U128 = 2**128

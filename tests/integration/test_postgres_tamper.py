@@ -24,7 +24,7 @@ from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.core import errors
 from ringfence.core.errors import IntegrityError, Result
 from ringfence.service.audit import verify_store
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 pytestmark = pytest.mark.postgres
 ringfence = Path(sys.executable).parent / "ringfence"

@@ -9,9 +9,9 @@ from tests.support import invariant_problems, journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
+from ringfence.demo.risk import crash_buckets_count, run_venue_demo, venue_instruments
 from ringfence.service.audit import verify_store
-from ringfence.service.demo_risk import crash_buckets_count, run_venue_demo, venue_instruments
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.risk import clearing_id, insurance_id
 
 

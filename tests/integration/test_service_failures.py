@@ -37,11 +37,11 @@ from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import limits
 from ringfence.core.errors import Result, StorageError
-from ringfence.core.journal import EntryKind, JournalEntry
-from ringfence.core.ledger import Ledger
-from ringfence.core.model import Transfer, TransferCode, TransferFlags, TransferRecord
+from ringfence.core.ledger.engine import Ledger
+from ringfence.core.ledger.journal import EntryKind, JournalEntry
+from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags, TransferRecord
 from ringfence.service.audit import verify_store
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Checkpoint, LedgerStore, PendingAppend
 
 ok = Result.ok

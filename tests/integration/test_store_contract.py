@@ -32,7 +32,8 @@ from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, Result, StorageError
-from ringfence.core.journal import (
+from ringfence.core.ledger.engine import Expiry
+from ringfence.core.ledger.journal import (
     Definition,
     EntryKind,
     JournalEntry,
@@ -42,8 +43,7 @@ from ringfence.core.journal import (
     ledger_definition_kinds,
     seal,
 )
-from ringfence.core.ledger import Expiry
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Break,
@@ -57,7 +57,7 @@ from ringfence.core.model import (
     TransferRecord,
 )
 from ringfence.core.money import Asset
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Checkpoint, LedgerStore, PendingRow
 
 U128_MAX = 2**128 - 1

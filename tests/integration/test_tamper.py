@@ -19,7 +19,7 @@ from tests.support import journal_signer, key_seed, principal_changes
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.errors import IntegrityError, Result
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Pool,
@@ -31,7 +31,7 @@ from ringfence.core.model import (
 )
 from ringfence.core.money import Asset
 from ringfence.service.audit import AuditReport, verify_store
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 hot, house, alice, bob = 1, 2, 3, 4
 

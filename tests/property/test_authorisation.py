@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ringfence.core import limits
-from ringfence.core.authorisation import (
+from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
+from ringfence.core.principals.authorisation import (
     instruction_message,
     public_key_of,
     sign,
     signature_verifies,
     transfer_instruction,
 )
-from ringfence.core.model import Transfer, TransferCode, TransferFlags
 
 u128 = st.integers(0, 2**128 - 1)
 names = st.from_regex(r"[a-z0-9][a-z0-9_.:-]{0,31}", fullmatch=True)

@@ -19,7 +19,7 @@ from ringfence.core.insolvency import (
     parse_scenario,
     simulate,
 )
-from ringfence.core.model import Pool, PoolKind, Purpose, Terms
+from ringfence.core.ledger.model import Pool, PoolKind, Purpose, Terms
 from ringfence.core.money import Asset, format_amount
 
 ASSETS = {"BTC": Asset("BTC", 8, 1), "ETH": Asset("ETH", 18, 2)}

@@ -56,10 +56,10 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.errors import Result, StorageError
-from ringfence.core.model import Transfer, TransferCode, TransferFlags, TransferRecord
-from ringfence.core.state import PendingStatus
+from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags, TransferRecord
+from ringfence.core.ledger.state import PendingStatus
 from ringfence.service.audit import verify_store
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import LedgerStore
 
 TIMEOUTS_IN_CHAINS = True

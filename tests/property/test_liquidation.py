@@ -11,9 +11,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ringfence.core.risk.config import Tier
-from ringfence.core.risk.instruments import Instrument, InstrumentKind, Position
-from ringfence.core.risk.liquidation import (
+from ringfence.core.liquidation.plan import (
     BucketState,
     LiquidationPlan,
     LiquidationPolicy,
@@ -21,6 +19,8 @@ from ringfence.core.risk.liquidation import (
     exact_equity,
     plan_liquidations,
 )
+from ringfence.core.risk.config import Tier
+from ringfence.core.risk.instruments import Instrument, InstrumentKind, Position
 from ringfence.core.risk.margin import calculate_margin_maint
 from ringfence.core.risk.rounding import floor_exact
 from ringfence.core.risk.settlement import Fill, apply_fill

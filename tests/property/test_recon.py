@@ -15,12 +15,19 @@ from tests.support import CLIENTS, MEMBERS, custodian_definitions, define_in_led
 
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain
-from ringfence.core.ledger import Ledger
-from ringfence.core.model import AccountClass, Pool, PoolKind, Terms, Transfer, TransferRecord
+from ringfence.core.ledger.engine import Ledger
+from ringfence.core.ledger.model import (
+    AccountClass,
+    Pool,
+    PoolKind,
+    Terms,
+    Transfer,
+    TransferRecord,
+)
 from ringfence.core.recon.breaks import BreakBook
 from ringfence.core.recon.history import client_statement, residual_causes
 from ringfence.core.recon.run import ReconInput, reconcile
-from ringfence.core.recon.statement import WalletFacts, net_equities, requirements
+from ringfence.core.recon.segregation_statement import WalletFacts, net_equities, requirements
 
 POOL_NAMES = ("p1", "p2", "p3")
 POOLS = {name: Pool(name, PoolKind.omnibus, Terms.custody) for name in POOL_NAMES}

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from ringfence import verifier
-from ringfence.core import reserves
 from ringfence.core.money import Asset
+from ringfence.core.por import reserves
 from ringfence.verifier import ProofRejectedError, verify_inclusion
 
 BTC = Asset("BTC", 8, 1)

@@ -1,8 +1,8 @@
 """Signers for the journal key (the ``Signer`` port): a key file, and a key held in memory.
 
 A key file holds the 32-byte Ed25519 seed as 64 hexadecimal digits and a newline (the one text
-form of every key file, core/authorisation.py), created readable and writable by its owner
-only and never replaced. Keep it where the database's writers cannot write
+form of every key file, core/principals/authorisation.py), created readable and writable by its
+owner only and never replaced. Keep it where the database's writers cannot write
 (another machine, another user): whoever holds it can sign a rewritten journal. An HSM adapter
 (PKCS#11) plugs into the same port; its key never leaves the device.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nacl.signing
 
-from ringfence.core.authorisation import key_file_text, parse_key_file
 from ringfence.core.errors import InputError, Result
+from ringfence.core.principals.authorisation import key_file_text, parse_key_file
 
 
 def write_key_file(path: Path, seed: bytes) -> None:

@@ -286,7 +286,7 @@ def _statement_file(quick: bool) -> tuple[Any, int, dict[str, Asset]]:
 
 
 def ingest_statement(quick: bool) -> dict[str, Any]:
-    from ringfence.adapters.chains.statements import StatementSource
+    from ringfence.adapters.chains.custodian_statements import StatementSource
 
     path, rows, assets = _statement_file(quick)
 

@@ -35,7 +35,7 @@ from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
 from ringfence.core.errors import Result
 from ringfence.core.insolvency import Book, FirmNames, Move, compare, parse_scenario
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Pool,
@@ -47,7 +47,7 @@ from ringfence.core.model import (
 )
 from ringfence.core.money import Asset
 from ringfence.service.insolvency import simulate_document
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.resolution_pack import build_pack, verify_pack
 
 ASSETS = {

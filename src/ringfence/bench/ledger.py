@@ -37,9 +37,8 @@ from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
-from ringfence.core.authorisation import public_key_of
 from ringfence.core.errors import Result
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Pool,
@@ -49,8 +48,9 @@ from ringfence.core.model import (
     TransferCode,
 )
 from ringfence.core.money import Asset
-from ringfence.core.principals import Principal, PrincipalChange, PrincipalRole
-from ringfence.service.ledger_service import LedgerService
+from ringfence.core.principals.authorisation import public_key_of
+from ringfence.core.principals.records import Principal, PrincipalChange, PrincipalRole
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import LedgerStore
 
 clients_count = 10_000

@@ -42,17 +42,17 @@ from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
-from ringfence.core.risk.instruments import Bucket, Instrument, InstrumentKind, MarginMode
-from ringfence.core.risk.liquidation import (
+from ringfence.core.liquidation.plan import (
     LiquidationPlan,
     LiquidationPolicy,
     buckets_from_scan,
     candidates,
     plan_liquidations,
 )
+from ringfence.core.risk.instruments import Bucket, Instrument, InstrumentKind, MarginMode
 from ringfence.core.risk.settlement import Fill
-from ringfence.service.demo_risk import fund_buckets, set_up_insurance, set_up_venue
-from ringfence.service.ledger_service import LedgerService, collector_paused
+from ringfence.demo.risk import fund_buckets, set_up_insurance, set_up_venue
+from ringfence.service.ledger import LedgerService, collector_paused
 from ringfence.service.liquidation import LiquidationService, round_id
 from ringfence.service.risk import MarketData, RiskService, collateral_id
 

@@ -35,8 +35,8 @@ import numpy as np
 
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
-from ringfence.core import reserves
 from ringfence.core.money import Asset
+from ringfence.core.por import reserves
 from ringfence.service import por
 from ringfence.verifier import verify_inclusion
 

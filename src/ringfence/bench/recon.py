@@ -28,8 +28,8 @@ from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain, Encumbrance, EncumbranceKind
-from ringfence.core.ledger import Ledger
-from ringfence.core.model import AccountClass, AccountDefinition, Pool, PoolKind, Terms
+from ringfence.core.ledger.engine import Ledger
+from ringfence.core.ledger.model import AccountClass, AccountDefinition, Pool, PoolKind, Terms
 from ringfence.core.money import Asset
 from ringfence.core.recon.breaks import BreakBook
 from ringfence.core.recon.run import (
@@ -39,7 +39,7 @@ from ringfence.core.recon.run import (
     reconcile,
     summarise,
 )
-from ringfence.core.recon.statement import ClientRow, CustodyRow, WalletFacts
+from ringfence.core.recon.segregation_statement import ClientRow, CustodyRow, WalletFacts
 
 ASSETS = (Asset("BTC", 8, 1, "bitcoin"), Asset("ETH", 18, 2, "ethereum"))
 pools_count = 1_000

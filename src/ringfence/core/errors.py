@@ -113,8 +113,8 @@ class Result(StrEnum):
     owners_must_differ = "owners_must_differ"
     authorisation_required = "authorisation_required"
     authorisation_not_by_debit_client = "authorisation_not_by_debit_client"
-    # Authorisation evidence (core/authorisation.py): the authoriser is a registered principal
-    # whose Ed25519 signature over the canonical instruction verifies with its active key.
+    # Authorisation evidence (core/principals/authorisation.py): the authoriser is a registered
+    # principal whose Ed25519 signature over the canonical instruction verifies with its active key.
     authorisation_signature_required = "authorisation_signature_required"
     authorisation_signature_invalid = "authorisation_signature_invalid"
     authorisation_malformed = "authorisation_malformed"
@@ -143,7 +143,7 @@ class Result(StrEnum):
     exists_with_different_authorisation = "exists_with_different_authorisation"
     exists_with_different_asset = "exists_with_different_asset"
 
-    # The journal key (core/authenticity.py): a writer needs the key the journal declares.
+    # The journal key (core/ledger/authenticity.py): a writer needs the key the journal declares.
     journal_key_missing = "journal_key_missing"
     journal_key_mismatch = "journal_key_mismatch"
     journal_key_exists = "journal_key_exists"
@@ -163,8 +163,8 @@ class Result(StrEnum):
     asset_scale_invalid = "asset_scale_invalid"
     asset_number_invalid = "asset_number_invalid"
 
-    # Principals (core/principals.py): who may authorise, with which key; every change but the
-    # first admin's registration is endorsed by an active admin.
+    # Principals (core/principals/records.py): who may authorise, with which key; every change but
+    # the first admin's registration is endorsed by an active admin.
     principal_not_found = "principal_not_found"
     principal_role_unknown = "principal_role_unknown"
     principal_key_invalid = "principal_key_invalid"

@@ -46,8 +46,8 @@ journal_records_per_batch_max: Final = 1_000_000
 # Balances are written as a checkpoint at most this many batches apart (replay is cheap).
 checkpoint_interval_batches_max: Final = 1_024
 
-# Principals (core/principals.py): the people and systems that may authorise a movement, each
-# with an Ed25519 key, numbered u32 in journal records. Evidence (an authorising principal's
+# Principals (core/principals/records.py): the people and systems that may authorise a movement,
+# each with an Ed25519 key, numbered u32 in journal records. Evidence (an authorising principal's
 # number and signature) follows a transfers entry's records, one fixed-width record each.
 principals_max: Final = 1_000_000
 ed25519_public_key_bytes: Final = 32
@@ -105,7 +105,7 @@ chain_reference_length_max: Final = 2 + 64 + 1 + 10
 derivation_count_max: Final = 1_000_000
 assert derivation_count_max <= derivation_index_max + 1
 
-# Proof of liabilities (core/reserves.py). Every leaf and node sum is a u64 in proof units; a
+# Proof of liabilities (core/por/reserves.py). Every leaf and node sum is a u64 in proof units; a
 # client's balance is split into 2 to 4 pieces; trees get 3 levels of slack over the pieces
 # they hold; a client's pieces share one neighbourhood of 2^10 slots, so their paths share
 # the top of the tree (proofs stay under 4 KB at 10^7 clients).
@@ -190,7 +190,7 @@ assert 0 < head_conflict_backoff_ns_min <= head_conflict_backoff_ns_max < head_c
 assert principals_max < 2**32
 assert journal_records_per_batch_max < 2**24  # evidence records per entry: a u24
 
-# Liquidation (core/risk/liquidation.py): buckets one plan may liquidate, and the bound on the
+# Liquidation (core/liquidation/plan.py): buckets one plan may liquidate, and the bound on the
 # int64 products of the vectorised path (lots x lot value x rate); anything larger is planned
 # with exact Python integers instead.
 liquidations_per_plan_max: Final = 1_000_000

@@ -15,7 +15,7 @@ tables, the checkpointed balances) is a projection of it. The audit
    at the checkpoint;
 4. checks the invariants on the final state: per asset debits equal credits, no client or
    wallet account below zero, no custody pool short by more than its recorded breaks;
-5. checks every entry's signature by the journal key in force (core/authenticity.py), that
+5. checks every entry's signature by the journal key in force (core/ledger/authenticity.py), that
    the journal is vouched for by a key the caller trusts (the firm's published journal key),
    and that every head published earlier (a proof-of-reserves round, a resolution pack, a
    head given by hand) is still in it, hash for hash.
@@ -35,12 +35,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ringfence.core.authenticity import (
-    Finding,
-    KeyChain,
-    parse_published_head,
-    published_head_findings,
-)
 from ringfence.core.custody.registry import Registry
 from ringfence.core.errors import (
     AuthorisationError,
@@ -49,7 +43,14 @@ from ringfence.core.errors import (
     Result,
     RingfenceError,
 )
-from ringfence.core.journal import (
+from ringfence.core.ledger.authenticity import (
+    Finding,
+    KeyChain,
+    parse_published_head,
+    published_head_findings,
+)
+from ringfence.core.ledger.engine import Ledger
+from ringfence.core.ledger.journal import (
     Definition,
     EntryKind,
     JournalEntry,
@@ -60,13 +61,12 @@ from ringfence.core.journal import (
     recon_kinds,
     registry_kinds,
 )
-from ringfence.core.ledger import Ledger
-from ringfence.core.model import TransferRecord
+from ringfence.core.ledger.model import TransferRecord
+from ringfence.core.ledger.state import AccountState, Limit, PendingStatus
+from ringfence.core.por.reserves import round_journal_head
 from ringfence.core.recon.codec import ReconHistory, replay_recon_entry
-from ringfence.core.reserves import round_journal_head
-from ringfence.core.state import AccountState, Limit, PendingStatus
 from ringfence.service.custody import replay_registry_entry
-from ringfence.service.ledger_service import (
+from ringfence.service.ledger import (
     apply_definitions,
     replay_principals,
     replay_transfers,
@@ -354,7 +354,7 @@ def _replay_entry(
             header, definitions = decode_definitions(entry.body)
             apply_definitions(audit.ledger, header.kind, definitions)
             audit.definitions.setdefault(header.kind, []).extend(definitions)
-        if entry.seq == 1:  # what signatures bind from here on (core/authorisation.py)
+        if entry.seq == 1:  # what signatures bind from here on (core/principals/authorisation.py)
             audit.ledger.ledger_id = entry.hash
     except AuthorisationError as error:
         audit.problem("authorisation_invalid", f"journal entry {entry.seq}", str(error))

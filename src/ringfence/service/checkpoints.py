@@ -26,9 +26,9 @@ from collections.abc import Mapping
 
 from ringfence.core import limits
 from ringfence.core.errors import IntegrityError
-from ringfence.core.ledger import Ledger
-from ringfence.core.model import Break, TransferFlags, TransferRecord
-from ringfence.core.state import Limit, PendingStatus
+from ringfence.core.ledger.engine import Ledger
+from ringfence.core.ledger.model import Break, TransferFlags, TransferRecord
+from ringfence.core.ledger.state import Limit, PendingStatus
 from ringfence.service.ports import Checkpoint
 
 _second_ns = 1_000_000_000

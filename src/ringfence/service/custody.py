@@ -39,10 +39,10 @@ from ringfence.core.custody.registry import (
 )
 from ringfence.core.custody.snapshots import canonical_address_problem
 from ringfence.core.errors import InputError, IntegrityError, Result
-from ringfence.core.journal import EntryKind, JournalEntry, registry_kinds
-from ringfence.core.ledger import Ledger
-from ringfence.core.model import AccountClass, AccountDefinition, Transfer, TransferCode
-from ringfence.service.ledger_service import LedgerService
+from ringfence.core.ledger.engine import Ledger
+from ringfence.core.ledger.journal import EntryKind, JournalEntry, registry_kinds
+from ringfence.core.ledger.model import AccountClass, AccountDefinition, Transfer, TransferCode
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import HoldingsSource
 
 _kind_of: dict[type, EntryKind] = {

@@ -37,9 +37,9 @@ from ringfence.core.insolvency import (
 )
 from ringfence.core.insolvency.history import is_posting
 from ringfence.core.insolvency.simulate import protected_standings, rate_bands
-from ringfence.core.model import AccountClass, AccountDefinition
+from ringfence.core.ledger.model import AccountClass, AccountDefinition
 from ringfence.core.money import Asset, format_amount
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 Document = dict[str, Any]
 Progress = Callable[[str, int, int], None]

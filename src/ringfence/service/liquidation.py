@@ -32,10 +32,8 @@ from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import Transfer, TransferCode, TransferFlags
-from ringfence.core.money import Asset, format_signed_amount
-from ringfence.core.risk.instruments import Position
-from ringfence.core.risk.liquidation import (
+from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
+from ringfence.core.liquidation.plan import (
     LiquidationCode,
     LiquidationPlan,
     LiquidationPolicy,
@@ -44,8 +42,10 @@ from ringfence.core.risk.liquidation import (
     candidates,
     plan_liquidations,
 )
+from ringfence.core.money import Asset, format_signed_amount
+from ringfence.core.risk.instruments import Position
 from ringfence.core.risk.settlement import Fill, apply_fill
-from ringfence.service.ledger_service import collector_paused
+from ringfence.service.ledger import collector_paused
 from ringfence.service.risk import (
     MarketData,
     RiskService,

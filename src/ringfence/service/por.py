@@ -23,26 +23,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ringfence.core import reserves
-from ringfence.core.custody.attestation import (
-    Reserves,
-    attest_reserves,
-    parse_control_file,
-    totals_in_proof_units,
-)
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain, Registry
 from ringfence.core.errors import InputError, Result
-from ringfence.core.journal import (
+from ringfence.core.ledger.engine import Ledger
+from ringfence.core.ledger.journal import (
     EntryKind,
     decode_definitions,
     genesis_hash,
     ledger_definition_kinds,
 )
-from ringfence.core.ledger import Ledger
-from ringfence.core.model import AccountClass
+from ringfence.core.ledger.model import AccountClass
 from ringfence.core.money import Asset
-from ringfence.service.ledger_service import apply_definitions, collector_paused, replay_transfers
+from ringfence.core.por import reserves
+from ringfence.core.por.attestation import (
+    Reserves,
+    attest_reserves,
+    parse_control_file,
+    totals_in_proof_units,
+)
+from ringfence.service.ledger import apply_definitions, collector_paused, replay_transfers
 from ringfence.service.ports import LedgerStore
 from ringfence.verifier import ProofRejectedError, verify_inclusion
 

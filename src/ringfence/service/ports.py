@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ringfence.core.custody.holdings import Inflow, Observation
-from ringfence.core.journal import Definition, EntryKind, JournalEntry
-from ringfence.core.model import Break, TransferRecord
+from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
+from ringfence.core.ledger.model import Break, TransferRecord
 from ringfence.core.recon.history import Price
 
 

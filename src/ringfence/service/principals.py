@@ -1,6 +1,6 @@
 """Principals at the edges: registering, rotating and revoking keys, and signing instructions.
 
-The registry's rules are the core's (core/principals.py) and the ledger service journals its
+The registry's rules are the core's (core/principals/records.py) and the ledger service journals its
 changes; this module holds the workflows the command line and library users run:
 
 - ``add_principal``: register a principal, or rotate its key, endorsed by an admin whose key the
@@ -8,7 +8,7 @@ changes; this module holds the workflows the command line and library users run:
 - ``revoke_principal``: revoke a principal's current key, endorsed by an admin;
 - ``principals_document``: the registry with each principal's history, as JSON;
 - ``sign_transfer_lines``: the client's side: read transfer lines (the wire format,
-  core/wire.py) and give each one that needs authorisation back signed by the principal whose
+  core/ledger/wire.py) and give each one that needs authorisation back signed by the principal whose
   key the caller holds; every other line passes through unchanged.
 """
 
@@ -19,18 +19,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from ringfence.core import wire
-from ringfence.core.authorisation import public_key_of
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger import wire
+from ringfence.core.ledger.segregation import codes_needing_authorisation
 from ringfence.core.money import Asset
-from ringfence.core.principals import (
+from ringfence.core.principals.authorisation import public_key_of
+from ringfence.core.principals.records import (
     Principal,
     PrincipalChange,
     PrincipalState,
     PrincipalStatus,
 )
-from ringfence.core.segregation import codes_needing_authorisation
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 
 def add_principal(

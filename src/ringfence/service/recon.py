@@ -18,8 +18,8 @@ from ringfence.core.custody.deposits import deposit_transfer_id
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.registry import Chain
 from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.core.journal import EntryKind, decode_transfers, recon_kinds
-from ringfence.core.model import AccountClass, AccountDefinition, TransferRecord
+from ringfence.core.ledger.journal import EntryKind, decode_transfers, recon_kinds
+from ringfence.core.ledger.model import AccountClass, AccountDefinition, TransferRecord
 from ringfence.core.recon import breaks as lifecycle
 from ringfence.core.recon.breaks import Cause, ReconBreak
 from ringfence.core.recon.codec import (
@@ -44,9 +44,9 @@ from ringfence.core.recon.history import (
     with_where_held,
 )
 from ringfence.core.recon.run import Reconciliation, ReconInput, ReconSettings, reconcile, summarise
-from ringfence.core.recon.statement import ClientRow, CustodyRow, PoolAsset, WalletFacts
+from ringfence.core.recon.segregation_statement import ClientRow, CustodyRow, PoolAsset, WalletFacts
 from ringfence.service.custody import CustodyService
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import HoldingsSource, PriceSource
 
 _day_ns = 86_400 * 10**9

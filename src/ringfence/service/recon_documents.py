@@ -17,7 +17,7 @@ from ringfence.core.recon.codec import Coverage, ReconHistory, RunSummary
 from ringfence.core.recon.commingling import Finding
 from ringfence.core.recon.history import AssetStatement, ClientStatement, RegisterRow
 from ringfence.core.recon.run import Reconciliation
-from ringfence.core.recon.statement import InternalLine, StatementLine
+from ringfence.core.recon.segregation_statement import InternalLine, StatementLine
 
 Assets = Mapping[str, Asset]
 

@@ -42,11 +42,11 @@ from typing import Any
 
 from ringfence.core.custody.registry import Scheme
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import AccountClass, BreakState, TransferCode, TransferFlags
+from ringfence.core.ledger.model import AccountClass, BreakState, TransferCode, TransferFlags
 from ringfence.core.money import Asset, format_amount, format_signed_amount
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 Progress = Callable[[str, int, int], None]
 pack_format = "ringfence.resolution-pack/1"

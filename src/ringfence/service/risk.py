@@ -34,13 +34,14 @@ import numpy as np
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Transfer,
     TransferCode,
     TransferFlags,
 )
+from ringfence.core.ledger.segregation import global_fund_qualifier
 from ringfence.core.risk.config import RiskConfig, ppm
 from ringfence.core.risk.instruments import (
     Bucket,
@@ -68,8 +69,7 @@ from ringfence.core.risk.settlement import (
     plan_funding,
     plan_settlement,
 )
-from ringfence.core.segregation import global_fund_qualifier
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 # Stands in for what a liquidation already settled, in a settlement cycle; never a bucket name
 # (names start with a letter or digit).

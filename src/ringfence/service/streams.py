@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ringfence.core import limits
 from ringfence.core.errors import Result
-from ringfence.core.model import Transfer, TransferFlags
+from ringfence.core.ledger.model import Transfer, TransferFlags
 
 
 @dataclass(frozen=True, slots=True)

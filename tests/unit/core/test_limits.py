@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ringfence.core import limits
-from ringfence.core.journal import header_bytes
+from ringfence.core.ledger.journal import header_bytes
 
 
 def test_amounts_and_ids_are_unsigned_128_bit() -> None:

@@ -13,8 +13,8 @@ from tests.support import MAIN, Custodian, build_custodian, journal_signer, stat
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import IntegrityError, Result
-from ringfence.core.model import Break, TransferFlags
-from ringfence.service.ledger_service import LedgerService
+from ringfence.core.ledger.model import Break, TransferFlags
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Checkpoint, PendingRow
 
 ok = Result.ok

@@ -30,10 +30,10 @@ from ringfence.core.custody.registry import (
     Wallet,
 )
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import AccountClass, BreakState
+from ringfence.core.ledger.model import AccountClass, BreakState
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService, derived_account_id
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import LedgerStore
 
 

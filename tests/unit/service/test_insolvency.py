@@ -14,7 +14,7 @@ from ringfence.core.errors import InputError, Result
 from ringfence.core.money import format_amount
 from ringfence.service import insolvency
 from ringfence.service.insolvency import gather_book, simulate_ledger
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 
 def row(document: dict[str, Any], name: str) -> dict[str, Any]:

@@ -12,18 +12,18 @@ from tests.support import invariant_problems, journal_signer
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import Transfer, TransferCode
+from ringfence.core.ledger.model import Transfer, TransferCode
+from ringfence.core.liquidation.plan import LiquidationPolicy
 from ringfence.core.risk.instruments import Bucket, MarginMode
-from ringfence.core.risk.liquidation import LiquidationPolicy
 from ringfence.core.risk.settlement import Fill
-from ringfence.service.demo_risk import (
+from ringfence.demo.risk import (
     fund_buckets,
     scan_prices,
     set_up_insurance,
     set_up_venue,
     venue_instruments,
 )
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.liquidation import LiquidationService, outcome_document
 from ringfence.service.risk import (
     MarketData,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from tests.support import EARN, MARGIN, Custodian
 
-from ringfence.core import reserves
 from ringfence.core.errors import Result
+from ringfence.core.por import reserves
 from ringfence.service import por
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 
 MASTER = b"m" * 32
 

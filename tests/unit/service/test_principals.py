@@ -21,12 +21,12 @@ from tests.support import (
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore
-from ringfence.core.authorisation import no_ledger_id, public_key_of
 from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.core.journal import EntryKind, decode_principals
-from ringfence.core.principals import Principal, PrincipalRole, PrincipalStatus
+from ringfence.core.ledger.journal import EntryKind, decode_principals
+from ringfence.core.principals.authorisation import no_ledger_id, public_key_of
+from ringfence.core.principals.records import Principal, PrincipalRole, PrincipalStatus
 from ringfence.service.audit import verify_store
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.principals import (
     add_principal,
     principals_document,

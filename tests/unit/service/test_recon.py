@@ -29,14 +29,14 @@ from ringfence.core.custody.registry import (
     Wallet,
 )
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import Transfer, TransferCode
+from ringfence.core.ledger.model import Transfer, TransferCode
 from ringfence.core.recon.breaks import BreakState, Cause
 from ringfence.core.recon.commingling import FindingKind, Severity
 from ringfence.core.recon.run import ReconSettings
-from ringfence.core.recon.statement import Alert, FundsBasis, StatementLine
+from ringfence.core.recon.segregation_statement import Alert, FundsBasis, StatementLine
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService
-from ringfence.service.ledger_service import LedgerService
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import LedgerStore
 from ringfence.service.recon import ReconService
 
@@ -338,7 +338,7 @@ def test_client_statement_reconciles_and_is_valued(firm: Firm) -> None:
 def test_the_audit_refuses_a_chained_entry_that_breaks_the_lifecycle(firm: Firm) -> None:
     """An entry with a valid hash chain but a break out of sequence (what a writer that forged
     and re-hashed the journal could leave) fails the replay."""
-    from ringfence.core.journal import EntryKind
+    from ringfence.core.ledger.journal import EntryKind
     from ringfence.core.recon.breaks import ReconBreak
     from ringfence.core.recon.codec import RunSummary, encode_run
 

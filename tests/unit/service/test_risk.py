@@ -13,13 +13,13 @@ from tests.support import invariant_problems, journal_signer
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.core.model import Pool, PoolKind, Purpose, Terms, TransferCode
+from ringfence.core.ledger.model import Pool, PoolKind, Purpose, Terms, TransferCode
 from ringfence.core.risk.instruments import Bucket, MarginMode
 from ringfence.core.risk.scan import Health
 from ringfence.core.risk.scenarios import Profile
 from ringfence.core.risk.settlement import Fill
-from ringfence.service.demo_risk import fund_buckets, set_up_venue, venue_instruments
-from ringfence.service.ledger_service import LedgerService
+from ringfence.demo.risk import fund_buckets, set_up_venue, venue_instruments
+from ringfence.service.ledger import LedgerService
 from ringfence.service.risk import (
     MarketData,
     RiskService,

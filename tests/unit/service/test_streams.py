@@ -10,7 +10,7 @@ import pytest
 
 from ringfence.core import limits
 from ringfence.core.errors import Result
-from ringfence.core.model import Transfer, TransferCode, TransferFlags
+from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
 from ringfence.service.streams import Refused, Stretch, stretches
 
 _F = TransferFlags

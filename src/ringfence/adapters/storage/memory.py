@@ -11,8 +11,8 @@ import copy
 from collections.abc import Collection, Iterator, Sequence
 
 from ringfence.core.errors import HeadConflictError, StorageError
-from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
-from ringfence.core.model import TransferRecord
+from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry, genesis_hash
+from ringfence.core.ledger.model import TransferRecord
 from ringfence.service.ports import Checkpoint, PendingAppend
 
 

@@ -55,8 +55,8 @@ from ringfence.adapters.storage.rows import (
 )
 from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, StorageError
-from ringfence.core.journal import Definition, EntryKind, JournalEntry, genesis_hash
-from ringfence.core.model import (
+from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry, genesis_hash
+from ringfence.core.ledger.model import (
     AccountDefinition,
     Break,
     Pool,

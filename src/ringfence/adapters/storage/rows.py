@@ -9,14 +9,21 @@ from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.errors import MalformedEntryError
-from ringfence.core.journal import (
+from ringfence.core.ledger.journal import (
     Definition,
     EntryKind,
     JournalEntry,
     header_bytes,
     signature_bytes,
 )
-from ringfence.core.model import AccountClass, AccountDefinition, Pool, PoolKind, Purpose, Terms
+from ringfence.core.ledger.model import (
+    AccountClass,
+    AccountDefinition,
+    Pool,
+    PoolKind,
+    Purpose,
+    Terms,
+)
 from ringfence.core.money import Asset
 
 _entry_kinds = {int(kind): kind for kind in EntryKind}

@@ -32,20 +32,20 @@ from ringfence.adapters.storage.rows import (
 )
 from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, StorageError
-from ringfence.core.journal import (
+from ringfence.core.ledger.journal import (
     Definition,
     EntryKind,
     JournalEntry,
     genesis_hash,
     header_bytes,
 )
-from ringfence.core.limits import transfer_record_bytes
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountDefinition,
     Break,
     Pool,
     TransferRecord,
 )
+from ringfence.core.limits import transfer_record_bytes
 from ringfence.core.money import Asset
 from ringfence.service.ports import Checkpoint, PendingAppend, PendingRow
 
@@ -207,7 +207,7 @@ class SqliteStore:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (schema_version,))
             elif version[0] == _signatures_added_in - 1:
                 # Journals from before signing: their entries keep an empty signature, vouched
-                # for by the journal key's first declaration (core/authenticity.py).
+                # for by the journal key's first declaration (core/ledger/authenticity.py).
                 db.execute(_add_signature_column)
                 db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                            (schema_version,))

@@ -1,6 +1,6 @@
 """Fixed-width journal records for the wallet registry.
 
-The registry's changes are journal entries like any other (core/journal.py: a 32-byte header,
+The registry's changes are journal entries like any other (core/ledger/journal.py: a 32-byte header,
 then 128-byte big-endian records, chained by SHA-256), so a designation cannot change without
 leaving a link in the chain. Records:
 
@@ -37,7 +37,7 @@ from ringfence.core.custody.registry import (
     Scheme,
     Wallet,
 )
-from ringfence.core.journal import (
+from ringfence.core.ledger.journal import (
     EntryHeader,
     EntryKind,
     decode_header,
@@ -48,7 +48,7 @@ from ringfence.core.journal import (
     registry_kinds,
     text_of,
 )
-from ringfence.core.model import custody_tiers
+from ringfence.core.ledger.model import custody_tiers
 
 _wallet: Final = struct.Struct(">BI32sBBB32s32sB23x")
 _key: Final = struct.Struct(">BIBB111s10x")

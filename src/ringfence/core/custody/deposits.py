@@ -28,7 +28,7 @@ from enum import StrEnum, unique
 
 from ringfence.core.custody.holdings import Inflow
 from ringfence.core.custody.registry import Registry
-from ringfence.core.model import Pool, Terms
+from ringfence.core.ledger.model import Pool, Terms
 
 
 @unique

@@ -24,7 +24,7 @@ from typing import Final
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import Pool, PoolKind, check_id, check_name, custody_tiers
+from ringfence.core.ledger.model import Pool, PoolKind, check_id, check_name, custody_tiers
 from ringfence.core.money import check_transfer_units
 
 _ok: Final = Result.ok

@@ -4,7 +4,7 @@ The segregation rules have no code that moves a client's value from one pool to 
 client who leaves the earn product for custody is paid out of the earn pool (``withdrawal``,
 client(earn) -> custody(earn wallet)) and paid into the custody pool (``deposit``,
 custody(custody wallet) -> client(custody)), posted as a *linked pair* so that the client is
-never in neither pool or in both (service/demo.py does exactly this). A move between products is
+never in neither pool or in both (demo/day.py does exactly this). A move between products is
 therefore a posted withdrawal with the ``linked`` flag, immediately followed (the next
 timestamp) by a posted deposit of the same amount of the same asset to the same client in
 another pool. Pending reservations and voids are not postings and never count: the ledger,
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     TransferCode,

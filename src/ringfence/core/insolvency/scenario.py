@@ -26,7 +26,7 @@ from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import check_id
+from ringfence.core.ledger.model import check_id
 from ringfence.core.money import Asset, check_units, parse_amount
 
 ns_per_day = 86_400 * 10**9

@@ -41,7 +41,7 @@ from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.insolvency.history import Move
 from ringfence.core.insolvency.scenario import Displayed, Payout, Scenario
-from ringfence.core.model import Pool, Purpose, Terms
+from ringfence.core.ledger.model import Pool, Purpose, Terms
 
 HOUSE = ""  # the pool name of the firm's own wallets
 rate_bands = 11  # recovery-rate bands: [0, 10%), [10%, 20%), ..., [90%, 100%), 100%

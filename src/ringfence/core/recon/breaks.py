@@ -27,14 +27,14 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum, unique
 
 from ringfence.core.errors import Result
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountDefinition,
     Role,
     TransferCode,
     TransferFlags,
     TransferRecord,
 )
-from ringfence.core.recon.statement import ObservedHolding, WalletAsset, WalletFacts
+from ringfence.core.recon.segregation_statement import ObservedHolding, WalletAsset, WalletFacts
 
 _seconds_ns = 10**9
 _make_good_codes = frozenset({int(TransferCode.house_top_up), int(TransferCode.break_cure)})

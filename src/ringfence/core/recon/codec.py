@@ -1,6 +1,6 @@
 """Fixed-width journal records for reconciliation runs and break actions.
 
-Runs and actions are journal entries like any other (core/journal.py: a 32-byte header, then
+Runs and actions are journal entries like any other (core/ledger/journal.py: a 32-byte header, then
 128-byte big-endian records, chained by SHA-256), so no break can be closed, aged or forgotten
 without leaving a link in the chain. Records, by their first byte:
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum, unique
 from typing import Final
 
-from ringfence.core.journal import (
+from ringfence.core.ledger.journal import (
     EntryKind,
     decode_header,
     header_bytes,
@@ -36,7 +36,7 @@ from ringfence.core.journal import (
     text_of,
 )
 from ringfence.core.recon.breaks import BreakBook, BreakState, Cause, ReconBreak
-from ringfence.core.recon.statement import Alert, FundsBasis
+from ringfence.core.recon.segregation_statement import Alert, FundsBasis
 
 _run: Final = struct.Struct(">BQQBBQIIIIII77x")
 _coverage: Final = struct.Struct(">B32s12s16s16s16s16sBB17x")

@@ -24,7 +24,7 @@ from enum import StrEnum, unique
 from ringfence.core.custody.holdings import Inflow
 from ringfence.core.money import mul_div_floor
 from ringfence.core.recon.history import Funding
-from ringfence.core.recon.statement import StatementLine
+from ringfence.core.recon.segregation_statement import StatementLine
 
 _basis_points = 10_000
 

@@ -29,11 +29,11 @@ from ringfence.core import limits
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import check_name
+from ringfence.core.ledger.model import check_name
 from ringfence.core.money import Asset, check_units, parse_amount
 from ringfence.core.recon.history import Price
 from ringfence.core.recon.run import ReconSettings, excess_tolerance_bps_default
-from ringfence.core.recon.statement import PoolAsset
+from ringfence.core.recon.segregation_statement import PoolAsset
 
 _observation_fields = frozenset(
     {"chain", "address", "asset", "amount", "height", "time_ns", "source"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     Pool,
@@ -22,7 +22,7 @@ from ringfence.core.model import (
     TransferRecord,
 )
 from ringfence.core.money import Asset, mul_div_floor
-from ringfence.core.recon.statement import PoolAsset
+from ringfence.core.recon.segregation_statement import PoolAsset
 
 _not_posted = int(TransferFlags.pending | TransferFlags.void_pending)
 _withdrawal = int(TransferCode.withdrawal)

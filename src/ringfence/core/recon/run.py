@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ringfence.core import limits
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Encumbrance
-from ringfence.core.model import Pool
+from ringfence.core.ledger.model import Pool
 from ringfence.core.recon.breaks import (
     BreakBook,
     BreakState,
@@ -33,7 +33,7 @@ from ringfence.core.recon.commingling import (
     misdirected_findings,
 )
 from ringfence.core.recon.history import Funding
-from ringfence.core.recon.statement import (
+from ringfence.core.recon.segregation_statement import (
     Alert,
     ClientRow,
     CustodyRow,

@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import check_name
+from ringfence.core.ledger.model import check_name
 
 _decimal_pattern = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?\Z")
 _bucket_pattern = re.compile(r"[a-z0-9][a-z0-9_.-]{0,20}\Z")

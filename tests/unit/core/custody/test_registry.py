@@ -23,8 +23,8 @@ from ringfence.core.custody.registry import (
     Wallet,
 )
 from ringfence.core.errors import InputError, Result
-from ringfence.core.journal import EntryKind
-from ringfence.core.model import Pool, PoolKind, Terms
+from ringfence.core.ledger.journal import EntryKind
+from ringfence.core.ledger.model import Pool, PoolKind, Terms
 
 XPUB = (
     "xpub6CatWdiZiodmUeTDp8LT5or8nmbKNcuyvz7WyksVFkKB4RHwCD3XyuvPEbvqAQY3rAPshWcMLoP2fMFMKHPJ4Ze"

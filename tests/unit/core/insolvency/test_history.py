@@ -4,7 +4,7 @@ pair of one client, and nothing else."""
 from __future__ import annotations
 
 from ringfence.core.insolvency import moves_between_pools
-from ringfence.core.model import (
+from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
     TransferCode,

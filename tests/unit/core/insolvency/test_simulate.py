@@ -26,7 +26,7 @@ from ringfence.core.insolvency import (
     simulate,
     split_pro_rata,
 )
-from ringfence.core.model import Pool, PoolKind, Purpose, Terms
+from ringfence.core.ledger.model import Pool, PoolKind, Purpose, Terms
 from ringfence.core.money import Asset
 
 BTC = Asset("BTC", 8, 1)

@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from ringfence.core.errors import Result
-from ringfence.core.model import AccountClass, AccountDefinition, TransferCode, TransferRecord
+from ringfence.core.ledger.model import (
+    AccountClass,
+    AccountDefinition,
+    TransferCode,
+    TransferRecord,
+)
 from ringfence.core.recon.breaks import (
     BreakBook,
     BreakState,

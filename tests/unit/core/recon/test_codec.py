@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from ringfence.core.journal import EntryKind, decode_header
+from ringfence.core.ledger.journal import EntryKind, decode_header
 from ringfence.core.recon.breaks import BreakBook, BreakState, Cause, ReconBreak
 from ringfence.core.recon.codec import (
     Action,
@@ -19,7 +19,7 @@ from ringfence.core.recon.codec import (
     encode_run,
     replay_recon_entry,
 )
-from ringfence.core.recon.statement import Alert, FundsBasis
+from ringfence.core.recon.segregation_statement import Alert, FundsBasis
 
 BIG = 2**128 - 1
 SUMMARY = RunSummary(1, 10, FundsBasis.observed, True, 3, 1, 1, 0, 1, 0, 2)

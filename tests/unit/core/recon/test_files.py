@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ringfence.core.errors import InputError, Result
-from ringfence.core.model import Pool, PoolKind, Terms
+from ringfence.core.ledger.model import Pool, PoolKind, Terms
 from ringfence.core.money import Asset
 from ringfence.core.recon.files import (
     observation_line,

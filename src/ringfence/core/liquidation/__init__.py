@@ -1,0 +1,1 @@
+"""Liquidation of margin buckets: plans, the insurance fund, auto-deleveraging."""

@@ -1,0 +1,1 @@
+"""Proof of reserves: liabilities trees, rounds, inclusion proofs, attestation of reserves."""

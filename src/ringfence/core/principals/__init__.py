@@ -1,0 +1,1 @@
+"""Principals (who may act, in which role) and their signed authorisations."""

@@ -1,0 +1,60 @@
+"""``ringfence demo``: a synthetic custodian and venue, their day, and its report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ringfence import bootstrap
+from ringfence.entrypoints.cli.output import (
+    JsonOption,
+    database_url,
+    opened,
+    progress_bar,
+    reported,
+    say,
+    write_json,
+)
+
+name = "demo"
+
+
+def command(
+    context: typer.Context,
+    clients: Annotated[int, typer.Option(help="Synthetic clients.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed builds the same day.")] = 7,
+    out: Annotated[Path, typer.Option(help="Folder for report.html and report.json.")] = Path(
+        "demo"
+    ),
+    json_output: JsonOption = False,
+) -> None:
+    """Build a synthetic custodian and venue, run the day's work, write an HTML report."""
+    from ringfence.demo.day import clients_max, clients_min, run_demo
+    from ringfence.entrypoints.pages.report import write_report
+
+    if not clients_min <= clients <= clients_max:
+        raise typer.BadParameter(f"between {clients_min} and {clients_max}", param_hint="--clients")
+    with reported(json_output), progress_bar(json_output) as progress:
+        # The demo simulates a day that ends now: its clock starts an hour back and the demo
+        # moves it forward, so pending withdrawals can time out as they would in a real day.
+        clock = bootstrap.simulated_clock(time.time_ns() - 3_601 * 10**9)
+        with opened(context, create=True, clock=clock) as ledger:
+            chains = bootstrap.DemoChainFiles(out)
+            document = run_demo(ledger, clients, seed, progress, chains)
+        html_path, json_path = write_report(document, out)
+    if json_output:
+        write_json(
+            {
+                "ok": True,
+                "db": bootstrap.redacted_url(database_url(context, create=True)),
+                "clients": clients,
+                "seed": seed,
+                "report_html": str(html_path),
+                "report_json": str(json_path),
+            }
+        )
+    else:
+        say(f"report written to {html_path} (data: {json_path})")

@@ -1,0 +1,1 @@
+"""HTML pages: the demo report, the reconciliation page, client statements, the verifier."""

@@ -1,0 +1,312 @@
+"""The segregation report as files: ``report.json`` (the document) and ``report.html``.
+
+The HTML page is self-contained (inline CSS and SVG, no scripts, no external assets) so that
+it can be mailed, archived or opened offline by an auditor. It is rendered by Jinja2 with
+autoescaping on: names in the document are data, never markup.
+
+Amounts are read back from the document's exact ``<name>_units`` strings through
+``money.check_units`` and formatted by ``money``; the only numbers computed here that are not
+money are the chart's pixel widths, in integer arithmetic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ringfence.core.money import Asset, check_units, format_signed_amount
+
+templates_path = Path(__file__).parent / "templates"
+
+# Individual pools beyond this many per asset are summed into one row (each stays in the JSON);
+# any that is short is still listed on its own.
+individual_rows_max = 6
+
+# The bar chart, in pixels.
+chart_label_width = 170
+chart_bar_width_max = 440
+chart_row_height = 34
+chart_bar_height = 12
+chart_legend_height = 26
+
+# The order in which a pending transfer's fates are told.
+two_phase_lifecycle = ("pending", "posted", "voided", "expired", "open")
+
+
+def write_report(document: Mapping[str, Any], out: Path) -> tuple[Path, Path]:
+    """Write ``out/report.html`` and ``out/report.json``, creating ``out`` if needed.
+
+    Each file is written beside its final name and then renamed, so a reader never sees half
+    a report. Returns the paths of the HTML page and of the JSON document.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    json_text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    html_text = render_report(document)
+    html_path = out / "report.html"
+    json_path = out / "report.json"
+    for path, text in ((json_path, json_text), (html_path, html_text)):
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    return html_path, json_path
+
+
+def page_environment() -> jinja2.Environment:
+    """The one template environment every HTML page ringfence writes is rendered in: strict
+    (a missing field is an error, not an empty cell), escaped, with the shared filters."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_path),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["grouped"] = grouped
+    return environment
+
+
+def render_report(document: Mapping[str, Any]) -> str:
+    template = page_environment().get_template("report.html")
+    return template.render(report=report_view(document))
+
+
+# ---------------------------------------------------------------------- the view
+
+
+def report_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What the page shows, as display strings and pixel sizes."""
+    assets = {entry["code"]: _asset_of(entry) for entry in document["assets"]}
+    totals = {entry["asset"]: entry for entry in document["totals_by_asset"]}
+    generated_at_ns = int(document["generated_at_ns"])
+    two_phase = document.get("two_phase", {})
+    return {
+        "as_of": datetime.fromtimestamp(generated_at_ns // 10**9, UTC).strftime(
+            "%Y-%m-%d %H:%M:%S UTC"
+        ),
+        "seed": document.get("seed"),
+        "clients": document["clients"],
+        "journal_seq": document["journal"]["seq"],
+        "head_hash": document["journal"]["head_hash"],
+        "assets": [
+            _asset_view(asset, document["pools"], totals.get(code))
+            for code, asset in assets.items()
+        ],
+        "breaks": [_break_view(entry) for entry in document["breaks"]],
+        "refusals": document["refusals"],
+        "activity": [
+            (code, f"{count:,}")
+            for code, count in sorted(document["activity"].items(), key=_most_first)
+        ],
+        "two_phase": [
+            (name, f"{two_phase[name]:,}") for name in two_phase_lifecycle if name in two_phase
+        ],
+        "notes": document.get("notes", []),
+        "venue": document.get("venue"),
+        "custody": document.get("custody"),  # display-ready (demo/custody.py)
+        "reconciliation": _reconciliation_view(document.get("reconciliation")),
+        "insolvency": document.get("insolvency"),  # display-ready (demo/insolvency.py)
+    }
+
+
+def _reconciliation_view(document: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    # Imported here: recon_report uses this module's text helpers.
+    from ringfence.entrypoints.pages.recon_report import recon_view
+
+    return recon_view(document)
+
+
+def _most_first(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
+
+
+def _asset_of(entry: Mapping[str, Any]) -> Asset:
+    return Asset(entry["code"], entry["scale"], entry["number"], entry["chain"], entry["contract"])
+
+
+def _asset_view(
+    asset: Asset, pools: Sequence[Mapping[str, Any]], totals: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    own = [pool for pool in pools if pool["asset"] == asset.code]
+    rows = _rows(asset, own)
+    view: dict[str, Any] = {
+        "code": asset.code,
+        "chain": asset.chain,
+        "contract": asset.contract,
+        "scale": asset.scale,
+        "rows": rows,
+        "chart": _chart(rows),
+        "totals": None,
+    }
+    if totals is not None:
+        view["totals"] = {
+            name: grouped(totals[name])
+            for name in (
+                "segregated_liabilities",
+                "segregated_holdings",
+                "title_transfer_liabilities",
+                "title_transfer_holdings",
+                "shortfall",
+                "house_wallets",
+                "house_revenue",
+                "house_loans",
+            )
+        }
+        view["covered"] = f"{totals['segregated_pools_covered']} of {totals['segregated_pools']}"
+        view["short"] = totals["segregated_pools_covered"] < totals["segregated_pools"]
+    return view
+
+
+def _rows(asset: Asset, pools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per pool; many individual pools become one summed row plus any that is short.
+    Pools with no clients and nothing held in this asset are left out (the JSON keeps them)."""
+    individual = [pool for pool in pools if pool["kind"] == "individual"]
+    summed = len(individual) > individual_rows_max
+    rows = []
+    for pool in pools:
+        if summed and pool["kind"] == "individual":
+            continue
+        rows.append(_pool_row(asset, pool))
+    if summed:
+        rows.append(_individual_row(asset, individual))
+        rows.extend(_pool_row(asset, pool) for pool in individual if not pool["covered"])
+    return [row for row in rows if not row["empty"]]
+
+
+def _pool_row(asset: Asset, pool: Mapping[str, Any]) -> dict[str, Any]:
+    holdings = check_units(pool["holdings_units"])
+    liabilities = check_units(pool["liabilities_units"])
+    shortfall = check_units(pool["shortfall_units"])
+    breaks = check_units(pool["breaks_outstanding_units"])
+    tiers = [f"{wallet['tier']} {grouped(wallet['holdings'])}" for wallet in pool["wallets"]]
+    if not pool["segregated"]:
+        status, tone = "not segregated (title transfer)", "title"
+        detail = f"holds {_money(shortfall, asset)} less than it owes" if shortfall else ""
+    elif shortfall:
+        status, tone = f"short by {_money(shortfall, asset)}", "short"
+        detail = f"break outstanding {_money(breaks, asset)}" if breaks else ""
+    else:
+        status, tone, detail = "covered", "ok", ""
+    return {
+        "name": pool["pool"],
+        "label": f"{pool['kind']} · {pool['terms'].replace('_', ' ')}",
+        "empty": not (holdings or liabilities or pool["client_accounts"]),
+        "client_accounts": pool["client_accounts"],
+        "liabilities": _money(liabilities, asset),
+        "holdings": _money(holdings, asset),
+        "residual_interest": _money(holdings - liabilities, asset),
+        "tiers": tiers,
+        "status": status,
+        "detail": detail,
+        "tone": tone,
+        "holdings_units": holdings,
+        "liabilities_units": liabilities,
+    }
+
+
+def _individual_row(asset: Asset, pools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    holdings = sum(check_units(pool["holdings_units"]) for pool in pools)
+    liabilities = sum(check_units(pool["liabilities_units"]) for pool in pools)
+    short = [pool for pool in pools if not pool["covered"]]
+    shortfall = sum(check_units(pool["shortfall_units"]) for pool in short)
+    return {
+        "name": f"individual pools ({len(pools)})",
+        "label": "individual · custody, one client each",
+        "empty": False,
+        "client_accounts": sum(pool["client_accounts"] for pool in pools),
+        "liabilities": _money(liabilities, asset),
+        "holdings": _money(holdings, asset),
+        "residual_interest": _money(holdings - liabilities, asset),
+        "tiers": [],
+        "status": f"{len(short)} short by {_money(shortfall, asset)}" if short else "all covered",
+        "detail": "listed below" if short else "",
+        "tone": "short" if short else "ok",
+        "holdings_units": holdings,
+        "liabilities_units": liabilities,
+    }
+
+
+def _chart(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Holdings against liabilities per row, as bar widths in whole pixels."""
+    largest = max((max(row["holdings_units"], row["liabilities_units"]) for row in rows), default=0)
+    bars = []
+    for index, row in enumerate(rows):
+        top = chart_legend_height + index * chart_row_height
+        bars.append(
+            {
+                "name": row["name"],
+                "tone": row["tone"],
+                "label_y": top + chart_bar_height + 3,
+                "holdings_y": top,
+                "liabilities_y": top + chart_bar_height + 2,
+                "holdings_width": _pixels(row["holdings_units"], largest),
+                "liabilities_width": _pixels(row["liabilities_units"], largest),
+                "holdings": row["holdings"],
+                "liabilities": row["liabilities"],
+            }
+        )
+    return {
+        "width": chart_label_width + chart_bar_width_max + 10,
+        "height": chart_legend_height + len(rows) * chart_row_height,
+        "bar_x": chart_label_width,
+        "bar_height": chart_bar_height,
+        "bars": bars,
+    }
+
+
+def _pixels(units: int, largest: int) -> int:
+    """A bar's width: proportional, rounded down, but never invisible when not zero."""
+    assert 0 <= units <= largest
+    if units == 0:
+        return 0
+    return max(1, units * chart_bar_width_max // largest)
+
+
+def _break_view(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": entry["id"],
+        "pool": entry["pool"],
+        "asset": entry["asset"],
+        "state": entry["state"],
+        "amount": grouped(entry["amount"]),
+        "cured": grouped(entry["cured"]),
+        "outstanding": grouped(entry["outstanding"]),
+        "age": age_text(int(entry["age_s"])),
+    }
+
+
+# ---------------------------------------------------------------------- text
+
+
+def _money(units: int, asset: Asset) -> str:
+    return grouped(format_signed_amount(units, asset))
+
+
+def grouped(amount: str) -> str:
+    """A decimal string with its whole part in groups of three: 1234567.5 -> 1,234,567.5."""
+    sign = "-" if amount.startswith("-") else ""
+    whole, point, fraction = amount.lstrip("-").partition(".")
+    groups: list[str] = []
+    while len(whole) > 3:
+        whole, tail = whole[:-3], whole[-3:]
+        groups.insert(0, tail)
+    return sign + ",".join([whole, *groups]) + point + fraction
+
+
+def age_text(seconds: int) -> str:
+    """A break's age in the two largest units that matter: 45 s, 3 min 05 s, 2 d 04 h."""
+    assert seconds >= 0
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    days, hour = divmod(hours, 24)
+    if days:
+        return f"{days} d {hour:02d} h"
+    if hours:
+        return f"{hours} h {minute:02d} min"
+    if minutes:
+        return f"{minutes} min {second:02d} s"
+    return f"{second} s"
