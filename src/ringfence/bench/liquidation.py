@@ -42,13 +42,9 @@ from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
-from ringfence.core.liquidation.plan import (
-    LiquidationPlan,
-    LiquidationPolicy,
-    buckets_from_scan,
-    candidates,
-    plan_liquidations,
-)
+from ringfence.core.liquidation.detection import buckets_from_scan, candidates
+from ringfence.core.liquidation.plan import plan_liquidations
+from ringfence.core.liquidation.records import LiquidationPlan, LiquidationPolicy
 from ringfence.core.risk.instruments import Bucket, Instrument, InstrumentKind, MarginMode
 from ringfence.core.risk.settlement import Fill
 from ringfence.demo.risk import fund_buckets, set_up_insurance, set_up_venue

@@ -33,14 +33,13 @@ from typing import Any
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
-from ringfence.core.liquidation.plan import (
+from ringfence.core.liquidation.detection import buckets_from_scan, candidates
+from ringfence.core.liquidation.plan import plan_liquidations
+from ringfence.core.liquidation.records import (
     LiquidationCode,
     LiquidationPlan,
     LiquidationPolicy,
     PlannedTransfer,
-    buckets_from_scan,
-    candidates,
-    plan_liquidations,
 )
 from ringfence.core.money import Asset, format_signed_amount
 from ringfence.core.risk.instruments import Position

@@ -13,7 +13,7 @@ from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Transfer, TransferCode
-from ringfence.core.liquidation.plan import LiquidationPolicy
+from ringfence.core.liquidation.records import LiquidationPolicy
 from ringfence.core.risk.instruments import Bucket, MarginMode
 from ringfence.core.risk.settlement import Fill
 from ringfence.demo.risk import (

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from ringfence.core.errors import InputError, Result
-from ringfence.core.liquidation.plan import LiquidationPolicy
+from ringfence.core.liquidation.records import LiquidationPolicy
 from ringfence.core.money import Asset, format_signed_amount
 from ringfence.core.risk.instruments import parse_price
 from ringfence.entrypoints.cli.commands.risk import BookOption, _read_book, _write_book
