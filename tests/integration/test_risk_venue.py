@@ -12,7 +12,7 @@ from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.demo.risk import crash_buckets_count, run_venue_demo, venue_instruments
 from ringfence.service.audit import verify_store
 from ringfence.service.ledger import LedgerService
-from ringfence.service.risk import clearing_id, insurance_id
+from ringfence.service.risk_ledger import clearing_id, insurance_id
 
 
 def test_venue_demo_keeps_the_ledger_guarantees(tmp_path: Path) -> None:

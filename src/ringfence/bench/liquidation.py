@@ -46,11 +46,13 @@ from ringfence.core.liquidation.detection import buckets_from_scan, candidates
 from ringfence.core.liquidation.plan import plan_liquidations
 from ringfence.core.liquidation.records import LiquidationPlan, LiquidationPolicy
 from ringfence.core.risk.instruments import Bucket, Instrument, InstrumentKind, MarginMode
+from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill
 from ringfence.demo.risk import fund_buckets, set_up_insurance, set_up_venue
 from ringfence.service.ledger import LedgerService, collector_paused
 from ringfence.service.liquidation import LiquidationService, round_id
-from ringfence.service.risk import MarketData, RiskService, collateral_id
+from ringfence.service.risk import RiskService
+from ringfence.service.risk_ledger import collateral_id
 
 symbol = "btc-usdc-perp"
 entry_units, crash_units = 650_000, 600_000  # 65,000.0 and 60,000.0 USDC

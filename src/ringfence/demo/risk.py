@@ -17,6 +17,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
+from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import (
     AccountClass,
@@ -29,7 +30,14 @@ from ringfence.core.ledger.model import (
     TransferCode,
 )
 from ringfence.core.liquidation.records import LiquidationPolicy
-from ringfence.core.money import Asset, format_signed_amount
+from ringfence.core.money import (
+    Asset,
+    format_signed_amount,
+    mul_div_floor,
+    ppm_share_floor,
+    units_floor,
+)
+from ringfence.core.risk.config import ppm
 from ringfence.core.risk.instruments import (
     Bucket,
     Instrument,
@@ -37,11 +45,15 @@ from ringfence.core.risk.instruments import (
     MarginMode,
     OptionType,
 )
+from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.scan import Health
 from ringfence.core.risk.settlement import Fill
+from ringfence.service import risk_book
 from ringfence.service.ledger import LedgerService
 from ringfence.service.liquidation import LiquidationOutcome, LiquidationService
-from ringfence.service.risk import MarketData, RiskService, collateral_id, derived_id
+from ringfence.service.ports import RiskBookStore
+from ringfence.service.risk import RiskService
+from ringfence.service.risk_ledger import collateral_id, derived_id
 
 Progress = Callable[[str, int, int], None]
 venue_assets = (
@@ -184,7 +196,7 @@ def option_premium_units(instrument: Instrument, btc: int) -> int:
     money = btc - instrument.strike_units
     intrinsic = max(money if instrument.option_type is OptionType.call else -money, 0)
     coin = Fraction(intrinsic, btc) + Fraction(2, 100)
-    units = int(coin * 10**instrument.price_scale)
+    units = units_floor(coin * 10**instrument.price_scale)
     return max(units // instrument.tick_units, 1) * instrument.tick_units
 
 
@@ -217,6 +229,22 @@ def run_venue_demo(
     service, market, summary = build_venue(ledger, buckets, seed, progress)
     summary["liquidation"] = run_crash(service, market)
     _report(progress, "venue: crash", 4, 4)
+    return summary
+
+
+# ``ringfence risk venue``: a third of the buckets per margin mode, at least one each.
+venue_buckets_min = 3
+venue_buckets_max = limits.venue_buckets_max
+
+
+def write_venue(
+    ledger: LedgerService, books: RiskBookStore, buckets: int, seed: int,
+    progress: Progress | None,
+) -> dict[str, Any]:
+    """``ringfence risk venue``: build the venue (``build_venue``) and keep its book in
+    ``books``; returns the summary."""
+    service, market, summary = build_venue(ledger, buckets, seed, progress)
+    risk_book.save_book(books, service, market)
     return summary
 
 
@@ -415,8 +443,8 @@ def open_leveraged_book(
         for bucket, margin_ppm in zip(longs, crash_margins_ppm, strict=True):
             lots = lots_each + rng.randint(0, 200)
             notional = instrument.notional(lots, price)
-            fund_buckets(ledger, [bucket], {instrument.settlement: int(notional * margin_ppm
-                                                                       / 1_000_000) + 1})
+            margin = ppm_share_floor(notional, margin_ppm) + 1
+            fund_buckets(ledger, [bucket], {instrument.settlement: margin})
             short = [b for b in shorts if b.settlement == instrument.settlement]
             counterpart = short[rng.randrange(len(short))]
             half = lots // 2
@@ -447,8 +475,8 @@ def run_crash(service: RiskService, market: MarketData) -> dict[str, Any]:
     funds = {symbol: [liquidator.insurance_balances()[symbol]] for symbol in crash_markets}
     steps = []
     for step, move_ppm in enumerate(crash_path_ppm, start=1):
-        btc = btc * move_ppm // 1_000_000
-        eth_units = eth_units * move_ppm // 1_000_000
+        btc = mul_div_floor(btc, move_ppm, ppm)
+        eth_units = mul_div_floor(eth_units, move_ppm, ppm)
         prices = scan_prices(instruments, btc)
         prices["eth-usdc-perp"] = eth_units
         market = MarketData(market.now_ns + step, prices, dict(market.volatilities_ppm))

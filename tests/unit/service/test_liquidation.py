@@ -15,6 +15,7 @@ from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Transfer, TransferCode
 from ringfence.core.liquidation.records import LiquidationPolicy
 from ringfence.core.risk.instruments import Bucket, MarginMode
+from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill
 from ringfence.demo.risk import (
     fund_buckets,
@@ -25,16 +26,9 @@ from ringfence.demo.risk import (
 )
 from ringfence.service.ledger import LedgerService
 from ringfence.service.liquidation import LiquidationService, outcome_document
-from ringfence.service.risk import (
-    MarketData,
-    RiskService,
-    book_document,
-    clearing_id,
-    collateral_id,
-    global_fund_id,
-    insurance_id,
-    load_book,
-)
+from ringfence.service.risk import RiskService
+from ringfence.service.risk_book import book_document, load_book
+from ringfence.service.risk_ledger import clearing_id, collateral_id, global_fund_id, insurance_id
 
 usdc = 10**6
 perp = "btc-usdc-perp"

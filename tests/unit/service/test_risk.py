@@ -15,20 +15,15 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.ledger.model import Pool, PoolKind, Purpose, Terms, TransferCode
 from ringfence.core.risk.instruments import Bucket, MarginMode
+from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.scan import Health
 from ringfence.core.risk.scenarios import Profile
 from ringfence.core.risk.settlement import Fill
 from ringfence.demo.risk import fund_buckets, set_up_venue, venue_instruments
 from ringfence.service.ledger import LedgerService
-from ringfence.service.risk import (
-    MarketData,
-    RiskService,
-    book_document,
-    clearing_id,
-    collateral_id,
-    insurance_id,
-    load_book,
-)
+from ringfence.service.risk import RiskService
+from ringfence.service.risk_book import book_document, load_book
+from ringfence.service.risk_ledger import clearing_id, collateral_id, insurance_id
 
 usdc = 10**6
 btc = 10**8

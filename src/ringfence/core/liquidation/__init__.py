@@ -11,4 +11,5 @@ Modules, from the leaves up (the economics and the steps are in ``plan``'s docst
     closing       steps 3 and 4: partial first, otherwise every position
     vectorised    steps 3 to 5 for many linear buckets at once in int64 arrays, exactly
     plan          ``plan_liquidations``: one round's plan; the conservation check
+    chains        the plan's transfers as ledger chains of one batch at most; their results
 """
