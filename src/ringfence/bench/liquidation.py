@@ -48,7 +48,7 @@ from ringfence.core.liquidation.records import LiquidationPlan, LiquidationPolic
 from ringfence.core.risk.instruments import Bucket, Instrument, InstrumentKind, MarginMode
 from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill
-from ringfence.demo.risk import fund_buckets, set_up_insurance, set_up_venue
+from ringfence.demo.venue import fund_buckets, set_up_insurance, set_up_venue
 from ringfence.service.ledger import LedgerService, collector_paused
 from ringfence.service.liquidation import LiquidationService, round_id
 from ringfence.service.risk import RiskService

@@ -17,7 +17,7 @@ from ringfence.core.liquidation.records import LiquidationPolicy
 from ringfence.core.risk.instruments import Bucket, MarginMode
 from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill
-from ringfence.demo.risk import (
+from ringfence.demo.venue import (
     fund_buckets,
     scan_prices,
     set_up_insurance,

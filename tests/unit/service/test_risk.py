@@ -19,7 +19,7 @@ from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.scan import Health
 from ringfence.core.risk.scenarios import Profile
 from ringfence.core.risk.settlement import Fill
-from ringfence.demo.risk import fund_buckets, set_up_venue, venue_instruments
+from ringfence.demo.venue import fund_buckets, set_up_venue, venue_instruments
 from ringfence.service.ledger import LedgerService
 from ringfence.service.risk import RiskService
 from ringfence.service.risk_book import book_document, load_book
