@@ -244,7 +244,8 @@ def load_book(
 ) -> tuple[RiskService, MarketData | None]:
     """A service over ``ledger`` from a book document; returns it and the market (or None).
 
-    Fill ids already applied are remembered by id only: a repeated id answers ``exists``.
+    Fill ids already applied are remembered by id only: a repeated id is refused with
+    ``fill_exists_with_different_body`` (the body it came with is not kept).
     """
     try:
         service = RiskService(
