@@ -197,7 +197,6 @@ def _parse_fill(text: bytes | None, service: RiskService) -> Fill:
 # ---------------------------------------------------------------------- the book as a document
 
 
-
 def book_document(service: RiskService, market: MarketData | None) -> dict[str, Any]:
     """The venue's book as JSON-able values: what the CLI keeps between commands.
 
