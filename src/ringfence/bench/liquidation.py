@@ -45,6 +45,7 @@ from ringfence.bench.machine import machine, peak_memory_mib
 from ringfence.core.liquidation.detection import buckets_from_scan, candidates
 from ringfence.core.liquidation.plan import plan_liquidations
 from ringfence.core.liquidation.records import LiquidationPlan, LiquidationPolicy
+from ringfence.core.money import ppm_share_floor
 from ringfence.core.risk.instruments import Bucket, Instrument, InstrumentKind, MarginMode
 from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill
@@ -107,7 +108,7 @@ class _Venue:
             lots = 500 + k % 1_500  # 0.5 to 2 BTC
             margin_ppm = _margin_ppm(k)
             notional = instrument.notional(lots, entry_units)
-            fund_buckets(self.ledger, [bucket], {"USDC": int(notional * margin_ppm / 10**6)})
+            fund_buckets(self.ledger, [bucket], {"USDC": ppm_share_floor(notional, margin_ppm)})
             short = buckets[longs + k % shorts].name
             fills += [Fill(2 * k + 1, bucket.name, symbol, lots, entry_units),
                       Fill(2 * k + 2, short, symbol, -lots, entry_units)]
