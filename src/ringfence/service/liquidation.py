@@ -20,6 +20,10 @@ the book, gathers every bucket's collateral and every fund's balance from the le
 Insurance funds are the house accounts ``insurance:<market>``; each round appends every
 touched fund's balance to the book's history. A market with loss nobody could absorb is
 halted: its settlement cycles are refused until an operator resolves it.
+
+``run_round`` and ``funds`` are what ``ringfence liquidation run|funds`` call: the book loaded
+from a ``RiskBookStore`` (service/risk_book.py), one round or the funds, the book saved, and a
+JSON-able document returned.
 """
 
 from __future__ import annotations
