@@ -195,3 +195,9 @@ assert journal_records_per_batch_max < 2**24  # evidence records per entry: a u2
 # with exact Python integers instead.
 liquidations_per_plan_max: Final = 1_000_000
 liquidation_vector_product_max: Final = 2**62
+
+# Risk (service/risk.py): a market's accounts are named ``clearing:<symbol>`` and
+# ``insurance:<symbol>``, within an account name's length.
+instrument_symbol_length_max: Final = name_length_max - len("insurance:")
+# The synthetic venue (``ringfence risk venue``): buckets it may open.
+venue_buckets_max: Final = 300_000

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
@@ -146,3 +147,18 @@ def mul_div_ceil(value: int, numerator: int, denominator: int) -> int:
     assert type(denominator) is int
     assert denominator > 0
     return -((-value * numerator) // denominator)
+
+
+def units_floor(value: Fraction | int) -> int:
+    """An exact rational amount of minor units (a ``Fraction`` from exact valuation) rounded
+    down to whole units: never overstated."""
+    assert isinstance(value, Fraction | int)
+    assert not isinstance(value, bool)
+    return value.numerator // value.denominator
+
+
+def ppm_share_floor(value: Fraction | int, share_ppm: int) -> int:
+    """``share_ppm`` parts per million of an exact amount of minor units, rounded down (as
+    ``units_floor``): a margin or fee sized from a notional, never overstated."""
+    assert type(share_ppm) is int
+    return units_floor(Fraction(value) * share_ppm / 1_000_000)

@@ -191,3 +191,19 @@ class DemoChains(Protocol):
     def ethereum(self) -> DevelopmentChain | None:
         """A started development node, or None when none is installed."""
         ...
+
+
+class RiskBookStore(Protocol):
+    """Where the venue's book is kept between commands (service/risk_book.py): one JSON-able
+    document (instruments, buckets, positions, applied fill ids, liquidation state, the last
+    market data and the risk configuration). Today a JSON file beside the database
+    (adapters/files/risk_book.py); moving the book into the journal swaps only the adapter."""
+
+    def read(self) -> dict[str, object]:
+        """The book; ``InputError``: ``field_required`` when there is none, ``line_malformed``
+        when it is not one JSON object."""
+        ...
+
+    def write(self, document: dict[str, object]) -> None:
+        """Replace the book whole: a reader sees the old book or the new, never a mix."""
+        ...

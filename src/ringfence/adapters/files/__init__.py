@@ -1,0 +1,1 @@
+"""File formats kept beside the database: proof-of-reserves rounds, the venue's risk book."""
