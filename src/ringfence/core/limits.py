@@ -195,3 +195,10 @@ assert journal_records_per_batch_max < 2**24  # evidence records per entry: a u2
 # with exact Python integers instead.
 liquidations_per_plan_max: Final = 1_000_000
 liquidation_vector_product_max: Final = 2**62
+
+# Reconciliation and custody, continued. The text an operator attaches to a break action fills
+# its field of the 128-byte action record (core/recon/codec.py). The demo changes its wallet
+# registry in requests of at most this many records (well under definitions_per_request_max).
+break_action_text_bytes_max: Final = 94
+demo_registry_chunk_max: Final = 10_000
+assert demo_registry_chunk_max <= definitions_per_request_max

@@ -34,6 +34,7 @@ from ringfence.service.recon import ReconService
 from ringfence.service.recon_documents import (
     break_entry,
     breaks_document,
+    client_statement_csv_columns,
     client_statement_document,
     client_statement_rows,
     history_document,
@@ -42,7 +43,6 @@ from ringfence.service.recon_documents import (
     register_csv_columns,
     register_rows,
     segregation_document,
-    statement_csv_columns,
 )
 
 # The words ``breaks explain --cause`` accepts.
@@ -138,7 +138,7 @@ def client_statement_csv(
         recon, files, client, from_time=from_time, to_time=to_time, prices=prices
     )
     rows = client_statement_rows(statement, recon.ledger.ledger.assets)
-    return _csv(statement_csv_columns, rows)
+    return _csv(client_statement_csv_columns, rows)
 
 
 def register_of_positions(recon: ReconService) -> dict[str, Any]:
@@ -240,7 +240,7 @@ def _segregation(
     settings: str | None,
 ) -> Reconciliation:
     as_of_ns, seen, chosen = _inputs(recon, files, as_of, observations, settings)
-    return recon.statement(as_of_ns, seen, chosen)
+    return recon.segregation_statement(as_of_ns, seen, chosen)
 
 
 def _client_statement(

@@ -17,9 +17,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import click
 import typer
 
 from ringfence import bootstrap
@@ -42,10 +41,18 @@ from ringfence.service.ports import HoldingsSource
 name = "wallets"
 app = typer.Typer(help="Custody wallets and their addresses.", no_args_is_help=True)
 
-
-def _choice(words: tuple[str, ...]) -> click.Choice:
-    """The words an option takes, from the service (which checks them again, by name)."""
-    return click.Choice(words)
+if TYPE_CHECKING:
+    KindWord = str
+    NetworkWord = str
+    ChainWord = str
+    SchemeWord = str
+else:
+    # The service's words, as choices that Typer lists in --help and checks before the service
+    # checks them again by name (the API's callers get its named errors).
+    KindWord = Literal[requests.address_kind_names]
+    NetworkWord = Literal[requests.network_names]
+    ChainWord = Literal[requests.chain_names]
+    SchemeWord = Literal[requests.scheme_names]
 
 
 @app.command("derive")
@@ -60,19 +67,14 @@ def derive(
         ),
     ],
     count: Annotated[int, typer.Option(help="How many addresses.")],
-    kind: Annotated[
-        str, typer.Option(click_type=_choice(requests.address_kind_names), help="Script type.")
-    ] = "bip84",
+    kind: Annotated[KindWord, typer.Option(help="Script type.")] = "bip84",
     start: Annotated[int, typer.Option(help="First address index.")] = 0,
     change: Annotated[
         bool, typer.Option("--change", help="The change chain (/1/i) instead of receive (/0/i).")
     ] = False,
     network: Annotated[
-        str | None,
-        typer.Option(
-            click_type=_choice(requests.network_names),
-            help="Refuse keys of any other network (default: the keys' own).",
-        ),
+        NetworkWord | None,
+        typer.Option(help="Refuse keys of any other network (default: the keys' own)."),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -116,15 +118,8 @@ def create(
     context: typer.Context,
     wallet: Annotated[str, typer.Argument(help="The wallet's name.")],
     *,
-    chain: Annotated[
-        str, typer.Option(click_type=_choice(requests.chain_names), help="The wallet's chain.")
-    ],
-    scheme: Annotated[
-        str,
-        typer.Option(
-            click_type=_choice(requests.scheme_names), help="How its addresses come about."
-        ),
-    ],
+    chain: Annotated[ChainWord, typer.Option(help="The wallet's chain.")],
+    scheme: Annotated[SchemeWord, typer.Option(help="How its addresses come about.")],
     key: Annotated[
         list[str],
         typer.Option("--key", help="Account xpub (three for multisig), or the fixed address."),
