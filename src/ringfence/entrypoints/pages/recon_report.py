@@ -16,6 +16,8 @@ from typing import Any
 from ringfence.entrypoints.pages.rendering import age_text, grouped, page_environment
 from ringfence.service.recon_documents import amount_text, coverage_ppm, percent_text
 
+# The picture's own sizes: how much of a page a chart or a table takes, not bounds on work or
+# input (those are in core/limits.py, which a page does not import).
 chart_width = 640
 chart_height = 220
 chart_left = 90

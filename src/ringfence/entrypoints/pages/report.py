@@ -22,6 +22,8 @@ from ringfence.entrypoints.pages.recon_report import recon_view
 from ringfence.entrypoints.pages.rendering import age_text, grouped, page_environment
 from ringfence.service.recon_documents import amount_text, units_of
 
+# The picture's own sizes (how much of the page a table or a chart takes), not bounds on work
+# or input: those are in core/limits.py, which a page does not import.
 # Individual pools beyond this many per asset are summed into one row (each stays in the JSON);
 # any that is short is still listed on its own.
 individual_rows_max = 6
