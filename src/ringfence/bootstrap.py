@@ -23,6 +23,7 @@ from ringfence.service.ports import (
     DevelopmentChain,
     HoldingsSource,
     LedgerStore,
+    ReconFiles,
     RiskBookStore,
     Signer,
 )
@@ -190,3 +191,10 @@ def risk_book(path: Path) -> RiskBookStore:
     from ringfence.adapters.files.risk_book import RiskBookFile
 
     return RiskBookFile(path)
+
+
+def recon_files() -> ReconFiles:
+    """The files a reconciliation, a statement or a holdings export names: local paths."""
+    from ringfence.adapters.files.recon import LocalReconFiles
+
+    return LocalReconFiles()

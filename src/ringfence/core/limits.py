@@ -201,3 +201,11 @@ liquidation_vector_product_max: Final = 2**62
 instrument_symbol_length_max: Final = name_length_max - len("insurance:")
 # The synthetic venue (``ringfence risk venue``): buckets it may open.
 venue_buckets_max: Final = 300_000
+
+
+# Reconciliation and custody, continued. The text an operator attaches to a break action fills
+# its field of the 128-byte action record (core/recon/codec.py). The demo changes its wallet
+# registry in requests of at most this many records (well under definitions_per_request_max).
+break_action_text_bytes_max: Final = 94
+demo_registry_chunk_max: Final = 10_000
+assert demo_registry_chunk_max <= definitions_per_request_max

@@ -7,14 +7,16 @@ composition root (``ringfence.bootstrap``) chooses and wires them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
+from ringfence.core.money import Asset
 from ringfence.core.recon.history import Price
+from ringfence.core.recon.run import ReconSettings
 
 
 @dataclass(slots=True)
@@ -206,4 +208,29 @@ class RiskBookStore(Protocol):
 
     def write(self, document: dict[str, object]) -> None:
         """Replace the book whole: a reader sees the old book or the new, never a mix."""
+
+
+class ReconFiles(Protocol):
+    """The files an operator names for a reconciliation, a statement or a holdings export
+    (``--observations``, ``--settings``, ``--prices``, ``wallets holdings --out``), in the
+    formats of core/recon/files.py. Each is read whole, at most ``limits.recon_file_bytes_max``
+    bytes; a file that cannot be read or written is an ``InputError`` naming it. Adapter: the
+    local file system (adapters/files/recon.py); an API would hand uploaded bodies by name."""
+
+    def observations(self, name: str, assets: Mapping[str, Asset]) -> list[Observation]:
+        """Saved holdings (JSON lines), each of an asset of ``assets`` on its chain."""
+        ...
+
+    def settings(
+        self, name: str, assets: Mapping[str, Asset], pools: Mapping[str, object]
+    ) -> ReconSettings:
+        """Residual-interest targets per pool and asset, and the commingling tolerance."""
+        ...
+
+    def prices(self, name: str) -> PriceSource:
+        """Saved prices (JSON) as a price source."""
+        ...
+
+    def write_observations(self, name: str, observations: Sequence[Observation]) -> None:
+        """Save holdings as the JSON lines ``observations`` reads back."""
         ...
