@@ -323,8 +323,11 @@ def test_a_promoted_synchronous_standby_holds_every_acknowledged_batch(
     assert found_after.unexpected == set()
     report = audit(new_primary, acknowledged_heads(first) | acknowledged_heads(resumed))
     assert report.ok, report.problems
-    service = bootstrap.open_ledger(new_primary, SystemClock(), create=False)
+    # A URL naming both servers finds whichever accepts writes: libpq tries them in order.
+    either = either_url(primary, standby, name)
+    service = bootstrap.open_ledger(either, SystemClock(), create=False)
     try:
+        assert service.seq == report.head_seq
         assert_invariants(service)
     finally:
         service.close()
@@ -348,6 +351,13 @@ def test_a_promoted_synchronous_standby_holds_every_acknowledged_batch(
     figures["resume_s"] = round(figures["promote_s"] + figures["reconnect_s"], 3)
     record_property("failover", figures)
     print(f"\nfailover (synchronous standby): {figures}")
+
+
+def either_url(primary: Cluster, standby: Cluster, name: str) -> str:
+    """One URL for the pair: libpq connects to the first server, in order, that accepts
+    writes (``target_session_attrs=read-write``)."""
+    hosts = f"127.0.0.1:{primary.port},127.0.0.1:{standby.port}"
+    return f"postgresql://postgres@{hosts}/{name}?target_session_attrs=read-write"
 
 
 def check_resumed(first: list[Writer], resumed: list[Writer], found: Stored) -> None:
