@@ -1,11 +1,11 @@
-"""Throwaway PostgreSQL clusters for tests: a primary and its synchronous standby on loopback.
+"""Throwaway PostgreSQL clusters for tests: a primary and its standby on loopback ports.
 
 The server binaries are the installed ones (``pg_config --bindir``: ``initdb``, ``pg_ctl``,
 ``pg_basebackup``, ``postgres``). PostgreSQL refuses to run as root, so when the tests run as
-root every server command runs as the ``postgres`` OS user through util-linux's ``runuser``,
-and the clusters live in a directory that user owns. Without the binaries (or, as root, without
-that user) a test is skipped, except under ``CI=true``, where it fails: a CI run must not pass
-by skipping the failover test.
+root every server program runs as the ``postgres`` OS user (util-linux's ``setpriv``), and the
+clusters live in a directory that user owns. Without the binaries (or, as root, without that
+user) a test is skipped, except under ``CI=true``, where it fails: a CI run must not pass by
+skipping the failover test.
 
 A pair is built the way an operator builds one by hand::
 
@@ -15,14 +15,18 @@ A pair is built the way an operator builds one by hand::
     standby.clone(primary)              # pg_basebackup -R: streams from the primary
     wait_until_streaming(primary, standby.name, "sync")
 
-Both run with ``synchronous_commit = on`` and the primary names the standby in
-``synchronous_standby_names``, so a commit returns to its client only once the standby has
-flushed its WAL. The standby is configured to need no standby of its own once promoted:
-otherwise every commit after a failover would wait for a standby that does not exist.
+With ``create("standby")`` the primary names the standby in ``synchronous_standby_names``
+(``synchronous_commit = on``), so a commit returns to its client only once the standby has
+flushed its WAL; ``create()`` replicates asynchronously. The standby is configured to need no
+standby of its own once promoted: otherwise every commit after a failover would wait for a
+standby that does not exist.
 
-Every process of a cluster is found by its working directory (the postmaster and each of its
-children run inside the data directory), so ``tear_down`` ends exactly those processes, by id,
-even after the postmaster was killed and its children were orphaned.
+Each postmaster is a child of the test process, started with a parent-death signal, so a test
+process that dies (a crashed xdist worker, a run killed on a timeout) takes its servers with it
+and their children follow the postmaster. Every process of a cluster is found by its working
+directory (the postmaster and each of its children run in the data directory), so
+``tear_down`` ends exactly those, by id, even after the postmaster was killed and its children
+were orphaned.
 """
 
 from __future__ import annotations
@@ -80,16 +84,24 @@ class ServerBinaries:
     """Where the server programs are, and how to run them as a user PostgreSQL accepts."""
 
     directory: Path
-    run_as: tuple[str, ...]  # a prefix: runuser as the server's user when we are root
+    setpriv: str  # util-linux's setpriv: runs a program as another user, or tied to us
+    run_as: tuple[str, ...]  # setpriv's options: the server's user when we are root
     owner: tuple[int, int] | None  # (uid, gid) to give the clusters' directory, when root
+    environment: dict[str, str]
+
+    def command(self, program: str, *arguments: str, dies_with_us: bool = False) -> list[str]:
+        """The command line running ``program``; ``dies_with_us``: it gets SIGKILL when the
+        thread that started it ends (``--pdeathsig``), so no server outlives a test run."""
+        options = ["--pdeathsig=KILL", *self.run_as] if dies_with_us else list(self.run_as)
+        return [self.setpriv, *options, "--", str(self.directory / program), *arguments]
 
     def run(self, program: str, *arguments: str, cwd: Path) -> str:
         """Run a server program to completion; its output, or ``RuntimeError`` naming it."""
-        command = [*self.run_as, str(self.directory / program), *arguments]
         try:
             completed = subprocess.run(
-                command,
+                self.command(program, *arguments),
                 cwd=cwd,
+                env=self.environment,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
@@ -117,18 +129,20 @@ def server_binaries() -> ServerBinaries:
     missing = [name for name in PROGRAMS if not os.access(directory / name, os.X_OK)]
     if missing:
         raise ServerUnavailableError(f"{', '.join(missing)} missing from {directory}")
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise ServerUnavailableError("setpriv (util-linux) is not on PATH")
     if os.geteuid() != 0:
-        return ServerBinaries(directory, (), None)
-    runuser = shutil.which("runuser")
+        return ServerBinaries(directory, setpriv, (), None, dict(os.environ))
     try:
         user = pwd.getpwnam(SERVER_USER)
     except KeyError:
         raise ServerUnavailableError(
             f"running as root and there is no {SERVER_USER} user"
         ) from None
-    if runuser is None:
-        raise ServerUnavailableError("running as root and runuser (util-linux) is not on PATH")
-    return ServerBinaries(directory, (runuser, "-u", SERVER_USER, "--"), (user.pw_uid, user.pw_gid))
+    run_as = (f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups")
+    environment = {**os.environ, "HOME": user.pw_dir, "USER": SERVER_USER}
+    return ServerBinaries(directory, setpriv, run_as, (user.pw_uid, user.pw_gid), environment)
 
 
 def require_server_binaries() -> ServerBinaries:
@@ -180,6 +194,7 @@ class Cluster:
         self.data = directory / name
         self.log = directory / f"{name}.log"
         self.port = 0  # set when it starts
+        self.process: subprocess.Popen[bytes] | None = None  # the postmaster, once started
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SERVER_USER}@127.0.0.1:{self.port}/{database}"
@@ -224,16 +239,38 @@ class Cluster:
     # ------------------------------------------------------------------ running
 
     def start(self) -> None:
-        """Start on a free loopback port; ``pg_ctl -w`` returns once it accepts connections."""
+        """Start the postmaster on a free loopback port, as a child of this process that
+        dies with it (``setpriv --pdeathsig``); return once it accepts connections."""
         problems = []
         for _attempt in range(START_ATTEMPTS):
             self.port = free_port()
-            try:
-                self._pg_ctl("start", "-l", str(self.log), "-o", f"-p {self.port}")
+            with self.log.open("ab") as log:
+                arguments = ("-D", str(self.data), "-p", str(self.port))
+                self.process = subprocess.Popen(
+                    self.binaries.command("postgres", *arguments, dies_with_us=True),
+                    cwd=self.data,
+                    env=self.binaries.environment,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            if self._wait_until_accepting():
                 return
-            except RuntimeError as error:
-                problems.append(f"port {self.port}: {error}")
+            problems.append(f"port {self.port}: exit status {self.process.returncode}")
         raise RuntimeError(f"{self.name} did not start: {problems}\n{self.log_tail()}")
+
+    def _wait_until_accepting(self) -> bool:
+        """Poll until the server takes a connection (True) or its postmaster exits (False)."""
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while self.process.poll() is None:
+            try:
+                psycopg.connect(self.url(), connect_timeout=2).close()
+                return True
+            except psycopg.OperationalError:  # not listening yet, or still recovering
+                assert time.monotonic() < deadline, f"{self.name}: not up\n{self.log_tail()}"
+                time.sleep(0.05)
+        return False
 
     def promote(self) -> None:
         """End recovery; ``pg_ctl promote -w`` returns once it accepts writes."""
@@ -247,22 +284,15 @@ class Cluster:
             cwd=self.directory,
         )
 
-    def postmaster_pid(self) -> int | None:
-        """The postmaster's pid from ``postmaster.pid`` (its first line), if it has one."""
-        try:
-            first_line = (self.data / "postmaster.pid").read_text(encoding="ascii").split("\n")[0]
-        except (OSError, IndexError):
-            return None
-        return int(first_line) if first_line.strip().isdigit() else None
-
     def kill_postmaster(self) -> int:
         """SIGKILL the postmaster: no shutdown checkpoint, no goodbye to the standby. Its
         children notice its death and exit on their own; ``tear_down`` ends any left."""
-        pid = self.postmaster_pid()
-        assert pid is not None, f"{self.name} has no postmaster.pid"
-        assert self.data.resolve() in _working_directories([pid]).values(), "not our postmaster"
-        os.kill(pid, signal.SIGKILL)
-        return pid
+        assert self.process is not None, f"{self.name} was never started"
+        assert self.process.poll() is None, f"{self.name}'s postmaster is not running"
+        recorded = (self.data / "postmaster.pid").read_text(encoding="ascii").split("\n")[0]
+        assert int(recorded) == self.process.pid, "postmaster.pid names another process"
+        os.kill(self.process.pid, signal.SIGKILL)
+        return self.process.pid
 
     def processes(self) -> list[int]:
         """The pids of every process running in this cluster's data directory: its
@@ -272,15 +302,16 @@ class Cluster:
         return [pid for pid, cwd in _working_directories(pids).items() if cwd == data]
 
     def tear_down(self) -> None:
-        """Stop the cluster whatever state it is in: ``pg_ctl stop -m immediate`` if its
-        postmaster answers, then SIGKILL to every process left in its data directory. A
-        process a test stopped (SIGSTOP) is continued first, so that it can obey the stop."""
+        """Stop the cluster whatever state it is in: an immediate shutdown (SIGQUIT) if its
+        postmaster runs, then SIGKILL to every process left in its data directory. A process
+        a test stopped (SIGSTOP) is continued first, so that it can obey."""
         for pid in self.processes():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
-        if self.data.exists() and self.postmaster_pid() is not None:
-            with contextlib.suppress(RuntimeError):
-                self._pg_ctl("stop", "-m", "immediate")
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=STOP_TIMEOUT_S)
         deadline = time.monotonic() + LEFTOVER_TIMEOUT_S
         while leftovers := self.processes():
             for pid in leftovers:
@@ -288,6 +319,8 @@ class Cluster:
                     os.kill(pid, signal.SIGKILL)
             assert time.monotonic() < deadline, f"{self.name}: processes {leftovers} survive"
             time.sleep(0.05)
+        if self.process is not None:
+            self.process.wait(timeout=STOP_TIMEOUT_S)  # reaped: no zombie, no warning
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         try:

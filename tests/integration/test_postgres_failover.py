@@ -15,8 +15,13 @@ writer had in flight (its outcome unknown to the writer) is there whole or not a
 nothing else was stored; ``verify_store`` passes with the journal's public key trusted. Then
 the writers resume on the new primary: each first resubmits its batch in flight (``exists``
 for every transfer if it landed, ``ok`` for every one if not) and goes on; everything holds
-again and the audit passes again. Printed: batches acknowledged, lost (always 0 here), the time
-to promote and the time from the kill to the first acknowledged batch on the new primary.
+again and the audit passes again. Printed, and recorded as the test's ``failover`` property:
+batches acknowledged, lost (0), the time to promote, and the time from the kill until every
+writer has a batch acknowledged on the new primary (the test's own checks left out).
+
+The control repeats the failover with asynchronous replication and a standby that lags: there
+acknowledged batches are lost, which the same checks see, and which the audit sees only when
+given the heads the writers were acknowledged with.
 
 ringfence does no failover of its own (docs/scaling.md): the test plays the part of the
 operator or Patroni, and measures what that costs the writer once the old primary is known dead.
