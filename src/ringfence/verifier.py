@@ -83,6 +83,7 @@ scale_max = 38  # decimals of an asset's major unit
 proof_unit_decimals_max = 9  # round format 2: unit_exponent = max(0, scale - 9)
 snapshot_ns_max = 253_402_300_800 * 10**9  # year 10000
 _hex_digits = "0123456789abcdefABCDEF"
+_asset_code_pattern = re.compile(r"[A-Z][A-Z0-9]{0,11}")  # as ringfence's assets
 
 tag_leaf = b"ringfence/por/leaf/1\x00"
 tag_node = b"ringfence/por/node/1\x00"
@@ -116,8 +117,9 @@ class InputRefusedError(Exception):
     """What the client gave cannot be used: ``reason`` names it (``usage``,
     ``file_unreadable``, ``input_too_large``, ``json_malformed``, ``client_key_required``,
     ``client_key_malformed``, ``public_key_malformed``, ``balance_malformed``,
-    ``balance_finer_than_scale``, ``balance_too_large``, ``decimals_unknown``,
-    ``decimals_mismatch``); ``exit_status`` is 2, or 3 for a file that cannot be read."""
+    ``balance_finer_than_scale``, ``balance_too_large``, ``decimals_malformed``,
+    ``decimals_unknown``, ``decimals_mismatch``); ``exit_status`` is 2, or 3 for a file that
+    cannot be read."""
 
     def __init__(self, reason: str, message: str, exit_status: int = exit_status_input) -> None:
         super().__init__(message)
@@ -311,6 +313,10 @@ def _small(value: object, what: str, maximum: int) -> int:
     if type(value) is not int or not 0 <= value <= maximum:
         raise ProofRejectedError("malformed", f"{what} is not an integer in [0, {maximum}]")
     return value
+
+
+def _is_asset_code(text: object) -> bool:
+    return isinstance(text, str) and _asset_code_pattern.fullmatch(text) is not None
 
 
 def hex_bytes(text: object, length: int) -> bytes | None:
@@ -522,8 +528,8 @@ def _coverage(reserves: object, assets: object) -> tuple[str, list[dict[str, Any
         raise ProofRejectedError("malformed", "the round's assets are not a list")
     lines: list[dict[str, Any]] = []
     for entry in assets:
-        if not isinstance(entry, dict) or not isinstance(entry.get("asset"), str):
-            raise ProofRejectedError("malformed", "an asset line is not an object with a code")
+        if not isinstance(entry, dict) or not _is_asset_code(entry.get("asset")):
+            raise ProofRejectedError("malformed", "an asset line has no valid asset code")
         root = entry.get("root")
         owed = _integer(root.get("sum") if isinstance(root, dict) else None, "root sum")
         line = {"asset": entry["asset"], "liabilities": str(owed),
@@ -538,7 +544,8 @@ def _asset_scale(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The asset's unit exponent and, when the round fixes it, its scale (decimals of the
     major unit): a ``scale`` the round carries, else ``unit_exponent + 9`` when the exponent
     is positive (format 2 drops ``max(0, scale - 9)`` decimals); otherwise unknown (None)."""
-    exponent = _small(entry.get("unit_exponent"), "unit_exponent", scale_max)
+    exponent = _small(entry.get("unit_exponent"), "unit_exponent",
+                      scale_max - proof_unit_decimals_max)
     if entry.get("scale") is None:
         return {"unit_exponent": exponent,
                 "scale": exponent + proof_unit_decimals_max if exponent else None}
@@ -601,9 +608,11 @@ def proof_units_of_balance(text: str, scale: int, unit_exponent: int) -> int:
 
 
 def major_units(units: int, unit_exponent: int, scale: int) -> str:
-    """Proof units as a decimal string in the major unit, every decimal of the scale shown."""
-    whole, fraction = divmod(units * 10**unit_exponent, 10**scale)
-    return f"{whole}.{fraction:0{scale}d}" if scale else str(whole)
+    """Proof units as a decimal string in the major unit, with every decimal a proof unit
+    has (exact: ``0.80000000`` BTC, ``2.000000001`` ETH)."""
+    decimals = scale - unit_exponent
+    whole, fraction = divmod(units, 10**decimals)
+    return f"{whole}.{fraction:0{decimals}d}" if decimals else str(whole)
 
 
 def _scale_for(line: Mapping[str, Any], given: int | None) -> int:
@@ -670,26 +679,31 @@ def verify_bundle(
     results: list[dict[str, Any]] = []
     for proof in proofs:
         code = proof.get("asset") if isinstance(proof, dict) else None
-        code = code if isinstance(code, str) else None
+        code = code if _is_asset_code(code) else None
         try:
             if code is not None and any(result["asset"] == code for result in results):
                 raise ProofRejectedError("repeated_asset", f"a second proof for {code}")
-            total = verify_inclusion(proof, record, key, units.get(str(code)))
+            total = verify_inclusion(proof, record, key, units.get(code or ""))
         except ProofRejectedError as rejection:
             results.append(_rejected(code, rejection))
             continue
-        line = lines[str(code)]
-        scale = line["scale"] if line["scale"] is not None else decimals.get(str(code))
-        results.append({
-            "asset": code, "ok": True, "proof_units": str(total),
-            "counted": None if scale is None else major_units(
-                total, line["unit_exponent"], scale),
-            "balance": balances.get(str(code))})
+        assert code is not None  # the round has the proof's asset, and its code is valid
+        results.append(_counted(code, total, lines[code], balances.get(code),
+                                decimals.get(code)))
     for code in balances:
         if not any(result["asset"] == code for result in results):
             results.append(_rejected(code, ProofRejectedError(
                 "proof_missing", f"no proof counts your {code} balance in this round")))
     return _report(facts, results)
+
+
+def _counted(
+    code: str, total: int, line: Mapping[str, Any], balance: str | None, decimals: int | None
+) -> dict[str, Any]:
+    scale = line["scale"] if line["scale"] is not None else decimals
+    counted = None if scale is None else major_units(total, line["unit_exponent"], scale)
+    return {"asset": code, "ok": True, "proof_units": str(total), "counted": counted,
+            "balance": balance}
 
 
 def _bundle_key(bundle: Mapping[str, Any]) -> bytes:
@@ -753,7 +767,7 @@ def _pairs(texts: Sequence[str], option: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for text in texts:
         code, equals, value = text.partition("=")
-        if not code or not equals or code in found:
+        if not _is_asset_code(code) or not equals or code in found:
             raise InputRefusedError(f"{option}_malformed", f"--{option} {text!r} is not ASSET=VALUE"
                                     " (once per asset)")
         found[code] = value
@@ -850,15 +864,14 @@ def render_text(report: Mapping[str, Any]) -> str:
         if facts["signature"] == "valid":
             lines.append(f"  signature:    valid, by the key you pinned, {facts['public_key']}")
         else:
-            lines += ["  signature:    NOT CHECKED AGAINST A KEY YOU TRUST: it checks with the "
-                      "key the round",
-                      f"                carries, {facts['public_key']}, which anyone can "
-                      "make;",
-                      "                give the firm's published key with --public-key"]
+            lines += ["  signature:    NOT CHECKED AGAINST A KEY YOU TRUST. It checks with the "
+                      "key the round carries,",
+                      f"                {facts['public_key']}, which anyone can make:",
+                      "                give the firm's published key with --public-key."]
         lines += _coverage_text(facts)
     lines.append("Your proofs:")
     for result in report["results"]:
-        code = result["asset"] if result["asset"] is not None else "round"
+        code = result["asset"] or ("round" if facts is None else "proof")
         if not result["ok"]:
             lines.append(f"  {code}: REJECTED ({result['reason']}): {result['detail']}")
             continue
@@ -884,8 +897,9 @@ def _coverage_text(facts: Mapping[str, Any]) -> list[str]:
         lines += [
             f"    {line['asset']}: {'covered' if line['status'] == 'covered' else 'NOT COVERED'}"
             f", owes {amount(line['liabilities'])}",
-            f"      net {amount(line['reserves_net'])} "
-            f"({_percent(line['coverage_net_bp'])}), gross {amount(line['reserves_gross'])} "
+            f"      reserves net   {amount(line['reserves_net'])} "
+            f"({_percent(line['coverage_net_bp'])})",
+            f"      reserves gross {amount(line['reserves_gross'])} "
             f"({_percent(line['coverage_gross_bp'])})"]
     return lines
 
