@@ -100,28 +100,36 @@ exit_status_storage = 3
 exit_status_integrity = 4
 
 
+# Every reason a round or proof is refused for (exit 4), and every reason what the client
+# gave is refused for (exit 2, or 3 for a file that cannot be read): closed sets.
+rejection_reasons = frozenset({
+    "malformed", "unknown_format", "bad_signature", "signing_key_not_pinned",
+    "reserves_inconsistent", "other_round", "no_such_asset", "sum_out_of_range",
+    "sum_overflows", "root_mismatch", "repeated_piece", "repeated_asset", "balance_mismatch",
+    "proof_missing", "chain_broken"})
+refusal_reasons = frozenset({
+    "usage", "file_unreadable", "input_too_large", "json_malformed", "client_key_required",
+    "client_key_malformed", "public_key_malformed", "balance_malformed",
+    "balance_finer_than_scale", "balance_too_large", "decimals_malformed", "decimals_unknown",
+    "decimals_mismatch"})
+
+
 class ProofRejectedError(Exception):
-    """The round or a proof does not show what it claims: ``reason`` names the check that
-    failed (``malformed``, ``unknown_format``, ``bad_signature``, ``signing_key_not_pinned``,
-    ``reserves_inconsistent``, ``other_round``, ``no_such_asset``, ``sum_out_of_range``,
-    ``sum_overflows``, ``root_mismatch``, ``repeated_piece``, ``repeated_asset``,
-    ``balance_mismatch``, ``proof_missing``, ``chain_broken``); the message says it in a
-    sentence."""
+    """The round or a proof does not show what it claims: ``reason`` (one of
+    ``rejection_reasons``) names the check that failed, the message says it in a sentence."""
 
     def __init__(self, reason: str, message: str) -> None:
+        assert reason in rejection_reasons, reason
         super().__init__(message)
         self.reason = reason
 
 
 class InputRefusedError(Exception):
-    """What the client gave cannot be used: ``reason`` names it (``usage``,
-    ``file_unreadable``, ``input_too_large``, ``json_malformed``, ``client_key_required``,
-    ``client_key_malformed``, ``public_key_malformed``, ``balance_malformed``,
-    ``balance_finer_than_scale``, ``balance_too_large``, ``decimals_malformed``,
-    ``decimals_unknown``, ``decimals_mismatch``); ``exit_status`` is 2, or 3 for a file that
-    cannot be read."""
+    """What the client gave cannot be used: ``reason`` (one of ``refusal_reasons``) names it;
+    ``exit_status`` is 2, or 3 for a file that cannot be read."""
 
     def __init__(self, reason: str, message: str, exit_status: int = exit_status_input) -> None:
+        assert reason in refusal_reasons, reason
         super().__init__(message)
         self.reason = reason
         self.exit_status = exit_status
