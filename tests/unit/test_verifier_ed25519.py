@@ -119,6 +119,38 @@ def test_a_key_of_small_order_is_refused() -> None:
         scalar, verifier.base_point, challenge, verifier.identity), commitment)
 
 
+def test_the_cofactorless_equation_refuses_what_only_the_cofactored_one_accepts() -> None:
+    """A signer who adds a point T of order 8 to R makes [S]B = R + [k]A fail by T, while
+    [8][S]B = [8]R + [8][k]A (the cofactored equation) still holds: this verifier, like
+    libsodium, refuses it."""
+    seed, message = b"c" * 32, b"round hash"
+    digest = hashlib.sha512(seed).digest()
+    secret = int.from_bytes(digest[:32], "little") & (2**254 - 8) | 2**254  # RFC 8032 §5.1.5
+    key = nacl.signing.SigningKey(seed).verify_key.encode()
+    assert encode(multiply(secret, verifier.base_point)) == key
+    some_point = next(point for y in range(2, 100)
+                      if (point := decode_point(y.to_bytes(32, "little"))) is not None)
+    torsion = multiply(group_order, some_point)  # in the subgroup of order 8
+    assert not verifier._points_equal(torsion, verifier.identity)
+    nonce = 987654321
+    commitment = verifier._point_add(multiply(nonce, verifier.base_point), torsion)
+    encoded = encode(commitment)
+    challenge = int.from_bytes(hashlib.sha512(encoded + key + message).digest(), "little")
+    scalar = (nonce + challenge * secret) % group_order
+    signature = encoded + scalar.to_bytes(32, "little")
+    assert not ed25519_verify(key, message, signature)
+    assert not libsodium_verifies(key, message, signature)
+    public = decode_point(key)
+    assert public is not None
+
+    def times_8(point: Point) -> Point:
+        return multiply(8, point)
+
+    cofactored_left = times_8(multiply(scalar, verifier.base_point))
+    cofactored_right = times_8(verifier._point_add(commitment, multiply(challenge, public)))
+    assert verifier._points_equal(cofactored_left, cofactored_right)
+
+
 def test_wrong_lengths_are_refused() -> None:
     vector = VECTORS[1]
     key, signature = bytes.fromhex(vector["public_key"]), bytes.fromhex(vector["signature"])
