@@ -75,9 +75,9 @@ round_format = "ringfence-por-round/2"
 value_max = 2**64 - 1
 height_max = 48
 pieces_max = 64
-proofs_max = 1_024  # proofs in one bundle: one per asset
+proofs_max = 256  # proofs in one bundle, one per asset; assets in one round
 sibling_bytes = 40
-input_bytes_max = 16 * 2**20  # a bundle or round file
+input_bytes_max = 2 * 2**20  # a bundle or round file (a proof is under 4 KB)
 json_depth_max = 32  # lists and objects in one (the formats nest 5 deep)
 scale_max = 38  # decimals of an asset's major unit
 proof_unit_decimals_max = 9  # round format 2: unit_exponent = max(0, scale - 9)
@@ -248,18 +248,6 @@ def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
 
 
 # ---------------------------------------------------------------------- hashes
-
-
-def hkdf_sha256(key: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
-    """HKDF (RFC 5869) with SHA-256."""
-    assert 0 < length <= 255 * 32
-    prk = hmac.digest(salt, key, "sha256")
-    output, block, counter = b"", b"", 1
-    while len(output) < length:
-        block = hmac.digest(prk, block + info + bytes([counter]), "sha256")
-        output += block
-        counter += 1
-    return output[:length]
 
 
 def leaf_salt(client_key: bytes, round_id: bytes, asset_number: int, piece: int) -> bytes:
@@ -677,8 +665,9 @@ def verify_bundle(
         return _report(None, [_rejected(None, rejection)])
     lines = {line["asset"]: line for line in facts["assets"]}
     balances, decimals = balances or {}, decimals or {}
-    units = {code: proof_units_of_balance(text, _scale_for(lines[code], decimals.get(code)),
-                                          lines[code]["unit_exponent"])
+    scales = {code: _scale_for(lines[code], decimals.get(code))
+              for code in {*balances, *decimals} & lines.keys()}
+    units = {code: proof_units_of_balance(text, scales[code], lines[code]["unit_exponent"])
              for code, text in balances.items() if code in lines}
     proofs = bundle.get("proofs", [bundle])
     if not isinstance(proofs, list) or not 0 < len(proofs) <= proofs_max:
@@ -696,8 +685,8 @@ def verify_bundle(
             results.append(_rejected(code, rejection))
             continue
         assert code is not None  # the round has the proof's asset, and its code is valid
-        results.append(_counted(code, total, lines[code], balances.get(code),
-                                decimals.get(code)))
+        scale = scales.get(code, lines[code]["scale"])
+        results.append(_counted(code, total, lines[code], balances.get(code), scale))
     for code in balances:
         if not any(result["asset"] == code for result in results):
             results.append(_rejected(code, ProofRejectedError(
@@ -706,9 +695,9 @@ def verify_bundle(
 
 
 def _counted(
-    code: str, total: int, line: Mapping[str, Any], balance: str | None, decimals: int | None
+    code: str, total: int, line: Mapping[str, Any], balance: str | None, scale: int | None
 ) -> dict[str, Any]:
-    scale = line["scale"] if line["scale"] is not None else decimals
+    """An accepted proof's line: what it counts, in the major unit when the scale is known."""
     counted = None if scale is None else major_units(total, line["unit_exponent"], scale)
     return {"asset": code, "ok": True, "proof_units": str(total), "counted": counted,
             "balance": balance}
@@ -809,7 +798,8 @@ def _depth(document: object) -> int:
         if isinstance(value, dict | list):
             deepest = max(deepest, depth)
             children = value.values() if isinstance(value, dict) else value
-            waiting += [(child, depth + 1) for child in children]
+            waiting += [(child, depth + 1) for child in children
+                        if isinstance(child, dict | list)]
     return deepest
 
 

@@ -122,6 +122,11 @@ def test_the_asset_scale_comes_from_the_signed_round_or_else_from_the_client() -
     for decimals in ({"ETH": 8}, {"BTC": 10}):
         assert refusal(lambda d=decimals: verify_bundle(
             BUNDLE, ROUND, balances=ALICE, decimals={"BTC": 8, **d})) == "decimals_mismatch"
+    # Decimals given without a balance are checked too, and show what is counted.
+    shown = verify_bundle(BUNDLE, ROUND, decimals={"BTC": 8})
+    assert [result["counted"] for result in shown["results"]] == ["0.80000000", "2.000000001"]
+    assert refusal(lambda: verify_bundle(BUNDLE, ROUND, decimals={"ETH": 9})) == (
+        "decimals_mismatch")
     scaled, bundle = resigned(ROUND, BUNDLE, lambda r: r["assets"][0].update(scale=8))
     report = verify_bundle(bundle, scaled, pinned_key=SIGNER_KEY, balances=ALICE)
     assert report["verdict"] == "accepted"
