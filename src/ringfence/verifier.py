@@ -241,7 +241,9 @@ def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     # The cofactorless equation [S]B = R + [k]A, which §5.1.7 step 3 says is sufficient
     # ("it's sufficient, but not required, to instead check [S]B = R + [k]A'"): it is the
     # one libsodium checks, so this verifier and `ringfence por verify` (PyNaCl) agree on
-    # every signature an honest signer makes. Rearranged as [S]B + [k](-A) = R.
+    # every signature an honest signer makes, and refuses one whose R hides a point of small
+    # order (the cofactored [8][S]B = [8]R + [8][k]A would accept it; a test shows one).
+    # Rearranged as [S]B + [k](-A) = R.
     x, y, z, t = key
     negated = (-x % field_p, y, z, -t % field_p)
     return _points_equal(_double_multiply(scalar, base_point, challenge, negated), commitment)
