@@ -195,3 +195,9 @@ assert journal_records_per_batch_max < 2**24  # evidence records per entry: a u2
 # with exact Python integers instead.
 liquidations_per_plan_max: Final = 1_000_000
 liquidation_vector_product_max: Final = 2**62
+
+# The demo (demo/): client names carry six digits (c000001); below the minimum some scenes of
+# the day would lack a cast. The CLI bounds ``ringfence demo --clients`` with these.
+demo_clients_min: Final = 10
+demo_clients_max: Final = 999_999
+assert demo_clients_max < 10**6
