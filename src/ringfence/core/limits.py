@@ -201,3 +201,7 @@ liquidation_vector_product_max: Final = 2**62
 demo_clients_min: Final = 10
 demo_clients_max: Final = 999_999
 assert demo_clients_max < 10**6
+# The demo registers its wallets and addresses in chunks of this many registry changes: one
+# journal entry each, well inside a request's bound.
+demo_registry_changes_per_request_max: Final = 10_000
+assert demo_registry_changes_per_request_max <= definitions_per_request_max

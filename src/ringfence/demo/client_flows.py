@@ -135,7 +135,7 @@ def pending_withdrawals(world: World) -> list[Pending]:
     pendings = []
     for index, holding in enumerate(chosen):
         timeout_s = pending_timeout_s if index == len(chosen) - 1 else 0
-        amount = holding.balance // 2
+        amount = mul_div_floor(holding.balance, 1, 2)
         holding.balance -= amount
         hot = world.wallets[(holding.pool, holding.asset)]["hot"]
         event = Transfer(
@@ -162,7 +162,7 @@ def resolve_pendings(world: World, pendings: list[Pending]) -> list[Transfer]:
         amount: int | None = None
         flags = TransferFlags.post_pending
         if index == 0:
-            amount = held // 2
+            amount = mul_div_floor(held, 1, 2)
             pending.holding.balance += held - amount
         elif index == len(pendings) - 2:
             flags = TransferFlags.void_pending

@@ -89,7 +89,7 @@ def misdirect(world: World) -> tuple[Transfer, Transfer]:
         world.transfer_id(),
         world.wallets[(pool, code)]["cold"],
         house_wallet,
-        amount // 2,
+        mul_div_floor(amount, 1, 2),
         TransferCode.break_cure,
         reference=misdirected.id,
     )
