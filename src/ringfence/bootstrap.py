@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import ManualClock, SystemClock
+from ringfence.adapters.files.insolvency import JsonScenarioFiles
+from ringfence.adapters.files.principals import LocalPrincipalFiles
 from ringfence.adapters.signing import KeyFileSigner, MemorySigner, NoSigner, write_key_file
 from ringfence.adapters.storage import postgres, sqlite
 from ringfence.adapters.storage.memory import MemoryStore
@@ -176,3 +178,15 @@ class DemoChainFiles:
 
         binary = anvil_path()
         return None if binary is None else DevelopmentNode(binary)
+
+
+def scenario_files() -> JsonScenarioFiles:
+    """Failure scenarios read from files (``ringfence insolvency``, ``ringfence
+    resolution-pack``): the service's ``ScenarioFiles`` port."""
+    return JsonScenarioFiles()
+
+
+def principal_files() -> LocalPrincipalFiles:
+    """Principals' key files and signed transfer files: the service's ``PrincipalFiles``
+    port."""
+    return LocalPrincipalFiles()

@@ -205,3 +205,5 @@ assert demo_clients_max < 10**6
 # journal entry each, well inside a request's bound.
 demo_registry_changes_per_request_max: Final = 10_000
 assert demo_registry_changes_per_request_max <= definitions_per_request_max
+# Clients listed in the table of ``ringfence insolvency simulate`` (its JSON lists them all).
+insolvency_clients_shown_max: Final = 20

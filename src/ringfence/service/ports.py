@@ -191,3 +191,34 @@ class DemoChains(Protocol):
     def ethereum(self) -> DevelopmentChain | None:
         """A started development node, or None when none is installed."""
         ...
+
+
+class ScenarioFiles(Protocol):
+    """Where failure scenarios come from (JSON, docs/insolvency.md): ``ringfence insolvency
+    simulate`` and ``ringfence resolution-pack`` read them through this port."""
+
+    def read_scenario(self, path: str) -> object:
+        """The decoded scenario document at ``path``, bounded in size before it is read;
+        ``InputError`` ``scenario_invalid`` when too large or not JSON in UTF-8."""
+        ...
+
+
+class PrincipalFiles(Protocol):
+    """Principals' key files (the Ed25519 seed as hex, core/principals/authorisation.py) and
+    the instructions signed with them. The ledger never stores a private key: only these
+    files hold one."""
+
+    def create_key(self, path: str, seed: bytes) -> None:
+        """A new key file holding ``seed``, readable by its owner only; ``StorageError`` when
+        one exists (a key file is never replaced) or it cannot be made."""
+        ...
+
+    def read_key(self, path: str) -> bytes:
+        """The seed in the key file at ``path``; ``InputError`` ``signing_key_invalid`` when
+        it is not a key file."""
+        ...
+
+    def write_lines(self, path: str, lines: Iterator[str]) -> None:
+        """Write ``lines`` to ``path`` whole or not at all: a line refused on the way (the
+        iterator raises) leaves no half-written file."""
+        ...

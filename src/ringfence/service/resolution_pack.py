@@ -41,12 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.core.custody.registry import Scheme
-from ringfence.core.errors import InputError, Result
+from ringfence.core.errors import InputError, IntegrityError, Result
 from ringfence.core.ledger.model import AccountClass, BreakState, TransferCode, TransferFlags
 from ringfence.core.money import Asset, format_amount, format_signed_amount
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService
+from ringfence.service.insolvency import simulate_ledger
 from ringfence.service.ledger import LedgerService
+from ringfence.service.ports import ScenarioFiles
 
 Progress = Callable[[str, int, int], None]
 pack_format = "ringfence.resolution-pack/1"
@@ -109,6 +111,26 @@ def _csv_chunks(header: list[str], rows: Iterable[list[object]]) -> Iterator[tup
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue(), count % rows_per_chunk
+
+
+def write_resolution_pack(
+    ledger: LedgerService,
+    out: str,
+    scenarios: ScenarioFiles,
+    scenario: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """``ringfence resolution-pack``: the pack written to ``out`` as of now (with a failure
+    simulation of the scenario file ``scenario``, if given) and checked against its own index
+    before its index is returned; ``IntegrityError`` if it does not match."""
+    document = None if scenario is None else scenarios.read_scenario(scenario)
+    simulation = None if document is None else simulate_ledger(ledger, document, progress)
+    path = Path(out)
+    index = build_pack(ledger, path, ledger.clock.now_ns(), simulation, progress)
+    problems = verify_pack(path)
+    if problems:
+        raise IntegrityError(f"the pack does not match its index: {'; '.join(problems)}")
+    return index
 
 
 def build_pack(
