@@ -28,6 +28,7 @@ from ringfence.core.ledger.model import (
     Transfer,
     TransferCode,
 )
+from ringfence.core.liquidation.plan import LiquidationPolicy
 from ringfence.core.money import Asset, format_signed_amount
 from ringfence.core.risk.instruments import (
     Bucket,
@@ -36,7 +37,6 @@ from ringfence.core.risk.instruments import (
     MarginMode,
     OptionType,
 )
-from ringfence.core.liquidation.plan import LiquidationPolicy
 from ringfence.core.risk.scan import Health
 from ringfence.core.risk.settlement import Fill
 from ringfence.service.ledger import LedgerService
