@@ -13,6 +13,7 @@ from typing import Any
 from ringfence.adapters.clock import ManualClock, SystemClock
 from ringfence.adapters.files.insolvency import JsonScenarioFiles
 from ringfence.adapters.files.principals import LocalPrincipalFiles
+from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
 from ringfence.adapters.signing import KeyFileSigner, MemorySigner, NoSigner, write_key_file
 from ringfence.adapters.storage import postgres, sqlite
 from ringfence.adapters.storage.memory import MemoryStore
@@ -190,3 +191,8 @@ def principal_files() -> LocalPrincipalFiles:
     """Principals' key files and signed transfer files: the service's ``PrincipalFiles``
     port."""
     return LocalPrincipalFiles()
+
+
+def resolution_pack_files() -> ZipResolutionPackFiles:
+    """Resolution packs as zip files: the service's ``ResolutionPackFiles`` port."""
+    return ZipResolutionPackFiles()

@@ -222,3 +222,45 @@ class PrincipalFiles(Protocol):
         """Write ``lines`` to ``path`` whole or not at all: a line refused on the way (the
         iterator raises) leaves no half-written file."""
         ...
+
+
+class PackArchive(Protocol):
+    """One resolution pack being written: its files stored in order, visible under the pack's
+    name only once ``finish`` is called (a reader never sees half a pack)."""
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        """Store the file ``name`` holding ``data``."""
+        ...
+
+    def add_stream(self, name: str, chunks: Iterator[bytes]) -> None:
+        """Store the file ``name`` from ``chunks``, one chunk in memory at a time."""
+        ...
+
+    def finish(self) -> None:
+        """Close the pack and put it in place under its name."""
+        ...
+
+    def abandon(self) -> None:
+        """Close the pack and remove what was written of it."""
+        ...
+
+
+class ResolutionPackFiles(Protocol):
+    """Where resolution packs are written and read back (a zip file each, service/
+    resolution_pack.py lists its contents)."""
+
+    def create(self, path: str) -> PackArchive:
+        """A new pack to be written to ``path`` (its folder made if need be)."""
+        ...
+
+    def names(self, path: str) -> list[str]:
+        """The files in the pack at ``path``."""
+        ...
+
+    def read(self, path: str, name: str) -> bytes:
+        """The bytes of the file ``name`` in the pack at ``path``."""
+        ...
+
+    def lines(self, path: str, name: str) -> Iterator[str]:
+        """The text lines of the file ``name`` (UTF-8) in the pack at ``path``, streamed."""
+        ...

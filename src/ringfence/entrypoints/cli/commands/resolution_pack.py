@@ -50,9 +50,14 @@ def command(
     from ringfence.service.resolution_pack import write_resolution_pack
 
     with reported(json_output), progress_bar(json_output) as progress, opened(context) as ledger:
-        scenario_path = None if scenario is None else str(scenario)
-        files = bootstrap.scenario_files()
-        index = write_resolution_pack(ledger, str(out), files, scenario_path, progress)
+        index = write_resolution_pack(
+            ledger,
+            bootstrap.resolution_pack_files(),
+            str(out),
+            scenarios=bootstrap.scenario_files(),
+            scenario=None if scenario is None else str(scenario),
+            progress=progress,
+        )
     if json_output:
         write_json({"ok": True, "out": str(out), **index})
         return
