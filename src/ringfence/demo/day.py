@@ -30,7 +30,6 @@ moved by hand (it has ``advance``, as ``ManualClock`` does), the demo moves it p
 and shows the expiry. Otherwise the pending withdrawal stays open and the document says so.
 """
 
-
 from __future__ import annotations
 
 import functools
