@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import ManualClock, SystemClock
+from ringfence.adapters.files.insolvency import JsonScenarioFiles
+from ringfence.adapters.files.principals import LocalPrincipalFiles
+from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
 from ringfence.adapters.signing import KeyFileSigner, MemorySigner, NoSigner, write_key_file
 from ringfence.adapters.storage import postgres, sqlite
 from ringfence.adapters.storage.memory import MemoryStore
@@ -198,3 +201,19 @@ def recon_files() -> ReconFiles:
     from ringfence.adapters.files.recon import LocalReconFiles
 
     return LocalReconFiles()
+
+def scenario_files() -> JsonScenarioFiles:
+    """Failure scenarios read from files (``ringfence insolvency``, ``ringfence
+    resolution-pack``): the service's ``ScenarioFiles`` port."""
+    return JsonScenarioFiles()
+
+
+def principal_files() -> LocalPrincipalFiles:
+    """Principals' key files and signed transfer files: the service's ``PrincipalFiles``
+    port."""
+    return LocalPrincipalFiles()
+
+
+def resolution_pack_files() -> ZipResolutionPackFiles:
+    """Resolution packs as zip files: the service's ``ResolutionPackFiles`` port."""
+    return ZipResolutionPackFiles()

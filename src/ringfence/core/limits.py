@@ -204,8 +204,17 @@ venue_buckets_max: Final = 300_000
 
 
 # Reconciliation and custody, continued. The text an operator attaches to a break action fills
-# its field of the 128-byte action record (core/recon/codec.py). The demo changes its wallet
-# registry in requests of at most this many records (well under definitions_per_request_max).
+# its field of the 128-byte action record (core/recon/codec.py).
 break_action_text_bytes_max: Final = 94
-demo_registry_chunk_max: Final = 10_000
-assert demo_registry_chunk_max <= definitions_per_request_max
+
+# The demo (demo/): client names carry six digits (c000001); below the minimum some scenes of
+# the day would lack a cast. The CLI bounds ``ringfence demo --clients`` with these.
+demo_clients_min: Final = 10
+demo_clients_max: Final = 999_999
+assert demo_clients_max < 10**6
+# The demo registers its wallets and addresses in chunks of this many registry changes: one
+# journal entry each, well inside a request's bound.
+demo_registry_changes_per_request_max: Final = 10_000
+assert demo_registry_changes_per_request_max <= definitions_per_request_max
+# Clients listed in the table of ``ringfence insolvency simulate`` (its JSON lists them all).
+insolvency_clients_shown_max: Final = 20

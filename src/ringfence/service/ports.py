@@ -233,4 +233,75 @@ class ReconFiles(Protocol):
 
     def write_observations(self, name: str, observations: Sequence[Observation]) -> None:
         """Save holdings as the JSON lines ``observations`` reads back."""
+
+class ScenarioFiles(Protocol):
+    """Where failure scenarios come from (JSON, docs/insolvency.md): ``ringfence insolvency
+    simulate`` and ``ringfence resolution-pack`` read them through this port."""
+
+    def read_scenario(self, path: str) -> object:
+        """The decoded scenario document at ``path``, bounded in size before it is read;
+        ``InputError`` ``scenario_invalid`` when too large or not JSON in UTF-8."""
+        ...
+
+
+class PrincipalFiles(Protocol):
+    """Principals' key files (the Ed25519 seed as hex, core/principals/authorisation.py) and
+    the instructions signed with them. The ledger never stores a private key: only these
+    files hold one."""
+
+    def create_key(self, path: str, seed: bytes) -> None:
+        """A new key file holding ``seed``, readable by its owner only; ``StorageError`` when
+        one exists (a key file is never replaced) or it cannot be made."""
+        ...
+
+    def read_key(self, path: str) -> bytes:
+        """The seed in the key file at ``path``; ``InputError`` ``signing_key_invalid`` when
+        it is not a key file."""
+        ...
+
+    def write_lines(self, path: str, lines: Iterator[str]) -> None:
+        """Write ``lines`` to ``path`` whole or not at all: a line refused on the way (the
+        iterator raises) leaves no half-written file."""
+        ...
+
+
+class PackArchive(Protocol):
+    """One resolution pack being written: its files stored in order, visible under the pack's
+    name only once ``finish`` is called (a reader never sees half a pack)."""
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        """Store the file ``name`` holding ``data``."""
+        ...
+
+    def add_stream(self, name: str, chunks: Iterator[bytes]) -> None:
+        """Store the file ``name`` from ``chunks``, one chunk in memory at a time."""
+        ...
+
+    def finish(self) -> None:
+        """Close the pack and put it in place under its name."""
+        ...
+
+    def abandon(self) -> None:
+        """Close the pack and remove what was written of it."""
+        ...
+
+
+class ResolutionPackFiles(Protocol):
+    """Where resolution packs are written and read back (a zip file each, service/
+    resolution_pack.py lists its contents)."""
+
+    def create(self, path: str) -> PackArchive:
+        """A new pack to be written to ``path`` (its folder made if need be)."""
+        ...
+
+    def names(self, path: str) -> list[str]:
+        """The files in the pack at ``path``."""
+        ...
+
+    def read(self, path: str, name: str) -> bytes:
+        """The bytes of the file ``name`` in the pack at ``path``."""
+        ...
+
+    def lines(self, path: str, name: str) -> Iterator[str]:
+        """The text lines of the file ``name`` (UTF-8) in the pack at ``path``, streamed."""
         ...
