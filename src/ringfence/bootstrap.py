@@ -18,7 +18,14 @@ from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
 from ringfence.core.errors import StorageError
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import Clock, DevelopmentChain, HoldingsSource, LedgerStore, Signer
+from ringfence.service.ports import (
+    Clock,
+    DevelopmentChain,
+    HoldingsSource,
+    LedgerStore,
+    RoundStore,
+    Signer,
+)
 
 default_url = "sqlite:///ringfence.db"
 journal_key_suffix = ".journal-key"
@@ -176,3 +183,15 @@ class DemoChainFiles:
 
         binary = anvil_path()
         return None if binary is None else DevelopmentNode(binary)
+
+
+def round_store(url: str, folder: str | None = None) -> RoundStore:
+    """Where the proof-of-reserves rounds of the ledger at ``url`` are kept: ``folder``, else
+    ``por/`` beside a SQLite database, else ``./por``."""
+    from ringfence.adapters.files.rounds import RoundFiles
+
+    if folder is not None:
+        return RoundFiles(Path(folder))
+    if url.startswith("sqlite:///"):
+        return RoundFiles(Path(url[len("sqlite:///") :]).parent / "por")
+    return RoundFiles(Path("por"))

@@ -195,3 +195,10 @@ assert journal_records_per_batch_max < 2**24  # evidence records per entry: a u2
 # with exact Python integers instead.
 liquidations_per_plan_max: Final = 1_000_000
 liquidation_vector_product_max: Final = 2**62
+
+# Proof of reserves (core/por, service/por.py): a proof unit is at most this many decimals of
+# the major unit (gwei for ETH); an audit verifies at most this many sampled proofs; a build or
+# an audit uses at most this many worker processes.
+proof_unit_decimals_max: Final = 9
+proof_audit_sample_size_max: Final = 100_000
+proof_build_workers_max: Final = 64
