@@ -105,7 +105,7 @@ chain_reference_length_max: Final = 2 + 64 + 1 + 10
 derivation_count_max: Final = 1_000_000
 assert derivation_count_max <= derivation_index_max + 1
 
-# Proof of liabilities (core/por/reserves.py). Every leaf and node sum is a u64 in proof units; a
+# Proof of liabilities (core/por/). Every leaf and node sum is a u64 in proof units; a
 # client's balance is split into 2 to 4 pieces; trees get 3 levels of slack over the pieces
 # they hold; a client's pieces share one neighbourhood of 2^10 slots, so their paths share
 # the top of the tree (proofs stay under 4 KB at 10^7 clients).
