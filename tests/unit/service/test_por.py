@@ -1,11 +1,17 @@
-"""service/por.py: liabilities gathered from the ledger (every pool, client accounts only),
-the journal replayed to a snapshot, the public-seed sample, and the audit of a round."""
+"""service/por.py and service/por_audit.py: liabilities gathered from the ledger (every pool,
+client accounts only), the journal replayed to a snapshot, the public-seed sample, the audit
+of a round, and the round workflows over an in-memory fake of the ``RoundStore`` port (the
+file adapter's own tests: tests/integration/test_por_rounds.py, tests/unit/adapters/files)."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import pytest
 from tests.support import EARN, MARGIN, Custodian
 
-from ringfence.core.errors import Result
+from ringfence.core.errors import Result, StorageError
 from ringfence.core.por.liabilities import client_liabilities
 from ringfence.core.por.round import verify_round_signature
 from ringfence.service import por, por_audit
@@ -81,3 +87,102 @@ def test_an_audit_of_an_honest_round_finds_nothing_and_of_a_lying_one_names_it(
     assert {(p.problem, p.asset) for p in found.problems} >= {
         ("total_mismatch", "BTC"), ("root_mismatch", "BTC"), ("proof_missing", "BTC")}
     assert verify_round_signature(lying.record)  # signed, and still caught
+
+
+class MemoryRound:
+    """One kept round, in memory (a fake of the ``StoredRound`` port)."""
+
+    def __init__(self, number: int | None) -> None:
+        self.number = number
+        self.location = f"memory/{number}/round.json"
+        self.reserves_location = f"memory/{number}/reserves.json"
+        self.kept: dict[str, Any] = {}
+
+    def record(self) -> Any:
+        if "record" not in self.kept:
+            raise StorageError(f"no round at {self.location}")
+        return json.loads(json.dumps(self.kept["record"]))
+
+    def reserves_file(self) -> bytes | None:
+        return self.kept.get("reserves")
+
+    def build_seed(self) -> bytes:
+        return bytes(self.kept["seed"])
+
+    def trees(self, assets: Any, record: Any, master_secret: bytes) -> dict[int, Any]:
+        return {n: tree for n, tree in self.kept["trees"].items() if tree.asset.code in assets}
+
+
+class MemoryRounds:
+    """The ``RoundStore`` port in memory: what the service needs of it, and nothing else."""
+
+    location = "memory"
+
+    def __init__(self) -> None:
+        self.rounds: dict[int, MemoryRound] = {}
+        self.secrets: dict[str, bytes] = {}
+        self.announced: Any = None
+
+    def numbers(self) -> list[int]:
+        return sorted(self.rounds)
+
+    def round(self, number: int) -> MemoryRound:
+        return self.rounds.get(number, MemoryRound(number))
+
+    def round_at(self, location: str) -> MemoryRound:
+        return self.round(int(location.split("/")[1]))
+
+    def master_secret(self, create: bool) -> bytes:
+        if create:
+            self.secrets.setdefault("master", MASTER)
+        if "master" not in self.secrets:
+            raise StorageError("no master.key")
+        return self.secrets["master"]
+
+    def signing_seed(self) -> bytes:
+        return self.secrets.setdefault("signing", b"s" * 32)
+
+    def pending(self) -> Any:
+        if self.announced is None:
+            raise StorageError("no pending round")
+        return self.announced
+
+    def save_pending(self, pending: Any) -> None:
+        self.announced = dict(pending)
+
+    def save_round(self, number: int, record: Any, trees: Any, build_seed: bytes,
+                   reserves_file: bytes | None) -> str:
+        assert number not in self.rounds
+        kept = self.rounds[number] = MemoryRound(number)
+        kept.kept = {"record": record, "trees": dict(trees), "seed": build_seed,
+                     "reserves": reserves_file}
+        return kept.location
+
+
+def test_the_round_workflows_need_only_the_round_store_port(
+    memory_service: LedgerService, custodian: Custodian
+) -> None:
+    fund(memory_service, custodian)
+    rounds = MemoryRounds()
+    with pytest.raises(StorageError):
+        por.client_proofs(memory_service, rounds, "alice")
+    built = por.build_and_keep_round(memory_service, rounds, snapshot=None, holdings=None,
+                                     control=None, workers=1)
+    assert (built["round"], built["round_file"]) == (1, "memory/1/round.json")
+    assert {row["asset"]: row["root_sum"] for row in built["assets"]} == {
+        "BTC": "559", "ETH": "1000000001"}
+    proofs = por.client_proofs(memory_service, rounds, "alice")
+    assert [proof["asset"] for proof in proofs["proofs"]] == ["BTC"]
+    record = json.dumps(rounds.rounds[1].record()).encode()
+    checked = por.verify_proofs(json.dumps(proofs).encode(), record, balances=["BTC=550"])
+    assert checked["ok"] is True, checked
+    second = por.build_and_keep_round(memory_service, rounds, snapshot=None, holdings=None,
+                                      control=None, workers=1)
+    report = por.audit_kept_round(memory_service, rounds, second["round_file"], seed="s",
+                                  sample_size=10, workers=1)
+    assert report["ok"] is True, report["problems"]
+    assert len(report["sampled"]) == 3
+    rounds.rounds[1].kept["record"] = dict(rounds.rounds[1].kept["record"], snapshot=0)
+    report = por.audit_kept_round(memory_service, rounds, second["round_file"], seed="s",
+                                  sample_size=10, workers=1)
+    assert [problem["problem"] for problem in report["problems"]] == ["chain_broken"]
