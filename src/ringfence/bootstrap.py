@@ -28,6 +28,7 @@ from ringfence.service.ports import (
     LedgerStore,
     ReconFiles,
     RiskBookStore,
+    RoundStore,
     Signer,
 )
 
@@ -202,6 +203,7 @@ def recon_files() -> ReconFiles:
 
     return LocalReconFiles()
 
+
 def scenario_files() -> JsonScenarioFiles:
     """Failure scenarios read from files (``ringfence insolvency``, ``ringfence
     resolution-pack``): the service's ``ScenarioFiles`` port."""
@@ -217,3 +219,15 @@ def principal_files() -> LocalPrincipalFiles:
 def resolution_pack_files() -> ZipResolutionPackFiles:
     """Resolution packs as zip files: the service's ``ResolutionPackFiles`` port."""
     return ZipResolutionPackFiles()
+
+
+def round_store(url: str, folder: str | None = None) -> RoundStore:
+    """Where the proof-of-reserves rounds of the ledger at ``url`` are kept: ``folder``, else
+    ``por/`` beside a SQLite database, else ``./por``."""
+    from ringfence.adapters.files.rounds import RoundFiles
+
+    if folder is not None:
+        return RoundFiles(Path(folder))
+    if url.startswith("sqlite:///"):
+        return RoundFiles(Path(url[len("sqlite:///") :]).parent / "por")
+    return RoundFiles(Path("por"))

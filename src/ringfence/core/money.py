@@ -238,3 +238,23 @@ def formatted_units(text: str) -> int:
     do, and a string stands for zero when this is 0."""
     assert _decimal_pattern.match(text), text
     return int(text.replace(".", ""))
+
+
+def coarsen_ceil(units: int, decimals_dropped: int) -> int:
+    """Units in a unit ``decimals_dropped`` decimals coarser (wei to gwei), rounded up: a
+    liability counted in a proof's unit is never understated."""
+    assert type(units) is int
+    assert units >= 0
+    assert 0 <= decimals_dropped <= limits.asset_scale_max
+    divisor: int = 10**decimals_dropped
+    return -(-units // divisor)
+
+
+def basis_points_floor(part: int, whole: int) -> int:
+    """``part`` as a share of ``whole`` in basis points (1/10,000), rounded down: a coverage
+    ratio is never overstated."""
+    assert type(part) is int
+    assert type(whole) is int
+    assert part >= 0
+    assert whole > 0
+    return part * 10_000 // whole

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
 from ringfence.core.money import Asset
+from ringfence.core.por.tree import AssetTree
 from ringfence.core.recon.history import Price
 from ringfence.core.recon.run import ReconSettings
 
@@ -130,6 +131,80 @@ class Signer(Protocol):
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``message``; ``InputError``
         ``journal_key_missing`` if there is no key."""
+        ...
+
+
+class StoredRound(Protocol):
+    """One proof-of-reserves round as kept: its public record and reserves file, and its
+    private build seed and trees (which answer proofs and let an auditor rebuild the round)."""
+
+    number: int | None  # from where it is kept; None for a record found elsewhere
+    location: str  # where its record is, to show
+    reserves_location: str  # where its reserves file is, to show
+
+    def record(self) -> Any:
+        """The round record as parsed JSON; ``StorageError`` if there is none, ``InputError``
+        ``line_malformed`` if it is not JSON."""
+        ...
+
+    def reserves_file(self) -> bytes | None:
+        """The reserves file's exact bytes (the round pins their hash), or None."""
+        ...
+
+    def build_seed(self) -> bytes:
+        """The 32-byte seed the round was built with; ``StorageError`` if missing."""
+        ...
+
+    def trees(
+        self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes
+    ) -> dict[int, AssetTree]:
+        """The stored trees of the record's assets (by asset number; assets without one left
+        out)."""
+        ...
+
+
+class RoundStore(Protocol):
+    """Where proof-of-reserves rounds are kept: the master secret clients' keys derive from
+    and the round signing seed (both made once, never replaced, readable by the firm only),
+    the round ``por challenges`` announced, and the rounds by number. Adapter: a directory
+    (``adapters/files/rounds.py``)."""
+
+    location: str  # where the rounds are, to show
+
+    def numbers(self) -> list[int]:
+        """The numbers of the rounds kept, ascending."""
+        ...
+
+    def round(self, number: int) -> StoredRound:
+        """Round ``number`` (its parts raise ``StorageError`` when read if it is not kept)."""
+        ...
+
+    def round_at(self, location: str) -> StoredRound:
+        """The round whose record is at ``location`` (an auditor names a record file)."""
+        ...
+
+    def master_secret(self, create: bool) -> bytes:
+        """The 32-byte master secret, made first if ``create``; else ``StorageError``."""
+        ...
+
+    def signing_seed(self) -> bytes:
+        """The 32-byte Ed25519 seed rounds are signed with, made on first use."""
+        ...
+
+    def pending(self) -> Any:
+        """The announced round as parsed JSON; ``StorageError`` if none was announced."""
+        ...
+
+    def save_pending(self, pending: Mapping[str, Any]) -> None:
+        """Keep the announced round (replacing an earlier announcement)."""
+        ...
+
+    def save_round(
+        self, number: int, record: Mapping[str, Any], trees: Mapping[int, AssetTree],
+        build_seed: bytes, reserves_file: bytes | None,
+    ) -> str:
+        """Keep a built round (the reserves file first, then the private parts, the record
+        last) and return where its record is; a round already kept is never replaced."""
         ...
 
 
