@@ -1,6 +1,7 @@
 """Liquidation properties over random books and price paths with gaps of -50% and +100%:
 nothing crosses a bucket or a market, value is conserved, funds never go negative, clients
-with no open position are untouched and no bucket ends below zero."""
+with no open position are untouched and no bucket ends below zero; and the vectorised planner
+and the exact one give equal plans on every book."""
 
 from __future__ import annotations
 
@@ -220,6 +221,10 @@ def test_liquidation_never_crosses_a_boundary(  # type: ignore[no-untyped-def]
                                   insurance=funds, tiers=tiers, policy=policy,
                                   global_funds=global_funds)
         assert again == plan, "a plan is a value: same inputs, same ids, same everything"
+        exact = plan_liquidations(round_id, book, markets, marks, insurance=funds,
+                                  tiers=tiers, policy=policy, global_funds=global_funds,
+                                  vectorised=False)
+        assert exact == plan, "the vectorised and the exact paths give one outcome"
         apply(plan, cash, positions)
         funds = dict(plan.insurance_after)
         global_funds = dict(plan.global_after)
@@ -259,9 +264,9 @@ def isolated_book(
     partial_ppm=st.integers(1, 999_999),
     slippage_ppm=st.integers(0, 20_000),
     fee_ppm=st.integers(0, 20_000),
-    fund=st.sampled_from([0, 10**6, 10**18]),
+    fund=st.one_of(st.sampled_from([0, 10**6, 10**18]), st.integers(0, 5_000 * 10**6)),
 )
-def test_the_vectorised_path_decides_as_the_exact_one(  # type: ignore[no-untyped-def]
+def test_the_vectorised_path_plans_as_the_exact_one(  # type: ignore[no-untyped-def]
     *, trades, collateral, factors, partial_ppm, slippage_ppm, fee_ppm, fund
 ) -> None:
     marks = {}
@@ -276,23 +281,6 @@ def test_the_vectorised_path_decides_as_the_exact_one(  # type: ignore[no-untype
     check_plan(fast, book, marks, insurance)
     exact = plan_liquidations(9, book, markets, marks, insurance=insurance, tiers=tiers,
                               policy=policy, vectorised=False)
-    assert set(fast.liquidated) == set(exact.liquidated)
-    assert set(fast.partial) == set(exact.partial)
-    # A bankruptcy's cover depends on the fund's balance when it is drawn, and the vectorised
-    # path credits the round's fees first: compare everything else exactly.
-    bankrupt = {t.bucket for plan in (fast, exact) for t in plan.transfers
-                if t.code.value == "insurance_payout"}
-    bankrupt |= {d.against for plan in (fast, exact) for d in plan.deleveraging}
-    bankrupt |= {d.bucket for plan in (fast, exact) for d in plan.deleveraging}
-    for plan_a, plan_b in ((fast, exact), (exact, fast)):
-        for field in ("orders", "settled", "positions", "transfers"):
-            left = {r for r in getattr(plan_a, field) if r.bucket not in bankrupt}
-            right = {r for r in getattr(plan_b, field) if r.bucket not in bankrupt}
-            assert left == right, field
-    if fund == 10**18 or not bankrupt:
-        # Funds that cover every gap (or no gap at all): the order in which the round's fees
-        # reach a fund changes nothing, and the plans are the same.
-        assert set(fast.transfers) == set(exact.transfers)
-        assert set(fast.orders) == set(exact.orders)
-        assert fast.positions == exact.positions
-        assert fast.insurance_after == exact.insurance_after
+    # One outcome: every record, the deleveraging list, the funds, the unresolved losses
+    # (the markets halted), the partial closes, in the same order. No exclusion.
+    assert fast == exact

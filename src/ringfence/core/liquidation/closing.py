@@ -15,7 +15,7 @@ from ringfence.core.liquidation.rounds import (
     sign,
 )
 from ringfence.core.risk.config import ppm
-from ringfence.core.risk.instruments import Instrument
+from ringfence.core.risk.instruments import Instrument, Position
 from ringfence.core.risk.margin import calculate_margin_maint, tier_index
 from ringfence.core.risk.rounding import against_client, ceil_exact
 
@@ -68,19 +68,33 @@ def _partial_lots(state: PlanningRound, instrument: Instrument, mark: int, size:
     return max(size - keep, fraction)
 
 
-def liquidate_fully(state: PlanningRound, bucket: BucketState) -> None:
-    """Close every position at its fillable price (step 4), or resolve a bankruptcy (5)."""
+def closes_at_fills(
+    state: PlanningRound, bucket: BucketState
+) -> list[tuple[Position, int, Fraction]]:
+    """Each position with the price it closes at and the exact value it realises there."""
     closes = []
     for position in bucket.positions:
-        instrument = state.instruments[position.symbol]
         if position.quantity_lots:
             fill = state.fill(position.symbol, position.quantity_lots > 0)
         else:
             fill = state.marks[position.symbol]  # realised P&L only: settled at the mark
         exact = position.quantity_lots * state.value(position.symbol, fill) - position.basis
         closes.append((position, fill, exact))
-    # Payments round against the client per market, so solvency is judged on the rounded
-    # payments: a bucket a few units short after rounding is resolved as bankrupt.
+    return closes
+
+
+def bankrupt_at_fills(state: PlanningRound, bucket: BucketState) -> bool:
+    """Whether closing every position at its fill leaves the bucket short. Payments round
+    against the client per market, so solvency is judged on the rounded payments: a bucket a
+    few units short after rounding is resolved as bankrupt. A bucket that is not bankrupt here
+    is not bankrupt in a partial close either (it settles the same payment)."""
+    closes = closes_at_fills(state, bucket)
+    return bucket.collateral + sum(against_client(c[2]) for c in closes) < 0
+
+
+def liquidate_fully(state: PlanningRound, bucket: BucketState) -> None:
+    """Close every position at its fillable price (step 4), or resolve a bankruptcy (5)."""
+    closes = closes_at_fills(state, bucket)
     if bucket.collateral + sum(against_client(c[2]) for c in closes) < 0:
         resolve_bankruptcy(state, bucket, closes)
         return
