@@ -83,19 +83,25 @@ def closes_at_fills(
     return closes
 
 
-def bankrupt_at_fills(state: PlanningRound, bucket: BucketState) -> bool:
+def bankrupt_at_fills(
+    bucket: BucketState, closes: list[tuple[Position, int, Fraction]]
+) -> bool:
     """Whether closing every position at its fill leaves the bucket short. Payments round
     against the client per market, so solvency is judged on the rounded payments: a bucket a
     few units short after rounding is resolved as bankrupt. A bucket that is not bankrupt here
     is not bankrupt in a partial close either (it settles the same payment)."""
-    closes = closes_at_fills(state, bucket)
     return bucket.collateral + sum(against_client(c[2]) for c in closes) < 0
 
 
-def liquidate_fully(state: PlanningRound, bucket: BucketState) -> None:
-    """Close every position at its fillable price (step 4), or resolve a bankruptcy (5)."""
-    closes = closes_at_fills(state, bucket)
-    if bucket.collateral + sum(against_client(c[2]) for c in closes) < 0:
+def liquidate_fully(
+    state: PlanningRound, bucket: BucketState,
+    closes: list[tuple[Position, int, Fraction]] | None = None,
+) -> None:
+    """Close every position at its fillable price (step 4), or resolve a bankruptcy (5);
+    ``closes`` as ``closes_at_fills`` gives them, if already known."""
+    if closes is None:
+        closes = closes_at_fills(state, bucket)
+    if bankrupt_at_fills(bucket, closes):
         resolve_bankruptcy(state, bucket, closes)
         return
     cash = bucket.collateral

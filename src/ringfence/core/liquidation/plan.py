@@ -42,7 +42,12 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 from ringfence.core import limits
-from ringfence.core.liquidation.closing import bankrupt_at_fills, liquidate_fully, try_partial
+from ringfence.core.liquidation.closing import (
+    bankrupt_at_fills,
+    closes_at_fills,
+    liquidate_fully,
+    try_partial,
+)
 from ringfence.core.liquidation.records import (
     BucketState,
     LiquidationPlan,
@@ -98,14 +103,15 @@ def plan_liquidations(
     deferred = [b.name for b in liquidatable if has_option(b, instruments)]
     planned = [b for b in liquidatable if b.name not in deferred]
     rest = plan_vectorised(state, planned) if vectorised else planned
-    bankrupt = [b for b in rest if bankrupt_at_fills(state, b)]
+    closes = {b.name: closes_at_fills(state, b) for b in rest}
+    bankrupt = [b for b in rest if bankrupt_at_fills(b, closes[b.name])]
     insolvent = {b.name for b in bankrupt}
     for bucket in rest:
         if bucket.name not in insolvent and not try_partial(state, bucket):
-            liquidate_fully(state, bucket)
+            liquidate_fully(state, bucket, closes[bucket.name])
     _solvent_in_name_order(state)
     for bucket in bankrupt:
-        liquidate_fully(state, bucket)
+        liquidate_fully(state, bucket, closes[bucket.name])
     assert all(balance >= 0 for balance in state.insurance.values()), "funds never negative"
     assert all(balance >= 0 for balance in state.global_funds.values())
     positions = {(p.bucket, p.symbol): p for p in state.positions}
