@@ -80,8 +80,19 @@ def states(
             for p in held
         )
         equity = floor_exact(exact_equity(state, markets, marks))
-        result.append(BucketState(name, asset, collateral, equity, maintenance, held))
+        result.append(BucketState(name, asset, collateral, equity, maintenance, held,
+                                  cross=True))
     return result
+
+
+def maintenance_at(positions: Sequence[Position], marks: Mapping[str, int]) -> int:
+    return sum(
+        calculate_margin_maint(
+            markets[p.symbol].notional(p.quantity_lots, marks[p.symbol]),
+            tiers[markets[p.symbol].tiers], markets[p.symbol].settlement_scale,
+        )
+        for p in positions
+    )
 
 
 def check_plan(plan: LiquidationPlan, book: Sequence[BucketState], marks: Mapping[str, int],
@@ -178,6 +189,10 @@ def check_after(plan: LiquidationPlan, book: Sequence[BucketState],
                             positions)
         assert after.collateral >= 0
         assert exact_equity(after, markets, marks) >= 0, bucket.name
+        if bucket.name in plan.partial:
+            # A partial liquidation stops only once the rest is covered at the mark.
+            assert exact_equity(after, markets, marks) >= maintenance_at(positions, marks)
+            assert any(p.quantity_lots for p in positions)
 
 
 def apply(plan: LiquidationPlan, cash: dict[str, int],
@@ -284,3 +299,44 @@ def test_the_vectorised_path_plans_as_the_exact_one(  # type: ignore[no-untyped-
     # One outcome: every record, the deleveraging list, the funds, the unresolved losses
     # (the markets halted), the partial closes, in the same order. No exclusion.
     assert fast == exact
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    held=st.lists(st.tuples(st.sampled_from(["lin", "eth"]), st.integers(-800, 800).filter(bool),
+                            st.integers(900_000, 1_100_000)),
+                  min_size=2, max_size=2, unique_by=lambda h: h[0]),
+    below_ppm=st.integers(0, 999_999),
+    slippage_ppm=st.integers(0, 2_000),
+    fee_ppm=st.integers(0, 2_000),
+)
+def test_a_cross_bucket_in_part_closes_its_largest_requirements_first(  # type: ignore[no-untyped-def]
+    *, held, below_ppm, slippage_ppm, fee_ppm
+) -> None:
+    """Cross buckets just below maintenance: a partial liquidation closes whole positions,
+    largest maintenance first, and stops once the rest is covered at the mark."""
+    marks = dict(start_marks)
+    positions = tuple(
+        Position("x-usdc", symbol, lots, lots * markets[symbol].lot_value(
+            max(start_marks[symbol] * move // 1_000_000, 1)))
+        for symbol, lots, move in held
+    )
+    maintenance = maintenance_at(positions, marks)
+    unrealised = exact_equity(BucketState("x-usdc", "USDC", 0, 0, 0, positions), markets, marks)
+    target = maintenance * below_ppm // 1_000_000  # equity just below maintenance
+    collateral = max(floor_exact(target - unrealised), 0)
+    state = BucketState("x-usdc", "USDC", collateral, 0, 0, positions)
+    equity = floor_exact(exact_equity(state, markets, marks))
+    book = [BucketState("x-usdc", "USDC", collateral, equity, maintenance, positions,
+                        cross=True)]
+    policy = LiquidationPolicy(slippage_ppm=slippage_ppm, fee_ppm=fee_ppm)
+    plan = plan_liquidations(5, book, markets, marks, insurance={}, tiers=tiers, policy=policy)
+    check_plan(plan, book, marks, {})
+    assert plan == plan_liquidations(5, book, markets, marks, insurance={}, tiers=tiers,
+                                     policy=policy, vectorised=False)
+    if plan.partial:
+        closed = [o.symbol for o in plan.orders]
+        assert all(o.full for o in plan.orders)
+        ranked = sorted(positions, key=lambda p: (-maintenance_at((p,), marks), p.symbol))
+        assert closed == [p.symbol for p in ranked[: len(closed)]]
+        assert len(closed) < len(positions)

@@ -16,7 +16,8 @@ slippage, the fee and rounding.
 2. Fillable price: the mark moved against the position by ``slippage_ppm``, on the tick.
 3. Partial first: a single-position bucket that stays solvent at the fillable price closes
    enough lots to drop below its tier's floor, or ``partial_fraction_ppm`` of the position,
-   whichever is more; if that leaves it at or above maintenance it stops there.
+   whichever is more; if that leaves it at or above maintenance it stops there. A cross
+   bucket closes whole positions, the largest maintenance first, until the rest is covered.
 4. Otherwise full: every position closes. A liquidation fee of ``fee_ppm`` of the closed
    notional, capped by the equity left, goes to that market's insurance fund (the market's
    liquidation surplus).
