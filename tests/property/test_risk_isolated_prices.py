@@ -1,17 +1,27 @@
 """Isolated inverse liquidation prices against a brute-force search over prices: equity
 equals maintenance margin (evaluated at the price itself) exactly at the returned price, the
 position is healthy on the safe side of it and liquidatable beyond it, and "never" is
-returned only when no price liquidates the position."""
+returned only when no price liquidates the position; and the vectorised float form gives the
+scalar exact prices, linear and inverse, in whichever bracket the price lands."""
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ringfence.core.risk.config import Tier, ppm, tiers_inverse_default
-from ringfence.core.risk.margin import cumulative_deductions, liquidation_price_inverse, tier_index
+from ringfence.core.risk.config import Tier, ppm, tiers_inverse_default, tiers_linear_default
+from ringfence.core.risk.margin import (
+    cumulative_deductions,
+    liquidation_price_inverse,
+    liquidation_price_linear,
+    liquidation_prices_vectorised,
+    tier_arrays,
+    tier_index,
+)
 
 
 def maintenance(coins: Fraction, schedule: tuple[Tier, ...]) -> Fraction:
@@ -55,11 +65,12 @@ def brute_force(long: bool, face: Fraction, entry: Fraction, margin: Fraction,
     ]
 
 
-schedules = st.sampled_from([
+schedule_list = [
     tiers_inverse_default,
     (Tier(0, 5_000, 20_000),),
     (Tier(0, 5_000, 10_000), Tier(3, 200_000, 400_000), Tier(40, 700_000, 900_000)),
-])
+]
+schedules = st.sampled_from(schedule_list)
 
 
 @settings(max_examples=300, deadline=None)
@@ -85,3 +96,37 @@ def test_inverse_liquidation_price_matches_a_search_over_prices(
     for sample, liquidatable in searched:
         beyond = sample <= price if long else sample >= price
         assert liquidatable == beyond, (sample, price)
+
+
+@settings(max_examples=300, deadline=None)
+@given(long=st.booleans(), inverse=st.booleans(), size_milli=st.integers(1, 3_000_000),
+       entry_units=st.integers(1_000, 200_000), margin_milli=st.integers(1, 2_000_000),
+       schedule=st.sampled_from([*schedule_list, tiers_linear_default]))
+def test_vectorised_liquidation_prices_match_the_scalar_forms(
+    *, long: bool, inverse: bool, size_milli: int, entry_units: int, margin_milli: int,
+    schedule: tuple[Tier, ...],
+) -> None:
+    entry = Fraction(entry_units)
+    size = Fraction(size_milli, 1_000)  # coins of face (inverse) or of base (linear)
+    if inverse:
+        quantity = size * entry
+        margin = Fraction(margin_milli, 1_000)
+        exact = liquidation_price_inverse(long, face=quantity, entry=entry, margin=margin,
+                                          schedule=schedule)
+    else:
+        quantity = size
+        margin = Fraction(margin_milli, 1_000) * entry  # the same leverage range in quote
+        exact = liquidation_price_linear(long, quantity=quantity, entry=entry, margin=margin,
+                                         schedule=schedule)
+    floors, rates, deductions, _ = tier_arrays(schedule, 0)
+    (price,) = liquidation_prices_vectorised(
+        np.array([long]), np.array([inverse]),
+        quantity=np.array([float(quantity)]),  # float-ok: the vectorised form's input
+        entry=np.array([float(entry)]),  # float-ok: the vectorised form's input
+        margin=np.array([float(margin)]),  # float-ok: the vectorised form's input
+        floors=floors, rates=rates, deductions=deductions,
+    )
+    if exact is None:
+        assert math.isnan(price)
+    else:
+        assert math.isclose(price, float(exact), rel_tol=1e-9, abs_tol=1e-9), (price, exact)

@@ -1,5 +1,6 @@
-"""Posted price ranges widen the grid: requirements stay finite and never fall as the range
-grows, and no scenario moves a price to or below zero (docs/risk.md, "Widened grid")."""
+"""Posted price ranges widen the grid and set SPAN's scan range: requirements stay finite and
+never fall as the range grows (20% to 60% and beyond), and no scenario moves a price to or
+below zero (docs/risk.md, "Widened grid")."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from hypothesis import strategies as st
 from ringfence.core.risk.config import RiskConfig
 from ringfence.core.risk.instruments import Instrument, InstrumentKind, MarginMode
 from ringfence.core.risk.scan import build_layout, scan
-from ringfence.core.risk.scenarios import build_risk_arrays, grid_scenarios, instrument_table
+from ringfence.core.risk.scenarios import (
+    ScenarioSet,
+    build_risk_arrays,
+    grid_scenarios,
+    instrument_table,
+    span_scenarios,
+)
 
 config = RiskConfig()
 perpetual = InstrumentKind.perpetual
@@ -23,10 +30,15 @@ forwards = np.array([50_000.0, 50_000.0])  # float-ok: test prices
 satoshi = 10**8
 
 
-def maintenance(row: int, lots: int, posted_range: float) -> int:  # float-ok: a ratio
+grid = grid_scenarios(config.grid)
+span = span_scenarios(config.span)
+
+
+def maintenance(row: int, lots: int, posted_range: float,  # float-ok: a ratio
+                scenarios: ScenarioSet = grid) -> int:
     arrays = build_risk_arrays(
         table, forwards, np.zeros(table.count), now_ns=0,
-        scenarios=grid_scenarios(config.grid), config=config,
+        scenarios=scenarios, config=config,
         price_ranges=np.array([posted_range]),
     )
     layout = build_layout([MarginMode.portfolio], position_bucket=[0], position_row=[row],
@@ -60,16 +72,25 @@ def test_no_widened_move_reaches_minus_100_percent() -> None:
         assert worst <= 100 * satoshi / 50_000 * (1 / 0.34 - 1) + 1
 
 
+def test_a_span_inverse_long_stays_bounded_past_a_50_percent_range() -> None:
+    # SPAN's extreme move is -2 ranges: at 55% it would price at -110%, clamped near zero,
+    # and 1 BTC of inverse long would owe about 350,000 BTC. The fall stops at -66%: at most
+    # the -66% loss (1/0.34 - 1 = 1.94 BTC) at its 35% share, or the -55% range's 1.22 BTC.
+    for posted_range in (0.2, 0.33, 0.5, 0.55, 0.6):
+        assert maintenance(0, 500, posted_range, span) < 2 * satoshi
+    assert maintenance(0, 500, 0.6, span) >= maintenance(0, 500, 0.2, span)
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.integers(0, 1), st.integers(-10_000, 10_000).filter(bool),
-       st.integers(200_000, 600_000), st.integers(0, 400_000))
+       st.integers(200_000, 600_000), st.integers(0, 400_000), st.sampled_from([grid, span]))
 def test_requirements_are_finite_and_never_fall_as_the_range_widens(
-    row: int, lots: int, low_ppm: int, step_ppm: int
+    row: int, lots: int, low_ppm: int, step_ppm: int, scenarios: ScenarioSet
 ) -> None:
     low = low_ppm / 10**6
     high = (low_ppm + step_ppm) / 10**6
-    narrow = maintenance(row, lots, low)
-    wide = maintenance(row, lots, high)
+    narrow = maintenance(row, lots, low, scenarios)
+    wide = maintenance(row, lots, high, scenarios)
     assert narrow <= wide
     # Finite and bounded: no more than the -66% (or +500%) extended loss or the widened
     # grid's loss, whichever is larger, of the position's notional.

@@ -46,7 +46,7 @@ from ringfence.core.liquidation.records import (
     PlannedTransfer,
 )
 from ringfence.core.money import Asset, format_signed_amount
-from ringfence.core.risk.instruments import Position, parse_price
+from ringfence.core.risk.instruments import MarginMode, Position, parse_price
 from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill, apply_fill
 from ringfence.service.ledger import LedgerService, collector_paused
@@ -161,6 +161,7 @@ class LiquidationService:
             [b.settlement for b in state.buckets],
             collateral,
             {name: tuple(positions) for name, positions in held.items()},
+            cross=[b.mode is MarginMode.cross for b in state.buckets],
         )
         assets = sorted({i.settlement for i in risk.instruments.values()})
         with collector_paused():

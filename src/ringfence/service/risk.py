@@ -48,6 +48,7 @@ from ringfence.core.risk.instruments import (
     Position,
 )
 from ringfence.core.risk.market import MarketData, market_arrays, per_underlying, posted_ranges
+from ringfence.core.risk.posting import VolatilityBook, reference_prices
 from ringfence.core.risk.scan import BookLayout, CheckResult, ScanResult, build_layout, check_orders
 from ringfence.core.risk.scan import scan as scan_book
 from ringfence.core.risk.scenarios import (
@@ -137,6 +138,9 @@ class RiskService:
         self.liquidation_rounds: set[int] = set()
         self.halted: set[str] = set()
         self.insurance_history: list[dict[str, Any]] = []
+        # The volatility model's closes and postings (core/risk/posting.py): every scan
+        # observes its market data and uses the posted ranges and multipliers.
+        self.volatility = VolatilityBook()
 
     # ------------------------------------------------------------------ definitions
 
@@ -388,7 +392,11 @@ class RiskService:
             if self.profile is Profile.grid
             else span_scenarios(self.config.span)
         )
-        ranges = posted_ranges(table, market.price_ranges_ppm)
+        self.volatility.observe(market.now_ns, reference_prices(
+            ((i.symbol, i.underlying, i.option_type is not None,
+              i.strike_scale if i.option_type else i.price_scale) for i in instruments),
+            market.prices), self.config.volatility)
+        ranges = posted_ranges(table, self.volatility.ranges_ppm(market.price_ranges_ppm))
         arrays = build_risk_arrays(
             table, forwards, vols, now_ns=market.now_ns, scenarios=scenarios,
             config=self.config, price_ranges=ranges,
@@ -397,7 +405,8 @@ class RiskService:
         index = {bucket.name: k for k, bucket in enumerate(buckets)}
         layout = self._layout(table, buckets, index)
         collateral = [self.ledger.balance(collateral_id(b.name)).balance for b in buckets]
-        multipliers = per_underlying(table, market.multipliers_ppm, 1)
+        multipliers = per_underlying(table, self.volatility.multipliers_ppm(
+            market.multipliers_ppm), 1)
         assert multipliers is not None
         result = scan_book(
             layout, arrays, table, collateral=np.array(collateral, dtype=object)

@@ -1,7 +1,8 @@
 """The venue's book between commands, and the operations the CLI runs on it.
 
-The book (instruments, buckets, positions, applied fill ids, liquidation state, the last
-market data and the risk configuration) is a JSON-able document kept by a ``RiskBookStore``
+The book (instruments, buckets, positions, applied fill ids, liquidation state, the
+volatility model's closes and postings, the last market data and the risk configuration) is
+a JSON-able document kept by a ``RiskBookStore``
 (service/ports.py; today a JSON file beside the database, later the journal). Each operation
 loads the book over the ledger, does one thing, saves the book if it changed, and returns a
 JSON-able document: money as decimal strings of the settlement asset (``core.money``),
@@ -31,6 +32,7 @@ from ringfence.core.risk.instruments import (
     parse_price,
 )
 from ringfence.core.risk.market import MarketData
+from ringfence.core.risk.posting import VolatilityBook
 from ringfence.core.risk.scan import Health
 from ringfence.core.risk.scenarios import Profile
 from ringfence.core.risk.settlement import Fill
@@ -39,6 +41,9 @@ from ringfence.service.ports import RiskBookStore
 from ringfence.service.risk import RiskService, ScanState
 from ringfence.service.risk_ledger import collateral_id
 
+# 2: the volatility model's closes and postings, and the market's posted ranges and
+# multipliers, are kept; a version-1 book loads with an empty history.
+book_version = 2
 _order_pattern = re.compile(
     r"(?P<symbol>[a-z0-9][a-z0-9_.:-]*):(?P<lots>-?[0-9]+)@(?P<price>\S+)\Z"
 )
@@ -207,6 +212,7 @@ def book_document(service: RiskService, market: MarketData | None) -> dict[str, 
         for name in service.buckets
     }
     document: dict[str, Any] = {
+        "version": book_version,
         "config": service.config.to_dict(),
         "profile": service.profile.value,
         "revenue_accounts": {k: str(v) for k, v in service.revenue_accounts.items()},
@@ -228,12 +234,15 @@ def book_document(service: RiskService, market: MarketData | None) -> dict[str, 
             "halted": sorted(service.halted),
             "insurance_history": list(service.insurance_history),
         },
+        "volatility": service.volatility.to_document(),
     }
     if market is not None:
         document["market"] = {
             "now_ns": market.now_ns,
             "prices": dict(market.prices),
             "volatilities_ppm": dict(market.volatilities_ppm),
+            "price_ranges_ppm": dict(market.price_ranges_ppm),
+            "multipliers_ppm": dict(market.multipliers_ppm),
         }
     return document
 
@@ -246,6 +255,9 @@ def load_book(
     Fill ids already applied are remembered by id only: a repeated id is refused with
     ``fill_exists_with_different_body`` (the body it came with is not kept).
     """
+    version = document.get("version", 1)
+    if version not in (1, book_version):  # 1: saved before the volatility model's postings
+        raise InputError(Result.line_malformed, f"risk book version {version!r}")
     try:
         service = RiskService(
             ledger,
@@ -272,15 +284,21 @@ def load_book(
         service.liquidation_rounds = {int(r) for r in liquidation.get("rounds", [])}
         service.halted = {str(symbol) for symbol in liquidation.get("halted", [])}
         service.insurance_history = [dict(row) for row in liquidation.get("insurance_history", [])]
+        service.volatility = VolatilityBook.from_document(document.get("volatility", {}))
         raw = document.get("market")
         market = None if raw is None else MarketData(
-            _whole(raw["now_ns"], "now_ns"),
-            {k: _whole(v, k) for k, v in raw["prices"].items()},
-            {k: _whole(v, k) for k, v in raw.get("volatilities_ppm", {}).items()},
+            _whole(raw["now_ns"], "now_ns"), _numbers(raw, "prices"),
+            _numbers(raw, "volatilities_ppm"), _numbers(raw, "price_ranges_ppm"),
+            _numbers(raw, "multipliers_ppm"),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise InputError(Result.line_malformed, f"risk book: {error!r}") from None
     return service, market
+
+
+def _numbers(raw: Mapping[str, Any], name: str) -> dict[str, int]:
+    """One of the market document's maps (absent in older books: empty)."""
+    return {k: _whole(v, k) for k, v in raw.get(name, {}).items()}
 
 
 def _whole(value: object, name: str) -> int:

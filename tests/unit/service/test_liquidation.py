@@ -257,6 +257,36 @@ def test_a_cross_bucket_gains_in_one_market_before_it_pays_in_another() -> None:
     assert not invariant_problems(service.risk.ledger)
 
 
+def test_a_cross_bucket_closes_its_largest_requirement_and_keeps_the_rest() -> None:
+    service, _ = venue(5_000 * usdc)
+    service.policy = LiquidationPolicy(fee_ppm=1_000, slippage_ppm=1_000)
+    risk = service.risk
+    risk.takers["eth-usdc-perp"] = "mm-x"
+    # erin (500 USDC, cross): long 0.2 BTC at 60,000 and 0.1 ETH at 3,400. At 57,700 she has
+    # 40 USDC against 46.16 + 1.36 of maintenance. Closing BTC (the larger requirement) at
+    # 57,642.3 costs 471.54 and an 11.53 fee, leaving 16.93 USDC against ETH's 1.36.
+    fills = [
+        Fill(11, "erin-x", perp, 200, 600_000),
+        Fill(12, "mm-x", perp, -200, 600_000),
+        Fill(13, "erin-x", "eth-usdc-perp", 10, 340_000),
+        Fill(14, "mm-x", "eth-usdc-perp", -10, 340_000),
+    ]
+    assert risk.apply_fills(fills) == [Result.ok] * 4
+    market = crash(service, 57_700)
+    outcome = service.liquidate(market)
+    assert outcome.ok, outcome.chains
+    assert "erin-x" in outcome.plan.partial
+    assert [(o.symbol, o.full) for o in outcome.plan.orders if o.bucket == "erin-x"] == [
+        (perp, True)]
+    assert risk.positions[("erin-x", "eth-usdc-perp")].quantity_lots == 10
+    assert risk.positions.get(("erin-x", perp)) is None or not risk.positions[
+        ("erin-x", perp)].quantity_lots
+    state = risk.scan(market)
+    k = state.index["erin-x"]
+    assert 0 <= int(state.result.maintenance[k]) <= int(state.result.equity[k])
+    assert not invariant_problems(risk.ledger)
+
+
 def test_a_retried_round_whose_plan_changed_is_refused_as_a_conflict() -> None:
     service, _ = venue(5_000 * usdc)
     _, plan = service.plan(crash(service, 56_000))

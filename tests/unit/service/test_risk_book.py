@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 
 import pytest
 from tests.support import journal_signer
@@ -188,3 +189,48 @@ def test_a_book_with_float_lots_or_prices_is_refused(venue: RiskService) -> None
     with pytest.raises(InputError) as caught:
         load_book(fresh, bad_price)
     assert caught.value.code is Result.price_invalid
+
+
+def test_every_scan_uses_the_range_the_volatility_model_posted(venue: RiskService) -> None:
+    # carol-pm holds 1 BTC of the inverse perpetual. The venue sees BTC move 20% a day for
+    # three days: the model posts a range over 60% (buffer included), and the portfolio
+    # scan widens its grid by it; a venue with no history scans the static ±16% grid.
+    venue.apply_fills([Fill(1, "carol-pm", "btc-usd-perp", 650, 650_000),
+                       Fill(2, "alice-x", "btc-usd-perp", -650, 650_000)])
+    day = 24 * 3600 * 10**9
+    start = venue.ledger.clock.now_ns()
+    for k, units in enumerate((650_000, 780_000, 624_000, 650_000)):
+        market = replace(_market(venue, units), now_ns=start + k * day)
+        state = venue.scan(market)
+    posted = venue.volatility.latest["btc"]
+    assert posted.posted_ppm > 600_000
+    assert [p.underlying for p in venue.volatility.postings].count("btc") == 3
+    assert posted.posted_ppm >= posted.calculated_ppm * 5 // 4  # the 25% buffer
+    carol = state.index["carol-pm"]
+    books = _saved(venue, market)
+    fresh, _ = load_book(venue.ledger, {**books.read(), "volatility": {}})
+    static = fresh.scan(market)
+    assert state.result.maintenance[carol] > static.result.maintenance[carol]
+    # The posted history is kept in the book and scans the same after loading it.
+    again, loaded_market = load_book(venue.ledger, books.read())
+    assert again.volatility == venue.volatility
+    assert loaded_market == market
+    assert again.scan(market).result.maintenance[carol] == state.result.maintenance[carol]
+
+
+def test_a_book_saved_before_postings_loads_and_a_later_version_is_refused(
+    venue: RiskService,
+) -> None:
+    market = replace(_market(venue, 640_000), price_ranges_ppm={"btc": 300_000},
+                     multipliers_ppm={"btc": 1_200_000})
+    document = _saved(venue, market).read()
+    assert document["version"] == 2
+    old = {k: v for k, v in document.items() if k not in ("version", "volatility")}
+    loaded, loaded_market = load_book(venue.ledger, old)
+    assert loaded.volatility.postings == []
+    assert loaded_market is not None
+    assert loaded_market.price_ranges_ppm == {"btc": 300_000}  # kept, no longer dropped
+    assert loaded_market.multipliers_ppm == {"btc": 1_200_000}
+    with pytest.raises(InputError) as refused:
+        load_book(venue.ledger, {**document, "version": 3})
+    assert refused.value.code is Result.line_malformed

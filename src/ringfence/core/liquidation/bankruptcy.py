@@ -23,7 +23,7 @@ from ringfence.core.liquidation.rounds import (
     sign,
 )
 from ringfence.core.risk.instruments import Instrument, Position
-from ringfence.core.risk.rounding import against_client, ceil_exact, floor_exact
+from ringfence.core.risk.rounding import against_client, ceil_exact
 
 
 def resolve_bankruptcy(
@@ -61,7 +61,13 @@ def _cover_market(
     state: PlanningRound, bucket: str, position: Position, fill: int, share: Fraction
 ) -> Fraction:
     """Cover one market's share of a bankruptcy; returns the exact value the position
-    realised (its lots closed at the fill, the deleveraged ones at the bankruptcy value)."""
+    realised (its lots closed at the fill, the deleveraged ones at the bankruptcy value).
+
+    The funds come first and pay exact amounts, not whole lots: auto-deleveraging takes only
+    the whole lots the funds cannot cover (``ceil(uncovered / per_lot)``), and the funds then
+    pay what those lots leave, rounded up, never more than they hold. So a fund is never left
+    holding money while its market is halted, and a fund that covers the share leaves nobody
+    deleveraged."""
     instrument = state.instruments[position.symbol]
     symbol = position.symbol
     lots = abs(position.quantity_lots)
@@ -73,40 +79,47 @@ def _cover_market(
             state.orders.append(CloseOrder(bucket, symbol, -side * lots, fill, True))
         return exact_at_fill
     per_lot = share / lots
-    funded = _draw_funds(state, bucket, instrument, lots, per_lot)
-    bankruptcy_value = fill_value + side * per_lot
-    deleveraged = deleverage(state, bucket, position, lots - funded, bankruptcy_value)
+    uncovered = share - _funds_available(state, instrument)
+    wanted = ceil_exact(uncovered / per_lot) if uncovered > 0 else 0
+    assert 0 <= wanted <= lots, "the funds' gap is at most the market's share"
+    deleveraged = deleverage(state, bucket, position, wanted, fill_value + side * per_lot)
+    owed = share - deleveraged * per_lot  # what the funds must cover, exactly
+    assert owed >= 0
+    paid = _draw_funds(state, bucket, instrument, ceil_exact(owed))
     market_lots = lots - deleveraged
     if market_lots:
         state.orders.append(CloseOrder(bucket, symbol, -side * market_lots, fill, True))
-    unresolved = lots - funded - deleveraged
-    if unresolved:
-        state.unresolved[symbol] = state.unresolved.get(symbol, 0) + ceil_exact(
-            unresolved * per_lot)
+    if paid < owed:
+        state.unresolved[symbol] = state.unresolved.get(symbol, 0) + ceil_exact(owed - paid)
     return exact_at_fill + deleveraged * per_lot
 
 
-def _draw_funds(
-    state: PlanningRound, bucket: str, instrument: Instrument, lots: int, per_lot: Fraction
-) -> int:
-    """Lots whose shortfall the market's fund, then (by policy) the global fund, pays."""
+def _funds_available(state: PlanningRound, instrument: Instrument) -> int:
+    """What the market's fund and (by policy) the settlement asset's global fund hold."""
+    available = state.insurance.get(instrument.symbol, 0)
+    if state.policy.global_fund_allowed:
+        available += state.global_funds.get(instrument.settlement, 0)
+    return available
+
+
+def _draw_funds(state: PlanningRound, bucket: str, instrument: Instrument, amount: int) -> int:
+    """Pay up to ``amount`` from the market's fund, then (by policy) the global fund; returns
+    what they paid. A fund pays only what it holds."""
     symbol, asset = instrument.symbol, instrument.settlement
     clearing = clearing_account(symbol)
     available = state.insurance.get(symbol, 0)
-    from_market = min(lots, floor_exact(available / per_lot))
-    payout = ceil_exact(from_market * per_lot)
-    assert payout <= available, "a fund pays only what it holds"
-    if payout:
-        state.transfer(insurance_account(symbol), clearing, payout,
+    from_market = min(amount, available)
+    if from_market:
+        state.transfer(insurance_account(symbol), clearing, from_market,
                        LiquidationCode.insurance_payout, asset, bucket, symbol)
-        state.insurance[symbol] = available - payout
+        state.insurance[symbol] = available - from_market
     from_global = 0
-    if state.policy.global_fund_allowed and from_market < lots:
+    if state.policy.global_fund_allowed and from_market < amount:
         global_available = state.global_funds.get(asset, 0)
-        from_global = min(lots - from_market, floor_exact(global_available / per_lot))
-        payout = ceil_exact(from_global * per_lot)
-        if payout:
-            state.transfer(global_fund_account(asset), clearing, payout,
+        from_global = min(amount - from_market, global_available)
+        if from_global:
+            state.transfer(global_fund_account(asset), clearing, from_global,
                            LiquidationCode.global_insurance_payout, asset, bucket, symbol)
-            state.global_funds[asset] = global_available - payout
+            state.global_funds[asset] = global_available - from_global
+    assert from_market + from_global <= amount
     return from_market + from_global

@@ -15,14 +15,17 @@ from ringfence.core.liquidation.rounds import (
     sign,
 )
 from ringfence.core.risk.config import ppm
-from ringfence.core.risk.instruments import Instrument
+from ringfence.core.risk.instruments import Instrument, Position
 from ringfence.core.risk.margin import calculate_margin_maint, tier_index
 from ringfence.core.risk.rounding import against_client, ceil_exact
 
 
 def try_partial(state: PlanningRound, bucket: BucketState) -> bool:
-    """Close part of a single-position bucket if that restores maintenance (step 3)."""
+    """Close part of a single-position bucket, or some positions of a cross bucket, if that
+    restores maintenance (step 3)."""
     open_positions = [p for p in bucket.positions if p.quantity_lots]
+    if bucket.cross and len(open_positions) > 1:
+        return _try_partial_cross(state, bucket, open_positions)
     if len(open_positions) != 1 or len(bucket.positions) != 1:
         return False
     position = open_positions[0]
@@ -54,6 +57,55 @@ def try_partial(state: PlanningRound, bucket: BucketState) -> bool:
     return True
 
 
+def _try_partial_cross(
+    state: PlanningRound, bucket: BucketState, open_positions: list[Position]
+) -> bool:
+    """Close a cross bucket's positions one at a time, the one whose maintenance is largest
+    first (it frees the most margin; ties by symbol), until the rest is covered at the mark.
+    Each closed position is settled at its fill and pays its fee; the others are untouched.
+    A bucket holding realised P&L only (a closed position with a basis) or whose collateral
+    would go below zero on the way closes in full instead."""
+    if len(open_positions) != len(bucket.positions):
+        return False
+    ranked = sorted(open_positions, key=lambda p: (-_maintenance_at_mark(state, p), p.symbol))
+    cash = bucket.collateral
+    left = list(ranked)
+    chosen: list[tuple[Position, int, Fraction, int, int]] = []
+    for position in ranked[:-1]:  # closing all of them is a full liquidation
+        fill = state.fill(position.symbol, position.quantity_lots > 0)
+        exact = position.quantity_lots * state.value(position.symbol, fill) - position.basis
+        payment = against_client(exact)
+        notional = state.notional(position.symbol, position.quantity_lots, fill)
+        fee = liquidation_fee(state.policy, notional, cash + payment)
+        cash += payment - fee
+        if cash < 0:
+            return False
+        left.remove(position)
+        chosen.append((position, fill, exact, payment, fee))
+        unrealised = sum((p.quantity_lots * state.value(p.symbol, state.marks[p.symbol])
+                          - p.basis for p in left), Fraction(0))
+        if cash + unrealised >= sum(_maintenance_at_mark(state, p) for p in left):
+            break
+    else:
+        return False
+    # Gains first, so the collateral never dips below zero as the transfers post.
+    for position, fill, exact, payment, _ in sorted(chosen, key=lambda c: -c[3]):
+        post_close(state, bucket, position, fill, abs(position.quantity_lots),
+                   payment=payment, exact=exact)
+    for position, _, _, _, fee in chosen:
+        post_fee(state, bucket, state.instruments[position.symbol], fee)
+    state.partial.append(bucket.name)
+    return True
+
+
+def _maintenance_at_mark(state: PlanningRound, position: Position) -> int:
+    instrument = state.instruments[position.symbol]
+    notional = state.notional(position.symbol, position.quantity_lots,
+                              state.marks[position.symbol])
+    return calculate_margin_maint(notional, state.tiers[instrument.tiers],
+                                  instrument.settlement_scale)
+
+
 def _partial_lots(state: PlanningRound, instrument: Instrument, mark: int, size: int) -> int:
     """Lots to close: down below the current tier's floor, or the configured fraction."""
     fraction = ceil_exact(Fraction(size * state.policy.partial_fraction_ppm, ppm))
@@ -68,20 +120,40 @@ def _partial_lots(state: PlanningRound, instrument: Instrument, mark: int, size:
     return max(size - keep, fraction)
 
 
-def liquidate_fully(state: PlanningRound, bucket: BucketState) -> None:
-    """Close every position at its fillable price (step 4), or resolve a bankruptcy (5)."""
+def closes_at_fills(
+    state: PlanningRound, bucket: BucketState
+) -> list[tuple[Position, int, Fraction]]:
+    """Each position with the price it closes at and the exact value it realises there."""
     closes = []
     for position in bucket.positions:
-        instrument = state.instruments[position.symbol]
         if position.quantity_lots:
             fill = state.fill(position.symbol, position.quantity_lots > 0)
         else:
             fill = state.marks[position.symbol]  # realised P&L only: settled at the mark
         exact = position.quantity_lots * state.value(position.symbol, fill) - position.basis
         closes.append((position, fill, exact))
-    # Payments round against the client per market, so solvency is judged on the rounded
-    # payments: a bucket a few units short after rounding is resolved as bankrupt.
-    if bucket.collateral + sum(against_client(c[2]) for c in closes) < 0:
+    return closes
+
+
+def bankrupt_at_fills(
+    bucket: BucketState, closes: list[tuple[Position, int, Fraction]]
+) -> bool:
+    """Whether closing every position at its fill leaves the bucket short. Payments round
+    against the client per market, so solvency is judged on the rounded payments: a bucket a
+    few units short after rounding is resolved as bankrupt. A bucket that is not bankrupt here
+    is not bankrupt in a partial close either (it settles the same payment)."""
+    return bucket.collateral + sum(against_client(c[2]) for c in closes) < 0
+
+
+def liquidate_fully(
+    state: PlanningRound, bucket: BucketState,
+    closes: list[tuple[Position, int, Fraction]] | None = None,
+) -> None:
+    """Close every position at its fillable price (step 4), or resolve a bankruptcy (5);
+    ``closes`` as ``closes_at_fills`` gives them, if already known."""
+    if closes is None:
+        closes = closes_at_fills(state, bucket)
+    if bankrupt_at_fills(bucket, closes):
         resolve_bankruptcy(state, bucket, closes)
         return
     cash = bucket.collateral

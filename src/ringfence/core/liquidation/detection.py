@@ -25,14 +25,19 @@ def buckets_from_scan(
     settlements: Sequence[str],
     collateral: Sequence[int] | NDArray[Any],
     positions: Mapping[str, tuple[Position, ...]],
+    *,
+    cross: Sequence[bool] | None = None,
 ) -> list[BucketState]:
     """Every bucket of a scan (in bucket order) as ``BucketState``s: the liquidatable ones
-    and the possible auto-deleveraging counterparties alike."""
+    and the possible auto-deleveraging counterparties alike. ``cross`` says which buckets
+    are cross-margined (those may be liquidated in part)."""
     assert len(names) == len(settlements) == len(collateral) == scan.equity.shape[0]
+    assert cross is None or len(cross) == len(names)
     return [
         BucketState(
             names[k], settlements[k], int(collateral[k]), int(scan.equity[k]),
             int(scan.maintenance[k]), positions.get(names[k], ()),
+            bool(cross[k]) if cross is not None else False,
         )
         for k in range(len(names))
     ]

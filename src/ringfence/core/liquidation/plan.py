@@ -16,19 +16,21 @@ slippage, the fee and rounding.
 2. Fillable price: the mark moved against the position by ``slippage_ppm``, on the tick.
 3. Partial first: a single-position bucket that stays solvent at the fillable price closes
    enough lots to drop below its tier's floor, or ``partial_fraction_ppm`` of the position,
-   whichever is more; if that leaves it at or above maintenance it stops there.
+   whichever is more; if that leaves it at or above maintenance it stops there. A cross
+   bucket closes whole positions, the largest maintenance first, until the rest is covered.
 4. Otherwise full: every position closes. A liquidation fee of ``fee_ppm`` of the closed
    notional, capped by the equity left, goes to that market's insurance fund (the market's
    liquidation surplus).
 5. Bankruptcy: if equity at the fillable prices is negative, the bucket pays all its
    collateral and the shortfall is split over the markets where it lost (largest first).
-   Per market the lots of the bankrupt position are covered, in order, by the market's
-   insurance fund (including this round's fees there), the global fund of the settlement
-   asset when policy allows, and auto-deleveraging: profitable opposite positions in the SAME
-   market, ranked by profit % x effective leverage, take the remaining lots at the per-lot
-   bankruptcy value, each at most as many lots as its own equity can bear. Lots nobody can
-   absorb are reported as ``unresolved`` (socialised loss is not offered): the shell must halt
-   that market.
+   Bankruptcies are planned after every solvent liquidation of the round, in bucket name
+   order. Per market the shortfall is covered, in order, by the market's insurance fund
+   (including all of this round's fees there) and the global fund of the settlement asset
+   when policy allows, both paying exact amounts; then by auto-deleveraging: profitable
+   opposite positions in the SAME market, ranked by profit % x effective leverage, take the
+   whole lots the funds cannot cover at the per-lot bankruptcy value, each at most as many
+   lots as its own equity can bear. A loss nobody can absorb is reported as ``unresolved``
+   (socialised loss is not offered): the shell must halt that market.
 
 Nothing here crosses a market: every transfer connects one market's accounts with the
 liquidated bucket, and auto-deleveraging moves positions only inside one market.
@@ -36,11 +38,17 @@ liquidated bucket, and auto-deleveraging moves positions only inside one market.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 from ringfence.core import limits
-from ringfence.core.liquidation.closing import liquidate_fully, try_partial
+from ringfence.core.liquidation.closing import (
+    bankrupt_at_fills,
+    closes_at_fills,
+    liquidate_fully,
+    try_partial,
+)
 from ringfence.core.liquidation.records import (
     BucketState,
     LiquidationPlan,
@@ -70,13 +78,15 @@ def plan_liquidations(
     """The liquidation plan for one scan round. ``buckets`` is the whole book (liquidatable
     buckets and possible auto-deleveraging counterparties alike); ``insurance`` maps each
     market to its fund's balance, ``global_funds`` each settlement asset to the global fund's.
-    Buckets are planned in name order, so the plan does not depend on input order.
+    The order is one rule on both paths: first every solvent liquidation (partial or full)
+    in bucket name order, whose fees reach their market's fund; then every bankruptcy in
+    bucket name order, drawing on the funds as those fees and the earlier bankruptcies left
+    them. So the plan does not depend on the input's order nor on the path.
 
     With ``vectorised`` the solvent single-position buckets of linear markets are decided
     together in int64 arrays (exact: every value is an integer in units of ``1/D``, ``D`` the
-    market's lot-value denominator) before the rest is planned one by one; the decisions are
-    the same as the one-by-one path's (tested), but their fees reach the market's fund before
-    any bankruptcy of the round draws on it."""
+    market's lot-value denominator) before the rest is planned one by one; the plan is equal
+    to the one-by-one path's, record for record (property-tested)."""
     assert all(balance >= 0 for balance in insurance.values())
     book = sorted(buckets, key=lambda b: b.name)
     assert len({b.name for b in book}) == len(book), "bucket names are unique"
@@ -94,9 +104,15 @@ def plan_liquidations(
     deferred = [b.name for b in liquidatable if has_option(b, instruments)]
     planned = [b for b in liquidatable if b.name not in deferred]
     rest = plan_vectorised(state, planned) if vectorised else planned
+    closes = {b.name: closes_at_fills(state, b) for b in rest}
+    bankrupt = [b for b in rest if bankrupt_at_fills(b, closes[b.name])]
+    insolvent = {b.name for b in bankrupt}
     for bucket in rest:
-        if not try_partial(state, bucket):
-            liquidate_fully(state, bucket)
+        if bucket.name not in insolvent and not try_partial(state, bucket):
+            liquidate_fully(state, bucket, closes[bucket.name])
+    _solvent_in_name_order(state)
+    for bucket in bankrupt:
+        liquidate_fully(state, bucket, closes[bucket.name])
     assert all(balance >= 0 for balance in state.insurance.values()), "funds never negative"
     assert all(balance >= 0 for balance in state.global_funds.values())
     positions = {(p.bucket, p.symbol): p for p in state.positions}
@@ -106,8 +122,21 @@ def plan_liquidations(
         round_id, tuple(state.orders), tuple(state.transfers), tuple(state.deleveraging),
         tuple(positions[key] for key in sorted(positions)), tuple(state.settled),
         state.insurance, state.global_funds, state.unresolved,
-        tuple(b.name for b in planned), tuple(state.partial), tuple(deferred),
+        tuple(b.name for b in planned), tuple(sorted(state.partial)), tuple(deferred),
     )
+
+
+def _solvent_in_name_order(state: PlanningRound) -> None:
+    """Put the solvent closes written so far in bucket name order. The vectorised path writes
+    them market by market; sorted (stably, so each bucket's own records keep their order) the
+    plan is the one-by-one path's, record for record. Only solvent closes exist at this point:
+    no bankruptcy has been planned yet."""
+    assert not state.deleveraging and not state.unresolved
+    for records in (state.orders, state.settled, state.transfers, state.positions):
+        records.sort(key=_bucket_of)
+
+
+_bucket_of = operator.attrgetter("bucket")
 
 
 def conservation_gap(plan: LiquidationPlan, symbol: str) -> Fraction:

@@ -59,6 +59,9 @@ class BucketState:
     equity: int
     maintenance: int
     positions: tuple[Position, ...]
+    # Cross buckets may be liquidated in part (their maintenance is the sum of each position's
+    # tiered one); a portfolio bucket's is the scan's worst loss, so it closes in full.
+    cross: bool = False
 
     @property
     def open(self) -> bool:

@@ -1,6 +1,7 @@
 """The vectorised path: the solvent single-position buckets of linear markets decided
 together in int64 arrays, exactly (every value an integer in units of ``1/D``, ``D`` the
-market's lot-value denominator), with the same decisions as the one-by-one path."""
+market's lot-value denominator), with the same records as the one-by-one path (``plan``
+puts them in bucket name order)."""
 
 from __future__ import annotations
 
@@ -202,7 +203,8 @@ def _vector_emit(
             fees += charged
         if part:
             add_partial(name)
-    state.insurance[symbol] = state.insurance.get(symbol, 0) + fees
+    if fees:  # as ``post_fee``: a market whose fund saw no fee gets no entry
+        state.insurance[symbol] = state.insurance.get(symbol, 0) + fees
 
 
 # The named tuples' constructors without their Python-level ``__new__`` (fields in order).

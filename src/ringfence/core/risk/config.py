@@ -148,6 +148,11 @@ class SpanConfig:
     extreme_multiple_ppm: int = 2_000_000
     extreme_fraction_ppm: int = 350_000
     maintenance_factor_ppm: int = 800_000  # IM = MM / factor, as in the grid
+    # The deepest fall any scenario scans (the grid's deepest extended move): past a 33%
+    # range the -2 ranges extreme would reach -66%, past 50% it would cross -100%, where an
+    # inverse lot's value is unbounded. Deeper moves stop here, so requirements stay finite
+    # and never fall as the range widens.
+    move_depth_ppm_max: int = 660_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +234,8 @@ class RiskConfig:
                 raise InputError(Result.risk_config_invalid, f"{name} must be in (0, 1]")
         if self.span.price_scan_default_ppm <= 0:  # a zero range would move no price
             raise InputError(Result.risk_config_invalid, "price_scan_default_ppm must be > 0")
+        if not 0 < self.span.move_depth_ppm_max < ppm:  # a fall of 100% prices at zero
+            raise InputError(Result.risk_config_invalid, "move_depth_ppm_max must be in (0, 1)")
         if not any(self.grid.price_moves_ppm):
             raise InputError(Result.risk_config_invalid, "the grid must move the price")
         if min((*self.grid.price_moves_ppm, *self.grid.extended_moves_ppm)) <= -ppm:

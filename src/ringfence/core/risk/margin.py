@@ -218,19 +218,45 @@ def liquidation_prices_vectorised(
     quantity: Array,
     entry: Array,
     margin: Array,
-    rate: Array,
-    deduction: Array,
+    floors: Array,
+    rates: Array,
+    deductions: Array,
 ) -> Array:
-    """Float64 liquidation prices for many isolated positions at once (MM at liquidation,
-    bracket of the entry notional); NaN where none exists. Major units throughout."""
-    side = np.where(long, 1, -1)
+    """Float64 liquidation prices for many isolated positions at once, MM at the liquidation
+    price; NaN where none exists (an inverse short whose margin covers its face), 0 for a
+    linear long that can never be liquidated. Major units throughout; ``floors``, ``rates``
+    and ``deductions`` are one schedule's brackets (``tier_arrays(schedule, 0)``).
+
+    The bracket is the one the price lands in, not the entry's (as ``_inverse_root`` and the
+    scalar linear form choose it): equity minus maintenance is monotone in the notional, so
+    the brackets whose floor the root has not yet crossed are a prefix, and the root is solved
+    in the last of them. A short whose entry bracket gives no price may well be liquidated
+    in a lower one, as the rising price shrinks its notional (inverse) or grows it (linear)."""
+    side = np.where(long, 1, -1)[:, None]
+    coins = (quantity / entry)[:, None]
+    owed = floors[None, :] * rates[None, :] - deductions[None, :]  # MM at each floor
+    # Equity minus maintenance at each floor's notional; the root's bracket is the last
+    # floor on the liquidated side of it (value <= 0 where the surplus grows with notional).
+    linear_surplus = (margin[:, None] - side * (quantity * entry)[:, None]
+                      + side * floors[None, :] - owed)
+    inverse_surplus = margin[:, None] + side * (coins - floors[None, :]) - owed
+    rising = np.where(inverse[:, None], side < 0, side > 0)  # surplus rises with notional
+    surplus = np.where(inverse[:, None], inverse_surplus, linear_surplus)
+    below = np.where(rising, surplus <= 0, surplus >= 0)
+    below[:, 0] = True
+    chosen = np.argmin(np.concatenate([below, np.zeros_like(below[:, :1])], axis=1), axis=1) - 1
+    rate, deduction = rates[chosen], deductions[chosen]
+    side_1d = side[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        linear = (margin + deduction - side * quantity * entry) / (quantity * (rate - side))
-        coins = quantity / entry
-        inverse_long = quantity * (1 + rate) / (margin + deduction + coins)
-        short_denominator = coins - margin - deduction
+        linear = ((margin + deduction - side_1d * quantity * entry)
+                  / (quantity * (rate - side_1d)))
+        coins_1d = coins[:, 0]
+        inverse_long = quantity * (1 + rate) / (margin + deduction + coins_1d)
+        short_denominator = coins_1d - margin - deduction
+        # Float noise where margin covers the face exactly is no price (2^-40 of the face).
         inverse_short = np.where(
-            short_denominator > 0, quantity * (1 - rate) / short_denominator, np.nan
+            short_denominator > coins_1d * _bracket_guard,
+            quantity * (1 - rate) / short_denominator, np.nan,
         )
     prices: Array = np.where(inverse, np.where(long, inverse_long, inverse_short), linear)
     return np.where(prices > 0, prices, np.where(inverse, np.nan, 0))

@@ -11,8 +11,10 @@ Two profiles, both from configuration:
   deepest configured move (-66% by default), so no scenario reaches a price of zero.
 - ``span`` (CME SPAN): price 0, ±1/3, ±2/3, ±1 of the price scan range with volatility ±1 scan
   range (14), and two extreme moves (±2 ranges by default) at 35%: 16 scenarios. The price scan
-  range per underlying comes from the volatility model, else the configured default (never 0:
-  an underlying missing from ``price_ranges``, given as NaN, takes the default).
+  range per underlying comes from the volatility model, never below the configured default
+  (an underlying missing from ``price_ranges``, given as NaN, takes the default). No move falls
+  deeper than ``move_depth_ppm_max`` (-66% by default): at a range over 50% the -2 ranges
+  extreme would otherwise cross -100%.
 
 The risk array ``columns`` of one instrument holds, per lot and in minor units of its
 settlement asset, the weighted P&L under each scenario, then its value now and its delta,
@@ -59,7 +61,7 @@ class ScenarioSet:
     weights: Array  # fraction of the P&L counted
     maintenance_factor: Array  # a 0-d array: IM = MM / factor
     widened: NDArray[np.bool_]  # moves the posted range scales
-    move_floor: float  # float-ok: the deepest widened move, above -1 (SPAN: -inf)
+    move_floor: float  # float-ok: the deepest widened move, above -1
 
     @property
     def count(self) -> int:
@@ -122,7 +124,7 @@ def span_scenarios(config: SpanConfig) -> ScenarioSet:
         np.array(weights, dtype=np.float64) / ppm,
         np.asarray(np.float64(config.maintenance_factor_ppm) / ppm),
         np.ones(len(names), dtype=bool),
-        -np.inf,
+        -config.move_depth_ppm_max / ppm,
     )
 
 
@@ -259,7 +261,9 @@ def _price_ranges(
         assert (np.isnan(posted) | (posted > 0)).all(), "a posted range is positive"
         ranges = np.where(np.isnan(posted), default, posted)
     assert (ranges > 0).all()
-    return ranges if span else np.maximum(ranges / widest, 1)
+    # A posted range only widens the configured one: in a calm spell (or a market whose
+    # price has not moved since it was listed) the model may post almost nothing.
+    return np.maximum(ranges, default) if span else np.maximum(ranges / widest, 1)
 
 
 def _scenario_moves(scenarios: ScenarioSet, ranges: Array) -> Array:

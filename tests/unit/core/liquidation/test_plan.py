@@ -3,6 +3,7 @@ the bankruptcy price paid by the insurance fund, and auto-deleveraging in rankin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -287,3 +288,35 @@ def test_options_are_deferred_not_planned() -> None:
     assert plan.deferred == ("opt",)
     assert plan.liquidated == ()
     assert plan.transfers == ()
+
+
+def test_a_cross_bucket_closes_the_position_that_frees_most_margin_first() -> None:
+    # 1 BTC long at 20,000 and 1 ETH long at 1,500 on 300 USDT. BTC falls to 19,800, ETH is
+    # unchanged: equity 100 USDT against 99 + 7.5 USDT maintenance. Closing BTC (99 USDT of
+    # maintenance, the larger) at 19,780.2 pays 219.8 and a 19.78 fee, leaving 60.42 USDT
+    # against ETH's 7.5: the bucket stops there and ETH stays open.
+    mark = {"btcusdt": 198_000, "ethusdt": 15_000}
+    btc_position = Position("x", "btcusdt", 1_000, 1_000 * btc.lot_value(entry_units))
+    eth_position = Position("x", "ethusdt", 100, 100 * eth.lot_value(15_000))
+    held = (btc_position, eth_position)
+    state = BucketState("x", "USDT", 300 * usdt, 0, 0, held, cross=True)
+    maintenance = sum(calculate_margin_maint(instruments[p.symbol].notional(
+        p.quantity_lots, mark[p.symbol]), flat_half_percent, 6) for p in held)
+    assert maintenance == 106_500_000
+    equity = floor_exact(state.collateral + sum(
+        p.quantity_lots * instruments[p.symbol].lot_value(mark[p.symbol]) - p.basis
+        for p in held))
+    book = [BucketState("x", "USDT", 300 * usdt, equity, maintenance, held, cross=True)]
+    plan = plan_liquidations(12, book, instruments, mark, insurance={}, tiers=tiers,
+                             policy=gentle)
+    assert plan.partial == ("x",)
+    assert plan.orders == (CloseOrder("x", "btcusdt", -1_000, 197_802, True),)
+    assert [(t.code, t.amount) for t in plan.transfers] == [
+        (LiquidationCode.liquidation_settlement, 219_800_000),
+        (LiquidationCode.liquidation_fee, 19_780_200),
+    ]
+    # Not cross (a portfolio bucket): closed in full.
+    portfolio = plan_liquidations(12, [replace(book[0], cross=False)], instruments, mark,
+                                  insurance={}, tiers=tiers, policy=gentle)
+    assert portfolio.partial == ()
+    assert {o.symbol for o in portfolio.orders} == {"btcusdt", "ethusdt"}

@@ -7,7 +7,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from ringfence.core.risk.config import LiquidationConvention, Tier, tiers_linear_default
+from ringfence.core.risk.config import (
+    LiquidationConvention,
+    Tier,
+    tiers_inverse_default,
+    tiers_linear_default,
+)
 from ringfence.core.risk.margin import (
     bankruptcy_price_inverse,
     bankruptcy_price_linear,
@@ -139,15 +144,14 @@ def test_bankruptcy_prices(leverage: int) -> None:
 
 
 def test_vectorised_liquidation_prices_match_the_exact_forms() -> None:
-    rate = np.array([0.005, 0.005, 0.005])  # float-ok: test rates
+    floors, rates, deductions, _ = tier_arrays(flat_half_percent, 0)
     prices = liquidation_prices_vectorised(
         np.array([True, False, True]),
         np.array([False, False, True]),
         quantity=np.array([1, 1, 60_000.0]),  # float-ok: test sizes
         entry=np.array([20_000.0, 20_000, 50_000]),  # float-ok: test prices
         margin=np.array([400, 400, 0.12]),  # float-ok: test margins
-        rate=rate,
-        deduction=np.zeros(3),
+        floors=floors, rates=rates, deductions=deductions,
     )
     assert prices[0] == pytest.approx(19_698.492462, rel=1e-9)
     assert prices[2] == pytest.approx(45_681.818181, rel=1e-9)
@@ -156,3 +160,20 @@ def test_vectorised_liquidation_prices_match_the_exact_forms() -> None:
         schedule=flat_half_percent,
     )
     assert prices[1] == pytest.approx(float(short), rel=1e-12)
+
+
+def test_vectorised_prices_solve_in_the_bracket_the_price_lands_in() -> None:
+    # The scalar form's D5 case: a short of 1,500 BTC of face at 50,000 with 1,200 BTC of
+    # margin has no price in its entry bracket, but liquidates at 220,340.45 in a lower one.
+    floors, rates, deductions, _ = tier_arrays(tiers_inverse_default, 0)
+    (price,) = liquidation_prices_vectorised(
+        np.array([False]), np.array([True]),
+        quantity=np.array([75_000_000.0]),  # float-ok: test face
+        entry=np.array([50_000.0]),  # float-ok: test price
+        margin=np.array([1_200.0]),  # float-ok: test margin
+        floors=floors, rates=rates, deductions=deductions,
+    )
+    exact = liquidation_price_inverse(False, face=Fraction(75_000_000), entry=Fraction(50_000),
+                                      margin=Fraction(1_200), schedule=tiers_inverse_default)
+    assert exact is not None
+    assert price == pytest.approx(float(exact), rel=1e-12)
