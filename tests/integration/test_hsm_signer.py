@@ -1,0 +1,296 @@
+"""The PKCS#11 signers against a real token: SoftHSM2, initialised for this test session.
+
+Each session makes its own token folder and configuration (``SOFTHSM2_CONF``) in a temporary
+directory and initialises two tokens with ``softhsm2-util``: one the tests log into, one that
+is only ever offered a wrong PIN. Without softhsm2 the tests skip, except under ``CI=true``,
+where they fail: a CI run must not pass by skipping the real device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import coincurve
+import eth_keys
+import nacl.exceptions
+import nacl.signing
+import pytest
+from pkcs11 import Attribute, KeyType, ObjectClass
+from pkcs11.exceptions import PKCS11Error
+
+from ringfence import bootstrap
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.hsm import (
+    HsmChainSigner,
+    HsmError,
+    HsmJournalSigner,
+    KeyLocation,
+    default_module_path,
+    der_signature,
+    open_token,
+    secp256k1_order,
+)
+from ringfence.adapters.signing import KeyFileSigner
+from ringfence.core.errors import InputError, Result, StorageError
+from ringfence.core.ledger.journal import genesis_hash
+from ringfence.core.ledger.model import (
+    AccountClass,
+    AccountDefinition,
+    Pool,
+    PoolKind,
+    Terms,
+    Transfer,
+    TransferCode,
+)
+from ringfence.core.money import Asset
+from ringfence.service.audit import AuditReport, verify_store
+from ringfence.service.ledger import LedgerService
+
+token_label = "ringfence-test"
+other_token_label = "ringfence-other"  # never logged into: a wrong PIN meets the device
+user_pin = "246810"
+security_officer_pin = "13579111"
+hot, alice, bob = 1, 2, 3
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SoftHSM2 configuration with two fresh tokens; returns the module's path."""
+    tool = shutil.which("softhsm2-util")
+    if tool is None or not Path(default_module_path).is_file():
+        reason = "softhsm2 is not installed (make tools)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: the HSM tests must run)")
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp("softhsm")
+    (folder / "tokens").mkdir()
+    configuration = folder / "softhsm2.conf"
+    configuration.write_text(
+        f"directories.tokendir = {folder / 'tokens'}\n"
+        "objectstore.backend = file\n"
+        "log.level = ERROR\n",
+        encoding="ascii",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        # Read when the module is first initialised in this process, which is after this.
+        patch.setenv("SOFTHSM2_CONF", str(configuration))
+        for label in (token_label, other_token_label):
+            subprocess.run(
+                [tool, "--init-token", "--free", "--label", label,
+                 "--pin", user_pin, "--so-pin", security_officer_pin],
+                check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+        yield default_module_path
+
+
+def location_of(module_path: str, request: pytest.FixtureRequest, role: str) -> KeyLocation:
+    """A key label of this test's own, so tests share the token without sharing keys."""
+    return KeyLocation(module_path, token_label, f"{request.node.name[:40]}-{role}")
+
+
+def build_ledger(service: LedgerService) -> None:
+    service.define_assets([Asset("BTC", 8, 1, "bitcoin")])
+    service.define_clients(["alice", "bob"])
+    service.define_pools([Pool("omni", PoolKind.omnibus, Terms.custody)])
+    service.define_accounts(
+        [
+            AccountDefinition(hot, "BTC", AccountClass.custody, "omni-hot", "hot", "omni"),
+            AccountDefinition(alice, "BTC", AccountClass.client, "alice", "available", "omni"),
+            AccountDefinition(bob, "BTC", AccountClass.client, "bob", "available", "omni"),
+        ]
+    )
+    assert service.submit([Transfer(10, hot, alice, 5_000, TransferCode.deposit)]) == [Result.ok]
+
+
+def audit(url: str, trusted_keys: list[bytes]) -> AuditReport:
+    store = bootstrap.open_store(url, create=False)
+    try:
+        return verify_store(store, trusted_keys=trusted_keys)
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------- the journal key
+
+
+def test_journal_key_is_made_on_the_token_and_signs_as_ed25519(
+    softhsm: str, request: pytest.FixtureRequest
+) -> None:
+    signer = HsmJournalSigner(location_of(softhsm, request, "journal"), user_pin)
+    assert signer.public_key() is None
+    with pytest.raises(InputError) as missing:
+        signer.sign(b"a head")
+    assert missing.value.code is Result.journal_key_missing
+
+    public_key = signer.create()
+    assert len(public_key) == 32
+    assert signer.public_key() == public_key
+    for message in (b"", b"a head", bytes(range(256)) * 4):
+        signature = signer.sign(message)
+        assert len(signature) == 64
+        nacl.signing.VerifyKey(public_key).verify(message, signature)
+    with pytest.raises(nacl.exceptions.BadSignatureError):
+        nacl.signing.VerifyKey(public_key).verify(b"another head", signer.sign(b"a head"))
+
+    with pytest.raises(InputError) as exists:
+        signer.create()
+    assert exists.value.code is Result.journal_key_exists
+    # Another signer for the same key (the next process) finds it by its label.
+    again = HsmJournalSigner(signer.location, user_pin)
+    assert again.public_key() == public_key
+
+
+def test_ledger_signed_by_the_hsm_passes_the_audit(
+    softhsm: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    location = location_of(softhsm, request, "journal")
+    monkeypatch.setenv("RINGFENCE_HSM_PIN", user_pin)
+    monkeypatch.setenv("RINGFENCE_PKCS11_MODULE", softhsm)
+    # Chosen by the composition root from the key spec alone, as --journal-key would be.
+    signer = bootstrap.journal_signer(url, location.uri())
+    assert isinstance(signer, HsmJournalSigner)
+    assert signer.location == location
+
+    service = LedgerService(bootstrap.open_store(url), ManualClock(), signer)
+    build_ledger(service)
+    service.close()
+    public_key = signer.public_key()
+    assert public_key is not None
+
+    report = audit(url, [public_key])
+    assert report.ok, report.problems
+    assert report.key_trusted
+    assert report.journal_keys == [(1, public_key.hex())]
+    # And a key it was not signed by is not vouched for.
+    stranger = bytes(nacl.signing.SigningKey.generate().verify_key)
+    assert not audit(url, [stranger]).key_trusted
+
+
+def test_wrong_pin_is_named_and_nothing_is_written(
+    softhsm: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    cases = [
+        # A token this process has not logged into: the device itself refuses the PIN.
+        (KeyLocation(softhsm, other_token_label, "journal"), "000000", "hsm_pin_incorrect"),
+        # The token the other tests hold a login on: the PIN must still be its PIN.
+        (location_of(softhsm, request, "journal"), "000000", "hsm_pin_incorrect"),
+        (location_of(softhsm, request, "journal"), None, "hsm_pin_missing"),
+        (KeyLocation(softhsm, "no-such-token", "journal"), user_pin, "hsm_token_not_found"),
+        (KeyLocation("/nonexistent/module.so", token_label, "j"), user_pin, "hsm_module_unavailable"),
+    ]  # fmt: skip
+    open_token(softhsm, token_label, user_pin)  # the held login of the second case
+    for location, pin, reason in cases:
+        service = LedgerService(bootstrap.open_store(url), ManualClock(), HsmJournalSigner(
+            location, pin))  # fmt: skip
+        with pytest.raises(HsmError) as refused:
+            service.define_assets([Asset("BTC", 8, 1, "bitcoin")])
+        assert isinstance(refused.value, StorageError)
+        assert refused.value.reason == reason
+        assert service.seq == 0
+        service.close()
+        store = bootstrap.open_store(url)
+        assert store.head() == (0, genesis_hash)
+        assert list(store.entries(after_seq=0)) == []
+        store.close()
+    # The right PIN still works after the wrong ones (SoftHSM2 does not lock this token).
+    assert HsmJournalSigner(KeyLocation(softhsm, other_token_label, "x"), user_pin).public_key(
+    ) is None  # fmt: skip
+
+
+def test_private_keys_cannot_be_read_from_the_token(
+    softhsm: str, request: pytest.FixtureRequest
+) -> None:
+    journal = HsmJournalSigner(location_of(softhsm, request, "journal"), user_pin)
+    journal.create()
+    chain = HsmChainSigner(location_of(softhsm, request, "chain"), user_pin)
+    chain.create()
+    token = open_token(softhsm, token_label, user_pin)
+    for signer, key_type in ((journal, KeyType.EC_EDWARDS), (chain, KeyType.EC)):
+        private = token.find_key(ObjectClass.PRIVATE_KEY, key_type, signer.location.object_label)
+        assert private is not None
+        assert private[Attribute.SENSITIVE] is True
+        assert private[Attribute.EXTRACTABLE] is False
+        assert private[Attribute.ALWAYS_SENSITIVE] is True
+        assert private[Attribute.NEVER_EXTRACTABLE] is True
+        with pytest.raises(PKCS11Error):
+            private[Attribute.VALUE]
+        # Nor can it be made readable afterwards.
+        with pytest.raises(PKCS11Error):
+            private[Attribute.EXTRACTABLE] = True
+
+
+def test_journal_key_rotates_from_a_key_file_to_the_hsm(
+    softhsm: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    key_file = KeyFileSigner(tmp_path / "ledger.db.journal-key")
+    service = LedgerService(bootstrap.open_store(url), ManualClock(), key_file)
+    build_ledger(service)
+    file_key = key_file.public_key()
+    assert file_key is not None
+
+    hsm = HsmJournalSigner(location_of(softhsm, request, "journal"), user_pin)
+    hsm_key = service.rotate_journal_key(hsm)
+    assert hsm_key == hsm.public_key()
+    rotated_at = service.seq
+    assert service.submit([Transfer(11, hot, bob, 3_000, TransferCode.deposit)]) == [Result.ok]
+    service.close()
+
+    # The next writer holds only the HSM key; the key file is refused.
+    reopened = LedgerService(bootstrap.open_store(url), ManualClock(), hsm)
+    assert reopened.submit([Transfer(12, alice, hot, 900, TransferCode.withdrawal)]) == [Result.ok]
+    reopened.close()
+    stale = LedgerService(bootstrap.open_store(url), ManualClock(), KeyFileSigner(key_file.path))
+    with pytest.raises(InputError) as mismatch:
+        stale.submit([Transfer(13, alice, hot, 100, TransferCode.withdrawal)])
+    assert mismatch.value.code is Result.journal_key_mismatch
+    stale.close()
+
+    report = audit(url, [file_key, hsm_key])
+    assert report.ok, report.problems
+    assert report.key_trusted
+    assert report.journal_keys == [(1, file_key.hex()), (rotated_at, hsm_key.hex())]
+
+
+# ---------------------------------------------------------------------- chain keys
+
+
+def test_secp256k1_signatures_verify_are_low_s_and_recover(
+    softhsm: str, request: pytest.FixtureRequest
+) -> None:
+    signer = HsmChainSigner(location_of(softhsm, request, "chain"), user_pin)
+    assert signer.public_key() is None
+    with pytest.raises(HsmError) as missing:
+        signer.sign_digest(bytes(32))
+    assert missing.value.reason == "hsm_key_not_found"
+
+    public_key = signer.create()
+    assert len(public_key) == 33
+    assert signer.public_key() == public_key
+    uncompressed = signer.public_key(compressed=False)
+    assert uncompressed is not None
+    address = eth_keys.keys.PublicKey(uncompressed[1:]).to_checksum_address()
+    verifier = coincurve.PublicKey(public_key)
+    for index in range(24):
+        digest = hashlib.sha256(index.to_bytes(4, "big")).digest()
+        r, s = signer.sign_digest(digest)
+        assert 0 < s <= secp256k1_order // 2
+        # libsecp256k1 accepts only low-S signatures: this is the check Bitcoin nodes make.
+        assert verifier.verify(der_signature(r, s), digest, hasher=None)
+        assert not verifier.verify(der_signature(r, s), bytes(32), hasher=None)
+        recoverable = signer.sign_recoverable(digest)
+        assert recoverable[64] in (0, 1)
+        ethereum = eth_keys.keys.Signature(recoverable)
+        assert ethereum.s <= secp256k1_order // 2
+        assert ethereum.recover_public_key_from_msg_hash(digest).to_checksum_address() == address
+
+    with pytest.raises(HsmError) as exists:
+        signer.create()
+    assert exists.value.reason == "hsm_key_exists"
