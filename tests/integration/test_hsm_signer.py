@@ -183,12 +183,12 @@ def test_wrong_pin_is_named_and_nothing_is_written(
         (location_of(softhsm, request, "journal"), "000000", "hsm_pin_incorrect"),
         (location_of(softhsm, request, "journal"), None, "hsm_pin_missing"),
         (KeyLocation(softhsm, "no-such-token", "journal"), user_pin, "hsm_token_not_found"),
-        (KeyLocation("/nonexistent/module.so", token_label, "j"), user_pin, "hsm_module_unavailable"),
-    ]  # fmt: skip
+        (KeyLocation("/no/such/module.so", token_label, "j"), user_pin, "hsm_module_unavailable"),
+    ]
     open_token(softhsm, token_label, user_pin)  # the held login of the second case
     for location, pin, reason in cases:
-        service = LedgerService(bootstrap.open_store(url), ManualClock(), HsmJournalSigner(
-            location, pin))  # fmt: skip
+        signer = HsmJournalSigner(location, pin)
+        service = LedgerService(bootstrap.open_store(url), ManualClock(), signer)
         with pytest.raises(HsmError) as refused:
             service.define_assets([Asset("BTC", 8, 1, "bitcoin")])
         assert isinstance(refused.value, StorageError)
@@ -200,8 +200,8 @@ def test_wrong_pin_is_named_and_nothing_is_written(
         assert list(store.entries(after_seq=0)) == []
         store.close()
     # The right PIN still works after the wrong ones (SoftHSM2 does not lock this token).
-    assert HsmJournalSigner(KeyLocation(softhsm, other_token_label, "x"), user_pin).public_key(
-    ) is None  # fmt: skip
+    other = HsmJournalSigner(KeyLocation(softhsm, other_token_label, "x"), user_pin)
+    assert other.public_key() is None
 
 
 def test_private_keys_cannot_be_read_from_the_token(
