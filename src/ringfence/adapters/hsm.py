@@ -165,7 +165,12 @@ def _uri_attributes(text: str, separator: str, known: set[str]) -> dict[str, str
                 f"pkcs11 URI attribute {name!r} is unknown, repeated or empty "
                 f"(known: {', '.join(sorted(known))})",
             )
-        attributes[name] = unquote(value, errors="strict")
+        try:
+            attributes[name] = unquote(value, errors="strict")
+        except UnicodeDecodeError:
+            raise InputError(
+                Result.journal_key_invalid, f"pkcs11 URI attribute {name!r} is not UTF-8"
+            ) from None
     return attributes
 
 
