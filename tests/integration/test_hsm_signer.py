@@ -9,9 +9,11 @@ where they fail: a CI run must not pass by skipping the real device.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from ringfence.adapters.hsm import (
     secp256k1_order,
 )
 from ringfence.adapters.signing import KeyFileSigner
+from ringfence.core import errors
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.ledger.journal import genesis_hash
 from ringfence.core.ledger.model import (
@@ -294,3 +297,54 @@ def test_secp256k1_signatures_verify_are_low_s_and_recover(
     with pytest.raises(HsmError) as exists:
         signer.create()
     assert exists.value.reason == "hsm_key_exists"
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def run_cli(*arguments: str, pin: str | None, key: str) -> subprocess.CompletedProcess[str]:
+    """``ringfence`` in its own process (its own PKCS#11 login), the key given as the
+    environment gives it; the PIN only through ``RINGFENCE_HSM_PIN``."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("RINGFENCE_DB", "RINGFENCE_HSM_PIN", "RINGFENCE_JOURNAL_KEY")
+    }
+    environment["RINGFENCE_JOURNAL_KEY"] = key
+    if pin is not None:
+        environment["RINGFENCE_HSM_PIN"] = pin
+    command = [str(Path(sys.executable).parent / "ringfence"), *arguments]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env=environment, check=False
+    )
+
+
+def test_the_command_line_writes_with_a_key_on_the_token(
+    softhsm: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two runs of the command line (each costs seconds to start): a write with the key on
+    the token, then one refused for its PIN."""
+    database = f"sqlite:///{tmp_path / 'ledger.db'}"
+    bootstrap.open_store(database).close()  # what `ringfence init` does
+    location = location_of(softhsm, request, "journal")
+    key = f"{location.uri()}?module-path={softhsm}"
+    bitcoin = ["assets", "create", "--code", "BTC", "--scale", "8", "--number", "1"]
+    created = run_cli(
+        "--db", database, *bitcoin, "--chain", "bitcoin", "--json", pin=user_pin, key=key
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["results"] == [{"asset": "BTC", "result": "ok"}]
+
+    ether = ["assets", "create", "--code", "ETH", "--scale", "18", "--number", "2"]
+    wrong = run_cli("--db", database, *ether, "--chain", "ethereum", pin="999999", key=key)
+    assert wrong.returncode == errors.exit_status_storage
+    assert "hsm_pin_incorrect" in wrong.stderr
+    assert "999999" not in wrong.stderr + wrong.stdout
+
+    # The journal was signed on the token (as this process reads the key), and only once.
+    public_key = HsmJournalSigner(location, user_pin).public_key()
+    assert public_key is not None
+    report = audit(database, [public_key])
+    assert report.ok, report.problems
+    assert report.key_trusted
+    assert report.entries == 2  # the key's declaration and the asset; nothing after
