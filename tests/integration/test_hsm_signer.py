@@ -24,6 +24,7 @@ import nacl.signing
 import pytest
 from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11.exceptions import PKCS11Error
+from pkcs11.util.ec import encode_named_curve_parameters
 
 from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
@@ -34,13 +35,14 @@ from ringfence.adapters.hsm import (
     KeyLocation,
     default_module_path,
     der_signature,
+    ed25519_curve,
     open_token,
     secp256k1_order,
 )
-from ringfence.adapters.signing import KeyFileSigner
+from ringfence.adapters.signing import KeyFileSigner, write_key_file
 from ringfence.core import errors
 from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.core.ledger.journal import genesis_hash
+from ringfence.core.ledger.journal import genesis_hash, head_message
 from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
@@ -146,6 +148,61 @@ def test_journal_key_is_made_on_the_token_and_signs_as_ed25519(
     # Another signer for the same key (the next process) finds it by its label.
     again = HsmJournalSigner(signer.location, user_pin)
     assert again.public_key() == public_key
+
+
+# RFC 8032 section 7.1, tests 1 and 2: secret key (seed), public key, message, signature.
+rfc_8032_vectors = [
+    (
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555"
+        "fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+        "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ),
+]
+
+
+def import_ed25519(softhsm: str, label: str, seed: bytes, public_key: bytes) -> None:
+    """A known Ed25519 key as session objects on the test token (gone when the session
+    closes). For this test only: the adapter itself never imports a key, it makes them."""
+    token = open_token(softhsm, token_label, user_pin)
+    curve = encode_named_curve_parameters(ed25519_curve)
+    common = {Attribute.KEY_TYPE: KeyType.EC_EDWARDS, Attribute.TOKEN: False,
+              Attribute.LABEL: label, Attribute.EC_PARAMS: curve}  # fmt: skip
+    with token.lock:
+        token.session.create_object(
+            {**common, Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.VALUE: seed,
+             Attribute.SIGN: True, Attribute.SENSITIVE: True, Attribute.PRIVATE: True}
+        )  # fmt: skip
+        token.session.create_object(
+            {**common, Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.VERIFY: True,
+             Attribute.EC_POINT: bytes([0x04, 32]) + public_key}
+        )  # fmt: skip
+
+
+def test_token_signs_byte_for_byte_as_rfc_8032_and_the_key_file(
+    softhsm: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Ed25519 is deterministic, so the token's signature with a known key must be RFC
+    8032's, and the key file's, to the byte."""
+    for index, vector in enumerate(rfc_8032_vectors):
+        seed, public_key, message, signature = (bytes.fromhex(part) for part in vector)
+        location = location_of(softhsm, request, f"rfc{index}")
+        import_ed25519(softhsm, location.object_label, seed, public_key)
+        signer = HsmJournalSigner(location, user_pin)
+        assert signer.public_key() == public_key
+        assert signer.sign(message) == signature
+        write_key_file(tmp_path / f"rfc{index}.journal-key", seed)
+        key_file = KeyFileSigner(tmp_path / f"rfc{index}.journal-key")
+        head = head_message(7, hashlib.sha256(message).digest())
+        assert signer.sign(head) == key_file.sign(head)
 
 
 def test_ledger_signed_by_the_hsm_passes_the_audit(
