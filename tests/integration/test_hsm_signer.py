@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import coincurve
@@ -317,6 +318,46 @@ def test_journal_key_rotates_from_a_key_file_to_the_hsm(
     assert report.ok, report.problems
     assert report.key_trusted
     assert report.journal_keys == [(1, file_key.hex()), (rotated_at, hsm_key.hex())]
+
+
+# python-pkcs11's key search, cut short by the dead session, tries to end itself on that
+# session when collected and reports the failure as an unraisable exception; nothing is lost.
+@pytest.mark.filterwarnings("ignore:Exception ignored in:pytest.PytestUnraisableExceptionWarning")
+def test_a_dropped_session_is_opened_anew_and_the_signature_asked_again(
+    softhsm: str, request: pytest.FixtureRequest
+) -> None:
+    signer = HsmJournalSigner(location_of(softhsm, request, "journal"), user_pin)
+    public_key = signer.create()
+    first = signer.token()
+    # The device drops the session behind the adapter's back (a restart, a removal).
+    with first.lock:
+        first.session.close()
+    signature = signer.sign(b"after the restart")
+    nacl.signing.VerifyKey(public_key).verify(b"after the restart", signature)
+    assert first.lost
+    assert signer.token() is not first
+    assert open_token(softhsm, token_label, user_pin) is signer.token()
+
+
+def test_threads_share_one_session_without_tripping_over_each_other(
+    softhsm: str, request: pytest.FixtureRequest
+) -> None:
+    journal = HsmJournalSigner(location_of(softhsm, request, "journal"), user_pin)
+    journal_key = nacl.signing.VerifyKey(journal.create())
+    chain = HsmChainSigner(location_of(softhsm, request, "chain"), user_pin)
+    chain_key = coincurve.PublicKey(chain.create())
+
+    def sign_many(worker: int) -> int:
+        for index in range(40):
+            message = f"{worker}:{index}".encode()
+            journal_key.verify(message, journal.sign(message))
+            digest = hashlib.sha256(message).digest()
+            assert chain_key.verify(der_signature(*chain.sign_digest(digest)), digest, hasher=None)
+        return worker
+
+    # Without the token's lock, two threads in one session meet CKR_OPERATION_ACTIVE.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert sorted(pool.map(sign_many, range(4))) == [0, 1, 2, 3]
 
 
 # ---------------------------------------------------------------------- chain keys

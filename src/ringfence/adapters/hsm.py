@@ -11,9 +11,10 @@ Two signers share one logged-in session per token:
 
 Both private keys are made on the token sensitive and non-extractable: they never leave it,
 and nothing here can read them. The adapter only signs; what may be signed is decided by the
-service that calls it. It keeps no PIN in memory beyond the login and never takes one from
-the key spec, which ends up on command lines and in process lists: the composition root reads
-it from ``RINGFENCE_HSM_PIN``.
+service that calls it. It never takes the PIN from the key spec, which ends up on command lines
+and in process lists: the composition root reads it from ``RINGFENCE_HSM_PIN``. It keeps the
+PIN in memory, to log in again when the device drops its session (a restart), and signs once
+more then.
 
 A key is named by a PKCS#11 URI in the form of RFC 7512, reduced to what selects one key:
 ``pkcs11:token=LABEL;object=LABEL`` (percent-encoded values, an optional ``type=private``, and
@@ -44,6 +45,7 @@ import coincurve
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.exceptions import (
+    DeviceRemoved,
     MultipleObjectsReturned,
     NoSuchKey,
     NoSuchToken,
@@ -51,6 +53,10 @@ from pkcs11.exceptions import (
     PinLenRange,
     PinLocked,
     PKCS11Error,
+    SessionClosed,
+    SessionHandleInvalid,
+    TokenNotPresent,
+    UserNotLoggedIn,
 )
 from pkcs11.util.ec import encode_named_curve_parameters
 
@@ -98,6 +104,7 @@ hsm_reasons = frozenset(
         "hsm_key_not_found",  # a chain key that is not on the token
         "hsm_key_exists",  # a chain key with that label is on the token already
         "hsm_key_ambiguous",  # more than one key answers to the label
+        "hsm_session_lost",  # the device dropped the session (restarted, removed)
         "hsm_refused",  # any other failure of the token while signing or making a key
     }
 )
@@ -187,14 +194,30 @@ _registry_lock = threading.Lock()
 _pin_salt = secrets.token_bytes(32)
 
 
+# What a token answers once the session it had is gone: it was restarted, removed or closed.
+_session_lost_errors = (
+    DeviceRemoved,
+    SessionClosed,
+    SessionHandleInvalid,
+    TokenNotPresent,
+    UserNotLoggedIn,
+)
+
+
 class HsmToken:
     """One logged-in read/write session on one token. PKCS#11 sessions must not be used by
-    two threads at once, so every call on it holds ``lock``."""
+    two threads at once, so every call on it holds ``lock``. Once the device drops the
+    session the token is ``lost`` and leaves the registry; the next ``open_token`` logs in
+    anew."""
 
-    def __init__(self, session: pkcs11.Session, label: str, pin_digest: bytes) -> None:
+    def __init__(
+        self, session: pkcs11.Session, module_path: str, label: str, pin_digest: bytes
+    ) -> None:
         self.session = session
+        self.module_path = module_path
         self.label = label
         self.lock = threading.Lock()
+        self.lost = False
         self._pin_digest = pin_digest
 
     def accepts(self, pin_digest: bytes) -> bool:
@@ -211,7 +234,7 @@ class HsmToken:
         except MultipleObjectsReturned:
             raise HsmError("hsm_key_ambiguous", f"{self.label}/{label}") from None
         except PKCS11Error as error:
-            raise HsmError("hsm_refused", _describe(error)) from None
+            raise self._failure(error, f"finding {label}") from None
 
     def generate(self, key_type: KeyType, curve: str, label: str, mechanism: Mechanism) -> Any:
         """A new key pair on the token; the private half sensitive and non-extractable.
@@ -240,7 +263,7 @@ class HsmToken:
                     },
                 )
         except PKCS11Error as error:
-            raise HsmError("hsm_refused", f"making {label}: {_describe(error)}") from None
+            raise self._failure(error, f"making {label}") from None
         return public
 
     def sign(self, private_key: Any, data: bytes, mechanism: Mechanism) -> bytes:
@@ -248,13 +271,28 @@ class HsmToken:
             with self.lock:
                 signature = private_key.sign(data, mechanism=mechanism)
         except PKCS11Error as error:
-            raise HsmError("hsm_refused", f"signing: {_describe(error)}") from None
+            raise self._failure(error, "signing") from None
         assert isinstance(signature, bytes)
         return signature
 
     def close(self) -> None:
+        """Close the session (logging out when it is the last); later calls on this token
+        fail as ``hsm_session_lost`` and ``open_token`` logs in anew."""
+        self._forget()
         with self.lock:
             self.session.close()
+
+    def _failure(self, error: PKCS11Error, doing: str) -> HsmError:
+        if isinstance(error, _session_lost_errors):
+            self._forget()
+            return HsmError("hsm_session_lost", f"token {self.label}, {doing}: {_describe(error)}")
+        return HsmError("hsm_refused", f"token {self.label}, {doing}: {_describe(error)}")
+
+    def _forget(self) -> None:
+        with _registry_lock:
+            self.lost = True
+            if _tokens.get((self.module_path, self.label)) is self:
+                del _tokens[(self.module_path, self.label)]
 
 
 def open_token(module_path: str, token_label: str, pin: str | None) -> HsmToken:
@@ -270,7 +308,7 @@ def open_token(module_path: str, token_label: str, pin: str | None) -> HsmToken:
                 raise HsmError("hsm_pin_incorrect", f"token {token_label}")
             return token
         session = _login(_module(module_path), token_label, pin)
-        token = HsmToken(session, token_label, pin_digest)
+        token = HsmToken(session, module_path, token_label, pin_digest)
         _tokens[(module_path, token_label)] = token
         return token
 
@@ -332,10 +370,12 @@ class _TokenKey:
         self._private: Any | None = None
 
     def token(self) -> HsmToken:
-        if self._token is None:
+        """The logged-in session; a new one if the device dropped the last (which is why the
+        PIN is kept: a restarted HSM needs a new login)."""
+        if self._token is None or self._token.lost:
             location = self.location
             self._token = open_token(location.module_path, location.token_label, self._pin)
-            self._pin = None  # the token holds the login now
+            self._private = None  # a handle from the session before
         return self._token
 
     def public_point(self) -> bytes | None:
@@ -351,7 +391,17 @@ class _TokenKey:
         return bytes(public[Attribute.EC_POINT])
 
     def signature(self, data: bytes, mechanism: Mechanism) -> bytes | None:
-        """``data`` signed on the token; None if there is no private key of this label."""
+        """``data`` signed on the token; None if there is no private key of this label. A
+        session the device dropped is opened anew and the signature asked once more (signing
+        changes nothing on the token, so asking twice is safe)."""
+        try:
+            return self._signature_once(data, mechanism)
+        except HsmError as error:
+            if error.reason != "hsm_session_lost":
+                raise
+        return self._signature_once(data, mechanism)
+
+    def _signature_once(self, data: bytes, mechanism: Mechanism) -> bytes | None:
         token = self.token()
         if self._private is None:
             self._private = token.find_key(ObjectClass.PRIVATE_KEY, self.key_type, self._label())
