@@ -39,6 +39,15 @@ def test_values_are_percent_decoded_and_the_module_may_be_named() -> None:
     assert parse_key_uri(location.uri(), location.module_path) == location
 
 
+labels = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=16)
+
+
+@given(labels, labels)
+def test_any_labels_survive_the_uri(token: str, key: str) -> None:
+    location = KeyLocation("/hsm.so", token, key)
+    assert parse_key_uri(location.uri(), "/hsm.so") == location
+
+
 @pytest.mark.parametrize(
     "spec",
     [
