@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DB := demo/ringfence.db
 # Outside tools the tests and the demo run for real: a local Ethereum node (anvil, from npm)
-# and a headless browser (Debian's chromium) for the client verifier page.
+# and a headless browser (Debian's chromium) for the client verifier page, and a software HSM
+# (Debian's softhsm2) for the PKCS#11 signers.
 TOOLS := .tools
 ANVIL_VERSION := 1.7.1
 ANVIL := $(TOOLS)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-tools: $(ANVIL) /usr/bin/chromium
+tools: $(ANVIL) /usr/bin/chromium /usr/bin/softhsm2-util
 
 $(ANVIL):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) \
@@ -34,6 +35,11 @@ $(ANVIL):
 /usr/bin/chromium:
 	apt-get install -y -q chromium >/dev/null || \
 		(apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+
+# Debian's softhsm2: the PKCS#11 module and the tool the tests initialise their token with.
+/usr/bin/softhsm2-util:
+	apt-get install -y -q softhsm2 >/dev/null || \
+		(apt-get update -q >/dev/null && apt-get install -y -q softhsm2 >/dev/null)
 
 # Static checks, in order, stopping at the first failure.
 lint: venv

@@ -124,14 +124,29 @@ def create_key_file(path: Path, seed: bytes) -> None:
 
 
 def journal_signer(url: str, key_file: str | None = None) -> Signer:
-    """The signer of the journal at ``url``: its key file (made with a new journal), a key in
-    memory for ``memory://``, or none (a PostgreSQL ledger then only reads)."""
+    """The signer of the journal at ``url``: its key file (made with a new journal), a key on
+    an HSM when the key is a ``pkcs11:`` URI, a key in memory for ``memory://``, or none (a
+    PostgreSQL ledger then only reads)."""
+    spec = key_file or os.environ.get("RINGFENCE_JOURNAL_KEY")
+    if spec and spec.startswith("pkcs11:"):
+        return hsm_journal_signer(spec)
     path = journal_key_path(url, key_file)
     if path is not None:
         return KeyFileSigner(path)
     if url == "memory://":
         return MemorySigner()
     return NoSigner("writing needs the journal key: --journal-key FILE or RINGFENCE_JOURNAL_KEY")
+
+
+def hsm_journal_signer(spec: str) -> Signer:
+    """The journal key on a PKCS#11 token, ``pkcs11:token=LABEL;object=LABEL`` (RFC 7512; the
+    module from the URI's ``?module-path=``, else ``RINGFENCE_PKCS11_MODULE``, else SoftHSM2's).
+    The user PIN comes from ``RINGFENCE_HSM_PIN`` only: a key spec ends up on command lines."""
+    from ringfence.adapters import hsm
+
+    module_path = os.environ.get("RINGFENCE_PKCS11_MODULE") or hsm.default_module_path
+    location = hsm.parse_key_uri(spec, module_path)
+    return hsm.HsmJournalSigner(location, os.environ.get("RINGFENCE_HSM_PIN"))
 
 
 def open_ledger(
