@@ -24,6 +24,7 @@ from ringfence.service.ports import (
     HoldingsSource,
     LedgerStore,
     ReconFiles,
+    RegulatoryFiles,
     RiskBookStore,
     Signer,
 )
@@ -198,3 +199,10 @@ def recon_files() -> ReconFiles:
     from ringfence.adapters.files.recon import LocalReconFiles
 
     return LocalReconFiles()
+
+
+def regulatory_files() -> RegulatoryFiles:
+    """The files a regulatory report names (and the reconciliation's): local paths."""
+    from ringfence.adapters.files.regulatory import LocalRegulatoryFiles
+
+    return LocalRegulatoryFiles()

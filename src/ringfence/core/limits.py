@@ -209,3 +209,16 @@ venue_buckets_max: Final = 300_000
 break_action_text_bytes_max: Final = 94
 demo_registry_chunk_max: Final = 10_000
 assert demo_registry_chunk_max <= definitions_per_request_max
+
+
+# Regulatory reports (core/regulatory/): the sub-custodian register, insurance policies, haircuts
+# and margin requirements are files read whole, so each is bounded in bytes and in entries; a
+# SOC report older than a year at the as-of time no longer supports a sub-custodian's approval
+# (the annual due diligence of the SEC's Sep 2025 no-action position); haircuts are basis points
+# of value, at most all of it; report values are in the quote currency's minor units at a scale
+# of at most ``price_scale_max``.
+regulatory_file_bytes_max: Final = 2**24
+regulatory_entries_max: Final = 100_000
+soc_report_age_days_max: Final = 365
+haircut_bps_max: Final = 10_000
+assert regulatory_file_bytes_max <= recon_file_bytes_max
