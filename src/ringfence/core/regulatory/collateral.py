@@ -77,6 +77,7 @@ def location_of(holding: WalletHolding) -> str:
 
 def collateral_report(
     holdings: Iterable[WalletHolding],
+    *,
     pools: Mapping[str, Pool],
     assets: Mapping[str, Asset],
     prices: Mapping[str, Price],
@@ -100,8 +101,18 @@ def collateral_report(
         value = value_floor(quantity, assets[asset], priced[asset], quote)
         haircut = haircuts_bps[asset]
         lines.append(
-            CollateralLine(asset, pool_name, pool.purpose.value, pool.terms is Terms.custody,
-                           location, quantity, encumbered, priced[asset], haircut, value,
-                           after_haircut(value, haircut))  # fmt: skip
+            CollateralLine(
+                asset,
+                pool_name,
+                pool.purpose.value,
+                pool.terms is Terms.custody,
+                location,
+                quantity,
+                encumbered,
+                priced[asset],
+                haircut,
+                value,
+                after_haircut(value, haircut),
+            )
         )
     return lines

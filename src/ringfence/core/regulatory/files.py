@@ -142,7 +142,9 @@ class MarginRequirements:
 # ---------------------------------------------------------------------- shared
 
 
-def _document(text: bytes, what: str, fields: Collection[str]) -> tuple[FileIdentity, dict]:
+def _document(
+    text: bytes, what: str, fields: Collection[str]
+) -> tuple[FileIdentity, dict[str, Any]]:
     if len(text) > limits.regulatory_file_bytes_max:
         raise InputError(Result.regulatory_file_invalid, f"{what} is too large")
     try:
@@ -160,20 +162,24 @@ def _document(text: bytes, what: str, fields: Collection[str]) -> tuple[FileIden
     return FileIdentity(version, hashlib.sha256(text).hexdigest()), document
 
 
-def _entries(document: dict, key: str, what: str) -> list[dict[str, Any]]:
+def _entries(document: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
     rows = document.get(key)
     if not isinstance(rows, list):
         raise InputError(Result.field_required, f'{what}: a list under "{key}"')
     if len(rows) > limits.regulatory_entries_max:
-        raise InputError(Result.regulatory_file_invalid, f"{what}: more than "
-                         f"{limits.regulatory_entries_max} entries")  # fmt: skip
+        raise InputError(
+            Result.regulatory_file_invalid,
+            f"{what}: more than {limits.regulatory_entries_max} entries",
+        )
     for index, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
             raise InputError(Result.regulatory_file_invalid, f"{what} {index}: not an object")
     return rows
 
 
-def _fields(row: dict, required: Collection[str], optional: Collection[str], where: str) -> None:
+def _fields(
+    row: dict[str, Any], required: Collection[str], optional: Collection[str], where: str
+) -> None:
     unknown = set(row) - {*required, *optional}
     if unknown:
         raise InputError(Result.field_unknown, f"{where}: {sorted(unknown)[0]}")
@@ -207,11 +213,13 @@ def _names(value: object, where: str, allowed: Collection[str] | None = None) ->
     if len(set(names)) != len(names):
         raise InputError(Result.regulatory_file_invalid, f"{where}: a name given twice")
     if allowed is not None and not set(names) <= set(allowed):
-        raise InputError(Result.wallet_tier_invalid, f"{where}: {sorted(set(names) - set(allowed))[0]}")
+        raise InputError(
+            Result.wallet_tier_invalid, f"{where}: {sorted(set(names) - set(allowed))[0]}"
+        )
     return names
 
 
-def _quote(document: dict, what: str) -> Quote:
+def _quote(document: dict[str, Any], what: str) -> Quote:
     code, scale = document.get("quote"), document.get("quote_scale")
     if type(scale) is not int or not 0 <= scale <= limits.price_scale_max:
         raise InputError(Result.regulatory_file_invalid, f"{what}: quote_scale {scale!r}")
@@ -237,7 +245,9 @@ def parse_sub_custodian_register(text: bytes, wallets: Collection[str]) -> SubCu
         try:
             status = Approval(row["status"])
         except ValueError:
-            raise InputError(Result.sub_custodian_status_invalid, f"{name}: {row['status']!r}") from None
+            raise InputError(
+                Result.sub_custodian_status_invalid, f"{name}: {row['status']!r}"
+            ) from None
         approved_ns = 0
         if status is Approval.approved:
             if "approved_on" not in row:
@@ -294,7 +304,10 @@ def parse_insurance_schedule(text: bytes, wallets: Collection[str]) -> Insurance
                 raise InputError(Result.wallet_not_found, f"{policy_id}: {wallet}")
         if not tiers and not covered:
             raise InputError(Result.insurance_policy_invalid, f"{policy_id}: covers nothing")
-        start, end = _time(row["start"], f"{policy_id}: start"), _time(row["end"], f"{policy_id}: end")
+        start, end = (
+            _time(row["start"], f"{policy_id}: start"),
+            _time(row["end"], f"{policy_id}: end"),
+        )
         if end <= start:
             raise InputError(Result.insurance_policy_invalid, f"{policy_id}: ends before it starts")
         limit = parse_amount(row["limit"], quote.asset())
@@ -353,7 +366,9 @@ def parse_margin_requirements(
         if pool not in pools:
             raise InputError(Result.pool_not_found, f"{where}: {pool!r}")
         if not pools[pool]:
-            raise InputError(Result.margin_requirement_invalid, f"{where}: {pool} is not segregated")
+            raise InputError(
+                Result.margin_requirement_invalid, f"{where}: {pool} is not segregated"
+            )
         if asset not in assets:
             raise InputError(Result.asset_not_found, f"{where}: {asset!r}")
         if client not in clients:

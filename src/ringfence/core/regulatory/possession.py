@@ -124,8 +124,18 @@ def match(pool: str, asset: str, entitlement: int, held: Locations) -> Possessio
         taken_in_order.append(taken)
         need -= taken
     approved, unapproved, encumbered = taken_in_order
-    line = PossessionLine(pool, asset, entitlement, controlled, approved, unapproved, encumbered,
-                          need, held.total, held.total - (entitlement - need))  # fmt: skip
+    line = PossessionLine(
+        pool,
+        asset,
+        entitlement,
+        controlled,
+        approved,
+        unapproved,
+        encumbered,
+        need,
+        held.total,
+        held.total - (entitlement - need),
+    )
     covered = line.controlled_total + approved + unapproved + encumbered
     assert covered + line.deficit == entitlement
     assert line.excess >= 0
@@ -146,14 +156,17 @@ def possession_and_control(
             continue
         need = required.get((pool_name, asset))
         entitlement = need.requirement if need else 0
-        lines.append(match(pool_name, asset, entitlement, held.get((pool_name, asset), Locations())))
+        lines.append(
+            match(pool_name, asset, entitlement, held.get((pool_name, asset), Locations()))
+        )
     return lines
 
 
 def possession_breaks(lines: Iterable[PossessionLine]) -> list[PossessionBreak]:
     return [
-        PossessionBreak(line.pool, line.asset, line.shortfall, line.unapproved, line.encumbered,
-                        line.deficit)  # fmt: skip
+        PossessionBreak(
+            line.pool, line.asset, line.shortfall, line.unapproved, line.encumbered, line.deficit
+        )
         for line in lines
         if line.shortfall
     ]
@@ -166,18 +179,32 @@ def per_asset(lines: Iterable[PossessionLine]) -> list[PossessionLine]:
     for line in lines:
         before = totals.get(line.asset)
         if before is None:
-            totals[line.asset] = PossessionLine("*", line.asset, line.entitlement,
-                                                dict(line.controlled), line.approved,
-                                                line.unapproved, line.encumbered, line.deficit,
-                                                line.held, line.excess)  # fmt: skip
+            totals[line.asset] = PossessionLine(
+                "*",
+                line.asset,
+                line.entitlement,
+                dict(line.controlled),
+                line.approved,
+                line.unapproved,
+                line.encumbered,
+                line.deficit,
+                line.held,
+                line.excess,
+            )
             continue
         tiers = dict(before.controlled)
         for tier, amount in line.controlled.items():
             tiers[tier] = tiers.get(tier, 0) + amount
         totals[line.asset] = PossessionLine(
-            "*", line.asset, before.entitlement + line.entitlement, tiers,
-            before.approved + line.approved, before.unapproved + line.unapproved,
-            before.encumbered + line.encumbered, before.deficit + line.deficit,
-            before.held + line.held, before.excess + line.excess,
-        )  # fmt: skip
+            "*",
+            line.asset,
+            before.entitlement + line.entitlement,
+            tiers,
+            before.approved + line.approved,
+            before.unapproved + line.unapproved,
+            before.encumbered + line.encumbered,
+            before.deficit + line.deficit,
+            before.held + line.held,
+            before.excess + line.excess,
+        )
     return [totals[asset] for asset in sorted(totals)]

@@ -67,7 +67,9 @@ def undermargined_amounts(
     return found
 
 
-def status(residual_interest: int, undermargined: int, as_of_ns: int, deadline_ns: int) -> DeadlineStatus:
+def status(
+    residual_interest: int, undermargined: int, as_of_ns: int, deadline_ns: int
+) -> DeadlineStatus:
     if residual_interest >= undermargined:
         return DeadlineStatus.met
     return DeadlineStatus.due if as_of_ns < deadline_ns else DeadlineStatus.breach
@@ -88,7 +90,15 @@ def deadline_lines(
         short, count = undermargined.get((line.pool, line.asset), (0, 0))
         residual = line.residual_interest
         lines.append(
-            DeadlineLine(line.pool, line.asset, residual, line.target, short, count, deadline_ns,
-                         status(residual, short, as_of_ns, deadline_ns))  # fmt: skip
+            DeadlineLine(
+                line.pool,
+                line.asset,
+                residual,
+                line.target,
+                short,
+                count,
+                deadline_ns,
+                status(residual, short, as_of_ns, deadline_ns),
+            )
         )
     return lines

@@ -73,8 +73,9 @@ def register_as_of(
         name = state.sub_custodian.name
         if not state.approved:
             findings += [
-                Finding(unapproved_finding, name, pool, asset, amount,
-                        state.sub_custodian.status.value)  # fmt: skip
+                Finding(
+                    unapproved_finding, name, pool, asset, amount, state.sub_custodian.status.value
+                )
                 for (pool, asset), amount in sorted(state.holdings.items())
                 if pool and amount
             ]
