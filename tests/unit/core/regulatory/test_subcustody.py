@@ -47,5 +47,9 @@ def test_before_approval_and_before_the_report_arrived() -> None:
     states, findings = register_as_of(REGISTER, HOLDINGS, 5 * DAY)
     assert [s.approved for s in states] == [False, False, True]  # bare: approved from 0
     assert states[0].latest_report_end_ns == 0
-    assert {f.sub_custodian for f in findings} == {"anchor", "newco"}  # bare holds no pool's
+    assert {(f.kind, f.sub_custodian) for f in findings} == {
+        ("assets_at_unapproved_sub_custodian", "anchor"),  # approved only from day 10
+        ("assets_at_unapproved_sub_custodian", "newco"),
+        ("due_diligence_missing", "bare"),
+    }
     assert states[0].holdings == {("main", "BTC"): 5}
