@@ -51,10 +51,18 @@ def test_the_report_by_location_and_segregation() -> None:
         holding("e-hot", 2 * 10**18, pool="earn", tier="hot", asset="ETH", encumbered=10**18),
         holding("house", 10**8, pool="", tier="hot"),
     ]
-    lines = collateral_report(held, pools=POOLS, assets=ASSETS, prices=PRICES,
-                              haircuts_bps={"BTC": 2_000, "ETH": 2_500}, quote=USD)  # fmt: skip
-    summary = [(x.asset, x.pool, x.location, x.segregated, x.quantity, x.value,
-                x.value_after_haircut) for x in lines]  # fmt: skip
+    lines = collateral_report(
+        held,
+        pools=POOLS,
+        assets=ASSETS,
+        prices=PRICES,
+        haircuts_bps={"BTC": 2_000, "ETH": 2_500},
+        quote=USD,
+    )
+    summary = [
+        (x.asset, x.pool, x.location, x.segregated, x.quantity, x.value, x.value_after_haircut)
+        for x in lines
+    ]
     assert summary == [
         ("BTC", "margin", "sub-custodian:anchor", True, 50_000_000, 3_250_012, 2_600_009),
         ("BTC", "margin", "wallets:cold", True, 100_000_000, 6_500_025, 5_200_020),
@@ -67,15 +75,23 @@ def test_the_report_by_location_and_segregation() -> None:
 def test_a_missing_price_or_haircut_is_named() -> None:
     held = [holding("m", 1, pool="margin", asset="ETH")]
     with pytest.raises(InputError) as caught:
-        collateral_report(held, pools=POOLS, assets=ASSETS, prices={"BTC": PRICES["BTC"]},
-                          haircuts_bps={"ETH": 0}, quote=USD)  # fmt: skip
+        collateral_report(
+            held,
+            pools=POOLS,
+            assets=ASSETS,
+            prices={"BTC": PRICES["BTC"]},
+            haircuts_bps={"ETH": 0},
+            quote=USD,
+        )
     assert caught.value.code is Result.price_missing_for_report
     with pytest.raises(InputError) as caught:
-        collateral_report(held, pools=POOLS, assets=ASSETS, prices=PRICES, haircuts_bps={},
-                          quote=USD)  # fmt: skip
+        collateral_report(
+            held, pools=POOLS, assets=ASSETS, prices=PRICES, haircuts_bps={}, quote=USD
+        )
     assert caught.value.code is Result.haircut_missing
     euro = {"ETH": Price("ETH", "EUR", 1, 0, "x", 0)}
     with pytest.raises(InputError) as caught:
-        collateral_report(held, pools=POOLS, assets=ASSETS, prices=euro, haircuts_bps={"ETH": 0},
-                          quote=USD)  # fmt: skip
+        collateral_report(
+            held, pools=POOLS, assets=ASSETS, prices=euro, haircuts_bps={"ETH": 0}, quote=USD
+        )
     assert caught.value.code is Result.price_missing_for_report

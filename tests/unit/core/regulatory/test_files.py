@@ -20,13 +20,24 @@ from ringfence.core.regulatory.files import (
 
 ASSETS = {"BTC": Asset("BTC", 8, 1, chain="bitcoin")}
 WALLETS = ("w1", "w2", "w3")
-ANCHOR = {"name": "anchor", "status": "approved", "approved_on": "2026-01-15",
-          "due_diligence": [{"kind": "soc2_type2", "period_end": "2026-06-30",
-                             "received_on": "2026-08-01"}],
-          "wallets": ["w1"]}  # fmt: skip
-POLICY = {"id": "crime", "insurer": "syndicate 1", "limit": "1000000.00",
-          "deductible": "50000", "tiers": ["hot"], "start": "2026-01-01",
-          "end": "2027-01-01"}  # fmt: skip
+ANCHOR = {
+    "name": "anchor",
+    "status": "approved",
+    "approved_on": "2026-01-15",
+    "due_diligence": [
+        {"kind": "soc2_type2", "period_end": "2026-06-30", "received_on": "2026-08-01"}
+    ],
+    "wallets": ["w1"],
+}
+POLICY = {
+    "id": "crime",
+    "insurer": "syndicate 1",
+    "limit": "1000000.00",
+    "deductible": "50000",
+    "tiers": ["hot"],
+    "start": "2026-01-01",
+    "end": "2027-01-01",
+}
 
 
 def refused(parse: Any, text: bytes, code: Result) -> None:
@@ -36,13 +47,17 @@ def refused(parse: Any, text: bytes, code: Result) -> None:
 
 
 def test_a_register_reads_back_with_its_hash() -> None:
-    text = document(sub_custodians=[ANCHOR, {"name": "newco", "status": "pending",
-                                             "wallets": ["w2"]}])  # fmt: skip
+    text = document(
+        sub_custodians=[ANCHOR, {"name": "newco", "status": "pending", "wallets": ["w2"]}]
+    )
     register = parse_sub_custodian_register(text, WALLETS)
     assert register.identity.sha256 == hashlib.sha256(text).hexdigest()
     anchor, newco = register.sub_custodians
     assert (anchor.status, anchor.wallets, newco.status) == (
-        Approval.approved, ("w1",), Approval.pending)  # fmt: skip
+        Approval.approved,
+        ("w1",),
+        Approval.pending,
+    )
     assert anchor.due_diligence[0].kind == "soc2_type2"
     assert register.location_of() == {"w1": anchor, "w2": newco}
 
@@ -54,15 +69,19 @@ def test_a_register_reads_back_with_its_hash() -> None:
         ({"sub_custodians": [ANCHOR, ANCHOR]}, Result.sub_custodian_duplicate),
         ({"sub_custodians": [{**ANCHOR, "status": "maybe"}]}, Result.sub_custodian_status_invalid),
         ({"sub_custodians": [{**ANCHOR, "wallets": ["nope"]}]}, Result.wallet_not_found),
-        ({"sub_custodians": [ANCHOR, {**ANCHOR, "name": "b"}]},
-         Result.sub_custodian_wallet_listed_twice),
-        ({"sub_custodians": [{k: v for k, v in ANCHOR.items() if k != "approved_on"}]},
-         Result.field_required),
+        (
+            {"sub_custodians": [ANCHOR, {**ANCHOR, "name": "b"}]},
+            Result.sub_custodian_wallet_listed_twice,
+        ),
+        (
+            {"sub_custodians": [{k: v for k, v in ANCHOR.items() if k != "approved_on"}]},
+            Result.field_required,
+        ),
         ({"sub_custodians": [{**ANCHOR, "extra": 1}]}, Result.field_unknown),
         ({"sub_custodians": [{**ANCHOR, "approved_on": "yesterday"}]}, Result.timestamp_invalid),
         ({"sub_custodians": "anchor"}, Result.field_required),
     ],
-)  # fmt: skip
+)
 def test_register_defects(change: dict[str, Any], code: Result) -> None:
     fields = {"sub_custodians": [ANCHOR], **change}
     refused(lambda t: parse_sub_custodian_register(t, WALLETS), document(**fields), code)
@@ -128,6 +147,9 @@ def test_margin_requirements() -> None:
         ({"required": "0.000000001"}, Result.amount_finer_than_asset_scale),
     ):
         refused(parse, document(deadline="2026-11-20", requirements=[{**row, **changed}]), code)
-    refused(parse, document(deadline="2026-11-20", requirements=[row, row]),
-            Result.margin_requirement_duplicate)  # fmt: skip
+    refused(
+        parse,
+        document(deadline="2026-11-20", requirements=[row, row]),
+        Result.margin_requirement_duplicate,
+    )
     refused(parse, document(requirements=[row]), Result.field_required)

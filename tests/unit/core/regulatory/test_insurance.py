@@ -41,16 +41,18 @@ EXPIRED = Policy("expired", "old", 10**12, 0, ("hot", "warm", "cold"), (), 0, AS
 
 
 def test_the_worked_example() -> None:
-    covered, uses = insurance_cover(HOLDINGS, schedule(CRIME, SPECIE, EXPIRED), {"BTC": BTC},
-                                    PRICES, AS_OF)  # fmt: skip
+    covered, uses = insurance_cover(
+        HOLDINGS, schedule(CRIME, SPECIE, EXPIRED), {"BTC": BTC}, PRICES, AS_OF
+    )
     by_wallet = {c.holding.wallet: (c.value, c.covered, c.by_policy) for c in covered}
     assert by_wallet == {
         "hot1": (10_000_000, 8_000_000, {"crime": 8_000_000}),
         "hot2": (5_000_000, 5_000_000, {"specie": 5_000_000}),
         "vault": (20_000_000, 20_000_000, {"specie": 20_000_000}),
     }
-    summary = [(u.policy.id, u.active, u.deductible_borne, u.covered, u.limit_remaining)
-               for u in uses]  # fmt: skip
+    summary = [
+        (u.policy.id, u.active, u.deductible_borne, u.covered, u.limit_remaining) for u in uses
+    ]
     assert summary == [
         ("crime", True, 1_000_000, 8_000_000, 0),
         ("specie", True, 0, 25_000_000, 0),

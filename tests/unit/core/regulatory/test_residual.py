@@ -16,16 +16,44 @@ from ringfence.core.regulatory.residual import (
     undermargined_amounts,
 )
 
-REQUIRED = {("margin", "BTC", "alice"): 30, ("margin", "BTC", "bob"): 5,
-            ("margin", "BTC", "carol"): 4}  # fmt: skip
-EQUITIES = {("margin", "BTC", "alice"): 20, ("margin", "BTC", "bob"): -3,
-            ("margin", "BTC", "carol"): 9}  # fmt: skip
+REQUIRED = {
+    ("margin", "BTC", "alice"): 30,
+    ("margin", "BTC", "bob"): 5,
+    ("margin", "BTC", "carol"): 4,
+}
+EQUITIES = {
+    ("margin", "BTC", "alice"): 20,
+    ("margin", "BTC", "bob"): -3,
+    ("margin", "BTC", "carol"): 9,
+}
 
 
 def line(funds: int, requirement: int, *, segregated: bool = True) -> StatementLine:
-    return StatementLine("margin", "omnibus", "custody", "margin_collateral", "BTC", segregated,
-                         3, 1, 26, 3, requirement, funds, 0, funds, 2, funds, 26, 1, {}, (),
-                         0, 0, 0)  # fmt: skip
+    return StatementLine(
+        "margin",
+        "omnibus",
+        "custody",
+        "margin_collateral",
+        "BTC",
+        segregated,
+        3,
+        1,
+        26,
+        3,
+        requirement,
+        funds,
+        0,
+        funds,
+        2,
+        funds,
+        26,
+        1,
+        {},
+        (),
+        0,
+        0,
+        0,
+    )
 
 
 def test_undermargined_amounts_by_hand() -> None:

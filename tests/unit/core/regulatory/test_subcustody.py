@@ -14,8 +14,13 @@ from ringfence.core.regulatory.files import (
 from ringfence.core.regulatory.subcustody import register_as_of
 
 DAY = 86_400 * 10**9
-ANCHOR = SubCustodian("anchor", Approval.approved, 10 * DAY,
-                      (DueDiligence("soc2_type2", 100 * DAY, 150 * DAY),), ("w-anchor",))  # fmt: skip
+ANCHOR = SubCustodian(
+    "anchor",
+    Approval.approved,
+    10 * DAY,
+    (DueDiligence("soc2_type2", 100 * DAY, 150 * DAY),),
+    ("w-anchor",),
+)
 NEW = SubCustodian("newco", Approval.pending, 0, (), ("w-new",))
 BARE = SubCustodian("bare", Approval.approved, 0, (), ("w-bare",))
 REGISTER = SubCustodianRegister(FileIdentity(1, "0" * 64), (ANCHOR, NEW, BARE))
