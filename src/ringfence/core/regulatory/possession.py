@@ -156,6 +156,8 @@ def possession_and_control(
             continue
         need = required.get((pool_name, asset))
         entitlement = need.requirement if need else 0
+        if entitlement == 0 and (pool_name, asset) not in held:
+            continue  # nothing owed, nothing held: an account opened and never used
         lines.append(
             match(pool_name, asset, entitlement, held.get((pool_name, asset), Locations()))
         )
