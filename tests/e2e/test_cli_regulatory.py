@@ -11,6 +11,7 @@ holds. The house holds 1,000 in ``house-hot``. BTC is at 50,000 USD, so a sat is
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from tests.e2e.test_cli import Run, run
 from tests.support import MAIN, MARGIN, btc_address, build_custodian, key_file_signer
 
+from ringfence import bootstrap
 from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import errors
@@ -251,8 +253,12 @@ def test_insurance_cover_and_the_hot_alert(world: dict[str, Any]) -> None:
     )
 
 
-def test_residual_interest_deadline_breach_then_met(world: dict[str, Any]) -> None:
-    db, requirements = world["db"], world["requirements"]
+def test_residual_interest_deadline_breach_then_met(world: dict[str, Any], tmp_path: Path) -> None:
+    """On a copy of the database: the top-up here must not move the other tests' figures."""
+    db, requirements = tmp_path / "copy.db", world["requirements"]
+    shutil.copyfile(world["db"], db)
+    key = bootstrap.journal_key_suffix
+    shutil.copyfile(f"{world['db']}{key}", f"{db}{key}")
     document = ok(
         run(db, "regulatory", "residual-deadline", "--requirements", requirements, "--json")
     )
@@ -321,3 +327,42 @@ def test_bad_input_is_named_and_changes_nothing(
     assert failed.status == errors.exit_status_input, failed.stdout
     assert failed.document == {"ok": False, "error": code, "detail": failed.document["detail"]}
     assert Path(world["db"]).read_bytes() == before
+
+
+def test_possession_from_observed_holdings(world: dict[str, Any]) -> None:
+    """The chain shows 550 in main-hot, not the book's 600: main is 50 short, a deficit."""
+    path = world["folder"] / "observed.jsonl"
+    held = {"main-hot": 550, "main-cold": 400, "margin-hot": 100, "house-hot": 1_000}
+    rows = [
+        {
+            "chain": "bitcoin",
+            "address": btc_address(name.replace("-", "")),
+            "asset": "BTC",
+            "amount": str(amount),
+            "height": 870_000,
+            "time_ns": 0,
+            "source": "snapshot-1",
+        }
+        for name, amount in held.items()
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    document = ok(
+        run(
+            world["db"],
+            "regulatory",
+            "possession",
+            "--observations",
+            str(path),
+            "--register",
+            world["register"],
+            "--json",
+        )
+    )
+    assert document["basis"] == "observed"
+    main = document["pools"][0]
+    assert (main["controlled_units"], main["deficit_units"], main["shortfall_units"]) == (
+        "550",
+        "50",
+        "50",
+    )
+    assert [b["cure"]["amount_units"] for b in document["breaks"]] == ["50", "100"]
