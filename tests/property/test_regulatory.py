@@ -8,7 +8,9 @@
 - collateral: a haircut never raises a value and a larger one never gives more; rounding up
   and down differ by at most one minor unit;
 - residual interest: an account is never undermargined by a negative amount, nor by more when
-  its equity rises.
+  its equity rises;
+- the sub-custodian register accounts for every holding at a sub-custodian, and finds exactly
+  the pools' holdings at the unapproved ones.
 """
 
 from __future__ import annotations
@@ -20,10 +22,19 @@ from tests.unit.core.regulatory.support import holding
 from ringfence.core.money import Asset
 from ringfence.core.recon.history import Price
 from ringfence.core.regulatory.collateral import after_haircut, value_ceil, value_floor
-from ringfence.core.regulatory.files import FileIdentity, InsuranceSchedule, Policy, Quote
+from ringfence.core.regulatory.files import (
+    Approval,
+    FileIdentity,
+    InsuranceSchedule,
+    Policy,
+    Quote,
+    SubCustodian,
+    SubCustodianRegister,
+)
 from ringfence.core.regulatory.insurance import insurance_cover
 from ringfence.core.regulatory.possession import Locations, match, per_asset
 from ringfence.core.regulatory.residual import undermargined_amounts
+from ringfence.core.regulatory.subcustody import register_as_of
 
 units = st.one_of(st.integers(0, 2**64), st.integers(0, 10))
 tiers = st.sampled_from(("hot", "warm", "cold"))
@@ -127,3 +138,39 @@ def test_undermargined_is_never_negative_and_never_grows_with_equity(
     before = undermargined_amounts({key: required}, {key: equity})[("m", "BTC")][0]
     after = undermargined_amounts({key: required}, {key: equity + rise})[("m", "BTC")][0]
     assert 0 <= after <= before <= required
+
+
+register_holdings = st.lists(
+    st.builds(
+        lambda i, amount, pool, approved: holding(
+            f"w{i}", amount, pool=pool, sub_custodian=f"s{i % 2}", approved=approved
+        ),
+        st.integers(0, 3),
+        st.integers(1, 2**60),
+        st.sampled_from(("main", "")),
+        st.booleans(),
+    ),
+    max_size=4,
+    unique_by=lambda h: h.wallet,
+)
+
+
+@given(held=register_holdings, approved=st.tuples(st.booleans(), st.booleans()))
+def test_the_register_accounts_for_every_sub_custodied_holding(
+    held: list, approved: tuple[bool, bool]
+) -> None:
+    entries = tuple(
+        SubCustodian(
+            f"s{n}",
+            Approval.approved if approved[n] else Approval.pending,
+            0,
+            (),
+            tuple(h.wallet for h in held if h.sub_custodian == f"s{n}"),
+        )
+        for n in (0, 1)
+    )
+    states, findings = register_as_of(SubCustodianRegister(FileIdentity(1, ""), entries), held, 5)
+    assert sum(sum(s.holdings.values()) for s in states) == sum(h.amount for h in held)
+    unapproved = sum(f.amount for f in findings if f.kind == "assets_at_unapproved_sub_custodian")
+    expected = sum(h.amount for h in held if h.pool and not approved[int(h.sub_custodian[1])])
+    assert unapproved == expected
