@@ -366,3 +366,22 @@ def test_possession_from_observed_holdings(world: dict[str, Any]) -> None:
         "50",
     )
     assert [b["cure"]["amount_units"] for b in document["breaks"]] == ["50", "100"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "shown"),
+    [
+        (("sub-custodians", "--register", "{register}"), "assets_at_unapproved_sub_custodian"),
+        (("collateral", "--haircuts", "{haircuts}", "--prices", "{prices}"), "wallets:hot"),
+        (
+            ("insurance", "--policies", "{policies}", "--prices", "{prices}"),
+            "hot_holdings_exceed_cover",
+        ),
+        (("residual-deadline", "--requirements", "{requirements}"), "breach"),
+    ],
+)
+def test_tables_without_json(world: dict[str, Any], arguments: tuple[str, ...], shown: str) -> None:
+    filled = [argument.format(**world) for argument in arguments]
+    table = run(world["db"], "regulatory", *filled)
+    assert table.status == 0, table.stderr
+    assert shown in table.stdout
