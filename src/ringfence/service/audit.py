@@ -63,7 +63,7 @@ from ringfence.core.ledger.journal import (
 )
 from ringfence.core.ledger.model import TransferRecord
 from ringfence.core.ledger.state import AccountState, Limit, PendingStatus
-from ringfence.core.por.reserves import round_journal_head
+from ringfence.core.por.round import round_journal_head
 from ringfence.core.recon.codec import ReconHistory, replay_recon_entry
 from ringfence.service.custody import replay_registry_entry
 from ringfence.service.ledger import (
