@@ -27,6 +27,7 @@ from ringfence.service.ports import (
     HoldingsSource,
     LedgerStore,
     ReconFiles,
+    RegulatoryFiles,
     RiskBookStore,
     RoundStore,
     Signer,
@@ -246,3 +247,10 @@ def round_store(url: str, folder: str | None = None) -> RoundStore:
     if url.startswith("sqlite:///"):
         return RoundFiles(Path(url[len("sqlite:///") :]).parent / "por")
     return RoundFiles(Path("por"))
+
+
+def regulatory_files() -> RegulatoryFiles:
+    """The files a regulatory report names (and the reconciliation's): local paths."""
+    from ringfence.adapters.files.regulatory import LocalRegulatoryFiles
+
+    return LocalRegulatoryFiles()

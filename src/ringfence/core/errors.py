@@ -302,6 +302,20 @@ class Result(StrEnum):
     price_invalid_for_statement = "price_invalid_for_statement"
     statement_period_invalid = "statement_period_invalid"
 
+    # Regulatory reports (core/regulatory/): the register, policy, haircut and margin files.
+    regulatory_file_invalid = "regulatory_file_invalid"
+    regulatory_file_version_unsupported = "regulatory_file_version_unsupported"
+    sub_custodian_duplicate = "sub_custodian_duplicate"
+    sub_custodian_status_invalid = "sub_custodian_status_invalid"
+    sub_custodian_wallet_listed_twice = "sub_custodian_wallet_listed_twice"
+    insurance_policy_invalid = "insurance_policy_invalid"
+    insurance_policy_duplicate = "insurance_policy_duplicate"
+    haircut_invalid = "haircut_invalid"
+    haircut_missing = "haircut_missing"
+    margin_requirement_invalid = "margin_requirement_invalid"
+    margin_requirement_duplicate = "margin_requirement_duplicate"
+    price_missing_for_report = "price_missing_for_report"
+
     @property
     def succeeded(self) -> bool:
         return self in (Result.ok, Result.exists)

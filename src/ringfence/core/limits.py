@@ -225,3 +225,16 @@ insolvency_clients_shown_max: Final = 20
 proof_unit_decimals_max: Final = 9
 proof_audit_sample_size_max: Final = 100_000
 proof_build_workers_max: Final = 64
+
+
+# Regulatory reports (core/regulatory/): the sub-custodian register, insurance policies, haircuts
+# and margin requirements are files read whole, so each is bounded in bytes and in entries; a
+# SOC report older than a year at the as-of time no longer supports a sub-custodian's approval
+# (the annual due diligence of the SEC's Sep 2025 no-action position); haircuts are basis points
+# of value, at most all of it; report values are in the quote currency's minor units at a scale
+# of at most ``price_scale_max``.
+regulatory_file_bytes_max: Final = 2**24
+regulatory_entries_max: Final = 100_000
+soc_report_age_days_max: Final = 365
+haircut_bps_max: Final = 10_000
+assert regulatory_file_bytes_max <= recon_file_bytes_max

@@ -18,6 +18,12 @@ from ringfence.core.money import Asset
 from ringfence.core.por.tree import AssetTree
 from ringfence.core.recon.history import Price
 from ringfence.core.recon.run import ReconSettings
+from ringfence.core.regulatory.files import (
+    HaircutSchedule,
+    InsuranceSchedule,
+    MarginRequirements,
+    SubCustodianRegister,
+)
 
 
 @dataclass(slots=True)
@@ -380,3 +386,27 @@ class ResolutionPackFiles(Protocol):
     def lines(self, path: str, name: str) -> Iterator[str]:
         """The text lines of the file ``name`` (UTF-8) in the pack at ``path``, streamed."""
         ...
+
+
+class RegulatoryFiles(ReconFiles, Protocol):
+    """The files a regulatory report names (``--register``, ``--policies``, ``--haircuts``,
+    ``--requirements``), in the formats of core/regulatory/files.py, besides the
+    reconciliation's own (observations, settings, prices). Each is read whole, at most
+    ``limits.regulatory_file_bytes_max`` bytes, and comes back with the SHA-256 of its bytes.
+    Adapter: the local file system (adapters/files/regulatory.py)."""
+
+    def sub_custodian_register(
+        self, name: str, wallets: Collection[str]
+    ) -> SubCustodianRegister: ...
+
+    def insurance_schedule(self, name: str, wallets: Collection[str]) -> InsuranceSchedule: ...
+
+    def haircut_schedule(self, name: str, assets: Mapping[str, Asset]) -> HaircutSchedule: ...
+
+    def margin_requirements(
+        self,
+        name: str,
+        assets: Mapping[str, Asset],
+        pools: Mapping[str, bool],
+        clients: Collection[str],
+    ) -> MarginRequirements: ...

@@ -1,0 +1,176 @@
+"""Regulatory invariants for random holdings, entitlements, policies and prices:
+
+- possession and control: controlled + approved + unapproved + encumbered + deficit =
+  entitlement; no location gives more than it holds; the deficit is what the holdings lack and
+  the excess what they have beyond; per-asset totals keep the identity;
+- insurance: no holding is covered beyond its value, no policy beyond its limit, and a lone
+  policy over everything covers exactly min(max(value - deductible, 0), limit);
+- collateral: a haircut never raises a value and a larger one never gives more; rounding up
+  and down differ by at most one minor unit;
+- residual interest: an account is never undermargined by a negative amount, nor by more when
+  its equity rises;
+- the sub-custodian register accounts for every holding at a sub-custodian, and finds exactly
+  the pools' holdings at the unapproved ones.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from tests.unit.core.regulatory.support import holding
+
+from ringfence.core.money import Asset
+from ringfence.core.recon.history import Price
+from ringfence.core.regulatory.collateral import after_haircut, value_ceil, value_floor
+from ringfence.core.regulatory.files import (
+    Approval,
+    FileIdentity,
+    InsuranceSchedule,
+    Policy,
+    Quote,
+    SubCustodian,
+    SubCustodianRegister,
+)
+from ringfence.core.regulatory.insurance import insurance_cover
+from ringfence.core.regulatory.possession import Locations, match, per_asset
+from ringfence.core.regulatory.residual import undermargined_amounts
+from ringfence.core.regulatory.subcustody import register_as_of
+
+units = st.one_of(st.integers(0, 2**64), st.integers(0, 10))
+tiers = st.sampled_from(("hot", "warm", "cold"))
+locations = st.builds(
+    Locations,
+    st.dictionaries(tiers, units),
+    approved=units,
+    unapproved=units,
+    encumbered=units,
+)
+BTC = Asset("BTC", 8, 1, chain="bitcoin")
+USD = Quote("USD", 2)
+
+
+@given(entitlement=units, held=locations)
+def test_possession_identity(entitlement: int, held: Locations) -> None:
+    line = match("p", "BTC", entitlement, held)
+    matched = line.controlled_total + line.approved + line.unapproved + line.encumbered
+    assert matched + line.deficit == entitlement
+    for tier, amount in line.controlled.items():
+        assert 0 <= amount <= held.controlled[tier]
+    assert line.approved <= held.approved
+    assert line.unapproved <= held.unapproved
+    assert line.encumbered <= held.encumbered
+    assert line.deficit == max(entitlement - held.total, 0)
+    assert line.excess == max(held.total - entitlement, 0)
+    assert line.shortfall == entitlement - line.in_possession_or_control
+
+
+@given(st.lists(st.tuples(units, locations), max_size=5))
+def test_per_asset_totals_keep_the_identity(pairs: list[tuple[int, Locations]]) -> None:
+    lines = [match(f"p{i}", "BTC", need, held) for i, (need, held) in enumerate(pairs)]
+    for total in per_asset(lines):
+        matched = total.controlled_total + total.approved + total.unapproved + total.encumbered
+        assert matched + total.deficit == total.entitlement == sum(x.entitlement for x in lines)
+
+
+policies = st.builds(
+    Policy,
+    st.sampled_from(("a", "b", "c")),
+    st.just("insurer"),
+    st.integers(1, 2**60),
+    st.integers(0, 2**60),
+    st.lists(tiers, unique=True).map(tuple),
+    st.lists(st.sampled_from(("w0", "w1", "w2")), unique=True).map(tuple),
+    st.just(0),
+    st.just(10),
+)
+holdings = st.lists(
+    st.builds(
+        lambda i, amount, tier: holding(f"w{i}", amount, tier=tier),
+        st.integers(0, 2),
+        st.integers(1, 2**60),
+        tiers,
+    ),
+    max_size=3,
+    unique_by=lambda h: h.wallet,
+)
+prices = st.builds(
+    lambda u, s: Price("BTC", "USD", u, s, "p", 0), st.integers(0, 10**12), st.integers(0, 8)
+)
+
+
+@given(held=holdings, chosen=st.lists(policies, max_size=3, unique_by=lambda p: p.id), price=prices)
+def test_cover_never_exceeds_value_or_limit(held: list, chosen: list[Policy], price: Price) -> None:
+    schedule = InsuranceSchedule(FileIdentity(1, ""), USD, tuple(chosen))
+    covered, uses = insurance_cover(held, schedule, {"BTC": BTC}, {"BTC": price}, 5)
+    for entry in covered:
+        assert 0 <= entry.covered <= entry.value
+        assert sum(entry.by_policy.values()) == entry.covered
+    for use in uses:
+        assert 0 <= use.covered <= use.policy.limit
+        assert use.covered == sum(c.by_policy.get(use.policy.id, 0) for c in covered)
+
+
+@given(held=holdings, limit=st.integers(1, 2**62), deductible=st.integers(0, 2**62), price=prices)
+def test_a_lone_policy_over_everything(
+    held: list, limit: int, deductible: int, price: Price
+) -> None:
+    policy = Policy("all", "x", limit, deductible, ("hot", "warm", "cold"), (), 0, 10)
+    schedule = InsuranceSchedule(FileIdentity(1, ""), USD, (policy,))
+    covered, (use,) = insurance_cover(held, schedule, {"BTC": BTC}, {"BTC": price}, 5)
+    value = sum(entry.value for entry in covered)
+    assert use.covered == min(max(value - deductible, 0), limit)
+    assert use.deductible_borne == min(deductible, value)
+
+
+@given(amount=units, price=prices, low=st.integers(0, 10_000), high=st.integers(0, 10_000))
+def test_haircuts_and_rounding(amount: int, price: Price, low: int, high: int) -> None:
+    low, high = min(low, high), max(low, high)
+    floor = value_floor(amount, BTC, price, USD)
+    assert floor <= value_ceil(amount, BTC, price, USD) <= floor + 1
+    assert after_haircut(floor, high) <= after_haircut(floor, low) <= floor
+
+
+@given(required=units, equity=st.integers(-(2**64), 2**64), rise=units)
+def test_undermargined_is_never_negative_and_never_grows_with_equity(
+    required: int, equity: int, rise: int
+) -> None:
+    key = ("m", "BTC", "a")
+    before = undermargined_amounts({key: required}, {key: equity})[("m", "BTC")][0]
+    after = undermargined_amounts({key: required}, {key: equity + rise})[("m", "BTC")][0]
+    assert 0 <= after <= before <= required
+
+
+register_holdings = st.lists(
+    st.builds(
+        lambda i, amount, pool, approved: holding(
+            f"w{i}", amount, pool=pool, sub_custodian=f"s{i % 2}", approved=approved
+        ),
+        st.integers(0, 3),
+        st.integers(1, 2**60),
+        st.sampled_from(("main", "")),
+        st.booleans(),
+    ),
+    max_size=4,
+    unique_by=lambda h: h.wallet,
+)
+
+
+@given(held=register_holdings, approved=st.tuples(st.booleans(), st.booleans()))
+def test_the_register_accounts_for_every_sub_custodied_holding(
+    held: list, approved: tuple[bool, bool]
+) -> None:
+    entries = tuple(
+        SubCustodian(
+            f"s{n}",
+            Approval.approved if approved[n] else Approval.pending,
+            0,
+            (),
+            tuple(h.wallet for h in held if h.sub_custodian == f"s{n}"),
+        )
+        for n in (0, 1)
+    )
+    states, findings = register_as_of(SubCustodianRegister(FileIdentity(1, ""), entries), held, 5)
+    assert sum(sum(s.holdings.values()) for s in states) == sum(h.amount for h in held)
+    unapproved = sum(f.amount for f in findings if f.kind == "assets_at_unapproved_sub_custodian")
+    expected = sum(h.amount for h in held if h.pool and not approved[int(h.sub_custodian[1])])
+    assert unapproved == expected

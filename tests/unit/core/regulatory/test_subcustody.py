@@ -1,0 +1,60 @@
+"""The sub-custodian register as of a time: approval, SOC report age, findings."""
+
+from __future__ import annotations
+
+from tests.unit.core.regulatory.support import holding
+
+from ringfence.core.regulatory.files import (
+    Approval,
+    DueDiligence,
+    FileIdentity,
+    SubCustodian,
+    SubCustodianRegister,
+)
+from ringfence.core.regulatory.subcustody import register_as_of
+
+DAY = 86_400 * 10**9
+ANCHOR = SubCustodian(
+    "anchor",
+    Approval.approved,
+    10 * DAY,
+    (DueDiligence("soc2_type2", 100 * DAY, 150 * DAY),),
+    ("w-anchor",),
+)
+NEW = SubCustodian("newco", Approval.pending, 0, (), ("w-new",))
+BARE = SubCustodian("bare", Approval.approved, 0, (), ("w-bare",))
+REGISTER = SubCustodianRegister(FileIdentity(1, "0" * 64), (ANCHOR, NEW, BARE))
+HOLDINGS = [
+    holding("w-anchor", 5, sub_custodian="anchor"),
+    holding("w-new", 7, sub_custodian="newco", approved=False),
+    holding("w-bare", 1, pool="", sub_custodian="bare"),
+]
+
+
+def kinds(at_ns: int) -> list[tuple[str, str, int]]:
+    _, findings = register_as_of(REGISTER, HOLDINGS, at_ns)
+    return [(f.kind, f.sub_custodian, f.amount) for f in findings]
+
+
+def test_findings_as_time_goes_by() -> None:
+    # Day 200: anchor's report (period ending day 100) is current; newco holds client assets
+    # unapproved; bare is approved with no report at all (its house assets are not a finding).
+    assert kinds(200 * DAY) == [
+        ("assets_at_unapproved_sub_custodian", "newco", 7),
+        ("due_diligence_missing", "bare", 0),
+    ]
+    # Day 466: 366 days after the report's period ended, it is stale.
+    assert ("due_diligence_stale", "anchor", 0) in kinds(466 * DAY)
+    assert ("due_diligence_stale", "anchor", 0) not in kinds(465 * DAY)
+
+
+def test_before_approval_and_before_the_report_arrived() -> None:
+    states, findings = register_as_of(REGISTER, HOLDINGS, 5 * DAY)
+    assert [s.approved for s in states] == [False, False, True]  # bare: approved from 0
+    assert states[0].latest_report_end_ns == 0
+    assert {(f.kind, f.sub_custodian) for f in findings} == {
+        ("assets_at_unapproved_sub_custodian", "anchor"),  # approved only from day 10
+        ("assets_at_unapproved_sub_custodian", "newco"),
+        ("due_diligence_missing", "bare"),
+    }
+    assert states[0].holdings == {("main", "BTC"): 5}

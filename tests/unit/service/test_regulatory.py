@@ -1,0 +1,102 @@
+"""service/regulatory.py: each request over the firm of test_recon.py in a memory store, with an
+in-memory ``RegulatoryFiles`` (the port the CLI's local files adapter implements).
+
+alice deposits 100 into ``main-hot``; 30 of ``main-cold``'s observed 40 is pledged to a lender;
+the chain shows 60 in ``main-hot``. Possession: entitlement 100 = controlled 60 (hot) + 10
+(cold's free part) + encumbered 30; no deficit; a break of 30 with a top-up as its cure. The
+reports journal nothing, and a bad file is refused by name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import pytest
+from tests.unit.service.test_recon import Firm
+from tests.unit.service.test_recon_requests import MemoryFiles, observations_text
+
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.core.custody.registry import Encumbrance, EncumbranceKind
+from ringfence.core.errors import InputError, Result
+from ringfence.core.money import Asset
+from ringfence.core.regulatory.files import (
+    HaircutSchedule,
+    InsuranceSchedule,
+    MarginRequirements,
+    SubCustodianRegister,
+    parse_haircut_schedule,
+    parse_insurance_schedule,
+    parse_margin_requirements,
+    parse_sub_custodian_register,
+)
+from ringfence.service import regulatory
+
+
+class MemoryRegulatoryFiles(MemoryFiles):
+    def sub_custodian_register(self, name: str, wallets: Collection[str]) -> SubCustodianRegister:
+        return parse_sub_custodian_register(self._read(name), wallets)
+
+    def insurance_schedule(self, name: str, wallets: Collection[str]) -> InsuranceSchedule:
+        return parse_insurance_schedule(self._read(name), wallets)
+
+    def haircut_schedule(self, name: str, assets: Mapping[str, Asset]) -> HaircutSchedule:
+        return parse_haircut_schedule(self._read(name), assets)
+
+    def margin_requirements(
+        self,
+        name: str,
+        assets: Mapping[str, Asset],
+        pools: Mapping[str, bool],
+        clients: Collection[str],
+    ) -> MarginRequirements:
+        return parse_margin_requirements(self._read(name), assets, pools, clients)
+
+
+def text(**fields: Any) -> str:
+    return json.dumps({"version": 1, **fields})
+
+
+@pytest.fixture
+def firm() -> Firm:
+    firm = Firm(MemoryStore(), ManualClock(10**18))
+    firm.deposit("alice", 100)
+    pledge = Encumbrance(1, "main-cold", "BTC", 30, EncumbranceKind.pledge, "lender", 0)
+    assert firm.custody.change([pledge]) == [Result.ok]
+    return firm
+
+
+FILES = MemoryRegulatoryFiles(
+    chain=observations_text(**{"main-hot": 60, "main-cold": 40}),
+    register=text(sub_custodians=[{"name": "x", "status": "revoked", "wallets": ["nope"]}]),
+)
+
+
+def test_possession_with_an_encumbrance(firm: Firm) -> None:
+    head = firm.store.head()
+    document = regulatory.possession_and_control(firm.ledger, FILES, observations="chain")
+    (main,) = document["pools"]
+    assert main["controlled_by_tier"]["hot"]["amount_units"] == "60"
+    assert main["controlled_by_tier"]["cold"]["amount_units"] == "10"
+    assert (main["encumbered_units"], main["deficit_units"], main["shortfall_units"]) == (
+        "30",
+        "0",
+        "30",
+    )
+    (broken,) = document["breaks"]
+    assert broken["cure"]["amount_units"] == "30"
+    assert document["register"] is None
+    assert firm.store.head() == head
+
+
+def test_a_bad_register_is_refused_by_name_and_nothing_is_journaled(firm: Firm) -> None:
+    head = firm.store.head()
+    with pytest.raises(InputError) as caught:
+        regulatory.possession_and_control(firm.ledger, FILES, register="register")
+    assert caught.value.code is Result.wallet_not_found
+    with pytest.raises(InputError) as caught:
+        regulatory.sub_custodian_register(firm.ledger, FILES, register="absent")
+    assert caught.value.code is Result.field_required
+    assert firm.store.head() == head
