@@ -198,6 +198,7 @@ def format_ppm_as_percent(ppm: int) -> str:
     whole, rest = divmod(abs(ppm), ppm_whole // 100)
     return f"{sign}{whole}.{rest:04d}%"
 
+
 def format_quotient_floor(value: int, divisor: int, asset: Asset) -> str:
     """``value / divisor`` rounded down to the asset's minor unit, as ``format_amount`` writes it:
     a value held in finer atoms (an insolvency's value atoms) shown in the quote currency,

@@ -315,6 +315,7 @@ class ReconFiles(Protocol):
     def write_observations(self, name: str, observations: Sequence[Observation]) -> None:
         """Save holdings as the JSON lines ``observations`` reads back."""
 
+
 class ScenarioFiles(Protocol):
     """Where failure scenarios come from (JSON, docs/insolvency.md): ``ringfence insolvency
     simulate`` and ``ringfence resolution-pack`` read them through this port."""

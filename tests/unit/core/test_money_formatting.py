@@ -27,8 +27,17 @@ def test_a_quotient_is_rounded_down_to_the_minor_unit(value: int, divisor: int, 
     assert format_quotient_floor(value, divisor, USD) == text
 
 
-@given(value=st.integers(0, 10**40), divisor=st.integers(1, 10**20))
-def test_a_quotient_is_never_more_than_it_is(value: int, divisor: int) -> None:
+@given(
+    quotient=st.integers(0, 2**128 - 1),
+    divisor=st.integers(1, 10**20),
+    remainder_ppm=st.integers(0, 999_999),
+)
+def test_a_quotient_is_never_more_than_it_is(
+    quotient: int, divisor: int, remainder_ppm: int
+) -> None:
+    # Every value whose quotient is an amount: the quotient itself and up to a divisor less one
+    # above it.
+    value = quotient * divisor + remainder_ppm * (divisor - 1) // 999_999
     shown = formatted_units(format_quotient_floor(value, divisor, USD))
     assert shown * divisor <= value < (shown + 1) * divisor
 
