@@ -1,0 +1,482 @@
+"""The ledger as a principal may use it: every read and write the service offers over the
+network, each taking the ``Actor`` a request acts as (core/access/roles.py).
+
+Isolation lives here, not in the routes: a function first checks the actor's role may do the
+action at all (``role_forbidden``), then shows or accepts only what the actor may see, so a
+client principal reading another client's account gets ``account_not_found``, exactly as if
+the account did not exist (its existence is not disclosed either). The entry points (the REST
+API, entrypoints/api/) parse a request, call one function here, and render what it returns.
+
+Bodies are JSON documents read strictly (``decode_body``): numbers with a fraction decode as
+``Decimal`` so that a float amount is refused by name, duplicate keys, NaN and Infinity are
+refused, and each object is read by the wire format's parsers (core/ledger/wire.py), which
+refuse unknown fields. Any bad item refuses the whole request, naming its index; nothing is
+changed. Lists are pages in a fixed order with a cursor: the last item's id.
+
+Transfers are in ``service/access_transfers.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from ringfence.core import limits
+from ringfence.core.access.roles import Action, Actor, require, sees_account, sees_client
+from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger import wire
+from ringfence.core.ledger.model import (
+    AccountDefinition,
+    Pool,
+    PoolKind,
+    Purpose,
+    Terms,
+    check_name,
+)
+from ringfence.core.ledger.state import AccountState
+from ringfence.core.money import Asset, format_amount, format_signed_amount
+from ringfence.core.principals.records import PrincipalRole
+from ringfence.service.audit import verify_store
+from ringfence.service.ledger import LedgerService
+
+__all__ = [
+    "Action",
+    "Actor",
+    "Page",
+    "PrincipalRole",
+    "account",
+    "accounts",
+    "assets",
+    "audit",
+    "balance",
+    "balances",
+    "clients",
+    "decode_body",
+    "define",
+    "pools",
+    "positions",
+]
+
+Page = dict[str, Any]  # {"items": [...], "next_cursor": str | None}
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------- bodies and pages
+
+
+def decode_body(body: bytes) -> object:
+    """A request body as a JSON value, strictly (see the module docstring)."""
+    assert len(body) <= limits.api_request_body_bytes_max  # the entry point bounds it first
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        detail = f"not UTF-8 at byte {error.start}"
+        raise InputError(Result.request_body_malformed, detail) from None
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_without_duplicates,
+            parse_float=Decimal,
+            parse_constant=_refuse_constant,
+        )
+    except json.JSONDecodeError as error:
+        detail = f"{error.msg} at line {error.lineno} column {error.colno}"
+        raise InputError(Result.request_body_malformed, detail) from None
+    except RecursionError:
+        raise InputError(Result.request_body_malformed, "nested too deeply") from None
+
+
+def _without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    document: dict[str, object] = {}
+    for key, value in pairs:
+        if key in document:
+            raise InputError(Result.request_body_malformed, f"duplicate key {key!r}")
+        document[key] = value
+    return document
+
+
+def _refuse_constant(name: str) -> object:
+    raise InputError(Result.request_body_malformed, f"{name} is not a JSON number")
+
+
+def items_of(document: object, key: str, count_max: int) -> list[object]:
+    """The list under ``key`` of a request document ``{key: [...]}``, and nothing else."""
+    if not isinstance(document, dict):
+        raise InputError(Result.request_body_malformed, f'a JSON object {{"{key}": [...]}}')
+    unknown = sorted(str(name) for name in document if name != key)
+    if unknown:
+        raise InputError(Result.field_unknown, ", ".join(unknown))
+    found = document.get(key)
+    if not isinstance(found, list):
+        raise InputError(Result.field_required, f"{key}: a list")
+    if not found:
+        raise InputError(Result.field_required, f"{key}: at least one")
+    if len(found) > count_max:
+        raise InputError(Result.batch_too_large, f"{len(found)} {key}, at most {count_max}")
+    return found
+
+
+def parsed_items(items: Sequence[object], parse: Callable[[object], T]) -> list[T]:
+    """Each item parsed, or the first refusal naming its index: nothing is partly accepted."""
+    parsed: list[T] = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(parse(item))
+        except InputError as error:
+            raise InputError(error.code, f"item {index}: {error.detail}") from None
+    return parsed
+
+
+def page_size(limit: int | None) -> int:
+    size = limits.api_page_size_default if limit is None else limit
+    if not 0 < size <= limits.api_page_size_max:
+        raise InputError(Result.page_size_too_large, f"limit {size}: 1..{limits.api_page_size_max}")
+    return size
+
+
+def cursor_value(cursor: str | None) -> int:
+    """A cursor's integer (an id or a timestamp); 0 for the first page."""
+    if cursor is None or cursor == "":
+        return 0
+    if len(cursor) > limits.api_cursor_length_max or not cursor.isdigit() or not cursor.isascii():
+        raise InputError(Result.cursor_invalid, repr(cursor[: limits.api_cursor_length_max]))
+    return int(cursor)
+
+
+def paged(rows: Iterable[tuple[int, dict[str, Any]]], size: int) -> Page:
+    """The first ``size`` rows (already past the cursor, in order) and the next cursor."""
+    items: list[dict[str, Any]] = []
+    last = 0
+    for key, row in rows:
+        if len(items) == size:
+            return {"items": items, "next_cursor": str(last)}
+        items.append(row)
+        last = key
+    return {"items": items, "next_cursor": None}
+
+
+def results_document(names: Sequence[str], results: Sequence[Result], key: str) -> dict[str, Any]:
+    pairs = zip(names, results, strict=True)
+    rows = [{key: name, "result": result.value} for name, result in pairs]
+    return {"ok": all(result.succeeded for result in results), "results": rows}
+
+
+# ---------------------------------------------------------------------- definitions
+
+
+def assets(ledger: LedgerService, actor: Actor) -> list[dict[str, Any]]:
+    require(actor, Action.read_definitions)
+    found = sorted(ledger.ledger.assets.values(), key=lambda asset: asset.number)
+    return [
+        {
+            "code": asset.code,
+            "scale": asset.scale,
+            "number": asset.number,
+            "chain": asset.chain,
+            "contract": asset.contract,
+        }
+        for asset in found
+    ]
+
+
+def clients(ledger: LedgerService, actor: Actor) -> list[dict[str, Any]]:
+    """The clients the actor may see: every one for staff, its own for a client."""
+    require(actor, Action.read_definitions)
+    found = sorted(ledger.ledger.clients.values(), key=lambda client: client.number)
+    return [{"name": c.name} for c in found if sees_client(actor, c.name)]
+
+
+def pools(ledger: LedgerService, actor: Actor) -> list[dict[str, Any]]:
+    """Every pool for staff; for a client, the pools it holds an account in."""
+    require(actor, Action.read_definitions)
+    shown: set[str] | None = None
+    if actor.is_client:
+        shown = {
+            state.definition.pool
+            for state in ledger.ledger.accounts.values()
+            if sees_account(actor, state.definition)
+        }
+    found = sorted(ledger.ledger.pools.values(), key=lambda pool: pool.name)
+    return [pool_to_json(pool) for pool in found if shown is None or pool.name in shown]
+
+
+def pool_to_json(pool: Pool) -> dict[str, Any]:
+    return {
+        "name": pool.name,
+        "kind": pool.kind.value,
+        "terms": pool.terms.value,
+        "purpose": pool.purpose.value,
+        "client": pool.client,
+    }
+
+
+def define(ledger: LedgerService, actor: Actor, what: str, document: object) -> dict[str, Any]:
+    """Define ``what`` (assets, clients, pools, accounts) from ``{what: [...]}``: a result per
+    item, as the ledger decides it (``exists`` for the same definition again)."""
+    require(actor, Action.define)
+    items = items_of(document, what, limits.definitions_per_request_max)
+    if what == "assets":
+        parsed_assets = parsed_items(items, _parse_asset)
+        return results_document(
+            [asset.code for asset in parsed_assets], ledger.define_assets(parsed_assets), "asset"
+        )
+    if what == "clients":
+        names = parsed_items(items, lambda item: check_name(item, "client"))
+        return results_document(names, ledger.define_clients(names), "client")
+    if what == "pools":
+        parsed_pools = parsed_items(items, _parse_pool)
+        return results_document(
+            [pool.name for pool in parsed_pools], ledger.define_pools(parsed_pools), "pool"
+        )
+    assert what == "accounts", what
+    parsed_accounts = parsed_items(items, wire.parse_account)
+    return results_document(
+        [str(account.id) for account in parsed_accounts],
+        ledger.define_accounts(parsed_accounts),
+        "account",
+    )
+
+
+_asset_fields = frozenset({"code", "scale", "number", "chain", "contract"})
+_pool_fields = frozenset({"name", "kind", "terms", "purpose", "client"})
+
+
+def _fields(item: object, allowed: frozenset[str], required: Sequence[str]) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise InputError(Result.request_body_malformed, "each item is a JSON object")
+    unknown = sorted(str(key) for key in item if key not in allowed)
+    if unknown:
+        raise InputError(Result.field_unknown, ", ".join(unknown))
+    for key in required:
+        if key not in item:
+            raise InputError(Result.field_required, key)
+    return item
+
+
+def _parse_asset(item: object) -> Asset:
+    fields = _fields(item, _asset_fields, ("code", "scale", "number"))
+    for key in ("scale", "number"):
+        if type(fields[key]) is not int:
+            code = Result.asset_scale_invalid if key == "scale" else Result.asset_number_invalid
+            raise InputError(code, f"{key} is a JSON integer")
+    return Asset(
+        fields["code"],
+        fields["scale"],
+        fields["number"],
+        fields.get("chain", ""),
+        fields.get("contract", ""),
+    )
+
+
+def _parse_pool(item: object) -> Pool:
+    fields = _fields(item, _pool_fields, ("name", "kind", "terms"))
+    choices: tuple[tuple[str, Any, Result], ...] = (
+        ("kind", PoolKind, Result.pool_kind_invalid),
+        ("terms", Terms, Result.pool_terms_invalid),
+        ("purpose", Purpose, Result.pool_purpose_invalid),
+    )
+    chosen: dict[str, Any] = {"purpose": Purpose.spot_custody}
+    for key, kind, refusal in choices:
+        if key in fields:
+            value = fields[key]
+            if not isinstance(value, str) or value not in {member.value for member in kind}:
+                raise InputError(refusal, f"{key} {value!r}")
+            chosen[key] = kind(value)
+    client = fields.get("client", "")
+    if not isinstance(client, str):
+        raise InputError(Result.name_invalid, f"client {client!r}")
+    return Pool(check_name(fields["name"], "pool"), **chosen, client=client)
+
+
+# ---------------------------------------------------------------------- accounts and balances
+
+
+def _visible(ledger: LedgerService, actor: Actor) -> Iterator[AccountState]:
+    for state in ledger.ledger.accounts.values():
+        if sees_account(actor, state.definition):
+            yield state
+
+
+def _account_state(ledger: LedgerService, actor: Actor, account_id: int) -> AccountState:
+    state = ledger.ledger.accounts.get(account_id)
+    if state is None or not sees_account(actor, state.definition):
+        raise InputError(Result.account_not_found, str(account_id))
+    return state
+
+
+def account(ledger: LedgerService, actor: Actor, account_id: int) -> dict[str, Any]:
+    require(actor, Action.read_accounts)
+    return wire.account_to_json(_account_state(ledger, actor, account_id).definition)
+
+
+def accounts(
+    ledger: LedgerService,
+    actor: Actor,
+    *,
+    client: str = "",
+    pool: str = "",
+    asset: str = "",
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Page:
+    """Accounts the actor sees, by id, filtered by owner client, pool and asset."""
+    require(actor, Action.read_accounts)
+    return _account_page(
+        ledger,
+        actor,
+        client=client,
+        pool=pool,
+        asset=asset,
+        cursor=cursor,
+        limit=limit,
+        row=_account_row,
+    )
+
+
+def balance(ledger: LedgerService, actor: Actor, account_id: int) -> dict[str, Any]:
+    require(actor, Action.read_accounts)
+    state = _account_state(ledger, actor, account_id)
+    return _balance_row(ledger, state)
+
+
+def balances(
+    ledger: LedgerService,
+    actor: Actor,
+    *,
+    client: str = "",
+    pool: str = "",
+    asset: str = "",
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Page:
+    """Balances of the accounts the actor sees, by account id, filtered as ``accounts``."""
+    require(actor, Action.read_accounts)
+    return _account_page(
+        ledger,
+        actor,
+        client=client,
+        pool=pool,
+        asset=asset,
+        cursor=cursor,
+        limit=limit,
+        row=_balance_row,
+    )
+
+
+def _account_page(
+    ledger: LedgerService,
+    actor: Actor,
+    *,
+    client: str,
+    pool: str,
+    asset: str,
+    cursor: str | None,
+    limit: int | None,
+    row: Callable[[LedgerService, AccountState], dict[str, Any]],
+) -> Page:
+    after, size = cursor_value(cursor), page_size(limit)
+    engine = ledger.ledger
+    if client and (client not in engine.clients or not sees_client(actor, client)):
+        raise InputError(Result.client_not_found, client)
+    if pool and pool not in engine.pools:
+        raise InputError(Result.pool_not_found, pool)
+    if asset and asset not in engine.assets:
+        raise InputError(Result.asset_not_found, asset)
+    chosen = sorted(
+        (
+            state
+            for state in _visible(ledger, actor)
+            if state.definition.id > after and _matches(state.definition, client, pool, asset)
+        ),
+        key=lambda state: state.definition.id,
+    )
+    return paged(((state.definition.id, row(ledger, state)) for state in chosen), size)
+
+
+def _matches(definition: AccountDefinition, client: str, pool: str, asset: str) -> bool:
+    if client and not (definition.owner == client and definition.account_class.value == "client"):
+        return False
+    if pool and definition.pool != pool:
+        return False
+    return not asset or definition.asset == asset
+
+
+def _account_row(ledger: LedgerService, state: AccountState) -> dict[str, Any]:
+    return wire.account_to_json(state.definition)
+
+
+def _balance_row(ledger: LedgerService, state: AccountState) -> dict[str, Any]:
+    found = ledger.balance(state.definition.id)
+    asset = ledger.ledger.assets[found.account.asset]
+    document = wire.account_to_json(found.account)
+    document["account"] = document.pop("id")
+    document.update(
+        {
+            "balance": format_signed_amount(found.balance, asset),
+            "debits_pending": format_amount(found.debits_pending, asset),
+            "debits_posted": format_amount(found.debits_posted, asset),
+            "credits_pending": format_amount(found.credits_pending, asset),
+            "credits_posted": format_amount(found.credits_posted, asset),
+        }
+    )
+    return document
+
+
+# ---------------------------------------------------------------------- pools and the audit
+
+
+def positions(ledger: LedgerService, actor: Actor) -> list[dict[str, Any]]:
+    """Each pool's position per asset, with its coverage (holdings over liabilities, as a
+    decimal string; None when the pool owes nothing). Sums over every client: staff only."""
+    require(actor, Action.read_positions)
+    by_number = ledger.ledger.assets_by_number
+    rows = []
+    for position in ledger.positions():
+        asset = by_number[position.asset]
+        liabilities = position.liabilities
+        rows.append(
+            {
+                **pool_to_json(position.pool),
+                "pool": position.pool.name,
+                "asset": asset.code,
+                "holdings": format_signed_amount(position.holdings, asset),
+                "liabilities": format_signed_amount(liabilities, asset),
+                "residual_interest": format_signed_amount(position.residual_interest, asset),
+                "shortfall_pending": format_amount(position.shortfall_pending, asset),
+                "breaks_outstanding": format_amount(position.breaks_outstanding, asset),
+                "segregated": position.enforced,
+                "coverage": coverage_text(position.holdings, liabilities),
+            }
+        )
+    return rows
+
+
+def coverage_text(holdings: int, liabilities: int) -> str | None:
+    """Holdings over liabilities to six decimals, rounded down (never shows cover that is not
+    there); None when nothing is owed."""
+    if liabilities <= 0:
+        return None
+    millionths = max(holdings, 0) * 10**6 // liabilities
+    return f"{millionths // 10**6}.{millionths % 10**6:06d}"
+
+
+def coverage_ratios(ledger: LedgerService) -> list[tuple[str, str, float]]:
+    """(pool, asset, holdings / liabilities) of every position that owes something, for
+    metrics; a float is fine there: a gauge, never an amount."""
+    by_number = ledger.ledger.assets_by_number
+    return [
+        (p.pool.name, by_number[p.asset].code, max(p.holdings, 0) / p.liabilities)
+        for p in ledger.positions()
+        if p.liabilities > 0
+    ]
+
+
+def audit(ledger: LedgerService, actor: Actor) -> dict[str, Any]:
+    """``audit verify`` over the service's own store, trusting its own journal key."""
+    require(actor, Action.audit)
+    own = ledger.signer.public_key()
+    report = verify_store(ledger.store, None, [] if own is None else [own], {})
+    document: dict[str, Any] = report.to_json()
+    return document
