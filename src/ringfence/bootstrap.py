@@ -265,3 +265,7 @@ def open_service(
         raise
     verifier = KeyVerifier(keys, hasher or default_hasher())
     return ServiceBundle(opened, keys, verifier, opened.clock)
+
+
+def system_clock() -> Clock:
+    return SystemClock()

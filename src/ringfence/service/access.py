@@ -33,6 +33,7 @@ from ringfence.core.ledger.model import (
     PoolKind,
     Purpose,
     Terms,
+    check_id,
     check_name,
 )
 from ringfence.core.ledger.state import AccountState
@@ -52,14 +53,18 @@ __all__ = [
     "audit",
     "balance",
     "balances",
+    "body_bytes_max",
     "clients",
     "decode_body",
     "define",
+    "parse_id",
     "pools",
     "positions",
 ]
 
 Page = dict[str, Any]  # {"items": [...], "next_cursor": str | None}
+# The entry points bound a request body before asking the service to read it.
+body_bytes_max = limits.api_request_body_bytes_max
 T = TypeVar("T")
 
 
@@ -480,3 +485,13 @@ def audit(ledger: LedgerService, actor: Actor) -> dict[str, Any]:
     report = verify_store(ledger.store, None, [] if own is None else [own], {})
     document: dict[str, Any] = report.to_json()
     return document
+
+
+def parse_id(text: str, what: str) -> int:
+    """An id from a path or a query (decimal digits, 1..2^128-1)."""
+    return check_id(text, what)
+
+
+def check_metrics_reader(actor: Actor) -> None:
+    """Metrics sum every client's pools: staff only."""
+    require(actor, Action.read_metrics)
