@@ -443,8 +443,10 @@ def positions(ledger: LedgerService, actor: Actor) -> list[dict[str, Any]]:
         liabilities = position.liabilities
         rows.append(
             {
-                **pool_to_json(position.pool),
                 "pool": position.pool.name,
+                "kind": position.pool.kind.value,
+                "terms": position.pool.terms.value,
+                "purpose": position.pool.purpose.value,
                 "asset": asset.code,
                 "holdings": format_signed_amount(position.holdings, asset),
                 "liabilities": format_signed_amount(liabilities, asset),

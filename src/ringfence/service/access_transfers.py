@@ -1,11 +1,12 @@
 """Transfers as a principal may use them: submit a batch, read one, list them
 (see service/access.py for the actor, the strict bodies and the pages).
 
-A client principal may name only its own client accounts: a transfer naming any other account,
-or resolving a pending transfer it cannot see, refuses the whole request
-(``account_not_found``, ``transfer_not_found``), before the ledger sees any of it. It sees a
-transfer when one side is its own account (the other side, a counterparty's account id, is
-part of its own record). Everything else is the ledger's to decide, event by event.
+A client principal moves money only out of its own client accounts: a transfer whose debit
+account is not its own, or that resolves a pending transfer not debiting its own account,
+refuses the whole request (``account_not_found``, ``transfer_not_found``) before the ledger
+sees any of it. The credit side is the ledger's to judge (the segregation rules, and for an
+internal transfer the payer's Ed25519 authorisation). It sees a transfer when one side is its
+own account (the other side, a counterparty's account id, is part of its own record).
 
 Lists run over the store's transfer projection in timestamp order (unique per transfer), the
 cursor being the last transfer's timestamp. That is a scan from the start of the journal per
@@ -28,6 +29,7 @@ from ringfence.core.ledger.model import (
     TransferCode,
     TransferFlags,
     TransferRecord,
+    check_id,
 )
 from ringfence.core.ledger.state import AccountState
 from ringfence.core.money import Asset, format_amount
@@ -46,11 +48,11 @@ def submit(ledger: LedgerService, actor: Actor, document: object) -> dict[str, A
 
     def asset_of_account(account_id: int) -> Asset | None:
         state = engine.accounts.get(account_id)
-        if state is None or not sees_account(actor, state.definition):
-            return None
-        return engine.assets[state.definition.asset]
+        return None if state is None else engine.assets[state.definition.asset]
 
     def parse(item: object) -> Transfer:
+        if actor.is_client and isinstance(item, dict) and "debit_account" in item:
+            _check_debit(ledger, actor, check_id(item["debit_account"], "debit_account"))
         parsed = wire.parse_transfer(item, asset_of_account, engine.assets.get)
         _check_scope(ledger, actor, parsed)
         return parsed
@@ -64,18 +66,30 @@ def submit(ledger: LedgerService, actor: Actor, document: object) -> dict[str, A
     return {"ok": all(result.succeeded for result in results), "results": rows}
 
 
+def _check_debit(ledger: LedgerService, actor: Actor, account_id: int) -> None:
+    """Refuse a client's transfer out of an account that is not its own (checked before the
+    amount is read, so that nothing about the account, not even its asset, is disclosed)."""
+    state = ledger.ledger.accounts.get(account_id)
+    if state is None or not sees_account(actor, state.definition):
+        raise InputError(Result.account_not_found, f"debit_account {account_id}")
+
+
 def _check_scope(ledger: LedgerService, actor: Actor, parsed: Transfer) -> None:
     if not actor.is_client:
         return
-    engine = ledger.ledger
-    for account_id in (parsed.debit_account, parsed.credit_account):
-        state = engine.accounts.get(account_id)
-        if account_id and (state is None or not sees_account(actor, state.definition)):
-            raise InputError(Result.account_not_found, str(account_id))
     if parsed.flags & (TransferFlags.post_pending | TransferFlags.void_pending):
         pending = ledger.store.transfers([parsed.pending_id]).get(parsed.pending_id)
-        if pending is None or not _sees_record(ledger, actor, pending):
+        if pending is None or not _debits_own(ledger, actor, pending):
             raise InputError(Result.transfer_not_found, f"pending_id {parsed.pending_id}")
+        if parsed.debit_account and parsed.debit_account != pending.debit_account:
+            raise InputError(Result.account_not_found, f"debit_account {parsed.debit_account}")
+        return
+    _check_debit(ledger, actor, parsed.debit_account)
+
+
+def _debits_own(ledger: LedgerService, actor: Actor, record: TransferRecord) -> bool:
+    state = ledger.ledger.accounts.get(record.debit_account)
+    return state is not None and sees_account(actor, state.definition)
 
 
 def _sees_record(ledger: LedgerService, actor: Actor, record: TransferRecord) -> bool:
