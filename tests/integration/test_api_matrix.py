@@ -1,4 +1,4 @@
-"""Every route × every role × own or another client's resource: the status each cell must get.
+"""Every route, for every role, on its own and on another client's resource: the status due.
 
 The expectations are written out here, by duty, independently of the permission table in
 core/access/roles.py, so that a change there which opens a door fails this test. ``own`` is a
@@ -168,22 +168,18 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
 ]
 
 
+Cell = tuple[str, str, Callable[[str, str], int], Request]
+
+
 @pytest.mark.parametrize(
-    ("method", "route", "expected", "request_of", "who", "target"),
+    ("cell", "who", "target"),
     [
-        pytest.param(*cell, who, target, id=f"{cell[0]} {cell[1]} {who} {target}")
+        pytest.param(cell, who, target, id=f"{cell[0]} {cell[1]} {who} {target}")
         for cell, who, target in itertools.product(CELLS, PRINCIPALS, TARGETS)
     ],
 )
-def test_cell(
-    world: ApiWorld,
-    method: str,
-    route: str,
-    expected: Callable[[str, str], int],
-    request_of: Request,
-    who: str,
-    target: str,
-) -> None:
+def test_cell(world: ApiWorld, cell: Cell, who: str, target: str) -> None:
+    method, route, expected, request_of = cell
     response = request_of(world, who, target)
     want = expected(who, target)
     assert response.status_code == want, response.text
