@@ -16,7 +16,7 @@ from starlette.responses import Response
 from ringfence.core.errors import RingfenceError
 from ringfence.entrypoints.api.app import Api
 from ringfence.entrypoints.api.problems import problem_of
-from ringfence.service import access, access_transfers
+from ringfence.service import access, access_definitions, access_transfers
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService
 
@@ -32,9 +32,9 @@ def add_routes(app: FastAPI, api: Api) -> None:
 
 def _add_definitions(app: FastAPI, api: Api) -> None:
     for what, read in (
-        ("assets", access.assets),
-        ("clients", access.clients),
-        ("pools", access.pools),
+        ("assets", access_definitions.assets),
+        ("clients", access_definitions.clients),
+        ("pools", access_definitions.pools),
     ):
         _add_definition(app, api, what, read)
 
@@ -48,12 +48,10 @@ def _add_definition(app: FastAPI, api: Api, what: str, read: Any) -> None:
         )
 
     async def created(request: Request) -> Response:
-        return await api.answer(
-            request,
-            path,
-            lambda ledger, actor, document: access.define(ledger, actor, what, document),
-            write=True,
-        )
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return access_definitions.define(ledger, actor, what, document)
+
+        return await api.answer(request, path, call, write=True)
 
     app.add_api_route(path, listed, methods=["GET"], name=f"list_{what}")
     app.add_api_route(path, created, methods=["POST"], name=f"create_{what}")
@@ -80,7 +78,7 @@ def _add_accounts(app: FastAPI, api: Api) -> None:
     @app.post("/v1/accounts")
     async def create_accounts(request: Request) -> Response:
         def call(ledger: Ledger, actor: Actor, document: object) -> Any:
-            return access.define(ledger, actor, "accounts", document)
+            return access_definitions.define(ledger, actor, "accounts", document)
 
         return await api.answer(request, "/v1/accounts", call, write=True)
 
