@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 from collections import OrderedDict
 from collections.abc import Collection
 from typing import Any
@@ -98,12 +99,13 @@ def keys_document(store: KeyStore) -> dict[str, Any]:
 
 
 class KeyVerifier:
-    """The actor behind a presented key. Thread-safe as far as the store is: the cache is a
-    dict touched by whole operations only."""
+    """The actor behind a presented key. Thread-safe (the server verifies from its worker
+    threads) as far as its store is; the hashing itself runs outside the lock."""
 
     def __init__(self, store: KeyStore, hasher: PasswordHasher) -> None:
         self.store = store
         self.hasher = hasher
+        self._lock = threading.Lock()
         self._verified: OrderedDict[bytes, str] = OrderedDict()  # SHA-256 of key -> key id
         self.hashes_checked = 0  # argon2 verifications run, for tests and metrics
 
@@ -125,7 +127,8 @@ class KeyVerifier:
         return Actor(record.name, record.role, record.client)
 
     def _remembered(self, digest: bytes, key_id: str) -> bool:
-        found = self._verified.get(digest)
+        with self._lock:
+            found = self._verified.get(digest)
         return found is not None and hmac.compare_digest(found, key_id)
 
     def _verify(self, record: ApiKey, presented: str) -> None:
@@ -136,6 +139,7 @@ class KeyVerifier:
             raise InputError(Result.api_key_invalid, "no such key") from None
 
     def _remember(self, digest: bytes, key_id: str) -> None:
-        self._verified[digest] = key_id
-        while len(self._verified) > limits.api_key_verifications_cached_max:
-            self._verified.popitem(last=False)
+        with self._lock:
+            self._verified[digest] = key_id
+            while len(self._verified) > limits.api_key_verifications_cached_max:
+                self._verified.popitem(last=False)

@@ -80,7 +80,8 @@ def create(
     if json_output:
         write_json({"ok": True, "key": text, **key_to_json(record)})
     else:
-        say(f"key {record.key_id} ({record.role.name} {record.client}) created; it is shown once:")
+        acting = f" for {record.client}" if record.client else ""
+        say(f"key {record.key_id} ({record.role.name}{acting}) created; it is shown once:")
         say(text)
 
 
