@@ -50,13 +50,18 @@ __all__ = [
     "balances",
     "body_bytes_max",
     "decode_body",
+    "definitions_per_request_max",
     "parse_id",
     "positions",
+    "transfers_per_request_max",
 ]
 
 Page = dict[str, Any]  # {"items": [...], "next_cursor": str | None}
-# The entry points bound a request body before asking the service to read it.
+# The entry points bound a request body before asking the service to read it, and describe
+# the bounds of a request in their documents (the OpenAPI document).
 body_bytes_max = limits.api_request_body_bytes_max
+definitions_per_request_max = limits.definitions_per_request_max
+transfers_per_request_max = limits.batch_events_max
 T = TypeVar("T")
 
 

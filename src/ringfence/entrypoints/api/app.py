@@ -142,7 +142,7 @@ async def _body(request: Request) -> bytes:
 
 def create_app(bundle: bootstrap.ServiceBundle) -> FastAPI:
     """The API over ``bundle`` (opened by ``bootstrap.open_service``; the caller closes it)."""
-    from ringfence.entrypoints.api.routes import add_routes
+    from ringfence.entrypoints.api.routes import add_routes, problem_responses
 
     app = FastAPI(
         title="ringfence",
@@ -150,6 +150,7 @@ def create_app(bundle: bootstrap.ServiceBundle) -> FastAPI:
         version="1",
         docs_url=None,
         redoc_url=None,
+        responses=problem_responses,
     )
     api = Api(bundle)
     app.state.api = api

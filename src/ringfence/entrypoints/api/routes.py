@@ -23,6 +23,39 @@ from ringfence.service.ledger import LedgerService
 Ledger = LedgerService
 
 
+problem_schema: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string", "description": "The result code, a sentence."},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+problem_responses: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "description": "An RFC 9457 problem whose code is the result code.",
+        "content": {"application/problem+json": {"schema": problem_schema}},
+    }
+}
+
+
+def batch_body(plural: str, count_max: int) -> dict[str, Any]:
+    """The OpenAPI request body of a create: ``{plural: [object, ...]}``, nothing else."""
+    schema = {
+        "type": "object",
+        "required": [plural],
+        "additionalProperties": False,
+        "properties": {
+            plural: {"type": "array", "minItems": 1, "maxItems": count_max, "items": {}}
+        },
+    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def add_routes(app: FastAPI, api: Api) -> None:
     _add_definitions(app, api)
     _add_accounts(app, api)
@@ -54,7 +87,13 @@ def _add_definition(app: FastAPI, api: Api, what: str, read: Any) -> None:
         return await api.answer(request, path, call, write=True)
 
     app.add_api_route(path, listed, methods=["GET"], name=f"list_{what}")
-    app.add_api_route(path, created, methods=["POST"], name=f"create_{what}")
+    app.add_api_route(
+        path,
+        created,
+        methods=["POST"],
+        name=f"create_{what}",
+        openapi_extra=batch_body(what, access.definitions_per_request_max),
+    )
 
 
 def _add_accounts(app: FastAPI, api: Api) -> None:
@@ -75,7 +114,10 @@ def _add_accounts(app: FastAPI, api: Api) -> None:
 
         return await api.answer(request, "/v1/accounts", call)
 
-    @app.post("/v1/accounts")
+    @app.post(
+        "/v1/accounts",
+        openapi_extra=batch_body("accounts", access.definitions_per_request_max),
+    )
     async def create_accounts(request: Request) -> Response:
         def call(ledger: Ledger, actor: Actor, document: object) -> Any:
             return access_definitions.define(ledger, actor, "accounts", document)
@@ -115,7 +157,10 @@ def _add_accounts(app: FastAPI, api: Api) -> None:
 
 
 def _add_transfers(app: FastAPI, api: Api) -> None:
-    @app.post("/v1/transfers")
+    @app.post(
+        "/v1/transfers",
+        openapi_extra=batch_body("transfers", access.transfers_per_request_max),
+    )
     async def create_transfers(request: Request) -> Response:
         return await api.answer(request, "/v1/transfers", access_transfers.submit, write=True)
 
