@@ -73,20 +73,21 @@ class Api:
             key = request.headers.get("idempotency-key") if write else None
             target = request.url.path + ("?" + request.url.query if request.url.query else "")
             seen = fingerprint(request.method, target, body)
-            response = await run_in_threadpool(self._called, actor, call, body, key, seen)
+            return await run_in_threadpool(
+                self._called, route, actor, call, body=body, key=key, seen=seen
+            )
         except RingfenceError as error:
             self.metrics.count(route, code_of(error))
             return problem_of(error, request.url.path)
-        self._count(route, response)
-        return response
 
     def _called(
-        self, actor: Actor, call: Call, body: bytes, key: str | None, seen: bytes
+        self, route: str, actor: Actor, call: Call, *, body: bytes, key: str | None, seen: bytes
     ) -> Response:
         with self.lock:
             if key is not None:
                 found = self.idempotency.replay(actor, key, seen)
                 if found is not None:
+                    self.metrics.count(route, "replayed")
                     return Response(
                         found.body,
                         found.status,
@@ -95,16 +96,14 @@ class Api:
                     )
             document = access.decode_body(body) if body else None
             answer = call(self.bundle.ledger, actor, document)
+            self._count(route, answer)
             content = json.dumps(answer).encode("utf-8")
             if key is not None:
                 self.idempotency.remember(actor, key, Remembered(seen, 200, content))
             return Response(content, 200, media_type=json_media_type)
 
-    def _count(self, route: str, response: Response) -> None:
-        try:
-            document = json.loads(bytes(response.body))
-        except ValueError:
-            return
+    def _count(self, route: str, document: object) -> None:
+        """Each result of a create by its code; any other answer as one ``ok``."""
         results = document.get("results") if isinstance(document, dict) else None
         if not isinstance(results, list):
             self.metrics.count(route, "ok")
