@@ -239,6 +239,25 @@ class ServiceBundle:
     keys: KeyStore
     verifier: KeyVerifier
     clock: Clock
+    url: str = "memory://"
+    journal_key: str | None = None
+
+    def current(self) -> LedgerService:
+        """The ledger, reopened first if another writer appended since it was loaded: the
+        service holds the ledger in memory, and a read must not answer from an older state.
+        One head query per call (the caller holds the service's lock)."""
+        if self.url == "memory://":  # nothing outside this process can write to it
+            return self.ledger
+        seq, _ = self.ledger.store.head()
+        if seq != self.ledger.seq:
+            behind = self.ledger
+            self.ledger = open_ledger(
+                self.url, self.clock, create=False, journal_key=self.journal_key
+            )
+            # Its store only: closing the service would checkpoint a state the journal has
+            # moved past. What it wrote is in the journal, which the new one loaded.
+            behind.store.close()
+        return self.ledger
 
     def close(self) -> None:
         try:
@@ -264,7 +283,7 @@ def open_service(
         keys.close()
         raise
     verifier = KeyVerifier(keys, hasher or default_hasher())
-    return ServiceBundle(opened, keys, verifier, opened.clock)
+    return ServiceBundle(opened, keys, verifier, opened.clock, url, journal_key)
 
 
 def system_clock() -> Clock:

@@ -55,7 +55,7 @@ class Api:
 
     def _coverage(self) -> list[tuple[str, str, float]]:
         with self.lock:
-            return access.coverage_ratios(self.bundle.ledger)
+            return access.coverage_ratios(self.bundle.current())
 
     async def actor(self, request: Request) -> Actor:
         header = request.headers.get("authorization", "")
@@ -95,7 +95,7 @@ class Api:
                         headers={"Idempotency-Replayed": "true"},
                     )
             document = access.decode_body(body) if body else None
-            answer = call(self.bundle.ledger, actor, document)
+            answer = call(self.bundle.current(), actor, document)
             self._count(route, answer)
             content = json.dumps(answer).encode("utf-8")
             if key is not None:
