@@ -11,7 +11,8 @@ Bodies are JSON documents read strictly (``decode_body``): numbers with a fracti
 ``Decimal`` so that a float amount is refused by name, duplicate keys, NaN and Infinity are
 refused, and each object is read by the wire format's parsers (core/ledger/wire.py), which
 refuse unknown fields. Any bad item refuses the whole request, naming its index; nothing is
-changed. Lists are pages in a fixed order with a cursor: the last item's id.
+changed. Lists are pages in a fixed order with a cursor: the last item's id (a transfer's
+timestamp for transfers).
 
 Definitions (assets, clients, pools, accounts created) are in ``service/access_definitions.py``,
 transfers in ``service/access_transfers.py``.
@@ -28,21 +29,15 @@ from ringfence.core import limits
 from ringfence.core.access.roles import Action, Actor, require, sees_account, sees_client
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger import wire
-from ringfence.core.ledger.model import (
-    AccountDefinition,
-    check_id,
-)
+from ringfence.core.ledger.model import AccountClass, AccountDefinition, check_id
 from ringfence.core.ledger.state import AccountState
 from ringfence.core.money import format_amount, format_signed_amount
-from ringfence.core.principals.records import PrincipalRole
 from ringfence.service.audit import verify_store
 from ringfence.service.ledger import LedgerService
 
 __all__ = [
-    "Action",
     "Actor",
     "Page",
-    "PrincipalRole",
     "account",
     "accounts",
     "audit",
@@ -271,7 +266,9 @@ def _account_page(
 
 
 def _matches(definition: AccountDefinition, client: str, pool: str, asset: str) -> bool:
-    if client and not (definition.owner == client and definition.account_class.value == "client"):
+    if client and not (
+        definition.owner == client and definition.account_class is AccountClass.client
+    ):
         return False
     if pool and definition.pool != pool:
         return False
