@@ -47,12 +47,11 @@ def api_world(service: LedgerService) -> ApiWorld:
     """The custodian defined in ``service``, a key per role and per client, and a client."""
     custodian = build_custodian(service)
     bundle = bootstrap.open_service("memory://", ledger=service, hasher=fast_hasher())
-    clients = set(service.ledger.clients)
     keys: dict[str, str] = {}
     for role in STAFF_ROLES:
-        keys[role] = create_key(bundle.keys, service.clock, fast_hasher(), clients, role=role)[1]
+        keys[role] = create_key(bundle.keys, service.clock, fast_hasher(), service, role=role)[1]
     for client in CLIENT_KEYS:
         keys[client] = create_key(
-            bundle.keys, service.clock, fast_hasher(), clients, role="client", client=client
+            bundle.keys, service.clock, fast_hasher(), service, role="client", client=client
         )[1]
     return ApiWorld(TestClient(create_app(bundle)), custodian, bundle, keys)

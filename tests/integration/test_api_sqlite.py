@@ -20,8 +20,7 @@ def test_reads_see_what_another_writer_appended(tmp_path: Path) -> None:
     custodian = build_custodian(first)
     first.close()
     bundle = bootstrap.open_service(url, hasher=fast_hasher())
-    clients = set(bundle.ledger.ledger.clients)
-    key = create_key(bundle.keys, bundle.clock, fast_hasher(), clients, role="operator")[1]
+    key = create_key(bundle.keys, bundle.clock, fast_hasher(), bundle.ledger, role="operator")[1]
     headers = {"Authorization": f"Bearer {key}"}
     alice = custodian.client("alice")
     try:

@@ -21,7 +21,6 @@ import hmac
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Collection
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -33,6 +32,7 @@ from ringfence.core.access.roles import Actor
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import check_name
 from ringfence.core.principals.records import PrincipalRole, parse_role
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Clock, KeyStore
 
 __all__ = ["KeyVerifier", "create_key", "default_hasher", "keys_document", "revoke_key"]
@@ -47,30 +47,52 @@ def create_key(
     store: KeyStore,
     clock: Clock,
     hasher: PasswordHasher,
-    clients: Collection[str],
+    ledger: LedgerService,
     *,
     role: str,
     client: str = "",
     name: str = "",
 ) -> tuple[ApiKey, str]:
-    """A new key for ``role`` (``client``: acting for ``client``, which must exist); returns
-    its record and its text, which is shown once and kept nowhere."""
+    """A new key for ``role`` (``client``: acting for ``client``, which must exist) held by the
+    principal ``name`` (default: the client's name for a client key, else ``key-<id>``);
+    returns its record and its text, which is shown once and kept nowhere.
+
+    A name is one principal everywhere: its role and client must be those of the principal of
+    that name in the journal and of every other key of that name, and a client's name is only
+    ever a principal acting for that client, as for journaled principals
+    (core/principals/records.py). So a key's name can later stand for its holder in signed
+    evidence, and four-eyes rules can tell two people apart."""
     parsed = parse_role(role)
     if parsed is PrincipalRole.client:
         if not client:
             raise InputError(Result.principal_client_required, "--client names the client")
-        if client not in clients:
+        if client not in ledger.ledger.clients:
             raise InputError(Result.client_not_found, client)
     elif client:
         raise InputError(Result.principal_client_forbidden_for_staff, f"{role} acts for none")
     key_id = secrets.token_bytes(8).hex()
-    name = check_name(name or f"key-{key_id}", "name")
-    Actor(name, parsed, client)  # the same checks a request's actor gets
+    name = check_name(name or client or f"key-{key_id}", "name")
+    actor = Actor(name, parsed, client)  # the same checks a request's actor gets
+    _check_same_principal(store, ledger, actor)
     secret = base64.urlsafe_b64encode(secrets.token_bytes(secret_bytes)).decode("ascii")
     text = key_text(key_id, secret.rstrip("="))
     record = ApiKey(key_id, name, parsed, client, hasher.hash(text), clock.now_ns())
     store.add(record)
     return record, text
+
+
+def _check_same_principal(store: KeyStore, ledger: LedgerService, actor: Actor) -> None:
+    if actor.name in ledger.ledger.clients and actor.client != actor.name:
+        raise InputError(Result.principal_name_taken_by_client, actor.name)
+    held = [(key.role, key.client) for key in store.records() if key.name == actor.name]
+    journaled = ledger.ledger.principals.by_name.get(actor.name)
+    if journaled is not None:
+        held.append((journaled.principal.role, journaled.principal.client))
+    for role, client in held:
+        if role is not actor.role:
+            raise InputError(Result.principal_exists_with_different_role, actor.name)
+        if client != actor.client:
+            raise InputError(Result.principal_exists_with_different_client, actor.name)
 
 
 def revoke_key(store: KeyStore, clock: Clock, key_id: str) -> ApiKey:

@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 import pytest
+from tests.support import build_custodian, journal_signer
 from tests.support_api import fast_hasher
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.keys.memory import MemoryKeyStore
+from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.service.keys import KeyVerifier, create_key, keys_document, revoke_key
+from ringfence.service.ledger import LedgerService
 
-CLIENTS = {"alice", "bob"}
+
+def ledger_with_clients() -> LedgerService:
+    ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
+    assert ledger.define_clients(["alice", "bob"]) == ["ok", "ok"]
+    return ledger
 
 
-def make(store: MemoryKeyStore, role: str, client: str = "") -> str:
-    return create_key(store, ManualClock(), fast_hasher(), CLIENTS, role=role, client=client)[1]
+LEDGER = ledger_with_clients()
+
+
+def make(
+    store: MemoryKeyStore,
+    role: str,
+    client: str = "",
+    name: str = "",
+    ledger: LedgerService = LEDGER,
+) -> str:
+    clock = ManualClock()
+    return create_key(store, clock, fast_hasher(), ledger, role=role, client=client, name=name)[1]
 
 
 def test_the_secret_is_kept_only_as_an_argon2id_hash() -> None:
@@ -112,3 +129,32 @@ def test_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         verifier.actor_of(text)
     verifier.actor_of(texts[0])  # forgotten: the oldest of three with room for two
     assert verifier.hashes_checked == 4
+
+
+def test_a_name_is_one_principal_everywhere() -> None:
+    store = MemoryKeyStore()
+    make(store, "client", "alice")
+    assert [key.name for key in store.records()] == ["alice"]  # a client key is its client's
+    make(store, "operator", name="olga")
+    make(store, "operator", name="olga")  # a second key of the same principal
+    refusals = [
+        (("auditor", "", "olga"), Result.principal_exists_with_different_role),
+        (("auditor", "", "bob"), Result.principal_name_taken_by_client),
+        (("client", "bob", "alice"), Result.principal_name_taken_by_client),
+    ]
+    for (role, client, name), code in refusals:
+        with pytest.raises(InputError) as refused:
+            make(store, role, client, name)
+        assert refused.value.code is code
+    assert len(store.records()) == 3
+
+
+def test_a_name_agrees_with_the_journaled_principal_of_that_name() -> None:
+    ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
+    build_custodian(ledger)  # registers "root", an admin, and a client principal per client
+    store = MemoryKeyStore()
+    with pytest.raises(InputError) as refused:
+        make(store, "operator", name="root", ledger=ledger)
+    assert refused.value.code is Result.principal_exists_with_different_role
+    make(store, "admin", name="root", ledger=ledger)
+    assert [key.name for key in store.records()] == ["root"]

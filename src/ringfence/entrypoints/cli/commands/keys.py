@@ -54,7 +54,8 @@ def create(
     ],
     client: Annotated[str, typer.Option(help="The client a client key acts for.")] = "",
     key_name: Annotated[
-        str, typer.Option("--name", help="The principal's name (default: key-<id>).")
+        str,
+        typer.Option("--name", help="The principal's name (default: the client's, else key-<id>)."),
     ] = "",
     api_keys: KeysFileOption = None,
     json_output: JsonOption = False,
@@ -65,12 +66,11 @@ def create(
             database_url(context), target(context).journal_key, api_keys
         )
         try:
-            clients = set(bundle.ledger.ledger.clients)
             record, text = create_key(
                 bundle.keys,
                 bundle.clock,
                 default_hasher(),
-                clients,
+                bundle.ledger,
                 role=role,
                 client=client,
                 name=key_name,
