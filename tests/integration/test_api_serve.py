@@ -82,7 +82,7 @@ def server(ledger_db: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_serve_keys_first_call_and_revocation(ledger_db: str, server: str) -> None:
+def test_serve_keys_first_call_and_revocation(ledger_db: str, server: str, tmp_path: Path) -> None:
     operator = ringfence(ledger_db, "keys", "create", "--role", "operator")
     alice = ringfence(ledger_db, "keys", "create", "--role", "client", "--client", "alice")
     listed = ringfence(ledger_db, "keys", "list")
@@ -119,5 +119,9 @@ def test_serve_keys_first_call_and_revocation(ledger_db: str, server: str) -> No
         assert refused.status_code == 401
         assert refused.json()["code"] == "api_key_revoked"
         assert http.get(f"/v1/balances/{account}", headers=as_operator).status_code == 200
+    logged = (tmp_path / "serve.log").read_text()
+    for secret in (operator["key"], alice["key"]):
+        assert str(secret) not in logged
+        assert str(secret).split("_", 2)[2] not in logged
     assert balance["asset"] == BTC.code
     assert set(deposit) <= wire.transfer_fields
