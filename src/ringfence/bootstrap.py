@@ -7,8 +7,11 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from argon2 import PasswordHasher
 
 from ringfence.adapters.clock import ManualClock, SystemClock
 from ringfence.adapters.files.insolvency import JsonScenarioFiles
@@ -20,11 +23,13 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
 from ringfence.core.errors import StorageError
+from ringfence.service.keys import KeyVerifier, default_hasher
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import (
     Clock,
     DevelopmentChain,
     HoldingsSource,
+    KeyStore,
     LedgerStore,
     ReconFiles,
     RegulatoryFiles,
@@ -254,3 +259,88 @@ def regulatory_files() -> RegulatoryFiles:
     from ringfence.adapters.files.regulatory import LocalRegulatoryFiles
 
     return LocalRegulatoryFiles()
+
+
+# ---------------------------------------------------------------------- the service
+
+api_keys_suffix = ".api-keys"
+
+
+def api_keys_path(url: str, keys_file: str | None = None) -> Path | None:
+    """Where API keys are kept: the file given, else ``RINGFENCE_API_KEYS``, else beside an
+    SQLite database (``PATH.api-keys``); None (in memory) for ``memory://``."""
+    given = keys_file or os.environ.get("RINGFENCE_API_KEYS")
+    if given:
+        return Path(given)
+    if url.startswith("sqlite:"):
+        return Path(path_of(url) + api_keys_suffix)
+    if url == "memory://":
+        return None
+    raise StorageError("API keys need a file: --api-keys FILE or RINGFENCE_API_KEYS")
+
+
+def open_key_store(url: str, keys_file: str | None = None) -> KeyStore:
+    from ringfence.adapters.keys.memory import MemoryKeyStore
+    from ringfence.adapters.keys.sqlite import SqliteKeyStore
+
+    path = api_keys_path(url, keys_file)
+    return MemoryKeyStore() if path is None else SqliteKeyStore(path)
+
+
+@dataclass
+class ServiceBundle:
+    """What ``ringfence serve`` runs on: the ledger, the API keys and their verifier."""
+
+    ledger: LedgerService
+    keys: KeyStore
+    verifier: KeyVerifier
+    clock: Clock
+    url: str = "memory://"
+    journal_key: str | None = None
+
+    def current(self) -> LedgerService:
+        """The ledger, reopened first if another writer appended since it was loaded: the
+        service holds the ledger in memory, and a read must not answer from an older state.
+        One head query per call (the caller holds the service's lock)."""
+        if self.url == "memory://":  # nothing outside this process can write to it
+            return self.ledger
+        seq, _ = self.ledger.store.head()
+        if seq != self.ledger.seq:
+            behind = self.ledger
+            self.ledger = open_ledger(
+                self.url, self.clock, create=False, journal_key=self.journal_key
+            )
+            # Its store only: closing the service would checkpoint a state the journal has
+            # moved past. What it wrote is in the journal, which the new one loaded.
+            behind.store.close()
+        return self.ledger
+
+    def close(self) -> None:
+        try:
+            self.ledger.close()
+        finally:
+            self.keys.close()
+
+
+def open_service(
+    url: str | None = None,
+    journal_key: str | None = None,
+    keys_file: str | None = None,
+    hasher: PasswordHasher | None = None,
+    ledger: LedgerService | None = None,
+) -> ServiceBundle:
+    """The ledger at ``url`` (or the one given, for tests) with its API keys, opened for the
+    service; close it when done. ``hasher``: argon2id parameters (default RFC 9106's)."""
+    url = database_url(url)
+    keys = open_key_store(url, keys_file)
+    try:
+        opened = ledger or open_ledger(url, journal_key=journal_key, create=False)
+    except BaseException:
+        keys.close()
+        raise
+    verifier = KeyVerifier(keys, hasher or default_hasher())
+    return ServiceBundle(opened, keys, verifier, opened.clock, url, journal_key)
+
+
+def system_clock() -> Clock:
+    return SystemClock()

@@ -315,6 +315,28 @@ class Result(StrEnum):
     margin_requirement_invalid = "margin_requirement_invalid"
     margin_requirement_duplicate = "margin_requirement_duplicate"
     price_missing_for_report = "price_missing_for_report"
+    # The service (``ringfence serve``): identities, requests and their bounds.
+    api_key_missing = "api_key_missing"
+    api_key_invalid = "api_key_invalid"
+    api_key_revoked = "api_key_revoked"
+    api_key_not_found = "api_key_not_found"
+    api_keys_exceeded = "api_keys_exceeded"
+    role_forbidden = "role_forbidden"
+    account_not_found = "account_not_found"
+    transfer_not_found = "transfer_not_found"
+    route_not_found = "route_not_found"
+    method_not_allowed = "method_not_allowed"
+    content_type_unsupported = "content_type_unsupported"
+    request_body_too_large = "request_body_too_large"
+    request_body_malformed = "request_body_malformed"
+    query_parameter_invalid = "query_parameter_invalid"
+    cursor_invalid = "cursor_invalid"
+    page_size_too_large = "page_size_too_large"
+    idempotency_key_invalid = "idempotency_key_invalid"
+    idempotency_key_reused_with_different_request = "idempotency_key_reused_with_different_request"
+    pool_kind_invalid = "pool_kind_invalid"
+    pool_terms_invalid = "pool_terms_invalid"
+    pool_purpose_invalid = "pool_purpose_invalid"
 
     @property
     def succeeded(self) -> bool:

@@ -238,3 +238,31 @@ regulatory_entries_max: Final = 100_000
 soc_report_age_days_max: Final = 365
 haircut_bps_max: Final = 10_000
 assert regulatory_file_bytes_max <= recon_file_bytes_max
+
+demo_registry_chunk_max: Final = 10_000
+assert demo_registry_chunk_max <= definitions_per_request_max
+
+
+# The service (``ringfence serve``, entrypoints/api/). A request body holds at most one batch of
+# transfers written as JSON objects of at most one JSONL line each, plus the envelope around
+# them; anything larger is refused (413) before it is parsed.
+api_request_envelope_bytes_max: Final = 4_096
+api_request_body_bytes_max: Final = (
+    batch_events_max * (jsonl_line_bytes_max + 2) + api_request_envelope_bytes_max
+)
+# Lists are read a page at a time; a cursor is the last item's decimal timestamp or id.
+api_page_size_default: Final = 100
+api_page_size_max: Final = 1_000
+api_cursor_length_max: Final = 40
+# API keys (service/keys.py): how many a firm may have (revoked ones count), the length of a
+# presented key (longer is refused before any hashing), and how many successful verifications
+# are remembered so that argon2 runs once per key and process, not once per request.
+api_keys_max: Final = 100_000
+api_key_length_max: Final = 128
+api_key_verifications_cached_max: Final = 10_000
+# Idempotency-Key header values and the responses remembered for replay, per server process.
+idempotency_key_length_max: Final = 255
+idempotency_responses_max: Final = 10_000
+assert api_request_body_bytes_max < 2**26
+assert api_page_size_default <= api_page_size_max
+assert len(str(id_max)) <= api_cursor_length_max

@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ringfence.core.access.keys import ApiKey
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
@@ -411,3 +412,30 @@ class RegulatoryFiles(ReconFiles, Protocol):
         pools: Mapping[str, bool],
         clients: Collection[str],
     ) -> MarginRequirements: ...
+
+
+class KeyStore(Protocol):
+    """Where the service's API keys are kept: each key's record with its secret's argon2id
+    hash (core/access/keys.py), never the secret. Kept apart from the journal, which auditors
+    and clients' verifiers read (docs/api.md, "Where keys are kept"). Adapters: a SQLite file
+    beside the database (adapters/keys/sqlite.py) and memory for tests."""
+
+    def add(self, key: ApiKey) -> None:
+        """Keep a new key; refuse (``InputError`` ``api_keys_exceeded``) beyond
+        ``limits.api_keys_max``. Its id is new (the caller drew 64 random bits)."""
+        ...
+
+    def get(self, key_id: str) -> ApiKey | None:
+        """The key's record as it stands now (a revocation by another process included)."""
+        ...
+
+    def revoke(self, key_id: str, at_ns: int) -> ApiKey | None:
+        """Mark the key revoked at ``at_ns`` (an already revoked key keeps its time); None
+        when there is no such key."""
+        ...
+
+    def records(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        ...
+
+    def close(self) -> None: ...

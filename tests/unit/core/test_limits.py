@@ -31,3 +31,10 @@ def test_a_full_batch_fits_one_journal_entry_of_about_a_megabyte() -> None:
 def test_the_longest_timeout_cannot_overflow_a_timestamp() -> None:
     assert limits.timeout_seconds_max == 2**32 - 1
     assert limits.timeout_seconds_max * 10**9 < limits.timestamp_ns_max
+
+
+def test_a_full_batch_of_the_longest_lines_fits_one_request_body() -> None:
+    # Each transfer object at most one JSONL line, a comma and a space between them.
+    longest_batch = limits.batch_events_max * (limits.jsonl_line_bytes_max + 2)
+    assert longest_batch + len('{"transfers": []}') <= limits.api_request_body_bytes_max
+    assert limits.api_page_size_default <= limits.api_page_size_max

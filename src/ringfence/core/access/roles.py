@@ -1,0 +1,115 @@
+"""What each role may do, and what a client principal may see.
+
+A request acts as an ``Actor``: the principal behind the API key it presented, with the key's
+role and, for the ``client`` role, the one client it acts for. Two questions are decided here
+and nowhere else:
+
+- ``permitted(role, action)``: the table below, by duty. Staff read; ``admin`` defines
+  (assets, clients, pools, accounts) and does not move money; ``operator`` initiates movements
+  and does not define; ``auditor`` reads everything and runs the audit, and writes nothing.
+  ``approver`` and ``compliance`` read (their own writes, approvals, statements and breaks,
+  come with the policy and reconciliation routes).
+- ``sees_account(actor, account)``: a client principal sees only the client accounts its
+  client owns; staff see every account. The service applies it to every read and write, so
+  isolation never depends on a route remembering to filter.
+
+A client principal may read its own accounts, balances and transfers, and submit transfers
+whose every account is its own (an internal transfer still needs its Ed25519 authorisation,
+core/principals/authorisation.py). It never sees pool positions, which sum other clients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum, unique
+from typing import Final
+
+from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.model import AccountClass, AccountDefinition, check_name
+from ringfence.core.principals.records import PrincipalRole
+
+__all__ = ["Action", "Actor", "permissions", "permitted", "sees_account"]
+
+
+@unique
+class Action(StrEnum):
+    read_definitions = "read_definitions"  # assets, clients, pools
+    define = "define"  # create assets, clients, pools, accounts
+    read_accounts = "read_accounts"  # accounts and their balances
+    submit_transfers = "submit_transfers"
+    read_transfers = "read_transfers"
+    read_positions = "read_positions"  # pool positions and coverage (every client's sums)
+    audit = "audit"
+    read_metrics = "read_metrics"
+
+
+_reading: Final = frozenset(
+    {
+        Action.read_definitions,
+        Action.read_accounts,
+        Action.read_transfers,
+        Action.read_positions,
+        Action.read_metrics,
+    }
+)
+
+permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
+    PrincipalRole.client: frozenset(
+        {
+            Action.read_definitions,
+            Action.read_accounts,
+            Action.read_transfers,
+            Action.submit_transfers,
+        }
+    ),
+    PrincipalRole.operator: _reading | {Action.submit_transfers},
+    PrincipalRole.approver: _reading,
+    PrincipalRole.compliance: _reading,
+    PrincipalRole.auditor: _reading | {Action.audit},
+    PrincipalRole.admin: _reading | {Action.define, Action.audit},
+}
+assert set(permissions) == set(PrincipalRole)
+assert all(Action.define not in permissions[role] for role in PrincipalRole if role.name != "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who a request acts as: the principal's name (its API key's label), role and client."""
+
+    name: str
+    role: PrincipalRole
+    client: str = ""  # the client a client principal acts for; empty for staff
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "principal")
+        if not isinstance(self.role, PrincipalRole):
+            raise InputError(Result.principal_role_unknown, repr(self.role))
+        if self.role is PrincipalRole.client and not self.client:
+            raise InputError(Result.principal_client_required, self.name)
+        if self.role is not PrincipalRole.client and self.client:
+            raise InputError(Result.principal_client_forbidden_for_staff, self.name)
+
+    @property
+    def is_client(self) -> bool:
+        return self.role is PrincipalRole.client
+
+
+def permitted(role: PrincipalRole, action: Action) -> bool:
+    return action in permissions[role]
+
+
+def require(actor: Actor, action: Action) -> None:
+    """Refuse (``role_forbidden``) an action the actor's role does not allow."""
+    if not permitted(actor.role, action):
+        raise InputError(Result.role_forbidden, f"{actor.role.name} may not {action.value}")
+
+
+def sees_account(actor: Actor, account: AccountDefinition) -> bool:
+    """Whether ``actor`` may see (and so name in a transfer) ``account``."""
+    if not actor.is_client:
+        return True
+    return account.account_class is AccountClass.client and account.owner == actor.client
+
+
+def sees_client(actor: Actor, client: str) -> bool:
+    return not actor.is_client or client == actor.client

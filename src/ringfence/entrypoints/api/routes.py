@@ -1,0 +1,231 @@
+"""The routes, under ``/v1``: each one call to a service function (see docs/api.md).
+
+Lists take ``cursor`` and ``limit`` and answer ``{"items": [...], "next_cursor": ...}``; a
+create takes ``{"<plural>": [...]}`` and answers a result per item, ``200`` even when some
+item was refused by the ledger (``ok`` says whether all were accepted), since each item's
+result is the answer. Only a request that cannot be read at all is a problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from ringfence.core.errors import RingfenceError
+from ringfence.entrypoints.api.app import Api
+from ringfence.entrypoints.api.problems import problem_of
+from ringfence.service import access, access_definitions, access_transfers
+from ringfence.service.access import Actor
+from ringfence.service.ledger import LedgerService
+
+Ledger = LedgerService
+
+
+problem_schema: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string", "description": "The result code, a sentence."},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+problem_responses: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "description": "An RFC 9457 problem whose code is the result code.",
+        "content": {"application/problem+json": {"schema": problem_schema}},
+    }
+}
+
+
+def batch_body(plural: str, count_max: int) -> dict[str, Any]:
+    """The OpenAPI request body of a create: ``{plural: [object, ...]}``, nothing else."""
+    schema = {
+        "type": "object",
+        "required": [plural],
+        "additionalProperties": False,
+        "properties": {
+            plural: {"type": "array", "minItems": 1, "maxItems": count_max, "items": {}}
+        },
+    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def add_routes(app: FastAPI, api: Api) -> None:
+    _add_definitions(app, api)
+    _add_accounts(app, api)
+    _add_transfers(app, api)
+    _add_operations(app, api)
+
+
+def _add_definitions(app: FastAPI, api: Api) -> None:
+    for what, read in (
+        ("assets", access_definitions.assets),
+        ("clients", access_definitions.clients),
+        ("pools", access_definitions.pools),
+    ):
+        _add_definition(app, api, what, read)
+
+
+def _add_definition(app: FastAPI, api: Api, what: str, read: Any) -> None:
+    path = f"/v1/{what}"
+
+    async def listed(request: Request) -> Response:
+        return await api.answer(
+            request, path, lambda ledger, actor, _: {"items": read(ledger, actor)}
+        )
+
+    async def created(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return access_definitions.define(ledger, actor, what, document)
+
+        return await api.answer(request, path, call, write=True)
+
+    app.add_api_route(path, listed, methods=["GET"], name=f"list_{what}")
+    app.add_api_route(
+        path,
+        created,
+        methods=["POST"],
+        name=f"create_{what}",
+        openapi_extra=batch_body(what, access.definitions_per_request_max),
+    )
+
+
+def _add_accounts(app: FastAPI, api: Api) -> None:
+    @app.get("/v1/accounts")
+    async def list_accounts(
+        request: Request,
+        *,
+        client: str = "",
+        pool: str = "",
+        asset: str = "",
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access.accounts(
+                ledger, actor, client=client, pool=pool, asset=asset, cursor=cursor, limit=limit
+            )
+
+        return await api.answer(request, "/v1/accounts", call)
+
+    @app.post(
+        "/v1/accounts",
+        openapi_extra=batch_body("accounts", access.definitions_per_request_max),
+    )
+    async def create_accounts(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return access_definitions.define(ledger, actor, "accounts", document)
+
+        return await api.answer(request, "/v1/accounts", call, write=True)
+
+    @app.get("/v1/accounts/{account_id}")
+    async def get_account(request: Request, account_id: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access.account(ledger, actor, access.parse_id(account_id, "account id"))
+
+        return await api.answer(request, "/v1/accounts/{account_id}", call)
+
+    @app.get("/v1/balances")
+    async def list_balances(
+        request: Request,
+        *,
+        client: str = "",
+        pool: str = "",
+        asset: str = "",
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access.balances(
+                ledger, actor, client=client, pool=pool, asset=asset, cursor=cursor, limit=limit
+            )
+
+        return await api.answer(request, "/v1/balances", call)
+
+    @app.get("/v1/balances/{account_id}")
+    async def get_balance(request: Request, account_id: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access.balance(ledger, actor, access.parse_id(account_id, "account id"))
+
+        return await api.answer(request, "/v1/balances/{account_id}", call)
+
+
+def _add_transfers(app: FastAPI, api: Api) -> None:
+    @app.post(
+        "/v1/transfers",
+        openapi_extra=batch_body("transfers", access.transfers_per_request_max),
+    )
+    async def create_transfers(request: Request) -> Response:
+        return await api.answer(request, "/v1/transfers", access_transfers.submit, write=True)
+
+    @app.get("/v1/transfers")
+    async def list_transfers(
+        request: Request,
+        *,
+        account: str = "",
+        client: str = "",
+        code: str = "",
+        from_ns: int = 0,
+        to_ns: int = 0,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            account_id = access.parse_id(account, "account") if account else 0
+            return access_transfers.transfers(
+                ledger,
+                actor,
+                account=account_id,
+                client=client,
+                code=code,
+                from_ns=from_ns,
+                to_ns=to_ns,
+                cursor=cursor,
+                limit=limit,
+            )
+
+        return await api.answer(request, "/v1/transfers", call)
+
+    @app.get("/v1/transfers/{transfer_id}")
+    async def get_transfer(request: Request, transfer_id: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access_transfers.transfer(ledger, actor, access.parse_id(transfer_id, "id"))
+
+        return await api.answer(request, "/v1/transfers/{transfer_id}", call)
+
+
+def _add_operations(app: FastAPI, api: Api) -> None:
+    @app.get("/v1/positions")
+    async def positions(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return {"items": access.positions(ledger, actor)}
+
+        return await api.answer(request, "/v1/positions", call)
+
+    @app.post("/v1/audit/verify")
+    async def audit_verify(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access.audit(ledger, actor)
+
+        return await api.answer(request, "/v1/audit/verify", call)
+
+    @app.get("/v1/health")
+    async def health() -> dict[str, bool]:
+        """Unauthenticated: says only that the server answers."""
+        return {"ok": True}
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        try:
+            access.check_metrics_reader(await api.actor(request))
+        except RingfenceError as error:
+            return problem_of(error, request.url.path)
+        return Response(
+            api.metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )

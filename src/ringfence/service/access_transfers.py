@@ -1,0 +1,207 @@
+"""Transfers as a principal may use them: submit a batch, read one, list them
+(see service/access.py for the actor, the strict bodies and the pages).
+
+A client principal moves money only out of its own client accounts: a transfer whose debit
+account is not its own, or that resolves a pending transfer not debiting its own account,
+refuses the whole request (``account_not_found``, ``transfer_not_found``) before the ledger
+sees any of it. The credit side is the ledger's to judge (the segregation rules, and for an
+internal transfer the payer's Ed25519 authorisation). It sees a transfer when one side is its
+own account (the other side, a counterparty's account id, is part of its own record).
+
+Lists run over the store's transfer projection in timestamp order (unique per transfer), the
+cursor being the last transfer's timestamp. That is a scan from the start of the journal per
+page: fine for the ledgers of today's tests and demo, and the first thing to replace with an
+indexed query in the store when the service meets a ledger of millions of transfers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from ringfence.core import limits
+from ringfence.core.access.roles import Action, Actor, require, sees_account
+from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger import wire
+from ringfence.core.ledger.model import (
+    AccountClass,
+    Transfer,
+    TransferCode,
+    TransferFlags,
+    TransferRecord,
+    check_id,
+)
+from ringfence.core.ledger.state import AccountState
+from ringfence.core.money import Asset, format_amount
+from ringfence.service.access import Page, cursor_value, items_of, page_size, paged, parsed_items
+from ringfence.service.ledger import LedgerService
+
+__all__ = ["submit", "transfer", "transfers"]
+
+
+def submit(ledger: LedgerService, actor: Actor, document: object) -> dict[str, Any]:
+    """A batch of up to 8,189 transfers ``{"transfers": [...]}`` (the wire format), decided
+    by the ledger as one batch: a result per transfer, in order."""
+    require(actor, Action.submit_transfers)
+    items = items_of(document, "transfers", limits.batch_events_max)
+    engine = ledger.ledger
+
+    def asset_of_account(account_id: int) -> Asset | None:
+        state = engine.accounts.get(account_id)
+        return None if state is None else engine.assets[state.definition.asset]
+
+    def parse(item: object) -> Transfer:
+        if actor.is_client and isinstance(item, dict) and "debit_account" in item:
+            _check_debit(ledger, actor, check_id(item["debit_account"], "debit_account"))
+        parsed = wire.parse_transfer(item, asset_of_account, engine.assets.get)
+        _check_scope(ledger, actor, parsed)
+        return parsed
+
+    events = parsed_items(items, parse)
+    results = ledger.submit(events)
+    rows = [
+        {"id": str(event.id), "result": result.value}
+        for event, result in zip(events, results, strict=True)
+    ]
+    return {"ok": all(result.succeeded for result in results), "results": rows}
+
+
+def _check_debit(ledger: LedgerService, actor: Actor, account_id: int) -> None:
+    """Refuse a client's transfer out of an account that is not its own (checked before the
+    amount is read, so that nothing about the account, not even its asset, is disclosed)."""
+    state = ledger.ledger.accounts.get(account_id)
+    if state is None or not sees_account(actor, state.definition):
+        raise InputError(Result.account_not_found, f"debit_account {account_id}")
+
+
+def _check_scope(ledger: LedgerService, actor: Actor, parsed: Transfer) -> None:
+    if not actor.is_client:
+        return
+    if parsed.flags & (TransferFlags.post_pending | TransferFlags.void_pending):
+        pending = ledger.store.transfers([parsed.pending_id]).get(parsed.pending_id)
+        if pending is None or not _debits_own(ledger, actor, pending):
+            raise InputError(Result.transfer_not_found, f"pending_id {parsed.pending_id}")
+        if parsed.debit_account and parsed.debit_account != pending.debit_account:
+            raise InputError(Result.account_not_found, f"debit_account {parsed.debit_account}")
+        return
+    _check_debit(ledger, actor, parsed.debit_account)
+
+
+def _debits_own(ledger: LedgerService, actor: Actor, record: TransferRecord) -> bool:
+    state = ledger.ledger.accounts.get(record.debit_account)
+    return state is not None and sees_account(actor, state.definition)
+
+
+def _sees_record(ledger: LedgerService, actor: Actor, record: TransferRecord) -> bool:
+    if not actor.is_client:
+        return True
+    accounts = ledger.ledger.accounts
+    return any(
+        (state := accounts.get(account_id)) is not None and sees_account(actor, state.definition)
+        for account_id in (record.debit_account, record.credit_account)
+    )
+
+
+def transfer(ledger: LedgerService, actor: Actor, transfer_id: int) -> dict[str, Any]:
+    require(actor, Action.read_transfers)
+    record = ledger.store.transfers([transfer_id]).get(transfer_id)
+    if record is None or not _sees_record(ledger, actor, record):
+        raise InputError(Result.transfer_not_found, str(transfer_id))
+    return record_to_json(ledger, record)
+
+
+def transfers(
+    ledger: LedgerService,
+    actor: Actor,
+    *,
+    account: int = 0,
+    client: str = "",
+    code: str = "",
+    from_ns: int = 0,
+    to_ns: int = 0,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Page:
+    """Transfers the actor sees, oldest first, filtered by an account on either side, a
+    client owning either side, a transfer code, and timestamps in [from_ns, to_ns)."""
+    require(actor, Action.read_transfers)
+    after, size = cursor_value(cursor), page_size(limit)
+    engine = ledger.ledger
+    if account:
+        state = engine.accounts.get(account)
+        if state is None or not sees_account(actor, state.definition):
+            raise InputError(Result.account_not_found, str(account))
+    if client and (client not in engine.clients or (actor.is_client and client != actor.client)):
+        raise InputError(Result.client_not_found, client)
+    code_number = 0
+    if code:
+        if code not in TransferCode.__members__:
+            raise InputError(Result.code_unknown, repr(code))
+        code_number = int(TransferCode[code])
+    chosen = _chosen(
+        ledger,
+        actor,
+        after=after,
+        account=account,
+        client=client,
+        code=code_number,
+        from_ns=from_ns,
+        to_ns=to_ns,
+    )
+    return paged(((record.timestamp, record_to_json(ledger, record)) for record in chosen), size)
+
+
+def _chosen(
+    ledger: LedgerService,
+    actor: Actor,
+    *,
+    after: int,
+    account: int,
+    client: str,
+    code: int,
+    from_ns: int,
+    to_ns: int,
+) -> Iterator[TransferRecord]:
+    accounts = ledger.ledger.accounts
+    for record in ledger.store.projected_transfers():
+        if record.timestamp <= after or record.timestamp < from_ns:
+            continue
+        if to_ns and record.timestamp >= to_ns:
+            return
+        sides = (record.debit_account, record.credit_account)
+        if account and account not in sides:
+            continue
+        if code and record.code != code:
+            continue
+        if client and not any(_owned_by(accounts.get(side), client) for side in sides):
+            continue
+        if _sees_record(ledger, actor, record):
+            yield record
+
+
+def _owned_by(state: AccountState | None, client: str) -> bool:
+    if state is None:
+        return False
+    definition = state.definition
+    return definition.account_class is AccountClass.client and definition.owner == client
+
+
+def record_to_json(ledger: LedgerService, record: TransferRecord) -> dict[str, Any]:
+    engine = ledger.ledger
+    asset = engine.assets_by_number[record.asset]
+    authoriser = engine.principals.by_number.get(record.authoriser)
+    flags = [name for name, flag in wire.flag_names.items() if record.flags & flag]
+    return {
+        "id": str(record.id),
+        "debit_account": str(record.debit_account),
+        "credit_account": str(record.credit_account),
+        "amount": format_amount(record.amount, asset),
+        "asset": asset.code,
+        "code": TransferCode(record.code).name,
+        "flags": flags,
+        "pending_id": str(record.pending_id) if record.pending_id else None,
+        "reference": str(record.reference) if record.reference else None,
+        "timeout_s": record.timeout_s,
+        "timestamp_ns": str(record.timestamp),
+        "authorised_by": authoriser.principal.name if authoriser is not None else None,
+    }

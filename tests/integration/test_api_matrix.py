@@ -1,0 +1,229 @@
+"""Every route, for every role, on its own and on another client's resource: the status due.
+
+The expectations are written out here, by duty, independently of the permission table in
+core/access/roles.py, so that a change there which opens a door fails this test. ``own`` is a
+resource of alice (the client principal under test) and ``other`` one of bob; for staff the
+two are alike. Every route the app serves must appear below (``test_every_route_is_covered``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from tests.support import BTC, journal_signer
+from tests.support_api import ApiWorld, api_world
+
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.core.ledger import wire
+from ringfence.service.ledger import LedgerService
+
+PRINCIPALS = ("operator", "approver", "compliance", "auditor", "admin", "alice")
+TARGETS = ("own", "other")
+OWNER = {"own": "alice", "other": "bob"}
+OWN_DEPOSIT, OTHER_DEPOSIT = 1, 2
+_ids = itertools.count(1_000)
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[ApiWorld]:
+    service = LedgerService(MemoryStore(), ManualClock(), journal_signer())
+    built = api_world(service)
+    custodian = built.custodian
+    deposits = [
+        custodian.deposit(OWN_DEPOSIT, "alice", 10**9),
+        custodian.deposit(OTHER_DEPOSIT, "bob", 10**9),
+    ]
+    document = {"transfers": [wire.transfer_to_json(t, BTC) for t in deposits]}
+    assert built.post("operator", "/v1/transfers", document).json()["ok"]
+    yield built
+    built.http.close()
+
+
+def everyone(who: str, target: str) -> int:
+    return 200
+
+
+def staff(who: str, target: str) -> int:
+    return 403 if who == "alice" else 200
+
+
+def admin(who: str, target: str) -> int:
+    return 200 if who == "admin" else 403
+
+
+def auditing(who: str, target: str) -> int:
+    return 200 if who in ("auditor", "admin") else 403
+
+
+def scoped(who: str, target: str) -> int:
+    """Staff see every client's; a client its own, and another's does not exist for it."""
+    if who == "alice":
+        return 200 if target == "own" else 404
+    return 200
+
+
+def moving(who: str, target: str) -> int:
+    """The operator initiates movements; a client moves only its own money."""
+    if who == "operator":
+        return 200
+    if who == "alice":
+        return 200 if target == "own" else 404
+    return 403
+
+
+Request = Callable[[ApiWorld, str, str], Any]
+
+
+def _account(world: ApiWorld, target: str) -> int:
+    return world.custodian.client(OWNER[target])
+
+
+def _deposit(world: ApiWorld, target: str) -> int:
+    return OWN_DEPOSIT if target == "own" else OTHER_DEPOSIT
+
+
+def _transfer_body(world: ApiWorld, who: str, target: str) -> dict[str, Any]:
+    custodian = world.custodian
+    if who == "alice":  # an internal transfer out of alice's (own) or bob's (other) account
+        payer, payee = ("alice", "bob") if target == "own" else ("bob", "alice")
+        transfer = custodian.internal(next(_ids), payer, payee, 1)
+    else:
+        transfer = custodian.deposit(next(_ids), OWNER[target], 1)
+    return {"transfers": [wire.transfer_to_json(transfer, BTC)]}
+
+
+def _define(what: str) -> Request:
+    def body(n: int) -> dict[str, Any]:
+        return {
+            "assets": {"assets": [{"code": f"X{n}", "scale": 2, "number": 100 + n}]},
+            "clients": {"clients": [f"zed-{n}"]},
+            "pools": {"pools": [{"name": f"pool-{n}", "kind": "omnibus", "terms": "custody"}]},
+            "accounts": {
+                "accounts": [
+                    {
+                        "id": str(100_000 + n),
+                        "asset": "BTC",
+                        "class": "client",
+                        "owner": "alice",
+                        "kind": f"collateral:b{n}",
+                        "pool": "margin",
+                    }
+                ]
+            },
+        }[what]
+
+    return lambda world, who, target: world.post(who, f"/v1/{what}", body(next(_ids)))
+
+
+# (method, route template, expectation, request)
+CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
+    ("GET", "/v1/assets", everyone, lambda w, who, t: w.get(who, "/v1/assets")),
+    ("POST", "/v1/assets", admin, _define("assets")),
+    ("GET", "/v1/clients", everyone, lambda w, who, t: w.get(who, "/v1/clients")),
+    ("POST", "/v1/clients", admin, _define("clients")),
+    ("GET", "/v1/pools", everyone, lambda w, who, t: w.get(who, "/v1/pools")),
+    ("POST", "/v1/pools", admin, _define("pools")),
+    ("GET", "/v1/accounts", scoped, lambda w, who, t: w.get(who, "/v1/accounts", client=OWNER[t])),
+    ("POST", "/v1/accounts", admin, _define("accounts")),
+    (
+        "GET",
+        "/v1/accounts/{account_id}",
+        scoped,
+        lambda w, who, t: w.get(who, f"/v1/accounts/{_account(w, t)}"),
+    ),
+    ("GET", "/v1/balances", scoped, lambda w, who, t: w.get(who, "/v1/balances", client=OWNER[t])),
+    (
+        "GET",
+        "/v1/balances/{account_id}",
+        scoped,
+        lambda w, who, t: w.get(who, f"/v1/balances/{_account(w, t)}"),
+    ),
+    (
+        "POST",
+        "/v1/transfers",
+        moving,
+        lambda w, who, t: w.post(who, "/v1/transfers", _transfer_body(w, who, t)),
+    ),
+    (
+        "GET",
+        "/v1/transfers",
+        scoped,
+        lambda w, who, t: w.get(who, "/v1/transfers", account=_account(w, t)),
+    ),
+    (
+        "GET",
+        "/v1/transfers/{transfer_id}",
+        scoped,
+        lambda w, who, t: w.get(who, f"/v1/transfers/{_deposit(w, t)}"),
+    ),
+    ("GET", "/v1/positions", staff, lambda w, who, t: w.get(who, "/v1/positions")),
+    ("POST", "/v1/audit/verify", auditing, lambda w, who, t: w.post(who, "/v1/audit/verify", None)),
+    ("GET", "/metrics", staff, lambda w, who, t: w.get(who, "/metrics")),
+    ("GET", "/v1/health", everyone, lambda w, who, t: w.http.get("/v1/health")),
+]
+
+
+Cell = tuple[str, str, Callable[[str, str], int], Request]
+
+
+@pytest.mark.parametrize(
+    ("cell", "who", "target"),
+    [
+        pytest.param(cell, who, target, id=f"{cell[0]} {cell[1]} {who} {target}")
+        for cell, who, target in itertools.product(CELLS, PRINCIPALS, TARGETS)
+    ],
+)
+def test_cell(world: ApiWorld, cell: Cell, who: str, target: str) -> None:
+    method, route, expected, request_of = cell
+    response = request_of(world, who, target)
+    want = expected(who, target)
+    assert response.status_code == want, response.text
+    if want != 200:
+        problem = response.json()
+        assert response.headers["content-type"] == "application/problem+json"
+        assert problem["status"] == want
+        assert problem["code"] in (
+            "role_forbidden",
+            "account_not_found",
+            "client_not_found",
+            "transfer_not_found",
+        )
+    elif method == "POST" and route != "/v1/audit/verify":
+        assert response.json()["ok"], response.text
+
+
+def test_every_route_is_covered(world: ApiWorld) -> None:
+    served = {
+        (method, route.path)
+        for route in world.http.app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    assert served == {(method, route) for method, route, _, _ in CELLS}
+
+
+def test_a_client_lists_nothing_of_another_client(world: ApiWorld) -> None:
+    """0 cross-client reads: every item a client's lists show is its own."""
+    own = {
+        str(state.definition.id)
+        for state in world.bundle.ledger.ledger.accounts.values()
+        if state.definition.owner == "alice" and state.definition.account_class.value == "client"
+    }
+    assert len(own) >= 6
+    accounts = world.get("alice", "/v1/accounts", limit=1000).json()["items"]
+    assert {row["id"] for row in accounts} == own
+    balances = world.get("alice", "/v1/balances", limit=1000).json()["items"]
+    assert {row["account"] for row in balances} == own
+    transfers = world.get("alice", "/v1/transfers", limit=1000).json()["items"]
+    assert transfers
+    assert all({row["debit_account"], row["credit_account"]} & own for row in transfers)
+    assert [row["name"] for row in world.get("alice", "/v1/clients").json()["items"]] == ["alice"]
+    pools = {row["name"] for row in world.get("alice", "/v1/pools").json()["items"]}
+    assert pools == {"main", "margin"}
+    # Staff see bob's too: the filter is the scope's, not an accident of the data.
+    assert len(world.get("operator", "/v1/accounts", limit=1000).json()["items"]) > len(own)

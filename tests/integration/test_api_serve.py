@@ -1,0 +1,127 @@
+"""``ringfence serve`` for real: a server process on a free loopback port, keys made and
+revoked with ``ringfence keys`` beside it, a first call as docs/api.md shows it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.support import BTC, build_custodian
+
+from ringfence import bootstrap
+from ringfence.core.ledger import wire
+
+RINGFENCE = str(Path(sys.executable).with_name("ringfence"))
+start_seconds_max = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def ringfence(db: str, *arguments: str) -> dict[str, object]:
+    done = subprocess.run(
+        [RINGFENCE, "--db", db, *arguments, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "RINGFENCE_API_KEYS": ""},
+    )
+    document: dict[str, object] = json.loads(done.stdout)
+    return document
+
+
+@pytest.fixture
+def ledger_db(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'ringfence.db'}"
+    service = bootstrap.open_ledger(url)
+    try:
+        build_custodian(service)
+    finally:
+        service.close()
+    yield url
+
+
+@pytest.fixture
+def server(ledger_db: str, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [RINGFENCE, "--db", ledger_db, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_seconds_max
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/v1/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_serve_keys_first_call_and_revocation(ledger_db: str, server: str, tmp_path: Path) -> None:
+    operator = ringfence(ledger_db, "keys", "create", "--role", "operator")
+    alice = ringfence(ledger_db, "keys", "create", "--role", "client", "--client", "alice")
+    listed = ringfence(ledger_db, "keys", "list")
+    assert {row["key_id"] for row in listed["keys"]} == {operator["key_id"], alice["key_id"]}
+    assert str(operator["key"]) not in json.dumps(listed)
+    as_operator = {"Authorization": f"Bearer {operator['key']}"}
+    as_alice = {"Authorization": f"Bearer {alice['key']}"}
+    with httpx.Client(base_url=server) as http:
+        accounts = http.get("/v1/accounts", params={"client": "alice"}, headers=as_operator)
+        account = accounts.json()["items"][0]["id"]
+        wallet = next(
+            row["id"]
+            for row in http.get("/v1/accounts", headers=as_operator, params={"limit": 1000}).json()[
+                "items"
+            ]
+            if row["class"] == "custody" and row["pool"] == "main" and row["asset"] == "BTC"
+        )
+        deposit = {
+            "id": "1",
+            "debit_account": wallet,
+            "credit_account": account,
+            "amount": "0.5",
+            "code": "deposit",
+        }
+        created = http.post("/v1/transfers", json={"transfers": [deposit]}, headers=as_operator)
+        assert created.json() == {"ok": True, "results": [{"id": "1", "result": "ok"}]}
+        balance = http.get(f"/v1/balances/{account}", headers=as_alice).json()
+        assert balance["balance"] == "0.50000000"
+        metrics = http.get("/metrics", headers=as_operator).text
+        assert 'ringfence_pool_coverage_ratio{asset="BTC",pool="main"} 1.0' in metrics
+        assert 'route="/v1/transfers"' in metrics
+        ringfence(ledger_db, "keys", "revoke", str(alice["key_id"]))
+        refused = http.get(f"/v1/balances/{account}", headers=as_alice)
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "api_key_revoked"
+        assert http.get(f"/v1/balances/{account}", headers=as_operator).status_code == 200
+    logged = (tmp_path / "serve.log").read_text()
+    for secret in (operator["key"], alice["key"]):
+        assert str(secret) not in logged
+        assert str(secret).split("_", 2)[2] not in logged
+    assert balance["asset"] == BTC.code
+    assert set(deposit) <= wire.transfer_fields

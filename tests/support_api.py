@@ -1,0 +1,57 @@
+"""The service's test world: the small custodian of ``tests/support.py`` behind the REST API,
+with an API key for every role and for two clients, alice and bob.
+
+Keys are hashed with cheap argon2id parameters here (the cost is the same code path; only the
+work factor differs), so a test that makes many keys stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from tests.support import Custodian, build_custodian
+
+from ringfence import bootstrap
+from ringfence.entrypoints.api.app import create_app
+from ringfence.service.keys import create_key
+from ringfence.service.ledger import LedgerService
+
+STAFF_ROLES = ("operator", "approver", "compliance", "auditor", "admin")
+CLIENT_KEYS = ("alice", "bob")
+
+
+def fast_hasher() -> PasswordHasher:
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@dataclass
+class ApiWorld:
+    http: TestClient
+    custodian: Custodian
+    bundle: bootstrap.ServiceBundle
+    keys: dict[str, str]  # a role's name, or a client's name -> its key's text
+
+    def headers(self, who: str, **more: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}", **more}
+
+    def get(self, who: str, path: str, **params: object) -> object:
+        return self.http.get(path, headers=self.headers(who), params=params)
+
+    def post(self, who: str, path: str, document: object, **headers: str) -> object:
+        return self.http.post(path, headers=self.headers(who, **headers), json=document)
+
+
+def api_world(service: LedgerService) -> ApiWorld:
+    """The custodian defined in ``service``, a key per role and per client, and a client."""
+    custodian = build_custodian(service)
+    bundle = bootstrap.open_service("memory://", ledger=service, hasher=fast_hasher())
+    keys: dict[str, str] = {}
+    for role in STAFF_ROLES:
+        keys[role] = create_key(bundle.keys, service.clock, fast_hasher(), service, role=role)[1]
+    for client in CLIENT_KEYS:
+        keys[client] = create_key(
+            bundle.keys, service.clock, fast_hasher(), service, role="client", client=client
+        )[1]
+    return ApiWorld(TestClient(create_app(bundle)), custodian, bundle, keys)
