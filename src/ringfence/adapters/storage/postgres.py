@@ -35,7 +35,6 @@ import contextlib
 import re
 import secrets
 from collections.abc import Collection, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -46,6 +45,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.numeric import IntLoader
 
+from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.rows import (
     definition_queries,
     definitions_from_rows,
@@ -279,10 +279,8 @@ class PostgresStore:
         self._signature_column = ", signature" if expected_version >= 5 else ""
         self._db: psycopg.Connection[Any] | None = None
         self._snapshot_open = False
-        # One writer thread, used only by append_begin; the connection is never used by two
-        # threads at once, because every other call first waits for the write in flight.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ringfence-writer")
-        self._in_flight: Future[None] | None = None
+        # One writer thread, used only by append_begin (adapters/storage/pipelined.py).
+        self._writer = PipelinedWriter()
         db = self._connection()
         try:
             if not _has_migrations_table(db):
@@ -333,7 +331,7 @@ class PostgresStore:
 
     def _reading(self) -> psycopg.Connection[Any]:
         """The connection, inside the read snapshot (opened by the first read after a write)."""
-        self._drain()
+        self._writer.drain()
         db = self._connection()
         if not self._snapshot_open:
             db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -372,7 +370,7 @@ class PostgresStore:
         definitions: Sequence[Definition] = (),
         checkpoint: Checkpoint | None = None,
     ) -> None:
-        self._drain()
+        self._writer.drain()
         self._append(entry, records, definitions, checkpoint)
 
     def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> PendingAppend:
@@ -382,21 +380,7 @@ class PostgresStore:
         engine executes the next batch; the caller must ``wait()`` before telling anyone the
         entry is durable. Any other call on the store waits for it first.
         """
-        self._drain()
-        future = self._writer.submit(self._append, entry, records, (), None)
-        self._in_flight = future
-        return _Pending(self, future)
-
-    def _drain(self) -> None:
-        """Wait for the append in flight. Its failure is the waiter's to report, once."""
-        future, self._in_flight = self._in_flight, None
-        if future is not None:
-            future.exception()
-
-    def _settle(self, future: Future[None]) -> None:
-        if self._in_flight is future:
-            self._in_flight = None
-        future.result()
+        return self._writer.begin(lambda: self._append(entry, records, (), None))
 
     def _append(
         self,
@@ -450,7 +434,7 @@ class PostgresStore:
                 write_row((*record, seq))
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self._drain()
+        self._writer.drain()
         try:
             self._end_snapshot()
             db = self._connection()
@@ -503,7 +487,7 @@ class PostgresStore:
         keys = sorted({str(i) for i in ids if type(i) is int and 0 < i <= _u128_max})
         found: dict[int, TransferRecord] = {}
         if not keys:
-            self._drain()
+            self._writer.drain()
             return found
         try:
             db = self._reading()
@@ -548,22 +532,13 @@ class PostgresStore:
 
     def close(self) -> None:
         try:
-            self._drain()
+            self._writer.close()
         finally:
-            self._writer.shutdown(wait=True)
             db, self._db = self._db, None
             self._snapshot_open = False
             if db is not None:
                 db.close()
 
-
-class _Pending:
-    def __init__(self, store: PostgresStore, future: Future[None]) -> None:
-        self._store = store
-        self._future = future
-
-    def wait(self) -> None:
-        self._store._settle(self._future)
 
 
 # ---------------------------------------------------------------------- statements

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.rows import (
     definition_queries,
     definitions_from_rows,
@@ -161,15 +161,13 @@ class SqliteStore:
         parent = Path(path).parent
         if not parent.exists():
             raise StorageError(f"folder {parent} does not exist")
-        # One writer thread, used only by append_begin; the connection is never used by two
-        # threads at once, because every other call first waits for the write in flight.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ringfence-writer")
-        self._in_flight: Future[None] | None = None
+        # One writer thread, used only by append_begin (adapters/storage/pipelined.py).
+        self._writer = PipelinedWriter()
         try:
             self._db = self._connect(create)
             self._configure()
         except sqlite3.Error as error:
-            self._writer.shutdown()
+            self._writer.close()
             raise StorageError(f"cannot open {path}: {error}") from error
 
     def _connect(self, create: bool) -> sqlite3.Connection:
@@ -181,7 +179,7 @@ class SqliteStore:
         found = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'journal'").fetchone()
         if found[0] == 0:
             db.close()
-            self._writer.shutdown()
+            self._writer.close()
             raise StorageError(
                 f"{self.path} is not a ringfence database (create one with `ringfence init`)"
             )
@@ -221,7 +219,7 @@ class SqliteStore:
     # ------------------------------------------------------------------ writing
 
     def head(self) -> tuple[int, bytes]:
-        self._drain()
+        self._writer.drain()
         return self._head()
 
     def _head(self) -> tuple[int, bytes]:
@@ -229,7 +227,7 @@ class SqliteStore:
         return (0, genesis_hash) if row is None else head_of_row(row[0], row[1])
 
     def transfer_id_max(self) -> int:
-        self._drain()
+        self._writer.drain()
         row = self._db.execute("SELECT max(id) FROM transfers").fetchone()
         return 0 if row[0] is None else int.from_bytes(row[0], "big")
 
@@ -240,7 +238,7 @@ class SqliteStore:
         definitions: Sequence[Definition] = (),
         checkpoint: Checkpoint | None = None,
     ) -> None:
-        self._drain()
+        self._writer.drain()
         self._append(entry, len(records), definitions, checkpoint)
 
     def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> PendingAppend:
@@ -250,21 +248,7 @@ class SqliteStore:
         the rows out of the journal body inside SQLite) but must ``wait()`` before telling
         anyone the entry is durable. Any other call on the store waits for it first.
         """
-        self._drain()
-        future = self._writer.submit(self._append, entry, len(records), (), None)
-        self._in_flight = future
-        return _Pending(self, future)
-
-    def _drain(self) -> None:
-        """Wait for the append in flight. Its failure is the waiter's to report, once."""
-        future, self._in_flight = self._in_flight, None
-        if future is not None:
-            future.exception()
-
-    def _settle(self, future: Future[None]) -> None:
-        if self._in_flight is future:
-            self._in_flight = None
-        future.result()
+        return self._writer.begin(lambda: self._append(entry, len(records), (), None))
 
     def _append(
         self,
@@ -357,7 +341,7 @@ class SqliteStore:
             )
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self._drain()
+        self._writer.drain()
         with self._transaction(f"checkpoint {checkpoint.seq}"):
             self._write_checkpoint(checkpoint)
 
@@ -399,7 +383,7 @@ class SqliteStore:
     def entries(
         self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None
     ) -> Iterator[JournalEntry]:
-        self._drain()
+        self._writer.drain()
         query = (
             "SELECT seq, kind, timestamp, body, previous_hash, hash, signature FROM journal "
             "WHERE seq > ?"
@@ -418,7 +402,7 @@ class SqliteStore:
             yield entry_of_row(row)
 
     def transfers(self, ids: Collection[int]) -> dict[int, TransferRecord]:
-        self._drain()
+        self._writer.drain()
         # An id outside u128 cannot have been committed: it is simply not found.
         keys = [i.to_bytes(16, "big") for i in ids if type(i) is int and 0 < i <= _u128_max]
         found: dict[int, TransferRecord] = {}
@@ -436,7 +420,7 @@ class SqliteStore:
         return found
 
     def checkpoint(self) -> Checkpoint:
-        self._drain()
+        self._writer.drain()
         db = self._db
         meta = dict(db.execute("SELECT key, value FROM meta"))
         checkpoint = Checkpoint(
@@ -460,7 +444,7 @@ class SqliteStore:
         return checkpoint
 
     def projected_transfers(self) -> Iterator[TransferRecord]:
-        self._drain()
+        self._writer.drain()
         cursor = self._db.execute(
             f"SELECT {_transfer_columns} FROM transfers ORDER BY timestamp"
         )
@@ -468,7 +452,7 @@ class SqliteStore:
             yield _record_of(row)
 
     def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
-        self._drain()
+        self._writer.drain()
         order = {EntryKind.clients: "number"}
         return definitions_from_rows(
             lambda kind: self._db.execute(
@@ -478,9 +462,8 @@ class SqliteStore:
 
     def close(self) -> None:
         try:
-            self._drain()
+            self._writer.close()
         finally:
-            self._writer.shutdown(wait=True)
             self._db.close()
 
 
@@ -533,14 +516,6 @@ def _append_error(seq: int, error: sqlite3.Error) -> StorageError:
         return HeadConflictError(f"entry {seq} refused: another writer appended first")
     return StorageError(f"append of entry {seq} failed: {error}")
 
-
-class _Pending:
-    def __init__(self, store: SqliteStore, future: Future[None]) -> None:
-        self._store = store
-        self._future = future
-
-    def wait(self) -> None:
-        self._store._settle(self._future)
 
 
 def _record_of(row: tuple[bytes, ...]) -> TransferRecord:

@@ -34,7 +34,7 @@ from typing import Final, TypeVar
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError
-from ringfence.core.ledger.engine import Expiry
+from ringfence.core.ledger.changes import Expiry
 from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
