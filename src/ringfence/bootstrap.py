@@ -18,7 +18,14 @@ from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
 from ringfence.core.errors import StorageError
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import Clock, DevelopmentChain, HoldingsSource, LedgerStore, Signer
+from ringfence.service.ports import (
+    Clock,
+    DevelopmentChain,
+    HoldingsSource,
+    LedgerStore,
+    LineSource,
+    Signer,
+)
 
 default_url = "sqlite:///ringfence.db"
 journal_key_suffix = ".journal-key"
@@ -176,3 +183,10 @@ class DemoChainFiles:
 
         binary = anvil_path()
         return None if binary is None else DevelopmentNode(binary)
+
+
+def jsonl_file(path: Path) -> LineSource:
+    """The JSON-lines file at ``path``, read line by line (transfers, accounts, principals)."""
+    from ringfence.adapters.files.jsonl import JsonlFile
+
+    return JsonlFile(path)

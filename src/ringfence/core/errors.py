@@ -161,6 +161,9 @@ class Result(StrEnum):
     account_class_forbids_pool = "account_class_forbids_pool"
     account_kind_invalid = "account_kind_invalid"
     account_class_invalid = "account_class_invalid"
+    pool_kind_invalid = "pool_kind_invalid"
+    pool_terms_invalid = "pool_terms_invalid"
+    pool_purpose_invalid = "pool_purpose_invalid"
     asset_scale_invalid = "asset_scale_invalid"
     asset_number_invalid = "asset_number_invalid"
 

@@ -195,3 +195,8 @@ assert journal_records_per_batch_max < 2**24  # evidence records per entry: a u2
 # with exact Python integers instead.
 liquidations_per_plan_max: Final = 1_000_000
 liquidation_vector_product_max: Final = 2**62
+
+# Reports (the CLI): the rejected lines a table lists after a JSON-lines file (the JSON document
+# lists every line), and the problems an audit reports before it stops listing them.
+rejections_shown_max: Final = 50
+audit_problems_max: Final = 100
