@@ -354,7 +354,7 @@ def test_a_forged_rotation_to_the_intruders_key_is_named(
     ledger_url: str, honest: tuple[int, bytes], store_of: LedgerStore
 ) -> None:
     """Without the old key the intruder can write a key entry, but cannot sign it."""
-    from ringfence.core.ledger.journal import encode_journal_key, key_possession_message
+    from ringfence.core.ledger.authenticity import encode_journal_key, key_possession_message
 
     intruder = MemorySigner(bytes(32))
     public_key = intruder.public_key()

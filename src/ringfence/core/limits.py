@@ -200,3 +200,6 @@ liquidation_vector_product_max: Final = 2**62
 # lists every line), and the problems an audit reports before it stops listing them.
 rejections_shown_max: Final = 50
 audit_problems_max: Final = 100
+# Ids a store looks up per statement (PostgreSQL): a batch refers to at most 8,189, a
+# checkpoint's pending transfers to more.
+store_lookup_ids_max: Final = 50_000

@@ -19,13 +19,15 @@ from ringfence.core.errors import (
     Result,
     RingfenceError,
 )
+from ringfence.core.ledger.authenticity import (
+    encode_journal_key,
+    head_message,
+    key_possession_message,
+)
 from ringfence.core.ledger.journal import (
     Definition,
     EntryKind,
     JournalEntry,
-    encode_journal_key,
-    head_message,
-    key_possession_message,
     ledger_definition_kinds,
     seal,
 )
