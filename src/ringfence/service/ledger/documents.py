@@ -11,6 +11,7 @@ from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger import wire
 from ringfence.core.money import Asset, format_amount, format_signed_amount
 from ringfence.service.ledger.service import Balance, LedgerService
+from ringfence.service.ports import Signer
 
 
 def journal_head(ledger: LedgerService) -> dict[str, object]:
@@ -130,3 +131,44 @@ def positions_document(ledger: LedgerService) -> dict[str, object]:
             }
         )
     return {"ok": True, "positions": rows}
+
+
+# ---------------------------------------------------------------------- the journal and its key
+
+
+def signed_head_document(ledger: LedgerService) -> dict[str, object]:
+    """The head to publish: entry, hash and the journal key's signature over them."""
+    seq, head_hash, signature = ledger.signed_head()
+    key = ledger.journal_key
+    return {
+        "ok": True,
+        "seq": seq,
+        "hash": head_hash.hex(),
+        "signature": signature.hex(),
+        "journal_key": key.hex() if key is not None else "",
+        "expect_head": f"{seq}:{head_hash.hex()}",
+    }
+
+
+def journal_key_document(ledger: LedgerService, key_file: str) -> dict[str, object]:
+    """The keys the journal declares (from which entry), and whether the signer's key (from
+    ``key_file``) is the one in force."""
+    declared = [
+        {"from_seq": d.seq, "public_key": d.public_key.hex()}
+        for d in ledger.journal_keys.declarations
+    ]
+    held = ledger.signer.public_key()
+    in_force = declared[-1]["public_key"] if declared else ""
+    return {
+        "ok": True,
+        "declared": declared,
+        "key_file": key_file,
+        "key_file_public_key": held.hex() if held is not None else "",
+        "key_file_in_force": held is not None and held.hex() == in_force,
+    }
+
+
+def rotation_document(ledger: LedgerService, new: Signer, key_file: str) -> dict[str, object]:
+    """Hand the journal on to ``new``'s key (made now if it has none, in ``key_file``)."""
+    public_key = ledger.rotate_journal_key(new)
+    return {"ok": True, "seq": ledger.seq, "public_key": public_key.hex(), "key_file": key_file}
