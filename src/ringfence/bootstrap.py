@@ -24,6 +24,8 @@ from ringfence.service.ports import (
     HoldingsSource,
     LedgerStore,
     LineSource,
+    ReconFiles,
+    RiskBookStore,
     Signer,
 )
 
@@ -183,6 +185,20 @@ class DemoChainFiles:
 
         binary = anvil_path()
         return None if binary is None else DevelopmentNode(binary)
+
+
+def risk_book(path: Path) -> RiskBookStore:
+    """The venue's risk book kept in the JSON file at ``path`` (``--book``)."""
+    from ringfence.adapters.files.risk_book import RiskBookFile
+
+    return RiskBookFile(path)
+
+
+def recon_files() -> ReconFiles:
+    """The files a reconciliation, a statement or a holdings export names: local paths."""
+    from ringfence.adapters.files.recon import LocalReconFiles
+
+    return LocalReconFiles()
 
 
 def jsonl_file(path: Path) -> LineSource:

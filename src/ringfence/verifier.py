@@ -1,45 +1,71 @@
-"""Check your own inclusion in a proof-of-liabilities round, with nothing but the standard library.
+"""Check your own inclusion in a proof-of-reserves round, with nothing but the standard library.
 
-This module is written to be read by a client (and copied out of the repository if they wish):
-it imports no part of ringfence and no third-party package. The format it checks is documented
-in docs/proof-of-reserves.md; in short:
+This module is written to be read by a client, and to be downloaded and run on its own::
+
+    python verifier.py PROOF.json ROUND.json [CLIENT_KEY] [--public-key HEX]
+                       [--balance ASSET=AMOUNT]... [--decimals ASSET=N]... [--json]
+
+``PROOF.json`` is what ``ringfence por proof CLIENT --json`` prints (a bundle of proofs that
+carries your client key) or one proof on its own (then give ``CLIENT_KEY``, 64 hex digits).
+``ROUND.json`` is the signed round record; take it from a second channel (the firm's site).
+``--public-key`` is the firm's published Ed25519 key: only with it is the round's signature
+checked against a key you trust. ``--balance BTC=0.8`` is your statement balance in the
+asset's major unit; ``--decimals BTC=8`` says how many decimals the asset has, needed only
+when the round does not say so itself. ``--json`` prints one JSON document.
+
+It imports no part of ringfence and no third-party package (the project's import rules and a
+test hold it to that). The formats are documented in docs/proof-of-reserves.md; in short:
 
     round record  {"v": "ringfence-por-round/2", "round_id", "previous_round_hash",
-                   "snapshot", "reserves": {...}, "assets": [{"asset", "asset_number",
-                   "unit_exponent", "height", "root": {"sum", "hash"}, "reserves"}],
-                   "public_key", "signature"}
+                   "snapshot", ["journal_head": {"seq", "hash"}], "reserves": {...},
+                   "assets": [{"asset", "asset_number", "unit_exponent", "height",
+                   "root": {"sum", "hash"}, "reserves"}], "public_key", "signature"}
     inclusion     {"v": "ringfence-por-proof/2", "round_hash", "asset", "asset_number",
                    "pieces": [{"index", "value"}, ...], "siblings": "<base64>"}
+    bundle        {"client", "client_key", "round", "round_hash", "proofs": [inclusion...]}
 
-Sums and values are decimal strings of integers in the asset's proof unit; hashes are lowercase
-hex. ``siblings`` is the base64 of 40-byte records (u64 big-endian sum, then 32-byte hash), in
-the order ``fold`` consumes them: level by level from the leaves up, and at each level by
-ascending index of the nodes already known, skipping a sibling that is itself known (so the
-pieces' paths share the top of the tree). What is checked:
+Sums and values are decimal strings of integers in the asset's proof unit (10^-9 of the
+major unit at the finest); hashes are lowercase hex. ``siblings`` is the base64 of 40-byte
+records (u64 big-endian sum, then 32-byte hash), in the order ``fold`` consumes them: level
+by level from the leaves up, and at each level by ascending index of the nodes already known,
+skipping a sibling that is itself known. What is checked, in order:
 
-1. the round record hashes to ``round_hash`` and has the proof's asset;
-2. each piece's leaf is recomputed from the client's own key (so nobody else's leaf can be
-   passed off as yours, even with the same balance), and the pieces are folded up together
-   with parent hashes that bind the height, both children's sums and both children's hashes
-   (so a parent cannot claim a sum its children do not add up to), to the round's root, using
-   every sibling record exactly once;
-3. every sum is an integer in [0, 2^64) and no parent's sum overflows 64 bits;
-4. the pieces sum to your balance in proof units, when you give it.
+1. the round record's Ed25519 signature over its hash (RFC 8032, written out below), with
+   the key you pinned, or else with the key the round carries, which proves nothing about
+   who signed it and is reported as such;
+2. the round's reserves lines add up: each asset's coverage is recomputed from the signed
+   totals, and a round whose reserves do not cover what it owes is reported as not covered;
+3. for each proof, the round record hashes to its ``round_hash`` and has its asset; each
+   piece's leaf is recomputed from your own key (nobody else's leaf can be passed off as
+   yours, even with the same balance); the pieces are folded up with parent hashes that bind
+   the height and both children's sums and hashes, to the round's root, using every sibling
+   record exactly once; every sum is in [0, 2^64) and no parent's sum overflows;
+4. the pieces add up to your balance, converted exactly to proof units (rounded up, as the
+   firm must), when you give it; a balance given for an asset with no proof is refused.
 
-A rejection carries a ``reason`` (a short name, the same in the browser page) and a sentence.
-The Ed25519 signature on the round record is not checked here (the standard library has no
-Ed25519); check it with any Ed25519 tool over ``round_hash``, with the browser page, or with
-``ringfence por verify``.
+Every refusal has a ``reason`` (a short name, the same as ``ringfence por verify`` and the
+browser page where they share it) and a sentence, never a traceback. Exit statuses are those
+of ``ringfence por verify``: 0 accepted; 1 the proofs check but the round's reserves do not
+cover; 2 bad input (arguments, JSON, keys, balances); 3 a file that cannot be read; 4 a
+round or proof refused.
+
+Why one file of more than 500 lines: a client should be able to download a single file and
+run it with any Python 3.11, and read all of it; splitting out Ed25519 would make them fetch,
+check and place two. The file is in sections: limits, Ed25519, hashes, inclusion, the round,
+balances, the bundle, the command line.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
+import datetime
 import hashlib
 import hmac
 import itertools
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -49,8 +75,15 @@ round_format = "ringfence-por-round/2"
 value_max = 2**64 - 1
 height_max = 48
 pieces_max = 64
+proofs_max = 256  # proofs in one bundle, one per asset; assets in one round
 sibling_bytes = 40
+input_bytes_max = 2 * 2**20  # a bundle or round file (a proof is under 4 KB)
+json_depth_max = 32  # lists and objects in one (the formats nest 5 deep)
+scale_max = 38  # decimals of an asset's major unit
+proof_unit_decimals_max = 9  # round format 2: unit_exponent = max(0, scale - 9)
+snapshot_ns_max = 253_402_300_800 * 10**9  # year 10000
 _hex_digits = "0123456789abcdefABCDEF"
+_asset_code_pattern = re.compile(r"[A-Z][A-Z0-9]{0,11}")  # as ringfence's assets
 
 tag_leaf = b"ringfence/por/leaf/1\x00"
 tag_node = b"ringfence/por/node/1\x00"
@@ -58,28 +91,165 @@ tag_round = b"ringfence/por/round/1\x00"
 tag_round_id = b"ringfence/por/round-id/1\x00"
 salt_leaf = b"ringfence/por/leaf-salt/1\x00"
 
+# The exit statuses of ``ringfence por verify`` (ringfence.core.errors.exit_status_*), copied
+# so this file stands alone; a test pins them equal.
+exit_status_ok = 0
+exit_status_rejected = 1  # the proofs check, and the signed round says reserves do not cover
+exit_status_input = 2
+exit_status_storage = 3
+exit_status_integrity = 4
+
+
+# Every reason a round or proof is refused for (exit 4), and every reason what the client
+# gave is refused for (exit 2, or 3 for a file that cannot be read): closed sets.
+rejection_reasons = frozenset({
+    "malformed", "unknown_format", "bad_signature", "signing_key_not_pinned",
+    "reserves_inconsistent", "other_round", "no_such_asset", "sum_out_of_range",
+    "sum_overflows", "root_mismatch", "repeated_piece", "repeated_asset", "balance_mismatch",
+    "proof_missing", "chain_broken"})
+refusal_reasons = frozenset({
+    "usage", "file_unreadable", "input_too_large", "json_malformed", "client_key_required",
+    "client_key_malformed", "public_key_malformed", "balance_malformed",
+    "balance_finer_than_scale", "balance_too_large", "decimals_malformed", "decimals_unknown",
+    "decimals_mismatch"})
+
 
 class ProofRejectedError(Exception):
-    """The proof does not show what it claims: ``reason`` names the check that failed
-    (``malformed``, ``unknown_format``, ``other_round``, ``no_such_asset``,
-    ``sum_out_of_range``, ``sum_overflows``, ``root_mismatch``, ``repeated_piece``,
-    ``balance_mismatch``, ``chain_broken``), the message says it in a sentence."""
+    """The round or a proof does not show what it claims: ``reason`` (one of
+    ``rejection_reasons``) names the check that failed, the message says it in a sentence."""
 
     def __init__(self, reason: str, message: str) -> None:
+        assert reason in rejection_reasons, reason
         super().__init__(message)
         self.reason = reason
 
 
-def hkdf_sha256(key: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
-    """HKDF (RFC 5869) with SHA-256."""
-    assert 0 < length <= 255 * 32
-    prk = hmac.digest(salt, key, "sha256")
-    output, block, counter = b"", b"", 1
-    while len(output) < length:
-        block = hmac.digest(prk, block + info + bytes([counter]), "sha256")
-        output += block
-        counter += 1
-    return output[:length]
+class InputRefusedError(Exception):
+    """What the client gave cannot be used: ``reason`` (one of ``refusal_reasons``) names it;
+    ``exit_status`` is 2, or 3 for a file that cannot be read."""
+
+    def __init__(self, reason: str, message: str, exit_status: int = exit_status_input) -> None:
+        assert reason in refusal_reasons, reason
+        super().__init__(message)
+        self.reason = reason
+        self.exit_status = exit_status
+
+
+# ---------------------------------------------------------------------- Ed25519 (RFC 8032)
+#
+# Written out by hand because this file must run with the standard library alone, and the
+# standard library has no Ed25519. Verifying needs only arithmetic modulo 2^255 - 19 on Python
+# integers and SHA-512, which it has. It follows RFC 8032 §5.1 and is checked against the RFC's
+# test vectors and against libsodium (PyNaCl) in tests/unit/test_verifier_ed25519.py. It only
+# ever handles public values, so it need not run in constant time.
+
+field_p = 2**255 - 19
+group_order = 2**252 + 27742317777372353535851937790883648493  # L, the base point's order
+curve_d = -121665 * pow(121666, -1, field_p) % field_p
+sqrt_minus_one = pow(2, (field_p - 1) // 4, field_p)
+Point = tuple[int, int, int, int]  # extended coordinates X, Y, Z, T: x = X/Z, y = Y/Z, xy = T/Z
+identity: Point = (0, 1, 1, 0)
+
+
+def _point_add(first: Point, second: Point) -> Point:
+    """RFC 8032 §5.1.4's addition (complete: it also doubles and adds the identity)."""
+    x1, y1, z1, t1 = first
+    x2, y2, z2, t2 = second
+    p = field_p
+    a, b = (y1 - x1) * (y2 - x2) % p, (y1 + x1) * (y2 + x2) % p
+    c, d = t1 * 2 * curve_d * t2 % p, z1 * 2 * z2 % p
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return e * f % p, g * h % p, f * g % p, e * h % p
+
+
+def _point_double(point: Point) -> Point:
+    """RFC 8032 §5.1.4's doubling."""
+    x1, y1, z1, _ = point
+    p = field_p
+    a, b, c = x1 * x1 % p, y1 * y1 % p, 2 * z1 * z1 % p
+    h = a + b
+    e, g = h - (x1 + y1) * (x1 + y1), a - b
+    f = c + g
+    return e * f % p, g * h % p, f * g % p, e * h % p
+
+
+def _points_equal(first: Point, second: Point) -> bool:
+    x1, y1, z1, _ = first
+    x2, y2, z2, _ = second
+    return (x1 * z2 - x2 * z1) % field_p == 0 and (y1 * z2 - y2 * z1) % field_p == 0
+
+
+def decode_point(encoded: bytes) -> Point | None:
+    """RFC 8032 §5.1.3: the point a 32-byte encoding names, or None when it names none or is
+    not the canonical encoding (y must be below p; x = 0 must have sign bit 0)."""
+    assert len(encoded) == 32
+    number = int.from_bytes(encoded, "little")
+    sign, y = number >> 255, number & (2**255 - 1)
+    p = field_p
+    if y >= p:
+        return None
+    u, v = (y * y - 1) % p, (curve_d * y * y + 1) % p
+    x = u * pow(v, 3, p) * pow(u * pow(v, 7, p), (p - 5) // 8, p) % p
+    if (v * x * x - u) % p != 0:
+        if (v * x * x + u) % p != 0:
+            return None  # u/v has no square root: no point has this y
+        x = x * sqrt_minus_one % p
+    if x == 0 and sign == 1:
+        return None
+    if x & 1 != sign:
+        x = p - x
+    return x, y, 1, x * y % p
+
+
+# B (RFC 8032 §5.1): y = 4/5 and x even; a test checks it is what "5866...66" decodes to.
+_base_x = 15112221349535400772501151409588531511454012693041857206046113283949847762202
+_base_y = 46316835694926478169428394003475163141307993866256225615783033603165251855960
+base_point: Point = (_base_x, _base_y, 1, _base_x * _base_y % field_p)
+
+
+def _double_multiply(first: int, first_point: Point, second: int, second_point: Point) -> Point:
+    """[first]first_point + [second]second_point, the two scalars read bit by bit together
+    (Straus): one doubling per bit for both products."""
+    both = _point_add(first_point, second_point)
+    addends = {(1, 0): first_point, (0, 1): second_point, (1, 1): both}
+    result = identity
+    for bit in reversed(range(max(first.bit_length(), second.bit_length()))):
+        result = _point_double(result)
+        pair = (first >> bit & 1, second >> bit & 1)
+        if pair != (0, 0):
+            result = _point_add(result, addends[pair])
+    return result
+
+
+def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True when ``signature`` is a valid Ed25519 signature of ``message`` by ``public_key``
+    (RFC 8032 §5.1.7, pure Ed25519: no context, no prehash)."""
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    key, commitment = decode_point(public_key), decode_point(signature[:32])
+    scalar = int.from_bytes(signature[32:], "little")
+    if key is None or commitment is None or scalar >= group_order:
+        return False  # §5.1.7 step 1; an S of L or more would make signatures malleable
+    if _points_equal(_point_double(_point_double(_point_double(key))), identity):
+        # Not in the RFC, as libsodium: under a key of small order, [k]A takes one of eight
+        # values, so anyone can make a signature that verifies, for any message.
+        return False
+    digest = hashlib.sha512(signature[:32] + public_key + message).digest()
+    # k is the digest read as an integer (§5.1.7 step 2); reducing it modulo 8L, a multiple of
+    # every point's order, leaves [k]A unchanged and halves the work.
+    challenge = int.from_bytes(digest, "little") % (8 * group_order)
+    # The cofactorless equation [S]B = R + [k]A, which §5.1.7 step 3 says is sufficient
+    # ("it's sufficient, but not required, to instead check [S]B = R + [k]A'"): it is the
+    # one libsodium checks, so this verifier and `ringfence por verify` (PyNaCl) agree on
+    # every signature an honest signer makes, and refuses one whose R hides a point of small
+    # order (the cofactored [8][S]B = [8]R + [8][k]A would accept it; a test shows one).
+    # Rearranged as [S]B + [k](-A) = R.
+    x, y, z, t = key
+    negated = (-x % field_p, y, z, -t % field_p)
+    return _points_equal(_double_multiply(scalar, base_point, challenge, negated), commitment)
+
+
+# ---------------------------------------------------------------------- hashes
 
 
 def leaf_salt(client_key: bytes, round_id: bytes, asset_number: int, piece: int) -> bytes:
@@ -119,6 +289,9 @@ def round_hash(record: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(tag_round + canonical.encode("ascii")).digest()
 
 
+# ---------------------------------------------------------------------- fields
+
+
 def _integer(text: object, what: str) -> int:
     if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > 20:
         raise ProofRejectedError("malformed", f"{what} is not a decimal string")
@@ -131,16 +304,24 @@ def _integer(text: object, what: str) -> int:
 def _digest(text: object, what: str) -> bytes:
     if not isinstance(text, str) or len(text) != 64 or text.strip(_hex_digits):
         raise ProofRejectedError("malformed", f"{what} is not 64 hex digits")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise ProofRejectedError("malformed", f"{what} is not 64 hex digits") from None
+    return bytes.fromhex(text)
 
 
 def _small(value: object, what: str, maximum: int) -> int:
     if type(value) is not int or not 0 <= value <= maximum:
         raise ProofRejectedError("malformed", f"{what} is not an integer in [0, {maximum}]")
     return value
+
+
+def _is_asset_code(text: object) -> bool:
+    return isinstance(text, str) and _asset_code_pattern.fullmatch(text) is not None
+
+
+def hex_bytes(text: object, length: int) -> bytes | None:
+    """``length`` bytes written as exactly ``2 * length`` hex digits, or None."""
+    if not isinstance(text, str) or len(text) != 2 * length or text.strip(_hex_digits):
+        return None
+    return bytes.fromhex(text)
 
 
 def _siblings(text: object) -> list[tuple[int, bytes]]:
@@ -156,6 +337,9 @@ def _siblings(text: object) -> list[tuple[int, bytes]]:
         (int.from_bytes(raw[at : at + 8], "big"), raw[at + 8 : at + sibling_bytes])
         for at in range(0, len(raw), sibling_bytes)
     ]
+
+
+# ---------------------------------------------------------------------- inclusion
 
 
 def fold(
@@ -210,9 +394,10 @@ def verify_inclusion(
 ) -> int:
     """Check a client's inclusion proof against a round record; returns the pieces' total.
 
-    ``balance`` is the client's balance in proof units (the statement's balance rounded up);
-    when given, the pieces must add up to exactly it. Raises ``ProofRejectedError`` otherwise.
-    """
+    ``balance`` is the client's balance in proof units (the statement's balance rounded up;
+    ``proof_units_of_balance`` converts one); when given, the pieces must add up to exactly
+    it. Raises ``ProofRejectedError`` otherwise. The round's signature is not checked here
+    (``check_round`` does it)."""
     try:
         return _verify(proof, record, client_key, balance)
     except (AttributeError, KeyError, TypeError, ValueError) as error:
@@ -269,23 +454,486 @@ def verify_chain(records: Sequence[Mapping[str, Any]]) -> None:
                 "chain_broken", "a round id is not derived from the round before it")
 
 
-def main(arguments: Sequence[str]) -> int:
-    """``python verifier.py PROOF.json ROUND.json CLIENT_KEY_HEX [BALANCE]``"""
-    if len(arguments) not in (3, 4):
-        print(main.__doc__, file=sys.stderr)
-        return 2
-    with open(arguments[0], encoding="utf-8") as file:
-        proof = json.load(file)
-    with open(arguments[1], encoding="utf-8") as file:
-        record = json.load(file)
-    balance = int(arguments[3]) if len(arguments) == 4 else None
+# ---------------------------------------------------------------------- the round
+
+
+def check_round(record: object, pinned_key: bytes | None) -> dict[str, Any]:
+    """Check a round record's format, signature and reserves lines; return what it says:
+    its hash, snapshot, signature status and each asset's coverage. Raises
+    ``ProofRejectedError`` for a round that must not be relied on.
+
+    With ``pinned_key`` (the firm's published key) the signature must verify with that key:
+    status ``valid``. Without it, it must verify with the key the round carries, which shows
+    only that the record is intact, not who made it: status ``not_pinned``, never ``valid``."""
+    if not isinstance(record, dict):
+        raise ProofRejectedError("malformed", "the round record is not a JSON object")
+    if record.get("v") != round_format:
+        raise ProofRejectedError("unknown_format", "the round record has an unknown format")
+    carried = hex_bytes(record.get("public_key"), 32)
+    signature = hex_bytes(record.get("signature"), 64)
+    if carried is None or signature is None:
+        raise ProofRejectedError(
+            "bad_signature", "the round's public key or signature is not hex of the right length")
+    if pinned_key is not None and carried != pinned_key:
+        raise ProofRejectedError(
+            "signing_key_not_pinned", "the round is signed by another key than the one given")
+    digest = round_hash(record)
+    if not ed25519_verify(carried, digest, signature):
+        raise ProofRejectedError("bad_signature", "the round's Ed25519 signature does not check")
+    snapshot = _small(record.get("snapshot"), "snapshot", value_max)
+    facts: dict[str, Any] = {
+        "round_hash": digest.hex(),
+        "round_id": _digest(record.get("round_id"), "round_id").hex(),
+        "snapshot": snapshot,
+        "snapshot_time": _snapshot_time(record.get("snapshot_ns")),
+        "journal_head": _journal_head(record.get("journal_head"), snapshot),
+        "signature": "valid" if pinned_key is not None else "not_pinned",
+        "public_key": carried.hex(),
+    }
+    facts["reserves"], facts["assets"] = _coverage(record.get("reserves"), record.get("assets"))
+    return facts
+
+
+def _snapshot_time(value: object) -> str | None:
+    """The snapshot's time (``snapshot_ns``, UTC) when the round records one."""
+    if value is None:
+        return None
+    nanoseconds = _small(value, "snapshot_ns", snapshot_ns_max - 1)
+    moment = datetime.datetime.fromtimestamp(nanoseconds // 10**9, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanoseconds % 10**9:09d}Z"
+
+
+def _journal_head(value: object, snapshot: int) -> dict[str, Any] | None:
+    """The journal head the round was built at, which must be its snapshot's entry."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or type(value.get("seq")) is not int or (
+            value["seq"] != snapshot):
+        raise ProofRejectedError("malformed", "the journal head is not the snapshot's entry")
+    return {"seq": snapshot, "hash": _digest(value.get("hash"), "journal head").hex()}
+
+
+def _coverage(reserves: object, assets: object) -> tuple[str, list[dict[str, Any]]]:
+    """Each asset's liabilities (the root's sum) against its signed reserves, coverage
+    recomputed here: a line that contradicts its own totals refuses the round."""
+    statuses = ("attested", "not_attested")
+    if not isinstance(reserves, dict) or reserves.get("status") not in statuses:
+        raise ProofRejectedError("malformed", "the round's reserves have no known status")
+    status = reserves["status"]
+    if status == "attested":
+        _digest(reserves.get("file_hash"), "reserves file hash")
+    if not isinstance(assets, list) or not 0 < len(assets) <= proofs_max:
+        raise ProofRejectedError("malformed", "the round's assets are not a list")
+    lines: list[dict[str, Any]] = []
+    for entry in assets:
+        if not isinstance(entry, dict) or not _is_asset_code(entry.get("asset")):
+            raise ProofRejectedError("malformed", "an asset line has no valid asset code")
+        root = entry.get("root")
+        owed = _integer(root.get("sum") if isinstance(root, dict) else None, "root sum")
+        line = {"asset": entry["asset"], "liabilities": str(owed),
+                **_asset_scale(entry), **_reserves_line(entry.get("reserves"), owed, status)}
+        if any(other["asset"] == line["asset"] for other in lines):
+            raise ProofRejectedError("malformed", f"the round lists {line['asset']} twice")
+        lines.append(line)
+    return status, lines
+
+
+def _asset_scale(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The asset's unit exponent and, when the round fixes it, its scale (decimals of the
+    major unit): a ``scale`` the round carries, else ``unit_exponent + 9`` when the exponent
+    is positive (format 2 drops ``max(0, scale - 9)`` decimals); otherwise unknown (None)."""
+    exponent = _small(entry.get("unit_exponent"), "unit_exponent",
+                      scale_max - proof_unit_decimals_max)
+    if entry.get("scale") is None:
+        return {"unit_exponent": exponent,
+                "scale": exponent + proof_unit_decimals_max if exponent else None}
+    scale = _small(entry.get("scale"), "scale", scale_max)
+    if exponent != max(0, scale - proof_unit_decimals_max):
+        raise ProofRejectedError("malformed", "the asset's scale and unit exponent disagree")
+    return {"unit_exponent": exponent, "scale": scale}
+
+
+def _reserves_line(line: object, owed: int, status: str) -> dict[str, Any]:
+    if status == "not_attested":
+        if line is not None:
+            raise ProofRejectedError(
+                "reserves_inconsistent", "a round without reserves lists some for an asset")
+        return {"status": "not_attested"}
+    if not isinstance(line, dict):
+        raise ProofRejectedError(
+            "reserves_inconsistent", "an attested round lists no reserves for an asset")
+    net = _integer(line.get("total"), "reserves total")
+    gross = _integer(line.get("gross"), "gross reserves")
+    net_bp, gross_bp = _basis_points(net, owed), _basis_points(gross, owed)
+    claimed = (line.get("covered"), line.get("coverage_net_bp"), line.get("coverage_gross_bp"))
+    if net > gross or claimed != (net >= owed, net_bp, gross_bp):
+        raise ProofRejectedError(
+            "reserves_inconsistent", "an asset's coverage contradicts its own totals")
+    return {"status": "covered" if net >= owed else "not_covered", "reserves_net": str(net),
+            "reserves_gross": str(gross), "coverage_net_bp": net_bp,
+            "coverage_gross_bp": gross_bp}
+
+
+def _basis_points(reserves: int, owed: int) -> str | None:
+    """Coverage in basis points, rounded down (never overstated); none when nothing is owed."""
+    return None if owed == 0 else str(reserves * 10_000 // owed)
+
+
+# ---------------------------------------------------------------------- balances
+
+_amount_pattern = re.compile(r"([0-9]{1,30})(?:\.([0-9]{1,40}))?")
+
+
+def proof_units_of_balance(text: str, scale: int, unit_exponent: int) -> int:
+    """A balance in the asset's major unit (``"0.8"``) in proof units, in exact integer
+    arithmetic: to minor units (at most ``scale`` decimals, never rounded), then up to the
+    proof unit, as the firm must round (nothing owed is understated)."""
+    assert 0 <= unit_exponent <= scale <= scale_max
+    found = _amount_pattern.fullmatch(text)
+    if found is None:
+        raise InputRefusedError(
+            "balance_malformed", f"balance {text!r} is not a decimal number such as 0.8")
+    whole, fraction = found.group(1), found.group(2) or ""
+    if len(fraction) > scale:
+        raise InputRefusedError(
+            "balance_finer_than_scale",
+            f"balance {text} has {len(fraction)} decimals; the asset has only {scale}")
+    minor = int(whole + fraction.ljust(scale, "0"))
+    units = -(-minor // 10**unit_exponent)
+    if units > value_max:
+        raise InputRefusedError("balance_too_large", f"balance {text} is 2^64 proof units or more")
+    return units
+
+
+def major_units(units: int, unit_exponent: int, scale: int) -> str:
+    """Proof units as a decimal string in the major unit, with every decimal a proof unit
+    has (exact: ``0.80000000`` BTC, ``2.000000001`` ETH)."""
+    decimals = scale - unit_exponent
+    whole, fraction = divmod(units, 10**decimals)
+    return f"{whole}.{fraction:0{decimals}d}" if decimals else str(whole)
+
+
+def _scale_for(line: Mapping[str, Any], given: int | None) -> int:
+    """The asset's scale: the round's when it fixes one (what the client says must agree),
+    else what the client says, which the round's proof unit must allow."""
+    code, scale = line["asset"], line["scale"]
+    if scale is not None:
+        if given is not None and given != scale:
+            raise InputRefusedError(
+                "decimals_mismatch", f"{code} has {scale} decimals in the round, not {given}")
+        return int(scale)
+    if given is None:
+        raise InputRefusedError(
+            "decimals_unknown",
+            f"the round does not say how many decimals {code} has: give --decimals {code}=N "
+            "(8 for bitcoin), as on your statement")
+    if given > proof_unit_decimals_max:
+        raise InputRefusedError(
+            "decimals_mismatch",
+            f"{code} cannot have {given} decimals: its proof unit in the round is its minor unit")
+    return given
+
+
+# ---------------------------------------------------------------------- the bundle
+
+verdict_exit_status = {"accepted": exit_status_ok, "not_covered": exit_status_rejected,
+                       "rejected": exit_status_integrity}
+
+
+def verify_bundle(
+    bundle: object,
+    record: object,
+    *,
+    client_key: bytes | None = None,
+    pinned_key: bytes | None = None,
+    balances: Mapping[str, str] | None = None,
+    decimals: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """Check a bundle (``por proof --json``) or one proof against a round record: the round
+    first, then each proof against the client's balance in its asset (major units) when given.
+
+    Returns the report: ``verdict`` is ``accepted``, ``not_covered`` (every proof checks, but
+    the signed round says an asset's reserves do not cover it) or ``rejected``; ``round`` is
+    what the round says (None when it is refused); ``results`` has a line per proof, and per
+    balance given for an asset that has no proof. Raises ``InputRefusedError`` for what the
+    client gave that cannot be used (a missing or malformed client key, a bad balance)."""
+    if not isinstance(bundle, dict) or not isinstance(record, dict):
+        raise InputRefusedError(
+            "json_malformed", "the proof file and the round record must be JSON objects")
+    key = client_key if client_key is not None else _bundle_key(bundle)
     try:
-        total = verify_inclusion(proof, record, bytes.fromhex(arguments[2]), balance)
+        facts = check_round(record, pinned_key)
     except ProofRejectedError as rejection:
-        print(f"REJECTED ({rejection.reason}): {rejection}")
-        return 1
-    print(f"OK: {total} proof units of {proof['asset']} counted in round {record['round_id']}")
-    return 0
+        return _report(None, [_rejected(None, rejection)])
+    lines = {line["asset"]: line for line in facts["assets"]}
+    balances, decimals = balances or {}, decimals or {}
+    scales = {code: _scale_for(lines[code], decimals.get(code))
+              for code in {*balances, *decimals} & lines.keys()}
+    units = {code: proof_units_of_balance(text, scales[code], lines[code]["unit_exponent"])
+             for code, text in balances.items() if code in lines}
+    proofs = bundle.get("proofs", [bundle])
+    if not isinstance(proofs, list) or not 0 < len(proofs) <= proofs_max:
+        return _report(facts, [_rejected(None, ProofRejectedError(
+            "malformed", f"the bundle does not hold 1 to {proofs_max} proofs"))])
+    results: list[dict[str, Any]] = []
+    for proof in proofs:
+        code = proof.get("asset") if isinstance(proof, dict) else None
+        code = code if _is_asset_code(code) else None
+        try:
+            if code is not None and any(result["asset"] == code for result in results):
+                raise ProofRejectedError("repeated_asset", f"a second proof for {code}")
+            total = verify_inclusion(proof, record, key, units.get(code or ""))
+        except ProofRejectedError as rejection:
+            results.append(_rejected(code, rejection))
+            continue
+        assert code is not None  # the round has the proof's asset, and its code is valid
+        scale = scales.get(code, lines[code]["scale"])
+        results.append(_counted(code, total, lines[code], balances.get(code), scale))
+    for code in balances:
+        if not any(result["asset"] == code for result in results):
+            results.append(_rejected(code, ProofRejectedError(
+                "proof_missing", f"no proof counts your {code} balance in this round")))
+    return _report(facts, results)
+
+
+def _counted(
+    code: str, total: int, line: Mapping[str, Any], balance: str | None, scale: int | None
+) -> dict[str, Any]:
+    """An accepted proof's line: what it counts, in the major unit when the scale is known."""
+    counted = None if scale is None else major_units(total, line["unit_exponent"], scale)
+    return {"asset": code, "ok": True, "proof_units": str(total), "counted": counted,
+            "balance": balance}
+
+
+def _bundle_key(bundle: Mapping[str, Any]) -> bytes:
+    if "client_key" not in bundle:
+        raise InputRefusedError(
+            "client_key_required", "give your client key: the proof file does not carry it")
+    key = hex_bytes(bundle["client_key"], 32)
+    if key is None:
+        raise InputRefusedError(
+            "client_key_malformed", "the proof file's client key is not 64 hex digits")
+    return key
+
+
+def _rejected(asset: str | None, rejection: ProofRejectedError) -> dict[str, Any]:
+    return {"asset": asset, "ok": False, "reason": rejection.reason, "detail": str(rejection)}
+
+
+def _report(facts: dict[str, Any] | None, results: list[dict[str, Any]]) -> dict[str, Any]:
+    if facts is None or not results or not all(result["ok"] for result in results):
+        verdict = "rejected"
+    elif any(line["status"] == "not_covered" for line in facts["assets"]):
+        verdict = "not_covered"
+    else:
+        verdict = "accepted"
+    return {"ok": verdict == "accepted", "verdict": verdict, "round": facts, "results": results}
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """Refuses bad arguments with a named reason instead of exiting, so ``--json`` still
+    prints one JSON document."""
+
+    def error(self, message: str) -> Any:
+        raise InputRefusedError("usage", message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(
+        prog="verifier.py", allow_abbrev=False,
+        description="Check your inclusion in a signed proof-of-reserves round.",
+        epilog="Exit status: 0 accepted; 1 the proofs check but reserves do not cover; "
+               "2 bad input; 3 a file cannot be read; 4 the round or a proof is refused.")
+    parser.add_argument("proof", metavar="PROOF.json",
+                        help="`ringfence por proof CLIENT --json` output, or one proof")
+    parser.add_argument("round", metavar="ROUND.json", help="the signed round record")
+    parser.add_argument("client_key", metavar="CLIENT_KEY", nargs="?",
+                        help="your client key (hex), if the proof file does not carry it")
+    parser.add_argument("--public-key", metavar="HEX",
+                        help="the firm's published signing key: refuse a round signed by any other")
+    parser.add_argument("--balance", metavar="ASSET=AMOUNT", action="append", default=[],
+                        help="your statement balance in the major unit, e.g. BTC=0.8")
+    parser.add_argument("--decimals", metavar="ASSET=N", action="append", default=[],
+                        help="the asset's decimals (BTC=8), if the round does not say")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    return parser
+
+
+def _pairs(texts: Sequence[str], option: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for text in texts:
+        code, equals, value = text.partition("=")
+        if not _is_asset_code(code) or not equals or code in found:
+            raise InputRefusedError(f"{option}_malformed", f"--{option} {text!r} is not ASSET=VALUE"
+                                    " (once per asset)")
+        found[code] = value
+    return found
+
+
+def read_json(path: str, what: str) -> Any:
+    """A JSON file of at most ``input_bytes_max`` bytes, or a named refusal."""
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(input_bytes_max + 1)
+    except (OSError, ValueError) as error:
+        raise InputRefusedError("file_unreadable", f"cannot read the {what} {path!r}: {error}",
+                                exit_status_storage) from None
+    if len(raw) > input_bytes_max:
+        raise InputRefusedError("input_too_large", f"the {what} is over {input_bytes_max} bytes")
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise InputRefusedError("json_malformed", f"the {what} is not JSON ({error})") from None
+    if _depth(document) > json_depth_max:
+        raise InputRefusedError("json_malformed", f"the {what} nests over {json_depth_max} deep")
+    return document
+
+
+def _depth(document: object) -> int:
+    """How deep lists and objects nest in a JSON document (without recursion)."""
+    deepest, waiting = 0, [(document, 1)]
+    while waiting:
+        value, depth = waiting.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            children = value.values() if isinstance(value, dict) else value
+            waiting += [(child, depth + 1) for child in children
+                        if isinstance(child, dict | list)]
+    return deepest
+
+
+def run(arguments: Sequence[str]) -> dict[str, Any]:
+    """Parse the arguments, read the files and check them: the report of ``verify_bundle``.
+    Raises ``InputRefusedError`` for arguments or files that cannot be used."""
+    options = _parser().parse_args(list(arguments))
+    client_key = pinned_key = None
+    if options.client_key is not None:
+        client_key = hex_bytes(options.client_key, 32)
+        if client_key is None:
+            raise InputRefusedError("client_key_malformed", "the client key is not 64 hex digits")
+    if options.public_key is not None:
+        pinned_key = hex_bytes(options.public_key, 32)
+        if pinned_key is None:
+            raise InputRefusedError("public_key_malformed", "the public key is not 64 hex digits")
+    balances = _pairs(options.balance, "balance")
+    decimals = {}
+    for code, text in _pairs(options.decimals, "decimals").items():
+        if not text.isascii() or not text.isdigit() or int(text) > scale_max:
+            raise InputRefusedError("decimals_malformed", f"--decimals {code}={text!r}")
+        decimals[code] = int(text)
+    bundle = read_json(options.proof, "proof file")
+    record = read_json(options.round, "round record")
+    return verify_bundle(bundle, record, client_key=client_key, pinned_key=pinned_key,
+                         balances=balances, decimals=decimals)
+
+
+def main(arguments: Sequence[str]) -> int:
+    """``python verifier.py PROOF.json ROUND.json [CLIENT_KEY] [--public-key HEX]
+    [--balance ASSET=AMOUNT]... [--decimals ASSET=N]... [--json]``; returns the exit status."""
+    json_output = "--json" in arguments
+    try:
+        report = run(arguments)
+    except InputRefusedError as refusal:
+        if json_output:
+            _write(sys.stdout, _json_text({"ok": False, "error": refusal.reason,
+                                           "detail": str(refusal)}))
+        else:
+            _write(sys.stderr, f"error: {refusal.reason}: {refusal}\n")
+        return refusal.exit_status
+    except SystemExit as stop:  # --help
+        return stop.code if isinstance(stop.code, int) else exit_status_input
+    _write(sys.stdout, _json_text(report) if json_output else render_text(report))
+    return verdict_exit_status[report["verdict"]]
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    """The report for a person: the round, its signature, each asset's coverage, each proof,
+    and a verdict that names a shortfall first."""
+    facts, lines = report["round"], []
+    if facts is not None:
+        head = facts["journal_head"]
+        lines += [f"Round {facts['round_hash']}",
+                  f"  snapshot:     journal entry {facts['snapshot']}, "
+                  + (f"taken at {facts['snapshot_time']}" if facts["snapshot_time"]
+                     else "no time recorded in the round")]
+        if head is not None:
+            lines.append(f"  journal head: {head['hash']}")
+        if facts["signature"] == "valid":
+            lines.append(f"  signature:    valid, by the key you pinned, {facts['public_key']}")
+        else:
+            lines += ["  signature:    NOT CHECKED AGAINST A KEY YOU TRUST. It checks with the "
+                      "key the round carries,",
+                      f"                {facts['public_key']}, which anyone can make:",
+                      "                give the firm's published key with --public-key."]
+        lines += _coverage_text(facts)
+    lines.append("Your proofs:")
+    for result in report["results"]:
+        code = result["asset"] or ("round" if facts is None else "proof")
+        if not result["ok"]:
+            lines.append(f"  {code}: REJECTED ({result['reason']}): {result['detail']}")
+            continue
+        counted = f" ({result['counted']} {code})" if result["counted"] is not None else ""
+        lines.append(f"  {code}: OK, {result['proof_units']} proof units{counted} counted"
+                     + (f", matching your balance {result['balance']}" if result["balance"]
+                        else "; give --balance to compare them with your statement"))
+    lines.append(_verdict_text(report))
+    return "\n".join(lines) + "\n"
+
+
+def _coverage_text(facts: Mapping[str, Any]) -> list[str]:
+    if facts["reserves"] == "not_attested":
+        return ["  reserves:     NOT ATTESTED in this round: it shows what the firm owes, "
+                "not that it holds it"]
+    lines = ["  reserves, as the firm signed them (net: less encumbered and unproven holdings):"]
+    for line in facts["assets"]:
+        def amount(units: str, line: Mapping[str, Any] = line) -> str:
+            if line["scale"] is None:
+                return f"{units} proof units"
+            return f"{major_units(int(units), line['unit_exponent'], line['scale'])} " + (
+                line["asset"])
+        lines += [
+            f"    {line['asset']}: {'covered' if line['status'] == 'covered' else 'NOT COVERED'}"
+            f", owes {amount(line['liabilities'])}",
+            f"      reserves net   {amount(line['reserves_net'])} "
+            f"({_percent(line['coverage_net_bp'])})",
+            f"      reserves gross {amount(line['reserves_gross'])} "
+            f"({_percent(line['coverage_gross_bp'])})"]
+    return lines
+
+
+def _percent(basis_points: str | None) -> str:
+    if basis_points is None:
+        return "nothing owed"
+    whole, hundredths = divmod(int(basis_points), 100)
+    return f"{whole}.{hundredths:02d}% of what it owes"
+
+
+def _verdict_text(report: Mapping[str, Any]) -> str:
+    facts = report["round"]
+    if report["verdict"] == "rejected":
+        return "REJECTED: do not rely on this round; the reasons are above."
+    if report["verdict"] == "not_covered":
+        short = ", ".join(line["asset"] for line in facts["assets"]
+                          if line["status"] == "not_covered")
+        return (f"NOT COVERED: your proofs check, but the firm's signed round says its reserves "
+                f"of {short} do not cover what it owes.")
+    if facts["reserves"] == "not_attested":
+        return ("ACCEPTED: your balances are counted in what the firm owes; this round attests "
+                "no reserves.")
+    return "ACCEPTED: your balances are counted, and the round's reserves cover what it owes."
+
+
+def _json_text(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=1, ensure_ascii=True) + "\n"
+
+
+def _write(stream: Any, text: str) -> None:
+    """Write text that may quote what a file or an argument held, whatever it holds."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ringfence.demo.risk import crash_buckets_count
+from ringfence.demo.liquidation import crash_buckets_count
 from ringfence.entrypoints.cli.app import app
 
 runner = CliRunner()

@@ -9,10 +9,12 @@ from tests.support import invariant_problems, journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
-from ringfence.demo.risk import crash_buckets_count, run_venue_demo, venue_instruments
+from ringfence.demo.liquidation import crash_buckets_count
+from ringfence.demo.risk import run_venue_demo
+from ringfence.demo.venue import venue_instruments
 from ringfence.service.audit import verify_store
 from ringfence.service.ledger import LedgerService
-from ringfence.service.risk import clearing_id, insurance_id
+from ringfence.service.risk_ledger import clearing_id, insurance_id
 
 
 def test_venue_demo_keeps_the_ledger_guarantees(tmp_path: Path) -> None:

@@ -11,14 +11,9 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ringfence.core.liquidation.plan import (
-    BucketState,
-    LiquidationPlan,
-    LiquidationPolicy,
-    conservation_gap,
-    exact_equity,
-    plan_liquidations,
-)
+from ringfence.core.liquidation.plan import conservation_gap, plan_liquidations
+from ringfence.core.liquidation.records import BucketState, LiquidationPlan, LiquidationPolicy
+from ringfence.core.liquidation.valuation import exact_equity
 from ringfence.core.risk.config import Tier
 from ringfence.core.risk.instruments import Instrument, InstrumentKind, Position
 from ringfence.core.risk.margin import calculate_margin_maint

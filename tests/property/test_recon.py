@@ -59,7 +59,7 @@ def test_excess_is_funds_less_the_requirement_floored_per_client(
     facts = ReconInput(1, POOLS, client_rows, [], WALLETS, ADDRESSES, observations(holdings))
     recon = reconcile(facts, BreakBook())
     equities = net_equities(client_rows)
-    for line in recon.statement:
+    for line in recon.segregation_lines:
         assert line.excess == line.funds - line.requirement
         expected = sum(
             max(e, 0) for (p, a, _), e in equities.items() if (p, a) == (line.pool, line.asset)

@@ -218,13 +218,16 @@ def test_the_verifier_runs_as_a_script(tmp_path: Path) -> None:
     (tmp_path / "proof.json").write_text(json.dumps(proof_of("alice")))
     (tmp_path / "round.json").write_text(json.dumps(ROUND.record))
     script = verifier.__file__
-    arguments = [str(tmp_path / "proof.json"), str(tmp_path / "round.json"), KEYS["alice"].hex()]
-    accepted = subprocess.run([sys.executable, "-I", script, *arguments, "70000"],
+    arguments = [str(tmp_path / "proof.json"), str(tmp_path / "round.json"), KEYS["alice"].hex(),
+                 "--decimals", "BTC=8"]  # 70,000 sats
+    accepted = subprocess.run([sys.executable, "-I", script, *arguments, "--balance", "BTC=0.0007"],
                               check=False, capture_output=True, text=True)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
-    refused = subprocess.run([sys.executable, "-I", script, *arguments, "69999"],
+    assert "BTC: OK, 70000 proof units (0.00070000 BTC) counted" in accepted.stdout
+    refused = subprocess.run([sys.executable, "-I", script, *arguments,
+                              "--balance", "BTC=0.00069999"],
                              check=False, capture_output=True, text=True)
-    assert refused.returncode == 1
+    assert refused.returncode == verifier.exit_status_integrity
     assert "REJECTED (balance_mismatch)" in refused.stdout
 
 

@@ -42,19 +42,18 @@ from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
-from ringfence.core.liquidation.plan import (
-    LiquidationPlan,
-    LiquidationPolicy,
-    buckets_from_scan,
-    candidates,
-    plan_liquidations,
-)
+from ringfence.core.liquidation.detection import buckets_from_scan, candidates
+from ringfence.core.liquidation.plan import plan_liquidations
+from ringfence.core.liquidation.records import LiquidationPlan, LiquidationPolicy
+from ringfence.core.money import ppm_share_floor
 from ringfence.core.risk.instruments import Bucket, Instrument, InstrumentKind, MarginMode
+from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill
-from ringfence.demo.risk import fund_buckets, set_up_insurance, set_up_venue
+from ringfence.demo.venue import fund_buckets, set_up_insurance, set_up_venue
 from ringfence.service.ledger import LedgerService, collector_paused
 from ringfence.service.liquidation import LiquidationService, round_id
-from ringfence.service.risk import MarketData, RiskService, collateral_id
+from ringfence.service.risk import RiskService
+from ringfence.service.risk_ledger import collateral_id
 
 symbol = "btc-usdc-perp"
 entry_units, crash_units = 650_000, 600_000  # 65,000.0 and 60,000.0 USDC
@@ -109,7 +108,7 @@ class _Venue:
             lots = 500 + k % 1_500  # 0.5 to 2 BTC
             margin_ppm = _margin_ppm(k)
             notional = instrument.notional(lots, entry_units)
-            fund_buckets(self.ledger, [bucket], {"USDC": int(notional * margin_ppm / 10**6)})
+            fund_buckets(self.ledger, [bucket], {"USDC": ppm_share_floor(notional, margin_ppm)})
             short = buckets[longs + k % shorts].name
             fills += [Fill(2 * k + 1, bucket.name, symbol, lots, entry_units),
                       Fill(2 * k + 2, short, symbol, -lots, entry_units)]

@@ -193,7 +193,7 @@ def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str
              "ops_per_s": round(accounts / reconcile_median, 1),
              "seconds": round(reconcile_median, 3), "seconds_runs": [round(s, 3) for s in recon_s],
              "client_accounts": accounts, "wallet_addresses": addresses,
-             "observations": recon.observations, "statement_lines": len(recon.statement),
+             "observations": recon.observations, "statement_lines": len(recon.segregation_lines),
              "external_lines": len(recon.external), "breaks_opened": recon.opened,
              "findings": len(recon.findings), "peak_memory_mib": peak_memory_mib()},
             {"case": "summarise", "ops_per_s": round(1 / statistics.median(summary_s), 1),

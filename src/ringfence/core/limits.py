@@ -196,6 +196,20 @@ assert journal_records_per_batch_max < 2**24  # evidence records per entry: a u2
 liquidations_per_plan_max: Final = 1_000_000
 liquidation_vector_product_max: Final = 2**62
 
+# Risk (service/risk.py): a market's accounts are named ``clearing:<symbol>`` and
+# ``insurance:<symbol>``, within an account name's length.
+instrument_symbol_length_max: Final = name_length_max - len("insurance:")
+# The synthetic venue (``ringfence risk venue``): buckets it may open.
+venue_buckets_max: Final = 300_000
+
+
+# Reconciliation and custody, continued. The text an operator attaches to a break action fills
+# its field of the 128-byte action record (core/recon/codec.py). The demo changes its wallet
+# registry in requests of at most this many records (well under definitions_per_request_max).
+break_action_text_bytes_max: Final = 94
+demo_registry_chunk_max: Final = 10_000
+assert demo_registry_chunk_max <= definitions_per_request_max
+
 # Reports (the CLI): the rejected lines a table lists after a JSON-lines file (the JSON document
 # lists every line), and the problems an audit reports before it stops listing them.
 rejections_shown_max: Final = 50

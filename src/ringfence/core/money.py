@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
@@ -146,3 +147,53 @@ def mul_div_ceil(value: int, numerator: int, denominator: int) -> int:
     assert type(denominator) is int
     assert denominator > 0
     return -((-value * numerator) // denominator)
+
+
+def units_floor(value: Fraction | int) -> int:
+    """An exact rational amount of minor units (a ``Fraction`` from exact valuation) rounded
+    down to whole units: never overstated."""
+    assert isinstance(value, Fraction | int)
+    assert not isinstance(value, bool)
+    return value.numerator // value.denominator
+
+
+def ppm_share_floor(value: Fraction | int, share_ppm: int) -> int:
+    """``share_ppm`` parts per million of an exact amount of minor units, rounded down (as
+    ``units_floor``): a margin or fee sized from a notional, never overstated."""
+    assert type(share_ppm) is int
+    return units_floor(Fraction(value) * share_ppm / 1_000_000)
+
+
+def format_signed_units(units: int, scale: int) -> str:
+    """Minor units at ``scale`` decimals as signed text, for a figure that has a scale but no
+    asset of the ledger (a price, a quote amount, a sum read back from a document)."""
+    assert type(units) is int
+    assert type(scale) is int
+    assert 0 <= scale <= max(limits.asset_scale_max, limits.price_scale_max)
+    sign = "-" if units < 0 else ""
+    if scale == 0:
+        return f"{sign}{abs(units)}"
+    whole, fraction = divmod(abs(units), 10**scale)
+    return f"{sign}{whole}.{fraction:0{scale}d}"
+
+
+ppm_whole = 1_000_000  # a ratio of one in millionths
+
+
+def coverage_ppm_floor(funds: int, requirement: int) -> int:
+    """Funds over requirement in millionths, rounded down (a coverage is never overstated);
+    a whole (1,000,000) when nothing is owed. Millionths, not basis points: a day's network
+    fee moves a large pool by less than one basis point."""
+    assert type(funds) is int
+    assert type(requirement) is int
+    if requirement <= 0:
+        return ppm_whole
+    return mul_div_floor(funds, ppm_whole, requirement)
+
+
+def format_ppm_as_percent(ppm: int) -> str:
+    """Millionths as an exact percentage with four decimals: 999_950 -> "99.9950%"."""
+    assert type(ppm) is int
+    sign = "-" if ppm < 0 else ""
+    whole, rest = divmod(abs(ppm), ppm_whole // 100)
+    return f"{sign}{whole}.{rest:04d}%"

@@ -1,1 +1,1 @@
-"""The demo: a synthetic custodian and venue built through the services (its own layer)."""
+"""The demo: a synthetic custodian and venue run through the services for one day."""

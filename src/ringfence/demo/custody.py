@@ -18,6 +18,7 @@ from typing import Any
 
 from bip_utils import Bip44, Bip44Coins, Bip84, Bip84Coins  # type: ignore[import-untyped]
 
+from ringfence.core import limits
 from ringfence.core.custody.registry import AddressAssignment, Chain, Scheme, Wallet
 from ringfence.core.errors import Result
 from ringfence.core.ledger.model import AccountClass, PoolKind, Terms
@@ -26,7 +27,6 @@ from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import DemoChains
 
 Progress = Any
-registry_chunk_max = 10_000
 deposit_addresses_per_pool = 100
 bitcoin_deposits = 40
 ether_deposits = 10
@@ -62,8 +62,8 @@ def register_demo_wallets(custody: CustodyService) -> list[Wallet]:
 
 
 def _change_all(custody: CustodyService, records: list[Any]) -> None:
-    for start in range(0, len(records), registry_chunk_max):
-        chunk = records[start : start + registry_chunk_max]
+    for start in range(0, len(records), limits.demo_registry_chunk_max):
+        chunk = records[start : start + limits.demo_registry_chunk_max]
         results = custody.change(chunk, custody_accounts=False)
         assert all(result is Result.ok for result in results), results
 

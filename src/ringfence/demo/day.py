@@ -37,7 +37,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ringfence.core import limits
-from ringfence.core.principals.authorisation import public_key_of
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import (
     AccountClass,
@@ -51,9 +50,10 @@ from ringfence.core.ledger.model import (
     TransferFlags,
     custody_tiers,
 )
-from ringfence.core.money import Asset, format_signed_amount, mul_div_floor
-from ringfence.core.principals.records import Principal, PrincipalChange, PrincipalRole
 from ringfence.core.ledger.state import PendingStatus, Position
+from ringfence.core.money import Asset, format_signed_amount, mul_div_floor
+from ringfence.core.principals.authorisation import public_key_of
+from ringfence.core.principals.records import Principal, PrincipalChange, PrincipalRole
 from ringfence.demo.custody import run_custody_demo
 from ringfence.demo.insolvency import failure_section
 from ringfence.demo.recon import run_recon_week

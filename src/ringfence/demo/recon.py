@@ -25,6 +25,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from ringfence.core import limits
 from ringfence.core.custody.addresses import eth_checksum_address, segwit_v0_address
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
@@ -49,7 +50,6 @@ Progress = Callable[[str, int, int], None]
 days = 7
 day_s = 86_400
 blocks_per_day = 144
-registry_chunk_max = 10_000
 
 
 def demo_id(name: str) -> int:
@@ -85,8 +85,8 @@ def register_wallets(custody: CustodyService) -> dict[str, str]:
         address = demo_address(d.owner, chain)
         wallets[d.owner] = Wallet(d.owner, chain, Scheme.address, (address,), d.pool, d.kind)
     records = list(wallets.values())
-    for start in range(0, len(records), registry_chunk_max):
-        chunk = records[start : start + registry_chunk_max]
+    for start in range(0, len(records), limits.demo_registry_chunk_max):
+        chunk = records[start : start + limits.demo_registry_chunk_max]
         results = custody.change(chunk, custody_accounts=False)
         assert all(result is Result.ok for result in results), results
     return {**known, **{name: wallet.keys[0] for name, wallet in wallets.items()}}
@@ -264,7 +264,7 @@ def _day_entry(week: _Week, day: int, recon: Any, text: str) -> dict[str, Any]:
         "below_target": summary.below_target,
         "story_alert": next(
             line.alert.value
-            for line in recon.statement
+            for line in recon.segregation_lines
             if (line.pool, line.asset) == (week.pool, week.asset)
         ),
     }

@@ -2,7 +2,7 @@
 
 Gather, decide, apply (docs/liquidation.md). ``LiquidationService.liquidate(market)`` scans
 the book, gathers every bucket's collateral and every fund's balance from the ledger, lets
-``core.risk.liquidation.plan_liquidations`` decide, and applies the plan:
+``core.liquidation.plan.plan_liquidations`` decide, and applies the plan:
 
 - the plan's transfers go through ``LedgerService`` as ledger transfers with the liquidation
   codes (21-24), one linked chain per market (cut between buckets when a market's chain would
@@ -20,6 +20,10 @@ the book, gathers every bucket's collateral and every fund's balance from the le
 Insurance funds are the house accounts ``insurance:<market>``; each round appends every
 touched fund's balance to the book's history. A market with loss nobody could absorb is
 halted: its settlement cycles are refused until an operator resolves it.
+
+``run_round`` and ``funds`` are what ``ringfence liquidation run|funds`` call: the book loaded
+from a ``RiskBookStore`` (service/risk_book.py), one round or the funds, the book saved, and a
+JSON-able document returned.
 """
 
 from __future__ import annotations
@@ -27,29 +31,29 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
-from ringfence.core.liquidation.plan import (
+from ringfence.core.liquidation.chains import chain_result, cut_chains, keeps_cash
+from ringfence.core.liquidation.detection import buckets_from_scan, candidates
+from ringfence.core.liquidation.plan import plan_liquidations
+from ringfence.core.liquidation.records import (
     LiquidationCode,
     LiquidationPlan,
     LiquidationPolicy,
     PlannedTransfer,
-    buckets_from_scan,
-    candidates,
-    plan_liquidations,
 )
 from ringfence.core.money import Asset, format_signed_amount
-from ringfence.core.risk.instruments import Position
+from ringfence.core.risk.instruments import Position, parse_price
+from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill, apply_fill
-from ringfence.service.ledger import collector_paused
-from ringfence.service.risk import (
-    MarketData,
-    RiskService,
-    ScanState,
+from ringfence.service.ledger import LedgerService, collector_paused
+from ringfence.service.ports import RiskBookStore
+from ringfence.service.risk import RiskService, ScanState
+from ringfence.service.risk_book import load_book, load_book_with_market, save_book
+from ringfence.service.risk_ledger import (
     clearing_id,
     collateral_id,
     derived_id,
@@ -218,7 +222,7 @@ class LiquidationService:
         chains: list[tuple[str, list[Transfer]]] = []
         accounts: dict[str, int] = {}
         for symbol in self._market_order(by_market, accounts):
-            for cut in _cut(by_market[symbol]):
+            for cut in cut_chains(by_market[symbol]):
                 last = len(cut) - 1
                 chains.append(
                     (symbol, [self._event(p, accounts, k < last) for k, p in enumerate(cut)])
@@ -230,7 +234,7 @@ class LiquidationService:
         for symbol, events_of_chain in chains:
             size = len(events_of_chain)
             outcomes.append(
-                ChainOutcome(symbol, size, _chain_result(results[start : start + size]))
+                ChainOutcome(symbol, size, chain_result(results[start : start + size]))
             )
             start += size
         return outcomes
@@ -257,7 +261,7 @@ class LiquidationService:
                 cash[name] = self.risk.ledger.balance(accounts[name]).balance
         order = []
         while waiting:
-            ready = next((s for s in waiting if _keeps_cash(by_market[s], cash)), waiting[0])
+            ready = next((s for s in waiting if keeps_cash(by_market[s], cash)), waiting[0])
             for planned in by_market[ready]:
                 for account, sign in ((planned.debit, -1), (planned.credit, 1)):
                     if account in cash:
@@ -371,53 +375,6 @@ def round_id(risk: RiskService, market: MarketData) -> int:
     return int.from_bytes(digest[:16], "big") or 1
 
 
-def _keeps_cash(planned: Sequence[PlannedTransfer], cash: Mapping[str, int]) -> bool:
-    running = dict(cash)
-    for transfer in planned:
-        for account, sign in ((transfer.debit, -1), (transfer.credit, 1)):
-            if account in running:
-                running[account] += sign * transfer.amount
-                if running[account] < 0:
-                    return False
-    return True
-
-
-def _cut(planned: list[PlannedTransfer]) -> list[list[PlannedTransfer]]:
-    """A market's transfers as chains of at most one batch, never splitting a bucket's."""
-    size = limits.batch_events_max
-    chains: list[list[PlannedTransfer]] = [[]]
-    for k, transfer in enumerate(planned):
-        starts_bucket = k == 0 or planned[k - 1].bucket != transfer.bucket
-        if starts_bucket and len(chains[-1]) + _bucket_run(planned, k) > size:
-            chains.append([])
-        chains[-1].append(transfer)
-    assert all(0 < len(chain) <= size for chain in chains), "a bucket's transfers fit a batch"
-    return chains
-
-
-def _bucket_run(planned: list[PlannedTransfer], start: int) -> int:
-    end = start
-    while end < len(planned) and planned[end].bucket == planned[start].bucket:
-        end += 1
-    return end - start
-
-
-def _chain_result(results: Sequence[Result]) -> Result:
-    """One result for a chain: its refusing event's, or ``liquidation_round_conflict`` when
-    the ids exist with another body (a retried round whose plan changed since the first
-    attempt committed: nothing is posted twice, and an operator reconciles the book)."""
-    refused = [r for r in results if not r.succeeded and r is not Result.linked_event_failed]
-    if refused:
-        if refused[0].value.startswith("exists_with_different_"):
-            return Result.liquidation_round_conflict
-        return refused[0]
-    if any(not r.succeeded for r in results):
-        return Result.linked_event_failed
-    if all(r is Result.exists for r in results):
-        return Result.exists
-    return Result.ok
-
-
 def outcome_document(outcome: LiquidationOutcome, assets: Mapping[str, Asset]) -> dict[str, Any]:
     """The round as JSON-able values; ``assets`` maps each market to its settlement asset, in
     which the funds' balances are decimal strings."""
@@ -443,3 +400,79 @@ def outcome_document(outcome: LiquidationOutcome, assets: Mapping[str, Asset]) -
             for symbol, amount in outcome.insurance.items()
         },
     }
+
+
+# ---------------------------------------------------------------------- the CLI's operations
+
+
+def run_round(
+    ledger: LedgerService,
+    books: RiskBookStore,
+    *,
+    prices: Sequence[str] = (),
+    takers: Sequence[str] = (),
+    partial_ppm: int = 500_000,
+    slippage_ppm: int = 5_000,
+    fee_ppm: int = 5_000,
+    global_fund: bool = False,
+) -> dict[str, Any]:
+    """Scan, plan, post and apply one round over the book in ``books`` at its market data, or
+    at the marks given as ``SYMBOL=PRICE`` (decimal strings); ``takers`` (``SYMBOL=BUCKET``)
+    name who takes each market's close orders. Saves the book; returns ``outcome_document``
+    (``ringfence liquidation run``)."""
+    risk, market = load_book_with_market(ledger, books)
+    market = _with_prices(risk, market, prices)
+    for text in takers:
+        symbol, bucket = _pair(text)
+        if symbol not in risk.instruments:
+            raise InputError(Result.instrument_not_found, symbol)
+        risk.takers[symbol] = bucket
+    policy = LiquidationPolicy(partial_ppm, slippage_ppm, fee_ppm, global_fund)
+    outcome = LiquidationService(risk, policy).liquidate(market)
+    save_book(books, risk, market)
+    return outcome_document(outcome, _market_assets(risk))
+
+
+def funds(ledger: LedgerService, books: RiskBookStore) -> dict[str, Any]:
+    """Each market's insurance fund on the ledger, the halted markets and the funds' history
+    from the book (``ringfence liquidation funds``)."""
+    risk, _ = load_book(ledger, books.read())
+    assets = _market_assets(risk)
+    balances = LiquidationService(risk).insurance_balances()
+    return {
+        "ok": True,
+        "funds": {symbol: format_signed_amount(units, assets[symbol])
+                  for symbol, units in balances.items()},
+        "halted": sorted(risk.halted),
+        "history": risk.insurance_history,
+    }
+
+
+def _pair(text: str) -> tuple[str, str]:
+    symbol, separator, value = text.partition("=")
+    if not separator or not symbol or not value:
+        raise InputError(Result.line_malformed, f"{text!r}: SYMBOL=VALUE")
+    return symbol, value
+
+
+def _with_prices(risk: RiskService, market: MarketData, prices: Sequence[str]) -> MarketData:
+    """The book's market data with the given marks (futures and perpetuals only: an option's
+    scan input is the underlying's forward, not a premium)."""
+    if not prices:
+        return market
+    updated = dict(market.prices)
+    for text in prices:
+        symbol, value = _pair(text)
+        instrument = risk.instruments.get(symbol)
+        if instrument is None:
+            raise InputError(Result.instrument_not_found, symbol)
+        if instrument.option_type is not None:
+            raise InputError(Result.instrument_invalid, f"{symbol}: set futures' marks only")
+        updated[symbol] = parse_price(value, instrument)
+    return replace(market, prices=updated)
+
+
+def _market_assets(risk: RiskService) -> dict[str, Asset]:
+    """Each market's settlement asset, in which its fund's balance is written."""
+    assets = risk.ledger.ledger.assets
+    return {symbol: assets[i.settlement] for symbol, i in risk.instruments.items()}

@@ -7,7 +7,7 @@ composition root (``ringfence.bootstrap``) chooses and wires them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,7 +16,9 @@ from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
+from ringfence.core.money import Asset
 from ringfence.core.recon.history import Price
+from ringfence.core.recon.run import ReconSettings
 
 
 @dataclass(slots=True)
@@ -193,6 +195,46 @@ class DemoChains(Protocol):
     def ethereum(self) -> DevelopmentChain | None:
         """A started development node, or None when none is installed."""
         ...
+
+
+class RiskBookStore(Protocol):
+    """Where the venue's book is kept between commands (service/risk_book.py): one JSON-able
+    document (instruments, buckets, positions, applied fill ids, liquidation state, the last
+    market data and the risk configuration). Today a JSON file beside the database
+    (adapters/files/risk_book.py); moving the book into the journal swaps only the adapter."""
+
+    def read(self) -> dict[str, object]:
+        """The book; ``InputError``: ``field_required`` when there is none, ``line_malformed``
+        when it is not one JSON object."""
+        ...
+
+    def write(self, document: dict[str, object]) -> None:
+        """Replace the book whole: a reader sees the old book or the new, never a mix."""
+
+
+class ReconFiles(Protocol):
+    """The files an operator names for a reconciliation, a statement or a holdings export
+    (``--observations``, ``--settings``, ``--prices``, ``wallets holdings --out``), in the
+    formats of core/recon/files.py. Each is read whole, at most ``limits.recon_file_bytes_max``
+    bytes; a file that cannot be read or written is an ``InputError`` naming it. Adapter: the
+    local file system (adapters/files/recon.py); an API would hand uploaded bodies by name."""
+
+    def observations(self, name: str, assets: Mapping[str, Asset]) -> list[Observation]:
+        """Saved holdings (JSON lines), each of an asset of ``assets`` on its chain."""
+        ...
+
+    def settings(
+        self, name: str, assets: Mapping[str, Asset], pools: Mapping[str, object]
+    ) -> ReconSettings:
+        """Residual-interest targets per pool and asset, and the commingling tolerance."""
+        ...
+
+    def prices(self, name: str) -> PriceSource:
+        """Saved prices (JSON) as a price source."""
+        ...
+
+    def write_observations(self, name: str, observations: Sequence[Observation]) -> None:
+        """Save holdings as the JSON lines ``observations`` reads back."""
 
 
 @dataclass(slots=True)

@@ -204,7 +204,7 @@ class ReconService:
         before the journal's last entry)."""
         return self.ledger.next_timestamp() if as_of_ns is None else as_of_ns
 
-    def statement(
+    def segregation_statement(
         self,
         as_of_ns: int | None,
         observations: Sequence[Observation] | None,

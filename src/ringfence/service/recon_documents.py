@@ -11,7 +11,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ringfence.core.money import Asset, format_signed_amount
+from ringfence.core.money import (
+    Asset,
+    check_units,
+    coverage_ppm_floor,
+    format_ppm_as_percent,
+    format_signed_amount,
+    format_signed_units,
+)
 from ringfence.core.recon.breaks import ExternalLine, ReconBreak
 from ringfence.core.recon.codec import Coverage, ReconHistory, RunSummary
 from ringfence.core.recon.commingling import Finding
@@ -36,7 +43,7 @@ def amounts(asset: Asset, **units: int) -> dict[str, str]:
     return document
 
 
-def statement_line(line: StatementLine, assets: Assets) -> dict[str, Any]:
+def segregation_line(line: StatementLine, assets: Assets) -> dict[str, Any]:
     asset = assets[line.asset]
     return {
         "pool": line.pool,
@@ -149,7 +156,7 @@ def finding_entry(finding: Finding, assets: Assets) -> dict[str, Any]:
 
 def segregation_document(recon: Reconciliation, assets: Assets) -> dict[str, Any]:
     """The segregation statement (R1): custody pools, then title-transfer pools apart."""
-    lines = [statement_line(line, assets) for line in recon.statement]
+    lines = [segregation_line(line, assets) for line in recon.segregation_lines]
     return {
         "as_of": iso(recon.as_of_ns),
         "as_of_ns": str(recon.as_of_ns),
@@ -285,10 +292,10 @@ def _asset_statement(entry: AssetStatement, asset: Asset) -> dict[str, Any]:
 
 
 def _scaled(units: int, scale: int) -> str:
-    return format_signed_amount(units, Asset("X", scale, 1))
+    return format_signed_units(units, scale)
 
 
-statement_csv_columns = (
+client_statement_csv_columns = (
     "client", "asset", "row", "time", "transfer_id", "pool", "account_kind", "code", "reference",
     "counterparty", "amount", "balance",
 )  # fmt: skip
@@ -347,3 +354,29 @@ def history_document(
         "runs": [run_entry(summary, coverage, assets) for summary, coverage in history.runs],
         "breaks": breaks_document(history, assets, recon.as_of_ns, include_cured=True),
     }
+
+
+# ---------------------------------------------------------------------- reading documents back
+# A page shows what a document holds; where it must add lines up or compare two of them, it
+# reads the exact ``_units`` back and goes through these, so that money is still formatted and
+# rounded only by core/money.py.
+
+
+def units_of(text: object) -> int:
+    """A document's ``<name>_units`` string (or int) back as minor units (never negative)."""
+    return check_units(text)
+
+
+def amount_text(units: int, scale: int) -> str:
+    """Minor units at ``scale`` decimals as a document shows an amount (a sum of its lines)."""
+    return format_signed_units(units, scale)
+
+
+def coverage_ppm(requirement: int, funds: int) -> int:
+    """Funds over requirement in millionths, rounded down; a whole when nothing is owed."""
+    return coverage_ppm_floor(funds, requirement)
+
+
+def percent_text(ppm: int) -> str:
+    """Millionths as an exact percentage: 999_950 -> "99.9950%"."""
+    return format_ppm_as_percent(ppm)

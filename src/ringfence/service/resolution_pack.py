@@ -389,7 +389,7 @@ def _add_reconciliation(pack: _Pack, custody: CustodyService) -> None:
         [documents.run_entry(summary, coverage, assets) for summary, coverage in runs],
         f"the latest {len(runs)} journaled reconciliation runs (internal and external)",
     )
-    current = recon.statement(None, None, ReconSettings())
+    current = recon.segregation_statement(None, None, ReconSettings())
     pack.add_json(
         "reconciliation/statement.json",
         documents.reconciliation_document(current, recon.history, assets),

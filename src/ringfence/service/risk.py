@@ -18,15 +18,15 @@ positions, fill ids), lets ``core.risk`` decide, and posts the money through the
 - a scan reads every bucket's collateral balance from the ledger and returns per bucket
   equity, requirements, health and Greeks in exact minor units.
 
-Transfer and account ids are derived from names (SHA-256), so re-running a cycle after a crash
-is idempotent: the ledger answers ``exists``.
+Transfer and account ids are derived from names (SHA-256, ``risk_ledger``), so re-running a
+cycle after a crash is idempotent: the ledger answers ``exists``. The book as a document, and
+the operations the CLI runs on it, are in ``risk_book``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -35,22 +35,19 @@ import numpy as np
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import (
-    AccountClass,
     AccountDefinition,
     Transfer,
     TransferCode,
-    TransferFlags,
 )
 from ringfence.core.ledger.segregation import global_fund_qualifier
-from ringfence.core.risk.config import RiskConfig, ppm
+from ringfence.core.risk.config import RiskConfig
 from ringfence.core.risk.instruments import (
     Bucket,
     Instrument,
-    InstrumentKind,
     MarginMode,
-    OptionType,
     Position,
 )
+from ringfence.core.risk.market import MarketData, market_arrays, per_underlying, posted_ranges
 from ringfence.core.risk.scan import BookLayout, CheckResult, ScanResult, build_layout, check_orders
 from ringfence.core.risk.scan import scan as scan_book
 from ringfence.core.risk.scenarios import (
@@ -70,47 +67,21 @@ from ringfence.core.risk.settlement import (
     plan_settlement,
 )
 from ringfence.service.ledger import LedgerService
+from ringfence.service.risk_ledger import (
+    chained,
+    clearing_id,
+    collateral_account,
+    collateral_id,
+    cycle_events,
+    derived_id,
+    global_fund_definition,
+    global_fund_id,
+    market_accounts,
+)
 
 # Stands in for what a liquidation already settled, in a settlement cycle; never a bucket name
 # (names start with a letter or digit).
 _carry_bucket = "~liquidated"
-# Market accounts are named ``clearing:<symbol>`` and ``insurance:<symbol>`` (32 at most).
-_symbol_length_max = limits.name_length_max - len("insurance:")
-
-
-def derived_id(*parts: object) -> int:
-    """A u128 id from a name: stable across runs, so retries are idempotent."""
-    digest = hashlib.sha256(":".join(str(p) for p in ("ringfence-risk", *parts)).encode())
-    return int.from_bytes(digest.digest()[:16], "big") or 1
-
-
-@dataclass(frozen=True, slots=True)
-class MarketData:
-    """Prices for one scan: per instrument its price (futures: mark; options: the forward of
-    the underlying) in price units of the instrument, and option volatilities in ppm. Every
-    number is a positive int (a float from JSON is refused, never truncated); a posted price
-    range of zero would scan no move and a multiplier below 1 would lower margin, so both are
-    refused. An underlying without a posted range takes the configured default."""
-
-    now_ns: int
-    prices: Mapping[str, int]
-    volatilities_ppm: Mapping[str, int] = field(default_factory=dict)
-    price_ranges_ppm: Mapping[str, int] = field(default_factory=dict)  # per underlying
-    multipliers_ppm: Mapping[str, int] = field(default_factory=dict)  # per underlying
-
-    def __post_init__(self) -> None:
-        for name, value in self.prices.items():
-            if type(value) is not int or value <= 0:
-                raise InputError(Result.price_invalid, f"{name}: {value!r}")
-        checks = (
-            ("volatilities_ppm", self.volatilities_ppm, 1),
-            ("price_ranges_ppm", self.price_ranges_ppm, 1),
-            ("multipliers_ppm", self.multipliers_ppm, ppm),
-        )
-        for label, values, low in checks:
-            for name, value in values.items():
-                if type(value) is not int or value < low:
-                    raise InputError(Result.risk_config_invalid, f"{label} {name}: {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +151,7 @@ class RiskService:
                 different = Result.instrument_exists_with_different_body
                 results.append(Result.exists if same else different)
                 continue
-            if len(instrument.symbol) > _symbol_length_max:
+            if len(instrument.symbol) > limits.instrument_symbol_length_max:
                 raise InputError(Result.instrument_invalid, f"symbol {instrument.symbol} too long")
             if instrument.symbol == global_fund_qualifier:  # insurance:global is the global fund
                 raise InputError(Result.instrument_invalid, f"symbol {instrument.symbol} reserved")
@@ -238,7 +209,7 @@ class RiskService:
             if result is Result.ok and fill.fee_units
         ]
         assert len(fees) <= limits.batch_events_max
-        if fees and not all(r.succeeded for r in self.ledger.submit(_chained(fees))):
+        if fees and not all(r.succeeded for r in self.ledger.submit(chained(fees))):
             return [self._apply_alone(fill) for fill in fills]
         self._keep(staged)
         return results
@@ -387,12 +358,12 @@ class RiskService:
                         f"{balance}: liquidate before settling",
                     )
         carried = self.ledger.balance(clearing).balance
-        events = _cycle_events(cycle, kind, plan, code, carried)
+        events = cycle_events(cycle, kind, plan, code, carried)
         if not events:
             return Result.ok
         if len(events) > limits.batch_events_max:
             return Result.batch_too_large
-        results = self.ledger.submit(_chained(events))
+        results = self.ledger.submit(chained(events))
         refused = [r for r in results if not r.succeeded and r is not Result.linked_event_failed]
         outcome = Result.ok
         if refused:
@@ -411,13 +382,13 @@ class RiskService:
         """Revalue every instrument once and scan every bucket against its collateral."""
         instruments = list(self.instruments.values())
         table = instrument_table(instruments)
-        forwards, vols = self._market_arrays(table, market)
+        forwards, vols = market_arrays(table, market)
         scenarios = (
             grid_scenarios(self.config.grid)
             if self.profile is Profile.grid
             else span_scenarios(self.config.span)
         )
-        ranges = _posted_ranges(table, market.price_ranges_ppm)
+        ranges = posted_ranges(table, market.price_ranges_ppm)
         arrays = build_risk_arrays(
             table, forwards, vols, now_ns=market.now_ns, scenarios=scenarios,
             config=self.config, price_ranges=ranges,
@@ -426,7 +397,7 @@ class RiskService:
         index = {bucket.name: k for k, bucket in enumerate(buckets)}
         layout = self._layout(table, buckets, index)
         collateral = [self.ledger.balance(collateral_id(b.name)).balance for b in buckets]
-        multipliers = _per_underlying(table, market.multipliers_ppm, 1)
+        multipliers = per_underlying(table, market.multipliers_ppm, 1)
         assert multipliers is not None
         result = scan_book(
             layout, arrays, table, collateral=np.array(collateral, dtype=object)
@@ -435,24 +406,6 @@ class RiskService:
         )
         self.last_scan = ScanState(table, arrays, layout, buckets, index, result, multipliers)
         return self.last_scan
-
-    def _market_arrays(
-        self, table: InstrumentTable, market: MarketData
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        forwards = np.empty(table.count)
-        vols = np.zeros(table.count)
-        for k, instrument in enumerate(table.instruments):
-            price = market.prices.get(instrument.symbol)
-            if price is None:
-                raise InputError(Result.mark_price_missing, instrument.symbol)
-            scale = instrument.strike_scale if instrument.option_type else instrument.price_scale
-            forwards[k] = price / 10**scale
-            if instrument.option_type is not None:
-                volatility = market.volatilities_ppm.get(instrument.symbol)
-                if volatility is None:  # a zero volatility would value options at intrinsic
-                    raise InputError(Result.field_required, f"volatility of {instrument.symbol}")
-                vols[k] = volatility / ppm
-        return forwards, vols
 
     def _layout(
         self, table: InstrumentTable, buckets: Sequence[Bucket], index: Mapping[str, int]
@@ -495,37 +448,6 @@ class RiskService:
         )
 
 
-def _cycle_events(
-    cycle: int, kind: str, plan: CyclePlan, code: TransferCode, carried: int = 0
-) -> list[Transfer]:
-    """A market's payments through its clearing account: losses first (an omnibus pool's
-    coverage never dips), then gains, then the rounding residue to the insurance fund.
-    ``carried`` is what clearing already holds from a liquidation's early settlements."""
-    clearing = clearing_id(plan.symbol)
-    events = []
-    for payment in sorted(plan.payments, key=lambda p: (p.amount > 0, p.bucket)):
-        account = collateral_id(payment.bucket)
-        transfer_id = derived_id(kind, cycle, plan.symbol, payment.bucket)
-        if payment.amount < 0:
-            events.append(Transfer(transfer_id, account, clearing, -payment.amount, code))
-        else:
-            events.append(Transfer(transfer_id, clearing, account, payment.amount, code))
-    if plan.residual:
-        events.append(
-            Transfer(
-                derived_id(kind, cycle, plan.symbol, "residual"),
-                clearing,
-                insurance_id(plan.symbol),
-                plan.residual,
-                TransferCode.clearing_residual,
-            )
-        )
-    assert sum(e.amount or 0 for e in events if e.debit_account == clearing) == carried + sum(
-        e.amount or 0 for e in events if e.credit_account == clearing
-    ), "a cycle nets to zero through clearing"
-    return events
-
-
 class _Staged:
     """Changes to the book decided but not yet kept: overlays on the positions and fill ids,
     kept only once the fees they owe are on the ledger."""
@@ -555,57 +477,6 @@ class _Staged:
         return base + new
 
 
-def _chained(events: Sequence[Transfer]) -> list[Transfer]:
-    """One linked chain: ``linked`` on every event but the last, so the ledger commits the
-    chain whole or refuses it whole. A chain must fit in one batch."""
-    assert 0 < len(events) <= limits.batch_events_max
-    linked = [replace(event, flags=event.flags | TransferFlags.linked) for event in events[:-1]]
-    return [*linked, events[-1]]
-
-
-def market_accounts(instrument: Instrument) -> list[AccountDefinition]:
-    symbol = instrument.symbol
-    return [
-        AccountDefinition(
-            clearing_id(symbol), instrument.settlement, AccountClass.system, symbol,
-            f"clearing:{symbol}",
-        ),
-        AccountDefinition(
-            insurance_id(symbol), instrument.settlement, AccountClass.house, "house",
-            f"insurance:{symbol}",
-        ),
-    ]
-
-
-def collateral_account(bucket: Bucket, pool: str) -> AccountDefinition:
-    return AccountDefinition(
-        collateral_id(bucket.name), bucket.settlement, AccountClass.client, bucket.client,
-        bucket.account_kind, pool,
-    )
-
-
-def global_fund_id(asset: str) -> int:
-    return derived_id("insurance", global_fund_qualifier, asset)
-
-
-def global_fund_definition(asset: str) -> AccountDefinition:
-    """The global insurance fund of one settlement asset: a house account of no market."""
-    return AccountDefinition(global_fund_id(asset), asset, AccountClass.house, "house",
-                             f"insurance:{global_fund_qualifier}")
-
-
-def collateral_id(bucket: str) -> int:
-    return derived_id("collateral", bucket)
-
-
-def clearing_id(symbol: str) -> int:
-    return derived_id("clearing", symbol)
-
-
-def insurance_id(symbol: str) -> int:
-    return derived_id("insurance", symbol)
-
-
 def _bucket_cap(bucket: Bucket) -> int:
     return 1 if bucket.mode is MarginMode.isolated else limits.positions_per_bucket_max
 
@@ -614,150 +485,3 @@ def _check_defined(results: Sequence[Result]) -> None:
     for result in results:
         if not result.succeeded:
             raise InputError(result, "defining risk accounts")
-
-
-def _posted_ranges(
-    table: InstrumentTable, values_ppm: Mapping[str, int]
-) -> np.ndarray[Any, Any] | None:
-    """Posted price ranges per underlying; NaN where none is posted (the core then takes the
-    configured default: never 0)."""
-    if not values_ppm:
-        return None
-    return np.array(
-        [values_ppm[u] / ppm if u in values_ppm else np.nan for u in table.underlyings],
-        dtype=np.float64,
-    )
-
-
-def _per_underlying(
-    table: InstrumentTable, values_ppm: Mapping[str, int], default: int | None
-) -> np.ndarray[Any, Any] | None:
-    if not values_ppm and default is None:
-        return None
-    base = np.float64(default or 0)
-    return np.array(
-        [values_ppm[u] / ppm if u in values_ppm else base for u in table.underlyings],
-        dtype=np.float64,
-    )
-
-
-# ---------------------------------------------------------------------- the book as a document
-
-
-def book_document(service: RiskService, market: MarketData | None) -> dict[str, Any]:
-    """The venue's book as JSON-able values: what the CLI keeps between commands.
-
-    Positions carry their exact basis as a ``"numerator/denominator"`` string.
-    """
-    pools = {
-        name: service.ledger.ledger.accounts[collateral_id(name)].definition.pool
-        for name in service.buckets
-    }
-    document: dict[str, Any] = {
-        "config": service.config.to_dict(),
-        "profile": service.profile.value,
-        "revenue_accounts": {k: str(v) for k, v in service.revenue_accounts.items()},
-        "instruments": [_instrument_document(i) for i in service.instruments.values()],
-        "buckets": [
-            {"name": b.name, "client": b.client, "mode": b.mode.value,
-             "settlement": b.settlement, "scope": b.scope, "pool": pools[b.name]}
-            for b in service.buckets.values()
-        ],
-        "positions": [
-            {"bucket": p.bucket, "symbol": p.symbol, "lots": p.quantity_lots,
-             "basis": f"{p.basis.numerator}/{p.basis.denominator}"}
-            for p in service.positions.values()
-        ],
-        "fills": sorted(str(fill_id) for fill_id in service.fills),
-        "liquidation": {
-            "takers": dict(sorted(service.takers.items())),
-            "rounds": sorted(str(round_id) for round_id in service.liquidation_rounds),
-            "halted": sorted(service.halted),
-            "insurance_history": list(service.insurance_history),
-        },
-    }
-    if market is not None:
-        document["market"] = {
-            "now_ns": market.now_ns,
-            "prices": dict(market.prices),
-            "volatilities_ppm": dict(market.volatilities_ppm),
-        }
-    return document
-
-
-def load_book(ledger: LedgerService, document: Mapping[str, Any]) -> tuple[RiskService, Any]:
-    """A service over ``ledger`` from a book document; returns it and the market (or None).
-
-    Fill ids already applied are remembered by id only: a repeated id answers ``exists``.
-    """
-    try:
-        service = RiskService(
-            ledger,
-            {k: int(v) for k, v in document["revenue_accounts"].items()},
-            RiskConfig.from_dict(document.get("config", {})),
-            Profile(document.get("profile", "grid")),
-        )
-        instruments = [_instrument_of(i) for i in document["instruments"]]
-        service.define_instruments(instruments)
-        service.open_buckets(
-            (Bucket(b["name"], b["client"], MarginMode(b["mode"]), b["settlement"],
-                    b["scope"]), b["pool"])
-            for b in document["buckets"]
-        )
-        for row in document["positions"]:
-            numerator, denominator = row["basis"].split("/")
-            position = Position(row["bucket"], row["symbol"], _whole(row["lots"], "lots"),
-                                Fraction(int(numerator), int(denominator)))
-            service.positions[(position.bucket, position.symbol)] = position
-        for fill_id in document.get("fills", []):
-            service.fills[int(fill_id)] = _seen
-        liquidation = document.get("liquidation", {})
-        service.takers = {str(k): str(v) for k, v in liquidation.get("takers", {}).items()}
-        service.liquidation_rounds = {int(r) for r in liquidation.get("rounds", [])}
-        service.halted = {str(symbol) for symbol in liquidation.get("halted", [])}
-        service.insurance_history = [dict(row) for row in liquidation.get("insurance_history", [])]
-        raw = document.get("market")
-        market = None if raw is None else MarketData(
-            _whole(raw["now_ns"], "now_ns"),
-            {k: _whole(v, k) for k, v in raw["prices"].items()},
-            {k: _whole(v, k) for k, v in raw.get("volatilities_ppm", {}).items()},
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise InputError(Result.line_malformed, f"risk book: {error!r}") from None
-    return service, market
-
-
-def _whole(value: object, name: str) -> int:
-    """A JSON number that must be an int: a float (``1.5`` or ``2.0``) is refused, never
-    truncated by ``int()``."""
-    if type(value) is not int:
-        code = Result.quantity_invalid if name == "lots" else Result.price_invalid
-        raise InputError(code, f"{name}: {value!r} is not an integer")
-    return value
-
-
-# Stands in for a fill known only by id (from a saved book): any body compares unequal.
-_seen = Fill(1, "seen", "seen", 1, 1)
-
-
-def _instrument_document(instrument: Instrument) -> dict[str, Any]:
-    document = {
-        "symbol": instrument.symbol, "kind": instrument.kind.value,
-        "underlying": instrument.underlying, "settlement": instrument.settlement,
-        "settlement_scale": instrument.settlement_scale, "price_scale": instrument.price_scale,
-        "tick_units": instrument.tick_units, "size_units": instrument.size_units,
-        "size_scale": instrument.size_scale, "inverse": instrument.inverse,
-        "tiers": instrument.tiers, "expiry_ns": instrument.expiry_ns,
-        "strike_units": instrument.strike_units, "strike_scale": instrument.strike_scale,
-    }
-    if instrument.option_type is not None:
-        document["option_type"] = instrument.option_type.value
-    return document
-
-
-def _instrument_of(document: Mapping[str, Any]) -> Instrument:
-    values = dict(document)
-    values["kind"] = InstrumentKind(values["kind"])
-    if "option_type" in values:
-        values["option_type"] = OptionType(values["option_type"])
-    return Instrument(**values)

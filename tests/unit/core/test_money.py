@@ -270,3 +270,16 @@ def test_mul_div_refuses_a_zero_denominator() -> None:
         mul_div_floor(1, 1, 0)
     with pytest.raises(AssertionError):
         mul_div_ceil(1, 1, 0)
+
+
+def test_exact_rationals_round_down_to_whole_units() -> None:
+    from fractions import Fraction
+
+    from ringfence.core.money import ppm_share_floor, units_floor
+
+    assert units_floor(Fraction(7, 2)) == 3
+    assert units_floor(Fraction(-7, 2)) == -4  # down, not towards zero
+    assert units_floor(5) == 5
+    assert ppm_share_floor(Fraction(130_000_001, 10), 53_500) == 695_500  # 695,500.0053...
+    assert ppm_share_floor(1_000_000, 1) == 1
+    assert ppm_share_floor(999_999, 1) == 0

@@ -11,8 +11,8 @@ from tests.support import journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
-from ringfence.entrypoints.pages.report import render_report
 from ringfence.demo.day import run_demo
+from ringfence.entrypoints.pages.report import render_report
 from ringfence.service.ledger import LedgerService
 
 

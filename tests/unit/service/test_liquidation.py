@@ -4,6 +4,7 @@ changes nothing, and settlement afterwards still nets clearing to zero."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -13,28 +14,23 @@ from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Transfer, TransferCode
-from ringfence.core.liquidation.plan import LiquidationPolicy
+from ringfence.core.liquidation.records import LiquidationPolicy
 from ringfence.core.risk.instruments import Bucket, MarginMode
+from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill
-from ringfence.demo.risk import (
+from ringfence.demo.venue import (
     fund_buckets,
     scan_prices,
     set_up_insurance,
     set_up_venue,
     venue_instruments,
 )
+from ringfence.service import liquidation
 from ringfence.service.ledger import LedgerService
 from ringfence.service.liquidation import LiquidationService, outcome_document
-from ringfence.service.risk import (
-    MarketData,
-    RiskService,
-    book_document,
-    clearing_id,
-    collateral_id,
-    global_fund_id,
-    insurance_id,
-    load_book,
-)
+from ringfence.service.risk import RiskService
+from ringfence.service.risk_book import book_document, load_book, save_book
+from ringfence.service.risk_ledger import clearing_id, collateral_id, global_fund_id, insurance_id
 
 usdc = 10**6
 perp = "btc-usdc-perp"
@@ -309,3 +305,49 @@ def test_a_market_whose_chain_is_refused_leaves_the_committed_markets_applied() 
     service.apply(again)
     assert balance(service, collateral_id("bob-iso")) == bob
     assert invariant_problems(risk.ledger) == []
+
+
+class _Book:
+    """A RiskBookStore in memory; what it keeps went through JSON, as the file's does."""
+
+    def __init__(self) -> None:
+        self.document: dict[str, object] = {}
+
+    def read(self) -> dict[str, object]:
+        return json.loads(json.dumps(self.document))
+
+    def write(self, document: dict[str, object]) -> None:
+        self.document = json.loads(json.dumps(document))
+
+
+def test_a_round_over_a_kept_book_saves_it_and_refuses_bad_input_by_name() -> None:
+    service, _ = venue(5_000 * usdc)
+    ledger = service.risk.ledger
+    books = _Book()
+    save_book(books, service.risk, crash(service, 60_000))
+    refusals = [
+        ({"prices": ["btc-7d-65k-c=0.01"]}, Result.instrument_invalid),
+        ({"prices": ["nothing=1"]}, Result.instrument_not_found),
+        ({"prices": [f"{perp}=56000.05"]}, Result.price_finer_than_tick),
+        ({"takers": [perp]}, Result.line_malformed),
+        ({"takers": ["nothing=mm-x"]}, Result.instrument_not_found),
+        ({"partial_ppm": 0}, Result.risk_config_invalid),
+    ]
+    for options, code in refusals:
+        with pytest.raises(InputError) as raised:
+            liquidation.run_round(ledger, books, **options)  # type: ignore[arg-type]
+        assert raised.value.code is code, options
+    document = liquidation.run_round(ledger, books, prices=[f"{perp}=56000"],
+                                     takers=[f"{perp}=mm-x"])
+    assert document["ok"] is True
+    assert document["applied"] is True
+    assert document["liquidated"] == 1
+    kept = books.document["liquidation"]
+    assert isinstance(kept, dict)
+    assert kept["rounds"] == [document["round"]]
+    assert books.document["market"]["prices"][perp] == 560_000  # type: ignore[index]
+    funds = liquidation.funds(ledger, books)
+    assert funds["funds"][perp] == document["insurance"][perp]
+    assert funds["history"][-1]["round"] == document["round"]
+    again = liquidation.run_round(ledger, books)
+    assert (again["ok"], again["liquidated"], again["transfers"]) == (True, 0, 0)

@@ -113,8 +113,8 @@ def firm(store: LedgerStore) -> Firm:
 def test_an_omnibus_pool_holding_90_against_100_owed_is_undersegregated_by_10(firm: Firm) -> None:
     firm.deposit("alice", 60)
     firm.deposit("bob", 40)
-    recon = firm.recon.statement(None, held(**{"main-hot": 90}), ReconSettings())
-    main = line(recon.statement)
+    recon = firm.recon.segregation_statement(None, held(**{"main-hot": 90}), ReconSettings())
+    main = line(recon.segregation_lines)
     assert (main.requirement, main.funds, main.excess) == (100, 90, -10)
     assert main.alert is Alert.undersegregated
     assert recon.basis is FundsBasis.observed
@@ -127,7 +127,7 @@ def test_an_encumbered_wallet_counts_only_what_is_free(firm: Firm) -> None:
     pledge = Encumbrance(1, "main-cold", "BTC", 30, EncumbranceKind.pledge, "lender", 0)
     assert firm.custody.change([pledge]) == [Result.ok]
     chain = held(**{"main-hot": 60, "main-cold": 40})
-    main = line(firm.recon.statement(None, chain, ReconSettings()).statement)
+    main = line(firm.recon.segregation_statement(None, chain, ReconSettings()).segregation_lines)
     assert (main.observed, main.encumbered, main.funds) == (100, 30, 70)
     assert main.excess == -30
     assert main.tiers == {"cold": 10, "hot": 60}
@@ -137,8 +137,8 @@ def test_a_fee_not_yet_swept_is_residual_interest_with_its_cause(firm: Firm) -> 
     firm.deposit("alice", 100)
     firm.submit(firm.custodian.fee(firm.transfer_id(), "alice", 1))
     settings = ReconSettings({(MAIN, "BTC"): 5})
-    recon = firm.recon.statement(None, held(**{"main-hot": 100}), settings)
-    main = line(recon.statement)
+    recon = firm.recon.segregation_statement(None, held(**{"main-hot": 100}), settings)
+    main = line(recon.segregation_lines)
     assert (main.requirement, main.funds, main.residual_interest) == (99, 100, 1)
     assert main.residual_interest_book == 1
     assert main.alert is Alert.below_target
@@ -151,7 +151,7 @@ def test_a_misdirected_deposit_is_a_client_asset_in_a_house_wallet(firm: Firm) -
     firm.submit(firm.custodian.house_funding(firm.transfer_id(), 1_000))
     broken = firm.transfer_id()
     firm.submit(firm.custodian.misdirected(broken, "carol", 25))
-    recon = firm.recon.statement(None, None, ReconSettings())
+    recon = firm.recon.segregation_statement(None, None, ReconSettings())
     (finding,) = [f for f in recon.findings if f.kind is FindingKind.client_assets_in_house_wallet]
     assert finding.severity is Severity.critical
     assert (finding.pool, finding.client, finding.wallet, finding.amount) == (
@@ -167,7 +167,7 @@ def test_a_misdirected_deposit_is_a_client_asset_in_a_house_wallet(firm: Firm) -
 def test_house_assets_beyond_the_target_are_flagged(firm: Firm) -> None:
     firm.deposit("alice", 1_000)
     settings = ReconSettings({(MAIN, "BTC"): 10}, excess_tolerance_bps=100)
-    recon = firm.recon.statement(None, held(**{"main-hot": 1_050}), settings)
+    recon = firm.recon.segregation_statement(None, held(**{"main-hot": 1_050}), settings)
     (finding,) = [f for f in recon.findings if f.kind is FindingKind.house_assets_beyond_target]
     assert finding.amount == 1_050 - 1_000 - 10 - 10  # excess - target - 1% of the requirement
     assert finding.severity is Severity.warning
@@ -308,8 +308,8 @@ def test_a_statement_as_of_an_earlier_time_uses_the_balances_then(firm: Firm) ->
     earlier = firm.ledger.ledger.timestamp_last
     firm.clock.advance(seconds=10)
     firm.deposit("bob", 50)
-    then = line(firm.recon.statement(earlier, None, ReconSettings()).statement)
-    now = line(firm.recon.statement(None, None, ReconSettings()).statement)
+    then = line(firm.recon.segregation_statement(earlier, None, ReconSettings()).segregation_lines)
+    now = line(firm.recon.segregation_statement(None, None, ReconSettings()).segregation_lines)
     assert (then.requirement, now.requirement) == (100, 150)
 
 

@@ -3,7 +3,6 @@ all over a LedgerService on the in-memory store."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 from fractions import Fraction
 
@@ -15,20 +14,14 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.ledger.model import Pool, PoolKind, Purpose, Terms, TransferCode
 from ringfence.core.risk.instruments import Bucket, MarginMode
+from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.scan import Health
 from ringfence.core.risk.scenarios import Profile
 from ringfence.core.risk.settlement import Fill
-from ringfence.demo.risk import fund_buckets, set_up_venue, venue_instruments
+from ringfence.demo.venue import fund_buckets, set_up_venue, venue_instruments
 from ringfence.service.ledger import LedgerService
-from ringfence.service.risk import (
-    MarketData,
-    RiskService,
-    book_document,
-    clearing_id,
-    collateral_id,
-    insurance_id,
-    load_book,
-)
+from ringfence.service.risk import RiskService
+from ringfence.service.risk_ledger import clearing_id, collateral_id, insurance_id
 
 usdc = 10**6
 btc = 10**8
@@ -342,23 +335,4 @@ def test_market_data_refuses_missing_volatilities_and_floats(venue: RiskService)
     assert caught.value.code is Result.field_required
     with pytest.raises(InputError) as caught:
         MarketData(0, {"btc-usdc-perp": 650_000.0})  # type: ignore[dict-item]
-    assert caught.value.code is Result.price_invalid
-
-
-def test_a_book_with_float_lots_or_prices_is_refused(venue: RiskService) -> None:
-    venue.apply_fills([
-        Fill(1, "alice-x", "btc-usdc-perp", 10, 650_000),
-        Fill(2, "bob-iso", "btc-usdc-perp", -10, 650_000),
-    ])
-    document = book_document(venue, _market(venue, 650_000))
-    fresh = venue.ledger  # the book's accounts are defined already: ``exists``
-    bad_lots = copy.deepcopy(document)
-    bad_lots["positions"][0]["lots"] = 10.7
-    with pytest.raises(InputError) as caught:
-        load_book(fresh, bad_lots)
-    assert caught.value.code is Result.quantity_invalid
-    bad_price = copy.deepcopy(document)
-    bad_price["market"]["prices"]["btc-usdc-perp"] = 650_000.5
-    with pytest.raises(InputError) as caught:
-        load_book(fresh, bad_price)
     assert caught.value.code is Result.price_invalid

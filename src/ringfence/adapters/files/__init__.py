@@ -1,1 +1,2 @@
-"""File formats read and written for the service, each behind a port of service/ports.py."""
+"""File formats kept beside the database, behind the service's ports (service/ports.py):
+proof-of-reserves rounds, the venue's risk book, reconciliation inputs, JSON-lines files."""

@@ -24,6 +24,11 @@ arithmetic is libsecp256k1's (through coincurve), about 15 µs of the 27 µs an 
 Bech32 is encoded here, by translating RFC 4648 base32 and a table-driven checksum (5 µs;
 BIP173's reference loop took 19 µs here). ``ringfence bench custody`` measures it;
 BENCHMARKS.md records the figures.
+
+Length (over 500 lines, argued): extended keys, derivation, encodings and wallets are one
+pipeline whose speed depends on sharing its tables (the versions' human-readable parts feed the
+bech32 states built at import) and whose tests read it top to bottom; the encodings (about 90
+lines) are the part to move out first when it grows.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum, unique
 from typing import Final
 
+from ringfence.core import limits
 from ringfence.core.ledger.journal import (
     EntryKind,
     decode_header,
@@ -43,8 +44,8 @@ _coverage: Final = struct.Struct(">B32s12s16s16s16s16sBB17x")
 _break: Final = struct.Struct(">BQ32s12s16s16s16sQQQBBB")
 _action: Final = struct.Struct(">BQBQ16s94s")
 assert _run.size == _coverage.size == _break.size == _action.size == 128
+assert _action.size - struct.calcsize(">BQBQ16s") == limits.break_action_text_bytes_max
 
-action_text_bytes_max: Final = 94
 _record_run: Final = 1
 _record_coverage: Final = 2
 _record_break: Final = 3
@@ -106,7 +107,7 @@ class Action:
 
 def check_action_text(text: str) -> bool:
     """Printable ASCII that fits its record (operators type it; the journal keeps it)."""
-    return len(text) <= action_text_bytes_max and text.isascii() and text.isprintable()
+    return len(text) <= limits.break_action_text_bytes_max and text.isascii() and text.isprintable()
 
 
 def _u128(value: int) -> bytes:

@@ -91,7 +91,7 @@ class ReconInput:
 class Reconciliation:
     as_of_ns: int
     basis: FundsBasis
-    statement: list[StatementLine]
+    segregation_lines: list[StatementLine]
     internal: list[InternalLine]
     external: list[ExternalLine]
     snapshots: list[ReconBreak]  # breaks this run opened or changed
@@ -102,7 +102,7 @@ class Reconciliation:
 
     @property
     def alerts(self) -> list[StatementLine]:
-        return [line for line in self.statement if line.alert is not Alert.none]
+        return [line for line in self.segregation_lines if line.alert is not Alert.none]
 
 
 def reconcile(facts: ReconInput, book: BreakBook) -> Reconciliation:
@@ -164,7 +164,7 @@ def summarise(
     summary says the set is partial), so a run over a million individual pools stays small.
     """
     cured = sum(1 for s in recon.snapshots if s.state is BreakState.cured)
-    lines = recon.statement
+    lines = recon.segregation_lines
     complete = len(lines) <= limits.recon_coverage_lines_journaled_max
     if not complete:
         lines = [line for line in lines if line.alert is not Alert.none]
@@ -191,8 +191,8 @@ def summarise(
         len(book.active),
         recon.opened,
         cured,
-        sum(1 for line in recon.statement if line.alert is Alert.undersegregated),
-        sum(1 for line in recon.statement if line.alert is Alert.below_target),
+        sum(1 for line in recon.segregation_lines if line.alert is Alert.undersegregated),
+        sum(1 for line in recon.segregation_lines if line.alert is Alert.below_target),
         len(recon.findings),
     )
     return summary, coverage

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ringfence.entrypoints.pages.report import page_environment
+from ringfence.entrypoints.pages.rendering import page_environment
 
 
 def render_client_statement(document: Mapping[str, Any]) -> str:

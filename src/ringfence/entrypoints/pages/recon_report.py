@@ -3,8 +3,9 @@ over time, open breaks by age, every break and every finding, as a self-containe
 (inline CSS and SVG, no scripts) or as a section of the demo's report.
 
 The view reads the document ``service/recon_documents.history_document`` builds. Coverage is
-funds over requirement in basis points, computed with integers from the ``_units`` strings;
-pixel positions are integers too.
+funds over requirement in millionths, and the sums of quiet individual pools are amounts: both
+are read back from the exact ``_units`` strings through service/recon_documents.py, which leaves
+the rounding and the formatting to core/money.py. Pixel positions are integers.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ringfence.entrypoints.pages.report import age_text, grouped, page_environment
+from ringfence.entrypoints.pages.rendering import age_text, grouped, page_environment
+from ringfence.service.recon_documents import amount_text, coverage_ppm, percent_text
 
+# The picture's own sizes: how much of a page a chart or a table takes, not bounds on work or
+# input (those are in core/limits.py, which a page does not import).
 chart_width = 640
 chart_height = 220
 chart_left = 90
@@ -78,9 +82,7 @@ def _lines(latest: Mapping[str, Any], scales: Mapping[str, int]) -> list[dict[st
 
 
 def _text(units: int, scale: int) -> str:
-    sign = "-" if units < 0 else ""
-    whole, fraction = divmod(abs(units), 10**scale)
-    return grouped(f"{sign}{whole}.{fraction:0{scale}d}" if scale else f"{sign}{whole}")
+    return grouped(amount_text(units, scale))
 
 
 def _kinds(latest: Mapping[str, Any]) -> dict[str, str]:
@@ -138,14 +140,6 @@ def _finding_view(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def coverage_ppm(requirement: int, funds: int) -> int:
-    """Funds over requirement in millionths, rounded down; 1,000,000 when nothing is owed.
-    Millionths, not basis points: a day's network fee moves a large pool by less than one."""
-    if requirement <= 0:
-        return 1_000_000
-    return funds * 1_000_000 // requirement
-
-
 def _coverage_charts(
     runs: Sequence[Mapping[str, Any]], kinds: Mapping[str, str]
 ) -> list[dict[str, Any]]:
@@ -178,12 +172,6 @@ def _coverage_charts(
     return charts
 
 
-def _percent(ppm: int) -> str:
-    sign = "-" if ppm < 0 else ""
-    whole, rest = divmod(abs(ppm), 10_000)
-    return f"{sign}{whole}.{rest:04d}%"
-
-
 def _chart(asset: str, pools: Mapping[str, list[tuple[int, int]]], runs: int) -> dict[str, Any]:
     """Lines on a range fitted to the data (at least 0.01% tall), 100% marked when in it."""
     values = [ppm for points in pools.values() for _, ppm in points]
@@ -205,12 +193,12 @@ def _chart(asset: str, pools: Mapping[str, list[tuple[int, int]]], runs: int) ->
             "pool": pool,
             "colour": _colours[n % len(_colours)],
             "points": " ".join(f"{x(i)},{y(v)}" for i, v in points),
-            "last": _percent(points[-1][1]),
+            "last": percent_text(points[-1][1]),
             "legend_y": chart_height + 14 + n * 16,
         }
         for n, (pool, points) in enumerate(pools.items())
     ]
-    ticks = [{"y": y(v), "label": _percent(v)} for v in range(low, high + 1, step)][:12]
+    ticks = [{"y": y(v), "label": percent_text(v)} for v in range(low, high + 1, step)][:12]
     return {
         "asset": asset,
         "width": chart_width,

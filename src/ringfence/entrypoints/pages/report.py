@@ -4,25 +4,26 @@ The HTML page is self-contained (inline CSS and SVG, no scripts, no external ass
 it can be mailed, archived or opened offline by an auditor. It is rendered by Jinja2 with
 autoescaping on: names in the document are data, never markup.
 
-Amounts are read back from the document's exact ``<name>_units`` strings through
-``money.check_units`` and formatted by ``money``; the only numbers computed here that are not
-money are the chart's pixel widths, in integer arithmetic.
+Amounts are read back from the document's exact ``<name>_units`` strings and formatted through
+service/recon_documents.py (which leaves both to core/money.py); the only numbers computed here
+that are not money are the chart's pixel widths, in integer arithmetic.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
+from ringfence.entrypoints.pages.recon_report import recon_view
+from ringfence.entrypoints.pages.rendering import age_text, grouped, page_environment
+from ringfence.service.recon_documents import amount_text, units_of
 
-from ringfence.core.money import Asset, check_units, format_signed_amount
-
-templates_path = Path(__file__).parent / "templates"
-
+# The picture's own sizes (how much of the page a table or a chart takes), not bounds on work
+# or input: those are in core/limits.py, which a page does not import.
 # Individual pools beyond this many per asset are summed into one row (each stays in the JSON);
 # any that is short is still listed on its own.
 individual_rows_max = 6
@@ -54,20 +55,6 @@ def write_report(document: Mapping[str, Any], out: Path) -> tuple[Path, Path]:
         partial.write_text(text, encoding="utf-8")
         partial.replace(path)
     return html_path, json_path
-
-
-def page_environment() -> jinja2.Environment:
-    """The one template environment every HTML page ringfence writes is rendered in: strict
-    (a missing field is an error, not an empty cell), escaped, with the shared filters."""
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_path),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["grouped"] = grouped
-    return environment
 
 
 def render_report(document: Mapping[str, Any]) -> str:
@@ -108,28 +95,31 @@ def report_view(document: Mapping[str, Any]) -> dict[str, Any]:
         "notes": document.get("notes", []),
         "venue": document.get("venue"),
         "custody": document.get("custody"),  # display-ready (demo/custody.py)
-        "reconciliation": _reconciliation_view(document.get("reconciliation")),
+        "reconciliation": recon_view(document.get("reconciliation")),
         "insolvency": document.get("insolvency"),  # display-ready (demo/insolvency.py)
     }
-
-
-def _reconciliation_view(document: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    # Imported here: recon_report uses this module's text helpers.
-    from ringfence.entrypoints.pages.recon_report import recon_view
-
-    return recon_view(document)
 
 
 def _most_first(item: tuple[str, int]) -> tuple[int, str]:
     return -item[1], item[0]
 
 
-def _asset_of(entry: Mapping[str, Any]) -> Asset:
-    return Asset(entry["code"], entry["scale"], entry["number"], entry["chain"], entry["contract"])
+@dataclass(frozen=True, slots=True)
+class _Asset:
+    """What the page needs of an asset of the document."""
+
+    code: str
+    scale: int
+    chain: str
+    contract: str
+
+
+def _asset_of(entry: Mapping[str, Any]) -> _Asset:
+    return _Asset(entry["code"], entry["scale"], entry["chain"], entry["contract"])
 
 
 def _asset_view(
-    asset: Asset, pools: Sequence[Mapping[str, Any]], totals: Mapping[str, Any] | None
+    asset: _Asset, pools: Sequence[Mapping[str, Any]], totals: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     own = [pool for pool in pools if pool["asset"] == asset.code]
     rows = _rows(asset, own)
@@ -161,7 +151,7 @@ def _asset_view(
     return view
 
 
-def _rows(asset: Asset, pools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _rows(asset: _Asset, pools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per pool; many individual pools become one summed row plus any that is short.
     Pools with no clients and nothing held in this asset are left out (the JSON keeps them)."""
     individual = [pool for pool in pools if pool["kind"] == "individual"]
@@ -177,11 +167,11 @@ def _rows(asset: Asset, pools: Sequence[Mapping[str, Any]]) -> list[dict[str, An
     return [row for row in rows if not row["empty"]]
 
 
-def _pool_row(asset: Asset, pool: Mapping[str, Any]) -> dict[str, Any]:
-    holdings = check_units(pool["holdings_units"])
-    liabilities = check_units(pool["liabilities_units"])
-    shortfall = check_units(pool["shortfall_units"])
-    breaks = check_units(pool["breaks_outstanding_units"])
+def _pool_row(asset: _Asset, pool: Mapping[str, Any]) -> dict[str, Any]:
+    holdings = units_of(pool["holdings_units"])
+    liabilities = units_of(pool["liabilities_units"])
+    shortfall = units_of(pool["shortfall_units"])
+    breaks = units_of(pool["breaks_outstanding_units"])
     tiers = [f"{wallet['tier']} {grouped(wallet['holdings'])}" for wallet in pool["wallets"]]
     if not pool["segregated"]:
         status, tone = "not segregated (title transfer)", "title"
@@ -208,11 +198,11 @@ def _pool_row(asset: Asset, pool: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _individual_row(asset: Asset, pools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    holdings = sum(check_units(pool["holdings_units"]) for pool in pools)
-    liabilities = sum(check_units(pool["liabilities_units"]) for pool in pools)
+def _individual_row(asset: _Asset, pools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    holdings = sum(units_of(pool["holdings_units"]) for pool in pools)
+    liabilities = sum(units_of(pool["liabilities_units"]) for pool in pools)
     short = [pool for pool in pools if not pool["covered"]]
-    shortfall = sum(check_units(pool["shortfall_units"]) for pool in short)
+    shortfall = sum(units_of(pool["shortfall_units"]) for pool in short)
     return {
         "name": f"individual pools ({len(pools)})",
         "label": "individual · custody, one client each",
@@ -282,31 +272,5 @@ def _break_view(entry: Mapping[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------- text
 
 
-def _money(units: int, asset: Asset) -> str:
-    return grouped(format_signed_amount(units, asset))
-
-
-def grouped(amount: str) -> str:
-    """A decimal string with its whole part in groups of three: 1234567.5 -> 1,234,567.5."""
-    sign = "-" if amount.startswith("-") else ""
-    whole, point, fraction = amount.lstrip("-").partition(".")
-    groups: list[str] = []
-    while len(whole) > 3:
-        whole, tail = whole[:-3], whole[-3:]
-        groups.insert(0, tail)
-    return sign + ",".join([whole, *groups]) + point + fraction
-
-
-def age_text(seconds: int) -> str:
-    """A break's age in the two largest units that matter: 45 s, 3 min 05 s, 2 d 04 h."""
-    assert seconds >= 0
-    minutes, second = divmod(seconds, 60)
-    hours, minute = divmod(minutes, 60)
-    days, hour = divmod(hours, 24)
-    if days:
-        return f"{days} d {hour:02d} h"
-    if hours:
-        return f"{hours} h {minute:02d} min"
-    if minutes:
-        return f"{minutes} min {second:02d} s"
-    return f"{second} s"
+def _money(units: int, asset: _Asset) -> str:
+    return grouped(amount_text(units, asset.scale))

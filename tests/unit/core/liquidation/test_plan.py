@@ -9,19 +9,16 @@ import numpy as np
 import pytest
 
 from ringfence.core.errors import InputError
-from ringfence.core.liquidation.plan import (
+from ringfence.core.liquidation.detection import buckets_from_scan, candidates
+from ringfence.core.liquidation.plan import conservation_gap, plan_liquidations
+from ringfence.core.liquidation.records import (
     BucketState,
     CloseOrder,
     LiquidationCode,
     LiquidationPolicy,
-    bankruptcy_lot_value,
-    buckets_from_scan,
-    candidates,
-    conservation_gap,
-    fillable_price,
-    plan_liquidations,
     transfer_id,
 )
+from ringfence.core.liquidation.valuation import bankruptcy_lot_value, fillable_price
 from ringfence.core.risk.config import Tier
 from ringfence.core.risk.instruments import Instrument, InstrumentKind, OptionType, Position
 from ringfence.core.risk.margin import (

@@ -40,7 +40,7 @@ def run(
         released_at or {}, settings=settings or ReconSettings(),
     )  # fmt: skip
     recon = reconcile(facts, BreakBook())
-    return {(line.pool, line.asset): line for line in recon.statement}
+    return {(line.pool, line.asset): line for line in recon.segregation_lines}
 
 
 def test_a_deficit_never_offsets_another_clients_credit() -> None:

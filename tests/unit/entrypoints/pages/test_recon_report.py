@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ringfence.entrypoints.pages.recon_report import coverage_ppm, recon_view, render_recon_page
+from ringfence.entrypoints.pages.recon_report import recon_view, render_recon_page
+from ringfence.service.recon_documents import coverage_ppm
 
 
 def line(pool: str, kind: str, requirement: int, funds: int, alert: str = "none") -> dict[str, Any]:

@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
+from ringfence.entrypoints.pages.rendering import age_text, grouped
 from ringfence.entrypoints.pages.report import (
-    age_text,
     chart_bar_width_max,
-    grouped,
     individual_rows_max,
     render_report,
     report_view,

@@ -5,30 +5,32 @@ money moves through the ledger in ``--db``. ``run`` scans at the book's market d
 prices given with ``--price``), plans with the core planner, posts each market's chain and
 updates the book. Running it again on the same book and prices finds nothing more to do; a
 replayed round posts nothing new (the ledger answers ``exists``). Amounts in documents are
-decimal strings of the market's settlement asset.
+decimal strings of the market's settlement asset. Each command calls one function of
+``service/liquidation.py`` and prints what it returns.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ringfence.core.errors import InputError, Result
-from ringfence.core.liquidation.plan import LiquidationPolicy
-from ringfence.core.money import Asset, format_signed_amount
-from ringfence.core.risk.instruments import parse_price
-from ringfence.entrypoints.cli.commands.risk import BookOption, _read_book, _write_book
-from ringfence.entrypoints.cli.output import JsonOption, opened, reported, say, write_json
-from ringfence.service.liquidation import LiquidationService, outcome_document
-from ringfence.service.risk import MarketData, RiskService, book_document, load_book
+from ringfence import bootstrap
+from ringfence.entrypoints.cli.commands.risk import BookOption
+from ringfence.entrypoints.cli.output import (
+    JsonOption,
+    finish,
+    opened,
+    reported,
+    say,
+    write_json,
+)
+from ringfence.service import liquidation
 
 name = "liquidation"
 app = typer.Typer(help="Liquidation rounds, insurance funds, auto-deleveraging.",
                   no_args_is_help=True)
-
 
 
 @app.command("run")
@@ -54,19 +56,11 @@ def run(
 ) -> None:
     """Scan, plan and post one liquidation round; update the book."""
     with reported(json_output), opened(context) as ledger:
-        risk, market = load_book(ledger, _read_book(book))
-        if market is None:
-            raise InputError(Result.mark_price_missing, "the book holds no market data")
-        market = _with_prices(risk, market, price or [])
-        for text in taker or []:
-            symbol, bucket = _pair(text)
-            if symbol not in risk.instruments:
-                raise InputError(Result.instrument_not_found, symbol)
-            risk.takers[symbol] = bucket
-        policy = LiquidationPolicy(partial_ppm, slippage_ppm, fee_ppm, global_fund)
-        outcome = LiquidationService(risk, policy).liquidate(market)
-        _write_book(book, book_document(risk, market))
-        document = outcome_document(outcome, _market_assets(risk, dict(ledger.ledger.assets)))
+        document = liquidation.run_round(
+            ledger, bootstrap.risk_book(book), prices=price or [], takers=taker or [],
+            partial_ppm=partial_ppm, slippage_ppm=slippage_ppm, fee_ppm=fee_ppm,
+            global_fund=global_fund,
+        )
     if json_output:
         write_json(document)
     else:
@@ -74,8 +68,7 @@ def run(
             f"{document['deleveraged']} deleveraging fills, {document['transfers']} transfers")
         for symbol, balance in document["insurance"].items():
             say(f"  insurance:{symbol} {balance}")
-    if not outcome.ok:
-        raise typer.Exit(1)
+    finish(document["ok"])
 
 
 @app.command("funds")
@@ -86,43 +79,9 @@ def funds(
 ) -> None:
     """Each market's insurance fund on the ledger, with its history from the book."""
     with reported(json_output), opened(context) as ledger:
-        risk, _ = load_book(ledger, _read_book(book))
-        assets = _market_assets(risk, dict(ledger.ledger.assets))
-        balances = LiquidationService(risk).insurance_balances()
-        funds = {symbol: format_signed_amount(units, assets[symbol])
-                 for symbol, units in balances.items()}
-        document = {"ok": True, "funds": funds, "halted": sorted(risk.halted),
-                    "history": risk.insurance_history}
+        document = liquidation.funds(ledger, bootstrap.risk_book(book))
     if json_output:
         write_json(document)
     else:
-        for symbol, balance in funds.items():
+        for symbol, balance in document["funds"].items():
             say(f"insurance:{symbol} {balance}")
-
-
-def _pair(text: str) -> tuple[str, str]:
-    symbol, separator, value = text.partition("=")
-    if not separator or not symbol or not value:
-        raise InputError(Result.line_malformed, f"{text!r}: SYMBOL=VALUE")
-    return symbol, value
-
-
-def _with_prices(risk: RiskService, market: MarketData, prices: list[str]) -> MarketData:
-    """The book's market data with the given marks (futures and perpetuals only: an option's
-    scan input is the underlying's forward, not a premium)."""
-    if not prices:
-        return market
-    updated = dict(market.prices)
-    for text in prices:
-        symbol, value = _pair(text)
-        instrument = risk.instruments.get(symbol)
-        if instrument is None:
-            raise InputError(Result.instrument_not_found, symbol)
-        if instrument.option_type is not None:
-            raise InputError(Result.instrument_invalid, f"{symbol}: set futures' marks only")
-        updated[symbol] = parse_price(value, instrument)
-    return replace(market, prices=updated)
-
-
-def _market_assets(risk: RiskService, assets: dict[str, Asset]) -> dict[str, Asset]:
-    return {symbol: assets[i.settlement] for symbol, i in risk.instruments.items()}

@@ -17,23 +17,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from ringfence import bootstrap
 from ringfence.core import errors
-from ringfence.core.custody.addresses import (
-    AddressKind,
-    Branch,
-    Network,
-    check_range,
-    watch_only_wallet,
-)
-from ringfence.core.custody.registry import Chain as RegistryChain
-from ringfence.core.custody.registry import ClientAddress, Designation, Scheme, Wallet
 from ringfence.core.errors import InputError, Result
-from ringfence.core.recon.files import observation_line
 from ringfence.entrypoints.cli.output import (
     JsonOption,
     console,
@@ -44,14 +34,25 @@ from ringfence.entrypoints.cli.output import (
     say,
     write_json,
 )
+from ringfence.service import custody_requests as requests
 from ringfence.service.custody import CustodyService
 from ringfence.service.ports import HoldingsSource
 
 name = "wallets"
 app = typer.Typer(help="Custody wallets and their addresses.", no_args_is_help=True)
 
-# Addresses derived between two progress reports: about a third of a second of work.
-derive_chunk_addresses = 10_000
+if TYPE_CHECKING:
+    KindWord = str
+    NetworkWord = str
+    ChainWord = str
+    SchemeWord = str
+else:
+    # The service's words, as choices that Typer lists in --help and checks before the service
+    # checks them again by name (the API's callers get its named errors).
+    KindWord = Literal[requests.address_kind_names]
+    NetworkWord = Literal[requests.network_names]
+    ChainWord = Literal[requests.chain_names]
+    SchemeWord = Literal[requests.scheme_names]
 
 
 @app.command("derive")
@@ -66,43 +67,26 @@ def derive(
         ),
     ],
     count: Annotated[int, typer.Option(help="How many addresses.")],
-    kind: Annotated[AddressKind, typer.Option(help="Script type.")] = AddressKind.bip84,
+    kind: Annotated[KindWord, typer.Option(help="Script type.")] = "bip84",
     start: Annotated[int, typer.Option(help="First address index.")] = 0,
     change: Annotated[
         bool, typer.Option("--change", help="The change chain (/1/i) instead of receive (/0/i).")
     ] = False,
     network: Annotated[
-        Network | None,
+        NetworkWord | None,
         typer.Option(help="Refuse keys of any other network (default: the keys' own)."),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Print the addresses of a wallet from its extended public keys, one per line."""
-    chain = Branch.change if change else Branch.receive
     with reported(json_output), progress_bar(json_output) as progress:
-        wallet = watch_only_wallet(kind, xpub, network)
-        start, count = check_range(start, count)
-        addresses: list[str] = []
-        for offset in range(0, count, derive_chunk_addresses):
-            size = min(derive_chunk_addresses, count - offset)
-            addresses += wallet.addresses(start + offset, size, chain)
-            if progress is not None:
-                progress("derive", len(addresses), count)
-    if json_output:
-        write_json(
-            {
-                "ok": True,
-                "kind": wallet.kind.value,
-                "network": wallet.network.value,
-                "chain": chain.name,
-                "start": start,
-                "count": count,
-                "descriptor": wallet.descriptor(chain),
-                "addresses": addresses,
-            }
+        document = requests.derive_addresses(
+            kind, xpub, count, start=start, change=change, network=network, progress=progress
         )
+    if json_output:
+        write_json(document)
         return
-    sys.stdout.write("".join(f"{address}\n" for address in addresses))
+    sys.stdout.write("".join(f"{address}\n" for address in document["addresses"]))
 
 
 # ---------------------------------------------------------------------- the registry
@@ -119,23 +103,12 @@ def custody_opened(context: typer.Context) -> Iterator[CustodyService]:
         yield CustodyService(ledger)
 
 
-def _results_document(records: list[str], results: list[Result]) -> dict[str, object]:
-    return {
-        "ok": all(result.succeeded for result in results),
-        "results": [
-            {"record": record, "result": result.value}
-            for record, result in zip(records, results, strict=True)
-        ],
-    }
-
-
-def _report_results(json_output: bool, records: list[str], results: list[Result]) -> None:
-    document = _results_document(records, results)
+def _report_results(json_output: bool, document: dict[str, Any]) -> None:
     if json_output:
         write_json(document)
     else:
-        for record, result in zip(records, results, strict=True):
-            say(f"{record}: {result.value}")
+        for entry in document["results"]:
+            say(f"{entry['record']}: {entry['result']}")
     if not document["ok"]:
         raise typer.Exit(errors.exit_status_rejected)
 
@@ -145,8 +118,8 @@ def create(
     context: typer.Context,
     wallet: Annotated[str, typer.Argument(help="The wallet's name.")],
     *,
-    chain: Annotated[RegistryChain, typer.Option(help="The wallet's chain.")],
-    scheme: Annotated[Scheme, typer.Option(help="How its addresses come about.")],
+    chain: Annotated[ChainWord, typer.Option(help="The wallet's chain.")],
+    scheme: Annotated[SchemeWord, typer.Option(help="How its addresses come about.")],
     key: Annotated[
         list[str],
         typer.Option("--key", help="Account xpub (three for multisig), or the fixed address."),
@@ -158,9 +131,9 @@ def create(
 ) -> None:
     """Define a wallet, designated to a pool or to the house; journaled."""
     with reported(json_output), custody_opened(context) as custody:
-        record = Wallet(wallet, chain, scheme, tuple(key), pool, tier, network)
-        results = custody.change([record])
-    _report_results(json_output, [wallet], results)
+        document = requests.create_wallet(custody, wallet, chain=chain, scheme=scheme, keys=key,
+                                          pool=pool, tier=tier, network=network)  # fmt: skip
+    _report_results(json_output, document)
 
 
 @app.command("designate")
@@ -174,8 +147,8 @@ def designate(
 ) -> None:
     """Move a wallet to another pool (only when empty) or tier; journaled with its history."""
     with reported(json_output), custody_opened(context) as custody:
-        results = custody.change([Designation(wallet, pool, tier)])
-    _report_results(json_output, [wallet], results)
+        document = requests.designate_wallet(custody, wallet, pool, tier)
+    _report_results(json_output, document)
 
 
 @app.command("assign")
@@ -193,14 +166,10 @@ def assign(
 ) -> None:
     """Derive addresses of a wallet and assign them to a client or to the wallet's pool."""
     with reported(json_output), custody_opened(context) as custody:
-        check_range(start, count)
-        results = custody.assign_derived(wallet, start, count, client, change)
-        addresses = [
-            a.address
-            for a in sorted(custody.addresses_of(wallet), key=lambda a: a.index)
-            if start <= a.index < start + count and a.change == change
-        ]
-    _report_results(json_output, addresses, results)
+        document = requests.assign_addresses(
+            custody, wallet, count=count, start=start, client=client, change=change
+        )
+    _report_results(json_output, document)
 
 
 @app.command("client-address")
@@ -213,20 +182,20 @@ def client_address(
 ) -> None:
     """Record a client's own outside address (where they send from and withdraw to)."""
     with reported(json_output), custody_opened(context) as custody:
-        results = custody.change([ClientAddress(address, client)])
-    _report_results(json_output, [address], results)
+        document = requests.record_client_address(custody, address, client)
+    _report_results(json_output, document)
 
 
 @app.command("list")
 def list_wallets(context: typer.Context, json_output: JsonOption = False) -> None:
     """Wallets with their pool, tier, keys, address count and designation history."""
     with reported(json_output), custody_opened(context) as custody:
-        wallets = custody.wallets()
+        document = requests.list_wallets(custody)
     if json_output:
-        write_json({"ok": True, "wallets": wallets})
+        write_json(document)
         return
     table = new_table("wallet", "chain", "scheme", "pool", "tier", "addresses", "changes")
-    for w in wallets:
+    for w in document["wallets"]:
         pool = w["pool"] or "(house)"
         table.add_row(
             w["name"],
@@ -273,7 +242,7 @@ def _source(
     network: str,
     *,
     ethereum: tuple[int | None, int],
-) -> tuple[HoldingsSource, RegistryChain]:
+) -> tuple[HoldingsSource, str]:
     """Exactly one source, and its chain: an Ethereum node (of the chain id given, read
     ``confirmations`` below its head) or Bitcoin snapshot files."""
     if (eth_rpc is None) == (not utxo_snapshot):
@@ -286,10 +255,10 @@ def _source(
             raise InputError(Result.field_required, "--chain-id with --eth-rpc")
         tokens = dict(_token_pair(text) for text in token or [])
         source = bootstrap.ethereum_source(eth_rpc, native_asset, tokens, chain_id, confirmations)
-        return source, RegistryChain.ethereum
+        return source, "ethereum"
     assert utxo_snapshot
     paths = [str(p) for p in utxo_snapshot]
-    return bootstrap.utxo_snapshot_source(paths, network), RegistryChain.bitcoin
+    return bootstrap.utxo_snapshot_source(paths, network), "bitcoin"
 
 
 @app.command("scan")
@@ -310,17 +279,16 @@ def scan(
     with reported(json_output), custody_opened(context) as custody:
         source, chain = _source(eth_rpc, native_asset, token, utxo_snapshot, network,
                                 ethereum=(chain_id, confirmations))  # fmt: skip
-        report = custody.scan_deposits(source, from_height, chain)
-    document = {"ok": not report.refused, **report.to_json()}
+        document = requests.scan_deposits(custody, source, chain, from_height)
     if json_output:
         write_json(document)
     else:
         say(
-            f"height {report.height}: {len(report.posted)} posted, "
-            f"{len(report.already_posted)} already posted, {len(report.refused)} refused, "
-            f"{len(report.unattributed)} unattributed"
+            f"height {document['height']}: {len(document['posted'])} posted, "
+            f"{len(document['already_posted'])} already posted, "
+            f"{len(document['refused'])} refused, {len(document['unattributed'])} unattributed"
         )
-    if report.refused:
+    if not document["ok"]:
         raise typer.Exit(errors.exit_status_rejected)
 
 
@@ -345,22 +313,14 @@ def holdings(
     with reported(json_output), custody_opened(context) as custody:
         source, chain = _source(eth_rpc, native_asset, token, utxo_snapshot, network,
                                 ethereum=(chain_id, confirmations))  # fmt: skip
-        observations = custody.observe(source, chain)
-    lines = "".join(observation_line(o) + "\n" for o in observations)
-    if out is not None:
-        out.write_text(lines, encoding="utf-8")
+        found = requests.export_holdings(custody, bootstrap.recon_files(), source, chain,
+                                         None if out is None else str(out))  # fmt: skip
     if json_output:
-        write_json(
-            {
-                "ok": True,
-                "observations": len(observations),
-                "out": str(out) if out is not None else None,
-            }
-        )
+        write_json(found.document)
     elif out is None:
-        sys.stdout.write(lines)
+        sys.stdout.write(found.lines)
     else:
-        say(f"{len(observations)} observations written to {out}")
+        say(f"{found.document['observations']} observations written to {out}")
 
 
 def _token_pair(text: str) -> tuple[str, str]:

@@ -1,0 +1,319 @@
+"""The venue's book between commands, and the operations the CLI runs on it.
+
+The book (instruments, buckets, positions, applied fill ids, liquidation state, the last
+market data and the risk configuration) is a JSON-able document kept by a ``RiskBookStore``
+(service/ports.py; today a JSON file beside the database, later the journal). Each operation
+loads the book over the ledger, does one thing, saves the book if it changed, and returns a
+JSON-able document: money as decimal strings of the settlement asset (``core.money``),
+Greeks as plain numbers, results as their ``Result`` sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+from ringfence.core import limits
+from ringfence.core.errors import InputError, Result
+from ringfence.core.money import Asset, format_signed_amount
+from ringfence.core.risk.config import RiskConfig
+from ringfence.core.risk.instruments import (
+    Bucket,
+    Instrument,
+    InstrumentKind,
+    MarginMode,
+    OptionType,
+    Position,
+    parse_price,
+)
+from ringfence.core.risk.market import MarketData
+from ringfence.core.risk.scan import Health
+from ringfence.core.risk.scenarios import Profile
+from ringfence.core.risk.settlement import Fill
+from ringfence.service.ledger import LedgerService
+from ringfence.service.ports import RiskBookStore
+from ringfence.service.risk import RiskService, ScanState
+from ringfence.service.risk_ledger import collateral_id
+
+_order_pattern = re.compile(
+    r"(?P<symbol>[a-z0-9][a-z0-9_.:-]*):(?P<lots>-?[0-9]+)@(?P<price>\S+)\Z"
+)
+_fill_fields = frozenset({"id", "bucket", "symbol", "lots", "price", "fee"})
+
+
+# ---------------------------------------------------------------------- operations
+
+
+def scan(ledger: LedgerService, books: RiskBookStore) -> dict[str, Any]:
+    """Equity, initial and maintenance requirement, health and Greeks of every bucket, at
+    the book's market data (``ringfence risk scan``)."""
+    service, market = load_book_with_market(ledger, books)
+    started = time.perf_counter()
+    state = service.scan(market)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    rows = scan_rows(state, dict(ledger.ledger.assets))
+    return {"ok": True, "buckets": len(rows), "scan_ms": round(elapsed_ms, 3),
+            "scenarios": list(state.arrays.scenarios.names), "results": rows}
+
+
+def scan_rows(state: ScanState, assets: Mapping[str, Asset]) -> list[dict[str, Any]]:
+    """One row per bucket of a scan, money in the bucket's settlement asset."""
+    result = state.result
+    names = state.arrays.scenarios.names
+    rows = []
+    for k, bucket in enumerate(state.buckets):
+        asset = assets[bucket.settlement]
+        worst = int(result.worst_scenario[k])
+        rows.append({
+            "bucket": bucket.name,
+            "client": bucket.client,
+            "mode": bucket.mode.value,
+            "settlement": bucket.settlement,
+            "equity": format_signed_amount(int(result.equity[k]), asset),
+            "initial": format_signed_amount(int(result.initial[k]), asset),
+            "maintenance": format_signed_amount(int(result.maintenance[k]), asset),
+            "health": Health(int(result.health[k])).name,
+            "worst_scenario": names[worst] if worst >= 0 else None,
+            "delta": float(result.delta[k]),
+            "gamma": float(result.gamma[k]),
+            "vega": float(result.vega[k]),
+            "theta_per_year": float(result.theta_per_year[k]),
+            "theta_per_day": float(result.theta_per_day[k]),
+            "risk_multiplier": float(result.risk_multiplier[k]),
+        })
+    return rows
+
+
+def check(
+    ledger: LedgerService, books: RiskBookStore, bucket: str, orders: Sequence[str]
+) -> dict[str, Any]:
+    """Would ``bucket`` still cover initial margin with these orders (``SYMBOL:LOTS@PRICE``,
+    the price a decimal string) filled? (``ringfence risk check``)"""
+    service, market = load_book_with_market(ledger, books)
+    parsed = [_parse_order(text, service) for text in orders]
+    service.scan(market)
+    started = time.perf_counter()
+    result = service.check(bucket, parsed)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    asset = ledger.ledger.assets[service.buckets[bucket].settlement]
+    return {
+        "ok": True,
+        "bucket": bucket,
+        "accepted": result.accepted,
+        "reduces_risk": result.reduces_risk,
+        "equity": format_signed_amount(result.equity, asset),
+        "initial": format_signed_amount(result.initial, asset),
+        "initial_before": format_signed_amount(result.initial_before, asset),
+        "maintenance": format_signed_amount(result.maintenance, asset),
+        "check_ms": round(elapsed_ms, 3),
+    }
+
+
+def apply_fill_lines(
+    ledger: LedgerService, books: RiskBookStore, lines: Iterable[tuple[int, bytes | None]]
+) -> dict[str, Any]:
+    """Apply JSON lines of fills (one side each): ``{"id", "bucket", "symbol", "lots",
+    "price" (decimal string), "fee" (minor units, optional)}``, given as (line number, text;
+    None for a line over the length limit). Saves the book (``ringfence risk fills``)."""
+    service, market = load_book(ledger, books.read())
+    rows: list[dict[str, Any]] = []
+    parsed: list[Fill] = []
+    for number, text in lines:
+        if text is not None and not text.strip():
+            continue
+        try:
+            parsed.append(_parse_fill(text, service))
+            rows.append({"line": number, "result": None})
+        except InputError as error:
+            rows.append({"line": number, "result": error.code.value})
+    results = iter(service.apply_fills(parsed))
+    for row in rows:
+        if row["result"] is None:
+            row["result"] = next(results).value
+    save_book(books, service, market)
+    return {"ok": all(row["result"] in ("ok", "exists") for row in rows), "results": rows}
+
+
+def save_book(books: RiskBookStore, service: RiskService, market: MarketData | None) -> None:
+    """Keep the venue's book (and the market data it was last scanned at)."""
+    books.write(book_document(service, market))
+
+
+def load_book_with_market(
+    ledger: LedgerService, books: RiskBookStore
+) -> tuple[RiskService, MarketData]:
+    """The book from ``books`` over ``ledger``, which must hold market data."""
+    service, market = load_book(ledger, books.read())
+    if market is None:
+        raise InputError(Result.mark_price_missing, "the book holds no market data")
+    return service, market
+
+
+def _parse_order(text: str, service: RiskService) -> tuple[str, int, int]:
+    match = _order_pattern.match(text)
+    if match is None:
+        raise InputError(Result.line_malformed, f"order {text!r}: SYMBOL:LOTS@PRICE")
+    instrument = service.instruments.get(match["symbol"])
+    if instrument is None:
+        raise InputError(Result.instrument_not_found, match["symbol"])
+    lots = int(match["lots"])
+    if lots == 0:
+        raise InputError(Result.quantity_invalid, text)
+    return instrument.symbol, lots, parse_price(match["price"], instrument)
+
+
+def _parse_fill(text: bytes | None, service: RiskService) -> Fill:
+    if text is None:
+        raise InputError(Result.line_too_long, f"more than {limits.jsonl_line_bytes_max} bytes")
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(Result.line_malformed) from None
+    if not isinstance(raw, dict):
+        raise InputError(Result.line_malformed)
+    unknown = set(raw) - _fill_fields
+    if unknown:
+        raise InputError(Result.field_unknown, ", ".join(sorted(unknown)))
+    instrument = service.instruments.get(raw.get("symbol", ""))
+    if instrument is None:
+        raise InputError(Result.instrument_not_found, str(raw.get("symbol")))
+    fill_id: Any = raw.get("id")
+    if isinstance(fill_id, str) and fill_id.isdigit():
+        fill_id = int(fill_id)
+    lots: Any = raw.get("lots")
+    fee: Any = raw.get("fee", 0)
+    if isinstance(fee, float):  # int() would truncate 1.7 to 1: refuse, never round
+        raise InputError(Result.amount_must_not_be_float, f"fee {fee!r}")
+    return Fill(
+        fill_id, str(raw.get("bucket", "")), instrument.symbol, lots,
+        parse_price(raw.get("price"), instrument), fee,
+    )
+
+
+# ---------------------------------------------------------------------- the book as a document
+
+
+def book_document(service: RiskService, market: MarketData | None) -> dict[str, Any]:
+    """The venue's book as JSON-able values: what the CLI keeps between commands.
+
+    Positions carry their exact basis as a ``"numerator/denominator"`` string.
+    """
+    pools = {
+        name: service.ledger.ledger.accounts[collateral_id(name)].definition.pool
+        for name in service.buckets
+    }
+    document: dict[str, Any] = {
+        "config": service.config.to_dict(),
+        "profile": service.profile.value,
+        "revenue_accounts": {k: str(v) for k, v in service.revenue_accounts.items()},
+        "instruments": [_instrument_document(i) for i in service.instruments.values()],
+        "buckets": [
+            {"name": b.name, "client": b.client, "mode": b.mode.value,
+             "settlement": b.settlement, "scope": b.scope, "pool": pools[b.name]}
+            for b in service.buckets.values()
+        ],
+        "positions": [
+            {"bucket": p.bucket, "symbol": p.symbol, "lots": p.quantity_lots,
+             "basis": f"{p.basis.numerator}/{p.basis.denominator}"}
+            for p in service.positions.values()
+        ],
+        "fills": sorted(str(fill_id) for fill_id in service.fills),
+        "liquidation": {
+            "takers": dict(sorted(service.takers.items())),
+            "rounds": sorted(str(round_id) for round_id in service.liquidation_rounds),
+            "halted": sorted(service.halted),
+            "insurance_history": list(service.insurance_history),
+        },
+    }
+    if market is not None:
+        document["market"] = {
+            "now_ns": market.now_ns,
+            "prices": dict(market.prices),
+            "volatilities_ppm": dict(market.volatilities_ppm),
+        }
+    return document
+
+
+def load_book(
+    ledger: LedgerService, document: Mapping[str, Any]
+) -> tuple[RiskService, MarketData | None]:
+    """A service over ``ledger`` from a book document; returns it and the market (or None).
+
+    Fill ids already applied are remembered by id only: a repeated id is refused with
+    ``fill_exists_with_different_body`` (the body it came with is not kept).
+    """
+    try:
+        service = RiskService(
+            ledger,
+            {k: int(v) for k, v in document["revenue_accounts"].items()},
+            RiskConfig.from_dict(document.get("config", {})),
+            Profile(document.get("profile", "grid")),
+        )
+        instruments = [_instrument_of(i) for i in document["instruments"]]
+        service.define_instruments(instruments)
+        service.open_buckets(
+            (Bucket(b["name"], b["client"], MarginMode(b["mode"]), b["settlement"],
+                    b["scope"]), b["pool"])
+            for b in document["buckets"]
+        )
+        for row in document["positions"]:
+            numerator, denominator = row["basis"].split("/")
+            position = Position(row["bucket"], row["symbol"], _whole(row["lots"], "lots"),
+                                Fraction(int(numerator), int(denominator)))
+            service.positions[(position.bucket, position.symbol)] = position
+        for fill_id in document.get("fills", []):
+            service.fills[int(fill_id)] = _seen
+        liquidation = document.get("liquidation", {})
+        service.takers = {str(k): str(v) for k, v in liquidation.get("takers", {}).items()}
+        service.liquidation_rounds = {int(r) for r in liquidation.get("rounds", [])}
+        service.halted = {str(symbol) for symbol in liquidation.get("halted", [])}
+        service.insurance_history = [dict(row) for row in liquidation.get("insurance_history", [])]
+        raw = document.get("market")
+        market = None if raw is None else MarketData(
+            _whole(raw["now_ns"], "now_ns"),
+            {k: _whole(v, k) for k, v in raw["prices"].items()},
+            {k: _whole(v, k) for k, v in raw.get("volatilities_ppm", {}).items()},
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InputError(Result.line_malformed, f"risk book: {error!r}") from None
+    return service, market
+
+
+def _whole(value: object, name: str) -> int:
+    """A JSON number that must be an int: a float (``1.5`` or ``2.0``) is refused, never
+    truncated by ``int()``."""
+    if type(value) is not int:
+        code = Result.quantity_invalid if name == "lots" else Result.price_invalid
+        raise InputError(code, f"{name}: {value!r} is not an integer")
+    return value
+
+
+# Stands in for a fill known only by id (from a saved book): any body compares unequal.
+_seen = Fill(1, "seen", "seen", 1, 1)
+
+
+def _instrument_document(instrument: Instrument) -> dict[str, Any]:
+    document = {
+        "symbol": instrument.symbol, "kind": instrument.kind.value,
+        "underlying": instrument.underlying, "settlement": instrument.settlement,
+        "settlement_scale": instrument.settlement_scale, "price_scale": instrument.price_scale,
+        "tick_units": instrument.tick_units, "size_units": instrument.size_units,
+        "size_scale": instrument.size_scale, "inverse": instrument.inverse,
+        "tiers": instrument.tiers, "expiry_ns": instrument.expiry_ns,
+        "strike_units": instrument.strike_units, "strike_scale": instrument.strike_scale,
+    }
+    if instrument.option_type is not None:
+        document["option_type"] = instrument.option_type.value
+    return document
+
+
+def _instrument_of(document: Mapping[str, Any]) -> Instrument:
+    values = dict(document)
+    values["kind"] = InstrumentKind(values["kind"])
+    if "option_type" in values:
+        values["option_type"] = OptionType(values["option_type"])
+    return Instrument(**values)
