@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import ManualClock, SystemClock
+from ringfence.adapters.files.insolvency import JsonScenarioFiles
+from ringfence.adapters.files.principals import LocalPrincipalFiles
+from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
 from ringfence.adapters.signing import KeyFileSigner, MemorySigner, NoSigner, write_key_file
 from ringfence.adapters.storage import postgres, sqlite
 from ringfence.adapters.storage.memory import MemoryStore
@@ -26,6 +29,7 @@ from ringfence.service.ports import (
     LineSource,
     ReconFiles,
     RiskBookStore,
+    RoundStore,
     Signer,
 )
 
@@ -199,6 +203,35 @@ def recon_files() -> ReconFiles:
     from ringfence.adapters.files.recon import LocalReconFiles
 
     return LocalReconFiles()
+
+
+def scenario_files() -> JsonScenarioFiles:
+    """Failure scenarios read from files (``ringfence insolvency``, ``ringfence
+    resolution-pack``): the service's ``ScenarioFiles`` port."""
+    return JsonScenarioFiles()
+
+
+def principal_files() -> LocalPrincipalFiles:
+    """Principals' key files and signed transfer files: the service's ``PrincipalFiles``
+    port."""
+    return LocalPrincipalFiles()
+
+
+def resolution_pack_files() -> ZipResolutionPackFiles:
+    """Resolution packs as zip files: the service's ``ResolutionPackFiles`` port."""
+    return ZipResolutionPackFiles()
+
+
+def round_store(url: str, folder: str | None = None) -> RoundStore:
+    """Where the proof-of-reserves rounds of the ledger at ``url`` are kept: ``folder``, else
+    ``por/`` beside a SQLite database, else ``./por``."""
+    from ringfence.adapters.files.rounds import RoundFiles
+
+    if folder is not None:
+        return RoundFiles(Path(folder))
+    if url.startswith("sqlite:///"):
+        return RoundFiles(Path(url[len("sqlite:///") :]).parent / "por")
+    return RoundFiles(Path("por"))
 
 
 def jsonl_file(path: Path) -> LineSource:

@@ -18,6 +18,7 @@ from tests.support_insolvency import SCENARIO, build_failing_firm
 from typer.testing import CliRunner
 
 from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.entrypoints.cli.app import app
@@ -110,7 +111,7 @@ def test_the_resolution_pack_verifies_and_rebuilds_every_position(
         scenario_file(tmp_path, SCENARIO),
     )
     assert code == 0, index
-    assert verify_pack(out) == []
+    assert verify_pack(ZipResolutionPackFiles(), str(out)) == []
     with zipfile.ZipFile(out) as archive:
         stored = json.loads(archive.read("index.json"))
         for entry in stored["files"]:
@@ -134,7 +135,7 @@ def test_the_resolution_pack_verifies_and_rebuilds_every_position(
         assert (wallets[0]["pool"], wallets[0]["tier"]) == ("main", "cold")
         assert stored["journal"]["head_hash"] in archive.read("INDEX.txt").decode()
         positions = list(csv.DictReader(io.TextIOWrapper(archive.open("positions.csv"))))
-    rebuilt = rebuild_positions(out)
+    rebuilt = rebuild_positions(ZipResolutionPackFiles(), str(out))
     listed = {(r["client"], r["pool"], r["asset"], r["kind"]): r["balance"] for r in positions}
     assert len(rebuilt) == len(listed) > 0
     scales = {"BTC": 8, "ETH": 18}
@@ -155,7 +156,7 @@ def test_a_tampered_pack_fails_verification(database: Path, tmp_path: Path) -> N
             if item.filename == "positions.csv":
                 data = data.replace(b"59.90000000", b"69.90000000")
             target.writestr(item, data)
-    assert verify_pack(edited) == ["hash differs: positions.csv"]
+    assert verify_pack(ZipResolutionPackFiles(), str(edited)) == ["hash differs: positions.csv"]
 
 
 def test_the_benchmark_runs_in_quick_mode() -> None:

@@ -1,8 +1,11 @@
-"""``ringfence por challenges`` and ``por build --holdings --control`` end to end: a round's
-reserves count only client-designated holdings with a proof of control for that very round."""
+"""``ringfence por challenges`` and ``por build --holdings --control`` end to end: the files
+named on the command line reach the round, whose reserves count only client-designated
+holdings with a proof of control for that very round; the audit checks the reserves file.
+The workflows' decisions are tested in process in tests/integration/test_por_rounds.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -74,13 +77,18 @@ def control(folder: Path, challenges: Any) -> Path:
     return path
 
 
-def test_reserves_are_attested_for_the_round_they_were_signed_for(tmp_path: Path) -> None:
+def test_reserves_are_attested_from_the_files_named_and_audited(tmp_path: Path) -> None:
     db = build_ledger(tmp_path)
+    without = run(db, "por", "build", "--holdings", str(holdings(tmp_path)), "--json")
+    assert without.status == 3  # no pending round: run `por challenges` first
     asked = run_json(db, "por", "challenges", "--block", f"ethereum={BLOCK}")
+    assert set(asked) == {"ok", "round", "round_id", "snapshot", "challenges"}
     assert [c["address"] for c in asked["challenges"]] == [SIGNER.address]  # house: never
-    signed = control(tmp_path, asked)
+    said = run(db, "por", "challenges", "--block", f"ethereum={BLOCK}")
+    assert said.status == 0
+    assert said.stdout.endswith(": 1 challenges\n")
     built = run_json(db, "por", "build", "--holdings", str(holdings(tmp_path)),
-                     "--control", str(signed), "--workers", "1")  # fmt: skip
+                     "--control", str(control(tmp_path, asked)), "--workers", "1")  # fmt: skip
     assert built["reserves"]["status"] == "attested"
     (eth,) = built["reserves_by_asset"]
     assert eth == {"asset": "ETH", "gross": str(3 * 10**18), "encumbered": "0",
@@ -88,82 +96,20 @@ def test_reserves_are_attested_for_the_round_they_were_signed_for(tmp_path: Path
                    "house_excluded": str(50 * 10**18)}  # fmt: skip
     record = json.loads(Path(built["round_file"]).read_text())
     (line,) = record["assets"]
-    assert line["reserves"]["total"] == str(3 * 10**9)  # gwei, the proof unit
     assert line["reserves"]["coverage_net_bp"] == "15000"  # 3 ETH against 2 owed
     reserves_file = Path(built["round_file"]).parent / "reserves.json"
-    import hashlib
-
-    assert (
-        hashlib.sha256(reserves_file.read_bytes()).hexdigest() == (record["reserves"]["file_hash"])
-    )
-
-    # The same signatures replayed for the next round prove nothing.
-    run_json(db, "por", "challenges", "--block", f"ethereum={'6b' * 32}")
-    replayed = run_json(db, "por", "build", "--holdings", str(holdings(tmp_path)),
-                        "--control", str(signed), "--workers", "1")  # fmt: skip
-    (eth,) = replayed["reserves_by_asset"]
-    assert (eth["net"], eth["unproven"]) == ("0", str(3 * 10**18))
-    (line,) = json.loads(Path(replayed["round_file"]).read_text())["assets"]
-    assert line["reserves"]["covered"] is False
-
-
-def test_reserves_need_the_announced_round_and_its_blocks(tmp_path: Path) -> None:
-    db = build_ledger(tmp_path)
-    without = run(db, "por", "build", "--holdings", str(holdings(tmp_path)), "--json")
-    assert without.status == 3  # no pending round: run `por challenges` first
-    asked = run_json(db, "por", "challenges", "--block", f"ethereum={BLOCK}")
-    # A signer who names another block than the one the firm announced proves nothing, even
-    # for the right round.
-    message = asked["challenges"][0]["message"].replace(BLOCK, "77" * 32)
-    signed = SIGNER.sign_message(encode_defunct(text=message))
-    forged = tmp_path / "forged.json"
-    forged.write_text(
-        json.dumps(
-            {
-                "proofs": [
-                    {
-                        "chain": "ethereum",
-                        "address": SIGNER.address,
-                        "message": message,
-                        "signature": "0x" + signed.signature.hex(),
-                    }
-                ]
-            }
-        )
-    )
-    built = run_json(db, "por", "build", "--holdings", str(holdings(tmp_path)),
-                     "--control", str(forged), "--workers", "1")  # fmt: skip
-    (eth,) = built["reserves_by_asset"]
-    assert (eth["net"], eth["unproven"]) == ("0", str(3 * 10**18))
-    moved = run(db, "por", "build", "--holdings", str(holdings(tmp_path)), "--snapshot", "1",
-                "--json")  # fmt: skip
-    assert moved.status == 2
-    assert moved.document["error"] == "control_round_mismatch"
-
-
-def test_the_audit_checks_the_pinned_reserves_file(tmp_path: Path) -> None:
-    db = build_ledger(tmp_path)
-    asked = run_json(db, "por", "challenges", "--block", f"ethereum={BLOCK}")
-    built = run_json(db, "por", "build", "--holdings", str(holdings(tmp_path)),
-                     "--control", str(control(tmp_path, asked)), "--workers", "1")  # fmt: skip
-    round_file = built["round_file"]
-    audit = ("por", "audit", "--round", round_file, "--seed", "public", "--workers", "1")
+    assert hashlib.sha256(reserves_file.read_bytes()).hexdigest() == (
+        record["reserves"]["file_hash"])
+    audit = ("por", "audit", "--round", built["round_file"], "--seed", "public", "--workers", "1")
     assert run_json(db, *audit)["ok"] is True
-    reserves_file = Path(round_file).parent / "reserves.json"
     reserves_file.write_bytes(reserves_file.read_bytes().replace(b'"net":"3', b'"net":"4'))
     tampered = run(db, *audit, "--json")
     assert tampered.status == 4
     assert [p["problem"] for p in tampered.document["problems"]] == ["reserves_file_mismatch"]
+    # The pending round was round 1's: round 2's reserves need new challenges.
+    moved = run(db, "por", "build", "--holdings", str(holdings(tmp_path)), "--snapshot", "1",
+                "--json")  # fmt: skip
+    assert moved.status == 2
+    assert moved.document["error"] == "control_round_mismatch"
+    # Replayed signatures, forged blocks: tests/integration/test_por_rounds.py.
 
-
-def test_a_round_verifies_only_against_the_pinned_signing_key(tmp_path: Path) -> None:
-    db = build_ledger(tmp_path)
-    built = run_json(db, "por", "build", "--workers", "1")
-    record = json.loads(Path(built["round_file"]).read_text())
-    proof_file = tmp_path / "alice.json"
-    proof_file.write_text(json.dumps(run_json(db, "por", "proof", "alice")))
-    verify = ("por", "verify", str(proof_file), "--round", built["round_file"])
-    assert run_json(db, *verify, "--public-key", record["public_key"])["ok"] is True
-    other = run(db, *verify, "--public-key", "00" * 32, "--json")
-    assert other.status == 4
-    assert other.document["results"][0]["reason"] == "signing_key_not_pinned"

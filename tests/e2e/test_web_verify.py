@@ -21,21 +21,23 @@ import pytest
 
 from ringfence import verifier
 from ringfence.core.money import Asset
-from ringfence.core.por import reserves
+from ringfence.core.por import round as por_round
+from ringfence.core.por.hashes import client_key
+from ringfence.core.por.round import build_round
 from ringfence.service.por import verify_bundle
 
-PAGE = Path(reserves.__file__).parents[2] / "entrypoints" / "pages" / "web" / "verify.html"
+PAGE = Path(por_round.__file__).parents[2] / "entrypoints" / "pages" / "web" / "verify.html"
 BTC = Asset("BTC", 8, 1)
 ETH = Asset("ETH", 18, 2)
 MASTER = b"m" * 32
 LIABILITIES = [(BTC, {"alice": 70_000, "bob": 70_000, "carol": 3, "é": 12}),
                (ETH, {"alice": 2 * 10**18 + 1, "dave": 5})]
-ROUND = reserves.build_round(snapshot=1, previous_round_hash=bytes(32), liabilities=LIABILITIES,
+ROUND = build_round(snapshot=1, previous_round_hash=bytes(32), liabilities=LIABILITIES,
                              master_secret=MASTER, signing_seed=b"s" * 32, seed=b"r" * 32)
-LATER = reserves.build_round(snapshot=2, previous_round_hash=bytes.fromhex(ROUND.hash),
+LATER = build_round(snapshot=2, previous_round_hash=bytes.fromhex(ROUND.hash),
                              liabilities=LIABILITIES, master_secret=MASTER,
                              signing_seed=b"s" * 32, seed=b"t" * 32)
-KEYS = {name: reserves.client_key(MASTER, name).hex() for name in ("alice", "bob", "carol", "é")}
+KEYS = {name: client_key(MASTER, name).hex() for name in ("alice", "bob", "carol", "é")}
 
 
 def chromium() -> str:

@@ -23,7 +23,8 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.errors import InputError, Result
 from ringfence.core.money import Asset, parse_amount
-from ringfence.demo.day import build_report, clients_min, run_demo
+from ringfence.demo.day import clients_min, run_demo
+from ringfence.demo.segregation_report import build_report
 from ringfence.service.ledger import LedgerService
 
 clients = 300

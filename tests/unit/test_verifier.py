@@ -15,7 +15,8 @@ import pytest
 
 from ringfence import verifier
 from ringfence.core.money import Asset
-from ringfence.core.por import reserves
+from ringfence.core.por.hashes import client_key, leaf_hash, leaf_salt, node_hash
+from ringfence.core.por.round import build_round, round_hash
 from ringfence.verifier import ProofRejectedError, verify_inclusion
 
 BTC = Asset("BTC", 8, 1)
@@ -28,13 +29,13 @@ LIABILITIES = [(BTC, {"alice": 70_000, "bob": 70_000, "carol": 3}),
 
 
 def build(snapshot: int = 1, previous: bytes = bytes(32), seed: bytes = b"r" * 32):
-    return reserves.build_round(snapshot=snapshot, previous_round_hash=previous,
+    return build_round(snapshot=snapshot, previous_round_hash=previous,
                                 liabilities=LIABILITIES,
                                 master_secret=MASTER, signing_seed=SIGNING, seed=seed)
 
 
 ROUND = build()
-KEYS = {name: reserves.client_key(MASTER, name) for name in ("alice", "bob", "carol", "dave")}
+KEYS = {name: client_key(MASTER, name) for name in ("alice", "bob", "carol", "dave")}
 
 
 def proof_of(client: str, asset: str = "BTC") -> dict:
@@ -69,12 +70,12 @@ def test_every_clients_proof_verifies_to_their_balance_in_proof_units() -> None:
 
 def test_verifier_and_builder_hash_alike() -> None:
     salt = verifier.leaf_salt(KEYS["alice"], b"i" * 32, 7, 2)
-    assert salt == reserves.leaf_salt(KEYS["alice"], b"i" * 32, 7, 2)
-    assert verifier.leaf_hash(b"i" * 32, 7, 9, 11, salt) == reserves.leaf_hash(
+    assert salt == leaf_salt(KEYS["alice"], b"i" * 32, 7, 2)
+    assert verifier.leaf_hash(b"i" * 32, 7, 9, 11, salt) == leaf_hash(
         b"i" * 32, 7, 9, 11, salt)
     pair = ((3, b"a" * 32), (4, b"b" * 32))
-    assert verifier.node_hash(5, *pair) == reserves.node_hash(5, *pair)
-    assert verifier.round_hash(ROUND.record) == reserves.round_hash(ROUND.record)
+    assert verifier.node_hash(5, *pair) == node_hash(5, *pair)
+    assert verifier.round_hash(ROUND.record) == round_hash(ROUND.record)
 
 
 def _maxwell_parent(left: tuple[int, bytes], right: tuple[int, bytes]) -> tuple[int, bytes]:

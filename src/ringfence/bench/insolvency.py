@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from ringfence.adapters.clock import SystemClock
+from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
 from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
+from ringfence.core import limits
 from ringfence.core.errors import Result
 from ringfence.core.insolvency import Book, FirmNames, Move, compare, parse_scenario
 from ringfence.core.ledger.model import (
@@ -166,8 +168,9 @@ def _pack_ledger(folder: Path, clients: int, seed: int) -> LedgerService:
         assert all(r is Result.ok for r in results)
     deposits = [Transfer(1 + i, 1 + i % len(OMNIBUS), 100 + i, _amount(rng, "BTC"),
                          TransferCode.deposit) for i in range(clients)]
+    batch = limits.batch_events_max
     for results in service.submit_stream(
-        [deposits[s : s + 8_189] for s in range(0, clients, 8_189)]
+        [deposits[s : s + batch] for s in range(0, clients, batch)]
     ):
         assert all(r is Result.ok for r in results)
     return service
@@ -176,6 +179,7 @@ def _pack_ledger(folder: Path, clients: int, seed: int) -> LedgerService:
 def _pack_case(clients: int, runs: int, progress: Progress | None) -> dict[str, Any]:
     seconds: list[float] = []
     processor: list[float] = []
+    files = ZipResolutionPackFiles()
     with tempfile.TemporaryDirectory(prefix="ringfence-bench-") as folder:
         ledger = _pack_ledger(Path(folder), clients, seed=2)
         try:
@@ -184,8 +188,8 @@ def _pack_case(clients: int, runs: int, progress: Progress | None) -> dict[str, 
                     progress(f"pack_{clients}", run, runs)
                 out = Path(folder) / f"pack-{run}.zip"
                 started, started_cpu = time.perf_counter(), time.process_time()
-                build_pack(ledger, out, time.time_ns())
-                problems = verify_pack(out)
+                build_pack(ledger, files, str(out), time.time_ns())
+                problems = verify_pack(files, str(out))
                 seconds.append(time.perf_counter() - started)
                 processor.append(time.process_time() - started_cpu)
                 assert problems == [], problems

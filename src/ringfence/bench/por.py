@@ -36,7 +36,8 @@ import numpy as np
 from ringfence.bench import Progress
 from ringfence.bench.machine import machine, peak_memory_mib
 from ringfence.core.money import Asset
-from ringfence.core.por import reserves
+from ringfence.core.por.hashes import client_key, node_preimage_bytes
+from ringfence.core.por.round import Round
 from ringfence.service import por
 from ringfence.verifier import verify_inclusion
 
@@ -60,7 +61,7 @@ def _cpu_seconds() -> tuple[float, float]:
 
 def _build(
     balances: dict[str, int], seed: int
-) -> tuple[reserves.Round, float, tuple[float, float]]:
+) -> tuple[Round, float, tuple[float, float]]:
     gc.collect()
     own, children = _cpu_seconds()
     started = time.perf_counter()
@@ -74,7 +75,7 @@ def _build(
 
 
 def _hash_floor(count: int) -> float:
-    data = bytes(reserves.node_preimage_bytes)
+    data = bytes(node_preimage_bytes)
     sha256 = hashlib.sha256
     started = time.perf_counter()
     for _ in range(count):
@@ -82,11 +83,11 @@ def _hash_floor(count: int) -> float:
     return time.perf_counter() - started
 
 
-def _verify(built: reserves.Round, clients: int, samples: int) -> tuple[float, int, int]:
+def _verify(built: Round, clients: int, samples: int) -> tuple[float, int, int]:
     rng = random.Random(7)
     names = [f"c{rng.randrange(clients)}" for _ in range(samples)]
     built.trees[BTC.number].index_clients()
-    cases = [(next(built.proofs(n)), reserves.client_key(master_secret, n)) for n in names]
+    cases = [(next(built.proofs(n)), client_key(master_secret, n)) for n in names]
     started = time.perf_counter()
     for proof, key in cases:
         verify_inclusion(proof, built.record, key)
@@ -97,7 +98,7 @@ def _verify(built: reserves.Round, clients: int, samples: int) -> tuple[float, i
 
 def _build_case(
     clients: int, runs: int, progress: Progress | None
-) -> tuple[dict[str, Any], reserves.Round, float]:
+) -> tuple[dict[str, Any], Round, float]:
     balances = _balances(clients, seed=clients)
     times, cpus, loads = [], [], []
     built = None
@@ -140,7 +141,7 @@ def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str
         if floor_case is None:
             floor_case = {"case": "hash_floor", "ops_per_s": round(case["hashes"] / floor_s, 1),
                           "seconds": round(floor_s, 3), "hashes": case["hashes"],
-                          "input_bytes": reserves.node_preimage_bytes}
+                          "input_bytes": node_preimage_bytes}
         built, clients = built_now, clients_now
     assert built is not None
     assert floor_case is not None

@@ -105,7 +105,7 @@ chain_reference_length_max: Final = 2 + 64 + 1 + 10
 derivation_count_max: Final = 1_000_000
 assert derivation_count_max <= derivation_index_max + 1
 
-# Proof of liabilities (core/por/reserves.py). Every leaf and node sum is a u64 in proof units; a
+# Proof of liabilities (core/por/). Every leaf and node sum is a u64 in proof units; a
 # client's balance is split into 2 to 4 pieces; trees get 3 levels of slack over the pieces
 # they hold; a client's pieces share one neighbourhood of 2^10 slots, so their paths share
 # the top of the tree (proofs stay under 4 KB at 10^7 clients).
@@ -204,11 +204,27 @@ venue_buckets_max: Final = 300_000
 
 
 # Reconciliation and custody, continued. The text an operator attaches to a break action fills
-# its field of the 128-byte action record (core/recon/codec.py). The demo changes its wallet
-# registry in requests of at most this many records (well under definitions_per_request_max).
+# its field of the 128-byte action record (core/recon/codec.py).
 break_action_text_bytes_max: Final = 94
-demo_registry_chunk_max: Final = 10_000
-assert demo_registry_chunk_max <= definitions_per_request_max
+
+# The demo (demo/): client names carry six digits (c000001); below the minimum some scenes of
+# the day would lack a cast. The CLI bounds ``ringfence demo --clients`` with these.
+demo_clients_min: Final = 10
+demo_clients_max: Final = 999_999
+assert demo_clients_max < 10**6
+# The demo registers its wallets and addresses in chunks of this many registry changes: one
+# journal entry each, well inside a request's bound.
+demo_registry_changes_per_request_max: Final = 10_000
+assert demo_registry_changes_per_request_max <= definitions_per_request_max
+# Clients listed in the table of ``ringfence insolvency simulate`` (its JSON lists them all).
+insolvency_clients_shown_max: Final = 20
+
+# Proof of reserves (core/por, service/por.py): a proof unit is at most this many decimals of
+# the major unit (gwei for ETH); an audit verifies at most this many sampled proofs; a build or
+# an audit uses at most this many worker processes.
+proof_unit_decimals_max: Final = 9
+proof_audit_sample_size_max: Final = 100_000
+proof_build_workers_max: Final = 64
 
 # Reports (the CLI): the rejected lines a table lists after a JSON-lines file (the JSON document
 # lists every line), and the problems an audit reports before it stops listing them.

@@ -197,3 +197,64 @@ def format_ppm_as_percent(ppm: int) -> str:
     sign = "-" if ppm < 0 else ""
     whole, rest = divmod(abs(ppm), ppm_whole // 100)
     return f"{sign}{whole}.{rest:04d}%"
+
+def format_quotient_floor(value: int, divisor: int, asset: Asset) -> str:
+    """``value / divisor`` rounded down to the asset's minor unit, as ``format_amount`` writes it:
+    a value held in finer atoms (an insolvency's value atoms) shown in the quote currency,
+    never more than it is."""
+    assert type(value) is int
+    assert type(divisor) is int
+    assert value >= 0
+    assert divisor > 0
+    return format_amount(value // divisor, asset)
+
+
+def format_ratio_floor(numerator: int, denominator: int, places: int) -> str:
+    """``numerator / denominator`` as a decimal string with ``places`` decimals, rounded down
+    ("0.9000"): a recovery rate or a dividend is never overstated."""
+    assert type(numerator) is int
+    assert type(denominator) is int
+    assert numerator >= 0
+    assert denominator > 0
+    assert places > 0
+    whole, fraction = divmod(numerator * 10**places // denominator, 10**places)
+    return f"{whole}.{fraction:0{places}d}"
+
+
+def format_decimal_exact(value: int, scale: int, places_min: int) -> str:
+    """``value / 10^scale`` exactly (nothing rounded), trailing zeros trimmed down to
+    ``places_min`` decimals: a price per major unit with as many decimals as it needs."""
+    assert type(value) is int
+    assert value >= 0
+    assert places_min >= 0
+    whole, fraction = divmod(value, 10**scale)
+    digits = f"{fraction:0{scale}d}".rstrip("0").ljust(places_min, "0")
+    return f"{whole}.{digits}" if digits else str(whole)
+
+
+def formatted_units(text: str) -> int:
+    """The integer a decimal string written by ``format_amount`` (or a helper above) stands for,
+    at the scale it was written with, exactly: strings of one scale order as these integers
+    do, and a string stands for zero when this is 0."""
+    assert _decimal_pattern.match(text), text
+    return int(text.replace(".", ""))
+
+
+def coarsen_ceil(units: int, decimals_dropped: int) -> int:
+    """Units in a unit ``decimals_dropped`` decimals coarser (wei to gwei), rounded up: a
+    liability counted in a proof's unit is never understated."""
+    assert type(units) is int
+    assert units >= 0
+    assert 0 <= decimals_dropped <= limits.asset_scale_max
+    divisor: int = 10**decimals_dropped
+    return -(-units // divisor)
+
+
+def basis_points_floor(part: int, whole: int) -> int:
+    """``part`` as a share of ``whole`` in basis points (1/10,000), rounded down: a coverage
+    ratio is never overstated."""
+    assert type(part) is int
+    assert type(whole) is int
+    assert part >= 0
+    assert whole > 0
+    return part * 10_000 // whole

@@ -62,8 +62,9 @@ def register_demo_wallets(custody: CustodyService) -> list[Wallet]:
 
 
 def _change_all(custody: CustodyService, records: list[Any]) -> None:
-    for start in range(0, len(records), limits.demo_registry_chunk_max):
-        chunk = records[start : start + limits.demo_registry_chunk_max]
+    size = limits.demo_registry_changes_per_request_max
+    for start in range(0, len(records), size):
+        chunk = records[start : start + size]
         results = custody.change(chunk, custody_accounts=False)
         assert all(result is Result.ok for result in results), results
 

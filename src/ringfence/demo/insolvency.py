@@ -27,7 +27,7 @@ from ringfence.core.ledger.model import (
     TransferCode,
     TransferFlags,
 )
-from ringfence.core.money import format_amount
+from ringfence.core.money import format_amount, formatted_units, mul_div_floor
 from ringfence.service.custody import derived_account_id
 from ringfence.service.insolvency import simulate_ledger
 from ringfence.service.ledger import LedgerService
@@ -154,18 +154,20 @@ def _scenario(ledger: LedgerService) -> dict[str, Any]:
     events: dict[str, Any] = {"hacks": [], "house_losses": [], "breaches": []}
     wallet, held = custody("omni-1", "BTC", "hot")
     if held:
-        amount = format_amount(held * 4 // 5 or held, assets["BTC"])
+        amount = format_amount(mul_div_floor(held, 4, 5) or held, assets["BTC"])
         events["hacks"].append({"wallet": wallet, "asset": "BTC", "amount": amount})
     for code, asset in sorted(assets.items()):
         # The firm's own bets went wrong: that is why it fails.
         _, house = custody("", code, "hot")
-        if house * house_loss_percent // 100:
-            amount = format_amount(house * house_loss_percent // 100, asset)
+        lost = mul_div_floor(house, house_loss_percent, 100)
+        if lost:
+            amount = format_amount(lost, asset)
             events["house_losses"].append({"asset": code, "amount": amount})
     usdc = sum(b for (cls, _, pool, asset), (_, b) in balances.items()
                if cls == "custody" and pool == "omni-1" and asset == "USDC")
-    if usdc // 10:
-        amount = format_amount(usdc // 10, assets["USDC"])
+    breached = mul_div_floor(usdc, 1, 10)
+    if breached:
+        amount = format_amount(breached, assets["USDC"])
         events["breaches"].append({"pool": "omni-1", "asset": "USDC", "amount": amount})
     return {
         "description": "the demo's custodian fails at the end of its day",
@@ -203,17 +205,12 @@ def _deposits_never_arrived(ledger: LedgerService, pool: str) -> list[str]:
 
 
 def _nonzero(amount: str) -> bool:
-    return amount.strip("0.") != ""
-
-
-def _cents(text: str) -> int:
-    """A value string of the document ("1234.56") as an integer, for ordering only."""
-    return int(text.replace(".", ""))
+    return formatted_units(amount) != 0
 
 
 def _section(document: Mapping[str, Any], scenario: Mapping[str, Any]) -> dict[str, Any]:
     seg, com = document["segregated"], document["commingled"]
-    largest = sorted(document["clients"], key=lambda row: -_cents(row["claims_value"]))
+    largest = sorted(document["clients"], key=lambda row: -formatted_units(row["claims_value"]))
     return {
         "petition_date": document["petition_date"],
         "payout": document["payout"],

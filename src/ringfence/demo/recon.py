@@ -38,6 +38,7 @@ from ringfence.core.ledger.model import (
     Transfer,
     TransferCode,
 )
+from ringfence.core.money import mul_div_floor
 from ringfence.core.recon.breaks import Cause
 from ringfence.core.recon.run import ReconSettings
 from ringfence.core.recon.segregation_statement import Alert
@@ -85,8 +86,9 @@ def register_wallets(custody: CustodyService) -> dict[str, str]:
         address = demo_address(d.owner, chain)
         wallets[d.owner] = Wallet(d.owner, chain, Scheme.address, (address,), d.pool, d.kind)
     records = list(wallets.values())
-    for start in range(0, len(records), limits.demo_registry_chunk_max):
-        chunk = records[start : start + limits.demo_registry_chunk_max]
+    size = limits.demo_registry_changes_per_request_max
+    for start in range(0, len(records), size):
+        chunk = records[start : start + size]
         results = custody.change(chunk, custody_accounts=False)
         assert all(result is Result.ok for result in results), results
     return {**known, **{name: wallet.keys[0] for name, wallet in wallets.items()}}
@@ -102,7 +104,7 @@ class _Week:
         self.recon = ReconService(self.custody)
         self.chain_delta: dict[tuple[str, str], int] = {}  # (wallet, asset) -> chain - book
         self.pool, self.asset, self.residual = self._story_pool()
-        self.fee = max(self.residual // 4, 1)
+        self.fee = max(mul_div_floor(self.residual, 1, 4), 1)
         self.settings = ReconSettings({(self.pool, self.asset): self.residual})
         self.days: list[dict[str, Any]] = []
         self.base_ns = ledger.next_timestamp()

@@ -57,7 +57,7 @@ from ringfence.core.ledger.journal import (
     registry_kinds,
 )
 from ringfence.core.ledger.model import TransferRecord
-from ringfence.core.por.reserves import round_journal_head
+from ringfence.core.por.round import round_journal_head
 from ringfence.core.recon.codec import replay_recon_entry
 from ringfence.service.audit_checks import (
     AuditRun,

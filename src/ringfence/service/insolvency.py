@@ -38,8 +38,16 @@ from ringfence.core.insolvency import (
 from ringfence.core.insolvency.history import is_posting
 from ringfence.core.insolvency.simulate import protected_standings, rate_bands
 from ringfence.core.ledger.model import AccountClass, AccountDefinition
-from ringfence.core.money import Asset, format_amount
+from ringfence.core.limits import insolvency_clients_shown_max  # noqa: F401 - for the CLI
+from ringfence.core.money import (
+    Asset,
+    format_amount,
+    format_decimal_exact,
+    format_quotient_floor,
+    format_ratio_floor,
+)
 from ringfence.service.ledger import LedgerService
+from ringfence.service.ports import ScenarioFiles
 
 Document = dict[str, Any]
 Progress = Callable[[str, int, int], None]
@@ -144,6 +152,15 @@ def simulate_ledger(
     return result
 
 
+def simulate_scenario_file(
+    ledger: LedgerService, files: ScenarioFiles, path: str, progress: Progress | None = None
+) -> Document:
+    """``ringfence insolvency simulate``: the scenario in the file at ``path`` run on the
+    ledger (``simulate_ledger``). The command shows the first ``insolvency_clients_shown_max``
+    clients of the document."""
+    return simulate_ledger(ledger, files.read_scenario(path), progress)
+
+
 # ---------------------------------------------------------------------- the document
 
 
@@ -164,8 +181,9 @@ class _Formats:
 
     def value(self, atoms: int) -> str:
         """Value atoms in the quote currency, rounded down to its minor unit."""
-        cash = atoms // self.atoms_per_cash_unit
-        return format_amount(cash, self.quote) if cash else self.quote_zero
+        if atoms < self.atoms_per_cash_unit:
+            return self.quote_zero
+        return format_quotient_floor(atoms, self.atoms_per_cash_unit, self.quote)
 
     def cash(self, units: int) -> str:
         return format_amount(units, self.quote) if units else self.quote_zero
@@ -180,9 +198,8 @@ def rate_text(recovered: int, claimed: int) -> str:
     """recovered / claimed with four decimals, rounded down ("0.9000"); "1.0000" when nothing
     was claimed."""
     if claimed == 0:
-        return "1.0000"
-    scaled = min(recovered, claimed) * 10**rate_places // claimed
-    return f"{scaled // 10**rate_places}.{scaled % 10**rate_places:0{rate_places}d}"
+        return format_ratio_floor(1, 1, rate_places)
+    return format_ratio_floor(min(recovered, claimed), claimed, rate_places)
 
 
 def simulate_document(
@@ -225,10 +242,7 @@ def _price_text(scenario: Scenario, asset: Asset) -> str:
     trimmed to the quote's scale."""
     valuation = scenario.valuation
     per_major = valuation.atoms_per_unit[asset.code] * 10**asset.scale
-    whole, fraction = divmod(per_major, 10**valuation.value_scale)
-    digits = f"{fraction:0{valuation.value_scale}d}".rstrip("0")
-    digits = digits.ljust(valuation.quote_scale, "0")
-    return f"{whole}.{digits}" if digits else str(whole)
+    return format_decimal_exact(per_major, valuation.value_scale, valuation.quote_scale)
 
 
 def _iso(ns: int) -> str:

@@ -1,98 +1,82 @@
-"""Proof-of-liabilities rounds over the ledger: gather, build, audit.
+"""Proof-of-reserves rounds over the ledger: the workflows ``ringfence por`` (and, later, the
+REST API) call, one function per command, each returning the JSON document it renders.
 
-Gather: the client liabilities per asset at a snapshot (the journal position the ledger
-stands at), read from the ledger's own state. Build: ``core.reserves`` places and hashes the
-trees; the subtrees are built in worker processes (``subtree_map``), the core joins them and
-signs the round. Audit: replay the journal up to the round's snapshot in a fresh engine,
-rebuild every tree from it, check each root and total against the round record and the
-ledger's own pool totals, and verify a sample of client proofs chosen from a public seed with
-the standard-library verifier.
+- ``announce_round`` (``por challenges``): the messages client-designated addresses must sign
+  for the next round; the round (snapshot, blocks) is kept as pending for the build.
+- ``build_and_keep_round`` (``por build``): gather the client liabilities at a snapshot,
+  attest the reserves if holdings are given, build and sign the round (subtrees in worker
+  processes), and keep it in the ``RoundStore``.
+- ``client_proofs`` (``por proof``), ``verify_proofs`` (``por verify``) and
+  ``audit_kept_round`` (``por audit``, checks in ``service/por_audit.py``).
 
-A client liability here is what a client-class account is owed (credits posted minus debits
-posted), summed per client and asset over every pool the client has accounts in; pending
-transfers count once posted. Title-transfer pools are included: the firm owes those clients
-too, and leaving them out would understate what is owed.
+Where things come from. The rounds, their keys, the pending round, the private trees and the
+reserves files are the ``RoundStore``'s (port in ``service/ports.py``; a directory,
+``adapters/files/rounds.py``). The files a caller hands in (holdings, control signatures, a
+proof and a round record to verify) arrive as bytes, parsed here or by the core with named
+errors: a REST API receives the same documents as request bodies, so the CLI reads the files
+it is given and both call the same function. Nothing here knows a path.
+
+Gather: the client liabilities per asset at a snapshot (``core/por/liabilities.py``), read
+from the ledger's own state, or from a fresh replay for a past snapshot. Build:
+``core/por`` places and hashes the trees; the subtrees are built in worker processes
+(``subtree_map``), the core joins them and signs the round.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+import json
+import secrets
+import time
+from collections.abc import Mapping
 from typing import Any, Final
 
+from ringfence.core import limits
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain, Registry
-from ringfence.core.errors import InputError, Result
+from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.ledger.engine import Ledger
-from ringfence.core.ledger.journal import (
-    EntryKind,
-    decode_definitions,
-    genesis_hash,
-    ledger_definition_kinds,
-)
-from ringfence.core.ledger.model import AccountClass
-from ringfence.core.money import Asset
-from ringfence.core.por import reserves
 from ringfence.core.por.attestation import (
     Reserves,
     attest_reserves,
+    challenges_for,
     parse_control_file,
     totals_in_proof_units,
 )
-from ringfence.service.ledger import apply_definitions, collector_paused, replay_transfers
-from ringfence.service.ports import LedgerStore
+from ringfence.core.por.hashes import client_key
+from ringfence.core.por.inclusion import inclusion_proof
+from ringfence.core.por.liabilities import Liabilities, client_liabilities, proof_unit_exponent
+from ringfence.core.por.round import (
+    ReservesAttestation,
+    Round,
+    round_hash,
+    round_id_of,
+    verify_round_signature,
+)
+from ringfence.core.por.round import build_round as core_build_round
+from ringfence.core.recon.files import parse_observations
+from ringfence.service.custody import CustodyService
+from ringfence.service.ledger import LedgerService, collector_paused
+from ringfence.service.por_audit import (
+    audit_round,
+    check_chain,
+    check_reserves_file,
+    ledger_at,
+    sample_size_max,
+    snapshot_hash,
+    subtree_map,
+    workers_default,
+    workers_max,
+)
+from ringfence.service.ports import LedgerStore, RoundStore
 from ringfence.verifier import ProofRejectedError, verify_inclusion
 
-workers_default: Final = 2
+__all__ = [
+    "announce_round", "audit_kept_round", "build_and_keep_round", "build_round",
+    "client_proofs", "sample_size_max", "verify_proofs", "workers_default", "workers_max",
+]  # fmt: skip
+
 client_key_bytes: Final = 32
-sample_size_max: Final = 100_000
-_sample_tag: Final = b"ringfence/por/audit-sample/1\x00"
-
-Liabilities = list[tuple[Asset, dict[str, int]]]
-
-
-def client_liabilities(ledger: Ledger) -> Liabilities:
-    """Per asset (every asset defined), client -> minor units owed, in account order."""
-    owed: dict[str, dict[str, int]] = {code: {} for code in ledger.assets}
-    for account in ledger.accounts.values():
-        definition = account.definition
-        if definition.account_class is not AccountClass.client:
-            continue
-        balance = account.credits_posted - account.debits_posted
-        assert balance >= 0  # guarantee 2: a client account never goes below zero
-        per_client = owed[definition.asset]
-        per_client[definition.owner] = per_client.get(definition.owner, 0) + balance
-    return [(ledger.assets[code], owed[code]) for code in ledger.assets]
-
-
-def ledger_at(store: LedgerStore, snapshot: int) -> Ledger:
-    """A fresh engine with the journal replayed up to and including entry ``snapshot``:
-    the auditor's own view of the balances, independent of any checkpoint."""
-    ledger = Ledger()
-    kinds = (*ledger_definition_kinds, EntryKind.transfers)
-    for entry in store.entries(kinds=kinds):
-        if entry.seq > snapshot:
-            break
-        if entry.kind is EntryKind.transfers:
-            replay_transfers(ledger, entry.body, store)
-        else:
-            header, definitions = decode_definitions(entry.body)
-            apply_definitions(ledger, header.kind, definitions)
-    return ledger
-
-
-@contextmanager
-def subtree_map(workers: int) -> Iterator[reserves.MapJobs]:
-    """A ``map`` that builds subtree jobs in ``workers`` processes (in this one if 1)."""
-    assert 1 <= workers <= 64
-    if workers == 1:
-        yield map
-        return
-    with ProcessPoolExecutor(max_workers=workers) as executor:
-        yield executor.map
+_build_seed_bytes: Final = 32
 
 
 def build_round(
@@ -105,12 +89,12 @@ def build_round(
     seed: bytes,
     snapshot_hash: bytes,
     workers: int = workers_default,
-    reserves_attestation: reserves.ReservesAttestation | None = None,
-) -> reserves.Round:
+    reserves_attestation: ReservesAttestation | None = None,
+) -> Round:
     """Build and sign a round over gathered liabilities, subtrees in worker processes; the
     round signs the journal head it was built at (``snapshot``, ``snapshot_hash``)."""
     with collector_paused(), subtree_map(workers) as map_jobs:
-        return reserves.build_round(
+        return core_build_round(
             snapshot=snapshot,
             previous_round_hash=previous_round_hash,
             liabilities=liabilities,
@@ -123,7 +107,180 @@ def build_round(
         )
 
 
+# ---------------------------------------------------------------------- challenges
+
+
+def announce_round(
+    ledger: LedgerService, rounds: RoundStore, *, blocks: list[str], snapshot: int | None
+) -> dict[str, Any]:
+    """The messages each client-designated address must sign for the next round (``blocks``:
+    CHAIN=HASH, a recent block of each chain). The round (its snapshot and the blocks named)
+    is kept as pending for ``build_and_keep_round``."""
+    named = dict(_block_pair(text) for text in blocks)
+    snapshot = ledger.seq if snapshot is None else snapshot
+    custody = CustodyService(ledger, until_seq=snapshot)
+    number, previous = _next_round(rounds)
+    round_id = round_id_of(previous, snapshot).hex()
+    found = challenges_for(custody.registry, round_id, named)
+    rounds.save_pending({
+        "round": number, "round_id": round_id, "snapshot": snapshot,
+        "previous_round_hash": previous.hex(),
+        "blocks": {chain.value: block_hash for chain, block_hash in named.items()}})
+    return {"ok": True, "round": number, "round_id": round_id, "snapshot": snapshot,
+            "challenges": [{"wallet": wallet, "chain": c.chain.value, "address": c.address,
+                            "message": c.message()} for wallet, c in found]}
+
+
+def _next_round(rounds: RoundStore) -> tuple[int, bytes]:
+    """The next round's number and the hash of the last round kept (zeros for the first)."""
+    numbers = rounds.numbers()
+    if not numbers:
+        return 1, bytes(32)
+    return numbers[-1] + 1, round_hash(rounds.round(numbers[-1]).record())
+
+
+def _block_pair(text: str) -> tuple[Chain, str]:
+    chain, _, block_hash = text.partition("=")
+    if chain not in {c.value for c in Chain} or len(block_hash) != 64:
+        raise InputError(Result.control_challenge_invalid, f"--block {text!r}: CHAIN=HASH")
+    return Chain(chain), block_hash.lower()
+
+
+# ---------------------------------------------------------------------- build
+
+
+def build_and_keep_round(
+    ledger: LedgerService, rounds: RoundStore, *, snapshot: int | None,
+    holdings: bytes | None, control: bytes | None, workers: int = workers_default,
+) -> dict[str, Any]:
+    """Build, sign and keep a round over the client liabilities at a snapshot (default: the
+    head); with ``holdings`` (and ``control``), attest the reserves that back them, over the
+    snapshot and blocks of the pending round only."""
+    number, previous = _next_round(rounds)
+    pending = _pending(rounds, previous) if holdings is not None else None
+    if pending is not None:
+        snapshot = _pinned_snapshot(pending, snapshot)
+    snapshot = ledger.seq if snapshot is None else snapshot
+    if snapshot > ledger.seq:
+        raise InputError(Result.field_unknown, f"snapshot {snapshot} beyond the head")
+    engine = ledger.ledger if snapshot == ledger.seq else ledger_at(ledger.store, snapshot)
+    liabilities = client_liabilities(engine)
+    head_hash = snapshot_hash(ledger.store, snapshot)
+    attested = None
+    if holdings is not None:
+        attested = attest(
+            CustodyService(ledger, until_seq=snapshot).registry, engine,
+            round_id=round_id_of(previous, snapshot),
+            snapshot_ns=snapshot_time_ns(ledger.store, snapshot),
+            observations=parse_observations(holdings, engine.assets),
+            control_text=control, block_hashes=_pending_blocks(pending))
+    master_secret = rounds.master_secret(create=True)
+    signing_seed = rounds.signing_seed()
+    seed = secrets.token_bytes(_build_seed_bytes)
+    started = time.perf_counter()
+    built = build_round(liabilities, snapshot=snapshot, previous_round_hash=previous,
+                        master_secret=master_secret, signing_seed=signing_seed, seed=seed,
+                        workers=workers, snapshot_hash=head_hash,
+                        reserves_attestation=attested[1] if attested else None)
+    seconds = time.perf_counter() - started
+    round_file = rounds.save_round(number, built.record, built.trees, seed,
+                                   attested[0].canonical() if attested else None)
+    rows: list[dict[str, Any]] = [
+        {"asset": tree.asset.code, "height": tree.height, "pieces": len(tree.placement.index),
+         "root_sum": str(tree.root[0])} for tree in (built.trees[n] for n in sorted(built.trees))]
+    return {"ok": True, "round": number, "round_hash": built.hash, "snapshot": snapshot,
+            "round_file": round_file, "reserves": built.record["reserves"],
+            "reserves_by_asset": attested[0].document()["assets"] if attested else [],
+            "build_seconds": round(seconds, 3), "assets": rows}
+
+
+def _pending(rounds: RoundStore, previous: bytes) -> dict[str, Any]:
+    """The round ``por challenges`` announced: reserves are attested only over its blocks."""
+    pending = rounds.pending()
+    if not isinstance(pending, dict) or pending.get("previous_round_hash") != previous.hex():
+        raise InputError(Result.control_round_mismatch,
+                         "pending.json announces a round after another one: run `por challenges`")
+    return pending
+
+
+def _pinned_snapshot(pending: dict[str, Any], snapshot: int | None) -> int:
+    pinned = pending.get("snapshot")
+    if type(pinned) is not int or (snapshot is not None and snapshot != pinned):
+        raise InputError(Result.control_round_mismatch,
+                         f"the challenges were issued for snapshot {pinned}, not {snapshot}")
+    return pinned
+
+
+def _pending_blocks(pending: dict[str, Any] | None) -> dict[Chain, str]:
+    if pending is None:
+        return {}
+    blocks = pending.get("blocks", {})
+    return {Chain(chain): block for chain, block in blocks.items() if chain in set(Chain)}
+
+
+# ---------------------------------------------------------------------- proofs
+
+
+def client_proofs(
+    ledger: LedgerService, rounds: RoundStore, client: str, round_number: int | None = None
+) -> dict[str, Any]:
+    """The client's key and inclusion proofs in every asset they are owed, for one round
+    (default: the latest); ``client_not_found`` when they are owed nothing in it."""
+    numbers = rounds.numbers()
+    number = round_number if round_number is not None else (numbers or [0])[-1]
+    if number not in numbers:
+        raise StorageError(f"no round {number} in {rounds.location}")
+    kept = rounds.round(number)
+    record = kept.record()
+    master_secret = rounds.master_secret(create=False)
+    trees = kept.trees(dict(ledger.ledger.assets), record, master_secret)
+    round_hash_hex = round_hash(record).hex()
+    proofs = [found for n in sorted(trees)
+              if (found := inclusion_proof(trees[n], client, round_hash_hex))]
+    if not proofs:
+        raise InputError(Result.client_not_found, f"{client} has no proofs in round {number}")
+    return {"ok": True, "client": client, "client_key": client_key(master_secret, client).hex(),
+            "round": number, "round_hash": round_hash_hex, "proofs": proofs}
+
+
 # ---------------------------------------------------------------------- verify
+
+
+def verify_proofs(
+    proof_text: bytes, round_text: bytes, *, key_hex: str = "", balances: list[str] | None = None,
+    public_key: str = "",
+) -> dict[str, Any]:
+    """Check a proof document (``por proof`` output, or one proof) against a round record
+    obtained from a second channel: the round's signature, then each proof with the
+    standard-library verifier. ``public_key`` pins the firm's signing key; ``balances``
+    (ASSET=UNITS) are the client's statement balances in proof units."""
+    bundle = _document(proof_text, "proof")
+    record = _document(round_text, "round")
+    if not isinstance(bundle, dict) or not isinstance(record, dict):
+        raise InputError(Result.line_malformed, "proof and round must be JSON objects")
+    ok, results = verify_bundle(bundle, record, key_hex, _balances(balances or []))
+    if public_key and record.get("public_key") != public_key.lower():
+        ok = False
+        results = [{"asset": "", "ok": False, "reason": "signing_key_not_pinned",
+                    "detail": "the round is signed by another key than the one given"}]
+    return {"ok": ok, "round_hash": round_hash(record).hex(), "results": results}
+
+
+def _document(text: bytes, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(Result.line_malformed, f"{what}: {error}") from None
+
+
+def _balances(texts: list[str]) -> dict[str, int]:
+    found = {}
+    for text in texts:
+        code, _, units = text.partition("=")
+        if not code or not units.isascii() or not units.isdigit():
+            raise InputError(Result.line_malformed, f"--balance {text!r} is not ASSET=UNITS")
+        found[code] = int(units)
+    return found
 
 
 def verify_bundle(
@@ -138,7 +295,7 @@ def verify_bundle(
         raise InputError(Result.line_malformed, "the client key is not hex") from None
     if len(key) != client_key_bytes:
         raise InputError(Result.field_required, "a 32-byte client key (--key or in the proof)")
-    if not reserves.verify_round_signature(record):
+    if not verify_round_signature(record):
         return False, [
             {
                 "asset": None,
@@ -164,216 +321,30 @@ def verify_bundle(
 # ---------------------------------------------------------------------- audit
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    problem: str  # signature_invalid, root_mismatch, total_mismatch, proof_rejected, ...
-    asset: str
-    detail: str
-
-
-@dataclass
-class AuditReport:
-    round_hash: str
-    snapshot: int
-    assets: list[dict[str, Any]] = field(default_factory=list)
-    sampled: list[dict[str, str]] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "round_hash": self.round_hash,
-            "snapshot": self.snapshot,
-            "assets": self.assets,
-            "sampled": self.sampled,
-            "problems": [
-                {"problem": p.problem, "asset": p.asset, "detail": p.detail} for p in self.problems
-            ],
-        }
-
-
-def sample(candidates: Sequence[tuple[str, str]], seed: bytes, count: int) -> list[int]:
-    """``count`` distinct positions in ``candidates`` (or all of them), drawn from a public
-    seed by SHA-256 in counter mode with rejection: anyone can recompute the choice, and the
-    firm cannot know it before the seed is published."""
-    assert 0 <= count <= sample_size_max
-    wanted = min(count, len(candidates))
-    chosen: list[int] = []
-    seen: set[int] = set()
-    bound = len(candidates)
-    counter = 0
-    while len(chosen) < wanted:
-        digest = hashlib.sha256(_sample_tag + seed + counter.to_bytes(8, "big")).digest()
-        counter += 1
-        value = int.from_bytes(digest, "big")
-        if value >= (2**256 // bound) * bound:
-            continue  # no modulo bias
-        position = value % bound
-        if position not in seen:
-            seen.add(position)
-            chosen.append(position)
-    return chosen
-
-
-def audit_round(
-    store: LedgerStore,
-    record: Mapping[str, Any],
-    stored: Mapping[int, reserves.AssetTree],
-    *,
-    master_secret: bytes,
-    build_seed: bytes,
-    sample_seed: bytes,
-    sample_size: int,
-    workers: int = workers_default,
-) -> AuditReport:
-    """Check a round against the journal; see the module docstring. Never changes the store."""
-    report = AuditReport(reserves.round_hash(record).hex(), int(record["snapshot"]))
-    if not reserves.verify_round_signature(record):
-        report.problems.append(Problem("signature_invalid", "", "the round's signature fails"))
-    head_seq, _ = store.head()
-    if report.snapshot > head_seq:
-        report.problems.append(
-            Problem("snapshot_beyond_journal", "", f"snapshot {report.snapshot} > head {head_seq}")
-        )
-        return report
-    head = record.get("journal_head")
-    if isinstance(head, dict) and head.get("hash") != snapshot_hash(store, report.snapshot).hex():
-        report.problems.append(Problem(
-            "journal_head_mismatch", "",
-            f"the round signs head {head.get('hash')} at entry {report.snapshot}; the journal "
-            "holds another"))
-    ledger = ledger_at(store, report.snapshot)
-    liabilities = client_liabilities(ledger)
-    round_id = bytes.fromhex(record["round_id"])
-    with collector_paused(), subtree_map(workers) as map_jobs:
-        rebuilt = reserves.build_trees(round_id, liabilities, master_secret, build_seed, map_jobs)
-    entries = {entry["asset_number"]: entry for entry in record["assets"]}
-    for asset, owed in liabilities:
-        _audit_asset(
-            report,
-            ledger,
-            asset,
-            owed,
-            entry=entries.pop(asset.number, None),
-            rebuilt=rebuilt[asset.number],
-            stored=stored.get(asset.number),
-        )
-    for number in entries:
-        report.problems.append(Problem("asset_unexpected", str(number), "not in the ledger"))
-    _audit_sample(
-        report,
-        record,
-        liabilities,
-        stored=stored,
-        master_secret=master_secret,
-        seed=sample_seed,
-        count=sample_size,
-    )
-    return report
-
-
-def _audit_asset(
-    report: AuditReport,
-    ledger: Ledger,
-    asset: Asset,
-    owed: Mapping[str, int],
-    *,
-    entry: Mapping[str, Any] | None,
-    rebuilt: reserves.AssetTree,
-    stored: reserves.AssetTree | None,
-) -> None:
-    code = asset.code
-    divisor = 10 ** reserves.proof_unit_exponent(asset)
-    # Each client rounded up to the proof unit, computed here apart from the core's own path.
-    expected = sum(-(-units // divisor) for units in owed.values())
-    pools = sum(
-        p.liabilities for (_, number), p in ledger.positions.items() if number == asset.number
-    )
-    report.assets.append(
-        {
-            "asset": code,
-            "clients": sum(1 for u in owed.values() if u),
-            "liabilities_units": str(sum(owed.values())),
-            "proof_units": str(expected),
-        }
-    )
-    if sum(owed.values()) != pools:
-        report.problems.append(
-            Problem(
-                "liabilities_mismatch", code, f"client accounts {sum(owed.values())}, pools {pools}"
-            )
-        )
-    if entry is None:
-        report.problems.append(Problem("asset_missing", code, "the round has no tree for it"))
-        return
-    root = (int(entry["root"]["sum"]), bytes.fromhex(entry["root"]["hash"]))
-    if root[0] != expected:
-        report.problems.append(
-            Problem("total_mismatch", code, f"root sum {root[0]}, ledger (rounded up) {expected}")
-        )
-    if rebuilt.root != root or rebuilt.height != entry["height"]:
-        report.problems.append(
-            Problem("root_mismatch", code, "the tree rebuilt from the journal has another root")
-        )
-    if stored is None or stored.root != root:
-        report.problems.append(
-            Problem("stored_tree_mismatch", code, "the stored tree that answers proofs differs")
-        )
-
-
-def _audit_sample(
-    report: AuditReport,
-    record: Mapping[str, Any],
-    liabilities: Liabilities,
-    *,
-    stored: Mapping[int, reserves.AssetTree],
-    master_secret: bytes,
-    seed: bytes,
-    count: int,
-) -> None:
-    candidates = sorted(
-        (asset.code, client)
-        for asset, owed in liabilities
-        for client, units in owed.items()
-        if units and asset.number in stored
-    )
-    by_code = {asset.code: (asset, owed) for asset, owed in liabilities}
-    round_hash = report.round_hash
-    if count > 1:
-        for tree in stored.values():
-            tree.index_clients()
-    for position in sample(candidates, seed, count):
-        code, client = candidates[position]
-        asset, owed = by_code[code]
-        report.sampled.append({"asset": code, "client": client})
-        proof = reserves.inclusion_proof(stored[asset.number], client, round_hash)
-        if proof is None:
-            report.problems.append(Problem("proof_missing", code, client))
-            continue
-        balance = -(-owed[client] // 10 ** reserves.proof_unit_exponent(asset))
-        key = reserves.client_key(master_secret, client)
-        try:
-            verify_inclusion(proof, record, key, balance)
-        except ProofRejectedError as rejection:
-            report.problems.append(
-                Problem("proof_rejected", code, f"{client}: {rejection.reason}: {rejection}")
-            )
+def audit_kept_round(
+    ledger: LedgerService, rounds: RoundStore, round_location: str, *, seed: str,
+    sample_size: int, workers: int = workers_default,
+) -> dict[str, Any]:
+    """Audit the round whose record is at ``round_location`` against the journal
+    (``service/por_audit.py``), its chain to the round kept before it and its pinned reserves
+    file; ``ok`` false on any problem. ``seed`` picks the sampled proofs (publish one the firm
+    cannot know in advance)."""
+    kept = rounds.round_at(round_location)
+    record = kept.record()
+    master_secret = rounds.master_secret(create=False)
+    build_seed = kept.build_seed()
+    stored = kept.trees(dict(ledger.ledger.assets), record, master_secret)
+    report = audit_round(
+        ledger.store, record, stored, master_secret=master_secret, build_seed=build_seed,
+        sample_seed=seed.encode("utf-8"), sample_size=sample_size, workers=workers)
+    number = kept.number
+    before = rounds.round(number - 1).record() if number is not None and number > 1 else None
+    check_chain(report, record, number, before)
+    check_reserves_file(report, record, kept.reserves_file(), kept.reserves_location)
+    return report.to_json()
 
 
 # ---------------------------------------------------------------------- reserves
-
-
-def snapshot_hash(store: LedgerStore, snapshot: int) -> bytes:
-    """The journal's hash at entry ``snapshot`` (the genesis hash for 0)."""
-    if snapshot == 0:
-        return genesis_hash
-    for entry in store.entries(after_seq=snapshot - 1):
-        return entry.hash
-    raise InputError(Result.field_unknown, f"snapshot {snapshot} is beyond the journal")
 
 
 def snapshot_time_ns(store: LedgerStore, snapshot: int) -> int:
@@ -394,7 +365,7 @@ def attest(
     observations: list[Observation],
     control_text: bytes | None,
     block_hashes: Mapping[Chain, str],
-) -> tuple[Reserves, reserves.ReservesAttestation]:
+) -> tuple[Reserves, ReservesAttestation]:
     """The round's reserves: observed holdings of pool-designated wallets, proven controlled
     for this round over the blocks the firm named, net of encumbrances; totals in proof units
     rounded down."""
@@ -404,12 +375,12 @@ def attest(
         block_hashes=block_hashes, registry=registry, pools=ledger.pools,
         asset_chains={code: asset.chain for code, asset in ledger.assets.items()},
     )  # fmt: skip
-    exponents = {code: reserves.proof_unit_exponent(a) for code, a in ledger.assets.items()}
+    exponents = {code: proof_unit_exponent(a) for code, a in ledger.assets.items()}
     net, gross = totals_in_proof_units(attested, ledger.assets, exponents)
     for number, units in gross.items():
-        if units > reserves.proof_value_max:
+        if units > limits.proof_value_max:
             raise InputError(
                 Result.amount_must_be_below_2_64,
                 f"reserves of asset {number}: {units} proof units do not fit 64 bits",
             )
-    return attested, reserves.ReservesAttestation(attested.file_hash(), net, gross)
+    return attested, ReservesAttestation(attested.file_hash(), net, gross)

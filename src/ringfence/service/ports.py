@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ringfence.core import limits
 from ringfence.core.custody.holdings import Inflow, Observation
@@ -17,6 +17,7 @@ from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
 from ringfence.core.money import Asset
+from ringfence.core.por.tree import AssetTree
 from ringfence.core.recon.history import Price
 from ringfence.core.recon.run import ReconSettings
 
@@ -135,6 +136,80 @@ class Signer(Protocol):
         ...
 
 
+class StoredRound(Protocol):
+    """One proof-of-reserves round as kept: its public record and reserves file, and its
+    private build seed and trees (which answer proofs and let an auditor rebuild the round)."""
+
+    number: int | None  # from where it is kept; None for a record found elsewhere
+    location: str  # where its record is, to show
+    reserves_location: str  # where its reserves file is, to show
+
+    def record(self) -> Any:
+        """The round record as parsed JSON; ``StorageError`` if there is none, ``InputError``
+        ``line_malformed`` if it is not JSON."""
+        ...
+
+    def reserves_file(self) -> bytes | None:
+        """The reserves file's exact bytes (the round pins their hash), or None."""
+        ...
+
+    def build_seed(self) -> bytes:
+        """The 32-byte seed the round was built with; ``StorageError`` if missing."""
+        ...
+
+    def trees(
+        self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes
+    ) -> dict[int, AssetTree]:
+        """The stored trees of the record's assets (by asset number; assets without one left
+        out)."""
+        ...
+
+
+class RoundStore(Protocol):
+    """Where proof-of-reserves rounds are kept: the master secret clients' keys derive from
+    and the round signing seed (both made once, never replaced, readable by the firm only),
+    the round ``por challenges`` announced, and the rounds by number. Adapter: a directory
+    (``adapters/files/rounds.py``)."""
+
+    location: str  # where the rounds are, to show
+
+    def numbers(self) -> list[int]:
+        """The numbers of the rounds kept, ascending."""
+        ...
+
+    def round(self, number: int) -> StoredRound:
+        """Round ``number`` (its parts raise ``StorageError`` when read if it is not kept)."""
+        ...
+
+    def round_at(self, location: str) -> StoredRound:
+        """The round whose record is at ``location`` (an auditor names a record file)."""
+        ...
+
+    def master_secret(self, create: bool) -> bytes:
+        """The 32-byte master secret, made first if ``create``; else ``StorageError``."""
+        ...
+
+    def signing_seed(self) -> bytes:
+        """The 32-byte Ed25519 seed rounds are signed with, made on first use."""
+        ...
+
+    def pending(self) -> Any:
+        """The announced round as parsed JSON; ``StorageError`` if none was announced."""
+        ...
+
+    def save_pending(self, pending: Mapping[str, Any]) -> None:
+        """Keep the announced round (replacing an earlier announcement)."""
+        ...
+
+    def save_round(
+        self, number: int, record: Mapping[str, Any], trees: Mapping[int, AssetTree],
+        build_seed: bytes, reserves_file: bytes | None,
+    ) -> str:
+        """Keep a built round (the reserves file first, then the private parts, the record
+        last) and return where its record is; a round already kept is never replaced."""
+        ...
+
+
 class Clock(Protocol):
     def now_ns(self) -> int:
         """Nanoseconds since the Unix epoch."""
@@ -235,6 +310,77 @@ class ReconFiles(Protocol):
 
     def write_observations(self, name: str, observations: Sequence[Observation]) -> None:
         """Save holdings as the JSON lines ``observations`` reads back."""
+
+class ScenarioFiles(Protocol):
+    """Where failure scenarios come from (JSON, docs/insolvency.md): ``ringfence insolvency
+    simulate`` and ``ringfence resolution-pack`` read them through this port."""
+
+    def read_scenario(self, path: str) -> object:
+        """The decoded scenario document at ``path``, bounded in size before it is read;
+        ``InputError`` ``scenario_invalid`` when too large or not JSON in UTF-8."""
+        ...
+
+
+class PrincipalFiles(Protocol):
+    """Principals' key files (the Ed25519 seed as hex, core/principals/authorisation.py) and
+    the instructions signed with them. The ledger never stores a private key: only these
+    files hold one."""
+
+    def create_key(self, path: str, seed: bytes) -> None:
+        """A new key file holding ``seed``, readable by its owner only; ``StorageError`` when
+        one exists (a key file is never replaced) or it cannot be made."""
+        ...
+
+    def read_key(self, path: str) -> bytes:
+        """The seed in the key file at ``path``; ``InputError`` ``signing_key_invalid`` when
+        it is not a key file."""
+        ...
+
+    def write_lines(self, path: str, lines: Iterator[str]) -> None:
+        """Write ``lines`` to ``path`` whole or not at all: a line refused on the way (the
+        iterator raises) leaves no half-written file."""
+        ...
+
+
+class PackArchive(Protocol):
+    """One resolution pack being written: its files stored in order, visible under the pack's
+    name only once ``finish`` is called (a reader never sees half a pack)."""
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        """Store the file ``name`` holding ``data``."""
+        ...
+
+    def add_stream(self, name: str, chunks: Iterator[bytes]) -> None:
+        """Store the file ``name`` from ``chunks``, one chunk in memory at a time."""
+        ...
+
+    def finish(self) -> None:
+        """Close the pack and put it in place under its name."""
+        ...
+
+    def abandon(self) -> None:
+        """Close the pack and remove what was written of it."""
+        ...
+
+
+class ResolutionPackFiles(Protocol):
+    """Where resolution packs are written and read back (a zip file each, service/
+    resolution_pack.py lists its contents)."""
+
+    def create(self, path: str) -> PackArchive:
+        """A new pack to be written to ``path`` (its folder made if need be)."""
+        ...
+
+    def names(self, path: str) -> list[str]:
+        """The files in the pack at ``path``."""
+        ...
+
+    def read(self, path: str, name: str) -> bytes:
+        """The bytes of the file ``name`` in the pack at ``path``."""
+        ...
+
+    def lines(self, path: str, name: str) -> Iterator[str]:
+        """The text lines of the file ``name`` (UTF-8) in the pack at ``path``, streamed."""
 
 
 @dataclass(slots=True)

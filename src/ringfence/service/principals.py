@@ -10,15 +10,22 @@ changes; this module holds the workflows the command line and library users run:
 - ``sign_transfer_lines``: the client's side: read transfer lines (the wire format,
   core/ledger/wire.py) and give each one that needs authorisation back signed by the principal whose
   key the caller holds; every other line passes through unchanged.
+
+The ``ringfence principals`` commands call the workflows at the end of this module, which take
+the principal's fields as text and key files by name (through the ``PrincipalFiles`` port):
+``create_key``, ``register_principal``, ``revoke_with_key_file``, ``signed_transfer_lines``
+and ``sign_transfer_file``.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
+from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger import wire
 from ringfence.core.ledger.segregation import codes_needing_authorisation
@@ -27,10 +34,14 @@ from ringfence.core.principals.authorisation import public_key_of
 from ringfence.core.principals.records import (
     Principal,
     PrincipalChange,
+    PrincipalRole,
     PrincipalState,
     PrincipalStatus,
+    parse_public_key_hex,
+    parse_role,
 )
 from ringfence.service.ledger import LedgerService
+from ringfence.service.ports import PrincipalFiles
 
 
 def add_principal(
@@ -129,3 +140,74 @@ def sign_transfer_lines(
         signed = ledger.authorise(replace(transfer, authorised_by=principal), seed)
         document = wire.transfer_to_json(signed, asset_of_account(transfer.debit_account))
         yield json.dumps(document, separators=(", ", ": "))
+
+
+# ---------------------------------------------------------------------- with key files
+
+
+def create_key(files: PrincipalFiles, path: str) -> dict[str, Any]:
+    """A new Ed25519 key in a new key file at ``path`` (never replacing one), and its public
+    key, as ``ringfence principals keygen`` reports it."""
+    seed = secrets.token_bytes(limits.ed25519_seed_bytes)
+    files.create_key(path, seed)
+    return {"ok": True, "key_file": path, "public_key": public_key_of(seed).hex()}
+
+
+def register_principal(
+    ledger: LedgerService,
+    files: PrincipalFiles,
+    name: str,
+    *,
+    role: str,
+    public_key: str,
+    client: str = "",
+    endorser: str = "",
+    endorser_key: str | None = None,
+) -> Result:
+    """Register principal ``name`` (or rotate its key) from its fields as text: a client
+    principal acts by default for the client of its own name; the endorsing admin's key is
+    read from the key file ``endorser_key``."""
+    parsed_role = parse_role(role)
+    if parsed_role is PrincipalRole.client and not client:
+        client = name
+    principal = Principal(name, parsed_role, parse_public_key_hex(public_key), client)
+    seed = None if endorser_key is None else files.read_key(endorser_key)
+    return add_principal(ledger, principal, endorser, seed)
+
+
+def revoke_with_key_file(
+    ledger: LedgerService,
+    files: PrincipalFiles,
+    name: str,
+    endorser: str,
+    endorser_key: str | None = None,
+) -> Result:
+    """Revoke principal ``name``'s current key, endorsed by the admin ``endorser`` whose key is
+    in the key file ``endorser_key``."""
+    seed = None if endorser_key is None else files.read_key(endorser_key)
+    return revoke_principal(ledger, name, endorser, seed)
+
+
+def signed_transfer_lines(
+    ledger: LedgerService,
+    files: PrincipalFiles,
+    lines: Iterable[tuple[int, bytes]],
+    key: str,
+    principal: str,
+) -> Iterator[str]:
+    """``sign_transfer_lines`` with the key in the key file ``key``, read before any line."""
+    return sign_transfer_lines(ledger, lines, files.read_key(key), principal)
+
+
+def sign_transfer_file(
+    ledger: LedgerService,
+    files: PrincipalFiles,
+    lines: Iterable[tuple[int, bytes]],
+    *,
+    key: str,
+    principal: str,
+    out: str,
+) -> None:
+    """Write ``signed_transfer_lines`` to the file ``out``, whole or not at all: a refused line
+    leaves no half-signed file."""
+    files.write_lines(out, signed_transfer_lines(ledger, files, lines, key, principal))

@@ -23,8 +23,10 @@ Contents (``pack_files`` in the index say which are present):
   reconciliation breaks with their lifecycle.
 - ``insolvency.json``: a failure simulation, when a scenario is given.
 
-The pack is written beside its final name and renamed, so no reader sees half of one; each
-file is hashed as it is streamed into the zip, so memory stays bounded by one chunk of rows.
+The pack is written through the ``ResolutionPackFiles`` port (adapters/files/resolution_pack.py
+writes a zip beside its final name and renames it, so no reader sees half of one); each file is
+encoded and hashed here as it is streamed into the pack, so memory stays bounded by one chunk
+of rows.
 """
 
 from __future__ import annotations
@@ -33,20 +35,20 @@ import csv
 import hashlib
 import io
 import json
-import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ringfence.core.custody.registry import Scheme
-from ringfence.core.errors import InputError, Result
+from ringfence.core.errors import IntegrityError
 from ringfence.core.ledger.model import AccountClass, BreakState, TransferCode, TransferFlags
 from ringfence.core.money import Asset, format_amount, format_signed_amount
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService
+from ringfence.service.insolvency import simulate_ledger
 from ringfence.service.ledger import LedgerService
+from ringfence.service.ports import PackArchive, ResolutionPackFiles, ScenarioFiles
 
 Progress = Callable[[str, int, int], None]
 pack_format = "ringfence.resolution-pack/1"
@@ -62,11 +64,11 @@ _signing = {
 
 @dataclass
 class _Pack:
-    archive: zipfile.ZipFile
+    archive: PackArchive
     files: list[dict[str, Any]] = field(default_factory=list)
 
     def add_bytes(self, name: str, data: bytes, about: str, rows: int | None = None) -> None:
-        self.archive.writestr(name, data)
+        self.archive.add_bytes(name, data)
         self._listed(name, hashlib.sha256(data).hexdigest(), len(data), about, rows)
 
     def add_json(self, name: str, document: object, about: str) -> None:
@@ -79,13 +81,17 @@ class _Pack:
         """Stream CSV rows into the archive, hashing as they go; returns the row count."""
         digest = hashlib.sha256()
         size = count = 0
-        with self.archive.open(name, "w", force_zip64=True) as sink:
-            for chunk in _csv_chunks(header, rows):
-                data = chunk[0].encode()
+
+        def encoded() -> Iterator[bytes]:
+            nonlocal size, count
+            for text, rows_in_chunk in _csv_chunks(header, rows):
+                data = text.encode()
                 digest.update(data)
-                sink.write(data)
                 size += len(data)
-                count += chunk[1]
+                count += rows_in_chunk
+                yield data
+
+        self.archive.add_stream(name, encoded())
         self._listed(name, digest.hexdigest(), size, about, count)
         return count
 
@@ -111,41 +117,79 @@ def _csv_chunks(header: list[str], rows: Iterable[list[object]]) -> Iterator[tup
     yield buffer.getvalue(), count % rows_per_chunk
 
 
+def write_resolution_pack(
+    ledger: LedgerService,
+    files: ResolutionPackFiles,
+    out: str,
+    *,
+    scenarios: ScenarioFiles,
+    scenario: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """``ringfence resolution-pack``: the pack written to ``out`` as of now (with a failure
+    simulation of the scenario file ``scenario``, if given) and checked against its own index
+    before its index is returned; ``IntegrityError`` if it does not match."""
+    document = None if scenario is None else scenarios.read_scenario(scenario)
+    simulation = None if document is None else simulate_ledger(ledger, document, progress)
+    index = build_pack(
+        ledger, files, out, ledger.clock.now_ns(), simulation=simulation, progress=progress
+    )
+    problems = verify_pack(files, out)
+    if problems:
+        raise IntegrityError(f"the pack does not match its index: {'; '.join(problems)}")
+    return index
+
+
 def build_pack(
     ledger: LedgerService,
-    out: Path,
+    files: ResolutionPackFiles,
+    out: str,
     generated_at_ns: int,
+    *,
     simulation: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Write the pack to ``out`` (a .zip path) and return its index."""
+    archive = files.create(out)
+    try:
+        index = _fill(_Pack(archive), ledger, generated_at_ns, simulation, progress)
+    except BaseException:
+        archive.abandon()
+        raise
+    archive.finish()
+    return index
+
+
+def _fill(
+    pack: _Pack,
+    ledger: LedgerService,
+    generated_at_ns: int,
+    simulation: Mapping[str, Any] | None,
+    progress: Progress | None,
+) -> dict[str, Any]:
     report = progress or (lambda stage, done, total: None)
     custody = CustodyService(ledger)
-    partial = out.with_name(out.name + ".partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        pack = _Pack(archive)
-        stages: list[tuple[str, Callable[[], None]]] = [
-            ("firm", lambda: _add_firm(pack, ledger)),
-            ("pools", lambda: _add_pools(pack, ledger)),
-            ("wallets", lambda: _add_wallets(pack, ledger, custody, generated_at_ns)),
-            ("clients and positions", lambda: _add_clients(pack, ledger)),
-            ("transfers", lambda: _add_transfers(pack, ledger)),
-            ("breaks", lambda: _add_breaks(pack, ledger)),
-            ("reconciliation", lambda: _add_reconciliation(pack, custody)),
-            ("audit", lambda: _add_audit(pack, ledger)),
-        ]
-        for done, (stage, add) in enumerate(stages):
-            report(stage, done, len(stages))
-            add()
-        if simulation is not None:
-            pack.add_json("insolvency.json", simulation, "a failure simulation (insolvency)")
-        index = _index(ledger, generated_at_ns, pack.files)
-        readable = _readable_index(index).encode()
-        pack.add_bytes("INDEX.txt", readable, "this index, for people")
-        index["files"] = pack.files
-        archive.writestr("index.json", json.dumps(index, indent=1, sort_keys=True) + "\n")
-    partial.replace(out)
+    stages: list[tuple[str, Callable[[], None]]] = [
+        ("firm", lambda: _add_firm(pack, ledger)),
+        ("pools", lambda: _add_pools(pack, ledger)),
+        ("wallets", lambda: _add_wallets(pack, ledger, custody, generated_at_ns)),
+        ("clients and positions", lambda: _add_clients(pack, ledger)),
+        ("transfers", lambda: _add_transfers(pack, ledger)),
+        ("breaks", lambda: _add_breaks(pack, ledger)),
+        ("reconciliation", lambda: _add_reconciliation(pack, custody)),
+        ("audit", lambda: _add_audit(pack, ledger)),
+    ]
+    for done, (stage, add) in enumerate(stages):
+        report(stage, done, len(stages))
+        add()
+    if simulation is not None:
+        pack.add_json("insolvency.json", simulation, "a failure simulation (insolvency)")
+    index = _index(ledger, generated_at_ns, pack.files)
+    readable = _readable_index(index).encode()
+    pack.add_bytes("INDEX.txt", readable, "this index, for people")
+    index["files"] = pack.files
+    text = json.dumps(index, indent=1, sort_keys=True) + "\n"
+    pack.archive.add_bytes("index.json", text.encode())
     return index
 
 
@@ -405,51 +449,42 @@ def _add_reconciliation(pack: _Pack, custody: CustodyService) -> None:
 # ---------------------------------------------------------------------- reading a pack
 
 
-def verify_pack(path: Path) -> list[str]:
+def verify_pack(files: ResolutionPackFiles, path: str) -> list[str]:
     """Problems with the pack at ``path``: files missing, extra or not matching the index."""
     problems: list[str] = []
-    with zipfile.ZipFile(path) as archive:
-        index = json.loads(archive.read("index.json"))
-        listed = {entry["file"]: entry for entry in index["files"]}
-        present = set(archive.namelist()) - {"index.json"}
-        problems += [f"missing: {name}" for name in sorted(set(listed) - present)]
-        problems += [f"not in the index: {name}" for name in sorted(present - set(listed))]
-        for name in sorted(set(listed) & present):
-            data = archive.read(name)
-            if hashlib.sha256(data).hexdigest() != listed[name]["sha256"]:
-                problems.append(f"hash differs: {name}")
-            if len(data) != listed[name]["bytes"]:
-                problems.append(f"size differs: {name}")
+    index = json.loads(files.read(path, "index.json"))
+    listed = {entry["file"]: entry for entry in index["files"]}
+    present = set(files.names(path)) - {"index.json"}
+    problems += [f"missing: {name}" for name in sorted(set(listed) - present)]
+    problems += [f"not in the index: {name}" for name in sorted(present - set(listed))]
+    for name in sorted(set(listed) & present):
+        data = files.read(path, name)
+        if hashlib.sha256(data).hexdigest() != listed[name]["sha256"]:
+            problems.append(f"hash differs: {name}")
+        if len(data) != listed[name]["bytes"]:
+            problems.append(f"size differs: {name}")
     return problems
 
 
-def rebuild_positions(path: Path) -> dict[tuple[str, str, str, str], int]:
+def rebuild_positions(
+    files: ResolutionPackFiles, path: str
+) -> dict[tuple[str, str, str, str], int]:
     """Each client account's posted balance in minor units, (client, pool, asset, kind) ->
     units, rebuilt from the pack's accounts and transfers alone."""
-    with zipfile.ZipFile(path) as archive:
-        accounts = {
-            int(row["account"]): row
-            for row in csv.DictReader(io.TextIOWrapper(archive.open("accounts.csv"), "utf-8"))
-        }
-        posted: dict[int, int] = defaultdict(int)
-        not_postings = {"pending", "void_pending"}
-        reader = csv.DictReader(io.TextIOWrapper(archive.open("transfers.csv"), "utf-8"))
-        for row in reader:
-            if not_postings & set(filter(None, row["flags"].split("|"))):
-                continue
-            amount = int(row["amount_units"])
-            posted[int(row["credit_account"])] += amount
-            posted[int(row["debit_account"])] -= amount
+    accounts = {
+        int(row["account"]): row for row in csv.DictReader(files.lines(path, "accounts.csv"))
+    }
+    posted: dict[int, int] = defaultdict(int)
+    not_postings = {"pending", "void_pending"}
+    for row in csv.DictReader(files.lines(path, "transfers.csv")):
+        if not_postings & set(filter(None, row["flags"].split("|"))):
+            continue
+        amount = int(row["amount_units"])
+        posted[int(row["credit_account"])] += amount
+        posted[int(row["debit_account"])] -= amount
     positions: dict[tuple[str, str, str, str], int] = {}
     for account, row in accounts.items():
         if row["class"] == AccountClass.client.value:
             key = (row["owner"], row["pool"], row["asset"], row["kind"])
             positions[key] = posted.get(account, 0)
     return positions
-
-
-def read_json(path: Path, name: str) -> Any:
-    with zipfile.ZipFile(path) as archive:
-        if name not in archive.namelist():
-            raise InputError(Result.field_required, f"{name} is not in the pack")
-        return json.loads(archive.read(name))

@@ -283,3 +283,16 @@ def test_exact_rationals_round_down_to_whole_units() -> None:
     assert ppm_share_floor(Fraction(130_000_001, 10), 53_500) == 695_500  # 695,500.0053...
     assert ppm_share_floor(1_000_000, 1) == 1
     assert ppm_share_floor(999_999, 1) == 0
+
+
+def test_coarsen_ceil_rounds_up_and_basis_points_floor_rounds_down() -> None:
+    from ringfence.core import money  # here, not above: an append merges without conflict
+
+    assert money.coarsen_ceil(1, 9) == 1  # one wei owed counts as one gwei
+    assert money.coarsen_ceil(10**9, 9) == 1
+    assert money.coarsen_ceil(10**9 + 1, 9) == 2
+    assert money.coarsen_ceil(0, 9) == 0
+    assert money.coarsen_ceil(12_345, 0) == 12_345
+    assert money.basis_points_floor(3 * 10**9, 2 * 10**9 + 1) == 14_999
+    assert money.basis_points_floor(3, 2) == 15_000
+    assert money.basis_points_floor(0, 7) == 0

@@ -13,7 +13,7 @@ from ringfence.adapters.clock import ManualClock
 from ringfence.core.errors import InputError, Result
 from ringfence.core.money import format_amount
 from ringfence.service import insolvency
-from ringfence.service.insolvency import gather_book, simulate_ledger
+from ringfence.service.insolvency import gather_book, simulate_ledger, simulate_scenario_file
 from ringfence.service.ledger import LedgerService
 
 
@@ -138,3 +138,27 @@ def test_an_in_kind_payout_says_what_the_estate_must_buy(
     paid_eth = ten_eth * 176_000 // 286_000
     assert estate["paid_in_kind"]["ETH"] == format_amount(paid_eth, ETH)
     assert estate["in_kind_bought"] == {"ETH": format_amount(paid_eth, ETH)}
+
+
+class FakeScenarioFiles:
+    """The ``ScenarioFiles`` port in memory: scenario documents by name."""
+
+    def __init__(self, scenarios: dict[str, object]) -> None:
+        self.scenarios = scenarios
+
+    def read_scenario(self, path: str) -> object:
+        if path not in self.scenarios:
+            raise InputError(Result.scenario_invalid, f"{path}: no such scenario")
+        return self.scenarios[path]
+
+
+def test_a_scenario_file_is_simulated_as_its_document(
+    memory_service: LedgerService, clock: ManualClock
+) -> None:
+    build_failing_firm(memory_service, clock.advance)
+    files = FakeScenarioFiles({"failure.json": SCENARIO})
+    document = simulate_scenario_file(memory_service, files, "failure.json")
+    assert document == simulate_ledger(memory_service, SCENARIO)
+    with pytest.raises(InputError) as refused:
+        simulate_scenario_file(memory_service, files, "other.json")
+    assert refused.value.code is Result.scenario_invalid

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,9 +30,14 @@ from ringfence.service.audit import verify_store
 from ringfence.service.ledger import LedgerService
 from ringfence.service.principals import (
     add_principal,
+    create_key,
     principals_document,
+    register_principal,
     revoke_principal,
+    revoke_with_key_file,
+    sign_transfer_file,
     sign_transfer_lines,
+    signed_transfer_lines,
 )
 
 ok = Result.ok
@@ -254,3 +260,96 @@ def test_library_users_register_sign_and_submit(tmp_path: Path) -> None:
         assert verify_store(store).ok
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------------- with key files
+
+
+class FakePrincipalFiles:
+    """The ``PrincipalFiles`` port in memory: key files and written files by name."""
+
+    def __init__(self, keys: dict[str, bytes] | None = None) -> None:
+        self.keys = dict(keys or {})
+        self.written: dict[str, list[str]] = {}
+
+    def create_key(self, path: str, seed: bytes) -> None:
+        if path in self.keys:
+            raise StorageError(f"{path} exists; a key file is never replaced")
+        self.keys[path] = seed
+
+    def read_key(self, path: str) -> bytes:
+        if path not in self.keys:
+            raise InputError(Result.signing_key_invalid, f"{path} is not a key file")
+        return self.keys[path]
+
+    def write_lines(self, path: str, lines: Iterator[str]) -> None:
+        self.written[path] = list(lines)
+
+
+def test_a_new_key_is_kept_in_its_file_and_its_public_key_reported() -> None:
+    files = FakePrincipalFiles()
+    document = create_key(files, "alice.key")
+    assert document == {
+        "ok": True,
+        "key_file": "alice.key",
+        "public_key": public_key_of(files.keys["alice.key"]).hex(),
+    }
+    with pytest.raises(StorageError):
+        create_key(files, "alice.key")
+
+
+def test_a_principal_registered_from_text_with_the_endorser_key_file(
+    service: LedgerService,
+) -> None:
+    assert service.define_clients(["zoe"]) == [ok]
+    files = FakePrincipalFiles({"admin.key": key_seed(ADMIN)})
+    public_key = public_key_of(key_seed("zoe")).hex()
+    result = register_principal(
+        service, files, "zoe", role="client", public_key=public_key, endorser=ADMIN,
+        endorser_key="admin.key",
+    )
+    assert result is ok
+    (zoe,) = [row for row in principals_document(service)["principals"]
+                if row["name"] == "zoe"]
+    assert (zoe["role"], zoe["client"], zoe["public_key"]) == ("client", "zoe", public_key)
+    assert revoke_with_key_file(service, files, "zoe", ADMIN, "admin.key") is ok
+    (zoe,) = [row for row in principals_document(service)["principals"]
+                if row["name"] == "zoe"]
+    assert zoe["status"] == "revoked"
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"role": "boss", "public_key": "00" * 32}, Result.principal_role_unknown),
+        ({"role": "client", "public_key": "zz"}, Result.principal_key_invalid),
+        ({"role": "client", "public_key": public_key_of(key_seed("zoe")).hex(),
+          "endorser": ADMIN, "endorser_key": "missing.key"}, Result.signing_key_invalid),
+    ],
+)
+def test_a_principal_from_bad_text_is_refused_with_its_code(
+    service: LedgerService, fields: dict[str, str], code: Result
+) -> None:
+    with pytest.raises(InputError) as raised:
+        register_principal(service, FakePrincipalFiles(), "zoe", **fields)
+    assert raised.value.code is code
+
+
+def test_transfer_lines_signed_with_a_key_file_to_standard_output_or_a_file(
+    service: LedgerService, custodian: Custodian
+) -> None:
+    files = FakePrincipalFiles({"alice.key": key_seed("alice"), "bob.key": key_seed("bob")})
+    alice, bob = custodian.client("alice"), custodian.client("bob")
+    payment = lines({"id": "31", "debit_account": str(alice), "credit_account": str(bob),
+                     "amount": "0.00000007", "code": "internal_transfer"})  # fmt: skip
+    shown = list(signed_transfer_lines(service, files, payment, "alice.key", "alice"))
+    expected = custodian.internal(31, "alice", "bob", 7).authorisation.hex()
+    assert json.loads(shown[0])["authorisation"] == expected
+    sign_transfer_file(service, files, payment, key="alice.key", principal="alice", out="out")
+    assert files.written["out"] == shown
+    with pytest.raises(InputError) as refused:  # the key file is read before any line
+        signed_transfer_lines(service, files, payment, "missing.key", "alice")
+    assert refused.value.code is Result.signing_key_invalid
+    with pytest.raises(InputError) as refused:
+        list(signed_transfer_lines(service, files, payment, "bob.key", "alice"))
+    assert refused.value.code is Result.signing_key_invalid

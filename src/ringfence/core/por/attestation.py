@@ -12,7 +12,7 @@ Per asset, from the holdings observed at the snapshot:
   attests, converted to proof units rounding down so reserves are never overstated.
 
 Gross and net coverage are reported against the round's liabilities in basis points, rounded
-down (``reserves.reserves_entry``). The reserves document is canonical JSON; its SHA-256 goes
+down (``round.reserves_entry``). The reserves document is canonical JSON; its SHA-256 goes
 into the signed round record, so a published round pins exactly which addresses, amounts and
 signatures it counted.
 """

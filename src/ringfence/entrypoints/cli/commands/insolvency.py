@@ -7,14 +7,12 @@ printed (every client's recovery, both ways); without, a summary and the first c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ringfence.core import limits
-from ringfence.core.errors import InputError, Result
+from ringfence import bootstrap
 from ringfence.entrypoints.cli.output import (
     JsonOption,
     console,
@@ -31,24 +29,11 @@ app = typer.Typer(
     help="Simulate the firm's failure: who gets what back, segregated and commingled.",
     no_args_is_help=True,
 )
-clients_shown_max = 20
-
 ScenarioFile = Annotated[
     Path,
     typer.Option("--scenario", help="The failure scenario (JSON, docs/insolvency.md).",
                  exists=True, dir_okay=False, readable=True),
 ]
-
-
-def read_scenario(path: Path) -> object:
-    """The decoded scenario file, bounded in size before it is read."""
-    size = path.stat().st_size
-    if size > limits.scenario_file_bytes_max:
-        raise InputError(Result.scenario_invalid, f"{path} is {size} bytes, too large")
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(Result.scenario_invalid, f"{path}: {error}") from None
 
 
 @app.command("simulate")
@@ -57,12 +42,11 @@ def simulate(
 ) -> None:
     """Run a failure scenario on the ledger: classification, tracing, preferences, recovery
     in kind, the estate's waterfall; segregated and commingled side by side."""
-    from ringfence.service.insolvency import simulate_ledger
+    from ringfence.service.insolvency import simulate_scenario_file
 
-    with reported(json_output), progress_bar(json_output) as progress:
-        document = read_scenario(scenario)
-        with opened(context) as ledger:
-            result = simulate_ledger(ledger, document, progress)
+    with reported(json_output), progress_bar(json_output) as progress, opened(context) as ledger:
+        files = bootstrap.scenario_files()
+        result = simulate_scenario_file(ledger, files, str(scenario), progress)
     if json_output:
         write_json(result)
         return
@@ -70,6 +54,8 @@ def simulate(
 
 
 def print_summary(result: dict[str, Any]) -> None:
+    from ringfence.service.insolvency import insolvency_clients_shown_max as clients_shown
+
     quote = result["quote"]
     prices = ", ".join(f"{code} {price} {quote}" for code, price in result["prices"].items())
     say(f"petition {result['petition_date']}, payout {result['payout']}, prices {prices}")
@@ -87,8 +73,8 @@ def print_summary(result: dict[str, Any]) -> None:
                       str(result["commingled"]["rate_distribution"][index]))
     console().print(bands)
     clients = new_table("client", "claims", "segregated", "commingled",
-                        title=f"First {clients_shown_max} clients")
-    for row in result["clients"][:clients_shown_max]:
+                        title=f"First {clients_shown} clients")
+    for row in result["clients"][:clients_shown]:
         clients.add_row(row["client"], row["claims_value"],
                         row["segregated"]["recovery_rate"], row["commingled"]["recovery_rate"])
     console().print(clients)

@@ -12,29 +12,20 @@ evidence"). These commands keep the keys and make the signatures:
 - ``sign``: the client's side: sign the transfer lines that need it with a principal's key file
   and write the file back with ``authorisation`` filled in.
 
-Only ``keygen`` and ``sign`` touch key files; the ledger never stores a private key.
+Key files are read and written by the ``PrincipalFiles`` adapter (adapters/files/principals.py)
+that bootstrap.py wires in; the ledger never stores a private key.
 """
 
 from __future__ import annotations
 
-import secrets
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ringfence import bootstrap
-from ringfence.core import limits
-from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.core.principals.authorisation import parse_key_file, public_key_of
-from ringfence.core.principals.records import (
-    Principal,
-    PrincipalRole,
-    parse_public_key_hex,
-    parse_role,
-)
 from ringfence.entrypoints.cli.lines import count_lines, read_lines
 from ringfence.entrypoints.cli.output import (
     JsonlFile,
@@ -49,10 +40,12 @@ from ringfence.entrypoints.cli.output import (
     write_json,
 )
 from ringfence.service.principals import (
-    add_principal,
+    create_key,
     principals_document,
-    revoke_principal,
-    sign_transfer_lines,
+    register_principal,
+    revoke_with_key_file,
+    sign_transfer_file,
+    signed_transfer_lines,
 )
 
 name = "principals"
@@ -82,14 +75,6 @@ EndorserKeyOption = Annotated[
 ]
 
 
-def read_key(path: Path) -> bytes:
-    try:
-        text = path.read_text(encoding="ascii")
-    except UnicodeDecodeError:
-        raise InputError(Result.signing_key_invalid, f"{path} is not a key file") from None
-    return parse_key_file(text)
-
-
 @app.command("keygen")
 def keygen(
     out: Annotated[Path, typer.Option("--out", help="The key file to create (never replaced).")],
@@ -97,18 +82,11 @@ def keygen(
 ) -> None:
     """Create a new Ed25519 key in a file readable only by its owner; print its public key."""
     with reported(json_output):
-        seed = secrets.token_bytes(limits.ed25519_seed_bytes)
-        try:
-            bootstrap.create_key_file(out, seed)
-        except FileExistsError:
-            raise StorageError(f"{out} exists; a key file is never replaced") from None
-        except OSError as error:
-            raise StorageError(f"cannot create {out}: {error.strerror}") from None
-    public_key = public_key_of(seed).hex()
+        document = create_key(bootstrap.principal_files(), str(out))
     if json_output:
-        write_json({"ok": True, "key_file": str(out), "public_key": public_key})
+        write_json(document)
     else:
-        say(f"key written to {out}; public key {public_key}")
+        say(f"key written to {out}; public key {document['public_key']}")
 
 
 @app.command("add")
@@ -128,14 +106,17 @@ def add(
     json_output: JsonOption = False,
 ) -> None:
     """Register a principal's key (or rotate it), endorsed by an admin."""
-    with reported(json_output):
-        parsed_role = parse_role(role)
-        if parsed_role is PrincipalRole.client and not client:
-            client = principal
-        record = Principal(principal, parsed_role, parse_public_key_hex(public_key), client)
-        seed = read_key(endorser_key) if endorser_key is not None else None
-        with opened(context) as ledger:
-            result = add_principal(ledger, record, endorser, seed)
+    with reported(json_output), opened(context) as ledger:
+        result = register_principal(
+            ledger,
+            bootstrap.principal_files(),
+            principal,
+            role=role,
+            public_key=public_key,
+            client=client,
+            endorser=endorser,
+            endorser_key=None if endorser_key is None else str(endorser_key),
+        )
     print_results(json_output, "principal", [principal], [result])
 
 
@@ -149,10 +130,9 @@ def revoke(
     json_output: JsonOption = False,
 ) -> None:
     """Revoke a principal's current key, endorsed by an admin: nothing it signs commits after."""
-    with reported(json_output):
-        seed = read_key(endorser_key) if endorser_key is not None else None
-        with opened(context) as ledger:
-            result = revoke_principal(ledger, principal, endorser, seed)
+    with reported(json_output), opened(context) as ledger:
+        key = None if endorser_key is None else str(endorser_key)
+        result = revoke_with_key_file(ledger, bootstrap.principal_files(), principal, endorser, key)
     print_results(json_output, "principal", [principal], [result])
 
 
@@ -186,26 +166,19 @@ def sign(
 
     Nothing is written to ``--out`` unless every line is good; on standard output the lines
     before a bad one have already been written."""
-    with reported(False):
-        seed = read_key(key)
-        count_lines(file)
-        lines = ((line.number, line.text_or_raise()) for line in read_lines(file))
-        with opened(context) as ledger:
-            signed = sign_transfer_lines(ledger, lines, seed, principal)
-            if out is None:
-                for text in signed:
-                    sys.stdout.write(text + "\n")
-            else:
-                _write_whole(out, signed)
+    with reported(False), opened(context) as ledger:
+        files, lines = bootstrap.principal_files(), _numbered_lines(file)
+        if out is None:
+            for text in signed_transfer_lines(ledger, files, lines, str(key), principal):
+                sys.stdout.write(text + "\n")
+        else:
+            sign_transfer_file(
+                ledger, files, lines, key=str(key), principal=principal, out=str(out)
+            )
 
 
-def _write_whole(path: Path, lines: Iterable[str]) -> None:
-    """Write to a neighbour and rename, so that a refused line leaves no half-signed file."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8") as stream:
-            for text in lines:
-                stream.write(f"{text}\n")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The file's lines with their numbers, the whole file refused first if it has too many."""
+    count_lines(path)
+    for line in read_lines(path):
+        yield line.number, line.text_or_raise()

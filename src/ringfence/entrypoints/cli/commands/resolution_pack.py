@@ -8,13 +8,12 @@ reports success.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ringfence.core.errors import IntegrityError
+from ringfence import bootstrap
 from ringfence.entrypoints.cli.output import (
     JsonOption,
     console,
@@ -48,18 +47,17 @@ def command(
 
     Wallets and addresses, pools and terms, clients' records and positions, transfers,
     reconciliations, breaks, the journal's head and an audit of it."""
-    from ringfence.entrypoints.cli.commands.insolvency import read_scenario
-    from ringfence.service.insolvency import simulate_ledger
-    from ringfence.service.resolution_pack import build_pack, verify_pack
+    from ringfence.service.resolution_pack import write_resolution_pack
 
-    with reported(json_output), progress_bar(json_output) as progress:
-        document = None if scenario is None else read_scenario(scenario)
-        with opened(context) as ledger:
-            simulation = None if document is None else simulate_ledger(ledger, document, progress)
-            index = build_pack(ledger, out, time.time_ns(), simulation, progress)
-        problems = verify_pack(out)
-        if problems:
-            raise IntegrityError(f"the pack does not match its index: {'; '.join(problems)}")
+    with reported(json_output), progress_bar(json_output) as progress, opened(context) as ledger:
+        index = write_resolution_pack(
+            ledger,
+            bootstrap.resolution_pack_files(),
+            str(out),
+            scenarios=bootstrap.scenario_files(),
+            scenario=None if scenario is None else str(scenario),
+            progress=progress,
+        )
     if json_output:
         write_json({"ok": True, "out": str(out), **index})
         return

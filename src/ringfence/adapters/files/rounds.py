@@ -1,0 +1,183 @@
+"""Proof-of-reserves rounds in a directory (the ``RoundStore`` port).
+
+The layout (``--out``, default ``por/`` beside a SQLite database, else ``./por``)::
+
+    por/master.key                     the master secret clients' keys derive from (0600)
+    por/signing.key                    the Ed25519 seed rounds are signed with (0600)
+    por/pending.json                   the round ``challenges`` announced (snapshot, blocks)
+    por/rounds/000001/round.json       the public, signed round record
+    por/rounds/000001/reserves.json    the attested reserves the round pins by hash (public)
+    por/rounds/000001/private/         the build seed and the trees that answer proofs (0700)
+
+Only ``round.json``, ``reserves.json`` and the proofs are public. Everything under
+``private/`` and the two keys are the firm's (and its auditor's): with them the trees can be
+rebuilt from the journal. Keys are hex text files made with ``O_EXCL`` and never replaced. A
+tree is kept as numpy arrays (``tree-N.npz``: the placement and every level from the block
+height up) and a small JSON file (``tree-N.json``: asset, height, hash count, clients).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ringfence.adapters.signing import write_key_file
+from ringfence.core.errors import InputError, Result, StorageError
+from ringfence.core.money import Asset
+from ringfence.core.por.placement import Placement
+from ringfence.core.por.tree import AssetTree, Level, tree_context
+
+key_bytes = 32
+
+
+def read_secret(folder: Path, file_name: str, create: bool) -> bytes:
+    """The 32-byte secret in ``folder/file_name`` (hex), made first if ``create``."""
+    path = folder / file_name
+    if not path.exists():
+        if not create:
+            raise StorageError(f"no {file_name} in {folder}")
+        folder.mkdir(parents=True, exist_ok=True)
+        write_key_file(path, secrets.token_bytes(key_bytes))
+    try:
+        value = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (ValueError, UnicodeDecodeError):
+        raise StorageError(f"{path} is not hex") from None
+    if len(value) != key_bytes:
+        raise StorageError(f"{path} does not hold {key_bytes} bytes")
+    return value
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StorageError(f"no {what} at {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(Result.line_malformed, f"{what} {path}: {error}") from None
+
+
+def save_tree(private: Path, tree: AssetTree) -> None:
+    placement = tree.placement
+    arrays: dict[str, np.ndarray[Any, Any]] = {
+        "client": placement.client, "piece": placement.piece, "index": placement.index,
+        "value": placement.value}
+    for height, level in tree.upper.items():
+        arrays |= {f"index_{height}": level.index, f"sums_{height}": level.sums,
+                   f"hashes_{height}": level.hashes}
+    number = tree.asset.number
+    np.savez(private / f"tree-{number}.npz", **arrays)  # type: ignore[arg-type]
+    meta = {"asset": tree.asset.code, "height": tree.height, "hashes": tree.hashes,
+            "clients": list(tree.clients)}
+    (private / f"tree-{number}.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def load_tree(
+    private: Path, asset: Asset, round_id: bytes, master_secret: bytes
+) -> AssetTree | None:
+    if not (private / f"tree-{asset.number}.npz").exists():
+        return None
+    meta = read_json(private / f"tree-{asset.number}.json", "tree")
+    context = tree_context(round_id, asset, meta["height"], master_secret)
+    with np.load(private / f"tree-{asset.number}.npz") as arrays:
+        placement = Placement(context.height, context.block_levels, arrays["client"],
+                              arrays["piece"], arrays["index"], arrays["value"])
+        upper = {height: Level(height, arrays[f"index_{height}"], arrays[f"sums_{height}"],
+                               arrays[f"hashes_{height}"])
+                 for height in range(context.block_levels, context.height + 1)}
+    return AssetTree(asset, context, tuple(meta["clients"]), placement, upper, master_secret,
+                     meta["hashes"])
+
+
+class RoundFolder:
+    """One round's directory: ``round.json``, ``reserves.json`` and ``private/``."""
+
+    def __init__(self, folder: Path, number: int | None) -> None:
+        self.folder = folder
+        self.number = number
+        self.location = str(folder / "round.json")
+        self.reserves_location = str(folder / "reserves.json")
+
+    def record(self) -> Any:
+        return read_json(self.folder / "round.json", "round")
+
+    def reserves_file(self) -> bytes | None:
+        path = self.folder / "reserves.json"
+        return path.read_bytes() if path.is_file() else None
+
+    def build_seed(self) -> bytes:
+        return read_secret(self.folder / "private", "build.seed", create=False)
+
+    def trees(
+        self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes
+    ) -> dict[int, AssetTree]:
+        private = self.folder / "private"
+        round_id = bytes.fromhex(record["round_id"])
+        trees = {}
+        for entry in record["assets"]:
+            asset = assets.get(entry["asset"])
+            tree = None if asset is None else load_tree(private, asset, round_id, master_secret)
+            if tree is not None:
+                trees[tree.asset.number] = tree
+        return trees
+
+
+class RoundFiles:
+    """The rounds of one firm in ``folder`` (see the module docstring for the layout)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.location = str(folder)
+
+    def numbers(self) -> list[int]:
+        rounds = self.folder / "rounds"
+        if not rounds.is_dir():
+            return []
+        return sorted(int(entry.name) for entry in rounds.iterdir() if entry.name.isdigit())
+
+    def round(self, number: int) -> RoundFolder:
+        return RoundFolder(self.folder / "rounds" / f"{number:06d}", number)
+
+    def round_at(self, location: str) -> RoundFolder:
+        folder = Path(location).parent
+        return RoundFolder(folder, int(folder.name) if folder.name.isdigit() else None)
+
+    def master_secret(self, create: bool) -> bytes:
+        return read_secret(self.folder, "master.key", create)
+
+    def signing_seed(self) -> bytes:
+        return read_secret(self.folder, "signing.key", create=True)
+
+    def pending(self) -> Any:
+        return read_json(self.folder / "pending.json",
+                         "pending round (run `por challenges` first)")
+
+    def save_pending(self, pending: Mapping[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "pending.json").write_text(json.dumps(pending, indent=1) + "\n")
+
+    def save_round(
+        self, number: int, record: Mapping[str, Any], trees: Mapping[int, AssetTree],
+        build_seed: bytes, reserves_file: bytes | None,
+    ) -> str:
+        folder = self.round(number).folder
+        if reserves_file is not None:  # before the round that pins its hash
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "reserves.json").write_bytes(reserves_file)
+        private = folder / "private"
+        try:
+            private.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise StorageError(f"{private} exists: a round is never replaced") from None
+        os.chmod(private, 0o700)
+        write_key_file(private / "build.seed", build_seed)
+        for asset_number in sorted(trees):
+            save_tree(private, trees[asset_number])
+        round_file = folder / "round.json"
+        round_file.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        return str(round_file)

@@ -1,0 +1,197 @@
+"""A proof-of-reserves round: the signed record of every asset's root and reserves.
+
+A round record holds per-asset roots and totals, the reserves (or that they are not yet
+attested), the journal head it was built at and the previous round's hash, and is signed
+with Ed25519 (attack 10). Rounds chain: a round's id derives from the round before it and
+its snapshot, so salts change every round (attack 11).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nacl.exceptions
+import nacl.signing
+
+from ringfence.core import limits
+from ringfence.core.errors import InputError, Result
+from ringfence.core.money import Asset, basis_points_floor
+from ringfence.core.por.hashes import round_format, tag_round, tag_round_id
+from ringfence.core.por.inclusion import inclusion_proof
+from ringfence.core.por.liabilities import proof_unit_exponent
+from ringfence.core.por.tree import AssetTree, MapJobs, Node, build_trees
+
+
+# ---------------------------------------------------------------------- rounds
+def _node_json(node: Node) -> dict[str, str]:
+    return {"sum": str(node[0]), "hash": node[1].hex()}
+
+
+@dataclass(frozen=True, slots=True)
+class ReservesAttestation:
+    """The reserves side's input to a round (the seam for the wallet registry): the hash of
+    the reserves file and, per asset number, the unencumbered holdings of client-designated
+    wallets in proof units, rounded down (so reserves are never overstated)."""
+
+    file_hash: bytes
+    totals: Mapping[int, int]
+    gross: Mapping[int, int] = field(default_factory=dict)  # before encumbrances and proofs
+
+
+def reserves_entry(
+    liabilities: int, reserves: int | None, gross: int | None = None
+) -> dict[str, Any] | None:
+    """An asset's reserves line: the net total (what the round attests), whether it covers
+    the liabilities, and net and gross coverage in basis points rounded down (none when
+    nothing is owed); None = not attested."""
+    if reserves is None:
+        return None
+    gross = reserves if gross is None else gross
+    assert 0 <= reserves <= gross <= limits.proof_value_max
+    net_bp = None if liabilities == 0 else str(basis_points_floor(reserves, liabilities))
+    gross_bp = None if liabilities == 0 else str(basis_points_floor(gross, liabilities))
+    return {"total": str(reserves), "gross": str(gross), "covered": reserves >= liabilities,
+            "coverage_net_bp": net_bp, "coverage_gross_bp": gross_bp}
+
+
+def asset_entry(
+    tree: AssetTree, reserves: int | None = None, gross: int | None = None
+) -> dict[str, Any]:
+    """The asset's line in the round record."""
+    return {
+        "asset": tree.asset.code,
+        "asset_number": tree.asset.number,
+        "unit_exponent": proof_unit_exponent(tree.asset),
+        "height": tree.height,
+        "root": _node_json(tree.root),
+        "reserves": reserves_entry(tree.root[0], reserves, gross),
+    }
+
+
+def round_id_of(previous_round_hash: bytes, snapshot: int) -> bytes:
+    """A round is named by the round before it and the ledger position of its snapshot."""
+    assert len(previous_round_hash) == 32
+    assert 0 <= snapshot < 2**64
+    return hashlib.sha256(tag_round_id + previous_round_hash + snapshot.to_bytes(8, "big")).digest()
+
+
+def round_hash(record: Mapping[str, Any]) -> bytes:
+    """SHA-256 over the record's canonical JSON without its signature."""
+    body = {key: value for key, value in record.items() if key != "signature"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(tag_round + canonical.encode("ascii")).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    record: dict[str, Any]
+    trees: Mapping[int, AssetTree]  # by asset number
+
+    @property
+    def hash(self) -> str:
+        return round_hash(self.record).hex()
+
+    def proofs(self, client: str) -> Iterator[dict[str, Any]]:
+        for number in sorted(self.trees):
+            proof = inclusion_proof(self.trees[number], client, self.hash)
+            if proof is not None:
+                yield proof
+
+
+def build_round(
+    *,
+    snapshot: int,
+    previous_round_hash: bytes,
+    liabilities: Sequence[tuple[Asset, Mapping[str, int]]],
+    master_secret: bytes,
+    signing_seed: bytes,
+    seed: bytes,
+    reserves: ReservesAttestation | None = None,
+    map_jobs: MapJobs = map,
+    snapshot_hash: bytes | None = None,
+) -> Round:
+    """Build every asset's tree and the signed round record. ``seed`` must be fresh each
+    round; ``reserves`` None records the reserves as not yet attested; ``snapshot_hash`` is
+    the journal's hash at entry ``snapshot``, which the round then signs."""
+    round_id = round_id_of(previous_round_hash, snapshot)
+    trees = build_trees(round_id, liabilities, master_secret, seed, map_jobs)
+    return sign_round(round_id, previous_round_hash, snapshot, trees,
+                      signing_seed=signing_seed, reserves=reserves, snapshot_hash=snapshot_hash)
+
+
+def sign_round(
+    round_id: bytes, previous_round_hash: bytes, snapshot: int, trees: Mapping[int, AssetTree],
+    *, signing_seed: bytes, reserves: ReservesAttestation | None = None,
+    snapshot_hash: bytes | None = None,
+) -> Round:
+    """The round record over built trees, signed. With ``snapshot_hash`` it carries the
+    journal head it was built at (``journal_head``): anyone holding the round can later check
+    that the journal still holds that exact head (``ringfence audit verify --round``)."""
+    totals = reserves.totals if reserves is not None else {}
+    gross = reserves.gross if reserves is not None else {}
+    key = nacl.signing.SigningKey(signing_seed)
+    record: dict[str, Any] = {
+        "v": round_format,
+        "round_id": round_id.hex(),
+        "previous_round_hash": previous_round_hash.hex(),
+        "snapshot": snapshot,
+        "reserves": (
+            {"status": "not_attested"} if reserves is None
+            else {"status": "attested", "file_hash": reserves.file_hash.hex()}),
+        "assets": [asset_entry(trees[number], totals.get(number), gross.get(number))
+                   for number in sorted(trees)],
+        "public_key": key.verify_key.encode().hex(),
+    }
+    if snapshot_hash is not None:
+        assert len(snapshot_hash) == 32
+        record["journal_head"] = {"seq": snapshot, "hash": snapshot_hash.hex()}
+    record["signature"] = key.sign(round_hash(record)).signature.hex()
+    assert verify_round_signature(record)
+    return Round(record, trees)
+
+
+def verify_round_signature(record: Mapping[str, Any]) -> bool:
+    """True when the record's Ed25519 signature over its hash checks with its public key."""
+    try:
+        key = nacl.signing.VerifyKey(bytes.fromhex(record["public_key"]))
+        key.verify(round_hash(record), bytes.fromhex(record["signature"]))
+    except (nacl.exceptions.BadSignatureError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+def round_journal_head(record: Mapping[str, Any]) -> tuple[int, bytes]:
+    """The journal head a signed round was built at; ``InputError`` if the round's signature
+    fails or it names no head."""
+    if not verify_round_signature(record):
+        raise InputError(Result.published_head_invalid, "the round's signature does not check")
+    head = record.get("journal_head")
+    if not isinstance(head, dict):
+        raise InputError(Result.published_head_invalid, "the round names no journal head")
+    seq, hash_hex = head.get("seq"), head.get("hash")
+    if type(seq) is not int or not 0 < seq < 2**64 or not isinstance(hash_hex, str):
+        raise InputError(Result.published_head_invalid, f"journal head {head!r}")
+    try:
+        head_hash = bytes.fromhex(hash_hex)
+    except ValueError:
+        raise InputError(Result.published_head_invalid, f"hash {hash_hex!r}") from None
+    if len(head_hash) != 32:
+        raise InputError(Result.published_head_invalid, f"hash {hash_hex!r}")
+    return seq, head_hash
+
+
+def verify_chain(records: Sequence[Mapping[str, Any]]) -> bool:
+    """True when each record names the previous one's hash and derives its round id from it."""
+    for before, after in itertools.pairwise(records):
+        if after.get("previous_round_hash") != round_hash(before).hex():
+            return False
+        expected = round_id_of(bytes.fromhex(after["previous_round_hash"]), after["snapshot"])
+        if after.get("round_id") != expected.hex():
+            return False
+    return True
+

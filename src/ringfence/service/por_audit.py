@@ -1,0 +1,313 @@
+"""The audit of a proof-of-liabilities round, and the journal replay it rests on.
+
+Replay the journal up to the round's snapshot in a fresh engine, rebuild every tree from it,
+check each root and total against the round record and the ledger's own pool totals, and
+verify a sample of client proofs chosen from a public seed with the standard-library verifier.
+The audit recomputes what each client is owed in proof units through ``core/money.py``
+(``coarsen_ceil``), apart from the core's own conversion, so that a fault there shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ringfence.core import limits
+from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.engine import Ledger
+from ringfence.core.ledger.journal import (
+    EntryKind,
+    decode_definitions,
+    genesis_hash,
+    ledger_definition_kinds,
+)
+from ringfence.core.money import Asset, coarsen_ceil
+from ringfence.core.por.hashes import client_key
+from ringfence.core.por.inclusion import inclusion_proof
+from ringfence.core.por.liabilities import Liabilities, client_liabilities, proof_unit_exponent
+from ringfence.core.por.round import round_hash, verify_chain, verify_round_signature
+from ringfence.core.por.tree import AssetTree, MapJobs, build_trees
+from ringfence.service.ledger import apply_definitions, collector_paused, replay_transfers
+from ringfence.service.ports import LedgerStore
+from ringfence.verifier import ProofRejectedError, verify_inclusion
+
+workers_default: Final = 2
+workers_max: Final = limits.proof_build_workers_max
+sample_size_max: Final = limits.proof_audit_sample_size_max
+_sample_tag: Final = b"ringfence/por/audit-sample/1\x00"
+
+
+def ledger_at(store: LedgerStore, snapshot: int) -> Ledger:
+    """A fresh engine with the journal replayed up to and including entry ``snapshot``:
+    the auditor's own view of the balances, independent of any checkpoint."""
+    ledger = Ledger()
+    kinds = (*ledger_definition_kinds, EntryKind.transfers)
+    for entry in store.entries(kinds=kinds):
+        if entry.seq > snapshot:
+            break
+        if entry.kind is EntryKind.transfers:
+            replay_transfers(ledger, entry.body, store)
+        else:
+            header, definitions = decode_definitions(entry.body)
+            apply_definitions(ledger, header.kind, definitions)
+    return ledger
+
+
+@contextmanager
+def subtree_map(workers: int) -> Iterator[MapJobs]:
+    """A ``map`` that builds subtree jobs in ``workers`` processes (in this one if 1)."""
+    assert 1 <= workers <= workers_max
+    if workers == 1:
+        yield map
+        return
+    with ProcessPoolExecutor(max_workers=workers) as executor:
+        yield executor.map
+
+
+def snapshot_hash(store: LedgerStore, snapshot: int) -> bytes:
+    """The journal's hash at entry ``snapshot`` (the genesis hash for 0)."""
+    if snapshot == 0:
+        return genesis_hash
+    for entry in store.entries(after_seq=snapshot - 1):
+        return entry.hash
+    raise InputError(Result.field_unknown, f"snapshot {snapshot} is beyond the journal")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    problem: str  # signature_invalid, root_mismatch, total_mismatch, proof_rejected, ...
+    asset: str
+    detail: str
+
+
+@dataclass
+class AuditReport:
+    round_hash: str
+    snapshot: int
+    assets: list[dict[str, Any]] = field(default_factory=list)
+    sampled: list[dict[str, str]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "round_hash": self.round_hash,
+            "snapshot": self.snapshot,
+            "assets": self.assets,
+            "sampled": self.sampled,
+            "problems": [
+                {"problem": p.problem, "asset": p.asset, "detail": p.detail} for p in self.problems
+            ],
+        }
+
+
+def sample(candidates: Sequence[tuple[str, str]], seed: bytes, count: int) -> list[int]:
+    """``count`` distinct positions in ``candidates`` (or all of them), drawn from a public
+    seed by SHA-256 in counter mode with rejection: anyone can recompute the choice, and the
+    firm cannot know it before the seed is published."""
+    assert 0 <= count <= sample_size_max
+    wanted = min(count, len(candidates))
+    chosen: list[int] = []
+    seen: set[int] = set()
+    bound = len(candidates)
+    counter = 0
+    while len(chosen) < wanted:
+        digest = hashlib.sha256(_sample_tag + seed + counter.to_bytes(8, "big")).digest()
+        counter += 1
+        value = int.from_bytes(digest, "big")
+        if value >= (2**256 // bound) * bound:
+            continue  # no modulo bias
+        position = value % bound
+        if position not in seen:
+            seen.add(position)
+            chosen.append(position)
+    return chosen
+
+
+def audit_round(
+    store: LedgerStore,
+    record: Mapping[str, Any],
+    stored: Mapping[int, AssetTree],
+    *,
+    master_secret: bytes,
+    build_seed: bytes,
+    sample_seed: bytes,
+    sample_size: int,
+    workers: int = workers_default,
+) -> AuditReport:
+    """Check a round against the journal; see the module docstring. Never changes the store."""
+    report = AuditReport(round_hash(record).hex(), int(record["snapshot"]))
+    if not verify_round_signature(record):
+        report.problems.append(Problem("signature_invalid", "", "the round's signature fails"))
+    head_seq, _ = store.head()
+    if report.snapshot > head_seq:
+        report.problems.append(
+            Problem("snapshot_beyond_journal", "", f"snapshot {report.snapshot} > head {head_seq}")
+        )
+        return report
+    head = record.get("journal_head")
+    if isinstance(head, dict) and head.get("hash") != snapshot_hash(store, report.snapshot).hex():
+        report.problems.append(Problem(
+            "journal_head_mismatch", "",
+            f"the round signs head {head.get('hash')} at entry {report.snapshot}; the journal "
+            "holds another"))
+    ledger = ledger_at(store, report.snapshot)
+    liabilities = client_liabilities(ledger)
+    round_id = bytes.fromhex(record["round_id"])
+    with collector_paused(), subtree_map(workers) as map_jobs:
+        rebuilt = build_trees(round_id, liabilities, master_secret, build_seed, map_jobs)
+    entries = {entry["asset_number"]: entry for entry in record["assets"]}
+    for asset, owed in liabilities:
+        _audit_asset(
+            report,
+            ledger,
+            asset,
+            owed,
+            entry=entries.pop(asset.number, None),
+            rebuilt=rebuilt[asset.number],
+            stored=stored.get(asset.number),
+        )
+    for number in entries:
+        report.problems.append(Problem("asset_unexpected", str(number), "not in the ledger"))
+    _audit_sample(
+        report,
+        record,
+        liabilities,
+        stored=stored,
+        master_secret=master_secret,
+        seed=sample_seed,
+        count=sample_size,
+    )
+    return report
+
+
+def _audit_asset(
+    report: AuditReport,
+    ledger: Ledger,
+    asset: Asset,
+    owed: Mapping[str, int],
+    *,
+    entry: Mapping[str, Any] | None,
+    rebuilt: AssetTree,
+    stored: AssetTree | None,
+) -> None:
+    code = asset.code
+    exponent = proof_unit_exponent(asset)
+    # Each client rounded up to the proof unit, computed here apart from the core's own path.
+    expected = sum(coarsen_ceil(units, exponent) for units in owed.values())
+    pools = sum(
+        p.liabilities for (_, number), p in ledger.positions.items() if number == asset.number
+    )
+    report.assets.append(
+        {
+            "asset": code,
+            "clients": sum(1 for u in owed.values() if u),
+            "liabilities_units": str(sum(owed.values())),
+            "proof_units": str(expected),
+        }
+    )
+    if sum(owed.values()) != pools:
+        report.problems.append(
+            Problem(
+                "liabilities_mismatch", code, f"client accounts {sum(owed.values())}, pools {pools}"
+            )
+        )
+    if entry is None:
+        report.problems.append(Problem("asset_missing", code, "the round has no tree for it"))
+        return
+    root = (int(entry["root"]["sum"]), bytes.fromhex(entry["root"]["hash"]))
+    if root[0] != expected:
+        report.problems.append(
+            Problem("total_mismatch", code, f"root sum {root[0]}, ledger (rounded up) {expected}")
+        )
+    if rebuilt.root != root or rebuilt.height != entry["height"]:
+        report.problems.append(
+            Problem("root_mismatch", code, "the tree rebuilt from the journal has another root")
+        )
+    if stored is None or stored.root != root:
+        report.problems.append(
+            Problem("stored_tree_mismatch", code, "the stored tree that answers proofs differs")
+        )
+
+
+def _audit_sample(
+    report: AuditReport,
+    record: Mapping[str, Any],
+    liabilities: Liabilities,
+    *,
+    stored: Mapping[int, AssetTree],
+    master_secret: bytes,
+    seed: bytes,
+    count: int,
+) -> None:
+    candidates = sorted(
+        (asset.code, client)
+        for asset, owed in liabilities
+        for client, units in owed.items()
+        if units and asset.number in stored
+    )
+    by_code = {asset.code: (asset, owed) for asset, owed in liabilities}
+    round_hash = report.round_hash
+    if count > 1:
+        for tree in stored.values():
+            tree.index_clients()
+    for position in sample(candidates, seed, count):
+        code, client = candidates[position]
+        asset, owed = by_code[code]
+        report.sampled.append({"asset": code, "client": client})
+        proof = inclusion_proof(stored[asset.number], client, round_hash)
+        if proof is None:
+            report.problems.append(Problem("proof_missing", code, client))
+            continue
+        balance = coarsen_ceil(owed[client], proof_unit_exponent(asset))
+        key = client_key(master_secret, client)
+        try:
+            verify_inclusion(proof, record, key, balance)
+        except ProofRejectedError as rejection:
+            report.problems.append(
+                Problem("proof_rejected", code, f"{client}: {rejection.reason}: {rejection}")
+            )
+
+
+def check_chain(report: AuditReport, record: Mapping[str, Any], number: int | None,
+                before: Mapping[str, Any] | None) -> None:
+    """The round must name the one kept before it (a split view breaks the chain); ``number``
+    is the round's own (None: a record kept elsewhere, not checked), ``before`` the record of
+    round ``number - 1``."""
+    if number is None:
+        return
+    if number == 1:
+        if record.get("previous_round_hash") != bytes(32).hex():
+            report.problems.append(Problem("chain_broken", "", "round 1 names a previous"))
+        return
+    assert before is not None
+    if not verify_chain([before, record]):
+        report.problems.append(Problem(
+            "chain_broken", "", f"round {number} does not follow round {number - 1}"))
+    if before.get("public_key") != record.get("public_key"):
+        # A round signed by another key than the one before it is no continuation of it.
+        report.problems.append(Problem(
+            "signing_key_changed", "", f"round {number} is signed by another key"))
+
+
+def check_reserves_file(
+    report: AuditReport, record: Mapping[str, Any], reserves_file: bytes | None, location: str
+) -> None:
+    """An attested round pins its reserves file: it must be there, hashing as recorded."""
+    pinned = record.get("reserves", {})
+    if pinned.get("status") != "attested":
+        return
+    if reserves_file is None:
+        report.problems.append(Problem("reserves_file_missing", "", location))
+        return
+    if hashlib.sha256(reserves_file).hexdigest() != pinned.get("file_hash"):
+        report.problems.append(Problem(
+            "reserves_file_mismatch", "", f"{location} does not hash to the round's file_hash"))
