@@ -26,6 +26,7 @@ from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.signing import KeyFileSigner, MemorySigner
 from ringfence.core.errors import InputError, IntegrityError, Result
+from ringfence.core.ledger.authenticity import head_message
 from ringfence.core.ledger.journal import (
     Definition,
     EntryKind,
@@ -34,7 +35,6 @@ from ringfence.core.ledger.journal import (
     decode_transfers,
     encode_transfers,
     genesis_hash,
-    head_message,
     ledger_definition_kinds,
     seal,
 )
