@@ -31,6 +31,7 @@ from ringfence.service.ports import (
     HoldingsSource,
     KeyStore,
     LedgerStore,
+    LineSource,
     ReconFiles,
     RegulatoryFiles,
     RiskBookStore,
@@ -344,3 +345,10 @@ def open_service(
 
 def system_clock() -> Clock:
     return SystemClock()
+
+
+def jsonl_file(path: Path) -> LineSource:
+    """The JSON-lines file at ``path``, read line by line (transfers, accounts, principals)."""
+    from ringfence.adapters.files.jsonl import JsonlFile
+
+    return JsonlFile(path)

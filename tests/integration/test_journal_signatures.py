@@ -26,6 +26,7 @@ from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.signing import KeyFileSigner, MemorySigner
 from ringfence.core.errors import InputError, IntegrityError, Result
+from ringfence.core.ledger.authenticity import head_message
 from ringfence.core.ledger.journal import (
     Definition,
     EntryKind,
@@ -34,7 +35,6 @@ from ringfence.core.ledger.journal import (
     decode_transfers,
     encode_transfers,
     genesis_hash,
-    head_message,
     ledger_definition_kinds,
     seal,
 )
@@ -354,7 +354,7 @@ def test_a_forged_rotation_to_the_intruders_key_is_named(
     ledger_url: str, honest: tuple[int, bytes], store_of: LedgerStore
 ) -> None:
     """Without the old key the intruder can write a key entry, but cannot sign it."""
-    from ringfence.core.ledger.journal import encode_journal_key, key_possession_message
+    from ringfence.core.ledger.authenticity import encode_journal_key, key_possession_message
 
     intruder = MemorySigner(bytes(32))
     public_key = intruder.public_key()

@@ -16,12 +16,13 @@ per-event result:
         └── MalformedEntryError  a stored journal row is not a journal entry at all
         └── AuthorisationError  a journaled authorisation or endorsement is not valid evidence
 
-One table (``exit_status``) maps every code to a CLI exit status; the REST layer will map the
-same codes to HTTP statuses.
+One table (``error_reports``) maps every exception class to the code it is reported with, its
+CLI exit status and its HTTP status (``error_code``, ``exit_status``, ``http_status``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum, unique
 
 
@@ -160,6 +161,9 @@ class Result(StrEnum):
     account_class_forbids_pool = "account_class_forbids_pool"
     account_kind_invalid = "account_kind_invalid"
     account_class_invalid = "account_class_invalid"
+    pool_kind_invalid = "pool_kind_invalid"
+    pool_terms_invalid = "pool_terms_invalid"
+    pool_purpose_invalid = "pool_purpose_invalid"
     asset_scale_invalid = "asset_scale_invalid"
     asset_number_invalid = "asset_number_invalid"
 
@@ -334,9 +338,6 @@ class Result(StrEnum):
     page_size_too_large = "page_size_too_large"
     idempotency_key_invalid = "idempotency_key_invalid"
     idempotency_key_reused_with_different_request = "idempotency_key_reused_with_different_request"
-    pool_kind_invalid = "pool_kind_invalid"
-    pool_terms_invalid = "pool_terms_invalid"
-    pool_purpose_invalid = "pool_purpose_invalid"
 
     @property
     def succeeded(self) -> bool:
@@ -402,6 +403,8 @@ class MalformedEntryError(IntegrityError):
         self.seq = seq
         self.detail = detail
         super().__init__(f"journal entry {seq}: {detail}")
+
+
 class AuthorisationError(IntegrityError):
     """The journal holds a movement or a principal without valid evidence of who authorised
     it: a signature that does not verify, a key not registered (or revoked) at that point, a
@@ -428,7 +431,7 @@ authorisation_results = frozenset(
 
 
 # CLI exit statuses: 0 success, 1 some events rejected, 2 usage or input error, 3 storage,
-# 4 integrity. HTTP statuses will be mapped from the same classes.
+# 4 integrity. Commands use these names, never bare numbers.
 exit_status_ok = 0
 exit_status_rejected = 1
 exit_status_input = 2
@@ -436,12 +439,67 @@ exit_status_storage = 3
 exit_status_integrity = 4
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorReport:
+    """How one exception class is reported: the code printed (empty for ``InputError``, which
+    prints its own ``Result``), the CLI exit status and the HTTP status of the REST API."""
+
+    code: str
+    exit_status: int
+    http_status: int
+
+
+# The one table from exception class to code, exit status and HTTP status. HTTP statuses:
+# input the request itself got wrong is 422 (but see ``http_status``: a name that is not there
+# is 404 and a body that contradicts the stored one is 409); another writer appending first is
+# 409 (nothing was written: retry); a store or a chain node that failed is 503 (the request may
+# succeed later); a store that contradicts its journal is 500 (nothing the client can fix).
+# Exact classes, not ``isinstance``: a new class must take its place here (a test checks).
+error_reports: dict[type[RingfenceError], ErrorReport] = {
+    InputError: ErrorReport("", exit_status_input, 422),
+    StorageError: ErrorReport("storage_error", exit_status_storage, 503),
+    HeadConflictError: ErrorReport("storage_error", exit_status_storage, 409),
+    SourceError: ErrorReport("storage_error", exit_status_storage, 503),
+    IntegrityError: ErrorReport("integrity_error", exit_status_integrity, 500),
+    MalformedEntryError: ErrorReport("integrity_error", exit_status_integrity, 500),
+    AuthorisationError: ErrorReport("integrity_error", exit_status_integrity, 500),
+}
+
+# Input errors the REST API reports with another status than 422: a name that is not there
+# (404), and a definition or key that already exists with another body (409).
+not_found_results = frozenset(result for result in Result if result.value.endswith("_not_found"))
+conflict_results = frozenset(
+    result
+    for result in Result
+    if "_exists_with_different_" in result.value
+    or result in (Result.journal_key_exists, Result.liquidation_round_conflict)
+)
+
+
+def error_report(error: RingfenceError) -> ErrorReport:
+    """The table's row for ``error``'s class; an unmapped class is a programmer error."""
+    report = error_reports.get(type(error))
+    assert report is not None, f"unmapped error class {type(error).__name__}"
+    return report
+
+
+def error_code(error: RingfenceError) -> tuple[str, str]:
+    """The code and detail an error is reported with (CLI and API alike)."""
+    if isinstance(error, InputError):
+        return error.code.value, error.detail
+    return error_report(error).code, str(error)
+
+
 def exit_status(error: RingfenceError) -> int:
     """The CLI exit status for an exception from the tree above."""
+    return error_report(error).exit_status
+
+
+def http_status(error: RingfenceError) -> int:
+    """The HTTP status the REST API will answer ``error`` with."""
     if isinstance(error, InputError):
-        return exit_status_input
-    if isinstance(error, StorageError):
-        return exit_status_storage
-    if isinstance(error, IntegrityError):
-        return exit_status_integrity
-    raise AssertionError(f"unmapped error class {type(error).__name__}")
+        if error.code in not_found_results:
+            return 404
+        if error.code in conflict_results:
+            return 409
+    return error_report(error).http_status

@@ -239,9 +239,6 @@ soc_report_age_days_max: Final = 365
 haircut_bps_max: Final = 10_000
 assert regulatory_file_bytes_max <= recon_file_bytes_max
 
-demo_registry_chunk_max: Final = 10_000
-assert demo_registry_chunk_max <= definitions_per_request_max
-
 
 # The service (``ringfence serve``, entrypoints/api/). A request body holds at most one batch of
 # transfers written as JSON objects of at most one JSONL line each, plus the envelope around
@@ -266,3 +263,11 @@ idempotency_responses_max: Final = 10_000
 assert api_request_body_bytes_max < 2**26
 assert api_page_size_default <= api_page_size_max
 assert len(str(id_max)) <= api_cursor_length_max
+
+# Reports (the CLI): the rejected lines a table lists after a JSON-lines file (the JSON document
+# lists every line), and the problems an audit reports before it stops listing them.
+rejections_shown_max: Final = 50
+audit_problems_max: Final = 100
+# Ids a store looks up per statement (PostgreSQL): a batch refers to at most 8,189, a
+# checkpoint's pending transfers to more.
+store_lookup_ids_max: Final = 50_000

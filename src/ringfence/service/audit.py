@@ -21,10 +21,10 @@ tables, the checkpointed balances) is a projection of it. The audit
    head given by hand) is still in it, hash for hash.
 
 It reports the first problem of each place precisely (which entry, which row, which field),
-up to ``problems_max`` problems, and never changes the store. A row that is no journal entry at
-all (an unknown kind, a body shorter than its header, a hash of another length, a sequence
-number below 1) is a finding like any other (``journal_entry_malformed``), never a crash: the
-walk names it and goes on after it, and the replay stops there.
+up to ``limits.audit_problems_max`` problems, and never changes the store. A row that is no
+journal entry at all (an unknown kind, a body shorter than its header, a hash of another
+length, a sequence number below 1) is a finding like any other (``journal_entry_malformed``),
+never a crash: the walk names it and goes on after it, and the replay stops there.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ringfence.core.custody.registry import Registry
 from ringfence.core.errors import (
     AuthorisationError,
     InputError,
@@ -44,14 +43,10 @@ from ringfence.core.errors import (
     RingfenceError,
 )
 from ringfence.core.ledger.authenticity import (
-    Finding,
-    KeyChain,
+    parse_public_key,
     parse_published_head,
-    published_head_findings,
 )
-from ringfence.core.ledger.engine import Ledger
 from ringfence.core.ledger.journal import (
-    Definition,
     EntryKind,
     JournalEntry,
     chain,
@@ -62,9 +57,17 @@ from ringfence.core.ledger.journal import (
     registry_kinds,
 )
 from ringfence.core.ledger.model import TransferRecord
-from ringfence.core.ledger.state import AccountState, Limit, PendingStatus
 from ringfence.core.por.round import round_journal_head
-from ringfence.core.recon.codec import ReconHistory, replay_recon_entry
+from ringfence.core.recon.codec import replay_recon_entry
+from ringfence.service.audit_checks import (
+    AuditRun,
+    Problem,
+    check_invariants,
+    compare_checkpoint,
+    compare_definitions,
+    compare_row,
+    readable_rows,
+)
 from ringfence.service.custody import replay_registry_entry
 from ringfence.service.ledger import (
     apply_definitions,
@@ -73,9 +76,6 @@ from ringfence.service.ledger import (
 )
 from ringfence.service.ports import Checkpoint, LedgerStore
 
-problems_max = 100
-_record_fields = TransferRecord._fields
-# The walk starts below every sequence number a database can hold, so that rows stored at 0 or
 # below (which no reader of the journal would otherwise see) are named too.
 _seq_floor = -(2**63)
 # What replaying a stored entry may raise when the entry is not what the engine wrote.
@@ -89,12 +89,6 @@ _replay_errors = (
     struct.error,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    kind: str  # journal_entry_edited, transfer_row_deleted, balance_mismatch, ...
-    where: str
-    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,44 +125,28 @@ class AuditReport:
         }
 
 
-@dataclass
-class _Audit:
-    store: LedgerStore
-    checkpoint: Checkpoint
-    ledger: Ledger = field(default_factory=Ledger)
-    registry: Registry = field(default_factory=Registry)
-    recon: ReconHistory = field(default_factory=ReconHistory)
-    problems: list[Problem] = field(default_factory=list)
-    replaying: bool = True
-    transfers: int = 0
-    definitions: dict[EntryKind, list[Definition]] = field(default_factory=dict)
-    keys: KeyChain = field(default_factory=KeyChain)
-    published_heads: Mapping[int, bytes] = field(default_factory=dict)
-    seen_heads: dict[int, bytes] = field(default_factory=dict)
-    authenticity: dict[str, list[Finding]] = field(default_factory=dict)
-
-    def problem(self, kind: str, where: str, detail: str) -> None:
-        if len(self.problems) < problems_max:
-            self.problems.append(Problem(kind, where, detail))
-
-    def follow_key(self, entry: JournalEntry) -> None:
-        """Check the entry's signature; keep every finding, to report the first of each kind
-        and how many followed (a rewrite from entry 5 of a million leaves a million)."""
-        finding = self.keys.follow(entry)
-        if finding is not None:
-            self.authenticity.setdefault(finding.kind, []).append(finding)
-        if entry.seq in self.published_heads:
-            self.seen_heads[entry.seq] = entry.hash
-
-    def report_authenticity(self, trusted_keys: Collection[bytes], last_seq: int) -> None:
-        for findings in self.authenticity.values():
-            first = findings[0]
-            more = f" ({len(findings) - 1} later entries too)" if len(findings) > 1 else ""
-            self.problem(first.kind, f"journal entry {first.seq}", first.detail + more)
-        closing = self.keys.finish(trusted_keys)
-        closing += published_head_findings(self.published_heads, self.seen_heads, last_seq)
-        for finding in closing:
-            self.problem(finding.kind, f"journal entry {finding.seq}", finding.detail)
+def audit(
+    open_store: Callable[[], LedgerStore],
+    own_key: Callable[[], bytes | None],
+    *,
+    public_keys: Collection[str] = (),
+    expect_heads: Collection[str] = (),
+    rounds: Collection[bytes] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> AuditReport:
+    """``audit verify``: the journal held to the keys given as hex (else to the key of the
+    journal's own key file, ``own_key``) and to the heads given (``SEQ:HASH`` texts and round
+    files); the store opened last, read without loading the ledger, and closed."""
+    trusted = [parse_public_key(text) for text in public_keys]
+    if not trusted:
+        own = own_key()
+        trusted = [] if own is None else [own]
+    heads = published_heads(expect_heads, rounds)
+    store = open_store()
+    try:
+        return verify_store(store, progress, trusted, heads)
+    finally:
+        store.close()
 
 
 def published_heads(heads: Collection[str], rounds: Collection[bytes]) -> dict[int, bytes]:
@@ -212,20 +190,20 @@ def verify_store(
     except (RingfenceError, ValueError, TypeError) as error:
         checkpoint = Checkpoint(0, 0)
         problem = Problem("balance_mismatch", "checkpoint", f"unreadable: {error}")
-    audit = _Audit(store, checkpoint, published_heads=published_heads or {})
+    audit = AuditRun(store, checkpoint, published_heads=published_heads or {})
     if problem is not None:
         audit.problems.append(problem)
-    rows = _readable_rows(audit, store.projected_transfers())
+    rows = readable_rows(audit, store.projected_transfers())
     pending_row: list[TransferRecord | None] = [next(rows, None)]
     entries = last_seq = 0
     if audit.checkpoint.seq <= 0:  # before any entry: the state is empty
-        _compare_checkpoint(audit)
+        compare_checkpoint(audit)
     for entry in _chained_entries(audit, _stored_entries(audit)):
         entries += 1
         last_seq = entry.seq
         _replay_entry(audit, entry, rows, pending_row)
         if audit.replaying and entry.seq == audit.checkpoint.seq:
-            _compare_checkpoint(audit)
+            compare_checkpoint(audit)
         if progress is not None:
             progress(entries, head_seq)
     while audit.replaying and pending_row[0] is not None:
@@ -243,8 +221,8 @@ def verify_store(
             f"the checkpoint is at entry {audit.checkpoint.seq}, the journal ends at {last_seq}",
         )
     if audit.replaying:
-        _compare_definitions(audit)
-        _check_invariants(audit)
+        compare_definitions(audit)
+        check_invariants(audit)
     audit.report_authenticity(trusted_keys, last_seq)
     declared = audit.keys.declarations
     return AuditReport(
@@ -262,7 +240,7 @@ def verify_store(
     )
 
 
-def _stored_entries(audit: _Audit) -> Iterator[JournalEntry | int]:
+def _stored_entries(audit: AuditRun) -> Iterator[JournalEntry | int]:
     """Every stored row in order: an entry, or the seq of a row that is none (named here)."""
     after = _seq_floor
     while True:
@@ -281,7 +259,7 @@ def _stored_entries(audit: _Audit) -> Iterator[JournalEntry | int]:
 
 
 def _chained_entries(
-    audit: _Audit, entries: Iterator[JournalEntry | int]
+    audit: AuditRun, entries: Iterator[JournalEntry | int]
 ) -> Iterator[JournalEntry]:
     """Yield entries whose place in the chain is checked; name every break in it."""
     expected_seq = 1
@@ -329,7 +307,7 @@ def _chained_entries(
 
 
 def _replay_entry(
-    audit: _Audit,
+    audit: AuditRun,
     entry: JournalEntry,
     rows: Iterator[TransferRecord],
     pending_row: list[TransferRecord | None],
@@ -341,7 +319,7 @@ def _replay_entry(
             _, records = replay_transfers(audit.ledger, entry.body, audit.store)
             audit.transfers += len(records)
             for record in records:
-                _compare_row(audit, record, rows, pending_row)
+                compare_row(audit, record, rows, pending_row)
         elif entry.kind in registry_kinds:
             replay_registry_entry(audit.registry, audit.ledger, entry)
         elif entry.kind in recon_kinds:
@@ -364,145 +342,3 @@ def _replay_entry(
         audit.replaying = False
 
 
-def _readable_rows(audit: _Audit, rows: Iterator[TransferRecord]) -> Iterator[TransferRecord]:
-    """The projection's rows; one that no longer decodes is reported, then the walk stops."""
-    try:
-        yield from rows
-    except (RingfenceError, ValueError, TypeError) as error:
-        audit.problem("transfer_row_edited", "transfers table", f"a row does not decode: {error}")
-
-
-def _compare_row(
-    audit: _Audit,
-    record: TransferRecord,
-    rows: Iterator[TransferRecord],
-    pending_row: list[TransferRecord | None],
-) -> None:
-    """Merge-walk the timestamp-ordered rows against the journal's records."""
-    row = pending_row[0]
-    while row is not None and row.timestamp < record.timestamp:
-        audit.problem(
-            "transfer_row_inserted",
-            f"transfer row at timestamp {row.timestamp}",
-            f"transfer {row.id} is in the table but in no journal entry",
-        )
-        row = next(rows, None)
-    if row is None or row.timestamp > record.timestamp:
-        audit.problem(
-            "transfer_row_deleted",
-            f"transfer {record.id}",
-            f"the journal has it at timestamp {record.timestamp}; the table does not",
-        )
-        pending_row[0] = row
-        return
-    if row != record:
-        differing = [name for name in _record_fields if getattr(row, name) != getattr(record, name)]
-        audit.problem(
-            "transfer_row_edited",
-            f"transfer {record.id} (timestamp {record.timestamp})",
-            f"{', '.join(differing)} {'differs' if len(differing) == 1 else 'differ'} "
-            "from the journal",
-        )
-    pending_row[0] = next(rows, None)
-
-
-def _compare_checkpoint(audit: _Audit) -> None:
-    """The stored checkpoint against the replayed state at its entry (at entry 0, or before,
-    against the empty state: a checkpoint there must hold nothing)."""
-    checkpoint = audit.checkpoint
-    ledger = audit.ledger
-    if checkpoint.seq < 0:
-        audit.problem("checkpoint_invalid", "checkpoint", f"at entry {checkpoint.seq}")
-    if checkpoint.seq <= 0 and checkpoint.timestamp_last:
-        audit.problem(
-            "checkpoint_invalid",
-            "checkpoint",
-            f"at entry {checkpoint.seq} it is stamped {checkpoint.timestamp_last}, not 0",
-        )
-    for account_id, account in ledger.accounts.items():
-        stored = checkpoint.balances.get(account_id, (0, 0, 0, 0))
-        if stored != account.balances():
-            audit.problem(
-                "balance_mismatch",
-                f"account {account_id}",
-                f"stored (debits pending, debits posted, credits pending, credits posted) "
-                f"{stored} but the journal gives {account.balances()}",
-            )
-    for account_id in checkpoint.balances.keys() - ledger.accounts.keys():
-        audit.problem("balance_mismatch", f"account {account_id}", "stored for no account")
-    for pending_id, row in checkpoint.pendings.items():
-        pending = ledger.pendings.get(pending_id)
-        if pending is None or int(pending.status) != row.status:
-            replayed = "absent" if pending is None else PendingStatus(pending.status).name
-            audit.problem(
-                "pending_mismatch",
-                f"pending transfer {pending_id}",
-                f"stored status {row.status}, the journal gives {replayed}",
-            )
-    if len(checkpoint.pendings) != len(ledger.pendings):
-        audit.problem(
-            "pending_mismatch",
-            "pending transfers",
-            f"{len(checkpoint.pendings)} stored, the journal gives {len(ledger.pendings)}",
-        )
-    for break_id, broken in ledger.breaks.items():
-        if checkpoint.breaks.get(break_id) != broken:
-            audit.problem("break_mismatch", f"break {break_id}", "differs from the journal")
-    for break_id in checkpoint.breaks.keys() - ledger.breaks.keys():
-        audit.problem("break_mismatch", f"break {break_id}", "stored, but the journal has none")
-    if checkpoint.reversed != ledger.reversed:
-        audit.problem("reversal_mismatch", "reversals", "amounts differ from the journal")
-
-
-def _compare_definitions(audit: _Audit) -> None:
-    try:
-        stored = audit.store.projected_definitions()
-    except (RingfenceError, ValueError, TypeError) as error:
-        audit.problem("definition_row_edited", "definition tables", f"unreadable: {error}")
-        return
-    for kind in (EntryKind.assets, EntryKind.clients, EntryKind.pools, EntryKind.accounts):
-        journaled = audit.definitions.get(kind, [])
-        rows = stored.get(kind, [])
-        for index, (row, definition) in enumerate(zip(rows, journaled, strict=False)):
-            if row != definition:
-                audit.problem(
-                    "definition_row_edited",
-                    f"{kind.name} row {index + 1}",
-                    f"table has {row!r}, the journal has {definition!r}",
-                )
-        if len(rows) < len(journaled):
-            audit.problem(
-                "definition_row_deleted", kind.name, f"{len(journaled) - len(rows)} rows missing"
-            )
-        elif len(rows) > len(journaled):
-            audit.problem(
-                "definition_row_inserted", kind.name, f"{len(rows) - len(journaled)} extra rows"
-            )
-
-
-def _check_invariants(audit: _Audit) -> None:
-    ledger = audit.ledger
-    totals: dict[int, list[int]] = {}
-    for account in ledger.accounts.values():
-        total = totals.setdefault(account.asset, [0, 0, 0, 0])
-        for index, value in enumerate(account.balances()):
-            total[index] += value
-        _check_limit(audit, account)
-    for asset, (debits_pending, debits_posted, credits_pending, credits_posted) in totals.items():
-        if debits_posted != credits_posted or debits_pending != credits_pending:
-            audit.problem("invariant_broken", f"asset {asset}", "debits do not equal credits")
-    for position in ledger.positions.values():
-        if position.enforced and position.excess_worst + position.breaks_outstanding < 0:
-            audit.problem(
-                "invariant_broken",
-                f"pool {position.pool.name} asset {position.asset}",
-                "holds less than it owes its clients beyond its recorded breaks",
-            )
-
-
-def _check_limit(audit: _Audit, account: AccountState) -> None:
-    debits_pending, debits_posted, credits_pending, credits_posted = account.balances()
-    if account.limit is Limit.credit_normal and debits_posted + debits_pending > credits_posted:
-        audit.problem("invariant_broken", f"account {account.id}", "below zero")
-    if account.limit is Limit.debit_normal and credits_posted + credits_pending > debits_posted:
-        audit.problem("invariant_broken", f"account {account.id}", "below zero")

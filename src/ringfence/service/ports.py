@@ -11,8 +11,10 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ringfence.core import limits
 from ringfence.core.access.keys import ApiKey
 from ringfence.core.custody.holdings import Inflow, Observation
+from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
 from ringfence.core.money import Asset
@@ -387,6 +389,39 @@ class ResolutionPackFiles(Protocol):
 
     def lines(self, path: str, name: str) -> Iterator[str]:
         """The text lines of the file ``name`` (UTF-8) in the pack at ``path``, streamed."""
+
+
+@dataclass(slots=True)
+class RawLine:
+    """One line of a JSON-lines file; ``text`` is None for a line over
+    ``limits.jsonl_line_bytes_max``, which is not kept."""
+
+    number: int
+    text: bytes | None
+    names_linked: bool = False  # a kept line says it in its text; this is for dropped ones
+
+    @property
+    def is_blank(self) -> bool:
+        return self.text is not None and not self.text.strip()
+
+    def text_or_raise(self) -> bytes:
+        if self.text is None:
+            raise InputError(Result.line_too_long, f"more than {limits.jsonl_line_bytes_max} bytes")
+        return self.text
+
+
+class LineSource(Protocol):
+    """A JSON-lines file read line by line, never holding more than one line's limit in memory
+    (adapters/files/jsonl.py). ``count`` refuses a file of too many lines before anything is
+    changed; ``lines`` may be read once per call."""
+
+    def count(self) -> int:
+        """The number of lines (``InputError`` ``batch_too_large`` past
+        ``limits.jsonl_lines_max``)."""
+        ...
+
+    def lines(self) -> Iterator[RawLine]:
+        """Each line with its number (a UTF-8 byte order mark at the start is not part of it)."""
         ...
 
 

@@ -18,7 +18,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-from ringfence.adapters.chains.utxo_snapshot import collector_paused, read_holdings_file
+from ringfence.adapters.chains.utxo_snapshot import read_holdings_file
+from ringfence.core.collector import collector_paused
 from ringfence.core.custody.custodian_statements import Statement, parse_statement
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.errors import InputError, Result

@@ -18,14 +18,13 @@ contradict each other and are refused.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Final
 
 from ringfence.core import limits
+from ringfence.core.collector import collector_paused
 from ringfence.core.custody.addresses import Network
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.snapshots import Snapshot, parse_snapshot
@@ -49,24 +48,6 @@ def read_holdings_file(path: str | Path) -> bytes:
     if len(data) > limits.holdings_file_bytes_max:
         raise InputError(Result.holdings_file_too_large, f"{path.name} grew while being read")
     return data
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while a holdings file is parsed.
-
-    A file of a million rows makes a million strings and integers, which reference counting
-    frees; the collector, triggered by the allocations, would only walk them (and, for a
-    statement, a million observations) without finding a cycle: measured at a third of a
-    statement's parse. Collection resumes before anything is handed back.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _parse_file(path: str | Path, network: Network | str) -> Snapshot:

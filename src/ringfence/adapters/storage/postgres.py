@@ -32,23 +32,36 @@ service reloads from the store, and a resubmitted batch gets ``exists`` for what
 from __future__ import annotations
 
 import contextlib
-import re
-import secrets
 from collections.abc import Collection, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.types.numeric import IntLoader
 
+from ringfence.adapters.storage.pipelined import PipelinedWriter
+from ringfence.adapters.storage.postgres_rows import (
+    insert_definitions,
+    read_checkpoint,
+    read_definitions,
+    write_checkpoint,
+)
+from ringfence.adapters.storage.postgres_setup import (
+    connect,
+    connect_timeout_s_default,
+    describe,
+    has_migrations_table,
+    migrations,
+    redacted,
+    schema_status,
+    schema_version,
+    scratch_ledger,
+    server_settings,
+    status_of,
+    upgrade,
+    upgrade_to,
+    url_prefixes,
+    url_with_schema,
+)
 from ringfence.adapters.storage.rows import (
-    definition_queries,
-    definitions_from_rows,
     entry_of_row,
     head_of_row,
     known_entry_kinds,
@@ -57,19 +70,25 @@ from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry, genesis_hash
 from ringfence.core.ledger.model import (
-    AccountDefinition,
-    Break,
-    Pool,
     TransferRecord,
 )
-from ringfence.core.money import Asset
-from ringfence.service.ports import Checkpoint, PendingAppend, PendingRow
+from ringfence.service.ports import Checkpoint, PendingAppend
 
-url_prefixes = ("postgresql://", "postgres://")
-connect_timeout_s_default = 10
+__all__ = [
+    "PostgresStore",
+    "connect_timeout_s_default",
+    "migrations",
+    "redacted",
+    "schema_status",
+    "schema_version",
+    "scratch_ledger",
+    "server_settings",
+    "upgrade",
+    "url_prefixes",
+    "url_with_schema",
+]
+
 _u128_max = 2**128 - 1
-# Ids looked up per statement; a batch holds at most 8,189, a checkpoint's pendings more.
-_lookup_ids_max = 50_000
 _copy_types = ["numeric"] * 6 + ["int8", "numeric", "int8", "int8", "int4", "int4", "int8"]
 _transfer_columns = (
     "id, debit_account, credit_account, amount, pending_id, reference, timestamp, "
@@ -82,183 +101,8 @@ _entries_per_page = 64
 _transfers_per_page = 10_000
 
 
-# ---------------------------------------------------------------------- migrations
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    text: str
-
-
-def migrations() -> list[Migration]:
-    """The migrations shipped with this version, in order (``migrations/NNNN_name.sql``)."""
-    found = []
-    for item in resources.files("ringfence.adapters.storage").joinpath("migrations").iterdir():
-        matched = re.fullmatch(r"(\d{4})_(\w+)\.sql", item.name)
-        if matched:
-            text = item.read_text(encoding="utf-8")
-            found.append(Migration(int(matched[1]), matched[2], text))
-    found.sort(key=lambda migration: migration.version)
-    assert [m.version for m in found] == list(range(1, len(found) + 1)), "gap in migrations"
-    return found
-
 
 _head_conflict_text = "does not extend the journal head"  # the trigger's message
-schema_version = len(migrations())
-
-
-@dataclass(frozen=True, slots=True)
-class SchemaStatus:
-    """Where a database's schema stands against the migrations this version ships."""
-
-    version: int  # 0: no ringfence schema yet
-    latest: int
-    applied: list[tuple[int, str, str]]  # (version, name, applied at, ISO 8601)
-    pending: list[tuple[int, str]]
-
-    @property
-    def current(self) -> bool:
-        return self.version == self.latest
-
-
-def schema_status(url: str) -> SchemaStatus:
-    """Read the schema's version without changing anything."""
-    with _connect(url) as db:
-        return _status(db)
-
-
-def upgrade(url: str, target: int | None = None) -> list[int]:
-    """Apply the pending migrations up to ``target`` (default: all); return those applied.
-
-    Each runs in its own transaction under the writer lock, so writers wait and a failed
-    migration leaves the schema at the version before it.
-    """
-    with _connect(url) as db:
-        return _upgrade(db, schema_version if target is None else target)
-
-
-def _status(db: psycopg.Connection[Any]) -> SchemaStatus:
-    shipped = migrations()
-    applied: list[tuple[int, str, str]] = []
-    if _has_migrations_table(db):
-        rows = db.execute(
-            "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
-        ).fetchall()
-        applied = [(int(v), str(n), a.isoformat()) for v, n, a in rows]
-    version = max((row[0] for row in applied), default=0)
-    pending = [(m.version, m.name) for m in shipped if m.version > version]
-    return SchemaStatus(version, len(shipped), applied, pending)
-
-
-def _has_migrations_table(db: psycopg.Connection[Any]) -> bool:
-    row = db.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
-    return bool(row and row[0])
-
-
-def _upgrade(db: psycopg.Connection[Any], target: int) -> list[int]:
-    if not 0 <= target <= schema_version:
-        raise StorageError(f"no schema version {target} (this ringfence knows 1-{schema_version})")
-    applied = []
-    try:
-        for migration in migrations():
-            if migration.version > target:
-                break
-            with db.transaction():
-                db.execute(_lock_writer_bootstrap)
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                    " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-                )
-                done = db.execute(
-                    "SELECT 1 FROM schema_migrations WHERE version = %s", (migration.version,)
-                ).fetchone()
-                if done is None:
-                    db.execute(migration.text.encode())
-                    db.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                        (migration.version, migration.name),
-                    )
-                    applied.append(migration.version)
-    except psycopg.Error as error:
-        raise StorageError(f"migration failed: {_describe(error)}") from error
-    return applied
-
-
-# Migrations run before ringfence_lock_writer exists, so they take the same lock directly.
-_lock_writer_bootstrap = "SELECT pg_advisory_xact_lock(1919510118, hashtext(current_schema()))"
-
-
-# ---------------------------------------------------------------------- connections
-
-
-def _conninfo(url: str) -> str:
-    """The URL as libpq connection parameters, with a connect timeout unless one is given."""
-    if not url.startswith(url_prefixes):
-        raise StorageError(f"not a PostgreSQL URL: {redacted(url)!r} (expected postgresql://...)")
-    try:
-        given = conninfo_to_dict(url)
-    except psycopg.Error as error:
-        raise StorageError(f"bad PostgreSQL URL {redacted(url)!r}: {_describe(error)}") from error
-    if "connect_timeout" in given:
-        return url
-    return make_conninfo(url, connect_timeout=connect_timeout_s_default)
-
-
-def _connect(url: str) -> psycopg.Connection[Any]:
-    try:
-        db = psycopg.connect(_conninfo(url), autocommit=True)
-    except psycopg.Error as error:
-        raise StorageError(f"cannot connect to {redacted(url)}: {_describe(error)}") from error
-    # NUMERIC(39,0) comes back as text digits, read straight into int: exact, never Decimal.
-    db.adapters.register_loader("numeric", IntLoader)
-    return db
-
-
-def url_with_schema(url: str, schema: str) -> str:
-    """``url`` with its ledger in ``schema`` (libpq ``options=-csearch_path=...``)."""
-    assert re.fullmatch(r"[a-z_][a-z0-9_]*", schema), schema
-    parts = urlsplit(url)
-    query = [*parse_qsl(parts.query), ("options", f"-csearch_path={schema}")]
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
-
-
-@contextmanager
-def scratch_ledger(url: str, prefix: str) -> Iterator[str]:
-    """A new empty schema in the database at ``url``, dropped afterwards; yields a URL naming
-    it. Benchmarks use it to start each run on an empty ledger without creating databases."""
-    schema = f"{prefix}_{secrets.token_hex(4)}"
-    with _connect(url) as db:
-        db.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield url_with_schema(url, schema)
-    finally:
-        with _connect(url) as db:
-            db.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-def server_settings(url: str) -> dict[str, str]:
-    """The server's version and durability settings, for benchmark reports."""
-    names = ["server_version", "fsync", "synchronous_commit", "wal_sync_method", "full_page_writes"]
-    settings = {}
-    with _connect(url) as db:
-        for name in names:
-            row = db.execute(f"SHOW {name}").fetchone()
-            settings[name] = "" if row is None else str(row[0])
-    return settings
-
-
-def redacted(url: str) -> str:
-    """The URL without its passwords, for messages: ``user:***@`` and, in the query string
-    (where libpq takes them too), ``password=***`` and ``sslpassword=***``."""
-    url = re.sub(r"(//[^/:@?#]*):[^/@?#]*@", r"\1:***@", url)
-    return re.sub(r"(?i)([?&](?:ssl)?password=)[^&#]*", r"\1***", url)
-
-
-def _describe(error: psycopg.Error) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 # ---------------------------------------------------------------------- the store
@@ -279,18 +123,16 @@ class PostgresStore:
         self._signature_column = ", signature" if expected_version >= 5 else ""
         self._db: psycopg.Connection[Any] | None = None
         self._snapshot_open = False
-        # One writer thread, used only by append_begin; the connection is never used by two
-        # threads at once, because every other call first waits for the write in flight.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ringfence-writer")
-        self._in_flight: Future[None] | None = None
+        # One writer thread, used only by append_begin (adapters/storage/pipelined.py).
+        self._writer = PipelinedWriter()
         db = self._connection()
         try:
-            if not _has_migrations_table(db):
-                _upgrade(db, expected_version)
-            status = _status(db)
+            if not has_migrations_table(db):
+                upgrade_to(db, expected_version)
+            status = status_of(db)
         except psycopg.Error as error:
             self.close()
-            raise StorageError(f"cannot read the schema: {_describe(error)}") from error
+            raise StorageError(f"cannot read the schema: {describe(error)}") from error
         except StorageError:
             self.close()
             raise
@@ -308,7 +150,7 @@ class PostgresStore:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._db is None or self._db.closed:
-            self._db = _connect(self.url)
+            self._db = connect(self.url)
             self._snapshot_open = False
         return self._db
 
@@ -329,11 +171,11 @@ class PostgresStore:
             except psycopg.Error:
                 self._db = None
                 db.close()
-        return StorageError(f"{what} failed: {_describe(error)}")
+        return StorageError(f"{what} failed: {describe(error)}")
 
     def _reading(self) -> psycopg.Connection[Any]:
         """The connection, inside the read snapshot (opened by the first read after a write)."""
-        self._drain()
+        self._writer.drain()
         db = self._connection()
         if not self._snapshot_open:
             db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -372,7 +214,7 @@ class PostgresStore:
         definitions: Sequence[Definition] = (),
         checkpoint: Checkpoint | None = None,
     ) -> None:
-        self._drain()
+        self._writer.drain()
         self._append(entry, records, definitions, checkpoint)
 
     def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> PendingAppend:
@@ -382,21 +224,7 @@ class PostgresStore:
         engine executes the next batch; the caller must ``wait()`` before telling anyone the
         entry is durable. Any other call on the store waits for it first.
         """
-        self._drain()
-        future = self._writer.submit(self._append, entry, records, (), None)
-        self._in_flight = future
-        return _Pending(self, future)
-
-    def _drain(self) -> None:
-        """Wait for the append in flight. Its failure is the waiter's to report, once."""
-        future, self._in_flight = self._in_flight, None
-        if future is not None:
-            future.exception()
-
-    def _settle(self, future: Future[None]) -> None:
-        if self._in_flight is future:
-            self._in_flight = None
-        future.result()
+        return self._writer.begin(lambda: self._append(entry, records, (), None))
 
     def _append(
         self,
@@ -430,9 +258,9 @@ class PostgresStore:
                 if records:
                     self._copy_transfers(db, entry.seq, records)
                 if definitions:
-                    _insert_definitions(db, entry.kind, entry.seq, definitions)
+                    insert_definitions(db, entry.kind, entry.seq, definitions)
                 if checkpoint is not None:
-                    _write_checkpoint(db, checkpoint)
+                    write_checkpoint(db, checkpoint)
         except psycopg.Error as error:
             failure = self._failed(error, f"append of entry {entry.seq}")
             if _head_conflict_text in str(error):  # the head trigger refused: nothing written
@@ -450,13 +278,13 @@ class PostgresStore:
                 write_row((*record, seq))
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self._drain()
+        self._writer.drain()
         try:
             self._end_snapshot()
             db = self._connection()
             with db.transaction():
                 db.execute(_lock_writer)
-                _write_checkpoint(db, checkpoint)
+                write_checkpoint(db, checkpoint)
         except psycopg.Error as error:
             raise self._failed(error, f"checkpoint {checkpoint.seq}") from error
 
@@ -503,12 +331,12 @@ class PostgresStore:
         keys = sorted({str(i) for i in ids if type(i) is int and 0 < i <= _u128_max})
         found: dict[int, TransferRecord] = {}
         if not keys:
-            self._drain()
+            self._writer.drain()
             return found
         try:
             db = self._reading()
-            for start in range(0, len(keys), _lookup_ids_max):
-                part = keys[start : start + _lookup_ids_max]
+            for start in range(0, len(keys), limits.store_lookup_ids_max):
+                part = keys[start : start + limits.store_lookup_ids_max]
                 rows = db.execute(
                     f"SELECT {_transfer_columns} FROM transfers WHERE id = ANY(%s::numeric[])",
                     (part,),
@@ -522,7 +350,7 @@ class PostgresStore:
 
     def checkpoint(self) -> Checkpoint:
         try:
-            return _read_checkpoint(self._reading())
+            return read_checkpoint(self._reading())
         except psycopg.Error as error:
             raise self._failed(error, "reading the checkpoint") from error
 
@@ -542,163 +370,15 @@ class PostgresStore:
 
     def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
         try:
-            return _read_definitions(self._reading())
+            return read_definitions(self._reading())
         except psycopg.Error as error:
             raise self._failed(error, "reading the definitions") from error
 
     def close(self) -> None:
         try:
-            self._drain()
+            self._writer.close()
         finally:
-            self._writer.shutdown(wait=True)
             db, self._db = self._db, None
             self._snapshot_open = False
             if db is not None:
                 db.close()
-
-
-class _Pending:
-    def __init__(self, store: PostgresStore, future: Future[None]) -> None:
-        self._store = store
-        self._future = future
-
-    def wait(self) -> None:
-        self._store._settle(self._future)
-
-
-# ---------------------------------------------------------------------- statements
-
-
-def _insert_definitions(
-    db: psycopg.Connection[Any], kind: EntryKind, seq: int, definitions: Sequence[Definition]
-) -> None:
-    with db.cursor() as cursor:
-        if kind is EntryKind.assets:
-            cursor.executemany(
-                "INSERT INTO assets VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (a.code, a.number, a.scale, a.chain, a.contract, seq, ordinal)
-                    for ordinal, a in enumerate(d for d in definitions if isinstance(d, Asset))
-                ],
-            )
-        elif kind is EntryKind.clients:
-            cursor.executemany(
-                "INSERT INTO clients VALUES (%s, %s, %s)",
-                [(d[0], d[1], seq) for d in definitions if isinstance(d, tuple)],
-            )
-        elif kind is EntryKind.pools:
-            pools = [d for d in definitions if isinstance(d, Pool)]
-            cursor.executemany(
-                "INSERT INTO pools VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (p.name, p.kind.value, p.terms.value, p.purpose.value, p.client, seq, n)
-                    for n, p in enumerate(pools)
-                ],
-            )
-        else:
-            accounts = [d for d in definitions if isinstance(d, AccountDefinition)]
-            cursor.executemany(
-                "INSERT INTO accounts (id, asset, class, owner, kind, pool, seq, ordinal) "
-                "VALUES (%s::numeric, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (str(a.id), a.asset, a.account_class.value, a.owner, a.kind, a.pool, seq, n)
-                    for n, a in enumerate(accounts)
-                ],
-            )
-
-
-def _numbers(values: Collection[int]) -> list[str]:
-    """u128 values as decimal text, cast to NUMERIC by the statement: exact at every size."""
-    return [str(value) for value in values]
-
-
-def _write_checkpoint(db: psycopg.Connection[Any], checkpoint: Checkpoint) -> None:
-    """Write a delta checkpoint, unless a newer one is already stored (see the module's
-    docstring). The caller holds the writer lock."""
-    row = db.execute("SELECT value FROM meta WHERE key = 'checkpoint_seq'").fetchone()
-    if row is not None and int(row[0]) > checkpoint.seq:
-        return
-    balances = checkpoint.balances
-    if balances:
-        columns = list(zip(*balances.values(), strict=True))
-        db.execute(
-            "UPDATE accounts AS a SET debits_pending = u.dp, debits_posted = u.dq, "
-            "credits_pending = u.cp, credits_posted = u.cq FROM unnest(%s::numeric[], "
-            "%s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[]) AS u(id, dp, dq, cp, cq)"
-            " WHERE a.id = u.id",
-            [_numbers(balances), *(_numbers(column) for column in columns)],
-        )
-    pendings = list(checkpoint.pendings.values())
-    if pendings:
-        db.execute(
-            "INSERT INTO pending_transfers SELECT * FROM unnest(%s::numeric[], %s::int8[], "
-            "%s::int2[]) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, "
-            "status = excluded.status",
-            [
-                _numbers([p.id for p in pendings]),
-                [p.expires_at for p in pendings],
-                [p.status for p in pendings],
-            ],
-        )
-    _write_breaks(db, list(checkpoint.breaks.values()))
-    if checkpoint.reversed:
-        db.execute(
-            "INSERT INTO reversals SELECT * FROM unnest(%s::numeric[], %s::numeric[]) "
-            "ON CONFLICT (id) DO UPDATE SET amount = excluded.amount",
-            [_numbers(checkpoint.reversed), _numbers(checkpoint.reversed.values())],
-        )
-    db.execute(
-        "INSERT INTO meta VALUES ('checkpoint_seq', %s), ('checkpoint_timestamp_last', %s) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (str(checkpoint.seq), str(checkpoint.timestamp_last)),
-    )
-
-
-def _write_breaks(db: psycopg.Connection[Any], breaks: list[Break]) -> None:
-    if not breaks:
-        return
-    db.execute(
-        "INSERT INTO breaks SELECT * FROM unnest(%s::numeric[], %s::text[], %s::int8[], "
-        "%s::numeric[], %s::numeric[], %s::int8[]) ON CONFLICT (id) DO UPDATE SET "
-        "pool = excluded.pool, asset = excluded.asset, amount = excluded.amount, "
-        "cured = excluded.cured, opened_at = excluded.opened_at",
-        [
-            _numbers([b.id for b in breaks]),
-            [b.pool for b in breaks],
-            [b.asset for b in breaks],
-            _numbers([b.amount for b in breaks]),
-            _numbers([b.cured for b in breaks]),
-            [b.opened_at for b in breaks],
-        ],
-    )
-
-
-def _read_checkpoint(db: psycopg.Connection[Any]) -> Checkpoint:
-    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    checkpoint = Checkpoint(
-        int(meta.get("checkpoint_seq", 0)), int(meta.get("checkpoint_timestamp_last", 0))
-    )
-    for row in db.execute(
-        "SELECT id, debits_pending, debits_posted, credits_pending, credits_posted "
-        "FROM accounts WHERE debits_pending > 0 OR debits_posted > 0 OR credits_pending > 0 "
-        "OR credits_posted > 0"
-    ):
-        checkpoint.balances[int(row[0])] = (int(row[1]), int(row[2]), int(row[3]), int(row[4]))
-    for row in db.execute("SELECT id, expires_at, status FROM pending_transfers"):
-        checkpoint.pendings[int(row[0])] = PendingRow(int(row[0]), int(row[1]), int(row[2]))
-    for row in db.execute("SELECT id, pool, asset, amount, cured, opened_at FROM breaks"):
-        checkpoint.breaks[int(row[0])] = Break(
-            int(row[0]), row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5])
-        )
-    for row in db.execute("SELECT id, amount FROM reversals"):
-        checkpoint.reversed[int(row[0])] = int(row[1])
-    return checkpoint
-
-
-def _read_definitions(db: psycopg.Connection[Any]) -> dict[EntryKind, list[Definition]]:
-    order = {EntryKind.clients: "number"}
-    return definitions_from_rows(
-        lambda kind: db.execute(
-            f"{definition_queries[kind]} ORDER BY {order.get(kind, 'seq, ordinal')}"
-        )
-    )

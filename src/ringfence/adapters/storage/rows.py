@@ -9,12 +9,12 @@ from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.errors import MalformedEntryError
+from ringfence.core.ledger.authenticity import signature_bytes
 from ringfence.core.ledger.journal import (
     Definition,
     EntryKind,
     JournalEntry,
     header_bytes,
-    signature_bytes,
 )
 from ringfence.core.ledger.model import (
     AccountClass,

@@ -19,16 +19,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.rows import (
     definition_queries,
     definitions_from_rows,
     entry_of_row,
     head_of_row,
     known_entry_kinds,
+)
+from ringfence.adapters.storage.sqlite_schema import (
+    add_signature_column,
+    schema_statements,
+    schema_version,
+    signatures_added_in,
+    transfer_columns,
 )
 from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, StorageError
@@ -37,7 +44,6 @@ from ringfence.core.ledger.journal import (
     EntryKind,
     JournalEntry,
     genesis_hash,
-    header_bytes,
 )
 from ringfence.core.ledger.model import (
     AccountDefinition,
@@ -45,94 +51,13 @@ from ringfence.core.ledger.model import (
     Pool,
     TransferRecord,
 )
-from ringfence.core.limits import transfer_record_bytes
 from ringfence.core.money import Asset
 from ringfence.service.ports import Checkpoint, PendingAppend, PendingRow
 
-schema_version = 4
-_signatures_added_in = 4
-_add_signature_column = (
-    "ALTER TABLE journal ADD COLUMN "
-    "signature BLOB NOT NULL DEFAULT x'' CHECK (length(signature) IN (0, 64))"
-)
+__all__ = ["SqliteStore", "path_of", "schema_version"]
+
 _int64_max = 2**63 - 1
 _u128_max = 2**128 - 1
-
-_schema = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS journal (
-    seq INTEGER PRIMARY KEY,
-    kind INTEGER NOT NULL,
-    timestamp INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    previous_hash BLOB NOT NULL CHECK (length(previous_hash) = 32),
-    hash BLOB NOT NULL CHECK (length(hash) = 32),
-    records INTEGER NOT NULL CHECK (records >= 0),
-    signature BLOB NOT NULL DEFAULT x'' CHECK (length(signature) IN (0, 64))
-) STRICT;
-CREATE TABLE IF NOT EXISTS transfers (
-    timestamp BLOB PRIMARY KEY CHECK (length(timestamp) = 8),
-    id BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
-    debit_account BLOB NOT NULL,
-    credit_account BLOB NOT NULL,
-    amount BLOB NOT NULL CHECK (length(amount) = 16),
-    pending_id BLOB NOT NULL,
-    reference BLOB NOT NULL,
-    authoriser BLOB NOT NULL,
-    timeout_s BLOB NOT NULL,
-    asset BLOB NOT NULL,
-    code BLOB NOT NULL,
-    flags BLOB NOT NULL,
-    seq INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS assets (
-    code TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, scale INTEGER NOT NULL,
-    chain TEXT NOT NULL, contract TEXT NOT NULL, seq INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS clients (
-    name TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, seq INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS pools (
-    name TEXT PRIMARY KEY, kind TEXT NOT NULL, terms TEXT NOT NULL, purpose TEXT NOT NULL,
-    client TEXT NOT NULL, seq INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS accounts (
-    id ANY PRIMARY KEY,
-    asset TEXT NOT NULL, class TEXT NOT NULL, owner TEXT NOT NULL, kind TEXT NOT NULL,
-    pool TEXT NOT NULL, seq INTEGER NOT NULL,
-    debits_pending ANY NOT NULL DEFAULT 0,
-    debits_posted ANY NOT NULL DEFAULT 0,
-    credits_pending ANY NOT NULL DEFAULT 0,
-    credits_posted ANY NOT NULL DEFAULT 0
-) STRICT;
-CREATE INDEX IF NOT EXISTS accounts_by_owner ON accounts (owner);
-CREATE TABLE IF NOT EXISTS pending_transfers (
-    id ANY PRIMARY KEY, expires_at INTEGER NOT NULL, status INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS breaks (
-    id ANY PRIMARY KEY, pool TEXT NOT NULL, asset INTEGER NOT NULL, amount ANY NOT NULL,
-    cured ANY NOT NULL, opened_at INTEGER NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS reversals (id ANY PRIMARY KEY, amount ANY NOT NULL) STRICT;
-CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
-    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
-    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS transfers_no_update BEFORE UPDATE ON transfers
-    BEGIN SELECT RAISE(ABORT, 'transfers are immutable; post a reversal'); END;
-CREATE TRIGGER IF NOT EXISTS transfers_no_delete BEFORE DELETE ON transfers
-    BEGIN SELECT RAISE(ABORT, 'transfers are immutable; post a reversal'); END;
-CREATE TABLE IF NOT EXISTS record_numbers (n INTEGER PRIMARY KEY) STRICT;
-CREATE TRIGGER IF NOT EXISTS journal_extends_head BEFORE INSERT ON journal
-    BEGIN SELECT RAISE(ABORT, 'entry does not extend the journal head') WHERE
-        NEW.seq IS NOT coalesce((SELECT max(seq) FROM journal), 0) + 1
-        OR NEW.previous_hash IS NOT
-            coalesce((SELECT hash FROM journal ORDER BY seq DESC LIMIT 1), zeroblob(32)); END;
-CREATE TRIGGER IF NOT EXISTS journal_projects_transfers AFTER INSERT ON journal
-    WHEN NEW.records > 0
-    BEGIN INSERT INTO transfers ({columns}, seq) SELECT {cuts}, NEW.seq FROM record_numbers
-        WHERE n < NEW.records; END;
-"""
 
 
 def _to_sql(value: int) -> int | str:
@@ -161,15 +86,13 @@ class SqliteStore:
         parent = Path(path).parent
         if not parent.exists():
             raise StorageError(f"folder {parent} does not exist")
-        # One writer thread, used only by append_begin; the connection is never used by two
-        # threads at once, because every other call first waits for the write in flight.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ringfence-writer")
-        self._in_flight: Future[None] | None = None
+        # One writer thread, used only by append_begin (adapters/storage/pipelined.py).
+        self._writer = PipelinedWriter()
         try:
             self._db = self._connect(create)
             self._configure()
         except sqlite3.Error as error:
-            self._writer.shutdown()
+            self._writer.close()
             raise StorageError(f"cannot open {path}: {error}") from error
 
     def _connect(self, create: bool) -> sqlite3.Connection:
@@ -181,7 +104,7 @@ class SqliteStore:
         found = db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'journal'").fetchone()
         if found[0] == 0:
             db.close()
-            self._writer.shutdown()
+            self._writer.close()
             raise StorageError(
                 f"{self.path} is not a ringfence database (create one with `ringfence init`)"
             )
@@ -197,7 +120,7 @@ class SqliteStore:
         db.execute("PRAGMA cache_size = -65536")
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _schema_statements():
+            for statement in schema_statements():
                 db.execute(statement)
             if db.execute("SELECT count(*) FROM record_numbers").fetchone()[0] == 0:
                 numbers = range(limits.batch_events_max)
@@ -205,10 +128,10 @@ class SqliteStore:
             version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if version is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (schema_version,))
-            elif version[0] == _signatures_added_in - 1:
+            elif version[0] == signatures_added_in - 1:
                 # Journals from before signing: their entries keep an empty signature, vouched
                 # for by the journal key's first declaration (core/ledger/authenticity.py).
-                db.execute(_add_signature_column)
+                db.execute(add_signature_column)
                 db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                            (schema_version,))
             elif version[0] != schema_version:
@@ -221,7 +144,7 @@ class SqliteStore:
     # ------------------------------------------------------------------ writing
 
     def head(self) -> tuple[int, bytes]:
-        self._drain()
+        self._writer.drain()
         return self._head()
 
     def _head(self) -> tuple[int, bytes]:
@@ -229,7 +152,7 @@ class SqliteStore:
         return (0, genesis_hash) if row is None else head_of_row(row[0], row[1])
 
     def transfer_id_max(self) -> int:
-        self._drain()
+        self._writer.drain()
         row = self._db.execute("SELECT max(id) FROM transfers").fetchone()
         return 0 if row[0] is None else int.from_bytes(row[0], "big")
 
@@ -240,7 +163,7 @@ class SqliteStore:
         definitions: Sequence[Definition] = (),
         checkpoint: Checkpoint | None = None,
     ) -> None:
-        self._drain()
+        self._writer.drain()
         self._append(entry, len(records), definitions, checkpoint)
 
     def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> PendingAppend:
@@ -250,21 +173,7 @@ class SqliteStore:
         the rows out of the journal body inside SQLite) but must ``wait()`` before telling
         anyone the entry is durable. Any other call on the store waits for it first.
         """
-        self._drain()
-        future = self._writer.submit(self._append, entry, len(records), (), None)
-        self._in_flight = future
-        return _Pending(self, future)
-
-    def _drain(self) -> None:
-        """Wait for the append in flight. Its failure is the waiter's to report, once."""
-        future, self._in_flight = self._in_flight, None
-        if future is not None:
-            future.exception()
-
-    def _settle(self, future: Future[None]) -> None:
-        if self._in_flight is future:
-            self._in_flight = None
-        future.result()
+        return self._writer.begin(lambda: self._append(entry, len(records), (), None))
 
     def _append(
         self,
@@ -357,7 +266,7 @@ class SqliteStore:
             )
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self._drain()
+        self._writer.drain()
         with self._transaction(f"checkpoint {checkpoint.seq}"):
             self._write_checkpoint(checkpoint)
 
@@ -399,7 +308,7 @@ class SqliteStore:
     def entries(
         self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None
     ) -> Iterator[JournalEntry]:
-        self._drain()
+        self._writer.drain()
         query = (
             "SELECT seq, kind, timestamp, body, previous_hash, hash, signature FROM journal "
             "WHERE seq > ?"
@@ -418,7 +327,7 @@ class SqliteStore:
             yield entry_of_row(row)
 
     def transfers(self, ids: Collection[int]) -> dict[int, TransferRecord]:
-        self._drain()
+        self._writer.drain()
         # An id outside u128 cannot have been committed: it is simply not found.
         keys = [i.to_bytes(16, "big") for i in ids if type(i) is int and 0 < i <= _u128_max]
         found: dict[int, TransferRecord] = {}
@@ -426,7 +335,7 @@ class SqliteStore:
         for start in range(0, len(keys), chunk):
             part = keys[start : start + chunk]
             cursor = self._db.execute(
-                f"SELECT {_transfer_columns} FROM transfers "
+                f"SELECT {transfer_columns} FROM transfers "
                 f"WHERE id IN ({', '.join('?' * len(part))})",
                 part,
             )
@@ -436,7 +345,7 @@ class SqliteStore:
         return found
 
     def checkpoint(self) -> Checkpoint:
-        self._drain()
+        self._writer.drain()
         db = self._db
         meta = dict(db.execute("SELECT key, value FROM meta"))
         checkpoint = Checkpoint(
@@ -460,15 +369,15 @@ class SqliteStore:
         return checkpoint
 
     def projected_transfers(self) -> Iterator[TransferRecord]:
-        self._drain()
+        self._writer.drain()
         cursor = self._db.execute(
-            f"SELECT {_transfer_columns} FROM transfers ORDER BY timestamp"
+            f"SELECT {transfer_columns} FROM transfers ORDER BY timestamp"
         )
         for row in cursor:
             yield _record_of(row)
 
     def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
-        self._drain()
+        self._writer.drain()
         order = {EntryKind.clients: "number"}
         return definitions_from_rows(
             lambda kind: self._db.execute(
@@ -478,46 +387,10 @@ class SqliteStore:
 
     def close(self) -> None:
         try:
-            self._drain()
+            self._writer.close()
         finally:
-            self._writer.shutdown(wait=True)
             self._db.close()
 
-
-_transfer_columns = (
-    "id, debit_account, credit_account, amount, pending_id, reference, timestamp, "
-    "authoriser, timeout_s, asset, code, flags"
-)
-
-
-def _projection_columns() -> tuple[str, str]:
-    """The transfer columns, and the ``substr`` cuts that read each out of a journal body."""
-    offsets = {
-        "timestamp": (96, 8),
-        "id": (0, 16),
-        "debit_account": (16, 16),
-        "credit_account": (32, 16),
-        "amount": (48, 16),
-        "pending_id": (64, 16),
-        "reference": (80, 16),
-        "authoriser": (104, 8),
-        "timeout_s": (112, 4),
-        "asset": (116, 4),
-        "code": (120, 2),
-        "flags": (122, 2),
-    }
-    start = header_bytes + 1  # substr() counts from 1
-    cuts = ", ".join(
-        f"substr(NEW.body, {start} + n * {transfer_record_bytes} + {offset}, {width})"
-        for offset, width in offsets.values()
-    )
-    return ", ".join(offsets), cuts
-
-
-def _schema_statements() -> list[str]:
-    columns, cuts = _projection_columns()
-    text = _schema.replace("{columns}", columns).replace("{cuts}", cuts)
-    return [statement + ";" for statement in text.split(";\n") if statement.strip()]
 
 
 _insert_entry_sql = (
@@ -533,14 +406,6 @@ def _append_error(seq: int, error: sqlite3.Error) -> StorageError:
         return HeadConflictError(f"entry {seq} refused: another writer appended first")
     return StorageError(f"append of entry {seq} failed: {error}")
 
-
-class _Pending:
-    def __init__(self, store: SqliteStore, future: Future[None]) -> None:
-        self._store = store
-        self._future = future
-
-    def wait(self) -> None:
-        self._store._settle(self._future)
 
 
 def _record_of(row: tuple[bytes, ...]) -> TransferRecord:

@@ -20,22 +20,69 @@ What this cannot see on its own, and what does see it (docs/ledger.md has the ta
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 import nacl.exceptions
 import nacl.signing
 
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.journal import (
+    EntryHeader,
     EntryKind,
     JournalEntry,
-    decode_journal_key,
-    head_message,
-    key_possession_message,
-    public_key_bytes,
-    signature_bytes,
+    decode_header,
+    header_bytes,
+    header_for,
 )
+
+# ---------------------------------------------------------------------- journal key entries
+
+# Domain tags: a signature over one kind of message can never be taken for another.
+tag_journal_head: Final = b"ringfence/journal-head/v1\0"
+tag_journal_key: Final = b"ringfence/journal-key/v1\0"
+public_key_bytes: Final = 32
+signature_bytes: Final = 64
+_journal_key = struct.Struct(">32s64s32x")
+assert _journal_key.size == 128
+
+
+def head_message(seq: int, entry_hash: bytes) -> bytes:
+    """What the journal key signs for an entry: its place and its hash, which chains over
+    everything before it."""
+    assert 0 < seq < 2**64
+    assert len(entry_hash) == 32
+    return tag_journal_head + seq.to_bytes(8, "big") + entry_hash
+
+
+def key_possession_message(seq: int, previous_hash: bytes, public_key: bytes) -> bytes:
+    """What a newly declared key signs: that it takes over at exactly this place in this
+    chain, so its declaration cannot be copied into another journal or another position."""
+    assert 0 < seq < 2**64
+    assert len(previous_hash) == 32
+    assert len(public_key) == public_key_bytes
+    return tag_journal_key + seq.to_bytes(8, "big") + previous_hash + public_key
+
+
+def encode_journal_key(seq: int, timestamp: int, public_key: bytes, possession: bytes) -> bytes:
+    """A ``journal_keys`` entry: the new key and its signature of ``key_possession_message``."""
+    assert len(public_key) == public_key_bytes
+    assert len(possession) == signature_bytes
+    header = header_for(EntryKind.journal_keys, seq, timestamp, 1, 0)
+    return header + _journal_key.pack(public_key, possession)
+
+
+def decode_journal_key(body: bytes) -> tuple[EntryHeader, bytes, bytes]:
+    """The header, the declared public key and its possession signature."""
+    header = decode_header(body)
+    if header.kind is not EntryKind.journal_keys:
+        raise ValueError(f"journal entry {header.seq} is not a journal key entry")
+    if header.records != 1 or header.expiries or len(body) != header_bytes + _journal_key.size:
+        raise ValueError(f"journal entry {header.seq} is not one journal key record")
+    public_key, possession = _journal_key.unpack_from(body, header_bytes)
+    return header, public_key, possession
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,13 @@ zero bytes.
 
 A hash chain alone stops nobody who can write the database: they can re-hash everything after
 their edit. So every entry also carries an Ed25519 signature by the journal key over its
-sequence number and hash (``head_message``): signing each entry's hash signs the head as it
-stood after that entry, and with it everything before. The key in force is declared in the
-journal itself by ``journal_keys`` entries: the first names the key and is signed by it; each
-later one (a rotation) is signed by the key it replaces and carries the new key's signature
-over its own place in the chain (``key_possession_message``), so a key can only ever be handed
-on by its holder. docs/ledger.md has the threat model.
+sequence number and hash (``authenticity.head_message``): signing each entry's hash signs the
+head as it stood after that entry, and with it everything before. The key in force is declared
+in the journal itself by ``journal_keys`` entries (their codec is in authenticity.py): the
+first names the key and is signed by it; each later one (a rotation) is signed by the key it
+replaces and carries the new key's signature over its own place in the chain
+(``key_possession_message``), so a key can only ever be handed on by its holder.
+docs/ledger.md has the threat model.
 
 Names are ASCII of at most 32 bytes, zero-padded; they cannot contain a zero byte, so the
 padding is unambiguous. Enumerations are stored as the fixed numbers below, never by name.
@@ -34,7 +35,7 @@ from typing import Final, TypeVar
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError
-from ringfence.core.ledger.engine import Expiry
+from ringfence.core.ledger.changes import Expiry
 from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
@@ -468,50 +469,3 @@ def key_of(table: dict[_Key, int], number: int) -> _Key:
         if value == number:
             return key
     raise ValueError(f"unknown enumeration number {number}")
-
-
-# ---------------------------------------------------------------------- journal keys
-
-# Domain tags: a signature over one kind of message can never be taken for another.
-tag_journal_head: Final = b"ringfence/journal-head/v1\0"
-tag_journal_key: Final = b"ringfence/journal-key/v1\0"
-public_key_bytes: Final = 32
-signature_bytes: Final = 64
-_journal_key = struct.Struct(">32s64s32x")
-assert _journal_key.size == 128
-
-
-def head_message(seq: int, entry_hash: bytes) -> bytes:
-    """What the journal key signs for an entry: its place and its hash, which chains over
-    everything before it."""
-    assert 0 < seq < 2**64
-    assert len(entry_hash) == 32
-    return tag_journal_head + seq.to_bytes(8, "big") + entry_hash
-
-
-def key_possession_message(seq: int, previous_hash: bytes, public_key: bytes) -> bytes:
-    """What a newly declared key signs: that it takes over at exactly this place in this
-    chain, so its declaration cannot be copied into another journal or another position."""
-    assert 0 < seq < 2**64
-    assert len(previous_hash) == 32
-    assert len(public_key) == public_key_bytes
-    return tag_journal_key + seq.to_bytes(8, "big") + previous_hash + public_key
-
-
-def encode_journal_key(seq: int, timestamp: int, public_key: bytes, possession: bytes) -> bytes:
-    """A ``journal_keys`` entry: the new key and its signature of ``key_possession_message``."""
-    assert len(public_key) == public_key_bytes
-    assert len(possession) == signature_bytes
-    header = header_for(EntryKind.journal_keys, seq, timestamp, 1, 0)
-    return header + _journal_key.pack(public_key, possession)
-
-
-def decode_journal_key(body: bytes) -> tuple[EntryHeader, bytes, bytes]:
-    """The header, the declared public key and its possession signature."""
-    header = decode_header(body)
-    if header.kind is not EntryKind.journal_keys:
-        raise ValueError(f"journal entry {header.seq} is not a journal key entry")
-    if header.records != 1 or header.expiries or len(body) != header_bytes + _journal_key.size:
-        raise ValueError(f"journal entry {header.seq} is not one journal key record")
-    public_key, possession = _journal_key.unpack_from(body, header_bytes)
-    return header, public_key, possession

@@ -47,6 +47,10 @@ from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
+    Pool,
+    PoolKind,
+    Purpose,
+    Terms,
     Transfer,
     TransferCode,
     TransferFlags,
@@ -410,6 +414,19 @@ def parse_account(obj: object) -> AccountDefinition:
     kind = check_name(fields["kind"], "kind")
     pool = check_name(fields["pool"], "pool") if "pool" in fields else ""
     return AccountDefinition(account_id, asset, AccountClass(class_name), owner, kind, pool)
+
+
+def parse_pool(name: str, kind: str, terms: str, purpose: str, client: str = "") -> Pool:
+    """A pool from its fields as text (the CLI's options, an API request's body): an unknown
+    kind, terms or purpose is ``pool_kind_invalid``, ``pool_terms_invalid`` or
+    ``pool_purpose_invalid``; the names are checked by ``Pool`` itself."""
+    if kind not in PoolKind.__members__:
+        raise InputError(Result.pool_kind_invalid, f"kind {kind!r}")
+    if terms not in Terms.__members__:
+        raise InputError(Result.pool_terms_invalid, f"terms {terms!r}")
+    if purpose not in Purpose.__members__:
+        raise InputError(Result.pool_purpose_invalid, f"purpose {purpose!r}")
+    return Pool(name, PoolKind(kind), Terms(terms), Purpose(purpose), client)
 
 
 def account_to_json(account: AccountDefinition) -> dict[str, object]:

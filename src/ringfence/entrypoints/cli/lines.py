@@ -1,102 +1,43 @@
-"""JSON-lines files read line by line, and their per-line results written as they come."""
+"""Per-line results of a JSON-lines file, written as they come (``LineResultsWriter``).
+
+The files themselves are read by an adapter (adapters/files/jsonl.py) behind the service's
+``LineSource`` port; ``count_lines`` and ``read_lines`` below reach it through the composition
+root for the commands whose workflow has not moved into their service yet (principals, risk
+fills).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-from ringfence.core import limits
-from ringfence.core.errors import InputError, Result
+from ringfence import bootstrap
+from ringfence.core.errors import Result
 from ringfence.entrypoints.cli.output import console, finish, new_table, say
+from ringfence.service.ledger.lines import LineResult, rejections_shown_max
+from ringfence.service.ports import RawLine
 
-# Rejected lines listed in the table view; the JSON document always lists every line.
-rejections_shown_max = 50
-_utf8_bom = b"\xef\xbb\xbf"
-
-
-@dataclass(slots=True)
-class RawLine:
-    """One line of a file; ``text`` is None for a line over the limit, which is not kept."""
-
-    number: int
-    text: bytes | None
-    names_linked: bool = False  # a kept line says it in its text; this is for dropped ones
-
-    @property
-    def is_blank(self) -> bool:
-        return self.text is not None and not self.text.strip()
-
-    def text_or_raise(self) -> bytes:
-        if self.text is None:
-            raise InputError(Result.line_too_long, f"more than {limits.jsonl_line_bytes_max} bytes")
-        return self.text
-
-
-@dataclass(slots=True)
-class LineResult:
-    line: int
-    id: int | None
-    result: Result
-    detail: str
-
-    def to_json(self) -> dict[str, object]:
-        document: dict[str, object] = {
-            "line": self.line,
-            "id": None if self.id is None else str(self.id),
-            "result": self.result.value,
-        }
-        if self.detail:
-            document["detail"] = self.detail
-        return document
+__all__ = [
+    "LineResult",
+    "LineResultsWriter",
+    "RawLine",
+    "count_lines",
+    "count_ok",
+    "print_line_results",
+    "read_lines",
+]
 
 
 def count_lines(path: Path) -> int:
     """Lines in a file, refusing the whole file (before anything changes) when too many."""
-    count = 0
-    last = b"\n"
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            count += chunk.count(b"\n")
-            last = chunk[-1:]
-    count += last != b"\n"
-    if count > limits.jsonl_lines_max:
-        raise InputError(Result.batch_too_large, f"{count} lines, at most {limits.jsonl_lines_max}")
-    return count
+    return bootstrap.jsonl_file(path).count()
 
 
 def read_lines(path: Path) -> Iterator[RawLine]:
-    """Each line with its number, never holding more than one line's limit in memory.
-
-    A UTF-8 byte order mark at the start of the file (as some editors write) is not part of
-    the first line; anywhere else it is, and the line is malformed."""
-    size_max = limits.jsonl_line_bytes_max + 2  # room for the "\r\n" terminator
-    number = 0
-    with path.open("rb") as stream:
-        if stream.read(len(_utf8_bom)) != _utf8_bom:
-            stream.seek(0)
-        while chunk := stream.readline(size_max):
-            number += 1
-            if chunk.endswith(b"\n") or len(chunk) < size_max:
-                yield RawLine(number, chunk)
-            else:
-                yield RawLine(number, None, skip_rest_of_line(stream, chunk))
-
-
-def skip_rest_of_line(stream: IO[bytes], head: bytes) -> bool:
-    """Read past the rest of an over-long line; say whether it named the linked flag."""
-    marker = b'"linked"'
-    seen = marker in head
-    tail = head[-len(marker) :]
-    while more := stream.readline(1 << 16):
-        seen = seen or marker in tail + more
-        tail = more[-len(marker) :]
-        if more.endswith(b"\n"):
-            break
-    return seen
+    """Each line with its number, never holding more than one line's limit in memory."""
+    return bootstrap.jsonl_file(path).lines()
 
 
 def count_ok(rows: Sequence[LineResult]) -> int:

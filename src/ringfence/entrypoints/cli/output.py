@@ -11,8 +11,9 @@ A progress bar appears only for long work, on a terminal, and never under ``--js
 Exit statuses (``core.errors``): 0 success, 1 some events or definitions rejected, 2 usage or
 input error, 3 storage error, 4 integrity error (``audit verify`` found a problem). An error
 prints ``error: <code>: <detail>`` on stderr, or ``{"ok": false, "error": <code>,
-"detail": ...}`` on stdout under ``--json``. The codes are the ``Result`` sentences for input
-errors, and ``storage_error`` and ``integrity_error`` for the other two classes.
+"detail": ...}`` on stdout under ``--json``. Codes and exit statuses come from one table,
+``core.errors.error_reports``: the ``Result`` sentences for input errors, and
+``storage_error`` and ``integrity_error`` for the other two classes.
 
 Only ``init`` and ``demo`` create a SQLite database; every other command refuses a file that
 does not exist or is not a ringfence database (an empty file included, left untouched), so
@@ -44,7 +45,7 @@ from rich.table import Table
 
 from ringfence import bootstrap
 from ringfence.core import errors
-from ringfence.core.errors import InputError, IntegrityError, Result, RingfenceError, StorageError
+from ringfence.core.errors import Result, RingfenceError, StorageError
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Clock
 
@@ -87,7 +88,7 @@ def reported(json_output: bool, streamed: LineResultsWriter | None = None) -> It
     try:
         yield
     except RingfenceError as error:
-        code, detail = error_code(error)
+        code, detail = errors.error_code(error)
         if streamed is not None and streamed.started:
             streamed.fail(code, detail)
         elif json_output:
@@ -95,16 +96,6 @@ def reported(json_output: bool, streamed: LineResultsWriter | None = None) -> It
         else:
             sys.stderr.write(f"error: {code}: {detail}\n" if detail else f"error: {code}\n")
         raise typer.Exit(errors.exit_status(error)) from None
-
-
-def error_code(error: RingfenceError) -> tuple[str, str]:
-    if isinstance(error, InputError):
-        return error.code.value, error.detail
-    if isinstance(error, StorageError):
-        return "storage_error", str(error)
-    if isinstance(error, IntegrityError):
-        return "integrity_error", str(error)
-    raise AssertionError(f"unmapped error class {type(error).__name__}")
 
 
 def database_url(context: typer.Context, create: bool = False) -> str:

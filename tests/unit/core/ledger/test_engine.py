@@ -589,7 +589,7 @@ def test_evidence_is_checked_only_where_a_rule_needs_it(
         calls.append(1)
         return True
 
-    monkeypatch.setattr("ringfence.core.ledger.engine.signature_verifies", counting)
+    monkeypatch.setattr("ringfence.core.ledger.rules.signature_verifies", counting)
     h.ok(h.c.deposit(30, "bob", 5), h.c.withdrawal(31, "bob", 1), h.c.fee(32, "bob", 1))
     assert calls == []
     h.ok(h.c.authorise(_payment(h)))

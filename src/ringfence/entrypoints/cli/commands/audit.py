@@ -64,22 +64,18 @@ def audit_verify(
     Reads the store directly, without loading the ledger: loading replays the journal and
     could itself fail on a tampered file, which is exactly what this command must report.
     """
-    from ringfence.core.ledger.authenticity import parse_public_key
-    from ringfence.service.audit import published_heads, verify_store
+    from ringfence.service.audit import audit
 
     with reported(json_output), progress_bar(json_output) as progress:
         url = database_url(context)
-        trusted = [parse_public_key(text) for text in public_keys or ()]
-        if not trusted:
-            own = bootstrap.journal_signer(url, target(context).journal_key).public_key()
-            trusted = [] if own is None else [own]
-        heads = published_heads(expect_heads or (), [path.read_bytes() for path in rounds or ()])
-        store = bootstrap.open_store(url, create=False)
-        try:
-            step = None if progress is None else audit_progress(progress)
-            report = verify_store(store, step, trusted, heads)
-        finally:
-            store.close()
+        report = audit(
+            lambda: bootstrap.open_store(url, create=False),
+            lambda: bootstrap.journal_signer(url, target(context).journal_key).public_key(),
+            public_keys=public_keys or (),
+            expect_heads=expect_heads or (),
+            rounds=[path.read_bytes() for path in rounds or ()],
+            progress=None if progress is None else audit_progress(progress),
+        )
     if json_output:
         write_json(report.to_json())
     elif report.ok:

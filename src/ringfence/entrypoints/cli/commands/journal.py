@@ -23,47 +23,31 @@ app = typer.Typer(help="The journal's signed head and its key.", no_args_is_help
 @app.command("head")
 def head(context: typer.Context, json_output: JsonOption = False) -> None:
     """The head to publish: entry, hash and the journal key's signature over them."""
+    from ringfence.service.ledger.documents import signed_head_document
+
     with reported(json_output), opened(context) as ledger:
-        seq, head_hash, signature = ledger.signed_head()
-        key = ledger.journal_key
-    document = {
-        "ok": True,
-        "seq": seq,
-        "hash": head_hash.hex(),
-        "signature": signature.hex(),
-        "journal_key": key.hex() if key is not None else "",
-        "expect_head": f"{seq}:{head_hash.hex()}",
-    }
+        document = signed_head_document(ledger)
     if json_output:
         write_json(document)
         return
-    say(f"head {seq}:{head_hash.hex()}")
-    say(f"signature {signature.hex() or '(none: the journal has no key yet)'}")
+    say(f"head {document['expect_head']}")
+    say(f"signature {document['signature'] or '(none: the journal has no key yet)'}")
     say(f"journal key {document['journal_key'] or '(none)'}")
 
 
 @app.command("key")
 def key(context: typer.Context, json_output: JsonOption = False) -> None:
     """The keys the journal declares (from which entry), and the configured key file's."""
+    from ringfence.service.ledger.documents import journal_key_document
+
+    found = target(context)
+    key_file = str(bootstrap.journal_key_path(found.url, found.journal_key) or "")
     with reported(json_output), opened(context) as ledger:
-        declared = [
-            {"from_seq": d.seq, "public_key": d.public_key.hex()}
-            for d in ledger.journal_keys.declarations
-        ]
-        held = ledger.signer.public_key()
-    in_force = declared[-1]["public_key"] if declared else ""
-    document = {
-        "ok": True,
-        "declared": declared,
-        "key_file": str(bootstrap.journal_key_path(target(context).url,
-                                                   target(context).journal_key) or ""),
-        "key_file_public_key": held.hex() if held is not None else "",
-        "key_file_in_force": held is not None and held.hex() == in_force,
-    }
+        document = journal_key_document(ledger, key_file)
     if json_output:
         write_json(document)
         return
-    for declaration in declared:
+    for declaration in _declarations(document):
         say(f"from entry {declaration['from_seq']}: {declaration['public_key']}")
     say(f"key file {document['key_file'] or '(none)'}: {document['key_file_public_key'] or '-'}"
         f" ({'in force' if document['key_file_in_force'] else 'not the key in force'})")
@@ -81,13 +65,19 @@ def rotate(
 ) -> None:
     """Hand the journal on to a new key: an entry signed by the current key names the new one
     (which signs its own place). Use the new key file from then on."""
+    from ringfence.service.ledger.documents import rotation_document
+
     with reported(json_output), opened(context) as ledger:
-        public_key = ledger.rotate_journal_key(
-            bootstrap.journal_signer(target(context).url, str(new_key)))
-        seq = ledger.seq
-    document = {"ok": True, "seq": seq, "public_key": public_key.hex(), "key_file": str(new_key)}
+        new = bootstrap.journal_signer(target(context).url, str(new_key))
+        document = rotation_document(ledger, new, str(new_key))
     if json_output:
         write_json(document)
         return
-    say(f"entry {seq}: the journal key is now {public_key.hex()}; "
+    say(f"entry {document['seq']}: the journal key is now {document['public_key']}; "
         f"write with --journal-key {new_key} from now on")
+
+
+def _declarations(document: dict[str, object]) -> list[dict[str, object]]:
+    declared = document["declared"]
+    assert isinstance(declared, list)
+    return declared

@@ -1,44 +1,22 @@
 """The ledger's own commands: ``init``, definitions (``assets``, ``clients``, ``pools``,
-``accounts``), ``transfers submit``, ``balances`` and ``positions``."""
+``accounts``), ``transfers submit``, ``balances`` and ``positions``.
+
+Each parses its options, calls one function of the ledger service (``service/ledger/``) and
+renders what it returns; the service modules are imported inside the commands, so that
+``ringfence --help`` stays fast.
+"""
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ringfence import bootstrap
-from ringfence.core import limits
-from ringfence.core.errors import InputError, Result
-from ringfence.core.ledger import wire
-from ringfence.core.ledger.model import (
-    AccountClass,
-    AccountDefinition,
-    Pool,
-    PoolKind,
-    Purpose,
-    Terms,
-    Transfer,
-    check_id,
-    check_name,
-)
-from ringfence.core.money import Asset, format_amount, format_signed_amount
-from ringfence.entrypoints.cli.lines import (
-    LineResult,
-    LineResultsWriter,
-    RawLine,
-    count_lines,
-    count_ok,
-    print_line_results,
-    read_lines,
-)
+from ringfence.entrypoints.cli.lines import LineResultsWriter, print_line_results
 from ringfence.entrypoints.cli.output import (
     JsonlFile,
     JsonOption,
-    ProgressReport,
     console,
     database_url,
     new_table,
@@ -50,8 +28,9 @@ from ringfence.entrypoints.cli.output import (
     table_keys,
     write_json,
 )
-from ringfence.service.ledger import Balance, LedgerService
-from ringfence.service.streams import Refused
+
+if TYPE_CHECKING:
+    from ringfence.service.ledger.lines import LineResult
 
 assets_app = typer.Typer(help="Define assets (one ledger each).", no_args_is_help=True)
 clients_app = typer.Typer(help="Define clients (asset owners).", no_args_is_help=True)
@@ -76,13 +55,11 @@ def register_commands(root: typer.Typer) -> None:
 
 def init(context: typer.Context, json_output: JsonOption = False) -> None:
     """Create the database (opening it creates the schema) and print where its journal stands."""
+    from ringfence.service.ledger.documents import journal_head
+
     with reported(json_output), opened(context, create=True) as ledger:
-        document = {
-            "ok": True,
-            "db": bootstrap.redacted_url(database_url(context, create=True)),
-            "head_seq": ledger.seq,
-            "head_hash": ledger.hash.hex(),
-        }
+        db = bootstrap.redacted_url(database_url(context, create=True))
+        document = {"ok": True, "db": db, **journal_head(ledger)}
     if json_output:
         write_json(document)
     else:
@@ -104,8 +81,12 @@ def assets_create(
     json_output: JsonOption = False,
 ) -> None:
     """Define an asset."""
+    from ringfence.service.ledger.documents import create_asset
+
     with reported(json_output), opened(context) as ledger:
-        results = ledger.define_assets([Asset(code, scale, number, chain, contract)])
+        results = create_asset(
+            ledger, code=code, scale=scale, number=number, chain=chain, contract=contract
+        )
     print_results(json_output, "asset", [code], results)
 
 
@@ -116,13 +97,11 @@ def clients_create(
     json_output: JsonOption = False,
 ) -> None:
     """Define clients."""
-    with reported(json_output):
-        if len(names) > limits.definitions_per_request_max:
-            raise InputError(Result.batch_too_large, f"{len(names)} clients")
-        checked = [check_name(name, "client") for name in names]
-        with opened(context) as ledger:
-            results = ledger.define_clients(checked)
-    print_results(json_output, "client", checked, results)
+    from ringfence.service.ledger.documents import create_clients
+
+    with reported(json_output), opened(context) as ledger:
+        results = create_clients(ledger, names)
+    print_results(json_output, "client", names, results)
 
 
 @pools_app.command("create")
@@ -130,15 +109,29 @@ def pools_create(
     context: typer.Context,
     *,
     name: Annotated[str, typer.Argument(help="Pool name.")],
-    kind: Annotated[PoolKind, typer.Option(help="One client's wallets, or shared wallets.")],
-    terms: Annotated[Terms, typer.Option(help="Whether clients keep title.")],
-    purpose: Annotated[Purpose, typer.Option()] = Purpose.spot_custody,
+    kind: Annotated[
+        str,
+        typer.Option(
+            metavar="[individual|omnibus]", help="One client's wallets, or shared wallets."
+        ),
+    ],
+    terms: Annotated[
+        str,
+        typer.Option(metavar="[custody|title_transfer]", help="Whether clients keep title."),
+    ],
+    purpose: Annotated[
+        str, typer.Option(metavar="[spot_custody|margin_collateral]")
+    ] = "spot_custody",
     client: Annotated[str, typer.Option(help="The client of an individual pool.")] = "",
     json_output: JsonOption = False,
 ) -> None:
     """Define a pool."""
+    from ringfence.service.ledger.documents import create_pool
+
     with reported(json_output), opened(context) as ledger:
-        results = ledger.define_pools([Pool(name, kind, terms, purpose, client)])
+        results = create_pool(
+            ledger, name=name, kind=kind, terms=terms, purpose=purpose, client=client
+        )
     print_results(json_output, "pool", [name], results)
 
 
@@ -148,27 +141,28 @@ def accounts_create(
     *,
     account_id: Annotated[str, typer.Option("--id", help="Account id, 1..2^128-1.")],
     asset: Annotated[str, typer.Option(help="Asset code.")],
-    account_class: Annotated[AccountClass, typer.Option("--class")],
+    account_class: Annotated[
+        str, typer.Option("--class", metavar="[client|custody|house|system]")
+    ],
     owner: Annotated[str, typer.Option(help="Client, wallet, market or house.")],
     kind: Annotated[str, typer.Option(help="available, collateral:B, hot, revenue, ...")],
     pool: Annotated[str, typer.Option(help="Pool name; omit for the house.")] = "",
     json_output: JsonOption = False,
 ) -> None:
     """Define an account."""
-    fields: dict[str, object] = {
-        "id": account_id,
-        "asset": asset,
-        "class": account_class.value,
-        "owner": owner,
-        "kind": kind,
-    }
-    if pool:
-        fields["pool"] = pool
-    with reported(json_output):
-        definition = wire.parse_account(fields)
-        with opened(context) as ledger:
-            results = ledger.define_accounts([definition])
-    print_results(json_output, "account", [str(definition.id)], results)
+    from ringfence.service.ledger.documents import create_account
+
+    with reported(json_output), opened(context) as ledger:
+        created, results = create_account(
+            ledger,
+            account_id=account_id,
+            asset=asset,
+            account_class=account_class,
+            owner=owner,
+            kind=kind,
+            pool=pool,
+        )
+    print_results(json_output, "account", [created], results)
 
 
 @accounts_app.command("import")
@@ -176,36 +170,11 @@ def accounts_import(
     context: typer.Context, file: JsonlFile, json_output: JsonOption = False
 ) -> None:
     """Define the accounts of a JSONL file, one account object per line."""
+    from ringfence.service.ledger.lines import import_account_lines
+
     with reported(json_output), opened(context) as ledger:
-        count_lines(file)
-        rows: list[LineResult] = []
-        pending: list[tuple[LineResult, AccountDefinition]] = []
-        for line in read_lines(file):
-            if line.is_blank:
-                continue
-            row = LineResult(line.number, None, Result.ok, "")
-            rows.append(row)
-            try:
-                definition = wire.parse_account(wire.decode_line(line.text_or_raise()))
-            except InputError as error:
-                row.result, row.detail = error.code, error.detail
-                continue
-            row.id = definition.id
-            pending.append((row, definition))
-            if len(pending) == limits.definitions_per_request_max:
-                define_accounts(ledger, pending)
-        define_accounts(ledger, pending)
-    print_line_results(json_output, rows, {"defined": count_ok(rows)})
-
-
-def define_accounts(
-    ledger: LedgerService, pending: list[tuple[LineResult, AccountDefinition]]
-) -> None:
-    if pending:
-        results = ledger.define_accounts([definition for _, definition in pending])
-        for (row, _), result in zip(pending, results, strict=True):
-            row.result = result
-        pending.clear()
+        rows, counts = import_account_lines(ledger, bootstrap.jsonl_file(file))
+    print_line_results(json_output, rows, counts)
 
 
 @transfers_app.command("submit")
@@ -218,97 +187,24 @@ def transfers_submit(
     chain are refused as ``linked_event_failed``, and a chain longer than a batch is refused
     whole (``linked_chain_too_long``). Results are written as each batch becomes durable.
     """
+    from ringfence.service.ledger.lines import submit_transfer_lines
+
     writer = LineResultsWriter(json_output)
     with (
         reported(json_output, writer),
         progress_bar(json_output) as progress,
         opened(context) as ledger,
     ):
-        submitted = submit_file(ledger, file, progress, writer)
+
+        def durable(rows: list[LineResult], lines_read: int, lines_total: int) -> None:
+            for row in rows:
+                writer.write(row)
+            writer.flush()
+            if progress is not None:
+                progress("transfers", lines_read, lines_total)
+
+        submitted = submit_transfer_lines(ledger, bootstrap.jsonl_file(file), durable)
     writer.finish({"submitted": submitted, "committed": writer.committed})
-
-
-def submit_file(
-    ledger: LedgerService,
-    path: Path,
-    progress: ProgressReport | None,
-    writer: LineResultsWriter,
-) -> int:
-    """Hand the file's lines to the ledger as one stream (the ledger cuts it into batches and
-    owns linked chains) and write each line's result as it becomes durable. Returns the
-    number of lines that parsed as transfers."""
-    total = count_lines(path)
-    lookups = asset_lookups(ledger)
-    waiting: deque[LineResult] = deque()  # rows in stream order, until their results come
-    parsed = [0, 0]  # lines read, lines that parsed as transfers
-
-    def items() -> Iterator[Transfer | Refused]:
-        for line in read_lines(path):
-            parsed[0] = line.number
-            if line.is_blank:
-                continue
-            row, item = parse_transfer_line(line, *lookups)
-            parsed[1] += isinstance(item, Transfer)
-            waiting.append(row)
-            yield item
-
-    for results in ledger.submit_events(items()):
-        for result in results:
-            row = waiting.popleft()
-            if row.result is Result.ok:  # refused lines keep their code and detail
-                row.result = result
-            writer.write(row)
-        writer.flush()
-        if progress is not None:
-            progress("transfers", parsed[0], total)
-    assert not waiting
-    return parsed[1]
-
-
-def asset_lookups(ledger: LedgerService) -> tuple[wire.AssetOfAccount, wire.AssetByCode]:
-    state = ledger.ledger
-
-    def asset_of_account(account_id: int) -> Asset | None:
-        account = state.accounts.get(account_id)
-        return None if account is None else state.assets_by_number[account.asset]
-
-    return asset_of_account, state.assets.get
-
-
-def parse_transfer_line(
-    line: RawLine, asset_of_account: wire.AssetOfAccount, asset_by_code: wire.AssetByCode
-) -> tuple[LineResult, Transfer | Refused]:
-    """A line's row (its result still ``ok``) and its transfer, or its refusal."""
-    row = LineResult(line.number, None, Result.ok, "")
-    decoded: object = None
-    try:
-        decoded = wire.decode_line(line.text_or_raise())
-        transfer = wire.parse_transfer(decoded, asset_of_account, asset_by_code)
-    except InputError as error:
-        row.result, row.detail = error.code, error.detail
-        row.id, linked = salvage(decoded, line)
-        return row, Refused(error.code, linked)
-    row.id = transfer.id
-    return row, transfer
-
-
-def salvage(decoded: object, line: RawLine) -> tuple[int | None, bool]:
-    """The id and linked flag of a refused line, as far as they can be told.
-
-    Whether a refused line was meant to be linked decides which events fail with it. When in
-    doubt it counts as linked: failing one event too many changes nothing, while committing
-    part of a chain would.
-    """
-    linked = line.names_linked or (line.text is not None and b'"linked"' in line.text)
-    transfer_id = None
-    if isinstance(decoded, dict):
-        flags = decoded.get("flags")
-        linked = linked or (isinstance(flags, list) and "linked" in flags)
-        try:
-            transfer_id = check_id(decoded.get("id"))
-        except InputError:
-            transfer_id = None
-    return transfer_id, linked
 
 
 def balances(
@@ -319,78 +215,38 @@ def balances(
     json_output: JsonOption = False,
 ) -> None:
     """Account balances: posted balance and pending debits and credits."""
+    from ringfence.service.ledger.documents import balances_document
+
     with reported(json_output), opened(context) as ledger:
-        state = ledger.ledger
-        if client and client not in state.clients:
-            raise InputError(Result.client_not_found, client)
-        if pool and pool not in state.pools:
-            raise InputError(Result.pool_not_found, pool)
-        if asset and asset not in state.assets:
-            raise InputError(Result.asset_not_found, asset)
-        found = sorted(ledger.balances(client, pool, asset), key=lambda b: b.account.id)
-        rows = [balance_to_json(balance, state.assets[balance.account.asset]) for balance in found]
+        document = balances_document(ledger, client, pool, asset)
     if json_output:
-        write_json({"ok": True, "balances": rows})
+        write_json(document)
         return
     columns = ("account", "asset", "class", "owner", "kind", "pool", "balance")
     table = new_table(*columns, "debits_pending", "credits_pending")
-    for row in rows:
+    for row in _rows(document, "balances"):
         table.add_row(*(str(row[key]) for key in table_keys(table)))
     console().print(table)
-
-
-def balance_to_json(balance: Balance, asset: Asset) -> dict[str, object]:
-    account = balance.account
-    return {
-        "account": str(account.id),
-        "asset": account.asset,
-        "class": account.account_class.value,
-        "owner": account.owner,
-        "kind": account.kind,
-        "pool": account.pool,
-        # Only accounts without a limit (network fees, clearing) can be negative.
-        "balance": format_signed_amount(balance.balance, asset),
-        "debits_pending": format_amount(balance.debits_pending, asset),
-        "debits_posted": format_amount(balance.debits_posted, asset),
-        "credits_pending": format_amount(balance.credits_pending, asset),
-        "credits_posted": format_amount(balance.credits_posted, asset),
-    }
 
 
 def positions(context: typer.Context, json_output: JsonOption = False) -> None:
     """Per pool and asset: holdings, client liabilities, residual interest, shortfall, breaks."""
+    from ringfence.service.ledger.documents import positions_document
+
     with reported(json_output), opened(context) as ledger:
-        by_number = ledger.ledger.assets_by_number
-        breaks_open: dict[tuple[str, int], int] = {}
-        for broken in ledger.breaks():
-            if broken.outstanding:
-                key = (broken.pool, broken.asset)
-                breaks_open[key] = breaks_open.get(key, 0) + 1
-        rows = []
-        for position in ledger.positions():
-            asset = by_number[position.asset]
-            pool = position.pool
-            rows.append(
-                {
-                    "pool": pool.name,
-                    "kind": pool.kind.value,
-                    "terms": pool.terms.value,
-                    "purpose": pool.purpose.value,
-                    "asset": asset.code,
-                    "holdings": format_signed_amount(position.holdings, asset),
-                    "liabilities": format_signed_amount(position.liabilities, asset),
-                    "residual_interest": format_signed_amount(position.residual_interest, asset),
-                    "shortfall_pending": format_amount(position.shortfall_pending, asset),
-                    "breaks_outstanding": format_amount(position.breaks_outstanding, asset),
-                    "breaks_open": breaks_open.get((pool.name, position.asset), 0),
-                }
-            )
+        document = positions_document(ledger)
     if json_output:
-        write_json({"ok": True, "positions": rows})
+        write_json(document)
         return
     table = new_table("pool", "terms", "asset", "holdings", "liabilities", "residual_interest")
     for column in ("shortfall_pending", "breaks_outstanding", "breaks_open"):
         table.add_column(column)
-    for row in rows:
+    for row in _rows(document, "positions"):
         table.add_row(*(str(row[key]) for key in table_keys(table)))
     console().print(table)
+
+
+def _rows(document: dict[str, object], key: str) -> list[dict[str, object]]:
+    rows = document[key]
+    assert isinstance(rows, list)
+    return rows
