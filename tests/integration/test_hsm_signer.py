@@ -30,16 +30,15 @@ from pkcs11.util.ec import encode_named_curve_parameters
 from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.hsm import (
-    HsmChainSigner,
     HsmError,
     HsmJournalSigner,
     KeyLocation,
     default_module_path,
-    der_signature,
     ed25519_curve,
     open_token,
     secp256k1_order,
 )
+from ringfence.adapters.hsm_chain import HsmChainSigner, der_signature
 from ringfence.adapters.signing import KeyFileSigner, write_key_file
 from ringfence.core import errors
 from ringfence.core.errors import InputError, Result, StorageError

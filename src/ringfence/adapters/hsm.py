@@ -5,9 +5,9 @@ Two signers share one logged-in session per token:
 - ``HsmJournalSigner`` implements the ``Signer`` port (service/ports.py) with an Ed25519 key
   made on the token (CKM_EC_EDWARDS_KEY_PAIR_GEN, signed with CKM_EDDSA). Its signatures are
   plain RFC 8032 Ed25519, so ``audit verify`` checks them exactly as it checks a key file's.
-- ``HsmChainSigner`` holds a secp256k1 key for chain transactions and signs 32-byte digests
-  with CKM_ECDSA, returning low-S signatures (BIP 62, EIP-2), as (r, s), DER or with the
-  recovery id an Ethereum transaction needs.
+- ``HsmChainSigner`` (adapters/hsm_chain.py) holds a secp256k1 key for chain transactions
+  and signs 32-byte digests with CKM_ECDSA, returning low-S signatures (BIP 62, EIP-2), as
+  (r, s), DER or with the recovery id an Ethereum transaction needs.
 
 Both private keys are made on the token sensitive and non-extractable: they never leave it,
 and nothing here can read them. The adapter only signs; what may be signed is decided by the
@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-import coincurve
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11.exceptions import (
@@ -66,17 +65,19 @@ if TYPE_CHECKING:
     from pkcs11._pkcs11 import lib as Module  # noqa: N812 (a class, named in lower case)
 
 __all__ = [
-    "HsmChainSigner",
     "HsmError",
     "HsmJournalSigner",
     "HsmToken",
     "KeyLocation",
+    "TokenKey",
     "default_module_path",
-    "der_signature",
     "hsm_reasons",
+    "octet_string",
     "open_token",
     "parse_key_uri",
     "pkcs11_scheme",
+    "secp256k1_curve",
+    "secp256k1_order",
 ]
 
 pkcs11_scheme = "pkcs11:"
@@ -341,7 +342,7 @@ def _describe(error: PKCS11Error) -> str:
     return str(error) or type(error).__name__
 
 
-def _octet_string(point: bytes, size: int) -> bytes:
+def octet_string(point: bytes, size: int) -> bytes:
     """The key bytes in a CKA_EC_POINT: a DER OCTET STRING of ``size`` bytes (what PKCS#11
     specifies), or the bare bytes (what some modules return for Edwards keys)."""
     if len(point) == size:
@@ -355,7 +356,7 @@ def _octet_string(point: bytes, size: int) -> bytes:
 # ---------------------------------------------------------------------------- the signers
 
 
-class _TokenKey:
+class TokenKey:
     """A key pair on a token, found by label; the session is opened on first use (reading a
     ledger needs no key, and no PIN)."""
 
@@ -413,7 +414,7 @@ class _TokenKey:
         return self.location.object_label
 
 
-class HsmJournalSigner(_TokenKey):
+class HsmJournalSigner(TokenKey):
     """The journal key as an Ed25519 key pair on a PKCS#11 token (the ``Signer`` port)."""
 
     key_type = KeyType.EC_EDWARDS
@@ -429,13 +430,13 @@ class HsmJournalSigner(_TokenKey):
 
     def public_key(self) -> bytes | None:
         point = self.public_point()
-        return None if point is None else _octet_string(point, 32)
+        return None if point is None else octet_string(point, 32)
 
     def create(self) -> bytes:
         point = self.generate()
         if point is None:
             raise InputError(Result.journal_key_exists, self.location.uri())
-        return _octet_string(point, 32)
+        return octet_string(point, 32)
 
     def sign(self, message: bytes) -> bytes:
         assert len(message) <= message_bytes_max
@@ -445,86 +446,3 @@ class HsmJournalSigner(_TokenKey):
         if len(signature) != 64:
             raise HsmError("hsm_refused", f"an EdDSA signature of {len(signature)} bytes")
         return signature
-
-
-class HsmChainSigner(_TokenKey):
-    """A secp256k1 key pair on a PKCS#11 token, for chain transactions: it signs 32-byte
-    digests that the caller computed (a BIP 143 sighash, a Keccak-256 transaction hash) and
-    returns low-S signatures; the private key never leaves the token."""
-
-    key_type = KeyType.EC
-    curve = secp256k1_curve
-    mechanism = Mechanism.EC_KEY_PAIR_GEN
-
-    def __init__(
-        self, location: KeyLocation, pin: str | None = None, token: HsmToken | None = None
-    ) -> None:
-        super().__init__(location, pin, token)
-        self._public: coincurve.PublicKey | None = None
-
-    def public_key(self, compressed: bool = True) -> bytes | None:
-        """The SEC 1 public key (33 bytes compressed, 65 not), or None if none is made."""
-        key = self._public_key()
-        return None if key is None else key.format(compressed=compressed)
-
-    def create(self) -> bytes:
-        """Make the key pair; return its compressed public key."""
-        point = self.generate()
-        if point is None:
-            raise HsmError("hsm_key_exists", self.location.uri())
-        self._public = coincurve.PublicKey(_octet_string(point, 65))
-        return self._public.format(compressed=True)
-
-    def sign_digest(self, digest: bytes) -> tuple[int, int]:
-        """The ECDSA signature (r, s) of the 32-byte ``digest``, with s in the lower half of
-        the curve order (the one form Bitcoin relays and Ethereum accepts)."""
-        assert len(digest) == 32
-        signature = self.signature(digest, Mechanism.ECDSA)
-        if signature is None:
-            raise HsmError("hsm_key_not_found", self.location.uri())
-        if len(signature) != 64:
-            raise HsmError("hsm_refused", f"an ECDSA signature of {len(signature)} bytes")
-        r = int.from_bytes(signature[:32], "big")
-        s = int.from_bytes(signature[32:], "big")
-        assert 0 < r < secp256k1_order
-        assert 0 < s < secp256k1_order
-        if s > secp256k1_order // 2:
-            s = secp256k1_order - s
-        assert s <= secp256k1_order // 2
-        return r, s
-
-    def sign_recoverable(self, digest: bytes) -> bytes:
-        """r || s || v (65 bytes, v 0 or 1): the low-S signature with the recovery id that
-        Ethereum transactions carry, found by recovering the public key."""
-        r, s = self.sign_digest(digest)
-        key = self._public_key()
-        assert key is not None  # sign_digest found the private key
-        compact = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        for recovery_id in (0, 1):
-            candidate = compact + bytes([recovery_id])
-            recovered = coincurve.PublicKey.from_signature_and_message(
-                candidate, digest, hasher=None
-            )
-            if recovered.format() == key.format():
-                return candidate
-        raise HsmError("hsm_refused", "the token's signature recovers to another key")
-
-    def _public_key(self) -> coincurve.PublicKey | None:
-        if self._public is None:
-            point = self.public_point()
-            if point is None:
-                return None
-            self._public = coincurve.PublicKey(_octet_string(point, 65))
-        return self._public
-
-
-def der_signature(r: int, s: int) -> bytes:
-    """(r, s) as a DER ``ECDSA-Sig-Value`` (SEC 1), the form Bitcoin scripts carry."""
-
-    def integer(value: int) -> bytes:
-        body = value.to_bytes((value.bit_length() + 8) // 8, "big")  # a leading 0 if needed
-        return bytes([0x02, len(body)]) + body
-
-    content = integer(r) + integer(s)
-    assert len(content) < 128
-    return bytes([0x30, len(content)]) + content

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
 from typing import Any
 
-Progress = Callable[[str, int, int], None]
+from ringfence.bench.machine import Progress
 
 _helpers = frozenset({"machine"})  # modules here that are not benchmarks
 

@@ -36,8 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ringfence.bench import Progress
-from ringfence.bench.machine import machine, peak_memory_mib
+from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core.custody.addresses import AddressKind, derive_addresses
 from ringfence.core.money import Asset, format_amount
 

@@ -32,8 +32,7 @@ from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
 from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage.sqlite import SqliteStore
-from ringfence.bench import Progress
-from ringfence.bench.machine import machine, peak_memory_mib
+from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core import limits
 from ringfence.core.errors import Result
 from ringfence.core.insolvency import Book, FirmNames, Move, compare, parse_scenario

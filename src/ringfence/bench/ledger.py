@@ -35,8 +35,7 @@ from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage import postgres
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.adapters.storage.sqlite import SqliteStore
-from ringfence.bench import Progress
-from ringfence.bench.machine import machine, peak_memory_mib
+from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core.errors import Result
 from ringfence.core.ledger.model import (
     AccountClass,

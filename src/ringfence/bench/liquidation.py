@@ -40,8 +40,7 @@ from typing import Any
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.signing import MemorySigner
 from ringfence.adapters.storage.sqlite import SqliteStore
-from ringfence.bench import Progress
-from ringfence.bench.machine import machine, peak_memory_mib
+from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core.liquidation.detection import buckets_from_scan, candidates
 from ringfence.core.liquidation.plan import plan_liquidations
 from ringfence.core.liquidation.records import LiquidationPlan, LiquidationPolicy

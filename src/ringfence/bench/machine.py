@@ -1,4 +1,5 @@
-"""What the benchmark ran on, so a figure is never quoted without its machine."""
+"""What every benchmark shares: the machine it ran on (a figure is never quoted without it)
+and the shape of its progress callback."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import os
 import platform
 import resource
 import sqlite3
+from collections.abc import Callable
 from typing import Any
+
+# A progress callback: (stage, done, total).
+Progress = Callable[[str, int, int], None]
 
 
 def machine() -> dict[str, Any]:

@@ -33,8 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ringfence.bench import Progress
-from ringfence.bench.machine import machine, peak_memory_mib
+from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core.money import Asset
 from ringfence.core.por.hashes import client_key, node_preimage_bytes
 from ringfence.core.por.round import Round

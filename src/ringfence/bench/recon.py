@@ -24,8 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ringfence.bench import Progress
-from ringfence.bench.machine import machine, peak_memory_mib
+from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain, Encumbrance, EncumbranceKind
 from ringfence.core.ledger.engine import Ledger

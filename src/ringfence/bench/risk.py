@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ringfence.bench import Progress
-from ringfence.bench.machine import machine, peak_memory_mib
+from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core.risk.config import RiskConfig
 from ringfence.core.risk.instruments import Instrument, InstrumentKind, MarginMode, OptionType
 from ringfence.core.risk.scan import build_layout, check_orders, scan

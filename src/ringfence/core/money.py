@@ -13,6 +13,7 @@ appear, because a binary fraction cannot represent 0.1 BTC and ``True`` is an ``
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -259,3 +260,32 @@ def basis_points_floor(part: int, whole: int) -> int:
     assert part >= 0
     assert whole > 0
     return part * 10_000 // whole
+
+
+def split_pro_rata(total: int, weights: Sequence[int]) -> list[int]:
+    """``total`` shared in proportion to ``weights``, in whole units, all of it.
+
+    Each share is floor(total * weight / sum); the units left over (fewer than the number of
+    participants) go one each to the largest remainders, ties to the earlier participant, so
+    shares differ from the exact proportion by less than one unit and the order of the input
+    alone decides. Requires 0 <= total <= sum(weights).
+    """
+    weight_sum = sum(weights)
+    assert 0 <= total <= weight_sum
+    if total == weight_sum:
+        return list(weights)
+    if total == 0:
+        return [0] * len(weights)
+    shares: list[int] = []
+    remainders: list[int] = []
+    for weight in weights:
+        share, remainder = divmod(weight * total, weight_sum)
+        shares.append(share)
+        remainders.append(remainder)
+    left = total - sum(shares)
+    assert 0 <= left < max(len(weights), 1)
+    if left:
+        # sorted() is stable with reverse=True: equal remainders keep their input order.
+        for index in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:left]:
+            shares[index] += 1
+    return shares

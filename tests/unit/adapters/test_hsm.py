@@ -13,11 +13,11 @@ from ringfence.adapters.hsm import (
     HsmError,
     KeyLocation,
     default_module_path,
-    der_signature,
     hsm_reasons,
     parse_key_uri,
     secp256k1_order,
 )
+from ringfence.adapters.hsm_chain import der_signature
 from ringfence.core.errors import InputError, Result, StorageError
 
 

@@ -32,7 +32,6 @@ from ringfence.core.insolvency.simulate import (
     compare,
     rate_band,
     simulate,
-    split_pro_rata,
 )
 
 __all__ = [
@@ -60,5 +59,4 @@ __all__ = [
     "parse_scenario",
     "rate_band",
     "simulate",
-    "split_pro_rata",
 ]

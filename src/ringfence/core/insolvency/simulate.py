@@ -15,8 +15,9 @@ One pure pipeline (regulation.md §7 R11), stage by stage:
    than the de-minimis amount (Celsius, 2023); moves worth less are not. The held-back
    amount stays in the pool as the estate's and the client claims it as an unsecured creditor.
 5. *Recovery in kind* per protected pool and asset: min(1, holdings / claims), shared pro rata
-   (``split_pro_rata``: floor shares, the few units left over to the largest remainders, ties
-   to the earlier participant: every unit of a short pool goes back to its participants). The
+   (``split_pro_rata`` in core/money.py: floor shares, the few units left over to the largest
+   remainders, ties to the earlier participant: every unit of a short pool goes back to its
+   participants). The
    shortfall becomes an unsecured claim; a surplus is the firm's residual interest (estate).
 6. *The estate's waterfall.* Its assets at petition-date prices pay administration costs
    first, then unsecured claims (valued at petition-date prices) pro rata, in kind or in
@@ -42,6 +43,7 @@ from ringfence.core.errors import InputError, Result
 from ringfence.core.insolvency.history import Move
 from ringfence.core.insolvency.scenario import Displayed, Payout, Scenario
 from ringfence.core.ledger.model import Pool, Purpose, Terms
+from ringfence.core.money import split_pro_rata
 
 HOUSE = ""  # the pool name of the firm's own wallets
 rate_bands = 11  # recovery-rate bands: [0, 10%), [10%, 20%), ..., [90%, 100%), 100%
@@ -226,35 +228,6 @@ def rate_band(recovered: int, claimed: int) -> int:
     if recovered >= claimed:
         return rate_bands - 1
     return recovered * (rate_bands - 1) // claimed
-
-
-def split_pro_rata(total: int, weights: Sequence[int]) -> list[int]:
-    """``total`` shared in proportion to ``weights``, in whole units, all of it.
-
-    Each share is floor(total * weight / sum); the units left over (fewer than the number of
-    participants) go one each to the largest remainders, ties to the earlier participant, so
-    shares differ from the exact proportion by less than one unit and the order of the input
-    alone decides. Requires 0 <= total <= sum(weights).
-    """
-    weight_sum = sum(weights)
-    assert 0 <= total <= weight_sum
-    if total == weight_sum:
-        return list(weights)
-    if total == 0:
-        return [0] * len(weights)
-    shares: list[int] = []
-    remainders: list[int] = []
-    for weight in weights:
-        share, remainder = divmod(weight * total, weight_sum)
-        shares.append(share)
-        remainders.append(remainder)
-    left = total - sum(shares)
-    assert 0 <= left < max(len(weights), 1)
-    if left:
-        # sorted() is stable with reverse=True: equal remainders keep their input order.
-        for index in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:left]:
-            shares[index] += 1
-    return shares
 
 
 # ---------------------------------------------------------------------- the pipeline

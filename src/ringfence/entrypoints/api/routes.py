@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from ringfence.core.errors import RingfenceError
-from ringfence.entrypoints.api.app import Api
+from ringfence.entrypoints.api.calls import Api
 from ringfence.entrypoints.api.problems import problem_of
 from ringfence.service import access, access_definitions, access_transfers
 from ringfence.service.access import Actor

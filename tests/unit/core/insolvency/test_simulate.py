@@ -24,10 +24,9 @@ from ringfence.core.insolvency import (
     parse_scenario,
     rate_band,
     simulate,
-    split_pro_rata,
 )
 from ringfence.core.ledger.model import Pool, PoolKind, Purpose, Terms
-from ringfence.core.money import Asset
+from ringfence.core.money import Asset, split_pro_rata
 
 BTC = Asset("BTC", 8, 1)
 ETH = Asset("ETH", 18, 2)

@@ -39,7 +39,7 @@ def test_statuses_by_code(code: Result, status: int) -> None:
 
 def test_statuses_by_class() -> None:
     assert http_status(StorageError("down")) == 503
-    assert http_status(HeadConflictError("again")) == 503
+    assert http_status(HeadConflictError("again")) == 409  # nothing written: retry
     assert http_status(IntegrityError("edited")) == 500
 
 
