@@ -458,7 +458,8 @@ class ErrorReport:
 # is 404 and a body that contradicts the stored one is 409); another writer appending first is
 # 409 (nothing was written: retry); a store or a chain node that failed is 503 (the request may
 # succeed later); a store that contradicts its journal is 500 (nothing the client can fix).
-# Exact classes, not ``isinstance``: a new class must take its place here (a test checks).
+# Every class of the core has its own row (a test checks); a class outside the core inherits
+# the row of the core class it derives from.
 error_reports: dict[type[RingfenceError], ErrorReport] = {
     InputError: ErrorReport("", exit_status_input, 422),
     StorageError: ErrorReport("storage_error", exit_status_storage, 503),
@@ -481,10 +482,13 @@ conflict_results = frozenset(
 
 
 def error_report(error: RingfenceError) -> ErrorReport:
-    """The table's row for ``error``'s class; an unmapped class is a programmer error."""
-    report = error_reports.get(type(error))
-    assert report is not None, f"unmapped error class {type(error).__name__}"
-    return report
+    """The table's row for ``error``'s class, or for the nearest class of the core it derives
+    from (an adapter's own error, such as the HSM's, is reported as what it is a kind of); a
+    class with no row on its way up is a programmer error."""
+    for kind in type(error).__mro__:
+        if kind in error_reports:
+            return error_reports[kind]
+    raise AssertionError(f"unmapped error class {type(error).__name__}")
 
 
 def error_code(error: RingfenceError) -> tuple[str, str]:

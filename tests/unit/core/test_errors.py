@@ -25,8 +25,20 @@ def subclasses(root: type[RingfenceError]) -> set[type[RingfenceError]]:
     return found
 
 
-def test_every_error_class_has_its_row() -> None:
-    assert set(errors.error_reports) == subclasses(RingfenceError)
+def test_every_error_class_of_the_core_has_its_row() -> None:
+    of_the_core = {
+        kind for kind in subclasses(RingfenceError) if kind.__module__.startswith("ringfence.core")
+    }
+    assert set(errors.error_reports) == of_the_core
+
+
+def test_a_class_outside_the_core_is_reported_as_what_it_derives_from() -> None:
+    class DeviceError(StorageError):
+        pass
+
+    assert errors.exit_status(DeviceError("token gone")) == errors.exit_status_storage
+    assert errors.http_status(DeviceError("token gone")) == 503
+    assert errors.error_code(DeviceError("token gone")) == ("storage_error", "token gone")
 
 
 def test_an_unmapped_class_is_a_programmer_error() -> None:
@@ -37,7 +49,8 @@ def test_an_unmapped_class_is_a_programmer_error() -> None:
 @pytest.mark.parametrize(
     ("error", "code", "exit_status", "http_status"),
     [
-        (InputError(Result.batch_too_large, "9 lines"), "batch_too_large", 2, 422),
+        (InputError(Result.batch_too_large, "9 lines"), "batch_too_large", 2, 413),
+        (InputError(Result.amount_must_not_be_zero), "amount_must_not_be_zero", 2, 422),
         (InputError(Result.client_not_found, "alice"), "client_not_found", 2, 404),
         (InputError(Result.journal_key_exists), "journal_key_exists", 2, 409),
         (
