@@ -42,7 +42,8 @@ from ringfence.adapters.hsm_chain import HsmChainSigner, der_signature
 from ringfence.adapters.signing import KeyFileSigner, write_key_file
 from ringfence.core import errors
 from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.core.ledger.journal import genesis_hash, head_message
+from ringfence.core.ledger.authenticity import head_message
+from ringfence.core.ledger.journal import genesis_hash
 from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
