@@ -157,7 +157,7 @@ def reference_bip84_bip_utils(quick: bool) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- holdings ingest
 #
-# Ingest cases (issue 4, target: 1,000,000 holdings rows in ≤ 10 s). Each generates its file
+# Ingest cases (target: 1,000,000 holdings rows in ≤ 10 s). Each generates its file
 # once per process in a temporary folder, outside the clock, then times the adapter as the
 # service uses it: read the file, hash it, check every row, sum per address (snapshots) or
 # build one observation per row (statements). Deriving a million distinct addresses would take
