@@ -49,7 +49,7 @@ lint: venv
 	$(BIN)/python tools/tidy.py src
 
 test: lint tools
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal --durations=25
 
 format: venv
 	$(BIN)/ruff format src tests tools
