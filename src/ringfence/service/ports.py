@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from ringfence.core import limits
 from ringfence.core.access.keys import ApiKey
 from ringfence.core.custody.holdings import Inflow, Observation
+from ringfence.core.custody.spends import SpendOrder
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
@@ -140,6 +141,28 @@ class Signer(Protocol):
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``message``; ``InputError``
         ``journal_key_missing`` if there is no key."""
+        ...
+
+
+class WithdrawalChain(Protocol):
+    """The chain side of a withdrawal: build the transaction an order allows, sign it after the
+    signer's checks, broadcast it, count its confirmations. Every step refuses, with a named
+    code, a transaction that is not exactly the order's."""
+
+    def build(self, order: SpendOrder) -> str:
+        """Build the unsigned transaction; return its id (the digest the signature binds)."""
+        ...
+
+    def sign(self, order: SpendOrder, spend_id: str) -> None:
+        """Check the built transaction against ``order`` and sign it."""
+        ...
+
+    def broadcast(self, order: SpendOrder, spend_id: str) -> str:
+        """Hand the signed transaction to the chain; return its chain transaction id."""
+        ...
+
+    def confirmations(self, order: SpendOrder, txid: str) -> int:
+        """How many blocks confirm ``txid`` now (0 while unmined)."""
         ...
 
 
