@@ -288,6 +288,33 @@ class Result(StrEnum):
     control_round_mismatch = "control_round_mismatch"
     control_block_not_recent = "control_block_not_recent"
 
+    # Spends (core/custody/spends.py, spend_checks.py, service/spends.py): the chain transaction
+    # paying one approved withdrawal, and what the signer refuses before any key is asked.
+    spend_asset_unsupported = "spend_asset_unsupported"
+    spend_order_invalid = "spend_order_invalid"
+    spend_funds_insufficient = "spend_funds_insufficient"
+    spend_fee_exceeds_bound = "spend_fee_exceeds_bound"
+    spend_fee_rate_invalid = "spend_fee_rate_invalid"
+    spend_not_found = "spend_not_found"
+    spend_malformed = "spend_malformed"
+    spend_not_approved = "spend_not_approved"
+    spend_input_unknown = "spend_input_unknown"
+    spend_input_outside_pool = "spend_input_outside_pool"
+    spend_input_mismatch = "spend_input_mismatch"
+    spend_destination_missing = "spend_destination_missing"
+    spend_amount_mismatch = "spend_amount_mismatch"
+    spend_output_outside_pool = "spend_output_outside_pool"
+    spend_output_extra = "spend_output_extra"
+    spend_sender_outside_pool = "spend_sender_outside_pool"
+    spend_chain_mismatch = "spend_chain_mismatch"
+    spend_signers_insufficient = "spend_signers_insufficient"
+    spend_signature_invalid = "spend_signature_invalid"
+    spend_signature_mismatch = "spend_signature_mismatch"
+    spend_not_signed = "spend_not_signed"
+    spend_broadcast_replayed = "spend_broadcast_replayed"
+    spend_failed_on_chain = "spend_failed_on_chain"
+    spend_keys_invalid = "spend_keys_invalid"
+
     # Insolvency: the scenario file and the simulation (core/insolvency/).
     scenario_invalid = "scenario_invalid"
     scenario_price_missing = "scenario_price_missing"

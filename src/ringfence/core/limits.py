@@ -271,3 +271,15 @@ audit_problems_max: Final = 100
 # Ids a store looks up per statement (PostgreSQL): a batch refers to at most 8,189, a
 # checkpoint's pending transfers to more.
 store_lookup_ids_max: Final = 50_000
+
+# Spends (core/custody/spends.py): a Bitcoin spend takes at most this many of its pool's outputs
+# (a standard transaction stays under 100 kvB: 500 vault inputs are about 52 kvB); fee rates
+# are whole satoshis per 1,000 vB, at most 10,000 sat/vB (a rate past that is a typing error,
+# not a market); an Ethereum spend's gas limit is at most a block's 30M, and a token transfer's
+# estimate gets a quarter more headroom, as wallets do.
+spend_inputs_max: Final = 500
+bitcoin_fee_rate_sat_per_kvb_max: Final = 10_000_000
+bitcoin_dust_sats: Final = 546
+ethereum_gas_limit_max: Final = 30_000_000
+ethereum_gas_headroom_percent: Final = 25
+spend_confirmations_max: Final = 1_000
