@@ -14,7 +14,8 @@ from typing import Any, Protocol
 from ringfence.core import limits
 from ringfence.core.access.keys import ApiKey
 from ringfence.core.custody.holdings import Inflow, Observation
-from ringfence.core.custody.spends import SpendOrder
+from ringfence.core.custody.snapshots import Snapshot
+from ringfence.core.custody.spends import SpendOrder, SpendRecord
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
@@ -163,6 +164,85 @@ class WithdrawalChain(Protocol):
 
     def confirmations(self, order: SpendOrder, txid: str) -> int:
         """How many blocks confirm ``txid`` now (0 while unmined)."""
+        ...
+
+
+class ChainKey(Protocol):
+    """A secp256k1 key that signs 32-byte digests and nothing else: the signing service
+    (service/spends.py) decides what may be signed. Adapter: a key on a PKCS#11 token
+    (adapters/hsm_chain.py); tests also use a key in memory."""
+
+    def public_key(self, compressed: bool = True) -> bytes | None:
+        """The SEC 1 public key, or None if the key has not been made."""
+        ...
+
+    def sign_digest(self, digest: bytes) -> tuple[int, int]:
+        """The ECDSA signature (r, s) of ``digest``, s in the lower half of the curve order."""
+        ...
+
+    def sign_recoverable(self, digest: bytes) -> bytes:
+        """r || s || v (65 bytes, v 0 or 1), low S, as Ethereum transactions carry it."""
+        ...
+
+
+class SpendStore(Protocol):
+    """Where spends are kept between the lifecycle's steps (and processes): each bound to one
+    withdrawal once built. Adapters: a directory of JSON files (adapters/files/spends.py) and
+    memory."""
+
+    def get(self, spend_id: str) -> SpendRecord | None: ...
+
+    def for_withdrawal(self, withdrawal_id: str) -> SpendRecord | None:
+        """The spend built for the withdrawal (its latest, if one was abandoned), or None."""
+        ...
+
+    def put(self, record: SpendRecord) -> None:
+        """Keep ``record`` whole (replacing the record of its spend id), durably."""
+        ...
+
+    def records(self) -> list[SpendRecord]: ...
+
+
+class Broadcaster(Protocol):
+    """Where a finalised Bitcoin transaction goes to reach the network. No Bitcoin node runs
+    here, so the adapter is an outbox folder a relay (or an operator) sends from
+    (adapters/chains/bitcoin_outbox.py)."""
+
+    def broadcast(self, txid: str, raw: bytes) -> None: ...
+
+
+class UtxoSnapshots(Protocol):
+    """The Bitcoin UTXO snapshots known now, ascending by height (re-read on every call, so a
+    new snapshot shows a spend confirmed)."""
+
+    def snapshots(self) -> Sequence[Snapshot]: ...
+
+
+class EthereumNode(Protocol):
+    """What a spend needs from an Ethereum node (adapters/chains/ethereum_spends.py)."""
+
+    chain_id: int
+
+    def nonce(self, address: str) -> int:
+        """The next nonce of ``address``, pending transactions included."""
+        ...
+
+    def fees(self) -> tuple[int, int]:
+        """(max fee per gas, max priority fee per gas) to offer now, in wei."""
+        ...
+
+    def estimate_gas(self, sender: str, to: str, value: int, data: bytes) -> int: ...
+
+    def balance(self, address: str, token_contract: str = "") -> int:
+        """Wei, or the token's units held by ``address`` at the head."""
+        ...
+
+    def send(self, raw: bytes) -> str:
+        """Send a signed transaction; its hash (0x and 64 lowercase hex digits)."""
+        ...
+
+    def confirmations(self, tx_hash: str) -> tuple[int, bool]:
+        """(blocks confirming it, 0 while unmined; whether it succeeded)."""
         ...
 
 

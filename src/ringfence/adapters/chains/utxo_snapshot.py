@@ -133,3 +133,19 @@ def _check_consistent(snapshots: Sequence[Snapshot]) -> None:
                     Result.outpoint_duplicate,
                     f"{txid}:{key[1]} differs between {first[3]} and {snapshot.source}",
                 )
+
+
+class SnapshotFolder:
+    """The snapshot files (``*.csv``) in one folder, read anew on every call: the
+    ``UtxoSnapshots`` a spend is built from and confirmed by. Dropping the next day's snapshot
+    into the folder is how a Bitcoin spend gets confirmed."""
+
+    def __init__(self, folder: Path, network: Network | str) -> None:
+        self.folder = folder
+        self.network = network
+
+    def snapshots(self) -> tuple[Snapshot, ...]:
+        paths = sorted(self.folder.glob("*.csv")) if self.folder.is_dir() else []
+        if not paths:
+            return ()
+        return UtxoSnapshotSource(paths, self.network).snapshots

@@ -65,15 +65,25 @@ def read_json(path: Path, what: str) -> Any:
 def save_tree(private: Path, tree: AssetTree) -> None:
     placement = tree.placement
     arrays: dict[str, np.ndarray[Any, Any]] = {
-        "client": placement.client, "piece": placement.piece, "index": placement.index,
-        "value": placement.value}
+        "client": placement.client,
+        "piece": placement.piece,
+        "index": placement.index,
+        "value": placement.value,
+    }
     for height, level in tree.upper.items():
-        arrays |= {f"index_{height}": level.index, f"sums_{height}": level.sums,
-                   f"hashes_{height}": level.hashes}
+        arrays |= {
+            f"index_{height}": level.index,
+            f"sums_{height}": level.sums,
+            f"hashes_{height}": level.hashes,
+        }
     number = tree.asset.number
     np.savez(private / f"tree-{number}.npz", **arrays)  # type: ignore[arg-type]
-    meta = {"asset": tree.asset.code, "height": tree.height, "hashes": tree.hashes,
-            "clients": list(tree.clients)}
+    meta = {
+        "asset": tree.asset.code,
+        "height": tree.height,
+        "hashes": tree.hashes,
+        "clients": list(tree.clients),
+    }
     (private / f"tree-{number}.json").write_text(json.dumps(meta), encoding="utf-8")
 
 
@@ -85,13 +95,26 @@ def load_tree(
     meta = read_json(private / f"tree-{asset.number}.json", "tree")
     context = tree_context(round_id, asset, meta["height"], master_secret)
     with np.load(private / f"tree-{asset.number}.npz") as arrays:
-        placement = Placement(context.height, context.block_levels, arrays["client"],
-                              arrays["piece"], arrays["index"], arrays["value"])
-        upper = {height: Level(height, arrays[f"index_{height}"], arrays[f"sums_{height}"],
-                               arrays[f"hashes_{height}"])
-                 for height in range(context.block_levels, context.height + 1)}
-    return AssetTree(asset, context, tuple(meta["clients"]), placement, upper, master_secret,
-                     meta["hashes"])
+        placement = Placement(
+            context.height,
+            context.block_levels,
+            arrays["client"],
+            arrays["piece"],
+            arrays["index"],
+            arrays["value"],
+        )
+        upper = {
+            height: Level(
+                height,
+                arrays[f"index_{height}"],
+                arrays[f"sums_{height}"],
+                arrays[f"hashes_{height}"],
+            )
+            for height in range(context.block_levels, context.height + 1)
+        }
+    return AssetTree(
+        asset, context, tuple(meta["clients"]), placement, upper, master_secret, meta["hashes"]
+    )
 
 
 class RoundFolder:
@@ -154,16 +177,19 @@ class RoundFiles:
         return read_secret(self.folder, "signing.key", create=True)
 
     def pending(self) -> Any:
-        return read_json(self.folder / "pending.json",
-                         "pending round (run `por challenges` first)")
+        return read_json(self.folder / "pending.json", "pending round (run `por challenges` first)")
 
     def save_pending(self, pending: Mapping[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "pending.json").write_text(json.dumps(pending, indent=1) + "\n")
 
     def save_round(
-        self, number: int, record: Mapping[str, Any], trees: Mapping[int, AssetTree],
-        build_seed: bytes, reserves_file: bytes | None,
+        self,
+        number: int,
+        record: Mapping[str, Any],
+        trees: Mapping[int, AssetTree],
+        build_seed: bytes,
+        reserves_file: bytes | None,
     ) -> str:
         folder = self.round(number).folder
         if reserves_file is not None:  # before the round that pins its hash

@@ -56,9 +56,7 @@ class MemoryStore:
         if checkpoint is not None:
             self.write_checkpoint(checkpoint)
 
-    def append_begin(
-        self, entry: JournalEntry, records: Sequence[TransferRecord]
-    ) -> PendingAppend:
+    def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> PendingAppend:
         try:
             self.append(entry, records)
         except StorageError as error:

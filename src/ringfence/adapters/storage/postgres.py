@@ -101,7 +101,6 @@ _entries_per_page = 64
 _transfers_per_page = 10_000
 
 
-
 _head_conflict_text = "does not extend the journal head"  # the trigger's message
 
 

@@ -201,4 +201,3 @@ def redacted(url: str) -> str:
 def describe(error: psycopg.Error) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-

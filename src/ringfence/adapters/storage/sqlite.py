@@ -132,8 +132,9 @@ class SqliteStore:
                 # Journals from before signing: their entries keep an empty signature, vouched
                 # for by the journal key's first declaration (core/ledger/authenticity.py).
                 db.execute(add_signature_column)
-                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                           (schema_version,))
+                db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (schema_version,)
+                )
             elif version[0] != schema_version:
                 raise StorageError(f"{self.path}: schema version {version[0]} is not supported")
             db.execute("COMMIT")
@@ -370,9 +371,7 @@ class SqliteStore:
 
     def projected_transfers(self) -> Iterator[TransferRecord]:
         self._writer.drain()
-        cursor = self._db.execute(
-            f"SELECT {transfer_columns} FROM transfers ORDER BY timestamp"
-        )
+        cursor = self._db.execute(f"SELECT {transfer_columns} FROM transfers ORDER BY timestamp")
         for row in cursor:
             yield _record_of(row)
 
@@ -392,7 +391,6 @@ class SqliteStore:
             self._db.close()
 
 
-
 _insert_entry_sql = (
     "INSERT INTO journal (seq, kind, timestamp, body, previous_hash, hash, records, signature) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -405,7 +403,6 @@ def _append_error(seq: int, error: sqlite3.Error) -> StorageError:
     if _head_conflict_text in str(error):
         return HeadConflictError(f"entry {seq} refused: another writer appended first")
     return StorageError(f"append of entry {seq} failed: {error}")
-
 
 
 def _record_of(row: tuple[bytes, ...]) -> TransferRecord:

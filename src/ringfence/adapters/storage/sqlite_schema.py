@@ -129,4 +129,3 @@ def schema_statements() -> list[str]:
     columns, cuts = _projection_columns()
     text = _schema.replace("{columns}", columns).replace("{cuts}", cuts)
     return [statement + ";" for statement in text.split(";\n") if statement.strip()]
-

@@ -59,9 +59,11 @@ __all__ = [
     "SpendScript",
     "SpendState",
     "build_bitcoin_spend",
+    "der_signature",
     "embit_network",
     "fee_for",
     "outpoint",
+    "script_code",
     "script_pubkey_of",
 ]
 
@@ -205,6 +207,28 @@ def script_pubkey_of(address: str, network: Network) -> bytes:
 
 def outpoint(txid: str, vout: int) -> str:
     return f"{txid}:{vout}"
+
+
+def der_signature(r: int, s: int) -> bytes:
+    """(r, s) as a DER ``ECDSA-Sig-Value`` (SEC 1), the form Bitcoin scripts carry."""
+
+    def integer(value: int) -> bytes:
+        body = value.to_bytes((value.bit_length() + 8) // 8, "big")  # a leading 0 if needed
+        return bytes([0x02, len(body)]) + body
+
+    content = integer(r) + integer(s)
+    assert len(content) < 128
+    return bytes([0x30, len(content)]) + content
+
+
+def script_code(script_pubkey: bytes, witness_script: bytes) -> bytes:
+    """The script a BIP 143 digest commits to: the witness script of a P2WSH output, the
+    P2PKH form of a P2WPKH output's key hash."""
+    if script_pubkey[:2] == b"\x00\x20":
+        assert hashlib.sha256(witness_script).digest() == script_pubkey[2:]
+        return witness_script
+    assert len(script_pubkey) == 22 and script_pubkey[:2] == b"\x00\x14"
+    return b"\x76\xa9\x14" + script_pubkey[2:] + b"\x88\xac"
 
 
 # ---------------------------------------------------------------------- the build
@@ -366,6 +390,7 @@ class SpendState(StrEnum):
     built = "built"
     signed = "signed"
     broadcast = "broadcast"
+    abandoned = "abandoned"  # never broadcast; its outputs or nonce are free again
 
 
 @dataclass(frozen=True, slots=True)

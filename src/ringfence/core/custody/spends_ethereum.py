@@ -36,6 +36,7 @@ __all__ = [
     "EthereumSpend",
     "EthereumTerms",
     "EthereumTransaction",
+    "address_of_key",
     "build_ethereum_spend",
     "decode_unsigned",
     "ether_gas_limit",
@@ -140,6 +141,12 @@ def _scalar(item: object) -> int:
     if not isinstance(item, bytes) or len(item) > 32:
         raise InputError(Result.spend_malformed, "a number field is not a 256-bit integer")
     return int.from_bytes(item, "big")
+
+
+def address_of_key(public_key: bytes) -> str:
+    """The EIP-55 address of an uncompressed SEC 1 secp256k1 key (65 bytes)."""
+    assert len(public_key) == 65 and public_key[0] == 0x04
+    return eth_checksum_address(keccak256(public_key[1:])[12:])
 
 
 def token_transfer_data(destination: str, amount: int) -> bytes:
