@@ -1,20 +1,15 @@
-"""The PKCS#11 signers against a real token: SoftHSM2, initialised for this test session.
-
-Each session makes its own token folder and configuration (``SOFTHSM2_CONF``) in a temporary
-directory and initialises two tokens with ``softhsm2-util``: one the tests log into, one that
-is only ever offered a wrong PIN. Without softhsm2 the tests skip, except under ``CI=true``,
-where they fail: a CI run must not pass by skipping the real device.
-"""
+"""The PKCS#11 signers against a real token: SoftHSM2, initialised for this test session
+(tests/support_hsm.py: its own token folder and configuration, a token the tests log into and
+one that is only ever offered a wrong PIN; without softhsm2 the tests skip, except under
+``CI=true``, where they fail)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +21,7 @@ import pytest
 from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11.exceptions import PKCS11Error
 from pkcs11.util.ec import encode_named_curve_parameters
+from tests.support_hsm import other_token_label, token_label, user_pin
 
 from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
@@ -33,7 +29,6 @@ from ringfence.adapters.hsm import (
     HsmError,
     HsmJournalSigner,
     KeyLocation,
-    default_module_path,
     ed25519_curve,
     open_token,
     secp256k1_order,
@@ -57,41 +52,7 @@ from ringfence.core.money import Asset
 from ringfence.service.audit import AuditReport, verify_store
 from ringfence.service.ledger import LedgerService
 
-token_label = "ringfence-test"
-other_token_label = "ringfence-other"  # never logged into: a wrong PIN meets the device
-user_pin = "246810"
-security_officer_pin = "13579111"
 hot, alice, bob = 1, 2, 3
-
-
-@pytest.fixture(scope="session")
-def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A SoftHSM2 configuration with two fresh tokens; returns the module's path."""
-    tool = shutil.which("softhsm2-util")
-    if tool is None or not Path(default_module_path).is_file():
-        reason = "softhsm2 is not installed (make tools)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: the HSM tests must run)")
-        pytest.skip(reason)
-    folder = tmp_path_factory.mktemp("softhsm")
-    (folder / "tokens").mkdir()
-    configuration = folder / "softhsm2.conf"
-    configuration.write_text(
-        f"directories.tokendir = {folder / 'tokens'}\n"
-        "objectstore.backend = file\n"
-        "log.level = ERROR\n",
-        encoding="ascii",
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        # Read when the module is first initialised in this process, which is after this.
-        patch.setenv("SOFTHSM2_CONF", str(configuration))
-        for label in (token_label, other_token_label):
-            subprocess.run(
-                [tool, "--init-token", "--free", "--label", label,
-                 "--pin", user_pin, "--so-pin", security_officer_pin],
-                check=True, capture_output=True, timeout=60,
-            )  # fmt: skip
-        yield default_module_path
 
 
 def location_of(module_path: str, request: pytest.FixtureRequest, role: str) -> KeyLocation:
