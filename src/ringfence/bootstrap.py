@@ -22,7 +22,7 @@ from ringfence.adapters.storage import postgres, sqlite
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
-from ringfence.core.errors import StorageError
+from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.service.keys import KeyVerifier, default_hasher
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import (
@@ -37,6 +37,7 @@ from ringfence.service.ports import (
     RiskBookStore,
     RoundStore,
     Signer,
+    WithdrawalChain,
 )
 
 default_url = "sqlite:///ringfence.db"
@@ -352,3 +353,52 @@ def jsonl_file(path: Path) -> LineSource:
     from ringfence.adapters.files.jsonl import JsonlFile
 
     return JsonlFile(path)
+
+
+def withdrawal_chain(ledger: LedgerService, settings_path: str | None = None) -> WithdrawalChain:
+    """The signing service (service/spends.py) as the settings file names it
+    (``settings_path``, else ``RINGFENCE_SPENDS``; adapters/files/spend_settings.py): its keys
+    on PKCS#11 tokens (PIN from ``RINGFENCE_HSM_PIN``), its spend folder, the Bitcoin snapshot
+    and outbox folders and the Ethereum node."""
+    from ringfence.adapters import hsm
+    from ringfence.adapters.chains.bitcoin_outbox import OutboxBroadcaster
+    from ringfence.adapters.chains.ethereum_spends import EthereumSpendNode
+    from ringfence.adapters.chains.utxo_snapshot import SnapshotFolder
+    from ringfence.adapters.files.spend_settings import read_spend_settings
+    from ringfence.adapters.files.spends import SpendDirectory
+    from ringfence.adapters.hsm_chain import HsmChainSigner
+    from ringfence.core.custody.addresses import Network
+    from ringfence.core.custody.spends import SpendScript
+    from ringfence.service.custody import CustodyService
+    from ringfence.service.spends import BitcoinChain, SpendService, WalletSigning
+
+    given = settings_path or os.environ.get("RINGFENCE_SPENDS")
+    if not given:
+        raise InputError(Result.spend_keys_invalid, "no settings: set RINGFENCE_SPENDS")
+    settings = read_spend_settings(Path(given))
+    module_path = os.environ.get("RINGFENCE_PKCS11_MODULE") or hsm.default_module_path
+    pin = os.environ.get("RINGFENCE_HSM_PIN")
+    signing = {}
+    for name, wallet in settings.wallets.items():
+        keys = tuple(
+            HsmChainSigner(hsm.parse_key_uri(uri, module_path), pin) for uri in wallet.keys
+        )
+        script = SpendScript(wallet.script, wallet.threshold) if wallet.script else None
+        signing[name] = WalletSigning(name, keys, script)
+    bitcoin = None
+    if settings.bitcoin is not None:
+        section = settings.bitcoin
+        network = Network(section["network"])
+        bitcoin = BitcoinChain(
+            SnapshotFolder(Path(section["snapshots"]), network),
+            OutboxBroadcaster(Path(section["outbox"])),
+            network,
+            int(section["fee_rate_sat_per_kvb"]),
+        )
+    ethereum = None
+    if settings.ethereum is not None:
+        ethereum = EthereumSpendNode(
+            str(settings.ethereum["rpc_url"]), int(settings.ethereum["chain_id"])
+        )
+    store = SpendDirectory(settings.store)
+    return SpendService(CustodyService(ledger), store, signing, bitcoin, ethereum)
