@@ -16,8 +16,8 @@ wallets, where spends are kept, and how each chain is reached (docs/spends.md, "
 
 ``keys`` are PKCS#11 URIs (docs/hsm.md); a Bitcoin wallet's ``script`` lists every public key
 of its script (a vault's third key may be held offline) as compressed SEC 1 hex. Nothing here
-is trusted to decide what is signed: a script must hash to the wallet's registered address and
-a key must be one of its script's, or the service refuses (``spend_keys_invalid``).
+is trusted to decide what is signed: a script must hash to the wallet's registered address
+(else ``spend_keys_invalid``), and a key that is not one of its script's is never asked.
 """
 
 from __future__ import annotations
