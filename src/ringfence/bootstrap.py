@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 
@@ -39,6 +39,9 @@ from ringfence.service.ports import (
     Signer,
     WithdrawalChain,
 )
+
+if TYPE_CHECKING:
+    from ringfence.service.spends import SpendService
 
 default_url = "sqlite:///ringfence.db"
 journal_key_suffix = ".journal-key"
@@ -356,6 +359,11 @@ def jsonl_file(path: Path) -> LineSource:
 
 
 def withdrawal_chain(ledger: LedgerService, settings_path: str | None = None) -> WithdrawalChain:
+    """The chain side of withdrawals: the signing service of ``spend_service``."""
+    return spend_service(ledger, settings_path)
+
+
+def spend_service(ledger: LedgerService, settings_path: str | None = None) -> SpendService:
     """The signing service (service/spends.py) as the settings file names it
     (``settings_path``, else ``RINGFENCE_SPENDS``; adapters/files/spend_settings.py): its keys
     on PKCS#11 tokens (PIN from ``RINGFENCE_HSM_PIN``), its spend folder, the Bitcoin snapshot
@@ -370,7 +378,7 @@ def withdrawal_chain(ledger: LedgerService, settings_path: str | None = None) ->
     from ringfence.core.custody.addresses import Network
     from ringfence.core.custody.spends import SpendScript
     from ringfence.service.custody import CustodyService
-    from ringfence.service.spends import BitcoinChain, SpendService, WalletSigning
+    from ringfence.service.spends import BitcoinChain, WalletSigning
 
     given = settings_path or os.environ.get("RINGFENCE_SPENDS")
     if not given:
@@ -401,4 +409,6 @@ def withdrawal_chain(ledger: LedgerService, settings_path: str | None = None) ->
             str(settings.ethereum["rpc_url"]), int(settings.ethereum["chain_id"])
         )
     store = SpendDirectory(settings.store)
+    from ringfence.service.spends import SpendService
+
     return SpendService(CustodyService(ledger), store, signing, bitcoin, ethereum)

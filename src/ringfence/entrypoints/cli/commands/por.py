@@ -10,6 +10,7 @@ proof, a round record to verify) are handed to the service as bytes, which parse
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -93,6 +94,37 @@ def challenges(
         return
     say(f"round {document['round']} ({document['round_id']}) at snapshot "
         f"{document['snapshot']}: {len(document['challenges'])} challenges")
+
+
+@app.command("sign")
+def sign(
+    context: typer.Context,
+    control_out: Annotated[
+        Path, typer.Option("--control-out", dir_okay=False,
+                           help="Where to write the control file for `por build --control`.")
+    ],
+    spends_settings: Annotated[
+        str | None, typer.Option("--spends", help="The signing service's settings "
+                                 "(default: $RINGFENCE_SPENDS; docs/spends.md).")
+    ] = None,
+    out: OutOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Sign the pending round's challenges with the keys that sign withdrawals (EIP-191 for
+    Ethereum, BIP-322 simple for P2WPKH) and write the control file."""
+    from ringfence.service.por_control import sign_challenges
+
+    with reported(json_output), opened(context) as ledger:
+        signer = bootstrap.spend_service(ledger, spends_settings)
+        document = sign_challenges(ledger, _rounds(context, out), signer)
+        control_out.write_text(json.dumps({"proofs": document["proofs"]}, indent=1) + "\n")
+    if json_output:
+        write_json({"ok": True, **document})
+        return
+    say(f"{len(document['proofs'])} proofs written to {control_out}; "
+        f"{len(document['unsigned'])} challenges unsigned")
+    for item in document["unsigned"]:
+        say(f"  {item['wallet']} {item['address']}: {item['reason']}")
 
 
 @app.command("build")

@@ -1,0 +1,90 @@
+"""``ringfence por sign``: the proof-of-control signatures the pending round's challenges ask
+for (``por challenges``), made by the same keys that sign withdrawals (service/spends.py's
+``WalletSigning``), so the wallets the firm can spend from are the wallets it proves.
+
+- Ethereum wallets: EIP-191 over the challenge, by the wallet's key.
+- Bitcoin P2WPKH wallets: BIP-322 simple, by the wallet's key.
+- Bitcoin 2-of-3 vaults are left unsigned and listed as such: their proof would be a BIP-322
+  *full* signature, which core/custody/control.py does not verify yet, so a signature made now
+  would count for nothing; the vault stays "unproven" in the round.
+
+Every proof made is verified as ``por build`` will verify it before it is returned, so a key
+that signs wrongly (or is not the address's) is found here, not in the round.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ringfence.core.custody.addresses import Network
+from ringfence.core.custody.control import ControlProof, verify_control
+from ringfence.core.custody.control_signing import (
+    bip322_simple_digest,
+    bip322_simple_signature,
+    eip191_digest,
+    eip191_signature,
+)
+from ringfence.core.custody.registry import Chain
+from ringfence.core.custody.spends import der_signature
+from ringfence.core.custody.spends_ethereum import address_of_key
+from ringfence.core.errors import InputError, Result, StorageError
+from ringfence.core.por.attestation import challenges_for
+from ringfence.service.custody import CustodyService
+from ringfence.service.ledger import LedgerService
+from ringfence.service.ports import RoundStore
+from ringfence.service.spends import SpendService, WalletSigning
+
+
+def sign_challenges(
+    ledger: LedgerService, rounds: RoundStore, spends: SpendService
+) -> dict[str, Any]:
+    """``{"proofs": [...], "unsigned": [...]}``: the control file ``por build --control``
+    reads (``proofs``), and the challenges no key here could answer, with why."""
+    pending = rounds.pending()
+    try:
+        round_id = str(pending["round_id"])
+        snapshot = int(pending["snapshot"])
+        blocks = {Chain(chain): str(block) for chain, block in pending["blocks"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise StorageError(f"the pending round does not read back: {error}") from None
+    custody = CustodyService(ledger, until_seq=snapshot)
+    proofs: list[dict[str, str]] = []
+    unsigned: list[dict[str, str]] = []
+    for wallet, challenge in challenges_for(custody.registry, round_id, blocks):
+        signing = spends.signing.get(wallet)
+        message = challenge.message()
+        network = Network(custody.registry.wallets[wallet].wallet.network)
+        signature, why = _signature(signing, challenge.chain, challenge.address, message, network)
+        if not signature:
+            unsigned.append({"wallet": wallet, "address": challenge.address, "reason": why})
+            continue
+        proof = ControlProof(challenge.chain, challenge.address, message, signature)
+        result = verify_control(proof, round_id, list(blocks.values()))
+        if result is not Result.ok:
+            raise InputError(result, f"{wallet}: the key's proof for {challenge.address} fails")
+        proofs.append(
+            {"chain": challenge.chain.value, "address": challenge.address, "message": message,
+             "signature": signature}
+        )  # fmt: skip
+    return {"proofs": proofs, "unsigned": unsigned}
+
+
+def _signature(
+    signing: WalletSigning | None, chain: Chain, address: str, message: str, network: Network
+) -> tuple[str, str]:
+    """(signature, "") or ("", why not)."""
+    if signing is None or not signing.keys:
+        return "", "no key configured for the wallet"
+    key = signing.keys[0]
+    if chain is Chain.ethereum:
+        public = key.public_key(compressed=False)
+        if public is None or address_of_key(public).lower() != address.lower():
+            return "", "the configured key is not the address's"
+        return eip191_signature(key.sign_recoverable(eip191_digest(message))), ""
+    script = signing.script
+    if script is None or script.address(network) != address:
+        return "", "the configured script is not the address's"
+    if script.is_vault:
+        return "", "a 2-of-3 vault: BIP-322 full is not verified by this version"
+    r, s = key.sign_digest(bip322_simple_digest(message, script.script_pubkey()))
+    return bip322_simple_signature(der_signature(r, s), script.public_keys[0]), ""
