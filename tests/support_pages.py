@@ -67,7 +67,9 @@ def build_pages_world(folder: Path) -> PagesWorld:
     custodian = build_custodian(ledger)
     custody = CustodyService(ledger)
     assert custody.change(WALLETS) == [Result.ok] * len(WALLETS)
-    events = [custodian.deposit(n + 1, name, amount) for n, (name, amount) in enumerate(OWED.items())]
+    events = [
+        custodian.deposit(n + 1, name, amount) for n, (name, amount) in enumerate(OWED.items())
+    ]
     events.append(custodian.deposit(10, "carol", EARN_CAROL, pool="earn"))
     assert ledger.submit(events) == [Result.ok] * len(events)
     recon = ReconService(custody)

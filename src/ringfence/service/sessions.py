@@ -75,7 +75,8 @@ class Sessions:
             raise InputError(Result.api_key_invalid, "no such key")
         actor = self.verifier.actor_of(presented)
         now = self.clock.now_ns()
-        session = Session(actor, key_id_of(presented), secrets.token_urlsafe(_token_bytes), now, now)
+        form_token = secrets.token_urlsafe(_token_bytes)
+        session = Session(actor, key_id_of(presented), form_token, now, now)
         session_id = secrets.token_urlsafe(_token_bytes)
         with self._lock:
             self._forget_ended(now)

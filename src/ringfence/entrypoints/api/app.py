@@ -14,7 +14,7 @@ route and lives in ``Api.answer``:
 5. a refusal is an RFC 9457 problem (problems.py); every result and problem is counted by
    code, and every request's latency by route template (metrics.py).
 
-The same app serves the operator console and the client portal (entrypoints/pages/serving.py):
+The same app serves the operator console and the client portal (entrypoints/pages/site.py):
 HTML pages over the same service functions, keys and lock, outside the OpenAPI document.
 """
 
@@ -33,7 +33,7 @@ from ringfence.core.errors import Result
 from ringfence.entrypoints.api.calls import Api
 from ringfence.entrypoints.api.problems import problem
 from ringfence.entrypoints.api.routes import add_routes, problem_responses
-from ringfence.entrypoints.pages.serving import add_pages
+from ringfence.entrypoints.pages.site import add_pages
 
 
 def create_app(bundle: bootstrap.ServiceBundle) -> FastAPI:

@@ -47,6 +47,7 @@ age_buckets = (  # (label, upper bound in seconds, exclusive)
 age_bar_width_max = 420
 ppm_whole = 1_000_000
 coverage_span_ppm_min = 100  # 0.01%: the smallest coverage range a chart is drawn over
+reading_places = 4  # the smallest residual-interest range is one unit of the 4th decimal
 colours = ("#1f6fb2", "#51606f", "#b5651d", "#7a4fb0", "#2a8c82", "#6b8e23", "#c0399b", "#8a5300")
 
 
@@ -67,10 +68,16 @@ def run_series(
     at every reconciliation run (``run_entry`` documents)."""
     coverage: dict[str, dict[str, list[Point]]] = {}
     residual: dict[str, dict[str, list[Point]]] = {}
+    owing = {
+        (line["asset"], line["pool"])
+        for run in runs
+        for line in run["coverage"]
+        if int(line["requirement_units"]) or int(line["funds_units"])
+    }
     for index, run in enumerate(runs):
         for line in run["coverage"]:
-            if not line["segregated"]:
-                continue
+            if not line["segregated"] or (line["asset"], line["pool"]) not in owing:
+                continue  # a pool that never owed nor held the asset says nothing over time
             requirement = int(line["requirement_units"])
             funds = int(line["funds_units"])
             alert = line["alert"]
@@ -101,7 +108,7 @@ def coverage_chart(asset: str, series: Series, runs: Sequence[str]) -> dict[str,
     low, high, step = _range(values, coverage_span_ppm_min)
     frame = _Frame(low, high, len(runs))
     lines = [
-        _line(frame, n, pool, points, percent_text(points[-1].value), percent_text)
+        _line(frame, n, pool, points, last=percent_text(points[-1].value), text=percent_text)
         for n, (pool, points) in enumerate(series.items())
     ]
     return {
@@ -120,20 +127,21 @@ def residual_chart(
     """Residual interest (funds less requirement) per pool over the runs, zero always in
     range: a shortfall is a point under the zero line, marked and labelled."""
     values = [point.value for points in series.values() for point in points] + [0]
-    low, high, step = _range(values, 1)
+    low, high, step = _range(values, 10 ** max(scale - reading_places, 0))
     frame = _Frame(low, high, len(runs))
 
     def text(value: int) -> str:
         return reading_of_units(value, scale)
 
     lines = [
-        _line(frame, n, pool, points, _residual_words(points[-1].value, scale, asset), text)
+        _line(frame, n, pool, points, last=_residual_words(points[-1].value, scale, asset),
+              text=text)
         for n, (pool, points) in enumerate(series.items())
     ]
     return {
         **frame.document(lines, runs),
         "asset": asset,
-        "title": f"{asset}: residual interest (funds − requirement) per pool",
+        "title": f"{asset}: residual interest (funds less requirement) per pool",
         "reference_y": frame.y(0),
         "reference_label": "0 (below: short)",
         "ticks": [{"y": frame.y(v), "label": text(v)} for v in _ticks(low, high, step)],
@@ -189,7 +197,7 @@ class _Frame:
 
 
 def _line(
-    frame: _Frame, n: int, pool: str, points: Sequence[Point], last: str, text: Any
+    frame: _Frame, n: int, pool: str, points: Sequence[Point], *, last: str, text: Any
 ) -> dict[str, Any]:
     marks = [
         {

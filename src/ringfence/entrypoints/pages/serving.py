@@ -1,9 +1,9 @@
 """The console and the portal, served by ``ringfence serve`` beside the REST API: the same
 process, the same API keys and roles, the same service functions under the same lock.
 
-``add_pages(app, api)`` adds the sign-in pages, the static assets and the routes of
-``console/routes.py`` (staff) and ``portal/routes.py`` (clients). What every page shares is
-here, in ``Pages``:
+``site.add_pages(app, api)`` adds the sign-in pages and the static assets (here), and the
+routes of ``console/routes.py`` (staff) and ``portal/routes.py`` (clients). What every page
+shares is here, in ``Pages``:
 
 1. the session cookie names a signed-in session (service/sessions.py says why a session id
    and not the key); no session, an expired one or a revoked key sends the browser to the
@@ -22,7 +22,10 @@ The pages are plain Starlette routes, not part of the REST API's OpenAPI documen
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import csv
+import io
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -143,6 +146,23 @@ def _who(session: Session | None) -> dict[str, Any] | None:
     }
 
 
+def exported(document: Any, name: str) -> Response:
+    """A JSON export, offered as a file: amounts exact, as the service wrote them."""
+    body = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    headers = {**security_headers, "Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def exported_csv(header: Sequence[str], rows: Iterable[Sequence[str]], name: str) -> Response:
+    """A CSV export, offered as a file."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    headers = {**security_headers, "Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(text.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
 def redirect(location: str) -> RedirectResponse:
     """See Other: after a post, and to send a browser where it belongs."""
     return RedirectResponse(location, 303, headers=security_headers)
@@ -179,19 +199,7 @@ def home_of(session: Session) -> str:
 # ---------------------------------------------------------------------- the routes
 
 
-def add_pages(app: FastAPI, api: Api) -> None:
-    """The sign-in pages, the static assets, the console and the portal."""
-    from ringfence.entrypoints.pages.console.routes import add_console_routes
-    from ringfence.entrypoints.pages.portal.routes import add_portal_routes
-
-    pages = Pages(api)
-    _add_signing_in(app, pages)
-    _add_static(app)
-    add_console_routes(app, pages)
-    add_portal_routes(app, pages)
-
-
-def _add_signing_in(app: FastAPI, pages: Pages) -> None:
+def add_signing_in(app: FastAPI, pages: Pages) -> None:
     async def home(request: Request) -> Response:
         try:
             return redirect(home_of(pages.session_of(request)))
@@ -268,7 +276,7 @@ def _sign_in_reason(code: str) -> str:
     }.get(code, "")
 
 
-def _add_static(app: FastAPI) -> None:
+def add_static(app: FastAPI) -> None:
     assets = {
         "site.css": ("text/css; charset=utf-8", (static_path / "site.css").read_bytes()),
         "portal.js": ("text/javascript; charset=utf-8", (static_path / "portal.js").read_bytes()),

@@ -16,9 +16,6 @@ bar in templates/site/base.html and a route here once the withdrawal service exi
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +25,7 @@ from starlette.responses import Response
 
 from ringfence.core.errors import InputError, Result
 from ringfence.entrypoints.pages.console import views
-from ringfence.entrypoints.pages.serving import Pages, redirect, security_headers
+from ringfence.entrypoints.pages.serving import Pages, exported, exported_csv, redirect
 from ringfence.service import access, access_operations
 from ringfence.service.sessions import Session
 
@@ -49,22 +46,6 @@ def add_console_routes(app: FastAPI, pages: Pages) -> None:
 
 def _route(app: FastAPI, path: str, endpoint: Page, method: str = "GET") -> None:
     app.add_route(path, endpoint, methods=[method], include_in_schema=False)
-
-
-def exported(document: Any, name: str) -> Response:
-    """A JSON export, offered as a file: amounts exact, as the service wrote them."""
-    body = json.dumps(document, indent=2, sort_keys=True) + "\n"
-    headers = {**security_headers, "Content-Disposition": f'attachment; filename="{name}"'}
-    return Response(body, media_type="application/json", headers=headers)
-
-
-def exported_csv(columns: tuple[str, ...], rows: list[dict[str, Any]], name: str) -> Response:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([str(row.get(column, "")) for column in columns] for row in rows)
-    headers = {**security_headers, "Content-Disposition": f'attachment; filename="{name}"'}
-    return Response(text.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 # ---------------------------------------------------------------------- segregation
@@ -89,7 +70,8 @@ def _add_segregation(app: FastAPI, pages: Pages) -> None:
                 )
                 lines = document["runs"][-1]["coverage"] if document["runs"] else []
                 if kind == "csv":
-                    return exported_csv(segregation_columns, lines, "segregation.csv")
+                    return exported_csv(segregation_columns, _rows(segregation_columns, lines),
+                                        "segregation.csv")  # fmt: skip
                 return exported(document, "segregation.json")
 
             return await pages.page(request, f"/console/segregation.{kind}", shown)
@@ -120,8 +102,8 @@ def _add_breaks(app: FastAPI, pages: Pages) -> None:
             pool = request.query_params.get("pool", "")
             view = views.breaks_view(document, pool)
             everything = request.query_params.get("all") == "1"
-            return pages.render("console/breaks.html", session, view=view, current="/console/breaks",
-                                everything=everything)  # fmt: skip
+            return pages.render("console/breaks.html", session, view=view,
+                                current="/console/breaks", everything=everything)  # fmt: skip
 
         return await pages.page(request, "/console/breaks", shown)
 
@@ -130,7 +112,8 @@ def _add_breaks(app: FastAPI, pages: Pages) -> None:
             async def shown(request: Request, session: Session) -> Response:
                 document = await _breaks_call(pages, session, request)
                 if kind == "csv":
-                    return exported_csv(break_columns, document["breaks"], "breaks.csv")
+                    rows = _rows(break_columns, document["breaks"])
+                    return exported_csv(break_columns, rows, "breaks.csv")
                 return exported(document, "breaks.json")
 
             return await pages.page(request, f"/console/breaks.{kind}", shown)
@@ -192,6 +175,10 @@ def _add_break_forms(app: FastAPI, pages: Pages) -> None:
     _route(app, "/console/breaks/{break_id}/cure", cure, "POST")
 
 
+def _rows(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[list[str]]:
+    return [[str(row.get(column, "")) for column in columns] for row in rows]
+
+
 def _required(fields: dict[str, str], name: str) -> str:
     value = fields.get(name, "").strip()
     if not value:
@@ -215,8 +202,8 @@ def _add_rounds_and_audit(app: FastAPI, pages: Pages) -> None:
                 return exported(document, "rounds.json")
             view = views.rounds_view(document)
             bars = views.coverage_bars(view["rounds"])
-            return pages.render("console/rounds.html", session, view=view, current="/console/rounds",
-                                bars=_bars(bars))  # fmt: skip
+            return pages.render("console/rounds.html", session, view=view,
+                                current="/console/rounds", bars=_bars(bars))  # fmt: skip
 
         return await pages.page(request, "/console/rounds", shown)
 

@@ -10,7 +10,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ringfence.entrypoints.pages import figures
-from ringfence.service.readings import coverage_ppm, percent_text, reading_of_units
+from ringfence.service.readings import (
+    coverage_ppm,
+    percent_text,
+    reading_of_units,
+    units_and_scale,
+)
 
 # What a segregation line's alert is called on a page, and its tone (the colour beside it).
 alert_words = {
@@ -25,10 +30,11 @@ def overview_view(document: Mapping[str, Any]) -> dict[str, Any]:
     run's lines (short pools first), and the book's positions now."""
     scales = {entry["code"]: entry["scale"] for entry in document["assets"]}
     runs = document["runs"]
-    labels = [run["as_of"][5:16].replace("T", " ") for run in runs]
+    labels = [run["as_of"][5:10] for run in runs]
     coverage, residual = figures.run_series(runs)
     latest = runs[-1] if runs else None
-    lines = [_line_view(line, scales) for line in latest["coverage"]] if latest else []
+    every = [_line_view(line, scales) for line in latest["coverage"]] if latest else []
+    lines = [line for line in every if not line["empty"]]
     lines.sort(key=lambda line: (line["tone"] != "short", line["tone"] != "title", line["pool"]))
     assets = []
     for code in sorted(coverage):
@@ -55,7 +61,9 @@ def overview_view(document: Mapping[str, Any]) -> dict[str, Any]:
         "assets": assets,
         "lines": lines,
         "short": [line for line in lines if line["tone"] == "short"],
-        "positions": [_position_view(row) for row in document["positions"]],
+        "hidden": len(every) - len(lines),
+        "positions": [_position_view(row) for row in document["positions"] if not _empty(row)],
+        "positions_hidden": sum(1 for row in document["positions"] if _empty(row)),
         "breaks_open": document["breaks_open"],
     }
 
@@ -79,13 +87,20 @@ def _line_view(line: Mapping[str, Any], scales: Mapping[str, int]) -> dict[str, 
         "shortfall": reading_of_units(-excess, scale) if excess < 0 else "",
         "status": words,
         "tone": tone,
+        "empty": requirement == 0 and funds == 0 and line["alert"] == "none",
     }
+
+
+def _empty(row: Mapping[str, Any]) -> bool:
+    return all(units_and_scale(row[name])[0] == 0 for name in ("holdings", "liabilities"))
 
 
 def _position_view(row: Mapping[str, Any]) -> dict[str, Any]:
     short = row["segregated"] and row["shortfall_pending"].strip("0.") != ""
+    coverage = row["coverage"]
     return {
         **row,
+        "coverage_words": "—" if coverage is None else percent_text(units_and_scale(coverage)[0]),
         "terms_words": row["terms"].replace("_", " "),
         "status": ("short if pending posts" if short else "covered on the book")
         if row["segregated"]
@@ -143,7 +158,9 @@ def rounds_view(document: Mapping[str, Any]) -> dict[str, Any]:
 def round_view(summary: Mapping[str, Any]) -> dict[str, Any]:
     assets = []
     for line in summary["assets"]:
-        if not line["attested"]:
+        if line["liabilities_units"] == "0":
+            words, tone = "nothing owed", "ok"
+        elif not line["attested"]:
             words, tone = "reserves not attested", "title"
         elif line["covered"]:
             words, tone = "covered", "ok"

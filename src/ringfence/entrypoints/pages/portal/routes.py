@@ -14,8 +14,6 @@ here filters anything itself.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,9 +22,15 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from ringfence.core.errors import InputError, Result
-from ringfence.entrypoints.pages.console.routes import exported
 from ringfence.entrypoints.pages.portal import views
-from ringfence.entrypoints.pages.serving import Pages, home_of, redirect, security_headers
+from ringfence.entrypoints.pages.serving import (
+    Pages,
+    exported,
+    exported_csv,
+    home_of,
+    redirect,
+    security_headers,
+)
 from ringfence.service import access_clients
 from ringfence.service.sessions import Session
 
@@ -69,7 +73,8 @@ def _balances(pages: Pages, kind: str) -> Shown:
         if kind == "json":
             return exported(document, f"{client}-balances.json")
         if kind == "csv":
-            return _csv(balance_columns, views.balance_rows(document), f"{client}-balances.csv")
+            rows = views.balance_rows(document)
+            return exported_csv(balance_columns, rows, f"{client}-balances.csv")
         return pages.render("portal/balances.html", session, view=views.balances_view(document),
                             current=request.url.path)  # fmt: skip
 
@@ -90,8 +95,8 @@ def _statement(pages: Pages, kind: str) -> Shown:
                     ledger, session.actor, client, from_text, to_text
                 )
             )
-            headers = {**security_headers,
-                       "Content-Disposition": f'attachment; filename="{client}-statement.csv"'}  # fmt: skip
+            disposition = f'attachment; filename="{client}-statement.csv"'
+            headers = {**security_headers, "Content-Disposition": disposition}
             return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
         document = await pages.call(
             lambda ledger: access_clients.client_statement(
@@ -129,12 +134,3 @@ def _present(document: Any) -> Any:
     if document is None:
         raise InputError(Result.round_not_found, "no proof-of-reserves round holds you yet")
     return document
-
-
-def _csv(columns: tuple[str, ...], rows: list[list[str]], name: str) -> Response:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    headers = {**security_headers, "Content-Disposition": f'attachment; filename="{name}"'}
-    return Response(text.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

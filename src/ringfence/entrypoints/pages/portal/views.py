@@ -56,7 +56,9 @@ def proof_view(document: Mapping[str, Any]) -> dict[str, Any]:
         return {"round": None}
     lines = []
     for line in summary["assets"]:
-        if not line["attested"]:
+        if line["liabilities_units"] == "0":
+            status, tone = "nothing owed", "ok"
+        elif not line["attested"]:
             status, tone = "reserves not attested in this round", "title"
         elif line["covered"]:
             status, tone = "covered", "ok"
