@@ -152,11 +152,13 @@ def _range(values: Sequence[int], span_min: int) -> tuple[int, int, int]:
     """An axis fitted to ``values`` (at least ``span_min`` tall, a tenth of the span as a
     margin each side), its ends on whole tick steps."""
     span = max(max(values) - min(values), span_min)
-    step = _step(span)
     margin = max(span // 10, 1)
-    low = (min(values) - margin) // step * step
-    high = -(-(max(values) + margin) // step) * step
+    bottom, top = min(values) - margin, max(values) + margin
+    step = _step(top - bottom)
+    low = bottom // step * step
+    high = -(-top // step) * step
     assert low < high
+    assert (high - low) // step <= ticks_max + 2
     return low, high, step
 
 
@@ -249,7 +251,7 @@ def _step(span: int) -> int:
 
 def _ticks(low: int, high: int, step: int) -> list[int]:
     first = -(-low // step) * step
-    return list(range(first, high + 1, step))[: ticks_max + 2]
+    return list(range(first, high + 1, step))
 
 
 # ---------------------------------------------------------------------- breaks by age

@@ -217,8 +217,10 @@ def _individual_row(asset: _Asset, pools: Sequence[Mapping[str, Any]]) -> dict[s
 
 
 def _coverage_bars(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """Each row that owes anything: its holdings over its liabilities, as a bar around 100%
-    (a shortfall of a few units on a large pool still stops short of the mark)."""
+    """Each custody row that owes anything: its holdings over its liabilities, as a bar around
+    100% (a shortfall of a few units on a large pool still stops short of the mark). A
+    title-transfer pool is the firm's, not segregated: its table row says so, and it stays off
+    this scale, which it would stretch."""
     shown = [
         {
             "name": row["name"],
@@ -227,7 +229,7 @@ def _coverage_bars(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
             "short": row["tone"] == "short",
         }
         for row in rows
-        if row["liabilities_units"] > 0
+        if row["liabilities_units"] > 0 and row["tone"] != "title"
     ]
     return figures.coverage_bars(shown) if shown else None
 

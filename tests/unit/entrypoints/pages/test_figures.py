@@ -69,8 +69,12 @@ def test_every_point_and_tick_lies_inside_the_plot(values: list[int]) -> None:
         for mark in chart["lines"][0]["marks"]:
             assert top <= mark["y"] <= bottom
             assert chart["left"] <= mark["x"] <= chart["right"]
-        assert 1 <= len(chart["ticks"]) <= figures.ticks_max + 2
+        assert 1 <= len(chart["ticks"]) <= figures.ticks_max + 3
         assert all(top <= tick["y"] <= bottom for tick in chart["ticks"])
+        # The ticks span the data: none of it lies above the top tick or below the bottom one.
+        marks = [mark["y"] for mark in chart["lines"][0]["marks"]]
+        assert min(t["y"] for t in chart["ticks"]) <= min(marks)
+        assert max(t["y"] for t in chart["ticks"]) >= max(marks)
 
 
 def test_breaks_fall_in_their_age_band() -> None:
