@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ringfence.entrypoints.pages import figures
+from ringfence.entrypoints.pages.rendering import rounded
 from ringfence.service.readings import (
     coverage_ppm,
     percent_text,
@@ -165,7 +166,7 @@ def round_view(summary: Mapping[str, Any]) -> dict[str, Any]:
         elif line["covered"]:
             words, tone = "covered", "ok"
         else:
-            words, tone = f"NOT covered: short {line['shortfall']} {line['asset']}", "short"
+            words, tone = f"NOT covered: short {rounded(line['shortfall'])} {line['asset']}", "short"
         assets.append(
             {
                 **line,
