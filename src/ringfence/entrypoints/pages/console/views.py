@@ -166,7 +166,8 @@ def round_view(summary: Mapping[str, Any]) -> dict[str, Any]:
         elif line["covered"]:
             words, tone = "covered", "ok"
         else:
-            words, tone = f"NOT covered: short {rounded(line['shortfall'])} {line['asset']}", "short"
+            short = rounded(line["shortfall"])
+            words, tone = f"NOT covered: short {short} {line['asset']}", "short"
         assets.append(
             {
                 **line,
