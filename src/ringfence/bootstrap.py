@@ -39,6 +39,7 @@ from ringfence.service.ports import (
     Signer,
     WithdrawalChain,
 )
+from ringfence.service.sessions import Sessions
 
 if TYPE_CHECKING:
     from ringfence.service.spends import SpendService
@@ -294,7 +295,9 @@ def open_key_store(url: str, keys_file: str | None = None) -> KeyStore:
 
 @dataclass
 class ServiceBundle:
-    """What ``ringfence serve`` runs on: the ledger, the API keys and their verifier."""
+    """What ``ringfence serve`` runs on: the ledger, the API keys and their verifier, the
+    signed-in sessions of its pages, and where the proof-of-reserves rounds and the venue's
+    risk book are kept (None: the server shows none)."""
 
     ledger: LedgerService
     keys: KeyStore
@@ -302,6 +305,9 @@ class ServiceBundle:
     clock: Clock
     url: str = "memory://"
     journal_key: str | None = None
+    sessions: Sessions | None = None
+    rounds: RoundStore | None = None
+    book: RiskBookStore | None = None
 
     def current(self) -> LedgerService:
         """The ledger, reopened first if another writer appended since it was loaded: the
@@ -333,9 +339,14 @@ def open_service(
     keys_file: str | None = None,
     hasher: PasswordHasher | None = None,
     ledger: LedgerService | None = None,
+    *,
+    rounds: RoundStore | None = None,
+    book_path: str | None = None,
 ) -> ServiceBundle:
     """The ledger at ``url`` (or the one given, for tests) with its API keys, opened for the
-    service; close it when done. ``hasher``: argon2id parameters (default RFC 9106's)."""
+    service; close it when done. ``hasher``: argon2id parameters (default RFC 9106's).
+    ``rounds``: the proof-of-reserves rounds (default: ``round_store(url)``, none in memory);
+    ``book_path``: the venue's risk book, if the firm runs one."""
     url = database_url(url)
     keys = open_key_store(url, keys_file)
     try:
@@ -344,7 +355,13 @@ def open_service(
         keys.close()
         raise
     verifier = KeyVerifier(keys, hasher or default_hasher())
-    return ServiceBundle(opened, keys, verifier, opened.clock, url, journal_key)
+    if rounds is None and url != "memory://":
+        rounds = round_store(url)
+    book = None if book_path is None else risk_book(Path(book_path))
+    sessions = Sessions(verifier, opened.clock)
+    return ServiceBundle(
+        opened, keys, verifier, opened.clock, url, journal_key, sessions, rounds, book
+    )
 
 
 def system_clock() -> Clock:

@@ -63,7 +63,7 @@ def test_the_report_has_the_section_with_its_charts(
     html, _ = write_report(run[1], tmp_path)
     page = html.read_text(encoding="utf-8")
     section = page[page.index('id="reconciliation"') :]
-    assert "Coverage over time" in section
+    assert "Coverage and residual interest over time" in section
     assert "Open breaks by age" in section
     assert section.count("<polyline") >= 3
 

@@ -369,6 +369,12 @@ class Result(StrEnum):
     page_size_too_large = "page_size_too_large"
     idempotency_key_invalid = "idempotency_key_invalid"
     idempotency_key_reused_with_different_request = "idempotency_key_reused_with_different_request"
+    # The console and the portal (pages served by ``ringfence serve``): sessions and forms.
+    session_missing = "session_missing"
+    session_expired = "session_expired"
+    form_token_invalid = "form_token_invalid"
+    form_malformed = "form_malformed"
+    round_not_found = "round_not_found"
 
     @property
     def succeeded(self) -> bool:
@@ -547,6 +553,10 @@ result_http_statuses: dict[Result, int] = {
     Result.cursor_invalid: 400,
     Result.page_size_too_large: 400,
     Result.idempotency_key_invalid: 400,
+    Result.session_missing: 401,
+    Result.session_expired: 401,
+    Result.form_token_invalid: 403,
+    Result.form_malformed: 400,
 }
 
 

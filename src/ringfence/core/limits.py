@@ -260,6 +260,16 @@ api_key_verifications_cached_max: Final = 10_000
 # Idempotency-Key header values and the responses remembered for replay, per server process.
 idempotency_key_length_max: Final = 255
 idempotency_responses_max: Final = 10_000
+# The console and the portal (entrypoints/pages/): signed-in sessions held by the server (its
+# memory: a restart signs everyone out), each ending after a quiet spell and in any case after
+# a working day; a form's body is a few short fields, refused whole beyond this size.
+console_sessions_max: Final = 10_000
+console_session_idle_s_max: Final = 30 * 60
+console_session_lifetime_s_max: Final = 12 * 3600
+console_form_bytes_max: Final = 16_384
+console_form_fields_max: Final = 16
+assert console_session_idle_s_max <= console_session_lifetime_s_max
+assert console_form_bytes_max < api_request_body_bytes_max
 assert api_request_body_bytes_max < 2**26
 assert api_page_size_default <= api_page_size_max
 assert len(str(id_max)) <= api_cursor_length_max

@@ -289,3 +289,42 @@ def split_pro_rata(total: int, weights: Sequence[int]) -> list[int]:
         for index in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:left]:
             shares[index] += 1
     return shares
+
+
+# ---------------------------------------------------------------------- amounts for reading
+# A page shows an amount rounded so that a person can read it, with the exact amount beside it
+# (a page's hover text and its exports). Rounding for reading keeps ``reading_places_min``
+# decimals, more where needed to keep ``reading_digits_min`` significant digits (so that a
+# shortfall of one satoshi never reads as zero), never more than the asset's scale.
+reading_places_min = 4
+reading_digits_min = 3
+
+
+def reading_places(units: int, scale: int) -> int:
+    """How many decimals an amount of ``units`` at ``scale`` is shown with for reading."""
+    assert type(units) is int
+    assert 0 <= scale <= max(limits.asset_scale_max, limits.price_scale_max)
+    magnitude = abs(units)
+    if magnitude == 0 or magnitude >= 10**scale:
+        return min(scale, reading_places_min)
+    leading_zeros = scale - len(str(magnitude))  # zeros between the point and the first digit
+    return min(scale, max(reading_places_min, leading_zeros + reading_digits_min))
+
+
+def format_units_half_even(units: int, scale: int, places: int) -> str:
+    """Minor units at ``scale`` decimals rounded to ``places`` decimals, half to even (a
+    figure for reading, never for booking: the exact amount is kept beside it)."""
+    assert type(units) is int
+    assert 0 <= places <= scale
+    dropped = 10 ** (scale - places)
+    quotient, remainder = divmod(abs(units), dropped)
+    twice = 2 * remainder
+    if twice > dropped or (twice == dropped and quotient % 2 == 1):
+        quotient += 1
+    text = format_signed_units(quotient, places)
+    return "-" + text if units < 0 and quotient else text
+
+
+def format_units_for_reading(units: int, scale: int) -> str:
+    """An amount rounded for reading (``reading_places`` decimals, half to even)."""
+    return format_units_half_even(units, scale, reading_places(units, scale))

@@ -449,6 +449,12 @@ def funds(ledger: LedgerService, books: RiskBookStore) -> dict[str, Any]:
     }
 
 
+def settlement_assets(ledger: LedgerService, books: RiskBookStore) -> dict[str, Asset]:
+    """Each market of the book in ``books`` and its settlement asset."""
+    risk, _ = load_book(ledger, books.read())
+    return _market_assets(risk)
+
+
 def _pair(text: str) -> tuple[str, str]:
     symbol, separator, value = text.partition("=")
     if not separator or not symbol or not value:

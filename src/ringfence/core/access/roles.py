@@ -7,15 +7,19 @@ and nowhere else:
 - ``permitted(role, action)``: the table below, by duty. Staff read; ``admin`` defines
   (assets, clients, pools, accounts) and does not move money; ``operator`` initiates movements
   and does not define; ``auditor`` reads everything and runs the audit, and writes nothing.
-  ``approver`` and ``compliance`` read (their own writes, approvals, statements and breaks,
-  come with the policy and reconciliation routes).
+  ``approver`` and ``compliance`` read (the approver's own writes, approvals, come with the
+  withdrawal policy). Reconciliation breaks are explained and cured by ``operator`` and
+  ``compliance`` (the segregation officer); every staff role reads them.
 - ``sees_account(actor, account)``: a client principal sees only the client accounts its
   client owns; staff see every account. The service applies it to every read and write, so
   isolation never depends on a route remembering to filter.
 
-A client principal may read its own accounts, balances and transfers, and submit transfers
-whose every account is its own (an internal transfer still needs its Ed25519 authorisation,
-core/principals/authorisation.py). It never sees pool positions, which sum other clients.
+A client principal may read its own accounts, balances, transfers and statements, its own
+proofs of inclusion and the published proof-of-reserves rounds, and submit transfers whose
+every account is its own (an internal transfer still needs its Ed25519 authorisation,
+core/principals/authorisation.py). It never sees pool positions, reconciliations or the
+venue's funds, which sum other clients. A client's inclusion proofs (and the key that finds
+its leaves) are read by that client and by the auditor, who samples them.
 """
 
 from __future__ import annotations
@@ -41,6 +45,12 @@ class Action(StrEnum):
     read_positions = "read_positions"  # pool positions and coverage (every client's sums)
     audit = "audit"
     read_metrics = "read_metrics"
+    read_reconciliation = "read_reconciliation"  # segregation statements, runs and breaks
+    resolve_breaks = "resolve_breaks"  # explain and cure a reconciliation break
+    read_statements = "read_statements"  # client statements of position
+    read_rounds = "read_rounds"  # published proof-of-reserves round records
+    read_proofs = "read_proofs"  # a client's inclusion proofs and client key
+    read_venue = "read_venue"  # insurance funds and liquidation rounds per market
 
 
 _reading: Final = frozenset(
@@ -50,6 +60,10 @@ _reading: Final = frozenset(
         Action.read_transfers,
         Action.read_positions,
         Action.read_metrics,
+        Action.read_reconciliation,
+        Action.read_statements,
+        Action.read_rounds,
+        Action.read_venue,
     }
 )
 
@@ -60,12 +74,15 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
             Action.read_accounts,
             Action.read_transfers,
             Action.submit_transfers,
+            Action.read_statements,
+            Action.read_rounds,
+            Action.read_proofs,
         }
     ),
-    PrincipalRole.operator: _reading | {Action.submit_transfers},
+    PrincipalRole.operator: _reading | {Action.submit_transfers, Action.resolve_breaks},
     PrincipalRole.approver: _reading,
-    PrincipalRole.compliance: _reading,
-    PrincipalRole.auditor: _reading | {Action.audit},
+    PrincipalRole.compliance: _reading | {Action.resolve_breaks},
+    PrincipalRole.auditor: _reading | {Action.audit, Action.read_proofs},
     PrincipalRole.admin: _reading | {Action.define, Action.audit},
 }
 assert set(permissions) == set(PrincipalRole)

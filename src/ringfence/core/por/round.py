@@ -155,6 +155,13 @@ def sign_round(
     return Round(record, trees)
 
 
+def round_public_key(signing_seed: bytes) -> str:
+    """The public key (hex) rounds signed with ``signing_seed`` carry: the key a firm
+    publishes, and a client pins, to tell its rounds from anyone else's."""
+    assert len(signing_seed) == 32
+    return nacl.signing.SigningKey(signing_seed).verify_key.encode().hex()
+
+
 def verify_round_signature(record: Mapping[str, Any]) -> bool:
     """True when the record's Ed25519 signature over its hash checks with its public key."""
     try:

@@ -13,6 +13,9 @@ route and lives in ``Api.answer``:
    and is not thread-safe, and its reads see no half-applied batch;
 5. a refusal is an RFC 9457 problem (problems.py); every result and problem is counted by
    code, and every request's latency by route template (metrics.py).
+
+The same app serves the operator console and the client portal (entrypoints/pages/site.py):
+HTML pages over the same service functions, keys and lock, outside the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ringfence.core.errors import Result
 from ringfence.entrypoints.api.calls import Api
 from ringfence.entrypoints.api.problems import problem
 from ringfence.entrypoints.api.routes import add_routes, problem_responses
+from ringfence.entrypoints.pages.site import add_pages
 
 
 def create_app(bundle: bootstrap.ServiceBundle) -> FastAPI:
@@ -45,6 +49,7 @@ def create_app(bundle: bootstrap.ServiceBundle) -> FastAPI:
     api = Api(bundle)
     app.state.api = api
     add_routes(app, api)
+    add_pages(app, api)
     _add_error_handlers(app)
     _add_timing(app, api)
     return app

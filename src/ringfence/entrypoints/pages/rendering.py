@@ -1,8 +1,12 @@
 """What every page shares: the one template environment and its text filters.
 
 Every HTML page ringfence writes (the demo's report, the reconciliation report, a client
-statement) is rendered here, from a document the service built; pages import this module and
-nothing of each other, so no page depends on another.
+statement) or serves (the console and the portal, whose templates live beside their routes
+and are named ``console/...`` and ``portal/...``) is rendered here, from a document the
+service built.
+
+Amounts are shown rounded for reading with the exact amount in the hover text (the
+``reading`` filter: ``{{ line.funds | reading("BTC") }}``); exports carry the exact amounts.
 """
 
 from __future__ import annotations
@@ -10,22 +14,55 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup, escape
 
-templates_path = Path(__file__).parent / "templates"
+from ringfence.service.readings import reading_of
+
+pages_path = Path(__file__).parent
+templates_path = pages_path / "templates"
 
 
 def page_environment() -> jinja2.Environment:
     """The one template environment every HTML page ringfence writes is rendered in: strict
     (a missing field is an error, not an empty cell), escaped, with the shared filters."""
+    loader = jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader(templates_path),
+            jinja2.PrefixLoader(
+                {
+                    "console": jinja2.FileSystemLoader(pages_path / "console" / "templates"),
+                    "portal": jinja2.FileSystemLoader(pages_path / "portal" / "templates"),
+                }
+            ),
+        ]
+    )
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_path),
+        loader=loader,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
     environment.filters["grouped"] = grouped
+    environment.filters["reading"] = reading
+    environment.filters["rounded"] = rounded
     return environment
+
+
+def rounded(exact: str) -> str:
+    """An exact decimal string rounded for reading, its whole part grouped: plain text."""
+    return grouped(reading_of(exact))
+
+
+def reading(exact: str | None, asset: str = "") -> Markup:
+    """An exact decimal string as a page shows it: rounded for reading, grouped, the exact
+    amount (and the asset) as its hover text; an em dash for none."""
+    if exact is None or exact == "":
+        return Markup('<span class="amount">—</span>')
+    full = f"{grouped(exact)} {asset}".strip()
+    return Markup('<span class="amount" title="{}">{}</span>').format(
+        escape(full), escape(rounded(exact))
+    )
 
 
 def grouped(amount: str) -> str:

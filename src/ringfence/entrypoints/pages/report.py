@@ -5,8 +5,9 @@ it can be mailed, archived or opened offline by an auditor. It is rendered by Ji
 autoescaping on: names in the document are data, never markup.
 
 Amounts are read back from the document's exact ``<name>_units`` strings and formatted through
-service/recon_documents.py (which leaves both to core/money.py); the only numbers computed here
-that are not money are the chart's pixel widths, in integer arithmetic.
+service/recon_documents.py (which leaves both to core/money.py); the page shows them rounded for
+reading with the exact amount as hover text, as the console does, and charts each pool's
+coverage around 100% (pages/figures.py), so that a small shortfall on a large pool shows.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ringfence.entrypoints.pages import figures
 from ringfence.entrypoints.pages.recon_report import recon_view
-from ringfence.entrypoints.pages.rendering import age_text, grouped, page_environment
+from ringfence.entrypoints.pages.rendering import age_text, page_environment, rounded
+from ringfence.service.readings import coverage_ppm
 from ringfence.service.recon_documents import amount_text, units_of
 
 # The picture's own sizes (how much of the page a table or a chart takes), not bounds on work
@@ -27,13 +30,6 @@ from ringfence.service.recon_documents import amount_text, units_of
 # Individual pools beyond this many per asset are summed into one row (each stays in the JSON);
 # any that is short is still listed on its own.
 individual_rows_max = 6
-
-# The bar chart, in pixels.
-chart_label_width = 170
-chart_bar_width_max = 440
-chart_row_height = 34
-chart_bar_height = 12
-chart_legend_height = 26
 
 # The order in which a pending transfer's fates are told.
 two_phase_lifecycle = ("pending", "posted", "voided", "expired", "open")
@@ -129,12 +125,12 @@ def _asset_view(
         "contract": asset.contract,
         "scale": asset.scale,
         "rows": rows,
-        "chart": _chart(rows),
+        "chart": _coverage_bars(rows),
         "totals": None,
     }
     if totals is not None:
         view["totals"] = {
-            name: grouped(totals[name])
+            name: totals[name]
             for name in (
                 "segregated_liabilities",
                 "segregated_holdings",
@@ -172,13 +168,13 @@ def _pool_row(asset: _Asset, pool: Mapping[str, Any]) -> dict[str, Any]:
     liabilities = units_of(pool["liabilities_units"])
     shortfall = units_of(pool["shortfall_units"])
     breaks = units_of(pool["breaks_outstanding_units"])
-    tiers = [f"{wallet['tier']} {grouped(wallet['holdings'])}" for wallet in pool["wallets"]]
+    tiers = [f"{wallet['tier']} {rounded(wallet['holdings'])}" for wallet in pool["wallets"]]
     if not pool["segregated"]:
         status, tone = "not segregated (title transfer)", "title"
-        detail = f"holds {_money(shortfall, asset)} less than it owes" if shortfall else ""
+        detail = f"holds {_read(shortfall, asset)} less than it owes" if shortfall else ""
     elif shortfall:
-        status, tone = f"short by {_money(shortfall, asset)}", "short"
-        detail = f"break outstanding {_money(breaks, asset)}" if breaks else ""
+        status, tone = f"short by {_read(shortfall, asset)}", "short"
+        detail = f"break outstanding {_read(breaks, asset)}" if breaks else ""
     else:
         status, tone, detail = "covered", "ok", ""
     return {
@@ -212,7 +208,7 @@ def _individual_row(asset: _Asset, pools: Sequence[Mapping[str, Any]]) -> dict[s
         "holdings": _money(holdings, asset),
         "residual_interest": _money(holdings - liabilities, asset),
         "tiers": [],
-        "status": f"{len(short)} short by {_money(shortfall, asset)}" if short else "all covered",
+        "status": f"{len(short)} short by {_read(shortfall, asset)}" if short else "all covered",
         "detail": "listed below" if short else "",
         "tone": "short" if short else "ok",
         "holdings_units": holdings,
@@ -220,40 +216,22 @@ def _individual_row(asset: _Asset, pools: Sequence[Mapping[str, Any]]) -> dict[s
     }
 
 
-def _chart(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Holdings against liabilities per row, as bar widths in whole pixels."""
-    largest = max((max(row["holdings_units"], row["liabilities_units"]) for row in rows), default=0)
-    bars = []
-    for index, row in enumerate(rows):
-        top = chart_legend_height + index * chart_row_height
-        bars.append(
-            {
-                "name": row["name"],
-                "tone": row["tone"],
-                "label_y": top + chart_bar_height + 3,
-                "holdings_y": top,
-                "liabilities_y": top + chart_bar_height + 2,
-                "holdings_width": _pixels(row["holdings_units"], largest),
-                "liabilities_width": _pixels(row["liabilities_units"], largest),
-                "holdings": row["holdings"],
-                "liabilities": row["liabilities"],
-            }
-        )
-    return {
-        "width": chart_label_width + chart_bar_width_max + 10,
-        "height": chart_legend_height + len(rows) * chart_row_height,
-        "bar_x": chart_label_width,
-        "bar_height": chart_bar_height,
-        "bars": bars,
-    }
-
-
-def _pixels(units: int, largest: int) -> int:
-    """A bar's width: proportional, rounded down, but never invisible when not zero."""
-    assert 0 <= units <= largest
-    if units == 0:
-        return 0
-    return max(1, units * chart_bar_width_max // largest)
+def _coverage_bars(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Each custody row that owes anything: its holdings over its liabilities, as a bar around
+    100% (a shortfall of a few units on a large pool still stops short of the mark). A
+    title-transfer pool is the firm's, not segregated: its table row says so, and it stays off
+    this scale, which it would stretch."""
+    shown = [
+        {
+            "name": row["name"],
+            "ppm": coverage_ppm(row["holdings_units"], row["liabilities_units"]),
+            "status": row["status"],
+            "short": row["tone"] == "short",
+        }
+        for row in rows
+        if row["liabilities_units"] > 0 and row["tone"] != "title"
+    ]
+    return figures.coverage_bars(shown) if shown else None
 
 
 def _break_view(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -262,9 +240,9 @@ def _break_view(entry: Mapping[str, Any]) -> dict[str, Any]:
         "pool": entry["pool"],
         "asset": entry["asset"],
         "state": entry["state"],
-        "amount": grouped(entry["amount"]),
-        "cured": grouped(entry["cured"]),
-        "outstanding": grouped(entry["outstanding"]),
+        "amount": entry["amount"],
+        "cured": entry["cured"],
+        "outstanding": entry["outstanding"],
         "age": age_text(int(entry["age_s"])),
     }
 
@@ -273,4 +251,10 @@ def _break_view(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _money(units: int, asset: _Asset) -> str:
-    return grouped(amount_text(units, asset.scale))
+    """Exact, as the page's ``reading`` filter takes it (it rounds and keeps this as hover)."""
+    return amount_text(units, asset.scale)
+
+
+def _read(units: int, asset: _Asset) -> str:
+    """Rounded for reading, in a sentence (the exact amount is in the table beside it)."""
+    return rounded(amount_text(units, asset.scale))

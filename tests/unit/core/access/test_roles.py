@@ -71,3 +71,13 @@ def test_key_text_round_trips_and_refuses_anything_else() -> None:
         with pytest.raises(InputError) as refused:
             key_id_of(bad)
         assert refused.value.code is Result.api_key_invalid
+
+
+def test_breaks_are_resolved_by_operations_and_compliance_and_proofs_read_by_their_owner() -> None:
+    assert {role for role in R if permitted(role, Action.resolve_breaks)} == {
+        R.operator, R.compliance}  # fmt: skip
+    assert {role for role in R if permitted(role, Action.read_proofs)} == {R.client, R.auditor}
+    for action in (Action.read_reconciliation, Action.read_venue, Action.read_positions):
+        assert not permitted(R.client, action)
+    assert permitted(R.client, Action.read_statements)
+    assert permitted(R.client, Action.read_rounds)

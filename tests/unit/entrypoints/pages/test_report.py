@@ -17,7 +17,6 @@ import pytest
 
 from ringfence.entrypoints.pages.rendering import age_text, grouped
 from ringfence.entrypoints.pages.report import (
-    chart_bar_width_max,
     individual_rows_max,
     render_report,
     report_view,
@@ -237,17 +236,18 @@ def test_empty_pools_are_left_off_the_page_but_kept_in_the_json(
     assert "omni-9" in json_path.read_text(encoding="utf-8")
 
 
-def test_chart_bars_are_whole_pixels_in_proportion(document: dict[str, Any]) -> None:
+def test_the_chart_shows_each_pools_coverage_so_a_small_shortfall_shows(
+    document: dict[str, Any],
+) -> None:
     [asset] = report_view(document)["assets"]
-    bars = {bar["name"]: bar for bar in asset["chart"]["bars"]}
-    assert bars["omni-1"]["holdings_width"] == chart_bar_width_max
-    assert bars["omni-1"]["liabilities_width"] == 4_900 * chart_bar_width_max // 5_000
-    # Too small to scale to a pixel, but not zero: still visible.
-    assert bars[malicious]["holdings_width"] == 1
-    widths = [
-        bar[side] for bar in bars.values() for side in ("holdings_width", "liabilities_width")
-    ]
-    assert all(type(width) is int for width in widths)
+    chart = asset["chart"]
+    bars = {bar["name"]: bar for bar in chart["bars"]}
+    # A pool short by a millionth of what it owes still stops visibly short of 100%.
+    short = next(row for row in asset["rows"] if row["tone"] == "short")
+    assert bars[short["name"]]["short"]
+    assert chart["full_x"] - (chart["label_width"] + bars[short["name"]]["width"]) >= 10
+    assert all(type(bar["width"]) is int and bar["width"] >= 1 for bar in chart["bars"])
+    assert "SHORT" in render_report(document)
 
 
 @pytest.mark.parametrize(

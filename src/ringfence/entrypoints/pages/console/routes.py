@@ -1,0 +1,253 @@
+"""The operator console's routes (staff roles): each page one or a few calls of
+service/access_operations.py with the signed-in actor, rendered; each form one call, then a
+redirect to the page that shows its effect (with the result code it got).
+
+- ``/console``: pools and coverage per asset over time, short pools first (the first view);
+  ``/console/segregation.json`` and ``.csv``: the same lines, amounts exact;
+- ``/console/breaks`` (``?pool=``, ``?all=1``) and ``/console/breaks/{id}``, whose forms
+  explain and cure a break; ``/console/breaks.json`` and ``.csv``;
+- ``/console/rounds``: proof-of-reserves rounds and their coverage (``.json``);
+- ``/console/audit``: the journal's head; auditors and admins run the full check;
+- ``/console/venue``: insurance funds per market and the liquidation rounds.
+
+The withdrawal approval queue (with each request's policy trace) joins the sections of the
+bar in templates/site/base.html and a route here once the withdrawal service exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from ringfence.core.errors import InputError, Result
+from ringfence.entrypoints.pages.console import views
+from ringfence.entrypoints.pages.serving import Pages, exported, exported_csv, redirect
+from ringfence.service import access, access_operations
+from ringfence.service.sessions import Session
+
+Page = Callable[[Request], Awaitable[Response]]
+segregation_columns = ("pool", "asset", "segregated", "alert", "requirement", "funds",
+                       "encumbered", "excess", "target")  # fmt: skip
+break_columns = ("id", "pool", "wallet", "asset", "state", "book", "observed", "difference",
+                 "age_s", "cause", "action", "correction", "make_good_transfer")  # fmt: skip
+known_results = frozenset(result.value for result in Result)
+
+
+def add_console_routes(app: FastAPI, pages: Pages) -> None:
+    _add_segregation(app, pages)
+    _add_breaks(app, pages)
+    _add_break_forms(app, pages)
+    _add_rounds_and_audit(app, pages)
+
+
+def _route(app: FastAPI, path: str, endpoint: Page, method: str = "GET") -> None:
+    app.add_route(path, endpoint, methods=[method], include_in_schema=False)
+
+
+# ---------------------------------------------------------------------- segregation
+
+
+def _add_segregation(app: FastAPI, pages: Pages) -> None:
+    async def overview(request: Request) -> Response:
+        async def shown(request: Request, session: Session) -> Response:
+            document = await pages.call(
+                lambda ledger: access_operations.segregation_overview(ledger, session.actor)
+            )
+            view = views.overview_view(document)
+            return pages.render("console/overview.html", session, view=view, current="/console")
+
+        return await pages.page(request, "/console", shown)
+
+    def export(kind: str) -> Page:
+        async def endpoint(request: Request) -> Response:
+            async def shown(request: Request, session: Session) -> Response:
+                document = await pages.call(
+                    lambda ledger: access_operations.segregation_overview(ledger, session.actor)
+                )
+                lines = document["runs"][-1]["coverage"] if document["runs"] else []
+                if kind == "csv":
+                    return exported_csv(segregation_columns, _rows(segregation_columns, lines),
+                                        "segregation.csv")  # fmt: skip
+                return exported(document, "segregation.json")
+
+            return await pages.page(request, f"/console/segregation.{kind}", shown)
+
+        return endpoint
+
+    _route(app, "/console", overview)
+    _route(app, "/console/segregation.json", export("json"))
+    _route(app, "/console/segregation.csv", export("csv"))
+
+
+# ---------------------------------------------------------------------- breaks
+
+
+def _breaks_call(pages: Pages, session: Session, request: Request) -> Any:
+    include_cured = request.query_params.get("all") == "1"
+    return pages.call(
+        lambda ledger: access_operations.reconciliation_breaks(
+            ledger, session.actor, include_cured
+        )
+    )
+
+
+def _add_breaks(app: FastAPI, pages: Pages) -> None:
+    async def queue(request: Request) -> Response:
+        async def shown(request: Request, session: Session) -> Response:
+            document = await _breaks_call(pages, session, request)
+            pool = request.query_params.get("pool", "")
+            view = views.breaks_view(document, pool)
+            everything = request.query_params.get("all") == "1"
+            return pages.render("console/breaks.html", session, view=view,
+                                current="/console/breaks", everything=everything)  # fmt: skip
+
+        return await pages.page(request, "/console/breaks", shown)
+
+    def export(kind: str) -> Page:
+        async def endpoint(request: Request) -> Response:
+            async def shown(request: Request, session: Session) -> Response:
+                document = await _breaks_call(pages, session, request)
+                if kind == "csv":
+                    rows = _rows(break_columns, document["breaks"])
+                    return exported_csv(break_columns, rows, "breaks.csv")
+                return exported(document, "breaks.json")
+
+            return await pages.page(request, f"/console/breaks.{kind}", shown)
+
+        return endpoint
+
+    async def detail(request: Request) -> Response:
+        async def shown(request: Request, session: Session) -> Response:
+            break_id = access.parse_id(request.path_params["break_id"], "break")
+            document = await pages.call(
+                lambda ledger: access_operations.reconciliation_break(
+                    ledger, session.actor, break_id
+                )
+            )
+            result = request.query_params.get("result", "")
+            return pages.render(
+                "console/break.html", session, entry=views.break_view(document["break"]),
+                causes=access_operations.cause_names, current="/console/breaks",
+                result=result if result in known_results else "",
+            )  # fmt: skip
+
+        return await pages.page(request, "/console/breaks/{break_id}", shown)
+
+    _route(app, "/console/breaks", queue)
+    _route(app, "/console/breaks.json", export("json"))
+    _route(app, "/console/breaks.csv", export("csv"))
+    _route(app, "/console/breaks/{break_id}", detail)
+
+
+def _add_break_forms(app: FastAPI, pages: Pages) -> None:
+    async def explain(request: Request) -> Response:
+        async def done(request: Request, session: Session, fields: dict[str, str]) -> Response:
+            break_id = access.parse_id(request.path_params["break_id"], "break")
+            cause, action = _required(fields, "cause"), _required(fields, "action")
+            answer = await pages.call(
+                lambda ledger: access_operations.explain_break(
+                    ledger, session.actor, break_id, cause, action
+                )
+            )
+            return redirect(f"/console/breaks/{break_id}?result={quote(answer['result'])}")
+
+        return await pages.form(request, "/console/breaks/{break_id}/explain", done)
+
+    async def cure(request: Request) -> Response:
+        async def done(request: Request, session: Session, fields: dict[str, str]) -> Response:
+            break_id = access.parse_id(request.path_params["break_id"], "break")
+            correction = fields.get("correction", "").strip() or None
+            make_good = fields.get("make_good", "").strip() or None
+            answer = await pages.call(
+                lambda ledger: access_operations.cure_break(
+                    ledger, session.actor, break_id, correction, make_good
+                )
+            )
+            return redirect(f"/console/breaks/{break_id}?result={quote(answer['result'])}")
+
+        return await pages.form(request, "/console/breaks/{break_id}/cure", done)
+
+    _route(app, "/console/breaks/{break_id}/explain", explain, "POST")
+    _route(app, "/console/breaks/{break_id}/cure", cure, "POST")
+
+
+def _rows(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[list[str]]:
+    return [[str(row.get(column, "")) for column in columns] for row in rows]
+
+
+def _required(fields: dict[str, str], name: str) -> str:
+    value = fields.get(name, "").strip()
+    if not value:
+        raise InputError(Result.field_required, name)
+    return value
+
+
+# ---------------------------------------------------------------------- rounds, audit, venue
+
+
+def _add_rounds_and_audit(app: FastAPI, pages: Pages) -> None:
+    rounds_store = pages.api.bundle.rounds
+    book = pages.api.bundle.book
+
+    async def rounds(request: Request) -> Response:
+        async def shown(request: Request, session: Session) -> Response:
+            document = await pages.call(
+                lambda ledger: access_operations.proof_rounds(ledger, rounds_store, session.actor)
+            )
+            if request.url.path.endswith(".json"):
+                return exported(document, "rounds.json")
+            view = views.rounds_view(document)
+            bars = views.coverage_bars(view["rounds"])
+            return pages.render("console/rounds.html", session, view=view,
+                                current="/console/rounds", bars=_bars(bars))  # fmt: skip
+
+        return await pages.page(request, "/console/rounds", shown)
+
+    async def audit(request: Request) -> Response:
+        async def shown(request: Request, session: Session) -> Response:
+            status = await pages.call(
+                lambda ledger: access_operations.journal_status(ledger, session.actor)
+            )
+            return pages.render("console/audit.html", session, status=status, report=None,
+                                current="/console/audit")  # fmt: skip
+
+        return await pages.page(request, "/console/audit", shown)
+
+    async def audit_check(request: Request) -> Response:
+        async def done(request: Request, session: Session, fields: dict[str, str]) -> Response:
+            report = await pages.call(
+                lambda ledger: access_operations.audit_check(ledger, session.actor)
+            )
+            status = await pages.call(
+                lambda ledger: access_operations.journal_status(ledger, session.actor)
+            )
+            return pages.render("console/audit.html", session, status=status, report=report,
+                                current="/console/audit")  # fmt: skip
+
+        return await pages.form(request, "/console/audit", done)
+
+    async def venue(request: Request) -> Response:
+        async def shown(request: Request, session: Session) -> Response:
+            document = await pages.call(
+                lambda ledger: access_operations.venue_funds(ledger, book, session.actor)
+            )
+            return pages.render("console/venue.html", session, venue=document,
+                                current="/console/venue")  # fmt: skip
+
+        return await pages.page(request, "/console/venue", shown)
+
+    _route(app, "/console/rounds", rounds)
+    _route(app, "/console/rounds.json", rounds)
+    _route(app, "/console/audit", audit)
+    _route(app, "/console/audit", audit_check, "POST")
+    _route(app, "/console/venue", venue)
+
+
+def _bars(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    from ringfence.entrypoints.pages.figures import coverage_bars
+
+    return coverage_bars(rows) if rows else None

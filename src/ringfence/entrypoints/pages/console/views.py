@@ -1,0 +1,200 @@
+"""What the console's pages show, built from the documents its service calls return
+(service/access_operations.py): display rows, status words and charts. Amounts stay the
+documents' exact decimal strings; the templates round them for reading (the ``reading``
+filter) and exports carry them as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ringfence.entrypoints.pages import figures
+from ringfence.entrypoints.pages.rendering import rounded
+from ringfence.service.readings import (
+    coverage_ppm,
+    percent_text,
+    reading_of_units,
+    units_and_scale,
+)
+
+# What a segregation line's alert is called on a page, and its tone (the colour beside it).
+alert_words = {
+    "none": ("covered", "ok"),
+    "undersegregated": ("undersegregated", "short"),
+    "below_target": ("below target", "title"),
+}
+
+
+def overview_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The first view: per asset, coverage and residual interest over the runs, the latest
+    run's lines (short pools first), and the book's positions now."""
+    scales = {entry["code"]: entry["scale"] for entry in document["assets"]}
+    runs = document["runs"]
+    labels = [run["as_of"][5:10] for run in runs]
+    coverage, residual = figures.run_series(runs)
+    latest = runs[-1] if runs else None
+    every = [_line_view(line, scales) for line in latest["coverage"]] if latest else []
+    lines = [line for line in every if not line["empty"]]
+    lines.sort(key=lambda line: (line["tone"] != "short", line["tone"] != "title", line["pool"]))
+    assets = []
+    for code in sorted(coverage):
+        sizes = {
+            line["pool"]: int(line["requirement_units"])
+            for line in (latest["coverage"] if latest else [])
+            if line["asset"] == code
+        }
+        chosen = figures.chosen_pools(coverage[code], sizes)
+        assets.append(
+            {
+                "code": code,
+                "coverage": figures.coverage_chart(
+                    code, {pool: coverage[code][pool] for pool in chosen}, labels
+                ),
+                "residual": figures.residual_chart(
+                    code, scales[code], {pool: residual[code][pool] for pool in chosen}, labels
+                ),
+            }
+        )
+    return {
+        "latest": latest,
+        "runs": len(runs),
+        "assets": assets,
+        "lines": lines,
+        "short": [line for line in lines if line["tone"] == "short"],
+        "hidden": len(every) - len(lines),
+        "positions": [_position_view(row) for row in document["positions"] if not _empty(row)],
+        "positions_hidden": sum(1 for row in document["positions"] if _empty(row)),
+        "breaks_open": document["breaks_open"],
+    }
+
+
+def _line_view(line: Mapping[str, Any], scales: Mapping[str, int]) -> dict[str, Any]:
+    requirement = int(line["requirement_units"])
+    funds = int(line["funds_units"])
+    words, tone = alert_words.get(line["alert"], (line["alert"], "short"))
+    if not line["segregated"]:
+        words, tone = "not segregated (title transfer)", "title"
+    excess = funds - requirement
+    scale = scales[line["asset"]]
+    return {
+        "pool": line["pool"],
+        "asset": line["asset"],
+        "requirement": line["requirement"],
+        "funds": line["funds"],
+        "excess": line["excess"],
+        "target": line["target"],
+        "coverage": percent_text(coverage_ppm(funds, requirement)),
+        "shortfall": reading_of_units(-excess, scale) if excess < 0 else "",
+        "status": words,
+        "tone": tone,
+        "empty": requirement == 0 and funds == 0 and line["alert"] == "none",
+    }
+
+
+def _empty(row: Mapping[str, Any]) -> bool:
+    return all(units_and_scale(row[name])[0] == 0 for name in ("holdings", "liabilities"))
+
+
+def _position_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    short = row["segregated"] and row["shortfall_pending"].strip("0.") != ""
+    coverage = row["coverage"]
+    return {
+        **row,
+        "coverage_words": "—" if coverage is None else percent_text(units_and_scale(coverage)[0]),
+        "terms_words": row["terms"].replace("_", " "),
+        "status": ("short if pending posts" if short else "covered on the book")
+        if row["segregated"]
+        else "not segregated",
+        "tone": "short" if short else ("ok" if row["segregated"] else "title"),
+    }
+
+
+# ---------------------------------------------------------------------- breaks
+
+
+def breaks_view(document: Mapping[str, Any], pool: str) -> dict[str, Any]:
+    rows = [b for b in document["breaks"] if not pool or b["pool"] == pool]
+    open_rows = [b for b in rows if b["state"] != "cured"]
+    return {
+        "pool": pool,
+        "rows": [break_view(b) for b in rows],
+        "ages": figures.age_chart(open_rows),
+        "open": len(open_rows),
+    }
+
+
+def break_view(entry: Mapping[str, Any]) -> dict[str, Any]:
+    age_s = int(entry["age_s"])
+    return {
+        **entry,
+        "age": age_text(age_s),
+        "tone": "ok" if entry["state"] == "cured" else "short",
+        "state_words": entry["state"].replace("_", " "),
+        "cause_words": entry["cause"].replace("_", " "),
+    }
+
+
+def age_text(seconds: int) -> str:
+    """An age in the two largest units that matter: 45 s, 3 min 05 s, 2 d 04 h."""
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    days, hour = divmod(hours, 24)
+    if days:
+        return f"{days} d {hour:02d} h"
+    if hours:
+        return f"{hours} h {minute:02d} min"
+    if minutes:
+        return f"{minutes} min {second:02d} s"
+    return f"{second} s"
+
+
+# ---------------------------------------------------------------------- rounds
+
+
+def rounds_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {"location": document["location"], "rounds": [round_view(r) for r in document["rounds"]]}
+
+
+def round_view(summary: Mapping[str, Any]) -> dict[str, Any]:
+    assets = []
+    for line in summary["assets"]:
+        if line["liabilities_units"] == "0":
+            words, tone = "nothing owed", "ok"
+        elif not line["attested"]:
+            words, tone = "reserves not attested", "title"
+        elif line["covered"]:
+            words, tone = "covered", "ok"
+        else:
+            short = rounded(line["shortfall"])
+            words, tone = f"NOT covered: short {short} {line['asset']}", "short"
+        assets.append(
+            {
+                **line,
+                "status": words,
+                "tone": tone,
+                "coverage": _basis_points_text(line["coverage_bp"]),
+            }
+        )
+    return {**summary, "assets": assets, "covered": all(a["tone"] == "ok" for a in assets)}
+
+
+def _basis_points_text(bp: str | None) -> str:
+    if bp is None:
+        return "—"
+    whole, rest = divmod(int(bp), 100)
+    return f"{whole}.{rest:02d}%"
+
+
+def coverage_bars(rounds: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per asset of the latest round, its coverage as a bar around 100%."""
+    return [
+        {
+            "name": line["asset"],
+            "ppm": int(line["coverage_bp"]) * 100,
+            "status": line["status"],
+            "short": line["tone"] == "short",
+        }
+        for line in rounds[0]["assets"]
+        if rounds and line["coverage_bp"] is not None
+    ]

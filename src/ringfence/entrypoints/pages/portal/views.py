@@ -1,0 +1,80 @@
+"""What the portal's pages show, from service/access_clients.py's documents: each pool's
+standing in plain words, statement rows, and the round a client checks. Amounts stay the
+documents' exact decimal strings (the templates round them for reading).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# What a pool's terms mean for the client who holds assets in it, in plain words.
+standing_words = {
+    "custody": ("These assets are yours and kept apart from the firm's.", "ok"),
+    "title_transfer": ("You hold a claim on the firm, not the assets.", "title"),
+}
+
+
+def balances_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    pools = []
+    for pool in document["pools"]:
+        words, tone = standing_words[pool["terms"]]
+        pools.append(
+            {
+                **pool,
+                "standing": words,
+                "tone": tone,
+                "terms_words": "custody" if pool["terms"] == "custody" else "title transfer",
+            }
+        )
+    return {"client": document["client"], "pools": pools}
+
+
+def balance_rows(document: Mapping[str, Any]) -> list[list[str]]:
+    """The balances export: one row per account, amounts exact."""
+    return [
+        [pool["pool"], pool["kind"], pool["terms"], account["asset"], account["account"],
+         account["kind"], account["balance"], account["pending_in"], account["pending_out"]]
+        for pool in document["pools"]
+        for account in pool["accounts"]
+    ]  # fmt: skip
+
+
+def statement_view(document: Mapping[str, Any], from_text: str, to_text: str) -> dict[str, Any]:
+    return {
+        "from": document["from"],
+        "to": document["to"],
+        "from_text": from_text,
+        "to_text": to_text,
+        "assets": document["assets"],
+    }
+
+
+def proof_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    summary = document["round"]
+    if summary is None:
+        return {"round": None}
+    lines = []
+    for line in summary["assets"]:
+        if line["liabilities_units"] == "0":
+            status, tone = "nothing owed", "ok"
+        elif not line["attested"]:
+            status, tone = "reserves not attested in this round", "title"
+        elif line["covered"]:
+            status, tone = "covered", "ok"
+        else:
+            status, tone = "NOT covered", "short"
+        bp = line["coverage_bp"]
+        coverage = "—" if bp is None else f"{int(bp) // 100}.{int(bp) % 100:02d}%"
+        lines.append({**line, "status": status, "tone": tone, "coverage": coverage})
+    return {
+        "round": summary,
+        "lines": lines,
+        "short": [line for line in lines if line["tone"] == "short"],
+        "unattested": [line for line in lines if line["tone"] == "title"],
+        "record": document["record"],
+        "proofs": document["proofs"],
+        "proven": document["proven"],
+        "pinned": document["pinned_public_key"],
+        "signed_by_pinned": document["record"]["public_key"] == document["pinned_public_key"],
+    }
