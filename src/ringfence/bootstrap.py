@@ -7,7 +7,7 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from ringfence.service.ports import (
     RiskBookStore,
     RoundStore,
     Signer,
+    WebhookSender,
+    WebhookStore,
 )
 
 default_url = "sqlite:///ringfence.db"
@@ -288,9 +290,41 @@ def open_key_store(url: str, keys_file: str | None = None) -> KeyStore:
     return MemoryKeyStore() if path is None else SqliteKeyStore(path)
 
 
+webhooks_suffix = ".webhooks"
+
+
+def webhooks_path(url: str, webhooks_file: str | None = None) -> Path | None:
+    """Where webhook subscriptions are kept: the file given, else ``RINGFENCE_WEBHOOKS``, else
+    beside an SQLite database (``PATH.webhooks``); None (in memory) for ``memory://``."""
+    given = webhooks_file or os.environ.get("RINGFENCE_WEBHOOKS")
+    if given:
+        return Path(given)
+    if url.startswith("sqlite:"):
+        return Path(path_of(url) + webhooks_suffix)
+    if url == "memory://":
+        return None
+    raise StorageError("webhooks need a file: --webhooks FILE or RINGFENCE_WEBHOOKS")
+
+
+def open_webhook_store(url: str, webhooks_file: str | None = None) -> WebhookStore:
+    from ringfence.adapters.webhooks.memory import MemoryWebhookStore
+    from ringfence.adapters.webhooks.sqlite import SqliteWebhookStore
+
+    path = webhooks_path(url, webhooks_file)
+    return MemoryWebhookStore() if path is None else SqliteWebhookStore(path)
+
+
+def webhook_sender() -> WebhookSender:
+    """Webhook messages posted over HTTP(S)."""
+    from ringfence.adapters.webhooks.http import HttpWebhookSender
+
+    return HttpWebhookSender()
+
+
 @dataclass
 class ServiceBundle:
-    """What ``ringfence serve`` runs on: the ledger, the API keys and their verifier."""
+    """What ``ringfence serve`` runs on: the ledger, the API keys and their verifier, the
+    webhook subscriptions and the sender that delivers to them."""
 
     ledger: LedgerService
     keys: KeyStore
@@ -298,6 +332,8 @@ class ServiceBundle:
     clock: Clock
     url: str = "memory://"
     journal_key: str | None = None
+    webhooks: WebhookStore = field(default_factory=lambda: open_webhook_store("memory://"))
+    sender: WebhookSender = field(default_factory=webhook_sender)
 
     def current(self) -> LedgerService:
         """The ledger, reopened first if another writer appended since it was loaded: the
@@ -320,27 +356,39 @@ class ServiceBundle:
         try:
             self.ledger.close()
         finally:
-            self.keys.close()
+            try:
+                self.keys.close()
+            finally:
+                self.webhooks.close()
 
 
 def open_service(
     url: str | None = None,
     journal_key: str | None = None,
     keys_file: str | None = None,
+    *,
     hasher: PasswordHasher | None = None,
     ledger: LedgerService | None = None,
+    webhooks_file: str | None = None,
 ) -> ServiceBundle:
-    """The ledger at ``url`` (or the one given, for tests) with its API keys, opened for the
-    service; close it when done. ``hasher``: argon2id parameters (default RFC 9106's)."""
+    """The ledger at ``url`` (or the one given, for tests) with its API keys and webhook
+    subscriptions, opened for the service; close it when done. ``hasher``: argon2id
+    parameters (default RFC 9106's)."""
     url = database_url(url)
     keys = open_key_store(url, keys_file)
+    webhooks: WebhookStore | None = None
     try:
+        webhooks = open_webhook_store(url, webhooks_file)
         opened = ledger or open_ledger(url, journal_key=journal_key, create=False)
     except BaseException:
         keys.close()
+        if webhooks is not None:
+            webhooks.close()
         raise
     verifier = KeyVerifier(keys, hasher or default_hasher())
-    return ServiceBundle(opened, keys, verifier, opened.clock, url, journal_key)
+    return ServiceBundle(
+        opened, keys, verifier, opened.clock, url, journal_key, webhooks, webhook_sender()
+    )
 
 
 def system_clock() -> Clock:

@@ -19,7 +19,10 @@ from tests.support_api import ApiWorld, api_world
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.core.access.roles import Actor
 from ringfence.core.ledger import wire
+from ringfence.core.principals.records import PrincipalRole
+from ringfence.service import webhooks
 from ringfence.service.ledger import LedgerService
 
 PRINCIPALS = ("operator", "approver", "compliance", "auditor", "admin", "alice")
@@ -77,6 +80,16 @@ def moving(who: str, target: str) -> int:
 
 
 Request = Callable[[ApiWorld, str, str], Any]
+RECEIVER = "http://127.0.0.1:9/hooks"  # never called: nothing delivers in this test
+
+
+def _subscription(world: ApiWorld) -> str:
+    """A new subscription's id, made through the service as an admin."""
+    admin = Actor("root", PrincipalRole.admin)
+    document = {"url": RECEIVER, "types": ["*"]}
+    ledger = world.bundle.ledger
+    made = webhooks.subscribe(ledger, world.bundle.webhooks, ledger.clock, admin, document)
+    return str(made["id"])
 
 
 def _account(world: ApiWorld, target: str) -> int:
@@ -165,6 +178,32 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
     ("POST", "/v1/audit/verify", auditing, lambda w, who, t: w.post(who, "/v1/audit/verify", None)),
     ("GET", "/metrics", staff, lambda w, who, t: w.get(who, "/metrics")),
     ("GET", "/v1/health", everyone, lambda w, who, t: w.http.get("/v1/health")),
+    ("GET", "/v1/events", everyone, lambda w, who, t: w.get(who, "/v1/events", limit=5)),
+    ("GET", "/v1/webhooks", admin, lambda w, who, t: w.get(who, "/v1/webhooks")),
+    (
+        "POST",
+        "/v1/webhooks",
+        admin,
+        lambda w, who, t: w.post(who, "/v1/webhooks", {"url": RECEIVER, "types": ["*"]}),
+    ),
+    (
+        "GET",
+        "/v1/webhooks/{subscription_id}",
+        admin,
+        lambda w, who, t: w.get(who, f"/v1/webhooks/{_subscription(w)}"),
+    ),
+    (
+        "DELETE",
+        "/v1/webhooks/{subscription_id}",
+        admin,
+        lambda w, who, t: w.http.delete(f"/v1/webhooks/{_subscription(w)}", headers=w.headers(who)),
+    ),
+    (
+        "POST",
+        "/v1/webhooks/{subscription_id}/replay",
+        admin,
+        lambda w, who, t: w.post(who, f"/v1/webhooks/{_subscription(w)}/replay", {"after": "0"}),
+    ),
 ]
 
 
@@ -193,8 +232,11 @@ def test_cell(world: ApiWorld, cell: Cell, who: str, target: str) -> None:
             "client_not_found",
             "transfer_not_found",
         )
-    elif method == "POST" and route != "/v1/audit/verify":
+    elif method == "POST" and route not in _not_creates:
         assert response.json()["ok"], response.text
+
+
+_not_creates = ("/v1/audit/verify", "/v1/webhooks", "/v1/webhooks/{subscription_id}/replay")
 
 
 def test_every_route_is_covered(world: ApiWorld) -> None:
@@ -222,6 +264,12 @@ def test_a_client_lists_nothing_of_another_client(world: ApiWorld) -> None:
     transfers = world.get("alice", "/v1/transfers", limit=1000).json()["items"]
     assert transfers
     assert all({row["debit_account"], row["credit_account"]} & own for row in transfers)
+    events = world.get("alice", "/v1/events", limit=1000).json()["items"]
+    moved = [row["data"] for row in events if row["type"].startswith("transfer.")]
+    assert moved
+    assert all({row["debit_account"], row["credit_account"]} & own for row in moved)
+    shown = {row["type"] for row in events}
+    assert shown <= {"transfer.posted", "account.defined", "client.defined"}
     assert [row["name"] for row in world.get("alice", "/v1/clients").json()["items"]] == ["alice"]
     pools = {row["name"] for row in world.get("alice", "/v1/pools").json()["items"]}
     assert pools == {"main", "margin"}

@@ -342,6 +342,13 @@ class Result(StrEnum):
     page_size_too_large = "page_size_too_large"
     idempotency_key_invalid = "idempotency_key_invalid"
     idempotency_key_reused_with_different_request = "idempotency_key_reused_with_different_request"
+    # Events and webhooks (core/events/).
+    event_position_invalid = "event_position_invalid"
+    event_position_beyond_journal = "event_position_beyond_journal"
+    event_type_unknown = "event_type_unknown"
+    webhook_url_invalid = "webhook_url_invalid"
+    webhook_not_found = "webhook_not_found"
+    webhook_subscriptions_exceeded = "webhook_subscriptions_exceeded"
 
     @property
     def succeeded(self) -> bool:
@@ -520,6 +527,7 @@ result_http_statuses: dict[Result, int] = {
     Result.cursor_invalid: 400,
     Result.page_size_too_large: 400,
     Result.idempotency_key_invalid: 400,
+    Result.event_position_invalid: 400,
 }
 
 

@@ -8,14 +8,15 @@ and nowhere else:
   (assets, clients, pools, accounts) and does not move money; ``operator`` initiates movements
   and does not define; ``auditor`` reads everything and runs the audit, and writes nothing.
   ``approver`` and ``compliance`` read (their own writes, approvals, statements and breaks,
-  come with the policy and reconciliation routes).
+  come with the policy and reconciliation routes). ``admin`` also manages webhook
+  subscriptions, which carry every event of every client.
 - ``sees_account(actor, account)``: a client principal sees only the client accounts its
   client owns; staff see every account. The service applies it to every read and write, so
   isolation never depends on a route remembering to filter.
 
-A client principal may read its own accounts, balances and transfers, and submit transfers
-whose every account is its own (an internal transfer still needs its Ed25519 authorisation,
-core/principals/authorisation.py). It never sees pool positions, which sum other clients.
+A client principal may read its own accounts, balances, transfers and the events about them,
+and submit transfers whose every account is its own (an internal transfer still needs its
+Ed25519 authorisation, core/principals/authorisation.py). It never sees pool positions, which sum other clients.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Action(StrEnum):
     read_positions = "read_positions"  # pool positions and coverage (every client's sums)
     audit = "audit"
     read_metrics = "read_metrics"
+    read_events = "read_events"  # the event stream (a client: events about its own accounts)
+    manage_webhooks = "manage_webhooks"  # webhook subscriptions: they carry every event
 
 
 _reading: Final = frozenset(
@@ -50,6 +53,7 @@ _reading: Final = frozenset(
         Action.read_transfers,
         Action.read_positions,
         Action.read_metrics,
+        Action.read_events,
     }
 )
 
@@ -60,13 +64,14 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
             Action.read_accounts,
             Action.read_transfers,
             Action.submit_transfers,
+            Action.read_events,
         }
     ),
     PrincipalRole.operator: _reading | {Action.submit_transfers},
     PrincipalRole.approver: _reading,
     PrincipalRole.compliance: _reading,
     PrincipalRole.auditor: _reading | {Action.audit},
-    PrincipalRole.admin: _reading | {Action.define, Action.audit},
+    PrincipalRole.admin: _reading | {Action.define, Action.audit, Action.manage_webhooks},
 }
 assert set(permissions) == set(PrincipalRole)
 assert all(Action.define not in permissions[role] for role in PrincipalRole if role.name != "admin")

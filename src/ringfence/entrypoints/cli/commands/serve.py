@@ -14,6 +14,7 @@ name = "serve"
 
 def command(
     context: typer.Context,
+    *,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
     api_keys: Annotated[
@@ -25,19 +26,38 @@ def command(
             "an SQLite database).",
         ),
     ] = None,
+    webhooks: Annotated[
+        str | None,
+        typer.Option(
+            "--webhooks",
+            metavar="FILE",
+            help="The webhook subscriptions file (default: $RINGFENCE_WEBHOOKS, else "
+            "PATH.webhooks beside an SQLite database).",
+        ),
+    ] = None,
+    deliver_every: Annotated[
+        float,
+        typer.Option(
+            "--deliver-every",
+            metavar="SECONDS",
+            min=0,
+            help="Deliver webhooks this often (0: not at all; `ringfence events deliver` then).",
+        ),
+    ] = 2.0,
 ) -> None:
     """Serve the REST API until interrupted: each route one service call, API keys with
-    roles, errors as RFC 9457 problems, metrics at /metrics."""
+    roles, errors as RFC 9457 problems, metrics at /metrics, webhooks delivered."""
     import uvicorn
 
     from ringfence.entrypoints.api.app import create_app
 
     with reported(False):
         bundle = bootstrap.open_service(
-            database_url(context), target(context).journal_key, api_keys
+            database_url(context), target(context).journal_key, api_keys, webhooks_file=webhooks
         )
     try:
         say(f"ringfence serving {bootstrap.redacted_url(database_url(context))} on {host}:{port}")
-        uvicorn.run(create_app(bundle), host=host, port=port, log_level="warning")
+        app = create_app(bundle, deliver_every or None)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         bundle.close()
