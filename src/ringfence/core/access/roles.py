@@ -16,7 +16,8 @@ and nowhere else:
 
 A client principal may read its own accounts, balances, transfers and the events about them,
 and submit transfers whose every account is its own (an internal transfer still needs its
-Ed25519 authorisation, core/principals/authorisation.py). It never sees pool positions, which sum other clients.
+Ed25519 authorisation, core/principals/authorisation.py). It never sees pool positions, which
+sum other clients.
 """
 
 from __future__ import annotations
