@@ -7,6 +7,7 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,6 +335,21 @@ class ServiceBundle:
     journal_key: str | None = None
     webhooks: WebhookStore = field(default_factory=lambda: open_webhook_store("memory://"))
     sender: WebhookSender = field(default_factory=webhook_sender)
+    rounds: RoundStore | None = None  # proof-of-reserves rounds; None: the default folder
+    risk_book: RiskBookStore | None = None  # the venue's book; None: ./risk-book.json
+
+    def round_store(self) -> RoundStore:
+        return self.rounds or round_store(self.url)
+
+    def venue_book(self) -> RiskBookStore:
+        return self.risk_book or risk_book(Path("risk-book.json"))
+
+    @staticmethod
+    def uploaded(documents: Mapping[str, bytes]) -> RegulatoryFiles:
+        """The documents of a request, read as the files the command line names."""
+        from ringfence.adapters.files.uploaded import UploadedFiles
+
+        return UploadedFiles(documents)
 
     def current(self) -> LedgerService:
         """The ledger, reopened first if another writer appended since it was loaded: the
@@ -370,6 +386,8 @@ def open_service(
     hasher: PasswordHasher | None = None,
     ledger: LedgerService | None = None,
     webhooks_file: str | None = None,
+    rounds_folder: str | None = None,
+    risk_book_file: str | None = None,
 ) -> ServiceBundle:
     """The ledger at ``url`` (or the one given, for tests) with its API keys and webhook
     subscriptions, opened for the service; close it when done. ``hasher``: argon2id
@@ -386,9 +404,12 @@ def open_service(
             webhooks.close()
         raise
     verifier = KeyVerifier(keys, hasher or default_hasher())
-    return ServiceBundle(
+    bundle = ServiceBundle(
         opened, keys, verifier, opened.clock, url, journal_key, webhooks, webhook_sender()
     )
+    bundle.rounds = round_store(url, rounds_folder)
+    bundle.risk_book = risk_book(Path(risk_book_file or "risk-book.json"))
+    return bundle
 
 
 def system_clock() -> Clock:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 from tests.support import BTC, journal_signer
-from tests.support_api import ApiWorld, api_world
+from tests.support_api import ApiWorld, api_world, build_domains
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
@@ -33,9 +33,9 @@ _ids = itertools.count(1_000)
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[ApiWorld]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
     service = LedgerService(MemoryStore(), ManualClock(), journal_signer())
-    built = api_world(service)
+    built = api_world(service, tmp_path_factory.mktemp("matrix"))
     custodian = built.custodian
     deposits = [
         custodian.deposit(OWN_DEPOSIT, "alice", 10**9),
@@ -43,6 +43,7 @@ def world() -> Iterator[ApiWorld]:
     ]
     document = {"transfers": [wire.transfer_to_json(t, BTC) for t in deposits]}
     assert built.post("operator", "/v1/transfers", document).json()["ok"]
+    build_domains(built)
     yield built
     built.http.close()
 
@@ -68,6 +69,21 @@ def scoped(who: str, target: str) -> int:
     if who == "alice":
         return 200 if target == "own" else 404
     return 200
+
+
+def reconciling(who: str, target: str) -> int:
+    return 200 if who in ("operator", "compliance") else 403
+
+
+def compliance(who: str, target: str) -> int:
+    return 200 if who == "compliance" else 403
+
+
+def own_only(who: str, target: str) -> int:
+    """A client's own secrets: that client alone; another's does not exist for it."""
+    if who == "alice":
+        return 200 if target == "own" else 404
+    return 403
 
 
 def moving(who: str, target: str) -> int:
@@ -204,6 +220,69 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         admin,
         lambda w, who, t: w.post(who, f"/v1/webhooks/{_subscription(w)}/replay", {"after": "0"}),
     ),
+    (
+        "POST",
+        "/v1/reconciliations",
+        reconciling,
+        lambda w, who, t: w.post(who, "/v1/reconciliations", {}),
+    ),
+    (
+        "GET",
+        "/v1/statements/segregation",
+        staff,
+        lambda w, who, t: w.get(who, "/v1/statements/segregation"),
+    ),
+    (
+        "POST",
+        "/v1/statements/segregation",
+        staff,
+        lambda w, who, t: w.post(who, "/v1/statements/segregation", {"as_of": "2030-01-01"}),
+    ),
+    (
+        "GET",
+        "/v1/statements/clients/{client}",
+        scoped,
+        lambda w, who, t: w.get(
+            who, f"/v1/statements/clients/{OWNER[t]}", **{"from": "2020-01-01", "to": "2024-01-01"}
+        ),
+    ),
+    (
+        "GET",
+        "/v1/statements/register",
+        staff,
+        lambda w, who, t: w.get(who, "/v1/statements/register"),
+    ),
+    ("GET", "/v1/breaks", staff, lambda w, who, t: w.get(who, "/v1/breaks")),
+    ("GET", "/v1/breaks/{break_id}", staff, lambda w, who, t: w.get(who, "/v1/breaks/1")),
+    (
+        "POST",
+        "/v1/breaks/{break_id}/explain",
+        compliance,
+        lambda w, who, t: w.post(who, "/v1/breaks/1/explain", {"cause": "loss", "action": "claim"}),
+    ),
+    (
+        "POST",
+        "/v1/breaks/{break_id}/cure",
+        compliance,
+        lambda w, who, t: w.post(who, "/v1/breaks/1/cure", {"correction": "tx 42"}),
+    ),
+    ("GET", "/v1/ledger-breaks", staff, lambda w, who, t: w.get(who, "/v1/ledger-breaks")),
+    ("GET", "/v1/por/rounds", everyone, lambda w, who, t: w.get(who, "/v1/por/rounds")),
+    ("GET", "/v1/por/rounds/{number}", everyone, lambda w, who, t: w.get(who, "/v1/por/rounds/1")),
+    (
+        "GET",
+        "/v1/por/rounds/{number}/proofs/{client}",
+        own_only,
+        lambda w, who, t: w.get(who, f"/v1/por/rounds/latest/proofs/{OWNER[t]}"),
+    ),
+    ("GET", "/v1/risk/scan", staff, lambda w, who, t: w.get(who, "/v1/risk/scan")),
+    ("GET", "/v1/liquidation/funds", staff, lambda w, who, t: w.get(who, "/v1/liquidation/funds")),
+    (
+        "POST",
+        "/v1/regulatory/{report}",
+        staff,
+        lambda w, who, t: w.post(who, "/v1/regulatory/possession", {}),
+    ),
 ]
 
 
@@ -236,7 +315,13 @@ def test_cell(world: ApiWorld, cell: Cell, who: str, target: str) -> None:
         assert response.json()["ok"], response.text
 
 
-_not_creates = ("/v1/audit/verify", "/v1/webhooks", "/v1/webhooks/{subscription_id}/replay")
+# Writes whose answer is not a create's ``ok``: a cure stays open until its make-good comes.
+_not_creates = (
+    "/v1/audit/verify",
+    "/v1/webhooks",
+    "/v1/webhooks/{subscription_id}/replay",
+    "/v1/breaks/{break_id}/cure",
+)
 
 
 def test_every_route_is_covered(world: ApiWorld) -> None:

@@ -349,6 +349,9 @@ class Result(StrEnum):
     webhook_url_invalid = "webhook_url_invalid"
     webhook_not_found = "webhook_not_found"
     webhook_subscriptions_exceeded = "webhook_subscriptions_exceeded"
+    # The other domains' routes: a round or a report the service does not have.
+    round_not_found = "round_not_found"
+    report_not_found = "report_not_found"
 
     @property
     def succeeded(self) -> bool:

@@ -45,6 +45,11 @@ class Action(StrEnum):
     read_metrics = "read_metrics"
     read_events = "read_events"  # the event stream (a client: events about its own accounts)
     manage_webhooks = "manage_webhooks"  # webhook subscriptions: they carry every event
+    reconcile = "reconcile"  # run (and journal) a reconciliation
+    act_on_breaks = "act_on_breaks"  # explain and cure reconciliation breaks
+    read_statements = "read_statements"  # client statements of position (a client: its own)
+    read_rounds = "read_rounds"  # proof-of-reserves rounds: public records
+    read_own_proofs = "read_own_proofs"  # a client's own inclusion proofs (its secret keys)
 
 
 _reading: Final = frozenset(
@@ -55,6 +60,8 @@ _reading: Final = frozenset(
         Action.read_positions,
         Action.read_metrics,
         Action.read_events,
+        Action.read_statements,
+        Action.read_rounds,
     }
 )
 
@@ -66,11 +73,14 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
             Action.read_transfers,
             Action.submit_transfers,
             Action.read_events,
+            Action.read_statements,
+            Action.read_rounds,
+            Action.read_own_proofs,
         }
     ),
-    PrincipalRole.operator: _reading | {Action.submit_transfers},
+    PrincipalRole.operator: _reading | {Action.submit_transfers, Action.reconcile},
     PrincipalRole.approver: _reading,
-    PrincipalRole.compliance: _reading,
+    PrincipalRole.compliance: _reading | {Action.reconcile, Action.act_on_breaks},
     PrincipalRole.auditor: _reading | {Action.audit},
     PrincipalRole.admin: _reading | {Action.define, Action.audit, Action.manage_webhooks},
 }

@@ -33,6 +33,8 @@ from ringfence.entrypoints.api.delivery import DeliveryWorker
 from ringfence.entrypoints.api.problems import problem
 from ringfence.entrypoints.api.routes import add_routes, problem_responses
 from ringfence.entrypoints.api.routes_events import add_event_routes
+from ringfence.entrypoints.api.routes_recon import add_recon_routes
+from ringfence.entrypoints.api.routes_reports import add_report_routes
 
 
 def create_app(
@@ -67,6 +69,8 @@ def create_app(
     app.state.api = api
     add_routes(app, api)
     add_event_routes(app, api)
+    add_recon_routes(app, api)
+    add_report_routes(app, api)
     _add_error_handlers(app)
     _add_timing(app, api)
     return app

@@ -35,6 +35,18 @@ def command(
             "PATH.webhooks beside an SQLite database).",
         ),
     ] = None,
+    rounds: Annotated[
+        str | None,
+        typer.Option(
+            "--rounds",
+            metavar="DIR",
+            help="The proof-of-reserves rounds' directory (default: por/ beside the database).",
+        ),
+    ] = None,
+    risk_book: Annotated[
+        str | None,
+        typer.Option("--risk-book", metavar="FILE", help="The venue's book (risk-book.json)."),
+    ] = None,
     deliver_every: Annotated[
         float,
         typer.Option(
@@ -53,7 +65,12 @@ def command(
 
     with reported(False):
         bundle = bootstrap.open_service(
-            database_url(context), target(context).journal_key, api_keys, webhooks_file=webhooks
+            database_url(context),
+            target(context).journal_key,
+            api_keys,
+            webhooks_file=webhooks,
+            rounds_folder=rounds,
+            risk_book_file=risk_book,
         )
     try:
         say(f"ringfence serving {bootstrap.redacted_url(database_url(context))} on {host}:{port}")
