@@ -25,6 +25,7 @@ from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import check_id
 from ringfence.service import recon_requests as requests
 from ringfence.service.custody import CustodyService
+from ringfence.service.history import as_of_point
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RegulatoryFiles
 from ringfence.service.recon import ReconService
@@ -90,13 +91,19 @@ def reconcile(
 def segregation_statement(
     ledger: LedgerService, actor: Actor, document: object, uploads: Uploads
 ) -> dict[str, Any]:
-    """The segregation statement (journals nothing), from the same fields as a run."""
+    """The segregation statement (journals nothing), from the same fields as a run, or as of
+    a journal sequence (``as_of_seq``: the time of that entry)."""
     require(actor, Action.read_positions)
-    plain, uploaded = documents_of(document, ("observations", "settings"), ("as_of",))
+    fields = ("as_of", "as_of_seq")
+    plain, uploaded = documents_of(document, ("observations", "settings"), fields)
+    as_of = plain.get("as_of")
+    point = as_of_point(ledger, None, plain["as_of_seq"]) if "as_of_seq" in plain else None
+    if point is not None:
+        if as_of is not None:
+            raise InputError(Result.query_parameter_invalid, "as_of or as_of_seq, not both")
+        as_of = str(point.timestamp_ns)
     names = _names(uploaded, _run_fields[1:])
-    return requests.segregation_statement(
-        _recon(ledger), uploads(uploaded), plain.get("as_of"), *names
-    )
+    return requests.segregation_statement(_recon(ledger), uploads(uploaded), as_of, *names)
 
 
 def _names(uploaded: Mapping[str, bytes], names: tuple[str, ...]) -> list[str | None]:

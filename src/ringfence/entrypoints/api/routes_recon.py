@@ -39,16 +39,19 @@ def add_recon_routes(app: FastAPI, api: Api) -> None:
         return await api.answer(request, "/v1/reconciliations", call, write=True)
 
     @app.get("/v1/statements/segregation")
-    async def segregation(request: Request, *, as_of: str | None = None) -> Response:
+    async def segregation(
+        request: Request, *, as_of: str | None = None, as_of_seq: str | None = None
+    ) -> Response:
         def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            document = None if as_of is None else {"as_of": as_of}
+            chosen = {"as_of": as_of, "as_of_seq": as_of_seq}
+            document = {key: value for key, value in chosen.items() if value is not None}
             return access_recon.segregation_statement(ledger, actor, document, uploads)
 
         return await api.answer(request, "/v1/statements/segregation", call)
 
     @app.post(
         "/v1/statements/segregation",
-        openapi_extra=documents_body("as_of", "observations", "settings"),
+        openapi_extra=documents_body("as_of", "as_of_seq", "observations", "settings"),
     )
     async def segregation_from(request: Request) -> Response:
         def call(ledger: Ledger, actor: Actor, document: object) -> Any:
