@@ -30,6 +30,7 @@ from ringfence.service.ports import (
     Clock,
     DevelopmentChain,
     HoldingsSource,
+    IdempotencyStore,
     KeyStore,
     LedgerStore,
     LineSource,
@@ -322,6 +323,24 @@ def webhook_sender() -> WebhookSender:
     return HttpWebhookSender()
 
 
+idempotency_suffix = ".idempotency"
+
+
+def open_idempotency_store(url: str, idempotency_file: str | None = None) -> IdempotencyStore:
+    """The answers to writes with an Idempotency-Key: a file (the one given, else
+    ``RINGFENCE_IDEMPOTENCY``, else ``PATH.idempotency`` beside an SQLite database); memory
+    for ``memory://`` and, without a file named, PostgreSQL (a restart then forgets them)."""
+    from ringfence.adapters.idempotency.memory import MemoryIdempotencyStore
+    from ringfence.adapters.idempotency.sqlite import SqliteIdempotencyStore
+
+    given = idempotency_file or os.environ.get("RINGFENCE_IDEMPOTENCY")
+    if given:
+        return SqliteIdempotencyStore(Path(given))
+    if url.startswith("sqlite:"):
+        return SqliteIdempotencyStore(Path(path_of(url) + idempotency_suffix))
+    return MemoryIdempotencyStore()
+
+
 @dataclass
 class ServiceBundle:
     """What ``ringfence serve`` runs on: the ledger, the API keys and their verifier, the
@@ -335,6 +354,9 @@ class ServiceBundle:
     journal_key: str | None = None
     webhooks: WebhookStore = field(default_factory=lambda: open_webhook_store("memory://"))
     sender: WebhookSender = field(default_factory=webhook_sender)
+    idempotency: IdempotencyStore = field(
+        default_factory=lambda: open_idempotency_store("memory://")
+    )
     rounds: RoundStore | None = None  # proof-of-reserves rounds; None: the default folder
     risk_book: RiskBookStore | None = None  # the venue's book; None: ./risk-book.json
 
@@ -376,6 +398,7 @@ class ServiceBundle:
                 self.keys.close()
             finally:
                 self.webhooks.close()
+                self.idempotency.close()
 
 
 def open_service(
@@ -407,6 +430,7 @@ def open_service(
     bundle = ServiceBundle(
         opened, keys, verifier, opened.clock, url, journal_key, webhooks, webhook_sender()
     )
+    bundle.idempotency = open_idempotency_store(url)
     bundle.rounds = round_store(url, rounds_folder)
     bundle.risk_book = risk_book(Path(risk_book_file or "risk-book.json"))
     return bundle

@@ -64,7 +64,7 @@ def _everything(ledger: LedgerService, actor: Actor | None, after: str = "") -> 
         after = page["next_cursor"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(days, st.data())
 def test_the_stream_is_the_journal_and_replays_from_anywhere(
     batches: list[list[tuple[str, str, int]]], data: st.DataObject

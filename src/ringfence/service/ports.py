@@ -550,3 +550,29 @@ class WebhookSender(Protocol):
     def post(
         self, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float
     ) -> DeliveryAnswer: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RememberedResponse:
+    """A write's first answer, kept for its Idempotency-Key: the request's fingerprint (SHA-256
+    of method, target and body), the status and the body sent."""
+
+    fingerprint: bytes
+    status: int
+    body: bytes
+
+
+class IdempotencyStore(Protocol):
+    """Where the answers to writes with an ``Idempotency-Key`` are kept, by principal and key
+    (service/idempotency.py), the most recent ``limits.idempotency_responses_max``. Adapters:
+    a SQLite file beside the database, so a retry after a restart still answers as the first
+    request did (adapters/idempotency/sqlite.py), and memory. Thread-safe."""
+
+    def find(self, principal: str, key: str) -> RememberedResponse | None: ...
+
+    def keep(self, principal: str, key: str, response: RememberedResponse) -> None:
+        """Keep the answer (the first one for a key stays: a key is answered once), and
+        forget the oldest beyond the limit."""
+        ...
+
+    def close(self) -> None: ...

@@ -34,7 +34,7 @@ class Api:
     def __init__(self, bundle: bootstrap.ServiceBundle) -> None:
         self.bundle = bundle
         self.lock = threading.Lock()
-        self.idempotency = IdempotentResponses()
+        self.idempotency = IdempotentResponses(bundle.idempotency)
         self.metrics = ApiMetrics(self._coverage)
 
     def _coverage(self) -> list[tuple[str, str, float]]:
