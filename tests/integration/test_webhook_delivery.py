@@ -11,6 +11,8 @@ and 5 min, still land within its tolerance).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,3 +165,27 @@ def test_a_subscription_made_while_the_ledger_moves_starts_at_the_head(world: Wo
     world.deposit(2)
     assert world.deliver().acknowledged == 1
     assert world.receiver.accepted[0][0] == f"{world.ledger.seq}.0"
+
+
+def test_ringfence_events_deliver_makes_one_pass(tmp_path: Path) -> None:
+    """The command line's pass, over a subscription kept beside an SQLite ledger."""
+    url = f"sqlite:///{tmp_path / 'books.db'}"
+    ledger = bootstrap.open_ledger(url, clock=ManualClock(time.time_ns()))
+    receiver = Receiver()
+    try:
+        custodian = build_custodian(ledger)
+        store = bootstrap.open_webhook_store(url)
+        document = {"url": receiver.url, "types": ["transfer.posted"]}
+        made = webhooks.subscribe(ledger, store, ledger.clock, ADMIN, document)
+        store.close()
+        receiver.secret = made["secret"]
+        assert ledger.submit([custodian.deposit(1, "alice", 5)]) == [Result.ok]
+        ledger.close()
+        command = [str(Path(sys.executable).with_name("ringfence")), "--db", url]
+        done = subprocess.run([*command, "events", "deliver", "--json"], capture_output=True,
+                              text=True, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["acknowledged"] == 1
+        assert [kind for _, kind, _ in receiver.accepted] == ["transfer.posted"]
+    finally:
+        receiver.close()
