@@ -4,17 +4,17 @@ webhook delivery worker (service/webhooks.py).
 
 Nothing is written to make an event: the committed entry is the event's only record, so an
 event exists exactly when its cause is durable, and any past position can be read again.
-A read scans at most ``limits.webhook_entries_per_pass_max`` entries per call for the worker
-and ``events_entries_scanned_max`` for a reader, and says where it stopped, so a reader whose
-filter matches little (a client's own events in a busy journal) pages through the journal
-instead of asking the server to scan all of it at once.
+A read examines at most ``limits.events_examined_max`` events per call (a reader's or the
+worker's) and says where it stopped, so a reader whose filter matches little (a client's own
+events in a busy journal) pages through the journal instead of asking the server to scan all
+of it at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.access.roles import Action, Actor, require, sees_account
@@ -34,9 +34,6 @@ from ringfence.core.ledger.state import AccountState
 from ringfence.service.ledger import LedgerService
 
 __all__ = ["Scanned", "events", "events_after", "start_position"]
-
-# Entries one reader's request scans at most before it answers with where it stopped.
-events_entries_scanned_max: Final = 10_000
 
 
 class _Definitions(Mapping[int, AccountDefinition]):
@@ -78,27 +75,28 @@ def events_after(
     wanted: Callable[[Event], bool],
     *,
     events_max: int,
-    entries_max: int,
+    examined_max: int = limits.events_examined_max,
 ) -> Scanned:
-    """At most ``events_max`` events after ``position`` that ``wanted`` accepts, scanning at
-    most ``entries_max`` entries."""
+    """At most ``events_max`` events after ``position`` that ``wanted`` accepts, examining at
+    most ``examined_max`` events (an entry is read whole: at most one batch past it)."""
     assert events_max > 0
-    assert entries_max > 0
+    assert examined_max > 0
     view = view_of(ledger)
     found: list[Event] = []
     reached = position
-    scanned = 0
+    examined = 0
     whole = position.index == entry_end  # "after entry SEQ", not after one of its events
     head = ledger.seq  # what the loaded view can read; a later writer's entries wait for a reload
     for entry in ledger.store.entries(after_seq=position.seq if whole else position.seq - 1):
         if entry.seq > head:
             break
-        if scanned == entries_max:
-            return Scanned(found, reached, at_head=False)
-        scanned += 1
         for event in events_of_entry(entry, _with_pending_sides(ledger, view, entry)):
             if event.position <= position:
                 continue
+            if examined == examined_max:
+                return Scanned(found, reached, at_head=False)
+            examined += 1
+            reached = event.position
             if wanted(event):
                 found.append(event)
                 if len(found) == events_max:
@@ -166,9 +164,7 @@ def events(
     def wanted(event: Event) -> bool:
         return matches(chosen, event.type) and sees_event(ledger, actor, event)
 
-    scanned = events_after(
-        ledger, position, wanted, events_max=size, entries_max=events_entries_scanned_max
-    )
+    scanned = events_after(ledger, position, wanted, events_max=size)
     return {
         "items": [event.to_json() for event in scanned.events],
         "next_cursor": None if scanned.at_head else scanned.reached.text,

@@ -201,7 +201,6 @@ def reader_of(ledger: LedgerService) -> EventReader:
             position,
             wanted,
             events_max=limits.webhook_events_per_pass_max,
-            entries_max=limits.webhook_entries_per_pass_max,
         )
 
     return read
