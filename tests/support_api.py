@@ -7,14 +7,21 @@ work factor differs), so a test that makes many keys stays fast.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from tests.support import Custodian, build_custodian
+from tests.support import MAIN, Custodian, btc_address, build_custodian
 
 from ringfence import bootstrap
+from ringfence.core.custody.registry import Chain, Scheme, Wallet
+from ringfence.core.errors import Result
+from ringfence.demo.risk import write_venue
 from ringfence.entrypoints.api.app import create_app
+from ringfence.service import por
+from ringfence.service.custody import CustodyService
 from ringfence.service.keys import create_key
 from ringfence.service.ledger import LedgerService
 
@@ -43,10 +50,14 @@ class ApiWorld:
         return self.http.post(path, headers=self.headers(who, **headers), json=document)
 
 
-def api_world(service: LedgerService) -> ApiWorld:
-    """The custodian defined in ``service``, a key per role and per client, and a client."""
+def api_world(service: LedgerService, folder: Path | None = None) -> ApiWorld:
+    """The custodian defined in ``service``, a key per role and per client, and a client;
+    proof-of-reserves rounds and the venue's book in ``folder`` when given."""
     custodian = build_custodian(service)
     bundle = bootstrap.open_service("memory://", ledger=service, hasher=fast_hasher())
+    if folder is not None:
+        bundle.rounds = bootstrap.round_store("memory://", str(folder / "por"))
+        bundle.risk_book = bootstrap.risk_book(folder / "risk-book.json")
     keys: dict[str, str] = {}
     for role in STAFF_ROLES:
         keys[role] = create_key(bundle.keys, service.clock, fast_hasher(), service, role=role)[1]
@@ -55,3 +66,18 @@ def api_world(service: LedgerService) -> ApiWorld:
             bundle.keys, service.clock, fast_hasher(), service, role="client", client=client
         )[1]
     return ApiWorld(TestClient(create_app(bundle)), custodian, bundle, keys)
+
+
+def build_domains(world: ApiWorld) -> None:
+    """A reconciliation break (main-hot holds less than its book), a proof-of-reserves round
+    and a small venue, for the routes of those domains."""
+    ledger = world.bundle.ledger
+    wallet = Wallet("main-hot", Chain.bitcoin, Scheme.address, (btc_address("h"),), MAIN, "hot")
+    assert CustodyService(ledger).change([wallet]) == [Result.ok]
+    observed = json.dumps({"chain": "bitcoin", "address": btc_address("h"), "asset": "BTC",
+                           "amount": "5", "height": 1, "time_ns": 0, "source": "t"})  # fmt: skip
+    run = world.post("compliance", "/v1/reconciliations", {"observations": observed + "\n"})
+    assert run.json()["breaks_open"], run.text
+    rounds = world.bundle.round_store()
+    por.build_and_keep_round(ledger, rounds, snapshot=None, holdings=None, control=None, workers=1)
+    write_venue(ledger, world.bundle.venue_book(), 3, 7, None)

@@ -7,7 +7,8 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from ringfence.service.ports import (
     Clock,
     DevelopmentChain,
     HoldingsSource,
+    IdempotencyStore,
     KeyStore,
     LedgerStore,
     LineSource,
@@ -37,6 +39,8 @@ from ringfence.service.ports import (
     RiskBookStore,
     RoundStore,
     Signer,
+    WebhookSender,
+    WebhookStore,
     WithdrawalChain,
 )
 from ringfence.service.sessions import Sessions
@@ -293,11 +297,61 @@ def open_key_store(url: str, keys_file: str | None = None) -> KeyStore:
     return MemoryKeyStore() if path is None else SqliteKeyStore(path)
 
 
+webhooks_suffix = ".webhooks"
+
+
+def webhooks_path(url: str, webhooks_file: str | None = None) -> Path | None:
+    """Where webhook subscriptions are kept: the file given, else ``RINGFENCE_WEBHOOKS``, else
+    beside an SQLite database (``PATH.webhooks``); None (in memory) for ``memory://``."""
+    given = webhooks_file or os.environ.get("RINGFENCE_WEBHOOKS")
+    if given:
+        return Path(given)
+    if url.startswith("sqlite:"):
+        return Path(path_of(url) + webhooks_suffix)
+    if url == "memory://":
+        return None
+    raise StorageError("webhooks need a file: --webhooks FILE or RINGFENCE_WEBHOOKS")
+
+
+def open_webhook_store(url: str, webhooks_file: str | None = None) -> WebhookStore:
+    from ringfence.adapters.webhooks.memory import MemoryWebhookStore
+    from ringfence.adapters.webhooks.sqlite import SqliteWebhookStore
+
+    path = webhooks_path(url, webhooks_file)
+    return MemoryWebhookStore() if path is None else SqliteWebhookStore(path)
+
+
+def webhook_sender() -> WebhookSender:
+    """Webhook messages posted over HTTP(S)."""
+    from ringfence.adapters.webhooks.http import HttpWebhookSender
+
+    return HttpWebhookSender()
+
+
+idempotency_suffix = ".idempotency"
+
+
+def open_idempotency_store(url: str, idempotency_file: str | None = None) -> IdempotencyStore:
+    """The answers to writes with an Idempotency-Key: a file (the one given, else
+    ``RINGFENCE_IDEMPOTENCY``, else ``PATH.idempotency`` beside an SQLite database); memory
+    for ``memory://`` and, without a file named, PostgreSQL (a restart then forgets them)."""
+    from ringfence.adapters.idempotency.memory import MemoryIdempotencyStore
+    from ringfence.adapters.idempotency.sqlite import SqliteIdempotencyStore
+
+    given = idempotency_file or os.environ.get("RINGFENCE_IDEMPOTENCY")
+    if given:
+        return SqliteIdempotencyStore(Path(given))
+    if url.startswith("sqlite:"):
+        return SqliteIdempotencyStore(Path(path_of(url) + idempotency_suffix))
+    return MemoryIdempotencyStore()
+
+
 @dataclass
 class ServiceBundle:
     """What ``ringfence serve`` runs on: the ledger, the API keys and their verifier, the
-    signed-in sessions of its pages, and where the proof-of-reserves rounds and the venue's
-    risk book are kept (None: the server shows none)."""
+    signed-in sessions of its pages, the webhook subscriptions and the sender that delivers to
+    them, and where the proof-of-reserves rounds and the venue's risk book are kept (None: the
+    defaults beside the database, which the pages show as none)."""
 
     ledger: LedgerService
     keys: KeyStore
@@ -306,8 +360,26 @@ class ServiceBundle:
     url: str = "memory://"
     journal_key: str | None = None
     sessions: Sessions | None = None
-    rounds: RoundStore | None = None
-    book: RiskBookStore | None = None
+    webhooks: WebhookStore = field(default_factory=lambda: open_webhook_store("memory://"))
+    sender: WebhookSender = field(default_factory=webhook_sender)
+    idempotency: IdempotencyStore = field(
+        default_factory=lambda: open_idempotency_store("memory://")
+    )
+    rounds: RoundStore | None = None  # proof-of-reserves rounds; None: the default folder
+    risk_book: RiskBookStore | None = None  # the venue's book; None: ./risk-book.json
+
+    def round_store(self) -> RoundStore:
+        return self.rounds or round_store(self.url)
+
+    def venue_book(self) -> RiskBookStore:
+        return self.risk_book or risk_book(Path("risk-book.json"))
+
+    @staticmethod
+    def uploaded(documents: Mapping[str, bytes]) -> RegulatoryFiles:
+        """The documents of a request, read as the files the command line names."""
+        from ringfence.adapters.files.uploaded import UploadedFiles
+
+        return UploadedFiles(documents)
 
     def current(self) -> LedgerService:
         """The ledger, reopened first if another writer appended since it was loaded: the
@@ -330,38 +402,60 @@ class ServiceBundle:
         try:
             self.ledger.close()
         finally:
-            self.keys.close()
+            try:
+                self.keys.close()
+            finally:
+                self.webhooks.close()
+                self.idempotency.close()
 
 
 def open_service(
     url: str | None = None,
     journal_key: str | None = None,
     keys_file: str | None = None,
+    *,
     hasher: PasswordHasher | None = None,
     ledger: LedgerService | None = None,
-    *,
+    webhooks_file: str | None = None,
+    rounds_folder: str | None = None,
+    risk_book_file: str | None = None,
     rounds: RoundStore | None = None,
-    book_path: str | None = None,
 ) -> ServiceBundle:
-    """The ledger at ``url`` (or the one given, for tests) with its API keys, opened for the
-    service; close it when done. ``hasher``: argon2id parameters (default RFC 9106's).
-    ``rounds``: the proof-of-reserves rounds (default: ``round_store(url)``, none in memory);
-    ``book_path``: the venue's risk book, if the firm runs one."""
+    """The ledger at ``url`` (or the one given, for tests) with its API keys and webhook
+    subscriptions, opened for the service; close it when done. ``hasher``: argon2id
+    parameters (default RFC 9106's). The proof-of-reserves rounds: ``rounds`` (tests), else
+    ``rounds_folder``, else ``round_store(url)`` (none for a ledger in memory); the venue's
+    risk book: ``risk_book_file`` if the firm runs one."""
     url = database_url(url)
     keys = open_key_store(url, keys_file)
+    webhooks: WebhookStore | None = None
     try:
+        webhooks = open_webhook_store(url, webhooks_file)
         opened = ledger or open_ledger(url, journal_key=journal_key, create=False)
     except BaseException:
         keys.close()
+        if webhooks is not None:
+            webhooks.close()
         raise
     verifier = KeyVerifier(keys, hasher or default_hasher())
-    if rounds is None and url != "memory://":
-        rounds = round_store(url)
-    book = None if book_path is None else risk_book(Path(book_path))
-    sessions = Sessions(verifier, opened.clock)
-    return ServiceBundle(
-        opened, keys, verifier, opened.clock, url, journal_key, sessions, rounds, book
+    bundle = ServiceBundle(
+        opened,
+        keys,
+        verifier,
+        opened.clock,
+        url,
+        journal_key,
+        sessions=Sessions(verifier, opened.clock),
+        webhooks=webhooks,
+        sender=webhook_sender(),
     )
+    bundle.idempotency = open_idempotency_store(url)
+    if rounds is None and (rounds_folder is not None or url != "memory://"):
+        rounds = round_store(url, rounds_folder)
+    bundle.rounds = rounds
+    if risk_book_file is not None:
+        bundle.risk_book = risk_book(Path(risk_book_file))
+    return bundle
 
 
 def system_clock() -> Clock:

@@ -1,5 +1,6 @@
 """``ringfence serve`` for real: a server process on a free loopback port, keys made and
-revoked with ``ringfence keys`` beside it, a first call as docs/api.md shows it."""
+revoked with ``ringfence keys`` beside it, a first call as docs/api.md shows it, and its
+delivery worker posting a signed webhook to a receiver on loopback."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 from tests.support import BTC, build_custodian
+from tests.support_webhooks import Receiver
 
 from ringfence import bootstrap
 from ringfence.core.ledger import wire
@@ -57,9 +59,10 @@ def ledger_db(tmp_path: Path) -> Iterator[str]:
 def server(ledger_db: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = tmp_path / "serve.log"
+    command = [RINGFENCE, "--db", ledger_db, "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [RINGFENCE, "--db", ledger_db, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*command, "--deliver-every", "0.1"],
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -84,13 +87,20 @@ def server(ledger_db: str, tmp_path: Path) -> Iterator[str]:
 @pytest.mark.slow
 def test_serve_keys_first_call_and_revocation(ledger_db: str, server: str, tmp_path: Path) -> None:
     operator = ringfence(ledger_db, "keys", "create", "--role", "operator")
+    admin = ringfence(ledger_db, "keys", "create", "--role", "admin")
     alice = ringfence(ledger_db, "keys", "create", "--role", "client", "--client", "alice")
     listed = ringfence(ledger_db, "keys", "list")
-    assert {row["key_id"] for row in listed["keys"]} == {operator["key_id"], alice["key_id"]}
+    assert {row["key_id"] for row in listed["keys"]} == {
+        operator["key_id"], admin["key_id"], alice["key_id"]
+    }  # fmt: skip
     assert str(operator["key"]) not in json.dumps(listed)
     as_operator = {"Authorization": f"Bearer {operator['key']}"}
     as_alice = {"Authorization": f"Bearer {alice['key']}"}
+    receiver = Receiver()
     with httpx.Client(base_url=server) as http:
+        subscription = {"url": receiver.url, "types": ["transfer.posted"]}
+        made = http.post("/v1/webhooks", json=subscription, headers=_bearer(admin)).json()
+        receiver.secret = made["secret"]
         accounts = http.get("/v1/accounts", params={"client": "alice"}, headers=as_operator)
         account = accounts.json()["items"][0]["id"]
         wallet = next(
@@ -109,6 +119,7 @@ def test_serve_keys_first_call_and_revocation(ledger_db: str, server: str, tmp_p
         }
         created = http.post("/v1/transfers", json={"transfers": [deposit]}, headers=as_operator)
         assert created.json() == {"ok": True, "results": [{"id": "1", "result": "ok"}]}
+        _delivered(receiver)
         balance = http.get(f"/v1/balances/{account}", headers=as_alice).json()
         assert balance["balance"] == "0.50000000"
         metrics = http.get("/metrics", headers=as_operator).text
@@ -119,9 +130,28 @@ def test_serve_keys_first_call_and_revocation(ledger_db: str, server: str, tmp_p
         assert refused.status_code == 401
         assert refused.json()["code"] == "api_key_revoked"
         assert http.get(f"/v1/balances/{account}", headers=as_operator).status_code == 200
+    events = ringfence(ledger_db, "events", "list", "--types", "transfer.*")["items"]
+    assert [(e["id"], e["data"]["id"]) for e in events] == [(receiver.accepted[0][0], "1")]
     logged = (tmp_path / "serve.log").read_text()
-    for secret in (operator["key"], alice["key"]):
+    assert made["secret"] not in logged
+    for secret in (operator["key"], alice["key"], admin["key"]):
         assert str(secret) not in logged
         assert str(secret).split("_", 2)[2] not in logged
     assert balance["asset"] == BTC.code
     assert set(deposit) <= wire.transfer_fields
+
+
+def _bearer(key: dict[str, object]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key['key']}"}
+
+
+def _delivered(receiver: Receiver) -> None:
+    """Wait (bounded, not timed) for the server's worker to deliver the deposit's event."""
+    deadline = time.monotonic() + start_seconds_max
+    while not receiver.accepted:
+        assert time.monotonic() < deadline, "no webhook arrived"
+        time.sleep(0.05)
+    receiver.close()
+    ((_, kind, _),) = receiver.accepted
+    assert kind == "transfer.posted"
+    assert receiver.refused_signatures == 0

@@ -47,3 +47,38 @@ def test_reads_see_what_another_writer_appended(tmp_path: Path) -> None:
         assert verify_store(auditor).ok
     finally:
         auditor.close()
+
+
+def test_an_idempotency_key_is_answered_alike_after_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ringfence.db'}"
+    first = bootstrap.open_ledger(url)
+    custodian = build_custodian(first)
+    first.close()
+    deposit = wire.transfer_to_json(custodian.deposit(1, "alice", 100), BTC)
+    body = {"transfers": [deposit]}
+    answers = []
+    key = ""
+    for restart in range(2):
+        bundle = bootstrap.open_service(url, hasher=fast_hasher())
+        if not key:
+            made = create_key(bundle.keys, bundle.clock, fast_hasher(), bundle.ledger,
+                              role="operator")  # fmt: skip
+            key = made[1]
+        headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "deposits-1"}
+        try:
+            with TestClient(create_app(bundle)) as http:
+                answers.append(http.post("/v1/transfers", headers=headers, json=body))
+                seq = bundle.ledger.seq
+                if restart:
+                    other = {"transfers": [{**deposit, "id": "2"}]}
+                    reused = http.post("/v1/transfers", headers=headers, json=other)
+                    assert reused.status_code == 422
+                    assert reused.json()["code"] == "idempotency_key_reused_with_different_request"
+                    assert bundle.ledger.seq == seq
+        finally:
+            bundle.close()
+    first_answer, after_restart = answers
+    assert first_answer.json()["results"] == [{"id": "1", "result": "ok"}]
+    assert after_restart.content == first_answer.content  # not "exists": the first answer
+    assert after_restart.headers["idempotency-replayed"] == "true"
+    assert (tmp_path / "ringfence.db.idempotency").stat().st_mode & 0o077 == 0

@@ -374,7 +374,16 @@ class Result(StrEnum):
     session_expired = "session_expired"
     form_token_invalid = "form_token_invalid"
     form_malformed = "form_malformed"
+    # Events and webhooks (core/events/).
+    event_position_invalid = "event_position_invalid"
+    event_position_beyond_journal = "event_position_beyond_journal"
+    event_type_unknown = "event_type_unknown"
+    webhook_url_invalid = "webhook_url_invalid"
+    webhook_not_found = "webhook_not_found"
+    webhook_subscriptions_exceeded = "webhook_subscriptions_exceeded"
+    # The other domains' routes: a round or a report the service does not have.
     round_not_found = "round_not_found"
+    report_not_found = "report_not_found"
 
     @property
     def succeeded(self) -> bool:
@@ -557,6 +566,7 @@ result_http_statuses: dict[Result, int] = {
     Result.session_expired: 401,
     Result.form_token_invalid: 403,
     Result.form_malformed: 400,
+    Result.event_position_invalid: 400,
 }
 
 

@@ -270,6 +270,20 @@ console_form_bytes_max: Final = 16_384
 console_form_fields_max: Final = 16
 assert console_session_idle_s_max <= console_session_lifetime_s_max
 assert console_form_bytes_max < api_request_body_bytes_max
+# Events and webhooks (core/events/): subscriptions a firm may have, the event types one may
+# name, a receiver's URL, the error text kept of a failed delivery, how long a delivery may
+# take, how many events one pass of the delivery worker sends per subscription, and how many
+# events one read examines at most (a reader's page or a worker's pass goes on from where it
+# stopped).
+webhook_subscriptions_max: Final = 1_000
+webhook_types_max: Final = 64
+webhook_url_length_max: Final = 2_048
+webhook_error_text_max: Final = 200
+webhook_delivery_timeout_s: Final = 10
+webhook_events_per_pass_max: Final = 1_000
+events_examined_max: Final = 100_000
+# An admin's replay retries its compare-and-set this often against the worker's progress.
+webhook_update_attempts_max: Final = 8
 assert api_request_body_bytes_max < 2**26
 assert api_page_size_default <= api_page_size_max
 assert len(str(id_max)) <= api_cursor_length_max

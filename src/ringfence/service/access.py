@@ -29,10 +29,12 @@ from ringfence.core import limits
 from ringfence.core.access.roles import Action, Actor, require, sees_account, sees_client
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger import wire
+from ringfence.core.ledger.engine import Ledger
 from ringfence.core.ledger.model import AccountClass, AccountDefinition, check_id
 from ringfence.core.ledger.state import AccountState
 from ringfence.core.money import format_amount, format_signed_amount
 from ringfence.service.audit import verify_store
+from ringfence.service.history import as_of_point, ledger_as_of
 from ringfence.service.ledger import LedgerService
 
 __all__ = [
@@ -163,22 +165,32 @@ def results_document(names: Sequence[str], results: Sequence[Result], key: str) 
 # ---------------------------------------------------------------------- accounts and balances
 
 
-def _visible(ledger: LedgerService, actor: Actor) -> Iterator[AccountState]:
-    for state in ledger.ledger.accounts.values():
+def _visible(engine: Ledger, actor: Actor) -> Iterator[AccountState]:
+    for state in engine.accounts.values():
         if sees_account(actor, state.definition):
             yield state
 
 
-def _account_state(ledger: LedgerService, actor: Actor, account_id: int) -> AccountState:
-    state = ledger.ledger.accounts.get(account_id)
+def _account_state(engine: Ledger, actor: Actor, account_id: int) -> AccountState:
+    state = engine.accounts.get(account_id)
     if state is None or not sees_account(actor, state.definition):
         raise InputError(Result.account_not_found, str(account_id))
     return state
 
 
+def _engine_at(ledger: LedgerService, as_of: str | None, as_of_seq: str | None) -> Ledger:
+    """The engine now, or as it stood at the point ``as_of`` / ``as_of_seq`` names
+    (service/history.py: replayed from the journal)."""
+    point = as_of_point(ledger, as_of, as_of_seq)
+    if point is None:
+        ledger.positions()  # rebuilds the engine first if a failure left it stale
+        return ledger.ledger
+    return ledger_as_of(ledger, point)
+
+
 def account(ledger: LedgerService, actor: Actor, account_id: int) -> dict[str, Any]:
     require(actor, Action.read_accounts)
-    return wire.account_to_json(_account_state(ledger, actor, account_id).definition)
+    return wire.account_to_json(_account_state(ledger.ledger, actor, account_id).definition)
 
 
 def accounts(
@@ -194,7 +206,7 @@ def accounts(
     """Accounts the actor sees, by id, filtered by owner client, pool and asset."""
     require(actor, Action.read_accounts)
     return _account_page(
-        ledger,
+        ledger.ledger,
         actor,
         client=client,
         pool=pool,
@@ -205,10 +217,19 @@ def accounts(
     )
 
 
-def balance(ledger: LedgerService, actor: Actor, account_id: int) -> dict[str, Any]:
+def balance(
+    ledger: LedgerService,
+    actor: Actor,
+    account_id: int,
+    *,
+    as_of: str | None = None,
+    as_of_seq: str | None = None,
+) -> dict[str, Any]:
+    """One account's balances, now or at a past point (a time, or a journal sequence); an
+    account not yet defined then is ``account_not_found``."""
     require(actor, Action.read_accounts)
-    state = _account_state(ledger, actor, account_id)
-    return _balance_row(ledger, state)
+    engine = _engine_at(ledger, as_of, as_of_seq)
+    return _balance_row(engine, _account_state(engine, actor, account_id))
 
 
 def balances(
@@ -220,11 +241,16 @@ def balances(
     asset: str = "",
     cursor: str | None = None,
     limit: int | None = None,
+    as_of: str | None = None,
+    as_of_seq: str | None = None,
 ) -> Page:
-    """Balances of the accounts the actor sees, by account id, filtered as ``accounts``."""
+    """Balances of the accounts the actor sees, by account id, filtered as ``accounts``; now
+    or at a past point, as ``balance``."""
     require(actor, Action.read_accounts)
+    cursor_value(cursor), page_size(limit)  # refused before any replay
+    engine = _engine_at(ledger, as_of, as_of_seq)
     return _account_page(
-        ledger,
+        engine,
         actor,
         client=client,
         pool=pool,
@@ -236,7 +262,7 @@ def balances(
 
 
 def _account_page(
-    ledger: LedgerService,
+    engine: Ledger,
     actor: Actor,
     *,
     client: str,
@@ -244,10 +270,9 @@ def _account_page(
     asset: str,
     cursor: str | None,
     limit: int | None,
-    row: Callable[[LedgerService, AccountState], dict[str, Any]],
+    row: Callable[[Ledger, AccountState], dict[str, Any]],
 ) -> Page:
     after, size = cursor_value(cursor), page_size(limit)
-    engine = ledger.ledger
     if client and (client not in engine.clients or not sees_client(actor, client)):
         raise InputError(Result.client_not_found, client)
     if pool and pool not in engine.pools:
@@ -257,12 +282,12 @@ def _account_page(
     chosen = sorted(
         (
             state
-            for state in _visible(ledger, actor)
+            for state in _visible(engine, actor)
             if state.definition.id > after and _matches(state.definition, client, pool, asset)
         ),
         key=lambda state: state.definition.id,
     )
-    return paged(((state.definition.id, row(ledger, state)) for state in chosen), size)
+    return paged(((state.definition.id, row(engine, state)) for state in chosen), size)
 
 
 def _matches(definition: AccountDefinition, client: str, pool: str, asset: str) -> bool:
@@ -275,22 +300,22 @@ def _matches(definition: AccountDefinition, client: str, pool: str, asset: str) 
     return not asset or definition.asset == asset
 
 
-def _account_row(ledger: LedgerService, state: AccountState) -> dict[str, Any]:
+def _account_row(engine: Ledger, state: AccountState) -> dict[str, Any]:
     return wire.account_to_json(state.definition)
 
 
-def _balance_row(ledger: LedgerService, state: AccountState) -> dict[str, Any]:
-    found = ledger.balance(state.definition.id)
-    asset = ledger.ledger.assets[found.account.asset]
-    document = wire.account_to_json(found.account)
+def _balance_row(engine: Ledger, state: AccountState) -> dict[str, Any]:
+    asset = engine.assets[state.definition.asset]
+    debits_pending, debits_posted, credits_pending, credits_posted = state.balances()
+    document = wire.account_to_json(state.definition)
     document["account"] = document.pop("id")
     document.update(
         {
-            "balance": format_signed_amount(found.balance, asset),
-            "debits_pending": format_amount(found.debits_pending, asset),
-            "debits_posted": format_amount(found.debits_posted, asset),
-            "credits_pending": format_amount(found.credits_pending, asset),
-            "credits_posted": format_amount(found.credits_posted, asset),
+            "balance": format_signed_amount(state.balance, asset),
+            "debits_pending": format_amount(debits_pending, asset),
+            "debits_posted": format_amount(debits_posted, asset),
+            "credits_pending": format_amount(credits_pending, asset),
+            "credits_posted": format_amount(credits_posted, asset),
         }
     )
     return document
@@ -299,13 +324,21 @@ def _balance_row(ledger: LedgerService, state: AccountState) -> dict[str, Any]:
 # ---------------------------------------------------------------------- pools and the audit
 
 
-def positions(ledger: LedgerService, actor: Actor) -> list[dict[str, Any]]:
+def positions(
+    ledger: LedgerService,
+    actor: Actor,
+    *,
+    as_of: str | None = None,
+    as_of_seq: str | None = None,
+) -> list[dict[str, Any]]:
     """Each pool's position per asset, with its coverage (holdings over liabilities, as a
-    decimal string; None when the pool owes nothing). Sums over every client: staff only."""
+    decimal string; None when the pool owes nothing), now or at a past point (as
+    ``balance``). Sums over every client: staff only."""
     require(actor, Action.read_positions)
-    by_number = ledger.ledger.assets_by_number
+    engine = _engine_at(ledger, as_of, as_of_seq)
+    by_number = engine.assets_by_number
     rows = []
-    for position in ledger.positions():
+    for position in sorted(engine.positions.values(), key=lambda p: (p.pool.name, p.asset)):
         asset = by_number[position.asset]
         liabilities = position.liabilities
         rows.append(

@@ -7,20 +7,23 @@ key) is remembered with a fingerprint of the request (method, path and query, bo
 key with the same request gets that response again, without calling the ledger; the same key
 with another request is refused (``idempotency_key_reused_with_different_request``).
 
-Remembered per server process, the most recent ``limits.idempotency_responses_max``. After a
-restart a retry is executed again, which the ledger makes harmless: each transfer answers
-``exists``, so a request still has one effect.
+The answers are kept through the ``IdempotencyStore`` port: in a file beside the database
+(``PATH.idempotency``), so a retry after a restart still answers as the first request did,
+the most recent ``limits.idempotency_responses_max`` of them. An answer is kept after the
+call it answers has committed: a crash in between leaves the key unanswered, and the retry
+is executed again, which the ledger makes harmless (each transfer answers ``exists``), so a
+request still has one effect.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from ringfence.core import limits
 from ringfence.core.access.roles import Actor
 from ringfence.core.errors import InputError, Result
+from ringfence.service.ports import IdempotencyStore, RememberedResponse
 
 __all__ = ["IdempotentResponses", "Remembered", "fingerprint"]
 
@@ -51,15 +54,15 @@ def check_key(key: str) -> str:
 
 
 class IdempotentResponses:
-    """Not thread-safe by itself: the server consults and fills it under its one lock."""
+    """The answers kept in ``store``, by principal and key."""
 
-    def __init__(self) -> None:
-        self._responses: OrderedDict[tuple[Actor, str], Remembered] = OrderedDict()
+    def __init__(self, store: IdempotencyStore) -> None:
+        self.store = store
 
     def replay(self, actor: Actor, key: str, request: bytes) -> Remembered | None:
         """The remembered response for this request, None if the key is new; refuses a key
         used before for another request."""
-        found = self._responses.get((actor, check_key(key)))
+        found = self.store.find(_principal(actor), check_key(key))
         if found is None:
             return None
         if found.fingerprint != request:
@@ -67,10 +70,13 @@ class IdempotentResponses:
                 Result.idempotency_key_reused_with_different_request,
                 f"Idempotency-Key {key!r} was used for another request",
             )
-        self._responses.move_to_end((actor, key))
-        return found
+        return Remembered(found.fingerprint, found.status, found.body)
 
     def remember(self, actor: Actor, key: str, response: Remembered) -> None:
-        self._responses[(actor, check_key(key))] = response
-        while len(self._responses) > limits.idempotency_responses_max:
-            self._responses.popitem(last=False)
+        kept = RememberedResponse(response.fingerprint, response.status, response.body)
+        self.store.keep(_principal(actor), check_key(key), kept)
+
+
+def _principal(actor: Actor) -> str:
+    """One key space per principal, role and client (a key's name never changes its role)."""
+    return f"{actor.name}/{actor.role.name}/{actor.client}"

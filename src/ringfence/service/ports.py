@@ -17,6 +17,7 @@ from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.snapshots import Snapshot
 from ringfence.core.custody.spends import SpendOrder, SpendRecord
 from ringfence.core.errors import InputError, Result
+from ringfence.core.events.webhooks import Subscription
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
 from ringfence.core.money import Asset
@@ -574,6 +575,84 @@ class KeyStore(Protocol):
 
     def records(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class WebhookStore(Protocol):
+    """Where webhook subscriptions are kept, with their secrets and delivery cursors. Kept
+    apart from the journal, like API keys: a secret has no place in a record that auditors and
+    clients' verifiers read, and a cursor changes with every delivery. Adapters: a SQLite file
+    beside the database (adapters/webhooks/sqlite.py) and memory for tests. Thread-safe: the
+    server's delivery worker and its request threads use it at once."""
+
+    def add(self, subscription: Subscription) -> None:
+        """Keep a new subscription; refuse (``InputError`` ``webhook_subscriptions_exceeded``)
+        beyond ``limits.webhook_subscriptions_max``."""
+        ...
+
+    def get(self, subscription_id: str) -> Subscription | None: ...
+
+    def records(self) -> list[Subscription]:
+        """Every subscription, oldest first."""
+        ...
+
+    def update(self, subscription: Subscription) -> bool:
+        """Replace the delivery state (position, state, attempts, next attempt, error, count,
+        version) of the stored subscription whose version is ``subscription.version - 1``;
+        False, changing nothing, when it was changed (or removed) meanwhile."""
+        ...
+
+    def remove(self, subscription_id: str) -> bool:
+        """Forget a subscription; False when there was none."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAnswer:
+    """What a receiver answered: its HTTP status, or None and why nothing came back."""
+
+    status: int | None
+    error: str = ""
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class WebhookSender(Protocol):
+    """Posts one signed webhook message (adapters/webhooks/http.py). It follows no redirect
+    and waits at most ``timeout_s``; a failure to connect is an answer, not an exception."""
+
+    def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+    ) -> DeliveryAnswer: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RememberedResponse:
+    """A write's first answer, kept for its Idempotency-Key: the request's fingerprint (SHA-256
+    of method, target and body), the status and the body sent."""
+
+    fingerprint: bytes
+    status: int
+    body: bytes
+
+
+class IdempotencyStore(Protocol):
+    """Where the answers to writes with an ``Idempotency-Key`` are kept, by principal and key
+    (service/idempotency.py), the most recent ``limits.idempotency_responses_max``. Adapters:
+    a SQLite file beside the database, so a retry after a restart still answers as the first
+    request did (adapters/idempotency/sqlite.py), and memory. Thread-safe."""
+
+    def find(self, principal: str, key: str) -> RememberedResponse | None: ...
+
+    def keep(self, principal: str, key: str, response: RememberedResponse) -> None:
+        """Keep the answer (the first one for a key stays: a key is answered once), and
+        forget the oldest beyond the limit."""
         ...
 
     def close(self) -> None: ...

@@ -8,18 +8,20 @@ and nowhere else:
   (assets, clients, pools, accounts) and does not move money; ``operator`` initiates movements
   and does not define; ``auditor`` reads everything and runs the audit, and writes nothing.
   ``approver`` and ``compliance`` read (the approver's own writes, approvals, come with the
-  withdrawal policy). Reconciliation breaks are explained and cured by ``operator`` and
-  ``compliance`` (the segregation officer); every staff role reads them.
+  withdrawal policy). Reconciliation is run by ``operator`` and ``compliance``, and its breaks
+  are explained and cured by them (the segregation officer is compliance); every staff role
+  reads them. ``admin`` also manages webhook subscriptions, which carry every event of every
+  client.
 - ``sees_account(actor, account)``: a client principal sees only the client accounts its
   client owns; staff see every account. The service applies it to every read and write, so
   isolation never depends on a route remembering to filter.
 
-A client principal may read its own accounts, balances, transfers and statements, its own
-proofs of inclusion and the published proof-of-reserves rounds, and submit transfers whose
-every account is its own (an internal transfer still needs its Ed25519 authorisation,
-core/principals/authorisation.py). It never sees pool positions, reconciliations or the
-venue's funds, which sum other clients. A client's inclusion proofs (and the key that finds
-its leaves) are read by that client and by the auditor, who samples them.
+A client principal may read its own accounts, balances, transfers, statements and the events
+about them, its own proofs of inclusion and the published proof-of-reserves rounds, and submit
+transfers whose every account is its own (an internal transfer still needs its Ed25519
+authorisation, core/principals/authorisation.py). It never sees pool positions,
+reconciliations or the venue's funds, which sum other clients. A client's inclusion proofs (and
+the key that finds its leaves) are read by that client and by the auditor, who samples them.
 """
 
 from __future__ import annotations
@@ -46,11 +48,14 @@ class Action(StrEnum):
     audit = "audit"
     read_metrics = "read_metrics"
     read_reconciliation = "read_reconciliation"  # segregation statements, runs and breaks
+    reconcile = "reconcile"  # run (and journal) a reconciliation
     resolve_breaks = "resolve_breaks"  # explain and cure a reconciliation break
-    read_statements = "read_statements"  # client statements of position
+    read_statements = "read_statements"  # client statements of position (a client: its own)
     read_rounds = "read_rounds"  # published proof-of-reserves round records
     read_proofs = "read_proofs"  # a client's inclusion proofs and client key
     read_venue = "read_venue"  # insurance funds and liquidation rounds per market
+    read_events = "read_events"  # the event stream (a client: events about its own accounts)
+    manage_webhooks = "manage_webhooks"  # webhook subscriptions: they carry every event
 
 
 _reading: Final = frozenset(
@@ -64,6 +69,7 @@ _reading: Final = frozenset(
         Action.read_statements,
         Action.read_rounds,
         Action.read_venue,
+        Action.read_events,
     }
 )
 
@@ -74,16 +80,18 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
             Action.read_accounts,
             Action.read_transfers,
             Action.submit_transfers,
+            Action.read_events,
             Action.read_statements,
             Action.read_rounds,
             Action.read_proofs,
         }
     ),
-    PrincipalRole.operator: _reading | {Action.submit_transfers, Action.resolve_breaks},
+    PrincipalRole.operator: _reading
+    | {Action.submit_transfers, Action.reconcile, Action.resolve_breaks},
     PrincipalRole.approver: _reading,
-    PrincipalRole.compliance: _reading | {Action.resolve_breaks},
+    PrincipalRole.compliance: _reading | {Action.reconcile, Action.resolve_breaks},
     PrincipalRole.auditor: _reading | {Action.audit, Action.read_proofs},
-    PrincipalRole.admin: _reading | {Action.define, Action.audit},
+    PrincipalRole.admin: _reading | {Action.define, Action.audit, Action.manage_webhooks},
 }
 assert set(permissions) == set(PrincipalRole)
 assert all(Action.define not in permissions[role] for role in PrincipalRole if role.name != "admin")

@@ -190,9 +190,21 @@ class ReconHistory:
     actions: list[Action] = field(default_factory=list)
 
 
-def replay_recon_entry(history: ReconHistory, body: bytes) -> None:
-    """Apply one journaled run or action. Raises ``ValueError`` on a body this code would not
-    have written (a torn record, an unknown type, a break that breaks its lifecycle)."""
+@dataclass(frozen=True, slots=True)
+class ReconRecords:
+    """The records of one journaled run or action, as written (texts not yet carried)."""
+
+    kind: EntryKind
+    summary: RunSummary | None
+    coverage: list[Coverage]
+    action: Action | None
+    snapshots: list[ReconBreak]
+
+
+def decode_recon_entry(body: bytes) -> ReconRecords:
+    """The records of one run or action entry, without the history they apply to. Raises
+    ``ValueError`` on a body this code would not have written (a torn record, an unknown type,
+    a record out of place)."""
     header = decode_header(body)
     if header.kind not in recon_kinds:
         raise ValueError(f"journal entry {header.seq} is not a reconciliation entry")
@@ -201,6 +213,7 @@ def replay_recon_entry(history: ReconHistory, body: bytes) -> None:
     summary: RunSummary | None = None
     coverage: list[Coverage] = []
     action: Action | None = None
+    snapshots: list[ReconBreak] = []
     for offset in range(header_bytes, len(body), 128):
         raw = body[offset : offset + 128]
         kind = raw[0]
@@ -209,21 +222,32 @@ def replay_recon_entry(history: ReconHistory, body: bytes) -> None:
         elif kind == _record_coverage and summary is not None:
             coverage.append(_decode_coverage(raw))
         elif kind == _record_break:
-            snapshot = _decode_break(raw)
-            if action is not None:
-                snapshot = _with_action_text(history.book, snapshot, action)
-            else:
-                snapshot = carry_texts(history.book, snapshot)
-            history.book.apply(snapshot)
-        elif kind == _record_action and action is None:
+            snapshots.append(_decode_break(raw))
+        elif kind == _record_action and action is None and not snapshots:
             action = _decode_action(raw)
-            history.actions.append(action)
         else:
             raise ValueError(f"journal entry {header.seq}: record type {kind} out of place")
-    if header.kind is EntryKind.reconciliations:
-        if summary is None:
-            raise ValueError(f"journal entry {header.seq} has no run record")
-        history.runs.append((summary, coverage))
+    if header.kind is EntryKind.reconciliations and summary is None:
+        raise ValueError(f"journal entry {header.seq} has no run record")
+    return ReconRecords(header.kind, summary, coverage, action, snapshots)
+
+
+def replay_recon_entry(history: ReconHistory, body: bytes) -> None:
+    """Apply one journaled run or action. Raises ``ValueError`` on a body this code would not
+    have written (a torn record, an unknown type, a break that breaks its lifecycle)."""
+    records = decode_recon_entry(body)
+    action = records.action
+    if action is not None:
+        history.actions.append(action)
+    for snapshot in records.snapshots:
+        if action is not None:
+            carried = _with_action_text(history.book, snapshot, action)
+        else:
+            carried = carry_texts(history.book, snapshot)
+        history.book.apply(carried)
+    if records.kind is EntryKind.reconciliations:
+        assert records.summary is not None  # decode_recon_entry refuses a run without one
+        history.runs.append((records.summary, records.coverage))
 
 
 def _with_action_text(book: BreakBook, snapshot: ReconBreak, action: Action) -> ReconBreak:

@@ -21,7 +21,8 @@ HTML pages over the same service functions, keys and lock, outside the OpenAPI d
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,14 +32,37 @@ from starlette.responses import Response
 from ringfence import bootstrap
 from ringfence.core.errors import Result
 from ringfence.entrypoints.api.calls import Api
+from ringfence.entrypoints.api.delivery import DeliveryWorker
 from ringfence.entrypoints.api.problems import problem
 from ringfence.entrypoints.api.routes import add_routes, problem_responses
+from ringfence.entrypoints.api.routes_events import add_event_routes
+from ringfence.entrypoints.api.routes_recon import add_recon_routes
+from ringfence.entrypoints.api.routes_reports import add_report_routes
 from ringfence.entrypoints.pages.site import add_pages
 
 
-def create_app(bundle: bootstrap.ServiceBundle) -> FastAPI:
-    """The API over ``bundle`` (opened by ``bootstrap.open_service``; the caller closes it)."""
+def create_app(
+    bundle: bootstrap.ServiceBundle, deliver_every_s: float | None = None
+) -> FastAPI:
+    """The API over ``bundle`` (opened by ``bootstrap.open_service``; the caller closes it).
+    With ``deliver_every_s``, a worker delivers webhooks that often while the app runs
+    (delivery.py)."""
+    api = Api(bundle)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if deliver_every_s is None:
+            yield
+            return
+        worker = DeliveryWorker(api, deliver_every_s)
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ringfence",
         summary="Keeps clients' crypto assets segregated from the firm's own, and proves it.",
         version="1",
@@ -46,9 +70,11 @@ def create_app(bundle: bootstrap.ServiceBundle) -> FastAPI:
         redoc_url=None,
         responses=problem_responses,
     )
-    api = Api(bundle)
     app.state.api = api
     add_routes(app, api)
+    add_event_routes(app, api)
+    add_recon_routes(app, api)
+    add_report_routes(app, api)
     add_pages(app, api)
     _add_error_handlers(app)
     _add_timing(app, api)

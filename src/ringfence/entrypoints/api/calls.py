@@ -34,7 +34,7 @@ class Api:
     def __init__(self, bundle: bootstrap.ServiceBundle) -> None:
         self.bundle = bundle
         self.lock = threading.Lock()
-        self.idempotency = IdempotentResponses()
+        self.idempotency = IdempotentResponses(bundle.idempotency)
         self.metrics = ApiMetrics(self._coverage)
 
     def _coverage(self) -> list[tuple[str, str, float]]:
@@ -89,7 +89,11 @@ class Api:
     def _count(self, route: str, document: object) -> None:
         """Each result of a create by its code; any other answer as one ``ok``."""
         results = document.get("results") if isinstance(document, dict) else None
-        if not isinstance(results, list):
+        # Other answers have lists of "results" too (a risk scan's rows): only a create's
+        # rows carry a result code each.
+        if not isinstance(results, list) or not all(
+            isinstance(row, dict) and isinstance(row.get("result"), str) for row in results
+        ):
             self.metrics.count(route, "ok")
             return
         counts: dict[str, int] = {}

@@ -140,18 +140,24 @@ def _add_accounts(app: FastAPI, api: Api) -> None:
         asset: str = "",
         cursor: str | None = None,
         limit: int | None = None,
+        as_of: str | None = None,
+        as_of_seq: str | None = None,
     ) -> Response:
         def call(ledger: Ledger, actor: Actor, _: object) -> Any:
             return access.balances(
-                ledger, actor, client=client, pool=pool, asset=asset, cursor=cursor, limit=limit
-            )
+                ledger, actor, client=client, pool=pool, asset=asset, cursor=cursor,
+                limit=limit, as_of=as_of, as_of_seq=as_of_seq,
+            )  # fmt: skip
 
         return await api.answer(request, "/v1/balances", call)
 
     @app.get("/v1/balances/{account_id}")
-    async def get_balance(request: Request, account_id: str) -> Response:
+    async def get_balance(
+        request: Request, account_id: str, as_of: str | None = None, as_of_seq: str | None = None
+    ) -> Response:
         def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return access.balance(ledger, actor, access.parse_id(account_id, "account id"))
+            number = access.parse_id(account_id, "account id")
+            return access.balance(ledger, actor, number, as_of=as_of, as_of_seq=as_of_seq)
 
         return await api.answer(request, "/v1/balances/{account_id}", call)
 
@@ -202,9 +208,11 @@ def _add_transfers(app: FastAPI, api: Api) -> None:
 
 def _add_operations(app: FastAPI, api: Api) -> None:
     @app.get("/v1/positions")
-    async def positions(request: Request) -> Response:
+    async def positions(
+        request: Request, as_of: str | None = None, as_of_seq: str | None = None
+    ) -> Response:
         def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return {"items": access.positions(ledger, actor)}
+            return {"items": access.positions(ledger, actor, as_of=as_of, as_of_seq=as_of_seq)}
 
         return await api.answer(request, "/v1/positions", call)
 

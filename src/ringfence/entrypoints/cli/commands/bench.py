@@ -45,6 +45,11 @@ def command(
             from ringfence.bench.ledger import run_bench
 
             document = run_bench(quick, progress, url)
+        elif name == "api":
+            from ringfence.bench.api import run_bench as run_api_bench
+            from ringfence.entrypoints.api.app import create_app
+
+            document = run_api_bench(quick, progress, app_factory=create_app)
         else:
             document = benchmarks.run(name, quick, progress)
     if json_output:

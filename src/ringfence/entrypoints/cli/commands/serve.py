@@ -26,37 +26,56 @@ def command(
             "an SQLite database).",
         ),
     ] = None,
-    por_dir: Annotated[
+    webhooks: Annotated[
         str | None,
         typer.Option(
-            "--por-dir",
+            "--webhooks",
+            metavar="FILE",
+            help="The webhook subscriptions file (default: $RINGFENCE_WEBHOOKS, else "
+            "PATH.webhooks beside an SQLite database).",
+        ),
+    ] = None,
+    rounds: Annotated[
+        str | None,
+        typer.Option(
+            "--rounds",
             metavar="DIR",
-            help="The proof-of-reserves rounds the console and the portal show (default: "
-            "por/ beside an SQLite database).",
+            help="The proof-of-reserves rounds' directory (default: por/ beside the database).",
         ),
     ] = None,
-    book: Annotated[
+    risk_book: Annotated[
         str | None,
-        typer.Option(
-            "--book", metavar="FILE", help="The venue's risk book, for the console's venue page."
-        ),
+        typer.Option("--risk-book", metavar="FILE", help="The venue's book (risk-book.json)."),
     ] = None,
+    deliver_every: Annotated[
+        float,
+        typer.Option(
+            "--deliver-every",
+            metavar="SECONDS",
+            min=0,
+            help="Deliver webhooks this often (0: not at all; `ringfence events deliver` then).",
+        ),
+    ] = 2.0,
 ) -> None:
     """Serve the REST API until interrupted: each route one service call, API keys with
-    roles, errors as RFC 9457 problems, metrics at /metrics; and the operator console and the
-    client portal (sign in at / with an API key)."""
+    roles, errors as RFC 9457 problems, metrics at /metrics, webhooks delivered; and the
+    operator console and the client portal (sign in at / with an API key)."""
     import uvicorn
 
     from ringfence.entrypoints.api.app import create_app
 
     with reported(False):
-        url = database_url(context)
-        rounds = None if por_dir is None else bootstrap.round_store(url, por_dir)
         bundle = bootstrap.open_service(
-            url, target(context).journal_key, api_keys, rounds=rounds, book_path=book
+            database_url(context),
+            target(context).journal_key,
+            api_keys,
+            webhooks_file=webhooks,
+            rounds_folder=rounds,
+            risk_book_file=risk_book,
         )
     try:
         say(f"ringfence serving {bootstrap.redacted_url(database_url(context))} on {host}:{port}")
-        uvicorn.run(create_app(bundle), host=host, port=port, log_level="warning")
+        app = create_app(bundle, deliver_every or None)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         bundle.close()

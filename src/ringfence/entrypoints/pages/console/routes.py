@@ -191,7 +191,7 @@ def _required(fields: dict[str, str], name: str) -> str:
 
 def _add_rounds_and_audit(app: FastAPI, pages: Pages) -> None:
     rounds_store = pages.api.bundle.rounds
-    book = pages.api.bundle.book
+    book = pages.api.bundle.risk_book
 
     async def rounds(request: Request) -> Response:
         async def shown(request: Request, session: Session) -> Response:

@@ -1,0 +1,66 @@
+"""Proof of reserves, risk and liquidation read-outs and regulatory reports under ``/v1``
+(docs/api.md): each route one call to service/access_reports.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from ringfence.entrypoints.api.calls import Api
+from ringfence.entrypoints.api.routes_recon import documents_body
+from ringfence.service import access_reports
+from ringfence.service.access import Actor
+from ringfence.service.ledger import LedgerService as Ledger
+
+
+def add_report_routes(app: FastAPI, api: Api) -> None:
+    bundle = api.bundle
+
+    @app.get("/v1/por/rounds")
+    async def rounds(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access_reports.rounds(bundle.round_store(), actor)
+
+        return await api.answer(request, "/v1/por/rounds", call)
+
+    @app.get("/v1/por/rounds/{number}")
+    async def round_of(request: Request, number: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access_reports.round_of(bundle.round_store(), actor, number)
+
+        return await api.answer(request, "/v1/por/rounds/{number}", call)
+
+    @app.get("/v1/por/rounds/{number}/proofs/{client}")
+    async def proofs(request: Request, number: str, client: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            rounds_kept = bundle.round_store()
+            return access_reports.client_proofs(ledger, rounds_kept, actor, client, number)
+
+        return await api.answer(request, "/v1/por/rounds/{number}/proofs/{client}", call)
+
+    @app.get("/v1/risk/scan")
+    async def risk_scan(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access_reports.risk_scan(ledger, bundle.venue_book(), actor)
+
+        return await api.answer(request, "/v1/risk/scan", call)
+
+    @app.get("/v1/liquidation/funds")
+    async def insurance_funds(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access_reports.insurance_funds(ledger, bundle.venue_book(), actor)
+
+        return await api.answer(request, "/v1/liquidation/funds", call)
+
+    names = sorted({n for _, req, opt in access_reports.reports.values() for n in (*req, *opt)})
+
+    @app.post("/v1/regulatory/{report}", openapi_extra=documents_body("as_of", *names))
+    async def regulatory_report(request: Request, report: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return access_reports.regulatory_report(
+                ledger, actor, report, document, bundle.uploaded
+            )
+
+        return await api.answer(request, "/v1/regulatory/{report}", call, write=True)

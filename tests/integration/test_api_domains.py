@@ -1,0 +1,127 @@
+"""The other domains' routes through the API: what they answer is what the command line's
+service functions answer, documents come in as file texts, bad input is refused by name and
+changes nothing, and a client's proofs verify with the client's own verifier."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.support import BTC, btc_address, journal_signer
+from tests.support_api import ApiWorld, api_world, build_domains
+
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.core.ledger import wire
+from ringfence.service.ledger import LedgerService
+from ringfence.verifier import verify_inclusion
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
+    service = LedgerService(MemoryStore(), ManualClock(), journal_signer())
+    built = api_world(service, tmp_path_factory.mktemp("domains"))
+    deposits = [built.custodian.deposit(1, "alice", 10**9), built.custodian.deposit(2, "bob", 7)]
+    document = {"transfers": [wire.transfer_to_json(t, BTC) for t in deposits]}
+    assert built.post("operator", "/v1/transfers", document).json()["ok"]
+    build_domains(built)
+    yield built
+    built.http.close()
+
+
+def _problem(response: Any, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code, response.text
+
+
+def test_a_run_is_journaled_and_seen_as_events(world: ApiWorld) -> None:
+    seq = world.bundle.ledger.seq
+    run = world.post("operator", "/v1/reconciliations", {"as_of": "2030-01-01"}).json()
+    assert run["ok"]
+    assert run["funds_basis"] == "book"
+    assert world.bundle.ledger.seq == seq + 1
+    kinds = [e["type"] for e in world.get("auditor", "/v1/events", after=str(seq)).json()["items"]]
+    assert kinds[0] == "reconciliation.completed"
+
+
+def test_a_break_is_read_explained_and_refused_by_name(world: ApiWorld) -> None:
+    (row,) = [b for b in world.get("compliance", "/v1/breaks").json()["breaks"] if b["id"] == 1]
+    assert row["wallet"] == "main-hot"
+    assert world.get("auditor", "/v1/breaks/1").json()["break"]["id"] == 1
+    explained = world.post("compliance", "/v1/breaks/1/explain", {"cause": "loss", "action": "x"})
+    assert explained.json()["break"]["cause"] == "loss"
+    seq = world.bundle.ledger.seq
+    for body, status, code in [
+        ({"cause": "gremlins", "action": "x"}, 422, "break_cause_unknown"),
+        ({"cause": "loss"}, 422, "field_required"),
+        ({"cause": "loss", "action": "x", "by": "me"}, 422, "field_unknown"),
+        ({"cause": "loss", "action": 5}, 422, "field_required"),
+    ]:
+        _problem(world.post("compliance", "/v1/breaks/1/explain", body), status, code)
+    _problem(world.post("compliance", "/v1/breaks/9/explain", {"cause": "loss", "action": "x"}),
+             404, "break_not_found")  # fmt: skip
+    _problem(world.get("compliance", "/v1/breaks/99"), 404, "break_not_found")
+    _problem(world.get("compliance", "/v1/breaks/x"), 422, "id_must_be_integer")
+    assert world.bundle.ledger.seq == seq
+
+
+def test_documents_come_as_file_texts_and_are_refused_by_name(world: ApiWorld) -> None:
+    line = {"chain": "bitcoin", "address": btc_address("h"), "asset": "BTC", "amount": "5",
+            "height": 1, "time_ns": 0, "source": "t"}  # fmt: skip
+    text = json.dumps(line) + "\n"
+    statement = world.post("compliance", "/v1/statements/segregation", {"observations": text})
+    assert statement.json()["funds_basis"] == "observed"
+    seq = world.bundle.ledger.seq
+    for body, status, code in [
+        ({"observations": [line]}, 422, "field_required"),
+        ({"observations": "{not json\n"}, 422, "line_malformed"),
+        ({"holdings": text}, 422, "field_unknown"),
+    ]:
+        _problem(world.post("operator", "/v1/reconciliations", body), status, code)
+    assert world.bundle.ledger.seq == seq
+
+
+def test_regulatory_reports_take_their_documents_by_name(world: ApiWorld) -> None:
+    report = world.post("auditor", "/v1/regulatory/possession", {"as_of": "2030-01-01"}).json()
+    assert report["ok"]
+    assert report["basis"] == "book"
+    _problem(world.post("auditor", "/v1/regulatory/gossip", {}), 404, "report_not_found")
+    _problem(world.post("auditor", "/v1/regulatory/insurance", {}), 422, "field_required")
+    _problem(world.post("auditor", "/v1/regulatory/possession", {"policies": "{}"}),
+             422, "field_unknown")  # fmt: skip
+    _problem(world.post("auditor", "/v1/regulatory/sub-custodians", {"register": "[1]"}),
+             422, "regulatory_file_invalid")  # fmt: skip
+
+
+def test_a_client_statement_is_its_own_and_its_period_is_checked(world: ApiWorld) -> None:
+    period = {"from": "2020-01-01", "to": "2024-01-01"}
+    statement = world.get("alice", "/v1/statements/clients/alice", **period).json()
+    assert statement["client"] == "alice"
+    assert [a["closing"] for a in statement["assets"] if a["asset"] == "BTC"] == ["10.00000000"]
+    _problem(world.get("alice", "/v1/statements/clients/bob", **period), 404, "client_not_found")
+    backwards = {"from": "2024-01-01", "to": "2020-01-01"}
+    _problem(world.get("alice", "/v1/statements/clients/alice", **backwards),
+             422, "statement_period_invalid")  # fmt: skip
+    _problem(world.get("operator", "/v1/statements/clients/zed", **period),
+             404, "client_not_found")  # fmt: skip
+
+
+def test_a_clients_proofs_verify_against_the_public_round(world: ApiWorld) -> None:
+    (listed,) = world.get("bob", "/v1/por/rounds").json()["items"]
+    record = world.get("bob", f"/v1/por/rounds/{listed['round']}").json()["record"]
+    assert record["round_id"] == listed["round_id"]
+    mine = world.get("alice", "/v1/por/rounds/latest/proofs/alice").json()
+    assert mine["client"] == "alice"
+    (proof,) = mine["proofs"]
+    assert verify_inclusion(proof, record, bytes.fromhex(mine["client_key"])) > 0
+    _problem(world.get("alice", "/v1/por/rounds/2/proofs/alice"), 404, "round_not_found")
+    _problem(world.get("alice", "/v1/por/rounds/x/proofs/alice"), 404, "round_not_found")
+    _problem(world.get("bob", "/v1/por/rounds/9/proofs/alice"), 404, "client_not_found")
+
+
+def test_the_venue_read_outs(world: ApiWorld) -> None:
+    scan = world.get("compliance", "/v1/risk/scan").json()
+    assert scan["buckets"] == len(scan["results"]) > 0
+    assert "funds" in world.get("compliance", "/v1/liquidation/funds").json()
