@@ -297,4 +297,5 @@ withdrawal_destination_bytes_max: Final = 90
 withdrawal_reference_bytes_max: Final = 80
 withdrawal_approval_timeout_s_default: Final = 86_400
 withdrawal_confirmations_max: Final = 1_000
+withdrawal_confirmations_default: Final = 6  # blocks before a withdrawal is posted
 assert policy_trace_line_bytes_max + 17 == 128

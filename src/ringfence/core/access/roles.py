@@ -6,9 +6,10 @@ and nowhere else:
 
 - ``permitted(role, action)``: the table below, by duty. Staff read; ``admin`` defines
   (assets, clients, pools, accounts) and does not move money; ``operator`` initiates movements
-  and does not define; ``auditor`` reads everything and runs the audit, and writes nothing.
-  ``approver`` and ``compliance`` read (their own writes, approvals, statements and breaks,
-  come with the policy and reconciliation routes).
+  and drives approved withdrawals through the chain, and does not define; ``approver``
+  approves withdrawals and policy versions and initiates nothing; ``compliance`` drafts,
+  approves and publishes policy versions; ``auditor`` reads everything and runs the audit, and
+  writes nothing. A client requests withdrawals from its own accounts.
 - ``sees_account(actor, account)``: a client principal sees only the client accounts its
   client owns; staff see every account. The service applies it to every read and write, so
   isolation never depends on a route remembering to filter.
@@ -41,6 +42,16 @@ class Action(StrEnum):
     read_positions = "read_positions"  # pool positions and coverage (every client's sums)
     audit = "audit"
     read_metrics = "read_metrics"
+    # Withdrawals and their policy (service/withdrawals.py, service/policy.py). Who may
+    # approve a given withdrawal or policy version is also a matter of the policy's groups.
+    request_withdrawals = "request_withdrawals"
+    approve_withdrawals = "approve_withdrawals"
+    process_withdrawals = "process_withdrawals"  # drive approved ones through the chain
+    read_withdrawals = "read_withdrawals"
+    read_policies = "read_policies"
+    draft_policies = "draft_policies"
+    approve_policies = "approve_policies"
+    publish_policies = "publish_policies"
 
 
 _reading: Final = frozenset(
@@ -50,6 +61,8 @@ _reading: Final = frozenset(
         Action.read_transfers,
         Action.read_positions,
         Action.read_metrics,
+        Action.read_withdrawals,
+        Action.read_policies,
     }
 )
 
@@ -60,14 +73,31 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
             Action.read_accounts,
             Action.read_transfers,
             Action.submit_transfers,
+            Action.request_withdrawals,
+            Action.read_withdrawals,
         }
     ),
-    PrincipalRole.operator: _reading | {Action.submit_transfers},
-    PrincipalRole.approver: _reading,
-    PrincipalRole.compliance: _reading,
+    PrincipalRole.operator: _reading
+    | {Action.submit_transfers, Action.request_withdrawals, Action.process_withdrawals},
+    PrincipalRole.approver: _reading | {Action.approve_withdrawals, Action.approve_policies},
+    PrincipalRole.compliance: _reading
+    | {Action.draft_policies, Action.approve_policies, Action.publish_policies},
     PrincipalRole.auditor: _reading | {Action.audit},
-    PrincipalRole.admin: _reading | {Action.define, Action.audit},
+    PrincipalRole.admin: _reading
+    | {
+        Action.define,
+        Action.audit,
+        Action.draft_policies,
+        Action.approve_policies,
+        Action.publish_policies,
+    },
 }
+# Duties apart: whoever approves a withdrawal never initiates one, and the auditor changes
+# nothing (four-eyes on each withdrawal is the lifecycle's: core/withdrawals/lifecycle.py).
+assert not any(
+    {Action.request_withdrawals, Action.approve_withdrawals} <= permissions[role]
+    for role in PrincipalRole
+)
 assert set(permissions) == set(PrincipalRole)
 assert all(Action.define not in permissions[role] for role in PrincipalRole if role.name != "admin")
 

@@ -23,6 +23,7 @@ journals the accepted ones (codec.py) and replays them through the same method o
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
 from typing import Final
@@ -332,3 +333,22 @@ def due_for_expiry(book: WithdrawalBook, at_ns: int) -> list[Withdrawal]:
         and w.decided is not None
         and w.decided.expires_at_ns <= at_ns
     ]
+
+
+def _derived_transfer_id(withdrawal_id: int, purpose: bytes) -> int:
+    """A u128 transfer id named by the withdrawal and what the transfer does, so that a step
+    retried after a crash finds its transfer ``exists`` instead of committing another."""
+    key = b"ringfence.withdrawal\0" + purpose + b"\0" + withdrawal_id.to_bytes(16, "big")
+    return int.from_bytes(hashlib.sha256(key).digest()[:16], "big") or 1
+
+
+def hold_transfer_id(withdrawal_id: int) -> int:
+    return _derived_transfer_id(withdrawal_id, b"hold")
+
+
+def post_transfer_id(withdrawal_id: int) -> int:
+    return _derived_transfer_id(withdrawal_id, b"post")
+
+
+def void_transfer_id(withdrawal_id: int) -> int:
+    return _derived_transfer_id(withdrawal_id, b"void")
