@@ -37,6 +37,7 @@ from ringfence.service.ports import (
     RiskBookStore,
     RoundStore,
     Signer,
+    WithdrawalChain,
 )
 
 default_url = "sqlite:///ringfence.db"
@@ -341,6 +342,13 @@ def open_service(
         raise
     verifier = KeyVerifier(keys, hasher or default_hasher())
     return ServiceBundle(opened, keys, verifier, opened.clock, url, journal_key)
+
+
+def withdrawal_chain() -> WithdrawalChain | None:
+    """The chain side of withdrawals (build, sign after the signer's checks, broadcast,
+    confirm), or None while no chain is wired here: withdrawals are then decided, approved,
+    held and expired, and wait, held, for a chain to pay them."""
+    return None
 
 
 def system_clock() -> Clock:

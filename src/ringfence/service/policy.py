@@ -46,20 +46,29 @@ from ringfence.core.policy.versions import (
     PolicyVersion,
 )
 from ringfence.core.principals.authorisation import public_key_of
+from ringfence.core.principals.records import PrincipalRole
 from ringfence.core.withdrawals.codec import decode_withdrawal_events, encode_withdrawal_events
 from ringfence.core.withdrawals.lifecycle import WithdrawalBook, WithdrawalEvent
 from ringfence.service.ledger import LedgerService
+from ringfence.service.ports import PrincipalFiles
 
 __all__ = [
+    "Actor",
     "MovementBooks",
+    "acting",
     "actor_with_key",
     "approve",
     "books",
+    "document_bytes_max",
     "draft",
+    "draft_body",
     "journal_withdrawal_events",
+    "local_reader",
+    "parse_version",
     "publish",
     "replay_movement_entry",
     "show",
+    "simulate_body",
     "simulate_policy",
     "transfer_records",
     "versions",
@@ -75,6 +84,8 @@ class MovementBooks:
     seq: int = 0
 
 
+# The entry points bound a policy file before reading it (the core bounds it again).
+document_bytes_max = limits.policy_document_bytes_max
 _books: WeakKeyDictionary[LedgerService, MovementBooks] = WeakKeyDictionary()
 
 
@@ -157,6 +168,23 @@ def _refuse(result: Result, detail: str) -> None:
 # ---------------------------------------------------------------------- who is asking
 
 
+# Who reads through the command line when it names no principal: whoever holds the database
+# (and so can read every row of it) reads it all, as an auditor would, and writes nothing.
+local_reader = Actor("local-reader", PrincipalRole.auditor)
+
+
+def acting(
+    ledger: LedgerService, files: PrincipalFiles, principal: str | None, key_file: str | None
+) -> Actor:
+    """The actor a command acts as: the principal proven by its key file, else (both absent)
+    ``local_reader``."""
+    if principal is None and key_file is None:
+        return local_reader
+    if principal is None or key_file is None:
+        raise InputError(Result.field_required, "--principal and --key go together")
+    return actor_with_key(ledger, principal, files.read_key(key_file))
+
+
 def actor_with_key(ledger: LedgerService, name: str, seed: bytes) -> Actor:
     """The journaled principal ``name``, proven by its key: the key file's public key must be
     the principal's active key (the CLI's way of saying who acts)."""
@@ -183,6 +211,43 @@ def policy_text(document: object) -> bytes:
         raise InputError(Result.policy_document_malformed, type(value).__name__)
 
     return json.dumps(document, default=refuse, separators=(",", ":")).encode("utf-8")
+
+
+def draft_body(ledger: LedgerService, actor: Actor, body: object) -> dict[str, Any]:
+    """A draft sent as ``{"policy": {...}}`` (the REST API's body)."""
+    return draft(ledger, actor, policy_text(_only(body, "policy", required=("policy",))["policy"]))
+
+
+def simulate_body(ledger: LedgerService, actor: Actor, body: object) -> dict[str, Any]:
+    """A simulation asked as ``{"from": "YYYY-MM-DD", "policy": {...}}`` or with
+    ``"version": N`` (neither: the latest draft)."""
+    fields = _only(body, "from", "policy", "version", required=("from",))
+    if not isinstance(fields["from"], str):
+        raise InputError(Result.timestamp_invalid, "from: YYYY-MM-DD")
+    version = fields.get("version")
+    if version is not None and (type(version) is not int or version < 1):
+        raise InputError(Result.policy_version_not_found, repr(version))
+    text = policy_text(fields["policy"]) if "policy" in fields else None
+    return simulate_policy(ledger, actor, fields["from"], text=text, version=version)
+
+
+def _only(body: object, *names: str, required: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InputError(Result.request_body_malformed, "a JSON object")
+    unknown = sorted(set(body) - set(names))
+    if unknown:
+        raise InputError(Result.field_unknown, unknown[0])
+    for name in required:
+        if name not in body:
+            raise InputError(Result.field_required, name)
+    return body
+
+
+def parse_version(text: str) -> int:
+    """A version number from a path (decimal digits, 1 or more)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 9 or int(text) == 0:
+        raise InputError(Result.policy_version_not_found, repr(text[:20]))
+    return int(text)
 
 
 def draft(ledger: LedgerService, actor: Actor, text: bytes) -> dict[str, Any]:

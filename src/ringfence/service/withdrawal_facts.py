@@ -24,6 +24,7 @@ and the velocity windows over the journal's earlier withdrawals (not blocked, no
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final
 
 from ringfence.core.access.roles import Actor
@@ -69,7 +70,10 @@ def parse_request(
     asset = engine.assets.get(_required(document, "asset"))
     if asset is None:
         raise InputError(Result.asset_not_found, repr(document["asset"]))
-    amount = parse_amount(_required(document, "amount"), asset)
+    given = _required(document, "amount")
+    if isinstance(given, Decimal):  # a JSON number with a fraction (service/access.py)
+        raise InputError(Result.amount_must_not_be_float, f"amount {given}: a decimal string")
+    amount = parse_amount(given, asset)
     if amount == 0:
         raise InputError(Result.amount_must_not_be_zero, "amount")
     client = _client(ledger, actor, document, kind, pool=pool, asset=asset.code)

@@ -61,7 +61,18 @@ from ringfence.service.withdrawal_facts import (
     parse_request,
 )
 
-__all__ = ["approve", "listed", "process", "reject", "request", "show"]
+__all__ = [
+    "approve",
+    "confirmations_default",
+    "listed",
+    "parse_id",
+    "process",
+    "reject",
+    "request",
+    "show",
+]
+
+confirmations_default = limits.withdrawal_confirmations_default
 
 _codes = {
     MovementKind.client_withdrawal: TransferCode.withdrawal,
@@ -425,5 +436,6 @@ def _id_text(transfer_id: int) -> str | None:
     return str(transfer_id) if transfer_id else None
 
 
-def parse_withdrawal_id(text: str) -> int:
+def parse_id(text: str) -> int:
+    """A withdrawal's id from a path or a command line (decimal digits, 1..2^128-1)."""
     return check_id(text, "withdrawal id")
