@@ -21,6 +21,7 @@ are ordered cheapest first, so a rule that fails on its asset never formats an a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -174,14 +175,23 @@ def _destination(value: object, path: str) -> Destination:
 # ---------------------------------------------------------------------- compiled checks
 
 
-def compile_checks(when: Conditions, assets: Mapping[str, Asset]) -> tuple[Check, ...]:
-    """The conditions as checks, cheapest first: set membership, then amounts (written in
-    the trace in the asset's major unit)."""
+def amounts_shown(assets: Mapping[str, Asset]) -> Shown:
+    """How a policy's trace writes amounts: in the asset's major unit, with its code. One
+    per compiled policy, remembering what it wrote: a decision that reads a thousand rules
+    writes the request's amount a thousand times."""
 
+    @functools.lru_cache(maxsize=4_096)
     def shown(units: int, code: str) -> str:
         asset = assets.get(code)
-        return f"{units} units" if asset is None else f"{format_amount(units, asset)} {code}"
+        if asset is None or not 0 <= units <= limits.amount_units_max:
+            return f"{units} units"
+        return f"{format_amount(units, asset)} {code}"
 
+    return shown
+
+
+def compile_checks(when: Conditions, shown: Shown) -> tuple[Check, ...]:
+    """The conditions as checks, cheapest first: set membership, then amounts."""
     checks: list[Check] = []
     if when.kinds is not None:
         checks.append(_in("kind", "kind", when.kinds))
@@ -190,10 +200,10 @@ def compile_checks(when: Conditions, assets: Mapping[str, Asset]) -> tuple[Check
     if when.initiators is not None:
         checks.append(_in("initiator", "initiator", when.initiators))
     if when.initiator_roles is not None:
-        roles = when.initiator_roles
+        roles, listed = when.initiator_roles, _listed(when.initiator_roles)
         checks.append(
             lambda r, f, d: None if r.initiator_role in roles
-            else f"initiator role {r.initiator_role.name} not in {_listed(roles)}"
+            else f"initiator role {r.initiator_role.name} not in {listed}"
         )  # fmt: skip
     if when.tiers is not None:
         checks.append(_in("tier", "source tier", when.tiers))
@@ -214,9 +224,11 @@ def _listed(values: frozenset[Any]) -> str:
 
 
 def _in(attribute: str, what: str, allowed: frozenset[Any]) -> Check:
+    listed = _listed(allowed)
+
     def check(request: MovementRequest, facts: Facts, destination: Destination) -> str | None:
         value = getattr(request, attribute)
-        return None if value in allowed else f"{what} {value} not in {_listed(allowed)}"
+        return None if value in allowed else f"{what} {value} not in {listed}"
 
     return check
 

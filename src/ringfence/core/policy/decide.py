@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from ringfence.core.errors import Result
-from ringfence.core.money import format_signed_amount, mul_div_floor, ppm_whole
-from ringfence.core.policy.conditions import Check, compile_checks, window_keys
+from ringfence.core.money import mul_div_floor, ppm_whole
+from ringfence.core.policy.conditions import Check, amounts_shown, compile_checks, window_keys
 from ringfence.core.policy.document import Action, PolicyDocument, Rule
 from ringfence.core.policy.movement import (
     Destination,
@@ -74,8 +74,9 @@ class CompiledPolicy:
     ) -> None:
         self.document = document
         self.version = version
+        self.shown = amounts_shown(document.assets)
         self._checks: tuple[tuple[Check, ...], ...] = tuple(
-            compile_checks(rule.when, document.assets) for rule in document.rules
+            compile_checks(rule.when, self.shown) for rule in document.rules
         )
         self._index: dict[tuple[str, str, str], tuple[int, ...]] = _index(document.rules)
         self._candidates: dict[tuple[str, str, str], tuple[int, ...]] = {}
@@ -162,9 +163,8 @@ def decide(policy: CompiledPolicy | None, request: MovementRequest, facts: Facts
 
 
 def shown(policy: CompiledPolicy, units: int, code: str) -> str:
-    """An amount as a trace writes it: in the asset's major unit, with its code."""
-    asset = policy.document.assets.get(code)
-    return f"{units} units" if asset is None else f"{format_signed_amount(units, asset)} {code}"
+    """An amount as a trace writes it (a negative residual interest with its sign)."""
+    return policy.shown(units, code) if units >= 0 else "-" + policy.shown(-units, code)
 
 
 def _segregation_refusal(
