@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,3 +164,11 @@ def test_kinds_read_as_movement_kinds() -> None:
     rule = {"id": "a", "action": "allow", "when": {"kinds": ["residual_sweep", "rebalance"]}}
     kinds = parse_policy(with_rule(rule), assets).rules[0].when.kinds
     assert kinds == frozenset({MovementKind.residual_sweep, MovementKind.rebalance})
+
+
+def test_the_example_in_the_docs_reads() -> None:
+    text = (Path(__file__).parents[4] / "docs" / "withdrawals.md").read_text(encoding="utf-8")
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    document = parse_policy(example.encode(), assets)
+    assert [rule.id for rule in document.rules][:2] == ["cold-needs-two", "large"]
+    assert document.rules[1].pools == frozenset({"main", "margin"})
