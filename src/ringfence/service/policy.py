@@ -427,6 +427,7 @@ def _report_document(
         "policy": label,
         "from": from_date,
         "movements": report.movements,
+        "by_kind": dict(sorted(report.by_kind.items())),
         "by_rule": {rule or "(none)": count for rule, count in sorted(report.by_rule.items())},
         "by_action": dict(sorted(report.by_action.items())),
         "by_reason": dict(sorted(report.by_reason.items())),

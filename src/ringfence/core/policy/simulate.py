@@ -56,6 +56,7 @@ class Change:
 @dataclass(slots=True)
 class SimulationReport:
     movements: int = 0
+    by_kind: Counter[str] = field(default_factory=Counter)
     by_rule: Counter[str] = field(default_factory=Counter)  # "" for no rule
     by_action: Counter[str] = field(default_factory=Counter)
     by_reason: Counter[str] = field(default_factory=Counter)
@@ -126,6 +127,7 @@ def _judge(
     )
     decision = decide(policy, _request(movement, found), facts)
     report.movements += 1
+    report.by_kind[movement.kind.value] += 1
     report.by_rule[decision.rule_id] += 1
     report.by_action[decision.action.value] += 1
     if decision.reason is not None:
