@@ -45,6 +45,7 @@ from ringfence.core.withdrawals.lifecycle import (
     WithdrawalEvent,
     due_for_expiry,
     hold_transfer_id,
+    journaled,
     post_transfer_id,
     void_transfer_id,
 )
@@ -99,7 +100,7 @@ def request(ledger: LedgerService, actor: Actor, document: object) -> dict[str, 
             raise InputError(result, str(spec.id))
         return {"result": result.value, **withdrawal_document(ledger, actor, existing)}
     movement = movement_request(spec, at_ns)
-    decision = decide(policy, movement, facts_for(ledger, found, movement))
+    decision = journaled(decide(policy, movement, facts_for(ledger, found, movement)))
     eligible, seniors = eligible_approvers(policy, decision)
     timeout_s = policy.document.approval_timeout_s if policy is not None else 0
     events: list[WithdrawalEvent] = [

@@ -24,7 +24,7 @@ journals the accepted ones (codec.py) and replays them through the same method o
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum, unique
 from typing import Final
 
@@ -108,6 +108,19 @@ class Decided:
     senior_eligible: frozenset[str]
     expires_at_ns: int
     at_ns: int
+
+
+def journaled(decision: Decision) -> Decision:
+    """``decision`` with its trace as the journal keeps it: at most
+    ``limits.policy_trace_lines_journaled_max`` lines, the last saying how many were left
+    out (a policy of thousands of candidate rules explains each; the journal keeps the
+    first ones and the count)."""
+    lines_max = limits.policy_trace_lines_journaled_max
+    trace = decision.trace
+    if len(trace) <= lines_max:
+        return decision
+    kept = (*trace[: lines_max - 2], f"... {len(trace) - lines_max + 1} more lines", trace[-1])
+    return replace(decision, trace=kept)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from tests.support_policy import ALICE_ADDRESS
 
+from ringfence.core import limits
 from ringfence.core.errors import Result
 from ringfence.core.ledger.journal import EntryKind, header_bytes, header_for
 from ringfence.core.policy.decide import Decision
@@ -26,6 +27,7 @@ from ringfence.core.withdrawals.lifecycle import (
     WithdrawalBook,
     WithdrawalSpec,
     due_for_expiry,
+    journaled,
 )
 
 SPEC = WithdrawalSpec(
@@ -210,3 +212,15 @@ def test_a_torn_body_does_not_decode() -> None:
     )
     with pytest.raises(ValueError, match="out of place"):
         decode_withdrawal_events(swapped)
+
+
+def test_a_long_trace_is_journaled_with_its_first_lines_its_count_and_its_verdict() -> None:
+    decided = needing(1)
+    trace = (*(f"rule r{n}: no" for n in range(1_000)), "rule last matched")
+    decision = journaled(replace(decided.decision, trace=trace))
+    assert len(decision.trace) == limits.policy_trace_lines_journaled_max
+    assert decision.trace[-2:] == ("... 746 more lines", "rule last matched")
+    assert decision.trace[:2] == trace[:2]
+    assert journaled(decided.decision) == decided.decision
+    body = encode_withdrawal_events(4, 10, [replace(decided, decision=decision)])
+    assert decode_withdrawal_events(body)[0] == replace(decided, decision=decision)
