@@ -12,8 +12,10 @@ from tests.support_withdrawals import withdrawal_world as build_world
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
-from ringfence.core.errors import InputError, Result
-from ringfence.core.withdrawals.lifecycle import hold_transfer_id
+from ringfence.core.errors import InputError, IntegrityError, Result
+from ringfence.core.ledger.journal import EntryKind
+from ringfence.core.withdrawals.codec import encode_withdrawal_events
+from ringfence.core.withdrawals.lifecycle import Approved, hold_transfer_id
 from ringfence.service import withdrawals
 from ringfence.service.audit import verify_store
 from ringfence.service.ledger import LedgerService
@@ -222,3 +224,23 @@ def test_the_books_are_rebuilt_from_the_journal_and_the_audit_replays_them(
     assert report.ok, report.to_json()
     assert report.to_json()["entries"] == reopened.seq
     reopened.store.close()
+
+
+def test_an_approval_written_around_the_service_does_not_replay(world: World) -> None:
+    """Even a writer holding the journal key cannot make the initiator's approval count: the
+    book refuses it on replay, and the audit names the entry."""
+    unlisted = alice_withdrawal(40, destination=OTHER_ADDRESS)
+    withdrawals.request(world.ledger, actor("ops"), {**unlisted, "client": "alice"})
+    at_ns = world.ledger.next_timestamp()
+    forged = [Approved(40, "ops", at_ns)]
+    world.ledger.append_entry(
+        EntryKind.withdrawals, at_ns, lambda seq: encode_withdrawal_events(seq, at_ns, forged)
+    )
+    report = verify_store(world.ledger.store).to_json()
+    assert not report["ok"]
+    assert any(
+        p["kind"] == "replay_failed" and "approver_is_initiator" in p["detail"]
+        for p in report["problems"]
+    ), report["problems"]
+    with pytest.raises(IntegrityError, match="approver_is_initiator"):
+        books(LedgerService(world.ledger.store, world.clock, world.ledger.signer))
