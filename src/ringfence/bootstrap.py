@@ -469,8 +469,15 @@ def jsonl_file(path: Path) -> LineSource:
     return JsonlFile(path)
 
 
-def withdrawal_chain(ledger: LedgerService, settings_path: str | None = None) -> WithdrawalChain:
-    """The chain side of withdrawals: the signing service of ``spend_service``."""
+def withdrawal_chain(
+    ledger: LedgerService, settings_path: str | None = None
+) -> WithdrawalChain | None:
+    """The chain side of withdrawals (build, sign after the signer's checks, broadcast,
+    confirm): the signing service of ``spend_service`` when a settings file is named
+    (``settings_path``, else ``RINGFENCE_SPENDS``). Without one, None: withdrawals are then
+    decided, approved, held and expired, and wait, held, for a chain to pay them."""
+    if not (settings_path or os.environ.get("RINGFENCE_SPENDS")):
+        return None
     return spend_service(ledger, settings_path)
 
 

@@ -9,6 +9,7 @@ two are alike. Every route the app serves must appear below (``test_every_route_
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.access.roles import Actor
 from ringfence.core.ledger import wire
 from ringfence.core.principals.records import PrincipalRole
-from ringfence.service import webhooks
+from ringfence.service import policy, webhooks, withdrawals
 from ringfence.service.ledger import LedgerService
 
 PRINCIPALS = ("operator", "approver", "compliance", "auditor", "admin", "alice")
@@ -44,8 +45,68 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
     document = {"transfers": [wire.transfer_to_json(t, BTC) for t in deposits]}
     assert built.post("operator", "/v1/transfers", document).json()["ok"]
     build_domains(built)
+    _publish_policy(built)
+    for withdrawal_id, client in ((OWN_WITHDRAWAL, "alice"), (OTHER_WITHDRAWAL, "bob")):
+        _withdrawal(built, client, withdrawal_id)
     yield built
     built.http.close()
+
+
+# Withdrawals and policies: every staff key's principal is in the policy's groups, so that a
+# refusal below is the role's, never four-eyes'. Fresh withdrawals and drafts are made by
+# principals that hold no key here (``ops-desk``, ``drafter``).
+OWN_WITHDRAWAL, OTHER_WITHDRAWAL = 1, 2
+BTC_ADDRESS = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
+DESK = Actor("ops-desk", PrincipalRole.operator)
+DRAFTER = Actor("drafter", PrincipalRole.compliance)
+SIMULATION = {"from": "2023-11-14", "version": 1}
+
+
+def _staff(world: ApiWorld, role: str) -> Actor:
+    found = next(k for k in world.bundle.keys.records() if k.role.name == role)
+    return Actor(found.name, found.role)
+
+
+def _policy_document(world: ApiWorld) -> dict[str, Any]:
+    approver = _staff(world, "approver").name
+    admins = [approver, _staff(world, "compliance").name, _staff(world, "admin").name]
+    return {
+        "format": 1,
+        "governance": {"group": "policy-admins", "approvals": 1, "time_lock_s": 0},
+        "groups": {"treasury": [approver], "policy-admins": admins},
+        "fee_max": {"BTC": "0.001", "ETH": "0.01"},
+        "rules": [{"id": "all", "action": {"require": 1, "groups": ["treasury"]}}],
+    }
+
+
+def _draft(world: ApiWorld) -> int:
+    text = json.dumps(_policy_document(world)).encode()
+    return int(policy.draft(world.bundle.ledger, DRAFTER, text)["version"])
+
+
+def _approved_draft(world: ApiWorld) -> int:
+    version = _draft(world)
+    policy.approve(world.bundle.ledger, _staff(world, "approver"), version)
+    return version
+
+
+def _publish_policy(world: ApiWorld) -> None:
+    policy.publish(world.bundle.ledger, _staff(world, "admin"), _approved_draft(world))
+
+
+def _withdrawal_body(client: str, withdrawal_id: int) -> dict[str, Any]:
+    return {"id": str(withdrawal_id), "client": client, "pool": "main", "asset": "BTC",
+            "amount": "0.00000001", "destination": BTC_ADDRESS}  # fmt: skip
+
+
+def _withdrawal(world: ApiWorld, client: str, withdrawal_id: int | None = None) -> int:
+    chosen = withdrawal_id or next(_ids)
+    withdrawals.request(world.bundle.ledger, DESK, _withdrawal_body(client, chosen))
+    return chosen
+
+
+def _withdrawal_id(world: ApiWorld, target: str) -> int:
+    return OWN_WITHDRAWAL if target == "own" else OTHER_WITHDRAWAL
 
 
 def everyone(who: str, target: str) -> int:
@@ -75,17 +136,32 @@ def reconciling(who: str, target: str) -> int:
     return 200 if who in ("operator", "compliance") else 403
 
 
-def resolvers(who: str, target: str) -> int:
-    """Reconciliation breaks are explained and cured by operations and compliance."""
-    return 200 if who in ("operator", "compliance") else 403
-
-
 def own_only(who: str, target: str) -> int:
     """A client's own secrets: that client alone (another's does not exist for it), and the
     auditor, who samples them."""
     if who == "alice":
         return 200 if target == "own" else 404
     return 200 if who == "auditor" else 403
+
+
+def approving(who: str, target: str) -> int:
+    return 200 if who == "approver" else 403
+
+
+def rejecting(who: str, target: str) -> int:
+    """An approver rejects; a client never rejects another's (not found to it) nor, not
+    having initiated it, its own."""
+    if who == "alice" and target == "other":
+        return 404
+    return approving(who, target)
+
+
+def drafting(who: str, target: str) -> int:
+    return 200 if who in ("compliance", "admin") else 403
+
+
+def approving_policy(who: str, target: str) -> int:
+    return 200 if who in ("approver", "compliance", "admin") else 403
 
 
 def moving(who: str, target: str) -> int:
@@ -192,6 +268,62 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         scoped,
         lambda w, who, t: w.get(who, f"/v1/transfers/{_deposit(w, t)}"),
     ),
+    (
+        "POST",
+        "/v1/withdrawals",
+        moving,
+        lambda w, who, t: w.post(who, "/v1/withdrawals", _withdrawal_body(OWNER[t], next(_ids))),
+    ),
+    (
+        "GET",
+        "/v1/withdrawals",
+        scoped,
+        lambda w, who, t: w.get(who, "/v1/withdrawals", client=OWNER[t]),
+    ),
+    (
+        "GET",
+        "/v1/withdrawals/{withdrawal_id}",
+        scoped,
+        lambda w, who, t: w.get(who, f"/v1/withdrawals/{_withdrawal_id(w, t)}"),
+    ),
+    (
+        "POST",
+        "/v1/withdrawals/{withdrawal_id}/approve",
+        approving,
+        lambda w, who, t: w.post(who, f"/v1/withdrawals/{_withdrawal(w, OWNER[t])}/approve", {}),
+    ),
+    (
+        "POST",
+        "/v1/withdrawals/{withdrawal_id}/reject",
+        rejecting,
+        lambda w, who, t: w.post(who, f"/v1/withdrawals/{_withdrawal(w, OWNER[t])}/reject", {}),
+    ),
+    ("GET", "/v1/policies", staff, lambda w, who, t: w.get(who, "/v1/policies")),
+    ("GET", "/v1/policies/{version}", staff, lambda w, who, t: w.get(who, "/v1/policies/1")),
+    (
+        "POST",
+        "/v1/policies",
+        drafting,
+        lambda w, who, t: w.post(who, "/v1/policies", {"policy": _policy_document(w)}),
+    ),
+    (
+        "POST",
+        "/v1/policies/{version}/approve",
+        approving_policy,
+        lambda w, who, t: w.post(who, f"/v1/policies/{_draft(w)}/approve", {}),
+    ),
+    (
+        "POST",
+        "/v1/policies/{version}/publish",
+        drafting,
+        lambda w, who, t: w.post(who, f"/v1/policies/{_approved_draft(w)}/publish", {}),
+    ),
+    (
+        "POST",
+        "/v1/policies/simulate",
+        staff,
+        lambda w, who, t: w.post(who, "/v1/policies/simulate", SIMULATION),
+    ),
     ("GET", "/v1/positions", staff, lambda w, who, t: w.get(who, "/v1/positions")),
     ("POST", "/v1/audit/verify", auditing, lambda w, who, t: w.post(who, "/v1/audit/verify", None)),
     ("GET", "/metrics", staff, lambda w, who, t: w.get(who, "/metrics")),
@@ -259,13 +391,13 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
     (
         "POST",
         "/v1/breaks/{break_id}/explain",
-        resolvers,
+        reconciling,
         lambda w, who, t: w.post(who, "/v1/breaks/1/explain", {"cause": "loss", "action": "claim"}),
     ),
     (
         "POST",
         "/v1/breaks/{break_id}/cure",
-        resolvers,
+        reconciling,
         lambda w, who, t: w.post(who, "/v1/breaks/1/cure", {"correction": "tx 42"}),
     ),
     ("GET", "/v1/ledger-breaks", staff, lambda w, who, t: w.get(who, "/v1/ledger-breaks")),
@@ -312,6 +444,7 @@ def test_cell(world: ApiWorld, cell: Cell, who: str, target: str) -> None:
             "account_not_found",
             "client_not_found",
             "transfer_not_found",
+            "withdrawal_not_found",
         )
     elif method == "POST" and route not in _not_creates:
         assert response.json()["ok"], response.text
@@ -356,7 +489,9 @@ def test_a_client_lists_nothing_of_another_client(world: ApiWorld) -> None:
     assert moved
     assert all({row["debit_account"], row["credit_account"]} & own for row in moved)
     shown = {row["type"] for row in events}
-    assert shown <= {"transfer.posted", "account.defined", "client.defined"}
+    # Its own withdrawals' holds are its events too; nothing of the journal's other kinds.
+    holds = {"transfer.pending", "transfer.pending_posted", "transfer.pending_voided"}
+    assert shown <= {"transfer.posted", "account.defined", "client.defined", *holds}
     assert [row["name"] for row in world.get("alice", "/v1/clients").json()["items"]] == ["alice"]
     pools = {row["name"] for row in world.get("alice", "/v1/pools").json()["items"]}
     assert pools == {"main", "margin"}

@@ -339,3 +339,32 @@ def test_the_venue_crash_liquidates_pays_from_funds_and_deleverages(
     assert document["activity"]["insurance_payout"] > 0
     html = render_report(document)
     assert html.count("insurance fund through the crash") == len(crash["funds"]) == 3
+
+
+def test_a_policy_simulated_over_the_demos_day_counts_every_movement_by_rule(
+    memory_run: tuple[LedgerService, dict[str, Any]],
+) -> None:
+    from ringfence.service import policy
+    from ringfence.service.policy import local_reader
+
+    document = {
+        "format": 1,
+        "governance": {"group": "admins", "approvals": 2},
+        "groups": {"admins": ["a1", "a2"], "treasury": ["t1", "t2"], "executives": ["ceo"]},
+        "residual_interest": {"senior_group": "executives", "senior_approvals": 1},
+        "rules": [
+            {"id": "cold", "when": {"tiers": ["cold"]}, "action": "block"},
+            {"id": "internal", "when": {"destination": "internal"},
+             "action": {"require": 1, "groups": ["treasury"]}},
+            {"id": "small", "when": {"amount_up_to": {"BTC": "0.1", "ETH": "2", "USDC": "5000"}},
+             "action": "allow"},
+        ],
+    }  # fmt: skip
+    text = json.dumps(document).encode()
+    report = policy.simulate_policy(memory_run[0], local_reader, "2000-01-01", text=text)
+    assert report["movements"] >= 10
+    assert sum(report["by_rule"].values()) == report["movements"]
+    assert report["by_rule"]["internal"] > 0  # the day's sweeps and rebalances
+    assert report["by_rule"]["small"] > 0  # small withdrawals
+    assert set(report["by_rule"]) <= {"cold", "internal", "small", "(none)"}
+    assert set(report["by_kind"]) == {"client_withdrawal", "residual_sweep", "rebalance"}

@@ -307,3 +307,30 @@ bitcoin_dust_sats: Final = 546
 ethereum_gas_limit_max: Final = 30_000_000
 ethereum_gas_headroom_percent: Final = 25
 spend_confirmations_max: Final = 1_000
+# Withdrawal policy (core/policy/): a policy document is JSON read whole, journaled in chunks;
+# its rules, groups and whitelist are bounded so that a decision stays a few milliseconds and a
+# decision's trace fits its journal entry. Governance's time-lock may be long, never unbounded.
+policy_document_bytes_max: Final = 2**20
+policy_rules_max: Final = 10_000
+policy_groups_max: Final = 100
+policy_group_members_max: Final = 64
+policy_whitelist_entries_max: Final = 100_000
+policy_list_items_max: Final = 1_000  # names, assets or roles a condition lists
+policy_versions_max: Final = 100_000
+policy_time_lock_s_max: Final = 90 * 86_400
+policy_window_s_max: Final = 366 * 86_400
+policy_approvals_max: Final = policy_group_members_max
+policy_trace_lines_journaled_max: Final = 256
+policy_trace_line_bytes_max: Final = 111
+# R2 (CFTC 2013): withdrawals of residual interest above 25% of the prior day's residual
+# interest, in one day, need the named senior approvals and a notice; a policy may be stricter.
+residual_daily_share_ppm_max: Final = 250_000
+# Withdrawals (core/withdrawals/): destination addresses (a bech32 address is at most 90
+# characters), chain references (a spend's digest, a transaction id) and the default time an
+# awaiting withdrawal waits for its approvals before it expires.
+withdrawal_destination_bytes_max: Final = 90
+withdrawal_reference_bytes_max: Final = 80
+withdrawal_approval_timeout_s_default: Final = 86_400
+withdrawal_confirmations_max: Final = 1_000
+withdrawal_confirmations_default: Final = 6  # blocks before a withdrawal is posted
+assert policy_trace_line_bytes_max + 17 == 128

@@ -53,6 +53,7 @@ from ringfence.core.ledger.journal import (
     decode_definitions,
     decode_header,
     genesis_hash,
+    movement_kinds,
     recon_kinds,
     registry_kinds,
 )
@@ -74,6 +75,7 @@ from ringfence.service.ledger import (
     replay_principals,
     replay_transfers,
 )
+from ringfence.service.policy import replay_movement_entry
 from ringfence.service.ports import Checkpoint, LedgerStore
 
 # below (which no reader of the journal would otherwise see) are named too.
@@ -324,6 +326,8 @@ def _replay_entry(
             replay_registry_entry(audit.registry, audit.ledger, entry)
         elif entry.kind in recon_kinds:
             replay_recon_entry(audit.recon, entry.body)
+        elif entry.kind in movement_kinds:
+            replay_movement_entry(audit.movements, audit.ledger.assets, entry)
         elif entry.kind is EntryKind.journal_keys:
             pass  # followed by the key chain as the hash chain is walked (follow_key)
         elif entry.kind is EntryKind.principals:

@@ -26,6 +26,7 @@ from ringfence.core.ledger.journal import (
 from ringfence.core.ledger.model import TransferRecord
 from ringfence.core.ledger.state import AccountState, Limit, PendingStatus
 from ringfence.core.recon.codec import ReconHistory
+from ringfence.service.policy import MovementBooks
 from ringfence.service.ports import Checkpoint, LedgerStore
 
 _record_fields = TransferRecord._fields
@@ -49,6 +50,7 @@ class AuditRun:
     ledger: Ledger = field(default_factory=Ledger)
     registry: Registry = field(default_factory=Registry)
     recon: ReconHistory = field(default_factory=ReconHistory)
+    movements: MovementBooks = field(default_factory=MovementBooks)  # policies, withdrawals
     problems: list[Problem] = field(default_factory=list)
     replaying: bool = True
     transfers: int = 0

@@ -6,12 +6,13 @@ and nowhere else:
 
 - ``permitted(role, action)``: the table below, by duty. Staff read; ``admin`` defines
   (assets, clients, pools, accounts) and does not move money; ``operator`` initiates movements
-  and does not define; ``auditor`` reads everything and runs the audit, and writes nothing.
-  ``approver`` and ``compliance`` read (the approver's own writes, approvals, come with the
-  withdrawal policy). Reconciliation is run by ``operator`` and ``compliance``, and its breaks
-  are explained and cured by them (the segregation officer is compliance); every staff role
-  reads them. ``admin`` also manages webhook subscriptions, which carry every event of every
-  client.
+  and drives approved withdrawals through the chain, and does not define; ``approver``
+  approves withdrawals and policy versions and initiates nothing; ``compliance`` drafts,
+  approves and publishes policy versions; ``auditor`` reads everything and runs the audit, and
+  writes nothing. A client requests withdrawals from its own accounts. Reconciliation is run
+  by ``operator`` and ``compliance``, and its breaks are explained and cured by them (the
+  segregation officer is compliance); every staff role reads them. ``admin`` also manages
+  webhook subscriptions, which carry every event of every client.
 - ``sees_account(actor, account)``: a client principal sees only the client accounts its
   client owns; staff see every account. The service applies it to every read and write, so
   isolation never depends on a route remembering to filter.
@@ -56,6 +57,16 @@ class Action(StrEnum):
     read_venue = "read_venue"  # insurance funds and liquidation rounds per market
     read_events = "read_events"  # the event stream (a client: events about its own accounts)
     manage_webhooks = "manage_webhooks"  # webhook subscriptions: they carry every event
+    # Withdrawals and their policy (service/withdrawals.py, service/policy.py). Who may
+    # approve a given withdrawal or policy version is also a matter of the policy's groups.
+    request_withdrawals = "request_withdrawals"
+    approve_withdrawals = "approve_withdrawals"
+    process_withdrawals = "process_withdrawals"  # drive approved ones through the chain
+    read_withdrawals = "read_withdrawals"
+    read_policies = "read_policies"
+    draft_policies = "draft_policies"
+    approve_policies = "approve_policies"
+    publish_policies = "publish_policies"
 
 
 _reading: Final = frozenset(
@@ -70,6 +81,8 @@ _reading: Final = frozenset(
         Action.read_rounds,
         Action.read_venue,
         Action.read_events,
+        Action.read_withdrawals,
+        Action.read_policies,
     }
 )
 
@@ -84,15 +97,44 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
             Action.read_statements,
             Action.read_rounds,
             Action.read_proofs,
+            Action.request_withdrawals,
+            Action.read_withdrawals,
         }
     ),
     PrincipalRole.operator: _reading
-    | {Action.submit_transfers, Action.reconcile, Action.resolve_breaks},
-    PrincipalRole.approver: _reading,
-    PrincipalRole.compliance: _reading | {Action.reconcile, Action.resolve_breaks},
+    | {
+        Action.submit_transfers,
+        Action.reconcile,
+        Action.resolve_breaks,
+        Action.request_withdrawals,
+        Action.process_withdrawals,
+    },
+    PrincipalRole.approver: _reading | {Action.approve_withdrawals, Action.approve_policies},
+    PrincipalRole.compliance: _reading
+    | {
+        Action.reconcile,
+        Action.resolve_breaks,
+        Action.draft_policies,
+        Action.approve_policies,
+        Action.publish_policies,
+    },
     PrincipalRole.auditor: _reading | {Action.audit, Action.read_proofs},
-    PrincipalRole.admin: _reading | {Action.define, Action.audit, Action.manage_webhooks},
+    PrincipalRole.admin: _reading
+    | {
+        Action.define,
+        Action.audit,
+        Action.manage_webhooks,
+        Action.draft_policies,
+        Action.approve_policies,
+        Action.publish_policies,
+    },
 }
+# Duties apart: whoever approves a withdrawal never initiates one, and the auditor changes
+# nothing (four-eyes on each withdrawal is the lifecycle's: core/withdrawals/lifecycle.py).
+assert not any(
+    {Action.request_withdrawals, Action.approve_withdrawals} <= permissions[role]
+    for role in PrincipalRole
+)
 assert set(permissions) == set(PrincipalRole)
 assert all(Action.define not in permissions[role] for role in PrincipalRole if role.name != "admin")
 

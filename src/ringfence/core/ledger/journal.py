@@ -73,6 +73,10 @@ class EntryKind(IntEnum):
     journal_keys = 12
     # Principals and their keys (core/principals/records.py); 12 is taken by the journal's own keys.
     principals = 13
+    # Withdrawal policy versions (core/policy/codec.py) and withdrawals through their
+    # lifecycle (core/withdrawals/codec.py).
+    policies = 14
+    withdrawals = 15
 
 
 # Definitions the ledger engine replays, and the registry's own changes.
@@ -89,6 +93,7 @@ registry_kinds: Final = (
     EntryKind.encumbrances,
 )
 recon_kinds: Final = (EntryKind.reconciliations, EntryKind.break_actions)
+movement_kinds: Final = (EntryKind.policies, EntryKind.withdrawals)
 
 
 # magic, kind, evidence records (u24, once three spare bytes), seq, timestamp, records, expiries

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from ringfence.core.errors import RingfenceError
 from ringfence.entrypoints.api.calls import Api
 from ringfence.entrypoints.api.problems import problem_of
-from ringfence.service import access, access_definitions, access_transfers
+from ringfence.service import access, access_definitions, access_transfers, policy, withdrawals
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService
 
@@ -60,6 +60,8 @@ def add_routes(app: FastAPI, api: Api) -> None:
     _add_definitions(app, api)
     _add_accounts(app, api)
     _add_transfers(app, api)
+    _add_withdrawals(app, api)
+    _add_policies(app, api)
     _add_operations(app, api)
 
 
@@ -204,6 +206,95 @@ def _add_transfers(app: FastAPI, api: Api) -> None:
             return access_transfers.transfer(ledger, actor, access.parse_id(transfer_id, "id"))
 
         return await api.answer(request, "/v1/transfers/{transfer_id}", call)
+
+
+def _add_withdrawals(app: FastAPI, api: Api) -> None:
+    @app.post("/v1/withdrawals")
+    async def request_withdrawal(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return {"ok": True, **withdrawals.request(ledger, actor, document)}
+
+        return await api.answer(request, "/v1/withdrawals", call, write=True)
+
+    @app.get("/v1/withdrawals")
+    async def list_withdrawals(
+        request: Request,
+        *,
+        status: str = "",
+        client: str = "",
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return withdrawals.listed(
+                ledger, actor, status=status, client=client, cursor=cursor, limit=limit
+            )
+
+        return await api.answer(request, "/v1/withdrawals", call)
+
+    @app.get("/v1/withdrawals/{withdrawal_id}")
+    async def get_withdrawal(request: Request, withdrawal_id: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return withdrawals.show(ledger, actor, withdrawals.parse_id(withdrawal_id))
+
+        return await api.answer(request, "/v1/withdrawals/{withdrawal_id}", call)
+
+    for verdict, decide in (("approve", withdrawals.approve), ("reject", withdrawals.reject)):
+        _add_verdict(app, api, verdict, decide)
+
+
+def _add_verdict(app: FastAPI, api: Api, verdict: str, decide: Any) -> None:
+    path = f"/v1/withdrawals/{{withdrawal_id}}/{verdict}"
+
+    async def given(request: Request, withdrawal_id: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return {"ok": True, **decide(ledger, actor, withdrawals.parse_id(withdrawal_id))}
+
+        return await api.answer(request, path, call, write=True)
+
+    app.add_api_route(path, given, methods=["POST"], name=f"{verdict}_withdrawal")
+
+
+def _add_policies(app: FastAPI, api: Api) -> None:
+    @app.get("/v1/policies")
+    async def list_policies(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return {"items": policy.versions(ledger, actor)}
+
+        return await api.answer(request, "/v1/policies", call)
+
+    @app.post("/v1/policies")
+    async def draft_policy(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return {"ok": True, **policy.draft_body(ledger, actor, document)}
+
+        return await api.answer(request, "/v1/policies", call, write=True)
+
+    @app.post("/v1/policies/simulate")
+    async def simulate_policy(request: Request) -> Response:
+        return await api.answer(request, "/v1/policies/simulate", policy.simulate_body, write=True)
+
+    @app.get("/v1/policies/{version}")
+    async def get_policy(request: Request, version: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return policy.show(ledger, actor, policy.parse_version(version))
+
+        return await api.answer(request, "/v1/policies/{version}", call)
+
+    for step, act in (("approve", policy.approve), ("publish", policy.publish)):
+        _add_policy_step(app, api, step, act)
+
+
+def _add_policy_step(app: FastAPI, api: Api, step: str, act: Any) -> None:
+    path = f"/v1/policies/{{version}}/{step}"
+
+    async def taken(request: Request, version: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return {"ok": True, **act(ledger, actor, policy.parse_version(version))}
+
+        return await api.answer(request, path, call, write=True)
+
+    app.add_api_route(path, taken, methods=["POST"], name=f"{step}_policy")
 
 
 def _add_operations(app: FastAPI, api: Api) -> None:

@@ -1,0 +1,277 @@
+"""Fixed-width journal records of withdrawals (a ``withdrawals`` entry).
+
+Like every journal entry (core/ledger/journal.py): a 32-byte header, then 128-byte big-endian
+records. Each record starts with its type and the withdrawal's id (u128):
+
+    1 request      kind, asset, initiator's role, amount, when, initiator, client
+    2 route        pool, source wallet, its tier, destination wallet (sweeps, rebalances)
+    3 destination  the network fee's bound and the destination address
+    4 decision     action, policy version, approvals and senior approvals required, notice,
+                   the rule that matched, why it blocked, when it expires, when
+    5 group        a group the approvals come from (senior or not)
+    6 eligible     a principal who may approve (senior or not)
+    7 trace        a line of the decision's trace (or the continuation of a long one)
+    8 approval     approver, approve or reject, when
+    9 step         status reached, when, transfer id, confirmations, reference (the spend's
+                   id, the chain transaction's id, or the void's reason)
+
+A request is followed by its route and destination records, a decision by its group,
+eligible and trace records; an entry holds the events of one service call, in order.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final, TypeVar
+
+from ringfence.core import limits
+from ringfence.core.errors import Result
+from ringfence.core.ledger.journal import (
+    EntryKind,
+    decode_header,
+    header_bytes,
+    header_for,
+    name_bytes,
+    text_of,
+)
+from ringfence.core.policy.decide import Decision
+from ringfence.core.policy.document import Action
+from ringfence.core.policy.movement import MovementKind
+from ringfence.core.principals.records import PrincipalRole
+from ringfence.core.withdrawals.lifecycle import (
+    Approved,
+    Decided,
+    Rejected,
+    Requested,
+    Status,
+    Step,
+    Voided,
+    WithdrawalEvent,
+    WithdrawalSpec,
+)
+
+_request: Final = struct.Struct(">B16sB12sB16sQ32s32s9x")
+_route: Final = struct.Struct(">B16s32s32s8s32s7x")
+_destination: Final = struct.Struct(">B16s16s94s1x")
+_decision: Final = struct.Struct(">B16sBIHHB32s48sQQ5x")
+_name: Final = struct.Struct(">B16sB32s78x")
+_trace: Final = struct.Struct(">B16sB110s")
+_approval: Final = struct.Struct(">B16sB32sQ70x")
+_step: Final = struct.Struct(">B16sBQ16sI80s2x")
+_records: Final = (_request, _route, _destination, _decision, _name, _trace, _approval, _step)
+assert all(record.size == 128 for record in _records)
+assert limits.withdrawal_destination_bytes_max <= 94
+assert limits.withdrawal_reference_bytes_max <= 80
+
+_r_request, _r_route, _r_destination, _r_decision = 1, 2, 3, 4
+_r_group, _r_eligible, _r_trace, _r_approval, _r_step = 5, 6, 7, 8, 9
+_trace_text_bytes: Final = 110
+_kinds: Final = {kind: number for number, kind in enumerate(MovementKind, start=1)}
+_actions: Final = {Action.allow: 1, Action.block: 2, Action.require: 3}
+_statuses: Final = {status: number for number, status in enumerate(Status, start=1)}
+_verdict_approve, _verdict_reject = 1, 2
+_T = TypeVar("_T")
+
+
+def _u128(value: int) -> bytes:
+    assert 0 <= value < 2**128
+    return value.to_bytes(16, "big")
+
+
+def _int(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+def _ascii(text: str, width: int) -> bytes:
+    encoded = text.encode("ascii")
+    assert len(encoded) <= width
+    assert b"\0" not in encoded
+    return encoded
+
+
+def encode_withdrawal_events(seq: int, timestamp: int, events: list[WithdrawalEvent]) -> bytes:
+    assert events
+    records: list[bytes] = []
+    for event in events:
+        records.extend(_encode(event))
+    return header_for(EntryKind.withdrawals, seq, timestamp, len(records), 0) + b"".join(records)
+
+
+def _encode(event: WithdrawalEvent) -> list[bytes]:
+    if isinstance(event, Requested):
+        return _encode_request(event)
+    if isinstance(event, Decided):
+        return _encode_decision(event)
+    key = _u128(event.id)
+    if isinstance(event, (Approved, Rejected)):
+        name, verdict = (
+            (event.approver, _verdict_approve) if isinstance(event, Approved)
+            else (event.by, _verdict_reject)
+        )  # fmt: skip
+        return [_approval.pack(_r_approval, key, verdict, name_bytes(name), event.at_ns)]
+    if isinstance(event, Step):
+        return [
+            _step.pack(
+                _r_step, key, _statuses[event.status], event.at_ns, _u128(event.transfer_id),
+                event.confirmations, _ascii(event.reference, 80),
+            )
+        ]  # fmt: skip
+    return [
+        _step.pack(
+            _r_step, key, _statuses[Status.voided], event.at_ns, _u128(event.transfer_id), 0,
+            _ascii(event.reason, 80),
+        )
+    ]  # fmt: skip
+
+
+def _encode_request(event: Requested) -> list[bytes]:
+    s = event.spec
+    key = _u128(s.id)
+    return [
+        _request.pack(
+            _r_request, key, _kinds[s.kind], _ascii(s.asset, 12), int(s.initiator_role),
+            _u128(s.amount), event.at_ns, name_bytes(s.initiator), name_bytes(s.client),
+        ),
+        _route.pack(
+            _r_route, key, name_bytes(s.pool), name_bytes(s.wallet), _ascii(s.tier, 8),
+            name_bytes(s.destination_wallet),
+        ),
+        _destination.pack(_r_destination, key, _u128(s.fee_max), _ascii(s.destination, 94)),
+    ]  # fmt: skip
+
+
+def _encode_decision(event: Decided) -> list[bytes]:
+    d = event.decision
+    key = _u128(event.id)
+    reason = d.reason.value if d.reason is not None else ""
+    records = [
+        _decision.pack(
+            _r_decision, key, _actions[d.action], d.policy_version, d.approvals_required,
+            d.senior_approvals_required, int(d.notice), name_bytes(d.rule_id),
+            _ascii(reason, 48), event.expires_at_ns, event.at_ns,
+        )
+    ]  # fmt: skip
+    records.extend(_name.pack(_r_group, key, 0, name_bytes(group)) for group in d.groups)
+    if d.senior_group:
+        records.append(_name.pack(_r_group, key, 1, name_bytes(d.senior_group)))
+    for senior, names in ((0, event.eligible), (1, event.senior_eligible)):
+        records.extend(
+            _name.pack(_r_eligible, key, senior, name_bytes(name)) for name in sorted(names)
+        )
+    for line in d.trace[: limits.policy_trace_lines_journaled_max]:
+        encoded = line.encode("ascii", "replace")
+        for number, offset in enumerate(range(0, max(len(encoded), 1), _trace_text_bytes)):
+            piece = encoded[offset : offset + _trace_text_bytes].replace(b"\0", b"?")
+            records.append(_trace.pack(_r_trace, key, int(number > 0), piece))
+    return records
+
+
+# ---------------------------------------------------------------------- decoding
+
+
+def decode_withdrawal_events(body: bytes) -> list[WithdrawalEvent]:
+    """The events of a ``withdrawals`` entry; ``ValueError`` on a body this code would not
+    have written (a torn record, an unknown type or number, a record out of place)."""
+    header = decode_header(body)
+    if header.kind is not EntryKind.withdrawals or header.expiries or header.evidence:
+        raise ValueError(f"journal entry {header.seq} is not a withdrawals entry")
+    if len(body) != header_bytes + header.records * 128:
+        raise ValueError(f"journal entry {header.seq} has a torn body")
+    raws = [body[offset : offset + 128] for offset in range(header_bytes, len(body), 128)]
+    events: list[WithdrawalEvent] = []
+    position = 0
+    try:
+        while position < len(raws):
+            event, position = _decode_one(raws, position)
+            events.append(event)
+    except (KeyError, IndexError, UnicodeDecodeError) as error:
+        raise ValueError(f"journal entry {header.seq}: record {position}: {error!r}") from None
+    return events
+
+
+def _decode_one(raws: list[bytes], position: int) -> tuple[WithdrawalEvent, int]:
+    raw = raws[position]
+    kind = raw[0]
+    if kind == _r_request:
+        return _decode_request(raws, position), position + 3
+    if kind == _r_decision:
+        return _decode_decision(raws, position)
+    if kind == _r_approval:
+        _, key, verdict, name, at_ns = _approval.unpack(raw)
+        if verdict == _verdict_approve:
+            return Approved(_int(key), text_of(name), at_ns), position + 1
+        if verdict == _verdict_reject:
+            return Rejected(_int(key), text_of(name), at_ns), position + 1
+        raise KeyError(f"verdict {verdict}")
+    if kind == _r_step:
+        _, key, status_number, at_ns, transfer, confirmations, text = _step.unpack(raw)
+        status = _key_of(_statuses, status_number)
+        if status is Status.voided:
+            return Voided(_int(key), text_of(text), at_ns, _int(transfer)), position + 1
+        step = Step(_int(key), status, at_ns, _int(transfer), text_of(text), confirmations)
+        return step, position + 1
+    raise KeyError(f"record type {kind} out of place")
+
+
+def _key_of(table: dict[_T, int], number: int) -> _T:
+    for key, value in table.items():
+        if value == number:
+            return key
+    raise KeyError(f"unknown number {number}")
+
+
+def _decode_request(raws: list[bytes], position: int) -> Requested:
+    _, key, kind, asset, role, amount, at_ns, initiator, client = _request.unpack(raws[position])
+    route = _route.unpack(raws[position + 1])
+    destination = _destination.unpack(raws[position + 2])
+    if route[0] != _r_route or destination[0] != _r_destination:
+        raise KeyError("a request without its route and destination")
+    if route[1] != key or destination[1] != key:
+        raise KeyError("a route or destination of another withdrawal")
+    _, _, pool, wallet, tier, destination_wallet = route
+    _, _, fee_max, address = destination
+    spec = WithdrawalSpec(
+        _int(key), _key_of(_kinds, kind), text_of(initiator), PrincipalRole(role),
+        text_of(pool), text_of(wallet), text_of(tier), text_of(asset), _int(amount),
+        text_of(address), _int(fee_max), text_of(client), text_of(destination_wallet),
+    )  # fmt: skip
+    return Requested(spec, at_ns)
+
+
+def _decode_decision(raws: list[bytes], position: int) -> tuple[Decided, int]:
+    (_, key, action, version, approvals, senior, notice, rule_id, reason, expires_at,
+     at_ns) = _decision.unpack(raws[position])  # fmt: skip
+    groups: list[str] = []
+    senior_group = ""
+    eligible: tuple[set[str], set[str]] = (set(), set())
+    trace: list[str] = []
+    position += 1
+    while position < len(raws) and raws[position][0] in (_r_group, _r_eligible, _r_trace):
+        raw = raws[position]
+        if raw[1:17] != key:
+            raise KeyError("a decision's record of another withdrawal")
+        if raw[0] == _r_trace:
+            _, _, continued, text = _trace.unpack(raw)
+            if continued and trace:
+                trace[-1] += text_of(text)
+            else:
+                trace.append(text_of(text))
+        else:
+            _, _, is_senior, name = _name.unpack(raw)
+            if raw[0] == _r_eligible:
+                eligible[is_senior].add(text_of(name))
+            elif is_senior:
+                senior_group = text_of(name)
+            else:
+                groups.append(text_of(name))
+        position += 1
+    reason_text = text_of(reason)
+    decision = Decision(
+        _key_of(_actions, action), approvals, tuple(groups), text_of(rule_id), tuple(trace),
+        version, senior, senior_group, bool(notice),
+        Result(reason_text) if reason_text else None,
+    )  # fmt: skip
+    decided = Decided(
+        _int(key), decision, frozenset(eligible[0]), frozenset(eligible[1]), expires_at, at_ns
+    )
+    return decided, position

@@ -1,0 +1,102 @@
+"""``ringfence policy ...`` and ``ringfence withdrawals ...`` end to end, in process: each
+command acts as the principal whose key file it is given, and is refused by name otherwise."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support import key_file_signer, key_seed
+from tests.support_policy import OTHER_ADDRESS, policy_text
+from tests.support_withdrawals import STAFF, withdrawal_world
+from typer.testing import CliRunner
+
+from ringfence import bootstrap
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.storage.sqlite import SqliteStore
+from ringfence.core import errors
+from ringfence.entrypoints.cli.app import app
+from ringfence.service.ledger import LedgerService
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """The withdrawal world in a SQLite file, built two days ago on a hand-moved clock (its
+    policy in force now), with a key file per staff principal in the test's folder."""
+    path = tmp_path / "ringfence.db"
+    clock = ManualClock(time.time_ns() - 2 * 86_400 * 10**9)
+    ledger = LedgerService(SqliteStore(str(path)), clock, key_file_signer(path))
+    withdrawal_world(ledger, clock)
+    ledger.close()
+    files = bootstrap.principal_files()
+    for name in ("root", *STAFF):
+        files.create_key(str(tmp_path / f"{name}.key"), key_seed(name))
+    return f"sqlite:///{path}"
+
+
+def ringfence(db: str, *arguments: str, status: int = 0) -> Any:
+    result = CliRunner().invoke(app, ["--db", db, *arguments, "--json"])
+    assert result.exit_code == status, result.output
+    return json.loads(result.stdout)
+
+
+def acting(db: str, name: str) -> tuple[str, ...]:
+    folder = Path(db.removeprefix("sqlite:///")).parent
+    return ("--principal", name, "--key", str(folder / f"{name}.key"))
+
+
+def test_a_withdrawal_from_request_to_hold(db: str) -> None:
+    request = ("withdrawals", "request", "--id", "1", "--client", "bob", "--pool", "main",
+               "--asset", "ETH", "--amount", "12", "--destination", OTHER_ADDRESS)  # fmt: skip
+    requested = ringfence(db, *request, *acting(db, "ops"))
+    assert (requested["status"], requested["decision"]["rule"]) == ("awaiting_approval", "large")
+    refused = ringfence(db, "withdrawals", "approve", "1", *acting(db, "ops"),
+                        status=errors.exit_status_input)  # fmt: skip
+    assert refused["error"] == "role_forbidden"
+    forged = ("--principal", "ann", "--key", acting(db, "ben")[-1])
+    mismatch = ringfence(db, "withdrawals", "approve", "1", *forged,
+                         status=errors.exit_status_input)  # fmt: skip
+    assert mismatch["error"] == "principal_key_mismatch"
+    ringfence(db, "withdrawals", "approve", "1", *acting(db, "ann"))
+    held = ringfence(db, "withdrawals", "approve", "1", *acting(db, "ben"))
+    assert held["status"] == "held"
+    shown = ringfence(db, "withdrawals", "show", "1")
+    assert shown["decision"]["trace"][-1] == "rule large matched (the firm): 2 of treasury"
+    assert [row["id"] for row in ringfence(db, "withdrawals", "list", "--status", "held")["items"]]
+    processed = ringfence(db, "withdrawals", "process", *acting(db, "ops"))
+    assert processed["advanced"] == []  # no chain is wired: held, waiting for one
+    again = ringfence(db, *request, *acting(db, "ops"))
+    assert again["result"] == "exists"
+    smaller = ("withdrawals", "request", "--id", "2", "--client", "bob", "--pool", "main",
+               "--asset", "ETH", "--amount", "1", "--destination", OTHER_ADDRESS)  # fmt: skip
+    assert ringfence(db, *smaller, *acting(db, "ops"))["status"] == "awaiting_approval"
+    assert ringfence(db, "withdrawals", "reject", "2", *acting(db, "cat"))["status"] == "voided"
+
+
+def test_a_policy_version_from_draft_to_simulation(db: str, tmp_path: Path) -> None:
+    assert ringfence(db, "policy", "show")["state"] == "in_force"
+    document = tmp_path / "strict.json"
+    document.write_bytes(policy_text(rules=[{"id": "stop", "action": "block"}]))
+    drafted = ringfence(db, "policy", "draft", str(document), *acting(db, "carl"))
+    assert (drafted["version"], drafted["state"]) == (2, "draft")
+    author = ringfence(db, "policy", "approve", "2", *acting(db, "carl"),
+                       status=errors.exit_status_input)  # fmt: skip
+    assert author["error"] == "policy_approver_is_author"
+    ringfence(db, "policy", "approve", "2", *acting(db, "ann"))
+    simulated = ringfence(db, "policy", "simulate", "--from", "2020-01-01")
+    assert (simulated["policy"], simulated["by_rule"]) == ("version 2", {"stop": 1})
+    published = ringfence(db, "policy", "publish", "2", *acting(db, "root"),
+                          status=errors.exit_status_input)  # fmt: skip
+    assert published["error"] == "policy_quorum_not_reached"
+    ringfence(db, "policy", "approve", "2", *acting(db, "ben"))
+    assert ringfence(db, "policy", "publish", "2", *acting(db, "root"))["state"] == "time_locked"
+    every = ringfence(db, "policy", "show", "--all")["versions"]
+    assert [row["state"] for row in every] == ["in_force", "time_locked"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": 1, "rules": []}')
+    refused = ringfence(db, "policy", "draft", str(bad), *acting(db, "carl"),
+                        status=errors.exit_status_input)  # fmt: skip
+    assert refused["error"] == "policy_governance_invalid"
