@@ -310,6 +310,10 @@ class Result(StrEnum):
     price_invalid_for_statement = "price_invalid_for_statement"
     statement_period_invalid = "statement_period_invalid"
 
+    # The command line: what Typer refuses before a command runs.
+    usage_invalid = "usage_invalid"  # an unknown option, a missing argument, a bad value
+    file_not_found = "file_not_found"  # a file named on the command line is not there
+
     # Regulatory reports (core/regulatory/): the register, policy, haircut and margin files.
     regulatory_file_invalid = "regulatory_file_invalid"
     regulatory_file_version_unsupported = "regulatory_file_version_unsupported"

@@ -24,6 +24,7 @@ reads never writes, not even a checkpoint.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -67,10 +68,39 @@ JsonlFile = Annotated[
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """The ledger a command works on: its database and its journal key file."""
+    """The ledger a command works on: its database, its journal key file, and where the
+    database's URL came from (``--db``, ``RINGFENCE_DB`` or the default), so that an error
+    about it can say which to change."""
 
     url: str
     journal_key: str | None
+    source: str = "--db"
+
+
+def target_of(db: str | None, journal_key: str | None) -> Target:
+    """The root options' target: ``--db``, else ``RINGFENCE_DB``, else the default file."""
+    if db:
+        return Target(db, journal_key, "--db")
+    if os.environ.get("RINGFENCE_DB"):
+        return Target(bootstrap.database_url(None), journal_key, "RINGFENCE_DB")
+    return Target(bootstrap.database_url(None), journal_key, "default")
+
+
+_url_sources = {
+    "--db": "given by --db",
+    "RINGFENCE_DB": "from RINGFENCE_DB",
+    "default": "the default, as neither --db nor RINGFENCE_DB is set",
+}
+
+
+def missing_database(chosen: Target, path: Path) -> StorageError:
+    """The error for a database file that is not there, naming the path looked at, where its
+    URL came from, and the two ways out."""
+    return StorageError(
+        f"no database at {path.absolute()} ({_url_sources[chosen.source]}): name your "
+        f"database with --db sqlite:///PATH or RINGFENCE_DB, or create this one with "
+        f"`ringfence --db {chosen.url} init`"
+    )
 
 
 def target(context: typer.Context) -> Target:
@@ -99,13 +129,14 @@ def reported(json_output: bool, streamed: LineResultsWriter | None = None) -> It
 
 
 def database_url(context: typer.Context, create: bool = False) -> str:
-    url = target(context).url
+    chosen = target(context)
+    url = chosen.url
     if url.startswith(_sqlite_prefix):
         path = Path(url[len(_sqlite_prefix) :])
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.is_file():
-            raise StorageError(f"no database at {path} (create one with `ringfence init`)")
+            raise missing_database(chosen, path)
     return url
 
 

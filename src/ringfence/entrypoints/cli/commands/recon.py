@@ -287,7 +287,9 @@ def list_breaks(
 def explain(
     context: typer.Context,
     break_id: BreakId,
-    cause: Annotated[CauseWord, typer.Option(help="Why book and holdings differ.")],
+    cause: Annotated[CauseWord, typer.Option(
+        metavar="CAUSE", help=f"Why book and holdings differ: {', '.join(requests.cause_names)}."
+    )],
     action: Annotated[str, typer.Option(help="What will be done (at most 94 characters).")],
     json_output: JsonOption = False,
 ) -> None:
