@@ -7,6 +7,7 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from ringfence.service.keys import KeyVerifier, default_hasher
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import (
     Clock,
+    ControlSigner,
     DevelopmentChain,
     HoldingsSource,
     KeyStore,
@@ -241,6 +243,13 @@ def principal_files() -> LocalPrincipalFiles:
 def resolution_pack_files() -> ZipResolutionPackFiles:
     """Resolution packs as zip files: the service's ``ResolutionPackFiles`` port."""
     return ZipResolutionPackFiles()
+
+
+def control_signer(key_files: Sequence[str]) -> ControlSigner:
+    """Wallet keys in files that sign proof-of-control challenges (``por sign``)."""
+    from ringfence.adapters.control_keys import KeyFileControlSigner
+
+    return KeyFileControlSigner(key_files)
 
 
 def round_store(url: str, folder: str | None = None) -> RoundStore:

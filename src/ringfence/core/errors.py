@@ -439,12 +439,14 @@ authorisation_results = frozenset(
 
 
 # CLI exit statuses: 0 success, 1 some events rejected, 2 usage or input error, 3 storage,
-# 4 integrity. Commands use these names, never bare numbers.
+# 4 integrity, 5 a condition named by --fail-on was found (the report was printed whole).
+# Commands use these names, never bare numbers.
 exit_status_ok = 0
 exit_status_rejected = 1
 exit_status_input = 2
 exit_status_storage = 3
 exit_status_integrity = 4
+exit_status_alert = 5
 
 
 @dataclass(frozen=True, slots=True)

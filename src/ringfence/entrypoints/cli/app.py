@@ -68,7 +68,7 @@ command_words: tuple[CommandWord, ...] = (
     CommandWord("regulatory", "regulatory", "Possession and control, residual-interest "
                 "deadline, weekly collateral report, sub-custodian register, insurance cover."),
     CommandWord("por", "por", "Proof of reserves and liabilities: rounds, challenges, "
-                "proofs, verification, audit."),
+                "signatures, proofs, verification, audit."),
     CommandWord("risk", "risk", "Margin buckets: scans, pre-trade checks, fills."),
     CommandWord("liquidation", "liquidation", "Liquidation rounds, insurance funds, "
                 "auto-deleveraging."),

@@ -60,6 +60,15 @@ _sqlite_prefix = "sqlite:///"
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
 ]
+FailOnOption = Annotated[
+    str | None,
+    typer.Option(
+        "--fail-on",
+        metavar="CONDITIONS",
+        help="Exit 5 after the report if it finds one of these (comma-separated): "
+        "undersegregated, below_target (reconcile), not_covered (por build).",
+    ),
+]
 JsonlFile = Annotated[
     Path,
     typer.Argument(exists=True, dir_okay=False, readable=True, help="A JSONL file."),
@@ -201,6 +210,15 @@ def progress_bar(json_output: bool) -> Iterator[ProgressReport | None]:
 def finish(ok: bool) -> None:
     if not ok:
         raise typer.Exit(errors.exit_status_rejected)
+
+
+def alert(found: Sequence[str], json_output: bool) -> None:
+    """Exit with the alert status when ``--fail-on`` conditions were found (the report has been
+    printed; without ``--json`` the conditions are named on stderr)."""
+    if found:
+        if not json_output:
+            sys.stderr.write(f"alert: {', '.join(found)}\n")
+        raise typer.Exit(errors.exit_status_alert)
 
 
 def print_results(

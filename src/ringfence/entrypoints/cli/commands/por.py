@@ -10,6 +10,7 @@ proof, a round record to verify) are handed to the service as bytes, which parse
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,8 +20,11 @@ from ringfence import bootstrap
 from ringfence.core import errors
 from ringfence.core.errors import StorageError
 from ringfence.entrypoints.cli.output import (
+    FailOnOption,
     JsonOption,
+    alert,
     console,
+    finish,
     new_table,
     opened,
     reported,
@@ -33,7 +37,8 @@ from ringfence.service.ports import RoundStore
 
 name = "por"
 app = typer.Typer(
-    help="Proof of reserves and liabilities: rounds, challenges, proofs, verification, audit.",
+    help="Proof of reserves and liabilities: rounds, challenges, signatures, proofs, "
+    "verification, audit.",
     no_args_is_help=True,
 )
 
@@ -95,6 +100,37 @@ def challenges(
         f"{document['snapshot']}: {len(document['challenges'])} challenges")
 
 
+@app.command("sign")
+def sign(
+    challenges: Annotated[Path, typer.Argument(
+        metavar="CHALLENGES", exists=True, dir_okay=False, help="`por challenges --json` output.")],
+    keys: Annotated[list[Path], typer.Option(
+        "--key", metavar="FILE", exists=True, dir_okay=False,
+        help="A wallet key file (repeatable): an extended private key (xprv, zprv, tprv, vprv) "
+        "or an Ethereum key (0x and 64 hex digits).")],
+    out: Annotated[Path, typer.Option(
+        "--out", dir_okay=False, help="The control file to write, for `por build --control`.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Sign the round's challenges with wallet keys held in files; write the control file.
+
+    Exit 1 when some address's key is in none of the files (its signature is left out, so its
+    holdings will count as unproven)."""
+    from ringfence.service.por_control import sign_challenges
+
+    with reported(json_output):
+        signer = bootstrap.control_signer([str(path) for path in keys])
+        document = sign_challenges(_read(challenges, "challenges"), signer)
+        out.write_text(json.dumps(document.pop("control"), indent=1) + "\n", encoding="utf-8")
+    document["control_file"] = str(out)
+    if json_output:
+        write_json(document)
+    else:
+        say(f"{document['signed']} challenges signed, {len(document['unsigned'])} without a key;"
+            f" control file {out}")
+    finish(document["ok"])
+
+
 @app.command("build")
 def build(
     context: typer.Context,
@@ -104,25 +140,44 @@ def build(
     snapshot: SnapshotOption = None,
     holdings: HoldingsOption = None,
     control: ControlOption = None,
+    fail_on: FailOnOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Build, sign and store a round over the client liabilities at a snapshot; with
-    ``--holdings`` (and ``--control``), attest the reserves that back them."""
+    ``--holdings`` (and ``--control``), attest the reserves that back them.
+
+    With --fail-on not_covered it exits 5 after the report when an asset's attested reserves
+    do not cover its liabilities (or none were attested)."""
+    from ringfence.service import alerting
+
     with reported(json_output), opened(context) as ledger:
+        conditions = alerting.parse_fail_on(fail_on, alerting.round_conditions)
         document = por.build_and_keep_round(
             ledger, _rounds(context, out), snapshot=snapshot, workers=workers,
             holdings=None if holdings is None else _read(holdings, "holdings"),
             control=None if control is None else _read(control, "control file"))
+        found = alerting.round_alerts(document, conditions)
+        if conditions:
+            document["alerts"] = found
     if json_output:
         write_json(document)
-        return
-    table = new_table("asset", "height", "pieces", "root_sum")
-    for row in document["assets"]:
-        table.add_row(str(row["asset"]), str(row["height"]), str(row["pieces"]),
-                      str(row["root_sum"]))
-    console().print(table)
-    say(f"round {document['round']} ({document['round_hash']}) at snapshot "
-        f"{document['snapshot']}: {document['round_file']}")
+    else:
+        table = new_table("asset", "height", "pieces", "root_sum", "covered")
+        for row in document["assets"]:
+            table.add_row(str(row["asset"]), str(row["height"]), str(row["pieces"]),
+                          str(row["root_sum"]), _covered(row))
+        console().print(table)
+        say(f"round {document['round']} ({document['round_hash']}) at snapshot "
+            f"{document['snapshot']}: {document['round_file']}")
+    alert(found, json_output)
+
+
+def _covered(row: dict[str, Any]) -> str:
+    if row["covered"] is None:
+        return "no reserves attested"
+    bp = row["coverage_net_bp"]
+    share = "" if bp is None else f" ({int(bp) // 100}.{int(bp) % 100:02d}%)"
+    return ("yes" if row["covered"] else "NO") + share
 
 
 @app.command("proof")
