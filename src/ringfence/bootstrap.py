@@ -19,10 +19,10 @@ from ringfence.adapters.files.insolvency import JsonScenarioFiles
 from ringfence.adapters.files.principals import LocalPrincipalFiles
 from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
 from ringfence.adapters.signing import KeyFileSigner, MemorySigner, NoSigner, write_key_file
-from ringfence.adapters.storage import postgres, sqlite
+from ringfence.adapters.storage import sqlite
 from ringfence.adapters.storage.memory import MemoryStore
-from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
+from ringfence.adapters.storage.urls import redacted, url_prefixes
 from ringfence.core.errors import StorageError
 from ringfence.service.keys import KeyVerifier, default_hasher
 from ringfence.service.ledger import LedgerService
@@ -52,7 +52,7 @@ def database_url(url: str | None = None) -> str:
 
 def redacted_url(url: str) -> str:
     """A database URL fit to print: any password in it replaced by ``***``."""
-    return postgres.redacted(url)
+    return redacted(url)
 
 
 def open_store(url: str, create: bool = True) -> LedgerStore:
@@ -63,6 +63,9 @@ def open_store(url: str, create: bool = True) -> LedgerStore:
     if url.startswith("sqlite:"):
         return SqliteStore(path_of(url), create)
     if url.startswith(url_prefixes):
+        # Imported only here: a command on an SQLite file should not wait for psycopg.
+        from ringfence.adapters.storage.postgres import PostgresStore
+
         return PostgresStore(url)
     raise StorageError(
         f"unsupported database URL {redacted_url(url)!r} "
@@ -73,6 +76,8 @@ def open_store(url: str, create: bool = True) -> LedgerStore:
 def schema_status(url: str) -> dict[str, Any]:
     """Where the database's schema stands, without changing it (``ringfence db status``)."""
     if url.startswith(url_prefixes):
+        from ringfence.adapters.storage import postgres
+
         status = postgres.schema_status(url)
         return {
             "ok": True,
@@ -106,6 +111,8 @@ def schema_status(url: str) -> dict[str, Any]:
 def upgrade_schema(url: str) -> list[int]:
     """Apply the pending migrations (``ringfence db upgrade``); return the versions applied."""
     if url.startswith(url_prefixes):
+        from ringfence.adapters.storage import postgres
+
         return postgres.upgrade(url)
     schema_status(url)  # SQLite: opening checks the version; there is nothing to migrate
     return []

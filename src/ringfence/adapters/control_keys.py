@@ -28,8 +28,6 @@ from pathlib import Path
 from embit import bip32, ec, hashes, script
 from embit.script import Script, Witness
 from embit.transaction import SIGHASH, Transaction, TransactionInput, TransactionOutput
-from eth_account import Account
-from eth_account.messages import encode_defunct
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result, StorageError
@@ -56,6 +54,9 @@ class KeyFileControlSigner:
             key = self._ethereum.get(address.lower())
             if key is None:
                 return None
+            from eth_account import Account  # a second to import: only for Ethereum keys
+            from eth_account.messages import encode_defunct
+
             signed = Account.from_key(key).sign_message(encode_defunct(text=message))
             return str(signed.signature.to_0x_hex())
         program = _witness_program(address)
@@ -70,6 +71,8 @@ class KeyFileControlSigner:
         except (OSError, UnicodeDecodeError) as error:
             raise StorageError(f"cannot read key file {path}: {error}") from None
         if _ethereum_key.match(text):
+            from eth_account import Account  # a second to import: only for Ethereum keys
+
             account = Account.from_key(bytes.fromhex(text[2:]))
             self._ethereum[account.address.lower()] = bytes.fromhex(text[2:])
             return

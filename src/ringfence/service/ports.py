@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ringfence.core import limits
 from ringfence.core.access.keys import ApiKey
@@ -19,7 +19,6 @@ from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
 from ringfence.core.money import Asset
-from ringfence.core.por.tree import AssetTree
 from ringfence.core.recon.history import Price
 from ringfence.core.recon.run import ReconSettings
 from ringfence.core.regulatory.files import (
@@ -28,6 +27,11 @@ from ringfence.core.regulatory.files import (
     MarginRequirements,
     SubCustodianRegister,
 )
+
+if TYPE_CHECKING:
+    # Named only in annotations; its module brings numpy, which a command that never builds a
+    # proof-of-reserves tree should not wait for.
+    from ringfence.core.por.tree import AssetTree
 
 
 @dataclass(slots=True)
