@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -167,14 +168,91 @@ def write_json(document: object) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
+class ReportConsole(Console):
+    """A console that never cuts a report's numbers (see ``ReportTable``)."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        tables = [item for item in objects if isinstance(item, ReportTable)]
+        needed = max((table.fit(self.width) for table in tables), default=0)
+        if needed <= self.width:
+            super().print(*objects, **options)
+            return
+        # Even with its text folded the table is wider than the terminal: print it whole and
+        # let the terminal wrap its lines, rather than crop a number.
+        width = self.width
+        self.width = needed
+        try:
+            super().print(*objects, **options)
+        finally:
+            self.width = width
+
+
 def console() -> Console:
     # Piped output is read by people with wide pagers and by grep: do not cut it at 80 columns.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    return ReportConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+_number = re.compile(r"[-+]?[0-9][0-9,_]*(?:\.[0-9]+)?%?\Z")
+
+
+class ReportTable(Table):
+    """A table whose numbers are never cut or folded. A column whose every cell is a number
+    (an amount, an id, a count) keeps its longest number's width; the text columns share what
+    is left, folding their long cells, down to ``text_width_min`` characters each.
+
+    Rich alone would, on a narrow terminal, narrow every column alike once its text columns are
+    as narrow as each other, and fold ``0.50000000`` into ``0.5000`` and ``0000``."""
+
+    text_width_min = 4
+    border_per_column = 3  # a rule and a space either side
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.numeric: list[bool] = []
+        self.longest: list[int] = []
+
+    def add_row(self, *renderables: Any, **options: Any) -> None:
+        super().add_row(*renderables, **options)
+        while len(self.numeric) < len(self.columns):
+            self.numeric.append(True)
+            self.longest.append(len(str(self.columns[len(self.longest)].header)))
+        for index, cell in enumerate(renderables):
+            text = cell if isinstance(cell, str) else ""
+            self.numeric[index] &= text in ("", "-") or bool(_number.match(text))
+            self.longest[index] = max(self.longest[index], len(text))
+
+    def fit(self, width: int) -> int:
+        """Fix the columns' widths to fit ``width``; return the width the table needs, more
+        than ``width`` when its numbers and least text do not fit."""
+        room = width - self.border_per_column * len(self.columns) - 1
+        if sum(self.longest) <= room:
+            return width  # everything fits as it is: Rich lays it out
+        numbers = [len(max(self._cells(i), key=len, default="")) for i in range(len(self.columns))]
+        headers = [min(len(str(column.header)), self.text_width_min) for column in self.columns]
+        widths = [
+            max(numbers[i], headers[i]) if self.numeric[i] else self.longest[i]
+            for i in range(len(self.columns))
+        ]
+        floors = [
+            widths[i] if self.numeric[i] else min(widths[i], self.text_width_min)
+            for i in range(len(widths))
+        ]
+        while sum(widths) > room:
+            widest = max(range(len(widths)), key=lambda i: widths[i] - floors[i])
+            if widths[widest] == floors[widest]:
+                break
+            widths[widest] -= 1
+        for column, column_width in zip(self.columns, widths, strict=True):
+            column.width = column_width
+        return sum(widths) + self.border_per_column * len(widths) + 1
+
+    def _cells(self, index: int) -> list[str]:
+        return [cell for cell in self.columns[index].cells if isinstance(cell, str)]
 
 
 def new_table(*headers: str, title: str | None = None) -> Table:
-    """A table that folds long cells instead of cutting them: an amount is never elided."""
-    table = Table(title=title)
+    """A table that folds long text instead of cutting it and keeps numbers whole."""
+    table = ReportTable(title=title)
     for header in headers:
         table.add_column(header, overflow="fold")
     return table

@@ -142,7 +142,8 @@ def designate(
     wallet: Annotated[str, typer.Argument(help="The wallet's name.")],
     *,
     pool: Annotated[str | None, typer.Option(
-        "--pool", help="The pool to designate it to (\"\": the house). Default: unchanged.")] = None,
+        "--pool", help="The pool to designate it to (\"\": the house). Default: unchanged.",
+    )] = None,
     tier: Annotated[str | None, typer.Option(
         "--tier", help="hot, warm or cold. Default: unchanged.")] = None,
     json_output: JsonOption = False,
