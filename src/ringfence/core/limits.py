@@ -154,8 +154,9 @@ control_signature_length_max: Final = 1_024
 control_recent_blocks_max: Final = 1_024
 control_message_length_max: Final = 512
 # A control key file's extended private key is searched for an address on both branches up to
-# this index (adapters/control_keys.py): as far as a wallet derives deposit addresses.
-control_key_search_index_max: Final = 10_000
+# this index (adapters/control_keys.py; about half a millisecond an index): a signer for a
+# wallet that derives further holds each address's own key instead.
+control_key_search_index_max: Final = 2_000
 # Key files one `por sign` takes, and the challenges file it reads (one per address at most).
 control_key_files_max: Final = 64
 
