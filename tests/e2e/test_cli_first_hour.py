@@ -155,3 +155,20 @@ def test_por_sign_leaves_out_what_no_key_holds_and_refuses_what_is_no_challenge(
     left_out = document(books, "por", "sign", str(unknown), "--key", key, "--out", out,
                         status=errors.exit_status_rejected)  # fmt: skip
     assert left_out["unsigned"] == [stranger]
+
+
+def test_the_demo_without_its_extra_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    found = importlib.util.find_spec
+
+    def without_bip_utils(name: str, *rest: Any) -> Any:
+        return None if name == "bip_utils" else found(name, *rest)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_bip_utils)
+    code, output = run(tmp_path / "demo.db", "demo", "--json")
+    assert code == errors.exit_status_input
+    assert "ringfence[demo]" in json.loads(output)["detail"]
+    assert not (tmp_path / "demo.db").exists()
