@@ -9,9 +9,11 @@ stdout: amounts as decimal strings in the asset's major unit, ids as decimal str
 A progress bar appears only for long work, on a terminal, and never under ``--json``.
 
 Exit statuses (``core.errors``): 0 success, 1 some events or definitions rejected, 2 usage or
-input error, 3 storage error, 4 integrity error (``audit verify`` found a problem). An error
-prints ``error: <code>: <detail>`` on stderr, or ``{"ok": false, "error": <code>,
-"detail": ...}`` on stdout under ``--json``. Codes and exit statuses come from one table,
+input error, 3 storage error, 4 integrity error (``audit verify`` found a problem), 5 a
+condition named by ``--fail-on`` found (``reconcile``, ``por build``). An error prints
+``error: <code>: <detail>`` on stderr, or ``{"ok": false, "error": <code>, "detail": ...}`` on
+stdout under ``--json`` (usage errors too: ``usage_invalid``, ``file_not_found``; see
+``usage.py``). Codes and exit statuses come from one table,
 ``core.errors.error_reports``: the ``Result`` sentences for input errors, and
 ``storage_error`` and ``integrity_error`` for the other two classes.
 
