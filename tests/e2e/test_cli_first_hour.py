@@ -1,6 +1,6 @@
-"""What a new user meets first, in process: errors that name the fix, usage errors as JSON under
-``--json``, ``--fail-on`` exiting 5 on an undersegregated pool or uncovered reserves, and
-``por sign`` signing only what its keys hold. The books are the README walkthrough's, built
+"""What a new user meets first, in process: errors that name the fix, usage errors as JSON
+under ``--json``, ``--fail-on`` exiting 5 on an undersegregated pool or uncovered reserves,
+and ``por sign --key`` signing what its key files hold and listing the rest. The books are the README walkthrough's, built
 from examples/."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from embit import bip32
+from embit.networks import NETWORKS
 from typer.testing import CliRunner
 
 from ringfence.core import errors
@@ -118,43 +120,37 @@ def test_por_sign_and_build_fail_on_reserves_that_do_not_cover(
     books: Path, tmp_path: Path
 ) -> None:
     rounds = str(tmp_path / "por")
-    challenges = tmp_path / "challenges.json"
-    announced = document(books, "por", "challenges", "--block", f"bitcoin={block}", "--out",
-                         rounds)  # fmt: skip
-    challenges.write_text(json.dumps(announced))
+    document(books, "por", "challenges", "--block", f"bitcoin={block}", "--out", rounds)
     control = tmp_path / "control.json"
-    signed = document(books, "por", "sign", str(challenges), "--key",
-                      str(examples / "bip84.zprv"), "--out", str(control))  # fmt: skip
-    assert (signed["signed"], signed["unsigned"]) == (2, [])
+    signed = document(books, "por", "sign", "--key", str(examples / "bip84.zprv"),
+                      "--control-out", str(control), "--out", rounds)  # fmt: skip
+    assert (len(signed["proofs"]), signed["unsigned"]) == (2, [])
+    assert json.loads(control.read_text()) == {"proofs": signed["proofs"]}
     short = str(holdings(tmp_path, 40_000_000))
     built = document(books, "por", "build", "--out", rounds, "--holdings", short, "--control",
                      str(control), "--fail-on", "not_covered",
                      status=errors.exit_status_alert)  # fmt: skip
     assert built["alerts"] == ["not_covered"]
     assert [row["covered"] for row in built["assets"]] == [False]
+    assert built["reserves_by_asset"][0]["unproven"] == "0"  # every address proven
 
 
-def test_por_sign_leaves_out_what_no_key_holds_and_refuses_what_is_no_challenge(
-    books: Path, tmp_path: Path
-) -> None:
-    message = ("ringfence proof of control v1\nround: r1\nchain: bitcoin\n"
-               "address: bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu\nblock: " + block)  # fmt: skip
-    other = {"chain": "bitcoin", "address": "bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g",
-             "message": message}  # fmt: skip
-    forged = tmp_path / "forged.json"
-    forged.write_text(json.dumps({"round_id": "r1", "challenges": [other]}))
-    key, out = str(examples / "bip84.zprv"), str(tmp_path / "c.json")
-    refused = document(books, "por", "sign", str(forged), "--key", key, "--out", out,
+def test_por_sign_lists_what_no_key_file_holds(books: Path, tmp_path: Path) -> None:
+    rounds = str(tmp_path / "por")
+    document(books, "por", "challenges", "--block", f"bitcoin={block}", "--out", rounds)
+    stranger = tmp_path / "other.zprv"  # a key of another wallet: it holds neither address
+    seed = bytes(range(32))
+    stranger.write_text(bip32.HDKey.from_seed(seed, version=NETWORKS["main"]["zprv"]).to_base58())
+    signed = document(books, "por", "sign", "--key", str(stranger), "--control-out",
+                      str(tmp_path / "control.json"), "--out", rounds)  # fmt: skip
+    assert signed["proofs"] == []
+    assert [item["address"] for item in signed["unsigned"]] == [
+        "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", "bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g"
+    ]
+    refused = document(books, "por", "sign", "--key", str(examples / "bip84.zpub"),
+                       "--control-out", str(tmp_path / "c.json"), "--out", rounds,
                        status=errors.exit_status_input)  # fmt: skip
-    assert refused["error"] == "control_message_mismatch"
-    stranger = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"  # BIP 173's, not this wallet's
-    text = message.replace("bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", stranger)
-    unknown = tmp_path / "unknown.json"
-    unknown.write_text(json.dumps({"challenges": [{"chain": "bitcoin", "address": stranger,
-                                                   "message": text}]}))  # fmt: skip
-    left_out = document(books, "por", "sign", str(unknown), "--key", key, "--out", out,
-                        status=errors.exit_status_rejected)  # fmt: skip
-    assert left_out["unsigned"] == [stranger]
+    assert refused["error"] == "signing_key_invalid"  # a public key signs nothing
 
 
 def test_the_demo_without_its_extra_names_the_extra(

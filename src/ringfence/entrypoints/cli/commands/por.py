@@ -24,7 +24,6 @@ from ringfence.entrypoints.cli.output import (
     JsonOption,
     alert,
     console,
-    finish,
     new_table,
     opened,
     reported,
@@ -102,33 +101,32 @@ def challenges(
 
 @app.command("sign")
 def sign(
-    challenges: Annotated[Path, typer.Argument(
-        metavar="CHALLENGES", exists=True, dir_okay=False, help="`por challenges --json` output.")],
+    context: typer.Context,
+    control_out: Annotated[Path, typer.Option(
+        "--control-out", dir_okay=False,
+        help="Where to write the control file for `por build --control`.")],
     keys: Annotated[list[Path], typer.Option(
         "--key", metavar="FILE", exists=True, dir_okay=False,
         help="A wallet key file (repeatable): an extended private key (xprv, zprv, tprv, vprv) "
         "or an Ethereum key (0x and 64 hex digits).")],
-    out: Annotated[Path, typer.Option(
-        "--out", dir_okay=False, help="The control file to write, for `por build --control`.")],
+    out: OutOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Sign the round's challenges with wallet keys held in files; write the control file.
+    """Sign the pending round's challenges with wallet keys held in files (EIP-191 for
+    Ethereum, BIP-322 simple for P2WPKH) and write the control file."""
+    from ringfence.service.por_key_files import sign_with_key_files
 
-    Exit 1 when some address's key is in none of the files (its signature is left out, so its
-    holdings will count as unproven)."""
-    from ringfence.service.por_control import sign_challenges
-
-    with reported(json_output):
+    with reported(json_output), opened(context) as ledger:
         signer = bootstrap.control_signer([str(path) for path in keys])
-        document = sign_challenges(_read(challenges, "challenges"), signer)
-        out.write_text(json.dumps(document.pop("control"), indent=1) + "\n", encoding="utf-8")
-    document["control_file"] = str(out)
+        document = sign_with_key_files(ledger, _rounds(context, out), signer)
+        control_out.write_text(json.dumps({"proofs": document["proofs"]}, indent=1) + "\n")
     if json_output:
-        write_json(document)
-    else:
-        say(f"{document['signed']} challenges signed, {len(document['unsigned'])} without a key;"
-            f" control file {out}")
-    finish(document["ok"])
+        write_json({"ok": True, **document})
+        return
+    say(f"{len(document['proofs'])} proofs written to {control_out}; "
+        f"{len(document['unsigned'])} challenges unsigned")
+    for item in document["unsigned"]:
+        say(f"  {item['wallet']} {item['address']}: {item['reason']}")
 
 
 @app.command("build")
