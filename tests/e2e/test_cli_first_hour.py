@@ -1,7 +1,7 @@
 """What a new user meets first, in process: errors that name the fix, usage errors as JSON
 under ``--json``, ``--fail-on`` exiting 5 on an undersegregated pool or uncovered reserves,
-and ``por sign --key`` signing what its key files hold and listing the rest. The books are the README walkthrough's, built
-from examples/."""
+and ``por sign --key`` signing what its key files hold and listing the rest. The books are the
+README walkthrough's, built from examples/."""
 
 from __future__ import annotations
 
