@@ -170,16 +170,6 @@ class WithdrawalChain(Protocol):
         ...
 
 
-class ControlSigner(Protocol):
-    """Wallet keys that sign proof-of-control challenges (core/custody/control.py). Adapter:
-    key files (adapters/control_keys.py); a firm's HSM or signers' wallets would be others."""
-
-    def signature(self, chain: str, address: str, message: str) -> str | None:
-        """``address``'s signature of ``message`` (EIP-191 or BIP-322 simple), or None when
-        this signer does not hold its key."""
-        ...
-
-
 class StoredRound(Protocol):
     """One proof-of-reserves round as kept: its public record and reserves file, and its
     private build seed and trees (which answer proofs and let an auditor rebuild the round)."""
@@ -511,3 +501,13 @@ class KeyStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ControlSigner(Protocol):
+    """Wallet keys that sign proof-of-control challenges (core/custody/control.py). Adapter:
+    key files (adapters/control_keys.py); a firm's HSM or signers' wallets would be others."""
+
+    def signature(self, chain: str, address: str, message: str) -> str | None:
+        """``address``'s signature of ``message`` (EIP-191 or BIP-322 simple), or None when
+        this signer does not hold its key."""
+        ...
