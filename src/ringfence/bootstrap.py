@@ -19,10 +19,9 @@ from ringfence.adapters.files.insolvency import JsonScenarioFiles
 from ringfence.adapters.files.principals import LocalPrincipalFiles
 from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
 from ringfence.adapters.signing import KeyFileSigner, MemorySigner, NoSigner, write_key_file
-from ringfence.adapters.storage import sqlite
+from ringfence.adapters.storage import sqlite, urls
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
-from ringfence.adapters.storage.urls import redacted, url_prefixes
 from ringfence.core.errors import StorageError
 from ringfence.service.keys import KeyVerifier, default_hasher
 from ringfence.service.ledger import LedgerService
@@ -52,7 +51,7 @@ def database_url(url: str | None = None) -> str:
 
 def redacted_url(url: str) -> str:
     """A database URL fit to print: any password in it replaced by ``***``."""
-    return redacted(url)
+    return urls.redacted(url)
 
 
 def open_store(url: str, create: bool = True) -> LedgerStore:
@@ -62,7 +61,7 @@ def open_store(url: str, create: bool = True) -> LedgerStore:
         return MemoryStore()
     if url.startswith("sqlite:"):
         return SqliteStore(path_of(url), create)
-    if url.startswith(url_prefixes):
+    if url.startswith(urls.url_prefixes):
         # Imported only here: a command on an SQLite file should not wait for psycopg.
         from ringfence.adapters.storage.postgres import PostgresStore
 
@@ -75,7 +74,7 @@ def open_store(url: str, create: bool = True) -> LedgerStore:
 
 def schema_status(url: str) -> dict[str, Any]:
     """Where the database's schema stands, without changing it (``ringfence db status``)."""
-    if url.startswith(url_prefixes):
+    if url.startswith(urls.url_prefixes):
         from ringfence.adapters.storage import postgres
 
         status = postgres.schema_status(url)
@@ -110,7 +109,7 @@ def schema_status(url: str) -> dict[str, Any]:
 
 def upgrade_schema(url: str) -> list[int]:
     """Apply the pending migrations (``ringfence db upgrade``); return the versions applied."""
-    if url.startswith(url_prefixes):
+    if url.startswith(urls.url_prefixes):
         from ringfence.adapters.storage import postgres
 
         return postgres.upgrade(url)
