@@ -18,7 +18,7 @@ import typer
 
 from ringfence import bootstrap
 from ringfence.core import errors
-from ringfence.core.errors import StorageError
+from ringfence.core.errors import InputError, Result
 from ringfence.entrypoints.cli.output import (
     FailOnOption,
     JsonOption,
@@ -74,7 +74,7 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise StorageError(f"no {what} at {path}") from None
+        raise InputError(Result.file_not_found, f"no {what} at {path}") from None
 
 
 @app.command("challenges")
