@@ -27,8 +27,8 @@ def command(
     ] = None,
 ) -> None:
     """Serve the REST API until interrupted: each route one service call, API keys with
-    roles, errors as RFC 9457 problems, metrics at /metrics; and the operator console and the
-    client portal (sign in at / with an API key)."""
+    roles, errors as RFC 9457 problems, metrics at /metrics, webhooks delivered; and the
+    operator console and the client portal (sign in at / with an API key)."""
     import uvicorn
 
     from ringfence.entrypoints.api.app import create_app
