@@ -78,9 +78,9 @@ command_words: tuple[CommandWord, ...] = (
                 "hashed in its master index)."),
     CommandWord("keys", "access", "API keys for the service (`ringfence serve`)."),
     CommandWord("serve", "serve", "Serve the REST API until interrupted: each route one service "
-                "call, API keys with roles, errors as RFC 9457 problems, metrics at /metrics, webhooks "
-                "delivered; and the operator console and the client portal (sign in at / with an "
-                "API key)."),
+                "call, API keys with roles, errors as RFC 9457 problems, metrics at /metrics, "
+                "webhooks delivered; and the operator console and the client portal (sign in at / "
+                "with an API key)."),
     CommandWord("demo", "demo", "Build a synthetic custodian and venue, run the day's work, "
                 "write an HTML report."),
     CommandWord("bench", "bench", "Run a benchmark and print operations per second per case."),
