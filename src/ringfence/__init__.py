@@ -10,7 +10,8 @@ with the payer's key (``authorised_by`` names the payer's principal); principals
 with ``ledger.change_principals([ledger.endorse(Principal(...), admin, admin_seed)])``.
 """
 
-from ringfence.bootstrap import open_ledger as open
+from typing import TYPE_CHECKING, Any
+
 from ringfence.core.errors import InputError, IntegrityError, Result, RingfenceError, StorageError
 from ringfence.core.ledger.model import (
     AccountClass,
@@ -30,6 +31,21 @@ from ringfence.core.principals.records import (
     PrincipalRole,
     PrincipalStatus,
 )
+
+if TYPE_CHECKING:
+    from ringfence.bootstrap import open_ledger as open
+
+
+def __getattr__(name: str) -> Any:
+    """``ringfence.open``, imported on first use: the composition root brings in every adapter
+    (PostgreSQL, Ethereum, the HSM), which a program that only needs the records, or the
+    command line's ``--help``, should not wait for."""
+    if name == "open":
+        from ringfence.bootstrap import open_ledger
+
+        return open_ledger
+    raise AttributeError(f"module 'ringfence' has no attribute {name!r}")
+
 
 __all__ = [
     "AccountClass",

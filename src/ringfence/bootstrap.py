@@ -7,7 +7,7 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,15 +19,15 @@ from ringfence.adapters.files.insolvency import JsonScenarioFiles
 from ringfence.adapters.files.principals import LocalPrincipalFiles
 from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
 from ringfence.adapters.signing import KeyFileSigner, MemorySigner, NoSigner, write_key_file
-from ringfence.adapters.storage import postgres, sqlite
+from ringfence.adapters.storage import sqlite, urls
 from ringfence.adapters.storage.memory import MemoryStore
-from ringfence.adapters.storage.postgres import PostgresStore, url_prefixes
 from ringfence.adapters.storage.sqlite import SqliteStore, path_of
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.service.keys import KeyVerifier, default_hasher
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import (
     Clock,
+    ControlSigner,
     DevelopmentChain,
     HoldingsSource,
     IdempotencyStore,
@@ -59,7 +59,7 @@ def database_url(url: str | None = None) -> str:
 
 def redacted_url(url: str) -> str:
     """A database URL fit to print: any password in it replaced by ``***``."""
-    return postgres.redacted(url)
+    return urls.redacted(url)
 
 
 def open_store(url: str, create: bool = True) -> LedgerStore:
@@ -69,7 +69,10 @@ def open_store(url: str, create: bool = True) -> LedgerStore:
         return MemoryStore()
     if url.startswith("sqlite:"):
         return SqliteStore(path_of(url), create)
-    if url.startswith(url_prefixes):
+    if url.startswith(urls.url_prefixes):
+        # Imported only here: a command on an SQLite file should not wait for psycopg.
+        from ringfence.adapters.storage.postgres import PostgresStore
+
         return PostgresStore(url)
     raise StorageError(
         f"unsupported database URL {redacted_url(url)!r} "
@@ -79,7 +82,9 @@ def open_store(url: str, create: bool = True) -> LedgerStore:
 
 def schema_status(url: str) -> dict[str, Any]:
     """Where the database's schema stands, without changing it (``ringfence db status``)."""
-    if url.startswith(url_prefixes):
+    if url.startswith(urls.url_prefixes):
+        from ringfence.adapters.storage import postgres
+
         status = postgres.schema_status(url)
         return {
             "ok": True,
@@ -112,7 +117,9 @@ def schema_status(url: str) -> dict[str, Any]:
 
 def upgrade_schema(url: str) -> list[int]:
     """Apply the pending migrations (``ringfence db upgrade``); return the versions applied."""
-    if url.startswith(url_prefixes):
+    if url.startswith(urls.url_prefixes):
+        from ringfence.adapters.storage import postgres
+
         return postgres.upgrade(url)
     schema_status(url)  # SQLite: opening checks the version; there is nothing to migrate
     return []
@@ -250,6 +257,13 @@ def principal_files() -> LocalPrincipalFiles:
 def resolution_pack_files() -> ZipResolutionPackFiles:
     """Resolution packs as zip files: the service's ``ResolutionPackFiles`` port."""
     return ZipResolutionPackFiles()
+
+
+def control_signer(key_files: Sequence[str]) -> ControlSigner:
+    """Wallet keys in files that sign proof-of-control challenges (``por sign``)."""
+    from ringfence.adapters.control_keys import KeyFileControlSigner
+
+    return KeyFileControlSigner(key_files)
 
 
 def round_store(url: str, folder: str | None = None) -> RoundStore:

@@ -122,8 +122,8 @@ def test_a_clients_proofs_verify_through_the_cli_and_a_wrong_one_exits_4(
     assert "BTC: REJECTED (balance_mismatch)" in said.stdout
     missing = run(None, "por", "verify", str(tmp_path / "none.json"), "--round",
                   str(round_file), "--json")  # fmt: skip
-    assert missing.status == errors.exit_status_storage
-    assert missing.document["error"] == "storage_error"
+    assert missing.status == errors.exit_status_input
+    assert missing.document["error"] == "file_not_found"
     # The rest (forgeries, keys, signatures): tests/integration/test_por_rounds.py.
 
 

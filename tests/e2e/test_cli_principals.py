@@ -23,6 +23,8 @@ def keygen(folder: Path, name: str) -> tuple[Path, str]:
     path = folder / f"{name}.key"
     document = run_json(None, "principals", "keygen", "--out", str(path))
     assert document["key_file"] == str(path)
+    # The public half beside it, for the admin who registers it (as ssh-keygen does).
+    assert Path(document["public_key_file"]).read_text() == document["public_key"] + "\n"
     return path, document["public_key"]
 
 

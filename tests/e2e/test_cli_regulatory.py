@@ -280,7 +280,7 @@ def test_residual_interest_deadline_breach_then_met(world: dict[str, Any], tmp_p
 @pytest.mark.parametrize(
     ("arguments", "code"),
     [
-        (("possession", "--register", "{missing}"), "field_required"),
+        (("possession", "--register", "{missing}"), "file_not_found"),
         (("possession", "--as-of", "yesterday"), "timestamp_invalid"),
         (("insurance", "--policies", "{bad_policy}", "--prices", "{prices}"), "wallet_not_found"),
         (

@@ -65,7 +65,7 @@ def test_scan_without_a_book_is_an_input_error(tmp_path: Path) -> None:
     runner.invoke(app, ["--db", f"sqlite:///{tmp_path / 'venue.db'}", "init"])
     code, document = invoke(tmp_path, "scan")
     assert code == 2
-    assert document["error"] == "field_required"
+    assert document["error"] == "file_not_found"
 
 
 def test_a_book_with_a_maintenance_rate_of_100_percent_is_refused(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """No import cycle anywhere in ringfence, including the imports made through ``importlib``: the
-CLI loads every module of ``entrypoints/cli/commands`` at start-up and ``ringfence bench NAME``
-loads ``bench/NAME``, so those modules must not import back what loads them.
+CLI loads each module of ``entrypoints/cli/commands`` when one of its words runs and
+``ringfence bench NAME`` loads ``bench/NAME``, so those modules must not import back what loads
+them.
 
 Imports under ``TYPE_CHECKING`` are left out: they are never executed."""
 

@@ -171,8 +171,8 @@ _ingest_files: dict[tuple[str, bool], Any] = {}
 
 
 def _snapshot_addresses(count: int, rng: random.Random) -> list[str]:
-    from embit.networks import NETWORKS  # type: ignore[import-untyped]
-    from embit.script import Script  # type: ignore[import-untyped]
+    from embit.networks import NETWORKS
+    from embit.script import Script
 
     network = NETWORKS["main"]
     shapes = [

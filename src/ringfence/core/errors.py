@@ -337,6 +337,10 @@ class Result(StrEnum):
     price_invalid_for_statement = "price_invalid_for_statement"
     statement_period_invalid = "statement_period_invalid"
 
+    # The command line: what Typer refuses before a command runs.
+    usage_invalid = "usage_invalid"  # an unknown option, a missing argument, a bad value
+    file_not_found = "file_not_found"  # a file named on the command line is not there
+
     # Regulatory reports (core/regulatory/): the register, policy, haircut and margin files.
     regulatory_file_invalid = "regulatory_file_invalid"
     regulatory_file_version_unsupported = "regulatory_file_version_unsupported"
@@ -527,12 +531,14 @@ authorisation_results = frozenset(
 
 
 # CLI exit statuses: 0 success, 1 some events rejected, 2 usage or input error, 3 storage,
-# 4 integrity. Commands use these names, never bare numbers.
+# 4 integrity, 5 a condition named by --fail-on was found (the report was printed whole).
+# Commands use these names, never bare numbers.
 exit_status_ok = 0
 exit_status_rejected = 1
 exit_status_input = 2
 exit_status_storage = 3
 exit_status_integrity = 4
+exit_status_alert = 5
 
 
 @dataclass(frozen=True, slots=True)

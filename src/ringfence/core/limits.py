@@ -153,6 +153,12 @@ control_round_id_length_max: Final = 64
 control_signature_length_max: Final = 1_024
 control_recent_blocks_max: Final = 1_024
 control_message_length_max: Final = 512
+# A control key file's extended private key is searched for an address on both branches up to
+# this index (adapters/control_keys.py; about half a millisecond an index): a signer for a
+# wallet that derives further holds each address's own key instead.
+control_key_search_index_max: Final = 2_000
+# Key files one `por sign` takes, and the challenges file it reads (one per address at most).
+control_key_files_max: Final = 64
 
 # Insolvency (core/insolvency/): a scenario file is read whole and parsed in memory, so it is
 # bounded in bytes; each of its lists (hacks, losses, breaches, loans, displayed transfers) in

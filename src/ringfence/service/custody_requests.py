@@ -102,10 +102,20 @@ def create_wallet(
 
 
 def designate_wallet(
-    custody: CustodyService, name: str, pool: str = "", tier: str = "hot"
+    custody: CustodyService, name: str, pool: str | None = None, tier: str | None = None
 ) -> dict[str, Any]:
-    """Move a wallet to another pool (only when empty) or tier; journaled with its history."""
-    return _results([name], custody.change([Designation(name, pool, tier)]))
+    """Move a wallet to another pool (only when empty; "" is the house) or tier; journaled with
+    its history. What is not given stays as it is: moving a cold wallet to another pool keeps
+    it cold, and a new tier keeps its pool."""
+    if pool is None and tier is None:
+        raise InputError(Result.field_required, "a pool, a tier or both")
+    current = custody.registry.wallets.get(name)
+    if current is not None:
+        pool = current.pool if pool is None else pool
+        tier = current.tier if tier is None else tier
+    # An unknown wallet is refused by name when the change is judged (wallet_not_found).
+    designation = Designation(name, pool or "", tier or "hot")
+    return _results([name], custody.change([designation]))
 
 
 def assign_addresses(

@@ -185,9 +185,12 @@ def build_and_keep_round(
     seconds = time.perf_counter() - started
     round_file = rounds.save_round(number, built.record, built.trees, seed,
                                    attested[0].canonical() if attested else None)
+    coverage = {entry["asset"]: entry["reserves"] or {} for entry in built.record["assets"]}
     rows: list[dict[str, Any]] = [
         {"asset": tree.asset.code, "height": tree.height, "pieces": len(tree.placement.index),
-         "root_sum": str(tree.root[0])} for tree in (built.trees[n] for n in sorted(built.trees))]
+         "root_sum": str(tree.root[0]), "covered": coverage[tree.asset.code].get("covered"),
+         "coverage_net_bp": coverage[tree.asset.code].get("coverage_net_bp")}
+        for tree in (built.trees[n] for n in sorted(built.trees))]
     return {"ok": True, "round": number, "round_hash": built.hash, "snapshot": snapshot,
             "round_file": round_file, "reserves": built.record["reserves"],
             "reserves_by_asset": attested[0].document()["assets"] if attested else [],

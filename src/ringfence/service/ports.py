@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ringfence.core import limits
 from ringfence.core.access.keys import ApiKey
@@ -21,7 +21,6 @@ from ringfence.core.events.webhooks import Subscription
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry
 from ringfence.core.ledger.model import Break, TransferRecord
 from ringfence.core.money import Asset
-from ringfence.core.por.tree import AssetTree
 from ringfence.core.recon.history import Price
 from ringfence.core.recon.run import ReconSettings
 from ringfence.core.regulatory.files import (
@@ -30,6 +29,11 @@ from ringfence.core.regulatory.files import (
     MarginRequirements,
     SubCustodianRegister,
 )
+
+if TYPE_CHECKING:
+    # Named only in annotations; its module brings numpy, which a command that never builds a
+    # proof-of-reserves tree should not wait for.
+    from ringfence.core.por.tree import AssetTree
 
 
 @dataclass(slots=True)
@@ -313,8 +317,12 @@ class RoundStore(Protocol):
         ...
 
     def save_round(
-        self, number: int, record: Mapping[str, Any], trees: Mapping[int, AssetTree],
-        build_seed: bytes, reserves_file: bytes | None,
+        self,
+        number: int,
+        record: Mapping[str, Any],
+        trees: Mapping[int, AssetTree],
+        build_seed: bytes,
+        reserves_file: bytes | None,
     ) -> str:
         """Keep a built round (the reserves file first, then the private parts, the record
         last) and return where its record is; a round already kept is never replaced."""
@@ -656,3 +664,13 @@ class IdempotencyStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ControlSigner(Protocol):
+    """Wallet keys that sign proof-of-control challenges (core/custody/control.py). Adapter:
+    key files (adapters/control_keys.py); a firm's HSM or signers' wallets would be others."""
+
+    def signature(self, chain: str, address: str, message: str) -> str | None:
+        """``address``'s signature of ``message`` (EIP-191 or BIP-322 simple), or None when
+        this signer does not hold its key."""
+        ...

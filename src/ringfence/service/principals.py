@@ -146,11 +146,12 @@ def sign_transfer_lines(
 
 
 def create_key(files: PrincipalFiles, path: str) -> dict[str, Any]:
-    """A new Ed25519 key in a new key file at ``path`` (never replacing one), and its public
-    key, as ``ringfence principals keygen`` reports it."""
+    """A new Ed25519 key in a new key file at ``path`` (never replacing one), its public key
+    beside it in ``PATH.pub``, as ``ringfence principals keygen`` reports it."""
     seed = secrets.token_bytes(limits.ed25519_seed_bytes)
     files.create_key(path, seed)
-    return {"ok": True, "key_file": path, "public_key": public_key_of(seed).hex()}
+    return {"ok": True, "key_file": path, "public_key_file": path + ".pub",
+            "public_key": public_key_of(seed).hex()}  # fmt: skip
 
 
 def register_principal(

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import coincurve
-from embit import ec  # type: ignore[import-untyped]
-from embit.finalizer import finalize_psbt  # type: ignore[import-untyped]
-from embit.script import Script  # type: ignore[import-untyped]
+from embit import ec
+from embit.finalizer import finalize_psbt
+from embit.script import Script
 
 from ringfence.core.custody.addresses import hash160
 from ringfence.core.custody.spend_checks import (

@@ -66,3 +66,26 @@ def test_registry_requests_return_a_result_per_record() -> None:
     assert again["ok"] is False
     listed = requests.list_wallets(firm.custody)["wallets"]
     assert [w["name"] for w in listed][-1] == "omni-btc"
+
+
+def test_designating_changes_only_what_is_given() -> None:
+    # A cold wallet moved to another pool stays cold, and a new tier keeps the pool: neither
+    # falls back to a default (hot, the house) that the operator never asked for.
+    firm = Firm(MemoryStore(), ManualClock(10**18))
+    created = requests.create_wallet(firm.custody, "vault", chain="bitcoin", scheme="bip84",
+                                     keys=[ZPUB], pool="main", tier="cold")  # fmt: skip
+    assert created["ok"] is True
+
+    def designation() -> tuple[str, str]:
+        state = firm.custody.registry.wallets["vault"]
+        return state.pool, state.tier
+
+    assert requests.designate_wallet(firm.custody, "vault", pool="margin")["ok"] is True
+    assert designation() == ("margin", "cold")
+    assert requests.designate_wallet(firm.custody, "vault", tier="warm")["ok"] is True
+    assert designation() == ("margin", "warm")
+    assert requests.designate_wallet(firm.custody, "vault", pool="")["ok"] is True
+    assert designation() == ("", "warm")
+    with pytest.raises(InputError) as refused:
+        requests.designate_wallet(firm.custody, "vault")
+    assert refused.value.code is Result.field_required

@@ -292,6 +292,7 @@ def test_a_new_key_is_kept_in_its_file_and_its_public_key_reported() -> None:
     assert document == {
         "ok": True,
         "key_file": "alice.key",
+        "public_key_file": "alice.key.pub",
         "public_key": public_key_of(files.keys["alice.key"]).hex(),
     }
     with pytest.raises(StorageError):

@@ -3,7 +3,9 @@ signed.
 
 A key file holds a 32-byte Ed25519 seed as 64 hexadecimal digits and a newline, the one text
 form of every key file (core/principals/authorisation.py), written by adapters/signing.py's
-``write_key_file``: readable by its owner only, durable when made, never replaced. Signed lines
+``write_key_file``: readable by its owner only, durable when made, never replaced. Beside it,
+``PATH.pub`` holds the public key the same way (as ``ssh-keygen`` does): the part its owner
+hands to the admin who registers it, readable by anyone. Signed lines
 are written beside their final name and renamed, so a line refused on the way leaves no
 half-signed file.
 """
@@ -15,17 +17,21 @@ from pathlib import Path
 
 from ringfence.adapters.signing import write_key_file
 from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.core.principals.authorisation import parse_key_file
+from ringfence.core.principals.authorisation import parse_key_file, public_key_of
 
 
 class LocalPrincipalFiles:
     """Key files and signed transfer files on the local file system."""
 
     def create_key(self, path: str, seed: bytes) -> None:
+        public = Path(path + ".pub")
         try:
+            if public.exists():
+                raise FileExistsError(public)
             write_key_file(Path(path), seed)
-        except FileExistsError:
-            raise StorageError(f"{path} exists; a key file is never replaced") from None
+            public.write_text(public_key_of(seed).hex() + "\n", encoding="ascii")
+        except FileExistsError as error:
+            raise StorageError(f"{error.args[0]} exists; a key file is never replaced") from None
         except OSError as error:
             raise StorageError(f"cannot create {path}: {error.strerror}") from None
 

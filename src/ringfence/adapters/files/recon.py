@@ -51,5 +51,7 @@ def _read(name: str) -> bytes:
     try:
         with Path(name).open("rb") as handle:
             return handle.read(limits.recon_file_bytes_max + 1)
+    except FileNotFoundError:
+        raise InputError(Result.file_not_found, f"no file at {name}") from None
     except OSError as error:
         raise InputError(Result.field_required, f"{name}: {error.strerror}") from None

@@ -23,7 +23,7 @@ class RiskBookFile:
         try:
             document = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise InputError(Result.field_required, f"no risk book at {self.path}") from None
+            raise InputError(Result.file_not_found, f"no risk book at {self.path}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise InputError(Result.line_malformed, f"risk book {self.path}: {error}") from None
         if not isinstance(document, dict):

@@ -18,9 +18,9 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.numeric import IntLoader
 
+from ringfence.adapters.storage.urls import redacted, url_prefixes
 from ringfence.core.errors import StorageError
 
-url_prefixes = ("postgresql://", "postgres://")
 connect_timeout_s_default = 10
 
 
@@ -189,13 +189,6 @@ def server_settings(url: str) -> dict[str, str]:
             row = db.execute(f"SHOW {name}").fetchone()
             settings[name] = "" if row is None else str(row[0])
     return settings
-
-
-def redacted(url: str) -> str:
-    """The URL without its passwords, for messages: ``user:***@`` and, in the query string
-    (where libpq takes them too), ``password=***`` and ``sslpassword=***``."""
-    url = re.sub(r"(//[^/:@?#]*):[^/@?#]*@", r"\1:***@", url)
-    return re.sub(r"(?i)([?&](?:ssl)?password=)[^&#]*", r"\1***", url)
 
 
 def describe(error: psycopg.Error) -> str:

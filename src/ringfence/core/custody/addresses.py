@@ -425,13 +425,14 @@ def segwit_v0_address(human_readable_part: str, program: bytes) -> str:
 
 
 def eth_checksum_address(address: bytes) -> str:
-    """EIP-55: the hex address with letters upper-cased where keccak of it has a high nibble."""
+    """EIP-55: the hex address with letters upper-cased where keccak of it has a high nibble,
+    as eth-utils spells it (the Ethereum libraries' own implementation)."""
     assert len(address) == 20
-    lower = address.hex()
-    digest = keccak256(lower.encode("ascii")).hex()
-    return "0x" + "".join(
-        [c.upper() if c > "9" and n >= "8" else c for c, n in zip(lower, digest, strict=False)]
-    )
+    # Imported on first use: eth-utils takes a third of a second to import, which a command
+    # that never meets an Ethereum address should not wait for.
+    from eth_utils import to_checksum_address
+
+    return str(to_checksum_address(address))
 
 
 def _eth_address(key: PublicKey) -> str:

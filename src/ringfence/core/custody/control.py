@@ -49,9 +49,6 @@ from dataclasses import dataclass
 from typing import Final
 
 import bip322
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_keys.exceptions import BadSignature, ValidationError
 
 from ringfence.core import limits
 from ringfence.core.custody.registry import Chain
@@ -187,6 +184,11 @@ def verify_personal_sign(address: str, message: str, signature: str) -> Result:
         return Result.control_address_type_unsupported  # not an Ethereum address at all
     if not _ethereum_signature_pattern.fullmatch(signature):
         return Result.control_signature_invalid
+    # eth-account takes a second to import: only a round with Ethereum wallets waits for it.
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+    from eth_keys.exceptions import BadSignature, ValidationError
+
     try:
         signer = Account.recover_message(
             encode_defunct(text=message), signature=bytes.fromhex(signature[2:])

@@ -18,8 +18,8 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from embit.script import Script  # type: ignore[import-untyped]
-from embit.transaction import (  # type: ignore[import-untyped]
+from embit.script import Script
+from embit.transaction import (
     Transaction,
     TransactionInput,
     TransactionOutput,

@@ -9,7 +9,11 @@ the last line may end without one. This module reads that shape and nothing more
 - a byte outside printable ASCII, or a lone CR, is refused (``holdings_file_not_ascii``,
   ``holdings_row_malformed``) with its line number;
 - every metadata line names a key the format knows, once; a misspelt ``netwrok:`` is an
-  error, not a comment, because a line silently skipped could have changed what the file means.
+  error, not a comment, because a line silently skipped could have changed what the file means;
+- the column header and the rows may quote their fields as CSV does (RFC 4180, as spreadsheets
+  and exporters write ``"bc1q...","0"``): the standard ``csv`` module reads a quoted file and
+  its rows go on unquoted. No field of these formats may hold a comma, a quote or a line break,
+  so a quoted one that does is refused, never split another way.
 
 Each file's identity is the SHA-256 of its bytes; observations carry its first 16 hex digits
 in their ``source`` so a reconciliation can name the exact file it relied on. Line numbers in
@@ -18,7 +22,9 @@ errors count from 1 at the file's first line.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -94,13 +100,33 @@ def split_holdings_file(
     digest = file_digest(data)
     metadata, header_lines = _read_header(text, magic, keys, columns)
     start = _nth_line_start(text, header_lines)
-    body = text[start:]
+    body = unquoted(text[start:], header_lines + 1)
     rows = body.count("\n")
     if rows > limits.holdings_file_rows_max:
         raise InputError(
             Result.holdings_file_too_large, f"{rows} rows, at most {limits.holdings_file_rows_max}"
         )
     return HoldingsText(digest, metadata, body, header_lines + 1, rows)
+
+
+def unquoted(body: str, first_line: int) -> str:
+    """``body`` (rows, each ended by ``\\n``) with CSV quoting removed; a body without quotes
+    as it is (the fast path every exporter that does not quote takes)."""
+    if '"' not in body:
+        return body
+    reader = csv.reader(io.StringIO(body), strict=True)
+    rows = []
+    try:
+        for fields in reader:
+            if any(("," in f or '"' in f or "\n" in f) for f in fields):
+                line = first_line + reader.line_num - 1
+                detail = "a quoted field holds a comma, a quote or a line break"
+                raise line_error(Result.holdings_row_malformed, line, detail)
+            rows.append(",".join(fields))
+    except csv.Error as error:
+        line = first_line + reader.line_num - 1
+        raise line_error(Result.holdings_row_malformed, line, f"CSV quoting: {error}") from None
+    return "".join(row + "\n" for row in rows)
 
 
 def _nth_line_start(text: str, lines: int) -> int:
@@ -126,7 +152,7 @@ def _read_header(
     for number, line in enumerate(head[1:], start=2):
         if len(line) > limits.holdings_line_bytes_max:
             raise InputError(Result.holdings_file_header_invalid, f"line {number}: too long")
-        if line == columns:
+        if line == columns or ('"' in line and unquoted(line + "\n", number) == columns + "\n"):
             return metadata, number
         if not line.startswith("#"):
             raise InputError(

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import coincurve
-from embit.psbt import PSBT  # type: ignore[import-untyped]
-from embit.script import Script  # type: ignore[import-untyped]
-from embit.transaction import SIGHASH, Transaction  # type: ignore[import-untyped]
+from embit.psbt import PSBT
+from embit.script import Script
+from embit.transaction import SIGHASH, Transaction
 
 from ringfence.core.custody.addresses import Network, hash160
 from ringfence.core.custody.spends import SpendOrder, embit_network, outpoint, script_pubkey_of

@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum, unique
 from typing import Any, Final
 
-from embit import ec  # type: ignore[import-untyped]
-from embit.networks import NETWORKS  # type: ignore[import-untyped]
-from embit.psbt import PSBT, DerivationPath  # type: ignore[import-untyped]
-from embit.script import Script, address_to_scriptpubkey  # type: ignore[import-untyped]
-from embit.transaction import (  # type: ignore[import-untyped]
+from embit import ec
+from embit.networks import NETWORKS
+from embit.psbt import PSBT, DerivationPath
+from embit.script import Script, address_to_scriptpubkey
+from embit.transaction import (
     Transaction,
     TransactionInput,
     TransactionOutput,

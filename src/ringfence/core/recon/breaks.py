@@ -212,6 +212,8 @@ def run_breaks(book: BreakBook, lines: Iterable[ExternalLine], as_of_ns: int) ->
             last_seen_ns=max(as_of_ns, before.last_seen_ns),
             shortfall_max=max(before.shortfall_max, book_units - observed),
         )
+        if line is not None and before.state is BreakState.open:
+            updated = _reclassified(updated, line, as_of_ns)
         owes_clients = bool(line.pool) if line else True
         changed.append(_cured_if_due(updated, as_of_ns, owes_clients))
     next_id = book.id_next
@@ -233,6 +235,33 @@ def run_breaks(book: BreakBook, lines: Iterable[ExternalLine], as_of_ns: int) ->
         )
         next_id += 1
     return changed
+
+
+_suggested_causes = frozenset(
+    {Cause.unrecorded_outflow, Cause.unrecorded_inflow, Cause.wallet_not_observed,
+     Cause.wallet_not_registered}
+)  # fmt: skip
+
+
+def _reclassified(broken: ReconBreak, line: ExternalLine, at_ns: int) -> ReconBreak:
+    """An open break's suggested cause follows the latest run's facts (an operator's own
+    explanation is never replaced).
+
+    A break opened because its wallet was not registered measured nothing: an unregistered
+    wallet cannot be observed, so its "holdings" of zero and its shortfall were artefacts. Once
+    the wallet is registered and observed, the break is cured if book and holdings agree (the
+    registration was the correction, and no shortfall was ever shown); otherwise it takes the
+    cause and the shortfall the run now measures."""
+    if broken.cause not in _suggested_causes:
+        return broken
+    if broken.cause is Cause.wallet_not_registered and line.registered:
+        if line.difference == 0 and line.addresses > 0:
+            return replace(broken, corrected=True, shortfall_max=0, state=BreakState.cured,
+                           resolved_at_ns=at_ns)  # fmt: skip
+        broken = replace(broken, shortfall_max=max(line.book - line.observed, 0))
+    if line.difference == 0:
+        return broken
+    return replace(broken, cause=suggested_cause(line))
 
 
 def _cured_if_due(broken: ReconBreak, at_ns: int, owes_clients: bool = True) -> ReconBreak:

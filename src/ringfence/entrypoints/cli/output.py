@@ -9,9 +9,11 @@ stdout: amounts as decimal strings in the asset's major unit, ids as decimal str
 A progress bar appears only for long work, on a terminal, and never under ``--json``.
 
 Exit statuses (``core.errors``): 0 success, 1 some events or definitions rejected, 2 usage or
-input error, 3 storage error, 4 integrity error (``audit verify`` found a problem). An error
-prints ``error: <code>: <detail>`` on stderr, or ``{"ok": false, "error": <code>,
-"detail": ...}`` on stdout under ``--json``. Codes and exit statuses come from one table,
+input error, 3 storage error, 4 integrity error (``audit verify`` found a problem), 5 a
+condition named by ``--fail-on`` found (``reconcile``, ``por build``). An error prints
+``error: <code>: <detail>`` on stderr, or ``{"ok": false, "error": <code>, "detail": ...}`` on
+stdout under ``--json`` (usage errors too: ``usage_invalid``, ``file_not_found``; see
+``usage.py``). Codes and exit statuses come from one table,
 ``core.errors.error_reports``: the ``Result`` sentences for input errors, and
 ``storage_error`` and ``integrity_error`` for the other two classes.
 
@@ -24,12 +26,14 @@ reads never writes, not even a checkpoint.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -59,6 +63,15 @@ _sqlite_prefix = "sqlite:///"
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")
 ]
+FailOnOption = Annotated[
+    str | None,
+    typer.Option(
+        "--fail-on",
+        metavar="CONDITIONS",
+        help="Exit 5 after the report if it finds one of these (comma-separated): "
+        "undersegregated, below_target (reconcile), not_covered (por build).",
+    ),
+]
 JsonlFile = Annotated[
     Path,
     typer.Argument(exists=True, dir_okay=False, readable=True, help="A JSONL file."),
@@ -67,10 +80,39 @@ JsonlFile = Annotated[
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """The ledger a command works on: its database and its journal key file."""
+    """The ledger a command works on: its database, its journal key file, and where the
+    database's URL came from (``--db``, ``RINGFENCE_DB`` or the default), so that an error
+    about it can say which to change."""
 
     url: str
     journal_key: str | None
+    source: str = "--db"
+
+
+def target_of(db: str | None, journal_key: str | None) -> Target:
+    """The root options' target: ``--db``, else ``RINGFENCE_DB``, else the default file."""
+    if db:
+        return Target(db, journal_key, "--db")
+    if os.environ.get("RINGFENCE_DB"):
+        return Target(bootstrap.database_url(None), journal_key, "RINGFENCE_DB")
+    return Target(bootstrap.database_url(None), journal_key, "default")
+
+
+_url_sources = {
+    "--db": "given by --db",
+    "RINGFENCE_DB": "from RINGFENCE_DB",
+    "default": "the default, as neither --db nor RINGFENCE_DB is set",
+}
+
+
+def missing_database(chosen: Target, path: Path) -> StorageError:
+    """The error for a database file that is not there, naming the path looked at, where its
+    URL came from, and the two ways out."""
+    return StorageError(
+        f"no database at {path.absolute()} ({_url_sources[chosen.source]}): name your "
+        f"database with --db sqlite:///PATH or RINGFENCE_DB, or create this one with "
+        f"`ringfence --db {chosen.url} init`"
+    )
 
 
 def target(context: typer.Context) -> Target:
@@ -99,13 +141,14 @@ def reported(json_output: bool, streamed: LineResultsWriter | None = None) -> It
 
 
 def database_url(context: typer.Context, create: bool = False) -> str:
-    url = target(context).url
+    chosen = target(context)
+    url = chosen.url
     if url.startswith(_sqlite_prefix):
         path = Path(url[len(_sqlite_prefix) :])
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.is_file():
-            raise StorageError(f"no database at {path} (create one with `ringfence init`)")
+            raise missing_database(chosen, path)
     return url
 
 
@@ -127,14 +170,91 @@ def write_json(document: object) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
+class ReportConsole(Console):
+    """A console that never cuts a report's numbers (see ``ReportTable``)."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        tables = [item for item in objects if isinstance(item, ReportTable)]
+        needed = max((table.fit(self.width) for table in tables), default=0)
+        if needed <= self.width:
+            super().print(*objects, **options)
+            return
+        # Even with its text folded the table is wider than the terminal: print it whole and
+        # let the terminal wrap its lines, rather than crop a number.
+        width = self.width
+        self.width = needed
+        try:
+            super().print(*objects, **options)
+        finally:
+            self.width = width
+
+
 def console() -> Console:
     # Piped output is read by people with wide pagers and by grep: do not cut it at 80 columns.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    return ReportConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+_number = re.compile(r"[-+]?[0-9][0-9,_]*(?:\.[0-9]+)?%?\Z")
+
+
+class ReportTable(Table):
+    """A table whose numbers are never cut or folded. A column whose every cell is a number
+    (an amount, an id, a count) keeps its longest number's width; the text columns share what
+    is left, folding their long cells, down to ``text_width_min`` characters each.
+
+    Rich alone would, on a narrow terminal, narrow every column alike once its text columns are
+    as narrow as each other, and fold ``0.50000000`` into ``0.5000`` and ``0000``."""
+
+    text_width_min = 4
+    border_per_column = 3  # a rule and a space either side
+
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.numeric: list[bool] = []
+        self.longest: list[int] = []
+
+    def add_row(self, *renderables: Any, **options: Any) -> None:
+        super().add_row(*renderables, **options)
+        while len(self.numeric) < len(self.columns):
+            self.numeric.append(True)
+            self.longest.append(len(str(self.columns[len(self.longest)].header)))
+        for index, cell in enumerate(renderables):
+            text = cell if isinstance(cell, str) else ""
+            self.numeric[index] &= text in ("", "-") or bool(_number.match(text))
+            self.longest[index] = max(self.longest[index], len(text))
+
+    def fit(self, width: int) -> int:
+        """Fix the columns' widths to fit ``width``; return the width the table needs, more
+        than ``width`` when its numbers and least text do not fit."""
+        room = width - self.border_per_column * len(self.columns) - 1
+        if sum(self.longest) <= room:
+            return width  # everything fits as it is: Rich lays it out
+        numbers = [len(max(self._cells(i), key=len, default="")) for i in range(len(self.columns))]
+        headers = [min(len(str(column.header)), self.text_width_min) for column in self.columns]
+        widths = [
+            max(numbers[i], headers[i]) if self.numeric[i] else self.longest[i]
+            for i in range(len(self.columns))
+        ]
+        floors = [
+            widths[i] if self.numeric[i] else min(widths[i], self.text_width_min)
+            for i in range(len(widths))
+        ]
+        while sum(widths) > room:
+            widest = max(range(len(widths)), key=lambda i: widths[i] - floors[i])
+            if widths[widest] == floors[widest]:
+                break
+            widths[widest] -= 1
+        for column, column_width in zip(self.columns, widths, strict=True):
+            column.width = column_width
+        return sum(widths) + self.border_per_column * len(widths) + 1
+
+    def _cells(self, index: int) -> list[str]:
+        return [cell for cell in self.columns[index].cells if isinstance(cell, str)]
 
 
 def new_table(*headers: str, title: str | None = None) -> Table:
-    """A table that folds long cells instead of cutting them: an amount is never elided."""
-    table = Table(title=title)
+    """A table that folds long text instead of cutting it and keeps numbers whole."""
+    table = ReportTable(title=title)
     for header in headers:
         table.add_column(header, overflow="fold")
     return table
@@ -170,6 +290,15 @@ def progress_bar(json_output: bool) -> Iterator[ProgressReport | None]:
 def finish(ok: bool) -> None:
     if not ok:
         raise typer.Exit(errors.exit_status_rejected)
+
+
+def alert(found: Sequence[str], json_output: bool) -> None:
+    """Exit with the alert status when ``--fail-on`` conditions were found (the report has been
+    printed; without ``--json`` the conditions are named on stderr)."""
+    if found:
+        if not json_output:
+            sys.stderr.write(f"alert: {', '.join(found)}\n")
+        raise typer.Exit(errors.exit_status_alert)
 
 
 def print_results(

@@ -41,8 +41,8 @@ def test_a_file_that_cannot_be_read_or_written_is_named(tmp_path: Path) -> None:
     missing = str(tmp_path / "missing.json")
     with pytest.raises(InputError) as unread:
         files.settings(missing, ASSETS, {})
-    assert unread.value.code is Result.field_required
-    assert unread.value.detail.startswith(missing)
+    assert unread.value.code is Result.file_not_found
+    assert unread.value.detail.endswith(missing)
     with pytest.raises(InputError) as unwritten:
         files.write_observations(str(tmp_path / "no" / "such" / "folder.jsonl"), [])
     assert unwritten.value.code is Result.field_required

@@ -43,7 +43,7 @@ def test_missing_and_oversized_files_are_named(
     files = LocalRegulatoryFiles()
     with pytest.raises(InputError) as caught:
         files.insurance_schedule(str(tmp_path / "absent.json"), ())
-    assert caught.value.code is Result.field_required
+    assert caught.value.code is Result.file_not_found
     big = tmp_path / "big.json"
     big.write_text(json.dumps({"version": 1, "sub_custodians": []}) + " " * 64)
     monkeypatch.setattr(limits, "regulatory_file_bytes_max", 32)

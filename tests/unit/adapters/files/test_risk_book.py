@@ -24,10 +24,10 @@ def test_a_written_book_reads_back_equal_and_leaves_no_temporary_file(tmp_path: 
     assert books.read() == {"fills": []}
 
 
-def test_a_missing_book_is_a_required_field(tmp_path: Path) -> None:
+def test_a_missing_book_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         RiskBookFile(tmp_path / "nothing.json").read()
-    assert caught.value.code is Result.field_required
+    assert caught.value.code is Result.file_not_found
     assert "nothing.json" in caught.value.detail
 
 

@@ -89,7 +89,7 @@ bad_rows = [
     (f"-a,BTC,1,{as_of}", Result.account_invalid),
     (f"a b,BTC,1,{as_of}", Result.account_invalid),
     (f"{'a' * 91},BTC,1,{as_of}", Result.account_invalid),
-    (f'"a",BTC,1,{as_of}', Result.account_invalid),
+    (f'"a,b",BTC,1,{as_of}', Result.holdings_row_malformed),  # a comma inside a quoted field
     (f"omnibus-btc-1,BTC,1,{as_of}", Result.statement_row_duplicate),
 ]
 
@@ -172,3 +172,12 @@ def test_a_corrupted_statement_is_either_read_or_refused_by_name_never_crashes(
         parse_statement(text.encode(), assets)
     except InputError as error:
         assert error.code in Result.__members__.values()
+
+
+def test_a_statement_with_quoted_fields_reads_as_the_same_statement_unquoted() -> None:
+    quoted = [",".join(f'"{field}"' for field in row.split(",")) for row in good_rows]
+    plain = parse_statement(statement_bytes(good_rows), assets).observations
+    both = parse_statement(statement_bytes(quoted), assets).observations
+    assert [(o.address, o.asset, o.amount, o.time_ns) for o in both] == [
+        (o.address, o.asset, o.amount, o.time_ns) for o in plain
+    ]

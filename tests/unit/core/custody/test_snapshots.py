@@ -389,3 +389,32 @@ def test_a_corrupted_snapshot_is_either_read_or_refused_by_name_never_crashes(
         parse_snapshot(text.encode(), "mainnet")
     except InputError as error:
         assert error.code in Result.__members__.values()
+
+
+# ---------------------------------------------------------------------- CSV quoting
+
+
+def quoted(row: str) -> str:
+    return ",".join(f'"{field}"' for field in row.split(","))
+
+
+def test_a_snapshot_with_quoted_fields_reads_as_the_same_snapshot_unquoted() -> None:
+    plain = parse_snapshot(snapshot_bytes(good_rows), "mainnet")
+    data = snapshot_bytes([quoted(row) for row in good_rows]).replace(
+        b"address,txid,vout,amount,height", b'"address","txid","vout","amount","height"'
+    )
+    both = parse_snapshot(data, "mainnet")
+    assert both.utxos == plain.utxos
+    assert [o.amount for o in both.observations] == [o.amount for o in plain.observations]
+    assert both.source != plain.source  # the source names the exact bytes read
+
+
+@pytest.mark.parametrize(
+    "row",
+    [f'"{p2wpkh},x",{txid_a},0,1,870990',  # a comma inside a quoted field
+     f'"{p2wpkh}"x,{txid_a},0,1,870990'],  # text after a closing quote
+)  # fmt: skip
+def test_a_quoted_field_that_would_change_the_columns_is_refused(row: str) -> None:
+    error = refused(snapshot_bytes([good_rows[0], row]))
+    assert error.code is Result.holdings_row_malformed
+    assert error.detail.startswith(f"line {first_row_line + 1}:")

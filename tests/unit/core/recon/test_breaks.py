@@ -103,3 +103,33 @@ def test_a_house_wallet_owes_clients_no_make_good() -> None:
     opened(book, 2 * DAY, line(90, 90, "house-hot", ""))
     result, after = correct(book.open_breaks()[0], "fee booked", 2 * DAY, owes_clients=False)
     assert (result, after.state) == (Result.ok, BreakState.cured)
+
+
+def unregistered(book: int) -> ExternalLine:
+    # A custody account whose wallet is not in the registry: nothing can be observed for it.
+    return ExternalLine("omni-hot", "", "hot", "BTC", book, 0, 0, False, (), 0)
+
+
+def test_an_unregistered_wallet_break_is_cured_once_registered_and_in_agreement() -> None:
+    book = BreakBook()
+    opened(book, DAY, unregistered(100))
+    (broken,) = book.open_breaks()
+    assert (broken.cause, broken.shortfall_max) == (Cause.wallet_not_registered, 100)
+    opened(book, 2 * DAY, line(100, 100))  # registered and scanned: it holds what the book says
+    assert book.open_breaks() == []
+    cured = book.breaks[broken.id]
+    assert (cured.state, cured.resolved_at_ns) == (BreakState.cured, 2 * DAY)
+    assert cured.shortfall_max == 0
+
+
+def test_an_unregistered_wallet_break_takes_the_cause_now_measured() -> None:
+    book = BreakBook()
+    opened(book, DAY, unregistered(100))
+    opened(book, 2 * DAY, line(100, 97))  # registered: 3 short, measured for the first time
+    (broken,) = book.open_breaks()
+    assert (broken.cause, broken.shortfall_max) == (Cause.unrecorded_outflow, 3)
+    explained = explain(broken, Cause.network_fee_not_booked, "book the fee")[1]
+    book.apply(explained)
+    opened(book, 3 * DAY, line(100, 96))
+    (kept,) = book.open_breaks()
+    assert kept.cause is Cause.network_fee_not_booked  # an operator's explanation stays

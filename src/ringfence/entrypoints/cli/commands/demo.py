@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,8 @@ def command(
     json_output: JsonOption = False,
 ) -> None:
     """Build a synthetic custodian and venue, run the day's work, write an HTML report."""
+    if importlib.util.find_spec("bip_utils") is None:
+        raise typer.BadParameter("the demo needs its extra: pip install 'ringfence[demo]'")
     from ringfence.demo.day import clients_max, clients_min, run_demo
     from ringfence.entrypoints.pages.report import write_report
 

@@ -18,9 +18,11 @@ import typer
 
 from ringfence import bootstrap
 from ringfence.core import errors
-from ringfence.core.errors import StorageError
+from ringfence.core.errors import InputError, Result
 from ringfence.entrypoints.cli.output import (
+    FailOnOption,
     JsonOption,
+    alert,
     console,
     new_table,
     opened,
@@ -34,28 +36,38 @@ from ringfence.service.ports import RoundStore
 
 name = "por"
 app = typer.Typer(
-    help="Proof of reserves and liabilities: rounds, challenges, proofs, verification, audit.",
+    help="Proof of reserves and liabilities: rounds, challenges, signatures, proofs, "
+    "verification, audit.",
     no_args_is_help=True,
 )
 
 OutOption = Annotated[
     Path | None,
-    typer.Option("--out", help="The rounds' directory (default: por/ beside the database).",
-                 file_okay=False),
+    typer.Option(
+        "--out", help="The rounds' directory (default: por/ beside the database).", file_okay=False
+    ),
 ]
 WorkersOption = Annotated[
-    int, typer.Option("--workers", min=1, max=por.workers_max,
-                      help="Processes that build subtrees.")
+    int,
+    typer.Option("--workers", min=1, max=por.workers_max, help="Processes that build subtrees."),
 ]
 HoldingsOption = Annotated[
     Path | None,
-    typer.Option("--holdings", exists=True, dir_okay=False,
-                 help="Observed holdings at the snapshot (JSON lines, as for reconcile)."),
+    typer.Option(
+        "--holdings",
+        exists=True,
+        dir_okay=False,
+        help="Observed holdings at the snapshot (JSON lines, as for reconcile).",
+    ),
 ]
 ControlOption = Annotated[
     Path | None,
-    typer.Option("--control", exists=True, dir_okay=False,
-                 help="Proof-of-control signatures for the round (see `por challenges`)."),
+    typer.Option(
+        "--control",
+        exists=True,
+        dir_okay=False,
+        help="Proof-of-control signatures for the round (see `por challenges`).",
+    ),
 ]
 SnapshotOption = Annotated[
     int | None, typer.Option("--snapshot", min=0, help="Journal entry (default: the head).")
@@ -71,7 +83,7 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise StorageError(f"no {what} at {path}") from None
+        raise InputError(Result.file_not_found, f"no {what} at {path}") from None
 
 
 @app.command("challenges")
@@ -87,42 +99,75 @@ def challenges(
     """The messages each client-designated address must sign for the next round. The round
     (its snapshot and the blocks named) is kept in ``pending.json`` for ``por build``."""
     with reported(json_output), opened(context) as ledger:
-        document = por.announce_round(ledger, _rounds(context, out), blocks=block,
-                                      snapshot=snapshot)
+        document = por.announce_round(
+            ledger, _rounds(context, out), blocks=block, snapshot=snapshot
+        )
     if json_output:
         write_json(document)
         return
-    say(f"round {document['round']} ({document['round_id']}) at snapshot "
-        f"{document['snapshot']}: {len(document['challenges'])} challenges")
+    say(
+        f"round {document['round']} ({document['round_id']}) at snapshot "
+        f"{document['snapshot']}: {len(document['challenges'])} challenges"
+    )
 
 
 @app.command("sign")
 def sign(
     context: typer.Context,
+    *,
     control_out: Annotated[
-        Path, typer.Option("--control-out", dir_okay=False,
-                           help="Where to write the control file for `por build --control`.")
+        Path,
+        typer.Option(
+            "--control-out",
+            dir_okay=False,
+            help="Where to write the control file for `por build --control`.",
+        ),
     ],
+    keys: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--key",
+            metavar="FILE",
+            exists=True,
+            dir_okay=False,
+            help="A wallet key file (repeatable): an extended private key (xprv, zprv, tprv, vprv) "
+            "or an Ethereum key (0x and 64 hex digits). Without --key, the keys that sign "
+            "withdrawals sign (--spends).",
+        ),
+    ] = None,
     spends_settings: Annotated[
-        str | None, typer.Option("--spends", help="The signing service's settings "
-                                 "(default: $RINGFENCE_SPENDS; docs/spends.md).")
+        str | None,
+        typer.Option(
+            "--spends",
+            help="The signing service's settings, when no --key is given "
+            "(default: $RINGFENCE_SPENDS; docs/spends.md).",
+        ),
     ] = None,
     out: OutOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Sign the pending round's challenges with the keys that sign withdrawals (EIP-191 for
-    Ethereum, BIP-322 simple for P2WPKH) and write the control file."""
+    """Sign the pending round's challenges (EIP-191 for Ethereum, BIP-322 simple for P2WPKH)
+    with wallet keys held in files, or with the keys that sign withdrawals, and write the
+    control file."""
     from ringfence.service.por_control import sign_challenges
+    from ringfence.service.por_key_files import sign_with_key_files
 
     with reported(json_output), opened(context) as ledger:
-        signer = bootstrap.spend_service(ledger, spends_settings)
-        document = sign_challenges(ledger, _rounds(context, out), signer)
+        rounds = _rounds(context, out)
+        if keys:
+            signer = bootstrap.control_signer([str(path) for path in keys])
+            document = sign_with_key_files(ledger, rounds, signer)
+        else:
+            spends = bootstrap.spend_service(ledger, spends_settings)
+            document = sign_challenges(ledger, rounds, spends)
         control_out.write_text(json.dumps({"proofs": document["proofs"]}, indent=1) + "\n")
     if json_output:
         write_json({"ok": True, **document})
         return
-    say(f"{len(document['proofs'])} proofs written to {control_out}; "
-        f"{len(document['unsigned'])} challenges unsigned")
+    say(
+        f"{len(document['proofs'])} proofs written to {control_out}; "
+        f"{len(document['unsigned'])} challenges unsigned"
+    )
     for item in document["unsigned"]:
         say(f"  {item['wallet']} {item['address']}: {item['reason']}")
 
@@ -136,25 +181,55 @@ def build(
     snapshot: SnapshotOption = None,
     holdings: HoldingsOption = None,
     control: ControlOption = None,
+    fail_on: FailOnOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Build, sign and store a round over the client liabilities at a snapshot; with
-    ``--holdings`` (and ``--control``), attest the reserves that back them."""
+    ``--holdings`` (and ``--control``), attest the reserves that back them.
+
+    With --fail-on not_covered it exits 5 after the report when an asset's attested reserves
+    do not cover its liabilities (or none were attested)."""
+    from ringfence.service import alerting
+
     with reported(json_output), opened(context) as ledger:
+        conditions = alerting.parse_fail_on(fail_on, alerting.round_conditions)
         document = por.build_and_keep_round(
-            ledger, _rounds(context, out), snapshot=snapshot, workers=workers,
+            ledger,
+            _rounds(context, out),
+            snapshot=snapshot,
+            workers=workers,
             holdings=None if holdings is None else _read(holdings, "holdings"),
-            control=None if control is None else _read(control, "control file"))
+            control=None if control is None else _read(control, "control file"),
+        )
+        found = alerting.round_alerts(document, conditions)
+        if conditions:
+            document["alerts"] = found
     if json_output:
         write_json(document)
-        return
-    table = new_table("asset", "height", "pieces", "root_sum")
-    for row in document["assets"]:
-        table.add_row(str(row["asset"]), str(row["height"]), str(row["pieces"]),
-                      str(row["root_sum"]))
-    console().print(table)
-    say(f"round {document['round']} ({document['round_hash']}) at snapshot "
-        f"{document['snapshot']}: {document['round_file']}")
+    else:
+        table = new_table("asset", "height", "pieces", "root_sum", "covered")
+        for row in document["assets"]:
+            table.add_row(
+                str(row["asset"]),
+                str(row["height"]),
+                str(row["pieces"]),
+                str(row["root_sum"]),
+                _covered(row),
+            )
+        console().print(table)
+        say(
+            f"round {document['round']} ({document['round_hash']}) at snapshot "
+            f"{document['snapshot']}: {document['round_file']}"
+        )
+    alert(found, json_output)
+
+
+def _covered(row: dict[str, Any]) -> str:
+    if row["covered"] is None:
+        return "no reserves attested"
+    bp = row["coverage_net_bp"]
+    share = "" if bp is None else f" ({int(bp) // 100}.{int(bp) % 100:02d}%)"
+    return ("yes" if row["covered"] else "NO") + share
 
 
 @app.command("proof")
@@ -180,25 +255,45 @@ def proof(
 
 @app.command("verify")
 def verify(
-    proof_file: Annotated[Path, typer.Argument(
-        metavar="PROOF", dir_okay=False, help="`por proof --json` output, or one proof.")],
+    proof_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="PROOF", dir_okay=False, help="`por proof --json` output, or one proof."
+        ),
+    ],
     *,
-    round_file: Annotated[Path, typer.Option(
-        "--round", dir_okay=False, help="The round record (round.json), from a second channel.")],
-    key: Annotated[str, typer.Option(
-        "--key", help="The client key (hex), if the proof file does not carry it.")] = "",
-    balance: Annotated[list[str] | None, typer.Option(
-        "--balance", help="ASSET=UNITS: your statement balance in proof units.")] = None,
-    public_key: Annotated[str, typer.Option(
-        "--public-key", help="The firm's published signing key (hex): refuse any other.")] = "",
+    round_file: Annotated[
+        Path,
+        typer.Option(
+            "--round", dir_okay=False, help="The round record (round.json), from a second channel."
+        ),
+    ],
+    key: Annotated[
+        str,
+        typer.Option("--key", help="The client key (hex), if the proof file does not carry it."),
+    ] = "",
+    balance: Annotated[
+        list[str] | None,
+        typer.Option("--balance", help="ASSET=UNITS: your statement balance in proof units."),
+    ] = None,
+    public_key: Annotated[
+        str,
+        typer.Option(
+            "--public-key", help="The firm's published signing key (hex): refuse any other."
+        ),
+    ] = "",
     json_output: JsonOption = False,
 ) -> None:
     """Check inclusion proofs against a round record; exit 4 with the reason if any fails.
     A round verifies against the key it carries; ``--public-key`` pins the firm's own."""
     with reported(json_output):
         document = por.verify_proofs(
-            _read(proof_file, "proof"), _read(round_file, "round"), key_hex=key,
-            balances=balance, public_key=public_key)
+            _read(proof_file, "proof"),
+            _read(round_file, "round"),
+            key_hex=key,
+            balances=balance,
+            public_key=public_key,
+        )
     if json_output:
         write_json(document)
     else:
@@ -213,12 +308,19 @@ def verify(
 def audit(
     context: typer.Context,
     *,
-    round_file: Annotated[Path, typer.Option(
-        "--round", dir_okay=False, help="The round record, in its round's directory.")],
-    seed: Annotated[str, typer.Option(
-        "--seed", help="The public seed that picks the sampled proofs (e.g. a block hash).")],
-    sample_size: Annotated[int, typer.Option(
-        "--sample", min=0, max=por.sample_size_max, help="Proofs to verify.")] = 100,
+    round_file: Annotated[
+        Path,
+        typer.Option("--round", dir_okay=False, help="The round record, in its round's directory."),
+    ],
+    seed: Annotated[
+        str,
+        typer.Option(
+            "--seed", help="The public seed that picks the sampled proofs (e.g. a block hash)."
+        ),
+    ],
+    sample_size: Annotated[
+        int, typer.Option("--sample", min=0, max=por.sample_size_max, help="Proofs to verify.")
+    ] = 100,
     out: OutOption = None,
     workers: WorkersOption = por.workers_default,
     json_output: JsonOption = False,
@@ -229,8 +331,13 @@ def audit(
     one the firm cannot know in advance). Exit 4 on any problem."""
     with reported(json_output), opened(context) as ledger:
         document = por.audit_kept_round(
-            ledger, _rounds(context, out), str(round_file), seed=seed, sample_size=sample_size,
-            workers=workers)
+            ledger,
+            _rounds(context, out),
+            str(round_file),
+            seed=seed,
+            sample_size=sample_size,
+            workers=workers,
+        )
     if json_output:
         write_json(document)
     else:

@@ -80,13 +80,14 @@ def keygen(
     out: Annotated[Path, typer.Option("--out", help="The key file to create (never replaced).")],
     json_output: JsonOption = False,
 ) -> None:
-    """Create a new Ed25519 key in a file readable only by its owner; print its public key."""
+    """Create a new Ed25519 key in a file readable only by its owner; print its public key,
+    also written to PATH.pub."""
     with reported(json_output):
         document = create_key(bootstrap.principal_files(), str(out))
     if json_output:
         write_json(document)
     else:
-        say(f"key written to {out}; public key {document['public_key']}")
+        say(f"key written to {out}; public key {document['public_key']} (in {out}.pub)")
 
 
 @app.command("add")

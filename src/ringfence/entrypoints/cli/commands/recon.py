@@ -40,7 +40,9 @@ import typer
 
 from ringfence import bootstrap
 from ringfence.entrypoints.cli.output import (
+    FailOnOption,
     JsonOption,
+    alert,
     console,
     finish,
     new_table,
@@ -133,13 +135,23 @@ def reconcile(
     html: Annotated[
         Path | None, typer.Option("--html", dir_okay=False, help="Also write an HTML report.")
     ] = None,
+    fail_on: FailOnOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Reconcile: segregation statement, internal and external reconciliation, breaks."""
+    """Reconcile: segregation statement, internal and external reconciliation, breaks.
+
+    With --fail-on undersegregated,below_target it exits 5 after the report when a custody
+    pool has that alert."""
+    from ringfence.service import alerting
+
     with reported(json_output), opened_recon(context) as recon:
+        conditions = alerting.parse_fail_on(fail_on, alerting.recon_conditions)
         done = requests.reconcile(recon, bootstrap.recon_files(), as_of, _name(observations),
                                   _name(settings), with_history=html is not None)  # fmt: skip
         document = done.document
+        found = alerting.recon_alerts(document, conditions)
+        if conditions:
+            document["alerts"] = found
         if html is not None:
             from ringfence.entrypoints.pages.recon_report import render_recon_page
 
@@ -148,13 +160,14 @@ def reconcile(
             document["report_html"] = str(html)
     if json_output:
         write_json(document)
-        return
-    print_segregation_statement(document)
-    say(
-        f"external: {len(document['external'])} wallet lines, "
-        f"{document['external_differences']} with a difference; "
-        f"{len(document['breaks_open'])} breaks open; {len(document['findings'])} findings"
-    )
+    else:
+        print_segregation_statement(document)
+        say(
+            f"external: {len(document['external'])} wallet lines, "
+            f"{document['external_differences']} with a difference; "
+            f"{len(document['breaks_open'])} breaks open; {len(document['findings'])} findings"
+        )
+    alert(found, json_output)
 
 
 def print_segregation_statement(document: dict[str, Any]) -> None:
@@ -287,7 +300,9 @@ def list_breaks(
 def explain(
     context: typer.Context,
     break_id: BreakId,
-    cause: Annotated[CauseWord, typer.Option(help="Why book and holdings differ.")],
+    cause: Annotated[CauseWord, typer.Option(
+        metavar="CAUSE", help=f"Why book and holdings differ: {', '.join(requests.cause_names)}."
+    )],
     action: Annotated[str, typer.Option(help="What will be done (at most 94 characters).")],
     json_output: JsonOption = False,
 ) -> None:

@@ -141,11 +141,15 @@ def designate(
     context: typer.Context,
     wallet: Annotated[str, typer.Argument(help="The wallet's name.")],
     *,
-    pool: PoolOption = "",
-    tier: TierOption = "hot",
+    pool: Annotated[str | None, typer.Option(
+        "--pool", help="The pool to designate it to (\"\": the house). Default: unchanged.",
+    )] = None,
+    tier: Annotated[str | None, typer.Option(
+        "--tier", help="hot, warm or cold. Default: unchanged.")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Move a wallet to another pool (only when empty) or tier; journaled with its history."""
+    """Move a wallet to another pool (only when empty) or tier; journaled with its history.
+    What is not given stays as it is."""
     with reported(json_output), custody_opened(context) as custody:
         document = requests.designate_wallet(custody, wallet, pool, tier)
     _report_results(json_output, document)
