@@ -35,7 +35,7 @@ import numpy as np
 
 from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core.money import Asset
-from ringfence.core.por.hashes import client_key, node_preimage_bytes
+from ringfence.core.por.hashes import node_preimage_bytes, round_nonce
 from ringfence.core.por.round import Round
 from ringfence.service import por
 from ringfence.verifier import verify_inclusion
@@ -86,12 +86,13 @@ def _verify(built: Round, clients: int, samples: int) -> tuple[float, int, int]:
     rng = random.Random(7)
     names = [f"c{rng.randrange(clients)}" for _ in range(samples)]
     built.trees[BTC.number].index_clients()
-    cases = [(next(built.proofs(n)), client_key(master_secret, n)) for n in names]
+    round_id = bytes.fromhex(built.record["round_id"])
+    cases = [(next(built.proofs(n)), round_nonce(master_secret, round_id, n), n) for n in names]
     started = time.perf_counter()
-    for proof, key in cases:
-        verify_inclusion(proof, built.record, key)
+    for proof, nonce, name in cases:
+        verify_inclusion(proof, built.record, nonce, None, name)
     seconds = (time.perf_counter() - started) / samples
-    sizes = [len(json.dumps(proof, separators=(",", ":"))) for proof, _ in cases]
+    sizes = [len(json.dumps(proof, separators=(",", ":"))) for proof, _, _ in cases]
     return seconds, max(sizes), round(statistics.median(sizes))
 
 

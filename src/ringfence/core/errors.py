@@ -375,6 +375,17 @@ class Result(StrEnum):
     form_token_invalid = "form_token_invalid"
     form_malformed = "form_malformed"
     round_not_found = "round_not_found"
+    # Checking an inclusion proof (``ringfence por verify``): what the client gives, named as
+    # the stdlib verifier names it (verifier.refusal_reasons).
+    client_id_required = "client_id_required"
+    client_id_malformed = "client_id_malformed"
+    nonce_required = "nonce_required"
+    nonce_malformed = "nonce_malformed"
+    public_key_malformed = "public_key_malformed"
+    balance_malformed = "balance_malformed"
+    decimals_malformed = "decimals_malformed"
+    decimals_unknown = "decimals_unknown"
+    decimals_mismatch = "decimals_mismatch"
 
     @property
     def succeeded(self) -> bool:

@@ -42,7 +42,7 @@ from ringfence.core.por.attestation import (
     parse_control_file,
     totals_in_proof_units,
 )
-from ringfence.core.por.hashes import client_key
+from ringfence.core.por.hashes import client_secret, version_of_round
 from ringfence.core.por.inclusion import inclusion_proof
 from ringfence.core.por.liabilities import Liabilities, client_liabilities, proof_unit_exponent
 from ringfence.core.por.round import (
@@ -68,14 +68,21 @@ from ringfence.service.por_audit import (
     workers_max,
 )
 from ringfence.service.ports import LedgerStore, RoundStore
-from ringfence.verifier import ProofRejectedError, verify_inclusion
+from ringfence.verifier import (
+    InputRefusedError,
+    hex_bytes,
+    parse_amounts,
+    render_text,
+    verdict_exit_status,
+    verify_bundle,
+)
 
 __all__ = [
     "announce_round", "audit_kept_round", "build_and_keep_round", "build_round",
-    "client_proofs", "sample_size_max", "verify_proofs", "workers_default", "workers_max",
+    "client_proofs", "render_verification", "sample_size_max", "verify_proofs",
+    "workers_default", "workers_max",
 ]  # fmt: skip
 
-client_key_bytes: Final = 32
 _build_seed_bytes: Final = 32
 
 
@@ -90,9 +97,11 @@ def build_round(
     snapshot_hash: bytes,
     workers: int = workers_default,
     reserves_attestation: ReservesAttestation | None = None,
+    snapshot_ns: int | None = None,
 ) -> Round:
     """Build and sign a round over gathered liabilities, subtrees in worker processes; the
-    round signs the journal head it was built at (``snapshot``, ``snapshot_hash``)."""
+    round signs the journal head it was built at (``snapshot``, ``snapshot_hash``) and its
+    time (``snapshot_ns``)."""
     with collector_paused(), subtree_map(workers) as map_jobs:
         return core_build_round(
             snapshot=snapshot,
@@ -104,6 +113,7 @@ def build_round(
             reserves=reserves_attestation,
             map_jobs=map_jobs,
             snapshot_hash=snapshot_hash,
+            snapshot_ns=snapshot_ns,
         )
 
 
@@ -166,12 +176,13 @@ def build_and_keep_round(
     engine = ledger.ledger if snapshot == ledger.seq else ledger_at(ledger.store, snapshot)
     liabilities = client_liabilities(engine)
     head_hash = snapshot_hash(ledger.store, snapshot)
+    head_ns = snapshot_time_ns(ledger.store, snapshot)
     attested = None
     if holdings is not None:
         attested = attest(
             CustodyService(ledger, until_seq=snapshot).registry, engine,
             round_id=round_id_of(previous, snapshot),
-            snapshot_ns=snapshot_time_ns(ledger.store, snapshot),
+            snapshot_ns=head_ns,
             observations=parse_observations(holdings, engine.assets),
             control_text=control, block_hashes=_pending_blocks(pending))
     master_secret = rounds.master_secret(create=True)
@@ -180,7 +191,7 @@ def build_and_keep_round(
     started = time.perf_counter()
     built = build_round(liabilities, snapshot=snapshot, previous_round_hash=previous,
                         master_secret=master_secret, signing_seed=signing_seed, seed=seed,
-                        workers=workers, snapshot_hash=head_hash,
+                        workers=workers, snapshot_hash=head_hash, snapshot_ns=head_ns,
                         reserves_attestation=attested[1] if attested else None)
     seconds = time.perf_counter() - started
     round_file = rounds.save_round(number, built.record, built.trees, seed,
@@ -224,8 +235,10 @@ def _pending_blocks(pending: dict[str, Any] | None) -> dict[Chain, str]:
 def client_proofs(
     ledger: LedgerService, rounds: RoundStore, client: str, round_number: int | None = None
 ) -> dict[str, Any]:
-    """The client's key and inclusion proofs in every asset they are owed, for one round
-    (default: the latest); ``client_not_found`` when they are owed nothing in it."""
+    """The client's inclusion proofs in every asset they are owed, for one round (default:
+    the latest), with the round's nonce for them (``client_key`` in a round of format 2);
+    ``client_not_found`` when they are owed nothing in it. The client checks the proofs with
+    their own client id, which the bundle names only for reading."""
     numbers = rounds.numbers()
     number = round_number if round_number is not None else (numbers or [0])[-1]
     if number not in numbers:
@@ -239,31 +252,73 @@ def client_proofs(
               if (found := inclusion_proof(trees[n], client, round_hash_hex))]
     if not proofs:
         raise InputError(Result.client_not_found, f"{client} has no proofs in round {number}")
-    return {"ok": True, "client": client, "client_key": client_key(master_secret, client).hex(),
+    version = version_of_round(record)
+    assert version is not None  # the store read its trees
+    secret = client_secret(version, master_secret, bytes.fromhex(record["round_id"]), client)
+    return {"ok": True, "client": client, "nonce" if version >= 3 else "client_key": secret.hex(),
             "round": number, "round_hash": round_hash_hex, "proofs": proofs}
 
 
 # ---------------------------------------------------------------------- verify
 
+# What the client gave, refused by the stdlib verifier, as the codes every entry point reports.
+_refusal_results: Final = {
+    "json_malformed": Result.line_malformed,
+    "input_too_large": Result.line_too_long,
+    "client_id_required": Result.client_id_required,
+    "client_id_malformed": Result.client_id_malformed,
+    "nonce_required": Result.nonce_required,
+    "nonce_malformed": Result.nonce_malformed,
+    "public_key_malformed": Result.public_key_malformed,
+    "balance_malformed": Result.balance_malformed,
+    "balance_finer_than_scale": Result.amount_finer_than_asset_scale,
+    "balance_too_large": Result.amount_must_be_below_2_64,
+    "decimals_malformed": Result.decimals_malformed,
+    "decimals_unknown": Result.decimals_unknown,
+    "decimals_mismatch": Result.decimals_mismatch,
+}
+
 
 def verify_proofs(
-    proof_text: bytes, round_text: bytes, *, key_hex: str = "", balances: list[str] | None = None,
-    public_key: str = "",
+    proof_text: bytes, round_text: bytes, *, client_id: str | None, nonce_hex: str = "",
+    balances: list[str] | None = None, decimals: list[str] | None = None, public_key: str = "",
 ) -> dict[str, Any]:
     """Check a proof document (``por proof`` output, or one proof) against a round record
-    obtained from a second channel: the round's signature, then each proof with the
-    standard-library verifier. ``public_key`` pins the firm's signing key; ``balances``
-    (ASSET=UNITS) are the client's statement balances in proof units."""
+    obtained from a second channel, as the client ``client_id``, with the standard-library
+    verifier (``verifier.verify_bundle``: the signature, the snapshot, each asset's
+    coverage, each proof); the signature is checked again with libsodium. ``public_key`` pins
+    the firm's signing key; ``balances`` (ASSET=AMOUNT) are in the asset's major unit.
+    The report's ``verdict`` says accepted, not_covered or rejected; ``exit_status`` is the
+    stdlib verifier's for it."""
     bundle = _document(proof_text, "proof")
     record = _document(round_text, "round")
-    if not isinstance(bundle, dict) or not isinstance(record, dict):
-        raise InputError(Result.line_malformed, "proof and round must be JSON objects")
-    ok, results = verify_bundle(bundle, record, key_hex, _balances(balances or []))
-    if public_key and record.get("public_key") != public_key.lower():
-        ok = False
-        results = [{"asset": "", "ok": False, "reason": "signing_key_not_pinned",
-                    "detail": "the round is signed by another key than the one given"}]
-    return {"ok": ok, "round_hash": round_hash(record).hex(), "results": results}
+    try:
+        nonce = None if not nonce_hex else _hex_input(nonce_hex, "nonce_malformed", "nonce")
+        pinned = None if not public_key else _hex_input(
+            public_key, "public_key_malformed", "public key")
+        amounts, places = parse_amounts(balances or [], decimals or [])
+        report = verify_bundle(bundle, record, client_id=client_id, nonce=nonce,
+                               pinned_key=pinned, balances=amounts, decimals=places)
+    except InputRefusedError as refusal:
+        raise InputError(_refusal_results.get(refusal.reason, Result.line_malformed),
+                         str(refusal)) from None
+    if report["round"] is not None and not verify_round_signature(record):
+        report = {**report, "ok": False, "verdict": "rejected", "round": None, "results": [
+            {"asset": None, "ok": False, "reason": "bad_signature",
+             "detail": "libsodium refuses the round's Ed25519 signature"}]}
+    return {**report, "exit_status": verdict_exit_status[report["verdict"]]}
+
+
+def render_verification(report: dict[str, Any]) -> str:
+    """The report of ``verify_proofs`` for a person, as the stdlib verifier prints it."""
+    return render_text(report)
+
+
+def _hex_input(text: str, reason: str, what: str) -> bytes:
+    found = hex_bytes(text, 32)
+    if found is None:
+        raise InputRefusedError(reason, f"the {what} is not 64 hex digits")
+    return found
 
 
 def _document(text: bytes, what: str) -> Any:
@@ -271,51 +326,6 @@ def _document(text: bytes, what: str) -> Any:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(Result.line_malformed, f"{what}: {error}") from None
-
-
-def _balances(texts: list[str]) -> dict[str, int]:
-    found = {}
-    for text in texts:
-        code, _, units = text.partition("=")
-        if not code or not units.isascii() or not units.isdigit():
-            raise InputError(Result.line_malformed, f"--balance {text!r} is not ASSET=UNITS")
-        found[code] = int(units)
-    return found
-
-
-def verify_bundle(
-    bundle: dict[str, Any], record: dict[str, Any], key_hex: str, balances: dict[str, int]
-) -> tuple[bool, list[dict[str, Any]]]:
-    """Check the round's signature, then each proof with the standard-library verifier."""
-    proofs = bundle.get("proofs", [bundle])
-    key_text = key_hex or bundle.get("client_key", "")
-    try:
-        key = bytes.fromhex(key_text)
-    except (TypeError, ValueError):
-        raise InputError(Result.line_malformed, "the client key is not hex") from None
-    if len(key) != client_key_bytes:
-        raise InputError(Result.field_required, "a 32-byte client key (--key or in the proof)")
-    if not verify_round_signature(record):
-        return False, [
-            {
-                "asset": None,
-                "ok": False,
-                "reason": "bad_signature",
-                "detail": "the round record's Ed25519 signature does not check",
-            }
-        ]
-    results = []
-    for found in proofs:
-        asset = found.get("asset") if isinstance(found, dict) else None
-        try:
-            total = verify_inclusion(found, record, key, balances.get(str(asset)))
-        except ProofRejectedError as rejection:
-            results.append(
-                {"asset": asset, "ok": False, "reason": rejection.reason, "detail": str(rejection)}
-            )
-        else:
-            results.append({"asset": asset, "ok": True, "proof_units": str(total)})
-    return all(result["ok"] for result in results) and bool(results), results
 
 
 # ---------------------------------------------------------------------- audit

@@ -26,7 +26,7 @@ from ringfence.core.ledger.journal import (
     ledger_definition_kinds,
 )
 from ringfence.core.money import Asset, coarsen_ceil
-from ringfence.core.por.hashes import client_key
+from ringfence.core.por.hashes import client_secret, version_of_round
 from ringfence.core.por.inclusion import inclusion_proof
 from ringfence.core.por.liabilities import Liabilities, client_liabilities, proof_unit_exponent
 from ringfence.core.por.round import round_hash, verify_chain, verify_round_signature
@@ -159,11 +159,17 @@ def audit_round(
             "journal_head_mismatch", "",
             f"the round signs head {head.get('hash')} at entry {report.snapshot}; the journal "
             "holds another"))
+    version = version_of_round(record)
+    if version is None:
+        report.problems.append(Problem("format_unknown", "", f"round format {record.get('v')!r}"))
+        return report
     ledger = ledger_at(store, report.snapshot)
     liabilities = client_liabilities(ledger)
     round_id = bytes.fromhex(record["round_id"])
     with collector_paused(), subtree_map(workers) as map_jobs:
-        rebuilt = build_trees(round_id, liabilities, master_secret, build_seed, map_jobs)
+        # A round of format 2 is rebuilt as it was made: its audit stays possible.
+        rebuilt = build_trees(round_id, liabilities, master_secret, build_seed, map_jobs,
+                              version=version)
     entries = {entry["asset_number"]: entry for entry in record["assets"]}
     for asset, owed in liabilities:
         _audit_asset(
@@ -182,7 +188,7 @@ def audit_round(
         record,
         liabilities,
         stored=stored,
-        master_secret=master_secret,
+        secrets=(version, master_secret),
         seed=sample_seed,
         count=sample_size,
     )
@@ -244,10 +250,14 @@ def _audit_sample(
     liabilities: Liabilities,
     *,
     stored: Mapping[int, AssetTree],
-    master_secret: bytes,
+    secrets: tuple[int, bytes],
     seed: bytes,
     count: int,
 ) -> None:
+    """Verify sampled proofs as each client would: with their own id and the round's nonce
+    for them (the client key in format 2)."""
+    version, master_secret = secrets
+    round_id = bytes.fromhex(record["round_id"])
     candidates = sorted(
         (asset.code, client)
         for asset, owed in liabilities
@@ -268,9 +278,9 @@ def _audit_sample(
             report.problems.append(Problem("proof_missing", code, client))
             continue
         balance = coarsen_ceil(owed[client], proof_unit_exponent(asset))
-        key = client_key(master_secret, client)
+        key = client_secret(version, master_secret, round_id, client)
         try:
-            verify_inclusion(proof, record, key, balance)
+            verify_inclusion(proof, record, key, balance, client)
         except ProofRejectedError as rejection:
             report.problems.append(
                 Problem("proof_rejected", code, f"{client}: {rejection.reason}: {rejection}")

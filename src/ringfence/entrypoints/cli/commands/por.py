@@ -175,7 +175,8 @@ def proof(
         return
     for found in document["proofs"]:
         say(f"{found['asset']}: {len(found['pieces'])} pieces")
-    say(f"client key {document['client_key']}; add --json for the proof document")
+    secret = document.get("nonce") or document.get("client_key")
+    say(f"nonce {secret}; add --json for the proof document")
 
 
 @app.command("verify")
@@ -185,28 +186,34 @@ def verify(
     *,
     round_file: Annotated[Path, typer.Option(
         "--round", dir_okay=False, help="The round record (round.json), from a second channel.")],
-    key: Annotated[str, typer.Option(
-        "--key", help="The client key (hex), if the proof file does not carry it.")] = "",
+    client_id: Annotated[str | None, typer.Option(
+        "--client-id", help="Your client id, as the firm knows you: every leaf is bound to it."
+    )] = None,
+    nonce: Annotated[str, typer.Option(
+        "--nonce", help="The round's nonce for you (hex), if the proof file does not carry it."
+    )] = "",
     balance: Annotated[list[str] | None, typer.Option(
-        "--balance", help="ASSET=UNITS: your statement balance in proof units.")] = None,
+        "--balance", help="ASSET=AMOUNT: your statement balance in the major unit (BTC=0.8).")
+    ] = None,
+    decimals: Annotated[list[str] | None, typer.Option(
+        "--decimals", help="ASSET=N: the asset's decimals, if the round does not say.")] = None,
     public_key: Annotated[str, typer.Option(
         "--public-key", help="The firm's published signing key (hex): refuse any other.")] = "",
     json_output: JsonOption = False,
 ) -> None:
-    """Check inclusion proofs against a round record; exit 4 with the reason if any fails.
-    A round verifies against the key it carries; ``--public-key`` pins the firm's own."""
+    """Check inclusion proofs against a signed round, as the stdlib verifier does: the
+    snapshot, each asset's reserves coverage, each proof. Exit 0 accepted, 1 the proofs check
+    but reserves do not cover, 2 bad input, 4 refused. ``--public-key`` pins the firm's key."""
     with reported(json_output):
         document = por.verify_proofs(
-            _read(proof_file, "proof"), _read(round_file, "round"), key_hex=key,
-            balances=balance, public_key=public_key)
+            _read(proof_file, "proof"), _read(round_file, "round"), client_id=client_id,
+            nonce_hex=nonce, balances=balance, decimals=decimals, public_key=public_key)
     if json_output:
         write_json(document)
     else:
-        for result in document["results"]:
-            verdict = "OK" if result["ok"] else f"REJECTED ({result['reason']})"
-            say(f"{result['asset']}: {verdict} {result.get('detail', '')}".rstrip())
-    if not document["ok"]:
-        raise typer.Exit(errors.exit_status_integrity)
+        typer.echo(por.render_verification(document), nl=False)
+    if document["exit_status"]:
+        raise typer.Exit(document["exit_status"])
 
 
 @app.command("audit")
