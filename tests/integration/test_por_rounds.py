@@ -345,6 +345,14 @@ def test_reserves_are_attested_for_the_round_they_were_signed_for(
     record = json.loads(Path(replayed["round_file"]).read_text())
     line = next(entry for entry in record["assets"] if entry["asset"] == "ETH")
     assert line["reserves"]["covered"] is False
+    # alice's proofs check, and `por verify` says the round does not cover, exiting 1.
+    checked = verify(por.client_proofs(wallets, rounds, "alice"), record,
+                     public_key=record["public_key"], balances=["ETH=2.000000000000000001"])
+    assert (checked["verdict"], checked["exit_status"]) == ("not_covered", 1)
+    assert all(result["ok"] for result in checked["results"])
+    text = por.render_verification(checked)
+    assert "ETH: NOT COVERED, owes" in text
+    assert text.splitlines()[-1].startswith("NOT COVERED: your proofs check, but")
 
 
 def test_reserves_need_the_announced_round_and_its_blocks(

@@ -50,6 +50,7 @@ from ringfence.core.por.round import (
     Round,
     round_hash,
     round_id_of,
+    round_public_key,
     verify_round_signature,
 )
 from ringfence.core.por.round import build_round as core_build_round
@@ -79,7 +80,8 @@ from ringfence.verifier import (
 
 __all__ = [
     "announce_round", "audit_kept_round", "build_and_keep_round", "build_round",
-    "client_proofs", "render_verification", "sample_size_max", "verify_proofs",
+    "client_proofs", "render_verification", "sample_size_max", "signing_public_key",
+    "verify_proofs",
     "workers_default", "workers_max",
 ]  # fmt: skip
 
@@ -307,6 +309,12 @@ def verify_proofs(
             {"asset": None, "ok": False, "reason": "bad_signature",
              "detail": "libsodium refuses the round's Ed25519 signature"}]}
     return {**report, "exit_status": verdict_exit_status[report["verdict"]]}
+
+
+def signing_public_key(rounds: RoundStore) -> str:
+    """The key the firm's rounds are signed with (hex): the key it publishes, and its clients'
+    verifiers pin (``ringfence por page`` writes it into the browser verifier)."""
+    return round_public_key(rounds.signing_seed())
 
 
 def render_verification(report: dict[str, Any]) -> str:

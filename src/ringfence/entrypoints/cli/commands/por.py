@@ -216,6 +216,28 @@ def verify(
         raise typer.Exit(document["exit_status"])
 
 
+@app.command("page")
+def page(
+    context: typer.Context,
+    *,
+    page_out: Annotated[Path, typer.Option(
+        "--page-out", dir_okay=False, help="Where to write the verifier page to publish.")],
+    out: OutOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Write the browser verifier (one static HTML file) with the firm's round-signing key
+    pinned in it: publish it beside the key, so a client's page refuses any other signer."""
+    from ringfence.entrypoints.pages.serving import pinned_verify_page
+
+    with reported(json_output):
+        public_key = por.signing_public_key(_rounds(context, out))
+        page_out.write_text(pinned_verify_page(public_key), encoding="utf-8")
+    if json_output:
+        write_json({"ok": True, "page": str(page_out), "public_key": public_key})
+        return
+    say(f"{page_out}: the verifier page, pinned to {public_key}")
+
+
 @app.command("audit")
 def audit(
     context: typer.Context,
