@@ -26,7 +26,7 @@ from tests.support import MAIN, Custodian
 from ringfence import bootstrap
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.service import por
+from ringfence.service import por, por_verify
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RoundStore
@@ -74,7 +74,8 @@ def audit(ledger: LedgerService, rounds: RoundStore, round_file: str, **options:
 
 def verify(proof: Any, record: Any, **options: Any) -> dict[str, Any]:
     options = {"client_id": "alice"} | options
-    return por.verify_proofs(json.dumps(proof).encode(), json.dumps(record).encode(), **options)
+    return por_verify.verify_proofs(json.dumps(proof).encode(), json.dumps(record).encode(),
+                                    **options)
 
 
 def test_a_round_is_kept_with_its_record_keys_and_private_trees(
@@ -163,7 +164,7 @@ def test_verify_pins_the_signing_key_and_refuses_what_is_not_a_document(
     assert other["results"][0]["reason"] == "signing_key_not_pinned"
     for proof_text, round_text in ((b"{", b"{}"), (b"[]", b"{}")):
         with pytest.raises(InputError) as caught:
-            por.verify_proofs(proof_text, round_text, client_id="bob")
+            por_verify.verify_proofs(proof_text, round_text, client_id="bob")
         assert caught.value.code is Result.line_malformed
     for balances, code in ((["BTC=1,5"], Result.balance_malformed),
                            (["BTC"], Result.balance_malformed)):
@@ -329,7 +330,8 @@ def test_reserves_are_attested_for_the_round_they_were_signed_for(
     (eth,) = built["reserves_by_asset"]
     assert eth == {"asset": "ETH", "gross": str(3 * 10**18), "encumbered": "0",
                    "unproven": "0", "net": str(3 * 10**18),
-                   "house_excluded": str(50 * 10**18)}  # fmt: skip
+                   "house_excluded": str(50 * 10**18),
+                   "pools": {"main": str(3 * 10**18)}}  # fmt: skip
     record = json.loads(Path(built["round_file"]).read_text())
     line = next(entry for entry in record["assets"] if entry["asset"] == "ETH")
     assert line["reserves"]["total"] == str(3 * 10**9)  # gwei, the proof unit
@@ -345,12 +347,25 @@ def test_reserves_are_attested_for_the_round_they_were_signed_for(
     record = json.loads(Path(replayed["round_file"]).read_text())
     line = next(entry for entry in record["assets"] if entry["asset"] == "ETH")
     assert line["reserves"]["covered"] is False
+    # The auditor opens round 2's pool commitments against the journal.
+    assert audit(wallets, rounds, replayed["round_file"])["ok"] is True
+    # Round 1 proved its one pool covered in zero knowledge; round 2's pool holds nothing
+    # proven, and is not covered.
+    first = json.loads(Path(built["round_file"]).read_text())
+    statement = next(e for e in first["assets"] if e["asset"] == "ETH")["pools"]
+    assert [pool["pool"] for pool in statement["pools"]] == ["main"]
+    assert statement["pools"][0]["coverage_proof"] is not None
+    assert line["pools"]["pools"][0]["coverage_proof"] is None
     # alice's proofs check, and `por verify` says the round does not cover, exiting 1.
     checked = verify(por.client_proofs(wallets, rounds, "alice"), record,
                      public_key=record["public_key"], balances=["ETH=2.000000000000000001"])
     assert (checked["verdict"], checked["exit_status"]) == ("not_covered", 1)
     assert all(result["ok"] for result in checked["results"])
-    text = por.render_verification(checked)
+    assert checked["pools"] == [  # no BTC is held at all
+        {"asset": "BTC", "pool": "main", "reserves": "0", "status": "not_covered"},
+        {"asset": "ETH", "pool": "main", "reserves": "0", "status": "not_covered"}]
+    text = por_verify.render_verification(checked)
+    assert "ETH pool main: NOT COVERED by its own reserves of 0.000000000 ETH" in text
     assert "ETH: NOT COVERED, owes" in text
     assert text.splitlines()[-1].startswith("NOT COVERED: your proofs check, but")
 
@@ -396,6 +411,15 @@ def test_the_audit_checks_the_pinned_reserves_file(
     assert problems(wallets, rounds, round_file) == {"reserves_file_mismatch"}
     reserves_file.unlink()
     assert problems(wallets, rounds, round_file) == {"reserves_file_missing"}
+    # A pool committed to what another amount would open to is named (and the record's
+    # signature fails with it).
+    record = json.loads(round_file.read_text())
+    eth = next(entry for entry in record["assets"] if entry["asset"] == "ETH")
+    btc = next(entry for entry in record["assets"] if entry["asset"] == "BTC")
+    eth["pools"]["pools"][0]["commitment"] = btc["pools"]["pools"][0]["commitment"]
+    round_file.write_text(json.dumps(record))
+    assert {"pool_commitment_mismatch", "signature_invalid"} <= problems(
+        wallets, rounds, round_file)
 
 
 def test_a_round_of_format_2_is_still_audited_but_proves_nothing_to_a_client(

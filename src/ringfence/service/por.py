@@ -6,8 +6,8 @@ REST API) call, one function per command, each returning the JSON document it re
 - ``build_and_keep_round`` (``por build``): gather the client liabilities at a snapshot,
   attest the reserves if holdings are given, build and sign the round (subtrees in worker
   processes), and keep it in the ``RoundStore``.
-- ``client_proofs`` (``por proof``), ``verify_proofs`` (``por verify``) and
-  ``audit_kept_round`` (``por audit``, checks in ``service/por_audit.py``).
+- ``client_proofs`` (``por proof``) and ``audit_kept_round`` (``por audit``, checks in
+  ``service/por_audit.py``); ``por verify`` and ``por page`` are ``service/por_verify.py``'s.
 
 Where things come from. The rounds, their keys, the pending round, the private trees and the
 reserves files are the ``RoundStore``'s (port in ``service/ports.py``; a directory,
@@ -24,7 +24,6 @@ from the ledger's own state, or from a fresh replay for a past snapshot. Build:
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -40,20 +39,25 @@ from ringfence.core.por.attestation import (
     attest_reserves,
     challenges_for,
     parse_control_file,
+    pool_reserves_in_proof_units,
     totals_in_proof_units,
 )
 from ringfence.core.por.hashes import client_secret, version_of_round
 from ringfence.core.por.inclusion import inclusion_proof
-from ringfence.core.por.liabilities import Liabilities, client_liabilities, proof_unit_exponent
+from ringfence.core.por.liabilities import (
+    Liabilities,
+    client_liabilities,
+    pool_liabilities,
+    proof_unit_exponent,
+)
 from ringfence.core.por.round import (
     ReservesAttestation,
     Round,
     round_hash,
     round_id_of,
-    round_public_key,
-    verify_round_signature,
 )
 from ringfence.core.por.round import build_round as core_build_round
+from ringfence.core.por.solvency import PoolPosition
 from ringfence.core.recon.files import parse_observations
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService, collector_paused
@@ -69,20 +73,10 @@ from ringfence.service.por_audit import (
     workers_max,
 )
 from ringfence.service.ports import LedgerStore, RoundStore
-from ringfence.verifier import (
-    InputRefusedError,
-    hex_bytes,
-    parse_amounts,
-    render_text,
-    verdict_exit_status,
-    verify_bundle,
-)
 
 __all__ = [
     "announce_round", "audit_kept_round", "build_and_keep_round", "build_round",
-    "client_proofs", "render_verification", "sample_size_max", "signing_public_key",
-    "verify_proofs",
-    "workers_default", "workers_max",
+    "client_proofs", "sample_size_max", "workers_default", "workers_max",
 ]  # fmt: skip
 
 _build_seed_bytes: Final = 32
@@ -261,81 +255,6 @@ def client_proofs(
             "round": number, "round_hash": round_hash_hex, "proofs": proofs}
 
 
-# ---------------------------------------------------------------------- verify
-
-# What the client gave, refused by the stdlib verifier, as the codes every entry point reports.
-_refusal_results: Final = {
-    "json_malformed": Result.line_malformed,
-    "input_too_large": Result.line_too_long,
-    "client_id_required": Result.client_id_required,
-    "client_id_malformed": Result.client_id_malformed,
-    "nonce_required": Result.nonce_required,
-    "nonce_malformed": Result.nonce_malformed,
-    "public_key_malformed": Result.public_key_malformed,
-    "balance_malformed": Result.balance_malformed,
-    "balance_finer_than_scale": Result.amount_finer_than_asset_scale,
-    "balance_too_large": Result.amount_must_be_below_2_64,
-    "decimals_malformed": Result.decimals_malformed,
-    "decimals_unknown": Result.decimals_unknown,
-    "decimals_mismatch": Result.decimals_mismatch,
-}
-
-
-def verify_proofs(
-    proof_text: bytes, round_text: bytes, *, client_id: str | None, nonce_hex: str = "",
-    balances: list[str] | None = None, decimals: list[str] | None = None, public_key: str = "",
-) -> dict[str, Any]:
-    """Check a proof document (``por proof`` output, or one proof) against a round record
-    obtained from a second channel, as the client ``client_id``, with the standard-library
-    verifier (``verifier.verify_bundle``: the signature, the snapshot, each asset's
-    coverage, each proof); the signature is checked again with libsodium. ``public_key`` pins
-    the firm's signing key; ``balances`` (ASSET=AMOUNT) are in the asset's major unit.
-    The report's ``verdict`` says accepted, not_covered or rejected; ``exit_status`` is the
-    stdlib verifier's for it."""
-    bundle = _document(proof_text, "proof")
-    record = _document(round_text, "round")
-    try:
-        nonce = None if not nonce_hex else _hex_input(nonce_hex, "nonce_malformed", "nonce")
-        pinned = None if not public_key else _hex_input(
-            public_key, "public_key_malformed", "public key")
-        amounts, places = parse_amounts(balances or [], decimals or [])
-        report = verify_bundle(bundle, record, client_id=client_id, nonce=nonce,
-                               pinned_key=pinned, balances=amounts, decimals=places)
-    except InputRefusedError as refusal:
-        raise InputError(_refusal_results.get(refusal.reason, Result.line_malformed),
-                         str(refusal)) from None
-    if report["round"] is not None and not verify_round_signature(record):
-        report = {**report, "ok": False, "verdict": "rejected", "round": None, "results": [
-            {"asset": None, "ok": False, "reason": "bad_signature",
-             "detail": "libsodium refuses the round's Ed25519 signature"}]}
-    return {**report, "exit_status": verdict_exit_status[report["verdict"]]}
-
-
-def signing_public_key(rounds: RoundStore) -> str:
-    """The key the firm's rounds are signed with (hex): the key it publishes, and its clients'
-    verifiers pin (``ringfence por page`` writes it into the browser verifier)."""
-    return round_public_key(rounds.signing_seed())
-
-
-def render_verification(report: dict[str, Any]) -> str:
-    """The report of ``verify_proofs`` for a person, as the stdlib verifier prints it."""
-    return render_text(report)
-
-
-def _hex_input(text: str, reason: str, what: str) -> bytes:
-    found = hex_bytes(text, 32)
-    if found is None:
-        raise InputRefusedError(reason, f"the {what} is not 64 hex digits")
-    return found
-
-
-def _document(text: bytes, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(Result.line_malformed, f"{what}: {error}") from None
-
-
 # ---------------------------------------------------------------------- audit
 
 
@@ -395,10 +314,28 @@ def attest(
     )  # fmt: skip
     exponents = {code: proof_unit_exponent(a) for code, a in ledger.assets.items()}
     net, gross = totals_in_proof_units(attested, ledger.assets, exponents)
+    pools = _pool_positions(ledger, pool_reserves_in_proof_units(attested, ledger.assets,
+                                                                 exponents))
     for number, units in gross.items():
         if units > limits.proof_value_max:
             raise InputError(
                 Result.amount_must_be_below_2_64,
                 f"reserves of asset {number}: {units} proof units do not fit 64 bits",
             )
-    return attested, ReservesAttestation(attested.file_hash(), net, gross)
+    return attested, ReservesAttestation(attested.file_hash(), net, gross, pools)
+
+
+def _pool_positions(
+    ledger: Ledger, reserves: Mapping[int, Mapping[str, int]]
+) -> dict[int, list[PoolPosition]]:
+    """Per asset number, every pool that owes or holds it: what it owes (each client rounded
+    up) and what its own wallets hold, proven and unencumbered (rounded down)."""
+    owed = pool_liabilities(ledger)
+    found = {}
+    for code, asset in ledger.assets.items():
+        held = reserves.get(asset.number, {})
+        names = sorted(name for name in {*owed.get(code, {}), *held}
+                       if owed.get(code, {}).get(name, 0) or held.get(name, 0))
+        found[asset.number] = [PoolPosition(name, owed.get(code, {}).get(name, 0),
+                                            held.get(name, 0)) for name in names]
+    return found

@@ -28,8 +28,14 @@ from ringfence.core.ledger.journal import (
 from ringfence.core.money import Asset, coarsen_ceil
 from ringfence.core.por.hashes import client_secret, version_of_round
 from ringfence.core.por.inclusion import inclusion_proof
-from ringfence.core.por.liabilities import Liabilities, client_liabilities, proof_unit_exponent
+from ringfence.core.por.liabilities import (
+    Liabilities,
+    client_liabilities,
+    pool_liabilities,
+    proof_unit_exponent,
+)
 from ringfence.core.por.round import round_hash, verify_chain, verify_round_signature
+from ringfence.core.por.solvency import commitment_opens
 from ringfence.core.por.tree import AssetTree, MapJobs, build_trees
 from ringfence.service.ledger import apply_definitions, collector_paused, replay_transfers
 from ringfence.service.ports import LedgerStore
@@ -183,6 +189,7 @@ def audit_round(
         )
     for number in entries:
         report.problems.append(Problem("asset_unexpected", str(number), "not in the ledger"))
+    _audit_pools(report, record, ledger, master_secret)
     _audit_sample(
         report,
         record,
@@ -242,6 +249,30 @@ def _audit_asset(
         report.problems.append(
             Problem("stored_tree_mismatch", code, "the stored tree that answers proofs differs")
         )
+
+
+def _audit_pools(
+    report: AuditReport, record: Mapping[str, Any], ledger: Ledger, master_secret: bytes
+) -> None:
+    """Each pool's commitment must open to what the pool owes in the replayed journal: the
+    check clients cannot make (they see the commitments, not the split between pools)."""
+    owed_by_asset = pool_liabilities(ledger)
+    round_id = bytes.fromhex(record["round_id"])
+    for entry in record["assets"]:
+        statement = entry.get("pools")
+        if not isinstance(statement, dict):
+            continue
+        owed = owed_by_asset.get(entry["asset"], {})
+        named = {line.get("pool") for line in statement.get("pools", [])
+                 if isinstance(line, dict)}
+        expected = {pool: owed.get(pool, 0) for pool in named if isinstance(pool, str)}
+        expected |= {pool: units for pool, units in owed.items() if units}
+        wrong = commitment_opens(statement, round_id, entry["asset_number"], expected,
+                                 master_secret)
+        if wrong:
+            report.problems.append(Problem(
+                "pool_commitment_mismatch", entry["asset"],
+                f"pools {', '.join(wrong)}: the committed liabilities are not the journal's"))
 
 
 def _audit_sample(

@@ -24,6 +24,7 @@ from ringfence.core.money import Asset, basis_points_floor
 from ringfence.core.por.hashes import format_version, round_format_of, tag_round, tag_round_id
 from ringfence.core.por.inclusion import inclusion_proof
 from ringfence.core.por.liabilities import proof_unit_exponent
+from ringfence.core.por.solvency import PoolPosition, prove_pools
 from ringfence.core.por.tree import AssetTree, MapJobs, Node, build_trees
 
 
@@ -41,6 +42,9 @@ class ReservesAttestation:
     file_hash: bytes
     totals: Mapping[int, int]
     gross: Mapping[int, int] = field(default_factory=dict)  # before encumbrances and proofs
+    # Per asset number, each pool's liabilities and own reserves: proved pool by pool in zero
+    # knowledge (``solvency.prove_pools``) and published in the asset's line as ``pools``.
+    pools: Mapping[int, Sequence[PoolPosition]] = field(default_factory=dict)
 
 
 def reserves_entry(
@@ -129,15 +133,19 @@ def build_round(
     audits of older rounds only)."""
     round_id = round_id_of(previous_round_hash, snapshot)
     trees = build_trees(round_id, liabilities, master_secret, seed, map_jobs, version=version)
+    statements = {} if reserves is None else {
+        number: prove_pools(round_id, number, positions, master_secret=master_secret, seed=seed)
+        for number, positions in reserves.pools.items() if positions and number in trees}
     return sign_round(round_id, previous_round_hash, snapshot, trees,
                       signing_seed=signing_seed, reserves=reserves, snapshot_hash=snapshot_hash,
-                      snapshot_ns=snapshot_ns)
+                      snapshot_ns=snapshot_ns, pool_statements=statements)
 
 
 def sign_round(
     round_id: bytes, previous_round_hash: bytes, snapshot: int, trees: Mapping[int, AssetTree],
     *, signing_seed: bytes, reserves: ReservesAttestation | None = None,
     snapshot_hash: bytes | None = None, snapshot_ns: int | None = None,
+    pool_statements: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> Round:
     """The round record over built trees, signed. With ``snapshot_hash`` it carries the
     journal head it was built at (``journal_head``): anyone holding the round can later check
@@ -161,6 +169,10 @@ def sign_round(
                    for number in sorted(trees)],
         "public_key": key.verify_key.encode().hex(),
     }
+    for entry in record["assets"]:
+        statement = (pool_statements or {}).get(entry["asset_number"])
+        if statement is not None:
+            entry["pools"] = dict(statement)
     if snapshot_hash is not None:
         assert len(snapshot_hash) == 32
         record["journal_head"] = {"seq": snapshot, "hash": snapshot_hash.hex()}

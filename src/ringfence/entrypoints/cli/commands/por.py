@@ -29,7 +29,7 @@ from ringfence.entrypoints.cli.output import (
     target,
     write_json,
 )
-from ringfence.service import por
+from ringfence.service import por, por_verify
 from ringfence.service.ports import RoundStore
 
 name = "por"
@@ -205,13 +205,13 @@ def verify(
     snapshot, each asset's reserves coverage, each proof. Exit 0 accepted, 1 the proofs check
     but reserves do not cover, 2 bad input, 4 refused. ``--public-key`` pins the firm's key."""
     with reported(json_output):
-        document = por.verify_proofs(
+        document = por_verify.verify_proofs(
             _read(proof_file, "proof"), _read(round_file, "round"), client_id=client_id,
             nonce_hex=nonce, balances=balance, decimals=decimals, public_key=public_key)
     if json_output:
         write_json(document)
     else:
-        typer.echo(por.render_verification(document), nl=False)
+        typer.echo(por_verify.render_verification(document), nl=False)
     if document["exit_status"]:
         raise typer.Exit(document["exit_status"])
 
@@ -230,7 +230,7 @@ def page(
     from ringfence.entrypoints.pages.serving import pinned_verify_page
 
     with reported(json_output):
-        public_key = por.signing_public_key(_rounds(context, out))
+        public_key = por_verify.signing_public_key(_rounds(context, out))
         page_out.write_text(pinned_verify_page(public_key), encoding="utf-8")
     if json_output:
         write_json({"ok": True, "page": str(page_out), "public_key": public_key})
