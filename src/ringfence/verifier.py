@@ -87,6 +87,7 @@ value_max = 2**64 - 1
 height_max = 48
 pieces_max = 64
 proofs_max = 256  # proofs in one bundle, one per asset; assets in one round
+pools_max = 4_096  # pools in one asset's statement
 sibling_bytes = 40
 input_bytes_max = 2 * 2**20  # a bundle or round file (a proof is under 4 KB)
 json_depth_max = 32  # lists and objects in one (the formats nest 5 deep)
@@ -583,6 +584,8 @@ def _coverage(reserves: object, assets: object) -> tuple[str, list[dict[str, Any
         owed = _integer(root.get("sum") if isinstance(root, dict) else None, "root sum")
         line = {"asset": entry["asset"], "liabilities": str(owed),
                 **_asset_scale(entry), **_reserves_line(entry.get("reserves"), owed, status)}
+        if "pools" in entry:
+            line["pools"] = _pool_claims(entry["pools"])
         if any(other["asset"] == line["asset"] for other in lines):
             raise ProofRejectedError("malformed", f"the round lists {line['asset']} twice")
         lines.append(line)
@@ -623,6 +626,28 @@ def _reserves_line(line: object, owed: int, status: str) -> dict[str, Any]:
     return {"status": "covered" if net >= owed else "not_covered", "reserves_net": str(net),
             "reserves_gross": str(gross), "coverage_net_bp": net_bp,
             "coverage_gross_bp": gross_bp}
+
+
+def _pool_claims(statement: object) -> list[dict[str, Any]]:
+    """Each pool's own coverage as the round claims it: a pool with a coverage proof claims
+    to be covered, one without says it is not. The proofs themselves (Pedersen commitments
+    and range proofs on ristretto255) need more than the standard library: ``ringfence por
+    verify`` checks them. A pool the firm itself reports short is reported here too."""
+    lines = statement.get("pools") if isinstance(statement, dict) else None
+    if not isinstance(lines, list) or not 0 < len(lines) <= pools_max:
+        raise ProofRejectedError("malformed", "an asset's pools statement lists no pools")
+    claims: list[dict[str, Any]] = []
+    for line in lines:
+        if not isinstance(line, dict) or not isinstance(line.get("pool"), str) or not (
+                line["pool"]) or not isinstance(line.get("coverage_proof"), str | None):
+            raise ProofRejectedError("malformed", "a pool line has no name or proof")
+        if any(claim["pool"] == line["pool"] for claim in claims):
+            raise ProofRejectedError("malformed", f"pool {line['pool']} is listed twice")
+        claims.append({"pool": line["pool"],
+                       "reserves": str(_integer(line.get("reserves"), "pool reserves")),
+                       "claim": "not_covered" if line.get("coverage_proof") is None
+                       else "covered"})
+    return claims
 
 
 def _basis_points(reserves: int, owed: int) -> str | None:
@@ -798,12 +823,19 @@ def _rejected(asset: str | None, rejection: ProofRejectedError) -> dict[str, Any
     return {"asset": asset, "ok": False, "reason": rejection.reason, "detail": str(rejection)}
 
 
+def _shortfalls(facts: Mapping[str, Any]) -> list[str]:
+    """What the signed round says is not covered: assets, then pools (``BTC pool p``)."""
+    return [line["asset"] for line in facts["assets"] if line["status"] == "not_covered"] + [
+        f"{line['asset']} pool {pool['pool']}" for line in facts["assets"]
+        for pool in line.get("pools", []) if pool["claim"] == "not_covered"]
+
+
 def _report(
     facts: dict[str, Any] | None, results: list[dict[str, Any]], client_id: str
 ) -> dict[str, Any]:
     if facts is None or not results or not all(result["ok"] for result in results):
         verdict = "rejected"
-    elif any(line["status"] == "not_covered" for line in facts["assets"]):
+    elif _shortfalls(facts):
         verdict = "not_covered"
     else:
         verdict = "accepted"
@@ -994,6 +1026,10 @@ def _coverage_text(facts: Mapping[str, Any]) -> list[str]:
             f"({_percent(line['coverage_net_bp'])})",
             f"      reserves gross {amount(line['reserves_gross'])} "
             f"({_percent(line['coverage_gross_bp'])})"]
+        lines += [f"      pool {pool['pool']}: "
+                  + ("covered" if pool["claim"] == "covered" else "NOT COVERED")
+                  + f" by its own reserves of {amount(pool['reserves'])}, as the round claims"
+                  + " (ringfence por verify checks its proofs)" for pool in line.get("pools", [])]
     return lines
 
 
@@ -1009,10 +1045,8 @@ def _verdict_text(report: Mapping[str, Any]) -> str:
     if report["verdict"] == "rejected":
         return "REJECTED: do not rely on this round; the reasons are above."
     if report["verdict"] == "not_covered":
-        short = ", ".join(line["asset"] for line in facts["assets"]
-                          if line["status"] == "not_covered")
         return (f"NOT COVERED: your proofs check, but the firm's signed round says its reserves "
-                f"of {short} do not cover what it owes.")
+                f"of {', '.join(_shortfalls(facts))} do not cover what it owes.")
     if facts["reserves"] == "not_attested":
         return ("ACCEPTED: your balances are counted in what the firm owes; this round attests "
                 "no reserves.")

@@ -30,6 +30,7 @@ from ringfence.core.money import Asset
 from ringfence.core.por import round as por_round
 from ringfence.core.por.hashes import round_nonce
 from ringfence.core.por.round import ReservesAttestation, build_round
+from ringfence.core.por.solvency import PoolPosition
 from ringfence.entrypoints.cli.app import app
 
 PAGE = Path(por_round.__file__).parents[2] / "entrypoints" / "pages" / "web" / "verify.html"
@@ -56,6 +57,11 @@ SHORT = built(attestation=ReservesAttestation(
     hashlib.sha256(b"reserves").digest(), {1: 52_506, 2: 2 * 10**9 + 6},
     {1: 70_008, 2: 2 * 10**9 + 6}))
 WITHOUT_BOB = built([(BTC, {"alice": 70_000, "carol": 3})])
+# The asset covers, but one of its pools does not: the firm's own statement says so.
+POOLS = built(attestation=ReservesAttestation(
+    hashlib.sha256(b"reserves").digest(), {1: 200_000, 2: 2 * 10**9 + 6},
+    {1: 200_000, 2: 2 * 10**9 + 6}, {1: [PoolPosition("short", 100_000, 50_000),
+                                         PoolPosition("excess", 40_015, 150_000)]}))
 OLD = built(version=2)
 
 
@@ -182,6 +188,12 @@ def round_cases() -> list[dict[str, Any]]:
              balances={"BTC": "0.0007"}),
         case(bundle_of(SHORT, "alice"), resigned(SHORT.record, lambda r: r["assets"][0][
             "reserves"].update(covered=True))),
+        # Pools: one short (the round's own claim), and statements that are not lists.
+        case(bundle_of(POOLS, "alice"), POOLS.record, pinned=FIRM_KEY),
+        case(bundle_of(POOLS, "alice"), resigned(POOLS.record, lambda r: r["assets"][0][
+            "pools"].update(pools=[{"pool": "p", "reserves": "-1"}]))),
+        case(bundle_of(POOLS, "alice"), resigned(POOLS.record, lambda r: r["assets"][0][
+            "pools"].update(pools={}))),
         # What the client gives: refused by name.
         case(alice, record, client_id=None), case(alice, record, client_id=""),
         case(alice, record, client_id="a\tb"), case({"proofs": alice["proofs"]}, record),
@@ -302,7 +314,7 @@ def test_the_page_and_the_stdlib_verifier_agree_on_every_case(tmp_path: Path) ->
         assert page == python, (number, cases[number]["client_id"], page, python)
     verdicts = [report.get("verdict", "refused") for report in expected]
     assert verdicts.count("accepted") == 4
-    assert verdicts.count("not_covered") == 1
+    assert verdicts.count("not_covered") == 2
     reasons = {result.get("reason") for report in expected for result in report.get(
         "results", [])} | {report.get("refused") for report in expected}
     assert {"balance_mismatch", "root_mismatch", "other_round", "sum_overflows", "malformed",

@@ -344,3 +344,28 @@ def test_the_verifier_checks_the_chain_of_rounds_and_refuses_a_split_view() -> N
     renamed = {**later.record, "snapshot": 3}
     with pytest.raises(ProofRejectedError, match="round id"):
         verifier.verify_chain([ROUND.record, renamed])
+
+
+def test_a_pool_the_round_says_is_short_is_reported_though_the_asset_covers() -> None:
+    """The stdlib verifier cannot check the pools' zero-knowledge proofs, but it reports a
+    pool the firm's own statement leaves without a coverage proof."""
+    from ringfence.core.por.round import ReservesAttestation
+    from ringfence.core.por.solvency import PoolPosition
+
+    pools = build_round(
+        snapshot=1, previous_round_hash=bytes(32), liabilities=[(BTC, {"alice": 70_000})],
+        master_secret=MASTER, signing_seed=SIGNING, seed=b"r" * 32,
+        reserves=ReservesAttestation(b"f" * 32, {1: 90_000}, {1: 90_000}, {1: [
+            PoolPosition("short", 60_000, 40_000), PoolPosition("excess", 10_000, 50_000)]}))
+    round_id = bytes.fromhex(pools.record["round_id"])
+    bundle = {"nonce": round_nonce(MASTER, round_id, "alice").hex(),
+              "proofs": list(pools.proofs("alice"))}
+    report = verify_bundle(bundle, pools.record, client_id="alice")
+    (line,) = report["round"]["assets"]
+    assert line["status"] == "covered"
+    assert line["pools"] == [{"pool": "excess", "reserves": "50000", "claim": "covered"},
+                             {"pool": "short", "reserves": "40000", "claim": "not_covered"}]
+    assert report["verdict"] == "not_covered"
+    text = verifier.render_text(report)
+    assert "pool short: NOT COVERED by its own reserves of 0.00040000 BTC, as the round" in text
+    assert text.splitlines()[-1].endswith("reserves of BTC pool short do not cover what it owes.")
