@@ -141,3 +141,12 @@ def _text(proof: bytes) -> str:
     import base64
 
     return base64.b64encode(proof).decode("ascii")
+
+
+def test_the_benchmark_case_proves_and_checks_a_pool() -> None:
+    from ringfence.bench.por import _pool_solvency_case
+
+    case = _pool_solvency_case(1)
+    assert case["case"] == "pool_solvency"
+    assert case["verify_ms_median"] > 0
+    assert 1_000 < case["pool_line_bytes"] < 2_500  # two 672-byte proofs in base64 and a point
