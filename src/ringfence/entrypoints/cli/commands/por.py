@@ -167,7 +167,7 @@ def proof(
     out: OutOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """The client's key and inclusion proofs in every asset they are owed, for one round."""
+    """The client's nonce for the round and their inclusion proofs in every asset they are owed."""
     with reported(json_output), opened(context) as ledger:
         document = por.client_proofs(ledger, _rounds(context, out), client, round_number)
     if json_output:
