@@ -2,11 +2,13 @@
 
 This module is written to be read by a client, and to be downloaded and run on its own::
 
-    python verifier.py PROOF.json ROUND.json [CLIENT_KEY] [--public-key HEX]
+    python verifier.py PROOF.json ROUND.json [NONCE] --client-id ID [--public-key HEX]
                        [--balance ASSET=AMOUNT]... [--decimals ASSET=N]... [--json]
 
 ``PROOF.json`` is what ``ringfence por proof CLIENT --json`` prints (a bundle of proofs that
-carries your client key) or one proof on its own (then give ``CLIENT_KEY``, 64 hex digits).
+carries this round's nonce for you) or one proof on its own (then give ``NONCE``, 64 hex
+digits). ``--client-id`` is your own identifier, as the firm knows you (your client id on
+your statements): every leaf is rebuilt from it, so a proof made for anyone else fails.
 ``ROUND.json`` is the signed round record; take it from a second channel (the firm's site).
 ``--public-key`` is the firm's published Ed25519 key: only with it is the round's signature
 checked against a key you trust. ``--balance BTC=0.8`` is your statement balance in the
@@ -16,13 +18,14 @@ when the round does not say so itself. ``--json`` prints one JSON document.
 It imports no part of ringfence and no third-party package (the project's import rules and a
 test hold it to that). The formats are documented in docs/proof-of-reserves.md; in short:
 
-    round record  {"v": "ringfence-por-round/2", "round_id", "previous_round_hash",
-                   "snapshot", ["journal_head": {"seq", "hash"}], "reserves": {...},
-                   "assets": [{"asset", "asset_number", "unit_exponent", "height",
-                   "root": {"sum", "hash"}, "reserves"}], "public_key", "signature"}
-    inclusion     {"v": "ringfence-por-proof/2", "round_hash", "asset", "asset_number",
+    round record  {"v": "ringfence-por-round/3", "round_id", "previous_round_hash",
+                   "snapshot", "snapshot_ns", "journal_head": {"seq", "hash"},
+                   "reserves": {...}, "assets": [{"asset", "asset_number", "scale",
+                   "unit_exponent", "height", "root": {"sum", "hash"}, "reserves"}],
+                   "public_key", "signature"}
+    inclusion     {"v": "ringfence-por-proof/3", "round_hash", "asset", "asset_number",
                    "pieces": [{"index", "value"}, ...], "siblings": "<base64>"}
-    bundle        {"client", "client_key", "round", "round_hash", "proofs": [inclusion...]}
+    bundle        {"client", "nonce", "round", "round_hash", "proofs": [inclusion...]}
 
 Sums and values are decimal strings of integers in the asset's proof unit (10^-9 of the
 major unit at the finest); hashes are lowercase hex. ``siblings`` is the base64 of 40-byte
@@ -36,8 +39,10 @@ skipping a sibling that is itself known. What is checked, in order:
 2. the round's reserves lines add up: each asset's coverage is recomputed from the signed
    totals, and a round whose reserves do not cover what it owes is reported as not covered;
 3. for each proof, the round record hashes to its ``round_hash`` and has its asset; each
-   piece's leaf is recomputed from your own key (nobody else's leaf can be passed off as
-   yours, even with the same balance); the pieces are folded up with parent hashes that bind
+   piece's leaf is recomputed from your client id and the round's nonce (its salt binds a
+   hash of your id: nobody else's leaf can be passed off as yours, even with the same
+   balance, whatever nonce the firm hands you); the pieces are folded up with parent hashes
+   that bind
    the height and both children's sums and hashes, to the round's root, using every sibling
    record exactly once; every sum is in [0, 2^64) and no parent's sum overflows;
 4. the pieces add up to your balance, converted exactly to proof units (rounded up, as the
@@ -70,12 +75,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-proof_format = "ringfence-por-proof/2"
-round_format = "ringfence-por-round/2"
+proof_format = "ringfence-por-proof/3"
+round_format = "ringfence-por-round/3"
+# Format 2 bound a leaf only to a key the firm handed out, so a firm could show one client
+# another's leaf. Its proofs are still checked (``verify_inclusion``, for the firm's auditor),
+# but a client is told they prove nothing about them (``identity_not_bound``).
+format_versions = {"ringfence-por-proof/2": 2, proof_format: 3}
+round_versions = {"ringfence-por-round/2": 2, round_format: 3}
+client_id_bytes_max = 255
 value_max = 2**64 - 1
 height_max = 48
 pieces_max = 64
 proofs_max = 256  # proofs in one bundle, one per asset; assets in one round
+pools_max = 4_096  # pools in one asset's statement
 sibling_bytes = 40
 input_bytes_max = 2 * 2**20  # a bundle or round file (a proof is under 4 KB)
 json_depth_max = 32  # lists and objects in one (the formats nest 5 deep)
@@ -89,7 +101,9 @@ tag_leaf = b"ringfence/por/leaf/1\x00"
 tag_node = b"ringfence/por/node/1\x00"
 tag_round = b"ringfence/por/round/1\x00"
 tag_round_id = b"ringfence/por/round-id/1\x00"
-salt_leaf = b"ringfence/por/leaf-salt/1\x00"
+salt_leaf = b"ringfence/por/leaf-salt/1\x00"  # format 2
+salt_leaf_bound = b"ringfence/por/leaf-salt/2\x00"  # format 3: binds the client's identity
+tag_identity = b"ringfence/por/identity/1\x00"
 
 # The exit statuses of ``ringfence por verify`` (ringfence.core.errors.exit_status_*), copied
 # so this file stands alone; a test pins them equal.
@@ -103,15 +117,15 @@ exit_status_integrity = 4
 # Every reason a round or proof is refused for (exit 4), and every reason what the client
 # gave is refused for (exit 2, or 3 for a file that cannot be read): closed sets.
 rejection_reasons = frozenset({
-    "malformed", "unknown_format", "bad_signature", "signing_key_not_pinned",
-    "reserves_inconsistent", "other_round", "no_such_asset", "sum_out_of_range",
-    "sum_overflows", "root_mismatch", "repeated_piece", "repeated_asset", "balance_mismatch",
-    "proof_missing", "chain_broken"})
+    "malformed", "unknown_format", "identity_not_bound", "bad_signature",
+    "signing_key_not_pinned", "reserves_inconsistent", "other_round", "no_such_asset",
+    "sum_out_of_range", "sum_overflows", "root_mismatch", "repeated_piece", "repeated_asset",
+    "balance_mismatch", "proof_missing", "chain_broken"})
 refusal_reasons = frozenset({
-    "usage", "file_unreadable", "input_too_large", "json_malformed", "client_key_required",
-    "client_key_malformed", "public_key_malformed", "balance_malformed",
-    "balance_finer_than_scale", "balance_too_large", "decimals_malformed", "decimals_unknown",
-    "decimals_mismatch"})
+    "usage", "file_unreadable", "input_too_large", "json_malformed", "client_id_required",
+    "client_id_malformed", "nonce_required", "nonce_malformed", "public_key_malformed",
+    "balance_malformed", "balance_finer_than_scale", "balance_too_large", "decimals_malformed",
+    "decimals_unknown", "decimals_mismatch"})
 
 
 class ProofRejectedError(Exception):
@@ -252,11 +266,22 @@ def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
 # ---------------------------------------------------------------------- hashes
 
 
-def leaf_salt(client_key: bytes, round_id: bytes, asset_number: int, piece: int) -> bytes:
-    """The secret that blinds one piece's leaf; only the client (and the firm) can derive it."""
+def identity_hash(client_id: str) -> bytes:
+    """What a leaf commits to about its client: a hash of the client's own identifier."""
+    return hashlib.sha256(tag_identity + client_id.encode("utf-8")).digest()
+
+
+def leaf_salt(
+    secret: bytes, round_id: bytes, asset_number: int, piece: int, identity: bytes | None = None
+) -> bytes:
+    """The secret that blinds one piece's leaf, made with the round's nonce for the client
+    (format 3, ``identity`` the hash of their id, which it binds) or their key (format 2,
+    ``identity`` None); only the client (and the firm) can derive it. Two clients could share
+    a format 3 leaf only if HMAC collided under keys the firm chose: a SHA-256 collision."""
     info = round_id + asset_number.to_bytes(4, "big") + piece.to_bytes(4, "big")
-    # HKDF-Expand alone (one HMAC): the client's key is already a uniform HKDF output.
-    return hmac.digest(client_key, salt_leaf + info + b"\x01", "sha256")
+    message = salt_leaf + info if identity is None else salt_leaf_bound + info + identity
+    # HKDF-Expand alone (one HMAC): the nonce or key is already a uniform HKDF output.
+    return hmac.digest(secret, message + b"\x01", "sha256")
 
 
 def leaf_hash(round_id: bytes, asset_number: int, index: int, value: int, salt: bytes) -> bytes:
@@ -373,8 +398,16 @@ def fold(
     return known[0]
 
 
-def _round_asset(record: Mapping[str, Any], proof: Mapping[str, Any]) -> Mapping[str, Any]:
-    if record.get("v") != round_format:
+def _version(document: Mapping[str, Any], versions: Mapping[str, int]) -> int | None:
+    """The format version a document names (None: one this verifier does not know)."""
+    named = document.get("v")
+    return versions.get(named) if isinstance(named, str) else None
+
+
+def _round_asset(
+    record: Mapping[str, Any], proof: Mapping[str, Any], version: int
+) -> Mapping[str, Any]:
+    if _version(record, round_versions) != version:
         raise ProofRejectedError("unknown_format", "round record has an unknown format")
     if round_hash(record).hex() != proof.get("round_hash"):
         raise ProofRejectedError("other_round", "proof names another round record")
@@ -389,28 +422,37 @@ def _round_asset(record: Mapping[str, Any], proof: Mapping[str, Any]) -> Mapping
 def verify_inclusion(
     proof: Mapping[str, Any],
     record: Mapping[str, Any],
-    client_key: bytes,
+    secret: bytes,
     balance: int | None = None,
+    client_id: str | None = None,
 ) -> int:
     """Check a client's inclusion proof against a round record; returns the pieces' total.
 
-    ``balance`` is the client's balance in proof units (the statement's balance rounded up;
+    ``secret`` is the round's nonce for the client and ``client_id`` their identifier
+    (format 3), or the client key of a format 2 proof (``client_id`` unused). ``balance`` is
+    the client's balance in proof units (the statement's balance rounded up;
     ``proof_units_of_balance`` converts one); when given, the pieces must add up to exactly
-    it. Raises ``ProofRejectedError`` otherwise. The round's signature is not checked here
-    (``check_round`` does it)."""
+    it. Raises ``ProofRejectedError`` otherwise, and ``InputRefusedError`` for a format 3
+    proof without a client id. The round's signature is not checked here (``check_round``
+    does it, and refuses format 2 rounds to clients)."""
     try:
-        return _verify(proof, record, client_key, balance)
+        return _verify(proof, record, secret, balance, client_id)
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise ProofRejectedError(
             "malformed", f"proof or round record is malformed ({error!r})") from None
 
 
 def _verify(
-    proof: Mapping[str, Any], record: Mapping[str, Any], client_key: bytes, balance: int | None
+    proof: Mapping[str, Any], record: Mapping[str, Any], secret: bytes, balance: int | None,
+    client_id: str | None,
 ) -> int:
-    if proof.get("v") != proof_format:
+    version = _version(proof, format_versions)
+    if version is None:
         raise ProofRejectedError("unknown_format", "proof has an unknown format")
-    entry = _round_asset(record, proof)
+    identity = None
+    if version == 3:
+        identity = identity_hash(check_client_id(client_id))
+    entry = _round_asset(record, proof, version)
     round_id = _digest(record.get("round_id"), "round_id")
     asset_number = _small(proof.get("asset_number"), "asset_number", 2**32 - 1)
     height = _small(entry.get("height"), "height", height_max)
@@ -427,7 +469,7 @@ def _verify(
         value = _integer(piece.get("value"), "piece value")
         if index in leaves:
             raise ProofRejectedError("repeated_piece", "two pieces claim one leaf")
-        salt = leaf_salt(client_key, round_id, asset_number, number)
+        salt = leaf_salt(secret, round_id, asset_number, number, identity)
         leaves[index] = (value, leaf_hash(round_id, asset_number, index, value, salt))
     total = sum(value for value, _ in leaves.values())
     if fold(leaves, _siblings(proof.get("siblings")), height) != root:
@@ -467,6 +509,11 @@ def check_round(record: object, pinned_key: bytes | None) -> dict[str, Any]:
     only that the record is intact, not who made it: status ``not_pinned``, never ``valid``."""
     if not isinstance(record, dict):
         raise ProofRejectedError("malformed", "the round record is not a JSON object")
+    if _version(record, round_versions) == 2:
+        raise ProofRejectedError(
+            "identity_not_bound", "the round is of format 2, whose leaves are not bound to "
+            "their clients' identities: the firm could show you another client's leaf. Ask "
+            "for a proof in a current round")
     if record.get("v") != round_format:
         raise ProofRejectedError("unknown_format", "the round record has an unknown format")
     carried = hex_bytes(record.get("public_key"), 32)
@@ -498,7 +545,12 @@ def _snapshot_time(value: object) -> str | None:
     """The snapshot's time (``snapshot_ns``, UTC) when the round records one."""
     if value is None:
         return None
-    nanoseconds = _small(value, "snapshot_ns", snapshot_ns_max - 1)
+    # A decimal string, as every large number in the formats: JSON numbers beyond 2^53 lose
+    # digits in a browser, which would change the round's hash there.
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or (
+            len(value) > 21 or int(value) >= snapshot_ns_max):
+        raise ProofRejectedError("malformed", "snapshot_ns is not a time before the year 10000")
+    nanoseconds = int(value)
     moment = datetime.datetime.fromtimestamp(nanoseconds // 10**9, tz=datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanoseconds % 10**9:09d}Z"
 
@@ -532,6 +584,8 @@ def _coverage(reserves: object, assets: object) -> tuple[str, list[dict[str, Any
         owed = _integer(root.get("sum") if isinstance(root, dict) else None, "root sum")
         line = {"asset": entry["asset"], "liabilities": str(owed),
                 **_asset_scale(entry), **_reserves_line(entry.get("reserves"), owed, status)}
+        if "pools" in entry:
+            line["pools"] = _pool_claims(entry["pools"])
         if any(other["asset"] == line["asset"] for other in lines):
             raise ProofRejectedError("malformed", f"the round lists {line['asset']} twice")
         lines.append(line)
@@ -574,9 +628,51 @@ def _reserves_line(line: object, owed: int, status: str) -> dict[str, Any]:
             "coverage_gross_bp": gross_bp}
 
 
+def _pool_claims(statement: object) -> list[dict[str, Any]]:
+    """Each pool's own coverage as the round claims it: a pool with a coverage proof claims
+    to be covered, one without says it is not. The proofs themselves (Pedersen commitments
+    and range proofs on ristretto255) need more than the standard library: ``ringfence por
+    verify`` checks them. A pool the firm itself reports short is reported here too."""
+    lines = statement.get("pools") if isinstance(statement, dict) else None
+    if not isinstance(lines, list) or not 0 < len(lines) <= pools_max:
+        raise ProofRejectedError("malformed", "an asset's pools statement lists no pools")
+    claims: list[dict[str, Any]] = []
+    for line in lines:
+        if not isinstance(line, dict) or not isinstance(line.get("pool"), str) or not (
+                line["pool"]) or not isinstance(line.get("coverage_proof"), str | None):
+            raise ProofRejectedError("malformed", "a pool line has no name or proof")
+        if any(claim["pool"] == line["pool"] for claim in claims):
+            raise ProofRejectedError("malformed", f"pool {line['pool']} is listed twice")
+        claims.append({"pool": line["pool"],
+                       "reserves": str(_integer(line.get("reserves"), "pool reserves")),
+                       "claim": "not_covered" if line.get("coverage_proof") is None
+                       else "covered"})
+    return claims
+
+
 def _basis_points(reserves: int, owed: int) -> str | None:
     """Coverage in basis points, rounded down (never overstated); none when nothing is owed."""
     return None if owed == 0 else str(reserves * 10_000 // owed)
+
+
+def check_client_id(client_id: object) -> str:
+    """The client's identifier as they typed it: 1 to 255 bytes of UTF-8, no control
+    characters (which no statement shows)."""
+    if client_id is None:
+        raise InputRefusedError(
+            "client_id_required", "give your client id as the firm knows you (--client-id): "
+            "each leaf is rebuilt from it")
+    if not isinstance(client_id, str) or not client_id or any(
+            ord(character) < 0x20 or ord(character) == 0x7F for character in client_id):
+        raise InputRefusedError("client_id_malformed", "the client id is empty or not text")
+    try:
+        encoded = client_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputRefusedError("client_id_malformed", "the client id is not UTF-8") from None
+    if len(encoded) > client_id_bytes_max:
+        raise InputRefusedError(
+            "client_id_malformed", f"the client id is over {client_id_bytes_max} bytes")
+    return client_id
 
 
 # ---------------------------------------------------------------------- balances
@@ -644,27 +740,32 @@ def verify_bundle(
     bundle: object,
     record: object,
     *,
-    client_key: bytes | None = None,
+    client_id: str | None = None,
+    nonce: bytes | None = None,
     pinned_key: bytes | None = None,
     balances: Mapping[str, str] | None = None,
     decimals: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Check a bundle (``por proof --json``) or one proof against a round record: the round
-    first, then each proof against the client's balance in its asset (major units) when given.
+    """Check a bundle (``por proof --json``) or one proof against a round record, as the
+    client ``client_id``: the round first, then each proof against the client's balance in
+    its asset (major units) when given. ``nonce`` is the round's nonce for the client when
+    the proof file does not carry it.
 
     Returns the report: ``verdict`` is ``accepted``, ``not_covered`` (every proof checks, but
     the signed round says an asset's reserves do not cover it) or ``rejected``; ``round`` is
     what the round says (None when it is refused); ``results`` has a line per proof, and per
     balance given for an asset that has no proof. Raises ``InputRefusedError`` for what the
-    client gave that cannot be used (a missing or malformed client key, a bad balance)."""
+    client gave that cannot be used (no client id, a missing or malformed nonce, a bad
+    balance)."""
     if not isinstance(bundle, dict) or not isinstance(record, dict):
         raise InputRefusedError(
             "json_malformed", "the proof file and the round record must be JSON objects")
-    key = client_key if client_key is not None else _bundle_key(bundle)
+    client_id = check_client_id(client_id)
     try:
         facts = check_round(record, pinned_key)
     except ProofRejectedError as rejection:
-        return _report(None, [_rejected(None, rejection)])
+        return _report(None, [_rejected(None, rejection)], client_id)
+    key = nonce if nonce is not None else _bundle_nonce(bundle)
     lines = {line["asset"]: line for line in facts["assets"]}
     balances, decimals = balances or {}, decimals or {}
     scales = {code: _scale_for(lines[code], decimals.get(code))
@@ -674,7 +775,7 @@ def verify_bundle(
     proofs = bundle.get("proofs", [bundle])
     if not isinstance(proofs, list) or not 0 < len(proofs) <= proofs_max:
         return _report(facts, [_rejected(None, ProofRejectedError(
-            "malformed", f"the bundle does not hold 1 to {proofs_max} proofs"))])
+            "malformed", f"the bundle does not hold 1 to {proofs_max} proofs"))], client_id)
     results: list[dict[str, Any]] = []
     for proof in proofs:
         code = proof.get("asset") if isinstance(proof, dict) else None
@@ -682,7 +783,10 @@ def verify_bundle(
         try:
             if code is not None and any(result["asset"] == code for result in results):
                 raise ProofRejectedError("repeated_asset", f"a second proof for {code}")
-            total = verify_inclusion(proof, record, key, units.get(code or ""))
+            if isinstance(proof, dict) and _version(proof, format_versions) == 2:
+                raise ProofRejectedError(
+                    "identity_not_bound", "a format 2 proof is not bound to your identity")
+            total = verify_inclusion(proof, record, key, units.get(code or ""), client_id)
         except ProofRejectedError as rejection:
             results.append(_rejected(code, rejection))
             continue
@@ -693,7 +797,7 @@ def verify_bundle(
         if not any(result["asset"] == code for result in results):
             results.append(_rejected(code, ProofRejectedError(
                 "proof_missing", f"no proof counts your {code} balance in this round")))
-    return _report(facts, results)
+    return _report(facts, results, client_id)
 
 
 def _counted(
@@ -705,29 +809,38 @@ def _counted(
             "balance": balance}
 
 
-def _bundle_key(bundle: Mapping[str, Any]) -> bytes:
-    if "client_key" not in bundle:
+def _bundle_nonce(bundle: Mapping[str, Any]) -> bytes:
+    if "nonce" not in bundle:
         raise InputRefusedError(
-            "client_key_required", "give your client key: the proof file does not carry it")
-    key = hex_bytes(bundle["client_key"], 32)
-    if key is None:
-        raise InputRefusedError(
-            "client_key_malformed", "the proof file's client key is not 64 hex digits")
-    return key
+            "nonce_required", "give the round's nonce for you: the proof file does not carry it")
+    nonce = hex_bytes(bundle["nonce"], 32)
+    if nonce is None:
+        raise InputRefusedError("nonce_malformed", "the proof file's nonce is not 64 hex digits")
+    return nonce
 
 
 def _rejected(asset: str | None, rejection: ProofRejectedError) -> dict[str, Any]:
     return {"asset": asset, "ok": False, "reason": rejection.reason, "detail": str(rejection)}
 
 
-def _report(facts: dict[str, Any] | None, results: list[dict[str, Any]]) -> dict[str, Any]:
+def _shortfalls(facts: Mapping[str, Any]) -> list[str]:
+    """What the signed round says is not covered: assets, then pools (``BTC pool p``)."""
+    return [line["asset"] for line in facts["assets"] if line["status"] == "not_covered"] + [
+        f"{line['asset']} pool {pool['pool']}" for line in facts["assets"]
+        for pool in line.get("pools", []) if pool["claim"] == "not_covered"]
+
+
+def _report(
+    facts: dict[str, Any] | None, results: list[dict[str, Any]], client_id: str
+) -> dict[str, Any]:
     if facts is None or not results or not all(result["ok"] for result in results):
         verdict = "rejected"
-    elif any(line["status"] == "not_covered" for line in facts["assets"]):
+    elif _shortfalls(facts):
         verdict = "not_covered"
     else:
         verdict = "accepted"
-    return {"ok": verdict == "accepted", "verdict": verdict, "round": facts, "results": results}
+    return {"ok": verdict == "accepted", "verdict": verdict, "client_id": client_id,
+            "round": facts, "results": results}
 
 
 # ---------------------------------------------------------------------- the command line
@@ -750,8 +863,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("proof", metavar="PROOF.json",
                         help="`ringfence por proof CLIENT --json` output, or one proof")
     parser.add_argument("round", metavar="ROUND.json", help="the signed round record")
-    parser.add_argument("client_key", metavar="CLIENT_KEY", nargs="?",
-                        help="your client key (hex), if the proof file does not carry it")
+    parser.add_argument("nonce", metavar="NONCE", nargs="?",
+                        help="the round's nonce for you (hex), if the proof file does not "
+                             "carry it")
+    parser.add_argument("--client-id", metavar="ID",
+                        help="your client id, as the firm knows you: every leaf is bound to it")
     parser.add_argument("--public-key", metavar="HEX",
                         help="the firm's published signing key: refuse a round signed by any other")
     parser.add_argument("--balance", metavar="ASSET=AMOUNT", action="append", default=[],
@@ -771,6 +887,18 @@ def _pairs(texts: Sequence[str], option: str) -> dict[str, str]:
                                     " (once per asset)")
         found[code] = value
     return found
+
+
+def parse_amounts(
+    balances: Sequence[str], decimals: Sequence[str]
+) -> tuple[dict[str, str], dict[str, int]]:
+    """``--balance ASSET=AMOUNT`` and ``--decimals ASSET=N`` options, each once per asset."""
+    found = {}
+    for code, text in _pairs(decimals, "decimals").items():
+        if not text.isascii() or not text.isdigit() or int(text) > scale_max:
+            raise InputRefusedError("decimals_malformed", f"--decimals {code}={text!r}")
+        found[code] = int(text)
+    return _pairs(balances, "balance"), found
 
 
 def read_json(path: str, what: str) -> Any:
@@ -809,29 +937,25 @@ def run(arguments: Sequence[str]) -> dict[str, Any]:
     """Parse the arguments, read the files and check them: the report of ``verify_bundle``.
     Raises ``InputRefusedError`` for arguments or files that cannot be used."""
     options = _parser().parse_args(list(arguments))
-    client_key = pinned_key = None
-    if options.client_key is not None:
-        client_key = hex_bytes(options.client_key, 32)
-        if client_key is None:
-            raise InputRefusedError("client_key_malformed", "the client key is not 64 hex digits")
+    nonce = pinned_key = None
+    client_id = check_client_id(options.client_id)
+    if options.nonce is not None:
+        nonce = hex_bytes(options.nonce, 32)
+        if nonce is None:
+            raise InputRefusedError("nonce_malformed", "the nonce is not 64 hex digits")
     if options.public_key is not None:
         pinned_key = hex_bytes(options.public_key, 32)
         if pinned_key is None:
             raise InputRefusedError("public_key_malformed", "the public key is not 64 hex digits")
-    balances = _pairs(options.balance, "balance")
-    decimals = {}
-    for code, text in _pairs(options.decimals, "decimals").items():
-        if not text.isascii() or not text.isdigit() or int(text) > scale_max:
-            raise InputRefusedError("decimals_malformed", f"--decimals {code}={text!r}")
-        decimals[code] = int(text)
+    balances, decimals = parse_amounts(options.balance, options.decimals)
     bundle = read_json(options.proof, "proof file")
     record = read_json(options.round, "round record")
-    return verify_bundle(bundle, record, client_key=client_key, pinned_key=pinned_key,
+    return verify_bundle(bundle, record, client_id=client_id, nonce=nonce, pinned_key=pinned_key,
                          balances=balances, decimals=decimals)
 
 
 def main(arguments: Sequence[str]) -> int:
-    """``python verifier.py PROOF.json ROUND.json [CLIENT_KEY] [--public-key HEX]
+    """``python verifier.py PROOF.json ROUND.json [NONCE] --client-id ID [--public-key HEX]
     [--balance ASSET=AMOUNT]... [--decimals ASSET=N]... [--json]``; returns the exit status."""
     json_output = "--json" in arguments
     try:
@@ -852,7 +976,8 @@ def main(arguments: Sequence[str]) -> int:
 def render_text(report: Mapping[str, Any]) -> str:
     """The report for a person: the round, its signature, each asset's coverage, each proof,
     and a verdict that names a shortfall first."""
-    facts, lines = report["round"], []
+    facts = report["round"]
+    lines = [f"Client id {report['client_id']}: every leaf below is rebuilt from it"]
     if facts is not None:
         head = facts["journal_head"]
         lines += [f"Round {facts['round_hash']}",
@@ -901,6 +1026,10 @@ def _coverage_text(facts: Mapping[str, Any]) -> list[str]:
             f"({_percent(line['coverage_net_bp'])})",
             f"      reserves gross {amount(line['reserves_gross'])} "
             f"({_percent(line['coverage_gross_bp'])})"]
+        lines += [f"      pool {pool['pool']}: "
+                  + ("covered" if pool["claim"] == "covered" else "NOT COVERED")
+                  + f" by its own reserves of {amount(pool['reserves'])}, as the round claims"
+                  + " (ringfence por verify checks its proofs)" for pool in line.get("pools", [])]
     return lines
 
 
@@ -916,10 +1045,8 @@ def _verdict_text(report: Mapping[str, Any]) -> str:
     if report["verdict"] == "rejected":
         return "REJECTED: do not rely on this round; the reasons are above."
     if report["verdict"] == "not_covered":
-        short = ", ".join(line["asset"] for line in facts["assets"]
-                          if line["status"] == "not_covered")
         return (f"NOT COVERED: your proofs check, but the firm's signed round says its reserves "
-                f"of {short} do not cover what it owes.")
+                f"of {', '.join(_shortfalls(facts))} do not cover what it owes.")
     if facts["reserves"] == "not_attested":
         return ("ACCEPTED: your balances are counted in what the firm owes; this round attests "
                 "no reserves.")

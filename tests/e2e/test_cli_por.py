@@ -98,28 +98,34 @@ def test_a_clients_proofs_verify_through_the_cli_and_a_wrong_one_exits_4(
     run_json(db, "por", "build")
     round_file = db.parent / "por" / "rounds" / "000001" / "round.json"
     bundle = run_json(db, "por", "proof", "alice")
-    assert set(bundle) == {"ok", "client", "client_key", "round", "round_hash", "proofs"}
+    assert set(bundle) == {"ok", "client", "nonce", "round", "round_hash", "proofs"}
     assert [proof["asset"] for proof in bundle["proofs"]] == ["BTC", "ETH"]
-    accepted = verify(tmp_path, bundle, round_file, "--balance", "BTC=150000000")
+    alice = ("--client-id", "alice")
+    accepted = verify(tmp_path, bundle, round_file, *alice, "--balance", "BTC=1.5")
     assert accepted.status == 0, accepted.stdout
-    assert set(accepted.document) == {"ok", "round_hash", "results"}
+    assert {"ok", "verdict", "client_id", "round", "results", "exit_status"} <= set(
+        accepted.document)
     assert [row["proof_units"] for row in accepted.document["results"]] == [
         "150000000",
         "2000000001",
     ]
-    wrong = verify(tmp_path, bundle, round_file, "--balance", "BTC=150000001")
+    wrong = verify(tmp_path, bundle, round_file, *alice, "--balance", "BTC=1.50000001")
     assert wrong.status == errors.exit_status_integrity
     assert wrong.document["results"][0]["reason"] == "balance_mismatch"
     record = json.loads(round_file.read_text())
-    pinned = verify(tmp_path, bundle, round_file, "--public-key", record["public_key"])
+    pinned = verify(tmp_path, bundle, round_file, *alice, "--public-key", record["public_key"])
     assert pinned.status == 0
-    other = verify(tmp_path, bundle, round_file, "--public-key", "00" * 32)
+    other = verify(tmp_path, bundle, round_file, *alice, "--public-key", "00" * 32)
     assert other.status == errors.exit_status_integrity
     assert other.document["results"][0]["reason"] == "signing_key_not_pinned"
     said = run(None, "por", "verify", str(tmp_path / "proof.json"), "--round", str(round_file),
-               "--balance", "BTC=150000001")  # fmt: skip
+               "--client-id", "bob")  # fmt: skip
     assert said.status == errors.exit_status_integrity
-    assert "BTC: REJECTED (balance_mismatch)" in said.stdout
+    assert "BTC: REJECTED (root_mismatch)" in said.stdout
+    assert "snapshot:     journal entry" in said.stdout
+    nameless = verify(tmp_path, bundle, round_file)
+    assert nameless.status == errors.exit_status_input
+    assert nameless.document["error"] == "client_id_required"
     missing = run(None, "por", "verify", str(tmp_path / "none.json"), "--round",
                   str(round_file), "--json")  # fmt: skip
     assert missing.status == errors.exit_status_input

@@ -93,7 +93,8 @@ def test_reserves_are_attested_from_the_files_named_and_audited(tmp_path: Path) 
     (eth,) = built["reserves_by_asset"]
     assert eth == {"asset": "ETH", "gross": str(3 * 10**18), "encumbered": "0",
                    "unproven": "0", "net": str(3 * 10**18),
-                   "house_excluded": str(50 * 10**18)}  # fmt: skip
+                   "house_excluded": str(50 * 10**18),
+                   "pools": {"omni": str(3 * 10**18)}}  # fmt: skip
     record = json.loads(Path(built["round_file"]).read_text())
     (line,) = record["assets"]
     assert line["reserves"]["coverage_net_bp"] == "15000"  # 3 ETH against 2 owed

@@ -189,8 +189,9 @@ def test_a_client_sees_only_their_own_and_verifies_their_proof(
     bundle, record = json.loads(proof_path.read_text()), json.loads(round_path.read_text())
     assert bundle["client"] == "carol"
     assert record["public_key"] == page.locator("#pinned-key").get_attribute("data-key")
-    key = bytes.fromhex(bundle["client_key"])
-    assert all(verifier.verify_inclusion(p, record, key) > 0 for p in bundle["proofs"])
+    nonce = bytes.fromhex(bundle["nonce"])
+    assert all(verifier.verify_inclusion(p, record, nonce, None, "carol") > 0
+               for p in bundle["proofs"])
 
     page.set_input_files("#proof-file", str(proof_path))
     page.set_input_files("#round-file", str(round_path))

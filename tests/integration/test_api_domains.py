@@ -115,7 +115,7 @@ def test_a_clients_proofs_verify_against_the_public_round(world: ApiWorld) -> No
     mine = world.get("alice", "/v1/por/rounds/latest/proofs/alice").json()
     assert mine["client"] == "alice"
     (proof,) = mine["proofs"]
-    assert verify_inclusion(proof, record, bytes.fromhex(mine["client_key"])) > 0
+    assert verify_inclusion(proof, record, bytes.fromhex(mine["nonce"]), None, "alice") > 0
     _problem(world.get("alice", "/v1/por/rounds/2/proofs/alice"), 404, "round_not_found")
     _problem(world.get("alice", "/v1/por/rounds/x/proofs/alice"), 404, "round_not_found")
     _problem(world.get("bob", "/v1/por/rounds/9/proofs/alice"), 404, "client_not_found")

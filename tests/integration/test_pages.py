@@ -81,7 +81,7 @@ def scoped(who: str, target: str) -> int:
 
 
 def proofs(who: str, target: str) -> int:
-    """The proofs carry the client's key: the client's own, and the auditor's."""
+    """The proofs carry the client's nonce for the round: the client's own, and the auditor's."""
     if who == "carol":
         return 200 if target == "own" else 404
     return 200 if who == "auditor" else 403

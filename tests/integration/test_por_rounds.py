@@ -26,7 +26,7 @@ from tests.support import MAIN, Custodian
 from ringfence import bootstrap
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.service import por
+from ringfence.service import por, por_verify
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RoundStore
@@ -73,7 +73,9 @@ def audit(ledger: LedgerService, rounds: RoundStore, round_file: str, **options:
 
 
 def verify(proof: Any, record: Any, **options: Any) -> dict[str, Any]:
-    return por.verify_proofs(json.dumps(proof).encode(), json.dumps(record).encode(), **options)
+    options = {"client_id": "alice"} | options
+    return por_verify.verify_proofs(json.dumps(proof).encode(), json.dumps(record).encode(),
+                                    **options)
 
 
 def test_a_round_is_kept_with_its_record_keys_and_private_trees(
@@ -108,10 +110,13 @@ def test_a_clients_proofs_verify_and_forgeries_are_refused_with_a_reason(
     record = json.loads(Path(built["round_file"]).read_text())
     bundle = por.client_proofs(funded, rounds, "alice")
     assert [proof["asset"] for proof in bundle["proofs"]] == ["BTC", "ETH"]
-    accepted = verify(bundle, record, balances=["BTC=150000000"])
-    assert accepted["ok"] is True
+    assert "client_key" not in bundle
+    accepted = verify(bundle, record, balances=["BTC=1.5"])
+    assert (accepted["ok"], accepted["exit_status"]) == (True, 0)
     assert [row["proof_units"] for row in accepted["results"]] == ["150000000", "2000000001"]
-    wrong = verify(bundle, record, balances=["BTC=150000001"])
+    assert accepted["round"]["snapshot_time"] is not None
+    assert accepted["round"]["journal_head"]["seq"] == record["snapshot"]
+    wrong = verify(bundle, record, balances=["BTC=1.50000001"])
     assert wrong["ok"] is False
     assert wrong["results"][0]["reason"] == "balance_mismatch"
     forged = json.loads(json.dumps(bundle))
@@ -119,17 +124,28 @@ def test_a_clients_proofs_verify_and_forgeries_are_refused_with_a_reason(
     raw[8] ^= 1
     forged["proofs"][0]["siblings"] = base64.b64encode(bytes(raw)).decode()
     refused = verify(forged, record)
-    assert refused["ok"] is False
+    assert (refused["ok"], refused["exit_status"]) == (False, 4)
     assert refused["results"][0]["reason"] == "root_mismatch"
-    # One proof on its own needs the key; bob's key does not open alice's leaves.
+    # One proof on its own needs the nonce; bob's nonce does not open alice's leaves, and nor
+    # does bob's id with hers: the leaves are bound to alice.
     single = bundle["proofs"][1]
-    assert verify(single, record, key_hex=bundle["client_key"])["ok"] is True
+    assert verify(single, record, nonce_hex=bundle["nonce"])["ok"] is True
     bob = por.client_proofs(funded, rounds, "bob")
-    stolen = verify(single, record, key_hex=bob["client_key"])
+    stolen = verify(single, record, nonce_hex=bob["nonce"])
     assert stolen["results"][0]["reason"] == "root_mismatch"
-    with pytest.raises(InputError) as caught:
-        verify(single, record)
-    assert caught.value.code is Result.field_required  # no key at all
+    handed = verify(single, record, nonce_hex=bundle["nonce"], client_id="bob")
+    assert handed["results"][0]["reason"] == "root_mismatch"
+    for options, code in (({}, Result.nonce_required),
+                          ({"client_id": None}, Result.client_id_required),
+                          ({"nonce_hex": "ab"}, Result.nonce_malformed),
+                          ({"nonce_hex": bundle["nonce"],
+                            "balances": ["ETH=2.0000000000000000001"]},
+                           Result.amount_finer_than_asset_scale),
+                          ({"nonce_hex": bundle["nonce"], "decimals": ["ETH=8"]},
+                           Result.decimals_mismatch)):
+        with pytest.raises(InputError) as caught:
+            verify(single, record, **options)
+        assert caught.value.code is code
     changed = dict(record, snapshot=record["snapshot"] + 1)
     unsigned = verify(bundle, changed)
     assert unsigned["ok"] is False
@@ -141,17 +157,23 @@ def test_verify_pins_the_signing_key_and_refuses_what_is_not_a_document(
 ) -> None:
     record = json.loads(Path(build(funded, rounds)["round_file"]).read_text())
     bundle = por.client_proofs(funded, rounds, "bob")
-    assert verify(bundle, record, public_key=record["public_key"].upper())["ok"] is True
-    other = verify(bundle, record, public_key="00" * 32)
+    pinned = verify(bundle, record, client_id="bob", public_key=record["public_key"].upper())
+    assert (pinned["ok"], pinned["round"]["signature"]) == (True, "valid")
+    other = verify(bundle, record, client_id="bob", public_key="00" * 32)
     assert other["ok"] is False
     assert other["results"][0]["reason"] == "signing_key_not_pinned"
     for proof_text, round_text in ((b"{", b"{}"), (b"[]", b"{}")):
         with pytest.raises(InputError) as caught:
-            por.verify_proofs(proof_text, round_text)
+            por_verify.verify_proofs(proof_text, round_text, client_id="bob")
         assert caught.value.code is Result.line_malformed
+    for balances, code in ((["BTC=1,5"], Result.balance_malformed),
+                           (["BTC"], Result.balance_malformed)):
+        with pytest.raises(InputError) as caught:
+            verify(bundle, record, client_id="bob", balances=balances)
+        assert caught.value.code is code
     with pytest.raises(InputError) as caught:
-        verify(bundle, record, balances=["BTC=1.5"])
-    assert caught.value.code is Result.line_malformed
+        verify(bundle, record, client_id="bob", public_key="zz")
+    assert caught.value.code is Result.public_key_malformed
 
 
 def test_rounds_chain_and_the_audit_replays_each_snapshot(
@@ -308,7 +330,8 @@ def test_reserves_are_attested_for_the_round_they_were_signed_for(
     (eth,) = built["reserves_by_asset"]
     assert eth == {"asset": "ETH", "gross": str(3 * 10**18), "encumbered": "0",
                    "unproven": "0", "net": str(3 * 10**18),
-                   "house_excluded": str(50 * 10**18)}  # fmt: skip
+                   "house_excluded": str(50 * 10**18),
+                   "pools": {"main": str(3 * 10**18)}}  # fmt: skip
     record = json.loads(Path(built["round_file"]).read_text())
     line = next(entry for entry in record["assets"] if entry["asset"] == "ETH")
     assert line["reserves"]["total"] == str(3 * 10**9)  # gwei, the proof unit
@@ -324,6 +347,27 @@ def test_reserves_are_attested_for_the_round_they_were_signed_for(
     record = json.loads(Path(replayed["round_file"]).read_text())
     line = next(entry for entry in record["assets"] if entry["asset"] == "ETH")
     assert line["reserves"]["covered"] is False
+    # The auditor opens round 2's pool commitments against the journal.
+    assert audit(wallets, rounds, replayed["round_file"])["ok"] is True
+    # Round 1 proved its one pool covered in zero knowledge; round 2's pool holds nothing
+    # proven, and is not covered.
+    first = json.loads(Path(built["round_file"]).read_text())
+    statement = next(e for e in first["assets"] if e["asset"] == "ETH")["pools"]
+    assert [pool["pool"] for pool in statement["pools"]] == ["main"]
+    assert statement["pools"][0]["coverage_proof"] is not None
+    assert line["pools"]["pools"][0]["coverage_proof"] is None
+    # alice's proofs check, and `por verify` says the round does not cover, exiting 1.
+    checked = verify(por.client_proofs(wallets, rounds, "alice"), record,
+                     public_key=record["public_key"], balances=["ETH=2.000000000000000001"])
+    assert (checked["verdict"], checked["exit_status"]) == ("not_covered", 1)
+    assert all(result["ok"] for result in checked["results"])
+    assert checked["pools"] == [  # no BTC is held at all
+        {"asset": "BTC", "pool": "main", "reserves": "0", "status": "not_covered"},
+        {"asset": "ETH", "pool": "main", "reserves": "0", "status": "not_covered"}]
+    text = por_verify.render_verification(checked)
+    assert "ETH pool main: NOT COVERED by its own reserves of 0.000000000 ETH" in text
+    assert "ETH: NOT COVERED, owes" in text
+    assert text.splitlines()[-1].startswith("NOT COVERED: your proofs check, but")
 
 
 def test_reserves_need_the_announced_round_and_its_blocks(
@@ -367,3 +411,42 @@ def test_the_audit_checks_the_pinned_reserves_file(
     assert problems(wallets, rounds, round_file) == {"reserves_file_mismatch"}
     reserves_file.unlink()
     assert problems(wallets, rounds, round_file) == {"reserves_file_missing"}
+    # A pool committed to what another amount would open to is named (and the record's
+    # signature fails with it).
+    record = json.loads(round_file.read_text())
+    eth = next(entry for entry in record["assets"] if entry["asset"] == "ETH")
+    btc = next(entry for entry in record["assets"] if entry["asset"] == "BTC")
+    eth["pools"]["pools"][0]["commitment"] = btc["pools"]["pools"][0]["commitment"]
+    round_file.write_text(json.dumps(record))
+    assert {"pool_commitment_mismatch", "signature_invalid"} <= problems(
+        wallets, rounds, round_file)
+
+
+def test_a_round_of_format_2_is_still_audited_but_proves_nothing_to_a_client(
+    funded: LedgerService, rounds: RoundStore
+) -> None:
+    """Rounds kept before leaves were bound to identities: the audit rebuilds them as they
+    were made and checks their proofs; a client's verifier says why it cannot rely on them."""
+    from ringfence.core.por.liabilities import client_liabilities
+    from ringfence.core.por.round import build_round
+    from ringfence.service.por_audit import snapshot_hash
+
+    seed, snapshot = b"o" * 32, funded.seq
+    old = build_round(
+        snapshot=snapshot, previous_round_hash=bytes(32),
+        liabilities=client_liabilities(funded.ledger),
+        master_secret=rounds.master_secret(create=True), signing_seed=rounds.signing_seed(),
+        seed=seed, snapshot_hash=snapshot_hash(funded.store, snapshot), version=2)
+    round_file = rounds.save_round(1, old.record, old.trees, seed, None)
+    report = audit(funded, rounds, round_file)
+    assert report["ok"] is True, report["problems"]
+    assert len(report["sampled"]) == 3
+    bundle = por.client_proofs(funded, rounds, "alice", 1)
+    assert [proof["v"] for proof in bundle["proofs"]] == ["ringfence-por-proof/2"] * 2
+    refused = verify(bundle, old.record, nonce_hex=bundle["client_key"])
+    assert (refused["verdict"], refused["results"][0]["reason"]) == (
+        "rejected", "identity_not_bound")
+    # The next round is of format 3 and chains to it.
+    built = build(funded, rounds)
+    assert built["round"] == 2
+    assert audit(funded, rounds, built["round_file"])["ok"] is True

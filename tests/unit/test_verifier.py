@@ -15,9 +15,16 @@ import pytest
 
 from ringfence import verifier
 from ringfence.core.money import Asset
-from ringfence.core.por.hashes import client_key, leaf_hash, leaf_salt, node_hash
+from ringfence.core.por.hashes import (
+    client_key,
+    identity_hash,
+    leaf_hash,
+    leaf_salt,
+    node_hash,
+    round_nonce,
+)
 from ringfence.core.por.round import build_round, round_hash
-from ringfence.verifier import ProofRejectedError, verify_inclusion
+from ringfence.verifier import ProofRejectedError, verify_bundle, verify_inclusion
 
 BTC = Asset("BTC", 8, 1)
 ETH = Asset("ETH", 18, 2)
@@ -35,7 +42,8 @@ def build(snapshot: int = 1, previous: bytes = bytes(32), seed: bytes = b"r" * 3
 
 
 ROUND = build()
-KEYS = {name: client_key(MASTER, name) for name in ("alice", "bob", "carol", "dave")}
+ROUND_ID = bytes.fromhex(ROUND.record["round_id"])
+KEYS = {name: round_nonce(MASTER, ROUND_ID, name) for name in ("alice", "bob", "carol", "dave")}
 
 
 def proof_of(client: str, asset: str = "BTC") -> dict:
@@ -45,7 +53,7 @@ def proof_of(client: str, asset: str = "BTC") -> dict:
 def rejection(proof: dict, record: dict | None = None, client: str = "alice") -> str:
     """The reason the verifier gives for refusing ``proof`` (the test fails if it accepts)."""
     with pytest.raises(ProofRejectedError) as caught:
-        verify_inclusion(proof, record or ROUND.record, KEYS[client])
+        verify_inclusion(proof, record or ROUND.record, KEYS[client], None, client)
     assert str(caught.value)
     return caught.value.reason
 
@@ -58,19 +66,30 @@ def with_siblings(proof: dict, raw: bytes) -> dict:
     return {**proof, "siblings": base64.b64encode(bytes(raw)).decode("ascii")}
 
 
+def verified(proof: dict, client: str, balance: int | None = None) -> int:
+    return verify_inclusion(proof, ROUND.record, KEYS[client], balance, client)
+
+
 def test_every_clients_proof_verifies_to_their_balance_in_proof_units() -> None:
-    assert verify_inclusion(proof_of("alice"), ROUND.record, KEYS["alice"], 70_000) == 70_000
-    assert verify_inclusion(proof_of("carol"), ROUND.record, KEYS["carol"], 3) == 3
+    assert verified(proof_of("alice"), "alice", 70_000) == 70_000
+    assert verified(proof_of("carol"), "carol", 3) == 3
     # 2 ETH and one wei is owed: the proof counts 2,000,000,001 gwei (rounded up).
     eth = proof_of("alice", "ETH")
-    assert verify_inclusion(eth, ROUND.record, KEYS["alice"], 2 * 10**9 + 1) == 2 * 10**9 + 1
+    assert verified(eth, "alice", 2 * 10**9 + 1) == 2 * 10**9 + 1
     with pytest.raises(ProofRejectedError, match="not to the balance"):
-        verify_inclusion(eth, ROUND.record, KEYS["alice"], 2 * 10**9)
+        verified(eth, "alice", 2 * 10**9)
+    with pytest.raises(verifier.InputRefusedError) as caught:
+        verify_inclusion(eth, ROUND.record, KEYS["alice"])  # format 3 needs the client's id
+    assert caught.value.reason == "client_id_required"
 
 
 def test_verifier_and_builder_hash_alike() -> None:
     salt = verifier.leaf_salt(KEYS["alice"], b"i" * 32, 7, 2)
     assert salt == leaf_salt(KEYS["alice"], b"i" * 32, 7, 2)
+    identity = verifier.identity_hash("alice")
+    assert identity == identity_hash("alice")
+    assert verifier.leaf_salt(KEYS["alice"], b"i" * 32, 7, 2, identity) == leaf_salt(
+        KEYS["alice"], b"i" * 32, 7, 2, identity)
     assert verifier.leaf_hash(b"i" * 32, 7, 9, 11, salt) == leaf_hash(
         b"i" * 32, 7, 9, 11, salt)
     pair = ((3, b"a" * 32), (4, b"b" * 32))
@@ -86,8 +105,9 @@ def _maxwell_parent(left: tuple[int, bytes], right: tuple[int, bytes]) -> tuple[
 
 
 def test_a_maxwell_parent_committing_only_to_the_sum_is_rejected() -> None:
-    round_id = bytes.fromhex(ROUND.record["round_id"])
-    salts = [verifier.leaf_salt(KEYS[name], round_id, BTC.number, 0) for name in ("alice", "bob")]
+    round_id = ROUND_ID
+    salts = [verifier.leaf_salt(KEYS[name], round_id, BTC.number, 0, verifier.identity_hash(name))
+             for name in ("alice", "bob")]
     alice = (5, verifier.leaf_hash(round_id, BTC.number, 0, 5, salts[0]))
     bob = (5, verifier.leaf_hash(round_id, BTC.number, 1, 5, salts[1]))
     root = _maxwell_parent(alice, bob)  # claims 5 where 10 is owed
@@ -150,9 +170,56 @@ def test_one_leaf_cannot_be_shown_to_two_clients_with_equal_balances() -> None:
     alice, bob = proof_of("alice"), proof_of("bob")
     leaves = {p["index"] for p in alice["pieces"]} & {p["index"] for p in bob["pieces"]}
     assert not leaves
-    # Bob handed Alice's proof (same balance): his key does not rebuild her leaves.
+    # Bob handed Alice's proof (same balance): his nonce does not rebuild her leaves...
     assert rejection(alice, client="bob") == "root_mismatch"
-    assert verify_inclusion(bob, ROUND.record, KEYS["bob"], 70_000) == 70_000
+    assert verified(bob, "bob", 70_000) == 70_000
+    # ...and nor does hers, with his own id: the leaf binds her identity.
+    with pytest.raises(ProofRejectedError) as caught:
+        verify_inclusion(alice, ROUND.record, KEYS["alice"], 70_000, "bob")
+    assert caught.value.reason == "root_mismatch"
+
+
+# The identity clash of format 2: the firm leaves bob out (70,003 in the tree against 140,003
+# owed) and hands him alice's key and proof, which are for the same balance.
+WITHOUT_BOB = [(BTC, {"alice": 70_000, "carol": 3})]
+
+
+def _without_bob(version: int):
+    return build_round(snapshot=1, previous_round_hash=bytes(32), liabilities=WITHOUT_BOB,
+                       master_secret=MASTER, signing_seed=SIGNING, seed=b"r" * 32,
+                       version=version)
+
+
+def test_format_2_let_a_firm_show_bob_alices_leaf_and_format_3_refuses_it() -> None:
+    old = _without_bob(2)
+    assert old.record["assets"][0]["root"]["sum"] == "70003"
+    alices_key = client_key(MASTER, "alice")
+    handed = next(old.proofs("alice"))
+    # Bob's own check, as the format 2 verifier made it: his "proof" shows 70,000 included.
+    assert verify_inclusion(handed, old.record, alices_key, 70_000) == 70_000
+    # A client's verifier now refuses the old format outright.
+    report = verify_bundle({"client_key": alices_key.hex(), "proofs": [handed]}, old.record,
+                           client_id="bob", decimals={"BTC": 8})
+    assert [r["reason"] for r in report["results"]] == ["identity_not_bound"]
+    assert report["verdict"] == "rejected"
+    # Format 3: the same trick fails whatever nonce the firm hands bob, alice's included.
+    new = _without_bob(3)
+    round_id = bytes.fromhex(new.record["round_id"])
+    handed = next(new.proofs("alice"))
+    for nonce in (round_nonce(MASTER, round_id, "alice"), round_nonce(MASTER, round_id, "bob")):
+        bundle = {"client": "bob", "nonce": nonce.hex(), "proofs": [handed]}
+        report = verify_bundle(bundle, new.record, client_id="bob",
+                               balances={"BTC": "0.0007"}, decimals={"BTC": 8})
+        assert [r["reason"] for r in report["results"]] == ["root_mismatch"]
+        assert report["verdict"] == "rejected"
+    # Alice, with her own id, is accepted: the refusal is bob's alone.
+    alice = {"nonce": round_nonce(MASTER, round_id, "alice").hex(), "proofs": [handed]}
+    assert verify_bundle(alice, new.record, client_id="alice", balances={"BTC": "0.0007"},
+                         decimals={"BTC": 8})["verdict"] == "accepted"
+    # A format 2 proof slipped into a format 3 bundle is refused by name too.
+    mixed = {**alice, "proofs": [next(old.proofs("alice"))]}
+    assert [r["reason"] for r in verify_bundle(mixed, new.record, client_id="alice")[
+        "results"]] == ["identity_not_bound"]
 
 
 def test_a_proof_against_a_different_rounds_root_is_rejected() -> None:
@@ -220,7 +287,7 @@ def test_the_verifier_runs_as_a_script(tmp_path: Path) -> None:
     (tmp_path / "round.json").write_text(json.dumps(ROUND.record))
     script = verifier.__file__
     arguments = [str(tmp_path / "proof.json"), str(tmp_path / "round.json"), KEYS["alice"].hex(),
-                 "--decimals", "BTC=8"]  # 70,000 sats
+                 "--client-id", "alice", "--decimals", "BTC=8"]  # 70,000 sats
     accepted = subprocess.run([sys.executable, "-I", script, *arguments, "--balance", "BTC=0.0007"],
                               check=False, capture_output=True, text=True)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
@@ -277,3 +344,28 @@ def test_the_verifier_checks_the_chain_of_rounds_and_refuses_a_split_view() -> N
     renamed = {**later.record, "snapshot": 3}
     with pytest.raises(ProofRejectedError, match="round id"):
         verifier.verify_chain([ROUND.record, renamed])
+
+
+def test_a_pool_the_round_says_is_short_is_reported_though_the_asset_covers() -> None:
+    """The stdlib verifier cannot check the pools' zero-knowledge proofs, but it reports a
+    pool the firm's own statement leaves without a coverage proof."""
+    from ringfence.core.por.round import ReservesAttestation
+    from ringfence.core.por.solvency import PoolPosition
+
+    pools = build_round(
+        snapshot=1, previous_round_hash=bytes(32), liabilities=[(BTC, {"alice": 70_000})],
+        master_secret=MASTER, signing_seed=SIGNING, seed=b"r" * 32,
+        reserves=ReservesAttestation(b"f" * 32, {1: 90_000}, {1: 90_000}, {1: [
+            PoolPosition("short", 60_000, 40_000), PoolPosition("excess", 10_000, 50_000)]}))
+    round_id = bytes.fromhex(pools.record["round_id"])
+    bundle = {"nonce": round_nonce(MASTER, round_id, "alice").hex(),
+              "proofs": list(pools.proofs("alice"))}
+    report = verify_bundle(bundle, pools.record, client_id="alice")
+    (line,) = report["round"]["assets"]
+    assert line["status"] == "covered"
+    assert line["pools"] == [{"pool": "excess", "reserves": "50000", "claim": "covered"},
+                             {"pool": "short", "reserves": "40000", "claim": "not_covered"}]
+    assert report["verdict"] == "not_covered"
+    text = verifier.render_text(report)
+    assert "pool short: NOT COVERED by its own reserves of 0.00040000 BTC, as the round" in text
+    assert text.splitlines()[-1].endswith("reserves of BTC pool short do not cover what it owes.")

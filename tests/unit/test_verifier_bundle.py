@@ -19,7 +19,8 @@ import pytest
 
 from ringfence import verifier
 from ringfence.core import errors
-from ringfence.verifier import InputRefusedError, proof_units_of_balance, verify_bundle
+from ringfence.verifier import InputRefusedError, proof_units_of_balance
+from ringfence.verifier import verify_bundle as verify_as
 
 DATA = Path(__file__).parents[1] / "data" / "verifier"
 
@@ -38,6 +39,11 @@ ALICE = {"BTC": "0.8", "ETH": "2.000000000000000001"}
 # Rounds changed by a test are signed again by this key, which the test then pins.
 SIGNER = nacl.signing.SigningKey(b"t" * 32)
 SIGNER_KEY = SIGNER.verify_key.encode()
+
+
+def verify_bundle(bundle: Any, record: Any, **options: Any) -> dict[str, Any]:
+    """The report alice's verifier gives (she types her client id)."""
+    return verify_as(bundle, record, client_id=options.pop("client_id", "alice"), **options)
 
 
 def resigned(
@@ -79,17 +85,31 @@ def test_the_bundle_por_proof_prints_is_accepted_with_balances_in_the_major_unit
                                  decimals={"BTC": 8})) == ["balance_mismatch"]
 
 
-def test_one_proof_on_its_own_is_accepted_with_the_client_key() -> None:
-    key = bytes.fromhex(BUNDLE["client_key"])
-    report = verify_bundle(PROOF_BTC, ROUND, client_key=key, balances={"BTC": "0.8"},
+def test_one_proof_on_its_own_is_accepted_with_the_rounds_nonce() -> None:
+    nonce = bytes.fromhex(BUNDLE["nonce"])
+    report = verify_bundle(PROOF_BTC, ROUND, nonce=nonce, balances={"BTC": "0.8"},
                            decimals={"BTC": 8})
     assert [(r["asset"], r["ok"]) for r in report["results"]] == [("BTC", True)]
-    assert refusal(lambda: verify_bundle(PROOF_BTC, ROUND)) == "client_key_required"
-    # A key given by the client wins over the bundle's: another client's key opens nothing.
-    other = verify_bundle(BUNDLE, ROUND, client_key=bytes(32))
+    assert refusal(lambda: verify_bundle(PROOF_BTC, ROUND)) == "nonce_required"
+    # A nonce given by the client wins over the bundle's: another nonce opens nothing.
+    other = verify_bundle(BUNDLE, ROUND, nonce=bytes(32))
     assert reasons(other) == ["root_mismatch", "root_mismatch"]
-    assert refusal(lambda: verify_bundle({**BUNDLE, "client_key": "12"}, ROUND)) == (
-        "client_key_malformed")
+    assert refusal(lambda: verify_bundle({**BUNDLE, "nonce": "12"}, ROUND)) == (
+        "nonce_malformed")
+
+
+def test_the_proofs_are_checked_as_the_client_who_types_their_id() -> None:
+    # The bundle names alice; bob typing his own id is refused, whatever the bundle says.
+    report = verify_bundle(BUNDLE, ROUND, client_id="bob")
+    assert reasons(report) == ["root_mismatch", "root_mismatch"]
+    assert report["client_id"] == "bob"
+    assert verify_bundle({**BUNDLE, "client": "bob"}, ROUND)["verdict"] == "accepted"
+    assert refusal(lambda: verify_as(BUNDLE, ROUND)) == "client_id_required"
+    for bad in ("", "a\nb", "x" * 256, 5):
+        assert refusal(lambda b=bad: verify_bundle(BUNDLE, ROUND, client_id=b)) == (
+            "client_id_malformed")
+    assert "Client id alice: every leaf below is rebuilt from it" in verifier.render_text(
+        verify_bundle(BUNDLE, ROUND))
 
 
 @pytest.mark.parametrize(("text", "scale", "exponent", "units"), [
@@ -116,21 +136,25 @@ def test_a_balance_that_is_not_an_amount_of_the_asset_is_refused(
 
 
 def test_the_asset_scale_comes_from_the_signed_round_or_else_from_the_client() -> None:
-    # The round fixes ETH's scale (unit exponent 9 means 18 decimals) but not BTC's.
-    assert refusal(lambda: verify_bundle(BUNDLE, ROUND, balances={"BTC": "0.8"})) == (
-        "decimals_unknown")
-    for decimals in ({"ETH": 8}, {"BTC": 10}):
+    # The round signs each asset's scale: balances read as the statement shows them.
+    assert [line["scale"] for line in verify_bundle(BUNDLE, ROUND)["round"]["assets"]] == [8, 18]
+    assert verify_bundle(BUNDLE, ROUND, balances=ALICE)["verdict"] == "accepted"
+    for decimals in ({"ETH": 8}, {"BTC": 10}, {"BTC": 7}):
         assert refusal(lambda d=decimals: verify_bundle(
-            BUNDLE, ROUND, balances=ALICE, decimals={"BTC": 8, **d})) == "decimals_mismatch"
-    # Decimals given without a balance are checked too, and show what is counted.
-    shown = verify_bundle(BUNDLE, ROUND, decimals={"BTC": 8})
+            BUNDLE, ROUND, balances=ALICE, decimals=d)) == "decimals_mismatch"
+    shown = verify_bundle(BUNDLE, ROUND)
     assert [result["counted"] for result in shown["results"]] == ["0.80000000", "2.000000001"]
-    assert refusal(lambda: verify_bundle(BUNDLE, ROUND, decimals={"ETH": 9})) == (
-        "decimals_mismatch")
-    scaled, bundle = resigned(ROUND, BUNDLE, lambda r: r["assets"][0].update(scale=8))
-    report = verify_bundle(bundle, scaled, pinned_key=SIGNER_KEY, balances=ALICE)
+    # A round without BTC's scale (as format 2 made them): the client's decimals are needed,
+    # and the proof unit limits them (ETH's unit exponent 9 still fixes 18 decimals).
+    unscaled, bundle = resigned(ROUND, BUNDLE, lambda r: r["assets"][0].pop("scale"))
+    assert refusal(lambda: verify_bundle(bundle, unscaled, balances={"BTC": "0.8"})) == (
+        "decimals_unknown")
+    report = verify_bundle(bundle, unscaled, pinned_key=SIGNER_KEY, balances=ALICE,
+                           decimals={"BTC": 8})
     assert report["verdict"] == "accepted"
-    assert refusal(lambda: verify_bundle(bundle, scaled, balances=ALICE, decimals={"BTC": 7})) == (
+    assert refusal(lambda: verify_bundle(bundle, unscaled, decimals={"ETH": 9})) == (
+        "decimals_mismatch")
+    assert refusal(lambda: verify_bundle(bundle, unscaled, decimals={"BTC": 10})) == (
         "decimals_mismatch")
     wrong, bundle = resigned(ROUND, BUNDLE, lambda r: r["assets"][0].update(scale=18))
     assert reasons(verify_bundle(bundle, wrong)) == ["malformed"]
@@ -224,7 +248,7 @@ def test_reserves_at_37_5_percent_are_not_false_comfort() -> None:
     assert report["verdict"] == "not_covered"
     assert [line["status"] for line in report["round"]["assets"]] == ["not_covered", "covered"]
     text = verifier.render_text(report)
-    assert "BTC: NOT COVERED, owes 230000000 proof units" in text  # the round fixes no scale
+    assert "BTC: NOT COVERED, owes 2.30000000 BTC" in text
     assert "(37.50% of what it owes)" in text
     assert "(50.00% of what it owes)" in text
     assert "ACCEPTED" not in text
@@ -259,9 +283,12 @@ def test_a_reserves_line_that_contradicts_itself_is_refused(change, reason: str)
     (lambda r: r["assets"][0].update(unit_exponent=30), "malformed"),
     (lambda r: r.update(journal_head={"seq": 6, "hash": "ab" * 32}), "malformed"),
     (lambda r: r.update(journal_head={"seq": True, "hash": "ab" * 32}), "malformed"),
-    (lambda r: r.update(snapshot_ns=-1), "malformed"),
-    (lambda r: r.update(snapshot_ns=10**21), "malformed"),
-    (lambda r: r.update(v="ringfence-por-round/3"), "unknown_format")])
+    (lambda r: r.update(snapshot_ns="-1"), "malformed"),
+    (lambda r: r.update(snapshot_ns=str(253_402_300_800 * 10**9)), "malformed"),
+    (lambda r: r.update(snapshot_ns=1_767_225_600 * 10**9), "malformed"),
+    (lambda r: r.update(snapshot_ns="1e18"), "malformed"),
+    (lambda r: r.update(v="ringfence-por-round/4"), "unknown_format"),
+    (lambda r: r.update(v="ringfence-por-round/2"), "identity_not_bound")])
 def test_a_signed_round_that_is_malformed_is_refused(change, reason: str) -> None:
     record, bundle = resigned(ROUND, BUNDLE, change)
     assert reasons(verify_bundle(bundle, record, pinned_key=SIGNER_KEY)) == [reason]
@@ -270,10 +297,14 @@ def test_a_signed_round_that_is_malformed_is_refused(change, reason: str) -> Non
 def test_the_snapshot_time_and_journal_head_are_shown_from_the_signed_round() -> None:
     report = verify_bundle(BUNDLE, ROUND)
     text = verifier.render_text(report)
-    assert f"snapshot:     journal entry {ROUND['snapshot']}, no time recorded" in text
+    assert report["round"]["snapshot_time"].startswith("20")
+    assert f"snapshot:     journal entry {ROUND['snapshot']}, taken at 20" in text
     assert f"journal head: {ROUND['journal_head']['hash']}" in text
-    timed, bundle = resigned(ROUND, BUNDLE, lambda r: r.update(snapshot_ns=1_767_225_600 * 10**9
-                                                               + 123_456_789))
+    untimed, bundle = resigned(ROUND, BUNDLE, lambda r: r.pop("snapshot_ns"))
+    text = verifier.render_text(verify_bundle(bundle, untimed))
+    assert f"snapshot:     journal entry {ROUND['snapshot']}, no time recorded" in text
+    timed, bundle = resigned(ROUND, BUNDLE, lambda r: r.update(
+        snapshot_ns=str(1_767_225_600 * 10**9 + 123_456_789)))
     report = verify_bundle(bundle, timed, pinned_key=SIGNER_KEY)
     assert report["round"]["snapshot_time"] == "2026-01-01T00:00:00.123456789Z"
     assert "taken at 2026-01-01T00:00:00.123456789Z" in verifier.render_text(report)
@@ -305,15 +336,19 @@ def test_the_command_line_reports_each_verdict_with_its_exit_status(
 ) -> None:
     attested_files = [str(DATA / "attested" / name) for name in ("bundle-2.json", "round-2.json")]
     status, document = main(capsys, *attested_files, "--public-key", ATTESTED_KEY,
-                            "--balance", "ETH=2")
+                            "--balance", "ETH=2", "--client-id", "alice")
     assert (status, document["verdict"]) == (1, "not_covered")
     status, document = main(capsys, str(DATA / "two-assets" / "bundle.json"),
                             str(DATA / "two-assets" / "round.json"), "--balance", "BTC=0.8",
-                            "--decimals", "BTC=8", "--public-key", FIRM_KEY)
+                            "--decimals", "BTC=8", "--public-key", FIRM_KEY, "--client-id", "alice")
     assert (status, document["verdict"]) == (0, "accepted")
     status, document = main(capsys, str(DATA / "two-assets" / "bundle.json"),
-                            str(DATA / "two-assets" / "round.json"), "--public-key", ATTESTED_KEY)
+                            str(DATA / "two-assets" / "round.json"), "--public-key", ATTESTED_KEY,
+                            "--client-id", "alice")
     assert (status, document["results"][0]["reason"]) == (4, "signing_key_not_pinned")
+    status, document = main(capsys, str(DATA / "two-assets" / "bundle.json"),
+                            str(DATA / "two-assets" / "round.json"), "--client-id", "bob")
+    assert (status, document["results"][0]["reason"]) == (4, "root_mismatch")
 
 
 def test_the_command_line_names_every_bad_input(
@@ -325,7 +360,11 @@ def test_the_command_line_names_every_bad_input(
     for name, content in files.items():
         (tmp_path / name).write_text(content, encoding="utf-8")
     (tmp_path / "latin1").write_bytes(b'{"asset": "\xe9"}')
+    alice = ("--client-id", "alice")
     cases = [
+        ((bundle, record), "client_id_required", 2),
+        ((bundle, record, "--client-id", ""), "client_id_malformed", 2),
+        ((bundle, record, "--client-id", "a\tb"), "client_id_malformed", 2),
         ((), "usage", 2), ((bundle,), "usage", 2),
         ((bundle, record, "ab" * 32, "70000"), "usage", 2),  # the old balance in proof units
         ((bundle, record, "--balance"), "usage", 2),
@@ -333,32 +372,35 @@ def test_the_command_line_names_every_bad_input(
         ((bundle, str(tmp_path)), "file_unreadable", 3),
         *[((str(tmp_path / name), record), "json_malformed", 2) for name in (*files, "latin1")],
         ((bundle, str(tmp_path / "list")), "json_malformed", 2),
-        ((bundle, record, "xyz"), "client_key_malformed", 2),
+        ((bundle, record, "xyz"), "nonce_malformed", 2),
         ((bundle, record, "--public-key", "ab" * 31), "public_key_malformed", 2),
         ((bundle, record, "--balance", "BTC"), "balance_malformed", 2),
         ((bundle, record, "--balance", "btc=1"), "balance_malformed", 2),
         ((bundle, record, "--balance", "BTC=1", "--balance", "BTC=2"), "balance_malformed", 2),
         ((bundle, record, "--balance", "BTC=0,8", "--decimals", "BTC=8"), "balance_malformed", 2),
-        ((bundle, record, "--balance", "BTC=0.8"), "decimals_unknown", 2),
+        ((bundle, record, "--balance", "BTC=0.8", "--decimals", "BTC=7"), "decimals_mismatch", 2),
         ((bundle, record, "--decimals", "BTC=eight"), "decimals_malformed", 2),
         ((bundle, record, "--decimals", "BTC=99"), "decimals_malformed", 2)]
-    for arguments, reason, expected in cases:
+    for given, reason, expected in cases:
+        arguments = given
+        if reason not in ("usage", "client_id_required", "client_id_malformed"):
+            arguments = (*given, *alice)
         status, document = main(capsys, *arguments)
         assert (status, document["error"]) == (expected, reason), arguments
         assert document["ok"] is False
         assert document["detail"]
     monkeypatch.setattr(verifier, "input_bytes_max", 100)
-    assert main(capsys, bundle, record)[1]["error"] == "input_too_large"
+    assert main(capsys, bundle, record, *alice)[1]["error"] == "input_too_large"
 
 
 def test_without_json_a_bad_input_is_one_line_on_standard_error(
     capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert verifier.main([str(DATA / "two-assets" / "proof-btc.json"),
-                          str(DATA / "two-assets" / "round.json")]) == 2
+                          str(DATA / "two-assets" / "round.json"), "--client-id", "alice"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("error: client_key_required: ")
+    assert captured.err.startswith("error: nonce_required: ")
     assert captured.err.count("\n") == 1
 
 
@@ -368,7 +410,7 @@ def test_the_verifier_runs_alone_downloaded_as_one_file(tmp_path: Path) -> None:
         shutil.copy(DATA / "attested" / name, tmp_path / name)
     finished = subprocess.run(
         [sys.executable, "-I", "verifier.py", "bundle-2.json", "round-2.json",
-         "--public-key", ATTESTED_KEY, "--balance", "ETH=2"],
+         "--public-key", ATTESTED_KEY, "--balance", "ETH=2", "--client-id", "alice"],
         cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60)
     assert finished.returncode == 1, finished.stderr
     assert "ETH: OK, 2000000000 proof units (2.000000000 ETH) counted" in finished.stdout

@@ -32,13 +32,15 @@ SIGNER_KEY = SIGNER.verify_key.encode()
 STATUSES = set(verifier.verdict_exit_status.values()) | {verifier.exit_status_input,
                                                          verifier.exit_status_storage}
 FIELDS = ["v", "round_hash", "round_id", "asset", "asset_number", "pieces", "index", "value",
-          "siblings", "proofs", "client_key", "reserves", "status", "file_hash", "total", "gross",
-          "covered", "coverage_net_bp", "coverage_gross_bp", "scale", "unit_exponent", "height",
-          "root", "sum", "hash", "journal_head", "seq", "snapshot", "snapshot_ns", "assets"]
+          "siblings", "proofs", "nonce", "client", "reserves", "status", "file_hash", "total",
+          "gross", "covered", "coverage_net_bp", "coverage_gross_bp", "scale", "unit_exponent",
+          "height", "root", "sum", "hash", "journal_head", "seq", "snapshot", "snapshot_ns",
+          "assets"]
 SCALARS = (st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)
            | st.floats() | st.text(max_size=30) | st.text("0123456789abcdef", max_size=130)
            | st.integers(min_value=0, max_value=2**70).map(str)
-           | st.sampled_from(["ringfence-por-proof/2", "ringfence-por-round/2", "BTC", "ETH",
+           | st.sampled_from(["ringfence-por-proof/2", "ringfence-por-round/2",
+                              "ringfence-por-proof/3", "ringfence-por-round/3", "BTC", "ETH",
                               "attested", "not_attested", "AAAAAAAAAAA=", "0.8", ""]))
 VALUES = st.recursive(SCALARS, lambda children: st.lists(children, max_size=3) | st.dictionaries(
     st.sampled_from(FIELDS) | st.text(max_size=6), children, max_size=3), max_leaves=8)
@@ -128,10 +130,11 @@ def test_no_mutation_of_a_bundle_or_a_round_escapes_as_an_exception(
     if data.draw(st.booleans()):  # the firm's mutation, signed: every later check runs
         record, bundle = signed_again(record, bundle)
         pinned = SIGNER_KEY if data.draw(st.booleans()) else None
-    key = bytes.fromhex(FIXTURES[0][1]["client_key"]) if data.draw(st.booleans()) else None
+    nonce = bytes.fromhex(FIXTURES[0][1]["nonce"]) if data.draw(st.booleans()) else None
+    client_id = data.draw(st.sampled_from(["alice", "bob"]) | st.text(max_size=8) | st.none())
     try:
-        report = verify_bundle(bundle, record, client_key=key, pinned_key=pinned,
-                               balances=balances, decimals=decimals)
+        report = verify_bundle(bundle, record, client_id=client_id, nonce=nonce,
+                               pinned_key=pinned, balances=balances, decimals=decimals)
     except InputRefusedError as refusal:
         event(f"refused: {refusal.reason}")
         assert refusal.reason in verifier.refusal_reasons
@@ -180,7 +183,7 @@ def test_damaged_or_garbage_files_get_a_named_reason_and_one_json_document(
             path.write_bytes(damaged_bytes(data) if data.draw(st.booleans())
                              else Path(data.draw(st.sampled_from(FILES))).read_bytes())
             paths.append(str(path))
-        status, out = run_main([*paths, "--json"])
+        status, out = run_main([*paths, "--client-id", "alice", "--json"])
     assert status in STATUSES
     document = json.loads(out)
     event(f"status {status}: {document.get('error', document.get('verdict'))}")
@@ -193,6 +196,7 @@ def test_damaged_or_garbage_files_get_a_named_reason_and_one_json_document(
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(arguments=st.lists(st.one_of(
     st.sampled_from([*FILES, "--public-key", "--balance", "--decimals", "--json", "--", "ab" * 32,
+                     "--client-id", "alice",
                      "BTC=0.8", "ETH=2", "BTC=8", "=", "-", "--bal", "--balance=ETH=2"]),
     st.text(max_size=20)), max_size=7))
 def test_any_command_line_gets_a_named_reason(arguments: list[str]) -> None:

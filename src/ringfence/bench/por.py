@@ -35,8 +35,9 @@ import numpy as np
 
 from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core.money import Asset
-from ringfence.core.por.hashes import client_key, node_preimage_bytes
+from ringfence.core.por.hashes import node_preimage_bytes, round_nonce
 from ringfence.core.por.round import Round
+from ringfence.core.por.solvency import PoolPosition, prove_pools, verify_pools
 from ringfence.service import por
 from ringfence.verifier import verify_inclusion
 
@@ -86,12 +87,13 @@ def _verify(built: Round, clients: int, samples: int) -> tuple[float, int, int]:
     rng = random.Random(7)
     names = [f"c{rng.randrange(clients)}" for _ in range(samples)]
     built.trees[BTC.number].index_clients()
-    cases = [(next(built.proofs(n)), client_key(master_secret, n)) for n in names]
+    round_id = bytes.fromhex(built.record["round_id"])
+    cases = [(next(built.proofs(n)), round_nonce(master_secret, round_id, n), n) for n in names]
     started = time.perf_counter()
-    for proof, key in cases:
-        verify_inclusion(proof, built.record, key)
+    for proof, nonce, name in cases:
+        verify_inclusion(proof, built.record, nonce, None, name)
     seconds = (time.perf_counter() - started) / samples
-    sizes = [len(json.dumps(proof, separators=(",", ":"))) for proof, _ in cases]
+    sizes = [len(json.dumps(proof, separators=(",", ":"))) for proof, _, _ in cases]
     return seconds, max(sizes), round(statistics.median(sizes))
 
 
@@ -125,6 +127,29 @@ def _build_case(
     return case, built, seconds
 
 
+def _pool_solvency_case(runs: int) -> dict[str, Any]:
+    """One pool's zero-knowledge solvency: its commitment and two 64-bit range proofs made
+    (liabilities in range, reserves minus liabilities in range), then checked."""
+    position = [PoolPosition("omni", 123_456_789, 987_654_321)]
+    proving, checking = [], []
+    for run in range(runs):
+        seed = random.Random(run).randbytes(32)
+        started = time.perf_counter()
+        statement = prove_pools(bytes(32), BTC.number, position, master_secret=master_secret,
+                                seed=seed)
+        proving.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        (verdict,) = verify_pools(statement, bytes(32), BTC.number, 123_456_789)
+        checking.append(time.perf_counter() - started)
+        assert verdict.covered
+    size = len(json.dumps(statement["pools"][0], separators=(",", ":")))
+    verify_s = statistics.median(checking)
+    return {"case": "pool_solvency", "ops_per_s": round(1 / verify_s, 1),
+            "prove_ms_median": round(statistics.median(proving) * 1000, 1),
+            "verify_ms_median": round(verify_s * 1000, 1), "runs": runs,
+            "pool_line_bytes": size}
+
+
 def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     sizes = [(2**14, 1)] if quick else [(2**20, 5), (10_000_000, 3)]
     results, floor_case = [], None
@@ -149,6 +174,7 @@ def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str
                     "latency_ms_mean": round(verify_s * 1000, 4),
                     "proof_bytes_max": proof_max, "proof_bytes_median": proof_median})
     results.append(floor_case)
+    results.append(_pool_solvency_case(10 if quick else 50))
     return {
         "bench": "por",
         "machine": machine(),

@@ -438,6 +438,17 @@ class Result(StrEnum):
     approver_not_eligible = "approver_not_eligible"
     approval_duplicate = "approval_duplicate"
     principal_key_mismatch = "principal_key_mismatch"
+    # Checking an inclusion proof (``ringfence por verify``): what the client gives, named as
+    # the stdlib verifier names it (verifier.refusal_reasons).
+    client_id_required = "client_id_required"
+    client_id_malformed = "client_id_malformed"
+    nonce_required = "nonce_required"
+    nonce_malformed = "nonce_malformed"
+    public_key_malformed = "public_key_malformed"
+    balance_malformed = "balance_malformed"
+    decimals_malformed = "decimals_malformed"
+    decimals_unknown = "decimals_unknown"
+    decimals_mismatch = "decimals_mismatch"
 
     @property
     def succeeded(self) -> bool:

@@ -115,6 +115,10 @@ proof_pieces_min: Final = 2
 proof_pieces_max: Final = 4
 proof_height_slack_levels: Final = 3
 proof_neighbourhood_levels: Final = 10
+# A client's identifier as a format 3 leaf binds it (UTF-8 bytes): a client id, or the hex of
+# a hash of an e-mail address, fits many times over.
+proof_client_id_bytes_max: Final = 255
+proof_snapshot_ns_max: Final = 253_402_300_800 * 10**9  # the year 10000, as verifier.py
 proof_entries_max: Final = 2**26
 # Leaves one subtree job holds: bounds its memory (about 400 B per leaf) and keeps its arrays
 # small enough that the allocator reuses them (2^20 spent a third of the CPU in the kernel).

@@ -4,7 +4,7 @@ statements of position and its proof of inclusion in the latest proof-of-reserve
 Each function takes the ``Actor`` a signed-in page acts as and the client the page names. A
 client principal naming another client gets ``client_not_found``, exactly as if that client
 did not exist, so a page of another client is a 404 that discloses nothing; staff see any
-client as the REST API lets them (``read_proofs``, which carries the client's key, is the
+client as the REST API lets them (``read_proofs``, which carries the client's round nonce, is the
 client's own and the auditor's only).
 """
 

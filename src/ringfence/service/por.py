@@ -6,8 +6,8 @@ REST API) call, one function per command, each returning the JSON document it re
 - ``build_and_keep_round`` (``por build``): gather the client liabilities at a snapshot,
   attest the reserves if holdings are given, build and sign the round (subtrees in worker
   processes), and keep it in the ``RoundStore``.
-- ``client_proofs`` (``por proof``), ``verify_proofs`` (``por verify``) and
-  ``audit_kept_round`` (``por audit``, checks in ``service/por_audit.py``).
+- ``client_proofs`` (``por proof``) and ``audit_kept_round`` (``por audit``, checks in
+  ``service/por_audit.py``); ``por verify`` and ``por page`` are ``service/por_verify.py``'s.
 
 Where things come from. The rounds, their keys, the pending round, the private trees and the
 reserves files are the ``RoundStore``'s (port in ``service/ports.py``; a directory,
@@ -24,7 +24,6 @@ from the ledger's own state, or from a fresh replay for a past snapshot. Build:
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -40,19 +39,25 @@ from ringfence.core.por.attestation import (
     attest_reserves,
     challenges_for,
     parse_control_file,
+    pool_reserves_in_proof_units,
     totals_in_proof_units,
 )
-from ringfence.core.por.hashes import client_key
+from ringfence.core.por.hashes import client_secret, version_of_round
 from ringfence.core.por.inclusion import inclusion_proof
-from ringfence.core.por.liabilities import Liabilities, client_liabilities, proof_unit_exponent
+from ringfence.core.por.liabilities import (
+    Liabilities,
+    client_liabilities,
+    pool_liabilities,
+    proof_unit_exponent,
+)
 from ringfence.core.por.round import (
     ReservesAttestation,
     Round,
     round_hash,
     round_id_of,
-    verify_round_signature,
 )
 from ringfence.core.por.round import build_round as core_build_round
+from ringfence.core.por.solvency import PoolPosition
 from ringfence.core.recon.files import parse_observations
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService, collector_paused
@@ -68,14 +73,12 @@ from ringfence.service.por_audit import (
     workers_max,
 )
 from ringfence.service.ports import LedgerStore, RoundStore
-from ringfence.verifier import ProofRejectedError, verify_inclusion
 
 __all__ = [
     "announce_round", "audit_kept_round", "build_and_keep_round", "build_round",
-    "client_proofs", "sample_size_max", "verify_proofs", "workers_default", "workers_max",
+    "client_proofs", "sample_size_max", "workers_default", "workers_max",
 ]  # fmt: skip
 
-client_key_bytes: Final = 32
 _build_seed_bytes: Final = 32
 
 
@@ -90,9 +93,11 @@ def build_round(
     snapshot_hash: bytes,
     workers: int = workers_default,
     reserves_attestation: ReservesAttestation | None = None,
+    snapshot_ns: int | None = None,
 ) -> Round:
     """Build and sign a round over gathered liabilities, subtrees in worker processes; the
-    round signs the journal head it was built at (``snapshot``, ``snapshot_hash``)."""
+    round signs the journal head it was built at (``snapshot``, ``snapshot_hash``) and its
+    time (``snapshot_ns``)."""
     with collector_paused(), subtree_map(workers) as map_jobs:
         return core_build_round(
             snapshot=snapshot,
@@ -104,6 +109,7 @@ def build_round(
             reserves=reserves_attestation,
             map_jobs=map_jobs,
             snapshot_hash=snapshot_hash,
+            snapshot_ns=snapshot_ns,
         )
 
 
@@ -166,12 +172,13 @@ def build_and_keep_round(
     engine = ledger.ledger if snapshot == ledger.seq else ledger_at(ledger.store, snapshot)
     liabilities = client_liabilities(engine)
     head_hash = snapshot_hash(ledger.store, snapshot)
+    head_ns = snapshot_time_ns(ledger.store, snapshot)
     attested = None
     if holdings is not None:
         attested = attest(
             CustodyService(ledger, until_seq=snapshot).registry, engine,
             round_id=round_id_of(previous, snapshot),
-            snapshot_ns=snapshot_time_ns(ledger.store, snapshot),
+            snapshot_ns=head_ns,
             observations=parse_observations(holdings, engine.assets),
             control_text=control, block_hashes=_pending_blocks(pending))
     master_secret = rounds.master_secret(create=True)
@@ -180,7 +187,7 @@ def build_and_keep_round(
     started = time.perf_counter()
     built = build_round(liabilities, snapshot=snapshot, previous_round_hash=previous,
                         master_secret=master_secret, signing_seed=signing_seed, seed=seed,
-                        workers=workers, snapshot_hash=head_hash,
+                        workers=workers, snapshot_hash=head_hash, snapshot_ns=head_ns,
                         reserves_attestation=attested[1] if attested else None)
     seconds = time.perf_counter() - started
     round_file = rounds.save_round(number, built.record, built.trees, seed,
@@ -227,8 +234,10 @@ def _pending_blocks(pending: dict[str, Any] | None) -> dict[Chain, str]:
 def client_proofs(
     ledger: LedgerService, rounds: RoundStore, client: str, round_number: int | None = None
 ) -> dict[str, Any]:
-    """The client's key and inclusion proofs in every asset they are owed, for one round
-    (default: the latest); ``client_not_found`` when they are owed nothing in it."""
+    """The client's inclusion proofs in every asset they are owed, for one round (default:
+    the latest), with the round's nonce for them (``client_key`` in a round of format 2);
+    ``client_not_found`` when they are owed nothing in it. The client checks the proofs with
+    their own client id, which the bundle names only for reading."""
     numbers = rounds.numbers()
     number = round_number if round_number is not None else (numbers or [0])[-1]
     if number not in numbers:
@@ -242,83 +251,11 @@ def client_proofs(
               if (found := inclusion_proof(trees[n], client, round_hash_hex))]
     if not proofs:
         raise InputError(Result.client_not_found, f"{client} has no proofs in round {number}")
-    return {"ok": True, "client": client, "client_key": client_key(master_secret, client).hex(),
+    version = version_of_round(record)
+    assert version is not None  # the store read its trees
+    secret = client_secret(version, master_secret, bytes.fromhex(record["round_id"]), client)
+    return {"ok": True, "client": client, "nonce" if version >= 3 else "client_key": secret.hex(),
             "round": number, "round_hash": round_hash_hex, "proofs": proofs}
-
-
-# ---------------------------------------------------------------------- verify
-
-
-def verify_proofs(
-    proof_text: bytes, round_text: bytes, *, key_hex: str = "", balances: list[str] | None = None,
-    public_key: str = "",
-) -> dict[str, Any]:
-    """Check a proof document (``por proof`` output, or one proof) against a round record
-    obtained from a second channel: the round's signature, then each proof with the
-    standard-library verifier. ``public_key`` pins the firm's signing key; ``balances``
-    (ASSET=UNITS) are the client's statement balances in proof units."""
-    bundle = _document(proof_text, "proof")
-    record = _document(round_text, "round")
-    if not isinstance(bundle, dict) or not isinstance(record, dict):
-        raise InputError(Result.line_malformed, "proof and round must be JSON objects")
-    ok, results = verify_bundle(bundle, record, key_hex, _balances(balances or []))
-    if public_key and record.get("public_key") != public_key.lower():
-        ok = False
-        results = [{"asset": "", "ok": False, "reason": "signing_key_not_pinned",
-                    "detail": "the round is signed by another key than the one given"}]
-    return {"ok": ok, "round_hash": round_hash(record).hex(), "results": results}
-
-
-def _document(text: bytes, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(Result.line_malformed, f"{what}: {error}") from None
-
-
-def _balances(texts: list[str]) -> dict[str, int]:
-    found = {}
-    for text in texts:
-        code, _, units = text.partition("=")
-        if not code or not units.isascii() or not units.isdigit():
-            raise InputError(Result.line_malformed, f"--balance {text!r} is not ASSET=UNITS")
-        found[code] = int(units)
-    return found
-
-
-def verify_bundle(
-    bundle: dict[str, Any], record: dict[str, Any], key_hex: str, balances: dict[str, int]
-) -> tuple[bool, list[dict[str, Any]]]:
-    """Check the round's signature, then each proof with the standard-library verifier."""
-    proofs = bundle.get("proofs", [bundle])
-    key_text = key_hex or bundle.get("client_key", "")
-    try:
-        key = bytes.fromhex(key_text)
-    except (TypeError, ValueError):
-        raise InputError(Result.line_malformed, "the client key is not hex") from None
-    if len(key) != client_key_bytes:
-        raise InputError(Result.field_required, "a 32-byte client key (--key or in the proof)")
-    if not verify_round_signature(record):
-        return False, [
-            {
-                "asset": None,
-                "ok": False,
-                "reason": "bad_signature",
-                "detail": "the round record's Ed25519 signature does not check",
-            }
-        ]
-    results = []
-    for found in proofs:
-        asset = found.get("asset") if isinstance(found, dict) else None
-        try:
-            total = verify_inclusion(found, record, key, balances.get(str(asset)))
-        except ProofRejectedError as rejection:
-            results.append(
-                {"asset": asset, "ok": False, "reason": rejection.reason, "detail": str(rejection)}
-            )
-        else:
-            results.append({"asset": asset, "ok": True, "proof_units": str(total)})
-    return all(result["ok"] for result in results) and bool(results), results
 
 
 # ---------------------------------------------------------------------- audit
@@ -380,10 +317,28 @@ def attest(
     )  # fmt: skip
     exponents = {code: proof_unit_exponent(a) for code, a in ledger.assets.items()}
     net, gross = totals_in_proof_units(attested, ledger.assets, exponents)
+    pools = _pool_positions(ledger, pool_reserves_in_proof_units(attested, ledger.assets,
+                                                                 exponents))
     for number, units in gross.items():
         if units > limits.proof_value_max:
             raise InputError(
                 Result.amount_must_be_below_2_64,
                 f"reserves of asset {number}: {units} proof units do not fit 64 bits",
             )
-    return attested, ReservesAttestation(attested.file_hash(), net, gross)
+    return attested, ReservesAttestation(attested.file_hash(), net, gross, pools)
+
+
+def _pool_positions(
+    ledger: Ledger, reserves: Mapping[int, Mapping[str, int]]
+) -> dict[int, list[PoolPosition]]:
+    """Per asset number, every pool that owes or holds it: what it owes (each client rounded
+    up) and what its own wallets hold, proven and unencumbered (rounded down)."""
+    owed = pool_liabilities(ledger)
+    found = {}
+    for code, asset in ledger.assets.items():
+        held = reserves.get(asset.number, {})
+        names = sorted(name for name in {*owed.get(code, {}), *held}
+                       if owed.get(code, {}).get(name, 0) or held.get(name, 0))
+        found[asset.number] = [PoolPosition(name, owed.get(code, {}).get(name, 0),
+                                            held.get(name, 0)) for name in names]
+    return found

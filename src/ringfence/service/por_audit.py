@@ -26,10 +26,16 @@ from ringfence.core.ledger.journal import (
     ledger_definition_kinds,
 )
 from ringfence.core.money import Asset, coarsen_ceil
-from ringfence.core.por.hashes import client_key
+from ringfence.core.por.hashes import client_secret, version_of_round
 from ringfence.core.por.inclusion import inclusion_proof
-from ringfence.core.por.liabilities import Liabilities, client_liabilities, proof_unit_exponent
+from ringfence.core.por.liabilities import (
+    Liabilities,
+    client_liabilities,
+    pool_liabilities,
+    proof_unit_exponent,
+)
 from ringfence.core.por.round import round_hash, verify_chain, verify_round_signature
+from ringfence.core.por.solvency import commitment_opens
 from ringfence.core.por.tree import AssetTree, MapJobs, build_trees
 from ringfence.service.ledger import apply_definitions, collector_paused, replay_transfers
 from ringfence.service.ports import LedgerStore
@@ -159,11 +165,17 @@ def audit_round(
             "journal_head_mismatch", "",
             f"the round signs head {head.get('hash')} at entry {report.snapshot}; the journal "
             "holds another"))
+    version = version_of_round(record)
+    if version is None:
+        report.problems.append(Problem("format_unknown", "", f"round format {record.get('v')!r}"))
+        return report
     ledger = ledger_at(store, report.snapshot)
     liabilities = client_liabilities(ledger)
     round_id = bytes.fromhex(record["round_id"])
     with collector_paused(), subtree_map(workers) as map_jobs:
-        rebuilt = build_trees(round_id, liabilities, master_secret, build_seed, map_jobs)
+        # A round of format 2 is rebuilt as it was made: its audit stays possible.
+        rebuilt = build_trees(round_id, liabilities, master_secret, build_seed, map_jobs,
+                              version=version)
     entries = {entry["asset_number"]: entry for entry in record["assets"]}
     for asset, owed in liabilities:
         _audit_asset(
@@ -177,12 +189,13 @@ def audit_round(
         )
     for number in entries:
         report.problems.append(Problem("asset_unexpected", str(number), "not in the ledger"))
+    _audit_pools(report, record, ledger, master_secret)
     _audit_sample(
         report,
         record,
         liabilities,
         stored=stored,
-        master_secret=master_secret,
+        secrets=(version, master_secret),
         seed=sample_seed,
         count=sample_size,
     )
@@ -238,16 +251,44 @@ def _audit_asset(
         )
 
 
+def _audit_pools(
+    report: AuditReport, record: Mapping[str, Any], ledger: Ledger, master_secret: bytes
+) -> None:
+    """Each pool's commitment must open to what the pool owes in the replayed journal: the
+    check clients cannot make (they see the commitments, not the split between pools)."""
+    owed_by_asset = pool_liabilities(ledger)
+    round_id = bytes.fromhex(record["round_id"])
+    for entry in record["assets"]:
+        statement = entry.get("pools")
+        if not isinstance(statement, dict):
+            continue
+        owed = owed_by_asset.get(entry["asset"], {})
+        named = {line.get("pool") for line in statement.get("pools", [])
+                 if isinstance(line, dict)}
+        expected = {pool: owed.get(pool, 0) for pool in named if isinstance(pool, str)}
+        expected |= {pool: units for pool, units in owed.items() if units}
+        wrong = commitment_opens(statement, round_id, entry["asset_number"], expected,
+                                 master_secret)
+        if wrong:
+            report.problems.append(Problem(
+                "pool_commitment_mismatch", entry["asset"],
+                f"pools {', '.join(wrong)}: the committed liabilities are not the journal's"))
+
+
 def _audit_sample(
     report: AuditReport,
     record: Mapping[str, Any],
     liabilities: Liabilities,
     *,
     stored: Mapping[int, AssetTree],
-    master_secret: bytes,
+    secrets: tuple[int, bytes],
     seed: bytes,
     count: int,
 ) -> None:
+    """Verify sampled proofs as each client would: with their own id and the round's nonce
+    for them (the client key in format 2)."""
+    version, master_secret = secrets
+    round_id = bytes.fromhex(record["round_id"])
     candidates = sorted(
         (asset.code, client)
         for asset, owed in liabilities
@@ -268,9 +309,9 @@ def _audit_sample(
             report.problems.append(Problem("proof_missing", code, client))
             continue
         balance = coarsen_ceil(owed[client], proof_unit_exponent(asset))
-        key = client_key(master_secret, client)
+        key = client_secret(version, master_secret, round_id, client)
         try:
-            verify_inclusion(proof, record, key, balance)
+            verify_inclusion(proof, record, key, balance, client)
         except ProofRejectedError as rejection:
             report.problems.append(
                 Problem("proof_rejected", code, f"{client}: {rejection.reason}: {rejection}")

@@ -14,7 +14,7 @@ from tests.support import EARN, MARGIN, Custodian
 from ringfence.core.errors import Result, StorageError
 from ringfence.core.por.liabilities import client_liabilities
 from ringfence.core.por.round import verify_round_signature
-from ringfence.service import por, por_audit
+from ringfence.service import por, por_audit, por_verify
 from ringfence.service.ledger import LedgerService
 
 MASTER = b"m" * 32
@@ -174,7 +174,8 @@ def test_the_round_workflows_need_only_the_round_store_port(
     proofs = por.client_proofs(memory_service, rounds, "alice")
     assert [proof["asset"] for proof in proofs["proofs"]] == ["BTC"]
     record = json.dumps(rounds.rounds[1].record()).encode()
-    checked = por.verify_proofs(json.dumps(proofs).encode(), record, balances=["BTC=550"])
+    checked = por_verify.verify_proofs(json.dumps(proofs).encode(), record, client_id="alice",
+                                balances=["BTC=0.0000055"])
     assert checked["ok"] is True, checked
     second = por.build_and_keep_round(memory_service, rounds, snapshot=None, holdings=None,
                                       control=None, workers=1)

@@ -30,6 +30,7 @@ import numpy as np
 from ringfence.adapters.signing import write_key_file
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.money import Asset
+from ringfence.core.por.hashes import version_of_round
 from ringfence.core.por.placement import Placement
 from ringfence.core.por.tree import AssetTree, Level, tree_context
 
@@ -88,12 +89,12 @@ def save_tree(private: Path, tree: AssetTree) -> None:
 
 
 def load_tree(
-    private: Path, asset: Asset, round_id: bytes, master_secret: bytes
+    private: Path, asset: Asset, round_id: bytes, master_secret: bytes, version: int
 ) -> AssetTree | None:
     if not (private / f"tree-{asset.number}.npz").exists():
         return None
     meta = read_json(private / f"tree-{asset.number}.json", "tree")
-    context = tree_context(round_id, asset, meta["height"], master_secret)
+    context = tree_context(round_id, asset, meta["height"], master_secret, version)
     with np.load(private / f"tree-{asset.number}.npz") as arrays:
         placement = Placement(
             context.height,
@@ -141,10 +142,14 @@ class RoundFolder:
     ) -> dict[int, AssetTree]:
         private = self.folder / "private"
         round_id = bytes.fromhex(record["round_id"])
+        version = version_of_round(record)
+        if version is None and record["assets"]:
+            raise InputError(Result.line_malformed, f"{self.location}: unknown round format")
         trees = {}
         for entry in record["assets"]:
             asset = assets.get(entry["asset"])
-            tree = None if asset is None else load_tree(private, asset, round_id, master_secret)
+            tree = None if asset is None or version is None else load_tree(
+                private, asset, round_id, master_secret, version)
             if tree is not None:
                 trees[tree.asset.number] = tree
         return trees

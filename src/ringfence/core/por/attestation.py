@@ -43,6 +43,7 @@ class AssetReserves:
     unproven: int = 0
     net: int = 0
     house_excluded: int = 0  # held by house wallets: shown, never counted
+    pools: dict[str, int] = field(default_factory=dict)  # net, by the pool of the wallet
 
 
 @dataclass(slots=True)
@@ -64,6 +65,7 @@ class Reserves:
                     "unproven": str(a.unproven),
                     "net": str(a.net),
                     "house_excluded": str(a.house_excluded),
+                    "pools": {pool: str(net) for pool, net in sorted(a.pools.items())},
                 }
                 for a in sorted(self.assets.values(), key=lambda a: a.asset)
             ],
@@ -99,7 +101,7 @@ def attest_reserves(
         if verdicts.get(proof.address) is not Result.ok:
             verdicts[proof.address] = result
     reserves = Reserves(round_id, snapshot_ns)
-    proven_by_wallet: dict[tuple[str, str], int] = {}
+    proven_by_wallet: dict[tuple[str, str, str], int] = {}
     ordered = sorted(observations, key=lambda o: (o.asset, o.address))
     _check_observations(ordered, asset_chains)
     for observation in ordered:
@@ -127,13 +129,15 @@ def attest_reserves(
         if verdict is not Result.ok:
             entry.unproven += observation.amount
             continue
-        key = (owner[0].wallet.name, observation.asset)
+        key = (owner[0].wallet.name, observation.asset, pool)
         proven_by_wallet[key] = proven_by_wallet.get(key, 0) + observation.amount
-    for (wallet, asset), proven in sorted(proven_by_wallet.items()):
+    for (wallet, asset, pool), proven in sorted(proven_by_wallet.items()):
         encumbered = min(registry.encumbered(wallet, asset, snapshot_ns), proven)
         entry = reserves.assets[asset]
         entry.encumbered += encumbered
         entry.net += proven - encumbered
+        # Each pool's own reserves: what its own wallets hold, proven and unencumbered.
+        entry.pools[pool] = entry.pools.get(pool, 0) + proven - encumbered
     return reserves
 
 
@@ -165,6 +169,19 @@ def totals_in_proof_units(
             net[assets[code].number] = mul_div_floor(entry.net, 1, unit)
             gross[assets[code].number] = mul_div_floor(entry.gross, 1, unit)
     return net, gross
+
+
+def pool_reserves_in_proof_units(
+    reserves: Reserves, assets: Mapping[str, Asset], unit_exponent: Mapping[str, int]
+) -> dict[int, dict[str, int]]:
+    """Each pool's net reserves per asset number, in proof units rounded down."""
+    found: dict[int, dict[str, int]] = {}
+    for code, entry in reserves.assets.items():
+        if code in assets:
+            unit = 10 ** unit_exponent[code]
+            found[assets[code].number] = {
+                pool: mul_div_floor(net, 1, unit) for pool, net in entry.pools.items()}
+    return found
 
 
 def parse_control_file(text: bytes) -> list[ControlProof]:

@@ -23,15 +23,24 @@ import numpy.typing as npt
 
 from ringfence.core import limits
 
-proof_format: Final = "ringfence-por-proof/2"
-round_format: Final = "ringfence-por-round/2"
+# Format 3 binds every leaf to its client's identity (``identity_hash``) under a per-round
+# nonce; format 2 bound it only to a key the firm handed out, so a firm could hand one client
+# another's key. Rounds are built in format 3; format 2 trees are still rebuilt and their
+# proofs still checked, for the audit of rounds made before.
+format_version: Final = 3
+format_versions: Final = (2, 3)
+proof_format: Final = f"ringfence-por-proof/{format_version}"
+round_format: Final = f"ringfence-por-round/{format_version}"
 tag_leaf: Final = b"ringfence/por/leaf/1\x00"
 tag_node: Final = b"ringfence/por/node/1\x00"
 tag_pad: Final = b"ringfence/por/pad/1\x00"
 tag_round: Final = b"ringfence/por/round/1\x00"
 tag_round_id: Final = b"ringfence/por/round-id/1\x00"
 salt_client: Final = b"ringfence/por/client/1\x00"
-salt_leaf: Final = b"ringfence/por/leaf-salt/1\x00"
+salt_leaf: Final = b"ringfence/por/leaf-salt/1\x00"  # format 2
+salt_leaf_bound: Final = b"ringfence/por/leaf-salt/2\x00"  # format 3: binds the identity
+salt_nonce: Final = b"ringfence/por/nonce/1\x00"
+tag_identity: Final = b"ringfence/por/identity/1\x00"
 salt_pad: Final = b"ringfence/por/pad-key/1\x00"
 salt_stream: Final = b"ringfence/por/stream/1\x00"
 # A sibling in a proof: u64 sum, big-endian, then its 32-byte hash.
@@ -64,13 +73,71 @@ def client_key(master_secret: bytes, client: str) -> bytes:
     return hkdf_sha256(master_secret, salt_client, client.encode("utf-8"))
 
 
-def leaf_salt_message(round_id: bytes, asset_number: int, piece: int) -> bytes:
-    return salt_leaf + round_id + asset_number.to_bytes(4, "big") + piece.to_bytes(4, "big")
+def proof_format_of(version: int) -> str:
+    assert version in format_versions
+    return f"ringfence-por-proof/{version}"
 
 
-def leaf_salt(key: bytes, round_id: bytes, asset_number: int, piece: int) -> bytes:
-    # HKDF-Expand alone (one HMAC): the client's key is already a uniform HKDF output.
-    return hmac.digest(key, leaf_salt_message(round_id, asset_number, piece) + b"\x01", "sha256")
+def round_format_of(version: int) -> str:
+    assert version in format_versions
+    return f"ringfence-por-round/{version}"
+
+
+def version_of_round(record: object) -> int | None:
+    """The format version a round record names (None when it names none we know)."""
+    if isinstance(record, dict):
+        for version in format_versions:
+            if record.get("v") == round_format_of(version):
+                return version
+    return None
+
+
+def identity_hash(client: str) -> bytes:
+    """What a format 3 leaf commits to about its client: a hash of the identifier the client
+    knows (their client id, as on their statements), so the client's own verifier, given
+    only what the client types, rebuilds a leaf that no other client's verifier can."""
+    encoded = client.encode("utf-8")
+    assert 0 < len(encoded) <= limits.proof_client_id_bytes_max
+    return hashlib.sha256(tag_identity + encoded).digest()
+
+
+def round_nonce(master_secret: bytes, round_id: bytes, client: str) -> bytes:
+    """The secret a client receives with each round's proofs: it blinds their leaves (so no
+    other client can test a guess of who sits in a sibling) and changes every round."""
+    assert len(master_secret) >= 32
+    assert len(round_id) == 32
+    return hkdf_sha256(master_secret, salt_nonce, round_id + client.encode("utf-8"))
+
+
+def client_secret(version: int, master_secret: bytes, round_id: bytes, client: str) -> bytes:
+    """The key a client's leaf salts are made with: the round nonce (format 3), or the
+    long-lived client key (format 2)."""
+    if version == 2:
+        return client_key(master_secret, client)
+    assert version == 3
+    return round_nonce(master_secret, round_id, client)
+
+
+def leaf_salt_message(
+    round_id: bytes, asset_number: int, piece: int, identity: bytes | None = None
+) -> bytes:
+    """The salt's message: format 2 without ``identity``, format 3 with the client's
+    ``identity_hash`` last (32 bytes: every field has a fixed width)."""
+    head = round_id + asset_number.to_bytes(4, "big") + piece.to_bytes(4, "big")
+    if identity is None:
+        return salt_leaf + head
+    assert len(identity) == 32
+    return salt_leaf_bound + head + identity
+
+
+def leaf_salt(
+    key: bytes, round_id: bytes, asset_number: int, piece: int, identity: bytes | None = None
+) -> bytes:
+    """A piece's salt (HKDF-Expand, one HMAC: the key is already a uniform HKDF output).
+    In format 3 it binds the client's identity: two clients can share a leaf only if HMAC
+    under keys the firm chooses collides, which is a SHA-256 collision."""
+    message = leaf_salt_message(round_id, asset_number, piece, identity)
+    return hmac.digest(key, message + b"\x01", "sha256")
 
 
 def leaf_hash(round_id: bytes, asset_number: int, index: int, value: int, salt: bytes) -> bytes:
@@ -159,14 +226,45 @@ def client_keys_encoded(master_secret: bytes, names: Bytes2D, lengths: U64) -> B
     """``client_key`` for encoded names. HKDF-Extract does not depend on the client, so it is
     made once; HKDF-Expand is one HMAC per client over the name and 0x01, done in bulk for
     names of equal length."""
+    return _expand_names(master_secret, salt_client, b"", names, lengths)
+
+
+def round_nonces_encoded(
+    master_secret: bytes, round_id: bytes, names: Bytes2D, lengths: U64
+) -> Bytes2D:
+    """``round_nonce`` for encoded names, in bulk."""
+    assert len(round_id) == 32
+    return _expand_names(master_secret, salt_nonce, round_id, names, lengths)
+
+
+def _expand_names(
+    master_secret: bytes, salt: bytes, prefix: bytes, names: Bytes2D, lengths: U64
+) -> Bytes2D:
+    """HKDF-SHA256(master, salt, prefix + name) per name: the Extract step once, the one
+    Expand block per name in bulk for names of equal length."""
     assert len(master_secret) >= 32
-    prk_row = np.frombuffer(hmac.digest(salt_client, master_secret, "sha256"), dtype=np.uint8)
+    prk_row = np.frombuffer(hmac.digest(salt, master_secret, "sha256"), dtype=np.uint8)
     keys = np.empty((len(lengths), 32), dtype=np.uint8)
+    start = len(prefix)
     for length in np.unique(lengths).tolist():
         rows = np.flatnonzero(lengths == length)
-        messages = np.empty((len(rows), length + 1), dtype=np.uint8)
-        messages[:, :length] = names[rows, :length]
-        messages[:, length] = 1
+        messages = np.empty((len(rows), start + length + 1), dtype=np.uint8)
+        messages[:, :start] = np.frombuffer(prefix, dtype=np.uint8)
+        messages[:, start : start + length] = names[rows, :length]
+        messages[:, start + length] = 1
         keys[rows] = hmac_rows(np.broadcast_to(prk_row, (len(rows), 32)), messages)
     return keys
+
+
+def identity_hashes_encoded(names: Bytes2D, lengths: U64) -> Bytes2D:
+    """``identity_hash`` for encoded names, in bulk."""
+    hashes = np.empty((len(lengths), 32), dtype=np.uint8)
+    head = len(tag_identity)
+    for length in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == length)
+        messages = np.empty((len(rows), head + length), dtype=np.uint8)
+        messages[:, :head] = np.frombuffer(tag_identity, dtype=np.uint8)
+        messages[:, head:] = names[rows, :length]
+        hashes[rows] = as_rows(hash_rows(messages))
+    return hashes
 

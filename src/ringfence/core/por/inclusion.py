@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ringfence.core.por.hashes import client_keys, proof_format, sibling_bytes
-from ringfence.core.por.tree import AssetTree, leaf_level, level_up
+from ringfence.core.por.hashes import encode_names, proof_format_of, sibling_bytes
+from ringfence.core.por.tree import AssetTree, leaf_level, leaf_secrets, level_up
 
 
 def _block_siblings(tree: AssetTree, block: int) -> dict[tuple[int, int], bytes]:
@@ -21,9 +21,11 @@ def _block_siblings(tree: AssetTree, block: int) -> dict[tuple[int, int], bytes]
     low, high = np.searchsorted(
         placement.index, np.array([block, block + 1], dtype=np.uint64) << shift).tolist()
     owners, local = np.unique(placement.client[low:high], return_inverse=True)
-    keys = client_keys(tree.master_secret, [tree.clients[owner] for owner in owners.tolist()])
+    names = encode_names([tree.clients[owner] for owner in owners.tolist()])
+    keys, identities = leaf_secrets(context, tree.master_secret, *names)
     level = leaf_level(context, keys[local], placement.piece[low:high],
-                       placement.index[low:high], placement.value[low:high])
+                       placement.index[low:high], placement.value[low:high],
+                       identities=None if identities is None else identities[local])
     records = {}
     while level.height < context.block_levels:
         level, _, rows = level_up(context, level)
@@ -66,7 +68,7 @@ def inclusion_proof(tree: AssetTree, client: str, round_hash_hex: str) -> dict[s
             total, digest = tree.node(height, index)
             siblings.append(total.to_bytes(8, "big") + digest)
     return {
-        "v": proof_format,
+        "v": proof_format_of(tree.context.version),
         "round_hash": round_hash_hex,
         "asset": tree.asset.code,
         "asset_number": tree.asset.number,

@@ -42,6 +42,23 @@ def client_liabilities(ledger: Ledger) -> Liabilities:
     return [(ledger.assets[code], owed[code]) for code in ledger.assets]
 
 
+def pool_liabilities(ledger: Ledger) -> dict[str, dict[str, int]]:
+    """Per asset code, pool -> what the pool owes its clients in proof units, each client's
+    balance in the pool rounded up: the pools' total is never below the tree's, which rounds
+    each client's balance over all pools once."""
+    owed: dict[tuple[str, str, str], int] = {}
+    for account in ledger.accounts.values():
+        definition = account.definition
+        if definition.account_class is AccountClass.client:
+            key = (definition.asset, definition.pool, definition.owner)
+            owed[key] = owed.get(key, 0) + account.credits_posted - account.debits_posted
+    found: dict[str, dict[str, int]] = {}
+    for (code, pool, _), balance in sorted(owed.items()):
+        per_pool = found.setdefault(code, {})
+        per_pool[pool] = per_pool.get(pool, 0) + to_proof_units(balance, ledger.assets[code])
+    return found
+
+
 # ---------------------------------------------------------------------- proof units
 
 

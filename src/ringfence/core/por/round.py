@@ -21,9 +21,10 @@ import nacl.signing
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.money import Asset, basis_points_floor
-from ringfence.core.por.hashes import round_format, tag_round, tag_round_id
+from ringfence.core.por.hashes import format_version, round_format_of, tag_round, tag_round_id
 from ringfence.core.por.inclusion import inclusion_proof
 from ringfence.core.por.liabilities import proof_unit_exponent
+from ringfence.core.por.solvency import PoolPosition, prove_pools
 from ringfence.core.por.tree import AssetTree, MapJobs, Node, build_trees
 
 
@@ -41,6 +42,9 @@ class ReservesAttestation:
     file_hash: bytes
     totals: Mapping[int, int]
     gross: Mapping[int, int] = field(default_factory=dict)  # before encumbrances and proofs
+    # Per asset number, each pool's liabilities and own reserves: proved pool by pool in zero
+    # knowledge (``solvency.prove_pools``) and published in the asset's line as ``pools``.
+    pools: Mapping[int, Sequence[PoolPosition]] = field(default_factory=dict)
 
 
 def reserves_entry(
@@ -62,8 +66,10 @@ def reserves_entry(
 def asset_entry(
     tree: AssetTree, reserves: int | None = None, gross: int | None = None
 ) -> dict[str, Any]:
-    """The asset's line in the round record."""
-    return {
+    """The asset's line in the round record. From format 3 it carries the asset's scale
+    (decimals of its major unit), so a client's verifier reads balances as the statement
+    shows them without being told the decimals."""
+    entry: dict[str, Any] = {
         "asset": tree.asset.code,
         "asset_number": tree.asset.number,
         "unit_exponent": proof_unit_exponent(tree.asset),
@@ -71,6 +77,9 @@ def asset_entry(
         "root": _node_json(tree.root),
         "reserves": reserves_entry(tree.root[0], reserves, gross),
     }
+    if tree.context.version >= 3:
+        entry["scale"] = tree.asset.scale
+    return entry
 
 
 def round_id_of(previous_round_hash: bytes, snapshot: int) -> bytes:
@@ -114,29 +123,42 @@ def build_round(
     reserves: ReservesAttestation | None = None,
     map_jobs: MapJobs = map,
     snapshot_hash: bytes | None = None,
+    snapshot_ns: int | None = None,
+    version: int = format_version,
 ) -> Round:
     """Build every asset's tree and the signed round record. ``seed`` must be fresh each
     round; ``reserves`` None records the reserves as not yet attested; ``snapshot_hash`` is
-    the journal's hash at entry ``snapshot``, which the round then signs."""
+    the journal's hash at entry ``snapshot`` and ``snapshot_ns`` its time, which the round
+    then signs. ``version`` 2 builds a round of the format before identity binding (tests and
+    audits of older rounds only)."""
     round_id = round_id_of(previous_round_hash, snapshot)
-    trees = build_trees(round_id, liabilities, master_secret, seed, map_jobs)
+    trees = build_trees(round_id, liabilities, master_secret, seed, map_jobs, version=version)
+    statements = {} if reserves is None else {
+        number: prove_pools(round_id, number, positions, master_secret=master_secret, seed=seed)
+        for number, positions in reserves.pools.items() if positions and number in trees}
     return sign_round(round_id, previous_round_hash, snapshot, trees,
-                      signing_seed=signing_seed, reserves=reserves, snapshot_hash=snapshot_hash)
+                      signing_seed=signing_seed, reserves=reserves, snapshot_hash=snapshot_hash,
+                      snapshot_ns=snapshot_ns, pool_statements=statements)
 
 
 def sign_round(
     round_id: bytes, previous_round_hash: bytes, snapshot: int, trees: Mapping[int, AssetTree],
     *, signing_seed: bytes, reserves: ReservesAttestation | None = None,
-    snapshot_hash: bytes | None = None,
+    snapshot_hash: bytes | None = None, snapshot_ns: int | None = None,
+    pool_statements: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> Round:
     """The round record over built trees, signed. With ``snapshot_hash`` it carries the
     journal head it was built at (``journal_head``): anyone holding the round can later check
-    that the journal still holds that exact head (``ringfence audit verify --round``)."""
+    that the journal still holds that exact head (``ringfence audit verify --round``). With
+    ``snapshot_ns`` it carries the time of that entry (ns since the epoch, UTC)."""
     totals = reserves.totals if reserves is not None else {}
     gross = reserves.gross if reserves is not None else {}
+    versions = {tree.context.version for tree in trees.values()}
+    assert len(versions) == 1  # one round, one format
+    version = versions.pop()
     key = nacl.signing.SigningKey(signing_seed)
     record: dict[str, Any] = {
-        "v": round_format,
+        "v": round_format_of(version),
         "round_id": round_id.hex(),
         "previous_round_hash": previous_round_hash.hex(),
         "snapshot": snapshot,
@@ -147,9 +169,17 @@ def sign_round(
                    for number in sorted(trees)],
         "public_key": key.verify_key.encode().hex(),
     }
+    for entry in record["assets"]:
+        statement = (pool_statements or {}).get(entry["asset_number"])
+        if statement is not None:
+            entry["pools"] = dict(statement)
     if snapshot_hash is not None:
         assert len(snapshot_hash) == 32
         record["journal_head"] = {"seq": snapshot, "hash": snapshot_hash.hex()}
+    if snapshot_ns is not None:
+        assert 0 <= snapshot_ns < limits.proof_snapshot_ns_max
+        # A decimal string: a browser reads JSON numbers beyond 2^53 inexactly.
+        record["snapshot_ns"] = str(snapshot_ns)
     record["signature"] = key.sign(round_hash(record)).signature.hex()
     assert verify_round_signature(record)
     return Round(record, trees)

@@ -28,12 +28,17 @@ from ringfence.core.por.hashes import (
     big_endian,
     client_keys_encoded,
     encode_names,
+    format_version,
+    format_versions,
     hash_rows,
     hkdf_sha256,
     hmac_rows,
+    identity_hashes_encoded,
     leaf_salt_message,
     node_preimage_bytes,
+    round_nonces_encoded,
     salt_leaf,
+    salt_leaf_bound,
     salt_pad,
     salt_stream,
     sibling_bytes,
@@ -55,13 +60,18 @@ from ringfence.core.por.placement import (
 
 @dataclass(frozen=True, slots=True)
 class TreeContext:
-    """What every part of one asset's tree is hashed with."""
+    """What every part of one asset's tree is hashed with; ``version`` is the round's format
+    (3: leaves bound to their client's identity; 2: rebuilt only to audit older rounds)."""
 
     round_id: bytes
     asset_number: int
     height: int
     block_levels: int
     pad_key: bytes
+    version: int = format_version
+
+    def __post_init__(self) -> None:
+        assert self.version in format_versions
 
     def _pad_prefix(self, height: int) -> bytes:
         return (tag_pad + self.pad_key + self.round_id + self.asset_number.to_bytes(4, "big")
@@ -106,15 +116,42 @@ class Level:
         return None
 
 
+def leaf_secrets(
+    context: TreeContext, master_secret: bytes, names: Bytes2D, lengths: U64
+) -> tuple[Bytes2D, Bytes2D | None]:
+    """Per client (rows in the order of ``names``): the key their salts are made with, and
+    in format 3 the identity hash their leaves bind (None in format 2)."""
+    if context.version == 2:
+        return client_keys_encoded(master_secret, names, lengths), None
+    nonces = round_nonces_encoded(master_secret, context.round_id, names, lengths)
+    return nonces, identity_hashes_encoded(names, lengths)
+
+
+def _salt_messages(context: TreeContext, piece: U64, identities: Bytes2D | None) -> Bytes2D:
+    """Each piece's salt message (``hashes.leaf_salt_message``) and HKDF's 0x01, one per row."""
+    if identities is None:
+        messages = as_rows(b"".join(
+            leaf_salt_message(context.round_id, context.asset_number, number) + b"\x01"
+            for number in range(limits.proof_pieces_max)), len(salt_leaf) + 32 + 4 + 4 + 1)
+        return messages[piece.astype(np.intp)]
+    head = salt_leaf_bound + context.round_id + context.asset_number.to_bytes(4, "big")
+    rows = np.empty((len(piece), len(head) + 4 + 32 + 1), dtype=np.uint8)
+    rows[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+    rows[:, len(head) : len(head) + 4] = piece.astype(">u4").view(np.uint8).reshape(-1, 4)
+    rows[:, len(head) + 4 : -1] = identities
+    rows[:, -1] = 1
+    return rows
+
+
 def leaf_level(
-    context: TreeContext, keys: Bytes2D, piece: U64, index: U64, value: U64
+    context: TreeContext, keys: Bytes2D, piece: U64, index: U64, value: U64, *,
+    identities: Bytes2D | None = None,
 ) -> Level:
-    """Leaves in bulk: each piece's salt (HMAC under its client's key), then its leaf hash."""
+    """Leaves in bulk: each piece's salt (HMAC under its client's key, binding its client's
+    identity in format 3), then its leaf hash."""
     assert bool(np.all(piece < limits.proof_pieces_max))
-    messages = as_rows(b"".join(
-        leaf_salt_message(context.round_id, context.asset_number, number) + b"\x01"
-        for number in range(limits.proof_pieces_max)), len(salt_leaf) + 32 + 4 + 4 + 1)
-    salts = hmac_rows(keys, messages[piece.astype(np.intp)])
+    assert (identities is None) == (context.version == 2)
+    salts = hmac_rows(keys, _salt_messages(context, piece, identities))
     head = tag_leaf + context.round_id + context.asset_number.to_bytes(4, "big")
     rows = np.empty((len(index), len(head) + 8 + 8 + 32), dtype=np.uint8)
     rows[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
@@ -204,9 +241,11 @@ def build_subtree(job: SubtreeJob) -> SubtreeResult:
     if len(job.value):
         owner, piece, index, value = place_in_blocks(
             job.value, job.count, job.block, context.block_levels, RandomStream(job.seed))
-        keys = client_keys_encoded(job.master_secret, job.names, job.name_lengths)
-        level = leaf_level(context, keys[owner.astype(np.intp)], piece, index, value)
-        hashes = 2 * len(job.value) + 3 * len(index)
+        keys, identities = leaf_secrets(context, job.master_secret, job.names, job.name_lengths)
+        owners = owner.astype(np.intp)
+        level = leaf_level(context, keys[owners], piece, index, value,
+                           identities=None if identities is None else identities[owners])
+        hashes = (2 if identities is None else 3) * len(job.value) + 3 * len(index)
         placement = (job.client[owner.astype(np.intp)], piece, index, value)
     else:  # nothing owed in this asset: the tree is all padding
         assert job.top == context.height
@@ -350,12 +389,15 @@ MapJobs = Callable[[Callable[[SubtreeJob], SubtreeResult], Sequence[SubtreeJob]]
                    Iterable[SubtreeResult]]
 
 
-def tree_context(round_id: bytes, asset: Asset, height: int, master_secret: bytes) -> TreeContext:
+def tree_context(
+    round_id: bytes, asset: Asset, height: int, master_secret: bytes,
+    version: int = format_version,
+) -> TreeContext:
     """The hashing context of one asset's tree in one round (the pad key is derived per
     round and asset from the master secret)."""
     pad_key = hkdf_sha256(master_secret, salt_pad, round_id + asset.number.to_bytes(4, "big"))
     return TreeContext(round_id, asset.number, height,
-                       min(limits.proof_neighbourhood_levels, height), pad_key)
+                       min(limits.proof_neighbourhood_levels, height), pad_key, version)
 
 
 def plan_trees(
@@ -363,6 +405,8 @@ def plan_trees(
     liabilities: Sequence[tuple[Asset, Mapping[str, int]]],
     master_secret: bytes,
     seed: bytes,
+    *,
+    version: int = format_version,
 ) -> list[tuple[Asset, TreeContext, tuple[str, ...], list[SubtreeJob]]]:
     """Per asset: how many pieces each client gets (which fixes the tree's height), which
     block each client's pieces go to, and the subtree jobs (the serial part of a build)."""
@@ -379,7 +423,7 @@ def plan_trees(
         pieces = int(np.sum(counts))
         if pieces > limits.proof_entries_max * limits.proof_pieces_max:
             raise InputError(Result.batch_too_large, f"{pieces} pieces")
-        context = tree_context(round_id, asset, tree_height(pieces), master_secret)
+        context = tree_context(round_id, asset, tree_height(pieces), master_secret, version)
         blocks = stream.below_many(np.full(
             len(owed), 1 << (context.height - context.block_levels), dtype=np.uint64))
         encoded = encode_names(names)
@@ -395,13 +439,16 @@ def build_trees(
     master_secret: bytes,
     seed: bytes,
     map_jobs: MapJobs = map,
+    *,
+    version: int = format_version,
 ) -> dict[int, AssetTree]:
     """Every asset's tree. ``map_jobs`` builds the subtrees (the shell may pass a process
-    pool's ``map``); the result does not depend on it."""
+    pool's ``map``); the result does not depend on it. ``version`` 2 rebuilds a tree of a
+    round made before leaves were bound to identities (for its audit)."""
     assert len(round_id) == 32
     assert len(master_secret) >= 32
     assert len({asset.number for asset, _ in liabilities}) == len(liabilities)
-    plans = plan_trees(round_id, liabilities, master_secret, seed)
+    plans = plan_trees(round_id, liabilities, master_secret, seed, version=version)
     jobs = [job for *_, asset_jobs in plans for job in asset_jobs]
     results = iter(list(map_jobs(build_subtree, jobs)))
     trees = {}

@@ -296,6 +296,20 @@ def add_static(app: FastAPI) -> None:
         app.add_route(f"/static/{name}", serve(name), methods=["GET"], include_in_schema=False)
 
 
+signing_key_meta = '<meta name="ringfence-signing-key" content="">'
+
+
+def pinned_verify_page(public_key: str) -> str:
+    """The offline verifier page with the firm's signing key written in: a client who keeps
+    this page refuses any round signed by another key, whatever they paste."""
+    assert len(public_key) == 64
+    assert not public_key.strip("0123456789abcdef")
+    page = verify_page_path.read_text(encoding="utf-8")
+    assert page.count(signing_key_meta) == 1
+    return page.replace(signing_key_meta, signing_key_meta.replace(
+        'content=""', f'content="{public_key}"'))
+
+
 def verifier_script() -> bytes:
     """The client's browser verifier, taken from web/verify.html, so that the portal and the
     page a client saves and runs offline check proofs with the very same code."""

@@ -76,7 +76,7 @@ def test_house_wallets_never_count_and_unproven_addresses_only_count_gross() -> 
     )  # fmt: skip
     assert entry == {
         "asset": "ETH", "gross": "1000", "encumbered": "0", "unproven": "300", "net": "700",
-        "house_excluded": "10000",
+        "house_excluded": "10000", "pools": {"main": "700"},
     }  # fmt: skip
 
 

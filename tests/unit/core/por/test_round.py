@@ -3,9 +3,14 @@ reserves only once attested."""
 
 from __future__ import annotations
 
-from tests.unit.core.por.support import BTC, ETH, RESERVES, round_of
+from tests.unit.core.por.support import BTC, ETH, GENESIS, MASTER, RESERVES, SIGNING, round_of
 
-from ringfence.core.por.round import ReservesAttestation, verify_chain, verify_round_signature
+from ringfence.core.por.round import (
+    ReservesAttestation,
+    build_round,
+    verify_chain,
+    verify_round_signature,
+)
 
 
 def test_the_same_seed_builds_the_same_round_and_another_seed_another() -> None:
@@ -44,3 +49,33 @@ def test_reserves_are_recorded_as_not_attested_until_the_reserves_side_gives_tot
         "coverage_gross_bp": "10200"}
     assert attested.record["assets"][1]["reserves"] is None
     assert verify_round_signature(attested.record)
+
+
+def test_a_round_signs_its_format_scales_snapshot_time_and_journal_head() -> None:
+    built = build_round(
+        snapshot=4, previous_round_hash=GENESIS, liabilities=[(BTC, {"alice": 5}), (ETH, {})],
+        master_secret=MASTER, signing_seed=SIGNING, seed=b"r" * 32,
+        snapshot_hash=b"h" * 32, snapshot_ns=1_767_225_600 * 10**9)
+    record = built.record
+    assert record["v"] == "ringfence-por-round/3"
+    assert [(e["asset"], e["scale"], e["unit_exponent"]) for e in record["assets"]] == [
+        ("BTC", 8, 0), ("ETH", 18, 9)]
+    assert record["snapshot_ns"] == str(1_767_225_600 * 10**9)
+    assert record["journal_head"] == {"seq": 4, "hash": (b"h" * 32).hex()}
+    assert next(built.proofs("alice"))["v"] == "ringfence-por-proof/3"
+    for field in ("snapshot_ns", "journal_head"):
+        changed = {**record, field: None}
+        assert not verify_round_signature(changed)
+
+
+def test_a_round_of_format_2_is_still_built_as_it_was_for_its_audit() -> None:
+    old = build_round(
+        snapshot=4, previous_round_hash=GENESIS, liabilities=[(BTC, {"alice": 5})],
+        master_secret=MASTER, signing_seed=SIGNING, seed=b"r" * 32, version=2)
+    assert old.record["v"] == "ringfence-por-round/2"
+    assert "scale" not in old.record["assets"][0]
+    assert next(old.proofs("alice"))["v"] == "ringfence-por-proof/2"
+    new = round_of([(BTC, {"alice": 5})], snapshot=4)
+    # Same seed, same placement: only the leaves' salts differ, and so the root.
+    assert old.record["assets"][0]["root"]["sum"] == new.record["assets"][0]["root"]["sum"]
+    assert old.record["assets"][0]["root"]["hash"] != new.record["assets"][0]["root"]["hash"]

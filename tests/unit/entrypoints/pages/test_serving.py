@@ -13,7 +13,7 @@ def test_the_portal_serves_the_offline_pages_verifier_and_nothing_else() -> None
     page = verify_page_path.read_text(encoding="utf-8")
     assert script in page  # the very same text: one verifier, two ways to run it
     assert "const RingfenceVerifier" in script
-    assert "verifyAll" in script
+    assert "verifyBundle" in script
     assert 'byId("verify")' not in script  # the offline page's own buttons stay there
     assert "<script" not in script
 

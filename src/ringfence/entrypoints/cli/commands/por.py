@@ -31,7 +31,7 @@ from ringfence.entrypoints.cli.output import (
     target,
     write_json,
 )
-from ringfence.service import por
+from ringfence.service import por, por_verify
 from ringfence.service.ports import RoundStore
 
 name = "por"
@@ -242,7 +242,7 @@ def proof(
     out: OutOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """The client's key and inclusion proofs in every asset they are owed, for one round."""
+    """The client's nonce for the round and their inclusion proofs in every asset they are owed."""
     with reported(json_output), opened(context) as ledger:
         document = por.client_proofs(ledger, _rounds(context, out), client, round_number)
     if json_output:
@@ -250,7 +250,8 @@ def proof(
         return
     for found in document["proofs"]:
         say(f"{found['asset']}: {len(found['pieces'])} pieces")
-    say(f"client key {document['client_key']}; add --json for the proof document")
+    secret = document.get("nonce") or document.get("client_key")
+    say(f"nonce {secret}; add --json for the proof document")
 
 
 @app.command("verify")
@@ -268,13 +269,29 @@ def verify(
             "--round", dir_okay=False, help="The round record (round.json), from a second channel."
         ),
     ],
-    key: Annotated[
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--client-id", help="Your client id, as the firm knows you: every leaf is bound to it."
+        ),
+    ] = None,
+    nonce: Annotated[
         str,
-        typer.Option("--key", help="The client key (hex), if the proof file does not carry it."),
+        typer.Option(
+            "--nonce", help="The round's nonce for you (hex), if the proof file does not carry it."
+        ),
     ] = "",
     balance: Annotated[
         list[str] | None,
-        typer.Option("--balance", help="ASSET=UNITS: your statement balance in proof units."),
+        typer.Option(
+            "--balance", help="ASSET=AMOUNT: your statement balance in the major unit (BTC=0.8)."
+        ),
+    ] = None,
+    decimals: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--decimals", help="ASSET=N: the asset's decimals, if the round does not say."
+        ),
     ] = None,
     public_key: Annotated[
         str,
@@ -284,24 +301,51 @@ def verify(
     ] = "",
     json_output: JsonOption = False,
 ) -> None:
-    """Check inclusion proofs against a round record; exit 4 with the reason if any fails.
-    A round verifies against the key it carries; ``--public-key`` pins the firm's own."""
+    """Check inclusion proofs against a signed round, as the stdlib verifier does: the
+    snapshot, each asset's reserves coverage, each proof. Exit 0 accepted, 1 the proofs check
+    but reserves do not cover, 2 bad input, 4 refused. ``--public-key`` pins the firm's key."""
     with reported(json_output):
-        document = por.verify_proofs(
+        document = por_verify.verify_proofs(
             _read(proof_file, "proof"),
             _read(round_file, "round"),
-            key_hex=key,
+            client_id=client_id,
+            nonce_hex=nonce,
             balances=balance,
+            decimals=decimals,
             public_key=public_key,
         )
     if json_output:
         write_json(document)
     else:
-        for result in document["results"]:
-            verdict = "OK" if result["ok"] else f"REJECTED ({result['reason']})"
-            say(f"{result['asset']}: {verdict} {result.get('detail', '')}".rstrip())
-    if not document["ok"]:
-        raise typer.Exit(errors.exit_status_integrity)
+        typer.echo(por_verify.render_verification(document), nl=False)
+    if document["exit_status"]:
+        raise typer.Exit(document["exit_status"])
+
+
+@app.command("page")
+def page(
+    context: typer.Context,
+    *,
+    page_out: Annotated[
+        Path,
+        typer.Option(
+            "--page-out", dir_okay=False, help="Where to write the verifier page to publish."
+        ),
+    ],
+    out: OutOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Write the browser verifier (one static HTML file) with the firm's round-signing key
+    pinned in it: publish it beside the key, so a client's page refuses any other signer."""
+    from ringfence.entrypoints.pages.serving import pinned_verify_page
+
+    with reported(json_output):
+        public_key = por_verify.signing_public_key(_rounds(context, out))
+        page_out.write_text(pinned_verify_page(public_key), encoding="utf-8")
+    if json_output:
+        write_json({"ok": True, "page": str(page_out), "public_key": public_key})
+        return
+    say(f"{page_out}: the verifier page, pinned to {public_key}")
 
 
 @app.command("audit")

@@ -1,7 +1,8 @@
 "use strict";
 // The portal's "verify my inclusion": the proof and the round record the page carries (or
 // files the client chose) are checked by RingfenceVerifier (verifier.js, the very code of the
-// offline page web/verify.html), and the round must be signed by the firm's pinned key.
+// offline page web/verify.html) as the signed-in client, and the round must be signed by the
+// firm's pinned key.
 (() => {
   const byId = (id) => document.getElementById(id);
   const form = byId("verify-form");
@@ -18,18 +19,23 @@
     if (className) td.className = className;
   }
 
-  function render(outcome, pinned, record) {
+  function render(outcome) {
     const verdict = byId("verdict");
     verdict.textContent = "";
-    const keyPinned = record && record.public_key === pinned;
-    const ok = outcome.ok && keyPinned;
+    // Every proof checks (the round's reserves are reported apart, as the page above does).
+    const ok = outcome.verdict !== "rejected";
     verdict.dataset.state = ok ? "verified" : "rejected";
     const summary = document.createElement("p");
-    summary.className = ok ? "banner ok" : "banner short";
+    summary.className = ok && outcome.verdict === "accepted" ? "banner ok" : "banner short";
+    const pinnedRefused = outcome.results.some((r) => r.reason === "signing_key_not_pinned");
     const words = ok ? "Verified: you are included in this round."
-      : "NOT verified: " + (keyPinned ? "a proof does not check." : "the round is not signed by the pinned key.");
-    summary.textContent = words + " Round signature: " + (outcome.signature === "unsupported"
-      ? "not checked (this browser has no Ed25519)" : outcome.signature) + ".";
+      + (outcome.verdict === "not_covered" ? " But the round's reserves do not cover what the "
+         + "firm owes." : "")
+      : "NOT verified: " + (pinnedRefused ? "the round is not signed by the pinned key."
+                            : "a proof does not check.");
+    const signature = outcome.round ? outcome.round.signature : "not valid";
+    summary.textContent = words + " Round signature: " + (signature === "not_checked"
+      ? "not checked (this browser has no Ed25519)" : signature) + ".";
     verdict.appendChild(summary);
     const table = document.createElement("table");
     const head = table.createTHead().insertRow();
@@ -66,7 +72,18 @@
       verdict.textContent = "Could not read the files: " + error.message;
       return;
     }
-    const outcome = await RingfenceVerifier.verifyAll(bundle, record, "", {});
-    render(outcome, byId("pinned-key").dataset.key, record);
+    let outcome;
+    try {
+      outcome = await RingfenceVerifier.verifyBundle(bundle, record, {
+        clientId: form.dataset.client,
+        pinnedKey: RingfenceVerifier.hexBytes(byId("pinned-key").dataset.key, 32),
+      });
+    } catch (error) {
+      verdict.dataset.state = "rejected";
+      verdict.textContent = "Could not check the files: " + (error.reason || "") + " "
+        + error.message;
+      return;
+    }
+    render(outcome);
   });
 })();
