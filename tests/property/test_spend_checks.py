@@ -115,7 +115,7 @@ def test_every_built_spend_passes_and_every_crafted_one_is_refused(
     total = sum(c.amount for c in own)
     assume(total > 20_000)
     amount = data.draw(st.integers(546, total - 10_000))
-    order = SpendOrder("w-1", pool, "BTC", amount, OUTSIDER, 10**8)
+    order = SpendOrder("w-1", pool, "BTC", amount, OUTSIDER, 10**8, "any", 1)
     home = next(w for w in wallet_list if w.pool == pool)
     try:
         spend = build_bitcoin_spend(order, own, Change(home.address, home.name, home.script),
@@ -205,7 +205,9 @@ def test_ether_and_token_spends_pass_and_crafted_ones_are_refused(
         address_of_key(coincurve.PrivateKey(k).public_key.format(compressed=False)) for k in keys
     )
     owners = {own.lower(): "pool-a", foreign.lower(): "pool-b"}
-    order = SpendOrder("w-2", "pool-a", "TOK" if token else "ETH", amount, destination, 10**16)
+    order = SpendOrder(
+        "w-2", "pool-a", "TOK" if token else "ETH", amount, destination, 10**16, "pool-a-hot", 1
+    )
     terms = EthereumTerms(1, own, 9, 60_000, 10**11, 10**9, TOKEN if token else "")
     spend = build_ethereum_spend(order, terms)
     facts = EthereumFacts(owners, 1, spend.spend_id, TOKEN if token else "")

@@ -48,16 +48,28 @@ def test_a_whitelisted_withdrawal_is_held_at_once_and_posted_once_confirmed(worl
     assert (answer["result"], answer["status"]) == ("ok", "held")
     assert answer["hold_transfer"] == str(hold_transfer_id(1))
     assert available(world, "alice") == 16 * ETH - 15 * ETH // 10  # 20 deposited, 4 fee
-    chain = RecordingChain()
+    chain = RecordingChain(fee=ETH // 1000)
+    wallet = world.ledger.ledger.accounts[world.custodian.wallet("main", "ETH")]
+    paid_before = wallet.credits_posted
     report = withdrawals.process(world.ledger, actor("ops"), chain)
     assert report["advanced"] == [{"id": "1", "status": "posted"}]
-    assert [step for step, _ in chain.calls] == ["build", "sign", "broadcast", "confirmations"]
+    assert report["posted"] == [{"id": "1", "network_fee": "0.001000000000000000",
+                                 "network_fee_asset": "ETH", "network_fee_result": "ok"}]
+    assert [step for step, _ in chain.calls] == [
+        "build", "sign", "broadcast", "confirmations", "fee_paid",
+    ]  # fmt: skip
     shown = withdrawals.show(world.ledger, actor("ops"), 1)
     assert [row["status"] for row in shown["history"]] == [
         "requested", "approved", "held", "built", "signed", "broadcast", "confirmed", "posted",
     ]  # fmt: skip
     account = world.ledger.ledger.accounts[world.custodian.client("alice", asset="ETH")]
     assert (account.debits_pending, account.debits_posted) == (0, 4 * ETH + 15 * ETH // 10)
+    # The fee came out of the paying wallet (the pool's residual interest) to the house.
+    assert wallet.credits_posted - paid_before == 15 * ETH // 10 + ETH // 1000
+    fees = world.ledger.ledger.accounts[world.custodian.house("network_fees", "ETH")]
+    assert fees.debits_posted == ETH // 1000
+    assert shown["network_fee"]["amount"] == "0.001000000000000000"
+    assert "network_fee" not in withdrawals.show(world.ledger, actor("alice"), 1)
     assert withdrawals.process(world.ledger, actor("ops"), chain)["advanced"] == []
 
 
@@ -66,7 +78,11 @@ def test_two_approvers_from_the_group_and_never_the_initiator(world: World) -> N
     answer = withdrawals.request(world.ledger, actor("ops"), request)
     assert (answer["status"], answer["decision"]["rule"]) == ("awaiting_approval", "large")
     assert answer["decision"]["eligible"] == ["ann", "ben", "cat"]
-    assert refused(withdrawals.approve, world.ledger, actor("ops"), 2) is Result.role_forbidden
+    # Four-eyes is named first: the initiator is refused as such, whatever its role.
+    assert refused(withdrawals.approve, world.ledger, actor("ops"), 2) is (
+        Result.approver_is_initiator
+    )
+    assert refused(withdrawals.approve, world.ledger, actor("carl"), 2) is Result.role_forbidden
     assert refused(withdrawals.approve, world.ledger, actor("ceo"), 2) is (
         Result.approver_not_eligible
     )

@@ -365,3 +365,8 @@ def post_transfer_id(withdrawal_id: int) -> int:
 
 def void_transfer_id(withdrawal_id: int) -> int:
     return _derived_transfer_id(withdrawal_id, b"void")
+
+
+def fee_transfer_id(withdrawal_id: int) -> int:
+    """The ``network_fee`` transfer of what the chain took to pay the withdrawal."""
+    return _derived_transfer_id(withdrawal_id, b"network-fee")
