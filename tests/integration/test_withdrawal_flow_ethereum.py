@@ -52,7 +52,6 @@ pytestmark = pytest.mark.chain
 ETHER = 10**18
 USDC = 10**6
 DESTINATION = Account.from_key(b"\x0e" * 32).address
-KEY_LABEL = "flow-main-hot"
 TWO_APPROVERS = [{"id": "two-of-treasury", "action": {"require": 2, "groups": ["treasury"]}}]
 
 
@@ -84,13 +83,18 @@ class Firm:
 
 @pytest.fixture
 def firm(
-    anvil_node: AnvilNode, softhsm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    anvil_node: AnvilNode,
+    softhsm: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Firm]:
     """main-hot is the address of a secp256k1 key made on SoftHSM2; the chain pays it 10 ETH
     and 7 USDC (real transfers), which the book records as alice's deposits; alice pays the
     firm a 0.1 ETH fee, which stays in main-hot as the house's residual interest and pays the
     network's fees."""
-    key = HsmChainSigner(KeyLocation(softhsm, token_label, KEY_LABEL), user_pin)
+    label = f"flow-{request.node.name[:40]}"  # the token lives as long as the test session
+    key = HsmChainSigner(KeyLocation(softhsm, token_label, label), user_pin)
     key.create()
     public = key.public_key(compressed=False)
     assert public is not None
@@ -122,7 +126,7 @@ def firm(
     settings = tmp_path / "spends.json"
     settings.write_text(json.dumps({
         "store": str(tmp_path / "spends"),
-        "wallets": {"main-hot": {"keys": [f"pkcs11:token={token_label};object={KEY_LABEL}"]}},
+        "wallets": {"main-hot": {"keys": [f"pkcs11:token={token_label};object={label}"]}},
         "ethereum": {"rpc_url": anvil_node.url, "chain_id": anvil_node.chain_id},
     }))  # fmt: skip
     monkeypatch.setenv("RINGFENCE_HSM_PIN", user_pin)

@@ -121,12 +121,20 @@ def resolve(
     return results[0], transfer_id, (results[1] if fee is not None else None)
 
 
+# The ledger released the hold already (voided or expired outside the lifecycle): nothing is
+# left to void, and the withdrawal is voided without a void of its own.
+_released = frozenset({Result.pending_transfer_already_voided, Result.pending_transfer_expired})
+
+
 def void(ledger: LedgerService, withdrawal: Withdrawal, reason: str) -> None:
-    """A terminal failure: void the hold (if any) and the withdrawal."""
+    """A terminal failure: void the hold (if any, and still held) and the withdrawal. A hold
+    posted outside the lifecycle is not voided: ``InputError``, for an operator to resolve."""
     void_id = 0
     if withdrawal.hold_id:
         result, void_id, _ = resolve(ledger, withdrawal, post=False)
-        if not result.succeeded:
+        if result in _released:
+            void_id = 0
+        elif not result.succeeded:
             raise InputError(result, f"voiding the hold of withdrawal {withdrawal.spec.id}")
     spec_id = withdrawal.spec.id
     step(ledger, withdrawal, lambda at: Voided(spec_id, reason, at, transfer_id=void_id))

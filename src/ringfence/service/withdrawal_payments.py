@@ -114,7 +114,11 @@ def _pass(
     try:
         posted = _advance(ledger, withdrawal, chain, blocks)
     except InputError as refusal:
-        void(ledger, withdrawal, refusal.code.value)
+        try:
+            void(ledger, withdrawal, refusal.code.value)
+        except InputError as stuck:  # a hold posted around the lifecycle: an operator's
+            report["waiting"].append({"id": withdrawal_id, "detail": f"{refusal}; {stuck}"})
+            return
         report["voided"].append({"id": withdrawal_id, "reason": refusal.code.value})
         return
     except StorageError as failure:
