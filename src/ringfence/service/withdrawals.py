@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ringfence.core import limits
 from ringfence.core.access.roles import Action, Actor, require
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import check_id
@@ -57,8 +58,10 @@ __all__ = [
     "approve",
     "confirmations_default",
     "listed",
+    "of_client",
     "parse_id",
     "process",
+    "queue",
     "reject",
     "request",
     "show",
@@ -187,6 +190,45 @@ def listed(
     return paged(((w.spec.id, withdrawal_document(ledger, actor, w)) for w in chosen), size)
 
 
+def queue(ledger: LedgerService, actor: Actor, recent_max: int = 50) -> dict[str, Any]:
+    """The approval queue staff work from: the withdrawals awaiting approval, oldest first
+    (at most a page of them; ``awaiting_total`` counts them all), each with its decision's
+    trace (which reads the firm's policy, so staff only), and the latest ``recent_max``
+    others, newest first, whatever became of them."""
+    require(actor, Action.read_withdrawals)
+    require(actor, Action.read_policies)
+    assert 0 < recent_max <= limits.api_page_size_max
+    every = list(books(ledger).withdrawals.withdrawals.values())
+    awaiting = [w for w in every if w.status is Status.awaiting_approval]
+    awaiting.sort(key=lambda w: (w.requested_at_ns, w.spec.id))
+    others = [w for w in every if w.status is not Status.awaiting_approval]
+    others.sort(key=lambda w: (w.requested_at_ns, w.spec.id), reverse=True)
+    shown = awaiting[: limits.api_page_size_max]
+    return {
+        "ok": True,
+        "awaiting_total": len(awaiting),
+        "awaiting": [withdrawal_document(ledger, actor, w) for w in shown],
+        "recent": [withdrawal_document(ledger, actor, w) for w in others[:recent_max]],
+    }
+
+
+def of_client(
+    ledger: LedgerService, actor: Actor, client: str, count: int = limits.api_page_size_max
+) -> dict[str, Any]:
+    """A client's withdrawals, newest first (the latest ``count``; ``total`` counts them all),
+    as ``actor`` sees them: a client its own, without the policy's trace."""
+    require(actor, Action.read_withdrawals)
+    if actor.is_client and client != actor.client:
+        raise InputError(Result.client_not_found, client)
+    assert 0 < count <= limits.api_page_size_max
+    chosen = [w for w in books(ledger).withdrawals.withdrawals.values() if w.spec.client == client]
+    chosen.sort(key=lambda w: (w.requested_at_ns, w.spec.id), reverse=True)
+    return {
+        "total": len(chosen),
+        "items": [withdrawal_document(ledger, actor, w) for w in chosen[:count]],
+    }
+
+
 def withdrawal_document(
     ledger: LedgerService, actor: Actor, withdrawal: Withdrawal
 ) -> dict[str, Any]:
@@ -199,6 +241,7 @@ def withdrawal_document(
         "client": spec.client or None,
         "pool": spec.pool,
         "wallet": spec.wallet,
+        "tier": spec.tier,
         "asset": spec.asset,
         "amount": format_amount(spec.amount, assets[spec.asset]),
         "destination": spec.destination,
