@@ -147,10 +147,15 @@ def fee_transfer(ledger: LedgerService, spec: WithdrawalSpec, fee: int) -> Trans
     """The network fee the chain took for ``spec``, as the ledger books it: ``network_fee``
     from the paying wallet's custody account of the chain's native asset (a token's
     withdrawal pays its gas in Ether) to the house's network fees, which the pool's residual
-    interest pays for. None for no fee."""
+    interest pays for. None for no fee; ``InputError`` when the ledger has nowhere to book it
+    (no native asset of the chain, no custody account of it for the wallet)."""
     if fee == 0:
         return None
     native = native_asset(ledger, ledger.ledger.assets[spec.asset])
+    if native.contract:
+        raise InputError(
+            Result.asset_not_found, f"no asset of {native.chain}'s own to book its fee in"
+        )
     source = custody_account(ledger, spec.wallet, spec.pool, native.code)
     house = _network_fees_account(ledger, native)
     return Transfer(

@@ -25,6 +25,7 @@ from ringfence.core.withdrawals.lifecycle import (
     Withdrawal,
     WithdrawalEvent,
     due_for_expiry,
+    voidable_statuses,
 )
 from ringfence.service.ledger import LedgerService
 from ringfence.service.policy import books, journal_withdrawal_events
@@ -114,6 +115,11 @@ def _pass(
     try:
         posted = _advance(ledger, withdrawal, chain, blocks)
     except InputError as refusal:
+        if withdrawal.status not in voidable_statuses:
+            # Broadcast: the transaction may yet be mined (or was, and reverted), so nothing
+            # voids it here; it stays broadcast, reported, for an operator to resolve.
+            report["waiting"].append({"id": withdrawal_id, "detail": str(refusal)})
+            return
         try:
             void(ledger, withdrawal, refusal.code.value)
         except InputError as stuck:  # a hold posted around the lifecycle: an operator's
@@ -164,9 +170,12 @@ def _post(
     fee = chain.fee_paid(order, withdrawal.txid)
     if type(fee) is not int or not 0 <= fee <= limits.amount_units_max:
         raise StorageError(f"the chain reported a fee of {fee!r} for {withdrawal.txid}")
-    result, post_id, fee_result = resolve(
-        ledger, withdrawal, post=True, fee=fee_transfer(ledger, spec, fee)
-    )
+    unbooked: Result | None = None
+    try:
+        fee_event = fee_transfer(ledger, spec, fee)
+    except InputError as refusal:  # the chain has moved: post all the same, say so
+        fee_event, unbooked = None, refusal.code
+    result, post_id, fee_result = resolve(ledger, withdrawal, post=True, fee=fee_event)
     if not result.succeeded:
         raise StorageError(f"the ledger refused to post withdrawal {spec.id}: {result}")
     confirmed = min(seen, limits.withdrawal_confirmations_max)
@@ -183,7 +192,7 @@ def _post(
         "id": str(spec.id),
         "network_fee": format_amount(fee, native),
         "network_fee_asset": native.code,
-        "network_fee_result": (fee_result or Result.ok).value,
+        "network_fee_result": (unbooked or fee_result or Result.ok).value,
     }
 
 

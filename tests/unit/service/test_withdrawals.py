@@ -260,3 +260,28 @@ def test_an_approval_written_around_the_service_does_not_replay(world: World) ->
     ), report["problems"]
     with pytest.raises(IntegrityError, match="approver_is_initiator"):
         books(LedgerService(world.ledger.store, world.clock, world.ledger.signer))
+
+
+def test_a_broadcast_withdrawal_is_never_voided_by_a_refusal(world: World) -> None:
+    """A transaction sent may be mined (or was, and reverted): a refusal after the broadcast
+    leaves the withdrawal broadcast and its hold in place, for an operator."""
+    withdrawals.request(world.ledger, actor("alice"), alice_withdrawal(41))
+    chain = RecordingChain(refuse={"confirmations": Result.spend_failed_on_chain})
+    report = withdrawals.process(world.ledger, actor("ops"), chain)
+    assert (report["voided"], [row["id"] for row in report["waiting"]]) == ([], ["41"])
+    assert "spend_failed_on_chain" in report["waiting"][0]["detail"]
+    assert withdrawals.show(world.ledger, actor("ops"), 41)["status"] == "broadcast"
+    assert available(world, "alice") == 16 * ETH - 15 * ETH // 10  # still held
+
+
+def test_a_fee_the_ledger_cannot_book_does_not_stop_the_post(world: World) -> None:
+    """More fee than the pool's residual interest: the withdrawal is posted (the chain has
+    moved), the fee's refusal reported, and nothing booked for it."""
+    withdrawals.request(world.ledger, actor("alice"), alice_withdrawal(42))
+    chain = RecordingChain(fee=5 * ETH)  # the pool's residual interest is 4 ETH
+    report = withdrawals.process(world.ledger, actor("ops"), chain)
+    assert report["posted"] == [{"id": "42", "network_fee": "5.000000000000000000",
+                                 "network_fee_asset": "ETH",
+                                 "network_fee_result": "pool_coverage_would_break"}]
+    shown = withdrawals.show(world.ledger, actor("ops"), 42)
+    assert (shown["status"], shown["network_fee"]) == ("posted", None)
