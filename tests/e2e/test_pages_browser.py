@@ -224,7 +224,6 @@ def test_an_approver_approves_from_the_queue_and_the_initiators_approval_is_refu
     refusal = ops.get_by_role("alert").inner_text()
     assert "the server refused your approval" in refusal
     assert "four-eyes means someone else approves it (approver_is_initiator)" in refusal
-    shoot(ops, "console-withdrawals-refused")
     ops.context.close()
 
     ann = signed_in(browser, server, world.keys["ann"])
