@@ -4,6 +4,11 @@ reconciliations of pool ``main`` (21,212 BTC owed) whose last day finds ``main-h
 2.59 BTC on chain (a break, and the pool undersegregated), a proof-of-reserves round built
 with insufficient reserves (no wallet proved its control, so none counts), and an API key for
 each staff role and for the clients alice and bob.
+
+Withdrawals: the policy of tests/support_policy.py in force, and two withdrawals awaiting
+approval: ``LARGE`` (2 BTC of alice's, asked by the operator ``ops``: two of treasury) and
+``SMALL`` (0.5 BTC, asked by alice herself: one of treasury). ``ops``, ``ann`` and ``ben``
+(treasury approvers) have keys of their own, named like them.
 """
 
 from __future__ import annotations
@@ -12,8 +17,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import MAIN, Custodian, btc_address, build_custodian, journal_signer
+from tests.support import (
+    ADMIN,
+    MAIN,
+    Custodian,
+    btc_address,
+    build_custodian,
+    journal_signer,
+    key_seed,
+    principal_for,
+)
 from tests.support_api import STAFF_ROLES, fast_hasher
+from tests.support_policy import policy_text
+from tests.support_withdrawals import STAFF, actor, publish_policy
 
 from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
@@ -22,8 +38,9 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.errors import Result
+from ringfence.core.principals.records import endorse
 from ringfence.core.recon.run import ReconSettings
-from ringfence.service import por
+from ringfence.service import por, withdrawals
 from ringfence.service.custody import CustodyService
 from ringfence.service.keys import create_key
 from ringfence.service.ledger import LedgerService
@@ -42,6 +59,8 @@ WALLETS = [
     Wallet("earn-hot", Chain.bitcoin, Scheme.address, (btc_address("earnhot"),), "earn", "hot"),
 ]
 PORTAL_CLIENTS = ("alice", "bob", "carol")
+LARGE, SMALL = 701, 702  # withdrawals awaiting approval
+OUTSIDE = btc_address("outside")  # no wallet of the firm's
 
 
 @dataclass
@@ -59,6 +78,21 @@ def observed(main_hot: int, earn_hot: int) -> list[Observation]:
         Observation(Chain.bitcoin, btc_address("maincold"), "BTC", 0, 900, 0, "node"),
         Observation(Chain.bitcoin, btc_address("earnhot"), "BTC", earn_hot, 900, 0, "node"),
     ]
+
+
+def _withdrawals(ledger: LedgerService, clock: ManualClock) -> None:
+    staff = [endorse(ledger.ledger_id, ADMIN, key_seed(ADMIN), principal_for(name, role))
+             for name, role in STAFF.items()]  # fmt: skip
+    assert all(result is Result.ok for result in ledger.change_principals(staff))
+    publish_policy(ledger, clock, policy_text())
+    asked = [
+        (actor("ops"), {"id": str(LARGE), "client": "alice", "amount": "2"}),
+        (actor("alice"), {"id": str(SMALL), "amount": "0.5"}),
+    ]
+    for who, body in asked:
+        answer = withdrawals.request(ledger, who, {**body, "pool": MAIN, "asset": "BTC",
+                                                    "destination": OUTSIDE})  # fmt: skip
+        assert answer["status"] == "awaiting_approval", answer
 
 
 def build_pages_world(folder: Path) -> PagesWorld:
@@ -89,9 +123,13 @@ def build_pages_world(folder: Path) -> PagesWorld:
     por.announce_round(ledger, rounds, blocks=[f"bitcoin={'ab' * 32}"], snapshot=None)
     por.build_and_keep_round(ledger, rounds, snapshot=None, holdings=holdings, control=None,
                              workers=1)  # fmt: skip
+    _withdrawals(ledger, clock)
     bundle = bootstrap.open_service("memory://", ledger=ledger, hasher=fast_hasher(),
                                     rounds=rounds)  # fmt: skip
     keys = {}
+    for name in ("ops", "ann", "ben"):
+        role = STAFF[name].name
+        keys[name] = create_key(bundle.keys, clock, fast_hasher(), ledger, role=role, name=name)[1]
     for role in STAFF_ROLES:
         keys[role] = create_key(bundle.keys, clock, fast_hasher(), ledger, role=role)[1]
     for client in PORTAL_CLIENTS:

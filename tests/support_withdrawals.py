@@ -115,6 +115,7 @@ class RecordingChain:
     refuse: dict[str, Result] = field(default_factory=dict)  # step -> the code it refuses with
     unreachable: set[str] = field(default_factory=set)
     confirmations_seen: int = 6
+    fee: int = 0  # what the chain took, in the native asset's minor units
 
     def _call(self, step: str, order: SpendOrder) -> None:
         self.calls.append((step, order.withdrawal_id))
@@ -137,3 +138,7 @@ class RecordingChain:
     def confirmations(self, order: SpendOrder, txid: str) -> int:
         self._call("confirmations", order)
         return self.confirmations_seen
+
+    def fee_paid(self, order: SpendOrder, txid: str) -> int:
+        self._call("fee_paid", order)
+        return self.fee

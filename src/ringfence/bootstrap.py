@@ -7,7 +7,7 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -381,6 +381,11 @@ class ServiceBundle:
     )
     rounds: RoundStore | None = None  # proof-of-reserves rounds; None: the default folder
     risk_book: RiskBookStore | None = None  # the venue's book; None: ./risk-book.json
+    # The chain side of withdrawals over a ledger (None: none configured), made per call so
+    # that it reads the ledger the call holds; by default as the command line makes it.
+    chain_of: Callable[[LedgerService], WithdrawalChain | None] = field(
+        default_factory=lambda: withdrawal_chain
+    )
 
     def round_store(self) -> RoundStore:
         return self.rounds or round_store(self.url)

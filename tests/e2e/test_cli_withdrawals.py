@@ -55,7 +55,7 @@ def test_a_withdrawal_from_request_to_hold(db: str) -> None:
     assert (requested["status"], requested["decision"]["rule"]) == ("awaiting_approval", "large")
     refused = ringfence(db, "withdrawals", "approve", "1", *acting(db, "ops"),
                         status=errors.exit_status_input)  # fmt: skip
-    assert refused["error"] == "role_forbidden"
+    assert refused["error"] == "approver_is_initiator"
     forged = ("--principal", "ann", "--key", acting(db, "ben")[-1])
     mismatch = ringfence(db, "withdrawals", "approve", "1", *forged,
                          status=errors.exit_status_input)  # fmt: skip

@@ -4,7 +4,8 @@ Method: the world of tests/support_pages.py is built in process through the serv
 ``ringfence serve``'s app runs in a thread on a free loopback port; one browser serves the
 module, a fresh context (cookie jar) per person. Every page is shot at 1,024 and 1,440 px into
 ``test-artifacts/pages/`` (``RINGFENCE_TEST_ARTIFACTS`` moves it; git ignores it), and at
-1,024 px no page may scroll sideways. On CI (CI=true) a missing Chromium fails the test.
+1,024 px no page may scroll sideways. The withdrawal test runs last: it approves. On CI
+(CI=true) a missing Chromium fails the test.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from tests.support_pages import PagesWorld, build_pages_world
+from tests.support_pages import LARGE, SMALL, PagesWorld, build_pages_world
 
 from ringfence import verifier
 from ringfence.entrypoints.api.app import create_app
@@ -208,3 +209,48 @@ def test_a_client_sees_only_their_own_and_verifies_their_proof(
     page.get_by_role("button", name="Verify in this browser").click()
     page.wait_for_selector('#verdict[data-state="rejected"]', timeout=15_000)
     page.context.close()
+
+
+def test_an_approver_approves_from_the_queue_and_the_initiators_approval_is_refused(
+    browser: object, server: str, world: PagesWorld
+) -> None:
+    queue = f"{server}/console/withdrawals"
+    ops = signed_in(browser, server, world.keys["ops"])  # who asked for LARGE
+    ops.goto(queue)
+    panel = ops.locator("section.panel", has_text=f"Withdrawal {LARGE}")
+    assert "rule large matched (the firm): 2 of treasury" in panel.locator("ol.trace").inner_text()
+    shoot(ops, "console-withdrawals")
+    ops.get_by_role("button", name=f"Approve withdrawal {LARGE}").click()
+    ops.wait_for_load_state()
+    refusal = ops.get_by_role("alert").inner_text()
+    assert "the server refused your approval" in refusal
+    assert "four-eyes means someone else approves it (approver_is_initiator)" in refusal
+    ops.context.close()
+
+    ann = signed_in(browser, server, world.keys["ann"])
+    ann.goto(queue)
+    ann.get_by_role("button", name=f"Approve withdrawal {SMALL}").click()
+    ann.wait_for_load_state()
+    assert ann.get_by_role("status").inner_text() == (
+        f"Withdrawal {SMALL}: approved by you; it is now held in the ledger."
+    )
+    ann.get_by_role("button", name=f"Approve withdrawal {LARGE}").click()
+    ann.wait_for_load_state()
+    assert "it is now awaiting approval" in ann.get_by_role("status").inner_text()
+    panel = ann.locator("section.panel", has_text=f"Withdrawal {LARGE}")
+    assert "ann (1 of 2)" in panel.inner_text()
+    assert ann.get_by_role("button", name=f"Approve withdrawal {SMALL}").count() == 0
+    ann.context.close()
+
+    alice = signed_in(browser, server, world.keys["alice"])
+    alice.goto(f"{server}/portal/clients/alice/withdrawals")
+    rows = {
+        row.locator("td").first.inner_text().split("\n")[0]: row.inner_text()
+        for row in alice.locator("tbody tr").all()
+    }
+    assert "Approved: the amount is set aside in your account" in rows[str(SMALL)]
+    assert "Waiting for the firm's approval" in rows[str(LARGE)]
+    assert "trace" not in alice.content() and "treasury" not in alice.content()
+    shoot(alice, "portal-withdrawals")
+    assert alice.goto(f"{server}/portal/clients/bob/withdrawals").status == 404
+    alice.context.close()

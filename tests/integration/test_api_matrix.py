@@ -148,12 +148,17 @@ def approving(who: str, target: str) -> int:
     return 200 if who == "approver" else 403
 
 
-def rejecting(who: str, target: str) -> int:
-    """An approver rejects; a client never rejects another's (not found to it) nor, not
-    having initiated it, its own."""
+def deciding(who: str, target: str) -> int:
+    """An approver approves or rejects; a client never decides another's (not found to it)
+    nor, not having initiated it, its own."""
     if who == "alice" and target == "other":
         return 404
     return approving(who, target)
+
+
+def processing(who: str, target: str) -> int:
+    """The operator drives approved withdrawals along the chain."""
+    return 200 if who == "operator" else 403
 
 
 def drafting(who: str, target: str) -> int:
@@ -289,14 +294,20 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
     (
         "POST",
         "/v1/withdrawals/{withdrawal_id}/approve",
-        approving,
+        deciding,
         lambda w, who, t: w.post(who, f"/v1/withdrawals/{_withdrawal(w, OWNER[t])}/approve", {}),
     ),
     (
         "POST",
         "/v1/withdrawals/{withdrawal_id}/reject",
-        rejecting,
+        deciding,
         lambda w, who, t: w.post(who, f"/v1/withdrawals/{_withdrawal(w, OWNER[t])}/reject", {}),
+    ),
+    (
+        "POST",
+        "/v1/withdrawals/process",
+        processing,
+        lambda w, who, t: w.post(who, "/v1/withdrawals/process", {"confirmations": 6}),
     ),
     ("GET", "/v1/policies", staff, lambda w, who, t: w.get(who, "/v1/policies")),
     ("GET", "/v1/policies/{version}", staff, lambda w, who, t: w.get(who, "/v1/policies/1")),

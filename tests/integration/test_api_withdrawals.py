@@ -68,7 +68,9 @@ def test_a_client_requests_two_approvers_approve_and_the_hold_is_placed(api: Api
     assert requested["decision"]["approvals_required"] == 2
     assert "trace" not in requested["decision"]
     refused = api.post("alice", "/v1/withdrawals/100/approve", {})
-    assert (refused.status_code, refused.json()["code"]) == (403, "role_forbidden")
+    assert (refused.status_code, refused.json()["code"]) == (422, "approver_is_initiator")
+    not_an_approver = api.post("ops", "/v1/withdrawals/100/approve", {})
+    assert (not_an_approver.status_code, not_an_approver.json()["code"]) == (403, "role_forbidden")
     outsider = api.post("ceo", "/v1/withdrawals/100/approve", {})
     assert (outsider.status_code, outsider.json()["code"]) == (422, "approver_not_eligible")
     assert api.post("ann", "/v1/withdrawals/100/approve", {}).json()["status"] == (

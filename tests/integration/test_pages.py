@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Route
 from tests.support_api import fast_hasher
-from tests.support_pages import PagesWorld, build_pages_world
+from tests.support_pages import LARGE, SMALL, PagesWorld, build_pages_world
 
 from ringfence.entrypoints.api.app import create_app
 from ringfence.service.keys import create_key, revoke_key
@@ -107,12 +107,17 @@ PAGES: list[tuple[str, Callable[[str], str], Callable[[str, str], int]]] = [
     ("/console/rounds.json", fixed("/console/rounds.json"), lambda who, target: 200),
     ("/console/audit", fixed("/console/audit"), staff),
     ("/console/venue", fixed("/console/venue"), staff),
+    ("/console/withdrawals", fixed("/console/withdrawals"), staff),
+    ("/console/withdrawals.json", fixed("/console/withdrawals.json"), staff),
+    ("/console/withdrawals.csv", fixed("/console/withdrawals.csv"), staff),
     ("/portal/clients/{client}", client_page(""), scoped),
     ("/portal/clients/{client}/balances.json", client_page("/balances.json"), scoped),
     ("/portal/clients/{client}/balances.csv", client_page("/balances.csv"), scoped),
     ("/portal/clients/{client}/statement", client_page("/statement"), scoped),
     ("/portal/clients/{client}/statement.json", client_page("/statement.json"), scoped),
     ("/portal/clients/{client}/statement.csv", client_page("/statement.csv"), scoped),
+    ("/portal/clients/{client}/withdrawals", client_page("/withdrawals"), scoped),
+    ("/portal/clients/{client}/withdrawals.json", client_page("/withdrawals.json"), scoped),
     ("/portal/clients/{client}/proof", client_page("/proof"), proofs),
     ("/portal/clients/{client}/proof.json", client_page("/proof.json"), proofs),
     ("/portal/clients/{client}/round.json", client_page("/round.json"), proofs),
@@ -255,6 +260,45 @@ def test_a_break_is_explained_only_with_the_sessions_token_and_by_its_duty(peopl
     answer = operator.post(f"{path}/explain", data=bad)
     assert answer.status_code == 422
     assert "break_cause_unknown" in answer.text
+
+
+def test_the_queue_shows_the_trace_and_the_server_refuses_the_initiator(app, world) -> None:
+    """The initiator's approve button is there, and the server refuses it, saying why; a form
+    without the session's token changes nothing; the export is exact. Nothing is approved
+    here (the browser test approves)."""
+    ops = signed_in(app, world.keys["ops"])
+    queue = ops.get("/console/withdrawals").text
+    assert "rule large matched (the firm): 2 of treasury" in queue
+    assert f'action="/console/withdrawals/{LARGE}/approve"' in queue
+    path = f"/console/withdrawals/{LARGE}/approve"
+    for token in ("", "forged", form_token(signed_in(app, world.keys["ann"]), "/console")):
+        assert ops.post(path, data={"form_token": token}).status_code == 403
+    answer = ops.post(path, data={"form_token": form_token(ops, "/console/withdrawals")})
+    assert (answer.status_code, answer.headers["location"]) == (
+        303, f"/console/withdrawals?id={LARGE}&verdict=approve&result=approver_is_initiator",
+    )  # fmt: skip
+    told = ops.get(answer.headers["location"]).text
+    assert "you asked for this withdrawal; four-eyes means someone else approves it" in told
+    assert "<code>approver_is_initiator</code>" in told
+    forged_outcome = ops.get("/console/withdrawals?id=701&verdict=approve&result=<b>x</b>")
+    assert "<b>x</b>" not in forged_outcome.text and "refused" not in forged_outcome.text
+    exported = list(csv.DictReader(io.StringIO(ops.get("/console/withdrawals.csv").text)))
+    rows = {row["id"]: row for row in exported}
+    assert (rows[str(LARGE)]["amount"], rows[str(LARGE)]["approvals"]) == ("2.00000000", "")
+    assert (rows[str(SMALL)]["initiator"], rows[str(SMALL)]["status"]) == (
+        "alice", "awaiting_approval",
+    )  # fmt: skip
+
+
+def test_a_client_reads_its_withdrawals_in_plain_words(app, people, world) -> None:
+    carol = people["carol"]
+    assert "You have asked for no withdrawal yet." in carol.get(
+        "/portal/clients/carol/withdrawals"
+    ).text
+    alice = signed_in(app, world.keys["alice"])
+    mine = alice.get("/portal/clients/alice/withdrawals").text
+    assert mine.count("Waiting for the firm&#39;s approval") == 2
+    assert "rule" not in mine  # a client reads no policy trace
 
 
 def test_a_form_that_is_not_a_form_is_refused(people, world) -> None:

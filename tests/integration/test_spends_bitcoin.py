@@ -16,6 +16,7 @@ from embit.script import Script
 from embit.transaction import Transaction
 from tests.support import journal_signer
 from tests.support_hsm import user_pin, vault_token_labels
+from tests.support_spends import held
 
 from ringfence.adapters.chains.bitcoin_outbox import OutboxBroadcaster
 from ringfence.adapters.chains.utxo_snapshot import SnapshotFolder
@@ -120,17 +121,21 @@ def setting_up(
     return service, vault, folder
 
 
-def order(withdrawal: str = "wd-1", amount: int = 30_000_000) -> SpendOrder:
-    return SpendOrder(withdrawal, "omni", "BTC", amount, OUTSIDER.address(REGTEST), 50_000)
+def order(service: SpendService, withdrawal: str = "wd-1", amount: int = 30_000_000) -> SpendOrder:
+    """The order of ``withdrawal``, and its hold in the ledger (placed once)."""
+    hold_id = int.from_bytes(hashlib.sha256(f"{withdrawal}:{amount}".encode()).digest()[:8]) + 1
+    held(service.custody.ledger, "omni-vault", "omni", asset="BTC", amount=amount, hold_id=hold_id)
+    return SpendOrder(withdrawal, "omni", "BTC", amount, OUTSIDER.address(REGTEST), 50_000,
+                      "omni-vault", hold_id)  # fmt: skip
 
 
 def test_a_vault_withdrawal_is_signed_by_two_devices_sent_once_and_confirmed(
     tmp_path: Path, vault_keys: tuple[CountingKey, CountingKey]
 ) -> None:
     service, vault, folder = setting_up(tmp_path, vault_keys)
-    spend_id = service.build(order())
-    assert service.build(order()) == spend_id  # one spend per withdrawal
-    service.sign(order(), spend_id)
+    spend_id = service.build(order(service))
+    assert service.build(order(service)) == spend_id  # one spend per withdrawal
+    service.sign(order(service), spend_id)
     assert [key.signed for key in vault_keys] == [1, 1]  # one input (40M covers 30M), two keys
     record = service.record(spend_id)
     assert record.state is SpendState.signed
@@ -148,12 +153,12 @@ def test_a_vault_withdrawal_is_signed_by_two_devices_sent_once_and_confirmed(
     fee = 40_000_000 - sum(o.value for o in transaction.vout)
     assert 0 < fee <= 50_000
 
-    txid = service.broadcast(order(), spend_id)
+    txid = service.broadcast(order(service), spend_id)
     assert (tmp_path / "outbox" / f"{txid}.hex").read_text().strip() == record.signed.hex()
     with pytest.raises(InputError) as replayed:
-        service.broadcast(order(), spend_id)
+        service.broadcast(order(service), spend_id)
     assert replayed.value.code is Result.spend_broadcast_replayed
-    assert service.confirmations(order(), txid) == 0
+    assert service.confirmations(order(service), txid) == 0
 
     # The next snapshot: the input is gone, the change is there, two blocks after the spend.
     change = next(
@@ -165,9 +170,9 @@ def test_a_vault_withdrawal_is_signed_by_two_devices_sent_once_and_confirmed(
             (vault.address(REGTEST), txid, 1, change, 202),
         ])
     )  # fmt: skip
-    assert service.confirmations(order(), txid) == 2
+    assert service.confirmations(order(service), txid) == 2
     # A second withdrawal no longer sees the spent output, nor the one in flight.
-    second = service.build(order("wd-2", 20_000_000))
+    second = service.build(order(service, "wd-2", 20_000_000))
     assert service.record(second).outpoints == (f"{'a2' * 32}:3",)
 
 
@@ -181,14 +186,14 @@ def test_what_is_not_the_approved_spend_is_refused_before_any_key_is_asked(
             call()  # type: ignore[operator]
         return error.value.code
 
-    low_fee = replace(order("wd-4", 1_000_000), fee_max=100)
+    low_fee = replace(order(service, "wd-4", 1_000_000), fee_max=100)
     assert refused(lambda: service.build(low_fee)) is Result.spend_fee_exceeds_bound
-    first = service.build(order())
-    other = service.build(order("wd-2", 10_000_000))
+    first = service.build(order(service))
+    other = service.build(order(service, "wd-2", 10_000_000))
 
     # Another withdrawal's spend, and a spend not built at all.
-    assert refused(lambda: service.sign(order(), other)) is Result.spend_not_approved
-    assert refused(lambda: service.sign(order(), "00" * 32)) is Result.spend_not_found
+    assert refused(lambda: service.sign(order(service), other)) is Result.spend_not_approved
+    assert refused(lambda: service.sign(order(service), "00" * 32)) is Result.spend_not_found
     # The stored PSBT swapped for one paying elsewhere under the same spend id.
     record = service.record(first)
     psbt = PSBT.parse(record.unsigned)
@@ -196,16 +201,16 @@ def test_what_is_not_the_approved_spend_is_refused_before_any_key_is_asked(
         SpendScript((OTHER_POOL_KEY.public_key.format(),)).script_pubkey()
     )
     service.store.put(replace(record, unsigned=psbt.serialize()))
-    assert refused(lambda: service.sign(order(), first)) is Result.spend_not_approved
+    assert refused(lambda: service.sign(order(service), first)) is Result.spend_not_approved
     # Not signed: nothing to broadcast.
     service.store.put(record)
-    assert refused(lambda: service.broadcast(order(), first)) is Result.spend_not_signed
+    assert refused(lambda: service.broadcast(order(service), first)) is Result.spend_not_signed
     assert [key.signed for key in vault_keys] == [0, 0]
     # One key of the vault is not enough.
     service.signing["omni-vault"] = replace(service.signing["omni-vault"], keys=vault_keys[:1])
-    assert refused(lambda: service.sign(order(), first)) is Result.spend_signers_insufficient
+    assert refused(lambda: service.sign(order(service), first)) is Result.spend_signers_insufficient
     assert [key.signed for key in vault_keys] == [0, 0]
     # More than the pool has free.
-    assert refused(lambda: service.build(order("wd-3", 60_000_000))) is (
+    assert refused(lambda: service.build(order(service, "wd-3", 60_000_000))) is (
         Result.spend_funds_insufficient
     )

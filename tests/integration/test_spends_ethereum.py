@@ -4,6 +4,7 @@ mined, confirmed, and the balances read back through the holdings adapter."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from eth_account import Account
 from tests.support import journal_signer
 from tests.support_anvil import AnvilNode
 from tests.support_hsm import token_label, user_pin
+from tests.support_spends import held, void_hold
 
 from ringfence.adapters.chains.ethereum import EthereumHoldings
 from ringfence.adapters.chains.ethereum_spends import EthereumSpendNode
@@ -33,6 +35,7 @@ pytestmark = pytest.mark.chain
 
 ETHER = 10**18
 DESTINATION = Account.from_key(b"\x0c" * 32).address
+DESTINATION_2 = Account.from_key(b"\x0d" * 32).address
 
 
 def test_ether_and_a_token_are_withdrawn_signed_on_the_hsm_and_confirmed(
@@ -60,8 +63,26 @@ def test_ether_and_a_token_are_withdrawn_signed_on_the_hsm_and_confirmed(
     service = SpendService(custody, SpendDirectory(tmp_path / "spends"), signing, ethereum=node)
     holdings = EthereumHoldings(anvil_node.url, "ETH", {token.address: "USDC"}, chain_id=31337)
 
-    ether = SpendOrder("wd-eth", "omni", "ETH", 3 * ETHER // 2, DESTINATION, 10**16)
-    tokens = SpendOrder("wd-usdc", "omni", "USDC", 2_500_000, DESTINATION, 10**16)
+    ether = SpendOrder(
+        "wd-eth",
+        "omni",
+        "ETH",
+        3 * ETHER // 2,
+        DESTINATION,
+        10**16,
+        "omni-eth",
+        held(ledger, "omni-eth", "omni", asset="ETH", amount=3 * ETHER // 2, hold_id=11),
+    )
+    tokens = SpendOrder(
+        "wd-usdc",
+        "omni",
+        "USDC",
+        2_500_000,
+        DESTINATION,
+        10**16,
+        "omni-eth",
+        held(ledger, "omni-eth", "omni", asset="USDC", amount=2_500_000, hold_id=12),
+    )
     receipts = {}
     for order in (ether, tokens):
         spend_id = service.build(order)
@@ -80,14 +101,14 @@ def test_ether_and_a_token_are_withdrawn_signed_on_the_hsm_and_confirmed(
     assert service.confirmations(ether, receipts["ETH"]["transactionHash"].to_0x_hex()) == 4
     assert service.confirmations(tokens, receipts["USDC"]["transactionHash"].to_0x_hex()) == 3
 
-    held = {
+    holding = {
         (o.address, o.asset): o.amount for o in holdings.holdings([wallet_address, DESTINATION])
     }
     gas = sum(r["gasUsed"] * r["effectiveGasPrice"] for r in receipts.values())
-    assert held[(DESTINATION, "ETH")] == 3 * ETHER // 2
-    assert held[(DESTINATION, "USDC")] == 2_500_000
-    assert held[(wallet_address, "ETH")] == 10 * ETHER - 3 * ETHER // 2 - gas
-    assert held[(wallet_address, "USDC")] == 4_500_000
+    assert holding[(DESTINATION, "ETH")] == 3 * ETHER // 2
+    assert holding[(DESTINATION, "USDC")] == 2_500_000
+    assert holding[(wallet_address, "ETH")] == 10 * ETHER - 3 * ETHER // 2 - gas
+    assert holding[(wallet_address, "USDC")] == 4_500_000
 
 
 def test_an_ether_spend_the_wallet_cannot_pay_or_the_order_does_not_allow_is_refused(
@@ -116,22 +137,42 @@ def test_an_ether_spend_the_wallet_cannot_pay_or_the_order_does_not_allow_is_ref
         ethereum=node,
     )  # fmt: skip
 
+    assert custody.change(
+        [Wallet("earn-eth", Chain.ethereum, Scheme.address, (DESTINATION,), "earn")]
+    ) == [Result.ok]
+    holds = iter(range(21, 40))
+
+    def order(name: str, pool: str, amount: int, fee_max: int = 10**16) -> SpendOrder:
+        wallet = "omni-eth" if pool == "omni" else "earn-eth"
+        hold = held(ledger, wallet, pool, asset="ETH", amount=amount, hold_id=next(holds))
+        return SpendOrder(name, pool, "ETH", amount, DESTINATION_2, fee_max, wallet, hold)
+
     def refused(order: SpendOrder) -> Result:
         with pytest.raises(InputError) as error:
             service.sign(order, service.build(order))
         return error.value.code
 
-    assert refused(SpendOrder("a", "omni", "ETH", 2 * ETHER, DESTINATION, 10**16)) is (
-        Result.spend_funds_insufficient
-    )
-    assert refused(SpendOrder("b", "omni", "ETH", ETHER // 2, DESTINATION, 1_000)) is (
+    assert refused(order("a", "omni", 2 * ETHER)) is Result.spend_funds_insufficient
+    assert refused(order("b", "omni", ETHER // 2, fee_max=1_000)) is (
         Result.spend_fee_exceeds_bound
     )
-    assert refused(SpendOrder("c", "earn", "ETH", ETHER // 2, DESTINATION, 10**16)) is (
-        Result.spend_funds_insufficient  # the earn pool has no wallet with keys
+    assert refused(order("c", "earn", ETHER // 2)) is (
+        Result.spend_funds_insufficient  # the earn pool's wallet has no keys here
     )
     # The key belongs to omni: an order of another pool naming omni's spend is not approved.
-    spend_id = service.build(SpendOrder("d", "omni", "ETH", ETHER // 2, DESTINATION, 10**16))
+    omni = order("d", "omni", ETHER // 2)
+    spend_id = service.build(omni)
     with pytest.raises(InputError) as error:
-        service.sign(SpendOrder("d", "earn", "ETH", ETHER // 2, DESTINATION, 10**16), spend_id)
+        service.sign(replace(omni, pool="earn", wallet="earn-eth"), spend_id)
     assert error.value.code is Result.spend_not_approved
+
+    # The ledger's hold is read back before any key is asked: an order whose amount is not
+    # what the ledger holds, or whose hold was voided after the spend was built, is refused.
+    with pytest.raises(InputError) as error:
+        service.sign(replace(omni, amount=ETHER // 2 - 1), spend_id)
+    assert error.value.code is Result.spend_hold_mismatch
+    void_hold(ledger, omni.hold_transfer_id)
+    with pytest.raises(InputError) as error:
+        service.sign(omni, spend_id)
+    assert error.value.code is Result.spend_hold_not_pending
+    assert service.record(spend_id).state is SpendState.built  # nothing was signed

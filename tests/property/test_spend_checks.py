@@ -7,6 +7,9 @@ Pools, their wallets (P2WPKH or 2-of-3 P2WSH over random keys), their outputs an
 are random. Each tampered transaction is also given its own approval (as a coordinator that
 tampered before approval would), so the refusal is the check meant for the tampering, not
 merely ``spend_not_approved``; and under the original approval each is refused as that.
+
+And the hold: an order passes ``check_hold`` only when the ledger's pending transfer it names
+is still pending and takes exactly its amount of its asset out of its wallet of its pool.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from ringfence.core.custody.addresses import Network
 from ringfence.core.custody.spend_checks import (
     BitcoinFacts,
     EthereumFacts,
+    HoldFacts,
     check_bitcoin_spend,
     check_ethereum_spend,
+    check_hold,
 )
 from ringfence.core.custody.spends import (
     Change,
@@ -115,7 +120,7 @@ def test_every_built_spend_passes_and_every_crafted_one_is_refused(
     total = sum(c.amount for c in own)
     assume(total > 20_000)
     amount = data.draw(st.integers(546, total - 10_000))
-    order = SpendOrder("w-1", pool, "BTC", amount, OUTSIDER, 10**8)
+    order = SpendOrder("w-1", pool, "BTC", amount, OUTSIDER, 10**8, "any", 1)
     home = next(w for w in wallet_list if w.pool == pool)
     try:
         spend = build_bitcoin_spend(order, own, Change(home.address, home.name, home.script),
@@ -205,7 +210,9 @@ def test_ether_and_token_spends_pass_and_crafted_ones_are_refused(
         address_of_key(coincurve.PrivateKey(k).public_key.format(compressed=False)) for k in keys
     )
     owners = {own.lower(): "pool-a", foreign.lower(): "pool-b"}
-    order = SpendOrder("w-2", "pool-a", "TOK" if token else "ETH", amount, destination, 10**16)
+    order = SpendOrder(
+        "w-2", "pool-a", "TOK" if token else "ETH", amount, destination, 10**16, "pool-a-hot", 1
+    )
     terms = EthereumTerms(1, own, 9, 60_000, 10**11, 10**9, TOKEN if token else "")
     spend = build_ethereum_spend(order, terms)
     facts = EthereumFacts(owners, 1, spend.spend_id, TOKEN if token else "")
@@ -260,3 +267,50 @@ def test_ether_and_token_spends_pass_and_crafted_ones_are_refused(
         assert error.code is expected, attack
     else:
         raise AssertionError(f"{attack} passed the checks")
+
+
+hold_statuses = st.sampled_from(["pending", "posted", "voided", "expired"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    amount=st.integers(1, 2**128 - 1),
+    status=hold_statuses,
+    changes=st.sets(st.sampled_from(["amount", "asset", "wallet", "pool", "house", "client"])),
+)
+def test_only_the_hold_the_ledger_still_keeps_for_the_order_passes(
+    amount: int, status: str, changes: set[str]
+) -> None:
+    order = SpendOrder("w-3", "pool-a", "BTC", amount, OUTSIDER, 10**5, "pool-a-cold", 9)
+    held = amount
+    if "amount" in changes:
+        held = amount - 1 if amount > 1 else amount + 1
+    pool = "pool-a"
+    if {"pool", "house"} & changes:
+        pool = "" if "house" in changes else "pool-b"
+    hold = HoldFacts(
+        status,
+        held,
+        "ETH" if "asset" in changes else "BTC",
+        "pool-a-hot" if "wallet" in changes else "pool-a-cold",
+        pool,
+        "client" not in changes,  # a hold taken from a client's account, not a wallet's
+    )
+    expected = None
+    if status != "pending":
+        expected = Result.spend_hold_not_pending
+    elif changes:
+        expected = Result.spend_hold_mismatch
+    event(f"{status}: {expected}")
+    try:
+        check_hold(order, hold)
+    except InputError as error:
+        assert error.code is expected
+    else:
+        assert expected is None
+    try:
+        check_hold(order, None)
+    except InputError as error:
+        assert error.code is Result.spend_hold_not_found
+    else:
+        raise AssertionError("an order with no hold passed")

@@ -314,6 +314,10 @@ class Result(StrEnum):
     spend_broadcast_replayed = "spend_broadcast_replayed"
     spend_failed_on_chain = "spend_failed_on_chain"
     spend_keys_invalid = "spend_keys_invalid"
+    # The ledger's hold of the withdrawal, read back before anything is signed or sent.
+    spend_hold_not_found = "spend_hold_not_found"
+    spend_hold_not_pending = "spend_hold_not_pending"
+    spend_hold_mismatch = "spend_hold_mismatch"
 
     # Insolvency: the scenario file and the simulation (core/insolvency/).
     scenario_invalid = "scenario_invalid"
@@ -434,6 +438,7 @@ class Result(StrEnum):
     withdrawal_fee_max_missing = "withdrawal_fee_max_missing"
     withdrawal_chain_missing = "withdrawal_chain_missing"
     withdrawal_reference_invalid = "withdrawal_reference_invalid"
+    withdrawal_confirmations_invalid = "withdrawal_confirmations_invalid"
     approver_is_initiator = "approver_is_initiator"
     approver_not_eligible = "approver_not_eligible"
     approval_duplicate = "approval_duplicate"

@@ -1,5 +1,6 @@
 """What a client reads in the client portal, as a principal may: its balances per pool, its
-statements of position and its proof of inclusion in the latest proof-of-reserves round.
+statements of position, its withdrawals and their status, and its proof of inclusion in the
+latest proof-of-reserves round.
 
 Each function takes the ``Actor`` a signed-in page acts as and the client the page names. A
 client principal naming another client gets ``client_not_found``, exactly as if that client
@@ -20,7 +21,7 @@ from ringfence.core.ledger.model import AccountClass
 from ringfence.core.money import format_signed_amount, format_signed_units
 from ringfence.core.por.round import round_public_key
 from ringfence.core.recon.times import parse_time
-from ringfence.service import por
+from ringfence.service import por, withdrawals
 from ringfence.service.access_operations import round_summary
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
@@ -32,12 +33,27 @@ from ringfence.service.recon_documents import (
     client_statement_rows,
 )
 
-__all__ = ["client_balances", "client_inclusion", "client_statement", "client_statement_csv"]
+__all__ = [
+    "client_balances",
+    "client_inclusion",
+    "client_statement",
+    "client_statement_csv",
+    "client_withdrawals",
+]
 
 
 def _check_client(ledger: LedgerService, actor: Actor, client: str) -> None:
     if client not in ledger.ledger.clients or not sees_client(actor, client):
         raise InputError(Result.client_not_found, client)
+
+
+def client_withdrawals(ledger: LedgerService, actor: Actor, client: str) -> dict[str, Any]:
+    """The client's withdrawals, newest first, each with its status and, once sent, its
+    chain transaction (service/withdrawals.py; a client reads no policy trace)."""
+    require(actor, Action.read_withdrawals)
+    _check_client(ledger, actor, client)
+    found = withdrawals.of_client(ledger, actor, client)
+    return {"ok": True, "client": client, "total": found["total"], "withdrawals": found["items"]}
 
 
 def client_balances(ledger: LedgerService, actor: Actor, client: str) -> dict[str, Any]:

@@ -171,6 +171,12 @@ class WithdrawalChain(Protocol):
         """How many blocks confirm ``txid`` now (0 while unmined)."""
         ...
 
+    def fee_paid(self, order: SpendOrder, txid: str) -> int:
+        """The network fee the mined ``txid`` paid, in minor units of its chain's native asset
+        (satoshis, wei), whatever the asset withdrawn: the ledger books it as ``network_fee``
+        when the withdrawal is posted."""
+        ...
+
 
 class ChainKey(Protocol):
     """A secp256k1 key that signs 32-byte digests and nothing else: the signing service
@@ -248,6 +254,10 @@ class EthereumNode(Protocol):
 
     def confirmations(self, tx_hash: str) -> tuple[int, bool]:
         """(blocks confirming it, 0 while unmined; whether it succeeded)."""
+        ...
+
+    def fee_paid(self, tx_hash: str) -> int:
+        """Wei the mined transaction paid for its gas (gas used times the effective price)."""
         ...
 
 

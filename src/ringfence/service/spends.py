@@ -3,9 +3,9 @@ confirmed (the ``WithdrawalChain`` port of service/ports.py).
 
 Gather, decide, apply, at every step:
 
-- ``build`` gathers the pool's spendable outputs (the latest UTXO snapshot, at the addresses of
-  the pool's own wallets that the service holds keys for, less outputs other open spends use)
-  or the sender's nonce and fees (the Ethereum node), lets the core build the transaction
+- ``build`` gathers the paying wallet's spendable outputs (the latest UTXO snapshot, at the
+  address of the order's wallet of the pool, less outputs other open spends use) or the
+  sender's nonce and fees (the Ethereum node), lets the core build the transaction
   (core/custody/spends.py, spends_ethereum.py) and keeps it bound to the withdrawal: one spend
   per withdrawal, and building again answers the same spend.
 - ``sign`` lets every signer run the checks of core/custody/spend_checks.py itself, against
@@ -17,6 +17,12 @@ Gather, decide, apply, at every step:
   the transaction by eth-account, which must recover the sender from it.
 - ``broadcast`` sends a signed spend once; a second broadcast of it is refused
   (``spend_broadcast_replayed``).
+- Before building, signing and sending, the ledger's hold of the withdrawal is read back
+  (``check_hold``): still pending, out of the order's wallet and pool, of its asset and
+  amount. The order is the lifecycle's word; the hold is the ledger's, and a withdrawal voided
+  after its transaction was built or signed is never paid.
+- ``fee_paid`` reads what the mined transaction paid the network (the receipt's gas, or the
+  PSBT's inputs less its outputs), for the ledger to book as ``network_fee``.
 - ``confirmations`` counts blocks: the node's receipt (Ethereum; a reverted transaction is
   ``spend_failed_on_chain``), or the snapshots (Bitcoin): the spend's own outputs at their
   height, else, for a spend with no output the snapshots list, the first snapshot in which
@@ -42,7 +48,10 @@ from ringfence.core.custody.registry import Chain, Scheme, WalletState
 from ringfence.core.custody.spend_checks import (
     BitcoinFacts,
     EthereumFacts,
+    HoldFacts,
     check_ethereum_spend,
+    check_hold,
+    psbt_fee,
 )
 from ringfence.core.custody.spends import (
     Change,
@@ -64,6 +73,7 @@ from ringfence.core.custody.spends_ethereum import (
     token_transfer_data,
 )
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.model import AccountClass
 from ringfence.service.custody import CustodyService
 from ringfence.service.ports import Broadcaster, ChainKey, EthereumNode, SpendStore, UtxoSnapshots
 from ringfence.service.spend_signers import sign_bitcoin_spend
@@ -118,6 +128,7 @@ class SpendService:
                 )
             return existing.spend_id
         chain = self._chain_of(order)
+        check_hold(order, self.hold_of(order))
         if chain is Chain.bitcoin:
             record = self._build_bitcoin(order)
         else:
@@ -129,6 +140,7 @@ class SpendService:
         record = self._approved(order, spend_id)
         if record.state is not SpendState.built:
             return  # signed before: the same signatures stand
+        check_hold(order, self.hold_of(order))
         if record.chain == Chain.bitcoin.value:
             signed, txid = self._sign_bitcoin(order, record)
         else:
@@ -143,6 +155,7 @@ class SpendService:
             raise InputError(
                 Result.spend_broadcast_replayed, f"{spend_id} was broadcast as {record.txid}"
             )
+        check_hold(order, self.hold_of(order))
         if record.chain == Chain.bitcoin.value:
             self._bitcoin().broadcaster.broadcast(record.txid, record.signed)
         else:
@@ -164,6 +177,16 @@ class SpendService:
             return blocks
         return self._bitcoin_confirmations(record)
 
+    def fee_paid(self, order: SpendOrder, txid: str) -> int:
+        record = self.store.for_withdrawal(order.withdrawal_id)
+        if record is None or record.txid != txid or record.state is not SpendState.broadcast:
+            raise InputError(
+                Result.spend_not_found, f"no broadcast spend {txid} of {order.withdrawal_id}"
+            )
+        if record.chain == Chain.ethereum.value:
+            return self._ethereum().fee_paid(txid)
+        return psbt_fee(record.unsigned)
+
     # ------------------------------------------------------------------ beyond the port
 
     def abandon(self, order: SpendOrder, spend_id: str) -> None:
@@ -174,6 +197,23 @@ class SpendService:
         if record.state is SpendState.broadcast:
             raise InputError(Result.spend_broadcast_replayed, f"{spend_id} is on its way")
         self.store.put(replace(record, state=SpendState.abandoned))
+
+    def hold_of(self, order: SpendOrder) -> HoldFacts | None:
+        """The ledger's pending transfer the order names, as the ledger has it now."""
+        engine = self.custody.ledger.ledger
+        pending = engine.pendings.get(order.hold_transfer_id)
+        if pending is None:
+            return None
+        record = pending.record
+        source = engine.accounts[record.credit_account].definition
+        return HoldFacts(
+            pending.status.name,
+            record.amount,
+            source.asset,
+            source.owner,
+            source.pool,
+            source.account_class is AccountClass.custody,
+        )
 
     def record(self, spend_id: str) -> SpendRecord:
         record = self.store.get(spend_id)
@@ -221,12 +261,20 @@ class SpendService:
             for address, entry in registry.addresses.items()
         }
 
-    def _signing_wallets(self, pool: str, chain: Chain) -> list[tuple[WalletState, WalletSigning]]:
-        """The pool's wallets on ``chain`` that the service holds keys for, by name."""
+    def _signing_wallets(
+        self, order: SpendOrder, chain: Chain
+    ) -> list[tuple[WalletState, WalletSigning]]:
+        """The order's wallet, if it is the pool's, on ``chain``, and the service holds its
+        keys."""
         found = []
         for name in sorted(self.signing):
             state = self.custody.registry.wallets.get(name)
-            if state is None or state.pool != pool or state.wallet.chain is not chain:
+            if (
+                name != order.wallet
+                or state is None
+                or state.pool != order.pool
+                or state.wallet.chain is not chain
+            ):
                 continue
             if state.wallet.scheme is not Scheme.address:
                 raise InputError(
@@ -261,7 +309,7 @@ class SpendService:
 
     def _build_bitcoin(self, order: SpendOrder) -> SpendRecord:
         bitcoin = self._bitcoin()
-        wallets = self._signing_wallets(order.pool, Chain.bitcoin)
+        wallets = self._signing_wallets(order, Chain.bitcoin)
         scripts: dict[str, tuple[str, SpendScript]] = {}
         for state, signing in wallets:
             address = state.wallet.keys[0]
@@ -272,7 +320,8 @@ class SpendService:
             scripts[address] = (state.wallet.name, signing.script)
         if not scripts:
             raise InputError(
-                Result.spend_funds_insufficient, f"{order.pool} has no Bitcoin wallet with keys"
+                Result.spend_funds_insufficient,
+                f"{order.wallet} is no Bitcoin wallet of {order.pool} with keys",
             )
         reserved = self._reserved_outpoints()
         coins = [
@@ -280,8 +329,8 @@ class SpendService:
             for key, (address, amount) in self._utxos().items()
             if address in scripts and key not in reserved and amount > 0
         ]
-        first_address = min(scripts)  # change goes to the pool's first wallet with keys
-        change = Change(first_address, *scripts[first_address])
+        (address,) = scripts  # the order's wallet: its change comes back to it
+        change = Change(address, *scripts[address])
         spend = build_bitcoin_spend(
             order, coins, change, bitcoin.fee_rate_sat_per_kvb, bitcoin.network
         )
@@ -337,7 +386,7 @@ class SpendService:
         node = self._ethereum()
         token = self.custody.ledger.ledger.assets[order.asset].contract
         max_fee, priority = node.fees()
-        for state, signing in self._signing_wallets(order.pool, Chain.ethereum):
+        for state, signing in self._signing_wallets(order, Chain.ethereum):
             sender = self._sender_of(state, signing)
             to = token or order.destination
             data = b""
@@ -368,7 +417,8 @@ class SpendService:
             )
         raise InputError(
             Result.spend_funds_insufficient,
-            f"no wallet of {order.pool} with keys holds {order.amount} {order.asset} and its gas",
+            f"{order.wallet} of {order.pool} has no keys here, or does not hold "
+            f"{order.amount} {order.asset} and its gas",
         )
 
     def _sender_of(self, state: WalletState, signing: WalletSigning) -> str:

@@ -218,15 +218,21 @@ def _internal(
     return wallet, own[0][1]
 
 
+def native_asset(ledger: LedgerService, asset: Asset) -> Asset:
+    """The asset a movement of ``asset`` pays its network fee in: its chain's own (the one of
+    that chain with no token contract), else itself."""
+    return next(
+        (a for a in ledger.ledger.assets.values() if a.chain == asset.chain and not a.contract),
+        asset,
+    )
+
+
 def _fee_max(ledger: LedgerService, policy: CompiledPolicy | None, asset: Asset) -> int:
     """The bound on the network fee in the chain's native asset (0 with no policy in force:
     the decision then blocks, and nothing is paid)."""
     if policy is None:
         return 0
-    native = next(
-        (a for a in ledger.ledger.assets.values() if a.chain == asset.chain and not a.contract),
-        asset,
-    )
+    native = native_asset(ledger, asset)
     bound = policy.document.fee_max.get(native.code)
     if bound is None:
         raise InputError(

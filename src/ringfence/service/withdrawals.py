@@ -7,13 +7,13 @@ journals the request with its decision. Once approved (at once, or by the last a
 its quorum) the amount is held in the ledger as a pending transfer: out of the client's
 account for a client's withdrawal, out of the pool's wallet for a sweep (to a house wallet)
 or a rebalance (to another wallet of the pool); the ledger's own rules check it again
-(available balance, pool coverage). ``process`` then drives each held withdrawal through the
-chain (the ``WithdrawalChain`` port: build, sign, broadcast, confirmations), posts the hold
-once confirmed, and voids it on a terminal failure. Every step is its own journal entry.
+(available balance, pool coverage; service/withdrawal_ledger.py). ``process`` then drives
+each held withdrawal through the chain (service/withdrawal_payments.py), posts the hold once
+confirmed, with the network fee the chain took, and voids it on a terminal failure. Every
+step is its own journal entry.
 
-The ledger's transfer ids of a withdrawal's hold, post and void are derived from its id
-(core/withdrawals/lifecycle.py), so a step retried after a crash finds its transfer
-``exists`` instead of moving value twice.
+Four-eyes: whoever asked for a withdrawal never approves it (``approver_is_initiator``),
+whatever their role; that is checked first, so the refusal names the rule that applies.
 
 Isolation as everywhere in the service: a client principal requests withdrawals only from
 its own accounts and sees only its own withdrawals, without the decision's trace (which
@@ -26,60 +26,46 @@ from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.access.roles import Action, Actor, require
-from ringfence.core.custody.spends import SpendOrder
-from ringfence.core.errors import InputError, Result, StorageError
-from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags, check_id
+from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.model import check_id
 from ringfence.core.money import format_amount
 from ringfence.core.policy.decide import decide
 from ringfence.core.policy.document import Action as PolicyAction
-from ringfence.core.policy.movement import MovementKind
 from ringfence.core.withdrawals.lifecycle import (
     Approved,
     Decided,
     Rejected,
     Requested,
     Status,
-    Step,
-    Voided,
     Withdrawal,
     WithdrawalEvent,
-    due_for_expiry,
-    hold_transfer_id,
+    fee_transfer_id,
     journaled,
-    post_transfer_id,
-    void_transfer_id,
 )
 from ringfence.service.access import Page, cursor_value, page_size, paged
 from ringfence.service.ledger import LedgerService
-from ringfence.service.policy import MovementBooks, books, journal_withdrawal_events
-from ringfence.service.ports import WithdrawalChain
+from ringfence.service.policy import books, journal_withdrawal_events
 from ringfence.service.withdrawal_facts import (
-    client_account,
-    custody_account,
     eligible_approvers,
     facts_for,
     movement_request,
     parse_request,
 )
+from ringfence.service.withdrawal_ledger import apply_all, hold
+from ringfence.service.withdrawal_payments import confirmations_default, process
 
 __all__ = [
     "approve",
     "confirmations_default",
     "listed",
+    "of_client",
     "parse_id",
     "process",
+    "queue",
     "reject",
     "request",
     "show",
 ]
-
-confirmations_default = limits.withdrawal_confirmations_default
-
-_codes = {
-    MovementKind.client_withdrawal: TransferCode.withdrawal,
-    MovementKind.residual_sweep: TransferCode.sweep,
-    MovementKind.rebalance: TransferCode.wallet_transfer,
-}
 
 
 def request(ledger: LedgerService, actor: Actor, document: object) -> dict[str, Any]:
@@ -107,17 +93,23 @@ def request(ledger: LedgerService, actor: Actor, document: object) -> dict[str, 
         Requested(spec, at_ns),
         Decided(spec.id, decision, eligible, seniors, at_ns + timeout_s * 10**9, at_ns),
     ]
-    _apply_all(found, events)
+    apply_all(found, events)
     journal_withdrawal_events(ledger, found, events, at_ns)
     withdrawal = found.withdrawals.withdrawals[spec.id]
     if withdrawal.status is Status.approved:
-        _hold(ledger, withdrawal)
+        hold(ledger, withdrawal)
     return {"result": Result.ok.value, **withdrawal_document(ledger, actor, withdrawal)}
 
 
 def approve(ledger: LedgerService, actor: Actor, withdrawal_id: int) -> dict[str, Any]:
-    """``actor`` approves: four-eyes and the decision's groups decide whether it may; the last
-    approval of the quorum places the hold."""
+    """``actor`` approves: four-eyes, its role and the decision's groups decide whether it
+    may; the last approval of the quorum places the hold."""
+    withdrawal = _visible(ledger, actor, withdrawal_id)
+    if withdrawal.spec.initiator == actor.name:
+        raise InputError(
+            Result.approver_is_initiator,
+            f"{actor.name} asked for withdrawal {withdrawal_id}: another must approve it",
+        )
     require(actor, Action.approve_withdrawals)
     return _verdict(ledger, actor, withdrawal_id, approve=True)
 
@@ -145,181 +137,8 @@ def _verdict(
         raise InputError(result, f"withdrawal {withdrawal_id} by {actor.name}")
     journal_withdrawal_events(ledger, found, [event], at_ns)
     if withdrawal.status is Status.approved:
-        _hold(ledger, withdrawal)
+        hold(ledger, withdrawal)
     return withdrawal_document(ledger, actor, withdrawal)
-
-
-def _apply_all(found: MovementBooks, events: list[WithdrawalEvent]) -> None:
-    for event in events:
-        result = found.withdrawals.apply(event)
-        assert result is Result.ok, (event, result)
-
-
-def _step(ledger: LedgerService, withdrawal: Withdrawal, make: Any) -> None:
-    """Apply and journal one step made by ``make(at_ns)`` (after any ledger transfer it
-    follows, so that its timestamp comes after the transfer's)."""
-    found = books(ledger)
-    at_ns = ledger.next_timestamp()
-    event = make(at_ns)
-    result = found.withdrawals.apply(event)
-    assert result is Result.ok, (event, result)
-    journal_withdrawal_events(ledger, found, [event], at_ns)
-
-
-# ---------------------------------------------------------------------- the ledger's side
-
-
-def _hold(ledger: LedgerService, withdrawal: Withdrawal) -> None:
-    """Hold the amount as a pending transfer; voided at once if the ledger refuses it."""
-    spec = withdrawal.spec
-    hold_id = hold_transfer_id(spec.id)
-    source = custody_account(ledger, spec.wallet, spec.pool, spec.asset)
-    if spec.kind is MovementKind.client_withdrawal:
-        debit = _client_account(ledger, withdrawal)
-    else:
-        debit = custody_account(
-            ledger, spec.destination_wallet, _destination_pool(spec), spec.asset
-        )
-    hold = Transfer(hold_id, debit, source, spec.amount, _codes[spec.kind], TransferFlags.pending)
-    (result,) = ledger.submit([hold])
-    if result.succeeded:
-        _step(ledger, withdrawal, lambda at: Step(spec.id, Status.held, at, transfer_id=hold_id))
-    else:
-        _step(ledger, withdrawal, lambda at: Voided(spec.id, result.value, at))
-
-
-def _destination_pool(spec: Any) -> str:
-    return "" if spec.kind is MovementKind.residual_sweep else spec.pool
-
-
-def _client_account(ledger: LedgerService, withdrawal: Withdrawal) -> int:
-    spec = withdrawal.spec
-    found = client_account(ledger, spec.client, spec.pool, spec.asset)
-    if found is None:
-        raise InputError(Result.account_not_found, f"{spec.client} in {spec.pool}")
-    return found
-
-
-def _resolve(ledger: LedgerService, withdrawal: Withdrawal, post: bool) -> tuple[Result, int]:
-    spec = withdrawal.spec
-    flag = TransferFlags.post_pending if post else TransferFlags.void_pending
-    transfer_id = (post_transfer_id if post else void_transfer_id)(spec.id)
-    event = Transfer(
-        transfer_id, 0, 0, None, _codes[spec.kind], flag, pending_id=withdrawal.hold_id
-    )
-    (result,) = ledger.submit([event])
-    return result, transfer_id
-
-
-def _void(ledger: LedgerService, withdrawal: Withdrawal, reason: str) -> None:
-    """A terminal failure: void the hold (if any) and the withdrawal."""
-    void_id = 0
-    if withdrawal.hold_id:
-        result, void_id = _resolve(ledger, withdrawal, post=False)
-        if not result.succeeded:
-            raise InputError(result, f"voiding the hold of withdrawal {withdrawal.spec.id}")
-    spec_id = withdrawal.spec.id
-    _step(ledger, withdrawal, lambda at: Voided(spec_id, reason, at, transfer_id=void_id))
-
-
-# ---------------------------------------------------------------------- the chain's side
-
-
-def spend_order(withdrawal: Withdrawal) -> SpendOrder:
-    spec = withdrawal.spec
-    return SpendOrder(
-        str(spec.id), spec.pool, spec.asset, spec.amount, spec.destination, spec.fee_max
-    )
-
-
-def process(
-    ledger: LedgerService,
-    actor: Actor,
-    chain: WithdrawalChain | None,
-    confirmations_required: int = limits.withdrawal_confirmations_default,
-) -> dict[str, Any]:
-    """One pass over the open withdrawals: expire those whose approvals did not come in
-    time; hold approved ones the ledger has not held yet; move each held one as far along
-    the chain as it goes now (none without a chain); post those confirmed
-    ``confirmations_required`` times. A named refusal from the chain (a transaction that is
-    not exactly its order, a signer that refuses) voids the withdrawal and its hold; a chain
-    that cannot be reached leaves it where it is, to try again."""
-    require(actor, Action.process_withdrawals)
-    if not 0 < confirmations_required <= limits.withdrawal_confirmations_max:
-        raise InputError(Result.withdrawal_reference_invalid, f"{confirmations_required} blocks")
-    found = books(ledger)
-    report: dict[str, list[Any]] = {"expired": [], "held": [], "advanced": [], "voided": [],
-                                    "waiting": []}  # fmt: skip
-    for withdrawal in due_for_expiry(found.withdrawals, ledger.clock.now_ns()):
-        _void(ledger, withdrawal, Result.withdrawal_expired.value)
-        report["expired"].append(str(withdrawal.spec.id))
-    for withdrawal in list(found.withdrawals.withdrawals.values()):
-        if withdrawal.status is Status.approved:
-            _hold(ledger, withdrawal)
-            report["held"].append(str(withdrawal.spec.id))
-        if chain is None or withdrawal.status not in _chain_steps:
-            continue
-        before = withdrawal.status
-        try:
-            _advance(ledger, withdrawal, chain, confirmations_required)
-        except InputError as refusal:
-            _void(ledger, withdrawal, refusal.code.value)
-            report["voided"].append({"id": str(withdrawal.spec.id), "reason": refusal.code.value})
-            continue
-        except StorageError as failure:
-            report["waiting"].append({"id": str(withdrawal.spec.id), "detail": str(failure)})
-            continue
-        if withdrawal.status is not before:
-            report["advanced"].append(
-                {"id": str(withdrawal.spec.id), "status": withdrawal.status.value}
-            )
-    return {"ok": True, **report}
-
-
-_chain_steps = frozenset({Status.held, Status.built, Status.signed, Status.broadcast})
-
-
-def _advance(
-    ledger: LedgerService, withdrawal: Withdrawal, chain: WithdrawalChain, blocks: int
-) -> None:
-    order, spec_id = spend_order(withdrawal), withdrawal.spec.id
-    if withdrawal.status is Status.held:
-        spend_id = _reference(chain.build(order))
-        _step(ledger, withdrawal, lambda at: Step(spec_id, Status.built, at, reference=spend_id))
-    if withdrawal.status is Status.built:
-        chain.sign(order, withdrawal.spend_id)
-        _step(ledger, withdrawal, lambda at: Step(spec_id, Status.signed, at))
-    if withdrawal.status is Status.signed:
-        txid = _reference(chain.broadcast(order, withdrawal.spend_id))
-        _step(ledger, withdrawal, lambda at: Step(spec_id, Status.broadcast, at, reference=txid))
-    if withdrawal.status is Status.broadcast:
-        seen = chain.confirmations(order, withdrawal.txid)
-        if seen < blocks:
-            return
-        result, post_id = _resolve(ledger, withdrawal, post=True)
-        if not result.succeeded:
-            raise StorageError(f"the ledger refused to post withdrawal {spec_id}: {result}")
-        confirmed = min(seen, limits.withdrawal_confirmations_max)
-        found = books(ledger)
-        at_ns = ledger.next_timestamp()
-        events: list[WithdrawalEvent] = [
-            Step(spec_id, Status.confirmed, at_ns, confirmations=confirmed),
-            Step(spec_id, Status.posted, at_ns, transfer_id=post_id),
-        ]
-        _apply_all(found, events)
-        journal_withdrawal_events(ledger, found, events, at_ns)
-
-
-def _reference(text: object) -> str:
-    """A spend's or a transaction's id as the chain gave it: printable ASCII that fits."""
-    if (
-        not isinstance(text, str)
-        or not 0 < len(text) <= limits.withdrawal_reference_bytes_max
-        or not text.isascii()
-        or not text.isprintable()
-    ):
-        raise InputError(Result.withdrawal_reference_invalid, repr(text)[:100])
-    return text
 
 
 # ---------------------------------------------------------------------- reading
@@ -371,6 +190,45 @@ def listed(
     return paged(((w.spec.id, withdrawal_document(ledger, actor, w)) for w in chosen), size)
 
 
+def queue(ledger: LedgerService, actor: Actor, recent_max: int = 50) -> dict[str, Any]:
+    """The approval queue staff work from: the withdrawals awaiting approval, oldest first
+    (at most a page of them; ``awaiting_total`` counts them all), each with its decision's
+    trace (which reads the firm's policy, so staff only), and the latest ``recent_max``
+    others, newest first, whatever became of them."""
+    require(actor, Action.read_withdrawals)
+    require(actor, Action.read_policies)
+    assert 0 < recent_max <= limits.api_page_size_max
+    every = list(books(ledger).withdrawals.withdrawals.values())
+    awaiting = [w for w in every if w.status is Status.awaiting_approval]
+    awaiting.sort(key=lambda w: (w.requested_at_ns, w.spec.id))
+    others = [w for w in every if w.status is not Status.awaiting_approval]
+    others.sort(key=lambda w: (w.requested_at_ns, w.spec.id), reverse=True)
+    shown = awaiting[: limits.api_page_size_max]
+    return {
+        "ok": True,
+        "awaiting_total": len(awaiting),
+        "awaiting": [withdrawal_document(ledger, actor, w) for w in shown],
+        "recent": [withdrawal_document(ledger, actor, w) for w in others[:recent_max]],
+    }
+
+
+def of_client(
+    ledger: LedgerService, actor: Actor, client: str, count: int = limits.api_page_size_max
+) -> dict[str, Any]:
+    """A client's withdrawals, newest first (the latest ``count``; ``total`` counts them all),
+    as ``actor`` sees them: a client its own, without the policy's trace."""
+    require(actor, Action.read_withdrawals)
+    if actor.is_client and client != actor.client:
+        raise InputError(Result.client_not_found, client)
+    assert 0 < count <= limits.api_page_size_max
+    chosen = [w for w in books(ledger).withdrawals.withdrawals.values() if w.spec.client == client]
+    chosen.sort(key=lambda w: (w.requested_at_ns, w.spec.id), reverse=True)
+    return {
+        "total": len(chosen),
+        "items": [withdrawal_document(ledger, actor, w) for w in chosen[:count]],
+    }
+
+
 def withdrawal_document(
     ledger: LedgerService, actor: Actor, withdrawal: Withdrawal
 ) -> dict[str, Any]:
@@ -383,6 +241,7 @@ def withdrawal_document(
         "client": spec.client or None,
         "pool": spec.pool,
         "wallet": spec.wallet,
+        "tier": spec.tier,
         "asset": spec.asset,
         "amount": format_amount(spec.amount, assets[spec.asset]),
         "destination": spec.destination,
@@ -405,7 +264,25 @@ def withdrawal_document(
         document["approvals"] = [
             {"approver": name, "at_ns": str(at)} for name, at in withdrawal.approvals
         ]
+        document["network_fee"] = _network_fee(ledger, withdrawal)
     return document
+
+
+def _network_fee(ledger: LedgerService, withdrawal: Withdrawal) -> dict[str, str] | None:
+    """The network fee the ledger booked when the withdrawal was posted (the house pays it,
+    so a client's view leaves it out), or None."""
+    if withdrawal.status is not Status.posted:
+        return None
+    fee_id = fee_transfer_id(withdrawal.spec.id)
+    record = ledger.store.transfers([fee_id]).get(fee_id)
+    if record is None:
+        return None
+    asset = ledger.ledger.accounts[record.credit_account].definition.asset
+    return {
+        "transfer": str(fee_id),
+        "asset": asset,
+        "amount": format_amount(record.amount, ledger.ledger.assets[asset]),
+    }
 
 
 def _decision_document(decided: Decided, full: bool) -> dict[str, Any]:

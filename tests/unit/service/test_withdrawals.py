@@ -48,16 +48,28 @@ def test_a_whitelisted_withdrawal_is_held_at_once_and_posted_once_confirmed(worl
     assert (answer["result"], answer["status"]) == ("ok", "held")
     assert answer["hold_transfer"] == str(hold_transfer_id(1))
     assert available(world, "alice") == 16 * ETH - 15 * ETH // 10  # 20 deposited, 4 fee
-    chain = RecordingChain()
+    chain = RecordingChain(fee=ETH // 1000)
+    wallet = world.ledger.ledger.accounts[world.custodian.wallet("main", "ETH")]
+    paid_before = wallet.credits_posted
     report = withdrawals.process(world.ledger, actor("ops"), chain)
     assert report["advanced"] == [{"id": "1", "status": "posted"}]
-    assert [step for step, _ in chain.calls] == ["build", "sign", "broadcast", "confirmations"]
+    assert report["posted"] == [{"id": "1", "network_fee": "0.001000000000000000",
+                                 "network_fee_asset": "ETH", "network_fee_result": "ok"}]
+    assert [step for step, _ in chain.calls] == [
+        "build", "sign", "broadcast", "confirmations", "fee_paid",
+    ]  # fmt: skip
     shown = withdrawals.show(world.ledger, actor("ops"), 1)
     assert [row["status"] for row in shown["history"]] == [
         "requested", "approved", "held", "built", "signed", "broadcast", "confirmed", "posted",
     ]  # fmt: skip
     account = world.ledger.ledger.accounts[world.custodian.client("alice", asset="ETH")]
     assert (account.debits_pending, account.debits_posted) == (0, 4 * ETH + 15 * ETH // 10)
+    # The fee came out of the paying wallet (the pool's residual interest) to the house.
+    assert wallet.credits_posted - paid_before == 15 * ETH // 10 + ETH // 1000
+    fees = world.ledger.ledger.accounts[world.custodian.house("network_fees", "ETH")]
+    assert fees.debits_posted == ETH // 1000
+    assert shown["network_fee"]["amount"] == "0.001000000000000000"
+    assert "network_fee" not in withdrawals.show(world.ledger, actor("alice"), 1)
     assert withdrawals.process(world.ledger, actor("ops"), chain)["advanced"] == []
 
 
@@ -66,7 +78,11 @@ def test_two_approvers_from_the_group_and_never_the_initiator(world: World) -> N
     answer = withdrawals.request(world.ledger, actor("ops"), request)
     assert (answer["status"], answer["decision"]["rule"]) == ("awaiting_approval", "large")
     assert answer["decision"]["eligible"] == ["ann", "ben", "cat"]
-    assert refused(withdrawals.approve, world.ledger, actor("ops"), 2) is Result.role_forbidden
+    # Four-eyes is named first: the initiator is refused as such, whatever its role.
+    assert refused(withdrawals.approve, world.ledger, actor("ops"), 2) is (
+        Result.approver_is_initiator
+    )
+    assert refused(withdrawals.approve, world.ledger, actor("carl"), 2) is Result.role_forbidden
     assert refused(withdrawals.approve, world.ledger, actor("ceo"), 2) is (
         Result.approver_not_eligible
     )
@@ -244,3 +260,28 @@ def test_an_approval_written_around_the_service_does_not_replay(world: World) ->
     ), report["problems"]
     with pytest.raises(IntegrityError, match="approver_is_initiator"):
         books(LedgerService(world.ledger.store, world.clock, world.ledger.signer))
+
+
+def test_a_broadcast_withdrawal_is_never_voided_by_a_refusal(world: World) -> None:
+    """A transaction sent may be mined (or was, and reverted): a refusal after the broadcast
+    leaves the withdrawal broadcast and its hold in place, for an operator."""
+    withdrawals.request(world.ledger, actor("alice"), alice_withdrawal(41))
+    chain = RecordingChain(refuse={"confirmations": Result.spend_failed_on_chain})
+    report = withdrawals.process(world.ledger, actor("ops"), chain)
+    assert (report["voided"], [row["id"] for row in report["waiting"]]) == ([], ["41"])
+    assert "spend_failed_on_chain" in report["waiting"][0]["detail"]
+    assert withdrawals.show(world.ledger, actor("ops"), 41)["status"] == "broadcast"
+    assert available(world, "alice") == 16 * ETH - 15 * ETH // 10  # still held
+
+
+def test_a_fee_the_ledger_cannot_book_does_not_stop_the_post(world: World) -> None:
+    """More fee than the pool's residual interest: the withdrawal is posted (the chain has
+    moved), the fee's refusal reported, and nothing booked for it."""
+    withdrawals.request(world.ledger, actor("alice"), alice_withdrawal(42))
+    chain = RecordingChain(fee=5 * ETH)  # the pool's residual interest is 4 ETH
+    report = withdrawals.process(world.ledger, actor("ops"), chain)
+    assert report["posted"] == [{"id": "42", "network_fee": "5.000000000000000000",
+                                 "network_fee_asset": "ETH",
+                                 "network_fee_result": "pool_coverage_would_break"}]
+    shown = withdrawals.show(world.ledger, actor("ops"), 42)
+    assert (shown["status"], shown["network_fee"]) == ("posted", None)

@@ -91,6 +91,11 @@ class EthereumSpendNode:
             raise
         return head - int(receipt["blockNumber"]) + 1, receipt["status"] == 1
 
+    def fee_paid(self, tx_hash: str) -> int:
+        with rpc_errors("eth_getTransactionReceipt"):
+            receipt = self.web3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        return int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
+
     def _check_chain(self) -> None:
         if self._chain_checked:
             return

@@ -22,6 +22,13 @@ named code anything that is not exactly the approved withdrawal:
 4. The fee, inputs minus outputs (Bitcoin) or gas limit times fee cap (Ethereum), within the order's
    bound (``spend_fee_exceeds_bound``).
 
+Before any of these, and again before a signed transaction is sent, the ledger's hold of the
+withdrawal (``check_hold``): a pending transfer that is still pending
+(``spend_hold_not_found``, ``spend_hold_not_pending``: posted, voided or expired), out of the
+order's wallet of the order's pool, of the order's asset and amount (``spend_hold_mismatch``).
+The order says what the lifecycle approved; the hold is what the ledger still reserves for it,
+so a withdrawal voided (or an order altered) after its transaction was built is never paid.
+
 A replayed broadcast is the signing service's to refuse (it keeps which spends were sent).
 ``verify_bitcoin_transaction`` checks a finalised transaction against the outputs it spends
 before it is handed to a broadcaster: see its docstring for what it verifies and why by hand.
@@ -55,9 +62,12 @@ __all__ = [
     "BitcoinFacts",
     "CheckedSpend",
     "EthereumFacts",
+    "HoldFacts",
     "check_bitcoin_spend",
     "check_ethereum_spend",
+    "check_hold",
     "parse_psbt",
+    "psbt_fee",
     "verify_bitcoin_transaction",
 ]
 
@@ -100,6 +110,45 @@ class CheckedSpend:
     change: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class HoldFacts:
+    """The ledger's pending transfer named by an order's ``hold_transfer_id``, as the ledger
+    has it now: whether it is still pending (else what became of it: posted, voided,
+    expired), its amount and asset, and the custody account it takes the amount from (the
+    credited side: the pool's wallet that pays), by wallet and pool."""
+
+    status: str  # "pending", "posted", "voided" or "expired"
+    amount: int
+    asset: str
+    wallet: str
+    pool: str
+    from_custody: bool  # the credited account is a custody account (a wallet's)
+
+
+def check_hold(order: SpendOrder, hold: HoldFacts | None) -> None:
+    """The order is what the ledger still holds for it, or the named refusal."""
+    if hold is None:
+        raise InputError(
+            Result.spend_hold_not_found,
+            f"no pending transfer {order.hold_transfer_id} holds withdrawal {order.withdrawal_id}",
+        )
+    if hold.status != "pending":
+        raise InputError(
+            Result.spend_hold_not_pending,
+            f"the hold {order.hold_transfer_id} of withdrawal {order.withdrawal_id} is "
+            f"{hold.status}",
+        )
+    held = (hold.from_custody, hold.pool, hold.wallet, hold.asset, hold.amount)
+    ordered = (True, order.pool, order.wallet, order.asset, order.amount)
+    if held != ordered:
+        raise InputError(
+            Result.spend_hold_mismatch,
+            f"the hold takes {hold.amount} {hold.asset} from {hold.wallet} of "
+            f"{hold.pool or 'the house'}; the order pays {order.amount} {order.asset} from "
+            f"{order.wallet} of {order.pool}",
+        )
+
+
 # ---------------------------------------------------------------------- Bitcoin
 
 
@@ -108,6 +157,20 @@ def parse_psbt(data: bytes) -> Any:
         return PSBT.parse(data)
     except Exception:
         raise InputError(Result.spend_malformed, "not a PSBT (BIP 174)") from None
+
+
+def psbt_fee(psbt_bytes: bytes) -> int:
+    """The fee a PSBT pays: its inputs' amounts less its outputs'. The amounts are the PSBT's
+    own, which every signer checked against the snapshot before signing
+    (``spend_input_mismatch``), so for a spend that was signed this is the fee paid."""
+    psbt = parse_psbt(psbt_bytes)
+    described = [scope.witness_utxo for scope in psbt.inputs]
+    if any(utxo is None for utxo in described):
+        raise InputError(Result.spend_malformed, "an input without its amount")
+    fee = sum(int(utxo.value) for utxo in described) - sum(int(o.value) for o in psbt.tx.vout)
+    if fee < 0:
+        raise InputError(Result.spend_malformed, "outputs exceed inputs")
+    return fee
 
 
 def check_bitcoin_spend(order: SpendOrder, psbt_bytes: bytes, facts: BitcoinFacts) -> CheckedSpend:

@@ -86,6 +86,9 @@ class SpendOrder:
 
     ``amount`` and ``fee_max`` are minor units of the pool's asset (``fee_max`` of the chain's
     fee asset: satoshis, wei); ``destination`` is the chain address the amount goes to.
+    ``wallet`` is the pool's wallet that pays (the policy decided on its tier, so no other
+    wallet may pay instead); ``hold_transfer_id`` the ledger's pending transfer that holds the
+    amount, which the signing service reads back before it signs or sends anything.
     """
 
     withdrawal_id: str
@@ -94,6 +97,8 @@ class SpendOrder:
     amount: int
     destination: str
     fee_max: int
+    wallet: str
+    hold_transfer_id: int
 
     def __post_init__(self) -> None:
         if not isinstance(self.withdrawal_id, str) or not _withdrawal_id_pattern.fullmatch(
@@ -101,6 +106,10 @@ class SpendOrder:
         ):
             raise InputError(Result.spend_order_invalid, f"withdrawal id {self.withdrawal_id!r}")
         check_name(self.pool, "pool")
+        check_name(self.wallet, "wallet")
+        hold = self.hold_transfer_id
+        if type(hold) is not int or not 0 < hold <= limits.id_max:
+            raise InputError(Result.spend_order_invalid, f"hold transfer {hold!r}")
         for value, what in ((self.amount, "amount"), (self.fee_max, "fee_max")):
             if type(value) is not int or not 0 < value <= limits.amount_units_max:
                 raise InputError(Result.spend_order_invalid, f"{what} {value!r}")

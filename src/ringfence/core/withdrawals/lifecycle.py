@@ -155,7 +155,9 @@ class Step:
 class Voided:
     """Rejected, expired or failed: ``reason`` is the code that says which (a ``Result``'s
     value: ``withdrawal_rejected``, ``withdrawal_expired``, the ledger's or the chain's
-    refusal); ``transfer_id`` the void of the hold, 0 when there was none."""
+    refusal); ``transfer_id`` the void of the hold, 0 when there was none or the ledger had
+    already released it (voided or expired outside the lifecycle, which the signing service
+    refuses to pay: ``spend_hold_not_pending``)."""
 
     id: int
     reason: str
@@ -330,7 +332,7 @@ def _step(withdrawal: Withdrawal, event: Step) -> Result:
 def _void(withdrawal: Withdrawal, event: Voided) -> Result:
     if withdrawal.status not in voidable_statuses:
         return _out_of_order(withdrawal)
-    if (event.transfer_id != 0) != (withdrawal.status in holding_statuses):
+    if event.transfer_id != 0 and withdrawal.status not in holding_statuses:
         return Result.withdrawal_step_out_of_order  # a hold is voided, and only a hold
     withdrawal.void_id = event.transfer_id
     withdrawal.reason = event.reason
@@ -365,3 +367,8 @@ def post_transfer_id(withdrawal_id: int) -> int:
 
 def void_transfer_id(withdrawal_id: int) -> int:
     return _derived_transfer_id(withdrawal_id, b"void")
+
+
+def fee_transfer_id(withdrawal_id: int) -> int:
+    """The ``network_fee`` transfer of what the chain took to pay the withdrawal."""
+    return _derived_transfer_id(withdrawal_id, b"network-fee")

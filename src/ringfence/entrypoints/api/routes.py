@@ -16,7 +16,14 @@ from starlette.responses import Response
 from ringfence.core.errors import RingfenceError
 from ringfence.entrypoints.api.calls import Api
 from ringfence.entrypoints.api.problems import problem_of
-from ringfence.service import access, access_definitions, access_transfers, policy, withdrawals
+from ringfence.service import (
+    access,
+    access_definitions,
+    access_transfers,
+    policy,
+    withdrawal_payments,
+    withdrawals,
+)
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService
 
@@ -241,6 +248,15 @@ def _add_withdrawals(app: FastAPI, api: Api) -> None:
 
     for verdict, decide in (("approve", withdrawals.approve), ("reject", withdrawals.reject)):
         _add_verdict(app, api, verdict, decide)
+
+    @app.post("/v1/withdrawals/process")
+    async def process_withdrawals(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return withdrawal_payments.process_requested(
+                ledger, actor, api.bundle.chain_of, document
+            )
+
+        return await api.answer(request, "/v1/withdrawals/process", call, write=True)
 
 
 def _add_verdict(app: FastAPI, api: Api, verdict: str, decide: Any) -> None:

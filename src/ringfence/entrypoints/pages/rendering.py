@@ -17,6 +17,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from ringfence.service.readings import reading_of
+from ringfence.service.recon_documents import iso
 
 pages_path = Path(__file__).parent
 templates_path = pages_path / "templates"
@@ -89,3 +90,9 @@ def age_text(seconds: int) -> str:
     if minutes:
         return f"{minutes} min {second:02d} s"
     return f"{second} s"
+
+
+def moment_text(ns: int) -> str:
+    """A moment as a page shows it, to the minute: 2026-09-28 15:13 UTC (exports keep the
+    nanoseconds)."""
+    return iso(ns)[:16].replace("T", " ") + " UTC"

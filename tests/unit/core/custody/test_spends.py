@@ -55,7 +55,7 @@ def coin(n: int, amount: int, script: SpendScript = VAULT, wallet: str = "vault"
 def order(amount: int = 20_000_000, fee_max: int = 100_000, **fields: object) -> SpendOrder:
     values: dict[str, object] = {
         "withdrawal_id": "w-1", "pool": "omni", "asset": "BTC", "amount": amount,
-        "destination": OUTSIDER, "fee_max": fee_max,
+        "destination": OUTSIDER, "fee_max": fee_max, "wallet": "vault", "hold_transfer_id": 7,
     }  # fmt: skip
     values.update(fields)
     return SpendOrder(**values)  # type: ignore[arg-type]

@@ -133,10 +133,17 @@ def test_a_hold_is_voided_and_only_a_hold() -> None:
     book = book_with(needing(0, action=Action.allow))
     assert book.apply(Voided(SPEC.id, "x", 3, transfer_id=5)) is Result.withdrawal_step_out_of_order
     book.apply(Step(SPEC.id, Status.held, 3, transfer_id=1))
-    assert book.apply(Voided(SPEC.id, "x", 4)) is Result.withdrawal_step_out_of_order
     assert book.apply(Voided(SPEC.id, "exceeds_wallet_holdings", 4, 2)) is Result.ok
     withdrawal = book.withdrawals[SPEC.id]
     assert (withdrawal.status, withdrawal.void_id) == (Status.voided, 2)
+
+
+def test_a_hold_the_ledger_already_released_is_voided_without_a_void() -> None:
+    book = book_with(needing(0, action=Action.allow))
+    book.apply(Step(SPEC.id, Status.held, 3, transfer_id=1))
+    assert book.apply(Voided(SPEC.id, "spend_hold_not_pending", 4)) is Result.ok
+    withdrawal = book.withdrawals[SPEC.id]
+    assert (withdrawal.status, withdrawal.void_id) == (Status.voided, 0)
 
 
 def test_a_broadcast_withdrawal_is_never_voided() -> None:

@@ -143,7 +143,7 @@ def process(
     if json_output:
         write_json(report)
         return
-    for what in ("expired", "held", "advanced", "voided", "waiting"):
+    for what in ("expired", "held", "advanced", "posted", "voided", "waiting"):
         if report[what]:
             say(f"{what}: {report[what]}")
 

@@ -8,10 +8,11 @@ redirect to the page that shows its effect (with the result code it got).
   explain and cure a break; ``/console/breaks.json`` and ``.csv``;
 - ``/console/rounds``: proof-of-reserves rounds and their coverage (``.json``);
 - ``/console/audit``: the journal's head; auditors and admins run the full check;
-- ``/console/venue``: insurance funds per market and the liquidation rounds.
-
-The withdrawal approval queue (with each request's policy trace) joins the sections of the
-bar in templates/site/base.html and a route here once the withdrawal service exists.
+- ``/console/venue``: insurance funds per market and the liquidation rounds;
+- ``/console/withdrawals``: the approval queue, each request with its policy trace and its
+  approve and reject forms, and the latest others (``withdrawals.json``, ``.csv``). The
+  server decides every approval (four-eyes, role, the rule's groups); a refusal comes back
+  to the queue with its code, in words.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from starlette.responses import Response
 from ringfence.core.errors import InputError, Result
 from ringfence.entrypoints.pages.console import views
 from ringfence.entrypoints.pages.serving import Pages, exported, exported_csv, redirect
-from ringfence.service import access, access_operations
+from ringfence.service import access, access_operations, withdrawals
 from ringfence.service.sessions import Session
 
 Page = Callable[[Request], Awaitable[Response]]
@@ -42,6 +43,7 @@ def add_console_routes(app: FastAPI, pages: Pages) -> None:
     _add_breaks(app, pages)
     _add_break_forms(app, pages)
     _add_rounds_and_audit(app, pages)
+    _add_withdrawals(app, pages)
 
 
 def _route(app: FastAPI, path: str, endpoint: Page, method: str = "GET") -> None:
@@ -251,3 +253,70 @@ def _bars(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     from ringfence.entrypoints.pages.figures import coverage_bars
 
     return coverage_bars(rows) if rows else None
+
+
+# ---------------------------------------------------------------------- withdrawals
+
+withdrawal_columns = ("id", "kind", "status", "client", "pool", "wallet", "tier", "asset",
+                      "amount", "destination", "destination_wallet", "initiator",
+                      "requested_at_ns", "rule", "approvals", "approvals_required", "txid",
+                      "reason")  # fmt: skip
+verdicts = {"approve": withdrawals.approve, "reject": withdrawals.reject}
+
+
+def _outcome(request: Request) -> dict[str, str] | None:
+    """The last approval or rejection made from the queue, as its redirect names it: only a
+    withdrawal id and a known result code are ever shown back."""
+    given, result = request.query_params.get("id", ""), request.query_params.get("result", "")
+    verdict = request.query_params.get("verdict", "")
+    if not given.isdigit() or result not in known_results or verdict not in verdicts:
+        return None
+    return {"id": given, "result": result, "verdict": verdict}
+
+
+def _add_withdrawals(app: FastAPI, pages: Pages) -> None:
+    def page(kind: str) -> Page:
+        async def endpoint(request: Request) -> Response:
+            async def shown(request: Request, session: Session) -> Response:
+                document = await pages.call(
+                    lambda ledger: withdrawals.queue(ledger, session.actor)
+                )
+                if kind == "json":
+                    return exported(document, "withdrawals.json")
+                if kind == "csv":
+                    rows = views.withdrawal_rows(document, withdrawal_columns)
+                    return exported_csv(withdrawal_columns, rows, "withdrawals.csv")
+                view = views.withdrawals_view(document, _outcome(request))
+                return pages.render("console/withdrawals.html", session, view=view,
+                                    current="/console/withdrawals")  # fmt: skip
+
+            suffix = "" if kind == "html" else f".{kind}"
+            return await pages.page(request, f"/console/withdrawals{suffix}", shown)
+
+        return endpoint
+
+    def verdict(name: str) -> Page:
+        decide = verdicts[name]
+
+        async def endpoint(request: Request) -> Response:
+            async def done(request: Request, session: Session, fields: dict[str, str]) -> Response:
+                withdrawal_id = withdrawals.parse_id(request.path_params["withdrawal_id"])
+                try:
+                    await pages.call(lambda ledger: decide(ledger, session.actor, withdrawal_id))
+                except InputError as refusal:  # shown on the queue, in words, with its code
+                    code = refusal.code.value
+                else:
+                    code = Result.ok.value
+                return redirect(
+                    f"/console/withdrawals?id={withdrawal_id}&verdict={name}&result={quote(code)}"
+                )
+
+            return await pages.form(request, f"/console/withdrawals/{{withdrawal_id}}/{name}", done)
+
+        return endpoint
+
+    _route(app, "/console/withdrawals", page("html"))
+    _route(app, "/console/withdrawals.json", page("json"))
+    _route(app, "/console/withdrawals.csv", page("csv"))
+    for name in verdicts:
+        _route(app, f"/console/withdrawals/{{withdrawal_id}}/{name}", verdict(name), "POST")

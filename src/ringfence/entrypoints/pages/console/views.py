@@ -1,5 +1,6 @@
 """What the console's pages show, built from the documents its service calls return
-(service/access_operations.py): display rows, status words and charts. Amounts stay the
+(service/access_operations.py, service/withdrawals.py): display rows, status words and
+charts. Amounts stay the
 documents' exact decimal strings; the templates round them for reading (the ``reading``
 filter) and exports carry them as they are.
 """
@@ -10,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ringfence.entrypoints.pages import figures
-from ringfence.entrypoints.pages.rendering import rounded
+from ringfence.entrypoints.pages.rendering import moment_text, rounded
 from ringfence.service.readings import (
     coverage_ppm,
     percent_text,
@@ -198,3 +199,97 @@ def coverage_bars(rounds: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         for line in rounds[0]["assets"]
         if rounds and line["coverage_bp"] is not None
     ]
+
+
+# ---------------------------------------------------------------------- withdrawals
+
+# A withdrawal's status as staff read it, and its tone (the colour beside the word).
+withdrawal_words = {
+    "requested": ("requested", "title"),
+    "awaiting_approval": ("awaiting approval", "title"),
+    "approved": ("approved", "title"),
+    "held": ("held in the ledger", "title"),
+    "built": ("transaction built", "title"),
+    "signed": ("signed", "title"),
+    "broadcast": ("sent, confirming", "title"),
+    "confirmed": ("confirmed", "ok"),
+    "posted": ("posted", "ok"),
+    "voided": ("voided", "short"),
+    "blocked": ("blocked", "short"),
+}
+# Why the server refused an approval or a rejection, in words beside the code.
+refusal_words = {
+    "approver_is_initiator": "you asked for this withdrawal; four-eyes means someone else "
+    "approves it",
+    "role_forbidden": "your role does not approve withdrawals",
+    "approver_not_eligible": "you are not in the groups its rule names",
+    "approval_duplicate": "you have approved it already",
+    "withdrawal_not_awaiting_approval": "it no longer awaits approval",
+    "withdrawal_already_final": "it is final already",
+    "withdrawal_not_found": "there is no such withdrawal",
+}
+
+
+def withdrawals_view(
+    document: Mapping[str, Any], outcome: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """The approval queue (each request with its policy trace) and the latest others; the
+    outcome of the last approval or rejection from this page, in words."""
+    every = {row["id"]: row for row in (*document["awaiting"], *document["recent"])}
+    shown = None
+    if outcome is not None:
+        now = every.get(outcome["id"])
+        words, tone = withdrawal_words.get(now["status"], ("", "")) if now else ("", "")
+        code = outcome["result"]
+        shown = {
+            **outcome,
+            "ok": code == "ok",
+            "words": refusal_words.get(code, code.replace("_", " ")),
+            "status": words,
+            "tone": tone,
+        }
+    return {
+        "awaiting": [withdrawal_view(row) for row in document["awaiting"]],
+        "awaiting_total": document["awaiting_total"],
+        "recent": [withdrawal_view(row) for row in document["recent"]],
+        "outcome": shown,
+    }
+
+
+def withdrawal_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    decision = row.get("decision") or {}
+    words, tone = withdrawal_words.get(row["status"], (row["status"], "short"))
+    if row["reason"]:
+        words = f"{words}: {row['reason'].replace('_', ' ')}"
+    if row["status"] == "broadcast":
+        words = f"sent, {row['confirmations']} confirmations so far"
+    required = decision.get("approvals_required", 0) + decision.get("senior_approvals_required", 0)
+    expires = decision.get("expires_at_ns")
+    return {
+        **row,
+        "status_words": words,
+        "tone": tone,
+        "requested_at": moment_text(int(row["requested_at_ns"])),
+        "expires_at": moment_text(int(expires)) if expires else "",
+        "approved_by": [entry["approver"] for entry in row.get("approvals", [])],
+        "approvals_required": required,
+        "rule": decision.get("rule") or "",
+        "trace": decision.get("trace", []),
+        "eligible": decision.get("eligible", []),
+        "kind_words": row["kind"].replace("_", " "),
+    }
+
+
+def withdrawal_rows(document: Mapping[str, Any], columns: Sequence[str]) -> list[list[str]]:
+    """The export: every withdrawal of the queue and the recent ones, amounts exact."""
+    rows = []
+    for row in (*document["awaiting"], *document["recent"]):
+        decision = row.get("decision") or {}
+        flat = {
+            **row,
+            "rule": decision.get("rule") or "",
+            "approvals": " ".join(entry["approver"] for entry in row.get("approvals", [])),
+            "approvals_required": decision.get("approvals_required", ""),
+        }
+        rows.append(["" if flat.get(name) is None else str(flat.get(name)) for name in columns])
+    return rows

@@ -7,6 +7,8 @@ here filters anything itself.
   (``balances.json``, ``balances.csv``);
 - ``/portal/clients/{client}/statement?from=DATE&to=DATE``: the statement of position
   (``statement.json``, ``statement.csv``), the last 30 days unless asked;
+- ``/portal/clients/{client}/withdrawals``: the client's withdrawals, newest first, each
+  with its status in plain words and, once sent, its chain transaction (``withdrawals.json``);
 - ``/portal/clients/{client}/proof``: the latest proof-of-reserves round, the firm's pinned
   key and the client's inclusion proofs, checked in the browser by the same verifier as the
   offline page (web/verify.html); ``proof.json`` and ``round.json`` to keep.
@@ -59,6 +61,8 @@ def add_portal_routes(app: FastAPI, pages: Pages) -> None:
     route(f"{base}/statement", _statement(pages, "html"))
     route(f"{base}/statement.json", _statement(pages, "json"))
     route(f"{base}/statement.csv", _statement(pages, "csv"))
+    route(f"{base}/withdrawals", _withdrawals(pages, "html"))
+    route(f"{base}/withdrawals.json", _withdrawals(pages, "json"))
     route(f"{base}/proof", _proof(pages, "html"))
     route(f"{base}/proof.json", _proof(pages, "proof"))
     route(f"{base}/round.json", _proof(pages, "round"))
@@ -107,6 +111,21 @@ def _statement(pages: Pages, kind: str) -> Shown:
             return exported(document, f"{client}-statement.json")
         view = views.statement_view(document, from_text, to_text)
         return pages.render("portal/statement.html", session, view=view, client=client,
+                            current=request.url.path)  # fmt: skip
+
+    return shown
+
+
+def _withdrawals(pages: Pages, kind: str) -> Shown:
+    async def shown(request: Request, session: Session) -> Response:
+        client = request.path_params["client"]
+        document = await pages.call(
+            lambda ledger: access_clients.client_withdrawals(ledger, session.actor, client)
+        )
+        if kind == "json":
+            return exported(document, f"{client}-withdrawals.json")
+        view = views.withdrawals_view(document)
+        return pages.render("portal/withdrawals.html", session, view=view,
                             current=request.url.path)  # fmt: skip
 
     return shown

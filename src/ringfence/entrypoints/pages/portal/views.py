@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ringfence.entrypoints.pages.rendering import moment_text
+
 # What a pool's terms mean for the client who holds assets in it, in plain words.
 standing_words = {
     "custody": ("These assets are yours and kept apart from the firm's.", "ok"),
@@ -77,4 +79,37 @@ def proof_view(document: Mapping[str, Any]) -> dict[str, Any]:
         "proven": document["proven"],
         "pinned": document["pinned_public_key"],
         "signed_by_pinned": document["record"]["public_key"] == document["pinned_public_key"],
+    }
+
+
+# A withdrawal's status as its client reads it, and its tone (the colour beside the words).
+withdrawal_words = {
+    "requested": ("Waiting for the firm's approval", "title"),
+    "awaiting_approval": ("Waiting for the firm's approval", "title"),
+    "approved": ("Approved: the amount is set aside in your account", "title"),
+    "held": ("Approved: the amount is set aside in your account", "title"),
+    "built": ("Approved: being signed", "title"),
+    "signed": ("Approved: being signed", "title"),
+    "broadcast": ("Sent to the network, confirming", "title"),
+    "confirmed": ("Completed", "ok"),
+    "posted": ("Completed", "ok"),
+    "voided": ("Cancelled", "short"),
+    "blocked": ("Refused", "short"),
+}
+
+
+def withdrawals_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    rows = []
+    for row in document["withdrawals"]:
+        words, tone = withdrawal_words.get(row["status"], (row["status"], "short"))
+        if row["status"] == "broadcast":
+            words = f"Sent to the network: {row['confirmations']} confirmations so far"
+        if row["reason"]:
+            words = f"{words}: {row['reason'].replace('_', ' ')}"
+        rows.append({**row, "status_words": words, "tone": tone,
+                     "requested_at": moment_text(int(row["requested_at_ns"]))})  # fmt: skip
+    return {
+        "client": document["client"],
+        "total": document["total"],
+        "withdrawals": rows,
     }
