@@ -7,6 +7,8 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from argon2 import PasswordHasher
 
 from ringfence.adapters.clock import ManualClock, SystemClock
+from ringfence.adapters.executors import in_process, open_executor
 from ringfence.adapters.files.insolvency import JsonScenarioFiles
 from ringfence.adapters.files.principals import LocalPrincipalFiles
 from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
@@ -28,6 +31,7 @@ from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import (
     Clock,
     DevelopmentChain,
+    Executor,
     HoldingsSource,
     KeyStore,
     LedgerStore,
@@ -214,6 +218,21 @@ class DemoChainFiles:
 
         binary = anvil_path()
         return None if binary is None else DevelopmentNode(binary)
+
+
+executor_default = in_process
+
+
+@contextmanager
+def executor(spec: str = executor_default) -> Iterator[Executor]:
+    """Where batch runs execute (``--executor``): ``in-process``, ``dask-local:N`` (a local
+    cluster of N worker processes, started now and closed after) or ``dask://HOST:PORT`` (a
+    running cluster's scheduler); see adapters/executors.py."""
+    opened = open_executor(spec)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def risk_book(path: Path) -> RiskBookStore:

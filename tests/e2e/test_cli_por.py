@@ -87,7 +87,7 @@ def test_build_stores_a_signed_round_beside_the_database(db: Path) -> None:
     assert record["reserves"] == {"status": "not_attested"}
     assert (folder / "master.key").stat().st_mode & 0o777 == 0o600
     assert (folder / "rounds" / "000001" / "private").stat().st_mode & 0o777 == 0o700
-    said = run(db, "por", "build", "--workers", "1")
+    said = run(db, "por", "build")
     assert said.status == 0, said.stderr
     assert "round 2 (" in said.stdout
 

@@ -1,22 +1,24 @@
-"""``ringfence bench por``: build and verify proof-of-liabilities trees, against a hash floor.
+"""``ringfence bench por``: a proof-of-liabilities round as a batch run, against a hash floor.
 
 Method. One asset (BTC, proof unit the sat) owed to N clients with balances drawn uniformly in
 [1, 10^10) sats, built with the default splitting (2 to 4 pieces per client) and padding
-(height ceil(log2(pieces)) + 3) by ``service.por.build_round``: placement in this process,
-subtrees in two worker processes (both cores), the cycle collector paused; the round is
-signed. ``build_N`` times the whole build (client keys, salts, leaves, nodes, padding, the
-join under the root and the signature), from balances in memory to the signed record.
+(height ceil(log2(pieces)) + 3), as ``ringfence por build`` runs it on an executor
+(``--executor``, default ``dask-local:2``): tasks read the clients in ranges of
+``limits.batch_range_clients_default`` from a synthetic cut (each task draws its own range's
+balances from the range's seed, as a store's reader would read them, so no balance travels
+from the coordinator), the coordinator merges them and plans the trees, tasks build the
+subtrees, the coordinator joins them under the root and signs the round (the cycle collector
+paused). ``build_N`` times the whole run, from the cut to the signed record, with
+``gather_seconds`` the reading and merging part. ``peak_memory_mib`` is the coordinator's peak
+RSS; ``workers_peak_memory_mib`` each worker process's (Dask's ``client.run``; the workers
+live for the whole bench, so a case reports the peak of it and every smaller case before it).
 ``verify`` times the standard-library verifier over a sample of clients' proofs and reports
 the largest proof as compact JSON. ``hash_floor`` times a bare Python loop, on one core, of as
-many SHA-256 calls as the build made (leaves, nodes, padding at and above the block height,
-and two per HMAC), over 102-byte inputs (a node's preimage): the floor for this design in
-Python on one core. ``floor_fraction`` is the floor's time over the build's (the build's
-hashes per second as a fraction of the floor's; it can pass 1 since the build uses two cores).
-``cpu_seconds_main`` and ``cpu_seconds_workers`` are the CPU time the build used in this
-process and in the workers (medians), which other load on the machine does not inflate as it
-does the wall time; on an idle machine the build takes about main + workers / 2. Medians
-over runs. Quick mode builds 2^14 clients once; the full run builds 2^20 clients five times
-and 10^7 clients three times (its floor is timed once: it is minutes of hashing).
+many SHA-256 calls as the smallest build made, over 102-byte inputs (a node's preimage); its
+``floor_fraction`` is the floor's time over the build's. Medians over runs; the load average
+is recorded with each run (the development machine is shared). Quick mode builds 2^14
+clients once; the full run builds 2^20 clients three times and 10^7 clients once;
+``--accounts N`` builds N clients once.
 """
 
 from __future__ import annotations
@@ -29,48 +31,86 @@ import random
 import resource
 import statistics
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
 
+from ringfence import bootstrap
+from ringfence.adapters.dask_executor import DaskExecutor
 from ringfence.bench.machine import Progress, machine, peak_memory_mib
+from ringfence.core import limits
+from ringfence.core.batch import ClientAccountRow, ClientRange
+from ringfence.core.errors import InputError, Result
 from ringfence.core.money import Asset
 from ringfence.core.por.hashes import client_key, node_preimage_bytes
 from ringfence.core.por.round import Round
 from ringfence.service import por
+from ringfence.service.batch import gather_liabilities
+from ringfence.service.ports import Executor
 from ringfence.verifier import verify_inclusion
 
 BTC = Asset("BTC", 8, 1)
 master_secret = b"bench-master-secret-of-32-bytes!"
-workers = 2
+executor_default: Final = "dask-local:2"
 
 
-def _balances(clients: int, seed: int) -> dict[str, int]:
-    generator = np.random.default_rng(seed)
-    values = generator.integers(1, 10**10, size=clients, dtype=np.uint64).tolist()
-    return dict(zip((f"c{number}" for number in range(clients)), values, strict=True))
+@dataclass(frozen=True, slots=True)
+class SyntheticReader:
+    """One range of the synthetic book: its balances come from the range's own seed."""
+
+    seed: int
+    clients: int
+    first: int
+    end: int
+
+    def read(self) -> list[ClientAccountRow]:
+        first, end = max(self.first, 1), min(self.end, self.clients + 1)
+        if first >= end:
+            return []
+        generator = np.random.default_rng([self.seed, first])
+        values = generator.integers(1, 10**10, size=end - first, dtype=np.uint64).tolist()
+        return [ClientAccountRow(number, f"c{number}", "BTC", "omnibus", value)
+                for number, value in zip(range(first, end), values, strict=True)]
 
 
-def _cpu_seconds() -> tuple[float, float]:
-    """CPU time of this process, and of its finished children (the pool's workers)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+@dataclass(frozen=True, slots=True)
+class SyntheticCut:
+    """N clients numbered 1 to N, one BTC account each in one pool."""
+
+    seed: int
+    clients: int
+    seq: int = 1
+
+    @property
+    def client_number_max(self) -> int:
+        return self.clients
+
+    def reader(self, clients: ClientRange) -> SyntheticReader:
+        return SyntheticReader(self.seed, self.clients, clients.first, clients.end)
 
 
-def _build(
-    balances: dict[str, int], seed: int
-) -> tuple[Round, float, tuple[float, float]]:
+def _build(executor: Executor, clients: int, seed: int) -> tuple[Round, float, float]:
     gc.collect()
-    own, children = _cpu_seconds()
     started = time.perf_counter()
+    liabilities = gather_liabilities(executor, SyntheticCut(clients, clients), {"BTC": BTC})
+    gathered = time.perf_counter() - started
     built = por.build_round(
-        [(BTC, balances)], snapshot=1, previous_round_hash=bytes(32),
-        master_secret=master_secret, signing_seed=bytes(32),
-        seed=random.Random(seed).randbytes(32), workers=workers, snapshot_hash=bytes(32))
-    seconds = time.perf_counter() - started
-    own_after, children_after = _cpu_seconds()
-    return built, seconds, (own_after - own, children_after - children)
+        liabilities, snapshot=1, previous_round_hash=bytes(32), master_secret=master_secret,
+        signing_seed=bytes(32), seed=random.Random(seed).randbytes(32), executor=executor,
+        snapshot_hash=bytes(32))
+    return built, time.perf_counter() - started, gathered
+
+
+def _peak_rss_mib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def _workers_peak_mib(executor: Executor) -> list[int]:
+    if not isinstance(executor, DaskExecutor):
+        return []
+    peaks: dict[str, int] = executor.client.run(_peak_rss_mib)
+    return [peaks[worker] for worker in sorted(peaks)]
 
 
 def _hash_floor(count: int) -> float:
@@ -84,7 +124,7 @@ def _hash_floor(count: int) -> float:
 
 def _verify(built: Round, clients: int, samples: int) -> tuple[float, int, int]:
     rng = random.Random(7)
-    names = [f"c{rng.randrange(clients)}" for _ in range(samples)]
+    names = [f"c{rng.randrange(1, clients + 1)}" for _ in range(samples)]
     built.trees[BTC.number].index_clients()
     cases = [(next(built.proofs(n)), client_key(master_secret, n)) for n in names]
     started = time.perf_counter()
@@ -96,64 +136,68 @@ def _verify(built: Round, clients: int, samples: int) -> tuple[float, int, int]:
 
 
 def _build_case(
-    clients: int, runs: int, progress: Progress | None
-) -> tuple[dict[str, Any], Round, float]:
-    balances = _balances(clients, seed=clients)
-    times, cpus, loads = [], [], []
+    executor: Executor, clients: int, runs: int, progress: Progress | None
+) -> tuple[dict[str, Any], Round]:
+    times, gathers, loads = [], [], []
     built = None
     for run in range(runs):
         if progress is not None:
             progress(f"build_{clients}", run, runs)
         loads.append(round(os.getloadavg()[0], 2))
         built = None  # the previous run's trees would only take memory
-        built, seconds, cpu = _build(balances, seed=run)
+        built, seconds, gathered = _build(executor, clients, seed=run)
         times.append(seconds)
-        cpus.append(cpu)
+        gathers.append(gathered)
     assert built is not None
     tree = built.trees[BTC.number]
     seconds = statistics.median(times)
+    ranges = -(-(clients + 1) // limits.batch_range_clients_default)
     case = {"case": f"build_{clients}", "ops_per_s": round(clients / seconds, 1),
             "seconds": round(seconds, 3), "runs_seconds": [round(t, 3) for t in times],
-            "load_average_1m": loads, "workers": workers,
-            "cpu_seconds_main": round(statistics.median(c[0] for c in cpus), 3),
-            "cpu_seconds_workers": round(statistics.median(c[1] for c in cpus), 3),
+            "gather_seconds": round(statistics.median(gathers), 3),
+            "load_average_1m": loads, "executor": executor.name, "ranges": ranges,
             "pieces": len(tree.placement.index), "height": tree.height, "hashes": tree.hashes,
             "hashes_per_s": round(tree.hashes / seconds, 1),
             "peak_memory_mib": peak_memory_mib(),
-            "workers_peak_memory_mib":
-                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024}
-    return case, built, seconds
+            "workers_peak_memory_mib": _workers_peak_mib(executor)}
+    return case, built
 
 
-def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str, Any]:
-    sizes = [(2**14, 1)] if quick else [(2**20, 5), (10_000_000, 3)]
-    results, floor_case = [], None
-    built, clients = None, 0
-    for clients_now, runs in sizes:
-        built = None  # the previous case's trees would only take memory
-        case, built_now, seconds = _build_case(clients_now, runs, progress)
-        # The floor of the 10^7 build is a few minutes of hashing: it is timed once.
-        floor_runs = 3 if clients_now <= 2**20 else 1
-        floor_s = statistics.median(_hash_floor(case["hashes"]) for _ in range(floor_runs))
-        case["floor_fraction"] = round(floor_s / seconds, 3)
-        results.append(case)
-        if floor_case is None:
-            floor_case = {"case": "hash_floor", "ops_per_s": round(case["hashes"] / floor_s, 1),
-                          "seconds": round(floor_s, 3), "hashes": case["hashes"],
-                          "input_bytes": node_preimage_bytes}
-        built, clients = built_now, clients_now
+def run_bench(
+    quick: bool = False, progress: Progress | None = None, accounts: int | None = None,
+    executor: str = executor_default,
+) -> dict[str, Any]:
+    if accounts is not None:
+        if accounts > limits.proof_entries_max:
+            raise InputError(Result.batch_too_large, f"at most {limits.proof_entries_max}")
+        sizes = [(accounts, 1)]
+    else:
+        sizes = [(2**14, 1)] if quick else [(2**20, 3), (10_000_000, 1)]
+    results: list[dict[str, Any]] = []
+    with bootstrap.executor(executor) as runs_on:
+        built, clients = None, 0
+        for clients_now, runs in sizes:
+            built = None  # the previous case's trees would only take memory
+            case, built = _build_case(runs_on, clients_now, runs, progress)
+            results.append(case)
+            clients = clients_now
     assert built is not None
-    assert floor_case is not None
+    first = results[0]
+    floor_s = _hash_floor(first["hashes"])
+    first["floor_fraction"] = round(floor_s / first["seconds"], 3)
     verify_s, proof_max, proof_median = _verify(built, clients, 200 if quick else 1_000)
     results.append({"case": "verify", "ops_per_s": round(1 / verify_s, 1), "clients": clients,
                     "latency_ms_mean": round(verify_s * 1000, 4),
                     "proof_bytes_max": proof_max, "proof_bytes_median": proof_median})
-    results.append(floor_case)
+    results.append({"case": "hash_floor", "ops_per_s": round(first["hashes"] / floor_s, 1),
+                    "seconds": round(floor_s, 3), "hashes": first["hashes"],
+                    "input_bytes": node_preimage_bytes})
     return {
         "bench": "por",
         "machine": machine(),
         "load_average": list(os.getloadavg()),
-        "method": "one asset, default splitting and padding, placement in this process and "
-        "subtrees in two worker processes, median of runs; see ringfence/bench/por.py",
+        "method": f"one asset, default splitting and padding, a batch run on {executor}: "
+        "ranges read from a synthetic cut, subtrees as tasks, median of runs; see "
+        "ringfence/bench/por.py",
         "results": results,
     }

@@ -16,10 +16,13 @@ proof and a round record to verify) arrive as bytes, parsed here or by the core 
 errors: a REST API receives the same documents as request bodies, so the CLI reads the files
 it is given and both call the same function. Nothing here knows a path.
 
-Gather: the client liabilities per asset at a snapshot (``core/por/liabilities.py``), read
-from the ledger's own state, or from a fresh replay for a past snapshot. Build:
-``core/por`` places and hashes the trees; the subtrees are built in worker processes
-(``subtree_map``), the core joins them and signs the round.
+Gather: the client liabilities per asset at a snapshot (``core/por/liabilities.py``), a batch
+run over ranges of clients read from one cut of the store (``service/batch.py``), or from a
+fresh replay for a past snapshot. Build: ``core/por`` places and hashes the trees; the
+subtrees are built by tasks on the run's ``Executor`` (in this process, or on Dask), the core
+joins them and signs the round. The executor changes where the work runs, never its result:
+the same seed gives the same round, bit for bit. A run that fails (an executor that lost its
+scheduler, a store that moved) raises before the round is kept.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from ringfence.core.por.attestation import (
 )
 from ringfence.core.por.hashes import client_key
 from ringfence.core.por.inclusion import inclusion_proof
-from ringfence.core.por.liabilities import Liabilities, client_liabilities, proof_unit_exponent
+from ringfence.core.por.liabilities import Liabilities, proof_unit_exponent
 from ringfence.core.por.round import (
     ReservesAttestation,
     Round,
@@ -54,25 +57,22 @@ from ringfence.core.por.round import (
 )
 from ringfence.core.por.round import build_round as core_build_round
 from ringfence.core.recon.files import parse_observations
+from ringfence.service.batch import gather_liabilities, ledger_at, ledger_cut
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService, collector_paused
 from ringfence.service.por_audit import (
     audit_round,
     check_chain,
     check_reserves_file,
-    ledger_at,
     sample_size_max,
     snapshot_hash,
-    subtree_map,
-    workers_default,
-    workers_max,
 )
-from ringfence.service.ports import LedgerStore, RoundStore
+from ringfence.service.ports import Executor, LedgerStore, RoundStore
 from ringfence.verifier import ProofRejectedError, verify_inclusion
 
 __all__ = [
     "announce_round", "audit_kept_round", "build_and_keep_round", "build_round",
-    "client_proofs", "sample_size_max", "verify_proofs", "workers_default", "workers_max",
+    "client_proofs", "sample_size_max", "verify_proofs",
 ]  # fmt: skip
 
 client_key_bytes: Final = 32
@@ -88,12 +88,12 @@ def build_round(
     signing_seed: bytes,
     seed: bytes,
     snapshot_hash: bytes,
-    workers: int = workers_default,
+    executor: Executor,
     reserves_attestation: ReservesAttestation | None = None,
 ) -> Round:
-    """Build and sign a round over gathered liabilities, subtrees in worker processes; the
-    round signs the journal head it was built at (``snapshot``, ``snapshot_hash``)."""
-    with collector_paused(), subtree_map(workers) as map_jobs:
+    """Build and sign a round over gathered liabilities, subtrees as tasks on ``executor``;
+    the round signs the journal head it was built at (``snapshot``, ``snapshot_hash``)."""
+    with collector_paused():
         return core_build_round(
             snapshot=snapshot,
             previous_round_hash=previous_round_hash,
@@ -102,7 +102,7 @@ def build_round(
             signing_seed=signing_seed,
             seed=seed,
             reserves=reserves_attestation,
-            map_jobs=map_jobs,
+            map_jobs=executor.map,
             snapshot_hash=snapshot_hash,
         )
 
@@ -151,11 +151,13 @@ def _block_pair(text: str) -> tuple[Chain, str]:
 
 def build_and_keep_round(
     ledger: LedgerService, rounds: RoundStore, *, snapshot: int | None,
-    holdings: bytes | None, control: bytes | None, workers: int = workers_default,
+    holdings: bytes | None, control: bytes | None, executor: Executor,
+    clients_per_range: int = limits.batch_range_clients_default,
 ) -> dict[str, Any]:
     """Build, sign and keep a round over the client liabilities at a snapshot (default: the
     head); with ``holdings`` (and ``control``), attest the reserves that back them, over the
-    snapshot and blocks of the pending round only."""
+    snapshot and blocks of the pending round only. The liabilities are read and the trees
+    built by tasks on ``executor``, in ranges of ``clients_per_range`` clients."""
     number, previous = _next_round(rounds)
     pending = _pending(rounds, previous) if holdings is not None else None
     if pending is not None:
@@ -164,7 +166,9 @@ def build_and_keep_round(
     if snapshot > ledger.seq:
         raise InputError(Result.field_unknown, f"snapshot {snapshot} beyond the head")
     engine = ledger.ledger if snapshot == ledger.seq else ledger_at(ledger.store, snapshot)
-    liabilities = client_liabilities(engine)
+    started = time.perf_counter()
+    with ledger_cut(ledger, snapshot, engine) as cut:
+        liabilities = gather_liabilities(executor, cut, engine.assets, clients_per_range)
     head_hash = snapshot_hash(ledger.store, snapshot)
     attested = None
     if holdings is not None:
@@ -177,10 +181,9 @@ def build_and_keep_round(
     master_secret = rounds.master_secret(create=True)
     signing_seed = rounds.signing_seed()
     seed = secrets.token_bytes(_build_seed_bytes)
-    started = time.perf_counter()
     built = build_round(liabilities, snapshot=snapshot, previous_round_hash=previous,
                         master_secret=master_secret, signing_seed=signing_seed, seed=seed,
-                        workers=workers, snapshot_hash=head_hash,
+                        executor=executor, snapshot_hash=head_hash,
                         reserves_attestation=attested[1] if attested else None)
     seconds = time.perf_counter() - started
     round_file = rounds.save_round(number, built.record, built.trees, seed,
@@ -191,7 +194,7 @@ def build_and_keep_round(
     return {"ok": True, "round": number, "round_hash": built.hash, "snapshot": snapshot,
             "round_file": round_file, "reserves": built.record["reserves"],
             "reserves_by_asset": attested[0].document()["assets"] if attested else [],
-            "build_seconds": round(seconds, 3), "assets": rows}
+            "build_seconds": round(seconds, 3), "executor": executor.name, "assets": rows}
 
 
 def _pending(rounds: RoundStore, previous: bytes) -> dict[str, Any]:
@@ -323,7 +326,7 @@ def verify_bundle(
 
 def audit_kept_round(
     ledger: LedgerService, rounds: RoundStore, round_location: str, *, seed: str,
-    sample_size: int, workers: int = workers_default,
+    sample_size: int, executor: Executor,
 ) -> dict[str, Any]:
     """Audit the round whose record is at ``round_location`` against the journal
     (``service/por_audit.py``), its chain to the round kept before it and its pinned reserves
@@ -336,7 +339,7 @@ def audit_kept_round(
     stored = kept.trees(dict(ledger.ledger.assets), record, master_secret)
     report = audit_round(
         ledger.store, record, stored, master_secret=master_secret, build_seed=build_seed,
-        sample_seed=seed.encode("utf-8"), sample_size=sample_size, workers=workers)
+        sample_seed=seed.encode("utf-8"), sample_size=sample_size, executor=executor)
     number = kept.number
     before = rounds.round(number - 1).record() if number is not None and number > 1 else None
     check_chain(report, record, number, before)

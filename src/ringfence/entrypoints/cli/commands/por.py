@@ -20,6 +20,7 @@ from ringfence import bootstrap
 from ringfence.core import errors
 from ringfence.core.errors import StorageError
 from ringfence.entrypoints.cli.output import (
+    ExecutorOption,
     JsonOption,
     console,
     new_table,
@@ -42,10 +43,6 @@ OutOption = Annotated[
     Path | None,
     typer.Option("--out", help="The rounds' directory (default: por/ beside the database).",
                  file_okay=False),
-]
-WorkersOption = Annotated[
-    int, typer.Option("--workers", min=1, max=por.workers_max,
-                      help="Processes that build subtrees.")
 ]
 HoldingsOption = Annotated[
     Path | None,
@@ -132,7 +129,7 @@ def build(
     context: typer.Context,
     *,
     out: OutOption = None,
-    workers: WorkersOption = por.workers_default,
+    executor: ExecutorOption = bootstrap.executor_default,
     snapshot: SnapshotOption = None,
     holdings: HoldingsOption = None,
     control: ControlOption = None,
@@ -140,9 +137,10 @@ def build(
 ) -> None:
     """Build, sign and store a round over the client liabilities at a snapshot; with
     ``--holdings`` (and ``--control``), attest the reserves that back them."""
-    with reported(json_output), opened(context) as ledger:
+    with reported(json_output), bootstrap.executor(executor) as runs_on, \
+            opened(context) as ledger:
         document = por.build_and_keep_round(
-            ledger, _rounds(context, out), snapshot=snapshot, workers=workers,
+            ledger, _rounds(context, out), snapshot=snapshot, executor=runs_on,
             holdings=None if holdings is None else _read(holdings, "holdings"),
             control=None if control is None else _read(control, "control file"))
     if json_output:
@@ -220,17 +218,18 @@ def audit(
     sample_size: Annotated[int, typer.Option(
         "--sample", min=0, max=por.sample_size_max, help="Proofs to verify.")] = 100,
     out: OutOption = None,
-    workers: WorkersOption = por.workers_default,
+    executor: ExecutorOption = bootstrap.executor_default,
     json_output: JsonOption = False,
 ) -> None:
     """Rebuild the trees from the journal, check roots and totals, verify sampled proofs.
 
     The journal is replayed up to the round's snapshot; the sample is drawn from SEED (publish
     one the firm cannot know in advance). Exit 4 on any problem."""
-    with reported(json_output), opened(context) as ledger:
+    with reported(json_output), bootstrap.executor(executor) as runs_on, \
+            opened(context) as ledger:
         document = por.audit_kept_round(
             ledger, _rounds(context, out), str(round_file), seed=seed, sample_size=sample_size,
-            workers=workers)
+            executor=runs_on)
     if json_output:
         write_json(document)
     else:

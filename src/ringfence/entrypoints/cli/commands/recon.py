@@ -54,6 +54,14 @@ from ringfence.service import recon_requests as requests
 from ringfence.service.custody import CustodyService
 from ringfence.service.recon import ReconService
 
+# Without it, the requirement is summed in this process from the ledger's own state; with it,
+# it is a batch run over ranges of clients (the same statement either way).
+RequirementExecutor = Annotated[
+    str | None,
+    typer.Option("--executor", help="Sum the segregation requirement as a batch run: "
+                 "in-process, dask-local:N or dask://HOST:PORT (the same statement either way)."),
+]
+
 statement_app = typer.Typer(
     help="Segregation statement, client statements of position, the register of positions.",
     no_args_is_help=True,
@@ -104,10 +112,15 @@ BreakId = Annotated[int, typer.Argument(metavar="ID", help="The reconciliation b
 
 
 @contextmanager
-def opened_recon(context: typer.Context) -> Iterator[ReconService]:
-    """The reconciliation service over the ledger in ``--db`` (closed, and so checkpointed)."""
-    with opened(context) as ledger:
-        yield ReconService(CustodyService(ledger))
+def opened_recon(context: typer.Context, executor: str | None = None) -> Iterator[ReconService]:
+    """The reconciliation service over the ledger in ``--db`` (closed, and so checkpointed);
+    with ``executor``, its segregation requirement is a batch run there."""
+    if executor is None:
+        with opened(context) as ledger:
+            yield ReconService(CustodyService(ledger))
+        return
+    with bootstrap.executor(executor) as runs_on, opened(context) as ledger:
+        yield ReconService(CustodyService(ledger), runs_on)
 
 
 def _name(path: Path | None) -> str | None:
@@ -133,10 +146,11 @@ def reconcile(
     html: Annotated[
         Path | None, typer.Option("--html", dir_okay=False, help="Also write an HTML report.")
     ] = None,
+    executor: RequirementExecutor = None,
     json_output: JsonOption = False,
 ) -> None:
     """Reconcile: segregation statement, internal and external reconciliation, breaks."""
-    with reported(json_output), opened_recon(context) as recon:
+    with reported(json_output), opened_recon(context, executor) as recon:
         done = requests.reconcile(recon, bootstrap.recon_files(), as_of, _name(observations),
                                   _name(settings), with_history=html is not None)  # fmt: skip
         document = done.document
@@ -175,6 +189,7 @@ def segregation(
     as_of: AsOfOption = None,
     observations: ObservationsOption = None,
     settings: SettingsOption = None,
+    executor: RequirementExecutor = None,
     csv_output: CsvOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -182,7 +197,7 @@ def segregation(
     one_format(json=json_output, csv=csv_output)
     files = bootstrap.recon_files()
     chosen = (as_of, _name(observations), _name(settings))
-    with reported(json_output), opened_recon(context) as recon:
+    with reported(json_output), opened_recon(context, executor) as recon:
         if csv_output:
             text = requests.segregation_statement_csv(recon, files, *chosen)
         else:
