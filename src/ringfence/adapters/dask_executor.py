@@ -110,9 +110,12 @@ def local_executor(spec: str, workers: int) -> DaskExecutor:
     """A ``LocalCluster`` of ``workers`` processes of one thread, owned by the executor."""
     try:
         with dask.config.set({"distributed.scheduler.no-workers-timeout": _no_workers_timeout}):
+            # No dashboard; the scheduler's HTTP server (metrics) on any free loopback port,
+            # so that two clusters on one machine never compete for its default 8787.
             cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR)
+                dashboard_address=None, silence_logs=logging.ERROR,
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
         client = Client(cluster, timeout=_connect_timeout_s)
     except (Exception, asyncio.CancelledError) as error:
         raise ExecutorError(f"{spec}: the local cluster did not start: {error}") from error

@@ -12,6 +12,9 @@ paused). ``build_N`` times the whole run, from the cut to the signed record, wit
 ``gather_seconds`` the reading and merging part. ``peak_memory_mib`` is the coordinator's peak
 RSS; ``workers_peak_memory_mib`` each worker process's (Dask's ``client.run``; the workers
 live for the whole bench, so a case reports the peak of it and every smaller case before it).
+``cpu_seconds_main`` and ``cpu_seconds_workers`` are the CPU time the coordinator and the
+workers used (medians), which other load on the machine does not inflate as it does the wall
+time; ``root_hash`` is the last run's root (the same seed gives the same root on any executor).
 ``verify`` times the standard-library verifier over a sample of clients' proofs and reports
 the largest proof as compact JSON. ``hash_floor`` times a bare Python loop, on one core, of as
 many SHA-256 calls as the smallest build made, over 102-byte inputs (a node's preimage); its
@@ -106,11 +109,17 @@ def _peak_rss_mib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
-def _workers_peak_mib(executor: Executor) -> list[int]:
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _on_workers(executor: Executor, probe: Any) -> list[Any]:
+    """``probe()`` in each worker process (none in process), by worker address."""
     if not isinstance(executor, DaskExecutor):
         return []
-    peaks: dict[str, int] = executor.client.run(_peak_rss_mib)
-    return [peaks[worker] for worker in sorted(peaks)]
+    found: dict[str, Any] = executor.client.run(probe)
+    return [found[worker] for worker in sorted(found)]
 
 
 def _hash_floor(count: int) -> float:
@@ -138,14 +147,16 @@ def _verify(built: Round, clients: int, samples: int) -> tuple[float, int, int]:
 def _build_case(
     executor: Executor, clients: int, runs: int, progress: Progress | None
 ) -> tuple[dict[str, Any], Round]:
-    times, gathers, loads = [], [], []
+    times, gathers, loads, cpus = [], [], [], []
     built = None
     for run in range(runs):
         if progress is not None:
             progress(f"build_{clients}", run, runs)
         loads.append(round(os.getloadavg()[0], 2))
         built = None  # the previous run's trees would only take memory
+        main, workers = _cpu_seconds(), sum(_on_workers(executor, _cpu_seconds))
         built, seconds, gathered = _build(executor, clients, seed=run)
+        cpus.append((_cpu_seconds() - main, sum(_on_workers(executor, _cpu_seconds)) - workers))
         times.append(seconds)
         gathers.append(gathered)
     assert built is not None
@@ -158,8 +169,11 @@ def _build_case(
             "load_average_1m": loads, "executor": executor.name, "ranges": ranges,
             "pieces": len(tree.placement.index), "height": tree.height, "hashes": tree.hashes,
             "hashes_per_s": round(tree.hashes / seconds, 1),
+            "cpu_seconds_main": round(statistics.median(c[0] for c in cpus), 3),
+            "cpu_seconds_workers": round(statistics.median(c[1] for c in cpus), 3),
+            "root_hash": tree.root[1].hex(),
             "peak_memory_mib": peak_memory_mib(),
-            "workers_peak_memory_mib": _workers_peak_mib(executor)}
+            "workers_peak_memory_mib": _on_workers(executor, _peak_rss_mib)}
     return case, built
 
 

@@ -1,0 +1,303 @@
+"""Batch runs on Dask: the same round and statement, bit for bit, as in this process; a cut is
+one snapshot of the store while writers go on; a cluster that dies mid-run keeps nothing.
+
+A Dask cluster of two worker processes serves the module (its tasks read the SQLite file or
+the PostgreSQL snapshot themselves); the dying scheduler gets a cluster of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+from tests.support import EARN, MAIN, Custodian, build_custodian, journal_signer
+
+from ringfence import bootstrap
+from ringfence.adapters.clock import SystemClock
+from ringfence.adapters.dask_executor import DaskExecutor, remote_executor
+from ringfence.adapters.executors import InProcessExecutor
+from ringfence.adapters.files.rounds import RoundFiles
+from ringfence.adapters.storage.postgres import PostgresStore
+from ringfence.core.batch import ClientRange, client_ranges, engine_rows
+from ringfence.core.errors import ExecutorError, Result, SnapshotMovedError
+from ringfence.core.ledger.model import AccountClass, AccountDefinition, Transfer, TransferCode
+from ringfence.core.por.liabilities import client_liabilities
+from ringfence.core.por.round import Round
+from ringfence.service import por, recon_requests
+from ringfence.service.batch import gather_liabilities, ledger_cut
+from ringfence.service.custody import CustodyService
+from ringfence.service.ledger import LedgerService
+from ringfence.service.ports import Executor
+from ringfence.service.recon import ReconService
+
+_Item = TypeVar("_Item")
+_Outcome = TypeVar("_Outcome")
+
+RANGE = 7  # clients per range: a few dozen clients make several ranges
+SEED = b"s" * 32
+MASTER = b"m" * 32
+
+
+@dataclass
+class Cluster:
+    """A scheduler and workers started as processes of their own, as on a real cluster (and
+    killed, not asked to close, when done: a graceful close takes seconds)."""
+
+    port: int
+    processes: list[subprocess.Popen[bytes]]
+
+    @property
+    def scheduler(self) -> subprocess.Popen[bytes]:
+        return self.processes[0]
+
+    def executor(self) -> DaskExecutor:
+        executor = remote_executor(f"dask://127.0.0.1:{self.port}", f"tcp://127.0.0.1:{self.port}")
+        executor.client.wait_for_workers(len(self.processes) - 1, timeout=60)
+        return executor
+
+    def kill(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def start_cluster(workers: int) -> Cluster:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
+                                  "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], **quiet)
+    started = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                                 "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                                 "--host", "127.0.0.1"], **quiet) for _ in range(workers)]
+    return Cluster(port, [scheduler, *started])
+
+
+@pytest.fixture(scope="module")
+def dask_local() -> Iterator[DaskExecutor]:
+    """Two worker processes of one thread, as ``dask-local:2`` starts them."""
+    cluster = start_cluster(2)
+    try:
+        executor = cluster.executor()
+        yield executor
+        executor.close()
+    finally:
+        cluster.kill()
+
+
+def many_clients(service: LedgerService, count: int = 40, seed: int = 5) -> Custodian:
+    """The small custodian and ``count`` more clients, each with BTC and ETH accounts in the
+    main pool and some in the earn pool too, funded at random (some left at zero)."""
+    custodian = build_custodian(service, principals=False)
+    names = [f"x{n:03d}" for n in range(count)]
+    assert set(service.define_clients(names)) == {Result.ok}
+    accounts = []
+    next_id = max(custodian.account_ids()) + 1
+    for name in names:
+        for asset in ("BTC", "ETH"):
+            for pool in (MAIN, EARN):
+                accounts.append(AccountDefinition(next_id, asset, AccountClass.client, name,
+                                                  "available", pool))
+                next_id += 1
+    assert set(service.define_accounts(accounts)) == {Result.ok}
+    rng = np.random.default_rng(seed)
+    transfers = []
+    for number, account in enumerate(accounts):
+        if rng.random() < 0.2 or (account.pool == EARN and rng.random() < 0.5):
+            continue  # an account left at zero: its client is still in the tree
+        amount = int(rng.integers(1, 10**12)) * (10**9 if account.asset == "ETH" else 1)
+        wallet = custodian.wallet(account.pool, account.asset)
+        transfers.append(Transfer(10_000 + number, wallet, account.id, amount,
+                                  TransferCode.deposit))
+    assert set(service.submit(transfers)) == {Result.ok}
+    return custodian
+
+
+def build(service: LedgerService, executor: Executor) -> tuple[list[Any], Round]:
+    with ledger_cut(service, service.seq) as cut:
+        liabilities = gather_liabilities(executor, cut, service.ledger.assets, RANGE)
+    built = por.build_round(liabilities, snapshot=service.seq, previous_round_hash=bytes(32),
+                            master_secret=MASTER, signing_seed=bytes(32), seed=SEED,
+                            snapshot_hash=service.hash, executor=executor)
+    return [(asset.code, list(owed.items())) for asset, owed in liabilities], built
+
+
+def assert_same_round(first: Round, second: Round, clients: Iterable[str]) -> None:
+    assert first.record == second.record
+    assert sorted(first.trees) == sorted(second.trees)
+    for number, tree in first.trees.items():
+        other = second.trees[number]
+        assert tree.clients == other.clients
+        for name in ("client", "piece", "index", "value"):
+            assert np.array_equal(getattr(tree.placement, name), getattr(other.placement, name))
+        assert sorted(tree.upper) == sorted(other.upper)
+        for height, level in tree.upper.items():
+            assert np.array_equal(level.hashes, other.upper[height].hashes)
+            assert np.array_equal(level.sums, other.upper[height].sums)
+    for client in clients:
+        assert list(first.proofs(client)) == list(second.proofs(client))
+
+
+def test_a_round_on_dask_is_the_in_process_round_bit_for_bit(
+    sqlite_service: LedgerService, dask_local: DaskExecutor
+) -> None:
+    custodian = many_clients(sqlite_service)
+    engine_liabilities = [(asset.code, list(owed.items()))
+                          for asset, owed in client_liabilities(sqlite_service.ledger)]
+    here_liabilities, here = build(sqlite_service, InProcessExecutor())
+    there_liabilities, there = build(sqlite_service, dask_local)
+    # Read from the file in ranges, in this process or in the workers: what the engine holds.
+    assert here_liabilities == engine_liabilities
+    assert there_liabilities == engine_liabilities
+    assert len(client_ranges(60, RANGE)) > 5
+    clients = [*custodian.clients, *(f"x{n:03d}" for n in range(40))]
+    assert_same_round(here, there, clients)
+
+
+def test_a_round_kept_on_dask_passes_the_audit_rebuilt_in_process(
+    sqlite_service: LedgerService, dask_local: DaskExecutor, tmp_path: Path
+) -> None:
+    many_clients(sqlite_service, count=20)
+    rounds = RoundFiles(tmp_path / "por")
+    built = por.build_and_keep_round(sqlite_service, rounds, snapshot=None, holdings=None,
+                                     control=None, executor=dask_local, clients_per_range=3)
+    assert built["executor"] == dask_local.name
+    audit = por.audit_kept_round(sqlite_service, rounds, built["round_file"], seed="public",
+                                 sample_size=30, executor=InProcessExecutor())
+    assert audit["ok"], audit["problems"]
+
+
+def test_the_segregation_statement_on_dask_is_the_one_summed_here(
+    sqlite_service: LedgerService, dask_local: DaskExecutor
+) -> None:
+    many_clients(sqlite_service)
+    documents = []
+    for executor in (None, InProcessExecutor(), dask_local):
+        recon = ReconService(CustodyService(sqlite_service), executor, clients_per_range=RANGE)
+        documents.append(recon_requests.segregation_statement(recon, bootstrap.recon_files()))
+    assert documents[0]["segregated"]
+    assert documents[1] == documents[0]
+    assert documents[2] == documents[0]
+
+
+# ---------------------------------------------------------------------- the cuts
+
+
+def read_all(service: LedgerService) -> list[Any]:
+    with ledger_cut(service, service.seq) as cut:
+        return [row for clients in client_ranges(cut.client_number_max, RANGE)
+                for row in cut.reader(clients).read()]
+
+
+def test_every_store_cuts_what_its_engine_holds(
+    memory_service: LedgerService, sqlite_service: LedgerService
+) -> None:
+    for service in (memory_service, sqlite_service):
+        many_clients(service, count=12)
+        assert sorted(read_all(service)) == sorted(engine_rows(service.ledger))
+
+
+def test_an_sqlite_reader_refuses_a_file_checkpointed_past_its_cut(
+    sqlite_service: LedgerService,
+) -> None:
+    custodian = many_clients(sqlite_service, count=4)
+    with ledger_cut(sqlite_service, sqlite_service.seq) as cut:
+        reader = cut.reader(ClientRange(0, 100))
+        assert sqlite_service.submit([custodian.deposit(1, "alice", 5)]) == [Result.ok]
+        sqlite_service.checkpoint()
+        with pytest.raises(SnapshotMovedError):
+            reader.read()
+
+
+@pytest.mark.postgres
+def test_a_postgres_cut_is_one_snapshot_while_a_writer_goes_on(
+    postgres_url: str, dask_local: DaskExecutor
+) -> None:
+    service = LedgerService(PostgresStore(postgres_url), SystemClock(), journal_signer())
+    try:
+        custodian = many_clients(service, count=15)
+        before = engine_rows(service.ledger)
+        with ledger_cut(service, service.seq) as cut:
+            reader = cut.reader(ClientRange(0, 1000))
+            assert service.submit([custodian.deposit(1, "alice", 5)]) == [Result.ok]
+            service.checkpoint()  # the balances the cut reads change in the database
+            assert engine_rows(service.ledger) != before
+            assert sorted(reader.read()) == sorted(before)
+            parts = list(dask_local.map(_read, [cut.reader(r) for r in client_ranges(
+                cut.client_number_max, RANGE)]))
+            assert sorted(row for part in parts for row in part) == sorted(before)
+        with pytest.raises(SnapshotMovedError):
+            reader.read()  # the snapshot ended with the cut
+    finally:
+        service.close()
+
+
+def _read(reader: Any) -> Any:
+    return reader.read()
+
+
+# ---------------------------------------------------------------------- failures
+
+
+@dataclass
+class KillsSchedulerAfterFirst:
+    """The executor, but the scheduler is killed once the run's first result is in."""
+
+    inner: Executor
+    scheduler: subprocess.Popen[bytes]
+    name: str = "dask (its scheduler killed mid-run)"
+
+    def map(self, task: Callable[[_Item], _Outcome], items: Iterable[_Item]) -> Iterator[_Outcome]:
+        results = self.inner.map(task, items)
+        yield next(results)
+        self.scheduler.send_signal(signal.SIGKILL)
+        self.scheduler.wait()
+        yield from results
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_scheduler_killed_mid_run_fails_by_name_and_keeps_no_round(
+    sqlite_service: LedgerService, tmp_path: Path
+) -> None:
+    many_clients(sqlite_service, count=20)
+    cluster = start_cluster(1)
+    try:
+        executor = cluster.executor()
+        rounds = RoundFiles(tmp_path / "por")
+        with pytest.raises(ExecutorError) as failed:
+            por.build_and_keep_round(
+                sqlite_service, rounds, snapshot=None, holdings=None, control=None,
+                executor=KillsSchedulerAfterFirst(executor, cluster.scheduler),
+                clients_per_range=2)
+        assert "nothing of the run was kept" in str(failed.value)
+        assert rounds.numbers() == []
+        assert not (tmp_path / "por" / "rounds").exists()
+        executor.close()
+    finally:
+        cluster.kill()
+
+
+def test_an_executor_is_named_or_refused_by_name() -> None:
+    for spec in ("dask-local:0", "dask-local:65", "dask://", "dask://host", "spark://x:1",
+                 "dask://h:70000", ""):
+        with pytest.raises(Exception) as refused, bootstrap.executor(spec):
+            pass
+        assert getattr(refused.value, "code", None) is Result.executor_invalid, spec
+    with bootstrap.executor("in-process") as executor:
+        assert executor.name == "in-process"
+        assert list(executor.map(str, [1, 2])) == ["1", "2"]
