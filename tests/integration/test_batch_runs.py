@@ -28,7 +28,7 @@ from ringfence.adapters.executors import InProcessExecutor
 from ringfence.adapters.files.rounds import RoundFiles
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.core.batch import ClientRange, client_ranges, engine_rows
-from ringfence.core.errors import ExecutorError, Result, SnapshotMovedError
+from ringfence.core.errors import ExecutorError, InputError, Result, SnapshotMovedError
 from ringfence.core.ledger.model import AccountClass, AccountDefinition, Transfer, TransferCode
 from ringfence.core.por.liabilities import client_liabilities
 from ringfence.core.por.round import Round
@@ -290,6 +290,23 @@ def test_a_scheduler_killed_mid_run_fails_by_name_and_keeps_no_round(
         executor.close()
     finally:
         cluster.kill()
+
+
+def _refuse(number: int) -> int:
+    if number == 3:
+        raise InputError(Result.field_unknown, "three")
+    if number == 4:
+        raise OSError("a task's own file error")
+    return number
+
+
+def test_a_task_error_comes_back_as_the_task_raised_it(dask_local: DaskExecutor) -> None:
+    assert list(dask_local.map(_refuse, [1, 2])) == [1, 2]
+    with pytest.raises(InputError) as refused:
+        list(dask_local.map(_refuse, [1, 2, 3]))
+    assert refused.value.code is Result.field_unknown
+    with pytest.raises(OSError, match="own file error"):  # the task's, not the cluster's
+        list(dask_local.map(_refuse, [4]))
 
 
 def test_an_executor_is_named_or_refused_by_name() -> None:
