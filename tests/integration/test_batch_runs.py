@@ -1,5 +1,6 @@
-"""Batch runs on Dask: the same round and statement, bit for bit, as in this process; a cut is
-one snapshot of the store while writers go on; a cluster that dies mid-run keeps nothing.
+"""Batch runs on Dask: the same round, statement and risk scan, bit for bit, as in this process;
+a cut is one snapshot of the store while writers go on; a cluster that dies mid-run keeps
+nothing.
 
 A Dask cluster of two worker processes serves the module (its tasks read the SQLite file or
 the PostgreSQL snapshot themselves); the dying scheduler gets a cluster of its own.
@@ -7,6 +8,7 @@ the PostgreSQL snapshot themselves); the dying scheduler gets a cluster of its o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -22,16 +24,19 @@ import pytest
 from tests.support import EARN, MAIN, Custodian, build_custodian, journal_signer
 
 from ringfence import bootstrap
-from ringfence.adapters.clock import SystemClock
+from ringfence.adapters.clock import ManualClock, SystemClock
 from ringfence.adapters.dask_executor import DaskExecutor, remote_executor
 from ringfence.adapters.executors import InProcessExecutor
 from ringfence.adapters.files.rounds import RoundFiles
+from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.core.batch import ClientRange, client_ranges, engine_rows
 from ringfence.core.errors import ExecutorError, InputError, Result, SnapshotMovedError
 from ringfence.core.ledger.model import AccountClass, AccountDefinition, Transfer, TransferCode
 from ringfence.core.por.liabilities import client_liabilities
 from ringfence.core.por.round import Round
+from ringfence.core.risk.scan import ScanResult
+from ringfence.demo.risk import build_venue
 from ringfence.service import por, recon_requests
 from ringfence.service.batch import gather_liabilities, ledger_cut
 from ringfence.service.custody import CustodyService
@@ -191,6 +196,23 @@ def test_the_segregation_statement_on_dask_is_the_one_summed_here(
     assert documents[0]["segregated"]
     assert documents[1] == documents[0]
     assert documents[2] == documents[0]
+
+
+def venue_scan(executor: Executor | None) -> ScanResult:
+    """The venue demo's book (60 buckets, seed 3) scanned, on ``executor`` in ranges of 7."""
+    ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
+    service, market, _ = build_venue(ledger, 60, 3, None)
+    return service.scan(market, executor, buckets_per_range=7).result
+
+
+def test_a_risk_scan_on_dask_is_the_one_scanned_here(dask_local: DaskExecutor) -> None:
+    here = venue_scan(None)
+    there = venue_scan(dask_local)
+    assert len(here.equity) > 60
+    for field in dataclasses.fields(ScanResult):
+        mine, theirs = getattr(there, field.name), getattr(here, field.name)
+        assert mine.dtype == theirs.dtype
+        assert np.array_equal(mine, theirs, equal_nan=mine.dtype.kind == "f"), field.name
 
 
 # ---------------------------------------------------------------------- the cuts

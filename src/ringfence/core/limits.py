@@ -232,6 +232,9 @@ batch_range_clients_max: Final = 2**20
 batch_range_clients_default: Final = 2**18
 assert batch_range_clients_default <= batch_range_clients_max
 batch_local_workers_max: Final = 64
+# A risk scan's task scans this many buckets (their positions and the instrument arrays travel
+# with it): a venue of a million buckets in 61 tasks.
+batch_range_buckets_default: Final = 2**14
 
 
 # Regulatory reports (core/regulatory/): the sub-custodian register, insurance policies, haircuts
