@@ -2,13 +2,15 @@
 a cut is one snapshot of the store while writers go on; a cluster that dies mid-run keeps
 nothing.
 
-A Dask cluster of two worker processes serves the module (its tasks read the SQLite file or
-the PostgreSQL snapshot themselves); the dying scheduler gets a cluster of its own.
+A local Dask cluster of two worker processes (``dask-local:2``) serves the module (its tasks
+read the SQLite file or the PostgreSQL snapshot themselves); the dying scheduler gets a cluster
+of its own, started as processes of their own so that it can be killed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import signal
 import socket
@@ -26,7 +28,7 @@ from tests.support import EARN, MAIN, Custodian, build_custodian, journal_signer
 from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock, SystemClock
 from ringfence.adapters.dask_executor import DaskExecutor, remote_executor
-from ringfence.adapters.executors import InProcessExecutor
+from ringfence.adapters.executors import InProcessExecutor, open_executor
 from ringfence.adapters.files.rounds import RoundFiles
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore
@@ -93,14 +95,12 @@ def start_cluster(workers: int) -> Cluster:
 
 @pytest.fixture(scope="module")
 def dask_local() -> Iterator[DaskExecutor]:
-    """Two worker processes of one thread, as ``dask-local:2`` starts them."""
-    cluster = start_cluster(2)
-    try:
-        executor = cluster.executor()
+    """``--executor dask-local:2``: a local cluster of two worker processes of one thread."""
+    # Its workers import tasks by name: they run ringfence's functions and the standard
+    # library's, never this module's (which they could not import).
+    with bootstrap.executor("dask-local:2") as executor:
+        assert isinstance(executor, DaskExecutor)
         yield executor
-        executor.close()
-    finally:
-        cluster.kill()
 
 
 def many_clients(service: LedgerService, count: int = 40, seed: int = 5) -> Custodian:
@@ -258,17 +258,13 @@ def test_a_postgres_cut_is_one_snapshot_while_a_writer_goes_on(
             service.checkpoint()  # the balances the cut reads change in the database
             assert engine_rows(service.ledger) != before
             assert sorted(reader.read()) == sorted(before)
-            parts = list(dask_local.map(_read, [cut.reader(r) for r in client_ranges(
-                cut.client_number_max, RANGE)]))
+            parts = list(dask_local.map(operator.methodcaller("read"), [
+                cut.reader(r) for r in client_ranges(cut.client_number_max, RANGE)]))
             assert sorted(row for part in parts for row in part) == sorted(before)
         with pytest.raises(SnapshotMovedError):
             reader.read()  # the snapshot ended with the cut
     finally:
         service.close()
-
-
-def _read(reader: Any) -> Any:
-    return reader.read()
 
 
 # ---------------------------------------------------------------------- failures
@@ -314,21 +310,15 @@ def test_a_scheduler_killed_mid_run_fails_by_name_and_keeps_no_round(
         cluster.kill()
 
 
-def _refuse(number: int) -> int:
-    if number == 3:
-        raise InputError(Result.field_unknown, "three")
-    if number == 4:
-        raise OSError("a task's own file error")
-    return number
-
-
-def test_a_task_error_comes_back_as_the_task_raised_it(dask_local: DaskExecutor) -> None:
-    assert list(dask_local.map(_refuse, [1, 2])) == [1, 2]
-    with pytest.raises(InputError) as refused:
-        list(dask_local.map(_refuse, [1, 2, 3]))
-    assert refused.value.code is Result.field_unknown
-    with pytest.raises(OSError, match="own file error"):  # the task's, not the cluster's
-        list(dask_local.map(_refuse, [4]))
+def test_a_task_error_comes_back_as_the_task_raised_it(
+    dask_local: DaskExecutor, tmp_path: Path
+) -> None:
+    assert list(dask_local.map(abs, [-1, 2])) == [1, 2]
+    with pytest.raises(InputError) as refused:  # open_executor refuses a spec by name
+        list(dask_local.map(open_executor, ["in-process", "spark://x:1"]))
+    assert refused.value.code is Result.executor_invalid
+    with pytest.raises(FileNotFoundError):  # an OSError, but the task's, not the cluster's
+        list(dask_local.map(os.stat, [str(tmp_path / "missing")]))
 
 
 def test_an_executor_is_named_or_refused_by_name() -> None:

@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 
 import dask
 from distributed import Client, Future, LocalCluster
-from distributed.scheduler import KilledWorker
+from distributed.scheduler import KilledWorker, NoValidWorkerError, NoWorkerError
 
 from ringfence.core.errors import ExecutorError
 
@@ -103,7 +103,7 @@ class DaskExecutor:
 
 
 def _is_cluster_failure(error: BaseException) -> bool:
-    return isinstance(error, KilledWorker) or type(error).__name__ == "NoValidWorkerError"
+    return isinstance(error, KilledWorker | NoWorkerError | NoValidWorkerError)
 
 
 def local_executor(spec: str, workers: int) -> DaskExecutor:
