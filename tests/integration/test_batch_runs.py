@@ -82,7 +82,10 @@ def start_cluster(workers: int) -> Cluster:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
-    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    # A task left without any worker fails after a second (Dask's default waits for ever).
+    environment = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__NO_WORKERS_TIMEOUT": "1s"}
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+                             "env": environment}
     address = f"tcp://127.0.0.1:{port}"
     scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
                                   "--host", "127.0.0.1", "--port", str(port),
@@ -271,37 +274,41 @@ def test_a_postgres_cut_is_one_snapshot_while_a_writer_goes_on(
 
 
 @dataclass
-class KillsSchedulerAfterFirst:
-    """The executor, but the scheduler is killed once the run's first result is in."""
+class KillsAfterFirst:
+    """The executor, but one of its cluster's processes is killed once the run's first
+    result is in."""
 
     inner: Executor
-    scheduler: subprocess.Popen[bytes]
-    name: str = "dask (its scheduler killed mid-run)"
+    victim: subprocess.Popen[bytes]
+    name: str = "dask (killed mid-run)"
 
     def map(self, task: Callable[[_Item], _Outcome], items: Iterable[_Item]) -> Iterator[_Outcome]:
         results = self.inner.map(task, items)
         yield next(results)
-        self.scheduler.send_signal(signal.SIGKILL)
-        self.scheduler.wait()
+        self.victim.send_signal(signal.SIGKILL)
+        self.victim.wait()
         yield from results
 
     def close(self) -> None:
         self.inner.close()
 
 
-def test_a_scheduler_killed_mid_run_fails_by_name_and_keeps_no_round(
-    sqlite_service: LedgerService, tmp_path: Path
+@pytest.mark.parametrize("victim", ["scheduler", "worker"])
+def test_a_cluster_killed_mid_run_fails_by_name_and_keeps_no_round(
+    sqlite_service: LedgerService, tmp_path: Path, victim: str
 ) -> None:
+    """The scheduler, or the only worker (its tasks then have no worker left), SIGKILLed
+    after the run's first result."""
     many_clients(sqlite_service, count=20)
     cluster = start_cluster(1)
     try:
         executor = cluster.executor()
         rounds = RoundFiles(tmp_path / "por")
+        killed = cluster.scheduler if victim == "scheduler" else cluster.processes[1]
         with pytest.raises(ExecutorError) as failed:
             por.build_and_keep_round(
                 sqlite_service, rounds, snapshot=None, holdings=None, control=None,
-                executor=KillsSchedulerAfterFirst(executor, cluster.scheduler),
-                clients_per_range=2)
+                executor=KillsAfterFirst(executor, killed), clients_per_range=2)
         assert "nothing of the run was kept" in str(failed.value)
         assert rounds.numbers() == []
         assert not (tmp_path / "por" / "rounds").exists()
