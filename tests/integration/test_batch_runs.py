@@ -312,6 +312,9 @@ def test_a_cluster_killed_mid_run_fails_by_name_and_keeps_no_round(
         assert "nothing of the run was kept" in str(failed.value)
         assert rounds.numbers() == []
         assert not (tmp_path / "por" / "rounds").exists()
+        if victim == "scheduler":  # the next run fails at once, not after a reconnect timeout
+            with pytest.raises(ExecutorError, match="no scheduler"):
+                list(executor.map(abs, [-1]))
         executor.close()
     finally:
         cluster.kill()

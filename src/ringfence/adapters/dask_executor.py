@@ -73,6 +73,11 @@ class DaskExecutor:
                     future.release()
 
     def _window_or_fail(self) -> int:
+        # A client that lost its scheduler says so at once ("connecting" while it retries);
+        # asking the scheduler anything then would wait out the client's reconnect timeout.
+        if self.client.status != "running":
+            raise ExecutorError(f"{self.name}: no scheduler (the client is {self.client.status}); "
+                                "nothing of the run was kept")
         try:
             return self.window
         except _cluster_failures as error:
