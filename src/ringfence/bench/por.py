@@ -15,6 +15,10 @@ live for the whole bench, so a case reports the peak of it and every smaller cas
 ``cpu_seconds_main`` and ``cpu_seconds_workers`` are the CPU time the coordinator and the
 workers used (medians), which other load on the machine does not inflate as it does the wall
 time; ``root_hash`` is the last run's root (the same seed gives the same root on any executor).
+``gather_sqlite_N`` reads the same way from a real store: a SQLite ledger of N clients (the
+first case's size, at most 2^20) with one funded account each, built through the service
+outside the clock; it times the cut and the gather (two runs; the checkpoint the first cut
+needs is timed apart as ``checkpoint_seconds``).
 ``verify`` times the standard-library verifier over a sample of clients' proofs and reports
 the largest proof as compact JSON. ``hash_floor`` times a bare Python loop, on one core, of as
 many SHA-256 calls as the smallest build made, over 102-byte inputs (a node's preimage); its
@@ -33,8 +37,10 @@ import os
 import random
 import resource
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -45,17 +51,30 @@ from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core import limits
 from ringfence.core.batch import ClientAccountRow, ClientRange
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.model import (
+    AccountClass,
+    AccountDefinition,
+    Pool,
+    PoolKind,
+    Terms,
+    Transfer,
+    TransferCode,
+)
 from ringfence.core.money import Asset
 from ringfence.core.por.hashes import client_key, node_preimage_bytes
 from ringfence.core.por.round import Round
 from ringfence.service import por
-from ringfence.service.batch import gather_liabilities
+from ringfence.service.batch import gather_liabilities, ledger_cut
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Executor
 from ringfence.verifier import verify_inclusion
 
 BTC = Asset("BTC", 8, 1)
 master_secret = b"bench-master-secret-of-32-bytes!"
 executor_default: Final = "dask-local:2"
+# The real store's read is timed on a SQLite ledger of at most this many clients (built through
+# the service: about three minutes for 2^20 on the loaded development machine).
+sqlite_clients_max: Final = 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +110,56 @@ class SyntheticCut:
 
     def reader(self, clients: ClientRange) -> SyntheticReader:
         return SyntheticReader(self.seed, self.clients, clients.first, clients.end)
+
+
+def _sqlite_book(path: Path, clients: int) -> LedgerService:
+    """A SQLite ledger of ``clients`` clients with one funded BTC account each, built through
+    the service (definitions in requests of the largest size, deposits in full batches)."""
+    ledger = bootstrap.open_ledger(f"sqlite:///{path}")
+    ledger.define_assets([BTC])
+    ledger.define_pools([Pool("omnibus", PoolKind.omnibus, Terms.custody)])
+    ledger.define_accounts([AccountDefinition(1, "BTC", AccountClass.custody, "omnibus-hot",
+                                              "hot", "omnibus")])
+    step = limits.definitions_per_request_max
+    for first in range(1, clients + 1, step):
+        numbers = range(first, min(first + step, clients + 1))
+        ledger.define_clients([f"c{number}" for number in numbers])
+        ledger.define_accounts([AccountDefinition(1 + number, "BTC", AccountClass.client,
+                                                  f"c{number}", "available", "omnibus")
+                                for number in numbers])
+    values = np.random.default_rng(clients).integers(1, 10**10, size=clients).tolist()
+    for first in range(0, clients, limits.batch_events_max):
+        ledger.submit([Transfer(1 + n, 1, 2 + n, values[n], TransferCode.deposit)
+                       for n in range(first, min(first + limits.batch_events_max, clients))])
+    return ledger
+
+
+def _sqlite_case(executor: Executor, clients: int) -> dict[str, Any]:
+    """Reading and merging every client's liabilities from a SQLite file's cut, as ``por
+    build`` does: the checkpoint at the head first (timed apart), then the gather, twice."""
+    with tempfile.TemporaryDirectory() as folder:
+        ledger = _sqlite_book(Path(folder) / "book.db", clients)
+        try:
+            started = time.perf_counter()
+            ledger.checkpoint()
+            checkpoint_s = time.perf_counter() - started
+            times, loads = [], []
+            for _ in range(2):
+                loads.append(round(os.getloadavg()[0], 2))
+                started = time.perf_counter()
+                with ledger_cut(ledger, ledger.seq) as cut:
+                    found = gather_liabilities(executor, cut, ledger.ledger.assets)
+                times.append(time.perf_counter() - started)
+            assert len(found[0][1]) == clients
+        finally:
+            ledger.close()
+    seconds = statistics.median(times)
+    return {"case": f"gather_sqlite_{clients}", "ops_per_s": round(clients / seconds, 1),
+            "seconds": round(seconds, 3), "runs_seconds": [round(t, 3) for t in times],
+            "checkpoint_seconds": round(checkpoint_s, 3), "load_average_1m": loads,
+            "executor": executor.name,
+            "ranges": -(-(clients + 1) // limits.batch_range_clients_default),
+            "workers_peak_memory_mib": _on_workers(executor, _peak_rss_mib)}
 
 
 def _build(executor: Executor, clients: int, seed: int) -> tuple[Round, float, float]:
@@ -195,6 +264,7 @@ def run_bench(
             case, built = _build_case(runs_on, clients_now, runs, progress)
             results.append(case)
             clients = clients_now
+        results.append(_sqlite_case(runs_on, min(sizes[0][0], sqlite_clients_max)))
     assert built is not None
     first = results[0]
     floor_s = _hash_floor(first["hashes"])
