@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from tests.support import MAIN, Custodian, btc_address, build_custodian
 
 from ringfence import bootstrap
+from ringfence.adapters.executors import InProcessExecutor
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.errors import Result
 from ringfence.demo.risk import write_venue
@@ -79,5 +80,7 @@ def build_domains(world: ApiWorld) -> None:
     run = world.post("compliance", "/v1/reconciliations", {"observations": observed + "\n"})
     assert run.json()["breaks_open"], run.text
     rounds = world.bundle.round_store()
-    por.build_and_keep_round(ledger, rounds, snapshot=None, holdings=None, control=None, workers=1)
+    por.build_and_keep_round(
+        ledger, rounds, snapshot=None, holdings=None, control=None, executor=InProcessExecutor()
+    )
     write_venue(ledger, world.bundle.venue_book(), 3, 7, None)

@@ -33,6 +33,7 @@ from tests.support_withdrawals import STAFF, actor, publish_policy
 
 from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.executors import InProcessExecutor
 from ringfence.adapters.files.rounds import RoundFiles
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.custody.holdings import Observation
@@ -122,7 +123,7 @@ def build_pages_world(folder: Path) -> PagesWorld:
     ).encode()  # fmt: skip
     por.announce_round(ledger, rounds, blocks=[f"bitcoin={'ab' * 32}"], snapshot=None)
     por.build_and_keep_round(ledger, rounds, snapshot=None, holdings=holdings, control=None,
-                             workers=1)  # fmt: skip
+                             executor=InProcessExecutor())  # fmt: skip
     _withdrawals(ledger, clock)
     bundle = bootstrap.open_service("memory://", ledger=ledger, hasher=fast_hasher(),
                                     rounds=rounds)  # fmt: skip

@@ -7,7 +7,8 @@ check invariants where they are made and where they are relied on), and ``-O`` s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from argon2 import PasswordHasher
 
 from ringfence.adapters.clock import ManualClock, SystemClock
+from ringfence.adapters.executors import in_process, open_executor
 from ringfence.adapters.files.insolvency import JsonScenarioFiles
 from ringfence.adapters.files.principals import LocalPrincipalFiles
 from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
@@ -29,6 +31,7 @@ from ringfence.service.ports import (
     Clock,
     ControlSigner,
     DevelopmentChain,
+    Executor,
     HoldingsSource,
     IdempotencyStore,
     KeyStore,
@@ -226,6 +229,21 @@ class DemoChainFiles:
 
         binary = anvil_path()
         return None if binary is None else DevelopmentNode(binary)
+
+
+executor_default = in_process
+
+
+@contextmanager
+def executor(spec: str = executor_default) -> Iterator[Executor]:
+    """Where batch runs execute (``--executor``): ``in-process``, ``dask-local:N`` (a local
+    cluster of N worker processes, started now and closed after) or ``dask://HOST:PORT`` (a
+    running cluster's scheduler); see adapters/executors.py."""
+    opened = open_executor(spec)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def risk_book(path: Path) -> RiskBookStore:

@@ -87,9 +87,14 @@ def test_build_stores_a_signed_round_beside_the_database(db: Path) -> None:
     assert record["reserves"] == {"status": "not_attested"}
     assert (folder / "master.key").stat().st_mode & 0o777 == 0o600
     assert (folder / "rounds" / "000001" / "private").stat().st_mode & 0o777 == 0o700
-    said = run(db, "por", "build", "--workers", "1")
+    # The second round on a local Dask cluster the command starts and closes.
+    said = run(db, "por", "build", "--executor", "dask-local:1")
     assert said.status == 0, said.stderr
     assert "round 2 (" in said.stdout
+    refused = run(db, "por", "build", "--executor", "spark://master:7077", "--json")
+    assert refused.status == errors.exit_status_input
+    assert refused.document["error"] == "executor_invalid"
+    assert not (folder / "rounds" / "000003").exists()
 
 
 def test_a_clients_proofs_verify_through_the_cli_and_a_wrong_one_exits_4(

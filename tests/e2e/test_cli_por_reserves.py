@@ -88,7 +88,7 @@ def test_reserves_are_attested_from_the_files_named_and_audited(tmp_path: Path) 
     assert said.status == 0
     assert said.stdout.endswith(": 1 challenges\n")
     built = run_json(db, "por", "build", "--holdings", str(holdings(tmp_path)),
-                     "--control", str(control(tmp_path, asked)), "--workers", "1")  # fmt: skip
+                     "--control", str(control(tmp_path, asked)))  # fmt: skip
     assert built["reserves"]["status"] == "attested"
     (eth,) = built["reserves_by_asset"]
     assert eth == {"asset": "ETH", "gross": str(3 * 10**18), "encumbered": "0",
@@ -101,7 +101,7 @@ def test_reserves_are_attested_from_the_files_named_and_audited(tmp_path: Path) 
     reserves_file = Path(built["round_file"]).parent / "reserves.json"
     assert hashlib.sha256(reserves_file.read_bytes()).hexdigest() == (
         record["reserves"]["file_hash"])
-    audit = ("por", "audit", "--round", built["round_file"], "--seed", "public", "--workers", "1")
+    audit = ("por", "audit", "--round", built["round_file"], "--seed", "public")
     assert run_json(db, *audit)["ok"] is True
     reserves_file.write_bytes(reserves_file.read_bytes().replace(b'"net":"3', b'"net":"4'))
     tampered = run(db, *audit, "--json")

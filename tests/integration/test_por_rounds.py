@@ -24,6 +24,7 @@ from eth_account.messages import encode_defunct
 from tests.support import MAIN, Custodian
 
 from ringfence import bootstrap
+from ringfence.adapters.executors import InProcessExecutor
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.service import por, por_verify
@@ -63,12 +64,14 @@ def funded(memory_service: LedgerService, custodian: Custodian) -> LedgerService
 
 
 def build(ledger: LedgerService, rounds: RoundStore, **options: Any) -> dict[str, Any]:
-    options = {"snapshot": None, "holdings": None, "control": None, "workers": 1} | options
+    options = {"snapshot": None, "holdings": None, "control": None,
+               "executor": InProcessExecutor()} | options
     return por.build_and_keep_round(ledger, rounds, **options)
 
 
 def audit(ledger: LedgerService, rounds: RoundStore, round_file: str, **options: Any) -> Any:
-    options = {"seed": "s", "sample_size": 100, "workers": 1} | options
+    options = {"seed": "s", "sample_size": 100,
+               "executor": InProcessExecutor()} | options
     return por.audit_kept_round(ledger, rounds, round_file, **options)
 
 

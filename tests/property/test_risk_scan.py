@@ -3,6 +3,7 @@ more than their parts, and rounding never favours the client."""
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
@@ -11,8 +12,9 @@ from hypothesis import strategies as st
 
 from ringfence.core.risk.config import RiskConfig
 from ringfence.core.risk.instruments import Instrument, InstrumentKind, MarginMode, OptionType
+from ringfence.core.risk.ranges import Book, bucket_ranges, joined_scans, scan_bucket_range
 from ringfence.core.risk.rounding import collateral_units, requirement_units
-from ringfence.core.risk.scan import build_layout, scan
+from ringfence.core.risk.scan import ScanResult, build_layout, scan
 from ringfence.core.risk.scenarios import (
     build_risk_arrays,
     grid_scenarios,
@@ -107,3 +109,27 @@ def test_rounding_never_favours_the_client(values) -> None:  # type: ignore[no-u
         assert Fraction(int(up)) >= Fraction(value)
         assert Fraction(int(down)) <= Fraction(value)
         assert int(up) - int(down) <= 2 + abs(value) / 2**38
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(mode, bucket, st.integers(0, 10**12)), min_size=0, max_size=12),
+    st.integers(1, 13), st.integers(0, 1),
+)
+def test_a_scan_by_bucket_ranges_is_the_whole_scan_bit_for_bit(
+    rows, buckets_per_range, profile
+) -> None:  # type: ignore[no-untyped-def]
+    modes = [r[0] for r in rows]
+    flat = [(b, row, lots) for b, r in enumerate(rows) for row, lots in r[1]]
+    collateral = np.array([r[2] for r in rows], dtype=np.int64)
+    whole = scan_book(modes, [r[1] for r in rows], collateral, risk[profile])
+    book = Book(modes, position_bucket=[p[0] for p in flat], position_row=[p[1] for p in flat],
+                position_lots=[p[2] for p in flat], position_basis=[0] * len(flat),
+                collateral=collateral)
+    parts = bucket_ranges(book, risk[profile], table, config, None,
+                          buckets_per_range=buckets_per_range)
+    joined = joined_scans(scan_bucket_range(part) for part in parts)
+    for field in dataclasses.fields(ScanResult):
+        mine, theirs = getattr(joined, field.name), getattr(whole, field.name)
+        assert mine.dtype == theirs.dtype, field.name
+        assert np.array_equal(mine, theirs, equal_nan=mine.dtype.kind == "f"), field.name

@@ -28,9 +28,12 @@ def names() -> list[str]:
     )
 
 
-def run(name: str, quick: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+def run(
+    name: str, quick: bool = False, progress: Progress | None = None, **options: Any
+) -> dict[str, Any]:
+    """Run benchmark ``name``; ``options`` are its own (``por``: ``accounts``, ``executor``)."""
     if name not in names():
         raise KeyError(name)
     module = importlib.import_module(f"ringfence.bench.{name}")
-    document: dict[str, Any] = module.run_bench(quick=quick, progress=progress)
+    document: dict[str, Any] = module.run_bench(quick=quick, progress=progress, **options)
     return document

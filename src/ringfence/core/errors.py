@@ -12,6 +12,10 @@ per-event result:
     │   └── HeadConflictError  another writer appended first; nothing was written
     │   └── SourceError     a holdings source (a chain node) did not answer, or answered
     │                       inconsistently; nothing was observed
+    │   └── SnapshotMovedError  a batch task found the store at another journal entry than
+    │                       the run's cut; nothing of the run was kept
+    ├── ExecutorError       the batch executor lost its scheduler or its workers mid-run;
+    │                       nothing of the run was kept
     └── IntegrityError      the store's contents contradict the journal (tampering, corruption)
         └── MalformedEntryError  a stored journal row is not a journal entry at all
         └── AuthorisationError  a journaled authorisation or endorsement is not valid evidence
@@ -358,6 +362,8 @@ class Result(StrEnum):
     margin_requirement_invalid = "margin_requirement_invalid"
     margin_requirement_duplicate = "margin_requirement_duplicate"
     price_missing_for_report = "price_missing_for_report"
+    # Batch runs: where they run (`--executor`: in-process, dask-local:N, dask://HOST:PORT).
+    executor_invalid = "executor_invalid"
     # The service (``ringfence serve``): identities, requests and their bounds.
     api_key_missing = "api_key_missing"
     api_key_invalid = "api_key_invalid"
@@ -506,6 +512,18 @@ class SourceError(StorageError):
     idempotent, so the caller retries it from where the last good one ended."""
 
 
+class SnapshotMovedError(StorageError):
+    """A batch task read the store at another journal entry than the cut its run was planned
+    on (a writer checkpointed in between, on a store that cannot hold one snapshot for many
+    readers); nothing of the run was kept: run it again."""
+
+
+class ExecutorError(RingfenceError):
+    """The executor of a batch run (a Dask scheduler, its workers) failed mid-run: a scheduler
+    that died, workers lost for good. Nothing of the run was kept (no round, no statement);
+    the run may be started again once the cluster is back."""
+
+
 class IntegrityError(RingfenceError):
     """The store's contents contradict its journal."""
 
@@ -570,8 +588,9 @@ class ErrorReport:
 # The one table from exception class to code, exit status and HTTP status. HTTP statuses:
 # input the request itself got wrong is 422 (but see ``http_status``: a name that is not there
 # is 404 and a body that contradicts the stored one is 409); another writer appending first is
-# 409 (nothing was written: retry); a store or a chain node that failed is 503 (the request may
-# succeed later); a store that contradicts its journal is 500 (nothing the client can fix).
+# 409 (nothing was written: retry), and so is a batch run whose store moved under it; a store,
+# a chain node or a batch executor that failed is 503 (the request may succeed later); a store
+# that contradicts its journal is 500 (nothing the client can fix).
 # Every class of the core has its own row (a test checks); a class outside the core inherits
 # the row of the core class it derives from.
 error_reports: dict[type[RingfenceError], ErrorReport] = {
@@ -579,6 +598,8 @@ error_reports: dict[type[RingfenceError], ErrorReport] = {
     StorageError: ErrorReport("storage_error", exit_status_storage, 503),
     HeadConflictError: ErrorReport("storage_error", exit_status_storage, 409),
     SourceError: ErrorReport("storage_error", exit_status_storage, 503),
+    SnapshotMovedError: ErrorReport("snapshot_moved", exit_status_storage, 409),
+    ExecutorError: ErrorReport("executor_failed", exit_status_storage, 503),
     IntegrityError: ErrorReport("integrity_error", exit_status_integrity, 500),
     MalformedEntryError: ErrorReport("integrity_error", exit_status_integrity, 500),
     AuthorisationError: ErrorReport("integrity_error", exit_status_integrity, 500),

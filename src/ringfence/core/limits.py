@@ -230,11 +230,21 @@ assert demo_registry_changes_per_request_max <= definitions_per_request_max
 insolvency_clients_shown_max: Final = 20
 
 # Proof of reserves (core/por, service/por.py): a proof unit is at most this many decimals of
-# the major unit (gwei for ETH); an audit verifies at most this many sampled proofs; a build or
-# an audit uses at most this many worker processes.
+# the major unit (gwei for ETH); an audit verifies at most this many sampled proofs.
 proof_unit_decimals_max: Final = 9
 proof_audit_sample_size_max: Final = 100_000
-proof_build_workers_max: Final = 64
+
+# Batch runs (core/batch.py, service/batch.py): a task reads the client accounts of at most
+# this many client numbers (about 200 B a row in the task while it sums them); the default
+# keeps a 10M-client ledger in 40 tasks, enough to spread over a few dozen workers. A local
+# cluster (``dask-local:N``) starts at most this many worker processes.
+batch_range_clients_max: Final = 2**20
+batch_range_clients_default: Final = 2**18
+assert batch_range_clients_default <= batch_range_clients_max
+batch_local_workers_max: Final = 64
+# A risk scan's task scans this many buckets (their positions and the instrument arrays travel
+# with it): a venue of a million buckets in 61 tasks.
+batch_range_buckets_default: Final = 2**14
 
 
 # Regulatory reports (core/regulatory/): the sub-custodian register, insurance policies, haircuts

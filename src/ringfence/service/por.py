@@ -16,10 +16,13 @@ proof and a round record to verify) arrive as bytes, parsed here or by the core 
 errors: a REST API receives the same documents as request bodies, so the CLI reads the files
 it is given and both call the same function. Nothing here knows a path.
 
-Gather: the client liabilities per asset at a snapshot (``core/por/liabilities.py``), read
-from the ledger's own state, or from a fresh replay for a past snapshot. Build:
-``core/por`` places and hashes the trees; the subtrees are built in worker processes
-(``subtree_map``), the core joins them and signs the round.
+Gather: the client liabilities per asset at a snapshot (``core/por/liabilities.py``), a batch
+run over ranges of clients read from one cut of the store (``service/batch.py``), or from a
+fresh replay for a past snapshot. Build: ``core/por`` places and hashes the trees; the
+subtrees are built by tasks on the run's ``Executor`` (in this process, or on Dask), the core
+joins them and signs the round. The executor changes where the work runs, never its result:
+the same seed gives the same round, bit for bit. A run that fails (an executor that lost its
+scheduler, a store that moved) raises before the round is kept.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from ringfence.core.por.hashes import client_secret, version_of_round
 from ringfence.core.por.inclusion import inclusion_proof
 from ringfence.core.por.liabilities import (
     Liabilities,
-    client_liabilities,
     pool_liabilities,
     proof_unit_exponent,
 )
@@ -59,24 +61,21 @@ from ringfence.core.por.round import (
 from ringfence.core.por.round import build_round as core_build_round
 from ringfence.core.por.solvency import PoolPosition
 from ringfence.core.recon.files import parse_observations
+from ringfence.service.batch import gather_liabilities, ledger_at, ledger_cut
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService, collector_paused
 from ringfence.service.por_audit import (
     audit_round,
     check_chain,
     check_reserves_file,
-    ledger_at,
     sample_size_max,
     snapshot_hash,
-    subtree_map,
-    workers_default,
-    workers_max,
 )
-from ringfence.service.ports import LedgerStore, RoundStore
+from ringfence.service.ports import Executor, LedgerStore, RoundStore
 
 __all__ = [
     "announce_round", "audit_kept_round", "build_and_keep_round", "build_round",
-    "client_proofs", "sample_size_max", "workers_default", "workers_max",
+    "client_proofs", "sample_size_max",
 ]  # fmt: skip
 
 _build_seed_bytes: Final = 32
@@ -91,14 +90,14 @@ def build_round(
     signing_seed: bytes,
     seed: bytes,
     snapshot_hash: bytes,
-    workers: int = workers_default,
+    executor: Executor,
     reserves_attestation: ReservesAttestation | None = None,
     snapshot_ns: int | None = None,
 ) -> Round:
-    """Build and sign a round over gathered liabilities, subtrees in worker processes; the
-    round signs the journal head it was built at (``snapshot``, ``snapshot_hash``) and its
+    """Build and sign a round over gathered liabilities, subtrees as tasks on ``executor``;
+    the round signs the journal head it was built at (``snapshot``, ``snapshot_hash``) and its
     time (``snapshot_ns``)."""
-    with collector_paused(), subtree_map(workers) as map_jobs:
+    with collector_paused():
         return core_build_round(
             snapshot=snapshot,
             previous_round_hash=previous_round_hash,
@@ -107,7 +106,7 @@ def build_round(
             signing_seed=signing_seed,
             seed=seed,
             reserves=reserves_attestation,
-            map_jobs=map_jobs,
+            map_jobs=executor.map,
             snapshot_hash=snapshot_hash,
             snapshot_ns=snapshot_ns,
         )
@@ -128,13 +127,25 @@ def announce_round(
     number, previous = _next_round(rounds)
     round_id = round_id_of(previous, snapshot).hex()
     found = challenges_for(custody.registry, round_id, named)
-    rounds.save_pending({
-        "round": number, "round_id": round_id, "snapshot": snapshot,
-        "previous_round_hash": previous.hex(),
-        "blocks": {chain.value: block_hash for chain, block_hash in named.items()}})
-    return {"ok": True, "round": number, "round_id": round_id, "snapshot": snapshot,
-            "challenges": [{"wallet": wallet, "chain": c.chain.value, "address": c.address,
-                            "message": c.message()} for wallet, c in found]}
+    rounds.save_pending(
+        {
+            "round": number,
+            "round_id": round_id,
+            "snapshot": snapshot,
+            "previous_round_hash": previous.hex(),
+            "blocks": {chain.value: block_hash for chain, block_hash in named.items()},
+        }
+    )
+    return {
+        "ok": True,
+        "round": number,
+        "round_id": round_id,
+        "snapshot": snapshot,
+        "challenges": [
+            {"wallet": wallet, "chain": c.chain.value, "address": c.address, "message": c.message()}
+            for wallet, c in found
+        ],
+    }
 
 
 def _next_round(rounds: RoundStore) -> tuple[int, bytes]:
@@ -156,12 +167,19 @@ def _block_pair(text: str) -> tuple[Chain, str]:
 
 
 def build_and_keep_round(
-    ledger: LedgerService, rounds: RoundStore, *, snapshot: int | None,
-    holdings: bytes | None, control: bytes | None, workers: int = workers_default,
+    ledger: LedgerService,
+    rounds: RoundStore,
+    *,
+    snapshot: int | None,
+    holdings: bytes | None,
+    control: bytes | None,
+    executor: Executor,
+    clients_per_range: int = limits.batch_range_clients_default,
 ) -> dict[str, Any]:
     """Build, sign and keep a round over the client liabilities at a snapshot (default: the
     head); with ``holdings`` (and ``control``), attest the reserves that back them, over the
-    snapshot and blocks of the pending round only."""
+    snapshot and blocks of the pending round only. The liabilities are read and the trees
+    built by tasks on ``executor``, in ranges of ``clients_per_range`` clients."""
     number, previous = _next_round(rounds)
     pending = _pending(rounds, previous) if holdings is not None else None
     if pending is not None:
@@ -170,54 +188,82 @@ def build_and_keep_round(
     if snapshot > ledger.seq:
         raise InputError(Result.field_unknown, f"snapshot {snapshot} beyond the head")
     engine = ledger.ledger if snapshot == ledger.seq else ledger_at(ledger.store, snapshot)
-    liabilities = client_liabilities(engine)
+    started = time.perf_counter()
+    with ledger_cut(ledger, snapshot, engine) as cut:
+        liabilities = gather_liabilities(executor, cut, engine.assets, clients_per_range)
     head_hash = snapshot_hash(ledger.store, snapshot)
     head_ns = snapshot_time_ns(ledger.store, snapshot)
     attested = None
     if holdings is not None:
         attested = attest(
-            CustodyService(ledger, until_seq=snapshot).registry, engine,
+            CustodyService(ledger, until_seq=snapshot).registry,
+            engine,
             round_id=round_id_of(previous, snapshot),
             snapshot_ns=head_ns,
             observations=parse_observations(holdings, engine.assets),
-            control_text=control, block_hashes=_pending_blocks(pending))
+            control_text=control,
+            block_hashes=_pending_blocks(pending),
+        )
     master_secret = rounds.master_secret(create=True)
     signing_seed = rounds.signing_seed()
     seed = secrets.token_bytes(_build_seed_bytes)
-    started = time.perf_counter()
-    built = build_round(liabilities, snapshot=snapshot, previous_round_hash=previous,
-                        master_secret=master_secret, signing_seed=signing_seed, seed=seed,
-                        workers=workers, snapshot_hash=head_hash, snapshot_ns=head_ns,
-                        reserves_attestation=attested[1] if attested else None)
+    built = build_round(
+        liabilities,
+        snapshot=snapshot,
+        previous_round_hash=previous,
+        master_secret=master_secret,
+        signing_seed=signing_seed,
+        seed=seed,
+        executor=executor,
+        snapshot_hash=head_hash,
+        snapshot_ns=head_ns,
+        reserves_attestation=attested[1] if attested else None,
+    )
     seconds = time.perf_counter() - started
-    round_file = rounds.save_round(number, built.record, built.trees, seed,
-                                   attested[0].canonical() if attested else None)
+    round_file = rounds.save_round(
+        number, built.record, built.trees, seed, attested[0].canonical() if attested else None
+    )
+    report = _round_report(built, attested[0].document()["assets"] if attested else [])
+    return {"ok": True, "round": number, "round_hash": built.hash, "snapshot": snapshot,
+            "round_file": round_file, "reserves": built.record["reserves"], **report,
+            "build_seconds": round(seconds, 3), "executor": executor.name}  # fmt: skip
+
+
+def _round_report(built: Round, reserves_by_asset: list[Any]) -> dict[str, Any]:
+    """Each asset's tree and coverage, as ``por build`` reports them."""
     coverage = {entry["asset"]: entry["reserves"] or {} for entry in built.record["assets"]}
     rows: list[dict[str, Any]] = [
-        {"asset": tree.asset.code, "height": tree.height, "pieces": len(tree.placement.index),
-         "root_sum": str(tree.root[0]), "covered": coverage[tree.asset.code].get("covered"),
-         "coverage_net_bp": coverage[tree.asset.code].get("coverage_net_bp")}
-        for tree in (built.trees[n] for n in sorted(built.trees))]
-    return {"ok": True, "round": number, "round_hash": built.hash, "snapshot": snapshot,
-            "round_file": round_file, "reserves": built.record["reserves"],
-            "reserves_by_asset": attested[0].document()["assets"] if attested else [],
-            "build_seconds": round(seconds, 3), "assets": rows}
+        {
+            "asset": tree.asset.code,
+            "height": tree.height,
+            "pieces": len(tree.placement.index),
+            "root_sum": str(tree.root[0]),
+            "covered": coverage[tree.asset.code].get("covered"),
+            "coverage_net_bp": coverage[tree.asset.code].get("coverage_net_bp"),
+        }
+        for tree in (built.trees[n] for n in sorted(built.trees))
+    ]
+    return {"reserves_by_asset": reserves_by_asset, "assets": rows}
 
 
 def _pending(rounds: RoundStore, previous: bytes) -> dict[str, Any]:
     """The round ``por challenges`` announced: reserves are attested only over its blocks."""
     pending = rounds.pending()
     if not isinstance(pending, dict) or pending.get("previous_round_hash") != previous.hex():
-        raise InputError(Result.control_round_mismatch,
-                         "pending.json announces a round after another one: run `por challenges`")
+        raise InputError(
+            Result.control_round_mismatch,
+            "pending.json announces a round after another one: run `por challenges`",
+        )
     return pending
 
 
 def _pinned_snapshot(pending: dict[str, Any], snapshot: int | None) -> int:
     pinned = pending.get("snapshot")
     if type(pinned) is not int or (snapshot is not None and snapshot != pinned):
-        raise InputError(Result.control_round_mismatch,
-                         f"the challenges were issued for snapshot {pinned}, not {snapshot}")
+        raise InputError(
+            Result.control_round_mismatch,
+            f"the challenges were issued for snapshot {pinned}, not {snapshot}",
+        )
     return pinned
 
 
@@ -247,23 +293,35 @@ def client_proofs(
     master_secret = rounds.master_secret(create=False)
     trees = kept.trees(dict(ledger.ledger.assets), record, master_secret)
     round_hash_hex = round_hash(record).hex()
-    proofs = [found for n in sorted(trees)
-              if (found := inclusion_proof(trees[n], client, round_hash_hex))]
+    proofs = [
+        found for n in sorted(trees) if (found := inclusion_proof(trees[n], client, round_hash_hex))
+    ]
     if not proofs:
         raise InputError(Result.client_not_found, f"{client} has no proofs in round {number}")
     version = version_of_round(record)
     assert version is not None  # the store read its trees
     secret = client_secret(version, master_secret, bytes.fromhex(record["round_id"]), client)
-    return {"ok": True, "client": client, "nonce" if version >= 3 else "client_key": secret.hex(),
-            "round": number, "round_hash": round_hash_hex, "proofs": proofs}
+    return {
+        "ok": True,
+        "client": client,
+        "nonce" if version >= 3 else "client_key": secret.hex(),
+        "round": number,
+        "round_hash": round_hash_hex,
+        "proofs": proofs,
+    }
 
 
 # ---------------------------------------------------------------------- audit
 
 
 def audit_kept_round(
-    ledger: LedgerService, rounds: RoundStore, round_location: str, *, seed: str,
-    sample_size: int, workers: int = workers_default,
+    ledger: LedgerService,
+    rounds: RoundStore,
+    round_location: str,
+    *,
+    seed: str,
+    sample_size: int,
+    executor: Executor,
 ) -> dict[str, Any]:
     """Audit the round whose record is at ``round_location`` against the journal
     (``service/por_audit.py``), its chain to the round kept before it and its pinned reserves
@@ -275,8 +333,15 @@ def audit_kept_round(
     build_seed = kept.build_seed()
     stored = kept.trees(dict(ledger.ledger.assets), record, master_secret)
     report = audit_round(
-        ledger.store, record, stored, master_secret=master_secret, build_seed=build_seed,
-        sample_seed=seed.encode("utf-8"), sample_size=sample_size, workers=workers)
+        ledger.store,
+        record,
+        stored,
+        master_secret=master_secret,
+        build_seed=build_seed,
+        sample_seed=seed.encode("utf-8"),
+        sample_size=sample_size,
+        executor=executor,
+    )
     number = kept.number
     before = rounds.round(number - 1).record() if number is not None and number > 1 else None
     check_chain(report, record, number, before)
@@ -317,8 +382,9 @@ def attest(
     )  # fmt: skip
     exponents = {code: proof_unit_exponent(a) for code, a in ledger.assets.items()}
     net, gross = totals_in_proof_units(attested, ledger.assets, exponents)
-    pools = _pool_positions(ledger, pool_reserves_in_proof_units(attested, ledger.assets,
-                                                                 exponents))
+    pools = _pool_positions(
+        ledger, pool_reserves_in_proof_units(attested, ledger.assets, exponents)
+    )
     for number, units in gross.items():
         if units > limits.proof_value_max:
             raise InputError(
@@ -337,8 +403,12 @@ def _pool_positions(
     found = {}
     for code, asset in ledger.assets.items():
         held = reserves.get(asset.number, {})
-        names = sorted(name for name in {*owed.get(code, {}), *held}
-                       if owed.get(code, {}).get(name, 0) or held.get(name, 0))
-        found[asset.number] = [PoolPosition(name, owed.get(code, {}).get(name, 0),
-                                            held.get(name, 0)) for name in names]
+        names = sorted(
+            name
+            for name in {*owed.get(code, {}), *held}
+            if owed.get(code, {}).get(name, 0) or held.get(name, 0)
+        )
+        found[asset.number] = [
+            PoolPosition(name, owed.get(code, {}).get(name, 0), held.get(name, 0)) for name in names
+        ]
     return found

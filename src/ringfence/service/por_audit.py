@@ -1,6 +1,7 @@
-"""The audit of a proof-of-liabilities round, and the journal replay it rests on.
+"""The audit of a proof-of-liabilities round.
 
-Replay the journal up to the round's snapshot in a fresh engine, rebuild every tree from it,
+Replay the journal up to the round's snapshot in a fresh engine (``service/batch.py``'s
+``ledger_at``), rebuild every tree from it (its subtrees on the run's executor),
 check each root and total against the round record and the ledger's own pool totals, and
 verify a sample of client proofs chosen from a public seed with the standard-library verifier.
 The audit recomputes what each client is owed in proof units through ``core/money.py``
@@ -10,21 +11,14 @@ The audit recomputes what each client is owed in proof units through ``core/mone
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.engine import Ledger
-from ringfence.core.ledger.journal import (
-    EntryKind,
-    decode_definitions,
-    genesis_hash,
-    ledger_definition_kinds,
-)
+from ringfence.core.ledger.journal import genesis_hash
 from ringfence.core.money import Asset, coarsen_ceil
 from ringfence.core.por.hashes import client_secret, version_of_round
 from ringfence.core.por.inclusion import inclusion_proof
@@ -36,42 +30,14 @@ from ringfence.core.por.liabilities import (
 )
 from ringfence.core.por.round import round_hash, verify_chain, verify_round_signature
 from ringfence.core.por.solvency import commitment_opens
-from ringfence.core.por.tree import AssetTree, MapJobs, build_trees
-from ringfence.service.ledger import apply_definitions, collector_paused, replay_transfers
-from ringfence.service.ports import LedgerStore
+from ringfence.core.por.tree import AssetTree, build_trees
+from ringfence.service.batch import ledger_at
+from ringfence.service.ledger import collector_paused
+from ringfence.service.ports import Executor, LedgerStore
 from ringfence.verifier import ProofRejectedError, verify_inclusion
 
-workers_default: Final = 2
-workers_max: Final = limits.proof_build_workers_max
 sample_size_max: Final = limits.proof_audit_sample_size_max
 _sample_tag: Final = b"ringfence/por/audit-sample/1\x00"
-
-
-def ledger_at(store: LedgerStore, snapshot: int) -> Ledger:
-    """A fresh engine with the journal replayed up to and including entry ``snapshot``:
-    the auditor's own view of the balances, independent of any checkpoint."""
-    ledger = Ledger()
-    kinds = (*ledger_definition_kinds, EntryKind.transfers)
-    for entry in store.entries(kinds=kinds):
-        if entry.seq > snapshot:
-            break
-        if entry.kind is EntryKind.transfers:
-            replay_transfers(ledger, entry.body, store)
-        else:
-            header, definitions = decode_definitions(entry.body)
-            apply_definitions(ledger, header.kind, definitions)
-    return ledger
-
-
-@contextmanager
-def subtree_map(workers: int) -> Iterator[MapJobs]:
-    """A ``map`` that builds subtree jobs in ``workers`` processes (in this one if 1)."""
-    assert 1 <= workers <= workers_max
-    if workers == 1:
-        yield map
-        return
-    with ProcessPoolExecutor(max_workers=workers) as executor:
-        yield executor.map
 
 
 def snapshot_hash(store: LedgerStore, snapshot: int) -> bytes:
@@ -147,7 +113,7 @@ def audit_round(
     build_seed: bytes,
     sample_seed: bytes,
     sample_size: int,
-    workers: int = workers_default,
+    executor: Executor,
 ) -> AuditReport:
     """Check a round against the journal; see the module docstring. Never changes the store."""
     report = AuditReport(round_hash(record).hex(), int(record["snapshot"]))
@@ -161,10 +127,14 @@ def audit_round(
         return report
     head = record.get("journal_head")
     if isinstance(head, dict) and head.get("hash") != snapshot_hash(store, report.snapshot).hex():
-        report.problems.append(Problem(
-            "journal_head_mismatch", "",
-            f"the round signs head {head.get('hash')} at entry {report.snapshot}; the journal "
-            "holds another"))
+        report.problems.append(
+            Problem(
+                "journal_head_mismatch",
+                "",
+                f"the round signs head {head.get('hash')} at entry {report.snapshot}; the journal "
+                "holds another",
+            )
+        )
     version = version_of_round(record)
     if version is None:
         report.problems.append(Problem("format_unknown", "", f"round format {record.get('v')!r}"))
@@ -172,10 +142,11 @@ def audit_round(
     ledger = ledger_at(store, report.snapshot)
     liabilities = client_liabilities(ledger)
     round_id = bytes.fromhex(record["round_id"])
-    with collector_paused(), subtree_map(workers) as map_jobs:
+    with collector_paused():
         # A round of format 2 is rebuilt as it was made: its audit stays possible.
-        rebuilt = build_trees(round_id, liabilities, master_secret, build_seed, map_jobs,
-                              version=version)
+        rebuilt = build_trees(
+            round_id, liabilities, master_secret, build_seed, executor.map, version=version
+        )
     entries = {entry["asset_number"]: entry for entry in record["assets"]}
     for asset, owed in liabilities:
         _audit_asset(
@@ -263,16 +234,20 @@ def _audit_pools(
         if not isinstance(statement, dict):
             continue
         owed = owed_by_asset.get(entry["asset"], {})
-        named = {line.get("pool") for line in statement.get("pools", [])
-                 if isinstance(line, dict)}
+        named = {line.get("pool") for line in statement.get("pools", []) if isinstance(line, dict)}
         expected = {pool: owed.get(pool, 0) for pool in named if isinstance(pool, str)}
         expected |= {pool: units for pool, units in owed.items() if units}
-        wrong = commitment_opens(statement, round_id, entry["asset_number"], expected,
-                                 master_secret)
+        wrong = commitment_opens(
+            statement, round_id, entry["asset_number"], expected, master_secret
+        )
         if wrong:
-            report.problems.append(Problem(
-                "pool_commitment_mismatch", entry["asset"],
-                f"pools {', '.join(wrong)}: the committed liabilities are not the journal's"))
+            report.problems.append(
+                Problem(
+                    "pool_commitment_mismatch",
+                    entry["asset"],
+                    f"pools {', '.join(wrong)}: the committed liabilities are not the journal's",
+                )
+            )
 
 
 def _audit_sample(
@@ -318,8 +293,12 @@ def _audit_sample(
             )
 
 
-def check_chain(report: AuditReport, record: Mapping[str, Any], number: int | None,
-                before: Mapping[str, Any] | None) -> None:
+def check_chain(
+    report: AuditReport,
+    record: Mapping[str, Any],
+    number: int | None,
+    before: Mapping[str, Any] | None,
+) -> None:
     """The round must name the one kept before it (a split view breaks the chain); ``number``
     is the round's own (None: a record kept elsewhere, not checked), ``before`` the record of
     round ``number - 1``."""
@@ -331,12 +310,14 @@ def check_chain(report: AuditReport, record: Mapping[str, Any], number: int | No
         return
     assert before is not None
     if not verify_chain([before, record]):
-        report.problems.append(Problem(
-            "chain_broken", "", f"round {number} does not follow round {number - 1}"))
+        report.problems.append(
+            Problem("chain_broken", "", f"round {number} does not follow round {number - 1}")
+        )
     if before.get("public_key") != record.get("public_key"):
         # A round signed by another key than the one before it is no continuation of it.
-        report.problems.append(Problem(
-            "signing_key_changed", "", f"round {number} is signed by another key"))
+        report.problems.append(
+            Problem("signing_key_changed", "", f"round {number} is signed by another key")
+        )
 
 
 def check_reserves_file(
@@ -350,5 +331,8 @@ def check_reserves_file(
         report.problems.append(Problem("reserves_file_missing", "", location))
         return
     if hashlib.sha256(reserves_file).hexdigest() != pinned.get("file_hash"):
-        report.problems.append(Problem(
-            "reserves_file_mismatch", "", f"{location} does not hash to the round's file_hash"))
+        report.problems.append(
+            Problem(
+                "reserves_file_mismatch", "", f"{location} does not hash to the round's file_hash"
+            )
+        )

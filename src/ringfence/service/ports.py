@@ -7,12 +7,14 @@ composition root (``ringfence.bootstrap``) chooses and wires them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ringfence.core import limits
 from ringfence.core.access.keys import ApiKey
+from ringfence.core.batch import ClientAccountRow, ClientRange
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.snapshots import Snapshot
 from ringfence.core.custody.spends import SpendOrder, SpendRecord
@@ -60,6 +62,55 @@ class Checkpoint:
     pendings: dict[int, PendingRow] = field(default_factory=dict)
     breaks: dict[int, Break] = field(default_factory=dict)
     reversed: dict[int, int] = field(default_factory=dict)
+
+
+class CutReader(Protocol):
+    """One client range of a ``BalanceCut``: what a batch task carries to its process (it
+    pickles) and reads there."""
+
+    def read(self) -> list[ClientAccountRow]:
+        """The client accounts of the range's clients at the cut, in client number order;
+        ``SnapshotMovedError`` when the store can no longer show the cut."""
+        ...
+
+
+class BalanceCut(Protocol):
+    """One consistent cut of the stored client balances, at journal entry ``seq`` (the store's
+    checkpoint), that many processes read at once, range by range, while it is open."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def client_number_max(self) -> int:
+        """The highest client number defined at the cut (0: none)."""
+        ...
+
+    def reader(self, clients: ClientRange) -> CutReader:
+        """A reader of the accounts of clients numbered in ``clients``."""
+        ...
+
+
+_Item = TypeVar("_Item")
+_Outcome = TypeVar("_Outcome")
+
+
+class Executor(Protocol):
+    """Where a batch run's tasks run: in this process, or on a Dask cluster. A task is a
+    module-level function of one picklable argument, so that any process can run it; what it
+    returns comes back to the coordinator, which merges. Adapters (adapters/executors.py):
+    in-process (the default) and Dask distributed, chosen in bootstrap.py."""
+
+    name: str  # what it says in a report: in-process, dask-local:2, dask://HOST:PORT
+
+    def map(self, task: Callable[[_Item], _Outcome], items: Iterable[_Item]) -> Iterator[_Outcome]:
+        """``task`` over ``items``, results in the items' order, each yielded when it and
+        those before it are done; only a bounded window of items is in flight at a time, so
+        neither side holds the whole run. A task's own exception is raised as it is; a
+        scheduler or workers lost for good raise ``ExecutorError``."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class PendingAppend(Protocol):
@@ -125,6 +176,12 @@ class LedgerStore(Protocol):
 
     def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
         """The definition projections (assets, clients, pools, accounts), for audit."""
+        ...
+
+    def cut(self) -> AbstractContextManager[BalanceCut]:
+        """A consistent cut of the client balances at the last checkpoint, held until the
+        context ends, for batch tasks in other processes: PostgreSQL an exported snapshot,
+        SQLite the file at its checkpoint's entry, memory a copy."""
         ...
 
     def close(self) -> None: ...

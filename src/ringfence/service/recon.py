@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 
 from ringfence.core import limits
+from ringfence.core.batch import ClientAccountRow, RowsCut, sorted_rows
 from ringfence.core.custody.deposits import deposit_transfer_id
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.registry import Chain
@@ -44,20 +45,35 @@ from ringfence.core.recon.history import (
     with_where_held,
 )
 from ringfence.core.recon.run import Reconciliation, ReconInput, ReconSettings, reconcile, summarise
-from ringfence.core.recon.segregation_statement import ClientRow, CustodyRow, PoolAsset, WalletFacts
+from ringfence.core.recon.segregation_statement import (
+    ClientRow,
+    CustodyRow,
+    PoolAsset,
+    Requirement,
+    WalletFacts,
+)
+from ringfence.service.batch import gather_requirements, ledger_cut
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import HoldingsSource, PriceSource
+from ringfence.service.ports import Executor, HoldingsSource, PriceSource
 
 _day_ns = 86_400 * 10**9
 
 
 class ReconService:
-    """Reconciliation over one custody service (and so one ledger and one journal)."""
+    """Reconciliation over one custody service (and so one ledger and one journal). With an
+    ``executor``, the segregation requirement is a batch run (``service/batch.py``): summed
+    over ranges of clients read from one cut, in tasks on the executor; without, it is summed
+    here from the engine's own balances. Both give the same statement."""
 
-    def __init__(self, custody: CustodyService) -> None:
+    def __init__(
+        self, custody: CustodyService, executor: Executor | None = None,
+        clients_per_range: int = limits.batch_range_clients_default,
+    ) -> None:
         self.custody = custody
         self.ledger: LedgerService = custody.ledger
+        self.executor = executor
+        self.clients_per_range = clients_per_range
         self.history = ReconHistory()
         self._load()
 
@@ -80,23 +96,45 @@ class ReconService:
     def definitions(self) -> dict[int, AccountDefinition]:
         return {i: a.definition for i, a in self.ledger.ledger.accounts.items()}
 
-    def _rows(self, as_of_ns: int) -> tuple[list[ClientRow], list[CustodyRow]]:
-        """Client and custody balances: the engine's own when ``as_of_ns`` is not before the
-        ledger's last entry, else summed from the journal's transfers up to it."""
+    def _balances(self, as_of_ns: int) -> dict[int, int] | None:
+        """Balances as of ``as_of_ns`` summed from the journal's transfers; None when it is
+        not before the ledger's last entry (the engine's own balances are then the answer)."""
+        if as_of_ns >= self.ledger.ledger.timestamp_last:
+            return None
+        return balances_at(self.records(), self.definitions(), as_of_ns + 1)
+
+    def _rows(
+        self, as_of_ns: int, clients_too: bool = True
+    ) -> tuple[list[ClientRow], list[CustodyRow]]:
+        """Client (unless not ``clients_too``) and custody balances as of ``as_of_ns``."""
         engine = self.ledger.ledger
-        if as_of_ns >= engine.timestamp_last:
-            balances = {i: account.balance for i, account in engine.accounts.items()}
-        else:
-            balances = balances_at(self.records(), self.definitions(), as_of_ns + 1)
+        at = self._balances(as_of_ns)
+        balances = {i: a.balance for i, a in engine.accounts.items()} if at is None else at
         clients: list[ClientRow] = []
         custody: list[CustodyRow] = []
         for account_id, account in engine.accounts.items():
             d = account.definition
-            if d.account_class is AccountClass.client:
+            if d.account_class is AccountClass.client and clients_too:
                 clients.append((d.pool, d.asset, d.owner, balances.get(account_id, 0)))
             elif d.account_class is AccountClass.custody:
                 custody.append((d.owner, d.pool, d.asset, balances.get(account_id, 0)))
         return clients, custody
+
+    def _requirements(self, executor: Executor, as_of_ns: int) -> dict[PoolAsset, Requirement]:
+        """The segregation requirement as a batch run: at the head, over the store's cut;
+        before it, over the balances summed from the journal, held here."""
+        at = self._balances(as_of_ns)
+        if at is None:
+            with ledger_cut(self.ledger, self.ledger.seq) as cut:
+                return gather_requirements(executor, cut, self.clients_per_range)
+        engine = self.ledger.ledger
+        rows = sorted_rows(
+            ClientAccountRow(a.owner_number, a.definition.owner, a.definition.asset,
+                             a.definition.pool, at.get(i, 0))
+            for i, a in engine.accounts.items()
+            if a.definition.account_class is AccountClass.client)
+        return gather_requirements(executor, RowsCut(self.ledger.seq, rows),
+                                   self.clients_per_range)
 
     def wallets(self, as_of_ns: int) -> list[WalletFacts]:
         """Registered wallets with their pool and tier at ``as_of_ns``, then the owners of
@@ -153,7 +191,9 @@ class ReconService:
         inflows: Sequence[Inflow] = (),
     ) -> ReconInput:
         registry = self.custody.registry
-        clients, custody = self._rows(as_of_ns)
+        executor = self.executor
+        clients, custody = self._rows(as_of_ns, clients_too=executor is None)
+        required = None if executor is None else self._requirements(executor, as_of_ns)
         outstanding, misdirected = self._misdirected()
         causes = fundings = None
         if history:
@@ -180,6 +220,7 @@ class ReconService:
             fundings or [],
             self._house_inflow_findings(inflows),
             settings,
+            required,
         )
 
     def _house_inflow_findings(self, inflows: Sequence[Inflow]) -> list[Finding]:

@@ -37,7 +37,7 @@ from ringfence.core.risk.scan import Health
 from ringfence.core.risk.scenarios import Profile
 from ringfence.core.risk.settlement import Fill
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import RiskBookStore
+from ringfence.service.ports import Executor, RiskBookStore
 from ringfence.service.risk import RiskService, ScanState
 from ringfence.service.risk_ledger import collateral_id
 
@@ -53,12 +53,15 @@ _fill_fields = frozenset({"id", "bucket", "symbol", "lots", "price", "fee"})
 # ---------------------------------------------------------------------- operations
 
 
-def scan(ledger: LedgerService, books: RiskBookStore) -> dict[str, Any]:
+def scan(
+    ledger: LedgerService, books: RiskBookStore, executor: Executor | None = None
+) -> dict[str, Any]:
     """Equity, initial and maintenance requirement, health and Greeks of every bucket, at
-    the book's market data (``ringfence risk scan``)."""
+    the book's market data (``ringfence risk scan``); with ``executor``, a batch run of
+    bucket ranges on it (the same figures)."""
     service, market = load_book_with_market(ledger, books)
     started = time.perf_counter()
-    state = service.scan(market)
+    state = service.scan(market, executor)
     elapsed_ms = (time.perf_counter() - started) * 1000
     rows = scan_rows(state, dict(ledger.ledger.assets))
     return {"ok": True, "buckets": len(rows), "scan_ms": round(elapsed_ms, 3),

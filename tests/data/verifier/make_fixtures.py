@@ -83,7 +83,7 @@ def two_assets(work: Path) -> None:
     transfers = [deposit("1", "1", "2", "0.8"), deposit("2", "1", "3", "1.5"),
                  deposit("3", "6", "7", "2.000000000000000001")]
     ringfence(db, "transfers", "submit", lines(db.parent / "transfers.jsonl", transfers))
-    built = ringfence(db, "por", "build", "--workers", "1")
+    built = ringfence(db, "por", "build")
     record = json.loads(Path(built["round_file"]).read_text(encoding="utf-8"))
     bundle = ringfence(db, "por", "proof", "alice")
     folder = HERE / "two-assets"
@@ -124,8 +124,7 @@ def attested(work: Path) -> None:
                  "signature": "0x" + SIGNER.sign_message(
                      encode_defunct(text=challenge["message"])).signature.hex()}
                 for challenge in asked["challenges"]]}), encoding="utf-8")
-        built = ringfence(db, "por", "build", "--holdings", holdings, "--control", str(control),
-                          "--workers", "1")
+        built = ringfence(db, "por", "build", "--holdings", holdings, "--control", str(control),)
         record = json.loads(Path(built["round_file"]).read_text(encoding="utf-8"))
         save(folder, f"round-{number}.json", record)
         save(folder, f"bundle-{number}.json",

@@ -7,12 +7,14 @@ import pytest
 from ringfence.core import errors
 from ringfence.core.errors import (
     AuthorisationError,
+    ExecutorError,
     HeadConflictError,
     InputError,
     IntegrityError,
     MalformedEntryError,
     Result,
     RingfenceError,
+    SnapshotMovedError,
     SourceError,
     StorageError,
 )
@@ -62,6 +64,8 @@ def test_an_unmapped_class_is_a_programmer_error() -> None:
         (StorageError("locked"), "storage_error", 3, 503),
         (HeadConflictError("another writer"), "storage_error", 3, 409),
         (SourceError("node down"), "storage_error", 3, 503),
+        (SnapshotMovedError("checkpointed"), "snapshot_moved", 3, 409),
+        (ExecutorError("scheduler lost"), "executor_failed", 3, 503),
         (IntegrityError("hash"), "integrity_error", 4, 500),
         (MalformedEntryError(7, "short body"), "integrity_error", 4, 500),
         (AuthorisationError("signature"), "integrity_error", 4, 500),

@@ -11,23 +11,27 @@ from typing import Any
 import pytest
 from tests.support import EARN, MARGIN, Custodian
 
+from ringfence.adapters.executors import InProcessExecutor
 from ringfence.core.errors import Result, StorageError
 from ringfence.core.por.liabilities import client_liabilities
 from ringfence.core.por.round import verify_round_signature
 from ringfence.service import por, por_audit, por_verify
+from ringfence.service.batch import ledger_at
 from ringfence.service.ledger import LedgerService
 
 MASTER = b"m" * 32
 
 
 def fund(service: LedgerService, custodian: Custodian) -> None:
-    results = service.submit([
-        custodian.deposit(1, "alice", 500),
-        custodian.deposit(2, "alice", 70, pool=MARGIN),
-        custodian.deposit(3, "carol", 9, pool=EARN),  # title transfer: still owed
-        custodian.deposit(4, "bob", 10**18 + 1, asset="ETH"),
-        custodian.fee(5, "alice", 20),
-    ])
+    results = service.submit(
+        [
+            custodian.deposit(1, "alice", 500),
+            custodian.deposit(2, "alice", 70, pool=MARGIN),
+            custodian.deposit(3, "carol", 9, pool=EARN),  # title transfer: still owed
+            custodian.deposit(4, "bob", 10**18 + 1, asset="ETH"),
+            custodian.fee(5, "alice", 20),
+        ]
+    )
     assert results == [Result.ok] * 5
 
 
@@ -35,8 +39,10 @@ def test_liabilities_sum_every_client_account_and_nothing_else(
     memory_service: LedgerService, custodian: Custodian
 ) -> None:
     fund(memory_service, custodian)
-    owed = {asset.code: {c: u for c, u in balances.items() if u}
-            for asset, balances in client_liabilities(memory_service.ledger)}
+    owed = {
+        asset.code: {c: u for c, u in balances.items() if u}
+        for asset, balances in client_liabilities(memory_service.ledger)
+    }
     assert owed == {"BTC": {"alice": 550, "carol": 9}, "ETH": {"bob": 10**18 + 1}}
 
 
@@ -46,7 +52,7 @@ def test_the_ledger_at_a_snapshot_is_the_journal_replayed_up_to_it(
     fund(memory_service, custodian)
     snapshot = memory_service.seq
     assert memory_service.submit([custodian.deposit(6, "bob", 1)]) == [Result.ok]
-    then = client_liabilities(por_audit.ledger_at(memory_service.store, snapshot))
+    then = client_liabilities(ledger_at(memory_service.store, snapshot))
     now = client_liabilities(memory_service.ledger)
     assert then[0][1].get("bob", 0) == 0
     assert now[0][1]["bob"] == 1
@@ -66,26 +72,57 @@ def test_an_audit_of_an_honest_round_finds_nothing_and_of_a_lying_one_names_it(
 ) -> None:
     fund(memory_service, custodian)
     liabilities = client_liabilities(memory_service.ledger)
-    built = por.build_round(liabilities, snapshot=memory_service.seq,
-                            previous_round_hash=bytes(32), master_secret=MASTER,
-                            signing_seed=b"s" * 32, seed=b"r" * 32, workers=1,
-                            snapshot_hash=memory_service.hash)
-    audit = por_audit.audit_round(memory_service.store, built.record, built.trees,
-                            master_secret=MASTER, build_seed=b"r" * 32, sample_seed=b"x",
-                            sample_size=10, workers=1)
+    built = por.build_round(
+        liabilities,
+        snapshot=memory_service.seq,
+        previous_round_hash=bytes(32),
+        master_secret=MASTER,
+        signing_seed=b"s" * 32,
+        seed=b"r" * 32,
+        executor=InProcessExecutor(),
+        snapshot_hash=memory_service.hash,
+    )
+    audit = por_audit.audit_round(
+        memory_service.store,
+        built.record,
+        built.trees,
+        master_secret=MASTER,
+        build_seed=b"r" * 32,
+        sample_seed=b"x",
+        sample_size=10,
+        executor=InProcessExecutor(),
+    )
     assert audit.ok, audit.problems
     assert len(audit.sampled) == 3
     # A round built while leaving carol out: totals and roots no longer match the journal.
-    short = [(asset, {c: u for c, u in owed.items() if c != "carol"})
-             for asset, owed in liabilities]
-    lying = por.build_round(short, snapshot=memory_service.seq, previous_round_hash=bytes(32),
-                            master_secret=MASTER, signing_seed=b"s" * 32, seed=b"r" * 32,
-                            workers=1, snapshot_hash=memory_service.hash)
-    found = por_audit.audit_round(memory_service.store, lying.record, lying.trees,
-                            master_secret=MASTER, build_seed=b"r" * 32, sample_seed=b"x",
-                            sample_size=10, workers=1)
+    short = [
+        (asset, {c: u for c, u in owed.items() if c != "carol"}) for asset, owed in liabilities
+    ]
+    lying = por.build_round(
+        short,
+        snapshot=memory_service.seq,
+        previous_round_hash=bytes(32),
+        master_secret=MASTER,
+        signing_seed=b"s" * 32,
+        seed=b"r" * 32,
+        executor=InProcessExecutor(),
+        snapshot_hash=memory_service.hash,
+    )
+    found = por_audit.audit_round(
+        memory_service.store,
+        lying.record,
+        lying.trees,
+        master_secret=MASTER,
+        build_seed=b"r" * 32,
+        sample_seed=b"x",
+        sample_size=10,
+        executor=InProcessExecutor(),
+    )
     assert {(p.problem, p.asset) for p in found.problems} >= {
-        ("total_mismatch", "BTC"), ("root_mismatch", "BTC"), ("proof_missing", "BTC")}
+        ("total_mismatch", "BTC"),
+        ("root_mismatch", "BTC"),
+        ("proof_missing", "BTC"),
+    }
     assert verify_round_signature(lying.record)  # signed, and still caught
 
 
@@ -150,12 +187,17 @@ class MemoryRounds:
     def save_pending(self, pending: Any) -> None:
         self.announced = dict(pending)
 
-    def save_round(self, number: int, record: Any, trees: Any, build_seed: bytes,
-                   reserves_file: bytes | None) -> str:
+    def save_round(
+        self, number: int, record: Any, trees: Any, build_seed: bytes, reserves_file: bytes | None
+    ) -> str:
         assert number not in self.rounds
         kept = self.rounds[number] = MemoryRound(number)
-        kept.kept = {"record": record, "trees": dict(trees), "seed": build_seed,
-                     "reserves": reserves_file}
+        kept.kept = {
+            "record": record,
+            "trees": dict(trees),
+            "seed": build_seed,
+            "reserves": reserves_file,
+        }
         return kept.location
 
 
@@ -166,24 +208,51 @@ def test_the_round_workflows_need_only_the_round_store_port(
     rounds = MemoryRounds()
     with pytest.raises(StorageError):
         por.client_proofs(memory_service, rounds, "alice")
-    built = por.build_and_keep_round(memory_service, rounds, snapshot=None, holdings=None,
-                                     control=None, workers=1)
+    built = por.build_and_keep_round(
+        memory_service,
+        rounds,
+        snapshot=None,
+        holdings=None,
+        control=None,
+        executor=InProcessExecutor(),
+    )
     assert (built["round"], built["round_file"]) == (1, "memory/1/round.json")
     assert {row["asset"]: row["root_sum"] for row in built["assets"]} == {
-        "BTC": "559", "ETH": "1000000001"}
+        "BTC": "559",
+        "ETH": "1000000001",
+    }
     proofs = por.client_proofs(memory_service, rounds, "alice")
     assert [proof["asset"] for proof in proofs["proofs"]] == ["BTC"]
     record = json.dumps(rounds.rounds[1].record()).encode()
-    checked = por_verify.verify_proofs(json.dumps(proofs).encode(), record, client_id="alice",
-                                balances=["BTC=0.0000055"])
+    checked = por_verify.verify_proofs(
+        json.dumps(proofs).encode(), record, client_id="alice", balances=["BTC=0.0000055"]
+    )
     assert checked["ok"] is True, checked
-    second = por.build_and_keep_round(memory_service, rounds, snapshot=None, holdings=None,
-                                      control=None, workers=1)
-    report = por.audit_kept_round(memory_service, rounds, second["round_file"], seed="s",
-                                  sample_size=10, workers=1)
+    second = por.build_and_keep_round(
+        memory_service,
+        rounds,
+        snapshot=None,
+        holdings=None,
+        control=None,
+        executor=InProcessExecutor(),
+    )
+    report = por.audit_kept_round(
+        memory_service,
+        rounds,
+        second["round_file"],
+        seed="s",
+        sample_size=10,
+        executor=InProcessExecutor(),
+    )
     assert report["ok"] is True, report["problems"]
     assert len(report["sampled"]) == 3
     rounds.rounds[1].kept["record"] = dict(rounds.rounds[1].kept["record"], snapshot=0)
-    report = por.audit_kept_round(memory_service, rounds, second["round_file"], seed="s",
-                                  sample_size=10, workers=1)
+    report = por.audit_kept_round(
+        memory_service,
+        rounds,
+        second["round_file"],
+        seed="s",
+        sample_size=10,
+        executor=InProcessExecutor(),
+    )
     assert [problem["problem"] for problem in report["problems"]] == ["chain_broken"]

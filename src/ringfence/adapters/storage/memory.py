@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 
+from ringfence.core.batch import ClientAccountRow, RowsCut, sorted_rows
 from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry, genesis_hash
-from ringfence.core.ledger.model import TransferRecord
+from ringfence.core.ledger.model import AccountClass, AccountDefinition, TransferRecord
 from ringfence.service.ports import Checkpoint, PendingAppend
 
 
@@ -99,6 +101,24 @@ class MemoryStore:
 
     def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
         return {kind: list(items) for kind, items in self._definitions.items()}
+
+    @contextmanager
+    def cut(self) -> Iterator[RowsCut]:
+        """A copy of the checkpoint's client balances (one process writes a memory store, so
+        every definition it holds is at or before its checkpoint once the service made one)."""
+        numbers: dict[str, int] = {}
+        for client in self._definitions[EntryKind.clients]:
+            assert isinstance(client, tuple)
+            numbers[client[0]] = client[1]
+        balances = self._checkpoint.balances
+        rows = []
+        for definition in self._definitions[EntryKind.accounts]:
+            assert isinstance(definition, AccountDefinition)
+            if definition.account_class is AccountClass.client:
+                _, debits, _, credits = balances.get(definition.id, (0, 0, 0, 0))
+                rows.append(ClientAccountRow(numbers[definition.owner], definition.owner,
+                                             definition.asset, definition.pool, credits - debits))
+        yield RowsCut(self._checkpoint.seq, sorted_rows(rows))
 
     def close(self) -> None:
         self.closed = True

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 
+from ringfence.adapters.storage.cuts import PostgresCut, postgres_cut
 from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.postgres_rows import (
     insert_definitions,
@@ -372,6 +374,13 @@ class PostgresStore:
             return read_definitions(self._reading())
         except psycopg.Error as error:
             raise self._failed(error, "reading the definitions") from error
+
+    @contextmanager
+    def cut(self) -> Iterator[PostgresCut]:
+        """One exported snapshot at the checkpoint (``adapters/storage/cuts.py``)."""
+        self._writer.drain()
+        with postgres_cut(self.url) as cut:
+            yield cut
 
     def close(self) -> None:
         try:

@@ -22,6 +22,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ringfence.adapters.storage.cuts import SqliteCut, sqlite_cut
 from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.rows import (
     definition_queries,
@@ -383,6 +384,12 @@ class SqliteStore:
                 f"{definition_queries[kind]} ORDER BY {order.get(kind, 'seq, rowid')}"
             )
         )
+
+    @contextmanager
+    def cut(self) -> Iterator[SqliteCut]:
+        """The file at its checkpoint (``adapters/storage/cuts.py``)."""
+        self._writer.drain()
+        yield sqlite_cut(self.path)
 
     def close(self) -> None:
         try:

@@ -7,7 +7,7 @@ The modules, in the order a round is built:
 - ``hashes``: domain tags, formats, and the hashes of leaves, nodes and padding (one at a
   time, as ``verifier.py`` writes them again, and in bulk);
 - ``placement``: the round's random stream; balances split into pieces at random slots;
-- ``tree``: levels, subtrees (built in worker processes by the shell) and the joined tree;
+- ``tree``: levels, subtrees (built as tasks on the shell's executor) and the joined tree;
 - ``inclusion``: a client's inclusion proof;
 - ``round``: the round record, its signature and its chain to the round before;
 - ``attestation``: the reserves side (holdings of client-designated wallets, proven).

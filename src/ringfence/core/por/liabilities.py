@@ -13,33 +13,65 @@ sum must stay below 2^64 (attack 3).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import cast
 
 import numpy as np
 
 from ringfence.core import limits
-from ringfence.core.errors import InputError, Result
+from ringfence.core.batch import ClientAccountRow, engine_rows
+from ringfence.core.errors import InputError, IntegrityError, Result
 from ringfence.core.ledger.engine import Ledger
 from ringfence.core.ledger.model import AccountClass
 from ringfence.core.money import Asset, check_units, mul_div_ceil
 from ringfence.core.por.hashes import U64
 
 Liabilities = list[tuple[Asset, dict[str, int]]]
+# One range's share: asset code -> client -> minor units owed, in client number order.
+PartialLiabilities = dict[str, dict[str, int]]
 
 
 def client_liabilities(ledger: Ledger) -> Liabilities:
-    """Per asset (every asset defined), client -> minor units owed, in account order."""
-    owed: dict[str, dict[str, int]] = {code: {} for code in ledger.assets}
-    for account in ledger.accounts.values():
-        definition = account.definition
-        if definition.account_class is not AccountClass.client:
-            continue
-        balance = account.credits_posted - account.debits_posted
-        assert balance >= 0  # guarantee 2: a client account never goes below zero
-        per_client = owed[definition.asset]
-        per_client[definition.owner] = per_client.get(definition.owner, 0) + balance
-    return [(ledger.assets[code], owed[code]) for code in ledger.assets]
+    """Per asset (every asset defined), client -> minor units owed, in client number order:
+    the same answer a batch run merges from a store's cut (``merge_liabilities``)."""
+    return merge_liabilities(ledger.assets, [partial_liabilities(engine_rows(ledger))])
+
+
+def partial_liabilities(rows: Iterable[ClientAccountRow]) -> PartialLiabilities:
+    """What a range's clients are owed: per asset, client -> minor units summed over their
+    accounts (every pool, every kind), in client number order (``rows`` come in it).
+    ``IntegrityError`` for a balance below zero: a cut is read straight from the store, and
+    no client account may ever be below zero (guarantee 2)."""
+    owed: PartialLiabilities = {}
+    last = -1
+    for row in rows:
+        assert row.client >= last  # a cut's rows come in client number order
+        last = row.client
+        if row.balance < 0:
+            raise IntegrityError(f"a client account of {row.name} in {row.asset} is below zero")
+        per_client = owed.get(row.asset)
+        if per_client is None:
+            per_client = owed[row.asset] = {}
+        per_client[row.name] = per_client.get(row.name, 0) + row.balance
+    return owed
+
+
+def merge_liabilities(
+    assets: Mapping[str, Asset], parts: Iterable[PartialLiabilities]
+) -> Liabilities:
+    """The ranges' partial liabilities (in range order) as one list per asset defined: a
+    client is in one range only, so the merge only appends, and its order is the client
+    numbers' whatever the ranges were."""
+    owed: dict[str, dict[str, int]] = {code: {} for code in assets}
+    for part in parts:
+        for code, per_client in part.items():
+            if code not in owed:
+                raise IntegrityError(f"a client account is in asset {code}, which is not defined")
+            merged = owed[code]
+            before = len(merged)
+            merged.update(per_client)
+            assert len(merged) == before + len(per_client)  # no client in two ranges
+    return [(assets[code], owed[code]) for code in assets]
 
 
 def pool_liabilities(ledger: Ledger) -> dict[str, dict[str, int]]:

@@ -2,9 +2,10 @@
 
 Each level is a sorted array of indices, an array of sums and a matrix of hashes. Empty
 subtrees are padding nodes of sum zero whose hashes come from a key only the firm holds. The
-tree is cut into subtrees (``SubtreeJob``) that the shell may build in worker processes by
-passing its own ``map_jobs`` (an executor's ``map``): the jobs and their results are plain
-picklable values, and the tree does not depend on which process built which subtree.
+tree is cut into subtrees (``SubtreeJob``) that the shell may build elsewhere (as tasks on a
+Dask cluster) by passing its own ``map_jobs`` (an executor's ``map``): the jobs and their
+results are plain picklable values, and the tree does not depend on which process built which
+subtree.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from ringfence.core.recon.segregation_statement import (
     InternalLine,
     ObservedHolding,
     PoolAsset,
+    Requirement,
     StatementLine,
     WalletFacts,
     custody_books,
@@ -85,6 +86,9 @@ class ReconInput:
     fundings: Sequence[Funding] = ()
     extra_findings: Sequence[Finding] = ()
     settings: ReconSettings = field(default_factory=ReconSettings)
+    # Requirements already summed over every client (a batch run's ranges, merged); None:
+    # computed here from ``client_rows``.
+    requirements: Mapping[PoolAsset, Requirement] | None = None
 
 
 @dataclass(slots=True)
@@ -106,8 +110,8 @@ class Reconciliation:
 
 
 def reconcile(facts: ReconInput, book: BreakBook) -> Reconciliation:
-    equities = net_equities(facts.client_rows)
-    required = requirements(equities)
+    required = (dict(facts.requirements) if facts.requirements is not None
+                else requirements(net_equities(facts.client_rows)))
     # The book's liabilities are the net balances: deficits netted, as the ledger keeps them.
     liabilities = {key: need.net_balance for key, need in required.items()}
     by_wallet, by_pool = custody_books(facts.custody_rows)

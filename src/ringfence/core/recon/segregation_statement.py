@@ -199,6 +199,22 @@ def requirements(equities: Mapping[tuple[str, str, str], int]) -> dict[PoolAsset
     }
 
 
+def add_requirements(
+    parts: Iterable[Mapping[PoolAsset, Requirement]],
+) -> dict[PoolAsset, Requirement]:
+    """Requirements of disjoint sets of clients (a batch run's client ranges) as one: every
+    field is a sum over clients, so the sum of the parts is the requirement of the whole."""
+    total: dict[PoolAsset, Requirement] = {}
+    for part in parts:
+        for key, need in part.items():
+            had = total.get(key)
+            total[key] = need if had is None else Requirement(
+                had.net_balance + need.net_balance, had.deficits + need.deficits,
+                had.requirement + need.requirement, had.clients + need.clients,
+                had.clients_in_deficit + need.clients_in_deficit)
+    return total
+
+
 # ---------------------------------------------------------------------- funds
 
 

@@ -72,6 +72,15 @@ FailOnOption = Annotated[
         "undersegregated, below_target (reconcile), not_covered (por build).",
     ),
 ]
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where the batch run executes: in-process, dask-local:N "
+        "(a local Dask cluster of N worker processes) or dask://HOST:PORT (a running "
+        "cluster's scheduler). The result is the same on each.",
+    ),
+]
 JsonlFile = Annotated[
     Path,
     typer.Argument(exists=True, dir_okay=False, readable=True, help="A JSONL file."),

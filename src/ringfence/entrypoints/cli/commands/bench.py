@@ -23,7 +23,13 @@ name = "bench"
 def command(
     context: typer.Context,
     name: Annotated[str, typer.Argument(help="Benchmark name, e.g. ledger.")],
+    *,
     quick: Annotated[bool, typer.Option(help="Fewer and smaller runs, for a smoke test.")] = False,
+    accounts: Annotated[int | None, typer.Option(
+        "--accounts", min=1,
+        help="bench por: build one round over this many clients' accounts.")] = None,
+    executor: Annotated[str | None, typer.Option(
+        "--executor", help="bench por: where the round runs (default dask-local:2).")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Run a benchmark and print operations per second per case.
@@ -39,6 +45,13 @@ def command(
             raise InputError(
                 Result.name_invalid, f"no benchmark {name!r}; available: {', '.join(available)}"
             )
+        options: dict[str, Any] = {}
+        if accounts is not None:
+            options["accounts"] = accounts
+        if executor is not None:
+            options["executor"] = executor
+        if options and name != "por":
+            raise InputError(Result.field_unknown, "--accounts and --executor are bench por's")
     url = target(context).url  # benchmarks make their own databases; only PostgreSQL's is used
     with reported(json_output), progress_bar(json_output) as progress:
         if name == "ledger" and url.startswith(("postgresql://", "postgres://")):
@@ -51,7 +64,7 @@ def command(
 
             document = run_api_bench(quick, progress, app_factory=create_app)
         else:
-            document = benchmarks.run(name, quick, progress)
+            document = benchmarks.run(name, quick, progress, **options)
     if json_output:
         write_json(document)
         return

@@ -20,6 +20,7 @@ from ringfence import bootstrap
 from ringfence.core import errors
 from ringfence.core.errors import InputError, Result
 from ringfence.entrypoints.cli.output import (
+    ExecutorOption,
     FailOnOption,
     JsonOption,
     alert,
@@ -46,10 +47,6 @@ OutOption = Annotated[
     typer.Option(
         "--out", help="The rounds' directory (default: por/ beside the database).", file_okay=False
     ),
-]
-WorkersOption = Annotated[
-    int,
-    typer.Option("--workers", min=1, max=por.workers_max, help="Processes that build subtrees."),
 ]
 HoldingsOption = Annotated[
     Path | None,
@@ -177,7 +174,7 @@ def build(
     context: typer.Context,
     *,
     out: OutOption = None,
-    workers: WorkersOption = por.workers_default,
+    executor: ExecutorOption = bootstrap.executor_default,
     snapshot: SnapshotOption = None,
     holdings: HoldingsOption = None,
     control: ControlOption = None,
@@ -191,13 +188,13 @@ def build(
     do not cover its liabilities (or none were attested)."""
     from ringfence.service import alerting
 
-    with reported(json_output), opened(context) as ledger:
+    with reported(json_output), bootstrap.executor(executor) as runs_on, opened(context) as ledger:
         conditions = alerting.parse_fail_on(fail_on, alerting.round_conditions)
         document = por.build_and_keep_round(
             ledger,
             _rounds(context, out),
             snapshot=snapshot,
-            workers=workers,
+            executor=runs_on,
             holdings=None if holdings is None else _read(holdings, "holdings"),
             control=None if control is None else _read(control, "control file"),
         )
@@ -366,21 +363,21 @@ def audit(
         int, typer.Option("--sample", min=0, max=por.sample_size_max, help="Proofs to verify.")
     ] = 100,
     out: OutOption = None,
-    workers: WorkersOption = por.workers_default,
+    executor: ExecutorOption = bootstrap.executor_default,
     json_output: JsonOption = False,
 ) -> None:
     """Rebuild the trees from the journal, check roots and totals, verify sampled proofs.
 
     The journal is replayed up to the round's snapshot; the sample is drawn from SEED (publish
     one the firm cannot know in advance). Exit 4 on any problem."""
-    with reported(json_output), opened(context) as ledger:
+    with reported(json_output), bootstrap.executor(executor) as runs_on, opened(context) as ledger:
         document = por.audit_kept_round(
             ledger,
             _rounds(context, out),
             str(round_file),
             seed=seed,
             sample_size=sample_size,
-            workers=workers,
+            executor=runs_on,
         )
     if json_output:
         write_json(document)

@@ -56,6 +56,17 @@ from ringfence.service import recon_requests as requests
 from ringfence.service.custody import CustodyService
 from ringfence.service.recon import ReconService
 
+# Without it, the requirement is summed in this process from the ledger's own state; with it,
+# it is a batch run over ranges of clients (the same statement either way).
+RequirementExecutor = Annotated[
+    str | None,
+    typer.Option(
+        "--executor",
+        help="Sum the segregation requirement as a batch run: "
+        "in-process, dask-local:N or dask://HOST:PORT (the same statement either way).",
+    ),
+]
+
 statement_app = typer.Typer(
     help="Segregation statement, client statements of position, the register of positions.",
     no_args_is_help=True,
@@ -106,10 +117,15 @@ BreakId = Annotated[int, typer.Argument(metavar="ID", help="The reconciliation b
 
 
 @contextmanager
-def opened_recon(context: typer.Context) -> Iterator[ReconService]:
-    """The reconciliation service over the ledger in ``--db`` (closed, and so checkpointed)."""
-    with opened(context) as ledger:
-        yield ReconService(CustodyService(ledger))
+def opened_recon(context: typer.Context, executor: str | None = None) -> Iterator[ReconService]:
+    """The reconciliation service over the ledger in ``--db`` (closed, and so checkpointed);
+    with ``executor``, its segregation requirement is a batch run there."""
+    if executor is None:
+        with opened(context) as ledger:
+            yield ReconService(CustodyService(ledger))
+        return
+    with bootstrap.executor(executor) as runs_on, opened(context) as ledger:
+        yield ReconService(CustodyService(ledger), runs_on)
 
 
 def _name(path: Path | None) -> str | None:
@@ -136,6 +152,7 @@ def reconcile(
         Path | None, typer.Option("--html", dir_okay=False, help="Also write an HTML report.")
     ] = None,
     fail_on: FailOnOption = None,
+    executor: RequirementExecutor = None,
     json_output: JsonOption = False,
 ) -> None:
     """Reconcile: segregation statement, internal and external reconciliation, breaks.
@@ -144,7 +161,7 @@ def reconcile(
     pool has that alert."""
     from ringfence.service import alerting
 
-    with reported(json_output), opened_recon(context) as recon:
+    with reported(json_output), opened_recon(context, executor) as recon:
         conditions = alerting.parse_fail_on(fail_on, alerting.recon_conditions)
         done = requests.reconcile(recon, bootstrap.recon_files(), as_of, _name(observations),
                                   _name(settings), with_history=html is not None)  # fmt: skip
@@ -188,6 +205,7 @@ def segregation(
     as_of: AsOfOption = None,
     observations: ObservationsOption = None,
     settings: SettingsOption = None,
+    executor: RequirementExecutor = None,
     csv_output: CsvOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -195,7 +213,7 @@ def segregation(
     one_format(json=json_output, csv=csv_output)
     files = bootstrap.recon_files()
     chosen = (as_of, _name(observations), _name(settings))
-    with reported(json_output), opened_recon(context) as recon:
+    with reported(json_output), opened_recon(context, executor) as recon:
         if csv_output:
             text = requests.segregation_statement_csv(recon, files, *chosen)
         else:
@@ -300,9 +318,13 @@ def list_breaks(
 def explain(
     context: typer.Context,
     break_id: BreakId,
-    cause: Annotated[CauseWord, typer.Option(
-        metavar="CAUSE", help=f"Why book and holdings differ: {', '.join(requests.cause_names)}."
-    )],
+    cause: Annotated[
+        CauseWord,
+        typer.Option(
+            metavar="CAUSE",
+            help=f"Why book and holdings differ: {', '.join(requests.cause_names)}.",
+        ),
+    ],
     action: Annotated[str, typer.Option(help="What will be done (at most 94 characters).")],
     json_output: JsonOption = False,
 ) -> None:

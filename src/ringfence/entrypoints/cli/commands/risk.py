@@ -43,11 +43,18 @@ BookOption = Annotated[
 def scan(
     context: typer.Context,
     book: BookOption = Path("risk-book.json"),
+    executor: Annotated[str | None, typer.Option(
+        "--executor", help="Scan the buckets as a batch run: in-process, dask-local:N or "
+        "dask://HOST:PORT (the same figures either way).")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Equity, initial and maintenance requirement, health and Greeks of every bucket."""
     with reported(json_output), opened(context) as ledger:
-        document = risk_book.scan(ledger, bootstrap.risk_book(book))
+        if executor is None:
+            document = risk_book.scan(ledger, bootstrap.risk_book(book))
+        else:
+            with bootstrap.executor(executor) as runs_on:
+                document = risk_book.scan(ledger, bootstrap.risk_book(book), runs_on)
     if json_output:
         write_json(document)
         return
