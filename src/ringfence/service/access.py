@@ -171,6 +171,13 @@ def _visible(engine: Ledger, actor: Actor) -> Iterator[AccountState]:
             yield state
 
 
+def check_client(engine: Ledger, actor: Actor, client: str) -> None:
+    """``client_not_found`` for a client that does not exist and for one the actor may not
+    see: another client's name reads exactly as a name that was never defined."""
+    if client not in engine.clients or not sees_client(actor, client):
+        raise InputError(Result.client_not_found, client)
+
+
 def _account_state(engine: Ledger, actor: Actor, account_id: int) -> AccountState:
     state = engine.accounts.get(account_id)
     if state is None or not sees_account(actor, state.definition):
@@ -273,8 +280,8 @@ def _account_page(
     row: Callable[[Ledger, AccountState], dict[str, Any]],
 ) -> Page:
     after, size = cursor_value(cursor), page_size(limit)
-    if client and (client not in engine.clients or not sees_client(actor, client)):
-        raise InputError(Result.client_not_found, client)
+    if client:
+        check_client(engine, actor, client)
     if pool and pool not in engine.pools:
         raise InputError(Result.pool_not_found, pool)
     if asset and asset not in engine.assets:

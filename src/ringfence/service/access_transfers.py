@@ -33,7 +33,15 @@ from ringfence.core.ledger.model import (
 )
 from ringfence.core.ledger.state import AccountState
 from ringfence.core.money import Asset, format_amount
-from ringfence.service.access import Page, cursor_value, items_of, page_size, paged, parsed_items
+from ringfence.service.access import (
+    Page,
+    check_client,
+    cursor_value,
+    items_of,
+    page_size,
+    paged,
+    parsed_items,
+)
 from ringfence.service.ledger import LedgerService
 
 __all__ = ["submit", "transfer", "transfers"]
@@ -131,8 +139,8 @@ def transfers(
         state = engine.accounts.get(account)
         if state is None or not sees_account(actor, state.definition):
             raise InputError(Result.account_not_found, str(account))
-    if client and (client not in engine.clients or (actor.is_client and client != actor.client)):
-        raise InputError(Result.client_not_found, client)
+    if client:
+        check_client(engine, actor, client)
     code_number = 0
     if code:
         if code not in TransferCode.__members__:

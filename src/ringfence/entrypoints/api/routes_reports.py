@@ -21,7 +21,7 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
     @app.get("/v1/por/rounds")
     async def rounds(request: Request) -> Response:
         def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return access_reports.rounds(bundle.round_store(), actor)
+            return access_reports.rounds(ledger, bundle.round_store(), actor)
 
         return await api.answer(request, "/v1/por/rounds", call)
 

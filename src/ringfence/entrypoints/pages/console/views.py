@@ -1,5 +1,6 @@
 """What the console's pages show, built from the documents its service calls return
-(service/access_operations.py): display rows, status words and charts. Amounts stay the
+(service/access_operations.py, access_recon.py, access_reports.py): display rows, status
+words and charts. Amounts stay the
 documents' exact decimal strings; the templates round them for reading (the ``reading``
 filter) and exports carry them as they are.
 """
@@ -153,7 +154,7 @@ def age_text(seconds: int) -> str:
 
 
 def rounds_view(document: Mapping[str, Any]) -> dict[str, Any]:
-    return {"location": document["location"], "rounds": [round_view(r) for r in document["rounds"]]}
+    return {"rounds": [round_view(r) for r in document["items"]]}
 
 
 def round_view(summary: Mapping[str, Any]) -> dict[str, Any]:
