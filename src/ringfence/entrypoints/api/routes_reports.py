@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from ringfence.entrypoints.api.calls import Api
-from ringfence.entrypoints.api.routes_recon import documents_body
+from ringfence.entrypoints.api.calls import Api, documents_body
 from ringfence.service import access_reports
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService as Ledger
