@@ -20,9 +20,7 @@ transfers in ``service/access_transfers.py``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from ringfence.core import limits
@@ -68,36 +66,7 @@ T = TypeVar("T")
 def decode_body(body: bytes) -> object:
     """A request body as a JSON value, strictly (see the module docstring)."""
     assert len(body) <= limits.api_request_body_bytes_max  # the entry point bounds it first
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        detail = f"not UTF-8 at byte {error.start}"
-        raise InputError(Result.request_body_malformed, detail) from None
-    try:
-        return json.loads(
-            text,
-            object_pairs_hook=_without_duplicates,
-            parse_float=Decimal,
-            parse_constant=_refuse_constant,
-        )
-    except json.JSONDecodeError as error:
-        detail = f"{error.msg} at line {error.lineno} column {error.colno}"
-        raise InputError(Result.request_body_malformed, detail) from None
-    except RecursionError:
-        raise InputError(Result.request_body_malformed, "nested too deeply") from None
-
-
-def _without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    document: dict[str, object] = {}
-    for key, value in pairs:
-        if key in document:
-            raise InputError(Result.request_body_malformed, f"duplicate key {key!r}")
-        document[key] = value
-    return document
-
-
-def _refuse_constant(name: str) -> object:
-    raise InputError(Result.request_body_malformed, f"{name} is not a JSON number")
+    return wire.strict_json(body, Result.request_body_malformed)
 
 
 def items_of(document: object, key: str, count_max: int) -> list[object]:
