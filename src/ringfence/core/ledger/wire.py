@@ -41,7 +41,7 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
@@ -55,6 +55,7 @@ from ringfence.core.ledger.model import (
     Transfer,
     TransferCode,
     TransferFlags,
+    TransferRecord,
     check_id,
     check_name,
 )
@@ -403,6 +404,29 @@ def transfer_to_json(transfer: Transfer, asset: Asset | None) -> dict[str, objec
     if transfer.asset:
         document["asset"] = transfer.asset
     return document
+
+
+def record_to_json(
+    record: TransferRecord, asset: Asset, authorised_by: str | None
+) -> dict[str, Any]:
+    """A committed transfer as the REST API and the event stream show it (docs/api.md,
+    ``GET /v1/transfers/{id}``): ``asset`` is its asset, ``authorised_by`` the name of the
+    principal whose evidence it carries (None: none)."""
+    assert asset.number == record.asset
+    return {
+        "id": str(record.id),
+        "debit_account": str(record.debit_account),
+        "credit_account": str(record.credit_account),
+        "amount": format_amount(record.amount, asset),
+        "asset": asset.code,
+        "code": TransferCode(record.code).name,
+        "flags": [name for name, flag in flag_names.items() if record.flags & flag],
+        "pending_id": str(record.pending_id) if record.pending_id else None,
+        "reference": str(record.reference) if record.reference else None,
+        "timeout_s": record.timeout_s,
+        "timestamp_ns": str(record.timestamp),
+        "authorised_by": authorised_by,
+    }
 
 
 # ---------------------------------------------------------------------- accounts
