@@ -84,6 +84,25 @@ PrincipalKeyOption = Annotated[
         "--key", exists=True, dir_okay=False, readable=True, help="The principal's key file."
     ),
 ]
+# The files kept beside the database that `serve`, `keys` and `events deliver` open.
+ApiKeysFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-keys",
+        metavar="FILE",
+        help="The API key file (default: $RINGFENCE_API_KEYS, else PATH.api-keys beside an "
+        "SQLite database).",
+    ),
+]
+WebhooksFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--webhooks",
+        metavar="FILE",
+        help="The webhook subscriptions file (default: $RINGFENCE_WEBHOOKS, else "
+        "PATH.webhooks beside an SQLite database).",
+    ),
+]
 JsonlFile = Annotated[
     Path,
     typer.Argument(exists=True, dir_okay=False, readable=True, help="A JSONL file."),
