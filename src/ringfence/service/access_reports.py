@@ -144,8 +144,9 @@ def risk_scan(ledger: LedgerService, books: RiskBookStore, actor: Actor) -> dict
 
 
 def insurance_funds(ledger: LedgerService, books: RiskBookStore, actor: Actor) -> dict[str, Any]:
-    """Each market's insurance fund, the halted markets and the funds' history."""
-    require(actor, Action.read_positions)
+    """Each market's insurance fund, the halted markets and the funds' history (read as the
+    console reads them: ``read_venue``)."""
+    require(actor, Action.read_venue)
     return liquidation.funds(ledger, books)
 
 
