@@ -136,3 +136,11 @@ def test_an_event_page_goes_on_from_its_cursor(world: ApiWorld) -> None:
     assert [i["data"]["id"] for i in world.get("bob", "/v1/events", types="transfer.*").json()[
         "items"
     ]] == ["2"]  # fmt: skip
+
+
+def test_a_transfers_event_carries_the_transfer_as_its_route_shows_it(world: ApiWorld) -> None:
+    items = world.get("auditor", "/v1/events", types="transfer.*").json()["items"]
+    assert len(items) == 2
+    for item in items:
+        shown = world.get("auditor", f"/v1/transfers/{item['data']['id']}").json()
+        assert item["data"] == shown

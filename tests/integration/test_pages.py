@@ -354,6 +354,23 @@ def test_a_client_reads_its_standing_and_its_statement(people, world) -> None:
     assert carol.get("/portal").headers["location"] == "/portal/clients/carol"
 
 
+def test_the_pages_and_the_rest_api_answer_one_question_with_one_document(app, people, world):
+    def rest(who: str, path: str) -> object:
+        answer = TestClient(app).get(path, headers={"Authorization": f"Bearer {world.keys[who]}"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    compliance, carol = people["compliance"], people["carol"]
+    assert compliance.get("/console/breaks.json?all=1").json() == rest(
+        "compliance", "/v1/breaks?include_cured=true")  # fmt: skip
+    assert compliance.get("/console/rounds.json").json() == rest("compliance", "/v1/por/rounds")
+    period = "from=2026-01-01&to=2026-12-31"
+    assert carol.get(f"/portal/clients/carol/statement.json?{period}").json() == rest(
+        "carol", f"/v1/statements/clients/carol?{period}")  # fmt: skip
+    assert carol.get("/portal/clients/carol/proof.json").json() == rest(
+        "carol", "/v1/por/rounds/latest/proofs/carol")  # fmt: skip
+
+
 def test_the_proof_page_warns_when_reserves_do_not_cover(people, world, tmp_path: Path) -> None:
     page = people["carol"].get("/portal/clients/carol/proof").text
     assert "Warning: reserves did not cover what the firm owes its clients" in page

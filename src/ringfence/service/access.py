@@ -20,9 +20,7 @@ transfers in ``service/access_transfers.py``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from ringfence.core import limits
@@ -68,36 +66,7 @@ T = TypeVar("T")
 def decode_body(body: bytes) -> object:
     """A request body as a JSON value, strictly (see the module docstring)."""
     assert len(body) <= limits.api_request_body_bytes_max  # the entry point bounds it first
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        detail = f"not UTF-8 at byte {error.start}"
-        raise InputError(Result.request_body_malformed, detail) from None
-    try:
-        return json.loads(
-            text,
-            object_pairs_hook=_without_duplicates,
-            parse_float=Decimal,
-            parse_constant=_refuse_constant,
-        )
-    except json.JSONDecodeError as error:
-        detail = f"{error.msg} at line {error.lineno} column {error.colno}"
-        raise InputError(Result.request_body_malformed, detail) from None
-    except RecursionError:
-        raise InputError(Result.request_body_malformed, "nested too deeply") from None
-
-
-def _without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    document: dict[str, object] = {}
-    for key, value in pairs:
-        if key in document:
-            raise InputError(Result.request_body_malformed, f"duplicate key {key!r}")
-        document[key] = value
-    return document
-
-
-def _refuse_constant(name: str) -> object:
-    raise InputError(Result.request_body_malformed, f"{name} is not a JSON number")
+    return wire.strict_json(body, Result.request_body_malformed)
 
 
 def items_of(document: object, key: str, count_max: int) -> list[object]:
@@ -169,6 +138,13 @@ def _visible(engine: Ledger, actor: Actor) -> Iterator[AccountState]:
     for state in engine.accounts.values():
         if sees_account(actor, state.definition):
             yield state
+
+
+def check_client(engine: Ledger, actor: Actor, client: str) -> None:
+    """``client_not_found`` for a client that does not exist and for one the actor may not
+    see: another client's name reads exactly as a name that was never defined."""
+    if client not in engine.clients or not sees_client(actor, client):
+        raise InputError(Result.client_not_found, client)
 
 
 def _account_state(engine: Ledger, actor: Actor, account_id: int) -> AccountState:
@@ -273,8 +249,8 @@ def _account_page(
     row: Callable[[Ledger, AccountState], dict[str, Any]],
 ) -> Page:
     after, size = cursor_value(cursor), page_size(limit)
-    if client and (client not in engine.clients or not sees_client(actor, client)):
-        raise InputError(Result.client_not_found, client)
+    if client:
+        check_client(engine, actor, client)
     if pool and pool not in engine.pools:
         raise InputError(Result.pool_not_found, pool)
     if asset and asset not in engine.assets:

@@ -1,6 +1,6 @@
 """What a client reads in the client portal, as a principal may: its balances per pool, its
-statements of position, its withdrawals and their status, and its proof of inclusion in the
-latest proof-of-reserves round.
+withdrawals and their status, and its proof of inclusion in the latest proof-of-reserves round
+(its statements of position are service/access_recon.py's, as the REST API's are).
 
 Each function takes the ``Actor`` a signed-in page acts as and the client the page names. A
 client principal naming another client gets ``client_not_found``, exactly as if that client
@@ -11,47 +11,27 @@ client's own and the auditor's only).
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
-from ringfence.core.access.roles import Action, Actor, require, sees_client
+from ringfence.core.access.roles import Action, Actor, require
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import AccountClass
 from ringfence.core.money import format_signed_amount, format_signed_units
 from ringfence.core.por.round import round_public_key
-from ringfence.core.recon.times import parse_time
-from ringfence.service import por, withdrawals
-from ringfence.service.access_operations import round_summary
-from ringfence.service.custody import CustodyService
+from ringfence.service import withdrawals
+from ringfence.service.access import check_client
+from ringfence.service.access_reports import client_proofs, round_summary
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RoundStore
-from ringfence.service.recon import ReconService
-from ringfence.service.recon_documents import (
-    client_statement_csv_columns,
-    client_statement_document,
-    client_statement_rows,
-)
 
-__all__ = [
-    "client_balances",
-    "client_inclusion",
-    "client_statement",
-    "client_statement_csv",
-    "client_withdrawals",
-]
-
-
-def _check_client(ledger: LedgerService, actor: Actor, client: str) -> None:
-    if client not in ledger.ledger.clients or not sees_client(actor, client):
-        raise InputError(Result.client_not_found, client)
+__all__ = ["client_balances", "client_inclusion", "client_withdrawals"]
 
 
 def client_withdrawals(ledger: LedgerService, actor: Actor, client: str) -> dict[str, Any]:
     """The client's withdrawals, newest first, each with its status and, once sent, its
     chain transaction (service/withdrawals.py; a client reads no policy trace)."""
     require(actor, Action.read_withdrawals)
-    _check_client(ledger, actor, client)
+    check_client(ledger.ledger, actor, client)
     found = withdrawals.of_client(ledger, actor, client)
     return {"ok": True, "client": client, "total": found["total"], "withdrawals": found["items"]}
 
@@ -60,7 +40,7 @@ def client_balances(ledger: LedgerService, actor: Actor, client: str) -> dict[st
     """The client's accounts grouped by pool, each pool with its kind and terms (custody:
     the client keeps title; title transfer: the client holds a claim on the firm)."""
     require(actor, Action.read_accounts)
-    _check_client(ledger, actor, client)
+    check_client(ledger.ledger, actor, client)
     engine = ledger.ledger
     pools: dict[str, dict[str, Any]] = {}
     for state in sorted(engine.accounts.values(), key=lambda s: s.definition.id):
@@ -94,42 +74,6 @@ def client_balances(ledger: LedgerService, actor: Actor, client: str) -> dict[st
     return {"ok": True, "client": client, "pools": list(pools.values())}
 
 
-def client_statement(
-    ledger: LedgerService, actor: Actor, client: str, from_time: str, to_time: str
-) -> dict[str, Any]:
-    """The client's statement of position over a period (``from_time`` to ``to_time``,
-    inclusive; ns, ISO-8601 UTC or dates), as ``statement client --json`` prints it."""
-    recon, from_ns, to_ns = _statement_inputs(ledger, actor, client, from_time, to_time)
-    statement = recon.client_statement(client, from_ns, to_ns)
-    return {"ok": True, **client_statement_document(statement, ledger.ledger.assets)}
-
-
-def client_statement_csv(
-    ledger: LedgerService, actor: Actor, client: str, from_time: str, to_time: str
-) -> str:
-    """The same statement as CSV (``statement client --csv``)."""
-    recon, from_ns, to_ns = _statement_inputs(ledger, actor, client, from_time, to_time)
-    statement = recon.client_statement(client, from_ns, to_ns)
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(client_statement_csv_columns)
-    writer.writerows(client_statement_rows(statement, ledger.ledger.assets))
-    return text.getvalue()
-
-
-def _statement_inputs(
-    ledger: LedgerService, actor: Actor, client: str, from_time: str, to_time: str
-) -> tuple[ReconService, int, int]:
-    require(actor, Action.read_statements)
-    _check_client(ledger, actor, client)
-    from_ns = parse_time(from_time, "from")
-    to_ns = parse_time(to_time, "to", end_of_day=True)
-    if from_ns is None or to_ns is None:
-        raise InputError(Result.field_required, "from and to")
-    # ``to`` is inclusive (the end of the day, or the very time given): the period ends after.
-    return ReconService(CustodyService(ledger)), from_ns, to_ns + 1
-
-
 def client_inclusion(
     ledger: LedgerService, rounds: RoundStore | None, actor: Actor, client: str
 ) -> dict[str, Any]:
@@ -138,7 +82,7 @@ def client_inclusion(
     proofs with their total per asset (``proofs`` None when the client is owed nothing in
     that round). The browser checks the proofs against the record itself."""
     require(actor, Action.read_proofs)
-    _check_client(ledger, actor, client)
+    check_client(ledger.ledger, actor, client)
     numbers = rounds.numbers() if rounds is not None else []
     if rounds is None or not numbers:
         return {"ok": True, "client": client, "round": None}
@@ -146,21 +90,25 @@ def client_inclusion(
     record = rounds.round(number).record()
     summary = round_summary(ledger, rounds, number)
     try:
-        bundle: dict[str, Any] | None = por.client_proofs(ledger, rounds, client, number)
+        bundle: dict[str, Any] | None = client_proofs(ledger, rounds, actor, client, str(number))
     except InputError as error:
         if error.code is not Result.client_not_found:
             raise
         bundle = None
     scales = {line["asset"]: line["scale"] for line in summary["assets"]}
-    proven = [] if bundle is None else [
-        {
-            "asset": proof["asset"],
-            "amount": format_signed_units(
-                sum(int(piece["value"]) for piece in proof["pieces"]), scales[proof["asset"]]
-            ),
-        }
-        for proof in bundle["proofs"]
-    ]
+    proven = (
+        []
+        if bundle is None
+        else [
+            {
+                "asset": proof["asset"],
+                "amount": format_signed_units(
+                    sum(int(piece["value"]) for piece in proof["pieces"]), scales[proof["asset"]]
+                ),
+            }
+            for proof in bundle["proofs"]
+        ]
+    )
     return {
         "ok": True,
         "client": client,

@@ -1,11 +1,13 @@
 """Reconciliation as a principal may use it: runs, statements and breaks, each one call of
 service/recon_requests.py (the functions ``ringfence reconcile``, ``statement`` and ``breaks``
-call) behind the actor's role and scope (see service/access.py).
+call) behind the actor's role and scope (see service/access.py). The REST API, the operator
+console (breaks) and the client portal (statements) call these same functions.
 
 - a run (it journals) is an operator's or the segregation officer's (compliance);
 - the segregation statement, the register of positions and the breaks sum over every client:
-  staff read them;
-- explaining and curing a break is the segregation officer's (compliance);
+  staff read them; each break carries the pool of its wallet, so a short pool leads to its
+  breaks;
+- explaining and curing a break is the operator's or the segregation officer's (compliance);
 - a client statement of position is staff's, and a client's own: another client's name
   answers ``client_not_found``, as if it did not exist.
 
@@ -20,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
-from ringfence.core.access.roles import Action, Actor, require, sees_client
+from ringfence.core.access.roles import Action, Actor, require
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import check_id
 from ringfence.service import recon_requests as requests
+from ringfence.service.access import check_client
 from ringfence.service.custody import CustodyService
 from ringfence.service.history import as_of_point
 from ringfence.service.ledger import LedgerService
@@ -34,7 +37,9 @@ __all__ = [
     "Uploads",
     "break_of",
     "breaks",
+    "cause_names",
     "client_statement",
+    "client_statement_csv",
     "cure",
     "documents_of",
     "explain",
@@ -47,6 +52,8 @@ __all__ = [
 # Builds the files port over a request's documents (bootstrap: adapters/files/uploaded.py).
 Uploads = Callable[[Mapping[str, bytes]], RegulatoryFiles]
 _run_fields: Final = ("as_of", "observations", "settings")
+# The causes a break is explained by.
+cause_names = requests.cause_names
 
 
 def documents_of(
@@ -120,16 +127,39 @@ def client_statement(
     prices: str | None,
     uploads: Uploads,
 ) -> dict[str, Any]:
-    """A client's statement of position from ``from_time`` to ``to_time`` (inclusive),
-    valued with the prices document if one is given."""
-    require(actor, Action.read_statements)
-    if not sees_client(actor, client):
-        raise InputError(Result.client_not_found, client)
-    files = uploads({} if prices is None else {"prices": prices.encode("utf-8")})
+    """A client's statement of position from ``from_time`` to ``to_time`` (inclusive; ns,
+    ISO-8601 UTC or dates), valued with the prices document if one is given, as
+    ``statement client --json`` prints it."""
+    files, chosen = _statement_files(ledger, actor, client, prices, uploads)
     return requests.client_statement(
-        _recon(ledger), files, client, from_time=from_time, to_time=to_time,
-        prices=None if prices is None else "prices",
-    )  # fmt: skip
+        _recon(ledger), files, client, from_time=from_time, to_time=to_time, prices=chosen
+    )
+
+
+def client_statement_csv(
+    ledger: LedgerService,
+    actor: Actor,
+    client: str,
+    *,
+    from_time: str,
+    to_time: str,
+    prices: str | None,
+    uploads: Uploads,
+) -> str:
+    """The same statement as CSV (``statement client --csv``)."""
+    files, chosen = _statement_files(ledger, actor, client, prices, uploads)
+    return requests.client_statement_csv(
+        _recon(ledger), files, client, from_time=from_time, to_time=to_time, prices=chosen
+    )
+
+
+def _statement_files(
+    ledger: LedgerService, actor: Actor, client: str, prices: str | None, uploads: Uploads
+) -> tuple[RegulatoryFiles, str | None]:
+    require(actor, Action.read_statements)
+    check_client(ledger.ledger, actor, client)
+    files = uploads({} if prices is None else {"prices": prices.encode("utf-8")})
+    return files, None if prices is None else "prices"
 
 
 def register(ledger: LedgerService, actor: Actor) -> dict[str, Any]:
@@ -138,20 +168,28 @@ def register(ledger: LedgerService, actor: Actor) -> dict[str, Any]:
     return requests.register_of_positions(_recon(ledger))
 
 
-def breaks(ledger: LedgerService, actor: Actor, include_cured: bool) -> dict[str, Any]:
-    require(actor, Action.read_positions)
-    return requests.reconciliation_breaks(_recon(ledger), include_cured)
+# ---------------------------------------------------------------------- breaks
+
+
+def breaks(ledger: LedgerService, actor: Actor, include_cured: bool = False) -> dict[str, Any]:
+    """The reconciliation's breaks (open ones unless ``include_cured``) with their age now
+    and their wallet's pool."""
+    require(actor, Action.read_reconciliation)
+    recon = _recon(ledger)
+    document = requests.reconciliation_breaks(recon, include_cured)
+    for row in document["breaks"]:
+        row["pool"] = _pool_of(recon, row["wallet"])
+    return document
 
 
 def break_of(ledger: LedgerService, actor: Actor, break_id: str) -> dict[str, Any]:
-    """One reconciliation break, cured or not."""
-    require(actor, Action.read_positions)
-    wanted = str(check_id(break_id, "break id"))
-    rows = requests.reconciliation_breaks(_recon(ledger), include_cured=True)["breaks"]
-    for row in rows:
-        if str(row["id"]) == wanted:
+    """One reconciliation break, cured or not (``break_not_found``)."""
+    require(actor, Action.read_reconciliation)
+    wanted = check_id(break_id, "break id")
+    for row in breaks(ledger, actor, include_cured=True)["breaks"]:
+        if row["id"] == wanted:
             return {"ok": True, "break": row}
-    raise InputError(Result.break_not_found, wanted)
+    raise InputError(Result.break_not_found, str(wanted))
 
 
 def explain(ledger: LedgerService, actor: Actor, break_id: str, document: object) -> dict[str, Any]:
@@ -162,7 +200,8 @@ def explain(ledger: LedgerService, actor: Actor, break_id: str, document: object
         if key not in plain:
             raise InputError(Result.field_required, key)
     number = check_id(break_id, "break id")
-    return requests.explain_break(_recon(ledger), number, plain["cause"], plain["action"])
+    recon = _recon(ledger)
+    return _with_pool(recon, requests.explain_break(recon, number, plain["cause"], plain["action"]))
 
 
 def cure(ledger: LedgerService, actor: Actor, break_id: str, document: object) -> dict[str, Any]:
@@ -171,9 +210,25 @@ def cure(ledger: LedgerService, actor: Actor, break_id: str, document: object) -
     require(actor, Action.resolve_breaks)
     plain, _ = documents_of(document, (), ("correction", "make_good"))
     number = check_id(break_id, "break id")
-    return requests.cure_break(
-        _recon(ledger), number, plain.get("correction"), plain.get("make_good")
-    )
+    recon = _recon(ledger)
+    done = requests.cure_break(recon, number, plain.get("correction"), plain.get("make_good"))
+    return _with_pool(recon, done)
+
+
+def _with_pool(recon: ReconService, done: dict[str, Any]) -> dict[str, Any]:
+    done["break"]["pool"] = _pool_of(recon, done["break"]["wallet"])
+    return done
+
+
+def _pool_of(recon: ReconService, wallet: str) -> str:
+    """The pool a wallet is designated to now ("" for the house or an unregistered wallet)."""
+    state = recon.custody.registry.wallets.get(wallet)
+    if state is not None:
+        return state.pool
+    for account in recon.ledger.ledger.accounts.values():
+        if account.definition.owner == wallet:
+            return account.definition.pool
+    return ""
 
 
 def ledger_breaks(ledger: LedgerService, actor: Actor) -> dict[str, Any]:

@@ -1,11 +1,14 @@
 """Proof of reserves, the venue's risk and liquidation read-outs and the regulatory reports as
 a principal may use them (see service/access.py for the actor): each one call of the service
-function the matching ``ringfence`` command calls.
+function the matching ``ringfence`` command calls. The REST API, the operator console
+(rounds) and the client portal (its round and proofs) call these same functions.
 
 - Proof-of-reserves rounds are public records (clients verify them): every role lists and
-  reads them. A client's inclusion proofs carry its client key, which finds its leaves in
-  every round: only that client reads them (another client's name is ``client_not_found``),
-  and the auditor, who samples them; no other staff duty needs a client's key.
+  reads them, each with whether its signature checks and, per asset, the liabilities (the
+  root's sum), the reserves attested and the coverage. A client's inclusion proofs carry its
+  client key, which finds its leaves in every round: only that client reads them (another
+  client's name is ``client_not_found``), and the auditor, who samples them; no other staff
+  duty needs a client's key.
 - The risk scan, the insurance funds and the regulatory reports sum over every client: staff.
   A report's documents (a register, policies, haircuts, prices, observations, settings, margin
   requirements) come in the request body as the exact text of the files the command line
@@ -17,33 +20,92 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from ringfence.core.access.roles import Action, Actor, require, sees_client
+from ringfence.core.access.roles import Action, Actor, require
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.ledger.model import check_name
+from ringfence.core.money import format_signed_units
+from ringfence.core.por.round import round_hash, verify_round_signature
 from ringfence.service import liquidation, por, regulatory, risk_book
+from ringfence.service.access import check_client
 from ringfence.service.access_recon import Uploads, documents_of
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RegulatoryFiles, RiskBookStore, RoundStore
+from ringfence.service.recon_documents import iso
 
 __all__ = ["client_proofs", "insurance_funds", "regulatory_report", "reports", "risk_scan",
-           "round_of", "rounds"]  # fmt: skip
+           "round_of", "round_summary", "rounds"]  # fmt: skip
 
 
-def rounds(rounds_kept: RoundStore, actor: Actor) -> dict[str, Any]:
-    """The rounds kept, newest first: number, id, snapshot and hash of each."""
+# ---------------------------------------------------------------------- proof of reserves
+
+
+def rounds(ledger: LedgerService, rounds_kept: RoundStore | None, actor: Actor) -> dict[str, Any]:
+    """The rounds kept (none when no store is configured), newest first: each one's number,
+    id, snapshot and time, hashes, signature check and per-asset coverage (``round_summary``)."""
     require(actor, Action.read_rounds)
-    listed = []
-    for number in sorted(rounds_kept.numbers(), reverse=True):
-        record = rounds_kept.round(number).record()
-        listed.append({"round": number, **_round_head(record)})
-    return {"items": listed}
+    if rounds_kept is None:
+        return {"ok": True, "items": []}
+    numbers = sorted(rounds_kept.numbers(), reverse=True)
+    return {"ok": True, "items": [round_summary(ledger, rounds_kept, n) for n in numbers]}
 
 
-def _round_head(record: Any) -> dict[str, Any]:
-    if not isinstance(record, dict):
-        raise StorageError("a kept round record is not a JSON object")
-    keys = ("round_id", "previous_round_hash", "snapshot", "reserves", "journal_head")
-    return {key: record.get(key) for key in keys}
+def round_summary(ledger: LedgerService, rounds_kept: RoundStore, number: int) -> dict[str, Any]:
+    """One kept round as every caller shows it: its public record's head, when its snapshot
+    was taken, whether its signature checks, and each asset's line. A record that is not one
+    (edited by hand) is a storage error naming the round, not a crash."""
+    record = rounds_kept.round(number).record()
+    try:
+        return _summary(ledger, number, record)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise StorageError(f"round {number}: its kept record is malformed ({error!r})") from None
+
+
+def _summary(ledger: LedgerService, number: int, record: Any) -> dict[str, Any]:
+    snapshot = record["snapshot"]
+    at_ns = por.snapshot_time_ns(ledger.store, snapshot) if snapshot <= ledger.seq else 0
+    head = ("round_id", "previous_round_hash", "reserves", "journal_head")
+    return {
+        "round": number,
+        **{key: record.get(key) for key in head},
+        "round_hash": round_hash(record).hex(),
+        "snapshot": snapshot,
+        "snapshot_time": iso(at_ns) if at_ns else None,
+        "public_key": record["public_key"],
+        "signature_valid": verify_round_signature(record),
+        "reserves_status": record["reserves"]["status"],
+        "assets": [_round_asset(ledger, entry) for entry in record["assets"]],
+    }
+
+
+def _round_asset(ledger: LedgerService, entry: dict[str, Any]) -> dict[str, Any]:
+    """An asset's line of a round: proof units written at their own scale (the asset's
+    scale less the decimals proofs drop), so they read as the asset's major unit."""
+    asset = ledger.ledger.assets.get(entry["asset"])
+    scale = max(0, (asset.scale if asset else 0) - entry["unit_exponent"])
+    liabilities = int(entry["root"]["sum"])
+    reserves = entry["reserves"]
+    line: dict[str, Any] = {
+        "asset": entry["asset"],
+        "scale": scale,
+        "liabilities": format_signed_units(liabilities, scale),
+        "liabilities_units": str(liabilities),
+        "attested": reserves is not None,
+        "reserves": None,
+        "reserves_units": None,
+        "covered": None,
+        "coverage_bp": None,
+        "shortfall": None,
+    }
+    if reserves is not None:
+        total = int(reserves["total"])
+        line.update(
+            reserves=format_signed_units(total, scale),
+            reserves_units=str(total),
+            covered=bool(reserves["covered"]),
+            coverage_bp=reserves["coverage_net_bp"],
+            shortfall=format_signed_units(max(liabilities - total, 0), scale),
+        )
+    return line
 
 
 def round_of(rounds_kept: RoundStore, actor: Actor, number: str) -> dict[str, Any]:
@@ -66,8 +128,7 @@ def client_proofs(
 ) -> dict[str, Any]:
     """The client's key and inclusion proofs in round ``number`` (``latest`` for the newest)."""
     require(actor, Action.read_proofs)
-    if not sees_client(actor, check_name(client, "client")):
-        raise InputError(Result.client_not_found, client)
+    check_client(ledger.ledger, actor, check_name(client, "client"))
     wanted = None if number == "latest" else _round_number(number)
     if wanted is not None and wanted not in rounds_kept.numbers():
         raise InputError(Result.round_not_found, number)
@@ -83,8 +144,9 @@ def risk_scan(ledger: LedgerService, books: RiskBookStore, actor: Actor) -> dict
 
 
 def insurance_funds(ledger: LedgerService, books: RiskBookStore, actor: Actor) -> dict[str, Any]:
-    """Each market's insurance fund, the halted markets and the funds' history."""
-    require(actor, Action.read_positions)
+    """Each market's insurance fund, the halted markets and the funds' history (read as the
+    console reads them: ``read_venue``)."""
+    require(actor, Action.read_venue)
     return liquidation.funds(ledger, books)
 
 

@@ -32,8 +32,16 @@ from ringfence.core.ledger.model import (
     check_id,
 )
 from ringfence.core.ledger.state import AccountState
-from ringfence.core.money import Asset, format_amount
-from ringfence.service.access import Page, cursor_value, items_of, page_size, paged, parsed_items
+from ringfence.core.money import Asset
+from ringfence.service.access import (
+    Page,
+    check_client,
+    cursor_value,
+    items_of,
+    page_size,
+    paged,
+    parsed_items,
+)
 from ringfence.service.ledger import LedgerService
 
 __all__ = ["submit", "transfer", "transfers"]
@@ -131,8 +139,8 @@ def transfers(
         state = engine.accounts.get(account)
         if state is None or not sees_account(actor, state.definition):
             raise InputError(Result.account_not_found, str(account))
-    if client and (client not in engine.clients or (actor.is_client and client != actor.client)):
-        raise InputError(Result.client_not_found, client)
+    if client:
+        check_client(engine, actor, client)
     code_number = 0
     if code:
         if code not in TransferCode.__members__:
@@ -188,20 +196,6 @@ def _owned_by(state: AccountState | None, client: str) -> bool:
 
 def record_to_json(ledger: LedgerService, record: TransferRecord) -> dict[str, Any]:
     engine = ledger.ledger
-    asset = engine.assets_by_number[record.asset]
     authoriser = engine.principals.by_number.get(record.authoriser)
-    flags = [name for name, flag in wire.flag_names.items() if record.flags & flag]
-    return {
-        "id": str(record.id),
-        "debit_account": str(record.debit_account),
-        "credit_account": str(record.credit_account),
-        "amount": format_amount(record.amount, asset),
-        "asset": asset.code,
-        "code": TransferCode(record.code).name,
-        "flags": flags,
-        "pending_id": str(record.pending_id) if record.pending_id else None,
-        "reference": str(record.reference) if record.reference else None,
-        "timeout_s": record.timeout_s,
-        "timestamp_ns": str(record.timestamp),
-        "authorised_by": authoriser.principal.name if authoriser is not None else None,
-    }
+    name = authoriser.principal.name if authoriser is not None else None
+    return wire.record_to_json(record, engine.assets_by_number[record.asset], name)

@@ -9,22 +9,24 @@ for (``por challenges``), made by the same keys that sign withdrawals (service/s
   would count for nothing; the vault stays "unproven" in the round.
 
 Every proof made is verified as ``por build`` will verify it before it is returned, so a key
-that signs wrongly (or is not the address's) is found here, not in the round.
+that signs wrongly (or is not the address's) is found here, not in the round. Key files
+(service/por_key_files.py) answer the same challenges through ``answer_challenges``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ringfence.core.custody.addresses import Network
-from ringfence.core.custody.control import ControlProof, verify_control
+from ringfence.core.custody.control import Challenge, ControlProof, verify_control
 from ringfence.core.custody.control_signing import (
     bip322_simple_digest,
     bip322_simple_signature,
     eip191_digest,
     eip191_signature,
 )
-from ringfence.core.custody.registry import Chain
+from ringfence.core.custody.registry import Chain, Registry
 from ringfence.core.custody.spends import der_signature
 from ringfence.core.custody.spends_ethereum import address_of_key
 from ringfence.core.errors import InputError, Result, StorageError
@@ -34,27 +36,35 @@ from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RoundStore
 from ringfence.service.spends import SpendService, WalletSigning
 
+# How one challenge is answered: (wallet, challenge, the registry at the round's snapshot) ->
+# (signature, "") or ("", why not).
+Answer = Callable[[str, Challenge, Registry], tuple[str, str]]
+
 
 def sign_challenges(
     ledger: LedgerService, rounds: RoundStore, spends: SpendService
 ) -> dict[str, Any]:
+    """The pending round's challenges answered by the withdrawal keys (``answer_challenges``)."""
+
+    def answer(wallet: str, challenge: Challenge, registry: Registry) -> tuple[str, str]:
+        network = Network(registry.wallets[wallet].wallet.network)
+        return _signature(spends.signing.get(wallet), challenge.chain, challenge.address,
+                          challenge.message(), network)  # fmt: skip
+
+    return answer_challenges(ledger, rounds, answer)
+
+
+def answer_challenges(ledger: LedgerService, rounds: RoundStore, answer: Answer) -> dict[str, Any]:
     """``{"proofs": [...], "unsigned": [...]}``: the control file ``por build --control``
-    reads (``proofs``), and the challenges no key here could answer, with why."""
-    pending = rounds.pending()
-    try:
-        round_id = str(pending["round_id"])
-        snapshot = int(pending["snapshot"])
-        blocks = {Chain(chain): str(block) for chain, block in pending["blocks"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise StorageError(f"the pending round does not read back: {error}") from None
+    reads (``proofs``), and the challenges ``answer`` could not answer, with why. Every proof
+    is verified before it is returned."""
+    round_id, snapshot, blocks = _pending(rounds)
     custody = CustodyService(ledger, until_seq=snapshot)
     proofs: list[dict[str, str]] = []
     unsigned: list[dict[str, str]] = []
     for wallet, challenge in challenges_for(custody.registry, round_id, blocks):
-        signing = spends.signing.get(wallet)
         message = challenge.message()
-        network = Network(custody.registry.wallets[wallet].wallet.network)
-        signature, why = _signature(signing, challenge.chain, challenge.address, message, network)
+        signature, why = answer(wallet, challenge, custody.registry)
         if not signature:
             unsigned.append({"wallet": wallet, "address": challenge.address, "reason": why})
             continue
@@ -67,6 +77,17 @@ def sign_challenges(
              "signature": signature}
         )  # fmt: skip
     return {"proofs": proofs, "unsigned": unsigned}
+
+
+def _pending(rounds: RoundStore) -> tuple[str, int, dict[Chain, str]]:
+    pending = rounds.pending()
+    try:
+        round_id = str(pending["round_id"])
+        snapshot = int(pending["snapshot"])
+        blocks = {Chain(chain): str(block) for chain, block in pending["blocks"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise StorageError(f"no pending round to sign (run `por challenges`): {error}") from None
+    return round_id, snapshot, blocks
 
 
 def _signature(

@@ -6,15 +6,10 @@ forgets the oldest beyond it, in the same transaction."""
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from ringfence.adapters.private_sqlite import PrivateSqliteFile
 from ringfence.core import limits
-from ringfence.core.errors import StorageError
 from ringfence.service.ports import RememberedResponse
 
 _schema = """
@@ -33,53 +28,27 @@ CREATE TABLE IF NOT EXISTS responses (
 class SqliteIdempotencyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            if not path.exists():
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 10000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute(_schema)
-        except (OSError, sqlite3.Error) as error:
-            raise StorageError(f"cannot open the idempotency file {path}: {error}") from None
+        self._file = PrivateSqliteFile(path, _schema, "idempotency file")
 
     def find(self, principal: str, key: str) -> RememberedResponse | None:
-        with self._locked():
-            row = self._db.execute(
+        with self._file.locked() as db:
+            row = db.execute(
                 "SELECT fingerprint, status, body FROM responses WHERE principal = ? AND key = ?",
                 (principal, key),
             ).fetchone()
         return None if row is None else RememberedResponse(bytes(row[0]), row[1], bytes(row[2]))
 
     def keep(self, principal: str, key: str, response: RememberedResponse) -> None:
-        with self._locked():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO responses (principal, key, fingerprint, status, body) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (principal, key, response.fingerprint, response.status, response.body),
-                )
-                self._db.execute(
-                    "DELETE FROM responses WHERE number <= "
-                    "(SELECT max(number) FROM responses) - ?",
-                    (limits.idempotency_responses_max,),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._file.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO responses (principal, key, fingerprint, status, body) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (principal, key, response.fingerprint, response.status, response.body),
+            )
+            db.execute(
+                "DELETE FROM responses WHERE number <= (SELECT max(number) FROM responses) - ?",
+                (limits.idempotency_responses_max,),
+            )
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with self._lock:
-            try:
-                yield
-            except sqlite3.Error as error:
-                raise StorageError(f"idempotency file {self.path}: {error}") from None
+        self._file.close()

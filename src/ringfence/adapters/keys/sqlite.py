@@ -8,14 +8,12 @@ by ``ringfence keys revoke`` in another process is refused by a running server a
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
 from pathlib import Path
 
+from ringfence.adapters.private_sqlite import PrivateSqliteFile
 from ringfence.core import limits
 from ringfence.core.access.keys import ApiKey
-from ringfence.core.errors import InputError, Result, StorageError
+from ringfence.core.errors import InputError, Result
 from ringfence.core.principals.records import PrincipalRole
 
 _schema = """
@@ -37,85 +35,50 @@ class SqliteKeyStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            if not path.exists():
-                # Made with owner-only permissions before SQLite opens it.
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 10000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute(_schema)
-        except (OSError, sqlite3.Error) as error:
-            raise StorageError(f"cannot open the API key file {path}: {error}") from None
+        self._file = PrivateSqliteFile(path, _schema, "API key file")
 
     def add(self, key: ApiKey) -> None:
-        with self._lock, self._failures():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                (count,) = self._db.execute("SELECT count(*) FROM api_keys").fetchone()
-                if count >= limits.api_keys_max:
-                    raise InputError(Result.api_keys_exceeded, f"at most {limits.api_keys_max}")
-                self._db.execute(
-                    f"INSERT INTO api_keys ({_columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        key.key_id,
-                        key.name,
-                        int(key.role),
-                        key.client,
-                        key.secret_hash,
-                        key.created_at_ns,
-                        key.revoked_at_ns,
-                    ),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._file.transaction() as db:
+            (count,) = db.execute("SELECT count(*) FROM api_keys").fetchone()
+            if count >= limits.api_keys_max:
+                raise InputError(Result.api_keys_exceeded, f"at most {limits.api_keys_max}")
+            db.execute(
+                f"INSERT INTO api_keys ({_columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key.key_id,
+                    key.name,
+                    int(key.role),
+                    key.client,
+                    key.secret_hash,
+                    key.created_at_ns,
+                    key.revoked_at_ns,
+                ),
+            )
 
     def get(self, key_id: str) -> ApiKey | None:
-        with self._lock, self._failures():
-            row = self._db.execute(
+        with self._file.locked() as db:
+            row = db.execute(
                 f"SELECT {_columns} FROM api_keys WHERE key_id = ?", (key_id,)
             ).fetchone()
         return None if row is None else _key_of(row)
 
     def revoke(self, key_id: str, at_ns: int) -> ApiKey | None:
-        with self._lock, self._failures():
-            self._db.execute(
+        with self._file.locked() as db:
+            db.execute(
                 "UPDATE api_keys SET revoked_at_ns = ? WHERE key_id = ? AND revoked_at_ns = 0",
                 (at_ns, key_id),
             )
         return self.get(key_id)
 
     def records(self) -> list[ApiKey]:
-        with self._lock, self._failures():
-            rows = self._db.execute(
+        with self._file.locked() as db:
+            rows = db.execute(
                 f"SELECT {_columns} FROM api_keys ORDER BY created_at_ns, key_id"
             ).fetchall()
         return [_key_of(row) for row in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def _failures(self) -> _Failures:
-        return _Failures(self.path)
-
-
-class _Failures:
-    """Turns a SQLite failure into a ``StorageError`` naming the file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
-        if isinstance(error, sqlite3.Error):
-            raise StorageError(f"API key file {self.path}: {error}") from None
+        self._file.close()
 
 
 def _key_of(row: tuple[str, str, int, str, str, int, int]) -> ApiKey:

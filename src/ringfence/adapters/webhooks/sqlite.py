@@ -9,16 +9,12 @@ version, so an admin's replay and the worker's progress never overwrite each oth
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ringfence.adapters.private_sqlite import PrivateSqliteFile
 from ringfence.core import limits
-from ringfence.core.errors import InputError, Result, StorageError
+from ringfence.core.errors import InputError, Result
 from ringfence.core.events.catalogue import Position
 from ringfence.core.events.webhooks import Subscription, SubscriptionState
 
@@ -50,56 +46,39 @@ class SqliteWebhookStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        try:
-            if not path.exists():
-                # Made with owner-only permissions before SQLite opens it.
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 10000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute(_schema)
-        except (OSError, sqlite3.Error) as error:
-            raise StorageError(f"cannot open the webhook file {path}: {error}") from None
+        self._file = PrivateSqliteFile(path, _schema, "webhook file")
 
     def add(self, subscription: Subscription) -> None:
-        with self._locked():
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                (count,) = self._db.execute("SELECT count(*) FROM webhooks").fetchone()
-                if count >= limits.webhook_subscriptions_max:
-                    raise InputError(
-                        Result.webhook_subscriptions_exceeded,
-                        f"at most {limits.webhook_subscriptions_max}",
-                    )
-                self._db.execute(
-                    f"INSERT INTO webhooks ({_columns}) VALUES ({', '.join('?' * 13)})",
-                    _row_of(subscription),
+        with self._file.transaction() as db:
+            (count,) = db.execute("SELECT count(*) FROM webhooks").fetchone()
+            if count >= limits.webhook_subscriptions_max:
+                raise InputError(
+                    Result.webhook_subscriptions_exceeded,
+                    f"at most {limits.webhook_subscriptions_max}",
                 )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            db.execute(
+                f"INSERT INTO webhooks ({_columns}) VALUES ({', '.join('?' * 13)})",
+                _row_of(subscription),
+            )
 
     def get(self, subscription_id: str) -> Subscription | None:
-        with self._locked():
-            row = self._db.execute(
+        with self._file.locked() as db:
+            row = db.execute(
                 f"SELECT {_columns} FROM webhooks WHERE id = ?", (subscription_id,)
             ).fetchone()
         return None if row is None else _subscription_of(row)
 
     def records(self) -> list[Subscription]:
-        with self._locked():
-            rows = self._db.execute(
+        with self._file.locked() as db:
+            rows = db.execute(
                 f"SELECT {_columns} FROM webhooks ORDER BY created_at_ns, id"
             ).fetchall()
         return [_subscription_of(row) for row in rows]
 
     def update(self, subscription: Subscription) -> bool:
         s = subscription
-        with self._locked():
-            changed = self._db.execute(
+        with self._file.locked() as db:
+            changed = db.execute(
                 "UPDATE webhooks SET position_seq = ?, position_index = ?, state = ?, "
                 "attempts = ?, next_attempt_ns = ?, last_error = ?, delivered = ?, version = ? "
                 "WHERE id = ? AND version = ?",
@@ -109,22 +88,12 @@ class SqliteWebhookStore:
         return changed == 1
 
     def remove(self, subscription_id: str) -> bool:
-        with self._locked():
-            found = self._db.execute("DELETE FROM webhooks WHERE id = ?", (subscription_id,))
+        with self._file.locked() as db:
+            found = db.execute("DELETE FROM webhooks WHERE id = ?", (subscription_id,))
             return found.rowcount == 1
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One caller at a time; a SQLite failure becomes a ``StorageError`` naming the file."""
-        with self._lock:
-            try:
-                yield
-            except sqlite3.Error as error:
-                raise StorageError(f"webhook file {self.path}: {error}") from None
+        self._file.close()
 
 
 def _row_of(s: Subscription) -> tuple[Any, ...]:

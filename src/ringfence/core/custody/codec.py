@@ -1,8 +1,8 @@
 """Fixed-width journal records for the wallet registry.
 
-The registry's changes are journal entries like any other (core/ledger/journal.py: a 32-byte header,
-then 128-byte big-endian records, chained by SHA-256), so a designation cannot change without
-leaving a link in the chain. Records:
+The registry's changes are journal entries framed like any other of plain records
+(core/ledger/framing.py: the journal's header, then 128-byte big-endian records, chained by
+SHA-256), so a designation cannot change without leaving a link in the chain. Records:
 
     wallets        a wallet record (type 1: number, name, chain, scheme, tier, pool, network,
                    key count) followed by one key record per key (type 2: wallet number,
@@ -37,12 +37,10 @@ from ringfence.core.custody.registry import (
     Scheme,
     Wallet,
 )
+from ringfence.core.ledger.framing import framed, record_bytes, u128_bytes, u128_of, unframed
 from ringfence.core.ledger.journal import (
     EntryHeader,
     EntryKind,
-    decode_header,
-    header_bytes,
-    header_for,
     key_of,
     name_bytes,
     registry_kinds,
@@ -55,8 +53,8 @@ _key: Final = struct.Struct(">BIBB111s10x")
 _designation: Final = struct.Struct(">I32sB91x")
 _address: Final = struct.Struct(">IQIBB90s20x")
 _encumbrance: Final = struct.Struct(">16sII16s32sQQB39x")
-assert _wallet.size == _key.size == _designation.size == 128
-assert _address.size == _encumbrance.size == 128
+assert _wallet.size == _key.size == _designation.size == record_bytes
+assert _address.size == _encumbrance.size == record_bytes
 assert limits.wallet_key_length_max == 111
 assert limits.address_length_max == 90
 
@@ -90,7 +88,7 @@ def encode_registry(
     raw: list[bytes] = []
     for record in records:
         raw.extend(_encode(kind, record, numbers))
-    return b"".join([header_for(kind, seq, timestamp, len(raw), 0), *raw])
+    return framed(kind, seq, timestamp, raw)
 
 
 def _encode(kind: EntryKind, record: RegistryRecord, numbers: Numbers) -> list[bytes]:
@@ -136,13 +134,13 @@ def _encode_address(record: RegistryRecord, numbers: Numbers) -> bytes:
 
 def _encode_encumbrance(record: RegistryRecord, numbers: Numbers) -> bytes:
     if isinstance(record, Release):
-        return _encumbrance.pack(record.id.to_bytes(16, "big"), 0, 0, bytes(16), b"", 0, 0, 3)
+        return _encumbrance.pack(u128_bytes(record.id), 0, 0, bytes(16), b"", 0, 0, _release)
     assert isinstance(record, Encumbrance)
     return _encumbrance.pack(
-        record.id.to_bytes(16, "big"),
+        u128_bytes(record.id),
         numbers.wallet_number(record.wallet),
         numbers.asset_number(record.asset),
-        record.amount.to_bytes(16, "big"),
+        u128_bytes(record.amount),
         name_bytes(record.beneficiary),
         record.start_ns,
         record.until_ns,
@@ -155,12 +153,7 @@ def decode_registry(
 ) -> tuple[EntryHeader, list[RegistryRecord]]:
     """The records of one registry entry. Wallets defined in this entry are numbered from
     ``wallet_numbers_next`` on (the registry numbers them in order)."""
-    header = decode_header(body)
-    if header.kind not in registry_kinds:
-        raise ValueError(f"journal entry {header.seq} is not a registry entry")
-    if len(body) != header_bytes + header.records * 128:
-        raise ValueError(f"journal entry {header.seq} has a torn body")
-    raw = [body[offset : offset + 128] for offset in range(header_bytes, len(body), 128)]
+    header, raw = unframed(body, registry_kinds, "a registry entry")
     if header.kind is EntryKind.wallets:
         return header, list(_decode_wallets(raw, wallet_numbers_next))
     if header.kind is EntryKind.designations:
@@ -220,12 +213,12 @@ def _decode_address(raw: bytes, numbers: Numbers) -> AddressAssignment | ClientA
 def _decode_encumbrance(raw: bytes, numbers: Numbers) -> Encumbrance | Release:
     id_raw, wallet, asset, amount, beneficiary, start_ns, until_ns, kind = _encumbrance.unpack(raw)
     if kind == _release:
-        return Release(int.from_bytes(id_raw, "big"))
+        return Release(u128_of(id_raw))
     return Encumbrance(
-        int.from_bytes(id_raw, "big"),
+        u128_of(id_raw),
         numbers.wallet_name(wallet),
         numbers.asset_code(asset),
-        int.from_bytes(amount, "big"),
+        u128_of(amount),
         key_of(_encumbrance_kinds, kind),
         text_of(beneficiary),
         start_ns,

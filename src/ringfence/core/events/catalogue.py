@@ -40,7 +40,7 @@ from enum import StrEnum, unique
 from typing import Any, Final
 
 from ringfence.core.errors import InputError, Result
-from ringfence.core.ledger import journal
+from ringfence.core.ledger import journal, wire
 from ringfence.core.ledger.journal import EntryKind, JournalEntry, registry_kinds
 from ringfence.core.ledger.model import (
     AccountDefinition,
@@ -260,7 +260,8 @@ def _transfer_events(entry: JournalEntry, view: View, add: _Adder) -> None:
     _, records, expiries = journal.decode_transfers(entry.body)
     liquidated: list[str] = []
     for record in records:
-        data = transfer_data(record, view)
+        asset = view.assets_by_number[record.asset]
+        data = wire.record_to_json(record, asset, view.principal_names.get(record.authoriser))
         sides = frozenset((record.debit_account, record.credit_account))
         add(_transfer_type(record), data, sides)
         if record.code == TransferCode.misdirected_deposit:
@@ -281,24 +282,6 @@ def _transfer_events(entry: JournalEntry, view: View, add: _Adder) -> None:
 def _money(record: TransferRecord, view: View) -> dict[str, str]:
     asset = view.assets_by_number[record.asset]
     return {"amount": format_amount(record.amount, asset), "asset": asset.code}
-
-
-def transfer_data(record: TransferRecord, view: View) -> dict[str, Any]:
-    """A committed transfer as the API shows it (docs/api.md, ``GET /v1/transfers/{id}``)."""
-    flags = [flag.name for flag in TransferFlags if flag and record.flags & flag]
-    return {
-        "id": str(record.id),
-        "debit_account": str(record.debit_account),
-        "credit_account": str(record.credit_account),
-        **_money(record, view),
-        "code": TransferCode(record.code).name,
-        "flags": flags,
-        "pending_id": str(record.pending_id) if record.pending_id else None,
-        "reference": str(record.reference) if record.reference else None,
-        "timeout_s": record.timeout_s,
-        "timestamp_ns": str(record.timestamp),
-        "authorised_by": view.principal_names.get(record.authoriser),
-    }
 
 
 def _recon_events(entry: JournalEntry, view: View, add: _Adder) -> None:

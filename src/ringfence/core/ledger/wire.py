@@ -40,7 +40,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Final, NoReturn
+from functools import partial
+from typing import Any, Final, NoReturn
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
@@ -54,6 +55,7 @@ from ringfence.core.ledger.model import (
     Transfer,
     TransferCode,
     TransferFlags,
+    TransferRecord,
     check_id,
     check_name,
 )
@@ -125,33 +127,49 @@ def decode_line(line: bytes | str) -> object:
             raise InputError(Result.line_malformed, f"not UTF-8 at byte {error.start}") from None
     if not text.strip():
         raise InputError(Result.line_malformed, "empty line")
+    return strict_json(text, Result.line_malformed, one_line=True)
+
+
+def strict_json(text: str | bytes, code: Result, *, one_line: bool = False) -> object:
+    """JSON read as a ledger must read it, every refusal ``code`` with where it was: UTF-8
+    only, no key twice, numbers with a fraction as ``Decimal`` (so that a float is refused by
+    name where an amount or an id is read), no NaN or Infinity, and nesting no deeper than the
+    interpreter goes. A JSONL line (``one_line``) names a column, a document a line and a
+    column. Every JSON reader of untrusted input uses this one: lines, request bodies, policy
+    documents."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(code, f"not UTF-8 at byte {error.start}") from None
     try:
         return json.loads(
             text,
-            object_pairs_hook=_object_without_duplicates,
+            object_pairs_hook=partial(_object_without_duplicates, code),
             parse_float=Decimal,
-            parse_constant=_refuse_constant,
+            parse_constant=partial(_refuse_constant, code),
         )
     except json.JSONDecodeError as error:
-        raise InputError(Result.line_malformed, f"{error.msg} at column {error.colno}") from None
+        where = "" if one_line else f"line {error.lineno} "
+        raise InputError(code, f"{error.msg} at {where}column {error.colno}") from None
     except RecursionError:
-        raise InputError(Result.line_malformed, "nested too deeply") from None
+        raise InputError(code, "nested too deeply") from None
 
 
-def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+def _object_without_duplicates(code: Result, pairs: list[tuple[str, object]]) -> dict[str, object]:
     # Python's json keeps the last of two equal keys; a ledger must not guess which one was meant.
     fields = dict(pairs)
     if len(fields) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise InputError(Result.line_malformed, f"duplicate key {key!r}")
+                raise InputError(code, f"duplicate key {key!r}")
             seen.add(key)
     return fields
 
 
-def _refuse_constant(name: str) -> NoReturn:
-    raise InputError(Result.line_malformed, f"{name} is not a JSON number")
+def _refuse_constant(code: Result, name: str) -> NoReturn:
+    raise InputError(code, f"{name} is not a JSON number")
 
 
 def parse_line(
@@ -386,6 +404,29 @@ def transfer_to_json(transfer: Transfer, asset: Asset | None) -> dict[str, objec
     if transfer.asset:
         document["asset"] = transfer.asset
     return document
+
+
+def record_to_json(
+    record: TransferRecord, asset: Asset, authorised_by: str | None
+) -> dict[str, Any]:
+    """A committed transfer as the REST API and the event stream show it (docs/api.md,
+    ``GET /v1/transfers/{id}``): ``asset`` is its asset, ``authorised_by`` the name of the
+    principal whose evidence it carries (None: none)."""
+    assert asset.number == record.asset
+    return {
+        "id": str(record.id),
+        "debit_account": str(record.debit_account),
+        "credit_account": str(record.credit_account),
+        "amount": format_amount(record.amount, asset),
+        "asset": asset.code,
+        "code": TransferCode(record.code).name,
+        "flags": [name for name, flag in flag_names.items() if record.flags & flag],
+        "pending_id": str(record.pending_id) if record.pending_id else None,
+        "reference": str(record.reference) if record.reference else None,
+        "timeout_s": record.timeout_s,
+        "timestamp_ns": str(record.timestamp),
+        "authorised_by": authorised_by,
+    }
 
 
 # ---------------------------------------------------------------------- accounts

@@ -1,8 +1,8 @@
 """Fixed-width journal records of policy versions (a ``policies`` entry).
 
-Like every journal entry (core/ledger/journal.py: a 32-byte header, then 128-byte big-endian
-records, chained by SHA-256), so no version can be drafted, approved or published without a
-link in the chain. Records, by their first byte:
+Framed like every entry of plain records (core/ledger/framing.py: the journal's header, then
+128-byte big-endian records, chained by SHA-256), so no version can be drafted, approved or
+published without a link in the chain. Records, by their first byte:
 
     1 drafted    version, author, when, the document's length and SHA-256
     2 chunk      version, chunk number, length, up to 118 bytes of the document
@@ -19,14 +19,8 @@ import hashlib
 import struct
 from typing import Final
 
-from ringfence.core.ledger.journal import (
-    EntryKind,
-    decode_header,
-    header_bytes,
-    header_for,
-    name_bytes,
-    text_of,
-)
+from ringfence.core.ledger.framing import framed, record_bytes, unframed
+from ringfence.core.ledger.journal import EntryKind, name_bytes, text_of
 from ringfence.core.policy.versions import (
     PolicyApproved,
     PolicyDrafted,
@@ -38,7 +32,7 @@ _drafted: Final = struct.Struct(">BI32sQI32s47x")
 _chunk: Final = struct.Struct(">BIIB118s")
 _approved: Final = struct.Struct(">BI32sQ83x")
 _published: Final = struct.Struct(">BI32sQQ75x")
-assert _drafted.size == _chunk.size == _approved.size == _published.size == 128
+assert _drafted.size == _chunk.size == _approved.size == _published.size == record_bytes
 _chunk_bytes: Final = 118
 
 _record_drafted: Final = 1
@@ -52,7 +46,7 @@ def encode_policy_events(seq: int, timestamp: int, events: list[PolicyEvent]) ->
     records: list[bytes] = []
     for event in events:
         records.extend(_encode(event))
-    return header_for(EntryKind.policies, seq, timestamp, len(records), 0) + b"".join(records)
+    return framed(EntryKind.policies, seq, timestamp, records)
 
 
 def _encode(event: PolicyEvent) -> list[bytes]:
@@ -83,16 +77,11 @@ def _encode(event: PolicyEvent) -> list[bytes]:
 def decode_policy_events(body: bytes) -> list[PolicyEvent]:
     """The events of a ``policies`` entry; ``ValueError`` on a body this code would not have
     written (a torn record, an unknown type, a document that does not match its hash)."""
-    header = decode_header(body)
-    if header.kind is not EntryKind.policies or header.expiries or header.evidence:
-        raise ValueError(f"journal entry {header.seq} is not a policies entry")
-    if len(body) != header_bytes + header.records * 128:
-        raise ValueError(f"journal entry {header.seq} has a torn body")
+    header, raws = unframed(body, (EntryKind.policies,), "a policies entry")
     events: list[PolicyEvent] = []
     drafting: tuple[int, str, int, int, bytes] | None = None
     pieces: list[bytes] = []
-    for offset in range(header_bytes, len(body), 128):
-        raw = body[offset : offset + 128]
+    for raw in raws:
         kind = raw[0]
         if kind == _record_chunk and drafting is not None:
             _, version, number, length, data = _chunk.unpack(raw)

@@ -3,7 +3,6 @@ refuses and the code of the section it belongs to (document.py, conditions.py)."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -11,42 +10,18 @@ from typing import Any
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import check_name
+from ringfence.core.ledger.wire import strict_json as strict_json_of
 from ringfence.core.money import Asset, parse_amount
 
 
 def strict_json(text: bytes) -> object:
+    """A policy document's JSON, refused whole before reading when larger than any policy."""
     if len(text) > limits.policy_document_bytes_max:
         raise InputError(
             Result.policy_document_too_large,
             f"{len(text)} bytes, at most {limits.policy_document_bytes_max}",
         )
-    try:
-        return json.loads(
-            text.decode("utf-8"),
-            object_pairs_hook=_without_duplicates,
-            parse_float=Decimal,
-            parse_constant=_refuse_constant,
-        )
-    except UnicodeDecodeError as error:
-        raise InputError(Result.policy_document_malformed, f"not UTF-8 at {error.start}") from None
-    except json.JSONDecodeError as error:
-        detail = f"{error.msg} at line {error.lineno} column {error.colno}"
-        raise InputError(Result.policy_document_malformed, detail) from None
-    except RecursionError:
-        raise InputError(Result.policy_document_malformed, "nested too deeply") from None
-
-
-def _without_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    found: dict[str, object] = {}
-    for key, value in pairs:
-        if key in found:
-            raise InputError(Result.policy_document_malformed, f"duplicate key {key!r}")
-        found[key] = value
-    return found
-
-
-def _refuse_constant(text: str) -> Decimal:
-    raise InputError(Result.policy_document_malformed, f"{text} is not a JSON number")
+    return strict_json_of(text, Result.policy_document_malformed)
 
 
 def checked_object(

@@ -1,8 +1,9 @@
 """Fixed-width journal records for reconciliation runs and break actions.
 
-Runs and actions are journal entries like any other (core/ledger/journal.py: a 32-byte header, then
-128-byte big-endian records, chained by SHA-256), so no break can be closed, aged or forgotten
-without leaving a link in the chain. Records, by their first byte:
+Runs and actions are journal entries framed like any other of plain records
+(core/ledger/framing.py: the journal's header, then 128-byte big-endian records, chained by
+SHA-256), so no break can be closed, aged or forgotten without leaving a link in the chain.
+Records, by their first byte:
 
     1 run        run number, as-of time, funds basis, whether every coverage line is kept,
                  observations counted, breaks open / opened / cured, alerts and findings
@@ -26,16 +27,8 @@ from enum import IntEnum, unique
 from typing import Final
 
 from ringfence.core import limits
-from ringfence.core.ledger.journal import (
-    EntryKind,
-    decode_header,
-    header_bytes,
-    header_for,
-    key_of,
-    name_bytes,
-    recon_kinds,
-    text_of,
-)
+from ringfence.core.ledger.framing import framed, record_bytes, u128_bytes, u128_of, unframed
+from ringfence.core.ledger.journal import EntryKind, key_of, name_bytes, recon_kinds, text_of
 from ringfence.core.recon.breaks import BreakBook, BreakState, Cause, ReconBreak
 from ringfence.core.recon.segregation_statement import Alert, FundsBasis
 
@@ -43,7 +36,7 @@ _run: Final = struct.Struct(">BQQBBQIIIIII77x")
 _coverage: Final = struct.Struct(">B32s12s16s16s16s16sBB17x")
 _break: Final = struct.Struct(">BQ32s12s16s16s16sQQQBBB")
 _action: Final = struct.Struct(">BQBQ16s94s")
-assert _run.size == _coverage.size == _break.size == _action.size == 128
+assert _run.size == _coverage.size == _break.size == _action.size == record_bytes
 assert _action.size - struct.calcsize(">BQBQ16s") == limits.break_action_text_bytes_max
 
 _record_run: Final = 1
@@ -110,18 +103,14 @@ def check_action_text(text: str) -> bool:
     return len(text) <= limits.break_action_text_bytes_max and text.isascii() and text.isprintable()
 
 
-def _u128(value: int) -> bytes:
-    assert 0 <= value < 2**128
-    return value.to_bytes(16, "big")
-
-
 def _encode_break(snapshot: ReconBreak) -> bytes:
     flags = (_flag_corrected if snapshot.corrected else 0) | (
         _flag_made_good if snapshot.made_good else 0
     )
     return _break.pack(
         _record_break, snapshot.id, name_bytes(snapshot.wallet), snapshot.asset.encode("ascii"),
-        _u128(snapshot.book), _u128(snapshot.observed), _u128(snapshot.shortfall_max),
+        u128_bytes(snapshot.book), u128_bytes(snapshot.observed),
+        u128_bytes(snapshot.shortfall_max),
         snapshot.first_seen_ns, snapshot.last_seen_ns, snapshot.resolved_at_ns,
         _states[snapshot.state], _causes[snapshot.cause], flags,
     )  # fmt: skip
@@ -156,28 +145,26 @@ def encode_run(
             _record_coverage,
             name_bytes(c.pool),
             c.asset.encode("ascii"),
-            _u128(c.requirement),
-            _u128(c.funds),
-            _u128(c.encumbered),
-            _u128(c.target),
+            u128_bytes(c.requirement),
+            u128_bytes(c.funds),
+            u128_bytes(c.encumbered),
+            u128_bytes(c.target),
             int(c.segregated),
             _alerts[c.alert],
         )
         for c in coverage
     )
     records.extend(_encode_break(snapshot) for snapshot in snapshots)
-    header = header_for(EntryKind.reconciliations, seq, timestamp, len(records), 0)
-    return header + b"".join(records)
+    return framed(EntryKind.reconciliations, seq, timestamp, records)
 
 
 def encode_action(seq: int, timestamp: int, action: Action, snapshot: ReconBreak) -> bytes:
     assert check_action_text(action.text)
     record = _action.pack(
         _record_action, action.break_id, int(action.kind), action.at_ns,
-        _u128(action.make_good_transfer), action.text.encode("ascii"),
+        u128_bytes(action.make_good_transfer), action.text.encode("ascii"),
     )  # fmt: skip
-    header = header_for(EntryKind.break_actions, seq, timestamp, 2, 0)
-    return header + record + _encode_break(snapshot)
+    return framed(EntryKind.break_actions, seq, timestamp, [record, _encode_break(snapshot)])
 
 
 @dataclass(slots=True)
@@ -205,17 +192,12 @@ def decode_recon_entry(body: bytes) -> ReconRecords:
     """The records of one run or action entry, without the history they apply to. Raises
     ``ValueError`` on a body this code would not have written (a torn record, an unknown type,
     a record out of place)."""
-    header = decode_header(body)
-    if header.kind not in recon_kinds:
-        raise ValueError(f"journal entry {header.seq} is not a reconciliation entry")
-    if len(body) != header_bytes + header.records * 128:
-        raise ValueError(f"journal entry {header.seq} has a torn body")
+    header, raws = unframed(body, recon_kinds, "a reconciliation entry")
     summary: RunSummary | None = None
     coverage: list[Coverage] = []
     action: Action | None = None
     snapshots: list[ReconBreak] = []
-    for offset in range(header_bytes, len(body), 128):
-        raw = body[offset : offset + 128]
+    for raw in raws:
         kind = raw[0]
         if kind == _record_run and summary is None:
             summary = _decode_run(raw)
@@ -291,9 +273,8 @@ def _decode_coverage(raw: bytes) -> Coverage:
         raw
     )
     return Coverage(
-        text_of(pool), text_of(asset), int.from_bytes(requirement, "big"),
-        int.from_bytes(funds, "big"), int.from_bytes(encumbered, "big"),
-        int.from_bytes(target, "big"), bool(segregated), key_of(_alerts, alert),
+        text_of(pool), text_of(asset), u128_of(requirement), u128_of(funds),
+        u128_of(encumbered), u128_of(target), bool(segregated), key_of(_alerts, alert),
     )  # fmt: skip
 
 
@@ -301,15 +282,12 @@ def _decode_break(raw: bytes) -> ReconBreak:
     (_, break_id, wallet, asset, book, observed, shortfall, first, last, resolved, state,
      cause, flags) = _break.unpack(raw)  # fmt: skip
     return ReconBreak(
-        break_id, text_of(wallet), text_of(asset), int.from_bytes(book, "big"),
-        int.from_bytes(observed, "big"), first, last, int.from_bytes(shortfall, "big"),
-        key_of(_states, state), key_of(_causes, cause), bool(flags & _flag_corrected),
-        bool(flags & _flag_made_good), resolved,
+        break_id, text_of(wallet), text_of(asset), u128_of(book), u128_of(observed), first,
+        last, u128_of(shortfall), key_of(_states, state), key_of(_causes, cause),
+        bool(flags & _flag_corrected), bool(flags & _flag_made_good), resolved,
     )  # fmt: skip
 
 
 def _decode_action(raw: bytes) -> Action:
     _, break_id, kind, at_ns, make_good, text = _action.unpack(raw)
-    return Action(
-        break_id, ActionKind(kind), at_ns, int.from_bytes(make_good, "big"), text_of(text)
-    )
+    return Action(break_id, ActionKind(kind), at_ns, u128_of(make_good), text_of(text))

@@ -1,7 +1,7 @@
 """Fixed-width journal records of withdrawals (a ``withdrawals`` entry).
 
-Like every journal entry (core/ledger/journal.py): a 32-byte header, then 128-byte big-endian
-records. Each record starts with its type and the withdrawal's id (u128):
+Framed like every entry of plain records (core/ledger/framing.py): the journal's header, then
+128-byte big-endian records. Each record starts with its type and the withdrawal's id (u128):
 
     1 request      kind, asset, initiator's role, amount, when, initiator, client
     2 route        pool, source wallet, its tier, destination wallet (sweeps, rebalances)
@@ -22,18 +22,12 @@ eligible and trace records; an entry holds the events of one service call, in or
 from __future__ import annotations
 
 import struct
-from typing import Final, TypeVar
+from typing import Final
 
 from ringfence.core import limits
 from ringfence.core.errors import Result
-from ringfence.core.ledger.journal import (
-    EntryKind,
-    decode_header,
-    header_bytes,
-    header_for,
-    name_bytes,
-    text_of,
-)
+from ringfence.core.ledger.framing import framed, record_bytes, u128_bytes, u128_of, unframed
+from ringfence.core.ledger.journal import EntryKind, key_of, name_bytes, text_of
 from ringfence.core.policy.decide import Decision
 from ringfence.core.policy.document import Action
 from ringfence.core.policy.movement import MovementKind
@@ -59,7 +53,7 @@ _trace: Final = struct.Struct(">B16sB110s")
 _approval: Final = struct.Struct(">B16sB32sQ70x")
 _step: Final = struct.Struct(">B16sBQ16sI80s2x")
 _records: Final = (_request, _route, _destination, _decision, _name, _trace, _approval, _step)
-assert all(record.size == 128 for record in _records)
+assert all(record.size == record_bytes for record in _records)
 assert limits.withdrawal_destination_bytes_max <= 94
 assert limits.withdrawal_reference_bytes_max <= 80
 
@@ -70,16 +64,6 @@ _kinds: Final = {kind: number for number, kind in enumerate(MovementKind, start=
 _actions: Final = {Action.allow: 1, Action.block: 2, Action.require: 3}
 _statuses: Final = {status: number for number, status in enumerate(Status, start=1)}
 _verdict_approve, _verdict_reject = 1, 2
-_T = TypeVar("_T")
-
-
-def _u128(value: int) -> bytes:
-    assert 0 <= value < 2**128
-    return value.to_bytes(16, "big")
-
-
-def _int(raw: bytes) -> int:
-    return int.from_bytes(raw, "big")
 
 
 def _ascii(text: str, width: int) -> bytes:
@@ -94,7 +78,7 @@ def encode_withdrawal_events(seq: int, timestamp: int, events: list[WithdrawalEv
     records: list[bytes] = []
     for event in events:
         records.extend(_encode(event))
-    return header_for(EntryKind.withdrawals, seq, timestamp, len(records), 0) + b"".join(records)
+    return framed(EntryKind.withdrawals, seq, timestamp, records)
 
 
 def _encode(event: WithdrawalEvent) -> list[bytes]:
@@ -102,7 +86,7 @@ def _encode(event: WithdrawalEvent) -> list[bytes]:
         return _encode_request(event)
     if isinstance(event, Decided):
         return _encode_decision(event)
-    key = _u128(event.id)
+    key = u128_bytes(event.id)
     if isinstance(event, (Approved, Rejected)):
         name, verdict = (
             (event.approver, _verdict_approve) if isinstance(event, Approved)
@@ -112,13 +96,13 @@ def _encode(event: WithdrawalEvent) -> list[bytes]:
     if isinstance(event, Step):
         return [
             _step.pack(
-                _r_step, key, _statuses[event.status], event.at_ns, _u128(event.transfer_id),
+                _r_step, key, _statuses[event.status], event.at_ns, u128_bytes(event.transfer_id),
                 event.confirmations, _ascii(event.reference, 80),
             )
         ]  # fmt: skip
     return [
         _step.pack(
-            _r_step, key, _statuses[Status.voided], event.at_ns, _u128(event.transfer_id), 0,
+            _r_step, key, _statuses[Status.voided], event.at_ns, u128_bytes(event.transfer_id), 0,
             _ascii(event.reason, 80),
         )
     ]  # fmt: skip
@@ -126,23 +110,23 @@ def _encode(event: WithdrawalEvent) -> list[bytes]:
 
 def _encode_request(event: Requested) -> list[bytes]:
     s = event.spec
-    key = _u128(s.id)
+    key = u128_bytes(s.id)
     return [
         _request.pack(
             _r_request, key, _kinds[s.kind], _ascii(s.asset, 12), int(s.initiator_role),
-            _u128(s.amount), event.at_ns, name_bytes(s.initiator), name_bytes(s.client),
+            u128_bytes(s.amount), event.at_ns, name_bytes(s.initiator), name_bytes(s.client),
         ),
         _route.pack(
             _r_route, key, name_bytes(s.pool), name_bytes(s.wallet), _ascii(s.tier, 8),
             name_bytes(s.destination_wallet),
         ),
-        _destination.pack(_r_destination, key, _u128(s.fee_max), _ascii(s.destination, 94)),
+        _destination.pack(_r_destination, key, u128_bytes(s.fee_max), _ascii(s.destination, 94)),
     ]  # fmt: skip
 
 
 def _encode_decision(event: Decided) -> list[bytes]:
     d = event.decision
-    key = _u128(event.id)
+    key = u128_bytes(event.id)
     reason = d.reason.value if d.reason is not None else ""
     records = [
         _decision.pack(
@@ -172,19 +156,15 @@ def _encode_decision(event: Decided) -> list[bytes]:
 def decode_withdrawal_events(body: bytes) -> list[WithdrawalEvent]:
     """The events of a ``withdrawals`` entry; ``ValueError`` on a body this code would not
     have written (a torn record, an unknown type or number, a record out of place)."""
-    header = decode_header(body)
-    if header.kind is not EntryKind.withdrawals or header.expiries or header.evidence:
-        raise ValueError(f"journal entry {header.seq} is not a withdrawals entry")
-    if len(body) != header_bytes + header.records * 128:
-        raise ValueError(f"journal entry {header.seq} has a torn body")
-    raws = [body[offset : offset + 128] for offset in range(header_bytes, len(body), 128)]
+    header, raws = unframed(body, (EntryKind.withdrawals,), "a withdrawals entry")
     events: list[WithdrawalEvent] = []
     position = 0
     try:
         while position < len(raws):
             event, position = _decode_one(raws, position)
             events.append(event)
-    except (KeyError, IndexError, UnicodeDecodeError) as error:
+    # ValueError: a number no table holds (key_of), a text that is not ASCII, an unknown role.
+    except (KeyError, IndexError, ValueError) as error:
         raise ValueError(f"journal entry {header.seq}: record {position}: {error!r}") from None
     return events
 
@@ -199,25 +179,18 @@ def _decode_one(raws: list[bytes], position: int) -> tuple[WithdrawalEvent, int]
     if kind == _r_approval:
         _, key, verdict, name, at_ns = _approval.unpack(raw)
         if verdict == _verdict_approve:
-            return Approved(_int(key), text_of(name), at_ns), position + 1
+            return Approved(u128_of(key), text_of(name), at_ns), position + 1
         if verdict == _verdict_reject:
-            return Rejected(_int(key), text_of(name), at_ns), position + 1
+            return Rejected(u128_of(key), text_of(name), at_ns), position + 1
         raise KeyError(f"verdict {verdict}")
     if kind == _r_step:
         _, key, status_number, at_ns, transfer, confirmations, text = _step.unpack(raw)
-        status = _key_of(_statuses, status_number)
+        status = key_of(_statuses, status_number)
         if status is Status.voided:
-            return Voided(_int(key), text_of(text), at_ns, _int(transfer)), position + 1
-        step = Step(_int(key), status, at_ns, _int(transfer), text_of(text), confirmations)
+            return Voided(u128_of(key), text_of(text), at_ns, u128_of(transfer)), position + 1
+        step = Step(u128_of(key), status, at_ns, u128_of(transfer), text_of(text), confirmations)
         return step, position + 1
     raise KeyError(f"record type {kind} out of place")
-
-
-def _key_of(table: dict[_T, int], number: int) -> _T:
-    for key, value in table.items():
-        if value == number:
-            return key
-    raise KeyError(f"unknown number {number}")
 
 
 def _decode_request(raws: list[bytes], position: int) -> Requested:
@@ -231,9 +204,9 @@ def _decode_request(raws: list[bytes], position: int) -> Requested:
     _, _, pool, wallet, tier, destination_wallet = route
     _, _, fee_max, address = destination
     spec = WithdrawalSpec(
-        _int(key), _key_of(_kinds, kind), text_of(initiator), PrincipalRole(role),
-        text_of(pool), text_of(wallet), text_of(tier), text_of(asset), _int(amount),
-        text_of(address), _int(fee_max), text_of(client), text_of(destination_wallet),
+        u128_of(key), key_of(_kinds, kind), text_of(initiator), PrincipalRole(role),
+        text_of(pool), text_of(wallet), text_of(tier), text_of(asset), u128_of(amount),
+        text_of(address), u128_of(fee_max), text_of(client), text_of(destination_wallet),
     )  # fmt: skip
     return Requested(spec, at_ns)
 
@@ -267,11 +240,11 @@ def _decode_decision(raws: list[bytes], position: int) -> tuple[Decided, int]:
         position += 1
     reason_text = text_of(reason)
     decision = Decision(
-        _key_of(_actions, action), approvals, tuple(groups), text_of(rule_id), tuple(trace),
+        key_of(_actions, action), approvals, tuple(groups), text_of(rule_id), tuple(trace),
         version, senior, senior_group, bool(notice),
         Result(reason_text) if reason_text else None,
     )  # fmt: skip
     decided = Decided(
-        _int(key), decision, frozenset(eligible[0]), frozenset(eligible[1]), expires_at, at_ns
+        u128_of(key), decision, frozenset(eligible[0]), frozenset(eligible[1]), expires_at, at_ns
     )
     return decided, position

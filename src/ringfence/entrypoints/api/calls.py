@@ -1,6 +1,6 @@
 """What every route shares (``Api``): the service bundle, its lock, remembered responses and
 metrics, and ``Api.answer``, the steps around each route's one service call (app.py lists
-them)."""
+them); and how a route declares the JSON body it takes (``request_body``)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,36 @@ json_media_type = "application/json"
 
 # A service call: the ledger, the actor, and the decoded body (None for a read).
 Call = Callable[[LedgerService, Actor, object], Any]
+
+
+def request_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """A route's OpenAPI ``openapi_extra``: a required JSON body of ``schema``."""
+    return {"requestBody": {"required": True, "content": {json_media_type: {"schema": schema}}}}
+
+
+def batch_body(plural: str, count_max: int) -> dict[str, Any]:
+    """The request body of a create: ``{plural: [object, ...]}``, nothing else."""
+    items = {"type": "array", "minItems": 1, "maxItems": count_max, "items": {}}
+    return request_body(
+        {
+            "type": "object",
+            "required": [plural],
+            "additionalProperties": False,
+            "properties": {plural: items},
+        }
+    )
+
+
+def documents_body(*names: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The request body of a call that takes named documents and plain strings."""
+    return request_body(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": list(required),
+            "properties": {name: {"type": "string"} for name in names},
+        }
+    )
 
 
 class Api:

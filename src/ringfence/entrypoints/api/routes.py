@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from ringfence.core.errors import RingfenceError
-from ringfence.entrypoints.api.calls import Api
+from ringfence.entrypoints.api.calls import Api, batch_body
 from ringfence.entrypoints.api.problems import problem_of
 from ringfence.service import (
     access,
@@ -48,19 +48,6 @@ problem_responses: dict[int | str, dict[str, Any]] = {
         "content": {"application/problem+json": {"schema": problem_schema}},
     }
 }
-
-
-def batch_body(plural: str, count_max: int) -> dict[str, Any]:
-    """The OpenAPI request body of a create: ``{plural: [object, ...]}``, nothing else."""
-    schema = {
-        "type": "object",
-        "required": [plural],
-        "additionalProperties": False,
-        "properties": {
-            plural: {"type": "array", "minItems": 1, "maxItems": count_max, "items": {}}
-        },
-    }
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def add_routes(app: FastAPI, api: Api) -> None:

@@ -8,45 +8,32 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from ringfence.entrypoints.api.calls import Api
+from ringfence.entrypoints.api.calls import Api, request_body
 from ringfence.service import events, webhooks
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService as Ledger
 
-_subscribe_body: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["url", "types"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "url": {"type": "string", "maxLength": 2048},
-                        "types": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-                        "after": {"type": "string", "description": "SEQ or SEQ.INDEX"},
-                    },
-                }
-            }
+_after: dict[str, Any] = {"type": "string", "description": "SEQ or SEQ.INDEX"}
+_subscribe_body = request_body(
+    {
+        "type": "object",
+        "required": ["url", "types"],
+        "additionalProperties": False,
+        "properties": {
+            "url": {"type": "string", "maxLength": 2048},
+            "types": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            "after": _after,
         },
     }
-}
-_replay_body: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["after"],
-                    "additionalProperties": False,
-                    "properties": {"after": {"type": "string", "description": "SEQ or SEQ.INDEX"}},
-                }
-            }
-        },
+)
+_replay_body = request_body(
+    {
+        "type": "object",
+        "required": ["after"],
+        "additionalProperties": False,
+        "properties": {"after": _after},
     }
-}
+)
 
 
 def add_event_routes(app: FastAPI, api: Api) -> None:

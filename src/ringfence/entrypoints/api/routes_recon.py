@@ -9,21 +9,10 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from starlette.responses import Response
 
-from ringfence.entrypoints.api.calls import Api
+from ringfence.entrypoints.api.calls import Api, documents_body
 from ringfence.service import access_recon
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService as Ledger
-
-
-def documents_body(*names: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The OpenAPI request body of a call that takes named documents and plain strings."""
-    schema = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": list(required),
-        "properties": {name: {"type": "string"} for name in names},
-    }
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def add_recon_routes(app: FastAPI, api: Api) -> None:

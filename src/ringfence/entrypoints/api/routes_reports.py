@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from ringfence.entrypoints.api.calls import Api
-from ringfence.entrypoints.api.routes_recon import documents_body
+from ringfence.entrypoints.api.calls import Api, documents_body
 from ringfence.service import access_reports
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService as Ledger
@@ -21,7 +20,7 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
     @app.get("/v1/por/rounds")
     async def rounds(request: Request) -> Response:
         def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return access_reports.rounds(bundle.round_store(), actor)
+            return access_reports.rounds(ledger, bundle.round_store(), actor)
 
         return await api.answer(request, "/v1/por/rounds", call)
 

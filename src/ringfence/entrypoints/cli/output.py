@@ -55,6 +55,7 @@ from ringfence.service.ports import Clock
 
 if TYPE_CHECKING:
     from ringfence.entrypoints.cli.lines import LineResultsWriter
+    from ringfence.service.policy import Actor
 
 ProgressReport = Callable[[str, int, int], None]
 
@@ -79,6 +80,36 @@ ExecutorOption = Annotated[
         help="Where the batch run executes: in-process, dask-local:N "
         "(a local Dask cluster of N worker processes) or dask://HOST:PORT (a running "
         "cluster's scheduler). The result is the same on each.",
+    ),
+]
+# A command that changes something acts as a principal proven by its key file (the Ed25519
+# key of ``ringfence principals keygen``): ``acting``.
+PrincipalOption = Annotated[
+    str, typer.Option("--principal", help="The principal acting (its key file: --key).")
+]
+PrincipalKeyOption = Annotated[
+    Path,
+    typer.Option(
+        "--key", exists=True, dir_okay=False, readable=True, help="The principal's key file."
+    ),
+]
+# The files kept beside the database that `serve`, `keys` and `events deliver` open.
+ApiKeysFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-keys",
+        metavar="FILE",
+        help="The API key file (default: $RINGFENCE_API_KEYS, else PATH.api-keys beside an "
+        "SQLite database).",
+    ),
+]
+WebhooksFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--webhooks",
+        metavar="FILE",
+        help="The webhook subscriptions file (default: $RINGFENCE_WEBHOOKS, else "
+        "PATH.webhooks beside an SQLite database).",
     ),
 ]
 JsonlFile = Annotated[
@@ -173,6 +204,19 @@ def opened(
         yield ledger
     finally:
         ledger.close()
+
+
+@contextmanager
+def acting(
+    context: typer.Context, json_output: bool, principal: str, key: Path
+) -> Iterator[tuple[LedgerService, Actor]]:
+    """The ledger (``opened``) and the principal its key file proves (``--principal`` and
+    ``--key``), with errors ``reported``: what a command that acts as a principal runs in."""
+    # Imported here: every command imports this module, and only these need the policy service.
+    from ringfence.service.policy import acting as actor_of
+
+    with reported(json_output), opened(context) as ledger:
+        yield ledger, actor_of(ledger, bootstrap.principal_files(), principal, str(key))
 
 
 def write_json(document: object) -> None:

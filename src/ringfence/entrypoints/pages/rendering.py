@@ -11,7 +11,9 @@ Amounts are shown rounded for reading with the exact amount in the hover text (t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from markupsafe import Markup, escape
@@ -75,6 +77,25 @@ def grouped(amount: str) -> str:
         whole, tail = whole[:-3], whole[-3:]
         groups.insert(0, tail)
     return sign + ",".join([whole, *groups]) + point + fraction
+
+
+def reserve_standing(line: Mapping[str, Any]) -> tuple[str, str]:
+    """What a proof-of-reserves round says of one asset (an asset line of
+    service/access_reports.py's rounds): ``nothing_owed``, ``not_attested``, ``covered`` or
+    ``short``, and its tone. The console and the portal word it each for its reader."""
+    if line["liabilities_units"] == "0":
+        return "nothing_owed", "ok"
+    if not line["attested"]:
+        return "not_attested", "title"
+    return ("covered", "ok") if line["covered"] else ("short", "short")
+
+
+def basis_points_text(bp: str | None) -> str:
+    """A coverage in basis points as a percentage with two decimals; an em dash for none."""
+    if bp is None:
+        return "—"
+    whole, rest = divmod(int(bp), 100)
+    return f"{whole}.{rest:02d}%"
 
 
 def age_text(seconds: int) -> str:

@@ -14,6 +14,7 @@ import typer
 
 from ringfence import bootstrap
 from ringfence.entrypoints.cli.output import (
+    ApiKeysFileOption,
     JsonOption,
     console,
     database_url,
@@ -34,17 +35,6 @@ from ringfence.service.keys import (
 name = "keys"
 app = typer.Typer(help="API keys for the service (`ringfence serve`).", no_args_is_help=True)
 
-KeysFileOption = Annotated[
-    str | None,
-    typer.Option(
-        "--api-keys",
-        metavar="FILE",
-        help="The API key file (default: $RINGFENCE_API_KEYS, else PATH.api-keys beside an "
-        "SQLite database).",
-    ),
-]
-
-
 @app.command("create")
 def create(
     context: typer.Context,
@@ -57,7 +47,7 @@ def create(
         str,
         typer.Option("--name", help="The principal's name (default: the client's, else key-<id>)."),
     ] = "",
-    api_keys: KeysFileOption = None,
+    api_keys: ApiKeysFileOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create an API key; it is printed once and cannot be shown again."""
@@ -89,7 +79,7 @@ def create(
 def revoke(
     context: typer.Context,
     key_id: Annotated[str, typer.Argument(help="The key's id (16 hex digits, `keys list`).")],
-    api_keys: KeysFileOption = None,
+    api_keys: ApiKeysFileOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Revoke a key: a running server refuses it from its next request on."""
@@ -107,7 +97,7 @@ def revoke(
 
 @app.command("list")
 def list_keys(
-    context: typer.Context, api_keys: KeysFileOption = None, json_output: JsonOption = False
+    context: typer.Context, api_keys: ApiKeysFileOption = None, json_output: JsonOption = False
 ) -> None:
     """Every key with its role, client and status (never a secret)."""
     with reported(json_output):

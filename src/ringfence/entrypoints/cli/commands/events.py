@@ -12,6 +12,7 @@ import typer
 from ringfence import bootstrap
 from ringfence.entrypoints.cli.output import (
     JsonOption,
+    WebhooksFileOption,
     console,
     database_url,
     finish,
@@ -23,17 +24,6 @@ from ringfence.entrypoints.cli.output import (
 
 name = "events"
 app = typer.Typer(help="Events from the journal, and webhook delivery.", no_args_is_help=True)
-
-WebhooksOption = Annotated[
-    str | None,
-    typer.Option(
-        "--webhooks",
-        metavar="FILE",
-        help="The webhook subscriptions file (default: $RINGFENCE_WEBHOOKS, else "
-        "PATH.webhooks beside an SQLite database).",
-    ),
-]
-
 
 @app.command("list")
 def list_events(
@@ -61,7 +51,7 @@ def list_events(
 
 @app.command("deliver")
 def deliver(
-    context: typer.Context, webhooks: WebhooksOption = None, json_output: JsonOption = False
+    context: typer.Context, webhooks: WebhooksFileOption = None, json_output: JsonOption = False
 ) -> None:
     """One delivery pass: every due subscription gets its next events (exit 1 if any failed)."""
     from ringfence.service import webhooks as service

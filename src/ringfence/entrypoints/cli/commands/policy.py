@@ -19,10 +19,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ringfence import bootstrap
 from ringfence.core import errors
 from ringfence.entrypoints.cli.output import (
     JsonOption,
+    PrincipalKeyOption,
+    PrincipalOption,
+    acting,
     console,
     new_table,
     opened,
@@ -31,22 +33,12 @@ from ringfence.entrypoints.cli.output import (
     write_json,
 )
 from ringfence.service import policy
-from ringfence.service.ledger import LedgerService
 
 name = "policy"
 app = typer.Typer(
     help="The withdrawal policy: versions, approvals, simulation.", no_args_is_help=True
 )
 
-PrincipalOption = Annotated[
-    str, typer.Option("--principal", help="The principal acting (its key file: --key).")
-]
-KeyOption = Annotated[
-    Path,
-    typer.Option(
-        "--key", exists=True, dir_okay=False, readable=True, help="The principal's key file."
-    ),
-]
 VersionArgument = Annotated[int, typer.Argument(help="The policy version.", min=1)]
 
 
@@ -58,22 +50,18 @@ def _document_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _acting(ledger: LedgerService, principal: str, key: Path) -> policy.Actor:
-    return policy.acting(ledger, bootstrap.principal_files(), principal, str(key))
-
-
 @app.command("draft")
 def draft(
     context: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A policy (JSON).")],
     *,
     principal: PrincipalOption,
-    key: KeyOption,
+    key: PrincipalKeyOption,
     json_output: JsonOption = False,
 ) -> None:
     """Draft a new version from a policy document: checked whole, every bad field named."""
-    with reported(json_output), opened(context) as ledger:
-        document = policy.draft(ledger, _acting(ledger, principal, key), _document_bytes(file))
+    with acting(context, json_output, principal, key) as (ledger, actor):
+        document = policy.draft(ledger, actor, _document_bytes(file))
     _print_version(json_output, document)
 
 
@@ -83,12 +71,12 @@ def approve(
     version: VersionArgument,
     *,
     principal: PrincipalOption,
-    key: KeyOption,
+    key: PrincipalKeyOption,
     json_output: JsonOption = False,
 ) -> None:
     """Approve a draft: only members of the governing group, never its author, each once."""
-    with reported(json_output), opened(context) as ledger:
-        document = policy.approve(ledger, _acting(ledger, principal, key), version)
+    with acting(context, json_output, principal, key) as (ledger, actor):
+        document = policy.approve(ledger, actor, version)
     _print_version(json_output, document)
 
 
@@ -98,12 +86,12 @@ def publish(
     version: VersionArgument,
     *,
     principal: PrincipalOption,
-    key: KeyOption,
+    key: PrincipalKeyOption,
     json_output: JsonOption = False,
 ) -> None:
     """Publish an approved version: it takes effect when its time-lock ends."""
-    with reported(json_output), opened(context) as ledger:
-        document = policy.publish(ledger, _acting(ledger, principal, key), version)
+    with acting(context, json_output, principal, key) as (ledger, actor):
+        document = policy.publish(ledger, actor, version)
     _print_version(json_output, document)
 
 

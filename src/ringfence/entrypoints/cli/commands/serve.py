@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 
 from ringfence import bootstrap
-from ringfence.entrypoints.cli.output import database_url, reported, say, target
+from ringfence.entrypoints.cli.output import (
+    ApiKeysFileOption,
+    WebhooksFileOption,
+    database_url,
+    reported,
+    say,
+    target,
+)
 
 name = "serve"
 
@@ -17,24 +24,8 @@ def command(
     *,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8080,
-    api_keys: Annotated[
-        str | None,
-        typer.Option(
-            "--api-keys",
-            metavar="FILE",
-            help="The API key file (default: $RINGFENCE_API_KEYS, else PATH.api-keys beside "
-            "an SQLite database).",
-        ),
-    ] = None,
-    webhooks: Annotated[
-        str | None,
-        typer.Option(
-            "--webhooks",
-            metavar="FILE",
-            help="The webhook subscriptions file (default: $RINGFENCE_WEBHOOKS, else "
-            "PATH.webhooks beside an SQLite database).",
-        ),
-    ] = None,
+    api_keys: ApiKeysFileOption = None,
+    webhooks: WebhooksFileOption = None,
     rounds: Annotated[
         str | None,
         typer.Option(

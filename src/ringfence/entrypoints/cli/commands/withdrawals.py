@@ -14,7 +14,6 @@ and ``--key``); one that reads needs none.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,6 +21,9 @@ import typer
 from ringfence import bootstrap
 from ringfence.entrypoints.cli.output import (
     JsonOption,
+    PrincipalKeyOption,
+    PrincipalOption,
+    acting,
     console,
     new_table,
     opened,
@@ -30,7 +32,6 @@ from ringfence.entrypoints.cli.output import (
     write_json,
 )
 from ringfence.service import policy, withdrawals
-from ringfence.service.ledger import LedgerService
 
 name = "withdrawals"
 app = typer.Typer(
@@ -38,20 +39,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-PrincipalOption = Annotated[
-    str, typer.Option("--principal", help="The principal acting (its key file: --key).")
-]
-KeyOption = Annotated[
-    Path,
-    typer.Option(
-        "--key", exists=True, dir_okay=False, readable=True, help="The principal's key file."
-    ),
-]
 IdArgument = Annotated[str, typer.Argument(help="The withdrawal's id.")]
-
-
-def _acting(ledger: LedgerService, principal: str, key: Path) -> policy.Actor:
-    return policy.acting(ledger, bootstrap.principal_files(), principal, str(key))
 
 
 @app.command("request")
@@ -76,7 +64,7 @@ def request(
         str | None, typer.Option(help="The firm's wallet paid (a sweep or a rebalance).")
     ] = None,
     principal: PrincipalOption,
-    key: KeyOption,
+    key: PrincipalKeyOption,
     json_output: JsonOption = False,
 ) -> None:
     """Request a withdrawal; the policy in force decides it at once."""
@@ -86,8 +74,8 @@ def request(
     given = {"client": client, "wallet": wallet, "destination": destination,
              "destination_wallet": destination_wallet}  # fmt: skip
     body.update({field: value for field, value in given.items() if value is not None})
-    with reported(json_output), opened(context) as ledger:
-        document = withdrawals.request(ledger, _acting(ledger, principal, key), body)
+    with acting(context, json_output, principal, key) as (ledger, actor):
+        document = withdrawals.request(ledger, actor, body)
     _print_withdrawal(json_output, document)
 
 
@@ -97,12 +85,11 @@ def approve(
     withdrawal_id: IdArgument,
     *,
     principal: PrincipalOption,
-    key: KeyOption,
+    key: PrincipalKeyOption,
     json_output: JsonOption = False,
 ) -> None:
     """Approve a withdrawal awaiting its quorum; the last approval holds it in the ledger."""
-    with reported(json_output), opened(context) as ledger:
-        actor = _acting(ledger, principal, key)
+    with acting(context, json_output, principal, key) as (ledger, actor):
         document = withdrawals.approve(ledger, actor, withdrawals.parse_id(withdrawal_id))
     _print_withdrawal(json_output, document)
 
@@ -113,12 +100,11 @@ def reject(
     withdrawal_id: IdArgument,
     *,
     principal: PrincipalOption,
-    key: KeyOption,
+    key: PrincipalKeyOption,
     json_output: JsonOption = False,
 ) -> None:
     """Reject a withdrawal awaiting approval (or withdraw your own): voided."""
-    with reported(json_output), opened(context) as ledger:
-        actor = _acting(ledger, principal, key)
+    with acting(context, json_output, principal, key) as (ledger, actor):
         document = withdrawals.reject(ledger, actor, withdrawals.parse_id(withdrawal_id))
     _print_withdrawal(json_output, document)
 
@@ -131,12 +117,11 @@ def process(
         int, typer.Option(help="Blocks before a withdrawal is posted.", min=1)
     ] = withdrawals.confirmations_default,
     principal: PrincipalOption,
-    key: KeyOption,
+    key: PrincipalKeyOption,
     json_output: JsonOption = False,
 ) -> None:
     """Expire, hold, and move approved withdrawals along the chain as far as they go now."""
-    with reported(json_output), opened(context) as ledger:
-        actor = _acting(ledger, principal, key)
+    with acting(context, json_output, principal, key) as (ledger, actor):
         report = withdrawals.process(
             ledger, actor, bootstrap.withdrawal_chain(ledger), confirmations
         )

@@ -1,6 +1,8 @@
-"""The operator console's routes (staff roles): each page one or a few calls of
-service/access_operations.py with the signed-in actor, rendered; each form one call, then a
-redirect to the page that shows its effect (with the result code it got).
+"""The operator console's routes (staff roles): each page one or a few calls of the service
+functions the REST API calls for the same thing (service/access_recon.py for breaks,
+service/access_reports.py for rounds), or of service/access_operations.py for what only the
+console shows, with the signed-in actor, rendered; each form one call, then a redirect to the
+page that shows its effect (with the result code it got).
 
 - ``/console``: pools and coverage per asset over time, short pools first (the first view);
   ``/console/segregation.json`` and ``.csv``: the same lines, amounts exact;
@@ -27,7 +29,7 @@ from starlette.responses import Response
 from ringfence.core.errors import InputError, Result
 from ringfence.entrypoints.pages.console import views
 from ringfence.entrypoints.pages.serving import Pages, exported, exported_csv, redirect
-from ringfence.service import access, access_operations, withdrawals
+from ringfence.service import access_operations, access_recon, access_reports, withdrawals
 from ringfence.service.sessions import Session
 
 Page = Callable[[Request], Awaitable[Response]]
@@ -90,11 +92,7 @@ def _add_segregation(app: FastAPI, pages: Pages) -> None:
 
 def _breaks_call(pages: Pages, session: Session, request: Request) -> Any:
     include_cured = request.query_params.get("all") == "1"
-    return pages.call(
-        lambda ledger: access_operations.reconciliation_breaks(
-            ledger, session.actor, include_cured
-        )
-    )
+    return pages.call(lambda ledger: access_recon.breaks(ledger, session.actor, include_cured))
 
 
 def _add_breaks(app: FastAPI, pages: Pages) -> None:
@@ -124,16 +122,14 @@ def _add_breaks(app: FastAPI, pages: Pages) -> None:
 
     async def detail(request: Request) -> Response:
         async def shown(request: Request, session: Session) -> Response:
-            break_id = access.parse_id(request.path_params["break_id"], "break")
+            break_id = request.path_params["break_id"]
             document = await pages.call(
-                lambda ledger: access_operations.reconciliation_break(
-                    ledger, session.actor, break_id
-                )
+                lambda ledger: access_recon.break_of(ledger, session.actor, break_id)
             )
             result = request.query_params.get("result", "")
             return pages.render(
                 "console/break.html", session, entry=views.break_view(document["break"]),
-                causes=access_operations.cause_names, current="/console/breaks",
+                causes=access_recon.cause_names, current="/console/breaks",
                 result=result if result in known_results else "",
             )  # fmt: skip
 
@@ -148,33 +144,39 @@ def _add_breaks(app: FastAPI, pages: Pages) -> None:
 def _add_break_forms(app: FastAPI, pages: Pages) -> None:
     async def explain(request: Request) -> Response:
         async def done(request: Request, session: Session, fields: dict[str, str]) -> Response:
-            break_id = access.parse_id(request.path_params["break_id"], "break")
-            cause, action = _required(fields, "cause"), _required(fields, "action")
+            given = {"cause": _required(fields, "cause"), "action": _required(fields, "action")}
             answer = await pages.call(
-                lambda ledger: access_operations.explain_break(
-                    ledger, session.actor, break_id, cause, action
+                lambda ledger: access_recon.explain(
+                    ledger, session.actor, request.path_params["break_id"], given
                 )
             )
-            return redirect(f"/console/breaks/{break_id}?result={quote(answer['result'])}")
+            return _break_redirect(answer)
 
         return await pages.form(request, "/console/breaks/{break_id}/explain", done)
 
     async def cure(request: Request) -> Response:
         async def done(request: Request, session: Session, fields: dict[str, str]) -> Response:
-            break_id = access.parse_id(request.path_params["break_id"], "break")
-            correction = fields.get("correction", "").strip() or None
-            make_good = fields.get("make_good", "").strip() or None
+            given = {
+                name: value
+                for name in ("correction", "make_good")
+                if (value := fields.get(name, "").strip())
+            }
             answer = await pages.call(
-                lambda ledger: access_operations.cure_break(
-                    ledger, session.actor, break_id, correction, make_good
+                lambda ledger: access_recon.cure(
+                    ledger, session.actor, request.path_params["break_id"], given
                 )
             )
-            return redirect(f"/console/breaks/{break_id}?result={quote(answer['result'])}")
+            return _break_redirect(answer)
 
         return await pages.form(request, "/console/breaks/{break_id}/cure", done)
 
     _route(app, "/console/breaks/{break_id}/explain", explain, "POST")
     _route(app, "/console/breaks/{break_id}/cure", cure, "POST")
+
+
+def _break_redirect(answer: dict[str, Any]) -> Response:
+    """To the break's page, saying what the action's result was."""
+    return redirect(f"/console/breaks/{answer['break']['id']}?result={quote(answer['result'])}")
 
 
 def _rows(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[list[str]]:
@@ -198,7 +200,7 @@ def _add_rounds_and_audit(app: FastAPI, pages: Pages) -> None:
     async def rounds(request: Request) -> Response:
         async def shown(request: Request, session: Session) -> Response:
             document = await pages.call(
-                lambda ledger: access_operations.proof_rounds(ledger, rounds_store, session.actor)
+                lambda ledger: access_reports.rounds(ledger, rounds_store, session.actor)
             )
             if request.url.path.endswith(".json"):
                 return exported(document, "rounds.json")
@@ -278,9 +280,7 @@ def _add_withdrawals(app: FastAPI, pages: Pages) -> None:
     def page(kind: str) -> Page:
         async def endpoint(request: Request) -> Response:
             async def shown(request: Request, session: Session) -> Response:
-                document = await pages.call(
-                    lambda ledger: withdrawals.queue(ledger, session.actor)
-                )
+                document = await pages.call(lambda ledger: withdrawals.queue(ledger, session.actor))
                 if kind == "json":
                     return exported(document, "withdrawals.json")
                 if kind == "csv":

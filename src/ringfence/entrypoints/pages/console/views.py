@@ -1,6 +1,6 @@
 """What the console's pages show, built from the documents its service calls return
-(service/access_operations.py, service/withdrawals.py): display rows, status words and
-charts. Amounts stay the
+(service/access_operations.py, access_recon.py, access_reports.py, withdrawals.py): display
+rows, status words and charts. Amounts stay the
 documents' exact decimal strings; the templates round them for reading (the ``reading``
 filter) and exports carry them as they are.
 """
@@ -11,7 +11,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ringfence.entrypoints.pages import figures
-from ringfence.entrypoints.pages.rendering import moment_text, rounded
+from ringfence.entrypoints.pages.rendering import (
+    age_text,
+    basis_points_text,
+    moment_text,
+    reserve_standing,
+    rounded,
+)
 from ringfence.service.readings import (
     coverage_ppm,
     percent_text,
@@ -136,55 +142,31 @@ def break_view(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def age_text(seconds: int) -> str:
-    """An age in the two largest units that matter: 45 s, 3 min 05 s, 2 d 04 h."""
-    minutes, second = divmod(seconds, 60)
-    hours, minute = divmod(minutes, 60)
-    days, hour = divmod(hours, 24)
-    if days:
-        return f"{days} d {hour:02d} h"
-    if hours:
-        return f"{hours} h {minute:02d} min"
-    if minutes:
-        return f"{minutes} min {second:02d} s"
-    return f"{second} s"
-
-
 # ---------------------------------------------------------------------- rounds
 
 
 def rounds_view(document: Mapping[str, Any]) -> dict[str, Any]:
-    return {"location": document["location"], "rounds": [round_view(r) for r in document["rounds"]]}
+    return {"rounds": [round_view(r) for r in document["items"]]}
+
+
+# What a round's asset line says to staff (``reserve_standing``); a short one says by how much.
+reserve_words = {
+    "nothing_owed": "nothing owed",
+    "not_attested": "reserves not attested",
+    "covered": "covered",
+}
 
 
 def round_view(summary: Mapping[str, Any]) -> dict[str, Any]:
     assets = []
     for line in summary["assets"]:
-        if line["liabilities_units"] == "0":
-            words, tone = "nothing owed", "ok"
-        elif not line["attested"]:
-            words, tone = "reserves not attested", "title"
-        elif line["covered"]:
-            words, tone = "covered", "ok"
-        else:
-            short = rounded(line["shortfall"])
-            words, tone = f"NOT covered: short {short} {line['asset']}", "short"
-        assets.append(
-            {
-                **line,
-                "status": words,
-                "tone": tone,
-                "coverage": _basis_points_text(line["coverage_bp"]),
-            }
+        standing, tone = reserve_standing(line)
+        words = reserve_words.get(standing) or (
+            f"NOT covered: short {rounded(line['shortfall'])} {line['asset']}"
         )
+        coverage = basis_points_text(line["coverage_bp"])
+        assets.append({**line, "status": words, "tone": tone, "coverage": coverage})
     return {**summary, "assets": assets, "covered": all(a["tone"] == "ok" for a in assets)}
-
-
-def _basis_points_text(bp: str | None) -> str:
-    if bp is None:
-        return "—"
-    whole, rest = divmod(int(bp), 100)
-    return f"{whole}.{rest:02d}%"
 
 
 def coverage_bars(rounds: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

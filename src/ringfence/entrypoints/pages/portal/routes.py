@@ -1,5 +1,6 @@
-"""The client portal's routes: each page one call of service/access_clients.py with the
-signed-in actor and the client its URL names. The service decides what the actor may see: a
+"""The client portal's routes: each page one call of service/access_clients.py (or, for
+statements, of service/access_recon.py, which the REST API calls too) with the signed-in actor
+and the client its URL names. The service decides what the actor may see: a
 client naming another client is answered as if that client did not exist (404), so no route
 here filters anything itself.
 
@@ -33,7 +34,7 @@ from ringfence.entrypoints.pages.serving import (
     redirect,
     security_headers,
 )
-from ringfence.service import access_clients
+from ringfence.service import access_clients, access_recon
 from ringfence.service.sessions import Session
 
 Page = Callable[[Request], Awaitable[Response]]
@@ -86,6 +87,8 @@ def _balances(pages: Pages, kind: str) -> Shown:
 
 
 def _statement(pages: Pages, kind: str) -> Shown:
+    uploads = pages.api.bundle.uploaded
+
     async def shown(request: Request, session: Session) -> Response:
         client = request.path_params["client"]
         to_day = datetime.fromtimestamp(session.seen_ns // 10**9, UTC).date()
@@ -95,16 +98,18 @@ def _statement(pages: Pages, kind: str) -> Shown:
         to_text = request.query_params.get("to") or str(to_day)
         if kind == "csv":
             text = await pages.call(
-                lambda ledger: access_clients.client_statement_csv(
-                    ledger, session.actor, client, from_text, to_text
+                lambda ledger: access_recon.client_statement_csv(
+                    ledger, session.actor, client, from_time=from_text, to_time=to_text,
+                    prices=None, uploads=uploads,
                 )
             )
             disposition = f'attachment; filename="{client}-statement.csv"'
             headers = {**security_headers, "Content-Disposition": disposition}
             return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
         document = await pages.call(
-            lambda ledger: access_clients.client_statement(
-                ledger, session.actor, client, from_text, to_text
+            lambda ledger: access_recon.client_statement(
+                ledger, session.actor, client, from_time=from_text, to_time=to_text,
+                prices=None, uploads=uploads,
             )
         )
         if kind == "json":

@@ -8,12 +8,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ringfence.entrypoints.pages.rendering import moment_text
+from ringfence.entrypoints.pages.rendering import basis_points_text, moment_text, reserve_standing
 
 # What a pool's terms mean for the client who holds assets in it, in plain words.
 standing_words = {
     "custody": ("These assets are yours and kept apart from the firm's.", "ok"),
     "title_transfer": ("You hold a claim on the firm, not the assets.", "title"),
+}
+# What a round's asset line says to the client checking its proof (``reserve_standing``).
+reserve_words = {
+    "nothing_owed": "nothing owed",
+    "not_attested": "reserves not attested in this round",
+    "covered": "covered",
+    "short": "NOT covered",
 }
 
 
@@ -58,16 +65,8 @@ def proof_view(document: Mapping[str, Any]) -> dict[str, Any]:
         return {"round": None}
     lines = []
     for line in summary["assets"]:
-        if line["liabilities_units"] == "0":
-            status, tone = "nothing owed", "ok"
-        elif not line["attested"]:
-            status, tone = "reserves not attested in this round", "title"
-        elif line["covered"]:
-            status, tone = "covered", "ok"
-        else:
-            status, tone = "NOT covered", "short"
-        bp = line["coverage_bp"]
-        coverage = "—" if bp is None else f"{int(bp) // 100}.{int(bp) % 100:02d}%"
+        standing, tone = reserve_standing(line)
+        status, coverage = reserve_words[standing], basis_points_text(line["coverage_bp"])
         lines.append({**line, "status": status, "tone": tone, "coverage": coverage})
     return {
         "round": summary,
