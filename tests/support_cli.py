@@ -94,3 +94,9 @@ def copy_of(db: Path, folder: Path, name: str = "copy.db") -> Path:
         if source.exists():
             shutil.copy(source, f"{copy}{suffix}")
     return copy
+
+
+def copy_folder(template: Path, folder: Path) -> None:
+    """Everything a module's template ledger folder holds (the database, its journal key, the
+    key and input files beside it) into a test's own folder, which it may then change."""
+    shutil.copytree(template, folder, dirs_exist_ok=True)
