@@ -121,6 +121,7 @@ def test_demo_audit_and_db_commands_on_postgres(postgres_url: str, tmp_path: Pat
     assert (status, document["migrations_applied"]) == (0, [])
 
 
+@pytest.mark.slow
 def test_bench_ledger_runs_against_postgres(postgres_url: str, tmp_path: Path) -> None:
     key = tmp_path / "journal.key"  # the benchmark signs with a key of its own
     status, document = run(postgres_url, "bench", "ledger", "--quick", key=key)
