@@ -22,6 +22,21 @@ from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.service.ledger import LedgerService
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest tests first, then the other slow ones (``slow`` or ``crash``), then the rest,
+    each group in collection order.
+
+    Under work stealing (``make test``) each worker starts from its share of this list, and an
+    idle worker steals from the end of another's queue: with the long tests at the front, the
+    run ends on short tests that spread over every worker, not on one worker running a long
+    test alone."""
+
+    def marked(item: pytest.Item, *names: str) -> bool:
+        return any(any(item.iter_markers(name)) for name in names)
+
+    items.sort(key=lambda item: (not marked(item, "slowest"), not marked(item, "slow", "crash")))
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     """A clock that moves only when a test says so (``clock.advance(seconds=10)``)."""

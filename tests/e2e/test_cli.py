@@ -1,4 +1,6 @@
-"""The ``ringfence`` CLI end to end: the installed console script against a SQLite file.
+"""The ``ringfence`` CLI end to end against a SQLite file: the Typer application in process
+(tests/support_cli.py), and the installed console script for ``init``, a first ``transfers
+submit``, a read through ``RINGFENCE_DB`` and an audit that fails.
 
 One database is built per module (init, assets, clients, pools, accounts) and the tests read
 it; tests that write use their own files or copies, so that they can run in any order.
@@ -7,12 +9,7 @@ it; tests that write use their own files or copies, so that they can run in any 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 
 import pytest
 from tests.support import key_file_signer
+from tests.support_cli import Run, copy_of, run, run_installed, run_json, write_lines
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -28,48 +26,7 @@ from ringfence.core.errors import Result
 from ringfence.core.ledger.model import Transfer, TransferCode
 from ringfence.service.ledger import LedgerService
 
-ringfence = Path(sys.executable).parent / "ringfence"
 u128_max = 2**128 - 1
-
-
-@dataclass
-class Run:
-    status: int
-    stdout: str
-    stderr: str
-
-    @property
-    def document(self) -> Any:
-        return json.loads(self.stdout)
-
-
-def run(db: Path | None, *arguments: str, env: dict[str, str] | None = None) -> Run:
-    environment = {k: v for k, v in os.environ.items() if k != "RINGFENCE_DB"}
-    environment.update(env or {})
-    command = [str(ringfence)]
-    if db is not None:
-        command += ["--db", f"sqlite:///{db}"]
-    finished = subprocess.run(
-        [*command, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environment,
-        check=False,
-    )
-    return Run(finished.returncode, finished.stdout, finished.stderr)
-
-
-def run_json(db: Path | None, *arguments: str, status: int = 0) -> Any:
-    result = run(db, *arguments, "--json")
-    assert result.status == status, result.stderr or result.stdout
-    return result.document
-
-
-def write_lines(path: Path, objects: list[object]) -> Path:
-    lines = [item if isinstance(item, str) else json.dumps(item) for item in objects]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 # Accounts: BTC custody wallet 1, clients 2 (alice) and 3 (bob) in the omnibus pool, house
@@ -92,7 +49,9 @@ accounts = [
 def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("cli")
     db = folder / "ringfence.db"
-    init = run_json(db, "init")
+    installed = run_installed(db, "init", "--json")
+    assert installed.status == 0, installed.stderr
+    init = installed.document
     assert init["ok"] is True
     assert init["head_seq"] == 0
     assert db.is_file()
@@ -116,15 +75,6 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     assert created["results"] == [{"account": "7", "result": "ok"}]
     return db
-
-
-def copy_of(db: Path, folder: Path) -> Path:
-    copy = folder / "copy.db"
-    for suffix in ("", "-wal", "-shm", ".journal-key"):
-        source = Path(f"{db}{suffix}")
-        if source.exists():
-            shutil.copy(source, f"{copy}{suffix}")
-    return copy
 
 
 def balances_of(db: Path) -> dict[str, str]:
@@ -293,11 +243,13 @@ class Submitted:
 @pytest.fixture(scope="module")
 def submitted(database: Path, tmp_path_factory: pytest.TempPathFactory) -> Submitted:
     # Read without --db: the database named by RINGFENCE_DB.
-    read = run(None, "balances", "--json", env={"RINGFENCE_DB": f"sqlite:///{database}"})
+    read = run_installed(None, "balances", "--json", env={"RINGFENCE_DB": f"sqlite:///{database}"})
     assert read.status == 0
     before = {row["account"]: row["balance"] for row in read.document["balances"]}
     path = write_lines(tmp_path_factory.mktemp("transfers") / "t.jsonl", [t for t, _ in transfers])
-    first = run_json(database, "transfers", "submit", str(path), status=1)
+    installed = run_installed(database, "transfers", "submit", str(path), "--json")
+    assert installed.status == errors.exit_status_rejected, installed.stderr
+    first = installed.document
     second = run_json(database, "transfers", "submit", str(path), status=1)
     return Submitted(before, first, second, balances_of(database))
 
@@ -410,7 +362,7 @@ def test_odd_lines_each_get_their_code_and_a_leading_byte_order_mark_is_accepted
 
 @pytest.fixture(scope="module")
 def reports(database: Path, submitted: Submitted) -> dict[str, Any]:
-    """Every read-only report of the module's database, run side by side."""
+    """Every read-only report of the module's database."""
     commands = {
         "alice": ("balances", "--client", "alice"),
         "eth": ("balances", "--pool", "omni", "--asset", "ETH"),
@@ -419,9 +371,7 @@ def reports(database: Path, submitted: Submitted) -> dict[str, Any]:
         "breaks": ("breaks",),
         "audit": ("audit", "verify"),
     }
-    with ThreadPoolExecutor(max_workers=len(commands)) as pool:
-        done = pool.map(lambda command: run(database, *command, "--json"), commands.values())
-        return dict(zip(commands, done, strict=True))
+    return {name: run(database, *command, "--json") for name, command in commands.items()}
 
 
 def test_balances_filter_by_client_pool_and_asset(reports: dict[str, Run]) -> None:
@@ -509,7 +459,7 @@ def test_audit_verify_exits_with_the_integrity_status_on_a_tampered_database(
             connection.execute(f'DROP TRIGGER "{name}"')
         connection.execute("DELETE FROM journal WHERE seq = 2")
     connection.close()
-    table = run(db, "audit", "verify")
+    table = run_installed(db, "audit", "verify")
     assert table.status == errors.exit_status_integrity
     assert "problems" in table.stdout
 

@@ -9,14 +9,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tests.e2e.test_cli import run, run_json, write_lines
 from tests.e2e.test_cli_por import accounts, deposit
+from tests.support_cli import copy_folder, run, run_installed, run_json, write_lines
 
 from ringfence.core import errors
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("journal")
     db = tmp_path / "books.db"
     run_json(db, "init")
     run_json(db, "assets", "create", "--code", "BTC", "--scale", "8", "--number", "1")
@@ -25,7 +26,14 @@ def db(tmp_path: Path) -> Path:
     run_json(db, "pools", "create", "omni", "--kind", "omnibus", "--terms", "custody")
     run_json(db, "accounts", "import", str(write_lines(tmp_path / "a.jsonl", accounts)))
     submit(db, [deposit("1", "1", "2", "1.5")])
-    return db
+    return tmp_path
+
+
+@pytest.fixture
+def db(template: Path, tmp_path: Path) -> Path:
+    """The module's ledger, copied into the test's folder."""
+    copy_folder(template, tmp_path)
+    return tmp_path / "books.db"
 
 
 def submit(db: Path, lines: list[dict[str, str]]) -> None:
@@ -48,7 +56,9 @@ def test_a_new_ledger_makes_its_key_and_signs_every_entry(db: Path) -> None:
 
 
 def test_a_published_head_is_checked_and_a_cut_off_one_named(db: Path) -> None:
-    head = run_json(db, "journal", "head")
+    installed = run_installed(db, "journal", "head", "--json")
+    assert installed.status == 0, installed.stderr
+    head = installed.document
     assert head["expect_head"] == f"{head['seq']}:{head['hash']}"
     assert len(bytes.fromhex(head["signature"])) == 64
     submit(db, [deposit("2", "1", "3", "0.5")])

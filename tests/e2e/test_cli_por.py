@@ -1,8 +1,8 @@
-"""``ringfence por ...`` end to end, through the installed console script: a few runs that
-prove the wiring (the rounds' directory beside a SQLite database, files named on the command
-line), the JSON shapes, the tables and the exit statuses. What the workflows decide (proofs,
-forgeries, chains, the audit's findings) is tested in process, in
-tests/integration/test_por_rounds.py."""
+"""``ringfence por ...`` end to end, in process and (one ``por build``) through the installed
+console script: a few runs that prove the wiring (the rounds' directory beside a SQLite
+database, files named on the command line), the JSON shapes, the tables and the exit statuses.
+What the workflows decide (proofs, forgeries, chains, the audit's findings) is tested in
+process, in tests/integration/test_por_rounds.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.e2e.test_cli import Run, run, run_json, write_lines
+from tests.support_cli import Run, copy_folder, run, run_installed, run_json, write_lines
 
 from ringfence.core import errors
 
@@ -45,8 +45,9 @@ def submit(db: Path, folder: Path, lines: list[dict[str, str]]) -> None:
     assert submitted["ok"] is True, submitted
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("por")
     db = tmp_path / "ringfence.db"
     run_json(db, "init")
     for code, scale, number in (("BTC", "8", "1"), ("ETH", "18", "2")):
@@ -63,7 +64,14 @@ def db(tmp_path: Path) -> Path:
             deposit("3", "6", "7", "2.000000000000000001"),
         ],
     )
-    return db
+    return tmp_path
+
+
+@pytest.fixture
+def db(template: Path, tmp_path: Path) -> Path:
+    """The module's ledger, copied into the test's folder."""
+    copy_folder(template, tmp_path)
+    return tmp_path / "ringfence.db"
 
 
 def verify(folder: Path, proof: Any, round_file: Path, *extra: str) -> Run:
@@ -87,8 +95,9 @@ def test_build_stores_a_signed_round_beside_the_database(db: Path) -> None:
     assert record["reserves"] == {"status": "not_attested"}
     assert (folder / "master.key").stat().st_mode & 0o777 == 0o600
     assert (folder / "rounds" / "000001" / "private").stat().st_mode & 0o777 == 0o700
-    # The second round on a local Dask cluster the command starts and closes.
-    said = run(db, "por", "build", "--executor", "dask-local:1")
+    # The second round on a local Dask cluster the command starts and closes, through the
+    # console script.
+    said = run_installed(db, "por", "build", "--executor", "dask-local:1")
     assert said.status == 0, said.stderr
     assert "round 2 (" in said.stdout
     refused = run(db, "por", "build", "--executor", "spark://master:7077", "--json")

@@ -13,7 +13,7 @@ from typing import Any
 from bip_utils import Bip39SeedGenerator, Bip44, Bip44Changes, Bip44Coins
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from tests.e2e.test_cli import run, run_json, write_lines
+from tests.support_cli import run, run_json, write_lines
 
 BLOCK = "5a" * 32
 ACCOUNT = (

@@ -1,5 +1,6 @@
 """``ringfence principals keygen|add|revoke|list|sign`` end to end, and transfer lines whose
-``authorisation`` is missing, malformed or forged, through the installed console script."""
+``authorisation`` is missing, malformed or forged: in process, and a refused ``keygen`` through
+the installed console script."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.test_cli import run, run_json, write_lines
+from tests.support_cli import copy_folder, run, run_installed, run_json, write_lines
 
 from ringfence.core import errors
 
@@ -39,10 +40,11 @@ def payment(transfer_id: str, amount: str, **fields: object) -> dict[str, object
     }
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """alice and bob in one omnibus pool, alice funded; an admin ``root``, and a principal for
-    alice, each with a key file in the test's folder."""
+    alice, each with a key file in the folder; built once, copied for each test."""
+    tmp_path = tmp_path_factory.mktemp("principals")
     db = tmp_path / "ringfence.db"
     run_json(db, "init")
     run_json(db, "assets", "create", "--code", "BTC", "--scale", "8", "--number", "1")
@@ -66,7 +68,14 @@ def ledger(tmp_path: Path) -> Path:
     deposit = {"id": "1", "debit_account": "1", "credit_account": "2", "amount": "1",
                "code": "deposit"}  # fmt: skip
     run_json(db, "transfers", "submit", str(write_lines(tmp_path / "funding.jsonl", [deposit])))
-    return db
+    return tmp_path
+
+
+@pytest.fixture
+def ledger(template: Path, tmp_path: Path) -> Path:
+    """The module's ledger and its key files, copied into the test's folder."""
+    copy_folder(template, tmp_path)
+    return tmp_path / "ringfence.db"
 
 
 def test_a_key_file_is_private_and_never_replaced(tmp_path: Path) -> None:
@@ -74,7 +83,7 @@ def test_a_key_file_is_private_and_never_replaced(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert len(public_key) == 64
     assert len(path.read_text(encoding="ascii").strip()) == 64
-    again = run(None, "principals", "keygen", "--out", str(path), "--json")
+    again = run_installed(None, "principals", "keygen", "--out", str(path), "--json")
     assert again.status == errors.exit_status_storage
     assert "never replaced" in again.document["detail"]
 

@@ -1,4 +1,5 @@
-"""``ringfence reconcile``, ``statement`` and ``breaks`` end to end: the installed console script
+"""``ringfence reconcile``, ``statement`` and ``breaks`` end to end: the Typer application in
+process (a first ``reconcile`` and a CSV statement through the installed console script)
 against a SQLite file that a test built with the library (custodian, registry wallets, a day of
 transfers), with saved observations and settings files.
 
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.test_cli import Run, run
 from tests.support import MAIN, btc_address, build_custodian, key_file_signer
+from tests.support_cli import Run, run, run_installed
 
 from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.sqlite import SqliteStore
@@ -76,8 +77,8 @@ def test_the_break_lifecycle_through_the_cli(world: dict[str, Any]) -> None:
     html = folder / "recon.html"
     settings = str(world["settings"])
     first = ok(
-        run(db, "reconcile", "--observations", str(short), "--settings", settings, "--json",
-            "--html", str(html))
+        run_installed(db, "reconcile", "--observations", str(short), "--settings", settings,
+                      "--json", "--html", str(html))
     )  # fmt: skip
     (main,) = [x for x in first["segregated"] if (x["pool"], x["asset"]) == (MAIN, "BTC")]
     assert (main["requirement_units"], main["funds_units"], main["excess_units"]) == (
@@ -136,7 +137,7 @@ def test_statement_segregation_as_json_and_csv(world: dict[str, Any]) -> None:
     document = ok(run(world["db"], "statement", "segregation", "--json"))
     assert document["funds_basis"] == "book"
     assert {line["pool"] for line in document["title_transfer"]} <= {"earn"}
-    table = run(world["db"], "statement", "segregation", "--csv")
+    table = run_installed(world["db"], "statement", "segregation", "--csv")
     assert table.status == 0, table.stderr
     rows = list(csv.DictReader(io.StringIO(table.stdout)))
     assert any(row["pool"] == MAIN and row["asset"] == "BTC" for row in rows)

@@ -1,5 +1,6 @@
-"""``ringfence regulatory ...`` end to end: the installed console script against a SQLite file
-that a test built with the library, with register, policy, haircut, price and margin files.
+"""``ringfence regulatory ...`` end to end: the Typer application in process (one table through
+the installed console script) against a SQLite file that a test built with the library, with
+register, policy, haircut, price and margin files.
 
 The firm: pool ``main`` owes alice 600 and bob 400 sats, held 600 in ``main-hot`` (the firm's
 keys) and 400 in ``main-cold``, which sub-custodian ``anchor`` (approved, current SOC 2) holds;
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.test_cli import Run, run
 from tests.support import MAIN, MARGIN, btc_address, build_custodian, key_file_signer
+from tests.support_cli import Run, run, run_installed
 
 from ringfence import bootstrap
 from ringfence.adapters.clock import SystemClock
@@ -161,7 +162,7 @@ def test_possession_and_control(world: dict[str, Any]) -> None:
         "1100",
         "100",
     )
-    table = run(world["db"], "regulatory", "possession", "--register", world["register"])
+    table = run_installed(world["db"], "regulatory", "possession", "--register", world["register"])
     assert table.status == 0, table.stderr
     assert "house_top_up" in table.stdout
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from bip_utils import Bip32Secp256k1, Bip39SeedGenerator
-from tests.e2e.test_cli import run, run_json
 from tests.support_anvil import AnvilNode
+from tests.support_cli import run, run_installed, run_json
 
 MASTER = Bip32Secp256k1.FromSeed(Bip39SeedGenerator("abandon " * 11 + "about").Generate())
 BIP84_ZPUB = (
@@ -38,9 +38,9 @@ def build(db: Path) -> None:
 def test_the_registry_is_built_journaled_and_audited(tmp_path: Path) -> None:
     db = tmp_path / "ringfence.db"
     build(db)
-    created = run_json(db, "wallets", "create", "omni-btc", "--chain", "bitcoin", "--scheme",
-                       "bip84", "--key", BIP84_ZPUB, "--pool", "omni")  # fmt: skip
-    assert results(created) == ["ok"]
+    created = run_installed(db, "wallets", "create", "omni-btc", "--chain", "bitcoin", "--scheme",
+                            "bip84", "--key", BIP84_ZPUB, "--pool", "omni", "--json")  # fmt: skip
+    assert results(created.document) == ["ok"], created.stderr
     assigned = run_json(db, "wallets", "assign", "omni-btc", "--count", "2", "--client", "alice")
     assert [row["record"] for row in assigned["results"]] == [
         "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu",

@@ -1,22 +1,15 @@
-"""``ringfence wallets derive`` end to end: the installed console script, no database needed."""
+"""``ringfence wallets derive`` end to end, no database needed: in process, and the BIP84 vector
+through the installed console script."""
 
 from __future__ import annotations
-
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 from bip_utils import Bip32Secp256k1, Bip39SeedGenerator
 from embit.descriptor import Descriptor
+from tests import support_cli as cli
+from tests.support_cli import Run
 
 from ringfence.core import errors
-
-ringfence = Path(sys.executable).parent / "ringfence"
 
 # BIP84's test vector: the account key of the "abandon … about" mnemonic and its addresses.
 ZPUB = (
@@ -39,28 +32,8 @@ BIP84_XPUB = str(MASTER.DerivePath("m/84'/0'/0'").PublicKey().ToExtended())
 ETH_ACCOUNT = str(MASTER.DerivePath("m/44'/60'/0'").PublicKey().ToExtended())
 
 
-@dataclass
-class Run:
-    status: int
-    stdout: str
-    stderr: str
-
-    @property
-    def document(self) -> Any:
-        return json.loads(self.stdout)
-
-
 def run(*arguments: str) -> Run:
-    environment = {k: v for k, v in os.environ.items() if k != "RINGFENCE_DB"}
-    finished = subprocess.run(
-        [str(ringfence), "wallets", "derive", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environment,
-        check=False,
-    )
-    return Run(finished.returncode, finished.stdout, finished.stderr)
+    return cli.run(None, "wallets", "derive", *arguments)
 
 
 def keys(*xpubs: str) -> list[str]:
@@ -68,7 +41,7 @@ def keys(*xpubs: str) -> list[str]:
 
 
 def test_bip84_plain_list_is_the_vector() -> None:
-    result = run(*keys(ZPUB), "--count", "2")
+    result = cli.run_installed(None, "wallets", "derive", *keys(ZPUB), "--count", "2")
     assert result.status == 0, result.stderr
     assert result.stdout.splitlines() == RECEIVE
 

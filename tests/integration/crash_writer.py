@@ -113,10 +113,14 @@ def batch(k: int, signer: LedgerService | None = None) -> list[Transfer]:
     return events
 
 
-def main(path: str, acknowledgements: str) -> None:
-    service = LedgerService(
+def open_service(path: str) -> LedgerService:
+    return LedgerService(
         SqliteStore(path), SystemClock(), MemorySigner(bytes(32)), checkpoint_interval_batches=3
     )
+
+
+def main(path: str, acknowledgements: str) -> None:
+    service = open_service(path)
     set_up(service)
     done = 0
     if os.path.exists(acknowledgements):

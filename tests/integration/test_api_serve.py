@@ -1,11 +1,11 @@
 """``ringfence serve`` for real: a server process on a free loopback port, keys made and
-revoked with ``ringfence keys`` beside it, a first call as docs/api.md shows it, and its
-delivery worker posting a signed webhook to a receiver on loopback."""
+revoked with ``ringfence keys`` beside it (the first through the console script, the others
+through the CLI in this process), a first call as docs/api.md shows it, and its delivery
+worker posting a signed webhook to a receiver on loopback."""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from tests import support_cli as cli
 from tests.support import BTC, build_custodian
 from tests.support_webhooks import Receiver
 
@@ -32,15 +33,13 @@ def free_port() -> int:
         return port
 
 
-def ringfence(db: str, *arguments: str) -> dict[str, object]:
-    done = subprocess.run(
-        [RINGFENCE, "--db", db, *arguments, "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "RINGFENCE_API_KEYS": ""},
-    )
-    document: dict[str, object] = json.loads(done.stdout)
+def ringfence(db: str, *arguments: str, installed: bool = False) -> dict[str, object]:
+    """A ``ringfence`` command's JSON document: the CLI in this process (still another process
+    than the server), or with ``installed`` the console script."""
+    run = cli.run_installed if installed else cli.run
+    done = run(db, *arguments, "--json", env={"RINGFENCE_API_KEYS": ""})
+    assert done.status == 0, done.stderr
+    document: dict[str, object] = done.document
     return document
 
 
@@ -86,7 +85,7 @@ def server(ledger_db: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_serve_keys_first_call_and_revocation(ledger_db: str, server: str, tmp_path: Path) -> None:
-    operator = ringfence(ledger_db, "keys", "create", "--role", "operator")
+    operator = ringfence(ledger_db, "keys", "create", "--role", "operator", installed=True)
     admin = ringfence(ledger_db, "keys", "create", "--role", "admin")
     alice = ringfence(ledger_db, "keys", "create", "--role", "client", "--client", "alice")
     listed = ringfence(ledger_db, "keys", "list")

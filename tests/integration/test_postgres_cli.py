@@ -1,22 +1,19 @@
-"""``--db postgresql://...`` works for every command: the same session of commands against
+"""``--db postgresql://...`` works for every command (through the CLI in process; an unreachable
+server through the installed console script): the same session of commands against
 SQLite and against PostgreSQL prints the same documents (the database's own name aside)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests import support_cli as cli
 
 from ringfence.adapters.storage.postgres import redacted
 
 pytestmark = pytest.mark.postgres
-ringfence = Path(sys.executable).parent / "ringfence"
 
 accounts = [
     {"id": "1", "asset": "BTC", "class": "custody", "owner": "wallet-1", "kind": "hot",
@@ -41,18 +38,11 @@ transfers = [
 
 
 def run(url: str, *arguments: str, key: Path | None = None) -> tuple[int, Any]:
-    environment = {k: v for k, v in os.environ.items() if k != "RINGFENCE_DB"}
+    """A command's exit status and JSON document, through the CLI in process."""
     keyed = ("--journal-key", str(key)) if key is not None else ()
-    finished = subprocess.run(
-        [str(ringfence), "--db", url, *keyed, *arguments, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environment,
-        check=False,
-    )
-    assert finished.stdout, finished.stderr
-    return finished.returncode, json.loads(finished.stdout)
+    done = cli.run(url, *keyed, *arguments, "--json")
+    assert done.stdout, done.stderr
+    return done.status, done.document
 
 
 def session(url: str, folder: Path) -> list[tuple[int, Any]]:
@@ -104,11 +94,8 @@ def test_every_command_prints_the_same_on_postgres_as_on_sqlite(
 ) -> None:
     (tmp_path / "pg").mkdir()
     (tmp_path / "lite").mkdir()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        on_postgres = pool.submit(session, postgres_url, tmp_path / "pg")
-        lite = f"sqlite:///{tmp_path / 'lite' / 'r.db'}"
-        on_sqlite = pool.submit(session, lite, tmp_path / "lite")
-        postgres_outputs, sqlite_outputs = on_postgres.result(), on_sqlite.result()
+    postgres_outputs = session(postgres_url, tmp_path / "pg")
+    sqlite_outputs = session(f"sqlite:///{tmp_path / 'lite' / 'r.db'}", tmp_path / "lite")
     statuses = [status for status, _ in postgres_outputs]
     assert statuses == [0] * 6 + [1] + [0] * 5, postgres_outputs  # one withdrawal is refused
     assert postgres_outputs == sqlite_outputs
@@ -134,6 +121,7 @@ def test_demo_audit_and_db_commands_on_postgres(postgres_url: str, tmp_path: Pat
     assert (status, document["migrations_applied"]) == (0, [])
 
 
+@pytest.mark.slow
 def test_bench_ledger_runs_against_postgres(postgres_url: str, tmp_path: Path) -> None:
     key = tmp_path / "journal.key"  # the benchmark signs with a key of its own
     status, document = run(postgres_url, "bench", "ledger", "--quick", key=key)
@@ -147,9 +135,11 @@ def test_bench_ledger_runs_against_postgres(postgres_url: str, tmp_path: Path) -
 
 
 def test_an_unreachable_server_is_a_storage_error() -> None:
-    status, document = run("postgresql://127.0.0.1:1/none?connect_timeout=2", "balances")
-    assert status == 3
-    assert document["error"] == "storage_error"
+    url = "postgresql://127.0.0.1:1/none?connect_timeout=2"
+    done = cli.run_installed(url, "balances", "--json")  # as an operator meets it
+    assert done.status == 3
+    assert done.document["error"] == "storage_error"
+    document = done.document
     assert "cannot connect" in document["detail"]
 
 

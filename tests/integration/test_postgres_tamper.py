@@ -9,14 +9,9 @@ CHECK constraints), one row is changed with plain SQL.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import psycopg
 import pytest
+from tests import support_cli as cli
 from tests.support import build_custodian, journal_signer
 
 from ringfence.adapters.clock import ManualClock
@@ -27,7 +22,6 @@ from ringfence.service.audit import verify_store
 from ringfence.service.ledger import LedgerService
 
 pytestmark = pytest.mark.postgres
-ringfence = Path(sys.executable).parent / "ringfence"
 
 
 @pytest.fixture
@@ -104,17 +98,9 @@ def test_opening_refuses_a_malformed_row_it_reads(written: str, case: str) -> No
 
 def test_the_cli_reports_a_malformed_row_with_the_integrity_status(written: str) -> None:
     tamper(written, CASES["kind-99"][0])
-    environment = {k: v for k, v in os.environ.items() if k != "RINGFENCE_DB"}
-    finished = subprocess.run(
-        [str(ringfence), "--db", written, "audit", "verify", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environment,
-        check=False,
-    )
-    assert finished.returncode == errors.exit_status_integrity, finished.stderr
+    finished = cli.run(written, "audit", "verify", "--json")
+    assert finished.status == errors.exit_status_integrity, finished.stderr
     assert finished.stderr == ""
-    report = json.loads(finished.stdout)
+    report = finished.document
     assert report["ok"] is False
     assert "journal_entry_malformed" in {problem["kind"] for problem in report["problems"]}

@@ -286,6 +286,7 @@ def count_steps(opener: StoreOpener) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.slowest
 @pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
 def test_a_failure_at_any_write_step_leaves_the_service_equal_to_a_replay(
     new_store: StoreOpener, after: bool

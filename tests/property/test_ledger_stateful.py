@@ -692,11 +692,13 @@ _common = settings(
 )
 LedgerMachine.TestCase.settings = settings(_common, max_examples=150, stateful_step_count=50)
 SqliteLedgerMachine.TestCase.settings = settings(_common, max_examples=25, stateful_step_count=30)
-TestLedgerOverMemory = LedgerMachine.TestCase
-TestLedgerOverSqlite = SqliteLedgerMachine.TestCase
+TestLedgerOverMemory = pytest.mark.slowest(pytest.mark.slow(LedgerMachine.TestCase))
+TestLedgerOverSqlite = pytest.mark.slow(SqliteLedgerMachine.TestCase)
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.slowest
 def test_ledger_over_postgres(postgres_database: Any) -> None:
     PostgresLedgerMachine.fresh_url = postgres_database.fresh_url
     run_state_machine_as_test(
