@@ -2,6 +2,10 @@
 
 It refuses to start under ``python -O``: the engine's assertions are part of its safety (they
 check invariants where they are made and where they are relied on), and ``-O`` strips them.
+
+Length (over 500 lines, argued): it is the one place where an adapter is named, by design —
+every choice of store, signer, chain, executor and file is visible side by side, and each
+function is a few lines of wiring with its import inside, so nothing loads before it is used.
 """
 
 from __future__ import annotations

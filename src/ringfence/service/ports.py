@@ -3,6 +3,11 @@
 Adapters under ``ringfence.adapters`` implement them (memory, SQLite; PostgreSQL and chain
 sources later); tests use the in-memory ones. The service never imports an adapter: the
 composition root (``ringfence.bootstrap``) chooses and wires them.
+
+Length (over 500 lines, argued): every boundary the shell has with the outside world is here
+and nowhere else, so a reader (or an auditor asking "what can touch the books?") reads one
+file; each Protocol is short and stands alone, and splitting them by domain would scatter the
+one list that matters.
 """
 
 from __future__ import annotations

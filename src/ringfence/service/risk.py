@@ -68,6 +68,7 @@ from ringfence.core.risk.settlement import (
     plan_funding,
     plan_settlement,
 )
+from ringfence.core.risk.staging import StagedBook
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Executor
 from ringfence.service.risk_ledger import (
@@ -207,7 +208,7 @@ class RiskService:
         return results
 
     def _apply_group(self, fills: Sequence[Fill]) -> list[Result]:
-        staged = _Staged(self.positions, self.fills)
+        staged = StagedBook(self.positions, self.fills)
         results = [self._stage(fill, staged) for fill in fills]
         fees = [
             self._fee(fill)
@@ -221,7 +222,7 @@ class RiskService:
         return results
 
     def _apply_alone(self, fill: Fill) -> Result:
-        staged = _Staged(self.positions, self.fills)
+        staged = StagedBook(self.positions, self.fills)
         result = self._stage(fill, staged)
         if result is Result.ok and fill.fee_units:
             fee = self._fee(fill)
@@ -250,13 +251,13 @@ class RiskService:
             record.debit_account, record.credit_account, record.amount
         ) == (fee.debit_account, fee.credit_account, fee.amount)
 
-    def _keep(self, staged: _Staged) -> None:
+    def _keep(self, staged: StagedBook) -> None:
         if staged.positions or staged.fills:
             self.positions.update(staged.positions)
             self.fills.update(staged.fills)
             self.last_scan = None
 
-    def _stage(self, fill: Fill, staged: _Staged) -> Result:
+    def _stage(self, fill: Fill, staged: StagedBook) -> Result:
         seen = staged.fill(fill.id)
         if seen is not None:
             return Result.exists if seen == fill else Result.fill_exists_with_different_body
@@ -468,35 +469,6 @@ class RiskService:
             collateral=self.ledger.balance(collateral_id(bucket)).balance, orders=rows,
             multiplier=state.result.risk_multiplier[k],
         )
-
-
-class _Staged:
-    """Changes to the book decided but not yet kept: overlays on the positions and fill ids,
-    kept only once the fees they owe are on the ledger."""
-
-    def __init__(
-        self, positions: Mapping[tuple[str, str], Position], fills: Mapping[int, Fill]
-    ) -> None:
-        self.base_positions = positions
-        self.base_fills = fills
-        self.positions: dict[tuple[str, str], Position] = {}
-        self.fills: dict[int, Fill] = {}
-
-    def position(self, key: tuple[str, str]) -> Position | None:
-        staged = self.positions.get(key)
-        return staged if staged is not None else self.base_positions.get(key)
-
-    def fill(self, fill_id: int) -> Fill | None:
-        staged = self.fills.get(fill_id)
-        return staged if staged is not None else self.base_fills.get(fill_id)
-
-    def held(self, bucket: str) -> int:
-        """Positions the bucket holds (open or awaiting settlement), staged ones included."""
-        base = sum(1 for key in self.base_positions if key[0] == bucket)
-        new = sum(
-            1 for key in self.positions if key[0] == bucket and key not in self.base_positions
-        )
-        return base + new
 
 
 def _bucket_cap(bucket: Bucket) -> int:
