@@ -68,9 +68,7 @@ challenge_fields: Final = ("round", "chain", "address", "block")
 
 _round_id_pattern: Final = re.compile(rf"[0-9A-Za-z.:_-]{{1,{limits.control_round_id_length_max}}}")
 _block_hash_pattern: Final = re.compile(r"[0-9a-f]{64}")
-_ethereum# bech32 P2WSH: as above with the 32-byte script hash (52 characters) and the checksum.
-_p2wsh_pattern: Final = re.compile(r"(bc|tb|bcrt)1q[02-9ac-hj-np-z]{58}")
-_address_pattern: Final = re.compile(r"0x[0-9a-fA-F]{40}")
+_ethereum_address_pattern: Final = re.compile(r"0x[0-9a-fA-F]{40}")
 _ethereum_signature_pattern: Final = re.compile(r"0x[0-9a-fA-F]{130}")
 _base64_pattern: Final = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # bech32 P2WPKH: human-readable part, "1", witness version 0 ("q"), 32 characters for the

@@ -39,9 +39,7 @@ from ringfence.core.errors import Result
 
 _op_checkmultisig: Final = 0xAE
 _sighash_all: Final = 0x01
-_curve_half_order: Final = (
-    0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
-)
+_curve_half_order: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
 _keys_max: Final = 15  # CHECKMULTISIG's standard bound for a witness script
 
 
@@ -60,15 +58,14 @@ def verify_bip322_multisig(script_pubkey: bytes, message: str, signature: str) -
     transaction = _full(data) or _simple(data, script_pubkey, message)
     if transaction is None:
         return Result.control_signature_invalid
-    expected = bip322_to_sign(message, script_pubkey)
-    if not _shaped_as(transaction, expected):
-        return Result.control_signature_invalid
     stack = list(transaction.vin[0].witness.items)
     if not stack:
         return Result.control_signature_invalid
     witness_script = stack[-1]
     if hashlib.sha256(witness_script).digest() != script_pubkey[2:]:
-        return Result.control_signer_mismatch
+        return Result.control_signer_mismatch  # another address's keys, whatever they signed
+    if not _shaped_as(transaction, bip322_to_sign(message, script_pubkey)):
+        return Result.control_signature_invalid
     parsed = _multisig(witness_script)
     if parsed is None:
         return Result.control_address_type_unsupported
