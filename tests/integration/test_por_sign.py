@@ -1,6 +1,7 @@
 """``por sign``: the pending round's challenges signed by the keys that sign withdrawals, on
-SoftHSM2 (EIP-191 for an Ethereum wallet, BIP-322 simple for a P2WPKH wallet), each proof
-verifying as ``por build`` verifies it; a 2-of-3 vault is listed unsigned, with why."""
+SoftHSM2 (EIP-191 for an Ethereum wallet, BIP-322 simple for a P2WPKH wallet, BIP-322 full
+by two devices for a 2-of-3 vault), each proof verifying as ``por build`` verifies it; a vault
+with only one of its keys configured is listed unsigned, with why."""
 
 from __future__ import annotations
 
@@ -81,13 +82,23 @@ def test_the_round_is_signed_by_the_withdrawal_keys(
 
     document = sign_challenges(ledger, rounds, SpendService(custody, MemorySpendStore(), signing))
     signed = {proof["address"]: proof for proof in document["proofs"]}
-    assert set(signed) == {address_of_key(eth_public), single.address(Network.mainnet)}
+    assert set(signed) == {
+        address_of_key(eth_public),
+        single.address(Network.mainnet),
+        vault.address(Network.mainnet),
+    }
+    assert document["unsigned"] == []
     for proof in document["proofs"]:
         checked = ControlProof(Chain(proof["chain"]), proof["address"], proof["message"],
                                proof["signature"])  # fmt: skip
         assert verify_control(checked, announced["round_id"], [BLOCK]) is Result.ok
         # The same signature does not prove control in another round.
         assert verify_control(checked, "another-round", [BLOCK]) is not Result.ok
+
+    # One device of the vault is not enough: the vault is listed unsigned, the rest signed.
+    signing["omni-vault"] = WalletSigning("omni-vault", tuple(vault_keys[:1]), vault)
+    document = sign_challenges(ledger, rounds, SpendService(custody, MemorySpendStore(), signing))
+    assert len(document["proofs"]) == 2
     (unsigned,) = document["unsigned"]
     assert unsigned["wallet"] == "omni-vault"
-    assert "BIP-322 full" in unsigned["reason"]
+    assert "1 of the vault's keys configured, 2 needed" in unsigned["reason"]

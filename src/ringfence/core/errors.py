@@ -288,6 +288,7 @@ class Result(StrEnum):
     control_address_type_unsupported = "control_address_type_unsupported"
     control_signature_invalid = "control_signature_invalid"
     control_signer_mismatch = "control_signer_mismatch"
+    control_signatures_insufficient = "control_signatures_insufficient"
     control_message_mismatch = "control_message_mismatch"
     control_round_mismatch = "control_round_mismatch"
     control_block_not_recent = "control_block_not_recent"

@@ -4,9 +4,9 @@ for (``por challenges``), made by the same keys that sign withdrawals (service/s
 
 - Ethereum wallets: EIP-191 over the challenge, by the wallet's key.
 - Bitcoin P2WPKH wallets: BIP-322 simple, by the wallet's key.
-- Bitcoin 2-of-3 vaults are left unsigned and listed as such: their proof would be a BIP-322
-  *full* signature, which core/custody/control.py does not verify yet, so a signature made now
-  would count for nothing; the vault stays "unproven" in the round.
+- Bitcoin 2-of-3 vaults: BIP-322 *full*, by two of the vault's keys, each on its own device
+  (the two that would sign a withdrawal from it, service/spend_signers.py); a vault with fewer
+  than two of its keys configured is listed unsigned, with why.
 
 Every proof made is verified as ``por build`` will verify it before it is returned, so a key
 that signs wrongly (or is not the address's) is found here, not in the round. Key files
@@ -21,13 +21,15 @@ from typing import Any
 from ringfence.core.custody.addresses import Network
 from ringfence.core.custody.control import Challenge, ControlProof, verify_control
 from ringfence.core.custody.control_signing import (
+    bip322_full_signature,
+    bip322_multisig_digest,
     bip322_simple_digest,
     bip322_simple_signature,
     eip191_digest,
     eip191_signature,
 )
 from ringfence.core.custody.registry import Chain, Registry
-from ringfence.core.custody.spends import der_signature
+from ringfence.core.custody.spends import SpendScript, der_signature
 from ringfence.core.custody.spends_ethereum import address_of_key
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.por.attestation import challenges_for
@@ -106,6 +108,20 @@ def _signature(
     if script is None or script.address(network) != address:
         return "", "the configured script is not the address's"
     if script.is_vault:
-        return "", "a 2-of-3 vault: BIP-322 full is not verified by this version"
+        return _vault_signature(signing, script, message)
     r, s = key.sign_digest(bip322_simple_digest(message, script.script_pubkey()))
     return bip322_simple_signature(der_signature(r, s), script.public_keys[0]), ""
+
+
+def _vault_signature(signing: WalletSigning, script: SpendScript, message: str) -> tuple[str, str]:
+    """BIP-322 full by the first ``threshold`` configured keys of the vault, their signatures
+    in the order of the keys in the witness script (CHECKMULTISIG's)."""
+    usable = [key for key in signing.keys if key.public_key() in script.public_keys]
+    if len(usable) < script.threshold:
+        return "", f"{len(usable)} of the vault's keys configured, {script.threshold} needed"
+    witness_script = script.witness_script()
+    digest = bip322_multisig_digest(message, witness_script)
+    order = sorted(script.public_keys)
+    signers = sorted(usable[: script.threshold], key=lambda k: order.index(k.public_key() or b""))
+    ders = [der_signature(*key.sign_digest(digest)) for key in signers]
+    return bip322_full_signature(message, witness_script, ders), ""

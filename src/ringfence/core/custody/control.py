@@ -22,7 +22,10 @@ Signatures (``ControlProof.signature``):
   ignoring case (EIP-55 checksums are a spelling, not part of the address).
 - Bitcoin: BIP-322 *simple* signatures (base64 of the witness stack) for P2WPKH addresses
   (``bc1q``, ``tb1q``, ``bcrt1q`` with a 20-byte program), verified by the ``bip322`` package.
-  Other address types (P2WSH multisig vaults, taproot) are refused, not guessed.
+  BIP-322 *full* signatures (base64 of the signed ``to_sign`` transaction; a simple one is
+  taken too) for P2WSH multisig addresses (the 2-of-3 vaults: ``bc1q``, ``tb1q``, ``bcrt1q``
+  with a 32-byte program), verified by core/custody/control_bip322.py. Other address types
+  (taproot, legacy) are refused, not guessed.
 
 ``verify_control`` checks, in this order, and answers with the first failure:
 
@@ -31,11 +34,15 @@ Signatures (``ControlProof.signature``):
    names another chain or address than the one whose control is claimed.
 3. ``control_round_mismatch``: the challenge is for another round (a replayed old proof).
 4. ``control_block_not_recent``: the block it names is not one of the recent blocks given.
-5. ``control_address_type_unsupported``: a Bitcoin address other than P2WPKH.
+5. ``control_address_type_unsupported``: a Bitcoin address other than P2WPKH or P2WSH, or a
+   P2WSH witness script other than a bare multisig.
 6. The signature itself: ``control_signer_mismatch`` when it is a valid signature by another key
-   (the wrong wallet, or, for Ethereum, any other text: recovery then yields another key);
-   ``control_signature_invalid`` when it does not verify at all (forged, or, for BIP-322, made
-   over other text by the right key).
+   (the wrong wallet, or, for Ethereum, any other text: recovery then yields another key; for
+   a vault, another script's keys or a key not in the vault, or a simple signature over other
+   text, which ECDSA cannot tell from another key's);
+   ``control_signatures_insufficient`` when a vault's proof carries fewer signatures than its
+   threshold (one of a 2-of-3); ``control_signature_invalid`` when it does not verify at all
+   (forged, or, for BIP-322, made over other text by the right key).
 
 Pure: no clock, network or files; the caller passes the round and the recent block hashes it
 read from the chain.
@@ -49,8 +56,10 @@ from dataclasses import dataclass
 from typing import Final
 
 import bip322
+from embit.script import address_to_scriptpubkey
 
 from ringfence.core import limits
+from ringfence.core.custody.control_bip322 import verify_bip322_multisig
 from ringfence.core.custody.registry import Chain
 from ringfence.core.errors import InputError, Result
 
@@ -65,6 +74,8 @@ _base64_pattern: Final = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 # bech32 P2WPKH: human-readable part, "1", witness version 0 ("q"), 32 characters for the
 # 20-byte key hash and 6 of checksum. The checksum itself is checked by the BIP-322 verifier.
 _p2wpkh_pattern: Final = re.compile(r"(bc|tb|bcrt)1q[02-9ac-hj-np-z]{38}")
+# bech32 P2WSH: as above with the 32-byte script hash (52 characters) and the checksum.
+_p2wsh_pattern: Final = re.compile(r"(bc|tb|bcrt)1q[02-9ac-hj-np-z]{58}")
 _address_pattern: Final = re.compile(rf"[\x21-\x7e]{{1,{limits.address_length_max}}}")
 
 # The bip322 package names why a signature failed only in its message; this one means "valid
@@ -175,6 +186,8 @@ def verify_control(
         return Result.control_block_not_recent
     if proof.chain is Chain.ethereum:
         return verify_personal_sign(proof.address, proof.message, proof.signature)
+    if _p2wsh_pattern.fullmatch(proof.address.lower()):
+        return verify_bip322_full(proof.address, proof.message, proof.signature)
     return verify_bip322_simple(proof.address, proof.message, proof.signature)
 
 
@@ -216,3 +229,18 @@ def verify_bip322_simple(address: str, message: str, signature: str) -> Result:
             return Result.control_signer_mismatch
         return Result.control_signature_invalid
     return Result.ok
+
+
+def verify_bip322_full(address: str, message: str, signature: str) -> Result:
+    """BIP-322 full (or simple) signature of a P2WSH multisig address."""
+    if address not in (address.lower(), address.upper()):
+        return Result.control_address_type_unsupported  # mixed case is not bech32
+    try:
+        script_pubkey: bytes = address_to_scriptpubkey(address.lower()).data
+    except Exception:  # embit raises its own and bare errors for a bad checksum or length
+        return Result.control_address_type_unsupported
+    if len(script_pubkey) != 34 or script_pubkey[:2] != b"\x00\x20":
+        return Result.control_address_type_unsupported
+    if not _base64_pattern.fullmatch(signature) or len(signature) % 4:
+        return Result.control_signature_invalid
+    return verify_bip322_multisig(script_pubkey, message, signature)

@@ -29,7 +29,7 @@ from typing import Any
 from ringfence.core import limits
 from ringfence.core.custody.control import Challenge, ControlProof, verify_control
 from ringfence.core.custody.holdings import Observation
-from ringfence.core.custody.registry import Chain, Registry, Scheme
+from ringfence.core.custody.registry import Chain, Registry
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Pool
 from ringfence.core.money import Asset, mul_div_floor
@@ -180,7 +180,8 @@ def pool_reserves_in_proof_units(
         if code in assets:
             unit = 10 ** unit_exponent[code]
             found[assets[code].number] = {
-                pool: mul_div_floor(net, 1, unit) for pool, net in entry.pools.items()}
+                pool: mul_div_floor(net, 1, unit) for pool, net in entry.pools.items()
+            }
     return found
 
 
@@ -223,14 +224,12 @@ def challenges_for(
     registry: Registry, round_id: str, block_hashes: Mapping[Chain, str]
 ) -> list[tuple[str, Challenge]]:
     """(wallet, challenge) for every address of every pool-designated wallet on a chain with
-    a block hash given: what the firm asks its signers to sign for the round. Multisig vaults
-    are not asked: BIP-322 for P2WSH is not verified here, so their holdings stay unproven."""
+    a block hash given: what the firm asks its signers to sign for the round (a 2-of-3
+    vault's addresses too: BIP-322 full, core/custody/control_bip322.py)."""
     found = []
     for address in sorted(registry.addresses):
         state = registry.wallets[registry.addresses[address].wallet]
         block = block_hashes.get(state.wallet.chain)
-        if state.wallet.scheme is Scheme.multisig:
-            continue
         if state.pool and block is not None:
             found.append(
                 (state.wallet.name, Challenge(round_id, state.wallet.chain, address, block))

@@ -373,12 +373,11 @@ def test_bitcoin_wrong_message_is_rejected() -> None:
     "address",
     [
         "bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr",  # taproot (BIP-86)
-        "bc1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qccfmv3",  # P2WSH (BIP-173)
         "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",  # P2PKH
         "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",  # P2SH
     ],
 )
-def test_bitcoin_addresses_other_than_p2wpkh_are_unsupported(address: str) -> None:
+def test_bitcoin_addresses_other_than_segwit_v0_are_unsupported(address: str) -> None:
     message = Challenge(ROUND, Chain.bitcoin, address, BLOCK).message()
     proof = ControlProof(Chain.bitcoin, address, message, VECTOR_SIGNATURES[""][0])
     assert verify(proof) is Result.control_address_type_unsupported
