@@ -41,6 +41,7 @@ from ringfence.core.recon.history import (
     funded_by_others,
     register_of_positions,
     residual_causes,
+    with_chain_transactions,
     with_values,
     with_where_held,
 )
@@ -55,6 +56,7 @@ from ringfence.core.recon.segregation_statement import (
 from ringfence.service.batch import gather_requirements, ledger_cut
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
+from ringfence.service.policy import books
 from ringfence.service.ports import Executor, HoldingsSource, PriceSource
 
 _day_ns = 86_400 * 10**9
@@ -411,8 +413,25 @@ class ReconService:
         statement = client_statement(
             client, from_ns, to_ns, self.records(to_ns), definitions, pools=engine.pools
         )
+        statement = with_chain_transactions(statement, self.chain_transactions())
         found = prices.prices(list(engine.assets), to_ns) if prices is not None else {}
         return with_values(with_where_held(statement, self.tiers()), found, engine.assets)
+
+    def chain_transactions(self) -> dict[int, tuple[str, str]]:
+        """(chain, txid) by transfer id: each detected deposit's, and a broadcast withdrawal's
+        for its hold and the hold's post."""
+        found = {
+            transfer_id: (source.chain.value, source.txid)
+            for transfer_id, source in self.custody.deposit_sources().items()
+        }
+        assets = self.ledger.ledger.assets
+        for withdrawal in books(self.ledger).withdrawals.withdrawals.values():
+            if withdrawal.txid:
+                chain = assets[withdrawal.spec.asset].chain
+                for transfer_id in (withdrawal.hold_id, withdrawal.post_id):
+                    if transfer_id:
+                        found[transfer_id] = (chain, withdrawal.txid)
+        return found
 
     def tiers(self) -> dict[PoolAsset, dict[str, int]]:
         """Each pool's custody book per wallet tier, now."""
