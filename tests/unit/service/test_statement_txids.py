@@ -24,6 +24,9 @@ from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.errors import Result
 from ringfence.core.ledger.journal import EntryKind
 from ringfence.core.recon.history import ClientStatement
+from ringfence.entrypoints.pages.client_statement import render_client_statement
+from ringfence.entrypoints.pages.portal.views import statement_view
+from ringfence.entrypoints.pages.rendering import page_environment
 from ringfence.service import withdrawals
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService
@@ -169,3 +172,23 @@ def test_a_withdrawal_shows_the_txid_it_was_broadcast_with(
     shown = [m for e in statement.assets for m in e.movements if m.transfer_id == paid.post_id]
     assert [(m.chain, m.txid, m.amount) for m in shown] == [("ethereum", paid.txid, -15 * 10**17)]
     assert paid.txid not in {txid for _, txid in _txids(_statement(custody, "bob"))}
+
+
+def test_pages_show_the_txid_shortened_whole_on_hover_and_link_free(tmp_path: Path) -> None:
+    custody = _custody(MemoryStore())
+    alice = _address_of(custody, "alice")
+    outputs = [(alice, _txid("page"), 0, 9_000)]
+    custody.scan_deposits(UtxoSnapshotSource([_snapshot(tmp_path / "u.csv", outputs)], "mainnet"))
+    document = client_statement_document(_statement(custody, "alice"), custody.ledger.ledger.assets)
+    txid = _txid("page")
+    who = {"name": "alice", "role": "client", "client": "alice", "staff": False, "form_token": ""}
+    view = statement_view(document, "2001-09-08", "2001-09-09")
+    portal = page_environment().get_template("portal/statement.html")
+    for page in (
+        portal.render(who=who, view=view, client="alice", current=""),
+        render_client_statement(document),
+    ):
+        cell = page[page.index(f'title="{txid}"') - 30 :]
+        cell = cell[: cell.index("</code>")]
+        assert cell.endswith(f"{txid[:10]}…{txid[-8:]}") and "<code" in cell
+        assert "<a " not in page[page.index("Chain transaction") :]
