@@ -9,7 +9,7 @@ balance and a void moves nothing; a ``post_pending`` record carries the amount i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from ringfence.core.ledger.model import (
@@ -241,13 +241,13 @@ def with_where_held(
 
 
 def with_chain_transactions(
-    statement: ClientStatement, transactions: Mapping[int, tuple[str, str]]
+    statement: ClientStatement, transaction_of: Callable[[int], tuple[str, str] | None]
 ) -> ClientStatement:
     """The statement with each movement's (chain, txid), by its transfer id, where known."""
     for entry in statement.assets:
         entry.movements = [
             replace(m, chain=found[0], txid=found[1])
-            if (found := transactions.get(m.transfer_id)) is not None
+            if (found := transaction_of(m.transfer_id)) is not None
             else m
             for m in entry.movements
         ]
