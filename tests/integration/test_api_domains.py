@@ -100,6 +100,9 @@ def test_a_client_statement_is_its_own_and_its_period_is_checked(world: ApiWorld
     statement = world.get("alice", "/v1/statements/clients/alice", **period).json()
     assert statement["client"] == "alice"
     assert [a["closing"] for a in statement["assets"] if a["asset"] == "BTC"] == ["10.00000000"]
+    movements = [m for a in statement["assets"] for m in a["movements"]]
+    # Booked by hand, not detected on chain: no transaction is made up for them.
+    assert movements and {(m["chain"], m["txid"]) for m in movements} == {(None, None)}
     _problem(world.get("alice", "/v1/statements/clients/bob", **period), 404, "client_not_found")
     backwards = {"from": "2024-01-01", "to": "2020-01-01"}
     _problem(world.get("alice", "/v1/statements/clients/alice", **backwards),

@@ -104,6 +104,9 @@ def test_deposits_on_chain_are_posted_exactly_once(anvil_node: AnvilNode, tmp_pa
     }
     (opened,) = reopened.ledger.breaks()
     assert (opened.pool, opened.amount, opened.state) == (MAIN, 10**18, BreakState.open)
+    # Each deposit's chain transaction, recorded once and replayed: the token's log index too.
+    recorded = {(s.chain, s.reference) for s in reopened.deposit_sources().values()}
+    assert recorded == {(Chain.ethereum, s.reference) for s in sent}
     observed = {(o.address, o.asset): o.amount for o in reopened.observe(source)}
     assert observed[(alice, "ETH")] == 3 * 10**18
     assert observed[(bob, "TUSD")] == 250_000_000

@@ -28,6 +28,7 @@ from ringfence.core.custody.registry import (
     AddressAssignment,
     Chain,
     ClientAddress,
+    DepositSource,
     Designation,
     Encumbrance,
     LedgerView,
@@ -52,6 +53,7 @@ _kind_of: dict[type, EntryKind] = {
     ClientAddress: EntryKind.addresses,
     Encumbrance: EntryKind.encumbrances,
     Release: EntryKind.encumbrances,
+    DepositSource: EntryKind.deposit_sources,
 }
 
 
@@ -316,7 +318,26 @@ class CustodyService:
                 report.already_posted.append(deposit)
             else:
                 report.refused.append((deposit, result))
+        self._record_sources([*report.posted, *report.already_posted])
         return report
+
+    def _record_sources(self, deposits: list[PlannedDeposit]) -> None:
+        """Journal where each credited deposit came from on chain, once. After its transfer:
+        a deposit credited before its source was recorded (a crash between the two, or a
+        ledger older than this record) gets it on the next scan, which finds it posted."""
+        known = self.registry.deposit_sources
+        missing = [
+            DepositSource(d.transfer_id, d.inflow.chain, d.inflow.reference)
+            for d in deposits
+            if d.transfer_id not in known
+        ]
+        step = limits.definitions_per_request_max
+        for start in range(0, len(missing), step):
+            self.change(missing[start : start + step], custody_accounts=False)
+
+    def deposit_sources(self) -> dict[int, DepositSource]:
+        """Each credited deposit's chain reference, by its transfer id."""
+        return self.registry.deposit_sources
 
     def plan(self, inflows: list[Inflow]) -> DepositPlan:
         engine = self.ledger.ledger

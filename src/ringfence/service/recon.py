@@ -11,7 +11,7 @@ ledger itself. On open it replays those entries into a ``ReconHistory``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from ringfence.core import limits
 from ringfence.core.batch import ClientAccountRow, RowsCut, sorted_rows
@@ -41,6 +41,7 @@ from ringfence.core.recon.history import (
     funded_by_others,
     register_of_positions,
     residual_causes,
+    with_chain_transactions,
     with_values,
     with_where_held,
 )
@@ -55,6 +56,7 @@ from ringfence.core.recon.segregation_statement import (
 from ringfence.service.batch import gather_requirements, ledger_cut
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
+from ringfence.service.policy import books
 from ringfence.service.ports import Executor, HoldingsSource, PriceSource
 
 _day_ns = 86_400 * 10**9
@@ -411,8 +413,31 @@ class ReconService:
         statement = client_statement(
             client, from_ns, to_ns, self.records(to_ns), definitions, pools=engine.pools
         )
+        statement = with_chain_transactions(statement, self.chain_transaction_of())
         found = prices.prices(list(engine.assets), to_ns) if prices is not None else {}
         return with_values(with_where_held(statement, self.tiers()), found, engine.assets)
+
+    def chain_transaction_of(self) -> Callable[[int], tuple[str, str] | None]:
+        """(chain, txid) by transfer id: a detected deposit's, and a broadcast withdrawal's
+        for its hold and the hold's post. Deposits are looked up one by one (there may be
+        millions); withdrawals gathered, as the book holds them by withdrawal."""
+        deposits = self.custody.deposit_sources()
+        assets = self.ledger.ledger.assets
+        paid: dict[int, tuple[str, str]] = {}
+        for withdrawal in books(self.ledger).withdrawals.withdrawals.values():
+            if withdrawal.txid:
+                chain = assets[withdrawal.spec.asset].chain
+                for transfer_id in (withdrawal.hold_id, withdrawal.post_id):
+                    if transfer_id:
+                        paid[transfer_id] = (chain, withdrawal.txid)
+
+        def transaction_of(transfer_id: int) -> tuple[str, str] | None:
+            source = deposits.get(transfer_id)
+            if source is not None:
+                return source.chain.value, source.txid
+            return paid.get(transfer_id)
+
+        return transaction_of
 
     def tiers(self) -> dict[PoolAsset, dict[str, int]]:
         """Each pool's custody book per wallet tier, now."""

@@ -263,6 +263,8 @@ def _asset_statement(entry: AssetStatement, asset: Asset) -> dict[str, Any]:
                 "code": m.code,
                 "reference": str(m.reference) if m.reference else "",
                 "counterparty": m.counterparty,
+                "chain": m.chain or None,
+                "txid": m.txid or None,
                 **amounts(asset, amount=m.amount),
             }
             for m in entry.movements
@@ -297,7 +299,7 @@ def _scaled(units: int, scale: int) -> str:
 
 client_statement_csv_columns = (
     "client", "asset", "row", "time", "transfer_id", "pool", "account_kind", "code", "reference",
-    "counterparty", "amount", "balance",
+    "counterparty", "chain", "txid", "amount", "balance",
 )  # fmt: skip
 
 
@@ -308,7 +310,7 @@ def client_statement_rows(statement: ClientStatement, assets: Assets) -> list[li
     for entry in statement.assets:
         asset = assets[entry.asset]
         balance = entry.opening
-        start = ["opening", iso(statement.from_ns), "", "", "", "", "", ""]
+        start = ["opening", iso(statement.from_ns), "", "", "", "", "", "", "", ""]
         rows.append(
             [statement.client, entry.asset, *start, "", format_signed_amount(balance, asset)]
         )
@@ -318,12 +320,12 @@ def client_statement_rows(statement: ClientStatement, assets: Assets) -> list[li
                 [
                     statement.client, entry.asset, "movement", iso(m.timestamp_ns),
                     str(m.transfer_id), m.pool, m.account_kind, m.code,
-                    str(m.reference) if m.reference else "", m.counterparty,
+                    str(m.reference) if m.reference else "", m.counterparty, m.chain, m.txid,
                     format_signed_amount(m.amount, asset), format_signed_amount(balance, asset),
                 ]
             )  # fmt: skip
         assert balance == entry.closing
-        end = ["closing", iso(statement.to_ns), "", "", "", "", "", ""]
+        end = ["closing", iso(statement.to_ns), "", "", "", "", "", "", "", ""]
         rows.append([statement.client, entry.asset, *end, "", format_signed_amount(balance, asset)])
     return rows
 

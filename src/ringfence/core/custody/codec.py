@@ -12,6 +12,8 @@ SHA-256), so a designation cannot change without leaving a link in the chain. Re
                    child index, change flag, the address as ASCII (at most 90 bytes)
     encumbrances   id, wallet number, asset number, amount, beneficiary, start and end times,
                    kind (pledge, lock; release ends an earlier one)
+    deposit_sources  a credited deposit's transfer id, chain and chain reference as ASCII (in
+                   100 bytes: ``txid:vout``, or an Ethereum hash and log index)
 
 Wallets and clients are named by their numbers where a record would not hold both names and an
 address; the registry and the ledger map the numbers back.
@@ -29,6 +31,7 @@ from ringfence.core.custody.registry import (
     AddressAssignment,
     Chain,
     ClientAddress,
+    DepositSource,
     Designation,
     Encumbrance,
     EncumbranceKind,
@@ -53,6 +56,7 @@ _key: Final = struct.Struct(">BIBB111s10x")
 _designation: Final = struct.Struct(">I32sB91x")
 _address: Final = struct.Struct(">IQIBB90s20x")
 _encumbrance: Final = struct.Struct(">16sII16s32sQQB39x")
+_deposit_source: Final = struct.Struct(">16sBB100s10x")
 assert _wallet.size == _key.size == _designation.size == record_bytes
 assert _address.size == _encumbrance.size == record_bytes
 assert limits.wallet_key_length_max == 111
@@ -117,6 +121,14 @@ def _encode(kind: EntryKind, record: RegistryRecord, numbers: Numbers) -> list[b
         return [_designation.pack(number, name_bytes(record.pool), _tiers[record.tier])]
     if kind is EntryKind.addresses:
         return [_encode_address(record, numbers)]
+    if kind is EntryKind.deposit_sources:
+        assert isinstance(record, DepositSource)
+        reference = record.reference.encode("ascii")
+        return [
+            _deposit_source.pack(
+                u128_bytes(record.transfer_id), _chains[record.chain], len(reference), reference
+            )
+        ]
     return [_encode_encumbrance(record, numbers)]
 
 
@@ -160,6 +172,8 @@ def decode_registry(
         return header, [_decode_designation(r, numbers) for r in raw]
     if header.kind is EntryKind.addresses:
         return header, [_decode_address(r, numbers) for r in raw]
+    if header.kind is EntryKind.deposit_sources:
+        return header, [_decode_deposit_source(r) for r in raw]
     return header, [_decode_encumbrance(r, numbers) for r in raw]
 
 
@@ -208,6 +222,13 @@ def _decode_address(raw: bytes, numbers: Numbers) -> AddressAssignment | ClientA
         return ClientAddress(address, numbers.client_name(client))
     client_name = numbers.client_name(client) if client else ""
     return AddressAssignment(address, numbers.wallet_name(wallet), index, bool(change), client_name)
+
+
+def _decode_deposit_source(raw: bytes) -> DepositSource:
+    transfer_id, chain, length, text = _deposit_source.unpack(raw)
+    return DepositSource(
+        u128_of(transfer_id), key_of(_chains, chain), text[:length].decode("ascii")
+    )
 
 
 def _decode_encumbrance(raw: bytes, numbers: Numbers) -> Encumbrance | Release:

@@ -197,7 +197,28 @@ class Release:
     id: int
 
 
-RegistryRecord = Wallet | Designation | AddressAssignment | ClientAddress | Encumbrance | Release
+@dataclass(frozen=True, slots=True)
+class DepositSource:
+    """Where the deposit posted as ``transfer_id`` came from on ``chain``: its ``reference``,
+    ``txid:vout`` on Bitcoin, the transaction hash (``hash:log_index`` for a token) on
+    Ethereum. The transfer id is a one-way hash of it, so it is recorded beside it."""
+
+    transfer_id: int
+    chain: Chain
+    reference: str
+
+    def __post_init__(self) -> None:
+        check_id(self.transfer_id, "deposit transfer id")
+        check_text(self.reference, "chain reference", limits.chain_reference_length_max)
+
+    @property
+    def txid(self) -> str:
+        return self.reference.split(":", 1)[0]
+
+
+RegistryRecord = (
+    Wallet | Designation | AddressAssignment | ClientAddress | Encumbrance | Release | DepositSource
+)
 
 
 @dataclass(slots=True)
@@ -224,6 +245,7 @@ class Registry:
         self.client_addresses: dict[str, ClientAddress] = {}
         self.encumbrances: dict[int, Encumbrance] = {}
         self.released_at: dict[int, int] = {}  # encumbrance id -> timestamp released
+        self.deposit_sources: dict[int, DepositSource] = {}  # by the deposit's transfer id
 
     # ------------------------------------------------------------------ wallets
 
@@ -351,6 +373,13 @@ class Registry:
         self.released_at[release.id] = timestamp
         return _ok
 
+    def record_deposit_source(self, source: DepositSource) -> Result:
+        found = self.deposit_sources.get(source.transfer_id)
+        if found is not None:
+            return _exists if found == source else Result.exists_with_different_reference
+        self.deposit_sources[source.transfer_id] = source
+        return _ok
+
     def encumbered(self, wallet: str, asset: str, at_ns: int) -> int:
         """What of ``asset`` in ``wallet`` is pledged or locked at ``at_ns``."""
         return sum(
@@ -385,6 +414,8 @@ class Registry:
             return self.register_client_address(record, ledger_view.clients)
         if isinstance(record, Encumbrance):
             return self.encumber(record, ledger_view.assets)
+        if isinstance(record, DepositSource):
+            return self.record_deposit_source(record)
         return self.release(record, timestamp)
 
 

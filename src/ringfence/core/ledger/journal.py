@@ -77,6 +77,9 @@ class EntryKind(IntEnum):
     # lifecycle (core/withdrawals/codec.py).
     policies = 14
     withdrawals = 15
+    # Each credited deposit's place on chain (core/custody/codec.py): its transfer id is a hash,
+    # so the transaction behind it is recorded beside it.
+    deposit_sources = 16
 
 
 # Definitions the ledger engine replays, and the registry's own changes.
@@ -91,6 +94,7 @@ registry_kinds: Final = (
     EntryKind.designations,
     EntryKind.addresses,
     EntryKind.encumbrances,
+    EntryKind.deposit_sources,
 )
 recon_kinds: Final = (EntryKind.reconciliations, EntryKind.break_actions)
 movement_kinds: Final = (EntryKind.policies, EntryKind.withdrawals)

@@ -9,8 +9,8 @@ balance and a void moves nothing; a ``post_pending`` record carries the amount i
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 
 from ringfence.core.ledger.model import (
     AccountClass,
@@ -123,6 +123,8 @@ class Movement:
     amount: int  # signed: + credited to the client, - debited
     reference: int  # the transfer a reversal or cure refers to, else 0
     counterparty: str  # the other account's class and kind, e.g. custody:hot, house:revenue
+    chain: str = ""  # the chain and transaction behind it, where the firm knows them: a
+    txid: str = ""  # deposit detected on chain, a withdrawal broadcast
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +236,20 @@ def with_where_held(
                 h.pool, h.pool_kind, h.terms, h.closing, dict(tiers.get((h.pool, entry.asset), {}))
             )
             for h in entry.held
+        ]
+    return statement
+
+
+def with_chain_transactions(
+    statement: ClientStatement, transaction_of: Callable[[int], tuple[str, str] | None]
+) -> ClientStatement:
+    """The statement with each movement's (chain, txid), by its transfer id, where known."""
+    for entry in statement.assets:
+        entry.movements = [
+            replace(m, chain=found[0], txid=found[1])
+            if (found := transaction_of(m.transfer_id)) is not None
+            else m
+            for m in entry.movements
         ]
     return statement
 

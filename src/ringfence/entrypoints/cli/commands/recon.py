@@ -266,6 +266,19 @@ def client(
                 f"debits {entry['debits']}, closing {entry['closing']} "
                 f"({len(entry['movements'])} movements)"
             )
+            if entry["movements"]:
+                console().print(_movements_table(entry["movements"]))
+
+
+def _movements_table(movements: list[dict[str, Any]]) -> Any:
+    # The txid is printed whole (folded, never cut): a client checks it in a block explorer.
+    table = new_table("time", "transfer", "code", "pool", "amount", "chain", "txid")
+    for m in movements:
+        table.add_row(
+            m["time"], m["transfer_id"], m["code"], m["pool"], m["amount"],
+            m["chain"] or "", m["txid"] or "",
+        )  # fmt: skip
+    return table
 
 
 @statement_app.command("register")
