@@ -159,6 +159,19 @@ def test_a_tampered_pack_fails_verification(database: Path, tmp_path: Path) -> N
     assert verify_pack(ZipResolutionPackFiles(), str(edited)) == ["hash differs: positions.csv"]
 
 
+def test_the_pack_refuses_insurance_policies_without_prices(
+    database: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "pack.zip"
+    policies = tmp_path / "policies.json"
+    policies.write_text('{"version": 1, "quote": "USD", "quote_scale": 2, "policies": []}')
+    code, document = invoke(
+        database, "resolution-pack", "--out", str(out), "--policies", str(policies)
+    )
+    assert (code, document["error"]) == (2, "field_required")
+    assert not out.exists()
+
+
 def test_the_benchmark_runs_in_quick_mode() -> None:
     result = runner.invoke(app, ["bench", "insolvency", "--quick", "--json"])
     assert result.exit_code == 0, result.stdout
