@@ -378,3 +378,28 @@ def test_a_policy_simulated_over_the_demos_day_counts_every_movement_by_rule(
     assert report["by_rule"]["small"] > 0  # small withdrawals
     assert set(report["by_rule"]) <= {"cold", "internal", "small", "(none)"}
     assert set(report["by_kind"]) == {"client_withdrawal", "residual_sweep", "rebalance"}
+
+
+def test_possession_and_control_finds_the_short_pool_and_names_its_cure(
+    document: dict[str, Any],
+) -> None:
+    possession = document["possession"]
+    for line in possession["assets"] + possession["short_pools"]:
+        amounts = line["units"]
+        matched = sum(amounts[name] for name in (
+            "controlled", "approved_sub_custodians", "unapproved_sub_custodians", "encumbered",
+            "deficit"))  # fmt: skip
+        assert matched == amounts["entitlement"]
+        assert amounts["held"] == amounts["entitlement"] - amounts["deficit"] + amounts["excess"]
+    [broken] = document["breaks"]
+    [short] = possession["short_pools"]
+    assert (short["pool"], short["asset"]) == (broken["pool"], broken["asset"])
+    assert 0 < short["units"]["deficit"] <= units(broken, "outstanding")
+    assert short["units"]["shortfall"] == short["units"]["deficit"]  # on the book: all firm's own
+    [cure] = possession["breaks"]
+    assert (cure["pool"], cure["cure"]) == (broken["pool"], "house top up")
+    assert possession["alerts"] == ["possession_shortfall"]
+    from ringfence.entrypoints.pages.report import render_report
+
+    html = render_report(document)
+    assert 'id="possession"' in html and short["deficit"] in html

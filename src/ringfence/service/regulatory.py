@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Terms
 from ringfence.core.money import Asset, format_signed_units
 from ringfence.core.recon.run import ReconInput, ReconSettings, reconcile
@@ -59,9 +60,15 @@ class Gathered:
     register: SubCustodianRegister | None
 
 
+def _reader(files: RegulatoryFiles | None, name: str) -> RegulatoryFiles:
+    if files is None:  # a caller with no files (the demo) names none
+        raise InputError(Result.field_required, f"{name}: there are no files to read it from")
+    return files
+
+
 def gather(
     ledger: LedgerService,
-    files: RegulatoryFiles,
+    files: RegulatoryFiles | None,
     *,
     as_of: str | None,
     observations: str | None,
@@ -73,12 +80,16 @@ def gather(
     recon = ReconService(CustodyService(ledger))
     engine = ledger.ledger
     as_of_ns = recon.as_of(parse_time(as_of, "--as-of", end_of_day=True))
-    seen = None if observations is None else files.observations(observations, engine.assets)
+    seen = None
+    if observations is not None:
+        seen = _reader(files, observations).observations(observations, engine.assets)
     wallets = recon.custody.registry.wallets
-    chosen = None if register is None else files.sub_custodian_register(register, wallets)
+    chosen = None
+    if register is not None:
+        chosen = _reader(files, register).sub_custodian_register(register, wallets)
     targets = ReconSettings()
     if settings is not None:
-        targets = files.settings(settings, engine.assets, engine.pools)
+        targets = _reader(files, settings).settings(settings, engine.assets, engine.pools)
     facts = recon.gather(as_of_ns, seen, targets, history=False)
     if seen is None:
         held = custody_books(facts.custody_rows)[0]
@@ -115,14 +126,15 @@ def _quote_value(units: int, quote: Quote, name: str) -> dict[str, str]:
 
 def possession_and_control(
     ledger: LedgerService,
-    files: RegulatoryFiles,
+    files: RegulatoryFiles | None,
     *,
     as_of: str | None = None,
     observations: str | None = None,
     register: str | None = None,
 ) -> dict[str, Any]:
     """Possession and control (R4) per custody pool and asset and per asset, and the breaks
-    its shortfalls open, each with its cure (a house top-up)."""
+    its shortfalls open, each with its cure (a house top-up). Without ``files`` (and so
+    without observations or a register), on the book, every wallet the firm's own."""
     gathered = gather(ledger, files, as_of=as_of, observations=observations, register=register)
     facts = gathered.facts
     entitled = requirements(net_equities(facts.client_rows))
