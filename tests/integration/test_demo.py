@@ -383,7 +383,7 @@ def test_a_policy_simulated_over_the_demos_day_counts_every_movement_by_rule(
 def test_possession_and_control_finds_the_short_pool_and_names_its_cure(
     document: dict[str, Any],
 ) -> None:
-    possession = document["possession"]
+    possession = document["regulatory"]["possession"]
     for line in possession["assets"] + possession["short_pools"]:
         amounts = line["units"]
         matched = sum(amounts[name] for name in (
@@ -403,3 +403,22 @@ def test_possession_and_control_finds_the_short_pool_and_names_its_cure(
 
     html = render_report(document)
     assert 'id="possession"' in html and short["deficit"] in html
+
+
+def test_residual_interest_status_follows_what_it_leaves_uncovered(
+    document: dict[str, Any],
+) -> None:
+    residual = document["regulatory"]["residual"]
+    [broken] = document["breaks"]
+    undermargined = [line for line in residual["lines"] if line["units"]["undermargined"]]
+    assert undermargined, "the demo's requirements leave some clients undermargined"
+    for line in residual["lines"]:
+        amounts = line["units"]
+        # Not covered: what the firm must still put in (a negative residual interest adds).
+        expected = max(amounts["undermargined"] - amounts["residual_interest"], 0)
+        assert amounts["cover_shortfall"] == expected, line
+        assert line["status"] == ("met" if expected == 0 else "due"), line
+        if (line["pool"], line["asset"]) == (broken["pool"], broken["asset"]):
+            assert amounts["residual_interest"] < 0
+            assert line["status"] == "due"
+    assert sum(residual["statuses"].values()) == len(residual["lines"])

@@ -30,7 +30,13 @@ from ringfence.core.recon.segregation_statement import (
 from ringfence.core.recon.times import parse_time
 from ringfence.core.regulatory import possession as r4
 from ringfence.core.regulatory.collateral import collateral_report
-from ringfence.core.regulatory.files import FileIdentity, Quote, SubCustodianRegister
+from ringfence.core.regulatory.files import (
+    FileIdentity,
+    MarginRequirements,
+    Quote,
+    SubCustodianRegister,
+    parse_margin_requirements,
+)
 from ringfence.core.regulatory.holdings import WalletHolding, wallet_holdings
 from ringfence.core.regulatory.insurance import (
     CoverLine,
@@ -213,6 +219,25 @@ def residual_interest_deadline(
     engine = ledger.ledger
     segregated = {name: pool.terms is Terms.custody for name, pool in engine.pools.items()}
     margin = files.margin_requirements(requirements_file, engine.assets, segregated, engine.clients)
+    return _residual_document(ledger, gathered, margin)
+
+
+def residual_interest_of(
+    ledger: LedgerService, requirements: bytes, *, as_of: str | None = None
+) -> dict[str, Any]:
+    """``residual_interest_deadline`` on the book, for a requirements document its caller
+    wrote (the demo's) rather than a file it names."""
+    gathered = gather(ledger, None, as_of=as_of, observations=None)
+    engine = ledger.ledger
+    segregated = {name: pool.terms is Terms.custody for name, pool in engine.pools.items()}
+    margin = parse_margin_requirements(requirements, engine.assets, segregated, engine.clients)
+    return _residual_document(ledger, gathered, margin)
+
+
+def _residual_document(
+    ledger: LedgerService, gathered: Gathered, margin: MarginRequirements
+) -> dict[str, Any]:
+    engine = ledger.ledger
     statement = reconcile(gathered.facts, gathered.recon.history.book).segregation_lines
     short = undermargined_amounts(margin.required, net_equities(gathered.facts.client_rows))
     lines = deadline_lines(statement, short, gathered.as_of_ns, margin.deadline_ns)

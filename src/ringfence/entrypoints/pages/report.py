@@ -93,7 +93,7 @@ def report_view(document: Mapping[str, Any]) -> dict[str, Any]:
         "custody": document.get("custody"),  # display-ready (demo/custody.py)
         "reconciliation": recon_view(document.get("reconciliation")),
         "insolvency": document.get("insolvency"),  # display-ready (demo/insolvency.py)
-        "possession": document.get("possession"),  # display-ready (demo/regulatory.py)
+        "regulatory": document.get("regulatory"),  # display-ready (demo/regulatory.py)
     }
 
 
