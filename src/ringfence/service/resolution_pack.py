@@ -21,7 +21,8 @@ Contents (``pack_files`` in the index say which are present):
 - ``reconciliation/``: the latest journaled reconciliation runs (internal and external), a
   segregation statement with the internal reconciliation as of the pack, and the
   reconciliation breaks with their lifecycle.
-- ``insolvency.json``: a failure simulation, when a scenario is given.
+- ``insolvency.json``: a failure simulation, when a scenario is given, and its in-kind return
+  schedule (``regulatory/in_kind_returns.json`` and ``.csv``, service/in_kind.py).
 - ``regulatory/sub_custodians.json``, ``regulatory/insurance.json``: the sub-custodian register
   and the insurance schedule as of the pack, when their files are named
   (service/resolution_pack_regulatory.py).
@@ -49,6 +50,7 @@ from ringfence.core.ledger.model import AccountClass, BreakState, TransferCode, 
 from ringfence.core.money import Asset, format_amount, format_signed_amount
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService
+from ringfence.service.in_kind import in_kind_schedule, row_header, schedule_rows
 from ringfence.service.insolvency import simulate_ledger
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import PackArchive, ResolutionPackFiles, ScenarioFiles
@@ -203,6 +205,11 @@ def _fill(
         add()
     if simulation is not None:
         pack.add_json("insolvency.json", simulation, "a failure simulation (insolvency)")
+        schedule = in_kind_schedule(simulation)
+        pack.add_json("regulatory/in_kind_returns.json", schedule,
+                      "in-kind return schedule of the simulated failure, in its order of steps")
+        pack.add_rows("regulatory/in_kind_returns.csv", row_header, schedule_rows(schedule),
+                      "in-kind returns and claims on the estate per client, pool and asset")
     for extra in documents:
         pack.add_json(extra.name, extra.document, extra.about)
     index = _index(ledger, generated_at_ns, pack.files)
