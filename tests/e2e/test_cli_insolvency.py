@@ -126,6 +126,8 @@ def test_the_resolution_pack_verifies_and_rebuilds_every_position(
             "breaks.json",
             "audit.json",
             "insolvency.json",
+            "regulatory/in_kind_returns.json",
+            "regulatory/in_kind_returns.csv",
             "reconciliation/statement.json",
             "reconciliation/runs.json",
         } <= names
@@ -157,6 +159,28 @@ def test_a_tampered_pack_fails_verification(database: Path, tmp_path: Path) -> N
                 data = data.replace(b"59.90000000", b"69.90000000")
             target.writestr(item, data)
     assert verify_pack(ZipResolutionPackFiles(), str(edited)) == ["hash differs: positions.csv"]
+
+
+def test_the_in_kind_schedule_on_the_command_line(database: Path, tmp_path: Path) -> None:
+    code, document = invoke(
+        database, "regulatory", "in-kind", "--scenario", scenario_file(tmp_path, SCENARIO)
+    )
+    assert code == 0, document
+    alice = next(r for r in document["returns"] if (r["client"], r["pool"]) == ("alice", "main"))
+    assert alice["returned_in_kind"] == "53.91000000"
+
+
+def test_the_pack_refuses_insurance_policies_without_prices(
+    database: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "pack.zip"
+    policies = tmp_path / "policies.json"
+    policies.write_text('{"version": 1, "quote": "USD", "quote_scale": 2, "policies": []}')
+    code, document = invoke(
+        database, "resolution-pack", "--out", str(out), "--policies", str(policies)
+    )
+    assert (code, document["error"]) == (2, "field_required")
+    assert not out.exists()
 
 
 def test_the_benchmark_runs_in_quick_mode() -> None:

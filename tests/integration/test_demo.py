@@ -378,3 +378,47 @@ def test_a_policy_simulated_over_the_demos_day_counts_every_movement_by_rule(
     assert report["by_rule"]["small"] > 0  # small withdrawals
     assert set(report["by_rule"]) <= {"cold", "internal", "small", "(none)"}
     assert set(report["by_kind"]) == {"client_withdrawal", "residual_sweep", "rebalance"}
+
+
+def test_possession_and_control_finds_the_short_pool_and_names_its_cure(
+    document: dict[str, Any],
+) -> None:
+    possession = document["regulatory"]["possession"]
+    for line in possession["assets"] + possession["short_pools"]:
+        amounts = line["units"]
+        matched = sum(amounts[name] for name in (
+            "controlled", "approved_sub_custodians", "unapproved_sub_custodians", "encumbered",
+            "deficit"))  # fmt: skip
+        assert matched == amounts["entitlement"]
+        assert amounts["held"] == amounts["entitlement"] - amounts["deficit"] + amounts["excess"]
+    [broken] = document["breaks"]
+    [short] = possession["short_pools"]
+    assert (short["pool"], short["asset"]) == (broken["pool"], broken["asset"])
+    assert 0 < short["units"]["deficit"] <= units(broken, "outstanding")
+    assert short["units"]["shortfall"] == short["units"]["deficit"]  # on the book: all firm's own
+    [cure] = possession["breaks"]
+    assert (cure["pool"], cure["cure"]) == (broken["pool"], "house top up")
+    assert possession["alerts"] == ["possession_shortfall"]
+    from ringfence.entrypoints.pages.report import render_report
+
+    html = render_report(document)
+    assert 'id="possession"' in html and short["deficit"] in html
+
+
+def test_residual_interest_status_follows_what_it_leaves_uncovered(
+    document: dict[str, Any],
+) -> None:
+    residual = document["regulatory"]["residual"]
+    [broken] = document["breaks"]
+    undermargined = [line for line in residual["lines"] if line["units"]["undermargined"]]
+    assert undermargined, "the demo's requirements leave some clients undermargined"
+    for line in residual["lines"]:
+        amounts = line["units"]
+        # Not covered: what the firm must still put in (a negative residual interest adds).
+        expected = max(amounts["undermargined"] - amounts["residual_interest"], 0)
+        assert amounts["cover_shortfall"] == expected, line
+        assert line["status"] == ("met" if expected == 0 else "due"), line
+        if (line["pool"], line["asset"]) == (broken["pool"], broken["asset"]):
+            assert amounts["residual_interest"] < 0
+            assert line["status"] == "due"
+    assert sum(residual["statuses"].values()) == len(residual["lines"])

@@ -10,7 +10,9 @@
 - residual interest: an account is never undermargined by a negative amount, nor by more when
   its equity rises;
 - the sub-custodian register accounts for every holding at a sub-custodian, and finds exactly
-  the pools' holdings at the unapproved ones.
+  the pools' holdings at the unapproved ones;
+- a reconciliation run's entry is a ``regulatory.breach`` of kind ``possession_deficit``
+  exactly when the possession report finds a deficit in a custody pool, for that amount.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.unit.core.regulatory.support import holding
 
-from ringfence.core.money import Asset
+from ringfence.core.events.catalogue import View, events_of_entry
+from ringfence.core.ledger.journal import EntryKind, JournalEntry
+from ringfence.core.money import Asset, format_amount
+from ringfence.core.recon.codec import Coverage, RunSummary, encode_run
 from ringfence.core.recon.history import Price
+from ringfence.core.recon.segregation_statement import Alert, FundsBasis
 from ringfence.core.regulatory.collateral import after_haircut, value_ceil, value_floor
 from ringfence.core.regulatory.files import (
     Approval,
@@ -174,3 +180,26 @@ def test_the_register_accounts_for_every_sub_custodied_holding(
     unapproved = sum(f.amount for f in findings if f.kind == "assets_at_unapproved_sub_custodian")
     expected = sum(h.amount for h in held if h.pool and not approved[int(h.sub_custodian[1])])
     assert unapproved == expected
+
+
+@given(entitlement=units, held=locations, segregated=st.booleans())
+def test_a_possession_deficit_is_a_breach_event_of_its_amount(
+    entitlement: int, held: Locations, segregated: bool
+) -> None:
+    funds = held.total - held.encumbered  # unencumbered, wherever held, as the run counts them
+    excess = funds - entitlement
+    alert = Alert.none
+    if segregated:
+        alert = Alert.undersegregated if excess < 0 else Alert.none
+    line = Coverage("p", "BTC", entitlement, funds, held.encumbered, 0, segregated, alert)
+    summary = RunSummary(1, 10**18, FundsBasis.observed, True, 1, 0, 0, 0, 0, 0, 0)
+    body = encode_run(7, 10**18, summary, [line], [])
+    entry = JournalEntry(7, EntryKind.reconciliations, 10**18, body, b"", b"")
+    found = events_of_entry(entry, View({}, {1: BTC}, {"BTC": BTC}, {}))
+    breaches = [e.data for e in found if e.type.value == "regulatory.breach"]
+    deficit = match("p", "BTC", entitlement, held).deficit
+    if segregated and deficit > 0:
+        assert breaches == [{"kind": "possession_deficit", "pool": "p", "asset": "BTC",
+                             "amount": format_amount(deficit, BTC), "run": 1}]  # fmt: skip
+    else:
+        assert breaches == []

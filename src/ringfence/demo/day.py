@@ -66,6 +66,7 @@ from ringfence.demo.house_flows import (
 from ringfence.demo.insolvency import failure_section
 from ringfence.demo.recon import run_recon_week
 from ringfence.demo.refusals import refuse, staged_refusals
+from ringfence.demo.regulatory import regulatory_section
 from ringfence.demo.risk import run_venue_demo
 from ringfence.demo.segregation_report import build_report
 from ringfence.demo.world import Document, Progress, World, asset_plans, plan_world, seed_of, signed
@@ -117,6 +118,9 @@ def run_demo(
     custody = None if chains is None else run_custody_demo(ledger, chains, seed, progress)
     # A week of daily reconciliation after the day (demo/recon.py).
     reconciliation = run_recon_week(ledger, progress)
+    # Possession and control and the residual-interest deadline at the day's end
+    # (demo/regulatory.py), before the failure.
+    regulatory = regulatory_section(ledger, progress)
     # The firm fails at the end (demo/insolvency.py): who gets what back.
     failure = failure_section(ledger, progress)
     report("report", 0, 1)
@@ -128,6 +132,7 @@ def run_demo(
         document["custody"] = custody
     document["reconciliation"] = reconciliation
     document["insolvency"] = failure
+    document["regulatory"] = regulatory
     report("report", 1, 1)
     return document
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Terms
 from ringfence.core.money import Asset, format_signed_units
 from ringfence.core.recon.run import ReconInput, ReconSettings, reconcile
@@ -29,7 +30,13 @@ from ringfence.core.recon.segregation_statement import (
 from ringfence.core.recon.times import parse_time
 from ringfence.core.regulatory import possession as r4
 from ringfence.core.regulatory.collateral import collateral_report
-from ringfence.core.regulatory.files import FileIdentity, Quote, SubCustodianRegister
+from ringfence.core.regulatory.files import (
+    FileIdentity,
+    MarginRequirements,
+    Quote,
+    SubCustodianRegister,
+    parse_margin_requirements,
+)
 from ringfence.core.regulatory.holdings import WalletHolding, wallet_holdings
 from ringfence.core.regulatory.insurance import (
     CoverLine,
@@ -59,9 +66,15 @@ class Gathered:
     register: SubCustodianRegister | None
 
 
+def _reader(files: RegulatoryFiles | None, name: str) -> RegulatoryFiles:
+    if files is None:  # a caller with no files (the demo) names none
+        raise InputError(Result.field_required, f"{name}: there are no files to read it from")
+    return files
+
+
 def gather(
     ledger: LedgerService,
-    files: RegulatoryFiles,
+    files: RegulatoryFiles | None,
     *,
     as_of: str | None,
     observations: str | None,
@@ -73,12 +86,16 @@ def gather(
     recon = ReconService(CustodyService(ledger))
     engine = ledger.ledger
     as_of_ns = recon.as_of(parse_time(as_of, "--as-of", end_of_day=True))
-    seen = None if observations is None else files.observations(observations, engine.assets)
+    seen = None
+    if observations is not None:
+        seen = _reader(files, observations).observations(observations, engine.assets)
     wallets = recon.custody.registry.wallets
-    chosen = None if register is None else files.sub_custodian_register(register, wallets)
+    chosen = None
+    if register is not None:
+        chosen = _reader(files, register).sub_custodian_register(register, wallets)
     targets = ReconSettings()
     if settings is not None:
-        targets = files.settings(settings, engine.assets, engine.pools)
+        targets = _reader(files, settings).settings(settings, engine.assets, engine.pools)
     facts = recon.gather(as_of_ns, seen, targets, history=False)
     if seen is None:
         held = custody_books(facts.custody_rows)[0]
@@ -115,14 +132,15 @@ def _quote_value(units: int, quote: Quote, name: str) -> dict[str, str]:
 
 def possession_and_control(
     ledger: LedgerService,
-    files: RegulatoryFiles,
+    files: RegulatoryFiles | None,
     *,
     as_of: str | None = None,
     observations: str | None = None,
     register: str | None = None,
 ) -> dict[str, Any]:
     """Possession and control (R4) per custody pool and asset and per asset, and the breaks
-    its shortfalls open, each with its cure (a house top-up)."""
+    its shortfalls open, each with its cure (a house top-up). Without ``files`` (and so
+    without observations or a register), on the book, every wallet the firm's own."""
     gathered = gather(ledger, files, as_of=as_of, observations=observations, register=register)
     facts = gathered.facts
     entitled = requirements(net_equities(facts.client_rows))
@@ -201,6 +219,25 @@ def residual_interest_deadline(
     engine = ledger.ledger
     segregated = {name: pool.terms is Terms.custody for name, pool in engine.pools.items()}
     margin = files.margin_requirements(requirements_file, engine.assets, segregated, engine.clients)
+    return _residual_document(ledger, gathered, margin)
+
+
+def residual_interest_of(
+    ledger: LedgerService, requirements: bytes, *, as_of: str | None = None
+) -> dict[str, Any]:
+    """``residual_interest_deadline`` on the book, for a requirements document its caller
+    wrote (the demo's) rather than a file it names."""
+    gathered = gather(ledger, None, as_of=as_of, observations=None)
+    engine = ledger.ledger
+    segregated = {name: pool.terms is Terms.custody for name, pool in engine.pools.items()}
+    margin = parse_margin_requirements(requirements, engine.assets, segregated, engine.clients)
+    return _residual_document(ledger, gathered, margin)
+
+
+def _residual_document(
+    ledger: LedgerService, gathered: Gathered, margin: MarginRequirements
+) -> dict[str, Any]:
+    engine = ledger.ledger
     statement = reconcile(gathered.facts, gathered.recon.history.book).segregation_lines
     short = undermargined_amounts(margin.required, net_equities(gathered.facts.client_rows))
     lines = deadline_lines(statement, short, gathered.as_of_ns, margin.deadline_ns)

@@ -21,7 +21,11 @@ Contents (``pack_files`` in the index say which are present):
 - ``reconciliation/``: the latest journaled reconciliation runs (internal and external), a
   segregation statement with the internal reconciliation as of the pack, and the
   reconciliation breaks with their lifecycle.
-- ``insolvency.json``: a failure simulation, when a scenario is given.
+- ``insolvency.json``: a failure simulation, when a scenario is given, and its in-kind return
+  schedule (``regulatory/in_kind_returns.json`` and ``.csv``, service/in_kind.py).
+- ``regulatory/sub_custodians.json``, ``regulatory/insurance.json``: the sub-custodian register
+  and the insurance schedule as of the pack, when their files are named
+  (service/resolution_pack_regulatory.py).
 
 The pack is written through the ``ResolutionPackFiles`` port (adapters/files/resolution_pack.py
 writes a zip beside its final name and renames it, so no reader sees half of one); each file is
@@ -36,7 +40,7 @@ import hashlib
 import io
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +50,15 @@ from ringfence.core.ledger.model import AccountClass, BreakState, TransferCode, 
 from ringfence.core.money import Asset, format_amount, format_signed_amount
 from ringfence.service.audit import verify_store
 from ringfence.service.custody import CustodyService
+from ringfence.service.in_kind import in_kind_schedule, row_header, schedule_rows
 from ringfence.service.insolvency import simulate_ledger
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import PackArchive, ResolutionPackFiles, ScenarioFiles
+from ringfence.service.resolution_pack_regulatory import (
+    PackDocument,
+    RegulatoryInputs,
+    regulatory_documents,
+)
 
 Progress = Callable[[str, int, int], None]
 pack_format = "ringfence.resolution-pack/1"
@@ -124,15 +134,19 @@ def write_resolution_pack(
     *,
     scenarios: ScenarioFiles,
     scenario: str | None = None,
+    regulatory: RegulatoryInputs | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """``ringfence resolution-pack``: the pack written to ``out`` as of now (with a failure
-    simulation of the scenario file ``scenario``, if given) and checked against its own index
-    before its index is returned; ``IntegrityError`` if it does not match."""
+    simulation of the scenario file ``scenario``, and the regulatory files named, if given) and
+    checked against its own index before its index is returned; ``IntegrityError`` if it does
+    not match."""
     document = None if scenario is None else scenarios.read_scenario(scenario)
     simulation = None if document is None else simulate_ledger(ledger, document, progress)
+    now_ns = ledger.clock.now_ns()
+    extra = [] if regulatory is None else regulatory_documents(ledger, regulatory)
     index = build_pack(
-        ledger, files, out, ledger.clock.now_ns(), simulation=simulation, progress=progress
+        ledger, files, out, now_ns, simulation=simulation, documents=extra, progress=progress
     )
     problems = verify_pack(files, out)
     if problems:
@@ -147,12 +161,17 @@ def build_pack(
     generated_at_ns: int,
     *,
     simulation: Mapping[str, Any] | None = None,
+    documents: Sequence[PackDocument] = (),
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Write the pack to ``out`` (a .zip path) and return its index."""
+    """Write the pack to ``out`` (a .zip path), with ``documents`` besides its own files, and
+    return its index."""
     archive = files.create(out)
     try:
-        index = _fill(_Pack(archive), ledger, generated_at_ns, simulation, progress)
+        index = _fill(
+            _Pack(archive), ledger, generated_at_ns,
+            simulation=simulation, documents=documents, progress=progress,
+        )
     except BaseException:
         archive.abandon()
         raise
@@ -164,7 +183,9 @@ def _fill(
     pack: _Pack,
     ledger: LedgerService,
     generated_at_ns: int,
+    *,
     simulation: Mapping[str, Any] | None,
+    documents: Sequence[PackDocument],
     progress: Progress | None,
 ) -> dict[str, Any]:
     report = progress or (lambda stage, done, total: None)
@@ -184,6 +205,13 @@ def _fill(
         add()
     if simulation is not None:
         pack.add_json("insolvency.json", simulation, "a failure simulation (insolvency)")
+        schedule = in_kind_schedule(simulation)
+        pack.add_json("regulatory/in_kind_returns.json", schedule,
+                      "in-kind return schedule of the simulated failure, in its order of steps")
+        pack.add_rows("regulatory/in_kind_returns.csv", row_header, schedule_rows(schedule),
+                      "in-kind returns and claims on the estate per client, pool and asset")
+    for extra in documents:
+        pack.add_json(extra.name, extra.document, extra.about)
     index = _index(ledger, generated_at_ns, pack.files)
     readable = _readable_index(index).encode()
     pack.add_bytes("INDEX.txt", readable, "this index, for people")

@@ -84,9 +84,22 @@ def test_each_entry_says_what_happened_in_journal_order(day: Day) -> None:
         "transfer.pending",
         "transfer.posted", "ledger_break.opened", "transfer.pending_expired",
         "transfer.posted", "ledger_break.cure_posted",
-        "reconciliation.completed", "coverage.undersegregated", "break.opened",
-        "break.explained",
+        "reconciliation.completed", "coverage.undersegregated", "regulatory.breach",
+        "break.opened", "break.explained",
     ]  # fmt: skip
+
+
+def test_a_possession_deficit_is_a_regulatory_breach(day: Day) -> None:
+    # Owed: alice 100 - 10 withdrawn, bob 50, carol's misdirected 7 made good: 147; the chain
+    # shows 80 in the pool's only wallet, nothing encumbered: 67 short.
+    (breach,) = [
+        item for item in events(day.ledger, None, after=str(day.start), limit=1000)["items"]
+        if item["type"] == "regulatory.breach"
+    ]  # fmt: skip
+    assert breach["data"] == {
+        "kind": "possession_deficit", "pool": "main", "asset": "BTC", "amount": "0.00000067",
+        "run": 1,
+    }  # fmt: skip
 
 
 def test_an_event_carries_its_entry_place_hash_and_amounts(day: Day) -> None:

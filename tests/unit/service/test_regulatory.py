@@ -100,3 +100,16 @@ def test_a_bad_register_is_refused_by_name_and_nothing_is_journaled(firm: Firm) 
         regulatory.sub_custodian_register(firm.ledger, FILES, register="absent")
     assert caught.value.code is Result.field_required
     assert firm.store.head() == head
+
+
+def test_without_files_possession_is_on_the_book_and_a_named_file_is_refused(firm: Firm) -> None:
+    document = regulatory.possession_and_control(firm.ledger, None)
+    (main,) = document["pools"]
+    assert (document["basis"], main["entitlement_units"], main["controlled_units"]) == (
+        "book",
+        "100",
+        "100",
+    )
+    with pytest.raises(InputError) as caught:
+        regulatory.possession_and_control(firm.ledger, None, register="register")
+    assert caught.value.code is Result.field_required

@@ -19,8 +19,10 @@ Types, by what caused them:
   (``ledger_break.cure_posted``); an entry with liquidation transfers is one
   ``liquidation.executed``;
 - a reconciliation run: ``reconciliation.completed``, then per coverage line with an alert
-  ``coverage.undersegregated`` or ``coverage.below_target``, then per break snapshot
-  ``break.opened``, ``break.updated`` or ``break.cured``;
+  ``coverage.undersegregated`` or ``coverage.below_target`` (and ``regulatory.breach`` of kind
+  ``possession_deficit`` when a custody pool's holdings, encumbered ones included, fall short
+  of what its clients are owed), then per break snapshot ``break.opened``, ``break.updated``
+  or ``break.cured``;
 - an operator's action on a break: ``break.explained``, ``break.corrected`` or
   ``break.made_good`` (``break.cured`` when the action cured it);
 - definitions: ``asset.defined``, ``client.defined``, ``pool.defined``, ``account.defined``;
@@ -51,7 +53,7 @@ from ringfence.core.ledger.model import (
 )
 from ringfence.core.money import Asset, format_amount
 from ringfence.core.recon.breaks import BreakState, ReconBreak
-from ringfence.core.recon.codec import ActionKind, decode_recon_entry
+from ringfence.core.recon.codec import ActionKind, Coverage, decode_recon_entry
 from ringfence.core.recon.segregation_statement import Alert
 
 __all__ = ["Event", "EventType", "Position", "View", "events_of_entry", "parse_position"]
@@ -70,6 +72,7 @@ class EventType(StrEnum):
     reconciliation_completed = "reconciliation.completed"
     coverage_undersegregated = "coverage.undersegregated"
     coverage_below_target = "coverage.below_target"
+    regulatory_breach = "regulatory.breach"
     break_opened = "break.opened"
     break_updated = "break.updated"
     break_explained = "break.explained"
@@ -303,6 +306,7 @@ def _recon_events(entry: JournalEntry, view: View, add: _Adder) -> None:
                 data = {"pool": line.pool, "asset": line.asset, "run": summary.run}
                 data.update({k: format_amount(v, asset) for k, v in amounts.items()})
                 add(_alert_types[line.alert], data)
+                _possession_deficit(line, asset, summary.run, add)
     opened_from = len(records.snapshots) - (summary.breaks_opened if summary else 0)
     for number, snapshot in enumerate(records.snapshots):
         if snapshot.state is BreakState.cured:
@@ -312,6 +316,20 @@ def _recon_events(entry: JournalEntry, view: View, add: _Adder) -> None:
         else:
             kind = EventType.break_opened if number >= opened_from else EventType.break_updated
         add(kind, _break_data(snapshot, view))
+
+
+def _possession_deficit(line: Coverage, asset: Asset, run: int, add: _Adder) -> None:
+    """The possession report's ``deficit`` (core/regulatory/possession.py): what no holding of
+    the pool covers, wherever it is and whether or not it is encumbered. The run's line holds
+    all three terms (the requirement is the possession report's entitlement), so the breach is
+    read from the journal; the report's other shortfalls (assets at an unapproved
+    sub-custodian, encumbered) need the register, which is not journaled."""
+    deficit = line.requirement - line.funds - line.encumbered
+    if line.segregated and deficit > 0:
+        add(EventType.regulatory_breach, {
+            "kind": "possession_deficit", "pool": line.pool, "asset": line.asset,
+            "amount": format_amount(deficit, asset), "run": run,
+        })  # fmt: skip
 
 
 def _break_data(snapshot: ReconBreak, view: View) -> dict[str, Any]:

@@ -93,6 +93,7 @@ def report_view(document: Mapping[str, Any]) -> dict[str, Any]:
         "custody": document.get("custody"),  # display-ready (demo/custody.py)
         "reconciliation": recon_view(document.get("reconciliation")),
         "insolvency": document.get("insolvency"),  # display-ready (demo/insolvency.py)
+        "regulatory": document.get("regulatory"),  # display-ready (demo/regulatory.py)
     }
 
 

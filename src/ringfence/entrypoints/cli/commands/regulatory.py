@@ -8,7 +8,9 @@ statement.
 - ``collateral``: the weekly crypto-collateral report, per asset, pool and location (CFTC
   tokenised-collateral pilot);
 - ``sub-custodians``: the sub-custodian register as of a time, with its findings;
-- ``insurance``: covered and uncovered holdings per asset and tier, and the hot-wallet alert.
+- ``insurance``: covered and uncovered holdings per asset and tier, and the hot-wallet alert;
+- ``in-kind``: the in-kind return schedule of a failure scenario (MiCA), per client, pool and
+  asset, with the order of the steps (``--csv`` for the rows).
 
 One group, not five top-level words: the reports share their inputs (``--as-of``,
 ``--observations``, the register) and their reader (compliance), and ``regulatory`` is the
@@ -19,6 +21,8 @@ are in docs/regulatory.md. Nothing is journaled.
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -260,3 +264,35 @@ def insurance(
         document["lines"],
     )
     _alerts(document)
+
+
+@app.command("in-kind")
+def in_kind(
+    context: typer.Context,
+    *,
+    scenario: Annotated[Path, _file("--scenario", "The failure scenario (JSON), as "
+                                    "`insolvency simulate` reads it.")],
+    csv_output: Annotated[bool, typer.Option("--csv", help="The returns as CSV rows.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """What each client would get back in kind on failure, and the order of the steps."""
+    from ringfence.service.in_kind import in_kind_return_schedule, row_header, schedule_rows
+
+    with reported(json_output), opened(context) as ledger:
+        document = in_kind_return_schedule(ledger, bootstrap.scenario_files(), str(scenario))
+    if json_output:
+        write_json(document)
+        return
+    if csv_output:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(row_header)
+        writer.writerows(schedule_rows(document))
+        typer.echo(buffer.getvalue(), nl=False)
+        return
+    for step in document["order_of_operations"]:
+        say(f"{step['step']}. {step['what']}")
+    columns = ("client", "pool", "asset", "standing", "claim", "returned_in_kind",
+               "unsecured_claim")  # fmt: skip
+    _table(f"in-kind returns on failure at {document['petition_date']}", columns,
+           document["returns"])  # fmt: skip

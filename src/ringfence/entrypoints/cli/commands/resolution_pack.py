@@ -1,7 +1,9 @@
 """``ringfence resolution-pack --out FILE.zip``: everything an insolvency practitioner needs, in
 one zip with a master index of SHA-256 hashes (service/resolution_pack.py lists the files).
 
-``--scenario FILE`` adds a failure simulation (``insolvency.json``). The index is printed (with
+``--scenario FILE`` adds a failure simulation (``insolvency.json``); ``--register FILE`` the
+sub-custodian register, ``--policies FILE --prices FILE`` the insurance schedule (both in
+``regulatory/``, in the formats ``ringfence regulatory`` reads). The index is printed (with
 ``--json``, as one document); the pack is checked against its own index before the command
 reports success.
 """
@@ -36,11 +38,32 @@ ScenarioOption = Annotated[
                  exists=True, dir_okay=False, readable=True),
 ]
 
+RegisterOption = Annotated[
+    Path | None, typer.Option("--register", help="Add the sub-custodian register.",
+                              dir_okay=False)
+]
+PoliciesOption = Annotated[
+    Path | None, typer.Option("--policies", help="Add the insurance schedule of these "
+                              "policies (with --prices).", dir_okay=False)
+]
+PricesOption = Annotated[
+    Path | None, typer.Option("--prices", help="Prices valuing the insurance schedule.",
+                              dir_okay=False)
+]
+
+
+def _name(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
 
 def command(
     context: typer.Context,
+    *,
     out: OutOption,
     scenario: ScenarioOption = None,
+    register: RegisterOption = None,
+    policies: PoliciesOption = None,
+    prices: PricesOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Write the resolution pack (every file hashed in its master index).
@@ -48,6 +71,11 @@ def command(
     Wallets and addresses, pools and terms, clients' records and positions, transfers,
     reconciliations, breaks, the journal's head and an audit of it."""
     from ringfence.service.resolution_pack import write_resolution_pack
+    from ringfence.service.resolution_pack_regulatory import RegulatoryInputs
+
+    regulatory = RegulatoryInputs(
+        bootstrap.regulatory_files(), _name(register), _name(policies), _name(prices)
+    )
 
     with reported(json_output), progress_bar(json_output) as progress, opened(context) as ledger:
         index = write_resolution_pack(
@@ -55,7 +83,8 @@ def command(
             bootstrap.resolution_pack_files(),
             str(out),
             scenarios=bootstrap.scenario_files(),
-            scenario=None if scenario is None else str(scenario),
+            scenario=_name(scenario),
+            regulatory=regulatory,
             progress=progress,
         )
     if json_output:
