@@ -24,7 +24,7 @@ from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.entrypoints.cli.app import app
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
-from ringfence.service.resolution_pack import rebuild_positions, verify_pack
+from ringfence.service.resolution_pack_reading import rebuild_positions, verify_pack
 
 runner = CliRunner()
 

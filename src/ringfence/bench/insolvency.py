@@ -49,7 +49,8 @@ from ringfence.core.ledger.model import (
 from ringfence.core.money import Asset
 from ringfence.service.insolvency import simulate_document
 from ringfence.service.ledger import LedgerService
-from ringfence.service.resolution_pack import build_pack, verify_pack
+from ringfence.service.resolution_pack import build_pack
+from ringfence.service.resolution_pack_reading import verify_pack
 
 ASSETS = {
     "BTC": Asset("BTC", 8, 1, "bitcoin"),

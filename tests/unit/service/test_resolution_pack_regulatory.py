@@ -22,7 +22,8 @@ from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.files.resolution_pack import ZipResolutionPackFiles
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import InputError, Result
-from ringfence.service.resolution_pack import verify_pack, write_resolution_pack
+from ringfence.service.resolution_pack import write_resolution_pack
+from ringfence.service.resolution_pack_reading import verify_pack
 from ringfence.service.resolution_pack_regulatory import RegulatoryInputs
 
 ANCHOR = {
