@@ -47,8 +47,9 @@ print(json.dumps({"limit": limit, "kept": kept, "reader": reader,
 
 def test_a_body_nested_100000_deep_is_refused_after_eth_account_was_imported() -> None:
     root = Path(__file__).resolve().parents[2]
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD], cwd=root, capture_output=True, text=True, timeout=120
+    child = subprocess.run(  # its exit status is the finding: a crash is -11
+        [sys.executable, "-c", CHILD],
+        check=False, cwd=root, capture_output=True, text=True, timeout=120,
     )
     assert child.returncode == 0, f"exit {child.returncode}: {child.stderr[-2000:]}"
     seen = json.loads(child.stdout.splitlines()[-1])
