@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from importlib.abc import Loader, MetaPathFinder
 from importlib.machinery import ModuleSpec, PathFinder
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader  # importlib.abc takes 20 ms to import: for types only
 
 _guarded: tuple[str, ...] = ("py_ecc",)
 
 
-class _LimitKeepingLoader(Loader):
+class _LimitKeepingLoader:
     """Runs the module as its own loader would, then restores the recursion limit."""
 
     def __init__(self, loader: Loader) -> None:
@@ -43,7 +45,7 @@ class _LimitKeepingLoader(Loader):
             sys.setrecursionlimit(limit)
 
 
-class _LimitKeepingFinder(MetaPathFinder):
+class _LimitKeepingFinder:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
@@ -51,7 +53,7 @@ class _LimitKeepingFinder(MetaPathFinder):
             return None
         spec = PathFinder.find_spec(fullname, path, target)
         if spec is not None and spec.loader is not None:
-            spec.loader = _LimitKeepingLoader(spec.loader)
+            spec.loader = cast("Loader", _LimitKeepingLoader(spec.loader))
         return spec
 
 
