@@ -15,7 +15,11 @@ from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.wire import check_json_depth, decode_line, strict_json
 from ringfence.core.policy.fields import strict_json as policy_json
+from ringfence.core.por.attestation import parse_control_file
+from ringfence.core.recon.files import parse_observations, parse_prices
+from ringfence.core.regulatory.files import parse_sub_custodian_register
 from ringfence.service.access import decode_body
+from ringfence.service.audit import published_heads
 
 REFUSED = [
     (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
@@ -125,3 +129,21 @@ def test_a_document_is_refused_exactly_when_it_nests_too_deep(
         with pytest.raises(InputError) as caught:
             strict_json(document.encode(), Result.field_unknown)
         assert caught.value.code is Result.json_nested_too_deeply
+
+
+# The readers of files with a shape of their own check the same bound before their own parse.
+DEEP = b'{"a": ' + b"[" * 2_000 + b"]" * 2_000 + b"}"
+OTHER_READERS = [
+    lambda text: parse_observations(text, {}),
+    parse_prices,
+    lambda text: parse_sub_custodian_register(text, ()),
+    parse_control_file,
+    lambda text: published_heads((), (text,)),
+]
+
+
+@pytest.mark.parametrize("reader", OTHER_READERS)
+def test_the_other_json_readers_refuse_a_deep_document_by_name(reader) -> None:
+    with pytest.raises(InputError) as caught:
+        reader(DEEP)
+    assert caught.value.code is Result.json_nested_too_deeply
