@@ -170,14 +170,21 @@ def check_json_depth(text: str | bytes) -> None:
 
     Python's JSON reader recurses on the C stack once per level, checked only against the
     interpreter's recursion limit, which a library may have raised far beyond what the stack
-    holds; so the depth is bounded here, with whole-text passes that run in C (a loop over
-    characters in Python costs as much as the parse, and a regular expression more). Escaped
-    backslashes and quotes go first (when there is a backslash at all), so that every quote
-    left opens or closes a string; then everything but brackets and quotes. The count of
-    opening brackets left bounds the depth from above, and a small document stops there. Past
-    it, what lies between a quote and the next goes, and the brackets left are walked. An
-    unterminated string runs to the end, as the parser stops there. UTF-8 never uses these
+    holds; so the depth is bounded here. A line or a small document with few opening brackets
+    is passed after counting them. Anything else is read in whole-text passes that run in C
+    (a loop over characters in Python costs as much as the parse, a regular expression more):
+    escaped backslashes and quotes go first (when there is a backslash at all), so that every
+    quote left opens or closes a string; then everything but brackets and quotes. The count of
+    opening brackets left bounds the depth from above, and a document with few stops there.
+    Past it, what lies between a quote and the next goes, and the brackets left are walked.
+    An unterminated string runs to the end, as the parser stops there. UTF-8 never uses these
     bytes inside a longer character, so the bytes are walked as they are."""
+    if len(text) <= limits.jsonl_line_bytes_max and (
+        text.count("[") + text.count("{")
+        if isinstance(text, str)
+        else text.count(b"[") + text.count(b"{")
+    ) <= limits.json_depth_max:
+        return  # a line or a small document, decided without a copy
     raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
     if b"\\" in raw:
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
