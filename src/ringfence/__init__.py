@@ -31,6 +31,10 @@ from ringfence.core.principals.records import (
     PrincipalRole,
     PrincipalStatus,
 )
+from ringfence.recursion_limit import keep_recursion_limit
+
+# Before anything imports the Ethereum libraries (ringfence/recursion_limit.py says why).
+keep_recursion_limit()
 
 if TYPE_CHECKING:
     from ringfence.bootstrap import open_ledger as open

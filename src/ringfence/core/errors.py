@@ -81,6 +81,7 @@ class Result(StrEnum):
     field_required = "field_required"
     line_malformed = "line_malformed"
     line_too_long = "line_too_long"
+    json_nested_too_deeply = "json_nested_too_deeply"
     batch_too_large = "batch_too_large"
     batch_empty = "batch_empty"
 
@@ -652,6 +653,7 @@ result_http_statuses: dict[Result, int] = {
     Result.batch_too_large: 413,
     Result.content_type_unsupported: 415,
     Result.request_body_malformed: 400,
+    Result.json_nested_too_deeply: 400,
     Result.query_parameter_invalid: 400,
     Result.cursor_invalid: 400,
     Result.page_size_too_large: 400,

@@ -36,6 +36,12 @@ definitions_per_request_max: Final = 100_000
 jsonl_line_bytes_max: Final = 4_096
 # Lines a transfer file may hold (about 1,200 full batches).
 jsonl_lines_max: Final = 10_000_000
+# How deep any JSON document read from outside may nest (arrays and objects within each other).
+# Ours nest four deep at most (a request body, its batch, a transfer, its flags). The JSON
+# reader recurses once per level on the C stack, and an interpreter whose recursion limit a
+# library raised lets a deep enough document overflow that stack and kill the process: this
+# bound is checked before parsing, far below any recursion limit.
+json_depth_max: Final = 64
 
 # Canonical journal record widths (bytes).
 transfer_record_bytes: Final = 128

@@ -58,6 +58,7 @@ from ringfence.core.ledger.journal import (
     registry_kinds,
 )
 from ringfence.core.ledger.model import TransferRecord
+from ringfence.core.ledger.wire import check_json_depth
 from ringfence.core.por.round import round_journal_head
 from ringfence.core.recon.codec import replay_recon_entry
 from ringfence.service.audit_checks import (
@@ -157,6 +158,7 @@ def published_heads(heads: Collection[str], rounds: Collection[bytes]) -> dict[i
     found: dict[int, bytes] = {}
     parsed = [parse_published_head(text) for text in heads]
     for text in rounds:
+        check_json_depth(text)
         try:
             record = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:

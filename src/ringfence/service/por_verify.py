@@ -15,6 +15,7 @@ import json
 from typing import Any, Final
 
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.wire import check_json_depth
 from ringfence.core.por.round import round_public_key, verify_round_signature
 from ringfence.core.por.solvency import PoolProofRejectedError, verify_pools
 from ringfence.service.ports import RoundStore
@@ -150,6 +151,7 @@ def _hex_input(text: str, reason: str, what: str) -> bytes:
 
 
 def _document(text: bytes, what: str) -> Any:
+    check_json_depth(text)
     try:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.wire import check_json_depth
 from ringfence.core.money import Asset, format_signed_amount
 from ringfence.core.risk.config import RiskConfig
 from ringfence.core.risk.instruments import (
@@ -177,6 +178,7 @@ def _parse_order(text: str, service: RiskService) -> tuple[str, int, int]:
 def _parse_fill(text: bytes | None, service: RiskService) -> Fill:
     if text is None:
         raise InputError(Result.line_too_long, f"more than {limits.jsonl_line_bytes_max} bytes")
+    check_json_depth(text)
     try:
         raw = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError):

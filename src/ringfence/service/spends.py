@@ -39,7 +39,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from eth_account import Account
 from eth_hash.backends.pycryptodome import keccak256
 
 from ringfence.core import limits
@@ -461,6 +460,8 @@ class SpendService:
         signature = signing.keys[0].sign_recoverable(transaction.signing_hash())
         r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
         signed = transaction.signed(signature[64], r, s)
+        from eth_account import Account  # a second to import: only when Ethereum is signed
+
         if Account.recover_transaction(signed).lower() != sender.lower():
             raise InputError(Result.spend_signature_invalid, "the signature is not the sender's")
         return signed, "0x" + keccak256(signed).hex()

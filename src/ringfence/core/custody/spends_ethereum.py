@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Final
 
 import rlp  # type: ignore[import-untyped]
-from eth_account.typed_transactions import TypedTransaction
 from eth_hash.backends.pycryptodome import keccak256
 from hexbytes import HexBytes
 
@@ -101,6 +100,9 @@ class EthereumTransaction:
     def signed(self, y_parity: int, r: int, s: int) -> bytes:
         """The transaction as broadcast, with the signature (y parity, r, s)."""
         assert y_parity in (0, 1)
+        # eth-account is imported where a transaction is signed (see build_ethereum_spend).
+        from eth_account.typed_transactions import TypedTransaction
+
         fields = {**self.as_dict(), "v": y_parity, "r": r, "s": s}
         encoded: bytes = TypedTransaction.from_dict(fields).encode()
         return encoded
@@ -228,5 +230,9 @@ def build_ethereum_spend(order: SpendOrder, terms: EthereumTerms) -> EthereumSpe
             f"up to {transaction.fee_max} wei of gas, the order allows {order.fee_max}",
         )
     digest = transaction.signing_hash()
+    # eth-account takes a second to import: it is loaded where an Ethereum transaction is built
+    # or signed, not by every command that imports the spend checks.
+    from eth_account.typed_transactions import TypedTransaction
+
     assert TypedTransaction.from_dict(transaction.as_dict()).hash() == digest
     return EthereumSpend(digest.hex(), transaction)

@@ -41,6 +41,7 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
+from itertools import accumulate
 from typing import Any, Final, NoReturn
 
 from ringfence.core import limits
@@ -134,14 +135,16 @@ def strict_json(text: str | bytes, code: Result, *, one_line: bool = False) -> o
     """JSON read as a ledger must read it, every refusal ``code`` with where it was: UTF-8
     only, no key twice, numbers with a fraction as ``Decimal`` (so that a float is refused by
     name where an amount or an id is read), no NaN or Infinity, and nesting no deeper than the
-    interpreter goes. A JSONL line (``one_line``) names a column, a document a line and a
-    column. Every JSON reader of untrusted input uses this one: lines, request bodies, policy
-    documents."""
+    ``limits.json_depth_max`` (``json_nested_too_deeply``, checked before parsing). A JSONL
+    line (``one_line``) names a column, a document a line and a column. Every JSON reader of
+    untrusted input uses this one: lines, request bodies, policy documents."""
+    raw = text
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as error:
             raise InputError(code, f"not UTF-8 at byte {error.start}") from None
+    check_json_depth(raw)
     try:
         return json.loads(
             text,
@@ -154,6 +157,50 @@ def strict_json(text: str | bytes, code: Result, *, one_line: bool = False) -> o
         raise InputError(code, f"{error.msg} at {where}column {error.colno}") from None
     except RecursionError:
         raise InputError(code, "nested too deeply") from None
+
+
+# Every byte but brackets and quotes, for ``bytes.translate`` to delete; and what each bracket
+# adds to the depth.
+_not_structure: Final = bytes(sorted(set(range(256)) - set(b'"[]{}')))
+_depth_step: Final = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def check_json_depth(text: str | bytes) -> None:
+    """Refuse JSON nested deeper than ``limits.json_depth_max`` before any parser recurses into it.
+
+    Python's JSON reader recurses on the C stack once per level, checked only against the
+    interpreter's recursion limit, which a library may have raised far beyond what the stack
+    holds; so the depth is bounded here. A line or a small document with few opening brackets
+    is passed after counting them. Anything else is read in whole-text passes that run in C
+    (a loop over characters in Python costs as much as the parse, a regular expression more):
+    escaped backslashes and quotes go first (when there is a backslash at all), so that every
+    quote left opens or closes a string; then everything but brackets and quotes. The count of
+    opening brackets left bounds the depth from above, and a document with few stops there.
+    Past it, what lies between a quote and the next goes, and the brackets left are walked.
+    An unterminated string runs to the end, as the parser stops there. UTF-8 never uses these
+    bytes inside a longer character, so the bytes are walked as they are."""
+    if len(text) <= limits.jsonl_line_bytes_max and (
+        text.count("[") + text.count("{")
+        if isinstance(text, str)
+        else text.count(b"[") + text.count(b"{")
+    ) <= limits.json_depth_max:
+        return  # a line or a small document, decided without a copy
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = raw.translate(None, _not_structure)
+    if structure.count(b"[") + structure.count(b"{") <= limits.json_depth_max:
+        return
+    # Two quotes side by side are a string without brackets; dropping them leaves every
+    # bracket as far inside or outside a string as it was, and a batch with few quotes.
+    structure = structure.replace(b'""', b"")
+    if b'"' in structure:
+        structure = b"".join(structure.split(b'"')[::2])
+    depth = max(accumulate(map(_depth_step.__getitem__, structure)), default=0)
+    if depth > limits.json_depth_max:
+        raise InputError(
+            Result.json_nested_too_deeply, f"{depth} levels, at most {limits.json_depth_max}"
+        )
 
 
 def _object_without_duplicates(code: Result, pairs: list[tuple[str, object]]) -> dict[str, object]:

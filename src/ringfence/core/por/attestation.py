@@ -32,6 +32,7 @@ from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain, Registry
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Pool
+from ringfence.core.ledger.wire import check_json_depth
 from ringfence.core.money import Asset, mul_div_floor
 
 
@@ -196,6 +197,7 @@ def parse_control_file(text: bytes) -> list[ControlProof]:
     from a malformed file)."""
     if len(text) > limits.control_file_bytes_max:
         raise InputError(Result.holdings_file_too_large, f"{len(text)} bytes")
+    check_json_depth(text)
     try:
         document = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

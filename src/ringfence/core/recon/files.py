@@ -30,6 +30,7 @@ from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import check_name
+from ringfence.core.ledger.wire import check_json_depth
 from ringfence.core.money import Asset, check_units, parse_amount
 from ringfence.core.recon.history import Price
 from ringfence.core.recon.run import ReconSettings, excess_tolerance_bps_default
@@ -45,6 +46,7 @@ def _document(text: bytes, what: str) -> Any:
         raise InputError(
             Result.line_too_long, f"{what} is larger than {limits.recon_file_bytes_max}"
         )
+    check_json_depth(text)
     try:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -31,6 +31,7 @@ from typing import Any
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import check_name, custody_tiers
+from ringfence.core.ledger.wire import check_json_depth
 from ringfence.core.money import Asset, parse_amount
 from ringfence.core.recon.times import parse_time
 
@@ -147,6 +148,7 @@ def _document(
 ) -> tuple[FileIdentity, dict[str, Any]]:
     if len(text) > limits.regulatory_file_bytes_max:
         raise InputError(Result.regulatory_file_invalid, f"{what} is too large")
+    check_json_depth(text)
     try:
         document = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

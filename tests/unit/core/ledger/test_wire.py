@@ -432,12 +432,17 @@ def test_a_json_float_id_in_a_line_is_refused() -> None:
         '{"id": NaN}',
         '{"amount": Infinity}',
         '{"amount": -Infinity}',
-        "[" * 2000 + "]" * 2000,
         "\ufeff{}",
     ],
 )
 def test_malformed_lines_are_refused(text: str) -> None:
     assert refused_line(text).code is Result.line_malformed
+
+
+def test_a_line_nested_too_deeply_is_refused_by_name() -> None:
+    error = refused_line("[" * 2000 + "]" * 2000)
+    assert error.code is Result.json_nested_too_deeply
+    assert error.detail == f"2000 levels, at most {limits.json_depth_max}"
 
 
 def test_duplicate_keys_are_named() -> None:
