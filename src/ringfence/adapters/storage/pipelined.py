@@ -6,6 +6,14 @@ it in the store's one writer thread and returns at once; the connection is never
 threads at once, because every other call on the store first waits (``drain``) for the append
 in flight. A commit's failure is reported once: to the caller of ``wait()``, or, if another
 call drains it first, to whoever waits next (``drain`` only waits; ``wait`` raises).
+
+What a commit holds (the batch's journal entry and records) is freed in the caller's thread,
+never the writer's: the pending append keeps the commit function until the caller drops it.
+Otherwise the writer thread, holding the last reference once the caller has gone on, frees a
+batch's objects under Python's lock just after the commit, while the caller waits for that
+lock to go on; on SQLite at 128 transfers a batch the next commit then started during the
+engine's next batch in about 15% of batches instead of 40%, and the ledger lost 10-15% of its
+rate (BENCHMARKS.md, "Ledger after the one-shape reorganisation").
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ class PipelinedWriter:
         self.drain()
         future = self._thread.submit(commit)
         self._in_flight = future
-        return _Pending(self, future)
+        return _Pending(self, future, commit)
 
     def drain(self) -> None:
         """Wait for the append in flight. Its failure is the waiter's to report, once."""
@@ -51,9 +59,13 @@ class PipelinedWriter:
 
 
 class _Pending:
-    def __init__(self, writer: PipelinedWriter, future: Future[None]) -> None:
+    def __init__(
+        self, writer: PipelinedWriter, future: Future[None], commit: Callable[[], None]
+    ) -> None:
         self._writer = writer
         self._future = future
+        # Only held: so that what the commit captured is freed where this is (module docstring).
+        self._commit = commit
 
     def wait(self) -> None:
         self._writer.settle(self._future)

@@ -52,3 +52,23 @@ def test_draining_waits_without_raising_so_the_waiter_still_hears_of_it() -> Non
     with pytest.raises(StorageError, match="lost connection"):
         pending.wait()
     writer.close()
+
+
+
+def test_what_a_commit_holds_is_freed_in_the_callers_thread() -> None:
+    """The writer thread must not free a batch under Python's lock while the caller waits."""
+    freed_in: list[str] = []
+
+    class Batch:
+        def __del__(self) -> None:
+            freed_in.append(threading.current_thread().name)
+
+    writer = PipelinedWriter()
+    batch = Batch()
+    pending = writer.begin(lambda held=batch: None)
+    del batch  # the commit and the pending append hold it now
+    pending.wait()
+    writer.close()  # the writer thread is done with the commit
+    assert freed_in == []
+    del pending
+    assert freed_in == [threading.current_thread().name]
