@@ -132,6 +132,8 @@ def test_bench_ledger_runs_against_postgres(postgres_url: str, tmp_path: Path) -
         "batch_8189_internal_signed",
     ]  # fmt: skip
     assert all(r["ops_per_s"] > 0 for r in document["results"])
+    assert all(r["cpu_us_per_transfer"] > 0 for r in document["results"])
+    assert len(document["load_average"]) == len(document["load_average_after"]) == 3
 
 
 def test_an_unreachable_server_is_a_storage_error() -> None:

@@ -7,13 +7,13 @@ threads at once, because every other call on the store first waits (``drain``) f
 in flight. A commit's failure is reported once: to the caller of ``wait()``, or, if another
 call drains it first, to whoever waits next (``drain`` only waits; ``wait`` raises).
 
-What a commit holds (the batch's journal entry and records) is freed in the caller's thread,
-never the writer's: the pending append keeps the commit function until the caller drops it.
+What a commit holds (the batch's journal entry and records) is freed in the caller's thread:
+the pending append keeps the commit function until the caller drops it, after ``wait()``.
 Otherwise the writer thread, holding the last reference once the caller has gone on, frees a
 batch's objects under Python's lock just after the commit, while the caller waits for that
-lock to go on; on SQLite at 128 transfers a batch the next commit then started during the
-engine's next batch in about 15% of batches instead of 40%, and the ledger lost 10-15% of its
-rate (BENCHMARKS.md, "Ledger after the one-shape reorganisation").
+lock to go on. On SQLite at 128 transfers a batch the next commit then started during the
+engine's next batch in 5-23% of batches instead of 28-57%, and under load the ledger ran at
+0.73-0.92 of its rate (BENCHMARKS.md, "Ledger after the one-shape reorganisation").
 """
 
 from __future__ import annotations
