@@ -13,8 +13,8 @@ from tests.support import EARN, MARGIN, Custodian
 
 from ringfence.adapters.executors import InProcessExecutor
 from ringfence.core.errors import Result, StorageError
-from ringfence.core.por.liabilities import client_liabilities
-from ringfence.core.por.round import verify_round_signature
+from ringfence.core.por.liabilities import Liabilities, client_liabilities
+from ringfence.core.por.round import Round, verify_round_signature
 from ringfence.service import por, por_audit, por_verify
 from ringfence.service.batch import ledger_at
 from ringfence.service.ledger import LedgerService
@@ -33,6 +33,21 @@ def fund(service: LedgerService, custodian: Custodian) -> None:
         ]
     )
     assert results == [Result.ok] * 5
+
+
+def _round(service: LedgerService, liabilities: Liabilities) -> Round:
+    """A round over ``liabilities`` at the service's head, with fixed secrets and seeds."""
+    return por.build_round(
+        liabilities, snapshot=service.seq, previous_round_hash=bytes(32), master_secret=MASTER,
+        signing_seed=b"s" * 32, seed=b"r" * 32, executor=InProcessExecutor(),
+        snapshot_hash=service.hash)  # fmt: skip
+
+
+def _audit(service: LedgerService, built: Round) -> por_audit.AuditReport:
+    """The audit of ``built`` against the service's journal, sampling 10 clients."""
+    return por_audit.audit_round(
+        service.store, built.record, built.trees, master_secret=MASTER, build_seed=b"r" * 32,
+        sample_seed=b"x", sample_size=10, executor=InProcessExecutor())  # fmt: skip
 
 
 def test_liabilities_sum_every_client_account_and_nothing_else(
@@ -72,52 +87,16 @@ def test_an_audit_of_an_honest_round_finds_nothing_and_of_a_lying_one_names_it(
 ) -> None:
     fund(memory_service, custodian)
     liabilities = client_liabilities(memory_service.ledger)
-    built = por.build_round(
-        liabilities,
-        snapshot=memory_service.seq,
-        previous_round_hash=bytes(32),
-        master_secret=MASTER,
-        signing_seed=b"s" * 32,
-        seed=b"r" * 32,
-        executor=InProcessExecutor(),
-        snapshot_hash=memory_service.hash,
-    )
-    audit = por_audit.audit_round(
-        memory_service.store,
-        built.record,
-        built.trees,
-        master_secret=MASTER,
-        build_seed=b"r" * 32,
-        sample_seed=b"x",
-        sample_size=10,
-        executor=InProcessExecutor(),
-    )
+    built = _round(memory_service, liabilities)
+    audit = _audit(memory_service, built)
     assert audit.ok, audit.problems
     assert len(audit.sampled) == 3
     # A round built while leaving carol out: totals and roots no longer match the journal.
     short = [
         (asset, {c: u for c, u in owed.items() if c != "carol"}) for asset, owed in liabilities
     ]
-    lying = por.build_round(
-        short,
-        snapshot=memory_service.seq,
-        previous_round_hash=bytes(32),
-        master_secret=MASTER,
-        signing_seed=b"s" * 32,
-        seed=b"r" * 32,
-        executor=InProcessExecutor(),
-        snapshot_hash=memory_service.hash,
-    )
-    found = por_audit.audit_round(
-        memory_service.store,
-        lying.record,
-        lying.trees,
-        master_secret=MASTER,
-        build_seed=b"r" * 32,
-        sample_seed=b"x",
-        sample_size=10,
-        executor=InProcessExecutor(),
-    )
+    lying = _round(memory_service, short)
+    found = _audit(memory_service, lying)
     assert {(p.problem, p.asset) for p in found.problems} >= {
         ("total_mismatch", "BTC"),
         ("root_mismatch", "BTC"),
