@@ -28,13 +28,14 @@ from ringfence.adapters.files.spends import MemorySpendStore
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.custody.addresses import Network
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
-from ringfence.core.custody.spends import SpendOrder, SpendScript
+from ringfence.core.custody.spends import SpendOrder, SpendScript, SpendState
 from ringfence.core.errors import Result
-from ringfence.core.ledger.model import Transfer, TransferCode
+from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
 from ringfence.core.principals.records import endorse
 from ringfence.service import withdrawals
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
+from ringfence.service.policy import books
 from ringfence.service.spends import BitcoinChain, SpendService, WalletSigning
 
 REGTEST = Network.regtest
@@ -165,3 +166,25 @@ def test_a_withdrawal_whose_broadcast_was_not_journaled_is_never_voided(firm: Fi
     assert firm.available() == held  # the hold stands: the chain is paying it
     assert len(OutboxBroadcaster(firm.outbox).sent()) == 1  # and nothing was sent twice
     assert firm.key.signed == 1
+
+
+def test_a_voided_withdrawal_does_not_keep_its_spends_outputs(firm: Firm) -> None:
+    approved(firm, 31)
+    withdrawal = books(firm.ledger).withdrawals.withdrawals[31]
+    spend_id = firm.service.build(
+        SpendOrder("31", "main", "BTC", 20_000_000, OUTSIDER.address(REGTEST), 50_000,
+                   "main-hot", withdrawal.hold_id)
+    )  # fmt: skip
+    void = Transfer(9_031, 0, 0, None, TransferCode.withdrawal, TransferFlags.void_pending,
+                    pending_id=withdrawal.hold_id)  # fmt: skip
+    assert firm.ledger.submit([void]) == [Result.ok]
+    report = withdrawals.process(firm.ledger, actor("ops"), firm.service, 1)
+    assert report["voided"] == [{"id": "31", "reason": "spend_hold_not_pending"}]
+    assert firm.service.record(spend_id).state is SpendState.abandoned
+    assert firm.key.signed == 0
+
+    # The wallet's one output is free again: the next withdrawal is paid from it.
+    approved(firm, 32)
+    report = withdrawals.process(firm.ledger, actor("ops"), firm.service, 1)
+    assert report["voided"] == []
+    assert withdrawals.show(firm.ledger, actor("ops"), 32)["status"] == "broadcast"
