@@ -185,6 +185,21 @@ def test_a_rejected_withdrawal_is_never_approved_held_or_paid(world: World) -> N
     assert available(world, "bob") == 20 * ETH
 
 
+def test_no_approval_counts_once_the_withdrawal_has_expired(world: World) -> None:
+    """Expiry is applied by ``process``; an approval that comes after the expiry but before
+    the next pass must not revive the withdrawal and hold the amount."""
+    ledger = world.ledger
+    late = body(19, "11", destination=OTHER_ADDRESS, client="bob")
+    withdrawals.request(ledger, actor("ops"), late)
+    withdrawals.approve(ledger, actor("ann"), 19)
+    world.clock.advance(seconds=86_400)  # the policy's approval_timeout_s
+    assert refused(world, withdrawals.approve, ledger, actor("ben"), 19) is (
+        Result.withdrawal_expired
+    )
+    assert withdrawals.process(ledger, actor("ops"), None)["expired"] == ["19"]
+    assert (status(world, 19), available(world, "bob")) == ("voided", 20 * ETH)
+
+
 # ---------------------------------------------------------------------- clients
 
 
