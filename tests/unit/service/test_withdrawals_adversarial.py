@@ -321,3 +321,82 @@ def test_two_writers_cannot_both_pass_a_velocity_limit(clock: ManualClock) -> No
     answer = withdrawals.request(second, actor("alice"), body(18))
     assert (answer["status"], answer["decision"]["approvals_required"]) == ("awaiting_approval", 1)
     assert available(world, "alice") == 16 * ETH - 15 * ETH // 10
+
+
+# ---------------------------------------------------------------------- sweeps
+
+
+def test_two_sweeps_that_each_fit_the_residual_interest_are_not_both_held(world: World) -> None:
+    """Both decided against the same 4 ETH of residual interest, both approved: the ledger's
+    coverage check refuses the second hold, and it is voided with nothing held."""
+    ledger = world.ledger
+    world.clock.advance(seconds=86_400)  # the 4 ETH are the prior day's residual
+    sweep = {"kind": "residual_sweep", "pool": "main", "asset": "ETH",
+             "destination_wallet": "house-hot"}  # fmt: skip
+    wallet = ledger.ledger.accounts[world.custodian.wallet("main", "ETH")]
+    residual = 4 * ETH
+    first = {**sweep, "id": "30", "amount": "3"}
+    second = {**sweep, "id": "31", "amount": "3"}
+    for asked in (first, second):
+        answer = withdrawals.request(ledger, actor("ops"), asked)
+        assert answer["status"] == "awaiting_approval", answer["reason"]
+    for approver in ("ann", "ceo"):  # R2: over a quarter of the prior day's, seniors too
+        withdrawals.approve(ledger, actor(approver), 30)
+        withdrawals.approve(ledger, actor(approver), 31)
+    assert withdrawals.approve(ledger, actor("cfo"), 30)["status"] == "held"
+    refused_hold = withdrawals.approve(ledger, actor("cfo"), 31)
+    assert (refused_hold["status"], refused_hold["reason"]) == (
+        "voided", "pool_coverage_would_break"
+    )  # fmt: skip
+    assert refused_hold["hold_transfer"] is None
+    assert wallet.credits_pending == 3 * ETH < residual
+
+
+# ---------------------------------------------------------------------- the role table
+
+
+# docs/api.md, "Routes" and "Roles": who may request, approve or reject (when not the
+# initiator), process, and read withdrawals.
+ROLE_TABLE = {
+    PrincipalRole.client: {"request", "read"},
+    PrincipalRole.operator: {"request", "process", "read"},
+    PrincipalRole.approver: {"approve", "reject", "read"},
+    PrincipalRole.compliance: {"read"},
+    PrincipalRole.auditor: {"read"},
+    PrincipalRole.admin: {"read"},
+}
+
+
+@pytest.mark.parametrize("role", list(PrincipalRole))
+def test_each_role_does_what_the_table_says_and_nothing_else(
+    world: World, role: PrincipalRole
+) -> None:
+    ledger = world.ledger
+    who = (
+        Actor("alice", role, "alice")
+        if role is PrincipalRole.client
+        else Actor(f"x-{role.name}", role)
+    )
+    if role is not PrincipalRole.client:
+        add_principal = endorse(
+            ledger.ledger_id, ADMIN, key_seed(ADMIN), principal_for(who.name, role)
+        )
+        assert ledger.change_principals([add_principal]) == [Result.ok]
+    withdrawals.request(ledger, actor("ops"), body(40, destination=OTHER_ADDRESS, client="alice"))
+    withdrawals.request(ledger, actor("ops"), body(41, destination=OTHER_ADDRESS, client="alice"))
+    calls: dict[str, Callable[[], object]] = {
+        "request": lambda: withdrawals.request(ledger, who, body(42, client="alice")),
+        "approve": lambda: withdrawals.approve(ledger, who, 40),
+        "reject": lambda: withdrawals.reject(ledger, who, 41),
+        "process": lambda: withdrawals.process(ledger, who, None),
+        "read": lambda: withdrawals.show(ledger, who, 40),
+    }
+    for duty, call in calls.items():
+        allowed = duty in ROLE_TABLE[role]
+        if allowed:
+            try:
+                call()
+            except InputError as refusal:  # allowed by role, refused for another reason
+                assert refusal.code is not Result.role_forbidden, (role, duty)
+        else:
+            assert refused(world, call) is Result.role_forbidden, (role, duty)
