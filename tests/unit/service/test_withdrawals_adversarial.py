@@ -352,6 +352,24 @@ def test_two_sweeps_that_each_fit_the_residual_interest_are_not_both_held(world:
     assert wallet.credits_pending == 3 * ETH < residual
 
 
+def test_a_sweep_split_in_two_awaiting_halves_still_needs_the_seniors(world: World) -> None:
+    """R2: the day's sweeps above a quarter of the prior day's residual interest (4 ETH: 1
+    ETH) need the seniors. Two sweeps of 0.6 ETH asked before either is approved: the
+    second counts the first, awaiting as it is, and needs them."""
+    ledger = world.ledger
+    world.clock.advance(seconds=86_400)  # the 4 ETH are the prior day's residual
+    sweep = {"kind": "residual_sweep", "pool": "main", "asset": "ETH", "amount": "0.6",
+             "destination_wallet": "house-hot"}  # fmt: skip
+    first = withdrawals.request(ledger, actor("ops"), {**sweep, "id": "32"})
+    assert first["decision"]["senior_approvals_required"] == 0
+    second = withdrawals.request(ledger, actor("ops"), {**sweep, "id": "33"})
+    assert (second["decision"]["senior_approvals_required"], second["decision"]["notice"]) == (
+        2, True
+    )  # fmt: skip
+    assert withdrawals.approve(ledger, actor("ann"), 32)["status"] == "held"
+    assert withdrawals.approve(ledger, actor("ann"), 33)["status"] == "awaiting_approval"
+
+
 # ---------------------------------------------------------------------- the role table
 
 
