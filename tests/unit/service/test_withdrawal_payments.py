@@ -29,7 +29,7 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.custody.addresses import Network
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.custody.spends import SpendOrder, SpendScript, SpendState
-from ringfence.core.errors import Result
+from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
 from ringfence.core.principals.records import endorse
 from ringfence.service import withdrawals
@@ -188,3 +188,42 @@ def test_a_voided_withdrawal_does_not_keep_its_spends_outputs(firm: Firm) -> Non
     report = withdrawals.process(firm.ledger, actor("ops"), firm.service, 1)
     assert report["voided"] == []
     assert withdrawals.show(firm.ledger, actor("ops"), 32)["status"] == "broadcast"
+
+
+def test_one_withdrawals_spend_is_never_signed_or_sent_for_another(firm: Firm) -> None:
+    """Replay: withdrawal 41's approved transaction offered under withdrawal 42's order
+    (same pool, same asset, its own pending hold) is refused before any key is asked."""
+    approved(firm, 41)
+    approved(firm, 42, "0.1")
+    by_id = books(firm.ledger).withdrawals.withdrawals
+    orders = {
+        number: SpendOrder(str(number), "main", "BTC", w.spec.amount, w.spec.destination,
+                           w.spec.fee_max, "main-hot", w.hold_id)
+        for number, w in ((41, by_id[41]), (42, by_id[42]))
+    }  # fmt: skip
+    spend_41 = firm.service.build(orders[41])
+    for call in (firm.service.sign, firm.service.broadcast, firm.service.abandon):
+        with pytest.raises(InputError) as caught:
+            call(orders[42], spend_41)
+        assert caught.value.code is Result.spend_not_approved
+    assert (firm.key.signed, OutboxBroadcaster(firm.outbox).sent()) == (0, [])
+    assert firm.service.record(spend_41).state is SpendState.built
+
+
+def test_a_hold_released_twice_moves_nothing_the_second_time(firm: Firm) -> None:
+    approved(firm, 51)
+    hold_id = books(firm.ledger).withdrawals.withdrawals[51].hold_id
+    void = Transfer(9_051, 0, 0, None, TransferCode.withdrawal, TransferFlags.void_pending,
+                    pending_id=hold_id)  # fmt: skip
+    assert firm.ledger.submit([void]) == [Result.ok]
+    again = Transfer(9_052, 0, 0, None, TransferCode.withdrawal, TransferFlags.void_pending,
+                     pending_id=hold_id)  # fmt: skip
+    assert firm.ledger.submit([again]) == [Result.pending_transfer_already_voided]
+    released = firm.available()
+    report = withdrawals.process(firm.ledger, actor("ops"), firm.service, 1)
+    assert report["voided"] == [{"id": "51", "reason": "spend_hold_not_pending"}]
+    shown = withdrawals.show(firm.ledger, actor("ops"), 51)
+    assert (shown["status"], shown["void_transfer"]) == ("voided", None)  # nothing to void
+    seq = firm.ledger.seq
+    assert withdrawals.process(firm.ledger, actor("ops"), firm.service, 1)["voided"] == []
+    assert (firm.ledger.seq, firm.available(), firm.key.signed) == (seq, released, 0)
