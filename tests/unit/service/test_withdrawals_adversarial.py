@@ -294,6 +294,12 @@ def test_house_movements_stay_between_the_pool_and_the_house(world: World) -> No
     )
 
 
+def test_a_client_withdrawal_is_paid_only_from_a_wallet_of_its_pool(world: World) -> None:
+    for wallet in ("house-hot", "nowhere"):
+        assert refused(world, withdrawals.request, world.ledger, actor("alice"),
+                       body(20, wallet=wallet)) is Result.withdrawal_wallet_invalid  # fmt: skip
+
+
 # ---------------------------------------------------------------------- velocity race
 
 
