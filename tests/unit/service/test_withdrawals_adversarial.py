@@ -37,7 +37,7 @@ from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import HeadConflictError, InputError, Result
 from ringfence.core.principals.records import PrincipalRole, endorse
-from ringfence.service import withdrawals
+from ringfence.service import access_transfers, withdrawals
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService
 from ringfence.service.policy import books
@@ -228,6 +228,28 @@ def test_a_client_neither_sees_nor_touches_another_clients_withdrawal(world: Wor
     assert refused(world, withdrawals.reject, ledger, actor("alice"), 11) is (
         Result.withdrawal_not_awaiting_approval
     )
+
+
+@pytest.mark.parametrize("flag", ["void_pending", "post_pending"])
+def test_a_client_cannot_release_or_post_its_withdrawals_hold_around_the_lifecycle(
+    world: World, flag: str
+) -> None:
+    """The hold debits the client's own account, and the client sees its id: voided once the
+    transaction is on its way, it would give the client its balance back while the chain
+    pays (a second withdrawal of the same coins, paid by the pool's other clients)."""
+    ledger = world.ledger
+    withdrawals.request(ledger, actor("alice"), body(21))  # whitelisted: held at once
+    withdrawals.process(ledger, actor("ops"), RecordingChain(confirmations_seen=0))
+    shown = withdrawals.show(ledger, actor("alice"), 21)
+    assert shown["status"] == "broadcast"
+    resolve = {"id": "9021", "code": "withdrawal", "flags": [flag],
+               "pending_id": shown["hold_transfer"]}  # fmt: skip
+    assert refused(world, access_transfers.submit, ledger, actor("alice"),
+                   {"transfers": [resolve]}) is Result.role_forbidden  # fmt: skip
+    assert available(world, "alice") == 16 * ETH - 15 * ETH // 10
+    # Posted once confirmed, by the lifecycle, as ever.
+    report = withdrawals.process(ledger, actor("ops"), RecordingChain())
+    assert [row["id"] for row in report["posted"]] == ["21"]
 
 
 # ---------------------------------------------------------------------- destinations
