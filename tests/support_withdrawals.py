@@ -142,3 +142,6 @@ class RecordingChain:
     def fee_paid(self, order: SpendOrder, txid: str) -> int:
         self._call("fee_paid", order)
         return self.fee
+
+    def abandon(self, order: SpendOrder, spend_id: str) -> None:
+        self._call("abandon", order)

@@ -239,6 +239,11 @@ class WithdrawalChain(Protocol):
         when the withdrawal is posted."""
         ...
 
+    def abandon(self, order: SpendOrder, spend_id: str) -> None:
+        """Give up the spend of a withdrawal voided before it was broadcast: its outputs
+        (Bitcoin) or nonce (Ethereum) serve other spends again."""
+        ...
+
 
 class ChainKey(Protocol):
     """A secp256k1 key that signs 32-byte digests and nothing else: the signing service

@@ -15,8 +15,9 @@ Gather, decide, apply, at every step:
   every signature verifies, then finalised (embit) and the transaction verified against the
   outputs it spends (``verify_bitcoin_transaction``). An Ethereum signature is assembled into
   the transaction by eth-account, which must recover the sender from it.
-- ``broadcast`` sends a signed spend once; a second broadcast of it is refused
-  (``spend_broadcast_replayed``).
+- ``broadcast`` sends a signed spend once; asked again, it answers the same txid and sends
+  nothing (so a pass that lost its journal step after sending finds the spend sent, never
+  refused and voided while the chain pays it).
 - Before building, signing and sending, the ledger's hold of the withdrawal is read back
   (``check_hold``): still pending, out of the order's wallet and pool, of its asset and
   amount. The order is the lifecycle's word; the hold is the ledger's, and a withdrawal voided
@@ -151,9 +152,10 @@ class SpendService:
         if record.state is SpendState.built:
             raise InputError(Result.spend_not_signed, spend_id)
         if record.state is SpendState.broadcast:
-            raise InputError(
-                Result.spend_broadcast_replayed, f"{spend_id} was broadcast as {record.txid}"
-            )
+            # Sent before, by a pass whose own journal step was lost (a crash, another
+            # writer's append): the chain has it, so answer its txid and send nothing again.
+            # A refusal here would have the lifecycle void the hold of a paid withdrawal.
+            return record.txid
         check_hold(order, self.hold_of(order))
         if record.chain == Chain.bitcoin.value:
             self._bitcoin().broadcaster.broadcast(record.txid, record.signed)

@@ -17,8 +17,9 @@ chain's native asset).
 
 Facts: the client's available balance (posted, less pending debits), the pool's residual
 interest now (what its wallets hold beyond what it owes, pending movements taken off), at the
-prior day's close (replayed from the transfers before 00:00 UTC) and the day's sweeps so far,
-and the velocity windows over the journal's earlier withdrawals (not blocked, not voided).
+prior day's close (replayed from the transfers before 00:00 UTC) and the day's sweeps so far
+(held or posted, and those awaiting approval or approved and not yet held), and the velocity
+windows over the journal's earlier withdrawals (not blocked, not voided).
 """
 
 from __future__ import annotations
@@ -265,7 +266,28 @@ def facts_for(ledger: LedgerService, found: MovementBooks, request: MovementRequ
     prior, swept = 0, 0
     if request.kind is MovementKind.residual_sweep:
         prior, swept = _residual_history(ledger, request.pool, request.asset, request.at_ns)
+        swept += _sweeps_not_yet_held(found, request)
     return Facts(available, residual, prior, swept, _windows(found, request))
+
+
+def _sweeps_not_yet_held(found: MovementBooks, request: MovementRequest) -> int:
+    """The pool's sweeps of the asset that may still be held: awaiting approval (and not
+    expired) or approved and not held yet. The ledger's transfers do not show them, and a
+    sweep split in parts asked before any is approved would otherwise pass R2 part by part."""
+    total = 0
+    for withdrawal in found.withdrawals.withdrawals.values():
+        spec, decided = withdrawal.spec, withdrawal.decided
+        if spec.kind is not MovementKind.residual_sweep:
+            continue
+        if (spec.pool, spec.asset) != (request.pool, request.asset):
+            continue
+        if withdrawal.status is Status.approved or (
+            withdrawal.status is Status.awaiting_approval
+            and decided is not None
+            and decided.expires_at_ns > request.at_ns
+        ):
+            total += spec.amount
+    return total
 
 
 def _residual_history(ledger: LedgerService, pool: str, asset: str, at_ns: int) -> tuple[int, int]:

@@ -5,8 +5,9 @@ once confirmed, with the network fee the chain took (``network_fee``, from the p
 wallet's custody account of the chain's native asset to the house's network fees).
 
 A named refusal from the chain (a transaction that is not exactly its order, a hold the
-ledger no longer keeps, a signer that refuses) voids the withdrawal and its hold; a chain
-that cannot be reached leaves it where it is, for the next pass.
+ledger no longer keeps, a signer that refuses) voids the withdrawal and its hold, and gives
+up its transaction if one was built (``abandon``); a chain that cannot be reached leaves it
+where it is, for the next pass.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def _pass(
             report["waiting"].append({"id": withdrawal_id, "detail": f"{refusal}; {stuck}"})
             return
         report["voided"].append({"id": withdrawal_id, "reason": refusal.code.value})
+        _abandon(withdrawal, chain, report)
         return
     except StorageError as failure:
         report["waiting"].append({"id": withdrawal_id, "detail": str(failure)})
@@ -134,6 +136,19 @@ def _pass(
         report["advanced"].append({"id": withdrawal_id, "status": withdrawal.status.value})
     if posted is not None:
         report["posted"].append(posted)
+
+
+def _abandon(withdrawal: Withdrawal, chain: WithdrawalChain, report: dict[str, list[Any]]) -> None:
+    """Give up the spend of a withdrawal just voided (never broadcast): kept, its outputs or
+    its nonce would stay reserved for a transaction that is never sent, and every later
+    spend of the wallet would go without them (Bitcoin) or wait behind it (Ethereum)."""
+    if not withdrawal.spend_id:
+        return
+    try:
+        chain.abandon(spend_order(withdrawal), withdrawal.spend_id)
+    except (InputError, StorageError) as failure:
+        detail = f"voided; its spend {withdrawal.spend_id} is still kept: {failure}"
+        report["waiting"].append({"id": str(withdrawal.spec.id), "detail": detail})
 
 
 def _advance(

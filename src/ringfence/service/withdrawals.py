@@ -128,6 +128,19 @@ def _verdict(
     found = books(ledger)
     withdrawal = _visible(ledger, actor, withdrawal_id)
     at_ns = ledger.next_timestamp()
+    decided = withdrawal.decided
+    if (
+        approve
+        and withdrawal.status is Status.awaiting_approval
+        and decided is not None
+        and decided.expires_at_ns <= at_ns
+    ):
+        # ``process`` voids it at its next pass; until then no approval may revive it. Checked
+        # here, not in the book: journals written before this check must still replay.
+        raise InputError(
+            Result.withdrawal_expired,
+            f"withdrawal {withdrawal_id} expired at {decided.expires_at_ns} (ns)",
+        )
     event: WithdrawalEvent = (
         Approved(withdrawal_id, actor.name, at_ns) if approve
         else Rejected(withdrawal_id, actor.name, at_ns)
