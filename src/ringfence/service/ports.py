@@ -660,6 +660,18 @@ class KeyStore(Protocol):
     def close(self) -> None: ...
 
 
+class KeySetSource(Protocol):
+    """Where the public keys that sign OIDC/JWT bearer tokens come from: a JSON Web Key Set
+    (RFC 7517) as bytes, read afresh on each call. Adapters: a file and an issuer's
+    ``jwks_uri`` over HTTPS (adapters/key_sets.py). The service (service/tokens.py) decides
+    when to read it again, and what in it it accepts."""
+
+    def read(self) -> bytes:
+        """The key set's bytes, at most ``limits.token_key_set_bytes_max``; ``SourceError``
+        when it cannot be read (a file missing, an issuer not answering)."""
+        ...
+
+
 class WebhookStore(Protocol):
     """Where webhook subscriptions are kept, with their secrets and delivery cursors. Kept
     apart from the journal, like API keys: a secret has no place in a record that auditors and
