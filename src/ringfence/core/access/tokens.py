@@ -84,9 +84,7 @@ def token_actor(claims: Mapping[str, object], settings: TokenSettings, now_s: in
     _check_times(claims, settings, now_s)
     role_text = claims.get(settings.role_claim)
     if not isinstance(role_text, str) or role_text not in PrincipalRole.__members__:
-        raise InputError(
-            Result.token_claims_invalid, f"{settings.role_claim}: {_shown(role_text)}"
-        )
+        raise InputError(Result.token_claims_invalid, f"{settings.role_claim}: {_shown(role_text)}")
     role = PrincipalRole[role_text]
     if role not in settings.roles:
         raise InputError(Result.token_role_forbidden, f"{role.name} is not given by tokens")
