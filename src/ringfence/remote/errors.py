@@ -1,11 +1,11 @@
 """What a call to the REST API can fail with, as one tree (the client speaks HTTP only, so its
 exceptions are its own and not the service's):
 
-    RemoteError             anything a call did not get an answer to use from
-    ├── ProblemError        the service refused: an RFC 9457 problem, whose ``code`` is the
-    │                       service's result code (``account_not_found``, ``role_forbidden``)
-    ├── AnswerUnreadableError    an answer that is neither the JSON document asked for nor a problem
-    │                       (a proxy's HTML error page, a truncated body)
+    RemoteError                  anything a call did not get an answer to use from
+    ├── ProblemError             the service refused: an RFC 9457 problem, whose ``code`` is
+    │                            the service's result code (``account_not_found``, ...)
+    ├── AnswerUnreadableError    an answer that is neither the JSON document asked for nor a
+    │                            problem (a proxy's HTML error page, a truncated body)
     └── ServiceUnreachableError  no answer at all: refused connection, TLS failure, timeout
 
 A refusal never changed anything on the service (docs/api.md); ``ServiceUnreachableError`` on a
