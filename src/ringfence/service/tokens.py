@@ -122,10 +122,23 @@ class TokenVerifier:
         self._read_at_ns = clock.now_ns()
 
     def actor_of(self, presented: str, ledger: LedgerService, keys: KeyStore) -> Actor:
-        """The actor, or one of the refusals of the module docstring. ``ledger``: the service's
-        current ledger (the caller holds its lock), for the principal checks."""
+        """The actor, or one of the refusals of the module docstring: ``claimed_actor`` and
+        then ``check_principal`` (which reads ``ledger``: the caller holds its lock)."""
+        actor = self.claimed_actor(presented)
+        self.check_principal(actor, ledger, keys)
+        return actor
+
+    def claimed_actor(self, presented: str) -> Actor:
+        """Who a token with a good signature and good claims says the caller is. Reads no
+        ledger, so a server checks it outside the ledger's lock (a key set read from a slow
+        issuer then holds up only the requests that wait for it)."""
         claims = self.verified_claims(presented)
-        actor = token_actor(claims, self.settings, self.clock.now_ns() // _second_ns)
+        return token_actor(claims, self.settings, self.clock.now_ns() // _second_ns)
+
+    @staticmethod
+    def check_principal(actor: Actor, ledger: LedgerService, keys: KeyStore) -> None:
+        """Refuse a token's actor whose client does not exist, or whose name is a principal
+        of another role or client (among the clients, API keys and journaled principals)."""
         if actor.is_client and actor.client not in ledger.ledger.clients:
             raise InputError(Result.token_client_unknown, actor.client)
         try:
@@ -134,7 +147,6 @@ class TokenVerifier:
             raise InputError(
                 Result.token_principal_conflict, f"{actor.name}: {error.code.value}"
             ) from None
-        return actor
 
     def verified_claims(self, presented: str) -> dict[str, Any]:
         """The claims of a token whose algorithm, key and signature are good (nothing else

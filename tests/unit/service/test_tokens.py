@@ -1,5 +1,6 @@
 """The key set the service accepts for tokens (service/tokens.py): public, asymmetric keys with
-unique ids only; a symmetric or private key, or a set without ids, is refused whole."""
+unique ids only; a symmetric or private key, or a set without ids, is refused whole; an
+unknown key id reads the set again at most once a minute, and an issuer down keeps the keys."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import json
 from typing import Any
 
 import pytest
-from tests.support_tokens import Issuer
+from tests.support_tokens import AUDIENCE, ISSUER, Issuer
 
-from ringfence.core.errors import InputError, Result
-from ringfence.service.tokens import parse_key_set, token_settings
+from ringfence.adapters.clock import ManualClock
+from ringfence.core.access.tokens import TokenSettings
+from ringfence.core.errors import InputError, Result, SourceError
+from ringfence.service.tokens import TokenVerifier, parse_key_set, token_settings
 
 
 def refused(document: Any) -> Result:
@@ -66,3 +69,43 @@ def test_settings_from_the_command_line_refuse_hmac_and_unknown_roles() -> None:
         with pytest.raises(InputError) as raised:
             token_settings("https://id", "rf", **bad)
         assert raised.value.code is Result.token_settings_invalid
+
+
+class FlakySource:
+    """A key set that can be swapped, or made to fail."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.reads = 0
+        self.failing = False
+
+    def read(self) -> bytes:
+        self.reads += 1
+        if self.failing:
+            raise SourceError("issuer down")
+        return json.dumps(self.document).encode()
+
+
+def test_an_issuer_down_on_refresh_keeps_the_keys_it_had() -> None:
+    issuer = Issuer.made()
+    clock = ManualClock()
+    issuer.now_s = clock.now_ns() // 10**9
+    source = FlakySource(issuer.jwks())
+    verifier = TokenVerifier(source, TokenSettings(ISSUER, AUDIENCE), clock)
+    known = issuer.token("ann", "approver")
+    assert verifier.claimed_actor(known).name == "ann"
+    assert source.reads == 1
+    issuer.rsa_keys["rsa-9"] = Issuer.made().rsa_keys["rsa-1"]
+    unknown = issuer.token("ann", "approver", kid="rsa-9")
+    with pytest.raises(InputError) as early:
+        verifier.claimed_actor(unknown)
+    assert (early.value.code, source.reads) == (Result.token_key_unknown, 1)
+    clock.advance(seconds=61)
+    issuer.now_s += 61
+    source.failing = True
+    with pytest.raises(SourceError):
+        verifier.claimed_actor(issuer.token("ann", "approver", kid="rsa-9"))
+    assert verifier.claimed_actor(issuer.token("ann", "approver")).name == "ann"
+    with pytest.raises(InputError):  # no second read within the minute
+        verifier.claimed_actor(issuer.token("ann", "approver", kid="rsa-9"))
+    assert source.reads == 2

@@ -80,12 +80,15 @@ class Api:
 
     def _actor_of(self, presented: str) -> Actor:
         """An API key's actor; with tokens configured, a bearer that is not shaped like a key
-        is an OIDC/JWT token, whose principal is checked against the ledger under the lock."""
+        is an OIDC/JWT token: its signature and claims are checked outside the lock, its
+        principal against the ledger under it."""
         tokens = self.bundle.tokens
         if tokens is None or not presented or access.looks_like_api_key(presented):
             return self.bundle.verifier.actor_of(presented)
+        actor = tokens.claimed_actor(presented)
         with self.lock:
-            return tokens.actor_of(presented, self.bundle.current(), self.bundle.keys)
+            tokens.check_principal(actor, self.bundle.current(), self.bundle.keys)
+        return actor
 
     async def answer(
         self, request: Request, route: str, call: Call, write: bool = False
