@@ -87,7 +87,7 @@ def check_same_principal(store: KeyStore, ledger: LedgerService, actor: Actor) -
     same of a token's principal)."""
     if actor.name in ledger.ledger.clients and actor.client != actor.name:
         raise InputError(Result.principal_name_taken_by_client, actor.name)
-    held = [(key.role, key.client) for key in store.records() if key.name == actor.name]
+    held = [(key.role, key.client) for key in store.named(actor.name)]
     journaled = ledger.ledger.principals.by_name.get(actor.name)
     if journaled is not None:
         held.append((journaled.principal.role, journaled.principal.client))

@@ -653,6 +653,11 @@ class KeyStore(Protocol):
         when there is no such key."""
         ...
 
+    def named(self, name: str) -> list[ApiKey]:
+        """The keys held by the principal ``name``, revoked ones included, oldest first (read
+        on every request that presents a token: an index, not a scan)."""
+        ...
+
     def records(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
         ...
