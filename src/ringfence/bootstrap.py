@@ -38,6 +38,7 @@ from ringfence.service.ports import (
     Executor,
     HoldingsSource,
     IdempotencyStore,
+    KeySetSource,
     KeyStore,
     LedgerStore,
     LineSource,
@@ -53,7 +54,9 @@ from ringfence.service.ports import (
 from ringfence.service.sessions import Sessions
 
 if TYPE_CHECKING:
+    from ringfence.core.access.tokens import TokenSettings
     from ringfence.service.spends import SpendService
+    from ringfence.service.tokens import TokenVerifier
 
 default_url = "sqlite:///ringfence.db"
 journal_key_suffix = ".journal-key"
@@ -403,6 +406,8 @@ class ServiceBundle:
     )
     rounds: RoundStore | None = None  # proof-of-reserves rounds; None: the default folder
     risk_book: RiskBookStore | None = None  # the venue's book; None: ./risk-book.json
+    # OIDC/JWT bearer tokens beside the API keys (service/tokens.py); None: keys only.
+    tokens: TokenVerifier | None = None
     # The chain side of withdrawals over a ledger (None: none configured), made per call so
     # that it reads the ledger the call holds; by default as the command line makes it.
     chain_of: Callable[[LedgerService], WithdrawalChain | None] = field(
@@ -461,12 +466,15 @@ def open_service(
     rounds_folder: str | None = None,
     risk_book_file: str | None = None,
     rounds: RoundStore | None = None,
+    tokens: TokenSettings | None = None,
+    key_set: str | None = None,
 ) -> ServiceBundle:
     """The ledger at ``url`` (or the one given, for tests) with its API keys and webhook
     subscriptions, opened for the service; close it when done. ``hasher``: argon2id
     parameters (default RFC 9106's). The proof-of-reserves rounds: ``rounds`` (tests), else
     ``rounds_folder``, else ``round_store(url)`` (none for a ledger in memory); the venue's
-    risk book: ``risk_book_file`` if the firm runs one."""
+    risk book: ``risk_book_file`` if the firm runs one. With ``tokens``, OIDC/JWT bearer tokens
+    are accepted beside API keys, verified with the keys of ``key_set`` (a file or a URL)."""
     url = database_url(url)
     keys = open_key_store(url, keys_file)
     webhooks: WebhookStore | None = None
@@ -491,12 +499,36 @@ def open_service(
         sender=webhook_sender(),
     )
     bundle.idempotency = open_idempotency_store(url)
+    if tokens is not None:
+        try:
+            bundle.tokens = token_verifier(tokens, key_set, opened.clock)
+        except BaseException:
+            bundle.close()
+            raise
     if rounds is None and (rounds_folder is not None or url != "memory://"):
         rounds = round_store(url, rounds_folder)
     bundle.rounds = rounds
     if risk_book_file is not None:
         bundle.risk_book = risk_book(Path(risk_book_file))
     return bundle
+
+
+def key_set_source(where: str) -> KeySetSource:
+    """The keys that sign bearer tokens: an issuer's ``jwks_uri`` (``https://``), or a file."""
+    from ringfence.adapters.key_sets import KeySetFile, KeySetUrl
+
+    if where.startswith(("https://", "http://")):
+        return KeySetUrl(where)
+    return KeySetFile(Path(where))
+
+
+def token_verifier(settings: TokenSettings, key_set: str | None, clock: Clock) -> TokenVerifier:
+    """The verifier of bearer tokens: ``key_set`` is required with token settings."""
+    if not key_set:
+        raise InputError(Result.token_settings_invalid, "a key set (file or URL) for the tokens")
+    from ringfence.service.tokens import TokenVerifier
+
+    return TokenVerifier(key_set_source(key_set), settings, clock)
 
 
 def system_clock() -> Clock:

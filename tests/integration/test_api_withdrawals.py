@@ -1,6 +1,8 @@
-"""Withdrawals and policies over the REST API: a client requests, the policy asks for two
-approvers, the client cannot approve its own, two approvers do, the hold is in the ledger;
-policies are drafted, approved and published by their own routes; bad bodies are problems."""
+"""Withdrawals and policies over the REST API, through the typed client (ringfence.remote) on
+the app in this process: a client requests, the policy asks for two approvers, the client
+cannot approve its own, two approvers do, the hold is in the ledger; policies are drafted,
+approved and published by their own routes; bad bodies are problems, raised as
+``ProblemError`` with their code."""
 
 from __future__ import annotations
 
@@ -19,23 +21,25 @@ from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.entrypoints.api.app import create_app
+from ringfence.remote import ProblemError, RemoteService
 from ringfence.service.keys import create_key
 from ringfence.service.ledger import LedgerService
 
 
 @dataclass
 class Api:
-    http: TestClient
     world: World
-    keys: dict[str, str]
+    callers: dict[str, RemoteService]  # a principal's name -> the client holding its key
 
-    def post(self, who: str, path: str, body: object) -> Any:
-        headers = {"Authorization": f"Bearer {self.keys[who]}"}
-        return self.http.post(path, headers=headers, json=body)
+    def __getitem__(self, who: str) -> RemoteService:
+        return self.callers[who]
 
-    def get(self, who: str, path: str, **params: object) -> Any:
-        headers = {"Authorization": f"Bearer {self.keys[who]}"}
-        return self.http.get(path, headers=headers, params=params)
+
+def refusal(call: Any, *arguments: Any) -> tuple[int, str]:
+    """The status and code of the problem a call is refused with."""
+    with pytest.raises(ProblemError) as raised:
+        call(*arguments)
+    return raised.value.status, raised.value.code
 
 
 @pytest.fixture
@@ -53,40 +57,31 @@ def api() -> Iterator[Api]:
         keys[client] = create_key(
             bundle.keys, clock, fast_hasher(), ledger, role="client", client=client
         )[1]
-    built = Api(TestClient(create_app(bundle)), world, keys)
-    yield built
-    built.http.close()
+    with TestClient(create_app(bundle)) as http:
+        yield Api(world, {name: RemoteService(token=key, http=http) for name, key in keys.items()})
 
 
 def test_a_client_requests_two_approvers_approve_and_the_hold_is_placed(api: Api) -> None:
     body = {"id": "100", "pool": "main", "asset": "ETH", "amount": "12",
             "destination": OTHER_ADDRESS}  # fmt: skip
-    answer = api.post("alice", "/v1/withdrawals", body)
-    assert answer.status_code == 200, answer.text
-    requested = answer.json()
+    requested = api["alice"].request_withdrawal(body)
     assert (requested["ok"], requested["status"]) == (True, "awaiting_approval")
     assert requested["decision"]["approvals_required"] == 2
     assert "trace" not in requested["decision"]
-    refused = api.post("alice", "/v1/withdrawals/100/approve", {})
-    assert (refused.status_code, refused.json()["code"]) == (422, "approver_is_initiator")
-    not_an_approver = api.post("ops", "/v1/withdrawals/100/approve", {})
-    assert (not_an_approver.status_code, not_an_approver.json()["code"]) == (403, "role_forbidden")
-    outsider = api.post("ceo", "/v1/withdrawals/100/approve", {})
-    assert (outsider.status_code, outsider.json()["code"]) == (422, "approver_not_eligible")
-    assert api.post("ann", "/v1/withdrawals/100/approve", {}).json()["status"] == (
-        "awaiting_approval"
-    )
-    twice = api.post("ann", "/v1/withdrawals/100/approve", {})
-    assert (twice.status_code, twice.json()["code"]) == (422, "approval_duplicate")
-    held = api.post("ben", "/v1/withdrawals/100/approve", {}).json()
+    assert refusal(api["alice"].approve_withdrawal, 100) == (422, "approver_is_initiator")
+    assert refusal(api["ops"].approve_withdrawal, 100) == (403, "role_forbidden")
+    assert refusal(api["ceo"].approve_withdrawal, 100) == (422, "approver_not_eligible")
+    assert api["ann"].approve_withdrawal(100)["status"] == "awaiting_approval"
+    assert refusal(api["ann"].approve_withdrawal, 100) == (422, "approval_duplicate")
+    held = api["ben"].approve_withdrawal(100)
     assert held["status"] == "held"
-    staff_view = api.get("ops", "/v1/withdrawals/100").json()
+    staff_view = api["ops"].withdrawal(100)
     assert staff_view["decision"]["rule"] == "large"
     assert staff_view["decision"]["trace"][-1] == "rule large matched (the firm): 2 of treasury"
-    balance = api.get("alice", f"/v1/balances/{api.world.custodian.client('alice', asset='ETH')}")
-    assert balance.json()["debits_pending"] == "12.000000000000000000"
-    assert api.get("bob", "/v1/withdrawals/100").status_code == 404
-    assert api.get("bob", "/v1/withdrawals").json()["items"] == []
+    balance = api["alice"].balance(api.world.custodian.client("alice", asset="ETH"))
+    assert balance["debits_pending"] == "12.000000000000000000"
+    assert refusal(api["bob"].withdrawal, 100) == (404, "withdrawal_not_found")
+    assert api["bob"].withdrawals()["items"] == []
 
 
 def test_bad_withdrawal_bodies_are_problems_that_change_nothing(api: Api) -> None:
@@ -102,34 +97,27 @@ def test_bad_withdrawal_bodies_are_problems_that_change_nothing(api: Api) -> Non
         ([], 400, "request_body_malformed"),
     ]  # fmt: skip
     for body, status, code in cases:
-        response = api.post("alice", "/v1/withdrawals", body)
-        assert (response.status_code, response.json()["code"]) == (status, code), body
-    assert api.get("ops", "/v1/withdrawals/999").status_code == 404
-    assert api.get("ops", "/v1/withdrawals/x").json()["code"] == "id_must_be_integer"
+        assert refusal(api["alice"].request_withdrawal, body) == (status, code), body
+    assert refusal(api["ops"].withdrawal, 999)[0] == 404
+    assert refusal(api["ops"].withdrawal, "x")[1] == "id_must_be_integer"
     assert api.world.ledger.seq == seq
 
 
 def test_a_policy_through_its_routes(api: Api) -> None:
     document = policy_document(rules=[{"id": "stop", "action": "block"}])
-    drafted = api.post("carl", "/v1/policies", {"policy": document})
-    assert drafted.status_code == 200, drafted.text
-    version = drafted.json()["version"]
-    author = api.post("carl", f"/v1/policies/{version}/approve", {})
-    assert (author.status_code, author.json()["code"]) == (422, "policy_approver_is_author")
-    assert api.post("ann", f"/v1/policies/{version}/approve", {}).status_code == 200
-    early = api.post("carl", f"/v1/policies/{version}/publish", {})
-    assert (early.status_code, early.json()["code"]) == (422, "policy_quorum_not_reached")
-    assert api.post("ben", f"/v1/policies/{version}/approve", {}).status_code == 200
-    published = api.post("carl", f"/v1/policies/{version}/publish", {}).json()
-    assert published["state"] == "time_locked"
-    listed = api.get("audrey", "/v1/policies").json()["items"]
+    version = api["carl"].draft_policy(document)["version"]
+    assert refusal(api["carl"].approve_policy, version) == (422, "policy_approver_is_author")
+    api["ann"].approve_policy(version)
+    assert refusal(api["carl"].publish_policy, version) == (422, "policy_quorum_not_reached")
+    api["ben"].approve_policy(version)
+    assert api["carl"].publish_policy(version)["state"] == "time_locked"
+    listed = api["audrey"].policies()["items"]
     assert [row["state"] for row in listed] == ["in_force", "time_locked"]
-    shown = api.get("audrey", f"/v1/policies/{version}").json()
+    shown = api["audrey"].policy(version)
     assert shown["document"]["rules"] == [{"id": "stop", "action": "block"}]
-    simulated = api.post("audrey", "/v1/policies/simulate", {"from": "2023-11-14",
-                                                              "version": version})  # fmt: skip
-    assert simulated.json()["by_rule"] == {"stop": 1}  # the world's rebalance
-    assert api.get("alice", "/v1/policies").status_code == 403
-    float_policy = api.post("carl", "/v1/policies", {"policy": {**document, "format": 1.0}})
-    assert float_policy.json()["code"] == "amount_must_not_be_float"
-    assert api.get("audrey", "/v1/policies/0").status_code == 404
+    simulated = api["audrey"].simulate_policy({"from": "2023-11-14", "version": version})
+    assert simulated["by_rule"] == {"stop": 1}  # the world's rebalance
+    assert refusal(api["alice"].policies)[0] == 403
+    float_policy = refusal(api["carl"].draft_policy, {**document, "format": 1.0})
+    assert float_policy[1] == "amount_must_not_be_float"
+    assert refusal(api["audrey"].policy, 0)[0] == 404

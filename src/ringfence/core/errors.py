@@ -373,6 +373,23 @@ class Result(StrEnum):
     api_key_not_found = "api_key_not_found"
     api_keys_exceeded = "api_keys_exceeded"
     role_forbidden = "role_forbidden"
+    # OIDC/JWT bearer tokens (core/access/tokens.py, service/tokens.py): who a token says the
+    # caller is, refused before anything is read or written.
+    token_invalid = "token_invalid"
+    token_algorithm_forbidden = "token_algorithm_forbidden"
+    token_key_unknown = "token_key_unknown"
+    token_signature_invalid = "token_signature_invalid"
+    token_expired = "token_expired"
+    token_not_yet_valid = "token_not_yet_valid"
+    token_issuer_invalid = "token_issuer_invalid"
+    token_audience_invalid = "token_audience_invalid"
+    token_claims_invalid = "token_claims_invalid"
+    token_role_forbidden = "token_role_forbidden"
+    token_client_unknown = "token_client_unknown"
+    token_principal_conflict = "token_principal_conflict"
+    token_settings_invalid = "token_settings_invalid"
+    token_key_set_invalid = "token_key_set_invalid"
+    tls_settings_invalid = "tls_settings_invalid"
     account_not_found = "account_not_found"
     transfer_not_found = "transfer_not_found"
     route_not_found = "route_not_found"
@@ -647,6 +664,18 @@ result_http_statuses: dict[Result, int] = {
     Result.api_key_invalid: 401,
     Result.api_key_revoked: 401,
     Result.role_forbidden: 403,
+    Result.token_invalid: 401,
+    Result.token_algorithm_forbidden: 401,
+    Result.token_key_unknown: 401,
+    Result.token_signature_invalid: 401,
+    Result.token_expired: 401,
+    Result.token_not_yet_valid: 401,
+    Result.token_issuer_invalid: 401,
+    Result.token_audience_invalid: 401,
+    Result.token_claims_invalid: 401,
+    Result.token_role_forbidden: 403,
+    Result.token_client_unknown: 403,
+    Result.token_principal_conflict: 403,
     Result.route_not_found: 404,
     Result.method_not_allowed: 405,
     Result.request_body_too_large: 413,

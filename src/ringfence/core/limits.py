@@ -283,6 +283,17 @@ api_cursor_length_max: Final = 40
 api_keys_max: Final = 100_000
 api_key_length_max: Final = 128
 api_key_verifications_cached_max: Final = 10_000
+# OIDC/JWT bearer tokens (core/access/tokens.py): a presented token's length (longer is refused
+# before any parsing), the clock skew allowed on exp, nbf and iat, the longest lifetime a token
+# may claim (a token valid for a year is a password, not a session), the key set's size in bytes
+# and keys, and how often an unknown key id may make the server read the key set again.
+token_length_max: Final = 16_384
+token_leeway_s_max: Final = 300
+token_lifetime_s_max: Final = 24 * 3600
+token_key_set_bytes_max: Final = 1_048_576
+token_key_set_keys_max: Final = 100
+token_key_set_refresh_s_min: Final = 60
+assert token_leeway_s_max < token_lifetime_s_max
 # Idempotency-Key header values and the responses remembered for replay, per server process.
 idempotency_key_length_max: Final = 255
 idempotency_responses_max: Final = 10_000

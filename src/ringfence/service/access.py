@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from ringfence.core import limits
+from ringfence.core.access.keys import key_prefix
 from ringfence.core.access.roles import Action, Actor, require, sees_account, sees_client
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger import wire
@@ -61,6 +62,11 @@ T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------- bodies and pages
+
+
+def looks_like_api_key(presented: str) -> bool:
+    """Whether a bearer credential is meant as an API key (``rf_...``) rather than a token."""
+    return presented.startswith(key_prefix)
 
 
 def decode_body(body: bytes) -> object:

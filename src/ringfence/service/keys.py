@@ -73,7 +73,7 @@ def create_key(
     key_id = secrets.token_bytes(8).hex()
     name = check_name(name or client or f"key-{key_id}", "name")
     actor = Actor(name, parsed, client)  # the same checks a request's actor gets
-    _check_same_principal(store, ledger, actor)
+    check_same_principal(store, ledger, actor)
     secret = base64.urlsafe_b64encode(secrets.token_bytes(secret_bytes)).decode("ascii")
     text = key_text(key_id, secret.rstrip("="))
     record = ApiKey(key_id, name, parsed, client, hasher.hash(text), clock.now_ns())
@@ -81,10 +81,13 @@ def create_key(
     return record, text
 
 
-def _check_same_principal(store: KeyStore, ledger: LedgerService, actor: Actor) -> None:
+def check_same_principal(store: KeyStore, ledger: LedgerService, actor: Actor) -> None:
+    """Refuse an actor whose name belongs to a principal of another role or client: a
+    client's name, another key's holder, or a journaled principal (service/tokens.py asks the
+    same of a token's principal)."""
     if actor.name in ledger.ledger.clients and actor.client != actor.name:
         raise InputError(Result.principal_name_taken_by_client, actor.name)
-    held = [(key.role, key.client) for key in store.records() if key.name == actor.name]
+    held = [(key.role, key.client) for key in store.named(actor.name)]
     journaled = ledger.ledger.principals.by_name.get(actor.name)
     if journaled is not None:
         held.append((journaled.principal.role, journaled.principal.client))

@@ -658,11 +658,28 @@ class KeyStore(Protocol):
         when there is no such key."""
         ...
 
+    def named(self, name: str) -> list[ApiKey]:
+        """The keys held by the principal ``name``, revoked ones included, oldest first (read
+        on every request that presents a token: an index, not a scan)."""
+        ...
+
     def records(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
         ...
 
     def close(self) -> None: ...
+
+
+class KeySetSource(Protocol):
+    """Where the public keys that sign OIDC/JWT bearer tokens come from: a JSON Web Key Set
+    (RFC 7517) as bytes, read afresh on each call. Adapters: a file and an issuer's
+    ``jwks_uri`` over HTTPS (adapters/key_sets.py). The service (service/tokens.py) decides
+    when to read it again, and what in it it accepts."""
+
+    def read(self) -> bytes:
+        """The key set's bytes, at most ``limits.token_key_set_bytes_max``; ``SourceError``
+        when it cannot be read (a file missing, an issuer not answering)."""
+        ...
 
 
 class WebhookStore(Protocol):

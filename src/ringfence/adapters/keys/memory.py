@@ -30,6 +30,9 @@ class MemoryKeyStore:
             key = self._keys[key_id] = replace(key, revoked_at_ns=at_ns)
         return key
 
+    def named(self, name: str) -> list[ApiKey]:
+        return [key for key in self.records() if key.name == name]
+
     def records(self) -> list[ApiKey]:
         return sorted(self._keys.values(), key=lambda key: (key.created_at_ns, key.key_id))
 

@@ -36,6 +36,9 @@ class SqliteKeyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file = PrivateSqliteFile(path, _schema, "API key file")
+        # A token's principal is checked against the keys of its name on every request.
+        with self._file.locked() as db:
+            db.execute("CREATE INDEX IF NOT EXISTS api_keys_by_name ON api_keys (name)")
 
     def add(self, key: ApiKey) -> None:
         with self._file.transaction() as db:
@@ -69,6 +72,14 @@ class SqliteKeyStore:
                 (at_ns, key_id),
             )
         return self.get(key_id)
+
+    def named(self, name: str) -> list[ApiKey]:
+        with self._file.locked() as db:
+            rows = db.execute(
+                f"SELECT {_columns} FROM api_keys WHERE name = ? ORDER BY created_at_ns, key_id",
+                (name,),
+            ).fetchall()
+        return [_key_of(row) for row in rows]
 
     def records(self) -> list[ApiKey]:
         with self._file.locked() as db:

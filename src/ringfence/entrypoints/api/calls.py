@@ -76,7 +76,19 @@ class Api:
         scheme, _, presented = header.partition(" ")
         if header and scheme.lower() != "bearer":
             raise InputError(Result.api_key_invalid, "use Authorization: Bearer <API key>")
-        return await run_in_threadpool(self.bundle.verifier.actor_of, presented.strip())
+        return await run_in_threadpool(self._actor_of, presented.strip())
+
+    def _actor_of(self, presented: str) -> Actor:
+        """An API key's actor; with tokens configured, a bearer that is not shaped like a key
+        is an OIDC/JWT token: its signature and claims are checked outside the lock, its
+        principal against the ledger under it."""
+        tokens = self.bundle.tokens
+        if tokens is None or not presented or access.looks_like_api_key(presented):
+            return self.bundle.verifier.actor_of(presented)
+        actor = tokens.claimed_actor(presented)
+        with self.lock:
+            tokens.check_principal(actor, self.bundle.current(), self.bundle.keys)
+        return actor
 
     async def answer(
         self, request: Request, route: str, call: Call, write: bool = False
