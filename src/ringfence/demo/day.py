@@ -66,7 +66,7 @@ from ringfence.demo.house_flows import (
 from ringfence.demo.insolvency import failure_section
 from ringfence.demo.recon import run_recon_week
 from ringfence.demo.refusals import refuse, staged_refusals
-from ringfence.demo.regulatory import regulatory_section
+from ringfence.demo.regulatory import regulatory_section, summary_lines
 from ringfence.demo.risk import run_venue_demo
 from ringfence.demo.segregation_report import build_report
 from ringfence.demo.world import Document, Progress, World, asset_plans, plan_world, seed_of, signed
@@ -118,8 +118,8 @@ def run_demo(
     custody = None if chains is None else run_custody_demo(ledger, chains, seed, progress)
     # A week of daily reconciliation after the day (demo/recon.py).
     reconciliation = run_recon_week(ledger, progress)
-    # Possession and control and the residual-interest deadline at the day's end
-    # (demo/regulatory.py), before the failure.
+    # The regulatory outputs at the day's end (demo/regulatory.py), before the failure; the
+    # in-kind return schedule is read off the failure's simulation.
     regulatory = regulatory_section(ledger, progress)
     # The firm fails at the end (demo/insolvency.py): who gets what back.
     failure = failure_section(ledger, progress)
@@ -131,6 +131,8 @@ def run_demo(
     if custody is not None:
         document["custody"] = custody
     document["reconciliation"] = reconciliation
+    regulatory["in_kind"] = failure.pop("in_kind")
+    regulatory["summary"] = summary_lines(regulatory)
     document["insolvency"] = failure
     document["regulatory"] = regulatory
     report("report", 1, 1)

@@ -61,3 +61,5 @@ def command(
         )
     else:
         say(f"report written to {html_path} (data: {json_path})")
+        for line in document.get("regulatory", {}).get("summary", []):
+            say(line)
