@@ -18,6 +18,7 @@ import pytest
 from tests.support import journal_signer
 
 from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.files.uploaded import UploadedFiles
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import limits
@@ -48,7 +49,7 @@ class FixedClock:
 @pytest.fixture(scope="module")
 def memory_run() -> tuple[LedgerService, dict[str, Any]]:
     ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
-    return ledger, run_demo(ledger, clients=clients, seed=7)
+    return ledger, run_demo(ledger, clients=clients, seed=7, documents=UploadedFiles)
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +200,10 @@ def test_the_document_is_json(document: dict[str, Any]) -> None:
 
 def test_the_same_seed_gives_the_same_document(document: dict[str, Any]) -> None:
     again = run_demo(
-        LedgerService(MemoryStore(), ManualClock(), journal_signer()), clients=clients, seed=7
+        LedgerService(MemoryStore(), ManualClock(), journal_signer()),
+        clients=clients,
+        seed=7,
+        documents=UploadedFiles,
     )
     assert again == document
 
@@ -299,7 +303,7 @@ def test_sqlite_and_memory_agree(tmp_path: Path, document: dict[str, Any]) -> No
         SqliteStore(str(tmp_path / "ringfence.db")), ManualClock(), journal_signer()
     )
     try:
-        assert run_demo(ledger, clients=clients, seed=7) == document
+        assert run_demo(ledger, clients=clients, seed=7, documents=UploadedFiles) == document
     finally:
         ledger.close()
 

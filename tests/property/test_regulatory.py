@@ -12,7 +12,10 @@
 - the sub-custodian register accounts for every holding at a sub-custodian, and finds exactly
   the pools' holdings at the unapproved ones;
 - a reconciliation run's entry is a ``regulatory.breach`` of kind ``possession_deficit``
-  exactly when the possession report finds a deficit in a custody pool, for that amount.
+  exactly when the possession report finds a deficit in a custody pool, for that amount;
+- a residual-interest deadline check reads back from its entry as it was written, and the
+  entry is a ``regulatory.breach`` of kind ``residual_interest_deadline`` for exactly the lines
+  short of cover at or after the deadline, each for what it is short by.
 """
 
 from __future__ import annotations
@@ -39,7 +42,12 @@ from ringfence.core.regulatory.files import (
 )
 from ringfence.core.regulatory.insurance import insurance_cover
 from ringfence.core.regulatory.possession import Locations, match, per_asset
-from ringfence.core.regulatory.residual import undermargined_amounts
+from ringfence.core.regulatory.records import (
+    DeadlineCheck,
+    decode_deadline_check,
+    encode_deadline_check,
+)
+from ringfence.core.regulatory.residual import DeadlineFacts, undermargined_amounts
 from ringfence.core.regulatory.subcustody import register_as_of
 
 units = st.one_of(st.integers(0, 2**64), st.integers(0, 10))
@@ -203,3 +211,39 @@ def test_a_possession_deficit_is_a_breach_event_of_its_amount(
                              "amount": format_amount(deficit, BTC), "run": 1}]  # fmt: skip
     else:
         assert breaches == []
+
+
+wide = st.one_of(st.integers(0, 2**128 - 1), st.integers(0, 10))
+facts = st.builds(
+    DeadlineFacts,
+    st.sampled_from(("omni-1", "margin", "p")),
+    st.just("BTC"),
+    wide,
+    wide,
+    wide,
+    wide,
+    st.integers(0, 2**32 - 1),
+)
+
+
+@given(
+    lines=st.lists(facts, max_size=6),
+    as_of=st.integers(0, 2**63 - 1),
+    deadline=st.integers(0, 2**63 - 1),
+)
+def test_a_deadline_check_reads_back_and_its_breaches_are_events(
+    lines: list[DeadlineFacts], as_of: int, deadline: int
+) -> None:
+    check = DeadlineCheck(as_of, deadline, bytes(range(32)), tuple(lines))
+    body = encode_deadline_check(9, 10**18, check)
+    assert decode_deadline_check(body) == check
+    entry = JournalEntry(9, EntryKind.residual_deadlines, 10**18, body, b"", b"")
+    found = events_of_entry(entry, View({}, {1: BTC}, {"BTC": BTC}, {}))
+    assert {event.type.value for event in found} <= {"regulatory.breach"}
+    expected = [
+        (fact.pool, format_amount(fact.undermargined - (fact.funds - fact.requirement), BTC))
+        for fact in lines
+        if as_of >= deadline and fact.funds - fact.requirement < fact.undermargined
+    ]
+    assert [(e.data["pool"], e.data["cover_shortfall"]) for e in found] == expected
+    assert all(e.data["kind"] == "residual_interest_deadline" for e in found)

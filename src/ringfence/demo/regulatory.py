@@ -29,7 +29,6 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ringfence.adapters.files.uploaded import UploadedFiles
 from ringfence.core.ledger.model import AccountClass, PoolKind, Terms
 from ringfence.core.money import format_amount, format_signed_units, mul_div_floor
 from ringfence.demo.regulatory_inputs import quote_scale, regulatory_files
@@ -44,34 +43,39 @@ from ringfence.service.regulatory import (
 )
 
 Progress = Callable[[str, int, int], None]
+# Documents in hand read as the files a command names (the composition root's adapter: the
+# demo imports none).
+Documents = Callable[[Mapping[str, bytes]], RegulatoryFiles]
 undermargined_per_pool = 3  # clients given a requirement above their balance, per pool and asset
 margin_over_balance_percent = 1
 deadline_after_s = 6 * 3600  # the requirements are due by the end of the day
 _locations = ("approved_sub_custodians", "unapproved_sub_custodians", "encumbered", "deficit")
 
 
-def regulatory_section(ledger: LedgerService, progress: Progress | None = None) -> dict[str, Any]:
-    """Possession and control, the residual-interest deadline's status, the weekly collateral
-    report, the sub-custodian register and insurance cover, now (the in-kind schedule is added
-    by the failure scene: ``in_kind_section``)."""
+def regulatory_section(
+    ledger: LedgerService, progress: Progress | None = None, documents: Documents | None = None
+) -> dict[str, Any]:
+    """Possession and control, the residual-interest deadline's status, and, given a reader
+    for the demo's files (``documents``), the weekly collateral report, the sub-custodian
+    register and insurance cover, now (the in-kind schedule is added by the failure scene:
+    demo/in_kind.py). Without ``documents`` possession is on the book with no register."""
     if progress is not None:
         progress("regulatory", 0, 1)
-    files = UploadedFiles(regulatory_files(ledger))
-    section = {
-        "possession": _possession(ledger, files),
-        "residual": _residual(ledger),
-        "collateral": _collateral(ledger, files),
-        "sub_custodians": _sub_custodians(ledger, files),
-        "insurance": _insurance(ledger, files),
-    }
+    files = None if documents is None else documents(regulatory_files(ledger))
+    section = {"possession": _possession(ledger, files), "residual": _residual(ledger)}
+    if files is not None:
+        section["collateral"] = _collateral(ledger, files)
+        section["sub_custodians"] = _sub_custodians(ledger, files)
+        section["insurance"] = _insurance(ledger, files)
     if progress is not None:
         progress("regulatory", 1, 1)
     return section
 
 
-def _possession(ledger: LedgerService, files: RegulatoryFiles) -> dict[str, Any]:
+def _possession(ledger: LedgerService, files: RegulatoryFiles | None) -> dict[str, Any]:
     """Possession and control now, per asset, the pools short of it, and their breaks."""
-    document = possession_and_control(ledger, files, register="register")
+    register = None if files is None else "register"
+    document = possession_and_control(ledger, files, register=register)
     short = [line for line in document["pools"] if line["shortfall_units"] != "0"]
     section = {
         "as_of": document["as_of"],
@@ -245,35 +249,51 @@ def _insurance(ledger: LedgerService, files: RegulatoryFiles) -> dict[str, Any]:
 
 
 def summary_lines(section: Mapping[str, Any]) -> list[str]:
-    """One line per regulatory output, for the report's head and the command line."""
+    """One line per regulatory output the section holds, for the report's head and the
+    command line."""
     possession, residual = section["possession"], section["residual"]
-    collateral, register = section["collateral"], section["sub_custodians"]
-    cover, in_kind = section["insurance"], section["in_kind"]
     short = ", ".join(f"{b['pool']} {b['asset']} {b['shortfall']}" for b in possession["breaks"])
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(residual["statuses"].items()))
-    approved = sum(1 for row in register["sub_custodians"] if row["approved_at_as_of"])
-    findings = ", ".join(
-        f"{f['kind']} ({f['sub_custodian']}{' ' + f['pool'] if f['pool'] else ''}"
-        f"{' ' + f['asset'] + ' ' + f['amount'] if f['asset'] else ''})"
-        for f in register["findings"]
-    )
-    returned = "; ".join(
-        f"{row['asset']} claimed {row['claim']}, in kind {row['returned_in_kind']}, set off "
-        f"{row['set_off']}, on the estate {row['unsecured_claim']}"
-        for row in in_kind["assets"]
-    )
-    alerts = ", ".join(cover["alerts"]) or "no alert"
-    return [
+    lines = [
         f"Possession and control: {len(possession['breaks'])} custody pools short "
         f"({short or 'none'}); cure: house top-up",
         f"Residual-interest deadline {residual['deadline']}: {statuses}",
-        f"Weekly crypto-collateral: segregated collateral after haircuts "
-        f"{collateral['segregated_value_after_haircut']} {collateral['quote']} "
-        f"({collateral['lines']} lines)",
-        f"Sub-custodian register: {len(register['sub_custodians'])} sub-custodians, {approved} "
-        f"approved; findings: {findings or 'none'}",
-        f"Insurance cover: hot wallets uncovered {cover['hot_uncovered']} {cover['quote']} "
-        f"({alerts})",
-        f"In-kind return schedule ({in_kind['petition_date']}): {in_kind['positions']} "
-        f"positions; {returned}",
     ]
+    collateral = section.get("collateral")
+    if collateral is not None:
+        lines.append(
+            f"Weekly crypto-collateral: segregated collateral after haircuts "
+            f"{collateral['segregated_value_after_haircut']} {collateral['quote']} "
+            f"({collateral['lines']} lines)"
+        )
+    register = section.get("sub_custodians")
+    if register is not None:
+        approved = sum(1 for row in register["sub_custodians"] if row["approved_at_as_of"])
+        findings = ", ".join(
+            f"{f['kind']} ({f['sub_custodian']}{' ' + f['pool'] if f['pool'] else ''}"
+            f"{' ' + f['asset'] + ' ' + f['amount'] if f['asset'] else ''})"
+            for f in register["findings"]
+        )
+        lines.append(
+            f"Sub-custodian register: {len(register['sub_custodians'])} sub-custodians, "
+            f"{approved} approved; findings: {findings or 'none'}"
+        )
+    cover = section.get("insurance")
+    if cover is not None:
+        alerts = ", ".join(cover["alerts"]) or "no alert"
+        lines.append(
+            f"Insurance cover: hot wallets uncovered {cover['hot_uncovered']} {cover['quote']} "
+            f"({alerts})"
+        )
+    in_kind = section.get("in_kind")
+    if in_kind is not None:
+        returned = "; ".join(
+            f"{row['asset']} claimed {row['claim']}, in kind {row['returned_in_kind']}, set off "
+            f"{row['set_off']}, on the estate {row['unsecured_claim']}"
+            for row in in_kind["assets"]
+        )
+        lines.append(
+            f"In-kind return schedule ({in_kind['petition_date']}): {in_kind['positions']} "
+            f"positions; {returned}"
+        )
+    return lines

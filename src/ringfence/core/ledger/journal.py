@@ -80,6 +80,10 @@ class EntryKind(IntEnum):
     # Each credited deposit's place on chain (core/custody/codec.py): its transfer id is a hash,
     # so the transaction behind it is recorded beside it.
     deposit_sources = 16
+    # Regulatory checks (core/regulatory/records.py): each residual-interest deadline check
+    # with the facts its status is computed from, so that a breach is an event of the journal.
+    # 17-21 are kept for other entries; 23 for the sub-custodian register.
+    residual_deadlines = 22
 
 
 # Definitions the ledger engine replays, and the registry's own changes.
@@ -98,6 +102,7 @@ registry_kinds: Final = (
 )
 recon_kinds: Final = (EntryKind.reconciliations, EntryKind.break_actions)
 movement_kinds: Final = (EntryKind.policies, EntryKind.withdrawals)
+regulatory_kinds: Final = (EntryKind.residual_deadlines,)
 
 
 # magic, kind, evidence records (u24, once three spare bytes), seq, timestamp, records, expiries

@@ -46,7 +46,9 @@ def command(
         clock = bootstrap.simulated_clock(time.time_ns() - 3_601 * 10**9)
         with opened(context, create=True, clock=clock) as ledger:
             chains = bootstrap.DemoChainFiles(out)
-            document = run_demo(ledger, clients, seed, progress, chains)
+            document = run_demo(
+                ledger, clients, seed, progress, chains, documents=bootstrap.ServiceBundle.uploaded
+            )
         html_path, json_path = write_report(document, out)
     if json_output:
         write_json(
