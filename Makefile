@@ -60,6 +60,9 @@ demo: venv tools
 	mkdir -p demo
 	$(BIN)/ringfence --db sqlite:///$(DEMO_DB) demo --out demo
 	$(BIN)/ringfence --db sqlite:///$(DEMO_DB) audit verify
+	$(BIN)/ringfence --db sqlite:///$(DEMO_DB) resolution-pack --out demo/resolution-pack.zip \
+		--scenario demo/inputs/scenario.json --register demo/inputs/register.json \
+		--policies demo/inputs/policies.json --prices demo/inputs/prices.json
 
 bench: venv
 	$(BIN)/ringfence bench ledger

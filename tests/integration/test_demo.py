@@ -446,6 +446,8 @@ def test_residual_interest_status_follows_what_it_leaves_uncovered(
             assert amounts["residual_interest"] < 0
             assert line["status"] == "due"
     assert sum(residual["statuses"].values()) == len(residual["lines"])
+    # The check is journaled: its entry is in the journal the report ends at.
+    assert 0 < int(residual["journal_seq"]) < int(document["journal"]["seq"])
 
 
 def test_the_weekly_collateral_report_sums_by_location_and_matches_possession(

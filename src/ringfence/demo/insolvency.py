@@ -58,6 +58,7 @@ def failure_section(ledger: LedgerService, progress: Progress | None = None) -> 
         progress("insolvency", 1, 2)
     section = _section(document, scenario)
     section["moves_staged"] = moves
+    section["scenario"] = scenario  # as `insolvency simulate` and `resolution-pack` read it
     # The regulatory section's in-kind return schedule is read off this very simulation.
     section["in_kind"] = in_kind_section(document, ledger.ledger.assets)
     if progress is not None:

@@ -11,7 +11,8 @@ sub-custodian register, insurance policies):
   custody pool and asset 1% more than that balance (so each is undermargined by about 1% of
   it), to be covered by the end of the day; a pool is met where the firm's residual interest
   covers that, and still due where it does not (the pool the misdirected deposit left short,
-  whose residual interest is negative, among them);
+  whose residual interest is negative, among them); the check is journaled, as an operator
+  records it, so that a breach would be an event;
 - the weekly crypto-collateral report: per asset, segregated collateral valued after haircuts,
   by location (the firm's wallets by tier, or a sub-custodian);
 - the sub-custodian register and its findings (assets at the one not yet approved);
@@ -61,9 +62,14 @@ def regulatory_section(
     demo/in_kind.py). Without ``documents`` possession is on the book with no register."""
     if progress is not None:
         progress("regulatory", 0, 1)
-    files = None if documents is None else documents(regulatory_files(ledger))
-    section = {"possession": _possession(ledger, files), "residual": _residual(ledger)}
+    written = regulatory_files(ledger)
+    files = None if documents is None else documents(written)
+    section: dict[str, Any] = {"possession": _possession(ledger, files)}
+    section["residual"] = _residual(ledger)
     if files is not None:
+        # The files as written, so that the command line can keep them beside the report
+        # for `ringfence resolution-pack` and the reports to read again.
+        section["inputs"] = {name: text.decode() for name, text in written.items()}
         section["collateral"] = _collateral(ledger, files)
         section["sub_custodians"] = _sub_custodians(ledger, files)
         section["insurance"] = _insurance(ledger, files)
@@ -112,7 +118,9 @@ def margin_requirements(ledger: LedgerService) -> bytes:
 
 
 def _residual(ledger: LedgerService) -> dict[str, Any]:
-    document = residual_interest_of(ledger, margin_requirements(ledger))
+    """The deadline's status now; the check is journaled (as an operator records it with
+    ``--record``), so a breach would be an event and the audit reads it back."""
+    document = residual_interest_of(ledger, margin_requirements(ledger), record=True)
     lines = [
         {
             "pool": line["pool"], "asset": line["asset"],
@@ -129,7 +137,7 @@ def _residual(ledger: LedgerService) -> dict[str, Any]:
     for line in lines:
         statuses[line["status"]] = statuses.get(line["status"], 0) + 1
     return {"deadline": document["deadline"], "lines": lines, "statuses": statuses,
-            "alerts": document["alerts"]}  # fmt: skip
+            "alerts": document["alerts"], "journal_seq": document["journal_seq"]}  # fmt: skip
 
 
 def _break(broken: Mapping[str, Any]) -> dict[str, str]:
@@ -257,7 +265,8 @@ def summary_lines(section: Mapping[str, Any]) -> list[str]:
     lines = [
         f"Possession and control: {len(possession['breaks'])} custody pools short "
         f"({short or 'none'}); cure: house top-up",
-        f"Residual-interest deadline {residual['deadline']}: {statuses}",
+        f"Residual-interest deadline {residual['deadline']}: {statuses} (check journaled as "
+        f"entry {residual['journal_seq']})",
     ]
     collateral = section.get("collateral")
     if collateral is not None:
