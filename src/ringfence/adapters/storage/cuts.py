@@ -15,27 +15,22 @@ of client numbers, and closes it:
   and one that finds another raises ``SnapshotMovedError`` (the run keeps nothing).
 
 Both read only rows defined at or before the cut's entry. Readers are plain dataclasses: Dask
-pickles them to its workers, which import this module.
+pickles them to its workers, which import this module. The PostgreSQL cut lives in
+``cuts_postgres.py``, so that opening an SQLite file does not load psycopg.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
-from ringfence.adapters.storage.postgres_setup import connect, describe, redacted
 from ringfence.core.batch import ClientAccountRow, ClientRange
 from ringfence.core.errors import SnapshotMovedError, StorageError
 
 # Client accounts of a range of client numbers, defined by the cut's entry, in client order.
-_rows_sql = (
+rows_sql = (
     "SELECT c.number, c.name, a.asset, a.pool, a.credits_posted, a.debits_posted "
     "FROM accounts a JOIN clients c ON c.name = a.owner "
     "WHERE a.class = 'client' AND c.number >= {first} AND c.number < {end} "
@@ -43,7 +38,7 @@ _rows_sql = (
 )
 
 
-def _row(values: tuple[Any, ...]) -> ClientAccountRow:
+def row_of(values: tuple[Any, ...]) -> ClientAccountRow:
     number, name, asset, pool, credits, debits = values
     return ClientAccountRow(number, name, asset, pool, int(credits) - int(debits))
 
@@ -80,8 +75,8 @@ class SqliteCutReader:
             if found != self.seq:
                 raise SnapshotMovedError(
                     f"{self.path} is checkpointed at entry {found}, the run's cut at {self.seq}")
-            query = _rows_sql.format(first="?", end="?", seq="?")
-            return [_row(values) for values in db.execute(
+            query = rows_sql.format(first="?", end="?", seq="?")
+            return [row_of(values) for values in db.execute(
                 query, (self.clients.first, self.clients.end, self.seq, self.seq))]
         except sqlite3.Error as error:
             raise StorageError(f"cannot read {self.path}: {error}") from error
@@ -111,67 +106,3 @@ def sqlite_cut(path: str) -> SqliteCut:
     finally:
         db.close()
     return SqliteCut(path, seq, row[0] or 0)
-
-
-# ---------------------------------------------------------------------- PostgreSQL
-
-
-@dataclass(frozen=True, slots=True)
-class PostgresCutReader:
-    url: str = field(repr=False)
-    snapshot: str
-    seq: int
-    clients: ClientRange
-
-    def read(self) -> list[ClientAccountRow]:
-        db = connect(self.url)
-        try:
-            db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try:
-                db.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(
-                    sql.Literal(self.snapshot)))
-            except psycopg.Error as error:
-                raise SnapshotMovedError(
-                    f"snapshot {self.snapshot} is gone (its run ended): {describe(error)}"
-                ) from error
-            query = _rows_sql.format(first="%s", end="%s", seq="%s")
-            cursor = db.execute(query, (self.clients.first, self.clients.end, self.seq, self.seq))
-            return [_row(values) for values in cursor]
-        except psycopg.Error as error:
-            raise StorageError(f"cannot read {redacted(self.url)}: {describe(error)}") from error
-        finally:
-            db.close()
-
-
-@dataclass(frozen=True, slots=True)
-class PostgresCut:
-    url: str = field(repr=False)
-    snapshot: str
-    seq: int
-    client_number_max: int
-
-    def reader(self, clients: ClientRange) -> PostgresCutReader:
-        return PostgresCutReader(self.url, self.snapshot, self.seq, clients)
-
-
-@contextmanager
-def postgres_cut(url: str) -> Iterator[PostgresCut]:
-    """The database's cut at its checkpoint, as one exported snapshot held open until the
-    context ends."""
-    db = connect(url)
-    try:
-        db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        snapshot = db.execute("SELECT pg_export_snapshot()").fetchone()
-        row = db.execute("SELECT value FROM meta WHERE key = 'checkpoint_seq'").fetchone()
-        seq = 0 if row is None else int(row[0])
-        number = db.execute("SELECT max(number) FROM clients WHERE seq <= %s", (seq,)).fetchone()
-    except psycopg.Error as error:
-        db.close()
-        raise StorageError(f"cannot export a snapshot of {redacted(url)}: "
-                           f"{describe(error)}") from error
-    assert snapshot is not None
-    assert number is not None
-    try:
-        yield PostgresCut(url, snapshot[0], seq, int(number[0] or 0))
-    finally:
-        db.close()  # ends the transaction, and with it the snapshot

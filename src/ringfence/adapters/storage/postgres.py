@@ -38,7 +38,7 @@ from typing import Any
 
 import psycopg
 
-from ringfence.adapters.storage.cuts import PostgresCut, postgres_cut
+from ringfence.adapters.storage.cuts_postgres import PostgresCut, postgres_cut
 from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.postgres_rows import (
     insert_definitions,
@@ -377,7 +377,7 @@ class PostgresStore:
 
     @contextmanager
     def cut(self) -> Iterator[PostgresCut]:
-        """One exported snapshot at the checkpoint (``adapters/storage/cuts.py``)."""
+        """One exported snapshot at the checkpoint (``adapters/storage/cuts_postgres.py``)."""
         self._writer.drain()
         with postgres_cut(self.url) as cut:
             yield cut

@@ -42,7 +42,6 @@ from enum import IntEnum, StrEnum, unique
 from typing import Final
 
 from coincurve import PublicKey
-from eth_hash.backends.pycryptodome import keccak256
 
 from ringfence.core import limits
 from ringfence.core.custody import bech32
@@ -436,6 +435,9 @@ def eth_checksum_address(address: bytes) -> str:
 
 
 def _eth_address(key: PublicKey) -> str:
+    # Imported on first use, like eth-utils above: keccak's module takes a tenth of a second.
+    from eth_hash.backends.pycryptodome import keccak256
+
     return eth_checksum_address(keccak256(key.format(compressed=False)[1:])[12:])
 
 

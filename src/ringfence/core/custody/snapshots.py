@@ -40,8 +40,6 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
-import numpy as np
-
 from ringfence.core import limits
 from ringfence.core.custody import bech32
 from ringfence.core.custody.addresses import Network, eth_checksum_address
@@ -365,6 +363,10 @@ def addresses_valid(addresses: Collection[str], network: Network) -> bool:
 
 def _segwit_all_valid(addresses: list[str], human_readable_part: str) -> bool:
     """BIP173/BIP350 checks of ``_segwit_problem`` over addresses of one length, as arrays."""
+    # Imported here: numpy costs a third of a second to load, and most commands that reach this
+    # module (through the spend and port types) never check a snapshot's addresses.
+    import numpy as np
+
     length = len(addresses[0])
     start = len(human_readable_part) + 1
     joined = "".join(addresses)

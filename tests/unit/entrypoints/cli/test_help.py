@@ -7,6 +7,7 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 from collections.abc import Iterator
 from importlib.metadata import version
 from typing import Any
@@ -112,3 +113,24 @@ def test_root_help_and_version_import_no_command_and_no_heavy_library() -> None:
              "ringfence.entrypoints.cli.output",
              "ringfence.entrypoints.cli.commands.ledger"}  # fmt: skip
     assert loaded & heavy == set()
+
+
+def test_a_small_command_on_sqlite_loads_neither_postgresql_nor_numpy(tmp_path: Path) -> None:
+    # An SQLite ledger needs neither psycopg nor numpy (nor keccak's module): they cost a few
+    # tenths of a second of every small command when loaded at module level (BENCHMARKS.md).
+    program = (
+        "import sys\n"
+        "from ringfence.entrypoints.cli.app import app\n"
+        f"url = 'sqlite:///{tmp_path / 'small.db'}'\n"
+        "for arguments in (['--db', url, 'init'], ['--db', url, 'balances']):\n"
+        "    try:\n"
+        "        app(arguments, prog_name='ringfence')\n"
+        "    except SystemExit as stop:\n"
+        "        assert not stop.code, stop.code\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          check=True, timeout=60)  # fmt: skip
+    loaded = set(done.stdout.split())
+    assert loaded & {"numpy", "psycopg", "Crypto.Hash.keccak", "web3", "eth_account"} == set()
+    assert "ringfence.adapters.storage.sqlite" in loaded
