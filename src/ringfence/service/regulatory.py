@@ -8,7 +8,8 @@ observed when an observations file is named, else the book), reads the operator'
 the ``RegulatoryFiles`` port, and lets core/regulatory/ compute. A report is recomputed from the
 journal and the files, and names each file by its SHA-256; only a residual-interest deadline
 check asked to be recorded (``record=True``) is journaled, with the facts its statuses are
-computed from (core/regulatory/records.py), so that a breach is an event.
+computed from (core/regulatory/records.py), so that a breach is an event, and so is a register
+asked to be recorded, as evidence (service/regulatory_records.py).
 
 docs/regulatory.md maps each report to the rule it serves.
 """
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ringfence.core.errors import InputError, Result
-from ringfence.core.ledger.journal import EntryKind
 from ringfence.core.ledger.model import Terms
 from ringfence.core.money import Asset, format_signed_units
 from ringfence.core.recon.run import ReconInput, ReconSettings, reconcile
@@ -48,7 +48,7 @@ from ringfence.core.regulatory.insurance import (
     hot_uncovered,
     insurance_cover,
 )
-from ringfence.core.regulatory.records import DeadlineCheck, encode_deadline_check
+from ringfence.core.regulatory.records import DeadlineCheck
 from ringfence.core.regulatory.residual import deadline_facts, undermargined_amounts
 from ringfence.core.regulatory.subcustody import register_as_of
 from ringfence.service.custody import CustodyService
@@ -56,6 +56,7 @@ from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RegulatoryFiles
 from ringfence.service.recon import ReconService
 from ringfence.service.recon_documents import amounts, iso
+from ringfence.service.regulatory_records import journal_check, journal_register
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,17 +241,6 @@ def residual_interest_of(
     return _residual_document(ledger, gathered, margin, record)
 
 
-def _journal_check(ledger: LedgerService, check: DeadlineCheck) -> int:
-    """Journal the check (a ``residual_deadlines`` entry); its sequence number."""
-    timestamp = ledger.next_timestamp()
-    ledger.append_entry(
-        EntryKind.residual_deadlines,
-        timestamp,
-        lambda seq: encode_deadline_check(seq, timestamp, check),
-    )
-    return ledger.seq
-
-
 def _residual_document(
     ledger: LedgerService, gathered: Gathered, margin: MarginRequirements, record: bool
 ) -> dict[str, Any]:
@@ -260,7 +250,7 @@ def _residual_document(
     digest = bytes.fromhex(margin.identity.sha256)
     facts = tuple(deadline_facts(statement, short))
     check = DeadlineCheck(gathered.as_of_ns, margin.deadline_ns, digest, facts)
-    journal_seq = _journal_check(ledger, check) if record else None
+    journal_seq = journal_check(ledger, check) if record else None
     lines = check.lines()
     alerts = sorted({line.alert for line in lines} - {"none"})
     rows = []
@@ -380,12 +370,14 @@ def sub_custodian_register(
     register: str,
     as_of: str | None = None,
     observations: str | None = None,
+    record: bool = False,
 ) -> dict[str, Any]:
     """The register as of ``as_of``: approval, due diligence, wallets and holdings of each
     sub-custodian, and the findings (assets at an unapproved one, missing or stale SOC
-    reports)."""
+    reports); with ``record``, the register as read is journaled, as evidence."""
     gathered = gather(ledger, files, as_of=as_of, observations=observations, register=register)
     assert gathered.register is not None
+    journal_seq = journal_register(ledger, gathered.register) if record else None
     states, findings = register_as_of(gathered.register, gathered.holdings, gathered.as_of_ns)
     assets = ledger.ledger.assets
     rows = []
@@ -417,6 +409,7 @@ def sub_custodian_register(
         )
     return {
         **_head(gathered, register=gathered.register.identity),
+        "journal_seq": None if journal_seq is None else str(journal_seq),
         "sub_custodians": rows,
         "findings": [
             {

@@ -188,3 +188,30 @@ def test_a_deadline_check_not_asked_for_is_not_journaled(firm: Firm) -> None:
     )
     assert document["journal_seq"] is None
     assert firm.store.head() == head
+
+
+def test_a_recorded_register_is_journaled_as_evidence(any_store: LedgerStore) -> None:
+    firm = Firm(any_store, ManualClock(10**18))
+    register = text(sub_custodians=[
+        {"name": "anchor", "status": "approved", "approved_on": "2001-01-01",
+         "wallets": ["main-cold"]},
+        {"name": "newco", "status": "pending", "wallets": []},
+    ])  # fmt: skip
+    files = MemoryRegulatoryFiles(register=register)
+    document = regulatory.sub_custodian_register(
+        firm.ledger, files, register="register", record=True
+    )
+    assert document["journal_seq"] == str(firm.ledger.seq)
+    [recorded] = events.events(firm.ledger, None, types="sub_custodian_register.recorded")["items"]
+    assert recorded["seq"] == document["journal_seq"]
+    assert recorded["data"] == {
+        "sha256": document["register"]["sha256"], "version": 1,
+        "sub_custodians": ["anchor", "newco"], "wallets": 1,
+    }  # fmt: skip
+    report = verify_store(firm.store, trusted_keys=[journal_public_key])
+    assert report.ok, report.problems
+    # Not asked to, a report journals nothing.
+    head = firm.store.head()
+    unrecorded = regulatory.sub_custodian_register(firm.ledger, files, register="register")
+    assert unrecorded["journal_seq"] is None
+    assert firm.store.head() == head

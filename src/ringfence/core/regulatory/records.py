@@ -1,5 +1,6 @@
-"""Fixed-width journal records of regulatory checks: the residual-interest deadline check (a
-``residual_deadlines`` entry, kind 22).
+"""Fixed-width journal records of regulatory checks and evidence: the residual-interest deadline
+check (a ``residual_deadlines`` entry, kind 22) and a version of the sub-custodian register (a
+``sub_custodian_registers`` entry, kind 23).
 
 The residual-interest deadline report (core/regulatory/residual.py) is computed from the
 journal and an operator's margin requirements, which the journal does not hold; journaling a
@@ -14,25 +15,55 @@ records, chained by SHA-256). Records, by their first byte:
 An entry holds one check record and then exactly its lines. The statuses are not stored:
 they are computed again from these facts (``DeadlineCheck.lines``), so a reader can never be
 told "breach" by a record whose figures say otherwise.
+
+The register (docs/regulatory.md) is kept as an operator's file; recording a version of it
+journals what the file said, so that who held clients' assets, approved or not, is evidence in
+the chain and a later edit of the file cannot rewrite it. Records, by their first byte:
+
+    1 register        the file's format version and SHA-256, the sub-custodians that follow
+    2 sub-custodian   name, status, approved at, due-diligence records and wallets that follow
+    3 due diligence   kind, period end, received at
+    4 wallet          a wallet of the registry the sub-custodian holds
+
+A register record, then per sub-custodian its record, its due-diligence records and its
+wallets, in the file's order; the decoder checks every count.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ringfence.core import limits
 from ringfence.core.ledger.framing import framed, record_bytes, u128_bytes, u128_of, unframed
 from ringfence.core.ledger.journal import EntryKind, name_bytes, text_of
+from ringfence.core.regulatory.files import (
+    Approval,
+    DueDiligence,
+    FileIdentity,
+    SubCustodian,
+    SubCustodianRegister,
+)
 from ringfence.core.regulatory.residual import DeadlineFacts, DeadlineLine
 
 _check: Final = struct.Struct(">BQQ32sI75x")
 _line: Final = struct.Struct(">B32s12s16s16s16s16sI15x")
 assert _check.size == _line.size == record_bytes
+_register: Final = struct.Struct(">B32sII87x")
+_sub_custodian: Final = struct.Struct(">B32sBQII78x")
+_due_diligence: Final = struct.Struct(">B64sQQ47x")
+_wallet: Final = struct.Struct(">B32s95x")
+assert _register.size == _sub_custodian.size == _due_diligence.size == _wallet.size == record_bytes
 
 _record_check: Final = 1
 _record_line: Final = 2
+_record_register: Final = 1
+_record_sub_custodian: Final = 2
+_record_due_diligence: Final = 3
+_record_wallet: Final = 4
+_statuses: Final = {Approval.approved: 1, Approval.pending: 2, Approval.revoked: 3}
+due_diligence_kind_bytes: Final = 64
 sha256_bytes: Final = 32
 asset_code_bytes: Final = 12
 
@@ -104,3 +135,79 @@ def decode_deadline_check(body: bytes) -> DeadlineCheck:
             )
         )  # fmt: skip
     return DeadlineCheck(as_of_ns, deadline_ns, digest, tuple(facts))
+
+
+# ---------------------------------------------------------------------- the register
+
+
+def encode_register(seq: int, timestamp: int, register: SubCustodianRegister) -> bytes:
+    """A ``sub_custodian_registers`` entry's body (module docstring)."""
+    identity = register.identity
+    records = [
+        _register.pack(
+            _record_register, bytes.fromhex(identity.sha256), identity.version,
+            len(register.sub_custodians),
+        )
+    ]  # fmt: skip
+    for entry in register.sub_custodians:
+        records.append(
+            _sub_custodian.pack(
+                _record_sub_custodian, name_bytes(entry.name), _statuses[entry.status],
+                entry.approved_ns, len(entry.due_diligence), len(entry.wallets),
+            )
+        )  # fmt: skip
+        for record in entry.due_diligence:
+            kind = record.kind.encode("ascii")
+            assert 0 < len(kind) <= due_diligence_kind_bytes
+            assert b"\0" not in kind
+            records.append(
+                _due_diligence.pack(
+                    _record_due_diligence, kind, record.period_end_ns, record.received_ns
+                )
+            )
+        records += [_wallet.pack(_record_wallet, name_bytes(wallet)) for wallet in entry.wallets]
+    assert len(records) < limits.journal_records_per_batch_max
+    return framed(EntryKind.sub_custodian_registers, seq, timestamp, records)
+
+
+class _Reader:
+    """The records of one entry, read in order, each of the type expected."""
+
+    def __init__(self, seq: int, raws: list[bytes]) -> None:
+        self.seq, self.raws, self.index = seq, raws, 0
+
+    def next(self, kind: int, layout: struct.Struct) -> tuple[Any, ...]:
+        if self.index >= len(self.raws) or self.raws[self.index][0] != kind:
+            raise ValueError(f"journal entry {self.seq}: record {self.index} is out of place")
+        fields = layout.unpack(self.raws[self.index])
+        self.index += 1
+        return fields[1:]
+
+
+def decode_register(body: bytes) -> SubCustodianRegister:
+    """The register of a ``sub_custodian_registers`` entry; ``ValueError`` on a body this code
+    would not have written (a record out of place, a count that does not match, a bad name)."""
+    header, raws = unframed(
+        body, (EntryKind.sub_custodian_registers,), "a sub_custodian_registers entry"
+    )
+    read = _Reader(header.seq, raws)
+    digest, version, count = read.next(_record_register, _register)
+    statuses = {number: status for status, number in _statuses.items()}
+    found = []
+    try:
+        for _ in range(count):
+            name, status, approved_ns, checks, wallets = read.next(
+                _record_sub_custodian, _sub_custodian
+            )
+            records = []
+            for _ in range(checks):
+                kind, period_end, received = read.next(_record_due_diligence, _due_diligence)
+                records.append(DueDiligence(text_of(kind), period_end, received))
+            held = tuple(text_of(read.next(_record_wallet, _wallet)[0]) for _ in range(wallets))
+            entry = SubCustodian(text_of(name), statuses[status], approved_ns, tuple(records), held)
+            found.append(entry)
+    except (KeyError, UnicodeDecodeError) as error:
+        raise ValueError(f"journal entry {header.seq}: {error!r}") from None
+    if read.index != len(raws):
+        raise ValueError(f"journal entry {header.seq}: {len(raws) - read.index} records left over")
+    return SubCustodianRegister(FileIdentity(version, digest.hex()), tuple(found))
