@@ -516,3 +516,16 @@ def test_demo_writes_its_report_into_a_database_that_passes_the_audit(tmp_path: 
     assert Path(document["report_html"]).read_text(encoding="utf-8").lstrip().startswith("<")
     assert isinstance(json.loads(Path(document["report_json"]).read_text(encoding="utf-8")), dict)
     assert run_json(db, "audit", "verify")["ok"] is True
+    # The files its regulatory outputs read are kept, and make a resolution pack (as `make
+    # demo` does) holding the register and the in-kind schedule, each hashed in its index.
+    inputs = document["inputs"]
+    assert sorted(inputs) == ["haircuts", "policies", "prices", "register", "scenario"]
+    pack = run_json(
+        db, "resolution-pack", "--out", str(tmp_path / "pack.zip"),
+        "--scenario", inputs["scenario"], "--register", inputs["register"],
+        "--policies", inputs["policies"], "--prices", inputs["prices"],
+    )  # fmt: skip
+    indexed = {entry["file"]: entry["sha256"] for entry in pack["files"]}
+    for name in ("regulatory/sub_custodians.json", "regulatory/in_kind_returns.json",
+                 "regulatory/in_kind_returns.csv", "regulatory/insurance.json"):  # fmt: skip
+        assert len(indexed[name]) == 64, name

@@ -267,6 +267,23 @@ def test_residual_interest_deadline_breach_then_met(world: dict[str, Any], tmp_p
     assert (margin["residual_interest_units"], margin["undermargined_units"]) == ("0", "50")
     assert (margin["deadline_status"], margin["cover_shortfall_units"]) == ("breach", "50")
     assert document["alerts"] == ["residual_interest_deadline_breach"]
+    assert document["journal_seq"] is None
+    # Recorded, the check is journaled and its breach is an event; the journal still audits.
+    recorded = ok(run(db, "regulatory", "residual-deadline", "--requirements", requirements,
+                      "--record", "--json"))  # fmt: skip
+    assert recorded["journal_seq"] is not None
+    listed = ok(run(db, "events", "list", "--types", "regulatory.breach", "--json"))
+    [breach] = [e for e in listed["items"] if e["data"]["kind"] == "residual_interest_deadline"]
+    assert (breach["seq"], breach["data"]["pool"]) == (recorded["journal_seq"], MARGIN)
+    assert breach["data"]["cover_shortfall"] == margin["cover_shortfall"]
+    # So is a version of the register, as evidence.
+    register = ok(run(db, "regulatory", "sub-custodians", "--register", world["register"],
+                      "--record", "--json"))  # fmt: skip
+    listed = ok(run(db, "events", "list", "--types", "sub_custodian_register.recorded", "--json"))
+    [recorded] = listed["items"]
+    assert recorded["seq"] == register["journal_seq"]
+    assert recorded["data"]["sha256"] == register["register"]["sha256"]
+    assert ok(run(db, "audit", "verify", "--json"))["ok"]
     main = next(x for x in document["lines"] if x["pool"] == MAIN)
     assert (main["deadline_status"], main["undermargined_units"]) == ("met", "0")
     ledger = LedgerService(SqliteStore(str(db)), SystemClock(), key_file_signer(db))

@@ -15,6 +15,7 @@ from tests.support_api import ApiWorld, api_world, build_domains
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.ledger import wire
+from ringfence.service import in_kind
 from ringfence.service.ledger import LedgerService
 from ringfence.verifier import verify_inclusion
 
@@ -93,6 +94,27 @@ def test_regulatory_reports_take_their_documents_by_name(world: ApiWorld) -> Non
              422, "field_unknown")  # fmt: skip
     _problem(world.post("auditor", "/v1/regulatory/sub-custodians", {"register": "[1]"}),
              422, "regulatory_file_invalid")  # fmt: skip
+
+
+def test_the_in_kind_schedule_takes_its_scenario_as_the_body(world: ApiWorld) -> None:
+    seq = world.bundle.ledger.seq
+    prices = {"BTC": "60000.00", "ETH": "3000.00", "USDC": "1.00"}
+    scenario = {"prices": prices, "hacks": [{"wallet": "main-hot", "asset": "BTC", "amount": "5"}]}
+    schedule = world.post("compliance", "/v1/regulatory/in-kind", {"scenario": scenario}).json()
+    assert schedule == in_kind.in_kind_of(world.bundle.ledger, scenario)
+    [alice] = [row for row in schedule["returns"] if row["client"] == "alice"]
+    # main holds 10.00000007 against as much claimed; the hack takes 5, leaving 5.00000007:
+    # alice's 10 get 10 * 5.00000007 / 10.00000007 = 5.0000000349.., rounded down, in kind.
+    assert (alice["claim"], alice["returned_in_kind"]) == ("10.00000000", "5.00000003")
+    assert alice["unsecured_claim"] == "4.99999997"
+    for body, status, code in [
+        ({}, 422, "field_required"),
+        ({"scenario": scenario, "extra": 1}, 422, "field_unknown"),
+        ({"scenario": "prices"}, 422, "scenario_invalid"),
+        ({"scenario": {"prices": {"BTC": "1.00"}}}, 422, "scenario_price_missing"),
+    ]:
+        _problem(world.post("auditor", "/v1/regulatory/in-kind", body), status, code)
+    assert world.bundle.ledger.seq == seq  # nothing is journaled
 
 
 def test_a_client_statement_is_its_own_and_its_period_is_checked(world: ApiWorld) -> None:

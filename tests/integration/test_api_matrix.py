@@ -60,6 +60,7 @@ BTC_ADDRESS = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
 DESK = Actor("ops-desk", PrincipalRole.operator)
 DRAFTER = Actor("drafter", PrincipalRole.compliance)
 SIMULATION = {"from": "2023-11-14", "version": 1}
+SCENARIO = {"prices": {"BTC": "60000.00", "ETH": "3000.00", "USDC": "1.00"}}
 
 
 def _staff(world: ApiWorld, role: str) -> Actor:
@@ -123,6 +124,11 @@ def admin(who: str, target: str) -> int:
 
 def auditing(who: str, target: str) -> int:
     return 200 if who in ("auditor", "admin") else 403
+
+
+def resolving(who: str, target: str) -> int:
+    """What every client would get back in a failure: compliance and the auditor."""
+    return 200 if who in ("compliance", "auditor") else 403
 
 
 def scoped(who: str, target: str) -> int:
@@ -427,6 +433,12 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         "/v1/regulatory/{report}",
         staff,
         lambda w, who, t: w.post(who, "/v1/regulatory/possession", {}),
+    ),
+    (
+        "POST",
+        "/v1/regulatory/in-kind",
+        resolving,
+        lambda w, who, t: w.post(who, "/v1/regulatory/in-kind", {"scenario": SCENARIO}),
     ),
 ]
 

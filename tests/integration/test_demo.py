@@ -18,6 +18,7 @@ import pytest
 from tests.support import journal_signer
 
 from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.files.uploaded import UploadedFiles
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core import limits
@@ -25,9 +26,11 @@ from ringfence.core.errors import InputError, Result
 from ringfence.core.money import Asset, parse_amount
 from ringfence.demo.day import clients_min, run_demo
 from ringfence.demo.segregation_report import build_report
+from ringfence.demo.world import asset_plans
 from ringfence.service.ledger import LedgerService
 
 clients = 300
+ASSETS = {plan.asset.code: plan.asset for plan in asset_plans}
 required_refusals = {
     "client_to_house_forbidden",
     "exceeds_available_balance",
@@ -46,7 +49,7 @@ class FixedClock:
 @pytest.fixture(scope="module")
 def memory_run() -> tuple[LedgerService, dict[str, Any]]:
     ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
-    return ledger, run_demo(ledger, clients=clients, seed=7)
+    return ledger, run_demo(ledger, clients=clients, seed=7, documents=UploadedFiles)
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +200,10 @@ def test_the_document_is_json(document: dict[str, Any]) -> None:
 
 def test_the_same_seed_gives_the_same_document(document: dict[str, Any]) -> None:
     again = run_demo(
-        LedgerService(MemoryStore(), ManualClock(), journal_signer()), clients=clients, seed=7
+        LedgerService(MemoryStore(), ManualClock(), journal_signer()),
+        clients=clients,
+        seed=7,
+        documents=UploadedFiles,
     )
     assert again == document
 
@@ -297,7 +303,7 @@ def test_sqlite_and_memory_agree(tmp_path: Path, document: dict[str, Any]) -> No
         SqliteStore(str(tmp_path / "ringfence.db")), ManualClock(), journal_signer()
     )
     try:
-        assert run_demo(ledger, clients=clients, seed=7) == document
+        assert run_demo(ledger, clients=clients, seed=7, documents=UploadedFiles) == document
     finally:
         ledger.close()
 
@@ -380,7 +386,7 @@ def test_a_policy_simulated_over_the_demos_day_counts_every_movement_by_rule(
     assert set(report["by_kind"]) == {"client_withdrawal", "residual_sweep", "rebalance"}
 
 
-def test_possession_and_control_finds_the_short_pool_and_names_its_cure(
+def test_possession_and_control_finds_the_short_pools_and_names_their_cures(
     document: dict[str, Any],
 ) -> None:
     possession = document["regulatory"]["possession"]
@@ -392,17 +398,35 @@ def test_possession_and_control_finds_the_short_pool_and_names_its_cure(
         assert matched == amounts["entitlement"]
         assert amounts["held"] == amounts["entitlement"] - amounts["deficit"] + amounts["excess"]
     [broken] = document["breaks"]
-    [short] = possession["short_pools"]
-    assert (short["pool"], short["asset"]) == (broken["pool"], broken["asset"])
-    assert 0 < short["units"]["deficit"] <= units(broken, "outstanding")
-    assert short["units"]["shortfall"] == short["units"]["deficit"]  # on the book: all firm's own
-    [cure] = possession["breaks"]
-    assert (cure["pool"], cure["cure"]) == (broken["pool"], "house top up")
+    # Short: the pool the misdirected deposit left short (a deficit), and the pool whose warm
+    # ETH wallet is at the sub-custodian not yet approved (not in the firm's control).
+    findings = document["regulatory"]["sub_custodians"]["findings"]
+    unapproved = {
+        (f["pool"], f["asset"]): parse_amount(f["amount"], ASSETS[f["asset"]])
+        for f in findings
+        if f["kind"] == "assets_at_unapproved_sub_custodian"
+    }
+    assert list(unapproved) == [("omni-1", "ETH")]
+    short = {(line["pool"], line["asset"]): line["units"] for line in possession["short_pools"]}
+    assert set(short) == {(broken["pool"], broken["asset"]), ("omni-1", "ETH")}
+    deficit = short[(broken["pool"], broken["asset"])]["deficit"]
+    assert 0 < deficit <= units(broken, "outstanding")
+    for key, amounts in short.items():
+        if key in unapproved:
+            assert 0 < amounts["unapproved_sub_custodians"] <= unapproved[key]
+        else:
+            assert amounts["unapproved_sub_custodians"] == 0
+        outside = ("deficit", "unapproved_sub_custodians", "encumbered")
+        assert amounts["shortfall"] == sum(amounts[name] for name in outside)
+    cures = {(cure["pool"], cure["asset"]): cure for cure in possession["breaks"]}
+    assert set(cures) == set(short)
+    assert {cure["cure"] for cure in cures.values()} == {"house top up"}
     assert possession["alerts"] == ["possession_shortfall"]
     from ringfence.entrypoints.pages.report import render_report
 
     html = render_report(document)
-    assert 'id="possession"' in html and short["deficit"] in html
+    assert 'id="possession"' in html
+    assert all(line["deficit"] in html for line in possession["short_pools"])
 
 
 def test_residual_interest_status_follows_what_it_leaves_uncovered(
@@ -422,3 +446,97 @@ def test_residual_interest_status_follows_what_it_leaves_uncovered(
             assert amounts["residual_interest"] < 0
             assert line["status"] == "due"
     assert sum(residual["statuses"].values()) == len(residual["lines"])
+    # The check is journaled: its entry is in the journal the report ends at.
+    assert 0 < int(residual["journal_seq"]) < int(document["journal"]["seq"])
+
+
+def test_the_weekly_collateral_report_sums_by_location_and_matches_possession(
+    document: dict[str, Any],
+) -> None:
+    regulatory = document["regulatory"]
+    collateral = regulatory["collateral"]
+    held = {line["asset"]: line["units"]["held"] for line in regulatory["possession"]["assets"]}
+    registered = regulatory["sub_custodians"]["sub_custodians"]
+    anchor = next(row for row in registered if row["approved_at_as_of"])
+    at_anchor: dict[str, int] = {}
+    for holding in anchor["holdings"]:
+        amount = parse_amount(holding["amount"], ASSETS[holding["asset"]])
+        at_anchor[holding["asset"]] = at_anchor.get(holding["asset"], 0) + amount
+    for total in collateral["assets"]:
+        code = total["asset"]
+        rows = [row for row in collateral["locations"] if row["asset"] == code]
+        segregated = [row["units"] for row in rows if row["segregated"]]
+        amounts = total["units"]
+        assert amounts["segregated_quantity"] == sum(row["quantity"] for row in segregated)
+        assert amounts["segregated_value_after_haircut"] == sum(
+            row["value_after_haircut"] for row in segregated
+        )
+        # Segregated collateral is what the custody pools hold: possession's "held".
+        assert amounts["segregated_quantity"] == held[code]
+        for row in rows:
+            value, after = row["units"]["value"], row["units"]["value_after_haircut"]
+            assert after <= value * (10_000 - total["haircut_bps"]) // 10_000
+            assert after > 0 or value == 0
+        [anchored] = [row for row in rows if row["location"] == "sub-custodian:anchor-trust"]
+        assert anchored["units"]["quantity"] == at_anchor[code]
+    assert collateral["segregated_value_after_haircut_units"] == sum(
+        total["units"]["segregated_value_after_haircut"] for total in collateral["assets"]
+    )
+
+
+def test_insurance_cover_adds_up_and_the_hot_wallet_alert_fires(document: dict[str, Any]) -> None:
+    cover = document["regulatory"]["insurance"]
+    for line in cover["lines"]:
+        assert line["units"]["covered"] + line["units"]["uncovered"] == line["units"]["value"]
+    covered = sum(line["units"]["covered"] for line in cover["lines"])
+    assert covered == sum(policy["units"]["covered"] for policy in cover["policies"])
+    hot = sum(line["units"]["uncovered"] for line in cover["lines"] if line["tier"] == "hot")
+    assert cover["hot_uncovered_units"] == hot > 0
+    assert cover["alerts"] == ["hot_holdings_exceed_cover"]
+    crime = next(policy for policy in cover["policies"] if policy["id"] == "crime-hot")
+    assert crime["units"]["limit_remaining"] == 0  # the hot wallets used up all of its limit
+    assert crime["units"]["covered"] == crime["units"]["limit"]
+
+
+def test_the_in_kind_schedule_returns_or_claims_every_unit(document: dict[str, Any]) -> None:
+    in_kind = document["regulatory"]["in_kind"]
+    assert in_kind["petition_date"] == document["insolvency"]["petition_date"]
+    assert in_kind["positions"] > 0
+    returned_somewhere = False
+    for row in in_kind["pools"]:
+        amounts = row["units"]
+        parts = amounts["returned_in_kind"] + amounts["set_off"] + amounts["unsecured_claim"]
+        assert parts == amounts["claim"], row
+        assert amounts["held_back"] <= amounts["unsecured_claim"]
+        # The rows' sum is the pool's own figure for what it hands back in kind.
+        assert amounts["returned_in_kind"] == amounts["pool_returned_in_kind"], row
+        returned_somewhere |= amounts["returned_in_kind"] > 0
+    assert returned_somewhere
+    for total in in_kind["assets"]:
+        rows = [row["units"] for row in in_kind["pools"] if row["asset"] == total["asset"]]
+        for name in ("claim", "returned_in_kind", "set_off", "unsecured_claim"):
+            assert total["units"][name] == sum(row[name] for row in rows)
+    # The hacked pool returns less than is claimed on it; the rest is claimed from the estate.
+    hacked = document["insolvency"]["events"]["hacks"][0]
+    [omni_btc] = [r for r in in_kind["pools"] if (r["pool"], r["asset"]) == ("omni-1", "BTC")]
+    assert hacked["asset"] == "BTC"
+    assert 0 < omni_btc["units"]["unsecured_claim"] < omni_btc["units"]["claim"]
+
+
+def test_every_regulatory_output_has_its_line_and_its_section(document: dict[str, Any]) -> None:
+    from ringfence.entrypoints.pages.report import render_report
+
+    summary = document["regulatory"]["summary"]
+    starts = ("Possession and control", "Residual-interest deadline", "Weekly crypto-collateral",
+              "Sub-custodian register", "Insurance cover", "In-kind return schedule")  # fmt: skip
+    assert [line.split(":")[0].split(" (")[0].rsplit(" 20", 1)[0] for line in summary] == list(
+        starts
+    )
+    assert "hot_holdings_exceed_cover" in summary[4]
+    assert "assets_at_unapproved_sub_custodian" in summary[3]
+    html = render_report(document)
+    for anchor in ("possession", "residual-interest", "collateral", "sub-custodians",
+                   "insurance", "in-kind", "regulatory-summary"):  # fmt: skip
+        assert f'id="{anchor}"' in html, anchor
+    for line in summary:
+        assert line.split(";")[0].split("(")[0].strip() in html

@@ -1,6 +1,8 @@
 """For random firms and failures, the simulator never pays out more than there is, never
 short-changes a client of a fully covered custody pool, and treats the clients of one pool and
-asset alike (to within the one unit that whole-unit shares allow)."""
+asset alike (to within the one unit that whole-unit shares allow); and the in-kind return
+schedule read off the simulation returns in kind, sets off or leaves as a claim on the estate
+every unit claimed, and hands back per pool what the pool returns."""
 
 from __future__ import annotations
 
@@ -16,11 +18,14 @@ from ringfence.core.insolvency import (
     Move,
     Outcome,
     Standing,
+    compare,
     parse_scenario,
     simulate,
 )
 from ringfence.core.ledger.model import Pool, PoolKind, Purpose, Terms
-from ringfence.core.money import Asset, format_amount
+from ringfence.core.money import Asset, format_amount, formatted_units
+from ringfence.service.in_kind import in_kind_schedule
+from ringfence.service.insolvency import simulate_document
 
 ASSETS = {"BTC": Asset("BTC", 8, 1), "ETH": Asset("ETH", 18, 2)}
 POOLS = {
@@ -117,3 +122,26 @@ def test_distribution_is_bounded_fair_and_complete(
             assert abs(line.in_kind * pool.claims - eligible * covered) < max(pool.claims, 1)
     for client in outcome.clients:
         assert client.recovered_value <= client.claim_value
+
+
+@settings(max_examples=100, deadline=None)
+@given(firms_and_scenarios())
+def test_the_in_kind_schedule_accounts_for_every_unit_claimed(
+    firm: tuple[Book, dict[str, Any]],
+) -> None:
+    book, document = firm
+    scenario = parse_scenario(document, FirmNames(ASSETS, POOLS, WALLETS, CLIENTS), PETITION_NS)
+    simulation = simulate_document(compare(book, scenario), scenario, ASSETS)
+    schedule = in_kind_schedule(simulation)
+    returned: dict[tuple[str, str], int] = defaultdict(int)
+    for row in schedule["returns"]:
+        claim, held_back, set_off, in_kind, unsecured = (
+            formatted_units(row[name])
+            for name in ("claim", "held_back", "set_off", "returned_in_kind", "unsecured_claim")
+        )
+        assert in_kind + set_off + unsecured == claim, row
+        assert held_back <= unsecured
+        returned[(row["pool"], row["asset"])] += in_kind
+    for pool in schedule["pools"]:
+        key = (pool["pool"], pool["asset"])
+        assert returned.get(key, 0) == formatted_units(pool["returned_in_kind"]), pool

@@ -12,7 +12,11 @@
 - the sub-custodian register accounts for every holding at a sub-custodian, and finds exactly
   the pools' holdings at the unapproved ones;
 - a reconciliation run's entry is a ``regulatory.breach`` of kind ``possession_deficit``
-  exactly when the possession report finds a deficit in a custody pool, for that amount.
+  exactly when the possession report finds a deficit in a custody pool, for that amount;
+- a residual-interest deadline check reads back from its entry as it was written, and the
+  entry is a ``regulatory.breach`` of kind ``residual_interest_deadline`` for exactly the lines
+  short of cover at or after the deadline, each for what it is short by;
+- a recorded version of the register reads back from its entry exactly as it was read.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from tests.unit.core.regulatory.support import holding
 
 from ringfence.core.events.catalogue import View, events_of_entry
 from ringfence.core.ledger.journal import EntryKind, JournalEntry
-from ringfence.core.money import Asset, format_amount
+from ringfence.core.money import Asset, format_amount, format_signed_units
 from ringfence.core.recon.codec import Coverage, RunSummary, encode_run
 from ringfence.core.recon.history import Price
 from ringfence.core.recon.segregation_statement import Alert, FundsBasis
 from ringfence.core.regulatory.collateral import after_haircut, value_ceil, value_floor
 from ringfence.core.regulatory.files import (
     Approval,
+    DueDiligence,
     FileIdentity,
     InsuranceSchedule,
     Policy,
@@ -39,7 +44,14 @@ from ringfence.core.regulatory.files import (
 )
 from ringfence.core.regulatory.insurance import insurance_cover
 from ringfence.core.regulatory.possession import Locations, match, per_asset
-from ringfence.core.regulatory.residual import undermargined_amounts
+from ringfence.core.regulatory.records import (
+    DeadlineCheck,
+    decode_deadline_check,
+    decode_register,
+    encode_deadline_check,
+    encode_register,
+)
+from ringfence.core.regulatory.residual import DeadlineFacts, undermargined_amounts
 from ringfence.core.regulatory.subcustody import register_as_of
 
 units = st.one_of(st.integers(0, 2**64), st.integers(0, 10))
@@ -203,3 +215,62 @@ def test_a_possession_deficit_is_a_breach_event_of_its_amount(
                              "amount": format_amount(deficit, BTC), "run": 1}]  # fmt: skip
     else:
         assert breaches == []
+
+
+wide = st.one_of(st.integers(0, 2**128 - 1), st.integers(0, 10))
+facts = st.builds(
+    DeadlineFacts,
+    st.sampled_from(("omni-1", "margin", "p")),
+    st.just("BTC"),
+    wide,
+    wide,
+    wide,
+    wide,
+    st.integers(0, 2**32 - 1),
+)
+
+
+@given(
+    lines=st.lists(facts, max_size=6),
+    as_of=st.integers(0, 2**63 - 1),
+    deadline=st.integers(0, 2**63 - 1),
+)
+def test_a_deadline_check_reads_back_and_its_breaches_are_events(
+    lines: list[DeadlineFacts], as_of: int, deadline: int
+) -> None:
+    check = DeadlineCheck(as_of, deadline, bytes(range(32)), tuple(lines))
+    body = encode_deadline_check(9, 10**18, check)
+    assert decode_deadline_check(body) == check
+    entry = JournalEntry(9, EntryKind.residual_deadlines, 10**18, body, b"", b"")
+    found = events_of_entry(entry, View({}, {1: BTC}, {"BTC": BTC}, {}))
+    assert {event.type.value for event in found} <= {"regulatory.breach"}
+    expected = [
+        (fact.pool, format_signed_units(fact.undermargined - fact.funds + fact.requirement, 8))
+        for fact in lines
+        if as_of >= deadline and fact.funds - fact.requirement < fact.undermargined
+    ]
+    assert [(e.data["pool"], e.data["cover_shortfall"]) for e in found] == expected
+    assert all(e.data["kind"] == "residual_interest_deadline" for e in found)
+
+
+names = st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=32)
+times = st.integers(0, 2**63 - 1)
+checks = st.builds(
+    DueDiligence, st.text("abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=64),
+    times, times,
+)  # fmt: skip
+sub_custodians = st.builds(
+    SubCustodian, names, st.sampled_from(Approval), times,
+    st.lists(checks, max_size=3).map(tuple), st.lists(names, max_size=3, unique=True).map(tuple),
+)  # fmt: skip
+
+
+@given(
+    entries=st.lists(sub_custodians, max_size=4, unique_by=lambda entry: entry.name),
+    digest=st.binary(min_size=32, max_size=32),
+)
+def test_a_recorded_register_reads_back_as_it_was(
+    entries: list[SubCustodian], digest: bytes
+) -> None:
+    register = SubCustodianRegister(FileIdentity(1, digest.hex()), tuple(entries))
+    assert decode_register(encode_register(3, 10**18, register)) == register

@@ -66,7 +66,7 @@ from ringfence.demo.house_flows import (
 from ringfence.demo.insolvency import failure_section
 from ringfence.demo.recon import run_recon_week
 from ringfence.demo.refusals import refuse, staged_refusals
-from ringfence.demo.regulatory import regulatory_section
+from ringfence.demo.regulatory import Documents, regulatory_section, summary_lines
 from ringfence.demo.risk import run_venue_demo
 from ringfence.demo.segregation_report import build_report
 from ringfence.demo.world import Document, Progress, World, asset_plans, plan_world, seed_of, signed
@@ -89,10 +89,14 @@ def run_demo(
     seed: int = 7,
     progress: Progress | None = None,
     chains: DemoChains | None = None,
+    *,
+    documents: Documents | None = None,
 ) -> Document:
     """Build a custodian with ``clients`` clients in an empty ledger, run its day, check every
     result, and return the report document (``build_report``). With ``chains``, the day's
-    wallets are registered from extended public keys and deposits arrive on chain too."""
+    wallets are registered from extended public keys and deposits arrive on chain too; with
+    ``documents`` (a reader of documents in hand), the regulatory outputs that read an
+    operator's files are shown too (demo/regulatory_inputs.py writes them)."""
     assert clients_min <= clients <= clients_max
     if ledger.seq != 0:
         raise InputError(
@@ -118,9 +122,9 @@ def run_demo(
     custody = None if chains is None else run_custody_demo(ledger, chains, seed, progress)
     # A week of daily reconciliation after the day (demo/recon.py).
     reconciliation = run_recon_week(ledger, progress)
-    # Possession and control and the residual-interest deadline at the day's end
-    # (demo/regulatory.py), before the failure.
-    regulatory = regulatory_section(ledger, progress)
+    # The regulatory outputs at the day's end (demo/regulatory.py), before the failure; the
+    # in-kind return schedule is read off the failure's simulation.
+    regulatory = regulatory_section(ledger, progress, documents)
     # The firm fails at the end (demo/insolvency.py): who gets what back.
     failure = failure_section(ledger, progress)
     report("report", 0, 1)
@@ -131,6 +135,8 @@ def run_demo(
     if custody is not None:
         document["custody"] = custody
     document["reconciliation"] = reconciliation
+    regulatory["in_kind"] = failure.pop("in_kind")
+    regulatory["summary"] = summary_lines(regulatory)
     document["insolvency"] = failure
     document["regulatory"] = regulatory
     report("report", 1, 1)

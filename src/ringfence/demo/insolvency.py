@@ -28,6 +28,7 @@ from ringfence.core.ledger.model import (
     TransferFlags,
 )
 from ringfence.core.money import format_amount, formatted_units, mul_div_floor
+from ringfence.demo.in_kind import in_kind_section
 from ringfence.service.custody import derived_account_id
 from ringfence.service.insolvency import simulate_ledger
 from ringfence.service.ledger import LedgerService
@@ -57,6 +58,9 @@ def failure_section(ledger: LedgerService, progress: Progress | None = None) -> 
         progress("insolvency", 1, 2)
     section = _section(document, scenario)
     section["moves_staged"] = moves
+    section["scenario"] = scenario  # as `insolvency simulate` and `resolution-pack` read it
+    # The regulatory section's in-kind return schedule is read off this very simulation.
+    section["in_kind"] = in_kind_section(document, ledger.ledger.assets)
     if progress is not None:
         progress("insolvency", 2, 2)
     return section

@@ -13,6 +13,8 @@ function the matching ``ringfence`` command calls. The REST API, the operator co
   A report's documents (a register, policies, haircuts, prices, observations, settings, margin
   requirements) come in the request body as the exact text of the files the command line
   names (service/access_recon.py, ``documents_of``); nothing is journaled.
+- The in-kind return schedule of a simulated failure shows what every client would get back:
+  compliance and auditors (``read_resolution``); its scenario is the request's JSON body.
 """
 
 from __future__ import annotations
@@ -25,15 +27,15 @@ from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.ledger.model import check_name
 from ringfence.core.money import format_signed_units
 from ringfence.core.por.round import round_hash, verify_round_signature
-from ringfence.service import liquidation, por, regulatory, risk_book
+from ringfence.service import in_kind, liquidation, por, regulatory, risk_book
 from ringfence.service.access import check_client
 from ringfence.service.access_recon import Uploads, documents_of
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RegulatoryFiles, RiskBookStore, RoundStore
 from ringfence.service.recon_documents import iso
 
-__all__ = ["client_proofs", "insurance_funds", "regulatory_report", "reports", "risk_scan",
-           "round_of", "round_summary", "rounds"]  # fmt: skip
+__all__ = ["client_proofs", "in_kind_returns", "insurance_funds", "regulatory_report", "reports",
+           "risk_scan", "round_of", "round_summary", "rounds"]  # fmt: skip
 
 
 # ---------------------------------------------------------------------- proof of reserves
@@ -185,3 +187,17 @@ def regulatory_report(
     chosen: dict[str, Any] = {_keywords.get(name, name): name for name in uploaded}
     return function(ledger, files, as_of=plain.get("as_of"), **chosen)
 
+
+def in_kind_returns(ledger: LedgerService, actor: Actor, document: object) -> dict[str, Any]:
+    """The in-kind return schedule of the failure in ``{"scenario": {...}}`` (the scenario as
+    ``insolvency simulate`` reads it): compliance and auditors only, since it shows what every
+    client would get back. Nothing is journaled."""
+    require(actor, Action.read_resolution)
+    if not isinstance(document, dict):
+        raise InputError(Result.request_body_malformed, 'a JSON object: {"scenario": {...}}')
+    unknown = sorted(str(key) for key in document if key != "scenario")
+    if unknown:
+        raise InputError(Result.field_unknown, ", ".join(unknown))
+    if "scenario" not in document:
+        raise InputError(Result.field_required, "scenario")
+    return in_kind.in_kind_of(ledger, document["scenario"])

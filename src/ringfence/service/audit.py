@@ -61,6 +61,7 @@ from ringfence.core.ledger.model import TransferRecord
 from ringfence.core.ledger.wire import check_json_depth
 from ringfence.core.por.round import round_journal_head
 from ringfence.core.recon.codec import replay_recon_entry
+from ringfence.core.regulatory.records import decode_deadline_check, decode_register
 from ringfence.service.audit_checks import (
     AuditRun,
     Problem,
@@ -332,6 +333,10 @@ def _replay_entry(
             replay_movement_entry(audit.movements, audit.ledger.assets, entry)
         elif entry.kind is EntryKind.journal_keys:
             pass  # followed by the key chain as the hash chain is walked (follow_key)
+        elif entry.kind is EntryKind.residual_deadlines:
+            decode_deadline_check(entry.body)  # a record of a check: it changes no balance
+        elif entry.kind is EntryKind.sub_custodian_registers:
+            decode_register(entry.body)  # evidence of who held what: it changes no balance
         elif entry.kind is EntryKind.principals:
             replay_principals(audit.ledger, entry)
         else:

@@ -36,6 +36,12 @@ def in_kind_return_schedule(
     return in_kind_schedule(simulate_ledger(ledger, scenarios.read_scenario(scenario)))
 
 
+def in_kind_of(ledger: LedgerService, scenario: object) -> dict[str, Any]:
+    """The schedule of a scenario in hand (a request's body), as ``insolvency simulate``
+    reads a scenario file; a defect is ``scenario_invalid`` or another named code."""
+    return in_kind_schedule(simulate_ledger(ledger, scenario))
+
+
 def in_kind_schedule(simulation: Mapping[str, Any]) -> dict[str, Any]:
     """The schedule of one simulation document."""
     outcome = simulation["segregated"]

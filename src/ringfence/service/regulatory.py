@@ -5,8 +5,11 @@ document to show out (JSON-able, amounts already formatted by core/money.py).
 API will call the same ones. Each gathers through the reconciliation service what the segregation
 statement gathers (client balances, the registry's wallets and encumbrances, and holdings:
 observed when an observations file is named, else the book), reads the operator's files through
-the ``RegulatoryFiles`` port, and lets core/regulatory/ compute. Nothing is journaled: a report
-is recomputed from the journal and the files, and names each file by its SHA-256.
+the ``RegulatoryFiles`` port, and lets core/regulatory/ compute. A report is recomputed from the
+journal and the files, and names each file by its SHA-256; only a residual-interest deadline
+check asked to be recorded (``record=True``) is journaled, with the facts its statuses are
+computed from (core/regulatory/records.py), so that a breach is an event, and so is a register
+asked to be recorded, as evidence (service/regulatory_records.py).
 
 docs/regulatory.md maps each report to the rule it serves.
 """
@@ -45,13 +48,15 @@ from ringfence.core.regulatory.insurance import (
     hot_uncovered,
     insurance_cover,
 )
-from ringfence.core.regulatory.residual import deadline_lines, undermargined_amounts
+from ringfence.core.regulatory.records import DeadlineCheck
+from ringfence.core.regulatory.residual import deadline_facts, undermargined_amounts
 from ringfence.core.regulatory.subcustody import register_as_of
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RegulatoryFiles
 from ringfence.service.recon import ReconService
 from ringfence.service.recon_documents import amounts, iso
+from ringfence.service.regulatory_records import journal_check, journal_register
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,18 +217,20 @@ def residual_interest_deadline(
     as_of: str | None = None,
     observations: str | None = None,
     settings: str | None = None,
+    record: bool = False,
 ) -> dict[str, Any]:
     """Residual interest against Σ undermargined per custody pool and asset, and whether the
-    deadline in ``requirements_file`` is met, still due, or breached (an alert)."""
+    deadline in ``requirements_file`` is met, still due, or breached (an alert); with
+    ``record``, the check is journaled and a breach becomes a ``regulatory.breach`` event."""
     gathered = gather(ledger, files, as_of=as_of, observations=observations, settings=settings)
     engine = ledger.ledger
     segregated = {name: pool.terms is Terms.custody for name, pool in engine.pools.items()}
     margin = files.margin_requirements(requirements_file, engine.assets, segregated, engine.clients)
-    return _residual_document(ledger, gathered, margin)
+    return _residual_document(ledger, gathered, margin, record)
 
 
 def residual_interest_of(
-    ledger: LedgerService, requirements: bytes, *, as_of: str | None = None
+    ledger: LedgerService, requirements: bytes, *, as_of: str | None = None, record: bool = False
 ) -> dict[str, Any]:
     """``residual_interest_deadline`` on the book, for a requirements document its caller
     wrote (the demo's) rather than a file it names."""
@@ -231,16 +238,20 @@ def residual_interest_of(
     engine = ledger.ledger
     segregated = {name: pool.terms is Terms.custody for name, pool in engine.pools.items()}
     margin = parse_margin_requirements(requirements, engine.assets, segregated, engine.clients)
-    return _residual_document(ledger, gathered, margin)
+    return _residual_document(ledger, gathered, margin, record)
 
 
 def _residual_document(
-    ledger: LedgerService, gathered: Gathered, margin: MarginRequirements
+    ledger: LedgerService, gathered: Gathered, margin: MarginRequirements, record: bool
 ) -> dict[str, Any]:
     engine = ledger.ledger
     statement = reconcile(gathered.facts, gathered.recon.history.book).segregation_lines
     short = undermargined_amounts(margin.required, net_equities(gathered.facts.client_rows))
-    lines = deadline_lines(statement, short, gathered.as_of_ns, margin.deadline_ns)
+    digest = bytes.fromhex(margin.identity.sha256)
+    facts = tuple(deadline_facts(statement, short))
+    check = DeadlineCheck(gathered.as_of_ns, margin.deadline_ns, digest, facts)
+    journal_seq = journal_check(ledger, check) if record else None
+    lines = check.lines()
     alerts = sorted({line.alert for line in lines} - {"none"})
     rows = []
     for line in lines:
@@ -267,6 +278,7 @@ def _residual_document(
         "deadline": iso(margin.deadline_ns),
         "lines": rows,
         "alerts": alerts,
+        "journal_seq": None if journal_seq is None else str(journal_seq),
     }
 
 
@@ -358,12 +370,14 @@ def sub_custodian_register(
     register: str,
     as_of: str | None = None,
     observations: str | None = None,
+    record: bool = False,
 ) -> dict[str, Any]:
     """The register as of ``as_of``: approval, due diligence, wallets and holdings of each
     sub-custodian, and the findings (assets at an unapproved one, missing or stale SOC
-    reports)."""
+    reports); with ``record``, the register as read is journaled, as evidence."""
     gathered = gather(ledger, files, as_of=as_of, observations=observations, register=register)
     assert gathered.register is not None
+    journal_seq = journal_register(ledger, gathered.register) if record else None
     states, findings = register_as_of(gathered.register, gathered.holdings, gathered.as_of_ns)
     assets = ledger.ledger.assets
     rows = []
@@ -395,6 +409,7 @@ def sub_custodian_register(
         )
     return {
         **_head(gathered, register=gathered.register.identity),
+        "journal_seq": None if journal_seq is None else str(journal_seq),
         "sub_custodians": rows,
         "findings": [
             {

@@ -10,15 +10,19 @@ reports journal nothing, and a bad file is refused by name.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support import MAIN, journal_public_key
 from tests.unit.service.test_recon import Firm
 from tests.unit.service.test_recon_requests import MemoryFiles, observations_text
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
+from ringfence.adapters.storage.sqlite import SqliteStore
+from ringfence.bootstrap import open_store
 from ringfence.core.custody.registry import Encumbrance, EncumbranceKind
 from ringfence.core.errors import InputError, Result
 from ringfence.core.money import Asset
@@ -32,7 +36,9 @@ from ringfence.core.regulatory.files import (
     parse_margin_requirements,
     parse_sub_custodian_register,
 )
-from ringfence.service import regulatory
+from ringfence.service import events, regulatory
+from ringfence.service.audit import verify_store
+from ringfence.service.ports import LedgerStore
 
 
 class MemoryRegulatoryFiles(MemoryFiles):
@@ -113,3 +119,99 @@ def test_without_files_possession_is_on_the_book_and_a_named_file_is_refused(fir
     with pytest.raises(InputError) as caught:
         regulatory.possession_and_control(firm.ledger, None, register="register")
     assert caught.value.code is Result.field_required
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
+    """A check is a journal entry of kind 22: every store takes it (PostgreSQL once its
+    migration widened the journal's kind check)."""
+    opened: LedgerStore
+    if request.param == "memory":
+        opened = MemoryStore()
+    elif request.param == "sqlite":
+        opened = SqliteStore(str(tmp_path / "ledger.db"))
+    else:
+        opened = open_store(request.getfixturevalue("postgres_url"))
+    yield opened
+    opened.close()
+
+
+def test_a_recorded_deadline_check_is_journaled_and_its_breach_is_an_event(
+    any_store: LedgerStore,
+) -> None:
+    firm = Firm(any_store, ManualClock(10**18))
+    firm.deposit("alice", 100)
+    deadline = 10**18 + 10**12
+    # alice must hold 130: undermargined by 30; the pool's residual interest is 0 (100 held
+    # against 100 owed), so 30 is not covered.
+    files = MemoryRegulatoryFiles(requirements=json.dumps({
+        "version": 1, "deadline": str(deadline),
+        "requirements": [{"pool": MAIN, "asset": "BTC", "client": "alice",
+                          "required": "0.00000130"}],
+    }))  # fmt: skip
+    before = regulatory.residual_interest_deadline(
+        firm.ledger, files, requirements_file="requirements", record=True
+    )
+    [line] = [
+        found for found in before["lines"] if (found["pool"], found["asset"]) == (MAIN, "BTC")
+    ]
+    assert (line["deadline_status"], line["cover_shortfall_units"]) == ("due", "30")
+    assert before["journal_seq"] == str(firm.ledger.seq)
+    assert firm.store.head()[0] == firm.ledger.seq
+    breaches = events.events(firm.ledger, None, types="regulatory.breach")["items"]
+    assert breaches == []
+    firm.clock.advance(1_000)  # seconds: past the deadline
+    after = regulatory.residual_interest_deadline(
+        firm.ledger, files, requirements_file="requirements", record=True
+    )
+    assert after["alerts"] == ["residual_interest_deadline_breach"]
+    [breach] = events.events(firm.ledger, None, types="regulatory.breach")["items"]
+    assert breach["seq"] == after["journal_seq"]
+    assert breach["data"] == {
+        "kind": "residual_interest_deadline", "pool": MAIN, "asset": "BTC",
+        "residual_interest": "0.00000000", "undermargined": "0.00000030",
+        "cover_shortfall": "0.00000030", "targeted_residual_interest": "0.00000000",
+        "accounts_undermargined": 1, "as_of_ns": after["as_of_ns"],
+        "deadline_ns": str(deadline), "requirements_sha256": after["requirements"]["sha256"],
+    }  # fmt: skip
+    report = verify_store(firm.store, trusted_keys=[journal_public_key])
+    assert report.ok, report.problems
+
+
+def test_a_deadline_check_not_asked_for_is_not_journaled(firm: Firm) -> None:
+    head = firm.store.head()
+    files = MemoryRegulatoryFiles(requirements=json.dumps(
+        {"version": 1, "deadline": "2026-11-20T23:00:00Z", "requirements": []}
+    ))  # fmt: skip
+    document = regulatory.residual_interest_deadline(
+        firm.ledger, files, requirements_file="requirements"
+    )
+    assert document["journal_seq"] is None
+    assert firm.store.head() == head
+
+
+def test_a_recorded_register_is_journaled_as_evidence(any_store: LedgerStore) -> None:
+    firm = Firm(any_store, ManualClock(10**18))
+    register = text(sub_custodians=[
+        {"name": "anchor", "status": "approved", "approved_on": "2001-01-01",
+         "wallets": ["main-cold"]},
+        {"name": "newco", "status": "pending", "wallets": []},
+    ])  # fmt: skip
+    files = MemoryRegulatoryFiles(register=register)
+    document = regulatory.sub_custodian_register(
+        firm.ledger, files, register="register", record=True
+    )
+    assert document["journal_seq"] == str(firm.ledger.seq)
+    [recorded] = events.events(firm.ledger, None, types="sub_custodian_register.recorded")["items"]
+    assert recorded["seq"] == document["journal_seq"]
+    assert recorded["data"] == {
+        "sha256": document["register"]["sha256"], "version": 1,
+        "sub_custodians": ["anchor", "newco"], "wallets": 1,
+    }  # fmt: skip
+    report = verify_store(firm.store, trusted_keys=[journal_public_key])
+    assert report.ok, report.problems
+    # Not asked to, a report journals nothing.
+    head = firm.store.head()
+    unrecorded = regulatory.sub_custodian_register(firm.ledger, files, register="register")
+    assert unrecorded["journal_seq"] is None
+    assert firm.store.head() == head

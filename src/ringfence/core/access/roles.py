@@ -55,6 +55,9 @@ class Action(StrEnum):
     read_rounds = "read_rounds"  # published proof-of-reserves round records
     read_proofs = "read_proofs"  # a client's inclusion proofs and client key
     read_venue = "read_venue"  # insurance funds and liquidation rounds per market
+    # What a failure would return to every client in kind (the in-kind return schedule of a
+    # simulated insolvency): a resolution planner's and an auditor's reading.
+    read_resolution = "read_resolution"
     read_events = "read_events"  # the event stream (a client: events about its own accounts)
     manage_webhooks = "manage_webhooks"  # webhook subscriptions: they carry every event
     # Withdrawals and their policy (service/withdrawals.py, service/policy.py). Who may
@@ -117,8 +120,9 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
         Action.draft_policies,
         Action.approve_policies,
         Action.publish_policies,
+        Action.read_resolution,
     },
-    PrincipalRole.auditor: _reading | {Action.audit, Action.read_proofs},
+    PrincipalRole.auditor: _reading | {Action.audit, Action.read_proofs, Action.read_resolution},
     PrincipalRole.admin: _reading
     | {
         Action.define,

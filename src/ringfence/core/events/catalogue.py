@@ -23,6 +23,11 @@ Types, by what caused them:
   ``possession_deficit`` when a custody pool's holdings, encumbered ones included, fall short
   of what its clients are owed), then per break snapshot ``break.opened``, ``break.updated``
   or ``break.cured``;
+- a residual-interest deadline check: per custody pool and asset whose residual interest, at
+  or after the deadline, falls short of what its clients are undermargined by,
+  ``regulatory.breach`` of kind ``residual_interest_deadline`` (its status computed again from
+  the facts the entry keeps, core/regulatory/records.py); a recorded version of the
+  sub-custodian register: ``sub_custodian_register.recorded``;
 - an operator's action on a break: ``break.explained``, ``break.corrected`` or
   ``break.made_good`` (``break.cured`` when the action cured it);
 - definitions: ``asset.defined``, ``client.defined``, ``pool.defined``, ``account.defined``;
@@ -51,10 +56,12 @@ from ringfence.core.ledger.model import (
     TransferFlags,
     TransferRecord,
 )
-from ringfence.core.money import Asset, format_amount
+from ringfence.core.money import Asset, format_amount, format_signed_units
 from ringfence.core.recon.breaks import BreakState, ReconBreak
 from ringfence.core.recon.codec import ActionKind, Coverage, decode_recon_entry
 from ringfence.core.recon.segregation_statement import Alert
+from ringfence.core.regulatory.records import decode_deadline_check, decode_register
+from ringfence.core.regulatory.residual import DeadlineStatus
 
 __all__ = ["Event", "EventType", "Position", "View", "events_of_entry", "parse_position"]
 
@@ -86,6 +93,7 @@ class EventType(StrEnum):
     principal_changed = "principal.changed"
     journal_key_declared = "journal_key.declared"
     custody_registry_changed = "custody.registry_changed"
+    sub_custodian_register_recorded = "sub_custodian_register.recorded"
 
 
 _liquidation_codes: Final = frozenset(
@@ -224,6 +232,15 @@ def events_of_entry(entry: JournalEntry, view: View) -> list[Event]:
             add(EventType.principal_changed, data)
     elif entry.kind is EntryKind.journal_keys:
         add(EventType.journal_key_declared, {})
+    elif entry.kind is EntryKind.residual_deadlines:
+        _deadline_events(entry, view, add)
+    elif entry.kind is EntryKind.sub_custodian_registers:
+        register = decode_register(entry.body)
+        add(EventType.sub_custodian_register_recorded, {
+            "sha256": register.identity.sha256, "version": register.identity.version,
+            "sub_custodians": [entry.name for entry in register.sub_custodians],
+            "wallets": sum(len(entry.wallets) for entry in register.sub_custodians),
+        })  # fmt: skip
     elif entry.kind in registry_kinds:
         header = journal.decode_header(entry.body)
         add(
@@ -329,6 +346,28 @@ def _possession_deficit(line: Coverage, asset: Asset, run: int, add: _Adder) -> 
         add(EventType.regulatory_breach, {
             "kind": "possession_deficit", "pool": line.pool, "asset": line.asset,
             "amount": format_amount(deficit, asset), "run": run,
+        })  # fmt: skip
+
+
+def _deadline_events(entry: JournalEntry, view: View, add: _Adder) -> None:
+    """A breach per pool and asset the check finds short at or after the deadline (CFTC
+    1.22(c)); the status is computed again from the entry's facts."""
+    check = decode_deadline_check(entry.body)
+    for line in check.lines():
+        if line.status is not DeadlineStatus.breach:
+            continue
+        asset = view.assets[line.asset]
+        amounts = {"undermargined": line.undermargined, "cover_shortfall": line.cover_shortfall,
+                   "targeted_residual_interest": line.targeted_residual_interest}  # fmt: skip
+        # Read back from a stored entry, a figure may lie beyond what a ledger amount can be
+        # (a difference of two u128s): written as signed units, never refused by an assertion.
+        add(EventType.regulatory_breach, {
+            "kind": "residual_interest_deadline", "pool": line.pool, "asset": line.asset,
+            "residual_interest": format_signed_units(line.residual_interest, asset.scale),
+            **{name: format_signed_units(value, asset.scale) for name, value in amounts.items()},
+            "accounts_undermargined": line.accounts_undermargined,
+            "as_of_ns": str(check.as_of_ns), "deadline_ns": str(check.deadline_ns),
+            "requirements_sha256": check.requirements_sha256.hex(),
         })  # fmt: skip
 
 

@@ -80,6 +80,12 @@ class EntryKind(IntEnum):
     # Each credited deposit's place on chain (core/custody/codec.py): its transfer id is a hash,
     # so the transaction behind it is recorded beside it.
     deposit_sources = 16
+    # Regulatory records (core/regulatory/records.py): each residual-interest deadline check
+    # with the facts its status is computed from, so that a breach is an event of the journal;
+    # each version of the sub-custodian register an operator records, as evidence of who held
+    # clients' assets when. 17-21 are kept for other entries.
+    residual_deadlines = 22
+    sub_custodian_registers = 23
 
 
 # Definitions the ledger engine replays, and the registry's own changes.

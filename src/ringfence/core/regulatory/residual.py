@@ -75,30 +75,61 @@ def status(
     return DeadlineStatus.due if as_of_ns < deadline_ns else DeadlineStatus.breach
 
 
+@dataclass(frozen=True, slots=True)
+class DeadlineFacts:
+    """What one pool and asset's deadline status is computed from, as the journal keeps it
+    (core/regulatory/records.py): the statement's funds and requirement (their difference is
+    the residual interest), the target, and Σ undermargined over how many accounts."""
+
+    pool: str
+    asset: str
+    funds: int
+    requirement: int
+    target: int
+    undermargined: int
+    accounts_undermargined: int
+
+    @property
+    def residual_interest(self) -> int:
+        return self.funds - self.requirement
+
+    def line(self, as_of_ns: int, deadline_ns: int) -> DeadlineLine:
+        residual = self.residual_interest
+        return DeadlineLine(
+            self.pool,
+            self.asset,
+            residual,
+            self.target,
+            self.undermargined,
+            self.accounts_undermargined,
+            deadline_ns,
+            status(residual, self.undermargined, as_of_ns, deadline_ns),
+        )
+
+
+def deadline_facts(
+    statement: Iterable[StatementLine], undermargined: Mapping[tuple[str, str], tuple[int, int]]
+) -> list[DeadlineFacts]:
+    """One per segregated statement line (title-transfer pools have no residual interest to
+    speak of: their assets are the firm's)."""
+    found = []
+    for line in statement:
+        if not line.segregated:
+            continue
+        short, count = undermargined.get((line.pool, line.asset), (0, 0))
+        found.append(
+            DeadlineFacts(
+                line.pool, line.asset, line.funds, line.requirement, line.target, short, count
+            )
+        )
+    return found
+
+
 def deadline_lines(
     statement: Iterable[StatementLine],
     undermargined: Mapping[tuple[str, str], tuple[int, int]],
     as_of_ns: int,
     deadline_ns: int,
 ) -> list[DeadlineLine]:
-    """One line per segregated statement line (title-transfer pools have no residual interest
-    to speak of: their assets are the firm's)."""
-    lines = []
-    for line in statement:
-        if not line.segregated:
-            continue
-        short, count = undermargined.get((line.pool, line.asset), (0, 0))
-        residual = line.residual_interest
-        lines.append(
-            DeadlineLine(
-                line.pool,
-                line.asset,
-                residual,
-                line.target,
-                short,
-                count,
-                deadline_ns,
-                status(residual, short, as_of_ns, deadline_ns),
-            )
-        )
-    return lines
+    """One line per segregated statement line, its status as of ``as_of_ns``."""
+    return [facts.line(as_of_ns, deadline_ns) for facts in deadline_facts(statement, undermargined)]

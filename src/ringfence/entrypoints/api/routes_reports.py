@@ -3,15 +3,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from ringfence.entrypoints.api.calls import Api, documents_body
+from ringfence.entrypoints.api.calls import Api, documents_body, request_body
 from ringfence.service import access_reports
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService as Ledger
+
+# The failure scenario as ``insolvency simulate`` reads it (docs/insolvency.md): checked field by
+# field by the service, which names what is wrong.
+in_kind_body: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["scenario"],
+    "properties": {"scenario": {"type": "object"}},
+}
 
 
 def add_report_routes(app: FastAPI, api: Api) -> None:
@@ -52,6 +61,14 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
             return access_reports.insurance_funds(ledger, bundle.venue_book(), actor)
 
         return await api.answer(request, "/v1/liquidation/funds", call)
+
+    # Before ``/v1/regulatory/{report}``, which would otherwise take this path as a report name.
+    @app.post("/v1/regulatory/in-kind", openapi_extra=request_body(in_kind_body))
+    async def in_kind_returns(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return access_reports.in_kind_returns(ledger, actor, document)
+
+        return await api.answer(request, "/v1/regulatory/in-kind", call, write=True)
 
     names = sorted({n for _, req, opt in access_reports.reports.values() for n in (*req, *opt)})
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,8 +47,11 @@ def command(
         clock = bootstrap.simulated_clock(time.time_ns() - 3_601 * 10**9)
         with opened(context, create=True, clock=clock) as ledger:
             chains = bootstrap.DemoChainFiles(out)
-            document = run_demo(ledger, clients, seed, progress, chains)
+            document = run_demo(
+                ledger, clients, seed, progress, chains, documents=bootstrap.ServiceBundle.uploaded
+            )
         html_path, json_path = write_report(document, out)
+        inputs = _write_inputs(document, out / "inputs")
     if json_output:
         write_json(
             {
@@ -57,7 +61,26 @@ def command(
                 "seed": seed,
                 "report_html": str(html_path),
                 "report_json": str(json_path),
+                "inputs": {name: str(path) for name, path in inputs.items()},
             }
         )
     else:
-        say(f"report written to {html_path} (data: {json_path})")
+        say(f"report written to {html_path} (data: {json_path}; files: {out / 'inputs'})")
+        for line in document.get("regulatory", {}).get("summary", []):
+            say(line)
+
+
+def _write_inputs(document: dict[str, Any], folder: Path) -> dict[str, Path]:
+    """The operator's files the demo's regulatory outputs and failure scene read, as
+    ``folder/NAME.json``, for ``ringfence regulatory ...`` and ``resolution-pack`` to read again
+    (the Makefile's demo writes a pack from them)."""
+    texts = dict(document.get("regulatory", {}).get("inputs", {}))
+    scenario = document.get("insolvency", {}).get("scenario")
+    if scenario is not None:
+        texts["scenario"] = json.dumps(scenario, indent=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, text in sorted(texts.items()):
+        paths[name] = folder / f"{name}.json"
+        paths[name].write_text(text, encoding="utf-8")
+    return paths

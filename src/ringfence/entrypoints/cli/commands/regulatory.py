@@ -16,7 +16,9 @@ One group, not five top-level words: the reports share their inputs (``--as-of``
 ``--observations``, the register) and their reader (compliance), and ``regulatory`` is the
 domain's name in every layer (core/regulatory/, service/regulatory.py). Each command parses its
 options, calls one function of service/regulatory.py and renders what it returns; file formats
-are in docs/regulatory.md. Nothing is journaled.
+are in docs/regulatory.md. Nothing is journaled, except a residual-interest deadline check
+given ``--record`` (then a breach is a ``regulatory.breach`` event) and a register given
+``--record`` (then its version is evidence in the journal).
 """
 
 from __future__ import annotations
@@ -133,6 +135,9 @@ def residual_deadline(
     settings: Annotated[
         Path | None, _file("--settings", "Residual-interest targets, as `reconcile` reads.")
     ] = None,
+    record: Annotated[
+        bool, typer.Option("--record", help="Journal the check: a breach becomes an event.")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Residual interest against Σ undermargined, and the deadline's status (CFTC 1.22(c))."""
@@ -144,6 +149,7 @@ def residual_deadline(
             as_of=as_of,
             observations=_name(observations),
             settings=_name(settings),
+            record=record,
         )
     if json_output:
         write_json(document)
@@ -159,6 +165,8 @@ def residual_deadline(
     )
     _table(f"residual interest, deadline {document['deadline']}", columns, document["lines"])
     _alerts(document)
+    if document["journal_seq"] is not None:
+        say(f"journaled as entry {document['journal_seq']}")
 
 
 @app.command("collateral")
@@ -211,6 +219,9 @@ def sub_custodians(
     register: Annotated[Path, _file("--register", "The sub-custodian register.")],
     as_of: AsOfOption = None,
     observations: ObservationsOption = None,
+    record: Annotated[
+        bool, typer.Option("--record", help="Journal this version of the register (evidence).")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """The sub-custodian register as of a time, and its findings."""
@@ -221,10 +232,13 @@ def sub_custodians(
             register=str(register),
             as_of=as_of,
             observations=_name(observations),
+            record=record,
         )
     if json_output:
         write_json(document)
         return
+    if document["journal_seq"] is not None:
+        say(f"journaled as entry {document['journal_seq']}")
     columns = ("name", "status", "approved_at_as_of", "latest_soc_period_end")
     _table(f"sub-custodians as of {document['as_of']}", columns, document["sub_custodians"])
     for finding in document["findings"]:
