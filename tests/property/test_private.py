@@ -39,7 +39,7 @@ def test_every_clients_proof_verifies_with_their_balance_rounded_up(
     assert root.commitment == commit(root.total, root.blinding)
     assert len(set(tree.leaves.values())) == len(balances)
     client = sorted(balances)[pick % len(balances)]
-    proof = private_proof(tree, client, "00" * 32, MASTER)
+    proof = private_proof(tree, client, "00" * 32)
     assert proof is not None
     nonce = round_nonce(MASTER, round_id, client)
     assert verify_private_proof(proof, root, round_id, client, nonce) == (None, units[client])

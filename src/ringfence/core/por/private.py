@@ -6,7 +6,8 @@ each node holds a commitment C = v·B + r·B~ on ristretto255 (``ristretto.commi
 a parent's commitment is the sum of its children's (values and blindings add up), and its hash
 binds its height and both children's commitments and hashes:
 
-    leaf   SHA-256("ringfence/por/private-leaf/1\\0" ‖ round id ‖ u32 asset ‖ u64 index ‖ C ‖ secret)
+    leaf   SHA-256("ringfence/por/private-leaf/1\\0" ‖ round id ‖ u32 asset ‖ u64 index ‖ C ‖
+                   secret)
     parent SHA-256("ringfence/por/private-node/1\\0" ‖ u8 height ‖ C_left ‖ hash_left ‖ C_right ‖
                    hash_right)
 
@@ -115,7 +116,8 @@ def node_hash(node_height: int, left: tuple[bytes, bytes], right: tuple[bytes, b
 
 
 def pad_key_of(master_secret: bytes, round_id: bytes, asset_number: int) -> bytes:
-    return hkdf_sha256(master_secret, salt_private_pad_key, round_id + asset_number.to_bytes(4, "big"))
+    return hkdf_sha256(master_secret, salt_private_pad_key,
+                       round_id + asset_number.to_bytes(4, "big"))
 
 
 def pad_node(
@@ -152,6 +154,7 @@ class PrivateTree:
     round_id: bytes
     levels: tuple[dict[int, Opening], ...]
     leaves: Mapping[str, int]
+    prover_seed: bytes  # the range proofs' secret randomness (``prover_seed_of``)
 
     @property
     def height(self) -> int:
@@ -204,7 +207,22 @@ def build_private_tree(
     assert root_value == sum(value for _, value in owed)
     assert root_value <= limits.proof_value_max
     return PrivateTree(asset, round_id, tuple(levels),
-                       {name: index for (name, _), index in zip(owed, indexes, strict=True)})
+                       {name: index for (name, _), index in zip(owed, indexes, strict=True)},
+                       prover_seed_of(master_secret, round_id, asset.number))
+
+
+def prover_seed_of(master_secret: bytes, round_id: bytes, asset_number: int) -> bytes:
+    return hkdf_sha256(master_secret, salt_private_prover,
+                       round_id + asset_number.to_bytes(4, "big"))
+
+
+PrivateJob = tuple[bytes, Asset, Mapping[str, int], bytes, bytes]
+
+
+def build_private_job(job: PrivateJob) -> PrivateTree:
+    """``build_private_tree`` on one tuple (round id, asset, balances, master secret, seed):
+    what the shell's ``map_jobs`` runs, one asset per task."""
+    return build_private_tree(*job)
 
 
 def _place(count: int, stream: RandomStream) -> list[int]:
@@ -247,9 +265,7 @@ def _levels(
 # ---------------------------------------------------------------------- proofs
 
 
-def private_proof(
-    tree: PrivateTree, client: str, round_hash_hex: str, master_secret: bytes
-) -> dict[str, Any] | None:
+def private_proof(tree: PrivateTree, client: str, round_hash_hex: str) -> dict[str, Any] | None:
     """The client's proof in this asset (None when they are owed nothing in it): their leaf's
     index and value, each sibling's commitment and hash, and one range proof for them all."""
     index = tree.leaves.get(client)
@@ -258,10 +274,9 @@ def private_proof(
     number = tree.asset.number
     siblings = [tree.levels[level][(index >> level) ^ 1] for level in range(height)]
     value, _, _, leaf = tree.levels[0][index]
-    seed = hkdf_sha256(master_secret, salt_private_prover, tree.round_id + number.to_bytes(4, "big"))
     commitments, range_proof = prove_ranges(
         [(sibling[0], sibling[1]) for sibling in siblings],
-        path_transcript(tree.round_id, number, index, leaf), seed)
+        path_transcript(tree.round_id, number, index, leaf), tree.prover_seed)
     assert commitments == [sibling[2] for sibling in siblings]
     return {
         "v": private_proof_format,
@@ -291,7 +306,8 @@ def private_root_of(entry: Mapping[str, Any]) -> PrivateRoot | None:
     root = entry.get("root") if entry.get("mode") == "private" else None
     try:
         assert isinstance(root, dict)
-        total, blinding = int(root["sum"]), int.from_bytes(bytes.fromhex(root["blinding"]), "little")
+        total = int(root["sum"])
+        blinding = int.from_bytes(bytes.fromhex(root["blinding"]), "little")
         commitment, root_hash = bytes.fromhex(root["commitment"]), bytes.fromhex(root["hash"])
     except (AssertionError, KeyError, TypeError, ValueError):
         return None

@@ -39,7 +39,7 @@ def tree() -> PrivateTree:
 
 @pytest.fixture(scope="module")
 def proof(tree: PrivateTree) -> dict[str, Any]:
-    found = private_proof(tree, "alice", "ab" * 32, MASTER)
+    found = private_proof(tree, "alice", "ab" * 32)
     assert found is not None
     return found
 
@@ -50,7 +50,9 @@ def root_of(tree: PrivateTree) -> PrivateRoot:
     return root
 
 
-def verify(proof: dict[str, Any], root: PrivateRoot, client: str = "alice") -> tuple[str | None, int]:
+def verify(
+    proof: dict[str, Any], root: PrivateRoot, client: str = "alice"
+) -> tuple[str | None, int]:
     return verify_private_proof(proof, root, ROUND, client, round_nonce(MASTER, ROUND, client))
 
 
@@ -89,7 +91,7 @@ def test_the_root_opens_to_the_total_in_proof_units_and_the_proof_verifies(
     assert len(tree.levels) == private.height + 1
     assert verify(proof, root_of(tree)) == (None, 150_000_000)
     assert len(base64.b64decode(proof["range_proof"])) == 992
-    assert private_proof(tree, "dave", "ab" * 32, MASTER) is None
+    assert private_proof(tree, "dave", "ab" * 32) is None
 
 
 def test_leaves_sit_in_one_block_and_every_missing_sibling_is_padding(tree: PrivateTree) -> None:
@@ -178,7 +180,7 @@ def test_a_range_proof_made_for_other_values_is_refused(
     _, other_proof = prove_ranges(other, path_transcript(ROUND, 1, index, leaf), SEED)
     assert verify(with_siblings(proof, siblings_of(proof), other_proof),
                   root_of(tree))[0] == "sibling_out_of_range"
-    bob = private_proof(tree, "bob", "ab" * 32, MASTER)
+    bob = private_proof(tree, "bob", "ab" * 32)
     assert bob is not None
     bobs_range_proof = base64.b64decode(bob["range_proof"])
     assert verify(with_siblings(proof, siblings_of(proof), bobs_range_proof),
@@ -208,7 +210,9 @@ def test_malformed_fields_are_refused_by_name(
     assert verify(dict(proof, **{field: value}), root_of(tree)) == ("malformed", 0)
 
 
-def test_a_point_that_is_not_on_the_group_is_refused(tree: PrivateTree, proof: dict[str, Any]) -> None:
+def test_a_point_that_is_not_on_the_group_is_refused(
+    tree: PrivateTree, proof: dict[str, Any]
+) -> None:
     siblings = siblings_of(proof)
     siblings[0] = (b"\x01" + bytes(31), siblings[0][1])
     assert verify(with_siblings(proof, siblings), root_of(tree)) == ("malformed", 0)
