@@ -52,7 +52,7 @@ from ringfence.core.por.liabilities import (
     pool_liabilities,
     proof_unit_exponent,
 )
-from ringfence.core.por.private import private_proof
+from ringfence.core.por.private import PrivateTree, private_proof
 from ringfence.core.por.round import (
     ReservesAttestation,
     Round,
@@ -61,6 +61,7 @@ from ringfence.core.por.round import (
 )
 from ringfence.core.por.round import build_round as core_build_round
 from ringfence.core.por.solvency import PoolPosition
+from ringfence.core.por.tree import AssetTree
 from ringfence.core.recon.files import parse_observations
 from ringfence.service.batch import gather_liabilities, ledger_at, ledger_cut
 from ringfence.service.custody import CustodyService
@@ -352,7 +353,10 @@ def audit_kept_round(
     record = kept.record()
     master_secret = rounds.master_secret(create=False)
     build_seed = kept.build_seed()
-    stored = kept.trees(dict(ledger.ledger.assets), record, master_secret)
+    assets = dict(ledger.ledger.assets)
+    stored: dict[int, AssetTree | PrivateTree] = {
+        **kept.trees(assets, record, master_secret),
+        **kept.private_trees(assets, record, master_secret)}
     report = audit_round(
         ledger.store,
         record,
