@@ -43,6 +43,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -339,7 +340,7 @@ def verify_private_proof(
     range_proof = _decode(proof.get("range_proof"), proof_bytes(64, height))
     if (type(number) is not int or not 0 <= number < 2**32 or type(index) is not int
             or not 0 <= index < 2**height or not isinstance(value_text, str)
-            or not value_text.isdigit() or len(value_text) > 20 or siblings is None
+            or re.fullmatch("[0-9]{1,20}", value_text) is None or siblings is None
             or range_proof is None or len(nonce) != 32
             or not 0 < len(client.encode("utf-8")) <= limits.proof_client_id_bytes_max):
         return "malformed", 0
