@@ -201,8 +201,8 @@ def test_a_root_that_does_not_open_to_its_total_is_refused(
 
 @pytest.mark.parametrize("field,value", [
     ("index", -1), ("index", 2**32), ("index", "3"), ("value", "-1"), ("value", str(2**64)),
-    ("value", 5), ("value", "²"), ("value", ""), ("siblings", "not base64!"), ("siblings", ""), ("range_proof", "AAAA"),
-    ("asset_number", None),
+    ("value", 5), ("value", "²"), ("value", ""), ("siblings", "not base64!"), ("siblings", ""),
+    ("range_proof", "AAAA"), ("asset_number", None),
 ])
 def test_malformed_fields_are_refused_by_name(
     tree: PrivateTree, proof: dict[str, Any], field: str, value: object
