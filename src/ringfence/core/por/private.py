@@ -190,7 +190,8 @@ def build_private_tree(
         raise InputError(Result.overflows_balance, f"{asset.code} total is 2^64 or more")
     owed = [(name, int(value)) for name, value in zip(names, units.tolist(), strict=True) if value]
     if len(owed) > limits.proof_private_clients_max:
-        raise InputError(Result.overflows_balance, f"{asset.code}: too many clients")
+        raise InputError(Result.batch_too_large,
+                         f"{asset.code}: more clients than a private tree holds")
     stream = RandomStream(hkdf_sha256(seed, salt_private_pad_key, round_id
                                       + asset.number.to_bytes(4, "big")))
     indexes = _place(len(owed), stream)
