@@ -194,6 +194,7 @@ def test_proof_refuses_an_unknown_client_and_a_missing_round(db: Path, tmp_path:
     assert found["error"] == "client_not_found"  # carol is owed nothing
 
 
+@pytest.mark.slowest  # range proofs, and a local Dask cluster started and stopped
 def test_a_private_round_is_built_and_its_proofs_verify_through_the_cli(
     db: Path, tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ verifies against the round's private root and shows their balance in proof units
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ names = st.text(alphabet="abcdefgh", min_size=1, max_size=6)
 
 
 # Each proof is one aggregated range proof of 32 values (about a second of CPU): few examples.
+@pytest.mark.slowest
 @settings(max_examples=4, deadline=None)
 @given(balances=st.dictionaries(names, st.integers(min_value=1, max_value=10**27), min_size=1,
                                 max_size=9),
