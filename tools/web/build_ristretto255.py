@@ -8,7 +8,7 @@ written inline into the page between its ``<script id="ringfence-ristretto255">`
 page's Content-Security-Policy loads nothing), with the packages' licence. The page in the
 repository carries the result; run this again only to change the versions:
 
-    python tools/web/build_ristretto255.py [--npm-prefix DIR]
+    python tools/web/build_ristretto255.py [--npm-prefix DIR]   (default: build/web-bundle)
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ def bundle(prefix: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--npm-prefix", type=Path, default=root / ".tools" / "web-build")
+    parser.add_argument("--npm-prefix", type=Path, default=root / "build" / "web-bundle")
     options = parser.parse_args()
-    options.npm_prefix.mkdir(parents=True, exist_ok=True)
-    script = bundle(options.npm_prefix)
+    prefix = options.npm_prefix.resolve()
+    prefix.mkdir(parents=True, exist_ok=True)
+    script = bundle(prefix)
     text = page.read_text(encoding="utf-8")
     assert block.search(text), "verify.html has no ristretto255 script block"
     page.write_text(block.sub(lambda found: found[1] + script + found[2], text, count=1),
