@@ -12,7 +12,7 @@ TOOLS := .tools
 ANVIL_VERSION := 1.7.1
 ANVIL := $(TOOLS)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 
-.PHONY: venv tools test lint format demo demo-pack bench clean
+.PHONY: venv tools test lint format demo demo-pack bench clean web-bundle
 
 # The stamp depends on pyproject.toml, so a change of dependencies reinstalls and a re-run
 # without one does nothing.
@@ -40,6 +40,12 @@ $(ANVIL):
 /usr/bin/softhsm2-util:
 	apt-get install -y -q softhsm2 >/dev/null || \
 		(apt-get update -q >/dev/null && apt-get install -y -q softhsm2 >/dev/null)
+
+# The ristretto255 script inline in the browser verifier (verify.html) from the pinned
+# @noble/curves and @noble/hashes, bundled by esbuild. The page in the repository already
+# carries it, with the packages' licence; run this only to change their versions.
+web-bundle: venv
+	$(BIN)/python tools/web/build_ristretto255.py
 
 # Static checks, in order, stopping at the first failure.
 lint: venv

@@ -72,7 +72,7 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 proof_format = "ringfence-por-proof/3"
@@ -86,6 +86,11 @@ client_id_bytes_max = 255
 value_max = 2**64 - 1
 height_max = 48
 pieces_max = 64
+# Private-mode proofs (Pedersen commitments on ristretto255, which the standard library does
+# not have) are checked by `ringfence por verify` and by the browser page; this verifier names
+# them and refuses to count them, unless its caller passes a checker (``private_check``).
+private_proof_format = "ringfence-por-private-proof/1"
+PrivateCheck = Callable[[Mapping[str, Any], Mapping[str, Any], bytes, str, "int | None"], int]
 proofs_max = 256  # proofs in one bundle, one per asset; assets in one round
 pools_max = 4_096  # pools in one asset's statement
 sibling_bytes = 40
@@ -120,7 +125,10 @@ rejection_reasons = frozenset({
     "malformed", "unknown_format", "identity_not_bound", "bad_signature",
     "signing_key_not_pinned", "reserves_inconsistent", "other_round", "no_such_asset",
     "sum_out_of_range", "sum_overflows", "root_mismatch", "repeated_piece", "repeated_asset",
-    "balance_mismatch", "proof_missing", "chain_broken"})
+    "balance_mismatch", "proof_missing", "chain_broken",
+    # private mode: named here, checked by `ringfence por verify` and the browser page
+    "private_proof_not_checked", "private_round_asset", "root_does_not_open",
+    "sibling_out_of_range"})
 refusal_reasons = frozenset({
     "usage", "file_unreadable", "input_too_large", "json_malformed", "client_id_required",
     "client_id_malformed", "nonce_required", "nonce_malformed", "public_key_malformed",
@@ -453,6 +461,9 @@ def _verify(
     if version == 3:
         identity = identity_hash(check_client_id(client_id))
     entry = _round_asset(record, proof, version)
+    if entry.get("mode") == "private":
+        raise ProofRejectedError(
+            "private_round_asset", "the round proves this asset in private mode only")
     round_id = _digest(record.get("round_id"), "round_id")
     asset_number = _small(proof.get("asset_number"), "asset_number", 2**32 - 1)
     height = _small(entry.get("height"), "height", height_max)
@@ -745,11 +756,14 @@ def verify_bundle(
     pinned_key: bytes | None = None,
     balances: Mapping[str, str] | None = None,
     decimals: Mapping[str, int] | None = None,
+    private_check: PrivateCheck | None = None,
 ) -> dict[str, Any]:
     """Check a bundle (``por proof --json``) or one proof against a round record, as the
     client ``client_id``: the round first, then each proof against the client's balance in
     its asset (major units) when given. ``nonce`` is the round's nonce for the client when
-    the proof file does not carry it.
+    the proof file does not carry it. A private-mode proof is refused as
+    ``private_proof_not_checked`` unless ``private_check`` (proof, record, nonce, client id,
+    balance in proof units or None) checks it and returns its value.
 
     Returns the report: ``verdict`` is ``accepted``, ``not_covered`` (every proof checks, but
     the signed round says an asset's reserves do not cover it) or ``rejected``; ``round`` is
@@ -786,7 +800,8 @@ def verify_bundle(
             if isinstance(proof, dict) and _version(proof, format_versions) == 2:
                 raise ProofRejectedError(
                     "identity_not_bound", "a format 2 proof is not bound to your identity")
-            total = verify_inclusion(proof, record, key, units.get(code or ""), client_id)
+            total = _check_one(proof, record, key, (units.get(code or ""), client_id),
+                               private_check)
         except ProofRejectedError as rejection:
             results.append(_rejected(code, rejection))
             continue
@@ -798,6 +813,21 @@ def verify_bundle(
             results.append(_rejected(code, ProofRejectedError(
                 "proof_missing", f"no proof counts your {code} balance in this round")))
     return _report(facts, results, client_id)
+
+
+def _check_one(
+    proof: object, record: Mapping[str, Any], key: bytes,
+    client: tuple[int | None, str], private_check: PrivateCheck | None,
+) -> int:
+    balance, client_id = client
+    if isinstance(proof, dict) and proof.get("v") == private_proof_format:
+        if private_check is None:
+            raise ProofRejectedError(
+                "private_proof_not_checked", "a private-mode proof needs ristretto255, which "
+                "the standard library does not have: check it with `ringfence por verify` or "
+                "the browser page")
+        return private_check(proof, record, key, client_id, balance)
+    return verify_inclusion(proof, record, key, balance, client_id)  # type: ignore[arg-type]
 
 
 def _counted(

@@ -192,3 +192,25 @@ def test_proof_refuses_an_unknown_client_and_a_missing_round(db: Path, tmp_path:
         status=errors.exit_status_input,
     )
     assert found["error"] == "client_not_found"  # carol is owed nothing
+
+
+@pytest.mark.slowest  # range proofs, and a local Dask cluster started and stopped
+def test_a_private_round_is_built_and_its_proofs_verify_through_the_cli(
+    db: Path, tmp_path: Path
+) -> None:
+    built = run_json(db, "por", "build", "--private")
+    assert {(row["asset"], row["mode"], row["height"]) for row in built["assets"]} == {
+        ("BTC", "private", 32), ("ETH", "private", 32)}
+    round_file = db.parent / "por" / "rounds" / "000001" / "round.json"
+    bundle = run_json(db, "por", "proof", "alice")
+    assert [proof["v"] for proof in bundle["proofs"]] == ["ringfence-por-private-proof/1"] * 2
+    accepted = verify(tmp_path, bundle, round_file, "--client-id", "alice",
+                      "--balance", "BTC=1.5")
+    assert accepted.status == 0, accepted.stdout
+    refused = verify(tmp_path, bundle, round_file, "--client-id", "bob")
+    assert refused.status == errors.exit_status_integrity
+    assert {row["reason"] for row in refused.document["results"]} == {"root_mismatch"}
+    # The private trees built as tasks on a local Dask cluster (one asset per task).
+    said = run(db, "por", "build", "--private", "--executor", "dask-local:1")
+    assert said.status == 0, said.stderr
+    assert "round 2 (" in said.stdout

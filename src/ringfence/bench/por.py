@@ -25,7 +25,8 @@ many SHA-256 calls as the smallest build made, over 102-byte inputs (a node's pr
 ``floor_fraction`` is the floor's time over the build's. Medians over runs; the load average
 is recorded with each run (the development machine is shared). Quick mode builds 2^14
 clients once; the full run builds 2^20 clients three times and 10^7 clients once;
-``--accounts N`` builds N clients once.
+``--accounts N`` builds N clients once. The private-mode cases (``private_build_N``,
+``private_proof``, ``private_verify``) are described in ``bench/por_private.py``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import numpy as np
 from ringfence import bootstrap
 from ringfence.adapters.dask_executor import DaskExecutor
 from ringfence.bench.machine import Progress, machine, peak_memory_mib
+from ringfence.bench.por_private import private_cases
 from ringfence.core import limits
 from ringfence.core.batch import ClientAccountRow, ClientRange
 from ringfence.core.errors import InputError, Result
@@ -353,6 +355,7 @@ def run_bench(
         }
     )
     results.append(_pool_solvency_case(10 if quick else 50))
+    results += private_cases(quick)
     return {
         "bench": "por",
         "machine": machine(),

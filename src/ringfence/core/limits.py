@@ -132,6 +132,12 @@ proof_subtree_leaves_max: Final = 2**16
 assert proof_entries_max * proof_pieces_max * 2**proof_height_slack_levels <= 2**33
 assert proof_tree_height_max < 256  # one byte in the node hash
 assert proof_entries_max < 2**32  # client numbers are u32
+# Private mode (core/por/private.py): every tree has this height whatever its clients, so a
+# proof says nothing of their number; one aggregated range proof covers a path's siblings
+# (m = 32 values of 64 bits).
+proof_private_height: Final = 32
+proof_private_clients_max: Final = 2**26
+assert proof_private_clients_max <= 2**proof_private_height
 
 # Custody: holdings files (UTXO snapshots, custodian statements). A file is read whole and
 # parsed in memory (at the peak about 1 KiB per row, measured), so it is bounded in bytes and

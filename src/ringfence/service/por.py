@@ -52,6 +52,7 @@ from ringfence.core.por.liabilities import (
     pool_liabilities,
     proof_unit_exponent,
 )
+from ringfence.core.por.private import PrivateTree, private_proof
 from ringfence.core.por.round import (
     ReservesAttestation,
     Round,
@@ -60,6 +61,7 @@ from ringfence.core.por.round import (
 )
 from ringfence.core.por.round import build_round as core_build_round
 from ringfence.core.por.solvency import PoolPosition
+from ringfence.core.por.tree import AssetTree
 from ringfence.core.recon.files import parse_observations
 from ringfence.service.batch import gather_liabilities, ledger_at, ledger_cut
 from ringfence.service.custody import CustodyService
@@ -93,10 +95,11 @@ def build_round(
     executor: Executor,
     reserves_attestation: ReservesAttestation | None = None,
     snapshot_ns: int | None = None,
+    private: bool = False,
 ) -> Round:
     """Build and sign a round over gathered liabilities, subtrees as tasks on ``executor``;
     the round signs the journal head it was built at (``snapshot``, ``snapshot_hash``) and its
-    time (``snapshot_ns``)."""
+    time (``snapshot_ns``). ``private``: private-mode trees (one asset per task)."""
     with collector_paused():
         return core_build_round(
             snapshot=snapshot,
@@ -109,6 +112,7 @@ def build_round(
             map_jobs=executor.map,
             snapshot_hash=snapshot_hash,
             snapshot_ns=snapshot_ns,
+            private=private,
         )
 
 
@@ -175,11 +179,13 @@ def build_and_keep_round(
     control: bytes | None,
     executor: Executor,
     clients_per_range: int = limits.batch_range_clients_default,
+    private: bool = False,
 ) -> dict[str, Any]:
     """Build, sign and keep a round over the client liabilities at a snapshot (default: the
     head); with ``holdings`` (and ``control``), attest the reserves that back them, over the
     snapshot and blocks of the pending round only. The liabilities are read and the trees
-    built by tasks on ``executor``, in ranges of ``clients_per_range`` clients."""
+    built by tasks on ``executor``, in ranges of ``clients_per_range`` clients; ``private``
+    builds private-mode trees (docs/proof-of-reserves.md, "Private mode")."""
     number, previous = _next_round(rounds)
     pending = _pending(rounds, previous) if holdings is not None else None
     if pending is not None:
@@ -218,11 +224,12 @@ def build_and_keep_round(
         snapshot_hash=head_hash,
         snapshot_ns=head_ns,
         reserves_attestation=attested[1] if attested else None,
+        private=private,
     )
     seconds = time.perf_counter() - started
     round_file = rounds.save_round(
-        number, built.record, built.trees, seed, attested[0].canonical() if attested else None
-    )
+        number, built.record, built.trees, seed, attested[0].canonical() if attested else None,
+        private_trees=built.private_trees)
     report = _round_report(built, attested[0].document()["assets"] if attested else [])
     return {"ok": True, "round": number, "round_hash": built.hash, "snapshot": snapshot,
             "round_file": round_file, "reserves": built.record["reserves"], **report,
@@ -242,6 +249,17 @@ def _round_report(built: Round, reserves_by_asset: list[Any]) -> dict[str, Any]:
             "coverage_net_bp": coverage[tree.asset.code].get("coverage_net_bp"),
         }
         for tree in (built.trees[n] for n in sorted(built.trees))
+    ] + [
+        {
+            "asset": tree.asset.code,
+            "mode": "private",
+            "height": tree.height,
+            "leaves": len(tree.leaves),
+            "root_sum": str(tree.root[0]),
+            "covered": coverage[tree.asset.code].get("covered"),
+            "coverage_net_bp": coverage[tree.asset.code].get("coverage_net_bp"),
+        }
+        for tree in (built.private_trees[n] for n in sorted(built.private_trees))
     ]
     return {"reserves_by_asset": reserves_by_asset, "assets": rows}
 
@@ -293,8 +311,12 @@ def client_proofs(
     master_secret = rounds.master_secret(create=False)
     trees = kept.trees(dict(ledger.ledger.assets), record, master_secret)
     round_hash_hex = round_hash(record).hex()
+    private_trees = kept.private_trees(dict(ledger.ledger.assets), record, master_secret)
     proofs = [
         found for n in sorted(trees) if (found := inclusion_proof(trees[n], client, round_hash_hex))
+    ] + [
+        found for n in sorted(private_trees)
+        if (found := private_proof(private_trees[n], client, round_hash_hex))
     ]
     if not proofs:
         raise InputError(Result.client_not_found, f"{client} has no proofs in round {number}")
@@ -331,7 +353,10 @@ def audit_kept_round(
     record = kept.record()
     master_secret = rounds.master_secret(create=False)
     build_seed = kept.build_seed()
-    stored = kept.trees(dict(ledger.ledger.assets), record, master_secret)
+    assets = dict(ledger.ledger.assets)
+    stored: dict[int, AssetTree | PrivateTree] = {
+        **kept.trees(assets, record, master_secret),
+        **kept.private_trees(assets, record, master_secret)}
     report = audit_round(
         ledger.store,
         record,

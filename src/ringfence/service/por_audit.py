@@ -3,7 +3,9 @@
 Replay the journal up to the round's snapshot in a fresh engine (``service/batch.py``'s
 ``ledger_at``), rebuild every tree from it (its subtrees on the run's executor),
 check each root and total against the round record and the ledger's own pool totals, and
-verify a sample of client proofs chosen from a public seed with the standard-library verifier.
+verify a sample of client proofs chosen from a public seed with the standard-library verifier
+(a private-mode round: its trees rebuilt as private trees, its roots compared with their
+commitments and openings, its sampled proofs checked as ``por verify`` checks them).
 The audit recomputes what each client is owed in proof units through ``core/money.py``
 (``coarsen_ceil``), apart from the core's own conversion, so that a fault there shows.
 """
@@ -28,11 +30,13 @@ from ringfence.core.por.liabilities import (
     pool_liabilities,
     proof_unit_exponent,
 )
+from ringfence.core.por.private import PrivateTree, build_private_tree, private_proof
 from ringfence.core.por.round import round_hash, verify_chain, verify_round_signature
 from ringfence.core.por.solvency import commitment_opens
 from ringfence.core.por.tree import AssetTree, build_trees
 from ringfence.service.batch import ledger_at
 from ringfence.service.ledger import collector_paused
+from ringfence.service.por_verify import check_private_proof
 from ringfence.service.ports import Executor, LedgerStore
 from ringfence.verifier import ProofRejectedError, verify_inclusion
 
@@ -107,7 +111,7 @@ def sample(candidates: Sequence[tuple[str, str]], seed: bytes, count: int) -> li
 def audit_round(
     store: LedgerStore,
     record: Mapping[str, Any],
-    stored: Mapping[int, AssetTree],
+    stored: Mapping[int, AssetTree | PrivateTree],
     *,
     master_secret: bytes,
     build_seed: bytes,
@@ -141,12 +145,9 @@ def audit_round(
         return report
     ledger = ledger_at(store, report.snapshot)
     liabilities = client_liabilities(ledger)
-    round_id = bytes.fromhex(record["round_id"])
     with collector_paused():
         # A round of format 2 is rebuilt as it was made: its audit stays possible.
-        rebuilt = build_trees(
-            round_id, liabilities, master_secret, build_seed, executor.map, version=version
-        )
+        rebuilt = _rebuild(record, liabilities, (master_secret, build_seed), executor)
     entries = {entry["asset_number"]: entry for entry in record["assets"]}
     for asset, owed in liabilities:
         _audit_asset(
@@ -173,6 +174,33 @@ def audit_round(
     return report
 
 
+def _rebuild(
+    record: Mapping[str, Any], liabilities: Liabilities, secrets: tuple[bytes, bytes],
+    executor: Executor,
+) -> Mapping[int, AssetTree | PrivateTree]:
+    """Every tree of the round rebuilt from the replayed liabilities, in the round's mode."""
+    master_secret, build_seed = secrets
+    round_id = bytes.fromhex(record["round_id"])
+    if any(entry.get("mode") == "private" for entry in record["assets"]):
+        return {asset.number: build_private_tree(round_id, asset, owed, master_secret, build_seed)
+                for asset, owed in liabilities}
+    version = version_of_round(record)
+    assert version is not None
+    return build_trees(round_id, liabilities, master_secret, build_seed, executor.map,
+                       version=version)
+
+
+def _same_root(tree: AssetTree | PrivateTree | None, entry: Mapping[str, Any]) -> bool:
+    """The tree's root is the record's: sum and hash, and for a private tree the commitment
+    and its opening too."""
+    if tree is None:
+        return False
+    if isinstance(tree, PrivateTree):
+        return entry.get("mode") == "private" and tree.root_json() == entry["root"]
+    root = (int(entry["root"]["sum"]), bytes.fromhex(entry["root"]["hash"]))
+    return entry.get("mode") is None and tree.root == root and tree.height == entry["height"]
+
+
 def _audit_asset(
     report: AuditReport,
     ledger: Ledger,
@@ -180,8 +208,8 @@ def _audit_asset(
     owed: Mapping[str, int],
     *,
     entry: Mapping[str, Any] | None,
-    rebuilt: AssetTree,
-    stored: AssetTree | None,
+    rebuilt: AssetTree | PrivateTree,
+    stored: AssetTree | PrivateTree | None,
 ) -> None:
     code = asset.code
     exponent = proof_unit_exponent(asset)
@@ -207,16 +235,16 @@ def _audit_asset(
     if entry is None:
         report.problems.append(Problem("asset_missing", code, "the round has no tree for it"))
         return
-    root = (int(entry["root"]["sum"]), bytes.fromhex(entry["root"]["hash"]))
-    if root[0] != expected:
+    root_sum = int(entry["root"]["sum"])
+    if root_sum != expected:
         report.problems.append(
-            Problem("total_mismatch", code, f"root sum {root[0]}, ledger (rounded up) {expected}")
+            Problem("total_mismatch", code, f"root sum {root_sum}, ledger (rounded up) {expected}")
         )
-    if rebuilt.root != root or rebuilt.height != entry["height"]:
+    if not _same_root(rebuilt, entry):
         report.problems.append(
             Problem("root_mismatch", code, "the tree rebuilt from the journal has another root")
         )
-    if stored is None or stored.root != root:
+    if not _same_root(stored, entry):
         report.problems.append(
             Problem("stored_tree_mismatch", code, "the stored tree that answers proofs differs")
         )
@@ -255,7 +283,7 @@ def _audit_sample(
     record: Mapping[str, Any],
     liabilities: Liabilities,
     *,
-    stored: Mapping[int, AssetTree],
+    stored: Mapping[int, AssetTree | PrivateTree],
     secrets: tuple[int, bytes],
     seed: bytes,
     count: int,
@@ -274,19 +302,25 @@ def _audit_sample(
     round_hash = report.round_hash
     if count > 1:
         for tree in stored.values():
-            tree.index_clients()
+            if isinstance(tree, AssetTree):
+                tree.index_clients()
     for position in sample(candidates, seed, count):
         code, client = candidates[position]
         asset, owed = by_code[code]
         report.sampled.append({"asset": code, "client": client})
-        proof = inclusion_proof(stored[asset.number], client, round_hash)
+        tree = stored[asset.number]
+        proof = (private_proof(tree, client, round_hash) if isinstance(tree, PrivateTree)
+                 else inclusion_proof(tree, client, round_hash))
         if proof is None:
             report.problems.append(Problem("proof_missing", code, client))
             continue
         balance = coarsen_ceil(owed[client], proof_unit_exponent(asset))
         key = client_secret(version, master_secret, round_id, client)
         try:
-            verify_inclusion(proof, record, key, balance, client)
+            if isinstance(tree, PrivateTree):
+                check_private_proof(proof, record, key, client, balance)
+            else:
+                verify_inclusion(proof, record, key, balance, client)
         except ProofRejectedError as rejection:
             report.problems.append(
                 Problem("proof_rejected", code, f"{client}: {rejection.reason}: {rejection}")

@@ -12,15 +12,18 @@ cannot do. What the client gives that cannot be used is refused with the codes o
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.wire import check_json_depth
-from ringfence.core.por.round import round_public_key, verify_round_signature
+from ringfence.core.por.private import private_root_of, verify_private_proof
+from ringfence.core.por.round import round_hash, round_public_key, verify_round_signature
 from ringfence.core.por.solvency import PoolProofRejectedError, verify_pools
 from ringfence.service.ports import RoundStore
 from ringfence.verifier import (
     InputRefusedError,
+    ProofRejectedError,
     hex_bytes,
     major_units,
     parse_amounts,
@@ -68,7 +71,8 @@ def verify_proofs(
             public_key, "public_key_malformed", "public key")
         amounts, places = parse_amounts(balances or [], decimals or [])
         report = verify_bundle(bundle, record, client_id=client_id, nonce=nonce,
-                               pinned_key=pinned, balances=amounts, decimals=places)
+                               pinned_key=pinned, balances=amounts, decimals=places,
+                               private_check=check_private_proof)
     except InputRefusedError as refusal:
         raise InputError(_refusal_results.get(refusal.reason, Result.line_malformed),
                          str(refusal)) from None
@@ -79,6 +83,40 @@ def verify_proofs(
     if report["round"] is not None:
         report = _with_pools(report, record)
     return {**report, "exit_status": verdict_exit_status[report["verdict"]]}
+
+
+_private_details: Final = {
+    "malformed": "the private proof is malformed",
+    "root_mismatch": "your leaf and the siblings do not fold to the round's private root",
+    "root_does_not_open": "the round's private root does not open to its total",
+    "sibling_out_of_range": "the range proof does not show every sibling in [0, 2^64)",
+}
+
+
+def check_private_proof(
+    proof: Mapping[str, Any], record: Mapping[str, Any], nonce: bytes, client_id: str,
+    balance: int | None,
+) -> int:
+    """A private-mode proof checked as the client ``client_id`` with their ``nonce``
+    (``core/por/private.py``); returns the value it counts, in proof units, or raises the
+    stdlib verifier's ``ProofRejectedError`` with the reason."""
+    if proof.get("round_hash") != round_hash(record).hex():
+        raise ProofRejectedError("other_round", "proof names another round record")
+    entry = next((line for line in record.get("assets", [])
+                  if line.get("asset_number") == proof.get("asset_number")), None)
+    if entry is None or entry.get("asset") != proof.get("asset"):
+        raise ProofRejectedError("no_such_asset", "round record has no such asset")
+    root = private_root_of(entry)
+    if root is None:
+        raise ProofRejectedError("malformed", "the round's asset has no private root")
+    reason, value = verify_private_proof(
+        proof, root, bytes.fromhex(record["round_id"]), client_id, nonce)
+    if reason is not None:
+        raise ProofRejectedError(reason, _private_details[reason])
+    if balance is not None and value != balance:
+        raise ProofRejectedError(
+            "balance_mismatch", f"the proof counts {value} proof units, your balance is {balance}")
+    return value
 
 
 def _with_pools(report: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:

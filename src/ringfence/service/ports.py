@@ -40,6 +40,7 @@ from ringfence.core.regulatory.files import (
 if TYPE_CHECKING:
     # Named only in annotations; its module brings numpy, which a command that never builds a
     # proof-of-reserves tree should not wait for.
+    from ringfence.core.por.private import PrivateTree
     from ringfence.core.por.tree import AssetTree
 
 
@@ -356,6 +357,12 @@ class StoredRound(Protocol):
         out)."""
         ...
 
+    def private_trees(
+        self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes
+    ) -> dict[int, PrivateTree]:
+        """The stored private-mode trees of the record's private assets, by asset number."""
+        ...
+
 
 class RoundStore(Protocol):
     """Where proof-of-reserves rounds are kept: the master secret clients' keys derive from
@@ -400,6 +407,8 @@ class RoundStore(Protocol):
         trees: Mapping[int, AssetTree],
         build_seed: bytes,
         reserves_file: bytes | None,
+        *,
+        private_trees: Mapping[int, PrivateTree] | None = None,
     ) -> str:
         """Keep a built round (the reserves file first, then the private parts, the record
         last) and return where its record is; a round already kept is never replaced."""

@@ -128,6 +128,10 @@ class MemoryRound:
     def trees(self, assets: Any, record: Any, master_secret: bytes) -> dict[int, Any]:
         return {n: tree for n, tree in self.kept["trees"].items() if tree.asset.code in assets}
 
+    def private_trees(self, assets: Any, record: Any, master_secret: bytes) -> dict[int, Any]:
+        return {n: tree for n, tree in self.kept.get("private_trees", {}).items()
+                if tree.asset.code in assets}
+
 
 class MemoryRounds:
     """The ``RoundStore`` port in memory: what the service needs of it, and nothing else."""
@@ -167,13 +171,15 @@ class MemoryRounds:
         self.announced = dict(pending)
 
     def save_round(
-        self, number: int, record: Any, trees: Any, build_seed: bytes, reserves_file: bytes | None
+        self, number: int, record: Any, trees: Any, build_seed: bytes, reserves_file: bytes | None,
+        *, private_trees: Any = None,
     ) -> str:
         assert number not in self.rounds
         kept = self.rounds[number] = MemoryRound(number)
         kept.kept = {
             "record": record,
             "trees": dict(trees),
+            "private_trees": dict(private_trees or {}),
             "seed": build_seed,
             "reserves": reserves_file,
         }

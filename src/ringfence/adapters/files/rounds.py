@@ -13,7 +13,8 @@ Only ``round.json``, ``reserves.json`` and the proofs are public. Everything und
 ``private/`` and the two keys are the firm's (and its auditor's): with them the trees can be
 rebuilt from the journal. Keys are hex text files made with ``O_EXCL`` and never replaced. A
 tree is kept as numpy arrays (``tree-N.npz``: the placement and every level from the block
-height up) and a small JSON file (``tree-N.json``: asset, height, hash count, clients).
+height up) and a small JSON file (``tree-N.json``: asset, height, hash count, clients); a
+private-mode tree as ``private-N.npz`` (every node's opening) and ``private-N.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.money import Asset
 from ringfence.core.por.hashes import version_of_round
 from ringfence.core.por.placement import Placement
+from ringfence.core.por.private import Opening, PrivateTree, prover_seed_of
 from ringfence.core.por.tree import AssetTree, Level, tree_context
 
 key_bytes = 32
@@ -118,6 +120,47 @@ def load_tree(
     )
 
 
+def save_private_tree(private: Path, tree: PrivateTree) -> None:
+    """A private-mode tree (``private-N.npz``): per level the indexes, values, blindings,
+    commitments and hashes; the clients' names and leaf indexes beside them (JSON)."""
+    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    for height, level in enumerate(tree.levels):
+        indexes = sorted(level)
+        rows = [level[index] for index in indexes]
+        arrays |= {
+            f"index_{height}": np.array(indexes, dtype=np.uint64),
+            f"value_{height}": np.array([row[0] for row in rows], dtype=np.uint64),
+            f"opening_{height}": np.frombuffer(b"".join(
+                row[1].to_bytes(32, "little") + row[2] + row[3] for row in rows),
+                dtype=np.uint8).reshape(-1, 96),
+        }
+    number = tree.asset.number
+    np.savez(private / f"private-{number}.npz", **arrays)  # type: ignore[arg-type]
+    meta = {"asset": tree.asset.code, "height": tree.height, "leaves": dict(tree.leaves)}
+    (private / f"private-{number}.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def load_private_tree(
+    private: Path, asset: Asset, round_id: bytes, master_secret: bytes
+) -> PrivateTree | None:
+    if not (private / f"private-{asset.number}.npz").exists():
+        return None
+    meta = read_json(private / f"private-{asset.number}.json", "private tree")
+    levels: list[dict[int, Opening]] = []
+    with np.load(private / f"private-{asset.number}.npz") as arrays:
+        for height in range(meta["height"] + 1):
+            openings = arrays[f"opening_{height}"].tobytes()
+            levels.append({
+                index: (value, int.from_bytes(openings[at * 96 : at * 96 + 32], "little"),
+                        openings[at * 96 + 32 : at * 96 + 64],
+                        openings[at * 96 + 64 : at * 96 + 96])
+                for at, (index, value) in enumerate(zip(
+                    arrays[f"index_{height}"].tolist(), arrays[f"value_{height}"].tolist(),
+                    strict=True))})
+    return PrivateTree(asset, round_id, tuple(levels), meta["leaves"],
+                       prover_seed_of(master_secret, round_id, asset.number))
+
+
 class RoundFolder:
     """One round's directory: ``round.json``, ``reserves.json`` and ``private/``."""
 
@@ -153,6 +196,15 @@ class RoundFolder:
             if tree is not None:
                 trees[tree.asset.number] = tree
         return trees
+
+    def private_trees(
+        self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes
+    ) -> dict[int, PrivateTree]:
+        round_id = bytes.fromhex(record["round_id"])
+        found = (load_private_tree(self.folder / "private", asset, round_id, master_secret)
+                 for entry in record["assets"]
+                 if entry.get("mode") == "private" and (asset := assets.get(entry["asset"])))
+        return {tree.asset.number: tree for tree in found if tree is not None}
 
 
 class RoundFiles:
@@ -195,6 +247,8 @@ class RoundFiles:
         trees: Mapping[int, AssetTree],
         build_seed: bytes,
         reserves_file: bytes | None,
+        *,
+        private_trees: Mapping[int, PrivateTree] | None = None,
     ) -> str:
         folder = self.round(number).folder
         if reserves_file is not None:  # before the round that pins its hash
@@ -209,6 +263,8 @@ class RoundFiles:
         write_key_file(private / "build.seed", build_seed)
         for asset_number in sorted(trees):
             save_tree(private, trees[asset_number])
+        for asset_number in sorted(private_trees or {}):
+            save_private_tree(private, (private_trees or {})[asset_number])
         round_file = folder / "round.json"
         round_file.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         return str(round_file)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import nacl.exceptions
 import nacl.signing
@@ -24,6 +24,7 @@ from ringfence.core.money import Asset, basis_points_floor
 from ringfence.core.por.hashes import format_version, round_format_of, tag_round, tag_round_id
 from ringfence.core.por.inclusion import inclusion_proof
 from ringfence.core.por.liabilities import proof_unit_exponent
+from ringfence.core.por.private import PrivateTree, build_private_job, private_proof
 from ringfence.core.por.solvency import PoolPosition, prove_pools
 from ringfence.core.por.tree import AssetTree, MapJobs, Node, build_trees
 
@@ -82,6 +83,17 @@ def asset_entry(
     return entry
 
 
+def private_asset_entry(
+    tree: PrivateTree, reserves: int | None = None, gross: int | None = None
+) -> dict[str, Any]:
+    """A private-mode asset's line: ``mode`` private, the root's commitment and hash with its
+    opening (the total, against which reserves and pools are set as in public mode)."""
+    return {"asset": tree.asset.code, "asset_number": tree.asset.number, "mode": "private",
+            "unit_exponent": proof_unit_exponent(tree.asset), "height": tree.height,
+            "root": tree.root_json(), "reserves": reserves_entry(tree.root[0], reserves, gross),
+            "scale": tree.asset.scale}
+
+
 def round_id_of(previous_round_hash: bytes, snapshot: int) -> bytes:
     """A round is named by the round before it and the ledger position of its snapshot."""
     assert len(previous_round_hash) == 32
@@ -100,6 +112,7 @@ def round_hash(record: Mapping[str, Any]) -> bytes:
 class Round:
     record: dict[str, Any]
     trees: Mapping[int, AssetTree]  # by asset number
+    private_trees: Mapping[int, PrivateTree] = field(default_factory=dict)  # private mode
 
     @property
     def hash(self) -> str:
@@ -110,6 +123,10 @@ class Round:
             proof = inclusion_proof(self.trees[number], client, self.hash)
             if proof is not None:
                 yield proof
+        for number in sorted(self.private_trees):
+            found = private_proof(self.private_trees[number], client, self.hash)
+            if found is not None:
+                yield found
 
 
 def build_round(
@@ -125,20 +142,32 @@ def build_round(
     snapshot_hash: bytes | None = None,
     snapshot_ns: int | None = None,
     version: int = format_version,
+    private: bool = False,
 ) -> Round:
     """Build every asset's tree and the signed round record. ``seed`` must be fresh each
     round; ``reserves`` None records the reserves as not yet attested; ``snapshot_hash`` is
     the journal's hash at entry ``snapshot`` and ``snapshot_ns`` its time, which the round
     then signs. ``version`` 2 builds a round of the format before identity binding (tests and
-    audits of older rounds only)."""
+    audits of older rounds only). ``private`` builds private-mode trees (``private.py``), one
+    asset per job."""
     round_id = round_id_of(previous_round_hash, snapshot)
-    trees = build_trees(round_id, liabilities, master_secret, seed, map_jobs, version=version)
+    trees, private_trees = {}, {}
+    if private:
+        assert version == format_version
+        jobs = [(round_id, asset, balances, master_secret, seed) for asset, balances in liabilities]
+        # The shell's map is generic; ``MapJobs`` names the public subtree jobs only.
+        built: Iterable[PrivateTree] = cast(Any, map_jobs)(build_private_job, jobs)
+        private_trees = {tree.asset.number: tree for tree in built}
+    else:
+        trees = build_trees(round_id, liabilities, master_secret, seed, map_jobs, version=version)
     statements = {} if reserves is None else {
         number: prove_pools(round_id, number, positions, master_secret=master_secret, seed=seed)
-        for number, positions in reserves.pools.items() if positions and number in trees}
+        for number, positions in reserves.pools.items()
+        if positions and (number in trees or number in private_trees)}
     return sign_round(round_id, previous_round_hash, snapshot, trees,
                       signing_seed=signing_seed, reserves=reserves, snapshot_hash=snapshot_hash,
-                      snapshot_ns=snapshot_ns, pool_statements=statements)
+                      snapshot_ns=snapshot_ns, pool_statements=statements,
+                      private_trees=private_trees)
 
 
 def sign_round(
@@ -146,6 +175,7 @@ def sign_round(
     *, signing_seed: bytes, reserves: ReservesAttestation | None = None,
     snapshot_hash: bytes | None = None, snapshot_ns: int | None = None,
     pool_statements: Mapping[int, Mapping[str, Any]] | None = None,
+    private_trees: Mapping[int, PrivateTree] | None = None,
 ) -> Round:
     """The round record over built trees, signed. With ``snapshot_hash`` it carries the
     journal head it was built at (``journal_head``): anyone holding the round can later check
@@ -153,7 +183,9 @@ def sign_round(
     ``snapshot_ns`` it carries the time of that entry (ns since the epoch, UTC)."""
     totals = reserves.totals if reserves is not None else {}
     gross = reserves.gross if reserves is not None else {}
-    versions = {tree.context.version for tree in trees.values()}
+    private_trees = private_trees or {}
+    assert not (trees and private_trees)  # one round, one mode
+    versions = {tree.context.version for tree in trees.values()} or {format_version}
     assert len(versions) == 1  # one round, one format
     version = versions.pop()
     key = nacl.signing.SigningKey(signing_seed)
@@ -166,7 +198,9 @@ def sign_round(
             {"status": "not_attested"} if reserves is None
             else {"status": "attested", "file_hash": reserves.file_hash.hex()}),
         "assets": [asset_entry(trees[number], totals.get(number), gross.get(number))
-                   for number in sorted(trees)],
+                   for number in sorted(trees)] + [
+            private_asset_entry(private_trees[number], totals.get(number), gross.get(number))
+            for number in sorted(private_trees)],
         "public_key": key.verify_key.encode().hex(),
     }
     for entry in record["assets"]:
@@ -182,7 +216,7 @@ def sign_round(
         record["snapshot_ns"] = str(snapshot_ns)
     record["signature"] = key.sign(round_hash(record)).signature.hex()
     assert verify_round_signature(record)
-    return Round(record, trees)
+    return Round(record, trees, private_trees)
 
 
 def round_public_key(signing_seed: bytes) -> str:

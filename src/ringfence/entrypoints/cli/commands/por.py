@@ -179,10 +179,13 @@ def build(
     holdings: HoldingsOption = None,
     control: ControlOption = None,
     fail_on: FailOnOption = None,
+    private: Annotated[bool, typer.Option(
+        "--private", help="private mode: Pedersen-committed trees, sibling sums hidden")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Build, sign and store a round over the client liabilities at a snapshot; with
-    ``--holdings`` (and ``--control``), attest the reserves that back them.
+    ``--holdings`` (and ``--control``), attest the reserves that back them. With
+    ``--private``, the trees hold commitments and each proof a range proof of its siblings.
 
     With --fail-on not_covered it exits 5 after the report when an asset's attested reserves
     do not cover its liabilities (or none were attested)."""
@@ -197,6 +200,7 @@ def build(
             executor=runs_on,
             holdings=None if holdings is None else _read(holdings, "holdings"),
             control=None if control is None else _read(control, "control file"),
+            private=private,
         )
         found = alerting.round_alerts(document, conditions)
         if conditions:
@@ -209,7 +213,7 @@ def build(
             table.add_row(
                 str(row["asset"]),
                 str(row["height"]),
-                str(row["pieces"]),
+                str(row.get("pieces", row.get("leaves"))),
                 str(row["root_sum"]),
                 _covered(row),
             )
