@@ -22,9 +22,7 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,12 +32,11 @@ import httpx2 as httpx
 import pytest
 from tests import support_cli as cli
 from tests.support import MAIN, build_custodian
+from tests.support_serve import start_seconds_max, start_server, stop_server
 
 from ringfence import bootstrap
 from ringfence.core.ledger.model import AccountClass
 
-RINGFENCE = str(Path(sys.executable).with_name("ringfence"))
-start_seconds_max = 30.0
 kills = 2
 batch_size = 200
 unit = "0.00000001"  # one satoshi a deposit, so alice's balance counts the deposits
@@ -52,13 +49,6 @@ class Stream:
     answered: dict[int, httpx.Response] = field(default_factory=dict)
     unanswered: set[int] = field(default_factory=set)
     stopped: threading.Event = field(default_factory=threading.Event)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def deposits(k: int, wallet: int, account: int) -> dict[str, object]:
@@ -88,24 +78,7 @@ class Books:
 
 
 def start(books: Books, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [RINGFENCE, "--db", books.url, "serve", "--host", "127.0.0.1", "--port", str(port)]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("RINGFENCE_")}
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, env=environment | books.env
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + start_seconds_max
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{base}/v1/health").status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
+    return start_server(books.url, log, books.env)
 
 
 def stream(base: str, headers: dict[str, str], first: int, body: object, into: Stream) -> None:
@@ -124,7 +97,7 @@ def stream(base: str, headers: dict[str, str], first: int, body: object, into: S
             k += 1
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def books(request: pytest.FixtureRequest, tmp_path: Path) -> Books:
     env: dict[str, str] = {}
     if request.param == "sqlite":
@@ -234,8 +207,7 @@ def test_sigkill_mid_bulk_keeps_answered_batches_whole_and_retries_once(
         refused = http.post("/v1/transfers", json=other, headers={"Idempotency-Key": "batch-1"})
     assert refused.status_code == 422, refused.text
     assert refused.json()["code"] == "idempotency_key_reused_with_different_request"
-    process.terminate()
-    process.wait(timeout=30)
+    stop_server(process)
     assert sent == set(answered)
     balance = cli.run(books.url, "balances", "--client", "alice", "--json", env=books.env)
     assert balance.status == 0, balance.stderr
