@@ -83,7 +83,8 @@ def run_bench(
 # ---------------------------------------------------------------------- the ledger
 
 
-def _ledger(path: Path) -> tuple[str, LedgerService]:
+def bench_ledger(path: Path) -> tuple[str, LedgerService]:
+    """A fresh SQLite ledger: one asset, one omnibus pool, its wallet and 1,000 clients."""
     url = f"sqlite:///{path}"
     ledger = bootstrap.open_ledger(url)
     ledger.define_assets([BTC])
@@ -100,16 +101,19 @@ def _ledger(path: Path) -> tuple[str, LedgerService]:
     return url, ledger
 
 
-def _batches(count: int) -> list[list[Transfer]]:
-    made = []
-    for batch in range(count):
-        first = 1 + batch * batch_events
-        made.append([
-            Transfer(first + n, WALLET, 2 + (first + n) % clients_count, 1_000 + n,
-                     TransferCode.deposit)
-            for n in range(batch_events)
-        ])  # fmt: skip
-    return made
+def bench_batches(count: int) -> list[list[Transfer]]:
+    """``count`` batches of 8,189 deposits spread over the clients, ids from 1."""
+    return [bench_batch(number) for number in range(count)]
+
+
+def bench_batch(number: int) -> list[Transfer]:
+    """Batch ``number`` (from 0) of ``bench_batches``."""
+    first = 1 + number * batch_events
+    return [
+        Transfer(first + n, WALLET, 2 + (first + n) % clients_count, 1_000 + n,
+                 TransferCode.deposit)
+        for n in range(batch_events)
+    ]  # fmt: skip
 
 
 def _body(batch: list[Transfer]) -> bytes:
@@ -128,8 +132,8 @@ def _rate(case: str, transfers: int, seconds: float, **more: Any) -> dict[str, A
 
 
 def _service_case(path: Path, count: int) -> dict[str, Any]:
-    _, ledger = _ledger(path)
-    batches = _batches(count)
+    _, ledger = bench_ledger(path)
+    batches = bench_batches(count)
     try:
         started = time.perf_counter()
         for batch in batches:
@@ -144,13 +148,13 @@ def _service_case(path: Path, count: int) -> dict[str, Any]:
 
 
 def _in_process_case(path: Path, count: int, app_factory: AppFactory) -> dict[str, Any]:
-    url, ledger = _ledger(path)
+    url, ledger = bench_ledger(path)
     ledger.close()
     bundle = bootstrap.open_service(url, hasher=_hasher)
     try:
         key = create_key(bundle.keys, bundle.clock, _hasher, bundle.ledger, role="operator")[1]
         app = app_factory(bundle)
-        bodies = [_body(batch) for batch in _batches(count)]
+        bodies = [_body(batch) for batch in bench_batches(count)]
         headers = [(b"authorization", f"Bearer {key}".encode()),
                    (b"content-type", b"application/json")]  # fmt: skip
         seconds = asyncio.run(_post_all(app, headers, bodies))
@@ -204,14 +208,14 @@ async def _asgi_post(
 
 
 def _socket_cases(path: Path, count: int, reads: int) -> list[dict[str, Any]]:
-    url, ledger = _ledger(path)
+    url, ledger = bench_ledger(path)
     ledger.close()
     bundle = bootstrap.open_service(url, hasher=_hasher)
     try:
         key = create_key(bundle.keys, bundle.clock, _hasher, bundle.ledger, role="operator")[1]
     finally:
         bundle.close()
-    bodies = [_body(batch) for batch in _batches(count)]
+    bodies = [_body(batch) for batch in bench_batches(count)]
     port = _free_port()
     server = _serve(url, port)
     pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1, retries=False)
