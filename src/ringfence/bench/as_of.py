@@ -15,6 +15,7 @@ at past journal entries, in this process:
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import tempfile
@@ -35,6 +36,7 @@ _auditor: Final = Actor("auditor", PrincipalRole.auditor)
 def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     batches = 13 if quick else 123  # 106,457 or 1,007,247 transfers
     reads = 50 if quick else 300
+    load_before = os.getloadavg()
     chooser = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="ringfence-bench-as-of-") as folder:
         _, ledger = bench_ledger(Path(folder) / "as-of.db")
@@ -64,6 +66,7 @@ def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str
         _latency("coverage_as_of_read_from_start", from_start, transfers),
     ]  # fmt: skip
     return {"bench": "as_of", "machine": machine(), "results": results,
+            "load_average": list(load_before), "load_average_after": list(os.getloadavg()),
             "peak_memory_mib": peak_memory_mib()}  # fmt: skip
 
 
