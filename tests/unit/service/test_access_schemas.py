@@ -19,10 +19,10 @@ from tests.support import ASSETS, BTC, custodian_definitions
 from ringfence.core import limits
 from ringfence.core.ledger import wire
 from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
-from ringfence.entrypoints.api.schemas import item_schemas
 from ringfence.service import access_definitions
+from ringfence.service.access_schemas import item_schemas
 
-root = Path(__file__).resolve().parents[4]
+root = Path(__file__).resolve().parents[3]
 
 
 def valid(what: str, item: object) -> bool:

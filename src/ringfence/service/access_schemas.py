@@ -1,7 +1,8 @@
-"""The JSON Schemas of a bulk create's items, as the OpenAPI document publishes them: a transfer,
-an account, an asset, a pool, a client. They are built from the same enumerations and named
-maxima the parsers use (core/ledger/wire.py, core/money.py, service/access_definitions.py), so
-the published contract cannot drift from them by a copied number.
+"""The JSON Schemas of a bulk create's items, as the REST API's OpenAPI document publishes them
+(entrypoints/api/calls.py): a transfer, an account, an asset, a pool, a client. They are built
+from the same enumerations and named maxima the parsers use (core/ledger/wire.py,
+core/money.py, service/access_definitions.py), so the published contract cannot drift from them
+by a copied number.
 
 A schema is the shape of an item; the parser stays the authority and names the first bad field
 of an item that breaks it (``field_unknown``, ``id_must_be_below_2_128``, ...). Where the
