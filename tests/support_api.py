@@ -51,11 +51,14 @@ class ApiWorld:
         return self.http.post(path, headers=self.headers(who, **headers), json=document)
 
 
-def api_world(service: LedgerService, folder: Path | None = None) -> ApiWorld:
+def api_world(
+    service: LedgerService, folder: Path | None = None, *, url: str = "memory://"
+) -> ApiWorld:
     """The custodian defined in ``service``, a key per role and per client, and a client;
-    proof-of-reserves rounds and the venue's book in ``folder`` when given."""
+    proof-of-reserves rounds and the venue's book in ``folder`` when given. ``url``: the
+    ledger's, when the keys should be kept beside it for a server started later."""
     custodian = build_custodian(service)
-    bundle = bootstrap.open_service("memory://", ledger=service, hasher=fast_hasher())
+    bundle = bootstrap.open_service(url, ledger=service, hasher=fast_hasher())
     if folder is not None:
         bundle.rounds = bootstrap.round_store("memory://", str(folder / "por"))
         bundle.risk_book = bootstrap.risk_book(folder / "risk-book.json")

@@ -372,8 +372,9 @@ idempotency_suffix = ".idempotency"
 
 def open_idempotency_store(url: str, idempotency_file: str | None = None) -> IdempotencyStore:
     """The answers to writes with an Idempotency-Key: a file (the one given, else
-    ``RINGFENCE_IDEMPOTENCY``, else ``PATH.idempotency`` beside an SQLite database); memory
-    for ``memory://`` and, without a file named, PostgreSQL (a restart then forgets them)."""
+    ``RINGFENCE_IDEMPOTENCY``, else ``PATH.idempotency`` beside an SQLite database); a table
+    beside the journal of a PostgreSQL ledger; memory for ``memory://`` (a restart forgets
+    them)."""
     from ringfence.adapters.idempotency.memory import MemoryIdempotencyStore
     from ringfence.adapters.idempotency.sqlite import SqliteIdempotencyStore
 
@@ -382,6 +383,10 @@ def open_idempotency_store(url: str, idempotency_file: str | None = None) -> Ide
         return SqliteIdempotencyStore(Path(given))
     if url.startswith("sqlite:"):
         return SqliteIdempotencyStore(Path(path_of(url) + idempotency_suffix))
+    if url.startswith(urls.url_prefixes):
+        from ringfence.adapters.idempotency.postgres import PostgresIdempotencyStore
+
+        return PostgresIdempotencyStore(url)
     return MemoryIdempotencyStore()
 
 

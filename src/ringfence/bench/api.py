@@ -13,7 +13,10 @@ Cases, each on a fresh SQLite ledger (``synchronous=FULL``, every check, signed 
   its median and 99th-percentile latency.
 
 Request bodies are built before the clock starts: the figures are the server's, not the
-load generator's JSON encoder's.
+load generator's JSON encoder's. Beside each rate, ``cpu_us_per_transfer``: the processor
+time of the process that served the requests, per transfer (this process, or the server's
+from /proc), and the load average before and after the runs: on a shared machine the rate
+follows the load, the processor time much less.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def run_bench(
 ) -> dict[str, Any]:
     batches = 2 if quick else 8
     reads = 200 if quick else 2_000
+    load_before = os.getloadavg()
     results = []
     with tempfile.TemporaryDirectory(prefix="ringfence-bench-api-") as folder:
         results.append(_service_case(Path(folder) / "service.db", batches))
@@ -77,13 +81,15 @@ def run_bench(
         if progress:
             progress("api", 3, 3)
     return {"bench": "api", "machine": machine(), "results": results,
+            "load_average": list(load_before), "load_average_after": list(os.getloadavg()),
             "peak_memory_mib": peak_memory_mib()}  # fmt: skip
 
 
 # ---------------------------------------------------------------------- the ledger
 
 
-def _ledger(path: Path) -> tuple[str, LedgerService]:
+def bench_ledger(path: Path) -> tuple[str, LedgerService]:
+    """A fresh SQLite ledger: one asset, one omnibus pool, its wallet and 1,000 clients."""
     url = f"sqlite:///{path}"
     ledger = bootstrap.open_ledger(url)
     ledger.define_assets([BTC])
@@ -100,16 +106,19 @@ def _ledger(path: Path) -> tuple[str, LedgerService]:
     return url, ledger
 
 
-def _batches(count: int) -> list[list[Transfer]]:
-    made = []
-    for batch in range(count):
-        first = 1 + batch * batch_events
-        made.append([
-            Transfer(first + n, WALLET, 2 + (first + n) % clients_count, 1_000 + n,
-                     TransferCode.deposit)
-            for n in range(batch_events)
-        ])  # fmt: skip
-    return made
+def bench_batches(count: int) -> list[list[Transfer]]:
+    """``count`` batches of 8,189 deposits spread over the clients, ids from 1."""
+    return [bench_batch(number) for number in range(count)]
+
+
+def bench_batch(number: int) -> list[Transfer]:
+    """Batch ``number`` (from 0) of ``bench_batches``."""
+    first = 1 + number * batch_events
+    return [
+        Transfer(first + n, WALLET, 2 + (first + n) % clients_count, 1_000 + n,
+                 TransferCode.deposit)
+        for n in range(batch_events)
+    ]  # fmt: skip
 
 
 def _body(batch: list[Transfer]) -> bytes:
@@ -122,41 +131,59 @@ def _body(batch: list[Transfer]) -> bytes:
     return json.dumps({"transfers": rows}, separators=(",", ":")).encode()
 
 
-def _rate(case: str, transfers: int, seconds: float, **more: Any) -> dict[str, Any]:
+def _rate(case: str, transfers: int, seconds: float, cpu: float | None) -> dict[str, Any]:
+    """A case's rate, and the processor time per transfer of the process that served it
+    (this one, or the server's): what the code costs, which the machine's load moves far
+    less than the rate."""
+    cpu_us = None if cpu is None else round(cpu / transfers * 1e6, 2)
     return {"case": case, "ops_per_s": round(transfers / seconds, 1), "transfers": transfers,
-            "batch": batch_events, "seconds": round(seconds, 3), **more}  # fmt: skip
+            "batch": batch_events, "seconds": round(seconds, 3),
+            "cpu_us_per_transfer": cpu_us}  # fmt: skip
+
+
+def _processor_seconds(pid: int) -> float | None:
+    """User and system time of process ``pid`` so far (Linux /proc; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command's closing parenthesis: state is field 3, utime 14 and stime 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _service_case(path: Path, count: int) -> dict[str, Any]:
-    _, ledger = _ledger(path)
-    batches = _batches(count)
+    _, ledger = bench_ledger(path)
+    batches = bench_batches(count)
     try:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         for batch in batches:
             assert all(r.succeeded for r in ledger.submit(batch))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     finally:
         ledger.close()
-    return _rate("service", count * batch_events, seconds)
+    return _rate("service", count * batch_events, seconds, cpu)
 
 
 # ---------------------------------------------------------------------- in process, ASGI
 
 
 def _in_process_case(path: Path, count: int, app_factory: AppFactory) -> dict[str, Any]:
-    url, ledger = _ledger(path)
+    url, ledger = bench_ledger(path)
     ledger.close()
     bundle = bootstrap.open_service(url, hasher=_hasher)
     try:
         key = create_key(bundle.keys, bundle.clock, _hasher, bundle.ledger, role="operator")[1]
         app = app_factory(bundle)
-        bodies = [_body(batch) for batch in _batches(count)]
+        bodies = [_body(batch) for batch in bench_batches(count)]
         headers = [(b"authorization", f"Bearer {key}".encode()),
                    (b"content-type", b"application/json")]  # fmt: skip
+        started_cpu = time.process_time()
         seconds = asyncio.run(_post_all(app, headers, bodies))
+        cpu = time.process_time() - started_cpu  # the first check of the key included
     finally:
         bundle.close()
-    return _rate("rest_in_process", count * batch_events, seconds)
+    return _rate("rest_in_process", count * batch_events, seconds, cpu)
 
 
 async def _post_all(app: Any, headers: list[tuple[bytes, bytes]], bodies: list[bytes]) -> float:
@@ -204,14 +231,14 @@ async def _asgi_post(
 
 
 def _socket_cases(path: Path, count: int, reads: int) -> list[dict[str, Any]]:
-    url, ledger = _ledger(path)
+    url, ledger = bench_ledger(path)
     ledger.close()
     bundle = bootstrap.open_service(url, hasher=_hasher)
     try:
         key = create_key(bundle.keys, bundle.clock, _hasher, bundle.ledger, role="operator")[1]
     finally:
         bundle.close()
-    bodies = [_body(batch) for batch in _batches(count)]
+    bodies = [_body(batch) for batch in bench_batches(count)]
     port = _free_port()
     server = _serve(url, port)
     pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1, retries=False)
@@ -219,11 +246,12 @@ def _socket_cases(path: Path, count: int, reads: int) -> list[dict[str, Any]]:
     try:
         _wait_until_up(pool, server)
         pool.request("GET", "/v1/balances/2", headers=headers)  # the key's first check
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), _processor_seconds(server.pid)
         for body in bodies:
             answer = pool.request("POST", "/v1/transfers", body=body, headers=headers)
             assert answer.status == 200 and json.loads(answer.data)["ok"], answer.data[:200]
-        seconds = time.perf_counter() - started
+        seconds, ended_cpu = time.perf_counter() - started, _processor_seconds(server.pid)
+        cpu = None if started_cpu is None or ended_cpu is None else ended_cpu - started_cpu
         latencies = []
         for n in range(reads):
             began = time.perf_counter()
@@ -235,7 +263,7 @@ def _socket_cases(path: Path, count: int, reads: int) -> list[dict[str, Any]]:
         server.wait(timeout=30)
         pool.close()
     return [
-        _rate("rest_socket", count * batch_events, seconds),
+        _rate("rest_socket", count * batch_events, seconds, cpu),
         _latency("balance_read_socket", latencies),
     ]
 

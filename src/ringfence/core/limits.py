@@ -51,6 +51,13 @@ expiry_record_bytes: Final = 32
 journal_records_per_batch_max: Final = 1_000_000
 # Balances are written as a checkpoint at most this many batches apart (replay is cheap).
 checkpoint_interval_batches_max: Final = 1_024
+# Past reads (as_of) start from the nearest snapshot of the past the service keeps in memory
+# (service/ledger/past.py): one taken every this many replayed transfers (a full batch: a read
+# replays at most about one entry), at most this many, holding at most this many rows
+# (balances and pending transfers, about 200 bytes each) in all.
+as_of_snapshot_transfers: Final = 8_189
+as_of_snapshots_max: Final = 256
+as_of_snapshot_rows_max: Final = 1_000_000
 
 # Principals (core/principals/records.py): the people and systems that may authorise a movement,
 # each with an Ed25519 key, numbered u32 in journal records. Evidence (an authorising principal's

@@ -35,7 +35,7 @@ class Asset:
     contract: str = ""
 
     def __post_init__(self) -> None:
-        if not _asset_code_pattern.match(self.code):
+        if not isinstance(self.code, str) or not _asset_code_pattern.match(self.code):
             raise InputError(Result.name_invalid, f"asset code {self.code!r}")
         if type(self.scale) is not int or not 0 <= self.scale <= limits.asset_scale_max:
             raise InputError(Result.asset_scale_invalid, f"scale {self.scale!r}")

@@ -2,34 +2,25 @@
 
 A point is a journal sequence (the state right after that entry) or a time (the state after
 the last entry stamped at or before it: journal timestamps only increase). The state is the
-journal replayed from its start up to that entry, through the same engine and the same
-replay as opening a store (definitions, principals and transfers in journal order, pending
-transfers expiring as they did), so a past balance carries its pending amounts too and is
-exactly what a reader would have been answered then.
+journal replayed up to that entry, through the same engine and the same replay as opening a
+store (definitions, principals and transfers in journal order, pending transfers expiring as
+they did), so a past balance carries its pending amounts too and is exactly what a reader
+would have been answered then. The head's state is the service's own engine.
 
-The cost is a replay from the start per read: exact and simple, and proportional to the
-journal's length. The next step for large journals is to start from the nearest checkpoint at
-or before the point (checkpoints are written every 64 transfer entries, but only the latest
-is kept today).
+The replay starts from the nearest snapshot of the past at or before the point that the
+service keeps (service/ledger/past.py: one every full batch of transfers replayed, bounded in
+number and rows), else from the journal's start: the first read of a long journal replays it
+once, later reads about one entry each.
 """
 
 from __future__ import annotations
 
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.engine import Ledger
-from ringfence.core.ledger.journal import EntryKind, decode_definitions, ledger_definition_kinds
 from ringfence.core.recon.times import parse_time
-from ringfence.service.ledger import (
-    LedgerService,
-    apply_definitions,
-    replay_principals,
-    replay_transfers,
-)
+from ringfence.service.ledger import LedgerService
 
 __all__ = ["AsOf", "as_of_point", "ledger_as_of"]
-
-_replayed = (*ledger_definition_kinds, EntryKind.principals, EntryKind.transfers)
-
 
 class AsOf:
     """A past point of one ledger: its journal sequence and that entry's timestamp."""
@@ -75,19 +66,10 @@ def _timestamp_of(ledger: LedgerService, seq: int) -> int:
 
 
 def ledger_as_of(ledger: LedgerService, point: AsOf) -> Ledger:
-    """A fresh engine with the journal replayed up to and including entry ``point.seq``
-    (signatures were verified when committed; the audit verifies every one again)."""
-    engine = Ledger()
-    for entry in ledger.store.entries(kinds=_replayed):
-        if entry.seq > point.seq:
-            break
-        if entry.kind is EntryKind.transfers:
-            replay_transfers(engine, entry.body, ledger.store, verify_signatures=False)
-        elif entry.kind is EntryKind.principals:
-            replay_principals(engine, entry, verify_signatures=False)
-        else:
-            header, definitions = decode_definitions(entry.body)
-            apply_definitions(engine, header.kind, definitions)
-        engine.timestamp_last = max(engine.timestamp_last, entry.timestamp)
-    engine.ledger_id = ledger.ledger.ledger_id
-    return engine
+    """The engine as it stood right after entry ``point.seq``: the service's own at the head
+    (read only), else one replayed from the nearest snapshot (signatures were verified when
+    committed; the audit verifies every one again)."""
+    if point.seq == ledger.seq:
+        ledger.positions()  # rebuilds the engine first if a failure left it stale
+        return ledger.ledger
+    return ledger.past_states.engine_at(ledger.store, point.seq, ledger.ledger.ledger_id)

@@ -7,9 +7,10 @@ key) is remembered with a fingerprint of the request (method, path and query, bo
 key with the same request gets that response again, without calling the ledger; the same key
 with another request is refused (``idempotency_key_reused_with_different_request``).
 
-The answers are kept through the ``IdempotencyStore`` port: in a file beside the database
-(``PATH.idempotency``), so a retry after a restart still answers as the first request did,
-the most recent ``limits.idempotency_responses_max`` of them. An answer is kept after the
+The answers are kept through the ``IdempotencyStore`` port: in a file beside an SQLite
+database (``PATH.idempotency``) or in a table of a PostgreSQL ledger's database, so a retry
+after a restart still answers as the first request did, the most recent
+``limits.idempotency_responses_max`` of them. An answer is kept after the
 call it answers has committed: a crash in between leaves the key unanswered, and the retry
 is executed again, which the ledger makes harmless (each transfer answers ``exists``), so a
 request still has one effect.

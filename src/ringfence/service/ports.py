@@ -757,7 +757,8 @@ class IdempotencyStore(Protocol):
     """Where the answers to writes with an ``Idempotency-Key`` are kept, by principal and key
     (service/idempotency.py), the most recent ``limits.idempotency_responses_max``. Adapters:
     a SQLite file beside the database, so a retry after a restart still answers as the first
-    request did (adapters/idempotency/sqlite.py), and memory. Thread-safe."""
+    request did (adapters/idempotency/sqlite.py), a table in a PostgreSQL ledger's database
+    (adapters/idempotency/postgres.py), and memory. Thread-safe."""
 
     def find(self, principal: str, key: str) -> RememberedResponse | None: ...
 

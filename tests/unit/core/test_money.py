@@ -48,6 +48,7 @@ def test_asset_accepts_the_bounds_of_scale_and_number() -> None:
         (("", 8, 1), Result.name_invalid),
         (("1BTC", 8, 1), Result.name_invalid),
         (("ABCDEFGHIJKLM", 8, 1), Result.name_invalid),  # 13 characters
+        (({}, 8, 1), Result.name_invalid),  # not a string at all (a JSON object)
         (("BTC", -1, 1), Result.asset_scale_invalid),
         (("BTC", 39, 1), Result.asset_scale_invalid),
         (("BTC", True, 1), Result.asset_scale_invalid),

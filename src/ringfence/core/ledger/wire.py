@@ -285,10 +285,10 @@ def parse_transfer(
 def _fields_of(obj: object, allowed: frozenset[str], what: str) -> dict[str, object]:
     if not isinstance(obj, dict):
         raise InputError(Result.line_malformed, f"{what} is a JSON object, not {_kind(obj)}")
+    if allowed.issuperset(obj):  # every key is one of the allowed names, all strings
+        return obj
     unknown = sorted(str(key) for key in obj if key not in allowed)
-    if unknown:
-        raise InputError(Result.field_unknown, ", ".join(unknown))
-    return {str(key): value for key, value in obj.items()}
+    raise InputError(Result.field_unknown, ", ".join(unknown))
 
 
 def _kind(value: object) -> str:

@@ -19,6 +19,7 @@ from ringfence.entrypoints.api.metrics import ApiMetrics
 from ringfence.entrypoints.api.problems import code_of, problem_of
 from ringfence.service import access
 from ringfence.service.access import Actor, body_bytes_max
+from ringfence.service.access_schemas import item_schemas
 from ringfence.service.idempotency import IdempotentResponses, Remembered, fingerprint
 from ringfence.service.ledger import LedgerService
 
@@ -34,8 +35,14 @@ def request_body(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def batch_body(plural: str, count_max: int) -> dict[str, Any]:
-    """The request body of a create: ``{plural: [object, ...]}``, nothing else."""
-    items = {"type": "array", "minItems": 1, "maxItems": count_max, "items": {}}
+    """The request body of a create: ``{plural: [item, ...]}``, nothing else, each item as its
+    schema describes it (service/access_schemas.py)."""
+    items = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": count_max,
+        "items": item_schemas()[plural],
+    }
     return request_body(
         {
             "type": "object",

@@ -31,6 +31,7 @@ from ringfence.core.ledger.journal import (
     ledger_definition_kinds,
     seal,
 )
+from ringfence.service.ledger.past import PastStates
 from ringfence.service.ledger.replay import build_checkpoint, load_journal_keys, load_ledger
 from ringfence.service.ports import (
     Checkpoint,
@@ -66,6 +67,9 @@ class JournalWriter:
         # failed rebuild: the next operation rebuilds it from the store first.
         self._stale = True
         self._wrote = False  # whether this service appended an entry (close checkpoints then)
+        # Snapshots of the past for as_of reads (past.py); the journal is append-only, so they
+        # outlive a reload.
+        self.past_states = PastStates()
         self._load()
 
     def _load(self) -> None:
