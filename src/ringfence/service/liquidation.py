@@ -45,6 +45,7 @@ from ringfence.core.liquidation.records import (
     LiquidationPolicy,
     PlannedTransfer,
 )
+from ringfence.core.liquidation.valuation import option_marks
 from ringfence.core.money import Asset, format_signed_amount
 from ringfence.core.risk.instruments import MarginMode, Position, parse_price
 from ringfence.core.risk.market import MarketData
@@ -174,6 +175,7 @@ class LiquidationService:
                 tiers=risk.config.tiers,
                 policy=self.policy,
                 global_funds={a: risk.ledger.balance(global_fund_id(a)).balance for a in assets},
+                option_marks=option_marks(state.table, state.arrays),
             )
         return state, plan
 

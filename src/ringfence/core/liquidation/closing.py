@@ -9,6 +9,7 @@ from ringfence.core.liquidation.bankruptcy import resolve_bankruptcy
 from ringfence.core.liquidation.records import BucketState
 from ringfence.core.liquidation.rounds import (
     PlanningRound,
+    has_option,
     liquidation_fee,
     post_close,
     post_fee,
@@ -22,7 +23,10 @@ from ringfence.core.risk.rounding import against_client, ceil_exact
 
 def try_partial(state: PlanningRound, bucket: BucketState) -> bool:
     """Close part of a single-position bucket, or some positions of a cross bucket, if that
-    restores maintenance (step 3)."""
+    restores maintenance (step 3). A bucket holding an option closes in full: an option's
+    requirement is not tiered, so the tiered test below cannot say it is covered."""
+    if has_option(bucket, state.instruments):
+        return False
     open_positions = [p for p in bucket.positions if p.quantity_lots]
     if bucket.cross and len(open_positions) > 1:
         return _try_partial_cross(state, bucket, open_positions)

@@ -133,7 +133,7 @@ class LiquidationPlan:
     unresolved: Mapping[str, int]  # per market: loss no one could absorb, rounded up
     liquidated: tuple[str, ...]
     partial: tuple[str, ...]
-    deferred: tuple[str, ...]  # candidates this version cannot plan (options)
+    deferred: tuple[str, ...]  # candidates holding an option with no premium mark
 
 
 def collateral_account(bucket: str) -> str:

@@ -277,17 +277,65 @@ def test_candidates_are_the_buckets_the_scan_found_below_maintenance() -> None:
     assert [d.bucket for d in plan.deleveraging] == ["short"]
 
 
-def test_options_are_deferred_not_planned() -> None:
-    option = Instrument("btc-c", InstrumentKind.option, "btc", "USDT", 6, 1, 1, 1, 3,
-                        expiry_ns=1, strike_units=200_000, option_type=OptionType.call)
-    held = Position("opt", "btc-c", -10, Fraction(-10 * usdt))
-    state = BucketState("opt", "USDT", 0, -1, 5, (held,))
-    plan = plan_liquidations(10, [state], {**instruments, "btc-c": option},
-                             {"btcusdt": 180_000, "btc-c": 5_000},
-                             insurance={}, tiers=tiers)
+def call_option() -> Instrument:
+    """A call on 0.001 BTC struck at 20,000, its premium in units of 0.1 USDT."""
+    return Instrument("btc-c", InstrumentKind.option, "btc", "USDT", 6, 1, 1, 1, 3,
+                      expiry_ns=1, strike_units=200_000, option_type=OptionType.call)
+
+
+def short_call_bucket() -> BucketState:
+    """0.1 BTC of calls sold at a premium of 500.0 on 105 USDT; the premium is now 1,500.0:
+    equity 5 USDT against the scan's 10 USDT of maintenance."""
+    option = call_option()
+    held = Position("opt", "btc-c", -100, -100 * option.lot_value(5_000))
+    equity = 105 * usdt - 100 * option.lot_value(15_000) - held.basis
+    assert equity == 5 * usdt
+    return BucketState("opt", "USDT", 105 * usdt, 5 * usdt, 10 * usdt, (held,))
+
+
+def test_an_option_without_a_premium_mark_is_deferred_not_priced_at_the_forward() -> None:
+    # The market data gives an option its underlying's forward (65,000.0 here): never a
+    # premium to close at. Without a premium mark the bucket is deferred.
+    plan = plan_liquidations(10, [short_call_bucket()], {**instruments, "btc-c": call_option()},
+                             {"btcusdt": 180_000, "btc-c": 650_000}, insurance={}, tiers=tiers)
     assert plan.deferred == ("opt",)
     assert plan.liquidated == ()
     assert plan.transfers == ()
+
+
+def test_a_bucket_holding_an_option_closes_in_full_at_the_premium_mark() -> None:
+    option = call_option()
+    plan = plan_liquidations(10, [short_call_bucket()], {**instruments, "btc-c": option},
+                             {"btcusdt": 180_000, "btc-c": 650_000}, insurance={},
+                             tiers=tiers, policy=gentle, option_marks={"btc-c": 15_000})
+    assert plan.deferred == ()
+    assert plan.liquidated == ("opt",)
+    assert plan.partial == ()  # an option's requirement is not tiered: never in part
+    # Bought back 0.1% above the 1,500.0 mark: 1,501.5.
+    assert plan.orders == (CloseOrder("opt", "btc-c", 100, 15_015, True),)
+    loss, fee = plan.transfers
+    assert (loss.debit, loss.credit, loss.amount) == (
+        "collateral:opt", "clearing:btc-c", 100_150_000)  # 150.15 paid less 50 received
+    assert (fee.debit, fee.credit, fee.amount) == (
+        "collateral:opt", "insurance:btc-c", 150_150)  # 0.1% of 150.15 USDT
+    assert plan.positions == (Position("opt", "btc-c", 0, Fraction(0)),)
+    assert conservation_gap(plan, "btc-c") == 0
+
+
+def test_an_option_bucket_past_bankruptcy_is_covered_by_its_market_fund() -> None:
+    # The premium gaps to 2,000.0: buying back at 2,002.0 costs 200.2 USDT against 50
+    # received and 105 held; the option market's fund pays the 45.2 USDT left.
+    option = call_option()
+    state = short_call_bucket()
+    plan = plan_liquidations(10, [state], {**instruments, "btc-c": option},
+                             {"btcusdt": 180_000}, insurance={"btc-c": 1_000 * usdt},
+                             tiers=tiers, policy=gentle, option_marks={"btc-c": 20_000})
+    assert plan.orders == (CloseOrder("opt", "btc-c", 100, 20_020, True),)
+    payout = next(t for t in plan.transfers if t.code is LiquidationCode.insurance_payout)
+    assert (payout.debit, payout.amount) == ("insurance:btc-c", 45_200_000)
+    assert plan.insurance_after == {"btc-c": 1_000 * usdt - 45_200_000}
+    assert plan.unresolved == {}
+    assert conservation_gap(plan, "btc-c") == 0
 
 
 def test_a_cross_bucket_closes_the_position_that_frees_most_margin_first() -> None:
