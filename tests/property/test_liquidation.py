@@ -9,14 +9,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from ringfence.core.liquidation.plan import conservation_gap, plan_liquidations
 from ringfence.core.liquidation.records import BucketState, LiquidationPlan, LiquidationPolicy
 from ringfence.core.liquidation.valuation import exact_equity
 from ringfence.core.risk.config import Tier
-from ringfence.core.risk.instruments import Instrument, InstrumentKind, Position
+from ringfence.core.risk.instruments import Instrument, InstrumentKind, OptionType, Position
 from ringfence.core.risk.margin import calculate_margin_maint
 from ringfence.core.risk.rounding import floor_exact
 from ringfence.core.risk.settlement import Fill, apply_fill
@@ -31,7 +31,17 @@ tiers = {
     "linear": (Tier(0, 5_000, 20_000), Tier(500, 10_000, 40_000)),
     "inverse": (Tier(0, 5_000, 20_000), Tier(1, 20_000, 50_000)),
 }
-start_marks = {"lin": 200_000, "eth": 20_000, "inv": 200_000}
+# A call on 0.001 BTC struck at 20,000: its "mark" is its premium (2,000.0 USDC to start),
+# moved like the others; the planner takes it as the option's premium mark.
+markets["opt"] = Instrument("opt", InstrumentKind.option, "btc", "USDC", 6, 1, 1, 1, 3,
+                            expiry_ns=10**18, strike_units=200_000,
+                            option_type=OptionType.call)
+start_marks = {"lin": 200_000, "eth": 20_000, "inv": 200_000, "opt": 20_000}
+
+
+def premiums(marks: Mapping[str, int]) -> dict[str, int]:
+    return {symbol: marks[symbol] for symbol in markets
+            if markets[symbol].kind is InstrumentKind.option}
 # Moves between scans, in ppm of the mark: crashes and spikes, -50% and +100% included.
 moves = st.sampled_from([500_000, 700_000, 900_000, 980_000, 1_000_000, 1_020_000,
                          1_100_000, 1_500_000, 2_000_000])
@@ -210,7 +220,7 @@ def apply(plan: LiquidationPlan, cash: dict[str, int],
 @given(
     trades=st.lists(trade, min_size=1, max_size=12),
     collateral=st.lists(st.integers(0, 3_000), min_size=12, max_size=12),
-    path=st.lists(st.tuples(moves, moves, moves), min_size=1, max_size=3),
+    path=st.lists(st.tuples(moves, moves, moves, moves), min_size=1, max_size=3),
     insurance=st.dictionaries(st.sampled_from(sorted(markets)), st.integers(0, 2_000 * 10**6)),
     global_allowed=st.booleans(),
     slippage_ppm=st.integers(0, 20_000),
@@ -230,16 +240,20 @@ def test_liquidation_never_crosses_a_boundary(  # type: ignore[no-untyped-def]
             marks[symbol] = max(marks[symbol] * factor // 1_000_000 // tick, 1) * tick
         book = states(cash, positions, marks)
         plan = plan_liquidations(round_id, book, markets, marks, insurance=funds,
-                                 tiers=tiers, policy=policy, global_funds=global_funds)
+                                 tiers=tiers, policy=policy, global_funds=global_funds,
+                                 option_marks=premiums(marks))
         check_plan(plan, book, marks, funds)
         again = plan_liquidations(round_id, list(reversed(book)), markets, marks,
                                   insurance=funds, tiers=tiers, policy=policy,
-                                  global_funds=global_funds)
+                                  global_funds=global_funds,
+                                  option_marks=premiums(marks))
         assert again == plan, "a plan is a value: same inputs, same ids, same everything"
         exact = plan_liquidations(round_id, book, markets, marks, insurance=funds,
                                   tiers=tiers, policy=policy, global_funds=global_funds,
-                                  vectorised=False)
+                                  option_marks=premiums(marks), vectorised=False)
         assert exact == plan, "the vectorised and the exact paths give one outcome"
+        event("an option closed" if any(o.symbol == "opt" for o in plan.orders)
+              else "no option closed")
         apply(plan, cash, positions)
         funds = dict(plan.insurance_after)
         global_funds = dict(plan.global_after)
@@ -275,7 +289,7 @@ def isolated_book(
 @given(
     trades=st.lists(trade, min_size=1, max_size=14),
     collateral=st.lists(st.integers(0, 3_000), min_size=6, max_size=6),
-    factors=st.tuples(moves, moves, moves),
+    factors=st.tuples(moves, moves, moves, moves),
     partial_ppm=st.integers(1, 999_999),
     slippage_ppm=st.integers(0, 20_000),
     fee_ppm=st.integers(0, 20_000),
@@ -292,10 +306,10 @@ def test_the_vectorised_path_plans_as_the_exact_one(  # type: ignore[no-untyped-
     policy = LiquidationPolicy(partial_ppm, slippage_ppm, fee_ppm)
     insurance = dict.fromkeys(markets, fund)
     fast = plan_liquidations(9, book, markets, marks, insurance=insurance, tiers=tiers,
-                             policy=policy)
+                             policy=policy, option_marks=premiums(marks))
     check_plan(fast, book, marks, insurance)
     exact = plan_liquidations(9, book, markets, marks, insurance=insurance, tiers=tiers,
-                              policy=policy, vectorised=False)
+                              policy=policy, option_marks=premiums(marks), vectorised=False)
     # One outcome: every record, the deleveraging list, the funds, the unresolved losses
     # (the markets halted), the partial closes, in the same order. No exclusion.
     assert fast == exact
