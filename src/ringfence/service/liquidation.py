@@ -175,9 +175,16 @@ class LiquidationService:
                 tiers=risk.config.tiers,
                 policy=self.policy,
                 global_funds={a: risk.ledger.balance(global_fund_id(a)).balance for a in assets},
-                option_marks=option_marks(state.table, state.arrays),
+                option_marks=self._priced_options(state),
             )
         return state, plan
+
+    def _priced_options(self, state: ScanState) -> dict[str, int]:
+        """Premium marks of the option markets that have a taker for their close orders; a
+        bucket holding any other option is deferred (reported), as before options were
+        planned, rather than failing the round for want of a taker."""
+        marks = option_marks(state.table, state.arrays)
+        return {symbol: mark for symbol, mark in marks.items() if symbol in self.risk.takers}
 
     def apply(self, plan: LiquidationPlan, candidates: int = 0) -> LiquidationOutcome:
         """Post the plan's chains and change the book for every market whose chains all

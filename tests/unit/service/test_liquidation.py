@@ -14,7 +14,7 @@ from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Transfer, TransferCode
-from ringfence.core.liquidation.records import LiquidationPolicy
+from ringfence.core.liquidation.records import CloseOrder, LiquidationPolicy
 from ringfence.core.risk.instruments import Bucket, MarginMode
 from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill
@@ -381,3 +381,39 @@ def test_a_round_over_a_kept_book_saves_it_and_refuses_bad_input_by_name() -> No
     assert funds["history"][-1]["round"] == document["round"]
     again = liquidation.run_round(ledger, books)
     assert (again["ok"], again["liquidated"], again["transfers"]) == (True, 0, 0)
+
+
+def test_a_short_call_bucket_is_closed_at_its_premium_mark_when_the_market_has_a_taker() -> None:
+    service, _ = venue(0)
+    risk = service.risk
+    call = "btc-7d-65k-c"
+    btc = 10**8
+    buckets = [Bucket("carol-btc", "carol", MarginMode.cross, "BTC", "BTC"),
+               Bucket("mm-btc", "mm", MarginMode.cross, "BTC", "BTC")]
+    risk.open_buckets([(b, "venue-btc") for b in buckets])
+    fund_buckets(service.risk.ledger, buckets[:1], {"BTC": btc // 10})
+    fund_buckets(service.risk.ledger, buckets[1:], {"BTC": 100 * btc})
+    # carol sells 1 BTC of calls (10 lots of 0.1 BTC) at 0.0200 BTC each to mm.
+    fills = [Fill(10, "carol-btc", call, -10, 200), Fill(11, "mm-btc", call, 10, 200)]
+    assert risk.apply_fills(fills) == [Result.ok] * 2
+    # BTC rises from 65,000 to 70,000: the calls are worth about 0.08 BTC, so carol's 0.1 BTC
+    # is below the 7.5% short-option maintenance, but solvent at the fillable premium.
+    market = crash(service, 70_000)
+    state, plan = service.plan(market)
+    assert plan.deferred == ("carol-btc",)  # no taker for the option: not planned
+    assert plan.orders == ()
+    risk.takers[call] = "mm-btc"
+    state, plan = service.plan(market)
+    row = state.table.index[call]
+    value_per_lot = state.arrays.columns[row, state.arrays.scenarios.count]  # satoshi
+    mark = round(value_per_lot / (btc // 10) * 10**4 / 5) * 5  # 0.1 BTC lots, tick 5
+    fill = -(-(mark * 1_002) // 5_000) * 5  # bought back 0.2% above, on the tick
+    assert "carol-btc" in plan.liquidated
+    assert plan.deferred == ()
+    assert [o for o in plan.orders if o.bucket == "carol-btc"] == [
+        CloseOrder("carol-btc", call, 10, fill, True)]
+    outcome = service.apply(plan)
+    assert outcome.ok
+    assert ("carol-btc", call) not in risk.positions  # closed and settled
+    assert risk.positions[("mm-btc", call)].quantity_lots == 0  # the taker sold them back
+    assert invariant_problems(risk.ledger) == []
