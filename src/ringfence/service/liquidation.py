@@ -37,7 +37,7 @@ from typing import Any
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
 from ringfence.core.liquidation.chains import chain_result, cut_chains, keeps_cash
-from ringfence.core.liquidation.detection import buckets_from_scan, candidates
+from ringfence.core.liquidation.detection import buckets_from_scan, candidates, scan_maintenance
 from ringfence.core.liquidation.plan import plan_liquidations
 from ringfence.core.liquidation.records import (
     LiquidationCode,
@@ -163,6 +163,7 @@ class LiquidationService:
             collateral,
             {name: tuple(positions) for name, positions in held.items()},
             cross=[b.mode is MarginMode.cross for b in state.buckets],
+            portfolio=[b.mode is MarginMode.portfolio for b in state.buckets],
         )
         assets = sorted({i.settlement for i in risk.instruments.values()})
         with collector_paused():
@@ -176,6 +177,7 @@ class LiquidationService:
                 policy=self.policy,
                 global_funds={a: risk.ledger.balance(global_fund_id(a)).balance for a in assets},
                 option_marks=self._priced_options(state),
+                portfolio_maintenance=scan_maintenance(state.table, state.arrays, risk.config),
             )
         return state, plan
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ringfence.core.liquidation.bankruptcy import resolve_bankruptcy
-from ringfence.core.liquidation.records import BucketState
+from ringfence.core.liquidation.records import BucketState, PortfolioMaintenance
 from ringfence.core.liquidation.rounds import (
     PlanningRound,
     has_option,
@@ -22,12 +22,18 @@ from ringfence.core.risk.rounding import against_client, ceil_exact
 
 
 def try_partial(state: PlanningRound, bucket: BucketState) -> bool:
-    """Close part of a single-position bucket, or some positions of a cross bucket, if that
-    restores maintenance (step 3). A bucket holding an option closes in full: an option's
-    requirement is not tiered, so the tiered test below cannot say it is covered."""
+    """Close part of a single-position bucket, some positions of a cross bucket or of a
+    portfolio bucket, if that restores maintenance (step 3). Otherwise a bucket holding an
+    option closes in full: an option's requirement is not tiered, so the tiered tests below
+    cannot say it is covered; so does a portfolio bucket whose requirement is not given."""
+    open_positions = [p for p in bucket.positions if p.quantity_lots]
+    if bucket.portfolio:
+        requirement = state.portfolio_maintenance
+        if requirement is None or len(open_positions) != len(bucket.positions):
+            return False
+        return _try_partial_portfolio(state, bucket, open_positions, requirement)
     if has_option(bucket, state.instruments):
         return False
-    open_positions = [p for p in bucket.positions if p.quantity_lots]
     if bucket.cross and len(open_positions) > 1:
         return _try_partial_cross(state, bucket, open_positions)
     if len(open_positions) != 1 or len(bucket.positions) != 1:
@@ -92,14 +98,66 @@ def _try_partial_cross(
             break
     else:
         return False
-    # Gains first, so the collateral never dips below zero as the transfers post.
+    _post_chosen(state, bucket, chosen)
+    return True
+
+
+def _try_partial_portfolio(
+    state: PlanningRound, bucket: BucketState, open_positions: list[Position],
+    requirement: PortfolioMaintenance,
+) -> bool:
+    """Close a portfolio bucket's positions one at a time, each time the one whose close frees
+    the most margin (the scan's requirement with it less without it; ties by symbol), until
+    the rest is covered at the marks. A hedge frees nothing by its close, so it is kept while
+    the risk it offsets is cut. The bucket closes in full instead if no close frees margin or
+    its collateral would go below zero on the way."""
+    name = bucket.name
+    cash = bucket.collateral
+    left = list(open_positions)
+    chosen: list[tuple[Position, int, Fraction, int, int]] = []
+    while len(left) > 1:  # closing all of them is a full liquidation
+        owed = requirement(name, left)
+        freed, position = min(
+            ((owed - requirement(name, [p for p in left if p is not held]), held)
+             for held in left),
+            key=lambda pair: (-pair[0], pair[1].symbol))
+        if freed <= 0:
+            return False
+        fill = state.fill(position.symbol, position.quantity_lots > 0)
+        exact = position.quantity_lots * state.value(position.symbol, fill) - position.basis
+        payment = against_client(exact)
+        notional = state.notional(position.symbol, position.quantity_lots, fill)
+        fee = liquidation_fee(state.policy, notional, cash + payment)
+        cash += payment - fee
+        if cash < 0:
+            return False
+        left.remove(position)
+        chosen.append((position, fill, exact, payment, fee))
+        if cash + _unrealised_at_marks(state, left) >= requirement(name, left):
+            break
+    else:
+        return False
+    _post_chosen(state, bucket, chosen)
+    return True
+
+
+def _unrealised_at_marks(state: PlanningRound, positions: list[Position]) -> Fraction:
+    return sum((p.quantity_lots * state.value(p.symbol, state.marks[p.symbol]) - p.basis
+                for p in positions), Fraction(0))
+
+
+def _post_chosen(
+    state: PlanningRound, bucket: BucketState,
+    chosen: list[tuple[Position, int, Fraction, int, int]],
+) -> None:
+    """The chosen whole positions' closes, gains first (so the collateral never dips below
+    zero as the transfers post), then their fees."""
     for position, fill, exact, payment, _ in sorted(chosen, key=lambda c: -c[3]):
         post_close(state, bucket, position, fill, abs(position.quantity_lots),
                    payment=payment, exact=exact)
     for position, _, _, _, fee in chosen:
         post_fee(state, bucket, state.instruments[position.symbol], fee)
     state.partial.append(bucket.name)
-    return True
 
 
 def _maintenance_at_mark(state: PlanningRound, position: Position) -> int:

@@ -56,6 +56,7 @@ from ringfence.core.liquidation.records import (
     BucketState,
     LiquidationPlan,
     LiquidationPolicy,
+    PortfolioMaintenance,
     clearing_account,
 )
 from ringfence.core.liquidation.rounds import PlanningRound, has_option
@@ -77,6 +78,7 @@ def plan_liquidations(
     policy: LiquidationPolicy = default_policy,
     global_funds: Mapping[str, int] | None = None,
     option_marks: Mapping[str, int] | None = None,
+    portfolio_maintenance: PortfolioMaintenance | None = None,
     vectorised: bool = True,
 ) -> LiquidationPlan:
     """The liquidation plan for one scan round. ``buckets`` is the whole book (liquidatable
@@ -89,8 +91,10 @@ def plan_liquidations(
 
     ``marks`` are the market data's prices; an option's there is its underlying's forward,
     so options are priced by ``option_marks`` (premiums, ``valuation.option_marks``) alone.
-    A bucket holding an option closes in full at the premiums' fillable prices; a candidate
-    holding an option without a premium mark is ``deferred``, not planned.
+    A bucket holding an option closes in full at the premiums' fillable prices (unless it is
+    a portfolio bucket liquidated in part); a candidate holding an option without a premium
+    mark is ``deferred``, not planned. ``portfolio_maintenance`` gives a portfolio bucket's
+    requirement for any subset of its positions; without it portfolio buckets close in full.
 
     With ``vectorised`` the solvent single-position buckets of linear markets are decided
     together in int64 arrays (exact: every value is an integer in units of ``1/D``, ``D`` the
@@ -107,7 +111,7 @@ def plan_liquidations(
     prices.update(option_marks or {})
     state = PlanningRound(
         round_id, instruments, prices, policy, tiers, dict(insurance), dict(global_funds or {}),
-        {b.name: b for b in book if b.name not in names and b.open},
+        {b.name: b for b in book if b.name not in names and b.open}, portfolio_maintenance,
     )
     for bucket in state.counterparties.values():
         for position in bucket.positions:

@@ -14,6 +14,7 @@ from ringfence.core.liquidation.records import (
     LiquidationCode,
     LiquidationPolicy,
     PlannedTransfer,
+    PortfolioMaintenance,
     RoundIds,
     SettledValue,
     clearing_account,
@@ -42,6 +43,7 @@ class PlanningRound:
     insurance: dict[str, int]
     global_funds: dict[str, int]
     counterparties: dict[str, BucketState]
+    portfolio_maintenance: PortfolioMaintenance | None = None
     holders: dict[str, list[str]] = field(default_factory=dict)  # symbol -> bucket names
     rankings: dict[tuple[str, int], list[tuple[RankKey, str]]] = field(default_factory=dict)
     ranking_start: dict[tuple[str, int], int] = field(default_factory=dict)
