@@ -106,17 +106,12 @@ def plan_liquidations(
     liquidatable = [b for b in book if b.equity < b.maintenance and b.open]
     assert len(liquidatable) <= limits.liquidations_per_plan_max
     names = {b.name for b in liquidatable}
-    prices = {symbol: price for symbol, price in marks.items()
-              if symbol not in instruments or instruments[symbol].kind is not InstrumentKind.option}
-    prices.update(option_marks or {})
+    prices = _prices(instruments, marks, option_marks or {})
     state = PlanningRound(
         round_id, instruments, prices, policy, tiers, dict(insurance), dict(global_funds or {}),
         {b.name: b for b in book if b.name not in names and b.open}, portfolio_maintenance,
     )
-    for bucket in state.counterparties.values():
-        for position in bucket.positions:
-            if position.quantity_lots:
-                state.holders.setdefault(position.symbol, []).append(bucket.name)
+    state.find_holders()
     deferred = [b.name for b in liquidatable if _unpriced(b, instruments, prices)]
     planned = [b for b in liquidatable if b.name not in deferred]
     rest = plan_vectorised(state, planned) if vectorised else planned
@@ -140,6 +135,18 @@ def plan_liquidations(
         state.insurance, state.global_funds, state.unresolved,
         tuple(b.name for b in planned), tuple(sorted(state.partial)), tuple(deferred),
     )
+
+
+def _prices(
+    instruments: Mapping[str, Instrument], marks: Mapping[str, int],
+    option_marks: Mapping[str, int],
+) -> dict[str, int]:
+    """The marks of futures and perpetuals, and the premium marks of options (never the
+    forward the market data gives an option)."""
+    prices = {symbol: price for symbol, price in marks.items()
+              if symbol not in instruments or instruments[symbol].kind is not InstrumentKind.option}
+    prices.update(option_marks)
+    return prices
 
 
 def _unpriced(

@@ -63,6 +63,13 @@ class PlanningRound:
     def __post_init__(self) -> None:
         self.ids = RoundIds(self.round_id)
 
+    def find_holders(self) -> None:
+        """Who holds each market: the auto-deleveraging ranking reads only these."""
+        for bucket in self.counterparties.values():
+            for position in bucket.positions:
+                if position.quantity_lots:
+                    self.holders.setdefault(position.symbol, []).append(bucket.name)
+
     def value(self, symbol: str, price_units: int) -> Fraction:
         """``lot_value`` memoised per market and price: a crash liquidates thousands of
         buckets at a handful of prices, and building the rational is most of the cost."""
