@@ -13,12 +13,17 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from ringfence.core.liquidation.plan import conservation_gap, plan_liquidations
-from ringfence.core.liquidation.records import BucketState, LiquidationPlan, LiquidationPolicy
+from ringfence.core.liquidation.records import (
+    BucketState,
+    LiquidationPlan,
+    LiquidationPolicy,
+    PortfolioMaintenance,
+)
 from ringfence.core.liquidation.valuation import exact_equity
 from ringfence.core.risk.config import Tier
 from ringfence.core.risk.instruments import Instrument, InstrumentKind, OptionType, Position
 from ringfence.core.risk.margin import calculate_margin_maint
-from ringfence.core.risk.rounding import floor_exact
+from ringfence.core.risk.rounding import ceil_exact, floor_exact
 from ringfence.core.risk.settlement import Fill, apply_fill
 
 markets = {
@@ -201,8 +206,11 @@ def check_after(plan: LiquidationPlan, book: Sequence[BucketState],
         assert exact_equity(after, markets, marks) >= 0, bucket.name
         if bucket.name in plan.partial:
             # A partial liquidation stops only once the rest is covered at the mark.
-            assert exact_equity(after, markets, marks) >= maintenance_at(positions, marks)
-            assert any(p.quantity_lots for p in positions)
+            left = [p for p in positions if p.quantity_lots]
+            owed = (portfolio_requirement(marks)(bucket.name, left) if bucket.portfolio
+                    else maintenance_at(positions, marks))
+            assert exact_equity(after, markets, marks) >= owed
+            assert left
 
 
 def apply(plan: LiquidationPlan, cash: dict[str, int],
@@ -354,3 +362,62 @@ def test_a_cross_bucket_in_part_closes_its_largest_requirements_first(  # type: 
         ranked = sorted(positions, key=lambda p: (-maintenance_at((p,), marks), p.symbol))
         assert closed == [p.symbol for p in ranked[: len(closed)]]
         assert len(closed) < len(positions)
+
+
+def portfolio_requirement(marks: Mapping[str, int]) -> PortfolioMaintenance:
+    """A stand-in for the scan's portfolio requirement: 5% of the net value at the marks plus
+    0.5% of the gross, so that opposite positions offset."""
+
+    def owed(_bucket: str, positions: Sequence[Position]) -> int:
+        values = [p.quantity_lots * markets[p.symbol].lot_value(marks[p.symbol])
+                  for p in positions]
+        net = abs(sum(values, Fraction(0)))
+        return ceil_exact(net / 20 + sum((abs(v) for v in values), Fraction(0)) / 200)
+
+    return owed
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lots=st.tuples(st.integers(-800, 800).filter(bool), st.integers(-800, 800).filter(bool)),
+    entries=st.tuples(st.integers(900_000, 1_100_000), st.integers(500_000, 2_000_000)),
+    factors=st.tuples(moves, moves),
+    below_ppm=st.integers(0, 999_999),
+    slippage_ppm=st.integers(0, 20_000),
+    fee_ppm=st.integers(0, 20_000),
+)
+def test_a_portfolio_bucket_in_part_keeps_every_property(  # type: ignore[no-untyped-def]
+    *, lots, entries, factors, below_ppm, slippage_ppm, fee_ppm
+) -> None:
+    """A portfolio bucket (the perpetual and the call on BTC) just below its requirement:
+    a partial liquidation closes the position whose close frees the most of it and stops only
+    once the rest is covered; conservation and the other properties hold, on both paths."""
+    marks = dict(start_marks)
+    symbols = ("lin", "opt")
+    for symbol, factor in zip(symbols, factors, strict=True):
+        marks[symbol] = max(start_marks[symbol] * factor // 1_000_000, 1)
+    positions = tuple(
+        Position("p-usdc", symbol, held, held * markets[symbol].lot_value(
+            max(start_marks[symbol] * move // 1_000_000, 1)))
+        for symbol, held, move in zip(symbols, lots, entries, strict=True))
+    requirement = portfolio_requirement(marks)
+    owed = requirement("p-usdc", positions)
+    unrealised = exact_equity(BucketState("p-usdc", "USDC", 0, 0, 0, positions), markets, marks)
+    collateral = max(floor_exact(owed * below_ppm // 1_000_000 - unrealised), 0)
+    state = BucketState("p-usdc", "USDC", collateral, 0, 0, positions)
+    equity = floor_exact(exact_equity(state, markets, marks))
+    book = [BucketState("p-usdc", "USDC", collateral, equity, owed, positions, portfolio=True)]
+    policy = LiquidationPolicy(slippage_ppm=slippage_ppm, fee_ppm=fee_ppm)
+    plans = [plan_liquidations(5, book, markets, marks, insurance={}, tiers=tiers, policy=policy,
+                               option_marks=premiums(marks), portfolio_maintenance=requirement,
+                               vectorised=vectorised) for vectorised in (True, False)]
+    assert plans[0] == plans[1]
+    plan = plans[0]
+    check_plan(plan, book, marks, {})
+    event("in part" if plan.partial else "in full" if plan.orders else "not liquidated")
+    if plan.partial:
+        (order,) = plan.orders
+        (kept,) = [p for p in positions if p.symbol != order.symbol]
+        (closed,) = [p for p in positions if p.symbol == order.symbol]
+        # Closing it freed at least as much as closing the kept one would have.
+        assert owed - requirement("p-usdc", [kept]) >= owed - requirement("p-usdc", [closed])
