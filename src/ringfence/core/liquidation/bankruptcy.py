@@ -50,7 +50,8 @@ def resolve_bankruptcy(
         pay = min(cash, ceil_exact(-exact))
         cash -= pay
         share = -exact - pay
-        realised = _cover_market(state, bucket.name, position, fill, max(share, Fraction(0)))
+        realised = _cover_market(state, bucket.name, position, fill, exact,
+                                 max(share, Fraction(0)))
         state.settled.append(SettledValue(bucket.name, position.symbol, realised))
         state.positions.append(Position(bucket.name, position.symbol, 0, Fraction(0)))
         post_payment(state, bucket.name, instrument, -pay)
@@ -58,10 +59,12 @@ def resolve_bankruptcy(
 
 
 def _cover_market(
-    state: PlanningRound, bucket: str, position: Position, fill: int, share: Fraction
+    state: PlanningRound, bucket: str, position: Position, fill: int,
+    exact_at_fill: Fraction, share: Fraction,
 ) -> Fraction:
     """Cover one market's share of a bankruptcy; returns the exact value the position
-    realised (its lots closed at the fill, the deleveraged ones at the bankruptcy value).
+    realised (its lots closed at the fill, ``exact_at_fill`` if all did; the deleveraged ones
+    at the bankruptcy value).
 
     The funds come first and pay exact amounts, not whole lots: auto-deleveraging takes only
     the whole lots the funds cannot cover (``ceil(uncovered / per_lot)``), and the funds then
@@ -73,7 +76,6 @@ def _cover_market(
     lots = abs(position.quantity_lots)
     side = sign(position.quantity_lots)
     fill_value = state.value(symbol, fill)
-    exact_at_fill = position.quantity_lots * fill_value - position.basis
     if share == 0:
         if lots:
             state.orders.append(CloseOrder(bucket, symbol, -side * lots, fill, True))

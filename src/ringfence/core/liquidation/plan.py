@@ -112,7 +112,8 @@ def plan_liquidations(
         {b.name: b for b in book if b.name not in names and b.open}, portfolio_maintenance,
     )
     state.find_holders()
-    deferred = [b.name for b in liquidatable if _unpriced(b, instruments, prices)]
+    options = any(i.kind is InstrumentKind.option for i in instruments.values())
+    deferred = [b.name for b in liquidatable if options and _unpriced(b, instruments, prices)]
     planned = [b for b in liquidatable if b.name not in deferred]
     rest = plan_vectorised(state, planned) if vectorised else planned
     closes = {b.name: closes_at_fills(state, b) for b in rest}
