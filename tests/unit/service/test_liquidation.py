@@ -417,3 +417,37 @@ def test_a_short_call_bucket_is_closed_at_its_premium_mark_when_the_market_has_a
     assert ("carol-btc", call) not in risk.positions  # closed and settled
     assert risk.positions[("mm-btc", call)].quantity_lots == 0  # the taker sold them back
     assert invariant_problems(risk.ledger) == []
+
+
+def test_a_portfolio_bucket_closes_its_short_calls_and_keeps_its_hedge() -> None:
+    # frank's portfolio bucket on BTC (0.1 BTC): 1 BTC of 7-day 65k calls sold at 0.02 BTC,
+    # long 650 perpetual contracts and short 650 of the 90-day future (a hedge). BTC rises to
+    # 70,000: the calls put the bucket below the scan's requirement. Closing them frees the
+    # most of it; the hedge, which owes almost nothing on its own, is kept.
+    service, _ = venue(0)
+    risk = service.risk
+    call, perp, future = "btc-7d-65k-c", "btc-usd-perp", "btc-usd-90d"
+    buckets = [Bucket("frank-pm", "carol", MarginMode.portfolio, "BTC", "btc"),
+               Bucket("mm-btc", "mm", MarginMode.cross, "BTC", "BTC")]
+    risk.open_buckets([(b, "venue-btc") for b in buckets])
+    fund_buckets(risk.ledger, buckets[:1], {"BTC": 10**7})
+    fund_buckets(risk.ledger, buckets[1:], {"BTC": 100 * 10**8})
+    fills = [Fill(10, "frank-pm", call, -10, 200), Fill(11, "mm-btc", call, 10, 200),
+             Fill(12, "frank-pm", perp, 650, 650_000), Fill(13, "mm-btc", perp, -650, 650_000),
+             Fill(14, "frank-pm", future, -650, 650_000),
+             Fill(15, "mm-btc", future, 650, 650_000)]
+    assert risk.apply_fills(fills) == [Result.ok] * 6
+    for symbol in (call, perp, future):
+        risk.takers[symbol] = "mm-btc"
+    market = crash(service, 70_000)
+    outcome = service.liquidate(market)
+    assert outcome.ok
+    assert "frank-pm" in outcome.plan.partial
+    assert [(o.symbol, o.quantity_lots) for o in outcome.plan.orders
+            if o.bucket == "frank-pm"] == [(call, 10)]
+    assert ("frank-pm", call) not in risk.positions
+    assert risk.positions[("frank-pm", perp)].quantity_lots == 650
+    assert risk.positions[("frank-pm", future)].quantity_lots == -650
+    state = risk.scan(market)
+    k = state.index["frank-pm"]
+    assert 0 < int(state.result.maintenance[k]) <= int(state.result.equity[k])
