@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from unittest import mock
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from ringfence.core.liquidation import bankruptcy
 from ringfence.core.liquidation.plan import conservation_gap, plan_liquidations
 from ringfence.core.liquidation.records import (
     BucketState,
@@ -321,6 +323,12 @@ def test_the_vectorised_path_plans_as_the_exact_one(  # type: ignore[no-untyped-
     # One outcome: every record, the deleveraging list, the funds, the unresolved losses
     # (the markets halted), the partial closes, in the same order. No exclusion.
     assert fast == exact
+    # Bankruptcies a market's fund covers whole are planned in integers; the general steps
+    # (Fractions, the waterfall) give the same plan.
+    with mock.patch.object(bankruptcy, "paid_by_market_fund", return_value=False):
+        general = plan_liquidations(9, book, markets, marks, insurance=insurance, tiers=tiers,
+                                    policy=policy, option_marks=premiums(marks))
+    assert general == fast
 
 
 @settings(max_examples=150, deadline=None)

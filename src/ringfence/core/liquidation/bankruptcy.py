@@ -33,6 +33,8 @@ def resolve_bankruptcy(
     first; each market covers what is left with its fund, the global fund if allowed, then
     auto-deleveraging. The bucket's own gains paying its own losses is netting inside one
     bucket, never across buckets."""
+    if len(closes) == 1 and paid_by_market_fund(state, bucket, closes[0]):
+        return
     cash = bucket.collateral
     losing = []
     for position, fill, exact in closes:
@@ -50,16 +52,41 @@ def resolve_bankruptcy(
         pay = min(cash, ceil_exact(-exact))
         cash -= pay
         share = -exact - pay
-        realised = _cover_market(state, bucket.name, position, fill, exact,
-                                 max(share, Fraction(0)))
+        realised = _cover_market(state, bucket.name, position, fill, exact_at_fill=exact,
+                                 share=max(share, Fraction(0)))
         state.settled.append(SettledValue(bucket.name, position.symbol, realised))
         state.positions.append(Position(bucket.name, position.symbol, 0, Fraction(0)))
         post_payment(state, bucket.name, instrument, -pay)
     assert cash == 0 or not losing, "a bankrupt bucket keeps nothing"
 
 
+def paid_by_market_fund(
+    state: PlanningRound, bucket: BucketState, close: tuple[Position, int, Fraction]
+) -> bool:
+    """A single-position bankruptcy whose share the market's fund covers whole, planned in
+    integers (a linear market's values on the tick are whole minor units): the steps of the
+    general path with nobody deleveraged and no global fund, record for record. The bucket
+    pays all its collateral; the fund pays the rest exactly. False, planning nothing, when
+    the share is not a whole number of units or the fund cannot cover it."""
+    position, fill, exact = close
+    share = -exact.numerator - bucket.collateral
+    fund = state.insurance.get(position.symbol, 0)
+    if exact.denominator != 1 or not position.quantity_lots or not 0 < share <= fund:
+        return False
+    instrument = state.instruments[position.symbol]
+    symbol, name = position.symbol, bucket.name
+    state.orders.append(CloseOrder(name, symbol, -position.quantity_lots, fill, True))
+    state.transfer(insurance_account(symbol), clearing_account(symbol), share,
+                   LiquidationCode.insurance_payout, instrument.settlement, name, symbol)
+    state.insurance[symbol] = fund - share
+    state.settled.append(SettledValue(name, symbol, exact))
+    state.positions.append(Position(name, symbol, 0, Fraction(0)))
+    post_payment(state, name, instrument, -bucket.collateral)
+    return True
+
+
 def _cover_market(
-    state: PlanningRound, bucket: str, position: Position, fill: int,
+    state: PlanningRound, bucket: str, position: Position, fill: int, *,
     exact_at_fill: Fraction, share: Fraction,
 ) -> Fraction:
     """Cover one market's share of a bankruptcy; returns the exact value the position
