@@ -59,7 +59,7 @@ from ringfence.core.liquidation.records import (
     PortfolioMaintenance,
     clearing_account,
 )
-from ringfence.core.liquidation.rounds import PlanningRound, has_option
+from ringfence.core.liquidation.rounds import PlanningRound
 from ringfence.core.liquidation.vectorised import plan_vectorised
 from ringfence.core.risk.config import Tier
 from ringfence.core.risk.instruments import Instrument, InstrumentKind
@@ -153,10 +153,10 @@ def _prices(
 def _unpriced(
     bucket: BucketState, instruments: Mapping[str, Instrument], prices: Mapping[str, int]
 ) -> bool:
-    """Whether the bucket holds an option that has no premium mark to close at."""
-    return has_option(bucket, instruments) and any(
-        p.symbol not in prices for p in bucket.positions
-        if instruments[p.symbol].kind is InstrumentKind.option)
+    """Whether the bucket holds an option position, open or closed (a closed one carries
+    realised P&L its close settles), in a market with no premium mark to close at."""
+    return any(instruments[p.symbol].kind is InstrumentKind.option and p.symbol not in prices
+               for p in bucket.positions)
 
 
 def _solvent_in_name_order(state: PlanningRound) -> None:

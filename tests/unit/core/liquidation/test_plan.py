@@ -303,6 +303,26 @@ def test_an_option_without_a_premium_mark_is_deferred_not_priced_at_the_forward(
     assert plan.transfers == ()
 
 
+def test_a_closed_option_position_without_a_premium_mark_defers_its_bucket() -> None:
+    # A cross bucket below maintenance on its perpetual still carries a closed call's
+    # realised P&L: its close settles in the option's market, which has no premium mark.
+    option = call_option()
+    _, below = liquidation_mark()
+    long = isolated_long(below)
+    closed = Position("long", "btc-c", 0, Fraction(-3 * usdt))
+    state = BucketState("long", "USDT", long.collateral, long.equity - 3 * usdt,
+                        long.maintenance, (*long.positions, closed), cross=True)
+    book_instruments = {**instruments, "btc-c": option}
+    plan = plan_liquidations(10, [state], book_instruments, {"btcusdt": below, "btc-c": 650_000},
+                             insurance={}, tiers=tiers, policy=gentle)
+    assert plan.deferred == ("long",)
+    assert plan.orders == ()
+    priced = plan_liquidations(10, [state], book_instruments, {"btcusdt": below}, insurance={},
+                               tiers=tiers, policy=gentle, option_marks={"btc-c": 15_000})
+    assert priced.liquidated == ("long",)
+    assert priced.deferred == ()
+
+
 def test_a_bucket_holding_an_option_closes_in_full_at_the_premium_mark() -> None:
     option = call_option()
     plan = plan_liquidations(10, [short_call_bucket()], {**instruments, "btc-c": option},
