@@ -398,8 +398,9 @@ def test_a_portfolio_bucket_in_part_keeps_every_property(  # type: ignore[no-unt
     *, lots, entries, factors, below_ppm, slippage_ppm, fee_ppm
 ) -> None:
     """A portfolio bucket (the perpetual and the call on BTC) just below its requirement:
-    a partial liquidation closes the position whose close frees the most of it and stops only
-    once the rest is covered; conservation and the other properties hold, on both paths."""
+    a partial liquidation reduces (by the partial fraction, else wholly) the position whose
+    close frees the most of it and stops only once the rest is covered; conservation and the
+    other properties hold, on both paths."""
     marks = dict(start_marks)
     symbols = ("lin", "opt")
     for symbol, factor in zip(symbols, factors, strict=True):
@@ -422,7 +423,9 @@ def test_a_portfolio_bucket_in_part_keeps_every_property(  # type: ignore[no-unt
     assert plans[0] == plans[1]
     plan = plans[0]
     check_plan(plan, book, marks, {})
-    event("in part" if plan.partial else "in full" if plan.orders else "not liquidated")
+    event("in full" if plan.orders and not plan.partial else "not liquidated"
+          if not plan.orders else "one position reduced" if not plan.orders[0].full
+          else "one position closed")
     if plan.partial:
         (order,) = plan.orders
         (kept,) = [p for p in positions if p.symbol != order.symbol]

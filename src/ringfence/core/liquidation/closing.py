@@ -80,7 +80,7 @@ def _try_partial_cross(
     ranked = sorted(open_positions, key=lambda p: (-_maintenance_at_mark(state, p), p.symbol))
     cash = bucket.collateral
     left = list(ranked)
-    chosen: list[tuple[Position, int, Fraction, int, int]] = []
+    chosen: list[_Close] = []
     for position in ranked[:-1]:  # closing all of them is a full liquidation
         fill = state.fill(position.symbol, position.quantity_lots > 0)
         exact = position.quantity_lots * state.value(position.symbol, fill) - position.basis
@@ -91,7 +91,7 @@ def _try_partial_cross(
         if cash < 0:
             return False
         left.remove(position)
-        chosen.append((position, fill, exact, payment, fee))
+        chosen.append((position, fill, exact, payment, fee, abs(position.quantity_lots)))
         unrealised = sum((p.quantity_lots * state.value(p.symbol, state.marks[p.symbol])
                           - p.basis for p in left), Fraction(0))
         if cash + unrealised >= sum(_maintenance_at_mark(state, p) for p in left):
@@ -106,15 +106,16 @@ def _try_partial_portfolio(
     state: PlanningRound, bucket: BucketState, open_positions: list[Position],
     requirement: PortfolioMaintenance,
 ) -> bool:
-    """Close a portfolio bucket's positions one at a time, each time the one whose close frees
-    the most margin (the scan's requirement with it less without it; ties by symbol), until
-    the rest is covered at the marks. A hedge frees nothing by its close, so it is kept while
-    the risk it offsets is cut. The bucket closes in full instead if no close frees margin or
-    its collateral would go below zero on the way."""
+    """Reduce a portfolio bucket's positions one at a time, each time the one whose close frees
+    the most margin (the scan's requirement with it less without it; ties by symbol): first by
+    ``partial_fraction_ppm`` of its lots, and if that does not cover the rest at the marks, the
+    whole of it, then the next. A hedge frees nothing by its close, so it is kept while the risk
+    it offsets is cut. The bucket closes in full instead if no close frees margin, if it would
+    take every position, or if its collateral would go below zero on the way."""
     name = bucket.name
     cash = bucket.collateral
     left = list(open_positions)
-    chosen: list[tuple[Position, int, Fraction, int, int]] = []
+    chosen: list[_Close] = []
     while len(left) > 1:  # closing all of them is a full liquidation
         owed = requirement(name, left)
         freed, position = min(
@@ -123,16 +124,25 @@ def _try_partial_portfolio(
             key=lambda pair: (-pair[0], pair[1].symbol))
         if freed <= 0:
             return False
-        fill = state.fill(position.symbol, position.quantity_lots > 0)
-        exact = position.quantity_lots * state.value(position.symbol, fill) - position.basis
+        symbol, size = position.symbol, abs(position.quantity_lots)
+        fill = state.fill(symbol, position.quantity_lots > 0)
+        exact = position.quantity_lots * state.value(symbol, fill) - position.basis
         payment = against_client(exact)
-        notional = state.notional(position.symbol, position.quantity_lots, fill)
-        fee = liquidation_fee(state.policy, notional, cash + payment)
+        part = ceil_exact(Fraction(size * state.policy.partial_fraction_ppm, ppm))
+        if part < size and cash + payment >= 0:
+            fee = liquidation_fee(state.policy, state.notional(symbol, part, fill), cash + payment)
+            remaining = position.quantity_lots - sign(position.quantity_lots) * part
+            reduced = Position(name, symbol, remaining, remaining * state.value(symbol, fill))
+            rest = [reduced if p is position else p for p in left]
+            if cash + payment - fee + _unrealised_at_marks(state, rest) >= requirement(name, rest):
+                chosen.append((position, fill, exact, payment, fee, part))
+                break
+        fee = liquidation_fee(state.policy, state.notional(symbol, size, fill), cash + payment)
         cash += payment - fee
         if cash < 0:
             return False
         left.remove(position)
-        chosen.append((position, fill, exact, payment, fee))
+        chosen.append((position, fill, exact, payment, fee, size))
         if cash + _unrealised_at_marks(state, left) >= requirement(name, left):
             break
     else:
@@ -146,16 +156,17 @@ def _unrealised_at_marks(state: PlanningRound, positions: list[Position]) -> Fra
                 for p in positions), Fraction(0))
 
 
-def _post_chosen(
-    state: PlanningRound, bucket: BucketState,
-    chosen: list[tuple[Position, int, Fraction, int, int]],
-) -> None:
-    """The chosen whole positions' closes, gains first (so the collateral never dips below
-    zero as the transfers post), then their fees."""
-    for position, fill, exact, payment, _ in sorted(chosen, key=lambda c: -c[3]):
-        post_close(state, bucket, position, fill, abs(position.quantity_lots),
-                   payment=payment, exact=exact)
-    for position, _, _, _, fee in chosen:
+# A close chosen for a partial liquidation: the position, its fill, the exact value the whole
+# position settles at, the payment, the fee and the lots closed.
+_Close = tuple[Position, int, Fraction, int, int, int]
+
+
+def _post_chosen(state: PlanningRound, bucket: BucketState, chosen: list[_Close]) -> None:
+    """The chosen closes, gains first (so the collateral never dips below zero as the
+    transfers post), then their fees."""
+    for position, fill, exact, payment, _, lots in sorted(chosen, key=lambda c: -c[3]):
+        post_close(state, bucket, position, fill, lots, payment=payment, exact=exact)
+    for position, _, _, _, fee, _ in chosen:
         post_fee(state, bucket, state.instruments[position.symbol], fee)
     state.partial.append(bucket.name)
 

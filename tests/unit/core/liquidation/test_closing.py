@@ -1,6 +1,6 @@
-"""core/liquidation/closing.py: a portfolio bucket is liquidated in part, whole positions at a
-time, each time the one whose close frees the most of the scan's requirement; a hedge is
-kept while the risk it offsets is cut."""
+"""core/liquidation/closing.py: a portfolio bucket is liquidated in part, one position at a
+time, each time the one whose close frees the most of the scan's requirement, reduced by the
+partial fraction first; a hedge is kept while the risk it offsets is cut."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from ringfence.core.liquidation.plan import plan_liquidations
-from ringfence.core.liquidation.records import BucketState, CloseOrder, LiquidationPolicy
+from ringfence.core.liquidation.records import (
+    BucketState,
+    CloseOrder,
+    LiquidationPlan,
+    LiquidationPolicy,
+)
 from ringfence.core.liquidation.valuation import exact_equity
 from ringfence.core.risk.config import Tier
 from ringfence.core.risk.instruments import Instrument, InstrumentKind, Position
@@ -46,18 +51,33 @@ def portfolio_bucket(collateral: int) -> BucketState:
                        portfolio=True)
 
 
-def test_a_portfolio_bucket_closes_what_frees_most_margin_and_keeps_its_hedge() -> None:
-    bucket = portfolio_bucket(5_500 * usdt)
-    assert (bucket.equity, bucket.maintenance) == (1_500 * usdt, 2_070 * usdt)
-    # Closing June frees 1,485 USDT (the requirement falls to 585), the perpetual 990, March
-    # (the hedge) none: it would raise the requirement to 2,475. June closes at 17,982.0:
-    # 3,027 USDT paid and a 26.973 fee leave 2,446.027, and 1,446.027 of equity with the
-    # other two at the marks covers their 585.
+def both_paths(bucket: BucketState) -> LiquidationPlan:
     plans = [plan_liquidations(1, [bucket], instruments, marks, insurance={}, tiers=tiers,
                                policy=gentle, portfolio_maintenance=requirement,
                                vectorised=vectorised) for vectorised in (True, False)]
     assert plans[0] == plans[1]
-    plan = plans[0]
+    return plans[0]
+
+
+def test_a_portfolio_bucket_reduces_what_frees_most_margin_and_keeps_its_hedge() -> None:
+    bucket = portfolio_bucket(5_500 * usdt)
+    assert (bucket.equity, bucket.maintenance) == (1_500 * usdt, 2_070 * usdt)
+    # Closing June frees 1,485 USDT (the requirement falls to 585), the perpetual 990, March
+    # (the hedge) none: it would raise the requirement to 2,475. Half of June (750 lots) is
+    # tried first: June settles at 17,982.0 (3,027 USDT paid), a 13.4865 fee on the half sold,
+    # and the 750 lots kept re-based there: 1,473.0135 of equity against 1,327.50 owed.
+    plan = both_paths(bucket)
+    assert plan.partial == ("p",)
+    assert plan.orders == (CloseOrder("p", "btc-jun", -750, 179_820, False),)
+    assert [t.amount for t in plan.transfers] == [3_027 * usdt, 13_486_500]
+    june = instruments["btc-jun"]
+    assert plan.positions == (Position("p", "btc-jun", 750, 750 * june.lot_value(179_820)),)
+
+
+def test_a_portfolio_bucket_closes_the_whole_position_when_part_is_not_enough() -> None:
+    # 5,000 USDT: with half of June the bucket would hold 973.0135 against 1,327.50; with all
+    # of it, 946.027 against the 585 the perpetual and March owe together.
+    plan = both_paths(portfolio_bucket(5_000 * usdt))
     assert plan.partial == ("p",)
     assert plan.orders == (CloseOrder("p", "btc-jun", -1_500, 179_820, True),)
     assert [t.amount for t in plan.transfers] == [3_027 * usdt, 26_973_000]
