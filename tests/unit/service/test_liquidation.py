@@ -263,8 +263,9 @@ def test_a_cross_bucket_closes_its_largest_requirement_and_keeps_the_rest() -> N
     risk = service.risk
     risk.takers["eth-usdc-perp"] = "mm-x"
     # erin (500 USDC, cross): long 0.2 BTC at 60,000 and 0.1 ETH at 3,400. At 57,700 she has
-    # 40 USDC against 46.16 + 1.36 of maintenance. Closing BTC (the larger requirement) at
-    # 57,642.3 costs 471.54 and an 11.53 fee, leaving 16.93 USDC against ETH's 1.36.
+    # 40 USDC against 46.16 + 1.36 of maintenance. BTC (the larger requirement) is reduced
+    # first: half of it sold at 57,642.3 settles the position (471.54 paid) with a 5.76 fee on
+    # the half, and the 0.1 BTC kept (23.08 of maintenance) and ETH are covered again.
     fills = [
         Fill(11, "erin-x", perp, 200, 600_000),
         Fill(12, "mm-x", perp, -200, 600_000),
@@ -276,11 +277,10 @@ def test_a_cross_bucket_closes_its_largest_requirement_and_keeps_the_rest() -> N
     outcome = service.liquidate(market)
     assert outcome.ok, outcome.chains
     assert "erin-x" in outcome.plan.partial
-    assert [(o.symbol, o.full) for o in outcome.plan.orders if o.bucket == "erin-x"] == [
-        (perp, True)]
+    assert [(o.symbol, o.quantity_lots) for o in outcome.plan.orders
+            if o.bucket == "erin-x"] == [(perp, -100)]
     assert risk.positions[("erin-x", "eth-usdc-perp")].quantity_lots == 10
-    assert risk.positions.get(("erin-x", perp)) is None or not risk.positions[
-        ("erin-x", perp)].quantity_lots
+    assert risk.positions[("erin-x", perp)].quantity_lots == 100
     state = risk.scan(market)
     k = state.index["erin-x"]
     assert 0 <= int(state.result.maintenance[k]) <= int(state.result.equity[k])

@@ -3,6 +3,7 @@ otherwise close every position (a bankrupt bucket goes to ``bankruptcy``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 from ringfence.core.liquidation.bankruptcy import resolve_bankruptcy
@@ -70,21 +71,32 @@ def try_partial(state: PlanningRound, bucket: BucketState) -> bool:
 def _try_partial_cross(
     state: PlanningRound, bucket: BucketState, open_positions: list[Position]
 ) -> bool:
-    """Close a cross bucket's positions one at a time, the one whose maintenance is largest
-    first (it frees the most margin; ties by symbol), until the rest is covered at the mark.
-    Each closed position is settled at its fill and pays its fee; the others are untouched.
-    A bucket holding realised P&L only (a closed position with a basis) or whose collateral
-    would go below zero on the way closes in full instead."""
+    """Reduce a cross bucket's positions one at a time, the one whose maintenance is largest
+    first (it frees the most margin; ties by symbol): by ``partial_fraction_ppm`` of its lots
+    first, wholly if that does not cover the rest at the marks, then the next, until the rest
+    is covered. Each reduced position is settled at its fill and pays its fee on the lots
+    sold; the others are untouched. A bucket holding realised P&L only (a closed position
+    with a basis), or whose collateral would go below zero on the way, or that would close
+    every position, closes in full instead."""
     if len(open_positions) != len(bucket.positions):
         return False
     ranked = sorted(open_positions, key=lambda p: (-_maintenance_at_mark(state, p), p.symbol))
     cash = bucket.collateral
     left = list(ranked)
     chosen: list[_Close] = []
+
+    def owed(rest: list[Position]) -> int:
+        return sum(_maintenance_at_mark(state, p) for p in rest)
+
     for position in ranked[:-1]:  # closing all of them is a full liquidation
         fill = state.fill(position.symbol, position.quantity_lots > 0)
         exact = position.quantity_lots * state.value(position.symbol, fill) - position.basis
         payment = against_client(exact)
+        part = _part_covers(state, bucket.name, (position, fill, exact, payment), cash=cash,
+                            left=left, owed=owed)
+        if part is not None:
+            chosen.append(part)
+            break
         notional = state.notional(position.symbol, position.quantity_lots, fill)
         fee = liquidation_fee(state.policy, notional, cash + payment)
         cash += payment - fee
@@ -128,15 +140,11 @@ def _try_partial_portfolio(
         fill = state.fill(symbol, position.quantity_lots > 0)
         exact = position.quantity_lots * state.value(symbol, fill) - position.basis
         payment = against_client(exact)
-        part = ceil_exact(Fraction(size * state.policy.partial_fraction_ppm, ppm))
-        if part < size and cash + payment >= 0:
-            fee = liquidation_fee(state.policy, state.notional(symbol, part, fill), cash + payment)
-            remaining = position.quantity_lots - sign(position.quantity_lots) * part
-            reduced = Position(name, symbol, remaining, remaining * state.value(symbol, fill))
-            rest = [reduced if p is position else p for p in left]
-            if cash + payment - fee + _unrealised_at_marks(state, rest) >= requirement(name, rest):
-                chosen.append((position, fill, exact, payment, fee, part))
-                break
+        part = _part_covers(state, name, (position, fill, exact, payment), cash=cash,
+                            left=left, owed=lambda rest: requirement(name, rest))
+        if part is not None:
+            chosen.append(part)
+            break
         fee = liquidation_fee(state.policy, state.notional(symbol, size, fill), cash + payment)
         cash += payment - fee
         if cash < 0:
@@ -149,6 +157,27 @@ def _try_partial_portfolio(
         return False
     _post_chosen(state, bucket, chosen)
     return True
+
+
+def _part_covers(
+    state: PlanningRound, name: str, close: tuple[Position, int, Fraction, int], *,
+    cash: int, left: list[Position], owed: Callable[[list[Position]], int],
+) -> _Close | None:
+    """Sell ``partial_fraction_ppm`` of a position's lots (the whole position settles at its
+    fill, as a partial close does, and the lots kept are re-based there): that close, if the
+    bucket then covers ``owed`` of what it holds at the marks; None otherwise."""
+    position, fill, exact, payment = close
+    symbol, size = position.symbol, abs(position.quantity_lots)
+    part = ceil_exact(Fraction(size * state.policy.partial_fraction_ppm, ppm))
+    if part >= size or cash + payment < 0:
+        return None
+    fee = liquidation_fee(state.policy, state.notional(symbol, part, fill), cash + payment)
+    remaining = position.quantity_lots - sign(position.quantity_lots) * part
+    reduced = Position(name, symbol, remaining, remaining * state.value(symbol, fill))
+    rest = [reduced if p is position else p for p in left]
+    if cash + payment - fee + _unrealised_at_marks(state, rest) < owed(rest):
+        return None
+    return (position, fill, exact, payment, fee, part)
 
 
 def _unrealised_at_marks(state: PlanningRound, positions: list[Position]) -> Fraction:

@@ -19,10 +19,10 @@ slippage, the fee and rounding.
 3. Partial first: a single-position bucket that stays solvent at the fillable price closes
    enough lots to drop below its tier's floor, or ``partial_fraction_ppm`` of the position,
    whichever is more; if that leaves it at or above maintenance it stops there. A cross
-   bucket closes whole positions, the largest maintenance first, until the rest is covered.
-   A portfolio bucket reduces, by the partial fraction and then wholly, the position whose
-   close frees the most of the scan's requirement (``portfolio_maintenance``), one at a time,
-   until the rest is covered. Any other bucket holding an option closes in full (an
+   bucket reduces its positions one at a time, the largest maintenance first, by the partial
+   fraction and then wholly, until the rest is covered; a portfolio bucket the same way,
+   each time the position whose close frees the most of the scan's requirement
+   (``portfolio_maintenance``). Any other bucket holding an option closes in full (an
    option's requirement is not tiered).
 4. Otherwise full: every position closes. A liquidation fee of ``fee_ppm`` of the closed
    notional, capped by the equity left, goes to that market's insurance fund (the market's

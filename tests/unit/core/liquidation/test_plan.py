@@ -360,9 +360,10 @@ def test_an_option_bucket_past_bankruptcy_is_covered_by_its_market_fund() -> Non
 
 def test_a_cross_bucket_closes_the_position_that_frees_most_margin_first() -> None:
     # 1 BTC long at 20,000 and 1 ETH long at 1,500 on 300 USDT. BTC falls to 19,800, ETH is
-    # unchanged: equity 100 USDT against 99 + 7.5 USDT maintenance. Closing BTC (99 USDT of
-    # maintenance, the larger) at 19,780.2 pays 219.8 and a 19.78 fee, leaving 60.42 USDT
-    # against ETH's 7.5: the bucket stops there and ETH stays open.
+    # unchanged: equity 100 USDT against 99 + 7.5 USDT maintenance. BTC (99 USDT of
+    # maintenance, the larger) is reduced first: half of it sold at 19,780.2 settles the
+    # position (219.8 paid) with a 9.8901 fee on the half, leaving 80.2099 USDT of equity
+    # against 49.5 + 7.5: the bucket stops there and ETH is untouched.
     mark = {"btcusdt": 198_000, "ethusdt": 15_000}
     btc_position = Position("x", "btcusdt", 1_000, 1_000 * btc.lot_value(entry_units))
     eth_position = Position("x", "ethusdt", 100, 100 * eth.lot_value(15_000))
@@ -378,12 +379,20 @@ def test_a_cross_bucket_closes_the_position_that_frees_most_margin_first() -> No
     plan = plan_liquidations(12, book, instruments, mark, insurance={}, tiers=tiers,
                              policy=gentle)
     assert plan.partial == ("x",)
-    assert plan.orders == (CloseOrder("x", "btcusdt", -1_000, 197_802, True),)
+    assert plan.orders == (CloseOrder("x", "btcusdt", -500, 197_802, False),)
     assert [(t.code, t.amount) for t in plan.transfers] == [
         (LiquidationCode.liquidation_settlement, 219_800_000),
-        (LiquidationCode.liquidation_fee, 19_780_200),
+        (LiquidationCode.liquidation_fee, 9_890_100),
     ]
-    # Not cross (a portfolio bucket): closed in full.
+    # Selling a tenth of BTC is not enough (96.04 USDT against 89.1 + 7.5): BTC closes whole,
+    # a 19.7802 fee, 60.42 USDT left against ETH's 7.5.
+    tenth = LiquidationPolicy(partial_fraction_ppm=100_000, slippage_ppm=1_000, fee_ppm=1_000)
+    plan = plan_liquidations(12, book, instruments, mark, insurance={}, tiers=tiers,
+                             policy=tenth)
+    assert plan.partial == ("x",)
+    assert plan.orders == (CloseOrder("x", "btcusdt", -1_000, 197_802, True),)
+    assert [t.amount for t in plan.transfers] == [219_800_000, 19_780_200]
+    # Neither cross nor a portfolio bucket given the scan's requirement: closed in full.
     portfolio = plan_liquidations(12, [replace(book[0], cross=False)], instruments, mark,
                                   insurance={}, tiers=tiers, policy=gentle)
     assert portfolio.partial == ()
