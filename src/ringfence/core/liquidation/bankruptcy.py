@@ -32,13 +32,15 @@ def resolve_bankruptcy(
     """The bucket takes its gains and pays all it has to its losing markets, largest loss
     first; each market covers what is left with its fund, the global fund if allowed, then
     auto-deleveraging. The bucket's own gains paying its own losses is netting inside one
-    bucket, never across buckets."""
+    bucket, never across buckets. A closed position's realised loss is paid first from what
+    the bucket has (nobody can be deleveraged for it) and its rest by the funds; it is never
+    settled before the gains, which could take the collateral below zero."""
     if len(closes) == 1 and paid_by_market_fund(state, bucket, closes[0]):
         return
     cash = bucket.collateral
     losing = []
     for position, fill, exact in closes:
-        if exact >= 0 or not position.quantity_lots:
+        if exact >= 0:  # gains first, closed positions' realised gains too
             payment = against_client(exact)
             post_close(state, bucket, position, fill, abs(position.quantity_lots),
                         payment=payment, exact=exact)
@@ -46,7 +48,9 @@ def resolve_bankruptcy(
         else:
             losing.append((position, fill, exact))
     assert cash >= 0
-    losing.sort(key=lambda close: (close[2], close[0].symbol))
+    # Closed positions' realised losses first: nobody can be deleveraged for them, so the
+    # bucket's own collateral goes there before the open losses the market can still share.
+    losing.sort(key=lambda close: (close[0].quantity_lots != 0, close[2], close[0].symbol))
     for position, fill, exact in losing:
         instrument = state.instruments[position.symbol]
         pay = min(cash, ceil_exact(-exact))
@@ -106,6 +110,11 @@ def _cover_market(
     if share == 0:
         if lots:
             state.orders.append(CloseOrder(bucket, symbol, -side * lots, fill, True))
+        return exact_at_fill
+    if not lots:  # a closed position's realised loss: nobody to deleverage, the funds pay
+        paid = _draw_funds(state, bucket, instrument, ceil_exact(share))
+        if paid < share:
+            state.unresolved[symbol] = state.unresolved.get(symbol, 0) + ceil_exact(share - paid)
         return exact_at_fill
     per_lot = share / lots
     uncovered = share - _funds_available(state, instrument)
