@@ -8,17 +8,24 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from unittest import mock
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from ringfence.core.liquidation import bankruptcy
 from ringfence.core.liquidation.plan import conservation_gap, plan_liquidations
-from ringfence.core.liquidation.records import BucketState, LiquidationPlan, LiquidationPolicy
+from ringfence.core.liquidation.records import (
+    BucketState,
+    LiquidationPlan,
+    LiquidationPolicy,
+    PortfolioMaintenance,
+)
 from ringfence.core.liquidation.valuation import exact_equity
 from ringfence.core.risk.config import Tier
-from ringfence.core.risk.instruments import Instrument, InstrumentKind, Position
+from ringfence.core.risk.instruments import Instrument, InstrumentKind, OptionType, Position
 from ringfence.core.risk.margin import calculate_margin_maint
-from ringfence.core.risk.rounding import floor_exact
+from ringfence.core.risk.rounding import ceil_exact, floor_exact
 from ringfence.core.risk.settlement import Fill, apply_fill
 
 markets = {
@@ -31,7 +38,17 @@ tiers = {
     "linear": (Tier(0, 5_000, 20_000), Tier(500, 10_000, 40_000)),
     "inverse": (Tier(0, 5_000, 20_000), Tier(1, 20_000, 50_000)),
 }
-start_marks = {"lin": 200_000, "eth": 20_000, "inv": 200_000}
+# A call on 0.001 BTC struck at 20,000: its "mark" is its premium (2,000.0 USDC to start),
+# moved like the others; the planner takes it as the option's premium mark.
+markets["opt"] = Instrument("opt", InstrumentKind.option, "btc", "USDC", 6, 1, 1, 1, 3,
+                            expiry_ns=10**18, strike_units=200_000,
+                            option_type=OptionType.call)
+start_marks = {"lin": 200_000, "eth": 20_000, "inv": 200_000, "opt": 20_000}
+
+
+def premiums(marks: Mapping[str, int]) -> dict[str, int]:
+    return {symbol: marks[symbol] for symbol in markets
+            if markets[symbol].kind is InstrumentKind.option}
 # Moves between scans, in ppm of the mark: crashes and spikes, -50% and +100% included.
 moves = st.sampled_from([500_000, 700_000, 900_000, 980_000, 1_000_000, 1_020_000,
                          1_100_000, 1_500_000, 2_000_000])
@@ -191,8 +208,11 @@ def check_after(plan: LiquidationPlan, book: Sequence[BucketState],
         assert exact_equity(after, markets, marks) >= 0, bucket.name
         if bucket.name in plan.partial:
             # A partial liquidation stops only once the rest is covered at the mark.
-            assert exact_equity(after, markets, marks) >= maintenance_at(positions, marks)
-            assert any(p.quantity_lots for p in positions)
+            left = [p for p in positions if p.quantity_lots]
+            owed = (portfolio_requirement(marks)(bucket.name, left) if bucket.portfolio
+                    else maintenance_at(positions, marks))
+            assert exact_equity(after, markets, marks) >= owed
+            assert left
 
 
 def apply(plan: LiquidationPlan, cash: dict[str, int],
@@ -210,7 +230,7 @@ def apply(plan: LiquidationPlan, cash: dict[str, int],
 @given(
     trades=st.lists(trade, min_size=1, max_size=12),
     collateral=st.lists(st.integers(0, 3_000), min_size=12, max_size=12),
-    path=st.lists(st.tuples(moves, moves, moves), min_size=1, max_size=3),
+    path=st.lists(st.tuples(moves, moves, moves, moves), min_size=1, max_size=3),
     insurance=st.dictionaries(st.sampled_from(sorted(markets)), st.integers(0, 2_000 * 10**6)),
     global_allowed=st.booleans(),
     slippage_ppm=st.integers(0, 20_000),
@@ -230,16 +250,20 @@ def test_liquidation_never_crosses_a_boundary(  # type: ignore[no-untyped-def]
             marks[symbol] = max(marks[symbol] * factor // 1_000_000 // tick, 1) * tick
         book = states(cash, positions, marks)
         plan = plan_liquidations(round_id, book, markets, marks, insurance=funds,
-                                 tiers=tiers, policy=policy, global_funds=global_funds)
+                                 tiers=tiers, policy=policy, global_funds=global_funds,
+                                 option_marks=premiums(marks))
         check_plan(plan, book, marks, funds)
         again = plan_liquidations(round_id, list(reversed(book)), markets, marks,
                                   insurance=funds, tiers=tiers, policy=policy,
-                                  global_funds=global_funds)
+                                  global_funds=global_funds,
+                                  option_marks=premiums(marks))
         assert again == plan, "a plan is a value: same inputs, same ids, same everything"
         exact = plan_liquidations(round_id, book, markets, marks, insurance=funds,
                                   tiers=tiers, policy=policy, global_funds=global_funds,
-                                  vectorised=False)
+                                  option_marks=premiums(marks), vectorised=False)
         assert exact == plan, "the vectorised and the exact paths give one outcome"
+        event("an option closed" if any(o.symbol == "opt" for o in plan.orders)
+              else "no option closed")
         apply(plan, cash, positions)
         funds = dict(plan.insurance_after)
         global_funds = dict(plan.global_after)
@@ -275,7 +299,7 @@ def isolated_book(
 @given(
     trades=st.lists(trade, min_size=1, max_size=14),
     collateral=st.lists(st.integers(0, 3_000), min_size=6, max_size=6),
-    factors=st.tuples(moves, moves, moves),
+    factors=st.tuples(moves, moves, moves, moves),
     partial_ppm=st.integers(1, 999_999),
     slippage_ppm=st.integers(0, 20_000),
     fee_ppm=st.integers(0, 20_000),
@@ -292,13 +316,19 @@ def test_the_vectorised_path_plans_as_the_exact_one(  # type: ignore[no-untyped-
     policy = LiquidationPolicy(partial_ppm, slippage_ppm, fee_ppm)
     insurance = dict.fromkeys(markets, fund)
     fast = plan_liquidations(9, book, markets, marks, insurance=insurance, tiers=tiers,
-                             policy=policy)
+                             policy=policy, option_marks=premiums(marks))
     check_plan(fast, book, marks, insurance)
     exact = plan_liquidations(9, book, markets, marks, insurance=insurance, tiers=tiers,
-                              policy=policy, vectorised=False)
+                              policy=policy, option_marks=premiums(marks), vectorised=False)
     # One outcome: every record, the deleveraging list, the funds, the unresolved losses
     # (the markets halted), the partial closes, in the same order. No exclusion.
     assert fast == exact
+    # Bankruptcies a market's fund covers whole are planned in integers; the general steps
+    # (Fractions, the waterfall) give the same plan.
+    with mock.patch.object(bankruptcy, "paid_by_market_fund", return_value=False):
+        general = plan_liquidations(9, book, markets, marks, insurance=insurance, tiers=tiers,
+                                    policy=policy, option_marks=premiums(marks))
+    assert general == fast
 
 
 @settings(max_examples=150, deadline=None)
@@ -306,15 +336,16 @@ def test_the_vectorised_path_plans_as_the_exact_one(  # type: ignore[no-untyped-
     held=st.lists(st.tuples(st.sampled_from(["lin", "eth"]), st.integers(-800, 800).filter(bool),
                             st.integers(900_000, 1_100_000)),
                   min_size=2, max_size=2, unique_by=lambda h: h[0]),
-    below_ppm=st.integers(0, 999_999),
+    below_ppm=st.one_of(st.integers(0, 999_999), st.integers(950_000, 999_999)),
     slippage_ppm=st.integers(0, 2_000),
     fee_ppm=st.integers(0, 2_000),
 )
 def test_a_cross_bucket_in_part_closes_its_largest_requirements_first(  # type: ignore[no-untyped-def]
     *, held, below_ppm, slippage_ppm, fee_ppm
 ) -> None:
-    """Cross buckets just below maintenance: a partial liquidation closes whole positions,
-    largest maintenance first, and stops once the rest is covered at the mark."""
+    """Cross buckets just below maintenance: a partial liquidation reduces positions, the
+    largest maintenance first, by the partial fraction or wholly, and stops once the rest is
+    covered at the mark."""
     marks = dict(start_marks)
     positions = tuple(
         Position("x-usdc", symbol, lots, lots * markets[symbol].lot_value(
@@ -334,9 +365,74 @@ def test_a_cross_bucket_in_part_closes_its_largest_requirements_first(  # type: 
     check_plan(plan, book, marks, {})
     assert plan == plan_liquidations(5, book, markets, marks, insurance={}, tiers=tiers,
                                      policy=policy, vectorised=False)
+    event("in part" if plan.partial else "in full" if plan.orders else "not liquidated")
     if plan.partial:
         closed = [o.symbol for o in plan.orders]
-        assert all(o.full for o in plan.orders)
+        # Whole positions, then at most one reduced by the partial fraction, the last.
+        assert all(o.full for o in plan.orders[:-1])
         ranked = sorted(positions, key=lambda p: (-maintenance_at((p,), marks), p.symbol))
         assert closed == [p.symbol for p in ranked[: len(closed)]]
         assert len(closed) < len(positions)
+        event("last reduced" if not plan.orders[-1].full else "whole positions")
+
+
+def portfolio_requirement(marks: Mapping[str, int]) -> PortfolioMaintenance:
+    """A stand-in for the scan's portfolio requirement: 5% of the net value at the marks plus
+    0.5% of the gross, so that opposite positions offset."""
+
+    def owed(_bucket: str, positions: Sequence[Position]) -> int:
+        values = [p.quantity_lots * markets[p.symbol].lot_value(marks[p.symbol])
+                  for p in positions]
+        net = abs(sum(values, Fraction(0)))
+        return ceil_exact(net / 20 + sum((abs(v) for v in values), Fraction(0)) / 200)
+
+    return owed
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lots=st.tuples(st.integers(-800, 800).filter(bool), st.integers(-800, 800).filter(bool)),
+    entries=st.tuples(st.integers(900_000, 1_100_000), st.integers(500_000, 2_000_000)),
+    factors=st.tuples(moves, moves),
+    below_ppm=st.one_of(st.integers(0, 999_999), st.integers(950_000, 999_999)),
+    slippage_ppm=st.integers(0, 20_000),
+    fee_ppm=st.integers(0, 20_000),
+)
+def test_a_portfolio_bucket_in_part_keeps_every_property(  # type: ignore[no-untyped-def]
+    *, lots, entries, factors, below_ppm, slippage_ppm, fee_ppm
+) -> None:
+    """A portfolio bucket (the perpetual and the call on BTC) just below its requirement:
+    a partial liquidation reduces (by the partial fraction, else wholly) the position whose
+    close frees the most of it and stops only once the rest is covered; conservation and the
+    other properties hold, on both paths."""
+    marks = dict(start_marks)
+    symbols = ("lin", "opt")
+    for symbol, factor in zip(symbols, factors, strict=True):
+        marks[symbol] = max(start_marks[symbol] * factor // 1_000_000, 1)
+    positions = tuple(
+        Position("p-usdc", symbol, held, held * markets[symbol].lot_value(
+            max(start_marks[symbol] * move // 1_000_000, 1)))
+        for symbol, held, move in zip(symbols, lots, entries, strict=True))
+    requirement = portfolio_requirement(marks)
+    owed = requirement("p-usdc", positions)
+    unrealised = exact_equity(BucketState("p-usdc", "USDC", 0, 0, 0, positions), markets, marks)
+    collateral = max(floor_exact(owed * below_ppm // 1_000_000 - unrealised), 0)
+    state = BucketState("p-usdc", "USDC", collateral, 0, 0, positions)
+    equity = floor_exact(exact_equity(state, markets, marks))
+    book = [BucketState("p-usdc", "USDC", collateral, equity, owed, positions, portfolio=True)]
+    policy = LiquidationPolicy(slippage_ppm=slippage_ppm, fee_ppm=fee_ppm)
+    plans = [plan_liquidations(5, book, markets, marks, insurance={}, tiers=tiers, policy=policy,
+                               option_marks=premiums(marks), portfolio_maintenance=requirement,
+                               vectorised=vectorised) for vectorised in (True, False)]
+    assert plans[0] == plans[1]
+    plan = plans[0]
+    check_plan(plan, book, marks, {})
+    event("in full" if plan.orders and not plan.partial else "not liquidated"
+          if not plan.orders else "one position reduced" if not plan.orders[0].full
+          else "one position closed")
+    if plan.partial:
+        (order,) = plan.orders
+        (kept,) = [p for p in positions if p.symbol != order.symbol]
+        (closed,) = [p for p in positions if p.symbol == order.symbol]
+        # Closing it freed at least as much as closing the kept one would have.
+        assert owed - requirement("p-usdc", [kept]) >= owed - requirement("p-usdc", [closed])

@@ -37,7 +37,7 @@ from typing import Any
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
 from ringfence.core.liquidation.chains import chain_result, cut_chains, keeps_cash
-from ringfence.core.liquidation.detection import buckets_from_scan, candidates
+from ringfence.core.liquidation.detection import buckets_from_scan, candidates, scan_maintenance
 from ringfence.core.liquidation.plan import plan_liquidations
 from ringfence.core.liquidation.records import (
     LiquidationCode,
@@ -45,6 +45,7 @@ from ringfence.core.liquidation.records import (
     LiquidationPolicy,
     PlannedTransfer,
 )
+from ringfence.core.liquidation.valuation import option_marks
 from ringfence.core.money import Asset, format_signed_amount
 from ringfence.core.risk.instruments import MarginMode, Position, parse_price
 from ringfence.core.risk.market import MarketData
@@ -162,6 +163,7 @@ class LiquidationService:
             collateral,
             {name: tuple(positions) for name, positions in held.items()},
             cross=[b.mode is MarginMode.cross for b in state.buckets],
+            portfolio=[b.mode is MarginMode.portfolio for b in state.buckets],
         )
         assets = sorted({i.settlement for i in risk.instruments.values()})
         with collector_paused():
@@ -174,8 +176,17 @@ class LiquidationService:
                 tiers=risk.config.tiers,
                 policy=self.policy,
                 global_funds={a: risk.ledger.balance(global_fund_id(a)).balance for a in assets},
+                option_marks=self._priced_options(state),
+                portfolio_maintenance=scan_maintenance(state.table, state.arrays, risk.config),
             )
         return state, plan
+
+    def _priced_options(self, state: ScanState) -> dict[str, int]:
+        """Premium marks of the option markets that have a taker for their close orders; a
+        bucket holding any other option is deferred (reported), as before options were
+        planned, rather than failing the round for want of a taker."""
+        marks = option_marks(state.table, state.arrays)
+        return {symbol: mark for symbol, mark in marks.items() if symbol in self.risk.takers}
 
     def apply(self, plan: LiquidationPlan, candidates: int = 0) -> LiquidationOutcome:
         """Post the plan's chains and change the book for every market whose chains all

@@ -14,7 +14,7 @@ from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger.model import Transfer, TransferCode
-from ringfence.core.liquidation.records import LiquidationPolicy
+from ringfence.core.liquidation.records import CloseOrder, LiquidationPolicy
 from ringfence.core.risk.instruments import Bucket, MarginMode
 from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill
@@ -263,8 +263,9 @@ def test_a_cross_bucket_closes_its_largest_requirement_and_keeps_the_rest() -> N
     risk = service.risk
     risk.takers["eth-usdc-perp"] = "mm-x"
     # erin (500 USDC, cross): long 0.2 BTC at 60,000 and 0.1 ETH at 3,400. At 57,700 she has
-    # 40 USDC against 46.16 + 1.36 of maintenance. Closing BTC (the larger requirement) at
-    # 57,642.3 costs 471.54 and an 11.53 fee, leaving 16.93 USDC against ETH's 1.36.
+    # 40 USDC against 46.16 + 1.36 of maintenance. BTC (the larger requirement) is reduced
+    # first: half of it sold at 57,642.3 settles the position (471.54 paid) with a 5.76 fee on
+    # the half, and the 0.1 BTC kept (23.08 of maintenance) and ETH are covered again.
     fills = [
         Fill(11, "erin-x", perp, 200, 600_000),
         Fill(12, "mm-x", perp, -200, 600_000),
@@ -276,11 +277,10 @@ def test_a_cross_bucket_closes_its_largest_requirement_and_keeps_the_rest() -> N
     outcome = service.liquidate(market)
     assert outcome.ok, outcome.chains
     assert "erin-x" in outcome.plan.partial
-    assert [(o.symbol, o.full) for o in outcome.plan.orders if o.bucket == "erin-x"] == [
-        (perp, True)]
+    assert [(o.symbol, o.quantity_lots) for o in outcome.plan.orders
+            if o.bucket == "erin-x"] == [(perp, -100)]
     assert risk.positions[("erin-x", "eth-usdc-perp")].quantity_lots == 10
-    assert risk.positions.get(("erin-x", perp)) is None or not risk.positions[
-        ("erin-x", perp)].quantity_lots
+    assert risk.positions[("erin-x", perp)].quantity_lots == 100
     state = risk.scan(market)
     k = state.index["erin-x"]
     assert 0 <= int(state.result.maintenance[k]) <= int(state.result.equity[k])
@@ -381,3 +381,73 @@ def test_a_round_over_a_kept_book_saves_it_and_refuses_bad_input_by_name() -> No
     assert funds["history"][-1]["round"] == document["round"]
     again = liquidation.run_round(ledger, books)
     assert (again["ok"], again["liquidated"], again["transfers"]) == (True, 0, 0)
+
+
+def test_a_short_call_bucket_is_closed_at_its_premium_mark_when_the_market_has_a_taker() -> None:
+    service, _ = venue(0)
+    risk = service.risk
+    call = "btc-7d-65k-c"
+    btc = 10**8
+    buckets = [Bucket("carol-btc", "carol", MarginMode.cross, "BTC", "BTC"),
+               Bucket("mm-btc", "mm", MarginMode.cross, "BTC", "BTC")]
+    risk.open_buckets([(b, "venue-btc") for b in buckets])
+    fund_buckets(service.risk.ledger, buckets[:1], {"BTC": btc // 10})
+    fund_buckets(service.risk.ledger, buckets[1:], {"BTC": 100 * btc})
+    # carol sells 1 BTC of calls (10 lots of 0.1 BTC) at 0.0200 BTC each to mm.
+    fills = [Fill(10, "carol-btc", call, -10, 200), Fill(11, "mm-btc", call, 10, 200)]
+    assert risk.apply_fills(fills) == [Result.ok] * 2
+    # BTC rises from 65,000 to 70,000: the calls are worth about 0.08 BTC, so carol's 0.1 BTC
+    # is below the 7.5% short-option maintenance, but solvent at the fillable premium.
+    market = crash(service, 70_000)
+    state, plan = service.plan(market)
+    assert plan.deferred == ("carol-btc",)  # no taker for the option: not planned
+    assert plan.orders == ()
+    risk.takers[call] = "mm-btc"
+    state, plan = service.plan(market)
+    row = state.table.index[call]
+    value_per_lot = state.arrays.columns[row, state.arrays.scenarios.count]  # satoshi
+    mark = round(value_per_lot / (btc // 10) * 10**4 / 5) * 5  # 0.1 BTC lots, tick 5
+    fill = -(-(mark * 1_002) // 5_000) * 5  # bought back 0.2% above, on the tick
+    assert "carol-btc" in plan.liquidated
+    assert plan.deferred == ()
+    assert [o for o in plan.orders if o.bucket == "carol-btc"] == [
+        CloseOrder("carol-btc", call, 10, fill, True)]
+    outcome = service.apply(plan)
+    assert outcome.ok
+    assert ("carol-btc", call) not in risk.positions  # closed and settled
+    assert risk.positions[("mm-btc", call)].quantity_lots == 0  # the taker sold them back
+    assert invariant_problems(risk.ledger) == []
+
+
+def test_a_portfolio_bucket_closes_its_short_calls_and_keeps_its_hedge() -> None:
+    # frank's portfolio bucket on BTC (0.1 BTC): 1 BTC of 7-day 65k calls sold at 0.02 BTC,
+    # long 650 perpetual contracts and short 650 of the 90-day future (a hedge). BTC rises to
+    # 70,000: the calls put the bucket below the scan's requirement. Closing them frees the
+    # most of it; the hedge, which owes almost nothing on its own, is kept.
+    service, _ = venue(0)
+    risk = service.risk
+    call, perp, future = "btc-7d-65k-c", "btc-usd-perp", "btc-usd-90d"
+    buckets = [Bucket("frank-pm", "carol", MarginMode.portfolio, "BTC", "btc"),
+               Bucket("mm-btc", "mm", MarginMode.cross, "BTC", "BTC")]
+    risk.open_buckets([(b, "venue-btc") for b in buckets])
+    fund_buckets(risk.ledger, buckets[:1], {"BTC": 10**7})
+    fund_buckets(risk.ledger, buckets[1:], {"BTC": 100 * 10**8})
+    fills = [Fill(10, "frank-pm", call, -10, 200), Fill(11, "mm-btc", call, 10, 200),
+             Fill(12, "frank-pm", perp, 650, 650_000), Fill(13, "mm-btc", perp, -650, 650_000),
+             Fill(14, "frank-pm", future, -650, 650_000),
+             Fill(15, "mm-btc", future, 650, 650_000)]
+    assert risk.apply_fills(fills) == [Result.ok] * 6
+    for symbol in (call, perp, future):
+        risk.takers[symbol] = "mm-btc"
+    market = crash(service, 70_000)
+    outcome = service.liquidate(market)
+    assert outcome.ok
+    assert "frank-pm" in outcome.plan.partial
+    assert [(o.symbol, o.quantity_lots) for o in outcome.plan.orders
+            if o.bucket == "frank-pm"] == [(call, 10)]
+    assert ("frank-pm", call) not in risk.positions
+    assert risk.positions[("frank-pm", perp)].quantity_lots == 650
+    assert risk.positions[("frank-pm", future)].quantity_lots == -650
+    state = risk.scan(market)
+    k = state.index["frank-pm"]
+    assert 0 < int(state.result.maintenance[k]) <= int(state.result.equity[k])

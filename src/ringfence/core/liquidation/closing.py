@@ -3,12 +3,14 @@ otherwise close every position (a bankrupt bucket goes to ``bankruptcy``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 from ringfence.core.liquidation.bankruptcy import resolve_bankruptcy
-from ringfence.core.liquidation.records import BucketState
+from ringfence.core.liquidation.records import BucketState, PortfolioMaintenance
 from ringfence.core.liquidation.rounds import (
     PlanningRound,
+    has_option,
     liquidation_fee,
     post_close,
     post_fee,
@@ -21,9 +23,18 @@ from ringfence.core.risk.rounding import against_client, ceil_exact
 
 
 def try_partial(state: PlanningRound, bucket: BucketState) -> bool:
-    """Close part of a single-position bucket, or some positions of a cross bucket, if that
-    restores maintenance (step 3)."""
+    """Close part of a single-position bucket, some positions of a cross bucket or of a
+    portfolio bucket, if that restores maintenance (step 3). Otherwise a bucket holding an
+    option closes in full: an option's requirement is not tiered, so the tiered tests below
+    cannot say it is covered; so does a portfolio bucket whose requirement is not given."""
     open_positions = [p for p in bucket.positions if p.quantity_lots]
+    if bucket.portfolio:
+        requirement = state.portfolio_maintenance
+        if requirement is None or len(open_positions) != len(bucket.positions):
+            return False
+        return _try_partial_portfolio(state, bucket, open_positions, requirement)
+    if has_option(bucket, state.instruments):
+        return False
     if bucket.cross and len(open_positions) > 1:
         return _try_partial_cross(state, bucket, open_positions)
     if len(open_positions) != 1 or len(bucket.positions) != 1:
@@ -60,42 +71,133 @@ def try_partial(state: PlanningRound, bucket: BucketState) -> bool:
 def _try_partial_cross(
     state: PlanningRound, bucket: BucketState, open_positions: list[Position]
 ) -> bool:
-    """Close a cross bucket's positions one at a time, the one whose maintenance is largest
-    first (it frees the most margin; ties by symbol), until the rest is covered at the mark.
-    Each closed position is settled at its fill and pays its fee; the others are untouched.
-    A bucket holding realised P&L only (a closed position with a basis) or whose collateral
-    would go below zero on the way closes in full instead."""
+    """Reduce a cross bucket's positions one at a time, the one whose maintenance is largest
+    first (it frees the most margin; ties by symbol): by ``partial_fraction_ppm`` of its lots
+    first, wholly if that does not cover the rest at the marks, then the next, until the rest
+    is covered. Each reduced position is settled at its fill and pays its fee on the lots
+    sold; the others are untouched. A bucket holding realised P&L only (a closed position
+    with a basis), or whose collateral would go below zero on the way, or that would close
+    every position, closes in full instead."""
     if len(open_positions) != len(bucket.positions):
         return False
     ranked = sorted(open_positions, key=lambda p: (-_maintenance_at_mark(state, p), p.symbol))
     cash = bucket.collateral
     left = list(ranked)
-    chosen: list[tuple[Position, int, Fraction, int, int]] = []
+    chosen: list[_Close] = []
+
+    def owed(rest: list[Position]) -> int:
+        return sum(_maintenance_at_mark(state, p) for p in rest)
+
     for position in ranked[:-1]:  # closing all of them is a full liquidation
         fill = state.fill(position.symbol, position.quantity_lots > 0)
         exact = position.quantity_lots * state.value(position.symbol, fill) - position.basis
         payment = against_client(exact)
+        part = _part_covers(state, bucket.name, (position, fill, exact, payment), cash=cash,
+                            left=left, owed=owed)
+        if part is not None:
+            chosen.append(part)
+            break
         notional = state.notional(position.symbol, position.quantity_lots, fill)
         fee = liquidation_fee(state.policy, notional, cash + payment)
         cash += payment - fee
         if cash < 0:
             return False
         left.remove(position)
-        chosen.append((position, fill, exact, payment, fee))
+        chosen.append((position, fill, exact, payment, fee, abs(position.quantity_lots)))
         unrealised = sum((p.quantity_lots * state.value(p.symbol, state.marks[p.symbol])
                           - p.basis for p in left), Fraction(0))
         if cash + unrealised >= sum(_maintenance_at_mark(state, p) for p in left):
             break
     else:
         return False
-    # Gains first, so the collateral never dips below zero as the transfers post.
-    for position, fill, exact, payment, _ in sorted(chosen, key=lambda c: -c[3]):
-        post_close(state, bucket, position, fill, abs(position.quantity_lots),
-                   payment=payment, exact=exact)
-    for position, _, _, _, fee in chosen:
+    _post_chosen(state, bucket, chosen)
+    return True
+
+
+def _try_partial_portfolio(
+    state: PlanningRound, bucket: BucketState, open_positions: list[Position],
+    requirement: PortfolioMaintenance,
+) -> bool:
+    """Reduce a portfolio bucket's positions one at a time, each time the one whose close frees
+    the most margin (the scan's requirement with it less without it; ties by symbol): first by
+    ``partial_fraction_ppm`` of its lots, and if that does not cover the rest at the marks, the
+    whole of it, then the next. A hedge frees nothing by its close, so it is kept while the risk
+    it offsets is cut. The bucket closes in full instead if no close frees margin, if it would
+    take every position, or if its collateral would go below zero on the way."""
+    name = bucket.name
+    cash = bucket.collateral
+    left = list(open_positions)
+    chosen: list[_Close] = []
+    while len(left) > 1:  # closing all of them is a full liquidation
+        owed = requirement(name, left)
+        freed, position = min(
+            ((owed - requirement(name, [p for p in left if p is not held]), held)
+             for held in left),
+            key=lambda pair: (-pair[0], pair[1].symbol))
+        if freed <= 0:
+            return False
+        symbol, size = position.symbol, abs(position.quantity_lots)
+        fill = state.fill(symbol, position.quantity_lots > 0)
+        exact = position.quantity_lots * state.value(symbol, fill) - position.basis
+        payment = against_client(exact)
+        part = _part_covers(state, name, (position, fill, exact, payment), cash=cash,
+                            left=left, owed=lambda rest: requirement(name, rest))
+        if part is not None:
+            chosen.append(part)
+            break
+        fee = liquidation_fee(state.policy, state.notional(symbol, size, fill), cash + payment)
+        cash += payment - fee
+        if cash < 0:
+            return False
+        left.remove(position)
+        chosen.append((position, fill, exact, payment, fee, size))
+        if cash + _unrealised_at_marks(state, left) >= requirement(name, left):
+            break
+    else:
+        return False
+    _post_chosen(state, bucket, chosen)
+    return True
+
+
+def _part_covers(
+    state: PlanningRound, name: str, close: tuple[Position, int, Fraction, int], *,
+    cash: int, left: list[Position], owed: Callable[[list[Position]], int],
+) -> _Close | None:
+    """Sell ``partial_fraction_ppm`` of a position's lots (the whole position settles at its
+    fill, as a partial close does, and the lots kept are re-based there): that close, if the
+    bucket then covers ``owed`` of what it holds at the marks; None otherwise."""
+    position, fill, exact, payment = close
+    symbol, size = position.symbol, abs(position.quantity_lots)
+    part = ceil_exact(Fraction(size * state.policy.partial_fraction_ppm, ppm))
+    if part >= size or cash + payment < 0:
+        return None
+    fee = liquidation_fee(state.policy, state.notional(symbol, part, fill), cash + payment)
+    remaining = position.quantity_lots - sign(position.quantity_lots) * part
+    reduced = Position(name, symbol, remaining, remaining * state.value(symbol, fill))
+    rest = [reduced if p is position else p for p in left]
+    if cash + payment - fee + _unrealised_at_marks(state, rest) < owed(rest):
+        return None
+    return (position, fill, exact, payment, fee, part)
+
+
+def _unrealised_at_marks(state: PlanningRound, positions: list[Position]) -> Fraction:
+    return sum((p.quantity_lots * state.value(p.symbol, state.marks[p.symbol]) - p.basis
+                for p in positions), Fraction(0))
+
+
+# A close chosen for a partial liquidation: the position, its fill, the exact value the whole
+# position settles at, the payment, the fee and the lots closed.
+_Close = tuple[Position, int, Fraction, int, int, int]
+
+
+def _post_chosen(state: PlanningRound, bucket: BucketState, chosen: list[_Close]) -> None:
+    """The chosen closes, gains first (so the collateral never dips below zero as the
+    transfers post), then their fees."""
+    for position, fill, exact, payment, _, lots in sorted(chosen, key=lambda c: -c[3]):
+        post_close(state, bucket, position, fill, lots, payment=payment, exact=exact)
+    for position, _, _, _, fee, _ in chosen:
         post_fee(state, bucket, state.instruments[position.symbol], fee)
     state.partial.append(bucket.name)
-    return True
 
 
 def _maintenance_at_mark(state: PlanningRound, position: Position) -> int:

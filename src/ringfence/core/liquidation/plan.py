@@ -14,10 +14,16 @@ slippage, the fee and rounding.
 1. Detection: every bucket whose equity is below maintenance (the scan's verdict) and that
    holds an open position. A bucket with no open position is never touched.
 2. Fillable price: the mark moved against the position by ``slippage_ppm``, on the tick.
+   An option's price is its premium mark (``valuation.option_marks``: the scan's value now
+   on the tick), not the underlying's forward the market data gives it.
 3. Partial first: a single-position bucket that stays solvent at the fillable price closes
    enough lots to drop below its tier's floor, or ``partial_fraction_ppm`` of the position,
    whichever is more; if that leaves it at or above maintenance it stops there. A cross
-   bucket closes whole positions, the largest maintenance first, until the rest is covered.
+   bucket reduces its positions one at a time, the largest maintenance first, by the partial
+   fraction and then wholly, until the rest is covered; a portfolio bucket the same way,
+   each time the position whose close frees the most of the scan's requirement
+   (``portfolio_maintenance``). Any other bucket holding an option closes in full (an
+   option's requirement is not tiered).
 4. Otherwise full: every position closes. A liquidation fee of ``fee_ppm`` of the closed
    notional, capped by the equity left, goes to that market's insurance fund (the market's
    liquidation surplus).
@@ -53,12 +59,13 @@ from ringfence.core.liquidation.records import (
     BucketState,
     LiquidationPlan,
     LiquidationPolicy,
+    PortfolioMaintenance,
     clearing_account,
 )
-from ringfence.core.liquidation.rounds import PlanningRound, has_option
+from ringfence.core.liquidation.rounds import PlanningRound
 from ringfence.core.liquidation.vectorised import plan_vectorised
 from ringfence.core.risk.config import Tier
-from ringfence.core.risk.instruments import Instrument
+from ringfence.core.risk.instruments import Instrument, InstrumentKind
 
 default_policy = LiquidationPolicy()
 
@@ -73,6 +80,8 @@ def plan_liquidations(
     tiers: Mapping[str, tuple[Tier, ...]],
     policy: LiquidationPolicy = default_policy,
     global_funds: Mapping[str, int] | None = None,
+    option_marks: Mapping[str, int] | None = None,
+    portfolio_maintenance: PortfolioMaintenance | None = None,
     vectorised: bool = True,
 ) -> LiquidationPlan:
     """The liquidation plan for one scan round. ``buckets`` is the whole book (liquidatable
@@ -82,6 +91,13 @@ def plan_liquidations(
     in bucket name order, whose fees reach their market's fund; then every bankruptcy in
     bucket name order, drawing on the funds as those fees and the earlier bankruptcies left
     them. So the plan does not depend on the input's order nor on the path.
+
+    ``marks`` are the market data's prices; an option's there is its underlying's forward,
+    so options are priced by ``option_marks`` (premiums, ``valuation.option_marks``) alone.
+    A bucket holding an option closes in full at the premiums' fillable prices (unless it is
+    a portfolio bucket liquidated in part); a candidate holding an option without a premium
+    mark is ``deferred``, not planned. ``portfolio_maintenance`` gives a portfolio bucket's
+    requirement for any subset of its positions; without it portfolio buckets close in full.
 
     With ``vectorised`` the solvent single-position buckets of linear markets are decided
     together in int64 arrays (exact: every value is an integer in units of ``1/D``, ``D`` the
@@ -93,15 +109,14 @@ def plan_liquidations(
     liquidatable = [b for b in book if b.equity < b.maintenance and b.open]
     assert len(liquidatable) <= limits.liquidations_per_plan_max
     names = {b.name for b in liquidatable}
+    prices = _prices(instruments, marks, option_marks or {})
     state = PlanningRound(
-        round_id, instruments, marks, policy, tiers, dict(insurance), dict(global_funds or {}),
-        {b.name: b for b in book if b.name not in names and b.open},
+        round_id, instruments, prices, policy, tiers, dict(insurance), dict(global_funds or {}),
+        {b.name: b for b in book if b.name not in names and b.open}, portfolio_maintenance,
     )
-    for bucket in state.counterparties.values():
-        for position in bucket.positions:
-            if position.quantity_lots:
-                state.holders.setdefault(position.symbol, []).append(bucket.name)
-    deferred = [b.name for b in liquidatable if has_option(b, instruments)]
+    state.find_holders()
+    options = any(i.kind is InstrumentKind.option for i in instruments.values())
+    deferred = [b.name for b in liquidatable if options and _unpriced(b, instruments, prices)]
     planned = [b for b in liquidatable if b.name not in deferred]
     rest = plan_vectorised(state, planned) if vectorised else planned
     closes = {b.name: closes_at_fills(state, b) for b in rest}
@@ -124,6 +139,27 @@ def plan_liquidations(
         state.insurance, state.global_funds, state.unresolved,
         tuple(b.name for b in planned), tuple(sorted(state.partial)), tuple(deferred),
     )
+
+
+def _prices(
+    instruments: Mapping[str, Instrument], marks: Mapping[str, int],
+    option_marks: Mapping[str, int],
+) -> dict[str, int]:
+    """The marks of futures and perpetuals, and the premium marks of options (never the
+    forward the market data gives an option)."""
+    prices = {symbol: price for symbol, price in marks.items()
+              if symbol not in instruments or instruments[symbol].kind is not InstrumentKind.option}
+    prices.update(option_marks)
+    return prices
+
+
+def _unpriced(
+    bucket: BucketState, instruments: Mapping[str, Instrument], prices: Mapping[str, int]
+) -> bool:
+    """Whether the bucket holds an option position, open or closed (a closed one carries
+    realised P&L its close settles), in a market with no premium mark to close at."""
+    return any(instruments[p.symbol].kind is InstrumentKind.option and p.symbol not in prices
+               for p in bucket.positions)
 
 
 def _solvent_in_name_order(state: PlanningRound) -> None:

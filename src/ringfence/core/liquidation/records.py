@@ -5,7 +5,7 @@ with the transfer ids that make a replayed plan post nothing new."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum, unique
 from fractions import Fraction
@@ -60,12 +60,19 @@ class BucketState:
     maintenance: int
     positions: tuple[Position, ...]
     # Cross buckets may be liquidated in part (their maintenance is the sum of each position's
-    # tiered one); a portfolio bucket's is the scan's worst loss, so it closes in full.
+    # tiered one); a portfolio bucket's is the scan's worst loss, so it is liquidated in part
+    # only when the planner is given that requirement (``PortfolioMaintenance``).
     cross: bool = False
+    portfolio: bool = False
 
     @property
     def open(self) -> bool:
         return any(p.quantity_lots for p in self.positions)
+
+
+# A portfolio bucket's maintenance if it held only these positions, as the scan computes it
+# (integer minor units, rounded up): the shell builds it from the scan's risk arrays.
+PortfolioMaintenance = Callable[[str, Sequence[Position]], int]
 
 
 class PlannedTransfer(NamedTuple):
@@ -133,7 +140,7 @@ class LiquidationPlan:
     unresolved: Mapping[str, int]  # per market: loss no one could absorb, rounded up
     liquidated: tuple[str, ...]
     partial: tuple[str, ...]
-    deferred: tuple[str, ...]  # candidates this version cannot plan (options)
+    deferred: tuple[str, ...]  # candidates holding an option with no premium mark
 
 
 def collateral_account(bucket: str) -> str:

@@ -14,6 +14,7 @@ from ringfence.core.liquidation.records import (
     LiquidationCode,
     LiquidationPolicy,
     PlannedTransfer,
+    PortfolioMaintenance,
     RoundIds,
     SettledValue,
     clearing_account,
@@ -42,6 +43,7 @@ class PlanningRound:
     insurance: dict[str, int]
     global_funds: dict[str, int]
     counterparties: dict[str, BucketState]
+    portfolio_maintenance: PortfolioMaintenance | None = None
     holders: dict[str, list[str]] = field(default_factory=dict)  # symbol -> bucket names
     rankings: dict[tuple[str, int], list[tuple[RankKey, str]]] = field(default_factory=dict)
     ranking_start: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -60,6 +62,13 @@ class PlanningRound:
 
     def __post_init__(self) -> None:
         self.ids = RoundIds(self.round_id)
+
+    def find_holders(self) -> None:
+        """Who holds each market: the auto-deleveraging ranking reads only these."""
+        for bucket in self.counterparties.values():
+            for position in bucket.positions:
+                if position.quantity_lots:
+                    self.holders.setdefault(position.symbol, []).append(bucket.name)
 
     def value(self, symbol: str, price_units: int) -> Fraction:
         """``lot_value`` memoised per market and price: a crash liquidates thousands of

@@ -32,12 +32,13 @@ from ringfence.core.risk.margin import cumulative_deductions, tier_index
 
 def plan_vectorised(state: PlanningRound, planned: list[BucketState]) -> list[BucketState]:
     """Decide the solvent single-position buckets of linear markets together; returns, in name
-    order, the buckets left for the one-by-one path (bankrupt, cross, inverse, too large)."""
+    order, the buckets left for the one-by-one path (bankrupt, cross, portfolio, inverse, too
+    large)."""
     groups: dict[str, list[BucketState]] = {}
     rest: list[BucketState] = []
     for bucket in planned:
         positions = bucket.positions
-        if len(positions) == 1 and positions[0].quantity_lots:
+        if len(positions) == 1 and positions[0].quantity_lots and not bucket.portfolio:
             instrument = state.instruments[positions[0].symbol]
             if instrument.kind is not InstrumentKind.option and not instrument.inverse:
                 groups.setdefault(instrument.symbol, []).append(bucket)

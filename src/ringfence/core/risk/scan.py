@@ -413,6 +413,24 @@ def check_orders(
     return CheckResult(accepted, reduces, equity, initial, maintenance, initial_before)
 
 
+def portfolio_maintenance(
+    rows: Sequence[int], lots: Sequence[int], arrays: RiskArrays, table: InstrumentTable, *,
+    config: RiskConfig,
+) -> int:
+    """The maintenance a portfolio bucket holding only these lots (per instrument row) owes,
+    as ``check_orders`` computes it from the scan's risk arrays: the worst weighted scenario
+    loss or the short-option minimum, rounded up with the operands' guard. Liquidation asks
+    it for the positions a partial close would leave."""
+    assert len(rows) == len(lots) <= limits.positions_per_bucket_max
+    row_array = np.asarray(rows, dtype=np.int64)
+    lot_array = np.asarray(lots, dtype=np.float64)  # float-ok: the scan's valuation, as a layout
+    modes = np.array([_modes[MarginMode.portfolio]], dtype=np.int8)
+    _, maintenance = _one_bucket(
+        modes, Positions(row_array, row_array, lot_array), arrays, table, config)
+    gross = float(np.abs(lot_array) @ arrays.magnitude[row_array])  # float-ok: guard magnitude
+    return int(requirement_units(maintenance, gross))
+
+
 def _net(rows: Index, lots: Array) -> tuple[Index, Array]:
     unique, inverse = np.unique(rows, return_inverse=True)
     netted = np.bincount(inverse, weights=lots, minlength=unique.size).astype(np.float64)

@@ -7,7 +7,12 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ringfence.core.liquidation.plan import conservation_gap, plan_liquidations
-from ringfence.core.liquidation.records import BucketState, LiquidationCode, LiquidationPolicy
+from ringfence.core.liquidation.records import (
+    BucketState,
+    LiquidationCode,
+    LiquidationPlan,
+    LiquidationPolicy,
+)
 from ringfence.core.risk.config import Tier
 from ringfence.core.risk.instruments import Instrument, InstrumentKind, Position
 from ringfence.core.risk.margin import calculate_margin_maint
@@ -101,3 +106,48 @@ def test_deleveraging_takes_only_the_whole_lots_the_fund_cannot_cover() -> None:
     assert plan.insurance_after == {"btcusdt": 0}
     owed = Fraction(1_618 * usdt) - 313 * Fraction(1_618_000)
     assert plan.unresolved == {"btcusdt": owed - 1_000 * usdt}
+
+
+def closed_loss_plan(collateral: int) -> LiquidationPlan:
+    """A cross bucket: 1 BTC long at 20,000 (closing at 17,982: 2,018 USDT lost) and a closed
+    position in another market still owing 100 USDT of realised loss; that market's fund
+    holds 50 USDT. Planned on both paths (one plan)."""
+    held = (Position("a-cross", "btcusdt", 1_000, 1_000 * btc.lot_value(200_000)),
+            Position("a-cross", "btcusdt-old", 0, Fraction(100 * usdt)))
+    old = Instrument("btcusdt-old", InstrumentKind.perpetual, "btc", "USDT", 6, 1, 1, 1, 3)
+    markets = {**instruments, "btcusdt-old": old}
+    state = BucketState("a-cross", "USDT", collateral, -1, 90 * usdt, held, cross=True)
+    plans = [plan_liquidations(11, [state], markets, {"btcusdt": mark, "btcusdt-old": mark},
+                               insurance={"btcusdt": 5_000 * usdt, "btcusdt-old": 50 * usdt},
+                               tiers=tiers, policy=gentle, vectorised=vectorised)
+             for vectorised in (True, False)]
+    assert plans[0] == plans[1]
+    return plans[0]
+
+
+def test_a_closed_positions_realised_loss_is_paid_first_from_the_collateral() -> None:
+    # 300 USDT: the 100 of realised loss (nobody can be deleveraged for it) and 200 towards
+    # BTC; BTC's fund pays its other 1,818.
+    plan = closed_loss_plan(300 * usdt)
+    paid = sorted((t.debit, t.credit, t.amount) for t in plan.transfers)
+    assert paid == [
+        ("collateral:a-cross", "clearing:btcusdt", 200 * usdt),
+        ("collateral:a-cross", "clearing:btcusdt-old", 100 * usdt),
+        ("insurance:btcusdt", "clearing:btcusdt", 1_818 * usdt),
+    ]
+    assert plan.unresolved == {}
+
+
+def test_a_closed_positions_realised_loss_beyond_the_collateral_goes_to_its_fund() -> None:
+    # No collateral: the realised loss was settled first and took the collateral below zero
+    # (an assertion stopped the whole round). Now its market's fund pays the 50 it holds and
+    # the other 50 are unresolved; BTC's fund pays BTC's 2,018.
+    plan = closed_loss_plan(0)
+    paid = sorted((t.debit, t.credit, t.amount) for t in plan.transfers)
+    assert paid == [
+        ("insurance:btcusdt", "clearing:btcusdt", 2_018 * usdt),
+        ("insurance:btcusdt-old", "clearing:btcusdt-old", 50 * usdt),
+    ]
+    assert plan.unresolved == {"btcusdt-old": 50 * usdt}
+    assert conservation_gap(plan, "btcusdt") == 0
+    assert conservation_gap(plan, "btcusdt-old") == -50 * usdt

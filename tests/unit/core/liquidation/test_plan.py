@@ -277,24 +277,93 @@ def test_candidates_are_the_buckets_the_scan_found_below_maintenance() -> None:
     assert [d.bucket for d in plan.deleveraging] == ["short"]
 
 
-def test_options_are_deferred_not_planned() -> None:
-    option = Instrument("btc-c", InstrumentKind.option, "btc", "USDT", 6, 1, 1, 1, 3,
-                        expiry_ns=1, strike_units=200_000, option_type=OptionType.call)
-    held = Position("opt", "btc-c", -10, Fraction(-10 * usdt))
-    state = BucketState("opt", "USDT", 0, -1, 5, (held,))
-    plan = plan_liquidations(10, [state], {**instruments, "btc-c": option},
-                             {"btcusdt": 180_000, "btc-c": 5_000},
-                             insurance={}, tiers=tiers)
+def call_option() -> Instrument:
+    """A call on 0.001 BTC struck at 20,000, its premium in units of 0.1 USDT."""
+    return Instrument("btc-c", InstrumentKind.option, "btc", "USDT", 6, 1, 1, 1, 3,
+                      expiry_ns=1, strike_units=200_000, option_type=OptionType.call)
+
+
+def short_call_bucket() -> BucketState:
+    """0.1 BTC of calls sold at a premium of 500.0 on 105 USDT; the premium is now 1,500.0:
+    equity 5 USDT against the scan's 10 USDT of maintenance."""
+    option = call_option()
+    held = Position("opt", "btc-c", -100, -100 * option.lot_value(5_000))
+    equity = 105 * usdt - 100 * option.lot_value(15_000) - held.basis
+    assert equity == 5 * usdt
+    return BucketState("opt", "USDT", 105 * usdt, 5 * usdt, 10 * usdt, (held,))
+
+
+def test_an_option_without_a_premium_mark_is_deferred_not_priced_at_the_forward() -> None:
+    # The market data gives an option its underlying's forward (65,000.0 here): never a
+    # premium to close at. Without a premium mark the bucket is deferred.
+    plan = plan_liquidations(10, [short_call_bucket()], {**instruments, "btc-c": call_option()},
+                             {"btcusdt": 180_000, "btc-c": 650_000}, insurance={}, tiers=tiers)
     assert plan.deferred == ("opt",)
     assert plan.liquidated == ()
     assert plan.transfers == ()
 
 
+def test_a_closed_option_position_without_a_premium_mark_defers_its_bucket() -> None:
+    # A cross bucket below maintenance on its perpetual still carries a closed call's
+    # realised P&L: its close settles in the option's market, which has no premium mark.
+    option = call_option()
+    _, below = liquidation_mark()
+    long = isolated_long(below)
+    closed = Position("long", "btc-c", 0, Fraction(-3 * usdt))
+    state = BucketState("long", "USDT", long.collateral, long.equity - 3 * usdt,
+                        long.maintenance, (*long.positions, closed), cross=True)
+    book_instruments = {**instruments, "btc-c": option}
+    plan = plan_liquidations(10, [state], book_instruments, {"btcusdt": below, "btc-c": 650_000},
+                             insurance={}, tiers=tiers, policy=gentle)
+    assert plan.deferred == ("long",)
+    assert plan.orders == ()
+    priced = plan_liquidations(10, [state], book_instruments, {"btcusdt": below}, insurance={},
+                               tiers=tiers, policy=gentle, option_marks={"btc-c": 15_000})
+    assert priced.liquidated == ("long",)
+    assert priced.deferred == ()
+
+
+def test_a_bucket_holding_an_option_closes_in_full_at_the_premium_mark() -> None:
+    option = call_option()
+    plan = plan_liquidations(10, [short_call_bucket()], {**instruments, "btc-c": option},
+                             {"btcusdt": 180_000, "btc-c": 650_000}, insurance={},
+                             tiers=tiers, policy=gentle, option_marks={"btc-c": 15_000})
+    assert plan.deferred == ()
+    assert plan.liquidated == ("opt",)
+    assert plan.partial == ()  # an option's requirement is not tiered: never in part
+    # Bought back 0.1% above the 1,500.0 mark: 1,501.5.
+    assert plan.orders == (CloseOrder("opt", "btc-c", 100, 15_015, True),)
+    loss, fee = plan.transfers
+    assert (loss.debit, loss.credit, loss.amount) == (
+        "collateral:opt", "clearing:btc-c", 100_150_000)  # 150.15 paid less 50 received
+    assert (fee.debit, fee.credit, fee.amount) == (
+        "collateral:opt", "insurance:btc-c", 150_150)  # 0.1% of 150.15 USDT
+    assert plan.positions == (Position("opt", "btc-c", 0, Fraction(0)),)
+    assert conservation_gap(plan, "btc-c") == 0
+
+
+def test_an_option_bucket_past_bankruptcy_is_covered_by_its_market_fund() -> None:
+    # The premium gaps to 2,000.0: buying back at 2,002.0 costs 200.2 USDT against 50
+    # received and 105 held; the option market's fund pays the 45.2 USDT left.
+    option = call_option()
+    state = short_call_bucket()
+    plan = plan_liquidations(10, [state], {**instruments, "btc-c": option},
+                             {"btcusdt": 180_000}, insurance={"btc-c": 1_000 * usdt},
+                             tiers=tiers, policy=gentle, option_marks={"btc-c": 20_000})
+    assert plan.orders == (CloseOrder("opt", "btc-c", 100, 20_020, True),)
+    payout = next(t for t in plan.transfers if t.code is LiquidationCode.insurance_payout)
+    assert (payout.debit, payout.amount) == ("insurance:btc-c", 45_200_000)
+    assert plan.insurance_after == {"btc-c": 1_000 * usdt - 45_200_000}
+    assert plan.unresolved == {}
+    assert conservation_gap(plan, "btc-c") == 0
+
+
 def test_a_cross_bucket_closes_the_position_that_frees_most_margin_first() -> None:
     # 1 BTC long at 20,000 and 1 ETH long at 1,500 on 300 USDT. BTC falls to 19,800, ETH is
-    # unchanged: equity 100 USDT against 99 + 7.5 USDT maintenance. Closing BTC (99 USDT of
-    # maintenance, the larger) at 19,780.2 pays 219.8 and a 19.78 fee, leaving 60.42 USDT
-    # against ETH's 7.5: the bucket stops there and ETH stays open.
+    # unchanged: equity 100 USDT against 99 + 7.5 USDT maintenance. BTC (99 USDT of
+    # maintenance, the larger) is reduced first: half of it sold at 19,780.2 settles the
+    # position (219.8 paid) with a 9.8901 fee on the half, leaving 80.2099 USDT of equity
+    # against 49.5 + 7.5: the bucket stops there and ETH is untouched.
     mark = {"btcusdt": 198_000, "ethusdt": 15_000}
     btc_position = Position("x", "btcusdt", 1_000, 1_000 * btc.lot_value(entry_units))
     eth_position = Position("x", "ethusdt", 100, 100 * eth.lot_value(15_000))
@@ -310,12 +379,20 @@ def test_a_cross_bucket_closes_the_position_that_frees_most_margin_first() -> No
     plan = plan_liquidations(12, book, instruments, mark, insurance={}, tiers=tiers,
                              policy=gentle)
     assert plan.partial == ("x",)
-    assert plan.orders == (CloseOrder("x", "btcusdt", -1_000, 197_802, True),)
+    assert plan.orders == (CloseOrder("x", "btcusdt", -500, 197_802, False),)
     assert [(t.code, t.amount) for t in plan.transfers] == [
         (LiquidationCode.liquidation_settlement, 219_800_000),
-        (LiquidationCode.liquidation_fee, 19_780_200),
+        (LiquidationCode.liquidation_fee, 9_890_100),
     ]
-    # Not cross (a portfolio bucket): closed in full.
+    # Selling a tenth of BTC is not enough (96.04 USDT against 89.1 + 7.5): BTC closes whole,
+    # a 19.7802 fee, 60.42 USDT left against ETH's 7.5.
+    tenth = LiquidationPolicy(partial_fraction_ppm=100_000, slippage_ppm=1_000, fee_ppm=1_000)
+    plan = plan_liquidations(12, book, instruments, mark, insurance={}, tiers=tiers,
+                             policy=tenth)
+    assert plan.partial == ("x",)
+    assert plan.orders == (CloseOrder("x", "btcusdt", -1_000, 197_802, True),)
+    assert [t.amount for t in plan.transfers] == [219_800_000, 19_780_200]
+    # Neither cross nor a portfolio bucket given the scan's requirement: closed in full.
     portfolio = plan_liquidations(12, [replace(book[0], cross=False)], instruments, mark,
                                   insurance={}, tiers=tiers, policy=gentle)
     assert portfolio.partial == ()

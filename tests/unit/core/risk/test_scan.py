@@ -11,7 +11,13 @@ import pytest
 from ringfence.core.risk.config import RiskConfig, tiers_linear_default
 from ringfence.core.risk.instruments import Instrument, InstrumentKind, MarginMode, OptionType
 from ringfence.core.risk.margin import calculate_margin_init, calculate_margin_maint
-from ringfence.core.risk.scan import Health, build_layout, check_orders, scan
+from ringfence.core.risk.scan import (
+    Health,
+    build_layout,
+    check_orders,
+    portfolio_maintenance,
+    scan,
+)
 from ringfence.core.risk.scenarios import (
     build_risk_arrays,
     grid_scenarios,
@@ -229,3 +235,22 @@ def test_a_closed_position_counts_its_realised_pnl_in_equity() -> None:
     assert int(result.equity[0]) <= -990_000 * 10**6
     assert int(result.maintenance[0]) == 0
     assert result.health[0] == Health.liquidatable
+
+
+@pytest.mark.parametrize("profile", ["grid", "span"])
+def test_portfolio_maintenance_of_a_buckets_positions_is_the_scans(profile: str) -> None:
+    # Liquidation asks portfolio_maintenance for what a partial close would leave: for the
+    # whole bucket it must be the figure the scan found it short of.
+    risk = arrays(profile)
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        rows = rng.choice(3, size=int(rng.integers(1, 4)), replace=False).tolist()
+        lots = [int(v) or 1 for v in rng.integers(-500, 500, len(rows))]
+        book = layout([MarginMode.portfolio], [(0, r, q) for r, q in zip(rows, lots, strict=True)])
+        scanned = scan(book, risk, table, collateral=[0], config=config)
+        owed = portfolio_maintenance(rows, lots, risk, table, config=config)
+        assert owed == int(scanned.maintenance[0])
+    # A covered call: a perpetual long against a short call owes less than its two legs.
+    legs = [portfolio_maintenance([r], [q], risk, table, config=config)
+            for r, q in ((0, 300), (1, -300))]
+    assert portfolio_maintenance([0, 1], [300, -300], risk, table, config=config) < sum(legs)
