@@ -88,6 +88,7 @@ get_proofs = _get("/v1/por/rounds/{number}/proofs/{client}")
 risk_scan = _get("/v1/risk/scan")
 insurance_funds = _get("/v1/liquidation/funds")
 regulatory_report = _post("/v1/regulatory/{report}")
+in_kind_returns = _post("/v1/regulatory/in-kind")
 
 every_operation: tuple[Operation, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, Operation)

@@ -462,6 +462,11 @@ class RemoteService:
     def regulatory_report(self, report: str, documents: Mapping[str, str]) -> Document:
         return cast(Document, self._write(op.regulatory_report, dict(documents), report=report))
 
+    def in_kind_returns(self, scenario: Mapping[str, Any]) -> Document:
+        """What each client would get back in kind if the firm failed in ``scenario`` (the
+        failure scenario as ``insolvency simulate`` reads it), and in what order."""
+        return cast(Document, self._write(op.in_kind_returns, {"scenario": dict(scenario)}))
+
 
 def _text(value: str | int | None) -> str | None:
     return None if value is None else str(value)
