@@ -251,7 +251,7 @@ def executor(spec: str = executor_default) -> Iterator[Executor]:
 
 
 def risk_book(path: Path) -> RiskBookStore:
-    """The venue's risk book kept in the JSON file at ``path`` (``--book``)."""
+    """A venue's book kept as a JSON file at ``path`` by earlier versions (``risk import-book``)."""
     from ringfence.adapters.files.risk_book import RiskBookFile
 
     return RiskBookFile(path)
@@ -402,7 +402,6 @@ class ServiceBundle:
         default_factory=lambda: open_idempotency_store("memory://")
     )
     rounds: RoundStore | None = None  # proof-of-reserves rounds; None: the default folder
-    risk_book: RiskBookStore | None = None  # the venue's book; None: ./risk-book.json
     # The chain side of withdrawals over a ledger (None: none configured), made per call so
     # that it reads the ledger the call holds; by default as the command line makes it.
     chain_of: Callable[[LedgerService], WithdrawalChain | None] = field(
@@ -411,9 +410,6 @@ class ServiceBundle:
 
     def round_store(self) -> RoundStore:
         return self.rounds or round_store(self.url)
-
-    def venue_book(self) -> RiskBookStore:
-        return self.risk_book or risk_book(Path("risk-book.json"))
 
     @staticmethod
     def uploaded(documents: Mapping[str, bytes]) -> RegulatoryFiles:
@@ -459,7 +455,6 @@ def open_service(
     ledger: LedgerService | None = None,
     webhooks_file: str | None = None,
     rounds_folder: str | None = None,
-    risk_book_file: str | None = None,
     rounds: RoundStore | None = None,
 ) -> ServiceBundle:
     """The ledger at ``url`` (or the one given, for tests) with its API keys and webhook
@@ -494,8 +489,6 @@ def open_service(
     if rounds is None and (rounds_folder is not None or url != "memory://"):
         rounds = round_store(url, rounds_folder)
     bundle.rounds = rounds
-    if risk_book_file is not None:
-        bundle.risk_book = risk_book(Path(risk_book_file))
     return bundle
 
 

@@ -21,9 +21,10 @@ Insurance funds are the house accounts ``insurance:<market>``; each round append
 touched fund's balance to the book's history. A market with loss nobody could absorb is
 halted: its settlement cycles are refused until an operator resolves it.
 
-``run_round`` and ``funds`` are what ``ringfence liquidation run|funds`` call: the book loaded
-from a ``RiskBookStore`` (service/risk_book.py), one round or the funds, the book saved, and a
-JSON-able document returned.
+``run_round`` and ``funds`` are what ``ringfence liquidation run|funds`` call: the book read
+from the journal (service/risk_book.py), one round or the funds, and a JSON-able document
+returned. A round's book changes are journaled as one positions entry once its transfers
+committed; an insurance funding's history row commits with its transfer.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
 from ringfence.core.errors import InputError, Result
@@ -49,10 +51,10 @@ from ringfence.core.money import Asset, format_signed_amount
 from ringfence.core.risk.instruments import MarginMode, Position, parse_price
 from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill, apply_fill
+from ringfence.core.venue.codec import FundRow, PositionChanges
 from ringfence.service.ledger import LedgerService, collector_paused
-from ringfence.service.ports import RiskBookStore
 from ringfence.service.risk import RiskService, ScanState
-from ringfence.service.risk_book import load_book, load_book_with_market, save_book
+from ringfence.service.risk_book import fund_row, load_book, load_book_with_market, save_book
 from ringfence.service.risk_ledger import (
     clearing_id,
     collateral_id,
@@ -60,6 +62,7 @@ from ringfence.service.risk_ledger import (
     global_fund_id,
     insurance_id,
 )
+from ringfence.service.venue_journal import journal_positions, positions_entry
 
 _codes = {
     "liquidation_settlement": TransferCode.liquidation_settlement,
@@ -120,16 +123,17 @@ class LiquidationService:
             amount,
             TransferCode.insurance_funding,
         )
-        result = self.risk.ledger.submit([event])[0]
-        if result is Result.ok:
+        balance = self.risk.ledger.balance(fund).balance + amount
+        row = FundRow(0, symbol, amount, 0, balance, 0, funding=True)
+        result = self.risk.ledger.submit_joined(
+            [event],
+            lambda results: positions_entry(PositionChanges(funds=(row,)))
+            if results[0] is Result.ok else None,
+        )[0]
+        if result is Result.ok:  # the row was journaled with the transfer
             self.risk.insurance_history.append(
-                {
-                    "round": "",
-                    "market": symbol,
-                    "funded": symbol,
-                    "amount": amount,
-                    "balance": self.risk.ledger.balance(fund).balance,
-                }
+                {"round": "", "market": symbol, "funded": symbol, "amount": amount,
+                 "balance": balance}
             )
         return result
 
@@ -192,15 +196,40 @@ class LiquidationService:
         committed = markets - refused
         applied = False
         if not replay and committed:
-            self._apply_positions(plan, committed)
-            risk.liquidation_rounds.add(plan.round_id)
-            risk.halted.update({m: v for m, v in plan.unresolved.items() if m in committed})
-            self._record_history(plan, committed)
-            risk.last_scan = None
+            self._apply_book(plan, committed)
             applied = not refused
         return LiquidationOutcome(
             plan.round_id, plan, candidates, tuple(chains), applied, self.insurance_balances()
         )
+
+    def _apply_book(self, plan: LiquidationPlan, committed: set[str]) -> None:
+        """Change the book for the committed markets and journal what changed (positions,
+        the round, halted markets, the funds' rows). The round's transfers are already
+        durable (a round may take several batches); a crash before this entry leaves the
+        round to be applied again, its transfers answering ``exists``."""
+        risk = self.risk
+        before = dict(risk.positions)
+        rows_before = len(risk.insurance_history)
+        halted = {m for m in plan.unresolved if m in committed} - risk.halted
+        self._apply_positions(plan, committed)
+        self._record_history(plan, committed)
+        changed = [
+            risk.positions.get(key) or replace(position, quantity_lots=0, basis=Fraction(0))
+            for key, position in before.items() if risk.positions.get(key) != position
+        ] + [position for key, position in risk.positions.items() if key not in before]
+        changes = PositionChanges(
+            tuple(changed), (plan.round_id,), tuple(sorted(halted)),
+            tuple(fund_row(row) for row in risk.insurance_history[rows_before:]),
+        )
+        try:
+            journal_positions(risk.ledger, changes)
+        except BaseException:  # memory must not run ahead of the journal
+            risk.positions = before
+            del risk.insurance_history[rows_before:]
+            raise
+        risk.liquidation_rounds.add(plan.round_id)
+        risk.halted.update(halted)
+        risk.last_scan = None
 
     def _check_takers(self, plan: LiquidationPlan) -> None:
         """Every market with close orders has a taker that can hold the other side."""
@@ -408,7 +437,6 @@ def outcome_document(outcome: LiquidationOutcome, assets: Mapping[str, Asset]) -
 
 def run_round(
     ledger: LedgerService,
-    books: RiskBookStore,
     *,
     prices: Sequence[str] = (),
     takers: Sequence[str] = (),
@@ -421,23 +449,23 @@ def run_round(
     at the marks given as ``SYMBOL=PRICE`` (decimal strings); ``takers`` (``SYMBOL=BUCKET``)
     name who takes each market's close orders. Saves the book; returns ``outcome_document``
     (``ringfence liquidation run``)."""
-    risk, market = load_book_with_market(ledger, books)
+    risk, market = load_book_with_market(ledger)
     market = _with_prices(risk, market, prices)
     for text in takers:
         symbol, bucket = _pair(text)
         if symbol not in risk.instruments:
             raise InputError(Result.instrument_not_found, symbol)
-        risk.takers[symbol] = bucket
+        risk.set_taker(symbol, bucket)
     policy = LiquidationPolicy(partial_ppm, slippage_ppm, fee_ppm, global_fund)
     outcome = LiquidationService(risk, policy).liquidate(market)
-    save_book(books, risk, market)
+    save_book(risk, market)
     return outcome_document(outcome, _market_assets(risk))
 
 
-def funds(ledger: LedgerService, books: RiskBookStore) -> dict[str, Any]:
+def funds(ledger: LedgerService) -> dict[str, Any]:
     """Each market's insurance fund on the ledger, the halted markets and the funds' history
     from the book (``ringfence liquidation funds``)."""
-    risk, _ = load_book(ledger, books.read())
+    risk, _ = load_book(ledger)
     assets = _market_assets(risk)
     balances = LiquidationService(risk).insurance_balances()
     return {
@@ -449,9 +477,9 @@ def funds(ledger: LedgerService, books: RiskBookStore) -> dict[str, Any]:
     }
 
 
-def settlement_assets(ledger: LedgerService, books: RiskBookStore) -> dict[str, Asset]:
-    """Each market of the book in ``books`` and its settlement asset."""
-    risk, _ = load_book(ledger, books.read())
+def settlement_assets(ledger: LedgerService) -> dict[str, Asset]:
+    """Each market of the book in ``ledger``'s journal and its settlement asset."""
+    risk, _ = load_book(ledger)
     return _market_assets(risk)
 
 

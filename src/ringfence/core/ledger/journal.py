@@ -80,6 +80,15 @@ class EntryKind(IntEnum):
     # Each credited deposit's place on chain (core/custody/codec.py): its transfer id is a hash,
     # so the transaction behind it is recorded beside it.
     deposit_sources = 16
+    # The venue's book (core/venue/codec.py): markets and the book's settings, margin buckets
+    # and the takers of close orders, fills (each journaled with its fee transfers in one store
+    # transaction), positions set by a settlement or a liquidation, and market data with the
+    # volatility model's closes and postings.
+    instruments = 17
+    buckets = 18
+    fills = 19
+    positions = 20
+    market_data = 21
 
 
 # Definitions the ledger engine replays, and the registry's own changes.
@@ -98,6 +107,13 @@ registry_kinds: Final = (
 )
 recon_kinds: Final = (EntryKind.reconciliations, EntryKind.break_actions)
 movement_kinds: Final = (EntryKind.policies, EntryKind.withdrawals)
+venue_kinds: Final = (
+    EntryKind.instruments,
+    EntryKind.buckets,
+    EntryKind.fills,
+    EntryKind.positions,
+    EntryKind.market_data,
+)
 
 
 # magic, kind, evidence records (u24, once three spare bytes), seq, timestamp, records, expiries

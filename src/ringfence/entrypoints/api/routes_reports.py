@@ -42,14 +42,14 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
     @app.get("/v1/risk/scan")
     async def risk_scan(request: Request) -> Response:
         def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return access_reports.risk_scan(ledger, bundle.venue_book(), actor)
+            return access_reports.risk_scan(ledger, actor)
 
         return await api.answer(request, "/v1/risk/scan", call)
 
     @app.get("/v1/liquidation/funds")
     async def insurance_funds(request: Request) -> Response:
         def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return access_reports.insurance_funds(ledger, bundle.venue_book(), actor)
+            return access_reports.insurance_funds(ledger, actor)
 
         return await api.answer(request, "/v1/liquidation/funds", call)
 

@@ -34,10 +34,6 @@ def command(
             help="The proof-of-reserves rounds' directory (default: por/ beside the database).",
         ),
     ] = None,
-    risk_book: Annotated[
-        str | None,
-        typer.Option("--risk-book", metavar="FILE", help="The venue's book (risk-book.json)."),
-    ] = None,
     deliver_every: Annotated[
         float,
         typer.Option(
@@ -62,7 +58,6 @@ def command(
             api_keys,
             webhooks_file=webhooks,
             rounds_folder=rounds,
-            risk_book_file=risk_book,
         )
     try:
         say(f"ringfence serving {bootstrap.redacted_url(database_url(context))} on {host}:{port}")
