@@ -76,6 +76,8 @@ def journal_buckets(
 
 
 def journal_positions(ledger: LedgerService, changes: PositionChanges) -> None:
+    if changes == PositionChanges():
+        return  # nothing changed: no entry
     _append(ledger, EntryKind.positions, lambda seq, at: encode_positions(seq, at, changes))
 
 
