@@ -132,6 +132,16 @@ def scoped(who: str, target: str) -> int:
     return 200
 
 
+def operating(who: str, target: str) -> int:
+    return 200 if who == "operator" else 403
+
+
+def _fill() -> dict[str, Any]:
+    """A fill of one lot into the small venue's first bucket (a new id each time: ``ok``)."""
+    return {"fills": [{"id": next(_ids), "bucket": "b000001", "symbol": "btc-usdc-perp",
+                       "lots": 1, "price": "63700.0", "fee": 10}]}
+
+
 def reconciling(who: str, target: str) -> int:
     return 200 if who in ("operator", "compliance") else 403
 
@@ -421,6 +431,7 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         lambda w, who, t: w.get(who, f"/v1/por/rounds/latest/proofs/{OWNER[t]}"),
     ),
     ("GET", "/v1/risk/scan", staff, lambda w, who, t: w.get(who, "/v1/risk/scan")),
+    ("POST", "/v1/risk/fills", operating, lambda w, who, t: w.post(who, "/v1/risk/fills", _fill())),
     ("GET", "/v1/liquidation/funds", staff, lambda w, who, t: w.get(who, "/v1/liquidation/funds")),
     (
         "POST",

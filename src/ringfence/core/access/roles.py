@@ -55,6 +55,7 @@ class Action(StrEnum):
     read_rounds = "read_rounds"  # published proof-of-reserves round records
     read_proofs = "read_proofs"  # a client's inclusion proofs and client key
     read_venue = "read_venue"  # insurance funds and liquidation rounds per market
+    submit_fills = "submit_fills"  # the venue's fills into the book (and their fees)
     read_events = "read_events"  # the event stream (a client: events about its own accounts)
     manage_webhooks = "manage_webhooks"  # webhook subscriptions: they carry every event
     # Withdrawals and their policy (service/withdrawals.py, service/policy.py). Who may
@@ -104,6 +105,7 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
     PrincipalRole.operator: _reading
     | {
         Action.submit_transfers,
+        Action.submit_fills,
         Action.reconcile,
         Action.resolve_breaks,
         Action.request_withdrawals,

@@ -1,5 +1,6 @@
-"""Proof of reserves, risk and liquidation read-outs and regulatory reports under ``/v1``
-(docs/api.md): each route one call to service/access_reports.py."""
+"""Proof of reserves, risk and liquidation read-outs, the venue's fills and regulatory reports
+under ``/v1`` (docs/api.md): each route one call to service/access_reports.py (fills:
+service/access_venue.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from ringfence.entrypoints.api.calls import Api, documents_body
-from ringfence.service import access_reports
+from ringfence.core import limits
+from ringfence.entrypoints.api.calls import Api, batch_body, documents_body
+from ringfence.service import access_reports, access_venue
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService as Ledger
 
@@ -45,6 +47,10 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
             return access_reports.risk_scan(ledger, actor)
 
         return await api.answer(request, "/v1/risk/scan", call)
+
+    @app.post("/v1/risk/fills", openapi_extra=batch_body("fills", limits.fills_per_request_max))
+    async def apply_fills(request: Request) -> Response:
+        return await api.answer(request, "/v1/risk/fills", access_venue.apply_fills, write=True)
 
     @app.get("/v1/liquidation/funds")
     async def insurance_funds(request: Request) -> Response:
