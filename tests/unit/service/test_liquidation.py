@@ -4,7 +4,6 @@ changes nothing, and settlement afterwards still nets clearing to zero."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import pytest
@@ -29,7 +28,7 @@ from ringfence.service import liquidation
 from ringfence.service.ledger import LedgerService
 from ringfence.service.liquidation import LiquidationService, outcome_document
 from ringfence.service.risk import RiskService
-from ringfence.service.risk_book import book_document, load_book, save_book
+from ringfence.service.risk_book import load_book, save_book
 from ringfence.service.risk_ledger import clearing_id, collateral_id, global_fund_id, insurance_id
 
 usdc = 10**6
