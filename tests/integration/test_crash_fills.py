@@ -63,7 +63,7 @@ def _check(path: Path, log: Path, kill: int, since: int) -> int:
             for fill in fills:
                 charged = derived_id("fee", fill.id) in fees
                 held = fill.id in book.fills
-                assert charged == held, f"kill {kill}: fill {fill.id} charged {charged}, held {held}"
+                assert charged == held, f"kill {kill}: fill {fill.id}: fee {charged}, fill {held}"
                 if k in acknowledged and fill.bucket != fill_writer.poor.name:
                     assert held, f"kill {kill}: group {k} acknowledged, fill {fill.id} lost"
                 if fill.bucket == fill_writer.poor.name:
