@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -137,13 +138,22 @@ def apply_fill_lines(
     None for a line over the length limit). Each group of fills is journaled with its fees
     (``ringfence risk fills``)."""
     service, _ = load_book(ledger)
+    rows = _applied(service, [
+        (number, lambda text=text: _parse_fill(text, service))
+        for number, text in lines if text is None or text.strip()
+    ])
+    return {"ok": all(row["result"] in ("ok", "exists") for row in rows), "results": rows}
+
+
+def _applied(
+    service: RiskService, items: Sequence[tuple[int, Callable[[], Fill]]]
+) -> list[dict[str, Any]]:
+    """Parse each item (a refusal is its row's result) and apply the fills parsed."""
     rows: list[dict[str, Any]] = []
     parsed: list[Fill] = []
-    for number, text in lines:
-        if text is not None and not text.strip():
-            continue
+    for number, parse in items:
         try:
-            parsed.append(_parse_fill(text, service))
+            parsed.append(parse())
             rows.append({"line": number, "result": None})
         except InputError as error:
             rows.append({"line": number, "result": error.code.value})
@@ -151,16 +161,21 @@ def apply_fill_lines(
     for row in rows:
         if row["result"] is None:
             row["result"] = next(results).value
-    return {"ok": all(row["result"] in ("ok", "exists") for row in rows), "results": rows}
+    return rows
 
 
 def apply_fill_documents(ledger: LedgerService, documents: Sequence[object]) -> dict[str, Any]:
     """Apply fills given as JSON values (the API's request body), each as a line of
-    ``ringfence risk fills`` reads it; at most ``limits.fills_per_request_max``."""
+    ``ringfence risk fills`` reads it; at most ``limits.fills_per_request_max``. A result per
+    fill, in order (``index`` from 0)."""
     if len(documents) > limits.fills_per_request_max:
         raise InputError(Result.batch_too_large, f"{len(documents)} fills")
-    lines = [(k + 1, json.dumps(d).encode()) for k, d in enumerate(documents)]
-    return apply_fill_lines(ledger, lines)
+    service, _ = load_book(ledger)
+    rows = _applied(service, [(k, lambda raw=raw: _fill_of(raw, service))
+                              for k, raw in enumerate(documents)])
+    for row in rows:
+        row["index"] = row.pop("line")
+    return {"ok": all(row["result"] in ("ok", "exists") for row in rows), "results": rows}
 
 
 def save_book(service: RiskService, market: MarketData | None) -> None:
@@ -199,11 +214,17 @@ def _parse_fill(text: bytes | None, service: RiskService) -> Fill:
         raw = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InputError(Result.line_malformed) from None
+    return _fill_of(raw, service)
+
+
+def _fill_of(raw: object, service: RiskService) -> Fill:
+    """A fill from its JSON value (a line's, or an item of the API's body, where a number
+    with a fraction arrives as a ``Decimal``: refused as a float is)."""
     if not isinstance(raw, dict):
         raise InputError(Result.line_malformed)
     unknown = set(raw) - _fill_fields
     if unknown:
-        raise InputError(Result.field_unknown, ", ".join(sorted(unknown)))
+        raise InputError(Result.field_unknown, ", ".join(sorted(map(str, unknown))))
     instrument = service.instruments.get(raw.get("symbol", ""))
     if instrument is None:
         raise InputError(Result.instrument_not_found, str(raw.get("symbol")))
@@ -212,7 +233,7 @@ def _parse_fill(text: bytes | None, service: RiskService) -> Fill:
         fill_id = int(fill_id)
     lots: Any = raw.get("lots")
     fee: Any = raw.get("fee", 0)
-    if isinstance(fee, float):  # int() would truncate 1.7 to 1: refuse, never round
+    if isinstance(fee, (float, Decimal)):  # int() would truncate 1.7 to 1: refuse, never round
         raise InputError(Result.amount_must_not_be_float, f"fee {fee!r}")
     return Fill(
         fill_id, str(raw.get("bucket", "")), instrument.symbol, lots,
