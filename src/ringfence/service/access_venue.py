@@ -16,7 +16,8 @@ from ringfence.service import risk_book
 from ringfence.service.access import items_of
 from ringfence.service.ledger import LedgerService
 
-__all__ = ["apply_fills"]
+__all__ = ["apply_fills", "fills_per_request_max"]
+fills_per_request_max = limits.fills_per_request_max
 
 
 def apply_fills(ledger: LedgerService, actor: Actor, document: object) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 from ringfence.core import limits
@@ -139,7 +140,7 @@ def apply_fill_lines(
     (``ringfence risk fills``)."""
     service, _ = load_book(ledger)
     rows = _applied(service, [
-        (number, lambda text=text: _parse_fill(text, service))
+        (number, partial(_parse_fill, text, service))
         for number, text in lines if text is None or text.strip()
     ])
     return {"ok": all(row["result"] in ("ok", "exists") for row in rows), "results": rows}
@@ -171,7 +172,7 @@ def apply_fill_documents(ledger: LedgerService, documents: Sequence[object]) -> 
     if len(documents) > limits.fills_per_request_max:
         raise InputError(Result.batch_too_large, f"{len(documents)} fills")
     service, _ = load_book(ledger)
-    rows = _applied(service, [(k, lambda raw=raw: _fill_of(raw, service))
+    rows = _applied(service, [(k, partial(_fill_of, raw, service))
                               for k, raw in enumerate(documents)])
     for row in rows:
         row["index"] = row.pop("line")

@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from ringfence.core import limits
 from ringfence.entrypoints.api.calls import Api, batch_body, documents_body
 from ringfence.service import access_reports, access_venue
 from ringfence.service.access import Actor
@@ -48,7 +47,9 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
 
         return await api.answer(request, "/v1/risk/scan", call)
 
-    @app.post("/v1/risk/fills", openapi_extra=batch_body("fills", limits.fills_per_request_max))
+    fills_body = batch_body("fills", access_venue.fills_per_request_max)
+
+    @app.post("/v1/risk/fills", openapi_extra=fills_body)
     async def apply_fills(request: Request) -> Response:
         return await api.answer(request, "/v1/risk/fills", access_venue.apply_fills, write=True)
 
