@@ -61,3 +61,42 @@ def test_a_fill_journaled_without_its_fee_is_found(venue: RiskService) -> None:
 def test_a_fill_naming_no_bucket_stops_the_replay(venue: RiskService) -> None:
     journal_fills(venue.ledger, [Fill(5, "nobody", perp, 1, 650_000)])
     assert _kinds(venue) == ["replay_failed"]
+
+
+def test_a_margin_deficit_is_the_clients_own_on_the_segregation_statement(
+    venue: RiskService,
+) -> None:
+    from ringfence.adapters.executors import InProcessExecutor
+    from ringfence.core.recon.run import ReconSettings
+    from ringfence.core.risk.market import MarketData
+    from ringfence.service.custody import CustodyService
+    from ringfence.service.recon import ReconService
+
+    def line(executor: InProcessExecutor | None = None) -> object:
+        recon = ReconService(CustodyService(venue.ledger), executor, clients_per_range=1)
+        statement = recon.segregation_statement(None, None, ReconSettings())
+        (found,) = [x for x in statement.segregation_lines if x.pool == "venue-usdc"]
+        return found
+
+    before = line()
+    assert (before.unsettled_pnl, before.undermargined) == (0, 0)  # no market data yet
+    # Alice goes 1 BTC long against bob; BTC falls 13,000 USDC: she loses 13,000 USDC with
+    # 999 posted, he gains as much. Her deficit is hers: his gain is owed to him in full.
+    venue.apply_fills([Fill(10, "alice-x", perp, 990, 650_000),
+                       Fill(11, "bob-x", perp, -990, 650_000)])
+    prices, vols = {}, {}
+    for symbol, instrument in venue.instruments.items():
+        if instrument.option_type is not None:
+            prices[symbol], vols[symbol] = 52_000, 600_000
+        else:
+            prices[symbol] = 340_000 if instrument.underlying == "eth" else 520_000
+    venue.record_market(MarketData(venue.ledger.clock.now_ns(), prices, vols))
+    after = line()
+    assert -2 <= after.unsettled_pnl <= 0  # one's loss is the other's gain, each rounded down
+    assert after.clients_in_deficit == 1
+    assert 12_001 * usdc <= after.deficits <= 12_001 * usdc + 1  # hers alone (rounded up)
+    assert after.requirement >= 999 * usdc + 13_000 * usdc - 1  # bob's collateral and his gain
+    assert after.requirement == after.net_balance + after.deficits
+    assert after.undermargined > after.deficits  # her maintenance comes on top
+    assert after.liabilities == before.liabilities  # the ledger's own figure: balances
+    assert line(InProcessExecutor()) == after  # a batch run by client ranges says the same
