@@ -31,6 +31,7 @@ for no reader's benefit.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -46,6 +47,7 @@ from ringfence.core.ledger.model import (
     AccountDefinition,
     Transfer,
     TransferCode,
+    TransferFlags,
 )
 from ringfence.core.ledger.segregation import global_fund_qualifier
 from ringfence.core.risk.config import RiskConfig
@@ -176,6 +178,8 @@ class RiskService:
         # change journals only what it adds (service/venue_journal.py).
         self.settings_journaled: Settings | None = None
         self.volatility_journaled = VolatilityBook()
+        self._collateral_ids: dict[str, int] = {}  # bucket -> its account (a SHA-256 each)
+        self._lot_values: dict[tuple[str, int], Fraction] = {}  # (symbol, price): fills repeat
 
     @classmethod
     def from_journal(cls, ledger: LedgerService) -> tuple[RiskService, MarketData | None]:
@@ -311,9 +315,11 @@ class RiskService:
 
     def _apply_group(self, fills: Sequence[Fill], retried: bool = False) -> list[Result]:
         staged = StagedBook(self.positions, self.fills)
-        results = [self._stage(fill, staged) for fill in fills]
+        held = Counter(bucket for bucket, _ in self.positions)  # positions per bucket
+        results = [self._stage(fill, staged, held) for fill in fills]
         applied = [f for f, r in zip(fills, results, strict=True) if r is Result.ok]
-        fees = [self._fee(fill) for fill in applied if fill.fee_units]
+        charging = [fill for fill in applied if fill.fee_units]
+        fees = [self._fee(f, k + 1 < len(charging)) for k, f in enumerate(charging)]  # chained
         assert len(fees) <= limits.batch_events_max
         if not fees:
             journal_fills(self.ledger, applied)
@@ -324,7 +330,7 @@ class RiskService:
                 charged_before = all(r is Result.exists for r in rs) and not retried
                 return fills_entry(applied) if all_committed(rs) and not charged_before else None
 
-            charged = self.ledger.submit_joined(chained(fees), companion)
+            charged = self.ledger.submit_joined(fees, companion)
             if not all_committed(charged):
                 return [self._apply_alone(fill) for fill in fills]
             if all(r is Result.exists for r in charged) and not retried:
@@ -335,7 +341,8 @@ class RiskService:
 
     def _apply_alone(self, fill: Fill) -> Result:
         staged = StagedBook(self.positions, self.fills)
-        result = self._stage(fill, staged)
+        held = Counter(bucket for bucket, _ in self.positions)
+        result = self._stage(fill, staged, held)
         if result is Result.ok and not fill.fee_units:
             journal_fills(self.ledger, [fill])
         elif result is Result.ok:
@@ -355,14 +362,19 @@ class RiskService:
         self._keep(staged)
         return result
 
-    def _fee(self, fill: Fill) -> Transfer:
+    def _fee(self, fill: Fill, linked: bool = False) -> Transfer:
+        """The fill's fee; ``linked`` to the next event (one chain: ``chained``)."""
         instrument = self.instruments[fill.symbol]
+        account = self._collateral_ids.get(fill.bucket)
+        if account is None:
+            account = self._collateral_ids[fill.bucket] = collateral_id(fill.bucket)
         return Transfer(
             derived_id("fee", fill.id),
-            collateral_id(fill.bucket),
+            account,
             self.revenue_accounts[instrument.settlement],
             fill.fee_units,
             TransferCode.fee,
+            TransferFlags.linked if linked else TransferFlags.none,
         )
 
     def _fee_charged(self, fee: Transfer) -> bool:
@@ -378,7 +390,9 @@ class RiskService:
             self.fills.update(staged.fills)
             self.last_scan = None
 
-    def _stage(self, fill: Fill, staged: StagedBook) -> Result:
+    def _stage(self, fill: Fill, staged: StagedBook, held: Counter[str]) -> Result:
+        """Decide ``fill`` on the staged book; ``held`` counts the positions of each bucket
+        (kept and staged), counted once per group rather than per fill."""
         seen = staged.fill(fill.id)
         if seen is not None:
             return Result.exists if seen == fill else Result.fill_exists_with_different_body
@@ -394,13 +408,21 @@ class RiskService:
         if fill.price_units % instrument.tick_units:
             return Result.price_finer_than_tick
         key = (fill.bucket, fill.symbol)
-        held = staged.position(key)
-        if held is None and staged.held(fill.bucket) >= _bucket_cap(bucket):
+        position = staged.position(key)
+        if position is None and held[fill.bucket] >= _bucket_cap(bucket):
             return Result.positions_per_bucket_exceeded
+        at = (fill.symbol, fill.price_units)
+        lot_value = self._lot_values.get(at)
+        if lot_value is None:
+            if len(self._lot_values) >= limits.batch_events_max:
+                self._lot_values.clear()
+            lot_value = self._lot_values[at] = instrument.lot_value(fill.price_units)
         try:
-            staged.positions[key] = apply_fill(held, fill, instrument)
+            staged.positions[key] = apply_fill(position, fill, instrument, lot_value)
         except InputError as error:
             return error.code
+        if position is None:
+            held[fill.bucket] += 1
         staged.fills[fill.id] = fill
         return Result.ok
 
