@@ -218,7 +218,14 @@ class RiskService:
     # ------------------------------------------------------------------ definitions
 
     def define_instruments(self, instruments: Iterable[Instrument]) -> list[Result]:
-        """Each market with its clearing and insurance accounts on the ledger."""
+        """Each market with its clearing and insurance accounts on the ledger. A service made
+        afresh over a journal that already holds a book (rather than read from it,
+        ``from_journal``) is refused (``venue_book_exists``): it would journal a second book
+        over the first."""
+        if self.settings_journaled is None and not self.instruments and read_book(
+            self.ledger
+        ).entries:
+            raise InputError(Result.venue_book_exists, "read it with RiskService.from_journal")
         results: list[Result] = []
         accounts: list[AccountDefinition] = []
         added: list[Instrument] = []

@@ -251,3 +251,15 @@ def test_a_book_saved_before_postings_loads_and_a_later_version_is_refused(
     with pytest.raises(InputError) as refused:
         _imported({**document, "version": 3})
     assert refused.value.code is Result.line_malformed
+
+
+def test_a_second_book_over_a_journal_that_holds_one_is_refused(venue: RiskService) -> None:
+    again = RiskService(venue.ledger, venue.revenue_accounts)
+    entries = venue.ledger.seq
+    with pytest.raises(InputError) as caught:
+        again.define_instruments(venue_instruments(venue.ledger.clock.now_ns()))
+    assert caught.value.code is Result.venue_book_exists
+    assert venue.ledger.seq == entries
+    read, _ = load_book(venue.ledger)  # the book read from the journal defines on
+    assert read.define_instruments(list(venue.instruments.values())) == [Result.exists] * len(
+        venue.instruments)
