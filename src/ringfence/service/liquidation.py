@@ -23,20 +23,23 @@ halted: its settlement cycles are refused until an operator resolves it.
 
 ``run_round`` and ``funds`` are what ``ringfence liquidation run|funds`` call: the book read
 from the journal (service/risk_book.py), one round or the funds, and a JSON-able document
-returned. A round's book changes are journaled as one positions entry once its transfers
-committed; an insurance funding's history row commits with its transfer.
+returned. A round's book changes are one positions entry, committed with its transfers in
+one store transaction when they fit one ledger batch (after them otherwise); an insurance
+funding's history row commits with its transfer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
+from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.journal import EntryKind
 from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
 from ringfence.core.liquidation.chains import chain_result, cut_chains, keeps_cash
 from ringfence.core.liquidation.detection import buckets_from_scan, candidates
@@ -54,7 +57,7 @@ from ringfence.core.risk.settlement import Fill, apply_fill
 from ringfence.core.venue.codec import FundRow, PositionChanges
 from ringfence.service.ledger import LedgerService, collector_paused
 from ringfence.service.risk import RiskService, ScanState
-from ringfence.service.risk_book import fund_row, load_book, load_book_with_market, save_book
+from ringfence.service.risk_book import load_book, load_book_with_market, save_book
 from ringfence.service.risk_ledger import (
     clearing_id,
     collateral_id,
@@ -62,7 +65,12 @@ from ringfence.service.risk_ledger import (
     global_fund_id,
     insurance_id,
 )
-from ringfence.service.venue_journal import journal_positions, positions_entry
+from ringfence.service.venue_journal import (
+    Encoder,
+    fund_row,
+    journal_positions,
+    positions_entry,
+)
 
 _codes = {
     "liquidation_settlement": TransferCode.liquidation_settlement,
@@ -190,45 +198,70 @@ class LiquidationService:
         replay = plan.round_id in risk.liquidation_rounds
         if not replay:
             self._check_takers(plan)
-        chains = self._post(plan)
-        refused = {chain.symbol for chain in chains if not chain.result.succeeded}
+        planned = self._chains(plan)
+        events = [event for _, chain in planned for event in chain]
         markets = {p.symbol for p in plan.positions} | {t.market for t in plan.transfers}
-        committed = markets - refused
+        decided: list[_BookAfter] = []
+        if not replay and 0 < len(events) <= limits.batch_events_max:
+            # One batch: the round's transfers and its book changes commit together.
+            def companion(results: list[Result]) -> tuple[EntryKind, Encoder] | None:
+                outcomes = _outcomes(planned, results)
+                committed = markets - {c.symbol for c in outcomes if not c.result.succeeded}
+                if not committed:
+                    return None
+                decided.append(self._book_after(plan, committed, self._engine_balance))
+                return positions_entry(decided[-1].changes)
+
+            chains = _outcomes(planned, risk.ledger.submit_joined(events, companion))
+        else:  # several batches: the book changes are journaled once they all committed
+            chains = _outcomes(planned, risk.ledger.submit_all(events) if events else [])
+            committed = markets - {c.symbol for c in chains if not c.result.succeeded}
+            if not replay and committed:
+                decided.append(self._book_after(plan, committed, self._ledger_balance))
+                journal_positions(risk.ledger, decided[-1].changes)
+        refused = {chain.symbol for chain in chains if not chain.result.succeeded}
         applied = False
-        if not replay and committed:
-            self._apply_book(plan, committed)
+        if decided:
+            self._keep(plan, decided[-1])
             applied = not refused
         return LiquidationOutcome(
             plan.round_id, plan, candidates, tuple(chains), applied, self.insurance_balances()
         )
 
-    def _apply_book(self, plan: LiquidationPlan, committed: set[str]) -> None:
-        """Change the book for the committed markets and journal what changed (positions,
-        the round, halted markets, the funds' rows). The round's transfers are already
-        durable (a round may take several batches); a crash before this entry leaves the
-        round to be applied again, its transfers answering ``exists``."""
+    def _engine_balance(self, account: int) -> int:
+        """A balance as the engine holds it (inside a joined submit: the batch executed,
+        its commit under way; ``ledger.balance`` would read the store again)."""
+        return self.risk.ledger.ledger.accounts[account].balance
+
+    def _ledger_balance(self, account: int) -> int:
+        return self.risk.ledger.balance(account).balance
+
+    def _book_after(
+        self, plan: LiquidationPlan, committed: set[str], balance_of: Callable[[int], int]
+    ) -> _BookAfter:
+        """The book's changes for the committed markets (positions, the round, halted
+        markets, the funds' rows), decided on copies: kept only once journaled."""
         risk = self.risk
-        before = dict(risk.positions)
-        rows_before = len(risk.insurance_history)
+        positions = dict(risk.positions)
+        self._apply_positions(plan, committed, positions)
+        rows = self._history_rows(plan, committed, balance_of)
         halted = {m for m in plan.unresolved if m in committed} - risk.halted
-        self._apply_positions(plan, committed)
-        self._record_history(plan, committed)
         changed = [
-            risk.positions.get(key) or replace(position, quantity_lots=0, basis=Fraction(0))
-            for key, position in before.items() if risk.positions.get(key) != position
-        ] + [position for key, position in risk.positions.items() if key not in before]
+            positions.get(key) or replace(position, quantity_lots=0, basis=Fraction(0))
+            for key, position in risk.positions.items() if positions.get(key) != position
+        ] + [position for key, position in positions.items() if key not in risk.positions]
         changes = PositionChanges(
             tuple(changed), (plan.round_id,), tuple(sorted(halted)),
-            tuple(fund_row(row) for row in risk.insurance_history[rows_before:]),
+            tuple(fund_row(row) for row in rows),
         )
-        try:
-            journal_positions(risk.ledger, changes)
-        except BaseException:  # memory must not run ahead of the journal
-            risk.positions = before
-            del risk.insurance_history[rows_before:]
-            raise
+        return _BookAfter(positions, rows, halted, changes)
+
+    def _keep(self, plan: LiquidationPlan, book: _BookAfter) -> None:
+        risk = self.risk
+        risk.positions = book.positions
+        risk.insurance_history.extend(book.rows)
         risk.liquidation_rounds.add(plan.round_id)
-        risk.halted.update(halted)
+        risk.halted.update(book.halted)
         risk.last_scan = None
 
     def _check_takers(self, plan: LiquidationPlan) -> None:
@@ -245,7 +278,8 @@ class LiquidationService:
             if refused is not None:
                 raise InputError(refused, f"taker {taker} for {symbol}")
 
-    def _post(self, plan: LiquidationPlan) -> list[ChainOutcome]:
+    def _chains(self, plan: LiquidationPlan) -> list[tuple[str, list[Transfer]]]:
+        """Each market's linked chains (cut between buckets past a batch), in posting order."""
         by_market: dict[str, list[PlannedTransfer]] = {}
         for transfer in plan.transfers:
             by_market.setdefault(transfer.market, []).append(transfer)
@@ -257,17 +291,7 @@ class LiquidationService:
                 chains.append(
                     (symbol, [self._event(p, accounts, k < last) for k, p in enumerate(cut)])
                 )
-        events = [event for _, chain in chains for event in chain]
-        results = self.risk.ledger.submit_all(events) if events else []
-        outcomes = []
-        start = 0
-        for symbol, events_of_chain in chains:
-            size = len(events_of_chain)
-            outcomes.append(
-                ChainOutcome(symbol, size, chain_result(results[start : start + size]))
-            )
-            start += size
-        return outcomes
+        return chains
 
     def _market_order(
         self, by_market: Mapping[str, list[PlannedTransfer]], accounts: dict[str, int]
@@ -331,16 +355,19 @@ class LiquidationService:
         assets = {i.settlement.lower(): i.settlement for i in self.risk.instruments.values()}
         return global_fund_id(assets[rest])
 
-    def _apply_positions(self, plan: LiquidationPlan, markets: set[str]) -> None:
+    def _apply_positions(
+        self, plan: LiquidationPlan, markets: set[str],
+        positions: dict[tuple[str, str], Position],
+    ) -> None:
         risk = self.risk
         for position in plan.positions:
             if position.symbol not in markets:
                 continue
             key = (position.bucket, position.symbol)
             if position.quantity_lots == 0 and position.basis == 0:
-                risk.positions.pop(key, None)
+                positions.pop(key, None)
             else:
-                risk.positions[key] = position
+                positions[key] = position
         # The takers' side of the close orders, summed per market and price first (a crash
         # fills thousands of orders at one or two prices); the round id stands for their fills.
         taken: dict[tuple[str, int], int] = {}
@@ -361,12 +388,13 @@ class LiquidationService:
                 price_units,
             )
             held = (taker, symbol)
-            risk.positions[held] = apply_fill(
-                risk.positions.get(held), fill, risk.instruments[symbol]
-            )
+            positions[held] = apply_fill(positions.get(held), fill, risk.instruments[symbol])
 
-    def _record_history(self, plan: LiquidationPlan, markets: set[str]) -> None:
+    def _history_rows(
+        self, plan: LiquidationPlan, markets: set[str], balance_of: Callable[[int], int]
+    ) -> list[dict[str, Any]]:
         """Each touched market's fund after the round, with its fees in and payouts out."""
+        rows: list[dict[str, Any]] = []
         flows: dict[str, dict[str, int]] = {}
         for transfer in plan.transfers:
             if transfer.market not in markets:
@@ -377,15 +405,39 @@ class LiquidationService:
             elif transfer.code is LiquidationCode.insurance_payout:
                 row["paid_out"] += transfer.amount
         for symbol, row in sorted(flows.items()):
-            self.risk.insurance_history.append(
+            rows.append(
                 {
                     "round": str(plan.round_id),
                     "market": symbol,
                     **row,
-                    "balance": self.risk.ledger.balance(insurance_id(symbol)).balance,
+                    "balance": balance_of(insurance_id(symbol)),
                     "unresolved": plan.unresolved.get(symbol, 0),
                 }
             )
+        return rows
+
+
+@dataclass(frozen=True, slots=True)
+class _BookAfter:
+    """A round's book changes, decided before they are journaled."""
+
+    positions: dict[tuple[str, str], Position]
+    rows: list[dict[str, Any]]
+    halted: set[str]
+    changes: PositionChanges
+
+
+def _outcomes(
+    chains: Sequence[tuple[str, Sequence[Transfer]]], results: Sequence[Result]
+) -> list[ChainOutcome]:
+    """Each chain's outcome from the results of its events (every chain's, in order)."""
+    outcomes = []
+    start = 0
+    for symbol, events in chains:
+        size = len(events)
+        outcomes.append(ChainOutcome(symbol, size, chain_result(results[start : start + size])))
+        start += size
+    return outcomes
 
 
 def round_id(risk: RiskService, market: MarketData) -> int:

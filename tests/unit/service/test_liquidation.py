@@ -367,3 +367,30 @@ def test_a_round_over_the_journaled_book_refuses_bad_input_by_name() -> None:
     assert funds["history"][-1]["round"] == document["round"]
     again = liquidation.run_round(ledger)
     assert (again["ok"], again["liquidated"], again["transfers"]) == (True, 0, 0)
+
+
+def test_a_round_in_one_batch_commits_with_its_book_changes_or_not_at_all() -> None:
+    from ringfence.core.errors import StorageError
+    from ringfence.core.ledger.journal import EntryKind
+    from ringfence.service.audit import verify_store
+
+    service, _ = venue(5_000 * usdc)
+    ledger = service.risk.ledger
+    store = ledger.store
+    assert isinstance(store, MemoryStore)
+    positions = dict(service.risk.positions)
+    seq = ledger.seq
+    store.fail_next_append = True
+    with pytest.raises(StorageError):
+        service.liquidate(crash(service, 56_000))
+    assert ledger.seq == seq  # neither the transfers nor the book's changes
+    assert service.risk.positions == positions
+    assert not service.risk.liquidation_rounds
+    outcome = service.liquidate(crash(service, 56_000))
+    assert outcome.applied
+    kinds = [entry.kind for entry in store.entries(after_seq=seq)]
+    assert kinds == [EntryKind.transfers, EntryKind.positions]  # one store transaction
+    read, _ = load_book(ledger)
+    assert read.positions == service.risk.positions
+    assert read.liquidation_rounds == {outcome.round_id}
+    assert verify_store(store).ok
