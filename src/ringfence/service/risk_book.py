@@ -246,7 +246,8 @@ def _fill_of(raw: object, service: RiskService) -> Fill:
 
 
 def book_document(service: RiskService, market: MarketData | None) -> dict[str, Any]:
-    """The venue's book as JSON-able values: what the CLI keeps between commands.
+    """The venue's book as JSON-able values, in the format earlier versions kept in a file
+    (what ``import_book`` reads; tests make such files with it).
 
     Positions carry their exact basis as a ``"numerator/denominator"`` string.
     """
