@@ -55,13 +55,12 @@ def api_world(
     service: LedgerService, folder: Path | None = None, *, url: str = "memory://"
 ) -> ApiWorld:
     """The custodian defined in ``service``, a key per role and per client, and a client;
-    proof-of-reserves rounds and the venue's book in ``folder`` when given. ``url``: the
-    ledger's, when the keys should be kept beside it for a server started later."""
+    proof-of-reserves rounds in ``folder`` when given. ``url``: the ledger's, when the keys
+    should be kept beside it for a server started later."""
     custodian = build_custodian(service)
     bundle = bootstrap.open_service(url, ledger=service, hasher=fast_hasher())
     if folder is not None:
         bundle.rounds = bootstrap.round_store("memory://", str(folder / "por"))
-        bundle.risk_book = bootstrap.risk_book(folder / "risk-book.json")
     keys: dict[str, str] = {}
     for role in STAFF_ROLES:
         keys[role] = create_key(bundle.keys, service.clock, fast_hasher(), service, role=role)[1]
@@ -86,4 +85,4 @@ def build_domains(world: ApiWorld) -> None:
     por.build_and_keep_round(
         ledger, rounds, snapshot=None, holdings=None, control=None, executor=InProcessExecutor()
     )
-    write_venue(ledger, world.bundle.venue_book(), 3, 7, None)
+    write_venue(ledger, 3, 7, None)

@@ -254,7 +254,7 @@ def executor(spec: str = executor_default) -> Iterator[Executor]:
 
 
 def risk_book(path: Path) -> RiskBookStore:
-    """The venue's risk book kept in the JSON file at ``path`` (``--book``)."""
+    """A venue's book kept as a JSON file at ``path`` by earlier versions (``risk import-book``)."""
     from ringfence.adapters.files.risk_book import RiskBookFile
 
     return RiskBookFile(path)
@@ -410,7 +410,6 @@ class ServiceBundle:
         default_factory=lambda: open_idempotency_store("memory://")
     )
     rounds: RoundStore | None = None  # proof-of-reserves rounds; None: the default folder
-    risk_book: RiskBookStore | None = None  # the venue's book; None: ./risk-book.json
     # OIDC/JWT bearer tokens beside the API keys (service/tokens.py); None: keys only.
     tokens: TokenVerifier | None = None
     # The chain side of withdrawals over a ledger (None: none configured), made per call so
@@ -421,9 +420,6 @@ class ServiceBundle:
 
     def round_store(self) -> RoundStore:
         return self.rounds or round_store(self.url)
-
-    def venue_book(self) -> RiskBookStore:
-        return self.risk_book or risk_book(Path("risk-book.json"))
 
     @staticmethod
     def uploaded(documents: Mapping[str, bytes]) -> RegulatoryFiles:
@@ -469,7 +465,6 @@ def open_service(
     ledger: LedgerService | None = None,
     webhooks_file: str | None = None,
     rounds_folder: str | None = None,
-    risk_book_file: str | None = None,
     rounds: RoundStore | None = None,
     tokens: TokenSettings | None = None,
     key_set: str | None = None,
@@ -478,7 +473,7 @@ def open_service(
     subscriptions, opened for the service; close it when done. ``hasher``: argon2id
     parameters (default RFC 9106's). The proof-of-reserves rounds: ``rounds`` (tests), else
     ``rounds_folder``, else ``round_store(url)`` (none for a ledger in memory); the venue's
-    risk book: ``risk_book_file`` if the firm runs one. With ``tokens``, OIDC/JWT bearer tokens
+    book is in the ledger's journal. With ``tokens``, OIDC/JWT bearer tokens
     are accepted beside API keys, verified with the keys of ``key_set`` (a file or a URL)."""
     url = database_url(url)
     keys = open_key_store(url, keys_file)
@@ -513,8 +508,6 @@ def open_service(
     if rounds is None and (rounds_folder is not None or url != "memory://"):
         rounds = round_store(url, rounds_folder)
     bundle.rounds = rounds
-    if risk_book_file is not None:
-        bundle.risk_book = risk_book(Path(risk_book_file))
     return bundle
 
 

@@ -17,9 +17,8 @@ crash = ["--price", "btc-usdc-perp=41000", "--price", "eth-usdc-perp=2100",
 
 def invoke(tmp_path: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
     db = f"sqlite:///{tmp_path / 'venue.db'}"
-    book = str(tmp_path / "book.json")
     group, *rest = args
-    result = runner.invoke(app, ["--db", db, group, *rest, "--book", book, "--json"])
+    result = runner.invoke(app, ["--db", db, group, *rest, "--json"])
     return result.exit_code, json.loads(result.stdout) if result.stdout.strip() else {}
 
 

@@ -1,4 +1,5 @@
-"""``ringfence risk ...`` end to end: build a venue, scan it, check orders, import fills."""
+"""``ringfence risk ...`` end to end: build a venue, scan it, check orders, apply fills, import
+a book kept as a file by earlier versions."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ runner = CliRunner()
 
 def invoke(tmp_path: Path, *args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
     db = f"sqlite:///{tmp_path / 'venue.db'}"
-    book = str(tmp_path / "book.json")
-    result = runner.invoke(app, ["--db", db, "risk", *args, "--book", book, "--json"])
+    result = runner.invoke(app, ["--db", db, "risk", *args, "--json"])
     return result.exit_code, json.loads(result.stdout) if result.stdout.strip() else {}
 
 
@@ -59,20 +59,35 @@ def test_venue_scan_check_and_fills(tmp_path: Path) -> None:
         "ok", "fill_exists_with_different_body", "price_finer_than_tick",
         "amount_must_not_be_float",
     ]
+    # The book is in the journal: the audit replays it, every fill with its fee.
+    db = f"sqlite:///{tmp_path / 'venue.db'}"
+    audit = runner.invoke(app, ["--db", db, "audit", "verify", "--json"])
+    assert audit.exit_code == 0, audit.stdout
+    assert json.loads(audit.stdout)["ok"] is True
+    # A journal holding a book refuses to import another.
+    book = tmp_path / "book.json"
+    book.write_text(json.dumps({"version": 2, "revenue_accounts": {}, "instruments": [],
+                                "buckets": [], "positions": []}))
+    code, refused = invoke(tmp_path, "import-book", str(book))
+    assert code == 2
+    assert refused["error"] == "venue_book_exists"
 
 
 def test_scan_without_a_book_is_an_input_error(tmp_path: Path) -> None:
     runner.invoke(app, ["--db", f"sqlite:///{tmp_path / 'venue.db'}", "init"])
     code, document = invoke(tmp_path, "scan")
     assert code == 2
+    assert document["error"] == "mark_price_missing"
+    code, document = invoke(tmp_path, "import-book", str(tmp_path / "none.json"))
+    assert code == 2
     assert document["error"] == "file_not_found"
 
 
 def test_a_book_with_a_maintenance_rate_of_100_percent_is_refused(tmp_path: Path) -> None:
-    code, _ = invoke(tmp_path, "venue", "--buckets", "4", "--seed", "3")
-    assert code == 0
+    runner.invoke(app, ["--db", f"sqlite:///{tmp_path / 'venue.db'}", "init"])
     book = tmp_path / "book.json"
-    document = json.loads(book.read_text())
+    document: dict = {"version": 2, "revenue_accounts": {}, "instruments": [],  # type: ignore[type-arg]
+                      "buckets": [], "positions": []}
     config = document.setdefault("config", {})
     # One bracket at 100%: an isolated long's liquidation price divides by Q x (m - 1).
     config["tiers"] = {"linear": [{"notional_floor": 0, "maintenance_ppm": 1_000_000,
@@ -80,6 +95,6 @@ def test_a_book_with_a_maintenance_rate_of_100_percent_is_refused(tmp_path: Path
                        "inverse": [{"notional_floor": 0, "maintenance_ppm": 5_000,
                                     "initial_ppm": 8_000}]}
     book.write_text(json.dumps(document))
-    code, refused = invoke(tmp_path, "scan")
+    code, refused = invoke(tmp_path, "import-book", str(book))
     assert code == 2
     assert refused["error"] == "risk_config_invalid"

@@ -150,3 +150,25 @@ def test_the_venue_read_outs(world: ApiWorld) -> None:
     scan = world.get("compliance", "/v1/risk/scan").json()
     assert scan["buckets"] == len(scan["results"]) > 0
     assert "funds" in world.get("compliance", "/v1/liquidation/funds").json()
+
+
+def test_fills_are_applied_through_the_api_and_refused_by_name(world: ApiWorld) -> None:
+    def fill(fill_id: int, **fields: Any) -> dict[str, Any]:
+        return {"id": fill_id, "bucket": "b000001", "symbol": "btc-usdc-perp", "lots": 2,
+                "price": "63700.0", "fee": 10, **fields}
+
+    body = {"fills": [fill(70_001), fill(70_001, lots=3), fill(70_002, fee=1.5),
+                      fill(70_003, price="63700.05"), fill(70_004, bucket="nobody"), [1]]}
+    answer = world.post("operator", "/v1/risk/fills", body)
+    assert answer.status_code == 200, answer.text
+    assert [(r["index"], r["result"]) for r in answer.json()["results"]] == [
+        (0, "ok"), (1, "fill_exists_with_different_body"), (2, "amount_must_not_be_float"),
+        (3, "price_finer_than_tick"), (4, "bucket_not_found"), (5, "line_malformed"),
+    ]
+    assert answer.json()["ok"] is False
+    again = world.post("operator", "/v1/risk/fills", {"fills": [fill(70_001)]}).json()
+    assert again == {"ok": True, "results": [{"index": 0, "result": "exists"}]}
+    _problem(world.post("operator", "/v1/risk/fills", {"fills": []}), 422, "field_required")
+    _problem(world.post("operator", "/v1/risk/fills", {"fill": [fill(1)]}), 422, "field_unknown")
+    _problem(world.post("compliance", "/v1/risk/fills", {"fills": [fill(70_005)]}), 403,
+             "role_forbidden")

@@ -63,6 +63,12 @@ SIMULATION = {"from": "2023-11-14", "version": 1}
 SCENARIO = {"prices": {"BTC": "60000.00", "ETH": "3000.00", "USDC": "1.00"}}
 
 
+def _scenario(world: ApiWorld) -> dict[str, Any]:
+    """SCENARIO with a price for every asset defined by then (other cells define assets)."""
+    codes = [asset.code for asset in world.bundle.ledger.ledger.assets_by_number.values()]
+    return {"prices": {code: "1.00" for code in codes} | SCENARIO["prices"]}
+
+
 def _staff(world: ApiWorld, role: str) -> Actor:
     found = next(k for k in world.bundle.keys.records() if k.role.name == role)
     return Actor(found.name, found.role)
@@ -136,6 +142,16 @@ def scoped(who: str, target: str) -> int:
     if who == "alice":
         return 200 if target == "own" else 404
     return 200
+
+
+def operating(who: str, target: str) -> int:
+    return 200 if who == "operator" else 403
+
+
+def _fill() -> dict[str, Any]:
+    """A fill of one lot into the small venue's first bucket (a new id each time: ``ok``)."""
+    return {"fills": [{"id": next(_ids), "bucket": "b000001", "symbol": "btc-usdc-perp",
+                       "lots": 1, "price": "63700.0", "fee": 10}]}
 
 
 def reconciling(who: str, target: str) -> int:
@@ -427,6 +443,7 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         lambda w, who, t: w.get(who, f"/v1/por/rounds/latest/proofs/{OWNER[t]}"),
     ),
     ("GET", "/v1/risk/scan", staff, lambda w, who, t: w.get(who, "/v1/risk/scan")),
+    ("POST", "/v1/risk/fills", operating, lambda w, who, t: w.post(who, "/v1/risk/fills", _fill())),
     ("GET", "/v1/liquidation/funds", staff, lambda w, who, t: w.get(who, "/v1/liquidation/funds")),
     (
         "POST",
@@ -438,7 +455,7 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         "POST",
         "/v1/regulatory/in-kind",
         resolving,
-        lambda w, who, t: w.post(who, "/v1/regulatory/in-kind", {"scenario": SCENARIO}),
+        lambda w, who, t: w.post(who, "/v1/regulatory/in-kind", {"scenario": _scenario(w)}),
     ),
 ]
 

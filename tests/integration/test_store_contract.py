@@ -57,6 +57,8 @@ from ringfence.core.ledger.model import (
     TransferRecord,
 )
 from ringfence.core.money import Asset
+from ringfence.core.risk.settlement import Fill
+from ringfence.core.venue.codec import encode_fills
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Checkpoint, LedgerStore, PendingRow
 
@@ -358,6 +360,42 @@ def test_an_append_that_does_not_extend_the_head_is_refused_and_writes_nothing(
             store.append(entry, records, (), Checkpoint(entry.seq, 1, {11: (0, 1, 0, 0)}))
         else:
             store.append_begin(entry, records).wait()
+    assert everything(store, [5, 6]) == before
+
+
+def _fills_after(entry: JournalEntry, fills: list[Fill]) -> JournalEntry:
+    timestamp = entry.timestamp + 1
+    body = encode_fills(entry.seq + 1, timestamp, fills)
+    return seal(entry.seq + 1, EntryKind.fills, timestamp, body, entry.hash)
+
+
+def test_a_joined_append_lands_both_entries_and_the_checkpoint(store: LedgerStore) -> None:
+    writer = Writer(store)
+    define_everything(writer)
+    records = [record(5, writer.timestamp + 1_000)]
+    entry = writer.transfers_entry(records)
+    fills = _fills_after(entry, [Fill(7, "alice-x", "perp", 3, 650_000, 1)])
+    store.append_joined(entry, records, fills, Checkpoint(entry.seq, 1, {11: (0, 1, 0, 0)}))
+    assert store.head() == (fills.seq, fills.hash)
+    assert list(store.entries(after_seq=entry.seq - 1)) == [entry, fills]
+    assert list(store.entries(kinds=[EntryKind.fills])) == [fills]
+    assert store.transfers([5]) == {5: records[0]}
+    assert store.checkpoint().seq == entry.seq
+
+
+def test_a_joined_append_that_does_not_extend_the_head_writes_neither_entry(
+    store: LedgerStore,
+) -> None:
+    writer = Writer(store)
+    define_everything(writer)
+    writer.transfers([record(5, writer.timestamp + 1_000)])
+    before = everything(store, [5, 6])
+    records = [record(6, writer.timestamp + 10_000)]
+    entry = writer.transfers_entry(records)
+    entry = seal(entry.seq, entry.kind, entry.timestamp, entry.body, b"\x01" * 32)
+    fills = _fills_after(entry, [Fill(8, "alice-x", "perp", 3, 650_000, 1)])
+    with pytest.raises(StorageError):
+        store.append_joined(entry, records, fills)
     assert everything(store, [5, 6]) == before
 
 

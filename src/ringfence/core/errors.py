@@ -218,6 +218,8 @@ class Result(StrEnum):
     cross_market_forbidden = "cross_market_forbidden"
     market_halted = "market_halted"
     liquidation_round_conflict = "liquidation_round_conflict"
+    # ``risk import-book`` into a journal that already holds a venue's book.
+    venue_book_exists = "venue_book_exists"
 
     # Custody: addresses
     xpub_malformed = "xpub_malformed"
@@ -631,7 +633,8 @@ conflict_results = frozenset(
     result
     for result in Result
     if "_exists_with_different_" in result.value
-    or result in (Result.journal_key_exists, Result.liquidation_round_conflict)
+    or result
+    in (Result.journal_key_exists, Result.liquidation_round_conflict, Result.venue_book_exists)
 )
 
 

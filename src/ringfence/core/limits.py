@@ -230,6 +230,14 @@ liquidation_vector_product_max: Final = 2**62
 instrument_symbol_length_max: Final = name_length_max - len("insurance:")
 # The synthetic venue (``ringfence risk venue``): buckets it may open.
 venue_buckets_max: Final = 300_000
+# The venue's book in the journal (core/venue/codec.py): a position's exact basis (numerator
+# and denominator bytes; a basis past it is a programming error: prices are below 2^63, so a
+# basis settled at a mark needs a few dozen bytes), and the risk configuration's JSON text.
+position_basis_bytes_max: Final = 4_096
+tier_schedule_name_length_max: Final = 16  # an instrument's tier schedule, by name
+venue_config_bytes_max: Final = 65_536
+# Fills a REST request may carry (one fee chain: at most one ledger batch).
+fills_per_request_max: Final = batch_events_max
 
 
 # Reconciliation and custody, continued. The text an operator attaches to a break action fills

@@ -106,7 +106,7 @@ def open_leveraged_book(
                 Fill(fill_id + 1, counterpart.name, symbol, -half, price),
                 Fill(fill_id + 2, makers[instrument.settlement].name, symbol, half - lots, price),
             ]
-        service.takers[symbol] = makers[instrument.settlement].name
+        service.set_taker(symbol, makers[instrument.settlement].name)
     for result in service.apply_fills(fills):
         require(result)
     capital = set_up_insurance(ledger, service, crash_funds)

@@ -5,8 +5,8 @@
 omnibus margin pools, funds them, matches trades in pairs, settles a cycle at new marks, pays
 funding, scans every bucket and runs pre-trade checks. It returns a JSON-able summary for the
 demo report, with the crash of ``demo/liquidation.py`` run through the venue. The same seed
-builds the same venue. ``write_venue`` is ``ringfence risk venue``: the venue, and its book
-kept in a ``RiskBookStore``.
+builds the same venue. Its book is journaled as it is built (service/venue_journal.py): the
+venue lives in the database. ``write_venue`` is ``ringfence risk venue``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from ringfence.demo.venue import (
 )
 from ringfence.service import risk_book
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import RiskBookStore
 from ringfence.service.risk import RiskService
 
 
@@ -96,6 +95,7 @@ def run_venue_demo(
 ) -> dict[str, Any]:
     """Build and run the venue, then a crash through it; returns the summary for the report."""
     service, market, summary = build_venue(ledger, buckets, seed, progress)
+    risk_book.save_book(service, market)
     summary["liquidation"] = run_crash(service, market)
     _report(progress, "venue: crash", 4, 4)
     return summary
@@ -107,13 +107,12 @@ venue_buckets_max = limits.venue_buckets_max
 
 
 def write_venue(
-    ledger: LedgerService, books: RiskBookStore, buckets: int, seed: int,
-    progress: Progress | None,
+    ledger: LedgerService, buckets: int, seed: int, progress: Progress | None
 ) -> dict[str, Any]:
-    """``ringfence risk venue``: build the venue (``build_venue``) and keep its book in
-    ``books``; returns the summary."""
+    """``ringfence risk venue``: build the venue (``build_venue``) and journal the market
+    data it was scanned at; returns the summary."""
     service, market, summary = build_venue(ledger, buckets, seed, progress)
-    risk_book.save_book(books, service, market)
+    risk_book.save_book(service, market)
     return summary
 
 

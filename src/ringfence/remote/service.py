@@ -456,6 +456,14 @@ class RemoteService:
     def risk_scan(self) -> Document:
         return cast(Document, self._read(op.risk_scan))
 
+    def apply_fills(
+        self, fills: Sequence[Mapping[str, Any]], idempotency_key: str | None = None
+    ) -> Document:
+        """Fills from the venue's matching engine, each journaled with its fee in one store
+        transaction; a result per fill (``index``, ``result``). An operator's call."""
+        return cast(Document, self._write(op.apply_fills, {"fills": [dict(f) for f in fills]},
+                                          idempotency_key))
+
     def insurance_funds(self) -> Document:
         return cast(Document, self._read(op.insurance_funds))
 

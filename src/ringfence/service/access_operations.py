@@ -25,7 +25,6 @@ from ringfence.service import access, liquidation
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 from ringfence.service.por import snapshot_time_ns
-from ringfence.service.ports import RiskBookStore
 from ringfence.service.recon import ReconService
 from ringfence.service.recon_documents import iso, run_entry
 
@@ -91,16 +90,14 @@ def _may(actor: Actor, action: Action) -> bool:
 # ---------------------------------------------------------------------- the venue
 
 
-def venue_funds(
-    ledger: LedgerService, books: RiskBookStore | None, actor: Actor
-) -> dict[str, Any]:
+def venue_funds(ledger: LedgerService, actor: Actor) -> dict[str, Any]:
     """Each market's insurance fund, the halted markets and every liquidation round's effect
     on its market's fund (``liquidation.funds``), amounts in the settlement asset."""
     require(actor, Action.read_venue)
-    if books is None:
+    markets = liquidation.settlement_assets(ledger)
+    if not markets:  # the journal holds no venue's book
         return {"ok": True, "configured": False, "funds": {}, "halted": [], "history": []}
-    document = liquidation.funds(ledger, books)
-    markets = liquidation.settlement_assets(ledger, books)
+    document = liquidation.funds(ledger)
     history = []
     for row in document["history"]:
         asset = markets.get(row["market"])

@@ -31,7 +31,7 @@ from ringfence.service import in_kind, liquidation, por, regulatory, risk_book
 from ringfence.service.access import check_client
 from ringfence.service.access_recon import Uploads, documents_of
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import RegulatoryFiles, RiskBookStore, RoundStore
+from ringfence.service.ports import RegulatoryFiles, RoundStore
 from ringfence.service.recon_documents import iso
 
 __all__ = ["client_proofs", "in_kind_returns", "insurance_funds", "regulatory_report", "reports",
@@ -139,17 +139,17 @@ def client_proofs(
     return por.client_proofs(ledger, rounds_kept, client, wanted)
 
 
-def risk_scan(ledger: LedgerService, books: RiskBookStore, actor: Actor) -> dict[str, Any]:
+def risk_scan(ledger: LedgerService, actor: Actor) -> dict[str, Any]:
     """Equity, requirements, health and Greeks of every margin bucket (``risk scan``)."""
     require(actor, Action.read_positions)
-    return risk_book.scan(ledger, books)
+    return risk_book.scan(ledger)
 
 
-def insurance_funds(ledger: LedgerService, books: RiskBookStore, actor: Actor) -> dict[str, Any]:
+def insurance_funds(ledger: LedgerService, actor: Actor) -> dict[str, Any]:
     """Each market's insurance fund, the halted markets and the funds' history (read as the
     console reads them: ``read_venue``)."""
     require(actor, Action.read_venue)
-    return liquidation.funds(ledger, books)
+    return liquidation.funds(ledger)
 
 
 # ---------------------------------------------------------------------- regulatory reports

@@ -1,8 +1,8 @@
 """The JSON Schemas of a bulk create's items, as the REST API's OpenAPI document publishes them
-(entrypoints/api/calls.py): a transfer, an account, an asset, a pool, a client. They are built
-from the same enumerations and named maxima the parsers use (core/ledger/wire.py,
-core/money.py, service/access_definitions.py), so the published contract cannot drift from them
-by a copied number.
+(entrypoints/api/calls.py): a transfer, an account, an asset, a pool, a client, a fill. They
+are built from the same enumerations and named maxima the parsers use (core/ledger/wire.py,
+core/money.py, service/access_definitions.py, service/risk_book.py), so the published contract
+cannot drift from them by a copied number.
 
 A schema is the shape of an item; the parser stays the authority and names the first bad field
 of an item that breaks it (``field_unknown``, ``id_must_be_below_2_128``, ...). Where the
@@ -19,6 +19,7 @@ from typing import Any
 from ringfence.core import limits
 from ringfence.core.ledger import wire
 from ringfence.core.ledger.model import AccountClass, PoolKind, Purpose, Terms, TransferCode
+from ringfence.service.risk_book import fill_fields
 
 __all__ = ["item_schemas"]
 
@@ -135,6 +136,23 @@ def pool_schema() -> Schema:
     )
 
 
+def fill_schema() -> Schema:
+    properties: dict[str, Schema] = {
+        "id": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string",
+                                                             "pattern": "^[0-9]{1,39}$"}]},
+        "bucket": {"type": "string", "maxLength": limits.name_length_max},
+        "symbol": {"type": "string", "maxLength": limits.name_length_max},
+        "lots": {"type": "integer", "minimum": -limits.quantity_lots_max,
+                 "maximum": limits.quantity_lots_max},
+        "price": {**_amount, "description": "a decimal string on the instrument's tick"},
+        "fee": {"type": "integer", "minimum": 0, "maximum": limits.amount_units_max,
+                "description": "minor units of the settlement asset, charged to the bucket"},
+    }
+    assert set(properties) == fill_fields, "the schema names every field, no other"
+    return _object(properties, ["id", "bucket", "symbol", "lots", "price"],
+                   "One side of a fill from the venue's matching engine (bought: lots > 0).")
+
+
 def item_schemas() -> dict[str, Schema]:
     """Each bulk create's item schema, by the name of its list in the request body."""
     return {
@@ -143,4 +161,5 @@ def item_schemas() -> dict[str, Schema]:
         "assets": asset_schema(),
         "pools": pool_schema(),
         "clients": {**_name, "description": "A client's name."},
+        "fills": fill_schema(),
     }

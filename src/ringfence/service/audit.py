@@ -56,6 +56,7 @@ from ringfence.core.ledger.journal import (
     movement_kinds,
     recon_kinds,
     registry_kinds,
+    venue_kinds,
 )
 from ringfence.core.ledger.model import TransferRecord
 from ringfence.core.ledger.wire import check_json_depth
@@ -228,6 +229,7 @@ def verify_store(
     if audit.replaying:
         compare_definitions(audit)
         check_invariants(audit)
+        audit.venue.finish(audit.problem)
     audit.report_authenticity(trusted_keys, last_seq)
     declared = audit.keys.declarations
     return AuditReport(
@@ -235,8 +237,7 @@ def verify_store(
         entries,
         audit.transfers,
         len(audit.ledger.accounts),
-        head_seq,
-        head_hash.hex(),
+        head_seq, head_hash.hex(),
         audit.checkpoint.seq,
         audit.problems,
         [(d.seq, d.public_key.hex()) for d in declared],
@@ -325,6 +326,7 @@ def _replay_entry(
             audit.transfers += len(records)
             for record in records:
                 compare_row(audit, record, rows, pending_row)
+            audit.venue.transfers(records, entry.seq)
         elif entry.kind in registry_kinds:
             replay_registry_entry(audit.registry, audit.ledger, entry)
         elif entry.kind in recon_kinds:
@@ -339,6 +341,8 @@ def _replay_entry(
             decode_register(entry.body)  # evidence of who held what: it changes no balance
         elif entry.kind is EntryKind.principals:
             replay_principals(audit.ledger, entry)
+        elif entry.kind in venue_kinds:
+            audit.venue.entry(entry, audit.problem)
         else:
             header, definitions = decode_definitions(entry.body)
             apply_definitions(audit.ledger, header.kind, definitions)

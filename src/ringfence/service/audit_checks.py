@@ -28,6 +28,7 @@ from ringfence.core.ledger.state import AccountState, Limit, PendingStatus
 from ringfence.core.recon.codec import ReconHistory
 from ringfence.service.policy import MovementBooks
 from ringfence.service.ports import Checkpoint, LedgerStore
+from ringfence.service.venue_audit import VenueAudit
 
 _record_fields = TransferRecord._fields
 # The walk starts below every sequence number a database can hold, so that rows stored at 0 or
@@ -59,6 +60,7 @@ class AuditRun:
     published_heads: Mapping[int, bytes] = field(default_factory=dict)
     seen_heads: dict[int, bytes] = field(default_factory=dict)
     authenticity: dict[str, list[Finding]] = field(default_factory=dict)
+    venue: VenueAudit = field(default_factory=VenueAudit)
 
     def problem(self, kind: str, where: str, detail: str) -> None:
         if len(self.problems) < limits.audit_problems_max:

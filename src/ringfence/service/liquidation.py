@@ -21,20 +21,25 @@ Insurance funds are the house accounts ``insurance:<market>``; each round append
 touched fund's balance to the book's history. A market with loss nobody could absorb is
 halted: its settlement cycles are refused until an operator resolves it.
 
-``run_round`` and ``funds`` are what ``ringfence liquidation run|funds`` call: the book loaded
-from a ``RiskBookStore`` (service/risk_book.py), one round or the funds, the book saved, and a
-JSON-able document returned.
+``run_round`` and ``funds`` are what ``ringfence liquidation run|funds`` call: the book read
+from the journal (service/risk_book.py), one round or the funds, and a JSON-able document
+returned. A round's book changes are one positions entry, committed with its transfers in
+one store transaction when they fit one ledger batch (after them otherwise); an insurance
+funding's history row commits with its transfer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
+from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.journal import EntryKind
 from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
 from ringfence.core.liquidation.chains import chain_result, cut_chains, keeps_cash
 from ringfence.core.liquidation.detection import buckets_from_scan, candidates, scan_maintenance
@@ -50,8 +55,8 @@ from ringfence.core.money import Asset, format_signed_amount
 from ringfence.core.risk.instruments import MarginMode, Position, parse_price
 from ringfence.core.risk.market import MarketData
 from ringfence.core.risk.settlement import Fill, apply_fill
+from ringfence.core.venue.codec import FundRow, PositionChanges
 from ringfence.service.ledger import LedgerService, collector_paused
-from ringfence.service.ports import RiskBookStore
 from ringfence.service.risk import RiskService, ScanState
 from ringfence.service.risk_book import load_book, load_book_with_market, save_book
 from ringfence.service.risk_ledger import (
@@ -60,6 +65,12 @@ from ringfence.service.risk_ledger import (
     derived_id,
     global_fund_id,
     insurance_id,
+)
+from ringfence.service.venue_journal import (
+    Encoder,
+    fund_row,
+    journal_positions,
+    positions_entry,
 )
 
 _codes = {
@@ -121,16 +132,17 @@ class LiquidationService:
             amount,
             TransferCode.insurance_funding,
         )
-        result = self.risk.ledger.submit([event])[0]
-        if result is Result.ok:
+        balance = self.risk.ledger.balance(fund).balance + amount
+        row = FundRow(0, symbol, amount, 0, balance, 0, funding=True)
+        result = self.risk.ledger.submit_joined(
+            [event],
+            lambda results: positions_entry(PositionChanges(funds=(row,)))
+            if results[0] is Result.ok else None,
+        )[0]
+        if result is Result.ok:  # the row was journaled with the transfer
             self.risk.insurance_history.append(
-                {
-                    "round": "",
-                    "market": symbol,
-                    "funded": symbol,
-                    "amount": amount,
-                    "balance": self.risk.ledger.balance(fund).balance,
-                }
+                {"round": "", "market": symbol, "funded": symbol, "amount": amount,
+                 "balance": balance}
             )
         return result
 
@@ -197,21 +209,71 @@ class LiquidationService:
         replay = plan.round_id in risk.liquidation_rounds
         if not replay:
             self._check_takers(plan)
-        chains = self._post(plan)
-        refused = {chain.symbol for chain in chains if not chain.result.succeeded}
+        planned = self._chains(plan)
+        events = [event for _, chain in planned for event in chain]
         markets = {p.symbol for p in plan.positions} | {t.market for t in plan.transfers}
-        committed = markets - refused
+        decided: list[_BookAfter] = []
+        if not replay and 0 < len(events) <= limits.batch_events_max:
+            # One batch: the round's transfers and its book changes commit together.
+            def companion(results: list[Result]) -> tuple[EntryKind, Encoder] | None:
+                outcomes = _outcomes(planned, results)
+                committed = markets - {c.symbol for c in outcomes if not c.result.succeeded}
+                if not committed:
+                    return None
+                decided.append(self._book_after(plan, committed, self._engine_balance))
+                return positions_entry(decided[-1].changes)
+
+            chains = _outcomes(planned, risk.ledger.submit_joined(events, companion))
+        else:  # several batches: the book changes are journaled once they all committed
+            chains = _outcomes(planned, risk.ledger.submit_all(events) if events else [])
+            committed = markets - {c.symbol for c in chains if not c.result.succeeded}
+            if not replay and committed:
+                decided.append(self._book_after(plan, committed, self._ledger_balance))
+                journal_positions(risk.ledger, decided[-1].changes)
+        refused = {chain.symbol for chain in chains if not chain.result.succeeded}
         applied = False
-        if not replay and committed:
-            self._apply_positions(plan, committed)
-            risk.liquidation_rounds.add(plan.round_id)
-            risk.halted.update({m: v for m, v in plan.unresolved.items() if m in committed})
-            self._record_history(plan, committed)
-            risk.last_scan = None
+        if decided:
+            self._keep(plan, decided[-1])
             applied = not refused
         return LiquidationOutcome(
             plan.round_id, plan, candidates, tuple(chains), applied, self.insurance_balances()
         )
+
+    def _engine_balance(self, account: int) -> int:
+        """A balance as the engine holds it (inside a joined submit: the batch executed,
+        its commit under way; ``ledger.balance`` would read the store again)."""
+        return self.risk.ledger.ledger.accounts[account].balance
+
+    def _ledger_balance(self, account: int) -> int:
+        return self.risk.ledger.balance(account).balance
+
+    def _book_after(
+        self, plan: LiquidationPlan, committed: set[str], balance_of: Callable[[int], int]
+    ) -> _BookAfter:
+        """The book's changes for the committed markets (positions, the round, halted
+        markets, the funds' rows), decided on copies: kept only once journaled."""
+        risk = self.risk
+        positions = dict(risk.positions)
+        self._apply_positions(plan, committed, positions)
+        rows = self._history_rows(plan, committed, balance_of)
+        halted = {m for m in plan.unresolved if m in committed} - risk.halted
+        changed = [
+            positions.get(key) or replace(position, quantity_lots=0, basis=Fraction(0))
+            for key, position in risk.positions.items() if positions.get(key) != position
+        ] + [position for key, position in positions.items() if key not in risk.positions]
+        changes = PositionChanges(
+            tuple(changed), (plan.round_id,), tuple(sorted(halted)),
+            tuple(fund_row(row) for row in rows),
+        )
+        return _BookAfter(positions, rows, halted, changes)
+
+    def _keep(self, plan: LiquidationPlan, book: _BookAfter) -> None:
+        risk = self.risk
+        risk.positions = book.positions
+        risk.insurance_history.extend(book.rows)
+        risk.liquidation_rounds.add(plan.round_id)
+        risk.halted.update(book.halted)
+        risk.last_scan = None
 
     def _check_takers(self, plan: LiquidationPlan) -> None:
         """Every market with close orders has a taker that can hold the other side."""
@@ -227,7 +289,8 @@ class LiquidationService:
             if refused is not None:
                 raise InputError(refused, f"taker {taker} for {symbol}")
 
-    def _post(self, plan: LiquidationPlan) -> list[ChainOutcome]:
+    def _chains(self, plan: LiquidationPlan) -> list[tuple[str, list[Transfer]]]:
+        """Each market's linked chains (cut between buckets past a batch), in posting order."""
         by_market: dict[str, list[PlannedTransfer]] = {}
         for transfer in plan.transfers:
             by_market.setdefault(transfer.market, []).append(transfer)
@@ -239,17 +302,7 @@ class LiquidationService:
                 chains.append(
                     (symbol, [self._event(p, accounts, k < last) for k, p in enumerate(cut)])
                 )
-        events = [event for _, chain in chains for event in chain]
-        results = self.risk.ledger.submit_all(events) if events else []
-        outcomes = []
-        start = 0
-        for symbol, events_of_chain in chains:
-            size = len(events_of_chain)
-            outcomes.append(
-                ChainOutcome(symbol, size, chain_result(results[start : start + size]))
-            )
-            start += size
-        return outcomes
+        return chains
 
     def _market_order(
         self, by_market: Mapping[str, list[PlannedTransfer]], accounts: dict[str, int]
@@ -313,16 +366,19 @@ class LiquidationService:
         assets = {i.settlement.lower(): i.settlement for i in self.risk.instruments.values()}
         return global_fund_id(assets[rest])
 
-    def _apply_positions(self, plan: LiquidationPlan, markets: set[str]) -> None:
+    def _apply_positions(
+        self, plan: LiquidationPlan, markets: set[str],
+        positions: dict[tuple[str, str], Position],
+    ) -> None:
         risk = self.risk
         for position in plan.positions:
             if position.symbol not in markets:
                 continue
             key = (position.bucket, position.symbol)
             if position.quantity_lots == 0 and position.basis == 0:
-                risk.positions.pop(key, None)
+                positions.pop(key, None)
             else:
-                risk.positions[key] = position
+                positions[key] = position
         # The takers' side of the close orders, summed per market and price first (a crash
         # fills thousands of orders at one or two prices); the round id stands for their fills.
         taken: dict[tuple[str, int], int] = {}
@@ -343,12 +399,13 @@ class LiquidationService:
                 price_units,
             )
             held = (taker, symbol)
-            risk.positions[held] = apply_fill(
-                risk.positions.get(held), fill, risk.instruments[symbol]
-            )
+            positions[held] = apply_fill(positions.get(held), fill, risk.instruments[symbol])
 
-    def _record_history(self, plan: LiquidationPlan, markets: set[str]) -> None:
+    def _history_rows(
+        self, plan: LiquidationPlan, markets: set[str], balance_of: Callable[[int], int]
+    ) -> list[dict[str, Any]]:
         """Each touched market's fund after the round, with its fees in and payouts out."""
+        rows: list[dict[str, Any]] = []
         flows: dict[str, dict[str, int]] = {}
         for transfer in plan.transfers:
             if transfer.market not in markets:
@@ -359,15 +416,39 @@ class LiquidationService:
             elif transfer.code is LiquidationCode.insurance_payout:
                 row["paid_out"] += transfer.amount
         for symbol, row in sorted(flows.items()):
-            self.risk.insurance_history.append(
+            rows.append(
                 {
                     "round": str(plan.round_id),
                     "market": symbol,
                     **row,
-                    "balance": self.risk.ledger.balance(insurance_id(symbol)).balance,
+                    "balance": balance_of(insurance_id(symbol)),
                     "unresolved": plan.unresolved.get(symbol, 0),
                 }
             )
+        return rows
+
+
+@dataclass(frozen=True, slots=True)
+class _BookAfter:
+    """A round's book changes, decided before they are journaled."""
+
+    positions: dict[tuple[str, str], Position]
+    rows: list[dict[str, Any]]
+    halted: set[str]
+    changes: PositionChanges
+
+
+def _outcomes(
+    chains: Sequence[tuple[str, Sequence[Transfer]]], results: Sequence[Result]
+) -> list[ChainOutcome]:
+    """Each chain's outcome from the results of its events (every chain's, in order)."""
+    outcomes = []
+    start = 0
+    for symbol, events in chains:
+        size = len(events)
+        outcomes.append(ChainOutcome(symbol, size, chain_result(results[start : start + size])))
+        start += size
+    return outcomes
 
 
 def round_id(risk: RiskService, market: MarketData) -> int:
@@ -419,7 +500,6 @@ def outcome_document(outcome: LiquidationOutcome, assets: Mapping[str, Asset]) -
 
 def run_round(
     ledger: LedgerService,
-    books: RiskBookStore,
     *,
     prices: Sequence[str] = (),
     takers: Sequence[str] = (),
@@ -432,23 +512,23 @@ def run_round(
     at the marks given as ``SYMBOL=PRICE`` (decimal strings); ``takers`` (``SYMBOL=BUCKET``)
     name who takes each market's close orders. Saves the book; returns ``outcome_document``
     (``ringfence liquidation run``)."""
-    risk, market = load_book_with_market(ledger, books)
+    risk, market = load_book_with_market(ledger)
     market = _with_prices(risk, market, prices)
     for text in takers:
         symbol, bucket = _pair(text)
         if symbol not in risk.instruments:
             raise InputError(Result.instrument_not_found, symbol)
-        risk.takers[symbol] = bucket
+        risk.set_taker(symbol, bucket)
     policy = LiquidationPolicy(partial_ppm, slippage_ppm, fee_ppm, global_fund)
     outcome = LiquidationService(risk, policy).liquidate(market)
-    save_book(books, risk, market)
+    save_book(risk, market)
     return outcome_document(outcome, _market_assets(risk))
 
 
-def funds(ledger: LedgerService, books: RiskBookStore) -> dict[str, Any]:
+def funds(ledger: LedgerService) -> dict[str, Any]:
     """Each market's insurance fund on the ledger, the halted markets and the funds' history
     from the book (``ringfence liquidation funds``)."""
-    risk, _ = load_book(ledger, books.read())
+    risk, _ = load_book(ledger)
     assets = _market_assets(risk)
     balances = LiquidationService(risk).insurance_balances()
     return {
@@ -460,9 +540,9 @@ def funds(ledger: LedgerService, books: RiskBookStore) -> dict[str, Any]:
     }
 
 
-def settlement_assets(ledger: LedgerService, books: RiskBookStore) -> dict[str, Asset]:
-    """Each market of the book in ``books`` and its settlement asset."""
-    risk, _ = load_book(ledger, books.read())
+def settlement_assets(ledger: LedgerService) -> dict[str, Asset]:
+    """Each market of the book in ``ledger``'s journal and its settlement asset."""
+    risk, _ = load_book(ledger)
     return _market_assets(risk)
 
 

@@ -154,6 +154,18 @@ class LedgerStore(Protocol):
         """
         ...
 
+    def append_joined(
+        self,
+        entry: JournalEntry,
+        records: Sequence[TransferRecord],
+        companion: JournalEntry,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        """Append a transfers entry and the entry it caused (``companion``, the next seq,
+        chained to it) in one transaction: both land or neither does. A venue's fills and the
+        transfers charging their fees commit this way (service/ledger/transfers.py)."""
+        ...
+
     def transfer_id_max(self) -> int:
         """The largest committed transfer id, 0 if none."""
         ...
@@ -478,10 +490,11 @@ class DemoChains(Protocol):
 
 
 class RiskBookStore(Protocol):
-    """Where the venue's book is kept between commands (service/risk_book.py): one JSON-able
-    document (instruments, buckets, positions, applied fill ids, liquidation state, the last
-    market data and the risk configuration). Today a JSON file beside the database
-    (adapters/files/risk_book.py); moving the book into the journal swaps only the adapter."""
+    """A venue's book kept as one JSON-able document (instruments, buckets, positions, applied
+    fill ids, liquidation state, the last market data and the risk configuration) by earlier
+    versions, which kept it in a file beside the database (adapters/files/risk_book.py). The
+    book now lives in the journal; this port only reads such a file for ``risk import-book``
+    (and writes one, for tests that make one)."""
 
     def read(self) -> dict[str, object]:
         """The book; ``InputError``: ``field_required`` when there is none, ``line_malformed``

@@ -58,6 +58,7 @@ from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 from ringfence.service.policy import books
 from ringfence.service.ports import Executor, HoldingsSource, PriceSource
+from ringfence.service.venue_statement import VenueFigures, venue_figures
 
 _day_ns = 86_400 * 10**9
 
@@ -206,6 +207,9 @@ class ReconService:
                 fundings = funded_by_others(
                     self.records(as_of_ns + 1), definitions, pools, deposits_not_arrived
                 )
+        # The venue's unsettled P&L is known now only: a statement of an earlier time has none.
+        now = as_of_ns >= self.ledger.ledger.timestamp_last
+        venue = venue_figures(self.ledger) if now else VenueFigures()
         return ReconInput(
             as_of_ns,
             self.ledger.ledger.pools,
@@ -223,6 +227,9 @@ class ReconService:
             self._house_inflow_findings(inflows),
             settings,
             required,
+            venue.unsettled,
+            venue.equities,
+            venue.undermargined,
         )
 
     def _house_inflow_findings(self, inflows: Sequence[Inflow]) -> list[Finding]:

@@ -57,7 +57,9 @@ def segregation_line(line: StatementLine, assets: Assets) -> dict[str, Any]:
         **amounts(
             asset,
             net_balance=line.net_balance,
+            unsettled_pnl=line.unsettled_pnl,
             deficits=line.deficits,
+            undermargined=line.undermargined,
             requirement=line.requirement,
             observed=line.observed,
             encumbered=line.encumbered,

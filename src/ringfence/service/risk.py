@@ -19,25 +19,35 @@ positions, fill ids), lets ``core.risk`` decide, and posts the money through the
   equity, requirements, health and Greeks in exact minor units.
 
 Transfer and account ids are derived from names (SHA-256, ``risk_ledger``), so re-running a
-cycle after a crash is idempotent: the ledger answers ``exists``. The book as a document, and
-the operations the CLI runs on it, are in ``risk_book``.
+cycle after a crash is idempotent: the ledger answers ``exists``. Every change to the book is
+journaled as it is made (``venue_journal``: a fill with its fee, a cycle with its positions, in
+one store transaction); ``risk_book`` reads the book back from the journal and holds the
+operations the CLI and the API run on it.
+
+Length (over 500 lines, argued): the book's four moving parts (definitions, fills, settlement,
+scans) share its state and its journal; splitting them would pass that state between modules
+for no reader's benefit.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from ringfence.core import limits
-from ringfence.core.errors import InputError, Result
+from ringfence.core.errors import InputError, Result, RingfenceError
+from ringfence.core.ledger.journal import EntryKind
 from ringfence.core.ledger.model import (
     AccountDefinition,
     Transfer,
     TransferCode,
+    TransferFlags,
 )
 from ringfence.core.ledger.segregation import global_fund_qualifier
 from ringfence.core.risk.config import RiskConfig
@@ -69,6 +79,8 @@ from ringfence.core.risk.settlement import (
     plan_settlement,
 )
 from ringfence.core.risk.staging import StagedBook
+from ringfence.core.venue.book import VenueBook
+from ringfence.core.venue.codec import MarketRecord, PositionChanges, Settings
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Executor
 from ringfence.service.risk_ledger import (
@@ -81,6 +93,24 @@ from ringfence.service.risk_ledger import (
     global_fund_definition,
     global_fund_id,
     market_accounts,
+)
+from ringfence.service.venue_journal import (
+    Encoder,
+    all_committed,
+    config_of,
+    copy_of,
+    fills_entry,
+    history_row,
+    journal_buckets,
+    journal_fills,
+    journal_instruments,
+    journal_market,
+    journal_positions,
+    positions_entry,
+    read_book,
+    seen_fill,
+    settings_of,
+    volatility_delta,
 )
 
 # Stands in for what a liquidation already settled, in a settlement cycle; never a bucket name
@@ -144,13 +174,61 @@ class RiskService:
         # The volatility model's closes and postings (core/risk/posting.py): every scan
         # observes its market data and uses the posted ranges and multipliers.
         self.volatility = VolatilityBook()
+        # What the journal already holds of the settings and of the volatility model: each
+        # change journals only what it adds (service/venue_journal.py).
+        self.settings_journaled: Settings | None = None
+        self.volatility_journaled = VolatilityBook()
+        self._collateral_ids: dict[str, int] = {}  # bucket -> its account (a SHA-256 each)
+        self._lot_values: dict[tuple[str, int], Fraction] = {}  # (symbol, price): fills repeat
+
+    @classmethod
+    def from_journal(cls, ledger: LedgerService) -> tuple[RiskService, MarketData | None]:
+        """A service holding the book ``ledger``'s journal holds (empty when none), and the
+        market data last journaled (or None)."""
+        book = read_book(ledger)
+        settings = book.settings
+        service = cls(
+            ledger,
+            {} if settings is None else dict(settings.revenue_accounts),
+            None if settings is None else config_of(settings),
+            Profile.grid if settings is None else Profile(settings.profile),
+        )
+        service._take(book)
+        return service, book.market
+
+    def _take(self, book: VenueBook) -> None:
+        self.settings_journaled = book.settings
+        self.instruments = book.instruments
+        self.buckets = book.buckets
+        self.positions = book.positions
+        self.fills = {k: seen_fill if fill is None else fill for k, fill in book.fills.items()}
+        self.takers = book.takers
+        self.liquidation_rounds = book.rounds
+        self.halted = book.halted
+        self.insurance_history = [history_row(row) for row in book.funds]
+        self.volatility = book.volatility
+        self.volatility_journaled = copy_of(book.volatility)
+        self.last_scan = None
+
+    def resync(self) -> None:
+        """Read the book again from the journal: after a failure whose outcome is unknown
+        (a commit whose acknowledgement was lost), memory may be behind what is durable."""
+        self._take(read_book(self.ledger))
 
     # ------------------------------------------------------------------ definitions
 
     def define_instruments(self, instruments: Iterable[Instrument]) -> list[Result]:
-        """Each market with its clearing and insurance accounts on the ledger."""
+        """Each market with its clearing and insurance accounts on the ledger. A service made
+        afresh over a journal that already holds a book (rather than read from it,
+        ``from_journal``) is refused (``venue_book_exists``): it would journal a second book
+        over the first."""
+        if self.settings_journaled is None and not self.instruments and read_book(
+            self.ledger
+        ).entries:
+            raise InputError(Result.venue_book_exists, "read it with RiskService.from_journal")
         results: list[Result] = []
         accounts: list[AccountDefinition] = []
+        added: list[Instrument] = []
         for instrument in instruments:
             existing = self.instruments.get(instrument.symbol)
             if existing is not None:
@@ -164,19 +242,32 @@ class RiskService:
                 raise InputError(Result.instrument_invalid, f"symbol {instrument.symbol} reserved")
             if len(self.instruments) >= limits.instruments_max:
                 raise InputError(Result.batch_too_large, "too many instruments")
+            if len(instrument.tiers.encode()) > limits.tier_schedule_name_length_max:
+                raise InputError(Result.instrument_invalid, f"tiers {instrument.tiers!r}")
             self.instruments[instrument.symbol] = instrument
             accounts += market_accounts(instrument)
+            added.append(instrument)
             results.append(Result.ok)
         assets = sorted({i.settlement for i in self.instruments.values()})
         accounts += [global_fund_definition(asset) for asset in assets
                      if global_fund_id(asset) not in self.ledger.ledger.accounts]
-        _check_defined(self.ledger.define_accounts(accounts))
+        try:
+            _check_defined(self.ledger.define_accounts(accounts))
+            settings = settings_of(self.revenue_accounts, self.profile.value, self.config)
+            changed = None if settings == self.settings_journaled else settings
+            journal_instruments(self.ledger, added, changed)
+        except BaseException:
+            for instrument in added:  # memory must not run ahead of the journal
+                del self.instruments[instrument.symbol]
+            raise
+        self.settings_journaled = settings
         return results
 
     def open_buckets(self, buckets: Iterable[tuple[Bucket, str]]) -> list[Result]:
         """Buckets with their collateral accounts in the given (margin) pools."""
         results: list[Result] = []
         accounts: list[AccountDefinition] = []
+        added: list[Bucket] = []
         for bucket, pool in buckets:
             existing = self.buckets.get(bucket.name)
             if existing is not None:
@@ -185,9 +276,26 @@ class RiskService:
                 continue
             self.buckets[bucket.name] = bucket
             accounts.append(collateral_account(bucket, pool))
+            added.append(bucket)
             results.append(Result.ok)
-        _check_defined(self.ledger.define_accounts(accounts))
+        try:
+            _check_defined(self.ledger.define_accounts(accounts))
+            journal_buckets(self.ledger, added)
+        except BaseException:
+            for bucket in added:
+                del self.buckets[bucket.name]
+            raise
         return results
+
+    def set_taker(self, symbol: str, bucket: str) -> None:
+        """The bucket that takes ``symbol``'s close orders in a liquidation, journaled."""
+        if symbol not in self.instruments:
+            raise InputError(Result.instrument_not_found, symbol)
+        if bucket not in self.buckets:
+            raise InputError(Result.bucket_not_found, bucket)
+        if self.takers.get(symbol) != bucket:
+            journal_buckets(self.ledger, (), [(symbol, bucket)])
+            self.takers[symbol] = bucket
 
     # ------------------------------------------------------------------ fills
 
@@ -203,45 +311,77 @@ class RiskService:
         (its id derives from the fill's id: the ledger answers ``exists``)."""
         results: list[Result] = []
         size = limits.batch_events_max
-        for low in range(0, len(fills), size):
-            results += self._apply_group(fills[low : low + size])
+        try:
+            for low in range(0, len(fills), size):
+                results += self._apply_group(fills[low : low + size])
+        except BaseException:
+            with suppress(RingfenceError):
+                self.resync()  # what committed before the failure is in the journal
+            raise
         return results
 
-    def _apply_group(self, fills: Sequence[Fill]) -> list[Result]:
+    def _apply_group(self, fills: Sequence[Fill], retried: bool = False) -> list[Result]:
         staged = StagedBook(self.positions, self.fills)
-        results = [self._stage(fill, staged) for fill in fills]
-        fees = [
-            self._fee(fill)
-            for fill, result in zip(fills, results, strict=True)
-            if result is Result.ok and fill.fee_units
-        ]
+        held = Counter(bucket for bucket, _ in self.positions)  # positions per bucket
+        results = [self._stage(fill, staged, held) for fill in fills]
+        applied = [f for f, r in zip(fills, results, strict=True) if r is Result.ok]
+        charging = [fill for fill in applied if fill.fee_units]
+        fees = [self._fee(f, k + 1 < len(charging)) for k, f in enumerate(charging)]  # chained
         assert len(fees) <= limits.batch_events_max
-        if fees and not all(r.succeeded for r in self.ledger.submit(chained(fees))):
-            return [self._apply_alone(fill) for fill in fills]
+        if not fees:
+            journal_fills(self.ledger, applied)
+        else:
+            # Fees already charged were journaled with their fills (one transaction): read
+            # the book again rather than journal the fills twice.
+            def companion(rs: list[Result]) -> tuple[EntryKind, Encoder] | None:
+                charged_before = all(r is Result.exists for r in rs) and not retried
+                return fills_entry(applied) if all_committed(rs) and not charged_before else None
+
+            charged = self.ledger.submit_joined(fees, companion)
+            if not all_committed(charged):
+                return [self._apply_alone(fill) for fill in fills]
+            if all(r is Result.exists for r in charged) and not retried:
+                self.resync()
+                return self._apply_group(fills, retried=True)
         self._keep(staged)
         return results
 
     def _apply_alone(self, fill: Fill) -> Result:
         staged = StagedBook(self.positions, self.fills)
-        result = self._stage(fill, staged)
-        if result is Result.ok and fill.fee_units:
+        held = Counter(bucket for bucket, _ in self.positions)
+        result = self._stage(fill, staged, held)
+        if result is Result.ok and not fill.fee_units:
+            journal_fills(self.ledger, [fill])
+        elif result is Result.ok:
             fee = self._fee(fill)
-            charged = self.ledger.submit([fee])[0]
+
+            def companion(results: list[Result]) -> tuple[EntryKind, Encoder] | None:
+                charged = results[0]
+                if charged is Result.exists_with_different_flags and self._fee_charged(fee):
+                    charged = Result.exists  # committed earlier inside a linked chain
+                return fills_entry([fill]) if charged.succeeded else None
+
+            charged = self.ledger.submit_joined([fee], companion)[0]
             if charged is Result.exists_with_different_flags and self._fee_charged(fee):
-                charged = Result.exists  # committed earlier inside a linked chain
+                charged = Result.exists
             if not charged.succeeded:
                 return charged
         self._keep(staged)
         return result
 
-    def _fee(self, fill: Fill) -> Transfer:
+    def _fee(self, fill: Fill, linked: bool = False) -> Transfer:
+        """The fill's fee; ``linked`` to the next event (one chain: ``chained``)."""
         instrument = self.instruments[fill.symbol]
+        account = self._collateral_ids.get(fill.bucket)
+        if account is None:
+            account = self._collateral_ids[fill.bucket] = collateral_id(fill.bucket)
         return Transfer(
             derived_id("fee", fill.id),
-            collateral_id(fill.bucket),
+            account,
             self.revenue_accounts[instrument.settlement],
             fill.fee_units,
             TransferCode.fee,
+            TransferFlags.linked if linked else TransferFlags.none,
         )
 
     def _fee_charged(self, fee: Transfer) -> bool:
@@ -257,7 +397,9 @@ class RiskService:
             self.fills.update(staged.fills)
             self.last_scan = None
 
-    def _stage(self, fill: Fill, staged: StagedBook) -> Result:
+    def _stage(self, fill: Fill, staged: StagedBook, held: Counter[str]) -> Result:
+        """Decide ``fill`` on the staged book; ``held`` counts the positions of each bucket
+        (kept and staged), counted once per group rather than per fill."""
         seen = staged.fill(fill.id)
         if seen is not None:
             return Result.exists if seen == fill else Result.fill_exists_with_different_body
@@ -273,13 +415,21 @@ class RiskService:
         if fill.price_units % instrument.tick_units:
             return Result.price_finer_than_tick
         key = (fill.bucket, fill.symbol)
-        held = staged.position(key)
-        if held is None and staged.held(fill.bucket) >= _bucket_cap(bucket):
+        position = staged.position(key)
+        if position is None and held[fill.bucket] >= _bucket_cap(bucket):
             return Result.positions_per_bucket_exceeded
+        at = (fill.symbol, fill.price_units)
+        lot_value = self._lot_values.get(at)
+        if lot_value is None:
+            if len(self._lot_values) >= limits.batch_events_max:
+                self._lot_values.clear()
+            lot_value = self._lot_values[at] = instrument.lot_value(fill.price_units)
         try:
-            staged.positions[key] = apply_fill(held, fill, instrument)
+            staged.positions[key] = apply_fill(position, fill, instrument, lot_value)
         except InputError as error:
             return error.code
+        if position is None:
+            held[fill.bucket] += 1
         staged.fills[fill.id] = fill
         return Result.ok
 
@@ -303,7 +453,11 @@ class RiskService:
             plan = self._plan_with_carry(instrument, held, marks[symbol])
             result = Result.market_halted
             if plan is not None:
-                result = self._post(cycle, "settle", plan, TransferCode.pnl_settlement)
+                kept = {p.bucket for p in plan.positions}
+                closed = tuple(replace(p, quantity_lots=0, basis=Fraction(0))
+                               for p in held if p.bucket not in kept)
+                changes = PositionChanges(closed + plan.positions)
+                result = self._post(cycle, "settle", plan, TransferCode.pnl_settlement, changes)
             else:
                 plan = CyclePlan(symbol, (), 0, tuple(held))
             if result.succeeded:
@@ -348,12 +502,17 @@ class RiskService:
         plan = plan_funding(instrument, held, mark_units, rate)
         return CycleOutcome(plan, self._post(cycle, "funding", plan, TransferCode.funding))
 
-    def _post(self, cycle: int, kind: str, plan: CyclePlan, code: TransferCode) -> Result:
+    def _post(
+        self, cycle: int, kind: str, plan: CyclePlan, code: TransferCode,
+        changes: PositionChanges | None = None,
+    ) -> Result:
         """Losses, then gains, then the residue, as one linked chain through the market's
         clearing account: committed whole (``ok``, or ``exists`` on a retry) or refused whole
         (the refusing event's result). A market whose cycle does not fit one batch is refused
         with ``batch_too_large`` before anything is sent: splitting it would leave some
-        positions paid and others not. Either way the clearing account ends at zero."""
+        positions paid and others not. Either way the clearing account ends at zero.
+        ``changes`` (the positions a settlement resets) commit with the chain, in one store
+        transaction, or not at all."""
         clearing = clearing_id(plan.symbol)
         for payment in plan.payments:
             if payment.amount < 0:
@@ -366,11 +525,17 @@ class RiskService:
                     )
         carried = self.ledger.balance(clearing).balance
         events = cycle_events(cycle, kind, plan, code, carried)
-        if not events:
-            return Result.ok
         if len(events) > limits.batch_events_max:
             return Result.batch_too_large
-        results = self.ledger.submit(chained(events))
+        if not events:
+            if changes is not None:
+                journal_positions(self.ledger, changes)
+            return Result.ok
+        results = self.ledger.submit_joined(
+            chained(events),
+            lambda rs: None if changes is None or not all_committed(rs)
+            else positions_entry(changes),
+        )
         refused = [r for r in results if not r.succeeded and r is not Result.linked_event_failed]
         outcome = Result.ok
         if refused:
@@ -382,6 +547,15 @@ class RiskService:
         clearing_balance = self.ledger.balance(clearing).balance
         assert clearing_balance == 0, f"clearing {plan.symbol} holds {clearing_balance}"
         return outcome
+
+    # ------------------------------------------------------------------ market data
+
+    def record_market(self, market: MarketData) -> None:
+        """Journal the market data the book was last scanned at, with the closes and postings
+        the volatility model kept since its last market data entry."""
+        closes, postings = volatility_delta(self.volatility, self.volatility_journaled)
+        journal_market(self.ledger, MarketRecord(market, closes, postings))
+        self.volatility_journaled = copy_of(self.volatility)
 
     # ------------------------------------------------------------------ scans
 

@@ -1,12 +1,15 @@
-"""The venue's book between commands, and the operations the CLI runs on it.
+"""The venue's book read from the journal, and the operations the CLI and the API run on it.
 
-The book (instruments, buckets, positions, applied fill ids, liquidation state, the
-volatility model's closes and postings, the last market data and the risk configuration) is
-a JSON-able document kept by a ``RiskBookStore``
-(service/ports.py; today a JSON file beside the database, later the journal). Each operation
-loads the book over the ledger, does one thing, saves the book if it changed, and returns a
-JSON-able document: money as decimal strings of the settlement asset (``core.money``),
-Greeks as plain numbers, results as their ``Result`` sentences.
+The book (instruments, buckets, positions, applied fills, liquidation state, the volatility
+model's closes and postings, the last market data and the risk configuration) lives in the
+journal (entry kinds 17-21, service/venue_journal.py); each change was journaled as it was
+made, a fill with its fee in one store transaction. Each operation reads the book over the
+ledger, does one thing and returns a JSON-able document: money as decimal strings of the
+settlement asset (``core.money``), Greeks as plain numbers, results as their ``Result``
+sentences.
+
+A book kept as a JSON file by earlier versions (``book_document``'s format) is imported once
+with ``import_book`` (``ringfence risk import-book FILE``) into a journal that holds none.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from typing import Any
 
 from ringfence.core import limits
@@ -37,10 +42,18 @@ from ringfence.core.risk.posting import VolatilityBook
 from ringfence.core.risk.scan import Health
 from ringfence.core.risk.scenarios import Profile
 from ringfence.core.risk.settlement import Fill
+from ringfence.core.venue.codec import PositionChanges
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import Executor, RiskBookStore
+from ringfence.service.ports import Executor
 from ringfence.service.risk import RiskService, ScanState
 from ringfence.service.risk_ledger import collateral_id
+from ringfence.service.venue_journal import (
+    fund_row,
+    journal_buckets,
+    journal_positions,
+    read_book,
+    seen_fill,
+)
 
 # 2: the volatility model's closes and postings, and the market's posted ranges and
 # multipliers, are kept; a version-1 book loads with an empty history.
@@ -48,19 +61,17 @@ book_version = 2
 _order_pattern = re.compile(
     r"(?P<symbol>[a-z0-9][a-z0-9_.:-]*):(?P<lots>-?[0-9]+)@(?P<price>\S+)\Z"
 )
-_fill_fields = frozenset({"id", "bucket", "symbol", "lots", "price", "fee"})
+fill_fields = frozenset({"id", "bucket", "symbol", "lots", "price", "fee"})
 
 
 # ---------------------------------------------------------------------- operations
 
 
-def scan(
-    ledger: LedgerService, books: RiskBookStore, executor: Executor | None = None
-) -> dict[str, Any]:
+def scan(ledger: LedgerService, executor: Executor | None = None) -> dict[str, Any]:
     """Equity, initial and maintenance requirement, health and Greeks of every bucket, at
     the book's market data (``ringfence risk scan``); with ``executor``, a batch run of
     bucket ranges on it (the same figures)."""
-    service, market = load_book_with_market(ledger, books)
+    service, market = load_book_with_market(ledger)
     started = time.perf_counter()
     state = service.scan(market, executor)
     elapsed_ms = (time.perf_counter() - started) * 1000
@@ -97,12 +108,10 @@ def scan_rows(state: ScanState, assets: Mapping[str, Asset]) -> list[dict[str, A
     return rows
 
 
-def check(
-    ledger: LedgerService, books: RiskBookStore, bucket: str, orders: Sequence[str]
-) -> dict[str, Any]:
+def check(ledger: LedgerService, bucket: str, orders: Sequence[str]) -> dict[str, Any]:
     """Would ``bucket`` still cover initial margin with these orders (``SYMBOL:LOTS@PRICE``,
     the price a decimal string) filled? (``ringfence risk check``)"""
-    service, market = load_book_with_market(ledger, books)
+    service, market = load_book_with_market(ledger)
     parsed = [_parse_order(text, service) for text in orders]
     service.scan(market)
     started = time.perf_counter()
@@ -123,19 +132,29 @@ def check(
 
 
 def apply_fill_lines(
-    ledger: LedgerService, books: RiskBookStore, lines: Iterable[tuple[int, bytes | None]]
+    ledger: LedgerService, lines: Iterable[tuple[int, bytes | None]]
 ) -> dict[str, Any]:
     """Apply JSON lines of fills (one side each): ``{"id", "bucket", "symbol", "lots",
     "price" (decimal string), "fee" (minor units, optional)}``, given as (line number, text;
-    None for a line over the length limit). Saves the book (``ringfence risk fills``)."""
-    service, market = load_book(ledger, books.read())
+    None for a line over the length limit). Each group of fills is journaled with its fees
+    (``ringfence risk fills``)."""
+    service, _ = load_book(ledger)
+    rows = _applied(service, [
+        (number, partial(_parse_fill, text, service))
+        for number, text in lines if text is None or text.strip()
+    ])
+    return {"ok": all(row["result"] in ("ok", "exists") for row in rows), "results": rows}
+
+
+def _applied(
+    service: RiskService, items: Sequence[tuple[int, Callable[[], Fill]]]
+) -> list[dict[str, Any]]:
+    """Parse each item (a refusal is its row's result) and apply the fills parsed."""
     rows: list[dict[str, Any]] = []
     parsed: list[Fill] = []
-    for number, text in lines:
-        if text is not None and not text.strip():
-            continue
+    for number, parse in items:
         try:
-            parsed.append(_parse_fill(text, service))
+            parsed.append(parse())
             rows.append({"line": number, "result": None})
         except InputError as error:
             rows.append({"line": number, "result": error.code.value})
@@ -143,20 +162,33 @@ def apply_fill_lines(
     for row in rows:
         if row["result"] is None:
             row["result"] = next(results).value
-    save_book(books, service, market)
+    return rows
+
+
+def apply_fill_documents(ledger: LedgerService, documents: Sequence[object]) -> dict[str, Any]:
+    """Apply fills given as JSON values (the API's request body), each as a line of
+    ``ringfence risk fills`` reads it; at most ``limits.fills_per_request_max``. A result per
+    fill, in order (``index`` from 0)."""
+    if len(documents) > limits.fills_per_request_max:
+        raise InputError(Result.batch_too_large, f"{len(documents)} fills")
+    service, _ = load_book(ledger)
+    rows = _applied(service, [(k, partial(_fill_of, raw, service))
+                              for k, raw in enumerate(documents)])
+    for row in rows:
+        row["index"] = row.pop("line")
     return {"ok": all(row["result"] in ("ok", "exists") for row in rows), "results": rows}
 
 
-def save_book(books: RiskBookStore, service: RiskService, market: MarketData | None) -> None:
-    """Keep the venue's book (and the market data it was last scanned at)."""
-    books.write(book_document(service, market))
+def save_book(service: RiskService, market: MarketData | None) -> None:
+    """Journal the market data the book was last scanned at (everything else was journaled
+    as it changed)."""
+    if market is not None:
+        service.record_market(market)
 
 
-def load_book_with_market(
-    ledger: LedgerService, books: RiskBookStore
-) -> tuple[RiskService, MarketData]:
-    """The book from ``books`` over ``ledger``, which must hold market data."""
-    service, market = load_book(ledger, books.read())
+def load_book_with_market(ledger: LedgerService) -> tuple[RiskService, MarketData]:
+    """The book in ``ledger``'s journal, which must hold market data."""
+    service, market = load_book(ledger)
     if market is None:
         raise InputError(Result.mark_price_missing, "the book holds no market data")
     return service, market
@@ -183,11 +215,17 @@ def _parse_fill(text: bytes | None, service: RiskService) -> Fill:
         raw = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InputError(Result.line_malformed) from None
+    return _fill_of(raw, service)
+
+
+def _fill_of(raw: object, service: RiskService) -> Fill:
+    """A fill from its JSON value (a line's, or an item of the API's body, where a number
+    with a fraction arrives as a ``Decimal``: refused as a float is)."""
     if not isinstance(raw, dict):
         raise InputError(Result.line_malformed)
-    unknown = set(raw) - _fill_fields
+    unknown = set(raw) - fill_fields
     if unknown:
-        raise InputError(Result.field_unknown, ", ".join(sorted(unknown)))
+        raise InputError(Result.field_unknown, ", ".join(sorted(map(str, unknown))))
     instrument = service.instruments.get(raw.get("symbol", ""))
     if instrument is None:
         raise InputError(Result.instrument_not_found, str(raw.get("symbol")))
@@ -196,7 +234,7 @@ def _parse_fill(text: bytes | None, service: RiskService) -> Fill:
         fill_id = int(fill_id)
     lots: Any = raw.get("lots")
     fee: Any = raw.get("fee", 0)
-    if isinstance(fee, float):  # int() would truncate 1.7 to 1: refuse, never round
+    if isinstance(fee, (float, Decimal)):  # int() would truncate 1.7 to 1: refuse, never round
         raise InputError(Result.amount_must_not_be_float, f"fee {fee!r}")
     return Fill(
         fill_id, str(raw.get("bucket", "")), instrument.symbol, lots,
@@ -208,7 +246,8 @@ def _parse_fill(text: bytes | None, service: RiskService) -> Fill:
 
 
 def book_document(service: RiskService, market: MarketData | None) -> dict[str, Any]:
-    """The venue's book as JSON-able values: what the CLI keeps between commands.
+    """The venue's book as JSON-able values, in the format earlier versions kept in a file
+    (what ``import_book`` reads; tests make such files with it).
 
     Positions carry their exact basis as a ``"numerator/denominator"`` string.
     """
@@ -252,7 +291,36 @@ def book_document(service: RiskService, market: MarketData | None) -> dict[str, 
     return document
 
 
-def load_book(
+def load_book(ledger: LedgerService) -> tuple[RiskService, MarketData | None]:
+    """A service over ``ledger`` holding the book its journal holds (empty when none), and
+    the market data last journaled (or None)."""
+    return RiskService.from_journal(ledger)
+
+
+def import_book(ledger: LedgerService, document: Mapping[str, Any]) -> dict[str, Any]:
+    """Journal a book kept as a JSON file by earlier versions (``risk import-book``): its
+    settings and instruments, its buckets and takers, its positions, fill ids and
+    liquidation state, and its market data with the volatility model's history. Refused
+    (``venue_book_exists``) when the journal already holds a book."""
+    if read_book(ledger).entries:
+        raise InputError(Result.venue_book_exists, "the journal already holds a venue's book")
+    service, market = _service_of_document(ledger, document)  # instruments, buckets journaled
+    for symbol, bucket in sorted(service.takers.items()):
+        journal_buckets(ledger, (), [(symbol, bucket)])
+    changes = PositionChanges(
+        tuple(service.positions.values()), tuple(sorted(service.liquidation_rounds)),
+        tuple(sorted(service.halted)), tuple(fund_row(r) for r in service.insurance_history),
+        tuple(sorted(service.fills)),
+    )
+    journal_positions(ledger, changes)
+    if market is not None:
+        service.record_market(market)
+    return {"ok": True, "instruments": len(service.instruments), "buckets": len(service.buckets),
+            "positions": len(service.positions), "fills": len(service.fills),
+            "market_data": market is not None}
+
+
+def _service_of_document(
     ledger: LedgerService, document: Mapping[str, Any]
 ) -> tuple[RiskService, MarketData | None]:
     """A service over ``ledger`` from a book document; returns it and the market (or None).
@@ -283,7 +351,7 @@ def load_book(
                                 Fraction(int(numerator), int(denominator)))
             service.positions[(position.bucket, position.symbol)] = position
         for fill_id in document.get("fills", []):
-            service.fills[int(fill_id)] = _seen
+            service.fills[int(fill_id)] = seen_fill
         liquidation = document.get("liquidation", {})
         service.takers = {str(k): str(v) for k, v in liquidation.get("takers", {}).items()}
         service.liquidation_rounds = {int(r) for r in liquidation.get("rounds", [])}
@@ -313,10 +381,6 @@ def _whole(value: object, name: str) -> int:
         code = Result.quantity_invalid if name == "lots" else Result.price_invalid
         raise InputError(code, f"{name}: {value!r} is not an integer")
     return value
-
-
-# Stands in for a fill known only by id (from a saved book): any body compares unequal.
-_seen = Fill(1, "seen", "seen", 1, 1)
 
 
 def _instrument_document(instrument: Instrument) -> dict[str, Any]:

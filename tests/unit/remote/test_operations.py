@@ -89,6 +89,7 @@ sample_calls: dict[str, dict[str, Any]] = {
     "risk_scan": {},
     "insurance_funds": {},
     "regulatory_report": {"report": "possession", "documents": {"as_of": "2026-12-07"}},
+    "apply_fills": {"fills": [{"id": "1", "bucket": "b", "symbol": "s", "lots": 1, "price": "1"}]},
     "in_kind_returns": {"scenario": {"prices": {}}},
 }
 # Methods that walk others rather than stand for an operation of their own.

@@ -67,7 +67,7 @@ def test_nothing_to_show_is_said_plainly(world: PagesWorld, tmp_path: Path) -> N
     assert access_clients.client_inclusion(ledger, None, frank, "frank")["round"] is None
     staff = Actor("ops", R.operator)
     assert access_reports.rounds(ledger, None, staff)["items"] == []
-    assert access_operations.venue_funds(ledger, None, staff)["configured"] is False
+    assert access_operations.venue_funds(ledger, staff)["configured"] is False  # no book
     (latest,) = access_reports.rounds(ledger, world.bundle.rounds, staff)["items"]
     btc = next(line for line in latest["assets"] if line["asset"] == "BTC")
     assert (btc["covered"], btc["reserves"], btc["liabilities"]) == (

@@ -4,7 +4,6 @@ changes nothing, and settlement afterwards still nets clearing to zero."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import pytest
@@ -29,7 +28,7 @@ from ringfence.service import liquidation
 from ringfence.service.ledger import LedgerService
 from ringfence.service.liquidation import LiquidationService, outcome_document
 from ringfence.service.risk import RiskService
-from ringfence.service.risk_book import book_document, load_book, save_book
+from ringfence.service.risk_book import load_book, save_book
 from ringfence.service.risk_ledger import clearing_id, collateral_id, global_fund_id, insurance_id
 
 usdc = 10**6
@@ -55,7 +54,7 @@ def venue(fund_units: int) -> tuple[LiquidationService, dict[str, int]]:
     for bucket, whole in buckets.values():
         fund_buckets(ledger, [bucket], {"USDC": whole * usdc})
     capital = set_up_insurance(ledger, risk, {perp: 10_000 * usdc})
-    risk.takers[perp] = "mm-x"
+    risk.set_taker(perp, "mm-x")
     service = LiquidationService(risk, LiquidationPolicy(fee_ppm=5_000, slippage_ppm=2_000))
     if fund_units:
         assert service.fund_insurance(perp, fund_units, capital["USDC"]) is Result.ok
@@ -167,11 +166,12 @@ def test_partial_liquidation_closes_part_and_keeps_the_bucket() -> None:
 def test_the_book_keeps_the_rounds_takers_and_fund_history() -> None:
     service, _ = venue(5_000 * usdc)
     service.liquidate(crash(service, 56_000))
-    document = book_document(service.risk, None)
-    loaded, _ = load_book(service.risk.ledger, document)
+    loaded, _ = load_book(service.risk.ledger)  # read back from the journal
     assert loaded.liquidation_rounds == service.risk.liquidation_rounds
     assert loaded.takers == {perp: "mm-x"}
-    history = document["liquidation"]["insurance_history"]
+    assert loaded.positions == service.risk.positions
+    assert loaded.insurance_history == service.risk.insurance_history
+    history = loaded.insurance_history
     assert [row["market"] for row in history] == [perp, perp]
     assert history[-1]["balance"] == balance(service, insurance_id(perp))
     assets = {
@@ -234,7 +234,7 @@ def test_the_ledger_refuses_liquidation_codes_across_markets_or_buckets() -> Non
 def test_a_cross_bucket_gains_in_one_market_before_it_pays_in_another() -> None:
     service, _ = venue(5_000 * usdc)
     risk = service.risk
-    risk.takers["eth-usdc-perp"] = "mm-x"
+    risk.set_taker("eth-usdc-perp", "mm-x")
     # erin (500 USDC): long 0.2 BTC at 60,000, short 1.4 ETH at 3,400, against the maker.
     fills = [
         Fill(11, "erin-x", perp, 200, 600_000),
@@ -261,7 +261,7 @@ def test_a_cross_bucket_closes_its_largest_requirement_and_keeps_the_rest() -> N
     service, _ = venue(5_000 * usdc)
     service.policy = LiquidationPolicy(fee_ppm=1_000, slippage_ppm=1_000)
     risk = service.risk
-    risk.takers["eth-usdc-perp"] = "mm-x"
+    risk.set_taker("eth-usdc-perp", "mm-x")
     # erin (500 USDC, cross): long 0.2 BTC at 60,000 and 0.1 ETH at 3,400. At 57,700 she has
     # 40 USDC against 46.16 + 1.36 of maintenance. BTC (the larger requirement) is reduced
     # first: half of it sold at 57,642.3 settles the position (471.54 paid) with a 5.76 fee on
@@ -308,7 +308,7 @@ def test_a_market_whose_chain_is_refused_leaves_the_committed_markets_applied() 
     so a position whose collateral moved is closed and is never liquidated twice."""
     service, capital = venue(5_000 * usdc)
     risk = service.risk
-    risk.takers["eth-usdc-perp"] = "mm-x"
+    risk.set_taker("eth-usdc-perp", "mm-x")
     fills = [Fill(11, "erin-x", "eth-usdc-perp", -140, 340_000),
              Fill(12, "mm-x", "eth-usdc-perp", 140, 340_000)]  # fmt: skip
     assert all(result.succeeded for result in risk.apply_fills(fills))
@@ -337,24 +337,10 @@ def test_a_market_whose_chain_is_refused_leaves_the_committed_markets_applied() 
     assert invariant_problems(risk.ledger) == []
 
 
-class _Book:
-    """A RiskBookStore in memory; what it keeps went through JSON, as the file's does."""
-
-    def __init__(self) -> None:
-        self.document: dict[str, object] = {}
-
-    def read(self) -> dict[str, object]:
-        return json.loads(json.dumps(self.document))
-
-    def write(self, document: dict[str, object]) -> None:
-        self.document = json.loads(json.dumps(document))
-
-
-def test_a_round_over_a_kept_book_saves_it_and_refuses_bad_input_by_name() -> None:
+def test_a_round_over_the_journaled_book_refuses_bad_input_by_name() -> None:
     service, _ = venue(5_000 * usdc)
     ledger = service.risk.ledger
-    books = _Book()
-    save_book(books, service.risk, crash(service, 60_000))
+    save_book(service.risk, crash(service, 60_000))
     refusals = [
         ({"prices": ["btc-7d-65k-c=0.01"]}, Result.instrument_invalid),
         ({"prices": ["nothing=1"]}, Result.instrument_not_found),
@@ -365,21 +351,21 @@ def test_a_round_over_a_kept_book_saves_it_and_refuses_bad_input_by_name() -> No
     ]
     for options, code in refusals:
         with pytest.raises(InputError) as raised:
-            liquidation.run_round(ledger, books, **options)  # type: ignore[arg-type]
+            liquidation.run_round(ledger, **options)  # type: ignore[arg-type]
         assert raised.value.code is code, options
-    document = liquidation.run_round(ledger, books, prices=[f"{perp}=56000"],
+    document = liquidation.run_round(ledger, prices=[f"{perp}=56000"],
                                      takers=[f"{perp}=mm-x"])
     assert document["ok"] is True
     assert document["applied"] is True
     assert document["liquidated"] == 1
-    kept = books.document["liquidation"]
-    assert isinstance(kept, dict)
-    assert kept["rounds"] == [document["round"]]
-    assert books.document["market"]["prices"][perp] == 560_000  # type: ignore[index]
-    funds = liquidation.funds(ledger, books)
+    kept, market = load_book(ledger)
+    assert [str(r) for r in kept.liquidation_rounds] == [document["round"]]
+    assert market is not None
+    assert market.prices[perp] == 560_000
+    funds = liquidation.funds(ledger)
     assert funds["funds"][perp] == document["insurance"][perp]
     assert funds["history"][-1]["round"] == document["round"]
-    again = liquidation.run_round(ledger, books)
+    again = liquidation.run_round(ledger)
     assert (again["ok"], again["liquidated"], again["transfers"]) == (True, 0, 0)
 
 
@@ -451,3 +437,30 @@ def test_a_portfolio_bucket_closes_its_short_calls_and_keeps_its_hedge() -> None
     state = risk.scan(market)
     k = state.index["frank-pm"]
     assert 0 < int(state.result.maintenance[k]) <= int(state.result.equity[k])
+
+
+def test_a_round_in_one_batch_commits_with_its_book_changes_or_not_at_all() -> None:
+    from ringfence.core.errors import StorageError
+    from ringfence.core.ledger.journal import EntryKind
+    from ringfence.service.audit import verify_store
+
+    service, _ = venue(5_000 * usdc)
+    ledger = service.risk.ledger
+    store = ledger.store
+    assert isinstance(store, MemoryStore)
+    positions = dict(service.risk.positions)
+    seq = ledger.seq
+    store.fail_next_append = True
+    with pytest.raises(StorageError):
+        service.liquidate(crash(service, 56_000))
+    assert ledger.seq == seq  # neither the transfers nor the book's changes
+    assert service.risk.positions == positions
+    assert not service.risk.liquidation_rounds
+    outcome = service.liquidate(crash(service, 56_000))
+    assert outcome.applied
+    kinds = [entry.kind for entry in store.entries(after_seq=seq)]
+    assert kinds == [EntryKind.transfers, EntryKind.positions]  # one store transaction
+    read, _ = load_book(ledger)
+    assert read.positions == service.risk.positions
+    assert read.liquidation_rounds == {outcome.round_id}
+    assert verify_store(store).ok

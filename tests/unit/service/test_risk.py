@@ -299,24 +299,25 @@ def test_a_refused_fee_changes_no_position(venue: RiskService) -> None:
     assert venue.apply_fills([costly]) == [Result.exceeds_available_balance]
 
 
-def test_a_fee_lost_to_a_store_failure_is_charged_once_on_retry(
+def test_a_fill_whose_acknowledgement_was_lost_is_applied_once(
     venue: RiskService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     revenue = venue.revenue_accounts["USDC"]
     fills = [Fill(1, "alice-x", "btc-usdc-perp", 10, 650_000, 5 * usdc),
              Fill(2, "bob-iso", "btc-usdc-perp", -10, 650_000, 5 * usdc)]
-    submit = venue.ledger.submit
+    submit = venue.ledger.submit_joined
 
-    def committed_then_failed(events):  # type: ignore[no-untyped-def]
-        submit(events)
+    def committed_then_failed(events, companion):  # type: ignore[no-untyped-def]
+        submit(events, companion)
         raise StorageError("the acknowledgement was lost")
 
-    monkeypatch.setattr(venue.ledger, "submit", committed_then_failed)
+    monkeypatch.setattr(venue.ledger, "submit_joined", committed_then_failed)
     with pytest.raises(StorageError):
         venue.apply_fills(fills)
-    assert not venue.positions
-    monkeypatch.setattr(venue.ledger, "submit", submit)
-    assert venue.apply_fills(fills) == [Result.ok, Result.ok]
+    monkeypatch.setattr(venue.ledger, "submit_joined", submit)
+    # The fees and the fills committed together: the book, read again, holds both fills.
+    assert set(venue.positions) == {("alice-x", "btc-usdc-perp"), ("bob-iso", "btc-usdc-perp")}
+    assert venue.apply_fills(fills) == [Result.exists, Result.exists]
     assert balance(venue, revenue) == 10 * usdc
     assert venue.apply_fills(fills) == [Result.exists, Result.exists]
     assert balance(venue, revenue) == 10 * usdc

@@ -1,5 +1,6 @@
-"""service/risk_book.py: the book as a document (round trip, floats refused) and the operations
-the CLI runs on a book kept in a RiskBookStore (here an in-memory one): scan, check, fills."""
+"""service/risk_book.py: the operations the CLI runs on the book in the journal (scan, check,
+fills), and a book kept as a document by earlier versions imported into the journal (round
+trip, floats refused, a journal holding a book refuses another)."""
 
 from __future__ import annotations
 
@@ -27,21 +28,10 @@ btc = 10**8
 perp = "btc-usdc-perp"
 
 
-class MemoryBook:
-    """A RiskBookStore in memory; what it keeps went through JSON, as the file's does."""
-
-    def __init__(self) -> None:
-        self.document: dict[str, object] | None = None
-        self.writes = 0
-
-    def read(self) -> dict[str, object]:
-        if self.document is None:
-            raise InputError(Result.field_required, "no risk book")
-        return copy.deepcopy(self.document)
-
-    def write(self, document: dict[str, object]) -> None:
-        self.document = json.loads(json.dumps(document))
-        self.writes += 1
+def _ledger() -> LedgerService:
+    ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
+    set_up_venue(ledger, ["alice", "bob", "carol"])
+    return ledger
 
 
 @pytest.fixture
@@ -73,18 +63,23 @@ def _market(service: RiskService, btc_units: int) -> MarketData:
     return MarketData(service.ledger.clock.now_ns(), prices, vols)
 
 
-def _saved(service: RiskService, market: MarketData | None) -> MemoryBook:
-    books = MemoryBook()
-    risk_book.save_book(books, service, market)
-    return books
+def _saved(service: RiskService, market: MarketData | None) -> None:
+    risk_book.save_book(service, market)
+
+
+def _imported(document: dict[str, object]) -> tuple[RiskService, MarketData | None]:
+    """``document`` (as a file keeps it: through JSON) imported into a fresh journal."""
+    ledger = _ledger()
+    risk_book.import_book(ledger, json.loads(json.dumps(document)))
+    return load_book(ledger)
 
 
 def _line(document: dict[str, object]) -> bytes:
     return json.dumps(document).encode()
 
 
-def test_fill_lines_are_applied_refused_by_line_and_the_book_saved(venue: RiskService) -> None:
-    books = _saved(venue, _market(venue, 650_000))
+def test_fill_lines_are_applied_refused_by_line_and_journaled(venue: RiskService) -> None:
+    _saved(venue, _market(venue, 650_000))
     lines: list[tuple[int, bytes | None]] = [
         (1, _line({"id": 1, "bucket": "alice-x", "symbol": perp, "lots": 10,
                    "price": "65000.0", "fee": usdc})),
@@ -101,23 +96,26 @@ def test_fill_lines_are_applied_refused_by_line_and_the_book_saved(venue: RiskSe
         (9, _line({"id": 5, "bucket": "alice-x", "symbol": perp, "lots": 1,
                    "price": "65000.0", "fee": 1.5})),
     ]
-    document = risk_book.apply_fill_lines(venue.ledger, books, lines)
+    document = risk_book.apply_fill_lines(venue.ledger, lines)
     assert document["ok"] is False
     assert [(row["line"], row["result"]) for row in document["results"]] == [
         (1, "ok"), (2, "ok"), (4, "line_too_long"), (5, "line_malformed"),
         (6, "field_unknown"), (7, "fill_exists_with_different_body"),
         (8, "instrument_not_found"), (9, "amount_must_not_be_float"),
     ]
-    assert books.writes == 2
-    assert books.document is not None
-    saved, _ = load_book(venue.ledger, books.document)
+    saved, _ = load_book(venue.ledger)
     assert saved.positions[("alice-x", perp)].quantity_lots == 10
     assert saved.positions[("bob-iso", perp)].quantity_lots == -10
-    # A saved book keeps fill ids only: a repeated id is refused, its body unknown.
-    again = risk_book.apply_fill_lines(venue.ledger, books, lines[:1])
-    assert again == {"ok": False, "results": [
-        {"line": 1, "result": "fill_exists_with_different_body"}]}
-    assert books.writes == 3
+    # The journal keeps each fill's body: the same fill again is ``exists``, charged once.
+    revenue = venue.revenue_accounts["USDC"]
+    charged = venue.ledger.balance(revenue).balance
+    again = risk_book.apply_fill_lines(venue.ledger, lines[:1])
+    assert again == {"ok": True, "results": [{"line": 1, "result": "exists"}]}
+    assert venue.ledger.balance(revenue).balance == charged
+    # An imported book keeps fill ids only: a repeated id is refused, its body unknown.
+    imported, _ = _imported(book_document(saved, None))
+    assert imported.apply_fills([Fill(1, "alice-x", perp, 10, 650_000, usdc)]) == [
+        Result.fill_exists_with_different_body]
 
 
 def test_scan_and_check_return_documents_with_money_in_the_settlement_asset(
@@ -125,8 +123,9 @@ def test_scan_and_check_return_documents_with_money_in_the_settlement_asset(
 ) -> None:
     venue.apply_fills([Fill(1, "alice-x", perp, 1_000, 650_000),
                        Fill(2, "bob-iso", perp, -1_000, 650_000)])
-    books = _saved(venue, _market(venue, 640_000))
-    document = risk_book.scan(venue.ledger, books)
+    _saved(venue, _market(venue, 640_000))
+    entries = venue.ledger.seq
+    document = risk_book.scan(venue.ledger)
     json.dumps(document)  # JSON-able as it stands
     assert document["ok"] is True
     assert document["buckets"] == 3
@@ -136,12 +135,12 @@ def test_scan_and_check_return_documents_with_money_in_the_settlement_asset(
     assert rows["alice-x"]["health"] == "healthy"
     assert rows["alice-x"]["delta"] == pytest.approx(1.0)
     assert rows["carol-pm"]["equity"] == "2.00000000"  # BTC: 8 places, no position
-    small = risk_book.check(venue.ledger, books, "alice-x", [f"{perp}:100@64000.0"])
+    small = risk_book.check(venue.ledger, "alice-x", [f"{perp}:100@64000.0"])
     assert small["accepted"] is True
     assert small["equity"] == rows["alice-x"]["equity"]
-    huge = risk_book.check(venue.ledger, books, "alice-x", [f"{perp}:1000000@64000.0"])
+    huge = risk_book.check(venue.ledger, "alice-x", [f"{perp}:1000000@64000.0"])
     assert huge["accepted"] is False
-    assert books.writes == 1  # scans and checks change no book
+    assert venue.ledger.seq == entries  # scans and checks journal nothing
 
 
 @pytest.mark.parametrize(("order", "code"), [
@@ -153,23 +152,22 @@ def test_scan_and_check_return_documents_with_money_in_the_settlement_asset(
 def test_a_bad_order_is_refused_with_its_code(
     venue: RiskService, order: str, code: Result
 ) -> None:
-    books = _saved(venue, _market(venue, 640_000))
+    _saved(venue, _market(venue, 640_000))
     with pytest.raises(InputError) as caught:
-        risk_book.check(venue.ledger, books, "alice-x", [order])
+        risk_book.check(venue.ledger, "alice-x", [order])
     assert caught.value.code is code
 
 
 def test_a_book_without_market_data_cannot_be_scanned_or_checked(venue: RiskService) -> None:
-    books = _saved(venue, None)
     with pytest.raises(InputError) as caught:
-        risk_book.scan(venue.ledger, books)
+        risk_book.scan(venue.ledger)
     assert caught.value.code is Result.mark_price_missing
     with pytest.raises(InputError) as caught:
-        risk_book.check(venue.ledger, books, "alice-x", [f"{perp}:1@64000.0"])
+        risk_book.check(venue.ledger, "alice-x", [f"{perp}:1@64000.0"])
     assert caught.value.code is Result.mark_price_missing
     with pytest.raises(InputError) as caught:
-        risk_book.scan(venue.ledger, MemoryBook())
-    assert caught.value.code is Result.field_required
+        risk_book.scan(_ledger())  # a journal with no book at all
+    assert caught.value.code is Result.mark_price_missing
 
 
 def test_a_book_with_float_lots_or_prices_is_refused(venue: RiskService) -> None:
@@ -178,17 +176,35 @@ def test_a_book_with_float_lots_or_prices_is_refused(venue: RiskService) -> None
         Fill(2, "bob-iso", perp, -10, 650_000),
     ])
     document = book_document(venue, _market(venue, 650_000))
-    fresh = venue.ledger  # the book's accounts are defined already: ``exists``
     bad_lots = copy.deepcopy(document)
     bad_lots["positions"][0]["lots"] = 10.7
     with pytest.raises(InputError) as caught:
-        load_book(fresh, bad_lots)
+        _imported(bad_lots)
     assert caught.value.code is Result.quantity_invalid
     bad_price = copy.deepcopy(document)
     bad_price["market"]["prices"][perp] = 650_000.5
     with pytest.raises(InputError) as caught:
-        load_book(fresh, bad_price)
+        _imported(bad_price)
     assert caught.value.code is Result.price_invalid
+    # A journal that holds a book refuses to import another, and changes nothing.
+    entries = venue.ledger.seq
+    with pytest.raises(InputError) as caught:
+        risk_book.import_book(venue.ledger, document)
+    assert caught.value.code is Result.venue_book_exists
+    assert venue.ledger.seq == entries
+
+
+def test_an_imported_book_is_the_book_it_was(venue: RiskService) -> None:
+    venue.apply_fills([Fill(1, "alice-x", perp, 10, 650_000, usdc),
+                       Fill(2, "bob-iso", perp, -10, 650_000)])
+    market = _market(venue, 650_000)
+    venue.scan(market)
+    document = book_document(venue, market)
+    imported, imported_market = _imported(document)
+    assert imported_market == market
+    again = json.loads(json.dumps(book_document(imported, imported_market)))
+    expected = json.loads(json.dumps(document))
+    assert {k: v for k, v in again.items() if v != expected[k]} == {}
 
 
 def test_every_scan_uses_the_range_the_volatility_model_posted(venue: RiskService) -> None:
@@ -207,12 +223,13 @@ def test_every_scan_uses_the_range_the_volatility_model_posted(venue: RiskServic
     assert [p.underlying for p in venue.volatility.postings].count("btc") == 3
     assert posted.posted_ppm >= posted.calculated_ppm * 5 // 4  # the 25% buffer
     carol = state.index["carol-pm"]
-    books = _saved(venue, market)
-    fresh, _ = load_book(venue.ledger, {**books.read(), "volatility": {}})
+    document = book_document(venue, market)
+    fresh, _ = _imported({**document, "volatility": {}})
     static = fresh.scan(market)
     assert state.result.maintenance[carol] > static.result.maintenance[carol]
-    # The posted history is kept in the book and scans the same after loading it.
-    again, loaded_market = load_book(venue.ledger, books.read())
+    # The posted history is journaled with the market data and scans the same read back.
+    _saved(venue, market)
+    again, loaded_market = load_book(venue.ledger)
     assert again.volatility == venue.volatility
     assert loaded_market == market
     assert again.scan(market).result.maintenance[carol] == state.result.maintenance[carol]
@@ -223,14 +240,26 @@ def test_a_book_saved_before_postings_loads_and_a_later_version_is_refused(
 ) -> None:
     market = replace(_market(venue, 640_000), price_ranges_ppm={"btc": 300_000},
                      multipliers_ppm={"btc": 1_200_000})
-    document = _saved(venue, market).read()
+    document = book_document(venue, market)
     assert document["version"] == 2
     old = {k: v for k, v in document.items() if k not in ("version", "volatility")}
-    loaded, loaded_market = load_book(venue.ledger, old)
+    loaded, loaded_market = _imported(old)
     assert loaded.volatility.postings == []
     assert loaded_market is not None
     assert loaded_market.price_ranges_ppm == {"btc": 300_000}  # kept, no longer dropped
     assert loaded_market.multipliers_ppm == {"btc": 1_200_000}
     with pytest.raises(InputError) as refused:
-        load_book(venue.ledger, {**document, "version": 3})
+        _imported({**document, "version": 3})
     assert refused.value.code is Result.line_malformed
+
+
+def test_a_second_book_over_a_journal_that_holds_one_is_refused(venue: RiskService) -> None:
+    again = RiskService(venue.ledger, venue.revenue_accounts)
+    entries = venue.ledger.seq
+    with pytest.raises(InputError) as caught:
+        again.define_instruments(venue_instruments(venue.ledger.clock.now_ns()))
+    assert caught.value.code is Result.venue_book_exists
+    assert venue.ledger.seq == entries
+    read, _ = load_book(venue.ledger)  # the book read from the journal defines on
+    assert read.define_instruments(list(venue.instruments.values())) == [Result.exists] * len(
+        venue.instruments)

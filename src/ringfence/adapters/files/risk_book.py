@@ -1,5 +1,6 @@
-"""The venue's risk book as a JSON file (``--book``, default ``risk-book.json``): the
-``RiskBookStore`` of the CLI.
+"""A venue's book as a JSON file, as earlier versions kept it beside the database: the
+``RiskBookStore`` that ``ringfence risk import-book FILE`` reads (the book itself now lives in
+the journal, docs/risk.md).
 
 One JSON object, indented by one space. A write goes to ``<file>.tmp`` first and then replaces
 the file, so a reader sees the old book or the new one, never half of one.

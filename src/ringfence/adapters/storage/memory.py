@@ -58,6 +58,25 @@ class MemoryStore:
         if checkpoint is not None:
             self.write_checkpoint(checkpoint)
 
+    def append_joined(
+        self,
+        entry: JournalEntry,
+        records: Sequence[TransferRecord],
+        companion: JournalEntry,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        assert not self.closed
+        assert companion.seq == entry.seq + 1
+        assert companion.previous_hash == entry.hash
+        seq, head_hash = self.head()
+        if entry.seq != seq + 1 or entry.previous_hash != head_hash:
+            raise HeadConflictError(f"entry {entry.seq} does not extend the journal head {seq}")
+        if self.fail_next_append:
+            self.fail_next_append = False
+            raise StorageError("injected failure")
+        self.append(entry, records)
+        self.append(companion, (), (), checkpoint)
+
     def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> PendingAppend:
         try:
             self.append(entry, records)

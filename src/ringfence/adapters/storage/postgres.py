@@ -218,6 +218,19 @@ class PostgresStore:
         self._writer.drain()
         self._append(entry, records, definitions, checkpoint)
 
+    def append_joined(
+        self,
+        entry: JournalEntry,
+        records: Sequence[TransferRecord],
+        companion: JournalEntry,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        """Both entries, the transfer rows and the checkpoint in one transaction."""
+        assert companion.seq == entry.seq + 1
+        assert companion.previous_hash == entry.hash
+        self._writer.drain()
+        self._append(entry, records, (), checkpoint, companion)
+
     def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> PendingAppend:
         """Start committing a transfer entry in the writer thread and return at once.
 
@@ -233,31 +246,21 @@ class PostgresStore:
         records: Sequence[TransferRecord],
         definitions: Sequence[Definition],
         checkpoint: Checkpoint | None,
+        companion: JournalEntry | None = None,
     ) -> None:
         """One transaction: the journal row (its trigger takes the writer lock and checks the
-        head), the transfer rows, the definitions and the checkpoint; all or nothing."""
+        head), the transfer rows, the companion entry, the definitions and the checkpoint;
+        all or nothing."""
         assert len(records) <= limits.batch_events_max
         try:
             self._end_snapshot()
             db = self._connection()
             with db.transaction():
-                db.execute(
-                    "INSERT INTO journal (seq, kind, timestamp, body, previous_hash, hash, "
-                    f"records{self._signature_column}) VALUES (%s, %s, %s, %b, %b, %b, %s"
-                    f"{', %b' if self._signature_column else ''})",
-                    (
-                        entry.seq,
-                        int(entry.kind),
-                        entry.timestamp,
-                        entry.body,
-                        entry.previous_hash,
-                        entry.hash,
-                        len(records),
-                        *((entry.signature,) if self._signature_column else ()),
-                    ),
-                )
+                self._insert_entry(db, entry, len(records))
                 if records:
                     self._copy_transfers(db, entry.seq, records)
+                if companion is not None:
+                    self._insert_entry(db, companion, 0)
                 if definitions:
                     insert_definitions(db, entry.kind, entry.seq, definitions)
                 if checkpoint is not None:
@@ -267,6 +270,23 @@ class PostgresStore:
             if _head_conflict_text in str(error):  # the head trigger refused: nothing written
                 raise HeadConflictError(str(failure)) from error
             raise failure from error
+
+    def _insert_entry(self, db: psycopg.Connection[Any], entry: JournalEntry, records: int) -> None:
+        db.execute(
+            "INSERT INTO journal (seq, kind, timestamp, body, previous_hash, hash, "
+            f"records{self._signature_column}) VALUES (%s, %s, %s, %b, %b, %b, %s"
+            f"{', %b' if self._signature_column else ''})",
+            (
+                entry.seq,
+                int(entry.kind),
+                entry.timestamp,
+                entry.body,
+                entry.previous_hash,
+                entry.hash,
+                records,
+                *((entry.signature,) if self._signature_column else ()),
+            ),
+        )
 
     @staticmethod
     def _copy_transfers(

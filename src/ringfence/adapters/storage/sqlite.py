@@ -168,6 +168,24 @@ class SqliteStore:
         self._writer.drain()
         self._append(entry, len(records), definitions, checkpoint)
 
+    def append_joined(
+        self,
+        entry: JournalEntry,
+        records: Sequence[TransferRecord],
+        companion: JournalEntry,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        """Both entries (and the checkpoint) in one ``BEGIN IMMEDIATE`` transaction."""
+        assert companion.seq == entry.seq + 1
+        assert companion.previous_hash == entry.hash
+        assert len(records) <= limits.batch_events_max
+        self._writer.drain()
+        with self._transaction(f"append of entries {entry.seq} and {companion.seq}"):
+            self._db.execute(_insert_entry_sql, _row_of(entry, len(records)))
+            self._db.execute(_insert_entry_sql, _row_of(companion, 0))
+            if checkpoint is not None:
+                self._write_checkpoint(checkpoint)
+
     def append_begin(self, entry: JournalEntry, records: Sequence[TransferRecord]) -> PendingAppend:
         """Start committing a transfer entry in the writer thread and return at once.
 
@@ -190,16 +208,7 @@ class SqliteStore:
         statement, committed as it ends, during which the Python lock is free."""
         assert record_count <= limits.batch_events_max
         db = self._db
-        row = (
-            entry.seq,
-            int(entry.kind),
-            entry.timestamp,
-            entry.body,
-            entry.previous_hash,
-            entry.hash,
-            record_count,
-            entry.signature,
-        )
+        row = _row_of(entry, record_count)
         if not definitions and checkpoint is None:
             try:
                 db.execute(_insert_entry_sql, row)
@@ -403,6 +412,19 @@ _insert_entry_sql = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _head_conflict_text = "does not extend the journal head"  # the trigger's message
+
+
+def _row_of(entry: JournalEntry, record_count: int) -> tuple[object, ...]:
+    return (
+        entry.seq,
+        int(entry.kind),
+        entry.timestamp,
+        entry.body,
+        entry.previous_hash,
+        entry.hash,
+        record_count,
+        entry.signature,
+    )
 
 
 def _append_error(seq: int, error: sqlite3.Error) -> StorageError:

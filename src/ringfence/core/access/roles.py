@@ -58,6 +58,7 @@ class Action(StrEnum):
     # What a failure would return to every client in kind (the in-kind return schedule of a
     # simulated insolvency): a resolution planner's and an auditor's reading.
     read_resolution = "read_resolution"
+    submit_fills = "submit_fills"  # the venue's fills into the book (and their fees)
     read_events = "read_events"  # the event stream (a client: events about its own accounts)
     manage_webhooks = "manage_webhooks"  # webhook subscriptions: they carry every event
     # Withdrawals and their policy (service/withdrawals.py, service/policy.py). Who may
@@ -107,6 +108,7 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
     PrincipalRole.operator: _reading
     | {
         Action.submit_transfers,
+        Action.submit_fills,
         Action.reconcile,
         Action.resolve_breaks,
         Action.request_withdrawals,

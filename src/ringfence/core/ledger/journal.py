@@ -80,10 +80,19 @@ class EntryKind(IntEnum):
     # Each credited deposit's place on chain (core/custody/codec.py): its transfer id is a hash,
     # so the transaction behind it is recorded beside it.
     deposit_sources = 16
+    # The venue's book (core/venue/codec.py): markets and the book's settings, margin buckets
+    # and the takers of close orders, fills (each journaled with its fee transfers in one store
+    # transaction), positions set by a settlement or a liquidation, and market data with the
+    # volatility model's closes and postings.
+    instruments = 17
+    buckets = 18
+    fills = 19
+    positions = 20
+    market_data = 21
     # Regulatory records (core/regulatory/records.py): each residual-interest deadline check
     # with the facts its status is computed from, so that a breach is an event of the journal;
     # each version of the sub-custodian register an operator records, as evidence of who held
-    # clients' assets when. 17-21 are kept for other entries.
+    # clients' assets when.
     residual_deadlines = 22
     sub_custodian_registers = 23
 
@@ -104,6 +113,13 @@ registry_kinds: Final = (
 )
 recon_kinds: Final = (EntryKind.reconciliations, EntryKind.break_actions)
 movement_kinds: Final = (EntryKind.policies, EntryKind.withdrawals)
+venue_kinds: Final = (
+    EntryKind.instruments,
+    EntryKind.buckets,
+    EntryKind.fills,
+    EntryKind.positions,
+    EntryKind.market_data,
+)
 
 
 # magic, kind, evidence records (u24, once three spare bytes), seq, timestamp, records, expiries

@@ -52,6 +52,7 @@ from ringfence.core.recon.segregation_statement import (
     pool_funds,
     requirements,
     segregation_statement,
+    with_unsettled,
 )
 
 excess_tolerance_bps_default = 100
@@ -89,6 +90,11 @@ class ReconInput:
     # Requirements already summed over every client (a batch run's ranges, merged); None:
     # computed here from ``client_rows``.
     requirements: Mapping[PoolAsset, Requirement] | None = None
+    # A venue's unsettled P&L per (pool, asset, client), those clients' net equities on the
+    # ledger (balances), and Σ undermargined per pool and asset (segregation_statement.py).
+    unsettled: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    venue_equities: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    undermargined: Mapping[PoolAsset, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -114,6 +120,10 @@ def reconcile(facts: ReconInput, book: BreakBook) -> Reconciliation:
                 else requirements(net_equities(facts.client_rows)))
     # The book's liabilities are the net balances: deficits netted, as the ledger keeps them.
     liabilities = {key: need.net_balance for key, need in required.items()}
+    required = with_unsettled(required, facts.venue_equities, facts.unsettled)
+    unsettled: dict[PoolAsset, int] = {}
+    for (pool, asset, _), pnl in facts.unsettled.items():
+        unsettled[(pool, asset)] = unsettled.get((pool, asset), 0) + pnl
     by_wallet, by_pool = custody_books(facts.custody_rows)
     encumbered = encumbered_amounts(facts.encumbrances, facts.released_at, facts.as_of_ns)
     if facts.observations is None:
@@ -128,7 +138,8 @@ def reconcile(facts: ReconInput, book: BreakBook) -> Reconciliation:
     funds = pool_funds(facts.wallets, held, observed, encumbered)
     targets = facts.settings.targets
     statement = segregation_statement(
-        facts.pools, required, funds, by_pool, liabilities, targets=targets
+        facts.pools, required, funds, by_pool, liabilities, targets=targets,
+        unsettled=unsettled, undermargined=facts.undermargined,
     )
     internal = internal_reconciliation(
         facts.pools, liabilities, by_pool, facts.breaks_outstanding, facts.causes

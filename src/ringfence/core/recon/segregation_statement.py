@@ -15,6 +15,13 @@ For a custody pool P and asset a (docs/reconciliation.md has the table of fields
     excess             = funds - requirement                     line 14
     excess_over_target = excess - target                         line 16
 
+On a venue (a margin pool), a client's net equity also counts the unsettled P&L of their
+buckets at the venue's last market data (line 2, ``with_unsettled``): a bucket whose loss
+exceeds its collateral makes its client a deficit, which never offsets another client, so
+``requirement = sum_c max(net_equity(c), 0)`` holds there too. ``undermargined`` is the sum
+over buckets of their maintenance requirement less their equity, where positive (1.22(c)).
+The ledger's liabilities (``liabilities``, R5) stay the balances alone.
+
 ``residual_interest`` is the excess (the firm's own value inside the pool, as the CFTC counts
 it); ``residual_interest_book`` is the ledger's view (custody accounts less client
 liabilities). Alerts: ``undersegregated`` when excess < 0 (immediate notice), ``below_target``
@@ -116,6 +123,8 @@ class StatementLine:
     height_min: int
     height_max: int
     observed_at_ns: int
+    unsettled_pnl: int = 0  # line 2: the venue's unsettled P&L, in the net balance above
+    undermargined: int = 0  # sum over buckets of max(maintenance - equity, 0)
 
     @property
     def excess(self) -> int:
@@ -197,6 +206,30 @@ def requirements(equities: Mapping[tuple[str, str, str], int]) -> dict[PoolAsset
         key: Requirement(credits - deficits, deficits, credits, clients, in_deficit)
         for key, (credits, deficits, clients, in_deficit) in sums.items()
     }
+
+
+def with_unsettled(
+    required: Mapping[PoolAsset, Requirement],
+    equities: Mapping[tuple[str, str, str], int],
+    unsettled: Mapping[tuple[str, str, str], int],
+) -> dict[PoolAsset, Requirement]:
+    """The requirements with each client's unsettled P&L on a venue added to their net equity:
+    ``equities`` are the net equities (balances) of at least every client in ``unsettled``,
+    whose contribution ``required`` already counts; each is taken out and counted again with
+    its P&L, so the result is ``requirements`` of the equities with the P&L added."""
+    adjusted = dict(required)
+    for key, pnl in unsettled.items():
+        pool, asset, _ = key
+        before = equities.get(key, 0)
+        after = before + pnl
+        need = adjusted.get((pool, asset)) or Requirement(0, 0, 0, 0, 0)
+        credits = need.requirement - max(before, 0) + max(after, 0)
+        deficits = need.deficits - max(-before, 0) + max(-after, 0)
+        in_deficit = need.clients_in_deficit - (before < 0) + (after < 0)
+        clients = need.clients + (key not in equities)
+        adjusted[(pool, asset)] = Requirement(credits - deficits, deficits, credits, clients,
+                                              in_deficit)
+    return adjusted
 
 
 def add_requirements(
@@ -326,9 +359,14 @@ def segregation_statement(
     liabilities: Mapping[PoolAsset, int],
     *,
     targets: Mapping[PoolAsset, int],
+    unsettled: Mapping[PoolAsset, int] | None = None,
+    undermargined: Mapping[PoolAsset, int] | None = None,
 ) -> list[StatementLine]:
     """One line per pool and asset that has clients, holdings or a book; house wallets (pool
-    "") are not a pool and get no line. Custody pools first, then title-transfer pools."""
+    "") are not a pool and get no line. Custody pools first, then title-transfer pools.
+    ``unsettled``: the venue's P&L already in ``required``, per pool and asset, to show."""
+    unsettled = unsettled or {}
+    undermargined = undermargined or {}
     keys = {*required, *funds, *books, *liabilities}
     lines = []
     for pool_name, asset in keys:
@@ -362,6 +400,8 @@ def segregation_statement(
                 held.height_min,
                 held.height_max,
                 held.observed_at_ns,
+                unsettled.get((pool_name, asset), 0),
+                undermargined.get((pool_name, asset), 0),
             )
         )
     lines.sort(key=lambda line: (not line.segregated, line.asset, line.pool))

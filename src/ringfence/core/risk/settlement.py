@@ -43,10 +43,16 @@ class Fill:
             raise InputError(Result.amount_must_not_be_negative, f"fee {self.fee_units!r}")
 
 
-def apply_fill(position: Position | None, fill: Fill, instrument: Instrument) -> Position:
-    """The position after a fill: lots added, basis grown by the fill's exact value."""
+def apply_fill(
+    position: Position | None, fill: Fill, instrument: Instrument,
+    lot_value: Fraction | None = None,
+) -> Position:
+    """The position after a fill: lots added, basis grown by the fill's exact value.
+    ``lot_value``: ``instrument.lot_value(fill.price_units)``, when the caller has it (a group
+    of fills at a few prices computes each once)."""
     assert fill.symbol == instrument.symbol
-    value = fill.quantity_lots * instrument.lot_value(fill.price_units)
+    per_lot = instrument.lot_value(fill.price_units) if lot_value is None else lot_value
+    value = fill.quantity_lots * per_lot
     if position is None:
         return Position(fill.bucket, fill.symbol, fill.quantity_lots, value)
     assert position.bucket == fill.bucket

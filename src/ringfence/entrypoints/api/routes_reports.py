@@ -1,5 +1,6 @@
-"""Proof of reserves, risk and liquidation read-outs and regulatory reports under ``/v1``
-(docs/api.md): each route one call to service/access_reports.py."""
+"""Proof of reserves, risk and liquidation read-outs, the venue's fills and regulatory reports
+under ``/v1`` (docs/api.md): each route one call to service/access_reports.py (fills:
+service/access_venue.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any, Final
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from ringfence.entrypoints.api.calls import Api, documents_body, request_body
-from ringfence.service import access_reports
+from ringfence.entrypoints.api.calls import Api, batch_body, documents_body, request_body
+from ringfence.service import access_reports, access_venue
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService as Ledger
 
@@ -51,14 +52,20 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
     @app.get("/v1/risk/scan")
     async def risk_scan(request: Request) -> Response:
         def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return access_reports.risk_scan(ledger, bundle.venue_book(), actor)
+            return access_reports.risk_scan(ledger, actor)
 
         return await api.answer(request, "/v1/risk/scan", call)
+
+    fills_body = batch_body("fills", access_venue.fills_per_request_max)
+
+    @app.post("/v1/risk/fills", openapi_extra=fills_body)
+    async def apply_fills(request: Request) -> Response:
+        return await api.answer(request, "/v1/risk/fills", access_venue.apply_fills, write=True)
 
     @app.get("/v1/liquidation/funds")
     async def insurance_funds(request: Request) -> Response:
         def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return access_reports.insurance_funds(ledger, bundle.venue_book(), actor)
+            return access_reports.insurance_funds(ledger, actor)
 
         return await api.answer(request, "/v1/liquidation/funds", call)
 

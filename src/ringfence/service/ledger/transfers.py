@@ -6,7 +6,7 @@ batches that keep linked chains whole (``streams.stretches``).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -32,6 +32,10 @@ from ringfence.service.ports import (
     PendingAppend,
 )
 from ringfence.service.streams import Refused, Stretch, stretches
+
+# What a batch's results cause to be journaled with it: an entry's kind and its encoder
+# (seq, timestamp -> body), or None when nothing.
+Companion = Callable[[list[Result]], tuple[EntryKind, Callable[[int, int], bytes]] | None]
 
 
 class TransferWriter(JournalWriter):
@@ -62,6 +66,58 @@ class TransferWriter(JournalWriter):
                     raise
             self.clock.sleep_ns(self._jitter.randint(pause_max // 2, pause_max))
             pause_max = min(2 * pause_max, limits.head_conflict_backoff_ns_max)
+
+    def submit_joined(
+        self, events: Sequence[Transfer], companion: Companion
+    ) -> list[Result]:
+        """Execute one batch and journal, in the same store transaction, the entry it causes:
+        ``companion(results)`` says which (its kind and ``encode(seq, timestamp)``), or None
+        for none. Both land or neither does; a crash can never leave one without the other.
+
+        A venue's fill and the fee it charges commit this way (service/risk.py). Retried on
+        a head conflict as ``submit`` is (the batch decided again, so the companion too)."""
+        deadline = self.clock.now_ns() + limits.head_conflict_wait_ns_max
+        pause_max = limits.head_conflict_backoff_ns_min
+        while True:
+            try:
+                return self._submit_joined_once(events, companion)
+            except HeadConflictError:
+                self.head_conflicts += 1
+                if self.clock.now_ns() >= deadline:
+                    raise
+            self.clock.sleep_ns(self._jitter.randint(pause_max // 2, pause_max))
+            pause_max = min(2 * pause_max, limits.head_conflict_backoff_ns_max)
+
+    def _submit_joined_once(self, events: Sequence[Transfer], companion: Companion) -> list[Result]:
+        _check_batch(events)
+        with self._undone_on_failure():
+            self._check_signer()
+            wanted = self.ledger.references(events)
+            with collector_paused():
+                results, entry, records, checkpoint = self._execute(events, wanted)
+            joined = companion(results)
+            if joined is None:
+                if entry is not None:
+                    self.store.append(entry, records, (), checkpoint)
+                    self._after_write(entry, checkpoint)
+                return results
+            kind, encode = joined
+            timestamp = self._next_timestamp()
+            if entry is None:
+                self._append(kind, timestamp, encode(self.seq + 1, timestamp))
+            else:
+                body = encode(entry.seq + 1, timestamp)
+                second = self._sealed_after(entry, kind, timestamp, body)
+                self.store.append_joined(entry, records, second, checkpoint)
+                self._after_write(entry, checkpoint)
+                self.seq, self.hash = second.seq, second.hash
+            self.ledger.timestamp_last = timestamp
+        return results
+
+    def _after_write(self, entry: JournalEntry, checkpoint: Checkpoint | None) -> None:
+        self.seq, self.hash, self._wrote = entry.seq, entry.hash, True
+        if checkpoint is not None:
+            self.checkpoint_seq = checkpoint.seq
 
     def submit_all(self, events: Sequence[Transfer]) -> list[Result]:
         """Submit any number of events in batches of at most 8,189; a linked chain commits

@@ -208,6 +208,13 @@ class JournalWriter:
         entry = seal(self.seq + 1, kind, timestamp, body, self.hash)
         return replace(entry, signature=self.signer.sign(head_message(entry.seq, entry.hash)))
 
+    def _sealed_after(
+        self, previous: JournalEntry, kind: EntryKind, timestamp: int, body: bytes
+    ) -> JournalEntry:
+        """The entry after ``previous`` (not yet written), chained to it and signed."""
+        entry = seal(previous.seq + 1, kind, timestamp, body, previous.hash)
+        return replace(entry, signature=self.signer.sign(head_message(entry.seq, entry.hash)))
+
     def _write(self, entry: JournalEntry, definitions: Sequence[Definition] = ()) -> None:
         """Append a sealed, signed entry (the caller undoes the engine's change on failure)."""
         self.store.append(entry, (), definitions, None)

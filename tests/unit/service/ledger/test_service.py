@@ -40,6 +40,8 @@ from ringfence.core.ledger.model import (
     TransferRecord,
 )
 from ringfence.core.money import Asset
+from ringfence.core.risk.settlement import Fill
+from ringfence.core.venue.codec import encode_fills
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import LedgerStore
 
@@ -235,6 +237,41 @@ def test_a_failed_append_is_not_acknowledged_and_leaves_memory_as_the_store(
     assert state_snapshot(service) == before
     assert store.transfers([10, 11]) == {}
     assert service.submit([custodian.deposit(10, "carol", 5)]) == [ok]
+    assert_invariants(service)
+
+
+def _fills_entry(results: list[Result]) -> tuple[EntryKind, Any] | None:
+    """A companion entry (a fills entry of one fill) when every event committed."""
+    if not all(r is ok for r in results):
+        return None
+    fills = [Fill(1, "alice-x", "perp", 1, 1)]
+    return EntryKind.fills, lambda seq, at: encode_fills(seq, at, fills)
+
+
+def test_a_joined_batch_lands_with_its_entry_or_not_at_all(
+    service: LedgerService, custodian: Custodian
+) -> None:
+    store = service.store
+    assert isinstance(store, MemoryStore)
+    seq = service.seq
+    assert service.submit_joined([custodian.deposit(10, "carol", 5)], _fills_entry) == [ok]
+    kinds = [e.kind for e in store.entries(after_seq=seq)]
+    assert kinds == [EntryKind.transfers, EntryKind.fills]
+    # A refused batch has no companion (and writes nothing); an accepted one that fails to
+    # commit writes neither entry, and memory stays as the store.
+    refused = custodian.deposit(10, "carol", 6)  # the same id, another amount
+    assert service.submit_joined([refused], _fills_entry) == [Result.exists_with_different_amount]
+    assert service.seq == seq + 2
+    before = state_snapshot(service)
+    store.fail_next_append = True
+    with pytest.raises(StorageError):
+        service.submit_joined([custodian.deposit(11, "carol", 5)], _fills_entry)
+    assert state_snapshot(service) == before
+    assert service.seq == seq + 2
+    assert store.transfers([11]) == {}
+    assert service.submit_joined([custodian.deposit(11, "carol", 5)], _fills_entry) == [ok]
+    assert [e.kind for e in store.entries(after_seq=seq + 2)] == [
+        EntryKind.transfers, EntryKind.fills]
     assert_invariants(service)
 
 

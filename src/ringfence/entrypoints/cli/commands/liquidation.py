@@ -1,7 +1,7 @@
 """``ringfence liquidation ...``: run a liquidation round over the venue's book; show the funds.
 
-The book is the JSON file of ``ringfence risk`` (``--book``, default ``risk-book.json``); the
-money moves through the ledger in ``--db``. ``run`` scans at the book's market data (or at the
+The book is the venue's book in the journal of ``--db`` (``ringfence risk``), where the money
+moves too. ``run`` scans at the book's market data (or at the
 prices given with ``--price``), plans with the core planner, posts each market's chain and
 updates the book. Running it again on the same book and prices finds nothing more to do; a
 replayed round posts nothing new (the ledger answers ``exists``). Amounts in documents are
@@ -11,13 +11,10 @@ decimal strings of the market's settlement asset. Each command calls one functio
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ringfence import bootstrap
-from ringfence.entrypoints.cli.commands.risk import BookOption
 from ringfence.entrypoints.cli.output import (
     JsonOption,
     finish,
@@ -37,7 +34,6 @@ app = typer.Typer(help="Liquidation rounds, insurance funds, auto-deleveraging."
 def run(
     context: typer.Context,
     *,
-    book: BookOption = Path("risk-book.json"),
     price: Annotated[
         list[str] | None,
         typer.Option("--price", help="SYMBOL=PRICE: a new mark (decimal string), repeatable."),
@@ -57,7 +53,7 @@ def run(
     """Scan, plan and post one liquidation round; update the book."""
     with reported(json_output), opened(context) as ledger:
         document = liquidation.run_round(
-            ledger, bootstrap.risk_book(book), prices=price or [], takers=taker or [],
+            ledger, prices=price or [], takers=taker or [],
             partial_ppm=partial_ppm, slippage_ppm=slippage_ppm, fee_ppm=fee_ppm,
             global_fund=global_fund,
         )
@@ -74,12 +70,11 @@ def run(
 @app.command("funds")
 def funds(
     context: typer.Context,
-    book: BookOption = Path("risk-book.json"),
     json_output: JsonOption = False,
 ) -> None:
     """Each market's insurance fund on the ledger, with its history from the book."""
     with reported(json_output), opened(context) as ledger:
-        document = liquidation.funds(ledger, bootstrap.risk_book(book))
+        document = liquidation.funds(ledger)
     if json_output:
         write_json(document)
     else:

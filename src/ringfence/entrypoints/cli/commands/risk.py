@@ -1,10 +1,11 @@
-"""``ringfence risk ...``: scan margin buckets, check orders, import fills, build a venue.
+"""``ringfence risk ...``: scan margin buckets, check orders, apply fills, build a venue.
 
-The venue's book (instruments, buckets, positions, applied fill ids, the last market data and
-the risk configuration) lives in a JSON file given by ``--book`` (default ``risk-book.json``);
-collateral balances come from the ledger in ``--db``. Money in every document is a decimal
-string in the settlement asset; Greeks are plain numbers. Each command calls one function of
-``service/risk_book.py`` (``venue``: of the demo) and prints what it returns.
+The venue's book (instruments, buckets, positions, applied fills, the last market data and
+the risk configuration) lives in the journal of ``--db``, beside the collateral balances
+(docs/risk.md); ``import-book`` brings in a book kept as a JSON file by earlier versions.
+Money in every document is a decimal string in the settlement asset; Greeks are plain
+numbers. Each command calls one function of ``service/risk_book.py`` (``venue``: of the demo)
+and prints what it returns.
 """
 
 from __future__ import annotations
@@ -34,15 +35,14 @@ from ringfence.service import risk_book
 name = "risk"
 app = typer.Typer(help="Margin buckets: scans, pre-trade checks, fills.", no_args_is_help=True)
 
-BookOption = Annotated[
-    Path, typer.Option("--book", help="The venue's book (JSON).", dir_okay=False)
+BookFile = Annotated[
+    Path, typer.Argument(help="A venue's book kept as a JSON file.", dir_okay=False)
 ]
 
 
 @app.command("scan")
 def scan(
     context: typer.Context,
-    book: BookOption = Path("risk-book.json"),
     executor: Annotated[str | None, typer.Option(
         "--executor", help="Scan the buckets as a batch run: in-process, dask-local:N or "
         "dask://HOST:PORT (the same figures either way).")] = None,
@@ -51,10 +51,10 @@ def scan(
     """Equity, initial and maintenance requirement, health and Greeks of every bucket."""
     with reported(json_output), opened(context) as ledger:
         if executor is None:
-            document = risk_book.scan(ledger, bootstrap.risk_book(book))
+            document = risk_book.scan(ledger)
         else:
             with bootstrap.executor(executor) as runs_on:
-                document = risk_book.scan(ledger, bootstrap.risk_book(book), runs_on)
+                document = risk_book.scan(ledger, runs_on)
     if json_output:
         write_json(document)
         return
@@ -73,12 +73,11 @@ def check(
     order: Annotated[
         list[str], typer.Option("--order", help="SYMBOL:LOTS@PRICE, e.g. btc-usdc-perp:5@65000.5")
     ],
-    book: BookOption = Path("risk-book.json"),
     json_output: JsonOption = False,
 ) -> None:
     """Would the bucket still cover initial margin with these orders filled?"""
     with reported(json_output), opened(context) as ledger:
-        document = risk_book.check(ledger, bootstrap.risk_book(book), bucket, order)
+        document = risk_book.check(ledger, bucket, order)
     if json_output:
         write_json(document)
     else:
@@ -91,14 +90,14 @@ def check(
 def fills(
     context: typer.Context,
     file: JsonlFile,
-    book: BookOption = Path("risk-book.json"),
     json_output: JsonOption = False,
 ) -> None:
     """Apply a JSONL file of fills (one side each): {"id", "bucket", "symbol", "lots",
-    "price" (decimal string), "fee" (minor units, optional)}. Updates the book file."""
+    "price" (decimal string), "fee" (minor units, optional)}; each fill is journaled with
+    its fee."""
     with reported(json_output), opened(context) as ledger:
         lines = ((line.number, line.text) for line in read_lines(file))
-        document = risk_book.apply_fill_lines(ledger, bootstrap.risk_book(book), lines)
+        document = risk_book.apply_fill_lines(ledger, lines)
     rows = document["results"]
     if json_output:
         write_json(document)
@@ -113,11 +112,10 @@ def venue(
     context: typer.Context,
     buckets: Annotated[int, typer.Option(help="Buckets to open (a third per mode).")] = 3_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
-    book: BookOption = Path("risk-book.json"),
     json_output: JsonOption = False,
 ) -> None:
-    """Build a synthetic venue in the database (fills, a settlement cycle, funding, a scan)
-    and write its book."""
+    """Build a synthetic venue in the database (fills, a settlement cycle, funding, a scan),
+    its book journaled."""
     from ringfence.demo.risk import venue_buckets_max, venue_buckets_min, write_venue
 
     if not venue_buckets_min <= buckets <= venue_buckets_max:
@@ -125,8 +123,25 @@ def venue(
     with reported(json_output), progress_bar(json_output) as progress:
         clock = bootstrap.simulated_clock(time.time_ns())
         with opened(context, create=True, clock=clock) as ledger:
-            summary = write_venue(ledger, bootstrap.risk_book(book), buckets, seed, progress)
+            summary = write_venue(ledger, buckets, seed, progress)
     if json_output:
-        write_json({"ok": True, "book": str(book), **summary})
+        write_json({"ok": True, **summary})
     else:
-        say(f"venue with {summary['buckets']} buckets; book written to {book}")
+        say(f"venue with {summary['buckets']} buckets; its book is in the journal")
+
+
+@app.command("import-book")
+def import_book(
+    context: typer.Context,
+    file: BookFile,
+    json_output: JsonOption = False,
+) -> None:
+    """Journal a venue's book kept as a JSON file by earlier versions (once, into a journal
+    that holds no book)."""
+    with reported(json_output), opened(context) as ledger:
+        document = risk_book.import_book(ledger, bootstrap.risk_book(file).read())
+    if json_output:
+        write_json(document)
+    else:
+        say(f"imported {document['instruments']} instruments, {document['buckets']} buckets "
+            f"and {document['positions']} positions into the journal")

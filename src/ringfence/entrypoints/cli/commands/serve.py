@@ -30,10 +30,6 @@ RoundsFolder = Annotated[
         help="The proof-of-reserves rounds' directory (default: por/ beside the database).",
     ),
 ]
-RiskBookFile = Annotated[
-    str | None,
-    typer.Option("--risk-book", metavar="FILE", help="The venue's book (risk-book.json)."),
-]
 DeliverEvery = Annotated[
     float,
     typer.Option(
@@ -97,7 +93,6 @@ def command(
     api_keys: ApiKeysFileOption = None,
     webhooks: WebhooksFileOption = None,
     rounds: RoundsFolder = None,
-    risk_book: RiskBookFile = None,
     deliver_every: DeliverEvery = 2.0,
     oidc_issuer: OidcIssuer = None,
     oidc_audience: OidcAudience = None,
@@ -135,7 +130,6 @@ def command(
             api_keys,
             webhooks_file=webhooks,
             rounds_folder=rounds,
-            risk_book_file=risk_book,
             tokens=tokens,
             key_set=oidc_keys,
         )

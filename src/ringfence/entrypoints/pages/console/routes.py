@@ -195,7 +195,6 @@ def _required(fields: dict[str, str], name: str) -> str:
 
 def _add_rounds_and_audit(app: FastAPI, pages: Pages) -> None:
     rounds_store = pages.api.bundle.rounds
-    book = pages.api.bundle.risk_book
 
     async def rounds(request: Request) -> Response:
         async def shown(request: Request, session: Session) -> Response:
@@ -237,7 +236,7 @@ def _add_rounds_and_audit(app: FastAPI, pages: Pages) -> None:
     async def venue(request: Request) -> Response:
         async def shown(request: Request, session: Session) -> Response:
             document = await pages.call(
-                lambda ledger: access_operations.venue_funds(ledger, book, session.actor)
+                lambda ledger: access_operations.venue_funds(ledger, session.actor)
             )
             return pages.render("console/venue.html", session, venue=document,
                                 current="/console/venue")  # fmt: skip

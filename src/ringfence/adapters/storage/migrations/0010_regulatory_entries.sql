@@ -1,10 +1,10 @@
--- ringfence schema: regulatory checks in the journal.
+-- ringfence schema 10: regulatory checks in the journal.
 --
 -- A residual-interest deadline check is journaled as an entry of kind 22
 -- (core/ledger/journal.py, EntryKind.residual_deadlines; records in
 -- core/regulatory/records.py) with the facts its statuses are computed from, so that a breach
--- is an event of the journal. 17-21 are kept for other entries and 23 for the sub-custodian
--- register, so the check admits every kind up to 23. No projection table: the entries are
+-- is an event of the journal; kind 23 is the sub-custodian register (17-21 are the venue's, schema
+-- 9), so the check admits every kind up to 23. No projection table: the entries are
 -- read from the journal.
 
 ALTER TABLE journal DROP CONSTRAINT IF EXISTS journal_kind_check;
