@@ -142,10 +142,12 @@ def fill_schema() -> Schema:
                                                              "pattern": "^[0-9]{1,39}$"}]},
         "bucket": {"type": "string", "maxLength": limits.name_length_max},
         "symbol": {"type": "string", "maxLength": limits.name_length_max},
-        "lots": {"type": "integer", "minimum": -limits.quantity_lots_max,
-                 "maximum": limits.quantity_lots_max},
+        # No bounds on lots and fee here: the document's generator writes integers this large
+        # as floats. The parser refuses lots beyond limits.quantity_lots_max and fees beyond
+        # limits.amount_units_max by name.
+        "lots": {"type": "integer", "description": "signed: bought lots positive, not zero"},
         "price": {**_amount, "description": "a decimal string on the instrument's tick"},
-        "fee": {"type": "integer", "minimum": 0, "maximum": limits.amount_units_max,
+        "fee": {"type": "integer", "minimum": 0,
                 "description": "minor units of the settlement asset, charged to the bucket"},
     }
     assert set(properties) == fill_fields, "the schema names every field, no other"
