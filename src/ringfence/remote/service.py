@@ -445,6 +445,25 @@ class RemoteService:
     def por_rounds(self) -> Document:
         return cast(Document, self._read(op.list_rounds))
 
+    def build_por_round(
+        self,
+        number: str | int,
+        *,
+        snapshot: str | int | None = None,
+        documents: Mapping[str, str] | None = None,
+        private: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Document:
+        """Build, sign and keep round ``number`` (the next one; one already kept answers with
+        its summary and ``built`` false): ``documents`` are ``holdings`` and ``control``, the
+        text of the files ``por build`` reads."""
+        body: dict[str, Any] = {"round": str(number), **dict(documents or {})}
+        if snapshot is not None:
+            body["snapshot"] = str(snapshot)
+        if private:
+            body["private"] = True
+        return cast(Document, self._write(op.build_round, body, idempotency_key))
+
     def por_round(self, number: str | int) -> Document:
         """One round's signed record; ``number`` may be ``latest``."""
         return cast(Document, self._read(op.get_round, number=str(number)))
@@ -461,6 +480,46 @@ class RemoteService:
 
     def regulatory_report(self, report: str, documents: Mapping[str, str]) -> Document:
         return cast(Document, self._write(op.regulatory_report, dict(documents), report=report))
+
+    def in_kind_returns(self, scenario: Document) -> Document:
+        """The in-kind return schedule of a failure scenario (docs/insolvency.md)."""
+        return cast(Document, self._write(op.in_kind_returns, {"scenario": scenario}))
+
+    def simulate_insolvency(self, scenario: Document) -> Document:
+        """``insolvency simulate``: every client's recovery, segregated and commingled."""
+        return cast(Document, self._write(op.insolvency_simulation, {"scenario": scenario}))
+
+    # ------------------------------------------------------------------ custody
+
+    def wallets(
+        self,
+        *,
+        pool: str = "",
+        house: bool = False,
+        chain: str = "",
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[Document]:
+        """Wallets by number; only a pool's, the house's (``house``) or a chain's if asked."""
+        query = {"pool": pool, "house": house or None, "chain": chain, "cursor": cursor,
+                 "limit": limit}  # fmt: skip
+        return cast(Page[Document], self._read(op.list_wallets, query))
+
+    def wallet(self, name: str, *, cursor: str | None = None, limit: int | None = None) -> Document:
+        """One wallet with a page of its addresses (``address_page``)."""
+        query = {"cursor": cursor, "limit": limit}
+        return cast(Document, self._read(op.get_wallet, query, name=name))
+
+    def create_wallet(self, wallet: Document, idempotency_key: str | None = None) -> Results:
+        """Define a wallet as ``wallets create`` does (``name``, ``chain``, ``scheme``,
+        ``keys``; ``pool``, ``tier``, ``network``)."""
+        return cast(Results, self._write(op.create_wallet, dict(wallet), idempotency_key))
+
+    def deposit_addresses(
+        self, client: str, *, cursor: str | None = None, limit: int | None = None
+    ) -> Page[Document]:
+        query = {"cursor": cursor, "limit": limit}
+        return cast(Page[Document], self._read(op.deposit_addresses, query, client=client))
 
 
 def _text(value: str | int | None) -> str | None:

@@ -89,6 +89,13 @@ sample_calls: dict[str, dict[str, Any]] = {
     "risk_scan": {},
     "insurance_funds": {},
     "regulatory_report": {"report": "possession", "documents": {"as_of": "2026-12-07"}},
+    "in_kind_returns": {"scenario": {}},
+    "simulate_insolvency": {"scenario": {}},
+    "build_por_round": {"number": 2, "snapshot": 9, "documents": {"holdings": ""}},
+    "wallets": {"pool": "p", "house": True, "chain": "bitcoin", "cursor": "1", "limit": 5},
+    "wallet": {"name": "w", "cursor": "1", "limit": 5},
+    "create_wallet": {"wallet": {"name": "w"}},
+    "deposit_addresses": {"client": "c", "cursor": "1", "limit": 5},
 }
 # Methods that walk others rather than stand for an operation of their own.
 walkers = {"each", "each_event", "send", "close"}

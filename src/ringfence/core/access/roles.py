@@ -58,6 +58,11 @@ class Action(StrEnum):
     # What a failure would return to every client in kind (the in-kind return schedule of a
     # simulated insolvency): a resolution planner's and an auditor's reading.
     read_resolution = "read_resolution"
+    read_wallets = "read_wallets"  # the custody wallet registry: every pool's and the house's
+    # A client's deposit addresses (a client: its own).
+    read_deposit_addresses = "read_deposit_addresses"
+    # Build, sign and keep a proof-of-reserves round (and attest its reserves).
+    build_rounds = "build_rounds"
     read_events = "read_events"  # the event stream (a client: events about its own accounts)
     manage_webhooks = "manage_webhooks"  # webhook subscriptions: they carry every event
     # Withdrawals and their policy (service/withdrawals.py, service/policy.py). Who may
@@ -86,6 +91,8 @@ _reading: Final = frozenset(
         Action.read_events,
         Action.read_withdrawals,
         Action.read_policies,
+        Action.read_wallets,
+        Action.read_deposit_addresses,
     }
 )
 
@@ -102,10 +109,12 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
             Action.read_proofs,
             Action.request_withdrawals,
             Action.read_withdrawals,
+            Action.read_deposit_addresses,
         }
     ),
     PrincipalRole.operator: _reading
     | {
+        Action.build_rounds,
         Action.submit_transfers,
         Action.reconcile,
         Action.resolve_breaks,
@@ -126,6 +135,7 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
     PrincipalRole.admin: _reading
     | {
         Action.define,
+        Action.build_rounds,
         Action.audit,
         Action.manage_webhooks,
         Action.draft_policies,

@@ -1,5 +1,6 @@
-"""Proof of reserves, risk and liquidation read-outs and regulatory reports under ``/v1``
-(docs/api.md): each route one call to service/access_reports.py."""
+"""Proof of reserves (rounds read and built), risk and liquidation read-outs, the insolvency
+simulation and regulatory reports under ``/v1`` (docs/api.md): each route one call to
+service/access_reports.py."""
 
 from __future__ import annotations
 
@@ -8,18 +9,33 @@ from typing import Any, Final
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
+from ringfence import bootstrap
 from ringfence.entrypoints.api.calls import Api, documents_body, request_body
 from ringfence.service import access_reports
 from ringfence.service.access import Actor
 from ringfence.service.ledger import LedgerService as Ledger
 
-# The failure scenario as ``insolvency simulate`` reads it (docs/insolvency.md): checked field by
-# field by the service, which names what is wrong.
+# The failure scenario as ``insolvency simulate`` reads it (docs/insolvency.md), for the
+# simulation and the in-kind schedule alike: checked field by field by the service, which
+# names what is wrong.
 in_kind_body: Final = {
     "type": "object",
     "additionalProperties": False,
     "required": ["scenario"],
     "properties": {"scenario": {"type": "object"}},
+}
+# A proof-of-reserves round to build, as ``por build`` takes it: the files as their text.
+build_body: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["round"],
+    "properties": {
+        "round": {"type": "string", "description": "The next round's number."},
+        "snapshot": {"type": "string", "description": "A journal sequence; default the head."},
+        "holdings": {"type": "string"},
+        "control": {"type": "string"},
+        "private": {"type": "boolean"},
+    },
 }
 
 
@@ -32,6 +48,16 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
             return access_reports.rounds(ledger, bundle.round_store(), actor)
 
         return await api.answer(request, "/v1/por/rounds", call)
+
+    @app.post("/v1/por/rounds", openapi_extra=request_body(build_body))
+    async def build_round(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            with bootstrap.executor() as runs_on:
+                return access_reports.build_round(
+                    ledger, bundle.round_store(), actor, document, runs_on
+                )
+
+        return await api.answer(request, "/v1/por/rounds", call, write=True)
 
     @app.get("/v1/por/rounds/{number}")
     async def round_of(request: Request, number: str) -> Response:
@@ -61,6 +87,13 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
             return access_reports.insurance_funds(ledger, bundle.venue_book(), actor)
 
         return await api.answer(request, "/v1/liquidation/funds", call)
+
+    @app.post("/v1/insolvency/simulations", openapi_extra=request_body(in_kind_body))
+    async def insolvency_simulation(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return access_reports.insolvency_simulation(ledger, actor, document)
+
+        return await api.answer(request, "/v1/insolvency/simulations", call, write=True)
 
     # Before ``/v1/regulatory/{report}``, which would otherwise take this path as a report name.
     @app.post("/v1/regulatory/in-kind", openapi_extra=request_body(in_kind_body))

@@ -1,0 +1,78 @@
+"""Custody wallets and clients' deposit addresses under ``/v1`` (docs/api.md): each route one
+call to service/access_custody.py."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from ringfence.core import limits
+from ringfence.entrypoints.api.calls import Api, request_body
+from ringfence.service import access_custody
+from ringfence.service.access import Actor
+from ringfence.service.ledger import LedgerService as Ledger
+
+# A wallet as ``wallets create`` takes it; the service checks each field again by name.
+wallet_body: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "chain", "scheme", "keys"],
+    "properties": {
+        "name": {"type": "string"},
+        "chain": {"type": "string"},
+        "scheme": {"type": "string"},
+        "keys": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "maxLength": limits.wallet_key_length_max},
+        },
+        "pool": {"type": "string"},
+        "tier": {"type": "string"},
+        "network": {"type": "string"},
+    },
+}
+
+
+def add_custody_routes(app: FastAPI, api: Api) -> None:
+    @app.get("/v1/wallets")
+    async def list_wallets(
+        request: Request,
+        *,
+        pool: str = "",
+        house: bool = False,
+        chain: str = "",
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access_custody.wallets(
+                ledger, actor, pool=pool, house=house, chain=chain, cursor=cursor, limit=limit
+            )
+
+        return await api.answer(request, "/v1/wallets", call)
+
+    @app.post("/v1/wallets", openapi_extra=request_body(wallet_body))
+    async def create_wallet(request: Request) -> Response:
+        return await api.answer(request, "/v1/wallets", access_custody.create_wallet, write=True)
+
+    @app.get("/v1/wallets/{name}")
+    async def get_wallet(
+        request: Request, name: str, *, cursor: str | None = None, limit: int | None = None
+    ) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access_custody.wallet(ledger, actor, name, cursor=cursor, limit=limit)
+
+        return await api.answer(request, "/v1/wallets/{name}", call)
+
+    @app.get("/v1/clients/{client}/deposit-addresses")
+    async def deposit_addresses(
+        request: Request, client: str, *, cursor: str | None = None, limit: int | None = None
+    ) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access_custody.deposit_addresses(
+                ledger, actor, client, cursor=cursor, limit=limit
+            )
+
+        return await api.answer(request, "/v1/clients/{client}/deposit-addresses", call)
