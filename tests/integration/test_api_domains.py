@@ -150,3 +150,39 @@ def test_the_venue_read_outs(world: ApiWorld) -> None:
     scan = world.get("compliance", "/v1/risk/scan").json()
     assert scan["buckets"] == len(scan["results"]) > 0
     assert "funds" in world.get("compliance", "/v1/liquidation/funds").json()
+
+
+def test_the_insolvency_simulation_takes_its_scenario_as_the_body(world: ApiWorld) -> None:
+    seq = world.bundle.ledger.seq
+    prices = {"BTC": "60000.00", "ETH": "3000.00", "USDC": "1.00"}
+    scenario = {"prices": prices, "hacks": [{"wallet": "main-hot", "asset": "BTC", "amount": "5"}]}
+    result = world.post("auditor", "/v1/insolvency/simulations", {"scenario": scenario}).json()
+    assert result["ok"]
+    [main_btc] = [p for p in result["segregated"]["pools"] if p["pool"] == "main"
+                  and p["asset"] == "BTC"]  # fmt: skip
+    # main holds 10.00000007 against as much claimed and loses 5 of it.
+    assert (main_btc["holdings"], main_btc["claims"]) == ("5.00000007", "10.00000007")
+    [alice] = [row for row in result["clients"] if row["client"] == "alice"]
+    # Segregated, alice gets 10 * 5.00000007 / 10.00000007 = 5.0000000349.. BTC, rounded down,
+    # back in kind: 5.00000003 BTC, worth 300,000.0018 USD, shown as 300000.00; the other
+    # 4.99999997 BTC (299,999.9982 USD) is an unsecured claim on the estate, which pays it.
+    [position] = alice["positions"]
+    assert position["returned_in_kind"] == "5.00000003"
+    assert position["unsecured_claim"] == "4.99999997"
+    segregated = alice["segregated"]
+    assert segregated["in_kind_value"] == "300000.00"
+    assert segregated["unsecured_claim_value"] == "299999.99"
+    assert (alice["claims_value"], segregated["recovered_value"]) == ("600000.00", "600000.00")
+    # Commingled, all of alice's 10 BTC is an unsecured claim.
+    assert alice["commingled"]["unsecured_claim_value"] == "600000.00"
+    for body, status, code in [
+        ({}, 422, "field_required"),
+        ({"scenario": scenario, "extra": 1}, 422, "field_unknown"),
+        ([scenario], 400, "request_body_malformed"),
+        ({"scenario": "prices"}, 422, "scenario_invalid"),
+        ({"scenario": {"prices": {"BTC": "1.00"}}}, 422, "scenario_price_missing"),
+    ]:
+        _problem(world.post("compliance", "/v1/insolvency/simulations", body), status, code)
+    _problem(world.post("operator", "/v1/insolvency/simulations", {"scenario": scenario}),
+             403, "role_forbidden")  # fmt: skip
+    assert world.bundle.ledger.seq == seq  # nothing is journaled

@@ -153,12 +153,28 @@ def build_round(
         raise InputError(Result.field_unknown, f"snapshot {snapshot[:24]!r}: a sequence number")
     if "control" in files and "holdings" not in files:
         raise InputError(Result.field_required, "holdings (with control)")
+    if "holdings" in files:
+        _check_announced(rounds_kept, number)
     por.build_and_keep_round(
         ledger, rounds_kept, snapshot=None if snapshot is None else int(snapshot),
         holdings=files.get("holdings"), control=files.get("control"), executor=executor,
         private=_private(document),
     )  # fmt: skip
     return {"ok": True, "built": True, **round_summary(ledger, rounds_kept, number)}
+
+
+def _check_announced(rounds_kept: RoundStore, number: int) -> None:
+    """Reserves are attested only for a round ``por challenges`` announced (its snapshot and
+    blocks are pinned): a round none was announced for is the request's fault, named, where
+    the command line reports the missing file."""
+    try:
+        pending = rounds_kept.pending()
+    except StorageError:
+        pending = None
+    if not isinstance(pending, dict) or pending.get("round") != number:
+        raise InputError(
+            Result.control_round_mismatch, f"round {number} was not announced (por challenges)"
+        )
 
 
 def _without(document: object, field: str) -> object:
