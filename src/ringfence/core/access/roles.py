@@ -9,7 +9,9 @@ and nowhere else:
   and drives approved withdrawals through the chain, and does not define; ``approver``
   approves withdrawals and policy versions and initiates nothing; ``compliance`` drafts,
   approves and publishes policy versions; ``auditor`` reads everything and runs the audit, and
-  writes nothing. A client requests withdrawals from its own accounts. Reconciliation is run
+  writes nothing. A client requests withdrawals from its own accounts. Custody wallets are
+  definitions (``admin``) and staff's reading; a client reads its own deposit addresses.
+  A proof-of-reserves round is built by ``operator`` or ``admin`` (it moves nothing). Reconciliation is run
   by ``operator`` and ``compliance``, and its breaks are explained and cured by them (the
   segregation officer is compliance); every staff role reads them. ``admin`` also manages
   webhook subscriptions, which carry every event of every client.
