@@ -4,7 +4,11 @@ changes nothing, and a client's proofs verify with the client's own verifier."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -185,4 +189,37 @@ def test_the_insolvency_simulation_takes_its_scenario_as_the_body(world: ApiWorl
         _problem(world.post("compliance", "/v1/insolvency/simulations", body), status, code)
     _problem(world.post("operator", "/v1/insolvency/simulations", {"scenario": scenario}),
              403, "role_forbidden")  # fmt: skip
+    assert world.bundle.ledger.seq == seq  # nothing is journaled
+
+
+def test_the_resolution_pack_is_a_zip_that_its_own_index_checks(world: ApiWorld) -> None:
+    seq = world.bundle.ledger.seq
+    prices = {"BTC": "60000.00", "ETH": "3000.00", "USDC": "1.00"}
+    response = world.post("auditor", "/v1/resolution-packs", {"scenario": {"prices": prices}})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    pack = zipfile.ZipFile(io.BytesIO(response.content))
+    index = json.loads(pack.read("index.json"))
+    assert index["journal"]["seq"] == seq
+    listed = {entry["file"]: entry["sha256"] for entry in index["files"]}
+    assert set(listed) == set(pack.namelist()) - {"index.json"}
+    for name, digest in listed.items():
+        assert hashlib.sha256(pack.read(name)).hexdigest() == digest, name
+    assert "insolvency.json" in listed
+    positions = csv.DictReader(io.StringIO(pack.read("positions.csv").decode()))
+    # The deposits of the fixture: alice 10 BTC, bob 0.00000007 BTC, both in main.
+    held = {(row["client"], row["pool"], row["asset"]): row["balance"] for row in positions}
+    assert held[("alice", "main", "BTC")] == "10.00000000"
+    assert held[("bob", "main", "BTC")] == "0.00000007"
+    for body, status, code in [
+        ({"scenario": "prices"}, 422, "scenario_invalid"),
+        ({"scenario": {"prices": {"BTC": "1.00"}}}, 422, "scenario_price_missing"),
+        ({"prices": "{}"}, 422, "field_required"),
+        ({"register": "[1]"}, 422, "regulatory_file_invalid"),
+        ({"out": "/tmp/pack.zip"}, 422, "field_unknown"),
+        ([1], 400, "request_body_malformed"),
+    ]:
+        _problem(world.post("compliance", "/v1/resolution-packs", body), status, code)
+    _problem(world.post("operator", "/v1/resolution-packs", {}), 403, "role_forbidden")
+    _problem(world.post("alice", "/v1/resolution-packs", {}), 403, "role_forbidden")
     assert world.bundle.ledger.seq == seq  # nothing is journaled

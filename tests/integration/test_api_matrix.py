@@ -490,6 +490,12 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         building,
         lambda w, who, t: w.post(who, "/v1/por/rounds", _next_round(w)),
     ),
+    (
+        "POST",
+        "/v1/resolution-packs",
+        resolving,
+        lambda w, who, t: w.post(who, "/v1/resolution-packs", {}),
+    ),
     ("GET", "/v1/wallets", staff, lambda w, who, t: w.get(who, "/v1/wallets", pool="main")),
     ("POST", "/v1/wallets", admin, lambda w, who, t: w.post(who, "/v1/wallets", _wallet_body())),
     ("GET", "/v1/wallets/{name}", staff, lambda w, who, t: w.get(who, "/v1/wallets/omni-btc")),
@@ -538,6 +544,7 @@ _not_creates = (
     "/v1/webhooks",
     "/v1/webhooks/{subscription_id}/replay",
     "/v1/breaks/{break_id}/cure",
+    "/v1/resolution-packs",  # a zip
 )
 
 

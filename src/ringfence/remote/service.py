@@ -44,6 +44,7 @@ __all__ = ["Answer", "RemoteService", "tls_context"]
 T = TypeVar("T")
 _problem_media_type = "application/problem+json"
 _json_media_type = "application/json"
+_zip_media_type = "application/zip"
 # A listing walked by ``each`` stops after this many pages, whatever the service says: a
 # cursor that never ends is a fault to report, not a loop to spin in.
 pages_walked_max = 1_000_000
@@ -52,8 +53,8 @@ Query = Mapping[str, str | int | bool | None]
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One answer: its status, its decoded document (text for /metrics), and whether the
-    service replayed it for an ``Idempotency-Key`` it had seen."""
+    """One answer: its status, its decoded document (text for /metrics, bytes for a zip), and
+    whether the service replayed it for an ``Idempotency-Key`` it had seen."""
 
     status: int
     document: Any
@@ -489,6 +490,17 @@ class RemoteService:
         """``insolvency simulate``: every client's recovery, segregated and commingled."""
         return cast(Document, self._write(op.insolvency_simulation, {"scenario": scenario}))
 
+    def resolution_pack(
+        self, *, scenario: Document | None = None, documents: Mapping[str, str] | None = None
+    ) -> bytes:
+        """The resolution pack as zip bytes (its ``index.json`` lists every file with its
+        SHA-256): with ``scenario``, a failure simulation in it; ``documents`` are
+        ``register``, ``policies`` and ``prices``, the text of the files the command reads."""
+        body: dict[str, Any] = dict(documents or {})
+        if scenario is not None:
+            body["scenario"] = scenario
+        return cast(bytes, self._write(op.resolution_pack, body))
+
     # ------------------------------------------------------------------ custody
 
     def wallets(
@@ -548,6 +560,8 @@ def _answer(response: httpx2.Response) -> Answer:
     replayed = response.headers.get("idempotency-replayed", "") == "true"
     if media == "text/plain":
         return Answer(response.status_code, response.text, replayed)
+    if media == _zip_media_type:
+        return Answer(response.status_code, response.content, replayed)
     if media != _json_media_type:
         raise AnswerUnreadableError(response.status_code, f"{media or 'no media type'}, not JSON")
     try:

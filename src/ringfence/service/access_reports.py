@@ -31,15 +31,23 @@ from ringfence.service import in_kind, insolvency, liquidation, por, regulatory,
 from ringfence.service.access import check_client
 from ringfence.service.access_recon import Uploads, documents_of
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import Executor, RegulatoryFiles, RiskBookStore, RoundStore
+from ringfence.service.ports import (
+    Executor,
+    RegulatoryFiles,
+    ResolutionPackFiles,
+    RiskBookStore,
+    RoundStore,
+)
 from ringfence.service.recon_documents import iso
+from ringfence.service.resolution_pack import write_pack_of
+from ringfence.service.resolution_pack_regulatory import RegulatoryInputs
 
 # A journal sequence's digits: a u64.
 _snapshot_digits_max: Final = 20
 
 __all__ = ["build_round", "client_proofs", "in_kind_returns", "insolvency_simulation",
-           "insurance_funds", "regulatory_report", "reports", "risk_scan", "round_of",
-           "round_summary", "rounds"]  # fmt: skip
+           "insurance_funds", "regulatory_report", "reports", "resolution_pack", "risk_scan",
+           "round_of", "round_summary", "rounds"]  # fmt: skip
 
 
 # ---------------------------------------------------------------------- proof of reserves
@@ -273,6 +281,36 @@ def insolvency_simulation(ledger: LedgerService, actor: Actor, document: object)
     only (``read_resolution``), as for the in-kind schedule; nothing is journaled."""
     require(actor, Action.read_resolution)
     return insolvency.simulate_ledger(ledger, _scenario_of(document))
+
+
+# The documents a resolution pack may take besides its scenario, as ``resolution-pack`` names
+# its files (``--register``, ``--policies``, ``--prices``).
+_pack_documents: Final = ("register", "policies", "prices")
+
+
+def resolution_pack(
+    ledger: LedgerService,
+    actor: Actor,
+    document: object,
+    places: tuple[ResolutionPackFiles, Uploads],
+    out: str,
+) -> dict[str, Any]:
+    """``resolution-pack``: write the pack to ``out`` and return its master index. The body is
+    ``{"scenario"?: {...}, "register"?, "policies"?, "prices"?}``: the failure to simulate as
+    JSON and the regulatory files as their text. Compliance and auditors
+    (``read_resolution``): it holds every client's position and what a failure returns."""
+    require(actor, Action.read_resolution)
+    files, uploads = places
+    scenario = None
+    if isinstance(document, dict) and "scenario" in document:
+        scenario = document["scenario"]
+        if not isinstance(scenario, dict):
+            raise InputError(Result.scenario_invalid, "scenario: a JSON object")
+        document = _without(document, "scenario")
+    _, uploaded = documents_of(document, _pack_documents)
+    named = [name if name in uploaded else None for name in _pack_documents]
+    regulatory = RegulatoryInputs(uploads(uploaded), *named)
+    return write_pack_of(ledger, files, out, scenario=scenario, regulatory=regulatory)
 
 
 def _scenario_of(document: object) -> object:

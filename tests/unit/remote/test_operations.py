@@ -91,6 +91,7 @@ sample_calls: dict[str, dict[str, Any]] = {
     "regulatory_report": {"report": "possession", "documents": {"as_of": "2026-12-07"}},
     "in_kind_returns": {"scenario": {}},
     "simulate_insolvency": {"scenario": {}},
+    "resolution_pack": {"scenario": {}, "documents": {"register": "{}"}},
     "build_por_round": {"number": 2, "snapshot": 9, "documents": {"holdings": ""}},
     "wallets": {"pool": "p", "house": True, "chain": "bitcoin", "cursor": "1", "limit": 5},
     "wallet": {"name": "w", "cursor": "1", "limit": 5},

@@ -38,6 +38,34 @@ build_body: Final = {
     },
 }
 
+# A resolution pack to write, as ``resolution-pack`` takes it: the scenario as JSON, the
+# regulatory files as their text. The answer is the zip itself.
+pack_body: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "scenario": {"type": "object"},
+        "register": {"type": "string"},
+        "policies": {"type": "string"},
+        "prices": {"type": "string"},
+    },
+}
+zip_media_type: Final = "application/zip"
+
+
+class ZipResponse(Response):
+    """What the OpenAPI document says the pack's answer is (the route streams a file)."""
+
+    media_type = zip_media_type
+
+
+pack_responses: Final = {
+    "200": {
+        "description": "The pack: a zip whose index.json lists every file with its SHA-256.",
+        "content": {zip_media_type: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
 
 def add_report_routes(app: FastAPI, api: Api) -> None:
     bundle = api.bundle
@@ -94,6 +122,18 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
             return access_reports.insolvency_simulation(ledger, actor, document)
 
         return await api.answer(request, "/v1/insolvency/simulations", call, write=True)
+
+    @app.post(
+        "/v1/resolution-packs",
+        response_class=ZipResponse,
+        openapi_extra={**request_body(pack_body), "responses": pack_responses},
+    )
+    async def resolution_pack(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object, out: str) -> Any:
+            places = (bootstrap.resolution_pack_files(), bundle.uploaded)
+            return access_reports.resolution_pack(ledger, actor, document, places, out)
+
+        return await api.answer_file(request, "/v1/resolution-packs", call, zip_media_type)
 
     # Before ``/v1/regulatory/{report}``, which would otherwise take this path as a report name.
     @app.post("/v1/regulatory/in-kind", openapi_extra=request_body(in_kind_body))
