@@ -10,11 +10,11 @@ and nowhere else:
   approves withdrawals and policy versions and initiates nothing; ``compliance`` drafts,
   approves and publishes policy versions; ``auditor`` reads everything and runs the audit, and
   writes nothing. A client requests withdrawals from its own accounts. Custody wallets are
-  definitions (``admin``) and staff's reading; a client reads its own deposit addresses.
-  A proof-of-reserves round is built by ``operator`` or ``admin`` (it moves nothing). Reconciliation is run
-  by ``operator`` and ``compliance``, and its breaks are explained and cured by them (the
-  segregation officer is compliance); every staff role reads them. ``admin`` also manages
-  webhook subscriptions, which carry every event of every client.
+  definitions (``admin``) and staff's reading; a client reads its own deposit addresses. A
+  proof-of-reserves round is built by ``operator`` or ``admin`` (it moves nothing).
+  Reconciliation is run by ``operator`` and ``compliance``, and its breaks are explained and
+  cured by them (the segregation officer is compliance); every staff role reads them.
+  ``admin`` also manages webhook subscriptions, which carry every event of every client.
 - ``sees_account(actor, account)``: a client principal sees only the client accounts its
   client owns; staff see every account. The service applies it to every read and write, so
   isolation never depends on a route remembering to filter.
