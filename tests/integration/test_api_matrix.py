@@ -62,7 +62,11 @@ BTC_ADDRESS = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
 DESK = Actor("ops-desk", PrincipalRole.operator)
 DRAFTER = Actor("drafter", PrincipalRole.compliance)
 SIMULATION = {"from": "2023-11-14", "version": 1}
-SCENARIO = {"prices": {"BTC": "60000.00", "ETH": "3000.00", "USDC": "1.00"}}
+
+
+def _scenario(world: ApiWorld) -> dict[str, Any]:
+    """A failure scenario pricing every asset, those the admin's cells define included."""
+    return {"prices": {code: "1.00" for code in world.bundle.ledger.ledger.assets}}
 
 
 # BIP84's test account key: its receive addresses 0 and 1 become alice's and bob's deposit
@@ -476,13 +480,13 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         "POST",
         "/v1/regulatory/in-kind",
         resolving,
-        lambda w, who, t: w.post(who, "/v1/regulatory/in-kind", {"scenario": SCENARIO}),
+        lambda w, who, t: w.post(who, "/v1/regulatory/in-kind", {"scenario": _scenario(w)}),
     ),
     (
         "POST",
         "/v1/insolvency/simulations",
         resolving,
-        lambda w, who, t: w.post(who, "/v1/insolvency/simulations", {"scenario": SCENARIO}),
+        lambda w, who, t: w.post(who, "/v1/insolvency/simulations", {"scenario": _scenario(w)}),
     ),
     (
         "POST",
