@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from ringfence.core import limits
 from ringfence.core.access.roles import Action, Actor, require
 from ringfence.core.custody.registry import AddressAssignment
 from ringfence.core.errors import InputError, Result
@@ -34,6 +35,8 @@ __all__ = ["create_wallet", "deposit_addresses", "wallet", "wallets"]
 # The fields of a wallet to create: the options of ``wallets create``.
 _wallet_fields: Final = {"name", "chain", "scheme", "keys", "pool", "tier", "network"}
 _wallet_required: Final = ("name", "chain", "scheme", "keys")
+# The longest key (an xpub, or a fixed address) a wallet may name, for the API's schema.
+key_length_max: Final = limits.wallet_key_length_max
 # An address's place in a cursor: the wallet's number (below 2^32), the index (below 2^31) and
 # the branch, packed into one integer (at most 20 digits, inside limits.api_cursor_length_max).
 _index_bits: Final = 32

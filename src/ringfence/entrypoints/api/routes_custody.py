@@ -8,7 +8,6 @@ from typing import Any, Final
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from ringfence.core import limits
 from ringfence.entrypoints.api.calls import Api, request_body
 from ringfence.service import access_custody
 from ringfence.service.access import Actor
@@ -26,7 +25,7 @@ wallet_body: Final = {
         "keys": {
             "type": "array",
             "minItems": 1,
-            "items": {"type": "string", "maxLength": limits.wallet_key_length_max},
+            "items": {"type": "string", "maxLength": access_custody.key_length_max},
         },
         "pool": {"type": "string"},
         "tier": {"type": "string"},

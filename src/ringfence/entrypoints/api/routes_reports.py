@@ -116,25 +116,6 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
 
         return await api.answer(request, "/v1/liquidation/funds", call)
 
-    @app.post("/v1/insolvency/simulations", openapi_extra=request_body(in_kind_body))
-    async def insolvency_simulation(request: Request) -> Response:
-        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
-            return access_reports.insolvency_simulation(ledger, actor, document)
-
-        return await api.answer(request, "/v1/insolvency/simulations", call, write=True)
-
-    @app.post(
-        "/v1/resolution-packs",
-        response_class=ZipResponse,
-        openapi_extra={**request_body(pack_body), "responses": pack_responses},
-    )
-    async def resolution_pack(request: Request) -> Response:
-        def call(ledger: Ledger, actor: Actor, document: object, out: str) -> Any:
-            places = (bootstrap.resolution_pack_files(), bundle.uploaded)
-            return access_reports.resolution_pack(ledger, actor, document, places, out)
-
-        return await api.answer_file(request, "/v1/resolution-packs", call, zip_media_type)
-
     # Before ``/v1/regulatory/{report}``, which would otherwise take this path as a report name.
     @app.post("/v1/regulatory/in-kind", openapi_extra=request_body(in_kind_body))
     async def in_kind_returns(request: Request) -> Response:
@@ -153,3 +134,29 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
             )
 
         return await api.answer(request, "/v1/regulatory/{report}", call, write=True)
+
+    _add_resolution(app, api)
+
+
+def _add_resolution(app: FastAPI, api: Api) -> None:
+    """What a failure would return: the simulation, and the resolution pack as a zip."""
+    bundle = api.bundle
+
+    @app.post("/v1/insolvency/simulations", openapi_extra=request_body(in_kind_body))
+    async def insolvency_simulation(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return access_reports.insolvency_simulation(ledger, actor, document)
+
+        return await api.answer(request, "/v1/insolvency/simulations", call, write=True)
+
+    @app.post(
+        "/v1/resolution-packs",
+        response_class=ZipResponse,
+        openapi_extra={**request_body(pack_body), "responses": pack_responses},
+    )
+    async def resolution_pack(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object, out: str) -> Any:
+            places = (bootstrap.resolution_pack_files(), bundle.uploaded)
+            return access_reports.resolution_pack(ledger, actor, document, places, out)
+
+        return await api.answer_file(request, "/v1/resolution-packs", call, zip_media_type)
