@@ -108,6 +108,41 @@ def test_a_clients_deposit_addresses_are_its_own(world: ApiWorld) -> None:
     _problem(world.get("alice", "/v1/wallets"), 403, "role_forbidden")
 
 
+# BIP84: m/84'/0'/0'/1/0, the first change address.
+CHANGE = "bc1q8c6fshw2dlwun7ekn9qwf37cu2rn755upcp6el"
+
+
+def test_addresses_are_assigned_and_a_clients_own_address_recorded(world: ApiWorld) -> None:
+    _omni(world)
+    body = {"count": 1, "start": 0, "change": True, "client": "alice"}
+    assigned = world.post("admin", "/v1/wallets/omni-btc/addresses", body).json()
+    assert assigned == {"ok": True, "results": [{"record": CHANGE, "result": "ok"}]}
+    mine = world.get("alice", "/v1/clients/alice/deposit-addresses").json()["items"]
+    assert [(a["address"], a["index"], a["change"]) for a in mine] == [
+        (RECEIVE[0], 0, False), (CHANGE, 0, True)]  # fmt: skip
+    own = btc_address("alice-own")
+    recorded = world.post("admin", "/v1/clients/alice/addresses", {"address": own}).json()
+    assert recorded == {"ok": True, "results": [{"record": own, "result": "ok"}]}
+    assert own in CustodyService(world.bundle.ledger).registry.client_addresses
+    seq = world.bundle.ledger.seq
+    for path, request, status, code in [
+        ("wallets/omni-btc/addresses", {"count": 1001}, 422, "derivation_count_invalid"),
+        ("wallets/omni-btc/addresses", {"count": True}, 422, "field_unknown"),
+        ("wallets/omni-btc/addresses", {"start": -1}, 422, "derivation_index_invalid"),
+        ("wallets/omni-btc/addresses", {"colour": 1}, 422, "field_unknown"),
+        ("wallets/main-hot/addresses", {}, 422, "wallet_keys_invalid"),
+        ("wallets/nowhere/addresses", {}, 404, "wallet_not_found"),
+        ("clients/zed/addresses", {"address": own}, 404, "client_not_found"),
+        ("clients/bob/addresses", {}, 422, "field_required"),
+        ("clients/bob/addresses", {"address": 5}, 422, "field_unknown"),
+    ]:
+        _problem(world.post("admin", f"/v1/{path}", request), status, code)
+    _problem(world.post("operator", "/v1/wallets/omni-btc/addresses", {}), 403, "role_forbidden")
+    _problem(world.post("alice", "/v1/clients/alice/addresses", {"address": own}),
+             403, "role_forbidden")  # fmt: skip
+    assert world.bundle.ledger.seq == seq
+
+
 def test_bad_wallet_requests_are_refused_by_name_and_change_nothing(world: ApiWorld) -> None:
     _omni(world)
     seq = world.bundle.ledger.seq

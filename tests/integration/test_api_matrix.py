@@ -96,6 +96,11 @@ def _wallet_body() -> dict[str, Any]:
             "keys": [btc_address(f"w-{n}")], "pool": "main"}  # fmt: skip
 
 
+def _assign_body(target: str) -> dict[str, Any]:
+    """The next unused receive index of the wallet, for alice or bob."""
+    return {"start": next(_ids), "client": OWNER[target]}
+
+
 def _next_round(world: ApiWorld) -> dict[str, Any]:
     return {"round": str(max(world.bundle.round_store().numbers(), default=0) + 1)}
 
@@ -502,6 +507,20 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
     ),
     ("GET", "/v1/wallets", staff, lambda w, who, t: w.get(who, "/v1/wallets", pool="main")),
     ("POST", "/v1/wallets", admin, lambda w, who, t: w.post(who, "/v1/wallets", _wallet_body())),
+    (
+        "POST",
+        "/v1/wallets/{name}/addresses",
+        admin,
+        lambda w, who, t: w.post(who, "/v1/wallets/omni-btc/addresses", _assign_body(t)),
+    ),
+    (
+        "POST",
+        "/v1/clients/{client}/addresses",
+        admin,
+        lambda w, who, t: w.post(
+            who, f"/v1/clients/{OWNER[t]}/addresses", {"address": btc_address(str(next(_ids)))}
+        ),
+    ),
     ("GET", "/v1/wallets/{name}", staff, lambda w, who, t: w.get(who, "/v1/wallets/omni-btc")),
     (
         "GET",

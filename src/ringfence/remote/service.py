@@ -527,6 +527,26 @@ class RemoteService:
         ``keys``; ``pool``, ``tier``, ``network``)."""
         return cast(Results, self._write(op.create_wallet, dict(wallet), idempotency_key))
 
+    def assign_addresses(
+        self,
+        wallet: str,
+        *,
+        count: int = 1,
+        start: int = 0,
+        client: str = "",
+        change: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Results:
+        """Derive ``count`` addresses of ``wallet`` from ``start`` and assign them to
+        ``client`` (its deposit addresses) or, with none, to the wallet's pool."""
+        body = {"count": count, "start": start, "client": client, "change": change}
+        return cast(Results, self._write(op.assign_addresses, body, idempotency_key, name=wallet))
+
+    def record_client_address(self, client: str, address: str) -> Results:
+        """Record ``address`` as the client's own, outside the firm."""
+        body = {"address": address}
+        return cast(Results, self._write(op.record_client_address, body, client=client))
+
     def deposit_addresses(
         self, client: str, *, cursor: str | None = None, limit: int | None = None
     ) -> Page[Document]:

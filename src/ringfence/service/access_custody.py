@@ -9,7 +9,9 @@ with the actor's duty checked first. The REST API calls these.
   staff and by that client alone (``read_deposit_addresses``); another client's name is
   ``client_not_found``, exactly as a name never defined.
 - A wallet is a definition: only ``admin`` creates one (``define``), as ``wallets create``
-  does; the change is journaled like every registry change.
+  does, assigns its addresses to clients or its pool (``wallets assign``) and records a
+  client's own outside address (``wallets client-address``); each change is journaled like
+  every registry change.
 
 Lists are pages in a fixed order with a cursor (service/access.py): wallets by number, a
 wallet's addresses by (change branch, index), a client's deposit addresses by (wallet number,
@@ -30,13 +32,15 @@ from ringfence.service.access import Page, check_client, cursor_value, page_size
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 
-__all__ = ["create_wallet", "deposit_addresses", "wallet", "wallets"]
+__all__ = ["assign_addresses", "create_wallet", "deposit_addresses", "record_client_address",
+           "wallet", "wallets"]  # fmt: skip
 
 # The fields of a wallet to create: the options of ``wallets create``.
 _wallet_fields: Final = {"name", "chain", "scheme", "keys", "pool", "tier", "network"}
 _wallet_required: Final = ("name", "chain", "scheme", "keys")
 # The longest key (an xpub, or a fixed address) a wallet may name, for the API's schema.
 key_length_max: Final = limits.wallet_key_length_max
+assigned_max: Final = limits.api_addresses_assigned_max
 # An address's place in a cursor: the wallet's number (below 2^32), the index (below 2^31) and
 # the branch, packed into one integer (at most 20 digits, inside limits.api_cursor_length_max).
 _index_bits: Final = 32
@@ -147,6 +151,53 @@ def create_wallet(ledger: LedgerService, actor: Actor, document: object) -> dict
         keys=keys, pool=document.get("pool", ""), tier=document.get("tier", "hot"),
         network=document.get("network", "mainnet"),
     )  # fmt: skip
+
+
+def assign_addresses(
+    ledger: LedgerService, actor: Actor, wallet_name: str, document: object
+) -> dict[str, Any]:
+    """``wallets assign``: derive ``count`` addresses of the wallet from index ``start`` (on
+    the change branch with ``change``) and assign them to ``client``, or with none to the
+    wallet's pool; ``{"count"?: 1, "start"?: 0, "client"?: "", "change"?: false}``, at most
+    ``limits.api_addresses_assigned_max`` at a time. A registry change: ``admin``."""
+    require(actor, Action.define)
+    fields = _fields(document, {"count": int, "start": int, "client": str, "change": bool})
+    count = fields.get("count", 1)
+    if not 1 <= count <= limits.api_addresses_assigned_max:
+        raise InputError(
+            Result.derivation_count_invalid, f"{count}; 1 to {limits.api_addresses_assigned_max}"
+        )
+    return custody_requests.assign_addresses(
+        CustodyService(ledger), check_name(wallet_name, "wallet"), count=count,
+        start=fields.get("start", 0), client=fields.get("client", ""),
+        change=fields.get("change", False),
+    )  # fmt: skip
+
+
+def record_client_address(
+    ledger: LedgerService, actor: Actor, client: str, document: object
+) -> dict[str, Any]:
+    """``wallets client-address``: record ``{"address"}`` as the client's own outside address
+    (where it sends from and withdraws to). A registry change: ``admin``."""
+    require(actor, Action.define)
+    fields = _fields(document, {"address": str})
+    if "address" not in fields:
+        raise InputError(Result.field_required, "address")
+    check_client(ledger.ledger, actor, check_name(client, "client"))
+    return custody_requests.record_client_address(CustodyService(ledger), fields["address"], client)
+
+
+def _fields(document: object, types: dict[str, type]) -> dict[str, Any]:
+    """A body's fields, each of its type (an integer is never a boolean), and no others."""
+    if not isinstance(document, dict):
+        raise InputError(Result.request_body_malformed, "a JSON object")
+    unknown = sorted(str(key) for key in document if key not in types)
+    if unknown:
+        raise InputError(Result.field_unknown, ", ".join(unknown))
+    for name, value in document.items():
+        if type(value) is not types[name]:
+            raise InputError(Result.field_unknown, f"{name}: a {types[name].__name__}")
+    return dict(document)
 
 
 def _place(number: int, address: AddressAssignment) -> int:

@@ -96,6 +96,8 @@ sample_calls: dict[str, dict[str, Any]] = {
     "wallets": {"pool": "p", "house": True, "chain": "bitcoin", "cursor": "1", "limit": 5},
     "wallet": {"name": "w", "cursor": "1", "limit": 5},
     "create_wallet": {"wallet": {"name": "w"}},
+    "assign_addresses": {"wallet": "w", "count": 2, "client": "c"},
+    "record_client_address": {"client": "c", "address": "bc1q"},
     "deposit_addresses": {"client": "c", "cursor": "1", "limit": 5},
 }
 # Methods that walk others rather than stand for an operation of their own.

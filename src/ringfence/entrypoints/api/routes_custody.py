@@ -33,6 +33,25 @@ wallet_body: Final = {
     },
 }
 
+# Addresses to derive and assign, as ``wallets assign`` takes them.
+assign_body: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "count": {"type": "integer", "minimum": 1, "maximum": access_custody.assigned_max},
+        "start": {"type": "integer", "minimum": 0},
+        "client": {"type": "string"},
+        "change": {"type": "boolean"},
+    },
+}
+# A client's own outside address, as ``wallets client-address`` takes it.
+address_body: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["address"],
+    "properties": {"address": {"type": "string"}},
+}
+
 
 def add_custody_routes(app: FastAPI, api: Api) -> None:
     @app.get("/v1/wallets")
@@ -64,6 +83,20 @@ def add_custody_routes(app: FastAPI, api: Api) -> None:
             return access_custody.wallet(ledger, actor, name, cursor=cursor, limit=limit)
 
         return await api.answer(request, "/v1/wallets/{name}", call)
+
+    @app.post("/v1/wallets/{name}/addresses", openapi_extra=request_body(assign_body))
+    async def assign_addresses(request: Request, name: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return access_custody.assign_addresses(ledger, actor, name, document)
+
+        return await api.answer(request, "/v1/wallets/{name}/addresses", call, write=True)
+
+    @app.post("/v1/clients/{client}/addresses", openapi_extra=request_body(address_body))
+    async def record_client_address(request: Request, client: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return access_custody.record_client_address(ledger, actor, client, document)
+
+        return await api.answer(request, "/v1/clients/{client}/addresses", call, write=True)
 
     @app.get("/v1/clients/{client}/deposit-addresses")
     async def deposit_addresses(
