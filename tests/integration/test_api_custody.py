@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.support import BTC, btc_address, journal_signer
 from tests.support_api import ApiWorld, api_world, build_domains
 
@@ -92,6 +94,29 @@ def test_wallets_are_listed_filtered_and_read_with_their_addresses(world: ApiWor
     paged = world.get("operator", "/v1/wallets/omni-btc", limit=1).json()["address_page"]
     after = world.get("operator", "/v1/wallets/omni-btc", cursor=paged["next_cursor"]).json()
     assert [a["index"] for a in paged["items"] + after["address_page"]["items"]] == [0, 1]
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(limit=st.integers(1, 4), path=st.sampled_from(["wallets", "wallets/omni-btc"]))
+def test_pages_walked_to_the_end_show_each_item_once(
+    world: ApiWorld, limit: int, path: str
+) -> None:
+    _omni(world)
+    seen: list[Any] = []
+    cursor = None
+    for _ in range(100):
+        page = world.get("auditor", f"/v1/{path}", limit=limit, cursor=cursor).json()
+        page = page.get("address_page", page)
+        assert 0 < len(page["items"]) <= limit
+        seen += [item.get("name", item.get("address")) for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    full = world.get("auditor", f"/v1/{path}", limit=1000).json()
+    every = full.get("address_page", full)["items"]
+    assert seen == [item.get("name", item.get("address")) for item in every]
 
 
 def test_a_clients_deposit_addresses_are_its_own(world: ApiWorld) -> None:

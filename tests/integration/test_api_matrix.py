@@ -607,5 +607,8 @@ def test_a_client_lists_nothing_of_another_client(world: ApiWorld) -> None:
     assert [row["name"] for row in world.get("alice", "/v1/clients").json()["items"]] == ["alice"]
     pools = {row["name"] for row in world.get("alice", "/v1/pools").json()["items"]}
     assert pools == {"main", "margin"}
+    addresses = world.get("alice", "/v1/clients/alice/deposit-addresses", limit=1000).json()
+    assert addresses["items"]
+    assert {row["client"] for row in addresses["items"]} == {"alice"}
     # Staff see bob's too: the filter is the scope's, not an accident of the data.
     assert len(world.get("operator", "/v1/accounts", limit=1000).json()["items"]) > len(own)
