@@ -9,7 +9,9 @@ adds exactly 0.50000000 BTC to the second's.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +24,7 @@ from tests.support_api import ApiWorld, api_world, build_domains
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.ledger import wire
+from ringfence.remote import ProblemError, RemoteService
 from ringfence.service import custody_requests, por
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
@@ -253,3 +256,18 @@ def test_bad_round_requests_are_refused_by_name_and_keep_nothing(world: ApiWorld
     _problem(world.post("auditor", "/v1/por/rounds", {"round": following}), 403, "role_forbidden")
     _problem(world.post("alice", "/v1/por/rounds", {"round": following}), 403, "role_forbidden")
     assert world.bundle.round_store().numbers() == kept
+
+
+def test_the_python_client_reads_wallets_addresses_and_the_pack(world: ApiWorld) -> None:
+    _omni(world)
+    auditor = RemoteService(token=world.keys["auditor"], http=world.http)
+    alice = RemoteService(token=world.keys["alice"], http=world.http)
+    assert [w["name"] for w in auditor.each(auditor.wallets, pool="main")] == [
+        "main-hot", "omni-btc"]  # fmt: skip
+    assert auditor.wallet("omni-btc", limit=1)["address_page"]["items"][0]["address"] == RECEIVE[0]
+    assert RECEIVE[0] in [a["address"] for a in alice.deposit_addresses("alice")["items"]]
+    with pytest.raises(ProblemError) as refused:
+        alice.deposit_addresses("bob")
+    assert (refused.value.status, refused.value.code) == (404, "client_not_found")
+    pack = zipfile.ZipFile(io.BytesIO(auditor.resolution_pack()))
+    assert "index.json" in pack.namelist()
