@@ -171,6 +171,41 @@ def test_addresses_are_assigned_and_a_clients_own_address_recorded(world: ApiWor
     assert world.bundle.ledger.seq == seq
 
 
+def test_a_wallet_is_designated_to_another_tier_and_pool_with_its_history(
+    world: ApiWorld,
+) -> None:
+    wallet = {"name": "spare", "chain": "bitcoin", "scheme": "address",
+              "keys": [btc_address("spare")], "pool": "main"}  # fmt: skip
+    assert world.post("admin", "/v1/wallets", wallet).json()["ok"]
+    moved = world.post("admin", "/v1/wallets/spare/designation", {"tier": "cold"}).json()
+    assert moved == {"ok": True, "results": [{"record": "spare", "result": "ok"}]}
+    housed = world.post("admin", "/v1/wallets/spare/designation", {"pool": ""}).json()
+    assert housed["ok"], housed
+    shown = world.get("auditor", "/v1/wallets/spare").json()
+    # The pool moved to the house and the tier stayed cold: what was not given is unchanged.
+    assert (shown["pool"], shown["tier"]) == ("", "cold")
+    assert [(h["pool"], h["tier"]) for h in shown["history"]] == [
+        ("main", "hot"), ("main", "cold"), ("", "cold")]  # fmt: skip
+    assert [w["name"] for w in world.get("auditor", "/v1/wallets", house=True).json()["items"]] == [
+        "spare"]  # fmt: skip
+    seq = world.bundle.ledger.seq
+    for body, status, code in [
+        ({}, 422, "field_required"),
+        ({"tier": 1}, 422, "field_unknown"),
+        ({"tier": "lukewarm"}, 422, "wallet_tier_invalid"),
+        ({"owner": "x"}, 422, "field_unknown"),
+    ]:
+        _problem(world.post("admin", "/v1/wallets/spare/designation", body), status, code)
+    refused = world.post("admin", "/v1/wallets/spare/designation", {"pool": "atlantis"}).json()
+    assert refused["results"] == [{"record": "spare", "result": "pool_not_found"}]
+    # A change judged by the registry is a result of the change, as for a create.
+    unknown = world.post("admin", "/v1/wallets/nowhere/designation", {"tier": "cold"}).json()
+    assert unknown["results"] == [{"record": "nowhere", "result": "wallet_not_found"}]
+    _problem(world.post("operator", "/v1/wallets/spare/designation", {"tier": "hot"}),
+             403, "role_forbidden")  # fmt: skip
+    assert world.bundle.ledger.seq == seq
+
+
 def test_bad_wallet_requests_are_refused_by_name_and_change_nothing(world: ApiWorld) -> None:
     _omni(world)
     seq = world.bundle.ledger.seq

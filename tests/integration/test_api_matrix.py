@@ -515,6 +515,12 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
     ),
     (
         "POST",
+        "/v1/wallets/{name}/designation",
+        admin,
+        lambda w, who, t: w.post(who, "/v1/wallets/omni-btc/designation", {"tier": "warm"}),
+    ),
+    (
+        "POST",
         "/v1/clients/{client}/addresses",
         admin,
         lambda w, who, t: w.post(

@@ -96,6 +96,7 @@ list_wallets = _get("/v1/wallets", "pool", "house", "chain", *_page)
 create_wallet = _post("/v1/wallets")
 get_wallet = _get("/v1/wallets/{name}", *_page)
 assign_addresses = _post("/v1/wallets/{name}/addresses")
+designate_wallet = _post("/v1/wallets/{name}/designation")
 record_client_address = _post("/v1/clients/{client}/addresses")
 deposit_addresses = _get("/v1/clients/{client}/deposit-addresses", *_page)
 

@@ -542,6 +542,13 @@ class RemoteService:
         body = {"count": count, "start": start, "client": client, "change": change}
         return cast(Results, self._write(op.assign_addresses, body, idempotency_key, name=wallet))
 
+    def designate_wallet(
+        self, wallet: str, *, pool: str | None = None, tier: str | None = None
+    ) -> Results:
+        """Move ``wallet`` to another pool (``""``: the house) or tier; what is None stays."""
+        body = {key: value for key, value in (("pool", pool), ("tier", tier)) if value is not None}
+        return cast(Results, self._write(op.designate_wallet, body, name=wallet))
+
     def record_client_address(self, client: str, address: str) -> Results:
         """Record ``address`` as the client's own, outside the firm."""
         body = {"address": address}

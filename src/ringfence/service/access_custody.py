@@ -9,9 +9,9 @@ with the actor's duty checked first. The REST API calls these.
   staff and by that client alone (``read_deposit_addresses``); another client's name is
   ``client_not_found``, exactly as a name never defined.
 - A wallet is a definition: only ``admin`` creates one (``define``), as ``wallets create``
-  does, assigns its addresses to clients or its pool (``wallets assign``) and records a
-  client's own outside address (``wallets client-address``); each change is journaled like
-  every registry change.
+  does, designates it to another pool or tier (``wallets designate``), assigns its addresses
+  to clients or its pool (``wallets assign``) and records a client's own outside address
+  (``wallets client-address``); each change is journaled like every registry change.
 
 Lists are pages in a fixed order with a cursor (service/access.py): wallets by number, a
 wallet's addresses by (change branch, index), a client's deposit addresses by (wallet number,
@@ -32,8 +32,8 @@ from ringfence.service.access import Page, check_client, cursor_value, page_size
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 
-__all__ = ["assign_addresses", "create_wallet", "deposit_addresses", "record_client_address",
-           "wallet", "wallets"]  # fmt: skip
+__all__ = ["assign_addresses", "create_wallet", "deposit_addresses", "designate_wallet",
+           "record_client_address", "wallet", "wallets"]  # fmt: skip
 
 # The fields of a wallet to create: the options of ``wallets create``.
 _wallet_fields: Final = {"name", "chain", "scheme", "keys", "pool", "tier", "network"}
@@ -172,6 +172,22 @@ def assign_addresses(
         start=fields.get("start", 0), client=fields.get("client", ""),
         change=fields.get("change", False),
     )  # fmt: skip
+
+
+def designate_wallet(
+    ledger: LedgerService, actor: Actor, wallet_name: str, document: object
+) -> dict[str, Any]:
+    """``wallets designate``: move the wallet to another pool (``""``: the house; only when
+    it holds nothing) or tier, ``{"pool"?, "tier"?}``, what is not given unchanged; journaled
+    with its history. A registry change: ``admin``."""
+    require(actor, Action.define)
+    fields = _fields(document, {"pool": str, "tier": str})
+    return custody_requests.designate_wallet(
+        CustodyService(ledger),
+        check_name(wallet_name, "wallet"),
+        fields.get("pool"),
+        fields.get("tier"),
+    )
 
 
 def record_client_address(

@@ -97,6 +97,7 @@ sample_calls: dict[str, dict[str, Any]] = {
     "wallet": {"name": "w", "cursor": "1", "limit": 5},
     "create_wallet": {"wallet": {"name": "w"}},
     "assign_addresses": {"wallet": "w", "count": 2, "client": "c"},
+    "designate_wallet": {"wallet": "w", "tier": "cold"},
     "record_client_address": {"client": "c", "address": "bc1q"},
     "deposit_addresses": {"client": "c", "cursor": "1", "limit": 5},
 }

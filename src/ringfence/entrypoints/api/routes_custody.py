@@ -44,6 +44,12 @@ assign_body: Final = {
         "change": {"type": "boolean"},
     },
 }
+# A wallet's new pool ("": the house) or tier, as ``wallets designate`` takes them.
+designation_body: Final = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"pool": {"type": "string"}, "tier": {"type": "string"}},
+}
 # A client's own outside address, as ``wallets client-address`` takes it.
 address_body: Final = {
     "type": "object",
@@ -90,6 +96,13 @@ def add_custody_routes(app: FastAPI, api: Api) -> None:
             return access_custody.assign_addresses(ledger, actor, name, document)
 
         return await api.answer(request, "/v1/wallets/{name}/addresses", call, write=True)
+
+    @app.post("/v1/wallets/{name}/designation", openapi_extra=request_body(designation_body))
+    async def designate_wallet(request: Request, name: str) -> Response:
+        def call(ledger: Ledger, actor: Actor, document: object) -> Any:
+            return access_custody.designate_wallet(ledger, actor, name, document)
+
+        return await api.answer(request, "/v1/wallets/{name}/designation", call, write=True)
 
     @app.post("/v1/clients/{client}/addresses", openapi_extra=request_body(address_body))
     async def record_client_address(request: Request, client: str) -> Response:
