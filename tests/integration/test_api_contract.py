@@ -77,9 +77,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("contract")
     url, keys = build_world(folder)
     log = folder / "serve.log"
-    process, base = start_server(
-        url, log, {}, "--risk-book", str(folder / "risk-book.json"), "--deliver-every", "0"
-    )
+    process, base = start_server(url, log, {}, "--deliver-every", "0")
     session = requests.Session()
     try:
         live = LiveServer(base, keys, session, process)

@@ -4,7 +4,11 @@ changes nothing, and a client's proofs verify with the client's own verifier."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -172,3 +176,72 @@ def test_fills_are_applied_through_the_api_and_refused_by_name(world: ApiWorld) 
     _problem(world.post("operator", "/v1/risk/fills", {"fill": [fill(1)]}), 422, "field_unknown")
     _problem(world.post("compliance", "/v1/risk/fills", {"fills": [fill(70_005)]}), 403,
              "role_forbidden")
+
+
+def test_the_insolvency_simulation_takes_its_scenario_as_the_body(world: ApiWorld) -> None:
+    seq = world.bundle.ledger.seq
+    prices = {"BTC": "60000.00", "ETH": "3000.00", "USDC": "1.00"}
+    scenario = {"prices": prices, "hacks": [{"wallet": "main-hot", "asset": "BTC", "amount": "5"}]}
+    result = world.post("auditor", "/v1/insolvency/simulations", {"scenario": scenario}).json()
+    assert result["ok"]
+    [main_btc] = [p for p in result["segregated"]["pools"] if p["pool"] == "main"
+                  and p["asset"] == "BTC"]  # fmt: skip
+    # main holds 10.00000007 against as much claimed and loses 5 of it.
+    assert (main_btc["holdings"], main_btc["claims"]) == ("5.00000007", "10.00000007")
+    [alice] = [row for row in result["clients"] if row["client"] == "alice"]
+    # Segregated, alice gets 10 * 5.00000007 / 10.00000007 = 5.0000000349.. BTC, rounded down,
+    # back in kind: 5.00000003 BTC, worth 300,000.0018 USD, shown as 300000.00; the other
+    # 4.99999997 BTC (299,999.9982 USD) is an unsecured claim on the estate, which pays it.
+    [position] = alice["positions"]
+    assert position["returned_in_kind"] == "5.00000003"
+    assert position["unsecured_claim"] == "4.99999997"
+    segregated = alice["segregated"]
+    assert segregated["in_kind_value"] == "300000.00"
+    assert segregated["unsecured_claim_value"] == "299999.99"
+    assert (alice["claims_value"], segregated["recovered_value"]) == ("600000.00", "600000.00")
+    # Commingled, all of alice's 10 BTC is an unsecured claim.
+    assert alice["commingled"]["unsecured_claim_value"] == "600000.00"
+    for body, status, code in [
+        ({}, 422, "field_required"),
+        ({"scenario": scenario, "extra": 1}, 422, "field_unknown"),
+        ([scenario], 400, "request_body_malformed"),
+        ({"scenario": "prices"}, 422, "scenario_invalid"),
+        ({"scenario": {"prices": {"BTC": "1.00"}}}, 422, "scenario_price_missing"),
+    ]:
+        _problem(world.post("compliance", "/v1/insolvency/simulations", body), status, code)
+    _problem(world.post("operator", "/v1/insolvency/simulations", {"scenario": scenario}),
+             403, "role_forbidden")  # fmt: skip
+    assert world.bundle.ledger.seq == seq  # nothing is journaled
+
+
+def test_the_resolution_pack_is_a_zip_that_its_own_index_checks(world: ApiWorld) -> None:
+    seq = world.bundle.ledger.seq
+    prices = {"BTC": "60000.00", "ETH": "3000.00", "USDC": "1.00"}
+    response = world.post("auditor", "/v1/resolution-packs", {"scenario": {"prices": prices}})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    pack = zipfile.ZipFile(io.BytesIO(response.content))
+    index = json.loads(pack.read("index.json"))
+    assert index["journal"]["seq"] == seq
+    listed = {entry["file"]: entry["sha256"] for entry in index["files"]}
+    assert set(listed) == set(pack.namelist()) - {"index.json"}
+    for name, digest in listed.items():
+        assert hashlib.sha256(pack.read(name)).hexdigest() == digest, name
+    assert "insolvency.json" in listed
+    positions = csv.DictReader(io.StringIO(pack.read("positions.csv").decode()))
+    # The deposits of the fixture: alice 10 BTC, bob 0.00000007 BTC, both in main.
+    held = {(row["client"], row["pool"], row["asset"]): row["balance"] for row in positions}
+    assert held[("alice", "main", "BTC")] == "10.00000000"
+    assert held[("bob", "main", "BTC")] == "0.00000007"
+    for body, status, code in [
+        ({"scenario": "prices"}, 422, "scenario_invalid"),
+        ({"scenario": {"prices": {"BTC": "1.00"}}}, 422, "scenario_price_missing"),
+        ({"prices": "{}"}, 422, "field_required"),
+        ({"register": "[1]"}, 422, "regulatory_file_invalid"),
+        ({"out": "/tmp/pack.zip"}, 422, "field_unknown"),
+        ([1], 400, "request_body_malformed"),
+    ]:
+        _problem(world.post("compliance", "/v1/resolution-packs", body), status, code)
+    _problem(world.post("operator", "/v1/resolution-packs", {}), 403, "role_forbidden")
+    _problem(world.post("alice", "/v1/resolution-packs", {}), 403, "role_forbidden")
+    assert world.bundle.ledger.seq == seq  # nothing is journaled

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.routing import APIRoute
-from tests.support import BTC, journal_signer
+from tests.support import BTC, btc_address, journal_signer
 from tests.support_api import ApiWorld, api_world, build_domains
 
 from ringfence.adapters.clock import ManualClock
@@ -23,7 +23,8 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.access.roles import Actor
 from ringfence.core.ledger import wire
 from ringfence.core.principals.records import PrincipalRole
-from ringfence.service import policy, webhooks, withdrawals
+from ringfence.service import custody_requests, policy, webhooks, withdrawals
+from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 
 PRINCIPALS = ("operator", "approver", "compliance", "auditor", "admin", "alice")
@@ -45,6 +46,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
     document = {"transfers": [wire.transfer_to_json(t, BTC) for t in deposits]}
     assert built.post("operator", "/v1/transfers", document).json()["ok"]
     build_domains(built)
+    _deposit_addresses(built)
     _publish_policy(built)
     for withdrawal_id, client in ((OWN_WITHDRAWAL, "alice"), (OTHER_WITHDRAWAL, "bob")):
         _withdrawal(built, client, withdrawal_id)
@@ -60,13 +62,47 @@ BTC_ADDRESS = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
 DESK = Actor("ops-desk", PrincipalRole.operator)
 DRAFTER = Actor("drafter", PrincipalRole.compliance)
 SIMULATION = {"from": "2023-11-14", "version": 1}
-SCENARIO = {"prices": {"BTC": "60000.00", "ETH": "3000.00", "USDC": "1.00"}}
 
 
 def _scenario(world: ApiWorld) -> dict[str, Any]:
-    """SCENARIO with a price for every asset defined by then (other cells define assets)."""
-    codes = [asset.code for asset in world.bundle.ledger.ledger.assets_by_number.values()]
-    return {"prices": {code: "1.00" for code in codes} | SCENARIO["prices"]}
+    """A failure scenario pricing every asset, those the admin's cells define included."""
+    return {"prices": {code: "1.00" for code in world.bundle.ledger.ledger.assets}}
+
+
+# BIP84's test account key: its receive addresses 0 and 1 become alice's and bob's deposit
+# addresses.
+ZPUB = (
+    "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31m"
+    "GDtKsAYz2oz2AGutZYs"
+)
+
+
+def _deposit_addresses(world: ApiWorld) -> None:
+    custody = CustodyService(world.bundle.ledger)
+    created = custody_requests.create_wallet(
+        custody, "omni-btc", chain="bitcoin", scheme="bip84", keys=[ZPUB], pool="main"
+    )
+    assert created["ok"]
+    for index, client in enumerate(("alice", "bob")):
+        assigned = custody_requests.assign_addresses(
+            custody, "omni-btc", start=index, client=client
+        )
+        assert assigned["ok"]
+
+
+def _wallet_body() -> dict[str, Any]:
+    n = next(_ids)
+    return {"name": f"w-{n}", "chain": "bitcoin", "scheme": "address",
+            "keys": [btc_address(f"w-{n}")], "pool": "main"}  # fmt: skip
+
+
+def _assign_body(target: str) -> dict[str, Any]:
+    """The next unused receive index of the wallet, for alice or bob."""
+    return {"start": next(_ids), "client": OWNER[target]}
+
+
+def _next_round(world: ApiWorld) -> dict[str, Any]:
+    return {"round": str(max(world.bundle.round_store().numbers(), default=0) + 1)}
 
 
 def _staff(world: ApiWorld, role: str) -> Actor:
@@ -152,6 +188,11 @@ def _fill() -> dict[str, Any]:
     """A fill of one lot into the small venue's first bucket (a new id each time: ``ok``)."""
     return {"fills": [{"id": next(_ids), "bucket": "b000001", "symbol": "btc-usdc-perp",
                        "lots": 1, "price": "63700.0", "fee": 10}]}
+
+
+def building(who: str, target: str) -> int:
+    """A proof-of-reserves round is built by the operator, or the admin."""
+    return 200 if who in ("operator", "admin") else 403
 
 
 def reconciling(who: str, target: str) -> int:
@@ -457,6 +498,53 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         resolving,
         lambda w, who, t: w.post(who, "/v1/regulatory/in-kind", {"scenario": _scenario(w)}),
     ),
+    (
+        "POST",
+        "/v1/insolvency/simulations",
+        resolving,
+        lambda w, who, t: w.post(who, "/v1/insolvency/simulations", {"scenario": _scenario(w)}),
+    ),
+    (
+        "POST",
+        "/v1/por/rounds",
+        building,
+        lambda w, who, t: w.post(who, "/v1/por/rounds", _next_round(w)),
+    ),
+    (
+        "POST",
+        "/v1/resolution-packs",
+        resolving,
+        lambda w, who, t: w.post(who, "/v1/resolution-packs", {}),
+    ),
+    ("GET", "/v1/wallets", staff, lambda w, who, t: w.get(who, "/v1/wallets", pool="main")),
+    ("POST", "/v1/wallets", admin, lambda w, who, t: w.post(who, "/v1/wallets", _wallet_body())),
+    (
+        "POST",
+        "/v1/wallets/{name}/addresses",
+        admin,
+        lambda w, who, t: w.post(who, "/v1/wallets/omni-btc/addresses", _assign_body(t)),
+    ),
+    (
+        "POST",
+        "/v1/wallets/{name}/designation",
+        admin,
+        lambda w, who, t: w.post(who, "/v1/wallets/omni-btc/designation", {"tier": "warm"}),
+    ),
+    (
+        "POST",
+        "/v1/clients/{client}/addresses",
+        admin,
+        lambda w, who, t: w.post(
+            who, f"/v1/clients/{OWNER[t]}/addresses", {"address": btc_address(str(next(_ids)))}
+        ),
+    ),
+    ("GET", "/v1/wallets/{name}", staff, lambda w, who, t: w.get(who, "/v1/wallets/omni-btc")),
+    (
+        "GET",
+        "/v1/clients/{client}/deposit-addresses",
+        scoped,
+        lambda w, who, t: w.get(who, f"/v1/clients/{OWNER[t]}/deposit-addresses"),
+    ),
 ]
 
 
@@ -496,6 +584,7 @@ _not_creates = (
     "/v1/webhooks",
     "/v1/webhooks/{subscription_id}/replay",
     "/v1/breaks/{break_id}/cure",
+    "/v1/resolution-packs",  # a zip
 )
 
 
@@ -535,5 +624,8 @@ def test_a_client_lists_nothing_of_another_client(world: ApiWorld) -> None:
     assert [row["name"] for row in world.get("alice", "/v1/clients").json()["items"]] == ["alice"]
     pools = {row["name"] for row in world.get("alice", "/v1/pools").json()["items"]}
     assert pools == {"main", "margin"}
+    addresses = world.get("alice", "/v1/clients/alice/deposit-addresses", limit=1000).json()
+    assert addresses["items"]
+    assert {row["client"] for row in addresses["items"]} == {"alice"}
     # Staff see bob's too: the filter is the scope's, not an accident of the data.
     assert len(world.get("operator", "/v1/accounts", limit=1000).json()["items"]) > len(own)

@@ -298,6 +298,9 @@ api_request_body_bytes_max: Final = (
 api_page_size_default: Final = 100
 api_page_size_max: Final = 1_000
 api_cursor_length_max: Final = 40
+# Addresses one API request derives and assigns (``POST /v1/wallets/{name}/addresses``): the
+# derivation runs under the service's one lock, about 30 ms per thousand.
+api_addresses_assigned_max: Final = 1_000
 # API keys (service/keys.py): how many a firm may have (revoked ones count), the length of a
 # presented key (longer is refused before any hashing), and how many successful verifications
 # are remembered so that argon2 runs once per key and process, not once per request.

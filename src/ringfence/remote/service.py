@@ -44,6 +44,7 @@ __all__ = ["Answer", "RemoteService", "tls_context"]
 T = TypeVar("T")
 _problem_media_type = "application/problem+json"
 _json_media_type = "application/json"
+_zip_media_type = "application/zip"
 # A listing walked by ``each`` stops after this many pages, whatever the service says: a
 # cursor that never ends is a fault to report, not a loop to spin in.
 pages_walked_max = 1_000_000
@@ -52,8 +53,8 @@ Query = Mapping[str, str | int | bool | None]
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One answer: its status, its decoded document (text for /metrics), and whether the
-    service replayed it for an ``Idempotency-Key`` it had seen."""
+    """One answer: its status, its decoded document (text for /metrics, bytes for a zip), and
+    whether the service replayed it for an ``Idempotency-Key`` it had seen."""
 
     status: int
     document: Any
@@ -445,6 +446,25 @@ class RemoteService:
     def por_rounds(self) -> Document:
         return cast(Document, self._read(op.list_rounds))
 
+    def build_por_round(
+        self,
+        number: str | int,
+        *,
+        snapshot: str | int | None = None,
+        documents: Mapping[str, str] | None = None,
+        private: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Document:
+        """Build, sign and keep round ``number`` (the next one; one already kept answers with
+        its summary and ``built`` false): ``documents`` are ``holdings`` and ``control``, the
+        text of the files ``por build`` reads."""
+        body: dict[str, Any] = {"round": str(number), **dict(documents or {})}
+        if snapshot is not None:
+            body["snapshot"] = str(snapshot)
+        if private:
+            body["private"] = True
+        return cast(Document, self._write(op.build_round, body, idempotency_key))
+
     def por_round(self, number: str | int) -> Document:
         """One round's signed record; ``number`` may be ``latest``."""
         return cast(Document, self._read(op.get_round, number=str(number)))
@@ -475,6 +495,80 @@ class RemoteService:
         failure scenario as ``insolvency simulate`` reads it), and in what order."""
         return cast(Document, self._write(op.in_kind_returns, {"scenario": dict(scenario)}))
 
+    def simulate_insolvency(self, scenario: Document) -> Document:
+        """``insolvency simulate``: every client's recovery, segregated and commingled."""
+        return cast(Document, self._write(op.insolvency_simulation, {"scenario": scenario}))
+
+    def resolution_pack(
+        self, *, scenario: Document | None = None, documents: Mapping[str, str] | None = None
+    ) -> bytes:
+        """The resolution pack as zip bytes (its ``index.json`` lists every file with its
+        SHA-256): with ``scenario``, a failure simulation in it; ``documents`` are
+        ``register``, ``policies`` and ``prices``, the text of the files the command reads."""
+        body: dict[str, Any] = dict(documents or {})
+        if scenario is not None:
+            body["scenario"] = scenario
+        return cast(bytes, self._write(op.resolution_pack, body))
+
+    # ------------------------------------------------------------------ custody
+
+    def wallets(
+        self,
+        *,
+        pool: str = "",
+        house: bool = False,
+        chain: str = "",
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[Document]:
+        """Wallets by number; only a pool's, the house's (``house``) or a chain's if asked."""
+        query = {"pool": pool, "house": house or None, "chain": chain, "cursor": cursor,
+                 "limit": limit}  # fmt: skip
+        return cast(Page[Document], self._read(op.list_wallets, query))
+
+    def wallet(self, name: str, *, cursor: str | None = None, limit: int | None = None) -> Document:
+        """One wallet with a page of its addresses (``address_page``)."""
+        query = {"cursor": cursor, "limit": limit}
+        return cast(Document, self._read(op.get_wallet, query, name=name))
+
+    def create_wallet(self, wallet: Document, idempotency_key: str | None = None) -> Results:
+        """Define a wallet as ``wallets create`` does (``name``, ``chain``, ``scheme``,
+        ``keys``; ``pool``, ``tier``, ``network``)."""
+        return cast(Results, self._write(op.create_wallet, dict(wallet), idempotency_key))
+
+    def assign_addresses(
+        self,
+        wallet: str,
+        *,
+        count: int = 1,
+        start: int = 0,
+        client: str = "",
+        change: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Results:
+        """Derive ``count`` addresses of ``wallet`` from ``start`` and assign them to
+        ``client`` (its deposit addresses) or, with none, to the wallet's pool."""
+        body = {"count": count, "start": start, "client": client, "change": change}
+        return cast(Results, self._write(op.assign_addresses, body, idempotency_key, name=wallet))
+
+    def designate_wallet(
+        self, wallet: str, *, pool: str | None = None, tier: str | None = None
+    ) -> Results:
+        """Move ``wallet`` to another pool (``""``: the house) or tier; what is None stays."""
+        body = {key: value for key, value in (("pool", pool), ("tier", tier)) if value is not None}
+        return cast(Results, self._write(op.designate_wallet, body, name=wallet))
+
+    def record_client_address(self, client: str, address: str) -> Results:
+        """Record ``address`` as the client's own, outside the firm."""
+        body = {"address": address}
+        return cast(Results, self._write(op.record_client_address, body, client=client))
+
+    def deposit_addresses(
+        self, client: str, *, cursor: str | None = None, limit: int | None = None
+    ) -> Page[Document]:
+        query = {"cursor": cursor, "limit": limit}
+        return cast(Page[Document], self._read(op.deposit_addresses, query, client=client))
+
 
 def _text(value: str | int | None) -> str | None:
     return None if value is None else str(value)
@@ -502,6 +596,8 @@ def _answer(response: httpx2.Response) -> Answer:
     replayed = response.headers.get("idempotency-replayed", "") == "true"
     if media == "text/plain":
         return Answer(response.status_code, response.text, replayed)
+    if media == _zip_media_type:
+        return Answer(response.status_code, response.content, replayed)
     if media != _json_media_type:
         raise AnswerUnreadableError(response.status_code, f"{media or 'no media type'}, not JSON")
     try:

@@ -27,15 +27,26 @@ from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.ledger.model import check_name
 from ringfence.core.money import format_signed_units
 from ringfence.core.por.round import round_hash, verify_round_signature
-from ringfence.service import in_kind, liquidation, por, regulatory, risk_book
+from ringfence.service import in_kind, insolvency, liquidation, por, regulatory, risk_book
 from ringfence.service.access import check_client
 from ringfence.service.access_recon import Uploads, documents_of
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import RegulatoryFiles, RoundStore
+from ringfence.service.ports import (
+    Executor,
+    RegulatoryFiles,
+    ResolutionPackFiles,
+    RoundStore,
+)
 from ringfence.service.recon_documents import iso
+from ringfence.service.resolution_pack import write_pack_of
+from ringfence.service.resolution_pack_regulatory import RegulatoryInputs
 
-__all__ = ["client_proofs", "in_kind_returns", "insurance_funds", "regulatory_report", "reports",
-           "risk_scan", "round_of", "round_summary", "rounds"]  # fmt: skip
+# A journal sequence's digits: a u64.
+_snapshot_digits_max: Final = 20
+
+__all__ = ["build_round", "client_proofs", "in_kind_returns", "insolvency_simulation",
+           "insurance_funds", "regulatory_report", "reports", "resolution_pack", "risk_scan",
+           "round_of", "round_summary", "rounds"]  # fmt: skip
 
 
 # ---------------------------------------------------------------------- proof of reserves
@@ -119,6 +130,73 @@ def round_of(rounds_kept: RoundStore, actor: Actor, number: str) -> dict[str, An
     return {"round": wanted, "record": rounds_kept.round(wanted).record()}
 
 
+def build_round(
+    ledger: LedgerService,
+    rounds_kept: RoundStore,
+    actor: Actor,
+    document: object,
+    executor: Executor,
+) -> dict[str, Any]:
+    """``por build`` of the round named in ``{"round": "N", "snapshot", "holdings", "control",
+    "private"}``: the number is the next round's, so that a request sent twice builds once.
+    A round already kept answers with its summary and ``built`` false; a number past the next
+    is ``round_not_found``. ``holdings`` and ``control`` are the exact text of the files the
+    command line reads; ``snapshot`` (a journal sequence, default the head) as a string."""
+    require(actor, Action.build_rounds)
+    plain, files = documents_of(
+        _without(document, "private"), ("holdings", "control"), ("round", "snapshot")
+    )
+    if "round" not in plain:
+        raise InputError(Result.field_required, "round")
+    number = _round_number(plain["round"])
+    if number in rounds_kept.numbers():
+        return {"ok": True, "built": False, **round_summary(ledger, rounds_kept, number)}
+    following = max(rounds_kept.numbers(), default=0) + 1
+    if number != following:
+        raise InputError(Result.round_not_found, f"round {number}: the next is {following}")
+    snapshot = plain.get("snapshot")
+    if snapshot is not None and not (snapshot.isascii() and snapshot.isdigit()
+                                     and len(snapshot) <= _snapshot_digits_max):  # fmt: skip
+        raise InputError(Result.field_unknown, f"snapshot {snapshot[:24]!r}: a sequence number")
+    if "control" in files and "holdings" not in files:
+        raise InputError(Result.field_required, "holdings (with control)")
+    if "holdings" in files:
+        _check_announced(rounds_kept, number)
+    por.build_and_keep_round(
+        ledger, rounds_kept, snapshot=None if snapshot is None else int(snapshot),
+        holdings=files.get("holdings"), control=files.get("control"), executor=executor,
+        private=_private(document),
+    )  # fmt: skip
+    return {"ok": True, "built": True, **round_summary(ledger, rounds_kept, number)}
+
+
+def _check_announced(rounds_kept: RoundStore, number: int) -> None:
+    """Reserves are attested only for a round ``por challenges`` announced (its snapshot and
+    blocks are pinned): a round none was announced for is the request's fault, named, where
+    the command line reports the missing file."""
+    try:
+        pending = rounds_kept.pending()
+    except StorageError:
+        pending = None
+    if not isinstance(pending, dict) or pending.get("round") != number:
+        raise InputError(
+            Result.control_round_mismatch, f"round {number} was not announced (por challenges)"
+        )
+
+
+def _without(document: object, field: str) -> object:
+    if isinstance(document, dict) and field in document:
+        return {key: value for key, value in document.items() if key != field}
+    return document
+
+
+def _private(document: object) -> bool:
+    chosen = document.get("private", False) if isinstance(document, dict) else False
+    if not isinstance(chosen, bool):
+        raise InputError(Result.field_unknown, "private: true or false")
+    return chosen
+
+
 def _round_number(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise InputError(Result.round_not_found, repr(text[:16]))
@@ -193,6 +271,50 @@ def in_kind_returns(ledger: LedgerService, actor: Actor, document: object) -> di
     ``insolvency simulate`` reads it): compliance and auditors only, since it shows what every
     client would get back. Nothing is journaled."""
     require(actor, Action.read_resolution)
+    return in_kind.in_kind_of(ledger, _scenario_of(document))
+
+
+def insolvency_simulation(ledger: LedgerService, actor: Actor, document: object) -> dict[str, Any]:
+    """``insolvency simulate`` on the failure in ``{"scenario": {...}}``: every client's
+    recovery, segregated and commingled, and the estate's waterfall. Compliance and auditors
+    only (``read_resolution``), as for the in-kind schedule; nothing is journaled."""
+    require(actor, Action.read_resolution)
+    return insolvency.simulate_ledger(ledger, _scenario_of(document))
+
+
+# The documents a resolution pack may take besides its scenario, as ``resolution-pack`` names
+# its files (``--register``, ``--policies``, ``--prices``).
+_pack_documents: Final = ("register", "policies", "prices")
+
+
+def resolution_pack(
+    ledger: LedgerService,
+    actor: Actor,
+    document: object,
+    places: tuple[ResolutionPackFiles, Uploads],
+    out: str,
+) -> dict[str, Any]:
+    """``resolution-pack``: write the pack to ``out`` and return its master index. The body is
+    ``{"scenario"?: {...}, "register"?, "policies"?, "prices"?}``: the failure to simulate as
+    JSON and the regulatory files as their text. Compliance and auditors
+    (``read_resolution``): it holds every client's position and what a failure returns."""
+    require(actor, Action.read_resolution)
+    files, uploads = places
+    scenario = None
+    if isinstance(document, dict) and "scenario" in document:
+        scenario = document["scenario"]
+        if not isinstance(scenario, dict):
+            raise InputError(Result.scenario_invalid, "scenario: a JSON object")
+        document = _without(document, "scenario")
+    _, uploaded = documents_of(document, _pack_documents)
+    named = [name if name in uploaded else None for name in _pack_documents]
+    regulatory = RegulatoryInputs(uploads(uploaded), *named)
+    return write_pack_of(ledger, files, out, scenario=scenario, regulatory=regulatory)
+
+
+def _scenario_of(document: object) -> object:
+    """The scenario of a body ``{"scenario": {...}}`` and nothing else; the service checks
+    the scenario itself field by field."""
     if not isinstance(document, dict):
         raise InputError(Result.request_body_malformed, 'a JSON object: {"scenario": {...}}')
     unknown = sorted(str(key) for key in document if key != "scenario")
@@ -200,4 +322,4 @@ def in_kind_returns(ledger: LedgerService, actor: Actor, document: object) -> di
         raise InputError(Result.field_unknown, ", ".join(unknown))
     if "scenario" not in document:
         raise InputError(Result.field_required, "scenario")
-    return in_kind.in_kind_of(ledger, document["scenario"])
+    return document["scenario"]

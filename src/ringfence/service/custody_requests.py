@@ -184,6 +184,11 @@ def _results(records: list[str], results: list[Result]) -> dict[str, Any]:
     }
 
 
+def chain_word(text: str) -> Chain:
+    """``text`` as a chain, or ``chain_unknown``."""
+    return _word(Chain, text, Result.chain_unknown)
+
+
 def _network(text: str) -> Network:
     return _word(Network, text, Result.network_unknown)
 

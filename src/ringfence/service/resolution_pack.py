@@ -143,7 +143,23 @@ def write_resolution_pack(
     checked against its own index before its index is returned; ``IntegrityError`` if it does
     not match."""
     document = None if scenario is None else scenarios.read_scenario(scenario)
-    simulation = None if document is None else simulate_ledger(ledger, document, progress)
+    return write_pack_of(
+        ledger, files, out, scenario=document, regulatory=regulatory, progress=progress
+    )
+
+
+def write_pack_of(
+    ledger: LedgerService,
+    files: ResolutionPackFiles,
+    out: str,
+    *,
+    scenario: object | None = None,
+    regulatory: RegulatoryInputs | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """``write_resolution_pack`` with the failure scenario given as its JSON document (the
+    REST API's, which takes it in the request body)."""
+    simulation = None if scenario is None else simulate_ledger(ledger, scenario, progress)
     now_ns = ledger.clock.now_ns()
     extra = [] if regulatory is None else regulatory_documents(ledger, regulatory)
     index = build_pack(

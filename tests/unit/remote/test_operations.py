@@ -90,7 +90,17 @@ sample_calls: dict[str, dict[str, Any]] = {
     "insurance_funds": {},
     "regulatory_report": {"report": "possession", "documents": {"as_of": "2026-12-07"}},
     "apply_fills": {"fills": [{"id": "1", "bucket": "b", "symbol": "s", "lots": 1, "price": "1"}]},
-    "in_kind_returns": {"scenario": {"prices": {}}},
+    "in_kind_returns": {"scenario": {}},
+    "simulate_insolvency": {"scenario": {}},
+    "resolution_pack": {"scenario": {}, "documents": {"register": "{}"}},
+    "build_por_round": {"number": 2, "snapshot": 9, "documents": {"holdings": ""}},
+    "wallets": {"pool": "p", "house": True, "chain": "bitcoin", "cursor": "1", "limit": 5},
+    "wallet": {"name": "w", "cursor": "1", "limit": 5},
+    "create_wallet": {"wallet": {"name": "w"}},
+    "assign_addresses": {"wallet": "w", "count": 2, "client": "c"},
+    "designate_wallet": {"wallet": "w", "tier": "cold"},
+    "record_client_address": {"client": "c", "address": "bc1q"},
+    "deposit_addresses": {"client": "c", "cursor": "1", "limit": 5},
 }
 # Methods that walk others rather than stand for an operation of their own.
 walkers = {"each", "each_event", "send", "close"}

@@ -9,10 +9,12 @@ and nowhere else:
   and drives approved withdrawals through the chain, and does not define; ``approver``
   approves withdrawals and policy versions and initiates nothing; ``compliance`` drafts,
   approves and publishes policy versions; ``auditor`` reads everything and runs the audit, and
-  writes nothing. A client requests withdrawals from its own accounts. Reconciliation is run
-  by ``operator`` and ``compliance``, and its breaks are explained and cured by them (the
-  segregation officer is compliance); every staff role reads them. ``admin`` also manages
-  webhook subscriptions, which carry every event of every client.
+  writes nothing. A client requests withdrawals from its own accounts. Custody wallets are
+  definitions (``admin``) and staff's reading; a client reads its own deposit addresses. A
+  proof-of-reserves round is built by ``operator`` or ``admin`` (it moves nothing).
+  Reconciliation is run by ``operator`` and ``compliance``, and its breaks are explained and
+  cured by them (the segregation officer is compliance); every staff role reads them.
+  ``admin`` also manages webhook subscriptions, which carry every event of every client.
 - ``sees_account(actor, account)``: a client principal sees only the client accounts its
   client owns; staff see every account. The service applies it to every read and write, so
   isolation never depends on a route remembering to filter.
@@ -59,6 +61,11 @@ class Action(StrEnum):
     # simulated insolvency): a resolution planner's and an auditor's reading.
     read_resolution = "read_resolution"
     submit_fills = "submit_fills"  # the venue's fills into the book (and their fees)
+    read_wallets = "read_wallets"  # the custody wallet registry: every pool's and the house's
+    # A client's deposit addresses (a client: its own).
+    read_deposit_addresses = "read_deposit_addresses"
+    # Build, sign and keep a proof-of-reserves round (and attest its reserves).
+    build_rounds = "build_rounds"
     read_events = "read_events"  # the event stream (a client: events about its own accounts)
     manage_webhooks = "manage_webhooks"  # webhook subscriptions: they carry every event
     # Withdrawals and their policy (service/withdrawals.py, service/policy.py). Who may
@@ -87,6 +94,8 @@ _reading: Final = frozenset(
         Action.read_events,
         Action.read_withdrawals,
         Action.read_policies,
+        Action.read_wallets,
+        Action.read_deposit_addresses,
     }
 )
 
@@ -103,10 +112,12 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
             Action.read_proofs,
             Action.request_withdrawals,
             Action.read_withdrawals,
+            Action.read_deposit_addresses,
         }
     ),
     PrincipalRole.operator: _reading
     | {
+        Action.build_rounds,
         Action.submit_transfers,
         Action.submit_fills,
         Action.reconcile,
@@ -128,6 +139,7 @@ permissions: Final[dict[PrincipalRole, frozenset[Action]]] = {
     PrincipalRole.admin: _reading
     | {
         Action.define,
+        Action.build_rounds,
         Action.audit,
         Action.manage_webhooks,
         Action.draft_policies,

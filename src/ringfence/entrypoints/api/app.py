@@ -35,6 +35,7 @@ from ringfence.entrypoints.api.calls import Api
 from ringfence.entrypoints.api.delivery import DeliveryWorker
 from ringfence.entrypoints.api.problems import problem
 from ringfence.entrypoints.api.routes import add_routes, problem_responses
+from ringfence.entrypoints.api.routes_custody import add_custody_routes
 from ringfence.entrypoints.api.routes_events import add_event_routes
 from ringfence.entrypoints.api.routes_recon import add_recon_routes
 from ringfence.entrypoints.api.routes_reports import add_report_routes
@@ -75,6 +76,7 @@ def create_app(
     add_event_routes(app, api)
     add_recon_routes(app, api)
     add_report_routes(app, api)
+    add_custody_routes(app, api)
     add_pages(app, api)
     _add_error_handlers(app)
     _add_timing(app, api)

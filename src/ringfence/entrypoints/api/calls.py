@@ -5,13 +5,17 @@ them); and how a route declares the JSON body it takes (``request_body``)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from ringfence import bootstrap
 from ringfence.core.errors import InputError, Result, RingfenceError
@@ -27,6 +31,8 @@ json_media_type = "application/json"
 
 # A service call: the ledger, the actor, and the decoded body (None for a read).
 Call = Callable[[LedgerService, Actor, object], Any]
+# A service call that writes its answer to a file: the same, and the file's path.
+FileCall = Callable[[LedgerService, Actor, object, str], Any]
 
 
 def request_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -134,6 +140,33 @@ class Api:
             if key is not None:
                 self.idempotency.remember(actor, key, Remembered(seen, 200, content))
             return Response(content, 200, media_type=json_media_type)
+
+    async def answer_file(
+        self, request: Request, route: str, call: FileCall, media_type: str
+    ) -> Response:
+        """A write answered with a file the call writes (a resolution pack): made in a folder
+        of its own, streamed from disk, and deleted once sent or when the call fails. Such an
+        answer is not remembered for an ``Idempotency-Key``: it journals nothing, and a
+        retry makes another."""
+        folder = tempfile.mkdtemp(prefix="ringfence-answer-")
+        out = os.path.join(folder, "answer")
+        try:
+            actor = await self.actor(request)
+            body = await _body(request)
+            await run_in_threadpool(self._wrote, route, actor, call, body, out)
+        except BaseException as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            if not isinstance(error, RingfenceError):
+                raise
+            self.metrics.count(route, code_of(error))
+            return problem_of(error, request.url.path)
+        cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
+        return FileResponse(out, media_type=media_type, background=cleanup)
+
+    def _wrote(self, route: str, actor: Actor, call: FileCall, body: bytes, out: str) -> None:
+        with self.lock:
+            call(self.bundle.current(), actor, access.decode_body(body), out)
+            self.metrics.count(route, "ok")
 
     def _count(self, route: str, document: object) -> None:
         """Each result of a create by its code; any other answer as one ``ok``."""
