@@ -162,12 +162,14 @@ def test_fills_are_applied_through_the_api_and_refused_by_name(world: ApiWorld) 
                 "price": "63700.0", "fee": 10, **fields}
 
     body = {"fills": [fill(70_001), fill(70_001, lots=3), fill(70_002, fee=1.5),
-                      fill(70_003, price="63700.05"), fill(70_004, bucket="nobody"), [1]]}
+                      fill(70_003, price="63700.05"), fill(70_004, bucket="nobody"), [1],
+                      fill(70_006, symbol=["btc-usdc-perp"])]}
     answer = world.post("operator", "/v1/risk/fills", body)
     assert answer.status_code == 200, answer.text
     assert [(r["index"], r["result"]) for r in answer.json()["results"]] == [
         (0, "ok"), (1, "fill_exists_with_different_body"), (2, "amount_must_not_be_float"),
         (3, "price_finer_than_tick"), (4, "bucket_not_found"), (5, "line_malformed"),
+        (6, "instrument_not_found"),
     ]
     assert answer.json()["ok"] is False
     again = world.post("operator", "/v1/risk/fills", {"fills": [fill(70_001)]}).json()

@@ -226,7 +226,8 @@ def _fill_of(raw: object, service: RiskService) -> Fill:
     unknown = set(raw) - fill_fields
     if unknown:
         raise InputError(Result.field_unknown, ", ".join(sorted(map(str, unknown))))
-    instrument = service.instruments.get(raw.get("symbol", ""))
+    symbol = raw.get("symbol", "")
+    instrument = service.instruments.get(symbol) if isinstance(symbol, str) else None
     if instrument is None:
         raise InputError(Result.instrument_not_found, str(raw.get("symbol")))
     fill_id: Any = raw.get("id")
