@@ -24,12 +24,14 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 from tests.support import EARN, MAIN, Custodian, build_custodian, journal_signer
+from tests.support_insolvency import SCENARIO, build_failing_firm
 
 from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock, SystemClock
 from ringfence.adapters.dask_executor import DaskExecutor, remote_executor
 from ringfence.adapters.executors import InProcessExecutor, open_executor
 from ringfence.adapters.files.rounds import RoundFiles
+from ringfence.adapters.por_spill import SpilledTrees, build_spilled_round
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.core.batch import ClientRange, client_ranges, engine_rows
@@ -42,6 +44,7 @@ from ringfence.demo.risk import build_venue
 from ringfence.service import por, recon_requests
 from ringfence.service.batch import gather_liabilities, ledger_cut
 from ringfence.service.custody import CustodyService
+from ringfence.service.insolvency import simulate_ledger
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Executor
 from ringfence.service.recon import ReconService
@@ -340,3 +343,36 @@ def test_an_executor_is_named_or_refused_by_name() -> None:
     with bootstrap.executor("in-process") as executor:
         assert executor.name == "in-process"
         assert list(executor.map(str, [1, 2])) == ["1", "2"]
+
+
+def test_a_spilled_round_on_dask_is_the_in_process_round_bit_for_bit(
+    sqlite_service: LedgerService, dask_local: DaskExecutor, tmp_path: Path
+) -> None:
+    """The bounded-memory build (``adapters/por_spill.py``): ranges read by the workers from
+    the file, tree partitions built and spilled by them, the top joined here."""
+    custodian = many_clients(sqlite_service)
+    _, here = build(sqlite_service, InProcessExecutor())
+    with ledger_cut(sqlite_service, sqlite_service.seq) as cut:
+        spilled = build_spilled_round(
+            dask_local, cut, sqlite_service.ledger.assets, str(tmp_path / "spill"),
+            snapshot=sqlite_service.seq, previous_round_hash=bytes(32), master_secret=MASTER,
+            signing_seed=bytes(32), seed=SEED, snapshot_hash=sqlite_service.hash,
+            clients_per_range=RANGE, clients_per_partition=RANGE)
+    assert spilled.round.record == here.record
+    trees = SpilledTrees(spilled.folder, spilled.round.record, sqlite_service.ledger.assets,
+                         MASTER)
+    for client in [*custodian.clients, *(f"x{n:03d}" for n in range(40)), "nobody"]:
+        assert trees.proofs(client) == list(here.proofs(client))
+
+
+def test_an_insolvency_simulation_on_dask_is_the_one_simulated_here(
+    sqlite_service: LedgerService, clock: ManualClock, dask_local: DaskExecutor
+) -> None:
+    """The failing firm's scenario, on the whole book here, and in client ranges of two
+    clients here and on Dask (the workers reading the file): the same document."""
+    build_failing_firm(sqlite_service, clock.advance)
+    whole = simulate_ledger(sqlite_service, SCENARIO)
+    assert len(whole["clients"]) > 4
+    for executor in (InProcessExecutor(), dask_local):
+        assert simulate_ledger(sqlite_service, SCENARIO, executor=executor,
+                               clients_per_range=2) == whole

@@ -57,6 +57,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -421,6 +422,7 @@ class SpilledBuild:
     round: Round
     folder: str
     manifest: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each stage
 
 
 def build_spilled_round(
@@ -440,18 +442,22 @@ are not attested here."""
     assert not any(Path(folder).iterdir())
     ordered = tuple(sorted(assets.values(), key=lambda asset: asset.number))
     ranges = client_ranges(cut.client_number_max, clients_per_range)
+    clock = _Stages()
     counts = list(executor.map(read_range, (
         RangeTask(cut.reader(clients), number, folder, ordered)
         for number, clients in enumerate(ranges))))
     plans = _plans(ordered, counts)
+    clock.mark("read")
     draws = _Draws(seed)
     for position, plan in enumerate(plans):  # the stream's blocks, in the in-memory order
         draw_counts(_asset_folder(folder, plan.asset.number) / "drawn.u8", plan.owed, draws)
         plans[position] = _replace(plan, stream_counter=draws.take() if plan.owed else -1)
+    clock.mark("draw_counts")
     pieces = [0] * len(plans)
     for range_pieces in executor.map(count_range, _range_draws(folder, plans, len(ranges))):
         for position, plan in enumerate(plans):
             pieces[position] += range_pieces[plan.asset.number]
+    clock.mark("count")
     round_id = round_id_of(previous_round_hash, snapshot)
     trees, manifest = {}, {"format": spill_format, "round_id": round_id.hex(), "assets": []}
     tops: dict[int, tuple[TreeContext, int]] = {}
@@ -465,8 +471,10 @@ are not attested here."""
             draw_blocks(_asset_folder(folder, plan.asset.number) / "blocks.u64", plan.owed,
                         1 << (context.height - context.block_levels),
                         draws.block(plan.stream_counter))
+    clock.mark("draw_blocks")
     shifts = {number: top - context.block_levels for number, (context, top) in tops.items()}
     list(executor.map(sort_range, _range_draws(folder, plans, len(ranges), shifts)))
+    clock.mark("sort")
     asset_seeds = _asset_seeds(seed, ordered)
     for plan in plans:
         context, top = tops[plan.asset.number]
@@ -475,12 +483,27 @@ are not attested here."""
                                   clients_per_partition)
         trees[plan.asset.number] = tree
         manifest["assets"].append(entry)
+    clock.mark("partitions")
     _remove_working_files(folder, plans, len(ranges))
     (Path(folder) / "spill.json").write_text(json.dumps(manifest, indent=1) + "\n")
     built = sign_round(round_id, previous_round_hash, snapshot, trees,
                        signing_seed=signing_seed, snapshot_hash=snapshot_hash,
                        snapshot_ns=snapshot_ns)
-    return SpilledBuild(built, folder, manifest)
+    clock.mark("sign")
+    return SpilledBuild(built, folder, manifest, clock.seconds)
+
+
+class _Stages:
+    """Wall time per stage, for the benchmark's report."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(now - self._last, 3)
+        self._last = now
 
 
 def _replace(plan: _AssetPlan, **changes: Any) -> _AssetPlan:

@@ -47,6 +47,13 @@ import numpy as np
 
 from ringfence import bootstrap
 from ringfence.adapters.dask_executor import DaskExecutor
+from ringfence.adapters.executors import in_process
+from ringfence.adapters.por_spill import (
+    SpilledBuild,
+    SpilledTrees,
+    build_spilled_round,
+    remove_spill,
+)
 from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core import limits
 from ringfence.core.batch import ClientAccountRow, ClientRange
@@ -180,8 +187,13 @@ def _sqlite_case(executor: Executor, clients: int) -> dict[str, Any]:
     }
 
 
-def _build(executor: Executor, clients: int, seed: int) -> tuple[Round, float, float]:
+def _build(
+    executor: Executor, clients: int, seed: int
+) -> tuple[Round | SpilledBuild, float, float]:
+    """One round over ``clients`` clients: in memory in process, spilled on a cluster."""
     gc.collect()
+    if executor.name != in_process:
+        return _build_spilled(executor, clients, seed)
     started = time.perf_counter()
     liabilities = gather_liabilities(executor, SyntheticCut(clients, clients), {"BTC": BTC})
     gathered = time.perf_counter() - started
@@ -196,6 +208,22 @@ def _build(executor: Executor, clients: int, seed: int) -> tuple[Round, float, f
         snapshot_hash=bytes(32),
     )
     return built, time.perf_counter() - started, gathered
+
+
+def _build_spilled(
+    executor: Executor, clients: int, seed: int
+) -> tuple[SpilledBuild, float, float]:
+    folder = tempfile.mkdtemp(prefix="ringfence-por-spill-")
+    started = time.perf_counter()
+    built = build_spilled_round(
+        executor, SyntheticCut(clients, clients), {"BTC": BTC}, folder, snapshot=1,
+        previous_round_hash=bytes(32), master_secret=master_secret, signing_seed=bytes(32),
+        seed=random.Random(seed).randbytes(32), snapshot_hash=bytes(32))
+    return built, time.perf_counter() - started, built.seconds["read"]
+
+
+def _folder_bytes(folder: str) -> int:
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
 
 
 def _peak_rss_mib() -> int:
@@ -224,15 +252,23 @@ def _hash_floor(count: int) -> float:
     return time.perf_counter() - started
 
 
-def _verify(built: Round, clients: int, samples: int) -> tuple[float, int, int]:
+def _verify(built: Round | SpilledBuild, clients: int, samples: int) -> tuple[float, int, int]:
     rng = random.Random(7)
     names = [f"c{rng.randrange(1, clients + 1)}" for _ in range(samples)]
-    built.trees[BTC.number].index_clients()
-    round_id = bytes.fromhex(built.record["round_id"])
-    cases = [(next(built.proofs(n)), round_nonce(master_secret, round_id, n), n) for n in names]
+    if isinstance(built, SpilledBuild):
+        record = built.round.record
+        spilled = SpilledTrees(built.folder, record, {"BTC": BTC}, master_secret)
+        proofs = [spilled.proofs(name)[0] for name in names]
+    else:
+        record = built.record
+        built.trees[BTC.number].index_clients()
+        proofs = [next(built.proofs(name)) for name in names]
+    round_id = bytes.fromhex(record["round_id"])
+    cases = [(proof, round_nonce(master_secret, round_id, name), name)
+             for proof, name in zip(proofs, names, strict=True)]
     started = time.perf_counter()
     for proof, nonce, name in cases:
-        verify_inclusion(proof, built.record, nonce, None, name)
+        verify_inclusion(proof, record, nonce, None, name)
     seconds = (time.perf_counter() - started) / samples
     sizes = [len(json.dumps(proof, separators=(",", ":"))) for proof, _, _ in cases]
     return seconds, max(sizes), round(statistics.median(sizes))
@@ -240,13 +276,15 @@ def _verify(built: Round, clients: int, samples: int) -> tuple[float, int, int]:
 
 def _build_case(
     executor: Executor, clients: int, runs: int, progress: Progress | None
-) -> tuple[dict[str, Any], Round]:
+) -> tuple[dict[str, Any], Round | SpilledBuild]:
     times, gathers, loads, cpus = [], [], [], []
-    built = None
+    built: Round | SpilledBuild | None = None
     for run in range(runs):
         if progress is not None:
             progress(f"build_{clients}", run, runs)
         loads.append(round(os.getloadavg()[0], 2))
+        if isinstance(built, SpilledBuild):
+            remove_spill(built.folder)
         built = None  # the previous run's trees would only take memory
         main, workers = _cpu_seconds(), sum(_on_workers(executor, _cpu_seconds))
         built, seconds, gathered = _build(executor, clients, seed=run)
@@ -254,7 +292,17 @@ def _build_case(
         times.append(seconds)
         gathers.append(gathered)
     assert built is not None
-    tree = built.trees[BTC.number]
+    loads.append(round(os.getloadavg()[0], 2))
+    spilled: dict[str, Any] = {}
+    if isinstance(built, SpilledBuild):
+        tree = built.round.trees[BTC.number]
+        (entry,) = built.manifest["assets"]
+        pieces, hashes = entry["pieces"], entry["hashes"]
+        spilled = {"spilled": True, "stage_seconds": built.seconds,
+                   "partitions": entry["partitions"], "spill_bytes": _folder_bytes(built.folder)}
+    else:
+        tree = built.trees[BTC.number]
+        pieces, hashes = len(tree.placement.index), tree.hashes
     seconds = statistics.median(times)
     ranges = -(-(clients + 1) // limits.batch_range_clients_default)
     case = {
@@ -266,15 +314,16 @@ def _build_case(
         "load_average_1m": loads,
         "executor": executor.name,
         "ranges": ranges,
-        "pieces": len(tree.placement.index),
+        "pieces": pieces,
         "height": tree.height,
-        "hashes": tree.hashes,
-        "hashes_per_s": round(tree.hashes / seconds, 1),
+        "hashes": hashes,
+        "hashes_per_s": round(hashes / seconds, 1),
         "cpu_seconds_main": round(statistics.median(c[0] for c in cpus), 3),
         "cpu_seconds_workers": round(statistics.median(c[1] for c in cpus), 3),
         "root_hash": tree.root[1].hex(),
         "peak_memory_mib": peak_memory_mib(),
         "workers_peak_memory_mib": _on_workers(executor, _peak_rss_mib),
+        **spilled,
     }
     return case, built
 
@@ -323,6 +372,8 @@ def run_bench(
     with bootstrap.executor(executor) as runs_on:
         built, clients = None, 0
         for clients_now, runs in sizes:
+            if isinstance(built, SpilledBuild):
+                remove_spill(built.folder)
             built = None  # the previous case's trees would only take memory
             case, built = _build_case(runs_on, clients_now, runs, progress)
             results.append(case)
@@ -332,7 +383,12 @@ def run_bench(
     first = results[0]
     floor_s = _hash_floor(first["hashes"])
     first["floor_fraction"] = round(floor_s / first["seconds"], 3)
-    verify_s, proof_max, proof_median = _verify(built, clients, 200 if quick else 1_000)
+    samples = 200 if quick or clients > 10**7 else 1_000
+    try:
+        verify_s, proof_max, proof_median = _verify(built, clients, samples)
+    finally:
+        if isinstance(built, SpilledBuild):
+            remove_spill(built.folder)
     results.append(
         {
             "case": "verify",
