@@ -9,6 +9,14 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.property.test_insolvency import (
+    ASSETS,
+    CLIENTS,
+    PETITION_NS,
+    POOLS,
+    WALLETS,
+    firms_and_scenarios,
+)
 
 from ringfence.core.insolvency import Book, FirmNames, Outcome, parse_scenario, simulate
 from ringfence.core.insolvency.ranges import (
@@ -21,14 +29,6 @@ from ringfence.core.insolvency.ranges import (
 )
 from ringfence.core.insolvency.simulate import finish, prepare
 from ringfence.core.money import format_amount
-from tests.property.test_insolvency import (
-    ASSETS,
-    CLIENTS,
-    POOLS,
-    WALLETS,
-    PETITION_NS,
-    firms_and_scenarios,
-)
 
 
 def in_ranges(book: Book, scenario: Any, commingled: bool, cuts: int, seed: int) -> Outcome:

@@ -459,10 +459,12 @@ are not attested here."""
             pieces[position] += range_pieces[plan.asset.number]
     clock.mark("count")
     round_id = round_id_of(previous_round_hash, snapshot)
-    trees, manifest = {}, {"format": spill_format, "round_id": round_id.hex(), "assets": []}
+    trees: dict[int, AssetTree] = {}
+    entries: list[dict[str, Any]] = []
+    manifest = {"format": spill_format, "round_id": round_id.hex(), "assets": entries}
     tops: dict[int, tuple[TreeContext, int]] = {}
-    for position, plan in enumerate(plans):
-        plan = plans[position] = _replace(plan, pieces=pieces[position])
+    for position in range(len(plans)):
+        plan = plans[position] = _replace(plans[position], pieces=pieces[position])
         if plan.pieces > limits.proof_entries_max * limits.proof_pieces_max:
             raise InputError(Result.batch_too_large, f"{plan.pieces} pieces")
         context = tree_context(round_id, plan.asset, tree_height(plan.pieces), master_secret)
@@ -478,11 +480,12 @@ are not attested here."""
     asset_seeds = _asset_seeds(seed, ordered)
     for plan in plans:
         context, top = tops[plan.asset.number]
-        tree, entry = _build_tree(executor, plan, (context, top), (folder, len(ranges)),
-                                  master_secret, asset_seeds[plan.asset.number],
-                                  clients_per_partition)
+        tree, entry = _build_tree(
+            executor, plan, shape=(context, top), spill=(folder, len(ranges)),
+            secrets=(master_secret, asset_seeds[plan.asset.number]),
+            clients_per_partition=clients_per_partition)
         trees[plan.asset.number] = tree
-        manifest["assets"].append(entry)
+        entries.append(entry)
     clock.mark("partitions")
     _remove_working_files(folder, plans, len(ranges))
     (Path(folder) / "spill.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -526,11 +529,11 @@ def _asset_seeds(seed: bytes, assets: Sequence[Asset]) -> dict[int, bytes]:
 
 
 def _build_tree(
-    executor: Executor, plan: _AssetPlan, shape: tuple[TreeContext, int],
-    spill: tuple[str, int], master_secret: bytes, asset_seed: bytes, clients_per_partition: int,
+    executor: Executor, plan: _AssetPlan, *, shape: tuple[TreeContext, int],
+    spill: tuple[str, int], secrets: tuple[bytes, bytes], clients_per_partition: int,
 ) -> tuple[AssetTree, dict[str, Any]]:
     """Build one asset's partitions on the executor and join their roots under the top."""
-    (context, top), (folder, ranges) = shape, spill
+    (context, top), (folder, ranges), (master_secret, asset_seed) = shape, spill, secrets
     subtrees = 1 << (context.height - top)
     per_partition = max(1, -(-subtrees * clients_per_partition // max(plan.owed, 1)))
     per_partition = min(subtrees, 1 << (per_partition - 1).bit_length())

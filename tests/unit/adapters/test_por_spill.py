@@ -19,11 +19,11 @@ from ringfence.adapters.por_spill import SpilledTrees, build_spilled_round, subt
 from ringfence.core import limits
 from ringfence.core.batch import ClientAccountRow, RowsCut
 from ringfence.core.money import Asset
+from ringfence.core.por.hashes import round_nonce
 from ringfence.core.por.liabilities import merge_liabilities, partial_liabilities
 from ringfence.core.por.round import build_round
 from ringfence.core.por.tree import subtree_jobs, tree_context
 from ringfence.verifier import verify_inclusion
-from ringfence.core.por.hashes import round_nonce
 
 BTC = Asset("BTC", 8, 1)
 ETH = Asset("ETH", 18, 2)
