@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ringfence.adapters import por_spill
 from ringfence.adapters.executors import InProcessExecutor
 from ringfence.adapters.por_spill import SpilledTrees, build_spilled_round, subtree_top
 from ringfence.core import limits
@@ -94,6 +95,18 @@ def test_a_spilled_round_is_the_in_memory_round_bit_for_bit(tmp_path: Path) -> N
     # The working files are gone: what is left answers proofs.
     left = {path.name.split("-")[0].split(".")[0] for path in tmp_path.rglob("*") if path.is_file()}
     assert left == {"spill", "top", "part", "names"}
+
+
+def test_draws_read_in_small_chunks_are_the_streams_draws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coordinator reads the stream in chunks of clients (2^21 in a run): chunks of 7
+    clients, so that redraws and blocks straddle many chunk boundaries, change nothing."""
+    monkeypatch.setattr(por_spill, "_draw_clients_chunk", 7)
+    rows = book(400, seed=3)
+    liabilities, memory, spilled = both_rounds(rows, b"c" * 32, 50, 100, tmp_path)
+    assert spilled.round.record == memory.record
+    assert_same_proofs(liabilities, memory, spilled, sorted({row.name for row in rows})[:50])
 
 
 @settings(max_examples=12, deadline=None)
