@@ -47,6 +47,7 @@ from ringfence.service.custody import CustodyService
 from ringfence.service.insolvency import simulate_ledger
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Executor
+from ringfence.verifier import verify_inclusion
 from ringfence.service.recon import ReconService
 
 _Item = TypeVar("_Item")
@@ -189,6 +190,54 @@ def test_a_round_kept_on_dask_passes_the_audit_rebuilt_in_process(
     audit = por.audit_kept_round(sqlite_service, rounds, built["round_file"], seed="public",
                                  sample_size=30, executor=InProcessExecutor())
     assert audit["ok"], audit["problems"]
+
+
+def test_a_spilled_round_kept_on_dask_answers_proofs_and_passes_the_audit(
+    sqlite_service: LedgerService, dask_local: DaskExecutor, tmp_path: Path
+) -> None:
+    """``por build --spill``: the round's directory keeps the partitions the workers wrote
+    (nothing left in the spilling area); proofs are read from them and check; the audit
+    rebuilds the round in this process from the journal and finds the same root."""
+    many_clients(sqlite_service, count=20)
+    rounds = RoundFiles(tmp_path / "por")
+    built = por.build_and_keep_round(
+        sqlite_service, rounds, snapshot=None, holdings=None, control=None,
+        executor=dask_local, clients_per_range=3, spilled=bootstrap.spilled_round_builder())
+    assert built["spilled"]
+    assert built["assets"][0]["pieces"] > 0
+    assert list((tmp_path / "por" / "spilling").iterdir()) == []
+    assert (tmp_path / "por" / "rounds" / "000001" / "private" / "spill" / "spill.json").is_file()
+    audit = por.audit_kept_round(sqlite_service, rounds, built["round_file"], seed="public",
+                                 sample_size=30, executor=InProcessExecutor())
+    assert audit["ok"], audit["problems"]
+    assert len(audit["sampled"]) == 30
+    record = rounds.round(1).record()
+    owed = sorted({entry["client"] for entry in audit["sampled"]})
+    assert len(owed) > 10
+    for client in owed:
+        bundle = por.client_proofs(sqlite_service, rounds, client)
+        assert bundle["proofs"]
+        for proof in bundle["proofs"]:
+            verify_inclusion(proof, record, bytes.fromhex(bundle["nonce"]), None, client)
+    with pytest.raises(InputError) as missing:
+        por.client_proofs(sqlite_service, rounds, "nobody")
+    assert missing.value.code is Result.client_not_found
+
+
+def test_a_spilled_build_that_fails_leaves_nothing(
+    sqlite_service: LedgerService, tmp_path: Path
+) -> None:
+    many_clients(sqlite_service, count=5)
+    rounds = RoundFiles(tmp_path / "por")
+
+    def fails(*args: Any, **options: Any) -> Any:
+        raise ExecutorError("the cluster is gone")
+
+    with pytest.raises(ExecutorError):
+        por.build_and_keep_round(sqlite_service, rounds, snapshot=None, holdings=None,
+                                 control=None, executor=InProcessExecutor(), spilled=fails)
+    assert list((tmp_path / "por" / "spilling").iterdir()) == []
+    assert rounds.numbers() == []
 
 
 def test_the_segregation_statement_on_dask_is_the_one_summed_here(

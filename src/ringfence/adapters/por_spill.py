@@ -82,7 +82,14 @@ from ringfence.core.por.hashes import (
 from ringfence.core.por.inclusion import inclusion_proof
 from ringfence.core.por.liabilities import partial_liabilities, proof_units_of, total_of
 from ringfence.core.por.placement import Placement, tree_height
-from ringfence.core.por.round import Round, round_hash, round_id_of, sign_round
+from ringfence.core.por.round import (
+    ReservesAttestation,
+    Round,
+    round_hash,
+    round_id_of,
+    sign_round,
+)
+from ringfence.core.por.solvency import prove_pools
 from ringfence.core.por.tree import (
     AssetTree,
     Level,
@@ -429,14 +436,15 @@ def build_spilled_round(
     executor: Executor, cut: BalanceCut, assets: Mapping[str, Asset], folder: str, *,
     snapshot: int, previous_round_hash: bytes, master_secret: bytes, signing_seed: bytes,
     seed: bytes, snapshot_hash: bytes | None = None, snapshot_ns: int | None = None,
+    reserves: ReservesAttestation | None = None,
     clients_per_range: int = limits.batch_range_clients_default,
     clients_per_partition: int = limits.batch_range_clients_default,
 ) -> SpilledBuild:
     """The round ``core/por/round.py``'s ``build_round`` makes from the same cut and seed,
     built in stages on ``executor`` with every per-client figure spilled to ``folder`` (which
     must not exist, or be empty). A tree partition holds about ``clients_per_partition``
-clients (a power of two of subtrees); neither it nor the ranges change the round. Reserves
-are not attested here."""
+clients (a power of two of subtrees); neither it nor the ranges change the round. With
+``reserves``, the round attests them and proves each pool's solvency as ``build_round`` does."""
     assert len(master_secret) >= 32
     Path(folder).mkdir(parents=True, exist_ok=True)
     assert not any(Path(folder).iterdir())
@@ -462,17 +470,9 @@ are not attested here."""
     trees: dict[int, AssetTree] = {}
     entries: list[dict[str, Any]] = []
     manifest = {"format": spill_format, "round_id": round_id.hex(), "assets": entries}
-    tops: dict[int, tuple[TreeContext, int]] = {}
     for position in range(len(plans)):
-        plan = plans[position] = _replace(plans[position], pieces=pieces[position])
-        if plan.pieces > limits.proof_entries_max * limits.proof_pieces_max:
-            raise InputError(Result.batch_too_large, f"{plan.pieces} pieces")
-        context = tree_context(round_id, plan.asset, tree_height(plan.pieces), master_secret)
-        tops[plan.asset.number] = (context, subtree_top(context, plan.pieces))
-        if plan.owed:
-            draw_blocks(_asset_folder(folder, plan.asset.number) / "blocks.u64", plan.owed,
-                        1 << (context.height - context.block_levels),
-                        draws.block(plan.stream_counter))
+        plans[position] = _replace(plans[position], pieces=pieces[position])
+    tops = _draw_blocks(folder, plans, draws, round_id, master_secret)
     clock.mark("draw_blocks")
     shifts = {number: top - context.block_levels for number, (context, top) in tops.items()}
     list(executor.map(sort_range, _range_draws(folder, plans, len(ranges), shifts)))
@@ -489,11 +489,31 @@ are not attested here."""
     clock.mark("partitions")
     _remove_working_files(folder, plans, len(ranges))
     (Path(folder) / "spill.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    statements = {} if reserves is None else {
+        number: prove_pools(round_id, number, positions, master_secret=master_secret, seed=seed)
+        for number, positions in reserves.pools.items() if positions and number in trees}
     built = sign_round(round_id, previous_round_hash, snapshot, trees,
-                       signing_seed=signing_seed, snapshot_hash=snapshot_hash,
-                       snapshot_ns=snapshot_ns)
+                       signing_seed=signing_seed, reserves=reserves, snapshot_hash=snapshot_hash,
+                       snapshot_ns=snapshot_ns, pool_statements=statements)
     clock.mark("sign")
     return SpilledBuild(built, folder, manifest, clock.seconds)
+
+
+def build_spilled(
+    executor: Executor, cut: BalanceCut, assets: Mapping[str, Asset], folder: str, *,
+    snapshot: int, previous_round_hash: bytes, master_secret: bytes, signing_seed: bytes,
+    seed: bytes, snapshot_hash: bytes | None, snapshot_ns: int | None,
+    reserves: ReservesAttestation | None, clients_per_range: int,
+) -> tuple[Round, dict[int, int]]:
+    """``build_spilled_round`` as the service's ``SpilledRoundBuilder`` port: the round and
+    each asset's count of pieces."""
+    built = build_spilled_round(
+        executor, cut, assets, folder, snapshot=snapshot, previous_round_hash=previous_round_hash,
+        master_secret=master_secret, signing_seed=signing_seed, seed=seed,
+        snapshot_hash=snapshot_hash, snapshot_ns=snapshot_ns, reserves=reserves,
+        clients_per_range=clients_per_range)
+    return built.round, {entry["asset_number"]: entry["pieces"]
+                         for entry in built.manifest["assets"]}
 
 
 class _Stages:
@@ -507,6 +527,25 @@ class _Stages:
         now = time.perf_counter()
         self.seconds[stage] = round(now - self._last, 3)
         self._last = now
+
+
+def _draw_blocks(
+    folder: str, plans: Sequence[_AssetPlan], draws: _Draws, round_id: bytes,
+    master_secret: bytes,
+) -> dict[int, tuple[TreeContext, int]]:
+    """Each tree's context (its height, from its pieces) and subtree top; each owed client's
+    block drawn to the asset's ``blocks.u64``."""
+    tops = {}
+    for plan in plans:
+        if plan.pieces > limits.proof_entries_max * limits.proof_pieces_max:
+            raise InputError(Result.batch_too_large, f"{plan.pieces} pieces")
+        context = tree_context(round_id, plan.asset, tree_height(plan.pieces), master_secret)
+        tops[plan.asset.number] = (context, subtree_top(context, plan.pieces))
+        if plan.owed:
+            draw_blocks(_asset_folder(folder, plan.asset.number) / "blocks.u64", plan.owed,
+                        1 << (context.height - context.block_levels),
+                        draws.block(plan.stream_counter))
+    return tops
 
 
 def _replace(plan: _AssetPlan, **changes: Any) -> _AssetPlan:
@@ -634,6 +673,50 @@ class SpilledTrees:
         clients = tuple(name.decode("utf-8") for name in names.tolist())
         return AssetTree(self.assets[entry["asset_number"]], context, clients, placement, upper,
                          self.master_secret, entry["hashes"])
+
+    def whole_tree(self, entry: Mapping[str, Any]) -> AssetTree:
+        """An asset's whole tree, put together from its partitions (an audit's: it holds
+        every piece). Clients owed nothing in the asset have no name here (empty strings
+        stand at their numbers): they have no proof either."""
+        context = self._context(entry)
+        folder = _asset_folder(self.folder, entry["asset_number"])
+        columns: dict[str, list[Any]] = {}
+        names = [""] * entry["clients"]
+        for number in range(entry["partitions"]):
+            owners = np.load(folder / f"names-{number}.npy").tolist()
+            with np.load(folder / f"part-{number}.npz") as part:
+                for name in part.files:
+                    columns.setdefault(name, []).append(part[name])
+                for client, owner in zip(part["client"].tolist(), part["owner"].tolist(),
+                                         strict=True):
+                    names[client] = owners[owner].decode("utf-8")
+        joined = {name: np.concatenate(parts) for name, parts in columns.items()}
+        upper = {height: Level(height, joined[f"index_{height}"], joined[f"sums_{height}"],
+                               joined[f"hashes_{height}"])
+                 for height in range(context.block_levels, entry["top"])}
+        with np.load(folder / "top.npz") as top:
+            for height in range(entry["top"], context.height + 1):
+                upper[height] = Level(height, top[f"index_{height}"], top[f"sums_{height}"],
+                                      top[f"hashes_{height}"])
+        placement = Placement(context.height, context.block_levels, joined["client"],
+                              joined["piece"], joined["index"], joined["value"])
+        return AssetTree(self.assets[entry["asset_number"]], context, tuple(names), placement,
+                         upper, self.master_secret, entry["hashes"])
+
+    def whole_trees(self) -> dict[int, AssetTree]:
+        return {entry["asset_number"]: self.whole_tree(entry)
+                for entry in self.manifest["assets"] if entry["asset_number"] in self.assets}
+
+    def client_trees(self, client: str) -> dict[int, AssetTree]:
+        """Per asset the client is owed, the partition's tree that answers their proof."""
+        found = {}
+        for entry in self.manifest["assets"]:
+            if entry["asset_number"] not in self.assets:
+                continue
+            partition = self.partition_of(entry, client)
+            if partition is not None:
+                found[entry["asset_number"]] = self.tree_of(entry, partition)
+        return found
 
     def proofs(self, client: str) -> list[dict[str, Any]]:
         """The client's inclusion proofs in every asset they are owed, as the in-memory round
