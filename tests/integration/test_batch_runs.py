@@ -47,8 +47,8 @@ from ringfence.service.custody import CustodyService
 from ringfence.service.insolvency import simulate_ledger
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Executor
-from ringfence.verifier import verify_inclusion
 from ringfence.service.recon import ReconService
+from ringfence.verifier import verify_inclusion
 
 _Item = TypeVar("_Item")
 _Outcome = TypeVar("_Outcome")
