@@ -128,6 +128,11 @@ class MemoryRound:
     def trees(self, assets: Any, record: Any, master_secret: bytes) -> dict[int, Any]:
         return {n: tree for n, tree in self.kept["trees"].items() if tree.asset.code in assets}
 
+    def client_trees(
+        self, assets: Any, record: Any, master_secret: bytes, client: str
+    ) -> dict[int, Any]:
+        return self.trees(assets, record, master_secret)
+
 
 class MemoryRounds:
     """The ``RoundStore`` port in memory: what the service needs of it, and nothing else."""
@@ -167,8 +172,10 @@ class MemoryRounds:
         self.announced = dict(pending)
 
     def save_round(
-        self, number: int, record: Any, trees: Any, build_seed: bytes, reserves_file: bytes | None
+        self, number: int, record: Any, trees: Any, build_seed: bytes, reserves_file: bytes | None,
+        *, spilled: str | None = None,
     ) -> str:
+        assert spilled is None  # a spilled build writes files: RoundFiles' tests
         assert number not in self.rounds
         kept = self.rounds[number] = MemoryRound(number)
         kept.kept = {
