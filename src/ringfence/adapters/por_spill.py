@@ -30,7 +30,10 @@ proofs. Its stages, on the run's ``Executor``:
 
 Memory. The coordinator holds per range and per partition a few numbers, the top levels of
 each tree (one node per subtree and above), and a chunk of random bytes at a time; a task holds
-one range or one partition. Disk: about 90 bytes per owed client and 40 per piece.
+one range or one partition. Disk: about 130 bytes per client kept (placement, levels, owners'
+names), and about 100 more per client of working files while the build runs. A task's files
+are written whole before it returns and read files are kept to the end, so a task that Dask
+runs again (its worker lost) finds its inputs and writes the same bytes.
 
 A proof is read back from the partition holding the client (``SpilledTrees.proofs``): each
 partition keeps its owners' names sorted (``names-P.npy``, memory-mapped, a binary search per
@@ -55,7 +58,6 @@ partitions are built. On a remote cluster the directory must be one every worker
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -284,8 +286,8 @@ def sort_range(task: RangeDraws) -> None:
         rows["block"] = block[order]
         rows["length"] = spilled["length"][order]
         rows["name"] = spilled["name"][order]
+        # The read file stays until the end: a task Dask runs again reads it again.
         np.save(folder / f"sorted-{task.number}.npy", rows)
-        os.remove(folder / f"read-{task.number}.npy")
 
 
 # ---------------------------------------------------------------------- 5. partitions
@@ -619,7 +621,9 @@ def _padding_partition(context: TreeContext, master_secret: bytes, folder: str) 
 def _remove_working_files(folder: str, plans: Sequence[_AssetPlan], ranges: int) -> None:
     for plan in plans:
         asset_folder = _asset_folder(folder, plan.asset.number)
-        for name in ("drawn.u8", "blocks.u64", *(f"sorted-{n}.npy" for n in range(ranges))):
+        working = (*(f"read-{n}.npy" for n in range(ranges)),
+                   *(f"sorted-{n}.npy" for n in range(ranges)))
+        for name in ("drawn.u8", "blocks.u64", *working):
             (asset_folder / name).unlink(missing_ok=True)
 
 
