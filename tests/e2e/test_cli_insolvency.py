@@ -205,6 +205,6 @@ def test_the_benchmark_runs_in_quick_mode() -> None:
     document = json.loads(result.stdout)
     assert document["bench"] == "insolvency"
     cases = {r["case"]: r for r in document["results"]}
-    assert set(cases) == {"simulate_10000", "pack_10000"}
+    assert set(cases) == {"simulate_10000", "simulate_ranges_10000", "pack_10000"}
     assert cases["simulate_10000"]["positions"] == 16_000
     assert all(r["ops_per_s"] > 0 for r in cases.values())
