@@ -261,6 +261,7 @@ class Setting:
     findings: list[PreferenceFinding]
     held: Mapping[tuple[str, str, str], int]  # (pool, asset, client) -> held back
     loans: Mapping[tuple[str, str, str], int]
+    adjusted: frozenset[tuple[str, str]] = frozenset()  # pools with some held or loan
 
 
 def prepare(book: Book, scenario: Scenario, commingled: bool) -> Setting:
@@ -275,7 +276,9 @@ def prepare(book: Book, scenario: Scenario, commingled: bool) -> Setting:
     loans: dict[tuple[str, str, str], int] = defaultdict(int)
     for loan in scenario.loans:
         loans[(loan.pool, loan.asset, loan.client)] += loan.units
-    return Setting(commingled, holdings, lost, failed, findings, dict(held), dict(loans))
+    adjusted = frozenset((pool, asset) for pool, asset, _ in (*held, *loans))
+    return Setting(commingled, holdings, lost, failed, findings, dict(held), dict(loans),
+                   adjusted)
 
 
 def pool_keys(claimed: Collection[tuple[str, str]], setting: Setting) -> list[tuple[str, str]]:
@@ -294,8 +297,7 @@ def pool_input(
 
 def adjusted(given: _PoolInput, setting: Setting) -> bool:
     """Whether a client of the pool has a share held back or set off."""
-    return any((pool, asset) == (given.pool, given.asset)
-               for pool, asset, _ in (*setting.held, *setting.loans))
+    return (given.pool, given.asset) in setting.adjusted
 
 
 def pool_outcome(given: _PoolInput, setting: Setting) -> PoolOutcome:
