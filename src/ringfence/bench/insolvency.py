@@ -11,8 +11,9 @@ against collateral, screens 10,000 moves from earn and pays out in cash. One run
 building the JSON document of every client's recovery. The book is built before the clock
 starts (gathering it from a ledger is part of the pack case). ``simulate_ranges_N``: the same
 simulation in client ranges of 2^18 (``core/insolvency/ranges.py``: the ranges' two passes and
-the exact merge, every range's work in this process), checked against ``compare``. ``pack_N``: a SQLite ledger with
-N clients, each with an account in one of the omnibus custody pools and one deposit; the case
+the exact merge, every range's work in this process), checked against ``compare``.
+``pack_N``: a SQLite ledger with N clients, each with an account in one of the omnibus custody
+pools and one deposit; the case
 times ``build_pack`` (every file streamed and hashed, the audit's full journal replay, the
 reconciliation statement) and the pack's verification against its index. Medians over runs;
 quick mode uses 10,000 clients. ``cpu_seconds`` is this process's processor time over the same
