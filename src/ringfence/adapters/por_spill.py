@@ -53,6 +53,11 @@ Layout (format 1) of the spill directory, per asset number A (R: range, P: parti
 The working files (``read-``, ``drawn-``, ``blocks-``, ``sorted-``) are removed once the
 partitions are built. On a remote cluster the directory must be one every worker can reach
 (a shared file system).
+
+Length: this module is longer than the house's 500 lines on purpose. The stages, the draws
+and the reading of proofs share one file layout (the names, dtypes and offsets above); split
+into modules, each would have to import the others' private layout, and a change of format
+would be made in three places instead of one.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ One pure pipeline (regulation.md §7 R11), stage by stage:
 Money is exact throughout: units and value atoms (scenario.py) are Python integers, products
 are taken before any division, and every division rounds down (against the recipient, so that
 no more is ever paid than is held).
+
+The stages before and after the pools (``prepare``, ``finish``) are functions of their own so
+that ``ranges.py`` can run the pools' per-client work in client ranges between them. The module
+stays one pipeline, a little over 500 lines, rather than be split at an arbitrary stage.
 """
 
 from __future__ import annotations
