@@ -8,7 +8,11 @@ Method. One asset (BTC, proof unit the sat) owed to N clients with balances draw
 balances from the range's seed, as a store's reader would read them, so no balance travels
 from the coordinator), the coordinator merges them and plans the trees, tasks build the
 subtrees, the coordinator joins them under the root and signs the round (the cycle collector
-paused). ``build_N`` times the whole run, from the cut to the signed record, with
+paused). On a cluster executor (anything but ``in-process``) the round is built spilled, as
+``por build --spill`` builds it (``adapters/por_spill.py``): the tasks write every client's
+figures to a temporary directory and the coordinator holds none; the case then reports the
+stages' wall times (``stage_seconds``), the tree partitions and the bytes kept
+(``spill_bytes``), and ``verify`` reads its proofs back from the directory, removed after. ``build_N`` times the whole run, from the cut to the signed record, with
 ``gather_seconds`` the reading and merging part. ``peak_memory_mib`` is the coordinator's peak
 RSS; ``workers_peak_memory_mib`` each worker process's (Dask's ``client.run``; the workers
 live for the whole bench, so a case reports the peak of it and every smaller case before it).
@@ -22,7 +26,8 @@ needs is timed apart as ``checkpoint_seconds``).
 ``verify`` times the standard-library verifier over a sample of clients' proofs and reports
 the largest proof as compact JSON. ``hash_floor`` times a bare Python loop, on one core, of as
 many SHA-256 calls as the smallest build made, over 102-byte inputs (a node's preimage); its
-``floor_fraction`` is the floor's time over the build's. Medians over runs; the load average
+``floor_fraction`` is the floor's time over the build's (the loop timed over at most 2^25
+calls and scaled). Medians over runs; the load average
 is recorded with each run (the development machine is shared). Quick mode builds 2^14
 clients once; the full run builds 2^20 clients three times and 10^7 clients once;
 ``--accounts N`` builds N clients once.
