@@ -12,7 +12,8 @@ paused). On a cluster executor (anything but ``in-process``) the round is built 
 ``por build --spill`` builds it (``adapters/por_spill.py``): the tasks write every client's
 figures to a temporary directory and the coordinator holds none; the case then reports the
 stages' wall times (``stage_seconds``), the tree partitions and the bytes kept
-(``spill_bytes``), and ``verify`` reads its proofs back from the directory, removed after. ``build_N`` times the whole run, from the cut to the signed record, with
+(``spill_bytes``), and ``verify`` reads its proofs back from the directory, removed after.
+``build_N`` times the whole run, from the cut to the signed record, with
 ``gather_seconds`` the reading and merging part. ``peak_memory_mib`` is the coordinator's peak
 RSS; ``workers_peak_memory_mib`` each worker process's (Dask's ``client.run``; the workers
 live for the whole bench, so a case reports the peak of it and every smaller case before it).
