@@ -109,8 +109,8 @@ def test_draws_read_in_small_chunks_are_the_streams_draws(
     assert_same_proofs(liabilities, memory, spilled, sorted({row.name for row in rows})[:50])
 
 
-@settings(max_examples=12, deadline=None)
-@given(clients=st.integers(0, 300), seed=st.integers(0, 10**6), per_range=st.integers(1, 80),
+@settings(max_examples=6, deadline=None)
+@given(clients=st.integers(0, 200), seed=st.integers(0, 10**6), per_range=st.integers(1, 80),
        per_partition=st.integers(1, 500))
 def test_ranges_and_partitions_never_change_the_round(
     clients: int, seed: int, per_range: int, per_partition: int
@@ -120,7 +120,9 @@ def test_ranges_and_partitions_never_change_the_round(
         liabilities, memory, spilled = both_rounds(
             rows, seed.to_bytes(32, "big"), per_range, per_partition, Path(folder))
         assert spilled.round.record == memory.record
-        assert_same_proofs(liabilities, memory, spilled, sorted({row.name for row in rows}))
+        names = sorted({row.name for row in rows})
+        assert_same_proofs(liabilities, memory, spilled, random.Random(seed).sample(
+            names, min(len(names), 40)))
 
 
 @pytest.mark.parametrize("pieces", [0, 1, 2**15 - 1, 2**15, 2**16 + 1, 10**6, 3 * 10**8])
