@@ -47,6 +47,7 @@ from ringfence.service.ports import (
     RiskBookStore,
     RoundStore,
     Signer,
+    SpilledRoundBuilder,
     WebhookSender,
     WebhookStore,
     WithdrawalChain,
@@ -289,6 +290,14 @@ def control_signer(key_files: Sequence[str]) -> ControlSigner:
     from ringfence.adapters.control_keys import KeyFileControlSigner
 
     return KeyFileControlSigner(key_files)
+
+
+def spilled_round_builder() -> SpilledRoundBuilder:
+    """The bounded-memory build of a round (``por build --spill``): its tasks write every
+    per-client figure to the round's directory (``adapters/por_spill.py``)."""
+    from ringfence.adapters.por_spill import build_spilled
+
+    return build_spilled
 
 
 def round_store(url: str, folder: str | None = None) -> RoundStore:

@@ -71,6 +71,22 @@ def test_simulate_prints_both_structures_side_by_side(database: Path, tmp_path: 
     assert sum(document["segregated"]["rate_distribution"]) == 5
 
 
+def test_simulate_in_client_ranges_prints_the_same_document(
+    database: Path, tmp_path: Path
+) -> None:
+    path = scenario_file(tmp_path, SCENARIO)
+    code, whole = invoke(database, "insolvency", "simulate", "--scenario", path)
+    assert code == 0, whole
+    code, ranged = invoke(database, "insolvency", "simulate", "--scenario", path,
+                          "--executor", "in-process")
+    assert code == 0, ranged
+    assert ranged == whole
+    code, refused = invoke(database, "insolvency", "simulate", "--scenario", path,
+                           "--executor", "spark://master:7077")
+    assert code == 2
+    assert refused["error"] == "executor_invalid"
+
+
 def test_simulate_pays_cash_at_the_petition_date_price(database: Path, tmp_path: Path) -> None:
     cash = {**SCENARIO, "payout": "cash", "prices": {"BTC": "16871.00", "ETH": "1000.00"}}
     code, document = invoke(
@@ -189,6 +205,6 @@ def test_the_benchmark_runs_in_quick_mode() -> None:
     document = json.loads(result.stdout)
     assert document["bench"] == "insolvency"
     cases = {r["case"]: r for r in document["results"]}
-    assert set(cases) == {"simulate_10000", "pack_10000"}
+    assert set(cases) == {"simulate_10000", "simulate_ranges_10000", "pack_10000"}
     assert cases["simulate_10000"]["positions"] == 16_000
     assert all(r["ops_per_s"] > 0 for r in cases.values())

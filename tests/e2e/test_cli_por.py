@@ -214,3 +214,25 @@ def test_a_private_round_is_built_and_its_proofs_verify_through_the_cli(
     said = run(db, "por", "build", "--private", "--executor", "dask-local:1")
     assert said.status == 0, said.stderr
     assert "round 2 (" in said.stdout
+
+
+def test_a_spilled_build_answers_proofs_and_passes_the_audit(db: Path, tmp_path: Path) -> None:
+    """``por build --spill``: the same report, the trees kept as partitions; ``por proof``
+    reads them and the proof verifies; ``por audit`` rebuilds the round from the journal."""
+    built = run_json(db, "por", "build", "--spill")
+    assert built["spilled"] is True
+    assert {row["asset"]: row["root_sum"] for row in built["assets"]} == {
+        "BTC": "300000000",
+        "ETH": "2000000001",
+    }
+    private = db.parent / "por" / "rounds" / "000001" / "private"
+    assert (private / "spill" / "spill.json").is_file()
+    assert not list(private.glob("tree-*"))
+    round_file = private.parent / "round.json"
+    bundle = run_json(db, "por", "proof", "alice")
+    assert [proof["asset"] for proof in bundle["proofs"]] == ["BTC", "ETH"]
+    accepted = verify(tmp_path, bundle, round_file, "--client-id", "alice",
+                      "--balance", "BTC=1.5")
+    assert accepted.status == 0, accepted.stdout
+    audit = run_json(db, "por", "audit", "--round", str(round_file), "--seed", "public")
+    assert audit["ok"] is True, audit["problems"]

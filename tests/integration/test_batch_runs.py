@@ -24,12 +24,14 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 from tests.support import EARN, MAIN, Custodian, build_custodian, journal_signer
+from tests.support_insolvency import SCENARIO, build_failing_firm
 
 from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock, SystemClock
 from ringfence.adapters.dask_executor import DaskExecutor, remote_executor
 from ringfence.adapters.executors import InProcessExecutor, open_executor
 from ringfence.adapters.files.rounds import RoundFiles
+from ringfence.adapters.por_spill import SpilledTrees, build_spilled_round
 from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.core.batch import ClientRange, client_ranges, engine_rows
@@ -42,9 +44,11 @@ from ringfence.demo.risk import build_venue
 from ringfence.service import por, recon_requests
 from ringfence.service.batch import gather_liabilities, ledger_cut
 from ringfence.service.custody import CustodyService
+from ringfence.service.insolvency import simulate_ledger
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import Executor
 from ringfence.service.recon import ReconService
+from ringfence.verifier import verify_inclusion
 
 _Item = TypeVar("_Item")
 _Outcome = TypeVar("_Outcome")
@@ -186,6 +190,54 @@ def test_a_round_kept_on_dask_passes_the_audit_rebuilt_in_process(
     audit = por.audit_kept_round(sqlite_service, rounds, built["round_file"], seed="public",
                                  sample_size=30, executor=InProcessExecutor())
     assert audit["ok"], audit["problems"]
+
+
+def test_a_spilled_round_kept_on_dask_answers_proofs_and_passes_the_audit(
+    sqlite_service: LedgerService, dask_local: DaskExecutor, tmp_path: Path
+) -> None:
+    """``por build --spill``: the round's directory keeps the partitions the workers wrote
+    (nothing left in the spilling area); proofs are read from them and check; the audit
+    rebuilds the round in this process from the journal and finds the same root."""
+    many_clients(sqlite_service, count=20)
+    rounds = RoundFiles(tmp_path / "por")
+    built = por.build_and_keep_round(
+        sqlite_service, rounds, snapshot=None, holdings=None, control=None,
+        executor=dask_local, clients_per_range=3, spilled=bootstrap.spilled_round_builder())
+    assert built["spilled"]
+    assert built["assets"][0]["pieces"] > 0
+    assert list((tmp_path / "por" / "spilling").iterdir()) == []
+    assert (tmp_path / "por" / "rounds" / "000001" / "private" / "spill" / "spill.json").is_file()
+    audit = por.audit_kept_round(sqlite_service, rounds, built["round_file"], seed="public",
+                                 sample_size=30, executor=InProcessExecutor())
+    assert audit["ok"], audit["problems"]
+    assert len(audit["sampled"]) == 30
+    record = rounds.round(1).record()
+    owed = sorted({entry["client"] for entry in audit["sampled"]})
+    assert len(owed) > 10
+    for client in owed:
+        bundle = por.client_proofs(sqlite_service, rounds, client)
+        assert bundle["proofs"]
+        for proof in bundle["proofs"]:
+            verify_inclusion(proof, record, bytes.fromhex(bundle["nonce"]), None, client)
+    with pytest.raises(InputError) as missing:
+        por.client_proofs(sqlite_service, rounds, "nobody")
+    assert missing.value.code is Result.client_not_found
+
+
+def test_a_spilled_build_that_fails_leaves_nothing(
+    sqlite_service: LedgerService, tmp_path: Path
+) -> None:
+    many_clients(sqlite_service, count=5)
+    rounds = RoundFiles(tmp_path / "por")
+
+    def fails(*args: Any, **options: Any) -> Any:
+        raise ExecutorError("the cluster is gone")
+
+    with pytest.raises(ExecutorError):
+        por.build_and_keep_round(sqlite_service, rounds, snapshot=None, holdings=None,
+                                 control=None, executor=InProcessExecutor(), spilled=fails)
+    assert list((tmp_path / "por" / "spilling").iterdir()) == []
+    assert rounds.numbers() == []
 
 
 def test_the_segregation_statement_on_dask_is_the_one_summed_here(
@@ -340,3 +392,36 @@ def test_an_executor_is_named_or_refused_by_name() -> None:
     with bootstrap.executor("in-process") as executor:
         assert executor.name == "in-process"
         assert list(executor.map(str, [1, 2])) == ["1", "2"]
+
+
+def test_a_spilled_round_on_dask_is_the_in_process_round_bit_for_bit(
+    sqlite_service: LedgerService, dask_local: DaskExecutor, tmp_path: Path
+) -> None:
+    """The bounded-memory build (``adapters/por_spill.py``): ranges read by the workers from
+    the file, tree partitions built and spilled by them, the top joined here."""
+    custodian = many_clients(sqlite_service)
+    _, here = build(sqlite_service, InProcessExecutor())
+    with ledger_cut(sqlite_service, sqlite_service.seq) as cut:
+        spilled = build_spilled_round(
+            dask_local, cut, sqlite_service.ledger.assets, str(tmp_path / "spill"),
+            snapshot=sqlite_service.seq, previous_round_hash=bytes(32), master_secret=MASTER,
+            signing_seed=bytes(32), seed=SEED, snapshot_hash=sqlite_service.hash,
+            clients_per_range=RANGE, clients_per_partition=RANGE)
+    assert spilled.round.record == here.record
+    trees = SpilledTrees(spilled.folder, spilled.round.record, sqlite_service.ledger.assets,
+                         MASTER)
+    for client in [*custodian.clients, *(f"x{n:03d}" for n in range(40)), "nobody"]:
+        assert trees.proofs(client) == list(here.proofs(client))
+
+
+def test_an_insolvency_simulation_on_dask_is_the_one_simulated_here(
+    sqlite_service: LedgerService, clock: ManualClock, dask_local: DaskExecutor
+) -> None:
+    """The failing firm's scenario, on the whole book here, and in client ranges of two
+    clients here and on Dask (the workers reading the file): the same document."""
+    build_failing_firm(sqlite_service, clock.advance)
+    whole = simulate_ledger(sqlite_service, SCENARIO)
+    assert len(whole["clients"]) > 4
+    for executor in (InProcessExecutor(), dask_local):
+        assert simulate_ledger(sqlite_service, SCENARIO, executor=executor,
+                               clients_per_range=2) == whole

@@ -9,8 +9,11 @@ house funds, flags one pool for cross-client funding, breaches another, sets off
 against collateral, screens 10,000 moves from earn and pays out in cash. One run times
 ``compare`` (the simulation segregated and again commingled: two full passes) and, apart,
 building the JSON document of every client's recovery. The book is built before the clock
-starts (gathering it from a ledger is part of the pack case). ``pack_N``: a SQLite ledger with
-N clients, each with an account in one of the omnibus custody pools and one deposit; the case
+starts (gathering it from a ledger is part of the pack case). ``simulate_ranges_N``: the same
+simulation in client ranges of 2^18 (``core/insolvency/ranges.py``: the ranges' two passes and
+the exact merge, every range's work in this process), checked against ``compare``.
+``pack_N``: a SQLite ledger with N clients, each with an account in one of the omnibus custody
+pools and one deposit; the case
 times ``build_pack`` (every file streamed and hashed, the audit's full journal replay, the
 reconciliation statement) and the pack's verification against its index. Medians over runs;
 quick mode uses 10,000 clients. ``cpu_seconds`` is this process's processor time over the same
@@ -35,7 +38,24 @@ from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core import limits
 from ringfence.core.errors import Result
-from ringfence.core.insolvency import Book, FirmNames, Move, compare, parse_scenario
+from ringfence.core.insolvency import (
+    Book,
+    FirmNames,
+    Move,
+    Outcome,
+    Scenario,
+    compare,
+    parse_scenario,
+)
+from ringfence.core.insolvency.ranges import (
+    Claims,
+    add_totals,
+    merge_pools,
+    pool_covers,
+    range_lines,
+    range_totals,
+)
+from ringfence.core.insolvency.simulate import finish, prepare
 from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
@@ -147,6 +167,46 @@ def _simulate_case(clients: int, runs: int, progress: Progress | None) -> dict[s
     }
 
 
+def _in_ranges(book: Book, scenario: Scenario, commingled: bool, parts: list[Claims]) -> Outcome:
+    """The simulation as ``simulate_in_ranges`` runs it, every range's tasks in this process."""
+    setting = prepare(book, scenario, commingled)
+    covers = pool_covers(book, setting, add_totals(range_totals(part) for part in parts))
+    lines = [range_lines(part, setting, covers) for part in parts]
+    return finish(book, scenario, setting, merge_pools(book, setting, covers, lines))
+
+
+def _ranges_case(clients: int, runs: int, progress: Progress | None) -> dict[str, Any]:
+    """``simulate_ranges_N``: the same firm cut into ranges of 2^18 clients (by number),
+    simulated in ranges (segregated and commingled: the ranges' two passes and the merge), in
+    this process; the outcome checked against the whole book's."""
+    book, document, names = synthetic_book(clients, seed=1)
+    scenario = parse_scenario(document, names, PETITION_NS)
+    per_range = limits.batch_range_clients_default
+    parts: list[Claims] = [{} for _ in range(-(-clients // per_range))]
+    for key, by_client in book.claims.items():
+        for client, units in by_client.items():
+            parts[int(client[1:]) // per_range].setdefault(key, {})[client] = units
+    ranged = Book(book.pools, {}, book.wallets, book.moves, book.posted_ids)
+    times, processor = [], []
+    for run in range(runs):
+        if progress is not None:
+            progress(f"simulate_ranges_{clients}", run, runs)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        outcomes = [_in_ranges(ranged, scenario, commingled, parts) for commingled in (False, True)]
+        times.append(time.perf_counter() - started)
+        processor.append(time.process_time() - started_cpu)
+    whole = compare(book, scenario)
+    assert outcomes[0].pools == whole.segregated.pools
+    assert outcomes[1].estate == whole.commingled.estate
+    seconds = statistics.median(times)
+    return {
+        "case": f"simulate_ranges_{clients}", "ops_per_s": round(clients / seconds, 1),
+        "seconds": round(seconds, 3), "runs_s": [round(s, 3) for s in times],
+        "cpu_seconds": round(statistics.median(processor), 3), "ranges": len(parts),
+        "peak_memory_mib": peak_memory_mib(),
+    }
+
+
 def _pack_ledger(folder: Path, clients: int, seed: int) -> LedgerService:
     """A SQLite ledger of ``clients`` clients, one funded account each (built, not timed)."""
     rng = random.Random(seed)
@@ -210,7 +270,8 @@ def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str
     clients = 10_000 if quick else 1_000_000
     runs = 1 if quick else 3
     load_before = list(os.getloadavg())
-    results = [_simulate_case(clients, runs, progress), _pack_case(clients, runs, progress)]
+    results = [_simulate_case(clients, runs, progress), _ranges_case(clients, runs, progress),
+               _pack_case(clients, runs, progress)]
     return {
         "bench": "insolvency",
         "machine": machine(),

@@ -8,7 +8,12 @@ Method. One asset (BTC, proof unit the sat) owed to N clients with balances draw
 balances from the range's seed, as a store's reader would read them, so no balance travels
 from the coordinator), the coordinator merges them and plans the trees, tasks build the
 subtrees, the coordinator joins them under the root and signs the round (the cycle collector
-paused). ``build_N`` times the whole run, from the cut to the signed record, with
+paused). On a cluster executor (anything but ``in-process``) the round is built spilled, as
+``por build --spill`` builds it (``adapters/por_spill.py``): the tasks write every client's
+figures to a temporary directory and the coordinator holds none; the case then reports the
+stages' wall times (``stage_seconds``), the tree partitions and the bytes kept
+(``spill_bytes``), and ``verify`` reads its proofs back from the directory, removed after.
+``build_N`` times the whole run, from the cut to the signed record, with
 ``gather_seconds`` the reading and merging part. ``peak_memory_mib`` is the coordinator's peak
 RSS; ``workers_peak_memory_mib`` each worker process's (Dask's ``client.run``; the workers
 live for the whole bench, so a case reports the peak of it and every smaller case before it).
@@ -22,7 +27,8 @@ needs is timed apart as ``checkpoint_seconds``).
 ``verify`` times the standard-library verifier over a sample of clients' proofs and reports
 the largest proof as compact JSON. ``hash_floor`` times a bare Python loop, on one core, of as
 many SHA-256 calls as the smallest build made, over 102-byte inputs (a node's preimage); its
-``floor_fraction`` is the floor's time over the build's. Medians over runs; the load average
+``floor_fraction`` is the floor's time over the build's (the loop timed over at most 2^25
+calls and scaled). Medians over runs; the load average
 is recorded with each run (the development machine is shared). Quick mode builds 2^14
 clients once; the full run builds 2^20 clients three times and 10^7 clients once;
 ``--accounts N`` builds N clients once. The private-mode cases (``private_build_N``,
@@ -38,6 +44,7 @@ import os
 import random
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -48,6 +55,13 @@ import numpy as np
 
 from ringfence import bootstrap
 from ringfence.adapters.dask_executor import DaskExecutor
+from ringfence.adapters.executors import in_process
+from ringfence.adapters.por_spill import (
+    SpilledBuild,
+    SpilledTrees,
+    build_spilled_round,
+    remove_spill,
+)
 from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.bench.por_private import private_cases
 from ringfence.core import limits
@@ -78,6 +92,7 @@ executor_default: Final = "dask-local:2"
 # The real store's read is timed on a SQLite ledger of at most this many clients (built through
 # the service: about three minutes for 2^20 on the loaded development machine).
 sqlite_clients_max: Final = 2**20
+hash_floor_calls_max: Final = 2**25
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +197,13 @@ def _sqlite_case(executor: Executor, clients: int) -> dict[str, Any]:
     }
 
 
-def _build(executor: Executor, clients: int, seed: int) -> tuple[Round, float, float]:
+def _build(
+    executor: Executor, clients: int, seed: int
+) -> tuple[Round | SpilledBuild, float, float]:
+    """One round over ``clients`` clients: in memory in process, spilled on a cluster."""
     gc.collect()
+    if executor.name != in_process:
+        return _build_spilled(executor, clients, seed)
     started = time.perf_counter()
     liabilities = gather_liabilities(executor, SyntheticCut(clients, clients), {"BTC": BTC})
     gathered = time.perf_counter() - started
@@ -198,6 +218,22 @@ def _build(executor: Executor, clients: int, seed: int) -> tuple[Round, float, f
         snapshot_hash=bytes(32),
     )
     return built, time.perf_counter() - started, gathered
+
+
+def _build_spilled(
+    executor: Executor, clients: int, seed: int
+) -> tuple[SpilledBuild, float, float]:
+    folder = tempfile.mkdtemp(prefix="ringfence-por-spill-")
+    started = time.perf_counter()
+    built = build_spilled_round(
+        executor, SyntheticCut(clients, clients), {"BTC": BTC}, folder, snapshot=1,
+        previous_round_hash=bytes(32), master_secret=master_secret, signing_seed=bytes(32),
+        seed=random.Random(seed).randbytes(32), snapshot_hash=bytes(32))
+    return built, time.perf_counter() - started, built.seconds["read"]
+
+
+def _folder_bytes(folder: str) -> int:
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
 
 
 def _peak_rss_mib() -> int:
@@ -218,23 +254,35 @@ def _on_workers(executor: Executor, probe: Any) -> list[Any]:
 
 
 def _hash_floor(count: int) -> float:
+    """Seconds for ``count`` SHA-256 calls: timed over at most ``hash_floor_calls_max`` of
+    them and scaled (a loop of a 10^8-client build's 2.3 billion calls would take half an
+    hour for a figure that is linear in the count)."""
     data = bytes(node_preimage_bytes)
     sha256 = hashlib.sha256
+    timed = min(count, hash_floor_calls_max)
     started = time.perf_counter()
-    for _ in range(count):
+    for _ in range(timed):
         sha256(data).digest()
-    return time.perf_counter() - started
+    return (time.perf_counter() - started) * count / max(timed, 1)
 
 
-def _verify(built: Round, clients: int, samples: int) -> tuple[float, int, int]:
+def _verify(built: Round | SpilledBuild, clients: int, samples: int) -> tuple[float, int, int]:
     rng = random.Random(7)
     names = [f"c{rng.randrange(1, clients + 1)}" for _ in range(samples)]
-    built.trees[BTC.number].index_clients()
-    round_id = bytes.fromhex(built.record["round_id"])
-    cases = [(next(built.proofs(n)), round_nonce(master_secret, round_id, n), n) for n in names]
+    if isinstance(built, SpilledBuild):
+        record = built.round.record
+        spilled = SpilledTrees(built.folder, record, {"BTC": BTC}, master_secret)
+        proofs = [spilled.proofs(name)[0] for name in names]
+    else:
+        record = built.record
+        built.trees[BTC.number].index_clients()
+        proofs = [next(built.proofs(name)) for name in names]
+    round_id = bytes.fromhex(record["round_id"])
+    cases = [(proof, round_nonce(master_secret, round_id, name), name)
+             for proof, name in zip(proofs, names, strict=True)]
     started = time.perf_counter()
     for proof, nonce, name in cases:
-        verify_inclusion(proof, built.record, nonce, None, name)
+        verify_inclusion(proof, record, nonce, None, name)
     seconds = (time.perf_counter() - started) / samples
     sizes = [len(json.dumps(proof, separators=(",", ":"))) for proof, _, _ in cases]
     return seconds, max(sizes), round(statistics.median(sizes))
@@ -242,13 +290,15 @@ def _verify(built: Round, clients: int, samples: int) -> tuple[float, int, int]:
 
 def _build_case(
     executor: Executor, clients: int, runs: int, progress: Progress | None
-) -> tuple[dict[str, Any], Round]:
+) -> tuple[dict[str, Any], Round | SpilledBuild]:
     times, gathers, loads, cpus = [], [], [], []
-    built = None
+    built: Round | SpilledBuild | None = None
     for run in range(runs):
         if progress is not None:
             progress(f"build_{clients}", run, runs)
         loads.append(round(os.getloadavg()[0], 2))
+        if isinstance(built, SpilledBuild):
+            remove_spill(built.folder)
         built = None  # the previous run's trees would only take memory
         main, workers = _cpu_seconds(), sum(_on_workers(executor, _cpu_seconds))
         built, seconds, gathered = _build(executor, clients, seed=run)
@@ -256,7 +306,17 @@ def _build_case(
         times.append(seconds)
         gathers.append(gathered)
     assert built is not None
-    tree = built.trees[BTC.number]
+    loads.append(round(os.getloadavg()[0], 2))
+    spilled: dict[str, Any] = {}
+    if isinstance(built, SpilledBuild):
+        tree = built.round.trees[BTC.number]
+        (entry,) = built.manifest["assets"]
+        pieces, hashes = entry["pieces"], entry["hashes"]
+        spilled = {"spilled": True, "stage_seconds": built.seconds,
+                   "partitions": entry["partitions"], "spill_bytes": _folder_bytes(built.folder)}
+    else:
+        tree = built.trees[BTC.number]
+        pieces, hashes = len(tree.placement.index), tree.hashes
     seconds = statistics.median(times)
     ranges = -(-(clients + 1) // limits.batch_range_clients_default)
     case = {
@@ -268,15 +328,16 @@ def _build_case(
         "load_average_1m": loads,
         "executor": executor.name,
         "ranges": ranges,
-        "pieces": len(tree.placement.index),
+        "pieces": pieces,
         "height": tree.height,
-        "hashes": tree.hashes,
-        "hashes_per_s": round(tree.hashes / seconds, 1),
+        "hashes": hashes,
+        "hashes_per_s": round(hashes / seconds, 1),
         "cpu_seconds_main": round(statistics.median(c[0] for c in cpus), 3),
         "cpu_seconds_workers": round(statistics.median(c[1] for c in cpus), 3),
         "root_hash": tree.root[1].hex(),
         "peak_memory_mib": peak_memory_mib(),
         "workers_peak_memory_mib": _on_workers(executor, _peak_rss_mib),
+        **spilled,
     }
     return case, built
 
@@ -325,16 +386,25 @@ def run_bench(
     with bootstrap.executor(executor) as runs_on:
         built, clients = None, 0
         for clients_now, runs in sizes:
+            if isinstance(built, SpilledBuild):
+                remove_spill(built.folder)
             built = None  # the previous case's trees would only take memory
             case, built = _build_case(runs_on, clients_now, runs, progress)
             results.append(case)
+            # A long run's build figures, before the cases after it (on standard error).
+            print(json.dumps({"partial": case}), file=sys.stderr, flush=True)
             clients = clients_now
         results.append(_sqlite_case(runs_on, min(sizes[0][0], sqlite_clients_max)))
     assert built is not None
     first = results[0]
     floor_s = _hash_floor(first["hashes"])
     first["floor_fraction"] = round(floor_s / first["seconds"], 3)
-    verify_s, proof_max, proof_median = _verify(built, clients, 200 if quick else 1_000)
+    samples = 200 if quick or clients > 10**7 else 1_000
+    try:
+        verify_s, proof_max, proof_median = _verify(built, clients, samples)
+    finally:
+        if isinstance(built, SpilledBuild):
+            remove_spill(built.folder)
     results.append(
         {
             "case": "verify",

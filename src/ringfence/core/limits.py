@@ -132,7 +132,9 @@ proof_neighbourhood_levels: Final = 10
 # a hash of an e-mail address, fits many times over.
 proof_client_id_bytes_max: Final = 255
 proof_snapshot_ns_max: Final = 253_402_300_800 * 10**9  # the year 10000, as verifier.py
-proof_entries_max: Final = 2**26
+# Clients owed one asset in one round: 10^8 fit (built with bounded memory by the spilled
+# build, adapters/por_spill.py; the in-memory build needs about 0.45 GB per million).
+proof_entries_max: Final = 2**27
 # Leaves one subtree job holds: bounds its memory (about 400 B per leaf) and keeps its arrays
 # small enough that the allocator reuses them (2^20 spent a third of the CPU in the kernel).
 proof_subtree_leaves_max: Final = 2**16

@@ -15,10 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from ringfence.core import limits
 from ringfence.core.batch import RowsCut, client_ranges, engine_rows
 from ringfence.core.errors import SnapshotMovedError
+from ringfence.core.insolvency import Book, Comparison, Outcome, Scenario
+from ringfence.core.insolvency.ranges import (
+    PartLines,
+    PoolCover,
+    PoolKey,
+    add_totals,
+    merge_pools,
+    pool_covers,
+    range_claims,
+    range_lines,
+    range_totals,
+)
+from ringfence.core.insolvency.simulate import Setting, finish, prepare
 from ringfence.core.ledger.engine import Ledger
 from ringfence.core.ledger.journal import (
     EntryKind,
@@ -111,3 +125,44 @@ def gather_requirements(
 ) -> dict[PoolAsset, Requirement]:
     """Each pool's and asset's segregation requirement at the cut, summed over the ranges."""
     return add_requirements(executor.map(requirements_of_range, _readers(cut, clients_per_range)))
+
+
+# ---------------------------------------------------------------------- insolvency
+
+
+def insolvency_totals_of_range(reader: CutReader) -> dict[PoolKey, int]:
+    """A task: the range's claims summed per pool and asset."""
+    return range_totals(range_claims(reader.read()))
+
+
+@dataclass(frozen=True, slots=True)
+class InsolvencyLinesTask:
+    reader: CutReader
+    setting: Setting
+    covers: Mapping[PoolKey, PoolCover]
+
+
+def insolvency_lines_of_range(task: InsolvencyLinesTask) -> dict[PoolKey, PartLines]:
+    """A task: the range's clients' lines in every pool, for the pools' covers."""
+    return range_lines(range_claims(task.reader.read()), task.setting, task.covers)
+
+
+def simulate_in_ranges(
+    executor: Executor, cut: BalanceCut, book: Book, scenario: Scenario,
+    clients_per_range: int = limits.batch_range_clients_default,
+) -> Comparison:
+    """``core.insolvency.compare`` with the clients' claims read at the cut in ranges, each
+    pool's per-client work in the ranges' tasks (``core/insolvency/ranges.py``), merged
+    exactly: the same outcomes as the whole book's. ``book.claims`` is not read."""
+    totals = add_totals(executor.map(insolvency_totals_of_range,
+                                     _readers(cut, clients_per_range)))
+
+    def outcome(commingled: bool) -> Outcome:
+        setting = prepare(book, scenario, commingled)
+        covers = pool_covers(book, setting, totals)
+        parts = executor.map(insolvency_lines_of_range, (
+            InsolvencyLinesTask(reader, setting, covers)
+            for reader in _readers(cut, clients_per_range)))
+        return finish(book, scenario, setting, merge_pools(book, setting, covers, parts))
+
+    return Comparison(outcome(False), outcome(True))

@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
 from ringfence.core.insolvency import (
     Book,
@@ -46,8 +47,9 @@ from ringfence.core.money import (
     format_quotient_floor,
     format_ratio_floor,
 )
+from ringfence.service.batch import ledger_cut, simulate_in_ranges
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import ScenarioFiles
+from ringfence.service.ports import Executor, ScenarioFiles
 
 Document = dict[str, Any]
 Progress = Callable[[str, int, int], None]
@@ -67,8 +69,11 @@ def firm_names(ledger: LedgerService) -> FirmNames:
     return FirmNames(dict(engine.assets), list(engine.pools), wallets, list(engine.clients))
 
 
-def gather_book(ledger: LedgerService, displayed_ids: Collection[int] = ()) -> Book:
-    """The firm as its ledger stands: posted balances and the posted history only."""
+def gather_book(
+    ledger: LedgerService, displayed_ids: Collection[int] = (), *, claims_too: bool = True
+) -> Book:
+    """The firm as its ledger stands: posted balances and the posted history only (without
+    the clients' claims unless ``claims_too``: a batch run reads them from a cut)."""
     engine = ledger.ledger
     claims: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
     wallets: dict[tuple[str, str], tuple[str, int]] = {}
@@ -78,6 +83,8 @@ def gather_book(ledger: LedgerService, displayed_ids: Collection[int] = ()) -> B
         definitions[account.id] = definition
         key = (definition.pool, definition.asset)
         if definition.account_class is AccountClass.client:
+            if not claims_too:
+                continue
             by_client = claims[key]
             by_client[definition.owner] = by_client.get(definition.owner, 0) + account.balance
         elif definition.account_class is AccountClass.custody:
@@ -137,15 +144,27 @@ def load_scenario(ledger: LedgerService, document: object) -> Scenario:
 
 
 def simulate_ledger(
-    ledger: LedgerService, document: object, progress: Progress | None = None
+    ledger: LedgerService, document: object, progress: Progress | None = None,
+    executor: Executor | None = None,
+    clients_per_range: int = limits.batch_range_clients_default,
 ) -> Document:
-    """Run the scenario in ``document`` on the ledger, segregated and commingled."""
+    """Run the scenario in ``document`` on the ledger, segregated and commingled. With an
+    ``executor``, a batch run: the claims read at a cut of the ledger in ranges of
+    ``clients_per_range`` clients, each pool's per-client work in the ranges' tasks, merged
+    exactly (``service/batch.py``): the same document."""
     report = progress or (lambda stage, done, total: None)
     report("insolvency", 0, 3)
     scenario = load_scenario(ledger, document)
-    book = gather_book(ledger, [shown.id for shown in scenario.displayed])
-    report("insolvency", 1, 3)
-    comparison = compare(book, scenario)
+    displayed = [shown.id for shown in scenario.displayed]
+    if executor is None:
+        book = gather_book(ledger, displayed)
+        report("insolvency", 1, 3)
+        comparison = compare(book, scenario)
+    else:
+        book = gather_book(ledger, displayed, claims_too=False)
+        report("insolvency", 1, 3)
+        with ledger_cut(ledger, ledger.seq) as cut:
+            comparison = simulate_in_ranges(executor, cut, book, scenario, clients_per_range)
     report("insolvency", 2, 3)
     result = simulate_document(comparison, scenario, ledger.ledger.assets)
     report("insolvency", 3, 3)
@@ -153,12 +172,13 @@ def simulate_ledger(
 
 
 def simulate_scenario_file(
-    ledger: LedgerService, files: ScenarioFiles, path: str, progress: Progress | None = None
+    ledger: LedgerService, files: ScenarioFiles, path: str, progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> Document:
     """``ringfence insolvency simulate``: the scenario in the file at ``path`` run on the
-    ledger (``simulate_ledger``). The command shows the first ``insolvency_clients_shown_max``
-    clients of the document."""
-    return simulate_ledger(ledger, files.read_scenario(path), progress)
+    ledger (``simulate_ledger``; on ``executor`` in client ranges when given). The command
+    shows the first ``insolvency_clients_shown_max`` clients of the document."""
+    return simulate_ledger(ledger, files.read_scenario(path), progress, executor)
 
 
 # ---------------------------------------------------------------------- the document

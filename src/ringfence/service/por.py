@@ -37,6 +37,7 @@ from ringfence.core.custody.holdings import Observation
 from ringfence.core.custody.registry import Chain, Registry
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.ledger.engine import Ledger
+from ringfence.core.money import Asset
 from ringfence.core.por.attestation import (
     Reserves,
     attest_reserves,
@@ -73,7 +74,13 @@ from ringfence.service.por_audit import (
     sample_size_max,
     snapshot_hash,
 )
-from ringfence.service.ports import Executor, LedgerStore, RoundStore
+from ringfence.service.ports import (
+    BalanceCut,
+    Executor,
+    LedgerStore,
+    RoundStore,
+    SpilledRoundBuilder,
+)
 
 __all__ = [
     "announce_round", "audit_kept_round", "build_and_keep_round", "build_round",
@@ -180,12 +187,19 @@ def build_and_keep_round(
     executor: Executor,
     clients_per_range: int = limits.batch_range_clients_default,
     private: bool = False,
+    spilled: SpilledRoundBuilder | None = None,
 ) -> dict[str, Any]:
     """Build, sign and keep a round over the client liabilities at a snapshot (default: the
     head); with ``holdings`` (and ``control``), attest the reserves that back them, over the
     snapshot and blocks of the pending round only. The liabilities are read and the trees
     built by tasks on ``executor``, in ranges of ``clients_per_range`` clients; ``private``
-    builds private-mode trees (docs/proof-of-reserves.md, "Private mode")."""
+    builds private-mode trees (docs/proof-of-reserves.md, "Private mode"); with ``spilled``,
+    every per-client figure is written by the tasks to the round's directory (``por build
+    --spill``: no process holds every client) and the round is the same. A private round is
+    not spilled (its trees are built whole, asset by asset)."""
+    if private and spilled is not None:
+        raise InputError(Result.usage_invalid, "a private round is built whole: --private or "
+                         "--spill, not both")
     number, previous = _next_round(rounds)
     pending = _pending(rounds, previous) if holdings is not None else None
     if pending is not None:
@@ -195,55 +209,76 @@ def build_and_keep_round(
         raise InputError(Result.field_unknown, f"snapshot {snapshot} beyond the head")
     engine = ledger.ledger if snapshot == ledger.seq else ledger_at(ledger.store, snapshot)
     started = time.perf_counter()
-    with ledger_cut(ledger, snapshot, engine) as cut:
-        liabilities = gather_liabilities(executor, cut, engine.assets, clients_per_range)
     head_hash = snapshot_hash(ledger.store, snapshot)
     head_ns = snapshot_time_ns(ledger.store, snapshot)
-    attested = None
-    if holdings is not None:
-        attested = attest(
-            CustodyService(ledger, until_seq=snapshot).registry,
-            engine,
-            round_id=round_id_of(previous, snapshot),
-            snapshot_ns=head_ns,
-            observations=parse_observations(holdings, engine.assets),
-            control_text=control,
-            block_hashes=_pending_blocks(pending),
-        )
-    master_secret = rounds.master_secret(create=True)
-    signing_seed = rounds.signing_seed()
-    seed = secrets.token_bytes(_build_seed_bytes)
-    built = build_round(
-        liabilities,
-        snapshot=snapshot,
-        previous_round_hash=previous,
-        master_secret=master_secret,
-        signing_seed=signing_seed,
-        seed=seed,
-        executor=executor,
-        snapshot_hash=head_hash,
-        snapshot_ns=head_ns,
-        reserves_attestation=attested[1] if attested else None,
-        private=private,
-    )
-    seconds = time.perf_counter() - started
-    round_file = rounds.save_round(
-        number, built.record, built.trees, seed, attested[0].canonical() if attested else None,
-        private_trees=built.private_trees)
-    report = _round_report(built, attested[0].document()["assets"] if attested else [])
+    attested = None if holdings is None else attest(
+        CustodyService(ledger, until_seq=snapshot).registry, engine,
+        round_id=round_id_of(previous, snapshot), snapshot_ns=head_ns,
+        observations=parse_observations(holdings, engine.assets), control_text=control,
+        block_hashes=_pending_blocks(pending))
+    secrets_of_round = (rounds.master_secret(create=True), rounds.signing_seed(),
+                        secrets.token_bytes(_build_seed_bytes))
+    master_secret, signing_seed, seed = secrets_of_round
+    heads = (snapshot, head_hash, head_ns)
+    folder = None if spilled is None else rounds.spill_folder(number)
+    try:
+        with ledger_cut(ledger, snapshot, engine) as cut:
+            if spilled is None or folder is None:
+                liabilities = gather_liabilities(executor, cut, engine.assets, clients_per_range)
+            else:
+                built, pieces = _build_spilled(
+                    spilled, executor, cut, engine.assets, folder, previous=previous, heads=heads,
+                    secrets_of_round=secrets_of_round, clients_per_range=clients_per_range,
+                    reserves=attested[1] if attested else None)
+        if folder is None:
+            built = build_round(
+                liabilities, snapshot=snapshot, previous_round_hash=previous,
+                master_secret=master_secret, signing_seed=signing_seed, seed=seed,
+                executor=executor, snapshot_hash=head_hash, snapshot_ns=head_ns,
+                reserves_attestation=attested[1] if attested else None, private=private)
+            pieces = {n: len(tree.placement.index) for n, tree in built.trees.items()}
+        seconds = time.perf_counter() - started
+        round_file = rounds.save_round(
+            number, built.record, built.trees, seed,
+            attested[0].canonical() if attested else None, spilled=folder,
+            private_trees=built.private_trees)
+    except BaseException:
+        if folder is not None:
+            rounds.discard_spill(folder)
+        raise
+    report = _round_report(built, pieces, attested[0].document()["assets"] if attested else [])
     return {"ok": True, "round": number, "round_hash": built.hash, "snapshot": snapshot,
             "round_file": round_file, "reserves": built.record["reserves"], **report,
-            "build_seconds": round(seconds, 3), "executor": executor.name}  # fmt: skip
+            "build_seconds": round(seconds, 3), "executor": executor.name,
+            "spilled": folder is not None}  # fmt: skip
 
 
-def _round_report(built: Round, reserves_by_asset: list[Any]) -> dict[str, Any]:
+def _build_spilled(
+    spilled: SpilledRoundBuilder, executor: Executor, cut: BalanceCut,
+    assets: Mapping[str, Asset], folder: str, *, previous: bytes,
+    heads: tuple[int, bytes, int], secrets_of_round: tuple[bytes, bytes, bytes],
+    clients_per_range: int, reserves: ReservesAttestation | None,
+) -> tuple[Round, dict[int, int]]:
+    snapshot, head_hash, head_ns = heads
+    master_secret, signing_seed, seed = secrets_of_round
+    with collector_paused():
+        return spilled(
+            executor, cut, assets, folder, snapshot=snapshot, previous_round_hash=previous,
+            master_secret=master_secret, signing_seed=signing_seed, seed=seed,
+            snapshot_hash=head_hash, snapshot_ns=head_ns, reserves=reserves,
+            clients_per_range=clients_per_range)
+
+
+def _round_report(
+    built: Round, pieces: Mapping[int, int], reserves_by_asset: list[Any]
+) -> dict[str, Any]:
     """Each asset's tree and coverage, as ``por build`` reports them."""
     coverage = {entry["asset"]: entry["reserves"] or {} for entry in built.record["assets"]}
     rows: list[dict[str, Any]] = [
         {
             "asset": tree.asset.code,
             "height": tree.height,
-            "pieces": len(tree.placement.index),
+            "pieces": pieces[tree.asset.number],
             "root_sum": str(tree.root[0]),
             "covered": coverage[tree.asset.code].get("covered"),
             "coverage_net_bp": coverage[tree.asset.code].get("coverage_net_bp"),
@@ -309,7 +344,7 @@ def client_proofs(
     kept = rounds.round(number)
     record = kept.record()
     master_secret = rounds.master_secret(create=False)
-    trees = kept.trees(dict(ledger.ledger.assets), record, master_secret)
+    trees = kept.client_trees(dict(ledger.ledger.assets), record, master_secret, client)
     round_hash_hex = round_hash(record).hex()
     private_trees = kept.private_trees(dict(ledger.ledger.assets), record, master_secret)
     proofs = [

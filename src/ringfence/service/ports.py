@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     # Named only in annotations; its module brings numpy, which a command that never builds a
     # proof-of-reserves tree should not wait for.
     from ringfence.core.por.private import PrivateTree
+    from ringfence.core.por.round import ReservesAttestation, Round
     from ringfence.core.por.tree import AssetTree
 
 
@@ -366,7 +367,15 @@ class StoredRound(Protocol):
         self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes
     ) -> dict[int, AssetTree]:
         """The stored trees of the record's assets (by asset number; assets without one left
-        out)."""
+        out), whole: a spilled round's are put together from its partitions."""
+        ...
+
+    def client_trees(
+        self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes,
+        client: str,
+    ) -> dict[int, AssetTree]:
+        """Trees that answer ``client``'s proofs: the whole trees, or of a spilled round, in
+        each asset, the partition that holds the client under the tree's top."""
         ...
 
     def private_trees(
@@ -421,10 +430,35 @@ class RoundStore(Protocol):
         reserves_file: bytes | None,
         *,
         private_trees: Mapping[int, PrivateTree] | None = None,
+        spilled: str | None = None,
     ) -> str:
         """Keep a built round (the reserves file first, then the private parts, the record
-        last) and return where its record is; a round already kept is never replaced."""
+        last) and return where its record is; a round already kept is never replaced. A
+        spilled round's trees are its ``spill_folder`` (``trees`` hold only their tops)."""
         ...
+
+    def spill_folder(self, number: int) -> str:
+        """A new, empty directory, the firm's only, for a spilled build of round ``number``
+        (kept by ``save_round``, removed by ``discard_spill``)."""
+        ...
+
+    def discard_spill(self, folder: str) -> None:
+        """Remove a spilled build's directory (a build that failed)."""
+        ...
+
+
+class SpilledRoundBuilder(Protocol):
+    """Builds and signs a round over a cut with every per-client figure written to ``folder``
+    by the run's tasks, so that no process holds every client (``adapters/por_spill.py``).
+    Returns the round (its trees hold only their tops: the folder answers proofs) and each
+    asset's count of pieces. The same seed gives the in-memory build's round, bit for bit."""
+
+    def __call__(
+        self, executor: Executor, cut: BalanceCut, assets: Mapping[str, Asset], folder: str, *,
+        snapshot: int, previous_round_hash: bytes, master_secret: bytes, signing_seed: bytes,
+        seed: bytes, snapshot_hash: bytes | None, snapshot_ns: int | None,
+        reserves: ReservesAttestation | None, clients_per_range: int,
+    ) -> tuple[Round, dict[int, int]]: ...
 
 
 class Clock(Protocol):

@@ -132,6 +132,11 @@ class MemoryRound:
         return {n: tree for n, tree in self.kept.get("private_trees", {}).items()
                 if tree.asset.code in assets}
 
+    def client_trees(
+        self, assets: Any, record: Any, master_secret: bytes, client: str
+    ) -> dict[int, Any]:
+        return self.trees(assets, record, master_secret)
+
 
 class MemoryRounds:
     """The ``RoundStore`` port in memory: what the service needs of it, and nothing else."""
@@ -172,8 +177,9 @@ class MemoryRounds:
 
     def save_round(
         self, number: int, record: Any, trees: Any, build_seed: bytes, reserves_file: bytes | None,
-        *, private_trees: Any = None,
+        *, private_trees: Any = None, spilled: str | None = None,
     ) -> str:
+        assert spilled is None  # a spilled build writes files: RoundFiles' tests
         assert number not in self.rounds
         kept = self.rounds[number] = MemoryRound(number)
         kept.kept = {

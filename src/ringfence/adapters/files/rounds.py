@@ -8,6 +8,8 @@ The layout (``--out``, default ``por/`` beside a SQLite database, else ``./por``
     por/rounds/000001/round.json       the public, signed round record
     por/rounds/000001/reserves.json    the attested reserves the round pins by hash (public)
     por/rounds/000001/private/         the build seed and the trees that answer proofs (0700)
+    por/rounds/000001/private/spill/   a spilled round's trees (``adapters/por_spill.py``)
+    por/spilling/                      spilled builds under way (moved into their round)
 
 Only ``round.json``, ``reserves.json`` and the proofs are public. Everything under
 ``private/`` and the two keys are the firm's (and its auditor's): with them the trees can be
@@ -22,12 +24,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ringfence.adapters.por_spill import SpilledTrees
 from ringfence.adapters.signing import write_key_file
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.money import Asset
@@ -188,6 +193,8 @@ class RoundFolder:
         version = version_of_round(record)
         if version is None and record["assets"]:
             raise InputError(Result.line_malformed, f"{self.location}: unknown round format")
+        if (private / "spill" / "spill.json").is_file():
+            return self._spilled(assets, record, master_secret).whole_trees()
         trees = {}
         for entry in record["assets"]:
             asset = assets.get(entry["asset"])
@@ -205,6 +212,23 @@ class RoundFolder:
                  for entry in record["assets"]
                  if entry.get("mode") == "private" and (asset := assets.get(entry["asset"])))
         return {tree.asset.number: tree for tree in found if tree is not None}
+
+
+    def client_trees(
+        self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes,
+        client: str,
+    ) -> dict[int, AssetTree]:
+        if (self.folder / "private" / "spill" / "spill.json").is_file():
+            return self._spilled(assets, record, master_secret).client_trees(client)
+        return self.trees(assets, record, master_secret)
+
+    def _spilled(
+        self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes
+    ) -> SpilledTrees:
+        if version_of_round(record) is None:
+            raise InputError(Result.line_malformed, f"{self.location}: unknown round format")
+        return SpilledTrees(str(self.folder / "private" / "spill"), record, assets,
+                            master_secret)
 
 
 class RoundFiles:
@@ -249,6 +273,7 @@ class RoundFiles:
         reserves_file: bytes | None,
         *,
         private_trees: Mapping[int, PrivateTree] | None = None,
+        spilled: str | None = None,
     ) -> str:
         folder = self.round(number).folder
         if reserves_file is not None:  # before the round that pins its hash
@@ -261,10 +286,22 @@ class RoundFiles:
             raise StorageError(f"{private} exists: a round is never replaced") from None
         os.chmod(private, 0o700)
         write_key_file(private / "build.seed", build_seed)
-        for asset_number in sorted(trees):
-            save_tree(private, trees[asset_number])
+        if spilled is not None:  # the tasks wrote the trees: moved in whole
+            os.replace(spilled, private / "spill")
+        else:
+            for asset_number in sorted(trees):
+                save_tree(private, trees[asset_number])
         for asset_number in sorted(private_trees or {}):
             save_private_tree(private, (private_trees or {})[asset_number])
         round_file = folder / "round.json"
         round_file.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         return str(round_file)
+
+    def spill_folder(self, number: int) -> str:
+        spilling = self.folder / "spilling"
+        spilling.mkdir(parents=True, exist_ok=True)
+        os.chmod(spilling, 0o700)
+        return tempfile.mkdtemp(prefix=f"{number:06d}-", dir=spilling)
+
+    def discard_spill(self, folder: str) -> None:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -27,6 +27,10 @@ One pure pipeline (regulation.md §7 R11), stage by stage:
 Money is exact throughout: units and value atoms (scenario.py) are Python integers, products
 are taken before any division, and every division rounds down (against the recipient, so that
 no more is ever paid than is held).
+
+The stages before and after the pools (``prepare``, ``finish``) are functions of their own so
+that ``ranges.py`` can run the pools' per-client work in client ranges between them. The module
+stays one pipeline, a little over 500 lines, rather than be split at an arbitrary stage.
 """
 
 from __future__ import annotations
@@ -240,6 +244,31 @@ def compare(book: Book, scenario: Scenario) -> Comparison:
 def simulate(book: Book, scenario: Scenario, commingled: bool = False) -> Outcome:
     """The outcome of ``scenario`` for ``book``; ``commingled`` treats every pool as if it
     had never been segregated (every pool fails the tracing test, nothing is a preference)."""
+    setting = prepare(book, scenario, commingled)
+    pools = [
+        pool_outcome(pool_input(book, setting, key, book.claims.get(key, {})), setting)
+        for key in pool_keys(book.claims, setting)
+    ]
+    return finish(book, scenario, setting, pools)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """What every pool's outcome depends on besides its own clients' claims (the stages
+    before the pools: events, tracing, preferences, loans). Small: one batch run's task of
+    ``ranges.py`` carries it to every client range."""
+
+    commingled: bool
+    holdings: Mapping[tuple[str, str], int]
+    lost: Mapping[str, int]
+    failed: Mapping[str, str]
+    findings: list[PreferenceFinding]
+    held: Mapping[tuple[str, str, str], int]  # (pool, asset, client) -> held back
+    loans: Mapping[tuple[str, str, str], int]
+    adjusted: frozenset[tuple[str, str]] = frozenset()  # pools with some held or loan
+
+
+def prepare(book: Book, scenario: Scenario, commingled: bool) -> Setting:
     holdings, lost = _holdings_after_events(book, scenario)
     failed = _tracing_failures(book, scenario, commingled)
     findings = [] if commingled else _preference_screen(book, scenario, failed)
@@ -251,31 +280,51 @@ def simulate(book: Book, scenario: Scenario, commingled: bool = False) -> Outcom
     loans: dict[tuple[str, str, str], int] = defaultdict(int)
     for loan in scenario.loans:
         loans[(loan.pool, loan.asset, loan.client)] += loan.units
+    adjusted = frozenset((pool, asset) for pool, asset, _ in (*held, *loans))
+    return Setting(commingled, holdings, lost, failed, findings, dict(held), dict(loans),
+                   adjusted)
+
+
+def pool_keys(claimed: Collection[tuple[str, str]], setting: Setting) -> list[tuple[str, str]]:
+    """Every (pool, asset) with a client account or a holding, in order."""
+    return sorted(set(claimed) | {k for k in setting.holdings if k[0] != HOUSE})
+
+
+def pool_input(
+    book: Book, setting: Setting, key: tuple[str, str], claims: Mapping[str, int]
+) -> _PoolInput:
+    pool, asset = key
+    standing = _standing(book.pools[pool], pool in setting.failed)
+    return _PoolInput(pool, asset, standing, setting.failed.get(pool, ""),
+                      setting.holdings.get(key, 0), claims)
+
+
+def adjusted(given: _PoolInput, setting: Setting) -> bool:
+    """Whether a client of the pool has a share held back or set off."""
+    return (given.pool, given.asset) in setting.adjusted
+
+
+def pool_outcome(given: _PoolInput, setting: Setting) -> PoolOutcome:
+    if adjusted(given, setting):
+        return _pool_outcome(given, setting.held, setting.loans)
+    return _pool_outcome(given, {}, {})
+
+
+def finish(
+    book: Book, scenario: Scenario, setting: Setting, pools: Sequence[PoolOutcome]
+) -> Outcome:
+    """The stages after the pools: per-client tallies, the estate's waterfall."""
     tally = _Tally(units_owed=scenario.payout is Payout.in_kind)
-    pools: list[PoolOutcome] = []
-    keys = sorted(set(book.claims) | {k for k in holdings if k[0] != HOUSE})
-    adjusted = {(pool, asset) for pool, asset, _ in (*held, *loans)}
-    for pool, asset in keys:
-        claims = book.claims.get((pool, asset), {})
-        standing = _standing(book.pools[pool], pool in failed)
-        given = _PoolInput(
-            pool, asset, standing, failed.get(pool, ""), holdings.get((pool, asset), 0), claims
-        )
-        if (pool, asset) in adjusted:
-            outcome = _pool_outcome(given, held, loans)
-        else:
-            outcome = _pool_outcome(given, {}, {})
-        pools.append(outcome)
-        tally.add(outcome, scenario.valuation.atoms_per_unit[asset])
+    for outcome in pools:
+        tally.add(outcome, scenario.valuation.atoms_per_unit[outcome.asset])
     assert len(tally.claim_value) <= limits.insolvency_clients_max
-    for (pool, asset), units in holdings.items():
+    for (pool, asset), units in setting.holdings.items():
         if pool == HOUSE:
             tally.estate_units[asset] += units
     estate, dividends = _waterfall(scenario, tally)
     displayed = [(shown, shown.id in book.posted_ids) for shown in scenario.displayed]
-    return Outcome(
-        commingled, scenario.payout, pools, estate, tally, dividends, findings, displayed, lost
-    )
+    return Outcome(setting.commingled, scenario.payout, list(pools), estate, tally, dividends,
+                   setting.findings, displayed, dict(setting.lost))
 
 
 class _Tally:

@@ -36,17 +36,29 @@ ScenarioFile = Annotated[
 ]
 
 
+SimulationExecutor = Annotated[
+    str | None,
+    typer.Option("--executor", help="Run the clients' part as a batch run in client ranges: "
+                 "in-process, dask-local:N or dask://HOST:PORT (the same result)."),
+]
+
+
 @app.command("simulate")
 def simulate(
-    context: typer.Context, scenario: ScenarioFile, json_output: JsonOption = False
+    context: typer.Context, scenario: ScenarioFile, json_output: JsonOption = False,
+    executor: SimulationExecutor = None,
 ) -> None:
     """Run a failure scenario on the ledger: classification, tracing, preferences, recovery
-    in kind, the estate's waterfall; segregated and commingled side by side."""
+    in kind, the estate's waterfall; segregated and commingled side by side. With
+    --executor, the clients' part runs as a batch run in client ranges (the same result)."""
     from ringfence.service.insolvency import simulate_scenario_file
 
-    with reported(json_output), progress_bar(json_output) as progress, opened(context) as ledger:
+    with (reported(json_output), progress_bar(json_output) as progress,
+          bootstrap.executor(executor or bootstrap.executor_default) as runs_on,
+          opened(context) as ledger):
         files = bootstrap.scenario_files()
-        result = simulate_scenario_file(ledger, files, str(scenario), progress)
+        result = simulate_scenario_file(ledger, files, str(scenario), progress,
+                                        None if executor is None else runs_on)
     if json_output:
         write_json(result)
         return

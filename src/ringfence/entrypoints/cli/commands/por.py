@@ -169,6 +169,13 @@ def sign(
         say(f"  {item['wallet']} {item['address']}: {item['reason']}")
 
 
+SpillOption = Annotated[
+    bool,
+    typer.Option("--spill", help="Write every client's figures to the round's directory from "
+                 "the tasks (bounded memory: no process holds every client); the same round."),
+]
+
+
 @app.command("build")
 def build(
     context: typer.Context,
@@ -181,11 +188,14 @@ def build(
     fail_on: FailOnOption = None,
     private: Annotated[bool, typer.Option(
         "--private", help="private mode: Pedersen-committed trees, sibling sums hidden")] = False,
+    spill: SpillOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Build, sign and store a round over the client liabilities at a snapshot; with
     ``--holdings`` (and ``--control``), attest the reserves that back them. With
     ``--private``, the trees hold commitments and each proof a range proof of its siblings.
+    With --spill the tasks write every client's figures to the round's directory, so that no
+    process holds every client (the same round; for tens of millions of clients on a cluster).
 
     With --fail-on not_covered it exits 5 after the report when an asset's attested reserves
     do not cover its liabilities (or none were attested)."""
@@ -198,6 +208,7 @@ def build(
             _rounds(context, out),
             snapshot=snapshot,
             executor=runs_on,
+            spilled=bootstrap.spilled_round_builder() if spill else None,
             holdings=None if holdings is None else _read(holdings, "holdings"),
             control=None if control is None else _read(control, "control file"),
             private=private,
