@@ -201,12 +201,7 @@ def build_and_keep_round(
         raise InputError(Result.usage_invalid, "a private round is built whole: --private or "
                          "--spill, not both")
     number, previous = _next_round(rounds)
-    pending = _pending(rounds, previous) if holdings is not None else None
-    if pending is not None:
-        snapshot = _pinned_snapshot(pending, snapshot)
-    snapshot = ledger.seq if snapshot is None else snapshot
-    if snapshot > ledger.seq:
-        raise InputError(Result.field_unknown, f"snapshot {snapshot} beyond the head")
+    pending, snapshot = _round_snapshot(ledger, rounds, previous, holdings is not None, snapshot)
     engine = ledger.ledger if snapshot == ledger.seq else ledger_at(ledger.store, snapshot)
     started = time.perf_counter()
     head_hash = snapshot_hash(ledger.store, snapshot)
@@ -251,6 +246,21 @@ def build_and_keep_round(
             "round_file": round_file, "reserves": built.record["reserves"], **report,
             "build_seconds": round(seconds, 3), "executor": executor.name,
             "spilled": folder is not None}  # fmt: skip
+
+
+def _round_snapshot(
+    ledger: LedgerService, rounds: RoundStore, previous: bytes, attesting: bool,
+    snapshot: int | None,
+) -> tuple[Any, int]:
+    """The pending round announced for reserves (when ``attesting``) and the snapshot the
+    round is built at: the one its announcement pinned, else the one asked, else the head."""
+    pending = _pending(rounds, previous) if attesting else None
+    if pending is not None:
+        snapshot = _pinned_snapshot(pending, snapshot)
+    snapshot = ledger.seq if snapshot is None else snapshot
+    if snapshot > ledger.seq:
+        raise InputError(Result.field_unknown, f"snapshot {snapshot} beyond the head")
+    return pending, snapshot
 
 
 def _build_spilled(

@@ -102,25 +102,7 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
 
         return await api.answer(request, "/v1/por/rounds/{number}/proofs/{client}", call)
 
-    @app.get("/v1/risk/scan")
-    async def risk_scan(request: Request) -> Response:
-        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return access_reports.risk_scan(ledger, actor)
-
-        return await api.answer(request, "/v1/risk/scan", call)
-
-    fills_body = batch_body("fills", access_venue.fills_per_request_max)
-
-    @app.post("/v1/risk/fills", openapi_extra=fills_body)
-    async def apply_fills(request: Request) -> Response:
-        return await api.answer(request, "/v1/risk/fills", access_venue.apply_fills, write=True)
-
-    @app.get("/v1/liquidation/funds")
-    async def insurance_funds(request: Request) -> Response:
-        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return access_reports.insurance_funds(ledger, actor)
-
-        return await api.answer(request, "/v1/liquidation/funds", call)
+    _add_venue(app, api)
 
     # Before ``/v1/regulatory/{report}``, which would otherwise take this path as a report name.
     @app.post("/v1/regulatory/in-kind", openapi_extra=request_body(in_kind_body))
@@ -142,6 +124,30 @@ def add_report_routes(app: FastAPI, api: Api) -> None:
         return await api.answer(request, "/v1/regulatory/{report}", call, write=True)
 
     _add_resolution(app, api)
+
+
+def _add_venue(app: FastAPI, api: Api) -> None:
+    """The venue: its buckets' scan, its fills, its insurance funds."""
+
+    @app.get("/v1/risk/scan")
+    async def risk_scan(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access_reports.risk_scan(ledger, actor)
+
+        return await api.answer(request, "/v1/risk/scan", call)
+
+    fills_body = batch_body("fills", access_venue.fills_per_request_max)
+
+    @app.post("/v1/risk/fills", openapi_extra=fills_body)
+    async def apply_fills(request: Request) -> Response:
+        return await api.answer(request, "/v1/risk/fills", access_venue.apply_fills, write=True)
+
+    @app.get("/v1/liquidation/funds")
+    async def insurance_funds(request: Request) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return access_reports.insurance_funds(ledger, actor)
+
+        return await api.answer(request, "/v1/liquidation/funds", call)
 
 
 def _add_resolution(app: FastAPI, api: Api) -> None:
