@@ -8,9 +8,7 @@ the test's CA; with ``--tls-client-ca`` a client without a certificate gets none
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 from tests import support_cli as cli
 from tests.support import build_custodian
+from tests.support_serve import RINGFENCE, free_port, start_seconds_max
 from tests.support_tls import Certificates, make_certificates
 from tests.support_tokens import AUDIENCE, ISSUER, Issuer
 
@@ -30,16 +29,6 @@ from ringfence.remote import (
     tls_context,
 )
 from ringfence.remote import operations as op
-
-RINGFENCE = str(Path(sys.executable).with_name("ringfence"))
-start_seconds_max = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def make_key(db: str, *arguments: str) -> str:
