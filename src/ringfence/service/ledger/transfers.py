@@ -53,19 +53,12 @@ class TransferWriter(JournalWriter):
         lost connection the outcome is unknown, and the caller resubmits (getting ``exists``
         for what landed).
         """
-        deadline = self.clock.now_ns() + limits.head_conflict_wait_ns_max
-        pause_max = limits.head_conflict_backoff_ns_min
-        while True:
-            try:
-                for results in self.submit_stream([events]):
-                    return results
-                raise AssertionError("a stream of one batch yields one result list")
-            except HeadConflictError:
-                self.head_conflicts += 1
-                if self.clock.now_ns() >= deadline:
-                    raise
-            self.clock.sleep_ns(self._jitter.randint(pause_max // 2, pause_max))
-            pause_max = min(2 * pause_max, limits.head_conflict_backoff_ns_max)
+        return self._retried_on_head_conflicts(lambda: self._submit_once(events))
+
+    def _submit_once(self, events: Sequence[Transfer]) -> list[Result]:
+        for results in self.submit_stream([events]):
+            return results
+        raise AssertionError("a stream of one batch yields one result list")
 
     def submit_joined(
         self, events: Sequence[Transfer], companion: Companion
@@ -76,11 +69,19 @@ class TransferWriter(JournalWriter):
 
         A venue's fill and the fee it charges commit this way (service/risk.py). Retried on
         a head conflict as ``submit`` is (the batch decided again, so the companion too)."""
+        return self._retried_on_head_conflicts(
+            lambda: self._submit_joined_once(events, companion)
+        )
+
+    def _retried_on_head_conflicts(self, attempt: Callable[[], list[Result]]) -> list[Result]:
+        """``attempt()`` again after each head conflict, with a growing jittered pause, until
+        it lands or conflicts have lasted ``limits.head_conflict_wait_ns_max`` (``submit``'s
+        docstring says why only head conflicts)."""
         deadline = self.clock.now_ns() + limits.head_conflict_wait_ns_max
         pause_max = limits.head_conflict_backoff_ns_min
         while True:
             try:
-                return self._submit_joined_once(events, companion)
+                return attempt()
             except HeadConflictError:
                 self.head_conflicts += 1
                 if self.clock.now_ns() >= deadline:
