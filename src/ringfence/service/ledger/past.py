@@ -75,6 +75,7 @@ class PastStates:
         self._definitions_read = 0
         self._seqs: list[int] = []  # ascending
         self._snapshots: dict[int, Checkpoint] = {}
+        self._snapshot_rows: dict[int, int] = {}  # by sequence: the rows each was counted as
 
     def __len__(self) -> int:
         return len(self._seqs)
@@ -154,6 +155,7 @@ class PastStates:
         if seq in self._snapshots or self.snapshots_max == 0 or rows > self.rows_max:
             return
         self._snapshots[seq] = whole_state(engine, seq)
+        self._snapshot_rows[seq] = rows  # the engine's, which bounds the snapshot's
         bisect.insort(self._seqs, seq)
         self._rows += rows
         while len(self._seqs) > self.snapshots_max or self._rows > self.rows_max:
@@ -172,16 +174,26 @@ class PastStates:
                 for i in range(1, len(self._seqs))
             ]
             _, index = min(gaps)
-        forgotten = self._snapshots.pop(self._seqs.pop(index))
-        self._rows -= len(forgotten.balances) + len(forgotten.pendings)
+        seq = self._seqs.pop(index)
+        del self._snapshots[seq]
+        self._rows -= self._snapshot_rows.pop(seq)
 
 
 def whole_state(engine: Ledger, seq: int) -> Checkpoint:
-    """The engine's whole state as a checkpoint at entry ``seq`` (copies, not live objects)."""
+    """The engine's whole state as a checkpoint at entry ``seq`` (copies, not live objects).
+
+    Only accounts with a balance: the engine replayed to make it holds every account defined up
+    to the read's point, which may be later than ``seq``; such an account is all zeros here,
+    and an engine restored from the snapshot for an earlier point must not be told of it (a
+    fresh engine's accounts start at zero)."""
     return Checkpoint(
         seq,
         engine.timestamp_last,
-        balances={i: account.balances() for i, account in engine.accounts.items()},
+        balances={
+            i: balances
+            for i, account in engine.accounts.items()
+            if any(balances := account.balances())
+        },
         pendings={
             i: PendingRow(i, pending.expires_at, int(pending.status))
             for i, pending in engine.pendings.items()

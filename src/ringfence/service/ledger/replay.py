@@ -327,7 +327,9 @@ def restore_checkpoint(ledger: Ledger, checkpoint: Checkpoint, store: LedgerStor
         shortfalls = ledger.pending_shortfalls(record) if status is PendingStatus.pending else ()
         ledger.restore_pending(PendingState(record, row.expires_at, status, shortfalls))
     check_breaks(ledger, checkpoint.breaks)
-    ledger.breaks.update(checkpoint.breaks)
+    # Copies: the engine cures breaks in place, and a checkpoint may be kept and restored again
+    # (the past states' snapshots, service/ledger/past.py).
+    ledger.breaks.update({i: replace(broken) for i, broken in checkpoint.breaks.items()})
     ledger.reversed.update(checkpoint.reversed)
     ledger.timestamp_last = checkpoint.timestamp_last
     recompute_positions(ledger)

@@ -4,6 +4,8 @@ the definitions kept or not."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from tests.support import build_custodian, journal_signer, state_snapshot
 
@@ -60,3 +62,48 @@ def test_the_snapshots_kept_stay_spread_over_the_journal(ledger: LedgerService) 
     assert len(kept) == 3
     assert kept[0] == ledger.seq - days + 1  # the first day's, never forgotten
     assert kept[-1] == ledger.seq - 1
+
+
+def test_a_cure_replayed_from_a_snapshot_does_not_change_the_snapshot() -> None:
+    # The engine cures a break in place: a snapshot restored without copying its breaks was
+    # changed by the later read that replayed the cure, and the next read at its point failed.
+    clock = ManualClock(10**18)
+    service = LedgerService(MemoryStore(), clock, journal_signer())
+    c = build_custodian(service)
+    for batch in ([c.deposit(1, "alice", 100)], [c.misdirected(2, "bob", 50)]):
+        assert all(r.succeeded for r in service.submit(batch))
+        clock.advance(seconds=60)
+    opened = service.seq
+    for batch in ([c.deposit(3, "alice", 5)], [c.break_cure(4, 2, 50)],
+                  [c.deposit(5, "alice", 7)]):  # fmt: skip
+        assert all(r.succeeded for r in service.submit(batch))
+        clock.advance(seconds=60)
+    ledger_id = service.ledger.ledger_id
+    truth = state_snapshot(PastStates(snapshots_max=0).engine_at(service.store, opened, ledger_id))
+    past = PastStates(transfers_between=1)
+    assert state_snapshot(past.engine_at(service.store, opened, ledger_id)) == truth
+    past.engine_at(service.store, service.seq - 1, ledger_id)  # replays the cure from `opened`
+    assert state_snapshot(past.engine_at(service.store, opened, ledger_id)) == truth
+
+
+def test_an_account_defined_later_does_not_reach_an_earlier_snapshot() -> None:
+    # A read at a late point keeps snapshots at earlier entries; they must not hold the
+    # accounts defined after them, or a read between the two is refused as a contradiction.
+    clock = ManualClock(10**18)
+    service = LedgerService(MemoryStore(), clock, journal_signer())
+    c = build_custodian(service)
+    points = []
+    for day in range(6):
+        if day == 3:
+            alice = next(a for a in c.accounts if a.id == c.client("alice"))
+            assert service.define_accounts([replace(alice, id=10**30 + 7)])
+        assert all(r.succeeded for r in service.submit([c.deposit(2 * day + 1, "alice", 10)]))
+        points.append(service.seq)
+        clock.advance(seconds=60)
+    ledger_id = service.ledger.ledger_id
+    past = PastStates(transfers_between=1)
+    past.engine_at(service.store, points[-1], ledger_id)
+    from_start = PastStates(snapshots_max=0)
+    for point in points[:3]:
+        got = state_snapshot(past.engine_at(service.store, point, ledger_id))
+        assert got == state_snapshot(from_start.engine_at(service.store, point, ledger_id))
