@@ -145,6 +145,11 @@ class ScanState:
     multipliers: np.ndarray[Any, Any]
 
 
+class _ChargedBeforeError(Exception):
+    """Some fees of a group were already on the ledger: the book in memory is behind the
+    journal (raised inside the ledger's commit, which then writes nothing)."""
+
+
 class RiskService:
     """The venue's book over one ledger. Not thread-safe: one caller at a time."""
 
@@ -331,18 +336,26 @@ class RiskService:
         if not fees:
             journal_fills(self.ledger, applied)
         else:
-            # Fees already charged were journaled with their fills (one transaction): read
-            # the book again rather than journal the fills twice.
+            # The fills are journaled only with fees charged now. A fee charged before was
+            # journaled with its fill (one transaction), so this copy of the book is behind
+            # the journal: nothing is written, the book is read again and the group decided
+            # again (once; then fill by fill).
             def companion(rs: list[Result]) -> tuple[EntryKind, Encoder] | None:
-                charged_before = all(r is Result.exists for r in rs) and not retried
-                return fills_entry(applied) if all_committed(rs) and not charged_before else None
+                if all(r is Result.ok for r in rs):
+                    return fills_entry(applied)
+                if all_committed(rs):
+                    raise _ChargedBeforeError
+                return None  # the chain is refused: nothing commits
 
-            charged = self.ledger.submit_joined(fees, companion)
+            try:
+                charged = self.ledger.submit_joined(fees, companion)
+            except _ChargedBeforeError:
+                self.resync()
+                if retried:
+                    return [self._apply_alone(fill) for fill in fills]
+                return self._apply_group(fills, retried=True)
             if not all_committed(charged):
                 return [self._apply_alone(fill) for fill in fills]
-            if all(r is Result.exists for r in charged) and not retried:
-                self.resync()
-                return self._apply_group(fills, retried=True)
         self._keep(staged)
         return results
 
@@ -356,15 +369,14 @@ class RiskService:
             fee = self._fee(fill)
 
             def companion(results: list[Result]) -> tuple[EntryKind, Encoder] | None:
-                charged = results[0]
-                if charged is Result.exists_with_different_flags and self._fee_charged(fee):
-                    charged = Result.exists  # committed earlier inside a linked chain
-                return fills_entry([fill]) if charged.succeeded else None
+                return fills_entry([fill]) if results[0] is Result.ok else None
 
             charged = self.ledger.submit_joined([fee], companion)[0]
             if charged is Result.exists_with_different_flags and self._fee_charged(fee):
-                charged = Result.exists
-            if not charged.succeeded:
+                charged = Result.exists  # committed earlier inside a linked chain
+            if charged is not Result.ok:
+                if charged.succeeded:  # charged before, with its fill: this book was behind
+                    self.resync()
                 return charged
         self._keep(staged)
         return result

@@ -337,3 +337,32 @@ def test_market_data_refuses_missing_volatilities_and_floats(venue: RiskService)
     with pytest.raises(InputError) as caught:
         MarketData(0, {"btc-usdc-perp": 650_000.0})  # type: ignore[dict-item]
     assert caught.value.code is Result.price_invalid
+
+
+@pytest.mark.parametrize("group", [True, False])
+def test_a_book_behind_the_journal_never_journals_a_fill_twice(group: bool) -> None:
+    # Two readers of one journal (two processes, or a request's book loaded earlier): the
+    # stale one applies a fill the other already applied. Its fee answers `exists`, so the
+    # fill was journaled with it: journaling it again made the book unreadable.
+    from ringfence.service.audit import verify_store
+    from ringfence.service.venue_journal import read_book
+
+    usdc = 10**6
+    ledger = LedgerService(MemoryStore(), ManualClock(), journal_signer())
+    service = RiskService(ledger, set_up_venue(ledger, ["alice", "bob"]))
+    service.define_instruments(venue_instruments(ledger.clock.now_ns()))
+    buckets = [Bucket("alice-x", "alice", MarginMode.cross, "USDC", "USDC"),
+               Bucket("bob-x", "bob", MarginMode.cross, "USDC", "USDC")]
+    service.open_buckets([(b, "venue-usdc") for b in buckets])
+    fund_buckets(ledger, buckets, {"USDC": 1_000 * usdc})
+    stale, _ = RiskService.from_journal(ledger)
+    fresh, _ = RiskService.from_journal(ledger)
+    first = Fill(1, "alice-x", "btc-usdc-perp", 1, 650_000, usdc)
+    second = Fill(2, "bob-x", "btc-usdc-perp", -1, 650_000, usdc)
+    assert fresh.apply_fills([first]) == [Result.ok]
+    fills = [first, second] if group else [first]
+    assert stale.apply_fills(fills) == [Result.exists, Result.ok][: len(fills)]
+    book = read_book(ledger)  # raised "fill 1 applied twice" before
+    assert sorted(book.fills) == [1, 2][: len(fills)]
+    assert verify_store(ledger.store).problems == []
+    assert stale.positions[("alice-x", "btc-usdc-perp")].quantity_lots == 1
