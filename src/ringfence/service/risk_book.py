@@ -306,8 +306,8 @@ def import_book(ledger: LedgerService, document: Mapping[str, Any]) -> dict[str,
     if read_book(ledger).entries:
         raise InputError(Result.venue_book_exists, "the journal already holds a venue's book")
     service, market = _service_of_document(ledger, document)  # instruments, buckets journaled
-    for symbol, bucket in sorted(service.takers.items()):
-        journal_buckets(ledger, (), [(symbol, bucket)])
+    if service.takers:
+        journal_buckets(ledger, (), sorted(service.takers.items()))
     changes = PositionChanges(
         tuple(service.positions.values()), tuple(sorted(service.liquidation_rounds)),
         tuple(sorted(service.halted)), tuple(fund_row(r) for r in service.insurance_history),
@@ -325,6 +325,8 @@ def _service_of_document(
     ledger: LedgerService, document: Mapping[str, Any]
 ) -> tuple[RiskService, MarketData | None]:
     """A service over ``ledger`` from a book document; returns it and the market (or None).
+    The whole document is read and checked (every position's and taker's market and bucket
+    defined in it) before anything is journaled, so a malformed file changes nothing.
 
     Fill ids already applied are remembered by id only: a repeated id is refused with
     ``fill_exists_with_different_body`` (the body it came with is not kept).
@@ -340,25 +342,19 @@ def _service_of_document(
             Profile(document.get("profile", "grid")),
         )
         instruments = [_instrument_of(i) for i in document["instruments"]]
-        service.define_instruments(instruments)
-        service.open_buckets(
-            (Bucket(b["name"], b["client"], MarginMode(b["mode"]), b["settlement"],
-                    b["scope"]), b["pool"])
+        buckets = [
+            (Bucket(b["name"], b["client"], MarginMode(b["mode"]), b["settlement"], b["scope"]),
+             b["pool"])
             for b in document["buckets"]
-        )
-        for row in document["positions"]:
-            numerator, denominator = row["basis"].split("/")
-            position = Position(row["bucket"], row["symbol"], _whole(row["lots"], "lots"),
-                                Fraction(int(numerator), int(denominator)))
-            service.positions[(position.bucket, position.symbol)] = position
-        for fill_id in document.get("fills", []):
-            service.fills[int(fill_id)] = seen_fill
+        ]  # fmt: skip
+        positions = [_position_of(row) for row in document["positions"]]
+        fills = [int(fill_id) for fill_id in document.get("fills", [])]
         liquidation = document.get("liquidation", {})
-        service.takers = {str(k): str(v) for k, v in liquidation.get("takers", {}).items()}
-        service.liquidation_rounds = {int(r) for r in liquidation.get("rounds", [])}
-        service.halted = {str(symbol) for symbol in liquidation.get("halted", [])}
-        service.insurance_history = [dict(row) for row in liquidation.get("insurance_history", [])]
-        service.volatility = VolatilityBook.from_document(document.get("volatility", {}))
+        takers = {str(k): str(v) for k, v in liquidation.get("takers", {}).items()}
+        rounds = {int(r) for r in liquidation.get("rounds", [])}
+        halted = {str(symbol) for symbol in liquidation.get("halted", [])}
+        history = [dict(row) for row in liquidation.get("insurance_history", [])]
+        volatility = VolatilityBook.from_document(document.get("volatility", {}))
         raw = document.get("market")
         market = None if raw is None else MarketData(
             _whole(raw["now_ns"], "now_ns"), _numbers(raw, "prices"),
@@ -367,7 +363,28 @@ def _service_of_document(
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise InputError(Result.line_malformed, f"risk book: {error!r}") from None
+    symbols = {instrument.symbol for instrument in instruments}
+    names = {bucket.name for bucket, _ in buckets}
+    for bucket_name, symbol in [(p.bucket, p.symbol) for p in positions] + [
+        (bucket, symbol) for symbol, bucket in takers.items()
+    ]:
+        if symbol not in symbols:
+            raise InputError(Result.instrument_not_found, f"risk book: {symbol}")
+        if bucket_name not in names:
+            raise InputError(Result.bucket_not_found, f"risk book: {bucket_name}")
+    service.define_instruments(instruments)  # journaled from here on
+    service.open_buckets(buckets)
+    service.positions.update({(p.bucket, p.symbol): p for p in positions})
+    service.fills.update({fill_id: seen_fill for fill_id in fills})
+    service.takers, service.liquidation_rounds, service.halted = takers, rounds, halted
+    service.insurance_history, service.volatility = history, volatility
     return service, market
+
+
+def _position_of(row: Mapping[str, Any]) -> Position:
+    numerator, denominator = row["basis"].split("/")
+    return Position(row["bucket"], row["symbol"], _whole(row["lots"], "lots"),
+                    Fraction(int(numerator), int(denominator)))
 
 
 def _numbers(raw: Mapping[str, Any], name: str) -> dict[str, int]:

@@ -263,3 +263,30 @@ def test_a_second_book_over_a_journal_that_holds_one_is_refused(venue: RiskServi
     read, _ = load_book(venue.ledger)  # the book read from the journal defines on
     assert read.define_instruments(list(venue.instruments.values())) == [Result.exists] * len(
         venue.instruments)
+
+
+def test_a_malformed_book_file_journals_nothing_and_the_good_one_imports_after(
+    venue: RiskService,
+) -> None:
+    venue.apply_fills([Fill(1, "alice-x", perp, 10, 650_000, usdc),
+                       Fill(2, "bob-iso", perp, -10, 650_000)])
+    document = json.loads(json.dumps(book_document(venue, _market(venue, 650_000))))
+    bad_basis = copy.deepcopy(document)
+    bad_basis["positions"][0]["basis"] = "1/x"
+    bad_taker = copy.deepcopy(document)
+    bad_taker["liquidation"]["takers"] = {perp: "nobody"}
+    bad_position = copy.deepcopy(document)
+    bad_position["positions"][0]["bucket"] = "nobody"
+    bad_price = copy.deepcopy(document)
+    bad_price["market"]["prices"][perp] = 650_000.5
+    ledger = _ledger()
+    before = ledger.seq
+    for bad, code in [(bad_basis, Result.line_malformed), (bad_taker, Result.bucket_not_found),
+                      (bad_position, Result.bucket_not_found), (bad_price, Result.price_invalid)]:
+        with pytest.raises(InputError) as caught:
+            risk_book.import_book(ledger, bad)
+        assert caught.value.code is code
+        assert ledger.seq == before  # nothing journaled: the good file is not refused after
+    risk_book.import_book(ledger, document)
+    imported, _ = load_book(ledger)
+    assert imported.positions == venue.positions
