@@ -76,7 +76,7 @@ from Crypto.Hash import SHAKE256
 
 from ringfence.core import limits
 from ringfence.core.batch import client_ranges
-from ringfence.core.errors import InputError, IntegrityError, Result
+from ringfence.core.errors import InputError, IntegrityError, Result, StorageError
 from ringfence.core.money import Asset
 from ringfence.core.por.hashes import (
     U64,
@@ -635,6 +635,23 @@ def _remove_working_files(folder: str, plans: Sequence[_AssetPlan], ranges: int)
 # ---------------------------------------------------------------------- proofs
 
 
+def _manifest(path: Path, round_id: str) -> dict[str, Any]:
+    """A spilled round's manifest, refused by name when missing, unreadable, of another format
+    or of another round (a damaged or misplaced spill directory)."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StorageError(f"no spill manifest at {path}") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(Result.line_malformed, f"spill manifest {path}: {error}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != spill_format:
+        raise InputError(Result.line_malformed, f"{path}: not a spill manifest of format "
+                         f"{spill_format}")
+    if manifest.get("round_id") != round_id:
+        raise IntegrityError(f"{path} is the spill of another round")
+    return manifest
+
+
 class SpilledTrees:
     """Proofs read back from a spill directory (``build_spilled_round``'s)."""
 
@@ -642,9 +659,7 @@ class SpilledTrees:
                  master_secret: bytes) -> None:
         self.folder = folder
         self.record = dict(record)
-        self.manifest = json.loads((Path(folder) / "spill.json").read_text())
-        assert self.manifest["format"] == spill_format
-        assert self.manifest["round_id"] == record["round_id"]
+        self.manifest = _manifest(Path(folder) / "spill.json", record["round_id"])
         self.assets = {asset.number: asset for asset in assets.values()}
         self.master_secret = master_secret
         self.round_hash = round_hash(record).hex()

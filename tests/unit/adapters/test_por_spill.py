@@ -140,3 +140,21 @@ def test_the_subtrees_are_cut_as_the_in_memory_plan_cuts_them(pieces: int) -> No
         jobs = subtree_jobs(context, MASTER, bytes(32), names, owed)
         assert subtree_top(context, pieces) == jobs[0].top
     assert limits.proof_subtree_leaves_max == 2**16
+
+
+def test_a_damaged_or_misplaced_spill_is_refused_by_name(tmp_path: Path) -> None:
+    from ringfence.core.errors import InputError, IntegrityError, Result, StorageError
+
+    _, _, spilled = both_rounds(book(50, seed=3), b"d" * 32, 1_000, 500, tmp_path)
+    manifest = Path(spilled.folder) / "spill.json"
+    text = manifest.read_text(encoding="utf-8")
+    other = {**spilled.round.record, "round_id": "00" * 32}
+    with pytest.raises(IntegrityError):
+        SpilledTrees(spilled.folder, other, ASSETS, MASTER)
+    manifest.write_text(text[: len(text) // 2], encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        SpilledTrees(spilled.folder, spilled.round.record, ASSETS, MASTER)
+    assert caught.value.code is Result.line_malformed
+    manifest.unlink()
+    with pytest.raises(StorageError):
+        SpilledTrees(spilled.folder, spilled.round.record, ASSETS, MASTER)
