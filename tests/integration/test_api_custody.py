@@ -245,6 +245,10 @@ def test_a_round_is_built_by_number_once(world: ApiWorld) -> None:
     again = world.post("admin", "/v1/por/rounds", {"round": str(following)}).json()
     assert again["built"] is False
     assert {**again, "built": True} == built
+    # The same number asked with another body is refused by name, and builds nothing.
+    for other in ({"private": True}, {"snapshot": str(built["snapshot"] - 1)}):
+        answer = world.post("operator", "/v1/por/rounds", {"round": str(following), **other})
+        _problem(answer, 409, "round_exists_with_different_body")
     assert world.bundle.round_store().numbers() == [*kept, following]
     listed = world.get("bob", "/v1/por/rounds").json()["items"][0]
     assert listed["round_hash"] == built["round_hash"]

@@ -418,6 +418,8 @@ class Result(StrEnum):
     webhook_subscriptions_exceeded = "webhook_subscriptions_exceeded"
     # The other domains' routes: a round or a report the service does not have.
     round_not_found = "round_not_found"
+    # A round already built asked again with another snapshot, mode or reserves.
+    round_exists_with_different_body = "round_exists_with_different_body"
     report_not_found = "report_not_found"
 
     # Withdrawal policy (core/policy/): the document, its versions and their publication.

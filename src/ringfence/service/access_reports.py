@@ -19,7 +19,7 @@ function the matching ``ringfence`` command calls. The REST API, the operator co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from ringfence.core.access.roles import Action, Actor, require
@@ -149,15 +149,17 @@ def build_round(
     if "round" not in plain:
         raise InputError(Result.field_required, "round")
     number = _round_number(plain["round"])
-    if number in rounds_kept.numbers():
-        return {"ok": True, "built": False, **round_summary(ledger, rounds_kept, number)}
-    following = max(rounds_kept.numbers(), default=0) + 1
-    if number != following:
-        raise InputError(Result.round_not_found, f"round {number}: the next is {following}")
     snapshot = plain.get("snapshot")
     if snapshot is not None and not (snapshot.isascii() and snapshot.isdigit()
                                      and len(snapshot) <= _snapshot_digits_max):  # fmt: skip
         raise InputError(Result.field_unknown, f"snapshot {snapshot[:24]!r}: a sequence number")
+    if number in rounds_kept.numbers():
+        _check_same_round(rounds_kept.round(number).record(), number, snapshot,
+                          _private(document), "holdings" in files)  # fmt: skip
+        return {"ok": True, "built": False, **round_summary(ledger, rounds_kept, number)}
+    following = max(rounds_kept.numbers(), default=0) + 1
+    if number != following:
+        raise InputError(Result.round_not_found, f"round {number}: the next is {following}")
     if "control" in files and "holdings" not in files:
         raise InputError(Result.field_required, "holdings (with control)")
     if "holdings" in files:
@@ -168,6 +170,22 @@ def build_round(
         private=_private(document),
     )  # fmt: skip
     return {"ok": True, "built": True, **round_summary(ledger, rounds_kept, number)}
+
+
+def _check_same_round(
+    record: Mapping[str, Any], number: int, snapshot: str | None, private: bool, attested: bool
+) -> None:
+    """A round asked for again is answered only if the request is the one that built it."""
+    differs = [
+        name for name, same in (
+            ("snapshot", snapshot is None or int(snapshot) == record["snapshot"]),
+            ("private", private == any(e.get("mode") == "private" for e in record["assets"])),
+            ("holdings", attested == (record["reserves"]["status"] == "attested")),
+        ) if not same
+    ]  # fmt: skip
+    if differs:
+        raise InputError(Result.round_exists_with_different_body,
+                         f"round {number} was built with another {', '.join(differs)}")
 
 
 def _check_announced(rounds_kept: RoundStore, number: int) -> None:
