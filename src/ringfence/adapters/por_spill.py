@@ -66,7 +66,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -466,7 +466,7 @@ clients (a power of two of subtrees); neither it nor the ranges change the round
     draws = _Draws(seed)
     for position, plan in enumerate(plans):  # the stream's blocks, in the in-memory order
         draw_counts(_asset_folder(folder, plan.asset.number) / "drawn.u8", plan.owed, draws)
-        plans[position] = _replace(plan, stream_counter=draws.take() if plan.owed else -1)
+        plans[position] = replace(plan, stream_counter=draws.take() if plan.owed else -1)
     clock.mark("draw_counts")
     pieces = [0] * len(plans)
     for range_pieces in executor.map(count_range, _range_draws(folder, plans, len(ranges))):
@@ -478,7 +478,7 @@ clients (a power of two of subtrees); neither it nor the ranges change the round
     entries: list[dict[str, Any]] = []
     manifest = {"format": spill_format, "round_id": round_id.hex(), "assets": entries}
     for position in range(len(plans)):
-        plans[position] = _replace(plans[position], pieces=pieces[position])
+        plans[position] = replace(plans[position], pieces=pieces[position])
     tops = _draw_blocks(folder, plans, draws, round_id, master_secret)
     clock.mark("draw_blocks")
     shifts = {number: top - context.block_levels for number, (context, top) in tops.items()}
@@ -553,11 +553,6 @@ def _draw_blocks(
                         1 << (context.height - context.block_levels),
                         draws.block(plan.stream_counter))
     return tops
-
-
-def _replace(plan: _AssetPlan, **changes: Any) -> _AssetPlan:
-    fields = {name: getattr(plan, name) for name in _AssetPlan.__dataclass_fields__}
-    return _AssetPlan(**(fields | changes))
 
 
 def _range_draws(folder: str, plans: Sequence[_AssetPlan], ranges: int,

@@ -147,6 +147,9 @@ assert proof_entries_max < 2**32  # client numbers are u32
 proof_private_height: Final = 32
 proof_private_clients_max: Final = 2**26
 assert proof_private_clients_max <= 2**proof_private_height
+# The aggregated range proof pads its values to a power of two; a proof's size is computed
+# from the height itself (core/por/private.py), so the height must be one.
+assert proof_private_height & (proof_private_height - 1) == 0
 
 # Custody: holdings files (UTXO snapshots, custodian statements). A file is read whole and
 # parsed in memory (at the peak about 1 KiB per row, measured), so it is bounded in bytes and

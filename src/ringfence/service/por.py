@@ -218,7 +218,7 @@ def build_and_keep_round(
     folder = None if spilled is None else rounds.spill_folder(number)
     try:
         with ledger_cut(ledger, snapshot, engine) as cut:
-            if spilled is None or folder is None:
+            if spilled is None or folder is None:  # both or neither: named for the type checker
                 liabilities = gather_liabilities(executor, cut, engine.assets, clients_per_range)
             else:
                 built, pieces = _build_spilled(
