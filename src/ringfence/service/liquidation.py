@@ -132,17 +132,21 @@ class LiquidationService:
             amount,
             TransferCode.insurance_funding,
         )
-        balance = self.risk.ledger.balance(fund).balance + amount
-        row = FundRow(0, symbol, amount, 0, balance, 0, funding=True)
-        result = self.risk.ledger.submit_joined(
-            [event],
-            lambda results: positions_entry(PositionChanges(funds=(row,)))
-            if results[0] is Result.ok else None,
-        )[0]
+        rows: list[FundRow] = []
+
+        def companion(results: list[Result]) -> tuple[EntryKind, Encoder] | None:
+            if results[0] is not Result.ok:
+                return None
+            # The fund's balance after the funding, as the engine holds it inside the commit
+            # (after a head conflict the batch is decided again on the other writers' state).
+            rows[:] = [FundRow(0, symbol, amount, 0, self._engine_balance(fund), 0, funding=True)]
+            return positions_entry(PositionChanges(funds=(rows[0],)))
+
+        result = self.risk.ledger.submit_joined([event], companion)[0]
         if result is Result.ok:  # the row was journaled with the transfer
             self.risk.insurance_history.append(
                 {"round": "", "market": symbol, "funded": symbol, "amount": amount,
-                 "balance": balance}
+                 "balance": rows[0].balance}
             )
         return result
 
