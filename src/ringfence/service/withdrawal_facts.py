@@ -42,7 +42,7 @@ from ringfence.core.withdrawals.history import (
     swept_since,
     whose,
 )
-from ringfence.core.withdrawals.lifecycle import Status, WithdrawalSpec
+from ringfence.core.withdrawals.lifecycle import Status, WithdrawalSpec, awaiting_expired
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 from ringfence.service.policy import MovementBooks, transfer_records
@@ -284,7 +284,7 @@ def _sweeps_not_yet_held(found: MovementBooks, request: MovementRequest) -> int:
         if withdrawal.status is Status.approved or (
             withdrawal.status is Status.awaiting_approval
             and decided is not None
-            and decided.expires_at_ns > request.at_ns
+            and not awaiting_expired(withdrawal, request.at_ns)
         ):
             total += spec.amount
     return total

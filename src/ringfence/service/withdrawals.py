@@ -39,6 +39,7 @@ from ringfence.core.withdrawals.lifecycle import (
     Status,
     Withdrawal,
     WithdrawalEvent,
+    awaiting_expired,
     fee_transfer_id,
     journaled,
 )
@@ -128,18 +129,13 @@ def _verdict(
     found = books(ledger)
     withdrawal = _visible(ledger, actor, withdrawal_id)
     at_ns = ledger.next_timestamp()
-    decided = withdrawal.decided
-    if (
-        approve
-        and withdrawal.status is Status.awaiting_approval
-        and decided is not None
-        and decided.expires_at_ns <= at_ns
-    ):
+    if approve and awaiting_expired(withdrawal, at_ns):
         # ``process`` voids it at its next pass; until then no approval may revive it. Checked
         # here, not in the book: journals written before this check must still replay.
         raise InputError(
             Result.withdrawal_expired,
-            f"withdrawal {withdrawal_id} expired at {decided.expires_at_ns} (ns)",
+            f"withdrawal {withdrawal_id} expired at "
+            f"{withdrawal.decided.expires_at_ns if withdrawal.decided else 0} (ns)",
         )
     event: WithdrawalEvent = (
         Approved(withdrawal_id, actor.name, at_ns) if approve

@@ -339,15 +339,19 @@ def _void(withdrawal: Withdrawal, event: Voided) -> Result:
     return _moved(withdrawal, Status.voided, event.at_ns)
 
 
+def awaiting_expired(withdrawal: Withdrawal, at_ns: int) -> bool:
+    """Still awaiting approval at ``at_ns``, past its approval's expiry."""
+    decided = withdrawal.decided
+    return (
+        withdrawal.status is Status.awaiting_approval
+        and decided is not None
+        and decided.expires_at_ns <= at_ns
+    )
+
+
 def due_for_expiry(book: WithdrawalBook, at_ns: int) -> list[Withdrawal]:
     """Withdrawals still awaiting approval past their expiry."""
-    return [
-        w
-        for w in book.withdrawals.values()
-        if w.status is Status.awaiting_approval
-        and w.decided is not None
-        and w.decided.expires_at_ns <= at_ns
-    ]
+    return [w for w in book.withdrawals.values() if awaiting_expired(w, at_ns)]
 
 
 def _derived_transfer_id(withdrawal_id: int, purpose: bytes) -> int:
