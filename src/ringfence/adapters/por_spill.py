@@ -88,7 +88,7 @@ from ringfence.core.por.hashes import (
 )
 from ringfence.core.por.inclusion import inclusion_proof
 from ringfence.core.por.liabilities import partial_liabilities, proof_units_of, total_of
-from ringfence.core.por.placement import Placement, tree_height
+from ringfence.core.por.placement import Placement, stream_key_of, tree_height
 from ringfence.core.por.round import (
     ReservesAttestation,
     Round,
@@ -105,6 +105,8 @@ from ringfence.core.por.tree import (
     build_subtree,
     concatenate,
     level_up,
+    subtree_seed,
+    subtree_top,
     tree_context,
 )
 from ringfence.service.ports import BalanceCut, CutReader, Executor
@@ -334,12 +336,6 @@ def _partition_rows(task: PartitionTask) -> npt.NDArray[Any]:
         np.empty(0, dtype=_sorted_dtype(width)))
 
 
-def _job_seed(asset_seed: bytes, asset_number: int, number: int) -> bytes:
-    """The subtree's own stream, as ``subtree_jobs`` derives it."""
-    return hkdf_sha256(asset_seed, salt_stream, b"subtree" + asset_number.to_bytes(4, "big")
-                       + number.to_bytes(8, "big"))
-
-
 def build_partition(task: PartitionTask) -> PartitionRoots:
     """A task: build the partition's subtrees as the in-memory plan's jobs, spill them, and
     return their roots."""
@@ -358,7 +354,8 @@ def build_partition(task: PartitionTask) -> PartitionRoots:
             continue  # an empty subtree is a padding node of the level above
         chosen = slice(low, high)
         results.append(build_subtree(SubtreeJob(
-            context, task.master_secret, _job_seed(task.asset_seed, context.asset_number, number),
+            context, task.master_secret,
+            subtree_seed(task.asset_seed, context.asset_number, number),
             task.top, number, names[chosen], rows["length"][chosen], rows["client"][chosen],
             rows["value"][chosen], rows["count"][chosen], rows["block"][chosen],
             context.block_levels)))
@@ -394,14 +391,6 @@ def _spill_partition(task: PartitionTask, rows: npt.NDArray[Any], results: Seque
 
 
 # ---------------------------------------------------------------------- the round
-
-
-def subtree_top(context: TreeContext, pieces: int) -> int:
-    """The height of the subtrees a tree of ``pieces`` pieces is cut into (as ``subtree_jobs``
-    cuts it: about ``proof_subtree_leaves_max`` leaves each, two at least past 2^15 pieces)."""
-    wanted = max(1 if pieces >= 2**15 else 0,
-                 (-(-pieces // limits.proof_subtree_leaves_max) - 1).bit_length())
-    return context.height - min(wanted, context.height - context.block_levels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,7 +473,7 @@ clients (a power of two of subtrees); neither it nor the ranges change the round
     shifts = {number: top - context.block_levels for number, (context, top) in tops.items()}
     list(executor.map(sort_range, _range_draws(folder, plans, len(ranges), shifts)))
     clock.mark("sort")
-    asset_seeds = _asset_seeds(seed, ordered)
+    asset_seeds = {asset.number: stream_key_of(seed, asset.number) for asset in ordered}
     for plan in plans:
         context, top = tops[plan.asset.number]
         tree, entry = _build_tree(
@@ -560,13 +549,6 @@ def _range_draws(folder: str, plans: Sequence[_AssetPlan], ranges: int,
     for number in range(ranges):
         yield RangeDraws(number, folder, {plan.asset.number: plan.offsets[number]
                                           for plan in plans}, dict(shifts or {}))
-
-
-def _asset_seeds(seed: bytes, assets: Sequence[Asset]) -> dict[int, bytes]:
-    """Each asset's ``RandomStream.key_for``: the seed its subtrees' streams derive from."""
-    key = hkdf_sha256(seed, salt_stream, b"")
-    return {asset.number: hkdf_sha256(key, salt_stream, asset.number.to_bytes(8, "big"))
-            for asset in assets}
 
 
 def _build_tree(

@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 
 from ringfence.adapters import por_spill
 from ringfence.adapters.executors import InProcessExecutor
-from ringfence.adapters.por_spill import SpilledTrees, build_spilled_round, subtree_top
+from ringfence.adapters.por_spill import SpilledTrees, build_spilled_round
 from ringfence.core import limits
 from ringfence.core.batch import ClientAccountRow, RowsCut
 from ringfence.core.money import Asset
 from ringfence.core.por.hashes import round_nonce
 from ringfence.core.por.liabilities import merge_liabilities, partial_liabilities
 from ringfence.core.por.round import build_round
-from ringfence.core.por.tree import subtree_jobs, tree_context
+from ringfence.core.por.tree import subtree_jobs, subtree_top, tree_context
 from ringfence.verifier import verify_inclusion
 
 BTC = Asset("BTC", 8, 1)

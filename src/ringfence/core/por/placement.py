@@ -42,7 +42,7 @@ class RandomStream:
 
     def key_for(self, number: int) -> bytes:
         """A key for an independent stream (one per asset, then one per subtree)."""
-        return hkdf_sha256(self._key, salt_stream, number.to_bytes(8, "big"))
+        return _stream_key(self._key, number)
 
     def _block(self, count: int) -> bytes:
         block = hashlib.shake_256(self._key + self._counter.to_bytes(8, "big")).digest(count)
@@ -85,6 +85,17 @@ class RandomStream:
             waiting = waiting[~fits]
         return drawn
 
+
+
+def stream_key_of(seed: bytes, number: int) -> bytes:
+    """``RandomStream(seed).key_for(number)`` without drawing a stream (the spilled build
+    derives each asset's key this way)."""
+    assert len(seed) >= 32
+    return _stream_key(hkdf_sha256(seed, salt_stream, b""), number)
+
+
+def _stream_key(key: bytes, number: int) -> bytes:
+    return hkdf_sha256(key, salt_stream, number.to_bytes(8, "big"))
 
 
 def split_balance(value: int, stream: RandomStream) -> list[int]:

@@ -264,6 +264,21 @@ def build_subtree(job: SubtreeJob) -> SubtreeResult:
     return SubtreeResult(job.number, placement, tuple(kept), hashes)
 
 
+def subtree_top(context: TreeContext, pieces: int) -> int:
+    """The height of the subtrees a tree of ``pieces`` pieces is cut into: about
+    ``proof_subtree_leaves_max`` leaves each, and two at least past 2^15 pieces (enough work
+    for two processes); never below a block."""
+    wanted = max(1 if pieces >= 2**15 else 0,
+                 (-(-pieces // limits.proof_subtree_leaves_max) - 1).bit_length())
+    return context.height - min(wanted, context.height - context.block_levels)
+
+
+def subtree_seed(asset_seed: bytes, asset_number: int, number: int) -> bytes:
+    """Subtree ``number``'s own stream, from its asset's."""
+    return hkdf_sha256(asset_seed, salt_stream, b"subtree" + asset_number.to_bytes(4, "big")
+                       + number.to_bytes(8, "big"))
+
+
 def subtree_jobs(
     context: TreeContext, master_secret: bytes, seed: bytes,
     names: tuple[Bytes2D, U64], owed: tuple[U64, U64, U64, U64],
@@ -274,10 +289,8 @@ def subtree_jobs(
     anything: their number, value, count of pieces and block."""
     client, value, count, block = owed
     pieces = int(np.sum(count))
-    wanted = max(1 if pieces >= 2**15 else 0,
-                 (-(-pieces // limits.proof_subtree_leaves_max) - 1).bit_length())
-    cut = min(wanted, context.height - context.block_levels)
-    top = context.height - cut
+    top = subtree_top(context, pieces)
+    cut = context.height - top
     empty = np.zeros(0, dtype=np.uint64)
     if pieces == 0:
         return [SubtreeJob(context, master_secret, seed, top, 0, names[0][:0], empty, empty,
@@ -290,8 +303,7 @@ def subtree_jobs(
         chosen = order[int(bounds[number]) : int(bounds[number + 1])]
         if not len(chosen):
             continue  # an empty subtree is a padding node of the level above
-        job_seed = hkdf_sha256(seed, salt_stream, b"subtree" + context.asset_number.to_bytes(
-            4, "big") + number.to_bytes(8, "big"))
+        job_seed = subtree_seed(seed, context.asset_number, number)
         jobs.append(SubtreeJob(
             context, master_secret, job_seed, top, number, names[0][client[chosen]],
             names[1][client[chosen]], client[chosen], value[chosen], count[chosen],
