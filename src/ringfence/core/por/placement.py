@@ -86,7 +86,6 @@ class RandomStream:
         return drawn
 
 
-
 def stream_key_of(seed: bytes, number: int) -> bytes:
     """``RandomStream(seed).key_for(number)`` without drawing a stream (the spilled build
     derives each asset's key this way)."""
