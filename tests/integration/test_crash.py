@@ -17,16 +17,11 @@ cost grows with every kill.
 
 from __future__ import annotations
 
-import os
-import random
-import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests import support_crash
 
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.service.audit import verify_store
@@ -38,24 +33,6 @@ chains = 3
 kills_per_chain = 8
 
 
-def _acknowledged(log: Path) -> list[int]:
-    if not log.exists():
-        return []
-    return [int(line) for line in log.read_text(encoding="ascii").split()]
-
-
-def _wait_for_acknowledgement_after(
-    log: Path, count: int, process: subprocess.Popen[bytes], timeout_s: float = 120.0
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while len(_acknowledged(log)) <= count:
-        if process.poll() is not None:
-            pytest.fail("writer exited before acknowledging a batch")
-        if time.monotonic() > deadline:
-            pytest.fail(f"writer acknowledged nothing in {timeout_s} s")
-        time.sleep(0.01)
-
-
 def _check(path: Path, log: Path, kill: int, since: int) -> int:
     """Audit the whole store, and check batch by batch what was written since batch ``since``
     (earlier batches were checked after earlier kills; the audit covers them since). Returns
@@ -64,7 +41,7 @@ def _check(path: Path, log: Path, kill: int, since: int) -> int:
     try:
         report = verify_store(store)
         assert report.ok, (kill, report.problems)
-        acknowledged = set(_acknowledged(log))
+        acknowledged = set(support_crash.acknowledged(log))
         last = max(acknowledged, default=0)
         for k in range(max(since, 1), last + 2):  # at most one batch past the log
             ids = [event.id for event in crash_writer.batch(k)]
@@ -94,30 +71,9 @@ def test_sigkill_loses_nothing_acknowledged_and_keeps_nothing_partial(
     set_up_ledger: Path, tmp_path: Path, chain: int
 ) -> None:
     path = tmp_path / "crash.db"
-    for suffix in ("", "-wal", "-shm"):
-        if Path(f"{set_up_ledger}{suffix}").exists():
-            shutil.copy(f"{set_up_ledger}{suffix}", f"{path}{suffix}")
+    support_crash.copy_database(set_up_ledger, path)
     log = tmp_path / "acknowledged.log"
-    rng = random.Random(2026 + chain)
-    writer = [sys.executable, str(Path(crash_writer.__file__)), str(path), str(log)]
-    environment = {**os.environ, "PYTHONHASHSEED": "0"}
-    checked = 0
-    for kill in range(kills_per_chain):
-        with subprocess.Popen(
-            writer, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        ) as process:
-            assert process.stdout is not None
-            assert process.stdout.readline() == b"writing\n", "writer did not start"
-            if kill % 2:
-                # Every other kill waits for a new acknowledgement first, so the chain makes
-                # progress however loaded the machine is; the kill still lands at a random
-                # point after it.
-                _wait_for_acknowledgement_after(log, len(_acknowledged(log)), process)
-            time.sleep(rng.uniform(0.02, 0.2))
-            if process.poll() is not None:
-                assert process.stderr is not None
-                pytest.fail(f"writer exited by itself: {process.stderr.read().decode()}")
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-        checked = _check(path, log, kill, checked)
-    assert len(_acknowledged(log)) >= kills_per_chain // 2  # real progress between kills
+    support_crash.kill_repeatedly(
+        str(Path(crash_writer.__file__)), path, log, kills=kills_per_chain, seed=2026 + chain,
+        check=lambda kill, since: _check(path, log, kill, since),
+    )
