@@ -299,16 +299,16 @@ def approve(
 
 
 def instruction(
-    ledger: LedgerService, actor: Actor, version: int, approver: str
+    ledger: LedgerService, actor: Actor, version: int, approver: str = ""
 ) -> dict[str, Any]:
-    """The approval instruction ``approver`` signs to approve ``version``, as hex, for a key
-    that signs elsewhere (an HSM, an air-gapped machine)."""
+    """The approval instruction ``approver`` (default: ``actor``) signs to approve
+    ``version``, as hex, for a key that signs elsewhere (an HSM, an air-gapped machine)."""
     require(actor, Action.read_policies)
     book = books(ledger).policies
     found = book.versions.get(version)
     if found is None:
         raise InputError(Result.policy_version_not_found, str(version))
-    check_name(approver, "approver")
+    approver = check_name(approver or actor.name, "approver")
     return {
         "ok": True,
         "version": version,

@@ -64,6 +64,7 @@ __all__ = [
     "instruction",
     "listed",
     "of_client",
+    "parse_decision",
     "parse_id",
     "process",
     "queue",
@@ -136,13 +137,16 @@ def reject(
 
 
 def instruction(
-    ledger: LedgerService, actor: Actor, withdrawal_id: int, approver: str, *, approve: bool = True
+    ledger: LedgerService, actor: Actor, withdrawal_id: int, approver: str = "",
+    *, approve: bool = True,
 ) -> dict[str, Any]:
-    """The approval instruction ``approver`` signs to approve (or reject) a withdrawal, as
-    hex, for a key that signs elsewhere (an HSM, an air-gapped machine)."""
+    """The approval instruction ``approver`` (default: ``actor``) signs to approve (or
+    reject) a withdrawal, as hex, for a key that signs elsewhere (an HSM, an air-gapped
+    machine). Staff's reading: approvers are staff."""
     require(actor, Action.read_withdrawals)
+    require(actor, Action.read_policies)
     withdrawal = _visible(ledger, actor, withdrawal_id)
-    check_name(approver, "approver")
+    approver = check_name(approver or actor.name, "approver")
     decision = ApprovalDecision.approve if approve else ApprovalDecision.reject
     message = withdrawal_approval_message(ledger.ledger_id, withdrawal.spec, approver, decision)
     return {
@@ -373,6 +377,13 @@ def _decision_document(decided: Decided, full: bool) -> dict[str, Any]:
 
 def _id_text(transfer_id: int) -> str | None:
     return str(transfer_id) if transfer_id else None
+
+
+def parse_decision(text: str) -> bool:
+    """``approve`` (True) or ``reject`` (False): the decision an instruction is for."""
+    if text not in ("approve", "reject"):
+        raise InputError(Result.query_parameter_invalid, f"decision {text!r}: approve or reject")
+    return text == "approve"
 
 
 def parse_id(text: str) -> int:
