@@ -268,9 +268,23 @@ def queue(ledger: LedgerService, actor: Actor, recent_max: int = 50) -> dict[str
     return {
         "ok": True,
         "awaiting_total": len(awaiting),
-        "awaiting": [withdrawal_document(ledger, actor, w) for w in shown],
+        "awaiting": [_awaiting_document(ledger, actor, w) for w in shown],
         "recent": [withdrawal_document(ledger, actor, w) for w in others[:recent_max]],
     }
+
+
+def _awaiting_document(
+    ledger: LedgerService, actor: Actor, withdrawal: Withdrawal
+) -> dict[str, Any]:
+    """A withdrawal of the queue; where its policy requires signed approvals, with the
+    instruction ``actor`` would sign to approve it (hex), for a signature made elsewhere."""
+    document = withdrawal_document(ledger, actor, withdrawal)
+    if document["approval_signatures_required"]:
+        message = withdrawal_approval_message(
+            ledger.ledger_id, withdrawal.spec, actor.name, ApprovalDecision.approve
+        )
+        document["approval_instruction"] = message.hex()
+    return document
 
 
 def of_client(
