@@ -26,7 +26,7 @@ from tests.support_withdrawals import actor, publish_policy, withdrawal_world
 from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
 from ringfence.core.ledger.authenticity import head_message
-from ringfence.core.ledger.journal import EntryKind, JournalEntry, chain
+from ringfence.core.ledger.journal import EntryKind, chain
 from ringfence.core.principals.approval import ApprovalDecision
 from ringfence.core.principals.authorisation import sign
 from ringfence.core.withdrawals.codec import (

@@ -328,7 +328,9 @@ class RemoteService:
     def withdrawal(self, withdrawal_id: str | int) -> Document:
         return cast(Document, self._read(op.get_withdrawal, withdrawal_id=str(withdrawal_id)))
 
-    def approve_withdrawal(self, withdrawal_id: str | int, signature: str | None = None) -> Document:
+    def approve_withdrawal(
+        self, withdrawal_id: str | int, signature: str | None = None
+    ) -> Document:
         """``signature``: the approver's signature of the approval instruction, hex (required
         when the policy that decided the withdrawal says ``approvals_signed``)."""
         body = _signature_body(signature)
@@ -336,7 +338,9 @@ class RemoteService:
             Document, self._write(op.approve_withdrawal, body, withdrawal_id=str(withdrawal_id))
         )
 
-    def reject_withdrawal(self, withdrawal_id: str | int, signature: str | None = None) -> Document:
+    def reject_withdrawal(
+        self, withdrawal_id: str | int, signature: str | None = None
+    ) -> Document:
         body = _signature_body(signature)
         return cast(
             Document, self._write(op.reject_withdrawal, body, withdrawal_id=str(withdrawal_id))

@@ -30,6 +30,7 @@ def approve_withdrawal_with_key_file(
     principal: str,
     key_file: str,
     withdrawal_id: int,
+    *,
     signature: str | None = None,
 ) -> dict[str, Any]:
     """``principal``, proven by its key file, approves the withdrawal, signed with that key
@@ -53,6 +54,7 @@ def approve_policy_with_key_file(
     principal: str,
     key_file: str,
     version: int,
+    *,
     signature: str | None = None,
 ) -> dict[str, Any]:
     """``principal``, proven by its key file, approves the policy version, signed with that

@@ -66,6 +66,7 @@ from ringfence.core.ledger.wire import check_json_depth
 from ringfence.core.por.round import round_journal_head
 from ringfence.core.recon.codec import replay_recon_entry
 from ringfence.core.regulatory.records import decode_deadline_check, decode_register
+from ringfence.service.approvals import approval_problems
 from ringfence.service.audit_checks import (
     AuditRun,
     Problem,
@@ -75,7 +76,6 @@ from ringfence.service.audit_checks import (
     compare_row,
     readable_rows,
 )
-from ringfence.service.approvals import approval_problems
 from ringfence.service.custody import replay_registry_entry
 from ringfence.service.ledger import (
     apply_definitions,

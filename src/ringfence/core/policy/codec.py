@@ -23,13 +23,13 @@ from typing import Final
 
 from ringfence.core.ledger.framing import framed, record_bytes, unframed
 from ringfence.core.ledger.journal import EntryKind, name_bytes, text_of
-from ringfence.core.principals.approval import no_signature
 from ringfence.core.policy.versions import (
     PolicyApproved,
     PolicyDrafted,
     PolicyEvent,
     PolicyPublished,
 )
+from ringfence.core.principals.approval import no_signature
 
 _drafted: Final = struct.Struct(">BI32sQI32s47x")
 _chunk: Final = struct.Struct(">BIIB118s")

@@ -243,7 +243,8 @@ def _add_withdrawals(app: FastAPI, api: Api) -> None:
             approve = withdrawals.parse_decision(decision)
             return withdrawals.instruction(ledger, actor, withdrawal, approver, approve=approve)
 
-        return await api.answer(request, "/v1/withdrawals/{withdrawal_id}/approval-instruction", call)
+        route = "/v1/withdrawals/{withdrawal_id}/approval-instruction"
+        return await api.answer(request, route, call)
 
     for verdict, decide in (("approve", withdrawals.approve), ("reject", withdrawals.reject)):
         _add_verdict(app, api, verdict, decide)

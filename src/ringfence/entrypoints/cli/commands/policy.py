@@ -85,8 +85,9 @@ def approve(
     signed with the --key file (or --signature)."""
     with reported(json_output), opened(context) as ledger:
         document = approve_policy_with_key_file(
-            ledger, bootstrap.principal_files(), principal, str(key), version, signature
-        )
+            ledger, bootstrap.principal_files(), principal, str(key), version,
+            signature=signature,
+        )  # fmt: skip
     _print_version(json_output, document)
 
 

@@ -99,7 +99,7 @@ def approve(
     with reported(json_output), opened(context) as ledger:
         document = approve_withdrawal_with_key_file(
             ledger, bootstrap.principal_files(), principal, str(key),
-            withdrawals.parse_id(withdrawal_id), signature,
+            withdrawals.parse_id(withdrawal_id), signature=signature,
         )  # fmt: skip
     _print_withdrawal(json_output, document)
 
