@@ -140,3 +140,39 @@ def test_without_the_field_approvals_by_name_go_on_and_a_bad_signature_is_still_
     assert answer["approvals"][0]["signed"] is False
     assert answer["approval_signatures_required"] is False
     assert verify_store(world.ledger.store).ok
+
+
+def test_a_service_holding_the_journal_key_that_skips_the_check_is_named_by_the_audit(
+    world: World,
+) -> None:
+    """A taken-over service journals approvals of its own making, chained and signed with the
+    journal key like any entry: an unsigned withdrawal approval where the policy requires a
+    signature, and a policy version's approval signed by the wrong key."""
+    from ringfence.core.ledger.journal import EntryKind
+    from ringfence.core.policy.codec import encode_policy_events
+    from ringfence.core.policy.versions import PolicyApproved
+    from ringfence.core.withdrawals.lifecycle import Approved
+    from ringfence.service.policy import journal_withdrawal_events
+
+    large_withdrawal(world, 25)
+    ledger = world.ledger
+    at_ns = ledger.next_timestamp()
+    forged = Approved(25, "ann", at_ns)
+    found = books(ledger)
+    assert found.withdrawals.apply(forged) is Result.ok
+    journal_withdrawal_events(ledger, found, [forged], at_ns)
+    withdrawal_entry = ledger.seq
+    version = int(policy.draft(ledger, ROOT, policy_text(approval_timeout_s=900))["version"])
+    at_ns = ledger.next_timestamp()
+    wrong = sign(key_seed("ben"), b"not the instruction")
+    event = PolicyApproved(version, "ann", at_ns, wrong)
+    ledger.append_entry(
+        EntryKind.policies, at_ns, lambda seq: encode_policy_events(seq, at_ns, [event])
+    )
+    report = verify_store(ledger.store)
+    assert [(p.kind, p.where) for p in report.problems] == [
+        ("approval_signature_invalid", f"journal entry {withdrawal_entry}"),
+        ("approval_signature_invalid", f"journal entry {ledger.seq}"),
+    ]
+    assert "approval_signature_required" in report.problems[0].detail
+    assert f"policy version {version}: approve by ann" in report.problems[1].detail

@@ -149,3 +149,48 @@ def test_an_approver_without_an_active_key_signs_nothing() -> None:
         message = withdrawal_approval_message(LEDGER, SPEC, name, ApprovalDecision.approve)
         verdict = approval_verdict(principals, message, name, signature, required=False)
         assert verdict is Result.approval_signature_invalid
+
+
+def test_approval_records_written_before_signatures_read_as_unsigned() -> None:
+    """The signature sits in what was the approval records' zero padding: a record of the
+    old layout (``>B16sB32sQ70x``) decodes as an approval without one, and a signature makes
+    the round trip."""
+    import struct
+
+    from ringfence.core.ledger.framing import framed
+    from ringfence.core.ledger.journal import EntryKind
+    from ringfence.core.policy.codec import decode_policy_events, encode_policy_events
+    from ringfence.core.policy.versions import PolicyApproved
+    from ringfence.core.withdrawals.codec import decode_withdrawal_events, encode_withdrawal_events
+    from ringfence.core.withdrawals.lifecycle import Approved
+
+    old = struct.Struct(">B16sB32sQ70x").pack(8, (7).to_bytes(16, "big"), 1, b"ann", 99)
+    body = framed(EntryKind.withdrawals, 5, 99, [old])
+    assert decode_withdrawal_events(body) == [Approved(7, "ann", 99, None)]
+    assert encode_withdrawal_events(5, 99, [Approved(7, "ann", 99)]) == body
+    signed = Approved(7, "ann", 99, sign(key_seed("ann"), MESSAGE))
+    assert decode_withdrawal_events(encode_withdrawal_events(5, 99, [signed])) == [signed]
+    old_policy = struct.Struct(">BI32sQ83x").pack(3, 2, b"ann", 99)
+    body = framed(EntryKind.policies, 5, 99, [old_policy])
+    assert decode_policy_events(body) == [PolicyApproved(2, "ann", 99, None)]
+    signed_policy = PolicyApproved(2, "ann", 99, bytes(range(64)))
+    assert decode_policy_events(encode_policy_events(5, 99, [signed_policy])) == [signed_policy]
+
+
+def test_approvals_signed_is_read_strictly_and_absent_means_false() -> None:
+    import json
+
+    from tests.support_policy import policy_document
+
+    from ringfence.core.errors import InputError
+    from ringfence.core.money import Asset
+    from ringfence.core.policy.document import parse_policy
+
+    assets = {"BTC": Asset("BTC", 8, 1, "bitcoin"), "ETH": Asset("ETH", 18, 2, "ethereum")}
+    assert parse_policy(json.dumps(policy_document()).encode(), assets).approvals_signed is False
+    signed = json.dumps(policy_document(approvals_signed=True)).encode()
+    assert parse_policy(signed, assets).approvals_signed is True
+    for value in (1, "true", None):
+        with pytest.raises(InputError) as caught:
+            parse_policy(json.dumps(policy_document(approvals_signed=value)).encode(), assets)
+        assert caught.value.code is Result.policy_document_malformed
