@@ -176,3 +176,32 @@ def test_a_service_holding_the_journal_key_that_skips_the_check_is_named_by_the_
     ]
     assert "approval_signature_required" in report.problems[0].detail
     assert f"policy version {version}: approve by ann" in report.problems[1].detail
+
+
+def test_an_approval_is_checked_against_the_key_its_approver_had_then(world: World) -> None:
+    """ann approves with her key, then her key is rotated: the audit still verifies that
+    approval (the registry as it stood), and her old key approves nothing more."""
+    import hashlib
+
+    from tests.support import ADMIN
+
+    from ringfence.core.principals.authorisation import public_key_of
+    from ringfence.core.principals.records import Principal, PrincipalRole, endorse
+
+    large_withdrawal(world, 26)
+    large_withdrawal(world, 27)
+    withdrawals.approve(world.ledger, actor("ann"), 26, signed_by(world, "ann", 26))
+    new_seed = hashlib.sha256(b"ann's next key").digest()
+    rotated = Principal("ann", PrincipalRole.approver, public_key_of(new_seed))
+    change = endorse(world.ledger.ledger_id, ADMIN, key_seed(ADMIN), rotated)
+    assert world.ledger.change_principals([change]) == [Result.ok]
+    assert refused_approval(world, 27, signed_by(world, "ann", 27)) is (
+        Result.approval_signature_invalid
+    )
+    spec = books(world.ledger).withdrawals.withdrawals[27].spec
+    message = withdrawal_approval_message(
+        world.ledger.ledger_id, spec, "ann", ApprovalDecision.approve
+    )
+    withdrawals.approve(world.ledger, actor("ann"), 27, sign(new_seed, message))
+    report = verify_store(world.ledger.store)
+    assert report.ok, report.problems
