@@ -100,3 +100,57 @@ def test_a_policy_version_from_draft_to_simulation(db: str, tmp_path: Path) -> N
     refused = ringfence(db, "policy", "draft", str(bad), *acting(db, "carl"),
                         status=errors.exit_status_input)  # fmt: skip
     assert refused["error"] == "policy_governance_invalid"
+
+
+@pytest.fixture
+def signed_db(tmp_path: Path) -> str:
+    """The withdrawal world under a second policy version that requires signed approvals."""
+    from tests.support_withdrawals import publish_policy
+
+    path = tmp_path / "ringfence.db"
+    clock = ManualClock(time.time_ns() - 2 * 86_400 * 10**9)
+    ledger = LedgerService(SqliteStore(str(path)), clock, key_file_signer(path))
+    withdrawal_world(ledger, clock)
+    publish_policy(ledger, clock, policy_text(approvals_signed=True))
+    ledger.close()
+    files = bootstrap.principal_files()
+    for name in ("root", *STAFF):
+        files.create_key(str(tmp_path / f"{name}.key"), key_seed(name))
+    return f"sqlite:///{path}"
+
+
+def test_approvals_signed_with_the_key_file_or_given_signed_elsewhere(signed_db: str) -> None:
+    from ringfence.core.principals.authorisation import sign
+
+    db = signed_db
+    for withdrawal_id in ("5", "6"):
+        request = ("withdrawals", "request", "--id", withdrawal_id, "--client", "bob",
+                   "--pool", "main", "--asset", "ETH", "--amount", "12",
+                   "--destination", OTHER_ADDRESS)  # fmt: skip
+        assert ringfence(db, *request, *acting(db, "ops"))["status"] == "awaiting_approval"
+    shown = ringfence(db, "withdrawals", "instruction", "5", "--approver", "ann")
+    plain = CliRunner().invoke(
+        app, ["--db", db, "withdrawals", "instruction", "5", "--approver", "ann"]
+    )
+    assert plain.stdout.strip() == shown["instruction"]  # the bytes to sign, alone
+    other = ringfence(db, "withdrawals", "instruction", "6", "--approver", "ann")
+    wrong = sign(key_seed("ann"), bytes.fromhex(other["instruction"])).hex()
+    refused = ringfence(db, "withdrawals", "approve", "5", *acting(db, "ann"), "--signature",
+                        wrong, status=errors.exit_status_input)  # fmt: skip
+    assert refused["error"] == "approval_signature_invalid"
+    offline = sign(key_seed("ann"), bytes.fromhex(shown["instruction"])).hex()
+    ringfence(db, "withdrawals", "approve", "5", *acting(db, "ann"), "--signature", offline)
+    held = ringfence(db, "withdrawals", "approve", "5", *acting(db, "ben"))  # signed by its key
+    assert held["status"] == "held"
+    assert [row["signed"] for row in held["approvals"]] == [True, True]
+    draft_file = Path(db.removeprefix("sqlite:///")).parent / "next.json"
+    draft_file.write_bytes(policy_text(approvals_signed=True, approval_timeout_s=600))
+    version = str(ringfence(db, "policy", "draft", str(draft_file), *acting(db, "root"))["version"])
+    shown = ringfence(db, "policy", "instruction", version, "--approver", "ben")
+    assert shown["signatures_required"] is True  # governed by version 2, now in force
+    approved = ringfence(db, "policy", "approve", version, *acting(db, "ann"))  # its key signs
+    offline = sign(key_seed("ben"), bytes.fromhex(shown["instruction"])).hex()
+    approved = ringfence(db, "policy", "approve", version, *acting(db, "ben"),
+                         "--signature", offline)  # fmt: skip
+    assert [row["signed"] for row in approved["approvals"]] == [True, True]
+    assert ringfence(db, "audit", "verify")["ok"] is True

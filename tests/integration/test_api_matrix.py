@@ -367,6 +367,14 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         lambda w, who, t: w.post(who, f"/v1/withdrawals/{_withdrawal(w, OWNER[t])}/reject", {}),
     ),
     (
+        "GET",
+        "/v1/withdrawals/{withdrawal_id}/approval-instruction",
+        staff,
+        lambda w, who, t: w.get(
+            who, f"/v1/withdrawals/{_withdrawal_id(w, t)}/approval-instruction"
+        ),
+    ),
+    (
         "POST",
         "/v1/withdrawals/process",
         processing,
@@ -385,6 +393,12 @@ CELLS: list[tuple[str, str, Callable[[str, str], int], Request]] = [
         "/v1/policies/{version}/approve",
         approving_policy,
         lambda w, who, t: w.post(who, f"/v1/policies/{_draft(w)}/approve", {}),
+    ),
+    (
+        "GET",
+        "/v1/policies/{version}/approval-instruction",
+        staff,
+        lambda w, who, t: w.get(who, "/v1/policies/1/approval-instruction", approver="ann"),
     ),
     (
         "POST",

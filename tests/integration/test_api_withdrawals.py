@@ -121,3 +121,39 @@ def test_a_policy_through_its_routes(api: Api) -> None:
     float_policy = refusal(api["carl"].draft_policy, {**document, "format": 1.0})
     assert float_policy[1] == "amount_must_not_be_float"
     assert refusal(api["audrey"].policy, 0)[0] == 404
+
+
+def test_signed_approvals_over_rest_where_the_policy_requires_them(api: Api) -> None:
+    """The approver fetches the instruction, signs it with its own key (here, as an HSM
+    would, outside the service) and sends the signature with its approval."""
+    from tests.support import key_seed
+    from tests.support_policy import policy_text
+    from tests.support_withdrawals import publish_policy
+
+    from ringfence.core.principals.authorisation import sign
+
+    publish_policy(api.world.ledger, api.world.clock, policy_text(approvals_signed=True))
+    body = {"id": "110", "pool": "main", "asset": "ETH", "amount": "12",
+            "destination": OTHER_ADDRESS}  # fmt: skip
+    assert api["alice"].request_withdrawal(body)["status"] == "awaiting_approval"
+    assert refusal(api["ann"].approve_withdrawal, 110) == (422, "approval_signature_required")
+    assert refusal(api["ann"].approve_withdrawal, 110, "00" * 64) == (
+        422, "approval_signature_invalid",
+    )  # fmt: skip
+    assert refusal(api["ann"].approve_withdrawal, 110, "not hex") == (
+        422, "approval_signature_invalid",
+    )  # fmt: skip
+    assert refusal(api["alice"].withdrawal_approval_instruction, 110) == (403, "role_forbidden")
+    for name in ("ann", "ben"):
+        shown = api[name].withdrawal_approval_instruction(110)
+        assert (shown["approver"], shown["signatures_required"]) == (name, True)
+        signature = sign(key_seed(name), bytes.fromhex(shown["instruction"])).hex()
+        answer = api[name].approve_withdrawal(110, signature)
+    assert answer["status"] == "held"
+    assert [row["signed"] for row in answer["approvals"]] == [True, True]
+    draft = api["carl"].draft_policy(policy_document(approval_timeout_s=600))
+    version = draft["version"]
+    assert refusal(api["ann"].approve_policy, version) == (422, "approval_signature_required")
+    shown = api["ann"].policy_approval_instruction(version)
+    signature = sign(key_seed("ann"), bytes.fromhex(shown["instruction"])).hex()
+    assert api["ann"].approve_policy(version, signature)["approvals"][0]["signed"] is True

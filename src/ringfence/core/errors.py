@@ -471,6 +471,11 @@ class Result(StrEnum):
     approver_is_initiator = "approver_is_initiator"
     approver_not_eligible = "approver_not_eligible"
     approval_duplicate = "approval_duplicate"
+    # Approval evidence (core/principals/approval.py): a policy that requires signed approvals
+    # refuses one without a signature, and every approval refuses a signature that does not
+    # verify against the approver's active key.
+    approval_signature_required = "approval_signature_required"
+    approval_signature_invalid = "approval_signature_invalid"
     principal_key_mismatch = "principal_key_mismatch"
     # Checking an inclusion proof (``ringfence por verify``): what the client gives, named as
     # the stdlib verifier names it (verifier.refusal_reasons).

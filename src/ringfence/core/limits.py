@@ -70,6 +70,8 @@ evidence_record_bytes: Final = 80
 # The canonical instruction an authoriser signs, and an admin's endorsement of a principal.
 authorisation_message_bytes: Final = 208
 endorsement_message_bytes: Final = 224
+# The canonical approval instruction an approver signs (core/principals/approval.py).
+approval_message_bytes: Final = 160
 
 # Risk. Each bound caps the size of an array the scan allocates or a loop the engine runs.
 instruments_max: Final = 100_000

@@ -328,15 +328,32 @@ class RemoteService:
     def withdrawal(self, withdrawal_id: str | int) -> Document:
         return cast(Document, self._read(op.get_withdrawal, withdrawal_id=str(withdrawal_id)))
 
-    def approve_withdrawal(self, withdrawal_id: str | int) -> Document:
+    def approve_withdrawal(
+        self, withdrawal_id: str | int, signature: str | None = None
+    ) -> Document:
+        """``signature``: the approver's signature of the approval instruction, hex (required
+        when the policy that decided the withdrawal says ``approvals_signed``)."""
+        body = _signature_body(signature)
         return cast(
-            Document, self._write(op.approve_withdrawal, {}, withdrawal_id=str(withdrawal_id))
+            Document, self._write(op.approve_withdrawal, body, withdrawal_id=str(withdrawal_id))
         )
 
-    def reject_withdrawal(self, withdrawal_id: str | int) -> Document:
+    def reject_withdrawal(
+        self, withdrawal_id: str | int, signature: str | None = None
+    ) -> Document:
+        body = _signature_body(signature)
         return cast(
-            Document, self._write(op.reject_withdrawal, {}, withdrawal_id=str(withdrawal_id))
+            Document, self._write(op.reject_withdrawal, body, withdrawal_id=str(withdrawal_id))
         )
+
+    def withdrawal_approval_instruction(
+        self, withdrawal_id: str | int, approver: str = "", decision: str = "approve"
+    ) -> Document:
+        """The approval instruction to sign (``instruction``, hex) for an approval given with
+        ``approve_withdrawal(..., signature=...)``; ``approver`` defaults to the caller."""
+        query = {"approver": approver or None, "decision": decision}
+        path = {"withdrawal_id": str(withdrawal_id)}
+        return cast(Document, self._read(op.withdrawal_approval_instruction, query, **path))
 
     def process_withdrawals(self, confirmations: int | None = None) -> Document:
         body = {} if confirmations is None else {"confirmations": confirmations}
@@ -351,8 +368,15 @@ class RemoteService:
     def draft_policy(self, policy: Document) -> Document:
         return cast(Document, self._write(op.draft_policy, {"policy": policy}))
 
-    def approve_policy(self, version: str | int) -> Document:
-        return cast(Document, self._write(op.approve_policy, {}, version=str(version)))
+    def approve_policy(self, version: str | int, signature: str | None = None) -> Document:
+        body = _signature_body(signature)
+        return cast(Document, self._write(op.approve_policy, body, version=str(version)))
+
+    def policy_approval_instruction(self, version: str | int, approver: str = "") -> Document:
+        query = {"approver": approver or None}
+        return cast(
+            Document, self._read(op.policy_approval_instruction, query, version=str(version))
+        )
 
     def publish_policy(self, version: str | int) -> Document:
         return cast(Document, self._write(op.publish_policy, {}, version=str(version)))
@@ -621,3 +645,8 @@ def _problem(response: httpx2.Response) -> ProblemError:
         str(document.get("detail", "")),
         str(document.get("instance", "")),
     )
+
+
+def _signature_body(signature: str | None) -> dict[str, Any]:
+    """An approval's body: empty, or the approver's signature (hex)."""
+    return {} if signature is None else {"signature": signature}

@@ -9,7 +9,10 @@ tables, the checkpointed balances) is a projection of it. The audit
    must commit again to the identical record, so no entry holds a transfer the guarantees
    would have refused; every authorisation's signature is verified against the authorising
    principal's key as it stood at that point, and every principal's endorsement against its
-   admin's (a failure is ``authorisation_invalid``);
+   admin's (a failure is ``authorisation_invalid``); every approval of a withdrawal or a
+   policy version is checked the same way, its signature against the approver's key at that
+   point, and its presence where the governing policy required one (a failure is
+   ``approval_signature_invalid``, and the replay goes on: an approval moves no balance);
 3. compares the transfer rows, row by row, and the definition tables with what the journal
    says, and the checkpointed balances, pending transfers and breaks with the replayed state
    at the checkpoint;
@@ -63,6 +66,7 @@ from ringfence.core.ledger.wire import check_json_depth
 from ringfence.core.por.round import round_journal_head
 from ringfence.core.recon.codec import replay_recon_entry
 from ringfence.core.regulatory.records import decode_deadline_check, decode_register
+from ringfence.service.approvals import approval_problems
 from ringfence.service.audit_checks import (
     AuditRun,
     Problem,
@@ -332,7 +336,12 @@ def _replay_entry(
         elif entry.kind in recon_kinds:
             replay_recon_entry(audit.recon, entry.body)
         elif entry.kind in movement_kinds:
-            replay_movement_entry(audit.movements, audit.ledger.assets, entry)
+            events = replay_movement_entry(audit.movements, audit.ledger.assets, entry)
+            for detail in approval_problems(
+                audit.movements.policies, audit.movements.withdrawals, audit.ledger.principals,
+                audit.ledger.ledger_id, events,
+            ):  # fmt: skip
+                audit.problem("approval_signature_invalid", f"journal entry {entry.seq}", detail)
         elif entry.kind is EntryKind.journal_keys:
             pass  # followed by the key chain as the hash chain is walked (follow_key)
         elif entry.kind is EntryKind.residual_deadlines:

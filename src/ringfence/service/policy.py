@@ -31,7 +31,7 @@ from ringfence.core.ledger.journal import (
     decode_transfers,
     movement_kinds,
 )
-from ringfence.core.ledger.model import TransferRecord
+from ringfence.core.ledger.model import TransferRecord, check_name
 from ringfence.core.money import Asset, format_amount
 from ringfence.core.policy.codec import decode_policy_events, encode_policy_events
 from ringfence.core.policy.decide import CompiledPolicy
@@ -44,11 +44,13 @@ from ringfence.core.policy.versions import (
     PolicyEvent,
     PolicyPublished,
     PolicyVersion,
+    policy_approval_message,
 )
 from ringfence.core.principals.authorisation import public_key_of
 from ringfence.core.principals.records import PrincipalRole
 from ringfence.core.withdrawals.codec import decode_withdrawal_events, encode_withdrawal_events
 from ringfence.core.withdrawals.lifecycle import WithdrawalBook, WithdrawalEvent
+from ringfence.service.approvals import refuse_unless_evidence
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import PrincipalFiles
 
@@ -62,6 +64,7 @@ __all__ = [
     "document_bytes_max",
     "draft",
     "draft_body",
+    "instruction",
     "journal_withdrawal_events",
     "local_reader",
     "parse_version",
@@ -104,22 +107,27 @@ def books(ledger: LedgerService) -> MovementBooks:
 
 def replay_movement_entry(
     found: MovementBooks, assets: Mapping[str, Asset], entry: JournalEntry
-) -> None:
+) -> list[PolicyEvent | WithdrawalEvent]:
     """Apply a journaled ``policies`` or ``withdrawals`` entry again; every event must apply
-    as it did when written (the audit and every reader run this)."""
+    as it did when written (the audit and every reader run this). Returns the events, for
+    the audit to check their approvals' signatures (service/approvals.py)."""
+    events: list[PolicyEvent | WithdrawalEvent] = []
     try:
         if entry.kind is EntryKind.policies:
             for event in decode_policy_events(entry.body):
                 result = found.policies.apply(event, assets)
                 if result is not Result.ok:
                     raise ValueError(f"{event} replays as {result.value}")
+                events.append(event)
         else:
             for withdrawal_event in decode_withdrawal_events(entry.body):
                 result = found.withdrawals.apply(withdrawal_event)
                 if result is not Result.ok:
                     raise ValueError(f"{withdrawal_event} replays as {result.value}")
+                events.append(withdrawal_event)
     except (ValueError, InputError) as error:
         raise IntegrityError(f"journal entry {entry.seq}: {error}") from error
+    return events
 
 
 def _journal(
@@ -263,14 +271,54 @@ def draft(ledger: LedgerService, actor: Actor, text: bytes) -> dict[str, Any]:
     return version_document(ledger, books(ledger).policies.versions[event.version])
 
 
-def approve(ledger: LedgerService, actor: Actor, version: int) -> dict[str, Any]:
-    """``actor`` approves ``version`` (four-eyes: never its author; only the governing group)."""
+def approve(
+    ledger: LedgerService, actor: Actor, version: int, signature: bytes | None = None
+) -> dict[str, Any]:
+    """``actor`` approves ``version`` (four-eyes: never its author; only the governing group).
+    ``signature``: the approver's Ed25519 signature of the approval instruction
+    (``instruction``), required when the governing policy says ``approvals_signed`` and
+    checked whenever given."""
     require(actor, Action.approve_policies)
-    _, result = _apply_and_journal(
-        ledger, lambda book, at_ns: PolicyApproved(version, actor.name, at_ns)
-    )
+
+    def event_of(book: PolicyBook, at_ns: int) -> PolicyEvent:
+        found = book.versions.get(version)
+        if found is not None:  # an unknown version is the book's to refuse, by name
+            refuse_unless_evidence(
+                ledger.ledger.principals,
+                policy_approval_message(ledger.ledger_id, found, actor.name),
+                actor.name,
+                signature,
+                required=book.approvals_signed(found, at_ns),
+                what=f"policy version {version}",
+            )
+        return PolicyApproved(version, actor.name, at_ns, signature)
+
+    _, result = _apply_and_journal(ledger, event_of)
     _refuse(result, f"version {version} by {actor.name}")
     return version_document(ledger, books(ledger).policies.versions[version])
+
+
+def instruction(
+    ledger: LedgerService, actor: Actor, version: int, approver: str = ""
+) -> dict[str, Any]:
+    """The approval instruction ``approver`` (default: ``actor``) signs to approve
+    ``version``, as hex, for a key that signs elsewhere (an HSM, an air-gapped machine)."""
+    require(actor, Action.read_policies)
+    book = books(ledger).policies
+    found = book.versions.get(version)
+    if found is None:
+        raise InputError(Result.policy_version_not_found, str(version))
+    approver = check_name(approver or actor.name, "approver")
+    return {
+        "ok": True,
+        "version": version,
+        "approver": approver,
+        "decision": "approve",
+        "ledger_id": ledger.ledger_id.hex(),
+        "document_sha256": found.digest,
+        "signatures_required": book.approvals_signed(found, ledger.clock.now_ns()),
+        "instruction": policy_approval_message(ledger.ledger_id, found, approver).hex(),
+    }
 
 
 def publish(ledger: LedgerService, actor: Actor, version: int) -> dict[str, Any]:
@@ -319,7 +367,11 @@ def version_document(ledger: LedgerService, found: PolicyVersion) -> dict[str, A
         "sha256": found.digest,
         "author": found.author,
         "drafted_at_ns": str(found.drafted_at_ns),
-        "approvals": [{"approver": name, "at_ns": str(at)} for name, at in found.approvals],
+        "approvals": [
+            {"approver": name, "at_ns": str(at), "signed": name in found.signatures}
+            for name, at in found.approvals
+        ],
+        "approval_signatures_required": book.approvals_signed(found, ledger.clock.now_ns()),
         "approvals_required": needed,
         "approvers_eligible": sorted(members),
         "published_by": found.publisher or None,

@@ -27,10 +27,12 @@ from typing import Any
 from ringfence.core import limits
 from ringfence.core.access.roles import Action, Actor, require
 from ringfence.core.errors import InputError, Result
-from ringfence.core.ledger.model import check_id
+from ringfence.core.ledger.model import check_id, check_name
 from ringfence.core.money import format_amount
 from ringfence.core.policy.decide import decide
 from ringfence.core.policy.document import Action as PolicyAction
+from ringfence.core.principals.approval import ApprovalDecision
+from ringfence.core.withdrawals.codec import withdrawal_approval_message, withdrawal_body_digest
 from ringfence.core.withdrawals.lifecycle import (
     Approved,
     Decided,
@@ -44,6 +46,7 @@ from ringfence.core.withdrawals.lifecycle import (
     journaled,
 )
 from ringfence.service.access import Page, cursor_value, page_size, paged
+from ringfence.service.approvals import refuse_unless_evidence, withdrawal_signatures_required
 from ringfence.service.ledger import LedgerService
 from ringfence.service.policy import books, journal_withdrawal_events
 from ringfence.service.withdrawal_facts import (
@@ -58,8 +61,10 @@ from ringfence.service.withdrawal_payments import confirmations_default, process
 __all__ = [
     "approve",
     "confirmations_default",
+    "instruction",
     "listed",
     "of_client",
+    "parse_decision",
     "parse_id",
     "process",
     "queue",
@@ -102,9 +107,13 @@ def request(ledger: LedgerService, actor: Actor, document: object) -> dict[str, 
     return {"result": Result.ok.value, **withdrawal_document(ledger, actor, withdrawal)}
 
 
-def approve(ledger: LedgerService, actor: Actor, withdrawal_id: int) -> dict[str, Any]:
+def approve(
+    ledger: LedgerService, actor: Actor, withdrawal_id: int, signature: bytes | None = None
+) -> dict[str, Any]:
     """``actor`` approves: four-eyes, its role and the decision's groups decide whether it
-    may; the last approval of the quorum places the hold."""
+    may; the last approval of the quorum places the hold. ``signature``: the approver's
+    Ed25519 signature of the approval instruction (``instruction``), required when the
+    policy that decided the withdrawal says ``approvals_signed`` and checked whenever given."""
     withdrawal = _visible(ledger, actor, withdrawal_id)
     if withdrawal.spec.initiator == actor.name:
         raise InputError(
@@ -112,19 +121,53 @@ def approve(ledger: LedgerService, actor: Actor, withdrawal_id: int) -> dict[str
             f"{actor.name} asked for withdrawal {withdrawal_id}: another must approve it",
         )
     require(actor, Action.approve_withdrawals)
-    return _verdict(ledger, actor, withdrawal_id, approve=True)
+    return _verdict(ledger, actor, withdrawal_id, signature, approve=True)
 
 
-def reject(ledger: LedgerService, actor: Actor, withdrawal_id: int) -> dict[str, Any]:
-    """An eligible approver refuses it, or its initiator withdraws it: voided, nothing held."""
+def reject(
+    ledger: LedgerService, actor: Actor, withdrawal_id: int, signature: bytes | None = None
+) -> dict[str, Any]:
+    """An eligible approver refuses it, or its initiator withdraws it: voided, nothing held.
+    A signature (of the instruction with the decision ``reject``) is kept when given, and
+    never required: a rejection moves nothing."""
     withdrawal = _visible(ledger, actor, withdrawal_id)
     if withdrawal.spec.initiator != actor.name:
         require(actor, Action.approve_withdrawals)
-    return _verdict(ledger, actor, withdrawal_id, approve=False)
+    return _verdict(ledger, actor, withdrawal_id, signature, approve=False)
+
+
+def instruction(
+    ledger: LedgerService, actor: Actor, withdrawal_id: int, approver: str = "",
+    *, approve: bool = True,
+) -> dict[str, Any]:
+    """The approval instruction ``approver`` (default: ``actor``) signs to approve (or
+    reject) a withdrawal, as hex, for a key that signs elsewhere (an HSM, an air-gapped
+    machine). Staff's reading: approvers are staff."""
+    require(actor, Action.read_withdrawals)
+    require(actor, Action.read_policies)
+    withdrawal = _visible(ledger, actor, withdrawal_id)
+    approver = check_name(approver or actor.name, "approver")
+    decision = ApprovalDecision.approve if approve else ApprovalDecision.reject
+    message = withdrawal_approval_message(ledger.ledger_id, withdrawal.spec, approver, decision)
+    return {
+        "ok": True,
+        "withdrawal": str(withdrawal_id),
+        "approver": approver,
+        "decision": decision.name,
+        "ledger_id": ledger.ledger_id.hex(),
+        "body_sha256": withdrawal_body_digest(withdrawal.spec).hex(),
+        "signatures_required": withdrawal_signatures_required(books(ledger).policies, withdrawal),
+        "instruction": message.hex(),
+    }
 
 
 def _verdict(
-    ledger: LedgerService, actor: Actor, withdrawal_id: int, *, approve: bool
+    ledger: LedgerService,
+    actor: Actor,
+    withdrawal_id: int,
+    signature: bytes | None,
+    *,
+    approve: bool,
 ) -> dict[str, Any]:
     found = books(ledger)
     withdrawal = _visible(ledger, actor, withdrawal_id)
@@ -137,9 +180,18 @@ def _verdict(
             f"withdrawal {withdrawal_id} expired at "
             f"{withdrawal.decided.expires_at_ns if withdrawal.decided else 0} (ns)",
         )
+    decision = ApprovalDecision.approve if approve else ApprovalDecision.reject
+    refuse_unless_evidence(
+        ledger.ledger.principals,
+        withdrawal_approval_message(ledger.ledger_id, withdrawal.spec, actor.name, decision),
+        actor.name,
+        signature,
+        required=approve and withdrawal_signatures_required(found.policies, withdrawal),
+        what=f"withdrawal {withdrawal_id}",
+    )
     event: WithdrawalEvent = (
-        Approved(withdrawal_id, actor.name, at_ns) if approve
-        else Rejected(withdrawal_id, actor.name, at_ns)
+        Approved(withdrawal_id, actor.name, at_ns, signature) if approve
+        else Rejected(withdrawal_id, actor.name, at_ns, signature)
     )  # fmt: skip
     result = found.withdrawals.apply(event)
     if result is not Result.ok:
@@ -216,9 +268,23 @@ def queue(ledger: LedgerService, actor: Actor, recent_max: int = 50) -> dict[str
     return {
         "ok": True,
         "awaiting_total": len(awaiting),
-        "awaiting": [withdrawal_document(ledger, actor, w) for w in shown],
+        "awaiting": [_awaiting_document(ledger, actor, w) for w in shown],
         "recent": [withdrawal_document(ledger, actor, w) for w in others[:recent_max]],
     }
+
+
+def _awaiting_document(
+    ledger: LedgerService, actor: Actor, withdrawal: Withdrawal
+) -> dict[str, Any]:
+    """A withdrawal of the queue; where its policy requires signed approvals, with the
+    instruction ``actor`` would sign to approve it (hex), for a signature made elsewhere."""
+    document = withdrawal_document(ledger, actor, withdrawal)
+    if document["approval_signatures_required"]:
+        message = withdrawal_approval_message(
+            ledger.ledger_id, withdrawal.spec, actor.name, ApprovalDecision.approve
+        )
+        document["approval_instruction"] = message.hex()
+    return document
 
 
 def of_client(
@@ -271,8 +337,12 @@ def withdrawal_document(
         document["decision"] = _decision_document(decided, full=not actor.is_client)
     if not actor.is_client:
         document["approvals"] = [
-            {"approver": name, "at_ns": str(at)} for name, at in withdrawal.approvals
+            {"approver": name, "at_ns": str(at), "signed": name in withdrawal.signatures}
+            for name, at in withdrawal.approvals
         ]
+        document["approval_signatures_required"] = withdrawal_signatures_required(
+            books(ledger).policies, withdrawal
+        )
         document["network_fee"] = _network_fee(ledger, withdrawal)
     return document
 
@@ -321,6 +391,13 @@ def _decision_document(decided: Decided, full: bool) -> dict[str, Any]:
 
 def _id_text(transfer_id: int) -> str | None:
     return str(transfer_id) if transfer_id else None
+
+
+def parse_decision(text: str) -> bool:
+    """``approve`` (True) or ``reject`` (False): the decision an instruction is for."""
+    if text not in ("approve", "reject"):
+        raise InputError(Result.query_parameter_invalid, f"decision {text!r}: approve or reject")
+    return text == "approve"
 
 
 def parse_id(text: str) -> int:

@@ -56,13 +56,15 @@ sample_calls: dict[str, dict[str, Any]] = {
     "request_withdrawal": {"request": {}},
     "withdrawals": {"status": "held", "client": "c", "cursor": "1", "limit": 5},
     "withdrawal": {"withdrawal_id": 4},
-    "approve_withdrawal": {"withdrawal_id": 4},
+    "approve_withdrawal": {"withdrawal_id": 4, "signature": "ab" * 64},
     "reject_withdrawal": {"withdrawal_id": 4},
+    "withdrawal_approval_instruction": {"withdrawal_id": 4, "approver": "a", "decision": "reject"},
     "process_withdrawals": {"confirmations": 1},
     "policies": {},
     "policy": {"version": 2},
     "draft_policy": {"policy": {}},
-    "approve_policy": {"version": 2},
+    "approve_policy": {"version": 2, "signature": "ab" * 64},
+    "policy_approval_instruction": {"version": 2, "approver": "a"},
     "publish_policy": {"version": 2},
     "simulate_policy": {"request": {}},
     "verify_audit": {},
@@ -204,3 +206,14 @@ def test_path_values_are_percent_encoded(recorded: tuple[RemoteService, Recorder
     service, recorder = recorded
     service.client_statement("a/../b", "2026-12-01", "2026-12-02")
     assert recorder.requests[-1].url.raw_path.startswith(b"/v1/statements/clients/a%2F..%2Fb?")
+
+
+def test_an_approval_sends_its_signature_only_when_given(
+    recorded: tuple[RemoteService, Recorder],
+) -> None:
+    service, recorder = recorded
+    service.approve_withdrawal(4, signature="ab" * 64)
+    service.approve_withdrawal(4)
+    service.approve_policy(2, signature="cd" * 64)
+    bodies = [json.loads(request.content) for request in recorder.requests]
+    assert bodies == [{"signature": "ab" * 64}, {}, {"signature": "cd" * 64}]

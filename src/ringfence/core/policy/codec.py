@@ -6,7 +6,9 @@ published without a link in the chain. Records, by their first byte:
 
     1 drafted    version, author, when, the document's length and SHA-256
     2 chunk      version, chunk number, length, up to 118 bytes of the document
-    3 approved   version, approver, when
+    3 approved   version, approver, when, the approver's Ed25519 signature of the approval
+                 instruction (64 zero bytes: none, as in journals written before approvals
+                 were signed)
     4 published  version, publisher, when, when it takes effect
 
 A drafted record is followed by its document's chunks, in order; the decoder checks that they
@@ -27,10 +29,11 @@ from ringfence.core.policy.versions import (
     PolicyEvent,
     PolicyPublished,
 )
+from ringfence.core.principals.approval import no_signature
 
 _drafted: Final = struct.Struct(">BI32sQI32s47x")
 _chunk: Final = struct.Struct(">BIIB118s")
-_approved: Final = struct.Struct(">BI32sQ83x")
+_approved: Final = struct.Struct(">BI32sQ64s19x")
 _published: Final = struct.Struct(">BI32sQQ75x")
 assert _drafted.size == _chunk.size == _approved.size == _published.size == record_bytes
 _chunk_bytes: Final = 118
@@ -51,9 +54,14 @@ def encode_policy_events(seq: int, timestamp: int, events: list[PolicyEvent]) ->
 
 def _encode(event: PolicyEvent) -> list[bytes]:
     if isinstance(event, PolicyApproved):
+        signature = no_signature if event.signature is None else event.signature
+        assert len(signature) == len(no_signature)
         return [
-            _approved.pack(_record_approved, event.version, name_bytes(event.approver), event.at_ns)
-        ]
+            _approved.pack(
+                _record_approved, event.version, name_bytes(event.approver), event.at_ns,
+                signature,
+            )
+        ]  # fmt: skip
     if isinstance(event, PolicyPublished):
         return [
             _published.pack(
@@ -96,8 +104,9 @@ def decode_policy_events(body: bytes) -> list[PolicyEvent]:
             _, version, author, at_ns, length, digest = _drafted.unpack(raw)
             drafting = (version, text_of(author), at_ns, length, digest)
         elif kind == _record_approved:
-            _, version, approver, at_ns = _approved.unpack(raw)
-            events.append(PolicyApproved(version, text_of(approver), at_ns))
+            _, version, approver, at_ns, signed = _approved.unpack(raw)
+            signature = None if signed == no_signature else signed
+            events.append(PolicyApproved(version, text_of(approver), at_ns, signature))
         elif kind == _record_published:
             _, version, publisher, at_ns, effective = _published.unpack(raw)
             events.append(PolicyPublished(version, text_of(publisher), at_ns, effective))

@@ -12,6 +12,7 @@ fields of the wrong type are refused, each with a named code and the path of the
       "residual_interest": {"senior_group": "executives", "senior_approvals": 2},
       "fee_max": {"BTC": "0.0005", "ETH": "0.01"},
       "approval_timeout_s": 86400,
+      "approvals_signed": true,
       "rules": [{"id": "large-btc", "scope": {"pools": ["main"]},
                  "when": {"assets": ["BTC"], "amount_over": {"BTC": "1"}},
                  "action": {"require": 2, "groups": ["treasury"]}}, ...]
@@ -30,6 +31,9 @@ external addresses a ``destination: "whitelisted"`` condition accepts, each only
 cool-down has passed since the version that added it took effect. ``residual_interest`` names
 who gives the senior approvals R2 requires. ``fee_max`` bounds the network fee of a
 movement, per fee asset (the chain's native asset), in that asset's major unit.
+``approvals_signed`` (default false, so documents written before it keep their meaning)
+requires every approval it governs, of a withdrawal it decides and of a policy version it
+governs, to carry the approver's Ed25519 signature (core/principals/approval.py).
 """
 
 from __future__ import annotations
@@ -127,6 +131,7 @@ class PolicyDocument:
     fee_max: Mapping[str, int]
     approval_timeout_s: int
     assets: Mapping[str, Asset]  # the assets its amounts were read in
+    approvals_signed: bool = False  # every approval it governs carries a signature
 
 
 _top_fields: Final = frozenset(
@@ -138,6 +143,7 @@ _top_fields: Final = frozenset(
         "residual_interest",
         "fee_max",
         "approval_timeout_s",
+        "approvals_signed",
         "rules",
     }
 )
@@ -167,10 +173,13 @@ def parse_policy(text: bytes, assets: Mapping[str, Asset]) -> PolicyDocument:
         fields.get("approval_timeout_s", limits.withdrawal_approval_timeout_s_default),
         "approval_timeout_s", 1, limits.policy_window_s_max, Result.policy_document_malformed,
     )  # fmt: skip
+    signed = fields.get("approvals_signed", False)
+    if type(signed) is not bool:
+        raise InputError(Result.policy_document_malformed, "approvals_signed: true or false")
     rules = _rules(required(fields, "rules", Result.policy_rule_invalid), groups, assets)
     return PolicyDocument(
         rules, groups, governance, whitelist, cool_down_s, residual, fee_max, timeout,
-        dict(assets),
+        dict(assets), signed,
     )  # fmt: skip
 
 

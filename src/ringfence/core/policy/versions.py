@@ -30,6 +30,11 @@ from ringfence.core.errors import Result
 from ringfence.core.money import Asset
 from ringfence.core.policy.decide import CompiledPolicy
 from ringfence.core.policy.document import Governance, PolicyDocument, parse_policy
+from ringfence.core.principals.approval import (
+    ApprovalDecision,
+    ApprovalSubject,
+    approval_message,
+)
 
 
 @unique
@@ -51,9 +56,13 @@ class PolicyDrafted:
 
 @dataclass(frozen=True, slots=True)
 class PolicyApproved:
+    """An approval of a version; ``signature`` the approver's Ed25519 signature of the
+    approval instruction (core/principals/approval.py), None when journaled without one."""
+
     version: int
     approver: str
     at_ns: int
+    signature: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,7 @@ class PolicyVersion:
     drafted_at_ns: int
     document: PolicyDocument
     approvals: list[tuple[str, int]] = field(default_factory=list)  # (approver, at)
+    signatures: dict[str, bytes] = field(default_factory=dict)  # approver -> signature kept
     publisher: str = ""
     published_at_ns: int = 0
     effective_at_ns: int = 0
@@ -83,6 +93,11 @@ class PolicyVersion:
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.text).hexdigest()
+
+    @property
+    def document_digest(self) -> bytes:
+        """SHA-256 of the document as drafted: what an approval of this version signs."""
+        return hashlib.sha256(self.text).digest()
 
     @property
     def published(self) -> bool:
@@ -137,6 +152,8 @@ class PolicyBook:
         if event.approver in found.approvers():
             return Result.policy_approval_duplicate
         found.approvals.append((event.approver, event.at_ns))
+        if event.signature is not None:
+            found.signatures[event.approver] = event.signature
         return Result.ok
 
     def _publish(self, event: PolicyPublished) -> Result:
@@ -175,6 +192,12 @@ class PolicyBook:
         ruling = self.in_force(at_ns) or version
         return ruling.document.governance
 
+    def approvals_signed(self, version: PolicyVersion, at_ns: int) -> bool:
+        """Whether an approval of ``version`` at ``at_ns`` must be signed: as the governing
+        policy (the one in force, or the version itself when none is) says."""
+        ruling = self.in_force(at_ns) or version
+        return ruling.document.approvals_signed
+
     def governance_members(self, version: PolicyVersion, at_ns: int) -> tuple[frozenset[str], int]:
         """The governance group's members (never the author) and the approvals it needs."""
         ruling = self.in_force(at_ns) or version
@@ -196,6 +219,19 @@ class PolicyBook:
         if in_force is not None and in_force.version == version.version:
             return VersionState.in_force
         return VersionState.superseded
+
+
+def policy_approval_message(ledger_id: bytes, version: PolicyVersion, approver: str) -> bytes:
+    """The approval instruction ``approver`` signs to approve ``version`` (its number and the
+    SHA-256 of its document) in the ledger ``ledger_id``."""
+    return approval_message(
+        ledger_id,
+        approver=approver,
+        subject=ApprovalSubject.policy_version,
+        decision=ApprovalDecision.approve,
+        subject_id=version.version,
+        body_digest=version.document_digest,
+    )
 
 
 def whitelisted_since(

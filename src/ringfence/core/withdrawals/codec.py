@@ -11,9 +11,14 @@ Framed like every entry of plain records (core/ledger/framing.py): the journal's
     5 group        a group the approvals come from (senior or not)
     6 eligible     a principal who may approve (senior or not)
     7 trace        a line of the decision's trace (or the continuation of a long one)
-    8 approval     approver, approve or reject, when
+    8 approval     approver, approve or reject, when, the approver's Ed25519 signature of
+                   the approval instruction (64 zero bytes: none; journals written before
+                   approvals were signed hold zeros there, and read as unsigned)
     9 step         status reached, when, transfer id, confirmations, reference (the spend's
                    id, the chain transaction's id, or the void's reason)
+
+``withdrawal_body_digest`` hashes a request's body as these records frame it (without the time
+the ledger stamped on it): what an approval signs (core/principals/approval.py).
 
 A request is followed by its route and destination records, a decision by its group,
 eligible and trace records; an entry holds the events of one service call, in order.
@@ -21,6 +26,7 @@ eligible and trace records; an entry holds the events of one service call, in or
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from typing import Final
 
@@ -31,6 +37,12 @@ from ringfence.core.ledger.journal import EntryKind, key_of, name_bytes, text_of
 from ringfence.core.policy.decide import Decision
 from ringfence.core.policy.document import Action
 from ringfence.core.policy.movement import MovementKind
+from ringfence.core.principals.approval import (
+    ApprovalDecision,
+    ApprovalSubject,
+    approval_message,
+    no_signature,
+)
 from ringfence.core.principals.records import PrincipalRole
 from ringfence.core.withdrawals.lifecycle import (
     Approved,
@@ -50,7 +62,7 @@ _destination: Final = struct.Struct(">B16s16s94s1x")
 _decision: Final = struct.Struct(">B16sBIHHB32s48sQQ5x")
 _name: Final = struct.Struct(">B16sB32s78x")
 _trace: Final = struct.Struct(">B16sB110s")
-_approval: Final = struct.Struct(">B16sB32sQ70x")
+_approval: Final = struct.Struct(">B16sB32sQ64s6x")
 _step: Final = struct.Struct(">B16sBQ16sI80s2x")
 _records: Final = (_request, _route, _destination, _decision, _name, _trace, _approval, _step)
 assert all(record.size == record_bytes for record in _records)
@@ -92,7 +104,11 @@ def _encode(event: WithdrawalEvent) -> list[bytes]:
             (event.approver, _verdict_approve) if isinstance(event, Approved)
             else (event.by, _verdict_reject)
         )  # fmt: skip
-        return [_approval.pack(_r_approval, key, verdict, name_bytes(name), event.at_ns)]
+        signature = no_signature if event.signature is None else event.signature
+        assert len(signature) == len(no_signature)
+        return [
+            _approval.pack(_r_approval, key, verdict, name_bytes(name), event.at_ns, signature)
+        ]
     if isinstance(event, Step):
         return [
             _step.pack(
@@ -106,6 +122,33 @@ def _encode(event: WithdrawalEvent) -> list[bytes]:
             _ascii(event.reason, 80),
         )
     ]  # fmt: skip
+
+
+withdrawal_body_domain: Final = b"ringfence/withdrawal-body/v1".ljust(32, b"\0")
+
+
+def withdrawal_body_digest(spec: WithdrawalSpec) -> bytes:
+    """SHA-256 of a domain tag and the request's three records (request, route, destination)
+    with the time set to zero: every field of the body the withdrawal's id is bound to (kind,
+    initiator and role, client, pool, wallet, tier, asset, amount, destination, fee bound), so
+    changing any of them changes the digest an approval signs."""
+    records = _encode_request(Requested(spec, 0))
+    return hashlib.sha256(withdrawal_body_domain + b"".join(records)).digest()
+
+
+def withdrawal_approval_message(
+    ledger_id: bytes, spec: WithdrawalSpec, approver: str, decision: ApprovalDecision
+) -> bytes:
+    """The approval instruction ``approver`` signs to approve (or reject) the withdrawal of
+    ``spec`` in the ledger ``ledger_id``."""
+    return approval_message(
+        ledger_id,
+        approver=approver,
+        subject=ApprovalSubject.withdrawal,
+        decision=decision,
+        subject_id=spec.id,
+        body_digest=withdrawal_body_digest(spec),
+    )
 
 
 def _encode_request(event: Requested) -> list[bytes]:
@@ -177,11 +220,12 @@ def _decode_one(raws: list[bytes], position: int) -> tuple[WithdrawalEvent, int]
     if kind == _r_decision:
         return _decode_decision(raws, position)
     if kind == _r_approval:
-        _, key, verdict, name, at_ns = _approval.unpack(raw)
+        _, key, verdict, name, at_ns, signed = _approval.unpack(raw)
+        signature = None if signed == no_signature else signed
         if verdict == _verdict_approve:
-            return Approved(u128_of(key), text_of(name), at_ns), position + 1
+            return Approved(u128_of(key), text_of(name), at_ns, signature), position + 1
         if verdict == _verdict_reject:
-            return Rejected(u128_of(key), text_of(name), at_ns), position + 1
+            return Rejected(u128_of(key), text_of(name), at_ns, signature), position + 1
         raise KeyError(f"verdict {verdict}")
     if kind == _r_step:
         _, key, status_number, at_ns, transfer, confirmations, text = _step.unpack(raw)

@@ -125,9 +125,13 @@ def journaled(decision: Decision) -> Decision:
 
 @dataclass(frozen=True, slots=True)
 class Approved:
+    """An approval; ``signature`` the approver's Ed25519 signature of the approval instruction
+    (core/principals/approval.py), None for an approval journaled without one."""
+
     id: int
     approver: str
     at_ns: int
+    signature: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,7 @@ class Rejected:
     id: int
     by: str
     at_ns: int
+    signature: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +192,7 @@ class Withdrawal:
     status: Status = Status.requested
     decided: Decided | None = None
     approvals: list[tuple[str, int]] = field(default_factory=list)
+    signatures: dict[str, bytes] = field(default_factory=dict)  # approver -> signature kept
     hold_id: int = 0
     spend_id: str = ""
     txid: str = ""
@@ -294,6 +300,8 @@ def _approve(withdrawal: Withdrawal, event: Approved) -> Result:
     if event.approver in withdrawal.approvers():
         return Result.approval_duplicate
     withdrawal.approvals.append((event.approver, event.at_ns))
+    if event.signature is not None:
+        withdrawal.signatures[event.approver] = event.signature
     if quorum_reached(withdrawal):
         return _moved(withdrawal, Status.approved, event.at_ns)
     return Result.ok

@@ -40,6 +40,31 @@ def request_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {json_media_type: {"schema": schema}}}}
 
 
+# An approval's optional body: the approver's signature of the approval instruction.
+approval_body: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            json_media_type: {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "signature": {
+                            "type": "string",
+                            "pattern": "^[0-9a-f]{128}$",
+                            "description": "The approver's Ed25519 signature of the approval "
+                            "instruction (docs/withdrawals.md), 128 lowercase hex digits; "
+                            "required when the governing policy says approvals_signed.",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 def batch_body(plural: str, count_max: int) -> dict[str, Any]:
     """The request body of a create: ``{plural: [item, ...]}``, nothing else, each item as its
     schema describes it (service/access_schemas.py)."""

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from ringfence.core.errors import RingfenceError
-from ringfence.entrypoints.api.calls import Api, batch_body
+from ringfence.entrypoints.api.calls import Api, approval_body, batch_body
 from ringfence.entrypoints.api.problems import problem_of
 from ringfence.service import (
     access,
@@ -25,6 +25,7 @@ from ringfence.service import (
     withdrawals,
 )
 from ringfence.service.access import Actor
+from ringfence.service.approvals import signature_in_body
 from ringfence.service.ledger import LedgerService
 
 Ledger = LedgerService
@@ -233,6 +234,18 @@ def _add_withdrawals(app: FastAPI, api: Api) -> None:
 
         return await api.answer(request, "/v1/withdrawals/{withdrawal_id}", call)
 
+    @app.get("/v1/withdrawals/{withdrawal_id}/approval-instruction")
+    async def withdrawal_instruction(
+        request: Request, withdrawal_id: str, approver: str = "", decision: str = "approve"
+    ) -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            withdrawal = withdrawals.parse_id(withdrawal_id)
+            approve = withdrawals.parse_decision(decision)
+            return withdrawals.instruction(ledger, actor, withdrawal, approver, approve=approve)
+
+        route = "/v1/withdrawals/{withdrawal_id}/approval-instruction"
+        return await api.answer(request, route, call)
+
     for verdict, decide in (("approve", withdrawals.approve), ("reject", withdrawals.reject)):
         _add_verdict(app, api, verdict, decide)
 
@@ -250,12 +263,15 @@ def _add_verdict(app: FastAPI, api: Api, verdict: str, decide: Any) -> None:
     path = f"/v1/withdrawals/{{withdrawal_id}}/{verdict}"
 
     async def given(request: Request, withdrawal_id: str) -> Response:
-        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return {"ok": True, **decide(ledger, actor, withdrawals.parse_id(withdrawal_id))}
+        def call(ledger: Ledger, actor: Actor, body: object) -> Any:
+            withdrawal = withdrawals.parse_id(withdrawal_id)
+            return {"ok": True, **decide(ledger, actor, withdrawal, signature_in_body(body))}
 
         return await api.answer(request, path, call, write=True)
 
-    app.add_api_route(path, given, methods=["POST"], name=f"{verdict}_withdrawal")
+    app.add_api_route(
+        path, given, methods=["POST"], name=f"{verdict}_withdrawal", openapi_extra=approval_body
+    )
 
 
 def _add_policies(app: FastAPI, api: Api) -> None:
@@ -284,6 +300,13 @@ def _add_policies(app: FastAPI, api: Api) -> None:
 
         return await api.answer(request, "/v1/policies/{version}", call)
 
+    @app.get("/v1/policies/{version}/approval-instruction")
+    async def policy_instruction(request: Request, version: str, approver: str = "") -> Response:
+        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
+            return policy.instruction(ledger, actor, policy.parse_version(version), approver)
+
+        return await api.answer(request, "/v1/policies/{version}/approval-instruction", call)
+
     for step, act in (("approve", policy.approve), ("publish", policy.publish)):
         _add_policy_step(app, api, step, act)
 
@@ -292,12 +315,16 @@ def _add_policy_step(app: FastAPI, api: Api, step: str, act: Any) -> None:
     path = f"/v1/policies/{{version}}/{step}"
 
     async def taken(request: Request, version: str) -> Response:
-        def call(ledger: Ledger, actor: Actor, _: object) -> Any:
-            return {"ok": True, **act(ledger, actor, policy.parse_version(version))}
+        def call(ledger: Ledger, actor: Actor, body: object) -> Any:
+            number = policy.parse_version(version)
+            if step == "approve":
+                return {"ok": True, **act(ledger, actor, number, signature_in_body(body))}
+            return {"ok": True, **act(ledger, actor, number)}
 
         return await api.answer(request, path, call, write=True)
 
-    app.add_api_route(path, taken, methods=["POST"], name=f"{step}_policy")
+    extra = approval_body if step == "approve" else None
+    app.add_api_route(path, taken, methods=["POST"], name=f"{step}_policy", openapi_extra=extra)
 
 
 def _add_operations(app: FastAPI, api: Api) -> None:

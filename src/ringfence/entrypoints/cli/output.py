@@ -93,6 +93,19 @@ PrincipalKeyOption = Annotated[
         "--key", exists=True, dir_okay=False, readable=True, help="The principal's key file."
     ),
 ]
+# An approval signed elsewhere, and who signs an instruction printed to be signed elsewhere.
+SignatureOption = Annotated[
+    str | None,
+    typer.Option(
+        "--signature",
+        metavar="HEX",
+        help="The approval's signature made elsewhere (an HSM, an air-gapped key) over what "
+        "`instruction` prints; default: signed with the --key file.",
+    ),
+]
+ApproverOption = Annotated[
+    str, typer.Option("--approver", help="The principal who signs the instruction.")
+]
 # The files kept beside the database that `serve`, `keys` and `events deliver` open.
 ApiKeysFileOption = Annotated[
     str | None,

@@ -1,7 +1,9 @@
 """``ringfence policy ...``: the withdrawal policy's versions (docs/withdrawals.md).
 
 - ``draft FILE``: a new version from a policy document (JSON);
-- ``approve VERSION``: a member of the governing group approves it (never its author);
+- ``approve VERSION``: a member of the governing group approves it (never its author), signed
+  with its key file or with a ``--signature`` made elsewhere over what ``instruction VERSION
+  --approver NAME`` prints;
 - ``publish VERSION``: once approved by the quorum; in force after the time-lock;
 - ``show [VERSION]``: a version and its document (default: the one in force), or ``--all``
   versions with their states;
@@ -19,11 +21,14 @@ from typing import Annotated, Any
 
 import typer
 
+from ringfence import bootstrap
 from ringfence.core import errors
 from ringfence.entrypoints.cli.output import (
+    ApproverOption,
     JsonOption,
     PrincipalKeyOption,
     PrincipalOption,
+    SignatureOption,
     acting,
     console,
     new_table,
@@ -33,6 +38,7 @@ from ringfence.entrypoints.cli.output import (
     write_json,
 )
 from ringfence.service import policy
+from ringfence.service.approval_keys import approve_policy_with_key_file
 
 name = "policy"
 app = typer.Typer(
@@ -72,12 +78,35 @@ def approve(
     *,
     principal: PrincipalOption,
     key: PrincipalKeyOption,
+    signature: SignatureOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Approve a draft: only members of the governing group, never its author, each once."""
-    with acting(context, json_output, principal, key) as (ledger, actor):
-        document = policy.approve(ledger, actor, version)
+    """Approve a draft: only members of the governing group, never its author, each once;
+    signed with the --key file (or --signature)."""
+    with reported(json_output), opened(context) as ledger:
+        document = approve_policy_with_key_file(
+            ledger, bootstrap.principal_files(), principal, str(key), version,
+            signature=signature,
+        )  # fmt: skip
     _print_version(json_output, document)
+
+
+@app.command("instruction")
+def instruction(
+    context: typer.Context,
+    version: VersionArgument,
+    *,
+    approver: ApproverOption,
+    json_output: JsonOption = False,
+) -> None:
+    """Print the approval instruction the approver signs (hex), to sign elsewhere (an HSM, an
+    air-gapped key) and give back with approve --signature."""
+    with reported(json_output), opened(context) as ledger:
+        document = policy.instruction(ledger, policy.local_reader, version, approver)
+    if json_output:
+        write_json(document)
+        return
+    say(document["instruction"])
 
 
 @app.command("publish")

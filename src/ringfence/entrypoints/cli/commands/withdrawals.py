@@ -4,7 +4,9 @@
   interest (``--kind residual_sweep --destination-wallet HOUSE_WALLET``) or a rebalance
   (``--kind rebalance --destination-wallet WALLET``); decided at once by the policy in force;
 - ``approve ID`` / ``reject ID``: by a member of the decision's groups (never the initiator;
-  the initiator may reject its own);
+  the initiator may reject its own); an approval is signed with the approver's key file, or
+  carries a ``--signature`` made elsewhere over what ``instruction ID --approver NAME``
+  prints (docs/withdrawals.md);
 - ``process``: expire, hold, and move the approved ones along the chain;
 - ``show ID``, ``list``: with the decision, its trace and every step.
 
@@ -20,9 +22,11 @@ import typer
 
 from ringfence import bootstrap
 from ringfence.entrypoints.cli.output import (
+    ApproverOption,
     JsonOption,
     PrincipalKeyOption,
     PrincipalOption,
+    SignatureOption,
     acting,
     console,
     new_table,
@@ -32,6 +36,7 @@ from ringfence.entrypoints.cli.output import (
     write_json,
 )
 from ringfence.service import policy, withdrawals
+from ringfence.service.approval_keys import approve_withdrawal_with_key_file
 
 name = "withdrawals"
 app = typer.Typer(
@@ -86,12 +91,39 @@ def approve(
     *,
     principal: PrincipalOption,
     key: PrincipalKeyOption,
+    signature: SignatureOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Approve a withdrawal awaiting its quorum; the last approval holds it in the ledger."""
-    with acting(context, json_output, principal, key) as (ledger, actor):
-        document = withdrawals.approve(ledger, actor, withdrawals.parse_id(withdrawal_id))
+    """Approve a withdrawal awaiting its quorum, signed with the --key file (or --signature);
+    the last approval holds it in the ledger."""
+    with reported(json_output), opened(context) as ledger:
+        document = approve_withdrawal_with_key_file(
+            ledger, bootstrap.principal_files(), principal, str(key),
+            withdrawals.parse_id(withdrawal_id), signature=signature,
+        )  # fmt: skip
     _print_withdrawal(json_output, document)
+
+
+@app.command("instruction")
+def instruction(
+    context: typer.Context,
+    withdrawal_id: IdArgument,
+    *,
+    approver: ApproverOption,
+    decision: Annotated[str, typer.Option(help="approve or reject.")] = "approve",
+    json_output: JsonOption = False,
+) -> None:
+    """Print the approval instruction the approver signs (hex), to sign elsewhere (an HSM, an
+    air-gapped key) and give back with approve --signature."""
+    with reported(json_output), opened(context) as ledger:
+        document = withdrawals.instruction(
+            ledger, policy.local_reader, withdrawals.parse_id(withdrawal_id), approver,
+            approve=withdrawals.parse_decision(decision),
+        )  # fmt: skip
+    if json_output:
+        write_json(document)
+        return
+    say(document["instruction"])
 
 
 @app.command("reject")

@@ -30,6 +30,7 @@ from ringfence.core.errors import InputError, Result
 from ringfence.entrypoints.pages.console import views
 from ringfence.entrypoints.pages.serving import Pages, exported, exported_csv, redirect
 from ringfence.service import access_operations, access_recon, access_reports, withdrawals
+from ringfence.service.approvals import parse_signature
 from ringfence.service.sessions import Session
 
 Page = Callable[[Request], Awaitable[Response]]
@@ -301,7 +302,10 @@ def _add_withdrawals(app: FastAPI, pages: Pages) -> None:
             async def done(request: Request, session: Session, fields: dict[str, str]) -> Response:
                 withdrawal_id = withdrawals.parse_id(request.path_params["withdrawal_id"])
                 try:
-                    await pages.call(lambda ledger: decide(ledger, session.actor, withdrawal_id))
+                    signature = parse_signature(fields.get("signature"))
+                    await pages.call(
+                        lambda ledger: decide(ledger, session.actor, withdrawal_id, signature)
+                    )
                 except InputError as refusal:  # shown on the queue, in words, with its code
                     code = refusal.code.value
                 else:

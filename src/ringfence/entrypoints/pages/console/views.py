@@ -209,6 +209,10 @@ refusal_words = {
     "withdrawal_not_awaiting_approval": "it no longer awaits approval",
     "withdrawal_already_final": "it is final already",
     "withdrawal_not_found": "there is no such withdrawal",
+    "approval_signature_required": "the policy requires your signature of the approval "
+    "instruction with your approval",
+    "approval_signature_invalid": "the signature is not yours over this withdrawal's approval "
+    "instruction",
 }
 
 
@@ -259,6 +263,8 @@ def withdrawal_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "trace": decision.get("trace", []),
         "eligible": decision.get("eligible", []),
         "kind_words": row["kind"].replace("_", " "),
+        # Where the policy requires signed approvals: what the reader signs to approve.
+        "approval_instruction": row.get("approval_instruction", ""),
     }
 
 
