@@ -432,9 +432,15 @@ class RoundStore(Protocol):
         private_trees: Mapping[int, PrivateTree] | None = None,
         spilled: str | None = None,
     ) -> str:
-        """Keep a built round (the reserves file first, then the private parts, the record
-        last) and return where its record is; a round already kept is never replaced. A
+        """Keep a built round whole or not at all (a failure leaves nothing that stops the
+        next build) and return where its record is; a round already kept is never replaced. A
         spilled round's trees are its ``spill_folder`` (``trees`` hold only their tops)."""
+        ...
+
+    def clear_unfinished(self) -> list[str]:
+        """Remove what a build stopped while saving left behind (never a kept round) and say
+        where it was; ``save_round`` keeps a round whole or not at all, so only a process
+        killed mid-save leaves any."""
         ...
 
     def spill_folder(self, number: int) -> str:
