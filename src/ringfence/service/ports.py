@@ -744,6 +744,24 @@ class KeySetSource(Protocol):
         ...
 
 
+class TokenRevocationSource(Protocol):
+    """Where the list of bearer tokens revoked before their ``exp`` is kept (a file the
+    operator edits: adapters/key_sets.py). The service reads it again whenever its stamp
+    changes, so a revocation takes effect from the next request, without a restart."""
+
+    location: str  # to name in errors
+
+    def stamp(self) -> tuple[int, ...]:
+        """What changes whenever the list does (a file's modification time, size and inode);
+        ``SourceError`` when it cannot be read."""
+        ...
+
+    def read(self) -> bytes:
+        """The list's bytes, at most ``limits.token_revocations_bytes_max`` (one more is read,
+        so a longer list is refused whole); ``SourceError`` when it cannot be read."""
+        ...
+
+
 class WebhookStore(Protocol):
     """Where webhook subscriptions are kept, with their secrets and delivery cursors. Kept
     apart from the journal, like API keys: a secret has no place in a record that auditors and
