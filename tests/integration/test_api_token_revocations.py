@@ -102,7 +102,8 @@ def test_a_revoked_token_is_refused_on_every_route(served: Served) -> None:
     # Every route of the API, its path parameters and required query parameters filled in.
     routes = [
         (method, re.sub(r"\{[^}]+\}", "1", route.path),
-         {field.alias: "1" for field in route.dependant.query_params if field.field_info.is_required()})
+         {field.alias: "1" for field in route.dependant.query_params
+          if field.field_info.is_required()})
         for route in served.http.app.routes  # type: ignore[attr-defined]
         if isinstance(route, APIRoute) and route.path.startswith("/v1/")
         and route.path != "/v1/health"
