@@ -477,13 +477,17 @@ def open_service(
     rounds: RoundStore | None = None,
     tokens: TokenSettings | None = None,
     key_set: str | None = None,
+    token_revocations: str | None = None,
 ) -> ServiceBundle:
     """The ledger at ``url`` (or the one given, for tests) with its API keys and webhook
     subscriptions, opened for the service; close it when done. ``hasher``: argon2id
     parameters (default RFC 9106's). The proof-of-reserves rounds: ``rounds`` (tests), else
     ``rounds_folder``, else ``round_store(url)`` (none for a ledger in memory); the venue's
     book is in the ledger's journal. With ``tokens``, OIDC/JWT bearer tokens
-    are accepted beside API keys, verified with the keys of ``key_set`` (a file or a URL)."""
+    are accepted beside API keys, verified with the keys of ``key_set`` (a file or a URL), and
+    refused when the list in the file ``token_revocations`` revokes them."""
+    if token_revocations is not None and tokens is None:
+        raise InputError(Result.token_settings_invalid, "token revocations without tokens")
     url = database_url(url)
     keys = open_key_store(url, keys_file)
     webhooks: WebhookStore | None = None
@@ -510,7 +514,7 @@ def open_service(
     bundle.idempotency = open_idempotency_store(url)
     if tokens is not None:
         try:
-            bundle.tokens = token_verifier(tokens, key_set, opened.clock)
+            bundle.tokens = token_verifier(tokens, key_set, opened.clock, token_revocations)
         except BaseException:
             bundle.close()
             raise
@@ -529,13 +533,18 @@ def key_set_source(where: str) -> KeySetSource:
     return KeySetFile(Path(where))
 
 
-def token_verifier(settings: TokenSettings, key_set: str | None, clock: Clock) -> TokenVerifier:
-    """The verifier of bearer tokens: ``key_set`` is required with token settings."""
+def token_verifier(
+    settings: TokenSettings, key_set: str | None, clock: Clock, revocations: str | None = None
+) -> TokenVerifier:
+    """The verifier of bearer tokens: ``key_set`` is required with token settings; with
+    ``revocations``, the file listing the tokens revoked before their ``exp``."""
     if not key_set:
         raise InputError(Result.token_settings_invalid, "a key set (file or URL) for the tokens")
-    from ringfence.service.tokens import TokenVerifier
+    from ringfence.adapters.key_sets import TokenRevocationFile
+    from ringfence.service.tokens import RevokedTokens, TokenVerifier
 
-    return TokenVerifier(key_set_source(key_set), settings, clock)
+    revoked = None if revocations is None else RevokedTokens(TokenRevocationFile(Path(revocations)))
+    return TokenVerifier(key_set_source(key_set), settings, clock, revoked)
 
 
 def system_clock() -> Clock:

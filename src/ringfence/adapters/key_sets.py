@@ -1,6 +1,7 @@
 """Where the keys that sign bearer tokens come from (the ``KeySetSource`` port): a JSON Web
 Key Set in a file, or an issuer's ``jwks_uri``, fetched with urllib3 (explicit timeouts, no
-redirects, no retries, a bounded body: the service decides when to ask again)."""
+redirects, no retries, a bounded body: the service decides when to ask again); and the list of
+tokens revoked before their ``exp`` (the ``TokenRevocationSource`` port), in a file."""
 
 from __future__ import annotations
 
@@ -27,6 +28,29 @@ class KeySetFile:
         except OSError as error:
             raise SourceError(f"key set {self.path}: {error.strerror or error}") from None
         return _bounded(data, str(self.path))
+
+
+class TokenRevocationFile:
+    """The list of revoked bearer tokens, in a file the operator edits (``--token-revocations
+    FILE``); replaced whole or written in place, either changes its stamp."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.location = str(path)
+
+    def stamp(self) -> tuple[int, ...]:
+        try:
+            found = self.path.stat()
+        except OSError as error:
+            raise SourceError(f"token revocations {self.path}: {error.strerror or error}") from None
+        return (found.st_mtime_ns, found.st_size, found.st_ino, found.st_ctime_ns)
+
+    def read(self) -> bytes:
+        try:
+            with self.path.open("rb") as file:
+                return file.read(limits.token_revocations_bytes_max + 1)
+        except OSError as error:
+            raise SourceError(f"token revocations {self.path}: {error.strerror or error}") from None
 
 
 class KeySetUrl:

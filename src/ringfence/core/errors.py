@@ -391,6 +391,8 @@ class Result(StrEnum):
     token_principal_conflict = "token_principal_conflict"
     token_settings_invalid = "token_settings_invalid"
     token_key_set_invalid = "token_key_set_invalid"
+    token_revoked = "token_revoked"
+    token_revocations_invalid = "token_revocations_invalid"
     tls_settings_invalid = "tls_settings_invalid"
     account_not_found = "account_not_found"
     transfer_not_found = "transfer_not_found"
@@ -683,6 +685,10 @@ result_http_statuses: dict[Result, int] = {
     Result.token_issuer_invalid: 401,
     Result.token_audience_invalid: 401,
     Result.token_claims_invalid: 401,
+    Result.token_revoked: 401,
+    # A revocation list that became unreadable refuses every token until it is fixed: the
+    # request may succeed later, and a token the list may revoke is never let through.
+    Result.token_revocations_invalid: 503,
     Result.token_role_forbidden: 403,
     Result.token_client_unknown: 403,
     Result.token_principal_conflict: 403,

@@ -27,6 +27,7 @@ scheduler, a store that moved) raises before the round is kept.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Mapping
@@ -88,6 +89,7 @@ __all__ = [
 ]  # fmt: skip
 
 _build_seed_bytes: Final = 32
+log = logging.getLogger("ringfence.por")
 
 
 def build_round(
@@ -200,6 +202,7 @@ def build_and_keep_round(
     if private and spilled is not None:
         raise InputError(Result.usage_invalid, "a private round is built whole: --private or "
                          "--spill, not both")
+    cleared = _clear_unfinished(rounds)
     number, previous = _next_round(rounds)
     pending, snapshot = _round_snapshot(ledger, rounds, previous, holdings is not None, snapshot)
     engine = ledger.ledger if snapshot == ledger.seq else ledger_at(ledger.store, snapshot)
@@ -245,7 +248,16 @@ def build_and_keep_round(
     return {"ok": True, "round": number, "round_hash": built.hash, "snapshot": snapshot,
             "round_file": round_file, "reserves": built.record["reserves"], **report,
             "build_seconds": round(seconds, 3), "executor": executor.name,
-            "spilled": folder is not None}  # fmt: skip
+            "spilled": folder is not None, "cleared": cleared}  # fmt: skip
+
+
+def _clear_unfinished(rounds: RoundStore) -> list[str]:
+    """Remove what a build killed mid-save left, each named in the log: it would stop this
+    build, and none of it was ever a round."""
+    cleared = rounds.clear_unfinished()
+    for location in cleared:
+        log.warning("cleared %s: a round build stopped before its round was kept", location)
+    return cleared
 
 
 def _round_snapshot(

@@ -432,9 +432,15 @@ class RoundStore(Protocol):
         private_trees: Mapping[int, PrivateTree] | None = None,
         spilled: str | None = None,
     ) -> str:
-        """Keep a built round (the reserves file first, then the private parts, the record
-        last) and return where its record is; a round already kept is never replaced. A
+        """Keep a built round whole or not at all (a failure leaves nothing that stops the
+        next build) and return where its record is; a round already kept is never replaced. A
         spilled round's trees are its ``spill_folder`` (``trees`` hold only their tops)."""
+        ...
+
+    def clear_unfinished(self) -> list[str]:
+        """Remove what a build stopped while saving left behind (never a kept round) and say
+        where it was; ``save_round`` keeps a round whole or not at all, so only a process
+        killed mid-save leaves any."""
         ...
 
     def spill_folder(self, number: int) -> str:
@@ -735,6 +741,24 @@ class KeySetSource(Protocol):
     def read(self) -> bytes:
         """The key set's bytes, at most ``limits.token_key_set_bytes_max``; ``SourceError``
         when it cannot be read (a file missing, an issuer not answering)."""
+        ...
+
+
+class TokenRevocationSource(Protocol):
+    """Where the list of bearer tokens revoked before their ``exp`` is kept (a file the
+    operator edits: adapters/key_sets.py). The service reads it again whenever its stamp
+    changes, so a revocation takes effect from the next request, without a restart."""
+
+    location: str  # to name in errors
+
+    def stamp(self) -> tuple[int, ...]:
+        """What changes whenever the list does (a file's modification time, size and inode);
+        ``SourceError`` when it cannot be read."""
+        ...
+
+    def read(self) -> bytes:
+        """The list's bytes, at most ``limits.token_revocations_bytes_max`` (one more is read,
+        so a longer list is refused whole); ``SourceError`` when it cannot be read."""
         ...
 
 

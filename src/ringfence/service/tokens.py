@@ -19,6 +19,13 @@ name is one principal everywhere, so a token whose name belongs to another role 
 among the API keys, the journal's principals or the clients, is ``token_principal_conflict``,
 and a client claim naming no client is ``token_client_unknown``.
 
+Revocation: with a list of revoked tokens (``RevokedTokens``, core/access/revocations.py), a
+token whose claims are good is then refused as ``token_revoked`` if the list names its ``jti``
+or revokes its principal's name since before it was issued. The list is read at start (a
+malformed one stops the server from starting: ``token_revocations_invalid``) and again on the
+first request after it changes (its file's stamp); a list that became unreadable refuses every
+token (503) until it is fixed, never lets one through.
+
 A token's principal acts exactly as an API key's: the service records its name wherever it
 records who acted (a withdrawal's initiator and approvers, a policy's author and approvers).
 """
@@ -32,15 +39,20 @@ from typing import Any
 import jwt
 
 from ringfence.core import limits
+from ringfence.core.access.revocations import (
+    TokenRevocations,
+    check_not_revoked,
+    parse_token_revocations,
+)
 from ringfence.core.access.roles import Actor
 from ringfence.core.access.tokens import TokenSettings, token_actor
 from ringfence.core.errors import InputError, Result
 from ringfence.core.principals.records import parse_role
 from ringfence.service.keys import check_same_principal
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import Clock, KeySetSource, KeyStore
+from ringfence.service.ports import Clock, KeySetSource, KeyStore, TokenRevocationSource
 
-__all__ = ["TokenVerifier", "parse_key_set", "token_settings"]
+__all__ = ["RevokedTokens", "TokenVerifier", "parse_key_set", "token_settings"]
 
 _second_ns = 10**9
 _key_types = {"RSA", "EC", "OKP"}
@@ -109,14 +121,52 @@ def parse_key_set(data: bytes) -> dict[str, jwt.PyJWK]:
     return found
 
 
+class RevokedTokens:
+    """The revocation list as it is now: read at start, and read again when its source's
+    stamp changes. Thread-safe; one stat of the source per token checked."""
+
+    def __init__(self, source: TokenRevocationSource) -> None:
+        self.source = source
+        self._lock = threading.Lock()
+        self._stamp = source.stamp()
+        self._revocations = parse_token_revocations(source.read())
+        self._unreadable: str | None = None  # why the list last read was refused
+
+    def current(self) -> TokenRevocations:
+        """The list; ``token_revocations_invalid`` while the changed list is malformed."""
+        stamp = self.source.stamp()
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp  # read before the bytes: a change meanwhile reads again
+                try:
+                    self._revocations = parse_token_revocations(self.source.read())
+                    self._unreadable = None
+                except InputError as error:
+                    self._unreadable = error.detail
+            if self._unreadable is not None:
+                raise InputError(
+                    Result.token_revocations_invalid,
+                    f"{self.source.location}: {self._unreadable}",
+                )
+            return self._revocations
+
+
 class TokenVerifier:
     """The actor behind a presented token. Thread-safe; the key set is read at start and
-    again on an unknown key id, not more often than ``token_key_set_refresh_s_min``."""
+    again on an unknown key id, not more often than ``token_key_set_refresh_s_min``; with
+    ``revoked``, a token the revocation list names is refused."""
 
-    def __init__(self, source: KeySetSource, settings: TokenSettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        source: KeySetSource,
+        settings: TokenSettings,
+        clock: Clock,
+        revoked: RevokedTokens | None = None,
+    ) -> None:
         self.source = source
         self.settings = settings
         self.clock = clock
+        self.revoked = revoked
         self._lock = threading.Lock()
         self._keys = parse_key_set(source.read())
         self._read_at_ns = clock.now_ns()
@@ -133,7 +183,10 @@ class TokenVerifier:
         ledger, so a server checks it outside the ledger's lock (a key set read from a slow
         issuer then holds up only the requests that wait for it)."""
         claims = self.verified_claims(presented)
-        return token_actor(claims, self.settings, self.clock.now_ns() // _second_ns)
+        actor = token_actor(claims, self.settings, self.clock.now_ns() // _second_ns)
+        if self.revoked is not None:
+            check_not_revoked(claims, actor.name, self.revoked.current())
+        return actor
 
     @staticmethod
     def check_principal(actor: Actor, ledger: LedgerService, keys: KeyStore) -> None:

@@ -175,6 +175,9 @@ class MemoryRounds:
     def save_pending(self, pending: Any) -> None:
         self.announced = dict(pending)
 
+    def clear_unfinished(self) -> list[str]:
+        return []  # a round is kept in one assignment: nothing is ever left half-kept
+
     def save_round(
         self, number: int, record: Any, trees: Any, build_seed: bytes, reserves_file: bytes | None,
         *, private_trees: Any = None, spilled: str | None = None,

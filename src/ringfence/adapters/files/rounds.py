@@ -10,6 +10,7 @@ The layout (``--out``, default ``por/`` beside a SQLite database, else ``./por``
     por/rounds/000001/private/         the build seed and the trees that answer proofs (0700)
     por/rounds/000001/private/spill/   a spilled round's trees (``adapters/por_spill.py``)
     por/spilling/                      spilled builds under way (moved into their round)
+    por/building/                      rounds being saved (renamed into rounds/ when whole)
 
 Only ``round.json``, ``reserves.json`` and the proofs are public. Everything under
 ``private/`` and the two keys are the firm's (and its auditor's): with them the trees can be
@@ -166,6 +167,35 @@ def load_private_tree(
                        prover_seed_of(master_secret, round_id, asset.number))
 
 
+def _write_round(
+    folder: Path,
+    record: Mapping[str, Any],
+    trees: Mapping[int, AssetTree],
+    build_seed: bytes,
+    reserves_file: bytes | None,
+    *,
+    private_trees: Mapping[int, PrivateTree],
+    spilled: str | None,
+) -> None:
+    """A round's files in ``folder`` (new and empty): the reserves file, then the private
+    parts, the record last."""
+    os.chmod(folder, 0o755)
+    if reserves_file is not None:  # before the round that pins its hash
+        (folder / "reserves.json").write_bytes(reserves_file)
+    private = folder / "private"
+    private.mkdir(mode=0o700)
+    os.chmod(private, 0o700)
+    write_key_file(private / "build.seed", build_seed)
+    if spilled is not None:  # the tasks wrote the trees: moved in whole
+        os.replace(spilled, private / "spill")
+    else:
+        for asset_number in sorted(trees):
+            save_tree(private, trees[asset_number])
+    for asset_number in sorted(private_trees):
+        save_private_tree(private, private_trees[asset_number])
+    (folder / "round.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
 class RoundFolder:
     """One round's directory: ``round.json``, ``reserves.json`` and ``private/``."""
 
@@ -275,27 +305,41 @@ class RoundFiles:
         private_trees: Mapping[int, PrivateTree] | None = None,
         spilled: str | None = None,
     ) -> str:
+        """The round is written whole in ``building/`` and renamed into ``rounds/`` last:
+        a save that fails half-way leaves no ``rounds/N`` without its record, which would stop
+        every later build (the next number, the previous hash, both read from ``rounds/``)."""
         folder = self.round(number).folder
-        if reserves_file is not None:  # before the round that pins its hash
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "reserves.json").write_bytes(reserves_file)
-        private = folder / "private"
+        if folder.exists():
+            raise StorageError(f"{folder} exists: a round is never replaced")
+        staging = Path(self._building_folder(number))
         try:
-            private.mkdir(parents=True, exist_ok=False)
-        except FileExistsError:
-            raise StorageError(f"{private} exists: a round is never replaced") from None
-        os.chmod(private, 0o700)
-        write_key_file(private / "build.seed", build_seed)
-        if spilled is not None:  # the tasks wrote the trees: moved in whole
-            os.replace(spilled, private / "spill")
-        else:
-            for asset_number in sorted(trees):
-                save_tree(private, trees[asset_number])
-        for asset_number in sorted(private_trees or {}):
-            save_private_tree(private, (private_trees or {})[asset_number])
-        round_file = folder / "round.json"
-        round_file.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-        return str(round_file)
+            _write_round(staging, record, trees, build_seed, reserves_file,
+                         private_trees=private_trees or {}, spilled=spilled)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staging, folder)  # atomic; refused if another build kept round N first
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return str(folder / "round.json")
+
+    def clear_unfinished(self) -> list[str]:
+        """Remove what a build stopped mid-save left (a process killed in ``building/``, or a
+        round folder without its record from a build before saves were renamed in whole) and
+        name it: none of it was ever a round, and a round folder without ``round.json`` would
+        stop the next build. One build runs at a time over a rounds directory."""
+        unfinished = [
+            entry for entry in sorted((self.folder / "rounds").glob("[0-9]*"))
+            if entry.is_dir() and not (entry / "round.json").is_file()
+        ] + sorted((self.folder / "building").glob("*"))
+        for entry in unfinished:
+            shutil.rmtree(entry)
+        return [str(entry) for entry in unfinished]
+
+    def _building_folder(self, number: int) -> str:
+        building = self.folder / "building"
+        building.mkdir(parents=True, exist_ok=True)
+        os.chmod(building, 0o700)
+        return tempfile.mkdtemp(prefix=f"{number:06d}-", dir=building)
 
     def spill_folder(self, number: int) -> str:
         spilling = self.folder / "spilling"

@@ -9,13 +9,13 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, BinaryIO
 
 from fastapi import Request
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response, StreamingResponse
 
 from ringfence import bootstrap
 from ringfence.core.errors import InputError, Result, RingfenceError
@@ -28,6 +28,7 @@ from ringfence.service.idempotency import IdempotentResponses, Remembered, finge
 from ringfence.service.ledger import LedgerService
 
 json_media_type = "application/json"
+answer_chunk_bytes = 64 * 1024  # a file answer is read and sent this much at a time
 
 # A service call: the ledger, the actor, and the decoded body (None for a read).
 Call = Callable[[LedgerService, Actor, object], Any]
@@ -170,9 +171,9 @@ class Api:
         self, request: Request, route: str, call: FileCall, media_type: str
     ) -> Response:
         """A write answered with a file the call writes (a resolution pack): made in a folder
-        of its own, streamed from disk, and deleted once sent or when the call fails. Such an
-        answer is not remembered for an ``Idempotency-Key``: it journals nothing, and a
-        retry makes another."""
+        of its own, deleted when the call fails, else opened and deleted before the first
+        byte is sent (``_opened_and_removed``). Such an answer is not remembered for an
+        ``Idempotency-Key``: it journals nothing, and a retry makes another."""
         folder = tempfile.mkdtemp(prefix="ringfence-answer-")
         out = os.path.join(folder, "answer")
         try:
@@ -185,8 +186,7 @@ class Api:
                 raise
             self.metrics.count(route, code_of(error))
             return problem_of(error, request.url.path)
-        cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
-        return FileResponse(out, media_type=media_type, background=cleanup)
+        return await run_in_threadpool(_opened_and_removed, out, folder, media_type)
 
     def _wrote(self, route: str, actor: Actor, call: FileCall, body: bytes, out: str) -> None:
         with self.lock:
@@ -208,6 +208,35 @@ class Api:
             counts[row["result"]] = counts.get(row["result"], 0) + 1
         for code, times in counts.items():
             self.metrics.count(route, code, times)
+
+
+def _opened_and_removed(path: str, folder: str, media_type: str) -> Response:
+    """The file at ``path`` streamed through a descriptor opened here, its ``folder`` removed
+    before the answer starts. Nothing is left on disk however the answer ends: sent whole,
+    failed, the caller gone mid-way (a clean-up that waits for the end of the answer runs on
+    some servers and not others, and never when the server is stopped or killed while a
+    caller is still reading, or reads slowly for ever)."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 -- closed by the answer's stream
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    size = os.fstat(handle.fileno()).st_size
+    return StreamingResponse(
+        _chunks_of(handle),
+        media_type=media_type,
+        headers={"content-length": str(size)},
+        background=BackgroundTask(handle.close),  # if the stream never started
+    )
+
+
+async def _chunks_of(handle: BinaryIO) -> AsyncIterator[bytes]:
+    """The open file's bytes, a chunk at a time read in a worker thread; closed at the end
+    or when the answer stops."""
+    try:
+        while chunk := await run_in_threadpool(handle.read, answer_chunk_bytes):
+            yield chunk
+    finally:
+        handle.close()
 
 
 async def _body(request: Request) -> bytes:

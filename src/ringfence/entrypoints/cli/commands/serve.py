@@ -69,6 +69,13 @@ OidcNameClaim = Annotated[str, typer.Option("--oidc-name-claim", help="(sub)")]
 OidcLeeway = Annotated[
     int | None, typer.Option("--oidc-leeway", metavar="SECONDS", help="Clock skew (30).")
 ]
+TokenRevocations = Annotated[
+    str | None,
+    typer.Option(
+        "--token-revocations", metavar="FILE",
+        help="Tokens revoked before their exp (jti, or sub since a time); re-read on change.",
+    ),
+]
 TlsCert = Annotated[
     str | None,
     typer.Option("--tls-cert", metavar="FILE", help="Serve HTTPS only, with this certificate."),
@@ -103,6 +110,7 @@ def command(
     oidc_client_claim: OidcClientClaim = "",
     oidc_name_claim: OidcNameClaim = "",
     oidc_leeway: OidcLeeway = None,
+    token_revocations: TokenRevocations = None,
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_client_ca: TlsClientCa = None,
@@ -132,6 +140,7 @@ def command(
             rounds_folder=rounds,
             tokens=tokens,
             key_set=oidc_keys,
+            token_revocations=token_revocations,
         )
     try:
         where = f"{'https' if tls else 'http'}://{host}:{port}"

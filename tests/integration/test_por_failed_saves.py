@@ -1,0 +1,147 @@
+"""A proof-of-reserves build that fails at any step leaves nothing that stops the next one
+(adapters/files/rounds.py saves a round whole, service/por.py clears what a killed process
+left), over a ledger on SQLite and on PostgreSQL.
+
+Each step of a build is made to fail in turn, after ``por challenges`` kept its pending
+round: the gathering (an executor whose tasks fail), the build seed, the trees, the private
+trees, the record and the rename into ``rounds/``. After each, no round folder is left without
+its record, the staging area is empty, and the next build keeps the next round, chained to the
+last one kept, with the pending round still there."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support import build_custodian, journal_signer
+
+from ringfence import bootstrap
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.executors import InProcessExecutor
+from ringfence.adapters.files import rounds as round_files
+from ringfence.core.errors import Result
+from ringfence.service import por
+from ringfence.service.ledger import LedgerService
+from ringfence.service.ports import RoundStore
+
+
+class FailedStepError(Exception):
+    """The failure a test injects."""
+
+
+class FailingExecutor(InProcessExecutor):
+    """Its tasks never run: an executor that lost its workers."""
+
+    def map(self, task: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        raise FailedStepError("the executor lost its workers")
+
+
+def fail(*_: Any, **__: Any) -> None:
+    raise FailedStepError("disk full")
+
+
+def fail_on_record(original: Callable[..., int]) -> Callable[..., int]:
+    def write_text(path: pathlib.Path, *arguments: Any, **options: Any) -> int:
+        if path.name == "round.json":
+            raise FailedStepError("disk full")
+        return original(path, *arguments, **options)
+
+    return write_text
+
+
+# Each step: what it patches (module, name, replacement factory) and the build's options.
+STEPS: dict[str, tuple[Any, str, Callable[[Any], Any], dict[str, Any]]] = {
+    "build seed": (round_files, "write_key_file", lambda _: fail, {}),
+    "trees": (round_files, "save_tree", lambda _: fail, {}),
+    "private trees": (round_files, "save_private_tree", lambda _: fail, {"private": True}),
+    "record": (pathlib.Path, "write_text", fail_on_record, {}),
+    "rename": (os, "rename", lambda _: fail, {}),
+}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def funded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerService]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    ledger = LedgerService(bootstrap.open_store(url), ManualClock(), journal_signer())
+    custodian = build_custodian(ledger)
+    assert ledger.submit([custodian.deposit(1, "alice", 150_000_000),
+                          custodian.deposit(2, "bob", 7)]) == [Result.ok] * 2
+    yield ledger
+    ledger.store.close()
+
+
+def build(ledger: LedgerService, rounds: RoundStore, **options: Any) -> dict[str, Any]:
+    options = {"snapshot": None, "holdings": None, "control": None,
+               "executor": InProcessExecutor()} | options
+    return por.build_and_keep_round(ledger, rounds, **options)
+
+
+def chained(ledger: LedgerService, rounds: RoundStore, round_file: str) -> bool:
+    report = por.audit_kept_round(ledger, rounds, round_file, seed="s", sample_size=10,
+                                  executor=InProcessExecutor())
+    return bool(report["ok"]) and not report["problems"]
+
+
+def left_behind(folder: Path) -> list[str]:
+    """Round folders without their record, and anything in the staging area."""
+    unfinished = [entry.name for entry in (folder / "rounds").glob("*")
+                  if not (entry / "round.json").is_file()]
+    return unfinished + [entry.name for entry in (folder / "building").glob("*")]
+
+
+def test_a_build_failing_at_any_step_leaves_nothing_that_stops_the_next(
+    funded: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "por"
+    rounds = bootstrap.round_store("memory://", str(folder))
+    por.announce_round(funded, rounds, blocks=[f"ethereum={'5a' * 32}"], snapshot=None)
+    pending = rounds.pending()
+    with pytest.raises(FailedStepError):
+        build(funded, rounds, executor=FailingExecutor())
+    assert left_behind(folder) == []
+    kept = [build(funded, rounds)]
+    for step, (owner, name, replacement, options) in STEPS.items():
+        with monkeypatch.context() as patch:
+            patch.setattr(owner, name, replacement(getattr(owner, name)))
+            with pytest.raises(FailedStepError):
+                build(funded, rounds, **options)
+        assert left_behind(folder) == [], step
+        assert rounds.numbers() == [entry["round"] for entry in kept], step
+        kept.append(build(funded, rounds, **options))
+        assert kept[-1]["round"] == len(kept), step
+        assert kept[-1]["cleared"] == [], step
+        assert chained(funded, rounds, kept[-1]["round_file"]), step
+    assert rounds.pending() == pending  # a failed build never touches the announcement
+
+
+def test_the_next_build_clears_and_names_what_a_killed_build_left(
+    funded: LedgerService, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "por"
+    rounds = bootstrap.round_store("memory://", str(folder))
+    first = build(funded, rounds)
+    # A build killed mid-save: a round folder with its private parts and no record (as saves
+    # were written in place), and a staging folder the rename never moved.
+    stale = folder / "rounds" / "000002"
+    (stale / "private").mkdir(parents=True)
+    (stale / "reserves.json").write_text("{}")
+    killed = folder / "building" / "000002-x1"
+    (killed / "private").mkdir(parents=True)
+    with caplog.at_level("WARNING", logger="ringfence.por"):
+        second = build(funded, rounds)
+    assert second["round"] == 2
+    assert second["cleared"] == [str(stale), str(killed)]
+    assert [record.getMessage() for record in caplog.records] == [
+        f"cleared {stale}: a round build stopped before its round was kept",
+        f"cleared {killed}: a round build stopped before its round was kept"]
+    assert left_behind(folder) == []
+    assert chained(funded, rounds, second["round_file"])
+    assert build(funded, rounds)["cleared"] == []
+    assert first["round"] == 1
