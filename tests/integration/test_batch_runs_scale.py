@@ -46,19 +46,40 @@ def dask_local() -> Iterator[DaskExecutor]:
 def in_memory(executor: Executor, cut: BalanceCut, assets: dict, snapshot_hash: bytes) -> Round:
     liabilities = gather_liabilities(executor, cut, assets)
     return por.build_round(
-        liabilities, snapshot=1, previous_round_hash=bytes(32), master_secret=MASTER,
-        signing_seed=bytes(32), seed=SEED, snapshot_hash=snapshot_hash, executor=executor)
+        liabilities,
+        snapshot=1,
+        previous_round_hash=bytes(32),
+        master_secret=MASTER,
+        signing_seed=bytes(32),
+        seed=SEED,
+        snapshot_hash=snapshot_hash,
+        executor=executor,
+    )
 
 
 def assert_three_ways_one_round(
-    dask: DaskExecutor, cut: BalanceCut, assets: dict, snapshot_hash: bytes,
-    clients: list[str], folder: Path,
+    dask: DaskExecutor,
+    cut: BalanceCut,
+    assets: dict,
+    *,
+    snapshot_hash: bytes,
+    clients: list[str],
+    folder: Path,
 ) -> None:
     here = in_memory(InProcessExecutor(), cut, assets, snapshot_hash)
     there = in_memory(dask, cut, assets, snapshot_hash)
     spilled = build_spilled_round(
-        dask, cut, assets, str(folder), snapshot=1, previous_round_hash=bytes(32),
-        master_secret=MASTER, signing_seed=bytes(32), seed=SEED, snapshot_hash=snapshot_hash)
+        dask,
+        cut,
+        assets,
+        str(folder),
+        snapshot=1,
+        previous_round_hash=bytes(32),
+        master_secret=MASTER,
+        signing_seed=bytes(32),
+        seed=SEED,
+        snapshot_hash=snapshot_hash,
+    )
     try:
         assert there.record == here.record
         assert spilled.round.record == here.record
@@ -84,8 +105,14 @@ def test_the_demo_days_round_is_one_round_in_process_on_dask_and_spilled(
     clients = sorted({name for _, owed in client_liabilities(ledger.ledger) for name in owed})
     assert len(clients) >= 300
     with ledger_cut(ledger, ledger.seq) as cut:
-        assert_three_ways_one_round(dask_local, cut, ledger.ledger.assets, ledger.hash,
-                                    [*clients, "nobody"], tmp_path / "spill")
+        assert_three_ways_one_round(
+            dask_local,
+            cut,
+            ledger.ledger.assets,
+            snapshot_hash=ledger.hash,
+            clients=[*clients, "nobody"],
+            folder=tmp_path / "spill",
+        )
 
 
 @pytest.mark.slowest
@@ -98,5 +125,11 @@ def test_a_million_client_round_is_one_round_in_process_on_dask_and_spilled(
     cut = bench.SyntheticCut(seed=11, clients=clients)
     rng = random.Random(11)
     asked = [f"c{rng.randrange(1, clients + 1)}" for _ in range(300)]
-    assert_three_ways_one_round(dask_local, cut, {"BTC": bench.BTC}, bytes(32),
-                                [*asked, "c0"], tmp_path / "spill")
+    assert_three_ways_one_round(
+        dask_local,
+        cut,
+        {"BTC": bench.BTC},
+        snapshot_hash=bytes(32),
+        clients=[*asked, "c0"],
+        folder=tmp_path / "spill",
+    )
