@@ -217,7 +217,11 @@ def quorum_reached(withdrawal: Withdrawal) -> bool:
 
 @dataclass(slots=True)
 class WithdrawalBook:
+    """The withdrawals by id, and their holds by the hold's transfer id (so that the general
+    transfer paths tell a withdrawal's hold without reading every withdrawal)."""
+
     withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
+    holds: dict[int, int] = field(default_factory=dict)
 
     def apply(self, event: WithdrawalEvent) -> Result:
         """Decide ``event``: ``ok`` (applied), ``exists`` (a request repeated with the same
@@ -234,7 +238,10 @@ class WithdrawalBook:
         if isinstance(event, Rejected):
             return _reject(found, event)
         if isinstance(event, Step):
-            return _step(found, event)
+            result = _step(found, event)
+            if result is Result.ok and event.status is Status.held:
+                self.holds[event.transfer_id] = event.id
+            return result
         return _void(found, event)
 
     def _request(self, event: Requested) -> Result:
