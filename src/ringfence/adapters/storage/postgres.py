@@ -402,6 +402,31 @@ class PostgresStore:
         with postgres_cut(self.url) as cut:
             yield cut
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """A session advisory lock on (the ledger's schema, ``name``), on a connection of its
+        own: closing it releases the lock, so a holder that dies leaves none behind. The read
+        snapshot ends first, so that reads inside see what the previous holder committed."""
+        self._writer.drain()
+        if self._snapshot_open:
+            try:
+                self._end_snapshot()
+            except psycopg.Error as error:
+                raise self._failed(error, "ending the read snapshot") from error
+        db = connect(self.url)
+        try:
+            try:
+                row = db.execute(
+                    "SELECT pg_try_advisory_lock(hashtext(current_schema()), hashtext(%s))",
+                    (name,),
+                ).fetchone()
+            except psycopg.Error as error:
+                raise StorageError(f"taking the lock {name} failed: {describe(error)}") from error
+            assert row is not None
+            yield bool(row[0])
+        finally:
+            db.close()
+
     def close(self) -> None:
         try:
             self._writer.close()

@@ -5,6 +5,7 @@
                           └─> approved <──────────────────┘
     approved ─> held ─> built ─> signed ─> broadcast ─> confirmed ─> posted   (final)
     awaiting_approval, approved, held, built, signed ─(rejection, expiry, failure)─> voided (final)
+    voided with a spend built ─(its spend given up on the chain's side)─> spend released
 
 *Held* is the ledger's pending transfer out of the client's account (or, for a sweep or a
 rebalance, out of the pool's wallet); *posted* posts it, *voided* voids it (when there is one).
@@ -165,7 +166,17 @@ class Voided:
     transfer_id: int = 0
 
 
-WithdrawalEvent = Requested | Decided | Approved | Rejected | Step | Voided
+@dataclass(frozen=True, slots=True)
+class SpendReleased:
+    """The spend of a withdrawal voided before it was broadcast was given up on the chain's
+    side (its outputs or nonce free again): until this is journaled, every ``process`` pass
+    asks again (a chain that failed to give it up once is asked at the next)."""
+
+    id: int
+    at_ns: int
+
+
+WithdrawalEvent = Requested | Decided | Approved | Rejected | Step | Voided | SpendReleased
 
 _steps: Final = {
     Status.held: Status.approved,
@@ -195,6 +206,7 @@ class Withdrawal:
     void_id: int = 0
     reason: str = ""
     history: list[tuple[Status, int]] = field(default_factory=list)
+    spend_released: bool = False
 
     def approvers(self) -> list[str]:
         return [name for name, _ in self.approvals]
@@ -237,6 +249,8 @@ class WithdrawalBook:
             return _approve(found, event)
         if isinstance(event, Rejected):
             return _reject(found, event)
+        if isinstance(event, SpendReleased):
+            return _release(found)
         if isinstance(event, Step):
             result = _step(found, event)
             if result is Result.ok and event.status is Status.held:
@@ -344,6 +358,22 @@ def _void(withdrawal: Withdrawal, event: Voided) -> Result:
     withdrawal.void_id = event.transfer_id
     withdrawal.reason = event.reason
     return _moved(withdrawal, Status.voided, event.at_ns)
+
+
+def spend_kept(withdrawal: Withdrawal) -> bool:
+    """Voided with a spend built and not yet given up: its outputs or nonce stay reserved."""
+    return (
+        withdrawal.status is Status.voided
+        and bool(withdrawal.spend_id)
+        and not withdrawal.spend_released
+    )
+
+
+def _release(withdrawal: Withdrawal) -> Result:
+    if not spend_kept(withdrawal):
+        return Result.withdrawal_step_out_of_order
+    withdrawal.spend_released = True
+    return Result.ok
 
 
 def awaiting_expired(withdrawal: Withdrawal, at_ns: int) -> bool:
