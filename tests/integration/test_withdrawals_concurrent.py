@@ -45,7 +45,9 @@ class StoppedChain(RecordingChain):
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Callable[[], LedgerStore]]:
+def open_store(
+    request: pytest.FixtureRequest, tmp_path: Any
+) -> Iterator[Callable[[], LedgerStore]]:
     opened: list[LedgerStore] = []
     if request.param == "sqlite":
         path = str(tmp_path / "ringfence.db")
@@ -83,7 +85,7 @@ def test_two_passes_at_once_post_a_withdrawal_once(
     def first_pass() -> None:
         try:
             outcome["report"] = withdrawals.process(first, actor("ops"), stopped)
-        except BaseException as failure:  # noqa: BLE001 - the test reports it below
+        except BaseException as failure:
             outcome["failure"] = failure
 
     racing = threading.Thread(target=first_pass)

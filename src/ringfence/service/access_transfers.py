@@ -6,9 +6,10 @@ account is not its own, or that resolves a pending transfer not debiting its own
 refuses the whole request (``account_not_found``, ``transfer_not_found``) before the ledger
 sees any of it. Whatever the role, so does a transfer only the withdrawal lifecycle books
 (``transfer_code_reserved``, service/reserved_transfers.py): a ``withdrawal``, a ``sweep``,
-the post or void of a withdrawal's hold. The credit side is the ledger's to judge (the segregation rules, and for an internal transfer the
-payer's Ed25519 authorisation). It sees a transfer when one side is its own account (the
-other side, a counterparty's account id, is part of its own record).
+the post or void of a withdrawal's hold. The credit side is the ledger's to judge (the
+segregation rules, and for an internal transfer the payer's Ed25519 authorisation). It sees a
+transfer when one side is its own account (the other side, a counterparty's account id, is
+part of its own record).
 
 Lists run over the store's transfer projection in timestamp order (unique per transfer), the
 cursor being the last transfer's timestamp. That is a scan from the start of the journal per

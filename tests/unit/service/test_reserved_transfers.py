@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from tests.support import HOUSE
+from tests.support_policy import ALICE_ADDRESS
 from tests.support_withdrawals import ETH, RecordingChain, World, actor
 from tests.support_withdrawals import withdrawal_world as build_world
 
@@ -20,7 +21,6 @@ from ringfence.core.ledger.model import Transfer, TransferCode
 from ringfence.service import access_transfers, withdrawals
 from ringfence.service.ledger import LedgerService
 from ringfence.service.reserved_transfers import withdrawal_of_hold
-from tests.support_policy import ALICE_ADDRESS
 
 
 @pytest.fixture
@@ -40,8 +40,9 @@ def submitted(world: World, who: str, *transfers: dict[str, Any]) -> Result:
     return Result.ok
 
 
-def transfer(world: World, transfer_id: int, code: str, debit: int, credit: int,
-             amount: str = "1") -> dict[str, Any]:  # fmt: skip
+def transfer(
+    transfer_id: int, code: str, debit: int, credit: int, amount: str = "1"
+) -> dict[str, Any]:
     return {"id": str(transfer_id), "debit_account": str(debit), "credit_account": str(credit),
             "amount": amount, "code": code}  # fmt: skip
 
@@ -58,14 +59,14 @@ def held(world: World, withdrawal_id: int) -> int:
 @pytest.mark.parametrize("who", ["ops", "alice"])  # the roles that submit transfers
 def test_nobody_books_a_withdrawal_on_the_general_path(world: World, who: str) -> None:
     c = world.custodian
-    out_of_alice = transfer(world, 900, "withdrawal", c.client("alice", asset="ETH"),
+    out_of_alice = transfer(900, "withdrawal", c.client("alice", asset="ETH"),
                             c.wallet("main", "ETH"))  # fmt: skip
     assert submitted(world, who, out_of_alice) is Result.transfer_code_reserved
 
 
 def test_nobody_sweeps_a_pool_on_the_general_path(world: World) -> None:
     c = world.custodian
-    sweep = transfer(world, 901, "sweep", c.wallet(HOUSE, "ETH"), c.wallet("main", "ETH"))
+    sweep = transfer(901, "sweep", c.wallet(HOUSE, "ETH"), c.wallet("main", "ETH"))
     assert submitted(world, "ops", sweep) is Result.transfer_code_reserved
 
 
@@ -86,9 +87,9 @@ def test_nobody_resolves_a_withdrawals_hold_on_the_general_path(
 
 def test_one_reserved_transfer_refuses_the_whole_request(world: World) -> None:
     c = world.custodian
-    deposit = transfer(world, 903, "deposit", c.wallet("main", "ETH"),
+    deposit = transfer(903, "deposit", c.wallet("main", "ETH"),
                        c.client("bob", asset="ETH"))  # fmt: skip
-    out_of_bob = transfer(world, 904, "withdrawal", c.client("bob", asset="ETH"),
+    out_of_bob = transfer(904, "withdrawal", c.client("bob", asset="ETH"),
                           c.wallet("main", "ETH"))  # fmt: skip
     assert submitted(world, "ops", deposit, out_of_bob) is Result.transfer_code_reserved
 
@@ -97,12 +98,12 @@ def test_a_rebalance_and_a_network_fee_stay_open_to_staff(world: World) -> None:
     """Neither takes value out of the clients' share: a rebalance stays in its pool, a fee
     is bounded by the pool's residual interest (the ledger's coverage rule)."""
     c = world.custodian
-    rebalance = transfer(world, 905, "wallet_transfer", c.wallet("main", "ETH"),
+    rebalance = transfer(905, "wallet_transfer", c.wallet("main", "ETH"),
                          c.wallet("main", "ETH", which=1))  # fmt: skip
-    fee = transfer(world, 906, "network_fee", c.house("network_fees", "ETH"),
+    fee = transfer(906, "network_fee", c.house("network_fees", "ETH"),
                    c.wallet("main", "ETH"), "0.001")  # fmt: skip
     assert submitted(world, "ops", rebalance, fee) is Result.ok
-    too_much = transfer(world, 907, "network_fee", c.house("network_fees", "ETH"),
+    too_much = transfer(907, "network_fee", c.house("network_fees", "ETH"),
                         c.wallet("main", "ETH"), "5")  # fmt: skip
     answer = access_transfers.submit(world.ledger, actor("ops"), {"transfers": [too_much]})
     assert answer["results"][0]["result"] == Result.pool_coverage_would_break.value

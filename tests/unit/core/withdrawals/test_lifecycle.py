@@ -28,8 +28,8 @@ from ringfence.core.withdrawals.lifecycle import (
     WithdrawalBook,
     WithdrawalSpec,
     due_for_expiry,
-    spend_kept,
     journaled,
+    spend_kept,
 )
 
 SPEC = WithdrawalSpec(
