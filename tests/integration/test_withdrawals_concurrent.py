@@ -9,6 +9,8 @@ answered, so the two overlap every time.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -128,3 +130,52 @@ def test_an_approval_during_a_pass_leaves_the_hold_to_the_pass(
     report = withdrawals.process(memory_service, actor("ops"), None)
     assert report["held"] == ["72"]
     assert withdrawals.show(memory_service, actor("ops"), 72)["status"] == "held"
+
+
+def test_the_lock_is_tried_never_waited_for_and_dies_with_its_holder(
+    open_store: Callable[[], LedgerStore],
+) -> None:
+    one, other = open_store(), open_store()
+    with one.exclusive("withdrawals") as taken:
+        assert taken
+        with other.exclusive("withdrawals") as again:
+            assert not again
+        with other.exclusive("another") as unrelated:  # locks are by name
+            assert unrelated
+    for _ in range(3):  # released at the context's end, every time
+        with other.exclusive("withdrawals") as taken:
+            assert taken
+    # A process that dies holding it (SIGKILL: nothing of its own runs) leaves it free.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _holder_script, store_url(one)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == b"held"
+        with other.exclusive("withdrawals") as taken:
+            assert not taken
+    finally:
+        holder.kill()
+        holder.wait(wait_s_max)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    with other.exclusive("withdrawals") as taken:
+        assert taken
+
+
+_holder_script = """
+import sys, time
+from ringfence import bootstrap
+store = bootstrap.open_store(sys.argv[1], create=False)
+with store.exclusive("withdrawals") as taken:
+    print("held" if taken else "busy", flush=True)
+    time.sleep(600)
+"""
+
+
+def store_url(store: LedgerStore) -> str:
+    if isinstance(store, SqliteStore):
+        return f"sqlite:///{store.path}"
+    assert isinstance(store, PostgresStore)
+    return store.url

@@ -8,7 +8,8 @@ Each lock dies with its holder, so a crash never leaves one behind:
   database file itself: SQLite's own locks are POSIX record locks, which closing any other
   descriptor of that file would drop.
 - PostgreSQL (adapters/storage/postgres.py): a session advisory lock, keyed by the ledger's
-  schema and the lock's name, on a connection of its own held for the lock's life.
+  schema and the lock's name, on a connection the store keeps for its locks, unlocked at the
+  context's end (a session's end releases it too, but only once its backend has exited).
 - Memory (and a SQLite database in memory): a lock of this process, per store.
 """
 
