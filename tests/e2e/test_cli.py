@@ -209,9 +209,10 @@ transfers: list[tuple[object, str]] = [
     (deposit(str(u128_max + 1), "1"), "id_must_be_below_2_128"),
     (deposit("15", "0.1", flags=["linked"]), "linked_event_failed"),
     (deposit("16", "0"), "amount_must_not_be_zero"),
+    # Only the withdrawal lifecycle books a withdrawal (`withdrawals request`).
     (deposit("17", "1", debit_account="3", credit_account="1", code="withdrawal"),
-     "exceeds_available_balance"),
-    (deposit("18", "0.1", debit_account="2", credit_account="5", code="withdrawal"),
+     "transfer_code_reserved"),
+    (deposit("18", "0.1", debit_account="2", credit_account="5", code="fee"),
      "client_to_house_forbidden"),
     (deposit("1", "1.5"), "exists"),
     (deposit("19", "0.25", debit_account="5", credit_account="3", code="misdirected_deposit"),
@@ -263,8 +264,8 @@ def test_each_line_gets_its_result_and_rejected_lines_change_nothing(
     assert document["ok"] is False
     assert document["committed"] == 3
     # Lines that parse go to the ledger (line 15 too: the ledger fails it with line 16, the
-    # rest of its chain, which did not parse).
-    assert document["submitted"] == 7
+    # rest of its chain, which did not parse); line 17, a withdrawal, never does.
+    assert document["submitted"] == 6
     assert submitted.before == zero_balances
     assert submitted.after == committed_balances
 

@@ -69,6 +69,25 @@ def test_bad_documents_change_nothing(
     assert world.bundle.ledger.seq == seq
 
 
+@pytest.mark.parametrize("code", ["withdrawal", "sweep"])
+def test_staff_book_no_withdrawal_or_sweep_around_the_lifecycle(world: ApiWorld, code: str) -> None:
+    custodian = world.custodian
+    world.post("operator", "/v1/transfers", {"transfers": [deposit(world, 1)]})
+    debit, credit = (
+        (custodian.client("alice"), custodian.wallet()) if code == "withdrawal"
+        else (custodian.wallet(""), custodian.wallet())
+    )  # fmt: skip
+    payout = {"id": "2", "debit_account": str(debit), "credit_account": str(credit),
+              "amount": "0.5", "code": code}  # fmt: skip
+    problem = assert_problem(
+        world.post("operator", "/v1/transfers", {"transfers": [payout]}),
+        403,
+        "transfer_code_reserved",
+    )
+    assert "withdrawal lifecycle" in problem["detail"]
+    assert [row["id"] for row in world.get("operator", "/v1/transfers").json()["items"]] == ["1"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [

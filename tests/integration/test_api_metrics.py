@@ -25,7 +25,7 @@ def test_metrics_count_results_problems_latency_and_coverage(world: ApiWorld) ->
     custodian = world.custodian
     transfers = [
         custodian.deposit(1, "alice", 300),
-        custodian.withdrawal(2, "alice", 301),  # more than she has
+        custodian.fee(2, "alice", 301),  # more than she has
         custodian.house_funding(3, 50),  # the house's own wallet: no client owes anything
     ]
     document = {"transfers": [wire.transfer_to_json(t, BTC) for t in transfers]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -54,9 +55,10 @@ def test_a_client_cannot_hide_another_clients_debit_in_a_batch(world: ApiWorld) 
 
 def test_a_client_resolves_only_its_own_pending_transfers(world: ApiWorld) -> None:
     custodian = world.custodian
+    # Pending fees (a withdrawal's hold is the lifecycle's alone: test_withdrawals_adversarial).
     held = [
-        custodian.withdrawal(20, "bob", 5, flags=TransferFlags.pending, timeout_s=3600),
-        custodian.withdrawal(21, "alice", 5, flags=TransferFlags.pending, timeout_s=3600),
+        replace(custodian.fee(20, "bob", 5, flags=TransferFlags.pending), timeout_s=3600),
+        replace(custodian.fee(21, "alice", 5, flags=TransferFlags.pending), timeout_s=3600),
     ]
     assert submit(world, "operator", *held).json()["ok"]
     for flag in (TransferFlags.post_pending, TransferFlags.void_pending):

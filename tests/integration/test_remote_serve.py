@@ -135,6 +135,11 @@ def test_the_client_over_https_with_keys_and_tokens(
         with pytest.raises(ProblemError) as other_body:
             operator.submit_transfers(deposits[:1], idempotency_key="deposits-1")
         assert other_body.value.status in (409, 422)
+        payout = {"id": "4", "debit_account": alice, "credit_account": wallet,
+                  "amount": "0.25", "code": "withdrawal"}  # fmt: skip
+        with pytest.raises(ProblemError) as reserved:  # the withdrawal lifecycle books these
+            operator.submit_transfers([payout])
+        assert (reserved.value.status, reserved.value.code) == (403, "transfer_code_reserved")
         assert 'route="/v1/transfers"' in operator.metrics()
     phone = issuer.token("alice-phone", "client", "alice")
     with RemoteService(base, phone, tls=trust) as client:

@@ -470,6 +470,16 @@ class Result(StrEnum):
     withdrawal_chain_missing = "withdrawal_chain_missing"
     withdrawal_reference_invalid = "withdrawal_reference_invalid"
     withdrawal_confirmations_invalid = "withdrawal_confirmations_invalid"
+    # Checked again when a withdrawal's transaction is about to be signed: its destination
+    # under the policy and the wallet registry of that moment, and whether the firm's residual
+    # interest in the pool covers the network fee's bound (else clients' assets would pay it).
+    withdrawal_destination_not_allowed = "withdrawal_destination_not_allowed"
+    network_fee_exceeds_residual_interest = "network_fee_exceeds_residual_interest"
+    # Another ``process`` is moving the withdrawals of this ledger now: nothing was done.
+    withdrawals_busy = "withdrawals_busy"
+    # A transfer only the withdrawal lifecycle books (a ``withdrawal`` or ``sweep``, the post
+    # or void of a withdrawal's hold), sent to a general transfer path.
+    transfer_code_reserved = "transfer_code_reserved"
     approver_is_initiator = "approver_is_initiator"
     approver_not_eligible = "approver_not_eligible"
     approval_duplicate = "approval_duplicate"
@@ -676,6 +686,8 @@ result_http_statuses: dict[Result, int] = {
     Result.api_key_invalid: 401,
     Result.api_key_revoked: 401,
     Result.role_forbidden: 403,
+    Result.transfer_code_reserved: 403,
+    Result.withdrawals_busy: 409,
     Result.token_invalid: 401,
     Result.token_algorithm_forbidden: 401,
     Result.token_key_unknown: 401,

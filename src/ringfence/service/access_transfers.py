@@ -4,11 +4,12 @@
 A client principal moves money only out of its own client accounts: a transfer whose debit
 account is not its own, or that resolves a pending transfer not debiting its own account,
 refuses the whole request (``account_not_found``, ``transfer_not_found``) before the ledger
-sees any of it; so does one that posts or voids the hold of a withdrawal
-(``role_forbidden``: the withdrawal's lifecycle resolves it, service/withdrawals.py). The
-credit side is the ledger's to judge (the segregation rules, and for an internal transfer the
-payer's Ed25519 authorisation). It sees a transfer when one side is its own account (the
-other side, a counterparty's account id, is part of its own record).
+sees any of it. Whatever the role, so does a transfer only the withdrawal lifecycle books
+(``transfer_code_reserved``, service/reserved_transfers.py): a ``withdrawal``, a ``sweep``,
+the post or void of a withdrawal's hold. The credit side is the ledger's to judge (the
+segregation rules, and for an internal transfer the payer's Ed25519 authorisation). It sees a
+transfer when one side is its own account (the other side, a counterparty's account id, is
+part of its own record).
 
 Lists run over the store's transfer projection in timestamp order (unique per transfer), the
 cursor being the last transfer's timestamp. That is a scan from the start of the journal per
@@ -45,7 +46,7 @@ from ringfence.service.access import (
     parsed_items,
 )
 from ringfence.service.ledger import LedgerService
-from ringfence.service.policy import books
+from ringfence.service.reserved_transfers import refuse_reserved
 
 __all__ = ["submit", "transfer", "transfers"]
 
@@ -66,6 +67,7 @@ def submit(ledger: LedgerService, actor: Actor, document: object) -> dict[str, A
             _check_debit(ledger, actor, check_id(item["debit_account"], "debit_account"))
         parsed = wire.parse_transfer(item, asset_of_account, engine.assets.get)
         _check_scope(ledger, actor, parsed)
+        refuse_reserved(ledger, parsed)
         return parsed
 
     events = parsed_items(items, parse)
@@ -92,22 +94,10 @@ def _check_scope(ledger: LedgerService, actor: Actor, parsed: Transfer) -> None:
         pending = ledger.store.transfers([parsed.pending_id]).get(parsed.pending_id)
         if pending is None or not _debits_own(ledger, actor, pending):
             raise InputError(Result.transfer_not_found, f"pending_id {parsed.pending_id}")
-        if _is_withdrawal_hold(ledger, parsed.pending_id):
-            # The lifecycle posts or voids its holds. Released by the client once the
-            # transaction is on its way, the hold would hand back a balance the chain is
-            # paying out: the same coins withdrawn twice, at the other clients' expense.
-            raise InputError(
-                Result.role_forbidden,
-                f"pending_id {parsed.pending_id} holds a withdrawal: its lifecycle resolves it",
-            )
         if parsed.debit_account and parsed.debit_account != pending.debit_account:
             raise InputError(Result.account_not_found, f"debit_account {parsed.debit_account}")
         return
     _check_debit(ledger, actor, parsed.debit_account)
-
-
-def _is_withdrawal_hold(ledger: LedgerService, pending_id: int) -> bool:
-    return any(w.hold_id == pending_id for w in books(ledger).withdrawals.withdrawals.values())
 
 
 def _debits_own(ledger: LedgerService, actor: Actor, record: TransferRecord) -> bool:

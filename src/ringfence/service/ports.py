@@ -197,6 +197,12 @@ class LedgerStore(Protocol):
         """The definition projections (assets, clients, pools, accounts), for audit."""
         ...
 
+    def exclusive(self, name: str) -> AbstractContextManager[bool]:
+        """The ledger's lock ``name``, tried across processes (never waited for): True while
+        this caller holds it, False when another does. Released when the context ends, or
+        when its holder dies. Reads inside it see what the previous holder committed."""
+        ...
+
     def cut(self) -> AbstractContextManager[BalanceCut]:
         """A consistent cut of the client balances at the last checkpoint, held until the
         context ends, for batch tasks in other processes: PostgreSQL an exported snapshot,

@@ -43,6 +43,7 @@ __all__ = [
     "codes",
     "fee_transfer",
     "hold",
+    "hold_when_free",
     "resolve",
     "step",
     "void",
@@ -54,6 +55,9 @@ codes = {
     MovementKind.rebalance: TransferCode.wallet_transfer,
 }
 network_fees_kind = "network_fees"
+# The store's lock (``LedgerStore.exclusive``) whoever moves withdrawals holds: ``process``
+# for its pass, a request or an approval for the hold it places.
+withdrawals_lock = "withdrawals"
 house_owner = "house"
 
 
@@ -74,6 +78,20 @@ def step(
     result = found.withdrawals.apply(event)
     assert result is Result.ok, (event, result)
     journal_withdrawal_events(ledger, found, [event], at_ns)
+
+
+def hold_when_free(ledger: LedgerService, withdrawal: Withdrawal) -> Withdrawal:
+    """Hold an approved withdrawal now, unless another process moves the withdrawals (a
+    ``process`` pass holds every approved one itself), so that two writers never race to
+    place one hold; the withdrawal as it stands after."""
+    with ledger.store.exclusive(withdrawals_lock) as taken:
+        if not taken:
+            return withdrawal
+        ledger.catch_up()
+        current = books(ledger).withdrawals.withdrawals[withdrawal.spec.id]
+        if current.status is Status.approved:
+            hold(ledger, current)
+        return current
 
 
 def hold(ledger: LedgerService, withdrawal: Withdrawal) -> None:

@@ -4,10 +4,19 @@ sign after the signer's checks, broadcast, count confirmations), and posts it in
 once confirmed, with the network fee the chain took (``network_fee``, from the paying
 wallet's custody account of the chain's native asset to the house's network fees).
 
-A named refusal from the chain (a transaction that is not exactly its order, a hold the
-ledger no longer keeps, a signer that refuses) voids the withdrawal and its hold, and gives
-up its transaction if one was built (``abandon``); a chain that cannot be reached leaves it
-where it is, for the next pass.
+Just before a signature is asked for, the destination and the network fee are decided again
+on the facts of that moment (service/withdrawal_checks.py): a destination no longer allowed,
+or a fee bound the house's residual interest in the pool cannot cover, refuses it.
+
+A named refusal (those two, or the chain's: a transaction that is not exactly its order, a
+hold the ledger no longer keeps, a signer that refuses) voids the withdrawal and its hold,
+and gives up its transaction if one was built (``abandon``, journaled once done; one that
+fails is asked again by every later pass until it is done); a chain that cannot be reached
+leaves it where it is, for the next pass.
+
+Passes are one at a time per ledger: ``process`` holds the store's ``withdrawals`` lock
+(``LedgerStore.exclusive``) for its pass, and a second one, from another process, gets
+``withdrawals_busy`` at once, having done nothing.
 """
 
 from __future__ import annotations
@@ -21,18 +30,29 @@ from ringfence.core.custody.spends import SpendOrder
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.money import format_amount
 from ringfence.core.withdrawals.lifecycle import (
+    SpendReleased,
     Status,
     Step,
     Withdrawal,
     WithdrawalEvent,
     due_for_expiry,
+    spend_kept,
     voidable_statuses,
 )
 from ringfence.service.ledger import LedgerService
 from ringfence.service.policy import books, journal_withdrawal_events
 from ringfence.service.ports import WithdrawalChain
+from ringfence.service.withdrawal_checks import check_before_signing
 from ringfence.service.withdrawal_facts import native_asset
-from ringfence.service.withdrawal_ledger import apply_all, fee_transfer, hold, resolve, step, void
+from ringfence.service.withdrawal_ledger import (
+    apply_all,
+    fee_transfer,
+    hold,
+    resolve,
+    step,
+    void,
+    withdrawals_lock,
+)
 
 __all__ = ["confirmations_default", "process", "process_requested", "spend_order"]
 
@@ -69,19 +89,38 @@ def process(
             Result.withdrawal_confirmations_invalid,
             f"{confirmations_required!r} blocks: 1 to {limits.withdrawal_confirmations_max}",
         )
-    found = books(ledger)
+    with ledger.store.exclusive(withdrawals_lock) as taken:
+        if not taken:
+            raise InputError(
+                Result.withdrawals_busy,
+                "another process is moving this ledger's withdrawals: nothing was done; "
+                "run again once it is done",
+            )
+        ledger.catch_up()  # start from what the last holder of the lock journaled
+        return _pass_over(ledger, chain, confirmations_required)
+
+
+def _pass_over(
+    ledger: LedgerService, chain: WithdrawalChain | None, blocks: int
+) -> dict[str, Any]:
+    """``process``'s pass, the lock held. Each withdrawal is read from the books afresh before
+    it moves: a step journaled by this pass may have rebuilt them."""
     report: dict[str, list[Any]] = {"expired": [], "held": [], "advanced": [], "voided": [],
-                                    "waiting": [], "posted": []}  # fmt: skip
-    for withdrawal in due_for_expiry(found.withdrawals, ledger.clock.now_ns()):
+                                    "waiting": [], "posted": [], "released": []}  # fmt: skip
+    for withdrawal in due_for_expiry(books(ledger).withdrawals, ledger.clock.now_ns()):
         void(ledger, withdrawal, Result.withdrawal_expired.value)
         report["expired"].append(str(withdrawal.spec.id))
-    for withdrawal in list(found.withdrawals.withdrawals.values()):
+    for withdrawal_id in list(books(ledger).withdrawals.withdrawals):
+        withdrawal = books(ledger).withdrawals.withdrawals[withdrawal_id]
         if withdrawal.status is Status.approved:
             hold(ledger, withdrawal)
-            report["held"].append(str(withdrawal.spec.id))
-        if chain is None or withdrawal.status not in _chain_steps:
+            report["held"].append(str(withdrawal_id))
+        if chain is None:
             continue
-        _pass(ledger, withdrawal, chain, confirmations_required, report)
+        if withdrawal.status in _chain_steps:
+            _pass(ledger, withdrawal, chain, blocks, report)
+        elif spend_kept(withdrawal):
+            _abandon(ledger, withdrawal, chain, report)
     return {"ok": True, **report}
 
 
@@ -127,7 +166,7 @@ def _pass(
             report["waiting"].append({"id": withdrawal_id, "detail": f"{refusal}; {stuck}"})
             return
         report["voided"].append({"id": withdrawal_id, "reason": refusal.code.value})
-        _abandon(withdrawal, chain, report)
+        _abandon(ledger, withdrawal, chain, report)
         return
     except StorageError as failure:
         report["waiting"].append({"id": withdrawal_id, "detail": str(failure)})
@@ -138,17 +177,26 @@ def _pass(
         report["posted"].append(posted)
 
 
-def _abandon(withdrawal: Withdrawal, chain: WithdrawalChain, report: dict[str, list[Any]]) -> None:
-    """Give up the spend of a withdrawal just voided (never broadcast): kept, its outputs or
+def _abandon(
+    ledger: LedgerService,
+    withdrawal: Withdrawal,
+    chain: WithdrawalChain,
+    report: dict[str, list[Any]],
+) -> None:
+    """Give up the spend of a withdrawal voided before it was broadcast: kept, its outputs or
     its nonce would stay reserved for a transaction that is never sent, and every later
-    spend of the wallet would go without them (Bitcoin) or wait behind it (Ethereum)."""
-    if not withdrawal.spend_id:
-        return
+    spend of the wallet would go without them (Bitcoin) or wait behind it (Ethereum). Done,
+    it is journaled (``SpendReleased``); failed, it is reported, and every later pass tries
+    again until it is done."""
+    spec_id, spend_id = withdrawal.spec.id, withdrawal.spend_id
     try:
-        chain.abandon(spend_order(withdrawal), withdrawal.spend_id)
+        chain.abandon(spend_order(withdrawal), spend_id)
     except (InputError, StorageError) as failure:
-        detail = f"voided; its spend {withdrawal.spend_id} is still kept: {failure}"
-        report["waiting"].append({"id": str(withdrawal.spec.id), "detail": detail})
+        detail = f"voided; its spend {spend_id} is still kept: {failure}"
+        report["waiting"].append({"id": str(spec_id), "detail": detail})
+        return
+    step(ledger, withdrawal, lambda at: SpendReleased(spec_id, at))
+    report["released"].append({"id": str(spec_id), "spend_id": spend_id})
 
 
 def _advance(
@@ -161,6 +209,7 @@ def _advance(
         spend_id = _reference(chain.build(order))
         step(ledger, withdrawal, lambda at: Step(spec_id, Status.built, at, reference=spend_id))
     if withdrawal.status is Status.built:
+        check_before_signing(ledger, withdrawal)  # the destination and the fee, as of now
         chain.sign(order, withdrawal.spend_id)
         step(ledger, withdrawal, lambda at: Step(spec_id, Status.signed, at))
     if withdrawal.status is Status.signed:

@@ -7,7 +7,8 @@ journals the request with its decision. Once approved (at once, or by the last a
 its quorum) the amount is held in the ledger as a pending transfer: out of the client's
 account for a client's withdrawal, out of the pool's wallet for a sweep (to a house wallet)
 or a rebalance (to another wallet of the pool); the ledger's own rules check it again
-(available balance, pool coverage; service/withdrawal_ledger.py). ``process`` then drives
+(available balance, pool coverage; service/withdrawal_ledger.py), unless a ``process`` pass
+holds the withdrawals' lock, which then holds it itself. ``process`` then drives
 each held withdrawal through the chain (service/withdrawal_payments.py), posts the hold once
 confirmed, with the network fee the chain took, and voids it on a terminal failure. Every
 step is its own journal entry.
@@ -55,7 +56,7 @@ from ringfence.service.withdrawal_facts import (
     movement_request,
     parse_request,
 )
-from ringfence.service.withdrawal_ledger import apply_all, hold
+from ringfence.service.withdrawal_ledger import apply_all, hold_when_free
 from ringfence.service.withdrawal_payments import confirmations_default, process
 
 __all__ = [
@@ -103,7 +104,7 @@ def request(ledger: LedgerService, actor: Actor, document: object) -> dict[str, 
     journal_withdrawal_events(ledger, found, events, at_ns)
     withdrawal = found.withdrawals.withdrawals[spec.id]
     if withdrawal.status is Status.approved:
-        hold(ledger, withdrawal)
+        withdrawal = hold_when_free(ledger, withdrawal)
     return {"result": Result.ok.value, **withdrawal_document(ledger, actor, withdrawal)}
 
 
@@ -198,7 +199,7 @@ def _verdict(
         raise InputError(result, f"withdrawal {withdrawal_id} by {actor.name}")
     journal_withdrawal_events(ledger, found, [event], at_ns)
     if withdrawal.status is Status.approved:
-        hold(ledger, withdrawal)
+        withdrawal = hold_when_free(ledger, withdrawal)
     return withdrawal_document(ledger, actor, withdrawal)
 
 

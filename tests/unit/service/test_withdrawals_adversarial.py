@@ -245,7 +245,7 @@ def test_a_client_cannot_release_or_post_its_withdrawals_hold_around_the_lifecyc
     resolve = {"id": "9021", "code": "withdrawal", "flags": [flag],
                "pending_id": shown["hold_transfer"]}  # fmt: skip
     assert refused(world, access_transfers.submit, ledger, actor("alice"),
-                   {"transfers": [resolve]}) is Result.role_forbidden  # fmt: skip
+                   {"transfers": [resolve]}) is Result.transfer_code_reserved  # fmt: skip
     assert available(world, "alice") == 16 * ETH - 15 * ETH // 10
     # Posted once confirmed, by the lifecycle, as ever.
     report = withdrawals.process(ledger, actor("ops"), RecordingChain())

@@ -8,9 +8,11 @@ append to exercise the service's recovery path.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
+from ringfence.adapters.storage.locks import process_lock
 from ringfence.core.batch import ClientAccountRow, RowsCut, sorted_rows
 from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry, genesis_hash
@@ -28,6 +30,7 @@ class MemoryStore:
         self._checkpoint = Checkpoint(0, 0)
         self.fail_next_append = False
         self.closed = False
+        self._locks: dict[str, threading.Lock] = {}
 
     def head(self) -> tuple[int, bytes]:
         if not self._entries:
@@ -138,6 +141,12 @@ class MemoryStore:
                 rows.append(ClientAccountRow(numbers[definition.owner], definition.owner,
                                              definition.asset, definition.pool, credits - debits))
         yield RowsCut(self._checkpoint.seq, sorted_rows(rows))
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """A lock of this process: a memory store has no other."""
+        with process_lock(self._locks.setdefault(name, threading.Lock())) as taken:
+            yield taken
 
     def close(self) -> None:
         self.closed = True

@@ -104,6 +104,9 @@ _transfers_per_page = 10_000
 
 
 _head_conflict_text = "does not extend the journal head"  # the trigger's message
+# ``exclusive``: advisory locks keyed by the ledger's schema and the lock's name.
+_try_lock_sql = "SELECT pg_try_advisory_lock(hashtext(current_schema()), hashtext(%s))"
+_unlock_sql = "SELECT pg_advisory_unlock(hashtext(current_schema()), hashtext(%s))"
 
 
 # ---------------------------------------------------------------------- the store
@@ -123,6 +126,7 @@ class PostgresStore:
         # Schemas before 5 have no signature column; only the migration tests open one.
         self._signature_column = ", signature" if expected_version >= 5 else ""
         self._db: psycopg.Connection[Any] | None = None
+        self._lock_db: psycopg.Connection[Any] | None = None  # for ``exclusive`` only
         self._snapshot_open = False
         # One writer thread, used only by append_begin (adapters/storage/pipelined.py).
         self._writer = PipelinedWriter()
@@ -402,7 +406,42 @@ class PostgresStore:
         with postgres_cut(self.url) as cut:
             yield cut
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """A session advisory lock on (the ledger's schema, ``name``), on a connection of the
+        store's kept for locks only (the writes' own connection is never the one a lock dies
+        with), released at the context's end; a holder that dies leaves none behind. The read
+        snapshot ends first, so that reads inside see what the previous holder committed."""
+        self._writer.drain()
+        key = (name,)
+        try:
+            if self._snapshot_open:
+                self._end_snapshot()
+            if self._lock_db is None or self._lock_db.closed:
+                self._lock_db = connect(self.url)
+            row = self._lock_db.execute(_try_lock_sql, key).fetchone()
+        except psycopg.Error as error:
+            self._drop_lock_connection()
+            raise StorageError(f"taking the lock {name} failed: {describe(error)}") from error
+        assert row is not None
+        taken, db = bool(row[0]), self._lock_db
+        try:
+            yield taken
+        finally:
+            if taken and db is self._lock_db and not db.closed:
+                try:
+                    db.execute(_unlock_sql, key)
+                except psycopg.Error:
+                    self._drop_lock_connection()  # its session's end releases the lock
+
+    def _drop_lock_connection(self) -> None:
+        db, self._lock_db = self._lock_db, None
+        if db is not None:
+            with contextlib.suppress(psycopg.Error):
+                db.close()
+
     def close(self) -> None:
+        self._drop_lock_connection()
         try:
             self._writer.close()
         finally:

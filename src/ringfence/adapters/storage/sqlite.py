@@ -18,11 +18,13 @@ and DELETE.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from ringfence.adapters.storage.cuts import SqliteCut, sqlite_cut
+from ringfence.adapters.storage.locks import file_lock, process_lock
 from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.rows import (
     definition_queries,
@@ -84,6 +86,7 @@ class SqliteStore:
         gets the schema; without, anything but an existing ringfence database is refused
         (``StorageError``) and left exactly as it was."""
         self.path = path
+        self._locks: dict[str, threading.Lock] = {}  # for a database in memory only
         parent = Path(path).parent
         if not parent.exists():
             raise StorageError(f"folder {parent} does not exist")
@@ -399,6 +402,17 @@ class SqliteStore:
         """The file at its checkpoint (``adapters/storage/cuts.py``)."""
         self._writer.drain()
         yield sqlite_cut(self.path)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """``flock`` on ``<database>.<name>.lock`` (adapters/storage/locks.py)."""
+        self._writer.drain()
+        if self.path == ":memory:" or not self.path:
+            lock = process_lock(self._locks.setdefault(name, threading.Lock()))
+        else:
+            lock = file_lock(f"{self.path}.{name}.lock")
+        with lock as taken:
+            yield taken
 
     def close(self) -> None:
         try:

@@ -16,6 +16,7 @@ Framed like every entry of plain records (core/ledger/framing.py): the journal's
                    approvals were signed hold zeros there, and read as unsigned)
     9 step         status reached, when, transfer id, confirmations, reference (the spend's
                    id, the chain transaction's id, or the void's reason)
+   10 release      a voided withdrawal's spend given up on the chain's side, when
 
 ``withdrawal_body_digest`` hashes a request's body as these records frame it (without the time
 the ledger stamped on it): what an approval signs (core/principals/approval.py).
@@ -49,6 +50,7 @@ from ringfence.core.withdrawals.lifecycle import (
     Decided,
     Rejected,
     Requested,
+    SpendReleased,
     Status,
     Step,
     Voided,
@@ -64,13 +66,16 @@ _name: Final = struct.Struct(">B16sB32s78x")
 _trace: Final = struct.Struct(">B16sB110s")
 _approval: Final = struct.Struct(">B16sB32sQ64s6x")
 _step: Final = struct.Struct(">B16sBQ16sI80s2x")
-_records: Final = (_request, _route, _destination, _decision, _name, _trace, _approval, _step)
+_release: Final = struct.Struct(">B16sQ103x")
+_records: Final = (
+    _request, _route, _destination, _decision, _name, _trace, _approval, _step, _release,
+)  # fmt: skip
 assert all(record.size == record_bytes for record in _records)
 assert limits.withdrawal_destination_bytes_max <= 94
 assert limits.withdrawal_reference_bytes_max <= 80
 
 _r_request, _r_route, _r_destination, _r_decision = 1, 2, 3, 4
-_r_group, _r_eligible, _r_trace, _r_approval, _r_step = 5, 6, 7, 8, 9
+_r_group, _r_eligible, _r_trace, _r_approval, _r_step, _r_release = 5, 6, 7, 8, 9, 10
 _trace_text_bytes: Final = 110
 _kinds: Final = {kind: number for number, kind in enumerate(MovementKind, start=1)}
 _actions: Final = {Action.allow: 1, Action.block: 2, Action.require: 3}
@@ -109,6 +114,8 @@ def _encode(event: WithdrawalEvent) -> list[bytes]:
         return [
             _approval.pack(_r_approval, key, verdict, name_bytes(name), event.at_ns, signature)
         ]
+    if isinstance(event, SpendReleased):
+        return [_release.pack(_r_release, key, event.at_ns)]
     if isinstance(event, Step):
         return [
             _step.pack(
@@ -234,6 +241,9 @@ def _decode_one(raws: list[bytes], position: int) -> tuple[WithdrawalEvent, int]
             return Voided(u128_of(key), text_of(text), at_ns, u128_of(transfer)), position + 1
         step = Step(u128_of(key), status, at_ns, u128_of(transfer), text_of(text), confirmations)
         return step, position + 1
+    if kind == _r_release:
+        _, key, at_ns = _release.unpack(raw)
+        return SpendReleased(u128_of(key), at_ns), position + 1
     raise KeyError(f"record type {kind} out of place")
 
 

@@ -5,6 +5,7 @@
                           └─> approved <──────────────────┘
     approved ─> held ─> built ─> signed ─> broadcast ─> confirmed ─> posted   (final)
     awaiting_approval, approved, held, built, signed ─(rejection, expiry, failure)─> voided (final)
+    voided with a spend built ─(its spend given up on the chain's side)─> spend released
 
 *Held* is the ledger's pending transfer out of the client's account (or, for a sweep or a
 rebalance, out of the pool's wallet); *posted* posts it, *voided* voids it (when there is one).
@@ -170,7 +171,17 @@ class Voided:
     transfer_id: int = 0
 
 
-WithdrawalEvent = Requested | Decided | Approved | Rejected | Step | Voided
+@dataclass(frozen=True, slots=True)
+class SpendReleased:
+    """The spend of a withdrawal voided before it was broadcast was given up on the chain's
+    side (its outputs or nonce free again): until this is journaled, every ``process`` pass
+    asks again (a chain that failed to give it up once is asked at the next)."""
+
+    id: int
+    at_ns: int
+
+
+WithdrawalEvent = Requested | Decided | Approved | Rejected | Step | Voided | SpendReleased
 
 _steps: Final = {
     Status.held: Status.approved,
@@ -201,6 +212,7 @@ class Withdrawal:
     void_id: int = 0
     reason: str = ""
     history: list[tuple[Status, int]] = field(default_factory=list)
+    spend_released: bool = False
 
     def approvers(self) -> list[str]:
         return [name for name, _ in self.approvals]
@@ -223,7 +235,11 @@ def quorum_reached(withdrawal: Withdrawal) -> bool:
 
 @dataclass(slots=True)
 class WithdrawalBook:
+    """The withdrawals by id, and their holds by the hold's transfer id (so that the general
+    transfer paths tell a withdrawal's hold without reading every withdrawal)."""
+
     withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
+    holds: dict[int, int] = field(default_factory=dict)
 
     def apply(self, event: WithdrawalEvent) -> Result:
         """Decide ``event``: ``ok`` (applied), ``exists`` (a request repeated with the same
@@ -239,8 +255,13 @@ class WithdrawalBook:
             return _approve(found, event)
         if isinstance(event, Rejected):
             return _reject(found, event)
+        if isinstance(event, SpendReleased):
+            return _release(found)
         if isinstance(event, Step):
-            return _step(found, event)
+            result = _step(found, event)
+            if result is Result.ok and event.status is Status.held:
+                self.holds[event.transfer_id] = event.id
+            return result
         return _void(found, event)
 
     def _request(self, event: Requested) -> Result:
@@ -345,6 +366,22 @@ def _void(withdrawal: Withdrawal, event: Voided) -> Result:
     withdrawal.void_id = event.transfer_id
     withdrawal.reason = event.reason
     return _moved(withdrawal, Status.voided, event.at_ns)
+
+
+def spend_kept(withdrawal: Withdrawal) -> bool:
+    """Voided with a spend built and not yet given up: its outputs or nonce stay reserved."""
+    return (
+        withdrawal.status is Status.voided
+        and bool(withdrawal.spend_id)
+        and not withdrawal.spend_released
+    )
+
+
+def _release(withdrawal: Withdrawal) -> Result:
+    if not spend_kept(withdrawal):
+        return Result.withdrawal_step_out_of_order
+    withdrawal.spend_released = True
+    return Result.ok
 
 
 def awaiting_expired(withdrawal: Withdrawal, at_ns: int) -> bool:

@@ -25,6 +25,7 @@ from ringfence.service.streams import Refused
 
 __all__ = [
     "LineResult",
+    "LinesDurable",
     "import_account_lines",
     "rejections_shown_max",
     "submit_transfer_lines",
@@ -57,14 +58,20 @@ class LineResult:
         return document
 
 
-def submit_transfer_lines(ledger: LedgerService, source: LineSource, durable: LinesDurable) -> int:
+def submit_transfer_lines(
+    ledger: LedgerService,
+    source: LineSource,
+    durable: LinesDurable,
+    screen: Callable[[Transfer], None] | None = None,
+) -> int:
     """Submit the transfers of a JSON-lines file, in order; hand each batch's line results to
     ``durable`` as soon as the batch is durable. Returns the number of lines that parsed as
     transfers.
 
-    A line that cannot be parsed is refused with its code; the other events of its linked
-    chain are refused as ``linked_event_failed``, and a chain longer than a batch is refused
-    whole (``linked_chain_too_long``).
+    A line that cannot be parsed, or that ``screen`` refuses (an ``InputError``: the general
+    path's refusal of what only the withdrawal lifecycle books), is refused with its code; the
+    other events of its linked chain are refused as ``linked_event_failed``, and a chain
+    longer than a batch is refused whole (``linked_chain_too_long``).
     """
     total = source.count()
     lookups = _asset_lookups(ledger)
@@ -76,7 +83,7 @@ def submit_transfer_lines(ledger: LedgerService, source: LineSource, durable: Li
             parsed[0] = line.number
             if line.is_blank:
                 continue
-            row, item = _parse_transfer_line(line, *lookups)
+            row, item = _parse_transfer_line(line, *lookups, screen)
             parsed[1] += isinstance(item, Transfer)
             waiting.append(row)
             yield item
@@ -142,7 +149,10 @@ def _asset_lookups(ledger: LedgerService) -> tuple[wire.AssetOfAccount, wire.Ass
 
 
 def _parse_transfer_line(
-    line: RawLine, asset_of_account: wire.AssetOfAccount, asset_by_code: wire.AssetByCode
+    line: RawLine,
+    asset_of_account: wire.AssetOfAccount,
+    asset_by_code: wire.AssetByCode,
+    screen: Callable[[Transfer], None] | None,
 ) -> tuple[LineResult, Transfer | Refused]:
     """A line's row (its result still ``ok``) and its transfer, or its refusal."""
     row = LineResult(line.number, None, Result.ok, "")
@@ -150,6 +160,8 @@ def _parse_transfer_line(
     try:
         decoded = wire.decode_line(line.text_or_raise())
         transfer = wire.parse_transfer(decoded, asset_of_account, asset_by_code)
+        if screen is not None:
+            screen(transfer)
     except InputError as error:
         row.result, row.detail = error.code, error.detail
         row.id, linked = _salvage(decoded, line)

@@ -175,6 +175,13 @@ class JournalWriter:
             raise
         self._stale = False
 
+    def catch_up(self) -> None:
+        """Rebuild from the store if another writer appended since this one last looked: a
+        work that must start from the journal's head (under its lock) calls it first."""
+        self._fresh()
+        if self.store.head() != (self.seq, self.hash):
+            self._load()
+
     def next_timestamp(self) -> int:
         """The timestamp the next journal entry will carry (never earlier than the last)."""
         self._fresh()

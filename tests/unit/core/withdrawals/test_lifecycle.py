@@ -21,6 +21,7 @@ from ringfence.core.withdrawals.lifecycle import (
     Decided,
     Rejected,
     Requested,
+    SpendReleased,
     Status,
     Step,
     Voided,
@@ -28,6 +29,7 @@ from ringfence.core.withdrawals.lifecycle import (
     WithdrawalSpec,
     due_for_expiry,
     journaled,
+    spend_kept,
 )
 
 SPEC = WithdrawalSpec(
@@ -158,6 +160,21 @@ def test_a_broadcast_withdrawal_is_never_voided() -> None:
     assert book.apply(Voided(SPEC.id, "x", 4, 2)) is Result.withdrawal_step_out_of_order
 
 
+def test_a_voided_withdrawals_spend_is_released_once_and_only_then() -> None:
+    book = book_with(needing(0, action=Action.allow))
+    book.apply(Step(SPEC.id, Status.held, 3, transfer_id=1))
+    assert book.apply(SpendReleased(SPEC.id, 4)) is Result.withdrawal_step_out_of_order
+    book.apply(Step(SPEC.id, Status.built, 4, reference="s"))
+    assert book.apply(SpendReleased(SPEC.id, 4)) is Result.withdrawal_step_out_of_order  # kept
+    book.apply(Voided(SPEC.id, "spend_fee_exceeds_bound", 5, 2))
+    withdrawal = book.withdrawals[SPEC.id]
+    assert spend_kept(withdrawal)
+    assert book.apply(SpendReleased(SPEC.id, 6)) is Result.ok
+    assert not spend_kept(withdrawal)
+    assert book.apply(SpendReleased(SPEC.id, 7)) is Result.withdrawal_step_out_of_order
+    assert book.holds == {1: SPEC.id}
+
+
 def test_rejection_by_an_approver_or_the_initiator_voids() -> None:
     book = book_with(needing(2))
     assert book.apply(Rejected(SPEC.id, "mallory", 3)) is Result.approver_not_eligible
@@ -199,6 +216,7 @@ def test_every_event_round_trips_through_the_journal() -> None:
         Step(SPEC.id, Status.broadcast, 6, reference="0x" + "ab" * 32),
         Step(SPEC.id, Status.confirmed, 7, confirmations=12),
         Voided(SPEC.id, "withdrawal_expired", 8, transfer_id=3),
+        SpendReleased(SPEC.id, 9),
     ]  # fmt: skip
     body = encode_withdrawal_events(4, 10, events)
     assert (len(body) - header_bytes) % 128 == 0

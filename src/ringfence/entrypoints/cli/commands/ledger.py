@@ -185,9 +185,11 @@ def transfers_submit(
 
     A line that cannot be parsed is refused with its code; the other events of its linked
     chain are refused as ``linked_event_failed``, and a chain longer than a batch is refused
-    whole (``linked_chain_too_long``). Results are written as each batch becomes durable.
+    whole (``linked_chain_too_long``). A ``withdrawal`` or a ``sweep``, or the post or void of
+    a withdrawal's hold, is refused (``transfer_code_reserved``): ``withdrawals request``.
+    Results are written as each batch becomes durable.
     """
-    from ringfence.service.ledger.lines import submit_transfer_lines
+    from ringfence.service.reserved_transfers import submit_transfer_file
 
     writer = LineResultsWriter(json_output)
     with (
@@ -203,7 +205,7 @@ def transfers_submit(
             if progress is not None:
                 progress("transfers", lines_read, lines_total)
 
-        submitted = submit_transfer_lines(ledger, bootstrap.jsonl_file(file), durable)
+        submitted = submit_transfer_file(ledger, bootstrap.jsonl_file(file), durable)
     writer.finish({"submitted": submitted, "committed": writer.committed})
 
 
