@@ -74,6 +74,7 @@ from ringfence.service.por_audit import (
     sample_size_max,
     snapshot_hash,
 )
+from ringfence.service.por_audit_spilled import audit_spilled_round
 from ringfence.service.ports import (
     BalanceCut,
     Executor,
@@ -399,19 +400,23 @@ def audit_kept_round(
     master_secret = rounds.master_secret(create=False)
     build_seed = kept.build_seed()
     assets = dict(ledger.ledger.assets)
-    stored: dict[int, AssetTree | PrivateTree] = {
-        **kept.trees(assets, record, master_secret),
-        **kept.private_trees(assets, record, master_secret)}
-    report = audit_round(
-        ledger.store,
-        record,
-        stored,
-        master_secret=master_secret,
-        build_seed=build_seed,
-        sample_seed=seed.encode("utf-8"),
-        sample_size=sample_size,
-        executor=executor,
-    )
+    spilled = kept.spilled(assets, record, master_secret)
+    if spilled is not None:  # checked partition by partition: no process holds every client
+        scratch = rounds.spill_folder(kept.number or 0)
+        try:
+            report = audit_spilled_round(
+                ledger.store, record, spilled, secrets=(master_secret, build_seed),
+                sample_seed=seed.encode("utf-8"), sample_size=sample_size, executor=executor,
+                scratch=scratch)
+        finally:
+            rounds.discard_spill(scratch)
+    else:
+        stored: dict[int, AssetTree | PrivateTree] = {
+            **kept.trees(assets, record, master_secret),
+            **kept.private_trees(assets, record, master_secret)}
+        report = audit_round(
+            ledger.store, record, stored, master_secret=master_secret, build_seed=build_seed,
+            sample_seed=seed.encode("utf-8"), sample_size=sample_size, executor=executor)
     number = kept.number
     before = rounds.round(number - 1).record() if number is not None and number > 1 else None
     check_chain(report, record, number, before)
