@@ -209,6 +209,9 @@ def test_a_damaged_top_is_named(
     named = [p for p in found["problems"] if p["asset"] == "BTC"]
     assert named[0] == {"problem": "stored_tree_mismatch", "asset": "BTC",
                         "detail": "the stored tree that answers proofs differs"}
+    assert named[1]["detail"] == {"missing": "top.npz: missing",
+                                  "garbage": "top.npz: unreadable (ValueError)",
+                                  "root": "top.npz holds no single root"}[damage]
     assert {p["problem"] for p in named} == {"stored_tree_mismatch", "proof_rejected"}
 
 

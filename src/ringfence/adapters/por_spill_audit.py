@@ -234,13 +234,15 @@ class SpilledRoundFiles:
             state.whole = "the spill keeps no tree for it"
             return SpilledAssetCheck(root, context.height, None, None, plan.owed, ())
         stored_root, state.whole = _stored_root(self.trees.folder, entry)
+        top_fault = [state.whole] if state.whole else []
         if self._record_root(plan.asset.number) != (root, context.height):
             # The journal gives another tree (``root_mismatch``): no reference to compare the
             # stored partitions with; the stored root is checked against the record's only.
             return SpilledAssetCheck(root, context.height, stored_root,
-                                     entry.get("height") if stored_root else None, plan.owed, ())
-        faults = [f"partition {part.number} (part-{part.number}.npz): {part.fault}"
-                  for part in checked if part.fault]
+                                     entry.get("height") if stored_root else None, plan.owed,
+                                     tuple(top_fault))
+        faults = top_fault + [f"partition {part.number} (part-{part.number}.npz): {part.fault}"
+                              for part in checked if part.fault]
         state.damaged |= {part.number: part.fault for part in checked if part.fault}
         faults += _top_faults(self.trees.folder, entry, upper, checked)
         manifest = [f"spill.json: {name} {entry.get(name)!r}, rebuilt {rebuilt[name]!r}"
@@ -316,7 +318,8 @@ class SpilledRoundFiles:
     def _partition_of(self, asset_number: int, state: _AssetState, client: str) -> int | None:
         wanted = client.encode("utf-8")
         folder = _asset_folder(self.trees.folder, asset_number)
-        for number in range(state.partitions):
+        stored = self.entries[asset_number].get("partitions")
+        for number in range(max(state.partitions, stored if type(stored) is int else 0)):
             try:
                 names = np.load(folder / f"names-{number}.npy", mmap_mode="r")
                 at = int(np.searchsorted(names, wanted))

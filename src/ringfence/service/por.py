@@ -7,7 +7,8 @@ REST API) call, one function per command, each returning the JSON document it re
   attest the reserves if holdings are given, build and sign the round (subtrees in worker
   processes), and keep it in the ``RoundStore``.
 - ``client_proofs`` (``por proof``) and ``audit_kept_round`` (``por audit``, checks in
-  ``service/por_audit.py``); ``por verify`` and ``por page`` are ``service/por_verify.py``'s.
+  ``service/por_audit.py``, of a spilled round in ``service/por_audit_spilled.py``);
+  ``por verify`` and ``por page`` are ``service/por_verify.py``'s.
 
 Where things come from. The rounds, their keys, the pending round, the private trees and the
 reserves files are the ``RoundStore``'s (port in ``service/ports.py``; a directory,
@@ -394,7 +395,8 @@ def audit_kept_round(
     """Audit the round whose record is at ``round_location`` against the journal
     (``service/por_audit.py``), its chain to the round kept before it and its pinned reserves
     file; ``ok`` false on any problem. ``seed`` picks the sampled proofs (publish one the firm
-    cannot know in advance)."""
+    cannot know in advance). A spilled round is checked partition by partition on
+    ``executor``, its rebuild in a scratch directory of the round store removed after."""
     kept = rounds.round_at(round_location)
     record = kept.record()
     master_secret = rounds.master_secret(create=False)

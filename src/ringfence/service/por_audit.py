@@ -8,6 +8,8 @@ verify a sample of client proofs chosen from a public seed with the standard-lib
 commitments and openings, its sampled proofs checked as ``por verify`` checks them).
 The audit recomputes what each client is owed in proof units through ``core/money.py``
 (``coarsen_ceil``), apart from the core's own conversion, so that a fault there shows.
+A round built spilled is audited with the same checks, partition by partition on the
+executor, by ``service/por_audit_spilled.py``.
 """
 
 from __future__ import annotations
