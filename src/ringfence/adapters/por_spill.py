@@ -418,6 +418,48 @@ def _plans(assets: Sequence[Asset], counts: Sequence[RangeCounts]) -> list[_Asse
     return plans
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Stages 1 to 4 done: per asset its plan, its tree's context and subtree top; the sorted
+    files of ``ranges`` ranges written, ready for the partitions."""
+
+    plans: list[_AssetPlan]
+    tops: dict[int, tuple[TreeContext, int]]
+    ranges: int
+
+
+def prepare_partitions(
+    executor: Executor, cut: BalanceCut, ordered: Sequence[Asset], folder: str, *, seed: bytes,
+    round_id: bytes, master_secret: bytes, clients_per_range: int, clock: Stages,
+) -> Prepared:
+    """Read, draw, count and sort (stages 1 to 4) into ``folder``: what the partitions are
+    built from, by a build and by an audit that rebuilds the round."""
+    ranges = client_ranges(cut.client_number_max, clients_per_range)
+    counts = list(executor.map(read_range, (
+        RangeTask(cut.reader(clients), number, folder, tuple(ordered))
+        for number, clients in enumerate(ranges))))
+    plans = _plans(ordered, counts)
+    clock.mark("read")
+    draws = _Draws(seed)
+    for position, plan in enumerate(plans):  # the stream's blocks, in the in-memory order
+        draw_counts(_asset_folder(folder, plan.asset.number) / "drawn.u8", plan.owed, draws)
+        plans[position] = replace(plan, stream_counter=draws.take() if plan.owed else -1)
+    clock.mark("draw_counts")
+    pieces = [0] * len(plans)
+    for range_pieces in executor.map(count_range, _range_draws(folder, plans, len(ranges))):
+        for position, plan in enumerate(plans):
+            pieces[position] += range_pieces[plan.asset.number]
+    clock.mark("count")
+    for position in range(len(plans)):
+        plans[position] = replace(plans[position], pieces=pieces[position])
+    tops = _draw_blocks(folder, plans, draws, round_id, master_secret)
+    clock.mark("draw_blocks")
+    shifts = {number: top - context.block_levels for number, (context, top) in tops.items()}
+    list(executor.map(sort_range, _range_draws(folder, plans, len(ranges), shifts)))
+    clock.mark("sort")
+    return Prepared(plans, tops, len(ranges))
+
+
 @dataclass
 class SpilledBuild:
     """What a spilled build leaves: the signed round, and the directory that answers proofs."""
@@ -445,45 +487,26 @@ clients (a power of two of subtrees); neither it nor the ranges change the round
     Path(folder).mkdir(parents=True, exist_ok=True)
     assert not any(Path(folder).iterdir())
     ordered = tuple(sorted(assets.values(), key=lambda asset: asset.number))
-    ranges = client_ranges(cut.client_number_max, clients_per_range)
-    clock = _Stages()
-    counts = list(executor.map(read_range, (
-        RangeTask(cut.reader(clients), number, folder, ordered)
-        for number, clients in enumerate(ranges))))
-    plans = _plans(ordered, counts)
-    clock.mark("read")
-    draws = _Draws(seed)
-    for position, plan in enumerate(plans):  # the stream's blocks, in the in-memory order
-        draw_counts(_asset_folder(folder, plan.asset.number) / "drawn.u8", plan.owed, draws)
-        plans[position] = replace(plan, stream_counter=draws.take() if plan.owed else -1)
-    clock.mark("draw_counts")
-    pieces = [0] * len(plans)
-    for range_pieces in executor.map(count_range, _range_draws(folder, plans, len(ranges))):
-        for position, plan in enumerate(plans):
-            pieces[position] += range_pieces[plan.asset.number]
-    clock.mark("count")
     round_id = round_id_of(previous_round_hash, snapshot)
+    clock = Stages()
+    prepared = prepare_partitions(executor, cut, ordered, folder, seed=seed, round_id=round_id,
+                                  master_secret=master_secret,
+                                  clients_per_range=clients_per_range, clock=clock)
+    plans, tops, ranges = prepared.plans, prepared.tops, prepared.ranges
     trees: dict[int, AssetTree] = {}
     entries: list[dict[str, Any]] = []
     manifest = {"format": spill_format, "round_id": round_id.hex(), "assets": entries}
-    for position in range(len(plans)):
-        plans[position] = replace(plans[position], pieces=pieces[position])
-    tops = _draw_blocks(folder, plans, draws, round_id, master_secret)
-    clock.mark("draw_blocks")
-    shifts = {number: top - context.block_levels for number, (context, top) in tops.items()}
-    list(executor.map(sort_range, _range_draws(folder, plans, len(ranges), shifts)))
-    clock.mark("sort")
     asset_seeds = {asset.number: stream_key_of(seed, asset.number) for asset in ordered}
     for plan in plans:
         context, top = tops[plan.asset.number]
         tree, entry = _build_tree(
-            executor, plan, shape=(context, top), spill=(folder, len(ranges)),
+            executor, plan, shape=(context, top), spill=(folder, ranges),
             secrets=(master_secret, asset_seeds[plan.asset.number]),
             clients_per_partition=clients_per_partition)
         trees[plan.asset.number] = tree
         entries.append(entry)
     clock.mark("partitions")
-    _remove_working_files(folder, plans, len(ranges))
+    remove_working_files(folder, plans, ranges)
     (Path(folder) / "spill.json").write_text(json.dumps(manifest, indent=1) + "\n")
     statements = {} if reserves is None else {
         number: prove_pools(round_id, number, positions, master_secret=master_secret, seed=seed)
@@ -512,7 +535,7 @@ def build_spilled(
                          for entry in built.manifest["assets"]}
 
 
-class _Stages:
+class Stages:
     """Wall time per stage, for the benchmark's report."""
 
     def __init__(self) -> None:
@@ -551,37 +574,55 @@ def _range_draws(folder: str, plans: Sequence[_AssetPlan], ranges: int,
                                           for plan in plans}, dict(shifts or {}))
 
 
+def partitions_of(subtrees: int, owed: int, clients_per_partition: int) -> int:
+    """Subtrees per partition: a power of two, about ``clients_per_partition`` clients each."""
+    per_partition = max(1, -(-subtrees * clients_per_partition // max(owed, 1)))
+    return min(subtrees, 1 << (per_partition - 1).bit_length())
+
+
+def partition_tasks(
+    plan: _AssetPlan, *, shape: tuple[TreeContext, int], spill: tuple[str, int],
+    secrets: tuple[bytes, bytes], per_partition: int,
+) -> Iterator[PartitionTask]:
+    """One asset's partition tasks, ``per_partition`` subtrees each."""
+    (context, top), (folder, ranges), (master_secret, asset_seed) = shape, spill, secrets
+    partitions = (1 << (context.height - top)) // per_partition
+    for number in range(partitions):
+        yield PartitionTask(context, master_secret, asset_seed, top, number,
+                            number * per_partition, (number + 1) * per_partition, ranges, folder)
+
+
+def join_roots(context: TreeContext, roots: Sequence[Level]) -> tuple[dict[int, Level], int]:
+    """The tree's top: the partitions' subtree roots (in partition order) joined up to the
+    root, every level from the subtrees' height; and the SHA-256 calls made."""
+    level = concatenate([found for found in roots if len(found.index)])
+    upper = {level.height: level}
+    hashes = 0
+    while level.height < context.height:
+        level, made, _ = level_up(context, level)
+        upper[level.height] = level
+        hashes += made
+    return upper, hashes
+
+
 def _build_tree(
     executor: Executor, plan: _AssetPlan, *, shape: tuple[TreeContext, int],
     spill: tuple[str, int], secrets: tuple[bytes, bytes], clients_per_partition: int,
 ) -> tuple[AssetTree, dict[str, Any]]:
     """Build one asset's partitions on the executor and join their roots under the top."""
-    (context, top), (folder, ranges), (master_secret, asset_seed) = shape, spill, secrets
-    subtrees = 1 << (context.height - top)
-    per_partition = max(1, -(-subtrees * clients_per_partition // max(plan.owed, 1)))
-    per_partition = min(subtrees, 1 << (per_partition - 1).bit_length())
-    partitions = subtrees // per_partition
+    (context, top), (folder, _), (master_secret, _) = shape, spill, secrets
+    per_partition = partitions_of(1 << (context.height - top), plan.owed, clients_per_partition)
     if plan.owed:
-        tasks = (PartitionTask(context, master_secret, asset_seed, top, number,
-                               number * per_partition, (number + 1) * per_partition, ranges,
-                               folder) for number in range(partitions))
-        found = list(executor.map(build_partition, tasks))
+        found = list(executor.map(build_partition, partition_tasks(
+            plan, shape=shape, spill=spill, secrets=secrets, per_partition=per_partition)))
     else:  # nothing owed: the tree is all padding, one job of the in-memory plan's shape
-        found = [_padding_partition(context, master_secret, folder)]
-    roots = [part.roots for part in found if len(part.roots.index)]
-    level = concatenate(roots)
-    upper = {level.height: level}
-    hashes = sum(part.hashes for part in found)
-    while level.height < context.height:
-        level, made, _ = level_up(context, level)
-        upper[level.height] = level
-        hashes += made
+        found = [padding_partition(context, master_secret, folder)]
+    upper, made = join_roots(context, [part.roots for part in found])
+    hashes = sum(part.hashes for part in found) + made
     empty = Placement(context.height, context.block_levels, _empty, _empty, _empty, _empty)
     tree = AssetTree(plan.asset, context, (), empty, upper, master_secret, hashes)
     assert tree.root[0] == plan.total
-    np.savez(_asset_folder(folder, plan.asset.number) / "top.npz", **{
-        f"{name}_{height}": getattr(upper[height], name)
-        for height in upper for name in ("index", "sums", "hashes")})
+    np.savez(_asset_folder(folder, plan.asset.number) / "top.npz", **top_arrays(upper))
     entry = {"asset": plan.asset.code, "asset_number": plan.asset.number,
              "height": context.height, "top": top, "block_levels": context.block_levels,
              "partitions": len(found), "subtrees_per_partition": per_partition,
@@ -590,7 +631,13 @@ def _build_tree(
     return tree, entry
 
 
-def _padding_partition(context: TreeContext, master_secret: bytes, folder: str) -> PartitionRoots:
+def top_arrays(upper: Mapping[int, Level]) -> dict[str, Any]:
+    """A tree's top levels as ``top.npz`` keeps them."""
+    return {f"{name}_{height}": getattr(upper[height], name)
+            for height in upper for name in ("index", "sums", "hashes")}
+
+
+def padding_partition(context: TreeContext, master_secret: bytes, folder: str) -> PartitionRoots:
     asset_folder = _asset_folder(folder, context.asset_number)
     asset_folder.mkdir(parents=True, exist_ok=True)
     task = PartitionTask(context, master_secret, b"", context.height, 0, 0, 1, 0, folder)
@@ -600,7 +647,7 @@ def _padding_partition(context: TreeContext, master_secret: bytes, folder: str) 
     return _spill_partition(task, np.empty(0, dtype=_sorted_dtype(1)), [result])
 
 
-def _remove_working_files(folder: str, plans: Sequence[_AssetPlan], ranges: int) -> None:
+def remove_working_files(folder: str, plans: Sequence[_AssetPlan], ranges: int) -> None:
     for plan in plans:
         asset_folder = _asset_folder(folder, plan.asset.number)
         working = (*(f"read-{n}.npy" for n in range(ranges)),

@@ -7,7 +7,8 @@ REST API) call, one function per command, each returning the JSON document it re
   attest the reserves if holdings are given, build and sign the round (subtrees in worker
   processes), and keep it in the ``RoundStore``.
 - ``client_proofs`` (``por proof``) and ``audit_kept_round`` (``por audit``, checks in
-  ``service/por_audit.py``); ``por verify`` and ``por page`` are ``service/por_verify.py``'s.
+  ``service/por_audit.py``, of a spilled round in ``service/por_audit_spilled.py``);
+  ``por verify`` and ``por page`` are ``service/por_verify.py``'s.
 
 Where things come from. The rounds, their keys, the pending round, the private trees and the
 reserves files are the ``RoundStore``'s (port in ``service/ports.py``; a directory,
@@ -75,6 +76,7 @@ from ringfence.service.por_audit import (
     sample_size_max,
     snapshot_hash,
 )
+from ringfence.service.por_audit_spilled import audit_spilled_round
 from ringfence.service.ports import (
     BalanceCut,
     Executor,
@@ -405,25 +407,30 @@ def audit_kept_round(
     """Audit the round whose record is at ``round_location`` against the journal
     (``service/por_audit.py``), its chain to the round kept before it and its pinned reserves
     file; ``ok`` false on any problem. ``seed`` picks the sampled proofs (publish one the firm
-    cannot know in advance)."""
+    cannot know in advance). A spilled round is checked partition by partition on
+    ``executor``, its rebuild in a scratch directory of the round store removed after."""
     kept = rounds.round_at(round_location)
     record = kept.record()
     master_secret = rounds.master_secret(create=False)
     build_seed = kept.build_seed()
     assets = dict(ledger.ledger.assets)
-    stored: dict[int, AssetTree | PrivateTree] = {
-        **kept.trees(assets, record, master_secret),
-        **kept.private_trees(assets, record, master_secret)}
-    report = audit_round(
-        ledger.store,
-        record,
-        stored,
-        master_secret=master_secret,
-        build_seed=build_seed,
-        sample_seed=seed.encode("utf-8"),
-        sample_size=sample_size,
-        executor=executor,
-    )
+    spilled = kept.spilled(assets, record, master_secret)
+    if spilled is not None:  # checked partition by partition: no process holds every client
+        scratch = rounds.spill_folder(kept.number or 0)
+        try:
+            report = audit_spilled_round(
+                ledger.store, record, spilled, secrets=(master_secret, build_seed),
+                sample_seed=seed.encode("utf-8"), sample_size=sample_size, executor=executor,
+                scratch=scratch)
+        finally:
+            rounds.discard_spill(scratch)
+    else:
+        stored: dict[int, AssetTree | PrivateTree] = {
+            **kept.trees(assets, record, master_secret),
+            **kept.private_trees(assets, record, master_secret)}
+        report = audit_round(
+            ledger.store, record, stored, master_secret=master_secret, build_seed=build_seed,
+            sample_seed=seed.encode("utf-8"), sample_size=sample_size, executor=executor)
     number = kept.number
     before = rounds.round(number - 1).record() if number is not None and number > 1 else None
     check_chain(report, record, number, before)

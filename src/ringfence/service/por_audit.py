@@ -8,12 +8,14 @@ verify a sample of client proofs chosen from a public seed with the standard-lib
 commitments and openings, its sampled proofs checked as ``por verify`` checks them).
 The audit recomputes what each client is owed in proof units through ``core/money.py``
 (``coarsen_ceil``), apart from the core's own conversion, so that a fault there shows.
+A round built spilled is audited with the same checks, partition by partition on the
+executor, by ``service/por_audit_spilled.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -85,7 +87,7 @@ class AuditReport:
         }
 
 
-def sample(candidates: Sequence[tuple[str, str]], seed: bytes, count: int) -> list[int]:
+def sample(candidates: Sized, seed: bytes, count: int) -> list[int]:
     """``count`` distinct positions in ``candidates`` (or all of them), drawn from a public
     seed by SHA-256 in counter mode with rejection: anyone can recompute the choice, and the
     firm cannot know it before the seed is published."""
@@ -108,19 +110,9 @@ def sample(candidates: Sequence[tuple[str, str]], seed: bytes, count: int) -> li
     return chosen
 
 
-def audit_round(
-    store: LedgerStore,
-    record: Mapping[str, Any],
-    stored: Mapping[int, AssetTree | PrivateTree],
-    *,
-    master_secret: bytes,
-    build_seed: bytes,
-    sample_seed: bytes,
-    sample_size: int,
-    executor: Executor,
-) -> AuditReport:
-    """Check a round against the journal; see the module docstring. Never changes the store."""
-    report = AuditReport(round_hash(record).hex(), int(record["snapshot"]))
+def check_head(report: AuditReport, store: LedgerStore, record: Mapping[str, Any]) -> int | None:
+    """The round's signature, its snapshot and the journal head it signs; the round's format
+    version, or None when the audit cannot go on (the problem is in the report)."""
     if not verify_round_signature(record):
         report.problems.append(Problem("signature_invalid", "", "the round's signature fails"))
     head_seq, _ = store.head()
@@ -128,7 +120,7 @@ def audit_round(
         report.problems.append(
             Problem("snapshot_beyond_journal", "", f"snapshot {report.snapshot} > head {head_seq}")
         )
-        return report
+        return None
     head = record.get("journal_head")
     if isinstance(head, dict) and head.get("hash") != snapshot_hash(store, report.snapshot).hex():
         report.problems.append(
@@ -142,6 +134,24 @@ def audit_round(
     version = version_of_round(record)
     if version is None:
         report.problems.append(Problem("format_unknown", "", f"round format {record.get('v')!r}"))
+    return version
+
+
+def audit_round(
+    store: LedgerStore,
+    record: Mapping[str, Any],
+    stored: Mapping[int, AssetTree | PrivateTree],
+    *,
+    master_secret: bytes,
+    build_seed: bytes,
+    sample_seed: bytes,
+    sample_size: int,
+    executor: Executor,
+) -> AuditReport:
+    """Check a round against the journal; see the module docstring. Never changes the store."""
+    report = AuditReport(round_hash(record).hex(), int(record["snapshot"]))
+    version = check_head(report, store, record)
+    if version is None:
         return report
     ledger = ledger_at(store, report.snapshot)
     liabilities = client_liabilities(ledger)
@@ -161,7 +171,7 @@ def audit_round(
         )
     for number in entries:
         report.problems.append(Problem("asset_unexpected", str(number), "not in the ledger"))
-    _audit_pools(report, record, ledger, master_secret)
+    audit_pools(report, record, ledger, master_secret)
     _audit_sample(
         report,
         record,
@@ -201,6 +211,57 @@ def _same_root(tree: AssetTree | PrivateTree | None, entry: Mapping[str, Any]) -
     return entry.get("mode") is None and tree.root == root and tree.height == entry["height"]
 
 
+@dataclass(frozen=True, slots=True)
+class OwedFigures:
+    """One asset's clients as the audit counts them: those owed anything, the minor units
+    owed, and the proof units with each client rounded up through ``coarsen_ceil``."""
+
+    clients: int
+    units: int
+    proof_units: int
+
+
+def owed_figures(owed: Mapping[str, int], asset: Asset) -> OwedFigures:
+    """Each client rounded up to the proof unit, computed here apart from the core's path."""
+    exponent = proof_unit_exponent(asset)
+    return OwedFigures(sum(1 for units in owed.values() if units), sum(owed.values()),
+                       sum(coarsen_ceil(units, exponent) for units in owed.values()))
+
+
+def audit_figures(
+    report: AuditReport, ledger: Ledger, asset: Asset, figures: OwedFigures,
+    entry: Mapping[str, Any] | None,
+) -> bool:
+    """An asset's row of the report, its clients' total against its pools' and the round's
+    root sum; False when the round has no tree for it (nothing more to compare)."""
+    code = asset.code
+    pools = sum(
+        p.liabilities for (_, number), p in ledger.positions.items() if number == asset.number
+    )
+    report.assets.append(
+        {
+            "asset": code,
+            "clients": figures.clients,
+            "liabilities_units": str(figures.units),
+            "proof_units": str(figures.proof_units),
+        }
+    )
+    if figures.units != pools:
+        report.problems.append(
+            Problem("liabilities_mismatch", code, f"client accounts {figures.units}, pools {pools}")
+        )
+    if entry is None:
+        report.problems.append(Problem("asset_missing", code, "the round has no tree for it"))
+        return False
+    root_sum = int(entry["root"]["sum"])
+    if root_sum != figures.proof_units:
+        report.problems.append(
+            Problem("total_mismatch", code,
+                    f"root sum {root_sum}, ledger (rounded up) {figures.proof_units}")
+        )
+    return True
+
+
 def _audit_asset(
     report: AuditReport,
     ledger: Ledger,
@@ -211,35 +272,10 @@ def _audit_asset(
     rebuilt: AssetTree | PrivateTree,
     stored: AssetTree | PrivateTree | None,
 ) -> None:
-    code = asset.code
-    exponent = proof_unit_exponent(asset)
-    # Each client rounded up to the proof unit, computed here apart from the core's own path.
-    expected = sum(coarsen_ceil(units, exponent) for units in owed.values())
-    pools = sum(
-        p.liabilities for (_, number), p in ledger.positions.items() if number == asset.number
-    )
-    report.assets.append(
-        {
-            "asset": code,
-            "clients": sum(1 for u in owed.values() if u),
-            "liabilities_units": str(sum(owed.values())),
-            "proof_units": str(expected),
-        }
-    )
-    if sum(owed.values()) != pools:
-        report.problems.append(
-            Problem(
-                "liabilities_mismatch", code, f"client accounts {sum(owed.values())}, pools {pools}"
-            )
-        )
-    if entry is None:
-        report.problems.append(Problem("asset_missing", code, "the round has no tree for it"))
+    if not audit_figures(report, ledger, asset, owed_figures(owed, asset), entry):
         return
-    root_sum = int(entry["root"]["sum"])
-    if root_sum != expected:
-        report.problems.append(
-            Problem("total_mismatch", code, f"root sum {root_sum}, ledger (rounded up) {expected}")
-        )
+    assert entry is not None
+    code = asset.code
     if not _same_root(rebuilt, entry):
         report.problems.append(
             Problem("root_mismatch", code, "the tree rebuilt from the journal has another root")
@@ -250,7 +286,7 @@ def _audit_asset(
         )
 
 
-def _audit_pools(
+def audit_pools(
     report: AuditReport, record: Mapping[str, Any], ledger: Ledger, master_secret: bytes
 ) -> None:
     """Each pool's commitment must open to what the pool owes in the replayed journal: the

@@ -390,6 +390,61 @@ class StoredRound(Protocol):
         """The stored private-mode trees of the record's private assets, by asset number."""
         ...
 
+    def spilled(
+        self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes
+    ) -> SpilledRound | None:
+        """A spilled round's partitions, to audit without putting its trees together (None:
+        the round's trees are kept whole)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpilledAssetCheck:
+    """One asset of a spilled round, checked partition by partition: the root rebuilt from the
+    journal, the stored root and height (None: the stored top cannot be read), the owed
+    clients of the rebuilt tree (the sample's candidates), and each fault found in the stored
+    partitions and top, named (empty: the stored tree is the rebuilt one)."""
+
+    rebuilt_root: tuple[int, bytes]
+    rebuilt_height: int
+    stored_root: tuple[int, bytes] | None
+    stored_height: int | None
+    owed: int
+    faults: tuple[str, ...]
+
+
+class SpilledRound(Protocol):
+    """A round whose trees are kept as partitions (``por build --spill``), audited as it was
+    built: tasks on an executor rebuild each partition from a cut of the journal and compare
+    it with the stored one, and proofs are read from the one partition holding a client
+    (``adapters/por_spill_audit.py``). No process holds every client."""
+
+    def asset_numbers(self) -> list[int]:
+        """The assets it keeps a tree for (of the ledger's), ascending."""
+        ...
+
+    def check(
+        self, executor: Executor, cut: BalanceCut, assets: Mapping[str, Asset], scratch: str,
+        *, build_seed: bytes, clients_per_range: int,
+    ) -> dict[int, SpilledAssetCheck]:
+        """Rebuild every tree of ``assets`` (the ledger's at the snapshot) from ``cut`` into
+        ``scratch`` (an empty directory the tasks reach) and compare it with the stored one,
+        partition by partition; per asset number, what was found. Reads the stored round,
+        never changes it."""
+        ...
+
+    def rebuilt_clients(self, asset_number: int, ranks: Sequence[int]) -> list[str]:
+        """After ``check``: the owed clients of the rebuilt tree at ``ranks`` in name order."""
+        ...
+
+    def proofs(
+        self, asset_number: int, clients: Sequence[str]
+    ) -> dict[str, dict[str, Any] | str | None]:
+        """After ``check``: each client's stored proof, read from the one partition holding
+        them; a sentence saying why none is read (their partition or the top damaged); None
+        when no stored partition holds them."""
+        ...
+
 
 class RoundStore(Protocol):
     """Where proof-of-reserves rounds are kept: the master secret clients' keys derive from
@@ -451,7 +506,8 @@ class RoundStore(Protocol):
 
     def spill_folder(self, number: int) -> str:
         """A new, empty directory, the firm's only, for a spilled build of round ``number``
-        (kept by ``save_round``, removed by ``discard_spill``)."""
+        (kept by ``save_round``, removed by ``discard_spill``) or a spilled round's audit
+        (removed by ``discard_spill``)."""
         ...
 
     def discard_spill(self, folder: str) -> None:

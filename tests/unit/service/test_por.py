@@ -137,6 +137,9 @@ class MemoryRound:
     ) -> dict[int, Any]:
         return self.trees(assets, record, master_secret)
 
+    def spilled(self, assets: Any, record: Any, master_secret: bytes) -> None:
+        return None  # rounds kept in memory are kept whole
+
 
 class MemoryRounds:
     """The ``RoundStore`` port in memory: what the service needs of it, and nothing else."""

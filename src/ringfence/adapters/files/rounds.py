@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ringfence.adapters.por_spill import SpilledTrees
+from ringfence.adapters.por_spill_audit import SpilledRoundFiles
 from ringfence.adapters.signing import write_key_file
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.money import Asset
@@ -251,6 +252,18 @@ class RoundFolder:
         if (self.folder / "private" / "spill" / "spill.json").is_file():
             return self._spilled(assets, record, master_secret).client_trees(client)
         return self.trees(assets, record, master_secret)
+
+    def spilled(
+        self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes
+    ) -> SpilledRoundFiles | None:
+        """The round's partitions if it was built spilled (its ``private/spill`` directory:
+        a manifest missing there is refused by name, not taken for a round kept whole)."""
+        folder = self.folder / "private" / "spill"
+        if not folder.is_dir():
+            return None
+        if version_of_round(record) is None:
+            raise InputError(Result.line_malformed, f"{self.location}: unknown round format")
+        return SpilledRoundFiles(str(folder), record, assets, master_secret)
 
     def _spilled(
         self, assets: Mapping[str, Asset], record: Mapping[str, Any], master_secret: bytes
