@@ -89,7 +89,7 @@ from ringfence.service.risk_ledger import (
     collateral_account,
     collateral_id,
     cycle_events,
-    derived_id,
+    fee_id,
     global_fund_definition,
     global_fund_id,
     market_accounts,
@@ -388,7 +388,7 @@ class RiskService:
         if account is None:
             account = self._collateral_ids[fill.bucket] = collateral_id(fill.bucket)
         return Transfer(
-            derived_id("fee", fill.id),
+            fee_id(fill.id),
             account,
             self.revenue_accounts[instrument.settlement],
             fill.fee_units,
@@ -411,8 +411,11 @@ class RiskService:
 
     def _stage(self, fill: Fill, staged: StagedBook, held: Counter[str]) -> Result:
         """Decide ``fill`` on the staged book; ``held`` counts the positions of each bucket
-        (kept and staged), counted once per group rather than per fill."""
-        seen = staged.fill(fill.id)
+        (kept and staged), counted once per group rather than per fill. The staged book's
+        overlays are read in line: this runs once per fill of a venue's whole flow."""
+        seen = staged.fills.get(fill.id)
+        if seen is None:
+            seen = staged.base_fills.get(fill.id)
         if seen is not None:
             return Result.exists if seen == fill else Result.fill_exists_with_different_body
         bucket = self.buckets.get(fill.bucket)
@@ -427,7 +430,9 @@ class RiskService:
         if fill.price_units % instrument.tick_units:
             return Result.price_finer_than_tick
         key = (fill.bucket, fill.symbol)
-        position = staged.position(key)
+        position = staged.positions.get(key)
+        if position is None:
+            position = staged.base_positions.get(key)
         if position is None and held[fill.bucket] >= _bucket_cap(bucket):
             return Result.positions_per_bucket_exceeded
         at = (fill.symbol, fill.price_units)
