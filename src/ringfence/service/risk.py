@@ -81,7 +81,7 @@ from ringfence.core.risk.settlement import (
 from ringfence.core.risk.staging import StagedBook
 from ringfence.core.venue.book import VenueBook
 from ringfence.core.venue.codec import MarketRecord, PositionChanges, Settings
-from ringfence.service.ledger import LedgerService
+from ringfence.service.ledger import LedgerService, collector_paused
 from ringfence.service.ports import Executor
 from ringfence.service.risk_ledger import (
     chained,
@@ -313,12 +313,16 @@ class RiskService:
         nothing was charged, and each fill is then decided, charged and applied on its own:
         one refused fee refuses only its own fill (with the ledger's result). If the store
         fails, ``StorageError`` leaves the book unchanged and a retry charges each fee once
-        (its id derives from the fill's id: the ledger answers ``exists``)."""
+        (its id derives from the fill's id: the ledger answers ``exists``).
+
+        Each group is decided with the cycle collector paused, as a ledger batch is: a group
+        allocates a position, a fee and a record per fill and no reference cycles."""
         results: list[Result] = []
         size = limits.batch_events_max
         try:
             for low in range(0, len(fills), size):
-                results += self._apply_group(fills[low : low + size])
+                with collector_paused():
+                    results += self._apply_group(fills[low : low + size])
         except BaseException:
             with suppress(RingfenceError):
                 self.resync()  # what committed before the failure is in the journal
