@@ -81,7 +81,7 @@ from ringfence.core.risk.settlement import (
 from ringfence.core.risk.staging import StagedBook
 from ringfence.core.venue.book import VenueBook
 from ringfence.core.venue.codec import MarketRecord, PositionChanges, Settings
-from ringfence.service.ledger import LedgerService
+from ringfence.service.ledger import LedgerService, collector_paused
 from ringfence.service.ports import Executor
 from ringfence.service.risk_ledger import (
     chained,
@@ -89,7 +89,7 @@ from ringfence.service.risk_ledger import (
     collateral_account,
     collateral_id,
     cycle_events,
-    derived_id,
+    fee_id,
     global_fund_definition,
     global_fund_id,
     market_accounts,
@@ -313,12 +313,16 @@ class RiskService:
         nothing was charged, and each fill is then decided, charged and applied on its own:
         one refused fee refuses only its own fill (with the ledger's result). If the store
         fails, ``StorageError`` leaves the book unchanged and a retry charges each fee once
-        (its id derives from the fill's id: the ledger answers ``exists``)."""
+        (its id derives from the fill's id: the ledger answers ``exists``).
+
+        Each group is decided with the cycle collector paused, as a ledger batch is: a group
+        allocates a position, a fee and a record per fill and no reference cycles."""
         results: list[Result] = []
         size = limits.batch_events_max
         try:
             for low in range(0, len(fills), size):
-                results += self._apply_group(fills[low : low + size])
+                with collector_paused():
+                    results += self._apply_group(fills[low : low + size])
         except BaseException:
             with suppress(RingfenceError):
                 self.resync()  # what committed before the failure is in the journal
@@ -388,7 +392,7 @@ class RiskService:
         if account is None:
             account = self._collateral_ids[fill.bucket] = collateral_id(fill.bucket)
         return Transfer(
-            derived_id("fee", fill.id),
+            fee_id(fill.id),
             account,
             self.revenue_accounts[instrument.settlement],
             fill.fee_units,
@@ -411,8 +415,11 @@ class RiskService:
 
     def _stage(self, fill: Fill, staged: StagedBook, held: Counter[str]) -> Result:
         """Decide ``fill`` on the staged book; ``held`` counts the positions of each bucket
-        (kept and staged), counted once per group rather than per fill."""
-        seen = staged.fill(fill.id)
+        (kept and staged), counted once per group rather than per fill. The staged book's
+        overlays are read in line: this runs once per fill of a venue's whole flow."""
+        seen = staged.fills.get(fill.id)
+        if seen is None:
+            seen = staged.base_fills.get(fill.id)
         if seen is not None:
             return Result.exists if seen == fill else Result.fill_exists_with_different_body
         bucket = self.buckets.get(fill.bucket)
@@ -427,7 +434,9 @@ class RiskService:
         if fill.price_units % instrument.tick_units:
             return Result.price_finer_than_tick
         key = (fill.bucket, fill.symbol)
-        position = staged.position(key)
+        position = staged.positions.get(key)
+        if position is None:
+            position = staged.base_positions.get(key)
         if position is None and held[fill.bucket] >= _bucket_cap(bucket):
             return Result.positions_per_bucket_exceeded
         at = (fill.symbol, fill.price_units)

@@ -4,6 +4,7 @@ each at most as many lots as its own equity can bear."""
 
 from __future__ import annotations
 
+import operator
 from fractions import Fraction
 
 from ringfence.core.liquidation.records import Deleveraging
@@ -15,7 +16,6 @@ from ringfence.core.liquidation.rounds import (
 )
 from ringfence.core.liquidation.valuation import exact_equity
 from ringfence.core.risk.instruments import Position
-from ringfence.core.risk.rounding import floor_exact
 
 
 def deleverage(
@@ -42,7 +42,7 @@ def deleverage(
         equity = _equity_of(state, name)
         if equity <= 0:
             continue
-        bearable = abs(held.quantity_lots) if gap <= 0 else floor_exact(equity / gap)
+        bearable = abs(held.quantity_lots) if gap <= 0 else _lots_bearable(equity, gap)
         take = min(lots - placed, abs(held.quantity_lots), bearable)
         if take <= 0:
             continue
@@ -75,33 +75,66 @@ def _ranking(state: PlanningRound, symbol: str, side: int) -> list[tuple[RankKey
     counterparties values only the ones it uses."""
     mark_value = float(state.value(symbol, state.marks[symbol]))  # float-ok: ranking key
     ranked = []
+    lots_left, equity_left, counterparties = state.lots_left, state.equity_left, (
+        state.counterparties)
     for name in state.holders.get(symbol, ()):
-        bucket = state.counterparties[name]
-        held = state.lots_left.get((name, symbol)) or next(
-            (p for p in bucket.positions if p.symbol == symbol), None)
-        if held is None or sign(held.quantity_lots) != side or held.quantity_lots == 0:
+        bucket = counterparties[name]
+        key = (name, symbol)
+        held = lots_left.get(key) or _held_in(bucket.positions, symbol)
+        if held is None:
             continue
-        equity = float(state.equity_left.get(name, bucket.equity))  # float-ok: ranking key
-        value = held.quantity_lots * mark_value  # float-ok: ranking key
-        basis = float(held.basis)  # float-ok: ranking key
+        lots = held.quantity_lots
+        if (lots > 0) != (side > 0) or lots == 0:
+            continue
+        equity = float(equity_left.get(name, bucket.equity))  # float-ok: ranking key
+        value = lots * mark_value  # float-ok: ranking key
+        basis = held.basis.numerator / held.basis.denominator  # float-ok: as float(basis)
         profit = value - basis
         if profit <= 0 or equity <= 0:
             continue
         cost = abs(basis) or abs(value)
         ranked.append((profit / cost * abs(value) / equity, name))
-        state.lots_left.setdefault((name, symbol), held)
-    ranked.sort(key=lambda entry: (-entry[0], entry[1]))
+        lots_left.setdefault(key, held)
+    # Highest key first, ties by name: two stable sorts (by name, then by key descending;
+    # a reversed sort keeps equal keys in their order) without a key tuple per entry.
+    ranked.sort(key=_name_in_entry)
+    ranked.sort(key=_key_in_entry, reverse=True)
     return ranked
 
 
+def _held_in(positions: tuple[Position, ...], symbol: str) -> Position | None:
+    for position in positions:
+        if position.symbol == symbol:
+            return position
+    return None
+
+
+_key_in_entry = operator.itemgetter(0)
+_name_in_entry = operator.itemgetter(1)
+
+
 def _exact_rank(state: PlanningRound, name: str, held: Position) -> Fraction:
-    """The BitMEX score of a counterparty exactly (recorded with its deleveraging)."""
+    """The BitMEX score of a counterparty exactly (recorded with its deleveraging):
+    ``(value - basis) / cost x |value| / equity``, its numerator and denominator multiplied
+    out in integers and reduced once (the same fraction as the four ``Fraction`` steps)."""
     value = held.quantity_lots * state.value(held.symbol, state.marks[held.symbol])
-    cost = abs(held.basis) or abs(value)
+    basis = held.basis
+    cost = abs(basis) or abs(value)
     equity = state.equity_left[name]
     if equity <= 0 or cost == 0:
         return Fraction(0)
-    return (value - held.basis) / cost * abs(value) / equity
+    value_n, value_d = value.numerator, value.denominator
+    basis_n, basis_d = basis.numerator, basis.denominator
+    numerator = (value_n * basis_d - basis_n * value_d) * cost.denominator * abs(value_n)
+    denominator = value_d * basis_d * cost.numerator * value_d * equity.numerator
+    return Fraction(numerator * equity.denominator, denominator)
+
+
+def _lots_bearable(equity: Fraction, gap: Fraction) -> int:
+    """``floor(equity / gap)`` for a positive gap, in integers (the floor of the same
+    fraction, unreduced)."""
+    assert gap > 0
+    return (equity.numerator * gap.denominator) // (equity.denominator * gap.numerator)
 
 
 def _equity_of(state: PlanningRound, name: str) -> Fraction:

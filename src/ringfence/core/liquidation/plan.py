@@ -104,15 +104,14 @@ def plan_liquidations(
     market's lot-value denominator) before the rest is planned one by one; the plan is equal
     to the one-by-one path's, record for record (property-tested)."""
     assert all(balance >= 0 for balance in insurance.values())
-    book = sorted(buckets, key=lambda b: b.name)
+    book = sorted(buckets, key=_name_of)
     assert len({b.name for b in book}) == len(book), "bucket names are unique"
-    liquidatable = [b for b in book if b.equity < b.maintenance and b.open]
+    liquidatable, counterparties = _open_buckets(book)
     assert len(liquidatable) <= limits.liquidations_per_plan_max
-    names = {b.name for b in liquidatable}
     prices = _prices(instruments, marks, option_marks or {})
     state = PlanningRound(
         round_id, instruments, prices, policy, tiers, dict(insurance), dict(global_funds or {}),
-        {b.name: b for b in book if b.name not in names and b.open}, portfolio_maintenance,
+        counterparties, portfolio_maintenance,
     )
     state.find_holders()
     options = any(i.kind is InstrumentKind.option for i in instruments.values())
@@ -139,6 +138,28 @@ def plan_liquidations(
         state.insurance, state.global_funds, state.unresolved,
         tuple(b.name for b in planned), tuple(sorted(state.partial)), tuple(deferred),
     )
+
+
+def _open_buckets(
+    book: Sequence[BucketState],
+) -> tuple[list[BucketState], dict[str, BucketState]]:
+    """The buckets holding an open position, in one pass over the book (a crash's book is
+    tens of thousands of buckets, most of them holding one position): those below
+    maintenance, to liquidate, and the others by name, the possible counterparties."""
+    liquidatable: list[BucketState] = []
+    counterparties: dict[str, BucketState] = {}
+    for bucket in book:
+        positions = bucket.positions
+        if len(positions) == 1:
+            if not positions[0].quantity_lots:
+                continue
+        elif not bucket.open:
+            continue
+        if bucket.equity < bucket.maintenance:
+            liquidatable.append(bucket)
+        else:
+            counterparties[bucket.name] = bucket
+    return liquidatable, counterparties
 
 
 def _prices(
@@ -173,6 +194,7 @@ def _solvent_in_name_order(state: PlanningRound) -> None:
 
 
 _bucket_of = operator.attrgetter("bucket")
+_name_of = operator.attrgetter("name")
 
 
 def conservation_gap(plan: LiquidationPlan, symbol: str) -> Fraction:

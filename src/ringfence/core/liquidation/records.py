@@ -172,18 +172,22 @@ class RoundIds:
 
     def __init__(self, round_id: int) -> None:
         self.prefix = f"ringfence-liquidation:{round_id}:".encode()
+        self._prefixed = hashlib.sha256(self.prefix)  # copied, then fed the rest of the text
 
     def __call__(self, *parts: object) -> int:
         return self.of(":".join(str(p) for p in parts))
 
     def of(self, text: str) -> int:
         """The id of ``code:bucket:market`` text (the parts already joined)."""
-        digest = hashlib.sha256(self.prefix + text.encode()).digest()
-        return int.from_bytes(digest[:16], "big") or 1
+        hashed = self._prefixed.copy()
+        hashed.update(text.encode())
+        return int.from_bytes(hashed.digest()[:16], "big") or 1
 
     def close(self, bucket: str, symbol: str) -> tuple[int, int]:
         """The ids of a close's settlement and fee: the two halves of one digest of
         ``close:bucket:market`` (one hash for both; a crash closes thousands of positions)."""
-        digest = hashlib.sha256(self.prefix + f"close:{bucket}:{symbol}".encode()).digest()
+        hashed = self._prefixed.copy()
+        hashed.update(f"close:{bucket}:{symbol}".encode())
+        digest = hashed.digest()
         return (int.from_bytes(digest[:16], "big") or 1,
                 int.from_bytes(digest[16:], "big") or 1)

@@ -191,7 +191,8 @@ def _vector_emit(
         remaining = lots - side * closed
         add_order(_new_order((name, symbol, -side * closed, fill, remaining == 0)))
         add_settled(_new_settled((name, symbol, exact_of(exact))))
-        add_position(Position(name, symbol, remaining, exact_of(remaining * fill_d)))
+        add_position(Position(name, symbol, remaining,
+                              exact_of(remaining * fill_d) if remaining else _zero))
         own = "collateral:" + name
         settlement_id, fee_id = close_ids(name, symbol)
         if paid:
@@ -207,6 +208,9 @@ def _vector_emit(
     if fees:  # as ``post_fee``: a market whose fund saw no fee gets no entry
         state.insurance[symbol] = state.insurance.get(symbol, 0) + fees
 
+
+# A closed position's basis: one immutable zero shared by every full close.
+_zero = Fraction(0)
 
 # The named tuples' constructors without their Python-level ``__new__`` (fields in order).
 _new_order = cast("Callable[[tuple[Any, ...]], CloseOrder]",

@@ -49,17 +49,28 @@ def apply_fill(
 ) -> Position:
     """The position after a fill: lots added, basis grown by the fill's exact value.
     ``lot_value``: ``instrument.lot_value(fill.price_units)``, when the caller has it (a group
-    of fills at a few prices computes each once)."""
+    of fills at a few prices computes each once).
+
+    A whole lot value (a linear contract whose settlement scale covers its size and price
+    scales) and a whole basis are added as integers: the same exact value as the
+    ``Fraction`` sum, without its general path, which dominates a venue's fills."""
     assert fill.symbol == instrument.symbol
     per_lot = instrument.lot_value(fill.price_units) if lot_value is None else lot_value
-    value = fill.quantity_lots * per_lot
+    lots = fill.quantity_lots
     if position is None:
-        return Position(fill.bucket, fill.symbol, fill.quantity_lots, value)
+        if per_lot.denominator == 1:
+            return Position(fill.bucket, fill.symbol, lots, Fraction(lots * per_lot.numerator))
+        return Position(fill.bucket, fill.symbol, lots, lots * per_lot)
     assert position.bucket == fill.bucket
-    lots = position.quantity_lots + fill.quantity_lots
+    basis = position.basis
+    if per_lot.denominator == 1 and basis.denominator == 1:
+        basis = Fraction(basis.numerator + lots * per_lot.numerator)
+    else:
+        basis = basis + lots * per_lot
+    lots += position.quantity_lots
     if abs(lots) > limits.quantity_lots_max:
         raise InputError(Result.quantity_invalid, f"{fill.bucket} {fill.symbol} {lots}")
-    return replace(position, quantity_lots=lots, basis=position.basis + value)
+    return Position(position.bucket, position.symbol, lots, basis)
 
 
 @dataclass(frozen=True, slots=True)
