@@ -10,9 +10,10 @@ tables, the checkpointed balances) is a projection of it. The audit
    would have refused; every authorisation's signature is verified against the authorising
    principal's key as it stood at that point, and every principal's endorsement against its
    admin's (a failure is ``authorisation_invalid``);
-3. compares the transfer rows, row by row, and the definition tables with what the journal
-   says, and the checkpointed balances, pending transfers and breaks with the replayed state
-   at the checkpoint;
+3. compares the transfer rows, row by row, each transfer's metadata pairs
+   (service/audit_metadata.py) and the definition tables with what the journal says, and
+   the checkpointed balances, pending transfers and breaks with the replayed state at the
+   checkpoint;
 4. checks the invariants on the final state: per asset debits equal credits, no client or
    wallet account below zero, no custody pool short by more than its recorded breaks;
 5. checks every entry's signature by the journal key in force (core/ledger/authenticity.py), that
@@ -72,6 +73,7 @@ from ringfence.service.audit_checks import (
     compare_row,
     readable_rows,
 )
+from ringfence.service.audit_metadata import MetadataWalk
 from ringfence.service.custody import replay_registry_entry
 from ringfence.service.ledger import (
     apply_definitions,
@@ -201,13 +203,14 @@ def verify_store(
         audit.problems.append(problem)
     rows = readable_rows(audit, store.projected_transfers())
     pending_row: list[TransferRecord | None] = [next(rows, None)]
+    metadata = MetadataWalk(store.projected_metadata(), audit.problem)
     entries = last_seq = 0
     if audit.checkpoint.seq <= 0:  # before any entry: the state is empty
         compare_checkpoint(audit)
     for entry in _chained_entries(audit, _stored_entries(audit)):
         entries += 1
         last_seq = entry.seq
-        _replay_entry(audit, entry, rows, pending_row)
+        _replay_entry(audit, entry, rows, pending_row, metadata)
         if audit.replaying and entry.seq == audit.checkpoint.seq:
             compare_checkpoint(audit)
         if progress is not None:
@@ -220,6 +223,8 @@ def verify_store(
             f"transfer {extra.id} is in the table but in no journal entry",
         )
         pending_row[0] = next(rows, None)
+    if audit.replaying:
+        metadata.finish()
     if audit.checkpoint.seq > last_seq:
         audit.problem(
             "journal_entry_deleted",
@@ -317,6 +322,7 @@ def _replay_entry(
     entry: JournalEntry,
     rows: Iterator[TransferRecord],
     pending_row: list[TransferRecord | None],
+    metadata: MetadataWalk,
 ) -> None:
     if not audit.replaying:
         return
@@ -326,6 +332,7 @@ def _replay_entry(
             audit.transfers += len(records)
             for record in records:
                 compare_row(audit, record, rows, pending_row)
+            metadata.entry(entry.body, records)
             audit.venue.transfers(records, entry.seq)
         elif entry.kind in registry_kinds:
             replay_registry_entry(audit.registry, audit.ledger, entry)

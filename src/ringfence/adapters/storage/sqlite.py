@@ -18,7 +18,7 @@ and DELETE.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from ringfence.adapters.storage.rows import (
 )
 from ringfence.adapters.storage.sqlite_schema import (
     add_signature_column,
+    metadata_added_in,
     schema_statements,
     schema_version,
     signatures_added_in,
@@ -45,7 +46,9 @@ from ringfence.core.ledger.journal import (
     EntryKind,
     JournalEntry,
     genesis_hash,
+    metadata_pairs_of,
 )
+from ringfence.core.ledger.metadata import encode_metadata
 from ringfence.core.ledger.model import (
     AccountDefinition,
     Break,
@@ -129,10 +132,13 @@ class SqliteStore:
             version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if version is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (schema_version,))
-            elif version[0] == signatures_added_in - 1:
-                # Journals from before signing: their entries keep an empty signature, vouched
-                # for by the journal key's first declaration (core/ledger/authenticity.py).
-                db.execute(add_signature_column)
+            elif signatures_added_in - 1 <= version[0] < schema_version:
+                if version[0] < signatures_added_in:
+                    # Journals from before signing: their entries keep an empty signature,
+                    # vouched for by the journal key's first declaration (authenticity.py).
+                    db.execute(add_signature_column)
+                # Journals from before metadata hold none: the table made above stays empty.
+                assert metadata_added_in == schema_version
                 db.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'", (schema_version,)
                 )
@@ -166,7 +172,7 @@ class SqliteStore:
         checkpoint: Checkpoint | None = None,
     ) -> None:
         self._writer.drain()
-        self._append(entry, len(records), definitions, checkpoint)
+        self._append(entry, records, definitions, checkpoint)
 
     def append_joined(
         self,
@@ -182,6 +188,7 @@ class SqliteStore:
         self._writer.drain()
         with self._transaction(f"append of entries {entry.seq} and {companion.seq}"):
             self._db.execute(_insert_entry_sql, _row_of(entry, len(records)))
+            self._insert_metadata(metadata_pairs_of(entry.body, records) if records else [])
             self._db.execute(_insert_entry_sql, _row_of(companion, 0))
             if checkpoint is not None:
                 self._write_checkpoint(checkpoint)
@@ -193,23 +200,25 @@ class SqliteStore:
         the rows out of the journal body inside SQLite) but must ``wait()`` before telling
         anyone the entry is durable. Any other call on the store waits for it first.
         """
-        return self._writer.begin(lambda: self._append(entry, len(records), (), None))
+        return self._writer.begin(lambda: self._append(entry, records, (), None))
 
     def _append(
         self,
         entry: JournalEntry,
-        record_count: int,
+        records: Sequence[TransferRecord],
         definitions: Sequence[Definition],
         checkpoint: Checkpoint | None,
     ) -> None:
         """One transaction. The database itself refuses an entry that does not extend the head
         (trigger ``journal_extends_head``) and cuts the transfer rows out of the body (trigger
         ``journal_projects_transfers``), so an entry with nothing else to write is a single
-        statement, committed as it ends, during which the Python lock is free."""
-        assert record_count <= limits.batch_events_max
+        statement, committed as it ends, during which the Python lock is free. Metadata pairs,
+        variable in length, are written beside it by ``_insert_metadata``."""
+        assert len(records) <= limits.batch_events_max
         db = self._db
-        row = _row_of(entry, record_count)
-        if not definitions and checkpoint is None:
+        row = _row_of(entry, len(records))
+        pairs = metadata_pairs_of(entry.body, records) if records else []
+        if not definitions and checkpoint is None and not pairs:
             try:
                 db.execute(_insert_entry_sql, row)
             except sqlite3.Error as error:
@@ -217,10 +226,24 @@ class SqliteStore:
             return
         with self._transaction(f"append of entry {entry.seq}"):
             db.execute(_insert_entry_sql, row)
+            self._insert_metadata(pairs)
             if definitions:
                 self._insert_definitions(entry.kind, entry.seq, definitions)
             if checkpoint is not None:
                 self._write_checkpoint(checkpoint)
+
+    def _insert_metadata(self, pairs: list[tuple[TransferRecord, dict[str, str]]]) -> None:
+        """Each pair of each transfer's metadata, keyed by the transfer's timestamp (as its row
+        in ``transfers`` is), for lookups by pair through ``transfer_metadata_by_pair``."""
+        if pairs:
+            self._db.executemany(
+                "INSERT INTO transfer_metadata VALUES (?, ?, ?)",
+                [
+                    (record.timestamp.to_bytes(8, "big"), key, value)
+                    for record, metadata in pairs
+                    for key, value in metadata.items()
+                ],
+            )
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[None]:
@@ -354,6 +377,59 @@ class SqliteStore:
                 record = _record_of(row)
                 found[record.id] = record
         return found
+
+    def transfer_metadata(self, ids: Collection[int]) -> dict[int, bytes]:
+        self._writer.drain()
+        keys = [i.to_bytes(16, "big") for i in ids if type(i) is int and 0 < i <= _u128_max]
+        pairs: dict[int, dict[str, str]] = {}
+        chunk = 8_000
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            cursor = self._db.execute(
+                "SELECT t.id, m.key, m.value FROM transfers t "
+                "JOIN transfer_metadata m ON m.timestamp = t.timestamp "
+                f"WHERE t.id IN ({', '.join('?' * len(part))}) ORDER BY m.timestamp, m.key",
+                part,
+            )
+            for transfer_id, key, value in cursor:
+                pairs.setdefault(int.from_bytes(transfer_id, "big"), {})[key] = value
+        return {transfer_id: encode_metadata(found) for transfer_id, found in pairs.items()}
+
+    def transfers_with_metadata(
+        self, metadata: Mapping[str, str], after_timestamp: int = 0
+    ) -> Iterator[TransferRecord]:
+        """The first pair walks its index in timestamp order; each further pair is a lookup of
+        the transfer's own row by primary key."""
+        assert metadata
+        self._writer.drain()
+        (first_key, first_value), *others = metadata.items()
+        further = "".join(
+            " AND EXISTS (SELECT 1 FROM transfer_metadata o WHERE o.timestamp = m.timestamp"
+            " AND o.key = ? AND o.value = ?)"
+            for _ in others
+        )
+        columns = ", ".join(f"t.{column}" for column in transfer_columns.split(", "))
+        cursor = self._db.execute(
+            f"SELECT {columns} FROM transfer_metadata m "
+            "JOIN transfers t ON t.timestamp = m.timestamp "
+            f"WHERE m.key = ? AND m.value = ? AND m.timestamp > ?{further} ORDER BY m.timestamp",
+            [
+                first_key,
+                first_value,
+                max(after_timestamp, 0).to_bytes(8, "big"),
+                *(item for pair in others for item in pair),
+            ],
+        )
+        for row in cursor:
+            yield _record_of(row)
+
+    def projected_metadata(self) -> Iterator[tuple[int, str, str]]:
+        self._writer.drain()
+        cursor = self._db.execute(
+            "SELECT timestamp, key, value FROM transfer_metadata ORDER BY timestamp, key"
+        )
+        for timestamp, key, value in cursor:
+            yield int.from_bytes(timestamp, "big"), key, value
 
     def checkpoint(self) -> Checkpoint:
         self._writer.drain()
