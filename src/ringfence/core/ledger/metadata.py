@@ -114,7 +114,7 @@ def encode_metadata(metadata: Metadata) -> bytes:
     """The canonical encoding; ``InputError`` naming the problem for anything else."""
     encoded = metadata_encoding(metadata)
     if isinstance(encoded, Result):
-        raise InputError(encoded, "metadata")
+        raise InputError(encoded, _detail(metadata))
     return encoded
 
 
@@ -123,8 +123,23 @@ def check_metadata(metadata: object) -> dict[str, str]:
     ``InputError`` (``metadata_invalid`` or ``metadata_too_large``) for anything else."""
     encoded = metadata_encoding(metadata)
     if isinstance(encoded, Result):
-        raise InputError(encoded, "metadata")
+        raise InputError(encoded, _detail(metadata))
     return decode_metadata(encoded)
+
+
+def _detail(metadata: object) -> str:
+    """What is wrong with metadata that is not (the first pair at fault, if one is)."""
+    if not isinstance(metadata, Mapping):
+        return f"metadata is an object of strings, not {type(metadata).__name__}"
+    if len(metadata) > limits.metadata_keys_max:
+        return f"metadata has {len(metadata)} keys, at most {limits.metadata_keys_max}"
+    for key, value in metadata.items():
+        if isinstance(metadata_encoding({key: value}), Result):
+            return (
+                f"metadata {key!r}: a key of 1-32 of a-z 0-9 _ . - starting with a letter, a "
+                f"value of 1-{limits.metadata_value_bytes_max} bytes without control characters"
+            )
+    return f"metadata is over {limits.metadata_bytes_max} bytes encoded"
 
 
 def decode_metadata(encoded: bytes) -> dict[str, str]:
