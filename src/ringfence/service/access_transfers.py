@@ -52,7 +52,27 @@ from ringfence.service.access import (
 from ringfence.service.ledger import LedgerService
 from ringfence.service.policy import books
 
-__all__ = ["metadata_filter", "submit", "transfer", "transfers"]
+__all__ = ["metadata_filter", "metadata_filter_parameter", "submit", "transfer", "transfers"]
+
+
+# The list's metadata filter as the OpenAPI document declares it: repeated, one ``KEY=VALUE``
+# each (the route reads it from the query itself: FastAPI declares no parameter of that form).
+metadata_filter_parameter: dict[str, Any] = {
+    "name": "metadata",
+    "in": "query",
+    "required": False,
+    "style": "form",
+    "explode": True,
+    "description": (
+        "A metadata pair the transfer must carry exactly, as KEY=VALUE (metadata=txid=4a5e...); "
+        f"repeat for more pairs, all of which must match (at most {limits.metadata_filters_max})."
+    ),
+    "schema": {
+        "type": "array",
+        "items": {"type": "string"},
+        "maxItems": limits.metadata_filters_max,
+    },
+}
 
 
 def submit(ledger: LedgerService, actor: Actor, document: object) -> dict[str, Any]:

@@ -215,16 +215,8 @@ def verify_store(
             compare_checkpoint(audit)
         if progress is not None:
             progress(entries, head_seq)
-    while audit.replaying and pending_row[0] is not None:
-        extra = pending_row[0]
-        audit.problem(
-            "transfer_row_inserted",
-            f"transfer row at timestamp {extra.timestamp}",
-            f"transfer {extra.id} is in the table but in no journal entry",
-        )
-        pending_row[0] = next(rows, None)
     if audit.replaying:
-        metadata.finish()
+        _rows_left(audit, rows, pending_row, metadata)
     if audit.checkpoint.seq > last_seq:
         audit.problem(
             "journal_entry_deleted",
@@ -249,6 +241,24 @@ def verify_store(
         bool(set(trusted_keys) & {d.public_key for d in declared}),
         len(audit.seen_heads),
     )
+
+
+def _rows_left(
+    audit: AuditRun,
+    rows: Iterator[TransferRecord],
+    pending_row: list[TransferRecord | None],
+    metadata: MetadataWalk,
+) -> None:
+    """Name the projection's rows that no journal entry holds, once every entry is replayed."""
+    while pending_row[0] is not None:
+        extra = pending_row[0]
+        audit.problem(
+            "transfer_row_inserted",
+            f"transfer row at timestamp {extra.timestamp}",
+            f"transfer {extra.id} is in the table but in no journal entry",
+        )
+        pending_row[0] = next(rows, None)
+    metadata.finish()
 
 
 def _stored_entries(audit: AuditRun) -> Iterator[JournalEntry | int]:

@@ -191,15 +191,19 @@ class Ledger(LedgerRules):
                 self._roll_back(chain_start, len(events) - 1, results, records, chain_records)
             results[-1] = Result.linked_event_chain_open
             self._undo = None
+        self._end_batch(timestamp + len(events) - 1, records)
+        return BatchOutcome(timestamp, results, records, expiries, authorisations, metadata)
+
+    def _end_batch(self, timestamp_last: int, records: list[TransferRecord]) -> None:
+        """Forget the batch's own bookkeeping; remember its last timestamp and largest id."""
         self._batch = {}
         self._batch_metadata = {}
         self._authorisations = []
         self._metadata = []
         self._known_metadata = _no_known_metadata
-        self.timestamp_last = timestamp + len(events) - 1
+        self.timestamp_last = timestamp_last
         if records:
             self.id_max = max(self.id_max, *(record.id for record in records))
-        return BatchOutcome(timestamp, results, records, expiries, authorisations, metadata)
 
     def _roll_back(
         self,

@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from ringfence.core import limits
 from ringfence.core.errors import RingfenceError
 from ringfence.entrypoints.api.calls import Api, batch_body
 from ringfence.entrypoints.api.problems import problem_of
@@ -48,26 +47,6 @@ problem_responses: dict[int | str, dict[str, Any]] = {
         "description": "An RFC 9457 problem whose code is the result code.",
         "content": {"application/problem+json": {"schema": problem_schema}},
     }
-}
-
-
-# The list of transfers' metadata filter: repeated, one ``KEY=VALUE`` each (read from the query
-# itself, as FastAPI has no list of texts that keeps the documented name and the order).
-metadata_filter_parameter: dict[str, Any] = {
-    "name": "metadata",
-    "in": "query",
-    "required": False,
-    "style": "form",
-    "explode": True,
-    "description": (
-        "A metadata pair the transfer must carry exactly, as KEY=VALUE (metadata=txid=4a5e...); "
-        f"repeat for more pairs, all of which must match (at most {limits.metadata_filters_max})."
-    ),
-    "schema": {
-        "type": "array",
-        "items": {"type": "string"},
-        "maxItems": limits.metadata_filters_max,
-    },
 }
 
 
@@ -187,7 +166,10 @@ def _add_transfers(app: FastAPI, api: Api) -> None:
     async def create_transfers(request: Request) -> Response:
         return await api.answer(request, "/v1/transfers", access_transfers.submit, write=True)
 
-    @app.get("/v1/transfers", openapi_extra={"parameters": [metadata_filter_parameter]})
+    @app.get(
+        "/v1/transfers",
+        openapi_extra={"parameters": [access_transfers.metadata_filter_parameter]},
+    )
     async def list_transfers(
         request: Request,
         *,
