@@ -283,10 +283,9 @@ class Ledger(LedgerRules):
             return Result.flag_unknown
         # Metadata is checked before anything else reads the event: a transfer with metadata
         # that is not well formed changes nothing, and a retry compares the canonical bytes.
-        metadata = event.metadata
         encoded = b""
-        if metadata is not _no_metadata:
-            checked = metadata_encoding(metadata)
+        if event.metadata is not _no_metadata:  # the common case costs this one comparison
+            checked = metadata_encoding(event.metadata)
             if checked.__class__ is not bytes:
                 assert isinstance(checked, Result)
                 return checked
