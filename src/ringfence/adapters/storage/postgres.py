@@ -38,6 +38,7 @@ from typing import Any
 
 import psycopg
 
+from ringfence.adapters.storage import postgres_metadata
 from ringfence.adapters.storage.cuts_postgres import PostgresCut, postgres_cut
 from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.postgres_rows import (
@@ -77,7 +78,6 @@ from ringfence.core.ledger.journal import (
     genesis_hash,
     metadata_pairs_of,
 )
-from ringfence.core.ledger.metadata import encode_metadata
 from ringfence.core.ledger.model import (
     TransferRecord,
 )
@@ -266,7 +266,7 @@ class PostgresStore:
                 self._insert_entry(db, entry, len(records))
                 if records:
                     self._copy_transfers(db, entry.seq, records)
-                    _insert_metadata(db, metadata_pairs_of(entry.body, records))
+                    postgres_metadata.insert_metadata(db, metadata_pairs_of(entry.body, records))
                 if companion is not None:
                     self._insert_entry(db, companion, 0)
                 if definitions:
@@ -379,47 +379,19 @@ class PostgresStore:
 
     def transfer_metadata(self, ids: Collection[int]) -> dict[int, bytes]:
         keys = sorted({str(i) for i in ids if type(i) is int and 0 < i <= _u128_max})
-        pairs: dict[int, dict[str, str]] = {}
         if not keys:
             self._writer.drain()
             return {}
         try:
-            db = self._reading()
-            for start in range(0, len(keys), limits.store_lookup_ids_max):
-                part = keys[start : start + limits.store_lookup_ids_max]
-                rows = db.execute(
-                    "SELECT t.id::text, m.key, m.value FROM transfers t "
-                    "JOIN transfer_metadata m ON m.timestamp = t.timestamp "
-                    "WHERE t.id = ANY(%s::numeric[]) ORDER BY m.timestamp, m.key",
-                    (part,),
-                ).fetchall()
-                for transfer_id, key, value in rows:
-                    pairs.setdefault(int(transfer_id), {})[key] = value
+            return postgres_metadata.transfer_metadata(self._reading(), keys)
         except psycopg.Error as error:
             raise self._failed(error, "looking up transfers' metadata") from error
-        return {transfer_id: encode_metadata(found) for transfer_id, found in pairs.items()}
 
     def transfers_with_metadata(
         self, metadata: Mapping[str, str], after_timestamp: int = 0
     ) -> Iterator[TransferRecord]:
-        """The first pair walks its index (``transfer_metadata_by_pair``) in timestamp order,
-        a page at a time; each further pair is a lookup of the transfer's own row."""
-        assert metadata
-        pairs = list(metadata.items())
-        further = "".join(
-            " AND EXISTS (SELECT 1 FROM transfer_metadata o WHERE o.timestamp = m.timestamp"
-            " AND o.key = %s AND o.value = %s)"
-            for _ in pairs[1:]
-        )
-        query = (
-            "SELECT m.timestamp, t.id::text, t.debit_account::text, t.credit_account::text, "
-            "t.amount::text, t.pending_id::text, t.reference::text, t.authoriser::text, "
-            "t.timeout_s, t.asset, t.code, t.flags FROM transfer_metadata m "
-            "JOIN transfers t ON t.timestamp = m.timestamp "
-            f"WHERE m.timestamp > %s AND m.key = %s AND m.value = %s{further} "
-            f"ORDER BY m.timestamp LIMIT {_transfers_per_page}"
-        )
-        parameters = [item for pair in pairs for item in pair]
+        """A page at a time (``postgres_metadata.pairs_query``), in the read snapshot."""
+        query, parameters = postgres_metadata.pairs_query(metadata, _transfers_per_page)
         for row in self._pages(query, max(after_timestamp, 0), parameters, "listing by metadata"):
             n = [int(value) for value in row]
             yield TransferRecord(
@@ -427,18 +399,13 @@ class PostgresStore:
             )
 
     def projected_metadata(self) -> Iterator[tuple[int, str, str]]:
-        query = (
-            "SELECT timestamp, key, value FROM transfer_metadata WHERE (timestamp, key) > (%s, %s)"
-            f" ORDER BY timestamp, key LIMIT {_transfers_per_page}"
-        )
         after: tuple[int, str] = (-1, "")
         while True:
             try:
-                rows = self._reading().execute(query, after, binary=True).fetchall()
+                rows = postgres_metadata.projected_page(self._reading(), after, _transfers_per_page)
             except psycopg.Error as error:
                 raise self._failed(error, "reading the transfers' metadata") from error
-            for timestamp, key, value in rows:
-                yield int(timestamp), key, value
+            yield from rows
             if not rows:
                 return
             after = (rows[-1][0], rows[-1][1])
@@ -485,19 +452,3 @@ class PostgresStore:
             if db is not None:
                 db.close()
 
-
-def _insert_metadata(
-    db: psycopg.Connection[Any], pairs: list[tuple[TransferRecord, dict[str, str]]]
-) -> None:
-    """Each pair of each transfer's metadata, keyed by the transfer's timestamp (as its row in
-    ``transfers`` is), for lookups by pair through ``transfer_metadata_by_pair``."""
-    if pairs:
-        with db.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO transfer_metadata (timestamp, key, value) VALUES (%s, %s, %s)",
-                [
-                    (record.timestamp, key, value)
-                    for record, metadata in pairs
-                    for key, value in metadata.items()
-                ],
-            )

@@ -22,6 +22,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ringfence.adapters.storage import sqlite_metadata
 from ringfence.adapters.storage.cuts import SqliteCut, sqlite_cut
 from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.rows import (
@@ -48,7 +49,6 @@ from ringfence.core.ledger.journal import (
     genesis_hash,
     metadata_pairs_of,
 )
-from ringfence.core.ledger.metadata import encode_metadata
 from ringfence.core.ledger.model import (
     AccountDefinition,
     Break,
@@ -188,7 +188,9 @@ class SqliteStore:
         self._writer.drain()
         with self._transaction(f"append of entries {entry.seq} and {companion.seq}"):
             self._db.execute(_insert_entry_sql, _row_of(entry, len(records)))
-            self._insert_metadata(metadata_pairs_of(entry.body, records) if records else [])
+            sqlite_metadata.insert_metadata(
+                self._db, metadata_pairs_of(entry.body, records) if records else []
+            )
             self._db.execute(_insert_entry_sql, _row_of(companion, 0))
             if checkpoint is not None:
                 self._write_checkpoint(checkpoint)
@@ -213,7 +215,7 @@ class SqliteStore:
         (trigger ``journal_extends_head``) and cuts the transfer rows out of the body (trigger
         ``journal_projects_transfers``), so an entry with nothing else to write is a single
         statement, committed as it ends, during which the Python lock is free. Metadata pairs,
-        variable in length, are written beside it by ``_insert_metadata``."""
+        variable in length, are written beside it (``sqlite_metadata.insert_metadata``)."""
         assert len(records) <= limits.batch_events_max
         db = self._db
         row = _row_of(entry, len(records))
@@ -226,24 +228,11 @@ class SqliteStore:
             return
         with self._transaction(f"append of entry {entry.seq}"):
             db.execute(_insert_entry_sql, row)
-            self._insert_metadata(pairs)
+            sqlite_metadata.insert_metadata(db, pairs)
             if definitions:
                 self._insert_definitions(entry.kind, entry.seq, definitions)
             if checkpoint is not None:
                 self._write_checkpoint(checkpoint)
-
-    def _insert_metadata(self, pairs: list[tuple[TransferRecord, dict[str, str]]]) -> None:
-        """Each pair of each transfer's metadata, keyed by the transfer's timestamp (as its row
-        in ``transfers`` is), for lookups by pair through ``transfer_metadata_by_pair``."""
-        if pairs:
-            self._db.executemany(
-                "INSERT INTO transfer_metadata VALUES (?, ?, ?)",
-                [
-                    (record.timestamp.to_bytes(8, "big"), key, value)
-                    for record, metadata in pairs
-                    for key, value in metadata.items()
-                ],
-            )
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[None]:
@@ -380,56 +369,18 @@ class SqliteStore:
 
     def transfer_metadata(self, ids: Collection[int]) -> dict[int, bytes]:
         self._writer.drain()
-        keys = [i.to_bytes(16, "big") for i in ids if type(i) is int and 0 < i <= _u128_max]
-        pairs: dict[int, dict[str, str]] = {}
-        chunk = 8_000
-        for start in range(0, len(keys), chunk):
-            part = keys[start : start + chunk]
-            cursor = self._db.execute(
-                "SELECT t.id, m.key, m.value FROM transfers t "
-                "JOIN transfer_metadata m ON m.timestamp = t.timestamp "
-                f"WHERE t.id IN ({', '.join('?' * len(part))}) ORDER BY m.timestamp, m.key",
-                part,
-            )
-            for transfer_id, key, value in cursor:
-                pairs.setdefault(int.from_bytes(transfer_id, "big"), {})[key] = value
-        return {transfer_id: encode_metadata(found) for transfer_id, found in pairs.items()}
+        return sqlite_metadata.transfer_metadata(self._db, ids)
 
     def transfers_with_metadata(
         self, metadata: Mapping[str, str], after_timestamp: int = 0
     ) -> Iterator[TransferRecord]:
-        """The first pair walks its index in timestamp order; each further pair is a lookup of
-        the transfer's own row by primary key."""
-        assert metadata
         self._writer.drain()
-        (first_key, first_value), *others = metadata.items()
-        further = "".join(
-            " AND EXISTS (SELECT 1 FROM transfer_metadata o WHERE o.timestamp = m.timestamp"
-            " AND o.key = ? AND o.value = ?)"
-            for _ in others
-        )
-        columns = ", ".join(f"t.{column}" for column in transfer_columns.split(", "))
-        cursor = self._db.execute(
-            f"SELECT {columns} FROM transfer_metadata m "
-            "JOIN transfers t ON t.timestamp = m.timestamp "
-            f"WHERE m.key = ? AND m.value = ? AND m.timestamp > ?{further} ORDER BY m.timestamp",
-            [
-                first_key,
-                first_value,
-                max(after_timestamp, 0).to_bytes(8, "big"),
-                *(item for pair in others for item in pair),
-            ],
-        )
-        for row in cursor:
+        for row in sqlite_metadata.transfers_with_metadata(self._db, metadata, after_timestamp):
             yield _record_of(row)
 
     def projected_metadata(self) -> Iterator[tuple[int, str, str]]:
         self._writer.drain()
-        cursor = self._db.execute(
-            "SELECT timestamp, key, value FROM transfer_metadata ORDER BY timestamp, key"
-        )
-        for timestamp, key, value in cursor:
-            yield int.from_bytes(timestamp, "big"), key, value
+        yield from sqlite_metadata.projected_metadata(self._db)
 
     def checkpoint(self) -> Checkpoint:
         self._writer.drain()
