@@ -15,6 +15,7 @@ from ringfence.adapters.clock import SystemClock
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.custody.registry import Chain, ClientAddress, Scheme, Wallet
 from ringfence.core.errors import Result
+from ringfence.core.ledger.metadata import decode_metadata
 from ringfence.core.ledger.model import BreakState, Pool, PoolKind, Terms
 from ringfence.core.money import Asset
 from ringfence.service.audit import verify_store
@@ -107,6 +108,13 @@ def test_deposits_on_chain_are_posted_exactly_once(anvil_node: AnvilNode, tmp_pa
     # Each deposit's chain transaction, recorded once and replayed: the token's log index too.
     recorded = {(s.chain, s.reference) for s in reopened.deposit_sources().values()}
     assert recorded == {(Chain.ethereum, s.reference) for s in sent}
+    # The transfers carry it too, as metadata: the token's transfer with its log index.
+    store = reopened.ledger.store
+    ids = [d.transfer_id for d in first.posted]
+    carried = [decode_metadata(encoded) for encoded in store.transfer_metadata(ids).values()]
+    references = {m["txid"] + (":" + m["log_index"] if "log_index" in m else "") for m in carried}
+    assert references == {s.reference for s in sent}
+    assert {m["chain"] for m in carried} == {"ethereum"}
     observed = {(o.address, o.asset): o.amount for o in reopened.observe(source)}
     assert observed[(alice, "ETH")] == 3 * 10**18
     assert observed[(bob, "TUSD")] == 250_000_000

@@ -16,7 +16,7 @@ made to fail mid-batch the same way (``Ledger._apply_posted`` raising at its n-t
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,17 @@ class FaultyStore:
 
     def projected_transfers(self) -> Iterator[TransferRecord]:
         return self.inner.projected_transfers()
+
+    def transfer_metadata(self, ids: Collection[int]) -> dict[int, bytes]:
+        return self.inner.transfer_metadata(ids)
+
+    def transfers_with_metadata(
+        self, metadata: Mapping[str, str], after_timestamp: int = 0
+    ) -> Iterator[TransferRecord]:
+        return self.inner.transfers_with_metadata(metadata, after_timestamp)
+
+    def projected_metadata(self) -> Iterator[tuple[int, str, str]]:
+        return self.inner.projected_metadata()
 
     def projected_definitions(self) -> Any:
         return self.inner.projected_definitions()

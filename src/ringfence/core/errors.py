@@ -77,6 +77,10 @@ class Result(StrEnum):
     pending_not_allowed_for_code = "pending_not_allowed_for_code"
     authorisation_must_be_empty = "authorisation_must_be_empty"
     name_invalid = "name_invalid"
+    # A transfer's metadata (core/ledger/metadata.py): a key or value that is not well formed,
+    # or more of it than the limits allow.
+    metadata_invalid = "metadata_invalid"
+    metadata_too_large = "metadata_too_large"
     field_unknown = "field_unknown"
     field_required = "field_required"
     line_malformed = "line_malformed"
@@ -152,6 +156,7 @@ class Result(StrEnum):
     exists_with_different_code = "exists_with_different_code"
     exists_with_different_authorisation = "exists_with_different_authorisation"
     exists_with_different_asset = "exists_with_different_asset"
+    exists_with_different_metadata = "exists_with_different_metadata"
 
     # The journal key (core/ledger/authenticity.py): a writer needs the key the journal declares.
     journal_key_missing = "journal_key_missing"

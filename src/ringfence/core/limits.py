@@ -43,6 +43,17 @@ jsonl_lines_max: Final = 10_000_000
 # bound is checked before parsing, far below any recursion limit.
 json_depth_max: Final = 64
 
+# A transfer's metadata (core/ledger/metadata.py): a few short keys naming what the transfer
+# refers to outside the ledger (a chain txid, an external reference, a memo), each with one
+# value, part of the transfer's journaled body. Keys are 1-32 of ``a-z 0-9 _ . -`` starting with
+# a letter; values are 1-256 bytes of UTF-8; the whole canonical encoding is at most 1 KiB, so a
+# full batch carries at most about 8 MiB of it. A list filters by at most a few pairs.
+metadata_keys_max: Final = 8
+metadata_key_length_max: Final = 32
+metadata_value_bytes_max: Final = 256
+metadata_bytes_max: Final = 1_024
+metadata_filters_max: Final = 4
+
 # Canonical journal record widths (bytes).
 transfer_record_bytes: Final = 128
 expiry_record_bytes: Final = 32

@@ -85,6 +85,7 @@ class Transfer(TypedDict):
     timeout_s: int
     timestamp_ns: str
     authorised_by: str | None
+    metadata: dict[str, str]  # {} for none (docs/api.md, "Transfer metadata")
 
 
 class Event(TypedDict):

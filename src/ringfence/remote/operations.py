@@ -48,7 +48,9 @@ get_account = _get("/v1/accounts/{account_id}")
 list_balances = _get("/v1/balances", "client", "pool", "asset", *_page, *_as_of)
 get_balance = _get("/v1/balances/{account_id}", *_as_of)
 create_transfers = _post("/v1/transfers")
-list_transfers = _get("/v1/transfers", "account", "client", "code", "from_ns", "to_ns", *_page)
+list_transfers = _get(
+    "/v1/transfers", "account", "client", "code", "from_ns", "to_ns", "metadata", *_page
+)
 get_transfer = _get("/v1/transfers/{transfer_id}")
 request_withdrawal = _post("/v1/withdrawals")
 list_withdrawals = _get("/v1/withdrawals", "status", "client", *_page)

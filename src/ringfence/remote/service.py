@@ -48,7 +48,7 @@ _zip_media_type = "application/zip"
 # A listing walked by ``each`` stops after this many pages, whatever the service says: a
 # cursor that never ends is a fault to report, not a loop to spin in.
 pages_walked_max = 1_000_000
-Query = Mapping[str, str | int | bool | None]
+Query = Mapping[str, str | int | bool | Sequence[str] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,16 +293,19 @@ class RemoteService:
         code: str = "",
         from_ns: int = 0,
         to_ns: int = 0,
+        metadata: Mapping[str, str] | None = None,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> Page[Transfer]:
-        """Transfers, oldest first; timestamps in [from_ns, to_ns) when given."""
-        query = {
+        """Transfers, oldest first; timestamps in [from_ns, to_ns) when given; carrying every
+        pair of ``metadata`` exactly (``{"txid": "4a5e..."}``) when given."""
+        query: Query = {
             "account": str(account),
             "client": client,
             "code": code,
             "from_ns": from_ns or None,
             "to_ns": to_ns or None,
+            "metadata": [f"{key}={value}" for key, value in (metadata or {}).items()],
             "cursor": cursor,
             "limit": limit,
         }
@@ -598,13 +601,16 @@ def _text(value: str | int | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _query_text(query: Query) -> dict[str, str]:
-    """Parameters as the service reads them: absent when None or empty, booleans in words."""
-    sent: dict[str, str] = {}
+def _query_text(query: Query) -> dict[str, str | list[str]]:
+    """Parameters as the service reads them: absent when None or empty, booleans in words, a
+    list as the parameter repeated."""
+    sent: dict[str, str | list[str]] = {}
     for name, value in query.items():
-        if value is None or value == "":
+        if value is None or value == "" or (isinstance(value, list | tuple) and not value):
             continue
-        if isinstance(value, bool):
+        if isinstance(value, list | tuple):
+            sent[name] = [str(item) for item in value]
+        elif isinstance(value, bool):
             sent[name] = "true" if value else "false"
         else:
             sent[name] = str(value)

@@ -85,6 +85,7 @@ def transfer_schema() -> Schema:
         "authorised_by": _name,
         "authorisation": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
         "asset": _asset_code,
+        "metadata": metadata_schema(),
     }
     assert set(properties) == wire.transfer_fields, "the schema names every field, no other"
     return _object(
@@ -94,6 +95,27 @@ def transfer_schema() -> Schema:
         "too, except on a post_pending or void_pending, which take them from the pending "
         "transfer.",
     )
+
+
+def metadata_schema() -> Schema:
+    """A transfer's metadata (core/ledger/metadata.py): what JSON Schema can say of its rules;
+    the byte limits (a value's 256 bytes of UTF-8, 1 KiB in all) are checked by the ledger."""
+    return {
+        "type": "object",
+        "description": (
+            "Key/value pairs that are part of the transfer's hashed, journaled body (a chain "
+            "txid, an external reference, a memo). Values have no control characters, at most "
+            f"{limits.metadata_value_bytes_max} bytes of UTF-8 each and "
+            f"{limits.metadata_bytes_max} bytes encoded in all."
+        ),
+        "maxProperties": limits.metadata_keys_max,
+        "propertyNames": {"pattern": "^[a-z][a-z0-9_.-]{0,31}$"},
+        "additionalProperties": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": limits.metadata_value_bytes_max,
+        },
+    }
 
 
 def account_schema() -> Schema:

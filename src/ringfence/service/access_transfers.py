@@ -12,20 +12,25 @@ transfer when one side is its own account (the other side, a counterparty's acco
 part of its own record).
 
 Lists run over the store's transfer projection in timestamp order (unique per transfer), the
-cursor being the last transfer's timestamp. That is a scan from the start of the journal per
-page: fine for the ledgers of today's tests and demo, and the first thing to replace with an
-indexed query in the store when the service meets a ledger of millions of transfers.
+cursor being the last transfer's timestamp. Filtered by metadata (``metadata=KEY=VALUE``, at most
+``limits.metadata_filters_max`` pairs, all of which must match exactly), a list walks the
+store's index of pairs (``LedgerStore.transfers_with_metadata``) from the cursor on; otherwise it
+is a scan from the start of the journal per page: fine for the ledgers of today's tests and
+demo, and the first thing to replace with an indexed query in the store when the service meets
+a ledger of millions of transfers. Every transfer read shows its metadata.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any
 
 from ringfence.core import limits
 from ringfence.core.access.roles import Action, Actor, require, sees_account
 from ringfence.core.errors import InputError, Result
 from ringfence.core.ledger import wire
+from ringfence.core.ledger.metadata import decode_metadata, parse_metadata_filter
 from ringfence.core.ledger.model import (
     AccountClass,
     Transfer,
@@ -48,7 +53,27 @@ from ringfence.service.access import (
 from ringfence.service.ledger import LedgerService
 from ringfence.service.reserved_transfers import refuse_reserved
 
-__all__ = ["submit", "transfer", "transfers"]
+__all__ = ["metadata_filter", "metadata_filter_parameter", "submit", "transfer", "transfers"]
+
+
+# The list's metadata filter as the OpenAPI document declares it: repeated, one ``KEY=VALUE``
+# each (the route reads it from the query itself: FastAPI declares no parameter of that form).
+metadata_filter_parameter: dict[str, Any] = {
+    "name": "metadata",
+    "in": "query",
+    "required": False,
+    "style": "form",
+    "explode": True,
+    "description": (
+        "A metadata pair the transfer must carry exactly, as KEY=VALUE (metadata=txid=4a5e...); "
+        f"repeat for more pairs, all of which must match (at most {limits.metadata_filters_max})."
+    ),
+    "schema": {
+        "type": "array",
+        "items": {"type": "string"},
+        "maxItems": limits.metadata_filters_max,
+    },
+}
 
 
 def submit(ledger: LedgerService, actor: Actor, document: object) -> dict[str, Any]:
@@ -134,11 +159,14 @@ def transfers(
     to_ns: int = 0,
     cursor: str | None = None,
     limit: int | None = None,
+    metadata: Mapping[str, str] | Iterable[str] | None = None,
 ) -> Page:
     """Transfers the actor sees, oldest first, filtered by an account on either side, a
-    client owning either side, a transfer code, and timestamps in [from_ns, to_ns)."""
+    client owning either side, a transfer code, timestamps in [from_ns, to_ns) and metadata
+    pairs, each exactly (a map, or ``KEY=VALUE`` texts: ``metadata_filter``)."""
     require(actor, Action.read_transfers)
     after, size = cursor_value(cursor), page_size(limit)
+    wanted = metadata_filter(metadata)
     engine = ledger.ledger
     if account:
         state = engine.accounts.get(account)
@@ -160,8 +188,33 @@ def transfers(
         code=code_number,
         from_ns=from_ns,
         to_ns=to_ns,
+        metadata=wanted,
     )
-    return paged(((record.timestamp, record_to_json(ledger, record)) for record in chosen), size)
+    page = list(islice(chosen, size + 1))  # one more, to know whether a page follows
+    found = ledger.store.transfer_metadata([record.id for record in page]) if page else {}
+    rows = (
+        (record.timestamp, record_to_json(ledger, record, found.get(record.id, b"")))
+        for record in page
+    )
+    return paged(rows, size)
+
+
+def metadata_filter(metadata: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:
+    """A list's metadata filter: a map, or ``KEY=VALUE`` texts as a query or a command line
+    gives them (each key at most once, else ``metadata_invalid``); at most
+    ``limits.metadata_filters_max`` pairs, each a pair a transfer could carry."""
+    if not metadata:
+        return {}
+    if isinstance(metadata, Mapping):
+        return parse_metadata_filter(metadata)
+    wanted: dict[str, str] = {}
+    for text in metadata:
+        key, equals, value = text.partition("=") if isinstance(text, str) else ("", "", "")
+        if not equals or key in wanted:
+            detail = f"metadata filter {text!r}: KEY=VALUE, each key once"
+            raise InputError(Result.metadata_invalid, detail)
+        wanted[key] = value
+    return parse_metadata_filter(wanted)
 
 
 def _chosen(
@@ -174,9 +227,15 @@ def _chosen(
     code: int,
     from_ns: int,
     to_ns: int,
+    metadata: Mapping[str, str],
 ) -> Iterator[TransferRecord]:
     accounts = ledger.ledger.accounts
-    for record in ledger.store.projected_transfers():
+    store = ledger.store
+    start = max(after, from_ns - 1, 0)
+    records = (
+        store.transfers_with_metadata(metadata, start) if metadata else store.projected_transfers()
+    )
+    for record in records:
         if record.timestamp <= after or record.timestamp < from_ns:
             continue
         if to_ns and record.timestamp >= to_ns:
@@ -199,8 +258,15 @@ def _owned_by(state: AccountState | None, client: str) -> bool:
     return definition.account_class is AccountClass.client and definition.owner == client
 
 
-def record_to_json(ledger: LedgerService, record: TransferRecord) -> dict[str, Any]:
+def record_to_json(
+    ledger: LedgerService, record: TransferRecord, metadata: bytes | None = None
+) -> dict[str, Any]:
+    """``record`` on the wire with its metadata: ``metadata`` is its canonical encoding when the
+    caller looked it up already (``b""``: none), else the store is asked."""
     engine = ledger.ledger
     authoriser = engine.principals.by_number.get(record.authoriser)
     name = authoriser.principal.name if authoriser is not None else None
-    return wire.record_to_json(record, engine.assets_by_number[record.asset], name)
+    if metadata is None:
+        metadata = ledger.store.transfer_metadata([record.id]).get(record.id, b"")
+    asset = engine.assets_by_number[record.asset]
+    return wire.record_to_json(record, asset, name, decode_metadata(metadata))

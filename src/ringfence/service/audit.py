@@ -13,9 +13,10 @@ tables, the checkpointed balances) is a projection of it. The audit
    policy version is checked the same way, its signature against the approver's key at that
    point, and its presence where the governing policy required one (a failure is
    ``approval_signature_invalid``, and the replay goes on: an approval moves no balance);
-3. compares the transfer rows, row by row, and the definition tables with what the journal
-   says, and the checkpointed balances, pending transfers and breaks with the replayed state
-   at the checkpoint;
+3. compares the transfer rows, row by row, each transfer's metadata pairs
+   (service/audit_metadata.py) and the definition tables with what the journal says, and
+   the checkpointed balances, pending transfers and breaks with the replayed state at the
+   checkpoint;
 4. checks the invariants on the final state: per asset debits equal credits, no client or
    wallet account below zero, no custody pool short by more than its recorded breaks;
 5. checks every entry's signature by the journal key in force (core/ledger/authenticity.py), that
@@ -76,6 +77,7 @@ from ringfence.service.audit_checks import (
     compare_row,
     readable_rows,
 )
+from ringfence.service.audit_metadata import MetadataWalk
 from ringfence.service.custody import replay_registry_entry
 from ringfence.service.ledger import (
     apply_definitions,
@@ -205,25 +207,20 @@ def verify_store(
         audit.problems.append(problem)
     rows = readable_rows(audit, store.projected_transfers())
     pending_row: list[TransferRecord | None] = [next(rows, None)]
+    metadata = MetadataWalk(store.projected_metadata(), audit.problem)
     entries = last_seq = 0
     if audit.checkpoint.seq <= 0:  # before any entry: the state is empty
         compare_checkpoint(audit)
     for entry in _chained_entries(audit, _stored_entries(audit)):
         entries += 1
         last_seq = entry.seq
-        _replay_entry(audit, entry, rows, pending_row)
+        _replay_entry(audit, entry, rows, pending_row, metadata)
         if audit.replaying and entry.seq == audit.checkpoint.seq:
             compare_checkpoint(audit)
         if progress is not None:
             progress(entries, head_seq)
-    while audit.replaying and pending_row[0] is not None:
-        extra = pending_row[0]
-        audit.problem(
-            "transfer_row_inserted",
-            f"transfer row at timestamp {extra.timestamp}",
-            f"transfer {extra.id} is in the table but in no journal entry",
-        )
-        pending_row[0] = next(rows, None)
+    if audit.replaying:
+        _rows_left(audit, rows, pending_row, metadata)
     if audit.checkpoint.seq > last_seq:
         audit.problem(
             "journal_entry_deleted",
@@ -248,6 +245,24 @@ def verify_store(
         bool(set(trusted_keys) & {d.public_key for d in declared}),
         len(audit.seen_heads),
     )
+
+
+def _rows_left(
+    audit: AuditRun,
+    rows: Iterator[TransferRecord],
+    pending_row: list[TransferRecord | None],
+    metadata: MetadataWalk,
+) -> None:
+    """Name the projection's rows that no journal entry holds, once every entry is replayed."""
+    while pending_row[0] is not None:
+        extra = pending_row[0]
+        audit.problem(
+            "transfer_row_inserted",
+            f"transfer row at timestamp {extra.timestamp}",
+            f"transfer {extra.id} is in the table but in no journal entry",
+        )
+        pending_row[0] = next(rows, None)
+    metadata.finish()
 
 
 def _stored_entries(audit: AuditRun) -> Iterator[JournalEntry | int]:
@@ -321,6 +336,7 @@ def _replay_entry(
     entry: JournalEntry,
     rows: Iterator[TransferRecord],
     pending_row: list[TransferRecord | None],
+    metadata: MetadataWalk,
 ) -> None:
     if not audit.replaying:
         return
@@ -330,6 +346,7 @@ def _replay_entry(
             audit.transfers += len(records)
             for record in records:
                 compare_row(audit, record, rows, pending_row)
+            metadata.entry(entry.body, records)
             audit.venue.transfers(records, entry.seq)
         elif entry.kind in registry_kinds:
             replay_registry_entry(audit.registry, audit.ledger, entry)

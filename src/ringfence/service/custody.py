@@ -22,7 +22,13 @@ from ringfence.core.custody.addresses import (
     watch_only_wallet,
 )
 from ringfence.core.custody.codec import Numbers, decode_registry, encode_registry
-from ringfence.core.custody.deposits import DepositPlan, PlannedDeposit, Unattributed, plan_deposits
+from ringfence.core.custody.deposits import (
+    DepositPlan,
+    PlannedDeposit,
+    Unattributed,
+    deposit_metadata,
+    plan_deposits,
+)
 from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.registry import (
     AddressAssignment,
@@ -314,12 +320,19 @@ class CustodyService:
         for deposit, result in zip(plan.deposits, results, strict=True):
             if result is Result.ok:
                 report.posted.append(deposit)
-            elif result is Result.exists:
+            elif result is Result.exists or self._posted_without_metadata(deposit, result):
                 report.already_posted.append(deposit)
             else:
                 report.refused.append((deposit, result))
         self._record_sources([*report.posted, *report.already_posted])
         return report
+
+    def _posted_without_metadata(self, deposit: PlannedDeposit, result: Result) -> bool:
+        """Whether the deposit was credited by a version that gave deposits no metadata: its
+        id is its place on chain, so the same id with none is the same deposit, posted."""
+        if result is not Result.exists_with_different_metadata:
+            return False
+        return not self.ledger.store.transfer_metadata([deposit.transfer_id])
 
     def _record_sources(self, deposits: list[PlannedDeposit]) -> None:
         """Journal where each credited deposit came from on chain, once. After its transfer:
@@ -358,7 +371,10 @@ class CustodyService:
             custody = self.ensure_custody_accounts(deposit.wallet)[asset]
         client = self.client_account(deposit.client, deposit.pool, asset)
         code = TransferCode.misdirected_deposit if deposit.misdirected else TransferCode.deposit
-        return Transfer(deposit.transfer_id, custody, client, deposit.inflow.amount, code)
+        metadata = deposit_metadata(deposit.inflow)
+        return Transfer(
+            deposit.transfer_id, custody, client, deposit.inflow.amount, code, metadata=metadata
+        )
 
     # ------------------------------------------------------------------ reading
 

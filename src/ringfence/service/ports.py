@@ -193,6 +193,25 @@ class LedgerStore(Protocol):
         """Every row of the transfer projection in timestamp order, for audit."""
         ...
 
+    def transfer_metadata(self, ids: Collection[int]) -> dict[int, bytes]:
+        """The canonical metadata (core/ledger/metadata.py) of the committed transfers among
+        ``ids`` that have some; transfers without metadata and absent ids are missing. The
+        store keeps each transfer's pairs, cut out of the journal body when it is appended."""
+        ...
+
+    def transfers_with_metadata(
+        self, metadata: Mapping[str, str], after_timestamp: int = 0
+    ) -> Iterator[TransferRecord]:
+        """Committed transfers stamped after ``after_timestamp`` whose metadata holds every
+        pair of ``metadata`` (at least one), in timestamp order, through the store's index of
+        pairs rather than a walk of every transfer."""
+        ...
+
+    def projected_metadata(self) -> Iterator[tuple[int, str, str]]:
+        """Every row of the metadata projection, ``(transfer timestamp, key, value)``, in
+        timestamp and key order, for audit."""
+        ...
+
     def projected_definitions(self) -> dict[EntryKind, list[Definition]]:
         """The definition projections (assets, clients, pools, accounts), for audit."""
         ...

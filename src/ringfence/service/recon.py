@@ -20,6 +20,7 @@ from ringfence.core.custody.holdings import Inflow, Observation
 from ringfence.core.custody.registry import Chain
 from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.ledger.journal import EntryKind, decode_transfers, recon_kinds
+from ringfence.core.ledger.metadata import decode_metadata
 from ringfence.core.ledger.model import AccountClass, AccountDefinition, TransferRecord
 from ringfence.core.recon import breaks as lifecycle
 from ringfence.core.recon.breaks import Cause, ReconBreak
@@ -42,6 +43,7 @@ from ringfence.core.recon.history import (
     register_of_positions,
     residual_causes,
     with_chain_transactions,
+    with_metadata,
     with_values,
     with_where_held,
 )
@@ -421,8 +423,13 @@ class ReconService:
             client, from_ns, to_ns, self.records(to_ns), definitions, pools=engine.pools
         )
         statement = with_chain_transactions(statement, self.chain_transaction_of())
+        statement = with_metadata(statement, self._metadata_of)
         found = prices.prices(list(engine.assets), to_ns) if prices is not None else {}
         return with_values(with_where_held(statement, self.tiers()), found, engine.assets)
+
+    def _metadata_of(self, transfer_ids: list[int]) -> dict[int, dict[str, str]]:
+        found = self.ledger.store.transfer_metadata(transfer_ids) if transfer_ids else {}
+        return {transfer_id: decode_metadata(encoded) for transfer_id, encoded in found.items()}
 
     def chain_transaction_of(self) -> Callable[[int], tuple[str, str] | None]:
         """(chain, txid) by transfer id: a detected deposit's, and a broadcast withdrawal's

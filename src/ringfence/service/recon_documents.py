@@ -267,6 +267,7 @@ def _asset_statement(entry: AssetStatement, asset: Asset) -> dict[str, Any]:
                 "counterparty": m.counterparty,
                 "chain": m.chain or None,
                 "txid": m.txid or None,
+                "metadata": dict(m.metadata),
                 **amounts(asset, amount=m.amount),
             }
             for m in entry.movements
@@ -301,7 +302,7 @@ def _scaled(units: int, scale: int) -> str:
 
 client_statement_csv_columns = (
     "client", "asset", "row", "time", "transfer_id", "pool", "account_kind", "code", "reference",
-    "counterparty", "chain", "txid", "amount", "balance",
+    "counterparty", "chain", "txid", "amount", "balance", "metadata",
 )  # fmt: skip
 
 
@@ -314,7 +315,7 @@ def client_statement_rows(statement: ClientStatement, assets: Assets) -> list[li
         balance = entry.opening
         start = ["opening", iso(statement.from_ns), "", "", "", "", "", "", "", ""]
         rows.append(
-            [statement.client, entry.asset, *start, "", format_signed_amount(balance, asset)]
+            [statement.client, entry.asset, *start, "", format_signed_amount(balance, asset), ""]
         )
         for m in entry.movements:
             balance += m.amount
@@ -324,11 +325,13 @@ def client_statement_rows(statement: ClientStatement, assets: Assets) -> list[li
                     str(m.transfer_id), m.pool, m.account_kind, m.code,
                     str(m.reference) if m.reference else "", m.counterparty, m.chain, m.txid,
                     format_signed_amount(m.amount, asset), format_signed_amount(balance, asset),
+                    " ".join(f"{key}={value}" for key, value in m.metadata.items()),
                 ]
             )  # fmt: skip
         assert balance == entry.closing
         end = ["closing", iso(statement.to_ns), "", "", "", "", "", "", "", ""]
-        rows.append([statement.client, entry.asset, *end, "", format_signed_amount(balance, asset)])
+        closing = format_signed_amount(balance, asset)
+        rows.append([statement.client, entry.asset, *end, "", closing, ""])
     return rows
 
 

@@ -50,6 +50,7 @@ sample_calls: dict[str, dict[str, Any]] = {
         "code": "deposit",
         "from_ns": 1,
         "to_ns": 2,
+        "metadata": {"txid": "ab", "vout": "0"},
         "cursor": "1",
         "limit": 5,
     },

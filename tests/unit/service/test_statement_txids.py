@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from bip_utils import Bip84, Bip84Coins
@@ -23,6 +24,7 @@ from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.errors import Result
 from ringfence.core.ledger.journal import EntryKind
+from ringfence.core.ledger.metadata import encode_metadata
 from ringfence.core.recon.history import ClientStatement
 from ringfence.entrypoints.pages.client_statement import render_client_statement
 from ringfence.entrypoints.pages.portal.views import statement_view
@@ -134,8 +136,10 @@ def test_a_deposit_credited_before_its_source_was_recorded_gets_it_on_the_next_s
     )
     inflows, _ = source.inflows([alice], 0)
     (planned,) = custody.plan(inflows).deposits
-    # Credited as an older version did: the transfer alone, nothing beside it.
-    assert custody.ledger.submit([custody._transfer_for(planned)]) == [Result.ok]
+    # Credited as an older version did: the transfer alone, with no metadata and nothing
+    # beside it; the next scan finds it posted all the same.
+    older = replace(custody._transfer_for(planned), metadata={})
+    assert custody.ledger.submit([older]) == [Result.ok]
     assert _txids(_statement(custody, "alice")) == set()
     assert len(custody.scan_deposits(source).already_posted) == 1
     assert _txids(_statement(custody, "alice")) == {("bitcoin", _txid("old"))}
@@ -192,3 +196,46 @@ def test_pages_show_the_txid_shortened_whole_on_hover_and_link_free(tmp_path: Pa
         cell = cell[: cell.index("</code>")]
         assert cell.endswith(f"{txid[:10]}…{txid[-8:]}") and "<code" in cell
         assert "<a " not in page[page.index("Chain transaction") :]
+
+
+def test_a_scanned_deposit_carries_its_place_on_chain_as_metadata_onto_the_statement(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "books.db")
+    custody = _custody(store)
+    alice = _address_of(custody, "alice")
+    outputs = [(alice, _txid("meta"), 3, 42_000)]
+    source = UtxoSnapshotSource([_snapshot(tmp_path / "utxo.csv", outputs)], "mainnet")
+    (posted,) = custody.scan_deposits(source).posted
+    expected = {"chain": "bitcoin", "txid": _txid("meta"), "vout": "3"}
+    assert store.transfer_metadata([posted.transfer_id]) == {
+        posted.transfer_id: encode_metadata(expected)
+    }
+    found = store.transfers_with_metadata({"txid": _txid("meta")})
+    assert [record.id for record in found] == [posted.transfer_id]
+
+    statement = _statement(custody, "alice")
+    (movement,) = statement.assets[0].movements
+    assert movement.metadata == expected
+    assets = custody.ledger.ledger.assets
+    (moved,) = client_statement_document(statement, assets)["assets"][0]["movements"]
+    assert moved["metadata"] == expected
+    rows = [dict(zip(client_statement_csv_columns, r, strict=True))
+            for r in client_statement_rows(statement, assets)]  # fmt: skip
+    assert rows[1]["metadata"] == f"chain=bitcoin txid={_txid('meta')} vout=3"
+    page = render_client_statement(client_statement_document(statement, assets))
+    assert "vout: 3" in page
+    assert verify_store(store).ok
+    store.close()
+
+
+def test_a_transfer_s_txid_in_its_metadata_shows_on_the_statement_without_a_source() -> None:
+    service = LedgerService(MemoryStore(), ManualClock(10**18), journal_signer())
+    c = build_custodian(service)
+    booked = replace(c.deposit(7, "alice", 900), metadata={"txid": _txid("wire"), "memo": "ref 9"})
+    assert service.submit([booked]) == [Result.ok]
+    custody = CustodyService(service)
+    (movement,) = _statement(custody, "alice").assets[0].movements
+    assert (movement.chain, movement.txid) == ("", _txid("wire"))
+    assert movement.metadata == {"memo": "ref 9", "txid": _txid("wire")}
+    assert _statement(custody, "bob").assets == []

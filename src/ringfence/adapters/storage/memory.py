@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from ringfence.adapters.storage.locks import process_lock
 from ringfence.core.batch import ClientAccountRow, RowsCut, sorted_rows
 from ringfence.core.errors import HeadConflictError, StorageError
-from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry, genesis_hash
+from ringfence.core.ledger.journal import (
+    Definition,
+    EntryKind,
+    JournalEntry,
+    genesis_hash,
+    metadata_pairs_of,
+)
+from ringfence.core.ledger.metadata import encode_metadata, metadata_matches
 from ringfence.core.ledger.model import AccountClass, AccountDefinition, TransferRecord
 from ringfence.service.ports import Checkpoint, PendingAppend
 
@@ -24,6 +31,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._entries: list[JournalEntry] = []
         self._transfers: dict[int, TransferRecord] = {}
+        self._metadata: dict[int, dict[str, str]] = {}  # transfer id -> its pairs
         self._definitions: dict[EntryKind, list[Definition]] = {
             kind: [] for kind in EntryKind if kind is not EntryKind.transfers
         }
@@ -54,8 +62,10 @@ class MemoryStore:
             raise StorageError("injected failure")
         for record in records:
             assert record.id not in self._transfers
+        pairs = metadata_pairs_of(entry.body, records) if records else []
         self._entries.append(entry)
         self._transfers.update((record.id, record) for record in records)
+        self._metadata.update((record.id, metadata) for record, metadata in pairs)
         if definitions:
             self._definitions[entry.kind].extend(definitions)
         if checkpoint is not None:
@@ -115,6 +125,34 @@ class MemoryStore:
                 found[transfer_id] = record
         return found
 
+    def transfer_metadata(self, ids: Collection[int]) -> dict[int, bytes]:
+        return {
+            transfer_id: encode_metadata(self._metadata[transfer_id])
+            for transfer_id in ids
+            if transfer_id in self._metadata
+        }
+
+    def transfers_with_metadata(
+        self, metadata: Mapping[str, str], after_timestamp: int = 0
+    ) -> Iterator[TransferRecord]:
+        assert metadata
+        found = [
+            self._transfers[transfer_id]
+            for transfer_id, pairs in self._metadata.items()
+            if metadata_matches(pairs, metadata)
+        ]
+        for record in sorted(found, key=lambda record: record.timestamp):
+            if record.timestamp > after_timestamp:
+                yield record
+
+    def projected_metadata(self) -> Iterator[tuple[int, str, str]]:
+        rows = [
+            (self._transfers[transfer_id].timestamp, key, value)
+            for transfer_id, pairs in self._metadata.items()
+            for key, value in pairs.items()
+        ]
+        yield from sorted(rows)
+
     def checkpoint(self) -> Checkpoint:
         return copy.deepcopy(self._checkpoint)
 
@@ -138,8 +176,15 @@ class MemoryStore:
             assert isinstance(definition, AccountDefinition)
             if definition.account_class is AccountClass.client:
                 _, debits, _, credits = balances.get(definition.id, (0, 0, 0, 0))
-                rows.append(ClientAccountRow(numbers[definition.owner], definition.owner,
-                                             definition.asset, definition.pool, credits - debits))
+                rows.append(
+                    ClientAccountRow(
+                        numbers[definition.owner],
+                        definition.owner,
+                        definition.asset,
+                        definition.pool,
+                        credits - debits,
+                    )
+                )
         yield RowsCut(self._checkpoint.seq, sorted_rows(rows))
 
     @contextmanager

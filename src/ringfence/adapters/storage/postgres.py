@@ -32,12 +32,13 @@ service reloads from the store, and a resubmitted batch gets ``exists`` for what
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 
+from ringfence.adapters.storage import postgres_metadata
 from ringfence.adapters.storage.cuts_postgres import PostgresCut, postgres_cut
 from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.postgres_rows import (
@@ -70,7 +71,13 @@ from ringfence.adapters.storage.rows import (
 )
 from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, StorageError
-from ringfence.core.ledger.journal import Definition, EntryKind, JournalEntry, genesis_hash
+from ringfence.core.ledger.journal import (
+    Definition,
+    EntryKind,
+    JournalEntry,
+    genesis_hash,
+    metadata_pairs_of,
+)
 from ringfence.core.ledger.model import (
     TransferRecord,
 )
@@ -263,6 +270,7 @@ class PostgresStore:
                 self._insert_entry(db, entry, len(records))
                 if records:
                     self._copy_transfers(db, entry.seq, records)
+                    postgres_metadata.insert_metadata(db, metadata_pairs_of(entry.body, records))
                 if companion is not None:
                     self._insert_entry(db, companion, 0)
                 if definitions:
@@ -373,6 +381,39 @@ class PostgresStore:
             raise self._failed(error, "looking up transfers") from error
         return found
 
+    def transfer_metadata(self, ids: Collection[int]) -> dict[int, bytes]:
+        keys = sorted({str(i) for i in ids if type(i) is int and 0 < i <= _u128_max})
+        if not keys:
+            self._writer.drain()
+            return {}
+        try:
+            return postgres_metadata.transfer_metadata(self._reading(), keys)
+        except psycopg.Error as error:
+            raise self._failed(error, "looking up transfers' metadata") from error
+
+    def transfers_with_metadata(
+        self, metadata: Mapping[str, str], after_timestamp: int = 0
+    ) -> Iterator[TransferRecord]:
+        """A page at a time (``postgres_metadata.pairs_query``), in the read snapshot."""
+        query, parameters = postgres_metadata.pairs_query(metadata, _transfers_per_page)
+        for row in self._pages(query, max(after_timestamp, 0), parameters, "listing by metadata"):
+            n = [int(value) for value in row]
+            yield TransferRecord(
+                n[1], n[2], n[3], n[4], n[5], n[6], n[0], n[7], n[8], n[9], n[10], n[11]
+            )
+
+    def projected_metadata(self) -> Iterator[tuple[int, str, str]]:
+        after: tuple[int, str] = (-1, "")
+        while True:
+            try:
+                rows = postgres_metadata.projected_page(self._reading(), after, _transfers_per_page)
+            except psycopg.Error as error:
+                raise self._failed(error, "reading the transfers' metadata") from error
+            yield from rows
+            if not rows:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
     def checkpoint(self) -> Checkpoint:
         try:
             return read_checkpoint(self._reading())
@@ -449,3 +490,4 @@ class PostgresStore:
             self._snapshot_open = False
             if db is not None:
                 db.close()
+

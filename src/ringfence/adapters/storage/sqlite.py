@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ringfence.adapters.storage import sqlite_metadata
 from ringfence.adapters.storage.cuts import SqliteCut, sqlite_cut
 from ringfence.adapters.storage.locks import file_lock, process_lock
 from ringfence.adapters.storage.pipelined import PipelinedWriter
@@ -35,6 +36,7 @@ from ringfence.adapters.storage.rows import (
 )
 from ringfence.adapters.storage.sqlite_schema import (
     add_signature_column,
+    metadata_added_in,
     schema_statements,
     schema_version,
     signatures_added_in,
@@ -47,6 +49,7 @@ from ringfence.core.ledger.journal import (
     EntryKind,
     JournalEntry,
     genesis_hash,
+    metadata_pairs_of,
 )
 from ringfence.core.ledger.model import (
     AccountDefinition,
@@ -132,10 +135,13 @@ class SqliteStore:
             version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if version is None:
                 db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (schema_version,))
-            elif version[0] == signatures_added_in - 1:
-                # Journals from before signing: their entries keep an empty signature, vouched
-                # for by the journal key's first declaration (core/ledger/authenticity.py).
-                db.execute(add_signature_column)
+            elif signatures_added_in - 1 <= version[0] < schema_version:
+                if version[0] < signatures_added_in:
+                    # Journals from before signing: their entries keep an empty signature,
+                    # vouched for by the journal key's first declaration (authenticity.py).
+                    db.execute(add_signature_column)
+                # Journals from before metadata hold none: the table made above stays empty.
+                assert metadata_added_in == schema_version
                 db.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'", (schema_version,)
                 )
@@ -169,7 +175,7 @@ class SqliteStore:
         checkpoint: Checkpoint | None = None,
     ) -> None:
         self._writer.drain()
-        self._append(entry, len(records), definitions, checkpoint)
+        self._append(entry, records, definitions, checkpoint)
 
     def append_joined(
         self,
@@ -185,6 +191,9 @@ class SqliteStore:
         self._writer.drain()
         with self._transaction(f"append of entries {entry.seq} and {companion.seq}"):
             self._db.execute(_insert_entry_sql, _row_of(entry, len(records)))
+            sqlite_metadata.insert_metadata(
+                self._db, metadata_pairs_of(entry.body, records) if records else []
+            )
             self._db.execute(_insert_entry_sql, _row_of(companion, 0))
             if checkpoint is not None:
                 self._write_checkpoint(checkpoint)
@@ -196,23 +205,25 @@ class SqliteStore:
         the rows out of the journal body inside SQLite) but must ``wait()`` before telling
         anyone the entry is durable. Any other call on the store waits for it first.
         """
-        return self._writer.begin(lambda: self._append(entry, len(records), (), None))
+        return self._writer.begin(lambda: self._append(entry, records, (), None))
 
     def _append(
         self,
         entry: JournalEntry,
-        record_count: int,
+        records: Sequence[TransferRecord],
         definitions: Sequence[Definition],
         checkpoint: Checkpoint | None,
     ) -> None:
         """One transaction. The database itself refuses an entry that does not extend the head
         (trigger ``journal_extends_head``) and cuts the transfer rows out of the body (trigger
         ``journal_projects_transfers``), so an entry with nothing else to write is a single
-        statement, committed as it ends, during which the Python lock is free."""
-        assert record_count <= limits.batch_events_max
+        statement, committed as it ends, during which the Python lock is free. Metadata pairs,
+        variable in length, are written beside it (``sqlite_metadata.insert_metadata``)."""
+        assert len(records) <= limits.batch_events_max
         db = self._db
-        row = _row_of(entry, record_count)
-        if not definitions and checkpoint is None:
+        row = _row_of(entry, len(records))
+        pairs = metadata_pairs_of(entry.body, records) if records else []
+        if not definitions and checkpoint is None and not pairs:
             try:
                 db.execute(_insert_entry_sql, row)
             except sqlite3.Error as error:
@@ -220,6 +231,7 @@ class SqliteStore:
             return
         with self._transaction(f"append of entry {entry.seq}"):
             db.execute(_insert_entry_sql, row)
+            sqlite_metadata.insert_metadata(db, pairs)
             if definitions:
                 self._insert_definitions(entry.kind, entry.seq, definitions)
             if checkpoint is not None:
@@ -357,6 +369,21 @@ class SqliteStore:
                 record = _record_of(row)
                 found[record.id] = record
         return found
+
+    def transfer_metadata(self, ids: Collection[int]) -> dict[int, bytes]:
+        self._writer.drain()
+        return sqlite_metadata.transfer_metadata(self._db, ids)
+
+    def transfers_with_metadata(
+        self, metadata: Mapping[str, str], after_timestamp: int = 0
+    ) -> Iterator[TransferRecord]:
+        self._writer.drain()
+        for row in sqlite_metadata.transfers_with_metadata(self._db, metadata, after_timestamp):
+            yield _record_of(row)
+
+    def projected_metadata(self) -> Iterator[tuple[int, str, str]]:
+        self._writer.drain()
+        yield from sqlite_metadata.projected_metadata(self._db)
 
     def checkpoint(self) -> Checkpoint:
         self._writer.drain()

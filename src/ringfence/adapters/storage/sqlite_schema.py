@@ -1,5 +1,7 @@
-"""The SQLite store's schema: its tables and triggers, one version number, and the one
-upgrade it knows (journals from before signing get a signature column).
+"""The SQLite store's schema: its tables and triggers, one version number, and the upgrades it
+knows (journals from before signing get a signature column; journals from before metadata get
+the empty ``transfer_metadata`` table, which ``CREATE ... IF NOT EXISTS`` makes on open, and their
+version moves on so that an older ringfence, which cannot read a metadata section, refuses them).
 
 The transfer projection's columns are cut out of each journal body by a trigger
 (``journal_projects_transfers``): ``schema_statements`` writes the cuts from the record's
@@ -11,8 +13,9 @@ from __future__ import annotations
 from ringfence.core.ledger.journal import header_bytes
 from ringfence.core.limits import transfer_record_bytes
 
-schema_version = 4
+schema_version = 5
 signatures_added_in = 4
+metadata_added_in = 5
 add_signature_column = (
     "ALTER TABLE journal ADD COLUMN "
     "signature BLOB NOT NULL DEFAULT x'' CHECK (length(signature) IN (0, 64))"
@@ -45,6 +48,13 @@ CREATE TABLE IF NOT EXISTS transfers (
     flags BLOB NOT NULL,
     seq INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS transfer_metadata (
+    timestamp BLOB NOT NULL CHECK (length(timestamp) = 8),
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (timestamp, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS transfer_metadata_by_pair ON transfer_metadata (key, value, timestamp);
 CREATE TABLE IF NOT EXISTS assets (
     code TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, scale INTEGER NOT NULL,
     chain TEXT NOT NULL, contract TEXT NOT NULL, seq INTEGER NOT NULL
@@ -81,6 +91,10 @@ CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
 CREATE TRIGGER IF NOT EXISTS transfers_no_update BEFORE UPDATE ON transfers
     BEGIN SELECT RAISE(ABORT, 'transfers are immutable; post a reversal'); END;
 CREATE TRIGGER IF NOT EXISTS transfers_no_delete BEFORE DELETE ON transfers
+    BEGIN SELECT RAISE(ABORT, 'transfers are immutable; post a reversal'); END;
+CREATE TRIGGER IF NOT EXISTS transfer_metadata_no_update BEFORE UPDATE ON transfer_metadata
+    BEGIN SELECT RAISE(ABORT, 'transfers are immutable; post a reversal'); END;
+CREATE TRIGGER IF NOT EXISTS transfer_metadata_no_delete BEFORE DELETE ON transfer_metadata
     BEGIN SELECT RAISE(ABORT, 'transfers are immutable; post a reversal'); END;
 CREATE TABLE IF NOT EXISTS record_numbers (n INTEGER PRIMARY KEY) STRICT;
 CREATE TRIGGER IF NOT EXISTS journal_extends_head BEFORE INSERT ON journal

@@ -17,7 +17,9 @@ and client):
 
 The transfer id is a hash of the chain, the chain reference and the receiving address, so
 scanning the same blocks twice, or after a restart, submits the same ids and the ledger answers
-``exists`` instead of posting again.
+``exists`` instead of posting again. The transfer carries its place on chain as metadata
+(``deposit_metadata``: the chain, the txid and the output or log index), hashed and journaled
+with it, so that a list of transfers finds it by txid and the client's statement shows it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum, unique
 
 from ringfence.core.custody.holdings import Inflow
-from ringfence.core.custody.registry import Registry
+from ringfence.core.custody.registry import Chain, Registry
 from ringfence.core.ledger.model import Pool, Terms
 
 
@@ -64,6 +66,17 @@ class PlannedDeposit:
 class DepositPlan:
     deposits: list[PlannedDeposit] = field(default_factory=list)
     unattributed: list[tuple[Inflow, Unattributed]] = field(default_factory=list)
+
+
+def deposit_metadata(inflow: Inflow) -> dict[str, str]:
+    """The metadata a credited deposit carries (core/ledger/metadata.py): ``chain`` and
+    ``txid``, and where the reference names one, the output (Bitcoin's ``txid:vout``: ``vout``)
+    or the log (an Ethereum token transfer's ``hash:log_index``: ``log_index``)."""
+    txid, _, index = inflow.reference.partition(":")
+    metadata = {"chain": inflow.chain.value, "txid": txid}
+    if index:
+        metadata["vout" if inflow.chain is Chain.bitcoin else "log_index"] = index
+    return metadata
 
 
 def deposit_transfer_id(inflow: Inflow) -> int:

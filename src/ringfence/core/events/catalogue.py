@@ -278,10 +278,13 @@ def _transfer_type(record: TransferRecord) -> EventType:
 
 def _transfer_events(entry: JournalEntry, view: View, add: _Adder) -> None:
     _, records, expiries = journal.decode_transfers(entry.body)
+    pairs_of = journal.metadata_pairs_of(entry.body, records)
+    metadata = {record.id: pairs for record, pairs in pairs_of}
     liquidated: list[str] = []
     for record in records:
         asset = view.assets_by_number[record.asset]
-        data = wire.record_to_json(record, asset, view.principal_names.get(record.authoriser))
+        authoriser = view.principal_names.get(record.authoriser)
+        data = wire.record_to_json(record, asset, authoriser, metadata.get(record.id, {}))
         sides = frozenset((record.debit_account, record.credit_account))
         add(_transfer_type(record), data, sides)
         if record.code == TransferCode.misdirected_deposit:

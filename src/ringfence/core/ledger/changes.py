@@ -7,10 +7,12 @@ checkpoint. The decisions (may this change be made?) live in ``rules.py`` and ``
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ringfence.core.errors import Result
 from ringfence.core.ledger.balances import shortfalls_of
+from ringfence.core.ledger.metadata import RecordMetadata
 from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
@@ -80,6 +82,11 @@ class LedgerState:
         self._undo: UndoLog | None = None
         self._batch: dict[int, TransferRecord] = {}
         self._authorisations: list[Authorisation] = []
+        # Each committed record's metadata in the batch in progress, by transfer id and in
+        # record order, and that of the committed transfers the batch refers to.
+        self._batch_metadata: dict[int, bytes] = {}
+        self._metadata: list[RecordMetadata] = []
+        self._known_metadata: Mapping[int, bytes] = {}
         self._verify_signatures = True
         # Identities of state changed since the last checkpoint, for the store to persist.
         self.dirty_accounts: set[int] = set()
@@ -141,9 +148,7 @@ class LedgerState:
             if position is None:
                 position = Position(pool, asset.number)
                 self.positions[(pool.name, asset.number)] = position
-        self.accounts[definition.id] = AccountState.build(
-            definition, asset.number, position, owner
-        )
+        self.accounts[definition.id] = AccountState.build(definition, asset.number, position, owner)
         return _ok
 
     # ------------------------------------------------------------------ two-phase
@@ -331,5 +336,3 @@ class LedgerState:
         debit = self.accounts[record.debit_account]
         credit = self.accounts[record.credit_account]
         return shortfalls_of(debit, credit, record.amount)
-
-

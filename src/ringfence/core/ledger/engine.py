@@ -47,6 +47,7 @@ from ringfence.core.ledger.checks import (
     id_result,
     pending_id_result,
 )
+from ringfence.core.ledger.metadata import RecordMetadata, metadata_encoding, no_metadata
 from ringfence.core.ledger.model import (
     Authorisation,
     Transfer,
@@ -81,6 +82,8 @@ _unknown_flags = ~int(transfer_flags_known)
 # an int zero that is not this object (impossible in CPython) would only take the slower path.
 _zero = 0
 _empty = ""
+_no_metadata = no_metadata
+_no_known_metadata: Mapping[int, bytes] = {}
 
 
 # Records are built without the named tuple's Python-level ``__new__`` (twice as fast): this is
@@ -97,6 +100,7 @@ class BatchOutcome:
     records: list[TransferRecord]
     expiries: list[Expiry]
     authorisations: list[Authorisation] = field(default_factory=list)  # one per authoriser
+    metadata: list[RecordMetadata] = field(default_factory=list)  # one per record with some
 
 
 class Ledger(LedgerRules):
@@ -131,8 +135,11 @@ class Ledger(LedgerRules):
         known: Mapping[int, TransferRecord],
         *,
         verify_signatures: bool = True,
+        known_metadata: Mapping[int, bytes] = _no_known_metadata,
     ) -> BatchOutcome:
-        """Execute one batch. ``known`` holds committed transfers with ids in ``references``.
+        """Execute one batch. ``known`` holds committed transfers with ids in ``references``,
+        ``known_metadata`` the canonical metadata of those of them that have some (a retry is
+        compared with it).
 
         ``verify_signatures=False`` is for rebuilding state from the ledger's own journal on
         open: every rule is still checked, authorisations included, but signatures that were
@@ -141,11 +148,14 @@ class Ledger(LedgerRules):
         assert timestamp > self.timestamp_last
         assert timestamp + len(events) < limits.timestamp_ns_max
         self._verify_signatures = verify_signatures
+        self._known_metadata = known_metadata
         expiries = self._expire(timestamp)
         results: list[Result] = [_ok] * len(events)
         records: list[TransferRecord] = []
         self._batch = {}
+        self._batch_metadata = {}
         authorisations = self._authorisations = []
+        metadata = self._metadata = []
         chain_start = -1
         chain_records = 0
         chain_failed = False
@@ -181,12 +191,19 @@ class Ledger(LedgerRules):
                 self._roll_back(chain_start, len(events) - 1, results, records, chain_records)
             results[-1] = Result.linked_event_chain_open
             self._undo = None
+        self._end_batch(timestamp + len(events) - 1, records)
+        return BatchOutcome(timestamp, results, records, expiries, authorisations, metadata)
+
+    def _end_batch(self, timestamp_last: int, records: list[TransferRecord]) -> None:
+        """Forget the batch's own bookkeeping; remember its last timestamp and largest id."""
         self._batch = {}
+        self._batch_metadata = {}
         self._authorisations = []
-        self.timestamp_last = timestamp + len(events) - 1
+        self._metadata = []
+        self._known_metadata = _no_known_metadata
+        self.timestamp_last = timestamp_last
         if records:
             self.id_max = max(self.id_max, *(record.id for record in records))
-        return BatchOutcome(timestamp, results, records, expiries, authorisations)
 
     def _roll_back(
         self,
@@ -213,10 +230,14 @@ class Ledger(LedgerRules):
         self._roll_back_references(undo)
         for transfer_id in undo.created:
             del self._batch[transfer_id]
+            self._batch_metadata.pop(transfer_id, None)
         del records[records_before:]
         authorisations = self._authorisations
         while authorisations and authorisations[-1].record_index >= records_before:
             authorisations.pop()
+        metadata = self._metadata
+        while metadata and metadata[-1].record_index >= records_before:
+            metadata.pop()
         for index in range(start, failed):
             results[index] = Result.linked_event_failed
         self._undo = UndoLog()
@@ -260,11 +281,24 @@ class Ledger(LedgerRules):
         raw = flags._value_
         if raw & _unknown_flags:
             return Result.flag_unknown
+        # Metadata is checked before anything else reads the event: a transfer with metadata
+        # that is not well formed changes nothing, and a retry compares the canonical bytes.
+        encoded = b""
+        if event.metadata is not _no_metadata:  # the common case costs this one comparison
+            checked = metadata_encoding(event.metadata)
+            if checked.__class__ is not bytes:
+                assert isinstance(checked, Result)
+                return checked
+            assert isinstance(checked, bytes)
+            encoded = checked
         existing = self._batch.get(transfer_id)
         if existing is None and known:
             existing = known.get(transfer_id)
         if existing is not None:
-            return self._compare_existing(event, existing)
+            result = self._compare_existing(event, existing)
+            if result is _exists and encoded != self._metadata_of(transfer_id):
+                return Result.exists_with_different_metadata
+            return result
         two_phase = raw & _two_phase_bits
         if two_phase and two_phase != _pending_bit:
             if two_phase not in (_post_bit, _void_bit):
@@ -285,7 +319,16 @@ class Ledger(LedgerRules):
             self._authorisations.append(
                 Authorisation(len(records) - 1, authoriser, event.authorisation)
             )
+        if encoded:
+            self._metadata.append(RecordMetadata(len(records) - 1, encoded))
+            self._batch_metadata[transfer_id] = encoded
         return _ok
+
+    def _metadata_of(self, transfer_id: int) -> bytes:
+        """The canonical metadata of a transfer committed before (in this batch or earlier)."""
+        if transfer_id in self._batch:
+            return self._batch_metadata.get(transfer_id, b"")
+        return self._known_metadata.get(transfer_id, b"")
 
     def _execute_transfer(
         self, event: Transfer, raw: int, timestamp: int, known: Mapping[int, TransferRecord]
@@ -405,4 +448,3 @@ class Ledger(LedgerRules):
             rule = rule_index.get(rule_key(original.code, debit.role, credit.role))
             self._apply_posted(record, debit, credit, amount, rule)
         return record
-

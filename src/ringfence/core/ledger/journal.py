@@ -6,7 +6,11 @@ records: 128 bytes per transfer or definition, 32 bytes per pending expiry, then
 evidence per authorised record (its index, the principal's number and the principal's 64-byte
 Ed25519 signature: core/principals/authorisation.py, core/principals/records.py). The header counts
 each section; entries written before evidence existed count none in bytes that were zero, and decode
-as they always did. Its hash is
+as they always did. Last, only in an entry where some transfer carries metadata, the metadata
+section: a u32 count (at least one), then per such record, in record order, its index (u32), the
+length of its metadata (u16) and the metadata's canonical encoding (core/ledger/metadata.py). The
+header has no room left to count it; it is simply what follows the evidence, so an entry with no
+metadata is byte for byte what it was before metadata existed, and its hash too. Its hash is
 SHA-256 over the previous entry's hash and the body, so editing, deleting, inserting or
 reordering anything already written breaks every hash after it. The first entry chains from 32
 zero bytes.
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, unique
 from typing import Final, TypeVar
@@ -36,6 +41,12 @@ from typing import Final, TypeVar
 from ringfence.core import limits
 from ringfence.core.errors import InputError
 from ringfence.core.ledger.changes import Expiry
+from ringfence.core.ledger.metadata import (
+    RecordMetadata,
+    decode_metadata,
+    decode_metadata_section,
+    encode_metadata_section,
+)
 from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
@@ -215,9 +226,11 @@ def encode_transfers(
     records: list[TransferRecord],
     expiries: list[Expiry],
     authorisations: list[Authorisation] | tuple[()] = (),
+    *,
+    metadata: list[RecordMetadata] | tuple[()] = (),
 ) -> bytes:
-    """Header, then one 128-byte record per committed transfer, one per expiry, and the
-    evidence of each authorised record."""
+    """Header, then one 128-byte record per committed transfer, one per expiry, the evidence
+    of each authorised record and, when any record has some, the metadata section."""
     assert records or expiries
     pack = _transfer.pack
     zero = bytes(16)
@@ -263,6 +276,8 @@ def encode_transfers(
     )
     parts.extend(_expiry.pack(e.pending_id.to_bytes(16, "big"), e.timestamp) for e in expiries)
     parts.extend(_encode_evidence(authorisations, len(records)))
+    if metadata:
+        parts.extend(encode_metadata_section(metadata, len(records)))
     return b"".join(parts)
 
 
@@ -306,8 +321,10 @@ def decode_transfers(body: bytes) -> tuple[EntryHeader, list[TransferRecord], li
         + header.expiries * _expiry.size
         + header.evidence * _evidence.size
     )
-    if len(body) != expected:
+    if len(body) < expected:
         raise ValueError(f"journal entry {header.seq} is {len(body)} bytes, not {expected}")
+    if len(body) > expected:  # the metadata section: it must be one
+        decode_metadata_section(body, expected, header.records, f"journal entry {header.seq}")
     records = []
     offset = header_bytes
     for _ in range(header.records):
@@ -331,7 +348,7 @@ def decode_evidence(body: bytes, header: EntryHeader) -> list[Authorisation]:
     """The evidence section of an entry whose header was decoded (and length checked): one
     record per authorised record, in record order, naming a principal."""
     offset = header_bytes + header.records * 128 + header.expiries * _expiry.size
-    if len(body) != offset + header.evidence * _evidence.size:
+    if len(body) < offset + header.evidence * _evidence.size:
         raise ValueError(f"journal entry {header.seq} has a torn evidence section")
     authorisations = []
     index_last = -1
@@ -343,6 +360,42 @@ def decode_evidence(body: bytes, header: EntryHeader) -> list[Authorisation]:
         authorisations.append(Authorisation(index, principal, signature))
         index_last = index
     return authorisations
+
+
+def decode_record_metadata(body: bytes, header: EntryHeader) -> list[RecordMetadata]:
+    """The metadata section of a transfers entry whose header was decoded (empty when the
+    entry has none): each record's canonical metadata, in record order; ``ValueError`` for a
+    section ``encode_transfers`` would not have written."""
+    end = _fixed_bytes(header)
+    if len(body) == end:
+        return []
+    return decode_metadata_section(body, end, header.records, f"journal entry {header.seq}")
+
+
+def metadata_pairs_of(
+    body: bytes, records: Sequence[TransferRecord]
+) -> list[tuple[TransferRecord, dict[str, str]]]:
+    """Each record of a transfers entry being appended that carries metadata, with its pairs:
+    what a store keeps beside the transfer rows for lookups by pair. An entry without metadata
+    costs its header's decoding and no more."""
+    header = decode_header(body)
+    if header.kind is not EntryKind.transfers or len(body) == _fixed_bytes(header):
+        return []
+    assert len(records) == header.records
+    return [
+        (records[item.record_index], decode_metadata(item.encoded))
+        for item in decode_record_metadata(body, header)
+    ]
+
+
+def _fixed_bytes(header: EntryHeader) -> int:
+    """The length of a transfers entry up to the end of its evidence."""
+    return (
+        header_bytes
+        + header.records * _transfer.size
+        + header.expiries * _expiry.size
+        + header.evidence * _evidence.size
+    )
 
 
 # ---------------------------------------------------------------------- principals

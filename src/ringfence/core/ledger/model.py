@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.metadata import Metadata, no_metadata
 
 _name_pattern = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,31}\Z")
 _id_digits_max = len(str(limits.id_max))
@@ -252,6 +253,9 @@ class Transfer:
     ``authorisation`` is that principal's 64-byte Ed25519 signature over the canonical
     instruction (core/principals/authorisation.py): evidence, not a name. ``asset``, if given, must
     be the accounts' asset: a guard against sending an ETH amount to a BTC account.
+    ``metadata`` is a small map of str to str (a deposit's chain txid, an external reference, a
+    memo: core/ledger/metadata.py): part of the body, journaled and hashed with the record
+    beside the fixed 128 bytes, and compared by a retry.
     """
 
     id: int
@@ -266,6 +270,7 @@ class Transfer:
     authorised_by: str = ""
     asset: str = ""
     authorisation: bytes = b""
+    metadata: Metadata = no_metadata
 
 
 class TransferRecord(NamedTuple):

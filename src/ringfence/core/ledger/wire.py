@@ -22,14 +22,17 @@ A transfer object::
     {"id": "1001", "debit_account": "1", "credit_account": "2", "amount": "1.5",
      "code": "internal_transfer", "flags": ["linked"], "pending_id": "7", "reference": "9",
      "timeout_s": 60, "authorised_by": "alice", "authorisation": "<128 hex digits>",
-     "asset": "BTC"}
+     "asset": "BTC", "metadata": {"txid": "4a5e...", "vout": "0"}}
 
 ``id`` and ``code`` are required; the accounts are required unless ``flags`` holds
 ``post_pending`` or ``void_pending`` (then they come from the pending transfer, and an omitted
 amount means the full pending amount). A field that is absent means none: zero for ids, empty
 for names; an explicit zero id is refused (``id_must_not_be_zero``). ``authorisation`` is the
 authorising principal's Ed25519 signature over the instruction (core/principals/authorisation.py),
-as 128 lowercase hex digits; anything else is ``authorisation_malformed``.
+as 128 lowercase hex digits; anything else is ``authorisation_malformed``. ``metadata`` is an
+object of string values (at most 8 keys of ``a-z 0-9 _ . -`` starting with a letter, values of
+1-256 bytes without control characters, 1 KiB in all: core/ledger/metadata.py), part of the
+transfer's hashed body; anything else is ``metadata_invalid`` or ``metadata_too_large``.
 
 An account object: ``{"id": "1", "asset": "BTC", "class": "client", "owner": "alice",
 "kind": "available", "pool": "omnibus-1"}``; ``pool`` is omitted for the house.
@@ -46,6 +49,7 @@ from typing import Any, Final, NoReturn
 
 from ringfence.core import limits
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.metadata import Metadata, check_metadata, no_metadata
 from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
@@ -83,6 +87,7 @@ transfer_fields: Final = frozenset(
         "authorised_by",
         "authorisation",
         "asset",
+        "metadata",
     }
 )
 account_fields: Final = frozenset({"id", "asset", "class", "owner", "kind", "pool"})
@@ -235,9 +240,9 @@ def parse_transfer(
     """A decoded JSON object as a transfer, or an ``InputError`` naming the first bad field.
 
     Fields are checked in a fixed order (keys, id, flags, code, accounts, references, timeout,
-    authoriser, authorisation, asset, amount) so that one input always gives the same code. The
-    asset field is compared with the debit account's asset here, because the amount is read in
-    that asset's unit; the engine checks it again against both accounts.
+    authoriser, authorisation, metadata, asset, amount) so that one input always gives the same
+    code. The asset field is compared with the debit account's asset here, because the amount
+    is read in that asset's unit; the engine checks it again against both accounts.
     """
     fields = _fields_of(obj, transfer_fields, "a transfer")
     if "id" not in fields:
@@ -257,6 +262,7 @@ def parse_transfer(
     authorisation = b""
     if "authorisation" in fields:
         authorisation = parse_signature_hex(fields["authorisation"])
+    metadata = check_metadata(fields["metadata"]) if "metadata" in fields else no_metadata
     asset = _asset_field(fields, asset_by_code)
     if asset is not None and debit_account:
         account_asset = asset_of_account(debit_account)
@@ -279,6 +285,7 @@ def parse_transfer(
         authorised_by,
         asset.code if asset is not None else "",
         authorisation,
+        metadata,
     )
 
 
@@ -450,15 +457,20 @@ def transfer_to_json(transfer: Transfer, asset: Asset | None) -> dict[str, objec
         document["authorisation"] = transfer.authorisation.hex()
     if transfer.asset:
         document["asset"] = transfer.asset
+    if transfer.metadata:
+        document["metadata"] = dict(transfer.metadata)
     return document
 
 
 def record_to_json(
-    record: TransferRecord, asset: Asset, authorised_by: str | None
+    record: TransferRecord,
+    asset: Asset,
+    authorised_by: str | None,
+    metadata: Metadata = no_metadata,
 ) -> dict[str, Any]:
     """A committed transfer as the REST API and the event stream show it (docs/api.md,
     ``GET /v1/transfers/{id}``): ``asset`` is its asset, ``authorised_by`` the name of the
-    principal whose evidence it carries (None: none)."""
+    principal whose evidence it carries (None: none), ``metadata`` its pairs ({} for none)."""
     assert asset.number == record.asset
     return {
         "id": str(record.id),
@@ -473,6 +485,7 @@ def record_to_json(
         "timeout_s": record.timeout_s,
         "timestamp_ns": str(record.timestamp),
         "authorised_by": authorised_by,
+        "metadata": dict(metadata),
     }
 
 

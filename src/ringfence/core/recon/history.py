@@ -125,6 +125,9 @@ class Movement:
     counterparty: str  # the other account's class and kind, e.g. custody:hot, house:revenue
     chain: str = ""  # the chain and transaction behind it, where the firm knows them: a
     txid: str = ""  # deposit detected on chain, a withdrawal broadcast
+    # The transfer's own metadata (core/ledger/metadata.py): a deposit's txid and output, an
+    # external reference, a memo; part of its journaled body.
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +254,28 @@ def with_chain_transactions(
             else m
             for m in entry.movements
         ]
+    return statement
+
+
+def with_metadata(
+    statement: ClientStatement,
+    metadata_of: Callable[[list[int]], Mapping[int, Mapping[str, str]]],
+) -> ClientStatement:
+    """The statement with each movement's metadata (looked up at once, by transfer id). A
+    movement whose chain transaction is not otherwise known takes it from its metadata's
+    ``txid`` (and ``chain``), which a deposit credited by the scan carries."""
+    found = metadata_of([m.transfer_id for entry in statement.assets for m in entry.movements])
+    for entry in statement.assets:
+        movements = []
+        for m in entry.movements:
+            pairs = dict(found.get(m.transfer_id, {}))
+            if not pairs:
+                movements.append(m)
+                continue
+            txid = m.txid or pairs.get("txid", "")
+            chain = m.chain or (pairs.get("chain", "") if txid else "")
+            movements.append(replace(m, metadata=pairs, chain=chain, txid=txid))
+        entry.movements = movements
     return statement
 
 

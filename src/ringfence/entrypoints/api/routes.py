@@ -167,7 +167,10 @@ def _add_transfers(app: FastAPI, api: Api) -> None:
     async def create_transfers(request: Request) -> Response:
         return await api.answer(request, "/v1/transfers", access_transfers.submit, write=True)
 
-    @app.get("/v1/transfers")
+    @app.get(
+        "/v1/transfers",
+        openapi_extra={"parameters": [access_transfers.metadata_filter_parameter]},
+    )
     async def list_transfers(
         request: Request,
         *,
@@ -191,6 +194,7 @@ def _add_transfers(app: FastAPI, api: Api) -> None:
                 to_ns=to_ns,
                 cursor=cursor,
                 limit=limit,
+                metadata=request.query_params.getlist("metadata"),
             )
 
         return await api.answer(request, "/v1/transfers", call)

@@ -50,7 +50,7 @@ command_words: tuple[CommandWord, ...] = (
     CommandWord("accounts", "ledger", "Define accounts."),
     CommandWord("principals", "principals", "Principals and their keys: who may authorise a "
                 "client's movement."),
-    CommandWord("transfers", "ledger", "Submit transfers."),
+    CommandWord("transfers", "ledger", "Submit and list transfers."),
     CommandWord("balances", "ledger", "Account balances: posted balance and pending debits and "
                 "credits."),
     CommandWord("positions", "ledger", "Per pool and asset: holdings, client liabilities, "

@@ -27,9 +27,11 @@ from ringfence.core.ledger.journal import (
     decode_definitions,
     decode_evidence,
     decode_principals,
+    decode_record_metadata,
     decode_transfers,
     ledger_definition_kinds,
 )
+from ringfence.core.ledger.metadata import RecordMetadata, decode_metadata, no_metadata
 from ringfence.core.ledger.model import (
     AccountDefinition,
     Authorisation,
@@ -101,11 +103,16 @@ def apply_definitions(ledger: Ledger, kind: EntryKind, definitions: list[Definit
 
 
 def events_of(
-    ledger: Ledger, records: list[TransferRecord], authorisations: Sequence[Authorisation] = ()
+    ledger: Ledger,
+    records: list[TransferRecord],
+    authorisations: Sequence[Authorisation] = (),
+    metadata: Sequence[RecordMetadata] = (),
 ) -> list[Transfer]:
     """The events that, executed again, must commit exactly these records: each authorised
-    one with the principal the record names and the signature its evidence holds."""
+    one with the principal the record names and the signature its evidence holds, each with
+    the metadata the journal holds for it."""
     evidence = {authorisation.record_index: authorisation for authorisation in authorisations}
+    metadata_by_index = {item.record_index: item.encoded for item in metadata}
     events = []
     for index, record in enumerate(records):
         authorised_by, signature = _evidence_of(ledger, record, evidence.get(index))
@@ -122,6 +129,11 @@ def events_of(
                 record.reference,
                 authorised_by,
                 authorisation=signature,
+                metadata=(
+                    decode_metadata(metadata_by_index[index])
+                    if index in metadata_by_index
+                    else no_metadata
+                ),
             )
         )
     return events
@@ -157,10 +169,11 @@ def replay_transfers(
     try:
         header, records, expiries = decode_transfers(body)
         authorisations = decode_evidence(body, header)
+        metadata = decode_record_metadata(body, header)
     except ValueError as error:
         raise IntegrityError(f"a journal entry of transfers does not decode: {error}") from error
     try:
-        events = events_of(ledger, records, authorisations)
+        events = events_of(ledger, records, authorisations, metadata)
     except AuthorisationError as error:
         raise AuthorisationError(f"journal entry {header.seq}: {error}") from error
     if header.timestamp <= ledger.timestamp_last or header.timestamp >= limits.timestamp_ns_max:
@@ -188,6 +201,8 @@ def replay_transfers(
         raise IntegrityError(f"journal entry {header.seq}: records differ on replay")
     if outcome.authorisations != authorisations:
         raise AuthorisationError(f"journal entry {header.seq}: evidence differs on replay")
+    if outcome.metadata != metadata:
+        raise IntegrityError(f"journal entry {header.seq}: metadata differs on replay")
     if outcome.expiries != expiries:
         raise IntegrityError(f"journal entry {header.seq}: expiries differ on replay")
     return header.seq, records

@@ -216,12 +216,22 @@ class TransferWriter(JournalWriter):
     ) -> tuple[list[Result], JournalEntry | None, list[TransferRecord], Checkpoint | None]:
         """Decide a batch and seal its journal entry (``None`` if it changed nothing)."""
         known = self.store.transfers(wanted) if wanted else {}
-        outcome = self.ledger.execute(batch, self._next_timestamp(), known)
+        # A retry is compared with the metadata of the transfer it repeats: looked up only for
+        # the ids that exist (none, for time-ordered ids that are new).
+        known_metadata = self.store.transfer_metadata(known) if known else {}
+        outcome = self.ledger.execute(
+            batch, self._next_timestamp(), known, known_metadata=known_metadata
+        )
         if not (outcome.records or outcome.expiries):
             return outcome.results, None, [], None
         seq = self.seq + 1
         body = encode_transfers(
-            seq, outcome.timestamp, outcome.records, outcome.expiries, outcome.authorisations
+            seq,
+            outcome.timestamp,
+            outcome.records,
+            outcome.expiries,
+            outcome.authorisations,
+            metadata=outcome.metadata,
         )
         entry = self._sealed(EntryKind.transfers, outcome.timestamp, body)
         self._batches_since_checkpoint += 1

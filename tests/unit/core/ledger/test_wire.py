@@ -626,6 +626,7 @@ def transfers(draw: st.DrawFn) -> tuple[Transfer, Asset]:
         draw(optional_ids),
         draw(st.sampled_from(["", "alice", "bob-2"])),
         draw(st.sampled_from(["", asset.code])),
+        metadata=draw(st.sampled_from([{}, {"txid": "ab12", "memo": "été 7"}])),
     )
     return transfer, asset
 

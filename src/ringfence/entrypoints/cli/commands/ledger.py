@@ -1,5 +1,5 @@
 """The ledger's own commands: ``init``, definitions (``assets``, ``clients``, ``pools``,
-``accounts``), ``transfers submit``, ``balances`` and ``positions``.
+``accounts``), ``transfers submit`` and ``transfers list``, ``balances`` and ``positions``.
 
 Each parses its options, calls one function of the ledger service (``service/ledger/``) and
 renders what it returns; the service modules are imported inside the commands, so that
@@ -36,7 +36,7 @@ assets_app = typer.Typer(help="Define assets (one ledger each).", no_args_is_hel
 clients_app = typer.Typer(help="Define clients (asset owners).", no_args_is_help=True)
 pools_app = typer.Typer(help="Define pools, the units of segregation.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Define accounts.", no_args_is_help=True)
-transfers_app = typer.Typer(help="Submit transfers.", no_args_is_help=True)
+transfers_app = typer.Typer(help="Submit and list transfers.", no_args_is_help=True)
 
 
 def register_commands(root: typer.Typer) -> None:
@@ -207,6 +207,52 @@ def transfers_submit(
 
         submitted = submit_transfer_file(ledger, bootstrap.jsonl_file(file), durable)
     writer.finish({"submitted": submitted, "committed": writer.committed})
+
+
+@transfers_app.command("list")
+def transfers_list(
+    context: typer.Context,
+    *,
+    account: Annotated[str, typer.Option(help="Only those with this account on a side.")] = "",
+    client: Annotated[str, typer.Option(help="Only those with this client on a side.")] = "",
+    code: Annotated[str, typer.Option(help="Only those of this code (deposit, ...).")] = "",
+    from_ns: Annotated[int, typer.Option(help="Only those stamped at or after this.")] = 0,
+    to_ns: Annotated[int, typer.Option(help="Only those stamped before this.")] = 0,
+    metadata: Annotated[
+        list[str] | None,
+        typer.Option(help="Only those carrying this pair exactly, as KEY=VALUE; repeatable."),
+    ] = None,
+    cursor: Annotated[str | None, typer.Option(help="From the page after this one.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Committed transfers, oldest first, with their metadata, filtered as the REST list is."""
+    from ringfence.service import access, access_transfers, policy
+
+    with reported(json_output), opened(context) as ledger:
+        page = access_transfers.transfers(
+            ledger,
+            policy.local_reader,
+            account=access.parse_id(account, "account") if account else 0,
+            client=client,
+            code=code,
+            from_ns=from_ns,
+            to_ns=to_ns,
+            metadata=metadata or (),
+            cursor=cursor,
+            limit=limit,
+        )
+    if json_output:
+        write_json({"ok": True, **page})
+        return
+    table = new_table("id", "code", "debit_account", "credit_account", "amount", "asset")
+    table.add_column("metadata")
+    for row in page["items"]:
+        pairs = " ".join(f"{key}={value}" for key, value in row["metadata"].items())
+        table.add_row(*(str(row[key]) for key in table_keys(table)[:-1]), pairs)
+    console().print(table)
+    if page["next_cursor"] is not None:
+        say(f"more: --cursor {page['next_cursor']}")
 
 
 def balances(
