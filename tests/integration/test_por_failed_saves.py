@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.executors import InProcessExecutor
 from ringfence.adapters.files import rounds as round_files
-from ringfence.core.errors import Result
+from ringfence.core.errors import InputError, Result
 from ringfence.service import por
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RoundStore
@@ -64,12 +65,15 @@ STEPS: dict[str, tuple[Any, str, Callable[[Any], Any], dict[str, Any]]] = {
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def funded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerService]:
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    ledger = LedgerService(bootstrap.open_store(url), ManualClock(), journal_signer())
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def funded(ledger_url: str) -> Iterator[LedgerService]:
+    ledger = LedgerService(bootstrap.open_store(ledger_url), ManualClock(), journal_signer())
     custodian = build_custodian(ledger)
     assert ledger.submit([custodian.deposit(1, "alice", 150_000_000),
                           custodian.deposit(2, "bob", 7)]) == [Result.ok] * 2
@@ -145,3 +149,53 @@ def test_the_next_build_clears_and_names_what_a_killed_build_left(
     assert chained(funded, rounds, second["round_file"])
     assert build(funded, rounds)["cleared"] == []
     assert first["round"] == 1
+
+
+def test_a_second_build_while_one_keeps_its_round_is_busy_and_touches_nothing(
+    funded: LedgerService, ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build stopped between writing its round in ``building/`` and renaming it into
+    ``rounds/``; meanwhile another process (its own store on the same ledger) builds, and
+    announces: both are ``por_build_busy``, the first's staging folder is left alone, and its
+    round is kept whole."""
+    folder = tmp_path / "por"
+    build(funded, bootstrap.round_store("memory://", str(folder)))
+    staged, go = threading.Event(), threading.Event()
+    write_round = round_files._write_round
+
+    def write_and_wait(*arguments: Any, **options: Any) -> None:
+        write_round(*arguments, **options)
+        if staged.is_set():  # another build's: not held
+            return
+        staged.set()
+        assert go.wait(30)
+
+    monkeypatch.setattr(round_files, "_write_round", write_and_wait)
+    outcome: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: outcome.update(
+        build(funded, bootstrap.round_store("memory://", str(folder)))))
+    first.start()
+    try:
+        assert staged.wait(30)
+        other = LedgerService(bootstrap.open_store(ledger_url), ManualClock(), journal_signer())
+        try:
+            rounds = bootstrap.round_store("memory://", str(folder))
+            for attempt in (lambda: build(other, rounds), lambda: por.announce_round(
+                    other, rounds, blocks=[f"ethereum={'5a' * 32}"], snapshot=None)):
+                with pytest.raises(InputError) as busy:
+                    attempt()
+                assert busy.value.code is Result.por_build_busy
+            assert len(list((folder / "building").iterdir())) == 1  # the first's, untouched
+            assert rounds.numbers() == [1]
+        finally:
+            other.store.close()
+    finally:
+        go.set()
+        first.join(30)
+    assert outcome["round"] == 2 and outcome["cleared"] == []
+    kept = folder / "rounds" / "000002"
+    assert (kept / "round.json").is_file() and (kept / "private" / "build.seed").is_file()
+    assert left_behind(folder) == []
+    rounds = bootstrap.round_store("memory://", str(folder))
+    assert chained(funded, rounds, outcome["round_file"])
+    assert build(funded, rounds)["round"] == 3
