@@ -24,8 +24,10 @@ from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.executors import InProcessExecutor
 from ringfence.adapters.files import rounds as round_files
+from ringfence.core.access.roles import Actor
 from ringfence.core.errors import InputError, Result
-from ringfence.service import por
+from ringfence.core.principals.records import PrincipalRole
+from ringfence.service import access_reports, por
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RoundStore
 
@@ -199,3 +201,33 @@ def test_a_second_build_while_one_keeps_its_round_is_busy_and_touches_nothing(
     rounds = bootstrap.round_store("memory://", str(folder))
     assert chained(funded, rounds, outcome["round_file"])
     assert build(funded, rounds)["round"] == 3
+
+
+def test_a_folder_without_its_record_is_no_round_to_announce_or_build_after(
+    funded: LedgerService, tmp_path: Path
+) -> None:
+    """A round folder a killed build left without ``round.json`` is not a round kept: ``por
+    challenges`` announces the round it would have been, and a REST build names that number
+    (asking for the one after is refused, never building another round than the one named)."""
+    folder = tmp_path / "por"
+    rounds = bootstrap.round_store("memory://", str(folder))
+    build(funded, rounds)
+    stale = folder / "rounds" / "000002"
+    (stale / "private").mkdir(parents=True)
+    assert rounds.numbers() == [1]
+    announced = por.announce_round(funded, rounds, blocks=[f"ethereum={'5a' * 32}"],
+                                   snapshot=None)  # fmt: skip
+    assert announced["round"] == 2
+    operator = Actor("ops", PrincipalRole.operator)
+    with pytest.raises(InputError) as refused:
+        access_reports.build_round(funded, rounds, operator, {"round": "3"}, InProcessExecutor())
+    assert refused.value.code is Result.round_not_found
+    assert rounds.numbers() == [1]
+    built = access_reports.build_round(funded, rounds, operator, {"round": "2"},
+                                       InProcessExecutor())  # fmt: skip
+    assert (built["built"], built["round"], rounds.numbers()) == (True, 2, [1, 2])
+    assert (stale / "round.json").is_file()
+    with pytest.raises(InputError) as moved:  # another build kept the round named meanwhile
+        build(funded, rounds, expected_round=2)
+    assert moved.value.code is Result.por_build_busy
+    assert rounds.numbers() == [1, 2]

@@ -282,10 +282,20 @@ class RoundFiles:
         self.location = str(folder)
 
     def numbers(self) -> list[int]:
+        """The rounds kept: the all-digit folders of ``rounds/`` holding their ``round.json``
+        (a folder without it was never a round: a build killed mid-save, before saves were
+        renamed in whole, left it, and the next build clears it)."""
+        return sorted(int(entry.name) for entry in self._round_folders()
+                      if (entry / "round.json").is_file())
+
+    def _round_folders(self) -> list[Path]:
+        """The entries of ``rounds/`` named by a round number (ASCII digits only: ``int`` takes
+        more digits than those, and an operator's ``2025-q4-audit`` is not a round)."""
         rounds = self.folder / "rounds"
         if not rounds.is_dir():
             return []
-        return sorted(int(entry.name) for entry in rounds.iterdir() if entry.name.isdigit())
+        return [entry for entry in rounds.iterdir()
+                if entry.name.isascii() and entry.name.isdigit()]
 
     def round(self, number: int) -> RoundFolder:
         return RoundFolder(self.folder / "rounds" / f"{number:06d}", number)
