@@ -231,3 +231,35 @@ def test_a_folder_without_its_record_is_no_round_to_announce_or_build_after(
         build(funded, rounds, expected_round=2)
     assert moved.value.code is Result.por_build_busy
     assert rounds.numbers() == [1, 2]
+
+
+def test_clearing_removes_only_what_a_build_makes(tmp_path: Path) -> None:
+    """An operator's folder beside the rounds, symlinks and plain files are neither removed
+    nor followed: only all-digit round folders without their record and ``NNNNNN-*`` staging
+    folders are cleared."""
+    folder = tmp_path / "por"
+    rounds = round_files.RoundFiles(folder)
+    notes = folder / "rounds" / "2025-q4-audit" / "auditor-notes.pdf"
+    notes.parent.mkdir(parents=True)
+    notes.write_bytes(b"%PDF")
+    elsewhere = tmp_path / "elsewhere" / "000003"
+    (elsewhere / "private").mkdir(parents=True)
+    (folder / "rounds" / "000003").symlink_to(elsewhere)
+    (folder / "rounds" / "000004").write_text("a plain file")
+    (folder / "rounds" / "0000\u00b2").mkdir()  # a digit to str.isdigit only
+    stale = folder / "rounds" / "000002"
+    (stale / "private").mkdir(parents=True)
+    killed = folder / "building" / "000002-x1"
+    (killed / "private").mkdir(parents=True)
+    (folder / "building" / "notes.txt").write_text("kept")
+    (folder / "building" / "keep-me").mkdir()
+    (folder / "building" / "000005-link").symlink_to(elsewhere)
+    assert rounds.numbers() == []
+    assert rounds.clear_unfinished() == [str(stale), str(killed)]
+    assert sorted(entry.name for entry in (folder / "rounds").iterdir()) == [
+        "000003", "000004", "0000\u00b2", "2025-q4-audit"]
+    assert sorted(entry.name for entry in (folder / "building").iterdir()) == [
+        "000005-link", "keep-me", "notes.txt"]
+    assert notes.read_bytes() == b"%PDF"
+    assert (elsewhere / "private").is_dir()
+    assert rounds.clear_unfinished() == []

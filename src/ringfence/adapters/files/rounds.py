@@ -197,6 +197,18 @@ def _write_round(
     (folder / "round.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
+def _is_real_folder(entry: Path) -> bool:
+    """A directory itself, not a symlink to one (``rmtree`` refuses those, and what one
+    points to is not this store's to remove)."""
+    return entry.is_dir() and not entry.is_symlink()
+
+
+def _is_staging_name(name: str) -> bool:
+    """A name ``_building_folder`` gives: the round's six digits, a dash, a random tail."""
+    number, dash, tail = name.partition("-")
+    return len(number) == 6 and number.isascii() and number.isdigit() and dash == "-" and tail != ""
+
+
 class RoundFolder:
     """One round's directory: ``round.json``, ``reserves.json`` and ``private/``."""
 
@@ -349,13 +361,29 @@ class RoundFiles:
         """Remove what a build stopped mid-save left (a process killed in ``building/``, or a
         round folder without its record from a build before saves were renamed in whole) and
         name it: none of it was ever a round, and a round folder without ``round.json`` would
-        stop the next build. One build runs at a time over a rounds directory."""
-        unfinished = [
-            entry for entry in sorted((self.folder / "rounds").glob("[0-9]*"))
-            if entry.is_dir() and not (entry / "round.json").is_file()
-        ] + sorted((self.folder / "building").glob("*"))
+        stop the next build. The caller holds the build lock (service/por.py): another build's
+        staging folder is never removed under it.
+
+        Only what a build makes is removed: in ``rounds/`` the folders ``numbers()`` reads
+        (all-digit names) without their record, in ``building/`` the ``NNNNNN-*`` folders.
+        A symlink or a plain file is never followed nor removed (an operator put it there);
+        one in the place of a round stops that round's save by name (``save_round``)."""
+        unfinished = sorted(
+            entry for entry in self._round_folders()
+            if _is_real_folder(entry) and not (entry / "round.json").is_file()
+        )  # fmt: skip
+        building = self.folder / "building"
+        if building.is_dir():
+            unfinished += sorted(
+                entry for entry in building.iterdir()
+                if _is_staging_name(entry.name) and _is_real_folder(entry)
+            )  # fmt: skip
         for entry in unfinished:
-            shutil.rmtree(entry)
+            try:
+                shutil.rmtree(entry)
+            except OSError as error:
+                raise StorageError(f"cannot clear {entry}, left by a build stopped mid-save: "
+                                   f"{error.strerror or error}") from error
         return [str(entry) for entry in unfinished]
 
     def _building_folder(self, number: int) -> str:
