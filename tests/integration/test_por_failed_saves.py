@@ -263,3 +263,55 @@ def test_clearing_removes_only_what_a_build_makes(tmp_path: Path) -> None:
     assert notes.read_bytes() == b"%PDF"
     assert (elsewhere / "private").is_dir()
     assert rounds.clear_unfinished() == []
+
+
+def test_a_round_is_on_disk_before_its_rename_and_the_rename_after(
+    funded: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file and folder of the round is synced in ``building/``, then ``rounds/`` once
+    the round is renamed into it: a power loss cannot leave a round with an empty record."""
+    folder = tmp_path / "por"
+    synced: list[tuple[str, bool]] = []  # each path synced, and whether the round was kept then
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{descriptor}")
+        synced.append((path, (folder / "rounds" / "000001").exists()))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    build(funded, bootstrap.round_store("memory://", str(folder)))
+    [staging] = {Path(path).parent for path, _ in synced if path.endswith("/round.json")}
+    assert staging.parent == folder / "building"
+    in_staging = [(os.path.relpath(path, staging), kept) for path, kept in synced
+                  if path.startswith(str(staging))]  # fmt: skip
+    assert {"round.json", "private/build.seed", "private/tree-1.npz", "private/tree-1.json",
+            "private", "."} <= {path for path, _ in in_staging}  # fmt: skip
+    assert not any(kept for _, kept in in_staging)
+    assert in_staging[-1] == (".", False)  # the folder last, after what it holds
+    assert synced[-1] == (str(folder / "rounds"), True)
+
+
+@pytest.mark.parametrize("left", [b"", b"\0" * 512])
+def test_an_empty_record_is_a_leftover_cleared_by_name_and_a_malformed_one_a_refusal(
+    funded: LedgerService, tmp_path: Path, left: bytes
+) -> None:
+    """What a power loss may leave of a record saved without ``fsync`` (nothing, or zeros) is
+    no round: the next build clears it by name and keeps that number. A record that holds
+    something else is the operator's to look at: named when read, never removed."""
+    folder = tmp_path / "por"
+    rounds = bootstrap.round_store("memory://", str(folder))
+    build(funded, rounds)
+    stale = folder / "rounds" / "000002"
+    (stale / "private").mkdir(parents=True)
+    (stale / "round.json").write_bytes(left)
+    assert rounds.numbers() == [1]
+    second = build(funded, rounds)
+    assert (second["round"], second["cleared"]) == (2, [str(stale)])
+    assert chained(funded, rounds, second["round_file"])
+    edited = folder / "rounds" / "000002" / "round.json"
+    edited.write_text("{not json")
+    with pytest.raises(InputError) as refused:
+        build(funded, rounds)
+    assert refused.value.code is Result.line_malformed and str(edited) in refused.value.detail
+    assert edited.read_text() == "{not json" and rounds.numbers() == [1, 2]
