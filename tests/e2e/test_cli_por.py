@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from tests.support_cli import Run, copy_folder, run, run_installed, run_json, write_lines
 
+from ringfence import bootstrap
 from ringfence.core import errors
+from ringfence.service import por
 
 accounts = [
     {"id": "1", "asset": "BTC", "class": "custody", "owner": "wallet-1", "kind": "hot",
@@ -145,6 +147,24 @@ def test_a_clients_proofs_verify_through_the_cli_and_a_wrong_one_exits_4(
     assert missing.status == errors.exit_status_input
     assert missing.document["error"] == "file_not_found"
     # The rest (forgeries, keys, signatures): tests/integration/test_por_rounds.py.
+
+
+def test_a_build_while_another_holds_the_rounds_is_busy_and_builds_nothing(db: Path) -> None:
+    """Another process's build (here: its lock, held by this one) refuses ``por build`` and
+    ``por challenges`` by name, exit 2, with nothing written."""
+    store = bootstrap.open_store(f"sqlite:///{db}")
+    try:
+        with store.exclusive(por.por_build_lock) as taken:
+            assert taken
+            block = "ethereum=" + "5a" * 32
+            for words in (("por", "build"), ("por", "challenges", "--block", block)):
+                refused = run(db, *words, "--json")
+                assert refused.status == errors.exit_status_input, refused.stderr
+                assert refused.document["error"] == "por_build_busy"
+            assert not (db.parent / "por" / "rounds").exists()
+    finally:
+        store.close()
+    assert run_json(db, "por", "build")["round"] == 1
 
 
 def test_the_audit_passes_an_honest_round_and_exits_4_on_a_changed_one(db: Path) -> None:

@@ -237,6 +237,22 @@ def _btc_liabilities(summary: dict[str, Any]) -> int:
     return int(line["liabilities_units"])
 
 
+def test_a_round_asked_while_another_build_runs_is_busy_and_builds_nothing(
+    world: ApiWorld,
+) -> None:
+    """``por build`` on the command line holds the store's lock: the server's build of the
+    same rounds answers 409 ``por_build_busy`` at once, and builds once it is free."""
+    kept = world.bundle.round_store().numbers()
+    following = max(kept) + 1
+    with world.bundle.ledger.store.exclusive(por.por_build_lock) as taken:
+        assert taken
+        answer = world.post("operator", "/v1/por/rounds", {"round": str(following)})
+        _problem(answer, 409, "por_build_busy")
+        assert world.bundle.round_store().numbers() == kept
+    built = world.post("operator", "/v1/por/rounds", {"round": str(following)}).json()
+    assert (built["built"], built["round"]) == (True, following)
+
+
 def test_a_round_is_built_by_number_once(world: ApiWorld) -> None:
     kept = world.bundle.round_store().numbers()
     following = max(kept) + 1

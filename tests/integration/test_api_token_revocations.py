@@ -146,6 +146,37 @@ def test_a_list_that_becomes_malformed_refuses_every_token_until_fixed(served: S
     assert served.as_(token).balances()["items"]
 
 
+@pytest.mark.parametrize(
+    "edit", ["jti t-1\nsub eve \u00b2\n", "jti t-1\nsub eve " + "9" * 5000 + "\n"]
+)
+def test_an_edit_that_cannot_be_parsed_never_lets_the_old_list_serve(
+    served: Served, edit: str
+) -> None:
+    """The edit revokes t-1 but holds a revoked_at int() refuses: every request is refused
+    until the list is fixed, never answered under the list before the edit."""
+    token = served.issuer.token("ann", "approver", jti="t-1")
+    assert served.as_(token).balances()["items"]
+    served.revocations.write_text(edit)
+    for _ in range(3):
+        assert refusal(served.as_(token).balances) == (503, "token_revocations_invalid")
+    served.revocations.write_text("jti t-1\n")
+    assert refusal(served.as_(token).balances) == (401, "token_revoked")
+
+
+def test_a_list_that_cannot_be_read_refuses_every_token_until_it_can(served: Served) -> None:
+    """The list's path becomes a directory: its stamp reads, its bytes do not."""
+    token = served.issuer.token("ann", "approver", jti="t-1")
+    assert served.as_(token).balances()["items"]
+    served.revocations.unlink()
+    served.revocations.mkdir()
+    for _ in range(3):
+        assert refusal(served.as_(token).balances) == (503, "token_revocations_invalid")
+    assert served.as_(served.operator_key).balances()["items"]
+    served.revocations.rmdir()
+    served.revoke({"tokens": ["t-2"]})
+    assert served.as_(token).balances()["items"]
+
+
 @pytest.fixture
 def ledger_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'ringfence.db'}"
@@ -161,6 +192,8 @@ def ledger_url(tmp_path: Path) -> str:
     ("content", "code"),
     [('{"tokens": "t-1"}', "token_revocations_invalid"),
      ("revoke everyone\n", "token_revocations_invalid"),
+     ("sub ann \u00b2\n", "token_revocations_invalid"),
+     ("sub ann " + "9" * 5000 + "\n", "token_revocations_invalid"),
      (None, "storage_error")],
 )
 def test_serve_refuses_a_malformed_or_missing_list_at_start(

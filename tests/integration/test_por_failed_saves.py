@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ from ringfence import bootstrap
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.executors import InProcessExecutor
 from ringfence.adapters.files import rounds as round_files
-from ringfence.core.errors import Result
-from ringfence.service import por
+from ringfence.core.access.roles import Actor
+from ringfence.core.errors import InputError, Result
+from ringfence.core.principals.records import PrincipalRole
+from ringfence.service import access_reports, por
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RoundStore
 
@@ -64,12 +67,15 @@ STEPS: dict[str, tuple[Any, str, Callable[[Any], Any], dict[str, Any]]] = {
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def funded(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerService]:
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    ledger = LedgerService(bootstrap.open_store(url), ManualClock(), journal_signer())
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def funded(ledger_url: str) -> Iterator[LedgerService]:
+    ledger = LedgerService(bootstrap.open_store(ledger_url), ManualClock(), journal_signer())
     custodian = build_custodian(ledger)
     assert ledger.submit([custodian.deposit(1, "alice", 150_000_000),
                           custodian.deposit(2, "bob", 7)]) == [Result.ok] * 2
@@ -145,3 +151,167 @@ def test_the_next_build_clears_and_names_what_a_killed_build_left(
     assert chained(funded, rounds, second["round_file"])
     assert build(funded, rounds)["cleared"] == []
     assert first["round"] == 1
+
+
+def test_a_second_build_while_one_keeps_its_round_is_busy_and_touches_nothing(
+    funded: LedgerService, ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build stopped between writing its round in ``building/`` and renaming it into
+    ``rounds/``; meanwhile another process (its own store on the same ledger) builds, and
+    announces: both are ``por_build_busy``, the first's staging folder is left alone, and its
+    round is kept whole."""
+    folder = tmp_path / "por"
+    build(funded, bootstrap.round_store("memory://", str(folder)))
+    staged, go = threading.Event(), threading.Event()
+    write_round = round_files._write_round
+
+    def write_and_wait(*arguments: Any, **options: Any) -> None:
+        write_round(*arguments, **options)
+        if staged.is_set():  # another build's: not held
+            return
+        staged.set()
+        assert go.wait(30)
+
+    monkeypatch.setattr(round_files, "_write_round", write_and_wait)
+    outcome: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: outcome.update(
+        build(funded, bootstrap.round_store("memory://", str(folder)))))
+    first.start()
+    try:
+        assert staged.wait(30)
+        other = LedgerService(bootstrap.open_store(ledger_url), ManualClock(), journal_signer())
+        try:
+            rounds = bootstrap.round_store("memory://", str(folder))
+            for attempt in (lambda: build(other, rounds), lambda: por.announce_round(
+                    other, rounds, blocks=[f"ethereum={'5a' * 32}"], snapshot=None)):
+                with pytest.raises(InputError) as busy:
+                    attempt()
+                assert busy.value.code is Result.por_build_busy
+            assert len(list((folder / "building").iterdir())) == 1  # the first's, untouched
+            assert rounds.numbers() == [1]
+        finally:
+            other.store.close()
+    finally:
+        go.set()
+        first.join(30)
+    assert outcome["round"] == 2 and outcome["cleared"] == []
+    kept = folder / "rounds" / "000002"
+    assert (kept / "round.json").is_file() and (kept / "private" / "build.seed").is_file()
+    assert left_behind(folder) == []
+    rounds = bootstrap.round_store("memory://", str(folder))
+    assert chained(funded, rounds, outcome["round_file"])
+    assert build(funded, rounds)["round"] == 3
+
+
+def test_a_folder_without_its_record_is_no_round_to_announce_or_build_after(
+    funded: LedgerService, tmp_path: Path
+) -> None:
+    """A round folder a killed build left without ``round.json`` is not a round kept: ``por
+    challenges`` announces the round it would have been, and a REST build names that number
+    (asking for the one after is refused, never building another round than the one named)."""
+    folder = tmp_path / "por"
+    rounds = bootstrap.round_store("memory://", str(folder))
+    build(funded, rounds)
+    stale = folder / "rounds" / "000002"
+    (stale / "private").mkdir(parents=True)
+    assert rounds.numbers() == [1]
+    announced = por.announce_round(funded, rounds, blocks=[f"ethereum={'5a' * 32}"],
+                                   snapshot=None)  # fmt: skip
+    assert announced["round"] == 2
+    operator = Actor("ops", PrincipalRole.operator)
+    with pytest.raises(InputError) as refused:
+        access_reports.build_round(funded, rounds, operator, {"round": "3"}, InProcessExecutor())
+    assert refused.value.code is Result.round_not_found
+    assert rounds.numbers() == [1]
+    built = access_reports.build_round(funded, rounds, operator, {"round": "2"},
+                                       InProcessExecutor())  # fmt: skip
+    assert (built["built"], built["round"], rounds.numbers()) == (True, 2, [1, 2])
+    assert (stale / "round.json").is_file()
+    with pytest.raises(InputError) as moved:  # another build kept the round named meanwhile
+        build(funded, rounds, expected_round=2)
+    assert moved.value.code is Result.por_build_busy
+    assert rounds.numbers() == [1, 2]
+
+
+def test_clearing_removes_only_what_a_build_makes(tmp_path: Path) -> None:
+    """An operator's folder beside the rounds, symlinks and plain files are neither removed
+    nor followed: only all-digit round folders without their record and ``NNNNNN-*`` staging
+    folders are cleared."""
+    folder = tmp_path / "por"
+    rounds = round_files.RoundFiles(folder)
+    notes = folder / "rounds" / "2025-q4-audit" / "auditor-notes.pdf"
+    notes.parent.mkdir(parents=True)
+    notes.write_bytes(b"%PDF")
+    elsewhere = tmp_path / "elsewhere" / "000003"
+    (elsewhere / "private").mkdir(parents=True)
+    (folder / "rounds" / "000003").symlink_to(elsewhere)
+    (folder / "rounds" / "000004").write_text("a plain file")
+    (folder / "rounds" / "0000\u00b2").mkdir()  # a digit to str.isdigit only
+    stale = folder / "rounds" / "000002"
+    (stale / "private").mkdir(parents=True)
+    killed = folder / "building" / "000002-x1"
+    (killed / "private").mkdir(parents=True)
+    (folder / "building" / "notes.txt").write_text("kept")
+    (folder / "building" / "keep-me").mkdir()
+    (folder / "building" / "000005-link").symlink_to(elsewhere)
+    assert rounds.numbers() == []
+    assert rounds.clear_unfinished() == [str(stale), str(killed)]
+    assert sorted(entry.name for entry in (folder / "rounds").iterdir()) == [
+        "000003", "000004", "0000\u00b2", "2025-q4-audit"]
+    assert sorted(entry.name for entry in (folder / "building").iterdir()) == [
+        "000005-link", "keep-me", "notes.txt"]
+    assert notes.read_bytes() == b"%PDF"
+    assert (elsewhere / "private").is_dir()
+    assert rounds.clear_unfinished() == []
+
+
+def test_a_round_is_on_disk_before_its_rename_and_the_rename_after(
+    funded: LedgerService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file and folder of the round is synced in ``building/``, then ``rounds/`` once
+    the round is renamed into it: a power loss cannot leave a round with an empty record."""
+    folder = tmp_path / "por"
+    synced: list[tuple[str, bool]] = []  # each path synced, and whether the round was kept then
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{descriptor}")
+        synced.append((path, (folder / "rounds" / "000001").exists()))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    build(funded, bootstrap.round_store("memory://", str(folder)))
+    [staging] = {Path(path).parent for path, _ in synced if path.endswith("/round.json")}
+    assert staging.parent == folder / "building"
+    in_staging = [(os.path.relpath(path, staging), kept) for path, kept in synced
+                  if path.startswith(str(staging))]  # fmt: skip
+    assert {"round.json", "private/build.seed", "private/tree-1.npz", "private/tree-1.json",
+            "private", "."} <= {path for path, _ in in_staging}  # fmt: skip
+    assert not any(kept for _, kept in in_staging)
+    assert in_staging[-1] == (".", False)  # the folder last, after what it holds
+    assert synced[-1] == (str(folder / "rounds"), True)
+
+
+@pytest.mark.parametrize("left", [b"", b"\0" * 512])
+def test_an_empty_record_is_a_leftover_cleared_by_name_and_a_malformed_one_a_refusal(
+    funded: LedgerService, tmp_path: Path, left: bytes
+) -> None:
+    """What a power loss may leave of a record saved without ``fsync`` (nothing, or zeros) is
+    no round: the next build clears it by name and keeps that number. A record that holds
+    something else is the operator's to look at: named when read, never removed."""
+    folder = tmp_path / "por"
+    rounds = bootstrap.round_store("memory://", str(folder))
+    build(funded, rounds)
+    stale = folder / "rounds" / "000002"
+    (stale / "private").mkdir(parents=True)
+    (stale / "round.json").write_bytes(left)
+    assert rounds.numbers() == [1]
+    second = build(funded, rounds)
+    assert (second["round"], second["cleared"]) == (2, [str(stale)])
+    assert chained(funded, rounds, second["round_file"])
+    edited = folder / "rounds" / "000002" / "round.json"
+    edited.write_text("{not json")
+    with pytest.raises(InputError) as refused:
+        build(funded, rounds)
+    assert refused.value.code is Result.line_malformed and str(edited) in refused.value.detail
+    assert edited.read_text() == "{not json" and rounds.numbers() == [1, 2]

@@ -427,6 +427,9 @@ class Result(StrEnum):
     round_not_found = "round_not_found"
     # A round already built asked again with another snapshot, mode or reserves.
     round_exists_with_different_body = "round_exists_with_different_body"
+    # Another build of a round holds the rounds of this ledger now (``por build`` beside
+    # ``serve``'s, or on another host), or kept the round asked for meanwhile: nothing was done.
+    por_build_busy = "por_build_busy"
     report_not_found = "report_not_found"
 
     # Withdrawal policy (core/policy/): the document, its versions and their publication.
@@ -693,6 +696,7 @@ result_http_statuses: dict[Result, int] = {
     Result.role_forbidden: 403,
     Result.transfer_code_reserved: 403,
     Result.withdrawals_busy: 409,
+    Result.por_build_busy: 409,
     Result.token_invalid: 401,
     Result.token_algorithm_forbidden: 401,
     Result.token_key_unknown: 401,

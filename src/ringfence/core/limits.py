@@ -336,10 +336,13 @@ token_key_set_bytes_max: Final = 1_048_576
 token_key_set_keys_max: Final = 100
 token_key_set_refresh_s_min: Final = 60
 # Tokens revoked before their exp (core/access/revocations.py): the list's size in bytes and
-# entries, and the longest jti it holds (as long as a claim a refusal quotes).
+# entries, the longest jti it holds (as long as a claim a refusal quotes), and the most digits
+# of a revoked_at in Unix seconds (int() of more is slow, and past 4300 refused by Python).
 token_revocations_bytes_max: Final = 4 * 1_048_576
 token_revocations_max: Final = 100_000
 token_id_length_max: Final = 256
+token_revoked_at_digits_max: Final = 20
+assert len(str(timestamp_ns_max // 10**9)) <= token_revoked_at_digits_max
 assert token_leeway_s_max < token_lifetime_s_max
 # Idempotency-Key header values and the responses remembered for replay, per server process.
 idempotency_key_length_max: Final = 255

@@ -167,7 +167,7 @@ def build_round(
     por.build_and_keep_round(
         ledger, rounds_kept, snapshot=None if snapshot is None else int(snapshot),
         holdings=files.get("holdings"), control=files.get("control"), executor=executor,
-        private=_private(document),
+        private=_private(document), expected_round=number,
     )  # fmt: skip
     return {"ok": True, "built": True, **round_summary(ledger, rounds_kept, number)}
 

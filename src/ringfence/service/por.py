@@ -91,6 +91,9 @@ __all__ = [
 ]  # fmt: skip
 
 _build_seed_bytes: Final = 32
+# The store's lock (``LedgerStore.exclusive``) a build of a round holds, from clearing what a
+# killed build left to keeping its round, and an announcement while it reads the rounds kept.
+por_build_lock: Final = "por_build"
 log = logging.getLogger("ringfence.por")
 
 
@@ -135,22 +138,27 @@ def announce_round(
 ) -> dict[str, Any]:
     """The messages each client-designated address must sign for the next round (``blocks``:
     CHAIN=HASH, a recent block of each chain). The round (its snapshot and the blocks named)
-    is kept as pending for ``build_and_keep_round``."""
+    is kept as pending for ``build_and_keep_round``; not while a build holds the rounds
+    (``por_build_busy``): the next round is the one it is keeping."""
     named = dict(_block_pair(text) for text in blocks)
     snapshot = ledger.seq if snapshot is None else snapshot
     custody = CustodyService(ledger, until_seq=snapshot)
-    number, previous = _next_round(rounds)
-    round_id = round_id_of(previous, snapshot).hex()
-    found = challenges_for(custody.registry, round_id, named)
-    rounds.save_pending(
-        {
-            "round": number,
-            "round_id": round_id,
-            "snapshot": snapshot,
-            "previous_round_hash": previous.hex(),
-            "blocks": {chain.value: block_hash for chain, block_hash in named.items()},
-        }
-    )
+    with ledger.store.exclusive(por_build_lock) as taken:
+        if not taken:
+            raise InputError(Result.por_build_busy, "a build of a round is under way: "
+                             "announce the next one once it is done")
+        number, previous = _next_round(rounds)
+        round_id = round_id_of(previous, snapshot).hex()
+        found = challenges_for(custody.registry, round_id, named)
+        rounds.save_pending(
+            {
+                "round": number,
+                "round_id": round_id,
+                "snapshot": snapshot,
+                "previous_round_hash": previous.hex(),
+                "blocks": {chain.value: block_hash for chain, block_hash in named.items()},
+            }
+        )
     return {
         "ok": True,
         "round": number,
@@ -192,6 +200,7 @@ def build_and_keep_round(
     clients_per_range: int = limits.batch_range_clients_default,
     private: bool = False,
     spilled: SpilledRoundBuilder | None = None,
+    expected_round: int | None = None,
 ) -> dict[str, Any]:
     """Build, sign and keep a round over the client liabilities at a snapshot (default: the
     head); with ``holdings`` (and ``control``), attest the reserves that back them, over the
@@ -200,12 +209,48 @@ def build_and_keep_round(
     builds private-mode trees (docs/proof-of-reserves.md, "Private mode"); with ``spilled``,
     every per-client figure is written by the tasks to the round's directory (``por build
     --spill``: no process holds every client) and the round is the same. A private round is
-    not spilled (its trees are built whole, asset by asset)."""
+    not spilled (its trees are built whole, asset by asset).
+
+    One build at a time: the whole build, from clearing what a killed one left to the rename
+    of its round into place, holds the store's ``por_build`` lock, so a second build (the
+    command line beside ``serve``'s, or another host) can neither clear the first's staging
+    folder nor empty its round mid-rename; it is ``por_build_busy`` at once, having done
+    nothing. With ``expected_round``, a build whose next round is another is refused so too
+    (another build kept that round meanwhile)."""
     if private and spilled is not None:
         raise InputError(Result.usage_invalid, "a private round is built whole: --private or "
                          "--spill, not both")
-    cleared = _clear_unfinished(rounds)
-    number, previous = _next_round(rounds)
+    with ledger.store.exclusive(por_build_lock) as taken:
+        if not taken:
+            raise InputError(Result.por_build_busy, "another build of a round is under way: "
+                             "nothing was done; run again once it is done")
+        cleared = _clear_unfinished(rounds)
+        number, previous = _next_round(rounds)
+        if expected_round is not None and number != expected_round:
+            raise InputError(Result.por_build_busy, f"round {expected_round} was kept by "
+                             f"another build meanwhile (the next is {number}): nothing was done")
+        return _build_and_keep(
+            ledger, rounds, (number, previous, cleared), snapshot=snapshot, holdings=holdings,
+            control=control, executor=executor, clients_per_range=clients_per_range,
+            private=private, spilled=spilled)
+
+
+def _build_and_keep(
+    ledger: LedgerService,
+    rounds: RoundStore,
+    following: tuple[int, bytes, list[str]],
+    *,
+    snapshot: int | None,
+    holdings: bytes | None,
+    control: bytes | None,
+    executor: Executor,
+    clients_per_range: int,
+    private: bool,
+    spilled: SpilledRoundBuilder | None,
+) -> dict[str, Any]:
+    """``build_and_keep_round``'s build, its lock held: round ``number``, chained to
+    ``previous``, after clearing ``cleared`` (``following``)."""
+    number, previous, cleared = following
     pending, snapshot = _round_snapshot(ledger, rounds, previous, holdings is not None, snapshot)
     engine = ledger.ledger if snapshot == ledger.seq else ledger_at(ledger.store, snapshot)
     started = time.perf_counter()

@@ -474,7 +474,7 @@ class RoundStore(Protocol):
     location: str  # where the rounds are, to show
 
     def numbers(self) -> list[int]:
-        """The numbers of the rounds kept, ascending."""
+        """The numbers of the rounds kept (each with its record), ascending."""
         ...
 
     def round(self, number: int) -> StoredRound:

@@ -46,7 +46,7 @@ from ringfence.core.access.revocations import (
 )
 from ringfence.core.access.roles import Actor
 from ringfence.core.access.tokens import TokenSettings, token_actor
-from ringfence.core.errors import InputError, Result
+from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.principals.records import parse_role
 from ringfence.service.keys import check_same_principal
 from ringfence.service.ledger import LedgerService
@@ -55,6 +55,7 @@ from ringfence.service.ports import Clock, KeySetSource, KeyStore, TokenRevocati
 __all__ = ["RevokedTokens", "TokenVerifier", "parse_key_set", "token_settings"]
 
 _second_ns = 10**9
+_reason_length_max = 200  # of why a revocation list was refused, as a refusal quotes it
 _key_types = {"RSA", "EC", "OKP"}
 _private_members = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
@@ -123,32 +124,60 @@ def parse_key_set(data: bytes) -> dict[str, jwt.PyJWK]:
 
 class RevokedTokens:
     """The revocation list as it is now: read at start, and read again when its source's
-    stamp changes. Thread-safe; one stat of the source per token checked."""
+    stamp changes. Thread-safe; one stat of the source per token checked.
+
+    Fails closed: a list that cannot be read or parsed, for whatever reason (an unreadable
+    file, a directory in its place, bytes the parser refuses or chokes on), refuses every
+    token until a read succeeds; the list read before is never served again in its place.
+    The stamp of the list in force changes only with a list read and parsed whole."""
 
     def __init__(self, source: TokenRevocationSource) -> None:
         self.source = source
         self._lock = threading.Lock()
         self._stamp = source.stamp()
         self._revocations = parse_token_revocations(source.read())
-        self._unreadable: str | None = None  # why the list last read was refused
+        # The last refused read: its stamp (None: the stamp itself failed) and why.
+        self._refused: tuple[tuple[int, ...] | None, str] | None = None
 
     def current(self) -> TokenRevocations:
-        """The list; ``token_revocations_invalid`` while the changed list is malformed."""
-        stamp = self.source.stamp()
+        """The list; ``token_revocations_invalid`` while the changed list is unreadable."""
         with self._lock:
-            if stamp != self._stamp:
-                self._stamp = stamp  # read before the bytes: a change meanwhile reads again
-                try:
-                    self._revocations = parse_token_revocations(self.source.read())
-                    self._unreadable = None
-                except InputError as error:
-                    self._unreadable = error.detail
-            if self._unreadable is not None:
+            try:
+                stamp = self.source.stamp()
+            except Exception as error:  # fail closed on any failure, asked again next time
+                self._refused = (None, _why_unreadable(error))
+            else:
+                if stamp == self._stamp:  # the list in force is the source's again
+                    self._refused = None
+                elif self._refused is None or stamp != self._refused[0]:
+                    self._read(stamp)
+            if self._refused is not None:
                 raise InputError(
                     Result.token_revocations_invalid,
-                    f"{self.source.location}: {self._unreadable}",
+                    f"{self.source.location}: {self._refused[1]}",
                 )
             return self._revocations
+
+    def _read(self, stamp: tuple[int, ...]) -> None:
+        """Read and parse the list whose stamp is ``stamp`` (taken before the bytes: a change
+        meanwhile reads again), and put it in force; any failure refuses until the next
+        change of stamp (so a refused list is not read again on every request)."""
+        try:
+            revocations = parse_token_revocations(self.source.read())
+        except Exception as error:  # fail closed on whatever a read raises
+            self._refused = (stamp, _why_unreadable(error))
+        else:
+            self._stamp, self._revocations, self._refused = stamp, revocations, None
+
+
+def _why_unreadable(error: Exception) -> str:
+    """A refused list's reason as a refusal quotes it: the named detail of an ``InputError``
+    or ``StorageError``, else the error's type and text (bounded, it may quote the file)."""
+    if isinstance(error, InputError):
+        return error.detail
+    if isinstance(error, StorageError):
+        return str(error)[:_reason_length_max]
+    return f"unreadable ({type(error).__name__}: {str(error)[:_reason_length_max]})"
 
 
 class TokenVerifier:

@@ -13,7 +13,12 @@ from tests.support_tokens import AUDIENCE, ISSUER, Issuer
 from ringfence.adapters.clock import ManualClock
 from ringfence.core.access.tokens import TokenSettings
 from ringfence.core.errors import InputError, Result, SourceError
-from ringfence.service.tokens import TokenVerifier, parse_key_set, token_settings
+from ringfence.service.tokens import (
+    RevokedTokens,
+    TokenVerifier,
+    parse_key_set,
+    token_settings,
+)
 
 
 def refused(document: Any) -> Result:
@@ -109,3 +114,63 @@ def test_an_issuer_down_on_refresh_keeps_the_keys_it_had() -> None:
     with pytest.raises(InputError):  # no second read within the minute
         verifier.claimed_actor(issuer.token("ann", "approver", kid="rsa-9"))
     assert source.reads == 2
+
+
+class FlakyRevocations:
+    """A revocation list whose stamp and bytes a test sets, and whose next read or stat can
+    fail with any error."""
+
+    location = "revoked"
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.version = data, 1
+        self.failure: Exception | None = None
+        self.stamp_failure: Exception | None = None
+
+    def stamp(self) -> tuple[int, ...]:
+        if self.stamp_failure is not None:
+            raise self.stamp_failure
+        return (self.version,)
+
+    def read(self) -> bytes:
+        if self.failure is not None:
+            raise self.failure
+        return self.data
+
+    def change(self, data: bytes) -> None:
+        self.data, self.version = data, self.version + 1
+
+
+def refused_revocations(revoked: RevokedTokens) -> bool:
+    try:
+        revoked.current()
+    except InputError as error:
+        assert error.code is Result.token_revocations_invalid
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "failure", [SourceError("gone"), ValueError("int"), RecursionError("deep"), OSError("eio")]
+)
+def test_a_revocation_list_that_fails_to_read_is_never_replaced_by_the_old_one(
+    failure: Exception,
+) -> None:
+    source = FlakyRevocations(b"jti old\n")
+    revoked = RevokedTokens(source)
+    source.change(b"jti old\njti stolen\n")
+    source.failure = failure
+    assert [refused_revocations(revoked) for _ in range(3)] == [True] * 3
+    source.failure = None  # fixed, but not changed: still refused until its stamp changes
+    assert refused_revocations(revoked)
+    source.change(b"jti old\njti stolen\n")
+    assert revoked.current().token_ids == {"old", "stolen"}
+
+
+def test_a_revocation_list_whose_stamp_fails_is_refused_until_it_reads() -> None:
+    source = FlakyRevocations(b"jti old\n")
+    revoked = RevokedTokens(source)
+    source.stamp_failure = SourceError("stat: no such file")
+    assert [refused_revocations(revoked) for _ in range(2)] == [True] * 2
+    source.stamp_failure = None  # back as it was: the list in force is the source's again
+    assert revoked.current().token_ids == {"old"}

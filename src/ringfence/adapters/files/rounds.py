@@ -197,6 +197,55 @@ def _write_round(
     (folder / "round.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
+def _is_real_folder(entry: Path) -> bool:
+    """A directory itself, not a symlink to one (``rmtree`` refuses those, and what one
+    points to is not this store's to remove)."""
+    return entry.is_dir() and not entry.is_symlink()
+
+
+def _has_record(folder: Path) -> bool:
+    """A round folder holding its record. A ``round.json`` empty or starting with a NUL byte
+    is none: never a record a save wrote (it writes the record whole, synced before the
+    rename), but what a file system may leave of one after a power loss hit a round saved
+    without ``fsync``; counted as a round, it would stop every later build, so it is cleared
+    with the other leftovers. A record unreadable otherwise is kept, and refused by name
+    when read (``line_malformed``): only the operator may decide to remove a signed round."""
+    record = folder / "round.json"
+    try:
+        with record.open("rb") as file:
+            return file.read(1) not in (b"", b"\0")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return False
+    except OSError:  # there but unreadable (a permission): kept, and refused by name when read
+        return True
+
+
+def _is_staging_name(name: str) -> bool:
+    """A name ``_building_folder`` gives: the round's six digits, a dash, a random tail."""
+    number, dash, tail = name.partition("-")
+    return len(number) == 6 and number.isascii() and number.isdigit() and dash == "-" and tail != ""
+
+
+def sync_path(path: Path | str) -> None:
+    """``fsync`` a file or a folder (a folder's entries: names made or renamed in it)."""
+    descriptor = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if os.path.isdir(path) else 0))
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def sync_tree(root: Path) -> None:
+    """Every file under ``root``, then every folder from the deepest up, ``root`` last: what
+    a rename of ``root`` then publishes is on disk, so a power loss after it cannot leave a
+    round whose ``round.json`` or trees are empty (the file system may otherwise persist the
+    rename before the data)."""
+    for directory, _, files in os.walk(root, topdown=False):
+        for name in files:
+            sync_path(os.path.join(directory, name))
+        sync_path(directory)
+
+
 class RoundFolder:
     """One round's directory: ``round.json``, ``reserves.json`` and ``private/``."""
 
@@ -282,10 +331,19 @@ class RoundFiles:
         self.location = str(folder)
 
     def numbers(self) -> list[int]:
+        """The rounds kept: the all-digit folders of ``rounds/`` holding their ``round.json``
+        (``_has_record``; a folder without one was never a round: a build killed mid-save,
+        before saves were renamed in whole, left it, and the next build clears it)."""
+        return sorted(int(entry.name) for entry in self._round_folders() if _has_record(entry))
+
+    def _round_folders(self) -> list[Path]:
+        """The entries of ``rounds/`` named by a round number (ASCII digits only: ``int`` takes
+        more digits than those, and an operator's ``2025-q4-audit`` is not a round)."""
         rounds = self.folder / "rounds"
         if not rounds.is_dir():
             return []
-        return sorted(int(entry.name) for entry in rounds.iterdir() if entry.name.isdigit())
+        return [entry for entry in rounds.iterdir()
+                if entry.name.isascii() and entry.name.isdigit()]
 
     def round(self, number: int) -> RoundFolder:
         return RoundFolder(self.folder / "rounds" / f"{number:06d}", number)
@@ -328,24 +386,42 @@ class RoundFiles:
         try:
             _write_round(staging, record, trees, build_seed, reserves_file,
                          private_trees=private_trees or {}, spilled=spilled)
+            sync_tree(staging)  # on disk before the rename makes it a round
             folder.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, folder)  # atomic; refused if another build kept round N first
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        sync_path(folder.parent)  # the rename itself, past a power loss
         return str(folder / "round.json")
 
     def clear_unfinished(self) -> list[str]:
         """Remove what a build stopped mid-save left (a process killed in ``building/``, or a
         round folder without its record from a build before saves were renamed in whole) and
         name it: none of it was ever a round, and a round folder without ``round.json`` would
-        stop the next build. One build runs at a time over a rounds directory."""
-        unfinished = [
-            entry for entry in sorted((self.folder / "rounds").glob("[0-9]*"))
-            if entry.is_dir() and not (entry / "round.json").is_file()
-        ] + sorted((self.folder / "building").glob("*"))
+        stop the next build. The caller holds the build lock (service/por.py): another build's
+        staging folder is never removed under it.
+
+        Only what a build makes is removed: in ``rounds/`` the folders ``numbers()`` reads
+        (all-digit names) without their record, in ``building/`` the ``NNNNNN-*`` folders.
+        A symlink or a plain file is never followed nor removed (an operator put it there);
+        one in the place of a round stops that round's save by name (``save_round``)."""
+        unfinished = sorted(
+            entry for entry in self._round_folders()
+            if _is_real_folder(entry) and not _has_record(entry)
+        )  # fmt: skip
+        building = self.folder / "building"
+        if building.is_dir():
+            unfinished += sorted(
+                entry for entry in building.iterdir()
+                if _is_staging_name(entry.name) and _is_real_folder(entry)
+            )  # fmt: skip
         for entry in unfinished:
-            shutil.rmtree(entry)
+            try:
+                shutil.rmtree(entry)
+            except OSError as error:
+                raise StorageError(f"cannot clear {entry}, left by a build stopped mid-save: "
+                                   f"{error.strerror or error}") from error
         return [str(entry) for entry in unfinished]
 
     def _building_folder(self, number: int) -> str:

@@ -85,7 +85,7 @@ def parse_token_revocations(data: bytes) -> TokenRevocations:
 def _from_json(text: str) -> tuple[set[str], dict[str, int]]:
     try:
         document = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: arrays nested too deep
         raise _invalid(f"JSON: {error}") from None
     if not isinstance(document, dict) or set(document) - {"tokens", "subjects"}:
         raise _invalid('a JSON object of "tokens" and "subjects"')
@@ -135,10 +135,14 @@ def _add_subject(subjects: dict[str, int], name: object, revoked_at: object, whe
 
 
 def _revoked_at(value: object, where: str) -> int:
-    """Unix seconds: whole seconds as a number or digits, or ``YYYY-MM-DDTHH:MM:SSZ``."""
+    """Unix seconds: whole seconds as a number or ASCII digits (``str.isdigit`` also takes
+    "²", which ``int`` refuses), or ``YYYY-MM-DDTHH:MM:SSZ``."""
     if value is None:
         return _always
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        if len(value) > limits.token_revoked_at_digits_max:  # never int() of any length
+            raise _invalid(f"{where}: revoked_at of more than "
+                           f"{limits.token_revoked_at_digits_max} digits")
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         if not 0 <= value <= _always:

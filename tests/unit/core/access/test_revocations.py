@@ -71,6 +71,13 @@ def test_the_latest_revocation_of_a_subject_holds() -> None:
         b"jti a b",
         b"sub",
         b"sub ann 2025-13-01T00:00:00Z",
+        "sub ann \u00b2".encode(),  # a digit to str.isdigit, not to int()
+        '{"subjects": [{"name": "ann", "revoked_at": "1\u00b2"}]}'.encode(),
+        b"sub ann " + b"9" * (limits.token_revoked_at_digits_max + 1),
+        b"sub ann " + b"9" * 5000,  # past int()'s own digit limit
+        b'{"subjects": [{"name": "ann", "revoked_at": "' + b"9" * 5000 + b'"}]}',
+        b'{"subjects": [{"name": "ann", "revoked_at": ' + b"9" * 5000 + b"}]}",
+        b'{"tokens": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",  # nested past recursion
         b"revoke ann",
         b"\xff\xfe",  # not UTF-8
         b"jti a\n" * (limits.token_revocations_bytes_max // 6 + 1),  # too large
