@@ -42,7 +42,7 @@ from ringfence.core.ledger.journal import EntryKind, JournalEntry
 from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags, TransferRecord
 from ringfence.service.audit import verify_store
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import Checkpoint, LedgerStore, PendingAppend
+from ringfence.service.ports import Checkpoint, LedgerStore, PendingAppend, StoredPastState
 
 ok = Result.ok
 _F = TransferFlags
@@ -136,6 +136,14 @@ class FaultyStore:
 
     def checkpoint(self) -> Checkpoint:
         return self.inner.checkpoint()
+
+    def past_states(self) -> list[StoredPastState]:
+        return self.inner.past_states()
+
+    def keep_past_states(
+        self, written: Sequence[StoredPastState], forgotten: Collection[int]
+    ) -> None:
+        self.inner.keep_past_states(written, forgotten)
 
     def projected_transfers(self) -> Iterator[TransferRecord]:
         return self.inner.projected_transfers()

@@ -6,9 +6,13 @@ service's coverage read (``access.positions``, what ``GET /v1/positions?as_of_se
 at past journal entries, in this process:
 
 - ``coverage_as_of_first_read``: the first past read, at the entry before the head: nothing
-  is kept yet, so it replays the journal from its start (and keeps snapshots on the way);
+  is kept yet, so it replays the journal from its start (and keeps snapshots on the way,
+  persisting them beside the ledger, signed: service/ledger/past_seal.py);
 - ``coverage_as_of_read``: then reads at random past entries, one after another, each from
   the nearest snapshot (service/ledger/past.py), with their median and 99th percentile;
+- ``coverage_as_of_first_read_after_start``: the service closed and opened again (its
+  snapshots in memory gone), its first past read, at the same entry: from the persisted
+  snapshots, loaded and checked (signature, entry hash) by that read;
 - ``coverage_as_of_read_from_start``: a few reads with no snapshots kept, each a replay from
   the journal's start (what every past read cost before the snapshots).
 """
@@ -23,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+from ringfence import bootstrap
 from ringfence.bench.api import batch_events, bench_batch, bench_ledger
 from ringfence.bench.machine import Progress, machine, peak_memory_mib
 from ringfence.core.access.roles import Actor
@@ -39,7 +44,7 @@ def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str
     load_before = os.getloadavg()
     chooser = random.Random(7)
     with tempfile.TemporaryDirectory(prefix="ringfence-bench-as-of-") as folder:
-        _, ledger = bench_ledger(Path(folder) / "as-of.db")
+        url, ledger = bench_ledger(Path(folder) / "as-of.db")
         try:
             for number in range(batches):
                 assert all(result.succeeded for result in ledger.submit(bench_batch(number)))
@@ -54,6 +59,10 @@ def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str
             if progress:
                 progress("as_of", batches + 2, batches + 3)
             kept = len(ledger.past_states)
+            ledger.close()
+            ledger = bootstrap.open_ledger(url)
+            after_start = _timed_read(ledger, past[-1])
+            loaded = len(ledger.past_states)
             ledger.past_states = PastStates(snapshots_max=0)
             from_start = [_timed_read(ledger, chooser.choice(past)) for _ in range(3)]
         finally:
@@ -63,6 +72,8 @@ def run_bench(quick: bool = False, progress: Progress | None = None) -> dict[str
         {"case": "coverage_as_of_first_read", "ops_per_s": round(1 / first, 3),
          "transfers": transfers, "seconds": round(first, 3)},
         _latency("coverage_as_of_read", timings, transfers, snapshots=kept),
+        {"case": "coverage_as_of_first_read_after_start", "ops_per_s": round(1 / after_start, 3),
+         "transfers": transfers, "seconds": round(after_start, 3), "snapshots_loaded": loaded},
         _latency("coverage_as_of_read_from_start", from_start, transfers),
     ]  # fmt: skip
     return {"bench": "as_of", "machine": machine(), "results": results,

@@ -10,7 +10,9 @@ would have been answered then. The head's state is the service's own engine.
 The replay starts from the nearest snapshot of the past at or before the point that the
 service keeps (service/ledger/past.py: one every full batch of transfers replayed, bounded in
 number and rows), else from the journal's start: the first read of a long journal replays it
-once, later reads about one entry each.
+once, later reads about one entry each. The snapshots are persisted beside the ledger, signed
+with the journal key (service/ledger/past_seal.py), so a restarted service starts from them
+too.
 """
 
 from __future__ import annotations
@@ -72,4 +74,6 @@ def ledger_as_of(ledger: LedgerService, point: AsOf) -> Ledger:
     if point.seq == ledger.seq:
         ledger.positions()  # rebuilds the engine first if a failure left it stale
         return ledger.ledger
-    return ledger.past_states.engine_at(ledger.store, point.seq, ledger.ledger.ledger_id)
+    return ledger.past_states.engine_at(
+        ledger.store, point.seq, ledger.ledger.ledger_id, ledger.past_state_seal()
+    )

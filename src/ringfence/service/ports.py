@@ -71,6 +71,18 @@ class Checkpoint:
     reversed: dict[int, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPastState:
+    """A snapshot of the past as the store keeps it (service/ledger/past_seal.py): the engine's
+    whole state right after entry ``seq``, encoded, with that entry's hash and the journal
+    key's signature over both. The store only keeps it; the service checks it on load."""
+
+    seq: int
+    entry_hash: bytes
+    body: bytes
+    signature: bytes
+
+
 class CutReader(Protocol):
     """One client range of a ``BalanceCut``: what a batch task carries to its process (it
     pickles) and reads there."""
@@ -173,6 +185,17 @@ class LedgerStore(Protocol):
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Persist a checkpoint as of the current head, with no new entry."""
+        ...
+
+    def past_states(self) -> list[StoredPastState]:
+        """The persisted snapshots of the past, in sequence order (as stored: unchecked)."""
+        ...
+
+    def keep_past_states(
+        self, written: Sequence[StoredPastState], forgotten: Collection[int]
+    ) -> None:
+        """In one transaction: forget the snapshots at the sequences ``forgotten``, then keep
+        ``written`` (replacing any at the same sequence). Never part of a journal append."""
         ...
 
     def entries(

@@ -24,7 +24,7 @@ from ringfence.core.ledger.journal import (
 )
 from ringfence.core.ledger.metadata import encode_metadata, metadata_matches
 from ringfence.core.ledger.model import AccountClass, AccountDefinition, TransferRecord
-from ringfence.service.ports import Checkpoint, PendingAppend
+from ringfence.service.ports import Checkpoint, PendingAppend, StoredPastState
 
 
 class MemoryStore:
@@ -36,6 +36,7 @@ class MemoryStore:
             kind: [] for kind in EntryKind if kind is not EntryKind.transfers
         }
         self._checkpoint = Checkpoint(0, 0)
+        self._past_states: dict[int, StoredPastState] = {}
         self.fail_next_append = False
         self.closed = False
         self._locks: dict[str, threading.Lock] = {}
@@ -109,6 +110,16 @@ class MemoryStore:
         merged.pendings.update(copy.deepcopy(checkpoint.pendings))
         merged.breaks.update(copy.deepcopy(checkpoint.breaks))
         merged.reversed.update(checkpoint.reversed)
+
+    def past_states(self) -> list[StoredPastState]:
+        return [self._past_states[seq] for seq in sorted(self._past_states)]
+
+    def keep_past_states(
+        self, written: Sequence[StoredPastState], forgotten: Collection[int]
+    ) -> None:
+        for seq in forgotten:
+            self._past_states.pop(seq, None)
+        self._past_states.update((stored.seq, stored) for stored in written)
 
     def entries(
         self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None

@@ -81,7 +81,7 @@ from ringfence.core.ledger.journal import (
 from ringfence.core.ledger.model import (
     TransferRecord,
 )
-from ringfence.service.ports import Checkpoint, PendingAppend
+from ringfence.service.ports import Checkpoint, PendingAppend, StoredPastState
 
 __all__ = [
     "PostgresStore",
@@ -321,7 +321,35 @@ class PostgresStore:
         except psycopg.Error as error:
             raise self._failed(error, f"checkpoint {checkpoint.seq}") from error
 
+    def keep_past_states(
+        self, written: Sequence[StoredPastState], forgotten: Collection[int]
+    ) -> None:
+        """The snapshots of the past (service/ledger/past_seal.py), outside any append."""
+        self._writer.drain()
+        try:
+            self._end_snapshot()
+            db = self._connection()
+            with db.transaction(), db.cursor() as cursor:
+                cursor.execute("DELETE FROM past_states WHERE seq = ANY(%s)", (list(forgotten),))
+                cursor.executemany(
+                    "INSERT INTO past_states VALUES (%s, %s, %s, %s) ON CONFLICT (seq) DO UPDATE "
+                    "SET entry_hash = EXCLUDED.entry_hash, body = EXCLUDED.body, "
+                    "signature = EXCLUDED.signature",
+                    [(p.seq, p.entry_hash, p.body, p.signature) for p in written],
+                )
+        except psycopg.Error as error:
+            raise self._failed(error, "keeping the snapshots of the past") from error
+
     # ------------------------------------------------------------------ reading
+
+    def past_states(self) -> list[StoredPastState]:
+        try:
+            rows = self._reading().execute(
+                "SELECT seq, entry_hash, body, signature FROM past_states ORDER BY seq"
+            )
+            return [StoredPastState(int(a), bytes(b), bytes(c), bytes(d)) for a, b, c, d in rows]
+        except psycopg.Error as error:
+            raise self._failed(error, "reading the snapshots of the past") from error
 
     def entries(
         self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None

@@ -58,7 +58,7 @@ from ringfence.core.ledger.model import (
     TransferRecord,
 )
 from ringfence.core.money import Asset
-from ringfence.service.ports import Checkpoint, PendingAppend, PendingRow
+from ringfence.service.ports import Checkpoint, PendingAppend, PendingRow, StoredPastState
 
 __all__ = ["SqliteStore", "path_of", "schema_version"]
 
@@ -329,7 +329,26 @@ class SqliteStore:
             ],
         )
 
+    def keep_past_states(
+        self, written: Sequence[StoredPastState], forgotten: Collection[int]
+    ) -> None:
+        """The snapshots of the past (service/ledger/past_seal.py), outside any append."""
+        self._writer.drain()
+        with self._transaction("keeping the snapshots of the past"):
+            self._db.executemany("DELETE FROM past_states WHERE seq = ?", [(s,) for s in forgotten])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO past_states VALUES (?, ?, ?, ?)",
+                [(p.seq, p.entry_hash, p.body, p.signature) for p in written],
+            )
+
     # ------------------------------------------------------------------ reading
+
+    def past_states(self) -> list[StoredPastState]:
+        self._writer.drain()
+        rows = self._db.execute(
+            "SELECT seq, entry_hash, body, signature FROM past_states ORDER BY seq"
+        )
+        return [StoredPastState(*row) for row in rows]
 
     def entries(
         self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None

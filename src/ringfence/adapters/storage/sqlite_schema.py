@@ -84,6 +84,10 @@ CREATE TABLE IF NOT EXISTS breaks (
     cured ANY NOT NULL, opened_at INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE IF NOT EXISTS reversals (id ANY PRIMARY KEY, amount ANY NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS past_states (
+    seq INTEGER PRIMARY KEY, entry_hash BLOB NOT NULL, body BLOB NOT NULL,
+    signature BLOB NOT NULL
+) STRICT;
 CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
     BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal

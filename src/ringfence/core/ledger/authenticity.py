@@ -43,6 +43,7 @@ from ringfence.core.ledger.journal import (
 # Domain tags: a signature over one kind of message can never be taken for another.
 tag_journal_head: Final = b"ringfence/journal-head/v1\0"
 tag_journal_key: Final = b"ringfence/journal-key/v1\0"
+tag_past_state: Final = b"ringfence/past-state/v1\0"
 public_key_bytes: Final = 32
 signature_bytes: Final = 64
 _journal_key = struct.Struct(">32s64s32x")
@@ -64,6 +65,16 @@ def key_possession_message(seq: int, previous_hash: bytes, public_key: bytes) ->
     assert len(previous_hash) == 32
     assert len(public_key) == public_key_bytes
     return tag_journal_key + seq.to_bytes(8, "big") + previous_hash + public_key
+
+
+def past_state_message(seq: int, entry_hash: bytes, state_digest: bytes) -> bytes:
+    """What the journal key signs for a persisted snapshot of the past (service/ledger/
+    past_seal.py): the engine's state (its SHA-256) right after the entry at ``seq`` whose hash
+    is ``entry_hash``. Moved to another entry, or to another journal, it no longer verifies."""
+    assert 0 < seq < 2**64
+    assert len(entry_hash) == 32
+    assert len(state_digest) == 32
+    return tag_past_state + seq.to_bytes(8, "big") + entry_hash + state_digest
 
 
 def encode_journal_key(seq: int, timestamp: int, public_key: bytes, possession: bytes) -> bytes:

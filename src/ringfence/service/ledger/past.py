@@ -15,6 +15,14 @@ of millions of accounts replays from the start as before instead of holding copi
 Beyond either bound, the snapshot whose neighbours are closest together is forgotten first, so
 the ones kept stay spread over the journal.
 
+The snapshots outlive the service: one holding the journal key persists those a read took,
+after the read, and forgets in the store those it dropped, in one transaction outside any
+append (past_seal.py: encoded, bound to their entry's hash, signed with the journal key). A
+restarted service loads them at its first past read, checking each one's signature, and opens
+one (checks it against the journal and decodes it) only when a read starts from it; one that
+fails any check, or a restore's, is ignored with a log line naming why and the read starts
+from the one before it, or the journal's start.
+
 A read replays:
 1. the definitions up to the point (all of them first, as an open does: an account defined
    later than the snapshot is still defined before any transfer of it);
@@ -26,10 +34,12 @@ A read replays:
 from __future__ import annotations
 
 import bisect
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 
 from ringfence.core import limits
+from ringfence.core.errors import IntegrityError, RingfenceError
 from ringfence.core.ledger.engine import Ledger
 from ringfence.core.ledger.journal import (
     Definition,
@@ -37,13 +47,20 @@ from ringfence.core.ledger.journal import (
     decode_definitions,
     ledger_definition_kinds,
 )
+from ringfence.service.ledger.past_seal import (
+    PastStateSeal,
+    opened_state,
+    seal_finding,
+    seal_state,
+    stated_rows,
+)
 from ringfence.service.ledger.replay import (
     apply_definitions,
     replay_principals,
     replay_transfers,
     restore_checkpoint,
 )
-from ringfence.service.ports import Checkpoint, LedgerStore, PendingRow
+from ringfence.service.ports import Checkpoint, LedgerStore, PendingRow, Signer, StoredPastState
 
 __all__ = ["PastStates"]
 
@@ -51,6 +68,7 @@ _tail = (EntryKind.transfers, EntryKind.principals)
 _definitions = tuple(ledger_definition_kinds)
 # A definitions entry decoded: its timestamp, its kind and its definitions.
 DecodedDefinitions = tuple[int, EntryKind, list[Definition]]
+log = logging.getLogger("ringfence.ledger.past")
 
 
 class PastStates:
@@ -74,35 +92,39 @@ class PastStates:
         self._definitions_count = 0
         self._definitions_read = 0
         self._seqs: list[int] = []  # ascending
-        self._snapshots: dict[int, Checkpoint] = {}
+        # A persisted snapshot is held sealed until a read starts from it (past_seal.py).
+        self._snapshots: dict[int, Checkpoint | StoredPastState] = {}
         self._snapshot_rows: dict[int, int] = {}  # by sequence: the rows each was counted as
+        self._entry_hashes: dict[int, bytes] = {}  # by sequence: that entry's hash
+        # Persistence (past_seal.py): the journal key the persisted ones were loaded under,
+        # the sequences the store holds, those held here and not yet written, and those to
+        # forget there.
+        self._key: bytes | None = None
+        self._persisted: set[int] = set()
+        self._unsaved: set[int] = set()
+        self._forgotten: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._seqs)
 
-    def nearest(self, seq: int) -> Checkpoint | None:
-        """The latest snapshot at or before entry ``seq``."""
+    def nearest(self, seq: int) -> Checkpoint | StoredPastState | None:
+        """The latest snapshot held at or before entry ``seq`` (a persisted one still sealed
+        until a read starts from it)."""
         index = bisect.bisect_right(self._seqs, seq)
         return self._snapshots[self._seqs[index - 1]] if index else None
 
-    def engine_at(self, store: LedgerStore, seq: int, ledger_id: bytes) -> Ledger:
+    def engine_at(
+        self, store: LedgerStore, seq: int, ledger_id: bytes, seal: PastStateSeal | None = None
+    ) -> Ledger:
         """A fresh engine as it stood right after entry ``seq`` (signatures were verified when
-        committed; the audit verifies every one again)."""
-        engine = Ledger()
-        timestamp_last = 0
-        for timestamp, kind, definitions in self._definitions_until(store, seq):
-            apply_definitions(engine, kind, definitions)
-            timestamp_last = timestamp
-        start = self.nearest(seq)
-        after = 0
-        if start is not None:
-            restore_checkpoint(engine, start, store)
-            after = start.seq
-            for entry in store.entries(kinds=[EntryKind.principals]):
-                if entry.seq > after:
-                    break
-                replay_principals(engine, entry, verify_signatures=False)
-            engine.timestamp_last = start.timestamp_last
+        committed; the audit verifies every one again). With ``seal``, the snapshots persisted
+        beside the ledger are loaded (checked) first, and those this read keeps are persisted
+        after it when the seal can sign (past_seal.py)."""
+        if self.snapshots_max == 0:
+            seal = None  # keeps none, so neither loads nor forgets the persisted ones
+        if seal is not None and seal.public_key is not None and seal.public_key != self._key:
+            self._load_persisted(store, seal.public_key)
+        engine, after, timestamp_last = self._engine_from_nearest(store, seq)
         replayed = 0
         for entry in store.entries(after_seq=after, kinds=_tail):
             if entry.seq > seq:
@@ -116,11 +138,101 @@ class PastStates:
             # The definitions' stamps join at the end; they are before the point's too.
             engine.timestamp_last = max(engine.timestamp_last, entry.timestamp)
             if replayed >= self.transfers_between:
-                self._keep(engine, entry.seq)
+                rows = len(engine.accounts) + len(engine.pendings)
+                if self._may_keep(entry.seq, rows):
+                    self._keep(whole_state(engine, entry.seq), entry.hash, rows)
                 replayed = 0
         engine.timestamp_last = max(engine.timestamp_last, timestamp_last)
         engine.ledger_id = ledger_id
+        if seal is not None and seal.signer is not None and seal.public_key == self._key:
+            self._persist(store, seal.signer)
         return engine
+
+    def _engine_from_nearest(self, store: LedgerStore, seq: int) -> tuple[Ledger, int, int]:
+        """A fresh engine with the definitions up to entry ``seq`` and the state of the nearest
+        snapshot at or before it that restores; its entry, and the definitions' last stamp. A
+        persisted snapshot that fails a check is forgotten, and the one before it (or the
+        journal's start) tried."""
+        while True:
+            engine = Ledger()
+            timestamp_last = 0
+            for timestamp, kind, definitions in self._definitions_until(store, seq):
+                apply_definitions(engine, kind, definitions)
+                timestamp_last = timestamp
+            start = self._nearest_opened(store, seq)
+            if start is None:
+                return engine, 0, timestamp_last
+            try:
+                restore_checkpoint(engine, start, store)
+            except IntegrityError as error:
+                self._ignore(start.seq, str(error))
+                continue
+            for entry in store.entries(kinds=[EntryKind.principals]):
+                if entry.seq > start.seq:
+                    break
+                replay_principals(engine, entry, verify_signatures=False)
+            engine.timestamp_last = start.timestamp_last
+            return engine, start.seq, timestamp_last
+
+    def _nearest_opened(self, store: LedgerStore, seq: int) -> Checkpoint | None:
+        """The nearest snapshot at or before entry ``seq``, a persisted one opened (checked
+        against the journal and decoded) first; one that fails is forgotten."""
+        while True:
+            found = self.nearest(seq)
+            if found is None or isinstance(found, Checkpoint):
+                return found
+            opened = opened_state(found, store, store.head()[0])
+            if isinstance(opened, str):
+                self._ignore(found.seq, opened)
+                continue
+            self._snapshots[found.seq] = opened
+            return opened
+
+    def _ignore(self, seq: int, why: str) -> None:
+        log.warning("the snapshot of the past at entry %d is ignored: %s", seq, why)
+        self._forget(seq)
+
+    def _load_persisted(self, store: LedgerStore, public_key: bytes) -> None:
+        """Take in the persisted snapshots whose seal holds (past_seal.py), under the journal
+        key ``public_key``, to be opened when a read starts from one; one that fails is
+        ignored, named in the log, and forgotten by the store at the next persist. Those held
+        already are signed again under this key."""
+        self._key = public_key
+        for seq in list(self._seqs):  # signed again under this key; unopened ones forgotten
+            if isinstance(self._snapshots[seq], StoredPastState):
+                self._forget(seq)
+            else:
+                self._unsaved.add(seq)
+        head_seq = store.head()[0]
+        for stored in store.past_states():
+            self._persisted.add(stored.seq)
+            if stored.seq in self._snapshots:
+                continue
+            finding = seal_finding(stored, public_key, head_seq)
+            if finding is not None:
+                log.warning(
+                    "the snapshot of the past at entry %d is ignored: %s", stored.seq, finding
+                )
+                self._forgotten.add(stored.seq)
+                continue
+            self._keep(stored, stored.entry_hash, stated_rows(stored), persisted=True)
+
+    def _persist(self, store: LedgerStore, signer: Signer) -> None:
+        """Write the snapshots kept since the last persist, and forget those dropped; a failure
+        is logged and tried again after the next read (the read itself stands)."""
+        if not (self._unsaved or self._forgotten):
+            return
+        unsaved = sorted(self._unsaved)
+        try:
+            written = [self._sealed(i, signer) for i in unsaved]
+            store.keep_past_states(written, sorted(self._forgotten))
+        except RingfenceError as error:
+            log.warning("the snapshots of the past were not persisted: %s", error)
+            return
+        self._persisted.difference_update(self._forgotten)
+        self._persisted.update(unsaved)
+        self._forgotten.clear()
+        self._unsaved.clear()
 
     def _definitions_until(self, store: LedgerStore, seq: int) -> Iterator[DecodedDefinitions]:
         """The definitions entries up to entry ``seq``, decoded: from those kept, read and
@@ -150,12 +262,34 @@ class PastStates:
                 return
             yield decoded
 
-    def _keep(self, engine: Ledger, seq: int) -> None:
-        rows = len(engine.accounts) + len(engine.pendings)
-        if seq in self._snapshots or self.snapshots_max == 0 or rows > self.rows_max:
+    def _sealed(self, seq: int, signer: Signer) -> StoredPastState:
+        held = self._snapshots[seq]
+        assert isinstance(held, Checkpoint)  # only those taken here, or opened, are written
+        return seal_state(held, self._entry_hashes[seq], signer)
+
+    def _may_keep(self, seq: int, rows: int) -> bool:
+        """Whether a snapshot at ``seq`` of ``rows`` rows would be held (asked before one is
+        copied out of the engine: a ledger beyond the bounds is never copied)."""
+        return seq not in self._snapshots and self.snapshots_max > 0 and rows <= self.rows_max
+
+    def _keep(
+        self,
+        snapshot: Checkpoint | StoredPastState,
+        entry_hash: bytes,
+        rows: int,
+        persisted: bool = False,
+    ) -> None:
+        """Hold ``snapshot`` (counted as ``rows``), forgetting others beyond the bounds."""
+        seq = snapshot.seq
+        if not self._may_keep(seq, rows):
+            if persisted and seq not in self._snapshots:
+                self._forgotten.add(seq)
             return
-        self._snapshots[seq] = whole_state(engine, seq)
+        self._snapshots[seq] = snapshot
         self._snapshot_rows[seq] = rows  # the engine's, which bounds the snapshot's
+        self._entry_hashes[seq] = entry_hash
+        if not persisted:
+            self._unsaved.add(seq)
         bisect.insort(self._seqs, seq)
         self._rows += rows
         while len(self._seqs) > self.snapshots_max or self._rows > self.rows_max:
@@ -174,9 +308,18 @@ class PastStates:
                 for i in range(1, len(self._seqs))
             ]
             _, index = min(gaps)
-        seq = self._seqs.pop(index)
+        self._forget(self._seqs[index])
+
+    def _forget(self, seq: int) -> None:
+        """Drop the snapshot at ``seq``, from the store too (at the next persist) if it is
+        there."""
+        self._seqs.remove(seq)
         del self._snapshots[seq]
+        del self._entry_hashes[seq]
         self._rows -= self._snapshot_rows.pop(seq)
+        self._unsaved.discard(seq)
+        if seq in self._persisted:
+            self._forgotten.add(seq)
 
 
 def whole_state(engine: Ledger, seq: int) -> Checkpoint:

@@ -32,6 +32,7 @@ from ringfence.core.ledger.journal import (
     seal,
 )
 from ringfence.service.ledger.past import PastStates
+from ringfence.service.ledger.past_seal import PastStateSeal
 from ringfence.service.ledger.replay import build_checkpoint, load_journal_keys, load_ledger
 from ringfence.service.ports import (
     Checkpoint,
@@ -149,6 +150,17 @@ class JournalWriter:
             return 0, self.hash, b""
         last = next(self.store.entries(after_seq=self.seq - 1))
         return last.seq, last.hash, last.signature
+
+    def past_state_seal(self) -> PastStateSeal:
+        """What persisting and checking the snapshots of the past needs (past_seal.py): the
+        journal key in force, and the signer when it holds that key (else they are only
+        loaded and checked, never written)."""
+        self._fresh()
+        current = self.journal_keys.current
+        holds = current is not None and (
+            self._signing_checked or self.signer.public_key() == current
+        )
+        return PastStateSeal(current, self.signer if holds else None)
 
     def _fresh(self) -> None:
         """Rebuild the engine from the store if a failure left it stale."""
