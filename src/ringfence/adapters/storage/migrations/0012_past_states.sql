@@ -1,4 +1,4 @@
--- ringfence schema 11: snapshots of the past, persisted.
+-- ringfence schema 12: snapshots of the past, persisted.
 --
 -- The service's snapshots of the engine's whole state at past journal entries, which past
 -- (as_of) reads replay from (service/ledger/past.py), kept beside the ledger so that a
