@@ -175,6 +175,8 @@ def test_a_sweep_over_a_quarter_of_the_prior_days_residual_needs_the_seniors(
         world.ledger, actor("ops"), {**sweep, "id": "11", "amount": "2.5000000001"}
     )
     assert too_much["reason"] == "exceeds_residual_interest"
+    report = verify_store(world.ledger.store)  # each decision decided again, R2 included
+    assert report.ok, report.to_json()
 
 
 def test_bad_requests_are_refused_by_name_and_change_nothing(world: World) -> None:
