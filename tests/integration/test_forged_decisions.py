@@ -21,7 +21,7 @@ from tests.support_withdrawals import actor, publish_policy, withdrawal_world
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.core.policy.document import Action
-from ringfence.core.withdrawals.lifecycle import Approved, Decided, Requested, Status
+from ringfence.core.withdrawals.lifecycle import Approved, Requested, Status
 from ringfence.service import withdrawals
 from ringfence.service.audit import AuditReport, verify_store
 from ringfence.service.ledger import LedgerService

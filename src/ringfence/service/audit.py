@@ -85,8 +85,8 @@ from ringfence.service.ledger import (
     replay_transfers,
 )
 from ringfence.service.policy import replay_movement_entry
-from ringfence.service.withdrawal_decisions import decision_problem, journaled_transfers
 from ringfence.service.ports import Checkpoint, LedgerStore
+from ringfence.service.withdrawal_decisions import decision_problem, journaled_transfers
 
 # below (which no reader of the journal would otherwise see) are named too.
 _seq_floor = -(2**63)
