@@ -331,14 +331,26 @@ def _residual_history(
 
 def _windows(found: MovementBooks, request: MovementRequest) -> dict[tuple[int, Any], int]:
     """Sums over the journal's earlier withdrawals of each velocity window the policy in
-    force reads."""
+    force reads. Only those of the request's asset and kind requested within the longest
+    window count: the book keeps withdrawals in request order, so it is read from the newest
+    back to the window's start (the audit decides every journaled request again, and a walk
+    over all the earlier ones would make it quadratic)."""
     version = found.policies.in_force(request.at_ns)
     if version is None or version.compiled is None or not version.compiled.windows:
         return {}
+    longest_s = max(window_s for window_s, _ in version.compiled.windows)
+    since_ns = request.at_ns - longest_s * 10**9
+    recent = []
+    for withdrawal in reversed(found.withdrawals.withdrawals.values()):
+        if withdrawal.requested_at_ns <= since_ns:
+            break
+        recent.append(withdrawal)
     book = VelocityBook()
-    for withdrawal in found.withdrawals.withdrawals.values():
+    for withdrawal in reversed(recent):
         spec = withdrawal.spec
-        if withdrawal.status in _not_counted:
+        if withdrawal.status in _not_counted or (spec.asset, spec.kind) != (
+            request.asset, request.kind,
+        ):  # fmt: skip
             continue
         grouped = whose(spec.client, spec.initiator, spec.pool)
         book.add(withdrawal.requested_at_ns, spec.kind, spec.asset, spec.amount, grouped)
