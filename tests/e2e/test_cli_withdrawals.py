@@ -138,8 +138,20 @@ def test_approvals_signed_with_the_key_file_or_given_signed_elsewhere(signed_db:
     refused = ringfence(db, "withdrawals", "approve", "5", *acting(db, "ann"), "--signature",
                         wrong, status=errors.exit_status_input)  # fmt: skip
     assert refused["error"] == "approval_signature_invalid"
+    # Signed elsewhere: the signature proves who approves, so no key file is given; it must be
+    # the named approver's over this withdrawal, and without a key a signature is required.
     offline = sign(key_seed("ann"), bytes.fromhex(shown["instruction"])).hex()
-    ringfence(db, "withdrawals", "approve", "5", *acting(db, "ann"), "--signature", offline)
+    for who, signature, error in (
+        ("ann", wrong, "approval_signature_invalid"),
+        ("ben", offline, "approval_signature_invalid"),  # ann's signature, ben's name
+        ("ann", None, "approval_signature_required"),
+    ):
+        given = () if signature is None else ("--signature", signature)
+        refused = ringfence(db, "withdrawals", "approve", "5", "--principal", who, *given,
+                            status=errors.exit_status_input)  # fmt: skip
+        assert refused["error"] == error, who
+    assert ringfence(db, "withdrawals", "show", "5")["approvals"] == []
+    ringfence(db, "withdrawals", "approve", "5", "--principal", "ann", "--signature", offline)
     held = ringfence(db, "withdrawals", "approve", "5", *acting(db, "ben"))  # signed by its key
     assert held["status"] == "held"
     assert [row["signed"] for row in held["approvals"]] == [True, True]
@@ -150,7 +162,7 @@ def test_approvals_signed_with_the_key_file_or_given_signed_elsewhere(signed_db:
     assert shown["signatures_required"] is True  # governed by version 2, now in force
     approved = ringfence(db, "policy", "approve", version, *acting(db, "ann"))  # its key signs
     offline = sign(key_seed("ben"), bytes.fromhex(shown["instruction"])).hex()
-    approved = ringfence(db, "policy", "approve", version, *acting(db, "ben"),
+    approved = ringfence(db, "policy", "approve", version, "--principal", "ben",
                          "--signature", offline)  # fmt: skip
     assert [row["signed"] for row in approved["approvals"]] == [True, True]
     assert ringfence(db, "audit", "verify")["ok"] is True

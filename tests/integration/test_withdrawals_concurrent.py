@@ -164,6 +164,39 @@ def test_the_lock_is_tried_never_waited_for_and_dies_with_its_holder(
         assert taken
 
 
+def test_one_stores_callers_do_not_share_the_lock(open_store: Callable[[], LedgerStore]) -> None:
+    """A nested call or another thread on the same store finds the lock taken, as on another
+    store: PostgreSQL's session advisory locks stack, so the store keeps a lock of its own."""
+    store = open_store()
+    inside, done = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def hold() -> None:
+        with store.exclusive("withdrawals") as taken:
+            seen.append(taken)
+            inside.set()
+            done.wait(wait_s_max)
+
+    with store.exclusive("withdrawals") as taken:
+        assert taken
+        with store.exclusive("withdrawals") as again:
+            assert not again
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert inside.wait(wait_s_max)
+        with store.exclusive("withdrawals") as taken:
+            assert not taken
+        with open_store().exclusive("withdrawals") as taken:
+            assert not taken
+    finally:
+        done.set()
+        thread.join(wait_s_max)
+    assert seen == [True]
+    with store.exclusive("withdrawals") as taken:
+        assert taken
+
+
 _holder_script = """
 import sys, time
 from ringfence import bootstrap

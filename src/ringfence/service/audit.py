@@ -13,6 +13,8 @@ tables, the checkpointed balances) is a projection of it. The audit
    policy version is checked the same way, its signature against the approver's key at that
    point, and its presence where the governing policy required one (a failure is
    ``approval_signature_invalid``, and the replay goes on: an approval moves no balance);
+   every withdrawal's decision is decided again under the policy version in force when it was
+   requested (``withdrawal_decision_mismatch``, service/withdrawal_decisions.py);
 3. compares the transfer rows, row by row, each transfer's metadata pairs
    (service/audit_metadata.py) and the definition tables with what the journal says, and
    the checkpointed balances, pending transfers and breaks with the replayed state at the
@@ -86,6 +88,7 @@ from ringfence.service.ledger import (
 )
 from ringfence.service.policy import replay_movement_entry
 from ringfence.service.ports import Checkpoint, LedgerStore
+from ringfence.service.withdrawal_decisions import decision_problem, journaled_transfers
 
 # below (which no reader of the journal would otherwise see) are named too.
 _seq_floor = -(2**63)
@@ -353,7 +356,9 @@ def _replay_entry(
         elif entry.kind in recon_kinds:
             replay_recon_entry(audit.recon, entry.body)
         elif entry.kind in movement_kinds:
-            events = replay_movement_entry(audit.movements, audit.ledger.assets, entry)
+            events = replay_movement_entry(
+                audit.movements, audit.ledger.assets, entry, _decisions_checked(audit, entry)
+            )
             for detail in approval_problems(
                 audit.movements.policies, audit.movements.withdrawals, audit.ledger.principals,
                 audit.ledger.ledger_id, events,
@@ -383,3 +388,17 @@ def _replay_entry(
         audit.replaying = False
 
 
+
+
+def _decisions_checked(audit: AuditRun, entry: JournalEntry) -> Callable[[Any], None]:
+    """What the replay of a ``withdrawals`` entry calls before each event: a decision the
+    policy in force would not have made is a finding (service/withdrawal_decisions.py)."""
+
+    def check(event: Any) -> None:
+        problem = decision_problem(
+            audit.movements, audit.ledger, lambda: journaled_transfers(audit.store), event
+        )
+        if problem is not None:
+            audit.problem("withdrawal_decision_mismatch", f"journal entry {entry.seq}", problem)
+
+    return check

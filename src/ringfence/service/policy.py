@@ -15,7 +15,7 @@ API key's principal, the CLI's the principal whose key file it was given (``acto
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -106,11 +106,16 @@ def books(ledger: LedgerService) -> MovementBooks:
 
 
 def replay_movement_entry(
-    found: MovementBooks, assets: Mapping[str, Asset], entry: JournalEntry
+    found: MovementBooks,
+    assets: Mapping[str, Asset],
+    entry: JournalEntry,
+    before: Callable[[WithdrawalEvent], None] | None = None,
 ) -> list[PolicyEvent | WithdrawalEvent]:
     """Apply a journaled ``policies`` or ``withdrawals`` entry again; every event must apply
     as it did when written (the audit and every reader run this). Returns the events, for
-    the audit to check their approvals' signatures (service/approvals.py)."""
+    the audit to check their approvals' signatures (service/approvals.py); ``before`` sees
+    each withdrawal event before it is applied (the audit re-decides each decision on the
+    books as they stood, service/withdrawal_decisions.py)."""
     events: list[PolicyEvent | WithdrawalEvent] = []
     try:
         if entry.kind is EntryKind.policies:
@@ -121,6 +126,8 @@ def replay_movement_entry(
                 events.append(event)
         else:
             for withdrawal_event in decode_withdrawal_events(entry.body):
+                if before is not None:
+                    before(withdrawal_event)
                 result = found.withdrawals.apply(withdrawal_event)
                 if result is not Result.ok:
                     raise ValueError(f"{withdrawal_event} replays as {result.value}")

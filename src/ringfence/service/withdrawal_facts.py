@@ -24,14 +24,15 @@ windows over the journal's earlier withdrawals (not blocked, not voided).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Final
 
 from ringfence.core.access.roles import Actor
 from ringfence.core.custody.snapshots import canonical_address_problem
 from ringfence.core.errors import InputError, Result
-from ringfence.core.ledger.model import AccountClass, check_id, check_name
+from ringfence.core.ledger.engine import Ledger
+from ringfence.core.ledger.model import AccountClass, TransferRecord, check_id, check_name
 from ringfence.core.money import Asset, parse_amount
 from ringfence.core.policy.decide import CompiledPolicy, Decision
 from ringfence.core.policy.movement import Facts, MovementKind, MovementRequest
@@ -51,7 +52,9 @@ _fields: Final = frozenset(
     {"id", "kind", "client", "pool", "wallet", "asset", "amount", "destination",
      "destination_wallet"}
 )  # fmt: skip
-_not_counted: Final = frozenset({Status.blocked, Status.voided})
+# Not counted in the velocity windows: what moved nothing, and a withdrawal not yet decided
+# (only ever the one being decided, as the audit replays its decision).
+_not_counted: Final = frozenset({Status.requested, Status.blocked, Status.voided})
 
 
 def parse_request(
@@ -137,7 +140,11 @@ def _client(
 
 
 def client_account(ledger: LedgerService, client: str, pool: str, asset: str) -> int | None:
-    for state in ledger.ledger.accounts.values():
+    return _client_account_of(ledger.ledger, client, pool, asset)
+
+
+def _client_account_of(engine: Ledger, client: str, pool: str, asset: str) -> int | None:
+    for state in engine.accounts.values():
         d = state.definition
         if (
             d.account_class is AccountClass.client
@@ -253,11 +260,22 @@ def movement_request(spec: WithdrawalSpec, at_ns: int) -> MovementRequest:
 
 
 def facts_for(ledger: LedgerService, found: MovementBooks, request: MovementRequest) -> Facts:
-    engine = ledger.ledger
+    return facts_at(ledger.ledger, found, request, lambda: transfer_records(ledger))
+
+
+def facts_at(
+    engine: Ledger,
+    found: MovementBooks,
+    request: MovementRequest,
+    transfers: Callable[[], Iterable[TransferRecord]],
+) -> Facts:
+    """The facts of ``request`` from ``engine`` and ``found`` as they stand (the request not
+    yet in them), ``transfers`` read only for a sweep: the service calls this as it decides,
+    the audit as it replays the decision (service/withdrawal_decisions.py)."""
     asset = engine.assets[request.asset]
     available = 0
     if request.kind is MovementKind.client_withdrawal:
-        account_id = client_account(ledger, request.client, request.pool, request.asset)
+        account_id = _client_account_of(engine, request.client, request.pool, request.asset)
         assert account_id is not None
         state = engine.accounts[account_id]
         available = state.credits_posted - state.debits_posted - state.debits_pending
@@ -265,7 +283,7 @@ def facts_for(ledger: LedgerService, found: MovementBooks, request: MovementRequ
     residual = 0 if position is None else position.excess_worst
     prior, swept = 0, 0
     if request.kind is MovementKind.residual_sweep:
-        prior, swept = _residual_history(ledger, request.pool, request.asset, request.at_ns)
+        prior, swept = _residual_history(engine, transfers(), request)
         swept += _sweeps_not_yet_held(found, request)
     return Facts(available, residual, prior, swept, _windows(found, request))
 
@@ -290,33 +308,49 @@ def _sweeps_not_yet_held(found: MovementBooks, request: MovementRequest) -> int:
     return total
 
 
-def _residual_history(ledger: LedgerService, pool: str, asset: str, at_ns: int) -> tuple[int, int]:
-    """The pool's residual interest at the close of the day before ``at_ns`` and its sweeps
-    since the day began: one pass over the transfers (fine for the ledgers of today; an
-    index by pool and day is the first thing to add for ledgers of millions)."""
-    accounts = {state.id: state.definition for state in ledger.ledger.accounts.values()}
+def _residual_history(
+    engine: Ledger, records: Iterable[TransferRecord], request: MovementRequest
+) -> tuple[int, int]:
+    """The pool's residual interest at the close of the day before the request and its sweeps
+    since the day began, up to the request: one pass over the transfers (fine for the ledgers
+    of today; an index by pool and day is the first thing to add for ledgers of millions)."""
+    accounts = {state.id: state.definition for state in engine.accounts.values()}
     positions = PoolPositions(accounts)
-    today = day_start_ns(at_ns)
+    today = day_start_ns(request.at_ns)
     since_today = []
-    for record in transfer_records(ledger):
+    for record in records:
+        if record.timestamp >= request.at_ns:
+            break  # the journal is in time order: what follows came after the request
         if record.timestamp < today:
             positions.apply(record)
         else:
             since_today.append(record)
-    swept = swept_since(since_today, accounts, pool, asset, today)
-    return positions.residual.get((pool, asset), 0), swept
+    swept = swept_since(since_today, accounts, request.pool, request.asset, today)
+    return positions.residual.get((request.pool, request.asset), 0), swept
 
 
 def _windows(found: MovementBooks, request: MovementRequest) -> dict[tuple[int, Any], int]:
     """Sums over the journal's earlier withdrawals of each velocity window the policy in
-    force reads."""
+    force reads. Only those of the request's asset and kind requested within the longest
+    window count: the book keeps withdrawals in request order, so it is read from the newest
+    back to the window's start (the audit decides every journaled request again, and a walk
+    over all the earlier ones would make it quadratic)."""
     version = found.policies.in_force(request.at_ns)
     if version is None or version.compiled is None or not version.compiled.windows:
         return {}
+    longest_s = max(window_s for window_s, _ in version.compiled.windows)
+    since_ns = request.at_ns - longest_s * 10**9
+    recent = []
+    for withdrawal in reversed(found.withdrawals.withdrawals.values()):
+        if withdrawal.requested_at_ns <= since_ns:
+            break
+        recent.append(withdrawal)
     book = VelocityBook()
-    for withdrawal in found.withdrawals.withdrawals.values():
+    for withdrawal in reversed(recent):
         spec = withdrawal.spec
-        if withdrawal.status in _not_counted:
+        if withdrawal.status in _not_counted or (spec.asset, spec.kind) != (
+            request.asset, request.kind,
+        ):  # fmt: skip
             continue
         grouped = whose(spec.client, spec.initiator, spec.pool)
         book.add(withdrawal.requested_at_ns, spec.kind, spec.asset, spec.amount, grouped)

@@ -10,8 +10,10 @@ its id (core/withdrawals/lifecycle.py), so a step retried after a crash finds it
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 
-from ringfence.core.errors import InputError, Result
+from ringfence.core import limits
+from ringfence.core.errors import HeadConflictError, InputError, Result
 from ringfence.core.ledger.model import (
     AccountClass,
     AccountDefinition,
@@ -71,13 +73,39 @@ def step(
     ledger: LedgerService, withdrawal: Withdrawal, make: Callable[[int], WithdrawalEvent]
 ) -> None:
     """Apply and journal one step made by ``make(at_ns)`` (after any ledger transfer it
-    follows, so that its timestamp comes after the transfer's)."""
+    follows, so that its timestamp comes after the transfer's).
+
+    The caller holds the withdrawals lock, so no other writer moves this withdrawal's steps;
+    but a request or an approval (which do not take it) may append first. Then nothing was
+    journaled: the ledger is caught up and the step made again on the books as they now
+    stand, as ``submit`` does after a head conflict, so a pass never stops half-way (a hold
+    in the ledger without its journaled step). ``withdrawal`` is kept as the books' own."""
+    deadline_ns = ledger.clock.now_ns() + limits.head_conflict_wait_ns_max
+    while True:
+        try:
+            _step_once(ledger, withdrawal, make)
+            return
+        except HeadConflictError:
+            if ledger.clock.now_ns() >= deadline_ns:
+                raise
+        ledger.clock.sleep_ns(limits.head_conflict_backoff_ns_min)
+        ledger.catch_up()
+
+
+def _step_once(
+    ledger: LedgerService, withdrawal: Withdrawal, make: Callable[[int], WithdrawalEvent]
+) -> None:
     found = books(ledger)
+    current = found.withdrawals.withdrawals[withdrawal.spec.id]
     at_ns = ledger.next_timestamp()
     event = make(at_ns)
     result = found.withdrawals.apply(event)
     assert result is Result.ok, (event, result)
     journal_withdrawal_events(ledger, found, [event], at_ns)
+    if current is not withdrawal:  # the books were read again after a head conflict
+        for name in (f.name for f in fields(Withdrawal)):
+            setattr(withdrawal, name, getattr(current, name))
+        found.withdrawals.withdrawals[withdrawal.spec.id] = withdrawal
 
 
 def hold_when_free(ledger: LedgerService, withdrawal: Withdrawal) -> Withdrawal:

@@ -187,7 +187,10 @@ def _abandon(
     its nonce would stay reserved for a transaction that is never sent, and every later
     spend of the wallet would go without them (Bitcoin) or wait behind it (Ethereum). Done,
     it is journaled (``SpendReleased``); failed, it is reported, and every later pass tries
-    again until it is done."""
+    again until it is done. Voided before any spend was built (the chain refused the build),
+    there is nothing to give up and nothing is asked or journaled."""
+    if not spend_kept(withdrawal):
+        return
     spec_id, spend_id = withdrawal.spec.id, withdrawal.spend_id
     try:
         chain.abandon(spend_order(withdrawal), spend_id)

@@ -29,7 +29,7 @@ from ringfence.adapters.storage.memory import MemoryStore
 from ringfence.core.custody.addresses import Network
 from ringfence.core.custody.registry import Chain, Scheme, Wallet
 from ringfence.core.custody.spends import SpendOrder, SpendScript, SpendState
-from ringfence.core.errors import InputError, Result
+from ringfence.core.errors import InputError, Result, StorageError
 from ringfence.core.ledger.model import Transfer, TransferCode, TransferFlags
 from ringfence.core.principals.records import endorse
 from ringfence.service import withdrawals
@@ -131,10 +131,10 @@ def approved(firm: Firm, withdrawal_id: int, amount: str = "0.2") -> None:
 
 
 class InterruptedAfterBroadcast:
-    """The signing service, but the moment a transaction is handed to the chain another
-    writer appends to the journal: the lifecycle's own journal entry for the broadcast then
-    meets a head conflict, as it would when a transfer is submitted from another process at
-    that moment (or the process dies there)."""
+    """The signing service, but the moment a transaction is handed to the chain the store
+    fails the next append: the lifecycle's own journal entry for the broadcast is lost, as
+    when the connection drops at that moment (or the process dies there). A head conflict is
+    no such loss: the step is made again on the caught-up books (service/withdrawal_ledger.py)."""
 
     def __init__(self, firm: Firm) -> None:
         self.firm = firm
@@ -145,8 +145,13 @@ class InterruptedAfterBroadcast:
 
     def broadcast(self, order: SpendOrder, spend_id: str) -> str:
         txid = self.service.broadcast(order, spend_id)
-        other = LedgerService(self.firm.store, self.firm.clock, journal_signer())
-        assert other.define_clients(["zoe"]) == [Result.ok]
+        store = self.firm.store
+
+        def lost(*args: object, **kwargs: object) -> None:
+            del store.append  # once
+            raise StorageError("the connection to the store dropped")
+
+        store.append = lost  # type: ignore[method-assign]
         return txid
 
 

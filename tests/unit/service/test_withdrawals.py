@@ -12,6 +12,7 @@ from tests.support_withdrawals import withdrawal_world as build_world
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.storage.sqlite import SqliteStore
+from ringfence.core.custody.spends import SpendOrder
 from ringfence.core.errors import InputError, IntegrityError, Result
 from ringfence.core.ledger.journal import EntryKind
 from ringfence.core.withdrawals.codec import encode_withdrawal_events
@@ -117,6 +118,30 @@ def test_a_chain_refusal_voids_the_hold(world: World) -> None:
     assert available(world, "alice") == 16 * ETH
 
 
+class StrictChain(RecordingChain):
+    """As the spend service: giving up a spend it never built is ``spend_not_found``."""
+
+    def abandon(self, order: SpendOrder, spend_id: str) -> None:
+        super().abandon(order, spend_id)
+        if not spend_id:
+            raise InputError(Result.spend_not_found, "no spend")
+
+
+@pytest.mark.parametrize("chain_type", [RecordingChain, StrictChain])
+def test_a_refused_build_voids_the_hold_and_gives_up_no_spend(
+    world: World, chain_type: type[RecordingChain]
+) -> None:
+    withdrawals.request(world.ledger, actor("alice"), alice_withdrawal(4))
+    chain = chain_type(refuse={"build": Result.spend_asset_unsupported})
+    report = withdrawals.process(world.ledger, actor("ops"), chain)
+    assert report["voided"] == [{"id": "4", "reason": "spend_asset_unsupported"}]
+    assert (report["waiting"], report["released"]) == ([], [])
+    assert [step for step, _ in chain.calls] == ["build"]
+    assert withdrawals.show(world.ledger, actor("alice"), 4)["status"] == "voided"
+    assert available(world, "alice") == 16 * ETH
+    assert withdrawals.process(world.ledger, actor("ops"), chain)["waiting"] == []
+
+
 def test_an_unreachable_chain_leaves_the_withdrawal_to_try_again(world: World) -> None:
     withdrawals.request(world.ledger, actor("alice"), alice_withdrawal(5))
     chain = RecordingChain(unreachable={"broadcast"})
@@ -175,6 +200,8 @@ def test_a_sweep_over_a_quarter_of_the_prior_days_residual_needs_the_seniors(
         world.ledger, actor("ops"), {**sweep, "id": "11", "amount": "2.5000000001"}
     )
     assert too_much["reason"] == "exceeds_residual_interest"
+    report = verify_store(world.ledger.store)  # each decision decided again, R2 included
+    assert report.ok, report.to_json()
 
 
 def test_bad_requests_are_refused_by_name_and_change_nothing(world: World) -> None:

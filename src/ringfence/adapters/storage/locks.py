@@ -9,7 +9,9 @@ Each lock dies with its holder, so a crash never leaves one behind:
   descriptor of that file would drop.
 - PostgreSQL (adapters/storage/postgres.py): a session advisory lock, keyed by the ledger's
   schema and the lock's name, on a connection the store keeps for its locks, unlocked at the
-  context's end (a session's end releases it too, but only once its backend has exited).
+  context's end (a session's end releases it too, but only once its backend has exited);
+  taken after a lock of this process per store and name, since one session's advisory locks
+  stack and would let a second caller of the same store (nested, or another thread) in.
 - Memory (and a SQLite database in memory): a lock of this process, per store.
 """
 

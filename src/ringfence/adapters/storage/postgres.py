@@ -32,6 +32,7 @@ service reloads from the store, and a resubmitted batch gets ``exists`` for what
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -40,6 +41,7 @@ import psycopg
 
 from ringfence.adapters.storage import postgres_metadata
 from ringfence.adapters.storage.cuts_postgres import PostgresCut, postgres_cut
+from ringfence.adapters.storage.locks import process_lock
 from ringfence.adapters.storage.pipelined import PipelinedWriter
 from ringfence.adapters.storage.postgres_rows import (
     insert_definitions,
@@ -134,6 +136,7 @@ class PostgresStore:
         self._signature_column = ", signature" if expected_version >= 5 else ""
         self._db: psycopg.Connection[Any] | None = None
         self._lock_db: psycopg.Connection[Any] | None = None  # for ``exclusive`` only
+        self._locks: dict[str, threading.Lock] = {}  # ``exclusive``'s own, per name
         self._snapshot_open = False
         # One writer thread, used only by append_begin (adapters/storage/pipelined.py).
         self._writer = PipelinedWriter()
@@ -477,6 +480,19 @@ class PostgresStore:
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[bool]:
+        """A lock of this store's first (tried, per name), then a session advisory lock on
+        (the ledger's schema, ``name``): the advisory locks of one session stack, so without
+        the first a second caller of this store (a nested call, another thread) would take it
+        again where SQLite's and memory's answer that it is taken."""
+        with process_lock(self._locks.setdefault(name, threading.Lock())) as mine:
+            if not mine:
+                yield False
+                return
+            with self._advisory_lock(name) as taken:
+                yield taken
+
+    @contextmanager
+    def _advisory_lock(self, name: str) -> Iterator[bool]:
         """A session advisory lock on (the ledger's schema, ``name``), on a connection of the
         store's kept for locks only (the writes' own connection is never the one a lock dies
         with), released at the context's end; a holder that dies leaves none behind. The read

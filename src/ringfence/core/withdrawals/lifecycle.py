@@ -236,7 +236,9 @@ def quorum_reached(withdrawal: Withdrawal) -> bool:
 @dataclass(slots=True)
 class WithdrawalBook:
     """The withdrawals by id, and their holds by the hold's transfer id (so that the general
-    transfer paths tell a withdrawal's hold without reading every withdrawal)."""
+    transfer paths tell a withdrawal's hold without reading every withdrawal): every
+    withdrawal's derived hold id from its request on, since the hold's transfer commits
+    before the step that records it."""
 
     withdrawals: dict[int, Withdrawal] = field(default_factory=dict)
     holds: dict[int, int] = field(default_factory=dict)
@@ -272,6 +274,9 @@ class WithdrawalBook:
         withdrawal = Withdrawal(event.spec, event.at_ns)
         withdrawal.history.append((Status.requested, event.at_ns))
         self.withdrawals[event.spec.id] = withdrawal
+        # Its hold's id is known from its own (derived): indexed now, the general paths refuse
+        # to post or void it even while it sits in the ledger before its step is journaled.
+        self.holds[hold_transfer_id(event.spec.id)] = event.spec.id
         return Result.ok
 
 

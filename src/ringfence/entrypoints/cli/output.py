@@ -100,7 +100,19 @@ SignatureOption = Annotated[
         "--signature",
         metavar="HEX",
         help="The approval's signature made elsewhere (an HSM, an air-gapped key) over what "
-        "`instruction` prints; default: signed with the --key file.",
+        "`instruction` prints; it proves who approves, so no --key is needed with it. "
+        "Default: signed with the --key file.",
+    ),
+]
+# An approval's key file: the approver's, which signs it; not needed with --signature.
+ApproverKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="The approver's key file, which signs the approval (not needed with --signature).",
     ),
 ]
 ApproverOption = Annotated[

@@ -28,6 +28,7 @@ from ringfence.core.withdrawals.lifecycle import (
     WithdrawalBook,
     WithdrawalSpec,
     due_for_expiry,
+    hold_transfer_id,
     journaled,
     spend_kept,
 )
@@ -172,7 +173,15 @@ def test_a_voided_withdrawals_spend_is_released_once_and_only_then() -> None:
     assert book.apply(SpendReleased(SPEC.id, 6)) is Result.ok
     assert not spend_kept(withdrawal)
     assert book.apply(SpendReleased(SPEC.id, 7)) is Result.withdrawal_step_out_of_order
-    assert book.holds == {1: SPEC.id}
+    assert book.holds == {hold_transfer_id(SPEC.id): SPEC.id, 1: SPEC.id}
+
+
+def test_a_request_indexes_its_hold_before_the_hold_is_placed() -> None:
+    """The hold's transfer commits before its step is journaled: the general transfer paths
+    must know it for the withdrawal's from the start (service/reserved_transfers.py)."""
+    book = book_with(needing(2))
+    assert book.withdrawals[SPEC.id].hold_id == 0
+    assert book.holds == {hold_transfer_id(SPEC.id): SPEC.id}
 
 
 def test_rejection_by_an_approver_or_the_initiator_voids() -> None:

@@ -24,6 +24,7 @@ import typer
 from ringfence import bootstrap
 from ringfence.core import errors
 from ringfence.entrypoints.cli.output import (
+    ApproverKeyOption,
     ApproverOption,
     JsonOption,
     PrincipalKeyOption,
@@ -77,15 +78,17 @@ def approve(
     version: VersionArgument,
     *,
     principal: PrincipalOption,
-    key: PrincipalKeyOption,
+    key: ApproverKeyOption = None,
     signature: SignatureOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Approve a draft: only members of the governing group, never its author, each once;
-    signed with the --key file (or --signature)."""
+    signed with the --key file, or given with a --signature made elsewhere
+    (which needs no --key)."""
+    key_file = None if key is None else str(key)
     with reported(json_output), opened(context) as ledger:
         document = approve_policy_with_key_file(
-            ledger, bootstrap.principal_files(), principal, str(key), version,
+            ledger, bootstrap.principal_files(), principal, key_file, version,
             signature=signature,
         )  # fmt: skip
     _print_version(json_output, document)

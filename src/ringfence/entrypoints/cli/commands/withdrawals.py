@@ -22,6 +22,7 @@ import typer
 
 from ringfence import bootstrap
 from ringfence.entrypoints.cli.output import (
+    ApproverKeyOption,
     ApproverOption,
     JsonOption,
     PrincipalKeyOption,
@@ -90,15 +91,17 @@ def approve(
     withdrawal_id: IdArgument,
     *,
     principal: PrincipalOption,
-    key: PrincipalKeyOption,
+    key: ApproverKeyOption = None,
     signature: SignatureOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Approve a withdrawal awaiting its quorum, signed with the --key file (or --signature);
+    """Approve a withdrawal awaiting its quorum, signed with the --key file, or
+    given with a --signature made elsewhere (which needs no --key);
     the last approval holds it in the ledger."""
+    key_file = None if key is None else str(key)
     with reported(json_output), opened(context) as ledger:
         document = approve_withdrawal_with_key_file(
-            ledger, bootstrap.principal_files(), principal, str(key),
+            ledger, bootstrap.principal_files(), principal, key_file,
             withdrawals.parse_id(withdrawal_id), signature=signature,
         )  # fmt: skip
     _print_withdrawal(json_output, document)
