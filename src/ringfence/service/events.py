@@ -26,12 +26,14 @@ from ringfence.core.events.catalogue import (
     entry_end,
     events_of_entry,
     expired_pending_ids,
+    liquidation_transfer_ids,
     parse_position,
 )
 from ringfence.core.events.webhooks import check_types, matches
 from ringfence.core.ledger.model import AccountDefinition
 from ringfence.core.ledger.state import AccountState
 from ringfence.service.ledger import LedgerService
+from ringfence.service.risk_ledger import collateral_id
 
 __all__ = ["Scanned", "events", "events_after", "start_position"]
 
@@ -57,7 +59,13 @@ def view_of(ledger: LedgerService) -> View:
     account or an asset, once defined, never changes, so today's view reads every past entry)."""
     engine = ledger.ledger
     names = {number: state.principal.name for number, state in engine.principals.by_number.items()}
-    return View(_Definitions(engine.accounts), engine.assets_by_number, engine.assets, names)
+    return View(
+        _Definitions(engine.accounts),
+        engine.assets_by_number,
+        engine.assets,
+        names,
+        collateral_of=collateral_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +114,17 @@ def events_after(
 
 
 def _with_pending_sides(ledger: LedgerService, view: View, entry: Any) -> View:
+    """The view with what the entry's events need looked up: an expiry's two accounts, a
+    liquidation round's transfers."""
     pending = expired_pending_ids(entry)
-    if not pending:
-        return view
-    records = ledger.store.transfers(pending)
-    sides = {i: (r.debit_account, r.credit_account) for i, r in records.items()}
-    return replace(view, pending_sides=sides)
+    if pending:
+        records = ledger.store.transfers(pending)
+        sides = {i: (r.debit_account, r.credit_account) for i, r in records.items()}
+        return replace(view, pending_sides=sides)
+    liquidation = liquidation_transfer_ids(entry)
+    if liquidation:
+        return replace(view, round_transfers=ledger.store.transfers(liquidation))
+    return view
 
 
 def sees_event(ledger: LedgerService, actor: Actor | None, event: Event) -> bool:

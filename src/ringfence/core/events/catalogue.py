@@ -32,7 +32,12 @@ Types, by what caused them:
   ``break.made_good`` (``break.cured`` when the action cured it);
 - definitions: ``asset.defined``, ``client.defined``, ``pool.defined``, ``account.defined``;
   principals: ``principal.changed``; the journal key: ``journal_key.declared``; the wallet
-  registry: ``custody.registry_changed``.
+  registry: ``custody.registry_changed``;
+- the venue (core/events/venue.py): a fills entry, ``venue.fill.recorded`` per fill; a
+  transfers entry with a settlement cycle's transfers, ``venue.settlement.completed`` per
+  bucket, and with an insurance fund's funding or payout, ``venue.insurance_fund.funded`` or
+  ``.drawn``; a liquidation round's positions entry, ``venue.liquidation.executed`` per bucket
+  liquidated (its round's transfers looked up by id: ``round_transfer_ids``).
 
 Who may see an event is decided from ``Event.accounts`` and ``Event.clients`` (the accounts and
 clients it is about): a client principal sees an event only when one of them is its own.
@@ -40,13 +45,19 @@ clients it is about): a client principal sees an event only when one of them is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum, unique
 from typing import Any, Final
 
 from ringfence.core.errors import InputError, Result
+from ringfence.core.events.venue import (
+    fill_events,
+    liquidation_events,
+    round_transfer_ids,
+    venue_transfer_events,
+)
 from ringfence.core.ledger import journal, wire
 from ringfence.core.ledger.journal import EntryKind, JournalEntry, registry_kinds
 from ringfence.core.ledger.model import (
@@ -62,6 +73,7 @@ from ringfence.core.recon.codec import ActionKind, Coverage, decode_recon_entry
 from ringfence.core.recon.segregation_statement import Alert
 from ringfence.core.regulatory.records import decode_deadline_check, decode_register
 from ringfence.core.regulatory.residual import DeadlineStatus
+from ringfence.core.venue.codec import decode_fills, decode_positions
 
 __all__ = ["Event", "EventType", "Position", "View", "events_of_entry", "parse_position"]
 
@@ -94,6 +106,11 @@ class EventType(StrEnum):
     journal_key_declared = "journal_key.declared"
     custody_registry_changed = "custody.registry_changed"
     sub_custodian_register_recorded = "sub_custodian_register.recorded"
+    venue_fill_recorded = "venue.fill.recorded"
+    venue_settlement_completed = "venue.settlement.completed"
+    venue_liquidation_executed = "venue.liquidation.executed"
+    venue_insurance_fund_funded = "venue.insurance_fund.funded"
+    venue_insurance_fund_drawn = "venue.insurance_fund.drawn"
 
 
 _liquidation_codes: Final = frozenset(
@@ -197,6 +214,11 @@ class View:
     assets: Mapping[str, Asset]
     principal_names: Mapping[int, str]
     pending_sides: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    # A bucket's collateral account id from its name (service/risk_ledger.py derives it);
+    # None where no venue is read: a fill's event is then about no account (staff only).
+    collateral_of: Callable[[str], int] | None = None
+    # A liquidation round's transfers by id (``round_transfer_ids`` names them).
+    round_transfers: Mapping[int, TransferRecord] = field(default_factory=dict)
 
 
 def iso_time(ns: int) -> str:
@@ -211,6 +233,13 @@ def expired_pending_ids(entry: JournalEntry) -> list[int]:
         return []
     _, _, expiries = journal.decode_transfers(entry.body)
     return [expiry.pending_id for expiry in expiries]
+
+
+def liquidation_transfer_ids(entry: JournalEntry) -> list[int]:
+    """The transfers a liquidation round's positions entry may have made (for its events)."""
+    if entry.kind is not EntryKind.positions:
+        return []
+    return round_transfer_ids(decode_positions(entry.body))
 
 
 def events_of_entry(entry: JournalEntry, view: View) -> list[Event]:
@@ -241,6 +270,15 @@ def events_of_entry(entry: JournalEntry, view: View) -> list[Event]:
             "sub_custodians": [entry.name for entry in register.sub_custodians],
             "wallets": sum(len(entry.wallets) for entry in register.sub_custodians),
         })  # fmt: skip
+    elif entry.kind is EntryKind.fills:
+        fills = decode_fills(entry.body)
+        fill_events(fills, view.accounts, view.assets, view.collateral_of, add.venue)
+    elif entry.kind is EntryKind.positions:
+        changes = decode_positions(entry.body)
+        liquidation_events(
+            changes, view.round_transfers, add.venue, accounts=view.accounts,
+            collateral_of=view.collateral_of, assets_by_number=view.assets_by_number,
+        )  # fmt: skip
     elif entry.kind in registry_kinds:
         header = journal.decode_header(entry.body)
         add(
@@ -264,6 +302,11 @@ class _Adder:
         clients: frozenset[str] = frozenset(),
     ) -> None:
         self.made.append((kind, data, accounts, clients))
+
+    def venue(
+        self, kind: str, data: dict[str, Any], accounts: frozenset[int], clients: frozenset[str]
+    ) -> None:
+        self.made.append((EventType(kind), data, accounts, clients))
 
 
 def _transfer_type(record: TransferRecord) -> EventType:
@@ -300,6 +343,7 @@ def _transfer_events(entry: JournalEntry, view: View, add: _Adder) -> None:
         add(EventType.transfer_pending_expired, data, sides)
     if liquidated:
         add(EventType.liquidation_executed, {"transfers": liquidated})
+    venue_transfer_events(records, view.accounts, view.assets_by_number, add.venue)
 
 
 def _money(record: TransferRecord, view: View) -> dict[str, str]:
