@@ -123,6 +123,21 @@ def test_a_client_reads_only_its_own_buckets_venue_events(world: ApiWorld) -> No
         assert {item["data"]["client"] for item in read} == {client}
 
 
+def test_a_client_aiming_its_cursor_at_another_clients_event_never_gets_it(
+    world: ApiWorld,
+) -> None:
+    theirs = [e for e in _venue(world.bundle.ledger) if e.data.get("client") == "v000002"]
+    assert theirs
+    for event in theirs[:: max(1, len(theirs) // 20)]:
+        before = f"{event.seq}.{event.index - 1}" if event.index else str(event.seq - 1)
+        for types in (event.type.value, "venue.*", "*"):
+            page = world.get("v000001", "/v1/events", after=before, types=types, limit=1)
+            assert page.status_code == 200, page.text
+            venue = [i for i in page.json()["items"] if i["type"].startswith("venue.")]
+            assert all(item["data"]["client"] == "v000001" for item in venue)
+            assert event.id not in {item["id"] for item in page.json()["items"]}
+
+
 def test_a_client_cannot_subscribe_a_webhook_to_venue_events(world: ApiWorld) -> None:
     before = world.bundle.webhooks.records()
     document = {"url": "https://hooks.example.com/ringfence", "types": ["venue.*"], "after": "0"}
