@@ -5,8 +5,9 @@ gives the same events with the same ids."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ from ringfence.core.ledger.model import TransferCode
 from ringfence.core.venue.codec import decode_fills
 from ringfence.demo.risk import run_venue_demo
 from ringfence.service import events as event_service
+from ringfence.service import webhooks
 from ringfence.service.keys import create_key
 from ringfence.service.ledger import LedgerService
+from ringfence.service.ports import DeliveryAnswer
 
 ALL = 10**7
 
@@ -144,6 +147,46 @@ def test_a_client_cannot_subscribe_a_webhook_to_venue_events(world: ApiWorld) ->
     refused = world.post("v000001", "/v1/webhooks", document)
     assert refused.status_code == 403, refused.text
     assert world.bundle.webhooks.records() == before
+
+
+class _Receiver:
+    """Acknowledges every message and keeps its body."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float
+    ) -> DeliveryAnswer:
+        document = json.loads(body)
+        assert headers["webhook-id"] == document["id"]
+        self.bodies.append(document)
+        return DeliveryAnswer(200)
+
+
+def _delivered(world: ApiWorld, receiver: _Receiver) -> list[dict[str, Any]]:
+    ledger = world.bundle.ledger
+    while webhooks.deliver(webhooks.reader_of(ledger), world.bundle.webhooks, receiver,
+                           ledger.clock).acknowledged:  # fmt: skip
+        pass
+    bodies, receiver.bodies = receiver.bodies, []
+    return bodies
+
+
+def test_a_venue_subscription_gets_every_venue_event_and_its_replay_the_same_ids(
+    world: ApiWorld,
+) -> None:
+    staff = [event.to_json() for event in _venue(world.bundle.ledger)]
+    document = {"url": "https://hooks.example.com/venue", "types": ["venue.*"], "after": "0"}
+    made = world.post("admin", "/v1/webhooks", document).json()
+    receiver = _Receiver()
+    try:
+        assert _delivered(world, receiver) == staff
+        replayed = world.post("admin", f"/v1/webhooks/{made['id']}/replay", {"after": "0"})
+        assert replayed.status_code == 200, replayed.text
+        assert _delivered(world, receiver) == staff
+    finally:
+        world.bundle.webhooks.remove(made["id"])
 
 
 def test_a_replayed_journal_gives_the_same_venue_events_with_the_same_ids(
