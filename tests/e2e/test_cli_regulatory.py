@@ -139,6 +139,7 @@ def test_possession_and_control(world: dict[str, Any]) -> None:
     )
     assert document["basis"] == "book"
     assert len(document["register"]["sha256"]) == 64
+    assert document["register_source"] == "file"
     main, margin = document["pools"]
     assert (main["pool"], main["entitlement_units"], main["controlled_units"]) == (
         MAIN,
@@ -283,6 +284,10 @@ def test_residual_interest_deadline_breach_then_met(world: dict[str, Any], tmp_p
     [recorded] = listed["items"]
     assert recorded["seq"] == register["journal_seq"]
     assert recorded["data"]["sha256"] == register["register"]["sha256"]
+    # Recorded, it is the register in force: possession reads it with no file named.
+    possession = ok(run(db, "regulatory", "possession", "--json"))
+    assert possession["register_source"] == f"journal seq {register['journal_seq']}"
+    assert possession["register"] == register["register"]
     assert ok(run(db, "audit", "verify", "--json"))["ok"]
     main = next(x for x in document["lines"] if x["pool"] == MAIN)
     assert (main["deadline_status"], main["undermargined_units"]) == ("met", "0")

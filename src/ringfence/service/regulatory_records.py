@@ -1,7 +1,8 @@
 """Journaling the regulatory records an operator asks to keep (core/regulatory/records.py): a
 residual-interest deadline check, whose breach is then an event, and a version of the
 sub-custodian register, which is then evidence of who held clients' assets when. Each is one
-entry, stamped with the ledger's next timestamp; the caller gets its sequence number.
+entry, stamped with the ledger's next timestamp; the caller gets its sequence number. The
+reports read the register back from here (``journaled_register``) when a version is journaled.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from ringfence.core.ledger.journal import EntryKind
 from ringfence.core.regulatory.files import SubCustodianRegister
 from ringfence.core.regulatory.records import (
     DeadlineCheck,
+    decode_register,
     encode_deadline_check,
     encode_register,
 )
@@ -36,3 +38,21 @@ def journal_register(ledger: LedgerService, register: SubCustodianRegister) -> i
         lambda seq: encode_register(seq, timestamp, register),
     )
     return ledger.seq
+
+
+def journaled_register(
+    ledger: LedgerService, at_ns: int
+) -> tuple[int, SubCustodianRegister] | None:
+    """The latest register journaled at or before ``at_ns`` (its sequence number and the
+    register as recorded), or None when none is. A recorded register was checked against the
+    registry's wallets when it was read, and wallets are never removed, so it is used as is."""
+    head = ledger.seq
+    found = None
+    for entry in ledger.store.entries(kinds=[EntryKind.sub_custodian_registers]):
+        if entry.seq > head or entry.timestamp > at_ns:
+            break
+        if entry.kind is EntryKind.sub_custodian_registers:
+            found = entry
+    if found is None:
+        return None
+    return found.seq, decode_register(found.body)

@@ -215,3 +215,99 @@ def test_a_recorded_register_is_journaled_as_evidence(any_store: LedgerStore) ->
     unrecorded = regulatory.sub_custodian_register(firm.ledger, files, register="register")
     assert unrecorded["journal_seq"] is None
     assert firm.store.head() == head
+
+
+# ---------------------------------------------------------------------- the register in force
+#
+# The firm above, observed (main-hot 60, main-cold 40 of which 30 pledged). PENDING puts
+# main-cold at newco, not approved: its free 10 is then unapproved, so possession reads
+# controlled 60 (hot) + unapproved 10 + encumbered 30 = 100, shortfall 40. APPROVED puts it at
+# anchor, approved in 2001: the 10 is then approved, shortfall 30. With no register at all the
+# 10 is controlled cold (test_possession_with_an_encumbrance).
+
+PENDING = text(sub_custodians=[{"name": "newco", "status": "pending", "wallets": ["main-cold"]}])
+APPROVED = text(sub_custodians=[
+    {"name": "anchor", "status": "approved", "approved_on": "2001-01-01",
+     "wallets": ["main-cold"]},
+])  # fmt: skip
+BOTH = MemoryRegulatoryFiles(
+    chain=observations_text(**{"main-hot": 60, "main-cold": 40}), pending=PENDING,
+    approved=APPROVED,
+)  # fmt: skip
+
+
+def _figures(document: dict[str, Any]) -> tuple[str, str, str, str]:
+    (main,) = document["pools"]
+    return (
+        main["controlled_units"], main["approved_sub_custodians_units"],
+        main["unapproved_sub_custodians_units"], main["shortfall_units"],
+    )  # fmt: skip
+
+
+def test_with_no_register_journaled_the_file_is_used_and_said_so(firm: Firm) -> None:
+    document = regulatory.possession_and_control(
+        firm.ledger, BOTH, observations="chain", register="approved"
+    )
+    assert _figures(document) == ("60", "10", "0", "30")
+    assert document["register_source"] == "file"
+    assert document["alerts"] == ["possession_shortfall"]
+    bare = regulatory.possession_and_control(firm.ledger, BOTH, observations="chain")
+    assert (bare["register"], bare["register_source"]) == (None, None)
+    assert _figures(bare) == ("70", "0", "0", "30")
+
+
+def test_the_latest_journaled_register_is_used_with_or_without_the_file(firm: Firm) -> None:
+    first = regulatory.sub_custodian_register(firm.ledger, BOTH, register="approved", record=True)
+    second = regulatory.sub_custodian_register(firm.ledger, BOTH, register="pending", record=True)
+    assert (first["register_source"], second["register_source"]) == (
+        f"journal seq {first['journal_seq']}", f"journal seq {second['journal_seq']}",
+    )  # fmt: skip
+    latest = f"journal seq {second['journal_seq']}"
+    for named in (None, "pending"):
+        document = regulatory.possession_and_control(
+            firm.ledger, BOTH, observations="chain", register=named
+        )
+        assert _figures(document) == ("60", "0", "10", "40")
+        assert document["register_source"] == latest
+        assert document["register"]["sha256"] == second["register"]["sha256"]
+        assert document["alerts"] == ["possession_shortfall"]
+
+
+def test_a_file_that_is_not_the_journaled_version_is_a_finding_not_preferred(firm: Firm) -> None:
+    recorded = regulatory.sub_custodian_register(
+        firm.ledger, BOTH, register="pending", record=True
+    )
+    head = firm.store.head()
+    document = regulatory.possession_and_control(
+        firm.ledger, BOTH, observations="chain", register="approved"
+    )
+    assert _figures(document) == ("60", "0", "10", "40")  # the journaled (pending) version
+    assert document["register_source"] == f"journal seq {recorded['journal_seq']}"
+    assert document["alerts"] == ["possession_shortfall", "sub_custodian_register_not_journaled"]
+    register = regulatory.sub_custodian_register(
+        firm.ledger, BOTH, register="approved", observations="chain"
+    )
+    assert [row["name"] for row in register["sub_custodians"]] == ["newco"]
+    finding, unapproved = register["findings"]
+    assert finding["kind"] == "sub_custodian_register_not_journaled"
+    assert recorded["register"]["sha256"] in finding["detail"]
+    assert unapproved["kind"] == "assets_at_unapproved_sub_custodian"
+    assert unapproved["amount_units"] == "40"  # all main-cold holds, pledged or not
+    assert firm.store.head() == head  # reading the journaled version writes nothing
+
+
+def test_a_register_journaled_after_the_reports_point_is_not_used(firm: Firm) -> None:
+    recorded = regulatory.sub_custodian_register(
+        firm.ledger, BOTH, register="pending", record=True
+    )
+    (entry,) = firm.store.entries(after_seq=int(recorded["journal_seq"]) - 1)
+    before = str(entry.timestamp - 1)
+    document = regulatory.possession_and_control(
+        firm.ledger, BOTH, observations="chain", register="approved", as_of=before
+    )
+    assert (document["register_source"], _figures(document)) == ("file", ("60", "10", "0", "30"))
+    assert document["alerts"] == ["possession_shortfall"]
+    at = regulatory.possession_and_control(
+        firm.ledger, BOTH, observations="chain", as_of=str(entry.timestamp)
+    )
+    assert at["register_source"] == f"journal seq {recorded['journal_seq']}"
