@@ -288,6 +288,13 @@ def test_residual_interest_deadline_breach_then_met(world: dict[str, Any], tmp_p
     possession = ok(run(db, "regulatory", "possession", "--json"))
     assert possession["register_source"] == f"journal seq {register['journal_seq']}"
     assert possession["register"] == register["register"]
+    # A recorded possession check carries its breaks, with their first-seen time, to the next.
+    first = ok(run(db, "regulatory", "possession", "--record", "--json"))
+    second = ok(run(db, "regulatory", "possession", "--record", "--json"))
+    assert first["journal_seq"] is not None and second["breaks"]
+    assert [(b["id"], b["first_seen"]) for b in second["breaks"]] == [
+        (b["id"], b["first_seen"]) for b in first["breaks"]
+    ]
     assert ok(run(db, "audit", "verify", "--json"))["ok"]
     main = next(x for x in document["lines"] if x["pool"] == MAIN)
     assert (main["deadline_status"], main["undermargined_units"]) == ("met", "0")

@@ -48,6 +48,7 @@ from ringfence.core.regulatory.insurance import (
     hot_uncovered,
     insurance_cover,
 )
+from ringfence.core.regulatory.possession_breaks import CarriedPossessionBreak, carried_breaks
 from ringfence.core.regulatory.records import DeadlineCheck
 from ringfence.core.regulatory.residual import deadline_facts, undermargined_amounts
 from ringfence.core.regulatory.subcustody import Finding, register_as_of, register_in_force
@@ -58,8 +59,10 @@ from ringfence.service.recon import ReconService
 from ringfence.service.recon_documents import amounts, iso
 from ringfence.service.regulatory_records import (
     journal_check,
+    journal_possession_check,
     journal_register,
     journaled_register,
+    possession_book,
 )
 
 
@@ -163,9 +166,12 @@ def possession_and_control(
     as_of: str | None = None,
     observations: str | None = None,
     register: str | None = None,
+    record: bool = False,
 ) -> dict[str, Any]:
     """Possession and control (R4) per custody pool and asset and per asset, and the breaks
-    its shortfalls open, each with its cure (a house top-up). Without ``files`` (and so
+    its shortfalls open, each with its cure (a house top-up), its first-seen time and age as
+    the recorded checks carry them; with ``record``, this check is journaled, so that its
+    breaks are carried to the next one and those gone are closed. Without ``files`` (and so
     without observations or a register), on the book, every wallet the firm's own."""
     gathered = gather(
         ledger, files, as_of=as_of, observations=observations, register=register, journaled=True
@@ -175,13 +181,36 @@ def possession_and_control(
     lines = r4.possession_and_control(facts.pools, entitled, r4.locations(gathered.holdings))
     assets = ledger.ledger.assets
     breaks = r4.possession_breaks(lines)
+    at = gathered.as_of_ns
+    snapshots = carried_breaks(possession_book(ledger), breaks, at)
+    journal_seq = journal_possession_check(ledger, at, snapshots) if record else None
+    carried = {snapshot.key: snapshot for snapshot in snapshots}
     identity = gathered.register.identity if gathered.register else None
     return {
         **_head(gathered, register=identity),
         "pools": [_possession_line(line, assets[line.asset]) for line in lines],
         "assets": [_possession_line(line, assets[line.asset]) for line in r4.per_asset(lines)],
-        "breaks": [_possession_break(b, assets[b.asset]) for b in breaks],
+        "breaks": [
+            {**_carried(carried[b.pool, b.asset], at), **_possession_break(b, assets[b.asset])}
+            for b in breaks
+        ],
+        "closed_breaks": [
+            {**_carried(s, at), "pool": s.pool, "asset": s.asset, "state": "closed"}
+            for s in snapshots
+            if s.closed
+        ],
         "alerts": (["possession_shortfall"] if breaks else []) + _register_alerts(gathered),
+        "journal_seq": None if journal_seq is None else str(journal_seq),
+    }
+
+
+def _carried(snapshot: CarriedPossessionBreak, as_of_ns: int) -> dict[str, Any]:
+    return {
+        "id": snapshot.id,
+        "first_seen": iso(snapshot.first_seen_ns),
+        "last_seen": iso(snapshot.last_seen_ns),
+        "closed_at": iso(snapshot.closed_at_ns) if snapshot.closed else None,
+        "age_s": snapshot.age_s(as_of_ns),
     }
 
 

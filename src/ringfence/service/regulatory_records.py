@@ -1,6 +1,7 @@
 """Journaling the regulatory records an operator asks to keep (core/regulatory/records.py): a
 residual-interest deadline check, whose breach is then an event, and a version of the
-sub-custodian register, which is then evidence of who held clients' assets when. Each is one
+sub-custodian register, which is then evidence of who held clients' assets when; and a
+possession check, whose breaks are then carried, with their age, to the next one. Each is one
 entry, stamped with the ledger's next timestamp; the caller gets its sequence number. The
 reports read the register back from here (``journaled_register``) when a version is journaled.
 """
@@ -9,6 +10,12 @@ from __future__ import annotations
 
 from ringfence.core.ledger.journal import EntryKind
 from ringfence.core.regulatory.files import SubCustodianRegister
+from ringfence.core.regulatory.possession_breaks import (
+    CarriedPossessionBreak,
+    PossessionBook,
+    encode_possession_check,
+    replay_possession_check,
+)
 from ringfence.core.regulatory.records import (
     DeadlineCheck,
     decode_register,
@@ -56,3 +63,28 @@ def journaled_register(
     if found is None:
         return None
     return found.seq, decode_register(found.body)
+
+
+def possession_book(ledger: LedgerService) -> PossessionBook:
+    """Every possession break the recorded checks opened, carried or closed, replayed from the
+    journal in order (a check recorded as of any time: as the reconciliation's breaks)."""
+    book = PossessionBook()
+    for entry in ledger.store.entries(kinds=[EntryKind.possession_checks]):
+        if entry.seq > ledger.seq:
+            break
+        if entry.kind is EntryKind.possession_checks:
+            replay_possession_check(book, entry.body)
+    return book
+
+
+def journal_possession_check(
+    ledger: LedgerService, as_of_ns: int, snapshots: list[CarriedPossessionBreak]
+) -> int:
+    """Journal the check (a ``possession_checks`` entry); its sequence number."""
+    timestamp = ledger.next_timestamp()
+    ledger.append_entry(
+        EntryKind.possession_checks,
+        timestamp,
+        lambda seq: encode_possession_check(seq, timestamp, as_of_ns, snapshots),
+    )
+    return ledger.seq
