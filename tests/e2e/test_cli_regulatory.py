@@ -288,6 +288,14 @@ def test_residual_interest_deadline_breach_then_met(world: dict[str, Any], tmp_p
     possession = ok(run(db, "regulatory", "possession", "--json"))
     assert possession["register_source"] == f"journal seq {register['journal_seq']}"
     assert possession["register"] == register["register"]
+    # A file edited since (one byte more) is not the version in force: a finding, not used.
+    edited = tmp_path / "edited-register.json"
+    edited.write_text(Path(world["register"]).read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    collateral = ok(run(db, "regulatory", "collateral", "--haircuts", world["haircuts"],
+                        "--prices", world["prices"], "--register", edited, "--json"))  # fmt: skip
+    assert collateral["register"] == register["register"]
+    assert collateral["register_source"] == f"journal seq {register['journal_seq']}"
+    assert collateral["alerts"] == ["sub_custodian_register_not_journaled"]
     # A recorded possession check carries its breaks, with their first-seen time, to the next.
     first = ok(run(db, "regulatory", "possession", "--record", "--json"))
     second = ok(run(db, "regulatory", "possession", "--record", "--json"))

@@ -25,6 +25,7 @@ from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bootstrap import open_store
 from ringfence.core.custody.registry import Encumbrance, EncumbranceKind
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.journal import EntryKind
 from ringfence.core.money import Asset
 from ringfence.core.regulatory.files import (
     HaircutSchedule,
@@ -35,6 +36,10 @@ from ringfence.core.regulatory.files import (
     parse_insurance_schedule,
     parse_margin_requirements,
     parse_sub_custodian_register,
+)
+from ringfence.core.regulatory.possession_breaks import (
+    CarriedPossessionBreak,
+    encode_possession_check,
 )
 from ringfence.service import events, regulatory
 from ringfence.service.audit import verify_store
@@ -361,3 +366,21 @@ def test_a_possession_break_keeps_its_first_seen_and_age_and_is_closed_when_gone
     assert (again["id"], again["age_s"]) == (2, 0)
     report = verify_store(firm.store, trusted_keys=[journal_public_key])
     assert report.ok, report.problems
+
+
+def test_audit_finds_a_possession_check_that_rewrites_a_break(firm: Firm) -> None:
+    """A signed, well-framed check that moves an open break's first-seen time (to make it look
+    younger) is refused by the book as the audit replays it."""
+    files = MemoryRegulatoryFiles(chain=observations_text(**{"main-hot": 60, "main-cold": 40}))
+    first = regulatory.possession_and_control(firm.ledger, files, observations="chain", record=True)
+    (opened,) = first["breaks"]
+    assert verify_store(firm.store, trusted_keys=[journal_public_key]).ok
+    at = firm.ledger.next_timestamp()
+    younger = CarriedPossessionBreak(opened["id"], "main", "BTC", at, at, 0, 0, 30, 0)
+    firm.ledger.append_entry(
+        EntryKind.possession_checks, at,
+        lambda seq: encode_possession_check(seq, at, at, [younger]),
+    )  # fmt: skip
+    report = verify_store(firm.store, trusted_keys=[journal_public_key])
+    assert not report.ok
+    assert any("first seen" in problem.detail for problem in report.problems), report.problems
