@@ -79,8 +79,8 @@ def carried_breaks(
 ) -> list[CarriedPossessionBreak]:
     """The snapshots a check as of ``as_of_ns`` leaves: each open break still short, with its
     latest figures; each open break no longer short, closed at ``as_of_ns``; a new break for
-    each shortfall with none open. ``book`` is not changed; apply the result."""
-    assert as_of_ns > 0
+    each shortfall with none open. ``book`` is not changed; apply the result. (A close is
+    never stamped 0, which means open: a check as of time 0 closes at 1 ns.)"""
     found = {(b.pool, b.asset): b for b in breaks}
     changed = []
     for key, break_id in sorted(book.active.items(), key=lambda item: item[1]):
@@ -90,7 +90,7 @@ def carried_breaks(
         if seen is None:
             closed = CarriedPossessionBreak(
                 before.id, before.pool, before.asset, before.first_seen_ns, before.last_seen_ns,
-                max(as_of_ns, before.first_seen_ns), before.unapproved, before.encumbered,
+                max(as_of_ns, before.first_seen_ns, 1), before.unapproved, before.encumbered,
                 before.deficit,
             )  # fmt: skip
             changed.append(closed)
@@ -119,7 +119,7 @@ def encode_possession_check(
     seq: int, timestamp: int, as_of_ns: int, snapshots: list[CarriedPossessionBreak]
 ) -> bytes:
     """A ``possession_checks`` entry's body: the check record, then one record per break."""
-    assert 0 < as_of_ns <= limits.timestamp_ns_max
+    assert 0 <= as_of_ns <= limits.timestamp_ns_max
     assert len(snapshots) < limits.journal_records_per_batch_max
     records = [_check.pack(_record_check, as_of_ns, len(snapshots))]
     for b in snapshots:

@@ -119,3 +119,10 @@ def test_the_kept_possession_check_decodes_and_encodes_as_it_first_did() -> None
     assert decode_possession_check(kept) == (9 * S, snapshots)
     assert kept[4] == EntryKind.possession_checks == 24
     assert len(kept) == header_bytes + 128 * (1 + len(snapshots))
+
+
+def test_a_check_as_of_time_zero_still_closes_what_it_closes() -> None:
+    book = PossessionBook()
+    check(book, 0, short("p1", "BTC", deficit=1))
+    (closed,) = check(book, 0)
+    assert (closed.closed, closed.closed_at_ns) == (True, 1)
