@@ -139,6 +139,7 @@ def test_possession_and_control(world: dict[str, Any]) -> None:
     )
     assert document["basis"] == "book"
     assert len(document["register"]["sha256"]) == 64
+    assert document["register_source"] == "file"
     main, margin = document["pools"]
     assert (main["pool"], main["entitlement_units"], main["controlled_units"]) == (
         MAIN,
@@ -283,6 +284,25 @@ def test_residual_interest_deadline_breach_then_met(world: dict[str, Any], tmp_p
     [recorded] = listed["items"]
     assert recorded["seq"] == register["journal_seq"]
     assert recorded["data"]["sha256"] == register["register"]["sha256"]
+    # Recorded, it is the register in force: possession reads it with no file named.
+    possession = ok(run(db, "regulatory", "possession", "--json"))
+    assert possession["register_source"] == f"journal seq {register['journal_seq']}"
+    assert possession["register"] == register["register"]
+    # A file edited since (one byte more) is not the version in force: a finding, not used.
+    edited = tmp_path / "edited-register.json"
+    edited.write_text(Path(world["register"]).read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    collateral = ok(run(db, "regulatory", "collateral", "--haircuts", world["haircuts"],
+                        "--prices", world["prices"], "--register", edited, "--json"))  # fmt: skip
+    assert collateral["register"] == register["register"]
+    assert collateral["register_source"] == f"journal seq {register['journal_seq']}"
+    assert collateral["alerts"] == ["sub_custodian_register_not_journaled"]
+    # A recorded possession check carries its breaks, with their first-seen time, to the next.
+    first = ok(run(db, "regulatory", "possession", "--record", "--json"))
+    second = ok(run(db, "regulatory", "possession", "--record", "--json"))
+    assert first["journal_seq"] is not None and second["breaks"]
+    assert [(b["id"], b["first_seen"]) for b in second["breaks"]] == [
+        (b["id"], b["first_seen"]) for b in first["breaks"]
+    ]
     assert ok(run(db, "audit", "verify", "--json"))["ok"]
     main = next(x for x in document["lines"] if x["pool"] == MAIN)
     assert (main["deadline_status"], main["undermargined_units"]) == ("met", "0")

@@ -457,6 +457,9 @@ def test_the_weekly_collateral_report_sums_by_location_and_matches_possession(
     collateral = regulatory["collateral"]
     held = {line["asset"]: line["units"]["held"] for line in regulatory["possession"]["assets"]}
     registered = regulatory["sub_custodians"]["sub_custodians"]
+    # The demo journals no register: both reports read the operator's file, and say so.
+    assert regulatory["sub_custodians"]["register_source"] == "file"
+    assert regulatory["possession"]["register_source"] == "file"
     anchor = next(row for row in registered if row["approved_at_as_of"])
     at_anchor: dict[str, int] = {}
     for holding in anchor["holdings"]:

@@ -30,7 +30,7 @@ from ringfence.core.custody.registry import Chain, Encumbrance, EncumbranceKind
 from ringfence.core.ledger.engine import Ledger
 from ringfence.core.ledger.model import AccountClass, AccountDefinition, Pool, PoolKind, Terms
 from ringfence.core.money import Asset
-from ringfence.core.recon.breaks import BreakBook
+from ringfence.core.recon.breaks import BreakBook, ReconBreak
 from ringfence.core.recon.run import (
     Reconciliation,
     ReconInput,
@@ -152,7 +152,7 @@ def _timed(work: Callable[[], Any]) -> tuple[Any, float]:
 
 def _one_run(facts: ReconInput) -> tuple[Reconciliation, float, float]:
     """A fresh book each run: every run opens the same breaks."""
-    book = BreakBook()
+    book: BreakBook[ReconBreak] = BreakBook()
     recon, seconds = _timed(lambda: reconcile(facts, book))
     for snapshot in recon.snapshots:
         book.apply(snapshot)

@@ -86,6 +86,7 @@ def _possession(ledger: LedgerService, files: RegulatoryFiles | None) -> dict[st
     section = {
         "as_of": document["as_of"],
         "basis": document["basis"],
+        "register_source": document["register_source"],
         "assets": [_line(line) for line in document["assets"]],
         "short_pools": [_line(line) for line in short],
         "breaks": [_break(b) for b in document["breaks"]],
@@ -227,7 +228,8 @@ def _sub_custodians(ledger: LedgerService, files: RegulatoryFiles) -> dict[str, 
         for row in document["sub_custodians"]
     ]  # fmt: skip
     return {"as_of": document["as_of"], "register": document["register"],
-            "sub_custodians": rows, "findings": document["findings"]}  # fmt: skip
+            "register_source": document["register_source"], "sub_custodians": rows,
+            "findings": document["findings"]}  # fmt: skip
 
 
 def _insurance(ledger: LedgerService, files: RegulatoryFiles) -> dict[str, Any]:

@@ -68,6 +68,7 @@ from ringfence.core.ledger.model import TransferRecord
 from ringfence.core.ledger.wire import check_json_depth
 from ringfence.core.por.round import round_journal_head
 from ringfence.core.recon.codec import replay_recon_entry
+from ringfence.core.regulatory.possession_breaks import replay_possession_check
 from ringfence.core.regulatory.records import decode_deadline_check, decode_register
 from ringfence.service.approvals import approval_problems
 from ringfence.service.audit_checks import (
@@ -370,6 +371,8 @@ def _replay_entry(
             decode_deadline_check(entry.body)  # a record of a check: it changes no balance
         elif entry.kind is EntryKind.sub_custodian_registers:
             decode_register(entry.body)  # evidence of who held what: it changes no balance
+        elif entry.kind is EntryKind.possession_checks:
+            replay_possession_check(audit.possession, entry.body)  # breaks in sequence
         elif entry.kind is EntryKind.principals:
             replay_principals(audit.ledger, entry)
         elif entry.kind in venue_kinds:

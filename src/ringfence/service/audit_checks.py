@@ -26,6 +26,7 @@ from ringfence.core.ledger.journal import (
 from ringfence.core.ledger.model import TransferRecord
 from ringfence.core.ledger.state import AccountState, Limit, PendingStatus
 from ringfence.core.recon.codec import ReconHistory
+from ringfence.core.regulatory.possession_breaks import PossessionBook
 from ringfence.service.policy import MovementBooks
 from ringfence.service.ports import Checkpoint, LedgerStore
 from ringfence.service.venue_audit import VenueAudit
@@ -51,6 +52,7 @@ class AuditRun:
     ledger: Ledger = field(default_factory=Ledger)
     registry: Registry = field(default_factory=Registry)
     recon: ReconHistory = field(default_factory=ReconHistory)
+    possession: PossessionBook = field(default_factory=PossessionBook)
     movements: MovementBooks = field(default_factory=MovementBooks)  # policies, withdrawals
     problems: list[Problem] = field(default_factory=list)
     replaying: bool = True

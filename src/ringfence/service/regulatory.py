@@ -16,7 +16,7 @@ docs/regulatory.md maps each report to the rule it serves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ringfence.core.errors import InputError, Result
@@ -48,15 +48,22 @@ from ringfence.core.regulatory.insurance import (
     hot_uncovered,
     insurance_cover,
 )
+from ringfence.core.regulatory.possession_breaks import CarriedPossessionBreak, carried_breaks
 from ringfence.core.regulatory.records import DeadlineCheck
 from ringfence.core.regulatory.residual import deadline_facts, undermargined_amounts
-from ringfence.core.regulatory.subcustody import register_as_of
+from ringfence.core.regulatory.subcustody import Finding, register_as_of, register_in_force
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import RegulatoryFiles
 from ringfence.service.recon import ReconService
 from ringfence.service.recon_documents import amounts, iso
-from ringfence.service.regulatory_records import journal_check, journal_register
+from ringfence.service.regulatory_records import (
+    journal_check,
+    journal_possession_check,
+    journal_register,
+    journaled_register,
+    possession_book,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,8 @@ class Gathered:
     facts: ReconInput
     holdings: list[WalletHolding]
     register: SubCustodianRegister | None
+    register_source: str | None  # "journal seq N", "file", or None (no register)
+    register_findings: tuple[Finding, ...]
 
 
 def _reader(files: RegulatoryFiles | None, name: str) -> RegulatoryFiles:
@@ -85,9 +94,12 @@ def gather(
     observations: str | None,
     register: str | None = None,
     settings: str | None = None,
+    journaled: bool = False,
 ) -> Gathered:
     """The as-of time, observations, register and settings, read in this order (the first
-    defect reported is the same whatever else is wrong), and the holdings they give."""
+    defect reported is the same whatever else is wrong), and the holdings they give. With
+    ``journaled``, the register in force is the latest one journaled at or before the as-of
+    time when there is one, the file only when there is none (``register_in_force``)."""
     recon = ReconService(CustodyService(ledger))
     engine = ledger.ledger
     as_of_ns = recon.as_of(parse_time(as_of, "--as-of", end_of_day=True))
@@ -102,6 +114,9 @@ def gather(
     if settings is not None:
         targets = _reader(files, settings).settings(settings, engine.assets, engine.pools)
     facts = recon.gather(as_of_ns, seen, targets, history=False)
+    recorded = journaled_register(ledger, as_of_ns) if journaled else None
+    in_force = register_in_force(chosen, recorded)
+    chosen = in_force.register
     if seen is None:
         held = custody_books(facts.custody_rows)[0]
     else:
@@ -111,7 +126,9 @@ def gather(
     locations = chosen.location_of() if chosen is not None else {}
     holdings = wallet_holdings(facts.wallets, held, encumbered, locations, as_of_ns)
     basis = "book" if seen is None else "observed"
-    return Gathered(recon, as_of_ns, basis, facts, holdings, chosen)
+    return Gathered(
+        recon, as_of_ns, basis, facts, holdings, chosen, in_force.source, in_force.findings
+    )
 
 
 def _head(gathered: Gathered, **files: FileIdentity | None) -> dict[str, Any]:
@@ -125,7 +142,14 @@ def _head(gathered: Gathered, **files: FileIdentity | None) -> dict[str, Any]:
         head[name] = (
             None if identity is None else {"version": identity.version, "sha256": identity.sha256}
         )
+        if name == "register":
+            head["register_source"] = gathered.register_source
     return head
+
+
+def _register_alerts(gathered: Gathered) -> list[str]:
+    """The register's own findings, by kind (a file that is not the version in force)."""
+    return sorted({finding.kind for finding in gathered.register_findings})
 
 
 def _quote_value(units: int, quote: Quote, name: str) -> dict[str, str]:
@@ -142,23 +166,51 @@ def possession_and_control(
     as_of: str | None = None,
     observations: str | None = None,
     register: str | None = None,
+    record: bool = False,
 ) -> dict[str, Any]:
     """Possession and control (R4) per custody pool and asset and per asset, and the breaks
-    its shortfalls open, each with its cure (a house top-up). Without ``files`` (and so
+    its shortfalls open, each with its cure (a house top-up), its first-seen time and age as
+    the recorded checks carry them; with ``record``, this check is journaled, so that its
+    breaks are carried to the next one and those gone are closed. Without ``files`` (and so
     without observations or a register), on the book, every wallet the firm's own."""
-    gathered = gather(ledger, files, as_of=as_of, observations=observations, register=register)
+    gathered = gather(
+        ledger, files, as_of=as_of, observations=observations, register=register, journaled=True
+    )
     facts = gathered.facts
     entitled = requirements(net_equities(facts.client_rows))
     lines = r4.possession_and_control(facts.pools, entitled, r4.locations(gathered.holdings))
     assets = ledger.ledger.assets
     breaks = r4.possession_breaks(lines)
+    at = gathered.as_of_ns
+    snapshots = carried_breaks(possession_book(ledger), breaks, at)
+    journal_seq = journal_possession_check(ledger, at, snapshots) if record else None
+    carried = {snapshot.key: snapshot for snapshot in snapshots}
     identity = gathered.register.identity if gathered.register else None
     return {
         **_head(gathered, register=identity),
         "pools": [_possession_line(line, assets[line.asset]) for line in lines],
         "assets": [_possession_line(line, assets[line.asset]) for line in r4.per_asset(lines)],
-        "breaks": [_possession_break(b, assets[b.asset]) for b in breaks],
-        "alerts": ["possession_shortfall"] if breaks else [],
+        "breaks": [
+            {**_carried(carried[b.pool, b.asset], at), **_possession_break(b, assets[b.asset])}
+            for b in breaks
+        ],
+        "closed_breaks": [
+            {**_carried(s, at), "pool": s.pool, "asset": s.asset, "state": "closed"}
+            for s in snapshots
+            if s.closed
+        ],
+        "alerts": (["possession_shortfall"] if breaks else []) + _register_alerts(gathered),
+        "journal_seq": None if journal_seq is None else str(journal_seq),
+    }
+
+
+def _carried(snapshot: CarriedPossessionBreak, as_of_ns: int) -> dict[str, Any]:
+    return {
+        "id": snapshot.id,
+        "first_seen": iso(snapshot.first_seen_ns),
+        "last_seen": iso(snapshot.last_seen_ns),
+        "closed_at": iso(snapshot.closed_at_ns) if snapshot.closed else None,
+        "age_s": snapshot.age_s(as_of_ns),
     }
 
 
@@ -297,7 +349,9 @@ def weekly_collateral_report(
 ) -> dict[str, Any]:
     """Per asset, pool and location: quantity, price (source and time), haircut, value and
     value after haircut, segregated or not; with per-asset totals."""
-    gathered = gather(ledger, files, as_of=as_of, observations=observations, register=register)
+    gathered = gather(
+        ledger, files, as_of=as_of, observations=observations, register=register, journaled=True
+    )
     engine = ledger.ledger
     schedule = files.haircut_schedule(haircuts, engine.assets)
     found = files.prices(prices).prices(list(engine.assets), gathered.as_of_ns)
@@ -347,6 +401,7 @@ def weekly_collateral_report(
             _collateral_total(code, sums, engine.assets[code], quote)
             for code, sums in sorted(totals.items())
         ],
+        "alerts": _register_alerts(gathered),
     }
 
 
@@ -374,11 +429,21 @@ def sub_custodian_register(
 ) -> dict[str, Any]:
     """The register as of ``as_of``: approval, due diligence, wallets and holdings of each
     sub-custodian, and the findings (assets at an unapproved one, missing or stale SOC
-    reports); with ``record``, the register as read is journaled, as evidence."""
-    gathered = gather(ledger, files, as_of=as_of, observations=observations, register=register)
-    assert gathered.register is not None
-    journal_seq = journal_register(ledger, gathered.register) if record else None
-    states, findings = register_as_of(gathered.register, gathered.holdings, gathered.as_of_ns)
+    reports); with ``record``, the register as read is journaled, as evidence, and is the one
+    used. Not recording, the register in force is the latest journaled at or before
+    ``as_of`` when there is one (the file is then a finding if it is not that version)."""
+    gathered = gather(
+        ledger, files, as_of=as_of, observations=observations, register=register,
+        journaled=not record,
+    )  # fmt: skip
+    register_read = gathered.register
+    assert register_read is not None
+    journal_seq = None
+    if record:
+        journal_seq = journal_register(ledger, register_read)
+        gathered = replace(gathered, register_source=f"journal seq {journal_seq}")
+    states, findings = register_as_of(register_read, gathered.holdings, gathered.as_of_ns)
+    findings = [*gathered.register_findings, *findings]
     assets = ledger.ledger.assets
     rows = []
     for state in states:
@@ -408,7 +473,7 @@ def sub_custodian_register(
             }
         )
     return {
-        **_head(gathered, register=gathered.register.identity),
+        **_head(gathered, register=register_read.identity),
         "journal_seq": None if journal_seq is None else str(journal_seq),
         "sub_custodians": rows,
         "findings": [

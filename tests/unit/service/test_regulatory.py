@@ -25,6 +25,7 @@ from ringfence.adapters.storage.sqlite import SqliteStore
 from ringfence.bootstrap import open_store
 from ringfence.core.custody.registry import Encumbrance, EncumbranceKind
 from ringfence.core.errors import InputError, Result
+from ringfence.core.ledger.journal import EntryKind
 from ringfence.core.money import Asset
 from ringfence.core.regulatory.files import (
     HaircutSchedule,
@@ -35,6 +36,10 @@ from ringfence.core.regulatory.files import (
     parse_insurance_schedule,
     parse_margin_requirements,
     parse_sub_custodian_register,
+)
+from ringfence.core.regulatory.possession_breaks import (
+    CarriedPossessionBreak,
+    encode_possession_check,
 )
 from ringfence.service import events, regulatory
 from ringfence.service.audit import verify_store
@@ -215,3 +220,167 @@ def test_a_recorded_register_is_journaled_as_evidence(any_store: LedgerStore) ->
     unrecorded = regulatory.sub_custodian_register(firm.ledger, files, register="register")
     assert unrecorded["journal_seq"] is None
     assert firm.store.head() == head
+
+
+# ---------------------------------------------------------------------- the register in force
+#
+# The firm above, observed (main-hot 60, main-cold 40 of which 30 pledged). PENDING puts
+# main-cold at newco, not approved: its free 10 is then unapproved, so possession reads
+# controlled 60 (hot) + unapproved 10 + encumbered 30 = 100, shortfall 40. APPROVED puts it at
+# anchor, approved in 2001: the 10 is then approved, shortfall 30. With no register at all the
+# 10 is controlled cold (test_possession_with_an_encumbrance).
+
+PENDING = text(sub_custodians=[{"name": "newco", "status": "pending", "wallets": ["main-cold"]}])
+APPROVED = text(sub_custodians=[
+    {"name": "anchor", "status": "approved", "approved_on": "2001-01-01",
+     "wallets": ["main-cold"]},
+])  # fmt: skip
+BOTH = MemoryRegulatoryFiles(
+    chain=observations_text(**{"main-hot": 60, "main-cold": 40}), pending=PENDING,
+    approved=APPROVED,
+)  # fmt: skip
+
+
+def _figures(document: dict[str, Any]) -> tuple[str, str, str, str]:
+    (main,) = document["pools"]
+    return (
+        main["controlled_units"], main["approved_sub_custodians_units"],
+        main["unapproved_sub_custodians_units"], main["shortfall_units"],
+    )  # fmt: skip
+
+
+def test_with_no_register_journaled_the_file_is_used_and_said_so(firm: Firm) -> None:
+    document = regulatory.possession_and_control(
+        firm.ledger, BOTH, observations="chain", register="approved"
+    )
+    assert _figures(document) == ("60", "10", "0", "30")
+    assert document["register_source"] == "file"
+    assert document["alerts"] == ["possession_shortfall"]
+    bare = regulatory.possession_and_control(firm.ledger, BOTH, observations="chain")
+    assert (bare["register"], bare["register_source"]) == (None, None)
+    assert _figures(bare) == ("70", "0", "0", "30")
+
+
+def test_the_latest_journaled_register_is_used_with_or_without_the_file(firm: Firm) -> None:
+    first = regulatory.sub_custodian_register(firm.ledger, BOTH, register="approved", record=True)
+    second = regulatory.sub_custodian_register(firm.ledger, BOTH, register="pending", record=True)
+    assert (first["register_source"], second["register_source"]) == (
+        f"journal seq {first['journal_seq']}", f"journal seq {second['journal_seq']}",
+    )  # fmt: skip
+    latest = f"journal seq {second['journal_seq']}"
+    for named in (None, "pending"):
+        document = regulatory.possession_and_control(
+            firm.ledger, BOTH, observations="chain", register=named
+        )
+        assert _figures(document) == ("60", "0", "10", "40")
+        assert document["register_source"] == latest
+        assert document["register"]["sha256"] == second["register"]["sha256"]
+        assert document["alerts"] == ["possession_shortfall"]
+
+
+def test_a_file_that_is_not_the_journaled_version_is_a_finding_not_preferred(firm: Firm) -> None:
+    recorded = regulatory.sub_custodian_register(firm.ledger, BOTH, register="pending", record=True)
+    head = firm.store.head()
+    document = regulatory.possession_and_control(
+        firm.ledger, BOTH, observations="chain", register="approved"
+    )
+    assert _figures(document) == ("60", "0", "10", "40")  # the journaled (pending) version
+    assert document["register_source"] == f"journal seq {recorded['journal_seq']}"
+    assert document["alerts"] == ["possession_shortfall", "sub_custodian_register_not_journaled"]
+    register = regulatory.sub_custodian_register(
+        firm.ledger, BOTH, register="approved", observations="chain"
+    )
+    assert [row["name"] for row in register["sub_custodians"]] == ["newco"]
+    finding, unapproved = register["findings"]
+    assert finding["kind"] == "sub_custodian_register_not_journaled"
+    assert recorded["register"]["sha256"] in finding["detail"]
+    assert unapproved["kind"] == "assets_at_unapproved_sub_custodian"
+    assert unapproved["amount_units"] == "40"  # all main-cold holds, pledged or not
+    assert firm.store.head() == head  # reading the journaled version writes nothing
+
+
+def test_a_register_journaled_after_the_reports_point_is_not_used(firm: Firm) -> None:
+    recorded = regulatory.sub_custodian_register(firm.ledger, BOTH, register="pending", record=True)
+    (entry,) = firm.store.entries(after_seq=int(recorded["journal_seq"]) - 1)
+    before = str(entry.timestamp - 1)
+    document = regulatory.possession_and_control(
+        firm.ledger, BOTH, observations="chain", register="approved", as_of=before
+    )
+    assert (document["register_source"], _figures(document)) == ("file", ("60", "10", "0", "30"))
+    assert document["alerts"] == ["possession_shortfall"]
+    at = regulatory.possession_and_control(
+        firm.ledger, BOTH, observations="chain", as_of=str(entry.timestamp)
+    )
+    assert at["register_source"] == f"journal seq {recorded['journal_seq']}"
+
+
+# ---------------------------------------------------------------------- possession breaks carried
+#
+# Observed main-hot 60 and main-cold 40 (30 pledged): a break of 30 (encumbered). Observed
+# main-hot 100 later, alice's 100 is all controlled: no break. Checks are recorded 100 s and
+# 160 s after the clock's start, then the shortfall is gone at 400 s.
+
+T0 = 10**18
+
+
+def test_a_possession_break_keeps_its_first_seen_and_age_and_is_closed_when_gone(
+    any_store: LedgerStore,
+) -> None:
+    firm = Firm(any_store, ManualClock(T0))
+    firm.deposit("alice", 100)
+    pledge = Encumbrance(1, "main-cold", "BTC", 30, EncumbranceKind.pledge, "lender", 0)
+    assert firm.custody.change([pledge]) == [Result.ok]
+    files = MemoryRegulatoryFiles(
+        short=observations_text(**{"main-hot": 60, "main-cold": 40}),
+        whole=observations_text(**{"main-hot": 100, "main-cold": 40}),
+    )
+
+    def check(at_s: int, observed: str, record: bool = True) -> dict[str, Any]:
+        return regulatory.possession_and_control(
+            firm.ledger, files, observations=observed, as_of=str(T0 + at_s * 10**9),
+            record=record,
+        )  # fmt: skip
+
+    first = check(100, "short")
+    (opened,) = first["breaks"]
+    assert (opened["id"], opened["age_s"], opened["shortfall_units"]) == (1, 0, "30")
+    assert (first["closed_breaks"], first["journal_seq"]) == ([], str(firm.ledger.seq))
+    second = check(160, "short")
+    (carried,) = second["breaks"]
+    assert (carried["id"], carried["first_seen"], carried["age_s"]) == (
+        1, opened["first_seen"], 60,
+    )  # fmt: skip
+    # Read, not recorded: the same carried break, and nothing is journaled.
+    head = firm.store.head()
+    (read,) = check(220, "short", record=False)["breaks"]
+    assert (read["id"], read["age_s"]) == (1, 120)
+    assert firm.store.head() == head
+    gone = check(400, "whole")
+    assert gone["breaks"] == []
+    (closed,) = gone["closed_breaks"]
+    assert (closed["id"], closed["state"], closed["age_s"]) == (1, "closed", 300)
+    assert closed["closed_at"] == gone["as_of"]
+    assert closed["last_seen"] == second["as_of"]
+    # A later shortfall is a new break; the closed one stays closed.
+    (again,) = check(500, "short")["breaks"]
+    assert (again["id"], again["age_s"]) == (2, 0)
+    report = verify_store(firm.store, trusted_keys=[journal_public_key])
+    assert report.ok, report.problems
+
+
+def test_audit_finds_a_possession_check_that_rewrites_a_break(firm: Firm) -> None:
+    """A signed, well-framed check that moves an open break's first-seen time (to make it look
+    younger) is refused by the book as the audit replays it."""
+    files = MemoryRegulatoryFiles(chain=observations_text(**{"main-hot": 60, "main-cold": 40}))
+    first = regulatory.possession_and_control(firm.ledger, files, observations="chain", record=True)
+    (opened,) = first["breaks"]
+    assert verify_store(firm.store, trusted_keys=[journal_public_key]).ok
+    at = firm.ledger.next_timestamp()
+    younger = CarriedPossessionBreak(opened["id"], "main", "BTC", at, at, 0, 0, 30, 0)
+    firm.ledger.append_entry(
+        EntryKind.possession_checks, at,
+        lambda seq: encode_possession_check(seq, at, at, [younger]),
+    )  # fmt: skip
+    report = verify_store(firm.store, trusted_keys=[journal_public_key])
+    assert not report.ok
+    assert any("first seen" in problem.detail for problem in report.problems), report.problems

@@ -106,6 +106,9 @@ class EntryKind(IntEnum):
     # clients' assets when.
     residual_deadlines = 22
     sub_custodian_registers = 23
+    # Each possession check an operator records, with the possession breaks it opened,
+    # carried or closed (core/regulatory/possession_breaks.py), so that a break keeps its age.
+    possession_checks = 24
 
 
 # Definitions the ledger engine replays, and the registry's own changes.

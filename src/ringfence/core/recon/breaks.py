@@ -18,6 +18,11 @@ from run to run, and ages, until it is cured. Its lifecycle:
 
 A cured break is never reopened: a later difference on the same wallet opens a new break.
 Everything here is a value; the service journals each changed break (core/recon/codec.py).
+
+The book of breaks (``BreakBook``) and the age (``age_s``) are not the reconciliation's alone:
+any break that is carried from run to run by a key, keeps its first-seen time and is never
+reopened once closed is kept by the same book (the possession breaks of
+core/regulatory/possession_breaks.py).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum, unique
+from typing import Generic, Protocol, TypeVar
 
 from ringfence.core.errors import Result
 from ringfence.core.ledger.model import (
@@ -91,10 +97,24 @@ class ReconBreak:
     def difference(self) -> int:
         return self.observed - self.book
 
+    @property
+    def key(self) -> WalletAsset:
+        return (self.wallet, self.asset)
+
+    @property
+    def closed(self) -> bool:
+        return self.state is BreakState.cured
+
     def age_s(self, as_of_ns: int) -> int:
         """Whole seconds from first seen to ``as_of_ns`` (or to the cure), never negative."""
-        end = self.resolved_at_ns or as_of_ns
-        return max(end - self.first_seen_ns, 0) // _seconds_ns
+        return age_s(self.first_seen_ns, self.resolved_at_ns, as_of_ns)
+
+
+def age_s(first_seen_ns: int, closed_at_ns: int, as_of_ns: int) -> int:
+    """A break's age: whole seconds from first seen to ``as_of_ns``, or to its close (cure)
+    when it is closed (``closed_at_ns`` 0: still open); never negative."""
+    end = closed_at_ns or as_of_ns
+    return max(end - first_seen_ns, 0) // _seconds_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,18 +177,35 @@ def suggested_cause(line: ExternalLine) -> Cause:
 # ---------------------------------------------------------------------- the book of breaks
 
 
+class CarriedBreak(Protocol):
+    """What the book needs of a break: its id, the key it is carried by from run to run (a
+    wallet and asset, a pool and asset), when it was first seen, and whether it is closed."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def key(self) -> tuple[str, str]: ...
+    @property
+    def first_seen_ns(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+
+
+B = TypeVar("B", bound=CarriedBreak)
+
+
 @dataclass(slots=True)
-class BreakBook:
+class BreakBook(Generic[B]):
     """Every break ever opened, by id, as the journal's snapshots leave them."""
 
-    breaks: dict[int, ReconBreak] = field(default_factory=dict)
-    active: dict[WalletAsset, int] = field(default_factory=dict)  # (wallet, asset) -> break id
+    breaks: dict[int, B] = field(default_factory=dict)
+    active: dict[tuple[str, str], int] = field(default_factory=dict)  # key -> break id
 
     @property
     def id_next(self) -> int:
         return len(self.breaks) + 1
 
-    def apply(self, snapshot: ReconBreak) -> None:
+    def apply(self, snapshot: B) -> None:
         """Take a break's new snapshot. Raises ``ValueError`` for one that breaks the rules
         (a new id out of sequence, a cured break changed, an identity altered): the journal
         is then not what this code wrote."""
@@ -176,26 +213,26 @@ class BreakBook:
         if before is None:
             if snapshot.id != self.id_next:
                 raise ValueError(f"break {snapshot.id} opened out of sequence")
-            if (snapshot.wallet, snapshot.asset) in self.active:
+            if snapshot.key in self.active:
                 raise ValueError(f"break {snapshot.id} opened beside an active one")
         else:
-            if before.state is BreakState.cured:
+            if before.closed:
                 raise ValueError(f"break {snapshot.id} changed after its cure")
-            identity = (before.wallet, before.asset, before.first_seen_ns)
-            if identity != (snapshot.wallet, snapshot.asset, snapshot.first_seen_ns):
+            if (before.key, before.first_seen_ns) != (snapshot.key, snapshot.first_seen_ns):
                 raise ValueError(f"break {snapshot.id} changed its wallet, asset or first seen")
         self.breaks[snapshot.id] = snapshot
-        key = (snapshot.wallet, snapshot.asset)
-        if snapshot.state is BreakState.cured:
-            self.active.pop(key, None)
+        if snapshot.closed:
+            self.active.pop(snapshot.key, None)
         else:
-            self.active[key] = snapshot.id
+            self.active[snapshot.key] = snapshot.id
 
-    def open_breaks(self) -> list[ReconBreak]:
+    def open_breaks(self) -> list[B]:
         return [self.breaks[i] for i in sorted(self.active.values())]
 
 
-def run_breaks(book: BreakBook, lines: Iterable[ExternalLine], as_of_ns: int) -> list[ReconBreak]:
+def run_breaks(
+    book: BreakBook[ReconBreak], lines: Iterable[ExternalLine], as_of_ns: int
+) -> list[ReconBreak]:
     """The snapshots a run leaves: every active break updated with its wallet's latest
     figures (aged, possibly cured now that the difference is gone), and a new break for every
     difference on a wallet with none active. ``book`` is not changed; apply the result."""

@@ -172,7 +172,7 @@ class ReconHistory:
     """Everything the reconciliation journal holds: the breaks, every run's summary and
     coverage lines (for charts over time), and every action."""
 
-    book: BreakBook = field(default_factory=BreakBook)
+    book: BreakBook[ReconBreak] = field(default_factory=BreakBook)
     runs: list[tuple[RunSummary, list[Coverage]]] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
 
@@ -232,7 +232,9 @@ def replay_recon_entry(history: ReconHistory, body: bytes) -> None:
         history.runs.append((records.summary, records.coverage))
 
 
-def _with_action_text(book: BreakBook, snapshot: ReconBreak, action: Action) -> ReconBreak:
+def _with_action_text(
+    book: BreakBook[ReconBreak], snapshot: ReconBreak, action: Action
+) -> ReconBreak:
     """The texts and the make-good id live in action records; carry them onto the break."""
     before = book.breaks.get(snapshot.id)
     if before is None or action.break_id != snapshot.id:
@@ -250,7 +252,7 @@ def _with_action_text(book: BreakBook, snapshot: ReconBreak, action: Action) -> 
     return replace(texts, make_good_transfer=action.make_good_transfer)
 
 
-def carry_texts(book: BreakBook, snapshot: ReconBreak) -> ReconBreak:
+def carry_texts(book: BreakBook[ReconBreak], snapshot: ReconBreak) -> ReconBreak:
     """A run's snapshot keeps the texts its break already had (runs journal no texts)."""
     before = book.breaks.get(snapshot.id)
     if before is None:

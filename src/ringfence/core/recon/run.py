@@ -115,7 +115,7 @@ class Reconciliation:
         return [line for line in self.segregation_lines if line.alert is not Alert.none]
 
 
-def reconcile(facts: ReconInput, book: BreakBook) -> Reconciliation:
+def reconcile(facts: ReconInput, book: BreakBook[ReconBreak]) -> Reconciliation:
     required = (dict(facts.requirements) if facts.requirements is not None
                 else requirements(net_equities(facts.client_rows)))
     # The book's liabilities are the net balances: deficits netted, as the ledger keeps them.
@@ -170,7 +170,7 @@ def reconcile(facts: ReconInput, book: BreakBook) -> Reconciliation:
 
 
 def summarise(
-    recon: Reconciliation, book: BreakBook, run: int
+    recon: Reconciliation, book: BreakBook[ReconBreak], run: int
 ) -> tuple[RunSummary, list[Coverage]]:
     """The run's record for the journal, taken after its snapshots were applied to ``book``.
 

@@ -86,3 +86,39 @@ def register_as_of(
             age_days = (at_ns - state.latest_report_end_ns) // _day_ns
             findings.append(Finding(stale_finding, name, detail=f"{age_days} days"))
     return list(states.values()), findings
+
+
+# ---------------------------------------------------------------------- which register is used
+
+not_journaled_finding = "sub_custodian_register_not_journaled"
+file_source = "file"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterInForce:
+    """The register a report uses, where it came from (``journal seq N`` or ``file``; None
+    when there is none), and the finding when the file given is not the version in force."""
+
+    register: SubCustodianRegister | None
+    source: str | None
+    findings: tuple[Finding, ...] = ()
+
+
+def register_in_force(
+    given: SubCustodianRegister | None, journaled: tuple[int, SubCustodianRegister] | None
+) -> RegisterInForce:
+    """The latest version journaled at or before the report's point (its sequence number and
+    register) when there is one, else the file given. A file that is not that journaled
+    version (another SHA-256) is not silently preferred: the journaled version is used, since
+    it is the evidence, and the file is a finding that names both digests."""
+    if journaled is None:
+        return RegisterInForce(given, None if given is None else file_source)
+    seq, register = journaled
+    source = f"journal seq {seq}"
+    if given is None or given.identity.sha256 == register.identity.sha256:
+        return RegisterInForce(register, source)
+    detail = (
+        f"the file's SHA-256 {given.identity.sha256} is not the version journaled at "
+        f"seq {seq} ({register.identity.sha256}), which is used"
+    )
+    return RegisterInForce(register, source, (Finding(not_journaled_finding, "", detail=detail),))

@@ -11,7 +11,7 @@ from ringfence.core.regulatory.files import (
     SubCustodian,
     SubCustodianRegister,
 )
-from ringfence.core.regulatory.subcustody import register_as_of
+from ringfence.core.regulatory.subcustody import register_as_of, register_in_force
 
 DAY = 86_400 * 10**9
 ANCHOR = SubCustodian(
@@ -58,3 +58,24 @@ def test_before_approval_and_before_the_report_arrived() -> None:
         ("due_diligence_missing", "bare"),
     }
     assert states[0].holdings == {("main", "BTC"): 5}
+
+
+OTHER = SubCustodianRegister(FileIdentity(1, "1" * 64), (NEW,))
+
+
+def test_the_register_in_force_is_the_journaled_one_and_a_differing_file_a_finding() -> None:
+    nothing = register_in_force(None, None)
+    assert (nothing.register, nothing.source, nothing.findings) == (None, None, ())
+    only_file = register_in_force(REGISTER, None)
+    assert (only_file.register, only_file.source, only_file.findings) == (REGISTER, "file", ())
+    only_journal = register_in_force(None, (7, OTHER))
+    assert (only_journal.register, only_journal.source, only_journal.findings) == (
+        OTHER, "journal seq 7", (),
+    )  # fmt: skip
+    same = register_in_force(OTHER, (7, OTHER))
+    assert (same.register, same.source, same.findings) == (OTHER, "journal seq 7", ())
+    differs = register_in_force(REGISTER, (7, OTHER))
+    assert (differs.register, differs.source) == (OTHER, "journal seq 7")
+    (finding,) = differs.findings
+    assert finding.kind == "sub_custodian_register_not_journaled"
+    assert "0" * 64 in finding.detail and "1" * 64 in finding.detail

@@ -17,8 +17,9 @@ One group, not five top-level words: the reports share their inputs (``--as-of``
 domain's name in every layer (core/regulatory/, service/regulatory.py). Each command parses its
 options, calls one function of service/regulatory.py and renders what it returns; file formats
 are in docs/regulatory.md. Nothing is journaled, except a residual-interest deadline check
-given ``--record`` (then a breach is a ``regulatory.breach`` event) and a register given
-``--record`` (then its version is evidence in the journal).
+given ``--record`` (then a breach is a ``regulatory.breach`` event), a register given
+``--record`` (then its version is evidence in the journal) and a possession check given
+``--record`` (then its breaks are carried, with their age, to the next check).
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ def possession(
     as_of: AsOfOption = None,
     observations: ObservationsOption = None,
     register: RegisterOption = None,
+    record: Annotated[
+        bool, typer.Option("--record", help="Journal the check: its breaks keep their age.")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Possession and control per custody pool and asset (R4), and the breaks it opens."""
@@ -99,6 +103,7 @@ def possession(
             as_of=as_of,
             observations=_name(observations),
             register=_name(register),
+            record=record,
         )
     if json_output:
         write_json(document)
@@ -117,9 +122,14 @@ def possession(
     _table(f"possession and control as of {document['as_of']}", columns, document["pools"])
     for broken in document["breaks"]:
         say(
-            f"break: {broken['pool']} {broken['asset']} short {broken['shortfall']}; "
+            f"break {broken['id']}: {broken['pool']} {broken['asset']} short "
+            f"{broken['shortfall']}, first seen {broken['first_seen']} ({broken['age_s']} s); "
             f"cure: {broken['cure']['code']} of {broken['cure']['amount']}"
         )
+    for gone in document["closed_breaks"]:
+        say(f"break {gone['id']}: {gone['pool']} {gone['asset']} closed {gone['closed_at']}")
+    if document["journal_seq"] is not None:
+        say(f"recorded: journal entry {document['journal_seq']}")
     _alerts(document)
 
 
