@@ -85,3 +85,24 @@ def test_the_table_shows_the_pairs(listed: Path) -> None:
     assert shown.status == 0, shown.stderr
     assert "vout=1" in shown.stdout  # the column may wrap the txid; the short pair stays whole
     assert "vout=0" not in shown.stdout
+
+
+def test_metadata_that_looks_like_markup_is_shown_as_written(
+    database: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # A memo is anyone's text: "[/bold]" once crashed the table (a Rich MarkupError) and a
+    # "[link=...]" rendered as a terminal hyperlink.
+    db = copy_of(database, tmp_path)
+    link = "[link=https://evil.example]refund here[/link]"
+    lines = [
+        deposit("1", "1", metadata={"memo": "[/bold]"}),
+        deposit("2", "2", metadata={"memo": link}),
+    ]
+    submitted = run_json(db, "transfers", "submit", str(write_lines(tmp_path / "t.jsonl", lines)))
+    assert [row["result"] for row in submitted["results"]] == ["ok", "ok"]
+    listed = run(db, "transfers", "list")
+    assert listed.status == 0, listed.stderr
+    assert "memo=[/bold]" in listed.stdout
+    assert "memo=[link=https://evil.example]refund" in listed.stdout
+    assert "\x1b]8;" not in listed.stdout  # no OSC 8 hyperlink

@@ -7,6 +7,7 @@ nanoseconds as strings plus an ISO-8601 UTC text.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -306,6 +307,15 @@ client_statement_csv_columns = (
 )  # fmt: skip
 
 
+def metadata_cell(metadata: dict[str, str]) -> str:
+    """A movement's metadata in one cell: ``key="value"`` pairs, each value a JSON string, so
+    that a memo holding spaces, quotes or ``ref=7`` cannot read as another pair (keys are
+    ``[a-z0-9_.-]``, core/ledger/metadata.py)."""
+    return " ".join(
+        f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in metadata.items()
+    )
+
+
 def client_statement_rows(statement: ClientStatement, assets: Assets) -> list[list[str]]:
     """The statement as CSV rows: per asset an opening row, one row per movement with the
     running balance, and a closing row."""
@@ -325,7 +335,7 @@ def client_statement_rows(statement: ClientStatement, assets: Assets) -> list[li
                     str(m.transfer_id), m.pool, m.account_kind, m.code,
                     str(m.reference) if m.reference else "", m.counterparty, m.chain, m.txid,
                     format_signed_amount(m.amount, asset), format_signed_amount(balance, asset),
-                    " ".join(f"{key}={value}" for key, value in m.metadata.items()),
+                    metadata_cell(m.metadata),
                 ]
             )  # fmt: skip
         assert balance == entry.closing

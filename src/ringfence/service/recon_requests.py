@@ -14,8 +14,6 @@ glossary in docs/reconciliation.md.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +26,7 @@ from ringfence.core.recon.breaks import Cause, ReconBreak
 from ringfence.core.recon.history import ClientStatement
 from ringfence.core.recon.run import Reconciliation, ReconSettings
 from ringfence.core.recon.times import parse_time
+from ringfence.service.csv_cells import csv_text
 from ringfence.service.ledger import LedgerService
 from ringfence.service.ports import ReconFiles
 from ringfence.service.recon import ReconService
@@ -273,8 +272,4 @@ def _break_action(recon: ReconService, result: Result, after: ReconBreak) -> dic
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return text.getvalue()
+    return csv_text(header, rows)

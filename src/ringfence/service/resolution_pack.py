@@ -49,6 +49,7 @@ from ringfence.core.errors import IntegrityError
 from ringfence.core.ledger.model import AccountClass, BreakState, TransferCode, TransferFlags
 from ringfence.core.money import Asset, format_amount, format_signed_amount
 from ringfence.service.audit import verify_store
+from ringfence.service.csv_cells import spreadsheet_safe_row
 from ringfence.service.custody import CustodyService
 from ringfence.service.in_kind import in_kind_schedule, row_header, schedule_rows
 from ringfence.service.insolvency import simulate_ledger
@@ -119,7 +120,7 @@ def _csv_chunks(header: list[str], rows: Iterable[list[object]]) -> Iterator[tup
     writer.writerow(header)
     count = 0
     for row in rows:
-        writer.writerow(row)
+        writer.writerow(spreadsheet_safe_row(row))
         count += 1
         if count % rows_per_chunk == 0:
             yield buffer.getvalue(), rows_per_chunk

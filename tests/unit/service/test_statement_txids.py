@@ -5,7 +5,10 @@ sees another client's."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +34,7 @@ from ringfence.entrypoints.pages.portal.views import statement_view
 from ringfence.entrypoints.pages.rendering import page_environment
 from ringfence.service import withdrawals
 from ringfence.service.audit import verify_store
+from ringfence.service.csv_cells import csv_text
 from ringfence.service.custody import CustodyService
 from ringfence.service.ledger import LedgerService
 from ringfence.service.policy import books
@@ -222,7 +226,7 @@ def test_a_scanned_deposit_carries_its_place_on_chain_as_metadata_onto_the_state
     assert moved["metadata"] == expected
     rows = [dict(zip(client_statement_csv_columns, r, strict=True))
             for r in client_statement_rows(statement, assets)]  # fmt: skip
-    assert rows[1]["metadata"] == f"chain=bitcoin txid={_txid('meta')} vout=3"
+    assert rows[1]["metadata"] == f'chain="bitcoin" txid="{_txid("meta")}" vout="3"'
     page = render_client_statement(client_statement_document(statement, assets))
     assert "vout: 3" in page
     assert verify_store(store).ok
@@ -239,3 +243,42 @@ def test_a_transfer_s_txid_in_its_metadata_shows_on_the_statement_without_a_sour
     assert (movement.chain, movement.txid) == ("", _txid("wire"))
     assert movement.metadata == {"memo": "ref 9", "txid": _txid("wire")}
     assert _statement(custody, "bob").assets == []
+
+
+def test_a_client_written_txid_is_not_shown_as_a_chain_transaction() -> None:
+    # Anyone who submits a transfer writes its metadata; alice's internal transfer to bob names
+    # a txid the firm never saw on chain. Bob's statement shows it as metadata, not as the
+    # movement's chain transaction.
+    service = LedgerService(MemoryStore(), ManualClock(10**18), journal_signer())
+    c = build_custodian(service)
+    assert service.submit([c.deposit(7, "alice", 900)]) == [Result.ok]
+    forged = {"chain": "bitcoin", "txid": "ab" * 32}
+    sent = replace(c.internal(8, "alice", "bob", 100), metadata=forged)
+    assert service.submit([sent]) == [Result.ok]
+    (movement,) = _statement(CustodyService(service), "bob").assets[0].movements
+    assert movement.code == "internal_transfer"
+    assert (movement.chain, movement.txid) == ("", "")
+    assert movement.metadata == forged
+    # A deposit the firm books carries its chain transaction as before.
+    booked = replace(c.deposit(9, "bob", 5), metadata=forged)
+    assert service.submit([booked]) == [Result.ok]
+    deposit = _statement(CustodyService(service), "bob").assets[0].movements[-1]
+    assert (deposit.code, deposit.chain, deposit.txid) == ("deposit", "bitcoin", "ab" * 32)
+
+
+def test_a_formula_in_metadata_is_text_in_the_statement_csv() -> None:
+    service = LedgerService(MemoryStore(), ManualClock(10**18), journal_signer())
+    c = build_custodian(service)
+    formula = '=HYPERLINK("https://evil.example/?x","refund status")'
+    deposit = replace(c.deposit(7, "alice", 900), metadata={"txid": formula})
+    memo = replace(c.internal(8, "alice", "bob", 100), metadata={"memo": "a b=c", "ref": "@x"})
+    assert service.submit([deposit, memo]) == [Result.ok, Result.ok]
+    statement = _statement(CustodyService(service), "alice")
+    rows = client_statement_rows(statement, service.ledger.assets)
+    read = list(csv.DictReader(io.StringIO(csv_text(client_statement_csv_columns, rows))))
+    assert read[1]["txid"] == "'" + formula
+    assert read[1]["metadata"] == "txid=" + json.dumps(formula)
+    # Each value quoted: the memo's "b=c" is no pair of its own.
+    assert read[2]["metadata"] == 'memo="a b=c" ref="@x"'
+    assert read[2]["amount"].startswith("-")  # a signed amount stays a number
+    assert all(not cell.startswith(("=", "+", "@")) for row in read for cell in row.values())

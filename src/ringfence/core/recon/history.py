@@ -28,6 +28,11 @@ _not_posted = int(TransferFlags.pending | TransferFlags.void_pending)
 _withdrawal = int(TransferCode.withdrawal)
 _deposit = int(TransferCode.deposit)
 _code_names = {int(code): code.name for code in TransferCode}
+# The codes the deposit scan books (core/custody/deposits.py), with the chain and txid it saw
+# as metadata: the only movements whose metadata names their chain transaction.
+chain_booked_codes: frozenset[str] = frozenset(
+    {TransferCode.deposit.name, TransferCode.misdirected_deposit.name}
+)
 
 
 def posted(record: TransferRecord) -> bool:
@@ -263,7 +268,10 @@ def with_metadata(
 ) -> ClientStatement:
     """The statement with each movement's metadata (looked up at once, by transfer id). A
     movement whose chain transaction is not otherwise known takes it from its metadata's
-    ``txid`` (and ``chain``), which a deposit credited by the scan carries."""
+    ``txid`` (and ``chain``), which a deposit credited by the scan carries, but only when the
+    firm's custody books it (``chain_booked_codes``): anyone who submits a transfer may write
+    any metadata, and a client's internal transfer carrying ``txid`` is a memo, not a
+    transaction the firm saw on chain. Its pairs still show, as metadata."""
     found = metadata_of([m.transfer_id for entry in statement.assets for m in entry.movements])
     for entry in statement.assets:
         movements = []
@@ -272,8 +280,9 @@ def with_metadata(
             if not pairs:
                 movements.append(m)
                 continue
-            txid = m.txid or pairs.get("txid", "")
-            chain = m.chain or (pairs.get("chain", "") if txid else "")
+            booked_on_chain = m.code in chain_booked_codes
+            txid = m.txid or (pairs.get("txid", "") if booked_on_chain else "")
+            chain = m.chain or (pairs.get("chain", "") if txid and booked_on_chain else "")
             movements.append(replace(m, metadata=pairs, chain=chain, txid=txid))
         entry.movements = movements
     return statement

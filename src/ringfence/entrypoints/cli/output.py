@@ -269,7 +269,9 @@ class ReportConsole(Console):
 
 def console() -> Console:
     # Piped output is read by people with wide pagers and by grep: do not cut it at 80 columns.
-    return ReportConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
+    # No markup: tables and lines carry others' text (metadata, memos, reasons, names), and a
+    # memo "[/bold]" would crash the print, a "[link=...]" become a terminal hyperlink.
+    return ReportConsole(markup=False, highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 _number = re.compile(r"[-+]?[0-9][0-9,_]*(?:\.[0-9]+)?%?\Z")

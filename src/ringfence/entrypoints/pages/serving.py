@@ -22,8 +22,6 @@ The pages are plain Starlette routes, not part of the REST API's OpenAPI documen
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -39,6 +37,7 @@ from ringfence.entrypoints.api.calls import Api
 from ringfence.entrypoints.api.problems import code_of, http_status
 from ringfence.entrypoints.pages.rendering import page_environment
 from ringfence.service import sessions as signing_in
+from ringfence.service.csv_cells import csv_text
 from ringfence.service.ledger import LedgerService
 from ringfence.service.sessions import Session, Sessions
 
@@ -155,12 +154,9 @@ def exported(document: Any, name: str) -> Response:
 
 def exported_csv(header: Sequence[str], rows: Iterable[Sequence[str]], name: str) -> Response:
     """A CSV export, offered as a file."""
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
     headers = {**security_headers, "Content-Disposition": f'attachment; filename="{name}"'}
-    return Response(text.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    text = csv_text(header, rows)
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def redirect(location: str) -> RedirectResponse:

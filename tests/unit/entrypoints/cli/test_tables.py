@@ -44,3 +44,21 @@ def test_a_table_that_fits_keeps_its_text_whole() -> None:
     out.width = 80
     out.print(table)
     assert "│ omni │ BTC   │ 0.50000000 │" in out.file.getvalue()
+
+
+@pytest.mark.parametrize(
+    "text", ["[/bold]", "[link=https://evil.example]refund[/link]", "[red]x", "a\\[b]"]
+)
+def test_free_text_is_printed_as_written_never_as_markup(text: str) -> None:
+    # Memos, reasons and names come from others: no cell or line is Rich markup.
+    table = new_table("memo")
+    table.add_row(text)
+    out = console()
+    out.file = io.StringIO()
+    out.width = 120
+    out.print(table)
+    out.print(f"reason: {text}")
+    printed_text = out.file.getvalue()
+    assert isinstance(printed_text, str)
+    assert f"│ {text}" in printed_text
+    assert f"reason: {text}" in printed_text

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from ringfence.entrypoints.pages.serving import local_path, verifier_script, verify_page_path
+from ringfence.entrypoints.pages.serving import (
+    exported_csv,
+    local_path,
+    verifier_script,
+    verify_page_path,
+)
 
 
 def test_the_portal_serves_the_offline_pages_verifier_and_nothing_else() -> None:
@@ -32,3 +37,9 @@ def test_the_portal_serves_the_offline_pages_verifier_and_nothing_else() -> None
 )
 def test_a_browser_goes_only_to_a_page_of_this_server(target: str | None, expected: str) -> None:
     assert local_path(target, "/home") == expected
+
+
+def test_a_console_or_portal_export_writes_no_formula_cell() -> None:
+    # Breaks carry notes and withdrawals reasons: others' text, exported to spreadsheets.
+    response = exported_csv(["note", "amount"], [['=HYPERLINK("x")', "-1.50"]], "breaks.csv")
+    assert bytes(response.body).decode() == 'note,amount\n"\'=HYPERLINK(""x"")",-1.50\n'

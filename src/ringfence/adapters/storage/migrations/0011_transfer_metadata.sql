@@ -10,7 +10,7 @@
 
 CREATE TABLE transfer_metadata (
     timestamp BIGINT NOT NULL CHECK (timestamp >= 0),
-    key TEXT NOT NULL CHECK (length(key) BETWEEN 1 AND 32),
+    key TEXT COLLATE "C" NOT NULL CHECK (length(key) BETWEEN 1 AND 32),
     value TEXT NOT NULL CHECK (octet_length(value) BETWEEN 1 AND 256),
     PRIMARY KEY (timestamp, key)
 );

@@ -24,8 +24,6 @@ given ``--record`` (then a breach is a ``regulatory.breach`` event), a register 
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +40,7 @@ from ringfence.entrypoints.cli.output import (
     write_json,
 )
 from ringfence.service import regulatory as service
+from ringfence.service.csv_cells import csv_text
 
 name = "regulatory"
 app = typer.Typer(
@@ -308,11 +307,7 @@ def in_kind(
         write_json(document)
         return
     if csv_output:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(row_header)
-        writer.writerows(schedule_rows(document))
-        typer.echo(buffer.getvalue(), nl=False)
+        typer.echo(csv_text(row_header, schedule_rows(document)), nl=False)
         return
     for step in document["order_of_operations"]:
         say(f"{step['step']}. {step['what']}")
