@@ -52,12 +52,6 @@ from enum import StrEnum, unique
 from typing import Any, Final
 
 from ringfence.core.errors import InputError, Result
-from ringfence.core.events.venue import (
-    fill_events,
-    liquidation_events,
-    round_transfer_ids,
-    venue_transfer_events,
-)
 from ringfence.core.ledger import journal, wire
 from ringfence.core.ledger.journal import EntryKind, JournalEntry, registry_kinds
 from ringfence.core.ledger.model import (
@@ -73,7 +67,6 @@ from ringfence.core.recon.codec import ActionKind, Coverage, decode_recon_entry
 from ringfence.core.recon.segregation_statement import Alert
 from ringfence.core.regulatory.records import decode_deadline_check, decode_register
 from ringfence.core.regulatory.residual import DeadlineStatus
-from ringfence.core.venue.codec import decode_fills, decode_positions
 
 __all__ = ["Event", "EventType", "Position", "View", "events_of_entry", "parse_position"]
 
@@ -239,6 +232,9 @@ def liquidation_transfer_ids(entry: JournalEntry) -> list[int]:
     """The transfers a liquidation round's positions entry may have made (for its events)."""
     if entry.kind is not EntryKind.positions:
         return []
+    from ringfence.core.events.venue import round_transfer_ids  # numpy: see _venue_entry_events
+    from ringfence.core.venue.codec import decode_positions
+
     return round_transfer_ids(decode_positions(entry.body))
 
 
@@ -270,15 +266,8 @@ def events_of_entry(entry: JournalEntry, view: View) -> list[Event]:
             "sub_custodians": [entry.name for entry in register.sub_custodians],
             "wallets": sum(len(entry.wallets) for entry in register.sub_custodians),
         })  # fmt: skip
-    elif entry.kind is EntryKind.fills:
-        fills = decode_fills(entry.body)
-        fill_events(fills, view.accounts, view.assets, view.collateral_of, add.venue)
-    elif entry.kind is EntryKind.positions:
-        changes = decode_positions(entry.body)
-        liquidation_events(
-            changes, view.round_transfers, add.venue, accounts=view.accounts,
-            collateral_of=view.collateral_of, assets_by_number=view.assets_by_number,
-        )  # fmt: skip
+    elif entry.kind in (EntryKind.fills, EntryKind.positions):
+        _venue_entry_events(entry, view, add)
     elif entry.kind in registry_kinds:
         header = journal.decode_header(entry.body)
         add(
@@ -343,7 +332,26 @@ def _transfer_events(entry: JournalEntry, view: View, add: _Adder) -> None:
         add(EventType.transfer_pending_expired, data, sides)
     if liquidated:
         add(EventType.liquidation_executed, {"transfers": liquidated})
+    from ringfence.core.events.venue import venue_transfer_events  # numpy: see _venue_entry_events
+
     venue_transfer_events(records, view.accounts, view.assets_by_number, add.venue)
+
+
+def _venue_entry_events(entry: JournalEntry, view: View, add: _Adder) -> None:
+    """A fills or positions entry's events. The venue's modules are imported here, not at the
+    top: they bring numpy (core/risk), which a small command that never reads venue entries
+    must not pay for (tests/unit/entrypoints/cli/test_help.py)."""
+    from ringfence.core.events.venue import fill_events, liquidation_events
+    from ringfence.core.venue.codec import decode_fills, decode_positions
+
+    if entry.kind is EntryKind.fills:
+        fill_events(decode_fills(entry.body), view.accounts, view.assets, view.collateral_of,
+                    add.venue)  # fmt: skip
+        return
+    liquidation_events(
+        decode_positions(entry.body), view.round_transfers, add.venue, accounts=view.accounts,
+        collateral_of=view.collateral_of, assets_by_number=view.assets_by_number,
+    )  # fmt: skip
 
 
 def _money(record: TransferRecord, view: View) -> dict[str, str]:

@@ -26,13 +26,15 @@ counterparty deleveraged at the bankruptcy price) was not liquidated: it raises 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ringfence.core.ledger.model import AccountDefinition, TransferCode, TransferRecord
 from ringfence.core.liquidation.records import LiquidationCode, RoundIds
 from ringfence.core.money import Asset, format_amount, format_signed_amount
-from ringfence.core.risk.settlement import Fill
 from ringfence.core.venue.codec import PositionChanges
+
+if TYPE_CHECKING:  # numpy comes with core/risk: small commands must not load it
+    from ringfence.core.risk.settlement import Fill
 
 __all__ = [
     "VenueAdd", "fill_events", "liquidation_events", "round_transfer_ids",
