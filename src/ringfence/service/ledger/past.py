@@ -100,6 +100,7 @@ class PastStates:
         # the sequences the store holds, those held here and not yet written, and those to
         # forget there.
         self._key: bytes | None = None
+        self._load_failed = False  # logged once: a load is tried again at each read
         self._persisted: set[int] = set()
         self._unsaved: set[int] = set()
         self._forgotten: set[int] = set()
@@ -196,15 +197,26 @@ class PastStates:
         """Take in the persisted snapshots whose seal holds (past_seal.py), under the journal
         key ``public_key``, to be opened when a read starts from one; one that fails is
         ignored, named in the log, and forgotten by the store at the next persist. Those held
-        already are signed again under this key."""
-        self._key = public_key
+        already are signed again under this key.
+
+        A store that cannot be read (a role without access to the table) leaves the read to
+        replay without them: logged once, and the load tried again at the next read (the key
+        is taken only once one succeeds, and nothing is persisted before)."""
         for seq in list(self._seqs):  # signed again under this key; unopened ones forgotten
             if isinstance(self._snapshots[seq], StoredPastState):
                 self._forget(seq)
             else:
                 self._unsaved.add(seq)
         head_seq = store.head()[0]
-        for stored in store.past_states():
+        try:
+            loaded = store.past_states()
+        except RingfenceError as error:
+            if not self._load_failed:
+                log.warning("the snapshots of the past were not loaded: %s", error)
+            self._load_failed = True
+            return
+        self._key = public_key
+        for stored in loaded:
             self._persisted.add(stored.seq)
             if stored.seq in self._snapshots:
                 continue
