@@ -217,15 +217,18 @@ class PastStates:
             return
         self._key = public_key
         for stored in loaded:
-            self._persisted.add(stored.seq)
+            addressable = type(stored.seq) is int  # a table rebuilt by hand may hold any type
+            if addressable:
+                self._persisted.add(stored.seq)
             if stored.seq in self._snapshots:
                 continue
             finding = seal_finding(stored, public_key, head_seq)
             if finding is not None:
                 log.warning(
-                    "the snapshot of the past at entry %d is ignored: %s", stored.seq, finding
+                    "the snapshot of the past at entry %r is ignored: %s", stored.seq, finding
                 )
-                self._forgotten.add(stored.seq)
+                if addressable:
+                    self._forgotten.add(stored.seq)
                 continue
             self._keep(stored, stored.entry_hash, stated_rows(stored), persisted=True)
 

@@ -76,3 +76,22 @@ def test_the_seal_names_what_is_wrong() -> None:
     assert "not signed" in str(seal_finding(stored, b"\3" * 32, head_seq=5))
     changed = replace(stored, body=encode_state(replace(checkpoint, timestamp_last=11)))
     assert "not signed" in str(seal_finding(changed, journal_public_key, head_seq=5))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seq", "5"),
+        ("seq", 5.0),
+        ("seq", True),
+        ("entry_hash", "\1" * 32),
+        ("body", None),
+        ("signature", memoryview(b"\0" * 64)),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_a_finding_not_a_crash(field: str, value: object) -> None:
+    """What a ``past_states`` table rebuilt without its column types may hand back."""
+    checkpoint = Checkpoint(5, 10, balances={7: (0, 1, 0, 0)})
+    stored = replace(seal_state(checkpoint, b"\1" * 32, journal_signer()), **{field: value})
+    finding = seal_finding(stored, journal_public_key, head_seq=5)
+    assert finding is not None and ("integer" in finding or "not bytes" in finding)
