@@ -1,14 +1,18 @@
 """Persisted snapshots of the past as a real store holds them, misbehaving: a ``past_states``
-table rebuilt without its column types is read as findings, never a crash."""
+table rebuilt without its column types is read as findings, never a crash; another
+writer holding the database keeps a past read waiting a moment, not the appends' 10 s."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from tests.integration.test_as_of_persisted import _ledger, _read, _written
+
+from ringfence.core import limits
 
 
 def test_a_table_rebuilt_without_types_is_ignored_not_a_crash(
@@ -33,4 +37,29 @@ def test_a_table_rebuilt_without_types_is_ignored_not_a_crash(
     for seq, expected in seen.items():
         assert _read(ledger, seq) == expected
     assert "not bytes" in caplog.text
+    ledger.close()
+
+
+def test_a_past_read_does_not_wait_for_another_writer_to_persist_its_snapshots(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.db"
+    _, seen = _written(path)
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM past_states")
+    ledger = _ledger(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        started = time.monotonic()
+        for seq, expected in seen.items():
+            assert _read(ledger, seq) == expected
+        took = time.monotonic() - started
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert took < 2 * len(seen) * limits.as_of_persist_busy_ms / 1000 + 2  # not 10 s a read
+    assert ledger.store.past_states() == []
+    _read(ledger, min(seen))  # the lock released: written after the next read
+    assert len(ledger.store.past_states()) == len(seen) - 1
     ledger.close()

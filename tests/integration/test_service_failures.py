@@ -142,8 +142,8 @@ class FaultyStore:
 
     def keep_past_states(
         self, written: Sequence[StoredPastState], forgotten: Collection[int]
-    ) -> None:
-        self.inner.keep_past_states(written, forgotten)
+    ) -> bool:
+        return self.inner.keep_past_states(written, forgotten)
 
     def projected_transfers(self) -> Iterator[TransferRecord]:
         return self.inner.projected_transfers()

@@ -69,6 +69,9 @@ checkpoint_interval_batches_max: Final = 1_024
 as_of_snapshot_transfers: Final = 8_189
 as_of_snapshots_max: Final = 256
 as_of_snapshot_rows_max: Final = 1_000_000
+# Writing them is derived work a past read does on the side: on SQLite it waits at most this
+# long for another writer, then leaves them for a later read.
+as_of_persist_busy_ms: Final = 100
 
 # Principals (core/principals/records.py): the people and systems that may authorise a movement,
 # each with an Ed25519 key, numbered u32 in journal records. Evidence (an authorising principal's

@@ -193,9 +193,11 @@ class LedgerStore(Protocol):
 
     def keep_past_states(
         self, written: Sequence[StoredPastState], forgotten: Collection[int]
-    ) -> None:
+    ) -> bool:
         """In one transaction: forget the snapshots at the sequences ``forgotten``, then keep
-        ``written`` (replacing any at the same sequence). Never part of a journal append."""
+        ``written`` (replacing any at the same sequence). Never part of a journal append.
+        Derived work done beside a read, so it waits for no other writer: False, with nothing
+        changed, when the store is busy with one (``StorageError`` when it refuses)."""
         ...
 
     def entries(

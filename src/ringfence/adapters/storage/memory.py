@@ -116,10 +116,11 @@ class MemoryStore:
 
     def keep_past_states(
         self, written: Sequence[StoredPastState], forgotten: Collection[int]
-    ) -> None:
+    ) -> bool:
         for seq in forgotten:
             self._past_states.pop(seq, None)
         self._past_states.update((stored.seq, stored) for stored in written)
+        return True
 
     def entries(
         self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None

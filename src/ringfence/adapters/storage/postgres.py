@@ -326,8 +326,9 @@ class PostgresStore:
 
     def keep_past_states(
         self, written: Sequence[StoredPastState], forgotten: Collection[int]
-    ) -> None:
-        """The snapshots of the past (service/ledger/past_seal.py), outside any append."""
+    ) -> bool:
+        """The snapshots of the past (service/ledger/past_seal.py), outside any append (no
+        other writer holds their rows: each service writes only at reads of its own)."""
         self._writer.drain()
         try:
             self._end_snapshot()
@@ -342,6 +343,7 @@ class PostgresStore:
                 )
         except psycopg.Error as error:
             raise self._failed(error, "keeping the snapshots of the past") from error
+        return True
 
     # ------------------------------------------------------------------ reading
 

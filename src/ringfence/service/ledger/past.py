@@ -101,6 +101,8 @@ class PastStates:
         # forget there.
         self._key: bytes | None = None
         self._load_failed = False  # logged once: a load is tried again at each read
+        self._persist_refused = False  # the store refused a write: not asked again
+        self._seals: dict[int, StoredPastState] = {}  # signed, not yet written: by sequence
         self._persisted: set[int] = set()
         self._unsaved: set[int] = set()
         self._forgotten: set[int] = set()
@@ -202,6 +204,7 @@ class PastStates:
         A store that cannot be read (a role without access to the table) leaves the read to
         replay without them: logged once, and the load tried again at the next read (the key
         is taken only once one succeeds, and nothing is persisted before)."""
+        self._seals.clear()  # signed under the key before
         for seq in list(self._seqs):  # signed again under this key; unopened ones forgotten
             if isinstance(self._snapshots[seq], StoredPastState):
                 self._forget(seq)
@@ -233,17 +236,27 @@ class PastStates:
             self._keep(stored, stored.entry_hash, stated_rows(stored), persisted=True)
 
     def _persist(self, store: LedgerStore, signer: Signer) -> None:
-        """Write the snapshots kept since the last persist, and forget those dropped; a failure
-        is logged and tried again after the next read (the read itself stands)."""
-        if not (self._unsaved or self._forgotten):
+        """Write the snapshots kept since the last persist, and forget those dropped (the read
+        itself stands whatever happens). A store busy with another writer has them tried again
+        after the next read, each signed once only; one that refuses the write (a read-only
+        database, a role without the grant) is not asked again while this service runs."""
+        if self._persist_refused or not (self._unsaved or self._forgotten):
             return
         unsaved = sorted(self._unsaved)
         try:
             written = [self._sealed(i, signer) for i in unsaved]
-            store.keep_past_states(written, sorted(self._forgotten))
+            kept = store.keep_past_states(written, sorted(self._forgotten))
         except RingfenceError as error:
-            log.warning("the snapshots of the past were not persisted: %s", error)
+            log.warning(
+                "the snapshots of the past are not persisted while this service runs: %s", error
+            )
+            self._persist_refused = True
+            self._seals.clear()
             return
+        if not kept:
+            return
+        for seq in unsaved:
+            self._seals.pop(seq, None)
         self._persisted.difference_update(self._forgotten)
         self._persisted.update(unsaved)
         self._forgotten.clear()
@@ -278,9 +291,13 @@ class PastStates:
             yield decoded
 
     def _sealed(self, seq: int, signer: Signer) -> StoredPastState:
-        held = self._snapshots[seq]
-        assert isinstance(held, Checkpoint)  # only those taken here, or opened, are written
-        return seal_state(held, self._entry_hashes[seq], signer)
+        """The snapshot at ``seq`` sealed, signed once however often its write is tried."""
+        sealed = self._seals.get(seq)
+        if sealed is None:
+            held = self._snapshots[seq]
+            assert isinstance(held, Checkpoint)  # only those taken here, or opened, are written
+            sealed = self._seals[seq] = seal_state(held, self._entry_hashes[seq], signer)
+        return sealed
 
     def _may_keep(self, seq: int, rows: int) -> bool:
         """Whether a snapshot at ``seq`` of ``rows`` rows would be held (asked before one is
@@ -333,6 +350,7 @@ class PastStates:
         del self._entry_hashes[seq]
         self._rows -= self._snapshot_rows.pop(seq)
         self._unsaved.discard(seq)
+        self._seals.pop(seq, None)
         if seq in self._persisted:
             self._forgotten.add(seq)
 

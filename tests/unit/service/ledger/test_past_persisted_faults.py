@@ -6,9 +6,10 @@ type are named and ignored, never a crash."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 
 import pytest
-from tests.support import build_custodian, journal_signer
+from tests.support import build_custodian, journal_seed, journal_signer
 
 from ringfence.adapters.clock import ManualClock
 from ringfence.adapters.signing import MemorySigner
@@ -72,3 +73,72 @@ def test_an_unreadable_store_leaves_past_reads_to_the_journal_and_is_tried_again
     _positions(ledger, ledger.seq - 3)
     assert store.reads == 3  # loaded once
 
+
+class CountingSigner(MemorySigner):
+    """The journal key, counting what it signs."""
+
+    signs = 0
+
+    def sign(self, message: bytes) -> bytes:
+        self.signs += 1
+        return super().sign(message)
+
+
+class RefusingSnapshots(MemoryStore):
+    """A store whose role may read the snapshots' table but not write it."""
+
+    asked = 0
+
+    def keep_past_states(
+        self, written: Sequence[StoredPastState], forgotten: Collection[int]
+    ) -> bool:
+        self.asked += 1
+        raise StorageError("keeping the snapshots of the past failed: permission denied")
+
+
+def test_a_store_refusing_the_write_is_not_asked_again_nor_anything_signed_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    signer = CountingSigner(journal_seed)
+    store = RefusingSnapshots()
+    ledger = _filled(store, signer)
+    caplog.set_level(logging.WARNING, logger="ringfence.ledger.past")
+    _positions(ledger, ledger.seq - 4)
+    assert store.asked == 1
+    signed, held = signer.signs, len(ledger.past_states)
+    for seq in (ledger.seq - 4, ledger.seq - 1, ledger.seq - 2):
+        _positions(ledger, seq)
+    assert len(ledger.past_states) > held  # new ones taken, not written
+    assert (store.asked, signer.signs) == (1, signed)
+    assert len([m for m in caplog.messages if "not persisted" in m]) == 1
+
+
+class BusySnapshots(MemoryStore):
+    """A store busy with another writer until told otherwise."""
+
+    busy = True
+
+    def keep_past_states(
+        self, written: Sequence[StoredPastState], forgotten: Collection[int]
+    ) -> bool:
+        if self.busy:
+            return False
+        return super().keep_past_states(written, forgotten)
+
+
+def test_a_busy_store_gets_the_snapshots_later_each_signed_once() -> None:
+    signer = CountingSigner(journal_seed)
+    store = BusySnapshots()
+    ledger = _filled(store, signer)
+    journal_signatures = signer.signs
+    _positions(ledger, ledger.seq - 1)
+    signed = signer.signs
+    assert signed - journal_signatures == len(ledger.past_states) > 0
+    assert store.past_states() == []
+    for _ in range(3):
+        _positions(ledger, ledger.seq - 1)  # nothing new taken: the same ones tried again
+    assert signer.signs == signed
+    store.busy = False
+    _positions(ledger, ledger.seq - 1)
+    assert signer.signs == signed
+    assert len(store.past_states()) == len(ledger.past_states)
