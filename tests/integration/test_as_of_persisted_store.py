@@ -1,18 +1,22 @@
 """Persisted snapshots of the past as a real store holds them, misbehaving: a ``past_states``
 table rebuilt without its column types is read as findings, never a crash; another
-writer holding the database keeps a past read waiting a moment, not the appends' 10 s."""
+writer holding the database keeps a past read waiting a moment, not the appends' 10 s; rows
+beyond the journal or too big are left in the table unread, and those that fail are logged in
+one line."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 from tests.integration.test_as_of_persisted import _ledger, _read, _written
 
 from ringfence.core import limits
+from ringfence.service.ledger.past import PastStates
 
 
 def test_a_table_rebuilt_without_types_is_ignored_not_a_crash(
@@ -62,4 +66,37 @@ def test_a_past_read_does_not_wait_for_another_writer_to_persist_its_snapshots(
     assert ledger.store.past_states() == []
     _read(ledger, min(seen))  # the lock released: written after the next read
     assert len(ledger.store.past_states()) == len(seen) - 1
+    ledger.close()
+
+
+def test_rows_someone_else_wrote_cost_a_load_little_and_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "ledger.db"
+    _, seen = _written(path)
+    head = max(seen)
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM past_states")
+        junk = (b"\0" * 32, b"x" * 1000, b"\0" * 64)
+        db.executemany(  # beyond the journal's head
+            "INSERT INTO past_states VALUES (?, ?, ?, ?)",
+            ((head + 1 + i, *junk) for i in range(50_000)),
+        )
+        db.executemany(  # within it, too big to be a snapshot this service wrote
+            "INSERT INTO past_states VALUES (?, ?, ?, ?)",
+            ((seq, b"\0" * 32, b"x" * (2 * 2**20), b"\0" * 64) for seq in range(1, head)),
+        )
+    caplog.set_level(logging.WARNING, logger="ringfence.ledger.past")
+    ledger = _ledger(path)
+    ledger.past_states = PastStates(transfers_between=1, snapshots_max=16, bytes_max=3 * 2**20)
+    tracemalloc.start()
+    try:
+        assert _read(ledger, head - 1) == seen[head - 1]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 * 2**20  # 50 MB of junk beyond the head, 2 MB rows: at most one read
+    assert len([m for m in caplog.messages if "is ignored" in m]) == 1
+    for seq, expected in seen.items():
+        assert _read(ledger, seq) == expected
     ledger.close()

@@ -187,8 +187,16 @@ class LedgerStore(Protocol):
         """Persist a checkpoint as of the current head, with no new entry."""
         ...
 
-    def past_states(self) -> list[StoredPastState]:
-        """The persisted snapshots of the past, in sequence order (as stored: unchecked)."""
+    def past_states(
+        self,
+        seq_max: int = 2**63 - 1,
+        count_max: int = limits.as_of_snapshots_max,
+        bytes_max: int = limits.as_of_snapshot_bytes_max,
+    ) -> list[StoredPastState]:
+        """The persisted snapshots of the past at entries 1 to ``seq_max``, newest first, as
+        stored (unchecked): at most ``count_max``, none with a body over ``bytes_max`` bytes,
+        and only as many as fit in ``bytes_max`` in all. Chosen before any body is read, so a
+        table filled by someone else costs a load no more than a valid one."""
         ...
 
     def keep_past_states(

@@ -33,6 +33,7 @@ from ringfence.adapters.storage.rows import (
     entry_of_row,
     head_of_row,
     known_entry_kinds,
+    newest_within,
 )
 from ringfence.adapters.storage.sqlite_schema import (
     add_signature_column,
@@ -361,10 +362,23 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ reading
 
-    def past_states(self) -> list[StoredPastState]:
+    def past_states(
+        self,
+        seq_max: int = 2**63 - 1,
+        count_max: int = limits.as_of_snapshots_max,
+        bytes_max: int = limits.as_of_snapshot_bytes_max,
+    ) -> list[StoredPastState]:
         self._writer.drain()
+        sizes = self._db.execute(
+            "SELECT seq, length(body) FROM past_states WHERE seq BETWEEN 1 AND ? "
+            "AND length(body) <= ? ORDER BY seq DESC LIMIT ?",
+            (seq_max, bytes_max, count_max),
+        )
+        chosen = newest_within(sizes.fetchall(), bytes_max)
         rows = self._db.execute(
-            "SELECT seq, entry_hash, body, signature FROM past_states ORDER BY seq"
+            "SELECT seq, entry_hash, body, signature FROM past_states "
+            f"WHERE seq IN ({', '.join('?' * len(chosen))}) ORDER BY seq DESC",
+            chosen,
         )
         return [StoredPastState(*row) for row in rows]
 

@@ -20,8 +20,11 @@ after the read, and forgets in the store those it dropped, in one transaction ou
 append (past_seal.py: encoded, bound to their entry's hash, signed with the journal key). A
 restarted service loads them at its first past read, checking each one's signature, and opens
 one (checks it against the journal and decodes it) only when a read starts from it; one that
-fails any check, or a restore's, is ignored with a log line naming why and the read starts
-from the one before it, or the journal's start.
+fails any check, or a restore's, is ignored (one log line a load, naming the newest and why)
+and the read starts from the one before it, or the journal's start. The load is bounded in the
+store before a body is read (the newest ``snapshots_max`` within the journal, at most
+``limits.as_of_snapshot_bytes_max`` bytes of body in all), so rows someone else wrote cost it
+no more than the ones this service would.
 
 A read replays:
 1. the definitions up to the point (all of them first, as an open does: an account defined
@@ -79,13 +82,16 @@ class PastStates:
         transfers_between: int = limits.as_of_snapshot_transfers,
         snapshots_max: int = limits.as_of_snapshots_max,
         rows_max: int = limits.as_of_snapshot_rows_max,
+        bytes_max: int = limits.as_of_snapshot_bytes_max,
     ) -> None:
         assert transfers_between > 0
         assert 0 <= snapshots_max <= limits.as_of_snapshots_max
         assert 0 <= rows_max <= limits.as_of_snapshot_rows_max
+        assert 0 <= bytes_max <= limits.as_of_snapshot_bytes_max
         self.transfers_between = transfers_between
         self.snapshots_max = snapshots_max
         self.rows_max = rows_max
+        self.bytes_max = bytes_max  # of the persisted ones' bodies: each, and all a load reads
         self._rows = 0  # balances and pending transfers held, over every snapshot
         # The journal's definitions entries read so far (up to entry _definitions_read), decoded.
         self._definitions: list[tuple[int, DecodedDefinitions]] = []
@@ -212,13 +218,14 @@ class PastStates:
                 self._unsaved.add(seq)
         head_seq = store.head()[0]
         try:
-            loaded = store.past_states()
+            loaded = store.past_states(head_seq, self.snapshots_max, self.bytes_max)
         except RingfenceError as error:
             if not self._load_failed:
                 log.warning("the snapshots of the past were not loaded: %s", error)
             self._load_failed = True
             return
         self._key = public_key
+        ignored: list[tuple[object, str]] = []  # newest first: logged in one line
         for stored in loaded:
             addressable = type(stored.seq) is int  # a table rebuilt by hand may hold any type
             if addressable:
@@ -227,13 +234,19 @@ class PastStates:
                 continue
             finding = seal_finding(stored, public_key, head_seq)
             if finding is not None:
-                log.warning(
-                    "the snapshot of the past at entry %r is ignored: %s", stored.seq, finding
-                )
+                ignored.append((stored.seq, finding))
                 if addressable:
                     self._forgotten.add(stored.seq)
                 continue
             self._keep(stored, stored.entry_hash, stated_rows(stored), persisted=True)
+        if ignored:
+            (newest, why), more = ignored[0], len(ignored) - 1
+            log.warning(
+                "the snapshot of the past at entry %r is ignored: %s (and %d more of those loaded)",
+                newest,
+                why,
+                more,
+            )
 
     def _persist(self, store: LedgerStore, signer: Signer) -> None:
         """Write the snapshots kept since the last persist, and forget those dropped (the read
@@ -244,7 +257,8 @@ class PastStates:
             return
         unsaved = sorted(self._unsaved)
         try:
-            written = [self._sealed(i, signer) for i in unsaved]
+            sealed = [self._sealed(i, signer) for i in unsaved]
+            written = [s for s in sealed if len(s.body) <= self.bytes_max]  # a load reads them
             kept = store.keep_past_states(written, sorted(self._forgotten))
         except RingfenceError as error:
             log.warning(
@@ -258,7 +272,7 @@ class PastStates:
         for seq in unsaved:
             self._seals.pop(seq, None)
         self._persisted.difference_update(self._forgotten)
-        self._persisted.update(unsaved)
+        self._persisted.update(stored.seq for stored in written)
         self._forgotten.clear()
         self._unsaved.clear()
 
