@@ -8,7 +8,8 @@ read replays from an earlier one, or from the journal's start), never served. On
 one, cheaply: ``seal_finding``):
 - the journal key in force signs ``past_state_message(seq, entry hash, SHA-256 of the body)``
   (core/ledger/authenticity.py): a changed balance, or a snapshot moved to another entry or
-  copied from another journal, no longer verifies, and only the key's holder can sign anew.
+  copied from another journal, no longer verifies, and only the key's holder can sign anew;
+  nor does one taken by a version whose replay differs (``past_state_format``, signed too).
 When a read is about to start from it (``opened_state``: a journal read and a decoding, which
 the snapshots no read starts from never pay):
 - the journal's entry at ``seq`` has that hash (the snapshot is of this journal as it is);
