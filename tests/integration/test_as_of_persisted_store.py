@@ -1,4 +1,5 @@
-"""Persisted snapshots of the past as a real store holds them, misbehaving: a ``past_states``
+"""Persisted snapshots of the past as a real store holds them, misbehaving: a role that may
+not read them still reads the past (from the journal); a ``past_states``
 table rebuilt without its column types is read as findings, never a crash; another
 writer holding the database keeps a past read waiting a moment, not the appends' 10 s; rows
 beyond the journal or too big are left in the table unread, and those that fail are logged in
@@ -7,15 +8,24 @@ one line."""
 from __future__ import annotations
 
 import logging
+import secrets
 import sqlite3
 import time
 import tracemalloc
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import psycopg
 import pytest
+from tests.conftest import PostgresDatabase, url_with
 from tests.integration.test_as_of_persisted import _ledger, _read, _written
+from tests.support import build_custodian, journal_signer
 
+from ringfence.adapters.clock import ManualClock
+from ringfence.adapters.signing import NoSigner
+from ringfence.adapters.storage.postgres import PostgresStore
 from ringfence.core import limits
+from ringfence.service.ledger import LedgerService
 from ringfence.service.ledger.past import PastStates
 
 
@@ -100,3 +110,49 @@ def test_rows_someone_else_wrote_cost_a_load_little_and_one_log_line(
     for seq, expected in seen.items():
         assert _read(ledger, seq) == expected
     ledger.close()
+
+
+def test_a_role_that_may_not_read_the_snapshots_still_reads_the_past(
+    postgres_database: PostgresDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reader role granted SELECT before schema 12 added ``past_states``."""
+    url = postgres_database.fresh_url()
+    ledger = LedgerService(PostgresStore(url), ManualClock(10**18), journal_signer())
+    ledger.past_states = PastStates(transfers_between=1, snapshots_max=16)
+    custodian = build_custodian(ledger)
+    for number in range(6):
+        batch = [
+            custodian.deposit(2 * number + 1, "alice", 100 + number),
+            custodian.deposit(2 * number + 2, "bob", 7),
+        ]
+        assert all(result.succeeded for result in ledger.submit(batch))
+    head = ledger.seq
+    expected = {seq: _read(ledger, seq) for seq in (head - 1, head - 2)}
+    ledger.close()
+    schema = parse_qs(urlsplit(url).query)["options"][0].removeprefix("-csearch_path=")
+    role = f"ringfence_test_reader_{secrets.token_hex(3)}"
+    with psycopg.connect(postgres_database.url, autocommit=True) as db:
+        db.execute(f'CREATE ROLE "{role}" NOLOGIN')
+    try:
+        with psycopg.connect(postgres_database.url, autocommit=True) as db:
+            db.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+            db.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+            db.execute(f'REVOKE SELECT ON "{schema}".past_states FROM "{role}"')
+        reader_url = url_with(
+            postgres_database.url,
+            postgres_database.name,
+            options=f"-csearch_path={schema} -crole={role}",
+        )
+        caplog.set_level(logging.WARNING, logger="ringfence.ledger.past")
+        reader = LedgerService(PostgresStore(reader_url), ManualClock(10**18), NoSigner("reader"))
+        try:
+            for _ in range(2):
+                for seq, then in expected.items():
+                    assert _read(reader, seq) == then
+        finally:
+            reader.close()
+        assert len([m for m in caplog.messages if "not loaded" in m]) == 1
+    finally:
+        with psycopg.connect(postgres_database.url, autocommit=True) as db:
+            db.execute(f'DROP OWNED BY "{role}"')
+            db.execute(f'DROP ROLE "{role}"')
