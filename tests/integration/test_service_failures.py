@@ -137,13 +137,18 @@ class FaultyStore:
     def checkpoint(self) -> Checkpoint:
         return self.inner.checkpoint()
 
-    def past_states(self) -> list[StoredPastState]:
-        return self.inner.past_states()
+    def past_states(
+        self,
+        seq_max: int = 2**63 - 1,
+        count_max: int = limits.as_of_snapshots_max,
+        bytes_max: int = limits.as_of_snapshot_bytes_max,
+    ) -> list[StoredPastState]:
+        return self.inner.past_states(seq_max, count_max, bytes_max)
 
     def keep_past_states(
         self, written: Sequence[StoredPastState], forgotten: Collection[int]
-    ) -> None:
-        self.inner.keep_past_states(written, forgotten)
+    ) -> bool:
+        return self.inner.keep_past_states(written, forgotten)
 
     def projected_transfers(self) -> Iterator[TransferRecord]:
         return self.inner.projected_transfers()

@@ -60,7 +60,7 @@ from ringfence.core.money import Asset
 from ringfence.core.risk.settlement import Fill
 from ringfence.core.venue.codec import encode_fills
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import Checkpoint, LedgerStore, PendingRow
+from ringfence.service.ports import Checkpoint, LedgerStore, PendingRow, StoredPastState
 
 U128_MAX = 2**128 - 1
 START_NS = 1_700_000_000 * 10**9
@@ -568,6 +568,25 @@ def test_a_checkpoint_is_a_copy_not_a_view(store: LedgerStore) -> None:
     read.balances[11] = (9, 9, 9, 9)
     assert store.checkpoint().breaks[5].cured == 0
     assert 11 not in normalised(store.checkpoint()).balances
+
+
+def test_a_load_of_the_snapshots_of_the_past_chooses_before_it_reads(store: LedgerStore) -> None:
+    """Bounded in the store, before any body is read: within the journal, newest first, at
+    most so many, none too big and no more bytes than the bound in all."""
+    kept = [StoredPastState(s, bytes([s]) * 32, b"x" * (10 * s), b"s" * 64) for s in range(1, 7)]
+    assert store.keep_past_states(kept, []) is True
+
+    def seqs(**bounds: int) -> list[int]:
+        return [stored.seq for stored in store.past_states(**bounds)]
+
+    assert store.past_states() == kept[::-1]
+    assert seqs(seq_max=4) == [4, 3, 2, 1]
+    assert seqs(count_max=2) == [6, 5]
+    assert seqs(seq_max=5, bytes_max=45) == [4]  # 50 is too big; 40 and 30 make 70
+    assert seqs(bytes_max=110) == [6, 5]
+    assert seqs(seq_max=0) == []
+    assert store.keep_past_states([], [6, 5, 4]) is True
+    assert seqs() == [3, 2, 1]
 
 
 # ---------------------------------------------------------------------- reopening

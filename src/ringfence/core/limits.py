@@ -69,6 +69,14 @@ checkpoint_interval_batches_max: Final = 1_024
 as_of_snapshot_transfers: Final = 8_189
 as_of_snapshots_max: Final = 256
 as_of_snapshot_rows_max: Final = 1_000_000
+# The snapshots of the past persisted beside the ledger (service/ledger/past_seal.py): a load
+# reads at most this many bytes of their bodies, in all, and none bigger (a snapshot within
+# the rows bound holds at most 80 bytes a balance, with room left for breaks and reversal
+# totals; one bigger is never written, so only a body someone else wrote is left out).
+as_of_snapshot_bytes_max: Final = 128 * 2**20
+# Writing them is derived work a past read does on the side: on SQLite it waits at most this
+# long for another writer, then leaves them for a later read.
+as_of_persist_busy_ms: Final = 100
 
 # Principals (core/principals/records.py): the people and systems that may authorise a movement,
 # each with an Ed25519 key, numbered u32 in journal records. Evidence (an authorising principal's
@@ -229,6 +237,7 @@ assert amount_text_length_max > len(str(amount_units_max)) + 1
 assert batch_events_max * transfer_record_bytes < 2**20
 assert batch_events_max < journal_records_per_batch_max
 assert timeout_seconds_max * 10**9 < timestamp_ns_max
+assert as_of_snapshot_rows_max * 80 < as_of_snapshot_bytes_max
 assert name_length_max <= 32
 assert bucket_name_length_max + len("collateral:") <= name_length_max
 assert quantity_lots_max < 2**53

@@ -187,15 +187,25 @@ class LedgerStore(Protocol):
         """Persist a checkpoint as of the current head, with no new entry."""
         ...
 
-    def past_states(self) -> list[StoredPastState]:
-        """The persisted snapshots of the past, in sequence order (as stored: unchecked)."""
+    def past_states(
+        self,
+        seq_max: int = 2**63 - 1,
+        count_max: int = limits.as_of_snapshots_max,
+        bytes_max: int = limits.as_of_snapshot_bytes_max,
+    ) -> list[StoredPastState]:
+        """The persisted snapshots of the past at entries 1 to ``seq_max``, newest first, as
+        stored (unchecked): at most ``count_max``, none with a body over ``bytes_max`` bytes,
+        and only as many as fit in ``bytes_max`` in all. Chosen before any body is read, so a
+        table filled by someone else costs a load no more than a valid one."""
         ...
 
     def keep_past_states(
         self, written: Sequence[StoredPastState], forgotten: Collection[int]
-    ) -> None:
+    ) -> bool:
         """In one transaction: forget the snapshots at the sequences ``forgotten``, then keep
-        ``written`` (replacing any at the same sequence). Never part of a journal append."""
+        ``written`` (replacing any at the same sequence). Never part of a journal append.
+        Derived work done beside a read, so it waits for no other writer: False, with nothing
+        changed, when the store is busy with one (``StorageError`` when it refuses)."""
         ...
 
     def entries(

@@ -13,6 +13,8 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from ringfence.adapters.storage.locks import process_lock
+from ringfence.adapters.storage.rows import newest_within
+from ringfence.core import limits
 from ringfence.core.batch import ClientAccountRow, RowsCut, sorted_rows
 from ringfence.core.errors import HeadConflictError, StorageError
 from ringfence.core.ledger.journal import (
@@ -111,15 +113,26 @@ class MemoryStore:
         merged.breaks.update(copy.deepcopy(checkpoint.breaks))
         merged.reversed.update(checkpoint.reversed)
 
-    def past_states(self) -> list[StoredPastState]:
-        return [self._past_states[seq] for seq in sorted(self._past_states)]
+    def past_states(
+        self,
+        seq_max: int = 2**63 - 1,
+        count_max: int = limits.as_of_snapshots_max,
+        bytes_max: int = limits.as_of_snapshot_bytes_max,
+    ) -> list[StoredPastState]:
+        sizes = [
+            (seq, len(stored.body))
+            for seq, stored in sorted(self._past_states.items(), reverse=True)
+            if 1 <= seq <= seq_max and len(stored.body) <= bytes_max
+        ]
+        return [self._past_states[seq] for seq in newest_within(sizes[:count_max], bytes_max)]
 
     def keep_past_states(
         self, written: Sequence[StoredPastState], forgotten: Collection[int]
-    ) -> None:
+    ) -> bool:
         for seq in forgotten:
             self._past_states.pop(seq, None)
         self._past_states.update((stored.seq, stored) for stored in written)
+        return True
 
     def entries(
         self, after_seq: int = 0, kinds: Collection[EntryKind] | None = None

@@ -70,6 +70,7 @@ from ringfence.adapters.storage.rows import (
     entry_of_row,
     head_of_row,
     known_entry_kinds,
+    newest_within,
 )
 from ringfence.core import limits
 from ringfence.core.errors import HeadConflictError, StorageError
@@ -326,8 +327,9 @@ class PostgresStore:
 
     def keep_past_states(
         self, written: Sequence[StoredPastState], forgotten: Collection[int]
-    ) -> None:
-        """The snapshots of the past (service/ledger/past_seal.py), outside any append."""
+    ) -> bool:
+        """The snapshots of the past (service/ledger/past_seal.py), outside any append (no
+        other writer holds their rows: each service writes only at reads of its own)."""
         self._writer.drain()
         try:
             self._end_snapshot()
@@ -342,13 +344,28 @@ class PostgresStore:
                 )
         except psycopg.Error as error:
             raise self._failed(error, "keeping the snapshots of the past") from error
+        return True
 
     # ------------------------------------------------------------------ reading
 
-    def past_states(self) -> list[StoredPastState]:
+    def past_states(
+        self,
+        seq_max: int = 2**63 - 1,
+        count_max: int = limits.as_of_snapshots_max,
+        bytes_max: int = limits.as_of_snapshot_bytes_max,
+    ) -> list[StoredPastState]:
         try:
-            rows = self._reading().execute(
-                "SELECT seq, entry_hash, body, signature FROM past_states ORDER BY seq"
+            db = self._reading()
+            sizes = db.execute(
+                "SELECT seq, octet_length(body) FROM past_states WHERE seq BETWEEN 1 AND %s "
+                "AND octet_length(body) <= %s ORDER BY seq DESC LIMIT %s",
+                (seq_max, bytes_max, count_max),
+            ).fetchall()
+            chosen = newest_within([(int(s), int(n)) for s, n in sizes], bytes_max)
+            rows = db.execute(
+                "SELECT seq, entry_hash, body, signature FROM past_states WHERE seq = ANY(%s) "
+                "ORDER BY seq DESC",
+                (chosen,),
             )
             return [StoredPastState(int(a), bytes(b), bytes(c), bytes(d)) for a, b, c, d in rows]
         except psycopg.Error as error:
@@ -534,4 +551,3 @@ class PostgresStore:
             self._snapshot_open = False
             if db is not None:
                 db.close()
-

@@ -107,3 +107,17 @@ def definitions_from_rows(
             for i, asset, account_class, owner, kind, pool in query(EntryKind.accounts)
         ],
     }
+
+
+def newest_within(sizes: Iterable[tuple[int, int]], bytes_max: int) -> list[int]:
+    """The sequences of the snapshots of the past a load reads, from ``(seq, body length)``
+    newest first: as many as fit in ``bytes_max`` bytes of body in all (the store's
+    ``past_states``, which reads their bodies only then)."""
+    chosen: list[int] = []
+    total = 0
+    for seq, length in sizes:
+        total += length
+        if total > bytes_max:
+            break
+        chosen.append(seq)
+    return chosen

@@ -33,6 +33,7 @@ from ringfence.adapters.storage.rows import (
     entry_of_row,
     head_of_row,
     known_entry_kinds,
+    newest_within,
 )
 from ringfence.adapters.storage.sqlite_schema import (
     add_signature_column,
@@ -61,6 +62,11 @@ from ringfence.core.money import Asset
 from ringfence.service.ports import Checkpoint, PendingAppend, PendingRow, StoredPastState
 
 __all__ = ["SqliteStore", "path_of", "schema_version"]
+
+# How long an append waits for another process's write; the snapshots of the past, derived,
+# wait limits.as_of_persist_busy_ms instead and give up (``keep_past_states``).
+_busy_timeout_ms = 10_000
+_busy_codes = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 _int64_max = 2**63 - 1
 _u128_max = 2**128 - 1
@@ -119,7 +125,7 @@ class SqliteStore:
 
     def _configure(self) -> None:
         db = self._db
-        db.execute("PRAGMA busy_timeout = 10000")
+        db.execute(f"PRAGMA busy_timeout = {_busy_timeout_ms}")
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             raise StorageError(f"{self.path}: WAL journal mode unavailable ({mode})")
@@ -331,22 +337,48 @@ class SqliteStore:
 
     def keep_past_states(
         self, written: Sequence[StoredPastState], forgotten: Collection[int]
-    ) -> None:
-        """The snapshots of the past (service/ledger/past_seal.py), outside any append."""
+    ) -> bool:
+        """The snapshots of the past (service/ledger/past_seal.py), outside any append: waiting
+        at most ``limits.as_of_persist_busy_ms`` for another writer, not the appends' wait."""
         self._writer.drain()
-        with self._transaction("keeping the snapshots of the past"):
-            self._db.executemany("DELETE FROM past_states WHERE seq = ?", [(s,) for s in forgotten])
-            self._db.executemany(
-                "INSERT OR REPLACE INTO past_states VALUES (?, ?, ?, ?)",
-                [(p.seq, p.entry_hash, p.body, p.signature) for p in written],
-            )
+        self._db.execute(f"PRAGMA busy_timeout = {limits.as_of_persist_busy_ms}")
+        try:
+            with self._transaction("keeping the snapshots of the past"):
+                self._db.executemany(
+                    "DELETE FROM past_states WHERE seq = ?", [(s,) for s in forgotten]
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO past_states VALUES (?, ?, ?, ?)",
+                    [(p.seq, p.entry_hash, p.body, p.signature) for p in written],
+                )
+        except StorageError as error:
+            cause = error.__cause__
+            if isinstance(cause, sqlite3.Error) and cause.sqlite_errorcode & 0xFF in _busy_codes:
+                return False
+            raise
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {_busy_timeout_ms}")
+        return True
 
     # ------------------------------------------------------------------ reading
 
-    def past_states(self) -> list[StoredPastState]:
+    def past_states(
+        self,
+        seq_max: int = 2**63 - 1,
+        count_max: int = limits.as_of_snapshots_max,
+        bytes_max: int = limits.as_of_snapshot_bytes_max,
+    ) -> list[StoredPastState]:
         self._writer.drain()
+        sizes = self._db.execute(
+            "SELECT seq, length(body) FROM past_states WHERE seq BETWEEN 1 AND ? "
+            "AND length(body) <= ? ORDER BY seq DESC LIMIT ?",
+            (seq_max, bytes_max, count_max),
+        )
+        chosen = newest_within(sizes.fetchall(), bytes_max)
         rows = self._db.execute(
-            "SELECT seq, entry_hash, body, signature FROM past_states ORDER BY seq"
+            "SELECT seq, entry_hash, body, signature FROM past_states "
+            f"WHERE seq IN ({', '.join('?' * len(chosen))}) ORDER BY seq DESC",
+            chosen,
         )
         return [StoredPastState(*row) for row in rows]
 

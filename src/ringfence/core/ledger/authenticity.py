@@ -44,6 +44,12 @@ from ringfence.core.ledger.journal import (
 tag_journal_head: Final = b"ringfence/journal-head/v1\0"
 tag_journal_key: Final = b"ringfence/journal-key/v1\0"
 tag_past_state: Final = b"ringfence/past-state/v1\0"
+# What a snapshot of the past holds is what this version's replay made of the journal up to its
+# entry. Bump this whenever replay behaviour changes (what an entry does to balances, pending
+# transfers, breaks or reversal totals, or the snapshot's encoding): it is signed with each
+# snapshot, so those persisted by a version whose replay differs no longer verify after an
+# upgrade and are ignored (taken again by the next replay), never served.
+past_state_format: Final = 1
 public_key_bytes: Final = 32
 signature_bytes: Final = 64
 _journal_key = struct.Struct(">32s64s32x")
@@ -67,14 +73,24 @@ def key_possession_message(seq: int, previous_hash: bytes, public_key: bytes) ->
     return tag_journal_key + seq.to_bytes(8, "big") + previous_hash + public_key
 
 
-def past_state_message(seq: int, entry_hash: bytes, state_digest: bytes) -> bytes:
+def past_state_message(
+    seq: int, entry_hash: bytes, state_digest: bytes, state_format: int = past_state_format
+) -> bytes:
     """What the journal key signs for a persisted snapshot of the past (service/ledger/
     past_seal.py): the engine's state (its SHA-256) right after the entry at ``seq`` whose hash
-    is ``entry_hash``. Moved to another entry, or to another journal, it no longer verifies."""
+    is ``entry_hash``, as replay of ``state_format`` makes it. Moved to another entry, or to
+    another journal, or taken by a version whose replay differs, it no longer verifies."""
     assert 0 < seq < 2**64
     assert len(entry_hash) == 32
     assert len(state_digest) == 32
-    return tag_past_state + seq.to_bytes(8, "big") + entry_hash + state_digest
+    assert 0 < state_format < 2**32
+    return (
+        tag_past_state
+        + state_format.to_bytes(4, "big")
+        + seq.to_bytes(8, "big")
+        + entry_hash
+        + state_digest
+    )
 
 
 def encode_journal_key(seq: int, timestamp: int, public_key: bytes, possession: bytes) -> bytes:

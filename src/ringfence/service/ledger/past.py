@@ -20,8 +20,11 @@ after the read, and forgets in the store those it dropped, in one transaction ou
 append (past_seal.py: encoded, bound to their entry's hash, signed with the journal key). A
 restarted service loads them at its first past read, checking each one's signature, and opens
 one (checks it against the journal and decodes it) only when a read starts from it; one that
-fails any check, or a restore's, is ignored with a log line naming why and the read starts
-from the one before it, or the journal's start.
+fails any check, or a restore's, is ignored (one log line a load, naming the newest and why)
+and the read starts from the one before it, or the journal's start. The load is bounded in the
+store before a body is read (the newest ``snapshots_max`` within the journal, at most
+``limits.as_of_snapshot_bytes_max`` bytes of body in all), so rows someone else wrote cost it
+no more than the ones this service would.
 
 A read replays:
 1. the definitions up to the point (all of them first, as an open does: an account defined
@@ -79,13 +82,16 @@ class PastStates:
         transfers_between: int = limits.as_of_snapshot_transfers,
         snapshots_max: int = limits.as_of_snapshots_max,
         rows_max: int = limits.as_of_snapshot_rows_max,
+        bytes_max: int = limits.as_of_snapshot_bytes_max,
     ) -> None:
         assert transfers_between > 0
         assert 0 <= snapshots_max <= limits.as_of_snapshots_max
         assert 0 <= rows_max <= limits.as_of_snapshot_rows_max
+        assert 0 <= bytes_max <= limits.as_of_snapshot_bytes_max
         self.transfers_between = transfers_between
         self.snapshots_max = snapshots_max
         self.rows_max = rows_max
+        self.bytes_max = bytes_max  # of the persisted ones' bodies: each, and all a load reads
         self._rows = 0  # balances and pending transfers held, over every snapshot
         # The journal's definitions entries read so far (up to entry _definitions_read), decoded.
         self._definitions: list[tuple[int, DecodedDefinitions]] = []
@@ -100,6 +106,9 @@ class PastStates:
         # the sequences the store holds, those held here and not yet written, and those to
         # forget there.
         self._key: bytes | None = None
+        self._load_failed = False  # logged once: a load is tried again at each read
+        self._persist_refused = False  # the store refused a write: not asked again
+        self._seals: dict[int, StoredPastState] = {}  # signed, not yet written: by sequence
         self._persisted: set[int] = set()
         self._unsaved: set[int] = set()
         self._forgotten: set[int] = set()
@@ -196,41 +205,74 @@ class PastStates:
         """Take in the persisted snapshots whose seal holds (past_seal.py), under the journal
         key ``public_key``, to be opened when a read starts from one; one that fails is
         ignored, named in the log, and forgotten by the store at the next persist. Those held
-        already are signed again under this key."""
-        self._key = public_key
+        already are signed again under this key.
+
+        A store that cannot be read (a role without access to the table) leaves the read to
+        replay without them: logged once, and the load tried again at the next read (the key
+        is taken only once one succeeds, and nothing is persisted before)."""
+        self._seals.clear()  # signed under the key before
         for seq in list(self._seqs):  # signed again under this key; unopened ones forgotten
             if isinstance(self._snapshots[seq], StoredPastState):
                 self._forget(seq)
             else:
                 self._unsaved.add(seq)
         head_seq = store.head()[0]
-        for stored in store.past_states():
-            self._persisted.add(stored.seq)
+        try:
+            loaded = store.past_states(head_seq, self.snapshots_max, self.bytes_max)
+        except RingfenceError as error:
+            if not self._load_failed:
+                log.warning("the snapshots of the past were not loaded: %s", error)
+            self._load_failed = True
+            return
+        self._key = public_key
+        ignored: list[tuple[object, str]] = []  # newest first: logged in one line
+        for stored in loaded:
+            addressable = type(stored.seq) is int  # a table rebuilt by hand may hold any type
+            if addressable:
+                self._persisted.add(stored.seq)
             if stored.seq in self._snapshots:
                 continue
             finding = seal_finding(stored, public_key, head_seq)
             if finding is not None:
-                log.warning(
-                    "the snapshot of the past at entry %d is ignored: %s", stored.seq, finding
-                )
-                self._forgotten.add(stored.seq)
+                ignored.append((stored.seq, finding))
+                if addressable:
+                    self._forgotten.add(stored.seq)
                 continue
             self._keep(stored, stored.entry_hash, stated_rows(stored), persisted=True)
+        if ignored:
+            (newest, why), more = ignored[0], len(ignored) - 1
+            log.warning(
+                "the snapshot of the past at entry %r is ignored: %s (and %d more of those loaded)",
+                newest,
+                why,
+                more,
+            )
 
     def _persist(self, store: LedgerStore, signer: Signer) -> None:
-        """Write the snapshots kept since the last persist, and forget those dropped; a failure
-        is logged and tried again after the next read (the read itself stands)."""
-        if not (self._unsaved or self._forgotten):
+        """Write the snapshots kept since the last persist, and forget those dropped (the read
+        itself stands whatever happens). A store busy with another writer has them tried again
+        after the next read, each signed once only; one that refuses the write (a read-only
+        database, a role without the grant) is not asked again while this service runs."""
+        if self._persist_refused or not (self._unsaved or self._forgotten):
             return
         unsaved = sorted(self._unsaved)
         try:
-            written = [self._sealed(i, signer) for i in unsaved]
-            store.keep_past_states(written, sorted(self._forgotten))
+            sealed = [self._sealed(i, signer) for i in unsaved]
+            written = [s for s in sealed if len(s.body) <= self.bytes_max]  # a load reads them
+            kept = store.keep_past_states(written, sorted(self._forgotten))
         except RingfenceError as error:
-            log.warning("the snapshots of the past were not persisted: %s", error)
+            log.warning(
+                "the snapshots of the past are not persisted while this service runs: %s", error
+            )
+            self._persist_refused = True
+            self._seals.clear()
             return
+        if not kept:
+            return
+        for seq in unsaved:
+            self._seals.pop(seq, None)
         self._persisted.difference_update(self._forgotten)
-        self._persisted.update(unsaved)
+        self._persisted.update(stored.seq for stored in written)
         self._forgotten.clear()
         self._unsaved.clear()
 
@@ -263,9 +305,13 @@ class PastStates:
             yield decoded
 
     def _sealed(self, seq: int, signer: Signer) -> StoredPastState:
-        held = self._snapshots[seq]
-        assert isinstance(held, Checkpoint)  # only those taken here, or opened, are written
-        return seal_state(held, self._entry_hashes[seq], signer)
+        """The snapshot at ``seq`` sealed, signed once however often its write is tried."""
+        sealed = self._seals.get(seq)
+        if sealed is None:
+            held = self._snapshots[seq]
+            assert isinstance(held, Checkpoint)  # only those taken here, or opened, are written
+            sealed = self._seals[seq] = seal_state(held, self._entry_hashes[seq], signer)
+        return sealed
 
     def _may_keep(self, seq: int, rows: int) -> bool:
         """Whether a snapshot at ``seq`` of ``rows`` rows would be held (asked before one is
@@ -318,6 +364,7 @@ class PastStates:
         del self._entry_hashes[seq]
         self._rows -= self._snapshot_rows.pop(seq)
         self._unsaved.discard(seq)
+        self._seals.pop(seq, None)
         if seq in self._persisted:
             self._forgotten.add(seq)
 

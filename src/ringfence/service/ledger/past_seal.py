@@ -8,7 +8,8 @@ read replays from an earlier one, or from the journal's start), never served. On
 one, cheaply: ``seal_finding``):
 - the journal key in force signs ``past_state_message(seq, entry hash, SHA-256 of the body)``
   (core/ledger/authenticity.py): a changed balance, or a snapshot moved to another entry or
-  copied from another journal, no longer verifies, and only the key's holder can sign anew.
+  copied from another journal, no longer verifies, and only the key's holder can sign anew;
+  nor does one taken by a version whose replay differs (``past_state_format``, signed too).
 When a read is about to start from it (``opened_state``: a journal read and a decoding, which
 the snapshots no read starts from never pay):
 - the journal's entry at ``seq`` has that hash (the snapshot is of this journal as it is);
@@ -149,8 +150,15 @@ def seal_state(checkpoint: Checkpoint, entry_hash: bytes, signer: Signer) -> Sto
 
 def seal_finding(stored: StoredPastState, public_key: bytes, head_seq: int) -> str | None:
     """Why a persisted snapshot cannot be believed on its face (None: it can): checked for
-    every one on load, cheaply (no journal read, no decoding)."""
+    every one on load, cheaply (no journal read, no decoding). A table rebuilt by hand may
+    hold any type in any column (SQLite keeps what it is given): a field of the wrong type is
+    a finding like any other."""
     seq = stored.seq
+    if type(seq) is not int:
+        return f"its sequence is a {type(seq).__name__}, not an integer"
+    fields = (stored.entry_hash, stored.body, stored.signature)
+    if any(type(field) is not bytes for field in fields):
+        return "its entry hash, body or signature is not bytes"
     if not 0 < seq <= head_seq:
         return f"it is at entry {seq}, the journal ends at {head_seq}"
     if len(stored.entry_hash) != 32:

@@ -5,6 +5,7 @@ entry or out of the journal's range."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.support import journal_public_key, journal_signer
 
+from ringfence.core.ledger.authenticity import past_state_format, past_state_message
 from ringfence.core.ledger.model import Break
 from ringfence.service.ledger.past_seal import (
     decode_state,
@@ -76,3 +78,35 @@ def test_the_seal_names_what_is_wrong() -> None:
     assert "not signed" in str(seal_finding(stored, b"\3" * 32, head_seq=5))
     changed = replace(stored, body=encode_state(replace(checkpoint, timestamp_last=11)))
     assert "not signed" in str(seal_finding(changed, journal_public_key, head_seq=5))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seq", "5"),
+        ("seq", 5.0),
+        ("seq", True),
+        ("entry_hash", "\1" * 32),
+        ("body", None),
+        ("signature", memoryview(b"\0" * 64)),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_a_finding_not_a_crash(field: str, value: object) -> None:
+    """What a ``past_states`` table rebuilt without its column types may hand back."""
+    checkpoint = Checkpoint(5, 10, balances={7: (0, 1, 0, 0)})
+    stored = replace(seal_state(checkpoint, b"\1" * 32, journal_signer()), **{field: value})
+    finding = seal_finding(stored, journal_public_key, head_seq=5)
+    assert finding is not None and ("integer" in finding or "not bytes" in finding)
+
+
+def test_a_snapshot_taken_by_a_replay_of_another_format_is_not_believed() -> None:
+    """After an upgrade whose replay differs (``past_state_format`` bumped), a snapshot the
+    earlier version signed no longer verifies: it is ignored, never served."""
+    checkpoint = Checkpoint(5, 10, balances={7: (0, 1, 0, 0)})
+    stored = seal_state(checkpoint, b"\1" * 32, journal_signer())
+    digest = hashlib.sha256(stored.body).digest()
+    assert past_state_format.to_bytes(4, "big") in past_state_message(5, b"\1" * 32, digest)
+    message = past_state_message(5, b"\1" * 32, digest, state_format=past_state_format + 1)
+    other = replace(stored, signature=journal_signer().sign(message))
+    assert "not signed" in str(seal_finding(other, journal_public_key, head_seq=5))
+    assert seal_finding(stored, journal_public_key, head_seq=5) is None
