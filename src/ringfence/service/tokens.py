@@ -271,6 +271,12 @@ class TokenVerifier:
     def _key(self, kid: object) -> jwt.PyJWK:
         if not isinstance(kid, str) or not kid:
             raise InputError(Result.token_key_unknown, "no kid")
+        # A known key is looked up without the lock: the key set is replaced whole, never
+        # changed in place, so a refresh in flight (up to a slow issuer's timeout) holds up
+        # only the tokens whose key id is not known yet.
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
         with self._lock:
             key = self._keys.get(kid)
             if key is not None:

@@ -5,6 +5,7 @@ unknown key id reads the set again at most once a minute, and an issuer down kee
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -114,6 +115,58 @@ def test_an_issuer_down_on_refresh_keeps_the_keys_it_had() -> None:
     with pytest.raises(InputError):  # no second read within the minute
         verifier.claimed_actor(issuer.token("ann", "approver", kid="rsa-9"))
     assert source.reads == 2
+
+
+class SlowSource:
+    """A key set whose second read waits until the test lets it go (an issuer that hangs)."""
+
+    location = "slow"
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.reads = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def read(self) -> bytes:
+        self.reads += 1
+        if self.reads > 1:
+            self.entered.set()
+            assert self.release.wait(10)
+        return json.dumps(self.document).encode()
+
+
+def test_a_slow_refresh_holds_up_only_tokens_of_an_unknown_key() -> None:
+    """An unknown key id makes the verifier read the set again; while that read hangs, a
+    token signed with a key it already holds still verifies at once."""
+    issuer = Issuer.made()
+    clock = ManualClock()
+    issuer.now_s = clock.now_ns() // 10**9
+    source = SlowSource(issuer.jwks())
+    verifier = TokenVerifier(source, TokenSettings(ISSUER, AUDIENCE), clock)
+    known = issuer.token("ann", "approver")
+    assert verifier.claimed_actor(known).name == "ann"
+    clock.advance(seconds=61)
+    issuer.now_s += 61
+    issuer.rsa_keys["rsa-9"] = Issuer.made().rsa_keys["rsa-1"]  # not in the published set
+    unknown = issuer.token("ann", "approver", kid="rsa-9")
+
+    def refresh() -> None:
+        with pytest.raises(InputError):  # not in the set read again either
+            verifier.claimed_actor(unknown)
+
+    refreshing = threading.Thread(target=refresh)
+    refreshing.start()
+    try:
+        assert source.entered.wait(10)
+        answered = []
+        reader = threading.Thread(target=lambda: answered.append(verifier.claimed_actor(known)))
+        reader.start()
+        reader.join(5)
+        assert [actor.name for actor in answered] == ["ann"]  # not held behind the refresh
+    finally:
+        source.release.set()
+        refreshing.join(10)
 
 
 class FlakyRevocations:
