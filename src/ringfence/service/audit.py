@@ -87,9 +87,9 @@ from ringfence.service.ledger import (
     replay_principals,
     replay_transfers,
 )
-from ringfence.service.policy import replay_movement_entry
+from ringfence.service.policy import replay_movement_entry, transfer_records
 from ringfence.service.ports import Checkpoint, LedgerStore
-from ringfence.service.withdrawal_decisions import decision_problem, journaled_transfers
+from ringfence.service.withdrawal_decisions import decision_problem
 
 # below (which no reader of the journal would otherwise see) are named too.
 _seq_floor = -(2**63)
@@ -399,7 +399,7 @@ def _decisions_checked(audit: AuditRun, entry: JournalEntry) -> Callable[[Any], 
 
     def check(event: Any) -> None:
         problem = decision_problem(
-            audit.movements, audit.ledger, lambda: journaled_transfers(audit.store), event
+            audit.movements, audit.ledger, lambda: transfer_records(audit.store), event
         )
         if problem is not None:
             audit.problem("withdrawal_decision_mismatch", f"journal entry {entry.seq}", problem)

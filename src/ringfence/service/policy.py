@@ -52,7 +52,7 @@ from ringfence.core.withdrawals.codec import decode_withdrawal_events, encode_wi
 from ringfence.core.withdrawals.lifecycle import WithdrawalBook, WithdrawalEvent
 from ringfence.service.approvals import refuse_unless_evidence
 from ringfence.service.ledger import LedgerService
-from ringfence.service.ports import PrincipalFiles
+from ringfence.service.ports import LedgerStore, PrincipalFiles
 
 __all__ = [
     "Actor",
@@ -412,7 +412,7 @@ def simulate_policy(
         document, label = chosen.document, f"version {chosen.version}"
     policy = CompiledPolicy(document, version or 0, {})
     accounts = {a.id: a.definition for a in ledger.ledger.accounts.values()}
-    records = transfer_records(ledger)
+    records = transfer_records(ledger.store)
     report = simulate(policy, records, accounts, from_ns=from_ns, known=_known(found))
     return _report_document(ledger, report, label, from_date)
 
@@ -437,9 +437,9 @@ def _version_to_simulate(book: PolicyBook, version: int | None) -> PolicyVersion
     return drafts[-1]
 
 
-def transfer_records(ledger: LedgerService) -> Iterator[TransferRecord]:
-    """Every committed transfer, in journal order."""
-    for entry in ledger.store.entries(kinds=[EntryKind.transfers]):
+def transfer_records(store: LedgerStore) -> Iterator[TransferRecord]:
+    """Every committed transfer of ``store``, in journal order."""
+    for entry in store.entries(kinds=[EntryKind.transfers]):
         if entry.kind is EntryKind.transfers:
             yield from decode_transfers(entry.body)[1]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ringfence.core.ledger.journal import EntryKind, JournalEntry
 from ringfence.core.ledger.model import TransferCode, TransferRecord
 from ringfence.core.venue.book import VenueBook
-from ringfence.service.risk_ledger import collateral_id, derived_id
+from ringfence.service.risk_ledger import collateral_id, fee_id
 
 Problem = Callable[[str, str, str], None]  # ``AuditRun.problem``: kind, where, detail
 
@@ -59,12 +59,12 @@ class VenueAudit:
         for fill in list(book.fills.values())[fills_before:]:
             if fill is None or not fill.fee_units:
                 continue
-            fee_id = derived_id("fee", fill.id)
-            self.fees_of_fills.add(fee_id)
-            record = joined.get(fee_id)
+            fee = fee_id(fill.id)  # the id the writer gave it (service/risk.py)
+            self.fees_of_fills.add(fee)
+            record = joined.get(fee)
             settlement = book.instruments[fill.symbol].settlement
             expected = (collateral_id(fill.bucket), revenue.get(settlement), fill.fee_units)
-            if fee_id in self.fees_charged and record is None:
+            if fee in self.fees_charged and record is None:
                 continue  # charged by an earlier entry (journals older than joined commits)
             if record is None or (
                 record.debit_account, record.credit_account, record.amount
@@ -74,8 +74,8 @@ class VenueAudit:
                         "committed with it")
 
     def finish(self, problem: Problem) -> None:
-        for fee_id, seq in sorted(self.fees_charged.items(), key=lambda item: item[1]):
-            if fee_id not in self.fees_of_fills:
+        for fee, seq in sorted(self.fees_charged.items(), key=lambda item: item[1]):
+            if fee not in self.fees_of_fills:
                 problem("venue_fill_missing", f"journal entry {seq}",
-                        f"fee transfer {fee_id} out of a bucket belongs to no journaled fill")
+                        f"fee transfer {fee} out of a bucket belongs to no journaled fill")
 

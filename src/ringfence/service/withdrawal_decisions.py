@@ -24,18 +24,16 @@ explanation, cut to ``limits.policy_trace_lines_journaled_max`` lines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 from ringfence.core.ledger.engine import Ledger
-from ringfence.core.ledger.journal import EntryKind, decode_transfers
 from ringfence.core.ledger.model import TransferRecord
 from ringfence.core.policy.decide import decide
 from ringfence.core.withdrawals.lifecycle import Decided, WithdrawalEvent, journaled
 from ringfence.service.policy import MovementBooks
-from ringfence.service.ports import LedgerStore
 from ringfence.service.withdrawal_facts import eligible_approvers, facts_at, movement_request
 
-__all__ = ["decision_problem", "journaled_transfers"]
+__all__ = ["decision_problem"]
 
 _compared = (
     "action",
@@ -90,11 +88,3 @@ def decision_problem(
     if event.expires_at_ns != at_ns + timeout_s * 10**9:
         return f"{what}: expires at {event.expires_at_ns} ns, not after {timeout_s} s"
     return None
-
-
-def journaled_transfers(store: LedgerStore) -> Iterator[TransferRecord]:
-    """Every transfer journaled in ``store``, in journal order (read for a sweep's facts:
-    ``facts_at`` stops at the request's time)."""
-    for entry in store.entries(kinds=[EntryKind.transfers]):
-        if entry.kind is EntryKind.transfers:
-            yield from decode_transfers(entry.body)[1]

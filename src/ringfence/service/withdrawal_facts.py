@@ -260,7 +260,7 @@ def movement_request(spec: WithdrawalSpec, at_ns: int) -> MovementRequest:
 
 
 def facts_for(ledger: LedgerService, found: MovementBooks, request: MovementRequest) -> Facts:
-    return facts_at(ledger.ledger, found, request, lambda: transfer_records(ledger))
+    return facts_at(ledger.ledger, found, request, lambda: transfer_records(ledger.store))
 
 
 def facts_at(

@@ -21,19 +21,3 @@ class StagedBook:
         self.base_fills = fills
         self.positions: dict[tuple[str, str], Position] = {}
         self.fills: dict[int, Fill] = {}
-
-    def position(self, key: tuple[str, str]) -> Position | None:
-        staged = self.positions.get(key)
-        return staged if staged is not None else self.base_positions.get(key)
-
-    def fill(self, fill_id: int) -> Fill | None:
-        staged = self.fills.get(fill_id)
-        return staged if staged is not None else self.base_fills.get(fill_id)
-
-    def held(self, bucket: str) -> int:
-        """Positions the bucket holds (open or awaiting settlement), staged ones included."""
-        base = sum(1 for key in self.base_positions if key[0] == bucket)
-        new = sum(
-            1 for key in self.positions if key[0] == bucket and key not in self.base_positions
-        )
-        return base + new
