@@ -203,6 +203,11 @@ class _Draws:
 
 
 _waiting: Final = 255
+# The draw of core/por/placement.py's ``pieces_counts`` (``RandomStream.below_many``), in
+# the same order: a count of pieces in [min, max], masked to its bit length and drawn again
+# when too big.
+_pieces_spread: Final = limits.proof_pieces_max - limits.proof_pieces_min + 1
+_pieces_mask: Final = (1 << (_pieces_spread - 1).bit_length()) - 1
 
 
 def draw_counts(path: Path, owed: int, draws: _Draws) -> None:
@@ -223,8 +228,8 @@ def draw_counts(path: Path, owed: int, draws: _Draws) -> None:
                 if not len(positions):
                     continue
                 raw = np.frombuffer(stream.read(8 * len(positions)), dtype=np.uint64)
-                candidate = raw & np.uint64(3)
-                fits = candidate < 3
+                candidate = raw & np.uint64(_pieces_mask)
+                fits = candidate < _pieces_spread
                 drawn[positions[fits]] = (limits.proof_pieces_min + candidate[fits]).astype(
                     np.uint8)
                 waiting += int(np.count_nonzero(~fits))
