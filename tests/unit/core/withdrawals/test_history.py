@@ -44,7 +44,7 @@ def test_replayed_balances_are_the_engines(
     assert all(r.succeeded for r in memory_service.submit([house, *day_of_transfers(custodian)]))
     accounts = {a.id: a.definition for a in memory_service.ledger.accounts.values()}
     positions = PoolPositions(accounts)
-    records = list(transfer_records(memory_service))
+    records = list(transfer_records(memory_service.store))
     for record in records:
         positions.apply(record)
     for position in memory_service.positions():
@@ -62,7 +62,7 @@ def test_movements_are_first_commits_of_withdrawals_sweeps_and_rebalances(
 ) -> None:
     memory_service.submit([custodian.house_funding(99, 10_000), *day_of_transfers(custodian)])
     accounts = {a.id: a.definition for a in memory_service.ledger.accounts.values()}
-    records = list(transfer_records(memory_service))
+    records = list(transfer_records(memory_service.store))
     moved = [m for r in records if (m := movement_of(r, accounts)) is not None]
     assert [(m.transfer_id, m.kind) for m in moved] == [
         (4, MovementKind.client_withdrawal),
@@ -76,7 +76,7 @@ def test_movements_are_first_commits_of_withdrawals_sweeps_and_rebalances(
     assert swept_since(records, accounts, "main", "BTC", 0) == 30
     void = Transfer(12, 0, 0, None, custodian.sweep(12, 1).code, VOID, pending_id=8)
     memory_service.submit([void])
-    records = list(transfer_records(memory_service))
+    records = list(transfer_records(memory_service.store))
     assert swept_since(records, accounts, "main", "BTC", 0) == 10
 
 
